@@ -1,0 +1,20 @@
+//! lvm — a Lua environment manager.
+//!
+//! lvm installs Lua packages (rocks) into environments, speaking LuaRocks' formats (rockspecs,
+//! rocks server manifests, rocks trees), and records every change to an environment as an event
+//! in a git repository that belongs to that environment.
+//!
+//! The crate is a library with one module per concept; the `lvm` binary is a thin shell over
+//! [`cli`].
+
+pub mod build;
+pub mod cli;
+pub mod fetch;
+pub mod platform;
+pub mod registry;
+pub mod resolve;
+pub mod rockspec;
+pub mod sandbox;
+pub mod store;
+pub mod tree;
+pub mod version;
