@@ -407,12 +407,11 @@ enum Unusable {
 impl fmt::Display for Unusable {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Unusable::UnknownDependency(name) => write!(
-                f,
-                "depends on '{name}', which is not on the configured servers"
-            ),
+            Unusable::UnknownDependency(name) => {
+                write!(f, "depends on the unknown package '{name}'")
+            }
             Unusable::SelfConflict(dep) => {
-                write!(f, "depends on itself as '{dep}', which it does not satisfy")
+                write!(f, "depends on itself as '{dep}'")
             }
         }
     }
@@ -719,7 +718,8 @@ impl Formatter<'_, '_> {
         match allowed.as_slice() {
             [] if &**name == LUA => format!("lua other than {}", self.provider.request.lua_version),
             [] => format!("{name} (no matching version)"),
-            all if all.len() as u32 == n => name.to_string(),
+            // Naming the version when there is only one reads better than "any version".
+            all if all.len() as u32 == n && n > 1 => name.to_string(),
             few if few.len() <= 3 => {
                 let listed: Vec<String> = few.iter().map(|i| version(*i)).collect();
                 format!("{name} {}", join_or(&listed))
@@ -783,8 +783,9 @@ impl Formatter<'_, '_> {
             return "the request".to_string();
         };
         let mut text = match self.constraint_text(dependent, versions, name) {
-            Some(constraint) if !constraint.is_empty() => format!("{name} {constraint}"),
-            _ => self.render(dep, set),
+            Some(constraint) if constraint.is_empty() => name.to_string(),
+            Some(constraint) => format!("{name} {constraint}"),
+            None => self.render(dep, set),
         };
         let candidates = self.provider.cached(name);
         let available = candidates.as_ref().map_or(0, |c| set.count_below(c.len()));
@@ -803,7 +804,7 @@ impl Formatter<'_, '_> {
                     .map(|v| v.to_string())
                     .collect();
                 text += &format!(
-                    ", which matches no available version (newest: {})",
+                    " (no such version; newest available: {})",
                     newest.join(", ")
                 );
             }
