@@ -15,6 +15,7 @@ pub mod registry;
 pub mod resolve;
 pub mod rockspec;
 pub mod sandbox;
+pub mod server;
 pub mod store;
 pub mod tree;
 pub mod version;

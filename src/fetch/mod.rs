@@ -1,0 +1,567 @@
+//! Getting package sources onto the disk: downloads (`http(s)://`, `file://`, paths) with
+//! timeouts and size caps, content digests, safe archive extraction, git clones, `.src.rock`
+//! unpacking, and locating the source directory inside what was fetched the way LuaRocks does.
+
+pub mod archive;
+pub mod download;
+pub mod git;
+pub mod hash;
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use thiserror::Error;
+
+use crate::rockspec::Source;
+
+pub use archive::{ArchiveKind, extract};
+pub use download::{download, url_file_name};
+pub use git::{GitRef, GitSpec, fetch_git, is_git_url, parse_git_spec};
+pub use hash::{md5_bytes, md5_file, sha256_bytes, sha256_file, verify_md5};
+
+/// Everything that can go wrong while fetching, verifying or unpacking sources.
+#[derive(Debug, Error)]
+pub enum FetchError {
+    #[error("{context} {}: {source}", path.display())]
+    Io {
+        context: &'static str,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot download {url}: the server answered HTTP {status}{}", status_hint(*status))]
+    HttpStatus { url: String, status: u16 },
+    #[error("cannot download {url}: {} does not exist", path.display())]
+    FileNotFound { url: String, path: PathBuf },
+    #[error("cannot download {url}: {reason}")]
+    Transport { url: String, reason: String },
+    #[error(
+        "cannot download {url}: it is larger than the {limit}-byte limit (raise the download size \
+         limit if this file is expected to be that big)"
+    )]
+    TooLarge { url: String, limit: u64 },
+    #[error(
+        "cannot download {url}: unsupported URL scheme (use http://, https://, file:// or a local path)"
+    )]
+    UnsupportedUrl { url: String },
+    #[error(
+        "md5 mismatch for {}: expected {expected}, got {actual} (the download is corrupt or \
+         the rockspec's source.md5 is wrong)",
+        file.display()
+    )]
+    Md5Mismatch {
+        file: PathBuf,
+        expected: String,
+        actual: String,
+    },
+    #[error(
+        "sha256 mismatch for {url}: expected {expected}, got {actual} (the source changed since \
+         it was recorded; re-resolve it if the change is legitimate)"
+    )]
+    Sha256Mismatch {
+        url: String,
+        expected: String,
+        actual: String,
+    },
+    #[error("cannot extract {}: {reason}", archive.display())]
+    Archive { archive: PathBuf, reason: String },
+    #[error("cannot extract {}: entry `{entry}` {reason}", archive.display())]
+    ArchiveEntry {
+        archive: PathBuf,
+        entry: String,
+        reason: String,
+    },
+    #[error("source.dir `{dir}` {reason} (fix source.dir in the rockspec)")]
+    SourceDir { dir: String, reason: String },
+    #[error("cannot save the source of {url}: {reason} (set source.file in the rockspec)")]
+    SourceFileName { url: String, reason: String },
+    #[error("git source {url}: {reason}")]
+    Git { url: String, reason: String },
+    #[error("invalid git source `{spec}`: {reason}")]
+    InvalidGitSpec { spec: String, reason: String },
+    #[error("invalid source rock {}: {reason}", rock.display())]
+    SrcRock { rock: PathBuf, reason: String },
+}
+
+fn status_hint(status: u16) -> &'static str {
+    match status {
+        404 | 410 => " (not found: check the URL, package name and version)",
+        401 | 403 => " (access denied: the file is not public)",
+        500..=599 => " (the server failed: retry later or use another server)",
+        _ => "",
+    }
+}
+
+impl FetchError {
+    pub(crate) fn io(context: &'static str, path: &Path, source: io::Error) -> FetchError {
+        FetchError::Io {
+            context,
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+
+    /// Whether the error means the file does not exist at that location (HTTP 404/410, or a
+    /// missing local file), as opposed to the location being unreachable or failing.
+    pub fn is_not_found(&self) -> bool {
+        match self {
+            FetchError::HttpStatus { status, .. } => matches!(status, 404 | 410),
+            FetchError::FileNotFound { .. } => true,
+            _ => false,
+        }
+    }
+}
+
+/// Limits on what an archive may unpack to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExtractLimits {
+    /// Total bytes of all unpacked files.
+    pub max_total_bytes: u64,
+    /// Number of entries (files, directories, links).
+    pub max_entries: u64,
+}
+
+impl Default for ExtractLimits {
+    fn default() -> Self {
+        ExtractLimits {
+            max_total_bytes: 2 << 30,
+            max_entries: 100_000,
+        }
+    }
+}
+
+/// How downloads behave.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FetchOptions {
+    /// Time allowed to establish a connection.
+    pub connect_timeout: Duration,
+    /// Time allowed for each read from the connection (headers or body) to make progress.
+    pub read_timeout: Duration,
+    /// Largest download accepted, in bytes.
+    pub max_download_bytes: u64,
+    /// Limits applied when unpacking archives.
+    pub limits: ExtractLimits,
+}
+
+impl Default for FetchOptions {
+    fn default() -> Self {
+        FetchOptions {
+            connect_timeout: Duration::from_secs(30),
+            read_timeout: Duration::from_secs(60),
+            max_download_bytes: 1 << 30,
+            limits: ExtractLimits::default(),
+        }
+    }
+}
+
+/// Options for [`fetch_source`] beyond the rockspec's own `source` table.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SourceOptions {
+    pub fetch: FetchOptions,
+    /// The sha256 the source archive must have (from a lock file), checked after download.
+    pub expected_sha256: Option<String>,
+    /// The exact commit to check out for git sources, overriding `source.tag`/`source.branch`.
+    pub git_commit: Option<String>,
+}
+
+/// A fetched source tree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FetchedSource {
+    /// The directory to build in (after applying `source.dir`, or the single top-level
+    /// directory of the archive).
+    pub dir: PathBuf,
+    /// sha256 of the downloaded archive (archive sources only).
+    pub archive_sha256: Option<String>,
+    /// The commit checked out (git sources only).
+    pub git_commit: Option<String>,
+}
+
+/// The directory (inside the work directory) archives are unpacked into.
+const UNPACK_DIR: &str = "unpacked";
+
+/// Fetches the sources a rockspec's `source` table describes into `work_dir` and returns the
+/// directory to build in.
+///
+/// Archives are downloaded (saved as `source.file` if given), checked against `source.md5` and
+/// `opts.expected_sha256`, and unpacked. Git URLs are cloned at `opts.git_commit`, else
+/// `source.tag`, else `source.branch`, else the default branch.
+pub fn fetch_source(
+    source: &Source,
+    work_dir: &Path,
+    opts: &SourceOptions,
+) -> Result<FetchedSource, FetchError> {
+    fs::create_dir_all(work_dir)
+        .map_err(|e| FetchError::io("cannot create directory", work_dir, e))?;
+    if is_git_url(&source.url) {
+        return fetch_git_source(source, work_dir, opts);
+    }
+    let file_name = source_file_name(source)?;
+    let archive = work_dir.join(&file_name);
+    let sha256 = download(&source.url, &archive, &opts.fetch)?;
+    unpack_and_locate(source, &source.url, &archive, &sha256, work_dir, opts)
+}
+
+/// The file name a source archive is saved under: `source.file`, else the URL's last segment.
+/// It must be a plain file name, since it is joined to the work directory.
+pub fn source_file_name(source: &Source) -> Result<String, FetchError> {
+    let name = match &source.file {
+        Some(file) => file.clone(),
+        None => url_file_name(&source.url).ok_or_else(|| FetchError::SourceFileName {
+            url: source.url.clone(),
+            reason: "the URL does not end in a file name".into(),
+        })?,
+    };
+    let plain = matches!(archive::safe_entry_path(&name), Ok(Some(p)) if p.components().count() == 1)
+        && !name.contains(['/', '\\']);
+    if !plain {
+        return Err(FetchError::SourceFileName {
+            url: source.url.clone(),
+            reason: format!("`{name}` is not a plain file name"),
+        });
+    }
+    Ok(name)
+}
+
+/// Verifies a source archive already on disk, unpacks it under `work_dir` and picks the
+/// source directory. `origin` names the archive in digest errors (its URL, or its path).
+fn unpack_and_locate(
+    source: &Source,
+    origin: &str,
+    archive: &Path,
+    sha256: &str,
+    work_dir: &Path,
+    opts: &SourceOptions,
+) -> Result<FetchedSource, FetchError> {
+    if let Some(md5) = &source.md5 {
+        verify_md5(archive, md5)?;
+    }
+    if let Some(expected) = &opts.expected_sha256
+        && !hash::same_digest(expected, sha256)
+    {
+        return Err(FetchError::Sha256Mismatch {
+            url: origin.to_string(),
+            expected: expected.trim().to_ascii_lowercase(),
+            actual: sha256.to_string(),
+        });
+    }
+    let root = work_dir.join(UNPACK_DIR);
+    clear_dir(&root)?;
+    unpack_source_file(archive, &root, &opts.fetch.limits)?;
+    let dir = locate_source_dir(&root, source.dir.as_deref(), archive)?;
+    Ok(FetchedSource {
+        dir,
+        archive_sha256: Some(sha256.to_string()),
+        git_commit: None,
+    })
+}
+
+/// Unpacks an archive into `root`; a lone `.lua` or `.c` file (which LuaRocks accepts as a
+/// source) is copied there instead.
+fn unpack_source_file(file: &Path, root: &Path, limits: &ExtractLimits) -> Result<(), FetchError> {
+    let name = file.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    if archive::kind_from_name(name).is_none() && (name.ends_with(".lua") || name.ends_with(".c")) {
+        fs::create_dir_all(root).map_err(|e| FetchError::io("cannot create directory", root, e))?;
+        let target = root.join(name);
+        fs::copy(file, &target).map_err(|e| FetchError::io("cannot copy source to", &target, e))?;
+        return Ok(());
+    }
+    extract(file, root, limits)
+}
+
+/// Removes a directory this module owns inside the work directory, so a second fetch into the
+/// same work directory does not mix in stale files.
+fn clear_dir(dir: &Path) -> Result<(), FetchError> {
+    match fs::remove_dir_all(dir) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(FetchError::io("cannot clear", dir, e)),
+    }
+}
+
+/// The single top-level directory among `entries` (name, is-directory), if that is all there
+/// is: LuaRocks builds inside it when the rockspec gives no `source.dir`.
+pub fn single_top_dir(entries: &[(String, bool)]) -> Option<&str> {
+    match entries {
+        [(name, true)] => Some(name),
+        _ => None,
+    }
+}
+
+/// Picks the source directory inside the unpacked `root`: `dir` (rockspec `source.dir`) if
+/// given, else the archive's single top-level directory, else `root` itself.
+pub fn locate_source_dir(
+    root: &Path,
+    dir: Option<&str>,
+    archive: &Path,
+) -> Result<PathBuf, FetchError> {
+    let entries = list_dir(root)?;
+    if let Some(dir) = dir {
+        let rel = archive::safe_entry_path(dir).map_err(|reason| FetchError::SourceDir {
+            dir: dir.to_string(),
+            reason: format!("is not a relative path inside the sources: it {reason}"),
+        })?;
+        let path = match rel {
+            Some(rel) => root.join(rel),
+            None => return Ok(root.to_path_buf()),
+        };
+        if path.is_dir() {
+            return Ok(path);
+        }
+        let names: Vec<&str> = entries.iter().map(|(n, _)| n.as_str()).collect();
+        return Err(FetchError::SourceDir {
+            dir: dir.to_string(),
+            reason: format!(
+                "was not found in {} (its top level holds: {})",
+                archive.display(),
+                if names.is_empty() {
+                    "nothing".to_string()
+                } else {
+                    names.join(", ")
+                }
+            ),
+        });
+    }
+    Ok(match single_top_dir(&entries) {
+        Some(name) => root.join(name),
+        None => root.to_path_buf(),
+    })
+}
+
+/// The entries of `dir` as (name, is-a-real-directory), sorted by name.
+fn list_dir(dir: &Path) -> Result<Vec<(String, bool)>, FetchError> {
+    let mut entries = Vec::new();
+    for entry in fs::read_dir(dir).map_err(|e| FetchError::io("cannot list", dir, e))? {
+        let entry = entry.map_err(|e| FetchError::io("cannot list", dir, e))?;
+        let is_dir = entry.file_type().map(|t| t.is_dir()).unwrap_or(false);
+        entries.push((entry.file_name().to_string_lossy().into_owned(), is_dir));
+    }
+    entries.sort();
+    Ok(entries)
+}
+
+fn fetch_git_source(
+    source: &Source,
+    work_dir: &Path,
+    opts: &SourceOptions,
+) -> Result<FetchedSource, FetchError> {
+    let clone_dir = git::clone_dir(work_dir, &source.url);
+    clear_dir(&clone_dir)?;
+    let reference = match (&opts.git_commit, &source.tag, &source.branch) {
+        (Some(commit), _, _) => GitRef::Commit(commit),
+        (None, Some(tag), _) => GitRef::Named(tag),
+        (None, None, Some(branch)) => GitRef::Named(branch),
+        (None, None, None) => GitRef::Default,
+    };
+    let commit = fetch_git(&source.url, reference, &clone_dir)?;
+    let dir = locate_git_dir(work_dir, &clone_dir, source.dir.as_deref())?;
+    Ok(FetchedSource {
+        dir,
+        archive_sha256: None,
+        git_commit: Some(commit),
+    })
+}
+
+/// For git sources LuaRocks resolves `source.dir` against the work directory (where the clone
+/// is named after the repository); a path inside the clone is accepted too.
+fn locate_git_dir(
+    work_dir: &Path,
+    clone_dir: &Path,
+    dir: Option<&str>,
+) -> Result<PathBuf, FetchError> {
+    let Some(dir) = dir else {
+        return Ok(clone_dir.to_path_buf());
+    };
+    let bad = |reason: String| FetchError::SourceDir {
+        dir: dir.to_string(),
+        reason,
+    };
+    let rel = archive::safe_entry_path(dir).map_err(|reason| {
+        bad(format!(
+            "is not a relative path inside the sources: it {reason}"
+        ))
+    })?;
+    let Some(rel) = rel else {
+        return Ok(clone_dir.to_path_buf());
+    };
+    [work_dir.join(&rel), clone_dir.join(&rel)]
+        .into_iter()
+        .find(|p| p.is_dir() && p.starts_with(work_dir))
+        .ok_or_else(|| {
+            bad(format!(
+                "was not found in the clone at {}",
+                clone_dir.display()
+            ))
+        })
+}
+
+/// A `.src.rock` unpacked into a directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnpackedSrcRock {
+    /// The rockspec it carries.
+    pub rockspec: PathBuf,
+    /// Where it was unpacked (holding the rockspec and the source archive or directory).
+    pub root: PathBuf,
+}
+
+/// Unpacks a `.src.rock` (a zip holding `name-version.rockspec` and the sources) into `dest`.
+/// Once the rockspec is parsed, [`src_rock_source`] finds the sources.
+pub fn unpack_src_rock(
+    rock: &Path,
+    dest: &Path,
+    limits: &ExtractLimits,
+) -> Result<UnpackedSrcRock, FetchError> {
+    archive::extract_as(ArchiveKind::Zip, rock, dest, limits)?;
+    let rockspecs: Vec<String> = list_dir(dest)?
+        .into_iter()
+        .filter(|(n, is_dir)| !is_dir && n.ends_with(".rockspec"))
+        .map(|(n, _)| n)
+        .collect();
+    match rockspecs.as_slice() {
+        [one] => Ok(UnpackedSrcRock {
+            rockspec: dest.join(one),
+            root: dest.to_path_buf(),
+        }),
+        [] => Err(FetchError::SrcRock {
+            rock: rock.to_path_buf(),
+            reason: "it holds no .rockspec file".into(),
+        }),
+        many => Err(FetchError::SrcRock {
+            rock: rock.to_path_buf(),
+            reason: format!(
+                "it holds several rockspecs ({}); a source rock has exactly one",
+                many.join(", ")
+            ),
+        }),
+    }
+}
+
+/// Locates (and for archives verifies and unpacks) the sources inside an unpacked `.src.rock`,
+/// given the rockspec's `source` table. Git sources are packed as the clone's directory.
+pub fn src_rock_source(
+    source: &Source,
+    unpacked: &UnpackedSrcRock,
+    opts: &SourceOptions,
+) -> Result<FetchedSource, FetchError> {
+    let root = &unpacked.root;
+    if is_git_url(&source.url) {
+        let clone_dir = git::clone_dir(root, &source.url);
+        if !clone_dir.is_dir() {
+            return Err(FetchError::SrcRock {
+                rock: root.clone(),
+                reason: format!(
+                    "it does not hold the source directory `{}`",
+                    git::repo_dir_name(&source.url)
+                ),
+            });
+        }
+        let dir = locate_git_dir(root, &clone_dir, source.dir.as_deref())?;
+        return Ok(FetchedSource {
+            dir,
+            archive_sha256: None,
+            git_commit: None,
+        });
+    }
+    let file_name = source_file_name(source)?;
+    let archive = root.join(&file_name);
+    if !archive.is_file() {
+        return Err(FetchError::SrcRock {
+            rock: root.clone(),
+            reason: format!("it does not hold the source archive `{file_name}`"),
+        });
+    }
+    let sha256 = sha256_file(&archive)?;
+    unpack_and_locate(
+        source,
+        &archive.display().to_string(),
+        &archive,
+        &sha256,
+        root,
+        opts,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entries(list: &[(&str, bool)]) -> Vec<(String, bool)> {
+        list.iter().map(|(n, d)| (n.to_string(), *d)).collect()
+    }
+
+    #[test]
+    fn single_top_dir_rule() {
+        assert_eq!(
+            single_top_dir(&entries(&[("foo-1.0", true)])),
+            Some("foo-1.0")
+        );
+        assert_eq!(single_top_dir(&entries(&[("foo.lua", false)])), None);
+        assert_eq!(single_top_dir(&entries(&[("a", true), ("b", true)])), None);
+        assert_eq!(single_top_dir(&entries(&[])), None);
+    }
+
+    #[test]
+    fn source_file_names() {
+        let mut source = Source {
+            url: "https://h/p/foo-1.0.tar.gz?raw=1".into(),
+            ..Source::default()
+        };
+        assert_eq!(source_file_name(&source).unwrap(), "foo-1.0.tar.gz");
+        source.file = Some("bar.zip".into());
+        assert_eq!(source_file_name(&source).unwrap(), "bar.zip");
+        source.file = Some("../bar.zip".into());
+        assert!(
+            source_file_name(&source)
+                .unwrap_err()
+                .to_string()
+                .contains("source.file")
+        );
+        source.file = Some("a/b.zip".into());
+        assert!(source_file_name(&source).is_err());
+    }
+
+    #[test]
+    fn status_hints() {
+        let err = FetchError::HttpStatus {
+            url: "http://h/x".into(),
+            status: 404,
+        };
+        assert!(err.to_string().contains("http://h/x"));
+        assert!(err.to_string().contains("404"));
+        assert!(err.is_not_found());
+        let err = FetchError::HttpStatus {
+            url: "http://h/x".into(),
+            status: 500,
+        };
+        assert!(err.to_string().contains("500"));
+        assert!(!err.is_not_found());
+    }
+
+    #[test]
+    fn locate_source_dir_rules() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let archive = Path::new("foo.tar.gz");
+        fs::create_dir(root.join("foo-1.0")).unwrap();
+        assert_eq!(
+            locate_source_dir(root, None, archive).unwrap(),
+            root.join("foo-1.0")
+        );
+        assert_eq!(
+            locate_source_dir(root, Some("foo-1.0"), archive).unwrap(),
+            root.join("foo-1.0")
+        );
+        assert_eq!(locate_source_dir(root, Some("."), archive).unwrap(), root);
+        let err = locate_source_dir(root, Some("bar"), archive)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("bar") && err.contains("foo-1.0") && err.contains("foo.tar.gz"),
+            "{err}"
+        );
+        assert!(locate_source_dir(root, Some("../x"), archive).is_err());
+        fs::write(root.join("README"), "x").unwrap();
+        assert_eq!(locate_source_dir(root, None, archive).unwrap(), root);
+    }
+}

@@ -1,0 +1,527 @@
+//! Rocks servers: `file://` folders (or plain paths) and `http(s)://` URLs that publish a
+//! manifest and rock files. Owns the manifest lookup order LuaRocks uses for Lua 5.4, the
+//! on-disk cache of what was fetched from remote servers (keyed by server URL), the fallback to
+//! that cache when a server is unreachable, and downloading rockspecs and rocks.
+
+use std::fs;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+
+use thiserror::Error;
+
+use crate::fetch::download::{Location, location_of};
+use crate::fetch::{FetchError, FetchOptions, download, sha256_bytes};
+use crate::platform::LUA_VERSION;
+use crate::registry::{ManifestError, ServerManifest};
+use crate::version::Version;
+
+/// Errors talking to a rocks server. Each names the server and, where relevant, the file.
+#[derive(Debug, Error)]
+pub enum ServerError {
+    #[error("invalid rocks server `{url}`: {reason}")]
+    InvalidUrl { url: String, reason: String },
+    #[error(
+        "rocks server {server} has no manifest (tried {tried}); check that the URL points at a \
+         rocks server"
+    )]
+    NoManifest { server: String, tried: String },
+    #[error("rocks server {server} has no file {file}; check the package name and version")]
+    NotFound { server: String, file: String },
+    #[error("rocks server {server}: cannot fetch {file}: {source}")]
+    Fetch {
+        server: String,
+        file: String,
+        #[source]
+        source: FetchError,
+    },
+    #[error(
+        "rocks server {server}: {file} is not cached and the server is not being contacted \
+         (offline); go online or pick a cached package"
+    )]
+    NotCached { server: String, file: String },
+    #[error("rocks server {server}: {file} is not a valid zipped manifest: {reason}")]
+    BadManifestZip {
+        server: String,
+        file: String,
+        reason: String,
+    },
+    #[error("rocks server {server}: {file} is not UTF-8 text")]
+    NotText { server: String, file: String },
+    #[error("rocks server {server}: invalid manifest: {source}")]
+    Manifest {
+        server: String,
+        #[source]
+        source: ManifestError,
+    },
+    #[error("rocks server {server}: `{file}` is not a plain file name")]
+    InvalidFileName { server: String, file: String },
+    #[error("rocks cache {}: {source}", path.display())]
+    Cache {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// The manifest files LuaRocks looks for, in order, for Lua `lua_version`.
+pub fn manifest_candidates(lua_version: &str) -> [String; 3] {
+    [
+        format!("manifest-{lua_version}.zip"),
+        format!("manifest-{lua_version}"),
+        "manifest".to_string(),
+    ]
+}
+
+/// `name-version.rockspec`.
+pub fn rockspec_file_name(name: &str, version: &Version) -> String {
+    format!("{name}-{version}.rockspec")
+}
+
+/// `name-version.arch.rock`, where `arch` is `src`, `all` or a platform such as
+/// [`crate::platform::rock_arch`].
+pub fn rock_file_name(name: &str, version: &Version, arch: &str) -> String {
+    format!("{name}-{version}.{arch}.rock")
+}
+
+/// Files of `scm`/`dev` versions follow a branch and change over time, so they are refetched
+/// rather than served from the cache; every other rock file is immutable once published.
+pub fn is_mutable_file(file: &str) -> bool {
+    file.contains("-scm-") || file.contains("-dev-")
+}
+
+/// The cache subdirectory for a server URL: readable, and unique thanks to a digest suffix.
+pub fn cache_key(url: &str) -> String {
+    let readable: String = url
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(64)
+        .collect();
+    format!("{readable}-{}", &sha256_bytes(url.as_bytes())[..12])
+}
+
+/// Where a manifest's text came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// Fetched from the server just now (or read from a local server).
+    Server,
+    /// The server was unreachable (or not contacted): a copy cached earlier.
+    Cache,
+}
+
+/// A manifest as text, before parsing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManifestText {
+    /// Which candidate it came from (`manifest-5.4.zip`, `manifest-5.4` or `manifest`).
+    pub file: String,
+    pub text: String,
+    pub origin: Origin,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum ServerLocation {
+    Local(PathBuf),
+    Http(String),
+}
+
+/// A rocks server and the cache of what was fetched from it.
+#[derive(Debug, Clone)]
+pub struct RocksServer {
+    url: String,
+    location: ServerLocation,
+    cache: PathBuf,
+    options: FetchOptions,
+    offline: bool,
+}
+
+impl RocksServer {
+    /// A server at `url` (`http(s)://`, `file://` or a plain path). Files fetched from remote
+    /// servers are cached under `cache_root`, in a subdirectory named by [`cache_key`].
+    pub fn new(url: &str, cache_root: &Path) -> Result<RocksServer, ServerError> {
+        let url = url.trim().trim_end_matches('/').to_string();
+        if url.is_empty() {
+            return Err(ServerError::InvalidUrl {
+                url,
+                reason: "it is empty".into(),
+            });
+        }
+        let location = match location_of(&url) {
+            Ok(Location::Http(u)) => ServerLocation::Http(u),
+            Ok(Location::Local(p)) => ServerLocation::Local(p),
+            Err(_) => {
+                return Err(ServerError::InvalidUrl {
+                    url,
+                    reason: "unsupported scheme; use http://, https://, file:// or a path".into(),
+                });
+            }
+        };
+        let cache = cache_root.join(cache_key(&url));
+        Ok(RocksServer {
+            url,
+            location,
+            cache,
+            options: FetchOptions::default(),
+            offline: false,
+        })
+    }
+
+    /// Uses `options` for downloads (timeouts, size cap).
+    pub fn with_options(mut self, options: FetchOptions) -> RocksServer {
+        self.options = options;
+        self
+    }
+
+    /// When offline, remote servers are never contacted; only cached copies are used.
+    pub fn offline(mut self, offline: bool) -> RocksServer {
+        self.offline = offline;
+        self
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// This server's cache directory.
+    pub fn cache_dir(&self) -> &Path {
+        &self.cache
+    }
+
+    fn file_url(&self, file: &str) -> String {
+        format!("{}/{file}", self.url)
+    }
+
+    fn fetch_error(&self, file: &str, source: FetchError) -> ServerError {
+        if source.is_not_found() {
+            ServerError::NotFound {
+                server: self.url.clone(),
+                file: file.to_string(),
+            }
+        } else {
+            ServerError::Fetch {
+                server: self.url.clone(),
+                file: file.to_string(),
+                source,
+            }
+        }
+    }
+
+    fn check_file_name(&self, file: &str) -> Result<(), ServerError> {
+        let plain =
+            !file.is_empty() && file != "." && file != ".." && !file.contains(['/', '\\', '\0']);
+        if plain {
+            Ok(())
+        } else {
+            Err(ServerError::InvalidFileName {
+                server: self.url.clone(),
+                file: file.to_string(),
+            })
+        }
+    }
+
+    /// Fetches the server's manifest text for Lua 5.4, trying `manifest-5.4.zip`, then
+    /// `manifest-5.4`, then `manifest`. A remote server's answer is cached; when the server is
+    /// unreachable or failing (anything but "not found"), the cached copy is used with a
+    /// warning.
+    pub fn manifest_text(&self) -> Result<ManifestText, ServerError> {
+        let candidates = manifest_candidates(LUA_VERSION);
+        let server_dir = match &self.location {
+            ServerLocation::Local(dir) => Some(dir.clone()),
+            ServerLocation::Http(_) => None,
+        };
+        if self.offline && server_dir.is_none() {
+            return self.cached_manifest(&candidates).unwrap_or_else(|| {
+                Err(ServerError::NotCached {
+                    server: self.url.clone(),
+                    file: candidates[1].clone(),
+                })
+            });
+        }
+        for candidate in &candidates {
+            let fetched = match &server_dir {
+                Some(dir) => {
+                    let path = dir.join(candidate);
+                    if path.is_file() { Ok(path) } else { continue }
+                }
+                None => {
+                    let path = self.cache.join(candidate);
+                    download(&self.file_url(candidate), &path, &self.options).map(|_| path)
+                }
+            };
+            match fetched {
+                Ok(path) => {
+                    if server_dir.is_none() {
+                        self.forget_other_manifests(&candidates, candidate);
+                    }
+                    let text = self.read_manifest(candidate, &path)?;
+                    return Ok(ManifestText {
+                        file: candidate.clone(),
+                        text,
+                        origin: Origin::Server,
+                    });
+                }
+                Err(e) if e.is_not_found() => continue,
+                Err(e) => {
+                    return match self.cached_manifest(&candidates) {
+                        Some(cached) => {
+                            tracing::warn!(
+                                "rocks server {} is unreachable ({e}); using its manifest cached in {}",
+                                self.url,
+                                self.cache.display()
+                            );
+                            cached
+                        }
+                        None => Err(self.fetch_error(candidate, e)),
+                    };
+                }
+            }
+        }
+        Err(ServerError::NoManifest {
+            server: self.url.clone(),
+            tried: candidates.join(", "),
+        })
+    }
+
+    /// Fetches and parses the server's manifest (see [`RocksServer::manifest_text`]).
+    pub fn manifest(&self) -> Result<ServerManifest, ServerError> {
+        let text = self.manifest_text()?;
+        ServerManifest::parse_lua(&text.text, &self.file_url(&text.file)).map_err(|source| {
+            ServerError::Manifest {
+                server: self.url.clone(),
+                source,
+            }
+        })
+    }
+
+    /// The first cached manifest candidate, if any.
+    fn cached_manifest(&self, candidates: &[String]) -> Option<Result<ManifestText, ServerError>> {
+        candidates
+            .iter()
+            .find(|c| self.cache.join(c).is_file())
+            .map(|candidate| {
+                let text = self.read_manifest(candidate, &self.cache.join(candidate))?;
+                Ok(ManifestText {
+                    file: candidate.clone(),
+                    text,
+                    origin: Origin::Cache,
+                })
+            })
+    }
+
+    /// A fresh manifest makes older cached forms obsolete (the server may have switched from
+    /// a zipped manifest to a plain one).
+    fn forget_other_manifests(&self, candidates: &[String], keep: &str) {
+        for other in candidates.iter().filter(|c| c.as_str() != keep) {
+            let _ = fs::remove_file(self.cache.join(other));
+        }
+    }
+
+    /// Reads a manifest file, unzipping `*.zip` forms (which hold the manifest under the same
+    /// name without `.zip`).
+    fn read_manifest(&self, file: &str, path: &Path) -> Result<String, ServerError> {
+        let cap = self.options.max_download_bytes;
+        let bytes = match file.strip_suffix(".zip") {
+            Some(inner) => self.unzip_manifest(file, inner, path, cap)?,
+            None => {
+                let mut bytes = Vec::new();
+                fs::File::open(path)
+                    .and_then(|f| f.take(cap).read_to_end(&mut bytes))
+                    .map_err(|source| ServerError::Cache {
+                        path: path.to_path_buf(),
+                        source,
+                    })?;
+                bytes
+            }
+        };
+        String::from_utf8(bytes).map_err(|_| ServerError::NotText {
+            server: self.url.clone(),
+            file: file.to_string(),
+        })
+    }
+
+    fn unzip_manifest(
+        &self,
+        file: &str,
+        inner: &str,
+        path: &Path,
+        cap: u64,
+    ) -> Result<Vec<u8>, ServerError> {
+        let bad = |reason: String| ServerError::BadManifestZip {
+            server: self.url.clone(),
+            file: file.to_string(),
+            reason,
+        };
+        let reader = fs::File::open(path).map_err(|source| ServerError::Cache {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let mut archive =
+            zip::ZipArchive::new(io::BufReader::new(reader)).map_err(|e| bad(e.to_string()))?;
+        let mut entry = archive
+            .by_name(inner)
+            .map_err(|_| bad(format!("it holds no `{inner}`")))?;
+        let mut bytes = Vec::new();
+        (&mut entry)
+            .take(cap.saturating_add(1))
+            .read_to_end(&mut bytes)
+            .map_err(|e| bad(e.to_string()))?;
+        if bytes.len() as u64 > cap {
+            return Err(bad(format!("`{inner}` unpacks to more than {cap} bytes")));
+        }
+        Ok(bytes)
+    }
+
+    /// Makes `file` (a rockspec or rock) available locally and returns its path: a local
+    /// server's own file, or a cached copy of a remote one. Immutable files are served from
+    /// the cache without contacting the server; `scm`/`dev` files are refetched, falling back
+    /// to the cache (with a warning) when the server is unreachable.
+    pub fn fetch_file(&self, file: &str) -> Result<PathBuf, ServerError> {
+        self.check_file_name(file)?;
+        let url = match &self.location {
+            ServerLocation::Local(dir) => {
+                let path = dir.join(file);
+                return if path.is_file() {
+                    Ok(path)
+                } else {
+                    Err(ServerError::NotFound {
+                        server: self.url.clone(),
+                        file: file.to_string(),
+                    })
+                };
+            }
+            ServerLocation::Http(_) => self.file_url(file),
+        };
+        let cached = self.cache.join(file);
+        let have_cached = cached.is_file();
+        if have_cached && (self.offline || !is_mutable_file(file)) {
+            return Ok(cached);
+        }
+        if self.offline {
+            return Err(ServerError::NotCached {
+                server: self.url.clone(),
+                file: file.to_string(),
+            });
+        }
+        match download(&url, &cached, &self.options) {
+            Ok(_) => Ok(cached),
+            Err(e) if have_cached && !e.is_not_found() => {
+                tracing::warn!(
+                    "rocks server {} is unreachable ({e}); using the cached {file}",
+                    self.url
+                );
+                Ok(cached)
+            }
+            Err(e) => Err(self.fetch_error(file, e)),
+        }
+    }
+
+    /// Fetches `file` into `dest` (a file path; its directory is created).
+    pub fn download_to(&self, file: &str, dest: &Path) -> Result<PathBuf, ServerError> {
+        let source = self.fetch_file(file)?;
+        if let Some(parent) = dest.parent().filter(|p| !p.as_os_str().is_empty()) {
+            fs::create_dir_all(parent).map_err(|source| ServerError::Cache {
+                path: parent.to_path_buf(),
+                source,
+            })?;
+        }
+        fs::copy(&source, dest).map_err(|source| ServerError::Cache {
+            path: dest.to_path_buf(),
+            source,
+        })?;
+        Ok(dest.to_path_buf())
+    }
+
+    /// Downloads `name-version.rockspec` into the directory `dest_dir`.
+    pub fn download_rockspec(
+        &self,
+        name: &str,
+        version: &Version,
+        dest_dir: &Path,
+    ) -> Result<PathBuf, ServerError> {
+        let file = rockspec_file_name(name, version);
+        self.download_to(&file, &dest_dir.join(&file))
+    }
+
+    /// Downloads `name-version.arch.rock` (`arch` = `src`, `all` or a platform) into the
+    /// directory `dest_dir`.
+    pub fn download_rock(
+        &self,
+        name: &str,
+        version: &Version,
+        arch: &str,
+        dest_dir: &Path,
+    ) -> Result<PathBuf, ServerError> {
+        let file = rock_file_name(name, version, arch);
+        self.download_to(&file, &dest_dir.join(&file))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn manifest_lookup_order_for_lua_5_4() {
+        assert_eq!(
+            manifest_candidates("5.4"),
+            ["manifest-5.4.zip", "manifest-5.4", "manifest"]
+        );
+    }
+
+    #[test]
+    fn file_names() {
+        let v = Version::parse("1.0-1").unwrap();
+        assert_eq!(rockspec_file_name("foo", &v), "foo-1.0-1.rockspec");
+        assert_eq!(rock_file_name("foo", &v, "src"), "foo-1.0-1.src.rock");
+        assert_eq!(
+            rock_file_name("foo", &v, "linux-x86_64"),
+            "foo-1.0-1.linux-x86_64.rock"
+        );
+    }
+
+    #[test]
+    fn mutable_files() {
+        assert!(is_mutable_file("foo-scm-1.rockspec"));
+        assert!(is_mutable_file("foo-dev-1.src.rock"));
+        assert!(!is_mutable_file("foo-1.0-1.rockspec"));
+    }
+
+    #[test]
+    fn cache_keys_are_safe_and_distinct() {
+        let a = cache_key("https://example.test/rocks");
+        let b = cache_key("https://example.test/rocks/");
+        assert_ne!(a, b);
+        assert!(a.starts_with("https___example.test_rocks-"), "{a}");
+        assert!(
+            a.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+        );
+        assert!(cache_key(&"x".repeat(500)).len() < 80);
+    }
+
+    #[test]
+    fn servers_from_urls() {
+        let cache = Path::new("/nonexistent-cache");
+        let s = RocksServer::new("https://example.test/rocks/", cache).unwrap();
+        assert_eq!(s.url(), "https://example.test/rocks");
+        assert_eq!(
+            s.location,
+            ServerLocation::Http("https://example.test/rocks".into())
+        );
+        let s = RocksServer::new("file:///srv/rocks", cache).unwrap();
+        assert_eq!(s.location, ServerLocation::Local("/srv/rocks".into()));
+        let s = RocksServer::new("/srv/rocks", cache).unwrap();
+        assert_eq!(s.location, ServerLocation::Local("/srv/rocks".into()));
+        assert!(
+            RocksServer::new("ftp://x", cache)
+                .unwrap_err()
+                .to_string()
+                .contains("ftp://x")
+        );
+        assert!(RocksServer::new("  ", cache).is_err());
+    }
+}

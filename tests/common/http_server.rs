@@ -1,0 +1,267 @@
+//! A small real HTTP/1.1 server on 127.0.0.1 for tests: serves a directory, can be told to
+//! answer a given status or to stall on chosen paths, counts requests per path, and shuts down
+//! (joining its threads) when dropped.
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Component, Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
+
+/// Connections served at once; more get a 503 so a runaway client cannot exhaust threads.
+const MAX_CONNECTIONS: usize = 32;
+/// Largest request head accepted.
+const MAX_HEAD: usize = 16 * 1024;
+
+/// How the server answers a path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rule {
+    /// Answer with this status and a short body.
+    Status(u16),
+    /// Accept the request and never answer (until the server is dropped).
+    Stall,
+}
+
+struct Shared {
+    root: PathBuf,
+    rules: Mutex<HashMap<String, Rule>>,
+    counts: Mutex<HashMap<String, usize>>,
+    shutdown: AtomicBool,
+    active: AtomicUsize,
+}
+
+/// The server. `url()` is its base URL, e.g. `http://127.0.0.1:40123`.
+pub struct TestServer {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    acceptor: Option<JoinHandle<()>>,
+}
+
+impl TestServer {
+    /// Starts serving the files under `root`.
+    pub fn serve(root: &Path) -> TestServer {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        let addr = listener.local_addr().expect("local address");
+        let shared = Arc::new(Shared {
+            root: root.to_path_buf(),
+            rules: Mutex::new(HashMap::new()),
+            counts: Mutex::new(HashMap::new()),
+            shutdown: AtomicBool::new(false),
+            active: AtomicUsize::new(0),
+        });
+        let acceptor = {
+            let shared = Arc::clone(&shared);
+            thread::spawn(move || accept_loop(listener, shared))
+        };
+        TestServer {
+            addr,
+            shared,
+            acceptor: Some(acceptor),
+        }
+    }
+
+    /// The base URL, without a trailing slash.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The URL of `path` (with or without a leading slash).
+    pub fn url_for(&self, path: &str) -> String {
+        format!("{}/{}", self.url(), path.trim_start_matches('/'))
+    }
+
+    /// Answers `path` with `status` from now on.
+    pub fn respond_status(&self, path: &str, status: u16) {
+        self.set_rule(path, Rule::Status(status));
+    }
+
+    pub fn respond_404(&self, path: &str) {
+        self.respond_status(path, 404);
+    }
+
+    pub fn respond_500(&self, path: &str) {
+        self.respond_status(path, 500);
+    }
+
+    /// Never answers requests for `path`.
+    pub fn stall(&self, path: &str) {
+        self.set_rule(path, Rule::Stall);
+    }
+
+    /// Serves `path` from the directory again.
+    pub fn clear_rule(&self, path: &str) {
+        self.shared.rules.lock().unwrap().remove(&normalize(path));
+    }
+
+    /// Requests received for `path` so far.
+    pub fn requests(&self, path: &str) -> usize {
+        self.shared
+            .counts
+            .lock()
+            .unwrap()
+            .get(&normalize(path))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Requests received for any path so far.
+    pub fn total_requests(&self) -> usize {
+        self.shared.counts.lock().unwrap().values().sum()
+    }
+
+    fn set_rule(&self, path: &str, rule: Rule) {
+        self.shared
+            .rules
+            .lock()
+            .unwrap()
+            .insert(normalize(path), rule);
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.shared.shutdown.store(true, Ordering::SeqCst);
+        // Wake the blocking accept so the acceptor sees the flag.
+        let _ = TcpStream::connect(self.addr);
+        if let Some(acceptor) = self.acceptor.take() {
+            let _ = acceptor.join();
+        }
+    }
+}
+
+/// Paths are keyed with exactly one leading slash and no query.
+fn normalize(path: &str) -> String {
+    let path = path.split(['?', '#']).next().unwrap_or("");
+    format!("/{}", path.trim_start_matches('/'))
+}
+
+fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
+    let mut workers: Vec<JoinHandle<()>> = Vec::new();
+    for stream in listener.incoming() {
+        if shared.shutdown.load(Ordering::SeqCst) {
+            break;
+        }
+        let Ok(mut stream) = stream else { continue };
+        workers.retain(|w| !w.is_finished());
+        if shared.active.load(Ordering::SeqCst) >= MAX_CONNECTIONS {
+            let _ = write_response(&mut stream, 503, b"too many connections", false);
+            continue;
+        }
+        shared.active.fetch_add(1, Ordering::SeqCst);
+        let shared = Arc::clone(&shared);
+        workers.push(thread::spawn(move || {
+            handle(stream, &shared);
+            shared.active.fetch_sub(1, Ordering::SeqCst);
+        }));
+    }
+    for worker in workers {
+        let _ = worker.join();
+    }
+}
+
+fn handle(mut stream: TcpStream, shared: &Shared) {
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    let Some((method, path)) = read_request_head(&mut stream) else {
+        return;
+    };
+    let path = normalize(&percent_decode(&path));
+    *shared
+        .counts
+        .lock()
+        .unwrap()
+        .entry(path.clone())
+        .or_insert(0) += 1;
+    let head_only = method == "HEAD";
+    let rule = shared.rules.lock().unwrap().get(&path).copied();
+    match rule {
+        Some(Rule::Stall) => {
+            while !shared.shutdown.load(Ordering::SeqCst) {
+                thread::sleep(Duration::from_millis(10));
+            }
+        }
+        Some(Rule::Status(status)) => {
+            let body = format!("status {status} for {path}\n");
+            let _ = write_response(&mut stream, status, body.as_bytes(), head_only);
+        }
+        None => match resolve(&shared.root, &path).and_then(|p| std::fs::read(p).ok()) {
+            Some(body) => {
+                let _ = write_response(&mut stream, 200, &body, head_only);
+            }
+            None => {
+                let _ = write_response(&mut stream, 404, b"not found\n", head_only);
+            }
+        },
+    }
+}
+
+/// Reads up to the blank line; returns (method, target).
+fn read_request_head(stream: &mut TcpStream) -> Option<(String, String)> {
+    let mut head = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = stream.read(&mut buf).ok()?;
+        if n == 0 || head.len() + n > MAX_HEAD {
+            return None;
+        }
+        head.extend_from_slice(&buf[..n]);
+    }
+    let text = String::from_utf8_lossy(&head);
+    let mut parts = text.lines().next()?.split_whitespace();
+    Some((parts.next()?.to_string(), parts.next()?.to_string()))
+}
+
+/// Maps a URL path to a file under `root`, refusing anything that is not a plain relative path.
+fn resolve(root: &Path, path: &str) -> Option<PathBuf> {
+    let rel = Path::new(path.trim_start_matches('/'));
+    if rel.components().any(|c| !matches!(c, Component::Normal(_))) {
+        return None;
+    }
+    let full = root.join(rel);
+    full.is_file().then_some(full)
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
+            if let Some(b) = hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn write_response(
+    stream: &mut TcpStream,
+    status: u16,
+    body: &[u8],
+    head_only: bool,
+) -> std::io::Result<()> {
+    let reason = match status {
+        200 => "OK",
+        404 => "Not Found",
+        500 => "Internal Server Error",
+        503 => "Service Unavailable",
+        _ => "Status",
+    };
+    let head = format!(
+        "HTTP/1.1 {status} {reason}\r\nContent-Length: {}\r\nContent-Type: application/octet-stream\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes())?;
+    if !head_only {
+        stream.write_all(body)?;
+    }
+    stream.flush()
+}
