@@ -54,38 +54,31 @@ impl Limits {
 /// Why a chunk could not be evaluated or copied out.
 #[derive(Debug, Error)]
 pub enum SandboxError {
-    #[error("{chunk}:{}: syntax error: {message}", line.map_or_else(|| "?".to_string(), |l| l.to_string()))]
     Syntax {
         chunk: String,
         line: Option<u32>,
         message: String,
     },
-    #[error(
-        "{chunk}: instruction limit exceeded ({limit} instructions): the file does not finish \
-         evaluating (an endless loop?); data files must be plain tables"
-    )]
-    InstructionLimit { chunk: String, limit: u64 },
-    #[error(
-        "{chunk}: memory limit exceeded ({limit} bytes): the file builds values too large for a \
-         data file"
-    )]
-    MemoryLimit { chunk: String, limit: usize },
-    #[error(
-        "{chunk}:{}: {message} (data files may only use the base functions and the string, \
-         table and math libraries)", line.map_or_else(|| "?".to_string(), |l| l.to_string())
-    )]
+    InstructionLimit {
+        chunk: String,
+        limit: u64,
+    },
+    MemoryLimit {
+        chunk: String,
+        limit: usize,
+    },
+    /// A Lua runtime error, e.g. calling a function the sandbox does not provide.
     Runtime {
         chunk: String,
         line: Option<u32>,
         message: String,
     },
-    #[error("{chunk}: {path}: {message}")]
+    /// A value could not be copied out (too deep, too many values).
     Convert {
         chunk: String,
         path: String,
         message: String,
     },
-    #[error("cannot set up the Lua sandbox: {0}")]
     Setup(#[source] mlua::Error),
 }
 
@@ -95,6 +88,45 @@ impl SandboxError {
         match self {
             SandboxError::Syntax { line, .. } | SandboxError::Runtime { line, .. } => *line,
             _ => None,
+        }
+    }
+
+    /// The message without the chunk name and line, for callers that report those themselves.
+    pub fn detail(&self) -> String {
+        match self {
+            SandboxError::Syntax { message, .. } => format!("syntax error: {message}"),
+            SandboxError::InstructionLimit { limit, .. } => format!(
+                "instruction limit exceeded ({limit} instructions): the file does not finish \
+                 evaluating (an endless loop?); data files must be plain tables"
+            ),
+            SandboxError::MemoryLimit { limit, .. } => format!(
+                "memory limit exceeded ({} MiB): the file builds values too large for a data file",
+                limit / (1024 * 1024)
+            ),
+            SandboxError::Runtime { message, .. } => format!(
+                "{message} (data files may only use the base functions and the string, table and \
+                 math libraries)"
+            ),
+            SandboxError::Convert { path, message, .. } => format!("{path}: {message}"),
+            SandboxError::Setup(e) => format!("cannot set up the Lua sandbox: {e}"),
+        }
+    }
+}
+
+/// Lua's own style: `file:3: message`.
+impl fmt::Display for SandboxError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let chunk = match self {
+            SandboxError::Syntax { chunk, .. }
+            | SandboxError::InstructionLimit { chunk, .. }
+            | SandboxError::MemoryLimit { chunk, .. }
+            | SandboxError::Runtime { chunk, .. }
+            | SandboxError::Convert { chunk, .. } => chunk.as_str(),
+            SandboxError::Setup(_) => return f.write_str(&self.detail()),
+        };
+        match self.line() {
+            Some(line) => write!(f, "{chunk}:{line}: {}", self.detail()),
+            None => write!(f, "{chunk}: {}", self.detail()),
         }
     }
 }
