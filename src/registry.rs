@@ -168,7 +168,7 @@ fn stray_key(table: &DataTable) -> Option<String> {
     if !table.array.is_empty() {
         return Some("[1]".to_string());
     }
-    table.other.first().map(|(key, _)| key.clone())
+    table.stray_keys().next()
 }
 
 #[cfg(test)]

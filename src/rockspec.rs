@@ -289,8 +289,8 @@ pub fn lint(source: &str, file: &str) -> Vec<Problem> {
         }
     };
     let mut problems = checked.problems;
-    if let Some(rockspec) = &checked.rockspec {
-        problems.extend(lint_paths(rockspec));
+    if let Some(build) = &checked.build {
+        problems.extend(lint_paths(build));
     }
     if let (Some(package), Some(version)) = (&checked.package, &checked.version) {
         problems.extend(lint_file_name(file, package, version));
@@ -303,6 +303,7 @@ pub fn lint(source: &str, file: &str) -> Vec<Problem> {
 /// read (for checks that need them even when other fields are broken).
 struct Checked {
     rockspec: Option<Rockspec>,
+    build: Option<Build>,
     problems: Vec<Problem>,
     package: Option<String>,
     version: Option<String>,
@@ -429,7 +430,7 @@ fn check_globals(mut globals: DataTable) -> Checked {
             .and_then(|t| c.build(t, "build", false)),
     };
 
-    let rockspec = match (package.clone(), version, source.flatten(), build) {
+    let rockspec = match (package.clone(), version, source.flatten(), build.clone()) {
         (Some(package), Some(version), Some(source), Some(build)) => Some(Rockspec {
             format: c.format,
             package: package.to_lowercase(),
@@ -447,6 +448,7 @@ fn check_globals(mut globals: DataTable) -> Checked {
     };
     Checked {
         rockspec,
+        build,
         problems: c.problems,
         package,
         version: version_text,
@@ -508,12 +510,26 @@ fn deep_merge(dst: &mut DataTable, src: &DataTable) {
             None => dst.array.push(value.clone()),
         }
     }
+    for (key, value) in &src.numbered {
+        let slot = usize::try_from(*key)
+            .ok()
+            .and_then(|k| k.checked_sub(1))
+            .and_then(|i| dst.array.get_mut(i));
+        match slot {
+            Some(slot) => merge_value(slot, value),
+            None => merge_value(
+                dst.numbered.entry(*key).or_insert(Data::Boolean(false)),
+                value,
+            ),
+        }
+    }
     for (key, value) in &src.other {
         match dst.other.iter_mut().find(|(k, _)| k == key) {
             Some((_, slot)) => merge_value(slot, value),
             None => dst.other.push((key.clone(), value.clone())),
         }
     }
+    dst.normalize();
 }
 
 fn merge_value(slot: &mut Data, value: &Data) {
@@ -572,16 +588,18 @@ impl Checker {
     /// warning before.
     fn unknown_keys(&mut self, table: &DataTable, path: &str, known: &[&str]) {
         for key in table.fields.keys() {
-            if !known.contains(&key.as_str()) {
-                let p = field_path(path, key);
-                if self.format >= RockspecFormat::V3_0 {
-                    self.error(
-                        &p,
-                        format!("unknown field (known fields here: {})", known.join(", ")),
-                    );
-                } else {
-                    self.warning(&p, "unknown field (ignored)");
-                }
+            if known.contains(&key.as_str()) {
+                continue;
+            }
+            let p = field_path(path, key);
+            let hint = misplaced_hint(path, key);
+            if self.format >= RockspecFormat::V3_0 {
+                self.error(
+                    &p,
+                    format!("unknown field (LuaRocks rejects unknown fields in rockspec format 3.0){hint}"),
+                );
+            } else {
+                self.warning(&p, format!("unknown field (ignored){hint}"));
             }
         }
         self.no_positional(table, path);
@@ -598,7 +616,7 @@ impl Checker {
                 ),
             );
         }
-        for (key, _) in &table.other {
+        for key in table.stray_keys() {
             self.error(
                 &format!("{path}{key}"),
                 "unexpected key; this table takes named fields",
@@ -661,7 +679,7 @@ impl Checker {
                         "unexpected named field in a list of strings",
                     );
                 }
-                for (key, _) in &t.other {
+                for key in t.stray_keys() {
                     self.error(
                         &format!("{path}{key}"),
                         "unexpected key in a list of strings (a hole in the list?)",
@@ -914,7 +932,7 @@ impl Checker {
         if let Some(value) = t.get("modules") {
             let p = field_path(path, "modules");
             if let Some(modules) = self.table(value, &p) {
-                build.modules = self.modules(modules, &p);
+                build.modules = self.modules(modules, &p, partial);
             }
         }
         if let Some(value) = t.get("install") {
@@ -939,7 +957,7 @@ impl Checker {
         Some(build)
     }
 
-    fn modules(&mut self, t: &DataTable, path: &str) -> BTreeMap<String, Module> {
+    fn modules(&mut self, t: &DataTable, path: &str, partial: bool) -> BTreeMap<String, Module> {
         self.no_positional(t, path);
         let mut out = BTreeMap::new();
         for (name, value) in &t.fields {
@@ -950,7 +968,7 @@ impl Checker {
                     sources: vec![file.clone()],
                     ..CModule::default()
                 }),
-                Data::Table(spec) => match self.c_module(spec, &p) {
+                Data::Table(spec) => match self.c_module(spec, &p, partial) {
                     Some(m) => Module::C(m),
                     None => continue,
                 },
@@ -964,7 +982,8 @@ impl Checker {
         out
     }
 
-    fn c_module(&mut self, t: &DataTable, path: &str) -> Option<CModule> {
+    /// In a platform override (`partial`) the sources may come from the main table.
+    fn c_module(&mut self, t: &DataTable, path: &str, partial: bool) -> Option<CModule> {
         // LuaRocks takes the list part as the sources when there is one.
         let sources = if !t.array.is_empty() {
             if t.fields.contains_key("sources") {
@@ -983,6 +1002,7 @@ impl Checker {
         } else {
             match t.get("sources") {
                 Some(value) => self.string_list(value, &field_path(path, "sources")),
+                None if partial => Vec::new(),
                 None => {
                     self.error(
                         &field_path(path, "sources"),
@@ -1038,7 +1058,7 @@ impl Checker {
                 other => self.type_error(&field_path(&path, name), "string", other),
             }
         }
-        for (key, _) in &table.other {
+        for key in table.stray_keys() {
             self.error(
                 &format!("{path}{key}"),
                 "unexpected key (use a list entry or a name)",
@@ -1046,6 +1066,20 @@ impl Checker {
         }
         out
     }
+}
+
+/// Suggests the table a top-level field probably belongs in.
+fn misplaced_hint(path: &str, key: &str) -> String {
+    if !path.is_empty() {
+        return String::new();
+    }
+    let table = match key {
+        "summary" | "detailed" | "homepage" | "license" | "maintainer" | "labels" => "description",
+        "url" | "tag" | "branch" | "md5" | "dir" | "file" => "source",
+        "modules" | "install" | "copy_directories" | "type" => "build",
+        _ => return String::new(),
+    };
+    format!("; did you mean {table}.{key}?")
 }
 
 fn format_name(format: RockspecFormat) -> &'static str {
@@ -1058,7 +1092,7 @@ fn format_name(format: RockspecFormat) -> &'static str {
 
 /// Source-tree paths in `build.modules` and `build.install` must stay inside the unpacked
 /// sources.
-fn lint_paths(rockspec: &Rockspec) -> Vec<Problem> {
+fn lint_paths(build: &Build) -> Vec<Problem> {
     let mut problems = Vec::new();
     let mut check = |path: String, file: &str| {
         if let Some(why) = non_relative(file) {
@@ -1071,7 +1105,7 @@ fn lint_paths(rockspec: &Rockspec) -> Vec<Problem> {
         }
     };
     let modules_path = "build.modules";
-    for (name, module) in &rockspec.build.modules {
+    for (name, module) in &build.modules {
         let p = field_path(modules_path, name);
         match module {
             Module::Lua(file) => check(p, file),
@@ -1087,7 +1121,7 @@ fn lint_paths(rockspec: &Rockspec) -> Vec<Problem> {
             }
         }
     }
-    let install = &rockspec.build.install;
+    let install = &build.install;
     for (kind, entries) in [
         ("lua", &install.lua),
         ("lib", &install.lib),

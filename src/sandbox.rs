@@ -150,8 +150,10 @@ pub struct DataTable {
     pub array: Vec<Data>,
     /// The values at string keys.
     pub fields: BTreeMap<String, Data>,
-    /// Every other entry, with its key rendered as Lua (`[7]`, `[true]`), so that type checks
-    /// can report it.
+    /// Integer keys outside the list part (after a hole, zero, negative).
+    pub numbered: BTreeMap<i64, Data>,
+    /// Every other entry (float, boolean keys...), with its key rendered as Lua (`[2.5]`,
+    /// `[true]`), so that type checks can report it.
     pub other: Vec<(String, Data)>,
 }
 
@@ -210,7 +212,28 @@ impl Data {
 
 impl DataTable {
     pub fn is_empty(&self) -> bool {
-        self.array.is_empty() && self.fields.is_empty() && self.other.is_empty()
+        self.array.is_empty()
+            && self.fields.is_empty()
+            && self.numbered.is_empty()
+            && self.other.is_empty()
+    }
+
+    /// Keys that are neither strings nor part of the list, rendered as Lua (`[7]`, `[true]`).
+    pub fn stray_keys(&self) -> impl Iterator<Item = String> + '_ {
+        self.numbered
+            .keys()
+            .map(|k| format!("[{k}]"))
+            .chain(self.other.iter().map(|(k, _)| k.clone()))
+    }
+
+    /// Moves `numbered` entries that continue the list into it (after entries were added).
+    pub fn normalize(&mut self) {
+        while let Some(value) = i64::try_from(self.array.len() + 1)
+            .ok()
+            .and_then(|next| self.numbered.remove(&next))
+        {
+            self.array.push(value);
+        }
     }
 
     pub fn get(&self, key: &str) -> Option<&Data> {
@@ -531,7 +554,6 @@ fn copy_table(
     budget: &mut usize,
 ) -> Result<DataTable, CopyError> {
     let mut out = DataTable::default();
-    let mut numbered: BTreeMap<i64, Data> = BTreeMap::new();
     for pair in table.pairs::<Value, Value>() {
         let (key, value) = pair.map_err(|e| (path.to_string(), e.to_string()))?;
         match key {
@@ -545,7 +567,7 @@ fn copy_table(
             Value::Integer(i) => {
                 let child = format!("{path}[{i}]");
                 if let Some(v) = copy_value(value, &child, depth, max_depth, budget)? {
-                    numbered.insert(i, v);
+                    out.numbered.insert(i, v);
                 }
             }
             other => {
@@ -561,15 +583,7 @@ fn copy_table(
             }
         }
     }
-    let mut next = 1;
-    for (key, value) in numbered {
-        if key == next {
-            out.array.push(value);
-            next += 1;
-        } else {
-            out.other.push((format!("[{key}]"), value));
-        }
-    }
+    out.normalize();
     Ok(out)
 }
 
@@ -596,7 +610,8 @@ mod tests {
             vec![Data::String("x".into()), Data::String("y".into())]
         );
         assert_eq!(b.fields.get("k"), Some(&Data::Boolean(true)));
-        assert_eq!(b.other, vec![("[5]".to_string(), Data::Number(2.5))]);
+        assert_eq!(b.numbered.get(&5), Some(&Data::Number(2.5)));
+        assert_eq!(b.stray_keys().collect::<Vec<_>>(), ["[5]"]);
     }
 
     #[test]
