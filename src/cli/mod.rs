@@ -3,6 +3,8 @@
 
 use clap::{Parser, Subcommand};
 
+mod lint;
+
 /// Exit codes scripts can rely on.
 pub mod exit {
     pub const OK: i32 = 0;
@@ -26,7 +28,10 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {}
+pub enum Command {
+    /// Check a rockspec: print every problem with its field path, or `FILE: ok`.
+    Lint(lint::LintArgs),
+}
 
 fn init_tracing(verbose: u8, quiet: bool) {
     use tracing_subscriber::EnvFilter;
@@ -69,5 +74,7 @@ pub fn main() -> i32 {
 }
 
 fn run(command: Command) -> anyhow::Result<i32> {
-    match command {}
+    match command {
+        Command::Lint(args) => lint::run(args),
+    }
 }
