@@ -337,11 +337,18 @@ fn conflict(file: &str, first: &TreeRock, second: &TreeRock) -> TreeError {
 }
 
 /// LuaRocks' `fs.is_lua`: a file is a Lua script when Lua can compile it (a first line starting
-/// with `#` is skipped, as `loadfile` does).
+/// with `#` is skipped, as `loadfile` does). Unlike LuaRocks, a `#!` line naming another
+/// interpreter settles it: `echo "hi"` compiles as Lua, but a `#!/bin/sh` script is not one.
 fn is_lua_script(path: &Path) -> Result<bool, TreeError> {
     let bytes = fs::read(path).map_err(ctx("read", path))?;
     if bytes.contains(&0) {
         return Ok(false);
+    }
+    if bytes.starts_with(b"#!") {
+        let first_line = bytes.split(|&b| b == b'\n').next().unwrap_or_default();
+        if !String::from_utf8_lossy(first_line).contains("lua") {
+            return Ok(false);
+        }
     }
     let body: &[u8] = if bytes.first() == Some(&b'#') {
         // Keep the newline so line numbers in errors stay right.
