@@ -1,1 +1,498 @@
-//! (module under construction)
+//! The content-addressed store of built rock prefixes.
+//!
+//! Each entry is keyed by a [`StoreKey`], a sha256 over everything that went into the build,
+//! and lives in `<root>/rocks/<key>/`: the rock prefix in `prefix/` (read-only, so trees that
+//! hard-link its files cannot alter it) and `meta.json` (name, version, creation time, sha256
+//! of every file, total size). Entries are assembled in `<root>/tmp/` and renamed into place,
+//! so an entry is either complete or absent. Inserts hold a shared lock on `<root>/lock` and
+//! [`Store::gc`] an exclusive one, so collection never removes an insert's work in progress.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::fs;
+use std::io;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use thiserror::Error;
+
+use crate::tree::files::{self, EntryKind, FsError, ctx};
+
+/// Version of the `meta.json` layout.
+const META_FORMAT: u32 = 1;
+const META_FILE: &str = "meta.json";
+const PREFIX_DIR: &str = "prefix";
+
+/// Errors of the store.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error(transparent)]
+    Fs(#[from] FsError),
+    #[error("invalid store key '{0}': a store key is 64 lower-case hexadecimal digits (a sha256)")]
+    BadKey(String),
+    #[error(
+        "{}: unreadable store metadata ({message}); remove the entry (`lvm store remove {key}`) \
+         so it is rebuilt", path.display()
+    )]
+    BadMeta {
+        key: String,
+        path: PathBuf,
+        message: String,
+    },
+    #[error("{}: the staged rock prefix is not a directory; build the rock into a directory first", path.display())]
+    NotADirectory { path: PathBuf },
+    #[error("{}: cannot write store metadata: {message}", path.display())]
+    WriteMeta { path: PathBuf, message: String },
+}
+
+/// The identity of a build: sha256 (hex) over its named inputs.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct StoreKey(String);
+
+impl StoreKey {
+    /// Hashes named build inputs (rockspec text, source hash or commit, build configuration,
+    /// Lua version, platform, ...). Inputs are sorted by name, then value, so the key does not
+    /// depend on the order the caller lists them in; each name and value is length-prefixed,
+    /// so no two different input lists encode alike.
+    pub fn compute(inputs: &[(&str, &str)]) -> StoreKey {
+        let mut sorted: Vec<&(&str, &str)> = inputs.iter().collect();
+        sorted.sort();
+        let mut hasher = Sha256::new();
+        hasher.update(b"lvm-store-key-v1\0");
+        hasher.update((sorted.len() as u64).to_le_bytes());
+        for (name, value) in sorted {
+            for part in [name, value] {
+                hasher.update((part.len() as u64).to_le_bytes());
+                hasher.update(part.as_bytes());
+            }
+        }
+        StoreKey(hex::encode(hasher.finalize()))
+    }
+
+    /// Parses a key as printed (64 lower-case hex digits).
+    pub fn parse(text: &str) -> Result<StoreKey, StoreError> {
+        let ok = text.len() == 64
+            && text
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        if ok {
+            Ok(StoreKey(text.to_string()))
+        } else {
+            Err(StoreError::BadKey(text.to_string()))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for StoreKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl TryFrom<String> for StoreKey {
+    type Error = StoreError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        StoreKey::parse(&s)
+    }
+}
+
+impl From<StoreKey> for String {
+    fn from(k: StoreKey) -> String {
+        k.0
+    }
+}
+
+/// What the caller says about a rock it inserts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RockMeta {
+    pub name: String,
+    pub version: String,
+}
+
+/// The recorded metadata of an entry (`meta.json`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredMeta {
+    pub format: u32,
+    pub key: StoreKey,
+    pub name: String,
+    pub version: String,
+    pub created: DateTime<Utc>,
+    /// sha256 (hex) of every file, by `/`-separated path relative to the prefix.
+    pub files: BTreeMap<String, String>,
+    /// Sum of the file sizes, in bytes.
+    pub total_size: u64,
+}
+
+/// An entry of the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredRock {
+    pub key: StoreKey,
+    /// The read-only rock prefix.
+    pub prefix: PathBuf,
+    pub meta: StoredMeta,
+}
+
+/// Differences between an entry's files and its recorded hashes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VerifyReport {
+    /// Files whose content no longer matches.
+    pub modified: Vec<String>,
+    /// Recorded files that are gone.
+    pub missing: Vec<String>,
+    /// Files that were not recorded.
+    pub extra: Vec<String>,
+}
+
+impl VerifyReport {
+    pub fn is_clean(&self) -> bool {
+        self.modified.is_empty() && self.missing.is_empty() && self.extra.is_empty()
+    }
+}
+
+/// What [`Store::gc`] removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GcReport {
+    /// Entries removed (or that would be, with `dry_run`).
+    pub removed: Vec<StoredRock>,
+    /// Abandoned temporary directories removed.
+    pub tmp_removed: Vec<PathBuf>,
+    /// Bytes freed by both.
+    pub freed_bytes: u64,
+}
+
+/// Options of [`Store::gc`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GcOptions {
+    /// Report what would be removed without removing it.
+    pub dry_run: bool,
+}
+
+/// A store rooted at a directory.
+#[derive(Debug, Clone)]
+pub struct Store {
+    root: PathBuf,
+}
+
+impl Store {
+    /// Opens (creating if needed) the store at `root`.
+    pub fn open(root: &Path) -> Result<Store, StoreError> {
+        for dir in [root.join("rocks"), root.join("tmp")] {
+            fs::create_dir_all(&dir).map_err(ctx("create", &dir))?;
+        }
+        Ok(Store {
+            root: root.to_path_buf(),
+        })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn entry_dir(&self, key: &StoreKey) -> PathBuf {
+        self.root.join("rocks").join(key.as_str())
+    }
+
+    fn tmp_dir(&self) -> PathBuf {
+        self.root.join("tmp")
+    }
+
+    fn lock(&self, exclusive: bool) -> Result<fs::File, StoreError> {
+        let path = self.root.join("lock");
+        let file = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(ctx("open", &path))?;
+        let locked = if exclusive {
+            fs4::FileExt::lock(&file)
+        } else {
+            fs4::FileExt::lock_shared(&file)
+        };
+        locked.map_err(ctx("lock", &path))?;
+        Ok(file)
+    }
+
+    /// The entry for `key`, if present.
+    pub fn get(&self, key: &StoreKey) -> Result<Option<StoredRock>, StoreError> {
+        let dir = self.entry_dir(key);
+        let meta_path = dir.join(META_FILE);
+        let text = match fs::read_to_string(&meta_path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(ctx("read", &meta_path)(e).into()),
+        };
+        let meta: StoredMeta = serde_json::from_str(&text).map_err(|e| StoreError::BadMeta {
+            key: key.to_string(),
+            path: meta_path.clone(),
+            message: e.to_string(),
+        })?;
+        if meta.key != *key {
+            return Err(StoreError::BadMeta {
+                key: key.to_string(),
+                path: meta_path,
+                message: format!("it records key {}", meta.key),
+            });
+        }
+        Ok(Some(StoredRock {
+            key: key.clone(),
+            prefix: dir.join(PREFIX_DIR),
+            meta,
+        }))
+    }
+
+    /// Stores a copy of `staged_prefix` under `key`. Idempotent: when `key` is already stored
+    /// (also by a concurrent insert that finished first) the existing entry is returned and the
+    /// staged files are not used.
+    pub fn insert(&self, key: &StoreKey, staged_prefix: &Path, meta: RockMeta) -> Result<StoredRock, StoreError> {
+        if let Some(existing) = self.get(key)? {
+            return Ok(existing);
+        }
+        if !staged_prefix.is_dir() {
+            return Err(StoreError::NotADirectory {
+                path: staged_prefix.to_path_buf(),
+            });
+        }
+        let _lock = self.lock(false)?;
+        let tmp = tempfile::Builder::new()
+            .prefix("insert-")
+            .tempdir_in(self.tmp_dir())
+            .map_err(ctx("create a temporary directory in", &self.tmp_dir()))?;
+        let prefix = tmp.path().join(PREFIX_DIR);
+        let (hashes, total_size) = copy_prefix(staged_prefix, &prefix)?;
+        let stored_meta = StoredMeta {
+            format: META_FORMAT,
+            key: key.clone(),
+            name: meta.name,
+            version: meta.version,
+            created: Utc::now(),
+            files: hashes,
+            total_size,
+        };
+        let meta_path = tmp.path().join(META_FILE);
+        let json = serde_json::to_vec_pretty(&stored_meta).map_err(|e| StoreError::WriteMeta {
+            path: meta_path.clone(),
+            message: e.to_string(),
+        })?;
+        files::write_synced(&meta_path, &json, 0o444)?;
+        seal(&prefix)?;
+        files::sync_dir(tmp.path())?;
+
+        let dest = self.entry_dir(key);
+        match fs::rename(tmp.path(), &dest) {
+            Ok(()) => {
+                files::sync_dir(&self.root.join("rocks"))?;
+                Ok(StoredRock {
+                    key: key.clone(),
+                    prefix: dest.join(PREFIX_DIR),
+                    meta: stored_meta,
+                })
+            }
+            // Someone else stored the same key first: theirs wins, ours is discarded.
+            Err(e) if dest.join(META_FILE).is_file() => {
+                drop(e);
+                files::remove_tree(tmp.path())?;
+                self.get(key)?.ok_or_else(|| {
+                    ctx("read", &dest)(io::Error::other("entry vanished during insert")).into()
+                })
+            }
+            Err(e) => Err(ctx("move the new entry into", &dest)(e).into()),
+        }
+    }
+
+    /// Every entry, sorted by key. Directories under `rocks/` that are not keys are ignored.
+    pub fn list(&self) -> Result<Vec<StoredRock>, StoreError> {
+        let dir = self.root.join("rocks");
+        let mut keys = Vec::new();
+        for item in fs::read_dir(&dir).map_err(ctx("read", &dir))? {
+            let item = item.map_err(ctx("read", &dir))?;
+            if let Some(key) = item.file_name().to_str().and_then(|n| StoreKey::parse(n).ok()) {
+                keys.push(key);
+            }
+        }
+        keys.sort();
+        let mut out = Vec::new();
+        for key in keys {
+            if let Some(rock) = self.get(&key)? {
+                out.push(rock);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Removes the entry for `key`; returns whether there was one. The entry is first renamed
+    /// out of `rocks/`, so it disappears at once even if deleting its files takes a while.
+    pub fn remove(&self, key: &StoreKey) -> Result<bool, StoreError> {
+        let dir = self.entry_dir(key);
+        if fs::symlink_metadata(&dir).is_err() {
+            return Ok(false);
+        }
+        let holder = tempfile::Builder::new()
+            .prefix("remove-")
+            .tempdir_in(self.tmp_dir())
+            .map_err(ctx("create a temporary directory in", &self.tmp_dir()))?;
+        let doomed = holder.path().join(key.as_str());
+        fs::rename(&dir, &doomed).map_err(ctx("move out of the store", &dir))?;
+        files::remove_tree(holder.path())?;
+        Ok(true)
+    }
+
+    /// Removes every entry whose key is not in `keep`, and every leftover temporary directory
+    /// (interrupted inserts and removals). Waits for running inserts to finish.
+    pub fn gc(&self, keep: &BTreeSet<StoreKey>, options: GcOptions) -> Result<GcReport, StoreError> {
+        let _lock = self.lock(true)?;
+        let mut report = GcReport::default();
+        for rock in self.list()? {
+            if keep.contains(&rock.key) {
+                continue;
+            }
+            report.freed_bytes += files::disk_size(&self.entry_dir(&rock.key));
+            if !options.dry_run {
+                self.remove(&rock.key)?;
+            }
+            report.removed.push(rock);
+        }
+        let tmp = self.tmp_dir();
+        let mut leftovers: Vec<PathBuf> = fs::read_dir(&tmp)
+            .map_err(ctx("read", &tmp))?
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .collect();
+        leftovers.sort();
+        for path in leftovers {
+            report.freed_bytes += files::disk_size(&path);
+            if !options.dry_run {
+                files::remove_tree(&path)?;
+            }
+            report.tmp_removed.push(path);
+        }
+        Ok(report)
+    }
+
+    /// Compares the files of the entry for `key` with its recorded hashes. An absent entry is an
+    /// error.
+    pub fn verify(&self, key: &StoreKey) -> Result<VerifyReport, StoreError> {
+        let rock = self.get(key)?.ok_or_else(|| {
+            let dir = self.entry_dir(key);
+            StoreError::from(ctx("verify", &dir)(io::Error::new(
+                io::ErrorKind::NotFound,
+                "no such store entry",
+            )))
+        })?;
+        let mut report = VerifyReport::default();
+        let mut seen = BTreeSet::new();
+        let entries = match files::list(&rock.prefix) {
+            Ok(entries) => entries,
+            Err(e) if e.source.kind() == io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(e.into()),
+        };
+        for entry in entries {
+            if !entry.is_file() {
+                continue;
+            }
+            match rock.meta.files.get(&entry.rel) {
+                None => report.extra.push(entry.rel.clone()),
+                Some(expected) => {
+                    let (actual, _) = files::sha256_file(&entry.path)?;
+                    if actual != *expected {
+                        report.modified.push(entry.rel.clone());
+                    }
+                }
+            }
+            seen.insert(entry.rel);
+        }
+        report.missing = rock
+            .meta
+            .files
+            .keys()
+            .filter(|k| !seen.contains(*k))
+            .cloned()
+            .collect();
+        Ok(report)
+    }
+}
+
+/// Copies `src` into the new directory `dst` (symlinks resolved), returning the sha256 of every
+/// file and the total size. Copies are flushed to disk.
+fn copy_prefix(src: &Path, dst: &Path) -> Result<(BTreeMap<String, String>, u64), StoreError> {
+    fs::create_dir(dst).map_err(ctx("create", dst))?;
+    let mut hashes = BTreeMap::new();
+    let mut total = 0;
+    for entry in files::list(src)? {
+        let target = dst.join(&entry.rel);
+        match entry.kind {
+            EntryKind::Dir => fs::create_dir_all(&target).map_err(ctx("create", &target))?,
+            EntryKind::File { executable, .. } => {
+                fs::copy(&entry.path, &target).map_err(ctx("copy into the store", &target))?;
+                let mode = if executable { 0o755 } else { 0o644 };
+                fs::set_permissions(&target, fs::Permissions::from_mode(mode))
+                    .map_err(ctx("set permissions of", &target))?;
+                files::sync_file(&target)?;
+                let (hash, size) = files::sha256_file(&target)?;
+                total += size;
+                hashes.insert(entry.rel, hash);
+            }
+        }
+    }
+    Ok((hashes, total))
+}
+
+/// Makes every file and directory of a stored prefix read-only and flushes its directories.
+fn seal(prefix: &Path) -> Result<(), StoreError> {
+    let entries = files::list(prefix)?;
+    // Deepest first: a directory is sealed after its contents.
+    for entry in entries.iter().rev() {
+        if entry.kind == EntryKind::Dir {
+            files::sync_dir(&entry.path)?;
+        }
+        files::make_read_only(&entry.path)?;
+    }
+    files::sync_dir(prefix)?;
+    files::make_read_only(prefix)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_order_independent_and_unambiguous() {
+        let a = StoreKey::compute(&[("rockspec", "x"), ("lua", "5.4")]);
+        let b = StoreKey::compute(&[("lua", "5.4"), ("rockspec", "x")]);
+        assert_eq!(a, b);
+        assert_ne!(a, StoreKey::compute(&[("lua", "5.4"), ("rockspec", "y")]));
+        // Moving bytes between name and value changes the key.
+        assert_ne!(
+            StoreKey::compute(&[("ab", "c")]),
+            StoreKey::compute(&[("a", "bc")])
+        );
+        assert_ne!(StoreKey::compute(&[]), StoreKey::compute(&[("", "")]));
+        assert_eq!(a.as_str().len(), 64);
+        assert_eq!(StoreKey::parse(a.as_str()).unwrap(), a);
+    }
+
+    #[test]
+    fn key_is_stable_across_releases() {
+        // Changing the encoding invalidates every store; this pins it (computed independently).
+        assert_eq!(
+            StoreKey::compute(&[("lua", "5.4")]).as_str(),
+            "dbf887695fec48575f3b95db3855297b3cb195275aea41cb461c14982091f160"
+        );
+    }
+
+    #[test]
+    fn bad_keys_are_rejected() {
+        assert!(StoreKey::parse("abc").is_err());
+        assert!(StoreKey::parse(&"A".repeat(64)).is_err());
+        assert!(StoreKey::parse(&"../".repeat(21)).is_err());
+    }
+}

@@ -112,6 +112,12 @@ impl Version {
         &self.text
     }
 
+    /// The parsed components, as LuaRocks' `vers.parse_version` stores them in its array part
+    /// (LuaRocks writes them into tree manifests).
+    pub fn components(&self) -> &[f64] {
+        &self.components
+    }
+
     /// The rockspec revision (`3` in `1.13.1-3`), if any.
     pub fn revision(&self) -> Option<u64> {
         self.revision

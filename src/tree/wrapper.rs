@@ -1,0 +1,150 @@
+//! Shell text lvm generates: the `bin/` wrappers of Lua scripts and `lvm path`-style exports.
+//!
+//! Unlike LuaRocks' wrappers, which bake absolute paths in, lvm's wrappers find their tree from
+//! their own location at run time: trees are built in a fresh directory and switched into place
+//! through a symlink, so the final path is not known when the wrapper is written.
+
+use crate::platform::LUA_VERSION;
+
+/// Quotes `s` for POSIX sh (and fish) as a single-quoted word.
+pub fn sh_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+/// Quotes `s` for fish, whose single quotes treat `\'` and `\\` as escapes.
+fn fish_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\\', r"\\").replace('\'', r"\'"))
+}
+
+/// The wrapper installed as `bin/<command>` for a Lua script kept at `script_rel` (relative to
+/// the tree root). It prepends the tree to Lua 5.4's module paths and runs the script with the
+/// interpreter named by `LVM_LUA`, else `lua5.4`, else `lua`.
+///
+/// The versioned variables (`LUA_PATH_5_4`) are set rather than `LUA_PATH`: Lua 5.4 prefers
+/// them, so an inherited `LUA_PATH_5_4` cannot hide the tree, and interpreters of other Lua
+/// versions started by the script are not handed 5.4 modules. An inherited path is kept after
+/// the tree's entries; with none, `;;` keeps Lua's default path.
+pub fn bin_wrapper(command: &str, rock: &str, version: &str, script_rel: &str) -> String {
+    let v = LUA_VERSION.replace('.', "_");
+    let lib_ext = crate::platform::shared_library_extension();
+    format!(
+        r#"#!/bin/sh
+# Runs the '{command}' command of {rock} {version} with the modules of this rocks tree.
+# Written by lvm; the tree is located from this file, so it works from any directory.
+self=$0
+while [ -h "$self" ]; do
+    link=$(readlink "$self") || break
+    case $link in
+        /*) self=$link ;;
+        *) self=$(dirname -- "$self")/$link ;;
+    esac
+done
+tree=$(CDPATH= cd -- "$(dirname -- "$self")/.." && pwd -P) || exit 1
+LUA_PATH_{v}="$tree/share/lua/{lv}/?.lua;$tree/share/lua/{lv}/?/init.lua;${{LUA_PATH_{v}-${{LUA_PATH-;}}}}"
+LUA_CPATH_{v}="$tree/lib/lua/{lv}/?.{lib_ext};${{LUA_CPATH_{v}-${{LUA_CPATH-;}}}}"
+export LUA_PATH_{v} LUA_CPATH_{v}
+if [ -n "${{LVM_LUA-}}" ]; then
+    lua=$LVM_LUA
+elif command -v lua{lv} >/dev/null 2>&1; then
+    lua=lua{lv}
+elif command -v lua >/dev/null 2>&1; then
+    lua=lua
+else
+    echo {no_lua} >&2
+    exit 127
+fi
+exec "$lua" "$tree"/{script} "$@"
+"#,
+        lv = LUA_VERSION,
+        script = sh_quote(script_rel),
+        no_lua = sh_quote(&format!(
+            "{command}: no Lua {LUA_VERSION} interpreter found: install lua{LUA_VERSION} or set LVM_LUA to its path"
+        )),
+    )
+}
+
+/// The module search paths and command directory of a tree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LuaPaths {
+    /// `LUA_PATH`: the tree's `?.lua` and `?/init.lua` patterns, then `;;` (Lua's default).
+    pub lua_path: String,
+    /// `LUA_CPATH`: the tree's `?.so` pattern, then `;;`.
+    pub lua_cpath: String,
+    /// The tree's `bin` directory, to put in front of `PATH`.
+    pub path: String,
+}
+
+/// [`LuaPaths`] for a tree rooted at `root` (written as given; pass an absolute path).
+pub fn lua_paths(root: &str) -> LuaPaths {
+    let root = root.trim_end_matches('/');
+    let root = if root.is_empty() { "/" } else { root };
+    let join = |rest: &str| {
+        if root == "/" {
+            format!("/{rest}")
+        } else {
+            format!("{root}/{rest}")
+        }
+    };
+    let lua_dir = join(&format!("share/lua/{LUA_VERSION}"));
+    let lib_dir = join(&format!("lib/lua/{LUA_VERSION}"));
+    LuaPaths {
+        lua_path: format!("{lua_dir}/?.lua;{lua_dir}/?/init.lua;;"),
+        lua_cpath: format!(
+            "{lib_dir}/?.{};;",
+            crate::platform::shared_library_extension()
+        ),
+        path: join("bin"),
+    }
+}
+
+/// Shells [`path_script`] can write for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shell {
+    /// sh, bash, zsh, dash, ksh.
+    Posix,
+    Fish,
+}
+
+/// Commands that put a tree on the module and command paths, like `luarocks path` prints.
+/// `PATH` is extended at evaluation time, so the output can be cached.
+pub fn path_script(paths: &LuaPaths, shell: Shell) -> String {
+    match shell {
+        Shell::Posix => format!(
+            "export LUA_PATH={}\nexport LUA_CPATH={}\nexport PATH={}\"${{PATH:+:$PATH}}\"\n",
+            sh_quote(&paths.lua_path),
+            sh_quote(&paths.lua_cpath),
+            sh_quote(&paths.path),
+        ),
+        Shell::Fish => format!(
+            "set -gx LUA_PATH {}\nset -gx LUA_CPATH {}\nset -gx PATH {} $PATH\n",
+            fish_quote(&paths.lua_path),
+            fish_quote(&paths.lua_cpath),
+            fish_quote(&paths.path),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_use_luarocks_patterns_and_default_suffix() {
+        let p = lua_paths("/t/");
+        assert_eq!(
+            p.lua_path,
+            "/t/share/lua/5.4/?.lua;/t/share/lua/5.4/?/init.lua;;"
+        );
+        assert_eq!(p.lua_cpath, "/t/lib/lua/5.4/?.so;;");
+        assert_eq!(p.path, "/t/bin");
+    }
+
+    #[test]
+    fn quoting_survives_single_quotes() {
+        assert_eq!(sh_quote("a'b"), r"'a'\''b'");
+        assert_eq!(fish_quote(r"a'b\c"), r"'a\'b\\c'");
+        let script = path_script(&lua_paths("/it's"), Shell::Posix);
+        assert!(script.starts_with("export LUA_PATH='/it'\\''s/share/lua/5.4/?.lua;"));
+        assert!(script.contains("export PATH='/it'\\''s/bin'\"${PATH:+:$PATH}\"\n"));
+    }
+}
