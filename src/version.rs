@@ -3,14 +3,33 @@
 //! LuaRocks versions (`1.13.1-3`, `scm-1`, `2.1.0.10-1`, `2.0beta2`) are not semver: components
 //! can be any number of numbers and words, a trailing `-N` is the rockspec revision, and words
 //! such as `alpha`, `rc`, `scm` and `dev` have fixed weights. This module reproduces the rules of
-//! LuaRocks' `core/vers.lua` exactly, including its quirks (`==` compares the number of
-//! components; `<` pads the shorter version with zeros; `~>` is a prefix match). The `semver`
-//! crate is deliberately not used: it rejects most real LuaRocks versions and orders
-//! pre-releases differently.
+//! LuaRocks' `core/vers.lua` (versions, `==`, `<`, `<=`, `~>`) and of the constraint and
+//! dependency parsers in `queries.lua` exactly, including their quirks (`==` compares the number
+//! of components, so `1.0 == 1.0.0` is false; `<` pads the shorter version with zeros; `~>` is a
+//! prefix match, so `~> 2.4` admits `2.4alpha`). The `semver` crate is deliberately not used: it
+//! rejects most real LuaRocks versions and orders pre-releases differently.
 //!
 //! LuaRocks' own order is not total (`1` and `1.0` are neither `<`, `==` nor `>`), so
 //! [`Version`]'s [`Ord`] is a total order that agrees with LuaRocks' `<` wherever LuaRocks says
 //! `<`, and breaks LuaRocks' ties deterministically. The resolver relies on that order.
+//!
+//! Where lvm deliberately differs, it refuses input instead of reading it differently:
+//!
+//! - LuaRocks prints a warning for a version with a character that is neither a digit, a letter
+//!   nor a separator (`1.0+build`, `.1`, trailing whitespace, which its trimming pattern
+//!   `^%s*(.*)%s*$` does not actually remove) and silently turns the rest into a `0` component.
+//!   A warning scrolls by while the resolver goes on with a version nobody wrote, so lvm returns
+//!   [`VersionError::BadVersion`] instead. Every version lvm accepts gets LuaRocks' verdicts.
+//! - The empty version, which LuaRocks reads as a version with no components, is an error.
+//! - A revision too large for a `u64` is an error (LuaRocks keeps it as an inexact float).
+//! - In a dependency string LuaRocks ignores everything from a `/` after the name on
+//!   (`a/b/c`, `foo >= 1.0/x`) and reads `/foo` as a name; lvm rejects these.
+//! - LuaRocks lower-cases package names (rockspec `package`, command-line names, hence every
+//!   name in a manifest) but not dependency names, so a dependency on `LuaFileSystem` finds
+//!   nothing there; lvm lower-cases dependency names so that it finds `luafilesystem`.
+//!
+//! Components are `f64`, as in LuaRocks on Lua 5.1 and LuaJIT. On Lua 5.3+ LuaRocks compares
+//! numbers above 2^53 as exact integers; no real version has a 16-digit component.
 
 use std::cmp::Ordering;
 use std::fmt;
@@ -22,13 +41,23 @@ use thiserror::Error;
 /// An error in a version, constraint or dependency string.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum VersionError {
-    #[error("empty version string")]
+    #[error("empty version string (write a version such as '1.0-1')")]
     Empty,
-    #[error("version '{0}' could not be parsed: '{1}' is neither a number nor a word")]
+    #[error(
+        "version '{0}' could not be parsed at '{1}': a version is numbers and words separated by \
+         '.', '-' or '_', optionally ending in a revision such as '-1' (e.g. '1.2.3-1', '2.0beta2')"
+    )]
     BadVersion(String, String),
+    #[error(
+        "revision of version '{0}' does not fit in 64 bits; use a smaller number after the last '-'"
+    )]
+    RevisionTooLarge(String),
     #[error("bad constraint operator '{op}' in '{input}' (use ==, ~=, <, >, <=, >= or ~>)")]
     BadOperator { op: String, input: String },
-    #[error("no version after operator in constraint '{0}'")]
+    #[error(
+        "constraint '{0}' has no version where one is expected (constraints look like \
+         '>= 1.0, < 2.0')"
+    )]
     MissingVersion(String),
     #[error(
         "bad dependency '{0}': expected a package name optionally followed by constraints, e.g. 'penlight >= 1.5, < 2.0'"
@@ -60,30 +89,37 @@ pub struct Version {
 }
 
 impl Version {
-    /// Parses a version the way LuaRocks' `vers.parse_version` does.
+    /// Parses a version the way LuaRocks' `vers.parse_version` does, except that what LuaRocks
+    /// only warns about is an error (see the module documentation).
     pub fn parse(input: &str) -> Result<Version, VersionError> {
-        let text = input.trim();
+        let text = trim_lua_space_start(input);
         if text.is_empty() {
             return Err(VersionError::Empty);
         }
-        let (mut rest, revision) = split_revision(text);
+        let (mut rest, revision) = match revision_dash(text) {
+            Some(dash) => {
+                let revision = text[dash + 1..]
+                    .parse()
+                    .map_err(|_| VersionError::RevisionTooLarge(text.into()))?;
+                (&text[..dash], Some(revision))
+            }
+            None => (text, None),
+        };
         let mut components: Vec<f64> = Vec::new();
-        // LuaRocks appends a number to a preceding word as a fraction of it (`rc1` is
-        // rc + 1/100000) and only moves to the next component after a number.
-        let mut word_pending = false;
+        // A word waits for the number after it, which LuaRocks adds as a fraction (`rc1` is
+        // rc + 1/100000) before moving to the next component; a second word replaces it.
+        let mut pending_word: Option<f64> = None;
         while !rest.is_empty() {
             let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
             if digits > 0 {
+                // Digit strings always parse (huge ones to infinity, as Lua's `tonumber`).
                 let number: f64 = rest[..digits]
                     .parse()
                     .map_err(|_| VersionError::BadVersion(text.into(), rest.into()))?;
-                if word_pending {
-                    let last = components.last_mut().expect("a word was pushed");
-                    *last += number / 100_000.0;
-                } else {
-                    components.push(number);
-                }
-                word_pending = false;
+                components.push(match pending_word.take() {
+                    Some(word) => word + number / 100_000.0,
+                    None => number,
+                });
                 rest = skip_separators(&rest[digits..]);
                 continue;
             }
@@ -91,15 +127,10 @@ impl Version {
             if letters == 0 {
                 return Err(VersionError::BadVersion(text.into(), rest.into()));
             }
-            let weight = word_weight(&rest[..letters]);
-            if word_pending {
-                *components.last_mut().expect("a word was pushed") = weight;
-            } else {
-                components.push(weight);
-            }
-            word_pending = true;
+            pending_word = Some(word_weight(&rest[..letters]));
             rest = skip_separators(&rest[letters..]);
         }
+        components.extend(pending_word);
         Ok(Version {
             text: text.to_string(),
             components,
@@ -107,7 +138,7 @@ impl Version {
         })
     }
 
-    /// The version exactly as written (trimmed).
+    /// The version exactly as written, without leading whitespace.
     pub fn as_str(&self) -> &str {
         &self.text
     }
@@ -125,7 +156,10 @@ impl Version {
 
     /// The version without its revision (`1.13.1` for `1.13.1-3`).
     pub fn upstream(&self) -> &str {
-        split_revision(&self.text).0
+        match revision_dash(&self.text) {
+            Some(dash) => &self.text[..dash],
+            None => &self.text,
+        }
     }
 
     /// LuaRocks' `==`: same number of components, equal components, and equal revisions when
@@ -189,16 +223,21 @@ impl Version {
     }
 }
 
-fn split_revision(text: &str) -> (&str, Option<u64>) {
-    if let Some(dash) = text.rfind('-') {
-        let (main, rev) = (&text[..dash], &text[dash + 1..]);
-        if !rev.is_empty() && rev.bytes().all(|b| b.is_ascii_digit()) {
-            if let Ok(n) = rev.parse() {
-                return (main, Some(n));
-            }
-        }
-    }
-    (text, None)
+/// Lua's `%s` in the C locale, which LuaRocks' patterns use. Rust's notions differ:
+/// `char::is_whitespace` is Unicode and `u8::is_ascii_whitespace` leaves out `\v`.
+fn is_lua_space(c: char) -> bool {
+    matches!(c, ' ' | '\t' | '\n' | '\u{0b}' | '\u{0c}' | '\r')
+}
+
+fn trim_lua_space_start(s: &str) -> &str {
+    s.trim_start_matches(is_lua_space)
+}
+
+/// Where LuaRocks' `(.*)%-(%d+)$` splits off a revision: the last `-` if only digits follow it.
+fn revision_dash(text: &str) -> Option<usize> {
+    let dash = text.rfind('-')?;
+    let digits = &text[dash + 1..];
+    (!digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())).then_some(dash)
 }
 
 fn skip_separators(s: &str) -> &str {
@@ -211,6 +250,7 @@ fn compare_padded(a: &[f64], b: &[f64]) -> Ordering {
             a.get(i).copied().unwrap_or(0.0),
             b.get(i).copied().unwrap_or(0.0),
         );
+        // Components are never NaN or -0.0, where `total_cmp` and Lua's `<` would disagree.
         match x.total_cmp(&y) {
             Ordering::Equal => continue,
             other => return other,
@@ -366,11 +406,13 @@ impl Constraints {
         Constraints(Vec::new())
     }
 
-    /// Parses constraints as LuaRocks' `vers.parse_constraints` does: each is an optional `@`,
-    /// an optional operator (none means `==`), and a version; separated by commas or spaces.
+    /// Parses constraints as LuaRocks' `parse_constraints` does: each is an optional `@`, an
+    /// optional operator (none or `=` means `==`, `!=` means `~=`), optional whitespace and a
+    /// version, followed by any run of whitespace and commas. Leading whitespace is skipped, as
+    /// LuaRocks does after a dependency's name; a leading comma is an error, as in LuaRocks.
     pub fn parse(input: &str) -> Result<Constraints, VersionError> {
         let mut out = Vec::new();
-        let mut rest = input.trim_start_matches([' ', '\t', ',']);
+        let mut rest = trim_lua_space_start(input);
         while !rest.is_empty() {
             let (no_upgrade, after_at) = match rest.strip_prefix('@') {
                 Some(r) => (true, r),
@@ -385,7 +427,7 @@ impl Constraints {
                 op: op_text.into(),
                 input: input.trim().into(),
             })?;
-            let after_op = after_at[op_len..].trim_start();
+            let after_op = trim_lua_space_start(&after_at[op_len..]);
             let version_len = after_op
                 .bytes()
                 .take_while(|b| b.is_ascii_alphanumeric() || b"._-".contains(b))
@@ -399,7 +441,7 @@ impl Constraints {
                 version,
                 no_upgrade,
             });
-            rest = after_op[version_len..].trim_start_matches([' ', '\t', ',']);
+            rest = after_op[version_len..].trim_start_matches(|c| c == ',' || is_lua_space(c));
         }
         Ok(Constraints(out))
     }
@@ -442,21 +484,37 @@ pub struct Dependency {
 }
 
 impl Dependency {
-    /// Parses a dependency string. Names are lower-cased, as LuaRocks does; a namespace
-    /// prefix (`user/name`) is kept.
+    /// Parses a dependency string as LuaRocks' `queries.from_dep_string` does: a name (letters,
+    /// digits, `.`, `-`, `_`, at least one letter or digit), optionally prefixed by a namespace
+    /// and `/` (`user/name`, kept in [`Dependency::name`]), then constraints. Names are
+    /// lower-cased; input LuaRocks would silently truncate at a `/` is rejected (see the module
+    /// documentation).
     pub fn parse(input: &str) -> Result<Dependency, VersionError> {
-        let text = input.trim();
-        let name_len = text
-            .bytes()
-            .take_while(|b| b.is_ascii_alphanumeric() || b"._-/".contains(b))
-            .count();
-        let name = &text[..name_len];
-        if name.is_empty() || !name.as_bytes()[0].is_ascii_alphanumeric() {
-            return Err(VersionError::BadDependency(input.into()));
+        let bad = || VersionError::BadDependency(input.into());
+        let text = trim_lua_space_start(input);
+        let first_len = name_run(text);
+        let name_len = match text[first_len..].strip_prefix('/') {
+            Some(after_slash) => {
+                let second_len = name_run(after_slash);
+                let second_starts_alnum = after_slash
+                    .bytes()
+                    .next()
+                    .is_some_and(|b| b.is_ascii_alphanumeric());
+                if first_len == 0 || second_len == 0 || !second_starts_alnum {
+                    return Err(bad());
+                }
+                first_len + 1 + second_len
+            }
+            None if text[..first_len].bytes().any(|b| b.is_ascii_alphanumeric()) => first_len,
+            None => return Err(bad()),
+        };
+        let rest = &text[name_len..];
+        if rest.contains('/') {
+            return Err(bad());
         }
-        let constraints = Constraints::parse(&text[name_len..])?;
+        let constraints = Constraints::parse(rest)?;
         Ok(Dependency {
-            name: name.to_ascii_lowercase(),
+            name: text[..name_len].to_ascii_lowercase(),
             constraints,
         })
     }
@@ -465,6 +523,13 @@ impl Dependency {
     pub fn matches(&self, version: &Version) -> bool {
         self.constraints.matches(version)
     }
+}
+
+/// Length of the run of name characters (`[%w%.%-%_]*` in LuaRocks) at the start of `s`.
+fn name_run(s: &str) -> usize {
+    s.bytes()
+        .take_while(|b| b.is_ascii_alphanumeric() || b"._-".contains(b))
+        .count()
 }
 
 impl fmt::Display for Dependency {
