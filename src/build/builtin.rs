@@ -1,0 +1,288 @@
+//! The `builtin` back-end: Lua modules copied, C modules compiled and linked with the C
+//! compiler, exactly with the commands LuaRocks runs on Unix.
+
+use std::path::{Path, PathBuf};
+
+use super::install::{Perms, copy_file, copy_tree, module_basename, module_dir};
+use super::process::{Invocation, run, words};
+use super::vars::{Variables, substitute};
+use super::{BuildContext, BuildError, CommandRun};
+use crate::rockspec::{CModule, Module};
+
+/// What a `build.modules` entry turns into.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Plan {
+    /// Copy the source file to this path below the rock directory.
+    Lua { source: String, dest: PathBuf },
+    /// Compile and link to this path below the rock directory.
+    C { module: CModule, dest: PathBuf },
+}
+
+/// Plans one module: `a.b` from `x.lua` → `lua/a/b.lua`; from `x/init.lua` → `lua/a/b/init.lua`
+/// (unless the name itself ends in `.init`); a string naming a non-Lua file is a one-source C
+/// module; a C module `a.core` → `lib/a/core.so`.
+pub fn plan_module(name: &str, module: &Module) -> Result<Plan, BuildError> {
+    let field = field(name);
+    let dir = module_dir(name).ok_or_else(|| BuildError::UnsafePath {
+        field: field.clone(),
+        value: name.to_string(),
+    })?;
+    let base = module_basename(name);
+    let c_module = match module {
+        Module::Lua(source) if source.ends_with(".lua") => {
+            let is_init = Path::new(source).file_name().is_some_and(|f| f == "init.lua");
+            let dest = if is_init && !name.ends_with(".init") {
+                Path::new("lua").join(&dir).join(base).join("init.lua")
+            } else {
+                Path::new("lua").join(&dir).join(format!("{base}.lua"))
+            };
+            return Ok(Plan::Lua {
+                source: source.clone(),
+                dest,
+            });
+        }
+        Module::Lua(source) => CModule {
+            sources: vec![source.clone()],
+            ..CModule::default()
+        },
+        Module::C(c) => c.clone(),
+    };
+    if c_module.sources.is_empty() {
+        return Err(BuildError::InvalidRockspec {
+            field: format!("{field}.sources"),
+            problem: "a C module needs at least one source file".to_string(),
+        });
+    }
+    let ext = crate::platform::shared_library_extension();
+    Ok(Plan::C {
+        module: c_module,
+        dest: Path::new("lib").join(dir).join(format!("{base}.{ext}")),
+    })
+}
+
+fn field(name: &str) -> String {
+    format!("build.modules[{name:?}]")
+}
+
+/// The object file a C source compiles to (`src/x.c` → `src/x.o`).
+pub fn object_path(source: &str) -> String {
+    Path::new(source).with_extension("o").to_string_lossy().into_owned()
+}
+
+/// The compile command for one source: `$CC $CFLAGS -I$LUA_INCDIR -c src -o obj -D.. -I..`.
+pub fn compile_command(
+    ctx: &BuildContext,
+    source: &str,
+    object: &str,
+    module: &CModule,
+    vars: &Variables,
+    unmatched: &mut Vec<String>,
+) -> Vec<String> {
+    let mut argv = words(&ctx.cc);
+    argv.extend(words(&ctx.cflags));
+    argv.push(format!("-I{}", ctx.lua_incdir.display()));
+    argv.extend(["-c".to_string(), source.to_string(), "-o".to_string(), object.to_string()]);
+    argv.extend(module.defines.iter().map(|d| format!("-D{}", substitute(d, vars, unmatched))));
+    argv.extend(module.incdirs.iter().map(|d| format!("-I{}", substitute(d, vars, unmatched))));
+    argv
+}
+
+/// The link command: `$CC $LIBFLAG -o lib objs -L.. -Wl,-rpath,.. -l..`.
+pub fn link_command(
+    ctx: &BuildContext,
+    library: &Path,
+    objects: &[String],
+    module: &CModule,
+    vars: &Variables,
+    unmatched: &mut Vec<String>,
+) -> Vec<String> {
+    let mut argv = words(&ctx.cc);
+    argv.extend(words(&ctx.libflag));
+    argv.push("-o".to_string());
+    argv.push(library.display().to_string());
+    argv.extend(objects.iter().cloned());
+    let libdirs: Vec<String> = module.libdirs.iter().map(|d| substitute(d, vars, unmatched)).collect();
+    argv.extend(libdirs.iter().map(|d| format!("-L{d}")));
+    // LuaRocks' gcc_rpath: libraries found in non-default directories stay loadable at runtime.
+    argv.extend(libdirs.iter().map(|d| format!("-Wl,-rpath,{d}")));
+    argv.extend(module.libraries.iter().map(|l| format!("-l{}", substitute(l, vars, unmatched))));
+    argv
+}
+
+pub struct Builtin<'a> {
+    pub modules: &'a std::collections::BTreeMap<String, Module>,
+    pub ctx: &'a BuildContext,
+    pub vars: &'a Variables,
+    pub source_dir: &'a Path,
+    pub prefix: &'a Path,
+}
+
+impl Builtin<'_> {
+    /// Builds every module into the rock directory, then copies a top-level `lua` directory
+    /// of the sources into `lua/` as LuaRocks does.
+    pub fn run(&self, log: &mut Vec<CommandRun>, unmatched: &mut Vec<String>) -> Result<(), BuildError> {
+        let plans = self
+            .modules
+            .iter()
+            .map(|(name, m)| plan_module(name, m).map(|p| (name, p)))
+            .collect::<Result<Vec<_>, _>>()?;
+        if plans.iter().any(|(_, p)| matches!(p, Plan::C { .. })) && !self.ctx.lua_incdir.join("lua.h").is_file() {
+            return Err(BuildError::LuaHeadersMissing {
+                dir: self.ctx.lua_incdir.clone(),
+                lua_version: self.ctx.lua_version.clone(),
+            });
+        }
+        for (name, plan) in plans {
+            match plan {
+                Plan::Lua { source, dest } => {
+                    let from = self.source_dir.join(&source);
+                    if !from.is_file() {
+                        return Err(BuildError::MissingFile {
+                            field: field(name),
+                            path: source,
+                            source_dir: self.source_dir.to_path_buf(),
+                        });
+                    }
+                    copy_file(&from, &self.prefix.join(&dest), Perms::Read)?;
+                }
+                Plan::C { module, dest } => {
+                    self.build_c_module(name, &module, &dest, log, unmatched)?;
+                }
+            }
+        }
+        let lua_dir = self.source_dir.join("lua");
+        if lua_dir.is_dir() {
+            copy_tree(&lua_dir, &self.prefix.join("lua"))?;
+        }
+        Ok(())
+    }
+
+    fn build_c_module(
+        &self,
+        name: &str,
+        module: &CModule,
+        dest: &Path,
+        log: &mut Vec<CommandRun>,
+        unmatched: &mut Vec<String>,
+    ) -> Result<(), BuildError> {
+        let compiler_missing = |e| BuildError::CompilerNotFound {
+            compiler: self.ctx.cc.clone(),
+            source: e,
+        };
+        let mut objects = Vec::new();
+        for source in &module.sources {
+            if !self.source_dir.join(source).is_file() {
+                return Err(BuildError::MissingFile {
+                    field: format!("{}.sources", field(name)),
+                    path: source.clone(),
+                    source_dir: self.source_dir.to_path_buf(),
+                });
+            }
+            let object = object_path(source);
+            let argv = compile_command(self.ctx, source, &object, module, self.vars, unmatched);
+            let step = format!("compiling {source} for module {name}");
+            run(
+                Invocation {
+                    step,
+                    argv,
+                    cwd: self.source_dir,
+                    env: None,
+                },
+                log,
+                compiler_missing,
+            )?;
+            objects.push(object);
+        }
+        let library = self.prefix.join(dest);
+        if let Some(parent) = library.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| BuildError::io("create directory", parent, e))?;
+        }
+        let argv = link_command(self.ctx, &library, &objects, module, self.vars, unmatched);
+        run(
+            Invocation {
+                step: format!("linking module {name}"),
+                argv,
+                cwd: self.source_dir,
+                env: None,
+            },
+            log,
+            compiler_missing,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(name: &str, m: Module) -> Plan {
+        plan_module(name, &m).expect("valid module")
+    }
+
+    fn lua_dest(name: &str, source: &str) -> PathBuf {
+        match plan(name, Module::Lua(source.to_string())) {
+            Plan::Lua { dest, .. } => dest,
+            other => panic!("expected a Lua module, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn lua_modules_land_under_lua() {
+        assert_eq!(lua_dest("a", "src/a.lua"), PathBuf::from("lua/a.lua"));
+        assert_eq!(lua_dest("a.b", "src/whatever.lua"), PathBuf::from("lua/a/b.lua"));
+        assert_eq!(lua_dest("a.b", "src/a/b/init.lua"), PathBuf::from("lua/a/b/init.lua"));
+        assert_eq!(lua_dest("a.init", "src/a/init.lua"), PathBuf::from("lua/a/init.lua"));
+    }
+
+    #[test]
+    fn c_modules_land_under_lib() {
+        match plan("a.core", Module::Lua("src/core.c".into())) {
+            Plan::C { module, dest } => {
+                assert_eq!(dest, PathBuf::from("lib/a/core.so"));
+                assert_eq!(module.sources, ["src/core.c"]);
+            }
+            other => panic!("expected C, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn bad_modules_are_rejected() {
+        assert!(matches!(
+            plan_module("../x", &Module::Lua("x.lua".into())),
+            Err(BuildError::UnsafePath { .. })
+        ));
+        let err = plan_module("x", &Module::C(CModule::default())).expect_err("no sources");
+        assert!(err.to_string().contains("build.modules[\"x\"].sources"), "{err}");
+    }
+
+    #[test]
+    fn commands_carry_flags_defines_and_substituted_dirs() {
+        let ctx = BuildContext::from_vars(Path::new("/inc"), |k| match k {
+            "CC" => Some("ccache gcc".into()),
+            _ => None,
+        });
+        let module = CModule {
+            sources: vec!["x.c".into()],
+            defines: vec!["A=1".into()],
+            incdirs: vec!["$(FOO_INCDIR)".into()],
+            libdirs: vec!["$(FOO_LIBDIR)".into()],
+            libraries: vec!["foo".into()],
+        };
+        let mut vars = Variables::new();
+        vars.insert("FOO_INCDIR".into(), "/opt/inc".into());
+        vars.insert("FOO_LIBDIR".into(), "/opt/lib".into());
+        let mut unmatched = Vec::new();
+        let cc = compile_command(&ctx, "x.c", "x.o", &module, &vars, &mut unmatched);
+        assert_eq!(
+            cc,
+            ["ccache", "gcc", "-O2", "-fPIC", "-I/inc", "-c", "x.c", "-o", "x.o", "-DA=1", "-I/opt/inc"]
+        );
+        let ld = link_command(&ctx, Path::new("/p/lib/x.so"), &["x.o".into()], &module, &vars, &mut unmatched);
+        assert_eq!(
+            ld,
+            ["ccache", "gcc", "-shared", "-o", "/p/lib/x.so", "x.o", "-L/opt/lib", "-Wl,-rpath,/opt/lib", "-lfoo"]
+        );
+        assert!(unmatched.is_empty());
+        assert_eq!(object_path("src/a.b/x.c"), "src/a.b/x.o");
+    }
+}

@@ -1,0 +1,107 @@
+//! The errors a build can end with.
+
+use std::path::PathBuf;
+
+use thiserror::Error;
+
+/// Why building a rock failed. Messages name the rockspec field or file involved and say what
+/// to do about it; command failures carry the tail of the command's output.
+#[derive(Debug, Error)]
+pub enum BuildError {
+    #[error(
+        "C compiler `{compiler}` not found or not runnable ({source}); install gcc (e.g. `apt-get install gcc`) or set CC to a working C compiler"
+    )]
+    CompilerNotFound {
+        compiler: String,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("`{tool}` not found or not runnable ({reason}); it is needed for {purpose}; {hint}")]
+    ToolNotFound {
+        tool: String,
+        purpose: String,
+        reason: String,
+        hint: String,
+    },
+
+    #[error("{step} failed ({status}): `{command}` in {}\n{output}", cwd.display())]
+    CommandFailed {
+        step: String,
+        command: String,
+        cwd: PathBuf,
+        status: String,
+        /// The tail of the command's standard output and error.
+        output: String,
+    },
+
+    #[error(
+        "external dependency {name}: {kind} `{file}` not found (looked in {}); install the system package that provides it (usually a -dev package), or set the variable {name}_DIR or {name}_{dir_var} to where it is installed",
+        display_paths(searched)
+    )]
+    ExternalDependency {
+        name: String,
+        /// `header` or `library`.
+        kind: &'static str,
+        file: String,
+        searched: Vec<PathBuf>,
+        /// `INCDIR` or `LIBDIR`: the variable that points the search elsewhere.
+        dir_var: &'static str,
+    },
+
+    #[error(
+        "Lua header lua.h not found in {} (the Lua include directory); write the bundled headers there with `build::write_lua_headers` or point lua_incdir at Lua {lua_version} headers",
+        dir.display()
+    )]
+    LuaHeadersMissing { dir: PathBuf, lua_version: String },
+
+    #[error("{field}: file `{path}` not found in the sources ({}); fix the path in the rockspec", source_dir.display())]
+    MissingFile {
+        field: String,
+        path: String,
+        source_dir: PathBuf,
+    },
+
+    #[error(
+        "build.copy_directories: directory `{dir}` not found in the sources ({}); fix or remove the entry",
+        source_dir.display()
+    )]
+    MissingDirectory { dir: String, source_dir: PathBuf },
+
+    #[error(
+        "{field}: `{value}` is not a valid name here: it must be a relative path without `..` (or a dotted module name without `/`), so that it installs inside the rock"
+    )]
+    UnsafePath { field: String, value: String },
+
+    #[error("{field}: {problem}; fix the rockspec")]
+    InvalidRockspec { field: String, problem: String },
+
+    #[error("cannot {action} {}: {source}", path.display())]
+    Io {
+        action: String,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl BuildError {
+    pub(crate) fn io(action: impl Into<String>, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        BuildError::Io {
+            action: action.into(),
+            path: path.into(),
+            source,
+        }
+    }
+}
+
+fn display_paths(paths: &[PathBuf]) -> String {
+    if paths.is_empty() {
+        return "no directories".to_string();
+    }
+    paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
