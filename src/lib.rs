@@ -9,8 +9,18 @@
 
 pub mod build;
 pub mod cli;
+pub mod config;
+pub mod env;
+pub mod envrepo;
+pub mod events;
 pub mod fetch;
+pub mod fsutil;
+pub mod history;
+pub mod manifest;
+pub mod pipeline;
 pub mod platform;
+pub mod profiles;
+pub mod publish;
 pub mod registry;
 pub mod resolve;
 pub mod rockspec;

@@ -115,6 +115,8 @@ impl From<StoreKey> for String {
 pub struct RockMeta {
     pub name: String,
     pub version: String,
+    /// Free-form facts the caller wants kept with the build (e.g. the source archive's sha256).
+    pub extra: BTreeMap<String, String>,
 }
 
 /// The recorded metadata of an entry (`meta.json`).
@@ -129,6 +131,9 @@ pub struct StoredMeta {
     pub files: BTreeMap<String, String>,
     /// Sum of the file sizes, in bytes.
     pub total_size: u64,
+    /// What the caller recorded with the build.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub extra: BTreeMap<String, String>,
 }
 
 /// An entry of the store.
@@ -276,6 +281,7 @@ impl Store {
             created: Utc::now(),
             files: hashes,
             total_size,
+            extra: meta.extra,
         };
         let meta_path = tmp.path().join(META_FILE);
         let json = serde_json::to_vec_pretty(&stored_meta).map_err(|e| StoreError::WriteMeta {

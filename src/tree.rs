@@ -10,7 +10,7 @@
 
 pub mod files;
 pub mod manifest;
-mod persist;
+pub mod persist;
 pub mod wrapper;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -1,9 +1,20 @@
-//! The command-line interface: argument parsing (clap), output, and exit codes. Each command
-//! lives in a file of its own and calls into the library.
+//! The command-line interface: argument parsing (clap), output, and exit codes. Commands are
+//! grouped in files by concept and call into the library.
 
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Result;
 use clap::{Parser, Subcommand};
 
+use crate::config;
+use crate::env::{Environment, Home};
+
+mod history;
 mod lint;
+mod packages;
+mod profiles;
+mod setup;
 
 /// Exit codes scripts can rely on.
 pub mod exit {
@@ -14,8 +25,23 @@ pub mod exit {
     pub const USAGE: i32 = 2;
 }
 
+const EXAMPLES: &str = "\
+Examples:
+  lvm init --server file:///srv/rocks      make the default environment
+  lvm install penlight 'penlight >= 1.13'  install with a constraint
+  lvm install ./foo-1.0-1.rockspec         install a local rockspec
+  lvm list                                 what is installed
+  lvm log --stat                           history of changes
+  lvm rollback                             undo the last change
+  eval \"$(lvm path)\"                       use the environment from your shell";
+
 #[derive(Debug, Parser)]
-#[command(name = "lvm", version, about = "A Lua environment manager", long_about = None)]
+#[command(
+    name = "lvm",
+    version,
+    about = "A Lua environment manager: LuaRocks-compatible installs, recorded as git history",
+    after_help = EXAMPLES
+)]
 pub struct Cli {
     /// More output (-v: debug, -vv: trace). RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
@@ -23,6 +49,12 @@ pub struct Cli {
     /// Only errors.
     #[arg(short, long, global = true)]
     pub quiet: bool,
+    /// The environment to use (default: LVM_ENV, then the nearest .lvm/, then the default one).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub env: Option<PathBuf>,
+    /// Seconds to wait for another lvm process changing the same environment.
+    #[arg(long, global = true, default_value_t = 60.0, value_name = "SECONDS")]
+    pub lock_timeout: f64,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -31,6 +63,40 @@ pub struct Cli {
 pub enum Command {
     /// Check a rockspec: print every problem with its field path, or `FILE: ok`.
     Lint(lint::LintArgs),
+    /// Create an environment (a git repository of events plus a rocks tree).
+    Init(setup::InitArgs),
+    /// Install packages: names with optional constraints, rockspec files, or git sources.
+    Install(packages::InstallArgs),
+    /// Remove packages and the dependencies nothing else needs.
+    Remove(packages::RemoveArgs),
+    /// List installed packages.
+    List(packages::ListArgs),
+    /// Show one installed package.
+    Show(packages::ShowArgs),
+    /// Search the configured rocks servers.
+    Search(packages::SearchArgs),
+    /// Print shell commands that put the environment on LUA_PATH, LUA_CPATH and PATH.
+    Path(packages::PathArgs),
+    /// Remove store entries no recent state needs.
+    Gc(packages::GcArgs),
+    /// The environment's history of events.
+    Log(history::LogArgs),
+    /// One event in full.
+    ShowEvent(history::ShowEventArgs),
+    /// Return to an earlier state (recorded as a new event).
+    Rollback(history::RollbackArgs),
+    /// Package differences between two revisions or profiles.
+    Diff(history::DiffArgs),
+    /// Check that the log, manifest.json and the tree agree.
+    Verify(history::VerifyArgs),
+    /// Make the tree match manifest.json (after a clone, pull or manual git change).
+    Sync,
+    /// Profiles (git branches of the environment).
+    #[command(subcommand)]
+    Profile(profiles::ProfileCommand),
+    /// Named environments under the lvm home.
+    #[command(subcommand, name = "env")]
+    Envs(setup::EnvCommand),
 }
 
 fn init_tracing(verbose: u8, quiet: bool) {
@@ -49,6 +115,34 @@ fn init_tracing(verbose: u8, quiet: bool) {
         .try_init();
 }
 
+/// What every command needs to find its environment.
+pub struct Context {
+    pub home: Home,
+    pub env_flag: Option<PathBuf>,
+    pub lock_timeout: Duration,
+    pub quiet: bool,
+}
+
+impl Context {
+    pub fn env_path(&self) -> Result<PathBuf> {
+        let cwd = std::env::current_dir()?;
+        let env_var = std::env::var_os("LVM_ENV").map(PathBuf::from);
+        let (path, origin) = config::locate_env(
+            self.env_flag.as_deref(),
+            env_var.as_deref(),
+            &cwd,
+            &self.home.root,
+        );
+        tracing::debug!("environment {} ({origin:?})", path.display());
+        Ok(path)
+    }
+
+    /// Opens the environment for reading.
+    pub fn open(&self) -> Result<Environment> {
+        Environment::open(&self.env_path()?, self.home.clone())
+    }
+}
+
 /// Runs the CLI and returns the process exit code.
 pub fn main() -> i32 {
     let cli = match Cli::try_parse() {
@@ -64,7 +158,20 @@ pub fn main() -> i32 {
         }
     };
     init_tracing(cli.verbose, cli.quiet);
-    match run(cli.command) {
+    let home = match config::home() {
+        Ok(h) => Home::new(h),
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::FAILURE;
+        }
+    };
+    let ctx = Context {
+        home,
+        env_flag: cli.env,
+        lock_timeout: Duration::from_secs_f64(cli.lock_timeout.max(0.0)),
+        quiet: cli.quiet,
+    };
+    match run(&ctx, cli.command) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -73,8 +180,30 @@ pub fn main() -> i32 {
     }
 }
 
-fn run(command: Command) -> anyhow::Result<i32> {
+fn run(ctx: &Context, command: Command) -> Result<i32> {
     match command {
         Command::Lint(args) => lint::run(args),
+        Command::Init(args) => setup::init(ctx, args),
+        Command::Install(args) => packages::install(ctx, args),
+        Command::Remove(args) => packages::remove(ctx, args),
+        Command::List(args) => packages::list(ctx, args),
+        Command::Show(args) => packages::show(ctx, args),
+        Command::Search(args) => packages::search(ctx, args),
+        Command::Path(args) => packages::path(ctx, args),
+        Command::Gc(args) => packages::gc(ctx, args),
+        Command::Log(args) => history::log(ctx, args),
+        Command::ShowEvent(args) => history::show_event(ctx, args),
+        Command::Rollback(args) => history::rollback(ctx, args),
+        Command::Diff(args) => history::diff(ctx, args),
+        Command::Verify(args) => history::verify(ctx, args),
+        Command::Sync => packages::sync(ctx),
+        Command::Profile(cmd) => profiles::run(ctx, cmd),
+        Command::Envs(cmd) => setup::env_command(ctx, cmd),
     }
+}
+
+/// Prints a value as pretty JSON on stdout.
+pub(crate) fn print_json<T: serde::Serialize>(value: &T) -> Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
 }

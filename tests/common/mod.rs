@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod http_server;
+pub mod rocks;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -1,0 +1,216 @@
+//! `lvm log`, `lvm show-event`, `lvm rollback`, `lvm diff` and `lvm verify`.
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+
+use anyhow::{Result, bail};
+use clap::{Args, ValueEnum};
+
+use super::{Context, exit, print_json};
+use crate::envrepo::short;
+use crate::events::EventKind;
+use crate::history::{self, RollbackSpec};
+use crate::manifest::{self, Change};
+
+#[derive(Debug, Args)]
+pub struct LogArgs {
+    /// Show at most N events.
+    #[arg(short = 'n', long = "max-count")]
+    pub max_count: Option<usize>,
+    /// List each event's package changes.
+    #[arg(long)]
+    pub stat: bool,
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn log(ctx: &Context, args: LogArgs) -> Result<i32> {
+    let env = ctx.open()?;
+    let events = env.history(args.max_count)?;
+    if args.json {
+        let out: Vec<_> = events
+            .iter()
+            .map(|e| serde_json::json!({"commit": e.commit.to_string(), "event": e.event}))
+            .collect();
+        print_json(&out)?;
+        return Ok(exit::OK);
+    }
+    let mut out = String::new();
+    for logged in &events {
+        let e = &logged.event;
+        out.push_str(&format!(
+            "{} {} {}\n",
+            short(logged.commit),
+            e.timestamp.format("%Y-%m-%d %H:%M:%S"),
+            e.summary()
+        ));
+        if args.stat {
+            for change in &e.changes {
+                out.push_str(&format!("    {}\n", change.summary()));
+            }
+        }
+    }
+    print!("{out}");
+    Ok(exit::OK)
+}
+
+#[derive(Debug, Args)]
+pub struct ShowEventArgs {
+    /// A commit id (or prefix), HEAD~N, or a profile name.
+    #[arg(default_value = "HEAD")]
+    pub rev: String,
+}
+
+pub fn show_event(ctx: &Context, args: ShowEventArgs) -> Result<i32> {
+    let env = ctx.open()?;
+    let commit = env.repo.resolve_rev(&args.rev)?;
+    let logged = env.repo.log(commit, Some(1))?;
+    let Some(first) = logged.first() else {
+        bail!("no event at {}", args.rev);
+    };
+    print_json(&serde_json::json!({"commit": first.commit.to_string(), "event": first.event}))?;
+    Ok(exit::OK)
+}
+
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    /// How many events to undo (a number), or the revision to return to. Default: undo the last.
+    pub target: Option<String>,
+    /// Return to the state as of this date (RFC 3339, or YYYY-MM-DD[ HH:MM[:SS]], UTC).
+    #[arg(long, conflicts_with = "target")]
+    pub to: Option<String>,
+}
+
+pub fn rollback(ctx: &Context, args: RollbackArgs) -> Result<i32> {
+    let env = ctx.open()?;
+    let _lock = env.lock(ctx.lock_timeout)?;
+    let spec = match (args.target, args.to) {
+        (_, Some(date)) => RollbackSpec::Date(history::parse_date(&date)?),
+        (Some(t), None) => match t.parse::<usize>() {
+            Ok(n) => RollbackSpec::Steps(n),
+            Err(_) => RollbackSpec::Rev(t),
+        },
+        (None, None) => RollbackSpec::Steps(1),
+    };
+    let outcome = history::rollback(&env, &spec)?;
+    if !ctx.quiet {
+        println!("{outcome}");
+    }
+    Ok(exit::OK)
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum DiffFormat {
+    Text,
+    Markdown,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// From this revision or profile (default: the previous event).
+    pub from: Option<String>,
+    /// To this revision or profile (default: the current state).
+    pub to: Option<String>,
+    #[arg(long)]
+    pub json: bool,
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: DiffFormat,
+}
+
+pub fn diff(ctx: &Context, args: DiffArgs) -> Result<i32> {
+    let env = ctx.open()?;
+    let to_rev = args.to.clone().unwrap_or_else(|| "HEAD".into());
+    let from_rev = args.from.clone().unwrap_or_else(|| "HEAD~1".into());
+    let from = env.repo.resolve_rev(&from_rev)?;
+    let to = env.repo.resolve_rev(&to_rev)?;
+    let changes = manifest::diff(&env.repo.manifest_at(from)?, &env.repo.manifest_at(to)?);
+    if args.json {
+        let out: Vec<_> = changes.iter().map(history::change_json).collect();
+        print_json(&serde_json::json!({"from": from_rev, "to": to_rev, "changes": out}))?;
+        return Ok(exit::OK);
+    }
+    match args.format {
+        DiffFormat::Markdown => print!("{}", history::markdown(&from_rev, &to_rev, &changes)),
+        DiffFormat::Text => {
+            let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+            if changes.is_empty() {
+                println!("no package differences between {from_rev} and {to_rev}");
+            }
+            for change in &changes {
+                let line = change.summary();
+                let code = match change {
+                    Change::Added { .. } => "32",
+                    Change::Removed { .. } => "31",
+                    Change::Changed { .. } => "33",
+                };
+                if color {
+                    println!("\x1b[{code}m{line}\x1b[0m");
+                } else {
+                    println!("{line}");
+                }
+            }
+        }
+    }
+    Ok(exit::OK)
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Rebuild what differs (tree files, working files) from the store.
+    #[arg(long)]
+    pub repair: bool,
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn verify(ctx: &Context, args: VerifyArgs) -> Result<i32> {
+    let env = ctx.open()?;
+    let _lock = if args.repair {
+        Some(env.lock(ctx.lock_timeout)?)
+    } else {
+        None
+    };
+    let report = history::verify(&env)?;
+    let problems = if args.repair && !report.problems.is_empty() {
+        history::repair(&env)?;
+        history::verify(&env)?.problems
+    } else {
+        report.problems.clone()
+    };
+    if args.json {
+        let mut out = BTreeMap::new();
+        out.insert("problems", serde_json::json!(report.problems));
+        out.insert("repaired", serde_json::json!(args.repair));
+        out.insert("remaining", serde_json::json!(problems));
+        print_json(&out)?;
+    } else {
+        for p in &report.problems {
+            println!("problem: {p}");
+        }
+        if args.repair && !report.problems.is_empty() {
+            if problems.is_empty() {
+                println!("repaired: the environment now matches its log");
+            } else {
+                for p in &problems {
+                    println!("still broken: {p}");
+                }
+            }
+        } else if report.problems.is_empty() {
+            println!(
+                "ok: {} events replay to manifest.json; {} packages, every tree file matches",
+                report.events, report.packages
+            );
+        }
+    }
+    Ok(if problems.is_empty() {
+        exit::OK
+    } else {
+        exit::FAILURE
+    })
+}
+
+/// Makes `EventKind` usable in messages without exposing serde names.
+#[allow(dead_code)]
+fn kind_name(kind: EventKind) -> &'static str {
+    kind.as_str()
+}

@@ -1,0 +1,264 @@
+//! `lvm install`, `remove`, `list`, `show`, `search`, `path`, `gc` and `sync`.
+
+use anyhow::{Result, bail};
+use clap::{Args, ValueEnum};
+
+use super::{Context, exit, print_json};
+use crate::pipeline::{self, ServerChoice};
+
+#[derive(Debug, Args)]
+pub struct ServerArgs {
+    /// Also use this rocks server, before the configured ones (repeatable).
+    #[arg(long = "server", value_name = "URL")]
+    pub servers: Vec<String>,
+    /// Use only this rocks server (repeatable).
+    #[arg(long = "only-server", value_name = "URL", conflicts_with = "servers")]
+    pub only_servers: Vec<String>,
+}
+
+impl ServerArgs {
+    fn choice(&self) -> Result<ServerChoice> {
+        let norm = |list: &[String]| -> Result<Vec<String>> {
+            list.iter()
+                .map(|s| super::setup::normalize_server(s))
+                .collect()
+        };
+        Ok(if !self.only_servers.is_empty() {
+            ServerChoice::Only(norm(&self.only_servers)?)
+        } else {
+            ServerChoice::Extra(norm(&self.servers)?)
+        })
+    }
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  lvm install penlight                 newest version
+  lvm install penlight 1.13.1-3        an exact version
+  lvm install 'penlight >= 1.13, < 2'  a constraint
+  lvm install ./foo-1.0-1.rockspec     a local rockspec
+  lvm install git+https://host/repo.git@v1.2
+  lvm install ../my-rock               a local git checkout")]
+pub struct InstallArgs {
+    /// Package names (optionally followed by a version or constraint), rockspec files, git URLs
+    /// (git+https://..., git+file://...[@ref]) or paths to git repositories.
+    #[arg(required = true)]
+    pub targets: Vec<String>,
+    #[command(flatten)]
+    pub servers: ServerArgs,
+}
+
+pub fn install(ctx: &Context, args: InstallArgs) -> Result<i32> {
+    let env = ctx.open()?;
+    let _lock = env.lock(ctx.lock_timeout)?;
+    let targets = pipeline::parse_targets(&args.targets)?;
+    let outcome = pipeline::install(&env, &targets, &args.servers.choice()?, &args.targets)?;
+    if !ctx.quiet {
+        println!("{outcome}");
+    }
+    Ok(exit::OK)
+}
+
+#[derive(Debug, Args)]
+pub struct RemoveArgs {
+    #[arg(required = true)]
+    pub names: Vec<String>,
+    /// Remove even if other installed packages depend on it (they are removed too).
+    #[arg(long)]
+    pub force: bool,
+}
+
+pub fn remove(ctx: &Context, args: RemoveArgs) -> Result<i32> {
+    let env = ctx.open()?;
+    let _lock = env.lock(ctx.lock_timeout)?;
+    let outcome = pipeline::remove(&env, &args.names, args.force)?;
+    if !ctx.quiet {
+        println!("{outcome}");
+    }
+    Ok(exit::OK)
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn list(ctx: &Context, args: ListArgs) -> Result<i32> {
+    let env = ctx.open()?;
+    let manifest = env.manifest()?;
+    if args.json {
+        let out: Vec<_> = manifest
+            .packages
+            .iter()
+            .map(|(name, p)| {
+                serde_json::json!({
+                    "name": name, "version": p.version.to_string(),
+                    "requested": p.reason.requested, "required_by": p.reason.required_by,
+                    "source": p.source.describe(),
+                })
+            })
+            .collect();
+        print_json(&out)?;
+        return Ok(exit::OK);
+    }
+    if manifest.packages.is_empty() {
+        println!(
+            "No packages installed in {} (profile '{}')",
+            env.root.display(),
+            env.profile()?
+        );
+    }
+    for (name, p) in &manifest.packages {
+        let why = match &p.reason.requested {
+            Some(c) if c.is_empty() => "requested".to_string(),
+            Some(c) => format!("requested {c}"),
+            None => format!("dependency of {}", p.reason.required_by.join(", ")),
+        };
+        println!("{name} {}  ({why})", p.version);
+    }
+    Ok(exit::OK)
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    pub name: String,
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn show(ctx: &Context, args: ShowArgs) -> Result<i32> {
+    let env = ctx.open()?;
+    let manifest = env.manifest()?;
+    let name = args.name.to_ascii_lowercase();
+    let Some(package) = manifest.packages.get(&name) else {
+        bail!(
+            "{} is not installed in this environment (see `lvm list`, or `lvm search {}`)",
+            args.name,
+            args.name
+        );
+    };
+    let rock_dir = crate::tree::rock_dir(&env.tree_path(), &name, package.version.as_str());
+    let info = pipeline::installed_info(&rock_dir, &name, &package.version);
+    if args.json {
+        print_json(&serde_json::json!({
+            "name": name, "package": package, "summary": info.summary,
+            "modules": info.modules, "commands": info.commands, "rock_dir": rock_dir,
+        }))?;
+        return Ok(exit::OK);
+    }
+    println!("{name} {}", package.version);
+    if let Some(s) = &info.summary {
+        println!("  {s}");
+    }
+    println!("  source:       {}", package.source.describe());
+    match &package.reason.requested {
+        Some(c) if c.is_empty() => println!("  requested:    yes"),
+        Some(c) => println!("  requested:    {c}"),
+        None => println!("  required by:  {}", package.reason.required_by.join(", ")),
+    }
+    if !package.dependencies.is_empty() {
+        println!("  dependencies: {}", package.dependencies.join("; "));
+    }
+    if !info.modules.is_empty() {
+        println!("  modules:      {}", info.modules.join(", "));
+    }
+    if !info.commands.is_empty() {
+        println!("  commands:     {}", info.commands.join(", "));
+    }
+    println!("  installed in: {}", rock_dir.display());
+    Ok(exit::OK)
+}
+
+#[derive(Debug, Args)]
+pub struct SearchArgs {
+    /// A substring of the package name (empty: everything).
+    #[arg(default_value = "")]
+    pub term: String,
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub servers: ServerArgs,
+}
+
+pub fn search(ctx: &Context, args: SearchArgs) -> Result<i32> {
+    let env = ctx.open()?;
+    let hits = pipeline::search(&env, &args.term, &args.servers.choice()?)?;
+    if args.json {
+        print_json(&hits)?;
+    } else if hits.is_empty() {
+        println!("No packages match '{}'", args.term);
+        return Ok(exit::FAILURE);
+    } else {
+        for hit in &hits {
+            println!("{} {}  ({})", hit.name, hit.versions.join(" "), hit.server);
+        }
+    }
+    Ok(exit::OK)
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Shell {
+    Sh,
+    Fish,
+}
+
+#[derive(Debug, Args)]
+pub struct PathArgs {
+    /// The shell syntax to print.
+    #[arg(long, value_enum, default_value = "sh")]
+    pub shell: Shell,
+    /// Print only LUA_PATH.
+    #[arg(long, conflicts_with = "lr_cpath")]
+    pub lr_path: bool,
+    /// Print only LUA_CPATH.
+    #[arg(long)]
+    pub lr_cpath: bool,
+}
+
+pub fn path(ctx: &Context, args: PathArgs) -> Result<i32> {
+    let env = ctx.open()?;
+    let tree = env.tree_path();
+    let paths = crate::tree::lua_path_strings(&tree)?;
+    if args.lr_path {
+        println!("{}", paths.lua_path);
+    } else if args.lr_cpath {
+        println!("{}", paths.lua_cpath);
+    } else {
+        let shell = match args.shell {
+            Shell::Sh => crate::tree::Shell::Posix,
+            Shell::Fish => crate::tree::Shell::Fish,
+        };
+        print!("{}", crate::tree::path_script(&tree, shell)?);
+    }
+    Ok(exit::OK)
+}
+
+#[derive(Debug, Args)]
+pub struct GcArgs {
+    /// Also drop store entries only needed by states older than this many days.
+    #[arg(long, value_name = "DAYS")]
+    pub older_than: Option<u32>,
+    /// Show what would be removed without removing it.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+pub fn gc(ctx: &Context, args: GcArgs) -> Result<i32> {
+    let env = ctx.open()?;
+    let _lock = env.lock(ctx.lock_timeout)?;
+    let report = pipeline::gc(&env, args.older_than, args.dry_run)?;
+    println!("{report}");
+    Ok(exit::OK)
+}
+
+pub fn sync(ctx: &Context) -> Result<i32> {
+    let env = ctx.open()?;
+    let _lock = pipeline::sync(&env, ctx.lock_timeout)?;
+    println!(
+        "In sync: the tree matches manifest.json ({} packages)",
+        env.manifest()?.packages.len()
+    );
+    Ok(exit::OK)
+}

@@ -1,0 +1,67 @@
+//! `lvm profile list | create | switch | delete | merge`.
+
+use anyhow::Result;
+use clap::Subcommand;
+
+use super::{Context, exit, print_json};
+use crate::profiles;
+
+#[derive(Debug, Subcommand)]
+pub enum ProfileCommand {
+    /// List profiles; the current one is marked with '*'.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Create a profile from the current one (or --from another).
+    Create {
+        name: String,
+        #[arg(long)]
+        from: Option<String>,
+    },
+    /// Switch the environment to another profile.
+    Switch { name: String },
+    /// Delete a profile (not the current one).
+    Delete { name: String },
+    /// Bring another profile's requested packages into the current one, through the resolver.
+    Merge { other: String },
+}
+
+pub fn run(ctx: &Context, command: ProfileCommand) -> Result<i32> {
+    let env = ctx.open()?;
+    match command {
+        ProfileCommand::List { json } => {
+            let current = env.profile()?;
+            let names = env.repo.profiles()?;
+            if json {
+                print_json(&serde_json::json!({"current": current, "profiles": names}))?;
+            } else {
+                for n in names {
+                    let mark = if n == current { "*" } else { " " };
+                    println!("{mark} {n}");
+                }
+            }
+        }
+        ProfileCommand::Create { name, from } => {
+            let _lock = env.lock(ctx.lock_timeout)?;
+            profiles::create(&env, &name, from.as_deref())?;
+            println!("Created profile '{name}'");
+        }
+        ProfileCommand::Switch { name } => {
+            let _lock = env.lock(ctx.lock_timeout)?;
+            profiles::switch(&env, &name, vec![name.clone()])?;
+            println!("Switched to profile '{name}'");
+        }
+        ProfileCommand::Delete { name } => {
+            let _lock = env.lock(ctx.lock_timeout)?;
+            profiles::delete(&env, &name)?;
+            println!("Deleted profile '{name}'");
+        }
+        ProfileCommand::Merge { other } => {
+            let _lock = env.lock(ctx.lock_timeout)?;
+            let outcome = crate::pipeline::merge_profile(&env, &other)?;
+            println!("{outcome}");
+        }
+    }
+    Ok(exit::OK)
+}

@@ -1,0 +1,131 @@
+//! `lvm init` and `lvm env list/create/remove`.
+
+use std::path::PathBuf;
+
+use anyhow::{Context as _, Result, bail};
+use clap::{Args, Subcommand};
+
+use super::{Context, exit, print_json};
+use crate::config::{self, EnvConfig};
+use crate::env::Environment;
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Where to create it (default: the environment lvm would use here).
+    pub path: Option<PathBuf>,
+    /// The Lua version.
+    #[arg(long, default_value = crate::platform::LUA_VERSION)]
+    pub lua: String,
+    /// A rocks server (file://, http://, https:// or a folder); repeat for several, in priority
+    /// order. Default: the public LuaRocks server.
+    #[arg(long = "server", value_name = "URL")]
+    pub servers: Vec<String>,
+}
+
+pub fn init(ctx: &Context, args: InitArgs) -> Result<i32> {
+    let path = match args.path {
+        Some(p) => p,
+        None => ctx.env_path()?,
+    };
+    let env = create(ctx, &path, &args.lua, args.servers)?;
+    if !ctx.quiet {
+        println!(
+            "Initialized lvm environment in {} (Lua {}, profile '{}')",
+            env.root.display(),
+            env.config.lua,
+            env.profile()?
+        );
+    }
+    Ok(exit::OK)
+}
+
+fn create(ctx: &Context, path: &std::path::Path, lua: &str, servers: Vec<String>) -> Result<Environment> {
+    let servers = if servers.is_empty() {
+        vec![config::DEFAULT_SERVER.to_string()]
+    } else {
+        servers.iter().map(|s| normalize_server(s)).collect::<Result<_>>()?
+    };
+    let config = EnvConfig::new(lua, servers);
+    // Validate exactly as a later read would.
+    EnvConfig::parse(&config.to_toml(), "lvm.toml")?;
+    Environment::init(path, config, ctx.home.clone())
+}
+
+/// Turns a plain folder into a `file://` URL so the config is unambiguous.
+pub fn normalize_server(server: &str) -> Result<String> {
+    if server.contains("://") {
+        return Ok(server.trim_end_matches('/').to_string());
+    }
+    let path = std::fs::canonicalize(server)
+        .with_context(|| format!("rocks server folder '{server}' does not exist"))?;
+    Ok(format!("file://{}", path.display()))
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EnvCommand {
+    /// List named environments.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Create a named environment.
+    Create {
+        name: String,
+        #[arg(long = "server", value_name = "URL")]
+        servers: Vec<String>,
+    },
+    /// Remove a named environment (its history and tree; the shared store is kept).
+    Remove { name: String },
+}
+
+fn check_env_name(name: &str) -> Result<()> {
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        bail!("environment name '{name}': use letters, digits, '-' and '_' only");
+    }
+    Ok(())
+}
+
+pub fn env_command(ctx: &Context, command: EnvCommand) -> Result<i32> {
+    match command {
+        EnvCommand::List { json } => {
+            let dir = ctx.home.root.join("envs");
+            let mut names = Vec::new();
+            if let Ok(entries) = std::fs::read_dir(&dir) {
+                for entry in entries.flatten() {
+                    if entry.path().join(".git").is_dir() {
+                        names.push(entry.file_name().to_string_lossy().into_owned());
+                    }
+                }
+            }
+            names.sort();
+            if json {
+                print_json(&names)?;
+            } else {
+                for n in names {
+                    println!("{n}");
+                }
+            }
+        }
+        EnvCommand::Create { name, servers } => {
+            check_env_name(&name)?;
+            let path = config::named_env(&ctx.home.root, &name);
+            create(ctx, &path, crate::platform::LUA_VERSION, servers)?;
+            println!("Created environment '{name}' in {}", path.display());
+        }
+        EnvCommand::Remove { name } => {
+            check_env_name(&name)?;
+            let path = config::named_env(&ctx.home.root, &name);
+            if !path.join(".git").is_dir() {
+                bail!("no environment named '{name}' (see `lvm env list`)");
+            }
+            std::fs::remove_dir_all(&path)
+                .with_context(|| format!("removing {}", path.display()))?;
+            println!("Removed environment '{name}'");
+        }
+    }
+    Ok(exit::OK)
+}

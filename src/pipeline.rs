@@ -1,0 +1,1286 @@
+//! The install pipeline: from "install penlight" to a target state whose every package is built
+//! in the store.
+//!
+//! Steps, each free of git: gather candidates (rocks servers, local rockspecs, git sources, and
+//! what is installed), resolve, then fetch and build in parallel whatever the store lacks. The
+//! environment ([`crate::env`]) turns the resulting state into an event and a tree.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result, anyhow, bail};
+use serde::Serialize;
+
+use crate::build::{self, BuildContext};
+use crate::env::{Environment, WriteLock};
+use crate::events::EventKind;
+use crate::fetch::{self, ExtractLimits, FetchOptions, SourceOptions};
+use crate::manifest::{self, Change, Manifest, Package, PackageSource, Reason};
+use crate::registry::ServerManifest;
+use crate::resolve::{self, Request};
+use crate::rockspec::Rockspec;
+use crate::server::RocksServer;
+use crate::store::{GcOptions, RockMeta, Store, StoreKey};
+use crate::version::{Constraints, Dependency, Version};
+
+/// Which rocks servers a command uses.
+#[derive(Debug, Clone)]
+pub enum ServerChoice {
+    /// These first, then the environment's own.
+    Extra(Vec<String>),
+    /// Only these.
+    Only(Vec<String>),
+}
+
+impl Default for ServerChoice {
+    fn default() -> Self {
+        ServerChoice::Extra(vec![])
+    }
+}
+
+/// One thing the user asked to install.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Target {
+    Package(Dependency),
+    Rockspec(PathBuf),
+    Git(fetch::git::GitSpec),
+}
+
+/// Reads install arguments: `name`, `name version`, `'name >= 1.0'`, `x.rockspec`,
+/// `git+https://...@ref`, or a path to a git repository.
+pub fn parse_targets(args: &[String]) -> Result<Vec<Target>> {
+    let mut targets: Vec<Target> = Vec::new();
+    for arg in args {
+        let trimmed = arg.trim();
+        let starts_like_constraint = trimmed
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_digit() || "<>=~!@".contains(c));
+        if starts_like_constraint {
+            match targets.last_mut() {
+                Some(Target::Package(dep)) if dep.constraints.is_any() => {
+                    dep.constraints = Constraints::parse(trimmed)
+                        .with_context(|| format!("version or constraint '{trimmed}'"))?;
+                    continue;
+                }
+                _ => bail!(
+                    "'{trimmed}' looks like a version or constraint, but no package name comes before it (write e.g. `lvm install penlight {trimmed}`)"
+                ),
+            }
+        }
+        if trimmed.ends_with(".rockspec") {
+            targets.push(Target::Rockspec(PathBuf::from(trimmed)));
+        } else if fetch::git::is_git_url(trimmed) || Path::new(trimmed).join(".git").exists() {
+            targets.push(Target::Git(fetch::git::parse_git_spec(trimmed)?));
+        } else if trimmed.contains('/') && Path::new(trimmed).exists() {
+            bail!(
+                "'{trimmed}' is a path but neither a .rockspec file nor a git repository; to install from a folder, point at its rockspec"
+            );
+        } else {
+            targets.push(Target::Package(Dependency::parse(trimmed)?));
+        }
+    }
+    Ok(targets)
+}
+
+/// Where the build of one exact package comes from.
+#[derive(Debug, Clone)]
+enum Origin {
+    /// Published on a rocks server with these arches.
+    Server { server: usize, arches: Vec<String> },
+    /// A rockspec file on disk.
+    LocalRockspec { path: PathBuf },
+    /// A git checkout at a commit, with the rockspec's path inside.
+    Git {
+        url: String,
+        commit: String,
+        checkout: PathBuf,
+        rockspec: String,
+    },
+    /// Already installed: its record, reused as it is.
+    Installed(Box<Package>),
+}
+
+/// A fixed candidate (local rockspec, git source, installed package) with known dependencies.
+#[derive(Debug, Clone)]
+struct Pinned {
+    version: Version,
+    dependencies: Vec<Dependency>,
+    origin: Origin,
+}
+
+/// Candidates from servers plus pinned ones, implementing the resolver's source.
+struct Candidates<'a> {
+    servers: &'a [(RocksServer, ServerManifest)],
+    pinned: BTreeMap<String, Vec<Pinned>>,
+    /// Overrides for packages the user asked for from a local rockspec or git: only the
+    /// pinned version is a candidate.
+    exclusive: BTreeSet<String>,
+    rockspecs: Mutex<HashMap<(String, String), (String, Rockspec)>>,
+    scratch: &'a Path,
+}
+
+impl Candidates<'_> {
+    fn server_versions(&self, name: &str) -> Vec<(Version, usize, Vec<String>)> {
+        let mut out: Vec<(Version, usize, Vec<String>)> = Vec::new();
+        for (i, (_, manifest)) in self.servers.iter().enumerate() {
+            if let Some(versions) = manifest.packages.get(name) {
+                for (v, arches) in versions {
+                    if !out.iter().any(|(seen, _, _)| seen == v) && usable_arches(arches) {
+                        out.push((v.clone(), i, arches.clone()));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    fn origin(&self, name: &str, version: &Version) -> Option<Origin> {
+        if let Some(p) = self
+            .pinned
+            .get(name)
+            .and_then(|ps| ps.iter().find(|p| &p.version == version))
+        {
+            return Some(p.origin.clone());
+        }
+        self.server_versions(name)
+            .into_iter()
+            .find(|(v, _, _)| v == version)
+            .map(|(_, server, arches)| Origin::Server { server, arches })
+    }
+
+    /// The rockspec text and parsed rockspec of a server package (cached).
+    fn server_rockspec(&self, name: &str, version: &Version) -> Result<(String, Rockspec)> {
+        let key = (name.to_string(), version.to_string());
+        if let Some(hit) = self.rockspecs.lock().expect("not poisoned").get(&key) {
+            return Ok(hit.clone());
+        }
+        let Some(Origin::Server { server, arches }) = self.origin(name, version) else {
+            bail!("{name} {version} is not on any configured rocks server");
+        };
+        let server = &self.servers[server].0;
+        let text = fetch_rockspec_text(server, name, version, &arches, self.scratch)?;
+        let rockspec = Rockspec::from_lua(&text, &format!("{name}-{version}.rockspec"))?;
+        self.rockspecs
+            .lock()
+            .expect("not poisoned")
+            .insert(key, (text.clone(), rockspec.clone()));
+        Ok((text, rockspec))
+    }
+}
+
+fn usable_arches(arches: &[String]) -> bool {
+    let platform = crate::platform::rock_arch();
+    arches
+        .iter()
+        .any(|a| a == "rockspec" || a == "src" || a == "all" || *a == platform)
+}
+
+/// The rockspec of a server package: the `.rockspec` file when published, else the one inside
+/// the `.src.rock`.
+fn fetch_rockspec_text(
+    server: &RocksServer,
+    name: &str,
+    version: &Version,
+    arches: &[String],
+    scratch: &Path,
+) -> Result<String> {
+    let file = format!("{name}-{version}.rockspec");
+    if arches.iter().any(|a| a == "rockspec") {
+        let path = server.fetch_file(&file)?;
+        return std::fs::read_to_string(&path)
+            .with_context(|| format!("{}/{file}: cannot read it as UTF-8 text", server.url()));
+    }
+    let rock = if arches.iter().any(|a| a == "src") {
+        format!("{name}-{version}.src.rock")
+    } else if arches.iter().any(|a| a == "all") {
+        format!("{name}-{version}.all.rock")
+    } else {
+        format!("{name}-{version}.{}.rock", crate::platform::rock_arch())
+    };
+    let dir = tempfile::tempdir_in(scratch)?;
+    let path = dir.path().join(&rock);
+    server.download_to(&rock, &path)?;
+    let unpacked = dir.path().join("unpacked");
+    fetch::extract(&path, &unpacked, &ExtractLimits::default())?;
+    let text = std::fs::read_to_string(unpacked.join(&file))
+        .with_context(|| format!("{}/{rock} holds no {file}", server.url()))?;
+    Ok(text)
+}
+
+impl resolve::PackageSource for Candidates<'_> {
+    fn versions(&self, name: &str) -> Result<Vec<Version>, resolve::SourceError> {
+        let mut versions: Vec<Version> = self
+            .pinned
+            .get(name)
+            .map(|ps| ps.iter().map(|p| p.version.clone()).collect())
+            .unwrap_or_default();
+        if !self.exclusive.contains(name) {
+            for (v, _, _) in self.server_versions(name) {
+                if !versions.contains(&v) {
+                    versions.push(v);
+                }
+            }
+        }
+        Ok(versions)
+    }
+
+    fn dependencies(
+        &self,
+        name: &str,
+        version: &Version,
+    ) -> Result<Vec<Dependency>, resolve::SourceError> {
+        if let Some(p) = self
+            .pinned
+            .get(name)
+            .and_then(|ps| ps.iter().find(|p| &p.version == version))
+        {
+            return Ok(p.dependencies.clone());
+        }
+        let (_, rockspec) = self
+            .server_rockspec(name, version)
+            .map_err(|e| -> resolve::SourceError { format!("{e:#}").into() })?;
+        Ok(rockspec.dependencies)
+    }
+}
+
+/// Everything a change needs: servers with their manifests, the store, build settings.
+pub struct Session {
+    lua: String,
+    cache_dir: PathBuf,
+    servers: Vec<(RocksServer, ServerManifest)>,
+    store: Store,
+    scratch: tempfile::TempDir,
+    build_ctx: BuildContext,
+    fetch_opts: FetchOptions,
+}
+
+impl Session {
+    /// Opens the servers (fetching or reusing their manifests) and the store.
+    pub fn open(env: &Environment, choice: &ServerChoice) -> Result<Session> {
+        let urls: Vec<String> = match choice {
+            ServerChoice::Only(list) => list.clone(),
+            ServerChoice::Extra(list) => list
+                .iter()
+                .chain(env.config.servers.iter())
+                .cloned()
+                .collect(),
+        };
+        let cache = env.home.cache_dir();
+        let fetch_opts = FetchOptions::default();
+        let mut servers = Vec::new();
+        let mut failures = Vec::new();
+        for url in urls {
+            let server = match RocksServer::new(&url, &cache) {
+                Ok(s) => s.with_options(fetch_opts.clone()),
+                Err(e) => {
+                    failures.push(format!("{url}: {e}"));
+                    continue;
+                }
+            };
+            match server.manifest() {
+                Ok(m) => servers.push((server, m)),
+                Err(e) => {
+                    tracing::warn!("rocks server {url} unavailable: {e:#}");
+                    failures.push(format!("{url}: {e:#}"));
+                }
+            }
+        }
+        if servers.is_empty() && !failures.is_empty() {
+            tracing::warn!("no rocks server reachable; only installed packages are available");
+        }
+        let scratch_root = env.root.join(".lvm-tmp");
+        std::fs::create_dir_all(&scratch_root)?;
+        let scratch = tempfile::tempdir_in(&scratch_root)?;
+        let headers = env.home.root.join("lua-headers").join(crate::platform::LUA_VERSION);
+        build::write_lua_headers(&headers)?;
+        Ok(Session {
+            lua: env.config.lua.clone(),
+            cache_dir: cache.clone(),
+            servers,
+            store: env.home.store()?,
+            scratch,
+            build_ctx: BuildContext::from_env(&headers),
+            fetch_opts,
+        })
+    }
+
+    fn candidates(&self, current: &Manifest) -> Candidates<'_> {
+        let mut pinned: BTreeMap<String, Vec<Pinned>> = BTreeMap::new();
+        for (name, package) in &current.packages {
+            pinned.entry(name.clone()).or_default().push(Pinned {
+                version: package.version.clone(),
+                dependencies: package
+                    .dependencies
+                    .iter()
+                    .filter_map(|d| Dependency::parse(d).ok())
+                    .collect(),
+                origin: Origin::Installed(Box::new(package.clone())),
+            });
+        }
+        Candidates {
+            servers: &self.servers,
+            pinned,
+            exclusive: BTreeSet::new(),
+            rockspecs: Mutex::new(HashMap::new()),
+            scratch: self.scratch.path(),
+        }
+    }
+
+    /// Pins a local rockspec or git target; returns its name and the requirement it adds.
+    fn pin_target(&self, candidates: &mut Candidates<'_>, target: &Target) -> Result<Dependency> {
+        let (rockspec, origin) = match target {
+            Target::Package(dep) => return Ok(dep.clone()),
+            Target::Rockspec(path) => {
+                let rockspec = Rockspec::from_file(path)?;
+                let path = std::fs::canonicalize(path)
+                    .with_context(|| format!("rockspec {}", path.display()))?;
+                (rockspec, Origin::LocalRockspec { path })
+            }
+            Target::Git(spec) => {
+                let checkout = self
+                    .scratch
+                    .path()
+                    .join(format!("git-{}", fetch::git::repo_dir_name(&spec.url)));
+                let reference = match &spec.reference {
+                    Some(r) => fetch::git::GitRef::Named(r),
+                    None => fetch::git::GitRef::Default,
+                };
+                let commit = fetch::git::fetch_git(&spec.url, reference, &checkout)?;
+                let rockspec_rel = find_rockspec_in(&checkout)?;
+                let rockspec = Rockspec::from_file(&checkout.join(&rockspec_rel))?;
+                (
+                    rockspec,
+                    Origin::Git {
+                        url: spec.url.clone(),
+                        commit,
+                        checkout,
+                        rockspec: rockspec_rel,
+                    },
+                )
+            }
+        };
+        let name = rockspec.package.clone();
+        let version = rockspec.version.clone();
+        let list = candidates.pinned.entry(name.clone()).or_default();
+        list.retain(|p| p.version != version);
+        list.push(Pinned {
+            version: version.clone(),
+            dependencies: rockspec.dependencies.clone(),
+            origin,
+        });
+        candidates.exclusive.insert(name.clone());
+        Ok(Dependency {
+            name,
+            constraints: Constraints::parse(&format!("== {version}"))?,
+        })
+    }
+}
+
+/// What an install or remove did, for the user.
+pub struct Outcome {
+    pub summary: String,
+    pub changes: Vec<Change>,
+    pub store_hits: u32,
+    pub builds: u32,
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.changes.is_empty() {
+            return write!(f, "{}", self.summary);
+        }
+        writeln!(f, "{}", self.summary)?;
+        for c in &self.changes {
+            writeln!(f, "  {}", c.summary())?;
+        }
+        write!(
+            f,
+            "({} built, {} from the store)",
+            self.builds, self.store_hits
+        )
+    }
+}
+
+/// Installs targets into the environment as one event.
+pub fn install(
+    env: &Environment,
+    targets: &[Target],
+    choice: &ServerChoice,
+    args: &[String],
+) -> Result<Outcome> {
+    let mut timings = BTreeMap::new();
+    let started = Instant::now();
+    let session = Session::open(env, choice)?;
+    let current = env.manifest()?;
+    let mut candidates = session.candidates(&current);
+    let mut requested: BTreeMap<String, String> = current.requested();
+    let mut new_requirements = Vec::new();
+    for target in targets {
+        let dep = session.pin_target(&mut candidates, target)?;
+        requested.insert(dep.name.clone(), dep.constraints.to_string());
+        new_requirements.push(dep);
+    }
+    let resolution = resolve_requested(&candidates, &current, &requested, env)?;
+    timings.insert("resolve".into(), started.elapsed().as_millis() as u64);
+    let (target, hits, builds) =
+        build_target_state(&session, &candidates, &current, &resolution, &requested, &mut timings)?;
+    let changes = manifest::diff(&current, &target);
+    let names: Vec<String> = new_requirements.iter().map(|d| d.name.clone()).collect();
+    let commit = env.record(
+        EventKind::Install,
+        event_args(args, &names),
+        target,
+        BTreeMap::new(),
+        timings,
+        (hits, builds),
+    )?;
+    Ok(Outcome {
+        summary: match commit {
+            Some(c) => format!("Installed ({})", crate::envrepo::short(c)),
+            None => format!("Nothing to do: {} already installed", names.join(", ")),
+        },
+        changes,
+        store_hits: hits,
+        builds,
+    })
+}
+
+/// The event's arguments: what the user typed, with local paths made absolute.
+fn event_args(args: &[String], names: &[String]) -> Vec<String> {
+    if args.is_empty() {
+        names.to_vec()
+    } else {
+        args.to_vec()
+    }
+}
+
+fn resolve_requested(
+    candidates: &Candidates<'_>,
+    current: &Manifest,
+    requested: &BTreeMap<String, String>,
+    env: &Environment,
+) -> Result<resolve::Resolution> {
+    let mut requirements = Vec::new();
+    for (name, constraint) in requested {
+        requirements.push(Dependency {
+            name: name.clone(),
+            constraints: Constraints::parse(constraint)?,
+        });
+    }
+    let request = Request {
+        requirements,
+        lua_version: Version::parse(&env.config.lua)?,
+        preferred: current
+            .packages
+            .iter()
+            .map(|(n, p)| (n.clone(), p.version.clone()))
+            .collect(),
+        allow_development: false,
+    };
+    Ok(resolve::resolve(candidates, &request)?)
+}
+
+/// One package the store may lack.
+struct Job {
+    name: String,
+    version: Version,
+    origin: Origin,
+}
+
+/// Turns a resolution into a full state, building what the store lacks (in parallel).
+fn build_target_state(
+    session: &Session,
+    candidates: &Candidates<'_>,
+    current: &Manifest,
+    resolution: &resolve::Resolution,
+    requested: &BTreeMap<String, String>,
+    timings: &mut BTreeMap<String, u64>,
+) -> Result<(Manifest, u32, u32)> {
+    let mut packages: BTreeMap<String, Package> = BTreeMap::new();
+    let mut jobs = Vec::new();
+    for (name, version) in &resolution.packages {
+        let origin = candidates
+            .origin(name, version)
+            .ok_or_else(|| anyhow!("{name} {version}: resolved but no longer available"))?;
+        match origin {
+            Origin::Installed(p) => {
+                packages.insert(name.clone(), *p);
+            }
+            other => jobs.push(Job {
+                name: name.clone(),
+                version: version.clone(),
+                origin: other,
+            }),
+        }
+    }
+    let started = Instant::now();
+    let results = run_jobs(session, candidates, jobs)?;
+    timings.insert("build".into(), started.elapsed().as_millis() as u64);
+    let (mut hits, mut builds) = (0, 0);
+    for (name, package, was_hit) in results {
+        if was_hit {
+            hits += 1;
+        } else {
+            builds += 1;
+        }
+        packages.insert(name, package);
+    }
+    let _ = current;
+    for (name, package) in packages.iter_mut() {
+        package.reason = Reason {
+            requested: requested.get(name).cloned(),
+            required_by: vec![],
+        };
+    }
+    let mut target = Manifest {
+        format: manifest::FORMAT,
+        lua: session.lua.clone(),
+        packages,
+    };
+    target.recompute_reasons();
+    Ok((target, hits, builds))
+}
+
+fn run_jobs(
+    session: &Session,
+    candidates: &Candidates<'_>,
+    jobs: Vec<Job>,
+) -> Result<Vec<(String, Package, bool)>> {
+    if jobs.is_empty() {
+        return Ok(vec![]);
+    }
+    let progress = Progress::new(jobs.len());
+    let queue = Mutex::new(jobs);
+    let results = Mutex::new(Vec::new());
+    let errors = Mutex::new(Vec::new());
+    let workers = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+        .clamp(1, 4);
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| {
+                loop {
+                    let Some(job) = queue.lock().expect("not poisoned").pop() else {
+                        break;
+                    };
+                    progress.start(&job.name, &job.version);
+                    match ensure_package(session, candidates, &job) {
+                        Ok((package, hit)) => {
+                            progress.finish(&job.name, &job.version, hit);
+                            results
+                                .lock()
+                                .expect("not poisoned")
+                                .push((job.name, package, hit));
+                        }
+                        Err(e) => {
+                            progress.fail(&job.name, &job.version);
+                            errors
+                                .lock()
+                                .expect("not poisoned")
+                                .push(format!("{} {}: {e:#}", job.name, job.version));
+                        }
+                    }
+                }
+            });
+        }
+    });
+    progress.done();
+    let errors = errors.into_inner().expect("not poisoned");
+    if !errors.is_empty() {
+        bail!("{}", errors.join("\n"));
+    }
+    Ok(results.into_inner().expect("not poisoned"))
+}
+
+/// Progress on stderr: a bar on a terminal, plain lines otherwise.
+struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+}
+
+impl Progress {
+    fn new(total: usize) -> Progress {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = indicatif::ProgressBar::new(total as u64);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}")
+                    .expect("valid template"),
+            );
+            bar.enable_steady_tick(Duration::from_millis(120));
+            bar
+        });
+        Progress { bar }
+    }
+    fn start(&self, name: &str, version: &Version) {
+        match &self.bar {
+            Some(bar) => bar.set_message(format!("{name} {version}")),
+            None => tracing::info!("preparing {name} {version}"),
+        }
+    }
+    fn finish(&self, name: &str, version: &Version, hit: bool) {
+        let how = if hit { "from the store" } else { "built" };
+        match &self.bar {
+            Some(bar) => {
+                bar.inc(1);
+                bar.println(format!("  {name} {version} ({how})"));
+            }
+            None => eprintln!("  {name} {version} ({how})"),
+        }
+    }
+    fn fail(&self, name: &str, version: &Version) {
+        match &self.bar {
+            Some(bar) => bar.println(format!("  {name} {version} FAILED")),
+            None => eprintln!("  {name} {version} FAILED"),
+        }
+    }
+    fn done(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// The inputs of a build, which make its store key.
+fn store_key(rockspec_text: &str, commit: Option<&str>, ctx: &BuildContext) -> StoreKey {
+    let rockspec_sha = fetch::hash::sha256_bytes(rockspec_text.as_bytes());
+    let platform = crate::platform::rock_arch();
+    let build = build_fingerprint(ctx);
+    StoreKey::compute(&[
+        ("rockspec", rockspec_sha.as_str()),
+        ("git_commit", commit.unwrap_or("")),
+        ("lua", crate::platform::LUA_VERSION),
+        ("platform", platform.as_str()),
+        ("build", build.as_str()),
+    ])
+}
+
+/// Makes sure one package is in the store; returns its manifest record and whether it was
+/// already there.
+fn ensure_package(
+    session: &Session,
+    candidates: &Candidates<'_>,
+    job: &Job,
+) -> Result<(Package, bool)> {
+    let (text, rockspec, source, source_dir_hint) = match &job.origin {
+        Origin::Server { server, arches } => {
+            let (text, rockspec) = candidates.server_rockspec(&job.name, &job.version)?;
+            let source = PackageSource::Server {
+                server: session.servers[*server].0.url().to_string(),
+                rockspec_sha256: fetch::hash::sha256_bytes(text.as_bytes()),
+                url: rockspec.source.url.clone(),
+                sha256: None,
+                commit: None,
+            };
+            let hint = if arches.iter().any(|a| a == "rockspec") {
+                SourceHint::Remote
+            } else {
+                SourceHint::Rock {
+                    server: *server,
+                    arches: arches.clone(),
+                }
+            };
+            (text, rockspec, source, hint)
+        }
+        Origin::LocalRockspec { path } => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            let rockspec = Rockspec::from_lua(&text, &path.display().to_string())?;
+            let source = PackageSource::Rockspec {
+                path: path.display().to_string(),
+                rockspec_sha256: fetch::hash::sha256_bytes(text.as_bytes()),
+                url: rockspec.source.url.clone(),
+                sha256: None,
+                commit: None,
+            };
+            let hint = local_source_hint(&rockspec, path);
+            (text, rockspec, source, hint)
+        }
+        Origin::Git {
+            url,
+            commit,
+            checkout,
+            rockspec: rel,
+        } => {
+            let text = std::fs::read_to_string(checkout.join(rel))?;
+            let rockspec = Rockspec::from_lua(&text, rel)?;
+            let source = PackageSource::Git {
+                url: url.clone(),
+                commit: commit.clone(),
+                rockspec: rel.clone(),
+                rockspec_sha256: fetch::hash::sha256_bytes(text.as_bytes()),
+            };
+            (text, rockspec, source, SourceHint::Dir(checkout.clone()))
+        }
+        Origin::Installed(p) => return Ok(((**p).clone(), true)),
+    };
+    let commit = match &source {
+        PackageSource::Git { commit, .. } => Some(commit.clone()),
+        _ => None,
+    };
+    let key = store_key(&text, commit.as_deref(), &session.build_ctx);
+    if let Some(stored) = session.store.get(&key)? {
+        let source = with_source_record(
+            source,
+            stored.meta.extra.get("source_sha256"),
+            stored.meta.extra.get("source_commit"),
+        );
+        return Ok((package_record(&rockspec, source, &key, &stored.prefix)?, true));
+    }
+    let (stored_path, source) =
+        build_into_store(session, &job.name, &text, &rockspec, source, source_dir_hint, &key, None)?;
+    Ok((package_record(&rockspec, source, &key, &stored_path)?, false))
+}
+
+/// Where a package's sources are, beyond what `source.url` says.
+enum SourceHint {
+    /// Fetch `source.url`.
+    Remote,
+    /// Already on disk (a git checkout or a local folder).
+    Dir(PathBuf),
+    /// Inside a `.src.rock` (or a binary rock) on a server.
+    Rock { server: usize, arches: Vec<String> },
+}
+
+/// A local rockspec whose `source.url` is not fetchable builds from its own folder, as
+/// `luarocks make` does.
+fn local_source_hint(rockspec: &Rockspec, path: &Path) -> SourceHint {
+    let url = &rockspec.source.url;
+    if url.is_empty() {
+        SourceHint::Dir(path.parent().unwrap_or(Path::new(".")).to_path_buf())
+    } else {
+        SourceHint::Remote
+    }
+}
+
+fn with_source_record(
+    mut source: PackageSource,
+    sha: Option<&String>,
+    commit_value: Option<&String>,
+) -> PackageSource {
+    match &mut source {
+        PackageSource::Server { sha256, commit, .. }
+        | PackageSource::Rockspec { sha256, commit, .. } => {
+            *sha256 = sha.filter(|s| !s.is_empty()).cloned();
+            *commit = commit_value.filter(|s| !s.is_empty()).cloned();
+        }
+        PackageSource::Git { .. } => {}
+    }
+    source
+}
+
+/// Fetches sources, builds into a temp prefix, and inserts the result into the store.
+#[allow(clippy::too_many_arguments)]
+fn build_into_store(
+    session: &Session,
+    name: &str,
+    text: &str,
+    rockspec: &Rockspec,
+    source: PackageSource,
+    hint: SourceHint,
+    key: &StoreKey,
+    expected: Option<(&Option<String>, &Option<String>)>,
+) -> Result<(PathBuf, PackageSource)> {
+    let work = tempfile::tempdir_in(session.scratch.path())?;
+    let prefix = work.path().join("prefix");
+    std::fs::create_dir_all(&prefix)?;
+    let (mut sha, mut commit) = (None, None);
+    let mut prebuilt = false;
+    let source_dir = match hint {
+        SourceHint::Dir(dir) => dir,
+        SourceHint::Remote => {
+            let expected_sha = expected.and_then(|(s, _)| s.clone());
+            let expected_commit = expected.and_then(|(_, c)| c.clone());
+            let fetched = fetch::fetch_source(
+                &rockspec.source,
+                &work.path().join("src"),
+                &SourceOptions {
+                    fetch: session.fetch_opts.clone(),
+                    expected_sha256: expected_sha,
+                    git_commit: expected_commit,
+                },
+            )?;
+            sha = fetched.archive_sha256;
+            commit = fetched.git_commit;
+            fetched.dir
+        }
+        SourceHint::Rock { server, arches } => {
+            let server = &session.servers[server].0;
+            let binary = !arches.iter().any(|a| a == "src");
+            let file = if !binary {
+                format!("{name}-{}.src.rock", rockspec.version)
+            } else if arches.iter().any(|a| a == "all") {
+                format!("{name}-{}.all.rock", rockspec.version)
+            } else {
+                format!("{name}-{}.{}.rock", rockspec.version, crate::platform::rock_arch())
+            };
+            let path = work.path().join(&file);
+            server.download_to(&file, &path)?;
+            sha = Some(fetch::sha256_file(&path)?);
+            if binary {
+                fetch::extract(&path, &prefix, &ExtractLimits::default())?;
+                prebuilt = true;
+                prefix.clone()
+            } else {
+                let unpacked = fetch::unpack_src_rock(
+                    &path,
+                    &work.path().join("src-rock"),
+                    &ExtractLimits::default(),
+                )?;
+                let fetched = fetch::src_rock_source(
+                    &rockspec.source,
+                    &unpacked,
+                    &SourceOptions {
+                        fetch: session.fetch_opts.clone(),
+                        ..SourceOptions::default()
+                    },
+                )?;
+                fetched.dir
+            }
+        }
+    };
+    if !prebuilt {
+        build::build_rock(rockspec, &source_dir, &prefix, &session.build_ctx)
+            .with_context(|| format!("building {name} {}", rockspec.version))?;
+        crate::fsutil::write_atomic(&prefix.join(rockspec.file_name()), text.as_bytes())?;
+        crate::tree::write_rock_manifest(&prefix, &rockspec.file_name())?;
+    }
+    let mut extra = BTreeMap::new();
+    extra.insert("source_sha256".to_string(), sha.clone().unwrap_or_default());
+    extra.insert("source_commit".to_string(), commit.clone().unwrap_or_default());
+    let stored = session.store.insert(
+        key,
+        &prefix,
+        RockMeta {
+            name: name.to_string(),
+            version: rockspec.version.to_string(),
+            extra,
+        },
+    )?;
+    Ok((stored.prefix, with_source_record(source, sha.as_ref(), commit.as_ref())))
+}
+
+fn package_record(
+    rockspec: &Rockspec,
+    source: PackageSource,
+    key: &StoreKey,
+    stored: &Path,
+) -> Result<Package> {
+    Ok(Package {
+        version: rockspec.version.clone(),
+        reason: Reason {
+            requested: None,
+            required_by: vec![],
+        },
+        source,
+        dependencies: rockspec.dependencies.iter().map(|d| d.to_string()).collect(),
+        store_key: key.to_string(),
+        files_sha256: crate::tree::hash_tree_files(stored)?,
+    })
+}
+
+/// The rockspec inside a git checkout: at the root or in `rockspec(s)/`; with several, the
+/// newest version.
+fn find_rockspec_in(checkout: &Path) -> Result<String> {
+    let mut found: Vec<(Version, String)> = Vec::new();
+    for dir in ["", "rockspec", "rockspecs"] {
+        let Ok(entries) = std::fs::read_dir(checkout.join(dir)) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let file = entry.file_name().to_string_lossy().into_owned();
+            if let Some(stem) = file.strip_suffix(".rockspec") {
+                let version = stem
+                    .rsplitn(3, '-')
+                    .take(2)
+                    .collect::<Vec<_>>()
+                    .into_iter()
+                    .rev()
+                    .collect::<Vec<_>>()
+                    .join("-");
+                let rel = if dir.is_empty() {
+                    file.clone()
+                } else {
+                    format!("{dir}/{file}")
+                };
+                if let Ok(v) = Version::parse(&version) {
+                    found.push((v, rel));
+                }
+            }
+        }
+    }
+    found.sort();
+    found
+        .pop()
+        .map(|(_, rel)| rel)
+        .ok_or_else(|| anyhow!("no .rockspec file at the root or in rockspecs/ of {}", checkout.display()))
+}
+
+/// Removes packages (and the dependencies nothing else needs) as one event.
+pub fn remove(env: &Environment, names: &[String], force: bool) -> Result<Outcome> {
+    let current = env.manifest()?;
+    let names: Vec<String> = names.iter().map(|n| n.to_ascii_lowercase()).collect();
+    for name in &names {
+        if !current.packages.contains_key(name) {
+            bail!("{name} is not installed (see `lvm list`)");
+        }
+    }
+    let plan = removal_plan(&current, &names, force)?;
+    let changes = manifest::diff(&current, &plan);
+    let commit = env.record(
+        EventKind::Remove,
+        names.clone(),
+        plan,
+        BTreeMap::new(),
+        BTreeMap::new(),
+        (0, 0),
+    )?;
+    Ok(Outcome {
+        summary: match commit {
+            Some(c) => format!("Removed ({})", crate::envrepo::short(c)),
+            None => "Nothing to do".into(),
+        },
+        changes,
+        store_hits: 0,
+        builds: 0,
+    })
+}
+
+/// The state after removing `names`: their dependents are refused (or, with `force`, removed
+/// too), and dependencies nothing else needs go with them. Pure.
+pub fn removal_plan(current: &Manifest, names: &[String], force: bool) -> Result<Manifest> {
+    let removing: BTreeSet<&str> = names.iter().map(String::as_str).collect();
+    let mut dependents: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (name, package) in &current.packages {
+        if removing.contains(name.as_str()) {
+            continue;
+        }
+        for dep in &package.dependencies {
+            if let Ok(d) = Dependency::parse(dep) {
+                if removing.contains(d.name.as_str()) {
+                    dependents.entry(d.name).or_default().push(name.clone());
+                }
+            }
+        }
+    }
+    let mut plan = current.clone();
+    if !dependents.is_empty() && !force {
+        let detail: Vec<String> = dependents
+            .iter()
+            .map(|(n, by)| format!("{n} is needed by {}", by.join(", ")))
+            .collect();
+        bail!(
+            "refusing to break dependencies: {}; remove those too, or pass --force to remove them along",
+            detail.join("; ")
+        );
+    }
+    // With --force, everything that depends (transitively) on a removed package goes too.
+    let mut doomed: BTreeSet<String> = names.iter().cloned().collect();
+    loop {
+        let before = doomed.len();
+        for (name, package) in &current.packages {
+            let hit = package.dependencies.iter().any(|d| {
+                Dependency::parse(d).is_ok_and(|d| doomed.contains(&d.name))
+            });
+            if hit {
+                doomed.insert(name.clone());
+            }
+        }
+        if doomed.len() == before {
+            break;
+        }
+    }
+    for name in &doomed {
+        plan.packages.remove(name);
+    }
+    for orphan in plan.orphans() {
+        plan.packages.remove(&orphan);
+    }
+    plan.recompute_reasons();
+    Ok(plan)
+}
+
+/// One `lvm search` result.
+#[derive(Debug, Serialize)]
+pub struct SearchHit {
+    pub name: String,
+    pub versions: Vec<String>,
+    pub server: String,
+}
+
+pub fn search(env: &Environment, term: &str, choice: &ServerChoice) -> Result<Vec<SearchHit>> {
+    let session = Session::open(env, choice)?;
+    let term = term.to_ascii_lowercase();
+    let mut hits: BTreeMap<String, SearchHit> = BTreeMap::new();
+    for (server, manifest) in &session.servers {
+        for (name, versions) in &manifest.packages {
+            if !name.contains(&term) || hits.contains_key(name) {
+                continue;
+            }
+            let mut vs: Vec<&Version> = versions.keys().collect();
+            vs.sort();
+            vs.reverse();
+            hits.insert(
+                name.clone(),
+                SearchHit {
+                    name: name.clone(),
+                    versions: vs.iter().map(|v| v.to_string()).collect(),
+                    server: server.url().to_string(),
+                },
+            );
+        }
+    }
+    Ok(hits.into_values().collect())
+}
+
+/// Details of an installed rock read from its directory in the tree.
+pub struct InstalledInfo {
+    pub summary: Option<String>,
+    pub modules: Vec<String>,
+    pub commands: Vec<String>,
+}
+
+pub fn installed_info(rock_dir: &Path, name: &str, version: &Version) -> InstalledInfo {
+    let rockspec = Rockspec::from_file(&rock_dir.join(format!("{name}-{version}.rockspec"))).ok();
+    let mut modules = Vec::new();
+    for (sub, ext) in [("lua", "lua"), ("lib", crate::platform::shared_library_extension())] {
+        let base = rock_dir.join(sub);
+        for entry in walkdir::WalkDir::new(&base).into_iter().flatten() {
+            let path = entry.path();
+            if path.extension().is_some_and(|e| e == ext) {
+                if let Ok(rel) = path.strip_prefix(&base) {
+                    let module = rel.with_extension("").to_string_lossy().replace('/', ".");
+                    modules.push(module);
+                }
+            }
+        }
+    }
+    modules.sort();
+    let mut commands: Vec<String> = std::fs::read_dir(rock_dir.join("bin"))
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    commands.sort();
+    InstalledInfo {
+        summary: rockspec.and_then(|r| r.description.summary),
+        modules,
+        commands,
+    }
+}
+
+/// Rebuilds into the store every package of `manifest` that the store lacks, from the sources
+/// recorded in the manifest, verifying the recorded hashes and commits.
+pub fn ensure_in_store(env: &Environment, manifest: &Manifest) -> Result<()> {
+    let store = env.home.store()?;
+    let missing: Vec<(&String, &Package)> = manifest
+        .packages
+        .iter()
+        .filter(|(_, p)| {
+            StoreKey::parse(&p.store_key).map_or(true, |k| !matches!(store.get(&k), Ok(Some(_))))
+        })
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let session = Session::open(env, &ServerChoice::default())?;
+    for (name, package) in missing {
+        rebuild_recorded(&session, name, package)?;
+    }
+    Ok(())
+}
+
+fn rebuild_recorded(session: &Session, name: &str, package: &Package) -> Result<()> {
+    let key = StoreKey::parse(&package.store_key)
+        .with_context(|| format!("{name}: malformed store key"))?;
+    let (text, hint, expected) = match &package.source {
+        PackageSource::Server {
+            server,
+            rockspec_sha256,
+            sha256,
+            commit,
+            ..
+        } => {
+            let server = RocksServer::new(server, &session.cache_dir)?
+                .with_options(session.fetch_opts.clone());
+            let file = format!("{name}-{}.rockspec", package.version);
+            let text = match server.fetch_file(&file) {
+                Ok(path) => std::fs::read_to_string(path)?,
+                Err(_) => {
+                    let arches = vec!["src".to_string()];
+                    fetch_rockspec_text(&server, name, &package.version, &arches, session.scratch.path())?
+                }
+            };
+            check_sha(name, "rockspec", rockspec_sha256, &text)?;
+            (text, SourceHint::Remote, (sha256.clone(), commit.clone()))
+        }
+        PackageSource::Rockspec {
+            path,
+            rockspec_sha256,
+            sha256,
+            commit,
+            ..
+        } => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("{name}: the recorded rockspec {path} is gone"))?;
+            check_sha(name, "rockspec", rockspec_sha256, &text)?;
+            let rs = Rockspec::from_lua(&text, path)?;
+            (text, local_source_hint(&rs, Path::new(path)), (sha256.clone(), commit.clone()))
+        }
+        PackageSource::Git {
+            url,
+            commit,
+            rockspec,
+            rockspec_sha256,
+        } => {
+            let checkout = session.scratch.path().join(format!("git-{}", fetch::git::repo_dir_name(url)));
+            fetch::git::fetch_git(url, fetch::git::GitRef::Commit(commit), &checkout)?;
+            let text = std::fs::read_to_string(checkout.join(rockspec))?;
+            check_sha(name, "rockspec", rockspec_sha256, &text)?;
+            (text, SourceHint::Dir(checkout), (None, None))
+        }
+    };
+    let rockspec = Rockspec::from_lua(&text, &format!("{name}-{}.rockspec", package.version))?;
+    build_into_store(
+        session,
+        name,
+        &text,
+        &rockspec,
+        package.source.clone(),
+        hint,
+        &key,
+        Some((&expected.0, &expected.1)),
+    )?;
+    Ok(())
+}
+
+fn check_sha(name: &str, what: &str, expected: &str, text: &str) -> Result<()> {
+    let actual = fetch::hash::sha256_bytes(text.as_bytes());
+    if actual != expected {
+        bail!("{name}: {what} sha256 mismatch: manifest records {expected}, fetched {actual}");
+    }
+    Ok(())
+}
+
+/// `lvm sync`: make the tree exactly what the head commit's manifest says.
+pub fn sync(env: &Environment, lock_timeout: Duration) -> Result<WriteLock> {
+    let lock = env.lock(lock_timeout).or_else(|e| {
+        // recover() inside lock() fails when the store lacks packages: fetch them, then retry.
+        let manifest = env.manifest()?;
+        ensure_in_store(env, &manifest).with_context(|| format!("{e:#}"))?;
+        env.lock(lock_timeout)
+    })?;
+    Ok(lock)
+}
+
+/// `lvm gc`: drop store entries no state in any profile's history needs.
+pub fn gc(env: &Environment, older_than_days: Option<u32>, dry_run: bool) -> Result<String> {
+    let cutoff = older_than_days.map(|d| chrono::Utc::now() - chrono::Duration::days(i64::from(d)));
+    let mut keep = BTreeSet::new();
+    for profile in env.repo.profiles()? {
+        let head = env.repo.profile_head(&profile)?;
+        for (i, logged) in env.repo.log(head, None)?.iter().enumerate() {
+            let recent = cutoff.is_none_or(|c| logged.event.timestamp >= c);
+            if i == 0 || recent {
+                for p in env.repo.manifest_at(logged.commit)?.packages.values() {
+                    if let Ok(k) = StoreKey::parse(&p.store_key) {
+                        keep.insert(k);
+                    }
+                }
+            }
+        }
+    }
+    let store = env.home.store()?;
+    let report = store.gc(&keep, GcOptions { dry_run })?;
+    let verb = if dry_run { "Would remove" } else { "Removed" };
+    let mut out = format!(
+        "{verb} {} store entries ({} bytes); kept {}",
+        report.removed.len(),
+        report.freed_bytes,
+        keep.len()
+    );
+    for rock in &report.removed {
+        out.push_str(&format!("\n  {} {}", rock.meta.name, rock.meta.version));
+    }
+    Ok(out)
+}
+
+/// Merges another profile's requested packages into the current profile, through the resolver.
+pub fn merge_profile(env: &Environment, other: &str) -> Result<String> {
+    let other_head = env.repo.profile_head(other)?;
+    let theirs = env.repo.manifest_at(other_head)?;
+    let current = env.manifest()?;
+    let session = Session::open(env, &ServerChoice::default())?;
+    let mut candidates = session.candidates(&current);
+    for (name, package) in &theirs.packages {
+        let list = candidates.pinned.entry(name.clone()).or_default();
+        if !list.iter().any(|p| p.version == package.version) {
+            list.push(Pinned {
+                version: package.version.clone(),
+                dependencies: package
+                    .dependencies
+                    .iter()
+                    .filter_map(|d| Dependency::parse(d).ok())
+                    .collect(),
+                origin: Origin::Installed(Box::new(package.clone())),
+            });
+        }
+    }
+    let mut requested = current.requested();
+    let mut requirements: Vec<Dependency> = Vec::new();
+    for (name, constraint) in current.requested().into_iter().chain(theirs.requested()) {
+        requirements.push(Dependency {
+            name: name.clone(),
+            constraints: Constraints::parse(&constraint)?,
+        });
+        requested.entry(name).or_insert(constraint);
+    }
+    let request = Request {
+        requirements,
+        lua_version: Version::parse(&env.config.lua)?,
+        preferred: current
+            .packages
+            .iter()
+            .map(|(n, p)| (n.clone(), p.version.clone()))
+            .collect(),
+        allow_development: false,
+    };
+    let resolution = resolve::resolve(&candidates, &request).map_err(|e| {
+        anyhow!("profiles '{}' and '{other}' cannot be merged:\n{e}", env.profile().unwrap_or_default())
+    })?;
+    let mut timings = BTreeMap::new();
+    let (target, hits, builds) =
+        build_target_state(&session, &candidates, &current, &resolution, &requested, &mut timings)?;
+    let changes = manifest::diff(&current, &target);
+    let mut event = crate::events::Event::new(EventKind::ProfileMerge, vec![other.to_string()], changes.clone());
+    event.store_hits = hits;
+    event.builds = builds;
+    event.details.insert("merged".into(), other_head.to_string());
+    let head = env.head()?;
+    env.commit_change(head, event, &target, Some(other_head), &mut timings)?;
+    let mut out = format!("Merged profile '{other}' into '{}'", env.profile()?);
+    for c in &changes {
+        out.push_str(&format!("\n  {}", c.summary()));
+    }
+    Ok(out)
+}
+
+/// The build settings that change what a build produces.
+fn build_fingerprint(ctx: &BuildContext) -> String {
+    let vars: Vec<String> = ctx.variables.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    format!(
+        "cc={}|cflags={}|libflag={}|make={}|cmake={}|vars={}",
+        ctx.cc,
+        ctx.cflags,
+        ctx.libflag,
+        ctx.make,
+        ctx.cmake.as_deref().unwrap_or(""),
+        vars.join(",")
+    )
+}

@@ -1,0 +1,211 @@
+//! Publishing rocks to a rocks server folder: packing `.src.rock` archives and writing the
+//! server's manifest files, as `luarocks pack` and `luarocks-admin make-manifest` do.
+//!
+//! Packing is deterministic (sorted entries, fixed timestamps and modes), so a published folder
+//! can be regenerated and compared byte for byte.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, Result, bail};
+
+use crate::registry::ServerManifest;
+use crate::rockspec::Rockspec;
+use crate::tree::persist::{Key, Table, Value, save_from_table};
+use crate::version::Version;
+
+/// The server files lvm writes, in the order LuaRocks looks for them.
+pub const MANIFEST_FILES: &[&str] = &["manifest-5.4", "manifest"];
+
+/// Splits `name-1.0-1.rockspec`, `name-1.0-1.src.rock`, `name-1.0-1.linux-x86_64.rock` into
+/// name, version and arch. Pure.
+pub fn split_rock_file_name(file: &str) -> Option<(String, Version, String)> {
+    let (stem, arch) = if let Some(stem) = file.strip_suffix(".rockspec") {
+        (stem, "rockspec".to_string())
+    } else {
+        let stem = file.strip_suffix(".rock")?;
+        let dot = stem.rfind('.')?;
+        (&stem[..dot], stem[dot + 1..].to_string())
+    };
+    // The version is the last two dash-separated parts: `1.0-1`.
+    let revision_dash = stem.rfind('-')?;
+    let version_dash = stem[..revision_dash].rfind('-')?;
+    let name = &stem[..version_dash];
+    let version = Version::parse(&stem[version_dash + 1..]).ok()?;
+    if name.is_empty() || version.revision().is_none() {
+        return None;
+    }
+    Some((name.to_string(), version, arch))
+}
+
+/// Scans a folder for rockspecs and rocks.
+pub fn scan_server_dir(dir: &Path) -> Result<ServerManifest> {
+    let mut manifest = ServerManifest::default();
+    let entries =
+        std::fs::read_dir(dir).with_context(|| format!("reading server folder {}", dir.display()))?;
+    for entry in entries {
+        let entry = entry?;
+        let file = entry.file_name().to_string_lossy().into_owned();
+        if let Some((name, version, arch)) = split_rock_file_name(&file) {
+            let arches = manifest
+                .packages
+                .entry(name)
+                .or_default()
+                .entry(version)
+                .or_default();
+            arches.push(arch);
+            arches.sort();
+        }
+    }
+    Ok(manifest)
+}
+
+/// The Lua text of a server manifest, formatted as LuaRocks writes it.
+pub fn server_manifest_lua(manifest: &ServerManifest) -> String {
+    let mut repository = Table::new();
+    for (name, versions) in &manifest.packages {
+        let mut by_version = Table::new();
+        for (version, arches) in versions {
+            let mut list = Table::new();
+            for arch in arches {
+                let mut item = Table::new();
+                item.set_str("arch", arch.clone());
+                list.push(Value::Table(item));
+            }
+            by_version.set(Key::Name(version.to_string()), Value::Table(list));
+        }
+        repository.set(Key::Name(name.clone()), Value::Table(by_version));
+    }
+    let mut top = Table::new();
+    top.set_table("commands", Table::new());
+    top.set_table("modules", Table::new());
+    top.set_table("repository", repository);
+    save_from_table(&top)
+}
+
+/// Writes the manifest files of a server folder; returns what they list.
+pub fn make_manifest(dir: &Path) -> Result<ServerManifest> {
+    let manifest = scan_server_dir(dir)?;
+    let text = server_manifest_lua(&manifest);
+    for file in MANIFEST_FILES {
+        crate::fsutil::write_atomic(&dir.join(file), text.as_bytes())
+            .with_context(|| format!("writing {}", dir.join(file).display()))?;
+    }
+    Ok(manifest)
+}
+
+/// Packs `<name>-<version>.src.rock` into `out_dir`: the rockspec plus a `.tar.gz` of
+/// `source_dir` (under a top-level `<name>-<version>/` folder), named after `source.url`'s last
+/// segment as LuaRocks expects when it unpacks a source rock.
+pub fn pack_src_rock(rockspec_path: &Path, source_dir: &Path, out_dir: &Path) -> Result<PathBuf> {
+    let text = std::fs::read_to_string(rockspec_path)
+        .with_context(|| format!("reading {}", rockspec_path.display()))?;
+    let rockspec = Rockspec::from_lua(&text, &rockspec_path.display().to_string())?;
+    let archive_name = archive_name(&rockspec)?;
+    let top = format!("{}-{}", rockspec.package, rockspec.version.upstream());
+    let tarball = deterministic_tar_gz(source_dir, &top)?;
+    let rock_name = format!("{}-{}.src.rock", rockspec.package, rockspec.version);
+    let mut zip_bytes = std::io::Cursor::new(Vec::new());
+    {
+        let mut zip = zip::ZipWriter::new(&mut zip_bytes);
+        let options = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated)
+            .last_modified_time(zip::DateTime::default())
+            .unix_permissions(0o644);
+        zip.start_file(archive_name.as_str(), options)?;
+        zip.write_all(&tarball)?;
+        zip.start_file(rockspec.file_name().as_str(), options)?;
+        zip.write_all(text.as_bytes())?;
+        zip.finish()?;
+    }
+    std::fs::create_dir_all(out_dir)?;
+    let out = out_dir.join(rock_name);
+    crate::fsutil::write_atomic(&out, zip_bytes.get_ref())?;
+    Ok(out)
+}
+
+fn archive_name(rockspec: &Rockspec) -> Result<String> {
+    if let Some(file) = &rockspec.source.file {
+        return Ok(file.clone());
+    }
+    let last = rockspec
+        .source
+        .url
+        .rsplit('/')
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    if !(last.ends_with(".tar.gz") || last.ends_with(".tgz")) {
+        bail!(
+            "{}: source.url must end in .tar.gz or .tgz to pack a source rock (found '{}')",
+            rockspec.file_name(),
+            rockspec.source.url
+        );
+    }
+    Ok(last)
+}
+
+/// A `.tar.gz` of `dir` with every entry under `top/`, sorted, with fixed mtime and owner, so the
+/// bytes depend only on the files' names, contents and executable bits.
+pub fn deterministic_tar_gz(dir: &Path, top: &str) -> Result<Vec<u8>> {
+    let mut files: BTreeMap<String, (Vec<u8>, bool)> = BTreeMap::new();
+    for entry in walkdir::WalkDir::new(dir).sort_by_file_name() {
+        let entry = entry?;
+        if !entry.file_type().is_file() {
+            continue;
+        }
+        let rel = entry.path().strip_prefix(dir)?.to_string_lossy().replace('\\', "/");
+        if rel.ends_with(".rockspec") {
+            continue;
+        }
+        let bytes = std::fs::read(entry.path())?;
+        let executable = is_executable(entry.path());
+        files.insert(rel, (bytes, executable));
+    }
+    let encoder = flate2::GzBuilder::new()
+        .mtime(0)
+        .write(Vec::new(), flate2::Compression::default());
+    let mut builder = tar::Builder::new(encoder);
+    builder.mode(tar::HeaderMode::Deterministic);
+    for (rel, (bytes, executable)) in &files {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(bytes.len() as u64);
+        header.set_mode(if *executable { 0o755 } else { 0o644 });
+        header.set_mtime(0);
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_entry_type(tar::EntryType::Regular);
+        builder.append_data(&mut header, format!("{top}/{rel}"), bytes.as_slice())?;
+    }
+    let encoder = builder.into_inner()?;
+    Ok(encoder.finish()?)
+}
+
+#[cfg(unix)]
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o111 != 0)
+}
+
+#[cfg(not(unix))]
+fn is_executable(_path: &Path) -> bool {
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_rock_file_names() {
+        let (n, v, a) = split_rock_file_name("chain-a-1.0-1.rockspec").unwrap();
+        assert_eq!((n.as_str(), v.as_str(), a.as_str()), ("chain-a", "1.0-1", "rockspec"));
+        let (n, v, a) = split_rock_file_name("lpeg-1.1.0-2.linux-x86_64.rock").unwrap();
+        assert_eq!((n.as_str(), v.as_str(), a.as_str()), ("lpeg", "1.1.0-2", "linux-x86_64"));
+        let (_, v, a) = split_rock_file_name("x-scm-1.src.rock").unwrap();
+        assert_eq!((v.as_str(), a.as_str()), ("scm-1", "src"));
+        assert!(split_rock_file_name("README.md").is_none());
+        assert!(split_rock_file_name("noversion.rockspec").is_none());
+    }
+}

@@ -1,0 +1,240 @@
+//! Turns `tests/fixtures/rocks/` into real rocks servers and git repositories, and runs the
+//! real `lvm` binary against them with an isolated lvm home.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub fn fixtures_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/rocks")
+}
+
+/// Publishes every fixture rock (except `gitrock`) into `server_dir`: a `.tar.gz` of its
+/// sources, its rockspec with `@SERVER@` replaced by `base_url`, and the server manifests.
+pub fn publish_fixtures(server_dir: &Path, base_url: &str) {
+    publish_fixtures_matching(server_dir, base_url, |_| true);
+}
+
+pub fn publish_fixtures_matching(server_dir: &Path, base_url: &str, keep: impl Fn(&str) -> bool) {
+    std::fs::create_dir_all(server_dir).unwrap();
+    for entry in std::fs::read_dir(fixtures_dir()).unwrap() {
+        let entry = entry.unwrap();
+        let dir_name = entry.file_name().to_string_lossy().into_owned();
+        if !entry.path().is_dir() || dir_name == "gitrock" || !keep(&dir_name) {
+            continue;
+        }
+        publish_one(&entry.path(), &dir_name, server_dir, base_url);
+    }
+    lvm::publish::make_manifest(server_dir).unwrap();
+}
+
+fn publish_one(src: &Path, name_version: &str, server_dir: &Path, base_url: &str) {
+    let rockspec_name = format!("{name_version}.rockspec");
+    let text = std::fs::read_to_string(src.join(&rockspec_name)).unwrap();
+    std::fs::write(
+        server_dir.join(&rockspec_name),
+        text.replace("@SERVER@", base_url),
+    )
+    .unwrap();
+    let tarball = lvm::publish::deterministic_tar_gz(src, name_version).unwrap();
+    std::fs::write(server_dir.join(format!("{name_version}.tar.gz")), tarball).unwrap();
+}
+
+/// A file:// server with every fixture.
+pub fn file_server(root: &Path) -> (PathBuf, String) {
+    let dir = root.join("server");
+    let url = format!("file://{}", dir.display());
+    publish_fixtures(&dir, &url);
+    (dir, url)
+}
+
+/// Makes `gitrock` a real git repository at `dest` with commits and tag `v1.0`; returns the
+/// tagged commit id.
+pub fn git_fixture(dest: &Path, revision: &str) -> String {
+    let src = fixtures_dir().join("gitrock");
+    copy_dir(&src, dest);
+    let rockspec = dest.join("gitrock-1.0-1.rockspec");
+    let text = std::fs::read_to_string(&rockspec)
+        .unwrap()
+        .replace("@GITREPO@", &dest.display().to_string());
+    std::fs::write(&rockspec, text).unwrap();
+    let module = dest.join("src/gitrock.lua");
+    let text = std::fs::read_to_string(&module)
+        .unwrap()
+        .replace("@REVISION@", revision);
+    std::fs::write(&module, text).unwrap();
+    let repo = git2::Repository::init(dest).unwrap();
+    let commit = commit_all(&repo, "gitrock 1.0");
+    let object = repo.find_object(commit, None).unwrap();
+    let sig = git2::Signature::now("fixture", "fixture@localhost").unwrap();
+    repo.tag("v1.0", &object, &sig, "v1.0", false).unwrap();
+    commit.to_string()
+}
+
+/// Commits every file of the work tree.
+pub fn commit_all(repo: &git2::Repository, message: &str) -> git2::Oid {
+    let mut index = repo.index().unwrap();
+    index
+        .add_all(["*"].iter(), git2::IndexAddOption::DEFAULT, None)
+        .unwrap();
+    index.write().unwrap();
+    let tree = repo.find_tree(index.write_tree().unwrap()).unwrap();
+    let sig = git2::Signature::now("fixture", "fixture@localhost").unwrap();
+    let parents: Vec<git2::Commit> = repo
+        .head()
+        .ok()
+        .and_then(|h| h.peel_to_commit().ok())
+        .into_iter()
+        .collect();
+    let parent_refs: Vec<&git2::Commit> = parents.iter().collect();
+    repo.commit(Some("HEAD"), &sig, &sig, message, &tree, &parent_refs)
+        .unwrap()
+}
+
+pub fn copy_dir(src: &Path, dest: &Path) {
+    for entry in walkdir::WalkDir::new(src) {
+        let entry = entry.unwrap();
+        let rel = entry.path().strip_prefix(src).unwrap();
+        let target = dest.join(rel);
+        if entry.file_type().is_dir() {
+            std::fs::create_dir_all(&target).unwrap();
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+/// An lvm home and environment in a temp dir, driving the real binary.
+pub struct Lvm {
+    pub root: tempfile::TempDir,
+}
+
+impl Lvm {
+    pub fn new() -> Lvm {
+        Lvm {
+            root: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    pub fn home(&self) -> PathBuf {
+        self.root.path().join("home")
+    }
+
+    pub fn env_dir(&self) -> PathBuf {
+        self.root.path().join("env")
+    }
+
+    pub fn tree(&self) -> PathBuf {
+        self.env_dir().join("tree")
+    }
+
+    pub fn command(&self) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_lvm"));
+        cmd.env("LVM_HOME", self.home())
+            .env("LVM_ENV", self.env_dir())
+            .env_remove("LVM_FAULT")
+            .env_remove("RUST_LOG")
+            .env("NO_COLOR", "1")
+            .current_dir(self.root.path());
+        cmd
+    }
+
+    /// Runs lvm with `args`; returns the output whatever the exit code.
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.command().args(args).output().unwrap()
+    }
+
+    /// Runs lvm and asserts success; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "lvm {args:?} failed ({}):\nstdout:\n{}\nstderr:\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Runs lvm and asserts failure; returns stderr.
+    pub fn fails(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            !out.status.success(),
+            "lvm {args:?} unexpectedly succeeded:\n{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+
+    /// `lvm init` against the given servers.
+    pub fn init(&self, servers: &[&str]) {
+        let mut args = vec!["init"];
+        for s in servers {
+            args.push("--server");
+            args.push(s);
+        }
+        self.ok(&args);
+    }
+
+    /// A snapshot of everything a failed command must leave alone: HEAD of every branch,
+    /// manifest.json, and the tree's file list.
+    pub fn snapshot(&self) -> String {
+        let repo = git2::Repository::open(self.env_dir()).unwrap();
+        let mut out = String::new();
+        for b in repo.branches(None).unwrap() {
+            let (b, _) = b.unwrap();
+            out.push_str(&format!(
+                "{} {}\n",
+                b.name().unwrap().unwrap(),
+                b.get().target().unwrap()
+            ));
+        }
+        out.push_str(&std::fs::read_to_string(self.env_dir().join("manifest.json")).unwrap());
+        let tree = std::fs::canonicalize(self.tree()).unwrap();
+        let mut files: Vec<String> = walkdir::WalkDir::new(&tree)
+            .into_iter()
+            .map(|e| {
+                e.unwrap()
+                    .path()
+                    .strip_prefix(&tree)
+                    .unwrap()
+                    .display()
+                    .to_string()
+            })
+            .collect();
+        files.sort();
+        out.push_str(&files.join("\n"));
+        out
+    }
+
+    /// Runs a Lua snippet with Debian's lua5.4 using the environment's paths.
+    pub fn lua(&self, code: &str) -> Output {
+        let tree = self.tree();
+        let lua_path = format!(
+            "{0}/share/lua/5.4/?.lua;{0}/share/lua/5.4/?/init.lua;;",
+            tree.display()
+        );
+        let lua_cpath = format!("{0}/lib/lua/5.4/?.so;;", tree.display());
+        Command::new("lua5.4")
+            .env("LUA_PATH", lua_path)
+            .env("LUA_CPATH", lua_cpath)
+            .args(["-e", code])
+            .output()
+            .unwrap()
+    }
+}
+
+/// Asserts success and returns stdout.
+pub fn stdout_ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "command failed ({}):\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}

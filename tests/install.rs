@@ -1,0 +1,149 @@
+//! The install pipeline end to end through the `lvm` binary: fixture rocks served from a folder
+//! and over HTTP on 127.0.0.1, real builds (C included), the store, and a tree that Debian's
+//! `lua5.4` and `luarocks` understand.
+
+mod common;
+
+use common::http_server::TestServer;
+use common::rocks::{Lvm, file_server, publish_fixtures, stdout_ok};
+
+#[test]
+fn installs_a_dependency_chain_from_a_file_server() {
+    let lvm = Lvm::new();
+    let (_dir, url) = file_server(lvm.root.path());
+    lvm.init(&[&url]);
+    let out = lvm.ok(&["install", "chain-a"]);
+    assert!(out.contains("+ chain-c 1.0-1"), "{out}");
+    let list = lvm.ok(&["list"]);
+    assert!(list.contains("chain-a 1.0-1  (requested)"), "{list}");
+    assert!(list.contains("chain-c 1.0-1  (dependency of chain-b)"), "{list}");
+    let lua = stdout_ok(&lvm.lua("print(require('chain_a').chain())"));
+    assert_eq!(lua.trim(), "chain-a>chain-b>chain-c");
+}
+
+#[test]
+fn diamond_picks_the_newest_version_both_sides_allow() {
+    let lvm = Lvm::new();
+    let (_dir, url) = file_server(lvm.root.path());
+    lvm.init(&[&url]);
+    lvm.ok(&["install", "dia-top"]);
+    let json: serde_json::Value = serde_json::from_str(&lvm.ok(&["list", "--json"])).unwrap();
+    let base = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "dia-base")
+        .unwrap();
+    assert_eq!(base["version"], "1.5-1");
+}
+
+#[test]
+fn conflict_is_explained_and_changes_nothing() {
+    let lvm = Lvm::new();
+    let (_dir, url) = file_server(lvm.root.path());
+    lvm.init(&[&url]);
+    lvm.ok(&["install", "strutil"]);
+    let before = lvm.snapshot();
+    let err = lvm.fails(&["install", "clash-app"]);
+    assert!(err.contains("clash-x") && err.contains("clash-y"), "{err}");
+    assert!(err.contains("dia-base"), "{err}");
+    assert_eq!(lvm.snapshot(), before);
+}
+
+#[test]
+fn c_module_builds_and_loads_in_debian_lua() {
+    let lvm = Lvm::new();
+    let (_dir, url) = file_server(lvm.root.path());
+    lvm.init(&[&url]);
+    lvm.ok(&["install", "cmath"]);
+    let out = stdout_ok(&lvm.lua("local m = require('cmath'); print(m.gcd(84, -36), m.flavour)"));
+    assert_eq!(out.trim(), "12\tfixture");
+}
+
+#[test]
+fn second_environment_hits_the_store_without_compiling() {
+    let lvm = Lvm::new();
+    let (_dir, url) = file_server(lvm.root.path());
+    lvm.init(&[&url]);
+    let first = lvm.ok(&["install", "cmath", "hello-cli"]);
+    assert!(first.contains("(3 built, 0 from the store)"), "{first}");
+    // Same home (store), another environment; with no compiler on PATH, any compile would fail.
+    let other = lvm.root.path().join("env2");
+    let run = |args: &[&str]| {
+        let out = lvm
+            .command()
+            .env("LVM_ENV", &other)
+            .env("PATH", "/nonexistent")
+            .args(args)
+            .output()
+            .unwrap();
+        stdout_ok(&out)
+    };
+    run(&["init", "--server", &url]);
+    let second = run(&["install", "cmath", "hello-cli"]);
+    assert!(second.contains("(0 built, 3 from the store)"), "{second}");
+}
+
+#[test]
+fn installs_over_http_and_reports_server_errors() {
+    let lvm = Lvm::new();
+    let dir = lvm.root.path().join("http-server");
+    std::fs::create_dir_all(&dir).unwrap();
+    let server = TestServer::serve(&dir);
+    publish_fixtures(&dir, &server.url());
+    lvm.init(&[&server.url()]);
+    lvm.ok(&["install", "hello-cli"]);
+    let out = stdout_ok(&lvm.lua("print(require('hello').greet('  http  '))"));
+    assert_eq!(out.trim(), "hello, http");
+
+    server.respond_500("/chain-a-1.0-1.tar.gz");
+    let before = lvm.snapshot();
+    let err = lvm.fails(&["install", "chain-a"]);
+    assert!(err.contains("500") && err.contains("chain-a-1.0-1.tar.gz"), "{err}");
+    assert_eq!(lvm.snapshot(), before);
+}
+
+#[test]
+fn bin_script_wrapper_runs_from_any_directory() {
+    let lvm = Lvm::new();
+    let (_dir, url) = file_server(lvm.root.path());
+    lvm.init(&[&url]);
+    lvm.ok(&["install", "hello-cli"]);
+    let elsewhere = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(lvm.tree().join("bin/hello-cli"))
+        .arg("  wrapper ")
+        .current_dir(elsewhere.path())
+        .env_remove("LUA_PATH")
+        .env_remove("LUA_CPATH")
+        .output()
+        .unwrap();
+    assert_eq!(stdout_ok(&out).trim(), "hello, wrapper");
+}
+
+#[test]
+fn make_built_rock_installs() {
+    let lvm = Lvm::new();
+    let (_dir, url) = file_server(lvm.root.path());
+    lvm.init(&[&url]);
+    lvm.ok(&["install", "makerock"]);
+    let out = stdout_ok(&lvm.lua("print(require('makerock').greeting)"));
+    assert_eq!(out.trim(), "made by make");
+}
+
+#[test]
+fn debian_luarocks_lists_the_tree() {
+    let lvm = Lvm::new();
+    let (_dir, url) = file_server(lvm.root.path());
+    lvm.init(&[&url]);
+    lvm.ok(&["install", "chain-a", "cmath"]);
+    let out = std::process::Command::new("luarocks")
+        .args(["--lua-version", "5.4", "--tree"])
+        .arg(lvm.tree())
+        .args(["list", "--porcelain"])
+        .output()
+        .unwrap();
+    let listed = stdout_ok(&out);
+    for rock in ["chain-a\t1.0-1", "chain-b\t1.0-1", "chain-c\t1.0-1", "cmath\t1.0-1"] {
+        assert!(listed.contains(rock), "{rock} missing from:\n{listed}");
+    }
+}
