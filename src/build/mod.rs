@@ -72,29 +72,43 @@ impl BuildContext {
         let non_empty = |name: &str| env(name).filter(|v| !v.trim().is_empty());
         let path_var = env("PATH").unwrap_or_default();
         let lua_version = crate::platform::LUA_VERSION.to_string();
-        let lua_path = [format!("lua{lua_version}"), format!("lua{}", lua_version.replace('.', "")), "lua".into()]
-            .iter()
-            .find_map(|name| find_in_path(name, &path_var));
+        let lua_path = [
+            format!("lua{lua_version}"),
+            format!("lua{}", lua_version.replace('.', "")),
+            "lua".into(),
+        ]
+        .iter()
+        .find_map(|name| find_in_path(name, &path_var));
         let mut cflags = non_empty("CFLAGS").unwrap_or_else(|| "-O2 -fPIC".to_string());
         // A C module is a shared object: without position-independent code it fails to link
         // on most architectures, so a user's CFLAGS gets -fPIC as LuaRocks' defaults do.
-        if cfg!(unix) && !cflags.split_whitespace().any(|f| f == "-fPIC" || f == "-fpic") {
+        if cfg!(unix)
+            && !cflags
+                .split_whitespace()
+                .any(|f| f == "-fPIC" || f == "-fpic")
+        {
             cflags.push_str(" -fPIC");
         }
         BuildContext {
             lua_incdir: headers_dir.to_path_buf(),
-            lua_libdir: headers_dir.parent().map(|p| p.join("lib")).unwrap_or_else(|| headers_dir.join("lib")),
+            lua_libdir: headers_dir
+                .parent()
+                .map(|p| p.join("lib"))
+                .unwrap_or_else(|| headers_dir.join("lib")),
             lua_bindir: lua_path
                 .as_ref()
                 .and_then(|p| p.parent())
                 .map(Path::to_path_buf)
                 .unwrap_or_else(|| PathBuf::from("/usr/bin")),
-            lua: lua_path.map(|p| p.display().to_string()).unwrap_or_else(|| "lua".to_string()),
+            lua: lua_path
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|| "lua".to_string()),
             cc: non_empty("CC").unwrap_or_else(|| "cc".to_string()),
             cflags,
             libflag: non_empty("LIBFLAG").unwrap_or_else(|| "-shared".to_string()),
             make: non_empty("MAKE").unwrap_or_else(|| "make".to_string()),
-            cmake: non_empty("CMAKE").or_else(|| find_in_path("cmake", &path_var).map(|p| p.display().to_string())),
+            cmake: non_empty("CMAKE")
+                .or_else(|| find_in_path("cmake", &path_var).map(|p| p.display().to_string())),
             variables: BTreeMap::new(),
             search: SearchDirs::system(),
             lua_version,
@@ -112,7 +126,8 @@ fn find_in_path(name: &str, path_var: &str) -> Option<PathBuf> {
 #[cfg(unix)]
 fn is_executable(path: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
-    path.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    path.metadata()
+        .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
 #[cfg(not(unix))]
@@ -222,7 +237,11 @@ pub fn build_rock(
     unmatched.dedup();
     report.warnings = unmatched
         .into_iter()
-        .map(|name| format!("unmatched variable $({name}) in the rockspec's build table was replaced by nothing"))
+        .map(|name| {
+            format!(
+                "unmatched variable $({name}) in the rockspec's build table was replaced by nothing"
+            )
+        })
         .collect();
     report.files = list_files(&prefix)?;
     Ok(report)
@@ -232,7 +251,9 @@ pub fn build_rock(
 fn list_files(root: &Path) -> Result<Vec<PathBuf>, BuildError> {
     let mut files = Vec::new();
     for entry in walkdir::WalkDir::new(root).sort_by_file_name() {
-        let entry = entry.map_err(|e| BuildError::io("list", e.path().unwrap_or(root).to_path_buf(), e.into()))?;
+        let entry = entry.map_err(|e| {
+            BuildError::io("list", e.path().unwrap_or(root).to_path_buf(), e.into())
+        })?;
         if !entry.file_type().is_dir() {
             if let Ok(rel) = entry.path().strip_prefix(root) {
                 files.push(rel.to_path_buf());
