@@ -611,3 +611,27 @@ fn install_paths_cannot_escape_the_rock_directory() {
             .exists()
     );
 }
+
+#[test]
+fn format_3_builtin_without_modules_autodetects_them() {
+    let s = scratch(Some("pure"));
+    let report = build_rock(
+        &rockspec("pure", Build::default()),
+        &s.src,
+        &s.prefix,
+        &s.ctx,
+    )
+    .expect("build");
+    assert_eq!(
+        files(&report),
+        [
+            "bin/pure-tool",
+            "lua/pure/sub/init.lua",
+            "lua/pure/util.lua",
+            "lua/pure.lua",
+            "samples/hello.lua",
+            "samples/nested/data.txt",
+        ]
+    );
+    assert_eq!(run_lua(&s.prefix, "print(require('pure').twice(2))"), "4");
+}

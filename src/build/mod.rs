@@ -7,6 +7,7 @@
 //! headers bundled in lvm ([`lua_headers`], [`write_lua_headers`]), so no system Lua is needed.
 //! Writing the rockspec and `rock_manifest` next to the result is the caller's job.
 
+mod autodetect;
 mod builtin;
 mod error;
 mod external;
@@ -27,7 +28,7 @@ pub use install::install_destination;
 pub use tools::make_arguments;
 pub use vars::{Variables, rock_variables, substitute};
 
-use crate::rockspec::{BuildType, Rockspec};
+use crate::rockspec::{BuildType, Install, Rockspec, RockspecFormat};
 
 /// The tools and settings a build uses, LuaRocks' configuration variables in typed form.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -201,6 +202,22 @@ pub fn build_rock(
     let mut report = BuildReport::default();
     let mut unmatched = Vec::new();
     let build = &rockspec.build;
+    let mut modules = build.modules.clone();
+    let mut install = build.install.clone();
+    let mut copy_directories = build.copy_directories.clone();
+    if build.kind == BuildType::Builtin
+        && modules.is_empty()
+        && rockspec.format == RockspecFormat::V3_0
+    {
+        let detected = detect_with_external_libraries(rockspec, &source_dir, &vars);
+        modules = detected.modules;
+        if install == Install::default() {
+            install.bin = detected.bin;
+        }
+        if copy_directories.is_empty() {
+            copy_directories = detected.copy_directories;
+        }
+    }
     let tool = tools::Tool {
         build,
         ctx: &ctx,
@@ -212,7 +229,7 @@ pub fn build_rock(
         BuildType::None => {}
         BuildType::Builtin => {
             builtin::Builtin {
-                modules: &build.modules,
+                modules: &modules,
                 ctx: &ctx,
                 vars: &vars,
                 source_dir: &source_dir,
@@ -225,8 +242,8 @@ pub fn build_rock(
         BuildType::Command => tool.command(&mut report.commands, &mut unmatched)?,
     }
 
-    install::install_entries(&build.install, &source_dir, &prefix)?;
-    install::copy_directories(&build.copy_directories, &source_dir, &prefix)?;
+    install::install_entries(&install, &source_dir, &prefix)?;
+    install::copy_directories(&copy_directories, &source_dir, &prefix)?;
 
     for sub in ROCK_SUBDIRS {
         // Fails, as intended, when the directory is not empty.
@@ -245,6 +262,26 @@ pub fn build_rock(
         .collect();
     report.files = list_files(&prefix)?;
     Ok(report)
+}
+
+/// Autodetects a format 3.0 `builtin` rock's modules; C modules link the libraries of the
+/// rock's external dependencies, as LuaRocks' `autoextract_libs` arranges.
+fn detect_with_external_libraries(
+    rockspec: &Rockspec,
+    source_dir: &Path,
+    vars: &Variables,
+) -> autodetect::Detected {
+    let mut libraries = Vec::new();
+    let mut incdirs = Vec::new();
+    let mut libdirs = Vec::new();
+    for (name, dep) in &rockspec.external_dependencies {
+        if let Some(library) = &dep.library {
+            libraries.push(library.clone());
+            incdirs.extend(vars.get(&format!("{name}_INCDIR")).cloned());
+            libdirs.extend(vars.get(&format!("{name}_LIBDIR")).cloned());
+        }
+    }
+    autodetect::detect(source_dir, &libraries, &incdirs, &libdirs)
 }
 
 /// Every file (and symbolic link) below `root`, relative to it, sorted.
