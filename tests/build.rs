@@ -635,3 +635,17 @@ fn format_3_builtin_without_modules_autodetects_them() {
     );
     assert_eq!(run_lua(&s.prefix, "print(require('pure').twice(2))"), "4");
 }
+
+#[test]
+fn c_sources_outside_the_source_directory_are_refused() {
+    let s = scratch(Some("cmod"));
+    let mut build = Build::default();
+    build
+        .modules
+        .insert("geo.core".into(), lua_module("../outside.c"));
+    let err =
+        build_rock(&rockspec("geo", build), &s.src, &s.prefix, &s.ctx).expect_err("unsafe source");
+    let msg = err.to_string();
+    assert!(matches!(err, BuildError::UnsafePath { .. }), "{msg}");
+    assert!(msg.contains("build.modules[\"geo.core\"].sources"), "{msg}");
+}

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::install::{Perms, copy_file, copy_tree, module_basename, module_dir};
+use super::install::{Perms, copy_file, copy_tree, is_contained, module_basename, module_dir};
 use super::process::{Invocation, run, words};
 use super::vars::{Variables, substitute};
 use super::{BuildContext, BuildError, CommandRun};
@@ -206,6 +206,14 @@ impl Builtin<'_> {
         };
         let mut objects = Vec::new();
         for source in &module.sources {
+            // The object file is written next to the source, which must therefore be inside
+            // the source directory.
+            if !is_contained(source) {
+                return Err(BuildError::UnsafePath {
+                    field: format!("{}.sources", field(name)),
+                    value: source.clone(),
+                });
+            }
             if !self.source_dir.join(source).is_file() {
                 return Err(BuildError::MissingFile {
                     field: format!("{}.sources", field(name)),
