@@ -41,8 +41,12 @@ fn main() {
     for name in HEADERS {
         let path = include_dir.join(name);
         if path.exists() {
-            writeln!(generated, "    ({name:?}, include_bytes!({:?})),", path.display().to_string())
-                .expect("write to String");
+            writeln!(
+                generated,
+                "    ({name:?}, include_bytes!({:?})),",
+                path.display().to_string()
+            )
+            .expect("write to String");
         }
     }
     generated.push_str("];\n");
@@ -51,7 +55,9 @@ fn main() {
     // C modules are shared objects that call `lua_*`/`luaL_*` without linking a Lua library
     // (LuaRocks' convention on Linux). When lvm loads them into its own process, the dynamic
     // linker can only resolve those symbols from the executable if its symbols are exported.
+    // Test executables get the same, so tests can load built modules into the embedded Lua.
     if env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux") {
         println!("cargo:rustc-link-arg-bins=-Wl,--export-dynamic");
+        println!("cargo:rustc-link-arg-tests=-Wl,--export-dynamic");
     }
 }

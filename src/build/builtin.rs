@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::install::{Perms, copy_file, copy_tree, module_basename, module_dir};
+use super::install::{Perms, copy_file, copy_tree, is_contained, module_basename, module_dir};
 use super::process::{Invocation, run, words};
 use super::vars::{Variables, substitute};
 use super::{BuildContext, BuildError, CommandRun};
@@ -30,7 +30,9 @@ pub fn plan_module(name: &str, module: &Module) -> Result<Plan, BuildError> {
     let base = module_basename(name);
     let c_module = match module {
         Module::Lua(source) if source.ends_with(".lua") => {
-            let is_init = Path::new(source).file_name().is_some_and(|f| f == "init.lua");
+            let is_init = Path::new(source)
+                .file_name()
+                .is_some_and(|f| f == "init.lua");
             let dest = if is_init && !name.ends_with(".init") {
                 Path::new("lua").join(&dir).join(base).join("init.lua")
             } else {
@@ -66,7 +68,10 @@ fn field(name: &str) -> String {
 
 /// The object file a C source compiles to (`src/x.c` → `src/x.o`).
 pub fn object_path(source: &str) -> String {
-    Path::new(source).with_extension("o").to_string_lossy().into_owned()
+    Path::new(source)
+        .with_extension("o")
+        .to_string_lossy()
+        .into_owned()
 }
 
 /// The compile command for one source: `$CC $CFLAGS -I$LUA_INCDIR -c src -o obj -D.. -I..`.
@@ -81,9 +86,24 @@ pub fn compile_command(
     let mut argv = words(&ctx.cc);
     argv.extend(words(&ctx.cflags));
     argv.push(format!("-I{}", ctx.lua_incdir.display()));
-    argv.extend(["-c".to_string(), source.to_string(), "-o".to_string(), object.to_string()]);
-    argv.extend(module.defines.iter().map(|d| format!("-D{}", substitute(d, vars, unmatched))));
-    argv.extend(module.incdirs.iter().map(|d| format!("-I{}", substitute(d, vars, unmatched))));
+    argv.extend([
+        "-c".to_string(),
+        source.to_string(),
+        "-o".to_string(),
+        object.to_string(),
+    ]);
+    argv.extend(
+        module
+            .defines
+            .iter()
+            .map(|d| format!("-D{}", substitute(d, vars, unmatched))),
+    );
+    argv.extend(
+        module
+            .incdirs
+            .iter()
+            .map(|d| format!("-I{}", substitute(d, vars, unmatched))),
+    );
     argv
 }
 
@@ -101,11 +121,20 @@ pub fn link_command(
     argv.push("-o".to_string());
     argv.push(library.display().to_string());
     argv.extend(objects.iter().cloned());
-    let libdirs: Vec<String> = module.libdirs.iter().map(|d| substitute(d, vars, unmatched)).collect();
+    let libdirs: Vec<String> = module
+        .libdirs
+        .iter()
+        .map(|d| substitute(d, vars, unmatched))
+        .collect();
     argv.extend(libdirs.iter().map(|d| format!("-L{d}")));
     // LuaRocks' gcc_rpath: libraries found in non-default directories stay loadable at runtime.
     argv.extend(libdirs.iter().map(|d| format!("-Wl,-rpath,{d}")));
-    argv.extend(module.libraries.iter().map(|l| format!("-l{}", substitute(l, vars, unmatched))));
+    argv.extend(
+        module
+            .libraries
+            .iter()
+            .map(|l| format!("-l{}", substitute(l, vars, unmatched))),
+    );
     argv
 }
 
@@ -120,13 +149,19 @@ pub struct Builtin<'a> {
 impl Builtin<'_> {
     /// Builds every module into the rock directory, then copies a top-level `lua` directory
     /// of the sources into `lua/` as LuaRocks does.
-    pub fn run(&self, log: &mut Vec<CommandRun>, unmatched: &mut Vec<String>) -> Result<(), BuildError> {
+    pub fn run(
+        &self,
+        log: &mut Vec<CommandRun>,
+        unmatched: &mut Vec<String>,
+    ) -> Result<(), BuildError> {
         let plans = self
             .modules
             .iter()
             .map(|(name, m)| plan_module(name, m).map(|p| (name, p)))
             .collect::<Result<Vec<_>, _>>()?;
-        if plans.iter().any(|(_, p)| matches!(p, Plan::C { .. })) && !self.ctx.lua_incdir.join("lua.h").is_file() {
+        if plans.iter().any(|(_, p)| matches!(p, Plan::C { .. }))
+            && !self.ctx.lua_incdir.join("lua.h").is_file()
+        {
             return Err(BuildError::LuaHeadersMissing {
                 dir: self.ctx.lua_incdir.clone(),
                 lua_version: self.ctx.lua_version.clone(),
@@ -171,6 +206,14 @@ impl Builtin<'_> {
         };
         let mut objects = Vec::new();
         for source in &module.sources {
+            // The object file is written next to the source, which must therefore be inside
+            // the source directory.
+            if !is_contained(source) {
+                return Err(BuildError::UnsafePath {
+                    field: format!("{}.sources", field(name)),
+                    value: source.clone(),
+                });
+            }
             if !self.source_dir.join(source).is_file() {
                 return Err(BuildError::MissingFile {
                     field: format!("{}.sources", field(name)),
@@ -195,7 +238,8 @@ impl Builtin<'_> {
         }
         let library = self.prefix.join(dest);
         if let Some(parent) = library.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| BuildError::io("create directory", parent, e))?;
+            std::fs::create_dir_all(parent)
+                .map_err(|e| BuildError::io("create directory", parent, e))?;
         }
         let argv = link_command(self.ctx, &library, &objects, module, self.vars, unmatched);
         run(
@@ -229,9 +273,18 @@ mod tests {
     #[test]
     fn lua_modules_land_under_lua() {
         assert_eq!(lua_dest("a", "src/a.lua"), PathBuf::from("lua/a.lua"));
-        assert_eq!(lua_dest("a.b", "src/whatever.lua"), PathBuf::from("lua/a/b.lua"));
-        assert_eq!(lua_dest("a.b", "src/a/b/init.lua"), PathBuf::from("lua/a/b/init.lua"));
-        assert_eq!(lua_dest("a.init", "src/a/init.lua"), PathBuf::from("lua/a/init.lua"));
+        assert_eq!(
+            lua_dest("a.b", "src/whatever.lua"),
+            PathBuf::from("lua/a/b.lua")
+        );
+        assert_eq!(
+            lua_dest("a.b", "src/a/b/init.lua"),
+            PathBuf::from("lua/a/b/init.lua")
+        );
+        assert_eq!(
+            lua_dest("a.init", "src/a/init.lua"),
+            PathBuf::from("lua/a/init.lua")
+        );
     }
 
     #[test]
@@ -252,7 +305,10 @@ mod tests {
             Err(BuildError::UnsafePath { .. })
         ));
         let err = plan_module("x", &Module::C(CModule::default())).expect_err("no sources");
-        assert!(err.to_string().contains("build.modules[\"x\"].sources"), "{err}");
+        assert!(
+            err.to_string().contains("build.modules[\"x\"].sources"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -275,12 +331,41 @@ mod tests {
         let cc = compile_command(&ctx, "x.c", "x.o", &module, &vars, &mut unmatched);
         assert_eq!(
             cc,
-            ["ccache", "gcc", "-O2", "-fPIC", "-I/inc", "-c", "x.c", "-o", "x.o", "-DA=1", "-I/opt/inc"]
+            [
+                "ccache",
+                "gcc",
+                "-O2",
+                "-fPIC",
+                "-I/inc",
+                "-c",
+                "x.c",
+                "-o",
+                "x.o",
+                "-DA=1",
+                "-I/opt/inc"
+            ]
         );
-        let ld = link_command(&ctx, Path::new("/p/lib/x.so"), &["x.o".into()], &module, &vars, &mut unmatched);
+        let ld = link_command(
+            &ctx,
+            Path::new("/p/lib/x.so"),
+            &["x.o".into()],
+            &module,
+            &vars,
+            &mut unmatched,
+        );
         assert_eq!(
             ld,
-            ["ccache", "gcc", "-shared", "-o", "/p/lib/x.so", "x.o", "-L/opt/lib", "-Wl,-rpath,/opt/lib", "-lfoo"]
+            [
+                "ccache",
+                "gcc",
+                "-shared",
+                "-o",
+                "/p/lib/x.so",
+                "x.o",
+                "-L/opt/lib",
+                "-Wl,-rpath,/opt/lib",
+                "-lfoo"
+            ]
         );
         assert!(unmatched.is_empty());
         assert_eq!(object_path("src/a.b/x.c"), "src/a.b/x.o");

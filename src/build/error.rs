@@ -86,7 +86,11 @@ pub enum BuildError {
 }
 
 impl BuildError {
-    pub(crate) fn io(action: impl Into<String>, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+    pub(crate) fn io(
+        action: impl Into<String>,
+        path: impl Into<PathBuf>,
+        source: std::io::Error,
+    ) -> Self {
         BuildError::Io {
             action: action.into(),
             path: path.into(),

@@ -151,8 +151,12 @@ pub fn find_external_dependency(
         None => None,
     };
 
-    let incdir = incdir.or_else(|| include_dirs.first().cloned()).unwrap_or_default();
-    let libdir = libdir.or_else(|| lib_dirs.first().cloned()).unwrap_or_default();
+    let incdir = incdir
+        .or_else(|| include_dirs.first().cloned())
+        .unwrap_or_default();
+    let libdir = libdir
+        .or_else(|| lib_dirs.first().cloned())
+        .unwrap_or_default();
     let prefix = user_prefix
         .or_else(|| prefix_of(&incdir, &["include"]))
         .or_else(|| prefix_of(&libdir, &["lib", "lib64"]))
@@ -191,7 +195,10 @@ fn library_in_dir(dir: &Path, library: &str) -> bool {
 }
 
 fn has_library_extension(library: &str) -> bool {
-    library.ends_with(".a") || library.ends_with(".so") || library.contains(".so.") || library.ends_with(".dylib")
+    library.ends_with(".a")
+        || library.ends_with(".so")
+        || library.contains(".so.")
+        || library.ends_with(".dylib")
 }
 
 fn library_display(library: &str) -> String {
@@ -206,7 +213,10 @@ fn library_display(library: &str) -> String {
 /// `/usr/lib/x86_64-linux-gnu`.
 fn prefix_of(dir: &Path, markers: &[&str]) -> Option<PathBuf> {
     dir.ancestors()
-        .find(|a| a.file_name().is_some_and(|n| markers.iter().any(|m| n == *m)))
+        .find(|a| {
+            a.file_name()
+                .is_some_and(|n| markers.iter().any(|m| n == *m))
+        })
         .and_then(Path::parent)
         .map(Path::to_path_buf)
 }
@@ -238,10 +248,21 @@ mod tests {
             include: vec![r.join("usr/local/include"), r.join("usr/include")],
             lib: vec![r.join("usr/local/lib"), r.join("usr/lib/x86_64-linux-gnu")],
         };
-        let vars = find_external_dependency("FOO", &dep(Some("foo/foo.h"), Some("foo")), &dirs, &Variables::new())
-            .expect("found");
-        assert_eq!(vars["FOO_INCDIR"], r.join("usr/include").display().to_string());
-        assert_eq!(vars["FOO_LIBDIR"], r.join("usr/lib/x86_64-linux-gnu").display().to_string());
+        let vars = find_external_dependency(
+            "FOO",
+            &dep(Some("foo/foo.h"), Some("foo")),
+            &dirs,
+            &Variables::new(),
+        )
+        .expect("found");
+        assert_eq!(
+            vars["FOO_INCDIR"],
+            r.join("usr/include").display().to_string()
+        );
+        assert_eq!(
+            vars["FOO_LIBDIR"],
+            r.join("usr/lib/x86_64-linux-gnu").display().to_string()
+        );
         assert_eq!(vars["FOO_DIR"], r.join("usr").display().to_string());
         assert_eq!(vars["FOO_BINDIR"], r.join("usr/bin").display().to_string());
     }
@@ -254,7 +275,10 @@ mod tests {
             include: vec![],
             lib: vec![root.path().join("lib")],
         };
-        assert!(find_external_dependency("BAR", &dep(None, Some("bar")), &dirs, &Variables::new()).is_ok());
+        assert!(
+            find_external_dependency("BAR", &dep(None, Some("bar")), &dirs, &Variables::new())
+                .is_ok()
+        );
     }
 
     #[test]
@@ -264,11 +288,15 @@ mod tests {
             include: vec![root.path().join("a"), root.path().join("b")],
             lib: vec![],
         };
-        let err = find_external_dependency("ZZ", &dep(Some("zz.h"), None), &dirs, &Variables::new())
-            .expect_err("must be missing");
+        let err =
+            find_external_dependency("ZZ", &dep(Some("zz.h"), None), &dirs, &Variables::new())
+                .expect_err("must be missing");
         let msg = err.to_string();
         assert!(msg.contains("ZZ") && msg.contains("header `zz.h`"), "{msg}");
-        assert!(msg.contains(&root.path().join("b").display().to_string()), "{msg}");
+        assert!(
+            msg.contains(&root.path().join("b").display().to_string()),
+            "{msg}"
+        );
         assert!(msg.contains("ZZ_INCDIR"), "{msg}");
     }
 
@@ -279,8 +307,18 @@ mod tests {
             include: vec![],
             lib: vec![root.path().to_path_buf()],
         };
-        let err = find_external_dependency("Q", &dep(None, Some("q")), &dirs, &Variables::new()).expect_err("missing");
-        assert!(matches!(err, BuildError::ExternalDependency { kind: "library", .. }), "{err}");
+        let err = find_external_dependency("Q", &dep(None, Some("q")), &dirs, &Variables::new())
+            .expect_err("missing");
+        assert!(
+            matches!(
+                err,
+                BuildError::ExternalDependency {
+                    kind: "library",
+                    ..
+                }
+            ),
+            "{err}"
+        );
         assert!(err.to_string().contains("libq.so"));
     }
 
@@ -296,9 +334,16 @@ mod tests {
         };
         let mut user = Variables::new();
         user.insert("FOO_DIR".into(), opt.display().to_string());
-        let vars = find_external_dependency("FOO", &dep(Some("foo.h"), Some("foo")), &empty, &user).expect("found");
-        assert!(!vars.contains_key("FOO_DIR"), "user value is kept, not overwritten");
-        assert_eq!(vars["FOO_INCDIR"], opt.join("include").display().to_string());
+        let vars = find_external_dependency("FOO", &dep(Some("foo.h"), Some("foo")), &empty, &user)
+            .expect("found");
+        assert!(
+            !vars.contains_key("FOO_DIR"),
+            "user value is kept, not overwritten"
+        );
+        assert_eq!(
+            vars["FOO_INCDIR"],
+            opt.join("include").display().to_string()
+        );
         assert_eq!(vars["FOO_LIBDIR"], opt.join("lib").display().to_string());
     }
 
@@ -325,8 +370,14 @@ mod tests {
         let dirs = SearchDirs::system();
         assert!(dirs.include.contains(&PathBuf::from("/usr/include")));
         if cfg!(all(target_os = "linux", target_arch = "x86_64")) {
-            assert!(dirs.include.contains(&PathBuf::from("/usr/include/x86_64-linux-gnu")));
-            assert!(dirs.lib.contains(&PathBuf::from("/usr/lib/x86_64-linux-gnu")));
+            assert!(
+                dirs.include
+                    .contains(&PathBuf::from("/usr/include/x86_64-linux-gnu"))
+            );
+            assert!(
+                dirs.lib
+                    .contains(&PathBuf::from("/usr/lib/x86_64-linux-gnu"))
+            );
         }
     }
 }

@@ -16,7 +16,8 @@ pub fn lua_headers() -> &'static [(&'static str, &'static [u8])] {
 
 /// Writes the bundled headers into `dir` (created if needed), to be used as `LUA_INCDIR`.
 pub fn write_lua_headers(dir: &Path) -> Result<(), BuildError> {
-    fs::create_dir_all(dir).map_err(|e| BuildError::io("create the Lua include directory", dir, e))?;
+    fs::create_dir_all(dir)
+        .map_err(|e| BuildError::io("create the Lua include directory", dir, e))?;
     for (name, contents) in LUA_HEADERS {
         let path = dir.join(name);
         // Leave identical files alone so a shared include directory is never half-written

@@ -34,7 +34,9 @@ pub fn module_basename(name: &str) -> &str {
 /// Whether `path` is relative and stays below the directory it is joined to.
 pub fn is_contained(path: &str) -> bool {
     let p = Path::new(path);
-    !path.is_empty() && p.components().all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
+    !path.is_empty()
+        && p.components()
+            .all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
 }
 
 /// Copies one file, creating the destination's parent directories and setting LuaRocks'
@@ -54,7 +56,8 @@ fn set_perms(path: &Path, perms: Perms) -> Result<(), BuildError> {
         Perms::Read => 0o644,
         Perms::Exec => 0o755,
     };
-    fs::set_permissions(path, fs::Permissions::from_mode(mode)).map_err(|e| BuildError::io("set permissions of", path, e))
+    fs::set_permissions(path, fs::Permissions::from_mode(mode))
+        .map_err(|e| BuildError::io("set permissions of", path, e))
 }
 
 #[cfg(not(unix))]
@@ -65,7 +68,11 @@ fn set_perms(_path: &Path, _perms: Perms) -> Result<(), BuildError> {
 /// Where one `build.install` entry goes, relative to the rock directory. `lua` and `lib` keys
 /// are module names (`["a.b"] = "src/b.lua"` → `lua/a/b.lua`; a `.lua` file takes the module's
 /// last name); `bin` and `conf` keys are file paths; entries without a key keep their file name.
-pub fn install_destination(kind: &str, entry: &InstallEntry, field: &str) -> Result<PathBuf, BuildError> {
+pub fn install_destination(
+    kind: &str,
+    entry: &InstallEntry,
+    field: &str,
+) -> Result<PathBuf, BuildError> {
     let unsafe_path = |value: &str| BuildError::UnsafePath {
         field: field.to_string(),
         value: value.to_string(),
@@ -129,7 +136,11 @@ pub fn install_entries(
 /// Copies `copy_directories` into `prefix`. Without any, copies `doc` and `docs` when present,
 /// and when nothing was copied, the top-level README, LICENSE, COPYING and `*.md` files into
 /// `doc/` (LuaRocks' default documentation).
-pub fn copy_directories(dirs: &[String], source_dir: &Path, prefix: &Path) -> Result<(), BuildError> {
+pub fn copy_directories(
+    dirs: &[String],
+    source_dir: &Path,
+    prefix: &Path,
+) -> Result<(), BuildError> {
     let defaults = dirs.is_empty();
     let wanted: Vec<String> = if defaults {
         vec!["doc".to_string(), "docs".to_string()]
@@ -163,11 +174,15 @@ pub fn copy_directories(dirs: &[String], source_dir: &Path, prefix: &Path) -> Re
 
 fn is_default_doc(file_name: &str) -> bool {
     let lower = file_name.to_lowercase();
-    ["readme", "license", "copying"].iter().any(|p| lower.starts_with(p)) || lower.ends_with(".md")
+    ["readme", "license", "copying"]
+        .iter()
+        .any(|p| lower.starts_with(p))
+        || lower.ends_with(".md")
 }
 
 fn install_default_docs(source_dir: &Path, dest: &Path) -> Result<(), BuildError> {
-    let entries = fs::read_dir(source_dir).map_err(|e| BuildError::io("list the sources in", source_dir, e))?;
+    let entries = fs::read_dir(source_dir)
+        .map_err(|e| BuildError::io("list the sources in", source_dir, e))?;
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
         if is_default_doc(&name) && entry.path().is_file() {
@@ -192,7 +207,9 @@ pub fn copy_tree(from: &Path, to: &Path) -> Result<(), BuildError> {
         } else if kind.is_symlink() {
             copy_symlink(entry.path(), &dest)?;
         } else {
-            fs::copy(entry.path(), &dest).map_err(|e| BuildError::io(format!("copy {} to", entry.path().display()), &dest, e))?;
+            fs::copy(entry.path(), &dest).map_err(|e| {
+                BuildError::io(format!("copy {} to", entry.path().display()), &dest, e)
+            })?;
         }
     }
     Ok(())
@@ -209,7 +226,9 @@ fn copy_symlink(from: &Path, to: &Path) -> Result<(), BuildError> {
 
 #[cfg(not(unix))]
 fn copy_symlink(from: &Path, to: &Path) -> Result<(), BuildError> {
-    fs::copy(from, to).map(|_| ()).map_err(|e| BuildError::io(format!("copy {} to", from.display()), to, e))
+    fs::copy(from, to)
+        .map(|_| ())
+        .map_err(|e| BuildError::io(format!("copy {} to", from.display()), to, e))
 }
 
 #[cfg(test)]
@@ -240,18 +259,40 @@ mod tests {
     #[test]
     fn install_destinations_follow_luarocks() {
         let ok = |kind, name, path| dest(kind, name, path).expect("valid");
-        assert_eq!(ok("lua", Some("a.b"), "src/x.lua"), PathBuf::from("lua/a/b.lua"));
-        assert_eq!(ok("lua", Some("a.b"), "src/x.txt"), PathBuf::from("lua/a/x.txt"));
+        assert_eq!(
+            ok("lua", Some("a.b"), "src/x.lua"),
+            PathBuf::from("lua/a/b.lua")
+        );
+        assert_eq!(
+            ok("lua", Some("a.b"), "src/x.txt"),
+            PathBuf::from("lua/a/x.txt")
+        );
         assert_eq!(ok("lua", None, "src/x.lua"), PathBuf::from("lua/x.lua"));
-        assert_eq!(ok("lib", Some("a.core"), "build/core.so"), PathBuf::from("lib/a/core.so"));
-        assert_eq!(ok("bin", Some("tool"), "scripts/tool.lua"), PathBuf::from("bin/tool"));
-        assert_eq!(ok("bin", None, "scripts/tool.lua"), PathBuf::from("bin/tool.lua"));
-        assert_eq!(ok("conf", Some("x/y.conf"), "a.conf"), PathBuf::from("conf/x/y.conf"));
+        assert_eq!(
+            ok("lib", Some("a.core"), "build/core.so"),
+            PathBuf::from("lib/a/core.so")
+        );
+        assert_eq!(
+            ok("bin", Some("tool"), "scripts/tool.lua"),
+            PathBuf::from("bin/tool")
+        );
+        assert_eq!(
+            ok("bin", None, "scripts/tool.lua"),
+            PathBuf::from("bin/tool.lua")
+        );
+        assert_eq!(
+            ok("conf", Some("x/y.conf"), "a.conf"),
+            PathBuf::from("conf/x/y.conf")
+        );
     }
 
     #[test]
     fn install_keys_cannot_escape_the_rock() {
-        for (kind, key) in [("conf", "../../etc/x"), ("bin", "/usr/bin/x"), ("lua", "a/../../b")] {
+        for (kind, key) in [
+            ("conf", "../../etc/x"),
+            ("bin", "/usr/bin/x"),
+            ("lua", "a/../../b"),
+        ] {
             let err = dest(kind, Some(key), "f.lua").expect_err(key);
             assert!(matches!(err, BuildError::UnsafePath { .. }), "{err}");
         }
@@ -281,16 +322,21 @@ mod tests {
         let out2 = tempfile::tempdir().expect("tempdir");
         copy_directories(&[], src.path(), out2.path()).expect("copy");
         assert!(out2.path().join("docs/api/index.html").is_file());
-        assert!(!out2.path().join("doc").exists(), "docs were copied, so no default docs");
+        assert!(
+            !out2.path().join("doc").exists(),
+            "docs were copied, so no default docs"
+        );
     }
 
     #[test]
     fn explicit_missing_directory_is_an_error() {
         let src = tempfile::tempdir().expect("tempdir");
         let out = tempfile::tempdir().expect("tempdir");
-        let err = copy_directories(&["samples".to_string()], src.path(), out.path()).expect_err("missing");
+        let err = copy_directories(&["samples".to_string()], src.path(), out.path())
+            .expect_err("missing");
         assert!(err.to_string().contains("`samples` not found"), "{err}");
-        let err = copy_directories(&["../x".to_string()], src.path(), out.path()).expect_err("unsafe");
+        let err =
+            copy_directories(&["../x".to_string()], src.path(), out.path()).expect_err("unsafe");
         assert!(matches!(err, BuildError::UnsafePath { .. }));
     }
 }

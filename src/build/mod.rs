@@ -7,6 +7,7 @@
 //! headers bundled in lvm ([`lua_headers`], [`write_lua_headers`]), so no system Lua is needed.
 //! Writing the rockspec and `rock_manifest` next to the result is the caller's job.
 
+mod autodetect;
 mod builtin;
 mod error;
 mod external;
@@ -27,7 +28,7 @@ pub use install::install_destination;
 pub use tools::make_arguments;
 pub use vars::{Variables, rock_variables, substitute};
 
-use crate::rockspec::{BuildType, Rockspec};
+use crate::rockspec::{BuildType, Install, Rockspec, RockspecFormat};
 
 /// The tools and settings a build uses, LuaRocks' configuration variables in typed form.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,29 +73,43 @@ impl BuildContext {
         let non_empty = |name: &str| env(name).filter(|v| !v.trim().is_empty());
         let path_var = env("PATH").unwrap_or_default();
         let lua_version = crate::platform::LUA_VERSION.to_string();
-        let lua_path = [format!("lua{lua_version}"), format!("lua{}", lua_version.replace('.', "")), "lua".into()]
-            .iter()
-            .find_map(|name| find_in_path(name, &path_var));
+        let lua_path = [
+            format!("lua{lua_version}"),
+            format!("lua{}", lua_version.replace('.', "")),
+            "lua".into(),
+        ]
+        .iter()
+        .find_map(|name| find_in_path(name, &path_var));
         let mut cflags = non_empty("CFLAGS").unwrap_or_else(|| "-O2 -fPIC".to_string());
         // A C module is a shared object: without position-independent code it fails to link
         // on most architectures, so a user's CFLAGS gets -fPIC as LuaRocks' defaults do.
-        if cfg!(unix) && !cflags.split_whitespace().any(|f| f == "-fPIC" || f == "-fpic") {
+        if cfg!(unix)
+            && !cflags
+                .split_whitespace()
+                .any(|f| f == "-fPIC" || f == "-fpic")
+        {
             cflags.push_str(" -fPIC");
         }
         BuildContext {
             lua_incdir: headers_dir.to_path_buf(),
-            lua_libdir: headers_dir.parent().map(|p| p.join("lib")).unwrap_or_else(|| headers_dir.join("lib")),
+            lua_libdir: headers_dir
+                .parent()
+                .map(|p| p.join("lib"))
+                .unwrap_or_else(|| headers_dir.join("lib")),
             lua_bindir: lua_path
                 .as_ref()
                 .and_then(|p| p.parent())
                 .map(Path::to_path_buf)
                 .unwrap_or_else(|| PathBuf::from("/usr/bin")),
-            lua: lua_path.map(|p| p.display().to_string()).unwrap_or_else(|| "lua".to_string()),
+            lua: lua_path
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|| "lua".to_string()),
             cc: non_empty("CC").unwrap_or_else(|| "cc".to_string()),
             cflags,
             libflag: non_empty("LIBFLAG").unwrap_or_else(|| "-shared".to_string()),
             make: non_empty("MAKE").unwrap_or_else(|| "make".to_string()),
-            cmake: non_empty("CMAKE").or_else(|| find_in_path("cmake", &path_var).map(|p| p.display().to_string())),
+            cmake: non_empty("CMAKE")
+                .or_else(|| find_in_path("cmake", &path_var).map(|p| p.display().to_string())),
             variables: BTreeMap::new(),
             search: SearchDirs::system(),
             lua_version,
@@ -112,7 +127,8 @@ fn find_in_path(name: &str, path_var: &str) -> Option<PathBuf> {
 #[cfg(unix)]
 fn is_executable(path: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
-    path.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    path.metadata()
+        .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
 #[cfg(not(unix))]
@@ -186,6 +202,22 @@ pub fn build_rock(
     let mut report = BuildReport::default();
     let mut unmatched = Vec::new();
     let build = &rockspec.build;
+    let mut modules = build.modules.clone();
+    let mut install = build.install.clone();
+    let mut copy_directories = build.copy_directories.clone();
+    if build.kind == BuildType::Builtin
+        && modules.is_empty()
+        && rockspec.format == RockspecFormat::V3_0
+    {
+        let detected = detect_with_external_libraries(rockspec, &source_dir, &vars);
+        modules = detected.modules;
+        if install == Install::default() {
+            install.bin = detected.bin;
+        }
+        if copy_directories.is_empty() {
+            copy_directories = detected.copy_directories;
+        }
+    }
     let tool = tools::Tool {
         build,
         ctx: &ctx,
@@ -197,7 +229,7 @@ pub fn build_rock(
         BuildType::None => {}
         BuildType::Builtin => {
             builtin::Builtin {
-                modules: &build.modules,
+                modules: &modules,
                 ctx: &ctx,
                 vars: &vars,
                 source_dir: &source_dir,
@@ -210,8 +242,8 @@ pub fn build_rock(
         BuildType::Command => tool.command(&mut report.commands, &mut unmatched)?,
     }
 
-    install::install_entries(&build.install, &source_dir, &prefix)?;
-    install::copy_directories(&build.copy_directories, &source_dir, &prefix)?;
+    install::install_entries(&install, &source_dir, &prefix)?;
+    install::copy_directories(&copy_directories, &source_dir, &prefix)?;
 
     for sub in ROCK_SUBDIRS {
         // Fails, as intended, when the directory is not empty.
@@ -222,17 +254,43 @@ pub fn build_rock(
     unmatched.dedup();
     report.warnings = unmatched
         .into_iter()
-        .map(|name| format!("unmatched variable $({name}) in the rockspec's build table was replaced by nothing"))
+        .map(|name| {
+            format!(
+                "unmatched variable $({name}) in the rockspec's build table was replaced by nothing"
+            )
+        })
         .collect();
     report.files = list_files(&prefix)?;
     Ok(report)
+}
+
+/// Autodetects a format 3.0 `builtin` rock's modules; C modules link the libraries of the
+/// rock's external dependencies, as LuaRocks' `autoextract_libs` arranges.
+fn detect_with_external_libraries(
+    rockspec: &Rockspec,
+    source_dir: &Path,
+    vars: &Variables,
+) -> autodetect::Detected {
+    let mut libraries = Vec::new();
+    let mut incdirs = Vec::new();
+    let mut libdirs = Vec::new();
+    for (name, dep) in &rockspec.external_dependencies {
+        if let Some(library) = &dep.library {
+            libraries.push(library.clone());
+            incdirs.extend(vars.get(&format!("{name}_INCDIR")).cloned());
+            libdirs.extend(vars.get(&format!("{name}_LIBDIR")).cloned());
+        }
+    }
+    autodetect::detect(source_dir, &libraries, &incdirs, &libdirs)
 }
 
 /// Every file (and symbolic link) below `root`, relative to it, sorted.
 fn list_files(root: &Path) -> Result<Vec<PathBuf>, BuildError> {
     let mut files = Vec::new();
     for entry in walkdir::WalkDir::new(root).sort_by_file_name() {
-        let entry = entry.map_err(|e| BuildError::io("list", e.path().unwrap_or(root).to_path_buf(), e.into()))?;
+        let entry = entry.map_err(|e| {
+            BuildError::io("list", e.path().unwrap_or(root).to_path_buf(), e.into())
+        })?;
         if !entry.file_type().is_dir() {
             if let Ok(rel) = entry.path().strip_prefix(root) {
                 files.push(rel.to_path_buf());

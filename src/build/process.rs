@@ -33,7 +33,10 @@ pub fn run(
 ) -> Result<(), BuildError> {
     let display = display_command(&inv.argv);
     let Some((program, args)) = inv.argv.split_first() else {
-        return Err(not_found(std::io::Error::new(ErrorKind::NotFound, "empty command")));
+        return Err(not_found(std::io::Error::new(
+            ErrorKind::NotFound,
+            "empty command",
+        )));
     };
     let mut cmd = Command::new(program);
     cmd.args(args).current_dir(inv.cwd);
@@ -42,7 +45,9 @@ pub fn run(
     }
     let output = match cmd.output() {
         Ok(output) => output,
-        Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::PermissionDenied) => return Err(not_found(e)),
+        Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::PermissionDenied) => {
+            return Err(not_found(e));
+        }
         Err(e) => return Err(BuildError::io(format!("run `{display}` in"), inv.cwd, e)),
     };
     let mut text = String::from_utf8_lossy(&output.stdout).into_owned();
@@ -91,7 +96,10 @@ pub fn tail(text: &str) -> String {
 
 /// The command as a shell would take it, for logs.
 pub fn display_command(argv: &[String]) -> String {
-    argv.iter().map(|a| shell_quote(a)).collect::<Vec<_>>().join(" ")
+    argv.iter()
+        .map(|a| shell_quote(a))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn shell_quote(arg: &str) -> String {
@@ -133,14 +141,19 @@ mod tests {
     #[test]
     fn commands_display_with_quotes_where_needed() {
         let argv = ["cc", "-DX=\"a b\"", "it's", "-o", "x.so"].map(String::from);
-        assert_eq!(display_command(&argv), r#"cc '-DX="a b"' 'it'\''s' -o x.so"#);
+        assert_eq!(
+            display_command(&argv),
+            r#"cc '-DX="a b"' 'it'\''s' -o x.so"#
+        );
     }
 
     #[test]
     fn failing_command_carries_its_output() {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut log = Vec::new();
-        let argv = ["sh", "-c", "echo out; echo boom >&2; exit 3"].map(String::from).to_vec();
+        let argv = ["sh", "-c", "echo out; echo boom >&2; exit 3"]
+            .map(String::from)
+            .to_vec();
         let err = run(
             Invocation {
                 step: "testing".into(),
@@ -153,7 +166,10 @@ mod tests {
         )
         .expect_err("exit 3");
         let msg = err.to_string();
-        assert!(msg.contains("testing failed") && msg.contains("out\nboom"), "{msg}");
+        assert!(
+            msg.contains("testing failed") && msg.contains("out\nboom"),
+            "{msg}"
+        );
         assert_eq!(log.len(), 1);
     }
 

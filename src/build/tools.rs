@@ -23,7 +23,11 @@ pub struct Tool<'a> {
 /// The two make invocations' argument lists (after the make program): `-f makefile` if given,
 /// the target, then `NAME=value` for `build.variables` merged into `build_variables` /
 /// `install_variables` (substituted), plus `CC` if the rockspec did not pass it.
-pub fn make_arguments(build: &Build, vars: &Variables, unmatched: &mut Vec<String>) -> (Vec<String>, Vec<String>) {
+pub fn make_arguments(
+    build: &Build,
+    vars: &Variables,
+    unmatched: &mut Vec<String>,
+) -> (Vec<String>, Vec<String>) {
     let mut build_vars = build.build_variables.clone();
     let mut install_vars = build.install_variables.clone();
     for (k, v) in &build.variables {
@@ -34,7 +38,9 @@ pub fn make_arguments(build: &Build, vars: &Variables, unmatched: &mut Vec<Strin
     substitute_all(&mut install_vars, vars, unmatched);
     let one = |target: Option<&str>, default: &str, mut assignments: Variables| {
         if let Some(cc) = vars.get("CC") {
-            assignments.entry("CC".to_string()).or_insert_with(|| cc.clone());
+            assignments
+                .entry("CC".to_string())
+                .or_insert_with(|| cc.clone());
         }
         let mut args = Vec::new();
         if let Some(makefile) = &build.makefile {
@@ -52,7 +58,13 @@ pub fn make_arguments(build: &Build, vars: &Variables, unmatched: &mut Vec<Strin
 }
 
 impl Tool<'_> {
-    fn run(&self, step: String, argv: Vec<String>, log: &mut Vec<CommandRun>, missing: impl FnOnce(std::io::Error) -> BuildError) -> Result<(), BuildError> {
+    fn run(
+        &self,
+        step: String,
+        argv: Vec<String>,
+        log: &mut Vec<CommandRun>,
+        missing: impl FnOnce(std::io::Error) -> BuildError,
+    ) -> Result<(), BuildError> {
         run(
             Invocation {
                 step,
@@ -65,11 +77,23 @@ impl Tool<'_> {
         )
     }
 
-    pub fn make(&self, log: &mut Vec<CommandRun>, unmatched: &mut Vec<String>) -> Result<(), BuildError> {
+    pub fn make(
+        &self,
+        log: &mut Vec<CommandRun>,
+        unmatched: &mut Vec<String>,
+    ) -> Result<(), BuildError> {
         let (build_args, install_args) = make_arguments(self.build, self.vars, unmatched);
         let passes = [
-            (self.build.build_pass, "building with make (build_target)", build_args),
-            (self.build.install_pass, "installing with make (install_target)", install_args),
+            (
+                self.build.build_pass,
+                "building with make (build_target)",
+                build_args,
+            ),
+            (
+                self.build.install_pass,
+                "installing with make (install_target)",
+                install_args,
+            ),
         ];
         for (pass, step, args) in passes {
             if !pass {
@@ -77,12 +101,23 @@ impl Tool<'_> {
             }
             let mut argv = words(&self.ctx.make);
             argv.extend(args);
-            self.run(step.to_string(), argv, log, |e| self.tool_missing(&self.ctx.make, "build.type = \"make\"", "install make (e.g. `apt-get install make`) or set MAKE", e))?;
+            self.run(step.to_string(), argv, log, |e| {
+                self.tool_missing(
+                    &self.ctx.make,
+                    "build.type = \"make\"",
+                    "install make (e.g. `apt-get install make`) or set MAKE",
+                    e,
+                )
+            })?;
         }
         Ok(())
     }
 
-    pub fn command(&self, log: &mut Vec<CommandRun>, unmatched: &mut Vec<String>) -> Result<(), BuildError> {
+    pub fn command(
+        &self,
+        log: &mut Vec<CommandRun>,
+        unmatched: &mut Vec<String>,
+    ) -> Result<(), BuildError> {
         let commands = [
             ("running build.build_command", &self.build.build_command),
             ("running build.install_command", &self.build.install_command),
@@ -91,12 +126,23 @@ impl Tool<'_> {
             let Some(command) = command else { continue };
             let script = substitute(command, self.vars, unmatched);
             let argv = vec!["sh".to_string(), "-c".to_string(), script];
-            self.run(step.to_string(), argv, log, |e| self.tool_missing("sh", "build.type = \"command\"", "install a POSIX shell as `sh`", e))?;
+            self.run(step.to_string(), argv, log, |e| {
+                self.tool_missing(
+                    "sh",
+                    "build.type = \"command\"",
+                    "install a POSIX shell as `sh`",
+                    e,
+                )
+            })?;
         }
         Ok(())
     }
 
-    pub fn cmake(&self, log: &mut Vec<CommandRun>, unmatched: &mut Vec<String>) -> Result<(), BuildError> {
+    pub fn cmake(
+        &self,
+        log: &mut Vec<CommandRun>,
+        unmatched: &mut Vec<String>,
+    ) -> Result<(), BuildError> {
         let hint = "install CMake (e.g. `apt-get install cmake`) or set CMAKE to its path";
         let purpose = "build.type = \"cmake\"";
         let Some(cmake) = &self.ctx.cmake else {
@@ -109,7 +155,8 @@ impl Tool<'_> {
         };
         if let Some(lists) = &self.build.cmake {
             let path = self.source_dir.join("CMakeLists.txt");
-            std::fs::write(&path, lists).map_err(|e| BuildError::io("write build.cmake to", &path, e))?;
+            std::fs::write(&path, lists)
+                .map_err(|e| BuildError::io("write build.cmake to", &path, e))?;
         }
         let mut defines = self.build.variables.clone();
         substitute_all(&mut defines, self.vars, unmatched);
@@ -121,7 +168,12 @@ impl Tool<'_> {
         let build_dir = self.source_dir.join("build.lvm");
         let build_dir_arg = build_dir.display().to_string();
         let mut configure = words(cmake);
-        configure.extend(["-S".to_string(), ".".to_string(), "-B".to_string(), build_dir_arg.clone()]);
+        configure.extend([
+            "-S".to_string(),
+            ".".to_string(),
+            "-B".to_string(),
+            build_dir_arg.clone(),
+        ]);
         configure.extend(defines.iter().map(|(k, v)| format!("-D{k}={v}")));
         let mut steps = vec![("configuring with cmake", configure)];
         if self.build.build_pass {
@@ -131,11 +183,23 @@ impl Tool<'_> {
         }
         if self.build.install_pass {
             let mut argv = words(cmake);
-            argv.extend(["--build", &build_dir_arg, "--target", "install", "--config", "Release"].map(String::from));
+            argv.extend(
+                [
+                    "--build",
+                    &build_dir_arg,
+                    "--target",
+                    "install",
+                    "--config",
+                    "Release",
+                ]
+                .map(String::from),
+            );
             steps.push(("installing with cmake", argv));
         }
         for (step, argv) in steps {
-            self.run(step.to_string(), argv, log, |e| self.tool_missing(cmake, purpose, hint, e))?;
+            self.run(step.to_string(), argv, log, |e| {
+                self.tool_missing(cmake, purpose, hint, e)
+            })?;
         }
         Ok(())
     }
@@ -162,17 +226,49 @@ mod tests {
             build_target: Some("linux extra".into()),
             ..Build::default()
         };
-        build.variables.insert("LUA_INCDIR".into(), "$(LUA_INCDIR)".into());
-        build.build_variables.insert("CFLAGS".into(), "$(CFLAGS) -DX".into());
-        build.install_variables.insert("INST_LIBDIR".into(), "$(LIBDIR)".into());
-        let vars: Variables = [("LUA_INCDIR", "/inc"), ("CFLAGS", "-O2"), ("LIBDIR", "/p/lib"), ("CC", "gcc")]
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        build
+            .variables
+            .insert("LUA_INCDIR".into(), "$(LUA_INCDIR)".into());
+        build
+            .build_variables
+            .insert("CFLAGS".into(), "$(CFLAGS) -DX".into());
+        build
+            .install_variables
+            .insert("INST_LIBDIR".into(), "$(LIBDIR)".into());
+        let vars: Variables = [
+            ("LUA_INCDIR", "/inc"),
+            ("CFLAGS", "-O2"),
+            ("LIBDIR", "/p/lib"),
+            ("CC", "gcc"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
         let mut unmatched = Vec::new();
         let (b, i) = make_arguments(&build, &vars, &mut unmatched);
-        assert_eq!(b, ["-f", "GNUmakefile", "linux", "extra", "CC=gcc", "CFLAGS=-O2 -DX", "LUA_INCDIR=/inc"]);
-        assert_eq!(i, ["-f", "GNUmakefile", "install", "CC=gcc", "INST_LIBDIR=/p/lib", "LUA_INCDIR=/inc"]);
+        assert_eq!(
+            b,
+            [
+                "-f",
+                "GNUmakefile",
+                "linux",
+                "extra",
+                "CC=gcc",
+                "CFLAGS=-O2 -DX",
+                "LUA_INCDIR=/inc"
+            ]
+        );
+        assert_eq!(
+            i,
+            [
+                "-f",
+                "GNUmakefile",
+                "install",
+                "CC=gcc",
+                "INST_LIBDIR=/p/lib",
+                "LUA_INCDIR=/inc"
+            ]
+        );
     }
 
     #[test]

@@ -61,7 +61,8 @@ fn find_ref(text: &str, from: usize) -> Option<(usize, usize)> {
             j += 1;
         }
         let name = &bytes[name_start..j];
-        let well_formed = name.len() >= 2 && name[0].is_ascii_alphabetic() && bytes.get(j) == Some(&b')');
+        let well_formed =
+            name.len() >= 2 && name[0].is_ascii_alphabetic() && bytes.get(j) == Some(&b')');
         if well_formed {
             return Some((start, j + 1));
         }
@@ -84,14 +85,20 @@ pub fn rock_variables(ctx: &BuildContext, prefix: &Path) -> Variables {
     set("CFLAGS", ctx.cflags.clone());
     set("LIBFLAG", ctx.libflag.clone());
     set("MAKE", ctx.make.clone());
-    set("CMAKE", ctx.cmake.clone().unwrap_or_else(|| "cmake".to_string()));
+    set(
+        "CMAKE",
+        ctx.cmake.clone().unwrap_or_else(|| "cmake".to_string()),
+    );
     set("AR", "ar".to_string());
     set("RANLIB", "ranlib".to_string());
     set("LUA_VERSION", ctx.lua_version.clone());
     set("LUA_INCDIR", path(&ctx.lua_incdir));
     set("LUA_LIBDIR", path(&ctx.lua_libdir));
     set("LUA_BINDIR", path(&ctx.lua_bindir));
-    set("LUA_DIR", ctx.lua_incdir.parent().map(path).unwrap_or_default());
+    set(
+        "LUA_DIR",
+        ctx.lua_incdir.parent().map(path).unwrap_or_default(),
+    );
     set("LUA", ctx.lua.clone());
     set("LUALIB", format!("liblua{}.so", ctx.lua_version));
     set("LUAROCKS_UNAME_S", uname_s().to_string());
@@ -105,7 +112,11 @@ pub fn rock_variables(ctx: &BuildContext, prefix: &Path) -> Variables {
         ("CONFDIR", "conf"),
         ("DOCDIR", "doc"),
     ] {
-        let dir = if sub.is_empty() { prefix.to_path_buf() } else { prefix.join(sub) };
+        let dir = if sub.is_empty() {
+            prefix.to_path_buf()
+        } else {
+            prefix.join(sub)
+        };
         vars.insert(name.to_string(), path(&dir));
     }
     vars
@@ -126,7 +137,10 @@ mod tests {
     use super::*;
 
     fn vars(pairs: &[(&str, &str)]) -> Variables {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -134,7 +148,11 @@ mod tests {
         let v = vars(&[("LUA_INCDIR", "/inc"), ("CFLAGS", "-O2")]);
         let mut unmatched = Vec::new();
         assert_eq!(
-            substitute("$(CFLAGS) -I$(LUA_INCDIR) -I$(LUA_INCDIR)/x", &v, &mut unmatched),
+            substitute(
+                "$(CFLAGS) -I$(LUA_INCDIR) -I$(LUA_INCDIR)/x",
+                &v,
+                &mut unmatched
+            ),
             "-O2 -I/inc -I/inc/x"
         );
         assert!(unmatched.is_empty());
@@ -144,7 +162,10 @@ mod tests {
     fn unknown_references_are_removed_and_reported() {
         let v = vars(&[("LIBDIR", "/p/lib")]);
         let mut unmatched = Vec::new();
-        assert_eq!(substitute("$(NOPE)/x $(LIBDIR)", &v, &mut unmatched), "/x /p/lib");
+        assert_eq!(
+            substitute("$(NOPE)/x $(LIBDIR)", &v, &mut unmatched),
+            "/x /p/lib"
+        );
         assert_eq!(unmatched, ["NOPE"]);
     }
 
