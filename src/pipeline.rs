@@ -646,10 +646,15 @@ impl Progress {
 }
 
 /// The inputs of a build, which make its store key.
-fn store_key(rockspec_text: &str, commit: Option<&str>, ctx: &BuildContext) -> StoreKey {
+fn store_key(
+    rockspec_text: &str,
+    rockspec: &Rockspec,
+    commit: Option<&str>,
+    ctx: &BuildContext,
+) -> StoreKey {
     let rockspec_sha = fetch::hash::sha256_bytes(rockspec_text.as_bytes());
     let platform = crate::platform::rock_arch();
-    let build = build_fingerprint(ctx);
+    let build = build_fingerprint(ctx, rockspec);
     StoreKey::compute(&[
         ("rockspec", rockspec_sha.as_str()),
         ("git_commit", commit.unwrap_or("")),
@@ -722,7 +727,7 @@ fn ensure_package(
         PackageSource::Git { commit, .. } => Some(commit.clone()),
         _ => None,
     };
-    let key = store_key(&text, commit.as_deref(), &session.build_ctx);
+    let key = store_key(&text, &rockspec, commit.as_deref(), &session.build_ctx);
     if let Some(stored) = session.store.get(&key)? {
         let source = with_source_record(
             source,
@@ -1271,16 +1276,26 @@ pub fn merge_profile(env: &Environment, other: &str) -> Result<String> {
     Ok(out)
 }
 
-/// The build settings that change what a build produces.
-fn build_fingerprint(ctx: &BuildContext) -> String {
-    let vars: Vec<String> = ctx.variables.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    format!(
-        "cc={}|cflags={}|libflag={}|make={}|cmake={}|vars={}",
-        ctx.cc,
-        ctx.cflags,
-        ctx.libflag,
-        ctx.make,
-        ctx.cmake.as_deref().unwrap_or(""),
-        vars.join(",")
-    )
+/// The build settings that can change what this rockspec's build produces: none for pure Lua,
+/// the C compiler and flags for C modules, plus the tool for make/cmake builds.
+fn build_fingerprint(ctx: &BuildContext, rockspec: &Rockspec) -> String {
+    use crate::rockspec::{BuildType, Module};
+    let compiles_c = rockspec.build.modules.values().any(|m| match m {
+        Module::C(_) => true,
+        Module::Lua(path) => path.ends_with(".c"),
+    });
+    let mut parts = Vec::new();
+    let compiler = format!("cc={}|cflags={}|libflag={}", ctx.cc, ctx.cflags, ctx.libflag);
+    match rockspec.build.kind {
+        BuildType::Builtin if compiles_c => parts.push(compiler),
+        BuildType::Builtin | BuildType::None => {}
+        BuildType::Make => parts.extend([compiler, format!("make={}", ctx.make)]),
+        BuildType::Command => parts.push(compiler),
+        BuildType::Cmake => parts.extend([
+            compiler,
+            format!("cmake={}", ctx.cmake.as_deref().unwrap_or("")),
+        ]),
+    }
+    parts.extend(ctx.variables.iter().map(|(k, v)| format!("{k}={v}")));
+    parts.join("|")
 }
