@@ -206,12 +206,25 @@ pub fn materialize(target: &Path, rocks: &[TreeRock]) -> Result<TreeReport, Tree
     let deploys = plan_deploys(&planned)?;
 
     prepare_target(target)?;
+    let written = write_tree(target, &planned, &deploys);
+    if written.is_err() {
+        // The directory was fresh and is useless half-made; leave nothing behind.
+        let _ = files::remove_tree(target);
+    }
+    written
+}
+
+fn write_tree(
+    target: &Path,
+    planned: &[PlannedRock<'_>],
+    deploys: &BTreeMap<String, (&TreeRock, Deploy)>,
+) -> Result<TreeReport, TreeError> {
     let mut report = TreeReport {
         rocks: planned.len(),
         ..TreeReport::default()
     };
     let mut written = Vec::new();
-    for p in &planned {
+    for p in planned {
         let dir = rock_dir(target, &p.rock.name, p.rock.version.as_str());
         fs::create_dir_all(&dir).map_err(ctx("create", &dir))?;
         for entry in &p.entries {
@@ -222,7 +235,7 @@ pub fn materialize(target: &Path, rocks: &[TreeRock]) -> Result<TreeReport, Tree
             }
         }
     }
-    for (rel, (rock, deploy)) in &deploys {
+    for (rel, (rock, deploy)) in deploys {
         let dst = target.join(rel);
         if let Some(parent) = dst.parent() {
             fs::create_dir_all(parent).map_err(ctx("create", parent))?;
