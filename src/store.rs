@@ -312,8 +312,7 @@ impl Store {
                 })
             }
             // Someone else stored the same key first: theirs wins, ours is discarded.
-            Err(e) if dest.join(META_FILE).is_file() => {
-                drop(e);
+            Err(_) if dest.join(META_FILE).is_file() => {
                 files::remove_tree(tmp.path())?;
                 self.get(key)?.ok_or_else(|| {
                     ctx("read", &dest)(io::Error::other("entry vanished during insert")).into()
