@@ -162,11 +162,21 @@ impl VerifyReport {
     }
 }
 
+/// An entry [`Store::gc`] removed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemovedEntry {
+    pub key: StoreKey,
+    /// `None` when the entry's metadata was unreadable (it is removed all the same).
+    pub meta: Option<StoredMeta>,
+    /// Bytes its files took.
+    pub bytes: u64,
+}
+
 /// What [`Store::gc`] removed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct GcReport {
-    /// Entries removed (or that would be, with `dry_run`).
-    pub removed: Vec<StoredRock>,
+    /// Entries removed (or that would be, with `dry_run`), by key.
+    pub removed: Vec<RemovedEntry>,
     /// Abandoned temporary directories removed.
     pub tmp_removed: Vec<PathBuf>,
     /// Bytes freed by both.
@@ -257,7 +267,12 @@ impl Store {
     /// Stores a copy of `staged_prefix` under `key`. Idempotent: when `key` is already stored
     /// (also by a concurrent insert that finished first) the existing entry is returned and the
     /// staged files are not used.
-    pub fn insert(&self, key: &StoreKey, staged_prefix: &Path, meta: RockMeta) -> Result<StoredRock, StoreError> {
+    pub fn insert(
+        &self,
+        key: &StoreKey,
+        staged_prefix: &Path,
+        meta: RockMeta,
+    ) -> Result<StoredRock, StoreError> {
         if let Some(existing) = self.get(key)? {
             return Ok(existing);
         }
@@ -303,8 +318,7 @@ impl Store {
                 })
             }
             // Someone else stored the same key first: theirs wins, ours is discarded.
-            Err(e) if dest.join(META_FILE).is_file() => {
-                drop(e);
+            Err(_) if dest.join(META_FILE).is_file() => {
                 files::remove_tree(tmp.path())?;
                 self.get(key)?.ok_or_else(|| {
                     ctx("read", &dest)(io::Error::other("entry vanished during insert")).into()
@@ -314,19 +328,28 @@ impl Store {
         }
     }
 
-    /// Every entry, sorted by key. Directories under `rocks/` that are not keys are ignored.
-    pub fn list(&self) -> Result<Vec<StoredRock>, StoreError> {
+    /// The keys of all entries, sorted. Names under `rocks/` that are not keys are ignored.
+    pub fn keys(&self) -> Result<Vec<StoreKey>, StoreError> {
         let dir = self.root.join("rocks");
         let mut keys = Vec::new();
         for item in fs::read_dir(&dir).map_err(ctx("read", &dir))? {
             let item = item.map_err(ctx("read", &dir))?;
-            if let Some(key) = item.file_name().to_str().and_then(|n| StoreKey::parse(n).ok()) {
+            if let Some(key) = item
+                .file_name()
+                .to_str()
+                .and_then(|n| StoreKey::parse(n).ok())
+            {
                 keys.push(key);
             }
         }
         keys.sort();
+        Ok(keys)
+    }
+
+    /// Every entry, sorted by key.
+    pub fn list(&self) -> Result<Vec<StoredRock>, StoreError> {
         let mut out = Vec::new();
-        for key in keys {
+        for key in self.keys()? {
             if let Some(rock) = self.get(&key)? {
                 out.push(rock);
             }
@@ -353,18 +376,25 @@ impl Store {
 
     /// Removes every entry whose key is not in `keep`, and every leftover temporary directory
     /// (interrupted inserts and removals). Waits for running inserts to finish.
-    pub fn gc(&self, keep: &BTreeSet<StoreKey>, options: GcOptions) -> Result<GcReport, StoreError> {
+    pub fn gc(
+        &self,
+        keep: &BTreeSet<StoreKey>,
+        options: GcOptions,
+    ) -> Result<GcReport, StoreError> {
         let _lock = self.lock(true)?;
         let mut report = GcReport::default();
-        for rock in self.list()? {
-            if keep.contains(&rock.key) {
+        for key in self.keys()? {
+            if keep.contains(&key) {
                 continue;
             }
-            report.freed_bytes += files::disk_size(&self.entry_dir(&rock.key));
+            // Unreadable metadata does not protect an entry from collection.
+            let meta = self.get(&key).ok().flatten().map(|r| r.meta);
+            let bytes = files::disk_size(&self.entry_dir(&key));
+            report.freed_bytes += bytes;
             if !options.dry_run {
-                self.remove(&rock.key)?;
+                self.remove(&key)?;
             }
-            report.removed.push(rock);
+            report.removed.push(RemovedEntry { key, meta, bytes });
         }
         let tmp = self.tmp_dir();
         let mut leftovers: Vec<PathBuf> = fs::read_dir(&tmp)

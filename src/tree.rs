@@ -192,7 +192,10 @@ pub fn materialize(target: &Path, rocks: &[TreeRock]) -> Result<TreeReport, Tree
     for (i, rock) in sorted.iter().enumerate() {
         check_component("name", &rock.name)?;
         check_component("version", rock.version.as_str())?;
-        if i > 0 && sorted[i - 1].name == rock.name && sorted[i - 1].version.as_str() == rock.version.as_str() {
+        if i > 0
+            && sorted[i - 1].name == rock.name
+            && sorted[i - 1].version.as_str() == rock.version.as_str()
+        {
             return Err(TreeError::DuplicateRock {
                 name: rock.name.clone(),
                 version: rock.version.to_string(),
@@ -203,12 +206,25 @@ pub fn materialize(target: &Path, rocks: &[TreeRock]) -> Result<TreeReport, Tree
     let deploys = plan_deploys(&planned)?;
 
     prepare_target(target)?;
+    let written = write_tree(target, &planned, &deploys);
+    if written.is_err() {
+        // The directory was fresh and is useless half-made; leave nothing behind.
+        let _ = files::remove_tree(target);
+    }
+    written
+}
+
+fn write_tree(
+    target: &Path,
+    planned: &[PlannedRock<'_>],
+    deploys: &BTreeMap<String, (&TreeRock, Deploy)>,
+) -> Result<TreeReport, TreeError> {
     let mut report = TreeReport {
         rocks: planned.len(),
         ..TreeReport::default()
     };
     let mut written = Vec::new();
-    for p in &planned {
+    for p in planned {
         let dir = rock_dir(target, &p.rock.name, p.rock.version.as_str());
         fs::create_dir_all(&dir).map_err(ctx("create", &dir))?;
         for entry in &p.entries {
@@ -219,7 +235,7 @@ pub fn materialize(target: &Path, rocks: &[TreeRock]) -> Result<TreeReport, Tree
             }
         }
     }
-    for (rel, (rock, deploy)) in &deploys {
+    for (rel, (rock, deploy)) in deploys {
         let dst = target.join(rel);
         if let Some(parent) = dst.parent() {
             fs::create_dir_all(parent).map_err(ctx("create", parent))?;
@@ -240,12 +256,21 @@ pub fn materialize(target: &Path, rocks: &[TreeRock]) -> Result<TreeReport, Tree
             name: p.rock.name.clone(),
             version: p.rock.version.clone(),
             dependencies: p.rock.dependencies.clone(),
-            files: p.entries.iter().filter(|e| e.is_file()).map(|e| e.rel.clone()).collect(),
+            files: p
+                .entries
+                .iter()
+                .filter(|e| e.is_file())
+                .map(|e| e.rel.clone())
+                .collect(),
         })
         .collect();
     let manifest_file = manifest_path(target);
     fs::create_dir_all(rocks_dir(target)).map_err(ctx("create", &rocks_dir(target)))?;
-    files::write_synced(&manifest_file, manifest::tree_manifest(&contents).as_bytes(), 0o644)?;
+    files::write_synced(
+        &manifest_file,
+        manifest::tree_manifest(&contents).as_bytes(),
+        0o644,
+    )?;
     for path in &written {
         files::sync_file(path)?;
     }
@@ -254,7 +279,12 @@ pub fn materialize(target: &Path, rocks: &[TreeRock]) -> Result<TreeReport, Tree
 }
 
 fn check_component(what: &'static str, value: &str) -> Result<(), TreeError> {
-    if value.is_empty() || value == "." || value == ".." || value.contains('/') || value.contains('\0') {
+    if value.is_empty()
+        || value == "."
+        || value == ".."
+        || value.contains('/')
+        || value.contains('\0')
+    {
         return Err(TreeError::BadRockName {
             what,
             value: value.to_string(),
@@ -296,8 +326,14 @@ fn plan_deploys<'a>(
                 continue;
             };
             let (dest, deploy) = match top {
-                "lua" => (format!("{lua_dest}/{rest}"), Deploy::Link(entry.path.clone())),
-                "lib" => (format!("{lib_dest}/{rest}"), Deploy::Link(entry.path.clone())),
+                "lua" => (
+                    format!("{lua_dest}/{rest}"),
+                    Deploy::Link(entry.path.clone()),
+                ),
+                "lib" => (
+                    format!("{lib_dest}/{rest}"),
+                    Deploy::Link(entry.path.clone()),
+                ),
                 "bin" if is_lua_script(&entry.path)? => (
                     format!("bin/{rest}"),
                     Deploy::Wrapper {
@@ -352,7 +388,10 @@ fn is_lua_script(path: &Path) -> Result<bool, TreeError> {
     }
     let body: &[u8] = if bytes.first() == Some(&b'#') {
         // Keep the newline so line numbers in errors stay right.
-        let end = bytes.iter().position(|&b| b == b'\n').unwrap_or(bytes.len());
+        let end = bytes
+            .iter()
+            .position(|&b| b == b'\n')
+            .unwrap_or(bytes.len());
         &bytes[end..]
     } else {
         &bytes
@@ -384,7 +423,12 @@ fn prepare_target(target: &Path) -> Result<(), TreeError> {
     }
 }
 
-fn place(src: &Path, dst: &Path, report: &mut TreeReport, written: &mut Vec<PathBuf>) -> Result<(), TreeError> {
+fn place(
+    src: &Path,
+    dst: &Path,
+    report: &mut TreeReport,
+    written: &mut Vec<PathBuf>,
+) -> Result<(), TreeError> {
     match files::link_or_copy(src, dst)? {
         Placed::Linked => report.linked += 1,
         Placed::Copied => {
@@ -492,7 +536,10 @@ pub fn switch_into_place(new_tree: &Path, live: &Path) -> Result<SwitchReport, T
         .unwrap_or_else(|| "live".into());
     let mut attempt = 0u32;
     let tmp_link = loop {
-        let candidate = parent.join(format!(".{live_name}.switch-{}-{attempt}", std::process::id()));
+        let candidate = parent.join(format!(
+            ".{live_name}.switch-{}-{attempt}",
+            std::process::id()
+        ));
         match std::os::unix::fs::symlink(&link_target, &candidate) {
             Ok(()) => break candidate,
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempt < 1000 => attempt += 1,

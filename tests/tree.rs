@@ -97,7 +97,13 @@ fn alpha_prefix(dir: &Path) -> PathBuf {
 fn beta_prefix(dir: &Path) -> PathBuf {
     let p = dir.join("beta-2.0-1");
     compile_c_module(BETA_CORE_C, &p.join("lib/beta/core.so"));
-    prefix(dir, "beta", "2.0-1", &["lua >= 5.1"], &[("lua/beta.lua", BETA_LUA)])
+    prefix(
+        dir,
+        "beta",
+        "2.0-1",
+        &["lua >= 5.1"],
+        &[("lua/beta.lua", BETA_LUA)],
+    )
 }
 
 fn tree_rock(name: &str, version: &str, prefix: &Path, deps: &[&str]) -> TreeRock {
@@ -185,7 +191,12 @@ fn stored_tree() -> Env {
     let report = tree::materialize(
         &new,
         &[
-            tree_rock("alpha", "1.0-1", &alpha.prefix, &["lua >= 5.1", "beta >= 2.0"]),
+            tree_rock(
+                "alpha",
+                "1.0-1",
+                &alpha.prefix,
+                &["lua >= 5.1", "beta >= 2.0"],
+            ),
             tree_rock("beta", "2.0-1", &beta.prefix, &["lua >= 5.1"]),
         ],
     )
@@ -245,7 +256,10 @@ fn bin_wrapper_runs_from_any_directory_and_through_symlinks() {
     let wrapper = env.live.join("bin/alpha-tool");
     let text = fs::read_to_string(&wrapper).unwrap();
     assert!(text.starts_with("#!/bin/sh\n"), "{text}");
-    assert_ne!(fs::metadata(&wrapper).unwrap().permissions().mode() & 0o111, 0);
+    assert_ne!(
+        fs::metadata(&wrapper).unwrap().permissions().mode() & 0o111,
+        0
+    );
 
     let elsewhere = tempfile::tempdir().unwrap();
     let out = run(clean(Command::new(&wrapper), &env.root)
@@ -329,11 +343,26 @@ fn tree_files_are_hard_links_into_the_store() {
     let ino = |p: &Path| fs::metadata(p).unwrap().ino();
     let rock_dir = tree::rock_dir(&env.live, "alpha", "1.0-1");
     for (in_tree, in_store) in [
-        (tree::lua_dir(&env.live).join("alpha/util.lua"), env.alpha.join("lua/alpha/util.lua")),
-        (tree::lib_dir(&env.live).join("beta/core.so"), env.beta.join("lib/beta/core.so")),
-        (rock_dir.join("bin/alpha-tool"), env.alpha.join("bin/alpha-tool")),
-        (rock_dir.join("conf/alpha.conf"), env.alpha.join("conf/alpha.conf")),
-        (rock_dir.join("rock_manifest"), env.alpha.join("rock_manifest")),
+        (
+            tree::lua_dir(&env.live).join("alpha/util.lua"),
+            env.alpha.join("lua/alpha/util.lua"),
+        ),
+        (
+            tree::lib_dir(&env.live).join("beta/core.so"),
+            env.beta.join("lib/beta/core.so"),
+        ),
+        (
+            rock_dir.join("bin/alpha-tool"),
+            env.alpha.join("bin/alpha-tool"),
+        ),
+        (
+            rock_dir.join("conf/alpha.conf"),
+            env.alpha.join("conf/alpha.conf"),
+        ),
+        (
+            rock_dir.join("rock_manifest"),
+            env.alpha.join("rock_manifest"),
+        ),
     ] {
         assert_eq!(ino(&in_tree), ino(&in_store), "{}", in_tree.display());
     }
@@ -341,12 +370,26 @@ fn tree_files_are_hard_links_into_the_store() {
     assert!(!env.live.join("conf").exists());
     assert!(rock_dir.join("doc/README").is_file());
     // The store copy is read-only, so the tree cannot be used to change it (for non-root users).
-    let mode = fs::metadata(env.alpha.join("lua/alpha/util.lua")).unwrap().permissions().mode();
+    let mode = fs::metadata(env.alpha.join("lua/alpha/util.lua"))
+        .unwrap()
+        .permissions()
+        .mode();
     assert_eq!(mode & 0o222, 0);
-    assert!(env.store.verify(&StoreKey::compute(&[("rock", "alpha 1.0-1")])).unwrap().is_clean());
+    assert!(
+        env.store
+            .verify(&StoreKey::compute(&[("rock", "alpha 1.0-1")]))
+            .unwrap()
+            .is_clean()
+    );
     assert_eq!(
-        tree::installed_rocks(&env.live).unwrap().into_iter().collect::<Vec<_>>(),
-        [("alpha".to_string(), "1.0-1".to_string()), ("beta".to_string(), "2.0-1".to_string())]
+        tree::installed_rocks(&env.live)
+            .unwrap()
+            .into_iter()
+            .collect::<Vec<_>>(),
+        [
+            ("alpha".to_string(), "1.0-1".to_string()),
+            ("beta".to_string(), "2.0-1".to_string())
+        ]
     );
 }
 
@@ -371,7 +414,10 @@ fn materialize_is_deterministic() {
             "{rel}"
         );
     }
-    assert_eq!(tree::hash_tree_files(&t1).unwrap(), tree::hash_tree_files(&t2).unwrap());
+    assert_eq!(
+        tree::hash_tree_files(&t1).unwrap(),
+        tree::hash_tree_files(&t2).unwrap()
+    );
 }
 
 #[test]
@@ -396,7 +442,8 @@ fn rock_manifest_is_what_luarocks_writes() {
         .args(["--lua-version", "5.4", "--tree"])
         .arg(&lr_tree)
         .args(["make", "foo-1.0-1.rockspec"]));
-    let theirs = fs::read_to_string(lr_tree.join("lib/luarocks/rocks-5.4/foo/1.0-1/rock_manifest")).unwrap();
+    let theirs =
+        fs::read_to_string(lr_tree.join("lib/luarocks/rocks-5.4/foo/1.0-1/rock_manifest")).unwrap();
 
     let p = dir.path().join("prefix");
     write(&p.join("lua/foo/init.lua"), files[0].1);
@@ -419,41 +466,98 @@ fn rock_manifest_is_what_luarocks_writes() {
 #[test]
 fn two_rocks_deploying_the_same_module_conflict() {
     let dir = tempfile::tempdir().unwrap();
-    let one = prefix(dir.path(), "one", "1.0-1", &[], &[("lua/shared/mod.lua", "return 1\n")]);
-    let two = prefix(dir.path(), "two", "3.1-1", &[], &[("lua/shared/mod.lua", "return 2\n")]);
+    let one = prefix(
+        dir.path(),
+        "one",
+        "1.0-1",
+        &[],
+        &[("lua/shared/mod.lua", "return 1\n")],
+    );
+    let two = prefix(
+        dir.path(),
+        "two",
+        "3.1-1",
+        &[],
+        &[("lua/shared/mod.lua", "return 2\n")],
+    );
     let target = dir.path().join("tree");
     let err = tree::materialize(
         &target,
-        &[tree_rock("two", "3.1-1", &two, &[]), tree_rock("one", "1.0-1", &one, &[])],
+        &[
+            tree_rock("two", "3.1-1", &two, &[]),
+            tree_rock("one", "1.0-1", &one, &[]),
+        ],
     )
     .unwrap_err();
     match &err {
-        TreeError::Conflict { file, first, second } => {
+        TreeError::Conflict {
+            file,
+            first,
+            second,
+        } => {
             assert_eq!(file, "share/lua/5.4/shared/mod.lua");
-            assert_eq!((first.as_str(), second.as_str()), ("one 1.0-1", "two 3.1-1"));
+            assert_eq!(
+                (first.as_str(), second.as_str()),
+                ("one 1.0-1", "two 3.1-1")
+            );
         }
         other => panic!("expected a conflict, got {other}"),
     }
     let msg = err.to_string();
-    assert!(msg.contains("one 1.0-1") && msg.contains("two 3.1-1") && msg.contains("shared/mod.lua"));
-    assert!(!target.exists(), "nothing is written when the plan conflicts");
+    assert!(
+        msg.contains("one 1.0-1") && msg.contains("two 3.1-1") && msg.contains("shared/mod.lua")
+    );
+    assert!(
+        !target.exists(),
+        "nothing is written when the plan conflicts"
+    );
 
     // A module file where another rock needs a directory, and the same command twice.
     let three = prefix(dir.path(), "three", "1-1", &[], &[("lua/shared", "x\n")]);
-    let err = tree::materialize(&target, &[tree_rock("one", "1.0-1", &one, &[]), tree_rock("three", "1-1", &three, &[])])
-        .unwrap_err();
-    assert!(matches!(err, TreeError::Conflict { ref file, .. } if file == "share/lua/5.4/shared"), "{err}");
+    let err = tree::materialize(
+        &target,
+        &[
+            tree_rock("one", "1.0-1", &one, &[]),
+            tree_rock("three", "1-1", &three, &[]),
+        ],
+    )
+    .unwrap_err();
+    assert!(
+        matches!(err, TreeError::Conflict { ref file, .. } if file == "share/lua/5.4/shared"),
+        "{err}"
+    );
     let c1 = prefix(dir.path(), "c1", "1-1", &[], &[("bin/tool", "print(1)\n")]);
-    let c2 = prefix(dir.path(), "c2", "1-1", &[], &[("bin/tool", "#!/bin/sh\necho 2\n")]);
-    let err = tree::materialize(&target, &[tree_rock("c1", "1-1", &c1, &[]), tree_rock("c2", "1-1", &c2, &[])])
-        .unwrap_err();
-    assert!(matches!(err, TreeError::Conflict { ref file, .. } if file == "bin/tool"), "{err}");
+    let c2 = prefix(
+        dir.path(),
+        "c2",
+        "1-1",
+        &[],
+        &[("bin/tool", "#!/bin/sh\necho 2\n")],
+    );
+    let err = tree::materialize(
+        &target,
+        &[
+            tree_rock("c1", "1-1", &c1, &[]),
+            tree_rock("c2", "1-1", &c2, &[]),
+        ],
+    )
+    .unwrap_err();
+    assert!(
+        matches!(err, TreeError::Conflict { ref file, .. } if file == "bin/tool"),
+        "{err}"
+    );
 }
 
 #[test]
 fn non_lua_commands_are_linked_not_wrapped() {
     let dir = tempfile::tempdir().unwrap();
-    let p = prefix(dir.path(), "shtool", "1-1", &[], &[("bin/hello", "#!/bin/sh\necho \"hello $1\"\n")]);
+    let p = prefix(
+        dir.path(),
+        "shtool",
+        "1-1",
+        &[],
+        &[("bin/hello", "#!/bin/sh\necho \"hello $1\"\n")],
+    );
     let t = dir.path().join("tree");
     let report = tree::materialize(&t, &[tree_rock("shtool", "1-1", &p, &[])]).unwrap();
     assert!(report.wrappers.is_empty());
@@ -468,21 +572,34 @@ fn non_lua_commands_are_linked_not_wrapped() {
 #[test]
 fn materialize_rejects_bad_input() {
     let dir = tempfile::tempdir().unwrap();
-    let p = prefix(dir.path(), "ok", "1-1", &[], &[("lua/ok.lua", "return 1\n")]);
+    let p = prefix(
+        dir.path(),
+        "ok",
+        "1-1",
+        &[],
+        &[("lua/ok.lua", "return 1\n")],
+    );
     let busy = dir.path().join("busy");
     write(&busy.join("x"), "x");
     assert!(matches!(
         tree::materialize(&busy, &[tree_rock("ok", "1-1", &p, &[])]),
         Err(TreeError::TargetNotEmpty { .. })
     ));
-    let dup = [tree_rock("ok", "1-1", &p, &[]), tree_rock("ok", "1-1", &p, &[])];
+    let dup = [
+        tree_rock("ok", "1-1", &p, &[]),
+        tree_rock("ok", "1-1", &p, &[]),
+    ];
     assert!(matches!(
         tree::materialize(&dir.path().join("d"), &dup),
         Err(TreeError::DuplicateRock { .. })
     ));
     fs::remove_file(p.join("rock_manifest")).unwrap();
-    let err = tree::materialize(&dir.path().join("m"), &[tree_rock("ok", "1-1", &p, &[])]).unwrap_err();
-    assert!(matches!(err, TreeError::MissingRockManifest { .. }), "{err}");
+    let err =
+        tree::materialize(&dir.path().join("m"), &[tree_rock("ok", "1-1", &p, &[])]).unwrap_err();
+    assert!(
+        matches!(err, TreeError::MissingRockManifest { .. }),
+        "{err}"
+    );
     assert!(matches!(
         tree::write_rock_manifest(&p, "other-1-1.rockspec"),
         Err(TreeError::MissingRockspec { .. })
@@ -498,8 +615,20 @@ fn materialize_rejects_bad_input() {
 #[test]
 fn switch_into_place_replaces_the_live_tree_atomically() {
     let dir = tempfile::tempdir().unwrap();
-    let v1 = prefix(dir.path(), "r", "1.0-1", &[], &[("lua/r.lua", "return 'v1'\n")]);
-    let v2 = prefix(dir.path(), "r", "2.0-1", &[], &[("lua/r.lua", "return 'v2'\n")]);
+    let v1 = prefix(
+        dir.path(),
+        "r",
+        "1.0-1",
+        &[],
+        &[("lua/r.lua", "return 'v1'\n")],
+    );
+    let v2 = prefix(
+        dir.path(),
+        "r",
+        "2.0-1",
+        &[],
+        &[("lua/r.lua", "return 'v2'\n")],
+    );
     let live = dir.path().join("env/live");
     fs::create_dir_all(live.parent().unwrap()).unwrap();
     assert_eq!(tree::current(&live).unwrap(), None);
@@ -510,7 +639,10 @@ fn switch_into_place_replaces_the_live_tree_atomically() {
     assert_eq!(report.previous, None);
     assert!(fs::read_link(&live).unwrap().is_relative());
     let cur = tree::current(&live).unwrap().unwrap();
-    assert_eq!(fs::canonicalize(&cur).unwrap(), fs::canonicalize(&first).unwrap());
+    assert_eq!(
+        fs::canonicalize(&cur).unwrap(),
+        fs::canonicalize(&first).unwrap()
+    );
 
     let second = tree::new_tree_dir(&live).unwrap();
     tree::materialize(&second, &[tree_rock("r", "2.0-1", &v2, &[])]).unwrap();
@@ -549,7 +681,11 @@ fn switch_into_place_replaces_the_live_tree_atomically() {
     tree::materialize(&outside, &[tree_rock("r", "1.0-1", &v1, &[])]).unwrap();
     let report = tree::switch_into_place(&outside, &live).unwrap();
     assert!(!outside.exists() && !second.exists());
-    assert!(report.current.starts_with(live.parent().unwrap().join(".trees")));
+    assert!(
+        report
+            .current
+            .starts_with(live.parent().unwrap().join(".trees"))
+    );
     assert_eq!(fs::read_to_string(&module).unwrap(), "return 'v1'\n");
 }
 
@@ -558,7 +694,13 @@ fn switch_refuses_a_real_directory_and_keeps_the_new_tree() {
     let dir = tempfile::tempdir().unwrap();
     let live = dir.path().join("live");
     write(&live.join("precious"), "data");
-    let v1 = prefix(dir.path(), "r", "1.0-1", &[], &[("lua/r.lua", "return 1\n")]);
+    let v1 = prefix(
+        dir.path(),
+        "r",
+        "1.0-1",
+        &[],
+        &[("lua/r.lua", "return 1\n")],
+    );
     let new = tree::new_tree_dir(&live).unwrap();
     tree::materialize(&new, &[tree_rock("r", "1.0-1", &v1, &[])]).unwrap();
     let err = tree::switch_into_place(&new, &live).unwrap_err();
@@ -570,7 +712,13 @@ fn switch_refuses_a_real_directory_and_keeps_the_new_tree() {
 #[test]
 fn tree_file_hash_is_stable_and_sensitive() {
     let dir = tempfile::tempdir().unwrap();
-    let a = prefix(dir.path(), "h", "1-1", &[], &[("lua/h.lua", "return 1\n"), ("bin/h", "print(1)\n")]);
+    let a = prefix(
+        dir.path(),
+        "h",
+        "1-1",
+        &[],
+        &[("lua/h.lua", "return 1\n"), ("bin/h", "print(1)\n")],
+    );
     let copy = dir.path().join("copy");
     for entry in walk(&a) {
         let rel = entry.strip_prefix(&a).unwrap();

@@ -208,7 +208,10 @@ fn version_table(v: &Version) -> Table {
 
 /// The rocks `rock` transitively depends on among `rocks` (highest matching version of each
 /// dependency, as `deps.scan_deps` picks), without `rock` itself and without provided ones.
-pub fn dependency_closure<'a>(rock: &RockContents, rocks: &'a [RockContents]) -> Vec<&'a RockContents> {
+pub fn dependency_closure<'a>(
+    rock: &RockContents,
+    rocks: &'a [RockContents],
+) -> Vec<&'a RockContents> {
     let mut seen: BTreeSet<String> = BTreeSet::from([rock.name.clone()]);
     let mut out = Vec::new();
     let mut stack: Vec<&Dependency> = rock.dependencies.iter().rev().collect();

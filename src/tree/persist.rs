@@ -173,9 +173,7 @@ fn is_plain_key(name: &str) -> bool {
     let starts_ok = bytes
         .next()
         .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_');
-    starts_ok
-        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
-        && !KEYWORDS.contains(&name)
+    starts_ok && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_') && !KEYWORDS.contains(&name)
 }
 
 fn write_string(out: &mut String, s: &str) {

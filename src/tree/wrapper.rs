@@ -25,11 +25,18 @@ fn fish_quote(s: &str) -> String {
 /// versions started by the script are not handed 5.4 modules. An inherited path is kept after
 /// the tree's entries; with none, `;;` keeps Lua's default path.
 pub fn bin_wrapper(command: &str, rock: &str, version: &str, script_rel: &str) -> String {
+    // Names only appear in a comment line; control characters must not end it early.
+    let printable = |s: &str| -> String {
+        s.chars()
+            .map(|c| if c.is_control() { '?' } else { c })
+            .collect()
+    };
+    let (command_text, rock, version) = (printable(command), printable(rock), printable(version));
     let v = LUA_VERSION.replace('.', "_");
     let lib_ext = crate::platform::shared_library_extension();
     format!(
         r#"#!/bin/sh
-# Runs the '{command}' command of {rock} {version} with the modules of this rocks tree.
+# Runs the '{command_text}' command of {rock} {version} with the modules of this rocks tree.
 # Written by lvm; the tree is located from this file, so it works from any directory.
 self=$0
 while [ -h "$self" ]; do
@@ -137,6 +144,17 @@ mod tests {
         );
         assert_eq!(p.lua_cpath, "/t/lib/lua/5.4/?.so;;");
         assert_eq!(p.path, "/t/bin");
+    }
+
+    #[test]
+    fn wrapper_names_cannot_break_out_of_the_comment() {
+        let text = bin_wrapper("a\nrm -rf x", "r", "1-1", "lib/x/bin/a\nrm -rf x");
+        let comment = text.lines().nth(1).unwrap_or_default();
+        assert_eq!(
+            comment,
+            "# Runs the 'a?rm -rf x' command of r 1-1 with the modules of this rocks tree."
+        );
+        assert!(text.ends_with("exec \"$lua\" \"$tree\"/'lib/x/bin/a\nrm -rf x' \"$@\"\n"));
     }
 
     #[test]

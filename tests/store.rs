@@ -1,0 +1,300 @@
+//! The content-addressed store on real directories: insert, idempotence and races, read-only
+//! entries, listing, removal, garbage collection and verification.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Barrier};
+
+use lvm::store::{GcOptions, RockMeta, Store, StoreError, StoreKey};
+use sha2::{Digest, Sha256};
+
+fn staged(dir: &Path, tag: &str) -> PathBuf {
+    let p = dir.join(format!("staged-{tag}"));
+    fs::create_dir_all(p.join("lua/pkg")).unwrap();
+    fs::create_dir_all(p.join("bin")).unwrap();
+    fs::create_dir_all(p.join("doc")).unwrap();
+    fs::write(p.join("lua/pkg/init.lua"), format!("return '{tag}'\n")).unwrap();
+    fs::write(p.join("bin/tool"), "#!/usr/bin/env lua\nprint(1)\n").unwrap();
+    fs::set_permissions(p.join("bin/tool"), fs::Permissions::from_mode(0o755)).unwrap();
+    fs::write(p.join("pkg-1.0-1.rockspec"), "package = 'pkg'\n").unwrap();
+    p
+}
+
+fn meta(name: &str) -> RockMeta {
+    RockMeta {
+        name: name.into(),
+        version: "1.0-1".into(),
+    }
+}
+
+fn key(tag: &str) -> StoreKey {
+    StoreKey::compute(&[("rockspec", tag), ("lua", "5.4")])
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+fn tmp_entries(store: &Store) -> usize {
+    fs::read_dir(store.root().join("tmp")).unwrap().count()
+}
+
+#[test]
+fn insert_records_metadata_and_seals_the_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("store")).unwrap();
+    let src = staged(dir.path(), "a");
+    let k = key("a");
+    assert_eq!(store.get(&k).unwrap(), None);
+
+    let rock = store.insert(&k, &src, meta("pkg")).unwrap();
+    assert_eq!(
+        rock.prefix,
+        store.root().join("rocks").join(k.as_str()).join("prefix")
+    );
+    assert_eq!(rock.meta.name, "pkg");
+    assert_eq!(rock.meta.version, "1.0-1");
+    assert_eq!(rock.meta.key, k);
+    let init = "return 'a'\n";
+    let files: Vec<&str> = rock.meta.files.keys().map(String::as_str).collect();
+    assert_eq!(
+        files,
+        ["bin/tool", "lua/pkg/init.lua", "pkg-1.0-1.rockspec"]
+    );
+    assert_eq!(
+        rock.meta.files["lua/pkg/init.lua"],
+        sha256_hex(init.as_bytes())
+    );
+    let expected_size =
+        init.len() + "#!/usr/bin/env lua\nprint(1)\n".len() + "package = 'pkg'\n".len();
+    assert_eq!(rock.meta.total_size, expected_size as u64);
+    assert!(
+        rock.prefix.join("doc").is_dir(),
+        "empty directories are kept"
+    );
+    assert_eq!(
+        fs::read_to_string(rock.prefix.join("lua/pkg/init.lua")).unwrap(),
+        init
+    );
+
+    // Read-only files and directories; executables stay executable.
+    for rel in ["lua/pkg/init.lua", "bin/tool", "lua/pkg", "lua", ""] {
+        let mode = fs::metadata(rock.prefix.join(rel))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o222, 0, "{rel} is writable: {mode:o}");
+    }
+    assert_ne!(
+        fs::metadata(rock.prefix.join("bin/tool"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o111,
+        0
+    );
+
+    // The metadata survives a reopen.
+    let reopened = Store::open(store.root()).unwrap();
+    assert_eq!(reopened.get(&k).unwrap().unwrap(), rock);
+    assert_eq!(tmp_entries(&store), 0);
+    assert!(store.verify(&k).unwrap().is_clean());
+}
+
+#[test]
+fn insert_is_idempotent() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("store")).unwrap();
+    let src = staged(dir.path(), "a");
+    let k = key("a");
+    let first = store.insert(&k, &src, meta("pkg")).unwrap();
+    // The same key again, even with different staged content: the stored entry stands.
+    fs::write(src.join("lua/pkg/init.lua"), "return 'changed'\n").unwrap();
+    let second = store.insert(&k, &src, meta("pkg")).unwrap();
+    assert_eq!(first, second);
+    assert_eq!(
+        fs::read_to_string(second.prefix.join("lua/pkg/init.lua")).unwrap(),
+        "return 'a'\n"
+    );
+    assert_eq!(store.list().unwrap().len(), 1);
+}
+
+#[test]
+fn concurrent_inserts_of_one_key_agree() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("store")).unwrap();
+    let k = key("race");
+    let threads = 6;
+    let barrier = Arc::new(Barrier::new(threads));
+    let handles: Vec<_> = (0..threads)
+        .map(|i| {
+            let store = store.clone();
+            let k = k.clone();
+            let src = staged(dir.path(), &format!("t{i}"));
+            let barrier = barrier.clone();
+            std::thread::spawn(move || {
+                barrier.wait();
+                store.insert(&k, &src, meta("pkg")).unwrap()
+            })
+        })
+        .collect();
+    let results: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    let stored = store.get(&k).unwrap().unwrap();
+    for r in &results {
+        assert_eq!(r.prefix, stored.prefix);
+        assert_eq!(r.meta.files, stored.meta.files);
+    }
+    assert_eq!(store.list().unwrap().len(), 1);
+    assert_eq!(tmp_entries(&store), 0, "losers clean up after themselves");
+    assert!(store.verify(&k).unwrap().is_clean());
+}
+
+#[test]
+fn list_and_remove() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("store")).unwrap();
+    let mut keys = Vec::new();
+    for tag in ["x", "y", "z"] {
+        let k = key(tag);
+        store
+            .insert(&k, &staged(dir.path(), tag), meta(tag))
+            .unwrap();
+        keys.push(k);
+    }
+    // Stray names under rocks/ are not entries.
+    fs::create_dir_all(store.root().join("rocks/not-a-key")).unwrap();
+    keys.sort();
+    let listed: Vec<StoreKey> = store.list().unwrap().into_iter().map(|r| r.key).collect();
+    assert_eq!(listed, keys);
+
+    assert!(store.remove(&keys[0]).unwrap());
+    assert!(!store.remove(&keys[0]).unwrap());
+    assert_eq!(store.get(&keys[0]).unwrap(), None);
+    assert!(!store.root().join("rocks").join(keys[0].as_str()).exists());
+    assert_eq!(store.list().unwrap().len(), 2);
+    assert_eq!(tmp_entries(&store), 0);
+}
+
+#[test]
+fn gc_removes_only_unkept_entries_and_leftovers() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("store")).unwrap();
+    let (a, b, c) = (key("a"), key("b"), key("c"));
+    for (k, tag) in [(&a, "a"), (&b, "b"), (&c, "c")] {
+        store
+            .insert(k, &staged(dir.path(), tag), meta(tag))
+            .unwrap();
+    }
+    // An insert interrupted half-way: a temporary directory with a read-only part.
+    let half = store.root().join("tmp/insert-crashed/prefix/lua");
+    fs::create_dir_all(&half).unwrap();
+    fs::write(half.join("x.lua"), "partial").unwrap();
+    fs::set_permissions(&half, fs::Permissions::from_mode(0o555)).unwrap();
+
+    let keep: BTreeSet<StoreKey> = [b.clone()].into();
+    let dry = store.gc(&keep, GcOptions { dry_run: true }).unwrap();
+    assert_eq!(dry.removed.len(), 2);
+    assert_eq!(store.list().unwrap().len(), 3, "a dry run removes nothing");
+    assert!(half.exists());
+
+    let report = store.gc(&keep, GcOptions::default()).unwrap();
+    let mut removed: Vec<StoreKey> = report.removed.iter().map(|r| r.key.clone()).collect();
+    for r in &report.removed {
+        assert_eq!(r.meta.as_ref().map(|m| m.key.clone()), Some(r.key.clone()));
+        assert!(r.bytes > 0);
+    }
+    removed.sort();
+    let mut expected = vec![a.clone(), c.clone()];
+    expected.sort();
+    assert_eq!(removed, expected);
+    assert_eq!(report.tmp_removed.len(), 1);
+    assert!(report.freed_bytes >= 2 * 10 + "partial".len() as u64);
+    assert_eq!(store.get(&a).unwrap(), None);
+    assert_eq!(store.get(&c).unwrap(), None);
+    assert!(store.get(&b).unwrap().is_some());
+    assert!(store.verify(&b).unwrap().is_clean());
+    assert_eq!(tmp_entries(&store), 0);
+
+    // Nothing left to collect.
+    let again = store.gc(&keep, GcOptions::default()).unwrap();
+    assert!(again.removed.is_empty() && again.tmp_removed.is_empty());
+}
+
+#[test]
+fn verify_reports_modified_missing_and_extra_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("store")).unwrap();
+    let k = key("v");
+    let rock = store
+        .insert(&k, &staged(dir.path(), "v"), meta("pkg"))
+        .unwrap();
+    let file = rock.prefix.join("lua/pkg/init.lua");
+    fs::set_permissions(&file, fs::Permissions::from_mode(0o644)).unwrap();
+    fs::write(&file, "return 'tampered'\n").unwrap();
+    let report = store.verify(&k).unwrap();
+    assert_eq!(report.modified, ["lua/pkg/init.lua"]);
+    assert!(report.missing.is_empty() && report.extra.is_empty());
+
+    let bin = rock.prefix.join("bin");
+    fs::set_permissions(&bin, fs::Permissions::from_mode(0o755)).unwrap();
+    fs::remove_file(bin.join("tool")).unwrap();
+    fs::write(bin.join("intruder"), "x").unwrap();
+    let report = store.verify(&k).unwrap();
+    assert_eq!(report.missing, ["bin/tool"]);
+    assert_eq!(report.extra, ["bin/intruder"]);
+    assert!(!report.is_clean());
+
+    assert!(store.verify(&key("never stored")).is_err());
+}
+
+#[test]
+fn symlinks_in_the_staged_prefix_are_stored_as_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("store")).unwrap();
+    let src = staged(dir.path(), "s");
+    std::os::unix::fs::symlink("init.lua", src.join("lua/pkg/alias.lua")).unwrap();
+    let rock = store.insert(&key("s"), &src, meta("pkg")).unwrap();
+    let stored = rock.prefix.join("lua/pkg/alias.lua");
+    assert!(
+        !fs::symlink_metadata(&stored)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert_eq!(fs::read_to_string(stored).unwrap(), "return 's'\n");
+}
+
+#[test]
+fn bad_input_gives_typed_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("store")).unwrap();
+    let missing = dir.path().join("nope");
+    let err = store.insert(&key("n"), &missing, meta("pkg")).unwrap_err();
+    assert!(matches!(err, StoreError::NotADirectory { .. }), "{err}");
+    assert!(err.to_string().contains("nope"));
+    assert!(matches!(StoreKey::parse("xyz"), Err(StoreError::BadKey(_))));
+
+    // Corrupt metadata is reported with the path and how to recover.
+    let k = key("c");
+    store
+        .insert(&k, &staged(dir.path(), "c"), meta("pkg"))
+        .unwrap();
+    let meta_file = store
+        .root()
+        .join("rocks")
+        .join(k.as_str())
+        .join("meta.json");
+    fs::set_permissions(&meta_file, fs::Permissions::from_mode(0o644)).unwrap();
+    fs::write(&meta_file, "{ not json").unwrap();
+    let err = store.get(&k).unwrap_err();
+    assert!(matches!(err, StoreError::BadMeta { .. }), "{err}");
+    assert!(err.to_string().contains("meta.json") && err.to_string().contains("remove"));
+    // Garbage collection still removes a corrupt entry.
+    let report = store.gc(&BTreeSet::new(), GcOptions::default()).unwrap();
+    assert_eq!(report.removed.len(), 1);
+    assert_eq!(report.removed[0].key, k);
+    assert_eq!(report.removed[0].meta, None);
+    assert!(!store.root().join("rocks").join(k.as_str()).exists());
+}
