@@ -84,13 +84,19 @@ pub enum ResolveError {
         indent(report)
     )]
     NoSolution { report: String },
-    #[error("could not list the versions of '{package}' (wanted by {wanted_by}): {source}")]
+    #[error(
+        "could not list the versions of '{package}' (wanted by {wanted_by}): {source}; check \
+         that the configured rocks servers are reachable and their manifests valid"
+    )]
     Versions {
         package: String,
         wanted_by: String,
         source: SourceError,
     },
-    #[error("could not read the dependencies of {package} {version}: {source}")]
+    #[error(
+        "could not read the dependencies of {package} {version}: {source}; check that its \
+         rockspec can be fetched and is valid"
+    )]
     Dependencies {
         package: String,
         version: Version,
@@ -100,7 +106,13 @@ pub enum ResolveError {
 
 fn indent(text: &str) -> String {
     text.lines()
-        .map(|line| format!("  {line}"))
+        .map(|line| {
+            if line.is_empty() {
+                String::new()
+            } else {
+                format!("  {line}")
+            }
+        })
         .collect::<Vec<_>>()
         .join("\n")
 }
