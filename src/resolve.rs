@@ -84,13 +84,19 @@ pub enum ResolveError {
         indent(report)
     )]
     NoSolution { report: String },
-    #[error("could not list the versions of '{package}' (wanted by {wanted_by}): {source}")]
+    #[error(
+        "could not list the versions of '{package}' (wanted by {wanted_by}): {source}; check \
+         that the configured rocks servers are reachable and their manifests valid"
+    )]
     Versions {
         package: String,
         wanted_by: String,
         source: SourceError,
     },
-    #[error("could not read the dependencies of {package} {version}: {source}")]
+    #[error(
+        "could not read the dependencies of {package} {version}: {source}; check that its \
+         rockspec can be fetched and is valid"
+    )]
     Dependencies {
         package: String,
         version: Version,
@@ -100,7 +106,13 @@ pub enum ResolveError {
 
 fn indent(text: &str) -> String {
     text.lines()
-        .map(|line| format!("  {line}"))
+        .map(|line| {
+            if line.is_empty() {
+                String::new()
+            } else {
+                format!("  {line}")
+            }
+        })
         .collect::<Vec<_>>()
         .join("\n")
 }
@@ -448,12 +460,15 @@ impl Candidates {
     }
 }
 
+/// Dependency lists by (package, candidate position).
+type ReadDependencies = HashMap<(Pkg, u32), Rc<[Dependency]>>;
+
 struct Provider<'a> {
     source: &'a dyn PackageSource,
     request: &'a Request,
     candidates: RefCell<HashMap<Arc<str>, Rc<Candidates>>>,
     /// The dependencies read for each (package, candidate position), as the source gave them.
-    read: RefCell<HashMap<(Pkg, u32), Rc<[Dependency]>>>,
+    read: RefCell<ReadDependencies>,
 }
 
 impl<'a> Provider<'a> {
@@ -720,11 +735,8 @@ impl Formatter<'_, '_> {
             [] => format!("{name} (no matching version)"),
             // Naming the version when there is only one reads better than "any version".
             all if all.len() as u32 == n && n > 1 => name.to_string(),
-            few if few.len() <= 3 => {
-                let listed: Vec<String> = few.iter().map(|i| version(*i)).collect();
-                format!("{name} {}", join_or(&listed))
-            }
-            [first, .., last] if last - first + 1 == allowed.len() as u32 => {
+            [one] => format!("{name} {}", version(*one)),
+            [first, .., last] if last - first + 1 == allowed.len() as u32 && allowed.len() > 3 => {
                 if *last == n - 1 {
                     format!("{name} >= {}", version(*first))
                 } else if *first == 0 {
@@ -733,6 +745,7 @@ impl Formatter<'_, '_> {
                     format!("{name} >= {}, <= {}", version(*first), version(*last))
                 }
             }
+            // Parenthesised so the list is not mistaken for the commas of the sentence.
             many => {
                 let mut listed: Vec<String> = many
                     .iter()
@@ -740,9 +753,9 @@ impl Formatter<'_, '_> {
                     .map(|i| version(*i))
                     .collect();
                 if many.len() > LISTED_VERSIONS {
-                    listed.push(format!("{} other versions", many.len() - LISTED_VERSIONS));
+                    listed.push(format!("{} more", many.len() - LISTED_VERSIONS));
                 }
-                format!("{name} {}", join_or(&listed))
+                format!("{name} ({})", join_or(&listed))
             }
         }
     }
@@ -782,13 +795,15 @@ impl Formatter<'_, '_> {
         let Pkg::Named(name) = dep else {
             return "the request".to_string();
         };
+        let candidates = self.provider.cached(name);
+        let available = candidates.as_ref().map_or(0, |c| set.count_below(c.len()));
         let mut text = match self.constraint_text(dependent, versions, name) {
             Some(constraint) if constraint.is_empty() => name.to_string(),
             Some(constraint) => format!("{name} {constraint}"),
+            // The versions disagree on the constraint text; an empty set is explained below.
+            None if available == 0 => name.to_string(),
             None => self.render(dep, set),
         };
-        let candidates = self.provider.cached(name);
-        let available = candidates.as_ref().map_or(0, |c| set.count_below(c.len()));
         if available == 0 {
             if &**name == LUA {
                 text += &format!(
