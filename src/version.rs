@@ -59,7 +59,11 @@ pub enum VersionError {
          '>= 1.0, < 2.0')"
     )]
     MissingVersion(String),
-    #[error("bad dependency '{0}': expected a package name optionally followed by constraints, e.g. 'penlight >= 1.5, < 2.0'")]
+    #[error(
+        "bad dependency '{0}': expected a package name (letters, digits, '.', '-', '_'), \
+         optionally after a 'namespace/', then constraints without '/', \
+         e.g. 'penlight >= 1.5, < 2.0'"
+    )]
     BadDependency(String),
 }
 
@@ -160,7 +164,12 @@ impl Version {
         if self.components.len() != other.components.len() {
             return false;
         }
-        if self.components.iter().zip(&other.components).any(|(a, b)| a != b) {
+        if self
+            .components
+            .iter()
+            .zip(&other.components)
+            .any(|(a, b)| a != b)
+        {
             return false;
         }
         match (self.revision, other.revision) {
