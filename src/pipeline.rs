@@ -1210,8 +1210,11 @@ pub fn gc(env: &Environment, older_than_days: Option<u32>, dry_run: bool) -> Res
         report.freed_bytes,
         keep.len()
     );
-    for rock in &report.removed {
-        out.push_str(&format!("\n  {} {}", rock.meta.name, rock.meta.version));
+    for entry in &report.removed {
+        match &entry.meta {
+            Some(meta) => out.push_str(&format!("\n  {} {}", meta.name, meta.version)),
+            None => out.push_str(&format!("\n  {} (unreadable metadata)", entry.key)),
+        }
     }
     Ok(out)
 }

@@ -13,7 +13,8 @@
 //! [`Version`]'s [`Ord`] is a total order that agrees with LuaRocks' `<` wherever LuaRocks says
 //! `<`, and breaks LuaRocks' ties deterministically. The resolver relies on that order.
 //!
-//! Where lvm deliberately differs, it refuses input instead of reading it differently:
+//! Where lvm deliberately differs, it refuses input rather than read it differently, with one
+//! lenient exception (dependency names):
 //!
 //! - LuaRocks prints a warning for a version with a character that is neither a digit, a letter
 //!   nor a separator (`1.0+build`, `.1`, trailing whitespace, which its trimming pattern
@@ -60,7 +61,9 @@ pub enum VersionError {
     )]
     MissingVersion(String),
     #[error(
-        "bad dependency '{0}': expected a package name optionally followed by constraints, e.g. 'penlight >= 1.5, < 2.0'"
+        "bad dependency '{0}': expected a package name (letters, digits, '.', '-', '_'), \
+         optionally after a 'namespace/', then constraints without '/', \
+         e.g. 'penlight >= 1.5, < 2.0'"
     )]
     BadDependency(String),
 }

@@ -26,6 +26,7 @@ fn meta(name: &str) -> RockMeta {
     RockMeta {
         name: name.into(),
         version: "1.0-1".into(),
+        extra: Default::default(),
     }
 }
 

@@ -172,6 +172,7 @@ fn stored_tree() -> Env {
             RockMeta {
                 name: "alpha".into(),
                 version: "1.0-1".into(),
+                extra: Default::default(),
             },
         )
         .unwrap();
@@ -182,6 +183,7 @@ fn stored_tree() -> Env {
             RockMeta {
                 name: "beta".into(),
                 version: "2.0-1".into(),
+                extra: Default::default(),
             },
         )
         .unwrap();

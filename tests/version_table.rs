@@ -8,8 +8,8 @@ mod common;
 use std::path::Path;
 
 use common::{
-    describe_pair_code, expected_dependency, expected_match, fixture_path, flag, oracle,
-    pair_code, read_tsv, request, v,
+    describe_pair_code, expected_dependency, expected_match, fixture_path, flag, oracle, pair_code,
+    read_tsv, request, v,
 };
 use lvm::version::{Constraints, Dependency, Op, Version, VersionError};
 
@@ -37,7 +37,10 @@ fn check_order_row(row: &[String]) {
         assert!(a < b, "Ord must put {a} before {b}");
     }
     if eq {
-        assert!(!a.luarocks_lt(&b) && !b.luarocks_lt(&a), "{a} == {b} but ordered");
+        assert!(
+            !a.luarocks_lt(&b) && !b.luarocks_lt(&a),
+            "{a} == {b} but ordered"
+        );
     }
 }
 
@@ -207,13 +210,19 @@ fn fixtures_agree_with_luarocks() {
     for (row, answer) in matches.iter().zip(match_answers) {
         let expected = expected_match(answer);
         let fixture = (row[2] != "ERR").then(|| flag(&row[2]));
-        assert_eq!(fixture, expected, "fixture row {row:?}, LuaRocks {answer:?}");
+        assert_eq!(
+            fixture, expected,
+            "fixture row {row:?}, LuaRocks {answer:?}"
+        );
         assert_eq!(match_verdict(&row[0], &row[1]), expected, "row {row:?}");
     }
     for (row, answer) in deps.iter().zip(dep_answers) {
         let expected = expected_dependency(&row[0], answer);
         let fixture = (row[1] != "ERR").then(|| (row[1].clone(), row[2].clone()));
-        assert_eq!(fixture, expected, "fixture row {row:?}, LuaRocks {answer:?}");
+        assert_eq!(
+            fixture, expected,
+            "fixture row {row:?}, LuaRocks {answer:?}"
+        );
         assert_eq!(dependency_outcome(&row[0]), expected, "row {row:?}");
     }
 }
