@@ -199,9 +199,8 @@ impl Environment {
         let store = self.home.store()?;
         let mut rocks = Vec::new();
         for (name, package) in &manifest.packages {
-            let key = StoreKey::parse(&package.store_key).with_context(|| {
-                format!("{name}: malformed store key in manifest.json")
-            })?;
+            let key = StoreKey::parse(&package.store_key)
+                .with_context(|| format!("{name}: malformed store key in manifest.json"))?;
             let stored = store.get(&key)?.ok_or_else(|| {
                 anyhow!(
                     "{name} {} is not in the store (key {}); run `lvm sync` to fetch and build it",
@@ -273,7 +272,10 @@ impl Environment {
         fault_point("before-commit");
         let started = Instant::now();
         event.durations_ms.extend(timings.clone());
-        let commit = match self.repo.append(expected_head, &event, target, extra_parent) {
+        let commit = match self
+            .repo
+            .append(expected_head, &event, target, extra_parent)
+        {
             Ok(c) => c,
             Err(e) => {
                 let _ = fs::remove_dir_all(&new_tree);

@@ -239,9 +239,7 @@ pub fn markdown(from: &str, to: &str, changes: &[Change]) -> String {
     for change in changes {
         let (kind, from_v, to_v) = match change {
             Change::Added { package, .. } => ("added", "".into(), package.version.to_string()),
-            Change::Removed { package, .. } => {
-                ("removed", package.version.to_string(), "".into())
-            }
+            Change::Removed { package, .. } => ("removed", package.version.to_string(), "".into()),
             Change::Changed { from, to, .. } => (
                 manifest::change_kind(from, to),
                 from.version.to_string(),

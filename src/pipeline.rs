@@ -296,7 +296,11 @@ impl Session {
         let scratch_root = env.root.join(".lvm-tmp");
         std::fs::create_dir_all(&scratch_root)?;
         let scratch = tempfile::tempdir_in(&scratch_root)?;
-        let headers = env.home.root.join("lua-headers").join(crate::platform::LUA_VERSION);
+        let headers = env
+            .home
+            .root
+            .join("lua-headers")
+            .join(crate::platform::LUA_VERSION);
         build::write_lua_headers(&headers)?;
         Ok(Session {
             lua: env.config.lua.clone(),
@@ -427,8 +431,14 @@ pub fn install(
     }
     let resolution = resolve_requested(&candidates, &current, &requested, env)?;
     timings.insert("resolve".into(), started.elapsed().as_millis() as u64);
-    let (target, hits, builds) =
-        build_target_state(&session, &candidates, &current, &resolution, &requested, &mut timings)?;
+    let (target, hits, builds) = build_target_state(
+        &session,
+        &candidates,
+        &current,
+        &resolution,
+        &requested,
+        &mut timings,
+    )?;
     let changes = manifest::diff(&current, &target);
     let names: Vec<String> = new_requirements.iter().map(|d| d.name.clone()).collect();
     let commit = env.record(
@@ -734,11 +744,25 @@ fn ensure_package(
             stored.meta.extra.get("source_sha256"),
             stored.meta.extra.get("source_commit"),
         );
-        return Ok((package_record(&rockspec, source, &key, &stored.prefix)?, true));
+        return Ok((
+            package_record(&rockspec, source, &key, &stored.prefix)?,
+            true,
+        ));
     }
-    let (stored_path, source) =
-        build_into_store(session, &job.name, &text, &rockspec, source, source_dir_hint, &key, None)?;
-    Ok((package_record(&rockspec, source, &key, &stored_path)?, false))
+    let (stored_path, source) = build_into_store(
+        session,
+        &job.name,
+        &text,
+        &rockspec,
+        source,
+        source_dir_hint,
+        &key,
+        None,
+    )?;
+    Ok((
+        package_record(&rockspec, source, &key, &stored_path)?,
+        false,
+    ))
 }
 
 /// Where a package's sources are, beyond what `source.url` says.
@@ -821,7 +845,11 @@ fn build_into_store(
             } else if arches.iter().any(|a| a == "all") {
                 format!("{name}-{}.all.rock", rockspec.version)
             } else {
-                format!("{name}-{}.{}.rock", rockspec.version, crate::platform::rock_arch())
+                format!(
+                    "{name}-{}.{}.rock",
+                    rockspec.version,
+                    crate::platform::rock_arch()
+                )
             };
             let path = work.path().join(&file);
             server.download_to(&file, &path)?;
@@ -856,7 +884,10 @@ fn build_into_store(
     }
     let mut extra = BTreeMap::new();
     extra.insert("source_sha256".to_string(), sha.clone().unwrap_or_default());
-    extra.insert("source_commit".to_string(), commit.clone().unwrap_or_default());
+    extra.insert(
+        "source_commit".to_string(),
+        commit.clone().unwrap_or_default(),
+    );
     let stored = session.store.insert(
         key,
         &prefix,
@@ -866,7 +897,10 @@ fn build_into_store(
             extra,
         },
     )?;
-    Ok((stored.prefix, with_source_record(source, sha.as_ref(), commit.as_ref())))
+    Ok((
+        stored.prefix,
+        with_source_record(source, sha.as_ref(), commit.as_ref()),
+    ))
 }
 
 fn package_record(
@@ -882,7 +916,11 @@ fn package_record(
             required_by: vec![],
         },
         source,
-        dependencies: rockspec.dependencies.iter().map(|d| d.to_string()).collect(),
+        dependencies: rockspec
+            .dependencies
+            .iter()
+            .map(|d| d.to_string())
+            .collect(),
         store_key: key.to_string(),
         files_sha256: crate::tree::hash_tree_files(stored)?,
     })
@@ -919,10 +957,12 @@ fn find_rockspec_in(checkout: &Path) -> Result<String> {
         }
     }
     found.sort();
-    found
-        .pop()
-        .map(|(_, rel)| rel)
-        .ok_or_else(|| anyhow!("no .rockspec file at the root or in rockspecs/ of {}", checkout.display()))
+    found.pop().map(|(_, rel)| rel).ok_or_else(|| {
+        anyhow!(
+            "no .rockspec file at the root or in rockspecs/ of {}",
+            checkout.display()
+        )
+    })
 }
 
 /// Removes packages (and the dependencies nothing else needs) as one event.
@@ -988,9 +1028,10 @@ pub fn removal_plan(current: &Manifest, names: &[String], force: bool) -> Result
     loop {
         let before = doomed.len();
         for (name, package) in &current.packages {
-            let hit = package.dependencies.iter().any(|d| {
-                Dependency::parse(d).is_ok_and(|d| doomed.contains(&d.name))
-            });
+            let hit = package
+                .dependencies
+                .iter()
+                .any(|d| Dependency::parse(d).is_ok_and(|d| doomed.contains(&d.name)));
             if hit {
                 doomed.insert(name.clone());
             }
@@ -1052,7 +1093,10 @@ pub struct InstalledInfo {
 pub fn installed_info(rock_dir: &Path, name: &str, version: &Version) -> InstalledInfo {
     let rockspec = Rockspec::from_file(&rock_dir.join(format!("{name}-{version}.rockspec"))).ok();
     let mut modules = Vec::new();
-    for (sub, ext) in [("lua", "lua"), ("lib", crate::platform::shared_library_extension())] {
+    for (sub, ext) in [
+        ("lua", "lua"),
+        ("lib", crate::platform::shared_library_extension()),
+    ] {
         let base = rock_dir.join(sub);
         for entry in walkdir::WalkDir::new(&base).into_iter().flatten() {
             let path = entry.path();
@@ -1119,7 +1163,13 @@ fn rebuild_recorded(session: &Session, name: &str, package: &Package) -> Result<
                 Ok(path) => std::fs::read_to_string(path)?,
                 Err(_) => {
                     let arches = vec!["src".to_string()];
-                    fetch_rockspec_text(&server, name, &package.version, &arches, session.scratch.path())?
+                    fetch_rockspec_text(
+                        &server,
+                        name,
+                        &package.version,
+                        &arches,
+                        session.scratch.path(),
+                    )?
                 }
             };
             check_sha(name, "rockspec", rockspec_sha256, &text)?;
@@ -1136,7 +1186,11 @@ fn rebuild_recorded(session: &Session, name: &str, package: &Package) -> Result<
                 .with_context(|| format!("{name}: the recorded rockspec {path} is gone"))?;
             check_sha(name, "rockspec", rockspec_sha256, &text)?;
             let rs = Rockspec::from_lua(&text, path)?;
-            (text, local_source_hint(&rs, Path::new(path)), (sha256.clone(), commit.clone()))
+            (
+                text,
+                local_source_hint(&rs, Path::new(path)),
+                (sha256.clone(), commit.clone()),
+            )
         }
         PackageSource::Git {
             url,
@@ -1144,7 +1198,10 @@ fn rebuild_recorded(session: &Session, name: &str, package: &Package) -> Result<
             rockspec,
             rockspec_sha256,
         } => {
-            let checkout = session.scratch.path().join(format!("git-{}", fetch::git::repo_dir_name(url)));
+            let checkout = session
+                .scratch
+                .path()
+                .join(format!("git-{}", fetch::git::repo_dir_name(url)));
             fetch::git::fetch_git(url, fetch::git::GitRef::Commit(commit), &checkout)?;
             let text = std::fs::read_to_string(checkout.join(rockspec))?;
             check_sha(name, "rockspec", rockspec_sha256, &text)?;
@@ -1260,16 +1317,31 @@ pub fn merge_profile(env: &Environment, other: &str) -> Result<String> {
         allow_development: false,
     };
     let resolution = resolve::resolve(&candidates, &request).map_err(|e| {
-        anyhow!("profiles '{}' and '{other}' cannot be merged:\n{e}", env.profile().unwrap_or_default())
+        anyhow!(
+            "profiles '{}' and '{other}' cannot be merged:\n{e}",
+            env.profile().unwrap_or_default()
+        )
     })?;
     let mut timings = BTreeMap::new();
-    let (target, hits, builds) =
-        build_target_state(&session, &candidates, &current, &resolution, &requested, &mut timings)?;
+    let (target, hits, builds) = build_target_state(
+        &session,
+        &candidates,
+        &current,
+        &resolution,
+        &requested,
+        &mut timings,
+    )?;
     let changes = manifest::diff(&current, &target);
-    let mut event = crate::events::Event::new(EventKind::ProfileMerge, vec![other.to_string()], changes.clone());
+    let mut event = crate::events::Event::new(
+        EventKind::ProfileMerge,
+        vec![other.to_string()],
+        changes.clone(),
+    );
     event.store_hits = hits;
     event.builds = builds;
-    event.details.insert("merged".into(), other_head.to_string());
+    event
+        .details
+        .insert("merged".into(), other_head.to_string());
     let head = env.head()?;
     env.commit_change(head, event, &target, Some(other_head), &mut timings)?;
     let mut out = format!("Merged profile '{other}' into '{}'", env.profile()?);
@@ -1288,7 +1360,10 @@ fn build_fingerprint(ctx: &BuildContext, rockspec: &Rockspec) -> String {
         Module::Lua(path) => path.ends_with(".c"),
     });
     let mut parts = Vec::new();
-    let compiler = format!("cc={}|cflags={}|libflag={}", ctx.cc, ctx.cflags, ctx.libflag);
+    let compiler = format!(
+        "cc={}|cflags={}|libflag={}",
+        ctx.cc, ctx.cflags, ctx.libflag
+    );
     match rockspec.build.kind {
         BuildType::Builtin if compiles_c => parts.push(compiler),
         BuildType::Builtin | BuildType::None => {}

@@ -18,7 +18,9 @@ pub fn check_name(name: &str) -> Result<()> {
         && !name.starts_with(['.', '-'])
         && !name.ends_with(".lock");
     if !ok {
-        bail!("profile name '{name}': use letters, digits, '-', '_' and '.', not starting with '.' or '-'");
+        bail!(
+            "profile name '{name}': use letters, digits, '-', '_' and '.', not starting with '.' or '-'"
+        );
     }
     Ok(())
 }

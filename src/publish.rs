@@ -42,8 +42,8 @@ pub fn split_rock_file_name(file: &str) -> Option<(String, Version, String)> {
 /// Scans a folder for rockspecs and rocks.
 pub fn scan_server_dir(dir: &Path) -> Result<ServerManifest> {
     let mut manifest = ServerManifest::default();
-    let entries =
-        std::fs::read_dir(dir).with_context(|| format!("reading server folder {}", dir.display()))?;
+    let entries = std::fs::read_dir(dir)
+        .with_context(|| format!("reading server folder {}", dir.display()))?;
     for entry in entries {
         let entry = entry?;
         let file = entry.file_name().to_string_lossy().into_owned();
@@ -155,7 +155,11 @@ pub fn deterministic_tar_gz(dir: &Path, top: &str) -> Result<Vec<u8>> {
         if !entry.file_type().is_file() {
             continue;
         }
-        let rel = entry.path().strip_prefix(dir)?.to_string_lossy().replace('\\', "/");
+        let rel = entry
+            .path()
+            .strip_prefix(dir)?
+            .to_string_lossy()
+            .replace('\\', "/");
         if rel.ends_with(".rockspec") {
             continue;
         }
@@ -200,9 +204,15 @@ mod tests {
     #[test]
     fn splits_rock_file_names() {
         let (n, v, a) = split_rock_file_name("chain-a-1.0-1.rockspec").unwrap();
-        assert_eq!((n.as_str(), v.as_str(), a.as_str()), ("chain-a", "1.0-1", "rockspec"));
+        assert_eq!(
+            (n.as_str(), v.as_str(), a.as_str()),
+            ("chain-a", "1.0-1", "rockspec")
+        );
         let (n, v, a) = split_rock_file_name("lpeg-1.1.0-2.linux-x86_64.rock").unwrap();
-        assert_eq!((n.as_str(), v.as_str(), a.as_str()), ("lpeg", "1.1.0-2", "linux-x86_64"));
+        assert_eq!(
+            (n.as_str(), v.as_str(), a.as_str()),
+            ("lpeg", "1.1.0-2", "linux-x86_64")
+        );
         let (_, v, a) = split_rock_file_name("x-scm-1.src.rock").unwrap();
         assert_eq!((v.as_str(), a.as_str()), ("scm-1", "src"));
         assert!(split_rock_file_name("README.md").is_none());

@@ -32,7 +32,7 @@ pub enum ServerError {
         server: String,
         file: String,
         #[source]
-        source: FetchError,
+        source: Box<FetchError>,
     },
     #[error(
         "rocks server {server}: {file} is not cached and the server is not being contacted \
@@ -205,7 +205,7 @@ impl RocksServer {
             ServerError::Fetch {
                 server: self.url.clone(),
                 file: file.to_string(),
-                source,
+                source: Box::new(source),
             }
         }
     }

@@ -16,7 +16,10 @@ fn installs_a_dependency_chain_from_a_file_server() {
     assert!(out.contains("+ chain-c 1.0-1"), "{out}");
     let list = lvm.ok(&["list"]);
     assert!(list.contains("chain-a 1.0-1  (requested)"), "{list}");
-    assert!(list.contains("chain-c 1.0-1  (dependency of chain-b)"), "{list}");
+    assert!(
+        list.contains("chain-c 1.0-1  (dependency of chain-b)"),
+        "{list}"
+    );
     let lua = stdout_ok(&lvm.lua("print(require('chain_a').chain())"));
     assert_eq!(lua.trim(), "chain-a>chain-b>chain-c");
 }
@@ -99,7 +102,10 @@ fn installs_over_http_and_reports_server_errors() {
     server.respond_500("/chain-a-1.0-1.tar.gz");
     let before = lvm.snapshot();
     let err = lvm.fails(&["install", "chain-a"]);
-    assert!(err.contains("500") && err.contains("chain-a-1.0-1.tar.gz"), "{err}");
+    assert!(
+        err.contains("500") && err.contains("chain-a-1.0-1.tar.gz"),
+        "{err}"
+    );
     assert_eq!(lvm.snapshot(), before);
 }
 
@@ -143,7 +149,12 @@ fn debian_luarocks_lists_the_tree() {
         .output()
         .unwrap();
     let listed = stdout_ok(&out);
-    for rock in ["chain-a\t1.0-1", "chain-b\t1.0-1", "chain-c\t1.0-1", "cmath\t1.0-1"] {
+    for rock in [
+        "chain-a\t1.0-1",
+        "chain-b\t1.0-1",
+        "chain-c\t1.0-1",
+        "cmath\t1.0-1",
+    ] {
         assert!(listed.contains(rock), "{rock} missing from:\n{listed}");
     }
 }

@@ -52,7 +52,7 @@ fn requests(server: &TestServer) -> [usize; 3] {
 
 #[test]
 fn http_manifest_lookup_prefers_zip_then_plain_then_generic() {
-    let cases: [((bool, bool, bool), &str, &str, [usize; 3]); 3] = [
+    let cases = [
         ((true, true, true), "manifest-5.4.zip", ZIPPED, [1, 0, 0]),
         ((false, true, true), "manifest-5.4", PLAIN_54, [1, 1, 0]),
         ((false, false, true), "manifest", GENERIC, [1, 1, 1]),

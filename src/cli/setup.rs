@@ -39,11 +39,19 @@ pub fn init(ctx: &Context, args: InitArgs) -> Result<i32> {
     Ok(exit::OK)
 }
 
-fn create(ctx: &Context, path: &std::path::Path, lua: &str, servers: Vec<String>) -> Result<Environment> {
+fn create(
+    ctx: &Context,
+    path: &std::path::Path,
+    lua: &str,
+    servers: Vec<String>,
+) -> Result<Environment> {
     let servers = if servers.is_empty() {
         vec![config::DEFAULT_SERVER.to_string()]
     } else {
-        servers.iter().map(|s| normalize_server(s)).collect::<Result<_>>()?
+        servers
+            .iter()
+            .map(|s| normalize_server(s))
+            .collect::<Result<_>>()?
     };
     let config = EnvConfig::new(lua, servers);
     // Validate exactly as a later read would.

@@ -293,7 +293,7 @@ impl<'a> Unpacker<'a> {
             .create_new(true)
             .open(&full)
             .map_err(|e| FetchError::io("cannot create", &full, e))?;
-        let budget = self.limits.max_total_bytes - self.bytes;
+        let budget = self.limits.max_total_bytes.saturating_sub(self.bytes);
         match copy_limited(data, &mut out, budget) {
             Ok(CopyOutcome::Complete(n)) => self.bytes += n,
             Ok(CopyOutcome::LimitExceeded) => {
