@@ -670,7 +670,7 @@ impl Checker {
                         other => self.type_error(&index_path(path, i + 1), "string", other),
                     }
                 }
-                for (key, _) in &t.fields {
+                for key in t.fields.keys() {
                     self.error(
                         &field_path(path, key),
                         "unexpected named field in a list of strings",

@@ -692,7 +692,7 @@ impl Copier {
     }
 }
 
-fn lua_string(s: &mlua::String) -> String {
+fn lua_string(s: &mlua::LuaString) -> String {
     String::from_utf8_lossy(&s.as_bytes()).into_owned()
 }
 
