@@ -30,9 +30,7 @@ pub enum VersionError {
     BadOperator { op: String, input: String },
     #[error("no version after operator in constraint '{0}'")]
     MissingVersion(String),
-    #[error(
-        "bad dependency '{0}': expected a package name optionally followed by constraints, e.g. 'penlight >= 1.5, < 2.0'"
-    )]
+    #[error("bad dependency '{0}': expected a package name optionally followed by constraints, e.g. 'penlight >= 1.5, < 2.0'")]
     BadDependency(String),
 }
 
@@ -128,12 +126,7 @@ impl Version {
         if self.components.len() != other.components.len() {
             return false;
         }
-        if self
-            .components
-            .iter()
-            .zip(&other.components)
-            .any(|(a, b)| a != b)
-        {
+        if self.components.iter().zip(&other.components).any(|(a, b)| a != b) {
             return false;
         }
         match (self.revision, other.revision) {
