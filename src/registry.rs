@@ -4,7 +4,10 @@
 //! The Lua forms are evaluated in the same [`crate::sandbox`] as rockspecs.
 
 use std::collections::BTreeMap;
+use std::fmt;
 
+use serde::de::{IgnoredAny, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer};
 use thiserror::Error;
 
 use crate::sandbox::{Data, DataTable, Limits, Sandbox, SandboxError, field_path, index_path};
@@ -27,8 +30,8 @@ impl ServerManifest {
     /// Parses the Lua form (`repository = { ... }`). `file` names it in errors. The `commands`
     /// and `modules` tables are evaluated but not read.
     pub fn parse_lua(text: &str, file: &str) -> Result<ServerManifest, ManifestError> {
-        let sandbox_error = |e: SandboxError| invalid(file, e.to_string());
-        let sandbox = Sandbox::new(Limits::MANIFEST).map_err(sandbox_error)?;
+        let sandbox_error = |e: SandboxError| invalid(file, e.detail_with_line());
+        let sandbox = Sandbox::new(Limits::manifest(text.len())).map_err(sandbox_error)?;
         let env = sandbox.eval_globals(text, file).map_err(sandbox_error)?;
         let repository: mlua::Value = env
             .raw_get("repository")
@@ -41,29 +44,15 @@ impl ServerManifest {
 
     /// Parses the JSON form: an object with the same `repository` member as the Lua form.
     pub fn parse_json(text: &str, file: &str) -> Result<ServerManifest, ManifestError> {
-        let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
-            invalid(
-                file,
-                format!(
-                    "not valid JSON at line {}, column {}: {e}",
-                    e.line(),
-                    e.column()
-                ),
-            )
+        let root: JsonRoot = serde_json::from_str(text).map_err(|e| {
+            let what = if e.is_data() {
+                "not a rocks server manifest"
+            } else {
+                "not valid JSON"
+            };
+            invalid(file, format!("{what}: {e}"))
         })?;
-        let root = match Data::from_json(value) {
-            Some(Data::Table(root)) => root,
-            other => {
-                return Err(invalid(
-                    file,
-                    format!(
-                        "expected a JSON object with a \"repository\" member, found {}",
-                        other.as_ref().map_or("null", Data::type_name)
-                    ),
-                ));
-            }
-        };
-        from_repository(root.fields.get("repository").cloned(), file)
+        from_repository(root.repository, file)
     }
 
     /// The versions published for `package`, oldest first.
@@ -72,6 +61,40 @@ impl ServerManifest {
             .get(package)
             .into_iter()
             .flat_map(|v| v.keys())
+    }
+}
+
+/// The JSON form's top level: only an object, whose `commands` and `modules` members are
+/// skipped unread.
+struct JsonRoot {
+    repository: Option<Data>,
+}
+
+impl<'de> Deserialize<'de> for JsonRoot {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<JsonRoot, D::Error> {
+        deserializer.deserialize_map(JsonRootVisitor)
+    }
+}
+
+struct JsonRootVisitor;
+
+impl<'de> Visitor<'de> for JsonRootVisitor {
+    type Value = JsonRoot;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object with a \"repository\" member")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<JsonRoot, A::Error> {
+        let mut repository = None;
+        while let Some(key) = map.next_key::<String>()? {
+            if key == "repository" {
+                repository = map.next_value::<Option<Data>>()?;
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(JsonRoot { repository })
     }
 }
 

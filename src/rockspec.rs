@@ -195,10 +195,7 @@ impl Rockspec {
     pub fn from_lua(source: &str, file: &str) -> Result<Rockspec, RockspecError> {
         let checked = evaluate(source, file).map_err(|e| RockspecError::Eval {
             file: file.to_string(),
-            message: match e.line() {
-                Some(line) => format!("line {line}: {}", e.detail()),
-                None => e.detail(),
-            },
+            message: e.detail_with_line(),
         })?;
         let (errors, warnings): (Vec<Problem>, Vec<Problem>) = checked
             .problems
@@ -673,7 +670,7 @@ impl Checker {
                         other => self.type_error(&index_path(path, i + 1), "string", other),
                     }
                 }
-                for (key, _) in &t.fields {
+                for key in t.fields.keys() {
                     self.error(
                         &field_path(path, key),
                         "unexpected named field in a list of strings",

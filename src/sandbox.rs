@@ -14,6 +14,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use mlua::chunk::ChunkMode;
 use mlua::{HookTriggers, Lua, LuaOptions, StdLib, Value, VmState};
+use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
+use serde::{Deserialize, Deserializer};
 use thiserror::Error;
 
 /// How many VM instructions run between two checks of the instruction budget.
@@ -33,22 +35,28 @@ pub struct Limits {
 }
 
 impl Limits {
-    /// Enough for any real rockspec, small enough that a hostile one fails in milliseconds.
+    /// Enough for any real rockspec (even ones that build their module lists in loops), small
+    /// enough that a hostile one fails in well under a second.
     pub const ROCKSPEC: Limits = Limits {
-        instructions: 10_000_000,
+        instructions: 2_000_000,
         memory: 64 * 1024 * 1024,
         max_depth: 32,
         max_values: 100_000,
     };
 
-    /// Server manifests are large generated tables: the full manifest of a big server is
-    /// tens of megabytes of Lua with hundreds of thousands of entries.
-    pub const MANIFEST: Limits = Limits {
-        instructions: 500_000_000,
-        memory: 1024 * 1024 * 1024,
-        max_depth: 32,
-        max_values: 50_000_000,
-    };
+    /// Limits for a server manifest of `len` bytes. A manifest is one big table constructor,
+    /// which runs a bounded number of instructions and allocates a bounded multiple of memory
+    /// per byte of source, so the limits grow with the size (the full manifest of a big server
+    /// is tens of megabytes) while a small file with a loop still stops quickly.
+    pub fn manifest(len: usize) -> Limits {
+        let len64 = u64::try_from(len).unwrap_or(u64::MAX);
+        Limits {
+            instructions: 2_000_000u64.saturating_add(len64.saturating_mul(4)),
+            memory: (256 * 1024 * 1024usize).saturating_add(len.saturating_mul(32)),
+            max_depth: 32,
+            max_values: 1_000_000usize.saturating_add(len),
+        }
+    }
 }
 
 /// Why a chunk could not be evaluated or copied out.
@@ -88,6 +96,15 @@ impl SandboxError {
         match self {
             SandboxError::Syntax { line, .. } | SandboxError::Runtime { line, .. } => *line,
             _ => None,
+        }
+    }
+
+    /// The message without the chunk name, starting with `line N: ` when there is a line: for
+    /// errors that name the file themselves.
+    pub fn detail_with_line(&self) -> String {
+        match self.line() {
+            Some(line) => format!("line {line}: {}", self.detail()),
+            None => self.detail(),
         }
     }
 
@@ -182,31 +199,87 @@ impl Data {
             _ => None,
         }
     }
+}
 
-    /// Converts parsed JSON, mapping objects to records and arrays to lists; `null` members
-    /// are dropped, as a Lua table cannot hold `nil`.
-    pub fn from_json(value: serde_json::Value) -> Option<Data> {
-        use serde_json::Value as J;
-        Some(match value {
-            J::Null => return None,
-            J::Bool(b) => Data::Boolean(b),
-            J::Number(n) => match n.as_i64() {
-                Some(i) => Data::Integer(i),
-                None => Data::Number(n.as_f64().unwrap_or(f64::NAN)),
-            },
-            J::String(s) => Data::String(s),
-            J::Array(items) => Data::Table(DataTable {
-                array: items.into_iter().filter_map(Data::from_json).collect(),
-                ..DataTable::default()
-            }),
-            J::Object(members) => Data::Table(DataTable {
-                fields: members
-                    .into_iter()
-                    .filter_map(|(k, v)| Some((k, Data::from_json(v)?)))
-                    .collect(),
-                ..DataTable::default()
-            }),
-        })
+/// JSON reads straight into [`Data`] (objects become records, arrays lists); `null` members and
+/// list entries are left out, as a Lua table cannot hold `nil`. A `null` document is an error.
+impl<'de> Deserialize<'de> for Data {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Data, D::Error> {
+        deserializer
+            .deserialize_any(DataVisitor)?
+            .ok_or_else(|| de::Error::custom("expected a value, found null"))
+    }
+}
+
+struct DataVisitor;
+
+impl<'de> DeserializeSeed<'de> for DataVisitor {
+    type Value = Option<Data>;
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for DataVisitor {
+    type Value = Option<Data>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Self::Value, E> {
+        Ok(Some(Data::Boolean(v)))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(Some(Data::Integer(v)))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(Some(match i64::try_from(v) {
+            Ok(i) => Data::Integer(i),
+            Err(_) => Data::Number(v as f64),
+        }))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
+        Ok(Some(Data::Number(v)))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Some(Data::String(v.to_string())))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+        Ok(Some(Data::String(v)))
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_none<E>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut table = DataTable::default();
+        let mut index: i64 = 0;
+        while let Some(item) = seq.next_element_seed(DataVisitor)? {
+            index += 1;
+            if let Some(value) = item {
+                if table.numbered.is_empty() && usize::try_from(index) == Ok(table.array.len() + 1)
+                {
+                    table.array.push(value);
+                } else {
+                    table.numbered.insert(index, value);
+                }
+            }
+        }
+        Ok(Some(Data::Table(table)))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut table = DataTable::default();
+        while let Some(key) = map.next_key::<String>()? {
+            if let Some(value) = map.next_value_seed(DataVisitor)? {
+                table.fields.insert(key, value);
+            }
+        }
+        Ok(Some(Data::Table(table)))
     }
 }
 
@@ -417,14 +490,17 @@ impl Sandbox {
         chunk_name: &str,
         path: &str,
     ) -> Result<Option<Data>, SandboxError> {
-        let mut budget = self.limits.max_values;
-        copy_value(value, path, 0, self.limits.max_depth, &mut budget).map_err(|(path, message)| {
-            SandboxError::Convert {
+        let mut copier = Copier {
+            max_depth: self.limits.max_depth,
+            budget: self.limits.max_values,
+        };
+        copier
+            .value(value, Seg::Root(path), 0)
+            .map_err(|(path, message)| SandboxError::Convert {
                 chunk: chunk_name.to_string(),
                 path,
                 message,
-            }
-        })
+            })
     }
 
     /// Copies every global of an environment returned by [`Sandbox::eval_globals`].
@@ -509,82 +585,115 @@ fn split_location(message: &str, chunk: &str) -> (Option<u32>, String) {
     }
 }
 
-type CopyError = (String, String);
-
-fn copy_value(
-    value: Value,
-    path: &str,
-    depth: usize,
-    max_depth: usize,
-    budget: &mut usize,
-) -> Result<Option<Data>, CopyError> {
-    if *budget == 0 {
-        return Err((
-            path.to_string(),
-            "too many values to copy out (shared sub-tables repeated too often?)".to_string(),
-        ));
-    }
-    *budget -= 1;
-    Ok(Some(match value {
-        Value::Nil => return Ok(None),
-        Value::Boolean(b) => Data::Boolean(b),
-        Value::Integer(i) => Data::Integer(i),
-        Value::Number(n) => Data::Number(n),
-        Value::String(s) => Data::String(String::from_utf8_lossy(&s.as_bytes()).into_owned()),
-        Value::Table(t) => {
-            if depth >= max_depth {
-                return Err((
-                    path.to_string(),
-                    format!(
-                        "tables nested deeper than {max_depth} levels (a table containing itself?)"
-                    ),
-                ));
-            }
-            Data::Table(copy_table(t, path, depth + 1, max_depth, budget)?)
-        }
-        other => Data::Opaque(other.type_name()),
-    }))
+/// Where a value sits, built as the copy descends and rendered only for an error message, so
+/// that copying a large manifest does not format a path per value.
+#[derive(Clone, Copy)]
+enum Seg<'a> {
+    Root(&'a str),
+    Field(&'a Seg<'a>, &'a str),
+    Index(&'a Seg<'a>, i64),
+    Key(&'a Seg<'a>, &'a str),
 }
 
-fn copy_table(
-    table: mlua::Table,
-    path: &str,
-    depth: usize,
+impl Seg<'_> {
+    fn render(&self) -> String {
+        match self {
+            Seg::Root(path) => path.to_string(),
+            Seg::Field(parent, key) => field_path(&parent.render(), key),
+            Seg::Index(parent, i) => format!("{}[{i}]", parent.render()),
+            Seg::Key(parent, key) => format!("{}{key}", parent.render()),
+        }
+    }
+}
+
+type CopyError = (String, String);
+
+struct Copier {
     max_depth: usize,
-    budget: &mut usize,
-) -> Result<DataTable, CopyError> {
-    let mut out = DataTable::default();
-    for pair in table.pairs::<Value, Value>() {
-        let (key, value) = pair.map_err(|e| (path.to_string(), e.to_string()))?;
-        match key {
-            Value::String(s) => {
-                let key = String::from_utf8_lossy(&s.as_bytes()).into_owned();
-                let child = field_path(path, &key);
-                if let Some(v) = copy_value(value, &child, depth, max_depth, budget)? {
-                    out.fields.insert(key, v);
+    budget: usize,
+}
+
+impl Copier {
+    fn value(
+        &mut self,
+        value: Value,
+        at: Seg<'_>,
+        depth: usize,
+    ) -> Result<Option<Data>, CopyError> {
+        if self.budget == 0 {
+            return Err((
+                at.render(),
+                "too many values to copy out (shared sub-tables repeated too often?)".to_string(),
+            ));
+        }
+        self.budget -= 1;
+        Ok(Some(match value {
+            Value::Nil => return Ok(None),
+            Value::Boolean(b) => Data::Boolean(b),
+            Value::Integer(i) => Data::Integer(i),
+            Value::Number(n) => Data::Number(n),
+            Value::String(s) => Data::String(lua_string(&s)),
+            Value::Table(t) => {
+                if depth >= self.max_depth {
+                    return Err((
+                        at.render(),
+                        format!(
+                            "tables nested deeper than {} levels (a table containing itself?)",
+                            self.max_depth
+                        ),
+                    ));
                 }
+                Data::Table(self.table(t, at, depth + 1)?)
             }
-            Value::Integer(i) => {
-                let child = format!("{path}[{i}]");
-                if let Some(v) = copy_value(value, &child, depth, max_depth, budget)? {
-                    out.numbered.insert(i, v);
+            other => Data::Opaque(other.type_name()),
+        }))
+    }
+
+    fn table(
+        &mut self,
+        table: mlua::Table,
+        at: Seg<'_>,
+        depth: usize,
+    ) -> Result<DataTable, CopyError> {
+        let mut out = DataTable::default();
+        for pair in table.pairs::<Value, Value>() {
+            let (key, value) = pair.map_err(|e| (at.render(), e.to_string()))?;
+            match key {
+                Value::String(s) => {
+                    let key = lua_string(&s);
+                    if let Some(v) = self.value(value, Seg::Field(&at, &key), depth)? {
+                        out.fields.insert(key, v);
+                    }
                 }
-            }
-            other => {
-                let rendered = match &other {
-                    Value::Number(n) => format!("[{n}]"),
-                    Value::Boolean(b) => format!("[{b}]"),
-                    v => format!("[<{}>]", v.type_name()),
-                };
-                let child = format!("{path}{rendered}");
-                if let Some(v) = copy_value(value, &child, depth, max_depth, budget)? {
-                    out.other.push((rendered, v));
+                Value::Integer(i) => {
+                    if let Some(v) = self.value(value, Seg::Index(&at, i), depth)? {
+                        // Lua usually hands out the list part in order.
+                        if usize::try_from(i).is_ok_and(|i| i == out.array.len() + 1) {
+                            out.array.push(v);
+                        } else {
+                            out.numbered.insert(i, v);
+                        }
+                    }
+                }
+                other => {
+                    let rendered = match &other {
+                        Value::Number(n) => format!("[{n}]"),
+                        Value::Boolean(b) => format!("[{b}]"),
+                        v => format!("[<{}>]", v.type_name()),
+                    };
+                    if let Some(v) = self.value(value, Seg::Key(&at, &rendered), depth)? {
+                        out.other.push((rendered, v));
+                    }
                 }
             }
         }
+        out.normalize();
+        Ok(out)
     }
-    out.normalize();
-    Ok(out)
+}
+
+fn lua_string(s: &mlua::LuaString) -> String {
+    String::from_utf8_lossy(&s.as_bytes()).into_owned()
 }
 
 #[cfg(test)]
