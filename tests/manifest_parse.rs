@@ -151,7 +151,7 @@ fn malformed_and_hostile_manifests() {
         ),
         (
             r#"repository = { foo = { ["1.0-1"] = { { arch = "rockspec" } }, ["1.x!-1"] = { { arch = "src" } } } }"#,
-            r#"manifest: repository.foo["1.x!-1"]: package "foo" has an invalid version: version '1.x!-1' could not be parsed: '!' is neither a number nor a word"#,
+            r#"manifest: repository.foo["1.x!-1"]: package "foo" has an invalid version: version '1.x!-1' could not be parsed at '!'"#,
         ),
         (
             r#"repository = { ["lua-cjson"] = { ["2.1.0-1"] = "rockspec" } }"#,

@@ -379,11 +379,11 @@ fn type_errors_name_every_field_path() {
             ],
         ),
         (
-            r#"dependencies = { "lua >= 5.1", "foo >== 1.0", "-bar" }
+            r#"dependencies = { "lua >= 5.1", "foo >== 1.0", "a/b/c" }
                build = { type = "none" }"#,
             &[
                 "dependencies[2]: bad constraint operator '>==' in",
-                "dependencies[3]: bad dependency '-bar': expected a package name",
+                "dependencies[3]: bad dependency 'a/b/c': expected a package name",
             ],
         ),
     ];
@@ -420,7 +420,7 @@ fn required_fields_and_formats() {
         ),
         (
             "package = \"demo\"\nversion = \"1.0!-1\"\nsource = { url = \"x\" }\nbuild = { type = \"none\" }",
-            "version: version '1.0!-1' could not be parsed: '!' is neither a number nor a word",
+            "version: version '1.0!-1' could not be parsed at '!': a version is numbers and words separated by '.', '-' or '_', optionally ending in a revision such as '-1' (e.g. '1.2.3-1', '2.0beta2')",
         ),
         (
             "package = \"demo\"\nversion = 1.0\nsource = { url = \"x\" }\nbuild = { type = \"none\" }",
