@@ -15,6 +15,7 @@ mod lint;
 mod packages;
 mod profiles;
 mod setup;
+mod shell;
 
 /// Exit codes scripts can rely on.
 pub mod exit {
@@ -94,6 +95,13 @@ pub enum Command {
     /// Profiles (git branches of the environment).
     #[command(subcommand)]
     Profile(profiles::ProfileCommand),
+    /// Print a shell completion script (bash, zsh, fish).
+    Completions(shell::CompletionsArgs),
+    /// Print the man page (roff).
+    #[command(hide = true)]
+    Man,
+    /// Print a shell hook that activates the nearest environment on `cd`.
+    ShellInit(shell::ShellInitArgs),
     /// Named environments under the lvm home.
     #[command(subcommand, name = "env")]
     Envs(setup::EnvCommand),
@@ -199,6 +207,9 @@ fn run(ctx: &Context, command: Command) -> Result<i32> {
         Command::Sync => packages::sync(ctx),
         Command::Profile(cmd) => profiles::run(ctx, cmd),
         Command::Envs(cmd) => setup::env_command(ctx, cmd),
+        Command::Completions(args) => shell::completions(args),
+        Command::Man => shell::man(),
+        Command::ShellInit(args) => shell::shell_init(args),
     }
 }
 

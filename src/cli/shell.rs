@@ -1,0 +1,100 @@
+//! Shell integration: `lvm completions SHELL`, `lvm man`, and `lvm shell-init SHELL`, which prints
+//! a hook that activates the nearest environment's paths whenever the directory changes.
+
+use anyhow::Result;
+use clap::{Args, CommandFactory, ValueEnum};
+
+use super::{Cli, exit};
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ShellKind {
+    Bash,
+    Zsh,
+    Fish,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    pub shell: ShellKind,
+}
+
+/// Prints a completion script generated from the CLI definition.
+pub fn completions(args: CompletionsArgs) -> Result<i32> {
+    let shell = match args.shell {
+        ShellKind::Bash => clap_complete::Shell::Bash,
+        ShellKind::Zsh => clap_complete::Shell::Zsh,
+        ShellKind::Fish => clap_complete::Shell::Fish,
+    };
+    let mut command = Cli::command();
+    clap_complete::generate(shell, &mut command, "lvm", &mut std::io::stdout());
+    Ok(exit::OK)
+}
+
+/// Prints the man page (roff) generated from the CLI definition.
+pub fn man() -> Result<i32> {
+    let page = clap_mangen::Man::new(Cli::command());
+    page.render(&mut std::io::stdout())?;
+    Ok(exit::OK)
+}
+
+#[derive(Debug, Args)]
+pub struct ShellInitArgs {
+    pub shell: ShellKind,
+}
+
+/// The hook for a shell profile: on every prompt (after `cd`), if the environment lvm would use
+/// here changed, apply its `lvm path` output. `lvm path` fails outside any environment, and then
+/// nothing is changed.
+pub fn shell_init(args: ShellInitArgs) -> Result<i32> {
+    print!("{}", hook(args.shell));
+    Ok(exit::OK)
+}
+
+fn hook(shell: ShellKind) -> &'static str {
+    match shell {
+        ShellKind::Bash => {
+            r#"# lvm: activate the nearest environment on cd. Add to ~/.bashrc:  eval "$(lvm shell-init bash)"
+_lvm_hook() {
+  local out
+  out="$(lvm path 2>/dev/null)" || return 0
+  if [ "$out" != "${_LVM_LAST:-}" ]; then
+    eval "$out"
+    _LVM_LAST="$out"
+  fi
+}
+case ";${PROMPT_COMMAND:-};" in
+  *";_lvm_hook;"*) ;;
+  *) PROMPT_COMMAND="_lvm_hook${PROMPT_COMMAND:+;$PROMPT_COMMAND}" ;;
+esac
+"#
+        }
+        ShellKind::Zsh => {
+            r#"# lvm: activate the nearest environment on cd. Add to ~/.zshrc:  eval "$(lvm shell-init zsh)"
+_lvm_hook() {
+  local out
+  out="$(lvm path 2>/dev/null)" || return 0
+  if [[ "$out" != "${_LVM_LAST:-}" ]]; then
+    eval "$out"
+    _LVM_LAST="$out"
+  fi
+}
+autoload -Uz add-zsh-hook
+add-zsh-hook chpwd _lvm_hook
+_lvm_hook
+"#
+        }
+        ShellKind::Fish => {
+            r#"# lvm: activate the nearest environment on cd. Add to config.fish:  lvm shell-init fish | source
+function _lvm_hook --on-variable PWD
+    set -l out (lvm path --shell fish 2>/dev/null | string collect)
+    or return 0
+    if test "$out" != "$_LVM_LAST"
+        echo $out | source
+        set -g _LVM_LAST $out
+    end
+end
+_lvm_hook
+"#
+        }
+    }
+}
