@@ -14,6 +14,7 @@ mod history;
 mod lint;
 mod packages;
 mod profiles;
+mod publish;
 mod setup;
 
 /// Exit codes scripts can rely on.
@@ -97,6 +98,10 @@ pub enum Command {
     /// Named environments under the lvm home.
     #[command(subcommand, name = "env")]
     Envs(setup::EnvCommand),
+    /// Pack a rockspec and its sources into `<name>-<version>.src.rock` (like `luarocks pack`).
+    Pack(publish::PackArgs),
+    /// Write the manifest files of a rocks server folder (like `luarocks-admin make-manifest`).
+    MakeManifest(publish::MakeManifestArgs),
 }
 
 fn init_tracing(verbose: u8, quiet: bool) {
@@ -199,6 +204,8 @@ fn run(ctx: &Context, command: Command) -> Result<i32> {
         Command::Sync => packages::sync(ctx),
         Command::Profile(cmd) => profiles::run(ctx, cmd),
         Command::Envs(cmd) => setup::env_command(ctx, cmd),
+        Command::Pack(args) => publish::pack(ctx.quiet, args),
+        Command::MakeManifest(args) => publish::make_manifest(ctx.quiet, args),
     }
 }
 
