@@ -277,3 +277,39 @@ fn quickstart_runs_offline_and_leaves_the_repository_alone() {
     assert!(stdout.contains(tmp.path().to_str().unwrap()), "{stdout}");
     assert!(before == files_of(&repo_root().join("examples/server")));
 }
+
+#[test]
+fn luarocks_installs_from_the_shipped_server() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tree = tmp.path().join("tree");
+    let out = Command::new("luarocks")
+        .env("HOME", tmp.path())
+        .env_remove("LUAROCKS_CONFIG")
+        .arg("--lua-version")
+        .arg("5.4")
+        .arg("--tree")
+        .arg(&tree)
+        .arg(format!(
+            "--only-server={}",
+            repo_root().join("examples/server").display()
+        ))
+        .args(["install", "lvmx-argparse"])
+        .output()
+        .unwrap();
+    let log = stdout_ok(&out);
+    assert!(
+        log.contains("lvmx-strings 1.0.0-1 is now installed"),
+        "{log}"
+    );
+    let out = Command::new("lua5.4")
+        .env(
+            "LUA_PATH",
+            format!("{}/share/lua/5.4/?.lua", tree.display()),
+        )
+        .env_remove("LUA_INIT")
+        .env_remove("LUA_INIT_5_4")
+        .arg(rock_test("lvmx-argparse"))
+        .output()
+        .unwrap();
+    assert!(stdout_ok(&out).contains("lvmx-argparse: "));
+}
