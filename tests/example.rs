@@ -78,6 +78,8 @@ fn lua_file(lvm: &Lvm, file: &Path, args: &[&str]) -> Output {
             ),
         )
         .env("LUA_CPATH", format!("{}/lib/lua/5.4/?.so", tree.display()))
+        .env_remove("LUA_INIT")
+        .env_remove("LUA_INIT_5_4")
         .current_dir(repo_root())
         .arg(file)
         .args(args)
