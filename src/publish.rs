@@ -89,8 +89,7 @@ pub fn make_manifest(dir: &Path) -> Result<ServerManifest> {
     let manifest = scan_server_dir(dir)?;
     let text = server_manifest_lua(&manifest);
     for file in MANIFEST_FILES {
-        crate::fsutil::write_atomic(&dir.join(file), text.as_bytes())
-            .with_context(|| format!("writing {}", dir.join(file).display()))?;
+        write_published(&dir.join(file), text.as_bytes())?;
     }
     Ok(manifest)
 }
@@ -119,10 +118,25 @@ pub fn pack_src_rock(rockspec_path: &Path, source_dir: &Path, out_dir: &Path) ->
         zip.write_all(text.as_bytes())?;
         zip.finish()?;
     }
-    std::fs::create_dir_all(out_dir)?;
+    std::fs::create_dir_all(out_dir)
+        .with_context(|| format!("creating the output folder {}", out_dir.display()))?;
     let out = out_dir.join(rock_name);
-    crate::fsutil::write_atomic(&out, zip_bytes.get_ref())?;
+    write_published(&out, zip_bytes.get_ref())?;
     Ok(out)
+}
+
+/// Writes a server file atomically and makes it world-readable: a server folder is there to be
+/// read by others (a web server, other users), while atomic writes start from a private file.
+fn write_published(path: &Path, bytes: &[u8]) -> Result<()> {
+    crate::fsutil::write_atomic(path, bytes)
+        .with_context(|| format!("writing {}", path.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644))
+            .with_context(|| format!("making {} readable", path.display()))?;
+    }
+    Ok(())
 }
 
 fn archive_name(rockspec: &Rockspec) -> Result<String> {
@@ -217,5 +231,88 @@ mod tests {
         assert_eq!((v.as_str(), a.as_str()), ("scm-1", "src"));
         assert!(split_rock_file_name("README.md").is_none());
         assert!(split_rock_file_name("noversion.rockspec").is_none());
+    }
+
+    const ROCKSPEC: &str = r#"package = "demo"
+version = "1.0-1"
+source = { url = "https://host.invalid/demo-1.0.tar.gz" }
+build = { type = "builtin", modules = { demo = "demo.lua" } }
+"#;
+
+    fn rock_source(root: &Path) -> PathBuf {
+        let src = root.join("src");
+        std::fs::create_dir_all(src.join("sub")).unwrap();
+        std::fs::write(src.join("demo-1.0-1.rockspec"), ROCKSPEC).unwrap();
+        std::fs::write(src.join("demo.lua"), "return {}\n").unwrap();
+        std::fs::write(src.join("sub/notes.txt"), "n\n").unwrap();
+        src
+    }
+
+    #[test]
+    fn packing_and_indexing_twice_gives_identical_bytes() {
+        let tmp = tempfile::tempdir().unwrap();
+        let src = rock_source(tmp.path());
+        let mut outputs = Vec::new();
+        for run in ["a", "b"] {
+            let out = tmp.path().join(run);
+            let rock = pack_src_rock(&src.join("demo-1.0-1.rockspec"), &src, &out).unwrap();
+            assert_eq!(rock.file_name().unwrap(), "demo-1.0-1.src.rock");
+            make_manifest(&out).unwrap();
+            let mut files = Vec::new();
+            for name in ["demo-1.0-1.src.rock", "manifest", "manifest-5.4"] {
+                files.push(std::fs::read(out.join(name)).unwrap());
+            }
+            outputs.push(files);
+            // The second run sees other mtimes on the sources.
+            let later = std::time::SystemTime::now() + std::time::Duration::from_secs(3600);
+            std::fs::File::options()
+                .write(true)
+                .open(src.join("demo.lua"))
+                .unwrap()
+                .set_modified(later)
+                .unwrap();
+        }
+        assert_eq!(outputs[0], outputs[1]);
+    }
+
+    #[test]
+    fn packed_rock_holds_the_rockspec_and_a_named_archive() {
+        let tmp = tempfile::tempdir().unwrap();
+        let src = rock_source(tmp.path());
+        let rock = pack_src_rock(&src.join("demo-1.0-1.rockspec"), &src, tmp.path()).unwrap();
+        let mut zip = zip::ZipArchive::new(std::fs::File::open(&rock).unwrap()).unwrap();
+        let names: Vec<String> = (0..zip.len())
+            .map(|i| zip.by_index(i).unwrap().name().unwrap().to_string())
+            .collect();
+        assert_eq!(names, ["demo-1.0.tar.gz", "demo-1.0-1.rockspec"]);
+        let mut tarball = Vec::new();
+        std::io::Read::read_to_end(&mut zip.by_name("demo-1.0.tar.gz").unwrap(), &mut tarball)
+            .unwrap();
+        let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(tarball.as_slice()));
+        let entries: Vec<String> = archive
+            .entries()
+            .unwrap()
+            .map(|e| e.unwrap().path().unwrap().display().to_string())
+            .collect();
+        assert_eq!(entries, ["demo-1.0/demo.lua", "demo-1.0/sub/notes.txt"]);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&rock).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o644);
+        }
+    }
+
+    #[test]
+    fn packing_needs_a_tarball_url() {
+        let tmp = tempfile::tempdir().unwrap();
+        let src = rock_source(tmp.path());
+        let spec = src.join("demo-1.0-1.rockspec");
+        std::fs::write(&spec, ROCKSPEC.replace("demo-1.0.tar.gz", "demo.zip")).unwrap();
+        let err = pack_src_rock(&spec, &src, tmp.path()).unwrap_err();
+        assert!(
+            err.to_string().contains("must end in .tar.gz or .tgz"),
+            "{err}"
+        );
     }
 }

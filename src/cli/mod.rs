@@ -14,6 +14,7 @@ mod history;
 mod lint;
 mod packages;
 mod profiles;
+mod publish;
 mod setup;
 mod shell;
 
@@ -105,6 +106,10 @@ pub enum Command {
     /// Named environments under the lvm home.
     #[command(subcommand, name = "env")]
     Envs(setup::EnvCommand),
+    /// Pack a rockspec and its sources into `<name>-<version>.src.rock` (like `luarocks pack`).
+    Pack(publish::PackArgs),
+    /// Write the manifest files of a rocks server folder (like `luarocks-admin make-manifest`).
+    MakeManifest(publish::MakeManifestArgs),
 }
 
 fn init_tracing(verbose: u8, quiet: bool) {
@@ -210,6 +215,8 @@ fn run(ctx: &Context, command: Command) -> Result<i32> {
         Command::Completions(args) => shell::completions(args),
         Command::Man => shell::man(),
         Command::ShellInit(args) => shell::shell_init(args),
+        Command::Pack(args) => publish::pack(ctx.quiet, args),
+        Command::MakeManifest(args) => publish::make_manifest(ctx.quiet, args),
     }
 }
 
