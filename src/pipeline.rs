@@ -74,7 +74,9 @@ pub fn parse_targets(args: &[String]) -> Result<Vec<Target>> {
         }
         if trimmed.ends_with(".rockspec") {
             targets.push(Target::Rockspec(PathBuf::from(trimmed)));
-        } else if fetch::git::is_git_url(trimmed) || Path::new(trimmed).join(".git").exists() {
+        } else if fetch::git::is_git_url(trimmed)
+            || (looks_like_path(trimmed) && Path::new(trimmed).join(".git").exists())
+        {
             targets.push(Target::Git(fetch::git::parse_git_spec(trimmed)?));
         } else if trimmed.contains('/') && Path::new(trimmed).exists() {
             bail!(
@@ -85,6 +87,12 @@ pub fn parse_targets(args: &[String]) -> Result<Vec<Target>> {
         }
     }
     Ok(targets)
+}
+
+/// Whether an argument is written as a path (`./x`, `../x`, `/x`, `x/y`, `.`), as opposed to a
+/// package name that may happen to match a folder in the current directory.
+fn looks_like_path(arg: &str) -> bool {
+    arg.contains('/') || arg == "." || arg == ".."
 }
 
 /// Where the build of one exact package comes from.
@@ -195,13 +203,7 @@ fn fetch_rockspec_text(
         return std::fs::read_to_string(&path)
             .with_context(|| format!("{}/{file}: cannot read it as UTF-8 text", server.url()));
     }
-    let rock = if arches.iter().any(|a| a == "src") {
-        format!("{name}-{version}.src.rock")
-    } else if arches.iter().any(|a| a == "all") {
-        format!("{name}-{version}.all.rock")
-    } else {
-        format!("{name}-{version}.{}.rock", crate::platform::rock_arch())
-    };
+    let (rock, _) = published_rock(name, version, arches);
     let dir = tempfile::tempdir_in(scratch)?;
     let path = dir.path().join(&rock);
     server.download_to(&rock, &path)?;
@@ -210,6 +212,33 @@ fn fetch_rockspec_text(
     let text = std::fs::read_to_string(unpacked.join(&file))
         .with_context(|| format!("{}/{rock} holds no {file}", server.url()))?;
     Ok(text)
+}
+
+/// The rock file to use among the published `arches` (`.src.rock` first, then `.all.rock`, then
+/// this platform's binary rock), and whether it is a binary rock (installed as it is). Pure.
+fn published_rock(name: &str, version: &Version, arches: &[String]) -> (String, bool) {
+    let arch = if arches.iter().any(|a| a == "src") {
+        "src".to_string()
+    } else if arches.iter().any(|a| a == "all") {
+        "all".to_string()
+    } else {
+        crate::platform::rock_arch()
+    };
+    let binary = arch != "src";
+    (crate::server::rock_file_name(name, version, &arch), binary)
+}
+
+/// Where the sources of a server package are: its rockspec's `source.url` when the rockspec is
+/// published, else inside the published rock.
+fn server_hint(server: &RocksServer, arches: &[String]) -> SourceHint {
+    if arches.iter().any(|a| a == "rockspec") {
+        SourceHint::Remote
+    } else {
+        SourceHint::Rock {
+            server: Box::new(server.clone()),
+            arches: arches.to_vec(),
+        }
+    }
 }
 
 impl resolve::PackageSource for Candidates<'_> {
@@ -248,6 +277,30 @@ impl resolve::PackageSource for Candidates<'_> {
     }
 }
 
+/// The environment variable that sets the network timeout, in seconds.
+pub const HTTP_TIMEOUT_VAR: &str = "LVM_HTTP_TIMEOUT";
+
+/// Download settings, with connect and read timeouts from `LVM_HTTP_TIMEOUT` (seconds, may be
+/// fractional) when set. Pure.
+pub fn fetch_options(http_timeout: Option<&str>) -> Result<FetchOptions> {
+    let mut opts = FetchOptions::default();
+    if let Some(text) = http_timeout.map(str::trim).filter(|t| !t.is_empty()) {
+        let seconds: f64 = text
+            .parse()
+            .ok()
+            .filter(|s: &f64| s.is_finite() && *s > 0.0)
+            .ok_or_else(|| {
+                anyhow!(
+                    "{HTTP_TIMEOUT_VAR}='{text}' is not a positive number of seconds (e.g. {HTTP_TIMEOUT_VAR}=30)"
+                )
+            })?;
+        let timeout = Duration::from_secs_f64(seconds);
+        opts.connect_timeout = timeout;
+        opts.read_timeout = timeout;
+    }
+    Ok(opts)
+}
+
 /// Everything a change needs: servers with their manifests, the store, build settings.
 pub struct Session {
     lua: String,
@@ -271,7 +324,7 @@ impl Session {
                 .collect(),
         };
         let cache = env.home.cache_dir();
-        let fetch_opts = FetchOptions::default();
+        let fetch_opts = fetch_options(std::env::var(HTTP_TIMEOUT_VAR).ok().as_deref())?;
         let mut servers = Vec::new();
         let mut failures = Vec::new();
         for url in urls {
@@ -313,6 +366,36 @@ impl Session {
         })
     }
 
+    /// The rocks server at `url` and the files it publishes for `name` `version` (from this
+    /// session's manifests when it is one of its servers).
+    fn published(
+        &self,
+        url: &str,
+        name: &str,
+        version: &Version,
+    ) -> Result<(RocksServer, Vec<String>)> {
+        let opened;
+        let (server, manifest) = match self.servers.iter().find(|(s, _)| s.url() == url) {
+            Some((s, m)) => (s, m),
+            None => {
+                let server =
+                    RocksServer::new(url, &self.cache_dir)?.with_options(self.fetch_opts.clone());
+                let manifest = server.manifest()?;
+                opened = (server, manifest);
+                (&opened.0, &opened.1)
+            }
+        };
+        let arches = manifest
+            .packages
+            .get(name)
+            .and_then(|versions| versions.get(version))
+            .cloned()
+            .ok_or_else(|| {
+                anyhow!("rocks server {url} no longer lists {name} {version} (it was removed from the server)")
+            })?;
+        Ok((server.clone(), arches))
+    }
+
     fn candidates(&self, current: &Manifest) -> Candidates<'_> {
         let mut pinned: BTreeMap<String, Vec<Pinned>> = BTreeMap::new();
         for (name, package) in &current.packages {
@@ -346,10 +429,7 @@ impl Session {
                 (rockspec, Origin::LocalRockspec { path })
             }
             Target::Git(spec) => {
-                let checkout = self
-                    .scratch
-                    .path()
-                    .join(format!("git-{}", fetch::git::repo_dir_name(&spec.url)));
+                let checkout = fresh_dir(self, "git-")?;
                 let reference = match &spec.reference {
                     Some(r) => fetch::git::GitRef::Named(r),
                     None => fetch::git::GitRef::Default,
@@ -691,14 +771,7 @@ fn ensure_package(
                 sha256: None,
                 commit: None,
             };
-            let hint = if arches.iter().any(|a| a == "rockspec") {
-                SourceHint::Remote
-            } else {
-                SourceHint::Rock {
-                    server: *server,
-                    arches: arches.clone(),
-                }
-            };
+            let hint = server_hint(&session.servers[*server].0, arches);
             (text, rockspec, source, hint)
         }
         Origin::LocalRockspec { path } => {
@@ -712,8 +785,7 @@ fn ensure_package(
                 sha256: None,
                 commit: None,
             };
-            let hint = local_source_hint(&rockspec, path);
-            (text, rockspec, source, hint)
+            (text, rockspec, source, SourceHint::Remote)
         }
         Origin::Git {
             url,
@@ -757,7 +829,7 @@ fn ensure_package(
         source,
         source_dir_hint,
         &key,
-        None,
+        &Expected::default(),
     )?;
     Ok((
         package_record(&rockspec, source, &key, &stored_path)?,
@@ -772,18 +844,17 @@ enum SourceHint {
     /// Already on disk (a git checkout or a local folder).
     Dir(PathBuf),
     /// Inside a `.src.rock` (or a binary rock) on a server.
-    Rock { server: usize, arches: Vec<String> },
+    Rock {
+        server: Box<RocksServer>,
+        arches: Vec<String>,
+    },
 }
 
-/// A local rockspec whose `source.url` is not fetchable builds from its own folder, as
-/// `luarocks make` does.
-fn local_source_hint(rockspec: &Rockspec, path: &Path) -> SourceHint {
-    let url = &rockspec.source.url;
-    if url.is_empty() {
-        SourceHint::Dir(path.parent().unwrap_or(Path::new(".")).to_path_buf())
-    } else {
-        SourceHint::Remote
-    }
+/// What a rebuild must find again: the recorded archive digest and git commit.
+#[derive(Debug, Clone, Default)]
+struct Expected {
+    sha256: Option<String>,
+    commit: Option<String>,
 }
 
 fn with_source_record(
@@ -812,7 +883,7 @@ fn build_into_store(
     source: PackageSource,
     hint: SourceHint,
     key: &StoreKey,
-    expected: Option<(&Option<String>, &Option<String>)>,
+    expected: &Expected,
 ) -> Result<(PathBuf, PackageSource)> {
     let work = tempfile::tempdir_in(session.scratch.path())?;
     let prefix = work.path().join("prefix");
@@ -822,15 +893,13 @@ fn build_into_store(
     let source_dir = match hint {
         SourceHint::Dir(dir) => dir,
         SourceHint::Remote => {
-            let expected_sha = expected.and_then(|(s, _)| s.clone());
-            let expected_commit = expected.and_then(|(_, c)| c.clone());
             let fetched = fetch::fetch_source(
                 &rockspec.source,
                 &work.path().join("src"),
                 &SourceOptions {
                     fetch: session.fetch_opts.clone(),
-                    expected_sha256: expected_sha,
-                    git_commit: expected_commit,
+                    expected_sha256: expected.sha256.clone(),
+                    git_commit: expected.commit.clone(),
                 },
             )?;
             sha = fetched.archive_sha256;
@@ -838,22 +907,21 @@ fn build_into_store(
             fetched.dir
         }
         SourceHint::Rock { server, arches } => {
-            let server = &session.servers[server].0;
-            let binary = !arches.iter().any(|a| a == "src");
-            let file = if !binary {
-                format!("{name}-{}.src.rock", rockspec.version)
-            } else if arches.iter().any(|a| a == "all") {
-                format!("{name}-{}.all.rock", rockspec.version)
-            } else {
-                format!(
-                    "{name}-{}.{}.rock",
-                    rockspec.version,
-                    crate::platform::rock_arch()
-                )
-            };
+            let (file, binary) = published_rock(name, &rockspec.version, &arches);
             let path = work.path().join(&file);
             server.download_to(&file, &path)?;
-            sha = Some(fetch::sha256_file(&path)?);
+            let actual = fetch::sha256_file(&path)?;
+            if let Some(recorded) = &expected.sha256
+                && !fetch::hash::same_digest(recorded, &actual)
+            {
+                return Err(fetch::FetchError::Sha256Mismatch {
+                    url: format!("{}/{file}", server.url()),
+                    expected: recorded.clone(),
+                    actual,
+                }
+                .into());
+            }
+            sha = Some(actual);
             if binary {
                 fetch::extract(&path, &prefix, &ExtractLimits::default())?;
                 prebuilt = true;
@@ -1125,8 +1193,9 @@ pub fn installed_info(rock_dir: &Path, name: &str, version: &Version) -> Install
 }
 
 /// Rebuilds into the store every package of `manifest` that the store lacks, from the sources
-/// recorded in the manifest, verifying the recorded hashes and commits.
-pub fn ensure_in_store(env: &Environment, manifest: &Manifest) -> Result<()> {
+/// recorded in the manifest, verifying the recorded hashes and commits. Returns how many it
+/// rebuilt.
+pub fn ensure_in_store(env: &Environment, manifest: &Manifest) -> Result<usize> {
     let store = env.home.store()?;
     let missing: Vec<(&String, &Package)> = manifest
         .packages
@@ -1136,18 +1205,29 @@ pub fn ensure_in_store(env: &Environment, manifest: &Manifest) -> Result<()> {
         })
         .collect();
     if missing.is_empty() {
-        return Ok(());
+        return Ok(0);
     }
     let session = Session::open(env, &ServerChoice::default())?;
-    for (name, package) in missing {
-        rebuild_recorded(&session, name, package)?;
+    for (name, package) in &missing {
+        rebuild_recorded(&session, name, package)
+            .with_context(|| format!("cannot rebuild {name} {}", package.version))?;
+        eprintln!("  {name} {} (rebuilt)", package.version);
     }
-    Ok(())
+    Ok(missing.len())
 }
 
+/// Makes a fresh, empty directory under the session's scratch space.
+fn fresh_dir(session: &Session, prefix: &str) -> Result<PathBuf> {
+    Ok(tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir_in(session.scratch.path())?
+        .keep())
+}
+
+/// Rebuilds one recorded package from the source its record names.
 fn rebuild_recorded(session: &Session, name: &str, package: &Package) -> Result<()> {
     let key = StoreKey::parse(&package.store_key)
-        .with_context(|| format!("{name}: malformed store key"))?;
+        .with_context(|| format!("{name}: malformed store key in manifest.json"))?;
     let (text, hint, expected) = match &package.source {
         PackageSource::Server {
             server,
@@ -1156,24 +1236,20 @@ fn rebuild_recorded(session: &Session, name: &str, package: &Package) -> Result<
             commit,
             ..
         } => {
-            let server = RocksServer::new(server, &session.cache_dir)?
-                .with_options(session.fetch_opts.clone());
-            let file = format!("{name}-{}.rockspec", package.version);
-            let text = match server.fetch_file(&file) {
-                Ok(path) => std::fs::read_to_string(path)?,
-                Err(_) => {
-                    let arches = vec!["src".to_string()];
-                    fetch_rockspec_text(
-                        &server,
-                        name,
-                        &package.version,
-                        &arches,
-                        session.scratch.path(),
-                    )?
-                }
-            };
+            let (server, arches) = session.published(server, name, &package.version)?;
+            let text = fetch_rockspec_text(
+                &server,
+                name,
+                &package.version,
+                &arches,
+                session.scratch.path(),
+            )?;
             check_sha(name, "rockspec", rockspec_sha256, &text)?;
-            (text, SourceHint::Remote, (sha256.clone(), commit.clone()))
+            let expected = Expected {
+                sha256: sha256.clone(),
+                commit: commit.clone(),
+            };
+            (text, server_hint(&server, &arches), expected)
         }
         PackageSource::Rockspec {
             path,
@@ -1182,15 +1258,15 @@ fn rebuild_recorded(session: &Session, name: &str, package: &Package) -> Result<
             commit,
             ..
         } => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("{name}: the recorded rockspec {path} is gone"))?;
+            let text = std::fs::read_to_string(path).with_context(|| {
+                format!("the rockspec {path} it was installed from cannot be read")
+            })?;
             check_sha(name, "rockspec", rockspec_sha256, &text)?;
-            let rs = Rockspec::from_lua(&text, path)?;
-            (
-                text,
-                local_source_hint(&rs, Path::new(path)),
-                (sha256.clone(), commit.clone()),
-            )
+            let expected = Expected {
+                sha256: sha256.clone(),
+                commit: commit.clone(),
+            };
+            (text, SourceHint::Remote, expected)
         }
         PackageSource::Git {
             url,
@@ -1198,14 +1274,12 @@ fn rebuild_recorded(session: &Session, name: &str, package: &Package) -> Result<
             rockspec,
             rockspec_sha256,
         } => {
-            let checkout = session
-                .scratch
-                .path()
-                .join(format!("git-{}", fetch::git::repo_dir_name(url)));
+            let checkout = fresh_dir(session, "git-")?;
             fetch::git::fetch_git(url, fetch::git::GitRef::Commit(commit), &checkout)?;
-            let text = std::fs::read_to_string(checkout.join(rockspec))?;
+            let text = std::fs::read_to_string(checkout.join(rockspec))
+                .with_context(|| format!("{url} at {commit} has no {rockspec}"))?;
             check_sha(name, "rockspec", rockspec_sha256, &text)?;
-            (text, SourceHint::Dir(checkout), (None, None))
+            (text, SourceHint::Dir(checkout), Expected::default())
         }
     };
     let rockspec = Rockspec::from_lua(&text, &format!("{name}-{}.rockspec", package.version))?;
@@ -1217,7 +1291,7 @@ fn rebuild_recorded(session: &Session, name: &str, package: &Package) -> Result<
         package.source.clone(),
         hint,
         &key,
-        Some((&expected.0, &expected.1)),
+        &expected,
     )?;
     Ok(())
 }
@@ -1225,20 +1299,29 @@ fn rebuild_recorded(session: &Session, name: &str, package: &Package) -> Result<
 fn check_sha(name: &str, what: &str, expected: &str, text: &str) -> Result<()> {
     let actual = fetch::hash::sha256_bytes(text.as_bytes());
     if actual != expected {
-        bail!("{name}: {what} sha256 mismatch: manifest records {expected}, fetched {actual}");
+        bail!(
+            "{name}: {what} sha256 mismatch: manifest.json records {expected}, the server now has {actual} (the package was republished; reinstall it to accept the new one)"
+        );
     }
     Ok(())
 }
 
-/// `lvm sync`: make the tree exactly what the head commit's manifest says.
+/// `lvm sync`: make the store hold every package the head commit's manifest needs (rebuilding
+/// what is missing from the recorded sources), then the tree exactly what the manifest says.
 pub fn sync(env: &Environment, lock_timeout: Duration) -> Result<WriteLock> {
-    let lock = env.lock(lock_timeout).or_else(|e| {
-        // recover() inside lock() fails when the store lacks packages: fetch them, then retry.
-        let manifest = env.manifest()?;
-        ensure_in_store(env, &manifest).with_context(|| format!("{e:#}"))?;
-        env.lock(lock_timeout)
-    })?;
-    Ok(lock)
+    // Store entries are content-addressed and inserted atomically, so filling the store needs
+    // no lock; the lock's recovery then rebuilds the tree from it.
+    ensure_in_store(env, &env.manifest()?)?;
+    match env.lock(lock_timeout) {
+        Ok(lock) => Ok(lock),
+        Err(e) => {
+            // Another process may have moved the head meanwhile: fetch what that state needs.
+            if ensure_in_store(env, &env.manifest()?)? == 0 {
+                return Err(e);
+            }
+            env.lock(lock_timeout)
+        }
+    }
 }
 
 /// `lvm gc`: drop store entries no state in any profile's history needs.
