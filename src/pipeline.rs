@@ -74,10 +74,10 @@ pub fn parse_targets(args: &[String]) -> Result<Vec<Target>> {
         }
         if trimmed.ends_with(".rockspec") {
             targets.push(Target::Rockspec(PathBuf::from(trimmed)));
-        } else if fetch::git::is_git_url(trimmed)
-            || (looks_like_path(trimmed) && Path::new(trimmed).join(".git").exists())
-        {
+        } else if fetch::git::is_git_url(trimmed) {
             targets.push(Target::Git(fetch::git::parse_git_spec(trimmed)?));
+        } else if looks_like_path(trimmed) && is_git_checkout(trimmed) {
+            targets.push(Target::Git(local_git_spec(trimmed)?));
         } else if trimmed.contains('/') && Path::new(trimmed).exists() {
             bail!(
                 "'{trimmed}' is a path but neither a .rockspec file nor a git repository; to install from a folder, point at its rockspec"
@@ -87,6 +87,48 @@ pub fn parse_targets(args: &[String]) -> Result<Vec<Target>> {
         }
     }
     Ok(targets)
+}
+
+/// An error and its causes on one line, skipping causes whose text an outer message already
+/// includes (many error types quote their source in their own message).
+pub fn error_text(err: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
+}
+
+/// A git target given as a local path, with the path made absolute so the recorded source
+/// can be fetched again from any directory.
+fn local_git_spec(arg: &str) -> Result<fetch::git::GitSpec> {
+    let (path, reference) = match arg.rsplit_once('@') {
+        Some((path, reference)) if !Path::new(arg).exists() => (path, Some(reference)),
+        _ => (arg, None),
+    };
+    let absolute = std::fs::canonicalize(path)
+        .with_context(|| format!("git repository '{path}' cannot be read"))?;
+    let spec = match reference {
+        Some(r) => format!("{}@{r}", absolute.display()),
+        None => absolute.display().to_string(),
+    };
+    Ok(fetch::git::parse_git_spec(&spec)?)
+}
+
+/// Whether `arg` (a path, optionally followed by `@ref`) names a git repository.
+fn is_git_checkout(arg: &str) -> bool {
+    let path = match arg.rsplit_once('@') {
+        Some((path, _)) if !Path::new(arg).exists() => path,
+        _ => arg,
+    };
+    Path::new(path).join(".git").exists()
 }
 
 /// Whether an argument is written as a path (`./x`, `../x`, `/x`, `x/y`, `.`), as opposed to a
@@ -272,7 +314,7 @@ impl resolve::PackageSource for Candidates<'_> {
         }
         let (_, rockspec) = self
             .server_rockspec(name, version)
-            .map_err(|e| -> resolve::SourceError { format!("{e:#}").into() })?;
+            .map_err(|e| -> resolve::SourceError { error_text(&e).into() })?;
         Ok(rockspec.dependencies)
     }
 }
@@ -310,6 +352,8 @@ pub struct Session {
     scratch: tempfile::TempDir,
     build_ctx: BuildContext,
     fetch_opts: FetchOptions,
+    /// Servers that could not be read, with why; named when a package cannot be found.
+    unreachable: Vec<String>,
 }
 
 impl Session {
@@ -338,8 +382,9 @@ impl Session {
             match server.manifest() {
                 Ok(m) => servers.push((server, m)),
                 Err(e) => {
-                    tracing::warn!("rocks server {url} unavailable: {e:#}");
-                    failures.push(format!("{url}: {e:#}"));
+                    let e = error_text(&e.into());
+                    tracing::warn!("rocks server {url} unavailable: {e}");
+                    failures.push(format!("{url}: {e}"));
                 }
             }
         }
@@ -363,7 +408,21 @@ impl Session {
             scratch,
             build_ctx: BuildContext::from_env(&headers),
             fetch_opts,
+            unreachable: failures,
         })
+    }
+
+    /// Adds to a resolution failure which servers could not be read, since the package may
+    /// be on one of them.
+    fn explain_unreachable(&self, err: anyhow::Error) -> anyhow::Error {
+        if self.unreachable.is_empty() {
+            return err;
+        }
+        anyhow!(
+            "{}\nthese rocks servers could not be read:\n  {}",
+            error_text(&err),
+            self.unreachable.join("\n  ")
+        )
     }
 
     /// The rocks server at `url` and the files it publishes for `name` `version` (from this
@@ -509,7 +568,8 @@ pub fn install(
         requested.insert(dep.name.clone(), dep.constraints.to_string());
         new_requirements.push(dep);
     }
-    let resolution = resolve_requested(&candidates, &current, &requested, env)?;
+    let resolution = resolve_requested(&candidates, &current, &requested, env)
+        .map_err(|e| session.explain_unreachable(e))?;
     timings.insert("resolve".into(), started.elapsed().as_millis() as u64);
     let (target, hits, builds) = build_target_state(
         &session,
@@ -540,13 +600,28 @@ pub fn install(
     })
 }
 
-/// The event's arguments: what the user typed, with local paths made absolute.
+/// The event's arguments: what the user typed, with local paths made absolute (so the log
+/// still says which file was meant when read from elsewhere).
 fn event_args(args: &[String], names: &[String]) -> Vec<String> {
     if args.is_empty() {
-        names.to_vec()
-    } else {
-        args.to_vec()
+        return names.to_vec();
     }
+    args.iter()
+        .map(|arg| {
+            if !looks_like_path(arg) || fetch::git::is_git_url(arg) {
+                return arg.clone();
+            }
+            let (path, reference) = match arg.rsplit_once('@') {
+                Some((path, r)) if !Path::new(arg).exists() => (path, Some(r)),
+                _ => (arg.as_str(), None),
+            };
+            match (std::fs::canonicalize(path), reference) {
+                (Ok(abs), Some(r)) => format!("{}@{r}", abs.display()),
+                (Ok(abs), None) => abs.display().to_string(),
+                (Err(_), _) => arg.clone(),
+            }
+        })
+        .collect()
 }
 
 fn resolve_requested(
@@ -670,10 +745,12 @@ fn run_jobs(
                         }
                         Err(e) => {
                             progress.fail(&job.name, &job.version);
-                            errors
-                                .lock()
-                                .expect("not poisoned")
-                                .push(format!("{} {}: {e:#}", job.name, job.version));
+                            errors.lock().expect("not poisoned").push(format!(
+                                "{} {}: {}",
+                                job.name,
+                                job.version,
+                                error_text(&e)
+                            ));
                         }
                     }
                 }
@@ -901,7 +978,8 @@ fn build_into_store(
                     expected_sha256: expected.sha256.clone(),
                     git_commit: expected.commit.clone(),
                 },
-            )?;
+            )
+            .map_err(|e| naming_url(e.into(), &rockspec.source.url))?;
             sha = fetched.archive_sha256;
             commit = fetched.git_commit;
             fetched.dir
@@ -969,6 +1047,16 @@ fn build_into_store(
         stored.prefix,
         with_source_record(source, sha.as_ref(), commit.as_ref()),
     ))
+}
+
+/// Adds the source URL to an error that does not name it already (archive errors name the
+/// downloaded file's temporary path).
+fn naming_url(err: anyhow::Error, url: &str) -> anyhow::Error {
+    if error_text(&err).contains(url) {
+        err
+    } else {
+        err.context(format!("sources from {url}"))
+    }
 }
 
 fn package_record(

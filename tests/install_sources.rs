@@ -320,14 +320,40 @@ fn installs_from_a_plain_path_to_a_git_repository() {
     let repo = lvm.root.path().join("gitrock");
     git_fixture(&repo, "first");
     let head = move_tag(&repo, "second");
+    // A plain name is a package name even when a folder of that name is here.
+    let err = lvm.fails(&["install", "gitrock"]);
+    assert!(err.contains("no package named 'gitrock'"), "{err}");
     // A relative path, at the default branch.
     lvm.ok(&["install", "./gitrock"]);
     assert_eq!(revision(&lvm), "second");
-    assert_eq!(source_of(&lvm, "gitrock")["commit"], head.as_str());
+    let source = source_of(&lvm, "gitrock");
+    assert_eq!(source["commit"], head.as_str());
+    let absolute = std::fs::canonicalize(&repo).unwrap();
+    assert_eq!(
+        source["url"],
+        format!("git+file://{}", absolute.display()).as_str()
+    );
     assert_eq!(
         manifest_json(&lvm)["packages"]["strutil"]["version"],
         "1.1-1"
     );
+    // The log records the absolute path, not one relative to where lvm ran.
+    let event = lvm.ok(&["show-event", "HEAD"]);
+    assert!(event.contains(&absolute.display().to_string()), "{event}");
+
+    // The recorded source rebuilds from another directory, at the recorded commit.
+    move_tag(&repo, "third");
+    wipe_store(&lvm);
+    std::fs::remove_dir_all(std::fs::canonicalize(lvm.tree()).unwrap()).unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let out = lvm
+        .command()
+        .current_dir(elsewhere.path())
+        .arg("sync")
+        .output()
+        .unwrap();
+    stdout_ok(&out);
+    assert_eq!(revision(&lvm), "second");
 }
 
 #[test]
