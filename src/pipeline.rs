@@ -1412,9 +1412,54 @@ pub fn sync(env: &Environment, lock_timeout: Duration) -> Result<WriteLock> {
     }
 }
 
-/// `lvm gc`: drop store entries no state in any profile's history needs.
+/// `lvm gc`: drop store entries that no state in the history of any profile needs, in this
+/// environment and in every environment under the lvm home (they share the store). With
+/// `older_than_days`, states older than that are not kept alive (profile heads always are).
 pub fn gc(env: &Environment, older_than_days: Option<u32>, dry_run: bool) -> Result<String> {
     let cutoff = older_than_days.map(|d| chrono::Utc::now() - chrono::Duration::days(i64::from(d)));
+    let mut keep = needed_store_keys(env, cutoff)?;
+    let mut others = 0;
+    let this = std::fs::canonicalize(&env.root).unwrap_or_else(|_| env.root.clone());
+    for root in home_environments(&env.home)? {
+        if std::fs::canonicalize(&root).is_ok_and(|r| r == this) {
+            continue;
+        }
+        // An unreadable environment might need anything: collecting without it could delete
+        // what it uses, so stop.
+        let other = Environment::open(&root, env.home.clone()).with_context(|| {
+            format!(
+                "cannot read the environment {} to see which store entries it needs; repair or remove it, then run gc again",
+                root.display()
+            )
+        })?;
+        keep.extend(needed_store_keys(&other, cutoff)?);
+        others += 1;
+    }
+    let store = env.home.store()?;
+    let report = store.gc(&keep, GcOptions { dry_run })?;
+    let verb = if dry_run { "Would remove" } else { "Removed" };
+    let mut out = format!(
+        "{verb} {} store entries ({} bytes); kept {} needed by this environment and {others} other(s) under {}",
+        report.removed.len(),
+        report.freed_bytes,
+        keep.len(),
+        env.home.root.display()
+    );
+    for entry in &report.removed {
+        match &entry.meta {
+            Some(meta) => out.push_str(&format!("\n  {} {}", meta.name, meta.version)),
+            None => out.push_str(&format!("\n  {} (unreadable metadata)", entry.key)),
+        }
+    }
+    Ok(out)
+}
+
+/// The store keys the states of every profile of `env` use: each profile's head, and every
+/// earlier state unless it is older than `cutoff`.
+fn needed_store_keys(
+    env: &Environment,
+    cutoff: Option<chrono::DateTime<chrono::Utc>>,
+) -> Result<BTreeSet<StoreKey>> {
     let mut keep = BTreeSet::new();
     for profile in env.repo.profiles()? {
         let head = env.repo.profile_head(&profile)?;
@@ -1429,22 +1474,26 @@ pub fn gc(env: &Environment, older_than_days: Option<u32>, dry_run: bool) -> Res
             }
         }
     }
-    let store = env.home.store()?;
-    let report = store.gc(&keep, GcOptions { dry_run })?;
-    let verb = if dry_run { "Would remove" } else { "Removed" };
-    let mut out = format!(
-        "{verb} {} store entries ({} bytes); kept {}",
-        report.removed.len(),
-        report.freed_bytes,
-        keep.len()
-    );
-    for entry in &report.removed {
-        match &entry.meta {
-            Some(meta) => out.push_str(&format!("\n  {} {}", meta.name, meta.version)),
-            None => out.push_str(&format!("\n  {} (unreadable metadata)", entry.key)),
+    Ok(keep)
+}
+
+/// The environments kept under the lvm home (`<home>/envs/<name>`).
+fn home_environments(home: &crate::env::Home) -> Result<Vec<PathBuf>> {
+    let dir = home.root.join("envs");
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
+        Err(e) => return Err(e).with_context(|| format!("listing {}", dir.display())),
+    };
+    let mut roots = Vec::new();
+    for entry in entries {
+        let path = entry?.path();
+        if path.join(".git").is_dir() {
+            roots.push(path);
         }
     }
-    Ok(out)
+    roots.sort();
+    Ok(roots)
 }
 
 /// Merges another profile's requested packages into the current profile, through the resolver.

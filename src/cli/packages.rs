@@ -250,6 +250,11 @@ pub fn path(ctx: &Context, args: PathArgs) -> Result<i32> {
 }
 
 #[derive(Debug, Args)]
+#[command(after_help = "\
+Every state in the history of every profile is kept (so rollback works offline), for this
+environment and for every environment under the lvm home, which share the store. Environments
+elsewhere (LVM_ENV, a project's .lvm folder) are not seen: after a gc, `lvm sync` there rebuilds
+whatever they miss.")]
 pub struct GcArgs {
     /// Also drop store entries only needed by states older than this many days.
     #[arg(long, value_name = "DAYS")]
