@@ -1597,3 +1597,118 @@ fn build_fingerprint(ctx: &BuildContext, rockspec: &Rockspec) -> String {
     parts.extend(ctx.variables.iter().map(|(k, v)| format!("{k}={v}")));
     parts.join("|")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn targets_join_names_with_following_constraints() {
+        let targets = parse_targets(&args(&["penlight", ">= 1.13", "lpeg 1.1.0-2", "x"])).unwrap();
+        let names: Vec<String> = targets
+            .iter()
+            .map(|t| match t {
+                Target::Package(d) => d.to_string(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(names.len(), 3);
+        assert!(names[0].starts_with("penlight") && names[0].contains(">= 1.13"));
+        assert!(names[1].starts_with("lpeg") && names[1].contains("1.1.0-2"));
+        assert_eq!(names[2], "x");
+        let err = parse_targets(&args(&[">= 1.0"])).unwrap_err().to_string();
+        assert!(err.contains("no package name comes before it"), "{err}");
+    }
+
+    #[test]
+    fn targets_recognize_rockspecs_git_urls_and_git_paths() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = dir.path().join("myrock");
+        std::fs::create_dir_all(repo.join(".git")).unwrap();
+        let path = repo.display().to_string();
+        let targets = parse_targets(&args(&[
+            "./x-1.0-1.rockspec",
+            "git+file:///srv/r@v1",
+            &format!("{path}@v2"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            targets[0],
+            Target::Rockspec(PathBuf::from("./x-1.0-1.rockspec"))
+        );
+        let Target::Git(spec) = &targets[1] else {
+            panic!("{targets:?}")
+        };
+        assert_eq!(
+            (spec.url.as_str(), spec.reference.as_deref()),
+            ("git+file:///srv/r", Some("v1"))
+        );
+        let Target::Git(spec) = &targets[2] else {
+            panic!("{targets:?}")
+        };
+        let absolute = std::fs::canonicalize(&repo).unwrap();
+        assert_eq!(spec.url, format!("git+file://{}", absolute.display()));
+        assert_eq!(spec.reference.as_deref(), Some("v2"));
+        let err = parse_targets(&args(&[dir.path().to_str().unwrap()]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("neither a .rockspec file nor a git repository"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn only_arguments_written_as_paths_are_paths() {
+        assert!(looks_like_path("./x") && looks_like_path("a/b") && looks_like_path("."));
+        assert!(!looks_like_path("gitrock") && !looks_like_path("lua-cjson"));
+    }
+
+    #[test]
+    fn http_timeout_setting() {
+        assert_eq!(fetch_options(None).unwrap(), FetchOptions::default());
+        assert_eq!(fetch_options(Some(" ")).unwrap(), FetchOptions::default());
+        let opts = fetch_options(Some("1.5")).unwrap();
+        assert_eq!(opts.connect_timeout, Duration::from_millis(1500));
+        assert_eq!(opts.read_timeout, Duration::from_millis(1500));
+        for bad in ["0", "-3", "soon", "inf", "NaN"] {
+            let err = fetch_options(Some(bad)).unwrap_err().to_string();
+            assert!(err.contains(HTTP_TIMEOUT_VAR) && err.contains(bad), "{err}");
+        }
+    }
+
+    #[test]
+    fn error_text_skips_causes_already_quoted() {
+        let inner = anyhow!("disk full");
+        let err = inner
+            .context("cannot write x: disk full")
+            .context("installing y");
+        assert_eq!(error_text(&err), "installing y: cannot write x: disk full");
+        let err = anyhow!("root cause").context("outer");
+        assert_eq!(error_text(&err), "outer: root cause");
+    }
+
+    #[test]
+    fn published_rock_prefers_sources_then_portable_binaries() {
+        let v = Version::parse("1.0-1").unwrap();
+        let arches =
+            |list: &[&str]| -> Vec<String> { list.iter().map(|s| s.to_string()).collect() };
+        assert_eq!(
+            published_rock("x", &v, &arches(&["all", "src"])),
+            ("x-1.0-1.src.rock".to_string(), false)
+        );
+        assert_eq!(
+            published_rock("x", &v, &arches(&["all"])),
+            ("x-1.0-1.all.rock".to_string(), true)
+        );
+        let platform = crate::platform::rock_arch();
+        assert_eq!(
+            published_rock("x", &v, &arches(&[platform.as_str()])),
+            (format!("x-1.0-1.{platform}.rock"), true)
+        );
+    }
+}

@@ -423,3 +423,24 @@ fn archive_hashes_are_recorded_and_a_changed_archive_fails_the_rebuild() {
     assert!(err.contains(&old_sha) && err.contains(&new_sha), "{err}");
     assert_eq!(lvm.snapshot(), before);
 }
+
+#[test]
+fn local_rockspec_with_a_git_source_records_the_commit_and_rebuilds_it() {
+    let lvm = Lvm::new();
+    let repo = lvm.root.path().join("gitrock");
+    let tagged = git_fixture(&repo, "first");
+    let (_dir, url) = server_with(lvm.root.path(), "server", |n| n.starts_with("strutil"));
+    lvm.init(&[&url]);
+    let rockspec = repo.join("gitrock-1.0-1.rockspec");
+    lvm.ok(&["install", rockspec.to_str().unwrap()]);
+    assert_eq!(revision(&lvm), "first");
+    let source = source_of(&lvm, "gitrock");
+    assert_eq!(source["kind"], "rockspec");
+    assert_eq!(source["commit"], tagged.as_str(), "{source}");
+
+    move_tag(&repo, "second");
+    wipe_store(&lvm);
+    std::fs::remove_dir_all(std::fs::canonicalize(lvm.tree()).unwrap()).unwrap();
+    lvm.ok(&["sync"]);
+    assert_eq!(revision(&lvm), "first");
+}
