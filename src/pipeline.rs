@@ -109,10 +109,7 @@ pub fn error_text(err: &anyhow::Error) -> String {
 /// A git target given as a local path, with the path made absolute so the recorded source
 /// can be fetched again from any directory.
 fn local_git_spec(arg: &str) -> Result<fetch::git::GitSpec> {
-    let (path, reference) = match arg.rsplit_once('@') {
-        Some((path, reference)) if !Path::new(arg).exists() => (path, Some(reference)),
-        _ => (arg, None),
-    };
+    let (path, reference) = split_path_ref(arg);
     let absolute = std::fs::canonicalize(path)
         .with_context(|| format!("git repository '{path}' cannot be read"))?;
     let spec = match reference {
@@ -124,11 +121,16 @@ fn local_git_spec(arg: &str) -> Result<fetch::git::GitSpec> {
 
 /// Whether `arg` (a path, optionally followed by `@ref`) names a git repository.
 fn is_git_checkout(arg: &str) -> bool {
-    let path = match arg.rsplit_once('@') {
-        Some((path, _)) if !Path::new(arg).exists() => path,
-        _ => arg,
-    };
-    Path::new(path).join(".git").exists()
+    Path::new(split_path_ref(arg).0).join(".git").exists()
+}
+
+/// Splits `path@ref` into the path and the git reference; a path that exists as written
+/// (even with an `@` in it) has no reference.
+fn split_path_ref(arg: &str) -> (&str, Option<&str>) {
+    match arg.rsplit_once('@') {
+        Some((path, reference)) if !Path::new(arg).exists() => (path, Some(reference)),
+        _ => (arg, None),
+    }
 }
 
 /// Whether an argument is written as a path (`./x`, `../x`, `/x`, `x/y`, `.`), as opposed to a
@@ -611,10 +613,7 @@ fn event_args(args: &[String], names: &[String]) -> Vec<String> {
             if !looks_like_path(arg) || fetch::git::is_git_url(arg) {
                 return arg.clone();
             }
-            let (path, reference) = match arg.rsplit_once('@') {
-                Some((path, r)) if !Path::new(arg).exists() => (path, Some(r)),
-                _ => (arg.as_str(), None),
-            };
+            let (path, reference) = split_path_ref(arg);
             match (std::fs::canonicalize(path), reference) {
                 (Ok(abs), Some(r)) => format!("{}@{r}", abs.display()),
                 (Ok(abs), None) => abs.display().to_string(),
