@@ -74,8 +74,10 @@ pub fn parse_targets(args: &[String]) -> Result<Vec<Target>> {
         }
         if trimmed.ends_with(".rockspec") {
             targets.push(Target::Rockspec(PathBuf::from(trimmed)));
-        } else if fetch::git::is_git_url(trimmed) || Path::new(trimmed).join(".git").exists() {
+        } else if fetch::git::is_git_url(trimmed) {
             targets.push(Target::Git(fetch::git::parse_git_spec(trimmed)?));
+        } else if looks_like_path(trimmed) && is_git_checkout(trimmed) {
+            targets.push(Target::Git(local_git_spec(trimmed)?));
         } else if trimmed.contains('/') && Path::new(trimmed).exists() {
             bail!(
                 "'{trimmed}' is a path but neither a .rockspec file nor a git repository; to install from a folder, point at its rockspec"
@@ -85,6 +87,56 @@ pub fn parse_targets(args: &[String]) -> Result<Vec<Target>> {
         }
     }
     Ok(targets)
+}
+
+/// An error and its causes on one line, skipping causes whose text an outer message already
+/// includes (many error types quote their source in their own message).
+pub fn error_text(err: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
+}
+
+/// A git target given as a local path, with the path made absolute so the recorded source
+/// can be fetched again from any directory.
+fn local_git_spec(arg: &str) -> Result<fetch::git::GitSpec> {
+    let (path, reference) = split_path_ref(arg);
+    let absolute = std::fs::canonicalize(path)
+        .with_context(|| format!("git repository '{path}' cannot be read"))?;
+    let spec = match reference {
+        Some(r) => format!("{}@{r}", absolute.display()),
+        None => absolute.display().to_string(),
+    };
+    Ok(fetch::git::parse_git_spec(&spec)?)
+}
+
+/// Whether `arg` (a path, optionally followed by `@ref`) names a git repository.
+fn is_git_checkout(arg: &str) -> bool {
+    Path::new(split_path_ref(arg).0).join(".git").exists()
+}
+
+/// Splits `path@ref` into the path and the git reference; a path that exists as written
+/// (even with an `@` in it) has no reference.
+fn split_path_ref(arg: &str) -> (&str, Option<&str>) {
+    match arg.rsplit_once('@') {
+        Some((path, reference)) if !Path::new(arg).exists() => (path, Some(reference)),
+        _ => (arg, None),
+    }
+}
+
+/// Whether an argument is written as a path (`./x`, `../x`, `/x`, `x/y`, `.`), as opposed to a
+/// package name that may happen to match a folder in the current directory.
+fn looks_like_path(arg: &str) -> bool {
+    arg.contains('/') || arg == "." || arg == ".."
 }
 
 /// Where the build of one exact package comes from.
@@ -195,13 +247,7 @@ fn fetch_rockspec_text(
         return std::fs::read_to_string(&path)
             .with_context(|| format!("{}/{file}: cannot read it as UTF-8 text", server.url()));
     }
-    let rock = if arches.iter().any(|a| a == "src") {
-        format!("{name}-{version}.src.rock")
-    } else if arches.iter().any(|a| a == "all") {
-        format!("{name}-{version}.all.rock")
-    } else {
-        format!("{name}-{version}.{}.rock", crate::platform::rock_arch())
-    };
+    let (rock, _) = published_rock(name, version, arches);
     let dir = tempfile::tempdir_in(scratch)?;
     let path = dir.path().join(&rock);
     server.download_to(&rock, &path)?;
@@ -210,6 +256,33 @@ fn fetch_rockspec_text(
     let text = std::fs::read_to_string(unpacked.join(&file))
         .with_context(|| format!("{}/{rock} holds no {file}", server.url()))?;
     Ok(text)
+}
+
+/// The rock file to use among the published `arches` (`.src.rock` first, then `.all.rock`, then
+/// this platform's binary rock), and whether it is a binary rock (installed as it is). Pure.
+fn published_rock(name: &str, version: &Version, arches: &[String]) -> (String, bool) {
+    let arch = if arches.iter().any(|a| a == "src") {
+        "src".to_string()
+    } else if arches.iter().any(|a| a == "all") {
+        "all".to_string()
+    } else {
+        crate::platform::rock_arch()
+    };
+    let binary = arch != "src";
+    (crate::server::rock_file_name(name, version, &arch), binary)
+}
+
+/// Where the sources of a server package are: its rockspec's `source.url` when the rockspec is
+/// published, else inside the published rock.
+fn server_hint(server: &RocksServer, arches: &[String]) -> SourceHint {
+    if arches.iter().any(|a| a == "rockspec") {
+        SourceHint::Remote
+    } else {
+        SourceHint::Rock {
+            server: Box::new(server.clone()),
+            arches: arches.to_vec(),
+        }
+    }
 }
 
 impl resolve::PackageSource for Candidates<'_> {
@@ -243,9 +316,33 @@ impl resolve::PackageSource for Candidates<'_> {
         }
         let (_, rockspec) = self
             .server_rockspec(name, version)
-            .map_err(|e| -> resolve::SourceError { format!("{e:#}").into() })?;
+            .map_err(|e| -> resolve::SourceError { error_text(&e).into() })?;
         Ok(rockspec.dependencies)
     }
+}
+
+/// The environment variable that sets the network timeout, in seconds.
+pub const HTTP_TIMEOUT_VAR: &str = "LVM_HTTP_TIMEOUT";
+
+/// Download settings, with connect and read timeouts from `LVM_HTTP_TIMEOUT` (seconds, may be
+/// fractional) when set. Pure.
+pub fn fetch_options(http_timeout: Option<&str>) -> Result<FetchOptions> {
+    let mut opts = FetchOptions::default();
+    if let Some(text) = http_timeout.map(str::trim).filter(|t| !t.is_empty()) {
+        let seconds: f64 = text
+            .parse()
+            .ok()
+            .filter(|s: &f64| s.is_finite() && *s > 0.0)
+            .ok_or_else(|| {
+                anyhow!(
+                    "{HTTP_TIMEOUT_VAR}='{text}' is not a positive number of seconds (e.g. {HTTP_TIMEOUT_VAR}=30)"
+                )
+            })?;
+        let timeout = Duration::from_secs_f64(seconds);
+        opts.connect_timeout = timeout;
+        opts.read_timeout = timeout;
+    }
+    Ok(opts)
 }
 
 /// Everything a change needs: servers with their manifests, the store, build settings.
@@ -257,6 +354,8 @@ pub struct Session {
     scratch: tempfile::TempDir,
     build_ctx: BuildContext,
     fetch_opts: FetchOptions,
+    /// Servers that could not be read, with why; named when a package cannot be found.
+    unreachable: Vec<String>,
 }
 
 impl Session {
@@ -271,7 +370,7 @@ impl Session {
                 .collect(),
         };
         let cache = env.home.cache_dir();
-        let fetch_opts = FetchOptions::default();
+        let fetch_opts = fetch_options(std::env::var(HTTP_TIMEOUT_VAR).ok().as_deref())?;
         let mut servers = Vec::new();
         let mut failures = Vec::new();
         for url in urls {
@@ -285,8 +384,9 @@ impl Session {
             match server.manifest() {
                 Ok(m) => servers.push((server, m)),
                 Err(e) => {
-                    tracing::warn!("rocks server {url} unavailable: {e:#}");
-                    failures.push(format!("{url}: {e:#}"));
+                    let e = error_text(&e.into());
+                    tracing::warn!("rocks server {url} unavailable: {e}");
+                    failures.push(format!("{url}: {e}"));
                 }
             }
         }
@@ -310,7 +410,51 @@ impl Session {
             scratch,
             build_ctx: BuildContext::from_env(&headers),
             fetch_opts,
+            unreachable: failures,
         })
+    }
+
+    /// Adds to a resolution failure which servers could not be read, since the package may
+    /// be on one of them.
+    fn explain_unreachable(&self, err: anyhow::Error) -> anyhow::Error {
+        if self.unreachable.is_empty() {
+            return err;
+        }
+        anyhow!(
+            "{}\nthese rocks servers could not be read:\n  {}",
+            error_text(&err),
+            self.unreachable.join("\n  ")
+        )
+    }
+
+    /// The rocks server at `url` and the files it publishes for `name` `version` (from this
+    /// session's manifests when it is one of its servers).
+    fn published(
+        &self,
+        url: &str,
+        name: &str,
+        version: &Version,
+    ) -> Result<(RocksServer, Vec<String>)> {
+        let opened;
+        let (server, manifest) = match self.servers.iter().find(|(s, _)| s.url() == url) {
+            Some((s, m)) => (s, m),
+            None => {
+                let server =
+                    RocksServer::new(url, &self.cache_dir)?.with_options(self.fetch_opts.clone());
+                let manifest = server.manifest()?;
+                opened = (server, manifest);
+                (&opened.0, &opened.1)
+            }
+        };
+        let arches = manifest
+            .packages
+            .get(name)
+            .and_then(|versions| versions.get(version))
+            .cloned()
+            .ok_or_else(|| {
+                anyhow!("rocks server {url} no longer lists {name} {version} (it was removed from the server)")
+            })?;
+        Ok((server.clone(), arches))
     }
 
     fn candidates(&self, current: &Manifest) -> Candidates<'_> {
@@ -346,10 +490,7 @@ impl Session {
                 (rockspec, Origin::LocalRockspec { path })
             }
             Target::Git(spec) => {
-                let checkout = self
-                    .scratch
-                    .path()
-                    .join(format!("git-{}", fetch::git::repo_dir_name(&spec.url)));
+                let checkout = fresh_dir(self, "git-")?;
                 let reference = match &spec.reference {
                     Some(r) => fetch::git::GitRef::Named(r),
                     None => fetch::git::GitRef::Default,
@@ -429,7 +570,8 @@ pub fn install(
         requested.insert(dep.name.clone(), dep.constraints.to_string());
         new_requirements.push(dep);
     }
-    let resolution = resolve_requested(&candidates, &current, &requested, env)?;
+    let resolution = resolve_requested(&candidates, &current, &requested, env)
+        .map_err(|e| session.explain_unreachable(e))?;
     timings.insert("resolve".into(), started.elapsed().as_millis() as u64);
     let (target, hits, builds) = build_target_state(
         &session,
@@ -460,13 +602,25 @@ pub fn install(
     })
 }
 
-/// The event's arguments: what the user typed, with local paths made absolute.
+/// The event's arguments: what the user typed, with local paths made absolute (so the log
+/// still says which file was meant when read from elsewhere).
 fn event_args(args: &[String], names: &[String]) -> Vec<String> {
     if args.is_empty() {
-        names.to_vec()
-    } else {
-        args.to_vec()
+        return names.to_vec();
     }
+    args.iter()
+        .map(|arg| {
+            if !looks_like_path(arg) || fetch::git::is_git_url(arg) {
+                return arg.clone();
+            }
+            let (path, reference) = split_path_ref(arg);
+            match (std::fs::canonicalize(path), reference) {
+                (Ok(abs), Some(r)) => format!("{}@{r}", abs.display()),
+                (Ok(abs), None) => abs.display().to_string(),
+                (Err(_), _) => arg.clone(),
+            }
+        })
+        .collect()
 }
 
 fn resolve_requested(
@@ -590,10 +744,12 @@ fn run_jobs(
                         }
                         Err(e) => {
                             progress.fail(&job.name, &job.version);
-                            errors
-                                .lock()
-                                .expect("not poisoned")
-                                .push(format!("{} {}: {e:#}", job.name, job.version));
+                            errors.lock().expect("not poisoned").push(format!(
+                                "{} {}: {}",
+                                job.name,
+                                job.version,
+                                error_text(&e)
+                            ));
                         }
                     }
                 }
@@ -691,14 +847,7 @@ fn ensure_package(
                 sha256: None,
                 commit: None,
             };
-            let hint = if arches.iter().any(|a| a == "rockspec") {
-                SourceHint::Remote
-            } else {
-                SourceHint::Rock {
-                    server: *server,
-                    arches: arches.clone(),
-                }
-            };
+            let hint = server_hint(&session.servers[*server].0, arches);
             (text, rockspec, source, hint)
         }
         Origin::LocalRockspec { path } => {
@@ -712,8 +861,7 @@ fn ensure_package(
                 sha256: None,
                 commit: None,
             };
-            let hint = local_source_hint(&rockspec, path);
-            (text, rockspec, source, hint)
+            (text, rockspec, source, SourceHint::Remote)
         }
         Origin::Git {
             url,
@@ -757,7 +905,7 @@ fn ensure_package(
         source,
         source_dir_hint,
         &key,
-        None,
+        &Expected::default(),
     )?;
     Ok((
         package_record(&rockspec, source, &key, &stored_path)?,
@@ -772,18 +920,17 @@ enum SourceHint {
     /// Already on disk (a git checkout or a local folder).
     Dir(PathBuf),
     /// Inside a `.src.rock` (or a binary rock) on a server.
-    Rock { server: usize, arches: Vec<String> },
+    Rock {
+        server: Box<RocksServer>,
+        arches: Vec<String>,
+    },
 }
 
-/// A local rockspec whose `source.url` is not fetchable builds from its own folder, as
-/// `luarocks make` does.
-fn local_source_hint(rockspec: &Rockspec, path: &Path) -> SourceHint {
-    let url = &rockspec.source.url;
-    if url.is_empty() {
-        SourceHint::Dir(path.parent().unwrap_or(Path::new(".")).to_path_buf())
-    } else {
-        SourceHint::Remote
-    }
+/// What a rebuild must find again: the recorded archive digest and git commit.
+#[derive(Debug, Clone, Default)]
+struct Expected {
+    sha256: Option<String>,
+    commit: Option<String>,
 }
 
 fn with_source_record(
@@ -812,7 +959,7 @@ fn build_into_store(
     source: PackageSource,
     hint: SourceHint,
     key: &StoreKey,
-    expected: Option<(&Option<String>, &Option<String>)>,
+    expected: &Expected,
 ) -> Result<(PathBuf, PackageSource)> {
     let work = tempfile::tempdir_in(session.scratch.path())?;
     let prefix = work.path().join("prefix");
@@ -822,38 +969,36 @@ fn build_into_store(
     let source_dir = match hint {
         SourceHint::Dir(dir) => dir,
         SourceHint::Remote => {
-            let expected_sha = expected.and_then(|(s, _)| s.clone());
-            let expected_commit = expected.and_then(|(_, c)| c.clone());
             let fetched = fetch::fetch_source(
                 &rockspec.source,
                 &work.path().join("src"),
                 &SourceOptions {
                     fetch: session.fetch_opts.clone(),
-                    expected_sha256: expected_sha,
-                    git_commit: expected_commit,
+                    expected_sha256: expected.sha256.clone(),
+                    git_commit: expected.commit.clone(),
                 },
-            )?;
+            )
+            .map_err(|e| naming_url(e.into(), &rockspec.source.url))?;
             sha = fetched.archive_sha256;
             commit = fetched.git_commit;
             fetched.dir
         }
         SourceHint::Rock { server, arches } => {
-            let server = &session.servers[server].0;
-            let binary = !arches.iter().any(|a| a == "src");
-            let file = if !binary {
-                format!("{name}-{}.src.rock", rockspec.version)
-            } else if arches.iter().any(|a| a == "all") {
-                format!("{name}-{}.all.rock", rockspec.version)
-            } else {
-                format!(
-                    "{name}-{}.{}.rock",
-                    rockspec.version,
-                    crate::platform::rock_arch()
-                )
-            };
+            let (file, binary) = published_rock(name, &rockspec.version, &arches);
             let path = work.path().join(&file);
             server.download_to(&file, &path)?;
-            sha = Some(fetch::sha256_file(&path)?);
+            let actual = fetch::sha256_file(&path)?;
+            if let Some(recorded) = &expected.sha256
+                && !fetch::hash::same_digest(recorded, &actual)
+            {
+                return Err(fetch::FetchError::Sha256Mismatch {
+                    url: format!("{}/{file}", server.url()),
+                    expected: recorded.clone(),
+                    actual,
+                }
+                .into());
+            }
+            sha = Some(actual);
             if binary {
                 fetch::extract(&path, &prefix, &ExtractLimits::default())?;
                 prebuilt = true;
@@ -901,6 +1046,16 @@ fn build_into_store(
         stored.prefix,
         with_source_record(source, sha.as_ref(), commit.as_ref()),
     ))
+}
+
+/// Adds the source URL to an error that does not name it already (archive errors name the
+/// downloaded file's temporary path).
+fn naming_url(err: anyhow::Error, url: &str) -> anyhow::Error {
+    if error_text(&err).contains(url) {
+        err
+    } else {
+        err.context(format!("sources from {url}"))
+    }
 }
 
 fn package_record(
@@ -1125,8 +1280,9 @@ pub fn installed_info(rock_dir: &Path, name: &str, version: &Version) -> Install
 }
 
 /// Rebuilds into the store every package of `manifest` that the store lacks, from the sources
-/// recorded in the manifest, verifying the recorded hashes and commits.
-pub fn ensure_in_store(env: &Environment, manifest: &Manifest) -> Result<()> {
+/// recorded in the manifest, verifying the recorded hashes and commits. Returns how many it
+/// rebuilt.
+pub fn ensure_in_store(env: &Environment, manifest: &Manifest) -> Result<usize> {
     let store = env.home.store()?;
     let missing: Vec<(&String, &Package)> = manifest
         .packages
@@ -1136,18 +1292,29 @@ pub fn ensure_in_store(env: &Environment, manifest: &Manifest) -> Result<()> {
         })
         .collect();
     if missing.is_empty() {
-        return Ok(());
+        return Ok(0);
     }
     let session = Session::open(env, &ServerChoice::default())?;
-    for (name, package) in missing {
-        rebuild_recorded(&session, name, package)?;
+    for (name, package) in &missing {
+        rebuild_recorded(&session, name, package)
+            .with_context(|| format!("cannot rebuild {name} {}", package.version))?;
+        eprintln!("  {name} {} (rebuilt)", package.version);
     }
-    Ok(())
+    Ok(missing.len())
 }
 
+/// Makes a fresh, empty directory under the session's scratch space.
+fn fresh_dir(session: &Session, prefix: &str) -> Result<PathBuf> {
+    Ok(tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir_in(session.scratch.path())?
+        .keep())
+}
+
+/// Rebuilds one recorded package from the source its record names.
 fn rebuild_recorded(session: &Session, name: &str, package: &Package) -> Result<()> {
     let key = StoreKey::parse(&package.store_key)
-        .with_context(|| format!("{name}: malformed store key"))?;
+        .with_context(|| format!("{name}: malformed store key in manifest.json"))?;
     let (text, hint, expected) = match &package.source {
         PackageSource::Server {
             server,
@@ -1156,24 +1323,20 @@ fn rebuild_recorded(session: &Session, name: &str, package: &Package) -> Result<
             commit,
             ..
         } => {
-            let server = RocksServer::new(server, &session.cache_dir)?
-                .with_options(session.fetch_opts.clone());
-            let file = format!("{name}-{}.rockspec", package.version);
-            let text = match server.fetch_file(&file) {
-                Ok(path) => std::fs::read_to_string(path)?,
-                Err(_) => {
-                    let arches = vec!["src".to_string()];
-                    fetch_rockspec_text(
-                        &server,
-                        name,
-                        &package.version,
-                        &arches,
-                        session.scratch.path(),
-                    )?
-                }
-            };
+            let (server, arches) = session.published(server, name, &package.version)?;
+            let text = fetch_rockspec_text(
+                &server,
+                name,
+                &package.version,
+                &arches,
+                session.scratch.path(),
+            )?;
             check_sha(name, "rockspec", rockspec_sha256, &text)?;
-            (text, SourceHint::Remote, (sha256.clone(), commit.clone()))
+            let expected = Expected {
+                sha256: sha256.clone(),
+                commit: commit.clone(),
+            };
+            (text, server_hint(&server, &arches), expected)
         }
         PackageSource::Rockspec {
             path,
@@ -1182,15 +1345,15 @@ fn rebuild_recorded(session: &Session, name: &str, package: &Package) -> Result<
             commit,
             ..
         } => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("{name}: the recorded rockspec {path} is gone"))?;
+            let text = std::fs::read_to_string(path).with_context(|| {
+                format!("the rockspec {path} it was installed from cannot be read")
+            })?;
             check_sha(name, "rockspec", rockspec_sha256, &text)?;
-            let rs = Rockspec::from_lua(&text, path)?;
-            (
-                text,
-                local_source_hint(&rs, Path::new(path)),
-                (sha256.clone(), commit.clone()),
-            )
+            let expected = Expected {
+                sha256: sha256.clone(),
+                commit: commit.clone(),
+            };
+            (text, SourceHint::Remote, expected)
         }
         PackageSource::Git {
             url,
@@ -1198,14 +1361,12 @@ fn rebuild_recorded(session: &Session, name: &str, package: &Package) -> Result<
             rockspec,
             rockspec_sha256,
         } => {
-            let checkout = session
-                .scratch
-                .path()
-                .join(format!("git-{}", fetch::git::repo_dir_name(url)));
+            let checkout = fresh_dir(session, "git-")?;
             fetch::git::fetch_git(url, fetch::git::GitRef::Commit(commit), &checkout)?;
-            let text = std::fs::read_to_string(checkout.join(rockspec))?;
+            let text = std::fs::read_to_string(checkout.join(rockspec))
+                .with_context(|| format!("{url} at {commit} has no {rockspec}"))?;
             check_sha(name, "rockspec", rockspec_sha256, &text)?;
-            (text, SourceHint::Dir(checkout), (None, None))
+            (text, SourceHint::Dir(checkout), Expected::default())
         }
     };
     let rockspec = Rockspec::from_lua(&text, &format!("{name}-{}.rockspec", package.version))?;
@@ -1217,7 +1378,7 @@ fn rebuild_recorded(session: &Session, name: &str, package: &Package) -> Result<
         package.source.clone(),
         hint,
         &key,
-        Some((&expected.0, &expected.1)),
+        &expected,
     )?;
     Ok(())
 }
@@ -1225,25 +1386,79 @@ fn rebuild_recorded(session: &Session, name: &str, package: &Package) -> Result<
 fn check_sha(name: &str, what: &str, expected: &str, text: &str) -> Result<()> {
     let actual = fetch::hash::sha256_bytes(text.as_bytes());
     if actual != expected {
-        bail!("{name}: {what} sha256 mismatch: manifest records {expected}, fetched {actual}");
+        bail!(
+            "{name}: {what} sha256 mismatch: manifest.json records {expected}, the server now has {actual} (the package was republished; reinstall it to accept the new one)"
+        );
     }
     Ok(())
 }
 
-/// `lvm sync`: make the tree exactly what the head commit's manifest says.
+/// `lvm sync`: make the store hold every package the head commit's manifest needs (rebuilding
+/// what is missing from the recorded sources), then the tree exactly what the manifest says.
 pub fn sync(env: &Environment, lock_timeout: Duration) -> Result<WriteLock> {
-    let lock = env.lock(lock_timeout).or_else(|e| {
-        // recover() inside lock() fails when the store lacks packages: fetch them, then retry.
-        let manifest = env.manifest()?;
-        ensure_in_store(env, &manifest).with_context(|| format!("{e:#}"))?;
-        env.lock(lock_timeout)
-    })?;
-    Ok(lock)
+    // Store entries are content-addressed and inserted atomically, so filling the store needs
+    // no lock; the lock's recovery then rebuilds the tree from it.
+    ensure_in_store(env, &env.manifest()?)?;
+    match env.lock(lock_timeout) {
+        Ok(lock) => Ok(lock),
+        Err(e) => {
+            // Another process may have moved the head meanwhile: fetch what that state needs.
+            if ensure_in_store(env, &env.manifest()?)? == 0 {
+                return Err(e);
+            }
+            env.lock(lock_timeout)
+        }
+    }
 }
 
-/// `lvm gc`: drop store entries no state in any profile's history needs.
+/// `lvm gc`: drop store entries that no state in the history of any profile needs, in this
+/// environment and in every environment under the lvm home (they share the store). With
+/// `older_than_days`, states older than that are not kept alive (profile heads always are).
 pub fn gc(env: &Environment, older_than_days: Option<u32>, dry_run: bool) -> Result<String> {
     let cutoff = older_than_days.map(|d| chrono::Utc::now() - chrono::Duration::days(i64::from(d)));
+    let mut keep = needed_store_keys(env, cutoff)?;
+    let mut others = 0;
+    let this = std::fs::canonicalize(&env.root).unwrap_or_else(|_| env.root.clone());
+    for root in home_environments(&env.home)? {
+        if std::fs::canonicalize(&root).is_ok_and(|r| r == this) {
+            continue;
+        }
+        // An unreadable environment might need anything: collecting without it could delete
+        // what it uses, so stop.
+        let other = Environment::open(&root, env.home.clone()).with_context(|| {
+            format!(
+                "cannot read the environment {} to see which store entries it needs; repair or remove it, then run gc again",
+                root.display()
+            )
+        })?;
+        keep.extend(needed_store_keys(&other, cutoff)?);
+        others += 1;
+    }
+    let store = env.home.store()?;
+    let report = store.gc(&keep, GcOptions { dry_run })?;
+    let verb = if dry_run { "Would remove" } else { "Removed" };
+    let mut out = format!(
+        "{verb} {} store entries ({} bytes); kept {} needed by this environment and {others} other(s) under {}",
+        report.removed.len(),
+        report.freed_bytes,
+        keep.len(),
+        env.home.root.display()
+    );
+    for entry in &report.removed {
+        match &entry.meta {
+            Some(meta) => out.push_str(&format!("\n  {} {}", meta.name, meta.version)),
+            None => out.push_str(&format!("\n  {} (unreadable metadata)", entry.key)),
+        }
+    }
+    Ok(out)
+}
+
+/// The store keys the states of every profile of `env` use: each profile's head, and every
+/// earlier state unless it is older than `cutoff`.
+fn needed_store_keys(
+    env: &Environment,
+    cutoff: Option<chrono::DateTime<chrono::Utc>>,
+) -> Result<BTreeSet<StoreKey>> {
     let mut keep = BTreeSet::new();
     for profile in env.repo.profiles()? {
         let head = env.repo.profile_head(&profile)?;
@@ -1258,22 +1473,26 @@ pub fn gc(env: &Environment, older_than_days: Option<u32>, dry_run: bool) -> Res
             }
         }
     }
-    let store = env.home.store()?;
-    let report = store.gc(&keep, GcOptions { dry_run })?;
-    let verb = if dry_run { "Would remove" } else { "Removed" };
-    let mut out = format!(
-        "{verb} {} store entries ({} bytes); kept {}",
-        report.removed.len(),
-        report.freed_bytes,
-        keep.len()
-    );
-    for entry in &report.removed {
-        match &entry.meta {
-            Some(meta) => out.push_str(&format!("\n  {} {}", meta.name, meta.version)),
-            None => out.push_str(&format!("\n  {} (unreadable metadata)", entry.key)),
+    Ok(keep)
+}
+
+/// The environments kept under the lvm home (`<home>/envs/<name>`).
+fn home_environments(home: &crate::env::Home) -> Result<Vec<PathBuf>> {
+    let dir = home.root.join("envs");
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
+        Err(e) => return Err(e).with_context(|| format!("listing {}", dir.display())),
+    };
+    let mut roots = Vec::new();
+    for entry in entries {
+        let path = entry?.path();
+        if path.join(".git").is_dir() {
+            roots.push(path);
         }
     }
-    Ok(out)
+    roots.sort();
+    Ok(roots)
 }
 
 /// Merges another profile's requested packages into the current profile, through the resolver.
@@ -1376,4 +1595,119 @@ fn build_fingerprint(ctx: &BuildContext, rockspec: &Rockspec) -> String {
     }
     parts.extend(ctx.variables.iter().map(|(k, v)| format!("{k}={v}")));
     parts.join("|")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn targets_join_names_with_following_constraints() {
+        let targets = parse_targets(&args(&["penlight", ">= 1.13", "lpeg 1.1.0-2", "x"])).unwrap();
+        let names: Vec<String> = targets
+            .iter()
+            .map(|t| match t {
+                Target::Package(d) => d.to_string(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(names.len(), 3);
+        assert!(names[0].starts_with("penlight") && names[0].contains(">= 1.13"));
+        assert!(names[1].starts_with("lpeg") && names[1].contains("1.1.0-2"));
+        assert_eq!(names[2], "x");
+        let err = parse_targets(&args(&[">= 1.0"])).unwrap_err().to_string();
+        assert!(err.contains("no package name comes before it"), "{err}");
+    }
+
+    #[test]
+    fn targets_recognize_rockspecs_git_urls_and_git_paths() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = dir.path().join("myrock");
+        std::fs::create_dir_all(repo.join(".git")).unwrap();
+        let path = repo.display().to_string();
+        let targets = parse_targets(&args(&[
+            "./x-1.0-1.rockspec",
+            "git+file:///srv/r@v1",
+            &format!("{path}@v2"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            targets[0],
+            Target::Rockspec(PathBuf::from("./x-1.0-1.rockspec"))
+        );
+        let Target::Git(spec) = &targets[1] else {
+            panic!("{targets:?}")
+        };
+        assert_eq!(
+            (spec.url.as_str(), spec.reference.as_deref()),
+            ("git+file:///srv/r", Some("v1"))
+        );
+        let Target::Git(spec) = &targets[2] else {
+            panic!("{targets:?}")
+        };
+        let absolute = std::fs::canonicalize(&repo).unwrap();
+        assert_eq!(spec.url, format!("git+file://{}", absolute.display()));
+        assert_eq!(spec.reference.as_deref(), Some("v2"));
+        let err = parse_targets(&args(&[dir.path().to_str().unwrap()]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("neither a .rockspec file nor a git repository"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn only_arguments_written_as_paths_are_paths() {
+        assert!(looks_like_path("./x") && looks_like_path("a/b") && looks_like_path("."));
+        assert!(!looks_like_path("gitrock") && !looks_like_path("lua-cjson"));
+    }
+
+    #[test]
+    fn http_timeout_setting() {
+        assert_eq!(fetch_options(None).unwrap(), FetchOptions::default());
+        assert_eq!(fetch_options(Some(" ")).unwrap(), FetchOptions::default());
+        let opts = fetch_options(Some("1.5")).unwrap();
+        assert_eq!(opts.connect_timeout, Duration::from_millis(1500));
+        assert_eq!(opts.read_timeout, Duration::from_millis(1500));
+        for bad in ["0", "-3", "soon", "inf", "NaN"] {
+            let err = fetch_options(Some(bad)).unwrap_err().to_string();
+            assert!(err.contains(HTTP_TIMEOUT_VAR) && err.contains(bad), "{err}");
+        }
+    }
+
+    #[test]
+    fn error_text_skips_causes_already_quoted() {
+        let inner = anyhow!("disk full");
+        let err = inner
+            .context("cannot write x: disk full")
+            .context("installing y");
+        assert_eq!(error_text(&err), "installing y: cannot write x: disk full");
+        let err = anyhow!("root cause").context("outer");
+        assert_eq!(error_text(&err), "outer: root cause");
+    }
+
+    #[test]
+    fn published_rock_prefers_sources_then_portable_binaries() {
+        let v = Version::parse("1.0-1").unwrap();
+        let arches =
+            |list: &[&str]| -> Vec<String> { list.iter().map(|s| s.to_string()).collect() };
+        assert_eq!(
+            published_rock("x", &v, &arches(&["all", "src"])),
+            ("x-1.0-1.src.rock".to_string(), false)
+        );
+        assert_eq!(
+            published_rock("x", &v, &arches(&["all"])),
+            ("x-1.0-1.all.rock".to_string(), true)
+        );
+        let platform = crate::platform::rock_arch();
+        assert_eq!(
+            published_rock("x", &v, &arches(&[platform.as_str()])),
+            (format!("x-1.0-1.{platform}.rock"), true)
+        );
+    }
 }

@@ -158,3 +158,81 @@ fn debian_luarocks_lists_the_tree() {
         assert!(listed.contains(rock), "{rock} missing from:\n{listed}");
     }
 }
+
+/// Debian's luarocks with its home (config, caches) in a temp dir, so tests share nothing.
+fn luarocks(home: &std::path::Path) -> std::process::Command {
+    let mut cmd = std::process::Command::new("luarocks");
+    cmd.env("HOME", home)
+        .env_remove("LUA_PATH")
+        .env_remove("LUA_CPATH")
+        .env_remove("LUAROCKS_CONFIG")
+        .args(["--lua-version", "5.4"]);
+    cmd
+}
+
+#[test]
+fn debian_luarocks_shows_a_rock_of_the_tree() {
+    let lvm = Lvm::new();
+    let (_dir, url) = file_server(lvm.root.path());
+    lvm.init(&[&url]);
+    lvm.ok(&["install", "hello-cli"]);
+    let home = lvm.root.path().join("luarocks-home");
+    let out = luarocks(&home)
+        .arg("--tree")
+        .arg(lvm.tree())
+        .args(["show", "strutil"])
+        .output()
+        .unwrap();
+    let shown = stdout_ok(&out);
+    assert!(shown.contains("strutil 1.1-1"), "{shown}");
+    assert!(shown.contains("String helpers (test fixture)"), "{shown}");
+    assert!(shown.contains("MIT"), "{shown}");
+    let module = format!(
+        "strutil ({}/share/lua/5.4/strutil.lua)",
+        lvm.tree().display()
+    );
+    assert!(shown.contains(&module), "{shown}");
+    let out = luarocks(&home)
+        .arg("--tree")
+        .arg(lvm.tree())
+        .args(["show", "--deps", "hello-cli"])
+        .output()
+        .unwrap();
+    let deps = stdout_ok(&out);
+    assert!(deps.contains("strutil"), "{deps}");
+    let out = luarocks(&home)
+        .arg("--tree")
+        .arg(lvm.tree())
+        .args(["list", "--porcelain"])
+        .output()
+        .unwrap();
+    let listed = stdout_ok(&out);
+    assert!(listed.contains("hello-cli\t1.0-1\tinstalled"), "{listed}");
+}
+
+#[test]
+fn debian_luarocks_installs_from_a_server_lvm_published() {
+    let root = tempfile::tempdir().unwrap();
+    let (_dir, url) = file_server(root.path());
+    let tree = root.path().join("luarocks-tree");
+    let out = luarocks(&root.path().join("luarocks-home"))
+        .args(["install", "--only-server", &url, "--tree"])
+        .arg(&tree)
+        .arg("hello-cli")
+        .output()
+        .unwrap();
+    let log = stdout_ok(&out);
+    assert!(log.contains("hello-cli 1.0-1 is now installed"), "{log}");
+    let out = std::process::Command::new("lua5.4")
+        .env(
+            "LUA_PATH",
+            format!("{}/share/lua/5.4/?.lua;;", tree.display()),
+        )
+        .args([
+            "-e",
+            "print(require('hello').greet('  luarocks  '), require('strutil').version)",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(stdout_ok(&out).trim(), "hello, luarocks\t1.1");
+}

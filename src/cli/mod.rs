@@ -187,7 +187,7 @@ pub fn main() -> i32 {
     match run(&ctx, cli.command) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", crate::pipeline::error_text(&e));
             exit::FAILURE
         }
     }

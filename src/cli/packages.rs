@@ -31,15 +31,28 @@ impl ServerArgs {
     }
 }
 
+/// The environment variables that change how packages are fetched (a macro so `concat!` can
+/// put it in several help texts).
+macro_rules! fetch_environment {
+    () => {
+        "\
+Environment:
+  LVM_HTTP_TIMEOUT=SECONDS  how long to wait for a server to connect or to send more data
+                            (default: 30 s to connect, 60 s per read)"
+    };
+}
+
 #[derive(Debug, Args)]
-#[command(after_help = "\
+#[command(after_help = concat!("\
 Examples:
   lvm install penlight                 newest version
   lvm install penlight 1.13.1-3        an exact version
   lvm install 'penlight >= 1.13, < 2'  a constraint
   lvm install ./foo-1.0-1.rockspec     a local rockspec
   lvm install git+https://host/repo.git@v1.2
-  lvm install ../my-rock               a local git checkout")]
+  lvm install ../my-rock               a local git checkout (write a path: ./my-rock, not my-rock)
+
+", fetch_environment!()))]
 pub struct InstallArgs {
     /// Package names (optionally followed by a version or constraint), rockspec files, git URLs
     /// (git+https://..., git+file://...[@ref]) or paths to git repositories.
@@ -172,6 +185,7 @@ pub fn show(ctx: &Context, args: ShowArgs) -> Result<i32> {
 }
 
 #[derive(Debug, Args)]
+#[command(after_help = fetch_environment!())]
 pub struct SearchArgs {
     /// A substring of the package name (empty: everything).
     #[arg(default_value = "")]
@@ -236,6 +250,11 @@ pub fn path(ctx: &Context, args: PathArgs) -> Result<i32> {
 }
 
 #[derive(Debug, Args)]
+#[command(after_help = "\
+Every state in the history of every profile is kept (so rollback works offline), for this
+environment and for every environment under the lvm home, which share the store. Environments
+elsewhere (LVM_ENV, a project's .lvm folder) are not seen: after a gc, `lvm sync` there rebuilds
+whatever they miss.")]
 pub struct GcArgs {
     /// Also drop store entries only needed by states older than this many days.
     #[arg(long, value_name = "DAYS")]

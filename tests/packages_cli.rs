@@ -1,0 +1,251 @@
+//! The package commands through the `lvm` binary: `remove` (with the dependencies nothing else
+//! needs, refusing to break dependents), `list`/`show`/`search` with `--json`, `path` evaluated
+//! by `sh` for Debian's `lua5.4`, `gc`, and progress that stays off stdout.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::process::Command;
+
+use common::rocks::{Lvm, file_server, stdout_ok};
+
+fn installed(lvm: &Lvm) -> BTreeSet<String> {
+    let json: serde_json::Value = serde_json::from_str(&lvm.ok(&["list", "--json"])).unwrap();
+    json.as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            format!(
+                "{} {}",
+                p["name"].as_str().unwrap(),
+                p["version"].as_str().unwrap()
+            )
+        })
+        .collect()
+}
+
+fn set(items: &[&str]) -> BTreeSet<String> {
+    items.iter().map(|s| s.to_string()).collect()
+}
+
+#[test]
+fn remove_takes_orphaned_dependencies_along() {
+    let lvm = Lvm::new();
+    let (_dir, url) = file_server(lvm.root.path());
+    lvm.init(&[&url]);
+    lvm.ok(&["install", "chain-a", "strutil"]);
+    let out = lvm.ok(&["remove", "chain-a"]);
+    for gone in ["- chain-a 1.0-1", "- chain-b 1.0-1", "- chain-c 1.0-1"] {
+        assert!(out.contains(gone), "{out}");
+    }
+    assert_eq!(installed(&lvm), set(&["strutil 1.1-1"]));
+    assert!(!lvm.tree().join("share/lua/5.4/chain_c.lua").exists());
+
+    let before = lvm.snapshot();
+    let err = lvm.fails(&["remove", "chain-a"]);
+    assert!(err.contains("chain-a is not installed"), "{err}");
+    assert_eq!(lvm.snapshot(), before);
+}
+
+#[test]
+fn remove_refuses_to_break_a_dependent_unless_forced() {
+    let lvm = Lvm::new();
+    let (_dir, url) = file_server(lvm.root.path());
+    lvm.init(&[&url]);
+    lvm.ok(&["install", "hello-cli", "chain-c"]);
+    let before = lvm.snapshot();
+    let err = lvm.fails(&["remove", "strutil"]);
+    assert!(
+        err.contains("strutil is needed by hello-cli") && err.contains("--force"),
+        "{err}"
+    );
+    assert_eq!(lvm.snapshot(), before);
+
+    let out = lvm.ok(&["remove", "--force", "strutil"]);
+    assert!(
+        out.contains("- strutil") && out.contains("- hello-cli"),
+        "{out}"
+    );
+    assert_eq!(installed(&lvm), set(&["chain-c 2.0-1"]));
+    assert!(!lvm.tree().join("bin/hello-cli").exists());
+}
+
+#[test]
+fn remove_keeps_a_dependency_the_user_asked_for() {
+    let lvm = Lvm::new();
+    let (_dir, url) = file_server(lvm.root.path());
+    lvm.init(&[&url]);
+    lvm.ok(&["install", "strutil", "hello-cli"]);
+    lvm.ok(&["remove", "hello-cli"]);
+    assert_eq!(installed(&lvm), set(&["strutil 1.1-1"]));
+}
+
+#[test]
+fn list_show_and_search_as_text_and_json() {
+    let lvm = Lvm::new();
+    let (_dir, url) = file_server(lvm.root.path());
+    lvm.init(&[&url]);
+    let empty = lvm.ok(&["list"]);
+    assert!(empty.contains("No packages installed"), "{empty}");
+    assert_eq!(lvm.ok(&["list", "--json"]).trim(), "[]");
+    lvm.ok(&["install", "hello-cli"]);
+
+    let json: serde_json::Value = serde_json::from_str(&lvm.ok(&["list", "--json"])).unwrap();
+    let strutil = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "strutil")
+        .unwrap();
+    assert_eq!(strutil["version"], "1.1-1");
+    assert_eq!(strutil["required_by"], serde_json::json!(["hello-cli"]));
+    assert_eq!(strutil["source"], url.as_str());
+
+    let show = lvm.ok(&["show", "hello-cli"]);
+    assert!(show.starts_with("hello-cli 1.0-1\n"), "{show}");
+    assert!(
+        show.contains("A command-line script (test fixture)"),
+        "{show}"
+    );
+    assert!(show.contains("commands:     hello-cli"), "{show}");
+    assert!(show.contains("modules:      hello"), "{show}");
+    let show: serde_json::Value =
+        serde_json::from_str(&lvm.ok(&["show", "strutil", "--json"])).unwrap();
+    assert_eq!(show["name"], "strutil");
+    assert_eq!(show["package"]["version"], "1.1-1");
+    assert_eq!(show["package"]["source"]["kind"], "server");
+    assert_eq!(show["modules"], serde_json::json!(["strutil"]));
+    assert_eq!(show["summary"], "String helpers (test fixture)");
+    let err = lvm.fails(&["show", "chain-a"]);
+    assert!(err.contains("chain-a is not installed"), "{err}");
+
+    let hits: serde_json::Value =
+        serde_json::from_str(&lvm.ok(&["search", "chain", "--json"])).unwrap();
+    let names: Vec<&str> = hits
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["chain-a", "chain-b", "chain-c"]);
+    assert_eq!(hits[2]["versions"], serde_json::json!(["2.0-1", "1.0-1"]));
+    assert_eq!(hits[2]["server"], url.as_str());
+    let text = lvm.ok(&["search", "dia-b"]);
+    assert_eq!(text.trim(), format!("dia-base 2.0-1 1.5-1 1.0-1  ({url})"));
+    let out = lvm.run(&["search", "no-such-thing"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("No packages match"));
+    let none: serde_json::Value =
+        serde_json::from_str(&lvm.ok(&["search", "no-such-thing", "--json"])).unwrap();
+    assert_eq!(none, serde_json::json!([]));
+}
+
+#[test]
+fn path_output_lets_sh_run_debian_lua_with_c_modules_and_commands() {
+    let lvm = Lvm::new();
+    let (_dir, url) = file_server(lvm.root.path());
+    lvm.init(&[&url]);
+    lvm.ok(&["install", "cmath", "hello-cli"]);
+    let script = lvm.ok(&["path"]);
+    let elsewhere = tempfile::tempdir().unwrap();
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "{script}\nlua5.4 -e 'local m = require\"cmath\"; print(m.gcd(12, 18), require\"strutil\".version)'\nhello-cli '  from sh  '"
+        ))
+        .current_dir(elsewhere.path())
+        .env_remove("LUA_PATH")
+        .env_remove("LUA_CPATH")
+        .env_remove("LUA_PATH_5_4")
+        .env_remove("LUA_CPATH_5_4")
+        .env("PATH", "/usr/bin:/bin")
+        .output()
+        .unwrap();
+    assert_eq!(stdout_ok(&out), "6\t1.1\nhello, from sh\n");
+
+    let lua_path = lvm.ok(&["path", "--lr-path"]);
+    assert!(lua_path.contains("share/lua/5.4/?.lua"), "{lua_path}");
+    let lua_cpath = lvm.ok(&["path", "--lr-cpath"]);
+    assert!(lua_cpath.contains("lib/lua/5.4/?.so"), "{lua_cpath}");
+}
+
+fn stored(lvm: &Lvm) -> BTreeSet<String> {
+    let store = lvm::store::Store::open(&lvm.home().join("store")).unwrap();
+    store
+        .list()
+        .unwrap()
+        .into_iter()
+        .map(|r| format!("{} {}", r.meta.name, r.meta.version))
+        .collect()
+}
+
+#[test]
+fn gc_keeps_what_history_needs_and_rollback_works_offline_after_it() {
+    let lvm = Lvm::new();
+    let (server_dir, url) = file_server(lvm.root.path());
+    lvm.init(&[&url]);
+    lvm.ok(&["install", "strutil", "1.0-1"]);
+    lvm.ok(&["install", "strutil", "1.1-1"]);
+    // A named environment in the same home, still in use.
+    lvm.ok(&["env", "create", "other", "--server", &url]);
+    let other = lvm.home().join("envs/other");
+    lvm.ok(&["--env", other.to_str().unwrap(), "install", "chain-c"]);
+    // An environment that is gone: what only it used is garbage.
+    let gone = lvm.root.path().join("gone");
+    lvm.ok(&["init", gone.to_str().unwrap(), "--server", &url]);
+    lvm.ok(&["--env", gone.to_str().unwrap(), "install", "dia-base"]);
+    std::fs::remove_dir_all(&gone).unwrap();
+    assert_eq!(
+        stored(&lvm),
+        set(&[
+            "chain-c 2.0-1",
+            "dia-base 2.0-1",
+            "strutil 1.0-1",
+            "strutil 1.1-1"
+        ])
+    );
+
+    let dry = lvm.ok(&["gc", "--dry-run"]);
+    assert!(
+        dry.contains("Would remove 1") && dry.contains("dia-base 2.0-1"),
+        "{dry}"
+    );
+    assert_eq!(stored(&lvm).len(), 4);
+    let report = lvm.ok(&["gc"]);
+    assert!(
+        report.contains("Removed 1") && report.contains("dia-base 2.0-1"),
+        "{report}"
+    );
+    assert_eq!(
+        stored(&lvm),
+        set(&["chain-c 2.0-1", "strutil 1.0-1", "strutil 1.1-1"])
+    );
+
+    // Offline: the server is gone, yet the old state comes back from the store.
+    std::fs::remove_dir_all(&server_dir).unwrap();
+    lvm.ok(&["rollback"]);
+    let out = stdout_ok(&lvm.lua("print(require('strutil').version)"));
+    assert_eq!(out.trim(), "1.0");
+    lvm.ok(&["--env", other.to_str().unwrap(), "verify"]);
+}
+
+#[test]
+fn progress_goes_to_stderr_and_stdout_holds_only_the_result() {
+    let lvm = Lvm::new();
+    let (_dir, url) = file_server(lvm.root.path());
+    lvm.init(&[&url]);
+    let out = lvm.run(&["install", "chain-a"]);
+    let stdout = stdout_ok(&out);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("chain-c 1.0-1 (built)"), "{stderr}");
+    assert!(!stdout.contains("(built)"), "{stdout}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert!(lines[0].starts_with("Installed ("), "{stdout}");
+    assert_eq!(lines.len(), 5, "{stdout}");
+
+    let quiet = lvm.run(&["-q", "install", "strutil"]);
+    assert_eq!(stdout_ok(&quiet), "");
+    let json = lvm.run(&["list", "--json"]);
+    let value: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(value.as_array().unwrap().len(), 4);
+}
