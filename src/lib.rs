@@ -29,3 +29,4 @@ pub mod server;
 pub mod store;
 pub mod tree;
 pub mod version;
+pub mod vm;
