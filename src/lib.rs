@@ -7,6 +7,7 @@
 //! The crate is a library with one module per concept; the `lvm` binary is a thin shell over
 //! [`cli`].
 
+pub mod api;
 pub mod build;
 pub mod cli;
 pub mod config;

@@ -149,7 +149,34 @@ pub enum Interactive {
 /// ```
 pub struct Vm {
     lua: Lua,
+    /// `protected_call(f, ...)`: calls `f` and returns `true, results...`, or `false` and the
+    /// error message with a traceback as the standalone `lua` prints it.
+    protected_call: Function,
 }
+
+/// The standalone interpreter's message handler (`msghandler` in `lua.c`), in Lua. The library
+/// functions are captured before any user code runs, so scripts that replace `debug` or
+/// `xpcall` still get tracebacks.
+const PROTECTED_CALL: &str = r#"
+local traceback, getmetatable, xpcall = debug.traceback, debug.getmetatable, xpcall
+local type, tostring, format, gsub = type, tostring, string.format, string.gsub
+-- The last two frames are this file's xpcall; `lua` shows its own C caller there instead.
+local own_frames = "\n\t%[C%]: in function 'xpcall'\n\tlvm:%d+: in function <lvm:%d+>$"
+local function handler(message)
+  local kind = type(message)
+  if kind ~= "string" and kind ~= "number" then
+    local mt = getmetatable(message)
+    local to_string = mt and mt.__tostring
+    if to_string then
+      local text = to_string(message)
+      if type(text) == "string" then return text end
+    end
+    message = format("(error object is a %s value)", kind)
+  end
+  return (gsub(traceback(tostring(message), 2), own_frames, "\n\t[C]: in ?"))
+end
+return function(f, ...) return xpcall(f, handler, ...) end
+"#;
 
 impl Vm {
     /// A Lua state for the rocks tree at `tree_root` (use the environment's stable `tree`
@@ -175,7 +202,15 @@ impl Vm {
                 .set(field, expand_search_path(wanted, &default))
                 .map_err(VmError::Setup)?;
         }
-        Ok(Vm { lua })
+        let protected_call = lua
+            .load(PROTECTED_CALL)
+            .set_name("=lvm")
+            .call(())
+            .map_err(VmError::Setup)?;
+        Ok(Vm {
+            lua,
+            protected_call,
+        })
     }
 
     /// The underlying mlua state, for anything this type does not wrap.
@@ -301,11 +336,31 @@ impl Vm {
         let values = args
             .iter()
             .map(|a| self.os_string(a.as_ref()).map(Value::String))
-            .collect::<mlua::Result<MultiValue>>()
+            .collect::<mlua::Result<Vec<Value>>>()
             .map_err(|e| VmError::lua(context(), e))?;
-        chunk
-            .call::<()>(values)
+        self.call_protected(&chunk, values)
+            .map(drop)
             .map_err(|e| VmError::lua(context(), e))
+    }
+
+    /// Calls `f` with the standalone interpreter's message handler, so a failure carries the
+    /// message and traceback `lua` would print.
+    fn call_protected(&self, f: &Function, args: Vec<Value>) -> mlua::Result<MultiValue> {
+        let mut call_args = MultiValue::with_capacity(args.len() + 1);
+        call_args.push_back(Value::Function(f.clone()));
+        call_args.extend(args);
+        let mut results: MultiValue = self.protected_call.call(call_args)?;
+        match results.pop_front() {
+            Some(Value::Boolean(true)) => Ok(results),
+            _ => {
+                let message = match results.pop_front() {
+                    Some(Value::String(s)) => s.to_string_lossy(),
+                    Some(other) => format!("{other:?}"),
+                    None => "(no error message)".to_string(),
+                };
+                Err(mlua::Error::RuntimeError(message))
+            }
+        }
     }
 
     /// Compiles a line (or lines) typed at a prompt: as `return <input>` when that is an
@@ -334,7 +389,9 @@ impl Vm {
     /// Calls a chunk from [`Vm::compile_interactive`] and prints its results with the global
     /// `print`, as `lua -i` does.
     pub fn call_interactive(&self, chunk: &Function) -> Result<(), VmError> {
-        let results: MultiValue = chunk.call(()).map_err(|e| VmError::lua("stdin", e))?;
+        let results = self
+            .call_protected(chunk, vec![])
+            .map_err(|e| VmError::lua("stdin", e))?;
         if results.is_empty() {
             return Ok(());
         }

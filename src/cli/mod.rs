@@ -14,6 +14,7 @@ mod history;
 mod lint;
 mod packages;
 mod profiles;
+mod run;
 mod setup;
 
 /// Exit codes scripts can rely on.
@@ -33,7 +34,8 @@ Examples:
   lvm list                                 what is installed
   lvm log --stat                           history of changes
   lvm rollback                             undo the last change
-  eval \"$(lvm path)\"                       use the environment from your shell";
+  eval \"$(lvm path)\"                       use the environment from your shell
+  lvm run app.lua                          run Lua with the environment's packages";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -97,6 +99,12 @@ pub enum Command {
     /// Named environments under the lvm home.
     #[command(subcommand, name = "env")]
     Envs(setup::EnvCommand),
+    /// Run a Lua script (or -e code) in the embedded Lua 5.4 with the environment's packages.
+    Run(run::RunArgs),
+    /// An interactive Lua prompt with the environment's packages (piped input runs as a script).
+    Lua(run::LuaArgs),
+    /// Run a program with LUA_PATH, LUA_CPATH and PATH set for the environment.
+    Exec(run::ExecArgs),
 }
 
 fn init_tracing(verbose: u8, quiet: bool) {
@@ -199,6 +207,9 @@ fn run(ctx: &Context, command: Command) -> Result<i32> {
         Command::Sync => packages::sync(ctx),
         Command::Profile(cmd) => profiles::run(ctx, cmd),
         Command::Envs(cmd) => setup::env_command(ctx, cmd),
+        Command::Run(args) => run::run(ctx, args),
+        Command::Lua(args) => run::lua(ctx, args),
+        Command::Exec(args) => run::exec(ctx, args),
     }
 }
 
