@@ -263,9 +263,7 @@ impl Vm {
             .globals()
             .get("require")
             .map_err(|e| VmError::lua(context(), e))?;
-        require
-            .call(module)
-            .map_err(|e| VmError::lua(context(), e))
+        require.call(module).map_err(|e| VmError::lua(context(), e))
     }
 
     /// Sets the global `arg` the way `lua` does: `interpreter` at negative indices, `script` at
@@ -572,11 +570,17 @@ impl LuaProcess {
         let pipes: [(Stream, Option<Box<dyn Read + Send>>); 2] = [
             (
                 Stream::Stdout,
-                child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>),
+                child
+                    .stdout
+                    .take()
+                    .map(|p| Box::new(p) as Box<dyn Read + Send>),
             ),
             (
                 Stream::Stderr,
-                child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>),
+                child
+                    .stderr
+                    .take()
+                    .map(|p| Box::new(p) as Box<dyn Read + Send>),
             ),
         ];
         for (stream, pipe) in pipes {
@@ -679,11 +683,17 @@ mod tests {
         let vm = vm_with_module(dir.path(), "m", "return 1");
         let path: String = vm.eval("package.path").unwrap();
         let tree = dir.path().display().to_string();
-        assert!(path.starts_with(&format!("{tree}/share/lua/5.4/?.lua;")), "{path}");
+        assert!(
+            path.starts_with(&format!("{tree}/share/lua/5.4/?.lua;")),
+            "{path}"
+        );
         assert!(path.ends_with("./?.lua;./?/init.lua"), "{path}");
         assert!(!path.contains(";;"), "{path}");
         let cpath: String = vm.eval("package.cpath").unwrap();
-        assert!(cpath.starts_with(&format!("{tree}/lib/lua/5.4/?.so;")), "{cpath}");
+        assert!(
+            cpath.starts_with(&format!("{tree}/lib/lua/5.4/?.so;")),
+            "{cpath}"
+        );
     }
 
     #[test]

@@ -248,9 +248,8 @@ impl RunTree {
             })?;
             if let Err(e) = std::fs::rename(&built, &root) {
                 let _ = tree::files::remove_tree(&built);
-                return Err(e).with_context(|| {
-                    format!("moving {} to {}", built.display(), root.display())
-                });
+                return Err(e)
+                    .with_context(|| format!("moving {} to {}", built.display(), root.display()));
             }
         }
         Ok(RunTree {
