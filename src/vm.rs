@@ -240,8 +240,8 @@ impl Vm {
                 .into_function()
                 .map_err(|e| VmError::lua("evaluating Lua code", e))?,
         };
-        chunk
-            .call(())
+        self.call_protected(&chunk, vec![])
+            .and_then(|results| self.lua.unpack_multi(results))
             .map_err(|e| VmError::lua("evaluating Lua code", e))
     }
 
