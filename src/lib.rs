@@ -7,6 +7,7 @@
 //! The crate is a library with one module per concept; the `lvm` binary is a thin shell over
 //! [`cli`].
 
+pub mod api;
 pub mod build;
 pub mod cli;
 pub mod config;
@@ -29,3 +30,4 @@ pub mod server;
 pub mod store;
 pub mod tree;
 pub mod version;
+pub mod vm;

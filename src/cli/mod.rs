@@ -15,6 +15,7 @@ mod lint;
 mod packages;
 mod profiles;
 mod publish;
+mod run;
 mod setup;
 mod shell;
 
@@ -35,7 +36,8 @@ Examples:
   lvm list                                 what is installed
   lvm log --stat                           history of changes
   lvm rollback                             undo the last change
-  eval \"$(lvm path)\"                       use the environment from your shell";
+  eval \"$(lvm path)\"                       use the environment from your shell
+  lvm run app.lua                          run Lua with the environment's packages";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -110,6 +112,12 @@ pub enum Command {
     Pack(publish::PackArgs),
     /// Write the manifest files of a rocks server folder (like `luarocks-admin make-manifest`).
     MakeManifest(publish::MakeManifestArgs),
+    /// Run a Lua script (or -e code) in the embedded Lua 5.4 with the environment's packages.
+    Run(run::RunArgs),
+    /// An interactive Lua prompt with the environment's packages (piped input runs as a script).
+    Lua(run::LuaArgs),
+    /// Run a program with LUA_PATH, LUA_CPATH and PATH set for the environment.
+    Exec(run::ExecArgs),
 }
 
 fn init_tracing(verbose: u8, quiet: bool) {
@@ -217,6 +225,9 @@ fn run(ctx: &Context, command: Command) -> Result<i32> {
         Command::ShellInit(args) => shell::shell_init(args),
         Command::Pack(args) => publish::pack(ctx.quiet, args),
         Command::MakeManifest(args) => publish::make_manifest(ctx.quiet, args),
+        Command::Run(args) => run::run(ctx, args),
+        Command::Lua(args) => run::lua(ctx, args),
+        Command::Exec(args) => run::exec(ctx, args),
     }
 }
 

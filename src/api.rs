@@ -1,0 +1,122 @@
+//! The library face of an environment: one method per thing a program embedding lvm wants to
+//! do (install, remove, check, roll back, compare, run Lua), each a thin layer over the module
+//! that owns the work ([`crate::pipeline`], [`crate::history`], [`crate::vm`]). Writers take
+//! the environment's lock as the `lvm` commands do.
+//!
+//! A tour: publish a one-module rock into a `file://` rocks server, install it, use it from the
+//! embedded Lua, undo the install.
+//!
+//! ```
+//! use lvm::config::EnvConfig;
+//! use lvm::env::{Environment, Home};
+//! use lvm::history::RollbackSpec;
+//!
+//! let tmp = tempfile::tempdir()?;
+//! // A rocks server: a rockspec, its source archive, and the server manifest.
+//! let (src, server) = (tmp.path().join("src"), tmp.path().join("server"));
+//! std::fs::create_dir_all(&src)?;
+//! std::fs::create_dir_all(&server)?;
+//! std::fs::write(src.join("greet.lua"), "return { hi = function(n) return 'hi ' .. n end }")?;
+//! let url = format!("file://{}", server.display());
+//! std::fs::write(server.join("greet-1.0-1.rockspec"), format!(r#"
+//!     package = "greet"
+//!     version = "1.0-1"
+//!     source = {{ url = "{url}/greet-1.0-1.tar.gz" }}
+//!     build = {{ type = "builtin", modules = {{ greet = "greet.lua" }} }}"#))?;
+//! std::fs::write(server.join("greet-1.0-1.tar.gz"), lvm::publish::deterministic_tar_gz(&src, "greet-1.0-1")?)?;
+//! lvm::publish::make_manifest(&server)?;
+//!
+//! let home = Home::new(tmp.path().join("home"));
+//! let env = Environment::init(&tmp.path().join("env"), EnvConfig::new("5.4", vec![url]), home)?;
+//! let outcome = env.install_package("greet >= 1.0")?;
+//! assert_eq!(outcome.changes.len(), 1);
+//!
+//! let vm = env.vm()?;
+//! assert_eq!(vm.eval::<String>("require('greet').hi('lvm')")?, "hi lvm");
+//!
+//! assert!(env.check_health()?.problems.is_empty());
+//! assert_eq!(env.diff("HEAD~1", "HEAD")?.len(), 1);
+//! env.rollback(RollbackSpec::Steps(1))?;
+//! assert!(env.manifest()?.packages.is_empty());
+//! assert_eq!(env.history(None)?.len(), 3); // init, install, rollback
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use std::ffi::OsStr;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result};
+
+use crate::env::Environment;
+use crate::history::{self, RollbackOutcome, RollbackSpec, VerifyReport};
+use crate::manifest::{self, Change};
+use crate::pipeline::{self, Outcome, ServerChoice};
+use crate::tree::{self, LuaPaths};
+use crate::vm::{LuaProcess, Vm};
+
+/// How long library writers wait for another process changing the same environment (the
+/// `lvm` default of `--lock-timeout`).
+pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(60);
+
+impl Environment {
+    /// Installs one package, as `lvm install` does: `"name"`, `"name >= 1.0, < 2"`,
+    /// `"name 1.2-1"`, a `.rockspec` path or a git source. Recorded as one event.
+    pub fn install_package(&self, spec: &str) -> Result<Outcome> {
+        self.install_packages(&[spec])
+    }
+
+    /// Installs several packages as one event.
+    pub fn install_packages(&self, specs: &[&str]) -> Result<Outcome> {
+        let args: Vec<String> = specs.iter().map(|s| s.to_string()).collect();
+        let targets = pipeline::parse_targets(&args)?;
+        let _lock = self.lock(DEFAULT_LOCK_TIMEOUT)?;
+        pipeline::install(self, &targets, &ServerChoice::default(), &args)
+    }
+
+    /// Removes a package and the dependencies nothing else needs; refuses when installed
+    /// packages depend on it.
+    pub fn remove_package(&self, name: &str) -> Result<Outcome> {
+        let _lock = self.lock(DEFAULT_LOCK_TIMEOUT)?;
+        pipeline::remove(self, &[name.to_string()], false)
+    }
+
+    /// Whether the log, `manifest.json` and the tree agree (`lvm verify`); problems are listed,
+    /// not raised.
+    pub fn check_health(&self) -> Result<VerifyReport> {
+        history::verify(self)
+    }
+
+    /// Returns to an earlier state, recorded as a new event (`lvm rollback`).
+    pub fn rollback(&self, spec: RollbackSpec) -> Result<RollbackOutcome> {
+        let _lock = self.lock(DEFAULT_LOCK_TIMEOUT)?;
+        history::rollback(self, &spec)
+    }
+
+    /// Package changes from revision or profile `from` to `to` (`lvm diff`).
+    pub fn diff(&self, from: &str, to: &str) -> Result<Vec<Change>> {
+        let state = |rev: &str| -> Result<manifest::Manifest> {
+            let commit = self.repo.resolve_rev(rev)?;
+            Ok(self.repo.manifest_at(commit)?)
+        };
+        Ok(manifest::diff(&state(from)?, &state(to)?))
+    }
+
+    /// The module paths and `bin` directory of the live tree, through the stable `tree`
+    /// symlink (so they stay right across installs and rollbacks).
+    pub fn lua_paths(&self) -> Result<LuaPaths> {
+        Ok(tree::lua_path_strings(&self.tree_path())?)
+    }
+
+    /// An embedded Lua 5.4 state that finds the environment's modules, C modules included
+    /// when the running executable exports the Lua C API (the `lvm` binary does).
+    pub fn vm(&self) -> Result<Vm> {
+        Vm::new(&self.tree_path())
+            .with_context(|| format!("starting Lua in the environment {}", self.root.display()))
+    }
+
+    /// An external interpreter (`"lua5.4"`, `"luajit"`, a path, or a command of the tree's
+    /// `bin`) set up with the environment's paths.
+    pub fn lua_process(&self, program: impl AsRef<OsStr>) -> Result<LuaProcess> {
+        Ok(LuaProcess::new(program, &self.lua_paths()?))
+    }
+}
