@@ -200,24 +200,33 @@ pub fn verify(env: &Environment) -> Result<VerifyReport> {
     let mut report = VerifyReport::default();
     let head = env.head()?;
     let profile = env.profile()?;
-    report.events = env.history(None)?.len();
-    let (replayed, recorded) = env.replay()?;
+    let recorded = env.manifest()?;
     report.packages = recorded.packages.len();
-    if replayed.to_bytes() != recorded.to_bytes() {
-        let differences: Vec<String> = manifest::diff(&replayed, &recorded)
-            .iter()
-            .map(Change::summary)
-            .collect();
-        report.problems.push(format!(
-            "replaying the {} events of profile '{profile}' does not reproduce manifest.json at {} (recorded vs replayed: {}); the history was changed by hand",
-            report.events,
-            short(head),
-            if differences.is_empty() {
-                "same packages, different bytes".to_string()
-            } else {
-                differences.join("; ")
+    match env.history(None).map_err(anyhow::Error::from).and_then(|h| {
+        let replayed = env.replay()?.0;
+        Ok((h.len(), replayed))
+    }) {
+        Err(e) => report.problems.push(format!(
+            "the event log of profile '{profile}' does not replay: {e:#}; the history was changed by hand"
+        )),
+        Ok((events, replayed)) => {
+            report.events = events;
+            if replayed.to_bytes() != recorded.to_bytes() {
+                let differences: Vec<String> = manifest::diff(&replayed, &recorded)
+                    .iter()
+                    .map(Change::summary)
+                    .collect();
+                report.problems.push(format!(
+                    "replaying the {events} events of profile '{profile}' does not reproduce manifest.json at {} (recorded vs replayed: {}); the history was changed by hand",
+                    short(head),
+                    if differences.is_empty() {
+                        "same packages, different bytes".to_string()
+                    } else {
+                        differences.join("; ")
+                    }
+                ));
             }
-        ));
+        }
     }
     if env.has_pending_change() {
         report.problems.push(
