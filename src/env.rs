@@ -28,6 +28,9 @@ use crate::tree;
 pub const TREE_LINK: &str = "tree";
 const TREES_DIR: &str = ".trees";
 const LOCK_FILE: &str = ".lvm-lock";
+/// Readers hold it shared while they read; a writer holds it exclusively only from the moment
+/// its commit lands until its tree is switched, so no reader sees the new log with the old tree.
+const STATE_LOCK_FILE: &str = ".lvm-lock-state";
 /// The journal of a change in progress (see [`Journal`]).
 const JOURNAL_FILE: &str = ".lvm-journal";
 /// Written into every materialized tree: the sha256 of the manifest it was made from.
@@ -61,6 +64,9 @@ pub struct Environment {
     pub repo: EnvRepo,
     pub config: EnvConfig,
     pub home: Home,
+    /// A reader's shared hold on the state lock (see [`STATE_LOCK_FILE`]), taken by
+    /// [`Environment::open`] and given up when this process becomes the writer.
+    read_guard: std::sync::Mutex<Option<fs::File>>,
 }
 
 /// The held writer lock; released on drop.
@@ -168,6 +174,7 @@ impl Environment {
             repo,
             config,
             home,
+            read_guard: std::sync::Mutex::new(None),
         };
         let tree_dir = env.materialize(&manifest)?;
         env.switch_tree(&tree_dir)?;
@@ -190,15 +197,66 @@ impl Environment {
             repo,
             config,
             home,
+            read_guard: std::sync::Mutex::new(None),
         };
+        env.hold_for_reading();
         if env.journal_path().exists() {
+            // The writer that left it is gone if its lock is free: finish its change first.
+            env.release_read_guard();
             if let Ok(Some(_lock)) = env.try_lock() {
                 if let Err(e) = env.recover_interrupted(false) {
                     tracing::warn!("could not finish an interrupted change: {e:#}");
                 }
             }
+            env.hold_for_reading();
         }
         Ok(env)
+    }
+
+    fn state_lock_file(&self) -> std::io::Result<fs::File> {
+        fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(self.root.join(STATE_LOCK_FILE))
+    }
+
+    /// Takes the state lock shared, waiting while a writer finishes a change (at most a
+    /// minute; a reader that cannot lock, e.g. in a read-only directory, reads unlocked).
+    fn hold_for_reading(&self) {
+        let Ok(file) = self.state_lock_file() else {
+            return;
+        };
+        let start = Instant::now();
+        while fs4::FileExt::try_lock_shared(&file).is_err() {
+            if start.elapsed() > Duration::from_secs(60) {
+                tracing::warn!("a change to {} takes long to finish; reading anyway", self.root.display());
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        if let Ok(mut guard) = self.read_guard.lock() {
+            *guard = Some(file);
+        }
+    }
+
+    fn release_read_guard(&self) {
+        if let Ok(mut guard) = self.read_guard.lock() {
+            guard.take();
+        }
+    }
+
+    /// Runs `f` holding the state lock exclusively: readers wait until it returns.
+    fn exclusively<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        self.release_read_guard();
+        let file = self
+            .state_lock_file()
+            .with_context(|| format!("opening {}", self.root.join(STATE_LOCK_FILE).display()))?;
+        fs4::FileExt::lock(&file)
+            .with_context(|| format!("locking {}", self.root.join(STATE_LOCK_FILE).display()))?;
+        let result = f();
+        drop(file);
+        result
     }
 
     fn lock_file(&self) -> Result<fs::File> {
@@ -223,6 +281,7 @@ impl Environment {
     /// Takes the writer lock, waiting up to `timeout` (with a message after a moment), without
     /// any recovery beyond finishing an interrupted change.
     pub fn lock_only(&self, timeout: Duration) -> Result<WriteLock> {
+        self.release_read_guard();
         let start = Instant::now();
         let mut told = false;
         let lock = loop {
@@ -293,13 +352,31 @@ impl Environment {
     pub fn recover(&self) -> Result<()> {
         self.recover_interrupted(false)?;
         let head = self.head()?;
-        self.repo.sync_worktree(head)?;
         let manifest = self.repo.manifest_at(head)?;
-        if !self.tree_matches(&manifest) {
+        let dir = if self.tree_matches(&manifest) {
+            None
+        } else {
             tracing::warn!("the rocks tree does not match the recorded state; rebuilding it");
-            let dir = self.materialize(&manifest)?;
-            self.switch_tree(&dir)?;
-        }
+            Some(self.materialize(&manifest)?)
+        };
+        self.exclusively(|| {
+            self.repo.sync_worktree(head)?;
+            if let Some(dir) = &dir {
+                self.switch_tree(dir)?;
+            }
+            Ok(())
+        })?;
+        self.remove_stale_trees();
+        Ok(())
+    }
+
+    /// Makes `dir` (a finished tree in `.trees/`) the live tree and the working files those of
+    /// the head commit, as one step for readers.
+    pub fn install_tree(&self, dir: &Path) -> Result<()> {
+        self.exclusively(|| {
+            self.repo.sync_worktree(self.head()?)?;
+            self.switch_tree(dir)
+        })?;
         self.remove_stale_trees();
         Ok(())
     }
@@ -329,7 +406,7 @@ impl Environment {
             .is_some_and(|h| h.to_string() == journal.new);
         if landed {
             tracing::warn!("finishing an interrupted change ({})", journal.profile);
-            self.finish(&journal, inject_faults)
+            self.exclusively(|| self.finish(&journal, inject_faults))
         } else {
             tracing::warn!("dropping an interrupted change that was never recorded");
             if let Some(tree) = &journal.tree {
@@ -557,16 +634,18 @@ impl Environment {
             discard(&new_tree);
             return Err(e).context("writing the change journal");
         }
-        if let Err(e) = self
-            .repo
-            .publish(&profile, expected, commit, &event.summary())
-        {
-            discard(&new_tree);
-            let _ = fs::remove_file(self.journal_path());
-            return Err(e.into());
-        }
-        fault_point("after-commit");
-        self.finish(&journal, true)?;
+        self.exclusively(|| {
+            if let Err(e) = self
+                .repo
+                .publish(&profile, expected, commit, &event.summary())
+            {
+                discard(&new_tree);
+                let _ = fs::remove_file(self.journal_path());
+                return Err(e.into());
+            }
+            fault_point("after-commit");
+            self.finish(&journal, true)
+        })?;
         Ok(commit)
     }
 

@@ -376,8 +376,7 @@ pub fn repair(env: &Environment, report: &VerifyReport) -> Result<RepairOutcome>
         anyhow!("cannot rebuild the missing store entries from their recorded sources: {e:#}")
     })?;
     let dir = env.materialize(&manifest)?;
-    crate::tree::switch_into_place(&dir, &env.tree_path())?;
-    env.recover()?;
+    env.install_tree(&dir)?;
     Ok(outcome)
 }
 
