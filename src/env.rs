@@ -230,7 +230,10 @@ impl Environment {
         let start = Instant::now();
         while fs4::FileExt::try_lock_shared(&file).is_err() {
             if start.elapsed() > Duration::from_secs(60) {
-                tracing::warn!("a change to {} takes long to finish; reading anyway", self.root.display());
+                tracing::warn!(
+                    "a change to {} takes long to finish; reading anyway",
+                    self.root.display()
+                );
                 return;
             }
             std::thread::sleep(Duration::from_millis(10));
@@ -396,7 +399,10 @@ impl Environment {
             Err(e) => {
                 // Only a crash while writing it makes it unreadable, and that is before the
                 // commit: nothing happened.
-                tracing::warn!("dropping the unreadable change journal {}: {e}", path.display());
+                tracing::warn!(
+                    "dropping the unreadable change journal {}: {e}",
+                    path.display()
+                );
                 return remove_file(&path);
             }
         };

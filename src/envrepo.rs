@@ -18,7 +18,8 @@ pub const CONFIG_FILE: &str = "lvm.toml";
 /// Everything lvm writes beside its tracked files: the live tree and its directories, the lock,
 /// the change journal, scratch space, and the temporary names of atomic writes and switches (left
 /// behind only by a crash, and never worth a `git status` line).
-pub const GITIGNORE: &str = "/tree\n/.trees/\n/logs/\n/.lvm-lock*\n/.lvm-journal\n/.lvm-tmp/\n/.tmp*\n/.tree.switch-*\n";
+pub const GITIGNORE: &str =
+    "/tree\n/.trees/\n/logs/\n/.lvm-lock*\n/.lvm-journal\n/.lvm-tmp/\n/.tmp*\n/.tree.switch-*\n";
 pub const DEFAULT_PROFILE: &str = "default";
 
 #[derive(Debug, Error)]
@@ -279,7 +280,10 @@ impl EnvRepo {
                 .repo
                 .reference_matching(&name, commit, true, old, summary)
                 .map(|_| ()),
-            None => self.repo.reference(&name, commit, false, summary).map(|_| ()),
+            None => self
+                .repo
+                .reference(&name, commit, false, summary)
+                .map(|_| ()),
         };
         result.map_err(|e| {
             if expected.is_none() && e.code() == git2::ErrorCode::Exists {

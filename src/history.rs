@@ -137,13 +137,19 @@ fn switched_from(event: &crate::events::Event) -> Option<&String> {
 /// Returns the environment to an earlier state as a new `rollback` event, built from the store
 /// only (no server, no compiler). Right after a profile switch, undoing one event switches back
 /// to the previous profile (one `rollback` event on that profile).
-pub fn rollback(env: &Environment, spec: &RollbackSpec, args: Vec<String>) -> Result<RollbackOutcome> {
+pub fn rollback(
+    env: &Environment,
+    spec: &RollbackSpec,
+    args: Vec<String>,
+) -> Result<RollbackOutcome> {
     if let RollbackSpec::Steps(1) = spec {
         let last = env.history(Some(1))?;
         if let Some(from) = last.first().and_then(|l| switched_from(&l.event)) {
             let from = from.clone();
             let target = env.repo.profile_head(&from).map_err(|e| {
-                anyhow!("the last event switched from profile '{from}', which cannot be restored: {e}")
+                anyhow!(
+                    "the last event switched from profile '{from}', which cannot be restored: {e}"
+                )
             })?;
             let mut event = Event::new(EventKind::Rollback, args, vec![]);
             event.details.insert("target".into(), target.to_string());
@@ -202,7 +208,7 @@ pub fn verify(env: &Environment) -> Result<VerifyReport> {
     let profile = env.profile()?;
     let recorded = env.manifest()?;
     report.packages = recorded.packages.len();
-    match env.history(None).map_err(anyhow::Error::from).and_then(|h| {
+    match env.history(None).and_then(|h| {
         let replayed = env.replay()?.0;
         Ok((h.len(), replayed))
     }) {
@@ -237,7 +243,11 @@ pub fn verify(env: &Environment) -> Result<VerifyReport> {
         let recorded_bytes = env.repo.read_file(head, file).ok();
         let working = std::fs::read(env.root.join(file)).ok();
         if recorded_bytes.is_some() && working != recorded_bytes {
-            let how = if working.is_none() { "is missing" } else { "differs from the recorded state" };
+            let how = if working.is_none() {
+                "is missing"
+            } else {
+                "differs from the recorded state"
+            };
             report.problems.push(format!(
                 "{file} in {} {how} at {} (profile '{profile}'); `lvm verify --repair` restores it",
                 env.root.display(),
@@ -258,7 +268,9 @@ pub fn verify(env: &Environment) -> Result<VerifyReport> {
         let key = match StoreKey::parse(&package.store_key) {
             Ok(k) => k,
             Err(e) => {
-                report.problems.push(format!("{name}: manifest.json has a bad store key: {e}"));
+                report
+                    .problems
+                    .push(format!("{name}: manifest.json has a bad store key: {e}"));
                 store_complete = false;
                 continue;
             }
@@ -276,7 +288,11 @@ pub fn verify(env: &Environment) -> Result<VerifyReport> {
             Ok(v) if v.is_clean() => {}
             Ok(v) => {
                 let mut what = Vec::new();
-                for (label, list) in [("modified", &v.modified), ("missing", &v.missing), ("added", &v.extra)] {
+                for (label, list) in [
+                    ("modified", &v.modified),
+                    ("missing", &v.missing),
+                    ("added", &v.extra),
+                ] {
                     if !list.is_empty() {
                         what.push(format!("{label} {}", list.join(", ")));
                     }
@@ -289,7 +305,9 @@ pub fn verify(env: &Environment) -> Result<VerifyReport> {
                 ));
                 report.corrupt_store.push((name.clone(), key));
             }
-            Err(e) => report.problems.push(format!("{name} {}: {e}", package.version)),
+            Err(e) => report
+                .problems
+                .push(format!("{name} {}: {e}", package.version)),
         }
     }
     if store_complete {
@@ -329,7 +347,9 @@ fn compare_tree(env: &Environment, manifest: &manifest::Manifest) -> Result<Vec<
     let mut problems = Vec::new();
     for (rel, want) in &expected {
         let Some(have) = live.get(rel) else {
-            problems.push(format!("tree file {rel} is missing; `lvm verify --repair` restores it"));
+            problems.push(format!(
+                "tree file {rel} is missing; `lvm verify --repair` restores it"
+            ));
             continue;
         };
         let (a, b) = (std::fs::metadata(want)?, std::fs::metadata(have)?);
@@ -422,4 +442,47 @@ pub fn markdown(from: &str, to: &str, changes: &[Change]) -> String {
         ));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rollback_arguments() {
+        assert!(matches!(
+            RollbackSpec::from_args(None, None).unwrap(),
+            RollbackSpec::Steps(1)
+        ));
+        assert!(matches!(
+            RollbackSpec::from_args(Some("12"), None).unwrap(),
+            RollbackSpec::Steps(12)
+        ));
+        // Seven digits read as a commit id prefix.
+        assert!(
+            matches!(RollbackSpec::from_args(Some("1234567"), None).unwrap(), RollbackSpec::Rev(r) if r == "1234567")
+        );
+        assert!(
+            matches!(RollbackSpec::from_args(Some("HEAD~2"), None).unwrap(), RollbackSpec::Rev(r) if r == "HEAD~2")
+        );
+        assert!(RollbackSpec::from_args(Some("1"), Some("2026-01-01")).is_err());
+    }
+
+    #[test]
+    fn dates() {
+        let end_of_day = parse_date("2026-11-25").unwrap();
+        assert_eq!(end_of_day.to_rfc3339(), "2026-11-25T23:59:59+00:00");
+        assert_eq!(
+            parse_date("2026-11-25 10:30").unwrap().to_rfc3339(),
+            "2026-11-25T10:30:00+00:00"
+        );
+        assert_eq!(
+            parse_date("2026-11-25T12:00:00+02:00")
+                .unwrap()
+                .to_rfc3339(),
+            "2026-11-25T10:00:00+00:00"
+        );
+        let err = parse_date("tomorrow").unwrap_err().to_string();
+        assert!(err.contains("YYYY-MM-DD"), "{err}");
+    }
 }

@@ -53,7 +53,13 @@ fn installed(lvm: &Lvm) -> Vec<String> {
     json.as_array()
         .unwrap()
         .iter()
-        .map(|p| format!("{} {}", p["name"].as_str().unwrap(), p["version"].as_str().unwrap()))
+        .map(|p| {
+            format!(
+                "{} {}",
+                p["name"].as_str().unwrap(),
+                p["version"].as_str().unwrap()
+            )
+        })
         .collect()
 }
 
@@ -72,8 +78,16 @@ fn init_makes_a_git_repo_whose_status_stays_clean() {
         assert!(env.join(file).is_file(), "{file} missing");
     }
     let toml = std::fs::read_to_string(env.join("lvm.toml")).unwrap();
-    assert!(toml.contains("lua = \"5.4\"") && toml.contains(&url), "{toml}");
-    assert!(std::fs::symlink_metadata(lvm.tree()).unwrap().file_type().is_symlink());
+    assert!(
+        toml.contains("lua = \"5.4\"") && toml.contains(&url),
+        "{toml}"
+    );
+    assert!(
+        std::fs::symlink_metadata(lvm.tree())
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
     assert_clean(&lvm);
     assert_eq!(commit_count(&env), 1);
     let (subject, event) = event_at(&env, "HEAD");
@@ -134,7 +148,11 @@ fn environment_discovery_order() {
         out.trim().to_string()
     };
     for env in [&flag_env, &var_env, &local_env] {
-        run(root, None, &["init", env.to_str().unwrap(), "--server", &url]);
+        run(
+            root,
+            None,
+            &["init", env.to_str().unwrap(), "--server", &url],
+        );
     }
     // No flag, no variable, no .lvm/ above: the default environment under LVM_HOME.
     let out = run(root, None, &["init", "--server", &url]);
@@ -185,7 +203,14 @@ fn manifest_diff_shows_only_the_new_package_block() {
     let out = std::process::Command::new("git")
         .arg("-C")
         .arg(lvm.env_dir())
-        .args(["diff", "--no-color", "HEAD~1", "HEAD", "--", "manifest.json"])
+        .args([
+            "diff",
+            "--no-color",
+            "HEAD~1",
+            "HEAD",
+            "--",
+            "manifest.json",
+        ])
         .output()
         .unwrap();
     let diff = stdout_ok(&out);
@@ -202,8 +227,15 @@ fn manifest_diff_shows_only_the_new_package_block() {
     // The added lines are exactly dia-base's block of the new manifest.
     let manifest = std::fs::read_to_string(lvm.env_dir().join("manifest.json")).unwrap();
     let lines: Vec<&str> = manifest.lines().collect();
-    let start = lines.iter().position(|l| *l == "    \"dia-base\": {").unwrap();
-    let end = start + lines[start..].iter().position(|l| l.starts_with("    }")).unwrap();
+    let start = lines
+        .iter()
+        .position(|l| *l == "    \"dia-base\": {")
+        .unwrap();
+    let end = start
+        + lines[start..]
+            .iter()
+            .position(|l| l.starts_with("    }"))
+            .unwrap();
     assert_eq!(added, lines[start..=end].to_vec(), "{diff}");
     // Deterministic bytes: sorted keys, two-space indentation, final newline.
     assert!(manifest.ends_with("}\n"));
@@ -231,14 +263,20 @@ fn every_change_is_one_commit_with_the_documented_event() {
     assert_eq!(e["changes"][0]["change"], "added");
     assert_eq!(e["changes"][0]["name"], "strutil");
     assert_eq!(e["changes"][0]["package"]["version"], "1.0-1");
-    assert_eq!(e["changes"][0]["package"]["reason"]["requested"], "== 1.0-1");
+    assert_eq!(
+        e["changes"][0]["package"]["reason"]["requested"],
+        "== 1.0-1"
+    );
     assert_eq!(e["lvm_version"], env!("CARGO_PKG_VERSION"));
     let ts = chrono::DateTime::parse_from_rfc3339(e["timestamp"].as_str().unwrap()).unwrap();
     assert!(ts >= before && ts <= chrono::Utc::now());
     for phase in ["resolve", "build", "materialize", "commit"] {
         assert!(e["durations_ms"][phase].is_u64(), "{phase} missing: {e}");
     }
-    assert_eq!((e["builds"].as_u64(), e["store_hits"].as_u64()), (Some(1), Some(0)));
+    assert_eq!(
+        (e["builds"].as_u64(), e["store_hits"].as_u64()),
+        (Some(1), Some(0))
+    );
 
     lvm.ok(&["install", "strutil", "1.1-1"]);
     assert_eq!(commit_count(&env), 3);
@@ -250,12 +288,18 @@ fn every_change_is_one_commit_with_the_documented_event() {
 
     lvm.ok(&["install", "chain-a"]);
     let (subject, _) = event_at(&env, "HEAD");
-    assert_eq!(subject, "install chain-a 1.0-1 (+chain-b 1.0-1, +chain-c 1.0-1)");
+    assert_eq!(
+        subject,
+        "install chain-a 1.0-1 (+chain-b 1.0-1, +chain-c 1.0-1)"
+    );
 
     lvm.ok(&["remove", "chain-a"]);
     assert_eq!(commit_count(&env), 5);
     let (subject, e) = event_at(&env, "HEAD");
-    assert_eq!(subject, "remove chain-a 1.0-1 (-chain-b 1.0-1, -chain-c 1.0-1)");
+    assert_eq!(
+        subject,
+        "remove chain-a 1.0-1 (-chain-b 1.0-1, -chain-c 1.0-1)"
+    );
     assert_eq!(e["kind"], "remove");
     assert_eq!(e["changes"].as_array().unwrap().len(), 3);
 
@@ -297,7 +341,12 @@ fn every_change_is_one_commit_with_the_documented_event() {
         .iter()
         .map(|e| e["event"]["kind"].as_str().unwrap())
         .collect();
-    assert_eq!(kinds, ["rollback", "remove", "install", "install", "install", "init"]);
+    assert_eq!(
+        kinds,
+        [
+            "rollback", "remove", "install", "install", "install", "init"
+        ]
+    );
     let shown: serde_json::Value =
         serde_json::from_str(&lvm.ok(&["show-event", "HEAD~1"])).unwrap();
     assert_eq!(shown["event"]["kind"], "remove");
@@ -383,9 +432,15 @@ fn verify_detects_an_edit_in_place_that_reaches_the_store_and_repair_rebuilds_it
     assert!(!out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("strutil 1.1-1: the store entry"), "{text}");
-    assert!(text.contains("is corrupted (modified lua/strutil.lua)"), "{text}");
+    assert!(
+        text.contains("is corrupted (modified lua/strutil.lua)"),
+        "{text}"
+    );
     let repaired = lvm.ok(&["verify", "--repair"]);
-    assert!(repaired.contains("rebuilt the store entry of strutil"), "{repaired}");
+    assert!(
+        repaired.contains("rebuilt the store entry of strutil"),
+        "{repaired}"
+    );
     verify_ok(&lvm);
     let lua = stdout_ok(&lvm.lua("print(require('strutil').broken)"));
     assert_eq!(lua.trim(), "nil");
@@ -403,7 +458,11 @@ fn verify_detects_a_replaced_tree_file_and_a_replaced_manifest() {
     std::fs::write(&file, "return {}\n").unwrap();
     let manifest = lvm.env_dir().join("manifest.json");
     let recorded = std::fs::read(&manifest).unwrap();
-    std::fs::write(&manifest, b"{\"format\": 1, \"lua\": \"5.4\", \"packages\": {}}\n").unwrap();
+    std::fs::write(
+        &manifest,
+        b"{\"format\": 1, \"lua\": \"5.4\", \"packages\": {}}\n",
+    )
+    .unwrap();
     let out = lvm.run(&["verify"]);
     assert!(!out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
@@ -436,7 +495,9 @@ fn verify_reports_an_unexpected_tree_file_and_a_history_edited_by_hand() {
     let out = lvm.run(&["verify"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
-        text.contains("tree file share/lua/5.4/intruder.lua does not belong to any installed package"),
+        text.contains(
+            "tree file share/lua/5.4/intruder.lua does not belong to any installed package"
+        ),
         "{text}"
     );
     lvm.ok(&["verify", "--repair"]);
@@ -508,7 +569,10 @@ fn rollback_forms_and_rolling_back_a_rollback() {
     assert_eq!(installed(&lvm), ["dia-base 2.0-1", "strutil 1.1-1"]);
 
     let out = lvm.ok(&["rollback", "--to", &after_first.to_rfc3339()]);
-    assert!(out.contains("~ strutil 1.1-1 → 1.0-1 (downgraded)"), "{out}");
+    assert!(
+        out.contains("~ strutil 1.1-1 → 1.0-1 (downgraded)"),
+        "{out}"
+    );
     assert_eq!(installed(&lvm), ["strutil 1.0-1"]);
     let lua = stdout_ok(&lvm.lua("print(require('strutil').version)"));
     assert_eq!(lua.trim(), "1.0");
@@ -556,7 +620,13 @@ fn rollback_uses_only_the_store() {
     std::fs::remove_dir_all(&dir).unwrap();
     std::fs::remove_dir_all(lvm.home().join("cache")).ok();
     let offline = |args: &[&str]| {
-        stdout_ok(&lvm.command().env("PATH", "/nonexistent").args(args).output().unwrap())
+        stdout_ok(
+            &lvm.command()
+                .env("PATH", "/nonexistent")
+                .args(args)
+                .output()
+                .unwrap(),
+        )
     };
     let out = offline(&["rollback", "2"]);
     assert!(out.contains("+ cmath 1.0-1"), "{out}");
@@ -576,10 +646,14 @@ fn diff_between_revisions_and_profiles() {
     let other_url = format!("file://{}", other_dir.display());
     publish_fixtures(&other_dir, &other_url);
     lvm.init(&[&url]);
-    lvm.ok(&["install", "strutil", "1.1-1", "dia-base", "1.5-1", "chain-c"]);
+    lvm.ok(&[
+        "install", "strutil", "1.1-1", "dia-base", "1.5-1", "chain-c",
+    ]);
     lvm.ok(&["profile", "create", "old"]);
     lvm.ok(&["remove", "chain-c", "strutil", "dia-base"]);
-    lvm.ok(&["install", "strutil", "1.0-1", "dia-base", "2.0-1", "makerock"]);
+    lvm.ok(&[
+        "install", "strutil", "1.0-1", "dia-base", "2.0-1", "makerock",
+    ]);
     lvm.ok(&["remove", "strutil"]);
     lvm.ok(&["install", "strutil", "1.0-1", "--only-server", &other_url]);
 
@@ -616,8 +690,14 @@ fn diff_between_revisions_and_profiles() {
     assert_eq!(json["changes"][3]["source"], other_url);
 
     let md = lvm.ok(&["diff", "old", "default", "--format", "markdown"]);
-    assert!(md.starts_with("### Lua environment changes (`old` → `default`)"), "{md}");
-    assert!(md.contains("| dia-base | upgraded | 1.5-1 | 2.0-1 |"), "{md}");
+    assert!(
+        md.starts_with("### Lua environment changes (`old` → `default`)"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| dia-base | upgraded | 1.5-1 | 2.0-1 |"),
+        "{md}"
+    );
     assert!(md.contains("| makerock | added |  | 1.0-1 |"), "{md}");
 
     let same = lvm.ok(&["diff", "HEAD", "HEAD"]);

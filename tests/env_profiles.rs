@@ -66,7 +66,11 @@ fn create_switch_delete_are_one_commit_each() {
     assert_eq!(e["details"]["from"], "default");
     assert_eq!(branch_head(&env, "default"), Some(default_head));
     assert_eq!(current(&lvm), "default");
-    assert_eq!(std::fs::read_link(lvm.tree()).unwrap(), tree_before, "tree untouched");
+    assert_eq!(
+        std::fs::read_link(lvm.tree()).unwrap(),
+        tree_before,
+        "tree untouched"
+    );
     let list = lvm.ok(&["profile", "list"]);
     assert_eq!(list, "* default\n  dev\n");
 
@@ -129,7 +133,13 @@ fn switch_rematerializes_from_the_store_only() {
     lvm.ok(&["install", "hello-cli"]);
     std::fs::remove_dir_all(&dir).unwrap();
     let offline = |args: &[&str]| {
-        stdout_ok(&lvm.command().env("PATH", "/nonexistent").args(args).output().unwrap())
+        stdout_ok(
+            &lvm.command()
+                .env("PATH", "/nonexistent")
+                .args(args)
+                .output()
+                .unwrap(),
+        )
     };
     offline(&["profile", "switch", "default"]);
     let out = stdout_ok(&lvm.lua("print(require('cmath').gcd(9, 6), pcall(require, 'hello'))"));
@@ -206,7 +216,11 @@ fn merge_brings_the_other_profiles_packages_through_the_resolver() {
     let shown: serde_json::Value =
         serde_json::from_str(&lvm.ok(&["show", "dia-base", "--json"])).unwrap();
     assert_eq!(shown["package"]["version"], "1.5-1");
-    assert_eq!(branch_head(&env, "dev"), Some(theirs), "the other profile is unchanged");
+    assert_eq!(
+        branch_head(&env, "dev"),
+        Some(theirs),
+        "the other profile is unchanged"
+    );
     lvm.ok(&["verify"]);
 }
 

@@ -16,7 +16,13 @@ fn installed(lvm: &Lvm) -> Vec<String> {
     json.as_array()
         .unwrap()
         .iter()
-        .map(|p| format!("{} {}", p["name"].as_str().unwrap(), p["version"].as_str().unwrap()))
+        .map(|p| {
+            format!(
+                "{} {}",
+                p["name"].as_str().unwrap(),
+                p["version"].as_str().unwrap()
+            )
+        })
         .collect()
 }
 
@@ -60,7 +66,10 @@ fn spawn_paused(lvm: &Lvm, point: &str, args: &[&str]) -> (Child, PathBuf) {
         .unwrap();
     let start = Instant::now();
     while !marker.exists() {
-        assert!(start.elapsed() < Duration::from_secs(60), "lvm never reached {point}");
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "lvm never reached {point}"
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
     (child, marker)
@@ -87,7 +96,10 @@ fn a_second_writer_waits_for_the_lock_then_times_out() {
         "{err}"
     );
     assert!(err.contains("raise --lock-timeout"), "{err}");
-    assert!(waited >= Duration::from_millis(1500), "gave up after {waited:?}");
+    assert!(
+        waited >= Duration::from_millis(1500),
+        "gave up after {waited:?}"
+    );
     // Readers do not wait for writers.
     assert!(installed(&lvm).is_empty());
 
@@ -124,7 +136,10 @@ fn readers_wait_for_a_change_between_its_commit_and_its_tree() {
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_millis(400));
-    assert!(reader.try_wait().unwrap().is_none(), "the reader must not read now");
+    assert!(
+        reader.try_wait().unwrap().is_none(),
+        "the reader must not read now"
+    );
     std::fs::remove_file(&marker).unwrap();
     finish(writer);
     let listed = finish(reader);
@@ -242,7 +257,10 @@ fn run_fault_case(case: &Case) {
             .unwrap();
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{context}: did not crash");
-        assert!(err.contains(&format!("fault injected at {point}")), "{context}: {err}");
+        assert!(
+            err.contains(&format!("fault injected at {point}")),
+            "{context}: {err}"
+        );
 
         // The next reader finishes or drops the interrupted change; verify checks that log,
         // manifest.json, store and tree agree.
@@ -262,7 +280,9 @@ fn run_fault_case(case: &Case) {
         // verifies.
         (case.reset)(&lvm);
         lvm.ok(&["sync"]);
-        let trees = std::fs::read_dir(lvm.env_dir().join(".trees")).unwrap().count();
+        let trees = std::fs::read_dir(lvm.env_dir().join(".trees"))
+            .unwrap()
+            .count();
         assert_eq!(trees, 1, "{context}: stale trees left");
         lvm.ok(&["verify"]);
     }
@@ -336,7 +356,11 @@ fn sigkill_at_random_moments_never_breaks_the_environment() {
         let rock = rocks[i % rocks.len()];
         let before = installed(&lvm);
         let present = before.iter().any(|p| p.starts_with(&format!("{rock} ")));
-        let args: &[&str] = if present { &["remove", "--force", rock] } else { &["install", rock] };
+        let args: &[&str] = if present {
+            &["remove", "--force", rock]
+        } else {
+            &["install", rock]
+        };
         let delay = Duration::from_millis(rng.next() % 300);
         let mut child = lvm
             .command()
@@ -364,7 +388,10 @@ fn sigkill_at_random_moments_never_breaks_the_environment() {
         let changed = after != before;
         if changed {
             let has = after.iter().any(|p| p.starts_with(&format!("{rock} ")));
-            assert_eq!(has, !present, "{context}: neither the old nor the new state: {after:?}");
+            assert_eq!(
+                has, !present,
+                "{context}: neither the old nor the new state: {after:?}"
+            );
         }
         assert_eq!(git_dirty(&lvm.env_dir()), Vec::<String>::new(), "{context}");
     }
@@ -395,10 +422,16 @@ fn gc_keeps_what_history_needs_unless_older_than() {
     let out = lvm.ok(&["gc", "--older-than", "0", "--dry-run"]);
     assert!(out.starts_with("Would remove 2 store entries"), "{out}");
     let out = lvm.ok(&["gc", "--older-than", "0"]);
-    assert!(out.contains("chain-c 2.0-1") && out.contains("strutil 1.1-1"), "{out}");
+    assert!(
+        out.contains("chain-c 2.0-1") && out.contains("strutil 1.1-1"),
+        "{out}"
+    );
     lvm.ok(&["verify"]);
     let before = lvm.snapshot();
     let err = lvm.fails(&["rollback"]);
-    assert!(err.contains("is not in the store") && err.contains("lvm sync"), "{err}");
+    assert!(
+        err.contains("is not in the store") && err.contains("lvm sync"),
+        "{err}"
+    );
     assert_eq!(lvm.snapshot(), before);
 }
