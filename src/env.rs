@@ -30,9 +30,11 @@ const TREES_DIR: &str = ".trees";
 const LOCK_FILE: &str = ".lvm-lock";
 /// Readers hold it shared while they read; a writer holds it exclusively only from the moment
 /// its commit lands until its tree is switched, so no reader sees the new log with the old tree.
-const STATE_LOCK_FILE: &str = ".lvm-lock-state";
+/// It lives in the repository's `.git/` directory, like the journal, so `git status` never
+/// shows it whatever the environment's `.gitignore` says.
+const STATE_LOCK_FILE: &str = "lvm-state.lock";
 /// The journal of a change in progress (see [`Journal`]).
-const JOURNAL_FILE: &str = ".lvm-journal";
+const JOURNAL_FILE: &str = "lvm-journal";
 /// Written into every materialized tree: the sha256 of the manifest it was made from.
 const TREE_STATE_FILE: &str = ".lvm-state";
 
@@ -110,7 +112,7 @@ pub fn pause_point(point: &str) {
 /// The phases every event reports in `durations_ms` (0 when a change has no such phase).
 pub const PHASES: [&str; 4] = ["resolve", "build", "materialize", "commit"];
 
-/// What a change left to do once its commit exists, written to `.lvm-journal` before the
+/// What a change left to do once its commit exists, written to `.git/lvm-journal` before the
 /// profile moves and removed when the change is complete. Finding it means a change was
 /// interrupted: if the profile points at `new`, recovery finishes the change; otherwise the
 /// change never happened and recovery drops its leftovers.
@@ -218,7 +220,7 @@ impl Environment {
             .create(true)
             .truncate(false)
             .write(true)
-            .open(self.root.join(STATE_LOCK_FILE))
+            .open(self.state_lock_path())
     }
 
     /// Takes the state lock shared, waiting while a writer finishes a change (at most a
@@ -254,9 +256,9 @@ impl Environment {
         self.release_read_guard();
         let file = self
             .state_lock_file()
-            .with_context(|| format!("opening {}", self.root.join(STATE_LOCK_FILE).display()))?;
+            .with_context(|| format!("opening {}", self.state_lock_path().display()))?;
         fs4::FileExt::lock(&file)
-            .with_context(|| format!("locking {}", self.root.join(STATE_LOCK_FILE).display()))?;
+            .with_context(|| format!("locking {}", self.state_lock_path().display()))?;
         let result = f();
         drop(file);
         result
@@ -342,7 +344,11 @@ impl Environment {
     }
 
     fn journal_path(&self) -> PathBuf {
-        self.root.join(JOURNAL_FILE)
+        self.repo.git().path().join(JOURNAL_FILE)
+    }
+
+    fn state_lock_path(&self) -> PathBuf {
+        self.repo.git().path().join(STATE_LOCK_FILE)
     }
 
     /// Whether a change was left unfinished (its journal is still there).

@@ -15,11 +15,11 @@ use crate::manifest::{Manifest, ManifestError};
 
 pub const MANIFEST_FILE: &str = "manifest.json";
 pub const CONFIG_FILE: &str = "lvm.toml";
-/// Everything lvm writes beside its tracked files: the live tree and its directories, the lock,
-/// the change journal, scratch space, and the temporary names of atomic writes and switches (left
-/// behind only by a crash, and never worth a `git status` line).
+/// Everything lvm writes beside its tracked files: the live tree and its directories, the writer
+/// lock, scratch space, and the temporary names of atomic writes and switches (left behind only
+/// by a crash, and never worth a `git status` line).
 pub const GITIGNORE: &str =
-    "/tree\n/.trees/\n/logs/\n/.lvm-lock*\n/.lvm-journal\n/.lvm-tmp/\n/.tmp*\n/.tree.switch-*\n";
+    "/tree\n/.trees/\n/logs/\n/.lvm-lock\n/.lvm-tmp/\n/.tmp*\n/.tree.switch-*\n";
 pub const DEFAULT_PROFILE: &str = "default";
 
 #[derive(Debug, Error)]

@@ -236,7 +236,7 @@ pub fn verify(env: &Environment) -> Result<VerifyReport> {
     }
     if env.has_pending_change() {
         report.problems.push(
-            "a change is in progress or was interrupted (.lvm-journal exists); run any lvm command that changes the environment to finish it".into(),
+            "a change is in progress or was interrupted (.git/lvm-journal exists); run any lvm command that changes the environment to finish it".into(),
         );
     }
     for file in [MANIFEST_FILE, CONFIG_FILE, ".gitignore"] {

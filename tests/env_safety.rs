@@ -274,7 +274,10 @@ fn run_fault_case(case: &Case) {
         } else {
             assert_eq!(head_commit(&lvm), old_head, "{context}: log moved");
         }
-        assert!(!lvm.env_dir().join(".lvm-journal").exists(), "{context}");
+        assert!(
+            !lvm.env_dir().join(".git/lvm-journal").exists(),
+            "{context}"
+        );
         assert_eq!(git_dirty(&lvm.env_dir()), Vec::<String>::new(), "{context}");
         // The next writer works, cleans up what the crash left, and the environment still
         // verifies.
