@@ -205,6 +205,33 @@ mod tests {
     }
 
     #[test]
+    fn config_values_are_validated() {
+        let ok =
+            EnvConfig::parse("lua = \"5.4\"\nservers = [\"file:///srv\"]\n", "lvm.toml").unwrap();
+        assert_eq!(ok, EnvConfig::new("5.4", vec!["file:///srv".into()]));
+        assert_eq!(EnvConfig::parse(&ok.to_toml(), "lvm.toml").unwrap(), ok);
+        let err = EnvConfig::parse("lua = \"5.1\"\nservers = []\n", "e/lvm.toml").unwrap_err();
+        assert!(
+            err.to_string().starts_with("e/lvm.toml: lua = '5.1'"),
+            "{err}"
+        );
+        assert!(err.to_string().contains("Lua 5.4 only"), "{err}");
+        let err = EnvConfig::parse("lua = \"5.4\"\nservers = [\" \"]\n", "lvm.toml").unwrap_err();
+        assert!(err.to_string().contains("empty server URL"), "{err}");
+        let err = EnvConfig::parse("lua = \"5.4\"\n", "lvm.toml").unwrap_err();
+        assert!(err.to_string().contains("servers"), "{err}");
+        let err = EnvConfig::parse("lua = ", "lvm.toml").unwrap_err();
+        assert!(err.to_string().starts_with("lvm.toml: "), "{err}");
+        let err =
+            EnvConfig::parse("lua = \"5.4\"\nservers = []\ncolour = 1\n", "lvm.toml").unwrap_err();
+        assert!(err.to_string().contains("unknown key 'colour'"), "{err}");
+        assert!(
+            err.to_string().contains("known keys: lua, servers"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn home_precedence() {
         let h = home_from(None, Some("/x".into()), Some("/h".into())).unwrap();
         assert_eq!(h, PathBuf::from("/x/lvm"));

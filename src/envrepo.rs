@@ -15,7 +15,11 @@ use crate::manifest::{Manifest, ManifestError};
 
 pub const MANIFEST_FILE: &str = "manifest.json";
 pub const CONFIG_FILE: &str = "lvm.toml";
-pub const GITIGNORE: &str = "/tree\n/.trees/\n/logs/\n/.lvm-lock\n/.lvm-tmp/\n";
+/// Everything lvm writes beside its tracked files: the live tree and its directories, the writer
+/// lock, scratch space, and the temporary names of atomic writes and switches (left behind only
+/// by a crash, and never worth a `git status` line).
+pub const GITIGNORE: &str =
+    "/tree\n/.trees/\n/logs/\n/.lvm-lock\n/.lvm-tmp/\n/.tmp*\n/.tree.switch-*\n";
 pub const DEFAULT_PROFILE: &str = "default";
 
 #[derive(Debug, Error)]
@@ -227,7 +231,7 @@ impl EnvRepo {
     }
 
     /// Appends an event as a commit on the current profile, expecting the profile to still point
-    /// at `expected_head`; writes the new manifest (and config, when given) into the repository.
+    /// at `expected_head`; writes the new manifest into the working directory.
     pub fn append(
         &self,
         expected_head: Oid,
@@ -236,32 +240,100 @@ impl EnvRepo {
         extra_parent: Option<Oid>,
     ) -> Result<Oid, RepoError> {
         let profile = self.current_profile()?;
-        let manifest_bytes = manifest.to_bytes();
-        let files: [(&str, &[u8]); 1] = [(MANIFEST_FILE, &manifest_bytes)];
-        let tree = self.tree_with(Some(expected_head), &files)?;
+        let tree = self.state_tree(expected_head, manifest)?;
         let mut parents = vec![expected_head];
         parents.extend(extra_parent);
-        let commit = self.commit(&tree, &parents, &event.to_commit_message())?;
-        self.repo
-            .reference_matching(
-                &format!("refs/heads/{profile}"),
-                commit,
-                true,
-                expected_head,
-                &event.summary(),
-            )
-            .map_err(|e| {
-                if e.code() == git2::ErrorCode::Modified || e.class() == git2::ErrorClass::Reference
-                {
-                    RepoError::Concurrent {
-                        profile: profile.clone(),
-                    }
-                } else {
-                    self.git_err(e)
-                }
-            })?;
-        self.write_worktree(&files)?;
+        let commit = self.commit_object(tree, &parents, event)?;
+        self.publish(&profile, Some(expected_head), commit, &event.summary())?;
+        self.sync_worktree(self.head()?)?;
         Ok(commit)
+    }
+
+    /// Writes the git tree of a state: the tree of `base` with `manifest.json` replaced.
+    pub fn state_tree(&self, base: Oid, manifest: &Manifest) -> Result<Oid, RepoError> {
+        let bytes = manifest.to_bytes();
+        self.tree_with(Some(base), &[(MANIFEST_FILE, &bytes)])
+    }
+
+    /// Writes the commit object of an event without pointing any profile at it.
+    pub fn commit_object(
+        &self,
+        tree: Oid,
+        parents: &[Oid],
+        event: &Event,
+    ) -> Result<Oid, RepoError> {
+        self.commit(&tree, parents, &event.to_commit_message())
+    }
+
+    /// Points `profile` at `commit` if it still points at `expected` (`None`: the profile must
+    /// not exist yet, and is created). This one reference update is what makes a change happen.
+    pub fn publish(
+        &self,
+        profile: &str,
+        expected: Option<Oid>,
+        commit: Oid,
+        summary: &str,
+    ) -> Result<(), RepoError> {
+        let name = format!("refs/heads/{profile}");
+        let result = match expected {
+            Some(old) => self
+                .repo
+                .reference_matching(&name, commit, true, old, summary)
+                .map(|_| ()),
+            None => self
+                .repo
+                .reference(&name, commit, false, summary)
+                .map(|_| ()),
+        };
+        result.map_err(|e| {
+            if expected.is_none() && e.code() == git2::ErrorCode::Exists {
+                RepoError::ProfileExists {
+                    name: profile.into(),
+                }
+            } else if e.code() == git2::ErrorCode::Modified
+                || e.class() == git2::ErrorClass::Reference
+            {
+                RepoError::Concurrent {
+                    profile: profile.to_string(),
+                }
+            } else {
+                self.git_err(e)
+            }
+        })
+    }
+
+    /// The commit a profile points at, or `None` when there is no such profile.
+    pub fn try_profile_head(&self, profile: &str) -> Option<Oid> {
+        self.repo
+            .find_reference(&format!("refs/heads/{profile}"))
+            .ok()
+            .and_then(|r| r.target())
+    }
+
+    /// Removes lock files a killed git operation left in the repository. Only call this while
+    /// holding the environment's writer lock: lvm is then the only writer.
+    pub fn remove_stale_git_locks(&self) {
+        let git_dir = self.repo.path().to_path_buf();
+        let mut candidates = vec![
+            git_dir.join("index.lock"),
+            git_dir.join("HEAD.lock"),
+            git_dir.join("packed-refs.lock"),
+            git_dir.join("config.lock"),
+        ];
+        for entry in walkdir::WalkDir::new(git_dir.join("refs"))
+            .into_iter()
+            .flatten()
+        {
+            if entry.path().extension().is_some_and(|e| e == "lock") {
+                candidates.push(entry.path().to_path_buf());
+            }
+        }
+        for path in candidates {
+            if path.is_file() {
+                tracing::warn!("removing {} left by an interrupted change", path.display());
+                let _ = std::fs::remove_file(&path);
+            }
+        }
     }
 
     /// Makes the files of the working directory (and the index) match a commit, so `git status`

@@ -1,5 +1,6 @@
 //! History operations over an environment: rollback targets, verification of the log against
-//! the manifest and the tree, repair, and diff rendering for humans and pull requests.
+//! the manifest, the store and the tree, repair, and diff rendering for humans and pull
+//! requests.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -9,9 +10,10 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use git2::Oid;
 
 use crate::env::Environment;
-use crate::envrepo::short;
-use crate::events::EventKind;
+use crate::envrepo::{CONFIG_FILE, MANIFEST_FILE, short};
+use crate::events::{Event, EventKind};
 use crate::manifest::{self, Change};
+use crate::store::StoreKey;
 
 /// What `lvm rollback` was asked to return to.
 #[derive(Debug, Clone)]
@@ -64,6 +66,23 @@ pub fn parse_date(text: &str) -> Result<DateTime<Utc>> {
     bail!("cannot read date '{text}': use YYYY-MM-DD, 'YYYY-MM-DD HH:MM[:SS]' or RFC 3339 (UTC)")
 }
 
+impl RollbackSpec {
+    /// Reads `lvm rollback [TARGET] [--to DATE]`: a number of up to six digits counts events,
+    /// anything else names a revision (write `HEAD~N` or a longer prefix for an all-digit
+    /// commit id).
+    pub fn from_args(target: Option<&str>, to: Option<&str>) -> Result<RollbackSpec> {
+        Ok(match (target, to) {
+            (Some(_), Some(_)) => bail!("give either a target or --to DATE, not both"),
+            (_, Some(date)) => RollbackSpec::Date(parse_date(date)?),
+            (Some(t), None) if t.len() <= 6 && t.bytes().all(|b| b.is_ascii_digit()) => {
+                RollbackSpec::Steps(t.parse()?)
+            }
+            (Some(t), None) => RollbackSpec::Rev(t.to_string()),
+            (None, None) => RollbackSpec::Steps(1),
+        })
+    }
+}
+
 /// Finds the commit whose state a rollback returns to.
 fn target_commit(env: &Environment, spec: &RollbackSpec) -> Result<Oid> {
     let events = env.history(None)?;
@@ -74,7 +93,8 @@ fn target_commit(env: &Environment, spec: &RollbackSpec) -> Result<Oid> {
             }
             events.get(*n).map(|e| e.commit).ok_or_else(|| {
                 anyhow!(
-                    "cannot undo {n} events: the history of this profile has {} events after its creation",
+                    "cannot undo {n} events: the history of profile '{}' has {} events after its first (see `lvm log`)",
+                    env.profile().unwrap_or_default(),
                     events.len().saturating_sub(1)
                 )
             })
@@ -82,7 +102,10 @@ fn target_commit(env: &Environment, spec: &RollbackSpec) -> Result<Oid> {
         RollbackSpec::Rev(rev) => {
             let commit = env.repo.resolve_rev(rev)?;
             if !events.iter().any(|e| e.commit == commit) {
-                bail!("revision '{rev}' is not in the history of the current profile");
+                bail!(
+                    "revision '{rev}' is not in the history of profile '{}' (see `lvm log`; to take packages from another profile use `lvm profile merge`)",
+                    env.profile().unwrap_or_default()
+                );
             }
             Ok(commit)
         }
@@ -90,26 +113,52 @@ fn target_commit(env: &Environment, spec: &RollbackSpec) -> Result<Oid> {
             .iter()
             .find(|e| e.event.timestamp <= *date)
             .map(|e| e.commit)
-            .ok_or_else(|| anyhow!("the environment has no state as old as {date}")),
+            .ok_or_else(|| {
+                anyhow!(
+                    "the environment has no state as old as {date} (its first event is from {})",
+                    events
+                        .last()
+                        .map(|e| e.event.timestamp.to_rfc3339())
+                        .unwrap_or_default()
+                )
+            }),
     }
 }
 
-/// Returns the environment to an earlier state as a new event. Right after a profile switch,
-/// undoing one event switches back to the previous profile.
-pub fn rollback(env: &Environment, spec: &RollbackSpec) -> Result<RollbackOutcome> {
+/// The profile an event came from, when it switched profiles (a profile switch, or a rollback
+/// that undid one).
+fn switched_from(event: &crate::events::Event) -> Option<&String> {
+    match event.kind {
+        EventKind::ProfileSwitch | EventKind::Rollback => event.details.get("from"),
+        _ => None,
+    }
+}
+
+/// Returns the environment to an earlier state as a new `rollback` event, built from the store
+/// only (no server, no compiler). Right after a profile switch, undoing one event switches back
+/// to the previous profile (one `rollback` event on that profile).
+pub fn rollback(
+    env: &Environment,
+    spec: &RollbackSpec,
+    args: Vec<String>,
+) -> Result<RollbackOutcome> {
     if let RollbackSpec::Steps(1) = spec {
         let last = env.history(Some(1))?;
-        if let Some(logged) = last.first() {
-            if logged.event.kind == EventKind::ProfileSwitch {
-                if let Some(from) = logged.event.details.get("from") {
-                    crate::profiles::switch(env, from, vec!["rollback".into()])?;
-                    return Ok(RollbackOutcome {
-                        target: from.clone(),
-                        changes: vec![],
-                        switched_profile: Some(from.clone()),
-                    });
-                }
-            }
+        if let Some(from) = last.first().and_then(|l| switched_from(&l.event)) {
+            let from = from.clone();
+            let target = env.repo.profile_head(&from).map_err(|e| {
+                anyhow!(
+                    "the last event switched from profile '{from}', which cannot be restored: {e}"
+                )
+            })?;
+            let mut event = Event::new(EventKind::Rollback, args, vec![]);
+            event.details.insert("target".into(), target.to_string());
+            crate::profiles::switch_with(env, &from, event)?;
+            return Ok(RollbackOutcome {
+                target: from.clone(),
+                changes: vec![],
+                switched_profile: Some(from),
+            });
         }
     }
     let target = target_commit(env, spec)?;
@@ -118,11 +167,6 @@ pub fn rollback(env: &Environment, spec: &RollbackSpec) -> Result<RollbackOutcom
     let changes = manifest::diff(&current, &state);
     let mut details = BTreeMap::new();
     details.insert("target".to_string(), target.to_string());
-    let args = match spec {
-        RollbackSpec::Steps(n) => vec![n.to_string()],
-        RollbackSpec::Rev(r) => vec![r.clone()],
-        RollbackSpec::Date(d) => vec![format!("--to {}", d.to_rfc3339())],
-    };
     env.record(
         EventKind::Rollback,
         args,
@@ -144,70 +188,216 @@ pub struct VerifyReport {
     pub events: usize,
     pub packages: usize,
     pub problems: Vec<String>,
+    /// Store entries whose files no longer match their recorded hashes (package name, key).
+    pub corrupt_store: Vec<(String, StoreKey)>,
 }
 
-/// Checks that replaying the log reproduces manifest.json, that the working manifest matches
-/// the head commit, and that every file of the tree matches the store's recorded hashes.
+impl VerifyReport {
+    pub fn is_ok(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+/// Checks everything a state is made of: replaying the log reproduces `manifest.json`; the
+/// working files match the head commit; every store entry the state uses is present and intact;
+/// and the live tree is exactly the tree the store would make (no file missing, changed or
+/// added). Read-only.
 pub fn verify(env: &Environment) -> Result<VerifyReport> {
     let mut report = VerifyReport::default();
     let head = env.head()?;
-    report.events = env.history(None)?.len();
-    let (recorded, replay_ok) = env.replay_matches()?;
+    let profile = env.profile()?;
+    let recorded = env.manifest()?;
     report.packages = recorded.packages.len();
-    if !replay_ok {
-        report
-            .problems
-            .push("replaying the event log does not reproduce manifest.json".into());
-    }
-    let working = std::fs::read(env.root.join(crate::envrepo::MANIFEST_FILE)).unwrap_or_default();
-    if working != recorded.to_bytes() {
-        report.problems.push(format!(
-            "manifest.json in {} differs from the recorded state at {}",
-            env.root.display(),
-            short(head)
-        ));
-    }
-    if !env.tree_matches(&recorded) {
-        report
-            .problems
-            .push("the rocks tree was not made from the recorded state".into());
-    }
-    let store = env.home.store()?;
-    let tree_root = env.tree_path();
-    for (name, package) in &recorded.packages {
-        let rock_dir = crate::tree::rock_dir(&tree_root, name, package.version.as_str());
-        match crate::tree::hash_tree_files(&rock_dir) {
-            Ok(hash) if hash == package.files_sha256 => {}
-            Ok(_) => report.problems.push(format!(
-                "{name} {}: installed files differ from the recorded hash",
-                package.version
-            )),
-            Err(e) => report.problems.push(format!(
-                "{name} {}: cannot read installed files: {e}",
-                package.version
-            )),
-        }
-        if let Ok(key) = crate::store::StoreKey::parse(&package.store_key) {
-            if !matches!(store.get(&key), Ok(Some(_))) {
+    match env.history(None).and_then(|h| {
+        let replayed = env.replay()?.0;
+        Ok((h.len(), replayed))
+    }) {
+        Err(e) => report.problems.push(format!(
+            "the event log of profile '{profile}' does not replay: {e:#}; the history was changed by hand"
+        )),
+        Ok((events, replayed)) => {
+            report.events = events;
+            if replayed.to_bytes() != recorded.to_bytes() {
+                let differences: Vec<String> = manifest::diff(&replayed, &recorded)
+                    .iter()
+                    .map(Change::summary)
+                    .collect();
                 report.problems.push(format!(
-                    "{name} {}: missing from the store (run `lvm sync`)",
-                    package.version
+                    "replaying the {events} events of profile '{profile}' does not reproduce manifest.json at {} (recorded vs replayed: {}); the history was changed by hand",
+                    short(head),
+                    if differences.is_empty() {
+                        "same packages, different bytes".to_string()
+                    } else {
+                        differences.join("; ")
+                    }
                 ));
             }
         }
     }
+    if env.has_pending_change() {
+        report.problems.push(
+            "a change is in progress or was interrupted (.git/lvm-journal exists); run any lvm command that changes the environment to finish it".into(),
+        );
+    }
+    for file in [MANIFEST_FILE, CONFIG_FILE, ".gitignore"] {
+        let recorded_bytes = env.repo.read_file(head, file).ok();
+        let working = std::fs::read(env.root.join(file)).ok();
+        if recorded_bytes.is_some() && working != recorded_bytes {
+            let how = if working.is_none() {
+                "is missing"
+            } else {
+                "differs from the recorded state"
+            };
+            report.problems.push(format!(
+                "{file} in {} {how} at {} (profile '{profile}'); `lvm verify --repair` restores it",
+                env.root.display(),
+                short(head)
+            ));
+        }
+    }
+    if !env.tree_matches(&recorded) {
+        report.problems.push(format!(
+            "the rocks tree {} was not made from the recorded state at {}; `lvm verify --repair` rebuilds it",
+            env.tree_path().display(),
+            short(head)
+        ));
+    }
+    let store = env.home.store()?;
+    let mut store_complete = true;
+    for (name, package) in &recorded.packages {
+        let key = match StoreKey::parse(&package.store_key) {
+            Ok(k) => k,
+            Err(e) => {
+                report
+                    .problems
+                    .push(format!("{name}: manifest.json has a bad store key: {e}"));
+                store_complete = false;
+                continue;
+            }
+        };
+        if !matches!(store.get(&key), Ok(Some(_))) {
+            report.problems.push(format!(
+                "{name} {}: missing from the store ({}); `lvm verify --repair` rebuilds it",
+                package.version,
+                store.root().join("rocks").join(key.as_str()).display()
+            ));
+            store_complete = false;
+            continue;
+        }
+        match store.verify(&key) {
+            Ok(v) if v.is_clean() => {}
+            Ok(v) => {
+                let mut what = Vec::new();
+                for (label, list) in [
+                    ("modified", &v.modified),
+                    ("missing", &v.missing),
+                    ("added", &v.extra),
+                ] {
+                    if !list.is_empty() {
+                        what.push(format!("{label} {}", list.join(", ")));
+                    }
+                }
+                report.problems.push(format!(
+                    "{name} {}: the store entry {} is corrupted ({}); a tree file was probably edited in place, which changes the store's hard-linked copy too; `lvm verify --repair` rebuilds the entry",
+                    package.version,
+                    store.root().join("rocks").join(key.as_str()).display(),
+                    what.join("; ")
+                ));
+                report.corrupt_store.push((name.clone(), key));
+            }
+            Err(e) => report
+                .problems
+                .push(format!("{name} {}: {e}", package.version)),
+        }
+    }
+    if store_complete {
+        report.problems.extend(compare_tree(env, &recorded)?);
+    }
     Ok(report)
 }
 
-/// Rebuilds the working files and the tree from the head commit and the store.
-pub fn repair(env: &Environment) -> Result<()> {
+/// Differences between the live tree and a tree freshly made from the store for `manifest`.
+fn compare_tree(env: &Environment, manifest: &manifest::Manifest) -> Result<Vec<String>> {
+    use std::os::unix::fs::MetadataExt;
+    let scratch = env.root.join(".lvm-tmp");
+    std::fs::create_dir_all(&scratch)?;
+    let expected_dir = tempfile::Builder::new()
+        .prefix("verify-")
+        .tempdir_in(&scratch)?;
+    let expected_root = expected_dir.path().join("tree");
+    env.materialize_into(manifest, &expected_root)?;
+    let live_root = match crate::tree::current(&env.tree_path()) {
+        Ok(Some(p)) => p,
+        _ => {
+            return Ok(vec![format!(
+                "the rocks tree {} is missing; `lvm verify --repair` rebuilds it",
+                env.tree_path().display()
+            )]);
+        }
+    };
+    let listing = |root: &std::path::Path| -> Result<BTreeMap<String, std::path::PathBuf>> {
+        Ok(crate::tree::files::list(root)?
+            .into_iter()
+            .filter(|e| e.is_file() && e.rel != ".lvm-state")
+            .map(|e| (e.rel, e.path))
+            .collect())
+    };
+    let expected = listing(&expected_root)?;
+    let live = listing(&live_root)?;
+    let mut problems = Vec::new();
+    for (rel, want) in &expected {
+        let Some(have) = live.get(rel) else {
+            problems.push(format!(
+                "tree file {rel} is missing; `lvm verify --repair` restores it"
+            ));
+            continue;
+        };
+        let (a, b) = (std::fs::metadata(want)?, std::fs::metadata(have)?);
+        let same_file = a.dev() == b.dev() && a.ino() == b.ino();
+        let same = same_file
+            || (a.mode() & 0o111 == b.mode() & 0o111
+                && crate::tree::files::sha256_file(want)?.0
+                    == crate::tree::files::sha256_file(have)?.0);
+        if !same {
+            problems.push(format!(
+                "tree file {rel} differs from the store's build; `lvm verify --repair` restores it"
+            ));
+        }
+    }
+    for rel in live.keys().filter(|r| !expected.contains_key(*r)) {
+        problems.push(format!(
+            "tree file {rel} does not belong to any installed package; `lvm verify --repair` removes it"
+        ));
+    }
+    Ok(problems)
+}
+
+/// What `lvm verify --repair` did.
+#[derive(Debug, Clone, Default)]
+pub struct RepairOutcome {
+    /// Packages whose corrupted store entries were rebuilt.
+    pub rebuilt: Vec<String>,
+}
+
+/// Rebuilds the working files, the corrupted or missing store entries (from the recorded
+/// sources) and the tree (from the store) for the head commit. Call with the writer lock held
+/// (see [`Environment::lock_only`]). A history that does not replay cannot be repaired here.
+pub fn repair(env: &Environment, report: &VerifyReport) -> Result<RepairOutcome> {
     let head = env.head()?;
     env.repo.sync_worktree(head)?;
     let manifest = env.repo.manifest_at(head)?;
-    crate::pipeline::ensure_in_store(env, &manifest)?;
+    let store = env.home.store()?;
+    let mut outcome = RepairOutcome::default();
+    for (name, key) in &report.corrupt_store {
+        store.remove(key)?;
+        outcome.rebuilt.push(name.clone());
+    }
+    crate::pipeline::ensure_in_store(env, &manifest).map_err(|e| {
+        anyhow!("cannot rebuild the missing store entries from their recorded sources: {e:#}")
+    })?;
     let dir = env.materialize(&manifest)?;
-    crate::tree::switch_into_place(&dir, &env.tree_path())?;
-    Ok(())
+    env.install_tree(&dir)?;
+    Ok(outcome)
 }
 
 /// One change as JSON for `lvm diff --json`.
@@ -252,4 +442,47 @@ pub fn markdown(from: &str, to: &str, changes: &[Change]) -> String {
         ));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rollback_arguments() {
+        assert!(matches!(
+            RollbackSpec::from_args(None, None).unwrap(),
+            RollbackSpec::Steps(1)
+        ));
+        assert!(matches!(
+            RollbackSpec::from_args(Some("12"), None).unwrap(),
+            RollbackSpec::Steps(12)
+        ));
+        // Seven digits read as a commit id prefix.
+        assert!(
+            matches!(RollbackSpec::from_args(Some("1234567"), None).unwrap(), RollbackSpec::Rev(r) if r == "1234567")
+        );
+        assert!(
+            matches!(RollbackSpec::from_args(Some("HEAD~2"), None).unwrap(), RollbackSpec::Rev(r) if r == "HEAD~2")
+        );
+        assert!(RollbackSpec::from_args(Some("1"), Some("2026-01-01")).is_err());
+    }
+
+    #[test]
+    fn dates() {
+        let end_of_day = parse_date("2026-11-25").unwrap();
+        assert_eq!(end_of_day.to_rfc3339(), "2026-11-25T23:59:59+00:00");
+        assert_eq!(
+            parse_date("2026-11-25 10:30").unwrap().to_rfc3339(),
+            "2026-11-25T10:30:00+00:00"
+        );
+        assert_eq!(
+            parse_date("2026-11-25T12:00:00+02:00")
+                .unwrap()
+                .to_rfc3339(),
+            "2026-11-25T10:00:00+00:00"
+        );
+        let err = parse_date("tomorrow").unwrap_err().to_string();
+        assert!(err.contains("YYYY-MM-DD"), "{err}");
+    }
 }

@@ -4,8 +4,9 @@
 use std::collections::BTreeMap;
 
 use anyhow::{Result, bail};
+use git2::Oid;
 
-use crate::env::Environment;
+use crate::env::{ChangePlan, Environment};
 use crate::events::{Event, EventKind};
 
 /// Profile names double as branch names, so keep them to what git and shells take plainly.
@@ -25,64 +26,86 @@ pub fn check_name(name: &str) -> Result<()> {
     Ok(())
 }
 
-/// Creates a profile from the current one (or `from`), recorded as an event on the new branch.
-pub fn create(env: &Environment, name: &str, from: Option<&str>) -> Result<()> {
+/// Creates a profile from the current one (or `from`): one `profile-create` event, the new
+/// branch's first commit. The current profile and the tree stay as they are.
+pub fn create(env: &Environment, name: &str, from: Option<&str>) -> Result<Oid> {
     check_name(name)?;
+    if env.repo.try_profile_head(name).is_some() {
+        bail!("profile '{name}' already exists (see `lvm profile list`)");
+    }
     let source = match from {
         Some(p) => p.to_string(),
         None => env.profile()?,
     };
     let at = env.repo.profile_head(&source)?;
-    env.repo.create_profile(name, at)?;
-    let previous = env.profile()?;
-    env.repo.set_current_profile(name)?;
+    let manifest = env.repo.manifest_at(at)?;
     let mut event = Event::new(EventKind::ProfileCreate, vec![name.to_string()], vec![]);
     event.details.insert("from".into(), source);
-    let manifest = env.repo.manifest_at(at)?;
-    let result = env.commit_change(at, event, &manifest, None, &mut BTreeMap::new());
-    // Creating does not switch: HEAD goes back to the profile the user was on.
-    env.repo.set_current_profile(&previous)?;
-    let previous_head = env.repo.profile_head(&previous)?;
-    env.repo.sync_worktree(previous_head)?;
-    if result.is_err() {
-        let _ = env.repo.delete_profile(name);
-    }
-    result.map(|_| ())?;
-    // The tree must stay the one of the current profile.
-    env.recover()
+    let plan = ChangePlan {
+        profile: name.to_string(),
+        expected: None,
+        parent: at,
+        extra_parent: None,
+        event,
+        target: &manifest,
+        switch_to: false,
+        delete: None,
+    };
+    env.apply(plan, &mut BTreeMap::new())
 }
 
-/// Switches to another profile: its state becomes the tree, recorded as an event on it.
-pub fn switch(env: &Environment, name: &str, args: Vec<String>) -> Result<()> {
+/// Switches to another profile: its state becomes the tree (made from the store), recorded as
+/// a `profile-switch` event on it.
+pub fn switch(env: &Environment, name: &str, args: Vec<String>) -> Result<Oid> {
+    let event = Event::new(EventKind::ProfileSwitch, args, vec![]);
+    switch_with(env, name, event)
+}
+
+/// Switches to `name`, recording `event` (with `details.from` set to the profile left) on it.
+pub fn switch_with(env: &Environment, name: &str, mut event: Event) -> Result<Oid> {
     let previous = env.profile()?;
     if previous == name {
         bail!("already on profile '{name}'");
     }
     let head = env.repo.profile_head(name)?;
     let manifest = env.repo.manifest_at(head)?;
-    env.repo.set_current_profile(name)?;
-    let mut event = Event::new(EventKind::ProfileSwitch, args, vec![]);
-    event.details.insert("from".into(), previous.clone());
-    if let Err(e) = env.commit_change(head, event, &manifest, None, &mut BTreeMap::new()) {
-        env.repo.set_current_profile(&previous)?;
-        return Err(e);
-    }
-    Ok(())
+    event.details.insert("from".into(), previous);
+    let plan = ChangePlan {
+        profile: name.to_string(),
+        expected: Some(head),
+        parent: head,
+        extra_parent: None,
+        event,
+        target: &manifest,
+        switch_to: true,
+        delete: None,
+    };
+    env.apply(plan, &mut BTreeMap::new())
 }
 
-/// Deletes a profile other than the current one.
-pub fn delete(env: &Environment, name: &str) -> Result<()> {
+/// Deletes a profile other than the current one: a `profile-delete` event on the current
+/// profile (naming the deleted head, so the profile can be recreated from it), then the branch
+/// goes.
+pub fn delete(env: &Environment, name: &str) -> Result<Oid> {
     if env.profile()? == name {
         bail!("cannot delete the current profile '{name}'; switch to another first");
     }
     let deleted_head = env.repo.profile_head(name)?;
-    env.repo.delete_profile(name)?;
     let head = env.head()?;
     let manifest = env.manifest()?;
     let mut event = Event::new(EventKind::ProfileDelete, vec![name.to_string()], vec![]);
     event
         .details
         .insert("deleted_head".into(), deleted_head.to_string());
-    env.commit_change(head, event, &manifest, None, &mut BTreeMap::new())?;
-    Ok(())
+    let plan = ChangePlan {
+        profile: env.profile()?,
+        expected: Some(head),
+        parent: head,
+        extra_parent: None,
+        event,
+        target: &manifest,
+        switch_to: false,
+        delete: Some((name.to_string(), deleted_head)),
+    };
+    env.apply(plan, &mut BTreeMap::new())
 }

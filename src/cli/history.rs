@@ -1,6 +1,5 @@
 //! `lvm log`, `lvm show-event`, `lvm rollback`, `lvm diff` and `lvm verify`.
 
-use std::collections::BTreeMap;
 use std::io::IsTerminal;
 
 use anyhow::{Result, bail};
@@ -8,7 +7,6 @@ use clap::{Args, ValueEnum};
 
 use super::{Context, exit, print_json};
 use crate::envrepo::short;
-use crate::events::EventKind;
 use crate::history::{self, RollbackSpec};
 use crate::manifest::{self, Change};
 
@@ -84,15 +82,13 @@ pub struct RollbackArgs {
 pub fn rollback(ctx: &Context, args: RollbackArgs) -> Result<i32> {
     let env = ctx.open()?;
     let _lock = env.lock(ctx.lock_timeout)?;
-    let spec = match (args.target, args.to) {
-        (_, Some(date)) => RollbackSpec::Date(history::parse_date(&date)?),
-        (Some(t), None) => match t.parse::<usize>() {
-            Ok(n) => RollbackSpec::Steps(n),
-            Err(_) => RollbackSpec::Rev(t),
-        },
-        (None, None) => RollbackSpec::Steps(1),
-    };
-    let outcome = history::rollback(&env, &spec)?;
+    let spec = RollbackSpec::from_args(args.target.as_deref(), args.to.as_deref())?;
+    let mut given = Vec::new();
+    given.extend(args.target.clone());
+    if let Some(to) = &args.to {
+        given.extend(["--to".to_string(), to.clone()]);
+    }
+    let outcome = history::rollback(&env, &spec, given)?;
     if !ctx.quiet {
         println!("{outcome}");
     }
@@ -165,52 +161,53 @@ pub struct VerifyArgs {
 
 pub fn verify(ctx: &Context, args: VerifyArgs) -> Result<i32> {
     let env = ctx.open()?;
-    let _lock = if args.repair {
-        Some(env.lock(ctx.lock_timeout)?)
-    } else {
-        None
-    };
     let report = history::verify(&env)?;
-    let problems = if args.repair && !report.problems.is_empty() {
-        history::repair(&env)?;
+    let mut rebuilt = Vec::new();
+    let remaining = if args.repair && !report.is_ok() {
+        let _lock = env.lock_only(ctx.lock_timeout)?;
+        // Another writer may have changed things while we waited: repair what is broken now.
+        let current = history::verify(&env)?;
+        if !current.is_ok() {
+            rebuilt = history::repair(&env, &current)?.rebuilt;
+        }
         history::verify(&env)?.problems
     } else {
         report.problems.clone()
     };
     if args.json {
-        let mut out = BTreeMap::new();
-        out.insert("problems", serde_json::json!(report.problems));
-        out.insert("repaired", serde_json::json!(args.repair));
-        out.insert("remaining", serde_json::json!(problems));
-        print_json(&out)?;
+        print_json(&serde_json::json!({
+            "events": report.events,
+            "packages": report.packages,
+            "problems": report.problems,
+            "repaired": args.repair && !report.is_ok(),
+            "rebuilt_store_entries": rebuilt,
+            "remaining": remaining,
+        }))?;
     } else {
         for p in &report.problems {
             println!("problem: {p}");
         }
-        if args.repair && !report.problems.is_empty() {
-            if problems.is_empty() {
+        if args.repair && !report.is_ok() {
+            for name in &rebuilt {
+                println!("rebuilt the store entry of {name}");
+            }
+            if remaining.is_empty() {
                 println!("repaired: the environment now matches its log");
             } else {
-                for p in &problems {
+                for p in &remaining {
                     println!("still broken: {p}");
                 }
             }
-        } else if report.problems.is_empty() {
+        } else if report.is_ok() {
             println!(
-                "ok: {} events replay to manifest.json; {} packages, every tree file matches",
+                "ok: {} events replay to manifest.json; {} packages, every tree file matches the store",
                 report.events, report.packages
             );
         }
     }
-    Ok(if problems.is_empty() {
+    Ok(if remaining.is_empty() {
         exit::OK
     } else {
         exit::FAILURE
     })
-}
-
-/// Makes `EventKind` usable in messages without exposing serde names.
-#[allow(dead_code)]
-fn kind_name(kind: EventKind) -> &'static str {
-    kind.as_str()
 }

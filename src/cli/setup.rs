@@ -53,6 +53,12 @@ fn create(
             .map(|s| normalize_server(s))
             .collect::<Result<_>>()?
     };
+    if lua != crate::platform::LUA_VERSION {
+        bail!(
+            "--lua {lua}: this lvm supports Lua {} only",
+            crate::platform::LUA_VERSION
+        );
+    }
     let config = EnvConfig::new(lua, servers);
     // Validate exactly as a later read would.
     EnvConfig::parse(&config.to_toml(), "lvm.toml")?;
@@ -130,8 +136,12 @@ pub fn env_command(ctx: &Context, command: EnvCommand) -> Result<i32> {
             if !path.join(".git").is_dir() {
                 bail!("no environment named '{name}' (see `lvm env list`)");
             }
-            std::fs::remove_dir_all(&path)
+            // Wait for any writer to finish, so nothing is half-removed under it.
+            let env = Environment::open(&path, ctx.home.clone())?;
+            let lock = env.lock_only(ctx.lock_timeout)?;
+            crate::tree::files::remove_tree(&path)
                 .with_context(|| format!("removing {}", path.display()))?;
+            drop(lock);
             println!("Removed environment '{name}'");
         }
     }
