@@ -10,6 +10,7 @@
 pub mod build;
 pub mod cli;
 pub mod config;
+pub mod curator;
 pub mod env;
 pub mod envrepo;
 pub mod events;
