@@ -234,6 +234,9 @@ pub struct RecommendArgs {
     /// Compare against this curated profile (default: the one this profile was set up from).
     #[arg(long)]
     pub profile: Option<String>,
+    /// Compare with the profile's production materialization (dev-only packages left out).
+    #[arg(long)]
+    pub prod: bool,
     /// Do not read the rocks servers (no update suggestions).
     #[arg(long)]
     pub offline: bool,
@@ -247,6 +250,7 @@ pub fn recommend(ctx: &Context, args: RecommendArgs) -> Result<i32> {
         &catalog,
         &RecommendOptions {
             profile: args.profile,
+            prod: args.prod.then_some(true),
             offline: args.offline,
         },
     )?;

@@ -22,6 +22,8 @@ pub struct RecommendOptions {
     /// Compare against this curated profile (default: the one the current profile branch was
     /// set up from, or the curated profile it is named after).
     pub profile: Option<String>,
+    /// Compare with the production materialization (default: what the newest setup was).
+    pub prod: Option<bool>,
     /// Do not read the rocks servers (no update suggestions).
     pub offline: bool,
 }
@@ -76,7 +78,7 @@ pub fn recommend(
     options: &RecommendOptions,
 ) -> Result<(Option<ActiveProfile>, Vec<Recommendation>)> {
     let manifest = env.manifest()?;
-    let active = match &options.profile {
+    let mut active = match &options.profile {
         Some(name) => {
             catalog.profile(name)?;
             let detected = active_profile(env, catalog).filter(|a| &a.name == name);
@@ -87,6 +89,9 @@ pub fn recommend(
         }
         None => active_profile(env, catalog),
     };
+    if let (Some(a), Some(prod)) = (active.as_mut(), options.prod) {
+        a.prod = prod;
+    }
     let mut out = Vec::new();
     out.extend(collection_gaps(catalog, &manifest));
     if let Some(active) = &active {
@@ -150,16 +155,26 @@ fn dev_tools(
 ) -> Vec<Recommendation> {
     let dev: Vec<&PlannedPackage> = plan.iter().filter(|p| p.dev).collect();
     if active.prod {
-        let extra: Vec<String> = dev
+        // Dev-only packages that nothing outside the dev-only set needs.
+        let mut extra: Vec<String> = dev
             .iter()
-            .filter(|p| {
-                manifest
-                    .packages
-                    .get(&p.name)
-                    .is_some_and(|installed| installed.reason.required_by.is_empty())
-            })
+            .filter(|p| manifest.packages.contains_key(&p.name))
             .map(|p| p.name.clone())
             .collect();
+        loop {
+            let before = extra.len();
+            let kept = extra.clone();
+            extra.retain(|name| {
+                manifest.packages[name]
+                    .reason
+                    .required_by
+                    .iter()
+                    .all(|by| kept.contains(by))
+            });
+            if extra.len() == before {
+                break;
+            }
+        }
         if extra.is_empty() {
             return vec![];
         }
