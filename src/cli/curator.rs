@@ -70,6 +70,13 @@ pub fn profiles(ctx: &Context, args: ListArgs) -> Result<i32> {
         let plan = catalog.plan(&profile.name, false)?;
         out.push((profile, plan));
     }
+    // Base profiles before the ones that extend them.
+    out.sort_by_cached_key(|(p, _)| {
+        (
+            catalog.chain(&p.name).map(|c| c.len()).unwrap_or(0),
+            p.name.clone(),
+        )
+    });
     if args.json {
         let json: Vec<_> = out
             .iter()

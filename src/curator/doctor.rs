@@ -463,7 +463,7 @@ fn check_dependencies(env: &Environment, manifest: &Manifest, history: &History,
             let fix = history
                 .reset
                 .clone()
-                .unwrap_or_else(|| super::install_command(&[text.clone()]));
+                .unwrap_or_else(|| super::install_command(std::slice::from_ref(text)));
             match installed_version(manifest, &lua, &dep.name) {
                 None => f.add(
                     Severity::Error,
@@ -663,11 +663,11 @@ fn check_requires(env: &Environment, manifest: &Manifest, f: &mut Findings) -> u
                     " (checked with lua5.4, because lvm's embedded Lua could not link this C module)"
                 }
             };
-            let fix = match f.flagged(name, &["tree", "files", "libraries", "dependencies"]) {
+            let fix = match flagged_in_closure(manifest, name, f) {
                 Some(earlier) => earlier.fix.clone(),
                 None => Some(format!(
                     "{}   # the rock as built does not load; report it to its authors",
-                    super::remove_command(&[name.clone()])
+                    super::remove_command(std::slice::from_ref(name))
                 )),
             };
             f.add(
@@ -683,6 +683,31 @@ fn check_requires(env: &Environment, manifest: &Manifest, f: &mut Findings) -> u
         }
     }
     loaded
+}
+
+/// An earlier error on `name` or on a package it depends on (directly or not): a module that
+/// fails to load because of it is fixed by fixing that.
+fn flagged_in_closure<'a>(manifest: &Manifest, name: &str, f: &'a Findings) -> Option<&'a Finding> {
+    const CAUSES: &[&str] = &["tree", "files", "libraries", "dependencies"];
+    let mut seen = BTreeSet::new();
+    let mut stack = vec![name.to_string()];
+    while let Some(next) = stack.pop() {
+        if !seen.insert(next.clone()) {
+            continue;
+        }
+        if let Some(found) = f.flagged(&next, CAUSES) {
+            return Some(found);
+        }
+        if let Some(p) = manifest.packages.get(&next) {
+            stack.extend(
+                p.dependencies
+                    .iter()
+                    .filter_map(|d| Dependency::parse(d).ok())
+                    .map(|d| d.name),
+            );
+        }
+    }
+    None
 }
 
 fn check_orphans(manifest: &Manifest, f: &mut Findings) {

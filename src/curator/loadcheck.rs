@@ -142,7 +142,8 @@ fn require_embedded(tree: &Path, module: &str) -> Result<(), String> {
         package.path = path
         package.cpath = cpath
         os.exit = function() error("the module called os.exit while loading", 2) end
-        require(name)
+        local ok, err = pcall(require, name)
+        if not ok then error(err, 0) end
     "#;
     lua.load(prelude)
         .set_name("=lvm doctor")
