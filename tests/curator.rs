@@ -640,6 +640,28 @@ fn doctor_finds_a_broken_c_module() {
     apply_fix(&lvm, require[0]);
     let out = stdout_ok(&lvm.lua("print(require('cjson').encode('x'))"));
     assert_eq!(out.trim(), "\"x\"");
+
+    // A module that fails because a dependency's C module is broken gets that one's fix.
+    let so = lvm.tree().join("lib/lua/5.4/lfs.so");
+    std::fs::remove_file(&so).unwrap();
+    std::fs::write(&so, b"").unwrap();
+    let (_, report) = doctor(&lvm);
+    let require = findings(&report, "require");
+    let penlight = require
+        .iter()
+        .find(|f| f["package"] == "penlight")
+        .unwrap_or_else(|| panic!("{report:#}"));
+    assert!(
+        penlight["reason"]
+            .as_str()
+            .unwrap()
+            .contains("require('pl.path')"),
+        "{report:#}"
+    );
+    let tree = findings(&report, "tree");
+    assert_eq!(tree[0]["package"], "luafilesystem");
+    assert_eq!(penlight["fix"], tree[0]["fix"]);
+    apply_fix(&lvm, penlight);
 }
 
 /// A rock source folder at `root/<name>-1.0-1/` published on its own server; returns its URL.

@@ -143,9 +143,9 @@ pub fn doctor(env: &Environment, options: &DoctorOptions) -> DoctorReport {
     if let Some(manifest) = head_manifest(env, &history, &mut f) {
         report.packages = manifest.packages.len();
         if history.consistent && history.head_readable {
-            check_files(env, &mut f);
+            check_files(env, &manifest, &mut f);
         }
-        check_dependencies(env, &manifest, &history, &mut f);
+        check_dependencies(&manifest, &history, &mut f);
         check_tree(env, &manifest, &mut f);
         check_libraries(env, &manifest, &mut f);
         report.modules_loaded = check_requires(env, &manifest, &mut f);
@@ -391,14 +391,14 @@ fn head_manifest(env: &Environment, history: &History, f: &mut Findings) -> Opti
 
 /// `history::verify`: the working manifest, the tree's state marker, every rock's files
 /// against its recorded hash, and the store.
-fn check_files(env: &Environment, f: &mut Findings) {
+fn check_files(env: &Environment, manifest: &Manifest, f: &mut Findings) {
     match crate::history::verify(env) {
         Ok(report) => {
             for problem in report.problems {
                 let package = problem
                     .split_once(' ')
                     .map(|(name, _)| name)
-                    .filter(|name| env.manifest().is_ok_and(|m| m.packages.contains_key(*name)));
+                    .filter(|name| manifest.packages.contains_key(*name));
                 f.add(
                     Severity::Error,
                     "files",
@@ -431,7 +431,7 @@ fn installed_version<'a>(
     }
 }
 
-fn check_dependencies(env: &Environment, manifest: &Manifest, history: &History, f: &mut Findings) {
+fn check_dependencies(manifest: &Manifest, history: &History, f: &mut Findings) {
     let Ok(lua) = Version::parse(&manifest.lua) else {
         f.add(
             Severity::Error,
@@ -489,7 +489,6 @@ fn check_dependencies(env: &Environment, manifest: &Manifest, history: &History,
             }
         }
     }
-    let _ = env;
 }
 
 /// The live tree against the recorded state: rocks present, their dependencies present, every
