@@ -11,6 +11,7 @@ pub mod api;
 pub mod build;
 pub mod cli;
 pub mod config;
+pub mod curator;
 pub mod env;
 pub mod envrepo;
 pub mod events;

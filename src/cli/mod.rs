@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 use crate::config;
 use crate::env::{Environment, Home};
 
+mod curator;
 mod history;
 mod lint;
 mod packages;
@@ -118,6 +119,16 @@ pub enum Command {
     Lua(run::LuaArgs),
     /// Run a program with LUA_PATH, LUA_CPATH and PATH set for the environment.
     Exec(run::ExecArgs),
+    /// Curated collections of packages that belong together.
+    Collections(curator::ListArgs),
+    /// Curated profiles: package sets built from collections.
+    Profiles(curator::ListArgs),
+    /// Install a curated profile on the profile branch of the same name.
+    Setup(curator::SetupArgs),
+    /// Check the environment's health; each problem comes with the command that fixes it.
+    Doctor(curator::DoctorArgs),
+    /// Suggestions for the environment, each with the command that applies it.
+    Recommend(curator::RecommendArgs),
 }
 
 fn init_tracing(verbose: u8, quiet: bool) {
@@ -228,6 +239,11 @@ fn run(ctx: &Context, command: Command) -> Result<i32> {
         Command::Run(args) => run::run(ctx, args),
         Command::Lua(args) => run::lua(ctx, args),
         Command::Exec(args) => run::exec(ctx, args),
+        Command::Collections(args) => curator::collections(ctx, args),
+        Command::Profiles(args) => curator::profiles(ctx, args),
+        Command::Setup(args) => curator::setup(ctx, args),
+        Command::Doctor(args) => curator::doctor(ctx, args),
+        Command::Recommend(args) => curator::recommend(ctx, args),
     }
 }
 

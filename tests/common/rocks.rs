@@ -17,8 +17,25 @@ pub fn publish_fixtures(server_dir: &Path, base_url: &str) {
 }
 
 pub fn publish_fixtures_matching(server_dir: &Path, base_url: &str, keep: impl Fn(&str) -> bool) {
+    publish_dir_matching(&fixtures_dir(), server_dir, base_url, keep);
+}
+
+/// Publishes every `<name>-<version>/` folder of `src_root` (laid out as `tests/fixtures/rocks`)
+/// into `server_dir` as a rocks server at `base_url`.
+pub fn publish_dir(src_root: &Path, server_dir: &Path, base_url: &str) {
+    publish_dir_matching(src_root, server_dir, base_url, |_| true);
+}
+
+/// [`publish_dir`] for the folders `keep` accepts; the server manifest lists everything
+/// published in `server_dir` so far, so calling it again adds packages.
+pub fn publish_dir_matching(
+    src_root: &Path,
+    server_dir: &Path,
+    base_url: &str,
+    keep: impl Fn(&str) -> bool,
+) {
     std::fs::create_dir_all(server_dir).unwrap();
-    for entry in std::fs::read_dir(fixtures_dir()).unwrap() {
+    for entry in std::fs::read_dir(src_root).unwrap() {
         let entry = entry.unwrap();
         let dir_name = entry.file_name().to_string_lossy().into_owned();
         if !entry.path().is_dir() || dir_name == "gitrock" || !keep(&dir_name) {

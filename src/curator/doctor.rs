@@ -1,0 +1,761 @@
+//! `lvm doctor`: checks an environment and says, for each problem, how bad it is, why, and the
+//! command that fixes it.
+//!
+//! Checks: the configuration and the curated data files; the event log against manifest.json
+//! (and, when they disagree, the commit where they part); the tree against the recorded hashes
+//! (`history::verify`) and its deployed files; dependencies; `require` of every module; shared
+//! libraries of C modules; orphans; and newer versions on the servers. Only errors make the
+//! command fail: an unreachable server is a note.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::env::Environment;
+use crate::envrepo::{CONFIG_FILE, MANIFEST_FILE, short};
+use crate::events::Event;
+use crate::manifest::{self, Manifest, PackageSource};
+use crate::version::{Dependency, Version};
+
+use super::loadcheck::{self, Loader};
+
+/// The file in a tree recording which manifest it was made from (owned by [`crate::env`]);
+/// removing it makes the next writer's recovery rebuild the tree from the store.
+const TREE_STATE_FILE: &str = ".lvm-state";
+
+#[derive(Debug, Clone, Default)]
+pub struct DoctorOptions {
+    /// Do not read the rocks servers (no update check).
+    pub offline: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Something is broken; `lvm doctor` exits non-zero.
+    Error,
+    /// Works, but is likely not what you want.
+    Warning,
+    /// For information (updates, checks that could not run).
+    Note,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+            Severity::Note => "note",
+        }
+    }
+}
+
+/// One problem found.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Finding {
+    pub severity: Severity,
+    /// Which check found it (`history`, `files`, `tree`, `dependencies`, `require`,
+    /// `libraries`, `orphans`, `config`, `catalog`, `updates`).
+    pub check: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub package: Option<String>,
+    pub reason: String,
+    /// The command that fixes it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fix: Option<String>,
+}
+
+/// Everything `lvm doctor` found, most severe first.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct DoctorReport {
+    pub findings: Vec<Finding>,
+    /// Modules required successfully.
+    pub modules_loaded: usize,
+    pub packages: usize,
+}
+
+impl DoctorReport {
+    pub fn errors(&self) -> usize {
+        self.findings
+            .iter()
+            .filter(|f| f.severity == Severity::Error)
+            .count()
+    }
+
+    pub fn is_healthy(&self) -> bool {
+        self.errors() == 0
+    }
+}
+
+struct Findings(Vec<Finding>);
+
+impl Findings {
+    fn add(
+        &mut self,
+        severity: Severity,
+        check: &'static str,
+        package: Option<&str>,
+        reason: impl Into<String>,
+        fix: Option<String>,
+    ) {
+        self.0.push(Finding {
+            severity,
+            check,
+            package: package.map(str::to_string),
+            reason: reason.into(),
+            fix,
+        });
+    }
+
+    fn flagged(&self, package: &str, checks: &[&str]) -> Option<&Finding> {
+        self.0.iter().find(|f| {
+            f.severity == Severity::Error
+                && f.package.as_deref() == Some(package)
+                && checks.contains(&f.check)
+        })
+    }
+}
+
+/// The command that makes the tree again from the recorded state.
+fn rebuild_tree_command(env: &Environment) -> String {
+    format!(
+        "rm -f {} && lvm sync",
+        super::shell_word(&env.tree_path().join(TREE_STATE_FILE).display().to_string())
+    )
+}
+
+/// Runs every check.
+pub fn doctor(env: &Environment, options: &DoctorOptions) -> DoctorReport {
+    let mut f = Findings(Vec::new());
+    check_config(env, &mut f);
+    if let Err(e) = super::load_catalog(env) {
+        f.add(
+            Severity::Error,
+            "catalog",
+            None,
+            format!("curated data: {e}"),
+            Some("fix the file and field named above, then run `lvm collections`".into()),
+        );
+    }
+    let history = check_history(env, &mut f);
+    let mut report = DoctorReport::default();
+    if let Some(manifest) = head_manifest(env, &history, &mut f) {
+        report.packages = manifest.packages.len();
+        if history.consistent && history.head_readable {
+            check_files(env, &manifest, &mut f);
+        }
+        check_dependencies(&manifest, &history, &mut f);
+        check_tree(env, &manifest, &mut f);
+        check_libraries(env, &manifest, &mut f);
+        report.modules_loaded = check_requires(env, &manifest, &mut f);
+        check_orphans(&manifest, &mut f);
+        if options.offline {
+            f.add(
+                Severity::Note,
+                "updates",
+                None,
+                "offline: newer versions on the rocks servers were not checked",
+                None,
+            );
+        } else {
+            check_updates(env, &manifest, &mut f);
+        }
+    }
+    let mut findings = f.0;
+    findings.sort_by_key(|f| f.severity);
+    report.findings = findings;
+    report
+}
+
+fn check_config(env: &Environment, f: &mut Findings) {
+    let path = env.root.join(CONFIG_FILE);
+    let recorded = env
+        .head()
+        .ok()
+        .and_then(|h| env.repo.read_file(h, CONFIG_FILE).ok())
+        .unwrap_or_default();
+    match std::fs::read(&path) {
+        Err(_) => f.add(
+            Severity::Warning,
+            "config",
+            None,
+            format!("{} is missing from the working directory", path.display()),
+            Some("lvm sync".into()),
+        ),
+        Ok(working) if working != recorded => {
+            let text = String::from_utf8_lossy(&working);
+            match crate::config::EnvConfig::parse(&text, &path.display().to_string()) {
+                Err(e) => f.add(
+                    Severity::Error,
+                    "config",
+                    None,
+                    format!("{e}; lvm keeps using the recorded settings"),
+                    Some("lvm sync   # restores the recorded lvm.toml".into()),
+                ),
+                Ok(_) => f.add(
+                    Severity::Warning,
+                    "config",
+                    None,
+                    format!(
+                        "{} was edited but the change is not recorded, so lvm ignores it",
+                        path.display()
+                    ),
+                    Some("lvm sync   # restores the recorded lvm.toml".into()),
+                ),
+            }
+        }
+        Ok(_) => {}
+    }
+    if env.config.servers.is_empty() {
+        f.add(
+            Severity::Error,
+            "config",
+            None,
+            "no rocks server is configured, so nothing can be installed or rebuilt",
+            Some("lvm install --server URL NAME   # names a server for one command".into()),
+        );
+    }
+    for url in &env.config.servers {
+        if let Err(e) = crate::server::RocksServer::new(url, &env.home.cache_dir()) {
+            f.add(
+                Severity::Error,
+                "config",
+                None,
+                format!("rocks server: {e}"),
+                None,
+            );
+            continue;
+        }
+        if let Some(dir) = url.strip_prefix("file://") {
+            if !Path::new(dir).is_dir() {
+                f.add(
+                    Severity::Error,
+                    "config",
+                    None,
+                    format!(
+                        "rocks server {url}: the folder {dir} does not exist, so rebuilds from it fail"
+                    ),
+                    Some(format!("mkdir -p {}   # or restore the server folder", super::shell_word(dir))),
+                );
+            }
+        }
+    }
+}
+
+/// What the log check learned.
+struct History {
+    /// Replaying the log reproduces manifest.json.
+    consistent: bool,
+    /// The head's manifest.json reads as a valid state.
+    head_readable: bool,
+    /// The command that returns to the last sound commit, when there is a bad one.
+    reset: Option<String>,
+}
+
+/// Where a log stops being sound: the last commit whose event replays to its manifest, and the
+/// first that does not (with why).
+struct Scan {
+    last_good: Option<git2::Oid>,
+    first_bad: Option<(git2::Oid, String)>,
+    after_good: usize,
+}
+
+fn scan_log(env: &Environment) -> anyhow::Result<Scan> {
+    let repo = env.repo.git();
+    let mut walk = repo.revwalk()?;
+    walk.push(env.head()?)?;
+    walk.simplify_first_parent()?;
+    let mut oids: Vec<git2::Oid> = walk.collect::<Result<_, _>>()?;
+    oids.reverse();
+    let mut state = Manifest::empty(&env.config.lua);
+    let mut scan = Scan {
+        last_good: None,
+        first_bad: None,
+        after_good: 0,
+    };
+    for (i, oid) in oids.iter().enumerate() {
+        let commit = repo.find_commit(*oid)?;
+        let message = String::from_utf8_lossy(commit.message_bytes()).into_owned();
+        let recorded = env.repo.read_file(*oid, MANIFEST_FILE).unwrap_or_default();
+        let problem = match Event::from_commit_message(&message, &short(*oid)) {
+            Err(e) => Some(e.to_string()),
+            Ok(event) => match manifest::apply(&mut state, &event.changes) {
+                Err(m) => Some(format!(
+                    "commit {}: its event does not apply to the state before it: {m}",
+                    short(*oid)
+                )),
+                Ok(()) if state.to_bytes() != recorded => Some(format!(
+                    "commit {}: manifest.json is not the state its event makes (edited by hand?)",
+                    short(*oid)
+                )),
+                Ok(()) => None,
+            },
+        };
+        match problem {
+            Some(p) => {
+                scan.first_bad = Some((*oid, p));
+                scan.after_good = oids.len() - i;
+                break;
+            }
+            None => scan.last_good = Some(*oid),
+        }
+    }
+    Ok(scan)
+}
+
+fn check_history(env: &Environment, f: &mut Findings) -> History {
+    let head_readable = env.manifest().is_ok();
+    if let Ok((_, true)) = env.replay_matches() {
+        return History {
+            consistent: true,
+            head_readable,
+            reset: None,
+        };
+    }
+    let scan = match scan_log(env) {
+        Ok(s) => s,
+        Err(e) => {
+            f.add(
+                Severity::Error,
+                "history",
+                None,
+                format!("cannot read the event log: {e:#}"),
+                Some(format!(
+                    "git -C {} fsck",
+                    super::shell_word(&env.root.display().to_string())
+                )),
+            );
+            return History {
+                consistent: false,
+                head_readable,
+                reset: None,
+            };
+        }
+    };
+    let root = super::shell_word(&env.root.display().to_string());
+    let reset = scan
+        .last_good
+        .map(|good| format!("git -C {root} reset --hard {} && lvm sync", short(good)));
+    match &scan.first_bad {
+        Some((_, why)) => f.add(
+            Severity::Error,
+            "history",
+            None,
+            format!(
+                "the event log does not replay to manifest.json: {why}; returning to the last sound commit discards {} commit(s)",
+                scan.after_good
+            ),
+            reset.clone().or_else(|| {
+                Some("the first commit is already unsound: make a new environment with `lvm init`".into())
+            }),
+        ),
+        None => f.add(
+            Severity::Error,
+            "history",
+            None,
+            "replaying the event log does not reproduce manifest.json",
+            Some("lvm verify".into()),
+        ),
+    }
+    History {
+        consistent: false,
+        head_readable,
+        reset,
+    }
+}
+
+/// The head's state; a manifest whose dependencies do not hold is still read, so the
+/// dependency check can say which.
+fn head_manifest(env: &Environment, history: &History, f: &mut Findings) -> Option<Manifest> {
+    let head = env.head().ok()?;
+    let bytes = env.repo.read_file(head, MANIFEST_FILE).unwrap_or_default();
+    match Manifest::from_bytes(&bytes, MANIFEST_FILE) {
+        Ok(m) => Some(m),
+        Err(manifest::ManifestError::Inconsistent { .. }) => serde_json::from_slice(&bytes).ok(),
+        Err(e) => {
+            f.add(
+                Severity::Error,
+                "manifest",
+                None,
+                format!("the recorded {e}; package checks were skipped"),
+                history
+                    .reset
+                    .clone()
+                    .or_else(|| Some("lvm verify --repair".into())),
+            );
+            None
+        }
+    }
+}
+
+/// `history::verify`: the working manifest, the tree's state marker, every rock's files
+/// against its recorded hash, and the store.
+fn check_files(env: &Environment, manifest: &Manifest, f: &mut Findings) {
+    match crate::history::verify(env) {
+        Ok(report) => {
+            for problem in report.problems {
+                let package = problem
+                    .split_once(' ')
+                    .map(|(name, _)| name)
+                    .filter(|name| manifest.packages.contains_key(*name));
+                f.add(
+                    Severity::Error,
+                    "files",
+                    package,
+                    problem.clone(),
+                    Some("lvm verify --repair".into()),
+                );
+            }
+        }
+        Err(e) => f.add(
+            Severity::Error,
+            "files",
+            None,
+            format!("cannot verify the tree: {e:#}"),
+            Some("lvm verify --repair".into()),
+        ),
+    }
+}
+
+/// The version of `name` a dependency string is checked against.
+fn installed_version<'a>(
+    manifest: &'a Manifest,
+    lua: &'a Version,
+    name: &str,
+) -> Option<&'a Version> {
+    if name == crate::resolve::LUA {
+        Some(lua)
+    } else {
+        manifest.packages.get(name).map(|p| &p.version)
+    }
+}
+
+fn check_dependencies(manifest: &Manifest, history: &History, f: &mut Findings) {
+    let Ok(lua) = Version::parse(&manifest.lua) else {
+        f.add(
+            Severity::Error,
+            "dependencies",
+            None,
+            format!(
+                "manifest.json: lua version '{}' is not a version",
+                manifest.lua
+            ),
+            history.reset.clone(),
+        );
+        return;
+    };
+    for (name, package) in &manifest.packages {
+        for text in &package.dependencies {
+            let Ok(dep) = Dependency::parse(text) else {
+                f.add(
+                    Severity::Error,
+                    "dependencies",
+                    Some(name),
+                    format!(
+                        "{name} {}: dependency '{text}' cannot be read",
+                        package.version
+                    ),
+                    history.reset.clone(),
+                );
+                continue;
+            };
+            let fix = history
+                .reset
+                .clone()
+                .unwrap_or_else(|| super::install_command(std::slice::from_ref(text)));
+            match installed_version(manifest, &lua, &dep.name) {
+                None => f.add(
+                    Severity::Error,
+                    "dependencies",
+                    Some(name),
+                    format!(
+                        "{name} {} needs {text}, which is not installed",
+                        package.version
+                    ),
+                    Some(fix),
+                ),
+                Some(v) if !dep.matches(v) => f.add(
+                    Severity::Error,
+                    "dependencies",
+                    Some(name),
+                    format!(
+                        "{name} {} needs {text}, but {} {v} is installed",
+                        package.version, dep.name
+                    ),
+                    Some(fix),
+                ),
+                Some(_) => {}
+            }
+        }
+    }
+}
+
+/// The live tree against the recorded state: rocks present, their dependencies present, every
+/// deployed module file the rock's own, and no rock the state does not list.
+fn check_tree(env: &Environment, manifest: &Manifest, f: &mut Findings) {
+    let tree = env.tree_path();
+    let fix = rebuild_tree_command(env);
+    if !tree.is_dir() {
+        f.add(
+            Severity::Error,
+            "tree",
+            None,
+            format!("the live tree {} is missing", tree.display()),
+            Some("lvm sync".into()),
+        );
+        return;
+    }
+    let present: BTreeSet<(String, String)> =
+        crate::tree::installed_rocks(&tree).unwrap_or_default();
+    let has =
+        |name: &str, version: &Version| present.contains(&(name.to_string(), version.to_string()));
+    for (name, package) in &manifest.packages {
+        if !has(name, &package.version) {
+            // history::verify reports the missing files; say what depends on it.
+            for dependent in &package.reason.required_by {
+                f.add(
+                    Severity::Error,
+                    "dependencies",
+                    Some(dependent),
+                    format!(
+                        "{dependent} needs {name}, but {name} {} is missing from the tree",
+                        package.version
+                    ),
+                    Some(fix.clone()),
+                );
+            }
+            continue;
+        }
+        let rock_dir = crate::tree::rock_dir(&tree, name, package.version.as_str());
+        for (rel, problem) in deployed_problems(&tree, &rock_dir) {
+            f.add(
+                Severity::Error,
+                "tree",
+                Some(name),
+                format!("{name} {}: {rel} {problem}", package.version),
+                Some(fix.clone()),
+            );
+        }
+    }
+    for (name, version) in &present {
+        let recorded = manifest
+            .packages
+            .get(name)
+            .is_some_and(|p| p.version.as_str() == version);
+        if !recorded {
+            f.add(
+                Severity::Warning,
+                "tree",
+                Some(name),
+                format!("{name} {version} is in the tree but not in manifest.json"),
+                Some(fix.clone()),
+            );
+        }
+    }
+}
+
+/// Deployed files (`share/lua/5.4/...`, `lib/lua/5.4/...`) of one rock that are missing or
+/// differ from the rock's own copy.
+fn deployed_problems(tree: &Path, rock_dir: &Path) -> Vec<(String, &'static str)> {
+    let mut out = Vec::new();
+    for (top, dest) in [
+        ("lua", crate::tree::lua_dir(tree)),
+        ("lib", crate::tree::lib_dir(tree)),
+    ] {
+        let base = rock_dir.join(top);
+        for entry in walkdir::WalkDir::new(&base).into_iter().flatten() {
+            if !entry.file_type().is_file() {
+                continue;
+            }
+            let Ok(rel) = entry.path().strip_prefix(&base) else {
+                continue;
+            };
+            let deployed = dest.join(rel);
+            let shown = deployed
+                .strip_prefix(tree)
+                .unwrap_or(&deployed)
+                .display()
+                .to_string();
+            if !deployed.is_file() {
+                out.push((shown, "is missing"));
+            } else if !same_file_contents(entry.path(), &deployed) {
+                out.push((shown, "differs from the rock's recorded file"));
+            }
+        }
+    }
+    out
+}
+
+fn same_file_contents(a: &Path, b: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        if let (Ok(ma), Ok(mb)) = (a.metadata(), b.metadata()) {
+            if ma.dev() == mb.dev() && ma.ino() == mb.ino() {
+                return true;
+            }
+        }
+    }
+    match (std::fs::read(a), std::fs::read(b)) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => false,
+    }
+}
+
+fn check_libraries(env: &Environment, manifest: &Manifest, f: &mut Findings) {
+    let tree = env.tree_path();
+    for (name, package) in &manifest.packages {
+        let rock_dir = crate::tree::rock_dir(&tree, name, package.version.as_str());
+        for object in loadcheck::shared_objects(&rock_dir) {
+            let Some(missing) = loadcheck::missing_libraries(&object) else {
+                f.add(
+                    Severity::Note,
+                    "libraries",
+                    None,
+                    "ldd is not installed, so the shared libraries of C modules were not checked",
+                    Some("apt-get install libc-bin".into()),
+                );
+                return;
+            };
+            let rel = object
+                .strip_prefix(&rock_dir)
+                .unwrap_or(&object)
+                .display()
+                .to_string();
+            for lib in missing {
+                f.add(
+                    Severity::Error,
+                    "libraries",
+                    Some(name),
+                    format!(
+                        "{name} {}: {rel} needs the shared library {lib}, which is gone (it was there when the rock was built)",
+                        package.version
+                    ),
+                    Some(format!(
+                        "reinstall the system package that provides {lib} (`dpkg -S {lib}` names a packaged one), then `lvm doctor`"
+                    )),
+                );
+            }
+        }
+    }
+}
+
+/// Requires every module of every installed rock; returns how many loaded.
+fn check_requires(env: &Environment, manifest: &Manifest, f: &mut Findings) -> usize {
+    let tree = env.tree_path();
+    let mut loaded = 0;
+    for (name, package) in &manifest.packages {
+        let rock_dir = crate::tree::rock_dir(&tree, name, package.version.as_str());
+        if !rock_dir.is_dir() {
+            continue;
+        }
+        let modules = loadcheck::modules_of(&rock_dir);
+        for check in loadcheck::check_modules(&tree, &modules) {
+            let Some(error) = check.error else {
+                loaded += 1;
+                continue;
+            };
+            let how = match check.loader {
+                Loader::Embedded => "",
+                Loader::External => {
+                    " (checked with lua5.4, because lvm's embedded Lua could not link this C module)"
+                }
+            };
+            let fix = match flagged_in_closure(manifest, name, f) {
+                Some(earlier) => earlier.fix.clone(),
+                None => Some(format!(
+                    "{}   # the rock as built does not load; report it to its authors",
+                    super::remove_command(std::slice::from_ref(name))
+                )),
+            };
+            f.add(
+                Severity::Error,
+                "require",
+                Some(name),
+                format!(
+                    "{name} {}: require('{}') fails: {error}{how}",
+                    package.version, check.module
+                ),
+                fix,
+            );
+        }
+    }
+    loaded
+}
+
+/// An earlier error on `name` or on a package it depends on (directly or not): a module that
+/// fails to load because of it is fixed by fixing that.
+fn flagged_in_closure<'a>(manifest: &Manifest, name: &str, f: &'a Findings) -> Option<&'a Finding> {
+    const CAUSES: &[&str] = &["tree", "files", "libraries", "dependencies"];
+    let mut seen = BTreeSet::new();
+    let mut stack = vec![name.to_string()];
+    while let Some(next) = stack.pop() {
+        if !seen.insert(next.clone()) {
+            continue;
+        }
+        if let Some(found) = f.flagged(&next, CAUSES) {
+            return Some(found);
+        }
+        if let Some(p) = manifest.packages.get(&next) {
+            stack.extend(
+                p.dependencies
+                    .iter()
+                    .filter_map(|d| Dependency::parse(d).ok())
+                    .map(|d| d.name),
+            );
+        }
+    }
+    None
+}
+
+fn check_orphans(manifest: &Manifest, f: &mut Findings) {
+    let orphans = manifest.orphans();
+    if orphans.is_empty() {
+        return;
+    }
+    f.add(
+        Severity::Warning,
+        "orphans",
+        None,
+        format!(
+            "installed but neither requested nor needed by a requested package: {}",
+            orphans.join(", ")
+        ),
+        Some(super::remove_command(&orphans)),
+    );
+}
+
+fn check_updates(env: &Environment, manifest: &Manifest, f: &mut Findings) {
+    let available = super::Available::from_servers(env);
+    for (url, why) in &available.unreachable {
+        f.add(
+            Severity::Note,
+            "updates",
+            None,
+            format!(
+                "could not read rocks server {url}, so its newer versions were not checked: {why}"
+            ),
+            None,
+        );
+    }
+    let mut newer: BTreeMap<&String, (&Version, &String)> = BTreeMap::new();
+    for (name, package) in &manifest.packages {
+        if !matches!(package.source, PackageSource::Server { .. }) {
+            continue;
+        }
+        if let Some((v, url)) = available.newest(name, |v| *v > package.version) {
+            newer.insert(name, (v, url));
+        }
+    }
+    for (name, (version, url)) in newer {
+        let installed = &manifest.packages[name].version;
+        f.add(
+            Severity::Note,
+            "updates",
+            Some(name),
+            format!("{name} {version} is available on {url} (installed: {installed})"),
+            Some(super::install_command(&[format!("{name} >= {version}")])),
+        );
+    }
+}

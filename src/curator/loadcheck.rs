@@ -1,0 +1,261 @@
+//! Loading checks for `lvm doctor`: `require` of every installed module in an embedded Lua 5.4
+//! (C modules included; the `lvm` binary exports the Lua C API for them), with Debian's
+//! `lua5.4` as a fallback for C modules the embedded VM cannot link, and the shared libraries
+//! C modules need (`ldd`).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::platform::LUA_VERSION;
+
+/// VM instructions one `require` may run before it counts as hanging.
+const INSTRUCTION_BUDGET: u64 = 50_000_000;
+const HOOK_EVERY: u32 = 10_000;
+
+/// Who ran a check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Loader {
+    /// lvm's own Lua VM.
+    Embedded,
+    /// Debian's `lua5.4`, for a C module the embedded VM could not link.
+    External,
+}
+
+/// The outcome of requiring one module.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModuleCheck {
+    pub module: String,
+    /// `None` when the module loaded.
+    pub error: Option<String>,
+    pub loader: Loader,
+}
+
+/// The modules a rock provides: Lua files under `lua/` and C modules under `lib/` of its
+/// prefix (the rock dir of a tree).
+pub fn modules_of(rock_dir: &Path) -> Vec<String> {
+    let lib_ext = format!(".{}", std::env::consts::DLL_EXTENSION);
+    let mut out = Vec::new();
+    for top in ["lua", "lib"] {
+        let base = rock_dir.join(top);
+        for entry in walkdir::WalkDir::new(&base).into_iter().flatten() {
+            if !entry.file_type().is_file() {
+                continue;
+            }
+            let Ok(rel) = entry.path().strip_prefix(&base) else {
+                continue;
+            };
+            let rel = rel.to_string_lossy().replace('\\', "/");
+            if !(rel.ends_with(".lua") || rel.ends_with(&lib_ext)) {
+                continue;
+            }
+            let mut module = crate::tree::path_to_module(&rel);
+            // `foo/init.lua` is required as `foo`.
+            if let Some(stem) = module.strip_suffix(".init") {
+                module = stem.to_string();
+            }
+            if !module.is_empty() && !out.contains(&module) {
+                out.push(module);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// `package.path` and `package.cpath` limited to the tree, so a module found only elsewhere on
+/// the machine counts as missing.
+pub fn search_paths(tree: &Path) -> (String, String) {
+    let t = tree.display();
+    (
+        format!("{t}/share/lua/{LUA_VERSION}/?.lua;{t}/share/lua/{LUA_VERSION}/?/init.lua"),
+        format!(
+            "{t}/lib/lua/{LUA_VERSION}/?.{}",
+            std::env::consts::DLL_EXTENSION
+        ),
+    )
+}
+
+/// Requires each module in a fresh embedded VM; C modules that fail to link there are retried
+/// with `lua5.4` when it is installed.
+pub fn check_modules(tree: &Path, modules: &[String]) -> Vec<ModuleCheck> {
+    let external = find_lua54();
+    modules
+        .iter()
+        .map(|module| {
+            let error = require_embedded(tree, module).err();
+            match (&error, &external) {
+                (Some(e), Some(lua)) if e.contains("undefined symbol") => ModuleCheck {
+                    module: module.clone(),
+                    error: require_external(lua, tree, module).err(),
+                    loader: Loader::External,
+                },
+                _ => ModuleCheck {
+                    module: module.clone(),
+                    error,
+                    loader: Loader::Embedded,
+                },
+            }
+        })
+        .collect()
+}
+
+/// The first line of a Lua error, without mlua's wrapping and the traceback.
+fn first_lines(message: &str) -> String {
+    let text = message.split("stack traceback").next().unwrap_or(message);
+    let text = text
+        .trim()
+        .trim_start_matches("runtime error: ")
+        .trim_start_matches("callback error: ");
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn require_embedded(tree: &Path, module: &str) -> Result<(), String> {
+    // SAFETY: loading C modules is the point of this check. They are the environment's own
+    // modules, built against the same Lua headers as this VM.
+    let lua = unsafe { mlua::Lua::unsafe_new() };
+    let (path, cpath) = search_paths(tree);
+    let steps = Arc::new(AtomicU64::new(0));
+    let counter = Arc::clone(&steps);
+    lua.set_hook(
+        mlua::HookTriggers::new().every_nth_instruction(HOOK_EVERY),
+        move |_, _| {
+            let done = counter.fetch_add(u64::from(HOOK_EVERY), Ordering::Relaxed);
+            if done > INSTRUCTION_BUDGET {
+                Err(mlua::Error::runtime(
+                    "loading did not finish within the instruction budget (does it run a loop at load time?)",
+                ))
+            } else {
+                Ok(mlua::VmState::Continue)
+            }
+        },
+    )
+    .map_err(|e| e.to_string())?;
+    // A module calling os.exit while loading must not end lvm.
+    let prelude = r#"
+        local path, cpath, name = ...
+        package.path = path
+        package.cpath = cpath
+        os.exit = function() error("the module called os.exit while loading", 2) end
+        local ok, err = pcall(require, name)
+        if not ok then error(err, 0) end
+    "#;
+    lua.load(prelude)
+        .set_name("=lvm doctor")
+        .call::<()>((path, cpath, module.to_string()))
+        .map_err(|e| first_lines(&e.to_string()))
+}
+
+fn find_lua54() -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join(format!("lua{LUA_VERSION}")))
+        .find(|p| p.is_file())
+}
+
+fn require_external(lua: &Path, tree: &Path, module: &str) -> Result<(), String> {
+    let (path, cpath) = search_paths(tree);
+    let script = "local path, cpath, name = ...\n\
+                  package.path = path; package.cpath = cpath\n\
+                  local ok, err = pcall(require, name)\n\
+                  if not ok then io.stderr:write(tostring(err)); os.exit(1) end";
+    let out = Command::new(lua)
+        .arg("-")
+        .arg(&path)
+        .arg(&cpath)
+        .arg(module)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            if let Some(mut stdin) = child.stdin.take() {
+                stdin.write_all(script.as_bytes())?;
+            }
+            child.wait_with_output()
+        })
+        .map_err(|e| format!("cannot run {}: {e}", lua.display()))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(first_lines(&String::from_utf8_lossy(&out.stderr)))
+    }
+}
+
+/// Shared libraries a C module needs that the dynamic linker cannot find, per `ldd`. `None`
+/// when `ldd` is not available.
+pub fn missing_libraries(shared_object: &Path) -> Option<Vec<String>> {
+    let out = Command::new("ldd").arg(shared_object).output().ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    Some(
+        text.lines()
+            .filter(|l| l.contains("=> not found"))
+            .filter_map(|l| l.split("=>").next())
+            .map(|l| l.trim().to_string())
+            .collect(),
+    )
+}
+
+/// Every shared object a rock installs (under `lib/` of its rock dir).
+pub fn shared_objects(rock_dir: &Path) -> Vec<PathBuf> {
+    let lib_ext = std::env::consts::DLL_EXTENSION;
+    walkdir::WalkDir::new(rock_dir.join("lib"))
+        .into_iter()
+        .flatten()
+        .filter(|e| e.file_type().is_file())
+        .map(|e| e.path().to_path_buf())
+        .filter(|p| p.extension().is_some_and(|x| x == lib_ext))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lua_modules_load_and_failures_are_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let lua_dir = dir.path().join("share/lua/5.4");
+        std::fs::create_dir_all(lua_dir.join("pkg")).unwrap();
+        std::fs::write(lua_dir.join("good.lua"), "return { ok = true }").unwrap();
+        std::fs::write(lua_dir.join("pkg/init.lua"), "return require('good')").unwrap();
+        std::fs::write(lua_dir.join("bad.lua"), "require('absent_module')").unwrap();
+        std::fs::write(lua_dir.join("quits.lua"), "os.exit(3)").unwrap();
+        std::fs::write(lua_dir.join("spins.lua"), "while true do end").unwrap();
+        let modules: Vec<String> = ["good", "pkg", "bad", "quits", "spins"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let checks = check_modules(dir.path(), &modules);
+        assert_eq!(checks[0].error, None);
+        assert_eq!(checks[1].error, None);
+        let bad = checks[2].error.as_deref().unwrap();
+        assert!(bad.contains("absent_module"), "{bad}");
+        assert!(checks[3].error.as_deref().unwrap().contains("os.exit"));
+        assert!(
+            checks[4]
+                .error
+                .as_deref()
+                .unwrap()
+                .contains("instruction budget")
+        );
+    }
+
+    #[test]
+    fn modules_of_a_rock_dir() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("lua/pl")).unwrap();
+        std::fs::create_dir_all(dir.path().join("lib/socket")).unwrap();
+        std::fs::write(dir.path().join("lua/pl/init.lua"), "").unwrap();
+        std::fs::write(dir.path().join("lua/pl/path.lua"), "").unwrap();
+        std::fs::write(dir.path().join("lua/pl/README"), "").unwrap();
+        std::fs::write(dir.path().join("lib/socket/core.so"), "").unwrap();
+        assert_eq!(modules_of(dir.path()), ["pl", "pl.path", "socket.core"]);
+    }
+}

@@ -1,0 +1,186 @@
+//! `lvm setup PROFILE [--prod]`: materializes a curated profile into the environment. The
+//! profile's packages are installed as one event on the profile branch of the same name, which
+//! is created (from the current profile) and switched to when needed. Conflicts go through the
+//! resolver and fail the setup with its explanation; nothing is picked silently.
+
+use anyhow::{Context as _, Result, bail};
+
+use super::data::{Catalog, PlannedPackage, dependency_text};
+use crate::env::Environment;
+use crate::events::EventKind;
+use crate::pipeline::{self, Outcome, ServerChoice, Target};
+
+/// The first event argument that marks an install event as a setup (until setups are recorded
+/// with their own event kind).
+pub const SETUP_MARK: &str = "setup";
+/// The event argument of a production setup.
+pub const PROD_FLAG: &str = "--prod";
+
+/// What a setup did.
+pub struct SetupOutcome {
+    pub profile: String,
+    /// The profile branch was created by this setup.
+    pub created_branch: bool,
+    /// The environment was switched to the profile branch.
+    pub switched_from: Option<String>,
+    pub planned: Vec<PlannedPackage>,
+    /// Dev-only packages a production setup left out.
+    pub left_out: Vec<PlannedPackage>,
+    /// Left-out dev-only packages that were already installed on the branch.
+    pub left_out_installed: Vec<String>,
+    pub install: Outcome,
+}
+
+impl std::fmt::Display for SetupOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.created_branch {
+            writeln!(f, "Created profile '{}'", self.profile)?;
+        }
+        if let Some(from) = &self.switched_from {
+            writeln!(f, "Switched from profile '{from}' to '{}'", self.profile)?;
+        }
+        writeln!(f, "{}", self.install)?;
+        if !self.left_out.is_empty() {
+            let names: Vec<&str> = self.left_out.iter().map(|p| p.name.as_str()).collect();
+            write!(f, "\nLeft out (dev-only, --prod): {}", names.join(", "))?;
+        }
+        if !self.left_out_installed.is_empty() {
+            write!(
+                f,
+                "\nStill installed from an earlier development setup: {} (remove with `{}`)",
+                self.left_out_installed.join(", "),
+                super::remove_command(&self.left_out_installed)
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// The event arguments of a setup: `setup PROFILE [--prod]`.
+pub fn event_args(profile: &str, prod: bool) -> Vec<String> {
+    let mut args = vec![SETUP_MARK.to_string(), profile.to_string()];
+    if prod {
+        args.push(PROD_FLAG.to_string());
+    }
+    args
+}
+
+/// Reads a setup back from an event: the profile and whether it was a production setup.
+pub fn setup_of(kind: EventKind, args: &[String]) -> Option<(String, bool)> {
+    let rest = match kind {
+        EventKind::Setup => args,
+        EventKind::Install if args.first().map(String::as_str) == Some(SETUP_MARK) => &args[1..],
+        _ => return None,
+    };
+    let profile = rest.first()?.clone();
+    Some((profile, rest.iter().any(|a| a == PROD_FLAG)))
+}
+
+/// Installs `profile` into `env` (the caller holds the writer lock). On failure after a branch
+/// switch, the environment goes back to the profile it was on (and a branch this setup created
+/// is deleted), so a failed setup leaves the user where they were.
+pub fn setup(
+    env: &Environment,
+    catalog: &Catalog,
+    profile: &str,
+    prod: bool,
+    choice: &ServerChoice,
+) -> Result<SetupOutcome> {
+    let everything = catalog.plan(profile, false)?;
+    let (planned, left_out): (Vec<PlannedPackage>, Vec<PlannedPackage>) =
+        everything.into_iter().partition(|p| !(prod && p.dev));
+    if planned.is_empty() {
+        bail!(
+            "profile '{profile}' has no packages to install{}",
+            if prod { " with --prod" } else { "" }
+        );
+    }
+    let previous = env.profile()?;
+    let mut created_branch = false;
+    let mut switched_from = None;
+    if previous != profile {
+        if !env.repo.profiles()?.iter().any(|p| p == profile) {
+            crate::profiles::create(env, profile, None)
+                .with_context(|| format!("creating the profile branch '{profile}'"))?;
+            created_branch = true;
+        }
+        if let Err(e) = crate::profiles::switch(env, profile, vec![profile.to_string()]) {
+            if created_branch {
+                let _ = crate::profiles::delete(env, profile);
+            }
+            return Err(e.context(format!("switching to profile '{profile}'")));
+        }
+        switched_from = Some(previous.clone());
+    }
+    let targets: Vec<Target> = planned
+        .iter()
+        .map(|p| Target::Package(p.dependency()))
+        .collect();
+    let install = match pipeline::install(env, &targets, choice, &event_args(profile, prod)) {
+        Ok(o) => o,
+        Err(e) => {
+            let wanted: Vec<String> = planned
+                .iter()
+                .map(|p| dependency_text(&p.dependency()))
+                .collect();
+            let mut message = format!(
+                "setting up profile '{profile}' ({}) failed",
+                wanted.join(", ")
+            );
+            if let Some(from) = &switched_from {
+                match undo_switch(env, profile, from, created_branch) {
+                    Ok(()) => message.push_str(&format!("; back on profile '{from}'")),
+                    Err(undo) => message.push_str(&format!(
+                        "; going back to profile '{from}' failed too ({undo:#}): run `lvm profile switch {from}`"
+                    )),
+                }
+            }
+            return Err(e.context(message));
+        }
+    };
+    let installed = env.manifest()?;
+    let left_out_installed = left_out
+        .iter()
+        .filter(|p| installed.packages.contains_key(&p.name))
+        .map(|p| p.name.clone())
+        .collect();
+    Ok(SetupOutcome {
+        profile: profile.to_string(),
+        created_branch,
+        switched_from,
+        planned,
+        left_out,
+        left_out_installed,
+        install,
+    })
+}
+
+fn undo_switch(env: &Environment, profile: &str, from: &str, created: bool) -> Result<()> {
+    crate::profiles::switch(env, from, vec![from.to_string()])?;
+    if created {
+        crate::profiles::delete(env, profile)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn setup_args_round_trip() {
+        let args = event_args("standard", true);
+        assert_eq!(
+            setup_of(EventKind::Install, &args),
+            Some(("standard".into(), true))
+        );
+        assert_eq!(
+            setup_of(EventKind::Setup, &["full".to_string()]),
+            Some(("full".into(), false))
+        );
+        assert_eq!(
+            setup_of(EventKind::Install, &["penlight".to_string()]),
+            None
+        );
+    }
+}

@@ -1,0 +1,969 @@
+//! The curator through the `lvm` binary: the shipped collections and profiles, user data files,
+//! `lvm setup` against a rocks server generated from `tests/fixtures/curated/`, every `lvm
+//! doctor` finding made real (and fixed with the command it prints), and every `lvm recommend`
+//! rule.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use common::rocks::{Lvm, publish_dir, publish_dir_matching, stdout_ok};
+use serde_json::Value;
+
+fn curated_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/curated")
+}
+
+/// A file:// server with the curated fixtures `keep` accepts.
+fn server(lvm: &Lvm, keep: impl Fn(&str) -> bool) -> (PathBuf, String) {
+    let dir = lvm.root.path().join("server");
+    let url = format!("file://{}", dir.display());
+    publish_dir_matching(&curated_dir(), &dir, &url, keep);
+    (dir, url)
+}
+
+/// An environment on a server with every curated fixture.
+fn env_with_all() -> (Lvm, PathBuf) {
+    let lvm = Lvm::new();
+    let (dir, url) = server(&lvm, |_| true);
+    lvm.init(&[&url]);
+    (lvm, dir)
+}
+
+/// Runs a printed command (`lvm ...`, `rm ... && lvm sync`, `git -C ...`) with `sh`, the test's
+/// lvm first on PATH.
+fn sh(lvm: &Lvm, command: &str) -> Output {
+    let bin_dir = Path::new(env!("CARGO_BIN_EXE_lvm")).parent().unwrap();
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut cmd = lvm.command();
+    cmd.env("PATH", path).args(["--version"]);
+    let mut sh = std::process::Command::new("sh");
+    sh.arg("-c").arg(command);
+    for (k, v) in cmd.get_envs() {
+        match v {
+            Some(v) => sh.env(k, v),
+            None => sh.env_remove(k),
+        };
+    }
+    sh.current_dir(lvm.root.path()).output().unwrap()
+}
+
+fn doctor(lvm: &Lvm) -> (bool, Value) {
+    let out = lvm.run(&["doctor", "--json", "--offline"]);
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "doctor --json: {e}\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out.status.success(), json)
+}
+
+fn findings<'a>(report: &'a Value, check: &str) -> Vec<&'a Value> {
+    report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["check"] == check)
+        .collect()
+}
+
+/// Asserts doctor reports no errors.
+fn assert_healthy(lvm: &Lvm) -> Value {
+    let (ok, report) = doctor(lvm);
+    assert!(ok && report["healthy"] == true, "{report:#}");
+    report
+}
+
+/// Runs a finding's fix and asserts the environment is healthy afterwards.
+fn apply_fix(lvm: &Lvm, finding: &Value) {
+    let fix = finding["fix"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no fix: {finding}"));
+    let out = sh(lvm, fix);
+    stdout_ok(&out);
+    assert_healthy(lvm);
+}
+
+fn installed(lvm: &Lvm) -> Vec<String> {
+    let json: Value = serde_json::from_str(&lvm.ok(&["list", "--json"])).unwrap();
+    json.as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn version_of(lvm: &Lvm, name: &str) -> Option<String> {
+    let json: Value = serde_json::from_str(&lvm.ok(&["list", "--json"])).unwrap();
+    json.as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == name)
+        .map(|p| p["version"].as_str().unwrap().to_string())
+}
+
+/// The event of the current profile's head commit, and its parent's.
+fn head_events(lvm: &Lvm) -> (Value, Value) {
+    let repo = git2::Repository::open(lvm.env_dir()).unwrap();
+    let head = repo.head().unwrap().peel_to_commit().unwrap();
+    let event = |c: &git2::Commit| -> Value {
+        let msg = c.message().unwrap().to_string();
+        let json = msg
+            .lines()
+            .find_map(|l| l.strip_prefix("lvm-event:"))
+            .unwrap();
+        serde_json::from_str(json).unwrap()
+    };
+    (event(&head), event(&head.parent(0).unwrap()))
+}
+
+fn current_branch(lvm: &Lvm) -> String {
+    let repo = git2::Repository::open(lvm.env_dir()).unwrap();
+    repo.head().unwrap().shorthand().unwrap().to_string()
+}
+
+fn recommendations(lvm: &Lvm, extra: &[&str]) -> Vec<Value> {
+    let mut args = vec!["recommend", "--json"];
+    args.extend_from_slice(extra);
+    let json: Value = serde_json::from_str(&lvm.ok(&args)).unwrap();
+    json["recommendations"].as_array().unwrap().clone()
+}
+
+fn rule<'a>(recs: &'a [Value], name: &str) -> Option<&'a Value> {
+    recs.iter().find(|r| r["rule"] == name)
+}
+
+/// Commits the working manifest.json by hand (no lvm event), as a user editing the repository
+/// would.
+fn hand_commit_manifest(lvm: &Lvm, edit: impl FnOnce(&str) -> String) {
+    let path = lvm.env_dir().join("manifest.json");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, edit(&text)).unwrap();
+    let repo = git2::Repository::open(lvm.env_dir()).unwrap();
+    common::rocks::commit_all(&repo, "hand edit of manifest.json");
+}
+
+// ---------------------------------------------------------------- data
+
+#[test]
+fn shipped_collections_and_profiles_load_and_list() {
+    let lvm = Lvm::new();
+    let json: Value = serde_json::from_str(&lvm.ok(&["collections", "--json"])).unwrap();
+    let collections = json.as_array().unwrap();
+    let names: Vec<&str> = collections
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["core", "networking", "parsing", "testing"]);
+    let fixtures: Vec<String> = std::fs::read_dir(curated_dir())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    for c in collections {
+        assert_eq!(c["category"], c["name"]);
+        assert!(c["priority"].as_u64().unwrap() >= 1);
+        assert!(c["file"].as_str().unwrap().starts_with("envs/"));
+        for m in c["packages"].as_array().unwrap() {
+            let name = m["name"].as_str().unwrap();
+            assert!(!m["rationale"].as_str().unwrap().is_empty(), "{m}");
+            assert!(m["version"].as_str().unwrap().starts_with(">="), "{m}");
+            // Every curated package has a fixture of the same name for the setup tests.
+            assert!(
+                fixtures.iter().any(|f| f.starts_with(&format!("{name}-"))
+                    && f[name.len() + 1..].starts_with(|c: char| c.is_ascii_digit())),
+                "no fixture for {name}"
+            );
+        }
+    }
+    let text = lvm.ok(&["collections"]);
+    assert!(
+        text.contains("lua-cjson") && text.contains("Fast JSON encoding"),
+        "{text}"
+    );
+
+    let json: Value = serde_json::from_str(&lvm.ok(&["profiles", "--json"])).unwrap();
+    let profiles = json.as_array().unwrap();
+    let by_name = |n: &str| profiles.iter().find(|p| p["name"] == n).unwrap();
+    let standard = by_name("standard");
+    assert_eq!(standard["extends"], "minimal");
+    let busted = standard["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "busted")
+        .unwrap();
+    assert_eq!(busted["dev"], true);
+    assert_eq!(by_name("minimal")["packages"].as_array().unwrap().len(), 4);
+    let full_busted = by_name("full")["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "busted")
+        .unwrap()
+        .clone();
+    assert_eq!(full_busted["dev"], false);
+    let text = lvm.ok(&["profiles"]);
+    assert!(text.contains("[dev only]"), "{text}");
+}
+
+#[test]
+fn invalid_user_files_give_clear_errors() {
+    let lvm = Lvm::new();
+    let data = lvm.home().join("envs");
+    std::fs::create_dir_all(&data).unwrap();
+    let file = data.join("mine.toml");
+    let cases: &[(&str, &[&str])] = &[
+        (
+            "[collection.web]\ncategory = \"web\"\npriorty = 2\n",
+            &[
+                "mine.toml",
+                "collection.web.priorty",
+                "did you mean 'priority'",
+            ],
+        ),
+        (
+            "[collection.web]\ncategory = \"web\"\npriority = 2\nsummary = \"s\"\n\
+             [[collection.web.packages]]\nname = \"http\"\nversion = \">= x!\"\nrationale = \"r\"\n",
+            &["mine.toml", "collection.web.packages[1].version"],
+        ),
+        (
+            "[collection.web]\ncategory = \"web\"\npriority = 2\nsummary = \"s\"\n\
+             [[collection.web.packages]]\nname = \"http\"\n",
+            &["collection.web.packages[1].rationale", "missing"],
+        ),
+        (
+            "[profile.mine]\nsummary = \"s\"\ncollections = [\"core\", \"testin\"]\n",
+            &[
+                "mine.toml",
+                "profile.mine.collections[2]",
+                "did you mean 'testing'",
+            ],
+        ),
+        (
+            "[profile.mine]\nsummary = \"s\"\nextends = \"nope\"\n",
+            &["profile.mine.extends", "no profile named 'nope'"],
+        ),
+        ("[collection.web\n", &["mine.toml", "not valid TOML"]),
+        (
+            "[group.json]\npurpose = \"p\"\nmembers = [\"lua-cjson\"]\n",
+            &["group.json.members", "at least two"],
+        ),
+    ];
+    for (text, expected) in cases {
+        std::fs::write(&file, text).unwrap();
+        for command in ["collections", "profiles"] {
+            let err = lvm.fails(&[command]);
+            for e in *expected {
+                assert!(err.contains(e), "{text}\n→ {err}\n(missing {e})");
+            }
+        }
+    }
+
+    // Valid user data extends and overrides; named environments in the same folder are ignored.
+    std::fs::write(
+        &file,
+        "[collection.core]\ncategory = \"core\"\npriority = 1\nsummary = \"my core\"\n\
+         [[collection.core.packages]]\nname = \"inspect\"\nversion = \">= 3.1\"\nrationale = \"dumps\"\n\
+         [profile.tiny]\nsummary = \"just inspect\"\ncollections = [\"core\"]\n",
+    )
+    .unwrap();
+    std::fs::create_dir_all(data.join("default/.git")).unwrap();
+    let json: Value = serde_json::from_str(&lvm.ok(&["collections", "--json"])).unwrap();
+    let core = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "core")
+        .unwrap();
+    assert_eq!(core["summary"], "my core");
+    assert_eq!(core["packages"].as_array().unwrap().len(), 1);
+    assert!(lvm.ok(&["profiles"]).contains("tiny — just inspect"));
+}
+
+#[test]
+fn environment_data_overrides_the_users() {
+    let (lvm, _dir) = env_with_all();
+    let user = lvm.home().join("envs");
+    std::fs::create_dir_all(&user).unwrap();
+    std::fs::write(
+        user.join("p.toml"),
+        "[profile.app]\nsummary = \"user's\"\npackages = [\"dkjson\"]\n",
+    )
+    .unwrap();
+    let env_data = lvm.env_dir().join("envs");
+    std::fs::create_dir_all(&env_data).unwrap();
+    std::fs::write(
+        env_data.join("p.toml"),
+        "[profile.app]\nsummary = \"the project's\"\npackages = [\"inspect >= 3.1\"]\n",
+    )
+    .unwrap();
+    assert!(lvm.ok(&["profiles"]).contains("app — the project's"));
+    lvm.ok(&["setup", "app"]);
+    assert_eq!(installed(&lvm), ["inspect"]);
+    assert_eq!(current_branch(&lvm), "app");
+}
+
+// ---------------------------------------------------------------- setup
+
+#[test]
+fn setup_of_each_shipped_profile() {
+    let (lvm, _dir) = env_with_all();
+    let catalog: Value = serde_json::from_str(&lvm.ok(&["profiles", "--json"])).unwrap();
+    for profile in ["minimal", "standard", "full"] {
+        // Each profile branch starts from the empty default profile.
+        if current_branch(&lvm) != "default" {
+            lvm.ok(&["profile", "switch", "default"]);
+        }
+        let out = lvm.ok(&["setup", profile]);
+        assert!(
+            out.contains(&format!("Created profile '{profile}'")),
+            "{out}"
+        );
+        assert_eq!(current_branch(&lvm), profile);
+        // One install event after the switch to the new branch.
+        let (event, parent) = head_events(&lvm);
+        assert_eq!(event["kind"], "install");
+        assert_eq!(event["args"], serde_json::json!(["setup", profile]));
+        assert_eq!(parent["kind"], "profile-switch");
+        let planned: Vec<&str> = catalog
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == profile)
+            .unwrap()["packages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["name"].as_str().unwrap())
+            .collect();
+        let have = installed(&lvm);
+        for name in &planned {
+            assert!(have.iter().any(|h| h == name), "{profile}: {name} missing");
+        }
+        assert_healthy(&lvm);
+    }
+    // The curated modules work in Debian's Lua, C modules included.
+    let out = stdout_ok(&lvm.lua(
+        "local cjson = require('cjson'); local path = require('pl.path'); \
+         local p = require('lua-parser.parser'); local b = require('busted'); \
+         print(cjson.encode({1, 'a', true}), path.isdir('.'), p.parse('return 42')[1][1], \
+         require('http.request').line(require('http.request').new_from_uri('/x')), b.split('a b')[2])",
+    ));
+    assert_eq!(out.trim(), "[1,\"a\",true]\ttrue\t42\tGET /x HTTP/1.1\tb");
+    // Setting up the profile the environment is on installs in place.
+    let out = lvm.ok(&["setup", "full"]);
+    assert!(!out.contains("Created profile"), "{out}");
+    assert!(out.contains("Nothing to do"), "{out}");
+}
+
+#[test]
+fn prod_leaves_dev_only_packages_out() {
+    let (lvm, _dir) = env_with_all();
+    let out = lvm.ok(&["setup", "standard", "--prod"]);
+    assert!(
+        out.contains("Left out (dev-only, --prod): busted, luassert"),
+        "{out}"
+    );
+    let have = installed(&lvm);
+    assert!(!have.contains(&"busted".into()) && !have.contains(&"luassert".into()));
+    for name in ["lua-cjson", "http", "lua-parser", "lpeg", "luasocket"] {
+        assert!(have.contains(&name.to_string()), "{name}: {have:?}");
+    }
+    let (event, _) = head_events(&lvm);
+    assert_eq!(
+        event["args"],
+        serde_json::json!(["setup", "standard", "--prod"])
+    );
+    // A production profile lacking test tools is as intended.
+    let recs = recommendations(&lvm, &["--offline"]);
+    assert!(rule(&recs, "dev-tools").is_none(), "{recs:?}");
+
+    // The development materialization on the same branch adds them.
+    lvm.ok(&["setup", "standard"]);
+    assert!(installed(&lvm).contains(&"busted".into()));
+    // Back to production: the dev-only packages are named, and recommend removes them.
+    let out = lvm.ok(&["setup", "standard", "--prod"]);
+    assert!(
+        out.contains("Still installed from an earlier development setup: busted, luassert"),
+        "{out}"
+    );
+    // That setup changed nothing, so no event says it was for production: say so.
+    let recs = recommendations(&lvm, &["--offline", "--prod"]);
+    let extras = rule(&recs, "prod-extras").expect("prod-extras");
+    assert_eq!(extras["command"], "lvm remove busted luassert");
+    stdout_ok(&sh(&lvm, extras["command"].as_str().unwrap()));
+    assert!(!installed(&lvm).contains(&"busted".into()));
+    assert!(installed(&lvm).contains(&"penlight".into()));
+}
+
+#[test]
+fn setup_conflict_goes_through_the_resolver_and_changes_nothing() {
+    let (lvm, _dir) = env_with_all();
+    lvm.ok(&["install", "legacy-tool"]);
+    assert_eq!(version_of(&lvm, "penlight").unwrap(), "1.12.0-1");
+    let before = lvm.snapshot();
+    let err = lvm.fails(&["setup", "minimal"]);
+    assert!(
+        err.contains("penlight") && err.contains("legacy-tool"),
+        "{err}"
+    );
+    assert!(err.contains("back on profile 'default'"), "{err}");
+    assert_eq!(current_branch(&lvm), "default");
+    let repo = git2::Repository::open(lvm.env_dir()).unwrap();
+    assert!(
+        repo.find_branch("minimal", git2::BranchType::Local)
+            .is_err()
+    );
+    // The environment's packages are as they were (the profile branch events are gone with it).
+    let manifest_before = before.split("\n").skip(1).collect::<Vec<_>>().join("\n");
+    let after = lvm.snapshot();
+    assert_eq!(
+        after.split("\n").skip(1).collect::<Vec<_>>().join("\n"),
+        manifest_before
+    );
+
+    // recommend names the package whose dependencies conflict with the profile.
+    let recs = recommendations(&lvm, &["--offline", "--profile", "minimal"]);
+    let conflict = rule(&recs, "profile-conflict").expect("profile-conflict");
+    assert_eq!(conflict["command"], "lvm remove legacy-tool");
+    assert!(
+        conflict["reason"]
+            .as_str()
+            .unwrap()
+            .contains("penlight < 1.13"),
+        "{conflict}"
+    );
+    stdout_ok(&sh(&lvm, conflict["command"].as_str().unwrap()));
+    lvm.ok(&["setup", "minimal"]);
+    assert_eq!(version_of(&lvm, "penlight").unwrap(), "1.14.0-1");
+}
+
+#[test]
+fn unknown_profile_is_refused_with_the_known_ones() {
+    let (lvm, _dir) = env_with_all();
+    let before = lvm.snapshot();
+    let err = lvm.fails(&["setup", "standrd"]);
+    assert!(
+        err.contains("no profile named 'standrd'; did you mean 'standard'?"),
+        "{err}"
+    );
+    assert_eq!(lvm.snapshot(), before);
+}
+
+// ---------------------------------------------------------------- doctor
+
+/// An environment set up with the minimal profile (two C modules, penlight over lfs, inspect).
+fn minimal_env() -> (Lvm, PathBuf) {
+    let (lvm, dir) = env_with_all();
+    lvm.ok(&["setup", "minimal"]);
+    (lvm, dir)
+}
+
+#[test]
+fn doctor_is_quiet_on_a_healthy_environment() {
+    let (lvm, _dir) = minimal_env();
+    let report = assert_healthy(&lvm);
+    assert_eq!(report["packages"], 4);
+    // cjson, lfs, inspect, pl.path, pl.utils
+    assert_eq!(report["modules_loaded"], 5);
+    let text = lvm.ok(&["doctor", "--offline"]);
+    assert!(
+        text.contains("healthy: 4 packages, 5 modules load; 0 errors"),
+        "{text}"
+    );
+}
+
+#[test]
+fn doctor_finds_a_deleted_tree_file() {
+    let (lvm, _dir) = minimal_env();
+    std::fs::remove_file(lvm.tree().join("share/lua/5.4/inspect.lua")).unwrap();
+    let (ok, report) = doctor(&lvm);
+    assert!(!ok);
+    let tree = findings(&report, "tree");
+    assert_eq!(tree.len(), 1, "{report:#}");
+    assert_eq!(tree[0]["severity"], "error");
+    assert!(
+        tree[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("share/lua/5.4/inspect.lua is missing"),
+        "{report:#}"
+    );
+    let require = findings(&report, "require");
+    assert!(
+        require[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("require('inspect') fails"),
+        "{report:#}"
+    );
+    assert_eq!(require[0]["fix"], tree[0]["fix"]);
+    let text = lvm.run(&["doctor", "--offline"]);
+    assert_eq!(text.status.code(), Some(1));
+    apply_fix(&lvm, tree[0]);
+}
+
+#[test]
+fn doctor_finds_a_rock_file_that_differs_from_its_hash() {
+    let (lvm, _dir) = minimal_env();
+    let rock_file = lvm
+        .tree()
+        .join("lib/luarocks/rocks-5.4/penlight/1.14.0-1/lua/pl/utils.lua");
+    std::fs::remove_file(&rock_file).unwrap();
+    std::fs::write(&rock_file, "return {}\n").unwrap();
+    let (ok, report) = doctor(&lvm);
+    assert!(!ok);
+    let files = findings(&report, "files");
+    assert!(
+        files.iter().any(|f| f["package"] == "penlight"
+            && f["reason"]
+                .as_str()
+                .unwrap()
+                .contains("differ from the recorded hash")),
+        "{report:#}"
+    );
+    assert_eq!(files[0]["fix"], "lvm verify --repair");
+    apply_fix(&lvm, files[0]);
+}
+
+#[test]
+fn doctor_finds_a_corrupt_working_manifest() {
+    let (lvm, _dir) = minimal_env();
+    std::fs::write(lvm.env_dir().join("manifest.json"), "{ corrupt").unwrap();
+    let (ok, report) = doctor(&lvm);
+    assert!(!ok);
+    let files = findings(&report, "files");
+    assert!(
+        files.iter().any(|f| f["reason"]
+            .as_str()
+            .unwrap()
+            .contains("differs from the recorded state")),
+        "{report:#}"
+    );
+    apply_fix(&lvm, files[0]);
+}
+
+#[test]
+fn doctor_finds_a_corrupt_manifest_in_a_hand_commit() {
+    let (lvm, _dir) = minimal_env();
+    hand_commit_manifest(&lvm, |_| "{ corrupt".into());
+    let (ok, report) = doctor(&lvm);
+    assert!(!ok);
+    let history = findings(&report, "history");
+    assert_eq!(history.len(), 1, "{report:#}");
+    let reason = history[0]["reason"].as_str().unwrap();
+    assert!(reason.contains("no lvm event"), "{reason}");
+    assert!(reason.contains("discards 1 commit"), "{reason}");
+    let fix = history[0]["fix"].as_str().unwrap();
+    assert!(
+        fix.starts_with("git -C ") && fix.ends_with("&& lvm sync"),
+        "{fix}"
+    );
+    let manifest = findings(&report, "manifest");
+    assert_eq!(manifest[0]["fix"], history[0]["fix"]);
+    apply_fix(&lvm, history[0]);
+    assert_eq!(installed(&lvm).len(), 4);
+}
+
+#[test]
+fn doctor_finds_a_dependency_removed_by_hand() {
+    // From the recorded state, in a hand commit.
+    let (lvm, _dir) = minimal_env();
+    hand_commit_manifest(&lvm, |text| {
+        let mut json: Value = serde_json::from_str(text).unwrap();
+        json["packages"]
+            .as_object_mut()
+            .unwrap()
+            .remove("luafilesystem");
+        serde_json::to_string_pretty(&json).unwrap() + "\n"
+    });
+    let (ok, report) = doctor(&lvm);
+    assert!(!ok);
+    let deps = findings(&report, "dependencies");
+    assert!(
+        deps.iter().any(|f| f["package"] == "penlight"
+            && f["reason"]
+                .as_str()
+                .unwrap()
+                .contains("needs luafilesystem >= 1.6, which is not installed")),
+        "{report:#}"
+    );
+    // The recorded state was edited without an event: the fix returns to the last sound one.
+    let history = findings(&report, "history");
+    assert_eq!(deps[0]["fix"], history[0]["fix"]);
+    apply_fix(&lvm, deps[0]);
+
+    // From the tree, by hand.
+    std::fs::remove_dir_all(lvm.tree().join("lib/luarocks/rocks-5.4/luafilesystem")).unwrap();
+    let (ok, report) = doctor(&lvm);
+    assert!(!ok);
+    let deps = findings(&report, "dependencies");
+    assert!(
+        deps.iter().any(|f| f["reason"].as_str().unwrap().contains(
+            "penlight needs luafilesystem, but luafilesystem 1.8.0-1 is missing from the tree"
+        )),
+        "{report:#}"
+    );
+    apply_fix(&lvm, deps[0]);
+}
+
+#[test]
+fn doctor_finds_a_broken_c_module() {
+    let (lvm, _dir) = minimal_env();
+    let so = lvm.tree().join("lib/lua/5.4/cjson.so");
+    // A new file: the tree's copy is a hard link into the store, which must stay intact.
+    std::fs::remove_file(&so).unwrap();
+    std::fs::write(&so, b"this is not a shared object").unwrap();
+    let (ok, report) = doctor(&lvm);
+    assert!(!ok);
+    let require = findings(&report, "require");
+    assert_eq!(require.len(), 1, "{report:#}");
+    assert_eq!(require[0]["package"], "lua-cjson");
+    assert!(
+        require[0]["reason"].as_str().unwrap().contains("cjson.so"),
+        "{report:#}"
+    );
+    assert!(
+        findings(&report, "tree")[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("lib/lua/5.4/cjson.so differs"),
+        "{report:#}"
+    );
+    apply_fix(&lvm, require[0]);
+    let out = stdout_ok(&lvm.lua("print(require('cjson').encode('x'))"));
+    assert_eq!(out.trim(), "\"x\"");
+
+    // A module that fails because a dependency's C module is broken gets that one's fix.
+    let so = lvm.tree().join("lib/lua/5.4/lfs.so");
+    std::fs::remove_file(&so).unwrap();
+    std::fs::write(&so, b"").unwrap();
+    let (_, report) = doctor(&lvm);
+    let require = findings(&report, "require");
+    let penlight = require
+        .iter()
+        .find(|f| f["package"] == "penlight")
+        .unwrap_or_else(|| panic!("{report:#}"));
+    assert!(
+        penlight["reason"]
+            .as_str()
+            .unwrap()
+            .contains("require('pl.path')"),
+        "{report:#}"
+    );
+    let tree = findings(&report, "tree");
+    assert_eq!(tree[0]["package"], "luafilesystem");
+    assert_eq!(penlight["fix"], tree[0]["fix"]);
+    apply_fix(&lvm, penlight);
+}
+
+/// A rock source folder at `root/<name>-1.0-1/` published on its own server; returns its URL.
+fn publish_generated(lvm: &Lvm, name: &str, rockspec_body: &str, files: &[(&str, &str)]) -> String {
+    let src_root = lvm.root.path().join(format!("src-{name}"));
+    let rock = src_root.join(format!("{name}-1.0-1"));
+    std::fs::create_dir_all(&rock).unwrap();
+    std::fs::write(
+        rock.join(format!("{name}-1.0-1.rockspec")),
+        format!(
+            "package = \"{name}\"\nversion = \"1.0-1\"\n\
+             source = {{ url = \"@SERVER@/{name}-1.0-1.tar.gz\" }}\n\
+             description = {{ summary = \"Test fixture generated by tests/curator.rs\" }}\n\
+             dependencies = {{ \"lua >= 5.1\" }}\n{rockspec_body}"
+        ),
+    )
+    .unwrap();
+    for (file, text) in files {
+        std::fs::write(rock.join(file), text).unwrap();
+    }
+    let dir = lvm.root.path().join(format!("server-{name}"));
+    let url = format!("file://{}", dir.display());
+    publish_dir(&src_root, &dir, &url);
+    url
+}
+
+#[test]
+fn doctor_finds_a_missing_external_library() {
+    let (lvm, _dir) = env_with_all();
+    // A system library of the test's own, linked by a C module with an rpath to it.
+    let ext = lvm.root.path().join("ext");
+    std::fs::create_dir_all(&ext).unwrap();
+    std::fs::write(
+        ext.join("extfoo.c"),
+        "int extfoo_answer(void) { return 42; }\n",
+    )
+    .unwrap();
+    std::fs::write(ext.join("extfoo.h"), "int extfoo_answer(void);\n").unwrap();
+    let status = std::process::Command::new("cc")
+        .args(["-shared", "-fPIC", "-o"])
+        .arg(ext.join("libextfoo.so"))
+        .arg(ext.join("extfoo.c"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let makefile = "extmod.so: extmod.c\n\
+        \t$(CC) $(CFLAGS) -I$(LUA_INCDIR) -I$(EXTDIR) $(LIBFLAG) -o extmod.so extmod.c -L$(EXTDIR) -lextfoo -Wl,-rpath,$(EXTDIR)\n\
+        install: extmod.so\n\tmkdir -p $(INST_LIBDIR)\n\tcp extmod.so $(INST_LIBDIR)/extmod.so\n";
+    let source = "#include <lua.h>\n#include \"extfoo.h\"\n\
+        static int answer(lua_State *L) { lua_pushinteger(L, extfoo_answer()); return 1; }\n\
+        int luaopen_extmod(lua_State *L) { lua_pushcfunction(L, answer); return 1; }\n";
+    let body = format!(
+        "build = {{ type = \"make\",\n\
+           build_variables = {{ EXTDIR = \"{0}\", CFLAGS = \"$(CFLAGS)\", LUA_INCDIR = \"$(LUA_INCDIR)\", LIBFLAG = \"$(LIBFLAG)\" }},\n\
+           install_variables = {{ INST_LIBDIR = \"$(LIBDIR)\" }} }}\n",
+        ext.display()
+    );
+    let url = publish_generated(
+        &lvm,
+        "extmod",
+        &body,
+        &[("Makefile", makefile), ("extmod.c", source)],
+    );
+    lvm.ok(&["install", "--server", &url, "extmod"]);
+    let out = stdout_ok(&lvm.lua("print(require('extmod')())"));
+    assert_eq!(out.trim(), "42");
+    assert_healthy(&lvm);
+
+    std::fs::remove_file(ext.join("libextfoo.so")).unwrap();
+    let (ok, report) = doctor(&lvm);
+    assert!(!ok);
+    let libs = findings(&report, "libraries");
+    assert_eq!(libs.len(), 1, "{report:#}");
+    assert_eq!(libs[0]["package"], "extmod");
+    assert!(
+        libs[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("needs the shared library libextfoo.so, which is gone"),
+        "{report:#}"
+    );
+    assert!(libs[0]["fix"].as_str().unwrap().contains("libextfoo.so"));
+    let require = findings(&report, "require");
+    assert_eq!(require[0]["fix"], libs[0]["fix"], "{report:#}");
+}
+
+#[test]
+fn doctor_reports_modules_that_need_symbols_nobody_has() {
+    let (lvm, _dir) = env_with_all();
+    let source = "#include <lua.h>\nint lvm_fixture_symbol_nobody_defines(void);\n\
+        static int f(lua_State *L) { lua_pushinteger(L, lvm_fixture_symbol_nobody_defines()); return 1; }\n\
+        int luaopen_unlinked(lua_State *L) { lua_pushcfunction(L, f); return 1; }\n";
+    let url = publish_generated(
+        &lvm,
+        "unlinked",
+        "build = { type = \"builtin\", modules = { unlinked = \"unlinked.c\" } }\n",
+        &[("unlinked.c", source)],
+    );
+    lvm.ok(&["install", "--server", &url, "unlinked"]);
+    let (ok, report) = doctor(&lvm);
+    assert!(!ok);
+    let require = findings(&report, "require");
+    assert_eq!(require.len(), 1, "{report:#}");
+    let reason = require[0]["reason"].as_str().unwrap();
+    assert!(reason.contains("undefined symbol"), "{reason}");
+    assert!(
+        reason.contains("lvm_fixture_symbol_nobody_defines"),
+        "{reason}"
+    );
+    // The embedded VM could not link it, so Debian's lua5.4 gave the verdict.
+    assert!(reason.contains("checked with lua5.4"), "{reason}");
+    assert_eq!(
+        require[0]["fix"],
+        "lvm remove unlinked   # the rock as built does not load; report it to its authors"
+    );
+    apply_fix(&lvm, require[0]);
+}
+
+#[test]
+fn doctor_finds_config_problems() {
+    let (lvm, dir) = minimal_env();
+    let config = lvm.env_dir().join("lvm.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, format!("{text}colour = \"blue\"\n")).unwrap();
+    let (ok, report) = doctor(&lvm);
+    assert!(!ok);
+    let cfg = findings(&report, "config");
+    assert!(
+        cfg[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("unknown key 'colour'"),
+        "{report:#}"
+    );
+    apply_fix(&lvm, cfg[0]);
+
+    // The configured server folder is gone.
+    std::fs::rename(&dir, lvm.root.path().join("moved")).unwrap();
+    let (ok, report) = doctor(&lvm);
+    assert!(!ok);
+    let cfg = findings(&report, "config");
+    assert!(
+        cfg[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("does not exist"),
+        "{report:#}"
+    );
+    std::fs::rename(lvm.root.path().join("moved"), &dir).unwrap();
+
+    // Invalid curated data is a configuration problem too.
+    let env_data = lvm.env_dir().join("envs");
+    std::fs::create_dir_all(&env_data).unwrap();
+    std::fs::write(env_data.join("x.toml"), "[profile.x]\nsumary = \"s\"\n").unwrap();
+    let (ok, report) = doctor(&lvm);
+    assert!(!ok);
+    assert!(
+        findings(&report, "catalog")[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("profile.x.sumary"),
+        "{report:#}"
+    );
+}
+
+#[test]
+fn doctor_notes_newer_versions_and_unreachable_servers() {
+    let lvm = Lvm::new();
+    let (dir, url) = server(&lvm, |d| d != "inspect-3.1.3-1");
+    // A second server nothing listens on: offline is a note, not a failure.
+    lvm.init(&[&url, "http://127.0.0.1:9/rocks"]);
+    lvm.ok(&["install", "inspect"]);
+    assert_eq!(version_of(&lvm, "inspect").unwrap(), "3.1.2-1");
+    publish_dir_matching(&curated_dir(), &dir, &url, |d| d == "inspect-3.1.3-1");
+
+    let out = lvm.run(&["doctor", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let updates = findings(&report, "updates");
+    assert!(
+        updates.iter().all(|f| f["severity"] == "note"),
+        "{report:#}"
+    );
+    assert!(
+        updates.iter().any(|f| f["reason"]
+            .as_str()
+            .unwrap()
+            .contains("could not read rocks server http://127.0.0.1:9/rocks")),
+        "{report:#}"
+    );
+    let newer = updates
+        .iter()
+        .find(|f| f["package"] == "inspect")
+        .expect("inspect update");
+    assert_eq!(newer["fix"], "lvm install 'inspect >= 3.1.3-1'");
+
+    // recommend suggests the same update, and its command applies it.
+    let recs = recommendations(&lvm, &[]);
+    let update = rule(&recs, "update").expect("update");
+    assert_eq!(update["command"], "lvm install 'inspect >= 3.1.3-1'");
+    stdout_ok(&sh(&lvm, update["command"].as_str().unwrap()));
+    assert_eq!(version_of(&lvm, "inspect").unwrap(), "3.1.3-1");
+    assert!(rule(&recommendations(&lvm, &[]), "update").is_none());
+}
+
+/// Records a state in which `name` is no longer requested, through lvm's own change protocol.
+fn unrequest(lvm: &Lvm, name: &str) {
+    let env = lvm::env::Environment::open(&lvm.env_dir(), lvm::env::Home::new(lvm.home())).unwrap();
+    let _lock = env.lock(std::time::Duration::from_secs(10)).unwrap();
+    let mut state = env.manifest().unwrap();
+    state.packages.get_mut(name).unwrap().reason.requested = None;
+    env.record(
+        lvm::events::EventKind::Install,
+        vec![],
+        state,
+        Default::default(),
+        Default::default(),
+        (0, 0),
+    )
+    .unwrap()
+    .unwrap();
+}
+
+#[test]
+fn orphans_are_reported_and_removed() {
+    let (lvm, _dir) = env_with_all();
+    lvm.ok(&["install", "inspect", "lua-cjson"]);
+    unrequest(&lvm, "inspect");
+    let (ok, report) = doctor(&lvm);
+    assert!(ok, "orphans are a warning: {report:#}");
+    let orphans = findings(&report, "orphans");
+    assert_eq!(orphans[0]["severity"], "warning");
+    assert_eq!(orphans[0]["fix"], "lvm remove inspect");
+    let recs = recommendations(&lvm, &["--offline"]);
+    let rec = rule(&recs, "orphans").expect("orphans");
+    assert_eq!(rec["command"], "lvm remove inspect");
+    stdout_ok(&sh(&lvm, rec["command"].as_str().unwrap()));
+    assert_eq!(installed(&lvm), ["lua-cjson"]);
+    assert!(findings(&assert_healthy(&lvm), "orphans").is_empty());
+}
+
+// ---------------------------------------------------------------- recommend
+
+#[test]
+fn recommends_completing_a_collection_the_environment_mostly_has() {
+    let (lvm, _dir) = env_with_all();
+    lvm.ok(&["install", "lua-cjson", "penlight", "inspect"]);
+    let recs = recommendations(&lvm, &["--offline"]);
+    // luafilesystem came in as penlight's dependency: 4 of 4 core members are installed.
+    assert!(rule(&recs, "collection").is_none(), "{recs:?}");
+    lvm.ok(&["install", "luasocket"]);
+    // networking: 1 of 2 is not "mostly".
+    assert!(rule(&recommendations(&lvm, &["--offline"]), "collection").is_none());
+
+    let (lvm, _dir) = env_with_all();
+    lvm.ok(&["install", "lua-cjson", "luafilesystem", "inspect"]);
+    let recs = recommendations(&lvm, &["--offline"]);
+    let rec = rule(&recs, "collection").expect("collection");
+    assert_eq!(rec["packages"], serde_json::json!(["penlight"]));
+    assert_eq!(rec["command"], "lvm install 'penlight >= 1.13'");
+    assert!(
+        rec["reason"].as_str().unwrap().contains("3 of the 4"),
+        "{rec}"
+    );
+    stdout_ok(&sh(&lvm, rec["command"].as_str().unwrap()));
+    assert!(rule(&recommendations(&lvm, &["--offline"]), "collection").is_none());
+}
+
+#[test]
+fn recommends_test_tools_a_dev_profile_lacks() {
+    let (lvm, _dir) = env_with_all();
+    lvm.ok(&["setup", "standard"]);
+    assert!(rule(&recommendations(&lvm, &["--offline"]), "dev-tools").is_none());
+    lvm.ok(&["remove", "busted", "luassert"]);
+    let recs = recommendations(&lvm, &["--offline"]);
+    let rec = rule(&recs, "dev-tools").expect("dev-tools");
+    assert_eq!(
+        rec["command"],
+        "lvm install 'busted >= 2.0' 'luassert >= 1.8'"
+    );
+    stdout_ok(&sh(&lvm, rec["command"].as_str().unwrap()));
+    assert!(installed(&lvm).contains(&"busted".into()));
+}
+
+#[test]
+fn recommends_keeping_one_of_two_json_libraries() {
+    let (lvm, _dir) = env_with_all();
+    lvm.ok(&["install", "dkjson", "lua-cjson"]);
+    let recs = recommendations(&lvm, &["--offline"]);
+    let rec = rule(&recs, "duplicate").expect("duplicate");
+    assert_eq!(rec["command"], "lvm remove dkjson");
+    assert!(
+        rec["reason"].as_str().unwrap().contains("keep lua-cjson"),
+        "{rec}"
+    );
+    stdout_ok(&sh(&lvm, rec["command"].as_str().unwrap()));
+    assert_eq!(installed(&lvm), ["lua-cjson"]);
+    assert!(rule(&recommendations(&lvm, &["--offline"]), "duplicate").is_none());
+    let text = lvm.ok(&["recommend", "--offline"]);
+    assert!(text.contains("No recommendations."), "{text}");
+}
