@@ -704,6 +704,9 @@ pub fn pull(env: &Environment, remote: Option<&str>, lock_timeout: Duration) -> 
             })?;
         }
         Relation::Diverged { ahead, behind } => {
+            // Ready for `lvm profile merge`: its state checked and its rocks in the store.
+            let target = check_commit(env, theirs)?;
+            crate::pipeline::ensure_in_store(env, &target)?;
             let copy = remote_copy_profile(&remote_name, &profile);
             let commit = repo.find_commit(theirs)?;
             repo.branch(&copy, &commit, true)
