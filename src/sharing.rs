@@ -774,26 +774,40 @@ pub fn clone(url: &str, path: &Path, home: Home, lock_timeout: Duration) -> Resu
             return Err(e);
         }
     };
-    if let Err(e) = check_commit(&env, env.head()?) {
-        remove_clone(path, created);
-        return Err(SharingError::NotAnEnvironment {
-            url,
-            reason: format!("{e:#}"),
+    let manifest = match check_commit(&env, env.head()?) {
+        Ok(m) => m,
+        Err(e) => {
+            remove_clone(path, created);
+            return Err(SharingError::NotAnEnvironment {
+                url,
+                reason: format!("{e:#}"),
+            }
+            .into());
         }
-        .into());
-    }
-    let sync = sync(&env, lock_timeout).with_context(|| {
-        format!(
-            "the repository was cloned into {}, but its tree could not be made; fix the cause and run `lvm sync --env {}`",
-            path.display(),
-            path.display()
-        )
-    })?;
+    };
+    let sync = first_tree(&env, &manifest)
+        .and_then(|()| sync(&env, lock_timeout))
+        .with_context(|| {
+            format!(
+                "the repository was cloned into {}, but its tree could not be made; fix the cause and run `lvm sync --env {}`",
+                path.display(),
+                path.display()
+            )
+        })?;
     Ok(CloneReport {
         path: env.root.clone(),
         profiles: env.repo.profiles()?,
         sync,
     })
+}
+
+/// A fresh clone has no tree yet: build what the store lacks and make the first one, so the
+/// sync that follows finds the tree in place rather than "repairing" it.
+fn first_tree(env: &Environment, manifest: &Manifest) -> Result<()> {
+    crate::pipeline::ensure_in_store(env, manifest)?;
+    let dir = env.materialize(manifest)?;
+    crate::tree::switch_into_place(&dir, &env.tree_path())?;
+    Ok(())
 }
 
 fn remove_clone(path: &Path, created: bool) {
@@ -929,8 +943,8 @@ mod tests {
     #[test]
     fn initial_profile_prefers_the_advertised_one() {
         let mut p = BTreeMap::new();
-        p.insert("ci".to_string(), Oid::zero());
-        p.insert("default".to_string(), Oid::zero());
+        p.insert("ci".to_string(), Oid::ZERO_SHA1);
+        p.insert("default".to_string(), Oid::ZERO_SHA1);
         assert_eq!(initial_profile(Some("ci"), &p), "ci");
         assert_eq!(initial_profile(Some("master"), &p), "default");
         p.remove("default");

@@ -61,7 +61,9 @@ fn tree_state(lvm: &Lvm) -> String {
 
 fn head_of(lvm: &Lvm, profile: &str) -> String {
     let repo = git2::Repository::open(lvm.env_dir()).unwrap();
-    let reference = repo.find_reference(&format!("refs/heads/{profile}")).unwrap();
+    let reference = repo
+        .find_reference(&format!("refs/heads/{profile}"))
+        .unwrap();
     reference.target().unwrap().to_string()
 }
 
@@ -94,9 +96,9 @@ fn clone_rebuilds_every_rock_from_the_recorded_sources() {
     let out = clone_into(&b, &file_url(&bare));
     assert!(out.contains("profiles: ci, default"), "{out}");
     assert!(out.contains("In sync"), "{out}");
-    let lua = stdout_ok(&b.lua(
-        "print(require('chain_a').chain()); print(require('cmath').gcd(84, -36))",
-    ));
+    let lua = stdout_ok(
+        &b.lua("print(require('chain_a').chain()); print(require('cmath').gcd(84, -36))"),
+    );
     assert_eq!(lua.trim(), "chain-a>chain-b>chain-c\n12");
     assert!(store_entries(&b) >= 4, "the clone built into its own store");
     assert_eq!(b.ok(&["list"]), a.ok(&["list"]));
@@ -132,7 +134,10 @@ fn pull_fast_forwards_and_syncs_the_tree() {
     let bare = shared_source(&a, &url, &["strutil"]);
     let b = Lvm::new();
     clone_into(&b, &file_url(&bare));
-    assert_eq!(b.ok(&["pull"]).lines().next().unwrap(), "Already up to date with 'origin'");
+    assert_eq!(
+        b.ok(&["pull"]).lines().next().unwrap(),
+        "Already up to date with 'origin'"
+    );
 
     a.ok(&["install", "hello-cli"]);
     a.ok(&["push", "origin"]);
@@ -147,7 +152,10 @@ fn pull_fast_forwards_and_syncs_the_tree() {
     assert_eq!(head_of(&b, "default"), head_of(&a, "default"));
     assert!(b.ok(&["verify"]).starts_with("ok:"));
     let log = b.ok(&["log"]);
-    assert!(log.lines().next().unwrap().contains("install hello-cli"), "{log}");
+    assert!(
+        log.lines().next().unwrap().contains("install hello-cli"),
+        "{log}"
+    );
 }
 
 #[test]
@@ -166,14 +174,19 @@ fn divergence_is_refused_then_merged_and_shared() {
     let before = tree_state(&b);
     let b_head = head_of(&b, "default");
     let err = b.fails(&["pull"]);
-    assert!(err.contains("diverged (1 local and 1 remote events"), "{err}");
+    assert!(
+        err.contains("diverged (1 local and 1 remote events"),
+        "{err}"
+    );
     assert!(err.contains("lvm profile merge origin/default"), "{err}");
     assert_eq!(tree_state(&b), before);
     assert_eq!(head_of(&b, "default"), b_head);
     assert_eq!(head_of(&b, "origin/default"), head_of(&a, "default"));
 
     b.ok(&["profile", "merge", "origin/default"]);
-    let lua = stdout_ok(&b.lua("require('hello'); require('strutil'); print(require('chain_c').chain())"));
+    let lua = stdout_ok(
+        &b.lua("require('hello'); require('strutil'); print(require('chain_c').chain())"),
+    );
     assert!(lua.contains("chain-c"), "{lua}");
     b.ok(&["push"]);
     // Copies of remote profiles stay local.
@@ -247,8 +260,15 @@ fn clone_over_git_daemon() {
     assert!(out.contains("In sync"), "{out}");
     let lua = stdout_ok(&b.lua("print(require('chain_b').chain())"));
     assert_eq!(lua.trim(), "chain-b>chain-c");
-    assert_eq!(b.ok(&["pull"]).lines().next().unwrap(), "Already up to date with 'origin'");
-    let err = b.fails(&["clone", &format!("git://127.0.0.1:{}/nothing.git", daemon.port), "x"]);
+    assert_eq!(
+        b.ok(&["pull"]).lines().next().unwrap(),
+        "Already up to date with 'origin'"
+    );
+    let err = b.fails(&[
+        "clone",
+        &format!("git://127.0.0.1:{}/nothing.git", daemon.port),
+        "x",
+    ]);
     assert!(err.contains("git daemon"), "{err}");
 }
 
@@ -323,7 +343,10 @@ fn sync_refuses_a_malformed_or_inconsistent_manifest() {
     // Inconsistent: chain-b needs chain-c, which is gone.
     let manifest: serde_json::Value = serde_json::from_str(&good).unwrap();
     let mut broken = manifest.clone();
-    broken["packages"].as_object_mut().unwrap().remove("chain-c");
+    broken["packages"]
+        .as_object_mut()
+        .unwrap()
+        .remove("chain-c");
     std::fs::write(
         env.join("manifest.json"),
         serde_json::to_string_pretty(&broken).unwrap() + "\n",
