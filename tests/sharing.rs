@@ -409,3 +409,27 @@ fn remotes_are_validated() {
     a.ok(&["remote", "remove", "origin"]);
     assert!(a.ok(&["remote", "list"]).starts_with("backup\t"));
 }
+
+#[test]
+fn clone_rebuilds_a_git_source_at_the_recorded_commit() {
+    let a = Lvm::new();
+    let (_dir, url) = file_server(a.root.path());
+    a.init(&[&url]);
+    let repo_dir = a.root.path().join("gitrock");
+    common::rocks::git_fixture(&repo_dir, "first");
+    a.ok(&["install", repo_dir.to_str().unwrap()]);
+    let bare = bare_repo(&a.root.path().join("shared/env.git"));
+    a.ok(&["remote", "add", "origin", bare.to_str().unwrap()]);
+    a.ok(&["push"]);
+    // The source moves on after it was recorded.
+    let module = repo_dir.join("src/gitrock.lua");
+    let text = std::fs::read_to_string(&module).unwrap();
+    std::fs::write(&module, text.replace("first", "second")).unwrap();
+    git(&repo_dir, &["commit", "-am", "second revision"]);
+
+    let b = Lvm::new();
+    clone_into(&b, bare.to_str().unwrap());
+    let lua = stdout_ok(&b.lua("print(require('gitrock').revision)"));
+    assert_eq!(lua.trim(), "first");
+    assert!(b.ok(&["verify"]).starts_with("ok:"));
+}
