@@ -28,6 +28,7 @@ pub mod resolve;
 pub mod rockspec;
 pub mod sandbox;
 pub mod server;
+pub mod sharing;
 pub mod store;
 pub mod tree;
 pub mod version;

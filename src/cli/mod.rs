@@ -19,6 +19,7 @@ mod publish;
 mod run;
 mod setup;
 mod shell;
+mod sharing;
 
 /// Exit codes scripts can rely on.
 pub mod exit {
@@ -96,6 +97,15 @@ pub enum Command {
     Verify(history::VerifyArgs),
     /// Make the tree match manifest.json (after a clone, pull or manual git change).
     Sync,
+    /// Remotes the environment is shared through.
+    #[command(subcommand)]
+    Remote(sharing::RemoteCommand),
+    /// Send profiles to a remote (never overwrites the remote's history).
+    Push(sharing::PushArgs),
+    /// Fetch the current profile from a remote, fast-forward it and sync the tree.
+    Pull(sharing::PullArgs),
+    /// Make a working environment from a shared repository, building what the store lacks.
+    Clone(sharing::CloneArgs),
     /// Profiles (git branches of the environment).
     #[command(subcommand)]
     Profile(profiles::ProfileCommand),
@@ -228,7 +238,11 @@ fn run(ctx: &Context, command: Command) -> Result<i32> {
         Command::Rollback(args) => history::rollback(ctx, args),
         Command::Diff(args) => history::diff(ctx, args),
         Command::Verify(args) => history::verify(ctx, args),
-        Command::Sync => packages::sync(ctx),
+        Command::Sync => sharing::sync(ctx),
+        Command::Remote(cmd) => sharing::remote(ctx, cmd),
+        Command::Push(args) => sharing::push(ctx, args),
+        Command::Pull(args) => sharing::pull(ctx, args),
+        Command::Clone(args) => sharing::clone(ctx, args),
         Command::Profile(cmd) => profiles::run(ctx, cmd),
         Command::Envs(cmd) => setup::env_command(ctx, cmd),
         Command::Completions(args) => shell::completions(args),

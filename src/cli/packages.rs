@@ -271,13 +271,3 @@ pub fn gc(ctx: &Context, args: GcArgs) -> Result<i32> {
     println!("{report}");
     Ok(exit::OK)
 }
-
-pub fn sync(ctx: &Context) -> Result<i32> {
-    let env = ctx.open()?;
-    let _lock = pipeline::sync(&env, ctx.lock_timeout)?;
-    println!(
-        "In sync: the tree matches manifest.json ({} packages)",
-        env.manifest()?.packages.len()
-    );
-    Ok(exit::OK)
-}
