@@ -89,7 +89,12 @@ impl Environment {
     /// Returns to an earlier state, recorded as a new event (`lvm rollback`).
     pub fn rollback(&self, spec: RollbackSpec) -> Result<RollbackOutcome> {
         let _lock = self.lock(DEFAULT_LOCK_TIMEOUT)?;
-        history::rollback(self, &spec)
+        let args = match &spec {
+            RollbackSpec::Steps(n) => vec![n.to_string()],
+            RollbackSpec::Rev(rev) => vec![rev.clone()],
+            RollbackSpec::Date(date) => vec!["--to".into(), date.to_rfc3339()],
+        };
+        history::rollback(self, &spec, args)
     }
 
     /// Package changes from revision or profile `from` to `to` (`lvm diff`).

@@ -558,6 +558,17 @@ pub fn install(
     choice: &ServerChoice,
     args: &[String],
 ) -> Result<Outcome> {
+    install_as(env, targets, choice, args, EventKind::Install)
+}
+
+/// Installs targets as one event of the given kind (`setup` installs a profile's packages).
+pub fn install_as(
+    env: &Environment,
+    targets: &[Target],
+    choice: &ServerChoice,
+    args: &[String],
+    kind: EventKind,
+) -> Result<Outcome> {
     let mut timings = BTreeMap::new();
     let started = Instant::now();
     let session = Session::open(env, choice)?;
@@ -584,7 +595,7 @@ pub fn install(
     let changes = manifest::diff(&current, &target);
     let names: Vec<String> = new_requirements.iter().map(|d| d.name.clone()).collect();
     let commit = env.record(
-        EventKind::Install,
+        kind,
         event_args(args, &names),
         target,
         BTreeMap::new(),

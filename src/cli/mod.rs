@@ -18,8 +18,8 @@ mod profiles;
 mod publish;
 mod run;
 mod setup;
-mod shell;
 mod sharing;
+mod shell;
 
 /// Exit codes scripts can rely on.
 pub mod exit {

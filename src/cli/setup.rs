@@ -20,6 +20,12 @@ pub struct InitArgs {
     /// order. Default: the public LuaRocks server.
     #[arg(long = "server", value_name = "URL")]
     pub servers: Vec<String>,
+    /// Set up a curated profile right away (see `lvm profiles`), as `lvm setup PROFILE` does.
+    #[arg(long)]
+    pub profile: Option<String>,
+    /// With --profile: leave out dev-only packages.
+    #[arg(long, requires = "profile")]
+    pub prod: bool,
 }
 
 pub fn init(ctx: &Context, args: InitArgs) -> Result<i32> {
@@ -35,6 +41,16 @@ pub fn init(ctx: &Context, args: InitArgs) -> Result<i32> {
             env.config.lua,
             env.profile()?
         );
+    }
+    if let Some(profile) = &args.profile {
+        let _lock = env.lock(ctx.lock_timeout)?;
+        super::curator::setup_profile(
+            ctx,
+            &env,
+            profile,
+            args.prod,
+            &crate::pipeline::ServerChoice::default(),
+        )?;
     }
     Ok(exit::OK)
 }

@@ -22,7 +22,6 @@ use super::loadcheck::{self, Loader};
 
 /// The file in a tree recording which manifest it was made from (owned by [`crate::env`]);
 /// removing it makes the next writer's recovery rebuild the tree from the store.
-const TREE_STATE_FILE: &str = ".lvm-state";
 
 #[derive(Debug, Clone, Default)]
 pub struct DoctorOptions {
@@ -117,12 +116,9 @@ impl Findings {
     }
 }
 
-/// The command that makes the tree again from the recorded state.
-fn rebuild_tree_command(env: &Environment) -> String {
-    format!(
-        "rm -f {} && lvm sync",
-        super::shell_word(&env.tree_path().join(TREE_STATE_FILE).display().to_string())
-    )
+/// The command that makes the tree again from the recorded state and the store.
+fn rebuild_tree_command(_env: &Environment) -> String {
+    "lvm verify --repair".to_string()
 }
 
 /// Runs every check.

@@ -10,9 +10,6 @@ use crate::env::Environment;
 use crate::events::EventKind;
 use crate::pipeline::{self, Outcome, ServerChoice, Target};
 
-/// The first event argument that marks an install event as a setup (until setups are recorded
-/// with their own event kind).
-pub const SETUP_MARK: &str = "setup";
 /// The event argument of a production setup.
 pub const PROD_FLAG: &str = "--prod";
 
@@ -56,9 +53,9 @@ impl std::fmt::Display for SetupOutcome {
     }
 }
 
-/// The event arguments of a setup: `setup PROFILE [--prod]`.
+/// The event arguments of a setup: `PROFILE [--prod]`.
 pub fn event_args(profile: &str, prod: bool) -> Vec<String> {
-    let mut args = vec![SETUP_MARK.to_string(), profile.to_string()];
+    let mut args = vec![profile.to_string()];
     if prod {
         args.push(PROD_FLAG.to_string());
     }
@@ -69,7 +66,6 @@ pub fn event_args(profile: &str, prod: bool) -> Vec<String> {
 pub fn setup_of(kind: EventKind, args: &[String]) -> Option<(String, bool)> {
     let rest = match kind {
         EventKind::Setup => args,
-        EventKind::Install if args.first().map(String::as_str) == Some(SETUP_MARK) => &args[1..],
         _ => return None,
     };
     let profile = rest.first()?.clone();
@@ -116,7 +112,13 @@ pub fn setup(
         .iter()
         .map(|p| Target::Package(p.dependency()))
         .collect();
-    let install = match pipeline::install(env, &targets, choice, &event_args(profile, prod)) {
+    let install = match pipeline::install_as(
+        env,
+        &targets,
+        choice,
+        &event_args(profile, prod),
+        EventKind::Setup,
+    ) {
         Ok(o) => o,
         Err(e) => {
             let wanted: Vec<String> = planned
@@ -171,7 +173,7 @@ mod tests {
     fn setup_args_round_trip() {
         let args = event_args("standard", true);
         assert_eq!(
-            setup_of(EventKind::Install, &args),
+            setup_of(EventKind::Setup, &args),
             Some(("standard".into(), true))
         );
         assert_eq!(
