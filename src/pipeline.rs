@@ -177,6 +177,24 @@ struct Candidates<'a> {
 }
 
 impl Candidates<'_> {
+    /// Makes an installed (or another profile's) package a candidate, with the dependencies
+    /// its record lists, so it resolves without any server.
+    fn pin_installed(&mut self, name: &str, package: &Package) {
+        let list = self.pinned.entry(name.to_string()).or_default();
+        if list.iter().any(|p| p.version == package.version) {
+            return;
+        }
+        list.push(Pinned {
+            version: package.version.clone(),
+            dependencies: package
+                .dependencies
+                .iter()
+                .filter_map(|d| Dependency::parse(d).ok())
+                .collect(),
+            origin: Origin::Installed(Box::new(package.clone())),
+        });
+    }
+
     fn server_versions(&self, name: &str) -> Vec<(Version, usize, Vec<String>)> {
         let mut out: Vec<(Version, usize, Vec<String>)> = Vec::new();
         for (i, (_, manifest)) in self.servers.iter().enumerate() {
@@ -458,25 +476,17 @@ impl Session {
     }
 
     fn candidates(&self, current: &Manifest) -> Candidates<'_> {
-        let mut pinned: BTreeMap<String, Vec<Pinned>> = BTreeMap::new();
-        for (name, package) in &current.packages {
-            pinned.entry(name.clone()).or_default().push(Pinned {
-                version: package.version.clone(),
-                dependencies: package
-                    .dependencies
-                    .iter()
-                    .filter_map(|d| Dependency::parse(d).ok())
-                    .collect(),
-                origin: Origin::Installed(Box::new(package.clone())),
-            });
-        }
-        Candidates {
+        let mut candidates = Candidates {
             servers: &self.servers,
-            pinned,
+            pinned: BTreeMap::new(),
             exclusive: BTreeSet::new(),
             rockspecs: Mutex::new(HashMap::new()),
             scratch: self.scratch.path(),
+        };
+        for (name, package) in &current.packages {
+            candidates.pin_installed(name, package);
         }
+        candidates
     }
 
     /// Pins a local rockspec or git target; returns its name and the requirement it adds.
@@ -640,6 +650,30 @@ fn resolve_requested(
     requested: &BTreeMap<String, String>,
     env: &Environment,
 ) -> Result<resolve::Resolution> {
+    let request = request_for(
+        requested,
+        preferred_versions(current, &BTreeSet::new()),
+        env,
+    )?;
+    Ok(resolve::resolve(candidates, &request)?)
+}
+
+/// The installed versions the resolver should keep, except for `except`.
+fn preferred_versions(current: &Manifest, except: &BTreeSet<String>) -> BTreeMap<String, Version> {
+    current
+        .packages
+        .iter()
+        .filter(|(n, _)| !except.contains(*n))
+        .map(|(n, p)| (n.clone(), p.version.clone()))
+        .collect()
+}
+
+/// A resolver request for the requested packages (name → constraint text).
+fn request_for(
+    requested: &BTreeMap<String, String>,
+    preferred: BTreeMap<String, Version>,
+    env: &Environment,
+) -> Result<Request> {
     let mut requirements = Vec::new();
     for (name, constraint) in requested {
         requirements.push(Dependency {
@@ -647,17 +681,65 @@ fn resolve_requested(
             constraints: Constraints::parse(constraint)?,
         });
     }
-    let request = Request {
+    Ok(Request {
         requirements,
         lua_version: Version::parse(&env.config.lua)?,
-        preferred: current
-            .packages
-            .iter()
-            .map(|(n, p)| (n.clone(), p.version.clone()))
-            .collect(),
+        preferred,
         allow_development: false,
+    })
+}
+
+/// Upgrades `names` (every installed package when empty) to the newest versions every
+/// constraint allows, as one `upgrade` event. Packages the user pinned with an exact
+/// constraint stay as they are.
+pub fn upgrade(env: &Environment, names: &[String], choice: &ServerChoice) -> Result<Outcome> {
+    let mut timings = BTreeMap::new();
+    let started = Instant::now();
+    let current = env.manifest()?;
+    let names: Vec<String> = names.iter().map(|n| n.to_ascii_lowercase()).collect();
+    for name in &names {
+        if !current.packages.contains_key(name) {
+            bail!("{name} is not installed (see `lvm list`); install it with `lvm install {name}`");
+        }
+    }
+    let upgrading: BTreeSet<String> = if names.is_empty() {
+        current.packages.keys().cloned().collect()
+    } else {
+        names.iter().cloned().collect()
     };
-    Ok(resolve::resolve(candidates, &request)?)
+    let session = Session::open(env, choice)?;
+    let candidates = session.candidates(&current);
+    let requested = current.requested();
+    let request = request_for(&requested, preferred_versions(&current, &upgrading), env)?;
+    let resolution = resolve::resolve(&candidates, &request)
+        .map_err(|e| session.explain_unreachable(e.into()))?;
+    timings.insert("resolve".into(), started.elapsed().as_millis() as u64);
+    let (target, hits, builds) = build_target_state(
+        &session,
+        &candidates,
+        &current,
+        &resolution,
+        &requested,
+        &mut timings,
+    )?;
+    let changes = manifest::diff(&current, &target);
+    let commit = env.record(
+        EventKind::Upgrade,
+        names.clone(),
+        target,
+        BTreeMap::new(),
+        timings,
+        (hits, builds),
+    )?;
+    Ok(Outcome {
+        summary: match commit {
+            Some(c) => format!("Upgraded ({})", crate::envrepo::short(c)),
+            None => "Nothing to upgrade: every package is at the newest version allowed".into(),
+        },
+        changes,
+        store_hits: hits,
+        builds,
+    })
 }
 
 /// One package the store may lack.
@@ -1514,18 +1596,7 @@ pub fn merge_profile(env: &Environment, other: &str) -> Result<String> {
     let session = Session::open(env, &ServerChoice::default())?;
     let mut candidates = session.candidates(&current);
     for (name, package) in &theirs.packages {
-        let list = candidates.pinned.entry(name.clone()).or_default();
-        if !list.iter().any(|p| p.version == package.version) {
-            list.push(Pinned {
-                version: package.version.clone(),
-                dependencies: package
-                    .dependencies
-                    .iter()
-                    .filter_map(|d| Dependency::parse(d).ok())
-                    .collect(),
-                origin: Origin::Installed(Box::new(package.clone())),
-            });
-        }
+        candidates.pin_installed(name, package);
     }
     let mut requested = current.requested();
     let mut requirements: Vec<Dependency> = Vec::new();
@@ -1539,11 +1610,7 @@ pub fn merge_profile(env: &Environment, other: &str) -> Result<String> {
     let request = Request {
         requirements,
         lua_version: Version::parse(&env.config.lua)?,
-        preferred: current
-            .packages
-            .iter()
-            .map(|(n, p)| (n.clone(), p.version.clone()))
-            .collect(),
+        preferred: preferred_versions(&current, &BTreeSet::new()),
         allow_development: false,
     };
     let resolution = resolve::resolve(&candidates, &request).map_err(|e| {

@@ -249,3 +249,34 @@ fn progress_goes_to_stderr_and_stdout_holds_only_the_result() {
     let value: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
     assert_eq!(value.as_array().unwrap().len(), 4);
 }
+
+#[test]
+fn upgrade_moves_to_new_versions_as_one_event() {
+    let lvm = Lvm::new();
+    let server = lvm.root.path().join("server");
+    let url = format!("file://{}", server.display());
+    common::rocks::publish_fixtures_matching(&server, &url, |d| {
+        d == "strutil-1.0-1" || d == "hello-cli-1.0-1"
+    });
+    lvm.init(&[&url]);
+    lvm.ok(&["install", "hello-cli"]);
+    let nothing = lvm.ok(&["upgrade"]);
+    assert!(nothing.contains("Nothing to upgrade"), "{nothing}");
+    // A new strutil appears on the server.
+    common::rocks::publish_fixtures_matching(&server, &url, |d| {
+        d.starts_with("strutil-") || d == "hello-cli-1.0-1"
+    });
+    let before = lvm.snapshot();
+    let err = lvm.fails(&["upgrade", "nosuchpkg"]);
+    assert!(err.contains("nosuchpkg is not installed"), "{err}");
+    assert_eq!(lvm.snapshot(), before);
+    let out = lvm.ok(&["upgrade", "strutil"]);
+    assert!(out.contains("strutil 1.0-1 → 1.1-1 (upgraded)"), "{out}");
+    let log = lvm.ok(&["log", "-n", "1"]);
+    assert!(log.contains("upgrade strutil 1.0-1 → 1.1-1"), "{log}");
+    let lua = common::rocks::stdout_ok(&lvm.lua("print(require('strutil').version)"));
+    assert_eq!(lua.trim(), "1.1");
+    lvm.ok(&["rollback"]);
+    let lua = common::rocks::stdout_ok(&lvm.lua("print(require('strutil').version)"));
+    assert_eq!(lua.trim(), "1.0");
+}

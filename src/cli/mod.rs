@@ -73,6 +73,8 @@ pub enum Command {
     Init(setup::InitArgs),
     /// Install packages: names with optional constraints, rockspec files, or git sources.
     Install(packages::InstallArgs),
+    /// Upgrade packages to the newest versions every constraint allows.
+    Upgrade(packages::UpgradeArgs),
     /// Remove packages and the dependencies nothing else needs.
     Remove(packages::RemoveArgs),
     /// List installed packages.
@@ -227,6 +229,7 @@ fn run(ctx: &Context, command: Command) -> Result<i32> {
         Command::Lint(args) => lint::run(args),
         Command::Init(args) => setup::init(ctx, args),
         Command::Install(args) => packages::install(ctx, args),
+        Command::Upgrade(args) => packages::upgrade(ctx, args),
         Command::Remove(args) => packages::remove(ctx, args),
         Command::List(args) => packages::list(ctx, args),
         Command::Show(args) => packages::show(ctx, args),

@@ -74,6 +74,28 @@ pub fn install(ctx: &Context, args: InstallArgs) -> Result<i32> {
 }
 
 #[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  lvm upgrade              every package, to the newest versions all constraints allow
+  lvm upgrade strutil      one package (and what its new version needs)")]
+pub struct UpgradeArgs {
+    /// Packages to upgrade (default: all). Packages requested with an exact version stay.
+    pub names: Vec<String>,
+    #[command(flatten)]
+    pub servers: ServerArgs,
+}
+
+pub fn upgrade(ctx: &Context, args: UpgradeArgs) -> Result<i32> {
+    let env = ctx.open()?;
+    let _lock = env.lock(ctx.lock_timeout)?;
+    let outcome = pipeline::upgrade(&env, &args.names, &args.servers.choice()?)?;
+    if !ctx.quiet {
+        println!("{outcome}");
+    }
+    Ok(exit::OK)
+}
+
+#[derive(Debug, Args)]
 pub struct RemoveArgs {
     #[arg(required = true)]
     pub names: Vec<String>,
