@@ -594,24 +594,17 @@ pub fn install_as(
     let resolution = resolve_requested(&candidates, &current, &requested, env)
         .map_err(|e| session.explain_unreachable(e))?;
     timings.insert("resolve".into(), started.elapsed().as_millis() as u64);
-    let (target, hits, builds) = build_target_state(
-        &session,
-        &candidates,
+    let names: Vec<String> = new_requirements.iter().map(|d| d.name.clone()).collect();
+    let applied = apply_resolution(
+        env,
+        (&session, &candidates),
         &current,
         &resolution,
         &requested,
-        &mut timings,
-    )?;
-    let changes = manifest::diff(&current, &target);
-    let names: Vec<String> = new_requirements.iter().map(|d| d.name.clone()).collect();
-    let commit = env.record(
-        kind,
-        event_args(args, &names),
-        target,
-        BTreeMap::new(),
+        (kind, event_args(args, &names)),
         timings,
-        (hits, builds),
     )?;
+    let (commit, changes, hits, builds) = applied;
     Ok(Outcome {
         summary: match commit {
             Some(c) => format!("Installed ({})", crate::envrepo::short(c)),
@@ -621,6 +614,31 @@ pub fn install_as(
         store_hits: hits,
         builds,
     })
+}
+
+/// Builds the state a resolution describes (whatever the store lacks gets built) and records
+/// it as one event; returns the commit (none when nothing changed), the changes, and the store
+/// hits and builds.
+fn apply_resolution(
+    env: &Environment,
+    (session, candidates): (&Session, &Candidates<'_>),
+    current: &Manifest,
+    resolution: &resolve::Resolution,
+    requested: &BTreeMap<String, String>,
+    (kind, args): (EventKind, Vec<String>),
+    mut timings: BTreeMap<String, u64>,
+) -> Result<(Option<git2::Oid>, Vec<Change>, u32, u32)> {
+    let (target, hits, builds) = build_target_state(
+        session,
+        candidates,
+        current,
+        resolution,
+        requested,
+        &mut timings,
+    )?;
+    let changes = manifest::diff(current, &target);
+    let commit = env.record(kind, args, target, BTreeMap::new(), timings, (hits, builds))?;
+    Ok((commit, changes, hits, builds))
 }
 
 /// The event's arguments: what the user typed, with local paths made absolute (so the log
@@ -714,22 +732,14 @@ pub fn upgrade(env: &Environment, names: &[String], choice: &ServerChoice) -> Re
     let resolution = resolve::resolve(&candidates, &request)
         .map_err(|e| session.explain_unreachable(e.into()))?;
     timings.insert("resolve".into(), started.elapsed().as_millis() as u64);
-    let (target, hits, builds) = build_target_state(
-        &session,
-        &candidates,
+    let (commit, changes, hits, builds) = apply_resolution(
+        env,
+        (&session, &candidates),
         &current,
         &resolution,
         &requested,
-        &mut timings,
-    )?;
-    let changes = manifest::diff(&current, &target);
-    let commit = env.record(
-        EventKind::Upgrade,
-        names.clone(),
-        target,
-        BTreeMap::new(),
+        (EventKind::Upgrade, names.clone()),
         timings,
-        (hits, builds),
     )?;
     Ok(Outcome {
         summary: match commit {

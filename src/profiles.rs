@@ -9,16 +9,21 @@ use git2::Oid;
 use crate::env::{ChangePlan, Environment};
 use crate::events::{Event, EventKind};
 
-/// Profile names double as branch names, so keep them to what git and shells take plainly.
-pub fn check_name(name: &str) -> Result<()> {
-    let ok = !name.is_empty()
+/// Whether `name` is a plain git ref component that shells also take as it is: letters, digits,
+/// `-`, `_`, `.`, not starting with `.` or `-`, not ending in `.lock`, at most 64 characters.
+pub fn is_plain_ref_name(name: &str) -> bool {
+    !name.is_empty()
         && name.len() <= 64
         && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
         && !name.starts_with(['.', '-'])
-        && !name.ends_with(".lock");
-    if !ok {
+        && !name.ends_with(".lock")
+}
+
+/// Profile names double as branch names, so keep them to what git and shells take plainly.
+pub fn check_name(name: &str) -> Result<()> {
+    if !is_plain_ref_name(name) {
         bail!(
             "profile name '{name}': use letters, digits, '-', '_' and '.', not starting with '.' or '-'"
         );

@@ -169,14 +169,7 @@ pub fn normalize_url(url: &str) -> Result<String, SharingError> {
 
 /// Remote names double as ref path components (`refs/remotes/NAME/...`) and profile prefixes.
 pub fn check_remote_name(name: &str) -> Result<(), SharingError> {
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-        && !name.starts_with(['.', '-'])
-        && !name.ends_with(".lock")
-        && git2::Remote::is_valid_name(name);
+    let ok = crate::profiles::is_plain_ref_name(name) && git2::Remote::is_valid_name(name);
     if ok {
         Ok(())
     } else {
