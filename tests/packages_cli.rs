@@ -280,3 +280,38 @@ fn upgrade_moves_to_new_versions_as_one_event() {
     let lua = common::rocks::stdout_ok(&lvm.lua("print(require('strutil').version)"));
     assert_eq!(lua.trim(), "1.0");
 }
+
+#[test]
+fn stats_match_the_recorded_events() {
+    let lvm = Lvm::new();
+    let (_dir, url) = file_server(lvm.root.path());
+    lvm.init(&[&url]);
+    lvm.ok(&["install", "cmath"]);
+    lvm.ok(&["install", "chain-a"]);
+    lvm.ok(&["rollback"]);
+    let stats: serde_json::Value = serde_json::from_str(&lvm.ok(&["stats", "--json"])).unwrap();
+    let log: serde_json::Value = serde_json::from_str(&lvm.ok(&["log", "--json"])).unwrap();
+    let events: Vec<&serde_json::Value> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["event"])
+        .collect();
+    assert_eq!(stats["events"], events.len());
+    let builds: u64 = events.iter().map(|e| e["builds"].as_u64().unwrap()).sum();
+    assert_eq!(stats["builds"], builds);
+    assert_eq!(builds, 4, "cmath + chain-a, chain-b, chain-c were built");
+    assert_eq!(stats["by_kind"]["install"]["count"], 2);
+    assert_eq!(stats["by_kind"]["rollback"]["count"], 1);
+    assert_eq!(stats["packages_over_time"], serde_json::json!([0, 1, 4, 1]));
+    let build_ms: u64 = events
+        .iter()
+        .map(|e| e["durations_ms"]["build"].as_u64().unwrap_or(0))
+        .sum();
+    assert_eq!(stats["by_phase"]["build"], build_ms);
+    let text = lvm.ok(&["stats"]);
+    assert!(
+        text.contains("4 events") && text.contains("0% hit rate"),
+        "{text}"
+    );
+}

@@ -89,6 +89,8 @@ pub enum Command {
     Gc(packages::GcArgs),
     /// The environment's history of events.
     Log(history::LogArgs),
+    /// Where time went: per command kind and phase, store hit rate, slowest builds.
+    Stats(history::StatsArgs),
     /// One event in full.
     ShowEvent(history::ShowEventArgs),
     /// Return to an earlier state (recorded as a new event).
@@ -237,6 +239,7 @@ fn run(ctx: &Context, command: Command) -> Result<i32> {
         Command::Path(args) => packages::path(ctx, args),
         Command::Gc(args) => packages::gc(ctx, args),
         Command::Log(args) => history::log(ctx, args),
+        Command::Stats(args) => history::stats(ctx, args),
         Command::ShowEvent(args) => history::show_event(ctx, args),
         Command::Rollback(args) => history::rollback(ctx, args),
         Command::Diff(args) => history::diff(ctx, args),
