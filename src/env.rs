@@ -655,6 +655,7 @@ impl Environment {
                 let _ = fs::remove_file(self.journal_path());
                 return Err(e.into());
             }
+            tracing::info!(commit = %commit, profile = %profile, "recorded: {}", event.summary());
             fault_point("after-commit");
             self.finish(&journal, true)
         })?;
@@ -679,7 +680,7 @@ impl Environment {
             return Ok(None);
         }
         let mut event = Event::new(kind, args, changes);
-        event.details = details;
+        event.details.extend(details);
         event.store_hits = counts.0;
         event.builds = counts.1;
         let commit = self.commit_change(head, event, &target, None, &mut timings)?;

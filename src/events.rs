@@ -16,6 +16,20 @@ use crate::manifest::{self, Change, Manifest};
 /// The event schema version written by this lvm.
 pub const SCHEMA: u32 = 1;
 
+/// The id of this lvm process's run, recorded in every event it makes (`details.run`) and on
+/// every line of the environment's log, so log lines and events can be matched.
+static RUN_ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Sets the run id (once per process; later calls are ignored).
+pub fn set_run_id(id: String) {
+    let _ = RUN_ID.set(id);
+}
+
+/// The run id, when the process set one.
+pub fn run_id() -> Option<&'static str> {
+    RUN_ID.get().map(String::as_str)
+}
+
 /// Marks the start of the JSON body in a commit message.
 const BODY_MARKER: &str = "lvm-event:";
 
@@ -106,7 +120,9 @@ impl Event {
             durations_ms: BTreeMap::new(),
             store_hits: 0,
             builds: 0,
-            details: BTreeMap::new(),
+            details: run_id()
+                .map(|id| BTreeMap::from([("run".to_string(), id.to_string())]))
+                .unwrap_or_default(),
         }
     }
 

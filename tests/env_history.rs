@@ -705,3 +705,32 @@ fn diff_between_revisions_and_profiles() {
     let err = lvm.fails(&["diff", "nope"]);
     assert!(err.contains("revision 'nope' not found"), "{err}");
 }
+
+#[test]
+fn each_command_logs_to_the_environment_with_the_event_it_made() {
+    let lvm = Lvm::new();
+    let (_dir, url) = file_server(lvm.root.path());
+    lvm.init(&[&url]);
+    lvm.ok(&["install", "strutil"]);
+    let head: serde_json::Value = serde_json::from_str(&lvm.ok(&["show-event"])).unwrap();
+    let run = head["event"]["details"]["run"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let commit = head["commit"].as_str().unwrap().to_string();
+    let logs = lvm.env_dir().join("logs");
+    let files: Vec<_> = std::fs::read_dir(&logs).unwrap().flatten().collect();
+    assert_eq!(files.len(), 1, "one log file per day");
+    let name = files[0].file_name().to_string_lossy().into_owned();
+    let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
+    assert_eq!(name, format!("lvm.{today}.log"));
+    let text = std::fs::read_to_string(files[0].path()).unwrap();
+    let lines: Vec<&str> = text.lines().filter(|l| l.contains(&run)).collect();
+    assert!(
+        lines.iter().any(|l| l.contains("lvm install strutil")),
+        "{text}"
+    );
+    assert!(lines.iter().any(|l| l.contains(&commit)), "{text}");
+    // The log folder is ignored by git: the environment stays clean.
+    assert_clean(&lvm);
+}

@@ -145,8 +145,14 @@ pub enum Command {
     Recommend(curator::RecommendArgs),
 }
 
-fn init_tracing(verbose: u8, quiet: bool) {
-    use tracing_subscriber::EnvFilter;
+/// Log files kept per environment (one per day).
+const LOG_FILES_KEPT: usize = 14;
+
+/// Terminal logging as asked (`-v`, `-q`, `RUST_LOG`), plus, for an existing environment, a
+/// persistent debug log in `<env>/logs/lvm.YYYY-MM-DD.log`, rotated daily.
+fn init_tracing(verbose: u8, quiet: bool, env_logs: Option<PathBuf>) {
+    use tracing_subscriber::prelude::*;
+    use tracing_subscriber::{EnvFilter, fmt};
     let default = match (quiet, verbose) {
         (true, _) => "error",
         (false, 0) => "warn",
@@ -154,11 +160,42 @@ fn init_tracing(verbose: u8, quiet: bool) {
         (false, _) => "trace",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let terminal = fmt::layer()
         .with_writer(std::io::stderr)
         .without_time()
+        .with_filter(filter);
+    let file = env_logs.and_then(|dir| {
+        std::fs::create_dir_all(&dir).ok()?;
+        let appender = tracing_appender::rolling::Builder::new()
+            .rotation(tracing_appender::rolling::Rotation::DAILY)
+            .filename_prefix("lvm")
+            .filename_suffix("log")
+            .max_log_files(LOG_FILES_KEPT)
+            .build(&dir)
+            .ok()?;
+        Some(
+            fmt::layer()
+                .with_writer(appender)
+                .with_ansi(false)
+                .with_filter(EnvFilter::new("lvm=debug,info")),
+        )
+    });
+    let _ = tracing_subscriber::registry()
+        .with(terminal)
+        .with(file)
         .try_init();
+}
+
+/// A short id for this process's run.
+fn new_run_id() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    format!(
+        "{:012x}",
+        (nanos ^ (u128::from(std::process::id()) << 40)) & 0xffff_ffff_ffff
+    )
 }
 
 /// What every command needs to find its environment.
@@ -203,10 +240,10 @@ pub fn main() -> i32 {
             return code;
         }
     };
-    init_tracing(cli.verbose, cli.quiet);
     let home = match config::home() {
         Ok(h) => Home::new(h),
         Err(e) => {
+            init_tracing(cli.verbose, cli.quiet, None);
             eprintln!("error: {e}");
             return exit::FAILURE;
         }
@@ -217,6 +254,20 @@ pub fn main() -> i32 {
         lock_timeout: Duration::from_secs_f64(cli.lock_timeout.max(0.0)),
         quiet: cli.quiet,
     };
+    let env_logs = ctx
+        .env_path()
+        .ok()
+        .filter(|p| p.join(".git").is_dir())
+        .map(|p| p.join("logs"));
+    let run_id = new_run_id();
+    crate::events::set_run_id(run_id.clone());
+    init_tracing(cli.verbose, cli.quiet, env_logs);
+    let span = tracing::info_span!("run", id = %run_id);
+    let _entered = span.enter();
+    tracing::info!(
+        "lvm {}",
+        std::env::args().skip(1).collect::<Vec<_>>().join(" ")
+    );
     match run(&ctx, cli.command) {
         Ok(code) => code,
         Err(e) => {
