@@ -555,7 +555,7 @@ pub fn stats(events: &[(String, &crate::events::Event, usize)]) -> Stats {
     let seen = out.store_hits + out.builds;
     out.hit_rate_percent = (seen > 0).then(|| out.store_hits * 100 / seen);
     slow.reverse();
-    slow.sort_by(|a, b| b.build_ms.cmp(&a.build_ms));
+    slow.sort_by_key(|s| std::cmp::Reverse(s.build_ms));
     slow.truncate(5);
     out.slowest_builds = slow;
     out
