@@ -199,14 +199,14 @@ def render(results):
         pass
     parts.append(
         f"Run of {info.get('date', '?')}: {info.get('nproc', '?')} cores ({info.get('cpu', '?')}), "
-        f"{info.get('ram', '?')} RAM, {info.get('kernel', '?')}; {info.get('lvm', '?')} (release build), "
+        f"{info.get('ram', '?')} RAM, {info.get('kernel', '?')}; {info.get('lvm', '?')}, "
         f"{info.get('luarocks', '?')}, {info.get('lua', '?')}, {info.get('hyperfine', '?')}. "
         f"Medians of {info.get('runs', '?')} runs after {info.get('warmup', '?')} warm-up "
         f"({info.get('slow_runs', '?')} runs for LuaRocks' 50-rock installs and switches), "
         f"min–max in small print.{loaded}"
     )
     if info.get("smoke") == "1":
-        parts[-1] = "Smoke run (3 rocks, 1 run, debug build possible): not a measurement. " + parts[-1]
+        parts[-1] = "Smoke run (3 rocks, 1 run): not a measurement. " + parts[-1]
 
     parts.append(table(["workload", "lvm", "luarocks", "lvm / luarocks", "target", "", "notes"],
                        rows(results)))

@@ -98,7 +98,9 @@ have hyperfine || HYPERFINE=0
 GNU_TIME=1
 [ -x /usr/bin/time ] || GNU_TIME=0
 
+LVM_BUILD="given binary"
 if [ -z "$LVM" ]; then
+    LVM_BUILD="release build"
     echo "bench: cargo build --release --locked"
     (cd "$REPO" && cargo build --release --locked --quiet)
     TARGET_DIR=$(cd "$REPO" && cargo metadata --format-version 1 --no-deps |
@@ -133,16 +135,24 @@ LOG="$R/log.txt"
 say() { echo "== $*" | tee -a "$LOG"; }
 
 # ---------------------------------------------------------------------------------------------
-# Timing helpers. Every command string runs under `sh -c` (as hyperfine runs it).
+# Timing helpers. Commands are timed without a shell in between (hyperfine -N) so that
+# millisecond commands are measured exactly; a command with `&&` gets an explicit `sh -c`.
+# Prepare steps always run under `sh -c`. Neither may contain single quotes then.
+
+in_sh() {
+    case "$1" in *"'"*) die "internal: cannot wrap a command with single quotes: $1" ;; esac
+    echo "sh -c '$1'"
+}
 
 # timed NAME RUNS WARMUP PREPARE COMMAND: hyperfine's JSON into $R/NAME.json.
 timed() {
     local name=$1 runs=$2 warmup=$3 prepare=$4 command=$5
     say "$name: $command"
+    case "$command" in *"&&"*) command=$(in_sh "$command") ;; esac
     if [ "$HYPERFINE" = 1 ]; then
-        local args=(--runs "$runs" --warmup "$warmup" --style basic
+        local args=(-N --runs "$runs" --warmup "$warmup" --style basic
             --export-json "$R/$name.json" --command-name "$name")
-        [ -z "$prepare" ] || args+=(--prepare "$prepare")
+        [ -z "$prepare" ] || args+=(--prepare "$(in_sh "$prepare")")
         if ! hyperfine "${args[@]}" "$command" >>"$LOG" 2>&1; then
             tail -20 "$LOG" >&2
             die "$name failed; rerun the command above by hand to see why"
@@ -192,9 +202,9 @@ peak() {
     echo "cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)"
     echo "ram=$(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)"
     echo "kernel=$(uname -sr)"
-    echo "lvm=$("$LVM" --version)"
+    echo "lvm=$("$LVM" --version) ($LVM_BUILD)"
     echo "luarocks=$(luarocks --version | head -1)"
-    echo "lua=$(lua5.4 -v 2>&1 | head -1)"
+    echo "lua=$(lua5.4 -v 2>&1 | head -1 | cut -d' ' -f1-2)"
     echo "hyperfine=$(if [ "$HYPERFINE" = 1 ]; then hyperfine --version; else echo absent; fi)"
     echo "load_start=$(cut -d' ' -f1-3 </proc/loadavg)"
     echo "runs=$RUNS"
@@ -284,6 +294,7 @@ check_tree "$W/lvm-env-file/tree"
 check_tree "$W/lr-tree-file"
 
 if [ "$SMOKE" = 1 ]; then
+    echo "load_end=$(cut -d' ' -f1-3 </proc/loadavg)" >>"$R/machine.txt"
     python3 "$BENCH_DIR/report.py" "$R" "$DOC"
     exit 0
 fi
@@ -301,7 +312,8 @@ sh -c "$LVMU init --server $FILE_URL && $LVMU install bench-root && $LVMU rollba
 timed "rollback-undo-lvm" "$RUNS" "$WARMUP" "$LVMU rollback" "$LVMU rollback"
 sh -c "$LVMU rollback" >>"$LOG" 2>&1
 timed "rollback-redo-lvm" "$RUNS" "$WARMUP" "$LVMU rollback" "$LVMU rollback"
-$LVMU list | grep -q '^bench-root ' || die "after the redo runs bench-root should be installed"
+$LVMU list >"$R/undo-list.txt"
+grep -q '^bench-root ' "$R/undo-list.txt" || die "after the redo runs bench-root should be installed"
 $LVMU log >"$R/undo-log.txt"
 du -sb "$E/.git" | cut -f1 >"$R/undo-git-bytes"
 
