@@ -199,7 +199,8 @@ def render(results):
         pass
     parts.append(
         f"Run of {info.get('date', '?')}: {info.get('nproc', '?')} cores ({info.get('cpu', '?')}), "
-        f"{info.get('ram', '?')} RAM, {info.get('kernel', '?')}; {info.get('lvm', '?')}, "
+        f"{info.get('ram', '?')} RAM, {info.get('kernel', '?')}, work folder on "
+        f"{info.get('workdir_fs', '?')}; {info.get('lvm', '?')}, "
         f"{info.get('luarocks', '?')}, {info.get('lua', '?')}, {info.get('hyperfine', '?')}. "
         f"Medians of {info.get('runs', '?')} runs after {info.get('warmup', '?')} warm-up "
         f"({info.get('slow_runs', '?')} runs for LuaRocks' 50-rock installs and switches), "

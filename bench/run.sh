@@ -206,6 +206,7 @@ peak() {
     echo "luarocks=$(luarocks --version | head -1)"
     echo "lua=$(lua5.4 -v 2>&1 | head -1 | cut -d' ' -f1-2)"
     echo "hyperfine=$(if [ "$HYPERFINE" = 1 ]; then hyperfine --version; else echo absent; fi)"
+    echo "workdir_fs=$(df -T "$W" | awk 'NR == 2 {print $2 ", " $6 " full"}')"
     echo "load_start=$(cut -d' ' -f1-3 </proc/loadavg)"
     echo "runs=$RUNS"
     echo "slow_runs=$SLOW_RUNS"
