@@ -158,7 +158,7 @@ def rows(results):
                  "luarocks column: the warm file:// install above (same command, same state)")
     absolute_row(f"profile switch, {rocks} ↔ {rocks} rocks", "switch-lvm", "switch-luarocks", 0.1,
                  "luarocks: purge, then install the other closure")
-    events = machine(results).get("events", "10000")
+    events = f'{int(machine(results).get("events", "10000")):,}'
     absolute_row(f"`lvm log`, {events} events", "log-lvm", None, 0.05, "loose objects, as lvm leaves them")
     absolute_row(f"`lvm log` after `git gc`, {events} events", "log-gc-lvm", None, 0.05)
     absolute_row(f"`lvm log -n 20`, {events} events", "log-n20-lvm", None, None)
@@ -187,14 +187,14 @@ def table(header, lines):
 def render(results):
     info = machine(results)
     parts = []
-    loaded = ""
+    loaded = (f" Load average (1, 5, 15 min) {info.get('load_start', '?')} at the start, "
+              f"{info.get('load_end', '?')} at the end.")
     try:
         cores = int(info.get("nproc", "0"))
-        start = float(info.get("load_start", "0").split()[0])
-        if cores and start > cores * 0.5:
-            loaded = (f" The machine was shared and loaded while the suite ran (load average "
-                      f"{info.get('load_start')} at the start, {info.get('load_end', '?')} at the end, "
-                      f"on {cores} cores): absolute times are inflated, ratios less so.")
+        loads = info.get("load_start", "0").split() + info.get("load_end", "0").split()
+        if cores and max(float(x) for x in loads) > cores * 0.5:
+            loaded += (" The machine was shared with other builds and loaded during the run: "
+                       "absolute times are inflated, ratios less so.")
     except ValueError:
         pass
     parts.append(
@@ -234,7 +234,7 @@ def render(results):
     packed = number(results, "history-git-bytes-gc")
     repo_rows = []
     if loose is not None:
-        repo_rows.append((f"{events} single-package events, loose objects (as lvm leaves them)",
+        repo_rows.append((f"{events:,} single-package events, loose objects (as lvm leaves them)",
                           fmt_bytes(loose), fmt_bytes(loose / events), "≤ 2 KiB",
                           verdict(loose / events <= 2 * KIB)))
     if packed is not None:
