@@ -1,0 +1,298 @@
+#!/usr/bin/env python3
+"""Builds the results table of bench/run.sh and writes it into a markdown file.
+
+  report.py RESULTS_DIR DOC
+
+Reads hyperfine's JSON exports (NAME.json), peak memory (NAME.rss, kB), the cargo bench
+outputs (resolve.txt, manifest_parse.txt, history.txt), repository sizes and machine.txt from
+RESULTS_DIR, prints the markdown and puts it between the bench markers of DOC (creating DOC or
+appending the markers when they are missing).
+"""
+
+import json
+import os
+import re
+import sys
+
+BEGIN = "<!-- bench:begin (written by bench/run.sh; do not edit by hand) -->"
+END = "<!-- bench:end -->"
+
+KIB = 1024
+MIB = 1024 * 1024
+
+
+def read(results, name):
+    path = os.path.join(results, name)
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return f.read()
+
+
+def timing(results, name):
+    """(median, min, max) in seconds from a hyperfine export, or None."""
+    text = read(results, f"{name}.json")
+    if text is None:
+        return None
+    result = json.loads(text)["results"][0]
+    return result["median"], result["min"], result["max"]
+
+
+def number(results, name):
+    text = read(results, name)
+    return int(text.strip()) if text and text.strip() else None
+
+
+def fmt_time(seconds):
+    if seconds is None:
+        return "—"
+    if seconds >= 10:
+        return f"{seconds:.1f} s"
+    if seconds >= 1:
+        return f"{seconds:.2f} s"
+    if seconds >= 0.01:
+        return f"{seconds * 1000:.0f} ms"
+    return f"{seconds * 1000:.1f} ms"
+
+
+def fmt_timing(t):
+    if t is None:
+        return "—"
+    median, low, high = t
+    return f"{fmt_time(median)} <sub>({fmt_time(low)}–{fmt_time(high)})</sub>"
+
+
+def fmt_bytes(n):
+    if n is None:
+        return "—"
+    if n >= MIB:
+        return f"{n / MIB:.1f} MiB"
+    if n >= KIB:
+        return f"{n / KIB:.2f} KiB"
+    return f"{n} B"
+
+
+def verdict(ok):
+    if ok is None:
+        return "—"
+    return "met" if ok else "**missed**"
+
+
+DURATION = re.compile(r"([\d.]+)(ns|µs|us|ms|s)\b")
+UNITS = {"ns": 1e-9, "µs": 1e-6, "us": 1e-6, "ms": 1e-3, "s": 1.0}
+
+
+def duration(text):
+    m = DURATION.match(text.strip())
+    return float(m.group(1)) * UNITS[m.group(2)] if m else None
+
+
+def resolve_results(results):
+    """[(request, outcome, median seconds)] from `cargo bench --bench resolve`."""
+    text = read(results, "resolve.txt") or ""
+    out = []
+    for line in text.splitlines():
+        m = re.match(r"request (\[.*?\]): (.*?); min (\S+), median (\S+), max (\S+)", line)
+        if m:
+            out.append((m.group(1), m.group(2), duration(m.group(4))))
+    return out
+
+
+def manifest_parse_results(results):
+    """[(form, milliseconds, MB)] from `cargo bench --bench manifest_parse`."""
+    text = read(results, "manifest_parse.txt") or ""
+    return re.findall(r"^(\w+) manifest: ([\d.]+) ms \(best of \d+, ([\d.]+) MB\)", text, re.M)
+
+
+def machine(results):
+    info = {}
+    for line in (read(results, "machine.txt") or "").splitlines():
+        key, _, value = line.partition("=")
+        info[key] = value
+    return info
+
+
+def rows(results):
+    """The comparison table: one row per measurement."""
+    out = []
+
+    def ratio_row(label, lvm_name, lr_name, max_ratio, note=""):
+        lvm = timing(results, lvm_name)
+        lr = timing(results, lr_name)
+        if lvm is None and lr is None:
+            return
+        ratio = lvm[0] / lr[0] if lvm and lr else None
+        target = f"ratio ≤ 1/{round(1 / max_ratio)}" if max_ratio else "—"
+        ok = (ratio <= max_ratio) if (ratio is not None and max_ratio) else None
+        out.append(
+            (label, fmt_timing(lvm), fmt_timing(lr), f"{ratio:.3f}" if ratio else "—", target,
+             verdict(ok), note)
+        )
+
+    def absolute_row(label, lvm_name, lr_name, limit, note=""):
+        lvm = timing(results, lvm_name)
+        if lvm is None:
+            return
+        lr = timing(results, lr_name) if lr_name else None
+        ratio = f"{lvm[0] / lr[0]:.3f}" if lr else "—"
+        target = f"lvm ≤ {fmt_time(limit)}" if limit else "—"
+        ok = lvm[0] <= limit if limit else None
+        out.append((label, fmt_timing(lvm), fmt_timing(lr), ratio, target, verdict(ok), note))
+
+    size = machine(results).get("size", "10:4:5").split(":")
+    rocks = 1 + int(size[0]) * (1 + int(size[1]))
+    ratio_row(f"cold install, {rocks} rocks, file://", "install-cold-file-lvm",
+              "install-cold-file-luarocks", 1 / 3,
+              "empty lvm home / empty luarocks tree and cache")
+    ratio_row(f"warm install, {rocks} rocks, file://", "install-warm-file-lvm",
+              "install-warm-file-luarocks", 1 / 20,
+              "lvm: store filled, fresh env; luarocks: tree removed, cache kept")
+    ratio_row(f"cold install, {rocks} rocks, http://127.0.0.1", "install-cold-http-lvm",
+              "install-cold-http-luarocks", 1 / 3, "")
+    ratio_row(f"warm install, {rocks} rocks, http://127.0.0.1", "install-warm-http-lvm",
+              "install-warm-http-luarocks", 1 / 20, "")
+    absolute_row(f"undo: `lvm rollback` vs `luarocks purge`, {rocks} rocks",
+                 "rollback-undo-lvm", "rollback-undo-luarocks", 0.1)
+    absolute_row(f"redo: `lvm rollback` (store hit) vs reinstall, {rocks} rocks",
+                 "rollback-redo-lvm", "install-warm-file-luarocks", 0.1,
+                 "luarocks column: the warm file:// install above (same command, same state)")
+    absolute_row(f"profile switch, {rocks} ↔ {rocks} rocks", "switch-lvm", "switch-luarocks", 0.1,
+                 "luarocks: purge, then install the other closure")
+    events = f'{int(machine(results).get("events", "10000")):,}'
+    absolute_row(f"`lvm log`, {events} events", "log-lvm", None, 0.05, "loose objects, as lvm leaves them")
+    absolute_row(f"`lvm log` after `git gc`, {events} events", "log-gc-lvm", None, 0.05)
+    absolute_row(f"`lvm log -n 20`, {events} events", "log-n20-lvm", None, None)
+    absolute_row(f"`lvm list`, {events} events", "list-lvm", None, None)
+    ratio_row("search one package, 5,000-package manifest", "search-lvm", "search-luarocks", None,
+              "`lvm search` vs `luarocks search --only-server DIR`: both read and parse the whole manifest")
+    na = read(results, "startup-lvm.na")
+    if na:
+        lua = timing(results, "startup-lua")
+        out.append(("start-up: `lvm run -e 'require\"bench_root\"'` vs `lua5.4 -e`",
+                    f"not available ({na.strip()})", fmt_timing(lua), "—", "—", "—",
+                    "lua5.4 column: plain lua5.4 with LUA_PATH/LUA_CPATH on the same tree"))
+    else:
+        ratio_row("start-up: `lvm run -e 'require\"bench_root\"'` vs `lua5.4 -e`", "startup-lvm",
+                  "startup-lua", None,
+                  "second column: plain lua5.4 with LUA_PATH/LUA_CPATH on the same tree")
+    return out
+
+
+def table(header, lines):
+    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    out += ["| " + " | ".join(str(c) for c in line) + " |" for line in lines]
+    return "\n".join(out)
+
+
+def render(results):
+    info = machine(results)
+    parts = []
+    loaded = (f" Load average (1, 5, 15 min) {info.get('load_start', '?')} at the start, "
+              f"{info.get('load_end', '?')} at the end.")
+    try:
+        cores = int(info.get("nproc", "0"))
+        loads = info.get("load_start", "0").split() + info.get("load_end", "0").split()
+        if cores and max(float(x) for x in loads) > cores * 0.5:
+            loaded += (" The machine was shared with other builds and loaded during the run: "
+                       "absolute times are inflated, ratios less so.")
+    except ValueError:
+        pass
+    parts.append(
+        f"Run of {info.get('date', '?')}: {info.get('nproc', '?')} cores ({info.get('cpu', '?')}), "
+        f"{info.get('ram', '?')} RAM, {info.get('kernel', '?')}, work folder on "
+        f"{info.get('workdir_fs', '?')}; {info.get('lvm', '?')}, "
+        f"{info.get('luarocks', '?')}, {info.get('lua', '?')}, {info.get('hyperfine', '?')}. "
+        f"Medians of {info.get('runs', '?')} runs after {info.get('warmup', '?')} warm-up "
+        f"({info.get('slow_runs', '?')} runs for LuaRocks' 50-rock installs and switches), "
+        f"min–max in small print.{loaded}"
+    )
+    if info.get("smoke") == "1":
+        parts[-1] = "Smoke run (3 rocks, 1 run): not a measurement. " + parts[-1]
+
+    parts.append(table(["workload", "lvm", "luarocks", "lvm / luarocks", "target", "", "notes"],
+                       rows(results)))
+
+    mem_rows = []
+    limit = 64 * MIB
+    for name, label, target in [
+        ("memory-cold-lvm", "lvm, cold install", True),
+        ("memory-warm-lvm", "lvm, warm install", True),
+        ("memory-cold-luarocks", "luarocks, cold install", False),
+    ]:
+        kb = number(results, f"{name}.rss")
+        if kb is None:
+            continue
+        ok = kb * KIB <= limit if target else None
+        mem_rows.append((label, fmt_bytes(kb * KIB), "≤ 64 MiB" if target else "—", verdict(ok)))
+    if mem_rows:
+        parts.append("Peak memory of the file:// install (GNU time's maximum resident set size: the "
+                     "largest single process of the command, compilers included):")
+        parts.append(table(["command", "peak RSS", "target", ""], mem_rows))
+
+    events = int(info.get("events", "10000"))
+    loose = number(results, "history-git-bytes-loose")
+    packed = number(results, "history-git-bytes-gc")
+    repo_rows = []
+    if loose is not None:
+        repo_rows.append((f"{events:,} single-package events, loose objects (as lvm leaves them)",
+                          fmt_bytes(loose), fmt_bytes(loose / events), "≤ 2 KiB",
+                          verdict(loose / events <= 2 * KIB)))
+    if packed is not None:
+        repo_rows.append((f"the same after `git gc`", fmt_bytes(packed), fmt_bytes(packed / events),
+                          "≤ 2 KiB", verdict(packed / events <= 2 * KIB)))
+    undo_bytes = number(results, "undo-git-bytes")
+    undo_log = read(results, "undo-log.txt")
+    if undo_bytes is not None and undo_log:
+        n = len(undo_log.splitlines())
+        repo_rows.append((f"the undo/redo environment: {n} events of 51-rock changes, loose",
+                          fmt_bytes(undo_bytes), fmt_bytes(undo_bytes / n), "—", "—"))
+    if repo_rows:
+        parts.append("Environment repository size (`du -sb .git`):")
+        parts.append(table(["history", ".git", "per event", "target", ""], repo_rows))
+
+    resolve = resolve_results(results)
+    if resolve:
+        worst = max(r[2] for r in resolve if r[2] is not None)
+        lines = [(req.replace("|", "/"), outcome, fmt_time(med)) for req, outcome, med in resolve]
+        parts.append(
+            "Resolution (`cargo bench --bench resolve`, in-process PubGrub over a generated "
+            "5,000-package source; median of 20): slowest request "
+            f"{fmt_time(worst)}, target ≤ 100 ms: {verdict(worst <= 0.1)}. "
+            "LuaRocks has no separate resolver entry point; the closest comparison is the "
+            "search row above, which reads and parses a 5,000-package manifest.")
+        parts.append(table(["request", "outcome", "median"], lines))
+    parsed = manifest_parse_results(results)
+    if parsed:
+        parts.append("Server manifest parsing (`cargo bench --bench manifest_parse`, 5,000 packages "
+                     "× 4 versions, best of 3): " +
+                     "; ".join(f"{form} form {ms} ms ({mb} MB)" for form, ms, mb in parsed) + ".")
+    history = read(results, "history.txt")
+    if history:
+        parts.append("History generator (`cargo bench --bench history`):\n\n```\n" +
+                     history.strip() + "\n```")
+    return "\n\n".join(parts) + "\n"
+
+
+def write(doc, body):
+    block = f"{BEGIN}\n{body}{END}"
+    text = open(doc).read() if os.path.exists(doc) else "# Benchmarks\n\n"
+    if BEGIN in text and END in text:
+        before = text[: text.index(BEGIN)]
+        after = text[text.index(END) + len(END):]
+        text = before + block + after
+    else:
+        text = text.rstrip("\n") + "\n\n" + block + "\n"
+    with open(doc, "w") as f:
+        f.write(text)
+
+
+def main(argv):
+    if len(argv) != 3:
+        sys.exit(__doc__)
+    body = render(argv[1])
+    print(body)
+    write(argv[2], body)
+
+
+if __name__ == "__main__":
+    main(sys.argv)

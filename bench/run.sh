@@ -1,0 +1,411 @@
+#!/usr/bin/env bash
+# Benchmarks lvm side by side with LuaRocks on generated workloads and writes the results into
+# docs/benchmarks.md (between its bench markers). See docs/benchmarks.md for what is measured.
+#
+#   bash bench/run.sh            the full suite (installs what it needs on Debian, builds lvm
+#                                in release mode, about 10 minutes on 2 cores)
+#   bash bench/run.sh --smoke    3 rocks, one lvm install and one luarocks install, 1 run; writes
+#                                nothing into docs/ (used by tests/bench_smoke.rs)
+#
+# Options:
+#   --lvm PATH          use this lvm binary instead of building one
+#   --runs N            timed runs per fast command (default 5)
+#   --slow-runs N       timed runs per LuaRocks 50-rock install (default 3)
+#   --warmup N          warm-up runs (default 1)
+#   --size M:L:C        closure shape: M mid rocks, L leaves each, C C modules (default 10:4:5)
+#   --events N          events in the history workload (default 10000)
+#   --doc FILE          where to write the results (default docs/benchmarks.md)
+#   --no-setup          do not apt-get install anything
+#   --debug-benches     run the cargo benches unoptimised (cargo test --bench), for debugging
+#   --keep              keep the work directory
+set -euo pipefail
+
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+BENCH_DIR="$REPO/bench"
+
+SMOKE=0
+LVM=""
+RUNS=5
+SLOW_RUNS=3
+WARMUP=1
+SIZE="10:4:5"
+EVENTS=10000
+DOC="$REPO/docs/benchmarks.md"
+SETUP=1
+DEBUG_BENCHES=0
+KEEP=0
+
+die() {
+    echo "bench: $*" >&2
+    exit 1
+}
+
+while [ $# -gt 0 ]; do
+    case "$1" in
+    --smoke) SMOKE=1 ;;
+    --lvm) LVM=$2; shift ;;
+    --runs) RUNS=$2; shift ;;
+    --slow-runs) SLOW_RUNS=$2; shift ;;
+    --warmup) WARMUP=$2; shift ;;
+    --size) SIZE=$2; shift ;;
+    --events) EVENTS=$2; shift ;;
+    --doc) DOC=$2; shift ;;
+    --no-setup) SETUP=0 ;;
+    --debug-benches) DEBUG_BENCHES=1 ;;
+    --keep) KEEP=1 ;;
+    -h | --help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) die "unknown option '$1' (see --help)" ;;
+    esac
+    shift
+done
+
+if [ "$SMOKE" = 1 ]; then
+    RUNS=1
+    SLOW_RUNS=1
+    WARMUP=0
+    SIZE="1:1:1"
+    SETUP=0
+fi
+IFS=: read -r MIDS LEAVES CMODS <<<"$SIZE"
+
+# ---------------------------------------------------------------------------------------------
+# What the suite needs
+
+have() { command -v "$1" >/dev/null 2>&1; }
+
+if [ "$SETUP" = 1 ]; then
+    missing=()
+    have lua5.4 || missing+=(lua5.4)
+    [ -f /usr/include/lua5.4/lua.h ] || missing+=(liblua5.4-dev)
+    have luarocks || missing+=(luarocks)
+    have hyperfine || missing+=(hyperfine)
+    [ -x /usr/bin/time ] || missing+=(time)
+    have python3 || missing+=(python3)
+    if [ ${#missing[@]} -gt 0 ]; then
+        SUDO=""
+        [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+        echo "bench: installing ${missing[*]}"
+        $SUDO apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+    fi
+fi
+for tool in lua5.4 luarocks luarocks-admin python3; do
+    have "$tool" || die "$tool is missing (run without --no-setup, or apt-get install it)"
+done
+HYPERFINE=1
+have hyperfine || HYPERFINE=0
+[ "$HYPERFINE" = 1 ] || [ "$SMOKE" = 1 ] || die "hyperfine is missing (apt-get install hyperfine)"
+GNU_TIME=1
+[ -x /usr/bin/time ] || GNU_TIME=0
+
+LVM_BUILD="given binary"
+if [ -z "$LVM" ]; then
+    LVM_BUILD="release build"
+    echo "bench: cargo build --release --locked"
+    (cd "$REPO" && cargo build --release --locked --quiet)
+    TARGET_DIR=$(cd "$REPO" && cargo metadata --format-version 1 --no-deps |
+        python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+    LVM="$TARGET_DIR/release/lvm"
+fi
+LVM=$(cd "$(dirname "$LVM")" && pwd)/$(basename "$LVM")
+[ -x "$LVM" ] || die "lvm binary $LVM is not executable"
+
+# ---------------------------------------------------------------------------------------------
+# Work directory, HTTP server, cleanup
+
+W=$(mktemp -d "${TMPDIR:-/tmp}/lvm-bench.XXXXXX")
+R="$W/results"
+mkdir -p "$R"
+HTTP_PID=""
+cleanup() {
+    if [ -n "$HTTP_PID" ]; then
+        kill "$HTTP_PID" 2>/dev/null || true
+        wait "$HTTP_PID" 2>/dev/null || true
+    fi
+    if [ "$KEEP" = 1 ]; then
+        echo "bench: kept $W"
+    else
+        rm -rf "$W"
+    fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+LOG="$R/log.txt"
+say() { echo "== $*" | tee -a "$LOG"; }
+
+# ---------------------------------------------------------------------------------------------
+# Timing helpers. Commands are timed without a shell in between (hyperfine -N) so that
+# millisecond commands are measured exactly; a command with `&&` gets an explicit `sh -c`.
+# Prepare steps always run under `sh -c`. Neither may contain single quotes then.
+
+in_sh() {
+    case "$1" in *"'"*) die "internal: cannot wrap a command with single quotes: $1" ;; esac
+    echo "sh -c '$1'"
+}
+
+# timed NAME RUNS WARMUP PREPARE COMMAND: hyperfine's JSON into $R/NAME.json.
+timed() {
+    local name=$1 runs=$2 warmup=$3 prepare=$4 command=$5
+    say "$name: $command"
+    case "$command" in *"&&"*) command=$(in_sh "$command") ;; esac
+    if [ "$HYPERFINE" = 1 ]; then
+        local args=(-N --runs "$runs" --warmup "$warmup" --style basic
+            --export-json "$R/$name.json" --command-name "$name")
+        [ -z "$prepare" ] || args+=(--prepare "$(in_sh "$prepare")")
+        if ! hyperfine "${args[@]}" "$command" >>"$LOG" 2>&1; then
+            tail -20 "$LOG" >&2
+            die "$name failed; rerun the command above by hand to see why"
+        fi
+        grep -A2 "Benchmark.*$name" "$LOG" | tail -2
+    else
+        # Without hyperfine (smoke runs only): the same JSON shape from a plain clock.
+        local times=() i start end
+        for ((i = 0; i < warmup + runs; i++)); do
+            [ -z "$prepare" ] || sh -c "$prepare" >/dev/null 2>&1 || die "$name: prepare failed: $prepare"
+            start=$(date +%s%N)
+            sh -c "$command" >>"$LOG" 2>&1 || {
+                tail -20 "$LOG" >&2
+                die "$name failed: $command"
+            }
+            end=$(date +%s%N)
+            [ "$i" -lt "$warmup" ] || times+=("$(((end - start) / 1000))")
+        done
+        python3 - "$R/$name.json" "$name" "$command" "${times[@]}" <<'EOF'
+import json, statistics, sys
+path, name, command, *micros = sys.argv[1:]
+times = [int(m) / 1e6 for m in micros]
+result = {"command": name, "mean": statistics.mean(times), "median": statistics.median(times),
+          "min": min(times), "max": max(times), "times": times}
+json.dump({"results": [result], "note": command}, open(path, "w"))
+EOF
+    fi
+}
+
+# peak NAME PREPARE COMMAND: the largest resident set of COMMAND and its children (GNU time).
+peak() {
+    local name=$1 prepare=$2 command=$3
+    [ "$GNU_TIME" = 1 ] || return 0
+    say "$name (peak memory): $command"
+    [ -z "$prepare" ] || sh -c "$prepare" >>"$LOG" 2>&1 || die "$name: prepare failed"
+    /usr/bin/time -v -o "$R/$name.time" sh -c "$command" >>"$LOG" 2>&1 || die "$name failed"
+    sed -n 's/.*Maximum resident set size (kbytes): //p' "$R/$name.time" >"$R/$name.rss"
+    echo "   max RSS $(cat "$R/$name.rss") kB"
+}
+
+# ---------------------------------------------------------------------------------------------
+# Machine description
+
+{
+    echo "date=$(date -u +%Y-%m-%dT%H:%MZ)"
+    echo "nproc=$(nproc)"
+    echo "cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)"
+    echo "ram=$(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)"
+    echo "kernel=$(uname -sr)"
+    echo "lvm=$("$LVM" --version) ($LVM_BUILD)"
+    echo "luarocks=$(luarocks --version | head -1)"
+    echo "lua=$(lua5.4 -v 2>&1 | head -1 | cut -d' ' -f1-2)"
+    echo "hyperfine=$(if [ "$HYPERFINE" = 1 ]; then hyperfine --version; else echo absent; fi)"
+    echo "workdir_fs=$(df -T "$W" | awk 'NR == 2 {print $2 ", " $6 " full"}')"
+    echo "load_start=$(cut -d' ' -f1-3 </proc/loadavg)"
+    echo "runs=$RUNS"
+    echo "slow_runs=$SLOW_RUNS"
+    echo "warmup=$WARMUP"
+    echo "size=$SIZE"
+    echo "events=$EVENTS"
+    echo "smoke=$SMOKE"
+} >"$R/machine.txt"
+
+# ---------------------------------------------------------------------------------------------
+# Workloads: rocks servers
+
+CLOSURES=("bench-root:$SIZE")
+[ "$SMOKE" = 1 ] || CLOSURES+=("bench-a:$SIZE" "bench-b:$SIZE")
+
+FILE_SRV="$W/srv-file"
+FILE_URL="file://$FILE_SRV"
+say "generating rocks servers"
+python3 "$BENCH_DIR/gen.py" rocks "$FILE_SRV" "$FILE_URL" "${CLOSURES[@]}" | tee -a "$LOG"
+luarocks-admin make-manifest --lua-version 5.4 "$FILE_SRV" >>"$LOG" 2>&1
+
+if [ "$SMOKE" = 0 ]; then
+    PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    HTTP_SRV="$W/srv-http"
+    HTTP_URL="http://127.0.0.1:$PORT"
+    python3 "$BENCH_DIR/gen.py" rocks "$HTTP_SRV" "$HTTP_URL" "${CLOSURES[@]}" >>"$LOG"
+    luarocks-admin make-manifest --lua-version 5.4 "$HTTP_SRV" >>"$LOG" 2>&1
+    python3 -m http.server --bind 127.0.0.1 "$PORT" --directory "$HTTP_SRV" >"$W/http.log" 2>&1 &
+    HTTP_PID=$!
+    python3 - "$HTTP_URL/manifest" <<'EOF' || die "the HTTP server on 127.0.0.1 did not start (see $W/http.log)"
+import sys, time, urllib.request
+for _ in range(100):
+    try:
+        urllib.request.urlopen(sys.argv[1], timeout=1).read()
+        sys.exit(0)
+    except OSError:
+        time.sleep(0.1)
+sys.exit(1)
+EOF
+fi
+
+# lvm with its own home (store + cache) and environment; luarocks with its own HOME (its
+# download cache lives in ~/.cache/luarocks) and tree.
+lvm_in() { echo "env LVM_HOME=$1 $LVM --env $2"; }
+lr_in() { echo "env HOME=$1 luarocks --lua-version 5.4 --tree $2"; }
+
+# ---------------------------------------------------------------------------------------------
+# 1. Install: cold and warm, file:// and http://
+
+install_pair() {
+    local kind=$1 url=$2
+    local H="$W/lvm-home-$kind" E="$W/lvm-env-$kind" LH="$W/lr-home-$kind" T="$W/lr-tree-$kind"
+    local lvm lr
+    lvm=$(lvm_in "$H" "$E")
+    lr=$(lr_in "$LH" "$T")
+    timed "install-cold-$kind-lvm" "$RUNS" "$WARMUP" \
+        "rm -rf $H $E && $lvm init --server $url" "$lvm install bench-root"
+    timed "install-warm-$kind-lvm" "$RUNS" "$WARMUP" \
+        "rm -rf $E && $lvm init --server $url" "$lvm install bench-root"
+    timed "install-cold-$kind-luarocks" "$SLOW_RUNS" 0 \
+        "rm -rf $T $LH && mkdir -p $LH" "$lr install --only-server $url bench-root"
+    timed "install-warm-$kind-luarocks" "$SLOW_RUNS" "$WARMUP" \
+        "rm -rf $T" "$lr install --only-server $url bench-root"
+}
+
+say "1. install"
+install_pair file "$FILE_URL"
+[ "$SMOKE" = 1 ] || install_pair http "$HTTP_URL"
+
+# Peak memory of the cold 50-rock install (file://), both tools, children included.
+H="$W/lvm-home-mem" E="$W/lvm-env-mem" LH="$W/lr-home-mem" T="$W/lr-tree-mem"
+peak "memory-cold-lvm" "rm -rf $H $E && $(lvm_in "$H" "$E") init --server $FILE_URL" \
+    "$(lvm_in "$H" "$E") install bench-root"
+peak "memory-warm-lvm" "rm -rf $E && $(lvm_in "$H" "$E") init --server $FILE_URL" \
+    "$(lvm_in "$H" "$E") install bench-root"
+peak "memory-cold-luarocks" "rm -rf $T $LH && mkdir -p $LH" \
+    "$(lr_in "$LH" "$T") install --only-server $FILE_URL bench-root"
+
+# The tree lvm made must work with plain lua5.4, as LuaRocks' does.
+check_tree() {
+    LUA_PATH="$1/share/lua/5.4/?.lua;$1/share/lua/5.4/?/init.lua" LUA_CPATH="$1/lib/lua/5.4/?.so" \
+        lua5.4 -e 'local m = require "bench_root"; assert(m.weight() > 1); print(m.describe())' \
+        >>"$LOG" 2>&1 || die "require 'bench_root' failed in $1"
+}
+check_tree "$W/lvm-env-file/tree"
+check_tree "$W/lr-tree-file"
+
+if [ "$SMOKE" = 1 ]; then
+    echo "load_end=$(cut -d' ' -f1-3 </proc/loadavg)" >>"$R/machine.txt"
+    python3 "$BENCH_DIR/report.py" "$R" "$DOC"
+    exit 0
+fi
+
+# ---------------------------------------------------------------------------------------------
+# 2. Undo and redo
+
+say "2. rollback"
+H="$W/lvm-home-file" E="$W/lvm-env-undo"
+LVMU=$(lvm_in "$H" "$E")
+rm -rf "$E"
+sh -c "$LVMU init --server $FILE_URL && $LVMU install bench-root && $LVMU rollback" >>"$LOG" 2>&1
+# Each rollback undoes the event before it, so rollbacks toggle between the installed state and
+# the empty one: the prepare step makes the state the timed command starts from.
+timed "rollback-undo-lvm" "$RUNS" "$WARMUP" "$LVMU rollback" "$LVMU rollback"
+sh -c "$LVMU rollback" >>"$LOG" 2>&1
+timed "rollback-redo-lvm" "$RUNS" "$WARMUP" "$LVMU rollback" "$LVMU rollback"
+$LVMU list >"$R/undo-list.txt"
+grep -q '^bench-root ' "$R/undo-list.txt" || die "after the redo runs bench-root should be installed"
+$LVMU log >"$R/undo-log.txt"
+du -sb "$E/.git" | cut -f1 >"$R/undo-git-bytes"
+
+LH="$W/lr-home-file" T="$W/lr-tree-undo"
+LRU=$(lr_in "$LH" "$T")
+sh -c "$LRU install --only-server $FILE_URL bench-root" >>"$LOG" 2>&1
+cp -a "$T" "$T.installed"
+timed "rollback-undo-luarocks" "$RUNS" "$WARMUP" "rm -rf $T && cp -a $T.installed $T" "$LRU purge"
+
+# ---------------------------------------------------------------------------------------------
+# 3. Profile switch between two 50-rock profiles
+
+say "3. profile switch"
+E="$W/lvm-env-switch"
+LVMS=$(lvm_in "$H" "$E")
+sh -c "$LVMS init --server $FILE_URL && $LVMS profile create other && $LVMS install bench-a \
+    && $LVMS profile switch other && $LVMS install bench-b && $LVMS profile switch default" \
+    >>"$LOG" 2>&1
+timed "switch-lvm" "$RUNS" "$WARMUP" "$LVMS profile switch other" "$LVMS profile switch default"
+
+T="$W/lr-tree-switch"
+LRS=$(lr_in "$LH" "$T")
+sh -c "$LRS install --only-server $FILE_URL bench-a" >>"$LOG" 2>&1
+cp -a "$T" "$T.a"
+timed "switch-luarocks" "$SLOW_RUNS" "$WARMUP" "rm -rf $T && cp -a $T.a $T" \
+    "$LRS purge && $LRS install --only-server $FILE_URL bench-b"
+
+# ---------------------------------------------------------------------------------------------
+# 4. History: 10,000 events
+
+say "4. history ($EVENTS events)"
+HIST="$W/hist-env"
+if [ "$DEBUG_BENCHES" = 1 ]; then
+    (cd "$REPO" && cargo test --quiet --locked --bench history -- "$HIST" --events "$EVENTS") | tee "$R/history.txt"
+else
+    (cd "$REPO" && cargo bench --quiet --locked --bench history -- "$HIST" --events "$EVENTS") | tee "$R/history.txt"
+fi
+LVMH=$(lvm_in "$W/lvm-home-hist" "$HIST")
+[ "$($LVMH log | wc -l)" -eq "$EVENTS" ] || die "lvm log does not show $EVENTS events"
+du -sb "$HIST/.git" | cut -f1 >"$R/history-git-bytes-loose"
+timed "log-lvm" "$RUNS" "$WARMUP" "" "$LVMH log"
+timed "log-n20-lvm" "$RUNS" "$WARMUP" "" "$LVMH log -n 20"
+timed "list-lvm" "$RUNS" "$WARMUP" "" "$LVMH list"
+git -C "$HIST" gc --quiet
+du -sb "$HIST/.git" | cut -f1 >"$R/history-git-bytes-gc"
+timed "log-gc-lvm" "$RUNS" "$WARMUP" "" "$LVMH log"
+
+# ---------------------------------------------------------------------------------------------
+# 5. Resolution and manifest parsing on 5,000 packages
+
+say "5. resolution and manifest parsing"
+if [ "$DEBUG_BENCHES" = 1 ]; then
+    CARGO_BENCH=(cargo test --quiet --locked --bench)
+else
+    CARGO_BENCH=(cargo bench --quiet --locked --bench)
+fi
+(cd "$REPO" && "${CARGO_BENCH[@]}" resolve) | tee "$R/resolve.txt"
+(cd "$REPO" && "${CARGO_BENCH[@]}" manifest_parse) | tee "$R/manifest_parse.txt"
+BIG="$W/srv-big"
+python3 "$BENCH_DIR/gen.py" manifest "$BIG" 5000 4 | tee -a "$LOG"
+E="$W/lvm-env-big"
+LVMB=$(lvm_in "$W/lvm-home-big" "$E")
+sh -c "$LVMB init --server file://$BIG" >>"$LOG" 2>&1
+$LVMB search package-4321 >"$R/search-lvm.txt" 2>&1 || die "lvm search failed: $(cat "$R/search-lvm.txt")"
+grep -q 'package-4321' "$R/search-lvm.txt" || die "lvm search did not find package-4321"
+timed "search-lvm" "$RUNS" "$WARMUP" "" "$LVMB search package-4321"
+LRB="env HOME=$W/lr-home-big luarocks --lua-version 5.4"
+mkdir -p "$W/lr-home-big"
+$LRB search --only-server "$BIG" package-4321 >"$R/search-luarocks.txt" 2>&1 ||
+    die "luarocks search failed: $(cat "$R/search-luarocks.txt")"
+grep -q 'package-4321' "$R/search-luarocks.txt" || die "luarocks search did not find package-4321"
+timed "search-luarocks" "$RUNS" "$WARMUP" "" "$LRB search --only-server $BIG package-4321"
+
+# ---------------------------------------------------------------------------------------------
+# 6. Start-up: lvm run vs lua5.4 on the same tree
+
+say "6. start-up"
+E="$W/lvm-env-undo"
+TREE="$E/tree"
+LUA_ENV="env 'LUA_PATH=$TREE/share/lua/5.4/?.lua;$TREE/share/lua/5.4/?/init.lua' 'LUA_CPATH=$TREE/lib/lua/5.4/?.so'"
+timed "startup-lua" "$RUNS" "$WARMUP" "" "$LUA_ENV lua5.4 -e 'require\"bench_root\"'"
+RUN_CMD="$LVMU run -e 'require\"bench_root\"'"
+if $LVMU run --help >/dev/null 2>&1; then
+    if sh -c "$RUN_CMD" >"$R/run-check.txt" 2>&1; then
+        timed "startup-lvm" "$RUNS" "$WARMUP" "" "$RUN_CMD"
+    else
+        echo "lvm run failed: $(head -1 "$R/run-check.txt")" >"$R/startup-lvm.na"
+    fi
+else
+    echo "lvm run is not available in this build" >"$R/startup-lvm.na"
+fi
+
+echo "load_end=$(cut -d' ' -f1-3 </proc/loadavg)" >>"$R/machine.txt"
+python3 "$BENCH_DIR/report.py" "$R" "$DOC"

@@ -1,0 +1,90 @@
+//! Runs the benchmark suite in its smoke mode (`bench/run.sh --smoke`: generate a 3-rock
+//! server, publish it with `luarocks-admin`, one lvm install and one luarocks install, then the
+//! report) so the scripts keep working. The real measurements are never part of `cargo test`.
+
+use std::path::Path;
+use std::process::Command;
+
+const BEGIN: &str = "<!-- bench:begin (written by bench/run.sh; do not edit by hand) -->";
+const END: &str = "<!-- bench:end -->";
+
+fn have(tool: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// The cells of the table row whose first cell starts with `label`.
+fn row<'a>(doc: &'a str, label: &str) -> Vec<&'a str> {
+    let line = doc
+        .lines()
+        .find(|l| l.starts_with(&format!("| {label}")))
+        .unwrap_or_else(|| panic!("no row '{label}' in:\n{doc}"));
+    line.trim_matches('|').split(" | ").map(str::trim).collect()
+}
+
+fn is_time(cell: &str) -> bool {
+    cell.contains(" ms") || cell.contains(" s")
+}
+
+#[test]
+fn smoke_run_installs_with_both_tools_and_reports() {
+    for tool in ["luarocks", "luarocks-admin", "lua5.4", "python3"] {
+        if !have(tool) {
+            eprintln!("bench_smoke: skipped, {tool} is not installed");
+            return;
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let doc = dir.path().join("benchmarks.md");
+    std::fs::write(
+        &doc,
+        format!("# Benchmarks\n\nintro\n\n{BEGIN}\nstale results\n{END}\n\nafterword\n"),
+    )
+    .unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/run.sh");
+    let out = Command::new("bash")
+        .arg(&script)
+        .args(["--smoke", "--lvm", env!("CARGO_BIN_EXE_lvm"), "--doc"])
+        .arg(&doc)
+        .env("TMPDIR", dir.path())
+        .env_remove("LVM_HOME")
+        .env_remove("LVM_ENV")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "bench/run.sh --smoke failed ({}):\nstdout:\n{stdout}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let text = std::fs::read_to_string(&doc).unwrap();
+    assert!(text.starts_with("# Benchmarks\n\nintro\n\n"), "{text}");
+    assert!(text.trim_end().ends_with("afterword"), "{text}");
+    assert!(!text.contains("stale results"), "{text}");
+    assert!(text.contains("Smoke run"), "{text}");
+    for label in [
+        "cold install, 3 rocks, file://",
+        "warm install, 3 rocks, file://",
+    ] {
+        let cells = row(&text, label);
+        assert!(
+            is_time(cells[1]) && is_time(cells[2]),
+            "{label}: lvm and luarocks both timed: {cells:?}"
+        );
+        let ratio: f64 = cells[3].parse().unwrap_or_else(|_| panic!("{cells:?}"));
+        assert!(ratio > 0.0, "{cells:?}");
+        assert!(cells[5] == "met" || cells[5] == "**missed**", "{cells:?}");
+    }
+    // The script cleans up its work directory (and the HTTP server, not started in smoke mode).
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .filter(|n| n != "benchmarks.md")
+        .collect();
+    assert!(left.is_empty(), "work files left behind: {left:?}");
+}
