@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-/// The public LuaRocks server, the default for real use.
-pub const DEFAULT_SERVER: &str = "https://luarocks.org";
+/// Rocks servers `lvm init` uses when none is given on the command line (space-separated).
+pub const SERVERS_VAR: &str = "LVM_SERVERS";
 
 /// The directory name of a project-local environment (like `.venv`).
 pub const LOCAL_ENV_DIR: &str = ".lvm";

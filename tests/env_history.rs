@@ -734,3 +734,31 @@ fn each_command_logs_to_the_environment_with_the_event_it_made() {
     // The log folder is ignored by git: the environment stays clean.
     assert_clean(&lvm);
 }
+
+#[test]
+fn init_needs_a_server_from_the_flag_or_lvm_servers() {
+    let lvm = Lvm::new();
+    let (_dir, url) = file_server(lvm.root.path());
+    let out = lvm
+        .command()
+        .env_remove("LVM_SERVERS")
+        .arg("init")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no rocks server given") && err.contains("LVM_SERVERS"),
+        "{err}"
+    );
+    assert!(!lvm.env_dir().exists(), "a refused init creates nothing");
+    let out = lvm
+        .command()
+        .env("LVM_SERVERS", &url)
+        .arg("init")
+        .output()
+        .unwrap();
+    stdout_ok(&out);
+    let config = std::fs::read_to_string(lvm.env_dir().join("lvm.toml")).unwrap();
+    assert!(config.contains(&url), "{config}");
+}

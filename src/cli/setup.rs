@@ -17,7 +17,7 @@ pub struct InitArgs {
     #[arg(long, default_value = crate::platform::LUA_VERSION)]
     pub lua: String,
     /// A rocks server (file://, http://, https:// or a folder); repeat for several, in priority
-    /// order. Default: the public LuaRocks server.
+    /// order. Default: the servers in LVM_SERVERS (space-separated).
     #[arg(long = "server", value_name = "URL")]
     pub servers: Vec<String>,
     /// Set up a curated profile right away (see `lvm profiles`), as `lvm setup PROFILE` does.
@@ -62,13 +62,25 @@ fn create(
     servers: Vec<String>,
 ) -> Result<Environment> {
     let servers = if servers.is_empty() {
-        vec![config::DEFAULT_SERVER.to_string()]
+        std::env::var(config::SERVERS_VAR)
+            .unwrap_or_default()
+            .split_whitespace()
+            .map(String::from)
+            .collect()
     } else {
         servers
-            .iter()
-            .map(|s| normalize_server(s))
-            .collect::<Result<_>>()?
     };
+    if servers.is_empty() {
+        bail!(
+            "no rocks server given: pass --server URL (repeatable: a folder, or a file://, http:// \
+             or https:// rocks server such as the public LuaRocks server), or set {}",
+            config::SERVERS_VAR
+        );
+    }
+    let servers = servers
+        .iter()
+        .map(|s| normalize_server(s))
+        .collect::<Result<Vec<_>>>()?;
     if lua != crate::platform::LUA_VERSION {
         bail!(
             "--lua {lua}: this lvm supports Lua {} only",
