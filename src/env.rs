@@ -393,13 +393,15 @@ impl Environment {
     /// Finishes or drops a change a crash interrupted, as its journal says. Call with the
     /// writer lock held.
     fn recover_interrupted(&self, inject_faults: bool) -> Result<()> {
+        // With the writer lock held no other lvm process is writing git files, so any git lock
+        // file (the index's, a ref's) was left by a killed one, journal or not.
+        self.repo.remove_stale_git_locks();
         let path = self.journal_path();
         let text = match fs::read_to_string(&path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
             Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
         };
-        self.repo.remove_stale_git_locks();
         let journal: Journal = match serde_json::from_str(&text) {
             Ok(j) => j,
             Err(e) => {

@@ -438,3 +438,19 @@ fn gc_keeps_what_history_needs_unless_older_than() {
     );
     assert_eq!(lvm.snapshot(), before);
 }
+
+#[test]
+fn git_lock_files_left_by_a_killed_process_do_not_block_the_next_writer() {
+    let lvm = Lvm::new();
+    let (_dir, url) = file_server(lvm.root.path());
+    lvm.init(&[&url]);
+    // What a SIGKILL in the middle of an index or ref update leaves behind, with no journal.
+    let git = lvm.env_dir().join(".git");
+    std::fs::write(git.join("index.lock"), b"").unwrap();
+    std::fs::write(git.join("refs/heads/default.lock"), b"").unwrap();
+    lvm.ok(&["install", "strutil"]);
+    assert!(!git.join("index.lock").exists());
+    assert!(!git.join("refs/heads/default.lock").exists());
+    assert_eq!(installed(&lvm), ["strutil 1.1-1"]);
+    lvm.ok(&["verify"]);
+}
