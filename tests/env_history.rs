@@ -49,18 +49,7 @@ fn event_at(env: &Path, rev: &str) -> (String, serde_json::Value) {
 }
 
 fn installed(lvm: &Lvm) -> Vec<String> {
-    let json: serde_json::Value = serde_json::from_str(&lvm.ok(&["list", "--json"])).unwrap();
-    json.as_array()
-        .unwrap()
-        .iter()
-        .map(|p| {
-            format!(
-                "{} {}",
-                p["name"].as_str().unwrap(),
-                p["version"].as_str().unwrap()
-            )
-        })
-        .collect()
+    lvm.installed()
 }
 
 fn verify_ok(lvm: &Lvm) {

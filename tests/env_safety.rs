@@ -12,18 +12,7 @@ use std::time::{Duration, Instant};
 use common::rocks::{Lvm, file_server, stdout_ok};
 
 fn installed(lvm: &Lvm) -> Vec<String> {
-    let json: serde_json::Value = serde_json::from_str(&lvm.ok(&["list", "--json"])).unwrap();
-    json.as_array()
-        .unwrap()
-        .iter()
-        .map(|p| {
-            format!(
-                "{} {}",
-                p["name"].as_str().unwrap(),
-                p["version"].as_str().unwrap()
-            )
-        })
-        .collect()
+    lvm.installed()
 }
 
 fn current_profile(lvm: &Lvm) -> String {

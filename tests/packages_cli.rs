@@ -10,18 +10,7 @@ use std::process::Command;
 use common::rocks::{Lvm, file_server, stdout_ok};
 
 fn installed(lvm: &Lvm) -> BTreeSet<String> {
-    let json: serde_json::Value = serde_json::from_str(&lvm.ok(&["list", "--json"])).unwrap();
-    json.as_array()
-        .unwrap()
-        .iter()
-        .map(|p| {
-            format!(
-                "{} {}",
-                p["name"].as_str().unwrap(),
-                p["version"].as_str().unwrap()
-            )
-        })
-        .collect()
+    lvm.installed().into_iter().collect()
 }
 
 fn set(items: &[&str]) -> BTreeSet<String> {

@@ -186,6 +186,22 @@ impl Lvm {
         String::from_utf8_lossy(&out.stderr).into_owned()
     }
 
+    /// Installed packages as `name version`, in `lvm list --json` order (sorted by name).
+    pub fn installed(&self) -> Vec<String> {
+        let json: serde_json::Value = serde_json::from_str(&self.ok(&["list", "--json"])).unwrap();
+        json.as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                format!(
+                    "{} {}",
+                    p["name"].as_str().unwrap(),
+                    p["version"].as_str().unwrap()
+                )
+            })
+            .collect()
+    }
+
     /// `lvm init` against the given servers.
     pub fn init(&self, servers: &[&str]) {
         let mut args = vec!["init"];
