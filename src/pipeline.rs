@@ -1350,23 +1350,7 @@ pub struct InstalledInfo {
 
 pub fn installed_info(rock_dir: &Path, name: &str, version: &Version) -> InstalledInfo {
     let rockspec = Rockspec::from_file(&rock_dir.join(format!("{name}-{version}.rockspec"))).ok();
-    let mut modules = Vec::new();
-    for (sub, ext) in [
-        ("lua", "lua"),
-        ("lib", crate::platform::shared_library_extension()),
-    ] {
-        let base = rock_dir.join(sub);
-        for entry in walkdir::WalkDir::new(&base).into_iter().flatten() {
-            let path = entry.path();
-            if path.extension().is_some_and(|e| e == ext) {
-                if let Ok(rel) = path.strip_prefix(&base) {
-                    let module = rel.with_extension("").to_string_lossy().replace('/', ".");
-                    modules.push(module);
-                }
-            }
-        }
-    }
-    modules.sort();
+    let modules = crate::tree::rockfiles::module_names(rock_dir);
     let mut commands: Vec<String> = std::fs::read_dir(rock_dir.join("bin"))
         .map(|rd| {
             rd.flatten()

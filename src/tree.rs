@@ -11,6 +11,7 @@
 pub mod files;
 pub mod manifest;
 pub mod persist;
+pub mod rockfiles;
 pub mod wrapper;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -16,6 +16,7 @@ use crate::env::Environment;
 use crate::envrepo::{CONFIG_FILE, MANIFEST_FILE, short};
 use crate::events::Event;
 use crate::manifest::{self, Manifest, PackageSource};
+use crate::tree::rockfiles::FileKind;
 use crate::version::{Dependency, Version};
 
 use super::loadcheck::{self, Loader};
@@ -117,9 +118,7 @@ impl Findings {
 }
 
 /// The command that makes the tree again from the recorded state and the store.
-fn rebuild_tree_command(_env: &Environment) -> String {
-    "lvm verify --repair".to_string()
-}
+const REBUILD_TREE_COMMAND: &str = "lvm verify --repair";
 
 /// Runs every check.
 pub fn doctor(env: &Environment, options: &DoctorOptions) -> DoctorReport {
@@ -491,7 +490,7 @@ fn check_dependencies(manifest: &Manifest, history: &History, f: &mut Findings) 
 /// deployed module file the rock's own, and no rock the state does not list.
 fn check_tree(env: &Environment, manifest: &Manifest, f: &mut Findings) {
     let tree = env.tree_path();
-    let fix = rebuild_tree_command(env);
+    let fix = REBUILD_TREE_COMMAND.to_string();
     if !tree.is_dir() {
         f.add(
             Severity::Error,
@@ -554,33 +553,28 @@ fn check_tree(env: &Environment, manifest: &Manifest, f: &mut Findings) {
 /// Deployed files (`share/lua/5.4/...`, `lib/lua/5.4/...`) of one rock that are missing or
 /// differ from the rock's own copy.
 fn deployed_problems(tree: &Path, rock_dir: &Path) -> Vec<(String, &'static str)> {
-    let mut out = Vec::new();
-    for (top, dest) in [
-        ("lua", crate::tree::lua_dir(tree)),
-        ("lib", crate::tree::lib_dir(tree)),
-    ] {
-        let base = rock_dir.join(top);
-        for entry in walkdir::WalkDir::new(&base).into_iter().flatten() {
-            if !entry.file_type().is_file() {
-                continue;
-            }
-            let Ok(rel) = entry.path().strip_prefix(&base) else {
-                continue;
+    crate::tree::rockfiles::deployable_files(rock_dir)
+        .into_iter()
+        .filter_map(|file| {
+            let dest = match file.kind {
+                FileKind::Lua => crate::tree::lua_dir(tree),
+                FileKind::Lib => crate::tree::lib_dir(tree),
             };
-            let deployed = dest.join(rel);
+            let deployed = dest.join(&file.rel);
             let shown = deployed
                 .strip_prefix(tree)
                 .unwrap_or(&deployed)
                 .display()
                 .to_string();
             if !deployed.is_file() {
-                out.push((shown, "is missing"));
-            } else if !same_file_contents(entry.path(), &deployed) {
-                out.push((shown, "differs from the rock's recorded file"));
+                Some((shown, "is missing"))
+            } else if !same_file_contents(&file.path, &deployed) {
+                Some((shown, "differs from the rock's recorded file"))
+            } else {
+                None
             }
-        }
-    }
-    out
+        })
+        .collect()
 }
 
 fn same_file_contents(a: &Path, b: &Path) -> bool {

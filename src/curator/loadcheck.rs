@@ -35,33 +35,7 @@ pub struct ModuleCheck {
 /// The modules a rock provides: Lua files under `lua/` and C modules under `lib/` of its
 /// prefix (the rock dir of a tree).
 pub fn modules_of(rock_dir: &Path) -> Vec<String> {
-    let lib_ext = format!(".{}", std::env::consts::DLL_EXTENSION);
-    let mut out = Vec::new();
-    for top in ["lua", "lib"] {
-        let base = rock_dir.join(top);
-        for entry in walkdir::WalkDir::new(&base).into_iter().flatten() {
-            if !entry.file_type().is_file() {
-                continue;
-            }
-            let Ok(rel) = entry.path().strip_prefix(&base) else {
-                continue;
-            };
-            let rel = rel.to_string_lossy().replace('\\', "/");
-            if !(rel.ends_with(".lua") || rel.ends_with(&lib_ext)) {
-                continue;
-            }
-            let mut module = crate::tree::path_to_module(&rel);
-            // `foo/init.lua` is required as `foo`.
-            if let Some(stem) = module.strip_suffix(".init") {
-                module = stem.to_string();
-            }
-            if !module.is_empty() && !out.contains(&module) {
-                out.push(module);
-            }
-        }
-    }
-    out.sort();
-    out
+    crate::tree::rockfiles::module_names(rock_dir)
 }
 
 /// `package.path` and `package.cpath` limited to the tree, so a module found only elsewhere on
@@ -245,17 +219,5 @@ mod tests {
                 .unwrap()
                 .contains("instruction budget")
         );
-    }
-
-    #[test]
-    fn modules_of_a_rock_dir() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(dir.path().join("lua/pl")).unwrap();
-        std::fs::create_dir_all(dir.path().join("lib/socket")).unwrap();
-        std::fs::write(dir.path().join("lua/pl/init.lua"), "").unwrap();
-        std::fs::write(dir.path().join("lua/pl/path.lua"), "").unwrap();
-        std::fs::write(dir.path().join("lua/pl/README"), "").unwrap();
-        std::fs::write(dir.path().join("lib/socket/core.so"), "").unwrap();
-        assert_eq!(modules_of(dir.path()), ["pl", "pl.path", "socket.core"]);
     }
 }
