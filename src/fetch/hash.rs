@@ -30,18 +30,30 @@ pub fn md5_file(path: &Path) -> Result<String, FetchError> {
 }
 
 fn digest_file<D: Digest>(path: &Path) -> Result<String, FetchError> {
-    let mut file = File::open(path).map_err(|e| FetchError::io("cannot open", path, e))?;
+    let file = File::open(path).map_err(|e| FetchError::io("cannot open", path, e))?;
+    digest_reader::<D>(file)
+        .map(|(digest, _)| digest)
+        .map_err(|e| FetchError::io("cannot read", path, e))
+}
+
+/// Streams `reader` through the digest `D`: its lower-case hex digest and how many bytes it
+/// read.
+pub fn digest_reader<D: Digest>(mut reader: impl Read) -> io::Result<(String, u64)> {
     let mut hasher = D::new();
-    let mut buf = [0u8; 64 * 1024];
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut total = 0u64;
     loop {
-        match file.read(&mut buf) {
+        match reader.read(&mut buf) {
             Ok(0) => break,
-            Ok(n) => hasher.update(&buf[..n]),
+            Ok(n) => {
+                hasher.update(&buf[..n]);
+                total += n as u64;
+            }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(FetchError::io("cannot read", path, e)),
+            Err(e) => return Err(e),
         }
     }
-    Ok(hex::encode(hasher.finalize()))
+    Ok((hex::encode(hasher.finalize()), total))
 }
 
 /// Hex digests compare case-insensitively and ignoring surrounding blanks, since rockspecs and
@@ -185,5 +197,13 @@ mod tests {
         let (inner, digest) = w.finish();
         assert_eq!(inner, b"abc");
         assert_eq!(digest, sha256_bytes(b"abc"));
+    }
+
+    #[test]
+    fn streamed_digests_count_bytes_across_buffer_boundaries() {
+        let data: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+        let (digest, size) = digest_reader::<Sha256>(&data[..]).unwrap();
+        assert_eq!(digest, sha256_bytes(&data));
+        assert_eq!(size, data.len() as u64);
     }
 }

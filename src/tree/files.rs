@@ -3,7 +3,7 @@
 //! renames and removal of read-only directories.
 
 use std::fs;
-use std::io::{self, Read};
+use std::io;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
@@ -121,19 +121,8 @@ fn relative_name(root: &Path, path: &Path) -> Result<String, FsError> {
 }
 
 fn hash_reader<D: Digest>(path: &Path) -> Result<(String, u64), FsError> {
-    let mut file = fs::File::open(path).map_err(ctx("open", path))?;
-    let mut hasher = D::new();
-    let mut buf = vec![0u8; 64 * 1024];
-    let mut total = 0u64;
-    loop {
-        let n = file.read(&mut buf).map_err(ctx("read", path))?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-        total += n as u64;
-    }
-    Ok((hex::encode(hasher.finalize()), total))
+    let file = fs::File::open(path).map_err(ctx("open", path))?;
+    crate::fetch::hash::digest_reader::<D>(file).map_err(ctx("read", path))
 }
 
 /// sha256 (hex) and size of a file.
