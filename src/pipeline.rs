@@ -1499,7 +1499,7 @@ pub fn sync(env: &Environment, lock_timeout: Duration) -> Result<WriteLock> {
 }
 
 /// `lvm gc`: drop store entries that no state in the history of any profile needs, in this
-/// environment and in every environment under the lvm home (they share the store). With
+/// environment and in every other environment sharing the lvm home (they share the store). With
 /// `older_than_days`, states older than that are not kept alive (profile heads always are).
 pub fn gc(env: &Environment, older_than_days: Option<u32>, dry_run: bool) -> Result<String> {
     let cutoff = older_than_days.map(|d| chrono::Utc::now() - chrono::Duration::days(i64::from(d)));
@@ -1525,7 +1525,7 @@ pub fn gc(env: &Environment, older_than_days: Option<u32>, dry_run: bool) -> Res
     let report = store.gc(&keep, GcOptions { dry_run })?;
     let verb = if dry_run { "Would remove" } else { "Removed" };
     let mut out = format!(
-        "{verb} {} store entries ({} bytes); kept {} needed by this environment and {others} other(s) under {}",
+        "{verb} {} store entries ({} bytes); kept {} needed by this environment and {others} other(s) sharing {}",
         report.removed.len(),
         report.freed_bytes,
         keep.len(),
@@ -1563,21 +1563,25 @@ fn needed_store_keys(
     Ok(keep)
 }
 
-/// The environments kept under the lvm home (`<home>/envs/<name>`).
+/// The environments sharing the lvm home's store: the named ones under `<home>/envs/` and
+/// every registered one (project `.lvm/` folders, `LVM_ENV` paths) that still exists.
 fn home_environments(home: &crate::env::Home) -> Result<Vec<PathBuf>> {
     let dir = home.root.join("envs");
-    let entries = match std::fs::read_dir(&dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
+    let mut roots = match std::fs::read_dir(&dir) {
+        Ok(entries) => entries
+            .map(|entry| entry.map(|e| e.path()))
+            .collect::<std::io::Result<Vec<_>>>()
+            .with_context(|| format!("listing {}", dir.display()))?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => vec![],
         Err(e) => return Err(e).with_context(|| format!("listing {}", dir.display())),
     };
-    let mut roots = Vec::new();
-    for entry in entries {
-        let path = entry?.path();
-        if path.join(".git").is_dir() {
-            roots.push(path);
-        }
-    }
+    roots.extend(home.registered());
+    // A registered environment that was deleted needs nothing from the store.
+    let mut seen = BTreeSet::new();
+    roots.retain(|root| {
+        root.join(".git").is_dir()
+            && seen.insert(std::fs::canonicalize(root).unwrap_or_else(|_| root.clone()))
+    });
     roots.sort();
     Ok(roots)
 }

@@ -179,6 +179,11 @@ fn gc_keeps_what_history_needs_and_rollback_works_offline_after_it() {
     lvm.ok(&["env", "create", "other", "--server", &url]);
     let other = lvm.home().join("envs/other");
     lvm.ok(&["--env", other.to_str().unwrap(), "install", "chain-c"]);
+    // A project environment outside the home, used only through its path: it registered
+    // itself, so gc keeps what it needs.
+    let project = lvm.root.path().join("project/.lvm");
+    lvm.ok(&["init", project.to_str().unwrap(), "--server", &url]);
+    lvm.ok(&["--env", project.to_str().unwrap(), "install", "hello-cli"]);
     // An environment that is gone: what only it used is garbage.
     let gone = lvm.root.path().join("gone");
     lvm.ok(&["init", gone.to_str().unwrap(), "--server", &url]);
@@ -189,6 +194,7 @@ fn gc_keeps_what_history_needs_and_rollback_works_offline_after_it() {
         set(&[
             "chain-c 2.0-1",
             "dia-base 2.0-1",
+            "hello-cli 1.0-1",
             "strutil 1.0-1",
             "strutil 1.1-1"
         ])
@@ -199,7 +205,7 @@ fn gc_keeps_what_history_needs_and_rollback_works_offline_after_it() {
         dry.contains("Would remove 1") && dry.contains("dia-base 2.0-1"),
         "{dry}"
     );
-    assert_eq!(stored(&lvm).len(), 4);
+    assert_eq!(stored(&lvm).len(), 5);
     let report = lvm.ok(&["gc"]);
     assert!(
         report.contains("Removed 1") && report.contains("dia-base 2.0-1"),
@@ -207,8 +213,14 @@ fn gc_keeps_what_history_needs_and_rollback_works_offline_after_it() {
     );
     assert_eq!(
         stored(&lvm),
-        set(&["chain-c 2.0-1", "strutil 1.0-1", "strutil 1.1-1"])
+        set(&[
+            "chain-c 2.0-1",
+            "hello-cli 1.0-1",
+            "strutil 1.0-1",
+            "strutil 1.1-1"
+        ])
     );
+    assert!(report.contains("and 2 other(s)"), "{report}");
 
     // Offline: the server is gone, yet the old state comes back from the store.
     std::fs::remove_dir_all(&server_dir).unwrap();
@@ -216,6 +228,7 @@ fn gc_keeps_what_history_needs_and_rollback_works_offline_after_it() {
     let out = stdout_ok(&lvm.lua("print(require('strutil').version)"));
     assert_eq!(out.trim(), "1.0");
     lvm.ok(&["--env", other.to_str().unwrap(), "verify"]);
+    lvm.ok(&["--env", project.to_str().unwrap(), "verify"]);
 }
 
 #[test]
