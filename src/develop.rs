@@ -690,8 +690,14 @@ pub fn link_into_tree(tree: &Path, manifest: &Manifest, store: &Store) -> Result
             let mut replace = vec![rock_file.clone()];
             for d in deployed {
                 let path = tree.join(d);
-                let same = fs::symlink_metadata(&path)
-                    .is_ok_and(|m| m.dev() == rock_meta.dev() && m.ino() == rock_meta.ino());
+                // The deployed file is the rock's file itself (a hard link, or a copy where
+                // linking was impossible), unlike a command wrapper.
+                let same = fs::symlink_metadata(&path).is_ok_and(|m| {
+                    (m.dev() == rock_meta.dev() && m.ino() == rock_meta.ino())
+                        || (m.is_file()
+                            && m.len() == rock_meta.len()
+                            && fs::read(&path).ok() == fs::read(&rock_file).ok())
+                });
                 if same {
                     replace.push(path);
                 }
@@ -763,14 +769,18 @@ pub fn tree_files_except(
     Ok(out)
 }
 
+/// What [`check_links`] found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LinkReport {
+    /// Each linked package with its working directory.
+    pub linked: Vec<(String, String)>,
+    pub problems: Vec<String>,
+}
+
 /// What `lvm verify` says about the linked packages of a state: each one's working directory,
 /// and the problems (working directory or a linked file gone, a tree link missing or pointing
 /// elsewhere), each with its fix.
-pub fn check_links(
-    store: &Store,
-    manifest: &Manifest,
-    tree: Option<&Path>,
-) -> Result<(Vec<(String, String)>, Vec<String>)> {
+pub fn check_links(store: &Store, manifest: &Manifest, tree: Option<&Path>) -> Result<LinkReport> {
     let mut linked = Vec::new();
     let mut problems = Vec::new();
     for (name, package) in &manifest.packages {
@@ -804,7 +814,9 @@ pub fn check_links(
                         fs::read_link(&at).map(|t| t.display().to_string()).unwrap_or_default(),
                         file.target.display()
                     ));
-                } else if !is_link && (rel == &file.tree_paths[0] || at.exists()) {
+                } else if !is_link && rel == &file.tree_paths[0] {
+                    // Only the rock's own copy must be a link: a deployed command may be a
+                    // wrapper that runs it.
                     problems.push(format!(
                         "tree file {rel} should link to {}; `lvm verify --repair` restores it",
                         file.target.display()
@@ -813,7 +825,7 @@ pub fn check_links(
             }
         }
     }
-    Ok((linked, problems))
+    Ok(LinkReport { linked, problems })
 }
 
 /// Whether the live tree holds every symlink its linked packages need (pointing at the right

@@ -314,10 +314,9 @@ pub fn verify(env: &Environment) -> Result<VerifyReport> {
         }
     }
     let live_tree = crate::tree::current(&env.tree_path()).ok().flatten();
-    let (linked, link_problems) =
-        crate::develop::check_links(&store, &recorded, live_tree.as_deref())?;
-    report.linked = linked;
-    report.problems.extend(link_problems);
+    let links = crate::develop::check_links(&store, &recorded, live_tree.as_deref())?;
+    report.linked = links.linked;
+    report.problems.extend(links.problems);
     if store_complete {
         report.problems.extend(compare_tree(env, &recorded)?);
     }
