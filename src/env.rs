@@ -567,6 +567,7 @@ impl Environment {
             });
         }
         tree::materialize(dir, &rocks)?;
+        crate::develop::link_into_tree(dir, manifest, &store)?;
         fault_point("mid-materialize");
         crate::fsutil::write_atomic(
             &dir.join(TREE_STATE_FILE),

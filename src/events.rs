@@ -48,6 +48,9 @@ pub enum EventKind {
     ProfileDelete,
     Sync,
     Setup,
+    Make,
+    Link,
+    Unlink,
 }
 
 impl EventKind {
@@ -64,6 +67,9 @@ impl EventKind {
             EventKind::ProfileDelete => "profile-delete",
             EventKind::Sync => "sync",
             EventKind::Setup => "setup",
+            EventKind::Make => "make",
+            EventKind::Link => "link",
+            EventKind::Unlink => "unlink",
         }
     }
 }
@@ -137,7 +143,7 @@ impl Event {
                 a.split([' ', '@'])
                     .next()
                     .is_some_and(|n| n.eq_ignore_ascii_case(change.name()))
-            });
+            }) || self.is_development_target(change);
             let text = match change {
                 Change::Added { name, package } => format!("{name} {}", package.version),
                 Change::Removed { name, package } => format!("{name} {}", package.version),
@@ -175,6 +181,21 @@ impl Event {
             subject.push(')');
         }
         subject
+    }
+
+    /// Whether a change is the package a `make` or `link` event built from a directory (its
+    /// arguments name a path, not the package).
+    fn is_development_target(&self, change: &Change) -> bool {
+        let installed = match change {
+            Change::Added { package, .. } => package,
+            Change::Changed { to, .. } => to,
+            Change::Removed { .. } => return false,
+        };
+        match self.kind {
+            EventKind::Make => matches!(installed.source, manifest::PackageSource::Local { .. }),
+            EventKind::Link => matches!(installed.source, manifest::PackageSource::Linked { .. }),
+            _ => false,
+        }
     }
 
     /// The full commit message: subject, blank line, marker, compact JSON.

@@ -190,6 +190,9 @@ pub struct VerifyReport {
     pub problems: Vec<String>,
     /// Store entries whose files no longer match their recorded hashes (package name, key).
     pub corrupt_store: Vec<(String, StoreKey)>,
+    /// Linked packages (name, working directory): their Lua files are symlinks that are meant
+    /// to change, so only their presence is checked.
+    pub linked: Vec<(String, String)>,
 }
 
 impl VerifyReport {
@@ -310,6 +313,10 @@ pub fn verify(env: &Environment) -> Result<VerifyReport> {
                 .push(format!("{name} {}: {e}", package.version)),
         }
     }
+    let live_tree = crate::tree::current(&env.tree_path()).ok().flatten();
+    let links = crate::develop::check_links(&store, &recorded, live_tree.as_deref())?;
+    report.linked = links.linked;
+    report.problems.extend(links.problems);
     if store_complete {
         report.problems.extend(compare_tree(env, &recorded)?);
     }
@@ -335,12 +342,11 @@ fn compare_tree(env: &Environment, manifest: &manifest::Manifest) -> Result<Vec<
             )]);
         }
     };
+    // Symlinks of linked packages lead to working files that are meant to change (and may be
+    // gone); `develop::check_links` checks them instead.
+    let linked = crate::develop::linked_tree_paths(&env.home.store()?, manifest)?;
     let listing = |root: &std::path::Path| -> Result<BTreeMap<String, std::path::PathBuf>> {
-        Ok(crate::tree::files::list(root)?
-            .into_iter()
-            .filter(|e| e.is_file() && e.rel != ".lvm-state")
-            .map(|e| (e.rel, e.path))
-            .collect())
+        Ok(crate::develop::tree_files_except(root, &linked)?)
     };
     let expected = listing(&expected_root)?;
     let live = listing(&live_root)?;

@@ -12,6 +12,7 @@ pub mod build;
 pub mod cli;
 pub mod config;
 pub mod curator;
+pub mod develop;
 pub mod env;
 pub mod envrepo;
 pub mod events;

@@ -54,6 +54,31 @@ pub enum PackageSource {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         commit: Option<String>,
     },
+    /// A project directory built as it was (`lvm make`).
+    Local {
+        /// The project directory (absolute).
+        path: String,
+        /// The rockspec's path inside it.
+        rockspec: String,
+        rockspec_sha256: String,
+        /// sha256 over the project's files (paths, modes, contents) that went into the build.
+        inputs_sha256: String,
+        /// The checked-out commit, when the directory is a git checkout.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        commit: Option<String>,
+        /// Whether the checkout had changes not committed (modified or untracked files).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        dirty: Option<bool>,
+    },
+    /// A development install whose Lua files are symlinks into a working directory
+    /// (`lvm link`).
+    Linked {
+        /// The working directory (absolute).
+        path: String,
+        /// The rockspec's path inside it.
+        rockspec: String,
+        rockspec_sha256: String,
+    },
 }
 
 impl PackageSource {
@@ -65,6 +90,28 @@ impl PackageSource {
                 format!("{url}@{}", &commit[..commit.len().min(10)])
             }
             PackageSource::Rockspec { path, .. } => path.clone(),
+            PackageSource::Local {
+                path,
+                commit,
+                dirty,
+                ..
+            } => match commit {
+                Some(c) => format!(
+                    "{path} (lvm make at {}{})",
+                    &c[..c.len().min(10)],
+                    if *dirty == Some(true) { ", dirty" } else { "" }
+                ),
+                None => format!("{path} (lvm make)"),
+            },
+            PackageSource::Linked { path, .. } => format!("linked to {path}"),
+        }
+    }
+
+    /// The working directory of a linked package.
+    pub fn linked_path(&self) -> Option<&str> {
+        match self {
+            PackageSource::Linked { path, .. } => Some(path),
+            _ => None,
         }
     }
 }

@@ -48,6 +48,8 @@ pub enum Target {
     Package(Dependency),
     Rockspec(PathBuf),
     Git(fetch::git::GitSpec),
+    /// A project directory built from its files as they are (`lvm make`, `lvm link`).
+    Local(crate::develop::LocalTarget),
 }
 
 /// Reads install arguments: `name`, `name version`, `'name >= 1.0'`, `x.rockspec`,
@@ -155,6 +157,8 @@ enum Origin {
     },
     /// Already installed: its record, reused as it is.
     Installed(Box<Package>),
+    /// A project directory (`lvm make`, `lvm link`).
+    Local(crate::develop::LocalTarget),
 }
 
 /// A fixed candidate (local rockspec, git source, installed package) with known dependencies.
@@ -499,6 +503,10 @@ impl Session {
                     .with_context(|| format!("rockspec {}", path.display()))?;
                 (rockspec, Origin::LocalRockspec { path })
             }
+            Target::Local(local) => {
+                let (_, rockspec) = crate::develop::read_rockspec(local)?;
+                (rockspec, Origin::Local(local.clone()))
+            }
             Target::Git(spec) => {
                 let checkout = fresh_dir(self, "git-")?;
                 let reference = match &spec.reference {
@@ -579,6 +587,18 @@ pub fn install_as(
     args: &[String],
     kind: EventKind,
 ) -> Result<Outcome> {
+    install_with(env, targets, choice, args, kind, BTreeMap::new())
+}
+
+/// [`install_as`] with event details (`make` records the project's path and git state).
+pub fn install_with(
+    env: &Environment,
+    targets: &[Target],
+    choice: &ServerChoice,
+    args: &[String],
+    kind: EventKind,
+    details: BTreeMap<String, String>,
+) -> Result<Outcome> {
     let mut timings = BTreeMap::new();
     let started = Instant::now();
     let session = Session::open(env, choice)?;
@@ -601,7 +621,7 @@ pub fn install_as(
         &current,
         &resolution,
         &requested,
-        (kind, event_args(args, &names)),
+        (kind, event_args(args, &names), details),
         timings,
     )?;
     let (commit, changes, hits, builds) = applied;
@@ -625,7 +645,7 @@ fn apply_resolution(
     current: &Manifest,
     resolution: &resolve::Resolution,
     requested: &BTreeMap<String, String>,
-    (kind, args): (EventKind, Vec<String>),
+    (kind, args, details): (EventKind, Vec<String>, BTreeMap<String, String>),
     mut timings: BTreeMap<String, u64>,
 ) -> Result<(Option<git2::Oid>, Vec<Change>, u32, u32)> {
     let (target, hits, builds) = build_target_state(
@@ -637,7 +657,7 @@ fn apply_resolution(
         &mut timings,
     )?;
     let changes = manifest::diff(current, &target);
-    let commit = env.record(kind, args, target, BTreeMap::new(), timings, (hits, builds))?;
+    let commit = env.record(kind, args, target, details, timings, (hits, builds))?;
     Ok((commit, changes, hits, builds))
 }
 
@@ -738,7 +758,7 @@ pub fn upgrade(env: &Environment, names: &[String], choice: &ServerChoice) -> Re
         &current,
         &resolution,
         &requested,
-        (EventKind::Upgrade, names.clone()),
+        (EventKind::Upgrade, names.clone(), BTreeMap::new()),
         timings,
     )?;
     Ok(Outcome {
@@ -919,18 +939,22 @@ fn store_key(
     rockspec_text: &str,
     rockspec: &Rockspec,
     commit: Option<&str>,
+    local_inputs: Option<&str>,
     ctx: &BuildContext,
 ) -> StoreKey {
     let rockspec_sha = fetch::hash::sha256_bytes(rockspec_text.as_bytes());
     let platform = crate::platform::rock_arch();
     let build = build_fingerprint(ctx, rockspec);
-    StoreKey::compute(&[
+    let mut inputs = vec![
         ("rockspec", rockspec_sha.as_str()),
         ("git_commit", commit.unwrap_or("")),
         ("lua", crate::platform::LUA_VERSION),
         ("platform", platform.as_str()),
         ("build", build.as_str()),
-    ])
+    ];
+    // A project directory's build depends on its files, which no rockspec or commit pins.
+    inputs.extend(local_inputs.map(|sha| ("local_inputs", sha)));
+    StoreKey::compute(&inputs)
 }
 
 /// Makes sure one package is in the store; returns its manifest record and whether it was
@@ -940,6 +964,7 @@ fn ensure_package(
     candidates: &Candidates<'_>,
     job: &Job,
 ) -> Result<(Package, bool)> {
+    let mut local_inputs = None;
     let (text, rockspec, source, source_dir_hint) = match &job.origin {
         Origin::Server { server, arches } => {
             let (text, rockspec) = candidates.server_rockspec(&job.name, &job.version)?;
@@ -983,12 +1008,27 @@ fn ensure_package(
             (text, rockspec, source, SourceHint::Dir(checkout.clone()))
         }
         Origin::Installed(p) => return Ok(((**p).clone(), true)),
+        Origin::Local(target) => {
+            let prepared = crate::develop::prepare(target, session.scratch.path())?;
+            local_inputs = Some(prepared.inputs_sha256);
+            let hint = SourceHint::Local {
+                dir: prepared.build_dir,
+                links: prepared.links,
+            };
+            (prepared.text, prepared.rockspec, prepared.source, hint)
+        }
     };
     let commit = match &source {
         PackageSource::Git { commit, .. } => Some(commit.clone()),
         _ => None,
     };
-    let key = store_key(&text, &rockspec, commit.as_deref(), &session.build_ctx);
+    let key = store_key(
+        &text,
+        &rockspec,
+        commit.as_deref(),
+        local_inputs.as_deref(),
+        &session.build_ctx,
+    );
     if let Some(stored) = session.store.get(&key)? {
         let source = with_source_record(
             source,
@@ -1027,6 +1067,11 @@ enum SourceHint {
         server: Box<RocksServer>,
         arches: Vec<String>,
     },
+    /// A snapshot of a project directory; the build records which of its files it copied.
+    Local {
+        dir: PathBuf,
+        links: Vec<crate::develop::LinkCandidate>,
+    },
 }
 
 /// What a rebuild must find again: the recorded archive digest and git commit.
@@ -1047,7 +1092,7 @@ fn with_source_record(
             *sha256 = sha.filter(|s| !s.is_empty()).cloned();
             *commit = commit_value.filter(|s| !s.is_empty()).cloned();
         }
-        PackageSource::Git { .. } => {}
+        PackageSource::Git { .. } | PackageSource::Local { .. } | PackageSource::Linked { .. } => {}
     }
     source
 }
@@ -1069,8 +1114,13 @@ fn build_into_store(
     std::fs::create_dir_all(&prefix)?;
     let (mut sha, mut commit) = (None, None);
     let mut prebuilt = false;
+    let mut links = None;
     let source_dir = match hint {
         SourceHint::Dir(dir) => dir,
+        SourceHint::Local { dir, links: found } => {
+            links = Some(found);
+            dir
+        }
         SourceHint::Remote => {
             let fetched = fetch::fetch_source(
                 &rockspec.source,
@@ -1131,6 +1181,12 @@ fn build_into_store(
         crate::tree::write_rock_manifest(&prefix, &rockspec.file_name())?;
     }
     let mut extra = BTreeMap::new();
+    if let Some(links) = &links {
+        extra.insert(
+            crate::develop::LINKED_FILES_KEY.to_string(),
+            crate::develop::linked_files_record(links, &prefix)?,
+        );
+    }
     extra.insert("source_sha256".to_string(), sha.clone().unwrap_or_default());
     extra.insert(
         "source_commit".to_string(),
@@ -1455,6 +1511,14 @@ fn rebuild_recorded(session: &Session, name: &str, package: &Package) -> Result<
             check_sha(name, "rockspec", rockspec_sha256, &text)?;
             (text, SourceHint::Dir(checkout), Expected::default())
         }
+        PackageSource::Local { .. } | PackageSource::Linked { .. } => {
+            let prepared = crate::develop::prepare_recorded(name, package, session.scratch.path())?;
+            let hint = SourceHint::Local {
+                dir: prepared.build_dir,
+                links: prepared.links,
+            };
+            (prepared.text, hint, Expected::default())
+        }
     };
     let rockspec = Rockspec::from_lua(&text, &format!("{name}-{}.rockspec", package.version))?;
     build_into_store(
@@ -1486,7 +1550,7 @@ pub fn sync(env: &Environment, lock_timeout: Duration) -> Result<WriteLock> {
     // Store entries are content-addressed and inserted atomically, so filling the store needs
     // no lock; the lock's recovery then rebuilds the tree from it.
     ensure_in_store(env, &env.manifest()?)?;
-    match env.lock(lock_timeout) {
+    let locked = match env.lock(lock_timeout) {
         Ok(lock) => Ok(lock),
         Err(e) => {
             // Another process may have moved the head meanwhile: fetch what that state needs.
@@ -1495,7 +1559,15 @@ pub fn sync(env: &Environment, lock_timeout: Duration) -> Result<WriteLock> {
             }
             env.lock(lock_timeout)
         }
+    }?;
+    // A tree made from the right state may still lack the symlinks of a linked package (made
+    // by hand, or a link removed): remake it, which re-creates them.
+    let manifest = env.manifest()?;
+    if !crate::develop::links_intact(env, &manifest)? {
+        let dir = env.materialize(&manifest)?;
+        env.install_tree(&dir)?;
     }
+    Ok(locked)
 }
 
 /// `lvm gc`: drop store entries that no state in the history of any profile needs, in this

@@ -20,6 +20,7 @@ mod vars;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+pub use autodetect::{Detected, detect as autodetect_modules};
 pub use builtin::{Plan, plan_module};
 pub use error::BuildError;
 pub use external::{SearchDirs, dependencies_to_check, find_external_dependency};

@@ -179,11 +179,15 @@ pub fn verify(ctx: &Context, args: VerifyArgs) -> Result<i32> {
             "events": report.events,
             "packages": report.packages,
             "problems": report.problems,
+            "linked": report.linked.iter().map(|(name, path)| serde_json::json!({"name": name, "path": path})).collect::<Vec<_>>(),
             "repaired": args.repair && !report.is_ok(),
             "rebuilt_store_entries": rebuilt,
             "remaining": remaining,
         }))?;
     } else {
+        for (name, path) in &report.linked {
+            println!("{name}: linked to {path} (its Lua files are not checked against the store)");
+        }
         for p in &report.problems {
             println!("problem: {p}");
         }

@@ -11,6 +11,7 @@ use crate::config;
 use crate::env::{Environment, Home};
 
 mod curator;
+mod develop;
 mod history;
 mod lint;
 mod packages;
@@ -35,6 +36,8 @@ Examples:
   lvm init --server file:///srv/rocks      make the default environment
   lvm install penlight 'penlight >= 1.13'  install with a constraint
   lvm install ./foo-1.0-1.rockspec         install a local rockspec
+  lvm make                                 build and install the rock in this directory
+  lvm link ../my-rock                      install a working copy, edits visible at once
   lvm list                                 what is installed
   lvm log --stat                           history of changes
   lvm rollback                             undo the last change
@@ -77,6 +80,12 @@ pub enum Command {
     Upgrade(packages::UpgradeArgs),
     /// Remove packages and the dependencies nothing else needs.
     Remove(packages::RemoveArgs),
+    /// Build the rock in the current directory from its files and install it (like `luarocks make`).
+    Make(develop::MakeArgs),
+    /// Install a working directory's rock with its Lua files linked, so edits show up at once.
+    Link(develop::LinkArgs),
+    /// Remove a package installed with `lvm link`.
+    Unlink(develop::UnlinkArgs),
     /// List installed packages.
     List(packages::ListArgs),
     /// Show one installed package.
@@ -284,6 +293,9 @@ fn run(ctx: &Context, command: Command) -> Result<i32> {
         Command::Install(args) => packages::install(ctx, args),
         Command::Upgrade(args) => packages::upgrade(ctx, args),
         Command::Remove(args) => packages::remove(ctx, args),
+        Command::Make(args) => develop::make(ctx, args),
+        Command::Link(args) => develop::link(ctx, args),
+        Command::Unlink(args) => develop::unlink(ctx, args),
         Command::List(args) => packages::list(ctx, args),
         Command::Show(args) => packages::show(ctx, args),
         Command::Search(args) => packages::search(ctx, args),

@@ -17,7 +17,7 @@ pub struct ServerArgs {
 }
 
 impl ServerArgs {
-    fn choice(&self) -> Result<ServerChoice> {
+    pub(super) fn choice(&self) -> Result<ServerChoice> {
         let norm = |list: &[String]| -> Result<Vec<String>> {
             list.iter()
                 .map(|s| super::setup::normalize_server(s))
@@ -132,6 +132,7 @@ pub fn list(ctx: &Context, args: ListArgs) -> Result<i32> {
                     "name": name, "version": p.version.to_string(),
                     "requested": p.reason.requested, "required_by": p.reason.required_by,
                     "source": p.source.describe(),
+                    "linked": p.source.linked_path(),
                 })
             })
             .collect();
@@ -151,7 +152,12 @@ pub fn list(ctx: &Context, args: ListArgs) -> Result<i32> {
             Some(c) => format!("requested {c}"),
             None => format!("dependency of {}", p.reason.required_by.join(", ")),
         };
-        println!("{name} {}  ({why})", p.version);
+        let mark = match &p.source {
+            crate::manifest::PackageSource::Linked { path, .. } => format!("  [linked to {path}]"),
+            crate::manifest::PackageSource::Local { path, .. } => format!("  [made from {path}]"),
+            _ => String::new(),
+        };
+        println!("{name} {}  ({why}){mark}", p.version);
     }
     Ok(exit::OK)
 }
