@@ -579,12 +579,29 @@ pub fn install_as(
     args: &[String],
     kind: EventKind,
 ) -> Result<Outcome> {
+    install_releasing(env, targets, &[], choice, args, kind)
+}
+
+/// Installs targets and stops requesting `release` in the same event (a checklist applied as a
+/// whole). A released package goes unless another package still needs it, in which case it
+/// stays as a dependency.
+pub fn install_releasing(
+    env: &Environment,
+    targets: &[Target],
+    release: &[String],
+    choice: &ServerChoice,
+    args: &[String],
+    kind: EventKind,
+) -> Result<Outcome> {
     let mut timings = BTreeMap::new();
     let started = Instant::now();
     let session = Session::open(env, choice)?;
     let current = env.manifest()?;
     let mut candidates = session.candidates(&current);
     let mut requested: BTreeMap<String, String> = current.requested();
+    for name in release {
+        requested.remove(&name.to_ascii_lowercase());
+    }
     let mut new_requirements = Vec::new();
     for target in targets {
         let dep = session.pin_target(&mut candidates, target)?;
@@ -607,7 +624,11 @@ pub fn install_as(
     let (commit, changes, hits, builds) = applied;
     Ok(Outcome {
         summary: match commit {
-            Some(c) => format!("Installed ({})", crate::envrepo::short(c)),
+            Some(c) if release.is_empty() => {
+                format!("Installed ({})", crate::envrepo::short(c))
+            }
+            Some(c) => format!("Changed ({})", crate::envrepo::short(c)),
+            None if names.is_empty() => "Nothing to do".to_string(),
             None => format!("Nothing to do: {} already installed", names.join(", ")),
         },
         changes,

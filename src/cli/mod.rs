@@ -12,6 +12,7 @@ use crate::env::{Environment, Home};
 
 mod curator;
 mod history;
+mod interactive;
 mod lint;
 mod packages;
 mod profiles;
