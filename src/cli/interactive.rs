@@ -3,7 +3,9 @@
 //! the wanted state of the packages it lists, and the difference is applied as one event:
 //! ticked packages that are missing are installed, unticked packages that were requested are no
 //! longer requested (and go unless another package needs them). Packages installed only as a
-//! dependency stay when unticked, since removing them would break what needs them.
+//! dependency stay when unticked, since removing them would break what needs them; left ticked
+//! while something is released, they become requested, so they stay even when what needed them
+//! goes.
 //!
 //! Building the checklist and reading the picks back are pure functions; the terminal part is a
 //! thin shell around dialoguer's `MultiSelect`.
@@ -65,6 +67,9 @@ pub struct Picks {
     pub release: Vec<String>,
     /// Unticked but installed only as a dependency, with what needs them: they stay.
     pub kept: Vec<(String, Vec<String>)>,
+    /// Ticked and installed only as a dependency: requested along with a release, so what the
+    /// checklist shows ticked is still there afterwards.
+    pub keep: Vec<Dependency>,
 }
 
 impl Picks {
@@ -186,10 +191,25 @@ pub fn picks(items: &[Item], picked: &[usize], installed: &Manifest) -> Picks {
             (false, Some(p)) => out
                 .kept
                 .push((item.name.clone(), p.reason.required_by.clone())),
+            (true, Some(p)) if p.reason.requested.is_none() => out.keep.push(item.install.clone()),
             _ => {}
         }
     }
+    if out.release.is_empty() {
+        out.keep.clear();
+    }
     out
+}
+
+/// What the event installs: the additions, and the kept dependencies a release could orphan.
+pub fn targets(picks: &Picks) -> Vec<Target> {
+    picks
+        .add
+        .iter()
+        .chain(&picks.keep)
+        .cloned()
+        .map(Target::Package)
+        .collect()
 }
 
 /// The event's arguments: the flag, then what was added (as `lvm install` would take it).
@@ -324,10 +344,9 @@ fn run(
         report_kept(ctx, &picks);
         return Ok(exit::OK);
     }
-    let targets: Vec<Target> = picks.add.iter().cloned().map(Target::Package).collect();
     let outcome = pipeline::install_releasing(
         env,
-        &targets,
+        &targets(&picks),
         &picks.release,
         choice,
         &event_args(&picks),
@@ -540,7 +559,18 @@ rationale = "Needed by busted"
             p.kept,
             [("inspect".to_string(), vec!["penlight".to_string()])]
         );
+        assert!(p.keep.is_empty());
         assert_eq!(event_args(&p), ["--interactive", "busted"]);
+        // Releasing penlight while inspect, its dependency, stays ticked: inspect is requested.
+        let p = picks(&list, &[0], &installed);
+        assert_eq!(p.release, ["penlight"]);
+        assert_eq!(
+            p.keep.iter().map(|d| d.name.as_str()).collect::<Vec<_>>(),
+            ["inspect"]
+        );
+        assert_eq!(targets(&p).len(), 1);
+        // Without a release, a ticked dependency is left as it is.
+        assert!(picks(&list, &[0, 1, 2], &installed).keep.is_empty());
         // Leaving the ticks as they were changes nothing.
         let same: Vec<usize> = (0..list.len()).filter(|i| list[*i].ticked).collect();
         assert!(picks(&list, &same, &installed).is_empty());
