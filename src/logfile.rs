@@ -274,9 +274,9 @@ mod tests {
         let before = Utc.with_ymd_and_hms(2024, 12, 31, 23, 59, 59).unwrap();
         let clock = Hand::at(before);
         let log = RollingLog::new(tmp.path(), "lvm", 14, clock.clone()).unwrap();
-        write!(log.writer(), "before midnight\n").unwrap();
+        writeln!(log.writer(), "before midnight").unwrap();
         clock.set(before + Duration::seconds(2));
-        write!(log.writer(), "after midnight\n").unwrap();
+        writeln!(log.writer(), "after midnight").unwrap();
         assert_eq!(
             files(tmp.path()),
             ["lvm.2024-12-31.log", "lvm.2025-01-01.log"]
