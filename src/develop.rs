@@ -905,6 +905,7 @@ pub fn make(
     let mut outcome = pipeline::install_with(
         env,
         &[Target::Local(target)],
+        &[],
         choice,
         args,
         EventKind::Make,
@@ -934,6 +935,7 @@ pub fn link(
     let mut outcome = pipeline::install_with(
         env,
         &[Target::Local(target)],
+        &[],
         choice,
         args,
         EventKind::Link,

@@ -19,6 +19,7 @@ pub mod events;
 pub mod fetch;
 pub mod fsutil;
 pub mod history;
+pub mod logfile;
 pub mod manifest;
 pub mod pipeline;
 pub mod platform;

@@ -587,13 +587,17 @@ pub fn install_as(
     args: &[String],
     kind: EventKind,
 ) -> Result<Outcome> {
-    install_with(env, targets, choice, args, kind, BTreeMap::new())
+    install_with(env, targets, &[], choice, args, kind, BTreeMap::new())
 }
 
-/// [`install_as`] with event details (`make` records the project's path and git state).
+/// The general install: installs targets and stops requesting `release` in the same event (a
+/// checklist applied as a whole), with event details (`make` records the project's path and
+/// git state). A released package goes unless another package still needs it, in which case
+/// it stays as a dependency.
 pub fn install_with(
     env: &Environment,
     targets: &[Target],
+    release: &[String],
     choice: &ServerChoice,
     args: &[String],
     kind: EventKind,
@@ -605,6 +609,9 @@ pub fn install_with(
     let current = env.manifest()?;
     let mut candidates = session.candidates(&current);
     let mut requested: BTreeMap<String, String> = current.requested();
+    for name in release {
+        requested.remove(&name.to_ascii_lowercase());
+    }
     let mut new_requirements = Vec::new();
     for target in targets {
         let dep = session.pin_target(&mut candidates, target)?;
@@ -627,7 +634,11 @@ pub fn install_with(
     let (commit, changes, hits, builds) = applied;
     Ok(Outcome {
         summary: match commit {
-            Some(c) => format!("Installed ({})", crate::envrepo::short(c)),
+            Some(c) if release.is_empty() => {
+                format!("Installed ({})", crate::envrepo::short(c))
+            }
+            Some(c) => format!("Changed ({})", crate::envrepo::short(c)),
+            None if names.is_empty() => "Nothing to do".to_string(),
             None => format!("Nothing to do: {} already installed", names.join(", ")),
         },
         changes,

@@ -124,33 +124,49 @@ pub fn profiles(ctx: &Context, args: ListArgs) -> Result<i32> {
 Examples:
   lvm setup standard          core, networking, parsing and test tools
   lvm setup standard --prod   the same without dev-only packages
-  lvm profiles                what each profile installs")]
+  lvm profiles                what each profile installs
+  lvm setup --interactive     tick curated packages in a checklist (current profile)
+
+With --interactive, the checklist lists every package of the curated collections, the installed
+ones ticked; on enter, ticked packages that are missing are installed and unticked ones that were
+requested are no longer requested (they go unless another package needs them), all as one event
+on the current profile. It needs a terminal.")]
 pub struct SetupArgs {
     /// A curated profile (see `lvm profiles`).
-    pub profile: String,
+    #[arg(
+        required_unless_present = "interactive",
+        conflicts_with = "interactive"
+    )]
+    pub profile: Option<String>,
     /// Production: leave out dev-only packages (test tools).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "interactive")]
     pub prod: bool,
+    /// Pick curated packages in a terminal checklist instead of installing a profile.
+    #[arg(long)]
+    pub interactive: bool,
     /// Also use this rocks server, before the configured ones (repeatable).
     #[arg(long = "server", value_name = "URL")]
     pub servers: Vec<String>,
 }
 
 pub fn setup(ctx: &Context, args: SetupArgs) -> Result<i32> {
-    let env = ctx.open()?;
-    let _lock = env.lock(ctx.lock_timeout)?;
+    if args.interactive {
+        if let Some(code) = super::interactive::require_terminal("`lvm setup PROFILE`") {
+            return Ok(code);
+        }
+    }
     let servers = args
         .servers
         .iter()
         .map(|s| super::setup::normalize_server(s))
         .collect::<Result<Vec<_>>>()?;
-    setup_profile(
-        ctx,
-        &env,
-        &args.profile,
-        args.prod,
-        &ServerChoice::Extra(servers),
-    )
+    let choice = ServerChoice::Extra(servers);
+    let Some(profile) = args.profile.filter(|_| !args.interactive) else {
+        return super::interactive::setup(ctx, &choice);
+    };
+    let env = ctx.open()?;
+    let _lock = env.lock(ctx.lock_timeout)?;
+    setup_profile(ctx, &env, &profile, args.prod, &choice)
 }
 
 /// Installs a curated profile into an open, locked environment (also for `lvm init --profile`).

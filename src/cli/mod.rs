@@ -13,6 +13,7 @@ use crate::env::{Environment, Home};
 mod curator;
 mod develop;
 mod history;
+mod interactive;
 mod lint;
 mod packages;
 mod profiles;
@@ -160,6 +161,7 @@ const LOG_FILES_KEPT: usize = 14;
 /// Terminal logging as asked (`-v`, `-q`, `RUST_LOG`), plus, for an existing environment, a
 /// persistent debug log in `<env>/logs/lvm.YYYY-MM-DD.log`, rotated daily.
 fn init_tracing(verbose: u8, quiet: bool, env_logs: Option<PathBuf>) {
+    use crate::logfile::{RollingLog, SystemClock};
     use tracing_subscriber::prelude::*;
     use tracing_subscriber::{EnvFilter, fmt};
     let default = match (quiet, verbose) {
@@ -174,17 +176,10 @@ fn init_tracing(verbose: u8, quiet: bool, env_logs: Option<PathBuf>) {
         .without_time()
         .with_filter(filter);
     let file = env_logs.and_then(|dir| {
-        std::fs::create_dir_all(&dir).ok()?;
-        let appender = tracing_appender::rolling::Builder::new()
-            .rotation(tracing_appender::rolling::Rotation::DAILY)
-            .filename_prefix("lvm")
-            .filename_suffix("log")
-            .max_log_files(LOG_FILES_KEPT)
-            .build(&dir)
-            .ok()?;
+        let log = RollingLog::new(dir, "lvm", LOG_FILES_KEPT, SystemClock).ok()?;
         Some(
             fmt::layer()
-                .with_writer(appender)
+                .with_writer(log)
                 .with_ansi(false)
                 .with_filter(EnvFilter::new("lvm=debug,info")),
         )

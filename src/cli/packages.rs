@@ -51,18 +51,30 @@ Examples:
   lvm install ./foo-1.0-1.rockspec     a local rockspec
   lvm install git+https://host/repo.git@v1.2
   lvm install ../my-rock               a local git checkout (write a path: ./my-rock, not my-rock)
+  lvm install --interactive json       tick packages matching 'json' in a checklist
+
+With --interactive, the checklist lists the search results for TERM, the installed ones ticked;
+on enter, ticked packages that are missing are installed and unticked ones that were requested
+are no longer requested, all as one event. It needs a terminal.
 
 ", fetch_environment!()))]
 pub struct InstallArgs {
     /// Package names (optionally followed by a version or constraint), rockspec files, git URLs
-    /// (git+https://..., git+file://...[@ref]) or paths to git repositories.
-    #[arg(required = true)]
+    /// (git+https://..., git+file://...[@ref]) or paths to git repositories. With
+    /// --interactive: one search term (default: every package).
+    #[arg(required_unless_present = "interactive")]
     pub targets: Vec<String>,
+    /// Pick packages from search results in a terminal checklist.
+    #[arg(long)]
+    pub interactive: bool,
     #[command(flatten)]
     pub servers: ServerArgs,
 }
 
 pub fn install(ctx: &Context, args: InstallArgs) -> Result<i32> {
+    if args.interactive {
+        return super::interactive::install_command(ctx, &args.targets, || args.servers.choice());
+    }
     let env = ctx.open()?;
     let _lock = env.lock(ctx.lock_timeout)?;
     let targets = pipeline::parse_targets(&args.targets)?;
