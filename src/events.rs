@@ -48,6 +48,8 @@ pub enum EventKind {
     ProfileDelete,
     Sync,
     Setup,
+    /// A change of the environment's settings (`lvm.toml`); packages stay.
+    Config,
 }
 
 impl EventKind {
@@ -64,6 +66,7 @@ impl EventKind {
             EventKind::ProfileDelete => "profile-delete",
             EventKind::Sync => "sync",
             EventKind::Setup => "setup",
+            EventKind::Config => "config",
         }
     }
 }
