@@ -74,9 +74,10 @@ fn create(
         );
     }
     if let Some(lua) = lua {
-        levels
-            .flags
-            .set(Value::parse(Key::Lua, lua, "--lua")?, Origin::Flag("--lua"));
+        levels.flags.set(
+            Value::parse(Key::Lua, lua, &format!("--lua {lua}"))?,
+            Origin::Flag("--lua"),
+        );
     }
     let settings = levels.resolve();
     if settings.servers.is_empty() {
