@@ -1,17 +1,37 @@
-//! Where lvm keeps things and how an environment is configured.
+//! Where lvm keeps things and how it is configured.
 //!
 //! The lvm home (`LVM_HOME`, else `$XDG_DATA_HOME/lvm`, else `~/.local/share/lvm`) holds the
-//! shared store, the download cache and named environments. An environment's own settings live
-//! in its `lvm.toml` (tracked in its repository), validated on read: unknown keys are rejected
-//! with a suggestion.
+//! shared store, the download cache and named environments. Settings come from five levels, the
+//! first that sets a key wins: a command-line flag, an environment variable, the environment's
+//! `lvm.toml` (tracked in its repository), the user's `config.toml` (`LVM_CONFIG`, else
+//! `$XDG_CONFIG_HOME/lvm/config.toml`, else `~/.config/lvm/config.toml`), the built-in default.
+//! [`resolve`] folds the levels into [`Settings`], remembering where each value came from. Every
+//! value is validated where it enters (file, variable, flag, `lvm config set`) by the same
+//! [`Value`] parsers, and unknown keys are rejected with a suggestion.
 
+use std::collections::BTreeMap;
+use std::fmt;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use serde::{Serialize, Serializer};
 use thiserror::Error;
 
-/// Rocks servers `lvm init` uses when none is given on the command line (space-separated).
+/// Rocks servers (space-separated); above the environment's and the user's.
 pub const SERVERS_VAR: &str = "LVM_SERVERS";
+/// Seconds to wait for the writer lock.
+pub const LOCK_TIMEOUT_VAR: &str = "LVM_LOCK_TIMEOUT";
+/// Parallel build jobs (`auto` or a positive integer).
+pub const JOBS_VAR: &str = "LVM_JOBS";
+/// `auto`, `always` or `never`.
+pub const COLOR_VAR: &str = "LVM_COLOR";
+/// The informal standard (any non-empty value means no color); below [`COLOR_VAR`].
+pub const NO_COLOR_VAR: &str = "NO_COLOR";
+/// The user config file, replacing the XDG location.
+pub const USER_CONFIG_VAR: &str = "LVM_CONFIG";
+
+/// Seconds to wait for another lvm process when nothing else is configured.
+pub const DEFAULT_LOCK_TIMEOUT: f64 = 60.0;
 
 /// The directory name of a project-local environment (like `.venv`).
 pub const LOCAL_ENV_DIR: &str = ".lvm";
@@ -26,70 +46,693 @@ pub enum ConfigError {
         #[source]
         source: std::io::Error,
     },
+    #[error("{file}: cannot write: {source}")]
+    Write {
+        file: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error(
         "cannot find a home folder for lvm: set LVM_HOME (or HOME / XDG_DATA_HOME) to a writable directory"
     )]
     NoHome,
 }
 
-/// `lvm.toml`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// A setting lvm knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Key {
+    Lua,
+    Servers,
+    LockTimeout,
+    Jobs,
+    Color,
+}
+
+impl Key {
+    /// Every key, in the order `lvm config list` shows them.
+    pub const ALL: [Key; 5] = [
+        Key::Lua,
+        Key::Servers,
+        Key::LockTimeout,
+        Key::Jobs,
+        Key::Color,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Key::Servers => "servers",
+            Key::Lua => "lua",
+            Key::LockTimeout => "lock_timeout",
+            Key::Jobs => "jobs",
+            Key::Color => "color",
+        }
+    }
+
+    /// The values the key accepts, for error messages and help.
+    pub fn allowed(self) -> String {
+        match self {
+            Key::Servers => {
+                "rocks server URLs (file://, http://, https://) or folders, space-separated"
+                    .to_string()
+            }
+            Key::Lua => crate::platform::LUA_VERSION.to_string(),
+            Key::LockTimeout => "a number of seconds >= 0 (e.g. 60, 2.5)".to_string(),
+            Key::Jobs => "a positive integer or 'auto' (the number of CPUs)".to_string(),
+            Key::Color => "auto, always, never".to_string(),
+        }
+    }
+
+    /// The key named `name`; `source` names where it was read, for the error.
+    pub fn parse(name: &str, source: &str) -> Result<Key, ConfigError> {
+        if let Some(key) = Key::ALL.iter().find(|k| k.name() == name) {
+            return Ok(*key);
+        }
+        let names: Vec<&str> = Key::ALL.iter().map(|k| k.name()).collect();
+        let hint = suggest(name, &names)
+            .map(|s| format!("; did you mean '{s}'?"))
+            .unwrap_or_default();
+        Err(ConfigError::Invalid {
+            file: source.to_string(),
+            message: format!(
+                "unknown key '{name}'{hint} (known keys: {})",
+                names.join(", ")
+            ),
+        })
+    }
+}
+
+impl fmt::Display for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// When output is colored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Color {
+    /// When the output is a terminal.
+    #[default]
+    Auto,
+    Always,
+    Never,
+}
+
+impl Color {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Color::Auto => "auto",
+            Color::Always => "always",
+            Color::Never => "never",
+        }
+    }
+
+    /// Whether to color a stream that is (or is not) a terminal.
+    pub fn enabled(self, is_terminal: bool) -> bool {
+        match self {
+            Color::Auto => is_terminal,
+            Color::Always => true,
+            Color::Never => false,
+        }
+    }
+}
+
+impl Serialize for Color {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+/// How many build processes a rock build runs at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Jobs {
+    /// The number of CPUs.
+    #[default]
+    Auto,
+    /// At least 1.
+    Count(u32),
+}
+
+impl Jobs {
+    /// The number of jobs (`auto`: the CPUs this process may use).
+    pub fn count(self) -> usize {
+        match self {
+            Jobs::Auto => std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1),
+            Jobs::Count(n) => (n as usize).max(1),
+        }
+    }
+}
+
+impl fmt::Display for Jobs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Jobs::Auto => f.write_str("auto"),
+            Jobs::Count(n) => write!(f, "{n}"),
+        }
+    }
+}
+
+impl Serialize for Jobs {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Jobs::Auto => s.serialize_str("auto"),
+            Jobs::Count(n) => s.serialize_u32(*n),
+        }
+    }
+}
+
+/// A validated value of one key.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Servers(Vec<String>),
+    Lua(String),
+    LockTimeout(f64),
+    Jobs(Jobs),
+    Color(Color),
+}
+
+impl Value {
+    pub fn key(&self) -> Key {
+        match self {
+            Value::Servers(_) => Key::Servers,
+            Value::Lua(_) => Key::Lua,
+            Value::LockTimeout(_) => Key::LockTimeout,
+            Value::Jobs(_) => Key::Jobs,
+            Value::Color(_) => Key::Color,
+        }
+    }
+
+    /// Reads a value written as text (a flag, an environment variable, `lvm config set`):
+    /// servers are space-separated. `source` names where it came from, for the error.
+    pub fn parse(key: Key, text: &str, source: &str) -> Result<Value, ConfigError> {
+        let bad = |problem: &str| bad_value(source, key, text, problem);
+        let trimmed = text.trim();
+        let value = match key {
+            Key::Servers => Value::Servers(trimmed.split_whitespace().map(String::from).collect()),
+            Key::Lua => Value::Lua(trimmed.to_string()),
+            Key::LockTimeout => {
+                Value::LockTimeout(trimmed.parse::<f64>().map_err(|_| bad("not a number"))?)
+            }
+            Key::Jobs if trimmed == "auto" => Value::Jobs(Jobs::Auto),
+            Key::Jobs => Value::Jobs(Jobs::Count(
+                trimmed
+                    .parse::<u32>()
+                    .map_err(|_| bad("not a positive integer"))?,
+            )),
+            Key::Color => Value::Color(match trimmed {
+                "auto" => Color::Auto,
+                "always" => Color::Always,
+                "never" => Color::Never,
+                _ => return Err(bad("not a color mode")),
+            }),
+        };
+        value.checked(text, source)
+    }
+
+    /// Reads a value from a TOML file; `source` names the file.
+    pub fn from_toml(key: Key, value: &toml::Value, source: &str) -> Result<Value, ConfigError> {
+        let shown = value.to_string();
+        let bad = |problem: &str| bad_value(source, key, &shown, problem);
+        let parsed = match (key, value) {
+            (Key::Servers, toml::Value::Array(items)) => Value::Servers(
+                items
+                    .iter()
+                    .map(|i| i.as_str().map(String::from))
+                    .collect::<Option<Vec<_>>>()
+                    .ok_or_else(|| bad("every server must be a string"))?,
+            ),
+            (Key::Servers, _) => {
+                return Err(bad(
+                    "not a list; write servers = [\"https://...\", \"file:///srv/rocks\"]",
+                ));
+            }
+            (Key::Lua, toml::Value::String(s)) => Value::Lua(s.clone()),
+            (Key::LockTimeout, toml::Value::Integer(i)) => Value::LockTimeout(*i as f64),
+            (Key::LockTimeout, toml::Value::Float(f)) => Value::LockTimeout(*f),
+            (Key::Jobs, toml::Value::Integer(i)) => Value::Jobs(Jobs::Count(
+                u32::try_from(*i).map_err(|_| bad("must be at least 1"))?,
+            )),
+            (Key::Jobs | Key::Color, toml::Value::String(s)) => {
+                return Value::parse(key, s, source);
+            }
+            _ => return Err(bad("wrong type")),
+        };
+        parsed.checked(&shown, source)
+    }
+
+    /// The range checks every way in shares.
+    fn checked(self, shown: &str, source: &str) -> Result<Value, ConfigError> {
+        let bad = |problem: String| Err(bad_value(source, self.key(), shown, &problem));
+        match &self {
+            Value::Servers(list) => {
+                for server in list {
+                    if let Some(problem) = server_problem(server) {
+                        return bad(problem);
+                    }
+                }
+            }
+            Value::Lua(v) if v != crate::platform::LUA_VERSION => {
+                return bad(format!(
+                    "this lvm supports Lua {} only",
+                    crate::platform::LUA_VERSION
+                ));
+            }
+            Value::LockTimeout(s) if !s.is_finite() || *s < 0.0 => {
+                return bad("must be a finite number >= 0".to_string());
+            }
+            Value::Jobs(Jobs::Count(0)) => return bad("must be at least 1".to_string()),
+            _ => {}
+        }
+        Ok(self)
+    }
+
+    /// The value as written in a TOML file.
+    pub fn to_toml(&self) -> toml::Value {
+        match self {
+            Value::Servers(list) => {
+                toml::Value::Array(list.iter().cloned().map(toml::Value::String).collect())
+            }
+            Value::Lua(v) => toml::Value::String(v.clone()),
+            Value::LockTimeout(s) => toml::Value::Float(*s),
+            Value::Jobs(Jobs::Auto) => toml::Value::String("auto".into()),
+            Value::Jobs(Jobs::Count(n)) => toml::Value::Integer(i64::from(*n)),
+            Value::Color(c) => toml::Value::String(c.as_str().into()),
+        }
+    }
+
+    /// The value in `lvm config list --json`.
+    pub fn to_json(&self) -> serde_json::Value {
+        match self {
+            Value::Servers(list) => serde_json::json!(list),
+            Value::Lua(v) => serde_json::json!(v),
+            Value::LockTimeout(s) => serde_json::json!(s),
+            Value::Jobs(j) => serde_json::to_value(j).unwrap_or_default(),
+            Value::Color(c) => serde_json::json!(c.as_str()),
+        }
+    }
+}
+
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::Servers(list) => f.write_str(&list.join(" ")),
+            Value::Lua(v) => f.write_str(v),
+            Value::LockTimeout(s) => write!(f, "{s}"),
+            Value::Jobs(j) => write!(f, "{j}"),
+            Value::Color(c) => f.write_str(c.as_str()),
+        }
+    }
+}
+
+fn bad_value(source: &str, key: Key, value: &str, problem: &str) -> ConfigError {
+    ConfigError::Invalid {
+        file: source.to_string(),
+        message: format!(
+            "{key} = '{}': {problem} (allowed values for {key}: {})",
+            value.trim_matches('"'),
+            key.allowed()
+        ),
+    }
+}
+
+/// Why a server entry is unusable, if it is.
+fn server_problem(server: &str) -> Option<String> {
+    if server.trim().is_empty() {
+        return Some("empty server URL".to_string());
+    }
+    let (scheme, rest) = server.split_once("://")?;
+    if !["file", "http", "https"].contains(&scheme) {
+        return Some(format!(
+            "'{server}' has the unsupported scheme '{scheme}://'"
+        ));
+    }
+    rest.is_empty()
+        .then(|| format!("'{server}' names no host or path"))
+}
+
+/// Turns a plain folder into a `file://` URL so a stored server is unambiguous; URLs lose a
+/// trailing slash.
+pub fn normalize_server(server: &str) -> Result<String, ConfigError> {
+    if let Some(problem) = server_problem(server) {
+        return Err(bad_value("servers", Key::Servers, server, &problem));
+    }
+    if server.contains("://") {
+        return Ok(server.trim_end_matches('/').to_string());
+    }
+    let path = std::fs::canonicalize(server).map_err(|e| {
+        bad_value(
+            "servers",
+            Key::Servers,
+            server,
+            &format!("the rocks server folder '{server}' does not exist ({e})"),
+        )
+    })?;
+    Ok(format!("file://{}", path.display()))
+}
+
+/// Where a setting's value came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// A command-line flag (`--jobs`).
+    Flag(&'static str),
+    /// An environment variable (`LVM_JOBS`).
+    EnvVar(&'static str),
+    /// The environment's `lvm.toml`.
+    Environment(PathBuf),
+    /// The user's config file.
+    User(PathBuf),
+    Default,
+}
+
+impl Origin {
+    /// The level's name: `flag`, `env-var`, `environment`, `user` or `default`.
+    pub fn level(&self) -> &'static str {
+        match self {
+            Origin::Flag(_) => "flag",
+            Origin::EnvVar(_) => "env-var",
+            Origin::Environment(_) => "environment",
+            Origin::User(_) => "user",
+            Origin::Default => "default",
+        }
+    }
+
+    /// The flag, variable or file, when there is one.
+    pub fn source(&self) -> Option<String> {
+        match self {
+            Origin::Flag(name) | Origin::EnvVar(name) => Some(name.to_string()),
+            Origin::Environment(path) | Origin::User(path) => Some(path.display().to_string()),
+            Origin::Default => None,
+        }
+    }
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.source() {
+            Some(source) => write!(f, "{}:{source}", self.level()),
+            None => f.write_str(self.level()),
+        }
+    }
+}
+
+/// The values one level sets, each with its origin.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Layer {
+    values: BTreeMap<Key, (Value, Origin)>,
+}
+
+impl Layer {
+    pub fn new() -> Layer {
+        Layer::default()
+    }
+
+    pub fn set(&mut self, value: Value, origin: Origin) {
+        self.values.insert(value.key(), (value, origin));
+    }
+
+    pub fn remove(&mut self, key: Key) -> Option<Value> {
+        self.values.remove(&key).map(|(v, _)| v)
+    }
+
+    pub fn get(&self, key: Key) -> Option<&Value> {
+        self.values.get(&key).map(|(v, _)| v)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
+    /// The environment-variable level, reading variables through `var`. Empty variables count
+    /// as unset; `LVM_COLOR` wins over `NO_COLOR`.
+    pub fn from_env_vars(var: impl Fn(&str) -> Option<String>) -> Result<Layer, ConfigError> {
+        let mut layer = Layer::new();
+        let vars = [
+            (SERVERS_VAR, Key::Servers),
+            (LOCK_TIMEOUT_VAR, Key::LockTimeout),
+            (JOBS_VAR, Key::Jobs),
+            (COLOR_VAR, Key::Color),
+        ];
+        for (name, key) in vars {
+            if let Some(text) = var(name).filter(|v| !v.trim().is_empty()) {
+                layer.set(Value::parse(key, &text, name)?, Origin::EnvVar(name));
+            }
+        }
+        if layer.get(Key::Color).is_none() && var(NO_COLOR_VAR).is_some_and(|v| !v.is_empty()) {
+            layer.set(Value::Color(Color::Never), Origin::EnvVar(NO_COLOR_VAR));
+        }
+        Ok(layer)
+    }
+
+    /// A config file's level: every key validated, unknown keys rejected with a suggestion.
+    /// `origin` is what each value reports (the file's level and path).
+    pub fn parse_toml(text: &str, origin: &Origin) -> Result<Layer, ConfigError> {
+        let file = origin.source().unwrap_or_default();
+        let table: toml::Table = toml::from_str(text).map_err(|e| ConfigError::Invalid {
+            file: file.clone(),
+            message: e.to_string().trim_end().to_string(),
+        })?;
+        let mut layer = Layer::new();
+        for (name, raw) in &table {
+            let key = Key::parse(name, &file)?;
+            layer.set(Value::from_toml(key, raw, &file)?, origin.clone());
+        }
+        Ok(layer)
+    }
+
+    /// The layer as a TOML file, keys in [`Key::ALL`] order.
+    pub fn to_toml(&self, header: &str) -> String {
+        let mut out = String::from(header);
+        for key in Key::ALL {
+            if let Some(value) = self.get(key) {
+                out.push_str(&format!("{key} = {}\n", value.to_toml()));
+            }
+        }
+        out
+    }
+}
+
+/// The settings a command runs with, each with where it came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    pub servers: Vec<String>,
+    pub lua: String,
+    /// Seconds.
+    pub lock_timeout: f64,
+    pub jobs: Jobs,
+    pub color: Color,
+    origins: BTreeMap<Key, Origin>,
+}
+
+impl Default for Settings {
+    fn default() -> Settings {
+        Settings {
+            servers: Vec::new(),
+            lua: crate::platform::LUA_VERSION.to_string(),
+            lock_timeout: DEFAULT_LOCK_TIMEOUT,
+            jobs: Jobs::Auto,
+            color: Color::Auto,
+            origins: Key::ALL.iter().map(|k| (*k, Origin::Default)).collect(),
+        }
+    }
+}
+
+impl Settings {
+    fn apply(&mut self, value: &Value, origin: &Origin) {
+        match value {
+            Value::Servers(v) => self.servers = v.clone(),
+            Value::Lua(v) => self.lua = v.clone(),
+            Value::LockTimeout(v) => self.lock_timeout = *v,
+            Value::Jobs(v) => self.jobs = *v,
+            Value::Color(v) => self.color = *v,
+        }
+        self.origins.insert(value.key(), origin.clone());
+    }
+
+    /// The effective value of `key`.
+    pub fn value(&self, key: Key) -> Value {
+        match key {
+            Key::Servers => Value::Servers(self.servers.clone()),
+            Key::Lua => Value::Lua(self.lua.clone()),
+            Key::LockTimeout => Value::LockTimeout(self.lock_timeout),
+            Key::Jobs => Value::Jobs(self.jobs),
+            Key::Color => Value::Color(self.color),
+        }
+    }
+
+    pub fn origin(&self, key: Key) -> &Origin {
+        self.origins.get(&key).unwrap_or(&Origin::Default)
+    }
+
+    pub fn lock_timeout(&self) -> Duration {
+        Duration::from_secs_f64(self.lock_timeout)
+    }
+}
+
+/// Folds the levels into the settings: for each key the first level that sets it wins (flag,
+/// then environment variable, then the environment's `lvm.toml`, then the user's file), else
+/// the default.
+pub fn resolve(flags: &Layer, env_vars: &Layer, environment: &Layer, user: &Layer) -> Settings {
+    let mut settings = Settings::default();
+    for key in Key::ALL {
+        let found = [flags, env_vars, environment, user]
+            .into_iter()
+            .find_map(|layer| layer.values.get(&key));
+        if let Some((value, origin)) = found {
+            settings.apply(value, origin);
+        }
+    }
+    settings
+}
+
+/// The user's config file: `LVM_CONFIG`, else `$XDG_CONFIG_HOME/lvm/config.toml`, else
+/// `~/.config/lvm/config.toml`; `None` without any of those variables.
+pub fn user_config_path() -> Option<PathBuf> {
+    user_config_path_from(
+        std::env::var_os(USER_CONFIG_VAR),
+        std::env::var_os("XDG_CONFIG_HOME"),
+        std::env::var_os("HOME"),
+    )
+}
+
+fn user_config_path_from(
+    explicit: Option<std::ffi::OsString>,
+    xdg: Option<std::ffi::OsString>,
+    home: Option<std::ffi::OsString>,
+) -> Option<PathBuf> {
+    let non_empty = |v: Option<std::ffi::OsString>| v.filter(|s| !s.is_empty()).map(PathBuf::from);
+    non_empty(explicit)
+        .or_else(|| non_empty(xdg).map(|x| x.join("lvm/config.toml")))
+        .or_else(|| non_empty(home).map(|h| h.join(".config/lvm/config.toml")))
+}
+
+/// The user level from `path`; empty when the file does not exist.
+pub fn load_user_config(path: &Path) -> Result<Layer, ConfigError> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Layer::parse_toml(&text, &Origin::User(path.to_path_buf())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Layer::new()),
+        Err(source) => Err(ConfigError::Io {
+            file: path.display().to_string(),
+            source,
+        }),
+    }
+}
+
+/// Writes the user level to `path` atomically (creating its folder).
+pub fn write_user_config(path: &Path, layer: &Layer) -> Result<(), ConfigError> {
+    let text = layer.to_toml("# lvm user settings (see `lvm config`)\n");
+    crate::fsutil::write_atomic(path, text.as_bytes()).map_err(|source| ConfigError::Write {
+        file: path.display().to_string(),
+        source,
+    })
+}
+
+/// `lvm.toml`: the settings an environment records in its history. `lua` and `servers` are
+/// required; the other keys override the user's settings for this environment.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct EnvConfig {
     /// The Lua version the environment targets.
     pub lua: String,
     /// Rocks servers in priority order.
     pub servers: Vec<String>,
+    /// Seconds to wait for the writer lock.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lock_timeout: Option<f64>,
+    /// Parallel build jobs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jobs: Option<Jobs>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub color: Option<Color>,
 }
-
-const CONFIG_KEYS: &[&str] = &["lua", "servers"];
 
 impl EnvConfig {
     pub fn new(lua: &str, servers: Vec<String>) -> EnvConfig {
         EnvConfig {
             lua: lua.to_string(),
             servers,
+            lock_timeout: None,
+            jobs: None,
+            color: None,
         }
     }
 
     pub fn to_toml(&self) -> String {
-        let mut out = String::from("# lvm environment settings (see `lvm config`)\n");
-        out.push_str(&toml::to_string(self).expect("config always serializes"));
-        out
+        self.layer(Path::new(""))
+            .to_toml("# lvm environment settings (see `lvm config`)\n")
+    }
+
+    /// The settings as a level of [`resolve`], reporting `path` as their origin.
+    pub fn layer(&self, path: &Path) -> Layer {
+        let origin = Origin::Environment(path.to_path_buf());
+        let mut layer = Layer::new();
+        layer.set(Value::Servers(self.servers.clone()), origin.clone());
+        layer.set(Value::Lua(self.lua.clone()), origin.clone());
+        let optional = [
+            self.lock_timeout.map(Value::LockTimeout),
+            self.jobs.map(Value::Jobs),
+            self.color.map(Value::Color),
+        ];
+        for value in optional.into_iter().flatten() {
+            layer.set(value, origin.clone());
+        }
+        layer
+    }
+
+    /// The settings of a level that holds the required keys.
+    fn from_layer(layer: &Layer, file: &str) -> Result<EnvConfig, ConfigError> {
+        let missing = |key: Key, example: &str| ConfigError::Invalid {
+            file: file.to_string(),
+            message: format!("missing key '{key}' (e.g. {key} = {example})"),
+        };
+        let mut config = EnvConfig::new("", Vec::new());
+        for key in Key::ALL {
+            match layer.get(key) {
+                Some(Value::Servers(v)) => config.servers = v.clone(),
+                Some(Value::Lua(v)) => config.lua = v.clone(),
+                Some(Value::LockTimeout(v)) => config.lock_timeout = Some(*v),
+                Some(Value::Jobs(v)) => config.jobs = Some(*v),
+                Some(Value::Color(v)) => config.color = Some(*v),
+                None if key == Key::Lua => {
+                    return Err(missing(
+                        key,
+                        &format!("\"{}\"", crate::platform::LUA_VERSION),
+                    ));
+                }
+                None if key == Key::Servers => {
+                    return Err(missing(key, "[\"https://rocks.example.org\"]"));
+                }
+                None => {}
+            }
+        }
+        Ok(config)
+    }
+
+    /// This config with `value` set. Every value is valid here (the [`Value`] parsers
+    /// validated it).
+    pub fn with(&self, value: Value) -> EnvConfig {
+        let mut layer = self.layer(Path::new(""));
+        layer.set(value, Origin::Default);
+        // The layer holds lua and servers, so this cannot fail.
+        EnvConfig::from_layer(&layer, "").unwrap_or_else(|_| self.clone())
+    }
+
+    /// This config without `key`; `lua` and `servers` cannot be removed.
+    pub fn without(&self, key: Key, file: &str) -> Result<EnvConfig, ConfigError> {
+        let mut layer = self.layer(Path::new(""));
+        layer.remove(key);
+        EnvConfig::from_layer(&layer, file).map_err(|_| ConfigError::Invalid {
+            file: file.to_string(),
+            message: format!(
+                "'{key}' is required in an environment's settings and cannot be unset; set it instead (allowed values: {})",
+                key.allowed()
+            ),
+        })
     }
 
     /// Parses and validates `lvm.toml` text; `file` names it in errors.
     pub fn parse(text: &str, file: &str) -> Result<EnvConfig, ConfigError> {
-        let invalid = |message: String| ConfigError::Invalid {
-            file: file.to_string(),
-            message,
-        };
-        let raw: toml::Table = toml::from_str(text).map_err(|e| invalid(e.to_string()))?;
-        for key in raw.keys() {
-            if !CONFIG_KEYS.contains(&key.as_str()) {
-                let hint = suggest(key, CONFIG_KEYS)
-                    .map(|s| format!("; did you mean '{s}'?"))
-                    .unwrap_or_default();
-                return Err(invalid(format!(
-                    "unknown key '{key}'{hint} (known keys: {})",
-                    CONFIG_KEYS.join(", ")
-                )));
-            }
-        }
-        let config: EnvConfig = toml::from_str(text).map_err(|e| invalid(e.to_string()))?;
-        if config.lua != crate::platform::LUA_VERSION {
-            return Err(invalid(format!(
-                "lua = '{}': this lvm supports Lua {} only",
-                config.lua,
-                crate::platform::LUA_VERSION
-            )));
-        }
-        for server in &config.servers {
-            if server.trim().is_empty() {
-                return Err(invalid("servers: empty server URL".into()));
-            }
-        }
-        Ok(config)
+        let layer = Layer::parse_toml(text, &Origin::Environment(PathBuf::from(file)))?;
+        EnvConfig::from_layer(&layer, file)
     }
 
     pub fn load(path: &Path) -> Result<EnvConfig, ConfigError> {
@@ -202,6 +845,15 @@ mod tests {
     fn unknown_keys_get_a_suggestion() {
         let err = EnvConfig::parse("lua = \"5.4\"\nsever = []\n", "lvm.toml").unwrap_err();
         assert!(err.to_string().contains("did you mean 'servers'"), "{err}");
+        let err =
+            EnvConfig::parse("lua = \"5.4\"\nservers = []\ncolour = 1\n", "lvm.toml").unwrap_err();
+        assert!(err.to_string().contains("unknown key 'colour'"), "{err}");
+        assert!(err.to_string().contains("did you mean 'color'"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("known keys: lua, servers, lock_timeout, jobs, color"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -216,19 +868,251 @@ mod tests {
             "{err}"
         );
         assert!(err.to_string().contains("Lua 5.4 only"), "{err}");
+        assert!(
+            err.to_string().contains("allowed values for lua: 5.4"),
+            "{err}"
+        );
         let err = EnvConfig::parse("lua = \"5.4\"\nservers = [\" \"]\n", "lvm.toml").unwrap_err();
         assert!(err.to_string().contains("empty server URL"), "{err}");
         let err = EnvConfig::parse("lua = \"5.4\"\n", "lvm.toml").unwrap_err();
-        assert!(err.to_string().contains("servers"), "{err}");
+        assert!(err.to_string().contains("missing key 'servers'"), "{err}");
         let err = EnvConfig::parse("lua = ", "lvm.toml").unwrap_err();
         assert!(err.to_string().starts_with("lvm.toml: "), "{err}");
-        let err =
-            EnvConfig::parse("lua = \"5.4\"\nservers = []\ncolour = 1\n", "lvm.toml").unwrap_err();
-        assert!(err.to_string().contains("unknown key 'colour'"), "{err}");
+    }
+
+    #[test]
+    fn the_file_format_is_unchanged_for_the_required_keys() {
+        // Environments made before the optional keys existed must read and write the same bytes.
+        let config = EnvConfig::new("5.4", vec!["file:///a".into(), "https://b/x".into()]);
+        assert_eq!(
+            config.to_toml(),
+            "# lvm environment settings (see `lvm config`)\nlua = \"5.4\"\nservers = [\"file:///a\", \"https://b/x\"]\n"
+        );
+        let full = config
+            .with(Value::LockTimeout(2.5))
+            .with(Value::Jobs(Jobs::Count(3)))
+            .with(Value::Color(Color::Never));
+        let text = full.to_toml();
         assert!(
-            err.to_string().contains("known keys: lua, servers"),
+            text.ends_with("lock_timeout = 2.5\njobs = 3\ncolor = \"never\"\n"),
+            "{text}"
+        );
+        assert_eq!(EnvConfig::parse(&text, "lvm.toml").unwrap(), full);
+        let auto = config.with(Value::Jobs(Jobs::Auto));
+        assert_eq!(EnvConfig::parse(&auto.to_toml(), "x").unwrap(), auto);
+        assert_eq!(full.without(Key::Jobs, "x").unwrap().jobs, None);
+        let err = full.without(Key::Servers, "lvm.toml").unwrap_err();
+        assert!(err.to_string().contains("'servers' is required"), "{err}");
+        let err = full.without(Key::Lua, "lvm.toml").unwrap_err();
+        assert!(err.to_string().contains("allowed values: 5.4"), "{err}");
+    }
+
+    fn parse(key: Key, text: &str) -> Result<Value, String> {
+        Value::parse(key, text, "src").map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn every_key_validates_and_names_its_allowed_values() {
+        assert_eq!(parse(Key::Jobs, "auto"), Ok(Value::Jobs(Jobs::Auto)));
+        assert_eq!(parse(Key::Jobs, " 4 "), Ok(Value::Jobs(Jobs::Count(4))));
+        assert_eq!(parse(Key::LockTimeout, "2.5"), Ok(Value::LockTimeout(2.5)));
+        assert_eq!(parse(Key::LockTimeout, "0"), Ok(Value::LockTimeout(0.0)));
+        assert_eq!(parse(Key::Color, "always"), Ok(Value::Color(Color::Always)));
+        assert_eq!(parse(Key::Lua, "5.4"), Ok(Value::Lua("5.4".into())));
+        assert_eq!(
+            parse(Key::Servers, "file:///a  https://b"),
+            Ok(Value::Servers(vec!["file:///a".into(), "https://b".into()]))
+        );
+        let cases = [
+            (
+                Key::Jobs,
+                "0",
+                "allowed values for jobs: a positive integer or 'auto'",
+            ),
+            (Key::Jobs, "many", "not a positive integer"),
+            (Key::Jobs, "-2", "jobs = '-2'"),
+            (Key::LockTimeout, "-1", "must be a finite number >= 0"),
+            (
+                Key::LockTimeout,
+                "soon",
+                "allowed values for lock_timeout: a number of seconds",
+            ),
+            (Key::LockTimeout, "inf", "lock_timeout = 'inf'"),
+            (
+                Key::Color,
+                "blue",
+                "allowed values for color: auto, always, never",
+            ),
+            (Key::Lua, "5.1", "allowed values for lua: 5.4"),
+            (Key::Servers, "ftp://x", "unsupported scheme 'ftp://'"),
+            (Key::Servers, "https://", "names no host or path"),
+        ];
+        for (key, text, expected) in cases {
+            let err = parse(key, text).unwrap_err();
+            assert!(err.starts_with("src: "), "{err}");
+            assert!(err.contains(expected), "{key} {text}: {err}");
+        }
+        let err = Key::parse("job", "lvm config").unwrap_err().to_string();
+        assert!(err.contains("did you mean 'jobs'"), "{err}");
+    }
+
+    #[test]
+    fn toml_values_are_typed() {
+        let origin = Origin::User(PathBuf::from("/u/config.toml"));
+        let layer = Layer::parse_toml(
+            "jobs = 2\nlock_timeout = 5\ncolor = \"never\"\nservers = [\"/srv/rocks\"]\n",
+            &origin,
+        )
+        .unwrap();
+        assert_eq!(layer.get(Key::Jobs), Some(&Value::Jobs(Jobs::Count(2))));
+        assert_eq!(layer.get(Key::LockTimeout), Some(&Value::LockTimeout(5.0)));
+        assert_eq!(layer.get(Key::Lua), None);
+        let bad = [
+            ("jobs = 0", "jobs = '0'"),
+            ("jobs = -1", "must be at least 1"),
+            ("jobs = \"x\"", "not a positive integer"),
+            ("lock_timeout = \"5\"", "wrong type"),
+            ("lua = 5.4", "lua = '5.4': wrong type"),
+            ("servers = \"https://x\"", "not a list"),
+            ("servers = [1]", "every server must be a string"),
+            ("color = true", "allowed values for color"),
+        ];
+        for (text, expected) in bad {
+            let err = Layer::parse_toml(text, &origin).unwrap_err().to_string();
+            assert!(err.starts_with("/u/config.toml: "), "{err}");
+            assert!(err.contains(expected), "{text}: {err}");
+        }
+        let back = Layer::parse_toml(&layer.to_toml("# x\n"), &origin).unwrap();
+        assert_eq!(back, layer);
+    }
+
+    fn layer(values: &[(Value, Origin)]) -> Layer {
+        let mut layer = Layer::new();
+        for (v, o) in values {
+            layer.set(v.clone(), o.clone());
+        }
+        layer
+    }
+
+    #[test]
+    fn precedence_is_flag_env_var_environment_user_default() {
+        let flag = Origin::Flag("--lock-timeout");
+        let var = Origin::EnvVar(LOCK_TIMEOUT_VAR);
+        let env = Origin::Environment(PathBuf::from("/e/lvm.toml"));
+        let user = Origin::User(PathBuf::from("/u/config.toml"));
+        let flags = layer(&[(Value::LockTimeout(1.0), flag.clone())]);
+        let vars = layer(&[(Value::LockTimeout(2.0), var.clone())]);
+        let environment = layer(&[(Value::LockTimeout(3.0), env.clone())]);
+        let users = layer(&[(Value::LockTimeout(4.0), user.clone())]);
+        let none = Layer::new();
+        let levels = [
+            ((&flags, &vars, &environment, &users), 1.0, flag),
+            ((&none, &vars, &environment, &users), 2.0, var),
+            ((&none, &none, &environment, &users), 3.0, env),
+            ((&none, &none, &none, &users), 4.0, user),
+            (
+                (&none, &none, &none, &none),
+                DEFAULT_LOCK_TIMEOUT,
+                Origin::Default,
+            ),
+        ];
+        for ((f, v, e, u), expected, origin) in levels {
+            let s = resolve(f, v, e, u);
+            assert_eq!(s.lock_timeout, expected);
+            assert_eq!(s.origin(Key::LockTimeout), &origin);
+            assert_eq!(s.value(Key::LockTimeout), Value::LockTimeout(expected));
+            // Other keys are untouched by a level that does not set them.
+            assert_eq!(s.origin(Key::Jobs), &Origin::Default);
+            assert_eq!(s.jobs, Jobs::Auto);
+        }
+        // Keys resolve independently: each takes its own highest level.
+        let mixed = resolve(
+            &none,
+            &layer(&[(Value::Jobs(Jobs::Count(2)), Origin::EnvVar(JOBS_VAR))]),
+            &layer(&[(Value::Color(Color::Always), Origin::Default)]),
+            &layer(&[
+                (Value::Jobs(Jobs::Count(8)), Origin::Default),
+                (Value::LockTimeout(9.0), Origin::Default),
+            ]),
+        );
+        assert_eq!(
+            (mixed.jobs, mixed.color, mixed.lock_timeout),
+            (Jobs::Count(2), Color::Always, 9.0)
+        );
+        assert_eq!(mixed.lock_timeout(), Duration::from_secs(9));
+    }
+
+    #[test]
+    fn env_vars_are_read_and_lvm_color_beats_no_color() {
+        let vars = |list: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                list.iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        let layer = Layer::from_env_vars(vars(&[("NO_COLOR", "1"), ("LVM_JOBS", "3")])).unwrap();
+        assert_eq!(layer.get(Key::Color), Some(&Value::Color(Color::Never)));
+        let s = resolve(&Layer::new(), &layer, &Layer::new(), &Layer::new());
+        assert_eq!(s.origin(Key::Color), &Origin::EnvVar("NO_COLOR"));
+        assert_eq!(s.origin(Key::Jobs), &Origin::EnvVar("LVM_JOBS"));
+        let layer =
+            Layer::from_env_vars(vars(&[("NO_COLOR", "1"), ("LVM_COLOR", "always")])).unwrap();
+        assert_eq!(layer.get(Key::Color), Some(&Value::Color(Color::Always)));
+        let layer = Layer::from_env_vars(vars(&[("NO_COLOR", ""), ("LVM_SERVERS", " ")])).unwrap();
+        assert!(layer.is_empty());
+        let err = Layer::from_env_vars(vars(&[("LVM_LOCK_TIMEOUT", "-3")])).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("LVM_LOCK_TIMEOUT: lock_timeout = '-3'"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn user_config_location() {
+        let p = |a: Option<&str>, b: Option<&str>, c: Option<&str>| {
+            user_config_path_from(a.map(Into::into), b.map(Into::into), c.map(Into::into))
+        };
+        assert_eq!(
+            p(Some("/c.toml"), Some("/x"), Some("/h")),
+            Some(PathBuf::from("/c.toml"))
+        );
+        assert_eq!(
+            p(Some(""), Some("/x"), Some("/h")),
+            Some(PathBuf::from("/x/lvm/config.toml"))
+        );
+        assert_eq!(
+            p(None, None, Some("/h")),
+            Some(PathBuf::from("/h/.config/lvm/config.toml"))
+        );
+        assert_eq!(p(None, None, None), None);
+    }
+
+    #[test]
+    fn user_config_writes_atomically_and_reads_back() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("deep/lvm/config.toml");
+        assert!(load_user_config(&path).unwrap().is_empty());
+        let origin = Origin::User(path.clone());
+        let mut layer = Layer::new();
+        layer.set(Value::Jobs(Jobs::Count(2)), origin.clone());
+        layer.set(Value::Servers(vec!["https://r".into()]), origin.clone());
+        write_user_config(&path, &layer).unwrap();
+        assert_eq!(load_user_config(&path).unwrap(), layer);
+        std::fs::write(&path, "jobz = 1\n").unwrap();
+        let err = load_user_config(&path).unwrap_err().to_string();
+        assert!(err.contains("did you mean 'jobs'"), "{err}");
+    }
+
+    #[test]
+    fn servers_are_normalized() {
+        let tmp = tempfile::tempdir().unwrap();
+        let url = normalize_server(&tmp.path().display().to_string()).unwrap();
+        assert!(url.starts_with("file:///"), "{url}");
+        assert_eq!(normalize_server("https://x/r/").unwrap(), "https://x/r");
+        let err = normalize_server("/no/such/folder").unwrap_err().to_string();
+        assert!(err.contains("does not exist"), "{err}");
     }
 
     #[test]

@@ -632,6 +632,16 @@ impl Environment {
     /// commit, records what is left to do in the journal, moves the profile (the point of no
     /// return), then finishes (current profile, working files, tree switch).
     pub fn apply(&self, plan: ChangePlan<'_>, timings: &mut BTreeMap<String, u64>) -> Result<Oid> {
+        self.apply_with_config(plan, None, timings)
+    }
+
+    /// [`Environment::apply`], also replacing `lvm.toml` with `config` when given.
+    fn apply_with_config(
+        &self,
+        plan: ChangePlan<'_>,
+        config: Option<&EnvConfig>,
+        timings: &mut BTreeMap<String, u64>,
+    ) -> Result<Oid> {
         let ChangePlan {
             profile,
             expected,
@@ -657,13 +667,18 @@ impl Environment {
         };
         fault_point("before-commit");
         let started = Instant::now();
-        let state_tree = match self.repo.state_tree(parent, target) {
-            Ok(t) => t,
-            Err(e) => {
-                discard(&new_tree);
-                return Err(e.into());
-            }
-        };
+        let config_text = config.map(EnvConfig::to_toml);
+        let state_tree =
+            match self
+                .repo
+                .state_tree_with_config(parent, target, config_text.as_deref())
+            {
+                Ok(t) => t,
+                Err(e) => {
+                    discard(&new_tree);
+                    return Err(e.into());
+                }
+            };
         // The commit object holds the event, so its own writing cannot be timed into it: the
         // commit phase is the work before it (the state's git objects).
         timings.insert("commit".into(), started.elapsed().as_millis() as u64);
@@ -718,20 +733,65 @@ impl Environment {
         args: Vec<String>,
         target: Manifest,
         details: BTreeMap<String, String>,
+        timings: BTreeMap<String, u64>,
+        counts: (u32, u32),
+    ) -> Result<Option<Oid>> {
+        self.record_with_config(kind, args, target, None, details, timings, counts)
+    }
+
+    /// The settings recorded at the head commit (`self.config` is what was read at open).
+    pub fn recorded_config(&self) -> Result<EnvConfig> {
+        self.config_at(self.head()?)
+    }
+
+    /// The settings recorded at `commit`.
+    pub fn config_at(&self, commit: Oid) -> Result<EnvConfig> {
+        let text = self.repo.read_file(commit, CONFIG_FILE)?;
+        Ok(EnvConfig::parse(
+            &String::from_utf8_lossy(&text),
+            &format!("{CONFIG_FILE} at {}", crate::envrepo::short(commit)),
+        )?)
+    }
+
+    /// [`Environment::record`] for a state that may also change the settings: with `config`,
+    /// `lvm.toml` becomes it in the same event. Does nothing and returns `None` when neither
+    /// the packages nor the settings would change. Call with the writer lock held.
+    #[allow(clippy::too_many_arguments)]
+    pub fn record_with_config(
+        &self,
+        kind: EventKind,
+        args: Vec<String>,
+        target: Manifest,
+        config: Option<&EnvConfig>,
+        details: BTreeMap<String, String>,
         mut timings: BTreeMap<String, u64>,
         counts: (u32, u32),
     ) -> Result<Option<Oid>> {
         let head = self.head()?;
         let current = self.repo.manifest_at(head)?;
         let changes = manifest::diff(&current, &target);
-        if changes.is_empty() {
+        let config = match config {
+            Some(c) if *c != self.config_at(head)? => Some(c),
+            _ => None,
+        };
+        if changes.is_empty() && config.is_none() {
             return Ok(None);
         }
         let mut event = Event::new(kind, args, changes);
         event.details.extend(details);
         event.store_hits = counts.0;
         event.builds = counts.1;
-        let commit = self.commit_change(head, event, &target, None, &mut timings)?;
+        let plan = ChangePlan {
+            profile: self.profile()?,
+            expected: Some(head),
+            parent: head,
+            extra_parent: None,
+            event,
+            target: &target,
+            switch_to: false,
+            delete: None,
+        };
+        let commit = self.apply_with_config(plan, config, &mut timings)?;
         Ok(Some(commit))
     }
 

@@ -251,8 +251,20 @@ impl EnvRepo {
 
     /// Writes the git tree of a state: the tree of `base` with `manifest.json` replaced.
     pub fn state_tree(&self, base: Oid, manifest: &Manifest) -> Result<Oid, RepoError> {
+        self.state_tree_with_config(base, manifest, None)
+    }
+
+    /// [`EnvRepo::state_tree`], with `lvm.toml` replaced too when `config` is given.
+    pub fn state_tree_with_config(
+        &self,
+        base: Oid,
+        manifest: &Manifest,
+        config: Option<&str>,
+    ) -> Result<Oid, RepoError> {
         let bytes = manifest.to_bytes();
-        self.tree_with(Some(base), &[(MANIFEST_FILE, &bytes)])
+        let mut files: Vec<(&str, &[u8])> = vec![(MANIFEST_FILE, &bytes)];
+        files.extend(config.map(|text| (CONFIG_FILE, text.as_bytes())));
+        self.tree_with(Some(base), &files)
     }
 
     /// Writes the commit object of an event without pointing any profile at it.

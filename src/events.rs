@@ -51,6 +51,8 @@ pub enum EventKind {
     Make,
     Link,
     Unlink,
+    /// A change of the environment's settings (`lvm.toml`); packages stay.
+    Config,
 }
 
 impl EventKind {
@@ -70,6 +72,7 @@ impl EventKind {
             EventKind::Make => "make",
             EventKind::Link => "link",
             EventKind::Unlink => "unlink",
+            EventKind::Config => "config",
         }
     }
 }

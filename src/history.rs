@@ -31,6 +31,8 @@ pub struct RollbackOutcome {
     pub target: String,
     pub changes: Vec<Change>,
     pub switched_profile: Option<String>,
+    /// Whether the settings (`lvm.toml`) went back to the target's too.
+    pub settings_restored: bool,
 }
 
 impl fmt::Display for RollbackOutcome {
@@ -38,12 +40,15 @@ impl fmt::Display for RollbackOutcome {
         if let Some(p) = &self.switched_profile {
             return write!(f, "Switched back to profile '{p}'");
         }
-        if self.changes.is_empty() {
+        if self.changes.is_empty() && !self.settings_restored {
             return write!(f, "Already at the state of {}; nothing to do", self.target);
         }
         writeln!(f, "Rolled back to {}:", self.target)?;
         for c in &self.changes {
             writeln!(f, "  {}", c.summary())?;
+        }
+        if self.settings_restored {
+            writeln!(f, "  settings (lvm.toml) restored")?;
         }
         Ok(())
     }
@@ -158,6 +163,7 @@ pub fn rollback(
                 target: from.clone(),
                 changes: vec![],
                 switched_profile: Some(from),
+                settings_restored: false,
             });
         }
     }
@@ -165,12 +171,16 @@ pub fn rollback(
     let state = env.repo.manifest_at(target)?;
     let current = env.manifest()?;
     let changes = manifest::diff(&current, &state);
+    // The settings are part of the recorded state: a rollback returns to the target's too.
+    let config = env.config_at(target)?;
+    let settings_restored = config != env.recorded_config()?;
     let mut details = BTreeMap::new();
     details.insert("target".to_string(), target.to_string());
-    env.record(
+    env.record_with_config(
         EventKind::Rollback,
         args,
         state,
+        Some(&config),
         details,
         BTreeMap::new(),
         (0, 0),
@@ -179,6 +189,7 @@ pub fn rollback(
         target: short(target),
         changes,
         switched_profile: None,
+        settings_restored,
     })
 }
 

@@ -430,7 +430,10 @@ impl Session {
             servers,
             store: env.home.store()?,
             scratch,
-            build_ctx: BuildContext::from_env(&headers),
+            build_ctx: BuildContext {
+                jobs: env.config.jobs.unwrap_or_default().count(),
+                ..BuildContext::from_env(&headers)
+            },
             fetch_opts,
             unreachable: failures,
         })
@@ -856,10 +859,7 @@ fn run_jobs(
     let queue = Mutex::new(jobs);
     let results = Mutex::new(Vec::new());
     let errors = Mutex::new(Vec::new());
-    let workers = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(2)
-        .clamp(1, 4);
+    let workers = session.build_ctx.jobs.clamp(1, 4);
     std::thread::scope(|scope| {
         for _ in 0..workers {
             scope.spawn(|| {

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use super::install::{Perms, copy_file, copy_tree, is_contained, module_basename, module_dir};
-use super::process::{Invocation, run, words};
+use super::process::{Invocation, run, run_all, words};
 use super::vars::{Variables, substitute};
 use super::{BuildContext, BuildError, CommandRun};
 use crate::rockspec::{CModule, Module};
@@ -205,6 +205,7 @@ impl Builtin<'_> {
             source: e,
         };
         let mut objects = Vec::new();
+        let mut compiles = Vec::new();
         for source in &module.sources {
             // The object file is written next to the source, which must therefore be inside
             // the source directory.
@@ -223,19 +224,24 @@ impl Builtin<'_> {
             }
             let object = object_path(source);
             let argv = compile_command(self.ctx, source, &object, module, self.vars, unmatched);
-            let step = format!("compiling {source} for module {name}");
-            run(
-                Invocation {
-                    step,
-                    argv,
-                    cwd: self.source_dir,
-                    env: None,
-                },
-                log,
-                compiler_missing,
-            )?;
+            compiles.push(Invocation {
+                step: format!("compiling {source} for module {name}"),
+                argv,
+                cwd: self.source_dir,
+                env: None,
+            });
             objects.push(object);
         }
+        // Two sources writing the same object file must not compile side by side.
+        let mut unique = objects.clone();
+        unique.sort();
+        unique.dedup();
+        let jobs = if unique.len() == objects.len() {
+            self.ctx.jobs
+        } else {
+            1
+        };
+        run_all(compiles, jobs, log, compiler_missing)?;
         let library = self.prefix.join(dest);
         if let Some(parent) = library.parent() {
             std::fs::create_dir_all(parent)

@@ -59,6 +59,9 @@ pub struct BuildContext {
     pub variables: BTreeMap<String, String>,
     /// Where external dependencies are looked for.
     pub search: SearchDirs,
+    /// How many processes a build runs at once: C sources compiled side by side, `make -jN`,
+    /// `cmake --build --parallel N` (1: one after another).
+    pub jobs: usize,
 }
 
 impl BuildContext {
@@ -113,6 +116,7 @@ impl BuildContext {
                 .or_else(|| find_in_path("cmake", &path_var).map(|p| p.display().to_string())),
             variables: BTreeMap::new(),
             search: SearchDirs::system(),
+            jobs: 1,
             lua_version,
         }
     }

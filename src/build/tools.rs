@@ -83,23 +83,29 @@ impl Tool<'_> {
         unmatched: &mut Vec<String>,
     ) -> Result<(), BuildError> {
         let (build_args, install_args) = make_arguments(self.build, self.vars, unmatched);
+        // Only the build pass runs in parallel: install targets often assume an order.
         let passes = [
             (
                 self.build.build_pass,
                 "building with make (build_target)",
                 build_args,
+                self.ctx.jobs,
             ),
             (
                 self.build.install_pass,
                 "installing with make (install_target)",
                 install_args,
+                1,
             ),
         ];
-        for (pass, step, args) in passes {
+        for (pass, step, args, jobs) in passes {
             if !pass {
                 continue;
             }
             let mut argv = words(&self.ctx.make);
+            if jobs > 1 {
+                argv.push(format!("-j{jobs}"));
+            }
             argv.extend(args);
             self.run(step.to_string(), argv, log, |e| {
                 self.tool_missing(
@@ -179,6 +185,9 @@ impl Tool<'_> {
         if self.build.build_pass {
             let mut argv = words(cmake);
             argv.extend(["--build", &build_dir_arg, "--config", "Release"].map(String::from));
+            if self.ctx.jobs > 1 {
+                argv.extend(["--parallel".to_string(), self.ctx.jobs.to_string()]);
+            }
             steps.push(("building with cmake", argv));
         }
         if self.build.install_pass {
@@ -269,6 +278,44 @@ mod tests {
                 "LUA_INCDIR=/inc"
             ]
         );
+    }
+
+    #[test]
+    fn make_builds_with_jobs_and_installs_serially() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let src = dir.path().join("src");
+        let prefix = dir.path().join("prefix");
+        std::fs::create_dir_all(&src).expect("src");
+        std::fs::write(
+            src.join("Makefile"),
+            "all:\n\techo \"[$(MAKEFLAGS)]\" > built.txt\ninstall:\n\techo \"[$(MAKEFLAGS)]\" > installed.txt\n",
+        )
+        .expect("Makefile");
+        let build = Build {
+            kind: crate::rockspec::BuildType::Make,
+            ..Build::default()
+        };
+        let ctx = BuildContext {
+            jobs: 3,
+            ..BuildContext::from_vars(dir.path(), |k| std::env::var(k).ok())
+        };
+        let tool = Tool {
+            build: &build,
+            ctx: &ctx,
+            vars: &Variables::new(),
+            source_dir: &src,
+            prefix: &prefix,
+        };
+        let mut log = Vec::new();
+        tool.make(&mut log, &mut Vec::new()).expect("make runs");
+        let read = |f: &str| std::fs::read_to_string(src.join(f)).expect("written by make");
+        assert!(read("built.txt").contains("-j3"), "{}", read("built.txt"));
+        assert!(
+            !read("installed.txt").contains("-j"),
+            "{}",
+            read("installed.txt")
+        );
+        assert!(log[0].command.starts_with("make -j3"), "{}", log[0].command);
     }
 
     #[test]

@@ -128,7 +128,7 @@ pub fn diff(ctx: &Context, args: DiffArgs) -> Result<i32> {
     match args.format {
         DiffFormat::Markdown => print!("{}", history::markdown(&from_rev, &to_rev, &changes)),
         DiffFormat::Text => {
-            let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+            let color = ctx.color(std::io::stdout().is_terminal());
             if changes.is_empty() {
                 println!("no package differences between {from_rev} and {to_rev}");
             }

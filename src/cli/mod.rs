@@ -1,13 +1,14 @@
 //! The command-line interface: argument parsing (clap), output, and exit codes. Commands are
 //! grouped in files by concept and call into the library.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
-use crate::config;
+use crate::config::{self, Key, Layer, Origin, Settings, Value};
 use crate::env::{Environment, Home};
 
 mod curator;
@@ -19,6 +20,7 @@ mod packages;
 mod profiles;
 mod publish;
 mod run;
+mod settings;
 mod setup;
 mod sharing;
 mod shell;
@@ -62,9 +64,16 @@ pub struct Cli {
     /// The environment to use (default: LVM_ENV, then the nearest .lvm/, then the default one).
     #[arg(long, global = true, value_name = "PATH")]
     pub env: Option<PathBuf>,
-    /// Seconds to wait for another lvm process changing the same environment.
-    #[arg(long, global = true, default_value_t = 60.0, value_name = "SECONDS")]
-    pub lock_timeout: f64,
+    /// Seconds to wait for another lvm process changing the same environment (default: the
+    /// lock_timeout setting, see `lvm config`; 60).
+    #[arg(long, global = true, value_name = "SECONDS", value_parser = lock_timeout_flag)]
+    pub lock_timeout: Option<Value>,
+    /// Parallel build jobs: a number or `auto` (default: the jobs setting; auto).
+    #[arg(short, long, global = true, value_name = "N|auto", value_parser = jobs_flag)]
+    pub jobs: Option<Value>,
+    /// Colored output: auto, always or never (default: the color setting; auto).
+    #[arg(long, global = true, value_name = "WHEN", value_parser = color_flag)]
+    pub color: Option<Value>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -143,6 +152,10 @@ pub enum Command {
     Lua(run::LuaArgs),
     /// Run a program with LUA_PATH, LUA_CPATH and PATH set for the environment.
     Exec(run::ExecArgs),
+    /// Read and change settings (servers, lua, lock_timeout, jobs, color) of the environment
+    /// or, with --user, of your user config file.
+    #[command(subcommand)]
+    Config(settings::ConfigCommand),
     /// Curated collections of packages that belong together.
     Collections(curator::ListArgs),
     /// Curated profiles: package sets built from collections.
@@ -160,7 +173,7 @@ const LOG_FILES_KEPT: usize = 14;
 
 /// Terminal logging as asked (`-v`, `-q`, `RUST_LOG`), plus, for an existing environment, a
 /// persistent debug log in `<env>/logs/lvm.YYYY-MM-DD.log`, rotated daily.
-fn init_tracing(verbose: u8, quiet: bool, env_logs: Option<PathBuf>) {
+fn init_tracing(verbose: u8, quiet: bool, env_logs: Option<PathBuf>, ansi: bool) {
     use crate::logfile::{RollingLog, SystemClock};
     use tracing_subscriber::prelude::*;
     use tracing_subscriber::{EnvFilter, fmt};
@@ -173,6 +186,7 @@ fn init_tracing(verbose: u8, quiet: bool, env_logs: Option<PathBuf>) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     let terminal = fmt::layer()
         .with_writer(std::io::stderr)
+        .with_ansi(ansi)
         .without_time()
         .with_filter(filter);
     let file = env_logs.and_then(|dir| {
@@ -202,15 +216,109 @@ fn new_run_id() -> String {
     )
 }
 
-/// What every command needs to find its environment.
+fn flag_value(key: Key, text: &str) -> std::result::Result<Value, String> {
+    Value::parse(key, text, "flag").map_err(|e| match e {
+        config::ConfigError::Invalid { message, .. } => message,
+        other => other.to_string(),
+    })
+}
+
+fn lock_timeout_flag(text: &str) -> std::result::Result<Value, String> {
+    flag_value(Key::LockTimeout, text)
+}
+
+fn jobs_flag(text: &str) -> std::result::Result<Value, String> {
+    flag_value(Key::Jobs, text)
+}
+
+fn color_flag(text: &str) -> std::result::Result<Value, String> {
+    flag_value(Key::Color, text)
+}
+
+/// The levels settings are resolved from (see [`config::resolve`]), kept so a command can
+/// resolve again with levels of its own (`lvm init` has no environment level yet).
+#[derive(Debug, Clone, Default)]
+pub struct Levels {
+    pub flags: Layer,
+    pub env_vars: Layer,
+    pub environment: Layer,
+    pub user: Layer,
+    /// The user config file, when a location for it is known.
+    pub user_path: Option<PathBuf>,
+}
+
+impl Levels {
+    pub fn resolve(&self) -> Settings {
+        config::resolve(&self.flags, &self.env_vars, &self.environment, &self.user)
+    }
+}
+
+/// The environment level: the settings recorded at the head of the environment at `path`, if
+/// there is one there. A broken one is reported by the command that opens it.
+fn environment_level(path: &std::path::Path) -> Option<Layer> {
+    if !path.join(".git").is_dir() {
+        return None;
+    }
+    let file = path.join(crate::envrepo::CONFIG_FILE);
+    let read = || -> Result<Layer> {
+        let repo = crate::envrepo::EnvRepo::open(path)?;
+        let text = repo.read_file(repo.head()?, crate::envrepo::CONFIG_FILE)?;
+        let config =
+            config::EnvConfig::parse(&String::from_utf8_lossy(&text), &file.display().to_string())?;
+        Ok(config.layer(&file))
+    };
+    match read() {
+        Ok(layer) => Some(layer),
+        Err(e) => {
+            tracing::debug!("environment settings not used: {e:#}");
+            None
+        }
+    }
+}
+
+/// What every command needs: where things are and the resolved settings.
 pub struct Context {
     pub home: Home,
     pub env_flag: Option<PathBuf>,
+    /// The lock_timeout setting, for every writer-lock wait.
     pub lock_timeout: Duration,
     pub quiet: bool,
+    pub settings: Settings,
+    pub levels: Levels,
 }
 
 impl Context {
+    /// Reads the levels (flags given, environment variables, the environment's and the user's
+    /// settings) and resolves them.
+    fn configure(&mut self, flags: Layer) -> Result<()> {
+        let env_vars = Layer::from_env_vars(|name| std::env::var(name).ok())?;
+        let user_path = config::user_config_path();
+        let user = match &user_path {
+            Some(path) => config::load_user_config(path)?,
+            None => Layer::new(),
+        };
+        let environment = self
+            .env_path()
+            .ok()
+            .and_then(|p| environment_level(&p))
+            .unwrap_or_default();
+        self.levels = Levels {
+            flags,
+            env_vars,
+            environment,
+            user,
+            user_path,
+        };
+        self.settings = self.levels.resolve();
+        self.lock_timeout = self.settings.lock_timeout();
+        Ok(())
+    }
+
+    /// Whether to color output on a stream that is (or is not) a terminal.
+    pub fn color(&self, is_terminal: bool) -> bool {
+        self.settings.color.enabled(is_terminal)
+    }
+
     pub fn env_path(&self) -> Result<PathBuf> {
         let cwd = std::env::current_dir()?;
         let env_var = std::env::var_os("LVM_ENV").map(PathBuf::from);
@@ -224,9 +332,20 @@ impl Context {
         Ok(path)
     }
 
-    /// Opens the environment for reading.
+    /// Opens the environment for reading, with the settings that outrank its `lvm.toml`
+    /// applied to its config (servers from LVM_SERVERS, the jobs setting), so the library sees
+    /// the effective values. Nothing writes this config back: `lvm config` reads the recorded
+    /// one.
     pub fn open(&self) -> Result<Environment> {
-        Environment::open(&self.env_path()?, self.home.clone())
+        let mut env = Environment::open(&self.env_path()?, self.home.clone())?;
+        if matches!(
+            self.settings.origin(Key::Servers),
+            Origin::Flag(_) | Origin::EnvVar(_)
+        ) {
+            env.config.servers = self.settings.servers.clone();
+        }
+        env.config.jobs = Some(self.settings.jobs);
+        Ok(env)
     }
 }
 
@@ -244,20 +363,39 @@ pub fn main() -> i32 {
             return code;
         }
     };
+    let plain_stderr = !std::io::stderr().is_terminal();
     let home = match config::home() {
         Ok(h) => Home::new(h),
         Err(e) => {
-            init_tracing(cli.verbose, cli.quiet, None);
+            init_tracing(cli.verbose, cli.quiet, None, !plain_stderr);
             eprintln!("error: {e}");
             return exit::FAILURE;
         }
     };
-    let ctx = Context {
+    let mut ctx = Context {
         home,
         env_flag: cli.env,
-        lock_timeout: Duration::from_secs_f64(cli.lock_timeout.max(0.0)),
+        lock_timeout: Duration::from_secs_f64(config::DEFAULT_LOCK_TIMEOUT),
         quiet: cli.quiet,
+        settings: Settings::default(),
+        levels: Levels::default(),
     };
+    let mut flags = Layer::new();
+    let given = [
+        (cli.lock_timeout, "--lock-timeout"),
+        (cli.jobs, "--jobs"),
+        (cli.color, "--color"),
+    ];
+    for (value, flag) in given {
+        if let Some(value) = value {
+            flags.set(value, Origin::Flag(flag));
+        }
+    }
+    if let Err(e) = ctx.configure(flags) {
+        init_tracing(cli.verbose, cli.quiet, None, !plain_stderr);
+        eprintln!("error: {e:#}");
+        return exit::FAILURE;
+    }
     let env_logs = ctx
         .env_path()
         .ok()
@@ -265,7 +403,7 @@ pub fn main() -> i32 {
         .map(|p| p.join("logs"));
     let run_id = new_run_id();
     crate::events::set_run_id(run_id.clone());
-    init_tracing(cli.verbose, cli.quiet, env_logs);
+    init_tracing(cli.verbose, cli.quiet, env_logs, ctx.color(!plain_stderr));
     let span = tracing::info_span!("run", id = %run_id);
     let _entered = span.enter();
     tracing::info!(
@@ -317,6 +455,7 @@ fn run(ctx: &Context, command: Command) -> Result<i32> {
         Command::Run(args) => run::run(ctx, args),
         Command::Lua(args) => run::lua(ctx, args),
         Command::Exec(args) => run::exec(ctx, args),
+        Command::Config(cmd) => settings::run(ctx, cmd),
         Command::Collections(args) => curator::collections(ctx, args),
         Command::Profiles(args) => curator::profiles(ctx, args),
         Command::Setup(args) => curator::setup(ctx, args),

@@ -6,18 +6,19 @@ use anyhow::{Context as _, Result, bail};
 use clap::{Args, Subcommand};
 
 use super::{Context, exit, print_json};
-use crate::config::{self, EnvConfig};
+use crate::config::{self, EnvConfig, Key, Layer, Origin, Value};
 use crate::env::Environment;
 
 #[derive(Debug, Args)]
 pub struct InitArgs {
     /// Where to create it (default: the environment lvm would use here).
     pub path: Option<PathBuf>,
-    /// The Lua version.
-    #[arg(long, default_value = crate::platform::LUA_VERSION)]
-    pub lua: String,
+    /// The Lua version (default: the lua setting of your user config; 5.4).
+    #[arg(long)]
+    pub lua: Option<String>,
     /// A rocks server (file://, http://, https:// or a folder); repeat for several, in priority
-    /// order. Default: the servers in LVM_SERVERS (space-separated).
+    /// order. Default: the servers in LVM_SERVERS (space-separated), else the servers setting
+    /// of your user config (see `lvm config`).
     #[arg(long = "server", value_name = "URL")]
     pub servers: Vec<String>,
     /// Set up a curated profile right away (see `lvm profiles`), as `lvm setup PROFILE` does.
@@ -33,7 +34,7 @@ pub fn init(ctx: &Context, args: InitArgs) -> Result<i32> {
         Some(p) => p,
         None => ctx.env_path()?,
     };
-    let env = create(ctx, &path, &args.lua, args.servers)?;
+    let env = create(ctx, &path, args.lua.as_deref(), args.servers)?;
     if !ctx.quiet {
         println!(
             "Initialized lvm environment in {} (Lua {}, profile '{}')",
@@ -55,39 +56,44 @@ pub fn init(ctx: &Context, args: InitArgs) -> Result<i32> {
     Ok(exit::OK)
 }
 
+/// Creates an environment. Its servers and Lua version resolve like any setting, without an
+/// environment level (there is none yet): `--server`/`--lua`, then LVM_SERVERS, then the user's
+/// config.
 fn create(
     ctx: &Context,
     path: &std::path::Path,
-    lua: &str,
+    lua: Option<&str>,
     servers: Vec<String>,
 ) -> Result<Environment> {
-    let servers = if servers.is_empty() {
-        std::env::var(config::SERVERS_VAR)
-            .unwrap_or_default()
-            .split_whitespace()
-            .map(String::from)
-            .collect()
-    } else {
-        servers
-    };
-    if servers.is_empty() {
+    let mut levels = ctx.levels.clone();
+    levels.environment = Layer::new();
+    if !servers.is_empty() {
+        levels.flags.set(
+            Value::parse(Key::Servers, &servers.join(" "), "--server")?,
+            Origin::Flag("--server"),
+        );
+    }
+    if let Some(lua) = lua {
+        levels.flags.set(
+            Value::parse(Key::Lua, lua, &format!("--lua {lua}"))?,
+            Origin::Flag("--lua"),
+        );
+    }
+    let settings = levels.resolve();
+    if settings.servers.is_empty() {
         bail!(
             "no rocks server given: pass --server URL (repeatable: a folder, or a file://, http:// \
-             or https:// rocks server such as the public LuaRocks server), or set {}",
+             or https:// rocks server such as the public LuaRocks server), set {}, or set your \
+             default with `lvm config set --user servers URL`",
             config::SERVERS_VAR
         );
     }
-    let servers = servers
+    let servers = settings
+        .servers
         .iter()
         .map(|s| normalize_server(s))
         .collect::<Result<Vec<_>>>()?;
-    if lua != crate::platform::LUA_VERSION {
-        bail!(
-            "--lua {lua}: this lvm supports Lua {} only",
-            crate::platform::LUA_VERSION
-        );
-    }
-    let config = EnvConfig::new(lua, servers);
+    let config = EnvConfig::new(&settings.lua, servers);
     // Validate exactly as a later read would.
     EnvConfig::parse(&config.to_toml(), "lvm.toml")?;
     Environment::init(path, config, ctx.home.clone())
@@ -95,12 +101,7 @@ fn create(
 
 /// Turns a plain folder into a `file://` URL so the config is unambiguous.
 pub fn normalize_server(server: &str) -> Result<String> {
-    if server.contains("://") {
-        return Ok(server.trim_end_matches('/').to_string());
-    }
-    let path = std::fs::canonicalize(server)
-        .with_context(|| format!("rocks server folder '{server}' does not exist"))?;
-    Ok(format!("file://{}", path.display()))
+    Ok(config::normalize_server(server)?)
 }
 
 #[derive(Debug, Subcommand)]
@@ -155,7 +156,7 @@ pub fn env_command(ctx: &Context, command: EnvCommand) -> Result<i32> {
         EnvCommand::Create { name, servers } => {
             check_env_name(&name)?;
             let path = config::named_env(&ctx.home.root, &name);
-            create(ctx, &path, crate::platform::LUA_VERSION, servers)?;
+            create(ctx, &path, None, servers)?;
             println!("Created environment '{name}' in {}", path.display());
         }
         EnvCommand::Remove { name } => {

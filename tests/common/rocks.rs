@@ -146,12 +146,23 @@ impl Lvm {
         self.env_dir().join("tree")
     }
 
+    /// The user config file lvm reads (never the developer's own).
+    pub fn user_config(&self) -> PathBuf {
+        self.root.path().join("user-config/lvm/config.toml")
+    }
+
     pub fn command(&self) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_lvm"));
         cmd.env("LVM_HOME", self.home())
             .env("LVM_ENV", self.env_dir())
+            .env("LVM_CONFIG", self.user_config())
+            .env("XDG_CONFIG_HOME", self.root.path().join("user-config"))
             .env_remove("LVM_FAULT")
             .env_remove("RUST_LOG")
+            .env_remove("LVM_SERVERS")
+            .env_remove("LVM_LOCK_TIMEOUT")
+            .env_remove("LVM_JOBS")
+            .env_remove("LVM_COLOR")
             .env("NO_COLOR", "1")
             .current_dir(self.root.path());
         cmd
