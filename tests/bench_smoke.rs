@@ -51,6 +51,8 @@ fn smoke_run_installs_with_both_tools_and_reports() {
         .env("TMPDIR", dir.path())
         .env_remove("LVM_HOME")
         .env_remove("LVM_ENV")
+        .env("LVM_CONFIG", dir.path().join("no-user-config.toml"))
+        .env_remove("LVM_SERVERS")
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);

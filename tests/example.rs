@@ -261,6 +261,8 @@ fn quickstart_runs_offline_and_leaves_the_repository_alone() {
         .env_remove("LVM_HOME")
         .env_remove("LVM_ENV")
         .env_remove("LVM_FAULT")
+        .env("LVM_CONFIG", tmp.path().join("no-user-config.toml"))
+        .env_remove("LVM_SERVERS")
         .output()
         .unwrap();
     let stdout = stdout_ok(&out);

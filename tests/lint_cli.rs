@@ -14,6 +14,8 @@ fn lvm(args: &[&std::ffi::OsStr]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_lvm"))
         .args(args)
         .env_remove("RUST_LOG")
+        // A user config on the machine running the tests must not change the results.
+        .env("LVM_CONFIG", "/nonexistent/lvm-config.toml")
         .output()
         .expect("the lvm binary runs")
 }

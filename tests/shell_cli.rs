@@ -55,6 +55,7 @@ fn bash_hook_activates_the_nearest_local_environment() {
     let out = Command::new("bash")
         .args(["-c", &script])
         .env("LVM_HOME", lvm.home())
+        .env("LVM_CONFIG", lvm.user_config())
         .env_remove("LVM_ENV")
         .env_remove("LUA_PATH")
         .output()
