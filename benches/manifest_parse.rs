@@ -1,4 +1,5 @@
-//! Parses a generated 5,000-package server manifest in both forms and prints the timings.
+//! Parses a generated 5,000-package server manifest in both forms, writes and reads the cached
+//! form of the result, and prints the timings.
 //! Run with `cargo bench --bench manifest_parse` (or `cargo test --bench manifest_parse` for
 //! an unoptimised run).
 
@@ -90,4 +91,24 @@ fn main() {
     assert_eq!(from_lua.packages.len(), PACKAGES);
     assert!(from_lua.packages.values().all(|v| v.len() == VERSIONS));
     assert_eq!(from_lua, from_json, "both forms describe the same packages");
+
+    // The cached form later commands read instead of the Lua text.
+    let key = "0".repeat(64);
+    let compact = time("cached form, write", 0, || {
+        from_lua
+            .to_compact(&key)
+            .expect("a parsed manifest serializes")
+    });
+    let from_cache = time("cached form, read all", compact.len(), || {
+        ServerManifest::from_compact(&compact, &key, &|_| true).expect("the cached form reads back")
+    });
+    assert_eq!(
+        from_cache, from_lua,
+        "the cached form holds the same packages"
+    );
+    let one = time("cached form, read one package", compact.len(), || {
+        ServerManifest::from_compact(&compact, &key, &|name| name.contains("package-4321"))
+            .expect("the cached form reads back")
+    });
+    assert_eq!(one.packages.len(), 1);
 }

@@ -42,6 +42,16 @@ impl Default for ServerChoice {
     }
 }
 
+impl ServerChoice {
+    /// The server URLs to use, in priority order, given the environment's `configured` ones.
+    pub fn urls(&self, configured: &[String]) -> Vec<String> {
+        match self {
+            ServerChoice::Only(list) => list.clone(),
+            ServerChoice::Extra(list) => list.iter().chain(configured).cloned().collect(),
+        }
+    }
+}
+
 /// One thing the user asked to install.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Target {
@@ -383,14 +393,7 @@ pub struct Session {
 impl Session {
     /// Opens the servers (fetching or reusing their manifests) and the store.
     pub fn open(env: &Environment, choice: &ServerChoice) -> Result<Session> {
-        let urls: Vec<String> = match choice {
-            ServerChoice::Only(list) => list.clone(),
-            ServerChoice::Extra(list) => list
-                .iter()
-                .chain(env.config.servers.iter())
-                .cloned()
-                .collect(),
-        };
+        let urls = choice.urls(&env.config.servers);
         let cache = env.home.cache_dir();
         let fetch_opts = fetch_options(std::env::var(HTTP_TIMEOUT_VAR).ok().as_deref())?;
         let mut servers = Vec::new();
@@ -1375,7 +1378,7 @@ pub fn removal_plan(current: &Manifest, names: &[String], force: bool) -> Result
     Ok(plan)
 }
 
-/// One `lvm search` result.
+/// One `lvm search` result: the versions of a package on one server, newest first.
 #[derive(Debug, Serialize)]
 pub struct SearchHit {
     pub name: String,
@@ -1383,29 +1386,57 @@ pub struct SearchHit {
     pub server: String,
 }
 
+/// The packages whose names contain `term` (lower-cased) on every server, sorted by name, and
+/// for each name one hit per server that has it, in the servers' priority order. Only the
+/// servers' manifests are read (from their parsed caches when fresh), and only the matching
+/// packages' versions are built. A server listed twice counts once, where it comes first.
+/// Unreadable servers are skipped with a warning; an error when none could be read.
 pub fn search(env: &Environment, term: &str, choice: &ServerChoice) -> Result<Vec<SearchHit>> {
-    let session = Session::open(env, choice)?;
     let term = term.to_ascii_lowercase();
-    let mut hits: BTreeMap<String, SearchHit> = BTreeMap::new();
-    for (server, manifest) in &session.servers {
-        for (name, versions) in &manifest.packages {
-            if !name.contains(&term) || hits.contains_key(name) {
+    let keep = |name: &str| name.contains(&term);
+    let cache = env.home.cache_dir();
+    let fetch_opts = fetch_options(std::env::var(HTTP_TIMEOUT_VAR).ok().as_deref())?;
+    let urls = choice.urls(&env.config.servers);
+    let mut hits = Vec::new();
+    let mut searched: Vec<String> = Vec::new();
+    let mut failures = Vec::new();
+    for url in &urls {
+        let read = RocksServer::new(url, &cache).and_then(|server| {
+            if searched.iter().any(|done| done == server.url()) {
+                return Ok(None);
+            }
+            let server = server.with_options(fetch_opts.clone());
+            Ok(Some((server.manifest_matching(&keep)?, server)))
+        });
+        let (manifest, server) = match read {
+            Ok(Some(read)) => read,
+            Ok(None) => continue,
+            Err(e) => {
+                let e = error_text(&e.into());
+                tracing::warn!("rocks server {url} unavailable: {e}");
+                failures.push(format!("{url}: {e}"));
                 continue;
             }
-            let mut vs: Vec<&Version> = versions.keys().collect();
-            vs.sort();
-            vs.reverse();
-            hits.insert(
-                name.clone(),
-                SearchHit {
-                    name: name.clone(),
-                    versions: vs.iter().map(|v| v.to_string()).collect(),
-                    server: server.url().to_string(),
-                },
-            );
+        };
+        let server = server.url().to_string();
+        for (name, versions) in manifest.packages {
+            hits.push(SearchHit {
+                name,
+                versions: versions.keys().rev().map(Version::to_string).collect(),
+                server: server.clone(),
+            });
         }
+        searched.push(server);
     }
-    Ok(hits.into_values().collect())
+    if !failures.is_empty() && failures.len() == urls.len() {
+        bail!(
+            "no rocks server could be read:\n  {}\ncheck the URLs (lvm.toml, --server) and the network",
+            failures.join("\n  ")
+        );
+    }
+    // Stable: the hits of one name stay in server priority order.
+    hits.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(hits)
 }
 
 /// Details of an installed rock read from its directory in the tree.

@@ -692,7 +692,8 @@ impl Copier {
     }
 }
 
-fn lua_string(s: &mlua::LuaString) -> String {
+/// A Lua string (bytes) as Rust text, invalid UTF-8 replaced.
+pub(crate) fn lua_string(s: &mlua::LuaString) -> String {
     String::from_utf8_lossy(&s.as_bytes()).into_owned()
 }
 

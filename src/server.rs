@@ -1,7 +1,8 @@
 //! Rocks servers: `file://` folders (or plain paths) and `http(s)://` URLs that publish a
 //! manifest and rock files. Owns the manifest lookup order LuaRocks uses for Lua 5.4, the
 //! on-disk cache of what was fetched from remote servers (keyed by server URL), the fallback to
-//! that cache when a server is unreachable, and downloading rockspecs and rocks.
+//! that cache when a server is unreachable, the cache of parsed manifests (for every server,
+//! keyed by the manifest's digest), and downloading rockspecs and rocks.
 
 use std::fs;
 use std::io::{self, Read};
@@ -11,6 +12,7 @@ use thiserror::Error;
 
 use crate::fetch::download::{Location, location_of};
 use crate::fetch::{FetchError, FetchOptions, download, sha256_bytes};
+use crate::fsutil::write_atomic;
 use crate::platform::LUA_VERSION;
 use crate::registry::{ManifestError, ServerManifest};
 use crate::version::Version;
@@ -103,6 +105,25 @@ pub fn cache_key(url: &str) -> String {
         .take(64)
         .collect();
     format!("{readable}-{}", &sha256_bytes(url.as_bytes())[..12])
+}
+
+/// The file in a server's cache directory holding its parsed manifest. Not a name a rock,
+/// rockspec or manifest candidate can have.
+pub const PARSED_MANIFEST_FILE: &str = "manifest.lvm-parsed";
+
+/// Caches a parsed manifest. The cache only saves time, so failing to write it (a read-only
+/// lvm home, a full disk) is not an error.
+fn save_parsed_manifest(path: &Path, key: &str, manifest: &ServerManifest) {
+    let written = manifest
+        .to_compact(key)
+        .map_err(io::Error::other)
+        .and_then(|compact| write_atomic(path, compact.as_bytes()));
+    if let Err(e) = written {
+        tracing::debug!(
+            "cannot cache the parsed manifest in {}: {e}",
+            path.display()
+        );
+    }
 }
 
 /// Where a manifest's text came from.
@@ -286,15 +307,44 @@ impl RocksServer {
         })
     }
 
-    /// Fetches and parses the server's manifest (see [`RocksServer::manifest_text`]).
+    /// Fetches and parses the server's manifest (see [`RocksServer::manifest_text`] and
+    /// [`RocksServer::manifest_matching`]).
     pub fn manifest(&self) -> Result<ServerManifest, ServerError> {
+        self.manifest_matching(&|_| true)
+    }
+
+    /// Fetches the server's manifest (see [`RocksServer::manifest_text`]) and returns the
+    /// packages whose names pass `keep`. The parsed manifest is cached in
+    /// [`RocksServer::parsed_manifest_path`], keyed by the sha256 of the manifest text, so that
+    /// as long as the server's manifest does not change it is parsed only once; a cache that
+    /// is damaged or belongs to other text is ignored and rewritten.
+    pub fn manifest_matching(
+        &self,
+        keep: &dyn Fn(&str) -> bool,
+    ) -> Result<ServerManifest, ServerError> {
         let text = self.manifest_text()?;
-        ServerManifest::parse_lua(&text.text, &self.file_url(&text.file)).map_err(|source| {
-            ServerError::Manifest {
+        let key = sha256_bytes(text.text.as_bytes());
+        let cache = self.parsed_manifest_path();
+        let cached = fs::read_to_string(&cache)
+            .ok()
+            .and_then(|compact| ServerManifest::from_compact(&compact, &key, keep));
+        if let Some(manifest) = cached {
+            return Ok(manifest);
+        }
+        let mut manifest = ServerManifest::parse_lua(&text.text, &self.file_url(&text.file))
+            .map_err(|source| ServerError::Manifest {
                 server: self.url.clone(),
                 source,
-            }
-        })
+            })?;
+        save_parsed_manifest(&cache, &key, &manifest);
+        manifest.retain(keep);
+        Ok(manifest)
+    }
+
+    /// Where the parsed form of the server's manifest is cached (see
+    /// [`ServerManifest::to_compact`]), for local servers too.
+    pub fn parsed_manifest_path(&self) -> PathBuf {
+        self.cache.join(PARSED_MANIFEST_FILE)
     }
 
     /// The first cached manifest candidate, if any.

@@ -130,6 +130,70 @@ fn list_show_and_search_as_text_and_json() {
 }
 
 #[test]
+fn search_lists_the_versions_of_every_server_in_priority_order() {
+    let lvm = Lvm::new();
+    let (_dir, url_a) = file_server(lvm.root.path());
+    let b = lvm.root.path().join("server-b");
+    std::fs::create_dir_all(&b).unwrap();
+    std::fs::write(
+        b.join("manifest"),
+        r#"repository = {
+   ["dia-base"] = { ["9.0-1"] = { { arch = "rockspec" } }, ["1.0-1"] = { { arch = "src" } } },
+   ["dia-extra"] = { ["0.1-1"] = { { arch = "rockspec" } } },
+}
+"#,
+    )
+    .unwrap();
+    let url_b = format!("file://{}", b.display());
+    lvm.init(&[&url_a, &url_b]);
+
+    let text = lvm.ok(&["search", "dia-"]);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            format!("dia-base 2.0-1 1.5-1 1.0-1  ({url_a})"),
+            format!("dia-base 9.0-1 1.0-1  ({url_b})"),
+            format!("dia-extra 0.1-1  ({url_b})"),
+            format!("dia-left 1.0-1  ({url_a})"),
+            format!("dia-right 1.0-1  ({url_a})"),
+            format!("dia-top 1.0-1  ({url_a})"),
+        ]
+    );
+
+    // `--server` goes first; a server listed twice counts where it comes first.
+    let hits: serde_json::Value =
+        serde_json::from_str(&lvm.ok(&["search", "dia-base", "--json", "--server", &url_b]))
+            .unwrap();
+    assert_eq!(
+        hits,
+        serde_json::json!([
+            {"name": "dia-base", "versions": ["9.0-1", "1.0-1"], "server": url_b},
+            {"name": "dia-base", "versions": ["2.0-1", "1.5-1", "1.0-1"], "server": url_a},
+        ])
+    );
+
+    // Later searches read the servers' parsed manifests from the cache, with the same answer.
+    let cached: Vec<_> = walkdir::WalkDir::new(lvm.home().join("cache"))
+        .into_iter()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name() == "manifest.lvm-parsed")
+        .collect();
+    assert_eq!(cached.len(), 2, "{cached:?}");
+    assert_eq!(lvm.ok(&["search", "dia-"]), text);
+
+    // An unreadable server is skipped with a warning; none readable is an error.
+    let gone = format!("file://{}", lvm.root.path().join("gone").display());
+    let out = lvm.ok(&["search", "dia-extra", "--server", &gone]);
+    assert_eq!(out.trim(), format!("dia-extra 0.1-1  ({url_b})"));
+    let err = lvm.fails(&["search", "dia", "--only-server", &gone]);
+    assert!(
+        err.contains("no rocks server could be read") && err.contains(&gone),
+        "{err}"
+    );
+}
+
+#[test]
 fn path_output_lets_sh_run_debian_lua_with_c_modules_and_commands() {
     let lvm = Lvm::new();
     let (_dir, url) = file_server(lvm.root.path());

@@ -10,6 +10,7 @@ use std::time::Duration;
 use common::http_server::TestServer;
 use common::{Entry, file_url, write_file, zip};
 use lvm::fetch::FetchOptions;
+use lvm::registry::ServerManifest;
 use lvm::server::{Origin, RocksServer, ServerError};
 use lvm::version::Version;
 
@@ -373,4 +374,97 @@ fn local_servers_hand_out_their_own_files() {
         .download_to("foo-1.0-1.src.rock", &out.path().join("sub/x.rock"))
         .unwrap();
     assert_eq!(fs::read(dest).unwrap(), b"rock");
+}
+
+const TWO_PACKAGES: &str = r#"repository = {
+   alpha = { ["1.0-1"] = { { arch = "rockspec" }, { arch = "src" } } },
+   beta = { ["2.0-1"] = { { arch = "all" } }, ["2.1-1"] = { { arch = "rockspec" } } },
+}
+"#;
+
+#[test]
+fn parsed_manifests_are_cached_by_digest_and_damaged_caches_are_rebuilt() {
+    let served = tempfile::tempdir().unwrap();
+    write_file(served.path(), "manifest", TWO_PACKAGES.as_bytes());
+    let cache = tempfile::tempdir().unwrap();
+    let server = RocksServer::new(&file_url(served.path()), cache.path()).unwrap();
+    let parsed = server.parsed_manifest_path();
+    assert!(!parsed.exists());
+
+    let first = server.manifest().unwrap();
+    let expected = ServerManifest::parse_lua(TWO_PACKAGES, "manifest").unwrap();
+    assert_eq!(first, expected);
+    let key = lvm::fetch::sha256_bytes(TWO_PACKAGES.as_bytes());
+    let written = fs::read_to_string(&parsed).unwrap();
+    assert!(
+        written.starts_with(&format!("lvm-parsed-manifest/1 {key} ")),
+        "{written}"
+    );
+    assert_eq!(
+        ServerManifest::from_compact(&written, &key, &|_| true),
+        Some(expected.clone())
+    );
+
+    // The second read takes the cache: a cache tagged with the manifest's digest is believed
+    // (here one that holds something else, to see where the answer comes from).
+    let decoy = ServerManifest::parse_lua("repository = { decoy = {} }", "m").unwrap();
+    fs::write(&parsed, decoy.to_compact(&key).unwrap()).unwrap();
+    assert_eq!(server.manifest().unwrap(), decoy);
+    let only_beta = server.manifest_matching(&|name| name == "decoy").unwrap();
+    assert_eq!(only_beta, decoy);
+
+    // Damaged: rejected, the manifest parsed again and the cache rewritten.
+    let damaged = decoy.to_compact(&key).unwrap().replace("decoy", "decoz");
+    fs::write(&parsed, damaged).unwrap();
+    assert_eq!(server.manifest().unwrap(), expected);
+    assert_eq!(fs::read_to_string(&parsed).unwrap(), written);
+    fs::write(&parsed, &written[..written.len() / 2]).unwrap();
+    assert_eq!(server.manifest().unwrap(), expected);
+    assert_eq!(fs::read_to_string(&parsed).unwrap(), written);
+
+    // A changed manifest no longer matches the cache's digest.
+    let changed = TWO_PACKAGES.replace("2.1-1", "2.2-1");
+    write_file(served.path(), "manifest", changed.as_bytes());
+    let fresh = server.manifest_matching(&|name| name == "beta").unwrap();
+    let versions: Vec<&str> = fresh.versions("beta").map(Version::as_str).collect();
+    assert_eq!(versions, ["2.0-1", "2.2-1"]);
+    assert_eq!(fresh.packages.len(), 1);
+    let rewritten = fs::read_to_string(&parsed).unwrap();
+    let new_key = lvm::fetch::sha256_bytes(changed.as_bytes());
+    assert!(rewritten.starts_with(&format!("lvm-parsed-manifest/1 {new_key} ")));
+    assert_eq!(
+        ServerManifest::from_compact(&rewritten, &new_key, &|_| true)
+            .unwrap()
+            .packages
+            .len(),
+        2
+    );
+}
+
+#[test]
+fn a_manifest_that_does_not_parse_is_not_cached_and_names_its_url() {
+    let served = tempfile::tempdir().unwrap();
+    write_file(served.path(), "manifest", b"repository = { foo = 3 }\n");
+    let cache = tempfile::tempdir().unwrap();
+    let url = file_url(served.path());
+    let server = RocksServer::new(&url, cache.path()).unwrap();
+    let err = server.manifest().unwrap_err().to_string();
+    assert!(
+        err.contains(&format!("{url}/manifest")) && err.contains("repository.foo"),
+        "{err}"
+    );
+    assert!(!server.parsed_manifest_path().exists());
+}
+
+#[test]
+fn an_unwritable_cache_only_costs_time() {
+    let served = tempfile::tempdir().unwrap();
+    write_file(served.path(), "manifest", TWO_PACKAGES.as_bytes());
+    let cache = tempfile::tempdir().unwrap();
+    // A file where the cache directory would go.
+    let blocked = cache.path().join("blocked");
+    fs::write(&blocked, b"").unwrap();
+    let server = RocksServer::new(&file_url(served.path()), &blocked).unwrap();
+    assert_eq!(server.manifest().unwrap().packages.len(), 2);
+    assert!(!server.parsed_manifest_path().exists());
 }
