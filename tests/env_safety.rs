@@ -272,10 +272,20 @@ fn run_fault_case(case: &Case) {
         // verifies.
         (case.reset)(&lvm);
         lvm.ok(&["sync"]);
-        let trees = std::fs::read_dir(lvm.env_dir().join(".trees"))
+        // Besides the live tree only finished trees of recent states are kept, a bounded
+        // number: nothing half-made and no trash.
+        let trees: Vec<PathBuf> = std::fs::read_dir(lvm.env_dir().join(".trees"))
             .unwrap()
-            .count();
-        assert_eq!(trees, 1, "{context}: stale trees left");
+            .map(|e| e.unwrap().path())
+            .collect();
+        assert!(
+            trees.len() <= lvm::env::KEPT_TREES + 1,
+            "{context}: too many trees kept: {trees:?}"
+        );
+        for tree in &trees {
+            let mark = std::fs::read_to_string(tree.join(".lvm-state")).unwrap_or_default();
+            assert_eq!(mark.trim().len(), 64, "{context}: stale tree {tree:?} left");
+        }
         lvm.ok(&["verify"]);
     }
 }
