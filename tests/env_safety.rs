@@ -221,6 +221,17 @@ const FAULTS: &[(&str, bool)] = &[
     ("after-switch", true),
 ];
 
+/// Deletes every tree but the live one from `.trees/`.
+fn drop_kept_trees(lvm: &Lvm) {
+    let live = std::fs::canonicalize(lvm.tree()).unwrap();
+    for entry in std::fs::read_dir(lvm.env_dir().join(".trees")).unwrap() {
+        let path = std::fs::canonicalize(entry.unwrap().path()).unwrap();
+        if path != live {
+            std::fs::remove_dir_all(&path).unwrap();
+        }
+    }
+}
+
 fn run_fault_case(case: &Case) {
     let lvm = Lvm::new();
     let (_dir, url) = file_server(lvm.root.path());
@@ -238,6 +249,10 @@ fn run_fault_case(case: &Case) {
         assert_eq!(current_profile(&lvm), case.old.0, "{context}: setup");
         assert_eq!(installed(&lvm), case.old.1, "{context}: setup");
         let old_head = head_commit(&lvm);
+        if *point == "mid-materialize" {
+            // A kept tree of the target state would be reused, and nothing materialized.
+            drop_kept_trees(&lvm);
+        }
         let out = lvm
             .command()
             .env("LVM_FAULT", point)
