@@ -50,6 +50,9 @@ pub const KEPT_TREES: usize = 3;
 /// Names of `.trees/` entries on their way out: a rename takes a tree out of use at once, the
 /// slow unlinking of its files comes after.
 const TRASH_PREFIX: &str = ".trash-";
+/// How long a tree may sit in the trash before a writer deletes it itself instead of counting
+/// on the background deletion that put it there (which failed or may still be running).
+const TRASH_GRACE: Duration = Duration::from_secs(60);
 
 /// Shared folders under the lvm home.
 #[derive(Debug, Clone)]
@@ -544,7 +547,7 @@ impl Environment {
                 })
             })
             .collect();
-        kept.sort_by(|a, b| b.last_used.cmp(&a.last_used));
+        kept.sort_by_key(|k| std::cmp::Reverse(k.last_used));
         kept
     }
 
@@ -647,9 +650,10 @@ impl Environment {
     }
 
     /// Keeps the live tree and the [`KEPT_TREES`] most recently used finished trees in
-    /// `.trees/`; every other entry (older trees, half-made ones a crash left, the trash) is
-    /// deleted. Call with the writer lock held and the state lock released: the trees it deletes
-    /// are not live, so readers need not wait for the unlinking.
+    /// `.trees/`; every other entry (older trees, half-made ones a crash left) goes to the trash
+    /// and is deleted in the background (see [`delete_in_background`]). Call with the writer
+    /// lock held and the state lock released: the trees it deletes are not live, so neither
+    /// readers nor the command itself wait for the unlinking.
     fn prune_trees(&self) {
         let trees = self.root.join(TREES_DIR);
         let live = self.live_tree_name();
@@ -663,7 +667,17 @@ impl Environment {
                 continue;
             }
             if is_trash(&name) {
-                trash.push(entry.path());
+                // Left by a deletion that failed (or was killed) a while ago: finish it here.
+                // The rename into the trash set its change time.
+                let stale = entry
+                    .metadata()
+                    .map(|m| changed_at(&m))
+                    .ok()
+                    .and_then(|t| t.elapsed().ok())
+                    .is_some_and(|age| age > TRASH_GRACE);
+                if stale {
+                    remove_or_warn(&entry.path());
+                }
             } else if tree_mark(&entry.path()).is_none() {
                 trash.extend(self.trash_tree(&entry.path()));
             }
@@ -671,11 +685,7 @@ impl Environment {
         for kept in self.kept_trees().iter().skip(KEPT_TREES) {
             trash.extend(self.trash_tree(&kept.path));
         }
-        for dir in trash {
-            if let Err(e) = crate::tree::files::remove_tree(&dir) {
-                tracing::warn!("cannot delete the old tree {}: {e}", dir.display());
-            }
-        }
+        delete_in_background(trash);
     }
 
     /// The change protocol for an event on the current profile: tree beside the live one,
@@ -862,6 +872,51 @@ fn tree_mark(dir: &Path) -> Option<(String, fs::Metadata)> {
 
 fn is_trash(name: &std::ffi::OsStr) -> bool {
     name.to_string_lossy().starts_with(TRASH_PREFIX)
+}
+
+/// A file's change time (which no tool can set back, unlike its modification time).
+fn changed_at(meta: &fs::Metadata) -> SystemTime {
+    use std::os::unix::fs::MetadataExt;
+    let since_epoch = Duration::new(
+        u64::try_from(meta.ctime()).unwrap_or(0),
+        u32::try_from(meta.ctime_nsec()).unwrap_or(0),
+    );
+    SystemTime::UNIX_EPOCH + since_epoch
+}
+
+fn remove_or_warn(dir: &Path) {
+    if let Err(e) = crate::tree::files::remove_tree(dir) {
+        tracing::warn!("cannot delete the old tree {}: {e}", dir.display());
+    }
+}
+
+/// Deletes trashed trees in a detached `rm -rf`, so the command that trashed them ends without
+/// waiting: unlinking the few hundred directories and links of a 50-rock tree takes longer than
+/// making it on a busy disk. Nothing reads the trash, so when the deletion happens does not
+/// matter; one that fails leaves the trash for a later writer (see [`TRASH_GRACE`]). Without
+/// `rm` the trees are deleted here. The child holds no lock: lvm's files are opened
+/// close-on-exec.
+fn delete_in_background(dirs: Vec<PathBuf>) {
+    if dirs.is_empty() {
+        return;
+    }
+    let spawned = std::process::Command::new("rm")
+        .arg("-rf")
+        .arg("--")
+        .args(&dirs)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn();
+    match spawned {
+        // Reaped if this process outlives it (a long-running library user); otherwise init
+        // adopts it.
+        Ok(mut child) => drop(std::thread::spawn(move || child.wait())),
+        Err(e) => {
+            tracing::debug!("cannot run rm to delete old trees ({e}); deleting them now");
+            dirs.iter().for_each(|d| remove_or_warn(d));
+        }
+    }
 }
 
 /// Whether nothing in `tree` changed after its mark was written (or last touched), checked by

@@ -221,11 +221,15 @@ const FAULTS: &[(&str, bool)] = &[
     ("after-switch", true),
 ];
 
-/// Deletes every tree but the live one from `.trees/`.
+/// Deletes every kept tree (all but the live one and the trash) from `.trees/`.
 fn drop_kept_trees(lvm: &Lvm) {
     let live = std::fs::canonicalize(lvm.tree()).unwrap();
     for entry in std::fs::read_dir(lvm.env_dir().join(".trees")).unwrap() {
-        let path = std::fs::canonicalize(entry.unwrap().path()).unwrap();
+        let entry = entry.unwrap();
+        if entry.file_name().to_string_lossy().starts_with(".trash-") {
+            continue;
+        }
+        let path = std::fs::canonicalize(entry.path()).unwrap();
         if path != live {
             std::fs::remove_dir_all(&path).unwrap();
         }
@@ -288,10 +292,16 @@ fn run_fault_case(case: &Case) {
         (case.reset)(&lvm);
         lvm.ok(&["sync"]);
         // Besides the live tree only finished trees of recent states are kept, a bounded
-        // number: nothing half-made and no trash.
+        // number, nothing half-made (the trash is deleted in the background).
         let trees: Vec<PathBuf> = std::fs::read_dir(lvm.env_dir().join(".trees"))
             .unwrap()
             .map(|e| e.unwrap().path())
+            .filter(|p| {
+                !p.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with(".trash-")
+            })
             .collect();
         assert!(
             trees.len() <= lvm::env::KEPT_TREES + 1,

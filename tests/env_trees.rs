@@ -12,11 +12,12 @@ use std::path::{Path, PathBuf};
 use common::rocks::{Lvm, file_server, stdout_ok};
 use lvm::env::KEPT_TREES;
 
-/// The directory names in `.trees/`.
+/// The tree directory names in `.trees/` (not the trash, which is deleted in the background).
 fn tree_dirs(lvm: &Lvm) -> BTreeSet<String> {
     std::fs::read_dir(lvm.env_dir().join(".trees"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| !name.starts_with(".trash-"))
         .collect()
 }
 
@@ -60,7 +61,10 @@ fn rollback_redo_and_switch_reuse_the_kept_tree() {
     lvm.ok(&["install", "dia-base"]);
     let second = live_name(&lvm);
     assert_ne!(first, second);
-    assert!(tree_dirs(&lvm).contains(&first), "the previous tree is kept");
+    assert!(
+        tree_dirs(&lvm).contains(&first),
+        "the previous tree is kept"
+    );
 
     // Undo: the state of `first` again, so its tree is live again, untouched.
     lvm.ok(&["rollback"]);
@@ -167,17 +171,44 @@ fn the_kept_trees_are_bounded_and_the_oldest_go_first() {
         lives.push(live_name(&lvm));
         let dirs = tree_dirs(&lvm);
         assert!(dirs.len() <= KEPT_TREES + 1, "{dirs:?}");
-        assert!(dirs.iter().all(|d| !d.starts_with(".trash-")), "{dirs:?}");
     }
     // The live tree and the most recent ones are there, the oldest are gone.
     let expected: BTreeSet<String> = lives.iter().rev().take(KEPT_TREES + 1).cloned().collect();
     assert_eq!(tree_dirs(&lvm), expected);
-    // Going back to an evicted state makes a new tree (and evicts the next oldest).
-    lvm.ok(&["rollback", &first_commit(&lvm)[..12]]);
+    // The evicted trees were deleted in the background.
+    let start = std::time::Instant::now();
+    while !trash(&lvm).is_empty() {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(30),
+            "the trash is never deleted: {:?}",
+            trash(&lvm)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // Going back to an evicted state makes a new tree (and evicts the next oldest). Without
+    // `rm` on PATH the evicted tree is deleted before lvm exits.
+    let first = first_commit(&lvm);
+    let out = lvm
+        .command()
+        .env("PATH", "/nonexistent")
+        .args(["rollback", &first[..12]])
+        .output()
+        .unwrap();
+    stdout_ok(&out);
+    assert_eq!(trash(&lvm), Vec::<String>::new());
     assert_eq!(lvm.installed(), Vec::<String>::new());
     assert!(!lives.contains(&live_name(&lvm)));
     assert_eq!(tree_dirs(&lvm).len(), KEPT_TREES + 1);
     verify_ok(&lvm);
+}
+
+/// The entries of `.trees/` waiting to be deleted.
+fn trash(lvm: &Lvm) -> Vec<String> {
+    std::fs::read_dir(lvm.env_dir().join(".trees"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with(".trash-"))
+        .collect()
 }
 
 /// The commit of the environment's first event (init).
@@ -212,8 +243,5 @@ fn verify_accepts_kept_trees_and_names_them_when_verbose() {
     lvm.ok(&["verify", "--repair"]);
     assert!(tree_dirs(&lvm).len() <= KEPT_TREES + 1);
     verify_ok(&lvm);
-    assert_eq!(
-        lua_prints(&lvm, "print(require('strutil').version)"),
-        "1.0"
-    );
+    assert_eq!(lua_prints(&lvm, "print(require('strutil').version)"), "1.0");
 }

@@ -172,7 +172,9 @@ pub fn link_or_copy(src: &Path, dst: &Path) -> Result<Placed, FsError> {
 
 /// Writes a file and flushes it to disk.
 pub fn write_synced(path: &Path, contents: &[u8], mode: u32) -> Result<(), FsError> {
-    write_file(path, contents, mode)?.sync_all().map_err(ctx("flush", path))
+    write_file(path, contents, mode)?
+        .sync_all()
+        .map_err(ctx("flush", path))
 }
 
 /// Writes a file with `mode` without flushing it (for files whose directory is flushed as a
