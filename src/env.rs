@@ -437,7 +437,7 @@ impl Environment {
                     "dropping the unreadable change journal {}: {e}",
                     path.display()
                 );
-                return remove_file(&path);
+                return remove_journal(&path);
             }
         };
         let landed = self
@@ -452,7 +452,7 @@ impl Environment {
             // holds); pruning drops it when it is half-made or beyond the bound.
             tracing::warn!("dropping an interrupted change that was never recorded");
             self.repo.sync_worktree(self.head()?)?;
-            remove_file(&path)?;
+            remove_journal(&path)?;
         }
         self.prune_trees();
         Ok(())
@@ -497,7 +497,7 @@ impl Environment {
             fault("after-switch");
         }
         // Trees are pruned by the caller once readers may go on: no reader waits for unlinks.
-        remove_file(&self.journal_path())
+        remove_journal(&self.journal_path())
     }
 
     /// Whether the live tree was made from exactly this manifest.
@@ -949,17 +949,16 @@ fn tree_unchanged(tree: &Path, marked: &fs::Metadata) -> bool {
     true
 }
 
-fn remove_file(path: &Path) -> Result<()> {
+/// Removes the journal of a finished or dropped change. The removal is not flushed: a crash can
+/// only bring back the journal of a change that was already finished or dropped, and finishing
+/// or dropping it again changes nothing (every step checks before it acts), so an fsync here
+/// would buy nothing.
+fn remove_journal(path: &Path) -> Result<()> {
     match fs::remove_file(path) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
             Err(e).with_context(|| format!("removing {}", path.display()))
         }
-        _ => {
-            if let Some(dir) = path.parent() {
-                crate::fsutil::sync_dir(dir);
-            }
-            Ok(())
-        }
+        _ => Ok(()),
     }
 }
 
