@@ -18,6 +18,9 @@
 #   --no-setup          do not apt-get install anything
 #   --debug-benches     run the cargo benches unoptimised (cargo test --bench), for debugging
 #   --keep              keep the work directory
+#   --only LIST         run only these workloads (comma-separated: install, memory, rollback,
+#                       switch, history, search, startup); rollback and switch fill the store
+#                       themselves, startup needs rollback
 set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -34,6 +37,7 @@ DOC="$REPO/docs/benchmarks.md"
 SETUP=1
 DEBUG_BENCHES=0
 KEEP=0
+ONLY="install,memory,rollback,switch,history,search,startup"
 
 die() {
     echo "bench: $*" >&2
@@ -53,7 +57,8 @@ while [ $# -gt 0 ]; do
     --no-setup) SETUP=0 ;;
     --debug-benches) DEBUG_BENCHES=1 ;;
     --keep) KEEP=1 ;;
-    -h | --help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --only) ONLY=$2; shift ;;
+    -h | --help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown option '$1' (see --help)" ;;
     esac
     shift
@@ -67,6 +72,16 @@ if [ "$SMOKE" = 1 ]; then
     SETUP=0
 fi
 IFS=: read -r MIDS LEAVES CMODS <<<"$SIZE"
+for workload in ${ONLY//,/ }; do
+    case "$workload" in
+    install | memory | rollback | switch | history | search | startup) ;;
+    *) die "unknown workload '$workload' in --only (see --help)" ;;
+    esac
+done
+wanted() { case ",$ONLY," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
+if wanted startup && ! wanted rollback; then
+    die "--only startup needs rollback too (start-up runs on the rollback workload's tree)"
+fi
 
 # ---------------------------------------------------------------------------------------------
 # What the suite needs
@@ -214,6 +229,7 @@ peak() {
     echo "size=$SIZE"
     echo "events=$EVENTS"
     echo "smoke=$SMOKE"
+    echo "only=$ONLY"
 } >"$R/machine.txt"
 
 # ---------------------------------------------------------------------------------------------
@@ -228,7 +244,7 @@ say "generating rocks servers"
 python3 "$BENCH_DIR/gen.py" rocks "$FILE_SRV" "$FILE_URL" "${CLOSURES[@]}" | tee -a "$LOG"
 luarocks-admin make-manifest --lua-version 5.4 "$FILE_SRV" >>"$LOG" 2>&1
 
-if [ "$SMOKE" = 0 ]; then
+if [ "$SMOKE" = 0 ] && wanted install; then
     PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
     HTTP_SRV="$W/srv-http"
     HTTP_URL="http://127.0.0.1:$PORT"
@@ -272,18 +288,22 @@ install_pair() {
         "rm -rf $T" "$lr install --only-server $url bench-root"
 }
 
-say "1. install"
-install_pair file "$FILE_URL"
-[ "$SMOKE" = 1 ] || install_pair http "$HTTP_URL"
+if wanted install; then
+    say "1. install"
+    install_pair file "$FILE_URL"
+    [ "$SMOKE" = 1 ] || install_pair http "$HTTP_URL"
+fi
 
 # Peak memory of the cold 50-rock install (file://), both tools, children included.
-H="$W/lvm-home-mem" E="$W/lvm-env-mem" LH="$W/lr-home-mem" T="$W/lr-tree-mem"
-peak "memory-cold-lvm" "rm -rf $H $E && $(lvm_in "$H" "$E") init --server $FILE_URL" \
-    "$(lvm_in "$H" "$E") install bench-root"
-peak "memory-warm-lvm" "rm -rf $E && $(lvm_in "$H" "$E") init --server $FILE_URL" \
-    "$(lvm_in "$H" "$E") install bench-root"
-peak "memory-cold-luarocks" "rm -rf $T $LH && mkdir -p $LH" \
-    "$(lr_in "$LH" "$T") install --only-server $FILE_URL bench-root"
+if wanted memory; then
+    H="$W/lvm-home-mem" E="$W/lvm-env-mem" LH="$W/lr-home-mem" T="$W/lr-tree-mem"
+    peak "memory-cold-lvm" "rm -rf $H $E && $(lvm_in "$H" "$E") init --server $FILE_URL" \
+        "$(lvm_in "$H" "$E") install bench-root"
+    peak "memory-warm-lvm" "rm -rf $E && $(lvm_in "$H" "$E") init --server $FILE_URL" \
+        "$(lvm_in "$H" "$E") install bench-root"
+    peak "memory-cold-luarocks" "rm -rf $T $LH && mkdir -p $LH" \
+        "$(lr_in "$LH" "$T") install --only-server $FILE_URL bench-root"
+fi
 
 # The tree lvm made must work with plain lua5.4, as LuaRocks' does.
 check_tree() {
@@ -291,8 +311,10 @@ check_tree() {
         lua5.4 -e 'local m = require "bench_root"; assert(m.weight() > 1); print(m.describe())' \
         >>"$LOG" 2>&1 || die "require 'bench_root' failed in $1"
 }
-check_tree "$W/lvm-env-file/tree"
-check_tree "$W/lr-tree-file"
+if wanted install; then
+    check_tree "$W/lvm-env-file/tree"
+    check_tree "$W/lr-tree-file"
+fi
 
 if [ "$SMOKE" = 1 ]; then
     echo "load_end=$(cut -d' ' -f1-3 </proc/loadavg)" >>"$R/machine.txt"
@@ -303,117 +325,127 @@ fi
 # ---------------------------------------------------------------------------------------------
 # 2. Undo and redo
 
-say "2. rollback"
-H="$W/lvm-home-file" E="$W/lvm-env-undo"
-LVMU=$(lvm_in "$H" "$E")
-rm -rf "$E"
-sh -c "$LVMU init --server $FILE_URL && $LVMU install bench-root && $LVMU rollback" >>"$LOG" 2>&1
-# Each rollback undoes the event before it, so rollbacks toggle between the installed state and
-# the empty one: the prepare step makes the state the timed command starts from.
-timed "rollback-undo-lvm" "$RUNS" "$WARMUP" "$LVMU rollback" "$LVMU rollback"
-sh -c "$LVMU rollback" >>"$LOG" 2>&1
-timed "rollback-redo-lvm" "$RUNS" "$WARMUP" "$LVMU rollback" "$LVMU rollback"
-$LVMU list >"$R/undo-list.txt"
-grep -q '^bench-root ' "$R/undo-list.txt" || die "after the redo runs bench-root should be installed"
-$LVMU log >"$R/undo-log.txt"
-du -sb "$E/.git" | cut -f1 >"$R/undo-git-bytes"
+if wanted rollback; then
+    say "2. rollback"
+    H="$W/lvm-home-file" E="$W/lvm-env-undo"
+    LVMU=$(lvm_in "$H" "$E")
+    rm -rf "$E"
+    sh -c "$LVMU init --server $FILE_URL && $LVMU install bench-root && $LVMU rollback" >>"$LOG" 2>&1
+    # Each rollback undoes the event before it, so rollbacks toggle between the installed state and
+    # the empty one: the prepare step makes the state the timed command starts from.
+    timed "rollback-undo-lvm" "$RUNS" "$WARMUP" "$LVMU rollback" "$LVMU rollback"
+    sh -c "$LVMU rollback" >>"$LOG" 2>&1
+    timed "rollback-redo-lvm" "$RUNS" "$WARMUP" "$LVMU rollback" "$LVMU rollback"
+    $LVMU list >"$R/undo-list.txt"
+    grep -q '^bench-root ' "$R/undo-list.txt" || die "after the redo runs bench-root should be installed"
+    $LVMU log >"$R/undo-log.txt"
+    du -sb "$E/.git" | cut -f1 >"$R/undo-git-bytes"
 
-LH="$W/lr-home-file" T="$W/lr-tree-undo"
-LRU=$(lr_in "$LH" "$T")
-sh -c "$LRU install --only-server $FILE_URL bench-root" >>"$LOG" 2>&1
-cp -a "$T" "$T.installed"
-timed "rollback-undo-luarocks" "$RUNS" "$WARMUP" "rm -rf $T && cp -a $T.installed $T" "$LRU purge"
+    LH="$W/lr-home-file" T="$W/lr-tree-undo"
+    LRU=$(lr_in "$LH" "$T")
+    sh -c "$LRU install --only-server $FILE_URL bench-root" >>"$LOG" 2>&1
+    cp -a "$T" "$T.installed"
+    timed "rollback-undo-luarocks" "$RUNS" "$WARMUP" "rm -rf $T && cp -a $T.installed $T" "$LRU purge"
+fi
 
 # ---------------------------------------------------------------------------------------------
 # 3. Profile switch between two 50-rock profiles
 
-say "3. profile switch"
-E="$W/lvm-env-switch"
-LVMS=$(lvm_in "$H" "$E")
-sh -c "$LVMS init --server $FILE_URL && $LVMS profile create other && $LVMS install bench-a \
-    && $LVMS profile switch other && $LVMS install bench-b && $LVMS profile switch default" \
-    >>"$LOG" 2>&1
-timed "switch-lvm" "$RUNS" "$WARMUP" "$LVMS profile switch other" "$LVMS profile switch default"
+if wanted switch; then
+    say "3. profile switch"
+    H="$W/lvm-home-file" E="$W/lvm-env-switch" LH="$W/lr-home-file"
+    LVMS=$(lvm_in "$H" "$E")
+    sh -c "$LVMS init --server $FILE_URL && $LVMS profile create other && $LVMS install bench-a \
+        && $LVMS profile switch other && $LVMS install bench-b && $LVMS profile switch default" \
+        >>"$LOG" 2>&1
+    timed "switch-lvm" "$RUNS" "$WARMUP" "$LVMS profile switch other" "$LVMS profile switch default"
 
-T="$W/lr-tree-switch"
-LRS=$(lr_in "$LH" "$T")
-sh -c "$LRS install --only-server $FILE_URL bench-a" >>"$LOG" 2>&1
-cp -a "$T" "$T.a"
-timed "switch-luarocks" "$SLOW_RUNS" "$WARMUP" "rm -rf $T && cp -a $T.a $T" \
-    "$LRS purge && $LRS install --only-server $FILE_URL bench-b"
+    T="$W/lr-tree-switch"
+    LRS=$(lr_in "$LH" "$T")
+    sh -c "$LRS install --only-server $FILE_URL bench-a" >>"$LOG" 2>&1
+    cp -a "$T" "$T.a"
+    timed "switch-luarocks" "$SLOW_RUNS" "$WARMUP" "rm -rf $T && cp -a $T.a $T" \
+        "$LRS purge && $LRS install --only-server $FILE_URL bench-b"
+fi
 
 # ---------------------------------------------------------------------------------------------
 # 4. History: 10,000 events
 
-say "4. history ($EVENTS events)"
-HIST="$W/hist-env"
-if [ "$DEBUG_BENCHES" = 1 ]; then
-    (cd "$REPO" && cargo test --quiet --locked --bench history -- "$HIST" --events "$EVENTS") | tee "$R/history.txt"
-else
-    (cd "$REPO" && cargo bench --quiet --locked --bench history -- "$HIST" --events "$EVENTS") | tee "$R/history.txt"
+if wanted history; then
+    say "4. history ($EVENTS events)"
+    HIST="$W/hist-env"
+    if [ "$DEBUG_BENCHES" = 1 ]; then
+        (cd "$REPO" && cargo test --quiet --locked --bench history -- "$HIST" --events "$EVENTS") | tee "$R/history.txt"
+    else
+        (cd "$REPO" && cargo bench --quiet --locked --bench history -- "$HIST" --events "$EVENTS") | tee "$R/history.txt"
+    fi
+    LVMH=$(lvm_in "$W/lvm-home-hist" "$HIST")
+    [ "$($LVMH log | wc -l)" -eq "$EVENTS" ] || die "lvm log does not show $EVENTS events"
+    du -sb "$HIST/.git" | cut -f1 >"$R/history-git-bytes-loose"
+    timed "log-lvm" "$RUNS" "$WARMUP" "" "$LVMH log"
+    timed "log-n20-lvm" "$RUNS" "$WARMUP" "" "$LVMH log -n 20"
+    timed "list-lvm" "$RUNS" "$WARMUP" "" "$LVMH list"
+    git -C "$HIST" gc --quiet
+    du -sb "$HIST/.git" | cut -f1 >"$R/history-git-bytes-gc"
+    timed "log-gc-lvm" "$RUNS" "$WARMUP" "" "$LVMH log"
 fi
-LVMH=$(lvm_in "$W/lvm-home-hist" "$HIST")
-[ "$($LVMH log | wc -l)" -eq "$EVENTS" ] || die "lvm log does not show $EVENTS events"
-du -sb "$HIST/.git" | cut -f1 >"$R/history-git-bytes-loose"
-timed "log-lvm" "$RUNS" "$WARMUP" "" "$LVMH log"
-timed "log-n20-lvm" "$RUNS" "$WARMUP" "" "$LVMH log -n 20"
-timed "list-lvm" "$RUNS" "$WARMUP" "" "$LVMH list"
-git -C "$HIST" gc --quiet
-du -sb "$HIST/.git" | cut -f1 >"$R/history-git-bytes-gc"
-timed "log-gc-lvm" "$RUNS" "$WARMUP" "" "$LVMH log"
 
 # ---------------------------------------------------------------------------------------------
 # 5. Resolution and manifest parsing on 5,000 packages
 
-say "5. resolution and manifest parsing"
-if [ "$DEBUG_BENCHES" = 1 ]; then
-    CARGO_BENCH=(cargo test --quiet --locked --bench)
-else
-    CARGO_BENCH=(cargo bench --quiet --locked --bench)
+if wanted search; then
+    say "5. resolution and manifest parsing"
+    if [ "$DEBUG_BENCHES" = 1 ]; then
+        CARGO_BENCH=(cargo test --quiet --locked --bench)
+    else
+        CARGO_BENCH=(cargo bench --quiet --locked --bench)
+    fi
+    (cd "$REPO" && "${CARGO_BENCH[@]}" resolve) | tee "$R/resolve.txt"
+    (cd "$REPO" && "${CARGO_BENCH[@]}" manifest_parse) | tee "$R/manifest_parse.txt"
+    BIG="$W/srv-big"
+    python3 "$BENCH_DIR/gen.py" manifest "$BIG" 5000 4 | tee -a "$LOG"
+    # `luarocks-admin make-manifest` also writes the per-Lua-version copy, and `luarocks search`
+    # reads only that one from a server (manif.load_manifest's versioned_only): without it, it
+    # finds nothing and only warns.
+    cp "$BIG/manifest" "$BIG/manifest-5.4"
+    E="$W/lvm-env-big"
+    LVMB=$(lvm_in "$W/lvm-home-big" "$E")
+    sh -c "$LVMB init --server file://$BIG" >>"$LOG" 2>&1
+    $LVMB search package-4321 >"$R/search-lvm.txt" 2>&1 || die "lvm search failed: $(cat "$R/search-lvm.txt")"
+    grep -q 'package-4321 1.0.3-1' "$R/search-lvm.txt" || die "lvm search did not find package-4321"
+    # Warm: the search above left the parsed manifest in lvm's cache. Cold: without it, as for
+    # the first search after the server's manifest changed.
+    timed "search-lvm" "$RUNS" "$WARMUP" "" "$LVMB search package-4321"
+    timed "search-cold-lvm" "$RUNS" "$WARMUP" "rm -f $W/lvm-home-big/cache/*/manifest.lvm-parsed" \
+        "$LVMB search package-4321"
+    LRB="env HOME=$W/lr-home-big luarocks --lua-version 5.4"
+    mkdir -p "$W/lr-home-big"
+    $LRB search --only-server "$BIG" package-4321 >"$R/search-luarocks.txt" 2>&1 ||
+        die "luarocks search failed: $(cat "$R/search-luarocks.txt")"
+    # The query is echoed in the header; a found package lists its versions.
+    grep -q '1.0.3-1 (rockspec)' "$R/search-luarocks.txt" || die "luarocks search did not find package-4321"
+    timed "search-luarocks" "$RUNS" "$WARMUP" "" "$LRB search --only-server $BIG package-4321"
 fi
-(cd "$REPO" && "${CARGO_BENCH[@]}" resolve) | tee "$R/resolve.txt"
-(cd "$REPO" && "${CARGO_BENCH[@]}" manifest_parse) | tee "$R/manifest_parse.txt"
-BIG="$W/srv-big"
-python3 "$BENCH_DIR/gen.py" manifest "$BIG" 5000 4 | tee -a "$LOG"
-# `luarocks-admin make-manifest` also writes the per-Lua-version copy, and `luarocks search`
-# reads only that one from a server (manif.load_manifest's versioned_only): without it, it finds
-# nothing and only warns.
-cp "$BIG/manifest" "$BIG/manifest-5.4"
-E="$W/lvm-env-big"
-LVMB=$(lvm_in "$W/lvm-home-big" "$E")
-sh -c "$LVMB init --server file://$BIG" >>"$LOG" 2>&1
-$LVMB search package-4321 >"$R/search-lvm.txt" 2>&1 || die "lvm search failed: $(cat "$R/search-lvm.txt")"
-grep -q 'package-4321 1.0.3-1' "$R/search-lvm.txt" || die "lvm search did not find package-4321"
-# Warm: the search above left the parsed manifest in lvm's cache. Cold: without it, as for the
-# first search after the server's manifest changed.
-timed "search-lvm" "$RUNS" "$WARMUP" "" "$LVMB search package-4321"
-timed "search-cold-lvm" "$RUNS" "$WARMUP" "rm -f $W/lvm-home-big/cache/*/manifest.lvm-parsed" \
-    "$LVMB search package-4321"
-LRB="env HOME=$W/lr-home-big luarocks --lua-version 5.4"
-mkdir -p "$W/lr-home-big"
-$LRB search --only-server "$BIG" package-4321 >"$R/search-luarocks.txt" 2>&1 ||
-    die "luarocks search failed: $(cat "$R/search-luarocks.txt")"
-# The query is echoed in the header; a found package lists its versions.
-grep -q '1.0.3-1 (rockspec)' "$R/search-luarocks.txt" || die "luarocks search did not find package-4321"
-timed "search-luarocks" "$RUNS" "$WARMUP" "" "$LRB search --only-server $BIG package-4321"
 
 # ---------------------------------------------------------------------------------------------
 # 6. Start-up: lvm run vs lua5.4 on the same tree
 
-say "6. start-up"
-E="$W/lvm-env-undo"
-TREE="$E/tree"
-LUA_ENV="env 'LUA_PATH=$TREE/share/lua/5.4/?.lua;$TREE/share/lua/5.4/?/init.lua' 'LUA_CPATH=$TREE/lib/lua/5.4/?.so'"
-timed "startup-lua" "$RUNS" "$WARMUP" "" "$LUA_ENV lua5.4 -e 'require\"bench_root\"'"
-RUN_CMD="$LVMU run -e 'require\"bench_root\"'"
-if $LVMU run --help >/dev/null 2>&1; then
-    if sh -c "$RUN_CMD" >"$R/run-check.txt" 2>&1; then
-        timed "startup-lvm" "$RUNS" "$WARMUP" "" "$RUN_CMD"
+if wanted startup; then
+    say "6. start-up"
+    E="$W/lvm-env-undo"
+    TREE="$E/tree"
+    LUA_ENV="env 'LUA_PATH=$TREE/share/lua/5.4/?.lua;$TREE/share/lua/5.4/?/init.lua' 'LUA_CPATH=$TREE/lib/lua/5.4/?.so'"
+    timed "startup-lua" "$RUNS" "$WARMUP" "" "$LUA_ENV lua5.4 -e 'require\"bench_root\"'"
+    RUN_CMD="$LVMU run -e 'require\"bench_root\"'"
+    if $LVMU run --help >/dev/null 2>&1; then
+        if sh -c "$RUN_CMD" >"$R/run-check.txt" 2>&1; then
+            timed "startup-lvm" "$RUNS" "$WARMUP" "" "$RUN_CMD"
+        else
+            echo "lvm run failed: $(head -1 "$R/run-check.txt")" >"$R/startup-lvm.na"
+        fi
     else
-        echo "lvm run failed: $(head -1 "$R/run-check.txt")" >"$R/startup-lvm.na"
+        echo "lvm run is not available in this build" >"$R/startup-lvm.na"
     fi
-else
-    echo "lvm run is not available in this build" >"$R/startup-lvm.na"
 fi
 
 echo "load_end=$(cut -d' ' -f1-3 </proc/loadavg)" >>"$R/machine.txt"

@@ -8,11 +8,15 @@
 //! profile's head commit, rebuilding the tree from the store. Between the commit and the end of
 //! the change a journal names what is left to do, so whoever opens the environment next (a
 //! reader too, when no writer runs) finishes an interrupted change instead of seeing half of it.
+//!
+//! The last few trees stay in `.trees/` after they stop being live, each marked with the digest
+//! of the state it was made from, so going back to a recent state (rollback, redo, profile
+//! switch) is one symlink rename instead of a new tree.
 
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, Result, anyhow, bail};
 use git2::Oid;
@@ -39,6 +43,18 @@ const JOURNAL_FILE: &str = "lvm-journal";
 const ENV_REGISTRY_FILE: &str = "environments";
 /// Written into every materialized tree: the sha256 of the manifest it was made from.
 const TREE_STATE_FILE: &str = ".lvm-state";
+/// How many finished trees besides the live one stay in `.trees/`. Rollback, redo and profile
+/// switches mostly go back to one of the last few states, and with its tree kept such a change
+/// is one symlink rename instead of hundreds of new directories and files. A kept tree costs
+/// only directories and small files (its other files are hard links into the store), but the
+/// states people move between are few, so more would rarely be hit.
+pub const KEPT_TREES: usize = 3;
+/// Names of `.trees/` entries on their way out: a rename takes a tree out of use at once, the
+/// slow unlinking of its files comes after.
+const TRASH_PREFIX: &str = ".trash-";
+/// How long a tree may sit in the trash before a writer deletes it itself instead of counting
+/// on the background deletion that put it there (which failed or may still be running).
+const TRASH_GRACE: Duration = Duration::from_secs(60);
 
 /// Shared folders under the lvm home.
 #[derive(Debug, Clone)]
@@ -168,6 +184,16 @@ struct Journal {
     /// A profile to delete, with the commit it must still point at.
     #[serde(default)]
     delete: Option<(String, String)>,
+}
+
+/// A finished tree in `.trees/` that is not live, kept for a quick return to its state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeptTree {
+    pub path: PathBuf,
+    /// The sha256 of the manifest it was made from (its `.lvm-state`).
+    pub digest: String,
+    /// When it was made or last made live again.
+    pub last_used: SystemTime,
 }
 
 /// One change to apply with [`Environment::apply`].
@@ -411,7 +437,7 @@ impl Environment {
             None
         } else {
             tracing::warn!("the rocks tree does not match the recorded state; rebuilding it");
-            Some(self.materialize(&manifest)?)
+            Some(self.tree_for(&manifest)?.0)
         };
         self.exclusively(|| {
             self.repo.sync_worktree(head)?;
@@ -420,7 +446,7 @@ impl Environment {
             }
             Ok(())
         })?;
-        self.remove_stale_trees();
+        self.prune_trees();
         Ok(())
     }
 
@@ -431,7 +457,7 @@ impl Environment {
             self.repo.sync_worktree(self.head()?)?;
             self.switch_tree(dir)
         })?;
-        self.remove_stale_trees();
+        self.prune_trees();
         Ok(())
     }
 
@@ -456,7 +482,7 @@ impl Environment {
                     "dropping the unreadable change journal {}: {e}",
                     path.display()
                 );
-                return remove_file(&path);
+                return remove_journal(&path);
             }
         };
         let landed = self
@@ -465,15 +491,16 @@ impl Environment {
             .is_some_and(|h| h.to_string() == journal.new);
         if landed {
             tracing::warn!("finishing an interrupted change ({})", journal.profile);
-            self.exclusively(|| self.finish(&journal, inject_faults))
+            self.exclusively(|| self.finish(&journal, inject_faults))?;
         } else {
+            // Its tree, if finished, is a tree like any kept one (its mark says which state it
+            // holds); pruning drops it when it is half-made or beyond the bound.
             tracing::warn!("dropping an interrupted change that was never recorded");
-            if let Some(tree) = &journal.tree {
-                self.remove_tree_dir(tree);
-            }
             self.repo.sync_worktree(self.head()?)?;
-            remove_file(&path)
+            remove_journal(&path)?;
         }
+        self.prune_trees();
+        Ok(())
     }
 
     /// The steps after the point of no return: current profile, deleted profile, working
@@ -508,15 +535,14 @@ impl Environment {
                     .filter(|dir| tree_dir_matches(dir, &manifest));
                 let dir = match made {
                     Some(dir) => dir,
-                    None => self.materialize(&manifest)?,
+                    None => self.tree_for(&manifest)?.0,
                 };
                 self.switch_tree(&dir)?;
             }
             fault("after-switch");
         }
-        remove_file(&self.journal_path())?;
-        self.remove_stale_trees();
-        Ok(())
+        // Trees are pruned by the caller once readers may go on: no reader waits for unlinks.
+        remove_journal(&self.journal_path())
     }
 
     /// Whether the live tree was made from exactly this manifest.
@@ -537,6 +563,67 @@ impl Environment {
             return Err(e);
         }
         Ok(dir)
+    }
+
+    /// A tree for `manifest` in `.trees/`: a kept one made from the same state when there is
+    /// one that nobody changed (then `true`), else a new one from the store.
+    fn tree_for(&self, manifest: &Manifest) -> Result<(PathBuf, bool)> {
+        match self.reusable_tree(&manifest_digest(manifest)) {
+            Some(dir) => Ok((dir, true)),
+            None => Ok((self.materialize(manifest)?, false)),
+        }
+    }
+
+    /// The finished trees in `.trees/` other than the live one, most recently used first.
+    pub fn kept_trees(&self) -> Vec<KeptTree> {
+        let live = self.live_tree_name();
+        let Ok(entries) = fs::read_dir(self.root.join(TREES_DIR)) else {
+            return Vec::new();
+        };
+        let mut kept: Vec<KeptTree> = entries
+            .flatten()
+            .filter(|e| Some(e.file_name()) != live && !is_trash(&e.file_name()))
+            .filter_map(|e| {
+                let (digest, meta) = tree_mark(&e.path())?;
+                Some(KeptTree {
+                    path: e.path(),
+                    digest,
+                    last_used: meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+                })
+            })
+            .collect();
+        kept.sort_by_key(|k| std::cmp::Reverse(k.last_used));
+        kept
+    }
+
+    /// A kept tree made from the state with this digest, if one is intact; it is marked as just
+    /// used, so pruning keeps it longest. A kept tree that was changed after it was made goes
+    /// to the trash instead (see [`tree_unchanged`] for what is checked and why).
+    fn reusable_tree(&self, digest: &str) -> Option<PathBuf> {
+        for kept in self.kept_trees().into_iter().filter(|k| k.digest == digest) {
+            let mark = kept.path.join(TREE_STATE_FILE);
+            let Some((_, marked)) = tree_mark(&kept.path).filter(|(d, _)| d == digest) else {
+                continue;
+            };
+            if !tree_unchanged(&kept.path, &marked) {
+                tracing::warn!(
+                    "not reusing the kept tree {}: it was changed after it was made",
+                    kept.path.display()
+                );
+                self.trash_tree(&kept.path);
+                continue;
+            }
+            let touched = fs::OpenOptions::new()
+                .write(true)
+                .open(&mark)
+                .and_then(|f| f.set_modified(SystemTime::now()));
+            if let Err(e) = touched {
+                tracing::warn!("cannot mark {} as used: {e}", mark.display());
+            }
+            tracing::info!("reusing the kept tree {}", kept.path.display());
+            return Some(kept.path);
+        }
+        None
     }
 
     /// Builds the tree for `manifest` in `dir` (absent or empty) from the store only; the tree
@@ -569,39 +656,82 @@ impl Environment {
         tree::materialize(dir, &rocks)?;
         crate::develop::link_into_tree(dir, manifest, &store)?;
         fault_point("mid-materialize");
-        crate::fsutil::write_atomic(
-            &dir.join(TREE_STATE_FILE),
-            manifest_digest(manifest).as_bytes(),
-        )?;
+        // One flush of the whole tree, then the mark. The tree is not live before the switch,
+        // so nothing needs it durable earlier; and the mark is written only once the rest is on
+        // disk, so a crash can lose the mark (the tree is then rebuilt or pruned) but never
+        // leave it on a tree whose files are lost. The mark itself needs no flush for the same
+        // reason: missing or torn, it does not match. It is written in place, not renamed, so
+        // its change time is at least the tree root's (see `tree_unchanged`).
+        tree::sync_tree(dir)?;
+        let mark = dir.join(TREE_STATE_FILE);
+        fs::write(&mark, manifest_digest(manifest).as_bytes())
+            .with_context(|| format!("writing {}", mark.display()))?;
         Ok(())
     }
 
     fn switch_tree(&self, new_tree: &Path) -> Result<()> {
-        tree::switch_into_place(new_tree, &self.tree_path())?;
+        tree::switch_link(new_tree, &self.tree_path())?;
         Ok(())
     }
 
-    fn remove_tree_dir(&self, name: &str) {
-        let live = fs::read_link(self.tree_path()).ok();
-        if live.is_some_and(|l| l.file_name() == Some(std::ffi::OsStr::new(name))) {
-            return;
-        }
-        let _ = crate::tree::files::remove_tree(&self.root.join(TREES_DIR).join(name));
+    /// The directory name in `.trees/` the live tree link points to.
+    fn live_tree_name(&self) -> Option<std::ffi::OsString> {
+        fs::read_link(self.tree_path())
+            .ok()
+            .and_then(|l| l.file_name().map(|n| n.to_os_string()))
     }
 
-    fn remove_stale_trees(&self) {
-        let live = fs::read_link(self.tree_path()).ok();
-        let Ok(entries) = fs::read_dir(self.root.join(TREES_DIR)) else {
-            return;
-        };
-        for entry in entries.flatten() {
-            let is_live = live
-                .as_ref()
-                .is_some_and(|l| l.file_name() == Some(&entry.file_name()));
-            if !is_live {
-                let _ = crate::tree::files::remove_tree(&entry.path());
+    /// Takes a tree out of `.trees/` at once (one rename); [`Environment::prune_trees`]
+    /// deletes it. Returns where it went.
+    fn trash_tree(&self, dir: &Path) -> Option<PathBuf> {
+        let name = dir.file_name()?;
+        let trash = dir.with_file_name(format!("{TRASH_PREFIX}{}", name.to_string_lossy()));
+        match fs::rename(dir, &trash) {
+            Ok(()) => Some(trash),
+            Err(e) => {
+                tracing::warn!("cannot move {} to the trash: {e}", dir.display());
+                None
             }
         }
+    }
+
+    /// Keeps the live tree and the [`KEPT_TREES`] most recently used finished trees in
+    /// `.trees/`; every other entry (older trees, half-made ones a crash left) goes to the trash
+    /// and is deleted in the background (see [`delete_in_background`]). Call with the writer
+    /// lock held and the state lock released: the trees it deletes are not live, so neither
+    /// readers nor the command itself wait for the unlinking.
+    fn prune_trees(&self) {
+        let trees = self.root.join(TREES_DIR);
+        let live = self.live_tree_name();
+        let Ok(entries) = fs::read_dir(&trees) else {
+            return;
+        };
+        let mut trash = Vec::new();
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            if Some(&name) == live.as_ref() {
+                continue;
+            }
+            if is_trash(&name) {
+                // Left by a deletion that failed (or was killed) a while ago: finish it here.
+                // The rename into the trash set its change time.
+                let stale = entry
+                    .metadata()
+                    .map(|m| changed_at(&m))
+                    .ok()
+                    .and_then(|t| t.elapsed().ok())
+                    .is_some_and(|age| age > TRASH_GRACE);
+                if stale {
+                    remove_or_warn(&entry.path());
+                }
+            } else if tree_mark(&entry.path()).is_none() {
+                trash.extend(self.trash_tree(&entry.path()));
+            }
+        }
+        for kept in self.kept_trees().iter().skip(KEPT_TREES) {
+            trash.extend(self.trash_tree(&kept.path));
+        }
+        delete_in_background(trash);
     }
 
     /// The change protocol for an event on the current profile: tree beside the live one,
@@ -654,14 +784,16 @@ impl Environment {
         } = plan;
         let affects_live = switch_to || profile == self.profile()?;
         let started = Instant::now();
-        let new_tree = if affects_live && !self.tree_matches(target) {
-            Some(self.materialize(target)?)
+        let (new_tree, reused) = if affects_live && !self.tree_matches(target) {
+            let (dir, reused) = self.tree_for(target)?;
+            (Some(dir), reused)
         } else {
-            None
+            (None, false)
         };
         timings.insert("materialize".into(), started.elapsed().as_millis() as u64);
+        // A kept tree stays kept when the change fails; a new one is of no use.
         let discard = |tree: &Option<PathBuf>| {
-            if let Some(t) = tree {
+            if let Some(t) = tree.as_ref().filter(|_| !reused) {
                 let _ = crate::tree::files::remove_tree(t);
             }
         };
@@ -722,6 +854,7 @@ impl Environment {
             fault_point("after-commit");
             self.finish(&journal, true)
         })?;
+        self.prune_trees();
         Ok(commit)
     }
 
@@ -832,17 +965,106 @@ fn tree_dir_matches(dir: &Path, manifest: &Manifest) -> bool {
         .is_ok_and(|s| s.trim() == manifest_digest(manifest))
 }
 
-fn remove_file(path: &Path) -> Result<()> {
+/// A tree's mark (the digest in `.lvm-state`) with the mark file's metadata; `None` for a tree
+/// without a complete mark (half-made, or the mark was damaged).
+fn tree_mark(dir: &Path) -> Option<(String, fs::Metadata)> {
+    let mark = dir.join(TREE_STATE_FILE);
+    let text = fs::read_to_string(&mark).ok()?;
+    let digest = text.trim();
+    let complete = digest.len() == 64 && digest.bytes().all(|b| b.is_ascii_hexdigit());
+    let meta = fs::symlink_metadata(&mark).ok()?;
+    (complete && meta.is_file()).then(|| (digest.to_string(), meta))
+}
+
+fn is_trash(name: &std::ffi::OsStr) -> bool {
+    name.to_string_lossy().starts_with(TRASH_PREFIX)
+}
+
+/// A file's change time (which no tool can set back, unlike its modification time).
+fn changed_at(meta: &fs::Metadata) -> SystemTime {
+    use std::os::unix::fs::MetadataExt;
+    let since_epoch = Duration::new(
+        u64::try_from(meta.ctime()).unwrap_or(0),
+        u32::try_from(meta.ctime_nsec()).unwrap_or(0),
+    );
+    SystemTime::UNIX_EPOCH + since_epoch
+}
+
+fn remove_or_warn(dir: &Path) {
+    if let Err(e) = crate::tree::files::remove_tree(dir) {
+        tracing::warn!("cannot delete the old tree {}: {e}", dir.display());
+    }
+}
+
+/// Deletes trashed trees in a detached `rm -rf`, so the command that trashed them ends without
+/// waiting: unlinking the few hundred directories and links of a 50-rock tree takes longer than
+/// making it on a busy disk. Nothing reads the trash, so when the deletion happens does not
+/// matter; one that fails leaves the trash for a later writer (see [`TRASH_GRACE`]). Without
+/// `rm` the trees are deleted here. The child holds no lock: lvm's files are opened
+/// close-on-exec.
+fn delete_in_background(dirs: Vec<PathBuf>) {
+    if dirs.is_empty() {
+        return;
+    }
+    let spawned = std::process::Command::new("rm")
+        .arg("-rf")
+        .arg("--")
+        .args(&dirs)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn();
+    match spawned {
+        // Reaped if this process outlives it (a long-running library user); otherwise init
+        // adopts it.
+        Ok(mut child) => drop(std::thread::spawn(move || child.wait())),
+        Err(e) => {
+            tracing::debug!("cannot run rm to delete old trees ({e}); deleting them now");
+            dirs.iter().for_each(|d| remove_or_warn(d));
+        }
+    }
+}
+
+/// Whether nothing in `tree` changed after its mark was written (or last touched), checked by
+/// change times, which no tool can set back: the tree root, every directory and every file of
+/// the tree's own (one link: the tree `manifest`, wrappers, copies) must be no newer than the
+/// mark. Adding, removing or renaming anything (as `luarocks install --tree` or a hand edit
+/// does while the tree is live) changes its directory; rewriting a file of the tree's own
+/// changes that file. Files hard-linked from the store are skipped, since linking the same
+/// store file into a newer tree changes their change time too; editing one in place changes the
+/// store entry as well, which `lvm verify` reports and which a new tree would share anyway.
+/// This costs one `lstat` per entry, well under the price of making a tree.
+fn tree_unchanged(tree: &Path, marked: &fs::Metadata) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let limit = (marked.ctime(), marked.ctime_nsec());
+    for entry in walkdir::WalkDir::new(tree).follow_links(false) {
+        let Ok(entry) = entry else {
+            return false;
+        };
+        if entry.depth() == 1 && entry.file_name() == TREE_STATE_FILE {
+            continue;
+        }
+        let Ok(meta) = entry.metadata() else {
+            return false;
+        };
+        let own = meta.is_dir() || meta.nlink() == 1;
+        if own && (meta.ctime(), meta.ctime_nsec()) > limit {
+            return false;
+        }
+    }
+    true
+}
+
+/// Removes the journal of a finished or dropped change. The removal is not flushed: a crash can
+/// only bring back the journal of a change that was already finished or dropped, and finishing
+/// or dropping it again changes nothing (every step checks before it acts), so an fsync here
+/// would buy nothing.
+fn remove_journal(path: &Path) -> Result<()> {
     match fs::remove_file(path) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
             Err(e).with_context(|| format!("removing {}", path.display()))
         }
-        _ => {
-            if let Some(dir) = path.parent() {
-                crate::fsutil::sync_dir(dir);
-            }
-            Ok(())
-        }
+        _ => Ok(()),
     }
 }
 
@@ -895,5 +1117,77 @@ mod tests {
         home.register(&env).unwrap();
         home.register(&env).unwrap();
         assert_eq!(home.registered(), [fs::canonicalize(&env).unwrap()]);
+    }
+
+    /// A small tree: a directory, a file of its own, a file hard-linked from "the store", and
+    /// its mark written last.
+    fn marked_tree(root: &Path) -> (PathBuf, PathBuf) {
+        let store_file = root.join("store-file.lua");
+        fs::write(&store_file, "return 1\n").unwrap();
+        let tree = root.join("tree");
+        fs::create_dir_all(tree.join("share/lua")).unwrap();
+        fs::write(tree.join("share/manifest"), "own\n").unwrap();
+        fs::hard_link(&store_file, tree.join("share/lua/m.lua")).unwrap();
+        fs::write(tree.join(TREE_STATE_FILE), "ab".repeat(32)).unwrap();
+        // Change times have the clock's granularity: what the tests do next comes later.
+        std::thread::sleep(Duration::from_millis(20));
+        (tree, store_file)
+    }
+
+    fn unchanged(tree: &Path) -> bool {
+        let (_, marked) = tree_mark(tree).expect("a complete mark");
+        tree_unchanged(tree, &marked)
+    }
+
+    #[test]
+    fn an_untouched_tree_is_unchanged_even_when_its_store_files_get_new_links() {
+        let dir = tempfile::tempdir().unwrap();
+        let (tree, store_file) = marked_tree(dir.path());
+        assert!(unchanged(&tree));
+        // A newer tree linking the same store file changes the file's change time.
+        fs::hard_link(&store_file, dir.path().join("newer-tree-link.lua")).unwrap();
+        assert!(unchanged(&tree));
+        // Reading changes nothing.
+        fs::read_to_string(tree.join("share/manifest")).unwrap();
+        assert!(unchanged(&tree));
+    }
+
+    #[test]
+    fn added_removed_or_rewritten_entries_are_changes() {
+        type Change = fn(&Path);
+        let changes: [(&str, Change); 4] = [
+            ("added file", |t| {
+                fs::write(t.join("share/lua/extra.lua"), "x").unwrap()
+            }),
+            ("removed file", |t| {
+                fs::remove_file(t.join("share/lua/m.lua")).unwrap()
+            }),
+            ("rewritten own file", |t| {
+                fs::write(t.join("share/manifest"), "edited\n").unwrap()
+            }),
+            ("removed directory", |t| {
+                fs::remove_dir_all(t.join("share")).unwrap()
+            }),
+        ];
+        for (what, change) in changes {
+            let dir = tempfile::tempdir().unwrap();
+            let (tree, _) = marked_tree(dir.path());
+            change(&tree);
+            assert!(!unchanged(&tree), "{what} was not noticed");
+        }
+    }
+
+    #[test]
+    fn only_a_complete_mark_marks_a_tree() {
+        let dir = tempfile::tempdir().unwrap();
+        let tree = dir.path();
+        assert!(tree_mark(tree).is_none(), "no mark");
+        for bad in ["", "abc", &"zz".repeat(32), &"ab".repeat(33)] {
+            fs::write(tree.join(TREE_STATE_FILE), bad).unwrap();
+            assert!(tree_mark(tree).is_none(), "{bad:?}");
+        }
+        let digest = "0f".repeat(32);
+        fs::write(tree.join(TREE_STATE_FILE), format!("{digest}\n")).unwrap();
+        assert_eq!(tree_mark(tree).map(|(d, _)| d), Some(digest));
     }
 }

@@ -204,6 +204,9 @@ pub struct VerifyReport {
     /// Linked packages (name, working directory): their Lua files are symlinks that are meant
     /// to change, so only their presence is checked.
     pub linked: Vec<(String, String)>,
+    /// Trees of recent states kept in `.trees/` for quick rollbacks and switches: not live, so
+    /// not checked and never a problem.
+    pub kept_trees: Vec<std::path::PathBuf>,
 }
 
 impl VerifyReport {
@@ -218,6 +221,14 @@ impl VerifyReport {
 /// added). Read-only.
 pub fn verify(env: &Environment) -> Result<VerifyReport> {
     let mut report = VerifyReport::default();
+    for kept in env.kept_trees() {
+        tracing::info!(
+            "kept tree {} (state {}), not live",
+            kept.path.display(),
+            kept.digest.get(..12).unwrap_or(&kept.digest)
+        );
+        report.kept_trees.push(kept.path);
+    }
     let head = env.head()?;
     let profile = env.profile()?;
     let recorded = env.manifest()?;

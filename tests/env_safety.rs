@@ -221,6 +221,21 @@ const FAULTS: &[(&str, bool)] = &[
     ("after-switch", true),
 ];
 
+/// Deletes every kept tree (all but the live one and the trash) from `.trees/`.
+fn drop_kept_trees(lvm: &Lvm) {
+    let live = std::fs::canonicalize(lvm.tree()).unwrap();
+    for entry in std::fs::read_dir(lvm.env_dir().join(".trees")).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_name().to_string_lossy().starts_with(".trash-") {
+            continue;
+        }
+        let path = std::fs::canonicalize(entry.path()).unwrap();
+        if path != live {
+            std::fs::remove_dir_all(&path).unwrap();
+        }
+    }
+}
+
 fn run_fault_case(case: &Case) {
     let lvm = Lvm::new();
     let (_dir, url) = file_server(lvm.root.path());
@@ -238,6 +253,10 @@ fn run_fault_case(case: &Case) {
         assert_eq!(current_profile(&lvm), case.old.0, "{context}: setup");
         assert_eq!(installed(&lvm), case.old.1, "{context}: setup");
         let old_head = head_commit(&lvm);
+        if *point == "mid-materialize" {
+            // A kept tree of the target state would be reused, and nothing materialized.
+            drop_kept_trees(&lvm);
+        }
         let out = lvm
             .command()
             .env("LVM_FAULT", point)
@@ -272,10 +291,26 @@ fn run_fault_case(case: &Case) {
         // verifies.
         (case.reset)(&lvm);
         lvm.ok(&["sync"]);
-        let trees = std::fs::read_dir(lvm.env_dir().join(".trees"))
+        // Besides the live tree only finished trees of recent states are kept, a bounded
+        // number, nothing half-made (the trash is deleted in the background).
+        let trees: Vec<PathBuf> = std::fs::read_dir(lvm.env_dir().join(".trees"))
             .unwrap()
-            .count();
-        assert_eq!(trees, 1, "{context}: stale trees left");
+            .map(|e| e.unwrap().path())
+            .filter(|p| {
+                !p.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with(".trash-")
+            })
+            .collect();
+        assert!(
+            trees.len() <= lvm::env::KEPT_TREES + 1,
+            "{context}: too many trees kept: {trees:?}"
+        );
+        for tree in &trees {
+            let mark = std::fs::read_to_string(tree.join(".lvm-state")).unwrap_or_default();
+            assert_eq!(mark.trim().len(), 64, "{context}: stale tree {tree:?} left");
+        }
         lvm.ok(&["verify"]);
     }
 }
