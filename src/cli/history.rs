@@ -1,11 +1,12 @@
 //! `lvm log`, `lvm show-event`, `lvm rollback`, `lvm diff` and `lvm verify`.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 
 use anyhow::{Result, bail};
 use clap::{Args, ValueEnum};
 
 use super::{Context, exit, print_json};
+use crate::env::Environment;
 use crate::envrepo::short;
 use crate::history::{self, RollbackSpec};
 use crate::manifest::{self, Change};
@@ -24,6 +25,9 @@ pub struct LogArgs {
 
 pub fn log(ctx: &Context, args: LogArgs) -> Result<i32> {
     let env = ctx.open()?;
+    if !args.json && !args.stat {
+        return plain_log(&env, args.max_count);
+    }
     let events = env.history(args.max_count)?;
     if args.json {
         let out: Vec<_> = events
@@ -39,17 +43,52 @@ pub fn log(ctx: &Context, args: LogArgs) -> Result<i32> {
         out.push_str(&format!(
             "{} {} {}\n",
             short(logged.commit),
-            e.timestamp.format("%Y-%m-%d %H:%M:%S"),
+            e.timestamp.format(TIME_FORMAT),
             e.summary()
         ));
-        if args.stat {
-            for change in &e.changes {
-                out.push_str(&format!("    {}\n", change.summary()));
-            }
+        for change in &e.changes {
+            out.push_str(&format!("    {}\n", change.summary()));
         }
     }
     print!("{out}");
     Ok(exit::OK)
+}
+
+const TIME_FORMAT: &str = "%Y-%m-%d %H:%M:%S";
+
+/// `lvm log` without `--stat`/`--json`: one line per event from the commit alone (its subject
+/// is the event's summary, its time the event's), printed as the history is walked.
+fn plain_log(env: &Environment, max_count: Option<usize>) -> Result<i32> {
+    let format: Vec<chrono::format::Item> =
+        chrono::format::StrftimeItems::new(TIME_FORMAT).collect();
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let lines = env.repo.log_lines(env.head()?);
+    for line in lines.take(max_count.unwrap_or(usize::MAX)) {
+        let line = line?;
+        let written = writeln!(
+            out,
+            "{} {} {}",
+            short(line.commit),
+            line.time.format_with_items(format.iter()),
+            line.summary
+        );
+        if let Err(e) = written {
+            return closed_output_is_fine(e);
+        }
+    }
+    if let Err(e) = out.flush() {
+        return closed_output_is_fine(e);
+    }
+    Ok(exit::OK)
+}
+
+/// `lvm log | head` closes the pipe early; that ends the log, it is not an error.
+fn closed_output_is_fine(e: std::io::Error) -> Result<i32> {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        Ok(exit::OK)
+    } else {
+        Err(anyhow::Error::new(e).context("writing the log"))
+    }
 }
 
 #[derive(Debug, Args)]
