@@ -23,7 +23,15 @@ pub struct LogArgs {
     pub json: bool,
 }
 
+/// For commands that only read the history: libgit2 re-hashes every object it reads to check
+/// it, which makes walking a long history (`lvm log --stat`, `--json`, `lvm stats`) about a
+/// third slower. `lvm verify` keeps the check.
+fn reading_only() {
+    git2::opts::strict_hash_verification(false);
+}
+
 pub fn log(ctx: &Context, args: LogArgs) -> Result<i32> {
+    reading_only();
     let env = ctx.open()?;
     if !args.json && !args.stat {
         return plain_log(&env, args.max_count);
@@ -62,25 +70,31 @@ fn plain_log(env: &Environment, max_count: Option<usize>) -> Result<i32> {
     let format: Vec<chrono::format::Item> =
         chrono::format::StrftimeItems::new(TIME_FORMAT).collect();
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    let lines = env.repo.log_lines(env.head()?);
-    for line in lines.take(max_count.unwrap_or(usize::MAX)) {
+    let cached = max_count.is_none_or(|n| n > SHORT_LOG);
+    let mut lines = env.repo.log_lines(env.head()?, cached);
+    let mut written = Ok(());
+    for line in lines.by_ref().take(max_count.unwrap_or(usize::MAX)) {
         let line = line?;
-        let written = writeln!(
+        written = writeln!(
             out,
             "{} {} {}",
             short(line.commit),
             line.time.format_with_items(format.iter()),
             line.summary
         );
-        if let Err(e) = written {
-            return closed_output_is_fine(e);
+        if written.is_err() {
+            break;
         }
     }
-    if let Err(e) = out.flush() {
-        return closed_output_is_fine(e);
+    lines.finish();
+    match written.and_then(|()| out.flush()) {
+        Ok(()) => Ok(exit::OK),
+        Err(e) => closed_output_is_fine(e),
     }
-    Ok(exit::OK)
 }
+
+/// Up to this many events, `lvm log -n N` reads the commits rather than the log cache.
+const SHORT_LOG: usize = 200;
 
 /// `lvm log | head` closes the pipe early; that ends the log, it is not an error.
 fn closed_output_is_fine(e: std::io::Error) -> Result<i32> {
@@ -99,6 +113,7 @@ pub struct ShowEventArgs {
 }
 
 pub fn show_event(ctx: &Context, args: ShowEventArgs) -> Result<i32> {
+    reading_only();
     let env = ctx.open()?;
     let commit = env.repo.resolve_rev(&args.rev)?;
     let logged = env.repo.log(commit, Some(1))?;
@@ -153,6 +168,7 @@ pub struct DiffArgs {
 }
 
 pub fn diff(ctx: &Context, args: DiffArgs) -> Result<i32> {
+    reading_only();
     let env = ctx.open()?;
     let to_rev = args.to.clone().unwrap_or_else(|| "HEAD".into());
     let from_rev = args.from.clone().unwrap_or_else(|| "HEAD~1".into());
@@ -259,6 +275,7 @@ pub struct StatsArgs {
 
 /// `lvm stats`: time per command kind and phase, store hit rate, slowest builds, tree growth.
 pub fn stats(ctx: &Context, args: StatsArgs) -> Result<i32> {
+    reading_only();
     let env = ctx.open()?;
     let stats = history::environment_stats(&env)?;
     if args.json {
