@@ -740,10 +740,10 @@ impl EnvRepo {
                 Some(git2::ObjectType::Tree) => {
                     self.loose_tree(entry.id(), entry_path, seen, out)?;
                 }
-                Some(git2::ObjectType::Blob) => {
-                    if seen.insert(entry.id()) && self.is_loose(entry.id()) {
-                        out.push((entry.id(), Some(entry_path)));
-                    }
+                Some(git2::ObjectType::Blob)
+                    if seen.insert(entry.id()) && self.is_loose(entry.id()) =>
+                {
+                    out.push((entry.id(), Some(entry_path)));
                 }
                 _ => {}
             }

@@ -72,38 +72,23 @@ fn plain_log(env: &Environment, max_count: Option<usize>) -> Result<i32> {
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let cached = max_count.is_none_or(|n| n > SHORT_LOG);
     let mut lines = env.repo.log_lines(env.head()?, cached);
-    let mut written = Ok(());
     for line in lines.by_ref().take(max_count.unwrap_or(usize::MAX)) {
         let line = line?;
-        written = writeln!(
+        writeln!(
             out,
             "{} {} {}",
             short(line.commit),
             line.time.format_with_items(format.iter()),
             line.summary
-        );
-        if written.is_err() {
-            break;
-        }
+        )?;
     }
     lines.finish();
-    match written.and_then(|()| out.flush()) {
-        Ok(()) => Ok(exit::OK),
-        Err(e) => closed_output_is_fine(e),
-    }
+    out.flush()?;
+    Ok(exit::OK)
 }
 
 /// Up to this many events, `lvm log -n N` reads the commits rather than the log cache.
 const SHORT_LOG: usize = 200;
-
-/// `lvm log | head` closes the pipe early; that ends the log, it is not an error.
-fn closed_output_is_fine(e: std::io::Error) -> Result<i32> {
-    if e.kind() == std::io::ErrorKind::BrokenPipe {
-        Ok(exit::OK)
-    } else {
-        Err(anyhow::Error::new(e).context("writing the log"))
-    }
-}
 
 #[derive(Debug, Args)]
 pub struct ShowEventArgs {
