@@ -160,6 +160,16 @@ pub fn pause_point(point: &str) {
     }
 }
 
+/// How many unpacked events make a change pack the repository: [`crate::envrepo::PACK_EVERY`],
+/// or `LVM_TEST_PACK_EVERY` (a test hook, so tests see packing without making hundreds of
+/// events).
+fn pack_every() -> usize {
+    std::env::var("LVM_TEST_PACK_EVERY")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(crate::envrepo::PACK_EVERY)
+}
+
 /// The phases every event reports in `durations_ms` (0 when a change has no such phase).
 pub const PHASES: [&str; 4] = ["resolve", "build", "materialize", "commit"];
 
@@ -855,6 +865,7 @@ impl Environment {
             self.finish(&journal, true)
         })?;
         self.prune_trees();
+        self.repo.pack_after_change(pack_every());
         Ok(commit)
     }
 

@@ -4,14 +4,22 @@
 //! commit is appended to is the current profile. Appending checks the branch still points where
 //! it pointed when the change started, so a concurrent change is detected, never overwritten.
 //! Nothing here touches the rocks tree.
+//!
+//! libgit2 writes every object loose (one zlib file each), so the repository is packed every
+//! [`PACK_EVERY`] events: the new objects go into one pack, where each `manifest.json` is a delta
+//! against another, and their loose copies are deleted.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-use git2::{Oid, Repository, Signature};
+use chrono::{DateTime, Utc};
+use git2::{Commit, Oid, Repository, Signature};
 use thiserror::Error;
 
 use crate::events::{Event, EventError};
 use crate::manifest::{Manifest, ManifestError};
+
+mod log_index;
 
 pub const MANIFEST_FILE: &str = "manifest.json";
 pub const CONFIG_FILE: &str = "lvm.toml";
@@ -21,6 +29,13 @@ pub const CONFIG_FILE: &str = "lvm.toml";
 pub const GITIGNORE: &str =
     "/tree\n/.trees/\n/logs/\n/.lvm-lock\n/.lvm-tmp/\n/.tmp*\n/.tree.switch-*\n";
 pub const DEFAULT_PROFILE: &str = "default";
+
+/// How many unpacked events of the current profile make [`EnvRepo::pack_if_due`] pack the
+/// repository. Loose, each event costs about 14 KiB (its own zlib-compressed copy of the whole
+/// `manifest.json`) and `lvm log` opens one file per event; packed, under 2 KiB. Packing 256
+/// events takes a fraction of a second, so it is rare enough to go unnoticed after a change,
+/// and the loose part stays under about 4 MiB.
+pub const PACK_EVERY: usize = 256;
 
 #[derive(Debug, Error)]
 pub enum RepoError {
@@ -44,11 +59,15 @@ pub enum RepoError {
     Concurrent { profile: String },
     #[error("commit {commit} has no {file}")]
     MissingFile { commit: String, file: String },
+    #[error(
+        "commit {commit}: its time ({seconds} s after 1970) is out of range; was it made by hand?"
+    )]
+    BadTime { commit: String, seconds: i64 },
     #[error(transparent)]
     Event(#[from] EventError),
     #[error(transparent)]
     Manifest(#[from] ManifestError),
-    #[error("writing {path}: {source}")]
+    #[error("{path}: {source}")]
     Io {
         path: String,
         #[source]
@@ -61,6 +80,122 @@ pub enum RepoError {
 pub struct LoggedEvent {
     pub commit: Oid,
     pub event: Event,
+}
+
+/// One line of the plain log, read from the commit alone (no event JSON parsed): lvm makes the
+/// commit's subject the event's [`Event::summary`] and its author time the event's timestamp.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogLine {
+    pub commit: Oid,
+    /// The event's timestamp, to the second.
+    pub time: DateTime<Utc>,
+    pub summary: String,
+}
+
+/// What [`EnvRepo::pack_loose`] wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PackOutcome {
+    /// The new pack (`.git/objects/pack/pack-*.pack`, its index beside it as `.idx`).
+    pub pack: PathBuf,
+    /// How many objects went into it; their loose copies are deleted.
+    pub objects: usize,
+}
+
+/// The commits from one commit back along first parents, newest first.
+struct FirstParents<'r> {
+    repo: &'r EnvRepo,
+    next: Option<Oid>,
+}
+
+impl<'r> Iterator for FirstParents<'r> {
+    type Item = Result<Commit<'r>, RepoError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let oid = self.next.take()?;
+        Some(match self.repo.repo.find_commit(oid) {
+            Ok(commit) => {
+                self.next = commit.parent_id(0).ok();
+                Ok(commit)
+            }
+            Err(e) => Err(self.repo.git_err(e)),
+        })
+    }
+}
+
+/// The plain log, newest first: [`LogLine`]s from the commits back along first parents,
+/// through the log cache (see `log_index`) when it is used. Call [`LogWalk::finish`] at the
+/// end so that what the walk read from git is cached for the next one.
+pub struct LogWalk<'r> {
+    repo: &'r EnvRepo,
+    index: Option<log_index::LogIndex>,
+    next: Option<Oid>,
+}
+
+impl Iterator for LogWalk<'_> {
+    type Item = Result<LogLine, RepoError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let oid = self.next.take()?;
+        if let Some(entry) = self.index.as_ref().and_then(|i| i.get(oid)) {
+            if let Some(time) = DateTime::from_timestamp(entry.seconds, 0) {
+                self.next = entry.parent;
+                return Some(Ok(LogLine {
+                    commit: oid,
+                    time,
+                    summary: entry.summary.clone(),
+                }));
+            }
+        }
+        let commit = match self.repo.repo.find_commit(oid) {
+            Ok(c) => c,
+            Err(e) => return Some(Err(self.repo.git_err(e))),
+        };
+        let line = match log_line(&commit) {
+            Ok(line) => line,
+            Err(e) => return Some(Err(e)),
+        };
+        self.next = commit.parent_id(0).ok();
+        if let Some(index) = &mut self.index {
+            index.learn(
+                oid,
+                log_index::Entry {
+                    parent: self.next,
+                    seconds: line.time.timestamp(),
+                    summary: line.summary.clone(),
+                },
+            );
+        }
+        Some(Ok(line))
+    }
+}
+
+impl LogWalk<'_> {
+    /// Caches what the walk read from git (best effort: the cache is only ever a shortcut).
+    pub fn finish(self) {
+        if let Some(index) = &self.index {
+            index.save(self.repo.repo.path());
+        }
+    }
+}
+
+/// The plain log's line for a commit lvm made.
+fn log_line(commit: &Commit<'_>) -> Result<LogLine, RepoError> {
+    let oid = commit.id();
+    let message = String::from_utf8_lossy(commit.message_bytes());
+    let (summary, _) =
+        crate::events::split_commit_message(&message).ok_or_else(|| EventError::Missing {
+            commit: oid.to_string(),
+        })?;
+    let seconds = commit.author().when().seconds();
+    let time = DateTime::from_timestamp(seconds, 0).ok_or_else(|| RepoError::BadTime {
+        commit: oid.to_string(),
+        seconds,
+    })?;
+    Ok(LogLine {
+        commit: oid,
+        time,
+        summary: summary.to_string(),
+    })
 }
 
 pub struct EnvRepo {
@@ -111,7 +246,7 @@ impl EnvRepo {
             (MANIFEST_FILE, &manifest.to_bytes()),
         ];
         let tree = env.tree_with(None, &files)?;
-        let commit = env.commit(&tree, &[], &event.to_commit_message())?;
+        let commit = env.commit(&tree, &[], event)?;
         env.repo
             .reference(
                 &format!("refs/heads/{DEFAULT_PROFILE}"),
@@ -211,23 +346,38 @@ impl EnvRepo {
             .map_err(|_| RepoError::UnknownRevision { rev: rev.into() })
     }
 
+    /// The commits from `from` back along first parents (the events of a profile), newest first.
+    fn first_parents(&self, from: Oid) -> FirstParents<'_> {
+        FirstParents {
+            repo: self,
+            next: Some(from),
+        }
+    }
+
     /// The events of the current profile, newest first, following first parents.
     pub fn log(&self, from: Oid, limit: Option<usize>) -> Result<Vec<LoggedEvent>, RepoError> {
-        let mut walk = self.repo.revwalk().map_err(|e| self.git_err(e))?;
-        walk.push(from).map_err(|e| self.git_err(e))?;
-        walk.simplify_first_parent().map_err(|e| self.git_err(e))?;
-        let mut out = Vec::new();
-        for oid in walk {
-            if limit.is_some_and(|n| out.len() >= n) {
-                break;
-            }
-            let oid = oid.map_err(|e| self.git_err(e))?;
-            let commit = self.repo.find_commit(oid).map_err(|e| self.git_err(e))?;
-            let message = String::from_utf8_lossy(commit.message_bytes()).into_owned();
-            let event = Event::from_commit_message(&message, &oid.to_string())?;
-            out.push(LoggedEvent { commit: oid, event });
+        self.first_parents(from)
+            .take(limit.unwrap_or(usize::MAX))
+            .map(|commit| {
+                let commit = commit?;
+                let oid = commit.id();
+                let message = String::from_utf8_lossy(commit.message_bytes());
+                let event = Event::from_commit_message(&message, &oid.to_string())?;
+                Ok(LoggedEvent { commit: oid, event })
+            })
+            .collect()
+    }
+
+    /// The plain log from `from` back along first parents, newest first, one commit at a time
+    /// and without parsing any event (see [`LogLine`]), so it can be printed while it is read.
+    /// With `cached`, commits are looked up in the log cache first (worth it for a long walk:
+    /// reading the cache costs a few milliseconds, reading 10,000 commits a few hundred).
+    pub fn log_lines(&self, from: Oid, cached: bool) -> LogWalk<'_> {
+        LogWalk {
+            repo: self,
+            index: cached.then(|| log_index::LogIndex::read(self.repo.path())),
+            next: Some(from),
         }
-        Ok(out)
     }
 
     /// Appends an event as a commit on the current profile, expecting the profile to still point
@@ -246,6 +396,7 @@ impl EnvRepo {
         let commit = self.commit_object(tree, &parents, event)?;
         self.publish(&profile, Some(expected_head), commit, &event.summary())?;
         self.sync_worktree(self.head()?)?;
+        self.pack_after_change(PACK_EVERY);
         Ok(commit)
     }
 
@@ -274,7 +425,7 @@ impl EnvRepo {
         parents: &[Oid],
         event: &Event,
     ) -> Result<Oid, RepoError> {
-        self.commit(&tree, parents, &event.to_commit_message())
+        self.commit(&tree, parents, event)
     }
 
     /// Points `profile` at `commit` if it still points at `expected` (`None`: the profile must
@@ -407,13 +558,25 @@ impl EnvRepo {
         builder.write().map_err(|e| self.git_err(e))
     }
 
-    fn commit(&self, tree: &Oid, parents: &[Oid], message: &str) -> Result<Oid, RepoError> {
+    /// Writes an event's commit. Its author and committer time is the event's timestamp, so
+    /// the plain log can print the time without reading the event.
+    fn commit(&self, tree: &Oid, parents: &[Oid], event: &Event) -> Result<Oid, RepoError> {
         let tree = self.repo.find_tree(*tree).map_err(|e| self.git_err(e))?;
-        let signature = self
+        let identity = self
             .repo
             .signature()
             .or_else(|_| Signature::now("lvm", "lvm@localhost"))
             .map_err(|e| self.git_err(e))?;
+        let when = git2::Time::new(
+            event.timestamp.timestamp(),
+            identity.when().offset_minutes(),
+        );
+        let signature = Signature::new(
+            &String::from_utf8_lossy(identity.name_bytes()),
+            &String::from_utf8_lossy(identity.email_bytes()),
+            &when,
+        )
+        .map_err(|e| self.git_err(e))?;
         let parent_commits = parents
             .iter()
             .map(|p| self.repo.find_commit(*p))
@@ -421,8 +584,183 @@ impl EnvRepo {
             .map_err(|e| self.git_err(e))?;
         let parent_refs: Vec<&git2::Commit> = parent_commits.iter().collect();
         self.repo
-            .commit(None, &signature, &signature, message, &tree, &parent_refs)
+            .commit(
+                None,
+                &signature,
+                &signature,
+                &event.to_commit_message(),
+                &tree,
+                &parent_refs,
+            )
             .map_err(|e| self.git_err(e))
+    }
+
+    /// Where the loose copy of an object is (or would be).
+    fn loose_path(&self, oid: Oid) -> PathBuf {
+        let hex = oid.to_string();
+        self.repo
+            .path()
+            .join("objects")
+            .join(&hex[..2])
+            .join(&hex[2..])
+    }
+
+    fn is_loose(&self, oid: Oid) -> bool {
+        self.loose_path(oid).is_file()
+    }
+
+    /// Packs the repository (see [`EnvRepo::pack_loose`]) when the current profile's newest
+    /// `every` events are all unpacked. Packing only ever covers whole histories (a pack
+    /// holds everything reachable that was loose), so counting back from the head until the
+    /// first packed commit counts the events since the last pack.
+    pub fn pack_if_due(&self, every: usize) -> Result<Option<PackOutcome>, RepoError> {
+        let mut unpacked = 0;
+        for commit in self.first_parents(self.head()?) {
+            if unpacked >= every || !self.is_loose(commit?.id()) {
+                break;
+            }
+            unpacked += 1;
+        }
+        if unpacked < every.max(1) {
+            return Ok(None);
+        }
+        self.pack_loose()
+    }
+
+    /// [`EnvRepo::pack_if_due`] once a change is complete: the change stands whatever happens
+    /// here, so a failure is only reported (the next change tries again).
+    pub fn pack_after_change(&self, every: usize) {
+        match self.pack_if_due(every) {
+            Ok(Some(outcome)) => tracing::debug!(
+                "packed {} objects into {}",
+                outcome.objects,
+                outcome.pack.display()
+            ),
+            Ok(None) => {}
+            Err(e) => tracing::warn!("could not pack the environment's repository: {e}"),
+        }
+    }
+
+    /// Writes every loose object reachable from a profile into one new pack, then deletes
+    /// their loose copies. The pack and its index are complete and synced to disk before the
+    /// first loose object goes, so a crash in between leaves each object twice, never zero
+    /// times. Loose objects no profile reaches (a commit a failed change wrote, a deleted
+    /// profile's history) stay as they are. Readers need no lock: git and libgit2 look for new
+    /// packs when an object is not where they expected it. Call with the writer lock held.
+    pub fn pack_loose(&self) -> Result<Option<PackOutcome>, RepoError> {
+        let objects = self.loose_reachable()?;
+        if objects.is_empty() {
+            return Ok(None);
+        }
+        let mut builder = self.repo.packbuilder().map_err(|e| self.git_err(e))?;
+        for (oid, name) in &objects {
+            builder
+                .insert_object(*oid, name.as_deref())
+                .map_err(|e| self.git_err(e))?;
+        }
+        let pack_dir = self.repo.path().join("objects").join("pack");
+        let io_err = |path: &Path| {
+            let path = path.display().to_string();
+            move |source| RepoError::Io { path, source }
+        };
+        std::fs::create_dir_all(&pack_dir).map_err(io_err(&pack_dir))?;
+        builder.write(&pack_dir, 0).map_err(|e| self.git_err(e))?;
+        let name = builder
+            .name()
+            .map_err(|e| self.git_err(e))?
+            .map(str::to_string)
+            .ok_or_else(|| RepoError::Io {
+                path: pack_dir.display().to_string(),
+                source: std::io::Error::other("libgit2 wrote a pack but did not name it"),
+            })?;
+        let pack = pack_dir.join(format!("pack-{name}.pack"));
+        for file in [pack.clone(), pack.with_extension("idx")] {
+            std::fs::File::open(&file)
+                .and_then(|f| f.sync_all())
+                .map_err(io_err(&file))?;
+        }
+        crate::fsutil::sync_dir(&pack_dir);
+        let mut fan_out = HashSet::new();
+        for (oid, _) in &objects {
+            let path = self.loose_path(*oid);
+            match std::fs::remove_file(&path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(RepoError::Io {
+                        path: path.display().to_string(),
+                        source: e,
+                    });
+                }
+                _ => {}
+            }
+            fan_out.extend(path.parent().map(Path::to_path_buf));
+        }
+        for dir in fan_out {
+            // Only empty ones go; others still hold loose objects no profile reaches.
+            let _ = std::fs::remove_dir(dir);
+        }
+        Ok(Some(PackOutcome {
+            pack,
+            objects: objects.len(),
+        }))
+    }
+
+    /// The loose objects reachable from a profile, each with its path in the tree (which
+    /// guides delta compression), commits first. A packed commit's history is packed, so the
+    /// walk stops at packed commits.
+    fn loose_reachable(&self) -> Result<Vec<(Oid, Option<String>)>, RepoError> {
+        let mut pending: Vec<Oid> = Vec::new();
+        for name in self.profiles()? {
+            pending.extend(self.try_profile_head(&name));
+        }
+        let mut seen = HashSet::new();
+        let mut commits = Vec::new();
+        let mut others = Vec::new();
+        while let Some(oid) = pending.pop() {
+            if !seen.insert(oid) || !self.is_loose(oid) {
+                continue;
+            }
+            let commit = self.repo.find_commit(oid).map_err(|e| self.git_err(e))?;
+            commits.push((oid, None));
+            self.loose_tree(commit.tree_id(), String::new(), &mut seen, &mut others)?;
+            pending.extend(commit.parent_ids());
+        }
+        commits.extend(others);
+        Ok(commits)
+    }
+
+    /// Adds a tree and whatever below it is loose and not seen yet.
+    fn loose_tree(
+        &self,
+        tree: Oid,
+        path: String,
+        seen: &mut HashSet<Oid>,
+        out: &mut Vec<(Oid, Option<String>)>,
+    ) -> Result<(), RepoError> {
+        if !seen.insert(tree) || !self.is_loose(tree) {
+            return Ok(());
+        }
+        out.push((tree, (!path.is_empty()).then(|| path.clone())));
+        let tree = self.repo.find_tree(tree).map_err(|e| self.git_err(e))?;
+        for entry in tree.iter() {
+            let name = String::from_utf8_lossy(entry.name_bytes());
+            let entry_path = if path.is_empty() {
+                name.into_owned()
+            } else {
+                format!("{path}/{name}")
+            };
+            match entry.kind() {
+                Some(git2::ObjectType::Tree) => {
+                    self.loose_tree(entry.id(), entry_path, seen, out)?;
+                }
+                Some(git2::ObjectType::Blob)
+                    if seen.insert(entry.id()) && self.is_loose(entry.id()) =>
+                {
+                    out.push((entry.id(), Some(entry_path)));
+                }
+                _ => {}
+            }
+        }
+        Ok(())
     }
 
     /// Profiles (branches), sorted.
@@ -479,4 +817,201 @@ impl EnvRepo {
 /// The first ten hex digits of a commit id.
 pub fn short(oid: Oid) -> String {
     oid.to_string()[..10].to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::EventKind;
+
+    fn loose_count(root: &Path) -> usize {
+        std::fs::read_dir(root.join(".git/objects"))
+            .unwrap()
+            .flatten()
+            .filter(|d| d.file_name().len() == 2)
+            .map(|d| std::fs::read_dir(d.path()).unwrap().count())
+            .sum()
+    }
+
+    fn pack_count(root: &Path) -> usize {
+        std::fs::read_dir(root.join(".git/objects/pack"))
+            .map(|d| {
+                d.flatten()
+                    .filter(|e| e.path().extension().is_some_and(|x| x == "pack"))
+                    .count()
+            })
+            .unwrap_or(0)
+    }
+
+    fn fsck(root: &Path) {
+        let out = std::process::Command::new("git")
+            .args(["fsck", "--strict", "--no-dangling"])
+            .current_dir(root)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Appends an event the way a change does, without packing.
+    fn append(repo: &EnvRepo, parent: Oid, arg: &str, manifest: &Manifest) -> Oid {
+        let event = Event::new(EventKind::Install, vec![arg.into()], vec![]);
+        let tree = repo.state_tree(parent, manifest).unwrap();
+        let commit = repo.commit_object(tree, &[parent], &event).unwrap();
+        repo.publish(DEFAULT_PROFILE, Some(parent), commit, &event.summary())
+            .unwrap();
+        commit
+    }
+
+    #[test]
+    fn packs_when_due_and_keeps_what_no_profile_reaches() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("env");
+        let mut manifest = Manifest::empty("5.4");
+        let init = Event::new(EventKind::Init, vec![], vec![]);
+        let repo = EnvRepo::init(&root, "lua = \"5.4\"\n", &manifest, &init).unwrap();
+        let mut head = repo.head().unwrap();
+        // A commit no profile reaches (as a change that failed before its ref moved leaves).
+        let tree = repo.state_tree(head, &manifest).unwrap();
+        let orphan = repo
+            .commit_object(
+                tree,
+                &[head],
+                &Event::new(EventKind::Sync, vec!["orphan".into()], vec![]),
+            )
+            .unwrap();
+        // Each event a different manifest (the field's value does not matter here).
+        for i in 0..3 {
+            manifest.lua = format!("5.{i}");
+            head = append(&repo, head, &format!("e{i}"), &manifest);
+            assert_eq!(repo.pack_if_due(5).unwrap(), None, "packed after {i}");
+        }
+        assert_eq!(pack_count(&root), 0);
+        manifest.lua = "5.3".into();
+        head = append(&repo, head, "e3", &manifest);
+        let loose_before = loose_count(&root);
+        let outcome = repo.pack_if_due(5).unwrap().expect("five unpacked events");
+        assert!(outcome.pack.is_file() && outcome.pack.with_extension("idx").is_file());
+        // Five commits, their trees and manifests, lvm.toml and .gitignore; the orphan's tree
+        // is the first commit's, so only the orphan commit stays loose.
+        assert_eq!(outcome.objects, 17);
+        assert_eq!(loose_count(&root), loose_before - 17);
+        assert_eq!(loose_count(&root), 1);
+        assert!(repo.is_loose(orphan), "an unreachable object was deleted");
+        assert_eq!(repo.pack_if_due(5).unwrap(), None);
+        assert_eq!(repo.pack_if_due(1).unwrap(), None, "nothing left to pack");
+        fsck(&root);
+
+        // The same repository object and a fresh one read the packed history.
+        assert_eq!(repo.log(head, None).unwrap().len(), 5);
+        let reopened = EnvRepo::open(&root).unwrap();
+        let lines: Vec<LogLine> = reopened
+            .log_lines(head, false)
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(lines.len(), 5);
+        assert_eq!(lines[0].summary, "install e3");
+        assert_eq!(lines[4].summary, "init");
+        assert_eq!(reopened.manifest_at(head).unwrap(), manifest);
+        assert!(reopened.git().find_commit(orphan).is_ok());
+
+        // The next run packs only what is new, on top of the first pack.
+        let before = repo.log(head, None).unwrap();
+        for i in 4..6 {
+            manifest.lua = format!("6.{i}");
+            head = append(&repo, head, &format!("e{i}"), &manifest);
+        }
+        let outcome = repo.pack_if_due(2).unwrap().expect("two unpacked events");
+        assert_eq!(outcome.objects, 6, "two commits, their trees and manifests");
+        assert_eq!(pack_count(&root), 2);
+        fsck(&root);
+        let after = repo.log(head, None).unwrap();
+        assert_eq!(after.len(), 7);
+        assert_eq!(after[2].commit, before[0].commit);
+    }
+
+    fn walk(repo: &EnvRepo, from: Oid, cached: bool) -> Vec<LogLine> {
+        let mut walk = repo.log_lines(from, cached);
+        let lines = walk.by_ref().collect::<Result<Vec<_>, _>>().unwrap();
+        walk.finish();
+        lines
+    }
+
+    #[test]
+    fn the_log_cache_gives_what_the_commits_say_and_follows_new_commits() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("env");
+        let mut manifest = Manifest::empty("5.4");
+        let init = Event::new(EventKind::Init, vec![], vec![]);
+        let repo = EnvRepo::init(&root, "lua = \"5.4\"\n", &manifest, &init).unwrap();
+        let mut head = repo.head().unwrap();
+        for i in 0..4 {
+            manifest.lua = format!("5.{i}");
+            head = append(&repo, head, &format!("e{i}"), &manifest);
+        }
+        let cache = root.join(".git").join(log_index::FILE);
+        let direct = walk(&repo, head, false);
+        assert!(!cache.exists());
+        assert_eq!(walk(&repo, head, true), direct);
+        assert!(cache.is_file());
+        let written = std::fs::metadata(&cache).unwrap().modified().unwrap();
+        assert_eq!(walk(&repo, head, true), direct);
+        assert_eq!(
+            std::fs::metadata(&cache).unwrap().modified().unwrap(),
+            written,
+            "a walk that learned nothing rewrote the cache"
+        );
+
+        // New events, and a profile whose history the cache has not seen, are read from git.
+        manifest.lua = "6.0".into();
+        head = append(&repo, head, "with\nline break", &manifest);
+        let other_base = direct[2].commit;
+        repo.create_profile("other", other_base).unwrap();
+        let tree = repo.state_tree(other_base, &manifest).unwrap();
+        let other = repo
+            .commit_object(
+                tree,
+                &[other_base],
+                &Event::new(EventKind::Install, vec!["o".into()], vec![]),
+            )
+            .unwrap();
+        repo.publish("other", Some(other_base), other, "o").unwrap();
+        for from in [head, other] {
+            let direct = walk(&repo, from, false);
+            assert_eq!(walk(&repo, from, true), direct);
+            assert_eq!(walk(&repo, from, true), direct);
+        }
+        assert_eq!(
+            walk(&repo, head, true)[0].summary,
+            "install with\nline break"
+        );
+        assert_eq!(walk(&repo, other, true).len(), 4);
+
+        // A damaged cache is ignored, and rewritten.
+        std::fs::write(&cache, b"lvm-log-index 1\ntruncated").unwrap();
+        assert_eq!(walk(&repo, head, true), walk(&repo, head, false));
+        assert!(log_index::parse(&std::fs::read(&cache).unwrap()).is_some());
+    }
+
+    #[test]
+    fn commit_time_is_the_event_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("env");
+        let manifest = Manifest::empty("5.4");
+        let mut init = Event::new(EventKind::Init, vec![], vec![]);
+        init.timestamp = DateTime::parse_from_rfc3339("2024-02-03T04:05:06.789Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let repo = EnvRepo::init(&root, "lua = \"5.4\"\n", &manifest, &init).unwrap();
+        let head = repo.head().unwrap();
+        let line = repo.log_lines(head, false).next().unwrap().unwrap();
+        assert_eq!(line.time.to_rfc3339(), "2024-02-03T04:05:06+00:00");
+        assert_eq!(line.summary, "init");
+        let commit = repo.git().find_commit(head).unwrap();
+        assert_eq!(commit.time().seconds(), line.time.timestamp());
+    }
 }

@@ -11,7 +11,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::manifest::{self, Change, Manifest};
+use crate::manifest::{self, Change, Manifest, Package};
+use crate::version::Version;
 
 /// The event schema version written by this lvm.
 pub const SCHEMA: u32 = 1;
@@ -85,7 +86,7 @@ pub struct Event {
     /// The command's arguments as the user gave them.
     pub args: Vec<String>,
     /// The package changes, in the order they apply.
-    pub changes: Vec<Change>,
+    pub changes: Vec<EventChange>,
     pub timestamp: DateTime<Utc>,
     pub lvm_version: String,
     /// Milliseconds spent per phase (resolve, fetch, build, materialize, commit).
@@ -118,12 +119,14 @@ pub enum EventError {
 }
 
 impl Event {
+    /// An event recording `changes` (as [`manifest::diff`] computes them; removals are kept
+    /// by name and version only, see [`EventChange`]).
     pub fn new(kind: EventKind, args: Vec<String>, changes: Vec<Change>) -> Event {
         Event {
             schema: SCHEMA,
             kind,
             args,
-            changes,
+            changes: changes.into_iter().map(EventChange::from).collect(),
             timestamp: Utc::now(),
             lvm_version: env!("CARGO_PKG_VERSION").to_string(),
             durations_ms: BTreeMap::new(),
@@ -147,18 +150,21 @@ impl Event {
                     .next()
                     .is_some_and(|n| n.eq_ignore_ascii_case(change.name()))
             }) || self.is_development_target(change);
-            let text = match change {
-                Change::Added { name, package } => format!("{name} {}", package.version),
-                Change::Removed { name, package } => format!("{name} {}", package.version),
-                Change::Changed { name, from, to } if from.version != to.version => {
-                    format!("{name} {} → {}", from.version, to.version)
+            let (sign, text) = match change {
+                EventChange::Full(Change::Added { name, package }) => {
+                    ("+", format!("{name} {}", package.version))
                 }
-                Change::Changed { name, to, .. } => format!("{name} {}", to.version),
-            };
-            let sign = match change {
-                Change::Added { .. } => "+",
-                Change::Removed { .. } => "-",
-                Change::Changed { .. } => "~",
+                EventChange::Full(Change::Removed { name, package }) => {
+                    ("-", format!("{name} {}", package.version))
+                }
+                EventChange::Removed { name, version } => ("-", format!("{name} {version}")),
+                EventChange::Full(Change::Changed { name, from, to }) => {
+                    if from.version != to.version {
+                        ("~", format!("{name} {} → {}", from.version, to.version))
+                    } else {
+                        ("~", format!("{name} {}", to.version))
+                    }
+                }
             };
             if is_primary {
                 primary.push(text);
@@ -188,11 +194,13 @@ impl Event {
 
     /// Whether a change is the package a `make` or `link` event built from a directory (its
     /// arguments name a path, not the package).
-    fn is_development_target(&self, change: &Change) -> bool {
+    fn is_development_target(&self, change: &EventChange) -> bool {
         let installed = match change {
-            Change::Added { package, .. } => package,
-            Change::Changed { to, .. } => to,
-            Change::Removed { .. } => return false,
+            EventChange::Full(Change::Added { package, .. }) => package,
+            EventChange::Full(Change::Changed { to, .. }) => to,
+            EventChange::Full(Change::Removed { .. }) | EventChange::Removed { .. } => {
+                return false;
+            }
         };
         match self.kind {
             EventKind::Make => matches!(installed.source, manifest::PackageSource::Local { .. }),
@@ -209,27 +217,192 @@ impl Event {
 
     /// Reads the event back out of a commit message.
     pub fn from_commit_message(message: &str, commit: &str) -> Result<Event, EventError> {
-        let json = message
-            .lines()
-            .find_map(|line| line.strip_prefix(BODY_MARKER))
-            .ok_or_else(|| EventError::Missing {
-                commit: commit.into(),
-            })?;
-        let probe: serde_json::Value =
-            serde_json::from_str(json).map_err(|source| EventError::Malformed {
-                commit: commit.into(),
-                source,
-            })?;
-        let schema = probe.get("schema").and_then(|s| s.as_u64()).unwrap_or(0) as u32;
-        if schema > SCHEMA {
+        let (_, json) = split_commit_message(message).ok_or_else(|| EventError::Missing {
+            commit: commit.into(),
+        })?;
+        let event: Event = serde_json::from_str(json).map_err(|source| {
+            // A newer lvm may write what this one cannot read: say so rather than "malformed".
+            match serde_json::from_str::<SchemaProbe>(json) {
+                Ok(probe) if probe.schema > SCHEMA => EventError::Schema {
+                    commit: commit.into(),
+                    found: probe.schema,
+                },
+                _ => EventError::Malformed {
+                    commit: commit.into(),
+                    source,
+                },
+            }
+        })?;
+        if event.schema > SCHEMA {
             return Err(EventError::Schema {
                 commit: commit.into(),
-                found: schema,
+                found: event.schema,
             });
         }
-        serde_json::from_value(probe).map_err(|source| EventError::Malformed {
-            commit: commit.into(),
-            source,
+        Ok(event)
+    }
+}
+
+/// Only the schema of an event, read when the whole event does not parse.
+#[derive(Deserialize)]
+struct SchemaProbe {
+    #[serde(default)]
+    schema: u32,
+}
+
+/// Splits a commit message lvm wrote into its subject (the event's [`Event::summary`]) and the
+/// event JSON; `None` when it holds no event. The JSON is the first line starting with the
+/// marker (compact JSON has no line breaks); the subject is everything before it.
+pub fn split_commit_message(message: &str) -> Option<(&str, &str)> {
+    let (start, _) = message
+        .match_indices(BODY_MARKER)
+        .find(|(i, _)| *i == 0 || message.as_bytes()[i - 1] == b'\n')?;
+    let line = &message[start..];
+    let line = line.split_once('\n').map_or(line, |(first, _)| first);
+    let json = line.strip_prefix(BODY_MARKER)?;
+    let subject = message[..start].trim_end_matches('\n');
+    Some((subject, json))
+}
+
+/// A package change as an event records it. Additions and changes carry whole package records
+/// (replaying the log needs them); a removal carries the package's name and version only,
+/// because the removed record is in the parent commit's `manifest.json`. Events written before
+/// that carry the whole removed record, and are read as [`EventChange::Full`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum EventChange {
+    Full(Change),
+    Removed { name: String, version: Version },
+}
+
+impl From<Change> for EventChange {
+    fn from(change: Change) -> EventChange {
+        match change {
+            Change::Removed { name, package } => EventChange::Removed {
+                name,
+                version: package.version,
+            },
+            other => EventChange::Full(other),
+        }
+    }
+}
+
+impl EventChange {
+    pub fn name(&self) -> &str {
+        match self {
+            EventChange::Full(change) => change.name(),
+            EventChange::Removed { name, .. } => name,
+        }
+    }
+
+    /// How a human reads it (as [`Change::summary`]).
+    pub fn summary(&self) -> String {
+        match self {
+            EventChange::Full(change) => change.summary(),
+            EventChange::Removed { name, version } => format!("- {name} {version}"),
+        }
+    }
+}
+
+/// Applies an event's changes to the state before it (see [`manifest::apply`]); a removal
+/// recorded by version must find that version installed.
+pub fn apply(state: &mut Manifest, changes: &[EventChange]) -> Result<(), String> {
+    for change in changes {
+        match change {
+            EventChange::Full(change) => manifest::apply(state, std::slice::from_ref(change))?,
+            EventChange::Removed { name, version } => match state.packages.get(name) {
+                Some(old) if old.version == *version => {
+                    state.packages.remove(name);
+                }
+                Some(old) => {
+                    return Err(format!(
+                        "removes {name} {version}, but {} is installed",
+                        old.version
+                    ));
+                }
+                None => return Err(format!("removes {name}, which is not installed")),
+            },
+        }
+    }
+    Ok(())
+}
+
+/// The JSON shape of a removal recorded by version.
+#[derive(Serialize)]
+struct CompactRemoval<'a> {
+    change: &'static str,
+    name: &'a str,
+    version: &'a Version,
+}
+
+impl Serialize for EventChange {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            EventChange::Full(change) => change.serialize(serializer),
+            EventChange::Removed { name, version } => CompactRemoval {
+                change: "removed",
+                name,
+                version,
+            }
+            .serialize(serializer),
+        }
+    }
+}
+
+/// Every shape a recorded change has had.
+#[derive(Deserialize)]
+#[serde(tag = "change", rename_all = "lowercase")]
+enum WireChange {
+    Added {
+        name: String,
+        package: Box<Package>,
+    },
+    Removed {
+        name: String,
+        #[serde(default)]
+        version: Option<Version>,
+        #[serde(default)]
+        package: Option<Box<Package>>,
+    },
+    Changed {
+        name: String,
+        from: Box<Package>,
+        to: Box<Package>,
+    },
+}
+
+impl<'de> Deserialize<'de> for EventChange {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        Ok(match WireChange::deserialize(deserializer)? {
+            WireChange::Added { name, package } => {
+                EventChange::Full(Change::Added { name, package })
+            }
+            WireChange::Changed { name, from, to } => {
+                EventChange::Full(Change::Changed { name, from, to })
+            }
+            WireChange::Removed {
+                name,
+                package: Some(package),
+                version,
+            } => {
+                if let Some(version) = version.filter(|v| *v != package.version) {
+                    return Err(D::Error::custom(format!(
+                        "the removal of {name} names version {version} but records package version {}",
+                        package.version
+                    )));
+                }
+                EventChange::Full(Change::Removed { name, package })
+            }
+            WireChange::Removed {
+                name,
+                version: Some(version),
+                package: None,
+            } => EventChange::Removed { name, version },
+            WireChange::Removed { name, .. } => {
+                return Err(D::Error::custom(format!(
+                    "the removal of {name} records neither its version nor its package"
+                )));
+            }
         })
     }
 }
@@ -241,7 +414,7 @@ pub fn replay<'a>(
 ) -> Result<Manifest, EventError> {
     let mut state = Manifest::empty(lua);
     for (commit, event) in events {
-        manifest::apply(&mut state, &event.changes).map_err(|message| EventError::Replay {
+        apply(&mut state, &event.changes).map_err(|message| EventError::Replay {
             commit: commit.into(),
             message,
         })?;
@@ -264,5 +437,148 @@ mod tests {
             Event::from_commit_message("hand-made commit", "c"),
             Err(EventError::Missing { .. })
         ));
+    }
+
+    fn package(version: &str) -> Package {
+        serde_json::from_value(serde_json::json!({
+            "version": version,
+            "reason": {"requested": ""},
+            "source": {"kind": "server", "server": "file:///srv", "rockspec_sha256": "a".repeat(64),
+                       "url": "file:///srv/x.tar.gz", "sha256": "b".repeat(64)},
+            "dependencies": ["lua >= 5.1"],
+            "store_key": "c".repeat(64),
+            "files_sha256": "d".repeat(64),
+        }))
+        .unwrap()
+    }
+
+    fn state(packages: &[(&str, &str)]) -> Manifest {
+        let mut m = Manifest::empty("5.4");
+        for (name, version) in packages {
+            m.packages.insert(name.to_string(), package(version));
+        }
+        m
+    }
+
+    #[test]
+    fn removals_are_recorded_by_version_and_replay() {
+        let before = state(&[("a", "1.0-1"), ("b", "2.0-1")]);
+        let after = state(&[("b", "2.0-1")]);
+        let event = Event::new(
+            EventKind::Remove,
+            vec!["a".into()],
+            manifest::diff(&before, &after),
+        );
+        let msg = event.to_commit_message();
+        assert!(
+            msg.contains(r#"{"change":"removed","name":"a","version":"1.0-1"}"#),
+            "{msg}"
+        );
+        assert!(!msg.contains("store_key"), "{msg}");
+        assert_eq!(event.summary(), "remove a 1.0-1");
+        assert_eq!(event.changes[0].summary(), "- a 1.0-1");
+        let read = Event::from_commit_message(&msg, "c").unwrap();
+        assert_eq!(read, event);
+        let mut replayed = before.clone();
+        apply(&mut replayed, &read.changes).unwrap();
+        assert_eq!(replayed, after);
+        // A removal recorded by version must find that version.
+        let mut other = state(&[("a", "1.1-1")]);
+        let err = apply(&mut other, &read.changes).unwrap_err();
+        assert!(
+            err.contains("removes a 1.0-1, but 1.1-1 is installed"),
+            "{err}"
+        );
+        let err = apply(&mut Manifest::empty("5.4"), &read.changes).unwrap_err();
+        assert!(err.contains("not installed"), "{err}");
+    }
+
+    #[test]
+    fn old_events_with_whole_removed_records_still_replay() {
+        let init = Event::new(EventKind::Init, vec![], vec![]);
+        let install = Event::new(
+            EventKind::Install,
+            vec!["a".into()],
+            manifest::diff(&state(&[]), &state(&[("a", "1.0-1"), ("b", "1.0-1")])),
+        );
+        // How lvm wrote removals before: the whole record.
+        let mut old =
+            serde_json::to_value(Event::new(EventKind::Remove, vec!["a".into()], vec![])).unwrap();
+        old["changes"] = serde_json::json!([
+            {"change": "removed", "name": "a", "package": package("1.0-1")}
+        ]);
+        let old_msg = format!("remove a 1.0-1\n\nlvm-event:{old}\n");
+        let old = Event::from_commit_message(&old_msg, "old").unwrap();
+        assert!(matches!(
+            &old.changes[0],
+            EventChange::Full(Change::Removed { .. })
+        ));
+        assert_eq!(old.changes[0].summary(), "- a 1.0-1");
+        assert_eq!(old.summary(), "remove a 1.0-1");
+        let new = Event::new(
+            EventKind::Remove,
+            vec!["b".into()],
+            manifest::diff(&state(&[("b", "1.0-1")]), &state(&[])),
+        );
+        let events = [init, install, old, new];
+        let replayed = replay("5.4", events.iter().map(|e| ("c", e))).unwrap();
+        assert!(replayed.packages.is_empty());
+        // The whole record still has to match exactly.
+        let mut wrong = serde_json::to_value(&events[2]).unwrap();
+        wrong["changes"][0]["package"]["store_key"] = "e".repeat(64).into();
+        let wrong: Event = serde_json::from_value(wrong).unwrap();
+        let events = [&events[0], &events[1], &wrong];
+        assert!(matches!(
+            replay("5.4", events.into_iter().map(|e| ("c", e))),
+            Err(EventError::Replay { .. })
+        ));
+    }
+
+    #[test]
+    fn a_removal_without_version_or_record_is_malformed() {
+        let mut e = serde_json::to_value(Event::new(EventKind::Remove, vec![], vec![])).unwrap();
+        e["changes"] = serde_json::json!([{"change": "removed", "name": "a"}]);
+        let err = Event::from_commit_message(&format!("x\n\nlvm-event:{e}\n"), "c")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("neither its version nor its package"), "{err}");
+    }
+
+    #[test]
+    fn newer_schemas_are_refused_as_such() {
+        let mut e = serde_json::to_value(Event::new(EventKind::Install, vec![], vec![])).unwrap();
+        e["schema"] = 2.into();
+        let msg = format!("x\n\nlvm-event:{e}\n");
+        assert!(matches!(
+            Event::from_commit_message(&msg, "c"),
+            Err(EventError::Schema { found: 2, .. })
+        ));
+        // Even when the newer event has a shape this lvm cannot read.
+        e["kind"] = "teleport".into();
+        let msg = format!("x\n\nlvm-event:{e}\n");
+        assert!(matches!(
+            Event::from_commit_message(&msg, "c"),
+            Err(EventError::Schema { found: 2, .. })
+        ));
+        e["schema"] = 1.into();
+        let msg = format!("x\n\nlvm-event:{e}\n");
+        assert!(matches!(
+            Event::from_commit_message(&msg, "c"),
+            Err(EventError::Malformed { .. })
+        ));
+    }
+
+    #[test]
+    fn splits_subject_and_body() {
+        let e = Event::new(EventKind::Install, vec!["penlight".into()], vec![]);
+        let msg = e.to_commit_message();
+        let (subject, json) = split_commit_message(&msg).unwrap();
+        assert_eq!(subject, e.summary());
+        assert!(json.starts_with(r#"{"schema":1,"#), "{json}");
+        assert!(!json.contains('\n'));
+        assert_eq!(split_commit_message("hand-made\n\nno event"), None);
+        // The marker counts only at the start of a line.
+        assert_eq!(split_commit_message("say lvm-event:{}"), None);
+        assert_eq!(split_commit_message("lvm-event:{}"), Some(("", "{}")));
     }
 }

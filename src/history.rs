@@ -597,7 +597,7 @@ pub fn environment_stats(env: &Environment) -> Result<Stats> {
     let mut rows = Vec::new();
     for entry in &logged {
         // Counting through the changes avoids reading one manifest per event.
-        crate::manifest::apply(&mut state, &entry.event.changes).map_err(|message| {
+        crate::events::apply(&mut state, &entry.event.changes).map_err(|message| {
             anyhow!("event {} does not apply: {message}", short(entry.commit))
         })?;
         rows.push((entry.commit.to_string(), &entry.event, state.packages.len()));

@@ -632,20 +632,8 @@ fn close_hand_commits(env: &Environment) -> Result<Option<(Oid, Vec<Change>)>> {
     event
         .details
         .insert("hand_commits".into(), hand.len().to_string());
-    let signature = repo
-        .signature()
-        .or_else(|_| git2::Signature::now("lvm", "lvm@localhost"))?;
-    let head_commit = repo.find_commit(head)?;
-    let base_commit = repo.find_commit(base)?;
-    let tree = head_commit.tree()?;
-    let commit = repo.commit(
-        None,
-        &signature,
-        &signature,
-        &event.to_commit_message(),
-        &tree,
-        &[&base_commit, &head_commit],
-    )?;
+    let tree = repo.find_commit(head)?.tree_id();
+    let commit = env.repo.commit_object(tree, &[base, head], &event)?;
     let profile = env.profile()?;
     repo.reference_matching(
         &format!("refs/heads/{profile}"),

@@ -275,7 +275,7 @@ fn scan_log(env: &Environment) -> anyhow::Result<Scan> {
         let recorded = env.repo.read_file(*oid, MANIFEST_FILE).unwrap_or_default();
         let problem = match Event::from_commit_message(&message, &short(*oid)) {
             Err(e) => Some(e.to_string()),
-            Ok(event) => match manifest::apply(&mut state, &event.changes) {
+            Ok(event) => match crate::events::apply(&mut state, &event.changes) {
                 Err(m) => Some(format!(
                     "commit {}: its event does not apply to the state before it: {m}",
                     short(*oid)
