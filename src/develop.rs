@@ -128,6 +128,17 @@ pub enum DevelopError {
     Store(#[from] crate::store::StoreError),
 }
 
+/// A failed directory walk under `base`, naming the entry that failed when known.
+fn walk_error(e: walkdir::Error, base: &Path) -> DevelopError {
+    DevelopError::Io {
+        action: "list",
+        path: e.path().unwrap_or(base).to_path_buf(),
+        source: e
+            .into_io_error()
+            .unwrap_or_else(|| io::Error::other("file system loop")),
+    }
+}
+
 fn io_err<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> DevelopError + 'a {
     move |source| DevelopError::Io {
         action,
@@ -337,16 +348,7 @@ fn project_files(dir: &Path) -> Result<Vec<String>, DevelopError> {
             !is_skipped(&rel) && !ignored(e.path())
         });
     for entry in walker {
-        let entry = entry.map_err(|e| {
-            let path = e.path().unwrap_or(dir).to_path_buf();
-            DevelopError::Io {
-                action: "list",
-                path,
-                source: e
-                    .into_io_error()
-                    .unwrap_or_else(|| io::Error::other("file system loop")),
-            }
-        })?;
+        let entry = entry.map_err(|e| walk_error(e, dir))?;
         // Symlinks count when they lead to a file; the build reads through them.
         let is_file = entry.file_type().is_file()
             || (entry.file_type().is_symlink() && entry.path().is_file());
@@ -744,16 +746,7 @@ pub fn tree_files_except(
                 .is_ok_and(|rel| !skip.contains(&rel_string(rel)))
         });
     for entry in walker {
-        let entry = entry.map_err(|e| {
-            let path = e.path().unwrap_or(root).to_path_buf();
-            DevelopError::Io {
-                action: "list",
-                path,
-                source: e
-                    .into_io_error()
-                    .unwrap_or_else(|| io::Error::other("file system loop")),
-            }
-        })?;
+        let entry = entry.map_err(|e| walk_error(e, root))?;
         if entry.file_type().is_dir() {
             continue;
         }

@@ -867,13 +867,19 @@ mod tests {
         commit
     }
 
+    /// A new environment repository at `dir/env` holding only its `init` event.
+    fn empty_repo(dir: &Path) -> (EnvRepo, Manifest) {
+        let manifest = Manifest::empty("5.4");
+        let init = Event::new(EventKind::Init, vec![], vec![]);
+        let repo = EnvRepo::init(&dir.join("env"), "lua = \"5.4\"\n", &manifest, &init).unwrap();
+        (repo, manifest)
+    }
+
     #[test]
     fn packs_when_due_and_keeps_what_no_profile_reaches() {
         let dir = tempfile::tempdir().unwrap();
+        let (repo, mut manifest) = empty_repo(dir.path());
         let root = dir.path().join("env");
-        let mut manifest = Manifest::empty("5.4");
-        let init = Event::new(EventKind::Init, vec![], vec![]);
-        let repo = EnvRepo::init(&root, "lua = \"5.4\"\n", &manifest, &init).unwrap();
         let mut head = repo.head().unwrap();
         // A commit no profile reaches (as a change that failed before its ref moved leaves).
         let tree = repo.state_tree(head, &manifest).unwrap();
@@ -944,10 +950,8 @@ mod tests {
     #[test]
     fn the_log_cache_gives_what_the_commits_say_and_follows_new_commits() {
         let dir = tempfile::tempdir().unwrap();
+        let (repo, mut manifest) = empty_repo(dir.path());
         let root = dir.path().join("env");
-        let mut manifest = Manifest::empty("5.4");
-        let init = Event::new(EventKind::Init, vec![], vec![]);
-        let repo = EnvRepo::init(&root, "lua = \"5.4\"\n", &manifest, &init).unwrap();
         let mut head = repo.head().unwrap();
         for i in 0..4 {
             manifest.lua = format!("5.{i}");

@@ -7,7 +7,7 @@ mod common;
 
 use std::path::Path;
 
-use common::rocks::{Lvm, file_server, publish_fixtures, stdout_ok};
+use common::rocks::{Lvm, event_json, file_server, publish_fixtures, stdout_ok};
 
 /// Paths `git status` would show (ignored files excluded).
 fn git_dirty(env: &Path) -> Vec<String> {
@@ -508,7 +508,7 @@ fn verify_reports_an_unexpected_tree_file_and_a_history_edited_by_hand() {
     let parent = repo.head().unwrap().peel_to_commit().unwrap();
     let sig = git2::Signature::now("someone", "someone@localhost").unwrap();
     // It even carries an lvm event, but one that does not record the change.
-    let mut event = lvm_event(parent.message().unwrap());
+    let mut event = event_json(parent.message().unwrap());
     event["changes"] = serde_json::json!([]);
     let message = format!("hand edit\n\nlvm-event:{event}\n");
     repo.commit(Some("HEAD"), &sig, &sig, &message, &tree, &[&parent])
@@ -528,14 +528,6 @@ fn verify_reports_an_unexpected_tree_file_and_a_history_edited_by_hand() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("does not replay"), "{text}");
     assert!(text.contains("has no lvm event"), "{text}");
-}
-
-fn lvm_event(message: &str) -> serde_json::Value {
-    let json = message
-        .lines()
-        .find_map(|l| l.strip_prefix("lvm-event:"))
-        .unwrap();
-    serde_json::from_str(json).unwrap()
 }
 
 #[test]

@@ -6,7 +6,7 @@ mod common;
 
 use std::path::Path;
 
-use common::rocks::{Lvm, file_server, stdout_ok};
+use common::rocks::{Lvm, event_json, file_server, stdout_ok};
 
 fn branch_head(env: &Path, name: &str) -> Option<git2::Oid> {
     let repo = git2::Repository::open(env).unwrap();
@@ -18,14 +18,7 @@ fn branch_head(env: &Path, name: &str) -> Option<git2::Oid> {
 fn event_of(env: &Path, commit: git2::Oid) -> serde_json::Value {
     let repo = git2::Repository::open(env).unwrap();
     let commit = repo.find_commit(commit).unwrap();
-    let json = commit
-        .message()
-        .unwrap()
-        .lines()
-        .find_map(|l| l.strip_prefix("lvm-event:"))
-        .unwrap()
-        .to_string();
-    serde_json::from_str(&json).unwrap()
+    event_json(commit.message().unwrap())
 }
 
 fn parents(env: &Path, commit: git2::Oid) -> Vec<git2::Oid> {

@@ -9,7 +9,7 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::rocks::{Lvm, file_server};
+use common::rocks::{Lvm, event_json, file_server};
 
 fn loose_objects(env: &Path) -> Vec<String> {
     let objects = env.join(".git").join("objects");
@@ -198,16 +198,6 @@ fn plain_log_prints_what_the_parsed_events_say() {
     assert_eq!(two, plain[..2]);
 }
 
-/// The event JSON of a commit.
-fn event_of(commit: &git2::Commit) -> serde_json::Value {
-    let message = commit.message().unwrap();
-    let json = message
-        .lines()
-        .find_map(|l| l.strip_prefix("lvm-event:"))
-        .unwrap();
-    serde_json::from_str(json).unwrap()
-}
-
 #[test]
 fn removals_are_recorded_by_version_and_old_full_records_still_replay() {
     let lvm = Lvm::new();
@@ -222,7 +212,7 @@ fn removals_are_recorded_by_version_and_old_full_records_still_replay() {
 
     let repo = git2::Repository::open(&env).unwrap();
     let head = repo.head().unwrap().peel_to_commit().unwrap();
-    let removal = event_of(&head);
+    let removal = event_json(head.message().unwrap());
     let changes = removal["changes"].as_array().unwrap();
     assert_eq!(changes.len(), 3);
     for change in changes {
@@ -250,7 +240,7 @@ fn removals_are_recorded_by_version_and_old_full_records_still_replay() {
             .unwrap();
         serde_json::from_slice(blob.content()).unwrap()
     };
-    let mut event = event_of(old_removal);
+    let mut event = event_json(old_removal.message().unwrap());
     let compact_len = serde_json::to_string(&event).unwrap().len();
     for change in event["changes"].as_array_mut().unwrap() {
         let name = change["name"].as_str().unwrap().to_string();

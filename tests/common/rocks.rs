@@ -272,6 +272,15 @@ impl Lvm {
 }
 
 /// Asserts success and returns stdout.
+/// The event JSON an lvm commit message carries after its `lvm-event:` marker.
+pub fn event_json(message: &str) -> serde_json::Value {
+    let json = message
+        .lines()
+        .find_map(|l| l.strip_prefix("lvm-event:"))
+        .unwrap_or_else(|| panic!("no lvm event in the commit message:\n{message}"));
+    serde_json::from_str(json).unwrap()
+}
+
 pub fn stdout_ok(out: &Output) -> String {
     assert!(
         out.status.success(),
