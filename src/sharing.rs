@@ -2,8 +2,8 @@
 //! change made outside lvm.
 //!
 //! An environment's repository is an ordinary git repository, so it travels over every transport
-//! git2 speaks (paths and `file://`, `ssh://` and `user@host:path`, `https://`, `git://`). What
-//! arrives is only history; the rocks tree is then made from the head's `manifest.json`, rebuilding
+//! git speaks (paths and `file://`, `ssh://` and `user@host:path`, `git://`, and `https://` and
+//! `http://` servers that speak git's smart protocol, through `fetch::git_http`). What arrives is only history; the rocks tree is then made from the head's `manifest.json`, rebuilding
 //! into the local store whatever it lacks from the recorded sources (with their recorded hashes
 //! and commits). Commits made by hand (`git commit`, `git merge`) carry no lvm event; `lvm sync`
 //! closes them with a `sync` event so the log keeps replaying to `manifest.json`
@@ -277,8 +277,9 @@ fn resolve_remote(repo: &Repository, given: Option<&str>, command: &'static str)
     Ok(name)
 }
 
-/// Credentials for git2: ssh-agent (then unencrypted default keys) for ssh, git's credential
-/// helpers for https. Each way is tried once, since libgit2 asks again after a refusal.
+/// Credentials for git2's ssh transport: ssh-agent, then unencrypted default keys, then git's
+/// credential helpers. Each way is tried once, since libgit2 asks again after a refusal.
+/// http(s) remotes take their credentials from the URL instead (`fetch::git_http`).
 fn callbacks<'a>() -> RemoteCallbacks<'a> {
     let mut tried: Vec<&'static str> = Vec::new();
     let mut cb = RemoteCallbacks::new();
@@ -328,7 +329,7 @@ fn transfer_error(action: &'static str, url: &str, e: &git2::Error) -> SharingEr
             " (for ssh, load your key into ssh-agent with `ssh-add` and check the host is in ~/.ssh/known_hosts)"
         }
         (git2::ErrorClass::Http, _) | (_, Ok(Transport::Http)) => {
-            " (for https, configure a git credential helper if the server needs a login)"
+            " (for http(s), the server must speak git's smart protocol; if it needs a login, put the credentials in the URL: https://user:token@host/repo.git)"
         }
         (_, Ok(Transport::Git)) => " (is `git daemon` serving that path with --export-all?)",
         _ => "",
@@ -346,6 +347,8 @@ fn transfer_error(action: &'static str, url: &str, e: &git2::Error) -> SharingEr
 fn fetch_all(repo: &Repository, remote_name: &str) -> Result<Option<String>> {
     let mut remote = find_remote(repo, remote_name)?;
     let url = remote.url().unwrap_or("").to_string();
+    crate::fetch::git_http::ensure_registered()
+        .map_err(|e| transfer_error("fetching from", &url, &e))?;
     let mut opts = FetchOptions::new();
     opts.remote_callbacks(callbacks());
     opts.download_tags(AutotagOption::None);
@@ -464,6 +467,8 @@ pub fn push(env: &Environment, remote: Option<&str>, which: &PushWhich) -> Resul
     }
     let mut remote = find_remote(repo, &remote_name)?;
     let url = remote.url().unwrap_or("").to_string();
+    crate::fetch::git_http::ensure_registered()
+        .map_err(|e| transfer_error("pushing to", &url, &e))?;
     let rejections = std::cell::RefCell::new(Vec::new());
     {
         let mut cb = callbacks();

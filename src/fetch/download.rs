@@ -47,7 +47,7 @@ pub fn file_url_path(url: &str) -> Option<PathBuf> {
 }
 
 /// Decodes `%XX` escapes; malformed escapes are kept as written.
-fn percent_decode(s: &str) -> String {
+pub(crate) fn percent_decode(s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -206,7 +206,7 @@ pub(crate) fn http_get(
     Ok(response)
 }
 
-fn describe_ureq_error(e: &ureq::Error) -> String {
+pub(crate) fn describe_ureq_error(e: &ureq::Error) -> String {
     match e {
         ureq::Error::Timeout(which) => {
             format!(

@@ -119,16 +119,19 @@ pub fn repo_dir_name(url: &str) -> String {
 /// initializes submodules, and removes the `.git` directory as LuaRocks does. Returns the
 /// full id of the commit checked out.
 pub fn fetch_git(url: &str, reference: GitRef<'_>, dest: &Path) -> Result<String, FetchError> {
+    // Errors name the URL without any credentials in it.
+    let shown = super::git_http::split_credentials(url).0;
     let git_error = |what: &str, e: git2::Error| FetchError::Git {
-        url: url.to_string(),
+        url: shown.clone(),
         reason: format!("{what}: {}", e.message()),
     };
     let location = clone_location(url);
+    super::git_http::ensure_registered().map_err(|e| git_error("clone failed", e))?;
     let repo = RepoBuilder::new()
         .clone(&location, dest)
         .map_err(|e| git_error("clone failed", e))?;
     let oid = resolve(&repo, reference).ok_or_else(|| FetchError::Git {
-        url: url.to_string(),
+        url: shown.clone(),
         reason: match reference {
             GitRef::Default => "the repository has no default branch to check out; name a tag or branch".to_string(),
             GitRef::Named(name) => format!("no tag, branch or commit named `{name}`; check the spelling or the repository's tags"),

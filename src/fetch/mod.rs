@@ -5,6 +5,7 @@
 pub mod archive;
 pub mod download;
 pub mod git;
+pub mod git_http;
 pub mod hash;
 
 use std::fs;

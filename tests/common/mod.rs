@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod git_http;
 pub mod http_server;
 pub mod rocks;
 
