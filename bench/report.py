@@ -165,7 +165,7 @@ def rows(results):
     absolute_row(f"profile switch, {rocks} ↔ {rocks} rocks", "switch-lvm", "switch-luarocks", 0.1,
                  "luarocks: purge, then install the other closure")
     events = f'{int(machine(results).get("events", "10000")):,}'
-    absolute_row(f"`lvm log`, {events} events", "log-lvm", None, 0.05, "loose objects, as lvm leaves them")
+    absolute_row(f"`lvm log`, {events} events", "log-lvm", None, 0.05, "as lvm leaves it: packed every 256 events, plain log from a checked cache")
     absolute_row(f"`lvm log` after `git gc`, {events} events", "log-gc-lvm", None, 0.05)
     absolute_row(f"`lvm log -n 20`, {events} events", "log-n20-lvm", None, None)
     absolute_row(f"`lvm list`, {events} events", "list-lvm", None, None)
@@ -245,7 +245,7 @@ def render(results):
     packed = number(results, "history-git-bytes-gc")
     repo_rows = []
     if loose is not None:
-        repo_rows.append((f"{events:,} single-package events, loose objects (as lvm leaves them)",
+        repo_rows.append((f"{events:,} single-package events, as lvm leaves them (packed every 256 events)",
                           fmt_bytes(loose), fmt_bytes(loose / events), "≤ 2 KiB",
                           verdict(loose / events <= 2 * KIB)))
     if packed is not None:
@@ -255,7 +255,7 @@ def render(results):
     undo_log = read(results, "undo-log.txt")
     if undo_bytes is not None and undo_log:
         n = len(undo_log.splitlines())
-        repo_rows.append((f"the undo/redo environment: {n} events of 51-rock changes, loose",
+        repo_rows.append((f"the undo/redo environment: {n} events of 51-rock changes (fewer than 256: all loose)",
                           fmt_bytes(undo_bytes), fmt_bytes(undo_bytes / n), "—", "—"))
     if repo_rows:
         parts.append("Environment repository size (`du -sb .git`):")
