@@ -5,27 +5,11 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 
 use common::git_http::{GitHttpServer, enable_push};
 use common::http_server::TestServer;
-use common::rocks::{Lvm, file_server, git_fixture, publish_fixtures_matching, stdout_ok};
-
-/// Runs the git CLI in `dir`; asserts success.
-fn git(dir: &Path, args: &[&str]) {
-    let out = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?} failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
+use common::rocks::{Lvm, file_server, git, git_fixture, publish_fixtures_matching, stdout_ok};
 
 /// An lvm environment whose server has `strutil` (gitrock's dependency), and under
 /// `root/served/gitrock.git` a bare copy of the gitrock fixture repository (tag `v1.0`).

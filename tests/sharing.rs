@@ -11,25 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::file_url;
-use common::rocks::{Lvm, file_server, stdout_ok};
-
-/// Runs the git CLI in `dir` with a fixed identity; asserts success and returns stdout.
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args(["-c", "user.name=Test", "-c", "user.email=test@localhost"])
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?} failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+use common::rocks::{Lvm, file_server, git, stdout_ok};
 
 fn bare_repo(path: &Path) -> PathBuf {
     git2::Repository::init_bare(path).unwrap();

@@ -272,6 +272,24 @@ impl Lvm {
 }
 
 /// Asserts success and returns stdout.
+/// Runs the git CLI in `dir` with a fixed identity; asserts success and returns stdout.
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args(["-c", "user.name=Test", "-c", "user.email=test@localhost"])
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// The event JSON an lvm commit message carries after its `lvm-event:` marker.
 pub fn event_json(message: &str) -> serde_json::Value {
     let json = message
