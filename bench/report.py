@@ -202,11 +202,12 @@ def render(results):
               f"{info.get('load_end', '?')} at the end.")
     try:
         cores = int(info.get("nproc", "0"))
-        loads = info.get("load_start", "0").split() + info.get("load_end", "0").split()
+        # The 1-minute averages describe the run itself; the longer ones remember earlier work.
+        loads = [(info.get(key) or "0").split()[0] for key in ("load_start", "load_end")]
         if cores and max(float(x) for x in loads) > cores * 0.5:
-            loaded += (" The machine was shared with other builds and loaded during the run: "
-                       "absolute times are inflated, ratios less so.")
-    except ValueError:
+            loaded += (" The machine was busy during the run (1-minute load average above half "
+                       "the cores): absolute times are inflated, ratios less so.")
+    except (ValueError, IndexError):
         pass
     parts.append(
         f"Run of {info.get('date', '?')}: {info.get('nproc', '?')} cores ({info.get('cpu', '?')}), "
