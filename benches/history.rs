@@ -14,10 +14,13 @@
 //! packed and loose. `--read-only` only times and measures an existing PATH. Run without
 //! `--bench` (as `cargo test --benches` does) it makes a short history only, so it stays quick.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use common::Rng;
 use git2::Oid;
 use lvm::config::EnvConfig;
 use lvm::envrepo::{DEFAULT_PROFILE, EnvRepo, PACK_EVERY};
@@ -29,22 +32,6 @@ use sha2::{Digest, Sha256};
 /// Package names the history draws from; the state hovers around `TARGET_SIZE` of them.
 const POOL: usize = 80;
 const TARGET_SIZE: usize = 50;
-
-/// xorshift64*: deterministic and dependency-free.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
 
 struct Options {
     path: Option<PathBuf>,
@@ -148,18 +135,18 @@ fn step(
         .collect();
     let roll = rng.below(3);
     if roll == 0 && !present.is_empty() {
-        let i = present[rng.below(present.len())];
+        let i = present[rng.index(present.len())];
         versions[i] += 1;
         let version = format!("1.{}-1", versions[i]);
         next.packages.insert(name(i), package(&name(i), &version)?);
         Ok((next, EventKind::Upgrade, name(i)))
     } else if (present.len() < TARGET_SIZE || roll == 1) && !absent.is_empty() {
-        let i = absent[rng.below(absent.len())];
+        let i = absent[rng.index(absent.len())];
         let version = format!("1.{}-1", versions[i]);
         next.packages.insert(name(i), package(&name(i), &version)?);
         Ok((next, EventKind::Install, name(i)))
     } else {
-        let i = present[rng.below(present.len())];
+        let i = present[rng.index(present.len())];
         next.packages.remove(&name(i));
         Ok((next, EventKind::Remove, name(i)))
     }

@@ -5,30 +5,17 @@
 //! of LuaRocks constraints (`>=`, `<`, `~>`, none) and on `lua`, so requests pull in closures of
 //! realistic size and the solver has to skip versions.
 
+mod common;
+
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
+use common::Rng;
 use lvm::resolve::{PackageSource, Request, SourceError, resolve};
 use lvm::version::{Dependency, Version};
 
 const PACKAGES: usize = 5_000;
 const RUNS: usize = 20;
-
-/// xorshift64*: deterministic and dependency-free.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 struct Generated {
     packages: HashMap<String, Vec<(Version, Vec<Dependency>)>>,
@@ -84,7 +71,7 @@ fn fan_out(rng: &mut Rng, i: usize) -> u64 {
 
 fn target(rng: &mut Rng, i: usize) -> usize {
     if i < FRAMEWORKS {
-        FRAMEWORKS + rng.below((PACKAGES - FRAMEWORKS) as u64) as usize
+        FRAMEWORKS + rng.index(PACKAGES - FRAMEWORKS)
     } else {
         let span = (PACKAGES - i - 1) as u64;
         i + 1 + rng.below(span.min(200)) as usize
