@@ -303,13 +303,19 @@ fn installs_from_a_git_url_at_a_tag_and_rebuilds_the_recorded_commit() {
     let show = lvm.ok(&["show", "gitrock"]);
     assert!(show.contains(&tagged[..10]), "{show}");
 
-    let moved = move_tag(&repo, "second");
+    rebuild_after_the_tag_moved_gives_the_recorded_commit(&lvm, &repo, &tagged);
+}
+
+/// Moves the tag the package was installed from, then rebuilds the environment from nothing
+/// (store and tree gone): the rebuild checks out the recorded commit, not where the tag is now.
+fn rebuild_after_the_tag_moved_gives_the_recorded_commit(lvm: &Lvm, repo: &Path, tagged: &str) {
+    let moved = move_tag(repo, "second");
     assert_ne!(moved, tagged);
-    wipe_store(&lvm);
+    wipe_store(lvm);
     std::fs::remove_dir_all(std::fs::canonicalize(lvm.tree()).unwrap()).unwrap();
     lvm.ok(&["sync"]);
-    assert_eq!(revision(&lvm), "first");
-    assert_eq!(source_of(&lvm, "gitrock")["commit"], tagged.as_str());
+    assert_eq!(revision(lvm), "first");
+    assert_eq!(source_of(lvm, "gitrock")["commit"], tagged);
 }
 
 #[test]
@@ -377,12 +383,7 @@ fn rockspec_with_a_git_source_records_the_commit_and_rebuilds_it() {
     assert_eq!(source["kind"], "server");
     assert_eq!(source["commit"], tagged.as_str(), "{source}");
 
-    move_tag(&repo, "second");
-    wipe_store(&lvm);
-    std::fs::remove_dir_all(std::fs::canonicalize(lvm.tree()).unwrap()).unwrap();
-    lvm.ok(&["sync"]);
-    assert_eq!(revision(&lvm), "first");
-    assert_eq!(source_of(&lvm, "gitrock")["commit"], tagged.as_str());
+    rebuild_after_the_tag_moved_gives_the_recorded_commit(&lvm, &repo, &tagged);
 }
 
 #[test]
@@ -438,9 +439,5 @@ fn local_rockspec_with_a_git_source_records_the_commit_and_rebuilds_it() {
     assert_eq!(source["kind"], "rockspec");
     assert_eq!(source["commit"], tagged.as_str(), "{source}");
 
-    move_tag(&repo, "second");
-    wipe_store(&lvm);
-    std::fs::remove_dir_all(std::fs::canonicalize(lvm.tree()).unwrap()).unwrap();
-    lvm.ok(&["sync"]);
-    assert_eq!(revision(&lvm), "first");
+    rebuild_after_the_tag_moved_gives_the_recorded_commit(&lvm, &repo, &tagged);
 }
