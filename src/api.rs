@@ -1,6 +1,6 @@
 //! The library face of an environment: one method per thing a program embedding lvm wants to
 //! do (install, remove, check, roll back, compare, run Lua), each a thin layer over the module
-//! that owns the work ([`crate::pipeline`], [`crate::history`], [`crate::vm`]). Writers take
+//! that owns the work ([`crate::ops`], [`crate::vm`]). Writers take
 //! the environment's lock as the `lvm` commands do.
 //!
 //! A tour: publish a one-module rock into a `file://` rocks server, install it, use it from the
@@ -9,7 +9,7 @@
 //! ```
 //! use lvm::config::EnvConfig;
 //! use lvm::env::{Environment, Home};
-//! use lvm::history::RollbackSpec;
+//! use lvm::ops::rollback::RollbackSpec;
 //!
 //! let tmp = tempfile::tempdir()?;
 //! // A rocks server: a rockspec, its source archive, and the server manifest.
@@ -23,8 +23,8 @@
 //!     version = "1.0-1"
 //!     source = {{ url = "{url}/greet-1.0-1.tar.gz" }}
 //!     build = {{ type = "builtin", modules = {{ greet = "greet.lua" }} }}"#))?;
-//! std::fs::write(server.join("greet-1.0-1.tar.gz"), lvm::publish::deterministic_tar_gz(&src, "greet-1.0-1")?)?;
-//! lvm::publish::make_manifest(&server)?;
+//! std::fs::write(server.join("greet-1.0-1.tar.gz"), lvm::ops::publish::deterministic_tar_gz(&src, "greet-1.0-1")?)?;
+//! lvm::ops::publish::make_manifest(&server)?;
 //!
 //! let home = Home::new(tmp.path().join("home"));
 //! let env = Environment::init(&tmp.path().join("env"), EnvConfig::new("5.4", vec![url]), home)?;
@@ -48,9 +48,11 @@ use std::time::Duration;
 use anyhow::{Context as _, Result};
 
 use crate::env::Environment;
-use crate::history::{self, RollbackOutcome, RollbackSpec, VerifyReport};
 use crate::manifest::{self, Change};
-use crate::pipeline::{self, Outcome, ServerChoice};
+use crate::ops::install::{self, Outcome, ServerChoice};
+use crate::ops::remove;
+use crate::ops::rollback::{self, RollbackOutcome, RollbackSpec};
+use crate::ops::verify::{self, VerifyReport};
 use crate::tree::{self, LuaPaths};
 use crate::vm::{LuaProcess, Vm};
 
@@ -68,22 +70,22 @@ impl Environment {
     /// Installs several packages as one event.
     pub fn install_packages(&self, specs: &[&str]) -> Result<Outcome> {
         let args: Vec<String> = specs.iter().map(|s| s.to_string()).collect();
-        let targets = pipeline::parse_targets(&args)?;
+        let targets = install::parse_targets(&args)?;
         let _lock = self.lock(DEFAULT_LOCK_TIMEOUT)?;
-        pipeline::install(self, &targets, &ServerChoice::default(), &args)
+        install::install(self, &targets, &ServerChoice::default(), &args)
     }
 
     /// Removes a package and the dependencies nothing else needs; refuses when installed
     /// packages depend on it.
     pub fn remove_package(&self, name: &str) -> Result<Outcome> {
         let _lock = self.lock(DEFAULT_LOCK_TIMEOUT)?;
-        pipeline::remove(self, &[name.to_string()], false)
+        remove::remove(self, &[name.to_string()], false)
     }
 
     /// Whether the log, `manifest.json` and the tree agree (`lvm verify`); problems are listed,
     /// not raised.
     pub fn check_health(&self) -> Result<VerifyReport> {
-        history::verify(self)
+        verify::verify(self)
     }
 
     /// Returns to an earlier state, recorded as a new event (`lvm rollback`).
@@ -94,7 +96,7 @@ impl Environment {
             RollbackSpec::Rev(rev) => vec![rev.clone()],
             RollbackSpec::Date(date) => vec!["--to".into(), date.to_rfc3339()],
         };
-        history::rollback(self, &spec, args)
+        rollback::rollback(self, &spec, args)
     }
 
     /// Package changes from revision or profile `from` to `to` (`lvm diff`).

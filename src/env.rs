@@ -664,7 +664,9 @@ impl Environment {
             });
         }
         tree::materialize(dir, &rocks)?;
-        crate::develop::link_into_tree(dir, manifest, &store)?;
+        for (name, package) in &manifest.packages {
+            tree::links::replace_with_links(dir, &store.linked_files(name, package)?)?;
+        }
         fault_point("mid-materialize");
         // One flush of the whole tree, then the mark. The tree is not live before the switch,
         // so nothing needs it durable earlier; and the mark is written only once the rest is on

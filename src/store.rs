@@ -31,6 +31,8 @@ const PREFIX_DIR: &str = "prefix";
 pub enum StoreError {
     #[error(transparent)]
     Fs(#[from] FsError),
+    #[error(transparent)]
+    Link(#[from] crate::tree::links::LinkError),
     #[error("invalid store key '{0}': a store key is 64 lower-case hexadecimal digits (a sha256)")]
     BadKey(String),
     #[error(
@@ -234,6 +236,29 @@ impl Store {
         };
         locked.map_err(ctx("lock", &path))?;
         Ok(file)
+    }
+
+    /// The files of a linked package that a tree holds as symlinks into its working directory,
+    /// as its store entry records them; none for a package that is not linked or not stored.
+    pub fn linked_files(
+        &self,
+        name: &str,
+        package: &crate::manifest::Package,
+    ) -> Result<Vec<crate::tree::links::LinkedFile>, StoreError> {
+        if package.source.linked_path().is_none() {
+            return Ok(vec![]);
+        }
+        let key = StoreKey::parse(&package.store_key)?;
+        let Some(stored) = self.get(&key)? else {
+            return Ok(vec![]);
+        };
+        let record = stored.meta.extra.get(crate::tree::links::LINKED_FILES_KEY);
+        Ok(crate::tree::links::linked_files(
+            name,
+            package,
+            key.as_str(),
+            record.map(String::as_str),
+        )?)
     }
 
     /// The entry for `key`, if present.

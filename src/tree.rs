@@ -9,6 +9,7 @@
 //! `lib/luarocks/rocks-5.4/manifest`.
 
 pub mod files;
+pub mod links;
 pub mod manifest;
 pub mod persist;
 pub mod rockfiles;

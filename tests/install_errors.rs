@@ -39,7 +39,7 @@ build = {{ type = "builtin", modules = {{ {name} = "{name}.lua" }} }}
         ),
     )
     .unwrap();
-    lvm::publish::make_manifest(dir).unwrap();
+    lvm::ops::publish::make_manifest(dir).unwrap();
 }
 
 #[test]

@@ -78,7 +78,7 @@ fn publish_src_rock(dir: &Path, fixture: &str, base_url: &str) -> PathBuf {
     let rockspec = staging.path().join(format!("{fixture}.rockspec"));
     let text = std::fs::read_to_string(src.join(format!("{fixture}.rockspec"))).unwrap();
     std::fs::write(&rockspec, text.replace("@SERVER@", base_url)).unwrap();
-    lvm::publish::pack_src_rock(&rockspec, &src, dir).unwrap()
+    lvm::ops::publish::pack_src_rock(&rockspec, &src, dir).unwrap()
 }
 
 #[test]
@@ -86,7 +86,7 @@ fn installs_and_rebuilds_a_package_published_only_as_a_src_rock() {
     let lvm = Lvm::new();
     let (dir, url) = server_with(lvm.root.path(), "server", |_| false);
     let rock = publish_src_rock(&dir, "strutil-1.1-1", &url);
-    lvm::publish::make_manifest(&dir).unwrap();
+    lvm::ops::publish::make_manifest(&dir).unwrap();
     assert!(!dir.join("strutil-1.1-1.rockspec").exists());
     assert!(!dir.join("strutil-1.1-1.tar.gz").exists());
     lvm.init(&[&url]);
@@ -149,7 +149,7 @@ fn installs_a_binary_all_rock_without_building() {
     let lvm = Lvm::new();
     let (dir, url) = server_with(lvm.root.path(), "server", |_| false);
     let rock = publish_all_rock(&dir, "strutil-1.0-1", &url);
-    lvm::publish::make_manifest(&dir).unwrap();
+    lvm::ops::publish::make_manifest(&dir).unwrap();
     lvm.init(&[&url]);
     // No compiler or make is needed: the rock is installed as published.
     let out = lvm
@@ -192,7 +192,7 @@ fn installs_local_rockspecs_checking_md5_and_recording_the_archive_hash() {
     )
     .unwrap();
     std::fs::create_dir_all(&local).unwrap();
-    let tarball = lvm::publish::deterministic_tar_gz(&sources, "localrock-0.1").unwrap();
+    let tarball = lvm::ops::publish::deterministic_tar_gz(&sources, "localrock-0.1").unwrap();
     std::fs::write(local.join("localrock-0.1.tar.gz"), &tarball).unwrap();
     std::fs::write(
         local.join("localrock-0.1-1.rockspec"),
@@ -374,7 +374,7 @@ fn rockspec_with_a_git_source_records_the_commit_and_rebuilds_it() {
         dir.join("gitrock-1.0-1.rockspec"),
     )
     .unwrap();
-    lvm::publish::make_manifest(&dir).unwrap();
+    lvm::ops::publish::make_manifest(&dir).unwrap();
     lvm.init(&[&url]);
 
     lvm.ok(&["install", "gitrock"]);
@@ -412,9 +412,11 @@ fn archive_hashes_are_recorded_and_a_changed_archive_fails_the_rebuild() {
     // The server now serves other bytes under the same name.
     let archive = dir.join("chain-b-1.0-1.tar.gz");
     let old_sha = lvm::fetch::sha256_file(&archive).unwrap();
-    let other =
-        lvm::publish::deterministic_tar_gz(&fixtures_dir().join("chain-c-1.0-1"), "chain-b-1.0-1")
-            .unwrap();
+    let other = lvm::ops::publish::deterministic_tar_gz(
+        &fixtures_dir().join("chain-c-1.0-1"),
+        "chain-b-1.0-1",
+    )
+    .unwrap();
     std::fs::write(&archive, other).unwrap();
     let new_sha = lvm::fetch::sha256_file(&archive).unwrap();
     wipe_store(&lvm);

@@ -6,7 +6,7 @@ use clap::Args;
 use super::{Context, exit, print_json};
 use crate::curator::{self, Catalog, DoctorOptions, RecommendOptions, Severity};
 use crate::env::Environment;
-use crate::pipeline::ServerChoice;
+use crate::ops::install::ServerChoice;
 
 #[derive(Debug, Args)]
 pub struct ListArgs {

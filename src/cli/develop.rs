@@ -7,7 +7,7 @@ use clap::Args;
 
 use super::packages::ServerArgs;
 use super::{Context, exit};
-use crate::develop;
+use crate::ops::develop;
 
 #[derive(Debug, Args)]
 #[command(after_help = "\

@@ -8,8 +8,9 @@ use clap::{Args, ValueEnum};
 use super::{Context, exit, print_json};
 use crate::env::Environment;
 use crate::envrepo::short;
-use crate::history::{self, RollbackSpec};
 use crate::manifest::{self, Change};
+use crate::ops::rollback::{self, RollbackSpec};
+use crate::ops::{diff, stats, verify};
 
 #[derive(Debug, Args)]
 pub struct LogArgs {
@@ -127,7 +128,7 @@ pub fn rollback(ctx: &Context, args: RollbackArgs) -> Result<i32> {
     if let Some(to) = &args.to {
         given.extend(["--to".to_string(), to.clone()]);
     }
-    let outcome = history::rollback(&env, &spec, given)?;
+    let outcome = rollback::rollback(&env, &spec, given)?;
     if !ctx.quiet {
         println!("{outcome}");
     }
@@ -161,12 +162,12 @@ pub fn diff(ctx: &Context, args: DiffArgs) -> Result<i32> {
     let to = env.repo.resolve_rev(&to_rev)?;
     let changes = manifest::diff(&env.repo.manifest_at(from)?, &env.repo.manifest_at(to)?);
     if args.json {
-        let out: Vec<_> = changes.iter().map(history::change_json).collect();
+        let out: Vec<_> = changes.iter().map(diff::change_json).collect();
         print_json(&serde_json::json!({"from": from_rev, "to": to_rev, "changes": out}))?;
         return Ok(exit::OK);
     }
     match args.format {
-        DiffFormat::Markdown => print!("{}", history::markdown(&from_rev, &to_rev, &changes)),
+        DiffFormat::Markdown => print!("{}", diff::markdown(&from_rev, &to_rev, &changes)),
         DiffFormat::Text => {
             let color = ctx.color(std::io::stdout().is_terminal());
             if changes.is_empty() {
@@ -201,16 +202,16 @@ pub struct VerifyArgs {
 
 pub fn verify(ctx: &Context, args: VerifyArgs) -> Result<i32> {
     let env = ctx.open()?;
-    let report = history::verify(&env)?;
+    let report = verify::verify(&env)?;
     let mut rebuilt = Vec::new();
     let remaining = if args.repair && !report.is_ok() {
         let _lock = env.lock_only(ctx.lock_timeout)?;
         // Another writer may have changed things while we waited: repair what is broken now.
-        let current = history::verify(&env)?;
+        let current = verify::verify(&env)?;
         if !current.is_ok() {
-            rebuilt = history::repair(&env, &current)?.rebuilt;
+            rebuilt = verify::repair(&env, &current)?.rebuilt;
         }
-        history::verify(&env)?.problems
+        verify::verify(&env)?.problems
     } else {
         report.problems.clone()
     };
@@ -266,7 +267,7 @@ pub struct StatsArgs {
 pub fn stats(ctx: &Context, args: StatsArgs) -> Result<i32> {
     reading_only();
     let env = ctx.open()?;
-    let stats = history::environment_stats(&env)?;
+    let stats = stats::environment_stats(&env)?;
     if args.json {
         print_json(&stats)?;
         return Ok(exit::OK);

@@ -21,7 +21,8 @@ use super::{Context, exit};
 use crate::curator::{self, Catalog};
 use crate::events::EventKind;
 use crate::manifest::Manifest;
-use crate::pipeline::{self, SearchHit, ServerChoice, Target};
+use crate::ops::install::{self, ServerChoice, Target};
+use crate::ops::search::{self, SearchHit};
 use crate::version::{Constraints, Dependency};
 
 /// The event argument that marks a change made through the checklist.
@@ -239,7 +240,7 @@ pub fn setup(ctx: &Context, choice: &ServerChoice) -> Result<i32> {
     if facts.is_empty() {
         anyhow::bail!("the curated collections list no packages (see `lvm collections`)");
     }
-    let hits = pipeline::search(&env, "", choice)?;
+    let hits = search::search(&env, "", choice)?;
     let prompt = format!(
         "Curated packages for profile '{}' (up/down move, space ticks, enter applies, esc cancels)",
         env.profile()?
@@ -275,7 +276,7 @@ pub fn install_command(
 pub fn install(ctx: &Context, term: &str, choice: &ServerChoice) -> Result<i32> {
     let env = ctx.open()?;
     let catalog = curator::load_catalog(&env)?;
-    let hits = pipeline::search(&env, term, choice)?;
+    let hits = search::search(&env, term, choice)?;
     if hits.is_empty() {
         eprintln!("No packages match '{term}' (see `lvm search`)");
         return Ok(exit::FAILURE);
@@ -344,7 +345,7 @@ fn run(
         report_kept(ctx, &picks);
         return Ok(exit::OK);
     }
-    let outcome = pipeline::install_with(
+    let outcome = install::install_with(
         env,
         &targets(&picks),
         &picks.release,
@@ -386,7 +387,7 @@ fn summaries(
         let summary = match installed.packages.get(&f.name) {
             Some(p) => {
                 let dir = crate::tree::rock_dir(&env.tree_path(), &f.name, p.version.as_str());
-                pipeline::installed_info(&dir, &f.name, &p.version).summary
+                crate::tree::rockfiles::installed_info(&dir, &f.name, &p.version).summary
             }
             None if fetch => hits
                 .iter()

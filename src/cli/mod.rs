@@ -413,7 +413,7 @@ pub fn main() -> i32 {
     match run(&ctx, cli.command) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {}", crate::pipeline::error_text(&e));
+            eprintln!("error: {}", crate::errors::error_text(&e));
             exit::FAILURE
         }
     }

@@ -4,7 +4,8 @@ use anyhow::{Result, bail};
 use clap::{Args, ValueEnum};
 
 use super::{Context, exit, print_json};
-use crate::pipeline::{self, ServerChoice};
+use crate::ops::install::{self, ServerChoice};
+use crate::ops::{gc, remove, search, upgrade};
 
 #[derive(Debug, Args)]
 pub struct ServerArgs {
@@ -77,8 +78,8 @@ pub fn install(ctx: &Context, args: InstallArgs) -> Result<i32> {
     }
     let env = ctx.open()?;
     let _lock = env.lock(ctx.lock_timeout)?;
-    let targets = pipeline::parse_targets(&args.targets)?;
-    let outcome = pipeline::install(&env, &targets, &args.servers.choice()?, &args.targets)?;
+    let targets = install::parse_targets(&args.targets)?;
+    let outcome = install::install(&env, &targets, &args.servers.choice()?, &args.targets)?;
     if !ctx.quiet {
         println!("{outcome}");
     }
@@ -100,7 +101,7 @@ pub struct UpgradeArgs {
 pub fn upgrade(ctx: &Context, args: UpgradeArgs) -> Result<i32> {
     let env = ctx.open()?;
     let _lock = env.lock(ctx.lock_timeout)?;
-    let outcome = pipeline::upgrade(&env, &args.names, &args.servers.choice()?)?;
+    let outcome = upgrade::upgrade(&env, &args.names, &args.servers.choice()?)?;
     if !ctx.quiet {
         println!("{outcome}");
     }
@@ -119,7 +120,7 @@ pub struct RemoveArgs {
 pub fn remove(ctx: &Context, args: RemoveArgs) -> Result<i32> {
     let env = ctx.open()?;
     let _lock = env.lock(ctx.lock_timeout)?;
-    let outcome = pipeline::remove(&env, &args.names, args.force)?;
+    let outcome = remove::remove(&env, &args.names, args.force)?;
     if !ctx.quiet {
         println!("{outcome}");
     }
@@ -193,7 +194,7 @@ pub fn show(ctx: &Context, args: ShowArgs) -> Result<i32> {
         );
     };
     let rock_dir = crate::tree::rock_dir(&env.tree_path(), &name, package.version.as_str());
-    let info = pipeline::installed_info(&rock_dir, &name, &package.version);
+    let info = crate::tree::rockfiles::installed_info(&rock_dir, &name, &package.version);
     if args.json {
         print_json(&serde_json::json!({
             "name": name, "package": package, "summary": info.summary,
@@ -238,7 +239,7 @@ pub struct SearchArgs {
 
 pub fn search(ctx: &Context, args: SearchArgs) -> Result<i32> {
     let env = ctx.open()?;
-    let hits = pipeline::search(&env, &args.term, &args.servers.choice()?)?;
+    let hits = search::search(&env, &args.term, &args.servers.choice()?)?;
     if args.json {
         print_json(&hits)?;
     } else if hits.is_empty() {
@@ -307,7 +308,7 @@ pub struct GcArgs {
 pub fn gc(ctx: &Context, args: GcArgs) -> Result<i32> {
     let env = ctx.open()?;
     let _lock = env.lock(ctx.lock_timeout)?;
-    let report = pipeline::gc(&env, args.older_than, args.dry_run)?;
+    let report = gc::gc(&env, args.older_than, args.dry_run)?;
     println!("{report}");
     Ok(exit::OK)
 }

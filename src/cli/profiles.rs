@@ -4,7 +4,7 @@ use anyhow::Result;
 use clap::Subcommand;
 
 use super::{Context, exit, print_json};
-use crate::profiles;
+use crate::ops::profile;
 
 #[derive(Debug, Subcommand)]
 pub enum ProfileCommand {
@@ -44,22 +44,22 @@ pub fn run(ctx: &Context, command: ProfileCommand) -> Result<i32> {
         }
         ProfileCommand::Create { name, from } => {
             let _lock = env.lock(ctx.lock_timeout)?;
-            profiles::create(&env, &name, from.as_deref())?;
+            profile::create(&env, &name, from.as_deref())?;
             println!("Created profile '{name}'");
         }
         ProfileCommand::Switch { name } => {
             let _lock = env.lock(ctx.lock_timeout)?;
-            profiles::switch(&env, &name, vec![name.clone()])?;
+            profile::switch(&env, &name, vec![name.clone()])?;
             println!("Switched to profile '{name}'");
         }
         ProfileCommand::Delete { name } => {
             let _lock = env.lock(ctx.lock_timeout)?;
-            profiles::delete(&env, &name)?;
+            profile::delete(&env, &name)?;
             println!("Deleted profile '{name}'");
         }
         ProfileCommand::Merge { other } => {
             let _lock = env.lock(ctx.lock_timeout)?;
-            let outcome = crate::pipeline::merge_profile(&env, &other)?;
+            let outcome = crate::ops::profile::merge_profile(&env, &other)?;
             println!("{outcome}");
         }
     }

@@ -50,7 +50,7 @@ pub fn init(ctx: &Context, args: InitArgs) -> Result<i32> {
             &env,
             profile,
             args.prod,
-            &crate::pipeline::ServerChoice::default(),
+            &crate::ops::install::ServerChoice::default(),
         )?;
     }
     Ok(exit::OK)

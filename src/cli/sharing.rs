@@ -7,7 +7,10 @@ use clap::{Args, Subcommand};
 
 use super::{Context, exit, print_json};
 use crate::envrepo::short;
-use crate::sharing::{self, PushWhich, Relation, SyncReport};
+use crate::ops::push::{self, PushWhich};
+use crate::ops::remote::{self, Relation};
+use crate::ops::sync::{self, SyncReport};
+use crate::ops::{clone, pull};
 
 #[derive(Debug, Subcommand)]
 pub enum RemoteCommand {
@@ -54,13 +57,13 @@ pub fn remote(ctx: &Context, command: RemoteCommand) -> Result<i32> {
     let repo = env.repo.git();
     match command {
         RemoteCommand::Add { name, url } => {
-            let added = sharing::remote_add(repo, &name, &url)?;
+            let added = remote::remote_add(repo, &name, &url)?;
             if !ctx.quiet {
                 println!("Added remote '{}' ({})", added.name, added.url);
             }
         }
         RemoteCommand::List { json } => {
-            let remotes = sharing::remote_list(repo)?;
+            let remotes = remote::remote_list(repo)?;
             if json {
                 print_json(&remotes)?;
             } else {
@@ -70,7 +73,7 @@ pub fn remote(ctx: &Context, command: RemoteCommand) -> Result<i32> {
             }
         }
         RemoteCommand::Remove { name } => {
-            sharing::remote_remove(repo, &name)?;
+            remote::remote_remove(repo, &name)?;
             if !ctx.quiet {
                 println!("Removed remote '{name}'");
             }
@@ -86,7 +89,7 @@ pub fn push(ctx: &Context, args: PushArgs) -> Result<i32> {
         (None, true) => PushWhich::All,
         (None, false) => PushWhich::Current,
     };
-    let pushed = sharing::push(&env, args.remote.as_deref(), &which)?;
+    let pushed = push::push(&env, args.remote.as_deref(), &which)?;
     if !ctx.quiet {
         if pushed.is_empty() {
             println!("Everything up to date");
@@ -104,7 +107,7 @@ pub fn push(ctx: &Context, args: PushArgs) -> Result<i32> {
 
 pub fn pull(ctx: &Context, args: PullArgs) -> Result<i32> {
     let env = ctx.open()?;
-    let report = sharing::pull(&env, args.remote.as_deref(), ctx.lock_timeout)?;
+    let report = pull::pull(&env, args.remote.as_deref(), ctx.lock_timeout)?;
     if !ctx.quiet {
         match report.relation {
             Relation::Same => println!("Already up to date with '{}'", report.remote),
@@ -130,8 +133,8 @@ pub fn pull(ctx: &Context, args: PullArgs) -> Result<i32> {
 pub fn clone(ctx: &Context, args: CloneArgs) -> Result<i32> {
     let path = args
         .path
-        .unwrap_or_else(|| sharing::default_clone_dir(&args.url));
-    let report = sharing::clone(&args.url, &path, ctx.home.clone(), ctx.lock_timeout)?;
+        .unwrap_or_else(|| clone::default_clone_dir(&args.url));
+    let report = clone::clone(&args.url, &path, ctx.home.clone(), ctx.lock_timeout)?;
     if !ctx.quiet {
         println!(
             "Cloned {} into {} (profiles: {})",
@@ -145,7 +148,7 @@ pub fn clone(ctx: &Context, args: CloneArgs) -> Result<i32> {
 
 pub fn sync(ctx: &Context) -> Result<i32> {
     let env = ctx.open()?;
-    let report = sharing::sync(&env, ctx.lock_timeout)?;
+    let report = sync::sync(&env, ctx.lock_timeout)?;
     Ok(print_sync(ctx, &report))
 }
 

@@ -753,7 +753,7 @@ fn parse_collection(r: &Reader<'_>, name: &str, value: &Value) -> Result<Collect
 fn parse_profile(r: &Reader<'_>, name: &str, value: &Value) -> Result<Profile, CatalogError> {
     let field = format!("profile.{name}");
     r.name(&field, name, "profile")?;
-    crate::profiles::check_name(name).map_err(|e| r.invalid(&field, e.to_string()))?;
+    crate::ops::profile::check_name(name).map_err(|e| r.invalid(&field, e.to_string()))?;
     let table = r.table(value, &field)?;
     r.known_keys(table, &field, PROFILE_KEYS)?;
     let summary = r.required_line(table, &field, "summary")?;

@@ -387,7 +387,7 @@ fn head_manifest(env: &Environment, history: &History, f: &mut Findings) -> Opti
 /// `history::verify`: the working manifest, the tree's state marker, every rock's files
 /// against its recorded hash, and the store.
 fn check_files(env: &Environment, manifest: &Manifest, f: &mut Findings) {
-    match crate::history::verify(env) {
+    match crate::ops::verify::verify(env) {
         Ok(report) => {
             for problem in report.problems {
                 let package = problem

@@ -8,7 +8,7 @@ use anyhow::{Context as _, Result, bail};
 use super::data::{Catalog, PlannedPackage, dependency_text};
 use crate::env::Environment;
 use crate::events::EventKind;
-use crate::pipeline::{self, Outcome, ServerChoice, Target};
+use crate::ops::install::{self, Outcome, ServerChoice, Target};
 
 /// The event argument of a production setup.
 pub const PROD_FLAG: &str = "--prod";
@@ -96,13 +96,13 @@ pub fn setup(
     let mut switched_from = None;
     if previous != profile {
         if !env.repo.profiles()?.iter().any(|p| p == profile) {
-            crate::profiles::create(env, profile, None)
+            crate::ops::profile::create(env, profile, None)
                 .with_context(|| format!("creating the profile branch '{profile}'"))?;
             created_branch = true;
         }
-        if let Err(e) = crate::profiles::switch(env, profile, vec![profile.to_string()]) {
+        if let Err(e) = crate::ops::profile::switch(env, profile, vec![profile.to_string()]) {
             if created_branch {
-                let _ = crate::profiles::delete(env, profile);
+                let _ = crate::ops::profile::delete(env, profile);
             }
             return Err(e.context(format!("switching to profile '{profile}'")));
         }
@@ -112,7 +112,7 @@ pub fn setup(
         .iter()
         .map(|p| Target::Package(p.dependency()))
         .collect();
-    let install = match pipeline::install_as(
+    let install = match install::install_as(
         env,
         &targets,
         choice,
@@ -158,9 +158,9 @@ pub fn setup(
 }
 
 fn undo_switch(env: &Environment, profile: &str, from: &str, created: bool) -> Result<()> {
-    crate::profiles::switch(env, from, vec![from.to_string()])?;
+    crate::ops::profile::switch(env, from, vec![from.to_string()])?;
     if created {
-        crate::profiles::delete(env, profile)?;
+        crate::ops::profile::delete(env, profile)?;
     }
     Ok(())
 }

@@ -182,8 +182,8 @@ impl HttpSubtransport {
         if let Some(agent) = slot.as_ref() {
             return Ok(agent.clone());
         }
-        let timeout = std::env::var(crate::pipeline::HTTP_TIMEOUT_VAR).ok();
-        let opts = crate::pipeline::fetch_options(timeout.as_deref())
+        let timeout = std::env::var(crate::fetch::HTTP_TIMEOUT_VAR).ok();
+        let opts = crate::fetch::fetch_options(timeout.as_deref())
             .map_err(|e| git2::Error::from_str(&format!("{e:#}")))?;
         let agent = http_agent(&opts);
         *slot = Some(agent.clone());

@@ -8,16 +8,7 @@ use md5::Md5;
 use sha2::{Digest, Sha256};
 
 use super::FetchError;
-
-/// The sha256 of `bytes`, as lower-case hex.
-pub fn sha256_bytes(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
-}
-
-/// The md5 of `bytes`, as lower-case hex.
-pub fn md5_bytes(bytes: &[u8]) -> String {
-    hex::encode(Md5::digest(bytes))
-}
+pub use crate::digest::{digest_reader, md5_bytes, same_digest, sha256_bytes};
 
 /// The sha256 of the file at `path`, as lower-case hex.
 pub fn sha256_file(path: &Path) -> Result<String, FetchError> {
@@ -34,32 +25,6 @@ fn digest_file<D: Digest>(path: &Path) -> Result<String, FetchError> {
     digest_reader::<D>(file)
         .map(|(digest, _)| digest)
         .map_err(|e| FetchError::io("cannot read", path, e))
-}
-
-/// Streams `reader` through the digest `D`: its lower-case hex digest and how many bytes it
-/// read.
-pub fn digest_reader<D: Digest>(mut reader: impl Read) -> io::Result<(String, u64)> {
-    let mut hasher = D::new();
-    let mut buf = vec![0u8; 64 * 1024];
-    let mut total = 0u64;
-    loop {
-        match reader.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => {
-                hasher.update(&buf[..n]);
-                total += n as u64;
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok((hex::encode(hasher.finalize()), total))
-}
-
-/// Hex digests compare case-insensitively and ignoring surrounding blanks, since rockspecs and
-/// lock files are written by hand.
-pub fn same_digest(expected: &str, actual: &str) -> bool {
-    expected.trim().eq_ignore_ascii_case(actual.trim())
 }
 
 /// Checks that the file at `path` has the md5 `expected` (hex).

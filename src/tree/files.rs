@@ -122,7 +122,7 @@ fn relative_name(root: &Path, path: &Path) -> Result<String, FsError> {
 
 fn hash_reader<D: Digest>(path: &Path) -> Result<(String, u64), FsError> {
     let file = fs::File::open(path).map_err(ctx("open", path))?;
-    crate::fetch::hash::digest_reader::<D>(file).map_err(ctx("read", path))
+    crate::digest::digest_reader::<D>(file).map_err(ctx("read", path))
 }
 
 /// sha256 (hex) and size of a file.

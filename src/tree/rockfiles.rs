@@ -3,6 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::rockspec::Rockspec;
+use crate::version::Version;
+
 /// Where a deployable file comes from inside a rock dir.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FileKind {
@@ -79,6 +82,31 @@ pub fn module_names(rock_dir: &Path) -> Vec<String> {
     out.sort();
     out.dedup();
     out
+}
+
+/// Details of an installed rock read from its directory in the tree.
+pub struct InstalledInfo {
+    pub summary: Option<String>,
+    pub modules: Vec<String>,
+    pub commands: Vec<String>,
+}
+
+pub fn installed_info(rock_dir: &Path, name: &str, version: &Version) -> InstalledInfo {
+    let rockspec = Rockspec::from_file(&rock_dir.join(format!("{name}-{version}.rockspec"))).ok();
+    let modules = module_names(rock_dir);
+    let mut commands: Vec<String> = std::fs::read_dir(rock_dir.join("bin"))
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    commands.sort();
+    InstalledInfo {
+        summary: rockspec.and_then(|r| r.description.summary),
+        modules,
+        commands,
+    }
 }
 
 #[cfg(test)]

@@ -43,7 +43,7 @@ pub fn publish_dir_matching(
         }
         publish_one(&entry.path(), &dir_name, server_dir, base_url);
     }
-    lvm::publish::make_manifest(server_dir).unwrap();
+    lvm::ops::publish::make_manifest(server_dir).unwrap();
 }
 
 fn publish_one(src: &Path, name_version: &str, server_dir: &Path, base_url: &str) {
@@ -54,7 +54,7 @@ fn publish_one(src: &Path, name_version: &str, server_dir: &Path, base_url: &str
         text.replace("@SERVER@", base_url),
     )
     .unwrap();
-    let tarball = lvm::publish::deterministic_tar_gz(src, name_version).unwrap();
+    let tarball = lvm::ops::publish::deterministic_tar_gz(src, name_version).unwrap();
     std::fs::write(server_dir.join(format!("{name_version}.tar.gz")), tarball).unwrap();
 }
 

@@ -1,38 +1,23 @@
-//! Local development: `lvm make` builds the project in a directory from its files as they are
-//! (like `luarocks make`), `lvm link` installs a project so that its Lua files in the tree are
-//! symlinks into the working directory (edits show up without reinstalling), `lvm unlink`
-//! removes such a package.
+//! Sources from a project directory (`lvm make`, `lvm link`): its rockspec, its git state,
+//! a snapshot of its files to build in, and which of them the build copies verbatim.
 //!
-//! Both build through the normal pipeline from a snapshot of the project's files (so objects and
-//! build products never land in the working directory); the store key includes a hash of that
-//! snapshot, so a rebuild after an edit is a new store entry. Every local build also records in
-//! its store entry which of its files are verbatim copies of project files
-//! ([`LINKED_FILES_KEY`]: the Lua modules and scripts the rockspec copies); when the package is
-//! linked, materializing a tree replaces exactly those files by symlinks to the working
-//! directory. C modules stay built copies: after changing C sources, `lvm link PATH` again.
+//! The snapshot keeps objects and build products out of the working directory; its hash goes
+//! into the store key, so a rebuild after an edit is a new store entry. The files the build
+//! copies verbatim are recorded in the store entry ([`LINKED_FILES_KEY`](crate::tree::links::LINKED_FILES_KEY)), so a linked package's
+//! tree can hold symlinks to them ([`crate::tree::links`]).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fs;
 use std::io;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
-use anyhow::{Context as _, Result};
 use thiserror::Error;
 
 use crate::build::{self, Plan};
-use crate::env::Environment;
-use crate::events::EventKind;
-use crate::manifest::{self, Manifest, Package, PackageSource};
-use crate::pipeline::{self, Outcome, ServerChoice, Target};
-use crate::platform::LUA_VERSION;
+use crate::manifest::{Package, PackageSource};
 use crate::rockspec::{BuildType, Install, Rockspec, RockspecError, RockspecFormat};
-use crate::store::{Store, StoreKey};
 use crate::tree::files::FsError;
-
-/// The store metadata entry of a local build listing its files that are copies of project
-/// files: a JSON object from the path in the rock prefix (`lua/a/b.lua`) to the path in the
-/// project (`src/a/b.lua`).
-pub const LINKED_FILES_KEY: &str = "linked_files";
+use crate::tree::links::{is_contained, rel_string};
 
 /// Folders of a project that are never part of its build: version control, environments and
 /// rocks trees kept inside it.
@@ -42,7 +27,7 @@ const SKIPPED_DIRS: [&str; 4] = [".git", ".lvm", "lua_modules", ".luarocks"];
 const ROCKSPEC_DIRS: [&str; 2] = ["rockspec", "rockspecs"];
 
 #[derive(Debug, Error)]
-pub enum DevelopError {
+pub enum ProjectError {
     #[error(
         "no .rockspec file in {} (nor in its rockspec/ or rockspecs/ folder); write one, or name it: `lvm {command} path/to/NAME-VERSION.rockspec`",
         dir.display()
@@ -93,20 +78,6 @@ pub enum DevelopError {
         name: String,
         version: String,
     },
-    #[error("{name} is not installed (see `lvm list`)")]
-    NotInstalled { name: String },
-    #[error(
-        "{name} is not linked (it was installed from {source_text}); remove it with `lvm remove {name}`"
-    )]
-    NotLinked { name: String, source_text: String },
-    #[error(
-        "store entry {key} of {name}: its list of linked files is unreadable ({message}); run `lvm link` again"
-    )]
-    BadLinkRecord {
-        name: String,
-        key: String,
-        message: String,
-    },
     #[error("cannot {action} {}: {source}", path.display())]
     Io {
         action: &'static str,
@@ -124,13 +95,19 @@ pub enum DevelopError {
     Build(#[from] build::BuildError),
     #[error(transparent)]
     Tree(#[from] crate::tree::TreeError),
-    #[error(transparent)]
-    Store(#[from] crate::store::StoreError),
+    #[error(
+        "{name} {version} was not built from a project directory (it was installed from {source_text})"
+    )]
+    NotLocal {
+        name: String,
+        version: String,
+        source_text: String,
+    },
 }
 
 /// A failed directory walk under `base`, naming the entry that failed when known.
-fn walk_error(e: walkdir::Error, base: &Path) -> DevelopError {
-    DevelopError::Io {
+fn walk_error(e: walkdir::Error, base: &Path) -> ProjectError {
+    ProjectError::Io {
         action: "list",
         path: e.path().unwrap_or(base).to_path_buf(),
         source: e
@@ -139,8 +116,8 @@ fn walk_error(e: walkdir::Error, base: &Path) -> DevelopError {
     }
 }
 
-fn io_err<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> DevelopError + 'a {
-    move |source| DevelopError::Io {
+fn io_err<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> ProjectError + 'a {
+    move |source| ProjectError::Io {
         action,
         path: path.to_path_buf(),
         source,
@@ -224,8 +201,8 @@ fn rockspecs_in(dir: &Path) -> Vec<String> {
 
 /// The project's rockspec, relative to `dir`: the single one at the top, else the single one in
 /// `rockspec/` or `rockspecs/`; several at the same level is an error that lists them.
-pub fn find_rockspec(dir: &Path, mode: DevMode) -> Result<String, DevelopError> {
-    let several = |candidates: Vec<String>| DevelopError::SeveralRockspecs {
+pub fn find_rockspec(dir: &Path, mode: DevMode) -> Result<String, ProjectError> {
+    let several = |candidates: Vec<String>| ProjectError::SeveralRockspecs {
         dir: dir.to_path_buf(),
         candidates,
         command: mode.command(),
@@ -246,20 +223,12 @@ pub fn find_rockspec(dir: &Path, mode: DevMode) -> Result<String, DevelopError> 
         .collect();
     match nested.len() {
         1 => Ok(nested.remove(0)),
-        0 => Err(DevelopError::NoRockspec {
+        0 => Err(ProjectError::NoRockspec {
             dir: dir.to_path_buf(),
             command: mode.command(),
         }),
         _ => Err(several(nested)),
     }
-}
-
-/// Whether a relative path stays inside the directory it is relative to.
-fn is_contained(rel: &str) -> bool {
-    !rel.is_empty()
-        && Path::new(rel)
-            .components()
-            .all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
 }
 
 /// Whether `rel` (project-relative, `/`-separated) is in a folder that is never built.
@@ -272,8 +241,8 @@ fn is_skipped(rel: &str) -> bool {
 /// The commit a project directory's git checkout is at and whether anything in the directory
 /// differs from it (modified, staged, deleted or untracked files that are not ignored); `None`
 /// outside a git checkout.
-pub fn git_state(dir: &Path) -> Result<Option<GitState>, DevelopError> {
-    let git_err = |e: git2::Error| DevelopError::Git {
+pub fn git_state(dir: &Path) -> Result<Option<GitState>, ProjectError> {
+    let git_err = |e: git2::Error| ProjectError::Git {
         path: dir.to_path_buf(),
         message: e.message().to_string(),
     };
@@ -319,7 +288,7 @@ pub fn git_state(dir: &Path) -> Result<Option<GitState>, DevelopError> {
 
 /// The project files that go into a build: every file below `dir` except the folders in
 /// [`SKIPPED_DIRS`] and, in a git checkout, ignored files. Relative paths, sorted.
-fn project_files(dir: &Path) -> Result<Vec<String>, DevelopError> {
+fn project_files(dir: &Path) -> Result<Vec<String>, ProjectError> {
     let repo = git2::Repository::discover(dir).ok();
     let workdir = repo
         .as_ref()
@@ -364,7 +333,7 @@ fn project_files(dir: &Path) -> Result<Vec<String>, DevelopError> {
 }
 
 /// Copies the project's build inputs into `dest` (modes kept).
-fn copy_project(dir: &Path, dest: &Path) -> Result<(), DevelopError> {
+fn copy_project(dir: &Path, dest: &Path) -> Result<(), ProjectError> {
     for rel in project_files(dir)? {
         let to = dest.join(&rel);
         if let Some(parent) = to.parent() {
@@ -382,9 +351,9 @@ pub fn target(
     dir: &Path,
     rockspec: Option<&Path>,
     mode: DevMode,
-) -> Result<LocalTarget, DevelopError> {
+) -> Result<LocalTarget, ProjectError> {
     if !dir.is_dir() {
-        return Err(DevelopError::NotADirectory {
+        return Err(ProjectError::NotADirectory {
             path: dir.to_path_buf(),
         });
     }
@@ -396,7 +365,7 @@ pub fn target(
             absolute
                 .strip_prefix(&dir)
                 .map(|rel| rel.to_string_lossy().into_owned())
-                .map_err(|_| DevelopError::RockspecOutside {
+                .map_err(|_| ProjectError::RockspecOutside {
                     rockspec: absolute.clone(),
                     dir: dir.clone(),
                 })?
@@ -415,7 +384,7 @@ pub fn target(
 }
 
 /// The rockspec of a target, as text and parsed.
-pub fn read_rockspec(target: &LocalTarget) -> Result<(String, Rockspec), DevelopError> {
+pub fn read_rockspec(target: &LocalTarget) -> Result<(String, Rockspec), ProjectError> {
     let path = target.dir.join(&target.rockspec);
     let file = path.display().to_string();
     let text = fs::read_to_string(&path).map_err(|source| RockspecError::Io {
@@ -427,7 +396,7 @@ pub fn read_rockspec(target: &LocalTarget) -> Result<(String, Rockspec), Develop
 }
 
 /// Snapshots the project into a fresh folder under `scratch` and says what the build records.
-pub fn prepare(target: &LocalTarget, scratch: &Path) -> Result<Prepared, DevelopError> {
+pub fn prepare(target: &LocalTarget, scratch: &Path) -> Result<Prepared, ProjectError> {
     let (text, rockspec) = read_rockspec(target)?;
     let build_dir = tempfile::Builder::new()
         .prefix("local-")
@@ -438,7 +407,7 @@ pub fn prepare(target: &LocalTarget, scratch: &Path) -> Result<Prepared, Develop
     let inputs_sha256 = crate::tree::hash_tree_files(&build_dir)?;
     let links = link_candidates(&rockspec, &build_dir)?;
     let path = target.dir.display().to_string();
-    let rockspec_sha256 = crate::fetch::hash::sha256_bytes(text.as_bytes());
+    let rockspec_sha256 = crate::digest::sha256_bytes(text.as_bytes());
     let source = match target.mode {
         DevMode::Make => PackageSource::Local {
             path,
@@ -471,20 +440,21 @@ pub fn prepare_recorded(
     name: &str,
     package: &Package,
     scratch: &Path,
-) -> Result<Prepared, DevelopError> {
+) -> Result<Prepared, ProjectError> {
     let (path, rockspec, mode) = match &package.source {
         PackageSource::Local { path, rockspec, .. } => (path, rockspec, DevMode::Make),
         PackageSource::Linked { path, rockspec, .. } => (path, rockspec, DevMode::Link),
         other => {
-            return Err(DevelopError::NotLinked {
+            return Err(ProjectError::NotLocal {
                 name: name.to_string(),
+                version: package.version.to_string(),
                 source_text: other.describe(),
             });
         }
     };
     let dir = PathBuf::from(path);
     if !dir.is_dir() {
-        return Err(DevelopError::PathGone {
+        return Err(ProjectError::PathGone {
             name: name.to_string(),
             version: package.version.to_string(),
             path: path.clone(),
@@ -498,7 +468,7 @@ pub fn prepare_recorded(
     };
     let mut prepared = prepare(&target, scratch)?;
     if prepared.rockspec.package != name || prepared.rockspec.version != package.version {
-        return Err(DevelopError::DifferentPackage {
+        return Err(ProjectError::DifferentPackage {
             file: format!("{path}/{rockspec}"),
             found: format!(
                 "{} {}",
@@ -516,14 +486,14 @@ pub fn prepare_recorded(
         ..
     } = &package.source
     {
-        let now_rockspec = crate::fetch::hash::sha256_bytes(prepared.text.as_bytes());
+        let now_rockspec = crate::digest::sha256_bytes(prepared.text.as_bytes());
         if *inputs_sha256 != prepared.inputs_sha256 || *rockspec_sha256 != now_rockspec {
             let recorded = match (commit, dirty) {
                 (Some(c), Some(true)) => format!("commit {c} with uncommitted changes"),
                 (Some(c), _) => format!("commit {c}"),
                 (None, _) => format!("files hashing to {inputs_sha256}"),
             };
-            return Err(DevelopError::InputsChanged {
+            return Err(ProjectError::InputsChanged {
                 name: name.to_string(),
                 version: package.version.to_string(),
                 path: path.clone(),
@@ -541,7 +511,7 @@ pub fn prepare_recorded(
 pub fn link_candidates(
     rockspec: &Rockspec,
     dir: &Path,
-) -> Result<Vec<LinkCandidate>, DevelopError> {
+) -> Result<Vec<LinkCandidate>, ProjectError> {
     let build = &rockspec.build;
     let mut by_dest: BTreeMap<String, String> = BTreeMap::new();
     let mut install_bin = build.install.bin.clone();
@@ -596,17 +566,13 @@ pub fn link_candidates(
     Ok(out)
 }
 
-fn rel_string(path: &Path) -> String {
-    path.to_string_lossy().replace('\\', "/")
-}
-
-/// The [`LINKED_FILES_KEY`] record of a finished build in `prefix`: the candidates whose file
+/// The [`LINKED_FILES_KEY`](crate::tree::links::LINKED_FILES_KEY) record of a finished build in `prefix`: the candidates whose file
 /// in the prefix is still byte for byte the project's file (a Makefile may have installed
 /// something else under the same name).
 pub fn linked_files_record(
     candidates: &[LinkCandidate],
     prefix: &Path,
-) -> Result<String, DevelopError> {
+) -> Result<String, ProjectError> {
     let mut map = BTreeMap::new();
     for c in candidates {
         let built = prefix.join(&c.prefix_rel);
@@ -615,394 +581,6 @@ pub fn linked_files_record(
         }
     }
     Ok(serde_json::to_string(&map).unwrap_or_else(|_| "{}".into()))
-}
-
-/// One file of a linked package: the tree paths that are symlinks to a project file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LinkedFile {
-    /// Tree-relative paths: the copy in the rock directory, and where it is deployed
-    /// (`share/lua/5.4/...`, `bin/...`), when it is.
-    pub tree_paths: Vec<String>,
-    /// The project file (absolute).
-    pub target: PathBuf,
-}
-
-/// Where a rock prefix path is deployed in a tree, if it is.
-fn deployed_path(prefix_rel: &str) -> Option<String> {
-    let (top, rest) = prefix_rel.split_once('/')?;
-    match top {
-        "lua" => Some(format!("share/lua/{LUA_VERSION}/{rest}")),
-        "bin" => Some(format!("bin/{rest}")),
-        _ => None,
-    }
-}
-
-/// The files of a linked package that the tree holds as symlinks into its working directory
-/// (none for a package that is not linked).
-pub fn linked_files(
-    store: &Store,
-    name: &str,
-    package: &Package,
-) -> Result<Vec<LinkedFile>, DevelopError> {
-    let Some(path) = package.source.linked_path() else {
-        return Ok(vec![]);
-    };
-    let key = StoreKey::parse(&package.store_key)?;
-    let Some(stored) = store.get(&key)? else {
-        return Ok(vec![]);
-    };
-    let map: BTreeMap<String, String> = match stored.meta.extra.get(LINKED_FILES_KEY) {
-        Some(json) => serde_json::from_str(json).map_err(|e| DevelopError::BadLinkRecord {
-            name: name.to_string(),
-            key: key.to_string(),
-            message: e.to_string(),
-        })?,
-        None => BTreeMap::new(),
-    };
-    let rock_rel = format!("{}/{name}/{}", crate::tree::rocks_subdir(), package.version);
-    Ok(map
-        .into_iter()
-        .filter(|(p, s)| is_contained(p) && is_contained(s))
-        .map(|(prefix_rel, source_rel)| {
-            let mut tree_paths = vec![format!("{rock_rel}/{prefix_rel}")];
-            tree_paths.extend(deployed_path(&prefix_rel));
-            LinkedFile {
-                tree_paths,
-                target: Path::new(path).join(source_rel),
-            }
-        })
-        .collect())
-}
-
-/// Replaces, in a freshly made tree, the files of every linked package of `manifest` by
-/// symlinks to its working directory. A deployed file is replaced only when it is the rock's
-/// file itself (a `bin/` wrapper stays, and runs the linked script). Missing project files
-/// give dangling links, which `lvm verify` reports.
-pub fn link_into_tree(tree: &Path, manifest: &Manifest, store: &Store) -> Result<(), DevelopError> {
-    use std::os::unix::fs::MetadataExt;
-    for (name, package) in &manifest.packages {
-        for file in linked_files(store, name, package)? {
-            let Some((rock_file, deployed)) = file.tree_paths.split_first() else {
-                continue;
-            };
-            let rock_file = tree.join(rock_file);
-            let Ok(rock_meta) = fs::metadata(&rock_file) else {
-                continue;
-            };
-            let mut replace = vec![rock_file.clone()];
-            for d in deployed {
-                let path = tree.join(d);
-                // The deployed file is the rock's file itself (a hard link, or a copy where
-                // linking was impossible), unlike a command wrapper.
-                let same = fs::symlink_metadata(&path).is_ok_and(|m| {
-                    (m.dev() == rock_meta.dev() && m.ino() == rock_meta.ino())
-                        || (m.is_file()
-                            && m.len() == rock_meta.len()
-                            && fs::read(&path).ok() == fs::read(&rock_file).ok())
-                });
-                if same {
-                    replace.push(path);
-                }
-            }
-            for path in replace {
-                fs::remove_file(&path).map_err(io_err("replace", &path))?;
-                std::os::unix::fs::symlink(&file.target, &path)
-                    .map_err(io_err("create the symlink", &path))?;
-                if let Some(parent) = path.parent() {
-                    crate::tree::files::sync_dir(parent)?;
-                }
-            }
-        }
-    }
-    Ok(())
-}
-
-/// The tree-relative paths that are symlinks into working directories, for comparisons that
-/// must not follow them.
-pub fn linked_tree_paths(store: &Store, manifest: &Manifest) -> Result<BTreeSet<String>> {
-    let mut out = BTreeSet::new();
-    for (name, package) in &manifest.packages {
-        for file in linked_files(store, name, package)? {
-            out.extend(file.tree_paths);
-        }
-    }
-    Ok(out)
-}
-
-/// Every file of a tree (not following symlinks into working directories) except those in
-/// `skip` and the tree's state marker, by tree-relative path.
-pub fn tree_files_except(
-    root: &Path,
-    skip: &BTreeSet<String>,
-) -> Result<BTreeMap<String, PathBuf>, DevelopError> {
-    let mut out = BTreeMap::new();
-    let walker = walkdir::WalkDir::new(root)
-        .min_depth(1)
-        .follow_links(false)
-        .into_iter()
-        .filter_entry(|e| {
-            e.path()
-                .strip_prefix(root)
-                .is_ok_and(|rel| !skip.contains(&rel_string(rel)))
-        });
-    for entry in walker {
-        let entry = entry.map_err(|e| walk_error(e, root))?;
-        if entry.file_type().is_dir() {
-            continue;
-        }
-        let rel = entry
-            .path()
-            .strip_prefix(root)
-            .map(rel_string)
-            .unwrap_or_default();
-        if rel != ".lvm-state" {
-            out.insert(rel, entry.path().to_path_buf());
-        }
-    }
-    Ok(out)
-}
-
-/// What [`check_links`] found.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct LinkReport {
-    /// Each linked package with its working directory.
-    pub linked: Vec<(String, String)>,
-    pub problems: Vec<String>,
-}
-
-/// What `lvm verify` says about the linked packages of a state: each one's working directory,
-/// and the problems (working directory or a linked file gone, a tree link missing or pointing
-/// elsewhere), each with its fix.
-pub fn check_links(store: &Store, manifest: &Manifest, tree: Option<&Path>) -> Result<LinkReport> {
-    let mut linked = Vec::new();
-    let mut problems = Vec::new();
-    for (name, package) in &manifest.packages {
-        let Some(path) = package.source.linked_path() else {
-            continue;
-        };
-        linked.push((name.clone(), path.to_string()));
-        if !Path::new(path).is_dir() {
-            problems.push(format!(
-                "{name} {} is linked to {path}, which is gone; restore it, or run `lvm unlink {name}`",
-                package.version
-            ));
-            continue;
-        }
-        for file in linked_files(store, name, package)? {
-            if !file.target.is_file() {
-                problems.push(format!(
-                    "{name} {}: the linked file {} is gone; restore it, or run `lvm link {path}` again (or `lvm unlink {name}`)",
-                    package.version,
-                    file.target.display()
-                ));
-                continue;
-            }
-            let Some(tree) = tree else { continue };
-            for rel in &file.tree_paths {
-                let at = tree.join(rel);
-                let is_link = fs::symlink_metadata(&at).is_ok_and(|m| m.file_type().is_symlink());
-                if is_link && fs::read_link(&at).is_ok_and(|t| t != file.target) {
-                    problems.push(format!(
-                        "tree file {rel} links to {} instead of {}; `lvm verify --repair` restores it",
-                        fs::read_link(&at).map(|t| t.display().to_string()).unwrap_or_default(),
-                        file.target.display()
-                    ));
-                } else if !is_link && rel == &file.tree_paths[0] {
-                    // Only the rock's own copy must be a link: a deployed command may be a
-                    // wrapper that runs it.
-                    problems.push(format!(
-                        "tree file {rel} should link to {}; `lvm verify --repair` restores it",
-                        file.target.display()
-                    ));
-                }
-            }
-        }
-    }
-    Ok(LinkReport { linked, problems })
-}
-
-/// Whether the live tree holds every symlink its linked packages need (pointing at the right
-/// file). `lvm sync` remakes the tree when not.
-pub fn links_intact(env: &Environment, manifest: &Manifest) -> Result<bool> {
-    let store = env.home.store()?;
-    let tree = env.tree_path();
-    for (name, package) in &manifest.packages {
-        for file in linked_files(&store, name, package)? {
-            let Some(rock_file) = file.tree_paths.first() else {
-                continue;
-            };
-            if fs::read_link(tree.join(rock_file)).ok().as_deref() != Some(file.target.as_path()) {
-                return Ok(false);
-            }
-        }
-    }
-    Ok(true)
-}
-
-/// The C modules (`lib/...` files) of a stored package, tree-relative names like
-/// `lib/mymod/core.so`.
-fn built_libraries(store: &Store, package: &Package) -> Vec<String> {
-    let Some(stored) = StoreKey::parse(&package.store_key)
-        .ok()
-        .and_then(|k| store.get(&k).ok().flatten())
-    else {
-        return vec![];
-    };
-    stored
-        .meta
-        .files
-        .keys()
-        .filter(|f| f.starts_with("lib/"))
-        .cloned()
-        .collect()
-}
-
-/// The event details of a `make` or `link`: where the project is, which rockspec, and for
-/// `make` in a git checkout its commit and whether it had uncommitted changes.
-fn details(target: &LocalTarget) -> BTreeMap<String, String> {
-    let mut details = BTreeMap::from([
-        ("path".to_string(), target.dir.display().to_string()),
-        ("rockspec".to_string(), target.rockspec.clone()),
-    ]);
-    if let Some(git) = &target.git {
-        details.insert("commit".into(), git.commit.clone());
-        details.insert("dirty".into(), git.dirty.to_string());
-    }
-    details
-}
-
-/// `lvm make [ROCKSPEC]`: builds the project in `dir` from its files as they are and installs
-/// it (with its dependencies from the rocks servers) as one `make` event.
-pub fn make(
-    env: &Environment,
-    dir: &Path,
-    rockspec: Option<&Path>,
-    choice: &ServerChoice,
-    args: &[String],
-) -> Result<Outcome> {
-    let target = target(dir, rockspec, DevMode::Make)?;
-    let details = details(&target);
-    let described = match &target.git {
-        Some(g) => format!(
-            "{} at {}{}",
-            target.dir.display(),
-            &g.commit[..g.commit.len().min(10)],
-            if g.dirty {
-                " with uncommitted changes"
-            } else {
-                ""
-            }
-        ),
-        None => target.dir.display().to_string(),
-    };
-    let mut outcome = pipeline::install_with(
-        env,
-        &[Target::Local(target)],
-        &[],
-        choice,
-        args,
-        EventKind::Make,
-        details,
-    )?;
-    outcome.summary = match outcome.changes.is_empty() {
-        true => format!("Nothing to do: the build of {described} is installed"),
-        false => format!(
-            "{} (from {described})",
-            outcome.summary.replacen("Installed", "Made", 1)
-        ),
-    };
-    Ok(outcome)
-}
-
-/// `lvm link PATH`: installs the project in `path` so that its Lua files in the tree are
-/// symlinks to the working files, as one `link` event.
-pub fn link(
-    env: &Environment,
-    path: &Path,
-    choice: &ServerChoice,
-    args: &[String],
-) -> Result<Outcome> {
-    let target = target(path, None, DevMode::Link)?;
-    let dir = target.dir.display().to_string();
-    let details = details(&target);
-    let mut outcome = pipeline::install_with(
-        env,
-        &[Target::Local(target)],
-        &[],
-        choice,
-        args,
-        EventKind::Link,
-        details,
-    )?;
-    let manifest = env.manifest()?;
-    let store = env.home.store()?;
-    let linked = manifest
-        .packages
-        .iter()
-        .find(|(_, p)| p.source.linked_path() == Some(dir.as_str()));
-    let Some((name, package)) = linked else {
-        return Ok(outcome);
-    };
-    let mut summary = if outcome.changes.is_empty() {
-        format!(
-            "Nothing to do: {name} {} is linked to {dir}",
-            package.version
-        )
-    } else {
-        format!(
-            "{}: {name} {} is linked to {dir}; edits to its Lua files show up without reinstalling",
-            outcome.summary.replacen("Installed", "Linked", 1),
-            package.version
-        )
-    };
-    let libraries = built_libraries(&store, package);
-    if !libraries.is_empty() {
-        summary.push_str(&format!(
-            "\nnote: its C modules ({}) are built copies: after changing C sources, run `lvm link {dir}` again",
-            libraries.join(", ")
-        ));
-    }
-    outcome.summary = summary;
-    Ok(outcome)
-}
-
-/// `lvm unlink NAME`: removes a linked package (and the dependencies nothing else needs) as one
-/// `unlink` event.
-pub fn unlink(env: &Environment, name: &str, force: bool) -> Result<Outcome> {
-    let current = env.manifest()?;
-    let name = name.to_ascii_lowercase();
-    let package = current
-        .packages
-        .get(&name)
-        .ok_or_else(|| DevelopError::NotInstalled { name: name.clone() })?;
-    if package.source.linked_path().is_none() {
-        return Err(DevelopError::NotLinked {
-            name: name.clone(),
-            source_text: package.source.describe(),
-        }
-        .into());
-    }
-    let plan = pipeline::removal_plan(&current, std::slice::from_ref(&name), force)?;
-    let changes = manifest::diff(&current, &plan);
-    let commit = env
-        .record(
-            EventKind::Unlink,
-            vec![name.clone()],
-            plan,
-            BTreeMap::new(),
-            BTreeMap::new(),
-            (0, 0),
-        )
-        .with_context(|| format!("unlinking {name}"))?;
-    Ok(Outcome {
-        summary: match commit {
-            Some(c) => format!("Unlinked ({})", crate::envrepo::short(c)),
-            None => "Nothing to do".into(),
-        },
-        changes,
-        store_hits: 0,
-        builds: 0,
-    })
 }
 
 #[cfg(test)]
@@ -1018,7 +596,7 @@ mod tests {
     fn finds_the_single_rockspec_top_first_then_in_rockspecs() {
         let dir = tempfile::tempdir().unwrap();
         let err = find_rockspec(dir.path(), DevMode::Make).unwrap_err();
-        assert!(matches!(err, DevelopError::NoRockspec { .. }), "{err}");
+        assert!(matches!(err, ProjectError::NoRockspec { .. }), "{err}");
         write(&dir.path().join("rockspecs/a-1.0-1.rockspec"), "");
         assert_eq!(
             find_rockspec(dir.path(), DevMode::Make).unwrap(),
@@ -1050,20 +628,8 @@ mod tests {
     }
 
     #[test]
-    fn containment_and_skipped_folders() {
-        assert!(is_contained("src/a.lua") && is_contained("./a.lua"));
-        assert!(!is_contained("../a.lua") && !is_contained("/etc/x") && !is_contained(""));
+    fn skipped_folders() {
         assert!(is_skipped(".git/config") && is_skipped(".lvm") && !is_skipped("src/.git"));
-    }
-
-    #[test]
-    fn deployed_paths() {
-        assert_eq!(
-            deployed_path("lua/a/b.lua").as_deref(),
-            Some(format!("share/lua/{LUA_VERSION}/a/b.lua").as_str())
-        );
-        assert_eq!(deployed_path("bin/tool").as_deref(), Some("bin/tool"));
-        assert_eq!(deployed_path("doc/README"), None);
     }
 
     #[test]

@@ -1,13 +1,17 @@
-//! Profiles: named package sets of one environment, each a git branch of its repository.
-//! Creating, switching, merging and deleting a profile is recorded as an event.
-
-use std::collections::BTreeMap;
-
-use anyhow::{Result, bail};
-use git2::Oid;
+//! `lvm profile`: named package sets of one environment, each a git branch; create, switch,
+//! delete and merge are each recorded as one event.
 
 use crate::env::{ChangePlan, Environment};
 use crate::events::{Event, EventKind};
+use crate::manifest::{self};
+use crate::ops::install::prepare::build_target_state;
+use crate::ops::install::resolution::preferred_versions;
+use crate::ops::install::session::{ServerChoice, Session};
+use crate::resolve::{self, Request};
+use crate::version::{Constraints, Dependency, Version};
+use anyhow::{Result, anyhow, bail};
+use git2::Oid;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Whether `name` is a plain git ref component that shells also take as it is: letters, digits,
 /// `-`, `_`, `.`, not starting with `.` or `-`, not ending in `.lock`, at most 64 characters.
@@ -113,4 +117,64 @@ pub fn delete(env: &Environment, name: &str) -> Result<Oid> {
         delete: Some((name.to_string(), deleted_head)),
     };
     env.apply(plan, &mut BTreeMap::new())
+}
+
+/// Merges another profile's requested packages into the current profile, through the resolver.
+pub fn merge_profile(env: &Environment, other: &str) -> Result<String> {
+    let other_head = env.repo.profile_head(other)?;
+    let theirs = env.repo.manifest_at(other_head)?;
+    let current = env.manifest()?;
+    let session = Session::open(env, &ServerChoice::default())?;
+    let mut candidates = session.candidates(&current);
+    for (name, package) in &theirs.packages {
+        candidates.pin_installed(name, package);
+    }
+    let mut requested = current.requested();
+    let mut requirements: Vec<Dependency> = Vec::new();
+    for (name, constraint) in current.requested().into_iter().chain(theirs.requested()) {
+        requirements.push(Dependency {
+            name: name.clone(),
+            constraints: Constraints::parse(&constraint)?,
+        });
+        requested.entry(name).or_insert(constraint);
+    }
+    let request = Request {
+        requirements,
+        lua_version: Version::parse(&env.config.lua)?,
+        preferred: preferred_versions(&current, &BTreeSet::new()),
+        allow_development: false,
+    };
+    let resolution = resolve::resolve(&candidates, &request).map_err(|e| {
+        anyhow!(
+            "profiles '{}' and '{other}' cannot be merged:\n{e}",
+            env.profile().unwrap_or_default()
+        )
+    })?;
+    let mut timings = BTreeMap::new();
+    let (target, hits, builds) = build_target_state(
+        &session,
+        &candidates,
+        &current,
+        &resolution,
+        &requested,
+        &mut timings,
+    )?;
+    let changes = manifest::diff(&current, &target);
+    let mut event = crate::events::Event::new(
+        EventKind::ProfileMerge,
+        vec![other.to_string()],
+        changes.clone(),
+    );
+    event.store_hits = hits;
+    event.builds = builds;
+    event
+        .details
+        .insert("merged".into(), other_head.to_string());
+    let head = env.head()?;
+    env.commit_change(head, event, &target, Some(other_head), &mut timings)?;
+    let mut out = format!("Merged profile '{other}' into '{}'", env.profile()?);
+    for c in &changes {
+        out.push_str(&format!("\n  {}", c.summary()));
+    }
+    Ok(out)
 }

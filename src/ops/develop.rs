@@ -1,0 +1,196 @@
+//! `lvm make`, `lvm link` and `lvm unlink`: a project directory built from its files as they
+//! are and installed as one event, linked so edits show up without reinstalling, or unlinked.
+//!
+//! The project's sources come from [`crate::fetch::project`]; the symlinks of a linked package
+//! are made with the tree ([`crate::tree::links`]). C modules stay built copies: after changing
+//! C sources, `lvm link PATH` again.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::{Context as _, Result};
+use thiserror::Error;
+
+use crate::env::Environment;
+use crate::events::EventKind;
+use crate::fetch::project::{DevMode, LocalTarget, target};
+use crate::manifest::{self, Package};
+use crate::ops::install::{self, Outcome, ServerChoice, Target};
+use crate::ops::remove::removal_plan;
+use crate::store::{Store, StoreKey};
+
+#[derive(Debug, Error)]
+pub enum DevelopError {
+    #[error("{name} is not installed (see `lvm list`)")]
+    NotInstalled { name: String },
+    #[error(
+        "{name} is not linked (it was installed from {source_text}); remove it with `lvm remove {name}`"
+    )]
+    NotLinked { name: String, source_text: String },
+}
+
+/// The C modules (`lib/...` files) of a stored package, tree-relative names like
+/// `lib/mymod/core.so`.
+fn built_libraries(store: &Store, package: &Package) -> Vec<String> {
+    let Some(stored) = StoreKey::parse(&package.store_key)
+        .ok()
+        .and_then(|k| store.get(&k).ok().flatten())
+    else {
+        return vec![];
+    };
+    stored
+        .meta
+        .files
+        .keys()
+        .filter(|f| f.starts_with("lib/"))
+        .cloned()
+        .collect()
+}
+
+/// The event details of a `make` or `link`: where the project is, which rockspec, and for
+/// `make` in a git checkout its commit and whether it had uncommitted changes.
+fn details(target: &LocalTarget) -> BTreeMap<String, String> {
+    let mut details = BTreeMap::from([
+        ("path".to_string(), target.dir.display().to_string()),
+        ("rockspec".to_string(), target.rockspec.clone()),
+    ]);
+    if let Some(git) = &target.git {
+        details.insert("commit".into(), git.commit.clone());
+        details.insert("dirty".into(), git.dirty.to_string());
+    }
+    details
+}
+
+/// `lvm make [ROCKSPEC]`: builds the project in `dir` from its files as they are and installs
+/// it (with its dependencies from the rocks servers) as one `make` event.
+pub fn make(
+    env: &Environment,
+    dir: &Path,
+    rockspec: Option<&Path>,
+    choice: &ServerChoice,
+    args: &[String],
+) -> Result<Outcome> {
+    let target = target(dir, rockspec, DevMode::Make)?;
+    let details = details(&target);
+    let described = match &target.git {
+        Some(g) => format!(
+            "{} at {}{}",
+            target.dir.display(),
+            &g.commit[..g.commit.len().min(10)],
+            if g.dirty {
+                " with uncommitted changes"
+            } else {
+                ""
+            }
+        ),
+        None => target.dir.display().to_string(),
+    };
+    let mut outcome = install::install_with(
+        env,
+        &[Target::Local(target)],
+        &[],
+        choice,
+        args,
+        EventKind::Make,
+        details,
+    )?;
+    outcome.summary = match outcome.changes.is_empty() {
+        true => format!("Nothing to do: the build of {described} is installed"),
+        false => format!(
+            "{} (from {described})",
+            outcome.summary.replacen("Installed", "Made", 1)
+        ),
+    };
+    Ok(outcome)
+}
+
+/// `lvm link PATH`: installs the project in `path` so that its Lua files in the tree are
+/// symlinks to the working files, as one `link` event.
+pub fn link(
+    env: &Environment,
+    path: &Path,
+    choice: &ServerChoice,
+    args: &[String],
+) -> Result<Outcome> {
+    let target = target(path, None, DevMode::Link)?;
+    let dir = target.dir.display().to_string();
+    let details = details(&target);
+    let mut outcome = install::install_with(
+        env,
+        &[Target::Local(target)],
+        &[],
+        choice,
+        args,
+        EventKind::Link,
+        details,
+    )?;
+    let manifest = env.manifest()?;
+    let store = env.home.store()?;
+    let linked = manifest
+        .packages
+        .iter()
+        .find(|(_, p)| p.source.linked_path() == Some(dir.as_str()));
+    let Some((name, package)) = linked else {
+        return Ok(outcome);
+    };
+    let mut summary = if outcome.changes.is_empty() {
+        format!(
+            "Nothing to do: {name} {} is linked to {dir}",
+            package.version
+        )
+    } else {
+        format!(
+            "{}: {name} {} is linked to {dir}; edits to its Lua files show up without reinstalling",
+            outcome.summary.replacen("Installed", "Linked", 1),
+            package.version
+        )
+    };
+    let libraries = built_libraries(&store, package);
+    if !libraries.is_empty() {
+        summary.push_str(&format!(
+            "\nnote: its C modules ({}) are built copies: after changing C sources, run `lvm link {dir}` again",
+            libraries.join(", ")
+        ));
+    }
+    outcome.summary = summary;
+    Ok(outcome)
+}
+
+/// `lvm unlink NAME`: removes a linked package (and the dependencies nothing else needs) as one
+/// `unlink` event.
+pub fn unlink(env: &Environment, name: &str, force: bool) -> Result<Outcome> {
+    let current = env.manifest()?;
+    let name = name.to_ascii_lowercase();
+    let package = current
+        .packages
+        .get(&name)
+        .ok_or_else(|| DevelopError::NotInstalled { name: name.clone() })?;
+    if package.source.linked_path().is_none() {
+        return Err(DevelopError::NotLinked {
+            name: name.clone(),
+            source_text: package.source.describe(),
+        }
+        .into());
+    }
+    let plan = removal_plan(&current, std::slice::from_ref(&name), force)?;
+    let changes = manifest::diff(&current, &plan);
+    let commit = env
+        .record(
+            EventKind::Unlink,
+            vec![name.clone()],
+            plan,
+            BTreeMap::new(),
+            BTreeMap::new(),
+            (0, 0),
+        )
+        .with_context(|| format!("unlinking {name}"))?;
+    Ok(Outcome {
+        summary: match commit {
+            Some(c) => format!("Unlinked ({})", crate::envrepo::short(c)),
+            None => "Nothing to do".into(),
+        },
+        changes,
+        store_hits: 0,
+        builds: 0,
+    })
+}

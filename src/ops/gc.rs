@@ -1,0 +1,96 @@
+//! `lvm gc`: store entries that no state of any environment sharing the lvm home needs are
+//! removed.
+
+use crate::env::Environment;
+use crate::store::{GcOptions, StoreKey};
+use anyhow::{Context as _, Result};
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+/// `lvm gc`: drop store entries that no state in the history of any profile needs, in this
+/// environment and in every other environment sharing the lvm home (they share the store). With
+/// `older_than_days`, states older than that are not kept alive (profile heads always are).
+pub fn gc(env: &Environment, older_than_days: Option<u32>, dry_run: bool) -> Result<String> {
+    let cutoff = older_than_days.map(|d| chrono::Utc::now() - chrono::Duration::days(i64::from(d)));
+    let mut keep = needed_store_keys(env, cutoff)?;
+    let mut others = 0;
+    let this = std::fs::canonicalize(&env.root).unwrap_or_else(|_| env.root.clone());
+    for root in home_environments(&env.home)? {
+        if std::fs::canonicalize(&root).is_ok_and(|r| r == this) {
+            continue;
+        }
+        // An unreadable environment might need anything: collecting without it could delete
+        // what it uses, so stop.
+        let other = Environment::open(&root, env.home.clone()).with_context(|| {
+            format!(
+                "cannot read the environment {} to see which store entries it needs; repair or remove it, then run gc again",
+                root.display()
+            )
+        })?;
+        keep.extend(needed_store_keys(&other, cutoff)?);
+        others += 1;
+    }
+    let store = env.home.store()?;
+    let report = store.gc(&keep, GcOptions { dry_run })?;
+    let verb = if dry_run { "Would remove" } else { "Removed" };
+    let mut out = format!(
+        "{verb} {} store entries ({} bytes); kept {} needed by this environment and {others} other(s) sharing {}",
+        report.removed.len(),
+        report.freed_bytes,
+        keep.len(),
+        env.home.root.display()
+    );
+    for entry in &report.removed {
+        match &entry.meta {
+            Some(meta) => out.push_str(&format!("\n  {} {}", meta.name, meta.version)),
+            None => out.push_str(&format!("\n  {} (unreadable metadata)", entry.key)),
+        }
+    }
+    Ok(out)
+}
+
+/// The store keys the states of every profile of `env` use: each profile's head, and every
+/// earlier state unless it is older than `cutoff`.
+fn needed_store_keys(
+    env: &Environment,
+    cutoff: Option<chrono::DateTime<chrono::Utc>>,
+) -> Result<BTreeSet<StoreKey>> {
+    let mut keep = BTreeSet::new();
+    for profile in env.repo.profiles()? {
+        let head = env.repo.profile_head(&profile)?;
+        for (i, logged) in env.repo.log(head, None)?.iter().enumerate() {
+            let recent = cutoff.is_none_or(|c| logged.event.timestamp >= c);
+            if i == 0 || recent {
+                for p in env.repo.manifest_at(logged.commit)?.packages.values() {
+                    if let Ok(k) = StoreKey::parse(&p.store_key) {
+                        keep.insert(k);
+                    }
+                }
+            }
+        }
+    }
+    Ok(keep)
+}
+
+/// The environments sharing the lvm home's store: the named ones under `<home>/envs/` and
+/// every registered one (project `.lvm/` folders, `LVM_ENV` paths) that still exists.
+fn home_environments(home: &crate::env::Home) -> Result<Vec<PathBuf>> {
+    let dir = home.root.join("envs");
+    let mut roots = match std::fs::read_dir(&dir) {
+        Ok(entries) => entries
+            .map(|entry| entry.map(|e| e.path()))
+            .collect::<std::io::Result<Vec<_>>>()
+            .with_context(|| format!("listing {}", dir.display()))?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => vec![],
+        Err(e) => return Err(e).with_context(|| format!("listing {}", dir.display())),
+    };
+    roots.extend(home.registered());
+    // A registered environment that was deleted needs nothing from the store.
+    let mut seen = BTreeSet::new();
+    roots.retain(|root| {
+        root.join(".git").is_dir()
+            && seen.insert(std::fs::canonicalize(root).unwrap_or_else(|_| root.clone()))
+    });
+    roots.sort();
+    Ok(roots)
+}

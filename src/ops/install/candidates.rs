@@ -1,0 +1,290 @@
+//! Candidates for the resolver: server packages, local rockspecs, git sources and what is
+//! installed, with where each exact version's build would come from.
+
+use crate::errors::error_text;
+use crate::fetch::{self, ExtractLimits};
+use crate::manifest::Package;
+use crate::ops::install::prepare::SourceHint;
+use crate::registry::ServerManifest;
+use crate::resolve::{self};
+use crate::rockspec::Rockspec;
+use crate::server::RocksServer;
+use crate::version::{Dependency, Version};
+use anyhow::{Context as _, Result, anyhow, bail};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// Where the build of one exact package comes from.
+#[derive(Debug, Clone)]
+pub(in crate::ops) enum Origin {
+    /// Published on a rocks server with these arches.
+    Server { server: usize, arches: Vec<String> },
+    /// A rockspec file on disk.
+    LocalRockspec { path: PathBuf },
+    /// A git checkout at a commit, with the rockspec's path inside.
+    Git {
+        url: String,
+        commit: String,
+        checkout: PathBuf,
+        rockspec: String,
+    },
+    /// Already installed: its record, reused as it is.
+    Installed(Box<Package>),
+    /// A project directory (`lvm make`, `lvm link`).
+    Local(crate::fetch::project::LocalTarget),
+}
+
+/// A fixed candidate (local rockspec, git source, installed package) with known dependencies.
+#[derive(Debug, Clone)]
+pub(in crate::ops) struct Pinned {
+    pub(in crate::ops) version: Version,
+    pub(in crate::ops) dependencies: Vec<Dependency>,
+    pub(in crate::ops) origin: Origin,
+}
+
+/// Candidates from servers plus pinned ones, implementing the resolver's source.
+pub(in crate::ops) struct Candidates<'a> {
+    pub(in crate::ops) servers: &'a [(RocksServer, ServerManifest)],
+    pub(in crate::ops) pinned: BTreeMap<String, Vec<Pinned>>,
+    /// Overrides for packages the user asked for from a local rockspec or git: only the
+    /// pinned version is a candidate.
+    pub(in crate::ops) exclusive: BTreeSet<String>,
+    pub(in crate::ops) rockspecs: Mutex<HashMap<(String, String), (String, Rockspec)>>,
+    pub(in crate::ops) scratch: &'a Path,
+}
+
+impl Candidates<'_> {
+    /// Makes an installed (or another profile's) package a candidate, with the dependencies
+    /// its record lists, so it resolves without any server.
+    pub(in crate::ops) fn pin_installed(&mut self, name: &str, package: &Package) {
+        let list = self.pinned.entry(name.to_string()).or_default();
+        if list.iter().any(|p| p.version == package.version) {
+            return;
+        }
+        list.push(Pinned {
+            version: package.version.clone(),
+            dependencies: package
+                .dependencies
+                .iter()
+                .filter_map(|d| Dependency::parse(d).ok())
+                .collect(),
+            origin: Origin::Installed(Box::new(package.clone())),
+        });
+    }
+
+    pub(in crate::ops) fn server_versions(&self, name: &str) -> Vec<(Version, usize, Vec<String>)> {
+        let mut out: Vec<(Version, usize, Vec<String>)> = Vec::new();
+        for (i, (_, manifest)) in self.servers.iter().enumerate() {
+            if let Some(versions) = manifest.packages.get(name) {
+                for (v, arches) in versions {
+                    if !out.iter().any(|(seen, _, _)| seen == v) && usable_arches(arches) {
+                        out.push((v.clone(), i, arches.clone()));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    pub(in crate::ops) fn origin(&self, name: &str, version: &Version) -> Option<Origin> {
+        if let Some(p) = self
+            .pinned
+            .get(name)
+            .and_then(|ps| ps.iter().find(|p| &p.version == version))
+        {
+            return Some(p.origin.clone());
+        }
+        self.server_versions(name)
+            .into_iter()
+            .find(|(v, _, _)| v == version)
+            .map(|(_, server, arches)| Origin::Server { server, arches })
+    }
+
+    /// The rockspec text and parsed rockspec of a server package (cached).
+    pub(in crate::ops) fn server_rockspec(
+        &self,
+        name: &str,
+        version: &Version,
+    ) -> Result<(String, Rockspec)> {
+        let key = (name.to_string(), version.to_string());
+        if let Some(hit) = self.rockspecs.lock().expect("not poisoned").get(&key) {
+            return Ok(hit.clone());
+        }
+        let Some(Origin::Server { server, arches }) = self.origin(name, version) else {
+            bail!("{name} {version} is not on any configured rocks server");
+        };
+        let server = &self.servers[server].0;
+        let text = fetch_rockspec_text(server, name, version, &arches, self.scratch)?;
+        let rockspec = Rockspec::from_lua(&text, &format!("{name}-{version}.rockspec"))?;
+        self.rockspecs
+            .lock()
+            .expect("not poisoned")
+            .insert(key, (text.clone(), rockspec.clone()));
+        Ok((text, rockspec))
+    }
+}
+
+pub(in crate::ops) fn usable_arches(arches: &[String]) -> bool {
+    let platform = crate::platform::rock_arch();
+    arches
+        .iter()
+        .any(|a| a == "rockspec" || a == "src" || a == "all" || *a == platform)
+}
+
+/// The rockspec of a server package: the `.rockspec` file when published, else the one inside
+/// the `.src.rock`.
+pub(in crate::ops) fn fetch_rockspec_text(
+    server: &RocksServer,
+    name: &str,
+    version: &Version,
+    arches: &[String],
+    scratch: &Path,
+) -> Result<String> {
+    let file = format!("{name}-{version}.rockspec");
+    if arches.iter().any(|a| a == "rockspec") {
+        let path = server.fetch_file(&file)?;
+        return std::fs::read_to_string(&path)
+            .with_context(|| format!("{}/{file}: cannot read it as UTF-8 text", server.url()));
+    }
+    let (rock, _) = published_rock(name, version, arches);
+    let dir = tempfile::tempdir_in(scratch)?;
+    let path = dir.path().join(&rock);
+    server.download_to(&rock, &path)?;
+    let unpacked = dir.path().join("unpacked");
+    fetch::extract(&path, &unpacked, &ExtractLimits::default())?;
+    let text = std::fs::read_to_string(unpacked.join(&file))
+        .with_context(|| format!("{}/{rock} holds no {file}", server.url()))?;
+    Ok(text)
+}
+
+/// The rock file to use among the published `arches` (`.src.rock` first, then `.all.rock`, then
+/// this platform's binary rock), and whether it is a binary rock (installed as it is). Pure.
+pub(in crate::ops) fn published_rock(
+    name: &str,
+    version: &Version,
+    arches: &[String],
+) -> (String, bool) {
+    let arch = if arches.iter().any(|a| a == "src") {
+        "src".to_string()
+    } else if arches.iter().any(|a| a == "all") {
+        "all".to_string()
+    } else {
+        crate::platform::rock_arch()
+    };
+    let binary = arch != "src";
+    (crate::server::rock_file_name(name, version, &arch), binary)
+}
+
+/// Where the sources of a server package are: its rockspec's `source.url` when the rockspec is
+/// published, else inside the published rock.
+pub(in crate::ops) fn server_hint(server: &RocksServer, arches: &[String]) -> SourceHint {
+    if arches.iter().any(|a| a == "rockspec") {
+        SourceHint::Remote
+    } else {
+        SourceHint::Rock {
+            server: Box::new(server.clone()),
+            arches: arches.to_vec(),
+        }
+    }
+}
+
+impl resolve::PackageSource for Candidates<'_> {
+    fn versions(&self, name: &str) -> Result<Vec<Version>, resolve::SourceError> {
+        let mut versions: Vec<Version> = self
+            .pinned
+            .get(name)
+            .map(|ps| ps.iter().map(|p| p.version.clone()).collect())
+            .unwrap_or_default();
+        if !self.exclusive.contains(name) {
+            for (v, _, _) in self.server_versions(name) {
+                if !versions.contains(&v) {
+                    versions.push(v);
+                }
+            }
+        }
+        Ok(versions)
+    }
+
+    fn dependencies(
+        &self,
+        name: &str,
+        version: &Version,
+    ) -> Result<Vec<Dependency>, resolve::SourceError> {
+        if let Some(p) = self
+            .pinned
+            .get(name)
+            .and_then(|ps| ps.iter().find(|p| &p.version == version))
+        {
+            return Ok(p.dependencies.clone());
+        }
+        let (_, rockspec) = self
+            .server_rockspec(name, version)
+            .map_err(|e| -> resolve::SourceError { error_text(&e).into() })?;
+        Ok(rockspec.dependencies)
+    }
+}
+
+/// The rockspec inside a git checkout: at the root or in `rockspec(s)/`; with several, the
+/// newest version.
+pub(in crate::ops) fn find_rockspec_in(checkout: &Path) -> Result<String> {
+    let mut found: Vec<(Version, String)> = Vec::new();
+    for dir in ["", "rockspec", "rockspecs"] {
+        let Ok(entries) = std::fs::read_dir(checkout.join(dir)) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let file = entry.file_name().to_string_lossy().into_owned();
+            if let Some(stem) = file.strip_suffix(".rockspec") {
+                let version = stem
+                    .rsplitn(3, '-')
+                    .take(2)
+                    .collect::<Vec<_>>()
+                    .into_iter()
+                    .rev()
+                    .collect::<Vec<_>>()
+                    .join("-");
+                let rel = if dir.is_empty() {
+                    file.clone()
+                } else {
+                    format!("{dir}/{file}")
+                };
+                if let Ok(v) = Version::parse(&version) {
+                    found.push((v, rel));
+                }
+            }
+        }
+    }
+    found.sort();
+    found.pop().map(|(_, rel)| rel).ok_or_else(|| {
+        anyhow!(
+            "no .rockspec file at the root or in rockspecs/ of {}",
+            checkout.display()
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn published_rock_prefers_sources_then_portable_binaries() {
+        let v = Version::parse("1.0-1").unwrap();
+        let arches =
+            |list: &[&str]| -> Vec<String> { list.iter().map(|s| s.to_string()).collect() };
+        assert_eq!(
+            published_rock("x", &v, &arches(&["all", "src"])),
+            ("x-1.0-1.src.rock".to_string(), false)
+        );
+        assert_eq!(
+            published_rock("x", &v, &arches(&["all"])),
+            ("x-1.0-1.all.rock".to_string(), true)
+        );
+        let platform = crate::platform::rock_arch();
+        assert_eq!(
+            published_rock("x", &v, &arches(&[platform.as_str()])),
+            (format!("x-1.0-1.{platform}.rock"), true)
+        );
+    }
+}

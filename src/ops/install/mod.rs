@@ -1,0 +1,159 @@
+//! `lvm install`: targets → session and candidates → resolve → prepare (store hits and
+//! builds) → record the new state as one event.
+//!
+//! Each stage is its own file: [`targets`] reads what the user typed, [`session`] opens the
+//! servers and the store, [`candidates`] offers versions to the resolver, [`resolution`] makes
+//! the request, [`prepare`] fills the store, and the environment records the state
+//! ([`crate::env`]). [`rebuild`] makes recorded states whole again (sync, pull, clone).
+
+pub(in crate::ops) mod candidates;
+pub(in crate::ops) mod prepare;
+pub(in crate::ops) mod rebuild;
+pub(in crate::ops) mod resolution;
+pub(in crate::ops) mod session;
+pub(in crate::ops) mod targets;
+
+pub use session::ServerChoice;
+pub use targets::{Target, parse_targets};
+
+use crate::env::Environment;
+use crate::events::EventKind;
+use crate::manifest::{self, Change, Manifest};
+use crate::ops::install::candidates::Candidates;
+use crate::ops::install::prepare::build_target_state;
+use crate::ops::install::resolution::resolve_requested;
+use crate::ops::install::session::Session;
+use crate::ops::install::targets::event_args;
+use crate::resolve::{self};
+use anyhow::Result;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Instant;
+
+/// What an install or remove did, for the user.
+pub struct Outcome {
+    pub summary: String,
+    pub changes: Vec<Change>,
+    pub store_hits: u32,
+    pub builds: u32,
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.changes.is_empty() {
+            return write!(f, "{}", self.summary);
+        }
+        writeln!(f, "{}", self.summary)?;
+        for c in &self.changes {
+            writeln!(f, "  {}", c.summary())?;
+        }
+        write!(
+            f,
+            "({} built, {} from the store)",
+            self.builds, self.store_hits
+        )
+    }
+}
+
+/// Installs targets into the environment as one event.
+pub fn install(
+    env: &Environment,
+    targets: &[Target],
+    choice: &ServerChoice,
+    args: &[String],
+) -> Result<Outcome> {
+    install_as(env, targets, choice, args, EventKind::Install)
+}
+
+/// Installs targets as one event of the given kind (`setup` installs a profile's packages).
+pub fn install_as(
+    env: &Environment,
+    targets: &[Target],
+    choice: &ServerChoice,
+    args: &[String],
+    kind: EventKind,
+) -> Result<Outcome> {
+    install_with(env, targets, &[], choice, args, kind, BTreeMap::new())
+}
+
+/// The general install: installs targets and stops requesting `release` in the same event (a
+/// checklist applied as a whole), with event details (`make` records the project's path and
+/// git state). A released package goes unless another package still needs it, in which case
+/// it stays as a dependency.
+pub fn install_with(
+    env: &Environment,
+    targets: &[Target],
+    release: &[String],
+    choice: &ServerChoice,
+    args: &[String],
+    kind: EventKind,
+    details: BTreeMap<String, String>,
+) -> Result<Outcome> {
+    let mut timings = BTreeMap::new();
+    let started = Instant::now();
+    let session = Session::open(env, choice)?;
+    let current = env.manifest()?;
+    let mut candidates = session.candidates(&current);
+    let mut requested: BTreeMap<String, String> = current.requested();
+    for name in release {
+        requested.remove(&name.to_ascii_lowercase());
+    }
+    let mut new_requirements = Vec::new();
+    for target in targets {
+        let dep = session.pin_target(&mut candidates, target)?;
+        requested.insert(dep.name.clone(), dep.constraints.to_string());
+        new_requirements.push(dep);
+    }
+    let resolution = resolve_requested(&candidates, &current, &requested, env)
+        .map_err(|e| session.explain_unreachable(e))?;
+    timings.insert("resolve".into(), started.elapsed().as_millis() as u64);
+    let names: Vec<String> = new_requirements.iter().map(|d| d.name.clone()).collect();
+    let applied = apply_resolution(
+        env,
+        (&session, &candidates),
+        &current,
+        &resolution,
+        &requested,
+        (kind, event_args(args, &names), details),
+        timings,
+    )?;
+    let (commit, changes, hits, builds) = applied;
+    Ok(Outcome {
+        summary: match commit {
+            Some(c) if release.is_empty() => {
+                format!("Installed ({})", crate::envrepo::short(c))
+            }
+            Some(c) => format!("Changed ({})", crate::envrepo::short(c)),
+            None if names.is_empty() => "Nothing to do".to_string(),
+            None => format!("Nothing to do: {} already installed", names.join(", ")),
+        },
+        changes,
+        store_hits: hits,
+        builds,
+    })
+}
+
+/// Builds the state a resolution describes (whatever the store lacks gets built) and records
+/// it as one event; returns the commit (none when nothing changed), the changes, and the store
+/// hits and builds.
+pub(in crate::ops) fn apply_resolution(
+    env: &Environment,
+    (session, candidates): (&Session, &Candidates<'_>),
+    current: &Manifest,
+    resolution: &resolve::Resolution,
+    requested: &BTreeMap<String, String>,
+    (kind, args, details): (EventKind, Vec<String>, BTreeMap<String, String>),
+    mut timings: BTreeMap<String, u64>,
+) -> Result<(Option<git2::Oid>, Vec<Change>, u32, u32)> {
+    let (target, hits, builds) = build_target_state(
+        session,
+        candidates,
+        current,
+        resolution,
+        requested,
+        &mut timings,
+    )?;
+    let changes = manifest::diff(current, &target);
+    let commit = env.record(kind, args, target, details, timings, (hits, builds))?;
+    Ok((commit, changes, hits, builds))
+}

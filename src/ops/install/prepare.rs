@@ -1,0 +1,512 @@
+//! Preparing a resolution: every package of the target state found in the store or fetched
+//! and built into it, in parallel, with its manifest record.
+
+use crate::build::{self, BuildContext};
+use crate::errors::error_text;
+use crate::fetch::{self, ExtractLimits, SourceOptions};
+use crate::manifest::{self, Manifest, Package, PackageSource, Reason};
+use crate::ops::install::candidates::{Candidates, Origin, published_rock, server_hint};
+use crate::ops::install::session::Session;
+use crate::resolve::{self};
+use crate::rockspec::Rockspec;
+use crate::server::RocksServer;
+use crate::store::{RockMeta, StoreKey};
+use crate::version::Version;
+use anyhow::{Context as _, Result, anyhow, bail};
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// One package the store may lack.
+pub(in crate::ops) struct Job {
+    pub(in crate::ops) name: String,
+    pub(in crate::ops) version: Version,
+    pub(in crate::ops) origin: Origin,
+}
+
+/// Turns a resolution into a full state, building what the store lacks (in parallel).
+pub(in crate::ops) fn build_target_state(
+    session: &Session,
+    candidates: &Candidates<'_>,
+    current: &Manifest,
+    resolution: &resolve::Resolution,
+    requested: &BTreeMap<String, String>,
+    timings: &mut BTreeMap<String, u64>,
+) -> Result<(Manifest, u32, u32)> {
+    let mut packages: BTreeMap<String, Package> = BTreeMap::new();
+    let mut jobs = Vec::new();
+    for (name, version) in &resolution.packages {
+        let origin = candidates
+            .origin(name, version)
+            .ok_or_else(|| anyhow!("{name} {version}: resolved but no longer available"))?;
+        match origin {
+            Origin::Installed(p) => {
+                packages.insert(name.clone(), *p);
+            }
+            other => jobs.push(Job {
+                name: name.clone(),
+                version: version.clone(),
+                origin: other,
+            }),
+        }
+    }
+    let started = Instant::now();
+    let results = run_jobs(session, candidates, jobs)?;
+    timings.insert("build".into(), started.elapsed().as_millis() as u64);
+    let (mut hits, mut builds) = (0, 0);
+    for (name, package, was_hit) in results {
+        if was_hit {
+            hits += 1;
+        } else {
+            builds += 1;
+        }
+        packages.insert(name, package);
+    }
+    let _ = current;
+    for (name, package) in packages.iter_mut() {
+        package.reason = Reason {
+            requested: requested.get(name).cloned(),
+            required_by: vec![],
+        };
+    }
+    let mut target = Manifest {
+        format: manifest::FORMAT,
+        lua: session.lua.clone(),
+        packages,
+    };
+    target.recompute_reasons();
+    Ok((target, hits, builds))
+}
+
+pub(in crate::ops) fn run_jobs(
+    session: &Session,
+    candidates: &Candidates<'_>,
+    jobs: Vec<Job>,
+) -> Result<Vec<(String, Package, bool)>> {
+    if jobs.is_empty() {
+        return Ok(vec![]);
+    }
+    let progress = Progress::new(jobs.len());
+    let queue = Mutex::new(jobs);
+    let results = Mutex::new(Vec::new());
+    let errors = Mutex::new(Vec::new());
+    let workers = session.build_ctx.jobs.clamp(1, 4);
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| {
+                loop {
+                    let Some(job) = queue.lock().expect("not poisoned").pop() else {
+                        break;
+                    };
+                    progress.start(&job.name, &job.version);
+                    match ensure_package(session, candidates, &job) {
+                        Ok((package, hit)) => {
+                            progress.finish(&job.name, &job.version, hit);
+                            results
+                                .lock()
+                                .expect("not poisoned")
+                                .push((job.name, package, hit));
+                        }
+                        Err(e) => {
+                            progress.fail(&job.name, &job.version);
+                            errors.lock().expect("not poisoned").push(format!(
+                                "{} {}: {}",
+                                job.name,
+                                job.version,
+                                error_text(&e)
+                            ));
+                        }
+                    }
+                }
+            });
+        }
+    });
+    progress.done();
+    let errors = errors.into_inner().expect("not poisoned");
+    if !errors.is_empty() {
+        bail!("{}", errors.join("\n"));
+    }
+    Ok(results.into_inner().expect("not poisoned"))
+}
+
+/// Progress on stderr: a bar on a terminal, plain lines otherwise.
+pub(in crate::ops) struct Progress {
+    pub(in crate::ops) bar: Option<indicatif::ProgressBar>,
+}
+
+impl Progress {
+    fn new(total: usize) -> Progress {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = indicatif::ProgressBar::new(total as u64);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}")
+                    .expect("valid template"),
+            );
+            bar.enable_steady_tick(Duration::from_millis(120));
+            bar
+        });
+        Progress { bar }
+    }
+    fn start(&self, name: &str, version: &Version) {
+        match &self.bar {
+            Some(bar) => bar.set_message(format!("{name} {version}")),
+            None => tracing::info!("preparing {name} {version}"),
+        }
+    }
+    fn finish(&self, name: &str, version: &Version, hit: bool) {
+        let how = if hit { "from the store" } else { "built" };
+        match &self.bar {
+            Some(bar) => {
+                bar.inc(1);
+                bar.println(format!("  {name} {version} ({how})"));
+            }
+            None => eprintln!("  {name} {version} ({how})"),
+        }
+    }
+    fn fail(&self, name: &str, version: &Version) {
+        match &self.bar {
+            Some(bar) => bar.println(format!("  {name} {version} FAILED")),
+            None => eprintln!("  {name} {version} FAILED"),
+        }
+    }
+    fn done(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// The inputs of a build, which make its store key.
+pub(in crate::ops) fn store_key(
+    rockspec_text: &str,
+    rockspec: &Rockspec,
+    commit: Option<&str>,
+    local_inputs: Option<&str>,
+    ctx: &BuildContext,
+) -> StoreKey {
+    let rockspec_sha = crate::digest::sha256_bytes(rockspec_text.as_bytes());
+    let platform = crate::platform::rock_arch();
+    let build = build_fingerprint(ctx, rockspec);
+    let mut inputs = vec![
+        ("rockspec", rockspec_sha.as_str()),
+        ("git_commit", commit.unwrap_or("")),
+        ("lua", crate::platform::LUA_VERSION),
+        ("platform", platform.as_str()),
+        ("build", build.as_str()),
+    ];
+    // A project directory's build depends on its files, which no rockspec or commit pins.
+    inputs.extend(local_inputs.map(|sha| ("local_inputs", sha)));
+    StoreKey::compute(&inputs)
+}
+
+/// Makes sure one package is in the store; returns its manifest record and whether it was
+/// already there.
+pub(in crate::ops) fn ensure_package(
+    session: &Session,
+    candidates: &Candidates<'_>,
+    job: &Job,
+) -> Result<(Package, bool)> {
+    let mut local_inputs = None;
+    let (text, rockspec, source, source_dir_hint) = match &job.origin {
+        Origin::Server { server, arches } => {
+            let (text, rockspec) = candidates.server_rockspec(&job.name, &job.version)?;
+            let source = PackageSource::Server {
+                server: session.servers[*server].0.url().to_string(),
+                rockspec_sha256: crate::digest::sha256_bytes(text.as_bytes()),
+                url: rockspec.source.url.clone(),
+                sha256: None,
+                commit: None,
+            };
+            let hint = server_hint(&session.servers[*server].0, arches);
+            (text, rockspec, source, hint)
+        }
+        Origin::LocalRockspec { path } => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            let rockspec = Rockspec::from_lua(&text, &path.display().to_string())?;
+            let source = PackageSource::Rockspec {
+                path: path.display().to_string(),
+                rockspec_sha256: crate::digest::sha256_bytes(text.as_bytes()),
+                url: rockspec.source.url.clone(),
+                sha256: None,
+                commit: None,
+            };
+            (text, rockspec, source, SourceHint::Remote)
+        }
+        Origin::Git {
+            url,
+            commit,
+            checkout,
+            rockspec: rel,
+        } => {
+            let text = std::fs::read_to_string(checkout.join(rel))?;
+            let rockspec = Rockspec::from_lua(&text, rel)?;
+            let source = PackageSource::Git {
+                url: url.clone(),
+                commit: commit.clone(),
+                rockspec: rel.clone(),
+                rockspec_sha256: crate::digest::sha256_bytes(text.as_bytes()),
+            };
+            (text, rockspec, source, SourceHint::Dir(checkout.clone()))
+        }
+        Origin::Installed(p) => return Ok(((**p).clone(), true)),
+        Origin::Local(target) => {
+            let prepared = crate::fetch::project::prepare(target, session.scratch.path())?;
+            local_inputs = Some(prepared.inputs_sha256);
+            let hint = SourceHint::Local {
+                dir: prepared.build_dir,
+                links: prepared.links,
+            };
+            (prepared.text, prepared.rockspec, prepared.source, hint)
+        }
+    };
+    let commit = match &source {
+        PackageSource::Git { commit, .. } => Some(commit.clone()),
+        _ => None,
+    };
+    let key = store_key(
+        &text,
+        &rockspec,
+        commit.as_deref(),
+        local_inputs.as_deref(),
+        &session.build_ctx,
+    );
+    if let Some(stored) = session.store.get(&key)? {
+        let source = with_source_record(
+            source,
+            stored.meta.extra.get("source_sha256"),
+            stored.meta.extra.get("source_commit"),
+        );
+        return Ok((
+            package_record(&rockspec, source, &key, &stored.prefix)?,
+            true,
+        ));
+    }
+    let (stored_path, source) = build_into_store(
+        session,
+        &job.name,
+        &text,
+        &rockspec,
+        source,
+        source_dir_hint,
+        &key,
+        &Expected::default(),
+    )?;
+    Ok((
+        package_record(&rockspec, source, &key, &stored_path)?,
+        false,
+    ))
+}
+
+/// Where a package's sources are, beyond what `source.url` says.
+pub(in crate::ops) enum SourceHint {
+    /// Fetch `source.url`.
+    Remote,
+    /// Already on disk (a git checkout or a local folder).
+    Dir(PathBuf),
+    /// Inside a `.src.rock` (or a binary rock) on a server.
+    Rock {
+        server: Box<RocksServer>,
+        arches: Vec<String>,
+    },
+    /// A snapshot of a project directory; the build records which of its files it copied.
+    Local {
+        dir: PathBuf,
+        links: Vec<crate::fetch::project::LinkCandidate>,
+    },
+}
+
+/// What a rebuild must find again: the recorded archive digest and git commit.
+#[derive(Debug, Clone, Default)]
+pub(in crate::ops) struct Expected {
+    pub(in crate::ops) sha256: Option<String>,
+    pub(in crate::ops) commit: Option<String>,
+}
+
+pub(in crate::ops) fn with_source_record(
+    mut source: PackageSource,
+    sha: Option<&String>,
+    commit_value: Option<&String>,
+) -> PackageSource {
+    match &mut source {
+        PackageSource::Server { sha256, commit, .. }
+        | PackageSource::Rockspec { sha256, commit, .. } => {
+            *sha256 = sha.filter(|s| !s.is_empty()).cloned();
+            *commit = commit_value.filter(|s| !s.is_empty()).cloned();
+        }
+        PackageSource::Git { .. } | PackageSource::Local { .. } | PackageSource::Linked { .. } => {}
+    }
+    source
+}
+
+/// Fetches sources, builds into a temp prefix, and inserts the result into the store.
+#[allow(clippy::too_many_arguments)]
+pub(in crate::ops) fn build_into_store(
+    session: &Session,
+    name: &str,
+    text: &str,
+    rockspec: &Rockspec,
+    source: PackageSource,
+    hint: SourceHint,
+    key: &StoreKey,
+    expected: &Expected,
+) -> Result<(PathBuf, PackageSource)> {
+    let work = tempfile::tempdir_in(session.scratch.path())?;
+    let prefix = work.path().join("prefix");
+    std::fs::create_dir_all(&prefix)?;
+    let (mut sha, mut commit) = (None, None);
+    let mut prebuilt = false;
+    let mut links = None;
+    let source_dir = match hint {
+        SourceHint::Dir(dir) => dir,
+        SourceHint::Local { dir, links: found } => {
+            links = Some(found);
+            dir
+        }
+        SourceHint::Remote => {
+            let fetched = fetch::fetch_source(
+                &rockspec.source,
+                &work.path().join("src"),
+                &SourceOptions {
+                    fetch: session.fetch_opts.clone(),
+                    expected_sha256: expected.sha256.clone(),
+                    git_commit: expected.commit.clone(),
+                },
+            )
+            .map_err(|e| naming_url(e.into(), &rockspec.source.url))?;
+            sha = fetched.archive_sha256;
+            commit = fetched.git_commit;
+            fetched.dir
+        }
+        SourceHint::Rock { server, arches } => {
+            let (file, binary) = published_rock(name, &rockspec.version, &arches);
+            let path = work.path().join(&file);
+            server.download_to(&file, &path)?;
+            let actual = fetch::sha256_file(&path)?;
+            if let Some(recorded) = &expected.sha256
+                && !crate::digest::same_digest(recorded, &actual)
+            {
+                return Err(fetch::FetchError::Sha256Mismatch {
+                    url: format!("{}/{file}", server.url()),
+                    expected: recorded.clone(),
+                    actual,
+                }
+                .into());
+            }
+            sha = Some(actual);
+            if binary {
+                fetch::extract(&path, &prefix, &ExtractLimits::default())?;
+                prebuilt = true;
+                prefix.clone()
+            } else {
+                let unpacked = fetch::unpack_src_rock(
+                    &path,
+                    &work.path().join("src-rock"),
+                    &ExtractLimits::default(),
+                )?;
+                let fetched = fetch::src_rock_source(
+                    &rockspec.source,
+                    &unpacked,
+                    &SourceOptions {
+                        fetch: session.fetch_opts.clone(),
+                        ..SourceOptions::default()
+                    },
+                )?;
+                fetched.dir
+            }
+        }
+    };
+    if !prebuilt {
+        build::build_rock(rockspec, &source_dir, &prefix, &session.build_ctx)
+            .with_context(|| format!("building {name} {}", rockspec.version))?;
+        crate::fsutil::write_atomic(&prefix.join(rockspec.file_name()), text.as_bytes())?;
+        crate::tree::write_rock_manifest(&prefix, &rockspec.file_name())?;
+    }
+    let mut extra = BTreeMap::new();
+    if let Some(links) = &links {
+        extra.insert(
+            crate::tree::links::LINKED_FILES_KEY.to_string(),
+            crate::fetch::project::linked_files_record(links, &prefix)?,
+        );
+    }
+    extra.insert("source_sha256".to_string(), sha.clone().unwrap_or_default());
+    extra.insert(
+        "source_commit".to_string(),
+        commit.clone().unwrap_or_default(),
+    );
+    let stored = session.store.insert(
+        key,
+        &prefix,
+        RockMeta {
+            name: name.to_string(),
+            version: rockspec.version.to_string(),
+            extra,
+        },
+    )?;
+    Ok((
+        stored.prefix,
+        with_source_record(source, sha.as_ref(), commit.as_ref()),
+    ))
+}
+
+/// Adds the source URL to an error that does not name it already (archive errors name the
+/// downloaded file's temporary path).
+pub(in crate::ops) fn naming_url(err: anyhow::Error, url: &str) -> anyhow::Error {
+    if error_text(&err).contains(url) {
+        err
+    } else {
+        err.context(format!("sources from {url}"))
+    }
+}
+
+pub(in crate::ops) fn package_record(
+    rockspec: &Rockspec,
+    source: PackageSource,
+    key: &StoreKey,
+    stored: &Path,
+) -> Result<Package> {
+    Ok(Package {
+        version: rockspec.version.clone(),
+        reason: Reason {
+            requested: None,
+            required_by: vec![],
+        },
+        source,
+        dependencies: rockspec
+            .dependencies
+            .iter()
+            .map(|d| d.to_string())
+            .collect(),
+        store_key: key.to_string(),
+        files_sha256: crate::tree::hash_tree_files(stored)?,
+    })
+}
+
+/// The build settings that can change what this rockspec's build produces: none for pure Lua,
+/// the C compiler and flags for C modules, plus the tool for make/cmake builds.
+pub(in crate::ops) fn build_fingerprint(ctx: &BuildContext, rockspec: &Rockspec) -> String {
+    use crate::rockspec::{BuildType, Module};
+    let compiles_c = rockspec.build.modules.values().any(|m| match m {
+        Module::C(_) => true,
+        Module::Lua(path) => path.ends_with(".c"),
+    });
+    let mut parts = Vec::new();
+    let compiler = format!(
+        "cc={}|cflags={}|libflag={}",
+        ctx.cc, ctx.cflags, ctx.libflag
+    );
+    match rockspec.build.kind {
+        BuildType::Builtin if compiles_c => parts.push(compiler),
+        BuildType::Builtin | BuildType::None => {}
+        BuildType::Make => parts.extend([compiler, format!("make={}", ctx.make)]),
+        BuildType::Command => parts.push(compiler),
+        BuildType::Cmake => parts.extend([
+            compiler,
+            format!("cmake={}", ctx.cmake.as_deref().unwrap_or("")),
+        ]),
+    }
+    parts.extend(ctx.variables.iter().map(|(k, v)| format!("{k}={v}")));
+    parts.join("|")
+}

@@ -1,0 +1,131 @@
+//! Rebuilding recorded packages: a state's packages that the store lacks, built again from
+//! the sources its manifest records, with the recorded hashes and commits checked.
+
+use crate::env::Environment;
+use crate::fetch::{self};
+use crate::manifest::{Manifest, Package, PackageSource};
+use crate::ops::install::candidates::{fetch_rockspec_text, server_hint};
+use crate::ops::install::prepare::{Expected, SourceHint, build_into_store};
+use crate::ops::install::session::{ServerChoice, Session, fresh_dir};
+use crate::rockspec::Rockspec;
+use crate::store::StoreKey;
+use anyhow::{Context as _, Result, bail};
+
+/// Rebuilds into the store every package of `manifest` that the store lacks, from the sources
+/// recorded in the manifest, verifying the recorded hashes and commits. Returns how many it
+/// rebuilt.
+pub fn ensure_in_store(env: &Environment, manifest: &Manifest) -> Result<usize> {
+    let store = env.home.store()?;
+    let missing: Vec<(&String, &Package)> = manifest
+        .packages
+        .iter()
+        .filter(|(_, p)| {
+            StoreKey::parse(&p.store_key).map_or(true, |k| !matches!(store.get(&k), Ok(Some(_))))
+        })
+        .collect();
+    if missing.is_empty() {
+        return Ok(0);
+    }
+    let session = Session::open(env, &ServerChoice::default())?;
+    for (name, package) in &missing {
+        rebuild_recorded(&session, name, package)
+            .with_context(|| format!("cannot rebuild {name} {}", package.version))?;
+        eprintln!("  {name} {} (rebuilt)", package.version);
+    }
+    Ok(missing.len())
+}
+
+/// Rebuilds one recorded package from the source its record names.
+pub(in crate::ops) fn rebuild_recorded(
+    session: &Session,
+    name: &str,
+    package: &Package,
+) -> Result<()> {
+    let key = StoreKey::parse(&package.store_key)
+        .with_context(|| format!("{name}: malformed store key in manifest.json"))?;
+    let (text, hint, expected) = match &package.source {
+        PackageSource::Server {
+            server,
+            rockspec_sha256,
+            sha256,
+            commit,
+            ..
+        } => {
+            let (server, arches) = session.published(server, name, &package.version)?;
+            let text = fetch_rockspec_text(
+                &server,
+                name,
+                &package.version,
+                &arches,
+                session.scratch.path(),
+            )?;
+            check_sha(name, "rockspec", rockspec_sha256, &text)?;
+            let expected = Expected {
+                sha256: sha256.clone(),
+                commit: commit.clone(),
+            };
+            (text, server_hint(&server, &arches), expected)
+        }
+        PackageSource::Rockspec {
+            path,
+            rockspec_sha256,
+            sha256,
+            commit,
+            ..
+        } => {
+            let text = std::fs::read_to_string(path).with_context(|| {
+                format!("the rockspec {path} it was installed from cannot be read")
+            })?;
+            check_sha(name, "rockspec", rockspec_sha256, &text)?;
+            let expected = Expected {
+                sha256: sha256.clone(),
+                commit: commit.clone(),
+            };
+            (text, SourceHint::Remote, expected)
+        }
+        PackageSource::Git {
+            url,
+            commit,
+            rockspec,
+            rockspec_sha256,
+        } => {
+            let checkout = fresh_dir(session, "git-")?;
+            fetch::git::fetch_git(url, fetch::git::GitRef::Commit(commit), &checkout)?;
+            let text = std::fs::read_to_string(checkout.join(rockspec))
+                .with_context(|| format!("{url} at {commit} has no {rockspec}"))?;
+            check_sha(name, "rockspec", rockspec_sha256, &text)?;
+            (text, SourceHint::Dir(checkout), Expected::default())
+        }
+        PackageSource::Local { .. } | PackageSource::Linked { .. } => {
+            let prepared =
+                crate::fetch::project::prepare_recorded(name, package, session.scratch.path())?;
+            let hint = SourceHint::Local {
+                dir: prepared.build_dir,
+                links: prepared.links,
+            };
+            (prepared.text, hint, Expected::default())
+        }
+    };
+    let rockspec = Rockspec::from_lua(&text, &format!("{name}-{}.rockspec", package.version))?;
+    build_into_store(
+        session,
+        name,
+        &text,
+        &rockspec,
+        package.source.clone(),
+        hint,
+        &key,
+        &expected,
+    )?;
+    Ok(())
+}
+
+pub(in crate::ops) fn check_sha(name: &str, what: &str, expected: &str, text: &str) -> Result<()> {
+    let actual = crate::digest::sha256_bytes(text.as_bytes());
+    if actual != expected {
+        bail!(
+            "{name}: {what} sha256 mismatch: manifest.json records {expected}, the server now has {actual} (the package was republished; reinstall it to accept the new one)"
+        );
+    }
+    Ok(())
+}

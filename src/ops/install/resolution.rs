@@ -1,0 +1,58 @@
+//! The resolver request of a change: the requested packages with their constraints, the
+//! environment's Lua, and the installed versions to keep when they still fit.
+
+use crate::env::Environment;
+use crate::manifest::Manifest;
+use crate::ops::install::candidates::Candidates;
+use crate::resolve::{self, Request};
+use crate::version::{Constraints, Dependency, Version};
+use anyhow::Result;
+use std::collections::{BTreeMap, BTreeSet};
+
+pub(in crate::ops) fn resolve_requested(
+    candidates: &Candidates<'_>,
+    current: &Manifest,
+    requested: &BTreeMap<String, String>,
+    env: &Environment,
+) -> Result<resolve::Resolution> {
+    let request = request_for(
+        requested,
+        preferred_versions(current, &BTreeSet::new()),
+        env,
+    )?;
+    Ok(resolve::resolve(candidates, &request)?)
+}
+
+/// The installed versions the resolver should keep, except for `except`.
+pub(in crate::ops) fn preferred_versions(
+    current: &Manifest,
+    except: &BTreeSet<String>,
+) -> BTreeMap<String, Version> {
+    current
+        .packages
+        .iter()
+        .filter(|(n, _)| !except.contains(*n))
+        .map(|(n, p)| (n.clone(), p.version.clone()))
+        .collect()
+}
+
+/// A resolver request for the requested packages (name → constraint text).
+pub(in crate::ops) fn request_for(
+    requested: &BTreeMap<String, String>,
+    preferred: BTreeMap<String, Version>,
+    env: &Environment,
+) -> Result<Request> {
+    let mut requirements = Vec::new();
+    for (name, constraint) in requested {
+        requirements.push(Dependency {
+            name: name.clone(),
+            constraints: Constraints::parse(constraint)?,
+        });
+    }
+    Ok(Request {
+        requirements,
+        lua_version: Version::parse(&env.config.lua)?,
+        preferred,
+        allow_development: false,
+    })
+}

@@ -1,0 +1,230 @@
+//! The session of one change: the rocks servers with their manifests, the store, scratch
+//! space and build settings, opened once and shared by every stage of an install.
+
+use crate::build::{self, BuildContext};
+use crate::env::Environment;
+use crate::errors::error_text;
+use crate::fetch::{self, FetchOptions};
+use crate::manifest::Manifest;
+use crate::ops::install::candidates::{Candidates, Origin, Pinned, find_rockspec_in};
+use crate::ops::install::targets::Target;
+use crate::registry::ServerManifest;
+use crate::rockspec::Rockspec;
+use crate::server::RocksServer;
+use crate::store::Store;
+use crate::version::{Constraints, Dependency, Version};
+use anyhow::{Context as _, Result, anyhow};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+/// Which rocks servers a command uses.
+#[derive(Debug, Clone)]
+pub enum ServerChoice {
+    /// These first, then the environment's own.
+    Extra(Vec<String>),
+    /// Only these.
+    Only(Vec<String>),
+}
+
+impl Default for ServerChoice {
+    fn default() -> Self {
+        ServerChoice::Extra(vec![])
+    }
+}
+
+impl ServerChoice {
+    /// The server URLs to use, in priority order, given the environment's `configured` ones.
+    pub fn urls(&self, configured: &[String]) -> Vec<String> {
+        match self {
+            ServerChoice::Only(list) => list.clone(),
+            ServerChoice::Extra(list) => list.iter().chain(configured).cloned().collect(),
+        }
+    }
+}
+
+/// Everything a change needs: servers with their manifests, the store, build settings.
+pub struct Session {
+    pub(in crate::ops) lua: String,
+    pub(in crate::ops) cache_dir: PathBuf,
+    pub(in crate::ops) servers: Vec<(RocksServer, ServerManifest)>,
+    pub(in crate::ops) store: Store,
+    pub(in crate::ops) scratch: tempfile::TempDir,
+    pub(in crate::ops) build_ctx: BuildContext,
+    pub(in crate::ops) fetch_opts: FetchOptions,
+    /// Servers that could not be read, with why; named when a package cannot be found.
+    pub(in crate::ops) unreachable: Vec<String>,
+}
+
+impl Session {
+    /// Opens the servers (fetching or reusing their manifests) and the store.
+    pub fn open(env: &Environment, choice: &ServerChoice) -> Result<Session> {
+        let urls = choice.urls(&env.config.servers);
+        let cache = env.home.cache_dir();
+        let fetch_opts =
+            fetch::fetch_options(std::env::var(fetch::HTTP_TIMEOUT_VAR).ok().as_deref())?;
+        let mut servers = Vec::new();
+        let mut failures = Vec::new();
+        for url in urls {
+            let server = match RocksServer::new(&url, &cache) {
+                Ok(s) => s.with_options(fetch_opts.clone()),
+                Err(e) => {
+                    failures.push(format!("{url}: {e}"));
+                    continue;
+                }
+            };
+            match server.manifest() {
+                Ok(m) => servers.push((server, m)),
+                Err(e) => {
+                    let e = error_text(&e.into());
+                    tracing::warn!("rocks server {url} unavailable: {e}");
+                    failures.push(format!("{url}: {e}"));
+                }
+            }
+        }
+        if servers.is_empty() && !failures.is_empty() {
+            tracing::warn!("no rocks server reachable; only installed packages are available");
+        }
+        let scratch_root = env.root.join(".lvm-tmp");
+        std::fs::create_dir_all(&scratch_root)?;
+        let scratch = tempfile::tempdir_in(&scratch_root)?;
+        let headers = env
+            .home
+            .root
+            .join("lua-headers")
+            .join(crate::platform::LUA_VERSION);
+        build::write_lua_headers(&headers)?;
+        Ok(Session {
+            lua: env.config.lua.clone(),
+            cache_dir: cache.clone(),
+            servers,
+            store: env.home.store()?,
+            scratch,
+            build_ctx: BuildContext {
+                jobs: env.config.jobs.unwrap_or_default().count(),
+                ..BuildContext::from_env(&headers)
+            },
+            fetch_opts,
+            unreachable: failures,
+        })
+    }
+
+    /// Adds to a resolution failure which servers could not be read, since the package may
+    /// be on one of them.
+    pub(in crate::ops) fn explain_unreachable(&self, err: anyhow::Error) -> anyhow::Error {
+        if self.unreachable.is_empty() {
+            return err;
+        }
+        anyhow!(
+            "{}\nthese rocks servers could not be read:\n  {}",
+            error_text(&err),
+            self.unreachable.join("\n  ")
+        )
+    }
+
+    /// The rocks server at `url` and the files it publishes for `name` `version` (from this
+    /// session's manifests when it is one of its servers).
+    pub(in crate::ops) fn published(
+        &self,
+        url: &str,
+        name: &str,
+        version: &Version,
+    ) -> Result<(RocksServer, Vec<String>)> {
+        let opened;
+        let (server, manifest) = match self.servers.iter().find(|(s, _)| s.url() == url) {
+            Some((s, m)) => (s, m),
+            None => {
+                let server =
+                    RocksServer::new(url, &self.cache_dir)?.with_options(self.fetch_opts.clone());
+                let manifest = server.manifest()?;
+                opened = (server, manifest);
+                (&opened.0, &opened.1)
+            }
+        };
+        let arches = manifest
+            .packages
+            .get(name)
+            .and_then(|versions| versions.get(version))
+            .cloned()
+            .ok_or_else(|| {
+                anyhow!("rocks server {url} no longer lists {name} {version} (it was removed from the server)")
+            })?;
+        Ok((server.clone(), arches))
+    }
+
+    pub(in crate::ops) fn candidates(&self, current: &Manifest) -> Candidates<'_> {
+        let mut candidates = Candidates {
+            servers: &self.servers,
+            pinned: BTreeMap::new(),
+            exclusive: BTreeSet::new(),
+            rockspecs: Mutex::new(HashMap::new()),
+            scratch: self.scratch.path(),
+        };
+        for (name, package) in &current.packages {
+            candidates.pin_installed(name, package);
+        }
+        candidates
+    }
+
+    /// Pins a local rockspec or git target; returns its name and the requirement it adds.
+    pub(in crate::ops) fn pin_target(
+        &self,
+        candidates: &mut Candidates<'_>,
+        target: &Target,
+    ) -> Result<Dependency> {
+        let (rockspec, origin) = match target {
+            Target::Package(dep) => return Ok(dep.clone()),
+            Target::Rockspec(path) => {
+                let rockspec = Rockspec::from_file(path)?;
+                let path = std::fs::canonicalize(path)
+                    .with_context(|| format!("rockspec {}", path.display()))?;
+                (rockspec, Origin::LocalRockspec { path })
+            }
+            Target::Local(local) => {
+                let (_, rockspec) = crate::fetch::project::read_rockspec(local)?;
+                (rockspec, Origin::Local(local.clone()))
+            }
+            Target::Git(spec) => {
+                let checkout = fresh_dir(self, "git-")?;
+                let reference = match &spec.reference {
+                    Some(r) => fetch::git::GitRef::Named(r),
+                    None => fetch::git::GitRef::Default,
+                };
+                let commit = fetch::git::fetch_git(&spec.url, reference, &checkout)?;
+                let rockspec_rel = find_rockspec_in(&checkout)?;
+                let rockspec = Rockspec::from_file(&checkout.join(&rockspec_rel))?;
+                (
+                    rockspec,
+                    Origin::Git {
+                        url: spec.url.clone(),
+                        commit,
+                        checkout,
+                        rockspec: rockspec_rel,
+                    },
+                )
+            }
+        };
+        let name = rockspec.package.clone();
+        let version = rockspec.version.clone();
+        let list = candidates.pinned.entry(name.clone()).or_default();
+        list.retain(|p| p.version != version);
+        list.push(Pinned {
+            version: version.clone(),
+            dependencies: rockspec.dependencies.clone(),
+            origin,
+        });
+        candidates.exclusive.insert(name.clone());
+        Ok(Dependency {
+            name,
+            constraints: Constraints::parse(&format!("== {version}"))?,
+        })
+    }
+}
+
+/// Makes a fresh, empty directory under the session's scratch space.
+pub(in crate::ops) fn fresh_dir(session: &Session, prefix: &str) -> Result<PathBuf> {
+    Ok(tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir_in(session.scratch.path())?
+        .keep())
+}

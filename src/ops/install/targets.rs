@@ -1,0 +1,181 @@
+//! Install targets: what the user typed (`name`, `name >= 1.0`, `x.rockspec`, a git URL or
+//! checkout) read into [`Target`]s, and the arguments an event records for them.
+
+use crate::fetch::{self};
+use crate::version::{Constraints, Dependency};
+use anyhow::{Context as _, Result, bail};
+use std::path::{Path, PathBuf};
+
+/// One thing the user asked to install.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Target {
+    Package(Dependency),
+    Rockspec(PathBuf),
+    Git(fetch::git::GitSpec),
+    /// A project directory built from its files as they are (`lvm make`, `lvm link`).
+    Local(crate::fetch::project::LocalTarget),
+}
+
+/// Reads install arguments: `name`, `name version`, `'name >= 1.0'`, `x.rockspec`,
+/// `git+https://...@ref`, or a path to a git repository.
+pub fn parse_targets(args: &[String]) -> Result<Vec<Target>> {
+    let mut targets: Vec<Target> = Vec::new();
+    for arg in args {
+        let trimmed = arg.trim();
+        let starts_like_constraint = trimmed
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_digit() || "<>=~!@".contains(c));
+        if starts_like_constraint {
+            match targets.last_mut() {
+                Some(Target::Package(dep)) if dep.constraints.is_any() => {
+                    dep.constraints = Constraints::parse(trimmed)
+                        .with_context(|| format!("version or constraint '{trimmed}'"))?;
+                    continue;
+                }
+                _ => bail!(
+                    "'{trimmed}' looks like a version or constraint, but no package name comes before it (write e.g. `lvm install penlight {trimmed}`)"
+                ),
+            }
+        }
+        if trimmed.ends_with(".rockspec") {
+            targets.push(Target::Rockspec(PathBuf::from(trimmed)));
+        } else if fetch::git::is_git_url(trimmed) {
+            targets.push(Target::Git(fetch::git::parse_git_spec(trimmed)?));
+        } else if looks_like_path(trimmed) && is_git_checkout(trimmed) {
+            targets.push(Target::Git(local_git_spec(trimmed)?));
+        } else if trimmed.contains('/') && Path::new(trimmed).exists() {
+            bail!(
+                "'{trimmed}' is a path but neither a .rockspec file nor a git repository; to install from a folder, point at its rockspec"
+            );
+        } else {
+            targets.push(Target::Package(Dependency::parse(trimmed)?));
+        }
+    }
+    Ok(targets)
+}
+
+/// A git target given as a local path, with the path made absolute so the recorded source
+/// can be fetched again from any directory.
+pub(in crate::ops) fn local_git_spec(arg: &str) -> Result<fetch::git::GitSpec> {
+    let (path, reference) = split_path_ref(arg);
+    let absolute = std::fs::canonicalize(path)
+        .with_context(|| format!("git repository '{path}' cannot be read"))?;
+    let spec = match reference {
+        Some(r) => format!("{}@{r}", absolute.display()),
+        None => absolute.display().to_string(),
+    };
+    Ok(fetch::git::parse_git_spec(&spec)?)
+}
+
+/// Whether `arg` (a path, optionally followed by `@ref`) names a git repository.
+pub(in crate::ops) fn is_git_checkout(arg: &str) -> bool {
+    Path::new(split_path_ref(arg).0).join(".git").exists()
+}
+
+/// Splits `path@ref` into the path and the git reference; a path that exists as written
+/// (even with an `@` in it) has no reference.
+pub(in crate::ops) fn split_path_ref(arg: &str) -> (&str, Option<&str>) {
+    match arg.rsplit_once('@') {
+        Some((path, reference)) if !Path::new(arg).exists() => (path, Some(reference)),
+        _ => (arg, None),
+    }
+}
+
+/// Whether an argument is written as a path (`./x`, `../x`, `/x`, `x/y`, `.`), as opposed to a
+/// package name that may happen to match a folder in the current directory.
+pub(in crate::ops) fn looks_like_path(arg: &str) -> bool {
+    arg.contains('/') || arg == "." || arg == ".."
+}
+
+/// The event's arguments: what the user typed, with local paths made absolute (so the log
+/// still says which file was meant when read from elsewhere).
+pub(in crate::ops) fn event_args(args: &[String], names: &[String]) -> Vec<String> {
+    if args.is_empty() {
+        return names.to_vec();
+    }
+    args.iter()
+        .map(|arg| {
+            if !looks_like_path(arg) || fetch::git::is_git_url(arg) {
+                return arg.clone();
+            }
+            let (path, reference) = split_path_ref(arg);
+            match (std::fs::canonicalize(path), reference) {
+                (Ok(abs), Some(r)) => format!("{}@{r}", abs.display()),
+                (Ok(abs), None) => abs.display().to_string(),
+                (Err(_), _) => arg.clone(),
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn targets_join_names_with_following_constraints() {
+        let targets = parse_targets(&args(&["penlight", ">= 1.13", "lpeg 1.1.0-2", "x"])).unwrap();
+        let names: Vec<String> = targets
+            .iter()
+            .map(|t| match t {
+                Target::Package(d) => d.to_string(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(names.len(), 3);
+        assert!(names[0].starts_with("penlight") && names[0].contains(">= 1.13"));
+        assert!(names[1].starts_with("lpeg") && names[1].contains("1.1.0-2"));
+        assert_eq!(names[2], "x");
+        let err = parse_targets(&args(&[">= 1.0"])).unwrap_err().to_string();
+        assert!(err.contains("no package name comes before it"), "{err}");
+    }
+
+    #[test]
+    fn targets_recognize_rockspecs_git_urls_and_git_paths() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = dir.path().join("myrock");
+        std::fs::create_dir_all(repo.join(".git")).unwrap();
+        let path = repo.display().to_string();
+        let targets = parse_targets(&args(&[
+            "./x-1.0-1.rockspec",
+            "git+file:///srv/r@v1",
+            &format!("{path}@v2"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            targets[0],
+            Target::Rockspec(PathBuf::from("./x-1.0-1.rockspec"))
+        );
+        let Target::Git(spec) = &targets[1] else {
+            panic!("{targets:?}")
+        };
+        assert_eq!(
+            (spec.url.as_str(), spec.reference.as_deref()),
+            ("git+file:///srv/r", Some("v1"))
+        );
+        let Target::Git(spec) = &targets[2] else {
+            panic!("{targets:?}")
+        };
+        let absolute = std::fs::canonicalize(&repo).unwrap();
+        assert_eq!(spec.url, format!("git+file://{}", absolute.display()));
+        assert_eq!(spec.reference.as_deref(), Some("v2"));
+        let err = parse_targets(&args(&[dir.path().to_str().unwrap()]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("neither a .rockspec file nor a git repository"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn only_arguments_written_as_paths_are_paths() {
+        assert!(looks_like_path("./x") && looks_like_path("a/b") && looks_like_path("."));
+        assert!(!looks_like_path("gitrock") && !looks_like_path("lua-cjson"));
+    }
+}

@@ -1,0 +1,24 @@
+//! Operations: one file per thing a user does to an environment (install, remove, rollback,
+//! push, …), each built from the lower modules and returning data, never text for a terminal.
+//!
+//! An operation that changes an environment takes the environment's writer lock guard; the
+//! stages of an install live in [`install`]. Operations sit above every other library module
+//! (`env`, `store`, `tree`, `fetch`, `build`, …) and below the CLI and the library API.
+
+pub mod clone;
+pub mod develop;
+pub mod diff;
+pub mod gc;
+pub mod install;
+pub mod profile;
+pub mod publish;
+pub mod pull;
+pub mod push;
+pub mod remote;
+pub mod remove;
+pub mod rollback;
+pub mod search;
+pub mod stats;
+pub mod sync;
+pub mod upgrade;
+pub mod verify;

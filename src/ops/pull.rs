@@ -1,0 +1,86 @@
+//! `lvm pull`: a remote's events for the current profile fetched and fast-forwarded, the
+//! store filled from their recorded sources, and the tree made to match.
+
+use crate::env::Environment;
+use crate::manifest::{self, Change};
+use crate::ops::remote::{
+    Relation, SharingError, fetch_all, relation, remote_copy_profile, resolve_remote, tracking_head,
+};
+use crate::ops::sync::{SyncReport, check_commit, finish_sync};
+use anyhow::{Context as _, Result};
+use std::time::Duration;
+
+/// What `lvm pull` did.
+#[derive(Debug, Clone)]
+pub struct PullReport {
+    pub remote: String,
+    pub relation: Relation,
+    /// The package changes the fast-forward brought.
+    pub changes: Vec<Change>,
+    pub sync: SyncReport,
+}
+
+/// `lvm pull`: fetches the remote and fast-forwards the current profile when it can. When the
+/// histories diverged, the remote's state goes into profile `<remote>/<profile>` and the pull
+/// is refused with what to do. Then the tree is synced.
+pub fn pull(env: &Environment, remote: Option<&str>, lock_timeout: Duration) -> Result<PullReport> {
+    let repo = env.repo.git();
+    let remote_name = resolve_remote(repo, remote, "pull")?;
+    let _lock = env.lock(lock_timeout)?;
+    fetch_all(repo, &remote_name)?;
+    let profile = env.profile()?;
+    let local = env.head()?;
+    let theirs = tracking_head(repo, &remote_name, &profile).ok_or_else(|| {
+        SharingError::RemoteLacksProfile {
+            remote: remote_name.clone(),
+            profile: profile.clone(),
+        }
+    })?;
+    let rel = relation(repo, local, theirs)?;
+    let mut changes = Vec::new();
+    match rel {
+        Relation::Same | Relation::Ahead(_) => {}
+        Relation::Behind(_) => {
+            let target = check_commit(env, theirs)?;
+            crate::ops::install::rebuild::ensure_in_store(env, &target)?;
+            changes = manifest::diff(&env.manifest()?, &target);
+            repo.reference_matching(
+                &format!("refs/heads/{profile}"),
+                theirs,
+                true,
+                local,
+                &format!("lvm pull {remote_name}: fast-forward"),
+            )
+            .map_err(|_| crate::envrepo::RepoError::Concurrent {
+                profile: profile.clone(),
+            })?;
+        }
+        Relation::Diverged { ahead, behind } => {
+            // Ready for `lvm profile merge`: its state checked and its rocks in the store.
+            let target = check_commit(env, theirs)?;
+            crate::ops::install::rebuild::ensure_in_store(env, &target)?;
+            let copy = remote_copy_profile(&remote_name, &profile);
+            let commit = repo.find_commit(theirs)?;
+            repo.branch(&copy, &commit, true)
+                .with_context(|| format!("creating profile '{copy}'"))?;
+            return Err(SharingError::Diverged {
+                profile,
+                remote: remote_name,
+                ahead,
+                behind,
+                copy,
+            }
+            .into());
+        }
+    }
+    // The config may have changed with the new head: read the environment again.
+    let fresh = Environment::open(&env.root, env.home.clone())?;
+    fresh.recover()?;
+    let sync = finish_sync(&fresh)?;
+    Ok(PullReport {
+        remote: remote_name,
+        relation: rel,
+        changes,
+        sync,
+    })
+}

@@ -1,0 +1,469 @@
+//! Remotes of an environment's repository: names, URLs and transports, credentials, fetching
+//! and how a local profile relates to its remote copy; shared by push, pull and clone.
+
+use anyhow::{Context as _, Result};
+use git2::{AutotagOption, Cred, CredentialType, FetchOptions, Oid, RemoteCallbacks, Repository};
+use std::path::{Path, PathBuf};
+use thiserror::Error;
+
+/// The remote a clone fetches from.
+pub const ORIGIN: &str = "origin";
+
+#[derive(Debug, Error)]
+pub enum SharingError {
+    #[error(
+        "remote name '{name}': use letters, digits, '-', '_' and '.', not starting with '.' or '-' (e.g. `lvm remote add origin URL`)"
+    )]
+    InvalidRemoteName { name: String },
+    #[error(
+        "remote '{name}' already exists ({url}); remove it first with `lvm remote remove {name}`"
+    )]
+    RemoteExists { name: String, url: String },
+    #[error("no remote named '{name}' (known: {known}); add it with `lvm remote add {name} URL`")]
+    UnknownRemote { name: String, known: String },
+    #[error("this environment has no remote; add one with `lvm remote add origin URL`")]
+    NoRemote,
+    #[error(
+        "this environment has several remotes ({known}) and none is called 'origin'; name the one to use, e.g. `lvm {command} {first}`"
+    )]
+    AmbiguousRemote {
+        known: String,
+        command: &'static str,
+        first: String,
+    },
+    #[error(
+        "'{url}': unsupported repository URL; use a path, file://, ssh:// (or user@host:path), https://, http:// or git://"
+    )]
+    UnsupportedUrl { url: String },
+    #[error("{action} {url}: {message}{hint}")]
+    Transfer {
+        action: &'static str,
+        url: String,
+        message: String,
+        hint: &'static str,
+    },
+    #[error(
+        "remote '{remote}' has no profile '{profile}'; push it from an environment that has it with `lvm push {remote} --profile {profile}`"
+    )]
+    RemoteLacksProfile { remote: String, profile: String },
+    #[error(
+        "profile '{profile}' and its copy on '{remote}' have diverged ({ahead} local and {behind} remote events since they split); nothing was changed here except that the remote's state is now profile '{copy}': merge it with `lvm profile merge {copy}`, then share the result with `lvm push {remote}`"
+    )]
+    Diverged {
+        profile: String,
+        remote: String,
+        ahead: usize,
+        behind: usize,
+        copy: String,
+    },
+    #[error(
+        "profile '{profile}' on '{remote}' has {behind} event(s) this environment lacks; run `lvm pull {remote}` first (and `lvm profile merge` if it reports divergence), then push again"
+    )]
+    PushBehind {
+        profile: String,
+        remote: String,
+        behind: usize,
+    },
+    #[error("'{remote}' refused the update of {reference}: {message}")]
+    PushRejected {
+        remote: String,
+        reference: String,
+        message: String,
+    },
+    #[error("no profile '{name}' to push (see `lvm profile list`)")]
+    UnknownProfile { name: String },
+    #[error("{path} already exists and is not empty; clone into a new or empty folder")]
+    DestinationNotEmpty { path: String },
+    #[error(
+        "{url} holds no profiles (no branches); push an environment to it first with `lvm push`"
+    )]
+    EmptyRemote { url: String },
+    #[error("{url} is not a usable lvm environment: {reason}; nothing was cloned")]
+    NotAnEnvironment { url: String, reason: String },
+    #[error(
+        "refusing to use commit {commit} of profile '{profile}': {reason}; fix it with git (e.g. `git revert` or `git reset --hard HEAD~1` in {root}), then run `lvm sync`"
+    )]
+    BadHead {
+        commit: String,
+        profile: String,
+        root: String,
+        reason: String,
+    },
+    #[error(
+        "commit {commit} has no lvm event and lvm events follow it, so the log cannot replay; return to the last commit before it with `git reset --hard {commit}~1` and redo the later changes, or keep going without `lvm verify`"
+    )]
+    BuriedHandCommit { commit: String },
+}
+
+/// How a remote URL is reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// A path or `file://` URL.
+    Local,
+    /// `ssh://` or scp-like `user@host:path`.
+    Ssh,
+    /// `https://` or `http://`.
+    Http,
+    /// `git://`.
+    Git,
+}
+
+/// Classifies a repository URL. Pure.
+pub fn transport(url: &str) -> Result<Transport, SharingError> {
+    let unsupported = || SharingError::UnsupportedUrl { url: url.into() };
+    if url.trim().is_empty() {
+        return Err(unsupported());
+    }
+    if let Some((scheme, _)) = url.split_once("://") {
+        return match scheme.to_ascii_lowercase().as_str() {
+            "file" => Ok(Transport::Local),
+            "ssh" | "git+ssh" | "ssh+git" => Ok(Transport::Ssh),
+            "https" | "http" => Ok(Transport::Http),
+            "git" => Ok(Transport::Git),
+            _ => Err(unsupported()),
+        };
+    }
+    // scp-like syntax: `[user@]host:path`, where the part before ':' has no '/'.
+    if let Some((host, _)) = url.split_once(':') {
+        if !host.is_empty() && !host.contains('/') && !url.starts_with(['/', '.']) {
+            return Ok(Transport::Ssh);
+        }
+    }
+    Ok(Transport::Local)
+}
+
+/// Makes a plain path absolute, so the remote works from any directory; URLs are kept as given.
+pub fn normalize_url(url: &str) -> Result<String, SharingError> {
+    let url = url.trim();
+    if transport(url)? == Transport::Local && !url.contains("://") {
+        let path = Path::new(url);
+        let absolute = std::fs::canonicalize(path).unwrap_or_else(|_| {
+            std::env::current_dir()
+                .map(|cwd| cwd.join(path))
+                .unwrap_or_else(|_| path.to_path_buf())
+        });
+        return Ok(absolute.display().to_string());
+    }
+    Ok(url.to_string())
+}
+
+/// Remote names double as ref path components (`refs/remotes/NAME/...`) and profile prefixes.
+pub fn check_remote_name(name: &str) -> Result<(), SharingError> {
+    let ok = crate::ops::profile::is_plain_ref_name(name) && git2::Remote::is_valid_name(name);
+    if ok {
+        Ok(())
+    } else {
+        Err(SharingError::InvalidRemoteName { name: name.into() })
+    }
+}
+
+/// The local profile that holds a remote profile's state when the two have diverged.
+pub fn remote_copy_profile(remote: &str, profile: &str) -> String {
+    format!("{remote}/{profile}")
+}
+
+/// One configured remote.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RemoteInfo {
+    pub name: String,
+    pub url: String,
+}
+
+/// Adds a remote.
+pub fn remote_add(repo: &Repository, name: &str, url: &str) -> Result<RemoteInfo> {
+    check_remote_name(name)?;
+    if let Ok(existing) = repo.find_remote(name) {
+        return Err(SharingError::RemoteExists {
+            name: name.into(),
+            url: existing.url().unwrap_or("").into(),
+        }
+        .into());
+    }
+    let url = normalize_url(url)?;
+    repo.remote(name, &url)
+        .with_context(|| format!("adding remote '{name}' ({url})"))?;
+    Ok(RemoteInfo {
+        name: name.into(),
+        url,
+    })
+}
+
+/// The configured remotes, sorted by name.
+pub fn remote_list(repo: &Repository) -> Result<Vec<RemoteInfo>> {
+    let names = repo.remotes().context("reading the remotes")?;
+    let mut out = Vec::new();
+    for name in names.iter().flatten().flatten() {
+        let remote = repo.find_remote(name)?;
+        out.push(RemoteInfo {
+            name: name.to_string(),
+            url: remote.url().unwrap_or("").to_string(),
+        });
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
+}
+
+/// Removes a remote (and its remote-tracking refs).
+pub fn remote_remove(repo: &Repository, name: &str) -> Result<()> {
+    let remote = find_remote(repo, name)?;
+    drop(remote);
+    repo.remote_delete(name)
+        .with_context(|| format!("removing remote '{name}'"))?;
+    Ok(())
+}
+
+pub(super) fn find_remote<'r>(repo: &'r Repository, name: &str) -> Result<git2::Remote<'r>> {
+    repo.find_remote(name).map_err(|_| {
+        let known = remote_list(repo)
+            .map(|l| l.into_iter().map(|r| r.name).collect::<Vec<_>>().join(", "))
+            .unwrap_or_default();
+        SharingError::UnknownRemote {
+            name: name.into(),
+            known: if known.is_empty() {
+                "none".into()
+            } else {
+                known
+            },
+        }
+        .into()
+    })
+}
+
+/// The remote a command uses when none is named: `origin`, else the only one. Pure.
+pub fn pick_remote(
+    given: Option<&str>,
+    known: &[String],
+    command: &'static str,
+) -> Result<String, SharingError> {
+    if let Some(name) = given {
+        return Ok(name.to_string());
+    }
+    match known {
+        [] => Err(SharingError::NoRemote),
+        [only] => Ok(only.clone()),
+        _ if known.iter().any(|k| k == ORIGIN) => Ok(ORIGIN.into()),
+        _ => Err(SharingError::AmbiguousRemote {
+            known: known.join(", "),
+            command,
+            first: known[0].clone(),
+        }),
+    }
+}
+
+pub(super) fn resolve_remote(
+    repo: &Repository,
+    given: Option<&str>,
+    command: &'static str,
+) -> Result<String> {
+    let known: Vec<String> = remote_list(repo)?.into_iter().map(|r| r.name).collect();
+    let name = pick_remote(given, &known, command)?;
+    find_remote(repo, &name)?;
+    Ok(name)
+}
+
+/// Credentials for git2's ssh transport: ssh-agent, then unencrypted default keys, then git's
+/// credential helpers. Each way is tried once, since libgit2 asks again after a refusal.
+/// http(s) remotes take their credentials from the URL instead (`fetch::git_http`).
+pub(super) fn callbacks<'a>() -> RemoteCallbacks<'a> {
+    let mut tried: Vec<&'static str> = Vec::new();
+    let mut cb = RemoteCallbacks::new();
+    cb.credentials(move |url, username, allowed| {
+        let user = username.unwrap_or("git");
+        if allowed.contains(CredentialType::USERNAME) && !tried.contains(&"username") {
+            tried.push("username");
+            return Cred::username(user);
+        }
+        if allowed.contains(CredentialType::SSH_KEY) {
+            if !tried.contains(&"agent") {
+                tried.push("agent");
+                return Cred::ssh_key_from_agent(user);
+            }
+            if !tried.contains(&"keyfile") {
+                tried.push("keyfile");
+                let home = std::env::var_os("HOME").map(PathBuf::from);
+                let key = home.iter().flat_map(|h| {
+                    ["id_ed25519", "id_ecdsa", "id_rsa"]
+                        .map(|k| h.join(".ssh").join(k))
+                        .into_iter()
+                        .filter(|p| p.exists())
+                });
+                if let Some(key) = key.into_iter().next() {
+                    return Cred::ssh_key(user, None, &key, None);
+                }
+            }
+        }
+        if allowed.contains(CredentialType::USER_PASS_PLAINTEXT) && !tried.contains(&"helper") {
+            tried.push("helper");
+            if let Ok(config) = git2::Config::open_default() {
+                return Cred::credential_helper(&config, url, username);
+            }
+        }
+        if allowed.contains(CredentialType::DEFAULT) && !tried.contains(&"default") {
+            tried.push("default");
+            return Cred::default();
+        }
+        Err(git2::Error::from_str("no credentials accepted"))
+    });
+    cb
+}
+
+pub(super) fn transfer_error(action: &'static str, url: &str, e: &git2::Error) -> SharingError {
+    let hint = match (e.class(), transport(url)) {
+        (git2::ErrorClass::Ssh, _) | (_, Ok(Transport::Ssh)) => {
+            " (for ssh, load your key into ssh-agent with `ssh-add` and check the host is in ~/.ssh/known_hosts)"
+        }
+        (git2::ErrorClass::Http, _) | (_, Ok(Transport::Http)) => {
+            " (for http(s), the server must speak git's smart protocol; if it needs a login, put the credentials in the URL: https://user:token@host/repo.git)"
+        }
+        (_, Ok(Transport::Git)) => " (is `git daemon` serving that path with --export-all?)",
+        _ => "",
+    };
+    SharingError::Transfer {
+        action,
+        url: url.into(),
+        message: e.message().to_string(),
+        hint,
+    }
+}
+
+/// Fetches every profile of `remote` into `refs/remotes/<remote>/*`; returns the remote's
+/// default branch when it advertises one.
+pub(super) fn fetch_all(repo: &Repository, remote_name: &str) -> Result<Option<String>> {
+    let mut remote = find_remote(repo, remote_name)?;
+    let url = remote.url().unwrap_or("").to_string();
+    crate::fetch::git_http::ensure_registered()
+        .map_err(|e| transfer_error("fetching from", &url, &e))?;
+    let mut opts = FetchOptions::new();
+    opts.remote_callbacks(callbacks());
+    opts.download_tags(AutotagOption::None);
+    opts.prune(git2::FetchPrune::On);
+    let refspec = format!("+refs/heads/*:refs/remotes/{remote_name}/*");
+    remote
+        .fetch(&[refspec.as_str()], Some(&mut opts), Some("lvm fetch"))
+        .map_err(|e| transfer_error("fetching from", &url, &e))?;
+    let default = remote.default_branch().ok().and_then(|b| {
+        b.as_str()
+            .ok()
+            .map(|s| s.trim_start_matches("refs/heads/").to_string())
+    });
+    Ok(default)
+}
+
+pub(super) fn tracking_head(repo: &Repository, remote: &str, profile: &str) -> Option<Oid> {
+    repo.find_reference(&format!("refs/remotes/{remote}/{profile}"))
+        .ok()
+        .and_then(|r| r.target())
+}
+
+/// Where a local profile stands relative to its copy on a remote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Relation {
+    Same,
+    /// The remote has `n` events more; a fast-forward takes them.
+    Behind(usize),
+    /// The local profile has `n` events more.
+    Ahead(usize),
+    /// Both have events the other lacks.
+    Diverged {
+        ahead: usize,
+        behind: usize,
+    },
+}
+
+/// Relates a local commit to a remote one by ancestry. Pure over the repository's graph.
+pub fn relation(repo: &Repository, local: Oid, remote: Oid) -> Result<Relation> {
+    if local == remote {
+        return Ok(Relation::Same);
+    }
+    let (ahead, behind) = repo.graph_ahead_behind(local, remote)?;
+    Ok(match (ahead, behind) {
+        (0, b) => Relation::Behind(b),
+        (a, 0) => Relation::Ahead(a),
+        (a, b) => Relation::Diverged {
+            ahead: a,
+            behind: b,
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies_urls() {
+        assert_eq!(transport("/srv/env.git").unwrap(), Transport::Local);
+        assert_eq!(transport("./env.git").unwrap(), Transport::Local);
+        assert_eq!(transport("file:///srv/env.git").unwrap(), Transport::Local);
+        assert_eq!(transport("git@host:team/env.git").unwrap(), Transport::Ssh);
+        assert_eq!(transport("ssh://host/env.git").unwrap(), Transport::Ssh);
+        assert_eq!(transport("https://host/env.git").unwrap(), Transport::Http);
+        assert_eq!(
+            transport("git://127.0.0.1:9418/env").unwrap(),
+            Transport::Git
+        );
+        assert!(matches!(
+            transport("ftp://host/env"),
+            Err(SharingError::UnsupportedUrl { .. })
+        ));
+        assert!(transport("  ").is_err());
+    }
+
+    #[test]
+    fn remote_names_are_plain() {
+        assert!(check_remote_name("origin").is_ok());
+        assert!(check_remote_name("team-2.backup").is_ok());
+        for bad in ["", "a/b", "-x", ".x", "a b", "x.lock"] {
+            assert!(check_remote_name(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn picks_origin_or_the_only_remote() {
+        let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(pick_remote(None, &names(&["a"]), "push").unwrap(), "a");
+        assert_eq!(
+            pick_remote(None, &names(&["a", "origin"]), "push").unwrap(),
+            "origin"
+        );
+        assert_eq!(pick_remote(Some("b"), &names(&["a"]), "push").unwrap(), "b");
+        assert!(matches!(
+            pick_remote(None, &[], "push"),
+            Err(SharingError::NoRemote)
+        ));
+        let err = pick_remote(None, &names(&["a", "b"]), "pull").unwrap_err();
+        assert!(err.to_string().contains("`lvm pull a`"), "{err}");
+    }
+
+    #[test]
+    fn relation_follows_ancestry() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Repository::init(dir.path()).unwrap();
+        let sig = git2::Signature::now("t", "t@localhost").unwrap();
+        let tree = repo
+            .find_tree(repo.treebuilder(None).unwrap().write().unwrap())
+            .unwrap();
+        let mk = |parents: &[Oid], msg: &str| {
+            let ps: Vec<git2::Commit> = parents
+                .iter()
+                .map(|p| repo.find_commit(*p).unwrap())
+                .collect();
+            let refs: Vec<&git2::Commit> = ps.iter().collect();
+            repo.commit(None, &sig, &sig, msg, &tree, &refs).unwrap()
+        };
+        let a = mk(&[], "a");
+        let b = mk(&[a], "b");
+        let c = mk(&[b], "c");
+        let d = mk(&[a], "d");
+        assert_eq!(relation(&repo, a, a).unwrap(), Relation::Same);
+        assert_eq!(relation(&repo, a, c).unwrap(), Relation::Behind(2));
+        assert_eq!(relation(&repo, c, a).unwrap(), Relation::Ahead(2));
+        assert_eq!(
+            relation(&repo, c, d).unwrap(),
+            Relation::Diverged {
+                ahead: 2,
+                behind: 1
+            }
+        );
+    }
+}

@@ -1,0 +1,144 @@
+//! `lvm stats`: what the recorded events say about an environment: counts by kind, phase
+//! times, store hit rate and the slowest events.
+
+use crate::env::Environment;
+use crate::envrepo::short;
+use anyhow::{Result, anyhow};
+use std::collections::BTreeMap;
+
+/// What `lvm stats` reports: where time went, per command kind and phase, and how often the
+/// store saved a build.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Stats {
+    pub events: usize,
+    /// Per event kind: how many, and total milliseconds over all phases.
+    pub by_kind: BTreeMap<String, KindStats>,
+    /// Total milliseconds per phase (resolve, build, materialize, commit).
+    pub by_phase: BTreeMap<String, u64>,
+    pub store_hits: u64,
+    pub builds: u64,
+    /// Store hits / (hits + builds), in percent; none before anything was installed.
+    pub hit_rate_percent: Option<u64>,
+    /// The events whose build phase took longest, newest first among equals.
+    pub slowest_builds: Vec<SlowEvent>,
+    /// Installed packages after each event, oldest first (the tree's growth).
+    pub packages_over_time: Vec<usize>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct KindStats {
+    pub count: usize,
+    pub total_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SlowEvent {
+    pub commit: String,
+    pub summary: String,
+    pub build_ms: u64,
+    pub builds: u32,
+}
+
+/// Summarises events given oldest first, each with its commit id and the package count after
+/// it. Pure.
+pub fn stats(events: &[(String, &crate::events::Event, usize)]) -> Stats {
+    let mut out = Stats {
+        events: events.len(),
+        ..Stats::default()
+    };
+    let mut slow = Vec::new();
+    for (commit, event, packages) in events {
+        let total: u64 = event.durations_ms.values().sum();
+        let kind = out
+            .by_kind
+            .entry(event.kind.as_str().to_string())
+            .or_default();
+        kind.count += 1;
+        kind.total_ms += total;
+        for (phase, ms) in &event.durations_ms {
+            *out.by_phase.entry(phase.clone()).or_default() += ms;
+        }
+        out.store_hits += u64::from(event.store_hits);
+        out.builds += u64::from(event.builds);
+        let build_ms = event.durations_ms.get("build").copied().unwrap_or(0);
+        if event.builds > 0 {
+            slow.push(SlowEvent {
+                commit: commit.clone(),
+                summary: event.summary(),
+                build_ms,
+                builds: event.builds,
+            });
+        }
+        out.packages_over_time.push(*packages);
+    }
+    let seen = out.store_hits + out.builds;
+    out.hit_rate_percent = (seen > 0).then(|| out.store_hits * 100 / seen);
+    slow.reverse();
+    slow.sort_by_key(|s| std::cmp::Reverse(s.build_ms));
+    slow.truncate(5);
+    out.slowest_builds = slow;
+    out
+}
+
+/// [`stats`] over the current profile's whole history.
+pub fn environment_stats(env: &Environment) -> Result<Stats> {
+    let mut logged = env.history(None)?;
+    logged.reverse();
+    let mut state = crate::manifest::Manifest::empty(&env.config.lua);
+    let mut rows = Vec::new();
+    for entry in &logged {
+        // Counting through the changes avoids reading one manifest per event.
+        crate::events::apply(&mut state, &entry.event.changes).map_err(|message| {
+            anyhow!("event {} does not apply: {message}", short(entry.commit))
+        })?;
+        rows.push((entry.commit.to_string(), &entry.event, state.packages.len()));
+    }
+    Ok(stats(&rows))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::{Event, EventKind};
+
+    fn event(kind: EventKind, build_ms: u64, hits: u32, builds: u32) -> Event {
+        let mut e = Event::new(kind, vec!["x".into()], vec![]);
+        e.durations_ms.insert("resolve".into(), 2);
+        e.durations_ms.insert("build".into(), build_ms);
+        e.store_hits = hits;
+        e.builds = builds;
+        e
+    }
+
+    #[test]
+    fn sums_phases_kinds_and_hit_rate() {
+        let a = event(EventKind::Install, 300, 1, 3);
+        let b = event(EventKind::Install, 10, 4, 0);
+        let c = event(EventKind::Rollback, 0, 0, 0);
+        let rows = vec![
+            ("a".to_string(), &a, 4),
+            ("b".into(), &b, 8),
+            ("c".into(), &c, 4),
+        ];
+        let s = stats(&rows);
+        assert_eq!(s.events, 3);
+        assert_eq!(
+            s.by_kind["install"],
+            KindStats {
+                count: 2,
+                total_ms: 314
+            }
+        );
+        assert_eq!(s.by_kind["rollback"].count, 1);
+        assert_eq!(s.by_phase["build"], 310);
+        assert_eq!(s.by_phase["resolve"], 6);
+        assert_eq!(
+            (s.store_hits, s.builds, s.hit_rate_percent),
+            (5, 3, Some(62))
+        );
+        assert_eq!(s.slowest_builds.len(), 1);
+        assert_eq!(s.slowest_builds[0].commit, "a");
+        assert_eq!(s.packages_over_time, vec![4, 8, 4]);
+        assert_eq!(stats(&[]).hit_rate_percent, None);
+    }
+}

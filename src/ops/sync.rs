@@ -1,0 +1,201 @@
+//! `lvm sync`: the store and tree made to match the head commit after git changes made
+//! outside lvm, and commits made by hand closed with a `sync` event.
+
+use crate::config::EnvConfig;
+use crate::env::{Environment, WriteLock};
+use crate::envrepo::{CONFIG_FILE, MANIFEST_FILE, short};
+use crate::events::{Event, EventError, EventKind};
+use crate::manifest::{self, Change, Manifest};
+use crate::ops::install::rebuild::ensure_in_store;
+use crate::ops::remote::SharingError;
+use anyhow::Result;
+use git2::{Oid, Repository};
+use std::fs;
+use std::time::Duration;
+
+/// `lvm sync`: make the store hold every package the head commit's manifest needs (rebuilding
+/// what is missing from the recorded sources), then the tree exactly what the manifest says.
+pub fn sync_store_and_tree(env: &Environment, lock_timeout: Duration) -> Result<WriteLock> {
+    // Store entries are content-addressed and inserted atomically, so filling the store needs
+    // no lock; the lock's recovery then rebuilds the tree from it.
+    ensure_in_store(env, &env.manifest()?)?;
+    let locked = match env.lock(lock_timeout) {
+        Ok(lock) => Ok(lock),
+        Err(e) => {
+            // Another process may have moved the head meanwhile: fetch what that state needs.
+            if ensure_in_store(env, &env.manifest()?)? == 0 {
+                return Err(e);
+            }
+            env.lock(lock_timeout)
+        }
+    }?;
+    // A tree made from the right state may still lack the symlinks of a linked package (made
+    // by hand, or a link removed): remake it, which re-creates them.
+    let manifest = env.manifest()?;
+    if !links_intact(env, &manifest)? {
+        let dir = env.materialize(&manifest)?;
+        env.install_tree(&dir)?;
+    }
+    Ok(locked)
+}
+
+/// What `lvm sync` did.
+#[derive(Debug, Clone, Default)]
+pub struct SyncReport {
+    pub profile: String,
+    pub packages: usize,
+    /// The `sync` event recorded to close commits made outside lvm, with its changes.
+    pub recorded: Option<(Oid, Vec<Change>)>,
+    /// What verification found wrong after the sync (empty when all is well).
+    pub problems: Vec<String>,
+}
+
+/// `lvm sync`: makes the tree exactly what the head's `manifest.json` says (building what the
+/// store lacks from the recorded sources), closes commits made by hand with a `sync` event, and
+/// verifies the result. A malformed or inconsistent head is refused before anything changes.
+pub fn sync(env: &Environment, lock_timeout: Duration) -> Result<SyncReport> {
+    check_commit(env, env.head()?)?;
+    let _lock = sync_store_and_tree(env, lock_timeout)?;
+    finish_sync(env)
+}
+
+/// Checks the head commit's `manifest.json` and `lvm.toml` before anything acts on them.
+pub fn check_commit(env: &Environment, commit: Oid) -> Result<Manifest> {
+    let bad = |reason: String| SharingError::BadHead {
+        commit: short(commit),
+        profile: env.profile().unwrap_or_default(),
+        root: env.root.display().to_string(),
+        reason,
+    };
+    let config = env
+        .repo
+        .read_file(commit, CONFIG_FILE)
+        .map_err(|e| bad(e.to_string()))?;
+    let config = EnvConfig::parse(
+        &String::from_utf8_lossy(&config),
+        &format!("{CONFIG_FILE} at {}", short(commit)),
+    )
+    .map_err(|e| bad(e.to_string()))?;
+    let manifest = env
+        .repo
+        .manifest_at(commit)
+        .map_err(|e| bad(format!("{e:#}")))?;
+    if manifest.lua != config.lua {
+        return Err(bad(format!(
+            "{MANIFEST_FILE} is for Lua {} but {CONFIG_FILE} says {}",
+            manifest.lua, config.lua
+        ))
+        .into());
+    }
+    Ok(manifest)
+}
+
+/// The part of a sync after the tree matches the head; the writer lock must be held.
+pub(super) fn finish_sync(env: &Environment) -> Result<SyncReport> {
+    let recorded = close_hand_commits(env)?;
+    let manifest = env.manifest()?;
+    let problems = match crate::ops::verify::verify(env) {
+        Ok(report) => report.problems,
+        Err(e) => vec![format!("{e:#}")],
+    };
+    Ok(SyncReport {
+        profile: env.profile()?,
+        packages: manifest.packages.len(),
+        recorded,
+        problems,
+    })
+}
+
+/// Whether a commit carries an lvm event; a malformed or too new event is an error, not a
+/// hand-made commit.
+pub(super) fn has_event(repo: &Repository, commit: Oid) -> Result<bool> {
+    let c = repo.find_commit(commit)?;
+    let message = String::from_utf8_lossy(c.message_bytes()).into_owned();
+    match Event::from_commit_message(&message, &commit.to_string()) {
+        Ok(_) => Ok(true),
+        Err(EventError::Missing { .. }) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The commits at the top of the first-parent chain that lack an lvm event (newest first) and
+/// the newest commit below them that has one. Refuses when an event-less commit is buried
+/// under lvm events, which no new commit on top can make replayable.
+pub(super) fn hand_commits(repo: &Repository, head: Oid) -> Result<(Vec<Oid>, Oid)> {
+    let mut hand = Vec::new();
+    let mut base = None;
+    let mut current = Some(head);
+    while let Some(oid) = current {
+        let commit = repo.find_commit(oid)?;
+        let evented = has_event(repo, oid)?;
+        match (evented, base) {
+            (false, None) => hand.push(oid),
+            (true, None) => base = Some(oid),
+            (false, Some(_)) => {
+                return Err(SharingError::BuriedHandCommit { commit: short(oid) }.into());
+            }
+            (true, Some(_)) => {}
+        }
+        current = commit.parent_id(0).ok();
+    }
+    let base = base.ok_or_else(|| SharingError::NotAnEnvironment {
+        url: repo.path().display().to_string(),
+        reason: "no commit of the current profile carries an lvm event".into(),
+    })?;
+    Ok((hand, base))
+}
+
+/// Records a `sync` event on top of commits made by hand. Its first parent is the newest lvm
+/// commit, so the first-parent log (what `lvm log` and the replay follow) holds only events, and
+/// its changes take that commit's state to the hand-made head's; its second parent is the
+/// hand-made head, so the ref moves forward and nothing is lost.
+pub(super) fn close_hand_commits(env: &Environment) -> Result<Option<(Oid, Vec<Change>)>> {
+    let repo = env.repo.git();
+    let head = env.head()?;
+    let (hand, base) = hand_commits(repo, head)?;
+    if hand.is_empty() {
+        return Ok(None);
+    }
+    let before = env.repo.manifest_at(base)?;
+    let after = env.repo.manifest_at(head)?;
+    let changes = manifest::diff(&before, &after);
+    let mut event = Event::new(EventKind::Sync, vec![], changes.clone());
+    event.details.insert("base".into(), base.to_string());
+    event.details.insert("hand_made".into(), head.to_string());
+    event
+        .details
+        .insert("hand_commits".into(), hand.len().to_string());
+    let tree = repo.find_commit(head)?.tree_id();
+    let commit = env.repo.commit_object(tree, &[base, head], &event)?;
+    let profile = env.profile()?;
+    repo.reference_matching(
+        &format!("refs/heads/{profile}"),
+        commit,
+        true,
+        head,
+        &event.summary(),
+    )
+    .map_err(|_| crate::envrepo::RepoError::Concurrent {
+        profile: profile.clone(),
+    })?;
+    env.repo.sync_worktree(commit)?;
+    Ok(Some((commit, changes)))
+}
+
+/// Whether the live tree holds every symlink its linked packages need (pointing at the right
+/// file). `lvm sync` remakes the tree when not.
+pub fn links_intact(env: &Environment, manifest: &Manifest) -> Result<bool> {
+    let store = env.home.store()?;
+    let tree = env.tree_path();
+    for (name, package) in &manifest.packages {
+        for file in store.linked_files(name, package)? {
+            let Some(rock_file) = file.tree_paths.first() else {
+                continue;
+            };
+            if fs::read_link(tree.join(rock_file)).ok().as_deref() != Some(file.target.as_path()) {
+                return Ok(false);
+            }
+        }
+    }
+    Ok(true)
+}

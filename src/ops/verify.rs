@@ -1,0 +1,317 @@
+//! `lvm verify`: the log replayed against the manifest, the store and the tree, and the
+//! repair that rebuilds what is missing or damaged.
+
+use crate::env::Environment;
+use crate::envrepo::{CONFIG_FILE, MANIFEST_FILE, short};
+use crate::manifest::{self, Change, Manifest};
+use crate::store::{Store, StoreKey};
+use anyhow::{Result, anyhow};
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::path::Path;
+
+/// The result of `lvm verify`.
+#[derive(Debug, Clone, Default)]
+pub struct VerifyReport {
+    pub events: usize,
+    pub packages: usize,
+    pub problems: Vec<String>,
+    /// Store entries whose files no longer match their recorded hashes (package name, key).
+    pub corrupt_store: Vec<(String, StoreKey)>,
+    /// Linked packages (name, working directory): their Lua files are symlinks that are meant
+    /// to change, so only their presence is checked.
+    pub linked: Vec<(String, String)>,
+    /// Trees of recent states kept in `.trees/` for quick rollbacks and switches: not live, so
+    /// not checked and never a problem.
+    pub kept_trees: Vec<std::path::PathBuf>,
+}
+
+impl VerifyReport {
+    pub fn is_ok(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+/// Checks everything a state is made of: replaying the log reproduces `manifest.json`; the
+/// working files match the head commit; every store entry the state uses is present and intact;
+/// and the live tree is exactly the tree the store would make (no file missing, changed or
+/// added). Read-only.
+pub fn verify(env: &Environment) -> Result<VerifyReport> {
+    let mut report = VerifyReport::default();
+    for kept in env.kept_trees() {
+        tracing::info!(
+            "kept tree {} (state {}), not live",
+            kept.path.display(),
+            kept.digest.get(..12).unwrap_or(&kept.digest)
+        );
+        report.kept_trees.push(kept.path);
+    }
+    let head = env.head()?;
+    let profile = env.profile()?;
+    let recorded = env.manifest()?;
+    report.packages = recorded.packages.len();
+    match env.history(None).and_then(|h| {
+        let replayed = env.replay()?.0;
+        Ok((h.len(), replayed))
+    }) {
+        Err(e) => report.problems.push(format!(
+            "the event log of profile '{profile}' does not replay: {e:#}; the history was changed by hand"
+        )),
+        Ok((events, replayed)) => {
+            report.events = events;
+            if replayed.to_bytes() != recorded.to_bytes() {
+                let differences: Vec<String> = manifest::diff(&replayed, &recorded)
+                    .iter()
+                    .map(Change::summary)
+                    .collect();
+                report.problems.push(format!(
+                    "replaying the {events} events of profile '{profile}' does not reproduce manifest.json at {} (recorded vs replayed: {}); the history was changed by hand",
+                    short(head),
+                    if differences.is_empty() {
+                        "same packages, different bytes".to_string()
+                    } else {
+                        differences.join("; ")
+                    }
+                ));
+            }
+        }
+    }
+    if env.has_pending_change() {
+        report.problems.push(
+            "a change is in progress or was interrupted (.git/lvm-journal exists); run any lvm command that changes the environment to finish it".into(),
+        );
+    }
+    for file in [MANIFEST_FILE, CONFIG_FILE, ".gitignore"] {
+        let recorded_bytes = env.repo.read_file(head, file).ok();
+        let working = std::fs::read(env.root.join(file)).ok();
+        if recorded_bytes.is_some() && working != recorded_bytes {
+            let how = if working.is_none() {
+                "is missing"
+            } else {
+                "differs from the recorded state"
+            };
+            report.problems.push(format!(
+                "{file} in {} {how} at {} (profile '{profile}'); `lvm verify --repair` restores it",
+                env.root.display(),
+                short(head)
+            ));
+        }
+    }
+    if !env.tree_matches(&recorded) {
+        report.problems.push(format!(
+            "the rocks tree {} was not made from the recorded state at {}; `lvm verify --repair` rebuilds it",
+            env.tree_path().display(),
+            short(head)
+        ));
+    }
+    let store = env.home.store()?;
+    let mut store_complete = true;
+    for (name, package) in &recorded.packages {
+        let key = match StoreKey::parse(&package.store_key) {
+            Ok(k) => k,
+            Err(e) => {
+                report
+                    .problems
+                    .push(format!("{name}: manifest.json has a bad store key: {e}"));
+                store_complete = false;
+                continue;
+            }
+        };
+        if !matches!(store.get(&key), Ok(Some(_))) {
+            report.problems.push(format!(
+                "{name} {}: missing from the store ({}); `lvm verify --repair` rebuilds it",
+                package.version,
+                store.root().join("rocks").join(key.as_str()).display()
+            ));
+            store_complete = false;
+            continue;
+        }
+        match store.verify(&key) {
+            Ok(v) if v.is_clean() => {}
+            Ok(v) => {
+                let mut what = Vec::new();
+                for (label, list) in [
+                    ("modified", &v.modified),
+                    ("missing", &v.missing),
+                    ("added", &v.extra),
+                ] {
+                    if !list.is_empty() {
+                        what.push(format!("{label} {}", list.join(", ")));
+                    }
+                }
+                report.problems.push(format!(
+                    "{name} {}: the store entry {} is corrupted ({}); a tree file was probably edited in place, which changes the store's hard-linked copy too; `lvm verify --repair` rebuilds the entry",
+                    package.version,
+                    store.root().join("rocks").join(key.as_str()).display(),
+                    what.join("; ")
+                ));
+                report.corrupt_store.push((name.clone(), key));
+            }
+            Err(e) => report
+                .problems
+                .push(format!("{name} {}: {e}", package.version)),
+        }
+    }
+    let live_tree = crate::tree::current(&env.tree_path()).ok().flatten();
+    let links = check_links(&store, &recorded, live_tree.as_deref())?;
+    report.linked = links.linked;
+    report.problems.extend(links.problems);
+    if store_complete {
+        report.problems.extend(compare_tree(env, &recorded)?);
+    }
+    Ok(report)
+}
+
+/// Differences between the live tree and a tree freshly made from the store for `manifest`.
+fn compare_tree(env: &Environment, manifest: &manifest::Manifest) -> Result<Vec<String>> {
+    use std::os::unix::fs::MetadataExt;
+    let scratch = env.root.join(".lvm-tmp");
+    std::fs::create_dir_all(&scratch)?;
+    let expected_dir = tempfile::Builder::new()
+        .prefix("verify-")
+        .tempdir_in(&scratch)?;
+    let expected_root = expected_dir.path().join("tree");
+    env.materialize_into(manifest, &expected_root)?;
+    let live_root = match crate::tree::current(&env.tree_path()) {
+        Ok(Some(p)) => p,
+        _ => {
+            return Ok(vec![format!(
+                "the rocks tree {} is missing; `lvm verify --repair` rebuilds it",
+                env.tree_path().display()
+            )]);
+        }
+    };
+    // Symlinks of linked packages lead to working files that are meant to change (and may be
+    // gone); `check_links` checks them instead.
+    let linked = linked_tree_paths(&env.home.store()?, manifest)?;
+    let listing = |root: &std::path::Path| -> Result<BTreeMap<String, std::path::PathBuf>> {
+        Ok(crate::tree::links::tree_files_except(root, &linked)?)
+    };
+    let expected = listing(&expected_root)?;
+    let live = listing(&live_root)?;
+    let mut problems = Vec::new();
+    for (rel, want) in &expected {
+        let Some(have) = live.get(rel) else {
+            problems.push(format!(
+                "tree file {rel} is missing; `lvm verify --repair` restores it"
+            ));
+            continue;
+        };
+        let (a, b) = (std::fs::metadata(want)?, std::fs::metadata(have)?);
+        let same_file = a.dev() == b.dev() && a.ino() == b.ino();
+        let same = same_file
+            || (a.mode() & 0o111 == b.mode() & 0o111
+                && crate::tree::files::sha256_file(want)?.0
+                    == crate::tree::files::sha256_file(have)?.0);
+        if !same {
+            problems.push(format!(
+                "tree file {rel} differs from the store's build; `lvm verify --repair` restores it"
+            ));
+        }
+    }
+    for rel in live.keys().filter(|r| !expected.contains_key(*r)) {
+        problems.push(format!(
+            "tree file {rel} does not belong to any installed package; `lvm verify --repair` removes it"
+        ));
+    }
+    Ok(problems)
+}
+
+/// What `lvm verify --repair` did.
+#[derive(Debug, Clone, Default)]
+pub struct RepairOutcome {
+    /// Packages whose corrupted store entries were rebuilt.
+    pub rebuilt: Vec<String>,
+}
+
+/// Rebuilds the working files, the corrupted or missing store entries (from the recorded
+/// sources) and the tree (from the store) for the head commit. Call with the writer lock held
+/// (see [`Environment::lock_only`]). A history that does not replay cannot be repaired here.
+pub fn repair(env: &Environment, report: &VerifyReport) -> Result<RepairOutcome> {
+    let head = env.head()?;
+    env.repo.sync_worktree(head)?;
+    let manifest = env.repo.manifest_at(head)?;
+    let store = env.home.store()?;
+    let mut outcome = RepairOutcome::default();
+    for (name, key) in &report.corrupt_store {
+        store.remove(key)?;
+        outcome.rebuilt.push(name.clone());
+    }
+    crate::ops::install::rebuild::ensure_in_store(env, &manifest).map_err(|e| {
+        anyhow!("cannot rebuild the missing store entries from their recorded sources: {e:#}")
+    })?;
+    let dir = env.materialize(&manifest)?;
+    env.install_tree(&dir)?;
+    Ok(outcome)
+}
+
+/// What [`check_links`] found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LinkReport {
+    /// Each linked package with its working directory.
+    pub linked: Vec<(String, String)>,
+    pub problems: Vec<String>,
+}
+
+/// What `lvm verify` says about the linked packages of a state: each one's working directory,
+/// and the problems (working directory or a linked file gone, a tree link missing or pointing
+/// elsewhere), each with its fix.
+pub fn check_links(store: &Store, manifest: &Manifest, tree: Option<&Path>) -> Result<LinkReport> {
+    let mut linked = Vec::new();
+    let mut problems = Vec::new();
+    for (name, package) in &manifest.packages {
+        let Some(path) = package.source.linked_path() else {
+            continue;
+        };
+        linked.push((name.clone(), path.to_string()));
+        if !Path::new(path).is_dir() {
+            problems.push(format!(
+                "{name} {} is linked to {path}, which is gone; restore it, or run `lvm unlink {name}`",
+                package.version
+            ));
+            continue;
+        }
+        for file in store.linked_files(name, package)? {
+            if !file.target.is_file() {
+                problems.push(format!(
+                    "{name} {}: the linked file {} is gone; restore it, or run `lvm link {path}` again (or `lvm unlink {name}`)",
+                    package.version,
+                    file.target.display()
+                ));
+                continue;
+            }
+            let Some(tree) = tree else { continue };
+            for rel in &file.tree_paths {
+                let at = tree.join(rel);
+                let is_link = fs::symlink_metadata(&at).is_ok_and(|m| m.file_type().is_symlink());
+                if is_link && fs::read_link(&at).is_ok_and(|t| t != file.target) {
+                    problems.push(format!(
+                        "tree file {rel} links to {} instead of {}; `lvm verify --repair` restores it",
+                        fs::read_link(&at).map(|t| t.display().to_string()).unwrap_or_default(),
+                        file.target.display()
+                    ));
+                } else if !is_link && rel == &file.tree_paths[0] {
+                    // Only the rock's own copy must be a link: a deployed command may be a
+                    // wrapper that runs it.
+                    problems.push(format!(
+                        "tree file {rel} should link to {}; `lvm verify --repair` restores it",
+                        file.target.display()
+                    ));
+                }
+            }
+        }
+    }
+    Ok(LinkReport { linked, problems })
+}
+
+/// The tree-relative paths that are symlinks into working directories, for comparisons that
+/// must not follow them.
+pub fn linked_tree_paths(store: &Store, manifest: &Manifest) -> Result<BTreeSet<String>> {
+    let mut out = BTreeSet::new();
+    for (name, package) in &manifest.packages {
+        for file in store.linked_files(name, package)? {
+            out.extend(file.tree_paths);
+        }
+    }
+    Ok(out)
+}
