@@ -71,15 +71,15 @@ impl Environment {
     pub fn install_packages(&self, specs: &[&str]) -> Result<Outcome> {
         let args: Vec<String> = specs.iter().map(|s| s.to_string()).collect();
         let targets = install::parse_targets(&args)?;
-        let _lock = self.lock(DEFAULT_LOCK_TIMEOUT)?;
-        install::install(self, &targets, &ServerChoice::default(), &args)
+        let env = self.lock(DEFAULT_LOCK_TIMEOUT)?;
+        install::install(&env, &targets, &ServerChoice::default(), &args)
     }
 
     /// Removes a package and the dependencies nothing else needs; refuses when installed
     /// packages depend on it.
     pub fn remove_package(&self, name: &str) -> Result<Outcome> {
-        let _lock = self.lock(DEFAULT_LOCK_TIMEOUT)?;
-        remove::remove(self, &[name.to_string()], false)
+        let env = self.lock(DEFAULT_LOCK_TIMEOUT)?;
+        remove::remove(&env, &[name.to_string()], false)
     }
 
     /// Whether the log, `manifest.json` and the tree agree (`lvm verify`); problems are listed,
@@ -90,13 +90,13 @@ impl Environment {
 
     /// Returns to an earlier state, recorded as a new event (`lvm rollback`).
     pub fn rollback(&self, spec: RollbackSpec) -> Result<RollbackOutcome> {
-        let _lock = self.lock(DEFAULT_LOCK_TIMEOUT)?;
+        let env = self.lock(DEFAULT_LOCK_TIMEOUT)?;
         let args = match &spec {
             RollbackSpec::Steps(n) => vec![n.to_string()],
             RollbackSpec::Rev(rev) => vec![rev.clone()],
             RollbackSpec::Date(date) => vec!["--to".into(), date.to_rfc3339()],
         };
-        rollback::rollback(self, &spec, args)
+        rollback::rollback(&env, &spec, args)
     }
 
     /// Package changes from revision or profile `from` to `to` (`lvm diff`).

@@ -16,15 +16,17 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, Result, anyhow, bail};
 use git2::Oid;
 
-use crate::config::EnvConfig;
+use crate::config::{EnvConfig, Jobs};
 use crate::envrepo::{CONFIG_FILE, EnvRepo, LoggedEvent};
 use crate::events::{Event, EventKind};
 use crate::manifest::{self, Manifest};
+use crate::report::{Reporter, Silent};
 use crate::store::{Store, StoreKey};
 use crate::tree;
 
@@ -120,11 +122,60 @@ pub struct Environment {
     /// A reader's shared hold on the state lock (see [`STATE_LOCK_FILE`]), taken by
     /// [`Environment::open`] and given up when this process becomes the writer.
     read_guard: std::sync::Mutex<Option<fs::File>>,
+    reporter: Arc<dyn Reporter>,
 }
 
-/// The held writer lock; released on drop.
-pub struct WriteLock {
+/// How a caller opens an environment: settings resolved above the environment's own
+/// `lvm.toml` (flags, environment variables), and where progress goes.
+#[derive(Clone)]
+pub struct OpenOptions {
+    /// Rocks servers to use instead of the recorded ones.
+    pub servers: Option<Vec<String>>,
+    /// Parallel build jobs, when not the recorded setting.
+    pub jobs: Option<Jobs>,
+    /// Receives progress and notices; [`Silent`] by default.
+    pub reporter: Arc<dyn Reporter>,
+}
+
+impl Default for OpenOptions {
+    fn default() -> Self {
+        OpenOptions {
+            servers: None,
+            jobs: None,
+            reporter: Arc::new(Silent),
+        }
+    }
+}
+
+/// The held writer lock of one environment, released on drop: the proof a change needs.
+///
+/// Every method that changes the environment (records an event, replaces the tree, repairs
+/// it) is on this guard, so a change without the lock does not compile. It derefs to the
+/// [`Environment`] for reading.
+pub struct WriteLock<'env> {
+    env: &'env Environment,
     _file: fs::File,
+}
+
+impl std::ops::Deref for WriteLock<'_> {
+    type Target = Environment;
+
+    fn deref(&self) -> &Environment {
+        self.env
+    }
+}
+
+impl OpenOptions {
+    /// Applies the overrides to the recorded settings; returns the reporter.
+    fn apply(self, config: &mut EnvConfig) -> Arc<dyn Reporter> {
+        if let Some(servers) = self.servers {
+            config.servers = servers;
+        }
+        if let Some(jobs) = self.jobs {
+            config.jobs = Some(jobs);
+        }
+        self.reporter
+    }
 }
 
 /// Named points where tests can make lvm abort, to prove crash safety (`LVM_FAULT=point`).
@@ -132,7 +183,7 @@ pub struct WriteLock {
 pub fn fault_point(point: &str) {
     pause_point(point);
     if std::env::var("LVM_FAULT").is_ok_and(|p| p == point) {
-        eprintln!("lvm: fault injected at {point}");
+        tracing::error!("lvm: fault injected at {point}");
         std::process::abort();
     }
 }
@@ -228,6 +279,17 @@ pub struct ChangePlan<'a> {
 impl Environment {
     /// Creates a new environment at `root`.
     pub fn init(root: &Path, config: EnvConfig, home: Home) -> Result<Environment> {
+        Self::init_with(root, config, home, OpenOptions::default())
+    }
+
+    /// [`Environment::init`], with the reporter of `options`; its overrides apply to this
+    /// handle only, never to the recorded `lvm.toml`.
+    pub fn init_with(
+        root: &Path,
+        config: EnvConfig,
+        home: Home,
+        options: OpenOptions,
+    ) -> Result<Environment> {
         if root.join(".git").exists() {
             bail!(
                 "{} is already an environment; use it with --env, or remove it first",
@@ -242,12 +304,15 @@ impl Environment {
             .insert("servers".into(), config.servers.join(" "));
         fill_phases(&mut event);
         let repo = EnvRepo::init(root, &config.to_toml(), &manifest, &event)?;
+        let mut config = config;
+        let reporter = options.apply(&mut config);
         let env = Environment {
             root: root.to_path_buf(),
             repo,
             config,
             home,
             read_guard: std::sync::Mutex::new(None),
+            reporter,
         };
         let tree_dir = env.materialize(&manifest)?;
         env.switch_tree(&tree_dir)?;
@@ -267,19 +332,26 @@ impl Environment {
     /// interrupted change finished first when no writer is running, so it never reads half of
     /// one.
     pub fn open(root: &Path, home: Home) -> Result<Environment> {
+        Self::open_with(root, home, OpenOptions::default())
+    }
+
+    /// [`Environment::open`], with the overrides and the reporter of `options`.
+    pub fn open_with(root: &Path, home: Home, options: OpenOptions) -> Result<Environment> {
         let repo = EnvRepo::open(root)?;
         let head = repo.head()?;
         let config_text = repo.read_file(head, CONFIG_FILE)?;
-        let config = EnvConfig::parse(
+        let mut config = EnvConfig::parse(
             &String::from_utf8_lossy(&config_text),
             &format!("{}", root.join(CONFIG_FILE).display()),
         )?;
+        let reporter = options.apply(&mut config);
         let env = Environment {
             root: root.to_path_buf(),
             repo,
             config,
             home,
             read_guard: std::sync::Mutex::new(None),
+            reporter,
         };
         env.hold_for_reading();
         if env.journal_path().exists() {
@@ -356,17 +428,20 @@ impl Environment {
     }
 
     /// The writer lock if no other process holds it.
-    fn try_lock(&self) -> Result<Option<WriteLock>> {
+    fn try_lock(&self) -> Result<Option<WriteLock<'_>>> {
         let file = self.lock_file()?;
         Ok(match fs4::FileExt::try_lock(&file) {
-            Ok(()) => Some(WriteLock { _file: file }),
+            Ok(()) => Some(WriteLock {
+                env: self,
+                _file: file,
+            }),
             Err(_) => None,
         })
     }
 
     /// Takes the writer lock, waiting up to `timeout` (with a message after a moment), without
     /// any recovery beyond finishing an interrupted change.
-    pub fn lock_only(&self, timeout: Duration) -> Result<WriteLock> {
+    pub fn lock_only(&self, timeout: Duration) -> Result<WriteLock<'_>> {
         self.release_read_guard();
         let start = Instant::now();
         let mut told = false;
@@ -382,10 +457,7 @@ impl Environment {
                 );
             }
             if !told && start.elapsed() > Duration::from_millis(300) {
-                eprintln!(
-                    "lvm: waiting for another lvm process to finish with {}",
-                    self.root.display()
-                );
+                self.reporter.waiting_for_lock(&self.root);
                 told = true;
             }
             std::thread::sleep(Duration::from_millis(50));
@@ -397,10 +469,20 @@ impl Environment {
 
     /// Takes the writer lock (see [`Environment::lock_only`]), then recovers: the working files
     /// and the tree are made to agree with the head commit.
-    pub fn lock(&self, timeout: Duration) -> Result<WriteLock> {
+    pub fn lock(&self, timeout: Duration) -> Result<WriteLock<'_>> {
         let lock = self.lock_only(timeout)?;
-        self.recover()?;
+        lock.recover()?;
         Ok(lock)
+    }
+
+    /// Where this environment's operations report progress.
+    pub fn reporter(&self) -> &dyn Reporter {
+        self.reporter.as_ref()
+    }
+
+    /// A shared handle on the reporter, for work that outlives a borrow of the environment.
+    pub fn reporter_handle(&self) -> Arc<dyn Reporter> {
+        Arc::clone(&self.reporter)
     }
 
     pub fn head(&self) -> Result<Oid> {
@@ -435,40 +517,6 @@ impl Environment {
     /// Whether a change was left unfinished (its journal is still there).
     pub fn has_pending_change(&self) -> bool {
         self.journal_path().exists()
-    }
-
-    /// Makes the working files and the live tree agree with the head commit. Call with the
-    /// writer lock held.
-    pub fn recover(&self) -> Result<()> {
-        self.recover_interrupted(false)?;
-        let head = self.head()?;
-        let manifest = self.repo.manifest_at(head)?;
-        let dir = if self.tree_matches(&manifest) {
-            None
-        } else {
-            tracing::warn!("the rocks tree does not match the recorded state; rebuilding it");
-            Some(self.tree_for(&manifest)?.0)
-        };
-        self.exclusively(|| {
-            self.repo.sync_worktree(head)?;
-            if let Some(dir) = &dir {
-                self.switch_tree(dir)?;
-            }
-            Ok(())
-        })?;
-        self.prune_trees();
-        Ok(())
-    }
-
-    /// Makes `dir` (a finished tree in `.trees/`) the live tree and the working files those of
-    /// the head commit, as one step for readers.
-    pub fn install_tree(&self, dir: &Path) -> Result<()> {
-        self.exclusively(|| {
-            self.repo.sync_worktree(self.head()?)?;
-            self.switch_tree(dir)
-        })?;
-        self.prune_trees();
-        Ok(())
     }
 
     /// Finishes or drops a change a crash interrupted, as its journal says. Call with the
@@ -746,145 +794,6 @@ impl Environment {
         delete_in_background(trash);
     }
 
-    /// The change protocol for an event on the current profile: tree beside the live one,
-    /// commit, switch. On any error before the commit nothing has changed; after it, only the
-    /// switch remains and recovery completes it.
-    pub fn commit_change(
-        &self,
-        expected_head: Oid,
-        event: Event,
-        target: &Manifest,
-        extra_parent: Option<Oid>,
-        timings: &mut BTreeMap<String, u64>,
-    ) -> Result<Oid> {
-        let plan = ChangePlan {
-            profile: self.profile()?,
-            expected: Some(expected_head),
-            parent: expected_head,
-            extra_parent,
-            event,
-            target,
-            switch_to: false,
-            delete: None,
-        };
-        self.apply(plan, timings)
-    }
-
-    /// Applies one change: makes the new tree if the live one changes, writes the event's
-    /// commit, records what is left to do in the journal, moves the profile (the point of no
-    /// return), then finishes (current profile, working files, tree switch).
-    pub fn apply(&self, plan: ChangePlan<'_>, timings: &mut BTreeMap<String, u64>) -> Result<Oid> {
-        self.apply_with_config(plan, None, timings)
-    }
-
-    /// [`Environment::apply`], also replacing `lvm.toml` with `config` when given.
-    fn apply_with_config(
-        &self,
-        plan: ChangePlan<'_>,
-        config: Option<&EnvConfig>,
-        timings: &mut BTreeMap<String, u64>,
-    ) -> Result<Oid> {
-        let ChangePlan {
-            profile,
-            expected,
-            parent,
-            extra_parent,
-            mut event,
-            target,
-            switch_to,
-            delete,
-        } = plan;
-        let affects_live = switch_to || profile == self.profile()?;
-        let started = Instant::now();
-        let (new_tree, reused) = if affects_live && !self.tree_matches(target) {
-            let (dir, reused) = self.tree_for(target)?;
-            (Some(dir), reused)
-        } else {
-            (None, false)
-        };
-        timings.insert("materialize".into(), started.elapsed().as_millis() as u64);
-        // A kept tree stays kept when the change fails; a new one is of no use.
-        let discard = |tree: &Option<PathBuf>| {
-            if let Some(t) = tree.as_ref().filter(|_| !reused) {
-                let _ = crate::tree::files::remove_tree(t);
-            }
-        };
-        fault_point("before-commit");
-        let started = Instant::now();
-        let config_text = config.map(EnvConfig::to_toml);
-        let state_tree =
-            match self
-                .repo
-                .state_tree_with_config(parent, target, config_text.as_deref())
-            {
-                Ok(t) => t,
-                Err(e) => {
-                    discard(&new_tree);
-                    return Err(e.into());
-                }
-            };
-        // The commit object holds the event, so its own writing cannot be timed into it: the
-        // commit phase is the work before it (the state's git objects).
-        timings.insert("commit".into(), started.elapsed().as_millis() as u64);
-        event.durations_ms.extend(timings.clone());
-        fill_phases(&mut event);
-        let mut parents = vec![parent];
-        parents.extend(extra_parent);
-        let commit = match self.repo.commit_object(state_tree, &parents, &event) {
-            Ok(c) => c,
-            Err(e) => {
-                discard(&new_tree);
-                return Err(e.into());
-            }
-        };
-        let journal = Journal {
-            profile: profile.clone(),
-            old: expected.map(|o| o.to_string()),
-            new: commit.to_string(),
-            tree: new_tree
-                .as_ref()
-                .and_then(|t| t.file_name())
-                .map(|n| n.to_string_lossy().into_owned()),
-            switch_to,
-            delete: delete.map(|(n, o)| (n, o.to_string())),
-        };
-        let journal_text = serde_json::to_vec(&journal)?;
-        if let Err(e) = crate::fsutil::write_atomic(&self.journal_path(), &journal_text) {
-            discard(&new_tree);
-            return Err(e).context("writing the change journal");
-        }
-        self.exclusively(|| {
-            if let Err(e) = self
-                .repo
-                .publish(&profile, expected, commit, &event.summary())
-            {
-                discard(&new_tree);
-                let _ = fs::remove_file(self.journal_path());
-                return Err(e.into());
-            }
-            tracing::info!(commit = %commit, profile = %profile, "recorded: {}", event.summary());
-            fault_point("after-commit");
-            self.finish(&journal, true)
-        })?;
-        self.prune_trees();
-        self.repo.pack_after_change(pack_every());
-        Ok(commit)
-    }
-
-    /// Records an event whose target state is `target` (computed by the caller); does nothing
-    /// and returns `None` when the state would not change.
-    pub fn record(
-        &self,
-        kind: EventKind,
-        args: Vec<String>,
-        target: Manifest,
-        details: BTreeMap<String, String>,
-        timings: BTreeMap<String, u64>,
-        counts: (u32, u32),
-    ) -> Result<Option<Oid>> {
-        self.record_with_config(kind, args, target, None, details, timings, counts)
-    }
-
     /// The settings recorded at the head commit (`self.config` is what was read at open).
     pub fn recorded_config(&self) -> Result<EnvConfig> {
         self.config_at(self.head()?)
@@ -897,48 +806,6 @@ impl Environment {
             &String::from_utf8_lossy(&text),
             &format!("{CONFIG_FILE} at {}", crate::envrepo::short(commit)),
         )?)
-    }
-
-    /// [`Environment::record`] for a state that may also change the settings: with `config`,
-    /// `lvm.toml` becomes it in the same event. Does nothing and returns `None` when neither
-    /// the packages nor the settings would change. Call with the writer lock held.
-    #[allow(clippy::too_many_arguments)]
-    pub fn record_with_config(
-        &self,
-        kind: EventKind,
-        args: Vec<String>,
-        target: Manifest,
-        config: Option<&EnvConfig>,
-        details: BTreeMap<String, String>,
-        mut timings: BTreeMap<String, u64>,
-        counts: (u32, u32),
-    ) -> Result<Option<Oid>> {
-        let head = self.head()?;
-        let current = self.repo.manifest_at(head)?;
-        let changes = manifest::diff(&current, &target);
-        let config = match config {
-            Some(c) if *c != self.config_at(head)? => Some(c),
-            _ => None,
-        };
-        if changes.is_empty() && config.is_none() {
-            return Ok(None);
-        }
-        let mut event = Event::new(kind, args, changes);
-        event.details.extend(details);
-        event.store_hits = counts.0;
-        event.builds = counts.1;
-        let plan = ChangePlan {
-            profile: self.profile()?,
-            expected: Some(head),
-            parent: head,
-            extra_parent: None,
-            event,
-            target: &target,
-            switch_to: false,
-            delete: None,
-        };
-        let commit = self.apply_with_config(plan, config, &mut timings)?;
-        Ok(Some(commit))
     }
 
     /// Replays the whole log of the current profile; returns the replayed and the recorded
@@ -1095,6 +962,241 @@ fn parse_registry(text: &[u8]) -> Vec<PathBuf> {
         }
     }
     out
+}
+
+/// Changes: each needs the writer lock, which this guard proves is held.
+impl WriteLock<'_> {
+    /// This lock, for another handle on the same environment (one opened again after its
+    /// settings changed), so the change goes on without letting another writer in.
+    pub fn for_reopened<'b>(self, other: &'b Environment) -> Result<WriteLock<'b>> {
+        let same = |e: &Environment| fs::canonicalize(&e.root).unwrap_or_else(|_| e.root.clone());
+        if same(self.env) != same(other) {
+            bail!(
+                "the writer lock of {} cannot change {}",
+                self.env.root.display(),
+                other.root.display()
+            );
+        }
+        other.release_read_guard();
+        Ok(WriteLock {
+            env: other,
+            _file: self._file,
+        })
+    }
+
+    /// Makes the working files and the live tree agree with the head commit.
+    pub fn recover(&self) -> Result<()> {
+        self.recover_interrupted(false)?;
+        let head = self.head()?;
+        let manifest = self.repo.manifest_at(head)?;
+        let dir = if self.tree_matches(&manifest) {
+            None
+        } else {
+            tracing::warn!("the rocks tree does not match the recorded state; rebuilding it");
+            Some(self.tree_for(&manifest)?.0)
+        };
+        self.exclusively(|| {
+            self.repo.sync_worktree(head)?;
+            if let Some(dir) = &dir {
+                self.switch_tree(dir)?;
+            }
+            Ok(())
+        })?;
+        self.prune_trees();
+        Ok(())
+    }
+
+    /// Makes `dir` (a finished tree in `.trees/`) the live tree and the working files those of
+    /// the head commit, as one step for readers.
+    pub fn install_tree(&self, dir: &Path) -> Result<()> {
+        self.exclusively(|| {
+            self.repo.sync_worktree(self.head()?)?;
+            self.switch_tree(dir)
+        })?;
+        self.prune_trees();
+        Ok(())
+    }
+
+    /// The change protocol for an event on the current profile: tree beside the live one,
+    /// commit, switch. On any error before the commit nothing has changed; after it, only the
+    /// switch remains and recovery completes it.
+    pub fn commit_change(
+        &self,
+        expected_head: Oid,
+        event: Event,
+        target: &Manifest,
+        extra_parent: Option<Oid>,
+        timings: &mut BTreeMap<String, u64>,
+    ) -> Result<Oid> {
+        let plan = ChangePlan {
+            profile: self.profile()?,
+            expected: Some(expected_head),
+            parent: expected_head,
+            extra_parent,
+            event,
+            target,
+            switch_to: false,
+            delete: None,
+        };
+        self.apply(plan, timings)
+    }
+
+    /// Applies one change: makes the new tree if the live one changes, writes the event's
+    /// commit, records what is left to do in the journal, moves the profile (the point of no
+    /// return), then finishes (current profile, working files, tree switch).
+    pub fn apply(&self, plan: ChangePlan<'_>, timings: &mut BTreeMap<String, u64>) -> Result<Oid> {
+        self.apply_with_config(plan, None, timings)
+    }
+
+    /// [`Environment::apply`], also replacing `lvm.toml` with `config` when given.
+    fn apply_with_config(
+        &self,
+        plan: ChangePlan<'_>,
+        config: Option<&EnvConfig>,
+        timings: &mut BTreeMap<String, u64>,
+    ) -> Result<Oid> {
+        let ChangePlan {
+            profile,
+            expected,
+            parent,
+            extra_parent,
+            mut event,
+            target,
+            switch_to,
+            delete,
+        } = plan;
+        let affects_live = switch_to || profile == self.profile()?;
+        let started = Instant::now();
+        let (new_tree, reused) = if affects_live && !self.tree_matches(target) {
+            let (dir, reused) = self.tree_for(target)?;
+            (Some(dir), reused)
+        } else {
+            (None, false)
+        };
+        timings.insert("materialize".into(), started.elapsed().as_millis() as u64);
+        // A kept tree stays kept when the change fails; a new one is of no use.
+        let discard = |tree: &Option<PathBuf>| {
+            if let Some(t) = tree.as_ref().filter(|_| !reused) {
+                let _ = crate::tree::files::remove_tree(t);
+            }
+        };
+        fault_point("before-commit");
+        let started = Instant::now();
+        let config_text = config.map(EnvConfig::to_toml);
+        let state_tree =
+            match self
+                .repo
+                .state_tree_with_config(parent, target, config_text.as_deref())
+            {
+                Ok(t) => t,
+                Err(e) => {
+                    discard(&new_tree);
+                    return Err(e.into());
+                }
+            };
+        // The commit object holds the event, so its own writing cannot be timed into it: the
+        // commit phase is the work before it (the state's git objects).
+        timings.insert("commit".into(), started.elapsed().as_millis() as u64);
+        event.durations_ms.extend(timings.clone());
+        fill_phases(&mut event);
+        let mut parents = vec![parent];
+        parents.extend(extra_parent);
+        let commit = match self.repo.commit_object(state_tree, &parents, &event) {
+            Ok(c) => c,
+            Err(e) => {
+                discard(&new_tree);
+                return Err(e.into());
+            }
+        };
+        let journal = Journal {
+            profile: profile.clone(),
+            old: expected.map(|o| o.to_string()),
+            new: commit.to_string(),
+            tree: new_tree
+                .as_ref()
+                .and_then(|t| t.file_name())
+                .map(|n| n.to_string_lossy().into_owned()),
+            switch_to,
+            delete: delete.map(|(n, o)| (n, o.to_string())),
+        };
+        let journal_text = serde_json::to_vec(&journal)?;
+        if let Err(e) = crate::fsutil::write_atomic(&self.journal_path(), &journal_text) {
+            discard(&new_tree);
+            return Err(e).context("writing the change journal");
+        }
+        self.exclusively(|| {
+            if let Err(e) = self
+                .repo
+                .publish(&profile, expected, commit, &event.summary())
+            {
+                discard(&new_tree);
+                let _ = fs::remove_file(self.journal_path());
+                return Err(e.into());
+            }
+            tracing::info!(commit = %commit, profile = %profile, "recorded: {}", event.summary());
+            fault_point("after-commit");
+            self.finish(&journal, true)
+        })?;
+        self.prune_trees();
+        self.repo.pack_after_change(pack_every());
+        Ok(commit)
+    }
+
+    /// Records an event whose target state is `target` (computed by the caller); does nothing
+    /// and returns `None` when the state would not change.
+    pub fn record(
+        &self,
+        kind: EventKind,
+        args: Vec<String>,
+        target: Manifest,
+        details: BTreeMap<String, String>,
+        timings: BTreeMap<String, u64>,
+        counts: (u32, u32),
+    ) -> Result<Option<Oid>> {
+        self.record_with_config(kind, args, target, None, details, timings, counts)
+    }
+
+    /// [`Environment::record`] for a state that may also change the settings: with `config`,
+    /// `lvm.toml` becomes it in the same event. Does nothing and returns `None` when neither
+    /// the packages nor the settings would change.
+    #[allow(clippy::too_many_arguments)]
+    pub fn record_with_config(
+        &self,
+        kind: EventKind,
+        args: Vec<String>,
+        target: Manifest,
+        config: Option<&EnvConfig>,
+        details: BTreeMap<String, String>,
+        mut timings: BTreeMap<String, u64>,
+        counts: (u32, u32),
+    ) -> Result<Option<Oid>> {
+        let head = self.head()?;
+        let current = self.repo.manifest_at(head)?;
+        let changes = manifest::diff(&current, &target);
+        let config = match config {
+            Some(c) if *c != self.config_at(head)? => Some(c),
+            _ => None,
+        };
+        if changes.is_empty() && config.is_none() {
+            return Ok(None);
+        }
+        let mut event = Event::new(kind, args, changes);
+        event.details.extend(details);
+        event.store_hits = counts.0;
+        event.builds = counts.1;
+        let plan = ChangePlan {
+            profile: self.profile()?,
+            expected: Some(head),
+            parent: head,
+            extra_parent: None,
+            event,
+            target: &target,
+            switch_to: false,
+            delete: None,
+        };
+        let commit = self.apply_with_config(plan, config, &mut timings)?;
+        Ok(Some(commit))
+    }
 }
 
 /// The sha256 of a manifest's canonical bytes.

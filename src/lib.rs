@@ -24,6 +24,7 @@ pub mod manifest;
 pub mod ops;
 pub mod platform;
 pub mod registry;
+pub mod report;
 pub mod resolve;
 pub mod rockspec;
 pub mod sandbox;

@@ -867,7 +867,7 @@ fn doctor_notes_newer_versions_and_unreachable_servers() {
 /// Records a state in which `name` is no longer requested, through lvm's own change protocol.
 fn unrequest(lvm: &Lvm, name: &str) {
     let env = lvm::env::Environment::open(&lvm.env_dir(), lvm::env::Home::new(lvm.home())).unwrap();
-    let _lock = env.lock(std::time::Duration::from_secs(10)).unwrap();
+    let env = env.lock(std::time::Duration::from_secs(10)).unwrap();
     let mut state = env.manifest().unwrap();
     state.packages.get_mut(name).unwrap().reason.requested = None;
     env.record(

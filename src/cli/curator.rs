@@ -5,7 +5,6 @@ use clap::Args;
 
 use super::{Context, exit, print_json};
 use crate::curator::{self, Catalog, DoctorOptions, RecommendOptions, Severity};
-use crate::env::Environment;
 use crate::ops::install::ServerChoice;
 
 #[derive(Debug, Args)]
@@ -165,14 +164,14 @@ pub fn setup(ctx: &Context, args: SetupArgs) -> Result<i32> {
         return super::interactive::setup(ctx, &choice);
     };
     let env = ctx.open()?;
-    let _lock = env.lock(ctx.lock_timeout)?;
+    let env = env.lock(ctx.lock_timeout)?;
     setup_profile(ctx, &env, &profile, args.prod, &choice)
 }
 
 /// Installs a curated profile into an open, locked environment (also for `lvm init --profile`).
 pub fn setup_profile(
     ctx: &Context,
-    env: &Environment,
+    env: &crate::env::WriteLock<'_>,
     profile: &str,
     prod: bool,
     choice: &ServerChoice,

@@ -32,7 +32,7 @@ pub struct MakeArgs {
 
 pub fn make(ctx: &Context, args: MakeArgs) -> Result<i32> {
     let env = ctx.open()?;
-    let _lock = env.lock(ctx.lock_timeout)?;
+    let env = env.lock(ctx.lock_timeout)?;
     let cwd = std::env::current_dir()?;
     let given: Vec<String> = args
         .rockspec
@@ -72,7 +72,7 @@ pub struct LinkArgs {
 
 pub fn link(ctx: &Context, args: LinkArgs) -> Result<i32> {
     let env = ctx.open()?;
-    let _lock = env.lock(ctx.lock_timeout)?;
+    let env = env.lock(ctx.lock_timeout)?;
     let given = vec![args.path.display().to_string()];
     let outcome = develop::link(&env, &args.path, &args.servers.choice()?, &given)?;
     if !ctx.quiet {
@@ -92,7 +92,7 @@ pub struct UnlinkArgs {
 
 pub fn unlink(ctx: &Context, args: UnlinkArgs) -> Result<i32> {
     let env = ctx.open()?;
-    let _lock = env.lock(ctx.lock_timeout)?;
+    let env = env.lock(ctx.lock_timeout)?;
     let outcome = develop::unlink(&env, &args.name, args.force)?;
     if !ctx.quiet {
         println!("{outcome}");

@@ -121,7 +121,7 @@ pub struct RollbackArgs {
 
 pub fn rollback(ctx: &Context, args: RollbackArgs) -> Result<i32> {
     let env = ctx.open()?;
-    let _lock = env.lock(ctx.lock_timeout)?;
+    let env = env.lock(ctx.lock_timeout)?;
     let spec = RollbackSpec::from_args(args.target.as_deref(), args.to.as_deref())?;
     let mut given = Vec::new();
     given.extend(args.target.clone());
@@ -205,7 +205,7 @@ pub fn verify(ctx: &Context, args: VerifyArgs) -> Result<i32> {
     let report = verify::verify(&env)?;
     let mut rebuilt = Vec::new();
     let remaining = if args.repair && !report.is_ok() {
-        let _lock = env.lock_only(ctx.lock_timeout)?;
+        let env = env.lock_only(ctx.lock_timeout)?;
         // Another writer may have changed things while we waited: repair what is broken now.
         let current = verify::verify(&env)?;
         if !current.is_ok() {

@@ -335,7 +335,7 @@ fn run(
     };
     // The lock is taken only now, so a checklist left open does not block other lvm commands;
     // the picks are compared with the state as it is once the lock is held.
-    let _lock = env.lock(ctx.lock_timeout)?;
+    let env = env.lock(ctx.lock_timeout)?;
     let current = env.manifest()?;
     let picks = picks(&list, &picked, &current);
     if picks.is_empty() {
@@ -346,7 +346,7 @@ fn run(
         return Ok(exit::OK);
     }
     let outcome = install::install_with(
-        env,
+        &env,
         &targets(&picks),
         &picks.release,
         choice,

@@ -3,13 +3,14 @@
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
 use crate::config::{self, Key, Layer, Origin, Settings, Value};
-use crate::env::{Environment, Home};
+use crate::env::{Environment, Home, OpenOptions};
 
 mod curator;
 mod develop;
@@ -18,6 +19,7 @@ mod interactive;
 mod lint;
 mod packages;
 mod profiles;
+mod progress;
 mod publish;
 mod run;
 mod settings;
@@ -332,20 +334,26 @@ impl Context {
         Ok(path)
     }
 
-    /// Opens the environment for reading, with the settings that outrank its `lvm.toml`
-    /// applied to its config (servers from LVM_SERVERS, the jobs setting), so the library sees
-    /// the effective values. Nothing writes this config back: `lvm config` reads the recorded
-    /// one.
+    /// Opens the environment with the settings that outrank its `lvm.toml` (servers from a
+    /// flag or LVM_SERVERS, the jobs setting), so the library sees the effective values, and
+    /// progress drawn on stderr. Nothing writes these back: `lvm config` reads the recorded
+    /// settings.
     pub fn open(&self) -> Result<Environment> {
-        let mut env = Environment::open(&self.env_path()?, self.home.clone())?;
-        if matches!(
+        Environment::open_with(&self.env_path()?, self.home.clone(), self.open_options())
+    }
+
+    /// The settings and reporter an environment is opened (or created) with.
+    pub fn open_options(&self) -> OpenOptions {
+        let servers = matches!(
             self.settings.origin(Key::Servers),
             Origin::Flag(_) | Origin::EnvVar(_)
-        ) {
-            env.config.servers = self.settings.servers.clone();
+        )
+        .then(|| self.settings.servers.clone());
+        OpenOptions {
+            servers,
+            jobs: Some(self.settings.jobs),
+            reporter: Arc::new(progress::Terminal::new()),
         }
-        env.config.jobs = Some(self.settings.jobs);
-        Ok(env)
     }
 }
 

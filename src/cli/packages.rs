@@ -77,7 +77,7 @@ pub fn install(ctx: &Context, args: InstallArgs) -> Result<i32> {
         return super::interactive::install_command(ctx, &args.targets, || args.servers.choice());
     }
     let env = ctx.open()?;
-    let _lock = env.lock(ctx.lock_timeout)?;
+    let env = env.lock(ctx.lock_timeout)?;
     let targets = install::parse_targets(&args.targets)?;
     let outcome = install::install(&env, &targets, &args.servers.choice()?, &args.targets)?;
     if !ctx.quiet {
@@ -100,7 +100,7 @@ pub struct UpgradeArgs {
 
 pub fn upgrade(ctx: &Context, args: UpgradeArgs) -> Result<i32> {
     let env = ctx.open()?;
-    let _lock = env.lock(ctx.lock_timeout)?;
+    let env = env.lock(ctx.lock_timeout)?;
     let outcome = upgrade::upgrade(&env, &args.names, &args.servers.choice()?)?;
     if !ctx.quiet {
         println!("{outcome}");
@@ -119,7 +119,7 @@ pub struct RemoveArgs {
 
 pub fn remove(ctx: &Context, args: RemoveArgs) -> Result<i32> {
     let env = ctx.open()?;
-    let _lock = env.lock(ctx.lock_timeout)?;
+    let env = env.lock(ctx.lock_timeout)?;
     let outcome = remove::remove(&env, &args.names, args.force)?;
     if !ctx.quiet {
         println!("{outcome}");
@@ -307,7 +307,7 @@ pub struct GcArgs {
 
 pub fn gc(ctx: &Context, args: GcArgs) -> Result<i32> {
     let env = ctx.open()?;
-    let _lock = env.lock(ctx.lock_timeout)?;
+    let env = env.lock(ctx.lock_timeout)?;
     let report = gc::gc(&env, args.older_than, args.dry_run)?;
     println!("{report}");
     Ok(exit::OK)

@@ -43,22 +43,22 @@ pub fn run(ctx: &Context, command: ProfileCommand) -> Result<i32> {
             }
         }
         ProfileCommand::Create { name, from } => {
-            let _lock = env.lock(ctx.lock_timeout)?;
+            let env = env.lock(ctx.lock_timeout)?;
             profile::create(&env, &name, from.as_deref())?;
             println!("Created profile '{name}'");
         }
         ProfileCommand::Switch { name } => {
-            let _lock = env.lock(ctx.lock_timeout)?;
+            let env = env.lock(ctx.lock_timeout)?;
             profile::switch(&env, &name, vec![name.clone()])?;
             println!("Switched to profile '{name}'");
         }
         ProfileCommand::Delete { name } => {
-            let _lock = env.lock(ctx.lock_timeout)?;
+            let env = env.lock(ctx.lock_timeout)?;
             profile::delete(&env, &name)?;
             println!("Deleted profile '{name}'");
         }
         ProfileCommand::Merge { other } => {
-            let _lock = env.lock(ctx.lock_timeout)?;
+            let env = env.lock(ctx.lock_timeout)?;
             let outcome = crate::ops::profile::merge_profile(&env, &other)?;
             println!("{outcome}");
         }

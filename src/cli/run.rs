@@ -242,7 +242,7 @@ impl RunTree {
         let scratch = Scratch { dir };
         let root = scratch.dir.join("tree");
         {
-            let _lock = env.lock(ctx.lock_timeout)?;
+            let env = env.lock(ctx.lock_timeout)?;
             let built = env.materialize(&manifest).with_context(|| {
                 format!("making the tree of profile '{profile}' from the store")
             })?;

@@ -199,7 +199,7 @@ fn set_environment(ctx: &Context, key: Key, value: Option<Value>) -> Result<i32>
         );
     }
     let env = Environment::open(&path, ctx.home.clone())?;
-    let _lock = env.lock(ctx.lock_timeout)?;
+    let env = env.lock(ctx.lock_timeout)?;
     let file = env.root.join(crate::envrepo::CONFIG_FILE);
     let current = env.recorded_config()?;
     let (updated, args) = match &value {

@@ -7,7 +7,7 @@ use clap::{Args, Subcommand};
 
 use super::{Context, exit, print_json};
 use crate::config::{self, EnvConfig, Key, Layer, Origin, Value};
-use crate::env::Environment;
+use crate::env::{Environment, OpenOptions};
 
 #[derive(Debug, Args)]
 pub struct InitArgs {
@@ -44,7 +44,7 @@ pub fn init(ctx: &Context, args: InitArgs) -> Result<i32> {
         );
     }
     if let Some(profile) = &args.profile {
-        let _lock = env.lock(ctx.lock_timeout)?;
+        let env = env.lock(ctx.lock_timeout)?;
         super::curator::setup_profile(
             ctx,
             &env,
@@ -96,7 +96,11 @@ fn create(
     let config = EnvConfig::new(&settings.lua, servers);
     // Validate exactly as a later read would.
     EnvConfig::parse(&config.to_toml(), "lvm.toml")?;
-    Environment::init(path, config, ctx.home.clone())
+    let options = OpenOptions {
+        servers: None,
+        ..ctx.open_options()
+    };
+    Environment::init_with(path, config, ctx.home.clone(), options)
 }
 
 /// Turns a plain folder into a `file://` URL so the config is unambiguous.

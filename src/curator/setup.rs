@@ -3,12 +3,11 @@
 //! is created (from the current profile) and switched to when needed. Conflicts go through the
 //! resolver and fail the setup with its explanation; nothing is picked silently.
 
-use anyhow::{Context as _, Result, bail};
-
 use super::data::{Catalog, PlannedPackage, dependency_text};
-use crate::env::Environment;
+use crate::env::WriteLock;
 use crate::events::EventKind;
 use crate::ops::install::{self, Outcome, ServerChoice, Target};
+use anyhow::{Context as _, Result, bail};
 
 /// The event argument of a production setup.
 pub const PROD_FLAG: &str = "--prod";
@@ -76,7 +75,7 @@ pub fn setup_of(kind: EventKind, args: &[String]) -> Option<(String, bool)> {
 /// switch, the environment goes back to the profile it was on (and a branch this setup created
 /// is deleted), so a failed setup leaves the user where they were.
 pub fn setup(
-    env: &Environment,
+    env: &WriteLock<'_>,
     catalog: &Catalog,
     profile: &str,
     prod: bool,
@@ -157,7 +156,7 @@ pub fn setup(
     })
 }
 
-fn undo_switch(env: &Environment, profile: &str, from: &str, created: bool) -> Result<()> {
+fn undo_switch(env: &WriteLock<'_>, profile: &str, from: &str, created: bool) -> Result<()> {
     crate::ops::profile::switch(env, from, vec![from.to_string()])?;
     if created {
         crate::ops::profile::delete(env, profile)?;

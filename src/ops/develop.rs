@@ -5,19 +5,17 @@
 //! are made with the tree ([`crate::tree::links`]). C modules stay built copies: after changing
 //! C sources, `lvm link PATH` again.
 
-use std::collections::BTreeMap;
-use std::path::Path;
-
-use anyhow::{Context as _, Result};
-use thiserror::Error;
-
-use crate::env::Environment;
+use crate::env::WriteLock;
 use crate::events::EventKind;
 use crate::fetch::project::{DevMode, LocalTarget, target};
 use crate::manifest::{self, Package};
 use crate::ops::install::{self, Outcome, ServerChoice, Target};
 use crate::ops::remove::removal_plan;
 use crate::store::{Store, StoreKey};
+use anyhow::{Context as _, Result};
+use std::collections::BTreeMap;
+use std::path::Path;
+use thiserror::Error;
 
 #[derive(Debug, Error)]
 pub enum DevelopError {
@@ -64,7 +62,7 @@ fn details(target: &LocalTarget) -> BTreeMap<String, String> {
 /// `lvm make [ROCKSPEC]`: builds the project in `dir` from its files as they are and installs
 /// it (with its dependencies from the rocks servers) as one `make` event.
 pub fn make(
-    env: &Environment,
+    env: &WriteLock<'_>,
     dir: &Path,
     rockspec: Option<&Path>,
     choice: &ServerChoice,
@@ -107,7 +105,7 @@ pub fn make(
 /// `lvm link PATH`: installs the project in `path` so that its Lua files in the tree are
 /// symlinks to the working files, as one `link` event.
 pub fn link(
-    env: &Environment,
+    env: &WriteLock<'_>,
     path: &Path,
     choice: &ServerChoice,
     args: &[String],
@@ -158,7 +156,7 @@ pub fn link(
 
 /// `lvm unlink NAME`: removes a linked package (and the dependencies nothing else needs) as one
 /// `unlink` event.
-pub fn unlink(env: &Environment, name: &str, force: bool) -> Result<Outcome> {
+pub fn unlink(env: &WriteLock<'_>, name: &str, force: bool) -> Result<Outcome> {
     let current = env.manifest()?;
     let name = name.to_ascii_lowercase();
     let package = current

@@ -1,9 +1,9 @@
 //! `lvm profile`: named package sets of one environment, each a git branch; create, switch,
 //! delete and merge are each recorded as one event.
 
-use crate::env::{ChangePlan, Environment};
+use crate::env::{ChangePlan, WriteLock};
 use crate::events::{Event, EventKind};
-use crate::manifest::{self};
+use crate::manifest;
 use crate::ops::install::prepare::build_target_state;
 use crate::ops::install::resolution::preferred_versions;
 use crate::ops::install::session::{ServerChoice, Session};
@@ -37,7 +37,7 @@ pub fn check_name(name: &str) -> Result<()> {
 
 /// Creates a profile from the current one (or `from`): one `profile-create` event, the new
 /// branch's first commit. The current profile and the tree stay as they are.
-pub fn create(env: &Environment, name: &str, from: Option<&str>) -> Result<Oid> {
+pub fn create(env: &WriteLock<'_>, name: &str, from: Option<&str>) -> Result<Oid> {
     check_name(name)?;
     if env.repo.try_profile_head(name).is_some() {
         bail!("profile '{name}' already exists (see `lvm profile list`)");
@@ -65,13 +65,13 @@ pub fn create(env: &Environment, name: &str, from: Option<&str>) -> Result<Oid> 
 
 /// Switches to another profile: its state becomes the tree (made from the store), recorded as
 /// a `profile-switch` event on it.
-pub fn switch(env: &Environment, name: &str, args: Vec<String>) -> Result<Oid> {
+pub fn switch(env: &WriteLock<'_>, name: &str, args: Vec<String>) -> Result<Oid> {
     let event = Event::new(EventKind::ProfileSwitch, args, vec![]);
     switch_with(env, name, event)
 }
 
 /// Switches to `name`, recording `event` (with `details.from` set to the profile left) on it.
-pub fn switch_with(env: &Environment, name: &str, mut event: Event) -> Result<Oid> {
+pub fn switch_with(env: &WriteLock<'_>, name: &str, mut event: Event) -> Result<Oid> {
     let previous = env.profile()?;
     if previous == name {
         bail!("already on profile '{name}'");
@@ -95,7 +95,7 @@ pub fn switch_with(env: &Environment, name: &str, mut event: Event) -> Result<Oi
 /// Deletes a profile other than the current one: a `profile-delete` event on the current
 /// profile (naming the deleted head, so the profile can be recreated from it), then the branch
 /// goes.
-pub fn delete(env: &Environment, name: &str) -> Result<Oid> {
+pub fn delete(env: &WriteLock<'_>, name: &str) -> Result<Oid> {
     if env.profile()? == name {
         bail!("cannot delete the current profile '{name}'; switch to another first");
     }
@@ -120,7 +120,7 @@ pub fn delete(env: &Environment, name: &str) -> Result<Oid> {
 }
 
 /// Merges another profile's requested packages into the current profile, through the resolver.
-pub fn merge_profile(env: &Environment, other: &str) -> Result<String> {
+pub fn merge_profile(env: &WriteLock<'_>, other: &str) -> Result<String> {
     let other_head = env.repo.profile_head(other)?;
     let theirs = env.repo.manifest_at(other_head)?;
     let current = env.manifest()?;

@@ -26,7 +26,7 @@ pub struct PullReport {
 pub fn pull(env: &Environment, remote: Option<&str>, lock_timeout: Duration) -> Result<PullReport> {
     let repo = env.repo.git();
     let remote_name = resolve_remote(repo, remote, "pull")?;
-    let _lock = env.lock(lock_timeout)?;
+    let lock = env.lock(lock_timeout)?;
     fetch_all(repo, &remote_name)?;
     let profile = env.profile()?;
     let local = env.head()?;
@@ -75,6 +75,7 @@ pub fn pull(env: &Environment, remote: Option<&str>, lock_timeout: Duration) -> 
     }
     // The config may have changed with the new head: read the environment again.
     let fresh = Environment::open(&env.root, env.home.clone())?;
+    let fresh = lock.for_reopened(&fresh)?;
     fresh.recover()?;
     let sync = finish_sync(&fresh)?;
     Ok(PullReport {

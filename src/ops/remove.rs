@@ -1,7 +1,7 @@
 //! `lvm remove`: packages and the dependencies nothing else needs leave the state, as one
 //! event; dependents are refused unless forced.
 
-use crate::env::Environment;
+use crate::env::WriteLock;
 use crate::events::EventKind;
 use crate::manifest::{self, Manifest};
 use crate::ops::install::Outcome;
@@ -10,7 +10,7 @@ use anyhow::{Result, bail};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Removes packages (and the dependencies nothing else needs) as one event.
-pub fn remove(env: &Environment, names: &[String], force: bool) -> Result<Outcome> {
+pub fn remove(env: &WriteLock<'_>, names: &[String], force: bool) -> Result<Outcome> {
     let current = env.manifest()?;
     let names: Vec<String> = names.iter().map(|n| n.to_ascii_lowercase()).collect();
     for name in &names {

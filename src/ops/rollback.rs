@@ -1,7 +1,7 @@
 //! `lvm rollback`: the state of an earlier event (by steps, revision or date) recorded as a
 //! new event, settings included; undoing a profile switch switches back.
 
-use crate::env::Environment;
+use crate::env::{Environment, WriteLock};
 use crate::envrepo::short;
 use crate::events::{Event, EventKind};
 use crate::manifest::{self, Change};
@@ -139,7 +139,7 @@ fn switched_from(event: &crate::events::Event) -> Option<&String> {
 /// only (no server, no compiler). Right after a profile switch, undoing one event switches back
 /// to the previous profile (one `rollback` event on that profile).
 pub fn rollback(
-    env: &Environment,
+    env: &WriteLock<'_>,
     spec: &RollbackSpec,
     args: Vec<String>,
 ) -> Result<RollbackOutcome> {

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 /// `lvm sync`: make the store hold every package the head commit's manifest needs (rebuilding
 /// what is missing from the recorded sources), then the tree exactly what the manifest says.
-pub fn sync_store_and_tree(env: &Environment, lock_timeout: Duration) -> Result<WriteLock> {
+pub fn sync_store_and_tree(env: &Environment, lock_timeout: Duration) -> Result<WriteLock<'_>> {
     // Store entries are content-addressed and inserted atomically, so filling the store needs
     // no lock; the lock's recovery then rebuilds the tree from it.
     ensure_in_store(env, &env.manifest()?)?;
@@ -34,7 +34,7 @@ pub fn sync_store_and_tree(env: &Environment, lock_timeout: Duration) -> Result<
     let manifest = env.manifest()?;
     if !links_intact(env, &manifest)? {
         let dir = env.materialize(&manifest)?;
-        env.install_tree(&dir)?;
+        locked.install_tree(&dir)?;
     }
     Ok(locked)
 }
@@ -55,8 +55,8 @@ pub struct SyncReport {
 /// verifies the result. A malformed or inconsistent head is refused before anything changes.
 pub fn sync(env: &Environment, lock_timeout: Duration) -> Result<SyncReport> {
     check_commit(env, env.head()?)?;
-    let _lock = sync_store_and_tree(env, lock_timeout)?;
-    finish_sync(env)
+    let env = sync_store_and_tree(env, lock_timeout)?;
+    finish_sync(&env)
 }
 
 /// Checks the head commit's `manifest.json` and `lvm.toml` before anything acts on them.
@@ -91,7 +91,7 @@ pub fn check_commit(env: &Environment, commit: Oid) -> Result<Manifest> {
 }
 
 /// The part of a sync after the tree matches the head; the writer lock must be held.
-pub(super) fn finish_sync(env: &Environment) -> Result<SyncReport> {
+pub(super) fn finish_sync(env: &WriteLock<'_>) -> Result<SyncReport> {
     let recorded = close_hand_commits(env)?;
     let manifest = env.manifest()?;
     let problems = match crate::ops::verify::verify(env) {
@@ -149,7 +149,7 @@ pub(super) fn hand_commits(repo: &Repository, head: Oid) -> Result<(Vec<Oid>, Oi
 /// commit, so the first-parent log (what `lvm log` and the replay follow) holds only events, and
 /// its changes take that commit's state to the hand-made head's; its second parent is the
 /// hand-made head, so the ref moves forward and nothing is lost.
-pub(super) fn close_hand_commits(env: &Environment) -> Result<Option<(Oid, Vec<Change>)>> {
+pub(super) fn close_hand_commits(env: &WriteLock<'_>) -> Result<Option<(Oid, Vec<Change>)>> {
     let repo = env.repo.git();
     let head = env.head()?;
     let (hand, base) = hand_commits(repo, head)?;

@@ -1,12 +1,12 @@
 //! `lvm upgrade`: the installed packages (or the named ones) moved to the newest versions
 //! every constraint allows, as one event.
 
-use crate::env::Environment;
+use crate::env::WriteLock;
 use crate::events::EventKind;
 use crate::ops::install::resolution::{preferred_versions, request_for};
 use crate::ops::install::session::{ServerChoice, Session};
 use crate::ops::install::{Outcome, apply_resolution};
-use crate::resolve::{self};
+use crate::resolve;
 use anyhow::{Result, bail};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
@@ -14,7 +14,7 @@ use std::time::Instant;
 /// Upgrades `names` (every installed package when empty) to the newest versions every
 /// constraint allows, as one `upgrade` event. Packages the user pinned with an exact
 /// constraint stay as they are.
-pub fn upgrade(env: &Environment, names: &[String], choice: &ServerChoice) -> Result<Outcome> {
+pub fn upgrade(env: &WriteLock<'_>, names: &[String], choice: &ServerChoice) -> Result<Outcome> {
     let mut timings = BTreeMap::new();
     let started = Instant::now();
     let current = env.manifest()?;

@@ -1,7 +1,7 @@
 //! `lvm verify`: the log replayed against the manifest, the store and the tree, and the
 //! repair that rebuilds what is missing or damaged.
 
-use crate::env::Environment;
+use crate::env::{Environment, WriteLock};
 use crate::envrepo::{CONFIG_FILE, MANIFEST_FILE, short};
 use crate::manifest::{self, Change, Manifest};
 use crate::store::{Store, StoreKey};
@@ -227,7 +227,7 @@ pub struct RepairOutcome {
 /// Rebuilds the working files, the corrupted or missing store entries (from the recorded
 /// sources) and the tree (from the store) for the head commit. Call with the writer lock held
 /// (see [`Environment::lock_only`]). A history that does not replay cannot be repaired here.
-pub fn repair(env: &Environment, report: &VerifyReport) -> Result<RepairOutcome> {
+pub fn repair(env: &WriteLock<'_>, report: &VerifyReport) -> Result<RepairOutcome> {
     let head = env.head()?;
     env.repo.sync_worktree(head)?;
     let manifest = env.repo.manifest_at(head)?;

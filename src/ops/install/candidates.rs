@@ -1,19 +1,21 @@
 //! Candidates for the resolver: server packages, local rockspecs, git sources and what is
 //! installed, with where each exact version's build would come from.
 
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use anyhow::{Context as _, Result, anyhow, bail};
+
 use crate::errors::error_text;
 use crate::fetch::{self, ExtractLimits};
 use crate::manifest::Package;
 use crate::ops::install::prepare::SourceHint;
 use crate::registry::ServerManifest;
-use crate::resolve::{self};
+use crate::resolve;
 use crate::rockspec::Rockspec;
 use crate::server::RocksServer;
 use crate::version::{Dependency, Version};
-use anyhow::{Context as _, Result, anyhow, bail};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
 /// Where the build of one exact package comes from.
 #[derive(Debug, Clone)]

@@ -6,6 +6,22 @@
 //! the request, [`prepare`] fills the store, and the environment records the state
 //! ([`crate::env`]). [`rebuild`] makes recorded states whole again (sync, pull, clone).
 
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Instant;
+
+use anyhow::Result;
+
+use crate::env::WriteLock;
+use crate::events::EventKind;
+use crate::manifest::{self, Change, Manifest};
+use crate::ops::install::candidates::Candidates;
+use crate::ops::install::prepare::build_target_state;
+use crate::ops::install::resolution::resolve_requested;
+use crate::ops::install::session::Session;
+use crate::ops::install::targets::event_args;
+use crate::resolve;
+
 pub(in crate::ops) mod candidates;
 pub(in crate::ops) mod prepare;
 pub(in crate::ops) mod rebuild;
@@ -15,20 +31,6 @@ pub(in crate::ops) mod targets;
 
 pub use session::ServerChoice;
 pub use targets::{Target, parse_targets};
-
-use crate::env::Environment;
-use crate::events::EventKind;
-use crate::manifest::{self, Change, Manifest};
-use crate::ops::install::candidates::Candidates;
-use crate::ops::install::prepare::build_target_state;
-use crate::ops::install::resolution::resolve_requested;
-use crate::ops::install::session::Session;
-use crate::ops::install::targets::event_args;
-use crate::resolve::{self};
-use anyhow::Result;
-use std::collections::BTreeMap;
-use std::fmt;
-use std::time::Instant;
 
 /// What an install or remove did, for the user.
 pub struct Outcome {
@@ -57,7 +59,7 @@ impl fmt::Display for Outcome {
 
 /// Installs targets into the environment as one event.
 pub fn install(
-    env: &Environment,
+    env: &WriteLock<'_>,
     targets: &[Target],
     choice: &ServerChoice,
     args: &[String],
@@ -67,7 +69,7 @@ pub fn install(
 
 /// Installs targets as one event of the given kind (`setup` installs a profile's packages).
 pub fn install_as(
-    env: &Environment,
+    env: &WriteLock<'_>,
     targets: &[Target],
     choice: &ServerChoice,
     args: &[String],
@@ -81,7 +83,7 @@ pub fn install_as(
 /// git state). A released package goes unless another package still needs it, in which case
 /// it stays as a dependency.
 pub fn install_with(
-    env: &Environment,
+    env: &WriteLock<'_>,
     targets: &[Target],
     release: &[String],
     choice: &ServerChoice,
@@ -137,7 +139,7 @@ pub fn install_with(
 /// it as one event; returns the commit (none when nothing changed), the changes, and the store
 /// hits and builds.
 pub(in crate::ops) fn apply_resolution(
-    env: &Environment,
+    env: &WriteLock<'_>,
     (session, candidates): (&Session, &Candidates<'_>),
     current: &Manifest,
     resolution: &resolve::Resolution,

@@ -1,23 +1,25 @@
 //! Preparing a resolution: every package of the target state found in the store or fetched
 //! and built into it, in parallel, with its manifest record.
 
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Instant;
+
+use anyhow::{Context as _, Result, anyhow, bail};
+
 use crate::build::{self, BuildContext};
 use crate::errors::error_text;
 use crate::fetch::{self, ExtractLimits, SourceOptions};
 use crate::manifest::{self, Manifest, Package, PackageSource, Reason};
 use crate::ops::install::candidates::{Candidates, Origin, published_rock, server_hint};
 use crate::ops::install::session::Session;
-use crate::resolve::{self};
+use crate::report::Readiness;
+use crate::resolve;
 use crate::rockspec::Rockspec;
 use crate::server::RocksServer;
 use crate::store::{RockMeta, StoreKey};
 use crate::version::Version;
-use anyhow::{Context as _, Result, anyhow, bail};
-use std::collections::BTreeMap;
-use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
 
 /// One package the store may lack.
 pub(in crate::ops) struct Job {
@@ -88,7 +90,8 @@ pub(in crate::ops) fn run_jobs(
     if jobs.is_empty() {
         return Ok(vec![]);
     }
-    let progress = Progress::new(jobs.len());
+    let reporter = session.reporter.as_ref();
+    reporter.preparing(jobs.len());
     let queue = Mutex::new(jobs);
     let results = Mutex::new(Vec::new());
     let errors = Mutex::new(Vec::new());
@@ -100,17 +103,22 @@ pub(in crate::ops) fn run_jobs(
                     let Some(job) = queue.lock().expect("not poisoned").pop() else {
                         break;
                     };
-                    progress.start(&job.name, &job.version);
+                    reporter.package_started(&job.name, &job.version);
                     match ensure_package(session, candidates, &job) {
                         Ok((package, hit)) => {
-                            progress.finish(&job.name, &job.version, hit);
+                            let how = if hit {
+                                Readiness::FromStore
+                            } else {
+                                Readiness::Built
+                            };
+                            reporter.package_ready(&job.name, &job.version, how);
                             results
                                 .lock()
                                 .expect("not poisoned")
                                 .push((job.name, package, hit));
                         }
                         Err(e) => {
-                            progress.fail(&job.name, &job.version);
+                            reporter.package_failed(&job.name, &job.version);
                             errors.lock().expect("not poisoned").push(format!(
                                 "{} {}: {}",
                                 job.name,
@@ -123,59 +131,12 @@ pub(in crate::ops) fn run_jobs(
             });
         }
     });
-    progress.done();
+    reporter.prepared();
     let errors = errors.into_inner().expect("not poisoned");
     if !errors.is_empty() {
         bail!("{}", errors.join("\n"));
     }
     Ok(results.into_inner().expect("not poisoned"))
-}
-
-/// Progress on stderr: a bar on a terminal, plain lines otherwise.
-pub(in crate::ops) struct Progress {
-    pub(in crate::ops) bar: Option<indicatif::ProgressBar>,
-}
-
-impl Progress {
-    fn new(total: usize) -> Progress {
-        let bar = std::io::stderr().is_terminal().then(|| {
-            let bar = indicatif::ProgressBar::new(total as u64);
-            bar.set_style(
-                indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}")
-                    .expect("valid template"),
-            );
-            bar.enable_steady_tick(Duration::from_millis(120));
-            bar
-        });
-        Progress { bar }
-    }
-    fn start(&self, name: &str, version: &Version) {
-        match &self.bar {
-            Some(bar) => bar.set_message(format!("{name} {version}")),
-            None => tracing::info!("preparing {name} {version}"),
-        }
-    }
-    fn finish(&self, name: &str, version: &Version, hit: bool) {
-        let how = if hit { "from the store" } else { "built" };
-        match &self.bar {
-            Some(bar) => {
-                bar.inc(1);
-                bar.println(format!("  {name} {version} ({how})"));
-            }
-            None => eprintln!("  {name} {version} ({how})"),
-        }
-    }
-    fn fail(&self, name: &str, version: &Version) {
-        match &self.bar {
-            Some(bar) => bar.println(format!("  {name} {version} FAILED")),
-            None => eprintln!("  {name} {version} FAILED"),
-        }
-    }
-    fn done(&self) {
-        if let Some(bar) = &self.bar {
-            bar.finish_and_clear();
-        }
-    }
 }
 
 /// The inputs of a build, which make its store key.

@@ -1,15 +1,17 @@
 //! Rebuilding recorded packages: a state's packages that the store lacks, built again from
 //! the sources its manifest records, with the recorded hashes and commits checked.
 
+use anyhow::{Context as _, Result, bail};
+
 use crate::env::Environment;
-use crate::fetch::{self};
+use crate::fetch;
 use crate::manifest::{Manifest, Package, PackageSource};
 use crate::ops::install::candidates::{fetch_rockspec_text, server_hint};
 use crate::ops::install::prepare::{Expected, SourceHint, build_into_store};
 use crate::ops::install::session::{ServerChoice, Session, fresh_dir};
+use crate::report::Readiness;
 use crate::rockspec::Rockspec;
 use crate::store::StoreKey;
-use anyhow::{Context as _, Result, bail};
 
 /// Rebuilds into the store every package of `manifest` that the store lacks, from the sources
 /// recorded in the manifest, verifying the recorded hashes and commits. Returns how many it
@@ -30,7 +32,8 @@ pub fn ensure_in_store(env: &Environment, manifest: &Manifest) -> Result<usize> 
     for (name, package) in &missing {
         rebuild_recorded(&session, name, package)
             .with_context(|| format!("cannot rebuild {name} {}", package.version))?;
-        eprintln!("  {name} {} (rebuilt)", package.version);
+        env.reporter()
+            .package_ready(name, &package.version, Readiness::Rebuilt);
     }
     Ok(missing.len())
 }

@@ -1,13 +1,15 @@
 //! The resolver request of a change: the requested packages with their constraints, the
 //! environment's Lua, and the installed versions to keep when they still fit.
 
+use std::collections::{BTreeMap, BTreeSet};
+
+use anyhow::Result;
+
 use crate::env::Environment;
 use crate::manifest::Manifest;
 use crate::ops::install::candidates::Candidates;
 use crate::resolve::{self, Request};
 use crate::version::{Constraints, Dependency, Version};
-use anyhow::Result;
-use std::collections::{BTreeMap, BTreeSet};
 
 pub(in crate::ops) fn resolve_requested(
     candidates: &Candidates<'_>,

@@ -1,6 +1,12 @@
 //! The session of one change: the rocks servers with their manifests, the store, scratch
 //! space and build settings, opened once and shared by every stage of an install.
 
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use anyhow::{Context as _, Result, anyhow};
+
 use crate::build::{self, BuildContext};
 use crate::env::Environment;
 use crate::errors::error_text;
@@ -9,14 +15,11 @@ use crate::manifest::Manifest;
 use crate::ops::install::candidates::{Candidates, Origin, Pinned, find_rockspec_in};
 use crate::ops::install::targets::Target;
 use crate::registry::ServerManifest;
+use crate::report::Reporter;
 use crate::rockspec::Rockspec;
 use crate::server::RocksServer;
 use crate::store::Store;
 use crate::version::{Constraints, Dependency, Version};
-use anyhow::{Context as _, Result, anyhow};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::path::PathBuf;
-use std::sync::Mutex;
 
 /// Which rocks servers a command uses.
 #[derive(Debug, Clone)]
@@ -54,6 +57,8 @@ pub struct Session {
     pub(in crate::ops) fetch_opts: FetchOptions,
     /// Servers that could not be read, with why; named when a package cannot be found.
     pub(in crate::ops) unreachable: Vec<String>,
+    /// Where progress goes (the environment's reporter).
+    pub(in crate::ops) reporter: Arc<dyn Reporter>,
 }
 
 impl Session {
@@ -106,6 +111,7 @@ impl Session {
             },
             fetch_opts,
             unreachable: failures,
+            reporter: env.reporter_handle(),
         })
     }
 

@@ -1,10 +1,12 @@
 //! Install targets: what the user typed (`name`, `name >= 1.0`, `x.rockspec`, a git URL or
 //! checkout) read into [`Target`]s, and the arguments an event records for them.
 
-use crate::fetch::{self};
-use crate::version::{Constraints, Dependency};
-use anyhow::{Context as _, Result, bail};
 use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, Result, bail};
+
+use crate::fetch;
+use crate::version::{Constraints, Dependency};
 
 /// One thing the user asked to install.
 #[derive(Debug, Clone, PartialEq)]

@@ -1,0 +1,84 @@
+//! The CLI's reporter: library progress drawn on stderr, as a bar on a terminal and as plain
+//! lines otherwise (logs, CI, pipes).
+
+use std::io::IsTerminal;
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::report::{Readiness, Reporter};
+use crate::version::Version;
+
+/// Draws progress on stderr.
+pub struct Terminal {
+    /// Whether stderr is a terminal (bars) or not (plain lines).
+    tty: bool,
+    /// The bar of the change in progress, on a terminal.
+    bar: Mutex<Option<ProgressBar>>,
+}
+
+impl Terminal {
+    pub fn new() -> Terminal {
+        Terminal {
+            tty: std::io::stderr().is_terminal(),
+            bar: Mutex::new(None),
+        }
+    }
+
+    /// Prints a line above the bar when there is one, else on stderr.
+    fn line(&self, text: &str) {
+        match self.bar.lock().ok().as_ref().and_then(|b| b.as_ref()) {
+            Some(bar) => bar.println(text),
+            None => eprintln!("{text}"),
+        }
+    }
+}
+
+impl Reporter for Terminal {
+    fn preparing(&self, total: usize) {
+        if !self.tty {
+            return;
+        }
+        let bar = ProgressBar::new(total as u64);
+        bar.set_style(
+            ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}").expect("valid template"),
+        );
+        bar.enable_steady_tick(Duration::from_millis(120));
+        if let Ok(mut slot) = self.bar.lock() {
+            *slot = Some(bar);
+        }
+    }
+
+    fn package_started(&self, name: &str, version: &Version) {
+        match self.bar.lock().ok().as_ref().and_then(|b| b.as_ref()) {
+            Some(bar) => bar.set_message(format!("{name} {version}")),
+            None => tracing::info!("preparing {name} {version}"),
+        }
+    }
+
+    fn package_ready(&self, name: &str, version: &Version, how: Readiness) {
+        if let Some(bar) = self.bar.lock().ok().as_ref().and_then(|b| b.as_ref()) {
+            bar.inc(1);
+        }
+        self.line(&format!("  {name} {version} ({})", how.describe()));
+    }
+
+    fn package_failed(&self, name: &str, version: &Version) {
+        self.line(&format!("  {name} {version} FAILED"));
+    }
+
+    fn prepared(&self) {
+        if let Some(bar) = self.bar.lock().ok().and_then(|mut b| b.take()) {
+            bar.finish_and_clear();
+        }
+    }
+
+    fn waiting_for_lock(&self, root: &Path) {
+        self.line(&format!(
+            "lvm: waiting for another lvm process to finish with {}",
+            root.display()
+        ));
+    }
+}

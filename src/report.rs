@@ -1,0 +1,53 @@
+//! Progress and notices the library reports while it works, to whoever drives it.
+//! The library never prints: the CLI turns these calls into bars and lines, embedders and
+//! tests into whatever they need (or nothing, with [`Silent`]).
+
+use std::path::Path;
+
+use crate::version::Version;
+
+/// How one package of a change was made ready in the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Readiness {
+    /// Its build was already in the store.
+    FromStore,
+    /// Fetched and built now.
+    Built,
+    /// Built again from the sources an environment's manifest records (sync, pull, clone).
+    Rebuilt,
+}
+
+impl Readiness {
+    /// A few words for people: `from the store`, `built`, `rebuilt`.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Readiness::FromStore => "from the store",
+            Readiness::Built => "built",
+            Readiness::Rebuilt => "rebuilt",
+        }
+    }
+}
+
+/// Receives progress from long operations. Every method has a default that ignores the call,
+/// so an implementation overrides only what it shows. Calls may come from several build
+/// threads at once.
+pub trait Reporter: Send + Sync {
+    /// A change starts making `total` packages ready (store look-ups and builds).
+    fn preparing(&self, _total: usize) {}
+    /// Work on one package starts.
+    fn package_started(&self, _name: &str, _version: &Version) {}
+    /// One package is ready.
+    fn package_ready(&self, _name: &str, _version: &Version, _how: Readiness) {}
+    /// One package could not be made ready; the operation's error says why.
+    fn package_failed(&self, _name: &str, _version: &Version) {}
+    /// Every package of the change has been handled.
+    fn prepared(&self) {}
+    /// Another process holds the writer lock of the environment at `root`; the caller waits.
+    fn waiting_for_lock(&self, _root: &Path) {}
+}
+
+/// Reports nothing: the default for library callers that do not pass a reporter.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Silent;
+
+impl Reporter for Silent {}
