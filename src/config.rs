@@ -834,7 +834,7 @@ pub fn locate_env(
 
 /// The path of a named environment under the lvm home.
 pub fn named_env(home: &Path, name: &str) -> PathBuf {
-    home.join("envs").join(name)
+    home.join(crate::layout::ENVS_DIR).join(name)
 }
 
 #[cfg(test)]

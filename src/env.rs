@@ -30,21 +30,11 @@ use crate::report::{Reporter, Silent};
 use crate::store::{Store, StoreKey};
 use crate::tree;
 
-/// The live tree: a symlink to one of `.trees/*`.
-pub const TREE_LINK: &str = "tree";
-const TREES_DIR: &str = ".trees";
-const LOCK_FILE: &str = ".lvm-lock";
-/// Readers hold it shared while they read; a writer holds it exclusively only from the moment
-/// its commit lands until its tree is switched, so no reader sees the new log with the old tree.
-/// It lives in the repository's `.git/` directory, like the journal, so `git status` never
-/// shows it whatever the environment's `.gitignore` says.
-const STATE_LOCK_FILE: &str = "lvm-state.lock";
-/// The journal of a change in progress (see [`Journal`]).
-const JOURNAL_FILE: &str = "lvm-journal";
-/// Under the lvm home: one absolute environment path per line (see [`Home::register`]).
-const ENV_REGISTRY_FILE: &str = "environments";
-/// Written into every materialized tree: the sha256 of the manifest it was made from.
-const TREE_STATE_FILE: &str = ".lvm-state";
+pub use crate::layout::TREE_LINK;
+use crate::layout::{
+    ENV_REGISTRY_FILE, JOURNAL_FILE, LOCK_FILE, STATE_LOCK_FILE, TREE_STATE_FILE, TREES_DIR,
+};
+
 /// How many finished trees besides the live one stay in `.trees/`. Rollback, redo and profile
 /// switches mostly go back to one of the last few states, and with its tree kept such a change
 /// is one symlink rename instead of hundreds of new directories and files. A kept tree costs
@@ -69,10 +59,10 @@ impl Home {
         Home { root }
     }
     pub fn store_dir(&self) -> PathBuf {
-        self.root.join("store")
+        self.root.join(crate::layout::STORE_DIR)
     }
     pub fn cache_dir(&self) -> PathBuf {
-        self.root.join("cache")
+        self.root.join(crate::layout::CACHE_DIR)
     }
     pub fn store(&self) -> Result<Store> {
         Store::open(&self.store_dir())

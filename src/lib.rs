@@ -4,12 +4,14 @@
 //! rocks server manifests, rocks trees), and records every change to an environment as an event
 //! in a git repository that belongs to that environment.
 //!
-//! The crate is a library with one module per concept; the `lvm` binary is a thin shell over
-//! [`cli`].
+//! The crate is a library with one module per concept and an operations layer ([`ops`]) over
+//! them; the `lvm` binary (`src/main.rs`, `src/cli/`) parses commands and prints. The library
+//! never prints: it returns data and reports progress through a [`report::Reporter`].
+
+#![deny(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod api;
 pub mod build;
-pub mod cli;
 pub mod config;
 pub mod curator;
 pub mod digest;
@@ -19,6 +21,7 @@ pub mod errors;
 pub mod events;
 pub mod fetch;
 pub mod fsutil;
+pub mod layout;
 pub mod logfile;
 pub mod manifest;
 pub mod ops;

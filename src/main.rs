@@ -1,3 +1,8 @@
+//! The `lvm` command: parses arguments, opens environments with the resolved settings, runs
+//! one operation of the library and prints its result. All output is here, none in the library.
+
+mod cli;
+
 fn main() {
     // Like other Unix tools, stop quietly when the reader of our output goes away
     // (`lvm log | head`) instead of failing on a broken pipe.
@@ -6,5 +11,5 @@ fn main() {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
-    std::process::exit(lvm::cli::main());
+    std::process::exit(cli::main());
 }

@@ -460,7 +460,7 @@ fn live_parent(live: &Path) -> PathBuf {
 }
 
 fn trees_dir(live: &Path) -> PathBuf {
-    live_parent(live).join(".trees")
+    live_parent(live).join(crate::layout::TREES_DIR)
 }
 
 /// The tree directory `live` points to, or `None` when `live` does not exist.
@@ -535,7 +535,7 @@ pub fn switch_link(new_tree: &Path, live: &Path) -> Result<SwitchReport, TreeErr
     let name = placed
         .file_name()
         .ok_or_else(|| ctx("name", &placed)(io::Error::other("tree directory has no name")))?;
-    let link_target = Path::new(".trees").join(name);
+    let link_target = Path::new(crate::layout::TREES_DIR).join(name);
 
     let live_name = live
         .file_name()

@@ -4,8 +4,8 @@ use anyhow::Result;
 use clap::Args;
 
 use super::{Context, exit, print_json};
-use crate::curator::{self, Catalog, DoctorOptions, RecommendOptions, Severity};
-use crate::ops::install::ServerChoice;
+use lvm::curator::{self, Catalog, DoctorOptions, RecommendOptions, Severity};
+use lvm::ops::install::ServerChoice;
 
 #[derive(Debug, Args)]
 pub struct ListArgs {
@@ -171,7 +171,7 @@ pub fn setup(ctx: &Context, args: SetupArgs) -> Result<i32> {
 /// Installs a curated profile into an open, locked environment (also for `lvm init --profile`).
 pub fn setup_profile(
     ctx: &Context,
-    env: &crate::env::WriteLock<'_>,
+    env: &lvm::env::WriteLock<'_>,
     profile: &str,
     prod: bool,
     choice: &ServerChoice,

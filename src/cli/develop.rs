@@ -7,7 +7,7 @@ use clap::Args;
 
 use super::packages::ServerArgs;
 use super::{Context, exit};
-use crate::ops::develop;
+use lvm::ops::develop;
 
 #[derive(Debug, Args)]
 #[command(after_help = "\

@@ -6,11 +6,11 @@ use anyhow::{Result, bail};
 use clap::{Args, ValueEnum};
 
 use super::{Context, exit, print_json};
-use crate::env::Environment;
-use crate::envrepo::short;
-use crate::manifest::{self, Change};
-use crate::ops::rollback::{self, RollbackSpec};
-use crate::ops::{diff, stats, verify};
+use lvm::env::Environment;
+use lvm::envrepo::short;
+use lvm::manifest::{self, Change};
+use lvm::ops::rollback::{self, RollbackSpec};
+use lvm::ops::{diff, stats, verify};
 
 #[derive(Debug, Args)]
 pub struct LogArgs {

@@ -18,12 +18,12 @@ use dialoguer::MultiSelect;
 use dialoguer::console::Term;
 
 use super::{Context, exit};
-use crate::curator::{self, Catalog};
-use crate::events::EventKind;
-use crate::manifest::Manifest;
-use crate::ops::install::{self, ServerChoice, Target};
-use crate::ops::search::{self, SearchHit};
-use crate::version::{Constraints, Dependency};
+use lvm::curator::{self, Catalog};
+use lvm::events::EventKind;
+use lvm::manifest::Manifest;
+use lvm::ops::install::{self, ServerChoice, Target};
+use lvm::ops::search::{self, SearchHit};
+use lvm::version::{Constraints, Dependency};
 
 /// The event argument that marks a change made through the checklist.
 pub const FLAG: &str = "--interactive";
@@ -298,7 +298,7 @@ pub fn install(ctx: &Context, term: &str, choice: &ServerChoice) -> Result<i32> 
 
 fn run(
     ctx: &Context,
-    env: &crate::env::Environment,
+    env: &lvm::env::Environment,
     facts: &[PackageFacts],
     hits: &[SearchHit],
     choice: &ServerChoice,
@@ -376,7 +376,7 @@ fn report_kept(ctx: &Context, picks: &Picks) {
 /// The packages' own summaries: from the installed rockspec, else from the rockspec of the
 /// newest version a server publishes. A summary that cannot be read is left out.
 fn summaries(
-    env: &crate::env::Environment,
+    env: &lvm::env::Environment,
     facts: &[PackageFacts],
     hits: &[SearchHit],
     installed: &Manifest,
@@ -386,8 +386,8 @@ fn summaries(
     for f in facts {
         let summary = match installed.packages.get(&f.name) {
             Some(p) => {
-                let dir = crate::tree::rock_dir(&env.tree_path(), &f.name, p.version.as_str());
-                crate::tree::rockfiles::installed_info(&dir, &f.name, &p.version).summary
+                let dir = lvm::tree::rock_dir(&env.tree_path(), &f.name, p.version.as_str());
+                lvm::tree::rockfiles::installed_info(&dir, &f.name, &p.version).summary
             }
             None if fetch => hits
                 .iter()
@@ -405,12 +405,12 @@ fn summaries(
     out
 }
 
-fn server_summary(env: &crate::env::Environment, hit: &SearchHit) -> Option<String> {
-    let version = crate::version::Version::parse(hit.versions.first()?).ok()?;
-    let server = crate::server::RocksServer::new(&hit.server, &env.home.cache_dir()).ok()?;
-    let file = crate::server::rockspec_file_name(&hit.name, &version);
+fn server_summary(env: &lvm::env::Environment, hit: &SearchHit) -> Option<String> {
+    let version = lvm::version::Version::parse(hit.versions.first()?).ok()?;
+    let server = lvm::server::RocksServer::new(&hit.server, &env.home.cache_dir()).ok()?;
+    let file = lvm::server::rockspec_file_name(&hit.name, &version);
     let path = server.fetch_file(&file).ok()?;
-    crate::rockspec::Rockspec::from_file(&path)
+    lvm::rockspec::Rockspec::from_file(&path)
         .ok()?
         .description
         .summary
@@ -419,7 +419,7 @@ fn server_summary(env: &crate::env::Environment, hit: &SearchHit) -> Option<Stri
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::manifest::{Package, PackageSource, Reason};
+    use lvm::manifest::{Package, PackageSource, Reason};
 
     const DATA: &str = r#"
 [collection.core]
@@ -455,7 +455,7 @@ rationale = "Needed by busted"
         let mut m = Manifest::empty("5.4");
         for (name, version, requested, required_by) in packages {
             let p = Package {
-                version: crate::version::Version::parse(version).unwrap(),
+                version: lvm::version::Version::parse(version).unwrap(),
                 reason: Reason {
                     requested: requested.map(str::to_string),
                     required_by: required_by.iter().map(|s| s.to_string()).collect(),

@@ -7,7 +7,7 @@ use anyhow::Context;
 use clap::Args;
 use serde::Serialize;
 
-use crate::rockspec::{self, Problem};
+use lvm::rockspec::{self, Problem};
 
 use super::exit;
 

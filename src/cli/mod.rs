@@ -9,8 +9,8 @@ use std::time::Duration;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
-use crate::config::{self, Key, Layer, Origin, Settings, Value};
-use crate::env::{Environment, Home, OpenOptions};
+use lvm::config::{self, Key, Layer, Origin, Settings, Value};
+use lvm::env::{Environment, Home, OpenOptions};
 
 mod curator;
 mod develop;
@@ -176,7 +176,7 @@ const LOG_FILES_KEPT: usize = 14;
 /// Terminal logging as asked (`-v`, `-q`, `RUST_LOG`), plus, for an existing environment, a
 /// persistent debug log in `<env>/logs/lvm.YYYY-MM-DD.log`, rotated daily.
 fn init_tracing(verbose: u8, quiet: bool, env_logs: Option<PathBuf>, ansi: bool) {
-    use crate::logfile::{RollingLog, SystemClock};
+    use lvm::logfile::{RollingLog, SystemClock};
     use tracing_subscriber::prelude::*;
     use tracing_subscriber::{EnvFilter, fmt};
     let default = match (quiet, verbose) {
@@ -261,10 +261,10 @@ fn environment_level(path: &std::path::Path) -> Option<Layer> {
     if !path.join(".git").is_dir() {
         return None;
     }
-    let file = path.join(crate::envrepo::CONFIG_FILE);
+    let file = path.join(lvm::envrepo::CONFIG_FILE);
     let read = || -> Result<Layer> {
-        let repo = crate::envrepo::EnvRepo::open(path)?;
-        let text = repo.read_file(repo.head()?, crate::envrepo::CONFIG_FILE)?;
+        let repo = lvm::envrepo::EnvRepo::open(path)?;
+        let text = repo.read_file(repo.head()?, lvm::envrepo::CONFIG_FILE)?;
         let config =
             config::EnvConfig::parse(&String::from_utf8_lossy(&text), &file.display().to_string())?;
         Ok(config.layer(&file))
@@ -408,9 +408,9 @@ pub fn main() -> i32 {
         .env_path()
         .ok()
         .filter(|p| p.join(".git").is_dir())
-        .map(|p| p.join("logs"));
+        .map(|p| p.join(lvm::layout::LOGS_DIR));
     let run_id = new_run_id();
-    crate::events::set_run_id(run_id.clone());
+    lvm::events::set_run_id(run_id.clone());
     init_tracing(cli.verbose, cli.quiet, env_logs, ctx.color(!plain_stderr));
     let span = tracing::info_span!("run", id = %run_id);
     let _entered = span.enter();
@@ -421,7 +421,7 @@ pub fn main() -> i32 {
     match run(&ctx, cli.command) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {}", crate::errors::error_text(&e));
+            eprintln!("error: {}", lvm::errors::error_text(&e));
             exit::FAILURE
         }
     }

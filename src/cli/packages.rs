@@ -4,8 +4,8 @@ use anyhow::{Result, bail};
 use clap::{Args, ValueEnum};
 
 use super::{Context, exit, print_json};
-use crate::ops::install::{self, ServerChoice};
-use crate::ops::{gc, remove, search, upgrade};
+use lvm::ops::install::{self, ServerChoice};
+use lvm::ops::{gc, remove, search, upgrade};
 
 #[derive(Debug, Args)]
 pub struct ServerArgs {
@@ -166,8 +166,8 @@ pub fn list(ctx: &Context, args: ListArgs) -> Result<i32> {
             None => format!("dependency of {}", p.reason.required_by.join(", ")),
         };
         let mark = match &p.source {
-            crate::manifest::PackageSource::Linked { path, .. } => format!("  [linked to {path}]"),
-            crate::manifest::PackageSource::Local { path, .. } => format!("  [made from {path}]"),
+            lvm::manifest::PackageSource::Linked { path, .. } => format!("  [linked to {path}]"),
+            lvm::manifest::PackageSource::Local { path, .. } => format!("  [made from {path}]"),
             _ => String::new(),
         };
         println!("{name} {}  ({why}){mark}", p.version);
@@ -193,8 +193,8 @@ pub fn show(ctx: &Context, args: ShowArgs) -> Result<i32> {
             args.name
         );
     };
-    let rock_dir = crate::tree::rock_dir(&env.tree_path(), &name, package.version.as_str());
-    let info = crate::tree::rockfiles::installed_info(&rock_dir, &name, &package.version);
+    let rock_dir = lvm::tree::rock_dir(&env.tree_path(), &name, package.version.as_str());
+    let info = lvm::tree::rockfiles::installed_info(&rock_dir, &name, &package.version);
     if args.json {
         print_json(&serde_json::json!({
             "name": name, "package": package, "summary": info.summary,
@@ -275,17 +275,17 @@ pub struct PathArgs {
 pub fn path(ctx: &Context, args: PathArgs) -> Result<i32> {
     let env = ctx.open()?;
     let tree = env.tree_path();
-    let paths = crate::tree::lua_path_strings(&tree)?;
+    let paths = lvm::tree::lua_path_strings(&tree)?;
     if args.lr_path {
         println!("{}", paths.lua_path);
     } else if args.lr_cpath {
         println!("{}", paths.lua_cpath);
     } else {
         let shell = match args.shell {
-            Shell::Sh => crate::tree::Shell::Posix,
-            Shell::Fish => crate::tree::Shell::Fish,
+            Shell::Sh => lvm::tree::Shell::Posix,
+            Shell::Fish => lvm::tree::Shell::Fish,
         };
-        print!("{}", crate::tree::path_script(&tree, shell)?);
+        print!("{}", lvm::tree::path_script(&tree, shell)?);
     }
     Ok(exit::OK)
 }

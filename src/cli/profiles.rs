@@ -4,7 +4,7 @@ use anyhow::Result;
 use clap::Subcommand;
 
 use super::{Context, exit, print_json};
-use crate::ops::profile;
+use lvm::ops::profile;
 
 #[derive(Debug, Subcommand)]
 pub enum ProfileCommand {
@@ -59,7 +59,7 @@ pub fn run(ctx: &Context, command: ProfileCommand) -> Result<i32> {
         }
         ProfileCommand::Merge { other } => {
             let env = env.lock(ctx.lock_timeout)?;
-            let outcome = crate::ops::profile::merge_profile(&env, &other)?;
+            let outcome = lvm::ops::profile::merge_profile(&env, &other)?;
             println!("{outcome}");
         }
     }

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::report::{Readiness, Reporter};
-use crate::version::Version;
+use lvm::report::{Readiness, Reporter};
+use lvm::version::Version;
 
 /// Draws progress on stderr.
 pub struct Terminal {

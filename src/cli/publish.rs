@@ -7,7 +7,7 @@ use anyhow::{Context as _, Result};
 use clap::Args;
 
 use super::exit;
-use crate::ops::publish;
+use lvm::ops::publish;
 
 const PACK_EXAMPLES: &str = "\
 Examples:

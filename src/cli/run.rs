@@ -9,12 +9,11 @@ use anyhow::{Context as _, Result, bail};
 use clap::Args;
 
 use super::{Context, exit};
-use crate::env::Environment;
-use crate::tree;
-use crate::vm::{self, Interactive, Vm, VmError};
+use lvm::env::Environment;
+use lvm::tree;
+use lvm::vm::{self, Interactive, Vm, VmError};
 
 /// Where scratch trees of other profiles are made (ignored by the environment's git).
-const SCRATCH_DIR: &str = ".lvm-tmp";
 
 #[derive(Debug, Args)]
 #[command(after_help = "\
@@ -231,7 +230,7 @@ impl RunTree {
     fn of_profile(ctx: &Context, env: &Environment, profile: &str) -> Result<RunTree> {
         let head = env.repo.profile_head(profile)?;
         let manifest = env.repo.manifest_at(head)?;
-        let scratch_root = env.root.join(SCRATCH_DIR);
+        let scratch_root = env.root.join(lvm::layout::SCRATCH_DIR);
         std::fs::create_dir_all(&scratch_root)
             .with_context(|| format!("creating {}", scratch_root.display()))?;
         let dir = tempfile::Builder::new()

@@ -7,9 +7,9 @@ use anyhow::{Result, bail};
 use clap::{Args, Subcommand};
 
 use super::{Context, exit, print_json};
-use crate::config::{self, Key, Origin, Value};
-use crate::env::Environment;
-use crate::events::EventKind;
+use lvm::config::{self, Key, Origin, Value};
+use lvm::env::Environment;
+use lvm::events::EventKind;
 
 #[derive(Debug, Subcommand)]
 pub enum ConfigCommand {
@@ -200,7 +200,7 @@ fn set_environment(ctx: &Context, key: Key, value: Option<Value>) -> Result<i32>
     }
     let env = Environment::open(&path, ctx.home.clone())?;
     let env = env.lock(ctx.lock_timeout)?;
-    let file = env.root.join(crate::envrepo::CONFIG_FILE);
+    let file = env.root.join(lvm::envrepo::CONFIG_FILE);
     let current = env.recorded_config()?;
     let (updated, args) = match &value {
         Some(v) => (

@@ -6,8 +6,8 @@ use anyhow::{Context as _, Result, bail};
 use clap::{Args, Subcommand};
 
 use super::{Context, exit, print_json};
-use crate::config::{self, EnvConfig, Key, Layer, Origin, Value};
-use crate::env::{Environment, OpenOptions};
+use lvm::config::{self, EnvConfig, Key, Layer, Origin, Value};
+use lvm::env::{Environment, OpenOptions};
 
 #[derive(Debug, Args)]
 pub struct InitArgs {
@@ -50,7 +50,7 @@ pub fn init(ctx: &Context, args: InitArgs) -> Result<i32> {
             &env,
             profile,
             args.prod,
-            &crate::ops::install::ServerChoice::default(),
+            &lvm::ops::install::ServerChoice::default(),
         )?;
     }
     Ok(exit::OK)
@@ -139,7 +139,7 @@ fn check_env_name(name: &str) -> Result<()> {
 pub fn env_command(ctx: &Context, command: EnvCommand) -> Result<i32> {
     match command {
         EnvCommand::List { json } => {
-            let dir = ctx.home.root.join("envs");
+            let dir = ctx.home.root.join(lvm::layout::ENVS_DIR);
             let mut names = Vec::new();
             if let Ok(entries) = std::fs::read_dir(&dir) {
                 for entry in entries.flatten() {
@@ -172,7 +172,7 @@ pub fn env_command(ctx: &Context, command: EnvCommand) -> Result<i32> {
             // Wait for any writer to finish, so nothing is half-removed under it.
             let env = Environment::open(&path, ctx.home.clone())?;
             let lock = env.lock_only(ctx.lock_timeout)?;
-            crate::tree::files::remove_tree(&path)
+            lvm::tree::files::remove_tree(&path)
                 .with_context(|| format!("removing {}", path.display()))?;
             drop(lock);
             println!("Removed environment '{name}'");

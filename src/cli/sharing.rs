@@ -6,11 +6,11 @@ use anyhow::Result;
 use clap::{Args, Subcommand};
 
 use super::{Context, exit, print_json};
-use crate::envrepo::short;
-use crate::ops::push::{self, PushWhich};
-use crate::ops::remote::{self, Relation};
-use crate::ops::sync::{self, SyncReport};
-use crate::ops::{clone, pull};
+use lvm::envrepo::short;
+use lvm::ops::push::{self, PushWhich};
+use lvm::ops::remote::{self, Relation};
+use lvm::ops::sync::{self, SyncReport};
+use lvm::ops::{clone, pull};
 
 #[derive(Debug, Subcommand)]
 pub enum RemoteCommand {

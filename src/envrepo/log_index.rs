@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 const HEADER: &str = "lvm-log-index 1\n";
 /// Marks the checksum line, which ends the file.
 const TRAILER: &str = "sha256 ";
-pub(super) const FILE: &str = "lvm-log-index";
+pub(super) const FILE: &str = crate::layout::LOG_INDEX_FILE;
 
 /// What the cache holds for one commit.
 #[derive(Debug, Clone, PartialEq, Eq)]

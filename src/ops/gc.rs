@@ -75,7 +75,7 @@ fn needed_store_keys(
 /// The environments sharing the lvm home's store: the named ones under `<home>/envs/` and
 /// every registered one (project `.lvm/` folders, `LVM_ENV` paths) that still exists.
 fn home_environments(home: &crate::env::Home) -> Result<Vec<PathBuf>> {
-    let dir = home.root.join("envs");
+    let dir = home.root.join(crate::layout::ENVS_DIR);
     let mut roots = match std::fs::read_dir(&dir) {
         Ok(entries) => entries
             .map(|entry| entry.map(|e| e.path()))

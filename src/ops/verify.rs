@@ -165,7 +165,7 @@ pub fn verify(env: &Environment) -> Result<VerifyReport> {
 /// Differences between the live tree and a tree freshly made from the store for `manifest`.
 fn compare_tree(env: &Environment, manifest: &manifest::Manifest) -> Result<Vec<String>> {
     use std::os::unix::fs::MetadataExt;
-    let scratch = env.root.join(".lvm-tmp");
+    let scratch = env.root.join(crate::layout::SCRATCH_DIR);
     std::fs::create_dir_all(&scratch)?;
     let expected_dir = tempfile::Builder::new()
         .prefix("verify-")

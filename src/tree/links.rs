@@ -190,7 +190,7 @@ pub fn tree_files_except(
             .strip_prefix(root)
             .map(rel_string)
             .unwrap_or_default();
-        if rel != ".lvm-state" {
+        if rel != crate::layout::TREE_STATE_FILE {
             out.insert(rel, entry.path().to_path_buf());
         }
     }

@@ -90,13 +90,13 @@ impl Session {
         if servers.is_empty() && !failures.is_empty() {
             tracing::warn!("no rocks server reachable; only installed packages are available");
         }
-        let scratch_root = env.root.join(".lvm-tmp");
+        let scratch_root = env.root.join(crate::layout::SCRATCH_DIR);
         std::fs::create_dir_all(&scratch_root)?;
         let scratch = tempfile::tempdir_in(&scratch_root)?;
         let headers = env
             .home
             .root
-            .join("lua-headers")
+            .join(crate::layout::LUA_HEADERS_DIR)
             .join(crate::platform::LUA_VERSION);
         build::write_lua_headers(&headers)?;
         Ok(Session {

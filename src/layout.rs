@@ -1,0 +1,43 @@
+//! Every name lvm gives a file or folder on disk: in an environment, in its git directory, in
+//! a rocks tree and in the lvm home. One place, so no two modules spell a name differently.
+
+// In an environment's root.
+
+/// The live tree: a symlink to one of [`TREES_DIR`]`/*`.
+pub const TREE_LINK: &str = "tree";
+/// The finished trees: the live one and the few kept for a quick return to their state.
+pub const TREES_DIR: &str = ".trees";
+/// Scratch space of running commands (checkouts, builds, `lvm run` files).
+pub const SCRATCH_DIR: &str = ".lvm-tmp";
+/// The writer lock.
+pub const LOCK_FILE: &str = ".lvm-lock";
+/// The environment's daily log files.
+pub const LOGS_DIR: &str = "logs";
+
+// In the environment's `.git/` directory, so `git status` never shows them.
+
+/// Readers hold it shared while they read; a writer holds it exclusively only from the moment
+/// its commit lands until its tree is switched, so no reader sees the new log with the old tree.
+pub const STATE_LOCK_FILE: &str = "lvm-state.lock";
+/// The journal of a change in progress.
+pub const JOURNAL_FILE: &str = "lvm-journal";
+/// The checked cache of the plain log.
+pub const LOG_INDEX_FILE: &str = "lvm-log-index";
+
+// In a rocks tree.
+
+/// Written into every materialized tree: the sha256 of the manifest it was made from.
+pub const TREE_STATE_FILE: &str = ".lvm-state";
+
+// In the lvm home.
+
+/// The content-addressed store of built rocks.
+pub const STORE_DIR: &str = "store";
+/// Downloads and parsed server manifests.
+pub const CACHE_DIR: &str = "cache";
+/// Named environments (`lvm env create NAME`).
+pub const ENVS_DIR: &str = "envs";
+/// One absolute environment path per line: every environment sharing the store.
+pub const ENV_REGISTRY_FILE: &str = "environments";
+/// The Lua C headers C modules compile against, per Lua version.
+pub const LUA_HEADERS_DIR: &str = "lua-headers";
