@@ -5,7 +5,7 @@
 #   bash bench/run.sh            the full suite (installs what it needs on Debian, builds lvm
 #                                in release mode, about 10 minutes on 2 cores)
 #   bash bench/run.sh --smoke    3 rocks, one lvm install and one luarocks install, 1 run; writes
-#                                nothing into docs/ (used by tests/bench_smoke.rs)
+#                                nothing into docs/ (used by tests/it/bench_smoke.rs)
 #
 # Options:
 #   --lvm PATH          use this lvm binary instead of building one

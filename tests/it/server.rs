@@ -1,14 +1,12 @@
 //! Rocks servers over a local HTTP server and file://: manifest lookup order, caching, the
 //! fallback to the cache when the server is gone, and downloading rockspecs and rocks.
 
-mod common;
-
 use std::fs;
 use std::path::Path;
 use std::time::Duration;
 
-use common::http_server::TestServer;
-use common::{Entry, file_url, write_file, zip};
+use crate::common::http_server::TestServer;
+use crate::common::{Entry, file_url, write_file, zip};
 use lvm::fetch::FetchOptions;
 use lvm::registry::ServerManifest;
 use lvm::server::{Origin, RocksServer, ServerError};

@@ -3,15 +3,14 @@
 //! from the fixture server, pull, divergence, clone over `git daemon` on 127.0.0.1, and `lvm sync`
 //! after changes made with the real `git` CLI.
 
-mod common;
-
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::file_url;
-use common::rocks::{Lvm, file_server, git, stdout_ok};
+use crate::common;
+use crate::common::file_url;
+use crate::common::rocks::{Lvm, file_server, git, stdout_ok};
 
 fn bare_repo(path: &Path) -> PathBuf {
     git2::Repository::init_bare(path).unwrap();

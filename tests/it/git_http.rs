@@ -3,13 +3,13 @@
 //! from the URL, redirects, and the errors for a missing repository and a server that only
 //! serves files (git's "dumb" protocol).
 
-mod common;
-
 use std::path::PathBuf;
 
-use common::git_http::{GitHttpServer, enable_push};
-use common::http_server::TestServer;
-use common::rocks::{Lvm, file_server, git, git_fixture, publish_fixtures_matching, stdout_ok};
+use crate::common::git_http::{GitHttpServer, enable_push};
+use crate::common::http_server::TestServer;
+use crate::common::rocks::{
+    Lvm, file_server, git, git_fixture, publish_fixtures_matching, stdout_ok,
+};
 
 /// An lvm environment whose server has `strutil` (gitrock's dependency), and under
 /// `root/served/gitrock.git` a bare copy of the gitrock fixture repository (tag `v1.0`).

@@ -2,10 +2,8 @@
 //! and over HTTP on 127.0.0.1, real builds (C included), the store, and a tree that Debian's
 //! `lua5.4` and `luarocks` understand.
 
-mod common;
-
-use common::http_server::TestServer;
-use common::rocks::{Lvm, file_server, publish_fixtures, stdout_ok};
+use crate::common::http_server::TestServer;
+use crate::common::rocks::{Lvm, file_server, publish_fixtures, stdout_ok};
 
 #[test]
 fn installs_a_dependency_chain_from_a_file_server() {

@@ -2,12 +2,10 @@
 //! other programs with the environment's paths (`lvm exec`), and another profile's packages
 //! (`--profile`), against fixture rocks built for real (the C module `cmath` included).
 
-mod common;
-
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
-use common::rocks::{Lvm, file_server, stdout_ok};
+use crate::common::rocks::{Lvm, file_server, stdout_ok};
 
 /// An environment on a file:// server of every fixture, with these packages installed.
 fn env_with(packages: &[&str]) -> Lvm {

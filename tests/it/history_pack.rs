@@ -4,12 +4,10 @@
 //! parsed events say; and removals recorded by name and version replaying next to older events
 //! that carry the whole removed record.
 
-mod common;
-
 use std::path::Path;
 use std::process::Command;
 
-use common::rocks::{Lvm, event_json, file_server};
+use crate::common::rocks::{Lvm, event_json, file_server};
 
 fn loose_objects(env: &Path) -> Vec<String> {
     let objects = env.join(".git").join("objects");

@@ -3,11 +3,10 @@
 //! directly or named by a rockspec), and the integrity records that make a rebuild fetch the
 //! same bytes.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 
-use common::rocks::{
+use crate::common;
+use crate::common::rocks::{
     Lvm, commit_all, fixtures_dir, git_fixture, publish_fixtures_matching, stdout_ok,
 };
 

@@ -3,13 +3,11 @@
 //! missing or whose contents changed is rebuilt instead, the kept set stays bounded, and
 //! `lvm verify` accepts it.
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use common::rocks::{Lvm, file_server, stdout_ok};
+use crate::common::rocks::{Lvm, file_server, stdout_ok};
 use lvm::env::KEPT_TREES;
 
 /// The tree directory names in `.trees/` (not the trash, which is deleted in the background).

@@ -3,11 +3,9 @@
 //! in Debian's lua5.4 without any lvm call), `lvm verify`/`sync` on linked packages, and
 //! `lvm unlink`.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 
-use common::rocks::{Lvm, commit_all, file_server, stdout_ok};
+use crate::common::rocks::{Lvm, commit_all, file_server, stdout_ok};
 
 fn write(path: &Path, text: &str) {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();

@@ -91,11 +91,6 @@ impl TestServer {
         self.set_rule(path, Rule::Stall);
     }
 
-    /// Serves `path` from the directory again.
-    pub fn clear_rule(&self, path: &str) {
-        self.shared.rules.lock().unwrap().remove(&normalize(path));
-    }
-
     /// Requests received for `path` so far.
     pub fn requests(&self, path: &str) -> usize {
         self.shared

@@ -3,13 +3,11 @@
 //! the key and its allowed values and writes nothing, environment changes recorded as events
 //! (log, verify, rollback), and the jobs setting reaching real C builds.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use common::rocks::{Lvm, file_server, publish_dir, stdout_ok};
+use crate::common::rocks::{Lvm, file_server, publish_dir, stdout_ok};
 
 fn lvm_toml(lvm: &Lvm) -> String {
     std::fs::read_to_string(lvm.env_dir().join("lvm.toml")).unwrap()

@@ -1,8 +1,6 @@
 //! Shell integration through the binary: completion scripts, the man page, and the `cd` hook.
 
-mod common;
-
-use common::rocks::{Lvm, stdout_ok};
+use crate::common::rocks::{Lvm, stdout_ok};
 use std::process::Command;
 
 #[test]

@@ -3,13 +3,11 @@
 //! install, remove, rollback and profile switch, real SIGKILLs at random moments, and `lvm gc`
 //! keeping what history needs.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use common::rocks::{Lvm, file_server, stdout_ok};
+use crate::common::rocks::{Lvm, file_server, stdout_ok};
 
 fn installed(lvm: &Lvm) -> Vec<String> {
     lvm.installed()

@@ -2,11 +2,9 @@
 //! switch (from the store only), delete, merge with conflicts explained, and rollback across a
 //! switch. Every operation is exactly one commit.
 
-mod common;
-
 use std::path::Path;
 
-use common::rocks::{Lvm, event_json, file_server, stdout_ok};
+use crate::common::rocks::{Lvm, event_json, file_server, stdout_ok};
 
 fn branch_head(env: &Path, name: &str) -> Option<git2::Oid> {
     let repo = git2::Repository::open(env).unwrap();

@@ -1,12 +1,12 @@
 //! Helpers shared by the integration tests: a real HTTP server ([`http_server`]), archive
-//! builders (including hostile archives that a safe extractor must refuse), and git
-//! repositories made with git2.
-
-#![allow(dead_code)]
+//! builders (including hostile archives that a safe extractor must refuse), git
+//! repositories made with git2, lvm runs against fixture rocks servers ([`rocks`]), and the
+//! version suites' fixtures, generators and LuaRocks oracle ([`versions`]).
 
 pub mod git_http;
 pub mod http_server;
 pub mod rocks;
+pub mod versions;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

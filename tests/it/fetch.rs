@@ -1,14 +1,12 @@
 //! Source fetching end to end: real downloads over file:// and a local HTTP server, digests,
 //! every archive format, hostile archives, git sources and source rocks.
 
-mod common;
-
 use std::fs;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::http_server::TestServer;
-use common::{Entry, GitRepo, file_url, list_tree, tar, tar_bz2, tar_gz, write_file, zip};
+use crate::common::http_server::TestServer;
+use crate::common::{Entry, GitRepo, file_url, list_tree, tar, tar_bz2, tar_gz, write_file, zip};
 use lvm::fetch::{
     self, ExtractLimits, FetchError, FetchOptions, GitRef, SourceOptions, download, extract,
     fetch_source, md5_bytes, sha256_bytes,

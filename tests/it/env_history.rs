@@ -3,11 +3,9 @@
 //! the log, replay and `lvm verify` (with real corruption and repair), rollback in all its forms
 //! (from the store only), and `lvm diff`.
 
-mod common;
-
 use std::path::Path;
 
-use common::rocks::{Lvm, event_json, file_server, publish_fixtures, stdout_ok};
+use crate::common::rocks::{Lvm, event_json, file_server, publish_fixtures, stdout_ok};
 
 /// Paths `git status` would show (ignored files excluded).
 fn git_dirty(env: &Path) -> Vec<String> {

@@ -2,14 +2,13 @@
 //! environment exactly as it was (branches, manifest.json and the tree, compared with
 //! `Lvm::snapshot`).
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::http_server::TestServer;
-use common::rocks::{Lvm, publish_fixtures, publish_fixtures_matching, stdout_ok};
-use common::{Entry, zip};
+use crate::common;
+use crate::common::http_server::TestServer;
+use crate::common::rocks::{Lvm, publish_fixtures, publish_fixtures_matching, stdout_ok};
+use crate::common::{Entry, zip};
 
 /// A file:// server with the fixtures `keep` accepts, and an environment using it with
 /// `chain-c` installed (so "nothing changed" covers a non-empty state).

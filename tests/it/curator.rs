@@ -3,12 +3,11 @@
 //! doctor` finding made real (and fixed with the command it prints), and every `lvm recommend`
 //! rule.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use common::rocks::{Lvm, publish_dir, publish_dir_matching, stdout_ok};
+use crate::common;
+use crate::common::rocks::{Lvm, publish_dir, publish_dir_matching, stdout_ok};
 use serde_json::Value;
 
 fn curated_dir() -> PathBuf {

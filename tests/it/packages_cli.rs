@@ -2,12 +2,11 @@
 //! needs, refusing to break dependents), `list`/`show`/`search` with `--json`, `path` evaluated
 //! by `sh` for Debian's `lua5.4`, `gc`, and progress that stays off stdout.
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::process::Command;
 
-use common::rocks::{Lvm, file_server, stdout_ok};
+use crate::common;
+use crate::common::rocks::{Lvm, file_server, stdout_ok};
 
 fn installed(lvm: &Lvm) -> BTreeSet<String> {
     lvm.installed().into_iter().collect()

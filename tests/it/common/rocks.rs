@@ -1,8 +1,6 @@
 //! Turns `tests/fixtures/rocks/` into real rocks servers and git repositories, and runs the
 //! real `lvm` binary against them with an isolated lvm home.
 
-#![allow(dead_code)]
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

@@ -3,8 +3,6 @@
 //! through a terminal emulator (vt100), types keys, and checks the environment afterwards with
 //! `lvm list --json` and `lvm log --json`. Without a terminal, the flag must fail at once.
 
-mod common;
-
 use std::fs::File;
 use std::io::{Read, Write};
 use std::path::Path;
@@ -12,7 +10,7 @@ use std::process::Command;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
-use common::rocks::{Lvm, publish_dir_matching};
+use crate::common::rocks::{Lvm, publish_dir_matching};
 use rexpect::process::{PtyProcess, WaitStatus};
 use serde_json::Value;
 

@@ -3,13 +3,12 @@
 //! the state of the environment `examples/quickstart.sh` builds, the example rocks' own Lua test
 //! suites must pass once installed, and the quickstart script itself must run offline.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::rocks::{Lvm, stdout_ok};
+use crate::common;
+use crate::common::rocks::{Lvm, stdout_ok};
 
 /// The pure-Lua rocks the quickstart asks for; lvmx-strings comes in as their dependency.
 const EXAMPLE_ENV_REQUESTS: &[&str] = &["lvmx-json", "lvmx-argparse", "lvmx-csv", "lvmx-inspect"];
