@@ -91,12 +91,7 @@ impl Environment {
     /// Returns to an earlier state, recorded as a new event (`lvm rollback`).
     pub fn rollback(&self, spec: RollbackSpec) -> Result<RollbackOutcome> {
         let env = self.lock(DEFAULT_LOCK_TIMEOUT)?;
-        let args = match &spec {
-            RollbackSpec::Steps(n) => vec![n.to_string()],
-            RollbackSpec::Rev(rev) => vec![rev.clone()],
-            RollbackSpec::Date(date) => vec!["--to".into(), date.to_rfc3339()],
-        };
-        rollback::rollback(&env, &spec, args)
+        rollback::rollback(&env, &spec)
     }
 
     /// Package changes from revision or profile `from` to `to` (`lvm diff`).

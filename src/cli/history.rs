@@ -123,12 +123,7 @@ pub fn rollback(ctx: &Context, args: RollbackArgs) -> Result<i32> {
     let env = ctx.open()?;
     let env = env.lock(ctx.lock_timeout)?;
     let spec = RollbackSpec::from_args(args.target.as_deref(), args.to.as_deref())?;
-    let mut given = Vec::new();
-    given.extend(args.target.clone());
-    if let Some(to) = &args.to {
-        given.extend(["--to".to_string(), to.clone()]);
-    }
-    let outcome = rollback::rollback(&env, &spec, given)?;
+    let outcome = rollback::rollback(&env, &spec)?;
     if !ctx.quiet {
         println!("{outcome}");
     }

@@ -14,6 +14,8 @@ use std::fmt;
 /// What `lvm rollback` was asked to return to.
 #[derive(Debug, Clone)]
 pub enum RollbackSpec {
+    /// Undo the last event (`lvm rollback` with no argument).
+    Last,
     /// Undo this many events.
     Steps(usize),
     /// The state at a revision.
@@ -79,8 +81,20 @@ impl RollbackSpec {
                 RollbackSpec::Steps(t.parse()?)
             }
             (Some(t), None) => RollbackSpec::Rev(t.to_string()),
-            (None, None) => RollbackSpec::Steps(1),
+            (None, None) => RollbackSpec::Last,
         })
+    }
+
+    /// The arguments a `rollback` event records for this spec, the same whoever asks (the CLI
+    /// or the library API): none for the last event, the number of events, the revision, or
+    /// `--to` with the exact instant the date was read as.
+    pub fn event_args(&self) -> Vec<String> {
+        match self {
+            RollbackSpec::Last => vec![],
+            RollbackSpec::Steps(n) => vec![n.to_string()],
+            RollbackSpec::Rev(rev) => vec![rev.clone()],
+            RollbackSpec::Date(date) => vec!["--to".into(), date.to_rfc3339()],
+        }
     }
 }
 
@@ -88,6 +102,7 @@ impl RollbackSpec {
 fn target_commit(env: &Environment, spec: &RollbackSpec) -> Result<Oid> {
     let events = env.history(None)?;
     match spec {
+        RollbackSpec::Last => target_commit(env, &RollbackSpec::Steps(1)),
         RollbackSpec::Steps(n) => {
             if *n == 0 {
                 bail!("rollback 0 would change nothing; give a number of events >= 1");
@@ -138,12 +153,9 @@ fn switched_from(event: &crate::events::Event) -> Option<&String> {
 /// Returns the environment to an earlier state as a new `rollback` event, built from the store
 /// only (no server, no compiler). Right after a profile switch, undoing one event switches back
 /// to the previous profile (one `rollback` event on that profile).
-pub fn rollback(
-    env: &WriteLock<'_>,
-    spec: &RollbackSpec,
-    args: Vec<String>,
-) -> Result<RollbackOutcome> {
-    if let RollbackSpec::Steps(1) = spec {
+pub fn rollback(env: &WriteLock<'_>, spec: &RollbackSpec) -> Result<RollbackOutcome> {
+    let args = spec.event_args();
+    if let RollbackSpec::Last | RollbackSpec::Steps(1) = spec {
         let last = env.history(Some(1))?;
         if let Some(from) = last.first().and_then(|l| switched_from(&l.event)) {
             let from = from.clone();
@@ -197,7 +209,7 @@ mod tests {
     fn rollback_arguments() {
         assert!(matches!(
             RollbackSpec::from_args(None, None).unwrap(),
-            RollbackSpec::Steps(1)
+            RollbackSpec::Last
         ));
         assert!(matches!(
             RollbackSpec::from_args(Some("12"), None).unwrap(),
@@ -211,6 +223,14 @@ mod tests {
             matches!(RollbackSpec::from_args(Some("HEAD~2"), None).unwrap(), RollbackSpec::Rev(r) if r == "HEAD~2")
         );
         assert!(RollbackSpec::from_args(Some("1"), Some("2026-01-01")).is_err());
+        let recorded = |target, to| RollbackSpec::from_args(target, to).unwrap().event_args();
+        assert!(recorded(None, None).is_empty());
+        assert_eq!(recorded(Some("1"), None), ["1"]);
+        assert_eq!(recorded(Some("HEAD~2"), None), ["HEAD~2"]);
+        assert_eq!(
+            recorded(None, Some("2026-11-25")),
+            ["--to", "2026-11-25T23:59:59+00:00"]
+        );
     }
 
     #[test]
