@@ -177,9 +177,9 @@ pub fn setup_profile(
     choice: &ServerChoice,
 ) -> Result<i32> {
     let catalog = curator::load_catalog(env)?;
-    let outcome = curator::setup(env, &catalog, profile, prod, choice)?;
+    let setup = curator::setup(env, &catalog, profile, prod, choice)?;
     if !ctx.quiet {
-        println!("{outcome}");
+        println!("{}", setup_text(&setup));
     }
     Ok(exit::OK)
 }
@@ -295,4 +295,42 @@ pub fn recommend(ctx: &Context, args: RecommendArgs) -> Result<i32> {
         println!("    {}", r.command);
     }
     Ok(exit::OK)
+}
+
+/// What `lvm setup` says: the branch it created or switched to, the install, and what a
+/// production setup left out.
+fn setup_text(setup: &curator::SetupOutcome) -> String {
+    let mut out = String::new();
+    if setup.created_branch {
+        out.push_str(&format!("Created profile '{}'\n", setup.profile));
+    }
+    if let Some(from) = &setup.switched_from {
+        out.push_str(&format!(
+            "Switched from profile '{from}' to '{}'\n",
+            setup.profile
+        ));
+    }
+    let install = &setup.install;
+    let headline = super::outcome::headline(
+        install,
+        "Installed",
+        &super::outcome::nothing_installed(install),
+    );
+    out.push_str(&super::outcome::text(install, &headline));
+    out.push('\n');
+    if !setup.left_out.is_empty() {
+        let names: Vec<&str> = setup.left_out.iter().map(|p| p.name.as_str()).collect();
+        out.push_str(&format!(
+            "\nLeft out (dev-only, --prod): {}",
+            names.join(", ")
+        ));
+    }
+    if !setup.left_out_installed.is_empty() {
+        out.push_str(&format!(
+            "\nStill installed from an earlier development setup: {} (remove with `{}`)",
+            setup.left_out_installed.join(", "),
+            curator::remove_command(&setup.left_out_installed)
+        ));
+    }
+    out
 }

@@ -6,7 +6,7 @@ use anyhow::Result;
 use clap::Args;
 
 use super::packages::ServerArgs;
-use super::{Context, exit};
+use super::{Context, exit, outcome};
 use lvm::ops::develop;
 
 #[derive(Debug, Args)]
@@ -24,6 +24,9 @@ Examples:
   lvm make                         the rockspec of the current directory
   lvm make rockspecs/foo-1.0-1.rockspec")]
 pub struct MakeArgs {
+    /// Print the outcome as JSON (the commit, the changes and the statistics).
+    #[arg(long)]
+    pub json: bool,
     /// The rockspec to build (inside the current directory).
     pub rockspec: Option<PathBuf>,
     #[command(flatten)]
@@ -46,9 +49,26 @@ pub fn make(ctx: &Context, args: MakeArgs) -> Result<i32> {
         &args.servers.choice()?,
         &given,
     )?;
-    if !ctx.quiet {
-        println!("{outcome}");
-    }
+    let project = made_from(&outcome);
+    let headline = match outcome.outcome.changes.is_empty() {
+        true => format!("Nothing to do: the build of {project} is installed"),
+        false => format!(
+            "{} (from {project})",
+            outcome::headline(&outcome.outcome, "Made", "Nothing to do")
+        ),
+    };
+    let mut json = outcome::json(&outcome.outcome);
+    json["project"] = serde_json::json!({
+        "path": outcome.dir.display().to_string(),
+        "commit": outcome.git.as_ref().map(|g| g.commit.clone()),
+        "dirty": outcome.git.as_ref().map(|g| g.dirty),
+    });
+    outcome::print(
+        ctx,
+        args.json,
+        json,
+        outcome::text(&outcome.outcome, &headline),
+    )?;
     Ok(exit::OK)
 }
 
@@ -64,6 +84,9 @@ Examples:
   lvm link .
   lvm link ../my-rock")]
 pub struct LinkArgs {
+    /// Print the outcome as JSON (the commit, the changes and the statistics).
+    #[arg(long)]
+    pub json: bool,
     /// The project directory.
     pub path: PathBuf,
     #[command(flatten)]
@@ -74,15 +97,44 @@ pub fn link(ctx: &Context, args: LinkArgs) -> Result<i32> {
     let env = ctx.open()?;
     let env = env.lock(ctx.lock_timeout)?;
     let given = vec![args.path.display().to_string()];
-    let outcome = develop::link(&env, &args.path, &args.servers.choice()?, &given)?;
-    if !ctx.quiet {
-        println!("{outcome}");
+    let linked = develop::link(&env, &args.path, &args.servers.choice()?, &given)?;
+    let nothing = outcome::nothing_installed(&linked.outcome);
+    let dir = &linked.dir;
+    let mut headline = match &linked.linked {
+        None => outcome::headline(&linked.outcome, "Installed", &nothing),
+        Some((name, version)) if linked.outcome.changes.is_empty() => {
+            format!("Nothing to do: {name} {version} is linked to {dir}")
+        }
+        Some((name, version)) => format!(
+            "{}: {name} {version} is linked to {dir}; edits to its Lua files show up without reinstalling",
+            outcome::headline(&linked.outcome, "Linked", &nothing)
+        ),
+    };
+    if !linked.built_copies.is_empty() {
+        headline.push_str(&format!(
+            "\nnote: its C modules ({}) are built copies: after changing C sources, run `lvm link {dir}` again",
+            linked.built_copies.join(", ")
+        ));
     }
+    let mut json = outcome::json(&linked.outcome);
+    json["linked"] = serde_json::json!(linked.linked.as_ref().map(|(name, version)| {
+        serde_json::json!({"name": name, "version": version.to_string(), "path": dir})
+    }));
+    json["built_copies"] = serde_json::json!(linked.built_copies);
+    outcome::print(
+        ctx,
+        args.json,
+        json,
+        outcome::text(&linked.outcome, &headline),
+    )?;
     Ok(exit::OK)
 }
 
 #[derive(Debug, Args)]
 pub struct UnlinkArgs {
+    /// Print the outcome as JSON (the commit, the changes and the statistics).
+    #[arg(long)]
+    pub json: bool,
     /// The linked package.
     pub name: String,
     /// Remove even if other installed packages depend on it (they are removed too).
@@ -93,9 +145,31 @@ pub struct UnlinkArgs {
 pub fn unlink(ctx: &Context, args: UnlinkArgs) -> Result<i32> {
     let env = ctx.open()?;
     let env = env.lock(ctx.lock_timeout)?;
-    let outcome = develop::unlink(&env, &args.name, args.force)?;
-    if !ctx.quiet {
-        println!("{outcome}");
-    }
+    let unlinked = develop::unlink(&env, &args.name, args.force)?;
+    let headline = outcome::headline(&unlinked, "Unlinked", "Nothing to do");
+    outcome::print(
+        ctx,
+        args.json,
+        outcome::json(&unlinked),
+        outcome::text(&unlinked, &headline),
+    )?;
     Ok(exit::OK)
+}
+
+/// The project a `make` built, for people: its directory, and in a git checkout the commit
+/// and whether it had uncommitted changes.
+fn made_from(made: &develop::MakeOutcome) -> String {
+    match &made.git {
+        Some(g) => format!(
+            "{} at {}{}",
+            made.dir.display(),
+            &g.commit[..g.commit.len().min(10)],
+            if g.dirty {
+                " with uncommitted changes"
+            } else {
+                ""
+            }
+        ),
+        None => made.dir.display().to_string(),
+    }
 }

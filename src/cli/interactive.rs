@@ -355,7 +355,14 @@ fn run(
         Default::default(),
     )?;
     if !ctx.quiet {
-        println!("{outcome}");
+        let done = if picks.release.is_empty() {
+            "Installed"
+        } else {
+            "Changed"
+        };
+        let headline =
+            super::outcome::headline(&outcome, done, &super::outcome::nothing_installed(&outcome));
+        println!("{}", super::outcome::text(&outcome, &headline));
     }
     report_kept(ctx, &picks);
     Ok(exit::OK)

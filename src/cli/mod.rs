@@ -17,6 +17,7 @@ mod develop;
 mod history;
 mod interactive;
 mod lint;
+mod outcome;
 mod packages;
 mod profiles;
 mod progress;

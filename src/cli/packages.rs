@@ -3,7 +3,7 @@
 use anyhow::{Result, bail};
 use clap::{Args, ValueEnum};
 
-use super::{Context, exit, print_json};
+use super::{Context, exit, outcome, print_json};
 use lvm::ops::install::{self, ServerChoice};
 use lvm::ops::{gc, remove, search, upgrade};
 
@@ -60,6 +60,9 @@ are no longer requested, all as one event. It needs a terminal.
 
 ", fetch_environment!()))]
 pub struct InstallArgs {
+    /// Print the outcome as JSON (the commit, the changes and the statistics).
+    #[arg(long)]
+    pub json: bool,
     /// Package names (optionally followed by a version or constraint), rockspec files, git URLs
     /// (git+https://..., git+file://...[@ref]) or paths to git repositories. With
     /// --interactive: one search term (default: every package).
@@ -80,9 +83,13 @@ pub fn install(ctx: &Context, args: InstallArgs) -> Result<i32> {
     let env = env.lock(ctx.lock_timeout)?;
     let targets = install::parse_targets(&args.targets)?;
     let outcome = install::install(&env, &targets, &args.servers.choice()?, &args.targets)?;
-    if !ctx.quiet {
-        println!("{outcome}");
-    }
+    let headline = outcome::headline(&outcome, "Installed", &outcome::nothing_installed(&outcome));
+    outcome::print(
+        ctx,
+        args.json,
+        outcome::json(&outcome),
+        outcome::text(&outcome, &headline),
+    )?;
     Ok(exit::OK)
 }
 
@@ -92,6 +99,9 @@ Examples:
   lvm upgrade              every package, to the newest versions all constraints allow
   lvm upgrade strutil      one package (and what its new version needs)")]
 pub struct UpgradeArgs {
+    /// Print the outcome as JSON (the commit, the changes and the statistics).
+    #[arg(long)]
+    pub json: bool,
     /// Packages to upgrade (default: all). Packages requested with an exact version stay.
     pub names: Vec<String>,
     #[command(flatten)]
@@ -102,14 +112,25 @@ pub fn upgrade(ctx: &Context, args: UpgradeArgs) -> Result<i32> {
     let env = ctx.open()?;
     let env = env.lock(ctx.lock_timeout)?;
     let outcome = upgrade::upgrade(&env, &args.names, &args.servers.choice()?)?;
-    if !ctx.quiet {
-        println!("{outcome}");
-    }
+    let headline = outcome::headline(
+        &outcome,
+        "Upgraded",
+        "Nothing to upgrade: every package is at the newest version allowed",
+    );
+    outcome::print(
+        ctx,
+        args.json,
+        outcome::json(&outcome),
+        outcome::text(&outcome, &headline),
+    )?;
     Ok(exit::OK)
 }
 
 #[derive(Debug, Args)]
 pub struct RemoveArgs {
+    /// Print the outcome as JSON (the commit, the changes and the statistics).
+    #[arg(long)]
+    pub json: bool,
     #[arg(required = true)]
     pub names: Vec<String>,
     /// Remove even if other installed packages depend on it (they are removed too).
@@ -121,9 +142,13 @@ pub fn remove(ctx: &Context, args: RemoveArgs) -> Result<i32> {
     let env = ctx.open()?;
     let env = env.lock(ctx.lock_timeout)?;
     let outcome = remove::remove(&env, &args.names, args.force)?;
-    if !ctx.quiet {
-        println!("{outcome}");
-    }
+    let headline = outcome::headline(&outcome, "Removed", "Nothing to do");
+    outcome::print(
+        ctx,
+        args.json,
+        outcome::json(&outcome),
+        outcome::text(&outcome, &headline),
+    )?;
     Ok(exit::OK)
 }
 
@@ -297,6 +322,9 @@ environment and for every environment under the lvm home, which share the store.
 elsewhere (LVM_ENV, a project's .lvm folder) are not seen: after a gc, `lvm sync` there rebuilds
 whatever they miss.")]
 pub struct GcArgs {
+    /// Print what was removed and kept as JSON.
+    #[arg(long)]
+    pub json: bool,
     /// Also drop store entries only needed by states older than this many days.
     #[arg(long, value_name = "DAYS")]
     pub older_than: Option<u32>,
@@ -309,6 +337,52 @@ pub fn gc(ctx: &Context, args: GcArgs) -> Result<i32> {
     let env = ctx.open()?;
     let env = env.lock(ctx.lock_timeout)?;
     let report = gc::gc(&env, args.older_than, args.dry_run)?;
-    println!("{report}");
+    outcome::print(ctx, args.json, gc_json(&report), gc_text(&report))?;
     Ok(exit::OK)
+}
+
+/// `lvm gc` for people: what was (or would be) removed and why the rest stays.
+fn gc_text(report: &gc::GcOutcome) -> String {
+    let verb = if report.dry_run {
+        "Would remove"
+    } else {
+        "Removed"
+    };
+    let mut out = format!(
+        "{verb} {} store entries ({} bytes); kept {} needed by this environment and {} other(s) sharing {}",
+        report.store.removed.len(),
+        report.store.freed_bytes,
+        report.kept,
+        report.other_environments,
+        report.home.display()
+    );
+    for entry in &report.store.removed {
+        match &entry.meta {
+            Some(meta) => out.push_str(&format!("\n  {} {}", meta.name, meta.version)),
+            None => out.push_str(&format!("\n  {} (unreadable metadata)", entry.key)),
+        }
+    }
+    out
+}
+
+fn gc_json(report: &gc::GcOutcome) -> serde_json::Value {
+    let removed: Vec<serde_json::Value> = report
+        .store
+        .removed
+        .iter()
+        .map(|entry| {
+            serde_json::json!({
+                "key": entry.key.to_string(),
+                "name": entry.meta.as_ref().map(|m| m.name.clone()),
+                "version": entry.meta.as_ref().map(|m| m.version.clone()),
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "dry_run": report.dry_run,
+        "removed": removed,
+        "freed_bytes": report.store.freed_bytes,
+        "kept": report.kept,
+        "other_environments": report.other_environments,
+    })
 }

@@ -24,7 +24,12 @@ pub enum ProfileCommand {
     /// Delete a profile (not the current one).
     Delete { name: String },
     /// Bring another profile's requested packages into the current one, through the resolver.
-    Merge { other: String },
+    Merge {
+        other: String,
+        /// Print the outcome as JSON (the commit, the changes and the statistics).
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 pub fn run(ctx: &Context, command: ProfileCommand) -> Result<i32> {
@@ -57,10 +62,21 @@ pub fn run(ctx: &Context, command: ProfileCommand) -> Result<i32> {
             profile::delete(&env, &name)?;
             println!("Deleted profile '{name}'");
         }
-        ProfileCommand::Merge { other } => {
+        ProfileCommand::Merge { other, json } => {
             let env = env.lock(ctx.lock_timeout)?;
-            let outcome = lvm::ops::profile::merge_profile(&env, &other)?;
-            println!("{outcome}");
+            let merge = profile::merge_profile(&env, &other)?;
+            let mut text = format!("Merged profile '{}' into '{}'", merge.merged, merge.into);
+            for c in &merge.outcome.changes {
+                text.push_str(&format!("\n  {}", c.summary()));
+            }
+            let mut data = super::outcome::json(&merge.outcome);
+            data["merged"] = serde_json::json!(merge.merged);
+            data["into"] = serde_json::json!(merge.into);
+            if json {
+                super::print_json(&data)?;
+            } else {
+                println!("{text}");
+            }
         }
     }
     Ok(exit::OK)

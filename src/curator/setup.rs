@@ -13,6 +13,7 @@ use anyhow::{Context as _, Result, bail};
 pub const PROD_FLAG: &str = "--prod";
 
 /// What a setup did.
+#[derive(Debug, Clone)]
 pub struct SetupOutcome {
     pub profile: String,
     /// The profile branch was created by this setup.
@@ -25,31 +26,6 @@ pub struct SetupOutcome {
     /// Left-out dev-only packages that were already installed on the branch.
     pub left_out_installed: Vec<String>,
     pub install: Outcome,
-}
-
-impl std::fmt::Display for SetupOutcome {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.created_branch {
-            writeln!(f, "Created profile '{}'", self.profile)?;
-        }
-        if let Some(from) = &self.switched_from {
-            writeln!(f, "Switched from profile '{from}' to '{}'", self.profile)?;
-        }
-        writeln!(f, "{}", self.install)?;
-        if !self.left_out.is_empty() {
-            let names: Vec<&str> = self.left_out.iter().map(|p| p.name.as_str()).collect();
-            write!(f, "\nLeft out (dev-only, --prod): {}", names.join(", "))?;
-        }
-        if !self.left_out_installed.is_empty() {
-            write!(
-                f,
-                "\nStill installed from an earlier development setup: {} (remove with `{}`)",
-                self.left_out_installed.join(", "),
-                super::remove_command(&self.left_out_installed)
-            )?;
-        }
-        Ok(())
-    }
 }
 
 /// The event arguments of a setup: `PROFILE [--prod]`.

@@ -7,16 +7,16 @@
 
 use crate::env::WriteLock;
 use crate::events::EventKind;
-use crate::fetch::project::{DevMode, LocalTarget, target};
+use crate::fetch::project::{DevMode, GitState, LocalTarget, target};
 use crate::manifest::{self, Package};
 use crate::ops::install::{self, Outcome, ServerChoice, Target};
 use crate::ops::remove::removal_plan;
 use crate::store::{Store, StoreKey};
+use crate::version::Version;
 use anyhow::{Context as _, Result};
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use thiserror::Error;
-
 #[derive(Debug, Error)]
 pub enum DevelopError {
     #[error("{name} is not installed (see `lvm list`)")]
@@ -59,6 +59,15 @@ fn details(target: &LocalTarget) -> BTreeMap<String, String> {
     details
 }
 
+/// What `lvm make` did: the install's outcome and the project it built (its directory, and
+/// its git state when it is a checkout).
+#[derive(Debug, Clone)]
+pub struct MakeOutcome {
+    pub outcome: Outcome,
+    pub dir: PathBuf,
+    pub git: Option<GitState>,
+}
+
 /// `lvm make [ROCKSPEC]`: builds the project in `dir` from its files as they are and installs
 /// it (with its dependencies from the rocks servers) as one `make` event.
 pub fn make(
@@ -67,23 +76,11 @@ pub fn make(
     rockspec: Option<&Path>,
     choice: &ServerChoice,
     args: &[String],
-) -> Result<Outcome> {
+) -> Result<MakeOutcome> {
     let target = target(dir, rockspec, DevMode::Make)?;
     let details = details(&target);
-    let described = match &target.git {
-        Some(g) => format!(
-            "{} at {}{}",
-            target.dir.display(),
-            &g.commit[..g.commit.len().min(10)],
-            if g.dirty {
-                " with uncommitted changes"
-            } else {
-                ""
-            }
-        ),
-        None => target.dir.display().to_string(),
-    };
-    let mut outcome = install::install_with(
+    let (dir, git) = (target.dir.clone(), target.git.clone());
+    let outcome = install::install_with(
         env,
         &[Target::Local(target)],
         &[],
@@ -92,14 +89,17 @@ pub fn make(
         EventKind::Make,
         details,
     )?;
-    outcome.summary = match outcome.changes.is_empty() {
-        true => format!("Nothing to do: the build of {described} is installed"),
-        false => format!(
-            "{} (from {described})",
-            outcome.summary.replacen("Installed", "Made", 1)
-        ),
-    };
-    Ok(outcome)
+    Ok(MakeOutcome { outcome, dir, git })
+}
+
+/// What `lvm link` did: the install's outcome, the project directory, the package now linked
+/// to it, and that package's C modules (built copies, not links).
+#[derive(Debug, Clone)]
+pub struct LinkOutcome {
+    pub outcome: Outcome,
+    pub dir: String,
+    pub linked: Option<(String, Version)>,
+    pub built_copies: Vec<String>,
 }
 
 /// `lvm link PATH`: installs the project in `path` so that its Lua files in the tree are
@@ -109,11 +109,11 @@ pub fn link(
     path: &Path,
     choice: &ServerChoice,
     args: &[String],
-) -> Result<Outcome> {
+) -> Result<LinkOutcome> {
     let target = target(path, None, DevMode::Link)?;
     let dir = target.dir.display().to_string();
     let details = details(&target);
-    let mut outcome = install::install_with(
+    let outcome = install::install_with(
         env,
         &[Target::Local(target)],
         &[],
@@ -128,30 +128,16 @@ pub fn link(
         .packages
         .iter()
         .find(|(_, p)| p.source.linked_path() == Some(dir.as_str()));
-    let Some((name, package)) = linked else {
-        return Ok(outcome);
-    };
-    let mut summary = if outcome.changes.is_empty() {
-        format!(
-            "Nothing to do: {name} {} is linked to {dir}",
-            package.version
-        )
-    } else {
-        format!(
-            "{}: {name} {} is linked to {dir}; edits to its Lua files show up without reinstalling",
-            outcome.summary.replacen("Installed", "Linked", 1),
-            package.version
-        )
-    };
-    let libraries = built_libraries(&store, package);
-    if !libraries.is_empty() {
-        summary.push_str(&format!(
-            "\nnote: its C modules ({}) are built copies: after changing C sources, run `lvm link {dir}` again",
-            libraries.join(", ")
-        ));
-    }
-    outcome.summary = summary;
-    Ok(outcome)
+    let built_copies = linked
+        .map(|(_, package)| built_libraries(&store, package))
+        .unwrap_or_default();
+    let linked = linked.map(|(name, package)| (name.clone(), package.version.clone()));
+    Ok(LinkOutcome {
+        outcome,
+        dir,
+        linked,
+        built_copies,
+    })
 }
 
 /// `lvm unlink NAME`: removes a linked package (and the dependencies nothing else needs) as one
@@ -182,13 +168,5 @@ pub fn unlink(env: &WriteLock<'_>, name: &str, force: bool) -> Result<Outcome> {
             (0, 0),
         )
         .with_context(|| format!("unlinking {name}"))?;
-    Ok(Outcome {
-        summary: match commit {
-            Some(c) => format!("Unlinked ({})", crate::envrepo::short(c)),
-            None => "Nothing to do".into(),
-        },
-        changes,
-        store_hits: 0,
-        builds: 0,
-    })
+    Ok(Outcome::removal(commit, vec![name], changes))
 }

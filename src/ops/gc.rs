@@ -1,16 +1,29 @@
 //! `lvm gc`: store entries that no state of any environment sharing the lvm home needs are
 //! removed.
 
-use crate::env::Environment;
+use crate::env::{Environment, WriteLock};
 use crate::store::{GcOptions, StoreKey};
 use anyhow::{Context as _, Result};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
+/// What `lvm gc` removed (or would remove, with `dry_run`) and what it kept.
+#[derive(Debug)]
+pub struct GcOutcome {
+    pub dry_run: bool,
+    pub store: crate::store::GcReport,
+    /// Store entries some state still needs.
+    pub kept: usize,
+    /// Other environments sharing the store whose states were kept alive.
+    pub other_environments: usize,
+    /// The lvm home whose store was collected.
+    pub home: PathBuf,
+}
+
 /// `lvm gc`: drop store entries that no state in the history of any profile needs, in this
 /// environment and in every other environment sharing the lvm home (they share the store). With
 /// `older_than_days`, states older than that are not kept alive (profile heads always are).
-pub fn gc(env: &Environment, older_than_days: Option<u32>, dry_run: bool) -> Result<String> {
+pub fn gc(env: &WriteLock<'_>, older_than_days: Option<u32>, dry_run: bool) -> Result<GcOutcome> {
     let cutoff = older_than_days.map(|d| chrono::Utc::now() - chrono::Duration::days(i64::from(d)));
     let mut keep = needed_store_keys(env, cutoff)?;
     let mut others = 0;
@@ -32,21 +45,13 @@ pub fn gc(env: &Environment, older_than_days: Option<u32>, dry_run: bool) -> Res
     }
     let store = env.home.store()?;
     let report = store.gc(&keep, GcOptions { dry_run })?;
-    let verb = if dry_run { "Would remove" } else { "Removed" };
-    let mut out = format!(
-        "{verb} {} store entries ({} bytes); kept {} needed by this environment and {others} other(s) sharing {}",
-        report.removed.len(),
-        report.freed_bytes,
-        keep.len(),
-        env.home.root.display()
-    );
-    for entry in &report.removed {
-        match &entry.meta {
-            Some(meta) => out.push_str(&format!("\n  {} {}", meta.name, meta.version)),
-            None => out.push_str(&format!("\n  {} (unreadable metadata)", entry.key)),
-        }
-    }
-    Ok(out)
+    Ok(GcOutcome {
+        dry_run,
+        store: report,
+        kept: keep.len(),
+        other_environments: others,
+        home: env.home.root.clone(),
+    })
 }
 
 /// The store keys the states of every profile of `env` use: each profile's head, and every

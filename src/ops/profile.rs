@@ -4,6 +4,7 @@
 use crate::env::{ChangePlan, WriteLock};
 use crate::events::{Event, EventKind};
 use crate::manifest;
+use crate::ops::install::Outcome;
 use crate::ops::install::prepare::build_target_state;
 use crate::ops::install::resolution::preferred_versions;
 use crate::ops::install::session::{ServerChoice, Session};
@@ -119,8 +120,17 @@ pub fn delete(env: &WriteLock<'_>, name: &str) -> Result<Oid> {
     env.apply(plan, &mut BTreeMap::new())
 }
 
+/// What `lvm profile merge` did: the merge event's outcome, which profile was merged into
+/// which.
+#[derive(Debug, Clone)]
+pub struct MergeOutcome {
+    pub merged: String,
+    pub into: String,
+    pub outcome: Outcome,
+}
+
 /// Merges another profile's requested packages into the current profile, through the resolver.
-pub fn merge_profile(env: &WriteLock<'_>, other: &str) -> Result<String> {
+pub fn merge_profile(env: &WriteLock<'_>, other: &str) -> Result<MergeOutcome> {
     let other_head = env.repo.profile_head(other)?;
     let theirs = env.repo.manifest_at(other_head)?;
     let current = env.manifest()?;
@@ -171,10 +181,16 @@ pub fn merge_profile(env: &WriteLock<'_>, other: &str) -> Result<String> {
         .details
         .insert("merged".into(), other_head.to_string());
     let head = env.head()?;
-    env.commit_change(head, event, &target, Some(other_head), &mut timings)?;
-    let mut out = format!("Merged profile '{other}' into '{}'", env.profile()?);
-    for c in &changes {
-        out.push_str(&format!("\n  {}", c.summary()));
-    }
-    Ok(out)
+    let commit = env.commit_change(head, event, &target, Some(other_head), &mut timings)?;
+    Ok(MergeOutcome {
+        merged: other.to_string(),
+        into: env.profile()?,
+        outcome: Outcome {
+            commit: Some(commit),
+            named: vec![],
+            changes,
+            store_hits: hits,
+            builds,
+        },
+    })
 }

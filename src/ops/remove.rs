@@ -28,15 +28,7 @@ pub fn remove(env: &WriteLock<'_>, names: &[String], force: bool) -> Result<Outc
         BTreeMap::new(),
         (0, 0),
     )?;
-    Ok(Outcome {
-        summary: match commit {
-            Some(c) => format!("Removed ({})", crate::envrepo::short(c)),
-            None => "Nothing to do".into(),
-        },
-        changes,
-        store_hits: 0,
-        builds: 0,
-    })
+    Ok(Outcome::removal(commit, names, changes))
 }
 
 /// The state after removing `names`: their dependents are refused (or, with `force`, removed

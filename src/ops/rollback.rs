@@ -9,7 +9,6 @@ use anyhow::{Result, anyhow, bail};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use git2::Oid;
 use std::collections::BTreeMap;
-use std::fmt;
 
 /// What `lvm rollback` was asked to return to.
 #[derive(Debug, Clone)]
@@ -24,32 +23,15 @@ pub enum RollbackSpec {
     Date(DateTime<Utc>),
 }
 
-/// What a rollback did, for the user.
+/// What a rollback did: the target (a short commit id, or the profile switched back to), the
+/// package changes, and whether the settings went back too.
+#[derive(Debug, Clone)]
 pub struct RollbackOutcome {
     pub target: String,
     pub changes: Vec<Change>,
     pub switched_profile: Option<String>,
     /// Whether the settings (`lvm.toml`) went back to the target's too.
     pub settings_restored: bool,
-}
-
-impl fmt::Display for RollbackOutcome {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if let Some(p) = &self.switched_profile {
-            return write!(f, "Switched back to profile '{p}'");
-        }
-        if self.changes.is_empty() && !self.settings_restored {
-            return write!(f, "Already at the state of {}; nothing to do", self.target);
-        }
-        writeln!(f, "Rolled back to {}:", self.target)?;
-        for c in &self.changes {
-            writeln!(f, "  {}", c.summary())?;
-        }
-        if self.settings_restored {
-            writeln!(f, "  settings (lvm.toml) restored")?;
-        }
-        Ok(())
-    }
 }
 
 /// Parses `2026-11-25`, `2026-11-25 10:30`, `2026-11-25T10:30:00Z` (UTC).

@@ -46,10 +46,8 @@ pub fn upgrade(env: &WriteLock<'_>, names: &[String], choice: &ServerChoice) -> 
         timings,
     )?;
     Ok(Outcome {
-        summary: match commit {
-            Some(c) => format!("Upgraded ({})", crate::envrepo::short(c)),
-            None => "Nothing to upgrade: every package is at the newest version allowed".into(),
-        },
+        commit,
+        named: names,
         changes,
         store_hits: hits,
         builds,

@@ -33,6 +33,7 @@ mod install_sources;
 mod interactive;
 mod lint_cli;
 mod manifest_parse;
+mod outcome_json;
 mod packages_cli;
 mod resolve;
 mod rockspec;

@@ -7,10 +7,10 @@
 //! ([`crate::env`]). [`rebuild`] makes recorded states whole again (sync, pull, clone).
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::time::Instant;
 
 use anyhow::Result;
+use git2::Oid;
 
 use crate::env::WriteLock;
 use crate::events::EventKind;
@@ -32,28 +32,28 @@ pub(in crate::ops) mod targets;
 pub use session::ServerChoice;
 pub use targets::{Target, parse_targets};
 
-/// What an install or remove did, for the user.
+/// What a change to the packages did: the event's commit (none when the state did not change
+/// and nothing was recorded), what the user named, the package changes and the statistics.
+#[derive(Debug, Clone)]
 pub struct Outcome {
-    pub summary: String,
+    pub commit: Option<Oid>,
+    /// The packages the command named (lower-cased), when it named any.
+    pub named: Vec<String>,
     pub changes: Vec<Change>,
     pub store_hits: u32,
     pub builds: u32,
 }
 
-impl fmt::Display for Outcome {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.changes.is_empty() {
-            return write!(f, "{}", self.summary);
+impl Outcome {
+    /// An outcome without store look-ups or builds (removals).
+    pub fn removal(commit: Option<Oid>, named: Vec<String>, changes: Vec<Change>) -> Outcome {
+        Outcome {
+            commit,
+            named,
+            changes,
+            store_hits: 0,
+            builds: 0,
         }
-        writeln!(f, "{}", self.summary)?;
-        for c in &self.changes {
-            writeln!(f, "  {}", c.summary())?;
-        }
-        write!(
-            f,
-            "({} built, {} from the store)",
-            self.builds, self.store_hits
-        )
     }
 }
 
@@ -119,18 +119,12 @@ pub fn install_with(
         (kind, event_args(args, &names), details),
         timings,
     )?;
-    let (commit, changes, hits, builds) = applied;
+    let (commit, changes, store_hits, builds) = applied;
     Ok(Outcome {
-        summary: match commit {
-            Some(c) if release.is_empty() => {
-                format!("Installed ({})", crate::envrepo::short(c))
-            }
-            Some(c) => format!("Changed ({})", crate::envrepo::short(c)),
-            None if names.is_empty() => "Nothing to do".to_string(),
-            None => format!("Nothing to do: {} already installed", names.join(", ")),
-        },
+        commit,
+        named: names,
         changes,
-        store_hits: hits,
+        store_hits,
         builds,
     })
 }
@@ -146,7 +140,7 @@ pub(in crate::ops) fn apply_resolution(
     requested: &BTreeMap<String, String>,
     (kind, args, details): (EventKind, Vec<String>, BTreeMap<String, String>),
     mut timings: BTreeMap<String, u64>,
-) -> Result<(Option<git2::Oid>, Vec<Change>, u32, u32)> {
+) -> Result<(Option<Oid>, Vec<Change>, u32, u32)> {
     let (target, hits, builds) = build_target_state(
         session,
         candidates,

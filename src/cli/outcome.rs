@@ -1,0 +1,70 @@
+//! What the changing commands print: the operations' outcomes as text for people and as JSON
+//! for scripts (`--json`), in one place so every command words them alike.
+
+use serde_json::{Value, json};
+
+use lvm::envrepo::short;
+use lvm::ops::diff::change_json;
+use lvm::ops::install::Outcome;
+
+/// The first line of an outcome: `{done} ({short commit})` after a change, else `nothing`.
+pub fn headline(outcome: &Outcome, done: &str, nothing: &str) -> String {
+    match outcome.commit {
+        Some(commit) => format!("{done} ({})", short(commit)),
+        None => nothing.to_string(),
+    }
+}
+
+/// What `lvm install` says when nothing changed: which named packages are already there.
+pub fn nothing_installed(outcome: &Outcome) -> String {
+    match outcome.named.is_empty() {
+        true => "Nothing to do".to_string(),
+        false => format!(
+            "Nothing to do: {} already installed",
+            outcome.named.join(", ")
+        ),
+    }
+}
+
+/// The whole text: the headline, then one line per package change and the build statistics
+/// (the headline alone when nothing changed).
+pub fn text(outcome: &Outcome, headline: &str) -> String {
+    if outcome.changes.is_empty() {
+        return headline.to_string();
+    }
+    let mut out = format!("{headline}\n");
+    for change in &outcome.changes {
+        out.push_str(&format!("  {}\n", change.summary()));
+    }
+    out.push_str(&format!(
+        "({} built, {} from the store)",
+        outcome.builds, outcome.store_hits
+    ));
+    out
+}
+
+/// The outcome as JSON: the commit (null when nothing was recorded), the changes as `lvm diff
+/// --json` lists them, and the statistics.
+pub fn json(outcome: &Outcome) -> Value {
+    json!({
+        "commit": outcome.commit.map(|c| c.to_string()),
+        "changes": outcome.changes.iter().map(change_json).collect::<Vec<_>>(),
+        "builds": outcome.builds,
+        "store_hits": outcome.store_hits,
+    })
+}
+
+/// Prints an outcome as `--json` asks, or as text unless `--quiet`.
+pub fn print(
+    ctx: &super::Context,
+    as_json: bool,
+    outcome_json: Value,
+    text: String,
+) -> anyhow::Result<()> {
+    if as_json {
+        super::print_json(&outcome_json)?;
+    } else if !ctx.quiet {
+        println!("{text}");
+    }
+    Ok(())
+}
