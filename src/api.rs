@@ -56,6 +56,103 @@ use crate::ops::verify::{self, VerifyReport};
 use crate::tree::{self, LuaPaths};
 use crate::vm::{LuaProcess, Vm};
 
+/// What kind of failure an error is, for callers that react to each differently (retry later,
+/// ask the user, report a bug). Read from the typed errors in its chain by [`error_kind`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// Another process is changing the environment; retrying later may work.
+    LockBusy,
+    /// What was asked cannot be had together: no set of versions satisfies every constraint,
+    /// histories diverged, a profile or remote already exists.
+    Conflict,
+    /// A rocks server, download or git remote could not be reached or read.
+    Network,
+    /// The request itself is wrong: an unknown package, a malformed version, rockspec, setting
+    /// or name.
+    BadInput,
+    /// The environment's recorded state is unreadable or inconsistent; `lvm verify --repair`
+    /// or the history may help.
+    Damaged,
+    /// Anything else (an I/O failure, a failed build, ...).
+    Other,
+}
+
+/// Classifies an error by the first typed error in its chain that says what kind it is.
+pub fn error_kind(err: &anyhow::Error) -> ErrorKind {
+    use crate::envrepo::RepoError;
+    use crate::ops::remote::SharingError;
+    use crate::resolve::ResolveError;
+    for cause in err.chain() {
+        if cause.is::<crate::env::LockBusy>() {
+            return ErrorKind::LockBusy;
+        }
+        if let Some(e) = cause.downcast_ref::<ResolveError>() {
+            return match e {
+                ResolveError::UnknownPackage { .. } => ErrorKind::BadInput,
+                _ => ErrorKind::Conflict,
+            };
+        }
+        if let Some(e) = cause.downcast_ref::<SharingError>() {
+            return match e {
+                SharingError::Transfer { .. } => ErrorKind::Network,
+                SharingError::Diverged { .. }
+                | SharingError::PushBehind { .. }
+                | SharingError::PushRejected { .. }
+                | SharingError::RemoteExists { .. }
+                | SharingError::BuriedHandCommit { .. } => ErrorKind::Conflict,
+                SharingError::BadHead { .. } => ErrorKind::Damaged,
+                _ => ErrorKind::BadInput,
+            };
+        }
+        if let Some(e) = cause.downcast_ref::<RepoError>() {
+            return match e {
+                RepoError::Concurrent { .. } | RepoError::ProfileExists { .. } => {
+                    ErrorKind::Conflict
+                }
+                RepoError::UnknownRevision { .. }
+                | RepoError::UnknownProfile { .. }
+                | RepoError::NotAnEnvironment { .. }
+                | RepoError::BadTime { .. } => ErrorKind::BadInput,
+                _ => ErrorKind::Damaged,
+            };
+        }
+        if let Some(e) = cause.downcast_ref::<crate::fetch::FetchError>() {
+            use crate::fetch::FetchError;
+            return match e {
+                FetchError::HttpStatus { .. }
+                | FetchError::Transport { .. }
+                | FetchError::FileNotFound { .. }
+                | FetchError::Git { .. } => ErrorKind::Network,
+                FetchError::BadTimeout { .. }
+                | FetchError::UnsupportedUrl { .. }
+                | FetchError::InvalidGitSpec { .. } => ErrorKind::BadInput,
+                _ => ErrorKind::Other,
+            };
+        }
+        if let Some(e) = cause.downcast_ref::<crate::server::ServerError>() {
+            use crate::server::ServerError;
+            return match e {
+                ServerError::InvalidUrl { .. } | ServerError::InvalidFileName { .. } => {
+                    ErrorKind::BadInput
+                }
+                _ => ErrorKind::Network,
+            };
+        }
+        if cause.is::<crate::events::EventError>() || cause.is::<crate::manifest::ManifestError>() {
+            return ErrorKind::Damaged;
+        }
+        if cause.is::<crate::version::VersionError>()
+            || cause.is::<crate::rockspec::RockspecError>()
+            || cause.is::<crate::config::ConfigError>()
+            || cause.is::<crate::fetch::project::ProjectError>()
+            || cause.is::<crate::ops::develop::DevelopError>()
+        {
+            return ErrorKind::BadInput;
+        }
+    }
+    ErrorKind::Other
+}
+
 /// How long library writers wait for another process changing the same environment (the
 /// `lvm` default of `--lock-timeout`).
 pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(60);
@@ -120,5 +217,38 @@ impl Environment {
     /// `bin`) set up with the environment's paths.
     pub fn lua_process(&self, program: impl AsRef<OsStr>) -> Result<LuaProcess> {
         Ok(LuaProcess::new(program, &self.lua_paths()?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kind(err: impl Into<anyhow::Error>) -> ErrorKind {
+        // Context on top must not hide the typed cause.
+        error_kind(&err.into().context("while doing something"))
+    }
+
+    #[test]
+    fn errors_are_classified_by_their_typed_cause() {
+        let busy = crate::env::LockBusy {
+            root: "/envs/x".into(),
+            waited: Duration::from_secs(1),
+        };
+        assert_eq!(kind(busy), ErrorKind::LockBusy);
+        assert_eq!(
+            kind(crate::version::Version::parse("").unwrap_err()),
+            ErrorKind::BadInput
+        );
+        let unreadable = crate::events::EventError::Missing {
+            commit: "abc".into(),
+        };
+        assert_eq!(kind(unreadable), ErrorKind::Damaged);
+        let status = crate::fetch::FetchError::HttpStatus {
+            url: "http://127.0.0.1:1/x".into(),
+            status: 503,
+        };
+        assert_eq!(kind(status), ErrorKind::Network);
+        assert_eq!(kind(std::io::Error::other("disk")), ErrorKind::Other);
     }
 }

@@ -115,6 +115,18 @@ pub struct Environment {
     reporter: Arc<dyn Reporter>,
 }
 
+/// Another process held an environment's writer lock for longer than the caller would wait.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "another lvm process is changing {} (waited {:.1}s; raise --lock-timeout to wait longer)",
+    root.display(),
+    waited.as_secs_f64()
+)]
+pub struct LockBusy {
+    pub root: PathBuf,
+    pub waited: Duration,
+}
+
 /// How a caller opens an environment: settings resolved above the environment's own
 /// `lvm.toml` (flags, environment variables), and where progress goes.
 #[derive(Clone)]
@@ -440,11 +452,11 @@ impl Environment {
                 break lock;
             }
             if start.elapsed() >= timeout {
-                bail!(
-                    "another lvm process is changing {} (waited {:.1}s; raise --lock-timeout to wait longer)",
-                    self.root.display(),
-                    timeout.as_secs_f64()
-                );
+                return Err(LockBusy {
+                    root: self.root.clone(),
+                    waited: timeout,
+                }
+                .into());
             }
             if !told && start.elapsed() > Duration::from_millis(300) {
                 self.reporter.waiting_for_lock(&self.root);

@@ -35,6 +35,9 @@ pub mod exit {
     pub const FAILURE: i32 = 1;
     /// The command line itself was wrong.
     pub const USAGE: i32 = 2;
+    /// Another lvm process held the environment's writer lock longer than `--lock-timeout`;
+    /// trying again later may work.
+    pub const LOCKED: i32 = 3;
 }
 
 const EXAMPLES: &str = "\
@@ -423,7 +426,10 @@ pub fn main() -> i32 {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {}", lvm::errors::error_text(&e));
-            exit::FAILURE
+            match lvm::api::error_kind(&e) {
+                lvm::api::ErrorKind::LockBusy => exit::LOCKED,
+                _ => exit::FAILURE,
+            }
         }
     }
 }

@@ -78,6 +78,11 @@ fn a_second_writer_waits_for_the_lock_then_times_out() {
     let waited = started.elapsed();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "the documented exit code: {err}"
+    );
     assert!(
         err.contains("another lvm process is changing") && err.contains("waited 1.5s"),
         "{err}"

@@ -14,6 +14,7 @@
 
 mod common;
 
+mod api_errors;
 mod bench_smoke;
 mod build;
 mod config_cli;
