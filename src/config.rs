@@ -40,18 +40,10 @@ pub const LOCAL_ENV_DIR: &str = ".lvm";
 pub enum ConfigError {
     #[error("{file}: {message}")]
     Invalid { file: String, message: String },
-    #[error("{file}: cannot read: {source}")]
-    Io {
-        file: String,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("{file}: cannot write: {source}")]
-    Write {
-        file: String,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error("{file}: cannot read: {cause}")]
+    Io { file: String, cause: std::io::Error },
+    #[error("{file}: cannot write: {cause}")]
+    Write { file: String, cause: std::io::Error },
     #[error(
         "cannot find a home folder for lvm: set LVM_HOME (or HOME / XDG_DATA_HOME) to a writable directory"
     )]
@@ -613,7 +605,7 @@ pub fn load_user_config(path: &Path) -> Result<Layer, ConfigError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Layer::new()),
         Err(source) => Err(ConfigError::Io {
             file: path.display().to_string(),
-            source,
+            cause: source,
         }),
     }
 }
@@ -623,7 +615,7 @@ pub fn write_user_config(path: &Path, layer: &Layer) -> Result<(), ConfigError> 
     let text = layer.to_toml("# lvm user settings (see `lvm config`)\n");
     crate::fsutil::write_atomic(path, text.as_bytes()).map_err(|source| ConfigError::Write {
         file: path.display().to_string(),
-        source,
+        cause: source,
     })
 }
 
@@ -739,7 +731,7 @@ impl EnvConfig {
         let file = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
             file: file.clone(),
-            source,
+            cause: source,
         })?;
         EnvConfig::parse(&text, &file)
     }

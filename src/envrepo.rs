@@ -39,12 +39,8 @@ pub const PACK_EVERY: usize = 256;
 
 #[derive(Debug, Error)]
 pub enum RepoError {
-    #[error("environment repository {path}: {source}")]
-    Git {
-        path: String,
-        #[source]
-        source: git2::Error,
-    },
+    #[error("environment repository {path}: {cause}")]
+    Git { path: String, cause: git2::Error },
     #[error("{path} is not an lvm environment (no git repository); create one with `lvm init`")]
     NotAnEnvironment { path: String },
     #[error("revision '{rev}' not found in the environment's history (see `lvm log`)")]
@@ -67,12 +63,8 @@ pub enum RepoError {
     Event(#[from] EventError),
     #[error(transparent)]
     Manifest(#[from] ManifestError),
-    #[error("{path}: {source}")]
-    Io {
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error("{path}: {cause}")]
+    Io { path: String, cause: std::io::Error },
 }
 
 /// One entry of the history.
@@ -207,7 +199,7 @@ impl EnvRepo {
     fn git_err(&self, source: git2::Error) -> RepoError {
         RepoError::Git {
             path: self.root.display().to_string(),
-            source,
+            cause: source,
         }
     }
 
@@ -231,7 +223,7 @@ impl EnvRepo {
     ) -> Result<EnvRepo, RepoError> {
         let git_err = |source| RepoError::Git {
             path: root.display().to_string(),
-            source,
+            cause: source,
         };
         let mut opts = git2::RepositoryInitOptions::new();
         opts.initial_head(DEFAULT_PROFILE);
@@ -520,7 +512,7 @@ impl EnvRepo {
             }
             crate::fsutil::write_atomic(&path, bytes).map_err(|source| RepoError::Io {
                 path: path.display().to_string(),
-                source,
+                cause: source,
             })?;
         }
         let mut index = self.repo.index().map_err(|e| self.git_err(e))?;
@@ -661,7 +653,10 @@ impl EnvRepo {
         let pack_dir = self.repo.path().join("objects").join("pack");
         let io_err = |path: &Path| {
             let path = path.display().to_string();
-            move |source| RepoError::Io { path, source }
+            move |source| RepoError::Io {
+                path,
+                cause: source,
+            }
         };
         std::fs::create_dir_all(&pack_dir).map_err(io_err(&pack_dir))?;
         builder.write(&pack_dir, 0).map_err(|e| self.git_err(e))?;
@@ -671,7 +666,7 @@ impl EnvRepo {
             .map(str::to_string)
             .ok_or_else(|| RepoError::Io {
                 path: pack_dir.display().to_string(),
-                source: std::io::Error::other("libgit2 wrote a pack but did not name it"),
+                cause: std::io::Error::other("libgit2 wrote a pack but did not name it"),
             })?;
         let pack = pack_dir.join(format!("pack-{name}.pack"));
         for file in [pack.clone(), pack.with_extension("idx")] {
@@ -687,7 +682,7 @@ impl EnvRepo {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
                     return Err(RepoError::Io {
                         path: path.display().to_string(),
-                        source: e,
+                        cause: e,
                     });
                 }
                 _ => {}

@@ -1,21 +1,10 @@
-//! Error text for people: one line per error chain, each cause said once.
+//! Error text for people: an error chain on one line, outermost first, each cause said once.
 //! Used where an error becomes text (the CLI's last word, messages that embed a cause).
 
-/// An error and its causes on one line, skipping causes whose text an outer message already
-/// includes (many error types quote their source in their own message).
+/// An error and its causes on one line, joined by `: `. Every lvm error either quotes its
+/// cause in its own message or returns it as its source, never both, so nothing repeats.
 pub fn error_text(err: &anyhow::Error) -> String {
-    let mut out = String::new();
-    for cause in err.chain() {
-        let text = cause.to_string();
-        if out.contains(&text) {
-            continue;
-        }
-        if !out.is_empty() {
-            out.push_str(": ");
-        }
-        out.push_str(&text);
-    }
-    out
+    format!("{err:#}")
 }
 
 #[cfg(test)]
@@ -24,13 +13,21 @@ mod tests {
     use anyhow::anyhow;
 
     #[test]
-    fn error_text_skips_causes_already_quoted() {
-        let inner = anyhow!("disk full");
-        let err = inner
-            .context("cannot write x: disk full")
-            .context("installing y");
-        assert_eq!(error_text(&err), "installing y: cannot write x: disk full");
+    fn error_text_joins_the_chain_and_says_each_cause_once() {
         let err = anyhow!("root cause").context("outer");
         assert_eq!(error_text(&err), "outer: root cause");
+        // A typed error quoting its I/O cause, under context: the cause appears once.
+        let fs = crate::tree::files::FsError {
+            action: "write",
+            path: "/x".into(),
+            cause: std::io::Error::other("disk full"),
+        };
+        let err = anyhow::Error::from(fs).context("installing y");
+        let text = error_text(&err);
+        assert!(
+            text.starts_with("installing y: cannot write /x: disk full"),
+            "{text}"
+        );
+        assert_eq!(text.matches("disk full").count(), 1, "{text}");
     }
 }

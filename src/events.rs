@@ -106,11 +106,10 @@ pub struct Event {
 pub enum EventError {
     #[error("commit {commit}: message has no lvm event (was it made by hand?)")]
     Missing { commit: String },
-    #[error("commit {commit}: malformed lvm event: {source}")]
+    #[error("commit {commit}: malformed lvm event: {cause}")]
     Malformed {
         commit: String,
-        #[source]
-        source: serde_json::Error,
+        cause: serde_json::Error,
     },
     #[error("commit {commit}: event schema {found} is newer than this lvm understands ({SCHEMA})")]
     Schema { commit: String, found: u32 },
@@ -229,7 +228,7 @@ impl Event {
                 },
                 _ => EventError::Malformed {
                     commit: commit.into(),
-                    source,
+                    cause: source,
                 },
             }
         })?;

@@ -36,12 +36,8 @@ impl<F: Fn() -> DateTime<Utc> + Send + Sync> Clock for F {
 
 #[derive(Debug, Error)]
 pub enum LogFileError {
-    #[error("cannot create the log folder {dir}: {source} (check its permissions)")]
-    CreateDir {
-        dir: PathBuf,
-        #[source]
-        source: io::Error,
-    },
+    #[error("cannot create the log folder {dir}: {cause} (check its permissions)")]
+    CreateDir { dir: PathBuf, cause: io::Error },
 }
 
 /// A date-rotated series of log files in one folder.
@@ -106,7 +102,7 @@ impl RollingLog {
         let dir = dir.into();
         std::fs::create_dir_all(&dir).map_err(|source| LogFileError::CreateDir {
             dir: dir.clone(),
-            source,
+            cause: source,
         })?;
         Ok(RollingLog {
             dir,

@@ -158,11 +158,10 @@ pub struct Manifest {
 
 #[derive(Debug, Error)]
 pub enum ManifestError {
-    #[error("{file}: not a valid lvm manifest: {source}")]
+    #[error("{file}: not a valid lvm manifest: {cause}")]
     Parse {
         file: String,
-        #[source]
-        source: serde_json::Error,
+        cause: serde_json::Error,
     },
     #[error("{file}: manifest format {found} is not supported (this lvm reads format {FORMAT})")]
     Format { file: String, found: u32 },
@@ -194,7 +193,7 @@ impl Manifest {
         let manifest: Manifest =
             serde_json::from_slice(bytes).map_err(|source| ManifestError::Parse {
                 file: file.to_string(),
-                source,
+                cause: source,
             })?;
         if manifest.format != FORMAT {
             return Err(ManifestError::Format {

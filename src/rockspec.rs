@@ -181,12 +181,8 @@ pub enum RockspecError {
     Eval { file: String, message: String },
     #[error("{file}: {}", problems.join("; "))]
     Invalid { file: String, problems: Vec<String> },
-    #[error("{file}: cannot read: {source}")]
-    Io {
-        file: String,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error("{file}: cannot read: {cause}")]
+    Io { file: String, cause: std::io::Error },
 }
 
 impl Rockspec {
@@ -218,7 +214,7 @@ impl Rockspec {
         let file = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|source| RockspecError::Io {
             file: file.clone(),
-            source,
+            cause: source,
         })?;
         Rockspec::from_lua(&text, &file)
     }

@@ -29,12 +29,11 @@ pub enum ServerError {
     NoManifest { server: String, tried: String },
     #[error("rocks server {server} has no file {file}; check the package name and version")]
     NotFound { server: String, file: String },
-    #[error("rocks server {server}: cannot fetch {file}: {source}")]
+    #[error("rocks server {server}: cannot fetch {file}: {cause}")]
     Fetch {
         server: String,
         file: String,
-        #[source]
-        source: Box<FetchError>,
+        cause: Box<FetchError>,
     },
     #[error(
         "rocks server {server}: {file} is not cached and the server is not being contacted \
@@ -49,20 +48,15 @@ pub enum ServerError {
     },
     #[error("rocks server {server}: {file} is not UTF-8 text")]
     NotText { server: String, file: String },
-    #[error("rocks server {server}: invalid manifest: {source}")]
+    #[error("rocks server {server}: invalid manifest: {cause}")]
     Manifest {
         server: String,
-        #[source]
-        source: ManifestError,
+        cause: ManifestError,
     },
     #[error("rocks server {server}: `{file}` is not a plain file name")]
     InvalidFileName { server: String, file: String },
-    #[error("rocks cache {}: {source}", path.display())]
-    Cache {
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
+    #[error("rocks cache {}: {cause}", path.display())]
+    Cache { path: PathBuf, cause: io::Error },
 }
 
 /// The manifest files LuaRocks looks for, in order, for Lua `lua_version`.
@@ -226,7 +220,7 @@ impl RocksServer {
             ServerError::Fetch {
                 server: self.url.clone(),
                 file: file.to_string(),
-                source: Box::new(source),
+                cause: Box::new(source),
             }
         }
     }
@@ -334,7 +328,7 @@ impl RocksServer {
         let mut manifest = ServerManifest::parse_lua(&text.text, &self.file_url(&text.file))
             .map_err(|source| ServerError::Manifest {
                 server: self.url.clone(),
-                source,
+                cause: source,
             })?;
         save_parsed_manifest(&cache, &key, &manifest);
         manifest.retain(keep);
@@ -382,7 +376,7 @@ impl RocksServer {
                     .and_then(|f| f.take(cap).read_to_end(&mut bytes))
                     .map_err(|source| ServerError::Cache {
                         path: path.to_path_buf(),
-                        source,
+                        cause: source,
                     })?;
                 bytes
             }
@@ -407,7 +401,7 @@ impl RocksServer {
         };
         let reader = fs::File::open(path).map_err(|source| ServerError::Cache {
             path: path.to_path_buf(),
-            source,
+            cause: source,
         })?;
         let mut archive =
             zip::ZipArchive::new(io::BufReader::new(reader)).map_err(|e| bad(e.to_string()))?;
@@ -475,12 +469,12 @@ impl RocksServer {
         if let Some(parent) = dest.parent().filter(|p| !p.as_os_str().is_empty()) {
             fs::create_dir_all(parent).map_err(|source| ServerError::Cache {
                 path: parent.to_path_buf(),
-                source,
+                cause: source,
             })?;
         }
         fs::copy(&source, dest).map_err(|source| ServerError::Cache {
             path: dest.to_path_buf(),
-            source,
+            cause: source,
         })?;
         Ok(dest.to_path_buf())
     }

@@ -452,7 +452,7 @@ impl Store {
         let mut seen = BTreeSet::new();
         let entries = match files::list(&rock.prefix) {
             Ok(entries) => entries,
-            Err(e) if e.source.kind() == io::ErrorKind::NotFound => Vec::new(),
+            Err(e) if e.cause.kind() == io::ErrorKind::NotFound => Vec::new(),
             Err(e) => return Err(e.into()),
         };
         for entry in entries {

@@ -34,28 +34,25 @@ pub enum VmError {
     #[error("starting the embedded Lua interpreter: {0}")]
     Setup(mlua::Error),
     /// A script could not be read.
-    #[error("cannot read the Lua script {path}: {source}")]
-    Read { path: PathBuf, source: io::Error },
+    #[error("cannot read the Lua script {path}: {cause}")]
+    Read { path: PathBuf, cause: io::Error },
     /// Lua code failed to compile or raised an error; the message has Lua's `chunk:line:`
     /// location and, for run-time errors, a stack traceback.
-    #[error("{context}: {}", lua_message(.source))]
-    Lua {
-        context: String,
-        source: mlua::Error,
-    },
+    #[error("{context}: {}", lua_message(.cause))]
+    Lua { context: String, cause: mlua::Error },
     /// An external interpreter or program could not be started.
-    #[error("cannot start {program}: {source} (is it installed and on PATH?)")]
-    Spawn { program: String, source: io::Error },
+    #[error("cannot start {program}: {cause} (is it installed and on PATH?)")]
+    Spawn { program: String, cause: io::Error },
     /// Reading an external program's output or waiting for it failed.
-    #[error("while running {program}: {source}")]
-    Wait { program: String, source: io::Error },
+    #[error("while running {program}: {cause}")]
+    Wait { program: String, cause: io::Error },
 }
 
 impl VmError {
     fn lua(context: impl Into<String>, source: mlua::Error) -> VmError {
         VmError::Lua {
             context: context.into(),
-            source,
+            cause: source,
         }
     }
 
@@ -63,7 +60,7 @@ impl VmError {
     /// traceback), without lvm's context.
     pub fn lua_message(&self) -> Option<String> {
         match self {
-            VmError::Lua { source, .. } => Some(lua_message(source)),
+            VmError::Lua { cause, .. } => Some(lua_message(cause)),
             _ => None,
         }
     }
@@ -309,7 +306,7 @@ impl Vm {
     pub fn run_file<A: AsRef<OsStr>>(&self, path: &Path, args: &[A]) -> Result<(), VmError> {
         let bytes = std::fs::read(path).map_err(|source| VmError::Read {
             path: path.to_path_buf(),
-            source,
+            cause: source,
         })?;
         self.set_arg::<&OsStr, A>(&[], Some(path.as_os_str()), args)?;
         self.run_source(&bytes, &format!("@{}", path.display()), args)
@@ -546,9 +543,10 @@ impl LuaProcess {
     /// Runs with this process's standard streams and waits.
     pub fn status(mut self) -> Result<ExitStatus, VmError> {
         let program = self.program;
-        self.command
-            .status()
-            .map_err(|source| VmError::Spawn { program, source })
+        self.command.status().map_err(|source| VmError::Spawn {
+            program,
+            cause: source,
+        })
     }
 
     /// Runs with its output piped, calling `on_line` for each line of stdout and stderr as it
@@ -563,7 +561,7 @@ impl LuaProcess {
             .spawn()
             .map_err(|source| VmError::Spawn {
                 program: program.clone(),
-                source,
+                cause: source,
             })?;
         let (sender, receiver) = mpsc::channel::<(Stream, io::Result<String>)>();
         let mut readers = Vec::new();
@@ -612,10 +610,13 @@ impl LuaProcess {
         }
         let status = child.wait().map_err(|source| VmError::Wait {
             program: program.clone(),
-            source,
+            cause: source,
         })?;
         match read_error {
-            Some(source) => Err(VmError::Wait { program, source }),
+            Some(source) => Err(VmError::Wait {
+                program,
+                cause: source,
+            }),
             None => Ok(status),
         }
     }

@@ -76,12 +76,11 @@ pub enum BuildError {
     #[error("{field}: {problem}; fix the rockspec")]
     InvalidRockspec { field: String, problem: String },
 
-    #[error("cannot {action} {}: {source}", path.display())]
+    #[error("cannot {action} {}: {cause}", path.display())]
     Io {
         action: String,
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
 }
 
@@ -94,7 +93,7 @@ impl BuildError {
         BuildError::Io {
             action: action.into(),
             path: path.into(),
-            source,
+            cause: source,
         }
     }
 }

@@ -53,12 +53,8 @@ pub enum CatalogError {
     },
     #[error("{file}: not valid TOML: {message}")]
     Syntax { file: String, message: String },
-    #[error("{file}: cannot read: {source}")]
-    Io {
-        file: String,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error("{file}: cannot read: {cause}")]
+    Io { file: String, cause: std::io::Error },
     #[error("{what} '{name}' is defined in both {first} and {second}; keep one of them")]
     Duplicate {
         what: &'static str,
@@ -426,7 +422,7 @@ fn read_dir_layer(dir: &Path) -> Result<Vec<(String, String)>, CatalogError> {
         Err(source) => {
             return Err(CatalogError::Io {
                 file: dir.display().to_string(),
-                source,
+                cause: source,
             });
         }
     };
@@ -442,7 +438,10 @@ fn read_dir_layer(dir: &Path) -> Result<Vec<(String, String)>, CatalogError> {
             let file = path.display().to_string();
             std::fs::read_to_string(&path)
                 .map(|text| (file.clone(), text))
-                .map_err(|source| CatalogError::Io { file, source })
+                .map_err(|source| CatalogError::Io {
+                    file,
+                    cause: source,
+                })
         })
         .collect()
 }

@@ -28,12 +28,11 @@ pub use hash::{md5_bytes, md5_file, sha256_bytes, sha256_file, verify_md5};
 pub enum FetchError {
     #[error("{var}='{text}' is not a positive number of seconds (e.g. {var}=30)")]
     BadTimeout { var: &'static str, text: String },
-    #[error("{context} {}: {source}", path.display())]
+    #[error("{context} {}: {cause}", path.display())]
     Io {
         context: &'static str,
         path: PathBuf,
-        #[source]
-        source: io::Error,
+        cause: io::Error,
     },
     #[error("cannot download {url}: the server answered HTTP {status}{}", status_hint(*status))]
     HttpStatus { url: String, status: u16 },
@@ -103,7 +102,7 @@ impl FetchError {
         FetchError::Io {
             context,
             path: path.to_path_buf(),
-            source,
+            cause: source,
         }
     }
 

@@ -78,12 +78,11 @@ pub enum ProjectError {
         name: String,
         version: String,
     },
-    #[error("cannot {action} {}: {source}", path.display())]
+    #[error("cannot {action} {}: {cause}", path.display())]
     Io {
         action: &'static str,
         path: PathBuf,
-        #[source]
-        source: io::Error,
+        cause: io::Error,
     },
     #[error("cannot read the git state of {}: {message}", path.display())]
     Git { path: PathBuf, message: String },
@@ -110,7 +109,7 @@ fn walk_error(e: walkdir::Error, base: &Path) -> ProjectError {
     ProjectError::Io {
         action: "list",
         path: e.path().unwrap_or(base).to_path_buf(),
-        source: e
+        cause: e
             .into_io_error()
             .unwrap_or_else(|| io::Error::other("file system loop")),
     }
@@ -120,7 +119,7 @@ fn io_err<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(io::Error) ->
     move |source| ProjectError::Io {
         action,
         path: path.to_path_buf(),
-        source,
+        cause: source,
     }
 }
 
@@ -389,7 +388,7 @@ pub fn read_rockspec(target: &LocalTarget) -> Result<(String, Rockspec), Project
     let file = path.display().to_string();
     let text = fs::read_to_string(&path).map_err(|source| RockspecError::Io {
         file: file.clone(),
-        source,
+        cause: source,
     })?;
     let rockspec = Rockspec::from_lua(&text, &file)?;
     Ok((text, rockspec))

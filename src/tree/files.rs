@@ -13,12 +13,11 @@ use thiserror::Error;
 
 /// An I/O failure on one path, saying what was being done.
 #[derive(Debug, Error)]
-#[error("cannot {action} {}: {source} (check that the path exists, is accessible and the disk is not full)", path.display())]
+#[error("cannot {action} {}: {cause} (check that the path exists, is accessible and the disk is not full)", path.display())]
 pub struct FsError {
     pub action: &'static str,
     pub path: PathBuf,
-    #[source]
-    pub source: io::Error,
+    pub cause: io::Error,
 }
 
 /// Builds a `map_err` adapter naming the action and path.
@@ -26,7 +25,7 @@ pub fn ctx<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -
     move |source| FsError {
         action,
         path: path.to_path_buf(),
-        source,
+        cause: source,
     }
 }
 
@@ -68,7 +67,7 @@ pub fn list(root: &Path) -> Result<Vec<Entry>, FsError> {
             FsError {
                 action: "list",
                 path,
-                source,
+                cause: source,
             }
         })?;
         let path = item.path().to_path_buf();
@@ -76,7 +75,7 @@ pub fn list(root: &Path) -> Result<Vec<Entry>, FsError> {
         let meta = item.metadata().map_err(|e| FsError {
             action: "read metadata of",
             path: path.clone(),
-            source: e
+            cause: e
                 .into_io_error()
                 .unwrap_or_else(|| io::Error::other("symbolic link loop")),
         })?;
@@ -91,7 +90,7 @@ pub fn list(root: &Path) -> Result<Vec<Entry>, FsError> {
             return Err(FsError {
                 action: "store",
                 path,
-                source: io::Error::new(
+                cause: io::Error::new(
                     io::ErrorKind::Unsupported,
                     "not a regular file or directory; remove it from the rock prefix",
                 ),
@@ -110,7 +109,7 @@ fn relative_name(root: &Path, path: &Path) -> Result<String, FsError> {
         let text = part.as_os_str().to_str().ok_or_else(|| FsError {
             action: "name",
             path: path.to_path_buf(),
-            source: io::Error::new(
+            cause: io::Error::new(
                 io::ErrorKind::InvalidData,
                 "file name is not UTF-8; rename the file",
             ),
@@ -150,7 +149,7 @@ pub fn link_or_copy(src: &Path, dst: &Path) -> Result<Placed, FsError> {
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(FsError {
             action: "create",
             path: dst.to_path_buf(),
-            source: e,
+            cause: e,
         }),
         Err(_) => {
             fs::copy(src, dst).map_err(ctx("copy into", dst))?;

@@ -30,12 +30,11 @@ pub enum LinkError {
         key: String,
         message: String,
     },
-    #[error("cannot {action} {}: {source}", path.display())]
+    #[error("cannot {action} {}: {cause}", path.display())]
     Io {
         action: &'static str,
         path: PathBuf,
-        #[source]
-        source: io::Error,
+        cause: io::Error,
     },
     #[error(transparent)]
     Fs(#[from] FsError),
@@ -45,7 +44,7 @@ fn io_err<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(io::Error) ->
     move |source| LinkError::Io {
         action,
         path: path.to_path_buf(),
-        source,
+        cause: source,
     }
 }
 
@@ -178,7 +177,7 @@ pub fn tree_files_except(
         let entry = entry.map_err(|e| LinkError::Io {
             action: "list",
             path: e.path().unwrap_or(root).to_path_buf(),
-            source: e
+            cause: e
                 .into_io_error()
                 .unwrap_or_else(|| io::Error::other("file system loop")),
         })?;
