@@ -1,0 +1,391 @@
+//! The change protocol: the new tree beside the live one, the event commit, the journal, the
+//! profile move (the point of no return), the switch; and recovery of an interrupted change.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use git2::Oid;
+
+use super::trees::tree_dir_matches;
+use super::{Environment, PHASES, WriteLock, fault_point, pack_every};
+use crate::config::EnvConfig;
+use crate::events::{Event, EventKind};
+use crate::layout::{JOURNAL_FILE, TREES_DIR};
+use crate::manifest::{self, Manifest};
+
+/// What a change left to do once its commit exists, written to `.git/lvm-journal` before the
+/// profile moves and removed when the change is complete. Finding it means a change was
+/// interrupted: if the profile points at `new`, recovery finishes the change; otherwise the
+/// change never happened and recovery drops its leftovers.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct Journal {
+    /// The profile the event is appended to.
+    profile: String,
+    /// Where it pointed before (`None`: the change creates it).
+    old: Option<String>,
+    /// The event's commit.
+    new: String,
+    /// The tree made for the new state, in `.trees/`.
+    #[serde(default)]
+    tree: Option<String>,
+    /// Whether `profile` becomes the current profile.
+    #[serde(default)]
+    switch_to: bool,
+    /// A profile to delete, with the commit it must still point at.
+    #[serde(default)]
+    delete: Option<(String, String)>,
+}
+
+/// One change to apply with [`Environment::apply`].
+pub struct ChangePlan<'a> {
+    /// The profile to append the event to.
+    pub profile: String,
+    /// The profile's head when the change was computed (`None`: create the profile).
+    pub expected: Option<Oid>,
+    /// The commit the event follows (the profile's head, or the source of a new profile).
+    pub parent: Oid,
+    /// A second parent (the other profile of a merge).
+    pub extra_parent: Option<Oid>,
+    pub event: Event,
+    /// The state after the event.
+    pub target: &'a Manifest,
+    /// Make `profile` the current profile (its state becomes the tree).
+    pub switch_to: bool,
+    /// Delete this profile once the event is recorded.
+    pub delete: Option<(String, Oid)>,
+}
+
+impl Environment {
+    pub(super) fn journal_path(&self) -> PathBuf {
+        self.repo.git().path().join(JOURNAL_FILE)
+    }
+
+    /// Whether a change was left unfinished (its journal is still there).
+    pub fn has_pending_change(&self) -> bool {
+        self.journal_path().exists()
+    }
+
+    /// Finishes or drops a change a crash interrupted, as its journal says. Call with the
+    /// writer lock held.
+    pub(super) fn recover_interrupted(&self, inject_faults: bool) -> Result<()> {
+        // With the writer lock held no other lvm process is writing git files, so any git lock
+        // file (the index's, a ref's) was left by a killed one, journal or not.
+        self.repo.remove_stale_git_locks();
+        let path = self.journal_path();
+        let text = match fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+        };
+        let journal: Journal = match serde_json::from_str(&text) {
+            Ok(j) => j,
+            Err(e) => {
+                // Only a crash while writing it makes it unreadable, and that is before the
+                // commit: nothing happened.
+                tracing::warn!(
+                    "dropping the unreadable change journal {}: {e}",
+                    path.display()
+                );
+                return remove_journal(&path);
+            }
+        };
+        let landed = self
+            .repo
+            .try_profile_head(&journal.profile)
+            .is_some_and(|h| h.to_string() == journal.new);
+        if landed {
+            tracing::warn!("finishing an interrupted change ({})", journal.profile);
+            self.exclusively(|| self.finish(&journal, inject_faults))?;
+        } else {
+            // Its tree, if finished, is a tree like any kept one (its mark says which state it
+            // holds); pruning drops it when it is half-made or beyond the bound.
+            tracing::warn!("dropping an interrupted change that was never recorded");
+            self.repo.sync_worktree(self.head()?)?;
+            remove_journal(&path)?;
+        }
+        self.prune_trees();
+        Ok(())
+    }
+
+    /// The steps after the point of no return: current profile, deleted profile, working
+    /// files, live tree; then the journal goes.
+    fn finish(&self, journal: &Journal, inject_faults: bool) -> Result<()> {
+        let fault = |point: &str| {
+            if inject_faults {
+                fault_point(point);
+            }
+        };
+        if journal.switch_to && self.profile()? != journal.profile {
+            self.repo.set_current_profile(&journal.profile)?;
+        }
+        if let Some((name, at)) = &journal.delete {
+            if self
+                .repo
+                .try_profile_head(name)
+                .is_some_and(|h| h.to_string() == *at)
+            {
+                self.repo.delete_profile(name)?;
+            }
+        }
+        let head = self.head()?;
+        self.repo.sync_worktree(head)?;
+        if journal.profile == self.profile()? {
+            let manifest = self.repo.manifest_at(head)?;
+            if !self.tree_matches(&manifest) {
+                let made = journal
+                    .tree
+                    .as_ref()
+                    .map(|t| self.root.join(TREES_DIR).join(t))
+                    .filter(|dir| tree_dir_matches(dir, &manifest));
+                let dir = match made {
+                    Some(dir) => dir,
+                    None => self.tree_for(&manifest)?.0,
+                };
+                self.switch_tree(&dir)?;
+            }
+            fault("after-switch");
+        }
+        // Trees are pruned by the caller once readers may go on: no reader waits for unlinks.
+        remove_journal(&self.journal_path())
+    }
+}
+
+/// Changes: each needs the writer lock, which this guard proves is held.
+impl WriteLock<'_> {
+    /// Makes the working files and the live tree agree with the head commit.
+    pub fn recover(&self) -> Result<()> {
+        self.recover_interrupted(false)?;
+        let head = self.head()?;
+        let manifest = self.repo.manifest_at(head)?;
+        let dir = if self.tree_matches(&manifest) {
+            None
+        } else {
+            tracing::warn!("the rocks tree does not match the recorded state; rebuilding it");
+            Some(self.tree_for(&manifest)?.0)
+        };
+        self.exclusively(|| {
+            self.repo.sync_worktree(head)?;
+            if let Some(dir) = &dir {
+                self.switch_tree(dir)?;
+            }
+            Ok(())
+        })?;
+        self.prune_trees();
+        Ok(())
+    }
+
+    /// Makes `dir` (a finished tree in `.trees/`) the live tree and the working files those of
+    /// the head commit, as one step for readers.
+    pub fn install_tree(&self, dir: &Path) -> Result<()> {
+        self.exclusively(|| {
+            self.repo.sync_worktree(self.head()?)?;
+            self.switch_tree(dir)
+        })?;
+        self.prune_trees();
+        Ok(())
+    }
+
+    /// The change protocol for an event on the current profile: tree beside the live one,
+    /// commit, switch. On any error before the commit nothing has changed; after it, only the
+    /// switch remains and recovery completes it.
+    pub fn commit_change(
+        &self,
+        expected_head: Oid,
+        event: Event,
+        target: &Manifest,
+        extra_parent: Option<Oid>,
+        timings: &mut BTreeMap<String, u64>,
+    ) -> Result<Oid> {
+        let plan = ChangePlan {
+            profile: self.profile()?,
+            expected: Some(expected_head),
+            parent: expected_head,
+            extra_parent,
+            event,
+            target,
+            switch_to: false,
+            delete: None,
+        };
+        self.apply(plan, timings)
+    }
+
+    /// Applies one change: makes the new tree if the live one changes, writes the event's
+    /// commit, records what is left to do in the journal, moves the profile (the point of no
+    /// return), then finishes (current profile, working files, tree switch).
+    pub fn apply(&self, plan: ChangePlan<'_>, timings: &mut BTreeMap<String, u64>) -> Result<Oid> {
+        self.apply_with_config(plan, None, timings)
+    }
+
+    /// [`Environment::apply`], also replacing `lvm.toml` with `config` when given.
+    fn apply_with_config(
+        &self,
+        plan: ChangePlan<'_>,
+        config: Option<&EnvConfig>,
+        timings: &mut BTreeMap<String, u64>,
+    ) -> Result<Oid> {
+        let ChangePlan {
+            profile,
+            expected,
+            parent,
+            extra_parent,
+            mut event,
+            target,
+            switch_to,
+            delete,
+        } = plan;
+        let affects_live = switch_to || profile == self.profile()?;
+        let started = Instant::now();
+        let (new_tree, reused) = if affects_live && !self.tree_matches(target) {
+            let (dir, reused) = self.tree_for(target)?;
+            (Some(dir), reused)
+        } else {
+            (None, false)
+        };
+        timings.insert("materialize".into(), started.elapsed().as_millis() as u64);
+        // A kept tree stays kept when the change fails; a new one is of no use.
+        let discard = |tree: &Option<PathBuf>| {
+            if let Some(t) = tree.as_ref().filter(|_| !reused) {
+                let _ = crate::tree::files::remove_tree(t);
+            }
+        };
+        fault_point("before-commit");
+        let started = Instant::now();
+        let config_text = config.map(EnvConfig::to_toml);
+        let state_tree =
+            match self
+                .repo
+                .state_tree_with_config(parent, target, config_text.as_deref())
+            {
+                Ok(t) => t,
+                Err(e) => {
+                    discard(&new_tree);
+                    return Err(e.into());
+                }
+            };
+        // The commit object holds the event, so its own writing cannot be timed into it: the
+        // commit phase is the work before it (the state's git objects).
+        timings.insert("commit".into(), started.elapsed().as_millis() as u64);
+        event.durations_ms.extend(timings.clone());
+        fill_phases(&mut event);
+        let mut parents = vec![parent];
+        parents.extend(extra_parent);
+        let commit = match self.repo.commit_object(state_tree, &parents, &event) {
+            Ok(c) => c,
+            Err(e) => {
+                discard(&new_tree);
+                return Err(e.into());
+            }
+        };
+        let journal = Journal {
+            profile: profile.clone(),
+            old: expected.map(|o| o.to_string()),
+            new: commit.to_string(),
+            tree: new_tree
+                .as_ref()
+                .and_then(|t| t.file_name())
+                .map(|n| n.to_string_lossy().into_owned()),
+            switch_to,
+            delete: delete.map(|(n, o)| (n, o.to_string())),
+        };
+        let journal_text = serde_json::to_vec(&journal)?;
+        if let Err(e) = crate::fsutil::write_atomic(&self.journal_path(), &journal_text) {
+            discard(&new_tree);
+            return Err(e).context("writing the change journal");
+        }
+        self.exclusively(|| {
+            if let Err(e) = self
+                .repo
+                .publish(&profile, expected, commit, &event.summary())
+            {
+                discard(&new_tree);
+                let _ = fs::remove_file(self.journal_path());
+                return Err(e.into());
+            }
+            tracing::info!(commit = %commit, profile = %profile, "recorded: {}", event.summary());
+            fault_point("after-commit");
+            self.finish(&journal, true)
+        })?;
+        self.prune_trees();
+        self.repo.pack_after_change(pack_every());
+        Ok(commit)
+    }
+
+    /// Records an event whose target state is `target` (computed by the caller); does nothing
+    /// and returns `None` when the state would not change.
+    pub fn record(
+        &self,
+        kind: EventKind,
+        args: Vec<String>,
+        target: Manifest,
+        details: BTreeMap<String, String>,
+        timings: BTreeMap<String, u64>,
+        counts: (u32, u32),
+    ) -> Result<Option<Oid>> {
+        self.record_with_config(kind, args, target, None, details, timings, counts)
+    }
+
+    /// [`Environment::record`] for a state that may also change the settings: with `config`,
+    /// `lvm.toml` becomes it in the same event. Does nothing and returns `None` when neither
+    /// the packages nor the settings would change.
+    #[allow(clippy::too_many_arguments)]
+    pub fn record_with_config(
+        &self,
+        kind: EventKind,
+        args: Vec<String>,
+        target: Manifest,
+        config: Option<&EnvConfig>,
+        details: BTreeMap<String, String>,
+        mut timings: BTreeMap<String, u64>,
+        counts: (u32, u32),
+    ) -> Result<Option<Oid>> {
+        let head = self.head()?;
+        let current = self.repo.manifest_at(head)?;
+        let changes = manifest::diff(&current, &target);
+        let config = match config {
+            Some(c) if *c != self.config_at(head)? => Some(c),
+            _ => None,
+        };
+        if changes.is_empty() && config.is_none() {
+            return Ok(None);
+        }
+        let mut event = Event::new(kind, args, changes);
+        event.details.extend(details);
+        event.store_hits = counts.0;
+        event.builds = counts.1;
+        let plan = ChangePlan {
+            profile: self.profile()?,
+            expected: Some(head),
+            parent: head,
+            extra_parent: None,
+            event,
+            target: &target,
+            switch_to: false,
+            delete: None,
+        };
+        let commit = self.apply_with_config(plan, config, &mut timings)?;
+        Ok(Some(commit))
+    }
+}
+
+/// Gives an event every phase of [`PHASES`], so readers of the log find them all.
+pub(super) fn fill_phases(event: &mut Event) {
+    for phase in PHASES {
+        event.durations_ms.entry(phase.to_string()).or_insert(0);
+    }
+}
+
+/// Removes the journal of a finished or dropped change. The removal is not flushed: a crash can
+/// only bring back the journal of a change that was already finished or dropped, and finishing
+/// or dropping it again changes nothing (every step checks before it acts), so an fsync here
+/// would buy nothing.
+fn remove_journal(path: &Path) -> Result<()> {
+    match fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(e).with_context(|| format!("removing {}", path.display()))
+        }
+        _ => Ok(()),
+    }
+}

@@ -1,0 +1,174 @@
+//! The writer lock of an environment and its guard, plus the state lock that keeps readers
+//! from seeing a new log with an old tree.
+
+use std::fs;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+use super::{Environment, pause_point};
+use crate::layout::{LOCK_FILE, STATE_LOCK_FILE};
+
+/// Another process held an environment's writer lock for longer than the caller would wait.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "another lvm process is changing {} (waited {:.1}s; raise --lock-timeout to wait longer)",
+    root.display(),
+    waited.as_secs_f64()
+)]
+pub struct LockBusy {
+    pub root: PathBuf,
+    pub waited: Duration,
+}
+
+/// The held writer lock of one environment, released on drop: the proof a change needs.
+///
+/// Every method that changes the environment (records an event, replaces the tree, repairs
+/// it) is on this guard, so a change without the lock does not compile. It derefs to the
+/// [`Environment`] for reading.
+pub struct WriteLock<'env> {
+    env: &'env Environment,
+    _file: fs::File,
+}
+
+impl std::ops::Deref for WriteLock<'_> {
+    type Target = Environment;
+
+    fn deref(&self) -> &Environment {
+        self.env
+    }
+}
+
+impl Environment {
+    pub(super) fn state_lock_file(&self) -> std::io::Result<fs::File> {
+        fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(self.state_lock_path())
+    }
+
+    /// Takes the state lock shared, waiting while a writer finishes a change (at most a
+    /// minute; a reader that cannot lock, e.g. in a read-only directory, reads unlocked).
+    pub(super) fn hold_for_reading(&self) {
+        let Ok(file) = self.state_lock_file() else {
+            return;
+        };
+        let start = Instant::now();
+        while fs4::FileExt::try_lock_shared(&file).is_err() {
+            if start.elapsed() > Duration::from_secs(60) {
+                tracing::warn!(
+                    "a change to {} takes long to finish; reading anyway",
+                    self.root.display()
+                );
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        if let Ok(mut guard) = self.read_guard.lock() {
+            *guard = Some(file);
+        }
+    }
+
+    pub(super) fn release_read_guard(&self) {
+        if let Ok(mut guard) = self.read_guard.lock() {
+            guard.take();
+        }
+    }
+
+    /// Runs `f` holding the state lock exclusively: readers wait until it returns.
+    pub(super) fn exclusively<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        self.release_read_guard();
+        let file = self
+            .state_lock_file()
+            .with_context(|| format!("opening {}", self.state_lock_path().display()))?;
+        fs4::FileExt::lock(&file)
+            .with_context(|| format!("locking {}", self.state_lock_path().display()))?;
+        let result = f();
+        drop(file);
+        result
+    }
+
+    pub(super) fn lock_file(&self) -> Result<fs::File> {
+        let path = self.root.join(LOCK_FILE);
+        fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .with_context(|| format!("opening the lock file {}", path.display()))
+    }
+
+    /// The writer lock if no other process holds it.
+    pub(super) fn try_lock(&self) -> Result<Option<WriteLock<'_>>> {
+        let file = self.lock_file()?;
+        Ok(match fs4::FileExt::try_lock(&file) {
+            Ok(()) => Some(WriteLock {
+                env: self,
+                _file: file,
+            }),
+            Err(_) => None,
+        })
+    }
+
+    /// Takes the writer lock, waiting up to `timeout` (with a message after a moment), without
+    /// any recovery beyond finishing an interrupted change.
+    pub fn lock_only(&self, timeout: Duration) -> Result<WriteLock<'_>> {
+        self.release_read_guard();
+        let start = Instant::now();
+        let mut told = false;
+        let lock = loop {
+            if let Some(lock) = self.try_lock()? {
+                break lock;
+            }
+            if start.elapsed() >= timeout {
+                return Err(LockBusy {
+                    root: self.root.clone(),
+                    waited: timeout,
+                }
+                .into());
+            }
+            if !told && start.elapsed() > Duration::from_millis(300) {
+                self.reporter.waiting_for_lock(&self.root);
+                told = true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        pause_point("locked");
+        self.recover_interrupted(false)?;
+        Ok(lock)
+    }
+
+    /// Takes the writer lock (see [`Environment::lock_only`]), then recovers: the working files
+    /// and the tree are made to agree with the head commit.
+    pub fn lock(&self, timeout: Duration) -> Result<WriteLock<'_>> {
+        let lock = self.lock_only(timeout)?;
+        lock.recover()?;
+        Ok(lock)
+    }
+
+    pub(super) fn state_lock_path(&self) -> PathBuf {
+        self.repo.git().path().join(STATE_LOCK_FILE)
+    }
+}
+
+impl WriteLock<'_> {
+    /// This lock, for another handle on the same environment (one opened again after its
+    /// settings changed), so the change goes on without letting another writer in.
+    pub fn for_reopened<'b>(self, other: &'b Environment) -> Result<WriteLock<'b>> {
+        let same = |e: &Environment| fs::canonicalize(&e.root).unwrap_or_else(|_| e.root.clone());
+        if same(self.env) != same(other) {
+            bail!(
+                "the writer lock of {} cannot change {}",
+                self.env.root.display(),
+                other.root.display()
+            );
+        }
+        other.release_read_guard();
+        Ok(WriteLock {
+            env: other,
+            _file: self._file,
+        })
+    }
+}

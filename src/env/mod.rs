@@ -1,0 +1,302 @@
+//! Environments: open/init, the writer lock, crash recovery, and the one protocol every change
+//! goes through. The lock lives in [`lock`], the change protocol and recovery in [`change`], the
+//! kept trees in [`trees`], the lvm home in [`home`].
+//!
+//! A change is: compute the target state (the pipeline builds whatever the store lacks), make the
+//! new rocks tree beside the live one, append the event commit (a ref update that checks the old
+//! value), then switch the tree into place with one rename. The commit is the point of no
+//! return: after a crash, recovery makes the tree and the working files agree with the
+//! profile's head commit, rebuilding the tree from the store. Between the commit and the end of
+//! the change a journal names what is left to do, so whoever opens the environment next (a
+//! reader too, when no writer runs) finishes an interrupted change instead of seeing half of it.
+//!
+//! The last few trees stay in `.trees/` after they stop being live, each marked with the digest
+//! of the state it was made from, so going back to a recent state (rollback, redo, profile
+//! switch) is one symlink rename instead of a new tree.
+
+mod change;
+mod home;
+mod lock;
+mod trees;
+
+pub use self::change::ChangePlan;
+pub use self::home::Home;
+pub use self::lock::{LockBusy, WriteLock};
+pub use self::trees::{KEPT_TREES, KeptTree};
+pub use crate::layout::TREE_LINK;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use git2::Oid;
+
+use self::change::fill_phases;
+use crate::config::{EnvConfig, Jobs};
+use crate::envrepo::{CONFIG_FILE, EnvRepo, LoggedEvent};
+use crate::events::{Event, EventKind};
+use crate::manifest::Manifest;
+use crate::report::{Reporter, Silent};
+
+/// An open environment.
+pub struct Environment {
+    pub root: PathBuf,
+    pub repo: EnvRepo,
+    pub config: EnvConfig,
+    pub home: Home,
+    /// A reader's shared hold on the state lock (see [`crate::layout::STATE_LOCK_FILE`]), taken by
+    /// [`Environment::open`] and given up when this process becomes the writer.
+    read_guard: std::sync::Mutex<Option<fs::File>>,
+    reporter: Arc<dyn Reporter>,
+}
+
+/// How a caller opens an environment: settings resolved above the environment's own
+/// `lvm.toml` (flags, environment variables), and where progress goes.
+#[derive(Clone)]
+pub struct OpenOptions {
+    /// Rocks servers to use instead of the recorded ones.
+    pub servers: Option<Vec<String>>,
+    /// Parallel build jobs, when not the recorded setting.
+    pub jobs: Option<Jobs>,
+    /// Receives progress and notices; [`Silent`] by default.
+    pub reporter: Arc<dyn Reporter>,
+}
+
+impl Default for OpenOptions {
+    fn default() -> Self {
+        OpenOptions {
+            servers: None,
+            jobs: None,
+            reporter: Arc::new(Silent),
+        }
+    }
+}
+
+impl OpenOptions {
+    /// Applies the overrides to the recorded settings; returns the reporter.
+    fn apply(self, config: &mut EnvConfig) -> Arc<dyn Reporter> {
+        if let Some(servers) = self.servers {
+            config.servers = servers;
+        }
+        if let Some(jobs) = self.jobs {
+            config.jobs = Some(jobs);
+        }
+        self.reporter
+    }
+}
+
+/// Named points where tests can make lvm abort, to prove crash safety (`LVM_FAULT=point`).
+/// Every fault point is also a pause point (see [`pause_point`]).
+pub fn fault_point(point: &str) {
+    pause_point(point);
+    if std::env::var("LVM_FAULT").is_ok_and(|p| p == point) {
+        tracing::error!("lvm: fault injected at {point}");
+        std::process::abort();
+    }
+}
+
+/// A test hook: with `LVM_TEST_PAUSE_AT=<point>:<file>`, lvm writes its process id to `<file>`
+/// when it reaches `<point>` and waits until the file is deleted (at most two minutes), so a test
+/// can act while lvm is stopped there (e.g. holding the writer lock at `locked`).
+pub fn pause_point(point: &str) {
+    let Ok(spec) = std::env::var("LVM_TEST_PAUSE_AT") else {
+        return;
+    };
+    let Some((at, file)) = spec.split_once(':') else {
+        return;
+    };
+    if at != point {
+        return;
+    }
+    let file = Path::new(file);
+    if fs::write(file, std::process::id().to_string()).is_err() {
+        return;
+    }
+    let start = Instant::now();
+    while file.exists() && start.elapsed() < Duration::from_secs(120) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// How many unpacked events make a change pack the repository: [`crate::envrepo::PACK_EVERY`],
+/// or `LVM_TEST_PACK_EVERY` (a test hook, so tests see packing without making hundreds of
+/// events).
+fn pack_every() -> usize {
+    std::env::var("LVM_TEST_PACK_EVERY")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(crate::envrepo::PACK_EVERY)
+}
+
+/// The phases every event reports in `durations_ms` (0 when a change has no such phase).
+pub const PHASES: [&str; 4] = ["resolve", "build", "materialize", "commit"];
+
+impl Environment {
+    /// Creates a new environment at `root`.
+    pub fn init(root: &Path, config: EnvConfig, home: Home) -> Result<Environment> {
+        Self::init_with(root, config, home, OpenOptions::default())
+    }
+
+    /// [`Environment::init`], with the reporter of `options`; its overrides apply to this
+    /// handle only, never to the recorded `lvm.toml`.
+    pub fn init_with(
+        root: &Path,
+        config: EnvConfig,
+        home: Home,
+        options: OpenOptions,
+    ) -> Result<Environment> {
+        if root.join(".git").exists() {
+            bail!(
+                "{} is already an environment; use it with --env, or remove it first",
+                root.display()
+            );
+        }
+        fs::create_dir_all(root).with_context(|| format!("creating {}", root.display()))?;
+        let manifest = Manifest::empty(&config.lua);
+        let mut event = Event::new(EventKind::Init, vec![], vec![]);
+        event
+            .details
+            .insert("servers".into(), config.servers.join(" "));
+        fill_phases(&mut event);
+        let repo = EnvRepo::init(root, &config.to_toml(), &manifest, &event)?;
+        let mut config = config;
+        let reporter = options.apply(&mut config);
+        let env = Environment {
+            root: root.to_path_buf(),
+            repo,
+            config,
+            home,
+            read_guard: std::sync::Mutex::new(None),
+            reporter,
+        };
+        let tree_dir = env.materialize(&manifest)?;
+        env.switch_tree(&tree_dir)?;
+        env.register_in_home();
+        Ok(env)
+    }
+
+    /// Lists the environment in its home's registry. Failing to is only a warning: the
+    /// environment works, `lvm gc` just cannot see it.
+    fn register_in_home(&self) {
+        if let Err(e) = self.home.register(&self.root) {
+            tracing::warn!("{e:#}; `lvm gc` from other environments will not see this one");
+        }
+    }
+
+    /// Opens an existing environment. Writers then call [`Environment::lock`]; a reader gets an
+    /// interrupted change finished first when no writer is running, so it never reads half of
+    /// one.
+    pub fn open(root: &Path, home: Home) -> Result<Environment> {
+        Self::open_with(root, home, OpenOptions::default())
+    }
+
+    /// [`Environment::open`], with the overrides and the reporter of `options`.
+    pub fn open_with(root: &Path, home: Home, options: OpenOptions) -> Result<Environment> {
+        let repo = EnvRepo::open(root)?;
+        let head = repo.head()?;
+        let config_text = repo.read_file(head, CONFIG_FILE)?;
+        let mut config = EnvConfig::parse(
+            &String::from_utf8_lossy(&config_text),
+            &format!("{}", root.join(CONFIG_FILE).display()),
+        )?;
+        let reporter = options.apply(&mut config);
+        let env = Environment {
+            root: root.to_path_buf(),
+            repo,
+            config,
+            home,
+            read_guard: std::sync::Mutex::new(None),
+            reporter,
+        };
+        env.hold_for_reading();
+        if env.journal_path().exists() {
+            // The writer that left it is gone if its lock is free: finish its change first.
+            env.release_read_guard();
+            if let Ok(Some(_lock)) = env.try_lock() {
+                if let Err(e) = env.recover_interrupted(false) {
+                    tracing::warn!("could not finish an interrupted change: {e:#}");
+                }
+            }
+            env.hold_for_reading();
+        }
+        env.register_in_home();
+        Ok(env)
+    }
+
+    /// Where this environment's operations report progress.
+    pub fn reporter(&self) -> &dyn Reporter {
+        self.reporter.as_ref()
+    }
+
+    /// A shared handle on the reporter, for work that outlives a borrow of the environment.
+    pub fn reporter_handle(&self) -> Arc<dyn Reporter> {
+        Arc::clone(&self.reporter)
+    }
+
+    pub fn head(&self) -> Result<Oid> {
+        Ok(self.repo.head()?)
+    }
+
+    /// The current state (the head commit's manifest).
+    pub fn manifest(&self) -> Result<Manifest> {
+        Ok(self.repo.manifest_at(self.head()?)?)
+    }
+
+    pub fn tree_path(&self) -> PathBuf {
+        self.root.join(TREE_LINK)
+    }
+
+    pub fn profile(&self) -> Result<String> {
+        Ok(self.repo.current_profile()?)
+    }
+
+    pub fn history(&self, limit: Option<usize>) -> Result<Vec<LoggedEvent>> {
+        Ok(self.repo.log(self.head()?, limit)?)
+    }
+
+    /// The settings recorded at the head commit (`self.config` is what was read at open).
+    pub fn recorded_config(&self) -> Result<EnvConfig> {
+        self.config_at(self.head()?)
+    }
+
+    /// The settings recorded at `commit`.
+    pub fn config_at(&self, commit: Oid) -> Result<EnvConfig> {
+        let text = self.repo.read_file(commit, CONFIG_FILE)?;
+        Ok(EnvConfig::parse(
+            &String::from_utf8_lossy(&text),
+            &format!("{CONFIG_FILE} at {}", crate::envrepo::short(commit)),
+        )?)
+    }
+
+    /// Replays the whole log of the current profile; returns the replayed and the recorded
+    /// state.
+    pub fn replay(&self) -> Result<(Manifest, Manifest)> {
+        let head = self.head()?;
+        let mut events = self.repo.log(head, None)?;
+        events.reverse();
+        let ids: Vec<String> = events.iter().map(|e| e.commit.to_string()).collect();
+        let replayed = crate::events::replay(
+            &self.config.lua,
+            ids.iter()
+                .map(String::as_str)
+                .zip(events.iter().map(|e| &e.event)),
+        )?;
+        let recorded = self.repo.manifest_at(head)?;
+        Ok((replayed, recorded))
+    }
+
+    /// Replays the whole log of the current profile and compares it to the recorded manifest.
+    pub fn replay_matches(&self) -> Result<(Manifest, bool)> {
+        let (replayed, recorded) = self.replay()?;
+        let same = replayed.to_bytes() == recorded.to_bytes();
+        Ok((recorded, same))
+    }
+}
+
+/// The sha256 of a manifest's canonical bytes.
+pub fn manifest_digest(manifest: &Manifest) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(manifest.to_bytes()))
+}
