@@ -161,20 +161,31 @@ impl Environment {
             .insert("servers".into(), config.servers.join(" "));
         fill_phases(&mut event);
         let repo = EnvRepo::init(root, &config.to_toml(), &manifest, &event)?;
-        let mut config = config;
+        let env = Environment::assemble(root, repo, config, home, options);
+        let tree_dir = env.materialize(&manifest)?;
+        env.switch_tree(&tree_dir)?;
+        env.register_in_home();
+        Ok(env)
+    }
+
+    /// The handle on an environment whose repository is open: the recorded settings with the
+    /// caller's overrides applied, and the caller's reporter.
+    fn assemble(
+        root: &Path,
+        repo: EnvRepo,
+        mut config: EnvConfig,
+        home: Home,
+        options: OpenOptions,
+    ) -> Environment {
         let reporter = options.apply(&mut config);
-        let env = Environment {
+        Environment {
             root: root.to_path_buf(),
             repo,
             config,
             home,
             read_guard: std::sync::Mutex::new(None),
             reporter,
-        };
-        let tree_dir = env.materialize(&manifest)?;
-        env.switch_tree(&tree_dir)?;
-        env.register_in_home();
-        Ok(env)
+        }
     }
 
     /// Lists the environment in its home's registry. Failing to is only a warning: the
@@ -197,19 +208,11 @@ impl Environment {
         let repo = EnvRepo::open(root)?;
         let head = repo.head()?;
         let config_text = repo.read_file(head, CONFIG_FILE)?;
-        let mut config = EnvConfig::parse(
+        let config = EnvConfig::parse(
             &String::from_utf8_lossy(&config_text),
             &format!("{}", root.join(CONFIG_FILE).display()),
         )?;
-        let reporter = options.apply(&mut config);
-        let env = Environment {
-            root: root.to_path_buf(),
-            repo,
-            config,
-            home,
-            read_guard: std::sync::Mutex::new(None),
-            reporter,
-        };
+        let env = Environment::assemble(root, repo, config, home, options);
         env.hold_for_reading();
         if env.journal_path().exists() {
             // The writer that left it is gone if its lock is free: finish its change first.

@@ -59,6 +59,26 @@ fn details(target: &LocalTarget) -> BTreeMap<String, String> {
     details
 }
 
+/// Installs a project directory as one `make` or `link` event, with its details.
+fn install_project(
+    env: &WriteLock<'_>,
+    target: LocalTarget,
+    choice: &ServerChoice,
+    args: &[String],
+    kind: EventKind,
+) -> Result<Outcome> {
+    let details = details(&target);
+    install::install_with(
+        env,
+        &[Target::Local(target)],
+        &[],
+        choice,
+        args,
+        kind,
+        details,
+    )
+}
+
 /// What `lvm make` did: the install's outcome and the project it built (its directory, and
 /// its git state when it is a checkout).
 #[derive(Debug, Clone)]
@@ -78,17 +98,8 @@ pub fn make(
     args: &[String],
 ) -> Result<MakeOutcome> {
     let target = target(dir, rockspec, DevMode::Make)?;
-    let details = details(&target);
     let (dir, git) = (target.dir.clone(), target.git.clone());
-    let outcome = install::install_with(
-        env,
-        &[Target::Local(target)],
-        &[],
-        choice,
-        args,
-        EventKind::Make,
-        details,
-    )?;
+    let outcome = install_project(env, target, choice, args, EventKind::Make)?;
     Ok(MakeOutcome { outcome, dir, git })
 }
 
@@ -112,16 +123,7 @@ pub fn link(
 ) -> Result<LinkOutcome> {
     let target = target(path, None, DevMode::Link)?;
     let dir = target.dir.display().to_string();
-    let details = details(&target);
-    let outcome = install::install_with(
-        env,
-        &[Target::Local(target)],
-        &[],
-        choice,
-        args,
-        EventKind::Link,
-        details,
-    )?;
+    let outcome = install_project(env, target, choice, args, EventKind::Link)?;
     let manifest = env.manifest()?;
     let store = env.home.store()?;
     let linked = manifest

@@ -10,7 +10,6 @@ use anyhow::{Context as _, Result, anyhow, bail};
 use crate::errors::error_text;
 use crate::fetch::{self, ExtractLimits};
 use crate::manifest::Package;
-use crate::ops::install::prepare::SourceHint;
 use crate::registry::ServerManifest;
 use crate::resolve;
 use crate::rockspec::Rockspec;
@@ -176,19 +175,6 @@ pub(in crate::ops) fn published_rock(
     };
     let binary = arch != "src";
     (crate::server::rock_file_name(name, version, &arch), binary)
-}
-
-/// Where the sources of a server package are: its rockspec's `source.url` when the rockspec is
-/// published, else inside the published rock.
-pub(in crate::ops) fn server_hint(server: &RocksServer, arches: &[String]) -> SourceHint {
-    if arches.iter().any(|a| a == "rockspec") {
-        SourceHint::Remote
-    } else {
-        SourceHint::Rock {
-            server: Box::new(server.clone()),
-            arches: arches.to_vec(),
-        }
-    }
 }
 
 impl resolve::PackageSource for Candidates<'_> {

@@ -12,7 +12,7 @@ use crate::build::{self, BuildContext};
 use crate::errors::error_text;
 use crate::fetch::{self, ExtractLimits, SourceOptions};
 use crate::manifest::{self, Manifest, Package, PackageSource, Reason};
-use crate::ops::install::candidates::{Candidates, Origin, published_rock, server_hint};
+use crate::ops::install::candidates::{Candidates, Origin, published_rock};
 use crate::ops::install::session::Session;
 use crate::report::Readiness;
 use crate::resolve;
@@ -277,6 +277,19 @@ pub(in crate::ops) enum SourceHint {
         dir: PathBuf,
         links: Vec<crate::fetch::project::LinkCandidate>,
     },
+}
+
+/// Where the sources of a server package are: its rockspec's `source.url` when the rockspec is
+/// published, else inside the published rock.
+pub(in crate::ops) fn server_hint(server: &RocksServer, arches: &[String]) -> SourceHint {
+    if arches.iter().any(|a| a == "rockspec") {
+        SourceHint::Remote
+    } else {
+        SourceHint::Rock {
+            server: Box::new(server.clone()),
+            arches: arches.to_vec(),
+        }
+    }
 }
 
 /// What a rebuild must find again: the recorded archive digest and git commit.
