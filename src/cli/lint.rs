@@ -27,7 +27,7 @@ struct Report<'a> {
     problems: &'a [Problem],
 }
 
-pub fn run(args: LintArgs) -> anyhow::Result<i32> {
+pub fn exec(args: LintArgs) -> anyhow::Result<i32> {
     let file = args.file.display().to_string();
     let source = std::fs::read_to_string(&args.file)
         .with_context(|| format!("cannot read {file} (check that the path names a rockspec)"))?;

@@ -1,5 +1,5 @@
-//! The command-line interface: argument parsing (clap), output, and exit codes. Commands are
-//! grouped in files by concept and call into the library.
+//! The command-line interface: argument parsing (clap), output, and exit codes. Each command
+//! lives in the file named after it (`lvm init` in `init.rs`) and calls into the library.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -9,24 +9,50 @@ use std::time::Duration;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
-use lvm::config::{self, Key, Layer, Origin, Settings, Value};
+use lvm::config::{Key, Layer, Origin, Settings, Value};
 use lvm::env::{Environment, Home, OpenOptions};
 
-mod curator;
-mod develop;
-mod history;
-mod interactive;
+// One module per command (or tight group of commands), named after it.
+mod clone;
+mod collections;
+mod config;
+mod diff;
+mod doctor;
+mod env;
+mod gc;
+mod init;
+mod install;
+mod link;
 mod lint;
-mod outcome;
-mod packages;
-mod profiles;
-mod progress;
-mod publish;
+mod list;
+mod log;
+mod make;
+mod make_manifest;
+mod pack;
+mod path;
+mod profile;
+mod pull;
+mod push;
+mod recommend;
+mod remote;
+mod remove;
+mod rollback;
 mod run;
-mod settings;
+mod search;
 mod setup;
-mod sharing;
 mod shell;
+mod show;
+mod stats;
+mod sync;
+mod unlink;
+mod upgrade;
+mod verify;
+
+// Helpers shared by several commands.
+mod interactive;
+mod outcome;
+mod progress;
+mod servers;
 
 /// Exit codes scripts can rely on.
 pub mod exit {
@@ -89,55 +115,55 @@ pub enum Command {
     /// Check a rockspec: print every problem with its field path, or `FILE: ok`.
     Lint(lint::LintArgs),
     /// Create an environment (a git repository of events plus a rocks tree).
-    Init(setup::InitArgs),
+    Init(init::InitArgs),
     /// Install packages: names with optional constraints, rockspec files, or git sources.
-    Install(packages::InstallArgs),
+    Install(install::InstallArgs),
     /// Upgrade packages to the newest versions every constraint allows.
-    Upgrade(packages::UpgradeArgs),
+    Upgrade(upgrade::UpgradeArgs),
     /// Remove packages and the dependencies nothing else needs.
-    Remove(packages::RemoveArgs),
+    Remove(remove::RemoveArgs),
     /// Build the rock in the current directory from its files and install it (like `luarocks make`).
-    Make(develop::MakeArgs),
+    Make(make::MakeArgs),
     /// Install a working directory's rock with its Lua files linked, so edits show up at once.
-    Link(develop::LinkArgs),
+    Link(link::LinkArgs),
     /// Remove a package installed with `lvm link`.
-    Unlink(develop::UnlinkArgs),
+    Unlink(unlink::UnlinkArgs),
     /// List installed packages.
-    List(packages::ListArgs),
+    List(list::ListArgs),
     /// Show one installed package.
-    Show(packages::ShowArgs),
+    Show(show::ShowArgs),
     /// Search the configured rocks servers.
-    Search(packages::SearchArgs),
+    Search(search::SearchArgs),
     /// Print shell commands that put the environment on LUA_PATH, LUA_CPATH and PATH.
-    Path(packages::PathArgs),
+    Path(path::PathArgs),
     /// Remove store entries no recent state needs.
-    Gc(packages::GcArgs),
+    Gc(gc::GcArgs),
     /// The environment's history of events.
-    Log(history::LogArgs),
+    Log(log::LogArgs),
     /// Where time went: per command kind and phase, store hit rate, slowest builds.
-    Stats(history::StatsArgs),
+    Stats(stats::StatsArgs),
     /// One event in full.
-    ShowEvent(history::ShowEventArgs),
+    ShowEvent(log::ShowEventArgs),
     /// Return to an earlier state (recorded as a new event).
-    Rollback(history::RollbackArgs),
+    Rollback(rollback::RollbackArgs),
     /// Package differences between two revisions or profiles.
-    Diff(history::DiffArgs),
+    Diff(diff::DiffArgs),
     /// Check that the log, manifest.json and the tree agree.
-    Verify(history::VerifyArgs),
+    Verify(verify::VerifyArgs),
     /// Make the tree match manifest.json (after a clone, pull or manual git change).
     Sync,
     /// Remotes the environment is shared through.
     #[command(subcommand)]
-    Remote(sharing::RemoteCommand),
+    Remote(remote::RemoteCommand),
     /// Send profiles to a remote (never overwrites the remote's history).
-    Push(sharing::PushArgs),
+    Push(push::PushArgs),
     /// Fetch the current profile from a remote, fast-forward it and sync the tree.
-    Pull(sharing::PullArgs),
+    Pull(pull::PullArgs),
     /// Make a working environment from a shared repository, building what the store lacks.
-    Clone(sharing::CloneArgs),
+    Clone(clone::CloneArgs),
     /// Profiles (git branches of the environment).
     #[command(subcommand)]
-    Profile(profiles::ProfileCommand),
+    Profile(profile::ProfileCommand),
     /// Print a shell completion script (bash, zsh, fish).
     Completions(shell::CompletionsArgs),
     /// Print the man page (roff).
@@ -147,11 +173,11 @@ pub enum Command {
     ShellInit(shell::ShellInitArgs),
     /// Named environments under the lvm home.
     #[command(subcommand, name = "env")]
-    Envs(setup::EnvCommand),
+    Envs(env::EnvCommand),
     /// Pack a rockspec and its sources into `<name>-<version>.src.rock` (like `luarocks pack`).
-    Pack(publish::PackArgs),
+    Pack(pack::PackArgs),
     /// Write the manifest files of a rocks server folder (like `luarocks-admin make-manifest`).
-    MakeManifest(publish::MakeManifestArgs),
+    MakeManifest(make_manifest::MakeManifestArgs),
     /// Run a Lua script (or -e code) in the embedded Lua 5.4 with the environment's packages.
     Run(run::RunArgs),
     /// An interactive Lua prompt with the environment's packages (piped input runs as a script).
@@ -161,17 +187,17 @@ pub enum Command {
     /// Read and change settings (servers, lua, lock_timeout, jobs, color) of the environment
     /// or, with --user, of your user config file.
     #[command(subcommand)]
-    Config(settings::ConfigCommand),
+    Config(config::ConfigCommand),
     /// Curated collections of packages that belong together.
-    Collections(curator::ListArgs),
+    Collections(collections::ListArgs),
     /// Curated profiles: package sets built from collections.
-    Profiles(curator::ListArgs),
+    Profiles(collections::ListArgs),
     /// Install a curated profile on the profile branch of the same name.
-    Setup(curator::SetupArgs),
+    Setup(setup::SetupArgs),
     /// Check the environment's health; each problem comes with the command that fixes it.
-    Doctor(curator::DoctorArgs),
+    Doctor(doctor::DoctorArgs),
     /// Suggestions for the environment, each with the command that applies it.
-    Recommend(curator::RecommendArgs),
+    Recommend(recommend::RecommendArgs),
 }
 
 /// Log files kept per environment (one per day).
@@ -224,7 +250,7 @@ fn new_run_id() -> String {
 
 fn flag_value(key: Key, text: &str) -> std::result::Result<Value, String> {
     Value::parse(key, text, "flag").map_err(|e| match e {
-        config::ConfigError::Invalid { message, .. } => message,
+        lvm::config::ConfigError::Invalid { message, .. } => message,
         other => other.to_string(),
     })
 }
@@ -241,7 +267,7 @@ fn color_flag(text: &str) -> std::result::Result<Value, String> {
     flag_value(Key::Color, text)
 }
 
-/// The levels settings are resolved from (see [`config::resolve`]), kept so a command can
+/// The levels settings are resolved from (see [`lvm::config::resolve`]), kept so a command can
 /// resolve again with levels of its own (`lvm init` has no environment level yet).
 #[derive(Debug, Clone, Default)]
 pub struct Levels {
@@ -255,7 +281,7 @@ pub struct Levels {
 
 impl Levels {
     pub fn resolve(&self) -> Settings {
-        config::resolve(&self.flags, &self.env_vars, &self.environment, &self.user)
+        lvm::config::resolve(&self.flags, &self.env_vars, &self.environment, &self.user)
     }
 }
 
@@ -269,8 +295,10 @@ fn environment_level(path: &std::path::Path) -> Option<Layer> {
     let read = || -> Result<Layer> {
         let repo = lvm::envrepo::EnvRepo::open(path)?;
         let text = repo.read_file(repo.head()?, lvm::envrepo::CONFIG_FILE)?;
-        let config =
-            config::EnvConfig::parse(&String::from_utf8_lossy(&text), &file.display().to_string())?;
+        let config = lvm::config::EnvConfig::parse(
+            &String::from_utf8_lossy(&text),
+            &file.display().to_string(),
+        )?;
         Ok(config.layer(&file))
     };
     match read() {
@@ -298,9 +326,9 @@ impl Context {
     /// settings) and resolves them.
     fn configure(&mut self, flags: Layer) -> Result<()> {
         let env_vars = Layer::from_env_vars(|name| std::env::var(name).ok())?;
-        let user_path = config::user_config_path();
+        let user_path = lvm::config::user_config_path();
         let user = match &user_path {
-            Some(path) => config::load_user_config(path)?,
+            Some(path) => lvm::config::load_user_config(path)?,
             None => Layer::new(),
         };
         let environment = self
@@ -328,7 +356,7 @@ impl Context {
     pub fn env_path(&self) -> Result<PathBuf> {
         let cwd = std::env::current_dir()?;
         let env_var = std::env::var_os("LVM_ENV").map(PathBuf::from);
-        let (path, origin) = config::locate_env(
+        let (path, origin) = lvm::config::locate_env(
             self.env_flag.as_deref(),
             env_var.as_deref(),
             &cwd,
@@ -376,7 +404,7 @@ pub fn main() -> i32 {
         }
     };
     let plain_stderr = !std::io::stderr().is_terminal();
-    let home = match config::home() {
+    let home = match lvm::config::home() {
         Ok(h) => Home::new(h),
         Err(e) => {
             init_tracing(cli.verbose, cli.quiet, None, !plain_stderr);
@@ -387,7 +415,7 @@ pub fn main() -> i32 {
     let mut ctx = Context {
         home,
         env_flag: cli.env,
-        lock_timeout: Duration::from_secs_f64(config::DEFAULT_LOCK_TIMEOUT),
+        lock_timeout: Duration::from_secs_f64(lvm::config::DEFAULT_LOCK_TIMEOUT),
         quiet: cli.quiet,
         settings: Settings::default(),
         levels: Levels::default(),
@@ -436,46 +464,46 @@ pub fn main() -> i32 {
 
 fn run(ctx: &Context, command: Command) -> Result<i32> {
     match command {
-        Command::Lint(args) => lint::run(args),
-        Command::Init(args) => setup::init(ctx, args),
-        Command::Install(args) => packages::install(ctx, args),
-        Command::Upgrade(args) => packages::upgrade(ctx, args),
-        Command::Remove(args) => packages::remove(ctx, args),
-        Command::Make(args) => develop::make(ctx, args),
-        Command::Link(args) => develop::link(ctx, args),
-        Command::Unlink(args) => develop::unlink(ctx, args),
-        Command::List(args) => packages::list(ctx, args),
-        Command::Show(args) => packages::show(ctx, args),
-        Command::Search(args) => packages::search(ctx, args),
-        Command::Path(args) => packages::path(ctx, args),
-        Command::Gc(args) => packages::gc(ctx, args),
-        Command::Log(args) => history::log(ctx, args),
-        Command::Stats(args) => history::stats(ctx, args),
-        Command::ShowEvent(args) => history::show_event(ctx, args),
-        Command::Rollback(args) => history::rollback(ctx, args),
-        Command::Diff(args) => history::diff(ctx, args),
-        Command::Verify(args) => history::verify(ctx, args),
-        Command::Sync => sharing::sync(ctx),
-        Command::Remote(cmd) => sharing::remote(ctx, cmd),
-        Command::Push(args) => sharing::push(ctx, args),
-        Command::Pull(args) => sharing::pull(ctx, args),
-        Command::Clone(args) => sharing::clone(ctx, args),
-        Command::Profile(cmd) => profiles::run(ctx, cmd),
-        Command::Envs(cmd) => setup::env_command(ctx, cmd),
+        Command::Lint(args) => lint::exec(args),
+        Command::Init(args) => init::exec(ctx, args),
+        Command::Install(args) => install::exec(ctx, args),
+        Command::Upgrade(args) => upgrade::exec(ctx, args),
+        Command::Remove(args) => remove::exec(ctx, args),
+        Command::Make(args) => make::exec(ctx, args),
+        Command::Link(args) => link::exec(ctx, args),
+        Command::Unlink(args) => unlink::exec(ctx, args),
+        Command::List(args) => list::exec(ctx, args),
+        Command::Show(args) => show::exec(ctx, args),
+        Command::Search(args) => search::exec(ctx, args),
+        Command::Path(args) => path::exec(ctx, args),
+        Command::Gc(args) => gc::exec(ctx, args),
+        Command::Log(args) => log::log(ctx, args),
+        Command::Stats(args) => stats::exec(ctx, args),
+        Command::ShowEvent(args) => log::show_event(ctx, args),
+        Command::Rollback(args) => rollback::exec(ctx, args),
+        Command::Diff(args) => diff::exec(ctx, args),
+        Command::Verify(args) => verify::exec(ctx, args),
+        Command::Sync => sync::exec(ctx),
+        Command::Remote(cmd) => remote::exec(ctx, cmd),
+        Command::Push(args) => push::exec(ctx, args),
+        Command::Pull(args) => pull::exec(ctx, args),
+        Command::Clone(args) => clone::exec(ctx, args),
+        Command::Profile(cmd) => profile::exec(ctx, cmd),
+        Command::Envs(cmd) => env::exec(ctx, cmd),
         Command::Completions(args) => shell::completions(args),
         Command::Man => shell::man(),
         Command::ShellInit(args) => shell::shell_init(args),
-        Command::Pack(args) => publish::pack(ctx.quiet, args),
-        Command::MakeManifest(args) => publish::make_manifest(ctx.quiet, args),
+        Command::Pack(args) => pack::exec(ctx.quiet, args),
+        Command::MakeManifest(args) => make_manifest::exec(ctx.quiet, args),
         Command::Run(args) => run::run(ctx, args),
         Command::Lua(args) => run::lua(ctx, args),
         Command::Exec(args) => run::exec(ctx, args),
-        Command::Config(cmd) => settings::run(ctx, cmd),
-        Command::Collections(args) => curator::collections(ctx, args),
-        Command::Profiles(args) => curator::profiles(ctx, args),
-        Command::Setup(args) => curator::setup(ctx, args),
-        Command::Doctor(args) => curator::doctor(ctx, args),
-        Command::Recommend(args) => curator::recommend(ctx, args),
+        Command::Config(cmd) => config::exec(ctx, cmd),
+        Command::Collections(args) => collections::collections(ctx, args),
+        Command::Profiles(args) => collections::profiles(ctx, args),
+        Command::Setup(args) => setup::exec(ctx, args),
+        Command::Doctor(args) => doctor::exec(ctx, args),
+        Command::Recommend(args) => recommend::exec(ctx, args),
     }
 }
 

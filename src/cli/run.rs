@@ -1,4 +1,5 @@
-//! `lvm run`, `lvm lua` and `lvm exec`: Lua programs and other commands inside an environment.
+//! `lvm run`, `lvm lua` and `lvm exec`: Lua scripts, the interactive Lua prompt, and other
+//! programs, run inside an environment.
 
 use std::ffi::{OsStr, OsString};
 use std::io::{IsTerminal, Read};

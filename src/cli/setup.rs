@@ -1,182 +1,114 @@
-//! `lvm init` and `lvm env list/create/remove`.
+//! `lvm setup`: installs a curated profile on the profile branch of the same name (also for
+//! `lvm init --profile`), or with `--interactive` picks curated packages in a checklist.
 
-use std::path::PathBuf;
+use anyhow::Result;
+use clap::Args;
 
-use anyhow::{Context as _, Result, bail};
-use clap::{Args, Subcommand};
-
-use super::{Context, exit, print_json};
-use lvm::config::{self, EnvConfig, Key, Layer, Origin, Value};
-use lvm::env::{Environment, OpenOptions};
+use super::servers::normalize_server;
+use super::{Context, exit};
+use lvm::curator;
+use lvm::ops::install::ServerChoice;
 
 #[derive(Debug, Args)]
-pub struct InitArgs {
-    /// Where to create it (default: the environment lvm would use here).
-    pub path: Option<PathBuf>,
-    /// The Lua version (default: the lua setting of your user config; 5.4).
+#[command(after_help = "\
+Examples:
+  lvm setup standard          core, networking, parsing and test tools
+  lvm setup standard --prod   the same without dev-only packages
+  lvm profiles                what each profile installs
+  lvm setup --interactive     tick curated packages in a checklist (current profile)
+
+With --interactive, the checklist lists every package of the curated collections, the installed
+ones ticked; on enter, ticked packages that are missing are installed and unticked ones that were
+requested are no longer requested (they go unless another package needs them), all as one event
+on the current profile. It needs a terminal.")]
+pub struct SetupArgs {
+    /// A curated profile (see `lvm profiles`).
+    #[arg(
+        required_unless_present = "interactive",
+        conflicts_with = "interactive"
+    )]
+    pub profile: Option<String>,
+    /// Production: leave out dev-only packages (test tools).
+    #[arg(long, conflicts_with = "interactive")]
+    pub prod: bool,
+    /// Pick curated packages in a terminal checklist instead of installing a profile.
     #[arg(long)]
-    pub lua: Option<String>,
-    /// A rocks server (file://, http://, https:// or a folder); repeat for several, in priority
-    /// order. Default: the servers in LVM_SERVERS (space-separated), else the servers setting
-    /// of your user config (see `lvm config`).
+    pub interactive: bool,
+    /// Also use this rocks server, before the configured ones (repeatable).
     #[arg(long = "server", value_name = "URL")]
     pub servers: Vec<String>,
-    /// Set up a curated profile right away (see `lvm profiles`), as `lvm setup PROFILE` does.
-    #[arg(long)]
-    pub profile: Option<String>,
-    /// With --profile: leave out dev-only packages.
-    #[arg(long, requires = "profile")]
-    pub prod: bool,
 }
 
-pub fn init(ctx: &Context, args: InitArgs) -> Result<i32> {
-    let path = match args.path {
-        Some(p) => p,
-        None => ctx.env_path()?,
-    };
-    let env = create(ctx, &path, args.lua.as_deref(), args.servers)?;
-    if !ctx.quiet {
-        println!(
-            "Initialized lvm environment in {} (Lua {}, profile '{}')",
-            env.root.display(),
-            env.config.lua,
-            env.profile()?
-        );
+pub fn exec(ctx: &Context, args: SetupArgs) -> Result<i32> {
+    if args.interactive {
+        if let Some(code) = super::interactive::require_terminal("`lvm setup PROFILE`") {
+            return Ok(code);
+        }
     }
-    if let Some(profile) = &args.profile {
-        let env = env.lock(ctx.lock_timeout)?;
-        super::curator::setup_profile(
-            ctx,
-            &env,
-            profile,
-            args.prod,
-            &lvm::ops::install::ServerChoice::default(),
-        )?;
-    }
-    Ok(exit::OK)
-}
-
-/// Creates an environment. Its servers and Lua version resolve like any setting, without an
-/// environment level (there is none yet): `--server`/`--lua`, then LVM_SERVERS, then the user's
-/// config.
-fn create(
-    ctx: &Context,
-    path: &std::path::Path,
-    lua: Option<&str>,
-    servers: Vec<String>,
-) -> Result<Environment> {
-    let mut levels = ctx.levels.clone();
-    levels.environment = Layer::new();
-    if !servers.is_empty() {
-        levels.flags.set(
-            Value::parse(Key::Servers, &servers.join(" "), "--server")?,
-            Origin::Flag("--server"),
-        );
-    }
-    if let Some(lua) = lua {
-        levels.flags.set(
-            Value::parse(Key::Lua, lua, &format!("--lua {lua}"))?,
-            Origin::Flag("--lua"),
-        );
-    }
-    let settings = levels.resolve();
-    if settings.servers.is_empty() {
-        bail!(
-            "no rocks server given: pass --server URL (repeatable: a folder, or a file://, http:// \
-             or https:// rocks server such as the public LuaRocks server), set {}, or set your \
-             default with `lvm config set --user servers URL`",
-            config::SERVERS_VAR
-        );
-    }
-    let servers = settings
+    let servers = args
         .servers
         .iter()
         .map(|s| normalize_server(s))
         .collect::<Result<Vec<_>>>()?;
-    let config = EnvConfig::new(&settings.lua, servers);
-    // Validate exactly as a later read would.
-    EnvConfig::parse(&config.to_toml(), "lvm.toml")?;
-    let options = OpenOptions {
-        servers: None,
-        ..ctx.open_options()
+    let choice = ServerChoice::Extra(servers);
+    let Some(profile) = args.profile.filter(|_| !args.interactive) else {
+        return super::interactive::setup(ctx, &choice);
     };
-    Environment::init_with(path, config, ctx.home.clone(), options)
+    let env = ctx.open()?;
+    let env = env.lock(ctx.lock_timeout)?;
+    setup_profile(ctx, &env, &profile, args.prod, &choice)
 }
 
-/// Turns a plain folder into a `file://` URL so the config is unambiguous.
-pub fn normalize_server(server: &str) -> Result<String> {
-    Ok(config::normalize_server(server)?)
-}
-
-#[derive(Debug, Subcommand)]
-pub enum EnvCommand {
-    /// List named environments.
-    List {
-        #[arg(long)]
-        json: bool,
-    },
-    /// Create a named environment.
-    Create {
-        name: String,
-        #[arg(long = "server", value_name = "URL")]
-        servers: Vec<String>,
-    },
-    /// Remove a named environment (its history and tree; the shared store is kept).
-    Remove { name: String },
-}
-
-fn check_env_name(name: &str) -> Result<()> {
-    if name.is_empty()
-        || !name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-    {
-        bail!("environment name '{name}': use letters, digits, '-' and '_' only");
-    }
-    Ok(())
-}
-
-pub fn env_command(ctx: &Context, command: EnvCommand) -> Result<i32> {
-    match command {
-        EnvCommand::List { json } => {
-            let dir = ctx.home.root.join(lvm::layout::ENVS_DIR);
-            let mut names = Vec::new();
-            if let Ok(entries) = std::fs::read_dir(&dir) {
-                for entry in entries.flatten() {
-                    if entry.path().join(".git").is_dir() {
-                        names.push(entry.file_name().to_string_lossy().into_owned());
-                    }
-                }
-            }
-            names.sort();
-            if json {
-                print_json(&names)?;
-            } else {
-                for n in names {
-                    println!("{n}");
-                }
-            }
-        }
-        EnvCommand::Create { name, servers } => {
-            check_env_name(&name)?;
-            let path = config::named_env(&ctx.home.root, &name);
-            create(ctx, &path, None, servers)?;
-            println!("Created environment '{name}' in {}", path.display());
-        }
-        EnvCommand::Remove { name } => {
-            check_env_name(&name)?;
-            let path = config::named_env(&ctx.home.root, &name);
-            if !path.join(".git").is_dir() {
-                bail!("no environment named '{name}' (see `lvm env list`)");
-            }
-            // Wait for any writer to finish, so nothing is half-removed under it.
-            let env = Environment::open(&path, ctx.home.clone())?;
-            let lock = env.lock_only(ctx.lock_timeout)?;
-            lvm::tree::files::remove_tree(&path)
-                .with_context(|| format!("removing {}", path.display()))?;
-            drop(lock);
-            println!("Removed environment '{name}'");
-        }
+/// Installs a curated profile into an open, locked environment (also for `lvm init --profile`).
+pub fn setup_profile(
+    ctx: &Context,
+    env: &lvm::env::WriteLock<'_>,
+    profile: &str,
+    prod: bool,
+    choice: &ServerChoice,
+) -> Result<i32> {
+    let catalog = curator::load_catalog(env)?;
+    let setup = curator::setup(env, &catalog, profile, prod, choice)?;
+    if !ctx.quiet {
+        println!("{}", setup_text(&setup));
     }
     Ok(exit::OK)
+}
+
+/// What `lvm setup` says: the branch it created or switched to, the install, and what a
+/// production setup left out.
+fn setup_text(setup: &curator::SetupOutcome) -> String {
+    let mut out = String::new();
+    if setup.created_branch {
+        out.push_str(&format!("Created profile '{}'\n", setup.profile));
+    }
+    if let Some(from) = &setup.switched_from {
+        out.push_str(&format!(
+            "Switched from profile '{from}' to '{}'\n",
+            setup.profile
+        ));
+    }
+    let install = &setup.install;
+    let headline = super::outcome::headline(
+        install,
+        "Installed",
+        &super::outcome::nothing_installed(install),
+    );
+    out.push_str(&super::outcome::text(install, &headline));
+    out.push('\n');
+    if !setup.left_out.is_empty() {
+        let names: Vec<&str> = setup.left_out.iter().map(|p| p.name.as_str()).collect();
+        out.push_str(&format!(
+            "\nLeft out (dev-only, --prod): {}",
+            names.join(", ")
+        ));
+    }
+    if !setup.left_out_installed.is_empty() {
+        out.push_str(&format!(
+            "\nStill installed from an earlier development setup: {} (remove with `{}`)",
+            setup.left_out_installed.join(", "),
+            curator::remove_command(&setup.left_out_installed)
+        ));
+    }
+    out
 }

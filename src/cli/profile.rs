@@ -1,4 +1,5 @@
-//! `lvm profile list | create | switch | delete | merge`.
+//! `lvm profile list | create | switch | delete | merge`: profiles, the git branches of the
+//! environment (the curated profiles are `lvm profiles` and `lvm setup`).
 
 use anyhow::Result;
 use clap::Subcommand;
@@ -32,7 +33,7 @@ pub enum ProfileCommand {
     },
 }
 
-pub fn run(ctx: &Context, command: ProfileCommand) -> Result<i32> {
+pub fn exec(ctx: &Context, command: ProfileCommand) -> Result<i32> {
     let env = ctx.open()?;
     match command {
         ProfileCommand::List { json } => {

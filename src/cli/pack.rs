@@ -1,5 +1,5 @@
-//! `lvm pack` and `lvm make-manifest`: publishing rocks into a rocks server folder, as
-//! `luarocks pack` and `luarocks-admin make-manifest` do.
+//! `lvm pack`: packs a rockspec and its sources into `<name>-<version>.src.rock`, as
+//! `luarocks pack` does, ready for a rocks server folder.
 
 use std::path::{Path, PathBuf};
 
@@ -39,7 +39,7 @@ fn default_source_dir(rockspec: &Path) -> PathBuf {
     }
 }
 
-pub fn pack(quiet: bool, args: PackArgs) -> Result<i32> {
+pub fn exec(quiet: bool, args: PackArgs) -> Result<i32> {
     let source_dir = args
         .source_dir
         .unwrap_or_else(|| default_source_dir(&args.rockspec));
@@ -54,39 +54,6 @@ pub fn pack(quiet: bool, args: PackArgs) -> Result<i32> {
         .with_context(|| format!("packing {}", args.rockspec.display()))?;
     if !quiet {
         println!("Packed {}", rock.display());
-    }
-    Ok(exit::OK)
-}
-
-const MANIFEST_EXAMPLES: &str = "\
-Examples:
-  lvm make-manifest /srv/rocks                     index every rockspec and rock in the folder
-  lvm init --server file:///srv/rocks              then use the folder as a rocks server";
-
-#[derive(Debug, Args)]
-#[command(after_help = MANIFEST_EXAMPLES)]
-pub struct MakeManifestArgs {
-    /// The server folder holding `.rockspec` and `.rock` files.
-    pub dir: PathBuf,
-}
-
-pub fn make_manifest(quiet: bool, args: MakeManifestArgs) -> Result<i32> {
-    if !args.dir.is_dir() {
-        anyhow::bail!(
-            "{} is not a folder (give the rocks server folder to index)",
-            args.dir.display()
-        );
-    }
-    let manifest = publish::make_manifest(&args.dir)?;
-    if !quiet {
-        let versions: usize = manifest.packages.values().map(|v| v.len()).sum();
-        println!(
-            "Wrote {} in {}: {} packages, {} versions",
-            publish::MANIFEST_FILES.join(" and "),
-            args.dir.display(),
-            manifest.packages.len(),
-            versions
-        );
     }
     Ok(exit::OK)
 }

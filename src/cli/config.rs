@@ -54,7 +54,7 @@ pub struct Scope {
     pub user: bool,
 }
 
-pub fn run(ctx: &Context, command: ConfigCommand) -> Result<i32> {
+pub fn exec(ctx: &Context, command: ConfigCommand) -> Result<i32> {
     match command {
         ConfigCommand::List { json } => list(ctx, json),
         ConfigCommand::Get { key, show_origin } => get(ctx, &key, show_origin),

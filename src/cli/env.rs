@@ -1,0 +1,83 @@
+//! `lvm env list | create | remove`: named environments under the lvm home (created as `lvm init`
+//! creates one).
+
+use anyhow::{Context as _, Result, bail};
+use clap::Subcommand;
+
+use super::init::create;
+use super::{Context, exit, print_json};
+use lvm::config;
+use lvm::env::Environment;
+
+#[derive(Debug, Subcommand)]
+pub enum EnvCommand {
+    /// List named environments.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Create a named environment.
+    Create {
+        name: String,
+        #[arg(long = "server", value_name = "URL")]
+        servers: Vec<String>,
+    },
+    /// Remove a named environment (its history and tree; the shared store is kept).
+    Remove { name: String },
+}
+
+fn check_env_name(name: &str) -> Result<()> {
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        bail!("environment name '{name}': use letters, digits, '-' and '_' only");
+    }
+    Ok(())
+}
+
+pub fn exec(ctx: &Context, command: EnvCommand) -> Result<i32> {
+    match command {
+        EnvCommand::List { json } => {
+            let dir = ctx.home.root.join(lvm::layout::ENVS_DIR);
+            let mut names = Vec::new();
+            if let Ok(entries) = std::fs::read_dir(&dir) {
+                for entry in entries.flatten() {
+                    if entry.path().join(".git").is_dir() {
+                        names.push(entry.file_name().to_string_lossy().into_owned());
+                    }
+                }
+            }
+            names.sort();
+            if json {
+                print_json(&names)?;
+            } else {
+                for n in names {
+                    println!("{n}");
+                }
+            }
+        }
+        EnvCommand::Create { name, servers } => {
+            check_env_name(&name)?;
+            let path = config::named_env(&ctx.home.root, &name);
+            create(ctx, &path, None, servers)?;
+            println!("Created environment '{name}' in {}", path.display());
+        }
+        EnvCommand::Remove { name } => {
+            check_env_name(&name)?;
+            let path = config::named_env(&ctx.home.root, &name);
+            if !path.join(".git").is_dir() {
+                bail!("no environment named '{name}' (see `lvm env list`)");
+            }
+            // Wait for any writer to finish, so nothing is half-removed under it.
+            let env = Environment::open(&path, ctx.home.clone())?;
+            let lock = env.lock_only(ctx.lock_timeout)?;
+            lvm::tree::files::remove_tree(&path)
+                .with_context(|| format!("removing {}", path.display()))?;
+            drop(lock);
+            println!("Removed environment '{name}'");
+        }
+    }
+    Ok(exit::OK)
+}

@@ -1,0 +1,80 @@
+//! `lvm gc`: removes store entries no recent state needs, for this environment and the others
+//! under the lvm home that share the store.
+
+use anyhow::Result;
+use clap::Args;
+
+use super::{Context, exit, outcome};
+use lvm::ops::gc;
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Every state in the history of every profile is kept (so rollback works offline), for this
+environment and for every environment under the lvm home, which share the store. Environments
+elsewhere (LVM_ENV, a project's .lvm folder) are not seen: after a gc, `lvm sync` there rebuilds
+whatever they miss.")]
+pub struct GcArgs {
+    /// Print what was removed and kept as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Also drop store entries only needed by states older than this many days.
+    #[arg(long, value_name = "DAYS")]
+    pub older_than: Option<u32>,
+    /// Show what would be removed without removing it.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+pub fn exec(ctx: &Context, args: GcArgs) -> Result<i32> {
+    let env = ctx.open()?;
+    let env = env.lock(ctx.lock_timeout)?;
+    let report = gc::gc(&env, args.older_than, args.dry_run)?;
+    outcome::print(ctx, args.json, gc_json(&report), gc_text(&report))?;
+    Ok(exit::OK)
+}
+
+/// `lvm gc` for people: what was (or would be) removed and why the rest stays.
+fn gc_text(report: &gc::GcOutcome) -> String {
+    let verb = if report.dry_run {
+        "Would remove"
+    } else {
+        "Removed"
+    };
+    let mut out = format!(
+        "{verb} {} store entries ({} bytes); kept {} needed by this environment and {} other(s) sharing {}",
+        report.store.removed.len(),
+        report.store.freed_bytes,
+        report.kept,
+        report.other_environments,
+        report.home.display()
+    );
+    for entry in &report.store.removed {
+        match &entry.meta {
+            Some(meta) => out.push_str(&format!("\n  {} {}", meta.name, meta.version)),
+            None => out.push_str(&format!("\n  {} (unreadable metadata)", entry.key)),
+        }
+    }
+    out
+}
+
+fn gc_json(report: &gc::GcOutcome) -> serde_json::Value {
+    let removed: Vec<serde_json::Value> = report
+        .store
+        .removed
+        .iter()
+        .map(|entry| {
+            serde_json::json!({
+                "key": entry.key.to_string(),
+                "name": entry.meta.as_ref().map(|m| m.name.clone()),
+                "version": entry.meta.as_ref().map(|m| m.version.clone()),
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "dry_run": report.dry_run,
+        "removed": removed,
+        "freed_bytes": report.store.freed_bytes,
+        "kept": report.kept,
+        "other_environments": report.other_environments,
+    })
+}

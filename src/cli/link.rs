@@ -1,0 +1,69 @@
+//! `lvm link PATH`: installs a working directory's rock with its Lua files linked, so edits show
+//! up at once.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::Args;
+
+use super::servers::ServerArgs;
+use super::{Context, exit, outcome};
+use lvm::ops::develop;
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+PATH holds the rockspec (found as `lvm make` finds it). The package's Lua modules and Lua
+scripts in the tree become symlinks to the files in PATH, so edits show up without
+reinstalling. C modules are built copies: after changing C sources (or the rockspec), run
+`lvm link PATH` again. `lvm verify` reports the package as linked and fails if PATH or a linked
+file is gone; `lvm unlink NAME` removes it.
+
+Examples:
+  lvm link .
+  lvm link ../my-rock")]
+pub struct LinkArgs {
+    /// Print the outcome as JSON (the commit, the changes and the statistics).
+    #[arg(long)]
+    pub json: bool,
+    /// The project directory.
+    pub path: PathBuf,
+    #[command(flatten)]
+    pub servers: ServerArgs,
+}
+
+pub fn exec(ctx: &Context, args: LinkArgs) -> Result<i32> {
+    let env = ctx.open()?;
+    let env = env.lock(ctx.lock_timeout)?;
+    let given = vec![args.path.display().to_string()];
+    let linked = develop::link(&env, &args.path, &args.servers.choice()?, &given)?;
+    let nothing = outcome::nothing_installed(&linked.outcome);
+    let dir = &linked.dir;
+    let mut headline = match &linked.linked {
+        None => outcome::headline(&linked.outcome, "Installed", &nothing),
+        Some((name, version)) if linked.outcome.changes.is_empty() => {
+            format!("Nothing to do: {name} {version} is linked to {dir}")
+        }
+        Some((name, version)) => format!(
+            "{}: {name} {version} is linked to {dir}; edits to its Lua files show up without reinstalling",
+            outcome::headline(&linked.outcome, "Linked", &nothing)
+        ),
+    };
+    if !linked.built_copies.is_empty() {
+        headline.push_str(&format!(
+            "\nnote: its C modules ({}) are built copies: after changing C sources, run `lvm link {dir}` again",
+            linked.built_copies.join(", ")
+        ));
+    }
+    let mut json = outcome::json(&linked.outcome);
+    json["linked"] = serde_json::json!(linked.linked.as_ref().map(|(name, version)| {
+        serde_json::json!({"name": name, "version": version.to_string(), "path": dir})
+    }));
+    json["built_copies"] = serde_json::json!(linked.built_copies);
+    outcome::print(
+        ctx,
+        args.json,
+        json,
+        outcome::text(&linked.outcome, &headline),
+    )?;
+    Ok(exit::OK)
+}

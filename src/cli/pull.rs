@@ -1,0 +1,41 @@
+//! `lvm pull`: fetches the current profile from a remote, fast-forwards it and syncs the tree
+//! (as `lvm sync` does).
+
+use anyhow::Result;
+use clap::Args;
+
+use super::Context;
+use super::sync::print_sync;
+use lvm::ops::pull;
+use lvm::ops::remote::Relation;
+
+#[derive(Debug, Args)]
+pub struct PullArgs {
+    /// The remote (default: 'origin', or the only one).
+    pub remote: Option<String>,
+}
+
+pub fn exec(ctx: &Context, args: PullArgs) -> Result<i32> {
+    let env = ctx.open()?;
+    let report = pull::pull(&env, args.remote.as_deref(), ctx.lock_timeout)?;
+    if !ctx.quiet {
+        match report.relation {
+            Relation::Same => println!("Already up to date with '{}'", report.remote),
+            Relation::Ahead(n) => println!(
+                "Profile '{}' is {n} event(s) ahead of '{}'; nothing to pull (share them with `lvm push`)",
+                report.sync.profile, report.remote
+            ),
+            Relation::Behind(n) => {
+                println!(
+                    "Fast-forwarded profile '{}' by {n} event(s) from '{}'",
+                    report.sync.profile, report.remote
+                );
+                for c in &report.changes {
+                    println!("  {}", c.summary());
+                }
+            }
+            Relation::Diverged { .. } => {}
+        }
+    }
+    Ok(print_sync(ctx, &report.sync))
+}

@@ -1,0 +1,34 @@
+//! `lvm remove`: removes packages and the dependencies nothing else needs (with `--force`, also
+//! the packages that depend on them).
+
+use anyhow::Result;
+use clap::Args;
+
+use super::{Context, exit, outcome};
+use lvm::ops::remove;
+
+#[derive(Debug, Args)]
+pub struct RemoveArgs {
+    /// Print the outcome as JSON (the commit, the changes and the statistics).
+    #[arg(long)]
+    pub json: bool,
+    #[arg(required = true)]
+    pub names: Vec<String>,
+    /// Remove even if other installed packages depend on it (they are removed too).
+    #[arg(long)]
+    pub force: bool,
+}
+
+pub fn exec(ctx: &Context, args: RemoveArgs) -> Result<i32> {
+    let env = ctx.open()?;
+    let env = env.lock(ctx.lock_timeout)?;
+    let outcome = remove::remove(&env, &args.names, args.force)?;
+    let headline = outcome::headline(&outcome, "Removed", "Nothing to do");
+    outcome::print(
+        ctx,
+        args.json,
+        outcome::json(&outcome),
+        outcome::text(&outcome, &headline),
+    )?;
+    Ok(exit::OK)
+}

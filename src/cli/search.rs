@@ -1,0 +1,37 @@
+//! `lvm search TERM`: the packages on the configured rocks servers whose name contains TERM,
+//! with their versions.
+
+use anyhow::Result;
+use clap::Args;
+
+use super::servers::{ServerArgs, fetch_environment};
+use super::{Context, exit, print_json};
+use lvm::ops::search;
+
+#[derive(Debug, Args)]
+#[command(after_help = fetch_environment!())]
+pub struct SearchArgs {
+    /// A substring of the package name (empty: everything).
+    #[arg(default_value = "")]
+    pub term: String,
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub servers: ServerArgs,
+}
+
+pub fn exec(ctx: &Context, args: SearchArgs) -> Result<i32> {
+    let env = ctx.open()?;
+    let hits = search::search(&env, &args.term, &args.servers.choice()?)?;
+    if args.json {
+        print_json(&hits)?;
+    } else if hits.is_empty() {
+        println!("No packages match '{}'", args.term);
+        return Ok(exit::FAILURE);
+    } else {
+        for hit in &hits {
+            println!("{} {}  ({})", hit.name, hit.versions.join(" "), hit.server);
+        }
+    }
+    Ok(exit::OK)
+}

@@ -1,0 +1,48 @@
+//! The rocks-server flags of the commands that fetch packages (`--server`, `--only-server`)
+//! and the help text on fetching, shared by install, upgrade, search, make and link.
+
+use anyhow::Result;
+use clap::Args;
+
+use lvm::config;
+use lvm::ops::install::ServerChoice;
+
+#[derive(Debug, Args)]
+pub struct ServerArgs {
+    /// Also use this rocks server, before the configured ones (repeatable).
+    #[arg(long = "server", value_name = "URL")]
+    pub servers: Vec<String>,
+    /// Use only this rocks server (repeatable).
+    #[arg(long = "only-server", value_name = "URL", conflicts_with = "servers")]
+    pub only_servers: Vec<String>,
+}
+
+impl ServerArgs {
+    pub(super) fn choice(&self) -> Result<ServerChoice> {
+        let norm = |list: &[String]| -> Result<Vec<String>> {
+            list.iter().map(|s| normalize_server(s)).collect()
+        };
+        Ok(if !self.only_servers.is_empty() {
+            ServerChoice::Only(norm(&self.only_servers)?)
+        } else {
+            ServerChoice::Extra(norm(&self.servers)?)
+        })
+    }
+}
+
+/// The environment variables that change how packages are fetched (a macro so `concat!` can
+/// put it in several help texts).
+macro_rules! fetch_environment {
+    () => {
+        "\
+Environment:
+  LVM_HTTP_TIMEOUT=SECONDS  how long to wait for a server to connect or to send more data
+                            (default: 30 s to connect, 60 s per read)"
+    };
+}
+pub(super) use fetch_environment;
+
+/// Turns a plain folder into a `file://` URL so the config is unambiguous.
+pub fn normalize_server(server: &str) -> Result<String> {
+    Ok(config::normalize_server(server)?)
+}

@@ -1,0 +1,34 @@
+//! `lvm unlink NAME`: removes a package installed with `lvm link` (and, with `--force`, the
+//! packages that depend on it).
+
+use anyhow::Result;
+use clap::Args;
+
+use super::{Context, exit, outcome};
+use lvm::ops::develop;
+
+#[derive(Debug, Args)]
+pub struct UnlinkArgs {
+    /// Print the outcome as JSON (the commit, the changes and the statistics).
+    #[arg(long)]
+    pub json: bool,
+    /// The linked package.
+    pub name: String,
+    /// Remove even if other installed packages depend on it (they are removed too).
+    #[arg(long)]
+    pub force: bool,
+}
+
+pub fn exec(ctx: &Context, args: UnlinkArgs) -> Result<i32> {
+    let env = ctx.open()?;
+    let env = env.lock(ctx.lock_timeout)?;
+    let unlinked = develop::unlink(&env, &args.name, args.force)?;
+    let headline = outcome::headline(&unlinked, "Unlinked", "Nothing to do");
+    outcome::print(
+        ctx,
+        args.json,
+        outcome::json(&unlinked),
+        outcome::text(&unlinked, &headline),
+    )?;
+    Ok(exit::OK)
+}

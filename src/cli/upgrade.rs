@@ -1,0 +1,42 @@
+//! `lvm upgrade`: upgrades every package (or the ones named) to the newest versions every
+//! constraint allows; packages requested with an exact version stay.
+
+use anyhow::Result;
+use clap::Args;
+
+use super::servers::ServerArgs;
+use super::{Context, exit, outcome};
+use lvm::ops::upgrade;
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  lvm upgrade              every package, to the newest versions all constraints allow
+  lvm upgrade strutil      one package (and what its new version needs)")]
+pub struct UpgradeArgs {
+    /// Print the outcome as JSON (the commit, the changes and the statistics).
+    #[arg(long)]
+    pub json: bool,
+    /// Packages to upgrade (default: all). Packages requested with an exact version stay.
+    pub names: Vec<String>,
+    #[command(flatten)]
+    pub servers: ServerArgs,
+}
+
+pub fn exec(ctx: &Context, args: UpgradeArgs) -> Result<i32> {
+    let env = ctx.open()?;
+    let env = env.lock(ctx.lock_timeout)?;
+    let outcome = upgrade::upgrade(&env, &args.names, &args.servers.choice()?)?;
+    let headline = outcome::headline(
+        &outcome,
+        "Upgraded",
+        "Nothing to upgrade: every package is at the newest version allowed",
+    );
+    outcome::print(
+        ctx,
+        args.json,
+        outcome::json(&outcome),
+        outcome::text(&outcome, &headline),
+    )?;
+    Ok(exit::OK)
+}
