@@ -1,6 +1,7 @@
 //! The command-line interface: argument parsing (clap), output, and exit codes. Each command
 //! lives in the file named after it (`lvm init` in `init.rs`) and calls into the library.
 
+use std::cell::RefCell;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -11,6 +12,7 @@ use clap::{Parser, Subcommand};
 
 use lvm::config::{Key, Layer, Origin, Settings, Value};
 use lvm::env::{Environment, Home, OpenOptions};
+use lvm::envrepo::EnvRepo;
 
 // One module per command (or tight group of commands), named after it.
 mod clone;
@@ -287,22 +289,22 @@ impl Levels {
 
 /// The environment level: the settings recorded at the head of the environment at `path`, if
 /// there is one there. A broken one is reported by the command that opens it.
-fn environment_level(path: &std::path::Path) -> Option<Layer> {
+fn environment_level(path: &std::path::Path) -> Option<(Layer, EnvRepo)> {
     if !path.join(".git").is_dir() {
         return None;
     }
     let file = path.join(lvm::envrepo::CONFIG_FILE);
-    let read = || -> Result<Layer> {
-        let repo = lvm::envrepo::EnvRepo::open(path)?;
+    let read = || -> Result<(Layer, EnvRepo)> {
+        let repo = EnvRepo::open(path)?;
         let text = repo.read_file(repo.head()?, lvm::envrepo::CONFIG_FILE)?;
         let config = lvm::config::EnvConfig::parse(
             &String::from_utf8_lossy(&text),
             &file.display().to_string(),
         )?;
-        Ok(config.layer(&file))
+        Ok((config.layer(&file), repo))
     };
     match read() {
-        Ok(layer) => Some(layer),
+        Ok(read) => Some(read),
         Err(e) => {
             tracing::debug!("environment settings not used: {e:#}");
             None
@@ -319,6 +321,9 @@ pub struct Context {
     pub quiet: bool,
     pub settings: Settings,
     pub levels: Levels,
+    /// The environment's repository, opened to read its settings and kept for
+    /// [`Context::open`], so a command opens it once.
+    opened: RefCell<Option<EnvRepo>>,
 }
 
 impl Context {
@@ -331,11 +336,11 @@ impl Context {
             Some(path) => lvm::config::load_user_config(path)?,
             None => Layer::new(),
         };
-        let environment = self
-            .env_path()
-            .ok()
-            .and_then(|p| environment_level(&p))
-            .unwrap_or_default();
+        let (environment, opened) = match self.env_path().ok().and_then(|p| environment_level(&p)) {
+            Some((layer, repo)) => (layer, Some(repo)),
+            None => (Layer::new(), None),
+        };
+        self.opened = RefCell::new(opened);
         self.levels = Levels {
             flags,
             env_vars,
@@ -371,7 +376,13 @@ impl Context {
     /// progress drawn on stderr. Nothing writes these back: `lvm config` reads the recorded
     /// settings.
     pub fn open(&self) -> Result<Environment> {
-        Environment::open_with(&self.env_path()?, self.home.clone(), self.open_options())
+        let path = self.env_path()?;
+        match self.opened.take() {
+            Some(repo) if repo.root() == path => {
+                Environment::open_repo(repo, self.home.clone(), self.open_options())
+            }
+            _ => Environment::open_with(&path, self.home.clone(), self.open_options()),
+        }
     }
 
     /// The settings and reporter an environment is opened (or created) with.
@@ -419,6 +430,7 @@ pub fn main() -> i32 {
         quiet: cli.quiet,
         settings: Settings::default(),
         levels: Levels::default(),
+        opened: RefCell::new(None),
     };
     let mut flags = Layer::new();
     let given = [

@@ -205,7 +205,13 @@ impl Environment {
 
     /// [`Environment::open`], with the overrides and the reporter of `options`.
     pub fn open_with(root: &Path, home: Home, options: OpenOptions) -> Result<Environment> {
-        let repo = EnvRepo::open(root)?;
+        Self::open_repo(EnvRepo::open(root)?, home, options)
+    }
+
+    /// [`Environment::open_with`] for a repository the caller has open already (the CLI reads
+    /// the environment's settings before it opens the environment), so it is opened once.
+    pub fn open_repo(repo: EnvRepo, home: Home, options: OpenOptions) -> Result<Environment> {
+        let root = &repo.root().to_path_buf();
         let head = repo.head()?;
         let config_text = repo.read_file(head, CONFIG_FILE)?;
         let config = EnvConfig::parse(
