@@ -20,6 +20,7 @@ pub mod envrepo;
 pub mod errors;
 pub mod events;
 pub mod fetch;
+pub mod format_version;
 pub mod fsutil;
 pub mod layout;
 pub mod logfile;
