@@ -108,9 +108,7 @@ impl Key {
             return Ok(*key);
         }
         let names: Vec<&str> = Key::ALL.iter().map(|k| k.name()).collect();
-        let hint = suggest(name, &names)
-            .map(|s| format!("; did you mean '{s}'?"))
-            .unwrap_or_default();
+        let hint = crate::suggest::did_you_mean(name, &names);
         Err(ConfigError::Invalid {
             file: source.to_string(),
             message: format!(
@@ -743,35 +741,6 @@ impl EnvConfig {
         })?;
         EnvConfig::parse(&text, &file)
     }
-}
-
-/// The closest known word within a small edit distance.
-pub fn suggest<'a>(word: &str, known: &[&'a str]) -> Option<&'a str> {
-    known
-        .iter()
-        .map(|k| (edit_distance(word, k), *k))
-        .filter(|(d, k)| *d <= 2.max(k.len() / 3))
-        .min()
-        .map(|(_, k)| k)
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut prev = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let cur = row[j + 1];
-            row[j + 1] = if ca == *cb {
-                prev
-            } else {
-                1 + prev.min(row[j]).min(cur)
-            };
-            prev = cur;
-        }
-    }
-    row[b.len()]
 }
 
 /// The lvm home folder.

@@ -34,6 +34,7 @@ pub mod rockspec;
 pub mod sandbox;
 pub mod server;
 pub mod store;
+pub mod suggest;
 pub mod tree;
 pub mod version;
 pub mod vm;

@@ -113,24 +113,21 @@ pub fn redirected_base(final_url: &str, service: &str) -> Option<String> {
 }
 
 /// Splits the userinfo off a URL: the URL without it (safe to show in messages) and the
-/// percent-decoded user and password, if any.
+/// percent-decoded user and password, if any. A URL without userinfo, or that is not a URL, is
+/// returned as it is.
 pub fn split_credentials(url: &str) -> (String, Option<(String, String)>) {
-    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
+    let Ok(mut parsed) = url::Url::parse(url) else {
         return (url.to_string(), None);
     };
-    let authority_end = url[scheme_end..]
-        .find(['/', '?', '#'])
-        .map_or(url.len(), |i| scheme_end + i);
-    let Some(at) = url[scheme_end..authority_end].rfind('@') else {
+    if parsed.username().is_empty() && parsed.password().is_none() {
         return (url.to_string(), None);
-    };
-    let userinfo = &url[scheme_end..scheme_end + at];
-    let stripped = format!("{}{}", &url[..scheme_end], &url[scheme_end + at + 1..]);
-    let (user, password) = userinfo.split_once(':').unwrap_or((userinfo, ""));
-    (
-        stripped,
-        Some((percent_decode(user), percent_decode(password))),
-    )
+    }
+    let user = percent_decode(parsed.username());
+    let password = parsed.password().map(percent_decode).unwrap_or_default();
+    // Both only fail for URLs that cannot have userinfo, and this one has some.
+    let _ = parsed.set_username("");
+    let _ = parsed.set_password(None);
+    (parsed.to_string(), Some((user, password)))
 }
 
 /// The `Authorization` header value for Basic auth.
@@ -139,11 +136,15 @@ pub fn basic_auth(user: &str, password: &str) -> String {
     format!("Basic {encoded}")
 }
 
-/// The host part of a URL's authority (no userinfo), for deciding where credentials may go.
-fn host_of(url: &str) -> Option<&str> {
-    let rest = &url[url.find("://")? + 3..];
-    let authority = rest.split(['/', '?', '#']).next()?;
-    Some(authority.rsplit('@').next().unwrap_or(authority))
+/// Whether two URLs name the same host and port (the scheme's default port counts as given),
+/// which is where credentials meant for one may go.
+fn same_authority(a: &str, b: &str) -> bool {
+    match (url::Url::parse(a), url::Url::parse(b)) {
+        (Ok(a), Ok(b)) => {
+            a.host_str() == b.host_str() && a.port_or_known_default() == b.port_or_known_default()
+        }
+        _ => false,
+    }
 }
 
 fn status_hint(status: u16, sent_credentials: bool) -> &'static str {
@@ -213,7 +214,7 @@ impl SmartSubtransport for HttpSubtransport {
         let request = ServiceRequest::new(&base, action);
         // A redirect to another host does not get the credentials meant for this one.
         let auth = credentials
-            .filter(|_| host_of(&base) == host_of(&plain))
+            .filter(|_| same_authority(&base, &plain))
             .map(|(user, password)| basic_auth(&user, &password));
         Ok(Box::new(HttpStream {
             agent: self.agent()?,
@@ -420,8 +421,26 @@ mod tests {
                 Some(("token".to_string(), String::new()))
             )
         );
+        assert_eq!(
+            split_credentials("https://%E2%9C%93:p%3Aw@h/r.git"),
+            (
+                "https://h/r.git".to_string(),
+                Some(("\u{2713}".to_string(), "p:w".to_string()))
+            )
+        );
+        assert_eq!(
+            split_credentials("not a url"),
+            ("not a url".to_string(), None)
+        );
         assert_eq!(basic_auth("me", "pw"), "Basic bWU6cHc=");
-        assert_eq!(host_of("https://u:p@h:1/x"), Some("h:1"));
-        assert_eq!(host_of("https://h"), Some("h"));
+    }
+
+    #[test]
+    fn credentials_go_only_to_the_same_host_and_port() {
+        assert!(same_authority("https://u:p@h:1/x", "https://h:1/y"));
+        assert!(same_authority("https://h/x", "https://h:443/y"));
+        assert!(!same_authority("https://h:1/x", "https://h:2/x"));
+        assert!(!same_authority("https://h/x", "https://elsewhere/x"));
+        assert!(!same_authority("https://h/x", "not a url"));
     }
 }
