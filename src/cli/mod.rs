@@ -76,6 +76,10 @@ pub struct Cli {
     /// Colored output: auto, always or never (default: the color setting; auto).
     #[arg(long, global = true, value_name = "WHEN", value_parser = color_flag)]
     pub color: Option<Value>,
+    /// Seconds a server may take to connect or to send more data, or `default` (default: the
+    /// http_timeout setting; 30 s to connect, 60 s per read).
+    #[arg(long, global = true, value_name = "SECONDS", value_parser = http_timeout_flag)]
+    pub http_timeout: Option<Value>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -154,8 +158,8 @@ pub enum Command {
     Lua(run::LuaArgs),
     /// Run a program with LUA_PATH, LUA_CPATH and PATH set for the environment.
     Exec(run::ExecArgs),
-    /// Read and change settings (servers, lua, lock_timeout, jobs, color) of the environment
-    /// or, with --user, of your user config file.
+    /// Read and change settings (servers, lua, lock_timeout, jobs, color, http_timeout) of the
+    /// environment or, with --user, of your user config file.
     #[command(subcommand)]
     Config(settings::ConfigCommand),
     /// Curated collections of packages that belong together.
@@ -237,6 +241,10 @@ fn color_flag(text: &str) -> std::result::Result<Value, String> {
     flag_value(Key::Color, text)
 }
 
+fn http_timeout_flag(text: &str) -> std::result::Result<Value, String> {
+    flag_value(Key::HttpTimeout, text)
+}
+
 /// The levels settings are resolved from (see [`config::resolve`]), kept so a command can
 /// resolve again with levels of its own (`lvm init` has no environment level yet).
 #[derive(Debug, Clone, Default)]
@@ -313,6 +321,9 @@ impl Context {
         };
         self.settings = self.levels.resolve();
         self.lock_timeout = self.settings.lock_timeout();
+        // libgit2 makes the http(s) transport itself, so git operations take the setting from
+        // the process rather than from the environment they work on.
+        lvm::fetch::git_http::set_http_timeout(self.settings.http_timeout());
         Ok(())
     }
 
@@ -335,11 +346,15 @@ impl Context {
     }
 
     /// Opens the environment with the settings that outrank its `lvm.toml` (servers from a
-    /// flag or LVM_SERVERS, the jobs setting), so the library sees the effective values, and
-    /// progress drawn on stderr. Nothing writes these back: `lvm config` reads the recorded
-    /// settings.
+    /// flag or LVM_SERVERS, the jobs and http_timeout settings), so the library sees the
+    /// effective values, and progress drawn on stderr. Nothing writes these back: `lvm config`
+    /// reads the recorded settings.
     pub fn open(&self) -> Result<Environment> {
-        Environment::open_with(&self.env_path()?, self.home.clone(), self.open_options())
+        let mut env =
+            Environment::open_with(&self.env_path()?, self.home.clone(), self.open_options())?;
+        // The resolved http_timeout replaces the recorded one, as the jobs setting does.
+        env.config.http_timeout = Some(self.settings.http_timeout);
+        Ok(env)
     }
 
     /// The settings and reporter an environment is opened (or created) with.
@@ -393,6 +408,7 @@ pub fn main() -> i32 {
         (cli.lock_timeout, "--lock-timeout"),
         (cli.jobs, "--jobs"),
         (cli.color, "--color"),
+        (cli.http_timeout, "--http-timeout"),
     ];
     for (value, flag) in given {
         if let Some(value) = value {

@@ -7,9 +7,14 @@
 //! is made. Credentials come from the URL (`https://user:token@host/repo.git`, sent as Basic
 //! auth); there is no prompting. Only the smart protocol is spoken; "dumb" servers that merely
 //! serve a repository's files are refused with an error saying so.
+//!
+//! libgit2 creates the transport itself for every remote it talks to, so nothing can hand it
+//! options per call: its timeout is a process-wide value that the program installs from its
+//! resolved settings before any git operation ([`set_http_timeout`]).
 
 use std::io::{self, Read, Write};
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 
 use base64::Engine as _;
 use git2::transport::{Service, SmartSubtransport, SmartSubtransportStream, Transport};
@@ -20,6 +25,19 @@ use super::download::{describe_ureq_error, http_agent, percent_decode};
 /// The User-Agent sent with every git request; some hosts only speak the smart protocol to
 /// clients that call themselves `git/`.
 pub const USER_AGENT: &str = "git/2.0 (lvm)";
+
+/// The `http_timeout` setting for git's HTTP transport; `None` for the built-in limits.
+static HTTP_TIMEOUT: Mutex<Option<Duration>> = Mutex::new(None);
+
+/// Sets how long a git server may take to connect or to send more data (`None`: the built-in
+/// limits), for every git operation this process starts afterwards.
+pub fn set_http_timeout(timeout: Option<Duration>) {
+    *HTTP_TIMEOUT.lock().unwrap_or_else(|e| e.into_inner()) = timeout;
+}
+
+fn http_timeout() -> Option<Duration> {
+    *HTTP_TIMEOUT.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 /// Registers the smart HTTP transport for `http` and `https` with libgit2, once per process.
 /// Every git operation that may reach a remote calls this first.
@@ -177,18 +195,11 @@ struct HttpSubtransport {
 
 impl HttpSubtransport {
     /// One agent per transport, made on first use, so TLS is set up at most once per
-    /// operation and `LVM_HTTP_TIMEOUT` is read only when the network is used.
-    fn agent(&self) -> Result<ureq::Agent, git2::Error> {
+    /// operation, with the timeout in force when the operation started talking to the server.
+    fn agent(&self) -> ureq::Agent {
         let mut slot = self.agent.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(agent) = slot.as_ref() {
-            return Ok(agent.clone());
-        }
-        let timeout = std::env::var(crate::fetch::HTTP_TIMEOUT_VAR).ok();
-        let opts = crate::fetch::fetch_options(timeout.as_deref())
-            .map_err(|e| git2::Error::from_str(&format!("{e:#}")))?;
-        let agent = http_agent(&opts);
-        *slot = Some(agent.clone());
-        Ok(agent)
+        slot.get_or_insert_with(|| http_agent(&crate::fetch::fetch_options(http_timeout())))
+            .clone()
     }
 }
 
@@ -217,7 +228,7 @@ impl SmartSubtransport for HttpSubtransport {
             .filter(|_| same_authority(&base, &plain))
             .map(|(user, password)| basic_auth(&user, &password));
         Ok(Box::new(HttpStream {
-            agent: self.agent()?,
+            agent: self.agent(),
             request,
             auth,
             target: Arc::clone(&self.target),
@@ -433,6 +444,16 @@ mod tests {
             ("not a url".to_string(), None)
         );
         assert_eq!(basic_auth("me", "pw"), "Basic bWU6cHc=");
+    }
+
+    #[test]
+    fn the_timeout_is_the_one_set_for_the_process() {
+        // The only test that sets it, so none sees another's value.
+        assert_eq!(http_timeout(), None);
+        set_http_timeout(Some(Duration::from_millis(2500)));
+        assert_eq!(http_timeout(), Some(Duration::from_millis(2500)));
+        set_http_timeout(None);
+        assert_eq!(http_timeout(), None);
     }
 
     #[test]
