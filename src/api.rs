@@ -123,9 +123,9 @@ pub fn error_kind(err: &anyhow::Error) -> ErrorKind {
                 | FetchError::Transport { .. }
                 | FetchError::FileNotFound { .. }
                 | FetchError::Git { .. } => ErrorKind::Network,
-                FetchError::BadTimeout { .. }
-                | FetchError::UnsupportedUrl { .. }
-                | FetchError::InvalidGitSpec { .. } => ErrorKind::BadInput,
+                FetchError::UnsupportedUrl { .. } | FetchError::InvalidGitSpec { .. } => {
+                    ErrorKind::BadInput
+                }
                 _ => ErrorKind::Other,
             };
         }

@@ -25,6 +25,8 @@ pub const LOCK_TIMEOUT_VAR: &str = "LVM_LOCK_TIMEOUT";
 pub const JOBS_VAR: &str = "LVM_JOBS";
 /// `auto`, `always` or `never`.
 pub const COLOR_VAR: &str = "LVM_COLOR";
+/// Seconds a server may take to connect or to send more data, or `default`.
+pub const HTTP_TIMEOUT_VAR: &str = "LVM_HTTP_TIMEOUT";
 /// The informal standard (any non-empty value means no color); below [`COLOR_VAR`].
 pub const NO_COLOR_VAR: &str = "NO_COLOR";
 /// The user config file, replacing the XDG location.
@@ -58,16 +60,18 @@ pub enum Key {
     LockTimeout,
     Jobs,
     Color,
+    HttpTimeout,
 }
 
 impl Key {
     /// Every key, in the order `lvm config list` shows them.
-    pub const ALL: [Key; 5] = [
+    pub const ALL: [Key; 6] = [
         Key::Lua,
         Key::Servers,
         Key::LockTimeout,
         Key::Jobs,
         Key::Color,
+        Key::HttpTimeout,
     ];
 
     pub fn name(self) -> &'static str {
@@ -77,6 +81,7 @@ impl Key {
             Key::LockTimeout => "lock_timeout",
             Key::Jobs => "jobs",
             Key::Color => "color",
+            Key::HttpTimeout => "http_timeout",
         }
     }
 
@@ -91,6 +96,10 @@ impl Key {
             Key::LockTimeout => "a number of seconds >= 0 (e.g. 60, 2.5)".to_string(),
             Key::Jobs => "a positive integer or 'auto' (the number of CPUs)".to_string(),
             Key::Color => "auto, always, never".to_string(),
+            Key::HttpTimeout => format!(
+                "a number of seconds > 0 (e.g. 30, 2.5), or 'default' ({})",
+                HttpTimeout::default_text()
+            ),
         }
     }
 
@@ -100,9 +109,7 @@ impl Key {
             return Ok(*key);
         }
         let names: Vec<&str> = Key::ALL.iter().map(|k| k.name()).collect();
-        let hint = suggest(name, &names)
-            .map(|s| format!("; did you mean '{s}'?"))
-            .unwrap_or_default();
+        let hint = crate::suggest::did_you_mean(name, &names);
         Err(ConfigError::Invalid {
             file: source.to_string(),
             message: format!(
@@ -194,6 +201,54 @@ impl Serialize for Jobs {
     }
 }
 
+/// How long a server may take to connect, and then each time to send more data.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub enum HttpTimeout {
+    /// Separate built-in limits for connecting and for each read.
+    #[default]
+    Default,
+    /// One limit for both, in seconds (finite, above 0).
+    Seconds(f64),
+}
+
+impl HttpTimeout {
+    /// What `default` stands for, for messages and help: the built-in download limits.
+    pub fn default_text() -> String {
+        let built_in = crate::fetch::FetchOptions::default();
+        format!(
+            "{} s to connect, {} s per read",
+            built_in.connect_timeout.as_secs_f64(),
+            built_in.read_timeout.as_secs_f64()
+        )
+    }
+
+    /// The one limit, or `None` for the built-in ones.
+    pub fn duration(self) -> Option<Duration> {
+        match self {
+            HttpTimeout::Default => None,
+            HttpTimeout::Seconds(s) => Some(Duration::from_secs_f64(s)),
+        }
+    }
+}
+
+impl fmt::Display for HttpTimeout {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HttpTimeout::Default => f.write_str("default"),
+            HttpTimeout::Seconds(s) => write!(f, "{s}"),
+        }
+    }
+}
+
+impl Serialize for HttpTimeout {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            HttpTimeout::Default => s.serialize_str("default"),
+            HttpTimeout::Seconds(seconds) => s.serialize_f64(*seconds),
+        }
+    }
+}
+
 /// A validated value of one key.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
@@ -202,6 +257,7 @@ pub enum Value {
     LockTimeout(f64),
     Jobs(Jobs),
     Color(Color),
+    HttpTimeout(HttpTimeout),
 }
 
 impl Value {
@@ -212,6 +268,7 @@ impl Value {
             Value::LockTimeout(_) => Key::LockTimeout,
             Value::Jobs(_) => Key::Jobs,
             Value::Color(_) => Key::Color,
+            Value::HttpTimeout(_) => Key::HttpTimeout,
         }
     }
 
@@ -238,6 +295,10 @@ impl Value {
                 "never" => Color::Never,
                 _ => return Err(bad("not a color mode")),
             }),
+            Key::HttpTimeout if trimmed == "default" => Value::HttpTimeout(HttpTimeout::Default),
+            Key::HttpTimeout => Value::HttpTimeout(HttpTimeout::Seconds(
+                trimmed.parse::<f64>().map_err(|_| bad("not a number"))?,
+            )),
         };
         value.checked(text, source)
     }
@@ -265,7 +326,13 @@ impl Value {
             (Key::Jobs, toml::Value::Integer(i)) => Value::Jobs(Jobs::Count(
                 u32::try_from(*i).map_err(|_| bad("must be at least 1"))?,
             )),
-            (Key::Jobs | Key::Color, toml::Value::String(s)) => {
+            (Key::HttpTimeout, toml::Value::Integer(i)) => {
+                Value::HttpTimeout(HttpTimeout::Seconds(*i as f64))
+            }
+            (Key::HttpTimeout, toml::Value::Float(f)) => {
+                Value::HttpTimeout(HttpTimeout::Seconds(*f))
+            }
+            (Key::Jobs | Key::Color | Key::HttpTimeout, toml::Value::String(s)) => {
                 return Value::parse(key, s, source);
             }
             _ => return Err(bad("wrong type")),
@@ -294,6 +361,9 @@ impl Value {
                 return bad("must be a finite number >= 0".to_string());
             }
             Value::Jobs(Jobs::Count(0)) => return bad("must be at least 1".to_string()),
+            Value::HttpTimeout(HttpTimeout::Seconds(s)) if !s.is_finite() || *s <= 0.0 => {
+                return bad("must be a finite number of seconds > 0".to_string());
+            }
             _ => {}
         }
         Ok(self)
@@ -310,6 +380,8 @@ impl Value {
             Value::Jobs(Jobs::Auto) => toml::Value::String("auto".into()),
             Value::Jobs(Jobs::Count(n)) => toml::Value::Integer(i64::from(*n)),
             Value::Color(c) => toml::Value::String(c.as_str().into()),
+            Value::HttpTimeout(HttpTimeout::Default) => toml::Value::String("default".into()),
+            Value::HttpTimeout(HttpTimeout::Seconds(s)) => toml::Value::Float(*s),
         }
     }
 
@@ -321,6 +393,7 @@ impl Value {
             Value::LockTimeout(s) => serde_json::json!(s),
             Value::Jobs(j) => serde_json::to_value(j).unwrap_or_default(),
             Value::Color(c) => serde_json::json!(c.as_str()),
+            Value::HttpTimeout(t) => serde_json::to_value(t).unwrap_or_default(),
         }
     }
 }
@@ -333,6 +406,7 @@ impl fmt::Display for Value {
             Value::LockTimeout(s) => write!(f, "{s}"),
             Value::Jobs(j) => write!(f, "{j}"),
             Value::Color(c) => f.write_str(c.as_str()),
+            Value::HttpTimeout(t) => write!(f, "{t}"),
         }
     }
 }
@@ -464,6 +538,7 @@ impl Layer {
             (LOCK_TIMEOUT_VAR, Key::LockTimeout),
             (JOBS_VAR, Key::Jobs),
             (COLOR_VAR, Key::Color),
+            (HTTP_TIMEOUT_VAR, Key::HttpTimeout),
         ];
         for (name, key) in vars {
             if let Some(text) = var(name).filter(|v| !v.trim().is_empty()) {
@@ -513,6 +588,7 @@ pub struct Settings {
     pub lock_timeout: f64,
     pub jobs: Jobs,
     pub color: Color,
+    pub http_timeout: HttpTimeout,
     origins: BTreeMap<Key, Origin>,
 }
 
@@ -524,6 +600,7 @@ impl Default for Settings {
             lock_timeout: DEFAULT_LOCK_TIMEOUT,
             jobs: Jobs::Auto,
             color: Color::Auto,
+            http_timeout: HttpTimeout::Default,
             origins: Key::ALL.iter().map(|k| (*k, Origin::Default)).collect(),
         }
     }
@@ -537,6 +614,7 @@ impl Settings {
             Value::LockTimeout(v) => self.lock_timeout = *v,
             Value::Jobs(v) => self.jobs = *v,
             Value::Color(v) => self.color = *v,
+            Value::HttpTimeout(v) => self.http_timeout = *v,
         }
         self.origins.insert(value.key(), origin.clone());
     }
@@ -549,6 +627,7 @@ impl Settings {
             Key::LockTimeout => Value::LockTimeout(self.lock_timeout),
             Key::Jobs => Value::Jobs(self.jobs),
             Key::Color => Value::Color(self.color),
+            Key::HttpTimeout => Value::HttpTimeout(self.http_timeout),
         }
     }
 
@@ -558,6 +637,11 @@ impl Settings {
 
     pub fn lock_timeout(&self) -> Duration {
         Duration::from_secs_f64(self.lock_timeout)
+    }
+
+    /// The one network limit, or `None` for the built-in ones.
+    pub fn http_timeout(&self) -> Option<Duration> {
+        self.http_timeout.duration()
     }
 }
 
@@ -635,6 +719,9 @@ pub struct EnvConfig {
     pub jobs: Option<Jobs>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub color: Option<Color>,
+    /// How long a server may take to connect or to send more data.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http_timeout: Option<HttpTimeout>,
 }
 
 impl EnvConfig {
@@ -645,7 +732,14 @@ impl EnvConfig {
             lock_timeout: None,
             jobs: None,
             color: None,
+            http_timeout: None,
         }
+    }
+
+    /// The network limit downloads use: one for connecting and each read, or `None` for the
+    /// built-in ones.
+    pub fn http_timeout(&self) -> Option<Duration> {
+        self.http_timeout.and_then(HttpTimeout::duration)
     }
 
     pub fn to_toml(&self) -> String {
@@ -663,6 +757,7 @@ impl EnvConfig {
             self.lock_timeout.map(Value::LockTimeout),
             self.jobs.map(Value::Jobs),
             self.color.map(Value::Color),
+            self.http_timeout.map(Value::HttpTimeout),
         ];
         for value in optional.into_iter().flatten() {
             layer.set(value, origin.clone());
@@ -684,6 +779,7 @@ impl EnvConfig {
                 Some(Value::LockTimeout(v)) => config.lock_timeout = Some(*v),
                 Some(Value::Jobs(v)) => config.jobs = Some(*v),
                 Some(Value::Color(v)) => config.color = Some(*v),
+                Some(Value::HttpTimeout(v)) => config.http_timeout = Some(*v),
                 None if key == Key::Lua => {
                     return Err(missing(
                         key,
@@ -735,35 +831,6 @@ impl EnvConfig {
         })?;
         EnvConfig::parse(&text, &file)
     }
-}
-
-/// The closest known word within a small edit distance.
-pub fn suggest<'a>(word: &str, known: &[&'a str]) -> Option<&'a str> {
-    known
-        .iter()
-        .map(|k| (edit_distance(word, k), *k))
-        .filter(|(d, k)| *d <= 2.max(k.len() / 3))
-        .min()
-        .map(|(_, k)| k)
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut prev = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let cur = row[j + 1];
-            row[j + 1] = if ca == *cb {
-                prev
-            } else {
-                1 + prev.min(row[j]).min(cur)
-            };
-            prev = cur;
-        }
-    }
-    row[b.len()]
 }
 
 /// The lvm home folder.
@@ -946,6 +1013,108 @@ mod tests {
         }
         let err = Key::parse("job", "lvm config").unwrap_err().to_string();
         assert!(err.contains("did you mean 'jobs'"), "{err}");
+    }
+
+    #[test]
+    fn http_timeout_is_positive_seconds_or_default() {
+        let seconds = |s| Ok(Value::HttpTimeout(HttpTimeout::Seconds(s)));
+        assert_eq!(parse(Key::HttpTimeout, "2.5"), seconds(2.5));
+        assert_eq!(parse(Key::HttpTimeout, " 30 "), seconds(30.0));
+        assert_eq!(
+            parse(Key::HttpTimeout, "default"),
+            Ok(Value::HttpTimeout(HttpTimeout::Default))
+        );
+        for (text, problem) in [
+            ("0", "must be a finite number of seconds > 0"),
+            ("-1", "must be a finite number of seconds > 0"),
+            ("inf", "must be a finite number of seconds > 0"),
+            ("NaN", "must be a finite number of seconds > 0"),
+            ("soon", "not a number"),
+        ] {
+            let err = parse(Key::HttpTimeout, text).unwrap_err();
+            assert!(
+                err.starts_with(&format!("src: http_timeout = '{text}': {problem}"))
+                    && err.contains(
+                        "allowed values for http_timeout: a number of seconds > 0 (e.g. 30, 2.5), \
+                         or 'default' (30 s to connect, 60 s per read)"
+                    ),
+                "{err}"
+            );
+        }
+        let origin = Origin::User(PathBuf::from("/u/config.toml"));
+        for (text, expected) in [
+            ("http_timeout = 5", HttpTimeout::Seconds(5.0)),
+            ("http_timeout = 0.25", HttpTimeout::Seconds(0.25)),
+            ("http_timeout = \"default\"", HttpTimeout::Default),
+        ] {
+            let layer = Layer::parse_toml(text, &origin).unwrap();
+            assert_eq!(
+                layer.get(Key::HttpTimeout),
+                Some(&Value::HttpTimeout(expected))
+            );
+        }
+        for (text, expected) in [
+            (
+                "http_timeout = 0",
+                "http_timeout = '0': must be a finite number",
+            ),
+            ("http_timeout = true", "http_timeout = 'true': wrong type"),
+            ("http_timeout = \"later\"", "not a number"),
+        ] {
+            let err = Layer::parse_toml(text, &origin).unwrap_err().to_string();
+            assert!(
+                err.starts_with("/u/config.toml: ") && err.contains(expected),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn http_timeout_reaches_downloads_as_one_limit_or_none() {
+        let config = EnvConfig::new("5.4", vec!["file:///a".into()]);
+        assert_eq!(config.http_timeout(), None);
+        let set = config.with(Value::HttpTimeout(HttpTimeout::Seconds(2.5)));
+        assert_eq!(set.http_timeout(), Some(Duration::from_millis(2500)));
+        assert!(
+            set.to_toml().ends_with("\nhttp_timeout = 2.5\n"),
+            "{}",
+            set.to_toml()
+        );
+        assert_eq!(EnvConfig::parse(&set.to_toml(), "lvm.toml").unwrap(), set);
+        let default = config.with(Value::HttpTimeout(HttpTimeout::Default));
+        assert_eq!(default.http_timeout(), None);
+        assert!(
+            default
+                .to_toml()
+                .ends_with("\nhttp_timeout = \"default\"\n")
+        );
+        assert_eq!(
+            EnvConfig::parse(&default.to_toml(), "lvm.toml").unwrap(),
+            default
+        );
+        assert_eq!(set.without(Key::HttpTimeout, "x").unwrap(), config);
+
+        let vars = |name: &str| (name == HTTP_TIMEOUT_VAR).then(|| "7".to_string());
+        let s = resolve(
+            &Layer::new(),
+            &Layer::from_env_vars(vars).unwrap(),
+            &set.layer(Path::new("/e/lvm.toml")),
+            &Layer::new(),
+        );
+        assert_eq!(s.http_timeout(), Some(Duration::from_secs(7)));
+        assert_eq!(
+            s.origin(Key::HttpTimeout),
+            &Origin::EnvVar(HTTP_TIMEOUT_VAR)
+        );
+        assert_eq!(Settings::default().http_timeout(), None);
+        assert_eq!(
+            Settings::default().value(Key::HttpTimeout).to_string(),
+            "default"
+        );
+        assert_eq!(
+            Value::HttpTimeout(HttpTimeout::Seconds(1.5)).to_json(),
+            serde_json::json!(1.5)
+        );
     }
 
     #[test]

@@ -11,11 +11,19 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use crate::format_version::{Format, FormatVersion, Unsupported};
 use crate::manifest::{self, Change, Manifest, Package};
 use crate::version::Version;
 
 /// The event schema version written by this lvm.
-pub const SCHEMA: u32 = 1;
+pub const SCHEMA: FormatVersion = FormatVersion::new(1, 0, 0);
+
+/// The event schemas this lvm writes and reads.
+pub const SCHEMA_SPEC: Format = Format {
+    name: "event schema",
+    writes: SCHEMA,
+    reads: "^1",
+};
 
 /// The id of this lvm process's run, recorded in every event it makes (`details.run`) and on
 /// every line of the environment's log, so log lines and events can be matched.
@@ -81,7 +89,7 @@ impl EventKind {
 /// One event.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Event {
-    pub schema: u32,
+    pub schema: FormatVersion,
     pub kind: EventKind,
     /// The command's arguments as the user gave them.
     pub args: Vec<String>,
@@ -111,8 +119,11 @@ pub enum EventError {
         commit: String,
         cause: serde_json::Error,
     },
-    #[error("commit {commit}: event schema {found} is newer than this lvm understands ({SCHEMA})")]
-    Schema { commit: String, found: u32 },
+    #[error("commit {commit}: {unsupported}")]
+    Schema {
+        commit: String,
+        unsupported: Unsupported,
+    },
     #[error("commit {commit}: event does not apply to the state before it: {message}")]
     Replay { commit: String, message: String },
 }
@@ -219,34 +230,23 @@ impl Event {
         let (_, json) = split_commit_message(message).ok_or_else(|| EventError::Missing {
             commit: commit.into(),
         })?;
+        let unsupported = |unsupported| EventError::Schema {
+            commit: commit.into(),
+            unsupported,
+        };
         let event: Event = serde_json::from_str(json).map_err(|source| {
             // A newer lvm may write what this one cannot read: say so rather than "malformed".
-            match serde_json::from_str::<SchemaProbe>(json) {
-                Ok(probe) if probe.schema > SCHEMA => EventError::Schema {
-                    commit: commit.into(),
-                    found: probe.schema,
-                },
-                _ => EventError::Malformed {
+            match SCHEMA_SPEC.unsupported_in_json(json.as_bytes(), "schema") {
+                Some(e) => unsupported(e),
+                None => EventError::Malformed {
                     commit: commit.into(),
                     cause: source,
                 },
             }
         })?;
-        if event.schema > SCHEMA {
-            return Err(EventError::Schema {
-                commit: commit.into(),
-                found: event.schema,
-            });
-        }
+        SCHEMA_SPEC.check(&event.schema).map_err(unsupported)?;
         Ok(event)
     }
-}
-
-/// Only the schema of an event, read when the whole event does not parse.
-#[derive(Deserialize)]
-struct SchemaProbe {
-    #[serde(default)]
-    schema: u32,
 }
 
 /// Splits a commit message lvm wrote into its subject (the event's [`Event::summary`]) and the
@@ -543,28 +543,58 @@ mod tests {
         assert!(err.contains("neither its version nor its package"), "{err}");
     }
 
+    /// The schema version an event was refused for, if it was.
+    fn refused_schema(e: &serde_json::Value) -> Option<FormatVersion> {
+        match Event::from_commit_message(&format!("x\n\nlvm-event:{e}\n"), "c") {
+            Err(EventError::Schema { unsupported, .. }) => Some(unsupported.found),
+            _ => None,
+        }
+    }
+
     #[test]
     fn newer_schemas_are_refused_as_such() {
         let mut e = serde_json::to_value(Event::new(EventKind::Install, vec![], vec![])).unwrap();
         e["schema"] = 2.into();
+        assert_eq!(refused_schema(&e), Some(FormatVersion::new(2, 0, 0)));
         let msg = format!("x\n\nlvm-event:{e}\n");
-        assert!(matches!(
-            Event::from_commit_message(&msg, "c"),
-            Err(EventError::Schema { found: 2, .. })
-        ));
+        let err = Event::from_commit_message(&msg, "c0ffee")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("commit c0ffee: event schema 2 is from a newer lvm")
+                && err.contains("reads event schema ^1")
+                && err.ends_with("upgrade lvm to read it"),
+            "{err}"
+        );
         // Even when the newer event has a shape this lvm cannot read.
         e["kind"] = "teleport".into();
-        let msg = format!("x\n\nlvm-event:{e}\n");
-        assert!(matches!(
-            Event::from_commit_message(&msg, "c"),
-            Err(EventError::Schema { found: 2, .. })
-        ));
+        assert_eq!(refused_schema(&e), Some(FormatVersion::new(2, 0, 0)));
+        e["schema"] = "2.1.0".into();
+        assert_eq!(refused_schema(&e), Some(FormatVersion::new(2, 1, 0)));
         e["schema"] = 1.into();
         let msg = format!("x\n\nlvm-event:{e}\n");
         assert!(matches!(
             Event::from_commit_message(&msg, "c"),
             Err(EventError::Malformed { .. })
         ));
+    }
+
+    #[test]
+    fn a_compatible_newer_schema_reads() {
+        // A newer lvm that added fields this one ignores writes schema 1.1.0.
+        let mut e = serde_json::to_value(Event::new(EventKind::Install, vec![], vec![])).unwrap();
+        e["schema"] = "1.1.0".into();
+        e["added_later"] = "ignored".into();
+        let msg = format!("x\n\nlvm-event:{e}\n");
+        let read = Event::from_commit_message(&msg, "c").unwrap();
+        assert_eq!(read.schema, FormatVersion::new(1, 1, 0));
+        assert_eq!(read.kind, EventKind::Install);
+        // Events written before minor versions existed carry a whole number, and still do.
+        assert!(
+            Event::new(EventKind::Init, vec![], vec![])
+                .to_commit_message()
+                .contains(r#"lvm-event:{"schema":1,"#)
+        );
     }
 
     #[test]

@@ -10,10 +10,18 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use crate::format_version::{Format, FormatVersion, Unsupported};
 use crate::version::Version;
 
-/// The manifest format this lvm writes and reads.
-pub const FORMAT: u32 = 1;
+/// The manifest format this lvm writes.
+pub const FORMAT: FormatVersion = FormatVersion::new(1, 0, 0);
+
+/// The manifest formats this lvm writes and reads.
+pub const FORMAT_SPEC: Format = Format {
+    name: "manifest format",
+    writes: FORMAT,
+    reads: "^1",
+};
 
 /// Where a package came from, enough to fetch and rebuild the same bytes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -151,7 +159,7 @@ impl Package {
 /// The whole state of an environment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Manifest {
-    pub format: u32,
+    pub format: FormatVersion,
     pub lua: String,
     pub packages: BTreeMap<String, Package>,
 }
@@ -163,8 +171,11 @@ pub enum ManifestError {
         file: String,
         cause: serde_json::Error,
     },
-    #[error("{file}: manifest format {found} is not supported (this lvm reads format {FORMAT})")]
-    Format { file: String, found: u32 },
+    #[error("{file}: {unsupported}")]
+    Format {
+        file: String,
+        unsupported: Unsupported,
+    },
     #[error("{file}: {message}")]
     Inconsistent { file: String, message: String },
 }
@@ -190,17 +201,25 @@ impl Manifest {
 
     /// Parses and checks a manifest; `file` names it in errors.
     pub fn from_bytes(bytes: &[u8], file: &str) -> Result<Manifest, ManifestError> {
-        let manifest: Manifest =
-            serde_json::from_slice(bytes).map_err(|source| ManifestError::Parse {
-                file: file.to_string(),
-                cause: source,
-            })?;
-        if manifest.format != FORMAT {
-            return Err(ManifestError::Format {
-                file: file.to_string(),
-                found: manifest.format,
-            });
-        }
+        let unsupported = |unsupported| ManifestError::Format {
+            file: file.to_string(),
+            unsupported,
+        };
+        let mut manifest: Manifest = serde_json::from_slice(bytes).map_err(|source| {
+            // A newer lvm may write a shape this one cannot read: say so rather than "invalid".
+            match FORMAT_SPEC.unsupported_in_json(bytes, "format") {
+                Some(e) => unsupported(e),
+                None => ManifestError::Parse {
+                    file: file.to_string(),
+                    cause: source,
+                },
+            }
+        })?;
+        FORMAT_SPEC.check(&manifest.format).map_err(unsupported)?;
+        // What was read is what this lvm understands of the file (fields a compatible newer
+        // lvm added are dropped), which is this lvm's format: written back, it says so, and
+        // comparing it with a replayed state compares only what both lvms know.
+        manifest.format = FORMAT;
         manifest.check_consistency(file)?;
         Ok(manifest)
     }
@@ -467,6 +486,54 @@ mod tests {
         apply(&mut replayed, &changes).unwrap();
         assert_eq!(replayed, b);
         assert_eq!(replayed.to_bytes(), b.to_bytes());
+    }
+
+    /// `m`'s bytes with its format replaced by `format` (JSON).
+    fn with_format(m: &Manifest, format: &str) -> String {
+        let text = String::from_utf8(m.to_bytes()).unwrap();
+        assert!(text.contains("\"format\": 1,"), "{text}");
+        text.replace("\"format\": 1,", &format!("\"format\": {format},"))
+    }
+
+    #[test]
+    fn format_versions_old_compatible_and_incompatible() {
+        let mut m = Manifest::empty("5.4");
+        m.packages.insert("x".into(), package("1.0-1", &[]));
+        // Written today (and by every lvm before minor versions): a whole number.
+        assert!(
+            String::from_utf8(m.to_bytes())
+                .unwrap()
+                .starts_with("{\n  \"format\": 1,\n")
+        );
+        assert_eq!(
+            Manifest::from_bytes(&m.to_bytes(), "manifest.json").unwrap(),
+            m
+        );
+        // A newer lvm that only added what this one may ignore.
+        let newer_minor = with_format(&m, "\"1.4.0\"");
+        let newer_minor = newer_minor.replace("\"lua\"", "\"added_later\": true,\n  \"lua\"");
+        let read = Manifest::from_bytes(newer_minor.as_bytes(), "manifest.json").unwrap();
+        // Read as what this lvm understands of it, which is this lvm's format.
+        assert_eq!(read, m);
+        assert_eq!(read.to_bytes(), m.to_bytes());
+        // An incompatible one, also when its shape is one this lvm cannot parse.
+        for (format, shown) in [("2", "2"), ("\"3.0.1\"", "3.0.1")] {
+            for bytes in [
+                with_format(&m, format),
+                with_format(&m, format).replace("\"packages\"", "\"rocks\""),
+            ] {
+                let err = Manifest::from_bytes(bytes.as_bytes(), "env/manifest.json").unwrap_err();
+                assert!(matches!(err, ManifestError::Format { .. }), "{err}");
+                let err = err.to_string();
+                assert!(
+                    err.starts_with(&format!(
+                        "env/manifest.json: manifest format {shown} is from a newer lvm"
+                    )) && err.contains("reads manifest format ^1")
+                        && err.ends_with("upgrade lvm to read it"),
+                    "{err}"
+                );
+            }
+        }
     }
 
     #[test]

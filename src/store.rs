@@ -19,10 +19,15 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
+use crate::format_version::{Format, FormatVersion, Unsupported};
 use crate::tree::files::{self, EntryKind, FsError, ctx};
 
-/// Version of the `meta.json` layout.
-const META_FORMAT: u32 = 1;
+/// The `meta.json` layouts this lvm writes and reads.
+pub const META_FORMAT: Format = Format {
+    name: "store metadata format",
+    writes: FormatVersion::new(1, 0, 0),
+    reads: "^1",
+};
 const META_FILE: &str = "meta.json";
 const PREFIX_DIR: &str = "prefix";
 
@@ -36,13 +41,19 @@ pub enum StoreError {
     #[error("invalid store key '{0}': a store key is 64 lower-case hexadecimal digits (a sha256)")]
     BadKey(String),
     #[error(
-        "{}: unreadable store metadata ({message}); remove the entry (`lvm store remove {key}`) \
-         so it is rebuilt", path.display()
+        "{}: unreadable metadata of store entry {key} ({message}); remove that entry's folder \
+         so it is rebuilt (`lvm sync` rebuilds what the environment needs)", path.display()
     )]
     BadMeta {
         key: String,
         path: PathBuf,
         message: String,
+    },
+    #[error("{}: {unsupported}", path.display())]
+    MetaFormat {
+        key: String,
+        path: PathBuf,
+        unsupported: Box<Unsupported>,
     },
     #[error("{}: the staged rock prefix is not a directory; build the rock into a directory first", path.display())]
     NotADirectory { path: PathBuf },
@@ -124,7 +135,7 @@ pub struct RockMeta {
 /// The recorded metadata of an entry (`meta.json`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoredMeta {
-    pub format: u32,
+    pub format: FormatVersion,
     pub key: StoreKey,
     pub name: String,
     pub version: String,
@@ -270,11 +281,23 @@ impl Store {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(ctx("read", &meta_path)(e).into()),
         };
-        let meta: StoredMeta = serde_json::from_str(&text).map_err(|e| StoreError::BadMeta {
+        let unsupported = |unsupported| StoreError::MetaFormat {
             key: key.to_string(),
             path: meta_path.clone(),
-            message: e.to_string(),
+            unsupported: Box::new(unsupported),
+        };
+        let meta: StoredMeta = serde_json::from_str(&text).map_err(|e| {
+            // A newer lvm may record what this one cannot parse: say so rather than "unreadable".
+            match META_FORMAT.unsupported_in_json(text.as_bytes(), "format") {
+                Some(found) => unsupported(found),
+                None => StoreError::BadMeta {
+                    key: key.to_string(),
+                    path: meta_path.clone(),
+                    message: e.to_string(),
+                },
+            }
         })?;
+        META_FORMAT.check(&meta.format).map_err(unsupported)?;
         if meta.key != *key {
             return Err(StoreError::BadMeta {
                 key: key.to_string(),
@@ -314,7 +337,7 @@ impl Store {
         let prefix = tmp.path().join(PREFIX_DIR);
         let (hashes, total_size) = copy_prefix(staged_prefix, &prefix)?;
         let stored_meta = StoredMeta {
-            format: META_FORMAT,
+            format: META_FORMAT.writes,
             key: key.clone(),
             name: meta.name,
             version: meta.version,

@@ -23,7 +23,13 @@ pub fn exec(ctx: &Context, args: CloneArgs) -> Result<i32> {
     let path = args
         .path
         .unwrap_or_else(|| clone::default_clone_dir(&args.url));
-    let report = clone::clone(&args.url, &path, ctx.home.clone(), ctx.lock_timeout)?;
+    let report = clone::clone(
+        &args.url,
+        &path,
+        ctx.home.clone(),
+        ctx.open_options(),
+        ctx.lock_timeout,
+    )?;
     if !ctx.quiet {
         println!(
             "Cloned {} into {} (profiles: {})",

@@ -20,7 +20,7 @@ pub enum ConfigCommand {
     },
     /// The effective value of one setting.
     Get {
-        /// servers, lua, lock_timeout, jobs or color.
+        /// servers, lua, lock_timeout, jobs, color or http_timeout.
         key: String,
         /// Also print where the value comes from (flag, env-var, environment, user, default).
         #[arg(long)]
@@ -29,7 +29,7 @@ pub enum ConfigCommand {
     /// Set a setting in the environment's lvm.toml (one recorded event), or with --user in your
     /// config file. The value is checked first; nothing is written when it is invalid.
     Set {
-        /// servers, lua, lock_timeout, jobs or color.
+        /// servers, lua, lock_timeout, jobs, color or http_timeout.
         key: String,
         /// The value (servers: one or more URLs or folders).
         #[arg(required = true, num_args = 1.., allow_hyphen_values = true)]

@@ -108,6 +108,10 @@ pub struct Cli {
     /// Colored output: auto, always or never (default: the color setting; auto).
     #[arg(long, global = true, value_name = "WHEN", value_parser = color_flag)]
     pub color: Option<Value>,
+    /// Seconds a server may take to connect or to send more data, or `default` (default: the
+    /// http_timeout setting; 30 s to connect, 60 s per read).
+    #[arg(long, global = true, value_name = "SECONDS", value_parser = http_timeout_flag)]
+    pub http_timeout: Option<Value>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -186,8 +190,8 @@ pub enum Command {
     Lua(run::LuaArgs),
     /// Run a program with LUA_PATH, LUA_CPATH and PATH set for the environment.
     Exec(run::ExecArgs),
-    /// Read and change settings (servers, lua, lock_timeout, jobs, color) of the environment
-    /// or, with --user, of your user config file.
+    /// Read and change settings (servers, lua, lock_timeout, jobs, color, http_timeout) of the
+    /// environment or, with --user, of your user config file.
     #[command(subcommand)]
     Config(config::ConfigCommand),
     /// Curated collections of packages that belong together.
@@ -267,6 +271,10 @@ fn jobs_flag(text: &str) -> std::result::Result<Value, String> {
 
 fn color_flag(text: &str) -> std::result::Result<Value, String> {
     flag_value(Key::Color, text)
+}
+
+fn http_timeout_flag(text: &str) -> std::result::Result<Value, String> {
+    flag_value(Key::HttpTimeout, text)
 }
 
 /// The levels settings are resolved from (see [`lvm::config::resolve`]), kept so a command can
@@ -350,6 +358,9 @@ impl Context {
         };
         self.settings = self.levels.resolve();
         self.lock_timeout = self.settings.lock_timeout();
+        // libgit2 makes the http(s) transport itself, so git operations take the setting from
+        // the process rather than from the environment they work on.
+        lvm::fetch::git_http::set_http_timeout(self.settings.http_timeout());
         Ok(())
     }
 
@@ -372,9 +383,9 @@ impl Context {
     }
 
     /// Opens the environment with the settings that outrank its `lvm.toml` (servers from a
-    /// flag or LVM_SERVERS, the jobs setting), so the library sees the effective values, and
-    /// progress drawn on stderr. Nothing writes these back: `lvm config` reads the recorded
-    /// settings.
+    /// flag or LVM_SERVERS, the jobs and http_timeout settings), so the library sees the
+    /// effective values, and progress drawn on stderr. Nothing writes these back: `lvm config`
+    /// reads the recorded settings.
     pub fn open(&self) -> Result<Environment> {
         let path = self.env_path()?;
         match self.opened.take() {
@@ -395,6 +406,7 @@ impl Context {
         OpenOptions {
             servers,
             jobs: Some(self.settings.jobs),
+            http_timeout: Some(self.settings.http_timeout),
             reporter: Arc::new(progress::Terminal::new()),
         }
     }
@@ -437,6 +449,7 @@ pub fn main() -> i32 {
         (cli.lock_timeout, "--lock-timeout"),
         (cli.jobs, "--jobs"),
         (cli.color, "--color"),
+        (cli.http_timeout, "--http-timeout"),
     ];
     for (value, flag) in given {
         if let Some(value) = value {

@@ -14,6 +14,7 @@ use serde::Serialize;
 use thiserror::Error;
 use toml::{Table, Value};
 
+use crate::suggest::did_you_mean;
 use crate::version::{Constraint, Constraints, Dependency};
 
 /// The folder name of curated data under the lvm home and inside an environment.
@@ -398,12 +399,6 @@ impl Catalog {
 
 fn keys<V>(map: &BTreeMap<String, V>) -> Vec<&str> {
     map.keys().map(String::as_str).collect()
-}
-
-fn did_you_mean(word: &str, known: &[&str]) -> String {
-    crate::config::suggest(word, known)
-        .map(|s| format!("; did you mean '{s}'?"))
-        .unwrap_or_default()
 }
 
 fn builtin_layer() -> Vec<(String, String)> {

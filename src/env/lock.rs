@@ -130,7 +130,7 @@ impl Environment {
                 .into());
             }
             if !told && start.elapsed() > Duration::from_millis(300) {
-                self.reporter.waiting_for_lock(&self.root);
+                self.reporter().waiting_for_lock(&self.root);
                 told = true;
             }
             std::thread::sleep(Duration::from_millis(50));

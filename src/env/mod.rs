@@ -34,7 +34,7 @@ use anyhow::{Context, Result, bail};
 use git2::Oid;
 
 use self::change::fill_phases;
-use crate::config::{EnvConfig, Jobs};
+use crate::config::{EnvConfig, HttpTimeout, Jobs};
 use crate::envrepo::{CONFIG_FILE, EnvRepo, LoggedEvent};
 use crate::events::{Event, EventKind};
 use crate::manifest::Manifest;
@@ -49,7 +49,8 @@ pub struct Environment {
     /// A reader's shared hold on the state lock (see [`crate::layout::STATE_LOCK_FILE`]), taken by
     /// [`Environment::open`] and given up when this process becomes the writer.
     read_guard: std::sync::Mutex<Option<fs::File>>,
-    reporter: Arc<dyn Reporter>,
+    /// What the caller opened it with (overrides and reporter), kept for [`Environment::reopen`].
+    options: OpenOptions,
 }
 
 /// How a caller opens an environment: settings resolved above the environment's own
@@ -60,6 +61,8 @@ pub struct OpenOptions {
     pub servers: Option<Vec<String>>,
     /// Parallel build jobs, when not the recorded setting.
     pub jobs: Option<Jobs>,
+    /// The network timeout, when not the recorded setting.
+    pub http_timeout: Option<HttpTimeout>,
     /// Receives progress and notices; [`Silent`] by default.
     pub reporter: Arc<dyn Reporter>,
 }
@@ -69,6 +72,7 @@ impl Default for OpenOptions {
         OpenOptions {
             servers: None,
             jobs: None,
+            http_timeout: None,
             reporter: Arc::new(Silent),
         }
     }
@@ -76,14 +80,16 @@ impl Default for OpenOptions {
 
 impl OpenOptions {
     /// Applies the overrides to the recorded settings; returns the reporter.
-    fn apply(self, config: &mut EnvConfig) -> Arc<dyn Reporter> {
-        if let Some(servers) = self.servers {
-            config.servers = servers;
+    fn apply(&self, config: &mut EnvConfig) {
+        if let Some(servers) = &self.servers {
+            config.servers = servers.clone();
         }
         if let Some(jobs) = self.jobs {
             config.jobs = Some(jobs);
         }
-        self.reporter
+        if let Some(timeout) = self.http_timeout {
+            config.http_timeout = Some(timeout);
+        }
     }
 }
 
@@ -177,14 +183,14 @@ impl Environment {
         home: Home,
         options: OpenOptions,
     ) -> Environment {
-        let reporter = options.apply(&mut config);
+        options.apply(&mut config);
         Environment {
             root: root.to_path_buf(),
             repo,
             config,
             home,
             read_guard: std::sync::Mutex::new(None),
-            reporter,
+            options,
         }
     }
 
@@ -236,12 +242,18 @@ impl Environment {
 
     /// Where this environment's operations report progress.
     pub fn reporter(&self) -> &dyn Reporter {
-        self.reporter.as_ref()
+        self.options.reporter.as_ref()
     }
 
     /// A shared handle on the reporter, for work that outlives a borrow of the environment.
     pub fn reporter_handle(&self) -> Arc<dyn Reporter> {
-        Arc::clone(&self.reporter)
+        Arc::clone(&self.options.reporter)
+    }
+
+    /// The environment opened again with the same overrides and reporter, to see what changed
+    /// on disk (a pull moved the head and with it the recorded settings).
+    pub fn reopen(&self) -> Result<Environment> {
+        Environment::open_with(&self.root, self.home.clone(), self.options.clone())
     }
 
     pub fn head(&self) -> Result<Oid> {

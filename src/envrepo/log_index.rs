@@ -6,7 +6,9 @@
 //! match. A walk starts at the real head and follows parents through the cache, reading from git
 //! every commit it does not hold, so a cache that lags (new events, commits fetched from a remote,
 //! another profile) is completed rather than trusted. It is rewritten whole (temporary file and
-//! rename, no fsync: a torn write fails the checksum) when a walk learned something.
+//! rename, no fsync: a torn write fails the checksum) when a walk learned something. Its first
+//! line names its format version; a cache in a version this lvm does not read is ignored and
+//! rebuilt like a damaged one, since nothing in it is needed.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -14,8 +16,16 @@ use std::path::{Path, PathBuf};
 use git2::Oid;
 use sha2::{Digest, Sha256};
 
-/// The file's first line.
-const HEADER: &str = "lvm-log-index 1\n";
+use crate::format_version::{Format, FormatVersion, Unsupported};
+
+/// The file's first line is this word, a space and the format version.
+const MAGIC: &str = "lvm-log-index";
+/// The cache formats this lvm writes and reads.
+const FORMAT: Format = Format {
+    name: "log cache format",
+    writes: FormatVersion::new(1, 0, 0),
+    reads: "^1",
+};
 /// Marks the checksum line, which ends the file.
 const TRAILER: &str = "sha256 ";
 pub(super) const FILE: &str = crate::layout::LOG_INDEX_FILE;
@@ -40,8 +50,8 @@ impl LogIndex {
     pub fn read(git_dir: &Path) -> LogIndex {
         let path = git_dir.join(FILE);
         let entries = match std::fs::read(&path) {
-            Ok(bytes) => parse(&bytes).unwrap_or_else(|| {
-                tracing::debug!("ignoring {}: it does not check out", path.display());
+            Ok(bytes) => parse(&bytes).unwrap_or_else(|why| {
+                tracing::debug!("ignoring {} (it is rebuilt): {why}", path.display());
                 HashMap::new()
             }),
             Err(_) => HashMap::new(),
@@ -82,13 +92,18 @@ fn write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     Ok(())
 }
 
+/// The first line of the file this lvm writes.
+fn header() -> String {
+    format!("{MAGIC} {}\n", FORMAT.writes)
+}
+
 /// The file's bytes: header, one line per commit (sorted, so equal caches are equal files),
 /// checksum.
 pub(super) fn render(entries: &HashMap<Oid, Entry>) -> Vec<u8> {
     let mut sorted: Vec<(&Oid, &Entry)> = entries.iter().collect();
     sorted.sort_by_key(|(oid, _)| **oid);
-    let mut out = String::with_capacity(HEADER.len() + entries.len() * 140);
-    out.push_str(HEADER);
+    let mut out = String::with_capacity(64 + entries.len() * 140);
+    out.push_str(&header());
     for (oid, entry) in sorted {
         let parent = entry.parent.map_or("-".to_string(), |p| p.to_string());
         out.push_str(&format!(
@@ -104,35 +119,59 @@ pub(super) fn render(entries: &HashMap<Oid, Entry>) -> Vec<u8> {
     out.into_bytes()
 }
 
-/// The entries of a cache file, or `None` when any part of it is off.
-pub(super) fn parse(bytes: &[u8]) -> Option<HashMap<Oid, Entry>> {
-    let text = std::str::from_utf8(bytes).ok()?;
+/// Why a cache file is not used.
+#[derive(Debug, PartialEq, thiserror::Error)]
+pub(super) enum Unusable {
+    #[error("it does not check out (truncated, edited or not written by lvm)")]
+    Damaged,
+    #[error(transparent)]
+    Version(#[from] Unsupported),
+}
+
+/// The entries of a cache file, or why it cannot be used. The version on the first line is
+/// checked before anything else, since a newer format may change all that follows it.
+pub(super) fn parse(bytes: &[u8]) -> Result<HashMap<Oid, Entry>, Unusable> {
+    let text = std::str::from_utf8(bytes).map_err(|_| Unusable::Damaged)?;
+    FORMAT.check(&version_of(text).ok_or(Unusable::Damaged)?)?;
+    checked_entries(text).ok_or(Unusable::Damaged)
+}
+
+/// The format version the first line names.
+fn version_of(text: &str) -> Option<FormatVersion> {
+    let (first, _) = text.split_once('\n')?;
+    FormatVersion::parse(first.strip_prefix(MAGIC)?.strip_prefix(' ')?).ok()
+}
+
+/// The entries after the first line, when the checksum matches and every line reads.
+fn checked_entries(text: &str) -> Option<HashMap<Oid, Entry>> {
     let body_end = text.strip_suffix('\n')?.rfind('\n')? + 1;
     let (body, trailer) = text.split_at(body_end);
     let digest = trailer.strip_prefix(TRAILER)?.strip_suffix('\n')?;
     if hex::encode(Sha256::digest(body.as_bytes())) != digest {
         return None;
     }
-    let mut entries = HashMap::new();
-    for line in body.strip_prefix(HEADER)?.lines() {
-        let mut fields = line.splitn(4, ' ');
-        let commit = Oid::from_str(fields.next()?).ok()?;
-        let parent = match fields.next()? {
-            "-" => None,
-            hex => Some(Oid::from_str(hex).ok()?),
-        };
-        let seconds = fields.next()?.parse().ok()?;
-        let summary = unescape(fields.next()?)?;
-        entries.insert(
-            commit,
-            Entry {
-                parent,
-                seconds,
-                summary,
-            },
-        );
-    }
-    Some(entries)
+    let (_, lines) = body.split_once('\n')?;
+    lines.lines().map(parse_line).collect()
+}
+
+/// One line of the body: `commit parent|- seconds summary`.
+fn parse_line(line: &str) -> Option<(Oid, Entry)> {
+    let mut fields = line.splitn(4, ' ');
+    let commit = Oid::from_str(fields.next()?).ok()?;
+    let parent = match fields.next()? {
+        "-" => None,
+        hex => Some(Oid::from_str(hex).ok()?),
+    };
+    let seconds = fields.next()?.parse().ok()?;
+    let summary = unescape(fields.next()?)?;
+    Some((
+        commit,
+        Entry {
+            parent,
+            seconds,
+            summary,
+        },
+    ))
 }
 
 /// Keeps a summary on one line (arguments may hold line breaks).
@@ -192,12 +231,20 @@ mod tests {
         ])
     }
 
+    /// A file of `body` with a matching checksum.
+    fn sealed(body: &str) -> String {
+        format!(
+            "{body}{TRAILER}{}\n",
+            hex::encode(Sha256::digest(body.as_bytes()))
+        )
+    }
+
     #[test]
     fn round_trips() {
         let bytes = render(&sample());
-        assert_eq!(parse(&bytes), Some(sample()));
+        assert_eq!(parse(&bytes).ok(), Some(sample()));
         assert_eq!(bytes.iter().filter(|b| **b == b'\n').count(), 4);
-        assert_eq!(parse(&render(&HashMap::new())), Some(HashMap::new()));
+        assert_eq!(parse(&render(&HashMap::new())).ok(), Some(HashMap::new()));
     }
 
     #[test]
@@ -205,20 +252,53 @@ mod tests {
         let bytes = render(&sample());
         // Truncated anywhere.
         for cut in [0, 10, bytes.len() / 2, bytes.len() - 1] {
-            assert_eq!(parse(&bytes[..cut]), None, "cut at {cut}");
+            assert_eq!(parse(&bytes[..cut]).ok(), None, "cut at {cut}");
         }
         // One byte changed (a summary edited by hand).
         let text = String::from_utf8(bytes.clone()).unwrap();
         let edited = text.replace("init", "inix");
-        assert_eq!(parse(edited.as_bytes()), None);
+        assert_eq!(parse(edited.as_bytes()).ok(), None);
         // A consistent checksum over a malformed body.
-        let body = format!("{HEADER}not an entry\n");
-        let forged = format!(
-            "{body}{TRAILER}{}\n",
-            hex::encode(Sha256::digest(body.as_bytes()))
-        );
-        assert_eq!(parse(forged.as_bytes()), None);
+        let forged = sealed(&format!("{}not an entry\n", header()));
+        assert_eq!(parse(forged.as_bytes()), Err(Unusable::Damaged));
         assert_eq!(unescape("bad \\x escape"), None);
+    }
+
+    #[test]
+    fn format_versions_old_compatible_and_incompatible() {
+        // Written today as by every lvm before minor versions: a whole number.
+        let text = String::from_utf8(render(&sample())).unwrap();
+        assert!(text.starts_with("lvm-log-index 1\n"), "{text}");
+        let (_, rest) = text.split_once('\n').unwrap();
+        let (body, _) = rest.rsplit_once(TRAILER).unwrap();
+        let with_version = |version: &str| sealed(&format!("{MAGIC} {version}\n{body}"));
+        assert_eq!(parse(with_version("1").as_bytes()), Ok(sample()));
+        // A newer lvm that only added what this one may ignore.
+        assert_eq!(parse(with_version("1.2.0").as_bytes()), Ok(sample()));
+        // An incompatible one: not used (and rebuilt), with the reason.
+        for (version, found) in [
+            ("2", FormatVersion::new(2, 0, 0)),
+            ("3.1.0", FormatVersion::new(3, 1, 0)),
+        ] {
+            match parse(with_version(version).as_bytes()) {
+                Err(Unusable::Version(e)) => {
+                    assert_eq!(e.found, found);
+                    let message = e.to_string();
+                    assert!(
+                        message.starts_with(&format!(
+                            "log cache format {version} is from a newer lvm"
+                        )) && message.contains("reads log cache format ^1"),
+                        "{message}"
+                    );
+                }
+                other => panic!("{version}: {other:?}"),
+            }
+        }
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(FILE), with_version("2")).unwrap();
+        assert!(LogIndex::read(dir.path()).entries.is_empty());
+        std::fs::write(dir.path().join(FILE), with_version("1.2.0")).unwrap();
+        assert_eq!(LogIndex::read(dir.path()).entries, sample());
     }
 
     #[test]

@@ -46,28 +46,12 @@ pub fn file_url_path(url: &str) -> Option<PathBuf> {
     Some(PathBuf::from(percent_decode(rest)))
 }
 
-/// Decodes `%XX` escapes; malformed escapes are kept as written.
+/// Decodes `%XX` escapes; malformed escapes are kept as written, bytes that are not UTF-8
+/// become U+FFFD.
 pub(crate) fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && i + 2 < bytes.len()
-            && let (Some(hi), Some(lo)) = (hex_digit(bytes[i + 1]), hex_digit(bytes[i + 2]))
-        {
-            out.push(hi * 16 + lo);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn hex_digit(b: u8) -> Option<u8> {
-    (b as char).to_digit(16).map(|d| d as u8)
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 /// The last path segment of a URL (without query or fragment), which is the file name a
@@ -253,6 +237,9 @@ mod tests {
         assert_eq!(percent_decode("a%2Fb"), "a/b");
         assert_eq!(percent_decode("100%"), "100%");
         assert_eq!(percent_decode("%zz%4"), "%zz%4");
+        assert_eq!(percent_decode("%41%"), "A%");
+        assert_eq!(percent_decode("caf%C3%A9%20x"), "café x");
+        assert_eq!(percent_decode("%FF"), "\u{FFFD}");
     }
 
     #[test]

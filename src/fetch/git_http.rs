@@ -7,9 +7,14 @@
 //! is made. Credentials come from the URL (`https://user:token@host/repo.git`, sent as Basic
 //! auth); there is no prompting. Only the smart protocol is spoken; "dumb" servers that merely
 //! serve a repository's files are refused with an error saying so.
+//!
+//! libgit2 creates the transport itself for every remote it talks to, so nothing can hand it
+//! options per call: its timeout is a process-wide value that the program installs from its
+//! resolved settings before any git operation ([`set_http_timeout`]).
 
 use std::io::{self, Read, Write};
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 
 use base64::Engine as _;
 use git2::transport::{Service, SmartSubtransport, SmartSubtransportStream, Transport};
@@ -20,6 +25,19 @@ use super::download::{describe_ureq_error, http_agent, percent_decode};
 /// The User-Agent sent with every git request; some hosts only speak the smart protocol to
 /// clients that call themselves `git/`.
 pub const USER_AGENT: &str = "git/2.0 (lvm)";
+
+/// The `http_timeout` setting for git's HTTP transport; `None` for the built-in limits.
+static HTTP_TIMEOUT: Mutex<Option<Duration>> = Mutex::new(None);
+
+/// Sets how long a git server may take to connect or to send more data (`None`: the built-in
+/// limits), for every git operation this process starts afterwards.
+pub fn set_http_timeout(timeout: Option<Duration>) {
+    *HTTP_TIMEOUT.lock().unwrap_or_else(|e| e.into_inner()) = timeout;
+}
+
+fn http_timeout() -> Option<Duration> {
+    *HTTP_TIMEOUT.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 /// Registers the smart HTTP transport for `http` and `https` with libgit2, once per process.
 /// Every git operation that may reach a remote calls this first.
@@ -113,24 +131,21 @@ pub fn redirected_base(final_url: &str, service: &str) -> Option<String> {
 }
 
 /// Splits the userinfo off a URL: the URL without it (safe to show in messages) and the
-/// percent-decoded user and password, if any.
+/// percent-decoded user and password, if any. A URL without userinfo, or that is not a URL, is
+/// returned as it is.
 pub fn split_credentials(url: &str) -> (String, Option<(String, String)>) {
-    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
+    let Ok(mut parsed) = url::Url::parse(url) else {
         return (url.to_string(), None);
     };
-    let authority_end = url[scheme_end..]
-        .find(['/', '?', '#'])
-        .map_or(url.len(), |i| scheme_end + i);
-    let Some(at) = url[scheme_end..authority_end].rfind('@') else {
+    if parsed.username().is_empty() && parsed.password().is_none() {
         return (url.to_string(), None);
-    };
-    let userinfo = &url[scheme_end..scheme_end + at];
-    let stripped = format!("{}{}", &url[..scheme_end], &url[scheme_end + at + 1..]);
-    let (user, password) = userinfo.split_once(':').unwrap_or((userinfo, ""));
-    (
-        stripped,
-        Some((percent_decode(user), percent_decode(password))),
-    )
+    }
+    let user = percent_decode(parsed.username());
+    let password = parsed.password().map(percent_decode).unwrap_or_default();
+    // Both only fail for URLs that cannot have userinfo, and this one has some.
+    let _ = parsed.set_username("");
+    let _ = parsed.set_password(None);
+    (parsed.to_string(), Some((user, password)))
 }
 
 /// The `Authorization` header value for Basic auth.
@@ -139,11 +154,15 @@ pub fn basic_auth(user: &str, password: &str) -> String {
     format!("Basic {encoded}")
 }
 
-/// The host part of a URL's authority (no userinfo), for deciding where credentials may go.
-fn host_of(url: &str) -> Option<&str> {
-    let rest = &url[url.find("://")? + 3..];
-    let authority = rest.split(['/', '?', '#']).next()?;
-    Some(authority.rsplit('@').next().unwrap_or(authority))
+/// Whether two URLs name the same host and port (the scheme's default port counts as given),
+/// which is where credentials meant for one may go.
+fn same_authority(a: &str, b: &str) -> bool {
+    match (url::Url::parse(a), url::Url::parse(b)) {
+        (Ok(a), Ok(b)) => {
+            a.host_str() == b.host_str() && a.port_or_known_default() == b.port_or_known_default()
+        }
+        _ => false,
+    }
 }
 
 fn status_hint(status: u16, sent_credentials: bool) -> &'static str {
@@ -176,18 +195,11 @@ struct HttpSubtransport {
 
 impl HttpSubtransport {
     /// One agent per transport, made on first use, so TLS is set up at most once per
-    /// operation and `LVM_HTTP_TIMEOUT` is read only when the network is used.
-    fn agent(&self) -> Result<ureq::Agent, git2::Error> {
+    /// operation, with the timeout in force when the operation started talking to the server.
+    fn agent(&self) -> ureq::Agent {
         let mut slot = self.agent.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(agent) = slot.as_ref() {
-            return Ok(agent.clone());
-        }
-        let timeout = std::env::var(crate::fetch::HTTP_TIMEOUT_VAR).ok();
-        let opts = crate::fetch::fetch_options(timeout.as_deref())
-            .map_err(|e| git2::Error::from_str(&format!("{e:#}")))?;
-        let agent = http_agent(&opts);
-        *slot = Some(agent.clone());
-        Ok(agent)
+        slot.get_or_insert_with(|| http_agent(&crate::fetch::fetch_options(http_timeout())))
+            .clone()
     }
 }
 
@@ -213,10 +225,10 @@ impl SmartSubtransport for HttpSubtransport {
         let request = ServiceRequest::new(&base, action);
         // A redirect to another host does not get the credentials meant for this one.
         let auth = credentials
-            .filter(|_| host_of(&base) == host_of(&plain))
+            .filter(|_| same_authority(&base, &plain))
             .map(|(user, password)| basic_auth(&user, &password));
         Ok(Box::new(HttpStream {
-            agent: self.agent()?,
+            agent: self.agent(),
             request,
             auth,
             target: Arc::clone(&self.target),
@@ -420,8 +432,36 @@ mod tests {
                 Some(("token".to_string(), String::new()))
             )
         );
+        assert_eq!(
+            split_credentials("https://%E2%9C%93:p%3Aw@h/r.git"),
+            (
+                "https://h/r.git".to_string(),
+                Some(("\u{2713}".to_string(), "p:w".to_string()))
+            )
+        );
+        assert_eq!(
+            split_credentials("not a url"),
+            ("not a url".to_string(), None)
+        );
         assert_eq!(basic_auth("me", "pw"), "Basic bWU6cHc=");
-        assert_eq!(host_of("https://u:p@h:1/x"), Some("h:1"));
-        assert_eq!(host_of("https://h"), Some("h"));
+    }
+
+    #[test]
+    fn the_timeout_is_the_one_set_for_the_process() {
+        // The only test that sets it, so none sees another's value.
+        assert_eq!(http_timeout(), None);
+        set_http_timeout(Some(Duration::from_millis(2500)));
+        assert_eq!(http_timeout(), Some(Duration::from_millis(2500)));
+        set_http_timeout(None);
+        assert_eq!(http_timeout(), None);
+    }
+
+    #[test]
+    fn credentials_go_only_to_the_same_host_and_port() {
+        assert!(same_authority("https://u:p@h:1/x", "https://h:1/y"));
+        assert!(same_authority("https://h/x", "https://h:443/y"));
+        assert!(!same_authority("https://h:1/x", "https://h:2/x"));
+        assert!(!same_authority("https://h/x", "https://elsewhere/x"));
+        assert!(!same_authority("https://h/x", "not a url"));
     }
 }

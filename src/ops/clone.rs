@@ -1,7 +1,7 @@
 //! `lvm clone`: an environment's repository copied from a URL, its store entries rebuilt from
 //! the recorded sources and its tree made; a failed clone leaves nothing behind.
 
-use crate::env::{Environment, Home};
+use crate::env::{Environment, Home, OpenOptions};
 use crate::envrepo::DEFAULT_PROFILE;
 use crate::manifest::Manifest;
 use crate::ops::remote::{ORIGIN, SharingError, fetch_all, normalize_url};
@@ -36,7 +36,13 @@ pub struct CloneReport {
 
 /// `lvm clone URL PATH`: fetches every profile, checks the head's manifest, then makes the tree,
 /// fetching and building from the recorded sources whatever the store lacks.
-pub fn clone(url: &str, path: &Path, home: Home, lock_timeout: Duration) -> Result<CloneReport> {
+pub fn clone(
+    url: &str,
+    path: &Path,
+    home: Home,
+    options: OpenOptions,
+    lock_timeout: Duration,
+) -> Result<CloneReport> {
     let url = normalize_url(url)?;
     if !is_empty_dir(path) {
         return Err(SharingError::DestinationNotEmpty {
@@ -45,7 +51,7 @@ pub fn clone(url: &str, path: &Path, home: Home, lock_timeout: Duration) -> Resu
         .into());
     }
     let created = !path.exists();
-    let result = clone_repo(&url, path, &home);
+    let result = clone_repo(&url, path, &home, options);
     let env = match result {
         Ok(env) => env,
         Err(e) => {
@@ -102,7 +108,12 @@ pub(super) fn remove_clone(path: &Path, created: bool) {
 
 /// Makes the repository: every remote profile becomes a local profile tracking it, and the
 /// current profile is the remote's default (else `default`, else the first).
-pub(super) fn clone_repo(url: &str, path: &Path, home: &Home) -> Result<Environment> {
+pub(super) fn clone_repo(
+    url: &str,
+    path: &Path,
+    home: &Home,
+    options: OpenOptions,
+) -> Result<Environment> {
     std::fs::create_dir_all(path).with_context(|| format!("creating {}", path.display()))?;
     let mut opts = git2::RepositoryInitOptions::new();
     opts.initial_head(DEFAULT_PROFILE);
@@ -133,7 +144,7 @@ pub(super) fn clone_repo(url: &str, path: &Path, home: &Home) -> Result<Environm
     let current = initial_profile(advertised.as_deref(), &profiles);
     repo.set_head(&format!("refs/heads/{current}"))?;
     drop(repo);
-    Environment::open(path, home.clone()).map_err(|e| {
+    Environment::open_with(path, home.clone(), options).map_err(|e| {
         SharingError::NotAnEnvironment {
             url: url.into(),
             reason: format!("{e:#}"),

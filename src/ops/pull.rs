@@ -74,7 +74,7 @@ pub fn pull(env: &Environment, remote: Option<&str>, lock_timeout: Duration) -> 
         }
     }
     // The config may have changed with the new head: read the environment again.
-    let fresh = Environment::open(&env.root, env.home.clone())?;
+    let fresh = env.reopen()?;
     let fresh = lock.for_reopened(&fresh)?;
     fresh.recover()?;
     let sync = finish_sync(&fresh)?;

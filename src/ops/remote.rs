@@ -35,6 +35,10 @@ pub enum SharingError {
         "'{url}': unsupported repository URL; use a path, file://, ssh:// (or user@host:path), https://, http:// or git://"
     )]
     UnsupportedUrl { url: String },
+    #[error(
+        "'{url}' is not a valid URL ({reason}); use a path, file://, ssh:// (or user@host:path), https://, http:// or git://"
+    )]
+    InvalidUrl { url: String, reason: String },
     #[error("{action} {url}: {message}{hint}")]
     Transfer {
         action: &'static str,
@@ -114,8 +118,15 @@ pub fn transport(url: &str) -> Result<Transport, SharingError> {
     if url.trim().is_empty() {
         return Err(unsupported());
     }
-    if let Some((scheme, _)) = url.split_once("://") {
-        return match scheme.to_ascii_lowercase().as_str() {
+    if url.contains("://") {
+        // A URL: parsed as one, so its scheme is compared as URLs define it (without regard to
+        // case) and one that cannot work (no host, a port that is not a number) is refused
+        // when it is given rather than when git first tries it.
+        let parsed = url::Url::parse(url).map_err(|e| SharingError::InvalidUrl {
+            url: url.into(),
+            reason: e.to_string(),
+        })?;
+        return match parsed.scheme() {
             "file" => Ok(Transport::Local),
             "ssh" | "git+ssh" | "ssh+git" => Ok(Transport::Ssh),
             "https" | "http" => Ok(Transport::Http),
@@ -123,6 +134,8 @@ pub fn transport(url: &str) -> Result<Transport, SharingError> {
             _ => Err(unsupported()),
         };
     }
+    // Not a URL: git's scp-like `[user@]host:path` or a path, which the url crate cannot tell
+    // apart from a URL with an unknown scheme (`host:path` parses as scheme `host`).
     // scp-like syntax: `[user@]host:path`, where the part before ':' has no '/'.
     if let Some((host, _)) = url.split_once(':') {
         if !host.is_empty() && !host.contains('/') && !url.starts_with(['/', '.']) {
@@ -407,6 +420,48 @@ mod tests {
             Err(SharingError::UnsupportedUrl { .. })
         ));
         assert!(transport("  ").is_err());
+    }
+
+    #[test]
+    fn urls_are_read_as_urls_and_the_rest_as_scp_like_or_paths() {
+        assert_eq!(transport("HTTPS://Host/env.git").unwrap(), Transport::Http);
+        assert_eq!(
+            transport("git+ssh://git@host/env.git").unwrap(),
+            Transport::Ssh
+        );
+        assert_eq!(
+            transport("ssh://[::1]:2222/env.git").unwrap(),
+            Transport::Ssh
+        );
+        assert_eq!(transport("host:env.git").unwrap(), Transport::Ssh);
+        assert_eq!(transport("user@host:/abs/env.git").unwrap(), Transport::Ssh);
+        assert_eq!(transport("dir/with:colon").unwrap(), Transport::Local);
+        assert_eq!(transport("../env.git").unwrap(), Transport::Local);
+        for bad in ["https://", "https://host:port/env.git", "http://ho st/env"] {
+            let err = transport(bad).unwrap_err();
+            assert!(
+                matches!(err, SharingError::InvalidUrl { .. }),
+                "{bad}: {err}"
+            );
+            assert!(err.to_string().contains("is not a valid URL"), "{err}");
+        }
+    }
+
+    #[test]
+    fn paths_become_absolute_and_urls_stay_as_given() {
+        let cwd = std::env::current_dir().unwrap();
+        assert_eq!(
+            normalize_url("no-such-dir/env.git").unwrap(),
+            cwd.join("no-such-dir/env.git").display().to_string()
+        );
+        for url in [
+            "https://Host/env.git",
+            "git@host:team/env.git",
+            "file:///srv/env.git",
+        ] {
+            assert_eq!(normalize_url(&format!(" {url} ")).unwrap(), url);
+        }
+        assert!(normalize_url("https://").is_err());
     }
 
     #[test]

@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::rocks::{Lvm, file_server, publish_dir, stdout_ok};
+use crate::common::http_server::TestServer;
+use crate::common::rocks::{Lvm, file_server, publish_dir, publish_fixtures, stdout_ok};
 
 fn lvm_toml(lvm: &Lvm) -> String {
     std::fs::read_to_string(lvm.env_dir().join("lvm.toml")).unwrap()
@@ -347,7 +348,17 @@ fn list_json_has_every_key_with_its_value_and_origin() {
         .iter()
         .map(|r| r["key"].as_str().unwrap())
         .collect();
-    assert_eq!(keys, ["lua", "servers", "lock_timeout", "jobs", "color"]);
+    assert_eq!(
+        keys,
+        [
+            "lua",
+            "servers",
+            "lock_timeout",
+            "jobs",
+            "color",
+            "http_timeout"
+        ]
+    );
     let env_file = lvm.env_dir().join("lvm.toml").display().to_string();
     let url = format!("file://{}", dir.display());
     assert_eq!(
@@ -359,6 +370,7 @@ fn list_json_has_every_key_with_its_value_and_origin() {
             {"key": "jobs", "value": 2, "origin": "user",
              "source": lvm.user_config().display().to_string()},
             {"key": "color", "value": "never", "origin": "env-var", "source": "NO_COLOR"},
+            {"key": "http_timeout", "value": "default", "origin": "default", "source": null},
         ])
     );
     let text = lvm.ok(&["config", "list"]);
@@ -511,4 +523,212 @@ fn jobs_reach_the_builtin_builder_and_builds_stay_correct() {
             );
         }
     }
+}
+
+#[test]
+fn http_timeout_levels_as_get_show_origin_reports() {
+    let (lvm, _dir) = env_with_server();
+    let env_file = lvm.env_dir().join("lvm.toml");
+    let user_file = lvm.user_config();
+    let get = ["config", "get", "http_timeout", "--show-origin"];
+
+    assert_eq!(origin(&lvm, &[], &get), "default\tdefault");
+    lvm.ok(&["config", "set", "--user", "http_timeout", "40"]);
+    assert_eq!(
+        origin(&lvm, &[], &get),
+        format!("user:{}\t40", user_file.display())
+    );
+    // `default` is a value too: an environment can ask for the built-in limits over the user's.
+    lvm.ok(&["config", "set", "http_timeout", "default"]);
+    assert_eq!(
+        origin(&lvm, &[], &get),
+        format!("environment:{}\tdefault", env_file.display())
+    );
+    lvm.ok(&["config", "set", "http_timeout", "2.5"]);
+    assert!(
+        lvm_toml(&lvm).contains("\nhttp_timeout = 2.5\n"),
+        "{}",
+        lvm_toml(&lvm)
+    );
+    assert_eq!(
+        origin(&lvm, &[], &get),
+        format!("environment:{}\t2.5", env_file.display())
+    );
+    let var = [("LVM_HTTP_TIMEOUT", "20")];
+    assert_eq!(origin(&lvm, &var, &get), "env-var:LVM_HTTP_TIMEOUT\t20");
+    let mut flagged = vec!["--http-timeout", "0.5"];
+    flagged.extend(get);
+    assert_eq!(origin(&lvm, &var, &flagged), "flag:--http-timeout\t0.5");
+    assert_eq!(origin(&lvm, &var, &["config", "get", "http_timeout"]), "20");
+
+    // Unsetting a level uncovers the next one.
+    lvm.ok(&["config", "unset", "http_timeout"]);
+    assert_eq!(
+        origin(&lvm, &[], &get),
+        format!("user:{}\t40", user_file.display())
+    );
+    lvm.ok(&["config", "unset", "--user", "http_timeout"]);
+    assert_eq!(origin(&lvm, &[], &get), "default\tdefault");
+    assert_eq!(log_json(&lvm)[0]["event"]["details"]["key"], "http_timeout");
+}
+
+#[test]
+fn invalid_http_timeouts_name_the_key_and_change_nothing() {
+    let (lvm, _dir) = env_with_server();
+    lvm.ok(&["config", "set", "--user", "http_timeout", "9"]);
+    let user_before = std::fs::read_to_string(lvm.user_config()).unwrap();
+    let env_before = lvm_toml(&lvm);
+    let snapshot = lvm.snapshot();
+    let allowed = "allowed values for http_timeout: a number of seconds > 0 (e.g. 30, 2.5), or \
+                   'default' (30 s to connect, 60 s per read)";
+    let cases: &[(&[&str], &[&str])] = &[
+        (
+            &["http_timeout", "0"],
+            &[
+                "http_timeout = '0'",
+                "must be a finite number of seconds > 0",
+                allowed,
+            ],
+        ),
+        (&["http_timeout", "-1"], &["http_timeout = '-1'", allowed]),
+        (&["http_timeout", "inf"], &["http_timeout = 'inf'", allowed]),
+        (
+            &["http_timeout", "soon"],
+            &["http_timeout = 'soon'", "not a number", allowed],
+        ),
+        (
+            &["http_timeout", "1", "2"],
+            &["http_timeout takes one value"],
+        ),
+        (
+            &["http_timout", "5"],
+            &["unknown key 'http_timout'", "did you mean 'http_timeout'"],
+        ),
+    ];
+    for (args, expected) in cases {
+        for scope in [None, Some("--user")] {
+            let mut full = vec!["config", "set"];
+            full.extend(scope);
+            full.extend(*args);
+            let err = lvm.fails(&full);
+            for fragment in *expected {
+                assert!(err.contains(fragment), "{full:?}: {err}");
+            }
+            assert_eq!(lvm.snapshot(), snapshot, "{full:?}");
+            assert_eq!(lvm_toml(&lvm), env_before, "{full:?}");
+            assert_eq!(
+                std::fs::read_to_string(lvm.user_config()).unwrap(),
+                user_before,
+                "{full:?}"
+            );
+        }
+    }
+    // A bad flag is a usage error; a bad variable or file an error naming where it came from.
+    let out = lvm.run(&["--http-timeout", "0", "config", "list"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(allowed), "{err}");
+    let out = lvm
+        .command()
+        .env("LVM_HTTP_TIMEOUT", "never")
+        .args(["list"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("LVM_HTTP_TIMEOUT: http_timeout = 'never': not a number"),
+        "{err}"
+    );
+    std::fs::write(lvm.user_config(), "http_timeout = -2\n").unwrap();
+    let err = lvm.fails(&["list"]);
+    assert!(
+        err.contains(&format!(
+            "{}: http_timeout = '-2'",
+            lvm.user_config().display()
+        )),
+        "{err}"
+    );
+    assert_eq!(lvm.snapshot(), snapshot);
+}
+
+/// Runs `lvm FLAGS... ARGS...` with `vars`, expecting it to fail on a network timeout; returns
+/// how long it took.
+fn timed_out(lvm: &Lvm, vars: &[(&str, &str)], flags: &[&str], args: &[&str]) -> Duration {
+    let mut cmd = lvm.command();
+    for (k, v) in vars {
+        cmd.env(k, v);
+    }
+    let started = Instant::now();
+    let out = cmd.args(flags).args(args).output().unwrap();
+    let waited = started.elapsed();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{args:?} succeeded");
+    assert!(err.to_lowercase().contains("timed out"), "{args:?}: {err}");
+    waited
+}
+
+/// Whether a wait was the 1 s setting rather than a longer one below it (45 s, or the
+/// built-in 60 s per read).
+fn waited_about_one_second(waited: Duration) -> bool {
+    waited >= Duration::from_millis(900) && waited < Duration::from_secs(20)
+}
+
+#[test]
+fn the_resolved_http_timeout_is_what_downloads_wait() {
+    let lvm = Lvm::new();
+    let dir = lvm.root.path().join("http-server");
+    std::fs::create_dir_all(&dir).unwrap();
+    let server = TestServer::serve(&dir);
+    publish_fixtures(&dir, &server.url());
+    lvm.init(&[&server.url()]);
+    server.stall("/strutil-1.1-1.tar.gz");
+    let install = ["install", "strutil"];
+
+    // Each level, set to 1 s, outranks a longer value at the level below it.
+    lvm.ok(&["config", "set", "--user", "http_timeout", "1"]);
+    let waited = timed_out(&lvm, &[], &[], &install);
+    assert!(waited_about_one_second(waited), "user: {waited:?}");
+    lvm.ok(&["config", "set", "--user", "http_timeout", "45"]);
+    lvm.ok(&["config", "set", "http_timeout", "1"]);
+    let waited = timed_out(&lvm, &[], &[], &install);
+    assert!(waited_about_one_second(waited), "environment: {waited:?}");
+    lvm.ok(&["config", "set", "http_timeout", "45"]);
+    let var = [("LVM_HTTP_TIMEOUT", "1")];
+    let waited = timed_out(&lvm, &var, &[], &install);
+    assert!(waited_about_one_second(waited), "env-var: {waited:?}");
+    let var = [("LVM_HTTP_TIMEOUT", "45")];
+    let waited = timed_out(&lvm, &var, &["--http-timeout", "1"], &install);
+    assert!(waited_about_one_second(waited), "flag: {waited:?}");
+    assert_eq!(lvm.installed(), Vec::<String>::new());
+}
+
+#[test]
+fn the_resolved_http_timeout_is_what_git_waits() {
+    let (lvm, _dir) = env_with_server();
+    let served = lvm.root.path().join("served");
+    std::fs::create_dir_all(&served).unwrap();
+    let server = TestServer::serve(&served);
+    server.stall("/env.git/info/refs");
+    server.stall("/rock.git/info/refs");
+    let clone_to = lvm.root.path().join("clone").display().to_string();
+    let clone = ["clone", &server.url_for("env.git"), &clone_to];
+
+    // git's transport takes the setting from the process: flag, variable, user file...
+    let var = [("LVM_HTTP_TIMEOUT", "45")];
+    let waited = timed_out(&lvm, &var, &["--http-timeout", "1"], &clone);
+    assert!(waited_about_one_second(waited), "flag: {waited:?}");
+    lvm.ok(&["config", "set", "--user", "http_timeout", "45"]);
+    let waited = timed_out(&lvm, &[("LVM_HTTP_TIMEOUT", "1")], &[], &clone);
+    assert!(waited_about_one_second(waited), "env-var: {waited:?}");
+    lvm.ok(&["config", "set", "--user", "http_timeout", "1"]);
+    let waited = timed_out(&lvm, &[], &[], &clone);
+    assert!(waited_about_one_second(waited), "user: {waited:?}");
+    assert!(!Path::new(&clone_to).exists());
+    // ...and the environment's lvm.toml, for the git sources it installs.
+    lvm.ok(&["config", "set", "--user", "http_timeout", "45"]);
+    lvm.ok(&["config", "set", "http_timeout", "1"]);
+    let source = format!("git+{}@v1.0", server.url_for("rock.git"));
+    let waited = timed_out(&lvm, &[], &[], &["install", &source]);
+    assert!(waited_about_one_second(waited), "environment: {waited:?}");
 }

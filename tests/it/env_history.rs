@@ -741,3 +741,57 @@ fn init_needs_a_server_from_the_flag_or_lvm_servers() {
     let config = std::fs::read_to_string(lvm.env_dir().join("lvm.toml")).unwrap();
     assert!(config.contains(&url), "{config}");
 }
+
+#[test]
+fn files_of_a_newer_lvm_read_when_compatible_and_are_refused_when_not() {
+    let lvm = Lvm::new();
+    let (_dir, url) = file_server(lvm.root.path());
+    lvm.init(&[&url]);
+    lvm.ok(&["install", "strutil"]);
+    let env = lvm.env_dir();
+    let manifest = std::fs::read_to_string(env.join("manifest.json")).unwrap();
+    // This lvm writes the whole numbers every lvm wrote before minor versions existed.
+    assert!(manifest.starts_with("{\n  \"format\": 1,\n"), "{manifest}");
+    let (subject, event) = event_at(&env, "HEAD");
+    assert_eq!(event["schema"], 1);
+    // Makes the head what a newer lvm would have written: other versions, and a field more.
+    let rewrite = |format: &str, schema: serde_json::Value| {
+        let newer = manifest.replace(
+            "\"format\": 1,",
+            &format!("\"added_later\": true,\n  \"format\": {format},"),
+        );
+        std::fs::write(env.join("manifest.json"), newer).unwrap();
+        let mut e = event.clone();
+        e["schema"] = schema;
+        e["added_later"] = true.into();
+        let message = format!("{subject}\n\nlvm-event:{e}\n");
+        crate::common::rocks::git(&env, &["commit", "-q", "-a", "--amend", "-m", &message]);
+    };
+
+    // A compatible newer version (same major) reads, replays and verifies.
+    rewrite("\"1.1.0\"", "1.1.0".into());
+    assert_eq!(installed(&lvm), ["strutil 1.1-1"]);
+    verify_ok(&lvm);
+    let log: serde_json::Value = serde_json::from_str(&lvm.ok(&["log", "--json"])).unwrap();
+    assert_eq!(log[0]["event"]["schema"], "1.1.0");
+    assert_eq!(log[0]["event"]["kind"], "install");
+
+    // An incompatible one is refused, naming the file, the version, what this lvm reads and
+    // what to do.
+    rewrite("2", 2.into());
+    let err = lvm.fails(&["list"]);
+    assert!(
+        err.contains("manifest.json at ")
+            && err.contains(": manifest format 2 is from a newer lvm")
+            && err.contains("reads manifest format ^1")
+            && err.contains("upgrade lvm to read it"),
+        "{err}"
+    );
+    let err = lvm.fails(&["log", "--json"]);
+    assert!(
+        err.contains("event schema 2 is from a newer lvm")
+            && err.contains("reads event schema ^1")
+            && err.contains("upgrade lvm to read it"),
+        "{err}"
+    );
+}

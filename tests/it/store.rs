@@ -299,3 +299,49 @@ fn bad_input_gives_typed_errors() {
     assert_eq!(report.removed[0].meta, None);
     assert!(!store.root().join("rocks").join(k.as_str()).exists());
 }
+
+#[test]
+fn metadata_format_versions_old_compatible_and_incompatible() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("store")).unwrap();
+    let k = key("v");
+    store
+        .insert(&k, &staged(dir.path(), "v"), meta("pkg"))
+        .unwrap();
+    let meta_file = store
+        .root()
+        .join("rocks")
+        .join(k.as_str())
+        .join("meta.json");
+    let written = fs::read_to_string(&meta_file).unwrap();
+    // Written as every lvm wrote it before minor versions existed: a whole number.
+    assert!(written.contains("\"format\": 1,"), "{written}");
+    fs::set_permissions(&meta_file, fs::Permissions::from_mode(0o644)).unwrap();
+    let with_format = |format: &str| {
+        fs::write(
+            &meta_file,
+            written.replace("\"format\": 1,", &format!("\"format\": {format},")),
+        )
+        .unwrap();
+    };
+    // A newer lvm that only added what this one may ignore.
+    with_format("\"1.2.0\", \"added_later\": [1, 2]");
+    let rock = store.get(&k).unwrap().unwrap();
+    assert_eq!(rock.meta.name, "pkg");
+    assert_eq!(rock.meta.format.to_string(), "1.2.0");
+    assert!(store.verify(&k).unwrap().is_clean());
+    // An incompatible newer one is refused with what to do, also when this lvm cannot parse it.
+    for format in ["2", "\"2.0.0\", \"files\": \"elsewhere\""] {
+        with_format(format);
+        let err = store.get(&k).unwrap_err();
+        assert!(matches!(err, StoreError::MetaFormat { .. }), "{err}");
+        let text = err.to_string();
+        assert!(
+            text.starts_with(&meta_file.display().to_string())
+                && text.contains("store metadata format 2 is from a newer lvm")
+                && text.contains("reads store metadata format ^1")
+                && text.ends_with("upgrade lvm to read it"),
+            "{text}"
+        );
+    }
+}

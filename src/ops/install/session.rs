@@ -66,8 +66,7 @@ impl Session {
     pub fn open(env: &Environment, choice: &ServerChoice) -> Result<Session> {
         let urls = choice.urls(&env.config.servers);
         let cache = env.home.cache_dir();
-        let fetch_opts =
-            fetch::fetch_options(std::env::var(fetch::HTTP_TIMEOUT_VAR).ok().as_deref())?;
+        let fetch_opts = fetch::fetch_options(env.config.http_timeout());
         let mut servers = Vec::new();
         let mut failures = Vec::new();
         for url in urls {
