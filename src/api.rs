@@ -194,8 +194,8 @@ impl Environment {
     /// Package changes from revision or profile `from` to `to` (`lvm diff`).
     pub fn diff(&self, from: &str, to: &str) -> Result<Vec<Change>> {
         let state = |rev: &str| -> Result<manifest::Manifest> {
-            let commit = self.repo.resolve_rev(rev)?;
-            Ok(self.repo.manifest_at(commit)?)
+            let commit = self.repo().resolve_rev(rev)?;
+            Ok(self.repo().manifest_at(commit)?)
         };
         Ok(manifest::diff(&state(from)?, &state(to)?))
     }
@@ -210,7 +210,7 @@ impl Environment {
     /// when the running executable exports the Lua C API (the `lvm` binary does).
     pub fn vm(&self) -> Result<Vm> {
         Vm::new(&self.tree_path())
-            .with_context(|| format!("starting Lua in the environment {}", self.root.display()))
+            .with_context(|| format!("starting Lua in the environment {}", self.root().display()))
     }
 
     /// An external interpreter (`"lua5.4"`, `"luajit"`, a path, or a command of the tree's

@@ -255,8 +255,15 @@ impl EnvRepo {
         &self.root
     }
 
+    /// The underlying git repository, for the git-level work of the operations layer
+    /// (remotes, transfers, walks of hand-made commits).
     pub fn git(&self) -> &Repository {
         &self.repo
+    }
+
+    /// The repository's `.git` folder, where lvm keeps its journal and state lock.
+    pub fn git_dir(&self) -> &Path {
+        self.repo.path()
     }
 
     /// The current profile (the branch HEAD points at).

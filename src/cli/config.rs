@@ -200,7 +200,7 @@ fn set_environment(ctx: &Context, key: Key, value: Option<Value>) -> Result<i32>
     }
     let env = Environment::open(&path, ctx.home.clone())?;
     let env = env.lock(ctx.lock_timeout)?;
-    let file = env.root.join(lvm::envrepo::CONFIG_FILE);
+    let file = env.root().join(lvm::envrepo::CONFIG_FILE);
     let current = env.recorded_config()?;
     let (updated, args) = match &value {
         Some(v) => (

@@ -34,9 +34,9 @@ pub fn exec(ctx: &Context, args: DiffArgs) -> Result<i32> {
     let env = ctx.open()?;
     let to_rev = args.to.clone().unwrap_or_else(|| "HEAD".into());
     let from_rev = args.from.clone().unwrap_or_else(|| "HEAD~1".into());
-    let from = env.repo.resolve_rev(&from_rev)?;
-    let to = env.repo.resolve_rev(&to_rev)?;
-    let changes = manifest::diff(&env.repo.manifest_at(from)?, &env.repo.manifest_at(to)?);
+    let from = env.repo().resolve_rev(&from_rev)?;
+    let to = env.repo().resolve_rev(&to_rev)?;
+    let changes = manifest::diff(&env.repo().manifest_at(from)?, &env.repo().manifest_at(to)?);
     if args.json {
         let out: Vec<_> = changes.iter().map(diff::change_json).collect();
         print_json(&serde_json::json!({"from": from_rev, "to": to_rev, "changes": out}))?;

@@ -40,8 +40,8 @@ pub fn exec(ctx: &Context, args: InitArgs) -> Result<i32> {
     if !ctx.quiet {
         println!(
             "Initialized lvm environment in {} (Lua {}, profile '{}')",
-            env.root.display(),
-            env.config.lua,
+            env.root().display(),
+            env.config().lua,
             env.profile()?
         );
     }

@@ -414,7 +414,7 @@ fn summaries(
 
 fn server_summary(env: &lvm::env::Environment, hit: &SearchHit) -> Option<String> {
     let version = lvm::version::Version::parse(hit.versions.first()?).ok()?;
-    let server = lvm::server::RocksServer::new(&hit.server, &env.home.cache_dir()).ok()?;
+    let server = lvm::server::RocksServer::new(&hit.server, &env.home().cache_dir()).ok()?;
     let file = lvm::server::rockspec_file_name(&hit.name, &version);
     let path = server.fetch_file(&file).ok()?;
     lvm::rockspec::Rockspec::from_file(&path)

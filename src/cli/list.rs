@@ -34,7 +34,7 @@ pub fn exec(ctx: &Context, args: ListArgs) -> Result<i32> {
     if manifest.packages.is_empty() {
         println!(
             "No packages installed in {} (profile '{}')",
-            env.root.display(),
+            env.root().display(),
             env.profile()?
         );
     }

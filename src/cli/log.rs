@@ -70,7 +70,7 @@ fn plain_log(env: &Environment, max_count: Option<usize>) -> Result<i32> {
         chrono::format::StrftimeItems::new(TIME_FORMAT).collect();
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let cached = max_count.is_none_or(|n| n > SHORT_LOG);
-    let mut lines = env.repo.log_lines(env.head()?, cached);
+    let mut lines = env.repo().log_lines(env.head()?, cached);
     for line in lines.by_ref().take(max_count.unwrap_or(usize::MAX)) {
         let line = line?;
         writeln!(
@@ -99,8 +99,8 @@ pub struct ShowEventArgs {
 pub fn show_event(ctx: &Context, args: ShowEventArgs) -> Result<i32> {
     reading_only();
     let env = ctx.open()?;
-    let commit = env.repo.resolve_rev(&args.rev)?;
-    let logged = env.repo.log(commit, Some(1))?;
+    let commit = env.repo().resolve_rev(&args.rev)?;
+    let logged = env.repo().log(commit, Some(1))?;
     let Some(first) = logged.first() else {
         bail!("no event at {}", args.rev);
     };

@@ -38,7 +38,7 @@ pub fn exec(ctx: &Context, command: ProfileCommand) -> Result<i32> {
     match command {
         ProfileCommand::List { json } => {
             let current = env.profile()?;
-            let names = env.repo.profiles()?;
+            let names = env.repo().profiles()?;
             if json {
                 print_json(&serde_json::json!({"current": current, "profiles": names}))?;
             } else {

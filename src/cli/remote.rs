@@ -22,7 +22,7 @@ pub enum RemoteCommand {
 
 pub fn exec(ctx: &Context, command: RemoteCommand) -> Result<i32> {
     let env = ctx.open()?;
-    let repo = env.repo.git();
+    let repo = env.repo().git();
     match command {
         RemoteCommand::Add { name, url } => {
             let added = remote::remote_add(repo, &name, &url)?;

@@ -122,7 +122,7 @@ pub fn lua(ctx: &Context, args: LuaArgs) -> Result<i32> {
     let version: String = vm.eval("_VERSION")?;
     println!(
         "{version} (embedded in lvm) in {} (profile '{profile}'); Ctrl-D to leave",
-        env.root.display()
+        env.root().display()
     );
     interactive(&vm)?;
     Ok(exit::OK)
@@ -214,7 +214,7 @@ impl RunTree {
                 if !env.tree_matches(&env.manifest()?) {
                     eprintln!(
                         "lvm: the rocks tree of {} does not match its recorded state; run `lvm sync`",
-                        env.root.display()
+                        env.root().display()
                     );
                 }
                 Ok(RunTree {
@@ -229,9 +229,9 @@ impl RunTree {
     /// tree under `.trees/` that is not live, so the new tree is moved out of there while the
     /// writer lock keeps them away.
     fn of_profile(ctx: &Context, env: &Environment, profile: &str) -> Result<RunTree> {
-        let head = env.repo.profile_head(profile)?;
-        let manifest = env.repo.manifest_at(head)?;
-        let scratch_root = env.root.join(lvm::layout::SCRATCH_DIR);
+        let head = env.repo().profile_head(profile)?;
+        let manifest = env.repo().manifest_at(head)?;
+        let scratch_root = env.root().join(lvm::layout::SCRATCH_DIR);
         std::fs::create_dir_all(&scratch_root)
             .with_context(|| format!("creating {}", scratch_root.display()))?;
         let dir = tempfile::Builder::new()

@@ -164,11 +164,11 @@ pub fn doctor(env: &Environment, options: &DoctorOptions) -> DoctorReport {
 }
 
 fn check_config(env: &Environment, f: &mut Findings) {
-    let path = env.root.join(CONFIG_FILE);
+    let path = env.root().join(CONFIG_FILE);
     let recorded = env
         .head()
         .ok()
-        .and_then(|h| env.repo.read_file(h, CONFIG_FILE).ok())
+        .and_then(|h| env.repo().read_file(h, CONFIG_FILE).ok())
         .unwrap_or_default();
     match std::fs::read(&path) {
         Err(_) => f.add(
@@ -202,7 +202,7 @@ fn check_config(env: &Environment, f: &mut Findings) {
         }
         Ok(_) => {}
     }
-    if env.config.servers.is_empty() {
+    if env.config().servers.is_empty() {
         f.add(
             Severity::Error,
             "config",
@@ -211,8 +211,8 @@ fn check_config(env: &Environment, f: &mut Findings) {
             Some("lvm install --server URL NAME   # names a server for one command".into()),
         );
     }
-    for url in &env.config.servers {
-        if let Err(e) = crate::server::RocksServer::new(url, &env.home.cache_dir()) {
+    for url in &env.config().servers {
+        if let Err(e) = crate::server::RocksServer::new(url, &env.home().cache_dir()) {
             f.add(
                 Severity::Error,
                 "config",
@@ -265,13 +265,13 @@ fn same_state(state: &Manifest, recorded: &[u8]) -> bool {
 }
 
 fn scan_log(env: &Environment) -> anyhow::Result<Scan> {
-    let repo = env.repo.git();
+    let repo = env.repo().git();
     let mut walk = repo.revwalk()?;
     walk.push(env.head()?)?;
     walk.simplify_first_parent()?;
     let mut oids: Vec<git2::Oid> = walk.collect::<Result<_, _>>()?;
     oids.reverse();
-    let mut state = Manifest::empty(&env.config.lua);
+    let mut state = Manifest::empty(&env.config().lua);
     let mut scan = Scan {
         last_good: None,
         first_bad: None,
@@ -280,7 +280,10 @@ fn scan_log(env: &Environment) -> anyhow::Result<Scan> {
     for (i, oid) in oids.iter().enumerate() {
         let commit = repo.find_commit(*oid)?;
         let message = String::from_utf8_lossy(commit.message_bytes()).into_owned();
-        let recorded = env.repo.read_file(*oid, MANIFEST_FILE).unwrap_or_default();
+        let recorded = env
+            .repo()
+            .read_file(*oid, MANIFEST_FILE)
+            .unwrap_or_default();
         let problem = match Event::from_commit_message(&message, &short(*oid)) {
             Err(e) => Some(e.to_string()),
             Ok(event) => match crate::events::apply(&mut state, &event.changes) {
@@ -326,7 +329,7 @@ fn check_history(env: &Environment, f: &mut Findings) -> History {
                 format!("cannot read the event log: {e:#}"),
                 Some(format!(
                     "git -C {} fsck",
-                    super::shell_word(&env.root.display().to_string())
+                    super::shell_word(&env.root().display().to_string())
                 )),
             );
             return History {
@@ -336,7 +339,7 @@ fn check_history(env: &Environment, f: &mut Findings) -> History {
             };
         }
     };
-    let root = super::shell_word(&env.root.display().to_string());
+    let root = super::shell_word(&env.root().display().to_string());
     let reset = scan
         .last_good
         .map(|good| format!("git -C {root} reset --hard {} && lvm sync", short(good)));
@@ -372,7 +375,10 @@ fn check_history(env: &Environment, f: &mut Findings) -> History {
 /// dependency check can say which.
 fn head_manifest(env: &Environment, history: &History, f: &mut Findings) -> Option<Manifest> {
     let head = env.head().ok()?;
-    let bytes = env.repo.read_file(head, MANIFEST_FILE).unwrap_or_default();
+    let bytes = env
+        .repo()
+        .read_file(head, MANIFEST_FILE)
+        .unwrap_or_default();
     match Manifest::from_bytes(&bytes, MANIFEST_FILE) {
         Ok(m) => Some(m),
         Err(manifest::ManifestError::Inconsistent { .. }) => serde_json::from_slice(&bytes).ok(),

@@ -22,7 +22,7 @@ pub use setup::{SetupOutcome, setup};
 
 /// Loads the catalog in force for `env`: shipped data, the user's, then the environment's.
 pub fn load_catalog(env: &Environment) -> Result<Catalog, CatalogError> {
-    Catalog::load(&env.home.root, Some(&env.root))
+    Catalog::load(&env.home().root, Some(env.root()))
 }
 
 /// What the configured rocks servers publish, for update checks.
@@ -40,8 +40,8 @@ impl Available {
     /// upgrade to recommend.
     pub fn from_servers(env: &Environment) -> Available {
         let mut out = Available::default();
-        for url in &env.config.servers {
-            let manifest = RocksServer::new(url, &env.home.cache_dir())
+        for url in &env.config().servers {
+            let manifest = RocksServer::new(url, &env.home().cache_dir())
                 .map_err(|e| e.to_string())
                 .and_then(|s| s.manifest().map_err(|e| format!("{e:#}")));
             match manifest {

@@ -70,7 +70,7 @@ pub fn setup(
     let mut created_branch = false;
     let mut switched_from = None;
     if previous != profile {
-        if !env.repo.profiles()?.iter().any(|p| p == profile) {
+        if !env.repo().profiles()?.iter().any(|p| p == profile) {
             crate::ops::profile::create(env, profile, None)
                 .with_context(|| format!("creating the profile branch '{profile}'"))?;
             created_branch = true;

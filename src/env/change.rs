@@ -60,7 +60,7 @@ pub struct ChangePlan<'a> {
 
 impl Environment {
     pub(super) fn journal_path(&self) -> PathBuf {
-        self.repo.git().path().join(JOURNAL_FILE)
+        self.repo.git_dir().join(JOURNAL_FILE)
     }
 
     /// Whether a change was left unfinished (its journal is still there).

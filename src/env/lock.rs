@@ -149,7 +149,7 @@ impl Environment {
     }
 
     pub(super) fn state_lock_path(&self) -> PathBuf {
-        self.repo.git().path().join(STATE_LOCK_FILE)
+        self.repo.git_dir().join(STATE_LOCK_FILE)
     }
 }
 

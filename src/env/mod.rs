@@ -42,10 +42,10 @@ use crate::report::{Reporter, Silent};
 
 /// An open environment.
 pub struct Environment {
-    pub root: PathBuf,
-    pub repo: EnvRepo,
-    pub config: EnvConfig,
-    pub home: Home,
+    root: PathBuf,
+    repo: EnvRepo,
+    config: EnvConfig,
+    home: Home,
     /// A reader's shared hold on the state lock (see [`crate::layout::STATE_LOCK_FILE`]), taken by
     /// [`Environment::open`] and given up when this process becomes the writer.
     read_guard: std::sync::Mutex<Option<fs::File>>,
@@ -238,6 +238,26 @@ impl Environment {
         }
         env.register_in_home();
         Ok(env)
+    }
+
+    /// The environment's folder.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Its git repository: the events, profiles and remotes.
+    pub fn repo(&self) -> &EnvRepo {
+        &self.repo
+    }
+
+    /// Its settings as recorded at open, with the caller's overrides applied.
+    pub fn config(&self) -> &EnvConfig {
+        &self.config
+    }
+
+    /// The lvm home it shares the store and cache of.
+    pub fn home(&self) -> &Home {
+        &self.home
     }
 
     /// Where this environment's operations report progress.

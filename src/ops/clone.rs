@@ -80,8 +80,8 @@ pub fn clone(
             )
         })?;
     Ok(CloneReport {
-        path: env.root.clone(),
-        profiles: env.repo.profiles()?,
+        path: env.root().to_path_buf(),
+        profiles: env.repo().profiles()?,
         sync,
     })
 }

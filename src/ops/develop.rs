@@ -125,7 +125,7 @@ pub fn link(
     let dir = target.dir.display().to_string();
     let outcome = install_project(env, target, choice, args, EventKind::Link)?;
     let manifest = env.manifest()?;
-    let store = env.home.store()?;
+    let store = env.home().store()?;
     let linked = manifest
         .packages
         .iter()

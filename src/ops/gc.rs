@@ -27,14 +27,14 @@ pub fn gc(env: &WriteLock<'_>, older_than_days: Option<u32>, dry_run: bool) -> R
     let cutoff = older_than_days.map(|d| chrono::Utc::now() - chrono::Duration::days(i64::from(d)));
     let mut keep = needed_store_keys(env, cutoff)?;
     let mut others = 0;
-    let this = std::fs::canonicalize(&env.root).unwrap_or_else(|_| env.root.clone());
-    for root in home_environments(&env.home)? {
+    let this = std::fs::canonicalize(env.root()).unwrap_or_else(|_| env.root().to_path_buf());
+    for root in home_environments(env.home())? {
         if std::fs::canonicalize(&root).is_ok_and(|r| r == this) {
             continue;
         }
         // An unreadable environment might need anything: collecting without it could delete
         // what it uses, so stop.
-        let other = Environment::open(&root, env.home.clone()).with_context(|| {
+        let other = Environment::open(&root, env.home().clone()).with_context(|| {
             format!(
                 "cannot read the environment {} to see which store entries it needs; repair or remove it, then run gc again",
                 root.display()
@@ -43,14 +43,14 @@ pub fn gc(env: &WriteLock<'_>, older_than_days: Option<u32>, dry_run: bool) -> R
         keep.extend(needed_store_keys(&other, cutoff)?);
         others += 1;
     }
-    let store = env.home.store()?;
+    let store = env.home().store()?;
     let report = store.gc(&keep, GcOptions { dry_run })?;
     Ok(GcOutcome {
         dry_run,
         store: report,
         kept: keep.len(),
         other_environments: others,
-        home: env.home.root.clone(),
+        home: env.home().root.clone(),
     })
 }
 
@@ -61,12 +61,12 @@ fn needed_store_keys(
     cutoff: Option<chrono::DateTime<chrono::Utc>>,
 ) -> Result<BTreeSet<StoreKey>> {
     let mut keep = BTreeSet::new();
-    for profile in env.repo.profiles()? {
-        let head = env.repo.profile_head(&profile)?;
-        for (i, logged) in env.repo.log(head, None)?.iter().enumerate() {
+    for profile in env.repo().profiles()? {
+        let head = env.repo().profile_head(&profile)?;
+        for (i, logged) in env.repo().log(head, None)?.iter().enumerate() {
             let recent = cutoff.is_none_or(|c| logged.event.timestamp >= c);
             if i == 0 || recent {
-                for p in env.repo.manifest_at(logged.commit)?.packages.values() {
+                for p in env.repo().manifest_at(logged.commit)?.packages.values() {
                     if let Ok(k) = StoreKey::parse(&p.store_key) {
                         keep.insert(k);
                     }

@@ -40,15 +40,15 @@ pub fn check_name(name: &str) -> Result<()> {
 /// branch's first commit. The current profile and the tree stay as they are.
 pub fn create(env: &WriteLock<'_>, name: &str, from: Option<&str>) -> Result<Oid> {
     check_name(name)?;
-    if env.repo.try_profile_head(name).is_some() {
+    if env.repo().try_profile_head(name).is_some() {
         bail!("profile '{name}' already exists (see `lvm profile list`)");
     }
     let source = match from {
         Some(p) => p.to_string(),
         None => env.profile()?,
     };
-    let at = env.repo.profile_head(&source)?;
-    let manifest = env.repo.manifest_at(at)?;
+    let at = env.repo().profile_head(&source)?;
+    let manifest = env.repo().manifest_at(at)?;
     let mut event = Event::new(EventKind::ProfileCreate, vec![name.to_string()], vec![]);
     event.details.insert("from".into(), source);
     let plan = ChangePlan {
@@ -77,8 +77,8 @@ pub fn switch_with(env: &WriteLock<'_>, name: &str, mut event: Event) -> Result<
     if previous == name {
         bail!("already on profile '{name}'");
     }
-    let head = env.repo.profile_head(name)?;
-    let manifest = env.repo.manifest_at(head)?;
+    let head = env.repo().profile_head(name)?;
+    let manifest = env.repo().manifest_at(head)?;
     event.details.insert("from".into(), previous);
     let plan = ChangePlan {
         profile: name.to_string(),
@@ -100,7 +100,7 @@ pub fn delete(env: &WriteLock<'_>, name: &str) -> Result<Oid> {
     if env.profile()? == name {
         bail!("cannot delete the current profile '{name}'; switch to another first");
     }
-    let deleted_head = env.repo.profile_head(name)?;
+    let deleted_head = env.repo().profile_head(name)?;
     let head = env.head()?;
     let manifest = env.manifest()?;
     let mut event = Event::new(EventKind::ProfileDelete, vec![name.to_string()], vec![]);
@@ -131,8 +131,8 @@ pub struct MergeOutcome {
 
 /// Merges another profile's requested packages into the current profile, through the resolver.
 pub fn merge_profile(env: &WriteLock<'_>, other: &str) -> Result<MergeOutcome> {
-    let other_head = env.repo.profile_head(other)?;
-    let theirs = env.repo.manifest_at(other_head)?;
+    let other_head = env.repo().profile_head(other)?;
+    let theirs = env.repo().manifest_at(other_head)?;
     let current = env.manifest()?;
     let session = Session::open(env, &ServerChoice::default())?;
     let mut candidates = session.candidates(&current);
@@ -150,7 +150,7 @@ pub fn merge_profile(env: &WriteLock<'_>, other: &str) -> Result<MergeOutcome> {
     }
     let request = Request {
         requirements,
-        lua_version: Version::parse(&env.config.lua)?,
+        lua_version: Version::parse(&env.config().lua)?,
         preferred: preferred_versions(&current, &BTreeSet::new()),
         allow_development: false,
     };

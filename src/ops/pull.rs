@@ -24,7 +24,7 @@ pub struct PullReport {
 /// histories diverged, the remote's state goes into profile `<remote>/<profile>` and the pull
 /// is refused with what to do. Then the tree is synced.
 pub fn pull(env: &Environment, remote: Option<&str>, lock_timeout: Duration) -> Result<PullReport> {
-    let repo = env.repo.git();
+    let repo = env.repo().git();
     let remote_name = resolve_remote(repo, remote, "pull")?;
     let lock = env.lock(lock_timeout)?;
     fetch_all(repo, &remote_name)?;

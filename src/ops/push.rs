@@ -30,18 +30,18 @@ pub struct Pushed {
 /// Pushes profiles to a remote. Refuses, before sending anything, when the remote has events
 /// the local profile lacks (pull and merge first): pushes never overwrite history.
 pub fn push(env: &Environment, remote: Option<&str>, which: &PushWhich) -> Result<Vec<Pushed>> {
-    let repo = env.repo.git();
+    let repo = env.repo().git();
     let remote_name = resolve_remote(repo, remote, "push")?;
     let profiles = match which {
         PushWhich::Current => vec![env.profile()?],
         PushWhich::Profile(p) => {
-            if !env.repo.profiles()?.contains(p) {
+            if !env.repo().profiles()?.contains(p) {
                 return Err(SharingError::UnknownProfile { name: p.clone() }.into());
             }
             vec![p.clone()]
         }
         PushWhich::All => env
-            .repo
+            .repo()
             .profiles()?
             .into_iter()
             .filter(|p| !p.contains('/'))
@@ -50,7 +50,7 @@ pub fn push(env: &Environment, remote: Option<&str>, which: &PushWhich) -> Resul
     fetch_all(repo, &remote_name)?;
     let mut plan = Vec::new();
     for profile in &profiles {
-        let local = env.repo.profile_head(profile)?;
+        let local = env.repo().profile_head(profile)?;
         let theirs = tracking_head(repo, &remote_name, profile);
         match theirs.map(|t| relation(repo, local, t)).transpose()? {
             Some(Relation::Same) => {}

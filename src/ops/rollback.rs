@@ -98,7 +98,7 @@ fn target_commit(env: &Environment, spec: &RollbackSpec) -> Result<Oid> {
             })
         }
         RollbackSpec::Rev(rev) => {
-            let commit = env.repo.resolve_rev(rev)?;
+            let commit = env.repo().resolve_rev(rev)?;
             if !events.iter().any(|e| e.commit == commit) {
                 bail!(
                     "revision '{rev}' is not in the history of profile '{}' (see `lvm log`; to take packages from another profile use `lvm profile merge`)",
@@ -141,7 +141,7 @@ pub fn rollback(env: &WriteLock<'_>, spec: &RollbackSpec) -> Result<RollbackOutc
         let last = env.history(Some(1))?;
         if let Some(from) = last.first().and_then(|l| switched_from(&l.event)) {
             let from = from.clone();
-            let target = env.repo.profile_head(&from).map_err(|e| {
+            let target = env.repo().profile_head(&from).map_err(|e| {
                 anyhow!(
                     "the last event switched from profile '{from}', which cannot be restored: {e}"
                 )
@@ -158,7 +158,7 @@ pub fn rollback(env: &WriteLock<'_>, spec: &RollbackSpec) -> Result<RollbackOutc
         }
     }
     let target = target_commit(env, spec)?;
-    let state = env.repo.manifest_at(target)?;
+    let state = env.repo().manifest_at(target)?;
     let current = env.manifest()?;
     let changes = manifest::diff(&current, &state);
     // The settings are part of the recorded state: a rollback returns to the target's too.

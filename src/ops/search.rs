@@ -26,9 +26,9 @@ pub struct SearchHit {
 pub fn search(env: &Environment, term: &str, choice: &ServerChoice) -> Result<Vec<SearchHit>> {
     let term = term.to_ascii_lowercase();
     let keep = |name: &str| name.contains(&term);
-    let cache = env.home.cache_dir();
-    let fetch_opts = fetch::fetch_options(env.config.http_timeout());
-    let urls = choice.urls(&env.config.servers);
+    let cache = env.home().cache_dir();
+    let fetch_opts = fetch::fetch_options(env.config().http_timeout());
+    let urls = choice.urls(&env.config().servers);
     let mut hits = Vec::new();
     let mut searched: Vec<String> = Vec::new();
     let mut failures = Vec::new();

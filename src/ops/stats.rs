@@ -84,7 +84,7 @@ pub fn stats(events: &[(String, &crate::events::Event, usize)]) -> Stats {
 pub fn environment_stats(env: &Environment) -> Result<Stats> {
     let mut logged = env.history(None)?;
     logged.reverse();
-    let mut state = crate::manifest::Manifest::empty(&env.config.lua);
+    let mut state = crate::manifest::Manifest::empty(&env.config().lua);
     let mut rows = Vec::new();
     for entry in &logged {
         // Counting through the changes avoids reading one manifest per event.

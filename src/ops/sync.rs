@@ -64,11 +64,11 @@ pub fn check_commit(env: &Environment, commit: Oid) -> Result<Manifest> {
     let bad = |reason: String| SharingError::BadHead {
         commit: short(commit),
         profile: env.profile().unwrap_or_default(),
-        root: env.root.display().to_string(),
+        root: env.root().display().to_string(),
         reason,
     };
     let config = env
-        .repo
+        .repo()
         .read_file(commit, CONFIG_FILE)
         .map_err(|e| bad(e.to_string()))?;
     let config = EnvConfig::parse(
@@ -77,7 +77,7 @@ pub fn check_commit(env: &Environment, commit: Oid) -> Result<Manifest> {
     )
     .map_err(|e| bad(e.to_string()))?;
     let manifest = env
-        .repo
+        .repo()
         .manifest_at(commit)
         .map_err(|e| bad(format!("{e:#}")))?;
     if manifest.lua != config.lua {
@@ -150,14 +150,14 @@ pub(super) fn hand_commits(repo: &Repository, head: Oid) -> Result<(Vec<Oid>, Oi
 /// its changes take that commit's state to the hand-made head's; its second parent is the
 /// hand-made head, so the ref moves forward and nothing is lost.
 pub(super) fn close_hand_commits(env: &WriteLock<'_>) -> Result<Option<(Oid, Vec<Change>)>> {
-    let repo = env.repo.git();
+    let repo = env.repo().git();
     let head = env.head()?;
     let (hand, base) = hand_commits(repo, head)?;
     if hand.is_empty() {
         return Ok(None);
     }
-    let before = env.repo.manifest_at(base)?;
-    let after = env.repo.manifest_at(head)?;
+    let before = env.repo().manifest_at(base)?;
+    let after = env.repo().manifest_at(head)?;
     let changes = manifest::diff(&before, &after);
     let mut event = Event::new(EventKind::Sync, vec![], changes.clone());
     event.details.insert("base".into(), base.to_string());
@@ -166,7 +166,7 @@ pub(super) fn close_hand_commits(env: &WriteLock<'_>) -> Result<Option<(Oid, Vec
         .details
         .insert("hand_commits".into(), hand.len().to_string());
     let tree = repo.find_commit(head)?.tree_id();
-    let commit = env.repo.commit_object(tree, &[base, head], &event)?;
+    let commit = env.repo().commit_object(tree, &[base, head], &event)?;
     let profile = env.profile()?;
     repo.reference_matching(
         &format!("refs/heads/{profile}"),
@@ -178,14 +178,14 @@ pub(super) fn close_hand_commits(env: &WriteLock<'_>) -> Result<Option<(Oid, Vec
     .map_err(|_| crate::envrepo::RepoError::Concurrent {
         profile: profile.clone(),
     })?;
-    env.repo.sync_worktree(commit)?;
+    env.repo().sync_worktree(commit)?;
     Ok(Some((commit, changes)))
 }
 
 /// Whether the live tree holds every symlink its linked packages need (pointing at the right
 /// file). `lvm sync` remakes the tree when not.
 pub fn links_intact(env: &Environment, manifest: &Manifest) -> Result<bool> {
-    let store = env.home.store()?;
+    let store = env.home().store()?;
     let tree = env.tree_path();
     for (name, package) in &manifest.packages {
         for file in store.linked_files(name, package)? {

@@ -82,8 +82,8 @@ pub fn verify(env: &Environment) -> Result<VerifyReport> {
         );
     }
     for file in [MANIFEST_FILE, CONFIG_FILE, ".gitignore"] {
-        let recorded_bytes = env.repo.read_file(head, file).ok();
-        let working = std::fs::read(env.root.join(file)).ok();
+        let recorded_bytes = env.repo().read_file(head, file).ok();
+        let working = std::fs::read(env.root().join(file)).ok();
         if recorded_bytes.is_some() && working != recorded_bytes {
             let how = if working.is_none() {
                 "is missing"
@@ -92,7 +92,7 @@ pub fn verify(env: &Environment) -> Result<VerifyReport> {
             };
             report.problems.push(format!(
                 "{file} in {} {how} at {} (profile '{profile}'); `lvm verify --repair` restores it",
-                env.root.display(),
+                env.root().display(),
                 short(head)
             ));
         }
@@ -104,7 +104,7 @@ pub fn verify(env: &Environment) -> Result<VerifyReport> {
             short(head)
         ));
     }
-    let store = env.home.store()?;
+    let store = env.home().store()?;
     let mut store_complete = true;
     for (name, package) in &recorded.packages {
         let key = match StoreKey::parse(&package.store_key) {
@@ -165,7 +165,7 @@ pub fn verify(env: &Environment) -> Result<VerifyReport> {
 /// Differences between the live tree and a tree freshly made from the store for `manifest`.
 fn compare_tree(env: &Environment, manifest: &manifest::Manifest) -> Result<Vec<String>> {
     use std::os::unix::fs::MetadataExt;
-    let scratch = env.root.join(crate::layout::SCRATCH_DIR);
+    let scratch = env.root().join(crate::layout::SCRATCH_DIR);
     std::fs::create_dir_all(&scratch)?;
     let expected_dir = tempfile::Builder::new()
         .prefix("verify-")
@@ -183,7 +183,7 @@ fn compare_tree(env: &Environment, manifest: &manifest::Manifest) -> Result<Vec<
     };
     // Symlinks of linked packages lead to working files that are meant to change (and may be
     // gone); `check_links` checks them instead.
-    let linked = linked_tree_paths(&env.home.store()?, manifest)?;
+    let linked = linked_tree_paths(&env.home().store()?, manifest)?;
     let listing = |root: &std::path::Path| -> Result<BTreeMap<String, std::path::PathBuf>> {
         Ok(crate::tree::links::tree_files_except(root, &linked)?)
     };
@@ -229,9 +229,9 @@ pub struct RepairOutcome {
 /// (see [`Environment::lock_only`]). A history that does not replay cannot be repaired here.
 pub fn repair(env: &WriteLock<'_>, report: &VerifyReport) -> Result<RepairOutcome> {
     let head = env.head()?;
-    env.repo.sync_worktree(head)?;
-    let manifest = env.repo.manifest_at(head)?;
-    let store = env.home.store()?;
+    env.repo().sync_worktree(head)?;
+    let manifest = env.repo().manifest_at(head)?;
+    let store = env.home().store()?;
     let mut outcome = RepairOutcome::default();
     for (name, key) in &report.corrupt_store {
         store.remove(key)?;

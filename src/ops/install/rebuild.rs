@@ -17,7 +17,7 @@ use crate::store::StoreKey;
 /// recorded in the manifest, verifying the recorded hashes and commits. Returns how many it
 /// rebuilt.
 pub fn ensure_in_store(env: &Environment, manifest: &Manifest) -> Result<usize> {
-    let store = env.home.store()?;
+    let store = env.home().store()?;
     let missing: Vec<(&String, &Package)> = manifest
         .packages
         .iter()

@@ -53,7 +53,7 @@ pub(in crate::ops) fn request_for(
     }
     Ok(Request {
         requirements,
-        lua_version: Version::parse(&env.config.lua)?,
+        lua_version: Version::parse(&env.config().lua)?,
         preferred,
         allow_development: false,
     })

@@ -64,9 +64,9 @@ pub struct Session {
 impl Session {
     /// Opens the servers (fetching or reusing their manifests) and the store.
     pub fn open(env: &Environment, choice: &ServerChoice) -> Result<Session> {
-        let urls = choice.urls(&env.config.servers);
-        let cache = env.home.cache_dir();
-        let fetch_opts = fetch::fetch_options(env.config.http_timeout());
+        let urls = choice.urls(&env.config().servers);
+        let cache = env.home().cache_dir();
+        let fetch_opts = fetch::fetch_options(env.config().http_timeout());
         let mut servers = Vec::new();
         let mut failures = Vec::new();
         for url in urls {
@@ -89,23 +89,23 @@ impl Session {
         if servers.is_empty() && !failures.is_empty() {
             tracing::warn!("no rocks server reachable; only installed packages are available");
         }
-        let scratch_root = env.root.join(crate::layout::SCRATCH_DIR);
+        let scratch_root = env.root().join(crate::layout::SCRATCH_DIR);
         std::fs::create_dir_all(&scratch_root)?;
         let scratch = tempfile::tempdir_in(&scratch_root)?;
         let headers = env
-            .home
+            .home()
             .root
             .join(crate::layout::LUA_HEADERS_DIR)
             .join(crate::platform::LUA_VERSION);
         build::write_lua_headers(&headers)?;
         Ok(Session {
-            lua: env.config.lua.clone(),
+            lua: env.config().lua.clone(),
             cache_dir: cache.clone(),
             servers,
-            store: env.home.store()?,
+            store: env.home().store()?,
             scratch,
             build_ctx: BuildContext {
-                jobs: env.config.jobs.unwrap_or_default().count(),
+                jobs: env.config().jobs.unwrap_or_default().count(),
                 ..BuildContext::from_env(&headers)
             },
             fetch_opts,
