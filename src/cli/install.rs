@@ -48,12 +48,12 @@ pub fn exec(ctx: &Context, args: InstallArgs) -> Result<i32> {
     let env = env.lock(ctx.lock_timeout)?;
     let targets = install::parse_targets(&args.targets)?;
     let outcome = install::install(&env, &targets, &args.servers.choice()?, &args.targets)?;
-    let headline = outcome::headline(&outcome, "Installed", &outcome::nothing_installed(&outcome));
-    outcome::print(
+    outcome::report(
         ctx,
         args.json,
-        outcome::json(&outcome),
-        outcome::text(&outcome, &headline),
+        &outcome,
+        "Installed",
+        &outcome::nothing_installed(&outcome),
     )?;
     Ok(exit::OK)
 }

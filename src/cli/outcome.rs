@@ -68,3 +68,16 @@ pub fn print(
     }
     Ok(())
 }
+
+/// Prints a package change's outcome: `{done} (commit)` and its changes, or `nothing` when
+/// nothing was recorded; as JSON with `--json`.
+pub fn report(
+    ctx: &super::Context,
+    as_json: bool,
+    outcome: &Outcome,
+    done: &str,
+    nothing: &str,
+) -> anyhow::Result<()> {
+    let headline = headline(outcome, done, nothing);
+    print(ctx, as_json, json(outcome), text(outcome, &headline))
+}

@@ -23,12 +23,6 @@ pub fn exec(ctx: &Context, args: RemoveArgs) -> Result<i32> {
     let env = ctx.open()?;
     let env = env.lock(ctx.lock_timeout)?;
     let outcome = remove::remove(&env, &args.names, args.force)?;
-    let headline = outcome::headline(&outcome, "Removed", "Nothing to do");
-    outcome::print(
-        ctx,
-        args.json,
-        outcome::json(&outcome),
-        outcome::text(&outcome, &headline),
-    )?;
+    outcome::report(ctx, args.json, &outcome, "Removed", "Nothing to do")?;
     Ok(exit::OK)
 }

@@ -23,12 +23,6 @@ pub fn exec(ctx: &Context, args: UnlinkArgs) -> Result<i32> {
     let env = ctx.open()?;
     let env = env.lock(ctx.lock_timeout)?;
     let unlinked = develop::unlink(&env, &args.name, args.force)?;
-    let headline = outcome::headline(&unlinked, "Unlinked", "Nothing to do");
-    outcome::print(
-        ctx,
-        args.json,
-        outcome::json(&unlinked),
-        outcome::text(&unlinked, &headline),
-    )?;
+    outcome::report(ctx, args.json, &unlinked, "Unlinked", "Nothing to do")?;
     Ok(exit::OK)
 }

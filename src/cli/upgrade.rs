@@ -27,16 +27,7 @@ pub fn exec(ctx: &Context, args: UpgradeArgs) -> Result<i32> {
     let env = ctx.open()?;
     let env = env.lock(ctx.lock_timeout)?;
     let outcome = upgrade::upgrade(&env, &args.names, &args.servers.choice()?)?;
-    let headline = outcome::headline(
-        &outcome,
-        "Upgraded",
-        "Nothing to upgrade: every package is at the newest version allowed",
-    );
-    outcome::print(
-        ctx,
-        args.json,
-        outcome::json(&outcome),
-        outcome::text(&outcome, &headline),
-    )?;
+    let nothing = "Nothing to upgrade: every package is at the newest version allowed";
+    outcome::report(ctx, args.json, &outcome, "Upgraded", nothing)?;
     Ok(exit::OK)
 }
