@@ -3,11 +3,12 @@
 //! is created (from the current profile) and switched to when needed. Conflicts go through the
 //! resolver and fail the setup with its explanation; nothing is picked silently.
 
+use anyhow::{Context as _, Result, bail};
+
 use super::data::{Catalog, PlannedPackage, dependency_text};
 use crate::env::WriteLock;
 use crate::events::EventKind;
 use crate::ops::install::{self, Outcome, ServerChoice, Target};
-use anyhow::{Context as _, Result, bail};
 
 /// The event argument of a production setup.
 pub const PROD_FLAG: &str = "--prod";

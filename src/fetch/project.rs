@@ -7,9 +7,8 @@
 //! tree can hold symlinks to them ([`crate::tree::links`]).
 
 use std::collections::BTreeMap;
-use std::fs;
-use std::io;
 use std::path::{Path, PathBuf};
+use std::{fs, io};
 
 use thiserror::Error;
 

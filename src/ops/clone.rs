@@ -1,16 +1,18 @@
 //! `lvm clone`: an environment's repository copied from a URL, its store entries rebuilt from
 //! the recorded sources and its tree made; a failed clone leaves nothing behind.
 
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context as _, Result};
+use git2::{Oid, Repository};
+
 use crate::env::{Environment, Home, OpenOptions};
 use crate::envrepo::DEFAULT_PROFILE;
 use crate::manifest::Manifest;
 use crate::ops::remote::{ORIGIN, SharingError, fetch_all, normalize_url};
 use crate::ops::sync::{SyncReport, check_commit, sync};
-use anyhow::{Context as _, Result};
-use git2::{Oid, Repository};
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 /// Whether a directory is missing or empty.
 pub(super) fn is_empty_dir(path: &Path) -> bool {

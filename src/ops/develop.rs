@@ -5,6 +5,12 @@
 //! are made with the tree ([`crate::tree::links`]). C modules stay built copies: after changing
 //! C sources, `lvm link PATH` again.
 
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, Result};
+use thiserror::Error;
+
 use crate::env::WriteLock;
 use crate::events::EventKind;
 use crate::fetch::project::{DevMode, GitState, LocalTarget, target};
@@ -13,10 +19,7 @@ use crate::ops::install::{self, Outcome, ServerChoice, Target};
 use crate::ops::remove::removal_plan;
 use crate::store::{Store, StoreKey};
 use crate::version::Version;
-use anyhow::{Context as _, Result};
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use thiserror::Error;
+
 #[derive(Debug, Error)]
 pub enum DevelopError {
     #[error("{name} is not installed (see `lvm list`)")]

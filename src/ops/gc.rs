@@ -1,11 +1,13 @@
 //! `lvm gc`: store entries that no state of any environment sharing the lvm home needs are
 //! removed.
 
-use crate::env::{Environment, WriteLock};
-use crate::store::{GcOptions, StoreKey};
-use anyhow::{Context as _, Result};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
+
+use anyhow::{Context as _, Result};
+
+use crate::env::{Environment, WriteLock};
+use crate::store::{GcOptions, StoreKey};
 
 /// What `lvm gc` removed (or would remove, with `dry_run`) and what it kept.
 #[derive(Debug)]

@@ -1,6 +1,11 @@
 //! `lvm profile`: named package sets of one environment, each a git branch; create, switch,
 //! delete and merge are each recorded as one event.
 
+use std::collections::{BTreeMap, BTreeSet};
+
+use anyhow::{Result, anyhow, bail};
+use git2::Oid;
+
 use crate::env::{ChangePlan, WriteLock};
 use crate::events::{Event, EventKind};
 use crate::manifest;
@@ -10,9 +15,6 @@ use crate::ops::install::resolution::preferred_versions;
 use crate::ops::install::session::{ServerChoice, Session};
 use crate::resolve::{self, Request};
 use crate::version::{Constraints, Dependency, Version};
-use anyhow::{Result, anyhow, bail};
-use git2::Oid;
-use std::collections::{BTreeMap, BTreeSet};
 
 /// Whether `name` is a plain git ref component that shells also take as it is: letters, digits,
 /// `-`, `_`, `.`, not starting with `.` or `-`, not ending in `.lock`, at most 64 characters.

@@ -1,14 +1,16 @@
 //! `lvm pull`: a remote's events for the current profile fetched and fast-forwarded, the
 //! store filled from their recorded sources, and the tree made to match.
 
+use std::time::Duration;
+
+use anyhow::{Context as _, Result};
+
 use crate::env::Environment;
 use crate::manifest::{self, Change};
 use crate::ops::remote::{
     Relation, SharingError, fetch_all, relation, remote_copy_profile, resolve_remote, tracking_head,
 };
 use crate::ops::sync::{SyncReport, check_commit, finish_sync};
-use anyhow::{Context as _, Result};
-use std::time::Duration;
 
 /// What `lvm pull` did.
 #[derive(Debug, Clone)]

@@ -1,13 +1,14 @@
 //! `lvm push`: the current profile (or every profile) sent to a remote; refused when the
 //! remote has events this environment lacks.
 
+use anyhow::Result;
+use git2::PushOptions;
+
 use crate::env::Environment;
 use crate::ops::remote::{
     Relation, SharingError, callbacks, fetch_all, find_remote, relation, resolve_remote,
     tracking_head, transfer_error,
 };
-use anyhow::Result;
-use git2::PushOptions;
 
 /// What to push.
 #[derive(Debug, Clone)]

@@ -1,9 +1,10 @@
 //! Remotes of an environment's repository: names, URLs and transports, credentials, fetching
 //! and how a local profile relates to its remote copy; shared by push, pull and clone.
 
+use std::path::{Path, PathBuf};
+
 use anyhow::{Context as _, Result};
 use git2::{AutotagOption, Cred, CredentialType, FetchOptions, Oid, RemoteCallbacks, Repository};
-use std::path::{Path, PathBuf};
 use thiserror::Error;
 
 /// The remote a clone fetches from.

@@ -1,13 +1,15 @@
 //! `lvm remove`: packages and the dependencies nothing else needs leave the state, as one
 //! event; dependents are refused unless forced.
 
+use std::collections::{BTreeMap, BTreeSet};
+
+use anyhow::{Result, bail};
+
 use crate::env::WriteLock;
 use crate::events::EventKind;
 use crate::manifest::{self, Manifest};
 use crate::ops::install::Outcome;
 use crate::version::Dependency;
-use anyhow::{Result, bail};
-use std::collections::{BTreeMap, BTreeSet};
 
 /// Removes packages (and the dependencies nothing else needs) as one event.
 pub fn remove(env: &WriteLock<'_>, names: &[String], force: bool) -> Result<Outcome> {

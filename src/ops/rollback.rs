@@ -1,14 +1,16 @@
 //! `lvm rollback`: the state of an earlier event (by steps, revision or date) recorded as a
 //! new event, settings included; undoing a profile switch switches back.
 
+use std::collections::BTreeMap;
+
+use anyhow::{Result, anyhow, bail};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use git2::Oid;
+
 use crate::env::{Environment, WriteLock};
 use crate::envrepo::short;
 use crate::events::{Event, EventKind};
 use crate::manifest::{self, Change};
-use anyhow::{Result, anyhow, bail};
-use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
-use git2::Oid;
-use std::collections::BTreeMap;
 
 /// What `lvm rollback` was asked to return to.
 #[derive(Debug, Clone)]

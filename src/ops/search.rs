@@ -1,14 +1,15 @@
 //! `lvm search`: package names containing a term on every configured rocks server, read from
 //! the servers' manifests only.
 
+use anyhow::{Result, bail};
+use serde::Serialize;
+
 use crate::env::Environment;
 use crate::errors::error_text;
-use crate::fetch::{self};
+use crate::fetch;
 use crate::ops::install::session::ServerChoice;
 use crate::server::RocksServer;
 use crate::version::Version;
-use anyhow::{Result, bail};
-use serde::Serialize;
 
 /// One `lvm search` result: the versions of a package on one server, newest first.
 #[derive(Debug, Serialize)]

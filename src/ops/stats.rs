@@ -1,10 +1,12 @@
 //! `lvm stats`: what the recorded events say about an environment: counts by kind, phase
 //! times, store hit rate and the slowest events.
 
+use std::collections::BTreeMap;
+
+use anyhow::{Result, anyhow};
+
 use crate::env::Environment;
 use crate::envrepo::short;
-use anyhow::{Result, anyhow};
-use std::collections::BTreeMap;
 
 /// What `lvm stats` reports: where time went, per command kind and phase, and how often the
 /// store saved a build.

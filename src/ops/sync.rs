@@ -1,6 +1,12 @@
 //! `lvm sync`: the store and tree made to match the head commit after git changes made
 //! outside lvm, and commits made by hand closed with a `sync` event.
 
+use std::fs;
+use std::time::Duration;
+
+use anyhow::Result;
+use git2::{Oid, Repository};
+
 use crate::config::EnvConfig;
 use crate::env::{Environment, WriteLock};
 use crate::envrepo::{CONFIG_FILE, MANIFEST_FILE, short};
@@ -8,10 +14,6 @@ use crate::events::{Event, EventError, EventKind};
 use crate::manifest::{self, Change, Manifest};
 use crate::ops::install::rebuild::ensure_in_store;
 use crate::ops::remote::SharingError;
-use anyhow::Result;
-use git2::{Oid, Repository};
-use std::fs;
-use std::time::Duration;
 
 /// `lvm sync`: make the store hold every package the head commit's manifest needs (rebuilding
 /// what is missing from the recorded sources), then the tree exactly what the manifest says.

@@ -1,15 +1,17 @@
 //! `lvm upgrade`: the installed packages (or the named ones) moved to the newest versions
 //! every constraint allows, as one event.
 
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Instant;
+
+use anyhow::{Result, bail};
+
 use crate::env::WriteLock;
 use crate::events::EventKind;
 use crate::ops::install::resolution::{preferred_versions, request_for};
 use crate::ops::install::session::{ServerChoice, Session};
 use crate::ops::install::{Outcome, apply_resolution};
 use crate::resolve;
-use anyhow::{Result, bail};
-use std::collections::{BTreeMap, BTreeSet};
-use std::time::Instant;
 
 /// Upgrades `names` (every installed package when empty) to the newest versions every
 /// constraint allows, as one `upgrade` event. Packages the user pinned with an exact

@@ -1,14 +1,16 @@
 //! `lvm verify`: the log replayed against the manifest, the store and the tree, and the
 //! repair that rebuilds what is missing or damaged.
 
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::path::Path;
+
+use anyhow::{Result, anyhow};
+
 use crate::env::{Environment, WriteLock};
 use crate::envrepo::{CONFIG_FILE, MANIFEST_FILE, short};
 use crate::manifest::{self, Change, Manifest};
 use crate::store::{Store, StoreKey};
-use anyhow::{Result, anyhow};
-use std::collections::{BTreeMap, BTreeSet};
-use std::fs;
-use std::path::Path;
 
 /// The result of `lvm verify`.
 #[derive(Debug, Clone, Default)]

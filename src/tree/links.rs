@@ -5,9 +5,8 @@
 //! the store reads that record into [`LinkedFile`]s (`Store::linked_files`).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fs;
-use std::io;
 use std::path::{Component, Path, PathBuf};
+use std::{fs, io};
 
 use thiserror::Error;
 
