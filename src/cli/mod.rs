@@ -89,7 +89,7 @@ Examples:
     after_help = EXAMPLES
 )]
 pub struct Cli {
-    /// More output (-v: debug, -vv: trace). RUST_LOG overrides.
+    /// More output: -v lvm's debug log, -vv its trace, -vvv every crate's. RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
     /// Only errors.
@@ -215,10 +215,13 @@ fn init_tracing(verbose: u8, quiet: bool, env_logs: Option<PathBuf>, ansi: bool)
     use lvm::logfile::{RollingLog, SystemClock};
     use tracing_subscriber::prelude::*;
     use tracing_subscriber::{EnvFilter, fmt};
+    // -v and -vv open lvm's own logs; the crates below it (the resolver, git, HTTP) stay at
+    // warnings unless -vvv or RUST_LOG asks for them.
     let default = match (quiet, verbose) {
         (true, _) => "error",
         (false, 0) => "warn",
-        (false, 1) => "lvm=debug,info",
+        (false, 1) => "warn,lvm=debug",
+        (false, 2) => "warn,lvm=trace",
         (false, _) => "trace",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));

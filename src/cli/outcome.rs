@@ -4,6 +4,7 @@
 use serde_json::{Value, json};
 
 use lvm::envrepo::short;
+use lvm::manifest::Change;
 use lvm::ops::diff::change_json;
 use lvm::ops::install::Outcome;
 
@@ -35,6 +36,9 @@ pub fn text(outcome: &Outcome, headline: &str) -> String {
     let mut out = format!("{headline}\n");
     for change in &outcome.changes {
         out.push_str(&format!("  {}\n", change.summary()));
+        if let Some(constraint) = constraint_change(change) {
+            out.push_str(&format!("      requested: {constraint}\n"));
+        }
     }
     out.push_str(&format!(
         "({} built, {} from the store)",
@@ -80,4 +84,24 @@ pub fn report(
 ) -> anyhow::Result<()> {
     let headline = headline(outcome, done, nothing);
     print(ctx, as_json, json(outcome), text(outcome, &headline))
+}
+
+/// `old → new` when a change moved what the user asked for (the constraint a package is
+/// requested with, or whether it is requested at all).
+fn constraint_change(change: &Change) -> Option<String> {
+    let Change::Changed { from, to, .. } = change else {
+        return None;
+    };
+    let (old, new) = (&from.reason.requested, &to.reason.requested);
+    (old != new).then(|| format!("{} → {}", requested_text(old), requested_text(new)))
+}
+
+/// A requested constraint for people: `'>= 1.1'`, `any version`, or `not requested` (a
+/// dependency only).
+fn requested_text(requested: &Option<String>) -> String {
+    match requested.as_deref() {
+        None => "not requested".into(),
+        Some("") => "any version".into(),
+        Some(constraint) => format!("'{constraint}'"),
+    }
 }

@@ -155,15 +155,30 @@ impl Environment {
 
 /// Changes: each needs the writer lock, which this guard proves is held.
 impl WriteLock<'_> {
-    /// Makes the working files and the live tree agree with the head commit.
+    /// Makes the working files and the live tree agree with the head commit. A tree that does
+    /// not is a surprise here (a crash, a hand edit), so it is reported as a warning.
     pub fn recover(&self) -> Result<()> {
+        self.match_head(false)
+    }
+
+    /// [`WriteLock::recover`] after this process moved the head itself (a pull's
+    /// fast-forward): the tree is expected to differ, so remaking it is not a warning.
+    pub fn follow_head(&self) -> Result<()> {
+        self.match_head(true)
+    }
+
+    fn match_head(&self, head_moved_here: bool) -> Result<()> {
         self.recover_interrupted(false)?;
         let head = self.head()?;
         let manifest = self.repo.manifest_at(head)?;
         let dir = if self.tree_matches(&manifest) {
             None
         } else {
-            tracing::warn!("the rocks tree does not match the recorded state; rebuilding it");
+            if head_moved_here {
+                tracing::info!("making the rocks tree of the new head");
+            } else {
+                tracing::warn!("the rocks tree does not match the recorded state; rebuilding it");
+            }
             Some(self.tree_for(&manifest)?.0)
         };
         self.exclusively(|| {

@@ -78,7 +78,7 @@ pub fn pull(env: &Environment, remote: Option<&str>, lock_timeout: Duration) -> 
     // The config may have changed with the new head: read the environment again.
     let fresh = env.reopen()?;
     let fresh = lock.for_reopened(&fresh)?;
-    fresh.recover()?;
+    fresh.follow_head()?;
     let sync = finish_sync(&fresh)?;
     Ok(PullReport {
         remote: remote_name,

@@ -234,3 +234,51 @@ fn debian_luarocks_installs_from_a_server_lvm_published() {
         .unwrap();
     assert_eq!(stdout_ok(&out).trim(), "hello, luarocks\t1.1");
 }
+
+#[test]
+fn installing_again_keeps_the_constraint_and_a_new_one_says_old_and_new() {
+    let lvm = Lvm::new();
+    let (_dir, url) = file_server(lvm.root.path());
+    lvm.init(&[&url]);
+    lvm.ok(&["install", "strutil", "< 1.1"]);
+    let requested = |lvm: &Lvm| -> serde_json::Value {
+        let list: serde_json::Value = serde_json::from_str(&lvm.ok(&["list", "--json"])).unwrap();
+        list.as_array().unwrap()[0]["requested"].clone()
+    };
+    assert_eq!(requested(&lvm), "< 1.1");
+
+    // The bare name again: same version, same constraint, nothing recorded.
+    let out = lvm.ok(&["install", "strutil"]);
+    assert_eq!(out.trim(), "Nothing to do: strutil already installed");
+    assert_eq!(requested(&lvm), "< 1.1");
+    assert_eq!(lvm.installed(), ["strutil 1.0-1"]);
+
+    // A new constraint replaces it, and the output says from what to what.
+    let out = lvm.ok(&["install", "strutil >= 1.1"]);
+    assert!(out.contains("~ strutil 1.0-1 → 1.1-1 (upgraded)"), "{out}");
+    assert!(out.contains("requested: '< 1.1' → '>= 1.1'"), "{out}");
+    assert_eq!(requested(&lvm), ">= 1.1");
+}
+
+#[test]
+fn verbose_shows_lvms_own_log_and_the_resolvers_only_at_three_vs() {
+    let lvm = Lvm::new();
+    let (_dir, url) = file_server(lvm.root.path());
+    lvm.init(&[&url]);
+    let stderr = |args: &[&str]| {
+        let out = lvm.command().args(args).output().unwrap();
+        assert!(out.status.success(), "{args:?}");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let one = stderr(&["-v", "install", "chain-b"]);
+    assert!(one.contains("DEBUG") && one.contains("lvm"), "{one}");
+    assert!(
+        !one.contains("pubgrub"),
+        "-v shows only lvm's lines:\n{one}"
+    );
+    let three = stderr(&["-vvv", "install", "chain-a"]);
+    assert!(
+        three.contains("pubgrub"),
+        "-vvv shows the resolver's lines too:\n{three}"
+    );
+}

@@ -103,7 +103,13 @@ pub fn install_with(
     let mut new_requirements = Vec::new();
     for target in targets {
         let dep = session.pin_target(&mut candidates, target)?;
-        requested.insert(dep.name.clone(), dep.constraints.to_string());
+        // `lvm install NAME` again keeps the constraint NAME was requested with; only a new
+        // constraint (or a rockspec, git source or project) replaces it.
+        let keeps_constraint = matches!(target, Target::Package(d) if d.constraints.is_any())
+            && requested.contains_key(&dep.name);
+        if !keeps_constraint {
+            requested.insert(dep.name.clone(), dep.constraints.to_string());
+        }
         new_requirements.push(dep);
     }
     let resolution = resolve_requested(&candidates, &current, &requested, env)
