@@ -87,10 +87,10 @@ pub fn error_kind(err: &anyhow::Error) -> ErrorKind {
             return ErrorKind::LockBusy;
         }
         if let Some(e) = cause.downcast_ref::<ResolveError>() {
-            return match e {
-                ResolveError::UnknownPackage { .. } => ErrorKind::BadInput,
-                _ => ErrorKind::Conflict,
-            };
+            return resolution_kind(e);
+        }
+        if let Some(e) = cause.downcast_ref::<crate::ops::install::ResolutionFailed>() {
+            return resolution_kind(&e.cause);
         }
         if let Some(e) = cause.downcast_ref::<SharingError>() {
             return match e {
@@ -151,6 +151,14 @@ pub fn error_kind(err: &anyhow::Error) -> ErrorKind {
         }
     }
     ErrorKind::Other
+}
+
+/// An unknown package is bad input; anything else the resolver refuses is a conflict.
+fn resolution_kind(e: &crate::resolve::ResolveError) -> ErrorKind {
+    match e {
+        crate::resolve::ResolveError::UnknownPackage { .. } => ErrorKind::BadInput,
+        _ => ErrorKind::Conflict,
+    }
 }
 
 /// How long library writers wait for another process changing the same environment (the

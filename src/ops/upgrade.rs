@@ -35,8 +35,8 @@ pub fn upgrade(env: &WriteLock<'_>, names: &[String], choice: &ServerChoice) -> 
     let candidates = session.candidates(&current);
     let requested = current.requested();
     let request = request_for(&requested, preferred_versions(&current, &upgrading), env)?;
-    let resolution = resolve::resolve(&candidates, &request)
-        .map_err(|e| session.explain_unreachable(e.into()))?;
+    let resolution =
+        resolve::resolve(&candidates, &request).map_err(|e| session.explain_failure(e.into()))?;
     timings.insert("resolve".into(), started.elapsed().as_millis() as u64);
     let (commit, changes, hits, builds) = apply_resolution(
         env,

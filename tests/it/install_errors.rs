@@ -235,3 +235,16 @@ fn failing_server_is_named_when_a_package_cannot_be_found() {
     assert!(err.contains(&server.url()) && err.contains("500"), "{err}");
     assert_eq!(lvm.snapshot(), before);
 }
+
+#[test]
+fn a_mistyped_package_name_gets_the_closest_published_one() {
+    let (lvm, _dir, _url) = setup(|_| true);
+    let before = lvm.installed();
+    let err = lvm.fails(&["install", "strutl"]);
+    assert!(err.contains("no package named 'strutl'"), "{err}");
+    assert!(err.contains("did you mean 'strutil'?"), "{err}");
+    // Nothing close: no guess.
+    let err = lvm.fails(&["install", "zzzzzzzz"]);
+    assert!(!err.contains("did you mean"), "{err}");
+    assert_eq!(lvm.installed(), before);
+}

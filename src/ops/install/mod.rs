@@ -29,7 +29,7 @@ pub(in crate::ops) mod resolution;
 pub(in crate::ops) mod session;
 pub(in crate::ops) mod targets;
 
-pub use session::ServerChoice;
+pub use session::{ResolutionFailed, ServerChoice};
 pub use targets::{Target, parse_targets};
 
 /// What a change to the packages did: the event's commit (none when the state did not change
@@ -113,7 +113,7 @@ pub fn install_with(
         new_requirements.push(dep);
     }
     let resolution = resolve_requested(&candidates, &current, &requested, env)
-        .map_err(|e| session.explain_unreachable(e))?;
+        .map_err(|e| session.explain_failure(e))?;
     timings.insert("resolve".into(), started.elapsed().as_millis() as u64);
     let names: Vec<String> = new_requirements.iter().map(|d| d.name.clone()).collect();
     let applied = apply_resolution(

@@ -16,6 +16,7 @@ use crate::ops::install::candidates::{Candidates, Origin, Pinned, find_rockspec_
 use crate::ops::install::targets::Target;
 use crate::registry::ServerManifest;
 use crate::report::Reporter;
+use crate::resolve::ResolveError;
 use crate::rockspec::Rockspec;
 use crate::server::RocksServer;
 use crate::store::Store;
@@ -44,6 +45,15 @@ impl ServerChoice {
             ServerChoice::Extra(list) => list.iter().chain(configured).cloned().collect(),
         }
     }
+}
+
+/// A resolution that failed, with what the session adds to it: the closest published name
+/// for an unknown package, and the servers that could not be read (the package may be there).
+#[derive(Debug, thiserror::Error)]
+#[error("{cause}{hint}")]
+pub struct ResolutionFailed {
+    pub cause: ResolveError,
+    pub hint: String,
 }
 
 /// Everything a change needs: servers with their manifests, the store, build settings.
@@ -116,15 +126,30 @@ impl Session {
 
     /// Adds to a resolution failure which servers could not be read, since the package may
     /// be on one of them.
-    pub(in crate::ops) fn explain_unreachable(&self, err: anyhow::Error) -> anyhow::Error {
-        if self.unreachable.is_empty() {
-            return err;
+    pub(in crate::ops) fn explain_failure(&self, err: anyhow::Error) -> anyhow::Error {
+        let unreachable = match self.unreachable.is_empty() {
+            true => String::new(),
+            false => format!(
+                "\nthese rocks servers could not be read:\n  {}",
+                self.unreachable.join("\n  ")
+            ),
+        };
+        let cause = match err.downcast::<ResolveError>() {
+            Ok(cause) => cause,
+            Err(other) if unreachable.is_empty() => return other,
+            Err(other) => return anyhow!("{}{unreachable}", error_text(&other)),
+        };
+        let mut hint = String::new();
+        if let ResolveError::UnknownPackage { name, .. } = &cause {
+            let known: Vec<&str> = self
+                .servers
+                .iter()
+                .flat_map(|(_, manifest)| manifest.packages.keys().map(String::as_str))
+                .collect();
+            hint.push_str(&crate::suggest::did_you_mean(name, &known));
         }
-        anyhow!(
-            "{}\nthese rocks servers could not be read:\n  {}",
-            error_text(&err),
-            self.unreachable.join("\n  ")
-        )
+        hint.push_str(&unreachable);
+        ResolutionFailed { cause, hint }.into()
     }
 
     /// The rocks server at `url` and the files it publishes for `name` `version` (from this
