@@ -36,6 +36,11 @@ pub fn exec(ctx: &Context, args: InitArgs) -> Result<i32> {
         Some(p) => p,
         None => ctx.env_path()?,
     };
+    // Check first: a profile that does not exist must not leave an environment behind.
+    if let Some(profile) = &args.profile {
+        lvm::curator::Catalog::load(&ctx.home.root, None)?.plan(profile, args.prod)?;
+    }
+    let created_folder = !path.exists();
     let env = create(ctx, &path, args.lua.as_deref(), args.servers)?;
     if !ctx.quiet {
         println!(
@@ -46,14 +51,28 @@ pub fn exec(ctx: &Context, args: InitArgs) -> Result<i32> {
         );
     }
     if let Some(profile) = &args.profile {
-        let env = env.lock(ctx.lock_timeout)?;
-        super::setup::setup_profile(
-            ctx,
-            &env,
-            profile,
-            args.prod,
-            &lvm::ops::install::ServerChoice::default(),
-        )?;
+        let set_up = env.lock(ctx.lock_timeout).and_then(|env| {
+            super::setup::setup_profile(
+                ctx,
+                &env,
+                profile,
+                args.prod,
+                &lvm::ops::install::ServerChoice::default(),
+            )
+        });
+        if let Err(e) = set_up {
+            drop(env);
+            // Undo: the environment this command made goes with the failed setup.
+            let undone = created_folder && std::fs::remove_dir_all(&path).is_ok();
+            let what = match undone {
+                true => format!("{} was not created", path.display()),
+                false => format!(
+                    "the empty environment in {} stays; remove it or run `lvm setup {profile}` there",
+                    path.display()
+                ),
+            };
+            return Err(e.context(format!("lvm init --profile {profile} failed; {what}")));
+        }
     }
     Ok(exit::OK)
 }

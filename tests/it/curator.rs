@@ -972,3 +972,19 @@ fn init_with_a_profile_sets_it_up_in_one_go() {
     assert_eq!(event["args"], serde_json::json!(["minimal", "--prod"]));
     assert!(!installed(&lvm).is_empty());
 }
+
+#[test]
+fn init_with_a_profile_that_fails_leaves_no_environment() {
+    let lvm = Lvm::new();
+    // A profile that does not exist is refused before anything is made.
+    let (_dir, url) = server(&lvm, |_| true);
+    let err = lvm.fails(&["init", "--server", &url, "--profile", "nosuch"]);
+    assert!(err.contains("nosuch"), "{err}");
+    assert!(!lvm.env_dir().exists(), "{err}");
+    // A profile whose packages the server lacks fails in the setup: the new environment goes.
+    let lvm = Lvm::new();
+    let (_empty, empty_url) = server(&lvm, |name| name.starts_with("inspect"));
+    let err = lvm.fails(&["init", "--server", &empty_url, "--profile", "minimal"]);
+    assert!(err.contains("was not created"), "{err}");
+    assert!(!lvm.env_dir().exists(), "{err}");
+}
