@@ -322,6 +322,18 @@ pub(super) fn callbacks<'a>() -> RemoteCallbacks<'a> {
 }
 
 pub(super) fn transfer_error(action: &'static str, url: &str, e: &git2::Error) -> SharingError {
+    // libgit2 calls a local path that does not exist an "unsupported URL protocol".
+    if transport(url).is_ok_and(|t| t == Transport::Local) {
+        let path = Path::new(url.strip_prefix("file://").unwrap_or(url));
+        if !path.exists() {
+            return SharingError::Transfer {
+                action,
+                url: url.into(),
+                message: "no repository there (the folder does not exist)".into(),
+                hint: " (check the path; a shared environment is a bare git repository: create one with `git init --bare PATH`, then `lvm push`)",
+            };
+        }
+    }
     let hint = match (e.class(), transport(url)) {
         (git2::ErrorClass::Ssh, _) | (_, Ok(Transport::Ssh)) => {
             " (for ssh, load your key into ssh-agent with `ssh-add` and check the host is in ~/.ssh/known_hosts)"

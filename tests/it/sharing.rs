@@ -393,6 +393,23 @@ fn remotes_are_validated() {
     assert!(err.contains("known: backup, origin"), "{err}");
     a.ok(&["remote", "remove", "origin"]);
     assert!(a.ok(&["remote", "list"]).starts_with("backup\t"));
+
+    // A path with no repository says so (libgit2 alone calls it an unsupported protocol).
+    let gone = a.root.path().join("no-such/env.git");
+    a.ok(&["remote", "add", "gone", gone.to_str().unwrap()]);
+    let err = a.fails(&["push", "gone"]);
+    assert!(
+        err.contains("no repository there") && err.contains("git init --bare"),
+        "{err}"
+    );
+    assert!(!err.contains("unsupported URL protocol"), "{err}");
+    let err = a.fails(&[
+        "clone",
+        gone.to_str().unwrap(),
+        a.root.path().join("copy").to_str().unwrap(),
+    ]);
+    assert!(err.contains("no repository there"), "{err}");
+    assert!(!a.root.path().join("copy").exists());
 }
 
 #[test]
