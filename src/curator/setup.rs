@@ -68,6 +68,8 @@ pub fn setup(
         );
     }
     let previous = env.profile()?;
+    // Where the profile branch stood, so a failed setup can put it back without an event.
+    let head_before = env.repo().try_profile_head(profile);
     let mut created_branch = false;
     let mut switched_from = None;
     if previous != profile {
@@ -78,7 +80,7 @@ pub fn setup(
         }
         if let Err(e) = crate::ops::profile::switch(env, profile, vec![profile.to_string()]) {
             if created_branch {
-                let _ = crate::ops::profile::delete(env, profile);
+                let _ = env.take_back_switch(&previous, profile, None);
             }
             return Err(e.context(format!("switching to profile '{profile}'")));
         }
@@ -106,7 +108,7 @@ pub fn setup(
                 wanted.join(", ")
             );
             if let Some(from) = &switched_from {
-                match undo_switch(env, profile, from, created_branch) {
+                match env.take_back_switch(from, profile, head_before) {
                     Ok(()) => message.push_str(&format!("; back on profile '{from}'")),
                     Err(undo) => message.push_str(&format!(
                         "; going back to profile '{from}' failed too ({undo:#}): run `lvm profile switch {from}`"
@@ -131,14 +133,6 @@ pub fn setup(
         left_out_installed,
         install,
     })
-}
-
-fn undo_switch(env: &WriteLock<'_>, profile: &str, from: &str, created: bool) -> Result<()> {
-    crate::ops::profile::switch(env, from, vec![from.to_string()])?;
-    if created {
-        crate::ops::profile::delete(env, profile)?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]

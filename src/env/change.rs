@@ -192,6 +192,25 @@ impl WriteLock<'_> {
         Ok(())
     }
 
+    /// Takes back a profile switch made by the same command whose follow-up failed, leaving
+    /// no trace: the current profile goes back to `from` (whose history never saw the switch),
+    /// the profile switched to goes back to `head_before` (or is deleted when the command
+    /// created it: `None`), and the tree and working files follow the head again.
+    pub fn take_back_switch(&self, from: &str, to: &str, head_before: Option<Oid>) -> Result<()> {
+        self.repo.set_current_profile(from)?;
+        match head_before {
+            None => self.repo.delete_profile(to)?,
+            Some(old) => {
+                let now = self.repo.profile_head(to)?;
+                if now != old {
+                    self.repo
+                        .publish(to, Some(now), old, "lvm: take back a failed change")?;
+                }
+            }
+        }
+        self.recover()
+    }
+
     /// Makes `dir` (a finished tree in `.trees/`) the live tree and the working files those of
     /// the head commit, as one step for readers.
     pub fn install_tree(&self, dir: &Path) -> Result<()> {

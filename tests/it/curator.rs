@@ -424,6 +424,8 @@ fn setup_conflict_goes_through_the_resolver_and_changes_nothing() {
         after.split("\n").skip(1).collect::<Vec<_>>().join("\n"),
         manifest_before
     );
+    // Nothing at all changed: no event took the switch back (branches, heads, tree as before).
+    assert_eq!(after, before);
 
     // recommend names the package whose dependencies conflict with the profile.
     let recs = recommendations(&lvm, &["--offline", "--profile", "minimal"]);
