@@ -32,7 +32,7 @@ pub enum ConfigCommand {
         /// servers, lua, lock_timeout, jobs, color or http_timeout.
         key: String,
         /// The value (servers: one or more URLs or folders).
-        #[arg(required = true, num_args = 1.., allow_hyphen_values = true)]
+        #[arg(required = true, num_args = 1.., allow_negative_numbers = true)]
         values: Vec<String>,
         #[command(flatten)]
         scope: Scope,
