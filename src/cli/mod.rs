@@ -141,7 +141,8 @@ pub enum Command {
     Show(show::ShowArgs),
     /// Search the configured rocks servers.
     Search(search::SearchArgs),
-    /// Print shell commands that put the environment on LUA_PATH, LUA_CPATH and PATH.
+    /// Print shell commands (sh, bash, zsh, fish; or --json) that put the environment on LUA_PATH,
+    /// LUA_CPATH and PATH, in front or with --append after.
     Path(path::PathArgs),
     /// Remove store entries no recent state needs.
     Gc(gc::GcArgs),

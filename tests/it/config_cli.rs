@@ -474,6 +474,41 @@ fn flags_work_before_and_after_the_key_and_values() {
     assert_eq!(get("jobs"), "default\tauto");
 }
 
+#[test]
+fn get_json_has_the_value_and_its_origin() {
+    let (lvm, _dir) = env_with_server();
+    let get = |args: &[&str]| -> serde_json::Value { serde_json::from_str(&lvm.ok(args)).unwrap() };
+    let json = get(&["config", "get", "jobs", "--json"]);
+    assert_eq!(
+        json,
+        serde_json::json!({"key": "jobs", "value": "auto", "origin": "default", "source": null}),
+        "{json}"
+    );
+    lvm.ok(&["config", "set", "jobs", "3"]);
+    let json = get(&["config", "get", "jobs", "--json"]);
+    assert_eq!(json["value"], 3, "{json}");
+    assert_eq!(json["origin"], "environment", "{json}");
+    let env_file = lvm.env_dir().join("lvm.toml").display().to_string();
+    assert_eq!(json["source"], env_file.as_str(), "{json}");
+    let json = get(&["--jobs", "5", "config", "get", "--json", "jobs"]);
+    assert_eq!(
+        (&json["value"], &json["origin"]),
+        (&5.into(), &"flag".into())
+    );
+    // The same object as the key's row of `config list --json`.
+    let list = get(&["config", "list", "--json"]);
+    let row = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["key"] == "servers")
+        .unwrap()
+        .clone();
+    assert_eq!(get(&["config", "get", "servers", "--json"]), row);
+    let err = lvm.fails(&["config", "get", "jobz", "--json"]);
+    assert!(err.contains("did you mean 'jobs'"), "{err}");
+}
+
 /// A rock of one C module made of four sources, and a compiler wrapper that records how many
 /// compilers run at once.
 fn multi_source_rock(root: &Path) -> (String, PathBuf) {

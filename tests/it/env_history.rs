@@ -709,8 +709,13 @@ fn diff_between_revisions_and_profiles() {
     let text = lvm.ok(&["diff", "HEAD~2"]);
     assert_eq!(text.trim(), "~ strutil 1.0-1 (source changed)", "{text}");
 
-    let json: serde_json::Value =
-        serde_json::from_str(&lvm.ok(&["diff", "old", "default", "--json"])).unwrap();
+    let json_text = lvm.ok(&["diff", "old", "default", "--json"]);
+    // --format json is the same as --json.
+    assert_eq!(
+        lvm.ok(&["diff", "old", "default", "--format", "json"]),
+        json_text
+    );
+    let json: serde_json::Value = serde_json::from_str(&json_text).unwrap();
     let kinds: Vec<(&str, &str)> = json["changes"]
         .as_array()
         .unwrap()
