@@ -120,9 +120,18 @@ fn list_show_and_search_as_text_and_json() {
     assert_eq!(hits[2]["server"], url.as_str());
     let text = lvm.ok(&["search", "dia-b"]);
     assert_eq!(text.trim(), format!("dia-base 2.0-1 1.5-1 1.0-1  ({url})"));
+    // No match is a result: exit 0 in text and JSON alike.
     let out = lvm.run(&["search", "no-such-thing"]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("No packages match"));
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "No package matches 'no-such-thing'\n"
+    );
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let none: serde_json::Value =
         serde_json::from_str(&lvm.ok(&["search", "no-such-thing", "--json"])).unwrap();
     assert_eq!(none, serde_json::json!([]));
