@@ -868,8 +868,10 @@ pub enum EnvOrigin {
     Default,
 }
 
-/// Finds the environment: `--env PATH`, then `LVM_ENV`, then the nearest `.lvm/` walking up
-/// from `cwd`, then `<home>/envs/default`.
+/// Finds the environment: `--env PATH|NAME`, then `LVM_ENV` (a path or a name), then the
+/// nearest `.lvm/` walking up from `cwd`, then `<home>/envs/default`. A plain name (no `/`)
+/// that is not an existing path but is a named environment (`<home>/envs/NAME`, made by
+/// `lvm env create NAME`) means that environment; anything else is a path.
 pub fn locate_env(
     flag: Option<&Path>,
     env_var: Option<&Path>,
@@ -877,10 +879,10 @@ pub fn locate_env(
     home: &Path,
 ) -> (PathBuf, EnvOrigin) {
     if let Some(p) = flag {
-        return (p.to_path_buf(), EnvOrigin::Flag);
+        return (env_path_or_name(p, cwd, home), EnvOrigin::Flag);
     }
     if let Some(p) = env_var.filter(|p| !p.as_os_str().is_empty()) {
-        return (p.to_path_buf(), EnvOrigin::EnvVar);
+        return (env_path_or_name(p, cwd, home), EnvOrigin::EnvVar);
     }
     for dir in cwd.ancestors() {
         let candidate = dir.join(LOCAL_ENV_DIR);
@@ -889,6 +891,26 @@ pub fn locate_env(
         }
     }
     (named_env(home, "default"), EnvOrigin::Default)
+}
+
+/// The name in `--env NAME` (or `LVM_ENV=NAME`) when it is a plain name: one component, no
+/// `/`, not `.` or `..`.
+pub fn plain_env_name(given: &Path) -> Option<&str> {
+    let text = given.to_str()?;
+    let plain = !text.is_empty() && !text.contains('/') && text != "." && text != "..";
+    plain.then_some(text)
+}
+
+/// `--env` or `LVM_ENV` as a path: an existing path wins; otherwise a plain name that names an
+/// environment under the lvm home is that environment.
+fn env_path_or_name(given: &Path, cwd: &Path, home: &Path) -> PathBuf {
+    if let Some(name) = plain_env_name(given) {
+        let named = named_env(home, name);
+        if !cwd.join(given).exists() && named.exists() {
+            return named;
+        }
+    }
+    given.to_path_buf()
 }
 
 /// The path of a named environment under the lvm home.
@@ -1296,5 +1318,20 @@ mod tests {
         assert_eq!((p, o), (project.join(".lvm"), EnvOrigin::Local));
         let (p, o) = locate_env(None, Some(Path::new("/e")), &project, Path::new("/home"));
         assert_eq!((p, o), (PathBuf::from("/e"), EnvOrigin::EnvVar));
+        // A plain name: an existing path first, then a named environment, else the path.
+        let home = tmp.path().join("home");
+        std::fs::create_dir_all(home.join("envs/proj2/.git")).unwrap();
+        let named = home.join("envs/proj2");
+        let (p, o) = locate_env(Some(Path::new("proj2")), None, &project, &home);
+        assert_eq!((p, o), (named.clone(), EnvOrigin::Flag));
+        let (p, _) = locate_env(None, Some(Path::new("proj2")), &project, &home);
+        assert_eq!(p, named);
+        std::fs::create_dir_all(project.join("proj2")).unwrap();
+        let (p, _) = locate_env(Some(Path::new("proj2")), None, &project, &home);
+        assert_eq!(p, PathBuf::from("proj2"));
+        let (p, _) = locate_env(Some(Path::new("./other")), None, &project, &home);
+        assert_eq!(p, PathBuf::from("./other"));
+        let (p, _) = locate_env(Some(Path::new("nope")), None, &project, &home);
+        assert_eq!(p, PathBuf::from("nope"));
     }
 }

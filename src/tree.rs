@@ -598,6 +598,14 @@ pub fn path_script(tree_root: &Path, shell: Shell) -> Result<String, TreeError> 
     Ok(wrapper::path_script(&lua_path_strings(tree_root)?, shell))
 }
 
+/// Like [`path_script`], with the tree after the existing paths (`luarocks path --append`).
+pub fn append_path_script(tree_root: &Path, shell: Shell) -> Result<String, TreeError> {
+    Ok(wrapper::append_path_script(
+        &lua_path_strings(tree_root)?,
+        shell,
+    ))
+}
+
 /// Names of the rocks and versions found in a tree's rocks directory (for checks and listings).
 pub fn installed_rocks(tree: &Path) -> Result<BTreeSet<(String, String)>, TreeError> {
     let dir = rocks_dir(tree);

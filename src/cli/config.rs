@@ -25,6 +25,10 @@ pub enum ConfigCommand {
         /// Also print where the value comes from (flag, env-var, environment, user, default).
         #[arg(long)]
         show_origin: bool,
+        /// Print the key, its value, its origin level and source as a JSON object (the form
+        /// of one `config list --json` row).
+        #[arg(long)]
+        json: bool,
     },
     /// Set a setting in the environment's lvm.toml (one recorded event), or with --user in your
     /// config file. The value is checked first; nothing is written when it is invalid.
@@ -32,7 +36,7 @@ pub enum ConfigCommand {
         /// servers, lua, lock_timeout, jobs, color or http_timeout.
         key: String,
         /// The value (servers: one or more URLs or folders).
-        #[arg(required = true, num_args = 1.., allow_hyphen_values = true)]
+        #[arg(required = true, num_args = 1.., allow_negative_numbers = true)]
         values: Vec<String>,
         #[command(flatten)]
         scope: Scope,
@@ -57,7 +61,11 @@ pub struct Scope {
 pub fn exec(ctx: &Context, command: ConfigCommand) -> Result<i32> {
     match command {
         ConfigCommand::List { json } => list(ctx, json),
-        ConfigCommand::Get { key, show_origin } => get(ctx, &key, show_origin),
+        ConfigCommand::Get {
+            key,
+            show_origin,
+            json,
+        } => get(ctx, &key, show_origin, json),
         ConfigCommand::Set { key, values, scope } => {
             let key = Key::parse(&key, "lvm config set")?;
             let value = parse_for_set(key, &values)?;
@@ -93,15 +101,7 @@ fn list(ctx: &Context, json: bool) -> Result<i32> {
     if json {
         let rows: Vec<serde_json::Value> = Key::ALL
             .iter()
-            .map(|key| {
-                let origin = settings.origin(*key);
-                serde_json::json!({
-                    "key": key.name(),
-                    "value": settings.value(*key).to_json(),
-                    "origin": origin.level(),
-                    "source": origin.source(),
-                })
-            })
+            .map(|key| setting_json(settings, *key))
             .collect();
         print_json(&rows)?;
         return Ok(exit::OK);
@@ -121,11 +121,24 @@ fn list(ctx: &Context, json: bool) -> Result<i32> {
     Ok(exit::OK)
 }
 
-fn get(ctx: &Context, key: &str, show_origin: bool) -> Result<i32> {
+/// One setting as JSON: key, value, origin level and source.
+fn setting_json(settings: &config::Settings, key: Key) -> serde_json::Value {
+    let origin = settings.origin(key);
+    serde_json::json!({
+        "key": key.name(),
+        "value": settings.value(key).to_json(),
+        "origin": origin.level(),
+        "source": origin.source(),
+    })
+}
+
+fn get(ctx: &Context, key: &str, show_origin: bool, json: bool) -> Result<i32> {
     let key = Key::parse(key, "lvm config get")?;
     check_environment(ctx)?;
     let value = ctx.settings.value(key);
-    if show_origin {
+    if json {
+        print_json(&setting_json(&ctx.settings, key))?;
+    } else if show_origin {
         println!("{}\t{value}", ctx.settings.origin(key));
     } else {
         println!("{value}");

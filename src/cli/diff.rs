@@ -15,6 +15,8 @@ use lvm::ops::diff;
 pub enum DiffFormat {
     Text,
     Markdown,
+    /// The same as --json.
+    Json,
 }
 
 #[derive(Debug, Args)]
@@ -23,8 +25,10 @@ pub struct DiffArgs {
     pub from: Option<String>,
     /// To this revision or profile (default: the current state).
     pub to: Option<String>,
+    /// The changes as JSON (the same as --format json).
     #[arg(long)]
     pub json: bool,
+    /// text, markdown or json.
     #[arg(long, value_enum, default_value = "text")]
     pub format: DiffFormat,
 }
@@ -37,12 +41,16 @@ pub fn exec(ctx: &Context, args: DiffArgs) -> Result<i32> {
     let from = env.repo().resolve_rev(&from_rev)?;
     let to = env.repo().resolve_rev(&to_rev)?;
     let changes = manifest::diff(&env.repo().manifest_at(from)?, &env.repo().manifest_at(to)?);
-    if args.json {
-        let out: Vec<_> = changes.iter().map(diff::change_json).collect();
-        print_json(&serde_json::json!({"from": from_rev, "to": to_rev, "changes": out}))?;
-        return Ok(exit::OK);
-    }
-    match args.format {
+    let format = if args.json {
+        DiffFormat::Json
+    } else {
+        args.format
+    };
+    match format {
+        DiffFormat::Json => {
+            let out: Vec<_> = changes.iter().map(diff::change_json).collect();
+            print_json(&serde_json::json!({"from": from_rev, "to": to_rev, "changes": out}))?;
+        }
         DiffFormat::Markdown => print!("{}", diff::markdown(&from_rev, &to_rev, &changes)),
         DiffFormat::Text => {
             let color = ctx.color(std::io::stdout().is_terminal());

@@ -61,6 +61,13 @@ pub fn exec(ctx: &Context, command: EnvCommand) -> Result<i32> {
         EnvCommand::Create { name, servers } => {
             check_env_name(&name)?;
             let path = config::named_env(&ctx.home.root, &name);
+            if path.join(".git").is_dir() {
+                bail!(
+                    "environment '{name}' exists already ({}): use it with `lvm --env {name} ...`, \
+                     or remove it first with `lvm env remove {name}`",
+                    path.display()
+                );
+            }
             create(ctx, &path, None, servers)?;
             println!("Created environment '{name}' in {}", path.display());
         }

@@ -278,7 +278,7 @@ pub fn install(ctx: &Context, term: &str, choice: &ServerChoice) -> Result<i32> 
     let catalog = curator::load_catalog(&env)?;
     let hits = search::search(&env, term, choice)?;
     if hits.is_empty() {
-        eprintln!("No packages match '{term}' (see `lvm search`)");
+        eprintln!("No package matches '{term}' (see `lvm search`)");
         return Ok(exit::FAILURE);
     }
     let facts = search_facts(&hits, &catalog);

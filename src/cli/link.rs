@@ -12,7 +12,9 @@ use lvm::ops::develop;
 
 #[derive(Debug, Args)]
 #[command(after_help = "\
-PATH holds the rockspec (found as `lvm make` finds it). The package's Lua modules and Lua
+PATH is the project directory that holds the rockspec (found as `lvm make` finds it), or the
+rockspec itself (DIR/NAME.rockspec, or one in DIR/rockspecs/), which picks it when the project
+has several; the project directory is where it lives. The package's Lua modules and Lua
 scripts in the tree become symlinks to the files in PATH, so edits show up without
 reinstalling. C modules are built copies: after changing C sources (or the rockspec), run
 `lvm link PATH` again. `lvm verify` reports the package as linked and fails if PATH or a linked
@@ -20,12 +22,13 @@ file is gone; `lvm unlink NAME` removes it.
 
 Examples:
   lvm link .
-  lvm link ../my-rock")]
+  lvm link ../my-rock
+  lvm link ../my-rock/my-rock-scm-1.rockspec")]
 pub struct LinkArgs {
     /// Print the outcome as JSON (the commit, the changes and the statistics).
     #[arg(long)]
     pub json: bool,
-    /// The project directory.
+    /// The project directory, or one of its rockspecs.
     pub path: PathBuf,
     #[command(flatten)]
     pub servers: ServerArgs,
@@ -49,8 +52,17 @@ pub fn exec(ctx: &Context, args: LinkArgs) -> Result<i32> {
         ),
     };
     if !linked.built_copies.is_empty() {
+        // The rockspec when one was named, so the command picks the same one again.
+        let again = if args.path.is_file() {
+            std::fs::canonicalize(&args.path)
+                .unwrap_or_else(|_| args.path.clone())
+                .display()
+                .to_string()
+        } else {
+            dir.clone()
+        };
         headline.push_str(&format!(
-            "\nnote: its C modules ({}) are built copies: after changing C sources, run `lvm link {dir}` again",
+            "\nnote: its C modules ({}) are built copies: after changing C sources, run `lvm link {again}` again",
             linked.built_copies.join(", ")
         ));
     }

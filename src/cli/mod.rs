@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{Context as _, Result};
 use clap::{Parser, Subcommand};
 
 use lvm::config::{Key, Layer, Origin, Settings, Value};
@@ -95,8 +95,9 @@ pub struct Cli {
     /// Only errors.
     #[arg(short, long, global = true)]
     pub quiet: bool,
-    /// The environment to use (default: LVM_ENV, then the nearest .lvm/, then the default one).
-    #[arg(long, global = true, value_name = "PATH")]
+    /// The environment to use: a folder, or the name of one made by `lvm env create NAME`
+    /// (default: LVM_ENV, then the nearest .lvm/, then the default one).
+    #[arg(long, global = true, value_name = "PATH|NAME")]
     pub env: Option<PathBuf>,
     /// Seconds to wait for another lvm process changing the same environment (default: the
     /// lock_timeout setting, see `lvm config`; 60).
@@ -140,7 +141,8 @@ pub enum Command {
     Show(show::ShowArgs),
     /// Search the configured rocks servers.
     Search(search::SearchArgs),
-    /// Print shell commands that put the environment on LUA_PATH, LUA_CPATH and PATH.
+    /// Print shell commands (sh, bash, zsh, fish; or --json) that put the environment on LUA_PATH,
+    /// LUA_CPATH and PATH, in front or with --append after.
     Path(path::PathArgs),
     /// Remove store entries no recent state needs.
     Gc(gc::GcArgs),
@@ -372,6 +374,15 @@ impl Context {
         self.settings.color.enabled(is_terminal)
     }
 
+    /// `--env`, else a non-empty `LVM_ENV`, as given.
+    fn env_given(&self) -> Option<PathBuf> {
+        self.env_flag.clone().or_else(|| {
+            std::env::var_os("LVM_ENV")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        })
+    }
+
     pub fn env_path(&self) -> Result<PathBuf> {
         let cwd = std::env::current_dir()?;
         let env_var = std::env::var_os("LVM_ENV").map(PathBuf::from);
@@ -391,11 +402,23 @@ impl Context {
     /// reads the recorded settings.
     pub fn open(&self) -> Result<Environment> {
         let path = self.env_path()?;
-        match self.opened.take() {
+        let opened = match self.opened.take() {
             Some(repo) if repo.root() == path => {
                 Environment::open_repo(repo, self.home.clone(), self.open_options())
             }
             _ => Environment::open_with(&path, self.home.clone(), self.open_options()),
+        };
+        // `--env NAME` that is neither a folder nor a named environment: say both were tried.
+        let given = self.env_given();
+        match given.as_deref().and_then(lvm::config::plain_env_name) {
+            Some(name) if path.as_os_str() == name && !path.exists() => opened.with_context(|| {
+                format!(
+                    "no environment '{name}': no folder {name} here and no named environment \
+                         {} (see `lvm env list`; make one with `lvm env create {name}`)",
+                    lvm::config::named_env(&self.home.root, name).display()
+                )
+            }),
+            _ => opened,
         }
     }
 

@@ -20,11 +20,12 @@ pub enum ProfileCommand {
         #[arg(long)]
         from: Option<String>,
     },
-    /// Switch the environment to another profile.
+    /// Switch the environment to another profile (already on it: says so, exit 0, no event).
     Switch { name: String },
     /// Delete a profile (not the current one).
     Delete { name: String },
-    /// Bring another profile's requested packages into the current one, through the resolver.
+    /// Bring another profile's requested packages into the current one, through the resolver
+    /// (the current profile itself is refused).
     Merge {
         other: String,
         /// Print the outcome as JSON (the commit, the changes and the statistics).
@@ -55,6 +56,11 @@ pub fn exec(ctx: &Context, command: ProfileCommand) -> Result<i32> {
         }
         ProfileCommand::Switch { name } => {
             let env = env.lock(ctx.lock_timeout)?;
+            // Nothing to do is not a failure (like `git switch`): no event, exit 0.
+            if env.profile()? == name {
+                println!("Already on profile '{name}'");
+                return Ok(exit::OK);
+            }
             profile::switch(&env, &name, vec![name.clone()])?;
             println!("Switched to profile '{name}'");
         }

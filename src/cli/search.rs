@@ -1,5 +1,5 @@
 //! `lvm search TERM`: the packages on the configured rocks servers whose name contains TERM,
-//! with their versions.
+//! with their versions. No match exits 0 too (`No package matches 'TERM'`, or `[]`).
 
 use anyhow::Result;
 use clap::Args;
@@ -26,8 +26,8 @@ pub fn exec(ctx: &Context, args: SearchArgs) -> Result<i32> {
     if args.json {
         print_json(&hits)?;
     } else if hits.is_empty() {
-        println!("No packages match '{}'", args.term);
-        return Ok(exit::FAILURE);
+        // No match is a result, not a failure: exit 0, as with --json (`[]`).
+        println!("No package matches '{}'", args.term);
     } else {
         for hit in &hits {
             println!("{} {}  ({})", hit.name, hit.versions.join(" "), hit.server);

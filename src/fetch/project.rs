@@ -33,16 +33,18 @@ pub enum ProjectError {
     )]
     NoRockspec { dir: PathBuf, command: &'static str },
     #[error(
-        "{} holds several rockspecs: {}; name the one to use, e.g. `lvm {command} {}`",
-        dir.display(), candidates.join(", "), candidates.first().map(String::as_str).unwrap_or("")
+        "{} holds several rockspecs: {}; name the one to use, e.g. `{example}`",
+        dir.display(), candidates.join(", ")
     )]
     SeveralRockspecs {
         dir: PathBuf,
         candidates: Vec<String>,
-        command: &'static str,
+        /// A command that works: `lvm make NAME.rockspec` (run in the directory) or
+        /// `lvm link DIR/NAME.rockspec`.
+        example: String,
     },
     #[error(
-        "{} is not a directory; `lvm link` takes the project directory that holds the rockspec",
+        "{} is neither a directory nor a .rockspec file; `lvm link` takes the project directory that holds the rockspec, or the rockspec itself",
         path.display()
     )]
     NotADirectory { path: PathBuf },
@@ -200,10 +202,18 @@ fn rockspecs_in(dir: &Path) -> Vec<String> {
 /// The project's rockspec, relative to `dir`: the single one at the top, else the single one in
 /// `rockspec/` or `rockspecs/`; several at the same level is an error that lists them.
 pub fn find_rockspec(dir: &Path, mode: DevMode) -> Result<String, ProjectError> {
-    let several = |candidates: Vec<String>| ProjectError::SeveralRockspecs {
-        dir: dir.to_path_buf(),
-        candidates,
-        command: mode.command(),
+    let several = |candidates: Vec<String>| {
+        let first = candidates.first().cloned().unwrap_or_default();
+        // `lvm make` runs in the project directory; `lvm link` takes the rockspec's path.
+        let example = match mode {
+            DevMode::Make => format!("lvm make {first}"),
+            DevMode::Link => format!("lvm link {}", dir.join(&first).display()),
+        };
+        ProjectError::SeveralRockspecs {
+            dir: dir.to_path_buf(),
+            candidates,
+            example,
+        }
     };
     let mut top = rockspecs_in(dir);
     match top.len() {
@@ -379,6 +389,27 @@ pub fn target(
         mode,
         git,
     })
+}
+
+/// The target of `lvm link PATH`: PATH is the project directory, or one of its rockspecs (at
+/// its top or in its `rockspec/` or `rockspecs/` folder), which picks that rockspec when the
+/// project has several.
+pub fn link_target(path: &Path) -> Result<LocalTarget, ProjectError> {
+    let is_rockspec = path.is_file() && path.extension().is_some_and(|e| e == "rockspec");
+    if !is_rockspec {
+        return target(path, None, DevMode::Link);
+    }
+    let absolute = fs::canonicalize(path).map_err(io_err("resolve", path))?;
+    let parent = absolute.parent().unwrap_or(Path::new("/"));
+    let in_rockspec_dir = parent
+        .file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| ROCKSPEC_DIRS.contains(&n));
+    let dir = match parent.parent() {
+        Some(grandparent) if in_rockspec_dir => grandparent,
+        _ => parent,
+    };
+    target(dir, Some(&absolute), DevMode::Link)
 }
 
 /// The rockspec of a target, as text and parsed.

@@ -13,7 +13,7 @@ use thiserror::Error;
 
 use crate::env::WriteLock;
 use crate::events::EventKind;
-use crate::fetch::project::{DevMode, GitState, LocalTarget, target};
+use crate::fetch::project::{DevMode, GitState, LocalTarget, link_target, target};
 use crate::manifest::{self, Package};
 use crate::ops::install::{self, Outcome, ServerChoice, Target};
 use crate::ops::remove::removal_plan;
@@ -124,7 +124,7 @@ pub fn link(
     choice: &ServerChoice,
     args: &[String],
 ) -> Result<LinkOutcome> {
-    let target = target(path, None, DevMode::Link)?;
+    let target = link_target(path)?;
     let dir = target.dir.display().to_string();
     let outcome = install_project(env, target, choice, args, EventKind::Link)?;
     let manifest = env.manifest()?;

@@ -133,6 +133,14 @@ pub struct MergeOutcome {
 
 /// Merges another profile's requested packages into the current profile, through the resolver.
 pub fn merge_profile(env: &WriteLock<'_>, other: &str) -> Result<MergeOutcome> {
+    let current = env.profile()?;
+    if current == other {
+        bail!(
+            "cannot merge profile '{other}' into itself: it is the current profile; name another \
+             profile (see `lvm profile list`), or switch to the one to merge into first \
+             (`lvm profile switch NAME`)"
+        );
+    }
     let other_head = env.repo().profile_head(other)?;
     let theirs = env.repo().manifest_at(other_head)?;
     let current = env.manifest()?;

@@ -107,7 +107,7 @@ pub fn lua_paths(root: &str) -> LuaPaths {
 /// Shells [`path_script`] can write for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Shell {
-    /// sh, bash, zsh, dash, ksh.
+    /// sh, bash, zsh, dash, ksh: the same `export` syntax.
     Posix,
     Fish,
 }
@@ -131,9 +131,97 @@ pub fn path_script(paths: &LuaPaths, shell: Shell) -> String {
     }
 }
 
+impl LuaPaths {
+    /// The tree's `LUA_PATH` patterns without the trailing `;;`.
+    fn lua_path_patterns(&self) -> &str {
+        self.lua_path.trim_end_matches(';')
+    }
+
+    fn lua_cpath_patterns(&self) -> &str {
+        self.lua_cpath.trim_end_matches(';')
+    }
+
+    /// The values after appending the tree to existing `LUA_PATH`, `LUA_CPATH` and `PATH`
+    /// values (like `luarocks path --append`): an unset or empty module path stands for Lua's
+    /// default (`;;`), which then comes first.
+    pub fn appended_to(
+        &self,
+        lua_path: Option<&str>,
+        lua_cpath: Option<&str>,
+        path: Option<&str>,
+    ) -> LuaPaths {
+        let after = |existing: Option<&str>, patterns: &str| match existing {
+            Some(e) if !e.is_empty() => format!("{e};{patterns}"),
+            _ => format!(";;{patterns}"),
+        };
+        LuaPaths {
+            lua_path: after(lua_path, self.lua_path_patterns()),
+            lua_cpath: after(lua_cpath, self.lua_cpath_patterns()),
+            path: match path {
+                Some(p) if !p.is_empty() => format!("{p}:{}", self.path),
+                _ => self.path.clone(),
+            },
+        }
+    }
+
+    /// The values after putting the tree in front (what [`path_script`] sets): the module paths
+    /// are the tree's then Lua's default; `PATH` gets the tree's `bin` in front.
+    pub fn prepended_to(&self, path: Option<&str>) -> LuaPaths {
+        LuaPaths {
+            path: match path {
+                Some(p) if !p.is_empty() => format!("{}:{p}", self.path),
+                _ => self.path.clone(),
+            },
+            ..self.clone()
+        }
+    }
+}
+
+/// Like [`path_script`], but the tree goes after the existing `LUA_PATH`, `LUA_CPATH` and
+/// `PATH` (read when the output is evaluated), like `luarocks path --append`.
+pub fn append_path_script(paths: &LuaPaths, shell: Shell) -> String {
+    match shell {
+        Shell::Posix => format!(
+            "export LUA_PATH=\"${{LUA_PATH:-;}};\"{}\nexport LUA_CPATH=\"${{LUA_CPATH:-;}};\"{}\nexport PATH=\"${{PATH:+$PATH:}}\"{}\n",
+            sh_quote(paths.lua_path_patterns()),
+            sh_quote(paths.lua_cpath_patterns()),
+            sh_quote(&paths.path),
+        ),
+        Shell::Fish => {
+            let var = |name: &str, patterns: &str| {
+                format!(
+                    "if test -n \"${name}\"; set -gx {name} \"${name};\"{q}; else; set -gx {name} ';;'{q}; end\n",
+                    q = fish_quote(patterns)
+                )
+            };
+            format!(
+                "{}{}set -gx PATH $PATH {}\n",
+                var("LUA_PATH", paths.lua_path_patterns()),
+                var("LUA_CPATH", paths.lua_cpath_patterns()),
+                fish_quote(&paths.path),
+            )
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn appending_keeps_the_existing_values_first() {
+        let p = lua_paths("/t");
+        let a = p.appended_to(Some("/x/?.lua"), None, Some("/usr/bin"));
+        assert_eq!(
+            a.lua_path,
+            "/x/?.lua;/t/share/lua/5.4/?.lua;/t/share/lua/5.4/?/init.lua"
+        );
+        assert_eq!(a.lua_cpath, ";;/t/lib/lua/5.4/?.so");
+        assert_eq!(a.path, "/usr/bin:/t/bin");
+        let b = p.prepended_to(Some("/usr/bin"));
+        assert_eq!(b.path, "/t/bin:/usr/bin");
+        assert_eq!(b.lua_path, p.lua_path);
+    }
 
     #[test]
     fn paths_use_luarocks_patterns_and_default_suffix() {

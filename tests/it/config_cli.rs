@@ -422,6 +422,93 @@ fn user_settings_work_without_an_environment_and_seed_init() {
     lvm.ok(&["install", "strutil"]);
 }
 
+#[test]
+fn flags_work_before_and_after_the_key_and_values() {
+    let (lvm, dir) = env_with_server();
+    let second = lvm.root.path().join("second-server");
+    std::fs::create_dir_all(&second).unwrap();
+    let first_url = format!("file://{}", std::fs::canonicalize(&dir).unwrap().display());
+    let second_url = format!(
+        "file://{}",
+        std::fs::canonicalize(&second).unwrap().display()
+    );
+    let user_file = lvm.user_config();
+    let env_file = lvm.env_dir().join("lvm.toml");
+    let get = |key: &str| origin(&lvm, &[], &["config", "get", key, "--show-origin"]);
+
+    // The README's form: the flag after the value.
+    lvm.ok(&["config", "set", "jobs", "2", "--user"]);
+    assert_eq!(get("jobs"), format!("user:{}\t2", user_file.display()));
+    lvm.ok(&["config", "set", "--user", "jobs", "3"]);
+    assert_eq!(get("jobs"), format!("user:{}\t3", user_file.display()));
+    // --global is the same flag; -q after the value too.
+    lvm.ok(&["config", "set", "jobs", "4", "--global", "-q"]);
+    assert_eq!(get("jobs"), format!("user:{}\t4", user_file.display()));
+    assert!(!lvm_toml(&lvm).contains("jobs"), "{}", lvm_toml(&lvm));
+
+    // servers takes several values: a flag after them is a flag, not a server.
+    let (a, b) = (dir.display().to_string(), second.display().to_string());
+    lvm.ok(&["config", "set", "servers", &a, &b, "--user"]);
+    let user = std::fs::read_to_string(&user_file).unwrap();
+    assert!(
+        user.contains(&format!("servers = [\"{first_url}\", \"{second_url}\"]")),
+        "{user}"
+    );
+    assert!(!user.contains("--user"), "{user}");
+    lvm.ok(&["config", "set", "--user", "servers", &b]);
+    let user = std::fs::read_to_string(&user_file).unwrap();
+    assert!(
+        user.contains(&format!("servers = [\"{second_url}\"]")),
+        "{user}"
+    );
+    // Without --user, the environment's lvm.toml, in either order of the other flags.
+    lvm.ok(&["config", "set", "servers", &a, &b, "-q"]);
+    assert_eq!(
+        get("servers"),
+        format!(
+            "environment:{}\t{first_url} {second_url}",
+            env_file.display()
+        )
+    );
+    lvm.ok(&["config", "unset", "jobs", "--user"]);
+    assert_eq!(get("jobs"), "default\tauto");
+}
+
+#[test]
+fn get_json_has_the_value_and_its_origin() {
+    let (lvm, _dir) = env_with_server();
+    let get = |args: &[&str]| -> serde_json::Value { serde_json::from_str(&lvm.ok(args)).unwrap() };
+    let json = get(&["config", "get", "jobs", "--json"]);
+    assert_eq!(
+        json,
+        serde_json::json!({"key": "jobs", "value": "auto", "origin": "default", "source": null}),
+        "{json}"
+    );
+    lvm.ok(&["config", "set", "jobs", "3"]);
+    let json = get(&["config", "get", "jobs", "--json"]);
+    assert_eq!(json["value"], 3, "{json}");
+    assert_eq!(json["origin"], "environment", "{json}");
+    let env_file = lvm.env_dir().join("lvm.toml").display().to_string();
+    assert_eq!(json["source"], env_file.as_str(), "{json}");
+    let json = get(&["--jobs", "5", "config", "get", "--json", "jobs"]);
+    assert_eq!(
+        (&json["value"], &json["origin"]),
+        (&5.into(), &"flag".into())
+    );
+    // The same object as the key's row of `config list --json`.
+    let list = get(&["config", "list", "--json"]);
+    let row = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["key"] == "servers")
+        .unwrap()
+        .clone();
+    assert_eq!(get(&["config", "get", "servers", "--json"]), row);
+    let err = lvm.fails(&["config", "get", "jobz", "--json"]);
+    assert!(err.contains("did you mean 'jobs'"), "{err}");
+}
+
 /// A rock of one C module made of four sources, and a compiler wrapper that records how many
 /// compilers run at once.
 fn multi_source_rock(root: &Path) -> (String, PathBuf) {

@@ -209,6 +209,77 @@ fn make_with_two_rockspecs_lists_both_and_changes_nothing() {
 }
 
 #[test]
+fn link_with_two_rockspecs_suggests_a_command_that_works() {
+    let (lvm, projects) = setup();
+    let dir = projects.join("devrock");
+    lua_project(&dir, "picked");
+    std::fs::copy(
+        dir.join("devrock-1.0-1.rockspec"),
+        dir.join("devrock-scm-1.rockspec"),
+    )
+    .unwrap();
+    let before = lvm.snapshot();
+    let err = lvm.fails(&["link", dir.to_str().unwrap()]);
+    let first = dir.join("devrock-1.0-1.rockspec");
+    let suggested = format!("lvm link {}", first.display());
+    assert!(
+        err.contains("devrock-scm-1.rockspec") && err.contains(&format!("`{suggested}`")),
+        "{err}"
+    );
+    assert_eq!(lvm.snapshot(), before);
+    // The suggested command works, and links the project directory.
+    let args: Vec<&str> = suggested.split(' ').skip(1).collect();
+    let out = lvm.ok(&args);
+    assert!(out.contains("+ devrock 1.0-1"), "{out}");
+    let source = manifest(&lvm)["packages"]["devrock"]["source"].clone();
+    assert_eq!(source["kind"], "linked");
+    assert_eq!(source["path"], dir.display().to_string());
+    assert_eq!(source["rockspec"], "devrock-1.0-1.rockspec");
+    assert_eq!(
+        std::fs::read_link(lvm.tree().join("share/lua/5.4/devrock.lua")).unwrap(),
+        dir.join("src/devrock.lua")
+    );
+    lvm.ok(&["verify"]);
+    lvm.ok(&["unlink", "devrock"]);
+
+    // A rockspec in rockspecs/, named relative to the current directory: the project is DIR.
+    let nested = projects.join("nested");
+    lua_project(&nested, "nested");
+    std::fs::create_dir_all(nested.join("rockspecs")).unwrap();
+    for name in ["devrock-1.0-1.rockspec", "devrock-scm-1.rockspec"] {
+        std::fs::copy(
+            nested.join("devrock-1.0-1.rockspec"),
+            nested.join("rockspecs").join(name),
+        )
+        .unwrap();
+    }
+    std::fs::remove_file(nested.join("devrock-1.0-1.rockspec")).unwrap();
+    let err = lvm.fails(&["link", nested.to_str().unwrap()]);
+    let suggested = nested.join("rockspecs/devrock-1.0-1.rockspec");
+    assert!(
+        err.contains(&format!("`lvm link {}`", suggested.display())),
+        "{err}"
+    );
+    let out = lvm_in(&lvm, &nested, &["link", "rockspecs/devrock-1.0-1.rockspec"]);
+    assert!(stdout_ok(&out).contains("+ devrock 1.0-1"));
+    let source = manifest(&lvm)["packages"]["devrock"]["source"].clone();
+    assert_eq!(source["path"], nested.display().to_string());
+    assert_eq!(source["rockspec"], "rockspecs/devrock-1.0-1.rockspec");
+    let code = "print(require('devrock').message())";
+    assert_eq!(stdout_ok(&lvm.lua(code)).trim(), "nested");
+
+    // Neither a directory nor a rockspec: the error says what link takes.
+    let other = nested.join("src/devrock.lua");
+    let err = lvm.fails(&["link", other.to_str().unwrap()]);
+    assert!(
+        err.contains("neither a directory nor a .rockspec file"),
+        "{err}"
+    );
+    let help = lvm.ok(&["link", "--help"]);
+    assert!(help.contains("rockspec itself"), "{help}");
+}
+
+#[test]
 fn make_compiles_a_c_module_that_debian_lua_loads() {
     let (lvm, projects) = setup();
     let dir = projects.join("devc");

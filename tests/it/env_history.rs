@@ -181,6 +181,66 @@ fn named_environments_list_create_remove() {
 }
 
 #[test]
+fn named_environments_are_found_by_name() {
+    let lvm = Lvm::new();
+    let (_dir, url) = file_server(lvm.root.path());
+    lvm.ok(&["env", "create", "proj2", "--server", &url]);
+    let named = lvm.home().join("envs/proj2");
+    let by_name = |args: &[&str]| {
+        let mut cmd = lvm.command();
+        cmd.env_remove("LVM_ENV")
+            .arg("--env")
+            .arg("proj2")
+            .args(args);
+        stdout_ok(&cmd.output().unwrap())
+    };
+    assert!(by_name(&["install", "strutil"]).contains("+ strutil"));
+    assert!(by_name(&["list"]).contains("strutil"));
+    by_name(&["verify"]);
+    // LVM_ENV takes a name too.
+    let out = lvm
+        .command()
+        .env("LVM_ENV", "proj2")
+        .args(["list", "--json"])
+        .output()
+        .unwrap();
+    assert!(stdout_ok(&out).contains("\"strutil\""));
+    // Creating it again says it exists and how to use or remove it; nothing changes.
+    let head = crate::common::rocks::git(&named, &["rev-parse", "HEAD"]);
+    let err = lvm.fails(&["env", "create", "proj2", "--server", &url]);
+    assert!(
+        err.contains("environment 'proj2' exists already")
+            && err.contains("--env proj2")
+            && err.contains("lvm env remove proj2"),
+        "{err}"
+    );
+    assert_eq!(
+        crate::common::rocks::git(&named, &["rev-parse", "HEAD"]),
+        head
+    );
+    // An existing folder of that name wins over the named environment.
+    let local = lvm.root.path().join("proj2");
+    lvm.ok(&["--env", local.to_str().unwrap(), "init", "--server", &url]);
+    let mut cmd = lvm.command();
+    cmd.env_remove("LVM_ENV")
+        .args(["--env", "proj2", "list", "--json"]);
+    assert_eq!(stdout_ok(&cmd.output().unwrap()).trim(), "[]");
+    // Neither a folder nor a named environment: the error says both were looked for.
+    let mut cmd = lvm.command();
+    cmd.env_remove("LVM_ENV").args(["--env", "proj3", "list"]);
+    let out = cmd.output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no environment 'proj3'")
+            && err.contains(&lvm.home().join("envs/proj3").display().to_string())
+            && err.contains("lvm env create proj3"),
+        "{err}"
+    );
+    assert!(!lvm.root.path().join("proj3").exists());
+}
+
+#[test]
 fn manifest_diff_shows_only_the_new_package_block() {
     let lvm = Lvm::new();
     let (_dir, url) = file_server(lvm.root.path());
@@ -649,8 +709,13 @@ fn diff_between_revisions_and_profiles() {
     let text = lvm.ok(&["diff", "HEAD~2"]);
     assert_eq!(text.trim(), "~ strutil 1.0-1 (source changed)", "{text}");
 
-    let json: serde_json::Value =
-        serde_json::from_str(&lvm.ok(&["diff", "old", "default", "--json"])).unwrap();
+    let json_text = lvm.ok(&["diff", "old", "default", "--json"]);
+    // --format json is the same as --json.
+    assert_eq!(
+        lvm.ok(&["diff", "old", "default", "--format", "json"]),
+        json_text
+    );
+    let json: serde_json::Value = serde_json::from_str(&json_text).unwrap();
     let kinds: Vec<(&str, &str)> = json["changes"]
         .as_array()
         .unwrap()

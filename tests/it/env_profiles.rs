@@ -108,8 +108,12 @@ fn create_switch_delete_are_one_commit_each() {
 
     let err = lvm.fails(&["profile", "delete", "default"]);
     assert!(err.contains("cannot delete the current profile"), "{err}");
-    let err = lvm.fails(&["profile", "switch", "default"]);
-    assert!(err.contains("already on profile 'default'"), "{err}");
+    // Switching to the current profile: nothing to do, said on stdout, exit 0, no event.
+    let before = lvm.snapshot();
+    let out = lvm.ok(&["profile", "switch", "default"]);
+    assert!(out.contains("Already on profile 'default'"), "{out}");
+    assert_eq!(lvm.snapshot(), before);
+    assert_eq!(branch_head(&env, "default"), Some(del));
     let err = lvm.fails(&["profile", "create", "dev"]);
     assert!(err.contains("profile 'dev' already exists"), "{err}");
     let err = lvm.fails(&["profile", "create", "bad/name"]);
@@ -219,6 +223,40 @@ fn merge_brings_the_other_profiles_packages_through_the_resolver() {
         Some(theirs),
         "the other profile is unchanged"
     );
+    lvm.ok(&["verify"]);
+}
+
+#[test]
+fn merging_the_current_profile_is_refused_and_changes_nothing() {
+    let lvm = Lvm::new();
+    let (_dir, url) = file_server(lvm.root.path());
+    lvm.init(&[&url]);
+    let env = lvm.env_dir();
+    lvm.ok(&["install", "strutil"]);
+    lvm.ok(&["profile", "create", "dev"]);
+    let before = lvm.snapshot();
+    let head = branch_head(&env, "default").unwrap();
+    for json in [false, true] {
+        let mut args = vec!["profile", "merge", "default"];
+        if json {
+            args.push("--json");
+        }
+        let out = lvm.run(&args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("cannot merge profile 'default' into itself")
+                && err.contains("current profile")
+                && err.contains("lvm profile list"),
+            "{err}"
+        );
+        assert!(out.stdout.is_empty(), "{args:?}");
+        assert_eq!(lvm.snapshot(), before);
+        assert_eq!(branch_head(&env, "default"), Some(head));
+    }
+    let err = lvm.fails(&["profile", "merge", "nope"]);
+    assert!(err.contains("profile 'nope' does not exist"), "{err}");
+    assert_eq!(lvm.snapshot(), before);
     lvm.ok(&["verify"]);
 }
 

@@ -120,9 +120,18 @@ fn list_show_and_search_as_text_and_json() {
     assert_eq!(hits[2]["server"], url.as_str());
     let text = lvm.ok(&["search", "dia-b"]);
     assert_eq!(text.trim(), format!("dia-base 2.0-1 1.5-1 1.0-1  ({url})"));
+    // No match is a result: exit 0 in text and JSON alike.
     let out = lvm.run(&["search", "no-such-thing"]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("No packages match"));
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "No package matches 'no-such-thing'\n"
+    );
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let none: serde_json::Value =
         serde_json::from_str(&lvm.ok(&["search", "no-such-thing", "--json"])).unwrap();
     assert_eq!(none, serde_json::json!([]));
@@ -219,6 +228,129 @@ fn path_output_lets_sh_run_debian_lua_with_c_modules_and_commands() {
     assert!(lua_path.contains("share/lua/5.4/?.lua"), "{lua_path}");
     let lua_cpath = lvm.ok(&["path", "--lr-cpath"]);
     assert!(lua_cpath.contains("lib/lua/5.4/?.so"), "{lua_cpath}");
+}
+
+/// Runs `script` in sh with a clean PATH and the given LUA_PATH, then prints the variables.
+fn sh_vars(script: &str, lua_path: Option<&str>) -> Vec<String> {
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg(format!(
+            "{script}\nprintf '%s\\n' \"$LUA_PATH\" \"$LUA_CPATH\" \"$PATH\""
+        ))
+        .env_remove("LUA_CPATH")
+        .env("PATH", "/usr/bin:/bin");
+    match lua_path {
+        Some(p) => cmd.env("LUA_PATH", p),
+        None => cmd.env_remove("LUA_PATH"),
+    };
+    stdout_ok(&cmd.output().unwrap())
+        .lines()
+        .map(String::from)
+        .collect()
+}
+
+#[test]
+fn path_speaks_zsh_json_and_appends() {
+    let lvm = Lvm::new();
+    let (_dir, url) = file_server(lvm.root.path());
+    lvm.init(&[&url]);
+    lvm.ok(&["install", "hello-cli"]);
+    let tree = std::fs::canonicalize(lvm.tree()).unwrap();
+    let tree_text = lvm.tree().display().to_string();
+    let lua = format!("{tree_text}/share/lua/5.4/?.lua;{tree_text}/share/lua/5.4/?/init.lua");
+    let clua = format!("{tree_text}/lib/lua/5.4/?.so");
+    let bin = format!("{tree_text}/bin");
+    assert!(tree.join("bin").exists());
+
+    // zsh and bash take the same export lines as sh.
+    let sh = lvm.ok(&["path"]);
+    assert_eq!(lvm.ok(&["path", "--shell", "zsh"]), sh);
+    assert_eq!(lvm.ok(&["path", "--shell", "bash"]), sh);
+    assert!(sh.starts_with("export LUA_PATH="), "{sh}");
+
+    // In front (the default): the tree then Lua's default; an existing LUA_PATH is replaced.
+    let vars = sh_vars(&sh, Some("/mine/?.lua"));
+    assert_eq!(
+        vars,
+        [
+            format!("{lua};;"),
+            format!("{clua};;"),
+            format!("{bin}:/usr/bin:/bin")
+        ]
+    );
+    // --append: after what is there, like `luarocks path --append`.
+    let append = lvm.ok(&["path", "--append"]);
+    assert_eq!(lvm.ok(&["path", "--append", "--shell", "zsh"]), append);
+    let vars = sh_vars(&append, Some("/mine/?.lua"));
+    assert_eq!(
+        vars,
+        [
+            format!("/mine/?.lua;{lua}"),
+            format!(";;{clua}"),
+            format!("/usr/bin:/bin:{bin}")
+        ]
+    );
+    // Unset module paths stand for Lua's default, which stays first.
+    let vars = sh_vars(&append, None);
+    assert_eq!(vars[0], format!(";;{lua}"));
+    // Appended, the installed command still runs.
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!("{append}\nhello-cli there"))
+        .env("PATH", "/usr/bin:/bin")
+        .env_remove("LUA_PATH")
+        .env_remove("LUA_CPATH")
+        .output()
+        .unwrap();
+    assert_eq!(stdout_ok(&out), "hello, there\n");
+    let fish = lvm.ok(&["path", "--append", "--shell", "fish"]);
+    assert!(fish.contains("set -gx PATH $PATH"), "{fish}");
+
+    // --json: the values the variables get, for this process's environment.
+    let json_of = |append: bool| -> serde_json::Value {
+        let mut cmd = lvm.command();
+        cmd.args(["path", "--json"])
+            .env("PATH", "/usr/bin:/bin")
+            .env("LUA_PATH", "/mine/?.lua")
+            .env_remove("LUA_CPATH");
+        if append {
+            cmd.arg("--append");
+        }
+        serde_json::from_str(&stdout_ok(&cmd.output().unwrap())).unwrap()
+    };
+    assert_eq!(
+        json_of(false),
+        serde_json::json!({
+            "LUA_PATH": format!("{lua};;"),
+            "LUA_CPATH": format!("{clua};;"),
+            "PATH": format!("{bin}:/usr/bin:/bin"),
+        })
+    );
+    assert_eq!(
+        json_of(true),
+        serde_json::json!({
+            "LUA_PATH": format!("/mine/?.lua;{lua}"),
+            "LUA_CPATH": format!(";;{clua}"),
+            "PATH": format!("/usr/bin:/bin:{bin}"),
+        })
+    );
+    // --json with --lr-path is a usage error; an unknown shell names the ones there are.
+    let out = lvm.run(&["path", "--json", "--lr-path"]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = lvm.run(&["path", "--shell", "csh"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("zsh") && err.contains("fish"), "{err}");
+    let help = lvm.ok(&["path", "--help"]);
+    for fragment in [
+        "--append",
+        "--json",
+        "zsh",
+        "Examples:",
+        "lvm path --append",
+    ] {
+        assert!(help.contains(fragment), "{fragment}: {help}");
+    }
 }
 
 fn stored(lvm: &Lvm) -> BTreeSet<String> {
