@@ -464,6 +464,42 @@ impl EnvRepo {
         })
     }
 
+    /// The commits of the first-parent chain that ends at `head`, oldest first: the log as
+    /// replay and `lvm log` follow it.
+    pub fn first_parent_chain(&self, head: Oid) -> Result<Vec<Oid>, RepoError> {
+        let mut chain = FirstParents {
+            repo: self,
+            next: Some(head),
+        }
+        .map(|commit| commit.map(|c| c.id()))
+        .collect::<Result<Vec<Oid>, RepoError>>()?;
+        chain.reverse();
+        Ok(chain)
+    }
+
+    /// A commit's message (lossy UTF-8) and its first parent.
+    pub fn commit_summary(&self, commit: Oid) -> Result<(String, Option<Oid>), RepoError> {
+        let c = self.repo.find_commit(commit).map_err(|e| self.git_err(e))?;
+        let message = String::from_utf8_lossy(c.message_bytes()).into_owned();
+        Ok((message, c.parent_id(0).ok()))
+    }
+
+    /// The tree a commit records (its `manifest.json`, `lvm.toml` and the rest).
+    pub fn commit_tree(&self, commit: Oid) -> Result<Oid, RepoError> {
+        let c = self.repo.find_commit(commit).map_err(|e| self.git_err(e))?;
+        Ok(c.tree_id())
+    }
+
+    /// Points profile `name` at `commit`, creating it or moving it wherever it was (the local
+    /// copy of a remote profile).
+    pub fn force_profile(&self, name: &str, commit: Oid) -> Result<(), RepoError> {
+        let c = self.repo.find_commit(commit).map_err(|e| self.git_err(e))?;
+        self.repo
+            .branch(name, &c, true)
+            .map(|_| ())
+            .map_err(|e| self.git_err(e))
+    }
+
     /// The commit a profile points at, or `None` when there is no such profile.
     pub fn try_profile_head(&self, profile: &str) -> Option<Oid> {
         self.repo

@@ -22,16 +22,16 @@ pub enum RemoteCommand {
 
 pub fn exec(ctx: &Context, command: RemoteCommand) -> Result<i32> {
     let env = ctx.open()?;
-    let repo = env.repo().git();
+    let repo = env.repo();
     match command {
         RemoteCommand::Add { name, url } => {
-            let added = remote::remote_add(repo, &name, &url)?;
+            let added = remote::add(repo, &name, &url)?;
             if !ctx.quiet {
                 println!("Added remote '{}' ({})", added.name, added.url);
             }
         }
         RemoteCommand::List { json } => {
-            let remotes = remote::remote_list(repo)?;
+            let remotes = remote::list(repo)?;
             if json {
                 print_json(&remotes)?;
             } else {
@@ -41,7 +41,7 @@ pub fn exec(ctx: &Context, command: RemoteCommand) -> Result<i32> {
             }
         }
         RemoteCommand::Remove { name } => {
-            remote::remote_remove(repo, &name)?;
+            remote::remove(repo, &name)?;
             if !ctx.quiet {
                 println!("Removed remote '{name}'");
             }

@@ -265,12 +265,7 @@ fn same_state(state: &Manifest, recorded: &[u8]) -> bool {
 }
 
 fn scan_log(env: &Environment) -> anyhow::Result<Scan> {
-    let repo = env.repo().git();
-    let mut walk = repo.revwalk()?;
-    walk.push(env.head()?)?;
-    walk.simplify_first_parent()?;
-    let mut oids: Vec<git2::Oid> = walk.collect::<Result<_, _>>()?;
-    oids.reverse();
+    let oids = env.repo().first_parent_chain(env.head()?)?;
     let mut state = Manifest::empty(&env.config().lua);
     let mut scan = Scan {
         last_good: None,
@@ -278,8 +273,7 @@ fn scan_log(env: &Environment) -> anyhow::Result<Scan> {
         after_good: 0,
     };
     for (i, oid) in oids.iter().enumerate() {
-        let commit = repo.find_commit(*oid)?;
-        let message = String::from_utf8_lossy(commit.message_bytes()).into_owned();
+        let (message, _) = env.repo().commit_summary(*oid)?;
         let recorded = env
             .repo()
             .read_file(*oid, MANIFEST_FILE)

@@ -46,24 +46,20 @@ pub fn pull(env: &Environment, remote: Option<&str>, lock_timeout: Duration) -> 
             let target = check_commit(env, theirs)?;
             crate::ops::install::rebuild::ensure_in_store(env, &target)?;
             changes = manifest::diff(&env.manifest()?, &target);
-            repo.reference_matching(
-                &format!("refs/heads/{profile}"),
+            env.repo().publish(
+                &profile,
+                Some(local),
                 theirs,
-                true,
-                local,
                 &format!("lvm pull {remote_name}: fast-forward"),
-            )
-            .map_err(|_| crate::envrepo::RepoError::Concurrent {
-                profile: profile.clone(),
-            })?;
+            )?;
         }
         Relation::Diverged { ahead, behind } => {
             // Ready for `lvm profile merge`: its state checked and its rocks in the store.
             let target = check_commit(env, theirs)?;
             crate::ops::install::rebuild::ensure_in_store(env, &target)?;
             let copy = remote_copy_profile(&remote_name, &profile);
-            let commit = repo.find_commit(theirs)?;
-            repo.branch(&copy, &commit, true)
+            env.repo()
+                .force_profile(&copy, theirs)
                 .with_context(|| format!("creating profile '{copy}'"))?;
             return Err(SharingError::Diverged {
                 profile,

@@ -7,6 +7,8 @@ use anyhow::{Context as _, Result};
 use git2::{AutotagOption, Cred, CredentialType, FetchOptions, Oid, RemoteCallbacks, Repository};
 use thiserror::Error;
 
+use crate::envrepo::EnvRepo;
+
 /// The remote a clone fetches from.
 pub const ORIGIN: &str = "origin";
 
@@ -183,8 +185,23 @@ pub struct RemoteInfo {
     pub url: String,
 }
 
+/// `lvm remote add`: adds a remote to the environment's repository.
+pub fn add(env_repo: &EnvRepo, name: &str, url: &str) -> Result<RemoteInfo> {
+    remote_add(env_repo.git(), name, url)
+}
+
+/// `lvm remote list`: the configured remotes, sorted by name.
+pub fn list(env_repo: &EnvRepo) -> Result<Vec<RemoteInfo>> {
+    remote_list(env_repo.git())
+}
+
+/// `lvm remote remove`: removes a remote and what was fetched from it.
+pub fn remove(env_repo: &EnvRepo, name: &str) -> Result<()> {
+    remote_remove(env_repo.git(), name)
+}
+
 /// Adds a remote.
-pub fn remote_add(repo: &Repository, name: &str, url: &str) -> Result<RemoteInfo> {
+pub(super) fn remote_add(repo: &Repository, name: &str, url: &str) -> Result<RemoteInfo> {
     check_remote_name(name)?;
     if let Ok(existing) = repo.find_remote(name) {
         return Err(SharingError::RemoteExists {
@@ -203,7 +220,7 @@ pub fn remote_add(repo: &Repository, name: &str, url: &str) -> Result<RemoteInfo
 }
 
 /// The configured remotes, sorted by name.
-pub fn remote_list(repo: &Repository) -> Result<Vec<RemoteInfo>> {
+pub(super) fn remote_list(repo: &Repository) -> Result<Vec<RemoteInfo>> {
     let names = repo.remotes().context("reading the remotes")?;
     let mut out = Vec::new();
     for name in names.iter().flatten().flatten() {
@@ -218,7 +235,7 @@ pub fn remote_list(repo: &Repository) -> Result<Vec<RemoteInfo>> {
 }
 
 /// Removes a remote (and its remote-tracking refs).
-pub fn remote_remove(repo: &Repository, name: &str) -> Result<()> {
+pub(super) fn remote_remove(repo: &Repository, name: &str) -> Result<()> {
     let remote = find_remote(repo, name)?;
     drop(remote);
     repo.remote_delete(name)

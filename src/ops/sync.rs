@@ -5,11 +5,11 @@ use std::fs;
 use std::time::Duration;
 
 use anyhow::Result;
-use git2::{Oid, Repository};
+use git2::Oid;
 
 use crate::config::EnvConfig;
 use crate::env::{Environment, WriteLock};
-use crate::envrepo::{CONFIG_FILE, MANIFEST_FILE, short};
+use crate::envrepo::{CONFIG_FILE, EnvRepo, MANIFEST_FILE, short};
 use crate::events::{Event, EventError, EventKind};
 use crate::manifest::{self, Change, Manifest};
 use crate::ops::install::rebuild::ensure_in_store;
@@ -110,9 +110,8 @@ pub(super) fn finish_sync(env: &WriteLock<'_>) -> Result<SyncReport> {
 
 /// Whether a commit carries an lvm event; a malformed or too new event is an error, not a
 /// hand-made commit.
-pub(super) fn has_event(repo: &Repository, commit: Oid) -> Result<bool> {
-    let c = repo.find_commit(commit)?;
-    let message = String::from_utf8_lossy(c.message_bytes()).into_owned();
+pub(super) fn has_event(repo: &EnvRepo, commit: Oid) -> Result<bool> {
+    let (message, _) = repo.commit_summary(commit)?;
     match Event::from_commit_message(&message, &commit.to_string()) {
         Ok(_) => Ok(true),
         Err(EventError::Missing { .. }) => Ok(false),
@@ -123,12 +122,12 @@ pub(super) fn has_event(repo: &Repository, commit: Oid) -> Result<bool> {
 /// The commits at the top of the first-parent chain that lack an lvm event (newest first) and
 /// the newest commit below them that has one. Refuses when an event-less commit is buried
 /// under lvm events, which no new commit on top can make replayable.
-pub(super) fn hand_commits(repo: &Repository, head: Oid) -> Result<(Vec<Oid>, Oid)> {
+pub(super) fn hand_commits(repo: &EnvRepo, head: Oid) -> Result<(Vec<Oid>, Oid)> {
     let mut hand = Vec::new();
     let mut base = None;
     let mut current = Some(head);
     while let Some(oid) = current {
-        let commit = repo.find_commit(oid)?;
+        let (_, parent) = repo.commit_summary(oid)?;
         let evented = has_event(repo, oid)?;
         match (evented, base) {
             (false, None) => hand.push(oid),
@@ -138,10 +137,10 @@ pub(super) fn hand_commits(repo: &Repository, head: Oid) -> Result<(Vec<Oid>, Oi
             }
             (true, Some(_)) => {}
         }
-        current = commit.parent_id(0).ok();
+        current = parent;
     }
     let base = base.ok_or_else(|| SharingError::NotAnEnvironment {
-        url: repo.path().display().to_string(),
+        url: repo.root().display().to_string(),
         reason: "no commit of the current profile carries an lvm event".into(),
     })?;
     Ok((hand, base))
@@ -152,7 +151,7 @@ pub(super) fn hand_commits(repo: &Repository, head: Oid) -> Result<(Vec<Oid>, Oi
 /// its changes take that commit's state to the hand-made head's; its second parent is the
 /// hand-made head, so the ref moves forward and nothing is lost.
 pub(super) fn close_hand_commits(env: &WriteLock<'_>) -> Result<Option<(Oid, Vec<Change>)>> {
-    let repo = env.repo().git();
+    let repo = env.repo();
     let head = env.head()?;
     let (hand, base) = hand_commits(repo, head)?;
     if hand.is_empty() {
@@ -167,19 +166,10 @@ pub(super) fn close_hand_commits(env: &WriteLock<'_>) -> Result<Option<(Oid, Vec
     event
         .details
         .insert("hand_commits".into(), hand.len().to_string());
-    let tree = repo.find_commit(head)?.tree_id();
-    let commit = env.repo().commit_object(tree, &[base, head], &event)?;
+    let tree = repo.commit_tree(head)?;
+    let commit = repo.commit_object(tree, &[base, head], &event)?;
     let profile = env.profile()?;
-    repo.reference_matching(
-        &format!("refs/heads/{profile}"),
-        commit,
-        true,
-        head,
-        &event.summary(),
-    )
-    .map_err(|_| crate::envrepo::RepoError::Concurrent {
-        profile: profile.clone(),
-    })?;
+    repo.publish(&profile, Some(head), commit, &event.summary())?;
     env.repo().sync_worktree(commit)?;
     Ok(Some((commit, changes)))
 }
