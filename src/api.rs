@@ -80,7 +80,7 @@ pub enum ErrorKind {
 /// Classifies an error by the first typed error in its chain that says what kind it is.
 pub fn error_kind(err: &anyhow::Error) -> ErrorKind {
     use crate::envrepo::RepoError;
-    use crate::ops::remote::SharingError;
+    use crate::envrepo::remotes::SharingError;
     use crate::resolve::ResolveError;
     for cause in err.chain() {
         if cause.is::<crate::env::LockBusy>() {

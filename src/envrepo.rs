@@ -20,6 +20,7 @@ use crate::events::{Event, EventError};
 use crate::manifest::{Manifest, ManifestError};
 
 mod log_index;
+pub mod remotes;
 
 pub const MANIFEST_FILE: &str = "manifest.json";
 pub const CONFIG_FILE: &str = "lvm.toml";
@@ -255,9 +256,10 @@ impl EnvRepo {
         &self.root
     }
 
-    /// The underlying git repository, for the git-level work of the operations layer
-    /// (remotes, transfers, walks of hand-made commits).
-    pub fn git(&self) -> &Repository {
+    /// The underlying git repository. Only this module works with git directly; everything
+    /// else goes through `EnvRepo`'s methods.
+    #[cfg(test)]
+    fn git(&self) -> &Repository {
         &self.repo
     }
 
@@ -850,6 +852,18 @@ impl EnvRepo {
             .set_head(&format!("refs/heads/{name}"))
             .map_err(|e| self.git_err(e))
     }
+}
+
+/// Whether `name` is a plain git ref component that shells also take as it is: letters, digits,
+/// `-`, `_`, `.`, not starting with `.` or `-`, not ending in `.lock`, at most 64 characters.
+pub fn is_plain_ref_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && !name.starts_with(['.', '-'])
+        && !name.ends_with(".lock")
 }
 
 /// The first ten hex digits of a commit id.

@@ -6,8 +6,8 @@ use clap::Args;
 
 use super::Context;
 use super::sync::print_sync;
+use lvm::envrepo::remotes::Relation;
 use lvm::ops::pull;
-use lvm::ops::remote::Relation;
 
 #[derive(Debug, Args)]
 pub struct PullArgs {

@@ -5,7 +5,6 @@ use anyhow::Result;
 use clap::Subcommand;
 
 use super::{Context, exit, print_json};
-use lvm::ops::remote;
 
 #[derive(Debug, Subcommand)]
 pub enum RemoteCommand {
@@ -25,13 +24,13 @@ pub fn exec(ctx: &Context, command: RemoteCommand) -> Result<i32> {
     let repo = env.repo();
     match command {
         RemoteCommand::Add { name, url } => {
-            let added = remote::add(repo, &name, &url)?;
+            let added = repo.remote_add(&name, &url)?;
             if !ctx.quiet {
                 println!("Added remote '{}' ({})", added.name, added.url);
             }
         }
         RemoteCommand::List { json } => {
-            let remotes = remote::list(repo)?;
+            let remotes = repo.remote_list()?;
             if json {
                 print_json(&remotes)?;
             } else {
@@ -41,7 +40,7 @@ pub fn exec(ctx: &Context, command: RemoteCommand) -> Result<i32> {
             }
         }
         RemoteCommand::Remove { name } => {
-            remote::remove(repo, &name)?;
+            repo.remote_remove(&name)?;
             if !ctx.quiet {
                 println!("Removed remote '{name}'");
             }

@@ -1,17 +1,14 @@
 //! `lvm clone`: an environment's repository copied from a URL, its store entries rebuilt from
 //! the recorded sources and its tree made; a failed clone leaves nothing behind.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
-use git2::{Oid, Repository};
 
 use crate::env::{Environment, Home, OpenOptions};
-use crate::envrepo::DEFAULT_PROFILE;
+use crate::envrepo::remotes::{SharingError, clone_repository, normalize_url};
 use crate::manifest::Manifest;
-use crate::ops::remote::{ORIGIN, SharingError, fetch_all, normalize_url};
 use crate::ops::sync::{SyncReport, check_commit, sync};
 
 /// Whether a directory is missing or empty.
@@ -108,8 +105,7 @@ pub(super) fn remove_clone(path: &Path, created: bool) {
     }
 }
 
-/// Makes the repository: every remote profile becomes a local profile tracking it, and the
-/// current profile is the remote's default (else `default`, else the first).
+/// Makes the repository (see [`clone_repository`]) and opens it as an environment.
 pub(super) fn clone_repo(
     url: &str,
     path: &Path,
@@ -117,35 +113,7 @@ pub(super) fn clone_repo(
     options: OpenOptions,
 ) -> Result<Environment> {
     std::fs::create_dir_all(path).with_context(|| format!("creating {}", path.display()))?;
-    let mut opts = git2::RepositoryInitOptions::new();
-    opts.initial_head(DEFAULT_PROFILE);
-    let repo = Repository::init_opts(path, &opts)
-        .with_context(|| format!("creating a git repository in {}", path.display()))?;
-    repo.remote(ORIGIN, url)
-        .with_context(|| format!("adding remote '{ORIGIN}' ({url})"))?;
-    let advertised = fetch_all(&repo, ORIGIN)?;
-    let mut profiles: BTreeMap<String, Oid> = BTreeMap::new();
-    for reference in repo.references_glob(&format!("refs/remotes/{ORIGIN}/*"))? {
-        let reference = reference?;
-        let (Ok(name), Some(target)) = (reference.name(), reference.target()) else {
-            continue;
-        };
-        let profile = name.trim_start_matches(&format!("refs/remotes/{ORIGIN}/"));
-        if profile != "HEAD" {
-            profiles.insert(profile.to_string(), target);
-        }
-    }
-    if profiles.is_empty() {
-        return Err(SharingError::EmptyRemote { url: url.into() }.into());
-    }
-    for (profile, target) in &profiles {
-        let commit = repo.find_commit(*target)?;
-        let mut branch = repo.branch(profile, &commit, true)?;
-        branch.set_upstream(Some(&format!("{ORIGIN}/{profile}")))?;
-    }
-    let current = initial_profile(advertised.as_deref(), &profiles);
-    repo.set_head(&format!("refs/heads/{current}"))?;
-    drop(repo);
+    clone_repository(url, path)?;
     Environment::open_with(path, home.clone(), options).map_err(|e| {
         SharingError::NotAnEnvironment {
             url: url.into(),
@@ -153,23 +121,6 @@ pub(super) fn clone_repo(
         }
         .into()
     })
-}
-
-/// The profile a clone starts on. Pure.
-pub(super) fn initial_profile(
-    advertised: Option<&str>,
-    profiles: &BTreeMap<String, Oid>,
-) -> String {
-    advertised
-        .filter(|a| profiles.contains_key(*a))
-        .or_else(|| {
-            profiles
-                .contains_key(DEFAULT_PROFILE)
-                .then_some(DEFAULT_PROFILE)
-        })
-        .or_else(|| profiles.keys().next().map(String::as_str))
-        .unwrap_or(DEFAULT_PROFILE)
-        .to_string()
 }
 
 #[cfg(test)]
@@ -188,16 +139,5 @@ mod tests {
         );
         assert_eq!(default_clone_dir("/srv/x"), PathBuf::from("x"));
         assert_eq!(default_clone_dir("/"), PathBuf::from("env"));
-    }
-
-    #[test]
-    fn initial_profile_prefers_the_advertised_one() {
-        let mut p = BTreeMap::new();
-        p.insert("ci".to_string(), Oid::ZERO_SHA1);
-        p.insert("default".to_string(), Oid::ZERO_SHA1);
-        assert_eq!(initial_profile(Some("ci"), &p), "ci");
-        assert_eq!(initial_profile(Some("master"), &p), "default");
-        p.remove("default");
-        assert_eq!(initial_profile(None, &p), "ci");
     }
 }

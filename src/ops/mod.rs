@@ -14,7 +14,6 @@ pub mod profile;
 pub mod publish;
 pub mod pull;
 pub mod push;
-pub mod remote;
 pub mod remove;
 pub mod rollback;
 pub mod search;

@@ -16,21 +16,9 @@ use crate::ops::install::session::{ServerChoice, Session};
 use crate::resolve::{self, Request};
 use crate::version::{Constraints, Dependency, Version};
 
-/// Whether `name` is a plain git ref component that shells also take as it is: letters, digits,
-/// `-`, `_`, `.`, not starting with `.` or `-`, not ending in `.lock`, at most 64 characters.
-pub fn is_plain_ref_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 64
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-        && !name.starts_with(['.', '-'])
-        && !name.ends_with(".lock")
-}
-
 /// Profile names double as branch names, so keep them to what git and shells take plainly.
 pub fn check_name(name: &str) -> Result<()> {
-    if !is_plain_ref_name(name) {
+    if !crate::envrepo::is_plain_ref_name(name) {
         bail!(
             "profile name '{name}': use letters, digits, '-', '_' and '.', not starting with '.' or '-'"
         );

@@ -6,10 +6,8 @@ use std::time::Duration;
 use anyhow::{Context as _, Result};
 
 use crate::env::Environment;
+use crate::envrepo::remotes::{Relation, SharingError, remote_copy_profile};
 use crate::manifest::{self, Change};
-use crate::ops::remote::{
-    Relation, SharingError, fetch_all, relation, remote_copy_profile, resolve_remote, tracking_head,
-};
 use crate::ops::sync::{SyncReport, check_commit, finish_sync};
 
 /// What `lvm pull` did.
@@ -26,19 +24,19 @@ pub struct PullReport {
 /// histories diverged, the remote's state goes into profile `<remote>/<profile>` and the pull
 /// is refused with what to do. Then the tree is synced.
 pub fn pull(env: &Environment, remote: Option<&str>, lock_timeout: Duration) -> Result<PullReport> {
-    let repo = env.repo().git();
-    let remote_name = resolve_remote(repo, remote, "pull")?;
+    let repo = env.repo();
+    let remote_name = repo.resolve_remote(remote, "pull")?;
     let lock = env.lock(lock_timeout)?;
-    fetch_all(repo, &remote_name)?;
+    repo.fetch_remote(&remote_name)?;
     let profile = env.profile()?;
     let local = env.head()?;
-    let theirs = tracking_head(repo, &remote_name, &profile).ok_or_else(|| {
+    let theirs = repo.tracking_head(&remote_name, &profile).ok_or_else(|| {
         SharingError::RemoteLacksProfile {
             remote: remote_name.clone(),
             profile: profile.clone(),
         }
     })?;
-    let rel = relation(repo, local, theirs)?;
+    let rel = repo.relation(local, theirs)?;
     let mut changes = Vec::new();
     match rel {
         Relation::Same | Relation::Ahead(_) => {}

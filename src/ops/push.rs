@@ -2,13 +2,9 @@
 //! remote has events this environment lacks.
 
 use anyhow::Result;
-use git2::PushOptions;
 
 use crate::env::Environment;
-use crate::ops::remote::{
-    Relation, SharingError, callbacks, fetch_all, find_remote, relation, resolve_remote,
-    tracking_head, transfer_error,
-};
+use crate::envrepo::remotes::{Relation, SharingError};
 
 /// What to push.
 #[derive(Debug, Clone)]
@@ -31,8 +27,8 @@ pub struct Pushed {
 /// Pushes profiles to a remote. Refuses, before sending anything, when the remote has events
 /// the local profile lacks (pull and merge first): pushes never overwrite history.
 pub fn push(env: &Environment, remote: Option<&str>, which: &PushWhich) -> Result<Vec<Pushed>> {
-    let repo = env.repo().git();
-    let remote_name = resolve_remote(repo, remote, "push")?;
+    let repo = env.repo();
+    let remote_name = repo.resolve_remote(remote, "push")?;
     let profiles = match which {
         PushWhich::Current => vec![env.profile()?],
         PushWhich::Profile(p) => {
@@ -48,12 +44,12 @@ pub fn push(env: &Environment, remote: Option<&str>, which: &PushWhich) -> Resul
             .filter(|p| !p.contains('/'))
             .collect(),
     };
-    fetch_all(repo, &remote_name)?;
+    repo.fetch_remote(&remote_name)?;
     let mut plan = Vec::new();
     for profile in &profiles {
         let local = env.repo().profile_head(profile)?;
-        let theirs = tracking_head(repo, &remote_name, profile);
-        match theirs.map(|t| relation(repo, local, t)).transpose()? {
+        let theirs = repo.tracking_head(&remote_name, profile);
+        match theirs.map(|t| repo.relation(local, t)).transpose()? {
             Some(Relation::Same) => {}
             Some(Relation::Behind(behind) | Relation::Diverged { behind, .. }) => {
                 return Err(SharingError::PushBehind {
@@ -73,38 +69,7 @@ pub fn push(env: &Environment, remote: Option<&str>, which: &PushWhich) -> Resul
     if plan.is_empty() {
         return Ok(plan);
     }
-    let mut remote = find_remote(repo, &remote_name)?;
-    let url = remote.url().unwrap_or("").to_string();
-    crate::fetch::git_http::ensure_registered()
-        .map_err(|e| transfer_error("pushing to", &url, &e))?;
-    let rejections = std::cell::RefCell::new(Vec::new());
-    {
-        let mut cb = callbacks();
-        cb.push_update_reference(|reference, status| {
-            if let Some(message) = status {
-                rejections
-                    .borrow_mut()
-                    .push((reference.to_string(), message.to_string()));
-            }
-            Ok(())
-        });
-        let mut opts = PushOptions::new();
-        opts.remote_callbacks(cb);
-        let refspecs: Vec<String> = plan
-            .iter()
-            .map(|p| format!("refs/heads/{0}:refs/heads/{0}", p.profile))
-            .collect();
-        remote
-            .push(&refspecs, Some(&mut opts))
-            .map_err(|e| transfer_error("pushing to", &url, &e))?;
-    }
-    if let Some((reference, message)) = rejections.into_inner().into_iter().next() {
-        return Err(SharingError::PushRejected {
-            remote: remote_name,
-            reference,
-            message,
-        }
-        .into());
-    }
+    let profiles: Vec<String> = plan.iter().map(|p| p.profile.clone()).collect();
+    repo.push_profiles(&remote_name, &profiles)?;
     Ok(plan)
 }

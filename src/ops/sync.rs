@@ -9,11 +9,11 @@ use git2::Oid;
 
 use crate::config::EnvConfig;
 use crate::env::{Environment, WriteLock};
+use crate::envrepo::remotes::SharingError;
 use crate::envrepo::{CONFIG_FILE, EnvRepo, MANIFEST_FILE, short};
 use crate::events::{Event, EventError, EventKind};
 use crate::manifest::{self, Change, Manifest};
 use crate::ops::install::rebuild::ensure_in_store;
-use crate::ops::remote::SharingError;
 
 /// `lvm sync`: make the store hold every package the head commit's manifest needs (rebuilding
 /// what is missing from the recorded sources), then the tree exactly what the manifest says.

@@ -1,19 +1,24 @@
-//! Remotes of an environment's repository: names, URLs and transports, credentials, fetching
-//! and how a local profile relates to its remote copy; shared by push, pull and clone.
+//! Remotes of an environment's repository: names, URLs and transports, credentials, fetching,
+//! pushing profiles, cloning, and how a local profile relates to its remote copy.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context as _, Result};
-use git2::{AutotagOption, Cred, CredentialType, FetchOptions, Oid, RemoteCallbacks, Repository};
+use git2::{
+    AutotagOption, Cred, CredentialType, FetchOptions, Oid, PushOptions, RemoteCallbacks,
+    Repository,
+};
 use thiserror::Error;
 
-use crate::envrepo::EnvRepo;
+use super::EnvRepo;
 
 /// The remote a clone fetches from.
 pub const ORIGIN: &str = "origin";
 
 #[derive(Debug, Error)]
 pub enum SharingError {
+    #[error("{action}: {cause}")]
+    Git { action: String, cause: git2::Error },
     #[error(
         "remote name '{name}': use letters, digits, '-', '_' and '.', not starting with '.' or '-' (e.g. `lvm remote add origin URL`)"
     )]
@@ -165,7 +170,7 @@ pub fn normalize_url(url: &str) -> Result<String, SharingError> {
 
 /// Remote names double as ref path components (`refs/remotes/NAME/...`) and profile prefixes.
 pub fn check_remote_name(name: &str) -> Result<(), SharingError> {
-    let ok = crate::ops::profile::is_plain_ref_name(name) && git2::Remote::is_valid_name(name);
+    let ok = super::is_plain_ref_name(name) && git2::Remote::is_valid_name(name);
     if ok {
         Ok(())
     } else {
@@ -185,34 +190,22 @@ pub struct RemoteInfo {
     pub url: String,
 }
 
-/// `lvm remote add`: adds a remote to the environment's repository.
-pub fn add(env_repo: &EnvRepo, name: &str, url: &str) -> Result<RemoteInfo> {
-    remote_add(env_repo.git(), name, url)
-}
-
-/// `lvm remote list`: the configured remotes, sorted by name.
-pub fn list(env_repo: &EnvRepo) -> Result<Vec<RemoteInfo>> {
-    remote_list(env_repo.git())
-}
-
-/// `lvm remote remove`: removes a remote and what was fetched from it.
-pub fn remove(env_repo: &EnvRepo, name: &str) -> Result<()> {
-    remote_remove(env_repo.git(), name)
+fn git_error(action: String, cause: git2::Error) -> SharingError {
+    SharingError::Git { action, cause }
 }
 
 /// Adds a remote.
-pub(super) fn remote_add(repo: &Repository, name: &str, url: &str) -> Result<RemoteInfo> {
+fn remote_add(repo: &Repository, name: &str, url: &str) -> Result<RemoteInfo, SharingError> {
     check_remote_name(name)?;
     if let Ok(existing) = repo.find_remote(name) {
         return Err(SharingError::RemoteExists {
             name: name.into(),
             url: existing.url().unwrap_or("").into(),
-        }
-        .into());
+        });
     }
     let url = normalize_url(url)?;
     repo.remote(name, &url)
-        .with_context(|| format!("adding remote '{name}' ({url})"))?;
+        .map_err(|cause| git_error(format!("adding remote '{name}' ({url})"), cause))?;
     Ok(RemoteInfo {
         name: name.into(),
         url,
@@ -220,11 +213,15 @@ pub(super) fn remote_add(repo: &Repository, name: &str, url: &str) -> Result<Rem
 }
 
 /// The configured remotes, sorted by name.
-pub(super) fn remote_list(repo: &Repository) -> Result<Vec<RemoteInfo>> {
-    let names = repo.remotes().context("reading the remotes")?;
+fn remote_list(repo: &Repository) -> Result<Vec<RemoteInfo>, SharingError> {
+    let names = repo
+        .remotes()
+        .map_err(|cause| git_error("reading the remotes".into(), cause))?;
     let mut out = Vec::new();
     for name in names.iter().flatten().flatten() {
-        let remote = repo.find_remote(name)?;
+        let remote = repo
+            .find_remote(name)
+            .map_err(|cause| git_error(format!("reading remote '{name}'"), cause))?;
         out.push(RemoteInfo {
             name: name.to_string(),
             url: remote.url().unwrap_or("").to_string(),
@@ -235,15 +232,15 @@ pub(super) fn remote_list(repo: &Repository) -> Result<Vec<RemoteInfo>> {
 }
 
 /// Removes a remote (and its remote-tracking refs).
-pub(super) fn remote_remove(repo: &Repository, name: &str) -> Result<()> {
+fn remote_remove(repo: &Repository, name: &str) -> Result<(), SharingError> {
     let remote = find_remote(repo, name)?;
     drop(remote);
     repo.remote_delete(name)
-        .with_context(|| format!("removing remote '{name}'"))?;
+        .map_err(|cause| git_error(format!("removing remote '{name}'"), cause))?;
     Ok(())
 }
 
-pub(super) fn find_remote<'r>(repo: &'r Repository, name: &str) -> Result<git2::Remote<'r>> {
+fn find_remote<'r>(repo: &'r Repository, name: &str) -> Result<git2::Remote<'r>, SharingError> {
     repo.find_remote(name).map_err(|_| {
         let known = remote_list(repo)
             .map(|l| l.into_iter().map(|r| r.name).collect::<Vec<_>>().join(", "))
@@ -256,7 +253,6 @@ pub(super) fn find_remote<'r>(repo: &'r Repository, name: &str) -> Result<git2::
                 known
             },
         }
-        .into()
     })
 }
 
@@ -281,11 +277,11 @@ pub fn pick_remote(
     }
 }
 
-pub(super) fn resolve_remote(
+fn resolve_remote(
     repo: &Repository,
     given: Option<&str>,
     command: &'static str,
-) -> Result<String> {
+) -> Result<String, SharingError> {
     let known: Vec<String> = remote_list(repo)?.into_iter().map(|r| r.name).collect();
     let name = pick_remote(given, &known, command)?;
     find_remote(repo, &name)?;
@@ -295,7 +291,7 @@ pub(super) fn resolve_remote(
 /// Credentials for git2's ssh transport: ssh-agent, then unencrypted default keys, then git's
 /// credential helpers. Each way is tried once, since libgit2 asks again after a refusal.
 /// http(s) remotes take their credentials from the URL instead (`fetch::git_http`).
-pub(super) fn callbacks<'a>() -> RemoteCallbacks<'a> {
+fn callbacks<'a>() -> RemoteCallbacks<'a> {
     let mut tried: Vec<&'static str> = Vec::new();
     let mut cb = RemoteCallbacks::new();
     cb.credentials(move |url, username, allowed| {
@@ -338,7 +334,7 @@ pub(super) fn callbacks<'a>() -> RemoteCallbacks<'a> {
     cb
 }
 
-pub(super) fn transfer_error(action: &'static str, url: &str, e: &git2::Error) -> SharingError {
+fn transfer_error(action: &'static str, url: &str, e: &git2::Error) -> SharingError {
     // libgit2 calls a local path that does not exist an "unsupported URL protocol".
     if transport(url).is_ok_and(|t| t == Transport::Local) {
         let path = Path::new(url.strip_prefix("file://").unwrap_or(url));
@@ -371,7 +367,7 @@ pub(super) fn transfer_error(action: &'static str, url: &str, e: &git2::Error) -
 
 /// Fetches every profile of `remote` into `refs/remotes/<remote>/*`; returns the remote's
 /// default branch when it advertises one.
-pub(super) fn fetch_all(repo: &Repository, remote_name: &str) -> Result<Option<String>> {
+fn fetch_all(repo: &Repository, remote_name: &str) -> Result<Option<String>, SharingError> {
     let mut remote = find_remote(repo, remote_name)?;
     let url = remote.url().unwrap_or("").to_string();
     crate::fetch::git_http::ensure_registered()
@@ -392,7 +388,7 @@ pub(super) fn fetch_all(repo: &Repository, remote_name: &str) -> Result<Option<S
     Ok(default)
 }
 
-pub(super) fn tracking_head(repo: &Repository, remote: &str, profile: &str) -> Option<Oid> {
+fn tracking_head(repo: &Repository, remote: &str, profile: &str) -> Option<Oid> {
     repo.find_reference(&format!("refs/remotes/{remote}/{profile}"))
         .ok()
         .and_then(|r| r.target())
@@ -414,11 +410,13 @@ pub enum Relation {
 }
 
 /// Relates a local commit to a remote one by ancestry. Pure over the repository's graph.
-pub fn relation(repo: &Repository, local: Oid, remote: Oid) -> Result<Relation> {
+fn relation(repo: &Repository, local: Oid, remote: Oid) -> Result<Relation, SharingError> {
     if local == remote {
         return Ok(Relation::Same);
     }
-    let (ahead, behind) = repo.graph_ahead_behind(local, remote)?;
+    let (ahead, behind) = repo
+        .graph_ahead_behind(local, remote)
+        .map_err(|cause| git_error("comparing a profile with its remote copy".into(), cause))?;
     Ok(match (ahead, behind) {
         (0, b) => Relation::Behind(b),
         (a, 0) => Relation::Ahead(a),
@@ -427,6 +425,150 @@ pub fn relation(repo: &Repository, local: Oid, remote: Oid) -> Result<Relation> 
             behind: b,
         },
     })
+}
+
+impl EnvRepo {
+    /// Adds a remote (its name checked, a path made absolute).
+    pub fn remote_add(&self, name: &str, url: &str) -> Result<RemoteInfo, SharingError> {
+        remote_add(&self.repo, name, url)
+    }
+
+    /// The configured remotes, sorted by name.
+    pub fn remote_list(&self) -> Result<Vec<RemoteInfo>, SharingError> {
+        remote_list(&self.repo)
+    }
+
+    /// Removes a remote and what was fetched from it.
+    pub fn remote_remove(&self, name: &str) -> Result<(), SharingError> {
+        remote_remove(&self.repo, name)
+    }
+
+    /// The remote a command uses: the one named, else `origin`, else the only one.
+    pub fn resolve_remote(
+        &self,
+        given: Option<&str>,
+        command: &'static str,
+    ) -> Result<String, SharingError> {
+        resolve_remote(&self.repo, given, command)
+    }
+
+    /// Fetches every profile of `remote` into `refs/remotes/<remote>/*`; returns the remote's
+    /// default branch when it advertises one.
+    pub fn fetch_remote(&self, remote: &str) -> Result<Option<String>, SharingError> {
+        fetch_all(&self.repo, remote)
+    }
+
+    /// Where `profile` stood on `remote` at the last fetch.
+    pub fn tracking_head(&self, remote: &str, profile: &str) -> Option<Oid> {
+        tracking_head(&self.repo, remote, profile)
+    }
+
+    /// Relates a local commit to a remote one by ancestry.
+    pub fn relation(&self, local: Oid, remote: Oid) -> Result<Relation, SharingError> {
+        relation(&self.repo, local, remote)
+    }
+
+    /// Pushes the branches of `profiles` to `remote`. An update the remote refuses is an
+    /// error naming the reference and the remote's reason.
+    pub fn push_profiles(
+        &self,
+        remote_name: &str,
+        profiles: &[String],
+    ) -> Result<(), SharingError> {
+        let mut remote = find_remote(&self.repo, remote_name)?;
+        let url = remote.url().unwrap_or("").to_string();
+        crate::fetch::git_http::ensure_registered()
+            .map_err(|e| transfer_error("pushing to", &url, &e))?;
+        let rejections = std::cell::RefCell::new(Vec::new());
+        {
+            let mut cb = callbacks();
+            cb.push_update_reference(|reference, status| {
+                if let Some(message) = status {
+                    rejections
+                        .borrow_mut()
+                        .push((reference.to_string(), message.to_string()));
+                }
+                Ok(())
+            });
+            let mut opts = PushOptions::new();
+            opts.remote_callbacks(cb);
+            let refspecs: Vec<String> = profiles
+                .iter()
+                .map(|p| format!("refs/heads/{p}:refs/heads/{p}"))
+                .collect();
+            remote
+                .push(&refspecs, Some(&mut opts))
+                .map_err(|e| transfer_error("pushing to", &url, &e))?;
+        }
+        match rejections.into_inner().into_iter().next() {
+            Some((reference, message)) => Err(SharingError::PushRejected {
+                remote: remote_name.to_string(),
+                reference,
+                message,
+            }),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Makes a new repository at `path` from the one at `url`: every remote profile becomes a
+/// local profile tracking it, and the current profile is the remote's default (else
+/// `default`, else the first).
+pub fn clone_repository(url: &str, path: &Path) -> Result<(), SharingError> {
+    let git = |action: String| move |cause| git_error(action, cause);
+    let mut opts = git2::RepositoryInitOptions::new();
+    opts.initial_head(super::DEFAULT_PROFILE);
+    let repo = Repository::init_opts(path, &opts).map_err(git(format!(
+        "creating a git repository in {}",
+        path.display()
+    )))?;
+    repo.remote(ORIGIN, url)
+        .map_err(git(format!("adding remote '{ORIGIN}' ({url})")))?;
+    let advertised = fetch_all(&repo, ORIGIN)?;
+    let mut profiles: BTreeMap<String, Oid> = BTreeMap::new();
+    let reading = || format!("reading the profiles fetched from {url}");
+    for reference in repo
+        .references_glob(&format!("refs/remotes/{ORIGIN}/*"))
+        .map_err(git(reading()))?
+    {
+        let reference = reference.map_err(git(reading()))?;
+        let (Ok(name), Some(target)) = (reference.name(), reference.target()) else {
+            continue;
+        };
+        let profile = name.trim_start_matches(&format!("refs/remotes/{ORIGIN}/"));
+        if profile != "HEAD" {
+            profiles.insert(profile.to_string(), target);
+        }
+    }
+    if profiles.is_empty() {
+        return Err(SharingError::EmptyRemote { url: url.into() });
+    }
+    for (profile, target) in &profiles {
+        let making = || format!("making profile '{profile}'");
+        let commit = repo.find_commit(*target).map_err(git(making()))?;
+        let mut branch = repo.branch(profile, &commit, true).map_err(git(making()))?;
+        branch
+            .set_upstream(Some(&format!("{ORIGIN}/{profile}")))
+            .map_err(git(making()))?;
+    }
+    let current = initial_profile(advertised.as_deref(), &profiles);
+    repo.set_head(&format!("refs/heads/{current}"))
+        .map_err(git(format!("making '{current}' the current profile")))?;
+    Ok(())
+}
+
+/// The profile a clone starts on. Pure.
+fn initial_profile(advertised: Option<&str>, profiles: &BTreeMap<String, Oid>) -> String {
+    advertised
+        .filter(|a| profiles.contains_key(*a))
+        .or_else(|| {
+            profiles
+                .contains_key(super::DEFAULT_PROFILE)
+                .then_some(super::DEFAULT_PROFILE)
+        })
+        .or_else(|| profiles.keys().next().map(String::as_str))
+        .unwrap_or(super::DEFAULT_PROFILE)
+        .to_string()
 }
 
 #[cfg(test)]
@@ -550,5 +692,16 @@ mod tests {
                 behind: 1
             }
         );
+    }
+
+    #[test]
+    fn initial_profile_prefers_the_advertised_one() {
+        let mut p = BTreeMap::new();
+        p.insert("ci".to_string(), Oid::ZERO_SHA1);
+        p.insert("default".to_string(), Oid::ZERO_SHA1);
+        assert_eq!(initial_profile(Some("ci"), &p), "ci");
+        assert_eq!(initial_profile(Some("master"), &p), "default");
+        p.remove("default");
+        assert_eq!(initial_profile(None, &p), "ci");
     }
 }
