@@ -11,6 +11,11 @@ use super::sync::print_sync;
 use lvm::ops::clone;
 
 #[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  lvm clone ssh://host/srv/envs/app.git  into ./app
+  lvm clone ../shared-env my-env         into ./my-env
+  lvm clone git@host:envs/app.git ~/envs/app")]
 pub struct CloneArgs {
     /// The environment repository: a path, file://, ssh:// (or user@host:path), https:// or
     /// git:// URL.

@@ -9,6 +9,9 @@ use lvm::curator::{self, Catalog};
 
 #[derive(Debug, Args)]
 pub struct ListArgs {
+    /// Print the list as a JSON array: for collections, each with name, category, priority,
+    /// summary, packages and file; for profiles, each with name, summary, extends, collections,
+    /// dev_collections, file and packages (the packages it installs).
     #[arg(long)]
     pub json: bool,
 }

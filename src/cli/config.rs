@@ -14,11 +14,22 @@ use lvm::events::EventKind;
 #[derive(Debug, Subcommand)]
 pub enum ConfigCommand {
     /// Every setting with its effective value and where it comes from.
+    #[command(after_help = "\
+Examples:
+  lvm config list
+  lvm config list --json  the same as JSON")]
     List {
+        /// Print the settings as a JSON array, each with key, value, origin (its level: flag,
+        /// env-var, environment, user or default) and source.
         #[arg(long)]
         json: bool,
     },
     /// The effective value of one setting.
+    #[command(after_help = "\
+Examples:
+  lvm config get jobs                the value
+  lvm config get jobs --show-origin  and where it comes from
+  lvm config get servers --json")]
     Get {
         /// servers, lua, lock_timeout, jobs, color or http_timeout.
         key: String,
@@ -32,6 +43,11 @@ pub enum ConfigCommand {
     },
     /// Set a setting in the environment's lvm.toml (one recorded event), or with --user in your
     /// config file. The value is checked first; nothing is written when it is invalid.
+    #[command(after_help = "\
+Examples:
+  lvm config set jobs 4              in the environment's lvm.toml
+  lvm config set servers file:///srv/rocks https://luarocks.org
+  lvm config set --user color never  in your user config file")]
     Set {
         /// servers, lua, lock_timeout, jobs, color or http_timeout.
         key: String,
@@ -43,6 +59,10 @@ pub enum ConfigCommand {
     },
     /// Remove a setting from the environment's lvm.toml (or with --user from your config file),
     /// so the next level's value applies.
+    #[command(after_help = "\
+Examples:
+  lvm config unset jobs  back to the user config's value or the default
+  lvm config unset --user color")]
     Unset {
         key: String,
         #[command(flatten)]

@@ -20,6 +20,13 @@ pub enum DiffFormat {
 }
 
 #[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  lvm diff                           what the last event changed
+  lvm diff HEAD~3                    changes since three events ago
+  lvm diff default dev               between two profiles
+  lvm diff HEAD~1 --format markdown  a Markdown list, for a pull request
+  lvm diff --json                    the changes as JSON")]
 pub struct DiffArgs {
     /// From this revision or profile (default: the previous event).
     pub from: Option<String>,

@@ -8,7 +8,14 @@ use super::{Context, exit, print_json};
 use lvm::curator::{self, DoctorOptions, Severity};
 
 #[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  lvm doctor            every problem with the command that fixes it; exit 1 on an error
+  lvm doctor --offline  without reading the rocks servers
+  lvm doctor --json     the report as JSON")]
 pub struct DoctorArgs {
+    /// Print the report as a JSON object: healthy, errors, packages, modules_loaded and findings
+    /// (each with severity, check, package, reason and fix).
     #[arg(long)]
     pub json: bool,
     /// Do not read the rocks servers (skips the check for newer versions).

@@ -12,17 +12,32 @@ use lvm::env::Environment;
 #[derive(Debug, Subcommand)]
 pub enum EnvCommand {
     /// List named environments.
+    #[command(after_help = "\
+Examples:
+  lvm env list         one name per line
+  lvm env list --json  the same as JSON")]
     List {
+        /// Print the names as a JSON array of strings.
         #[arg(long)]
         json: bool,
     },
     /// Create a named environment.
+    #[command(after_help = "\
+Examples:
+  lvm env create web --server https://luarocks.org
+  lvm env create web              servers from LVM_SERVERS or your user config
+  lvm install penlight --env web  then use it by name")]
     Create {
         name: String,
+        /// A rocks server (file://, http://, https:// or a folder); repeat for several, in
+        /// priority order (default: as for `lvm init`).
         #[arg(long = "server", value_name = "URL")]
         servers: Vec<String>,
     },
     /// Remove a named environment (its history and tree; the shared store is kept).
+    #[command(after_help = "\
+Examples:
+  lvm env remove web")]
     Remove { name: String },
 }
 

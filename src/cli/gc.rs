@@ -9,12 +9,19 @@ use lvm::ops::gc;
 
 #[derive(Debug, Args)]
 #[command(after_help = "\
+Examples:
+  lvm gc --dry-run        what would be removed
+  lvm gc                  remove what no state of any profile needs
+  lvm gc --older-than 30  also what only states older than 30 days need
+  lvm gc --json           what was removed and kept, as JSON
+
 Every state in the history of every profile is kept (so rollback works offline), for this
 environment and for every environment under the lvm home, which share the store. Environments
 elsewhere (LVM_ENV, a project's .lvm folder) are not seen: after a gc, `lvm sync` there rebuilds
 whatever they miss.")]
 pub struct GcArgs {
-    /// Print what was removed and kept as JSON.
+    /// Print what was removed and kept as a JSON object: dry_run, removed (each store entry's
+    /// key, name and version), freed_bytes, kept and other_environments.
     #[arg(long)]
     pub json: bool,
     /// Also drop store entries only needed by states older than this many days.

@@ -12,6 +12,13 @@ use lvm::config::{self, EnvConfig, Key, Layer, Origin, Value};
 use lvm::env::{Environment, OpenOptions};
 
 #[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  lvm init                                where lvm looks (LVM_ENV, the nearest .lvm/, the default one)
+  lvm init .lvm                           a project environment, used in this folder and below
+  lvm init --server https://luarocks.org  with a rocks server
+  lvm init --server file:///srv/rocks --server https://luarocks.org
+  lvm init --profile standard --prod      and set up a curated profile without dev-only packages")]
 pub struct InitArgs {
     /// Where to create it (default: the environment lvm would use here).
     pub path: Option<PathBuf>,

@@ -12,6 +12,10 @@ use lvm::rockspec::{self, Problem};
 use super::exit;
 
 #[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  lvm lint foo-1.0-1.rockspec         every problem with its field path, or `FILE: ok`
+  lvm lint foo-1.0-1.rockspec --json  the same as JSON")]
 pub struct LintArgs {
     /// The rockspec to check.
     pub file: PathBuf,

@@ -7,7 +7,14 @@ use clap::Args;
 use super::{Context, exit, print_json};
 
 #[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  lvm list         name, version and why each package is installed
+  lvm list --json  the same as JSON")]
 pub struct ListArgs {
+    /// Print the packages as a JSON array: name, version, requested (the constraint asked for,
+    /// "" for any version, null when only a dependency), required_by, source and linked (the
+    /// working directory of a linked package, else null).
     #[arg(long)]
     pub json: bool,
 }

@@ -11,6 +11,11 @@ use lvm::env::Environment;
 use lvm::envrepo::short;
 
 #[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  lvm log              one line per event, newest first
+  lvm log -n 5 --stat  the last five events with their package changes
+  lvm log --json       every event in full, as JSON")]
 pub struct LogArgs {
     /// Show at most N events.
     #[arg(short = 'n', long = "max-count")]
@@ -18,6 +23,8 @@ pub struct LogArgs {
     /// List each event's package changes.
     #[arg(long)]
     pub stat: bool,
+    /// Print the events as a JSON array, newest first, each with its commit and the event in
+    /// full (as `lvm show-event` prints it).
     #[arg(long)]
     pub json: bool,
 }
@@ -90,6 +97,11 @@ fn plain_log(env: &Environment, max_count: Option<usize>) -> Result<i32> {
 const SHORT_LOG: usize = 200;
 
 #[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  lvm show-event         the last event, as JSON
+  lvm show-event HEAD~2  two events before the last
+  lvm show-event dev     the last event of profile 'dev'")]
 pub struct ShowEventArgs {
     /// A commit id (or prefix), HEAD~N, or a profile name.
     #[arg(default_value = "HEAD")]

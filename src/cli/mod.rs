@@ -159,8 +159,17 @@ pub enum Command {
     /// Check that the log, manifest.json and the tree agree.
     Verify(verify::VerifyArgs),
     /// Make the tree match manifest.json (after a clone, pull or manual git change).
+    #[command(after_help = "\
+Examples:
+  lvm sync                     rebuild the tree from manifest.json
+  lvm sync --env ./shared-env  the same for another environment")]
     Sync,
     /// Remotes the environment is shared through.
+    #[command(after_help = "\
+Examples:
+  lvm remote add origin ssh://host/srv/envs/app.git
+  lvm remote list  each remote with its URL
+  lvm remote remove origin")]
     #[command(subcommand)]
     Remote(remote::RemoteCommand),
     /// Send profiles to a remote (never overwrites the remote's history).
@@ -170,16 +179,33 @@ pub enum Command {
     /// Make a working environment from a shared repository, building what the store lacks.
     Clone(clone::CloneArgs),
     /// Profiles (git branches of the environment).
+    #[command(after_help = "\
+Examples:
+  lvm profile list        the current one marked with '*'
+  lvm profile create dev  a copy of the current profile
+  lvm profile switch dev
+  lvm profile merge dev   bring dev's requested packages into the current one
+  lvm profile delete dev")]
     #[command(subcommand)]
     Profile(profile::ProfileCommand),
     /// Print a shell completion script (bash, zsh, fish).
     Completions(shell::CompletionsArgs),
     /// Print the man page (roff).
     #[command(hide = true)]
+    #[command(after_help = "\
+Examples:
+  lvm man > lvm.1     write the page
+  lvm man | man -l -  read it")]
     Man,
     /// Print a shell hook that activates the nearest environment on `cd`.
     ShellInit(shell::ShellInitArgs),
     /// Named environments under the lvm home.
+    #[command(after_help = "\
+Examples:
+  lvm env create web              make one
+  lvm install penlight --env web  use it
+  lvm env list
+  lvm env remove web")]
     #[command(subcommand, name = "env")]
     Envs(env::EnvCommand),
     /// Pack a rockspec and its sources into `<name>-<version>.src.rock` (like `luarocks pack`).
@@ -194,11 +220,27 @@ pub enum Command {
     Exec(run::ExecArgs),
     /// Read and change settings (servers, lua, lock_timeout, jobs, color, http_timeout) of the
     /// environment or, with --user, of your user config file.
+    #[command(after_help = "\
+Examples:
+  lvm config list                    every setting, its value and where it comes from
+  lvm config get jobs --show-origin
+  lvm config set jobs 4              in the environment's lvm.toml
+  lvm config set --user color never  in your user config file
+  lvm config unset jobs")]
     #[command(subcommand)]
     Config(config::ConfigCommand),
     /// Curated collections of packages that belong together.
+    #[command(after_help = "\
+Examples:
+  lvm collections         each collection with its packages
+  lvm collections --json  the same as JSON")]
     Collections(collections::ListArgs),
     /// Curated profiles: package sets built from collections.
+    #[command(after_help = "\
+Examples:
+  lvm profiles         each curated profile with the packages it installs
+  lvm profiles --json  the same as JSON
+  lvm setup standard   install one")]
     Profiles(collections::ListArgs),
     /// Install a curated profile on the profile branch of the same name.
     Setup(setup::SetupArgs),

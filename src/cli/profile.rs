@@ -10,22 +10,42 @@ use lvm::ops::profile;
 #[derive(Debug, Subcommand)]
 pub enum ProfileCommand {
     /// List profiles; the current one is marked with '*'.
+    #[command(after_help = "\
+Examples:
+  lvm profile list
+  lvm profile list --json  the same as JSON")]
     List {
+        /// Print a JSON object: current (the current profile) and profiles (every name).
         #[arg(long)]
         json: bool,
     },
     /// Create a profile from the current one (or --from another).
+    #[command(after_help = "\
+Examples:
+  lvm profile create dev            a copy of the current profile
+  lvm profile create ci --from dev  a copy of profile 'dev'")]
     Create {
         name: String,
         #[arg(long)]
         from: Option<String>,
     },
     /// Switch the environment to another profile (already on it: says so, exit 0, no event).
+    #[command(after_help = "\
+Examples:
+  lvm profile switch dev  the tree gets dev's packages
+  lvm profile switch default")]
     Switch { name: String },
     /// Delete a profile (not the current one).
+    #[command(after_help = "\
+Examples:
+  lvm profile delete dev")]
     Delete { name: String },
     /// Bring another profile's requested packages into the current one, through the resolver
     /// (the current profile itself is refused).
+    #[command(after_help = "\
+Examples:
+  lvm profile merge dev         dev's requested packages into the current profile
+  lvm profile merge dev --json  the outcome as JSON")]
     Merge {
         other: String,
         /// Print the outcome as JSON (the commit, the changes and the statistics).

@@ -10,6 +10,10 @@ use lvm::envrepo::remotes::Relation;
 use lvm::ops::pull;
 
 #[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  lvm pull         from 'origin' (or the only remote)
+  lvm pull backup  from remote 'backup'")]
 pub struct PullArgs {
     /// The remote (default: 'origin', or the only one).
     pub remote: Option<String>,

@@ -8,6 +8,11 @@ use super::{Context, exit};
 use lvm::ops::push::{self, PushWhich};
 
 #[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  lvm push                       the current profile to 'origin' (or the only remote)
+  lvm push backup --all          every profile to remote 'backup'
+  lvm push origin --profile dev  profile 'dev', without switching to it")]
 pub struct PushArgs {
     /// The remote (default: 'origin', or the only one).
     pub remote: Option<String>,

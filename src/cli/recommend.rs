@@ -8,7 +8,14 @@ use super::{Context, exit, print_json};
 use lvm::curator::{self, RecommendOptions};
 
 #[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  lvm recommend                            suggestions, each with the command that applies it
+  lvm recommend --profile standard --prod  compared with a curated profile for production
+  lvm recommend --offline --json           without update suggestions, as JSON")]
 pub struct RecommendArgs {
+    /// Print a JSON object: profile (the curated profile compared with: name and prod, or null)
+    /// and recommendations (each with rule, packages, reason and command).
     #[arg(long)]
     pub json: bool,
     /// Compare against this curated profile (default: the one this profile was set up from).

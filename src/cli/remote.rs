@@ -9,13 +9,26 @@ use super::{Context, exit, print_json};
 #[derive(Debug, Subcommand)]
 pub enum RemoteCommand {
     /// Add a remote: a path, file://, ssh:// (or user@host:path), https:// or git:// URL.
+    #[command(after_help = "\
+Examples:
+  lvm remote add origin ssh://host/srv/envs/app.git
+  lvm remote add backup /mnt/backup/app-env
+  lvm remote add mirror https://example.com/envs/app.git")]
     Add { name: String, url: String },
     /// List remotes with their URLs.
+    #[command(after_help = "\
+Examples:
+  lvm remote list         one line per remote: name, tab, URL
+  lvm remote list --json  the same as JSON")]
     List {
+        /// Print the remotes as a JSON array, each with name and url.
         #[arg(long)]
         json: bool,
     },
     /// Remove a remote (and what was fetched from it).
+    #[command(after_help = "\
+Examples:
+  lvm remote remove backup")]
     Remove { name: String },
 }
 

@@ -8,6 +8,11 @@ use super::{Context, exit, outcome};
 use lvm::ops::remove;
 
 #[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  lvm remove penlight               and the dependencies nothing else needs
+  lvm remove luafilesystem --force  and the packages that depend on it
+  lvm remove penlight --json        the outcome as JSON")]
 pub struct RemoveArgs {
     /// Print the outcome as JSON (the commit, the changes and the statistics).
     #[arg(long)]

@@ -9,6 +9,13 @@ use lvm::ops::diff;
 use lvm::ops::rollback::{self, RollbackSpec};
 
 #[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  lvm rollback                  undo the last event
+  lvm rollback 3                undo the last three
+  lvm rollback a1b2c3d          return to the state after that commit
+  lvm rollback --to 2026-01-31  the state as of that date
+  lvm rollback --json           the outcome as JSON")]
 pub struct RollbackArgs {
     /// Print the outcome as JSON (the target, the changes, whether settings were restored).
     #[arg(long)]

@@ -41,6 +41,11 @@ pub struct RunArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  lvm lua                           a prompt where require finds the packages
+  lvm lua --profile dev             with another profile's packages, without switching
+  echo 'print(_VERSION)' | lvm lua  piped input runs as a script")]
 pub struct LuaArgs {
     /// Use the packages of this profile without switching to it.
     #[arg(long, value_name = "NAME")]

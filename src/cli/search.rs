@@ -9,11 +9,20 @@ use super::{Context, exit, print_json};
 use lvm::ops::search;
 
 #[derive(Debug, Args)]
-#[command(after_help = fetch_environment!())]
+#[command(after_help = concat!("\
+Examples:
+  lvm search json         packages whose name contains 'json'
+  lvm search              every package
+  lvm search lpeg --only-server https://luarocks.org
+  lvm search lpeg --json  the hits as JSON
+
+", fetch_environment!()))]
 pub struct SearchArgs {
     /// A substring of the package name (empty: everything).
     #[arg(default_value = "")]
     pub term: String,
+    /// Print the hits as a JSON array (`[]` when none), one per package and server: name,
+    /// versions (newest first) and server.
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]

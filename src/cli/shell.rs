@@ -14,6 +14,11 @@ pub enum ShellKind {
 }
 
 #[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  lvm completions bash > ~/.local/share/bash-completion/completions/lvm
+  lvm completions zsh > ~/.zfunc/_lvm  (with fpath+=~/.zfunc before compinit)
+  lvm completions fish > ~/.config/fish/completions/lvm.fish")]
 pub struct CompletionsArgs {
     pub shell: ShellKind,
 }
@@ -38,6 +43,11 @@ pub fn man() -> Result<i32> {
 }
 
 #[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  eval \"$(lvm shell-init bash)\"  in ~/.bashrc
+  eval \"$(lvm shell-init zsh)\"   in ~/.zshrc
+  lvm shell-init fish | source   in ~/.config/fish/config.fish")]
 pub struct ShellInitArgs {
     pub shell: ShellKind,
 }

@@ -7,8 +7,14 @@ use clap::Args;
 use super::{Context, exit, print_json};
 
 #[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  lvm show penlight         version, source, why installed, modules and commands
+  lvm show penlight --json  the same as JSON")]
 pub struct ShowArgs {
     pub name: String,
+    /// Print the package as a JSON object: name, package (its manifest.json entry), summary,
+    /// modules, commands and rock_dir.
     #[arg(long)]
     pub json: bool,
 }

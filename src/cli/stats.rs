@@ -9,7 +9,14 @@ use super::{Context, exit, print_json};
 use lvm::ops::stats;
 
 #[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  lvm stats         time per command kind and phase, store hit rate, slowest builds
+  lvm stats --json  the same as JSON")]
 pub struct StatsArgs {
+    /// Print the statistics as a JSON object: events, by_kind (count and total_ms per command
+    /// kind), by_phase (milliseconds), store_hits, builds, hit_rate_percent, slowest_builds and
+    /// packages_over_time.
     #[arg(long)]
     pub json: bool,
 }

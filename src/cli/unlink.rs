@@ -8,6 +8,10 @@ use super::{Context, exit, outcome};
 use lvm::ops::develop;
 
 #[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  lvm unlink my-rock         remove the package `lvm link ../my-rock` installed
+  lvm unlink my-rock --json  the outcome as JSON")]
 pub struct UnlinkArgs {
     /// Print the outcome as JSON (the commit, the changes and the statistics).
     #[arg(long)]

@@ -8,10 +8,17 @@ use super::{Context, exit, print_json};
 use lvm::ops::verify;
 
 #[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  lvm verify           check; exit 1 on a problem
+  lvm verify --repair  rebuild what differs from the store
+  lvm verify --json    the report as JSON")]
 pub struct VerifyArgs {
     /// Rebuild what differs (tree files, working files) from the store.
     #[arg(long)]
     pub repair: bool,
+    /// Print the report as a JSON object: events, packages, problems, linked (name and path of
+    /// each linked package), repaired, rebuilt_store_entries and remaining (the problems left).
     #[arg(long)]
     pub json: bool,
 }

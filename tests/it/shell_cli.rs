@@ -28,6 +28,51 @@ fn man_page_lists_the_commands() {
     assert!(page.contains("install"));
 }
 
+/// The subcommand names listed under `Commands:` in a help text (without `help`).
+fn listed_subcommands(help: &str) -> Vec<String> {
+    help.lines()
+        .skip_while(|line| line.trim_end() != "Commands:")
+        .skip(1)
+        .take_while(|line| line.starts_with("  "))
+        .filter_map(|line| line.split_whitespace().next())
+        .filter(|name| *name != "help")
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn every_subcommand_help_has_examples() {
+    let lvm = Lvm::new();
+    // Walk the command tree from `lvm help`; `man` is hidden from the listing.
+    let mut pending: Vec<Vec<String>> = listed_subcommands(&lvm.ok(&["help"]))
+        .into_iter()
+        .map(|name| vec![name])
+        .collect();
+    pending.push(vec!["man".to_string()]);
+    let mut seen = 0;
+    let mut missing = Vec::new();
+    while let Some(path) = pending.pop() {
+        let mut args: Vec<&str> = path.iter().map(String::as_str).collect();
+        args.push("--help");
+        let help = lvm.ok(&args);
+        if !help.contains("\nExamples:\n") {
+            missing.push(path.join(" "));
+        }
+        for sub in listed_subcommands(&help) {
+            let mut child = path.clone();
+            child.push(sub);
+            pending.push(child);
+        }
+        seen += 1;
+    }
+    // The walk did find the commands and the nested ones.
+    assert!(seen > 40, "only {seen} commands found");
+    assert!(
+        missing.is_empty(),
+        "no Examples: in the help of {missing:?}"
+    );
+}
+
 #[test]
 fn bash_hook_activates_the_nearest_local_environment() {
     let lvm = Lvm::new();
