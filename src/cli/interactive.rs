@@ -22,15 +22,27 @@ use lvm::curator::{self, Catalog};
 use lvm::events::EventKind;
 use lvm::manifest::Manifest;
 use lvm::ops::install::{self, ServerChoice, Target};
-use lvm::ops::search::{self, SearchHit};
+use lvm::ops::search::{self, SearchHit, Summaries};
 use lvm::version::{Constraints, Dependency};
 
 /// The event argument that marks a change made through the checklist.
 pub const FLAG: &str = "--interactive";
 
-/// Above this many candidates, summaries are only read from installed packages, not fetched
-/// from the servers (one rockspec download per package would make a broad search crawl).
+/// At most this many summaries are fetched from the servers (one rockspec download per
+/// package would make a broad search crawl); installed packages' summaries are read from the
+/// tree.
 const SUMMARY_FETCH_LIMIT: usize = 60;
+
+/// What the keys do, from the longest wording to the shortest; the header takes the longest
+/// that fits on one line.
+const KEY_HINTS: [&str; 3] = [
+    "(up/down move, space ticks, enter applies, esc cancels)",
+    "(space ticks, enter applies, esc cancels)",
+    "(space, enter, esc)",
+];
+
+/// What dialoguer adds after the header when the list has pages (` [Page 10/12] `).
+const PAGE_INFO_WIDTH: usize = 14;
 
 /// What the checklist shows about one package.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -101,11 +113,13 @@ pub fn curated_facts(catalog: &Catalog) -> Vec<PackageFacts> {
     out
 }
 
-/// Search results, with the curated category and rationale of those that are curated. Picks
-/// install the newest version (as `lvm install NAME` does).
+/// Search results, each package once, with the curated category and rationale of those that
+/// are curated. Picks install the newest version (as `lvm install NAME` does).
 pub fn search_facts(hits: &[SearchHit], catalog: &Catalog) -> Vec<PackageFacts> {
     let curated = curated_facts(catalog);
+    let mut seen = std::collections::BTreeSet::new();
     hits.iter()
+        .filter(|hit| seen.insert(hit.name.as_str()))
         .map(|hit| {
             let mut facts = curated
                 .iter()
@@ -160,7 +174,8 @@ pub fn items(
             }
             Item {
                 name: f.name.clone(),
-                label: fit(&parts.join("  "), width),
+                // dialoguer counts a label's bytes to know how many lines it took.
+                label: fit_within(&parts.join("  "), width, width + 6),
                 ticked: package.is_some(),
                 install: Dependency {
                     name: f.name.clone(),
@@ -173,12 +188,35 @@ pub fn items(
 
 /// Cuts `text` to `width` characters, marking the cut with an ellipsis.
 pub fn fit(text: &str, width: usize) -> String {
-    if text.chars().count() <= width {
+    fit_within(text, width, usize::MAX)
+}
+
+/// Cuts `text` to `width` characters and `bytes` bytes of UTF-8, marking the cut with an
+/// ellipsis.
+pub fn fit_within(text: &str, width: usize, bytes: usize) -> String {
+    if text.chars().count() <= width && text.len() <= bytes {
         return text.to_string();
     }
-    let mut out: String = text.chars().take(width.saturating_sub(1)).collect();
+    let mut out = String::new();
+    let room = bytes.saturating_sub('…'.len_utf8());
+    for c in text.chars().take(width.saturating_sub(1)) {
+        if out.len() + c.len_utf8() > room {
+            break;
+        }
+        out.push(c);
+    }
     out.push('…');
     out
+}
+
+/// The checklist's header on one line of `width` columns (a header that wraps would be drawn
+/// again at each key): `title` with the longest key hint that fits, else `title` cut to fit.
+pub fn header(title: &str, width: usize) -> String {
+    KEY_HINTS
+        .iter()
+        .map(|hint| format!("{title} {hint}"))
+        .find(|h| h.chars().count() <= width)
+        .unwrap_or_else(|| fit(title, width))
 }
 
 /// Compares the ticked items (`picked`, indexes into `items`) with what is installed now.
@@ -240,12 +278,22 @@ pub fn setup(ctx: &Context, choice: &ServerChoice) -> Result<i32> {
     if facts.is_empty() {
         anyhow::bail!("the curated collections list no packages (see `lvm collections`)");
     }
-    let hits = search::search(&env, "", choice)?;
-    let prompt = format!(
-        "Curated packages for profile '{}' (up/down move, space ticks, enter applies, esc cancels)",
-        env.profile()?
-    );
-    run(ctx, &env, &facts, &hits, choice, &prompt, EventKind::Setup)
+    let installed = env.manifest()?;
+    let wanted =
+        |name: &str| !installed.packages.contains_key(name) && facts.iter().any(|f| f.name == name);
+    let summaries = Summaries {
+        limit: SUMMARY_FETCH_LIMIT,
+        wanted: &wanted,
+    };
+    let hits = search::search(&env, "", choice, summaries)?;
+    let title = format!("Curated packages for profile '{}'", env.profile()?);
+    let shown = Shown {
+        facts: &facts,
+        hits: &hits,
+        installed: &installed,
+        title: &title,
+    };
+    run(ctx, &env, &shown, choice, EventKind::Setup)
 }
 
 /// `lvm install --interactive [TERM]`: checks the terminal first, then the arguments (at most
@@ -276,43 +324,60 @@ pub fn install_command(
 pub fn install(ctx: &Context, term: &str, choice: &ServerChoice) -> Result<i32> {
     let env = ctx.open()?;
     let catalog = curator::load_catalog(&env)?;
-    let hits = search::search(&env, term, choice)?;
+    let installed = env.manifest()?;
+    let wanted = |name: &str| !installed.packages.contains_key(name);
+    let summaries = Summaries {
+        limit: SUMMARY_FETCH_LIMIT,
+        wanted: &wanted,
+    };
+    let hits = search::search(&env, term, choice, summaries)?;
     if hits.is_empty() {
         eprintln!("No package matches '{term}' (see `lvm search`)");
         return Ok(exit::FAILURE);
     }
     let facts = search_facts(&hits, &catalog);
-    let prompt = format!(
-        "Packages matching '{term}' (up/down move, space ticks, enter applies, esc cancels)"
-    );
-    run(
-        ctx,
-        &env,
-        &facts,
-        &hits,
-        choice,
-        &prompt,
-        EventKind::Install,
-    )
+    let title = format!("Packages matching '{term}'");
+    let shown = Shown {
+        facts: &facts,
+        hits: &hits,
+        installed: &installed,
+        title: &title,
+    };
+    run(ctx, &env, &shown, choice, EventKind::Install)
+}
+
+/// What the checklist shows.
+struct Shown<'a> {
+    facts: &'a [PackageFacts],
+    /// The search results the facts came from, with the summaries read from the servers.
+    hits: &'a [SearchHit],
+    /// What is installed as the checklist opens.
+    installed: &'a Manifest,
+    /// The header, before the key hint.
+    title: &'a str,
 }
 
 fn run(
     ctx: &Context,
     env: &lvm::env::Environment,
-    facts: &[PackageFacts],
-    hits: &[SearchHit],
+    shown: &Shown,
     choice: &ServerChoice,
-    prompt: &str,
     kind: EventKind,
 ) -> Result<i32> {
     let term = Term::stderr();
+    let (rows, columns) = term.size();
     // "> [x] " comes before each label; one column is left so the line never wraps.
-    let width = usize::from(term.size().1).saturating_sub(7).max(20);
-    let shown = env.manifest()?;
-    let summaries = summaries(env, facts, hits, &shown);
-    let list = items(facts, &shown, &summaries, width);
+    let width = usize::from(columns).saturating_sub(7).max(20);
+    let summaries = summaries(env, shown);
+    let list = items(shown.facts, shown.installed, &summaries, width);
     let defaults: Vec<bool> = list.iter().map(|i| i.ticked).collect();
-    let rows = usize::from(term.size().0).saturating_sub(3).max(3);
+    let rows = usize::from(rows).saturating_sub(3).max(3);
+    // dialoguer adds a colon to the header, and the page when the list does not fit.
+    let paged = list.len() > rows;
+    let header_width = usize::from(columns)
+        .saturating_sub(2 + if paged { PAGE_INFO_WIDTH } else { 0 })
+        .max(20);
+    let prompt = header(shown.title, header_width);
     let chosen = MultiSelect::new()
         .with_prompt(prompt)
         .items(list.iter().map(|i| i.label.as_str()))
@@ -380,27 +445,22 @@ fn report_kept(ctx: &Context, picks: &Picks) {
     }
 }
 
-/// The packages' own summaries: from the installed rockspec, else from the rockspec of the
-/// newest version a server publishes. A summary that cannot be read is left out.
-fn summaries(
-    env: &lvm::env::Environment,
-    facts: &[PackageFacts],
-    hits: &[SearchHit],
-    installed: &Manifest,
-) -> BTreeMap<String, String> {
-    let fetch = facts.len() <= SUMMARY_FETCH_LIMIT;
+/// The packages' own summaries: from the installed rockspec, else the one the search read
+/// from the rockspec of the newest version a server publishes. A summary that cannot be read
+/// is left out.
+fn summaries(env: &lvm::env::Environment, shown: &Shown) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
-    for f in facts {
-        let summary = match installed.packages.get(&f.name) {
+    for f in shown.facts {
+        let summary = match shown.installed.packages.get(&f.name) {
             Some(p) => {
                 let dir = lvm::tree::rock_dir(&env.tree_path(), &f.name, p.version.as_str());
                 lvm::tree::rockfiles::installed_info(&dir, &f.name, &p.version).summary
             }
-            None if fetch => hits
+            None => shown
+                .hits
                 .iter()
                 .find(|h| h.name == f.name)
-                .and_then(|h| server_summary(env, h)),
-            None => None,
+                .and_then(|h| h.summary.clone()),
         };
         if let Some(s) = summary {
             out.insert(
@@ -410,17 +470,6 @@ fn summaries(
         }
     }
     out
-}
-
-fn server_summary(env: &lvm::env::Environment, hit: &SearchHit) -> Option<String> {
-    let version = lvm::version::Version::parse(hit.versions.first()?).ok()?;
-    let server = lvm::server::RocksServer::new(&hit.server, &env.home().cache_dir()).ok()?;
-    let file = lvm::server::rockspec_file_name(&hit.name, &version);
-    let path = server.fetch_file(&file).ok()?;
-    lvm::rockspec::Rockspec::from_file(&path)
-        .ok()?
-        .description
-        .summary
 }
 
 #[cfg(test)]
@@ -509,12 +558,14 @@ rationale = "Needed by busted"
             SearchHit {
                 name: "dkjson".into(),
                 versions: vec!["2.6-1".into()],
-                server: "file:///s".into(),
+                servers: vec!["file:///s".into()],
+                summary: None,
             },
             SearchHit {
                 name: "inspect".into(),
                 versions: vec!["3.1.3-1".into(), "3.1.2-1".into()],
-                server: "file:///s".into(),
+                servers: vec!["file:///s".into(), "file:///t".into()],
+                summary: Some("Human-readable representations of tables".into()),
             },
         ];
         let list = items(
@@ -533,6 +584,9 @@ rationale = "Needed by busted"
     fn labels_fit_the_terminal() {
         assert_eq!(fit("abcdef", 6), "abcdef");
         assert_eq!(fit("abcdefg", 6), "abcde…");
+        // Both in characters and in bytes (what dialoguer measures).
+        assert_eq!(fit_within("für für", 9, 8), "für …");
+        assert!(fit_within("ééééééé", 20, 10).len() <= 10);
         let list = items(
             &curated_facts(&catalog()),
             &Manifest::empty("5.4"),
@@ -543,6 +597,27 @@ rationale = "Needed by busted"
             list.iter().all(|i| i.label.chars().count() <= 12),
             "{list:?}"
         );
+    }
+
+    #[test]
+    fn the_header_takes_the_longest_key_hint_that_fits_on_one_line() {
+        let title = "Packages matching 'json'";
+        assert_eq!(
+            header(title, 200),
+            "Packages matching 'json' (up/down move, space ticks, enter applies, esc cancels)"
+        );
+        assert_eq!(
+            header(title, 78),
+            "Packages matching 'json' (space ticks, enter applies, esc cancels)"
+        );
+        assert_eq!(
+            header(title, 50),
+            "Packages matching 'json' (space, enter, esc)"
+        );
+        assert_eq!(header(title, 20), "Packages matching '…");
+        for width in 10..120 {
+            assert!(header(title, width).chars().count() <= width);
+        }
     }
 
     #[test]

@@ -140,6 +140,12 @@ pub enum Command {
     /// Show one installed package.
     Show(show::ShowArgs),
     /// Search the configured rocks servers.
+    ///
+    /// Lists each package whose name contains TERM once: its newest versions across the
+    /// servers, the servers that publish it (in priority order) and its summary. Summaries come
+    /// from the rockspecs, one download each (cached afterwards), so they are read for at most
+    /// 20 matches: a package named exactly TERM first, then in name order. The others, and any
+    /// summary that cannot be read, are left out. `--json` gives every version.
     Search(search::SearchArgs),
     /// Print shell commands (sh, bash, zsh, fish; or --json) that put the environment on LUA_PATH,
     /// LUA_CPATH and PATH, in front or with --append after.

@@ -1,5 +1,11 @@
 //! `lvm search`: package names containing a term on every configured rocks server, read from
-//! the servers' manifests only.
+//! the servers' manifests, each package once with its versions across the servers and, for a
+//! bounded number of them, the summary of its newest rockspec.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::{Result, bail};
 use serde::Serialize;
@@ -7,35 +13,96 @@ use serde::Serialize;
 use crate::env::Environment;
 use crate::errors::error_text;
 use crate::fetch;
+use crate::ops::install::candidates::{fetch_rockspec_text, usable_arches};
 use crate::ops::install::session::ServerChoice;
+use crate::rockspec::Rockspec;
 use crate::server::RocksServer;
 use crate::version::Version;
 
-/// One `lvm search` result: the versions of a package on one server, newest first.
-#[derive(Debug, Serialize)]
+/// How many matches `lvm search` reads a summary for: each costs a rockspec download the
+/// first time (then it comes from the download cache).
+pub const SUMMARY_LIMIT: usize = 20;
+
+/// At most this many summaries are downloaded at once.
+const SUMMARY_THREADS: usize = 8;
+
+/// One `lvm search` result: a package, once, whichever servers publish it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SearchHit {
     pub name: String,
+    /// Every version any server publishes, newest first, each once.
     pub versions: Vec<String>,
-    pub server: String,
+    /// The servers publishing it, in priority order.
+    pub servers: Vec<String>,
+    /// The newest rockspec's `description.summary`, on one line; absent when it was not read
+    /// (beyond the summary limit) or could not be read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub summary: Option<String>,
 }
 
-/// The packages whose names contain `term` (lower-cased) on every server, sorted by name, and
-/// for each name one hit per server that has it, in the servers' priority order. Only the
-/// servers' manifests are read (from their parsed caches when fresh), and only the matching
-/// packages' versions are built. A server listed twice counts once, where it comes first.
-/// Unreadable servers are skipped with a warning; an error when none could be read.
-pub fn search(env: &Environment, term: &str, choice: &ServerChoice) -> Result<Vec<SearchHit>> {
+/// Which matches get their summary read from a server.
+#[derive(Clone, Copy)]
+pub struct Summaries<'a> {
+    /// At most this many are read.
+    pub limit: usize,
+    /// Only packages this accepts (say, those whose summary the caller cannot read locally).
+    pub wanted: &'a dyn Fn(&str) -> bool,
+}
+
+impl Summaries<'_> {
+    /// No summaries.
+    pub fn none() -> Summaries<'static> {
+        Summaries {
+            limit: 0,
+            wanted: &|_| false,
+        }
+    }
+
+    /// Summaries for at most `limit` matches.
+    pub fn first(limit: usize) -> Summaries<'static> {
+        Summaries {
+            limit,
+            wanted: &|_| true,
+        }
+    }
+}
+
+/// A package's versions on each server that publishes it: (server index, version → arches).
+type PerServer = Vec<(usize, BTreeMap<Version, Vec<String>>)>;
+
+/// Where a package's newest usable version is published: the first server (in priority order)
+/// with it, and its arches there.
+struct Newest {
+    version: Version,
+    server: usize,
+    arches: Vec<String>,
+}
+
+/// The packages whose names contain `term` (lower-cased) on every server, sorted by name, each
+/// once: its versions across the servers (newest first), the servers that publish it in
+/// priority order, and for up to `summaries.limit` of them (an exact name match first, then in
+/// name order) the summary of the newest version's rockspec, fetched through the same download
+/// cache an install uses. Only the servers' manifests are read (from their parsed caches when
+/// fresh), and only the matching packages' versions are built. A server listed twice counts
+/// once, where it comes first. Unreadable servers are skipped with a warning; an error when
+/// none could be read. A summary that cannot be read is left out, never an error.
+pub fn search(
+    env: &Environment,
+    term: &str,
+    choice: &ServerChoice,
+    summaries: Summaries<'_>,
+) -> Result<Vec<SearchHit>> {
     let term = term.to_ascii_lowercase();
     let keep = |name: &str| name.contains(&term);
     let cache = env.home().cache_dir();
     let fetch_opts = fetch::fetch_options(env.config().http_timeout());
     let urls = choice.urls(&env.config().servers);
-    let mut hits = Vec::new();
-    let mut searched: Vec<String> = Vec::new();
+    let mut servers: Vec<RocksServer> = Vec::new();
+    let mut found: BTreeMap<String, PerServer> = BTreeMap::new();
     let mut failures = Vec::new();
     for url in &urls {
         let read = RocksServer::new(url, &cache).and_then(|server| {
-            if searched.iter().any(|done| done == server.url()) {
+            if servers.iter().any(|done| done.url() == server.url()) {
                 return Ok(None);
             }
             let server = server.with_options(fetch_opts.clone());
@@ -51,15 +118,11 @@ pub fn search(env: &Environment, term: &str, choice: &ServerChoice) -> Result<Ve
                 continue;
             }
         };
-        let server = server.url().to_string();
+        let index = servers.len();
         for (name, versions) in manifest.packages {
-            hits.push(SearchHit {
-                name,
-                versions: versions.keys().rev().map(Version::to_string).collect(),
-                server: server.clone(),
-            });
+            found.entry(name).or_default().push((index, versions));
         }
-        searched.push(server);
+        servers.push(server);
     }
     if !failures.is_empty() && failures.len() == urls.len() {
         bail!(
@@ -67,7 +130,180 @@ pub fn search(env: &Environment, term: &str, choice: &ServerChoice) -> Result<Ve
             failures.join("\n  ")
         );
     }
-    // Stable: the hits of one name stay in server priority order.
-    hits.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut hits = Vec::with_capacity(found.len());
+    let mut newest = Vec::with_capacity(found.len());
+    for (name, per_server) in found {
+        let mut versions: Vec<&Version> = per_server.iter().flat_map(|(_, v)| v.keys()).collect();
+        versions.sort_by(|a, b| b.cmp(a));
+        versions.dedup();
+        newest.push(newest_usable(&per_server));
+        hits.push(SearchHit {
+            versions: versions.iter().map(|v| v.to_string()).collect(),
+            servers: per_server
+                .iter()
+                .map(|(i, _)| servers[*i].url().to_string())
+                .collect(),
+            summary: None,
+            name,
+        });
+    }
+    let chosen = summary_order(&hits, &term, summaries)
+        .into_iter()
+        .filter_map(|i| newest[i].as_ref().map(|n| (i, n)))
+        .collect::<Vec<_>>();
+    if !chosen.is_empty() {
+        // Only a rockspec inside a rock needs scratch space: made when one is chosen, and when
+        // it cannot be made, the others can still be read.
+        let scratch_root = env.root().join(crate::layout::SCRATCH_DIR);
+        let in_rock = chosen
+            .iter()
+            .any(|(_, n)| !n.arches.iter().any(|a| a == "rockspec"));
+        let scratch = in_rock
+            .then(|| {
+                std::fs::create_dir_all(&scratch_root)
+                    .and_then(|()| tempfile::tempdir_in(&scratch_root))
+                    .ok()
+            })
+            .flatten();
+        let scratch_path = scratch
+            .as_ref()
+            .map_or(scratch_root.as_path(), |d| d.path());
+        for (i, summary) in read_summaries(&servers, &hits, &chosen, scratch_path) {
+            hits[i].summary = Some(summary);
+        }
+    }
     Ok(hits)
+}
+
+/// The newest version of a package that this platform can use, on the first server that
+/// publishes it.
+fn newest_usable(per_server: &PerServer) -> Option<Newest> {
+    let mut best: Option<Newest> = None;
+    for (server, versions) in per_server {
+        let Some((version, arches)) = versions.iter().rev().find(|(_, a)| usable_arches(a)) else {
+            continue;
+        };
+        if best.as_ref().is_none_or(|b| *version > b.version) {
+            best = Some(Newest {
+                version: version.clone(),
+                server: *server,
+                arches: arches.clone(),
+            });
+        }
+    }
+    best
+}
+
+/// The indexes of the hits whose summary is read: those `summaries` wants, an exact name
+/// match first, then in name order, at most `summaries.limit`.
+fn summary_order(hits: &[SearchHit], term: &str, summaries: Summaries<'_>) -> Vec<usize> {
+    let exact = hits.iter().position(|h| h.name == term);
+    exact
+        .into_iter()
+        .chain((0..hits.len()).filter(|i| Some(*i) != exact))
+        .filter(|i| (summaries.wanted)(&hits[*i].name))
+        .take(summaries.limit)
+        .collect()
+}
+
+/// Reads the chosen hits' summaries on a few threads; what cannot be read is left out (and
+/// logged).
+fn read_summaries(
+    servers: &[RocksServer],
+    hits: &[SearchHit],
+    chosen: &[(usize, &Newest)],
+    scratch: &Path,
+) -> Vec<(usize, String)> {
+    let next = AtomicUsize::new(0);
+    let out = Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..chosen.len().min(SUMMARY_THREADS) {
+            scope.spawn(|| {
+                while let Some((i, newest)) = chosen.get(next.fetch_add(1, Ordering::Relaxed)) {
+                    let name = &hits[*i].name;
+                    match summary_of(&servers[newest.server], name, newest, scratch) {
+                        Ok(Some(summary)) => {
+                            out.lock().expect("not poisoned").push((*i, summary));
+                        }
+                        Ok(None) => {}
+                        Err(e) => tracing::debug!(
+                            "no summary for {name} {}: {}",
+                            newest.version,
+                            error_text(&e)
+                        ),
+                    }
+                }
+            });
+        }
+    });
+    out.into_inner().expect("not poisoned")
+}
+
+fn summary_of(
+    server: &RocksServer,
+    name: &str,
+    newest: &Newest,
+    scratch: &Path,
+) -> Result<Option<String>> {
+    let text = fetch_rockspec_text(server, name, &newest.version, &newest.arches, scratch)?;
+    let rockspec = Rockspec::from_lua(&text, &format!("{name}-{}.rockspec", newest.version))?;
+    Ok(rockspec
+        .description
+        .summary
+        .map(|s| s.split_whitespace().collect::<Vec<_>>().join(" "))
+        .filter(|s| !s.is_empty()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hit(name: &str) -> SearchHit {
+        SearchHit {
+            name: name.into(),
+            versions: vec![],
+            servers: vec![],
+            summary: None,
+        }
+    }
+
+    #[test]
+    fn summaries_go_to_an_exact_match_first_then_in_name_order() {
+        let hits: Vec<SearchHit> = ["dkjson", "json", "json-lua", "lunajson"]
+            .into_iter()
+            .map(hit)
+            .collect();
+        assert_eq!(summary_order(&hits, "json", Summaries::first(2)), [1, 0]);
+        assert_eq!(
+            summary_order(&hits, "js", Summaries::first(9)),
+            [0, 1, 2, 3]
+        );
+        assert!(summary_order(&hits, "json", Summaries::none()).is_empty());
+        let wanted = |name: &str| name != "json";
+        let some = Summaries {
+            limit: 2,
+            wanted: &wanted,
+        };
+        assert_eq!(summary_order(&hits, "json", some), [0, 2]);
+    }
+
+    #[test]
+    fn the_newest_usable_version_comes_from_the_first_server_publishing_it() {
+        let v = |s: &str| Version::parse(s).unwrap();
+        let arches = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let per_server = vec![
+            (
+                0,
+                BTreeMap::from([
+                    (v("1.0-1"), arches(&["rockspec"])),
+                    (v("3.0-1"), arches(&["some-other-platform"])),
+                ]),
+            ),
+            (1, BTreeMap::from([(v("2.0-1"), arches(&["src"]))])),
+            (2, BTreeMap::from([(v("2.0-1"), arches(&["rockspec"]))])),
+        ];
+        let newest = newest_usable(&per_server).unwrap();
+        assert_eq!((newest.version, newest.server), (v("2.0-1"), 1));
+        assert!(newest_usable(&vec![]).is_none());
+    }
 }

@@ -33,14 +33,19 @@ struct Terminal {
 }
 
 impl Terminal {
-    /// Starts `lvm args` on a pty of ROWS x COLS (set with `stty` before lvm starts, so its
-    /// first look at the terminal size already sees it).
+    /// Starts `lvm args` on a pty of ROWS x COLS.
     fn spawn(lvm: &Lvm, args: &[&str]) -> Terminal {
+        Terminal::spawn_sized(lvm, args, ROWS, COLS)
+    }
+
+    /// Starts `lvm args` on a pty of `rows` x `cols` (set with `stty` before lvm starts, so its
+    /// first look at the terminal size already sees it).
+    fn spawn_sized(lvm: &Lvm, args: &[&str], rows: u16, cols: u16) -> Terminal {
         let template = lvm.command();
         let mut cmd = Command::new("sh");
         cmd.arg("-c")
             .arg(format!(
-                "stty rows {ROWS} cols {COLS} && exec \"$0\" \"$@\""
+                "stty rows {rows} cols {cols} && exec \"$0\" \"$@\""
             ))
             .arg(env!("CARGO_BIN_EXE_lvm"))
             .args(args)
@@ -71,8 +76,8 @@ impl Terminal {
             writer,
             output,
             screen: vt100::Parser::new(
-                std::num::NonZeroU16::new(ROWS).unwrap(),
-                std::num::NonZeroU16::new(COLS).unwrap(),
+                std::num::NonZeroU16::new(rows).unwrap(),
+                std::num::NonZeroU16::new(cols).unwrap(),
                 0,
             ),
         }
@@ -108,6 +113,17 @@ impl Terminal {
                 }
             }
         }
+    }
+
+    /// How many checklist lines show package `name`.
+    fn lines_of(screen: &str, name: &str) -> usize {
+        screen
+            .lines()
+            .filter(|l| {
+                l.get(6..)
+                    .is_some_and(|rest| rest.starts_with(&format!("{name} ")))
+            })
+            .count()
     }
 
     /// The screen line showing package `name` in the checklist.
@@ -344,6 +360,79 @@ fn install_checklist_lists_search_results_and_escape_changes_nothing() {
         log[0]["event"]["args"],
         serde_json::json!(["--interactive", "dkjson"])
     );
+}
+
+#[test]
+fn install_checklist_lists_each_package_once_and_draws_its_header_once_at_80_columns() {
+    let lvm = Lvm::new();
+    let dir_a = lvm.root.path().join("server-a");
+    let url_a = format!("file://{}", dir_a.display());
+    publish_dir_matching(&curated_dir(), &dir_a, &url_a, |_| true);
+    // A second server with some of the same packages, and an older penlight only.
+    let dir_b = lvm.root.path().join("server-b");
+    let url_b = format!("file://{}", dir_b.display());
+    publish_dir_matching(&curated_dir(), &dir_b, &url_b, |n| {
+        n.starts_with("dkjson-") || n.starts_with("lua-cjson-") || n == "penlight-1.12.0-1"
+    });
+    lvm.init(&[&url_b, &url_a]);
+    let snapshot = lvm.snapshot();
+
+    let header = "Packages matching 'json'";
+    let mut term = Terminal::spawn_sized(&lvm, &["install", "--interactive", "json"], 40, 80);
+    let screen = term.wait_for("the checklist", |s| s.contains("lua-cjson"));
+    for name in ["dkjson", "lua-cjson"] {
+        assert_eq!(Terminal::lines_of(&screen, name), 1, "{name}:\n{screen}");
+    }
+    assert_eq!(screen.matches(header).count(), 1, "{screen}");
+    // The header fits on one line, with what the keys do.
+    let top = screen.lines().find(|l| l.contains(header)).unwrap();
+    assert!(top.contains("space ticks"), "{screen}");
+    term.key(SPACE, "dkjson", ticked);
+    term.key(DOWN, "lua-cjson", active);
+    term.key(SPACE, "lua-cjson", ticked);
+    assert_eq!(
+        term.contents().matches(header).count(),
+        1,
+        "{}",
+        term.contents()
+    );
+    let (code, screen) = term.finish(ESCAPE);
+    assert_eq!(code, 0, "{screen}");
+
+    // Every package on a screen that shows a few at a time: pages, and the header (with the
+    // page) still drawn once as the pages turn. penlight comes once, its newest version.
+    let header = "Packages matching ''";
+    let mut term = Terminal::spawn_sized(&lvm, &["install", "--interactive"], 10, 80);
+    let screen = term.wait_for("the checklist", |s| s.contains("busted"));
+    assert_eq!(screen.matches(header).count(), 1, "{screen}");
+    assert!(screen.contains("[Page 1/2]"), "{screen}");
+    let names = [
+        "busted",
+        "dkjson",
+        "http",
+        "inspect",
+        "legacy-tool",
+        "lpeg",
+        "lua-cjson",
+        "lua-parser",
+        "luafilesystem",
+        "luasocket",
+        "luassert",
+        "penlight",
+    ];
+    for name in &names[1..] {
+        term.key(DOWN, name, active);
+        let screen = term.contents();
+        assert_eq!(screen.matches(header).count(), 1, "{name}:\n{screen}");
+        assert_eq!(Terminal::lines_of(&screen, name), 1, "{name}:\n{screen}");
+    }
+    let screen = term.contents();
+    assert!(screen.contains("[Page 2/2]"), "{screen}");
+    let penlight = Terminal::line_of(&screen, "penlight");
+    assert!(penlight.contains("(1.14.0-1)"), "{penlight}");
+    let (code, screen) = term.finish(ESCAPE);
+    assert_eq!(code, 0, "{screen}");
+    assert_eq!(lvm.snapshot(), snapshot);
 }
 
 #[test]

@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use std::process::Command;
 
 use crate::common;
+use crate::common::http_server::TestServer;
 use crate::common::rocks::{Lvm, file_server, stdout_ok};
 
 fn installed(lvm: &Lvm) -> BTreeSet<String> {
@@ -117,7 +118,15 @@ fn list_show_and_search_as_text_and_json() {
         .collect();
     assert_eq!(names, ["chain-a", "chain-b", "chain-c"]);
     assert_eq!(hits[2]["versions"], serde_json::json!(["2.0-1", "1.0-1"]));
-    assert_eq!(hits[2]["server"], url.as_str());
+    assert_eq!(hits[2]["servers"], serde_json::json!([url]));
+    // The summary of the newest rockspec comes along.
+    assert_eq!(hits[2]["summary"], "Chain fixture chain-c");
+    let text = lvm.ok(&["search", "chain-c"]);
+    assert_eq!(
+        text.trim(),
+        format!("chain-c 2.0-1 1.0-1  ({url})  — Chain fixture chain-c")
+    );
+    // A rockspec without a summary shows none.
     let text = lvm.ok(&["search", "dia-b"]);
     assert_eq!(text.trim(), format!("dia-base 2.0-1 1.5-1 1.0-1  ({url})"));
     // No match is a result: exit 0 in text and JSON alike.
@@ -138,7 +147,7 @@ fn list_show_and_search_as_text_and_json() {
 }
 
 #[test]
-fn search_lists_the_versions_of_every_server_in_priority_order() {
+fn search_lists_each_package_once_with_its_versions_across_servers_in_priority_order() {
     let lvm = Lvm::new();
     let (_dir, url_a) = file_server(lvm.root.path());
     let b = lvm.root.path().join("server-b");
@@ -155,13 +164,14 @@ fn search_lists_the_versions_of_every_server_in_priority_order() {
     let url_b = format!("file://{}", b.display());
     lvm.init(&[&url_a, &url_b]);
 
+    // Each package once: its newest versions across the servers, and which servers have it.
+    // Server B publishes no rockspec files: the search still answers, without those summaries.
     let text = lvm.ok(&["search", "dia-"]);
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(
         lines,
         [
-            format!("dia-base 2.0-1 1.5-1 1.0-1  ({url_a})"),
-            format!("dia-base 9.0-1 1.0-1  ({url_b})"),
+            format!("dia-base 9.0-1 2.0-1 1.5-1 +1 older  ({url_a}, {url_b})"),
             format!("dia-extra 0.1-1  ({url_b})"),
             format!("dia-left 1.0-1  ({url_a})"),
             format!("dia-right 1.0-1  ({url_a})"),
@@ -176,8 +186,11 @@ fn search_lists_the_versions_of_every_server_in_priority_order() {
     assert_eq!(
         hits,
         serde_json::json!([
-            {"name": "dia-base", "versions": ["9.0-1", "1.0-1"], "server": url_b},
-            {"name": "dia-base", "versions": ["2.0-1", "1.5-1", "1.0-1"], "server": url_a},
+            {
+                "name": "dia-base",
+                "versions": ["9.0-1", "2.0-1", "1.5-1", "1.0-1"],
+                "servers": [url_b, url_a],
+            },
         ])
     );
 
@@ -199,6 +212,93 @@ fn search_lists_the_versions_of_every_server_in_priority_order() {
         err.contains("no rocks server could be read") && err.contains(&gone),
         "{err}"
     );
+}
+
+/// A rockspec for a package with nothing to build, with `summary`.
+fn summary_rockspec(name: &str, summary: &str) -> String {
+    format!(
+        "package = \"{name}\"\nversion = \"1.0-1\"\nsource = {{ url = \"http://example.invalid/{name}.tar.gz\" }}\n\
+         description = {{ summary = \"{summary}\" }}\nbuild = {{ type = \"builtin\", modules = {{}} }}\n"
+    )
+}
+
+#[test]
+fn search_reads_summaries_for_a_bounded_number_of_matches_through_the_download_cache() {
+    let limit = lvm::ops::search::SUMMARY_LIMIT;
+    assert_eq!(limit, 20, "`lvm search --help` names the limit");
+    let lvm = Lvm::new();
+    let dir = lvm.root.path().join("served");
+    std::fs::create_dir_all(&dir).unwrap();
+    // `many` and many-00 … many-24: more matches than the limit. many-00 is published only as
+    // a source rock, so its summary is read from the rockspec inside.
+    let mut names = vec!["many".to_string()];
+    names.extend((0..25).map(|i| format!("many-{i:02}")));
+    for name in &names {
+        let text = summary_rockspec(name, &format!("Summary of {name}"));
+        let file = format!("{name}-1.0-1.rockspec");
+        if name == "many-00" {
+            let work = lvm.root.path().join("many-00");
+            std::fs::create_dir_all(work.join("src")).unwrap();
+            std::fs::write(work.join(&file), text).unwrap();
+            lvm::ops::publish::pack_src_rock(&work.join(&file), &work.join("src"), &dir).unwrap();
+        } else {
+            std::fs::write(dir.join(&file), text).unwrap();
+        }
+    }
+    lvm::ops::publish::make_manifest(&dir).unwrap();
+    let server = TestServer::serve(&dir);
+    lvm.init(&[&server.url()]);
+
+    let hits: serde_json::Value =
+        serde_json::from_str(&lvm.ok(&["search", "many", "--json"])).unwrap();
+    let hits = hits.as_array().unwrap();
+    assert_eq!(hits.len(), names.len());
+    // The exact match first, then in name order, up to the limit; the others have none.
+    let with: Vec<&str> = hits
+        .iter()
+        .filter(|h| h.get("summary").is_some())
+        .map(|h| h["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(with, names[..limit]);
+    for hit in &hits[..limit] {
+        assert_eq!(
+            hit["summary"],
+            format!("Summary of {}", hit["name"].as_str().unwrap())
+        );
+    }
+    assert_eq!(server.requests("/many-05-1.0-1.rockspec"), 1);
+    assert_eq!(server.requests("/many-00-1.0-1.src.rock"), 1);
+    assert_eq!(server.requests("/many-24-1.0-1.rockspec"), 0);
+
+    // The rockspecs come from the download cache the second time.
+    let text = lvm.ok(&["search", "many"]);
+    assert!(
+        text.lines()
+            .any(|l| l == format!("many 1.0-1  ({})  — Summary of many", server.url())),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .any(|l| l == format!("many-24 1.0-1  ({})", server.url())),
+        "{text}"
+    );
+    assert_eq!(server.requests("/many-05-1.0-1.rockspec"), 1);
+    assert_eq!(server.requests("/many-00-1.0-1.src.rock"), 1);
+    // A narrower search reaches the others.
+    let text = lvm.ok(&["search", "many-24"]);
+    assert_eq!(
+        text.trim(),
+        format!("many-24 1.0-1  ({})  — Summary of many-24", server.url())
+    );
+
+    // A summary that cannot be read is left out; the search still answers.
+    std::fs::remove_file(dir.join("many-23-1.0-1.rockspec")).unwrap();
+    let text = lvm.ok(&["search", "many-23"]);
+    assert_eq!(text.trim(), format!("many-23 1.0-1  ({})", server.url()));
+
+    let help = lvm.ok(&["search", "--help"]);
+    let words = help.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(words.contains("for at most 20 matches"), "{help}");
 }
 
 #[test]
