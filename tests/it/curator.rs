@@ -990,3 +990,18 @@ fn init_with_a_profile_that_fails_leaves_no_environment() {
     assert!(err.contains("was not created"), "{err}");
     assert!(!lvm.env_dir().exists(), "{err}");
 }
+
+#[test]
+fn a_failed_setup_on_an_existing_profile_branch_leaves_it_where_it_was() {
+    let (lvm, _dir) = env_with_all();
+    lvm.ok(&["install", "legacy-tool"]);
+    // The profile branch exists already (with legacy-tool, which clashes with the profile).
+    lvm.ok(&["profile", "create", "minimal"]);
+    let before = lvm.snapshot();
+    let err = lvm.fails(&["setup", "minimal"]);
+    assert!(err.contains("back on profile 'default'"), "{err}");
+    assert_eq!(current_branch(&lvm), "default");
+    // Its switch event is taken back: every branch head, the manifest and the tree as before.
+    assert_eq!(lvm.snapshot(), before);
+    lvm.ok(&["verify"]);
+}
