@@ -101,6 +101,7 @@ pub fn error_kind(err: &anyhow::Error) -> ErrorKind {
                 | SharingError::RemoteExists { .. }
                 | SharingError::BuriedHandCommit { .. } => ErrorKind::Conflict,
                 SharingError::BadHead { .. } => ErrorKind::Damaged,
+                SharingError::Git { .. } => ErrorKind::Other,
                 _ => ErrorKind::BadInput,
             };
         }

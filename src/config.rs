@@ -33,6 +33,9 @@ pub const NO_COLOR_VAR: &str = "NO_COLOR";
 pub const USER_CONFIG_VAR: &str = "LVM_CONFIG";
 
 /// Seconds to wait for another lvm process when nothing else is configured.
+/// The longest wait a setting may ask for, in seconds (a year): far beyond any real wait, and
+/// well inside what a `Duration` holds, so no value can make lvm fail to start.
+pub const MAX_SECONDS: f64 = 365.0 * 24.0 * 3600.0;
 pub const DEFAULT_LOCK_TIMEOUT: f64 = 60.0;
 
 /// The directory name of a project-local environment (like `.venv`).
@@ -363,6 +366,11 @@ impl Value {
             Value::Jobs(Jobs::Count(0)) => return bad("must be at least 1".to_string()),
             Value::HttpTimeout(HttpTimeout::Seconds(s)) if !s.is_finite() || *s <= 0.0 => {
                 return bad("must be a finite number of seconds > 0".to_string());
+            }
+            Value::LockTimeout(s) | Value::HttpTimeout(HttpTimeout::Seconds(s))
+                if *s > MAX_SECONDS =>
+            {
+                return bad(format!("must be at most {MAX_SECONDS} seconds (a year)"));
             }
             _ => {}
         }
@@ -1013,6 +1021,7 @@ mod tests {
             (Key::Jobs, "many", "not a positive integer"),
             (Key::Jobs, "-2", "jobs = '-2'"),
             (Key::LockTimeout, "-1", "must be a finite number >= 0"),
+            (Key::LockTimeout, "1e20", "must be at most 31536000 seconds"),
             (
                 Key::LockTimeout,
                 "soon",
@@ -1051,6 +1060,7 @@ mod tests {
             ("-1", "must be a finite number of seconds > 0"),
             ("inf", "must be a finite number of seconds > 0"),
             ("NaN", "must be a finite number of seconds > 0"),
+            ("1e20", "must be at most 31536000 seconds"),
             ("soon", "not a number"),
         ] {
             let err = parse(Key::HttpTimeout, text).unwrap_err();

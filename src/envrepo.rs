@@ -381,26 +381,6 @@ impl EnvRepo {
         }
     }
 
-    /// Appends an event as a commit on the current profile, expecting the profile to still point
-    /// at `expected_head`; writes the new manifest into the working directory.
-    pub fn append(
-        &self,
-        expected_head: Oid,
-        event: &Event,
-        manifest: &Manifest,
-        extra_parent: Option<Oid>,
-    ) -> Result<Oid, RepoError> {
-        let profile = self.current_profile()?;
-        let tree = self.state_tree(expected_head, manifest)?;
-        let mut parents = vec![expected_head];
-        parents.extend(extra_parent);
-        let commit = self.commit_object(tree, &parents, event)?;
-        self.publish(&profile, Some(expected_head), commit, &event.summary())?;
-        self.sync_worktree(self.head()?)?;
-        self.pack_after_change(PACK_EVERY);
-        Ok(commit)
-    }
-
     /// Writes the git tree of a state: the tree of `base` with `manifest.json` replaced.
     pub fn state_tree(&self, base: Oid, manifest: &Manifest) -> Result<Oid, RepoError> {
         self.state_tree_with_config(base, manifest, None)

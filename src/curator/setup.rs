@@ -79,10 +79,13 @@ pub fn setup(
             created_branch = true;
         }
         if let Err(e) = crate::ops::profile::switch(env, profile, vec![profile.to_string()]) {
-            if created_branch {
-                let _ = env.take_back_switch(&previous, profile, None);
+            let mut message = format!("switching to profile '{profile}'");
+            if created_branch && let Err(undo) = env.take_back_switch(&previous, profile, None) {
+                message.push_str(&format!(
+                    "; deleting the profile it created failed too ({undo:#}): run `lvm profile delete {profile}`"
+                ));
             }
-            return Err(e.context(format!("switching to profile '{profile}'")));
+            return Err(e.context(message));
         }
         switched_from = Some(previous.clone());
     }

@@ -196,19 +196,33 @@ impl WriteLock<'_> {
     /// no trace: the current profile goes back to `from` (whose history never saw the switch),
     /// the profile switched to goes back to `head_before` (or is deleted when the command
     /// created it: `None`), and the tree and working files follow the head again.
+    ///
+    /// It goes through the journal like any change, so a crash part-way is finished by the
+    /// next lvm: switching back (and deleting a created profile) is journaled and done under
+    /// the state lock; rewinding a profile that existed comes after, when the profile is no
+    /// longer current, and a crash before it leaves only its extra switch event.
     pub fn take_back_switch(&self, from: &str, to: &str, head_before: Option<Oid>) -> Result<()> {
-        self.repo.set_current_profile(from)?;
-        match head_before {
-            None => self.repo.delete_profile(to)?,
-            Some(old) => {
-                let now = self.repo.profile_head(to)?;
-                if now != old {
-                    self.repo
-                        .publish(to, Some(now), old, "lvm: take back a failed change")?;
-                }
-            }
+        let from_head = self.repo.profile_head(from)?;
+        let to_head = self.repo.profile_head(to)?;
+        let journal = Journal {
+            profile: from.to_string(),
+            old: Some(from_head.to_string()),
+            new: from_head.to_string(),
+            tree: None,
+            switch_to: true,
+            delete: head_before
+                .is_none()
+                .then(|| (to.to_string(), to_head.to_string())),
+        };
+        crate::fsutil::write_atomic(&self.journal_path(), &serde_json::to_vec(&journal)?)
+            .context("writing the change journal")?;
+        self.exclusively(|| self.finish(&journal, false))?;
+        if let Some(old) = head_before.filter(|old| *old != to_head) {
+            self.repo
+                .publish(to, Some(to_head), old, "lvm: take back a failed change")?;
         }
-        self.recover()
+        self.prune_trees();
+        Ok(())
     }
 
     /// Makes `dir` (a finished tree in `.trees/`) the live tree and the working files those of
