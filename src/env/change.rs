@@ -192,6 +192,42 @@ impl WriteLock<'_> {
         Ok(())
     }
 
+    /// Moves `profile` from `from` to `to`, a commit that exists already (a pull's
+    /// fast-forward), with the change protocol: the new tree first, then the journal, the
+    /// checked ref update and the switch under the state lock, so readers never see the new
+    /// log with the old tree and a crash is finished by the next lvm.
+    pub fn fast_forward(&self, profile: &str, from: Oid, to: Oid, summary: &str) -> Result<()> {
+        let target = self.repo.manifest_at(to)?;
+        let new_tree = if profile == self.profile()? && !self.tree_matches(&target) {
+            Some(self.tree_for(&target)?.0)
+        } else {
+            None
+        };
+        let journal = Journal {
+            profile: profile.to_string(),
+            old: Some(from.to_string()),
+            new: to.to_string(),
+            tree: new_tree
+                .as_ref()
+                .and_then(|t| t.file_name())
+                .map(|n| n.to_string_lossy().into_owned()),
+            switch_to: false,
+            delete: None,
+        };
+        crate::fsutil::write_atomic(&self.journal_path(), &serde_json::to_vec(&journal)?)
+            .context("writing the change journal")?;
+        self.exclusively(|| {
+            if let Err(e) = self.repo.publish(profile, Some(from), to, summary) {
+                let _ = fs::remove_file(self.journal_path());
+                return Err(e.into());
+            }
+            fault_point("after-commit");
+            self.finish(&journal, true)
+        })?;
+        self.prune_trees();
+        Ok(())
+    }
+
     /// Takes back a profile switch made by the same command whose follow-up failed, leaving
     /// no trace: the current profile goes back to `from` (whose history never saw the switch),
     /// the profile switched to goes back to `head_before` (or is deleted when the command

@@ -44,9 +44,9 @@ pub fn pull(env: &Environment, remote: Option<&str>, lock_timeout: Duration) -> 
             let target = check_commit(env, theirs)?;
             crate::ops::install::rebuild::ensure_in_store(env, &target)?;
             changes = manifest::diff(&env.manifest()?, &target);
-            env.repo().publish(
+            lock.fast_forward(
                 &profile,
-                Some(local),
+                local,
                 theirs,
                 &format!("lvm pull {remote_name}: fast-forward"),
             )?;

@@ -144,6 +144,36 @@ fn pull_fast_forwards_and_syncs_the_tree() {
 }
 
 #[test]
+fn a_pull_killed_after_its_fast_forward_is_finished_by_the_next_lvm() {
+    let a = Lvm::new();
+    let (_dir, url) = file_server(a.root.path());
+    let bare = shared_source(&a, &url, &["strutil"]);
+    let clones: Vec<Lvm> = (0..2).map(|_| Lvm::new()).collect();
+    for b in &clones {
+        clone_into(b, &file_url(&bare));
+    }
+    a.ok(&["install", "hello-cli"]);
+    a.ok(&["push", "origin"]);
+    for (b, point) in clones.iter().zip(["after-commit", "after-switch"]) {
+        let out = b
+            .command()
+            .env("LVM_FAULT", point)
+            .args(["pull"])
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "the fault at {point} stops lvm");
+        // The next lvm finishes the recorded fast-forward: log, manifest and tree agree.
+        assert!(
+            b.ok(&["verify"]).starts_with("ok:"),
+            "after a crash at {point}"
+        );
+        assert_eq!(head_of(b, "default"), head_of(&a, "default"));
+        let lua = stdout_ok(&b.lua("print(require('hello').greet(' ok '))"));
+        assert_eq!(lua.trim(), "hello, ok", "after a crash at {point}");
+    }
+}
+
+#[test]
 fn divergence_is_refused_then_merged_and_shared() {
     let a = Lvm::new();
     let (_dir, url) = file_server(a.root.path());
