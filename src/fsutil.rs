@@ -63,3 +63,20 @@ fn sync_filesystem_of(file: &File) -> io::Result<()> {
     unsafe { libc::sync() };
     Ok(())
 }
+
+/// Whether a directory is missing or empty.
+pub fn is_empty_dir(path: &Path) -> bool {
+    fs::read_dir(path).map_or(!path.exists(), |mut d| d.next().is_none())
+}
+
+/// Takes back what a failed command put in a folder that was missing or empty before it:
+/// the folder goes when the command created it (`created`), else its contents do.
+pub fn undo_fill(path: &Path, created: bool) {
+    if created {
+        let _ = fs::remove_dir_all(path);
+    } else if let Ok(entries) = fs::read_dir(path) {
+        for entry in entries.flatten() {
+            let _ = fs::remove_dir_all(entry.path()).or_else(|_| fs::remove_file(entry.path()));
+        }
+    }
+}

@@ -47,7 +47,9 @@ pub fn exec(ctx: &Context, args: InitArgs) -> Result<i32> {
     if let Some(profile) = &args.profile {
         lvm::curator::Catalog::load(&ctx.home.root, None)?.plan(profile, args.prod)?;
     }
+    // A failed setup takes back what init made, in a folder that was missing or empty.
     let created_folder = !path.exists();
+    let undoable = lvm::fsutil::is_empty_dir(&path);
     let env = create(ctx, &path, args.lua.as_deref(), args.servers)?;
     if !ctx.quiet {
         println!(
@@ -70,9 +72,12 @@ pub fn exec(ctx: &Context, args: InitArgs) -> Result<i32> {
         if let Err(e) = set_up {
             drop(env);
             // Undo: the environment this command made goes with the failed setup.
-            let undone = created_folder && std::fs::remove_dir_all(&path).is_ok();
+            if undoable {
+                lvm::fsutil::undo_fill(&path, created_folder);
+            }
+            let undone = undoable && lvm::fsutil::is_empty_dir(&path);
             let what = match undone {
-                true => format!("{} was not created", path.display()),
+                true => format!("the environment in {} was not created", path.display()),
                 false => format!(
                     "the empty environment in {} stays; remove it or run `lvm setup {profile}` there",
                     path.display()

@@ -11,11 +11,6 @@ use crate::envrepo::remotes::{SharingError, clone_repository, normalize_url};
 use crate::manifest::Manifest;
 use crate::ops::sync::{SyncReport, check_commit, sync};
 
-/// Whether a directory is missing or empty.
-pub(super) fn is_empty_dir(path: &Path) -> bool {
-    std::fs::read_dir(path).map_or(!path.exists(), |mut d| d.next().is_none())
-}
-
 /// The folder `lvm clone URL` makes when no path is given: the repository's name without
 /// `.git`. Pure.
 pub fn default_clone_dir(url: &str) -> PathBuf {
@@ -43,7 +38,7 @@ pub fn clone(
     lock_timeout: Duration,
 ) -> Result<CloneReport> {
     let url = normalize_url(url)?;
-    if !is_empty_dir(path) {
+    if !crate::fsutil::is_empty_dir(path) {
         return Err(SharingError::DestinationNotEmpty {
             path: path.display().to_string(),
         }
@@ -54,14 +49,14 @@ pub fn clone(
     let env = match result {
         Ok(env) => env,
         Err(e) => {
-            remove_clone(path, created);
+            crate::fsutil::undo_fill(path, created);
             return Err(e);
         }
     };
     let manifest = match check_commit(&env, env.head()?) {
         Ok(m) => m,
         Err(e) => {
-            remove_clone(path, created);
+            crate::fsutil::undo_fill(path, created);
             return Err(SharingError::NotAnEnvironment {
                 url,
                 reason: format!("{e:#}"),
@@ -92,17 +87,6 @@ pub(super) fn first_tree(env: &Environment, manifest: &Manifest) -> Result<()> {
     let dir = env.materialize(manifest)?;
     crate::tree::switch_into_place(&dir, &env.tree_path())?;
     Ok(())
-}
-
-pub(super) fn remove_clone(path: &Path, created: bool) {
-    if created {
-        let _ = std::fs::remove_dir_all(path);
-    } else if let Ok(entries) = std::fs::read_dir(path) {
-        for entry in entries.flatten() {
-            let _ = std::fs::remove_dir_all(entry.path())
-                .or_else(|_| std::fs::remove_file(entry.path()));
-        }
-    }
 }
 
 /// Makes the repository (see [`clone_repository`]) and opens it as an environment.

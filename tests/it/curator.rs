@@ -989,6 +989,13 @@ fn init_with_a_profile_that_fails_leaves_no_environment() {
     let err = lvm.fails(&["init", "--server", &empty_url, "--profile", "minimal"]);
     assert!(err.contains("was not created"), "{err}");
     assert!(!lvm.env_dir().exists(), "{err}");
+    // Into a folder that was there and empty: it stays, empty again.
+    let folder = lvm.root.path().join("empty-folder");
+    std::fs::create_dir(&folder).unwrap();
+    let path = folder.to_str().unwrap();
+    let err = lvm.fails(&["init", path, "--server", &empty_url, "--profile", "minimal"]);
+    assert!(err.contains("was not created"), "{err}");
+    assert_eq!(std::fs::read_dir(&folder).unwrap().count(), 0, "{err}");
 }
 
 #[test]
