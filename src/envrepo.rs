@@ -46,8 +46,12 @@ pub enum RepoError {
     NotAnEnvironment { path: String },
     #[error("revision '{rev}' not found in the environment's history (see `lvm log`)")]
     UnknownRevision { rev: String },
-    #[error("profile '{name}' does not exist (see `lvm profile list`)")]
-    UnknownProfile { name: String },
+    #[error("profile '{name}' does not exist{hint} (see `lvm profile list`)")]
+    UnknownProfile {
+        name: String,
+        /// `; did you mean 'NAME'?` for a close existing profile, or nothing.
+        hint: String,
+    },
     #[error("profile '{name}' already exists")]
     ProfileExists { name: String },
     #[error(
@@ -197,6 +201,16 @@ pub struct EnvRepo {
 }
 
 impl EnvRepo {
+    /// No profile `name`, with the closest existing one when there is a close one.
+    fn unknown_profile(&self, name: &str) -> RepoError {
+        let profiles = self.profiles().unwrap_or_default();
+        let known: Vec<&str> = profiles.iter().map(String::as_str).collect();
+        RepoError::UnknownProfile {
+            name: name.to_string(),
+            hint: crate::suggest::did_you_mean(name, &known),
+        }
+    }
+
     fn git_err(&self, source: git2::Error) -> RepoError {
         RepoError::Git {
             path: self.root.display().to_string(),
@@ -294,12 +308,10 @@ impl EnvRepo {
         let reference = self
             .repo
             .find_reference(&format!("refs/heads/{profile}"))
-            .map_err(|_| RepoError::UnknownProfile {
-                name: profile.to_string(),
-            })?;
-        reference.target().ok_or_else(|| RepoError::UnknownProfile {
-            name: profile.to_string(),
-        })
+            .map_err(|_| self.unknown_profile(profile))?;
+        reference
+            .target()
+            .ok_or_else(|| self.unknown_profile(profile))
     }
 
     /// Reads a file of a commit's tree.
@@ -821,7 +833,7 @@ impl EnvRepo {
         let mut branch = self
             .repo
             .find_branch(name, git2::BranchType::Local)
-            .map_err(|_| RepoError::UnknownProfile { name: name.into() })?;
+            .map_err(|_| self.unknown_profile(name))?;
         branch.delete().map_err(|e| self.git_err(e))
     }
 

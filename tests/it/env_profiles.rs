@@ -120,6 +120,16 @@ fn create_switch_delete_are_one_commit_each() {
     assert!(err.contains("profile name"), "{err}");
     let err = lvm.fails(&["profile", "switch", "nope"]);
     assert!(err.contains("profile 'nope' does not exist"), "{err}");
+    assert!(
+        !err.contains("did you mean"),
+        "nothing close to 'nope': {err}"
+    );
+    // A typo of an existing profile gets the closest name.
+    let err = lvm.fails(&["profile", "switch", "dve"]);
+    assert!(
+        err.contains("profile 'dve' does not exist; did you mean 'dev'?"),
+        "{err}"
+    );
     lvm.ok(&["verify"]);
 }
 
