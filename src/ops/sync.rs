@@ -108,11 +108,10 @@ pub(super) fn finish_sync(env: &WriteLock<'_>) -> Result<SyncReport> {
     })
 }
 
-/// Whether a commit carries an lvm event; a malformed or too new event is an error, not a
-/// hand-made commit.
-pub(super) fn has_event(repo: &EnvRepo, commit: Oid) -> Result<bool> {
-    let (message, _) = repo.commit_summary(commit)?;
-    match Event::from_commit_message(&message, &commit.to_string()) {
+/// Whether a commit's message carries an lvm event; a malformed or too new event is an error,
+/// not a hand-made commit.
+fn has_event(message: &str, commit: Oid) -> Result<bool> {
+    match Event::from_commit_message(message, &commit.to_string()) {
         Ok(_) => Ok(true),
         Err(EventError::Missing { .. }) => Ok(false),
         Err(e) => Err(e.into()),
@@ -127,8 +126,8 @@ pub(super) fn hand_commits(repo: &EnvRepo, head: Oid) -> Result<(Vec<Oid>, Oid)>
     let mut base = None;
     let mut current = Some(head);
     while let Some(oid) = current {
-        let (_, parent) = repo.commit_summary(oid)?;
-        let evented = has_event(repo, oid)?;
+        let (message, parent) = repo.commit_summary(oid)?;
+        let evented = has_event(&message, oid)?;
         match (evented, base) {
             (false, None) => hand.push(oid),
             (true, None) => base = Some(oid),
