@@ -46,7 +46,7 @@ Examples:
     #[command(after_help = "\
 Examples:
   lvm config set jobs 4              in the environment's lvm.toml
-  lvm config set servers file:///srv/rocks https://luarocks.org
+  lvm config set servers file:///srv/rocks https://rocks.example.org
   lvm config set --user color never  in your user config file")]
     Set {
         /// servers, lua, lock_timeout, jobs, color or http_timeout.

@@ -24,7 +24,7 @@ Examples:
     /// Create a named environment.
     #[command(after_help = "\
 Examples:
-  lvm env create web --server https://luarocks.org
+  lvm env create web --server https://rocks.example.org
   lvm env create web              servers from LVM_SERVERS or your user config
   lvm install penlight --env web  then use it by name")]
     Create {

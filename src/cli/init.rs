@@ -16,8 +16,8 @@ use lvm::env::{Environment, OpenOptions};
 Examples:
   lvm init                                where lvm looks (LVM_ENV, the nearest .lvm/, the default one)
   lvm init .lvm                           a project environment, used in this folder and below
-  lvm init --server https://luarocks.org  with a rocks server
-  lvm init --server file:///srv/rocks --server https://luarocks.org
+  lvm init --server https://rocks.example.org  with a rocks server
+  lvm init --server file:///srv/rocks --server https://rocks.example.org
   lvm init --profile standard --prod      and set up a curated profile without dev-only packages")]
 pub struct InitArgs {
     /// Where to create it (default: the environment lvm would use here).

@@ -18,7 +18,7 @@ const SHOWN_VERSIONS: usize = 3;
 Examples:
   lvm search json         packages whose name contains 'json'
   lvm search              every package
-  lvm search lpeg --only-server https://luarocks.org
+  lvm search lpeg --only-server https://rocks.example.org
   lvm search lpeg --json  the hits as JSON
 
 ", fetch_environment!()))]
