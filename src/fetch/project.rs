@@ -105,17 +105,6 @@ pub enum ProjectError {
     },
 }
 
-/// A failed directory walk under `base`, naming the entry that failed when known.
-fn walk_error(e: walkdir::Error, base: &Path) -> ProjectError {
-    ProjectError::Io {
-        action: "list",
-        path: e.path().unwrap_or(base).to_path_buf(),
-        cause: e
-            .into_io_error()
-            .unwrap_or_else(|| io::Error::other("file system loop")),
-    }
-}
-
 fn io_err<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> ProjectError + 'a {
     move |source| ProjectError::Io {
         action,
@@ -325,7 +314,7 @@ fn project_files(dir: &Path) -> Result<Vec<String>, ProjectError> {
             !is_skipped(&rel) && !ignored(e.path())
         });
     for entry in walker {
-        let entry = entry.map_err(|e| walk_error(e, dir))?;
+        let entry = entry.map_err(|e| crate::tree::files::walk_error(e, dir))?;
         // Symlinks count when they lead to a file; the build reads through them.
         let is_file = entry.file_type().is_file()
             || (entry.file_type().is_symlink() && entry.path().is_file());

@@ -52,6 +52,17 @@ impl Entry {
     }
 }
 
+/// A failed step of a directory walk under `root`, naming the entry that failed when known.
+pub fn walk_error(e: walkdir::Error, root: &Path) -> FsError {
+    FsError {
+        action: "list",
+        path: e.path().unwrap_or(root).to_path_buf(),
+        cause: e
+            .into_io_error()
+            .unwrap_or_else(|| io::Error::other("symbolic link loop")),
+    }
+}
+
 /// Lists every file and directory under `root` (not `root` itself), sorted by relative path
 /// bytewise. Symlinks are followed, so a stored copy holds real files; entries that are neither
 /// files nor directories (sockets, fifos, devices) and non-UTF-8 names are errors, since rock
@@ -59,17 +70,7 @@ impl Entry {
 pub fn list(root: &Path) -> Result<Vec<Entry>, FsError> {
     let mut out = Vec::new();
     for item in walkdir::WalkDir::new(root).min_depth(1).follow_links(true) {
-        let item = item.map_err(|e| {
-            let path = e.path().unwrap_or(root).to_path_buf();
-            let source = e
-                .into_io_error()
-                .unwrap_or_else(|| io::Error::other("symbolic link loop"));
-            FsError {
-                action: "list",
-                path,
-                cause: source,
-            }
-        })?;
+        let item = item.map_err(|e| walk_error(e, root))?;
         let path = item.path().to_path_buf();
         let rel = relative_name(root, &path)?;
         let meta = item.metadata().map_err(|e| FsError {

@@ -173,13 +173,7 @@ pub fn tree_files_except(
                 .is_ok_and(|rel| !skip.contains(&rel_string(rel)))
         });
     for entry in walker {
-        let entry = entry.map_err(|e| LinkError::Io {
-            action: "list",
-            path: e.path().unwrap_or(root).to_path_buf(),
-            cause: e
-                .into_io_error()
-                .unwrap_or_else(|| io::Error::other("file system loop")),
-        })?;
+        let entry = entry.map_err(|e| crate::tree::files::walk_error(e, root))?;
         if entry.file_type().is_dir() {
             continue;
         }
