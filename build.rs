@@ -72,8 +72,10 @@ fn main() {
 fn test_tool_cfgs() {
     use std::path::{Path, PathBuf};
 
-    const TOOLS: [(&str, &str); 5] = [
+    const TOOLS: [(&str, &str); 7] = [
         ("lvm_has_cmake", "cmake"),
+        ("lvm_has_fish", "fish"),
+        ("lvm_has_zsh", "zsh"),
         ("lvm_has_lua54", "lua5.4"),
         ("lvm_has_luarocks", "luarocks"),
         ("lvm_has_luarocks_admin", "luarocks-admin"),

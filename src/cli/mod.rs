@@ -43,6 +43,7 @@ mod run;
 mod search;
 mod setup;
 mod shell;
+mod shell_hook;
 mod show;
 mod stats;
 mod sync;
@@ -205,6 +206,10 @@ Examples:
     Man,
     /// Print a shell hook that activates the nearest environment on `cd`.
     ShellInit(shell::ShellInitArgs),
+    /// Print the commands that move the shell to the environment that applies here (run by
+    /// the `shell-init` hooks).
+    #[command(hide = true)]
+    ShellHook(shell_hook::ShellHookArgs),
     /// Named environments under the lvm home.
     #[command(after_help = "\
 Examples:
@@ -432,6 +437,12 @@ impl Context {
     }
 
     pub fn env_path(&self) -> Result<PathBuf> {
+        Ok(self.env_location()?.0)
+    }
+
+    /// The environment's folder and what chose it (flag, `LVM_ENV`, a `.lvm/` above, the
+    /// default).
+    pub fn env_location(&self) -> Result<(PathBuf, lvm::config::EnvOrigin)> {
         let cwd = std::env::current_dir()?;
         let env_var = std::env::var_os("LVM_ENV").map(PathBuf::from);
         let (path, origin) = lvm::config::locate_env(
@@ -441,7 +452,7 @@ impl Context {
             &self.home.root,
         );
         tracing::debug!("environment {} ({origin:?})", path.display());
-        Ok(path)
+        Ok((path, origin))
     }
 
     /// Opens the environment with the settings that outrank its `lvm.toml` (servers from a
@@ -592,6 +603,7 @@ fn run(ctx: &Context, command: Command) -> Result<i32> {
         Command::Completions(args) => shell::completions(args),
         Command::Man => shell::man(),
         Command::ShellInit(args) => shell::shell_init(args),
+        Command::ShellHook(args) => shell_hook::exec(ctx, args),
         Command::Pack(args) => pack::exec(ctx.quiet, args),
         Command::MakeManifest(args) => make_manifest::exec(ctx.quiet, args),
         Command::Run(args) => run::run(ctx, args),

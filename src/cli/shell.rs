@@ -52,9 +52,9 @@ pub struct ShellInitArgs {
     pub shell: ShellKind,
 }
 
-/// The hook for a shell profile: on every prompt (after `cd`), if the environment lvm would use
-/// here changed, apply its `lvm path` output. `lvm path` fails outside any environment, and then
-/// nothing is changed.
+/// The hook for a shell profile: at every prompt it runs `lvm shell-hook`, which activates the
+/// environment that applies in the current directory (the nearest `.lvm/`, or `LVM_ENV`) and
+/// undoes what the previous activation added when it no longer applies.
 pub fn shell_init(args: ShellInitArgs) -> Result<i32> {
     print!("{}", hook(args.shell));
     Ok(exit::OK)
@@ -63,14 +63,13 @@ pub fn shell_init(args: ShellInitArgs) -> Result<i32> {
 fn hook(shell: ShellKind) -> &'static str {
     match shell {
         ShellKind::Bash => {
-            r#"# lvm: activate the nearest environment on cd. Add to ~/.bashrc:  eval "$(lvm shell-init bash)"
+            r#"# lvm: activate the nearest environment, and leave it on the way out. Add to ~/.bashrc:
+#   eval "$(lvm shell-init bash)"
 _lvm_hook() {
   local out
-  out="$(lvm path 2>/dev/null)" || return 0
-  if [ "$out" != "${_LVM_LAST:-}" ]; then
-    eval "$out"
-    _LVM_LAST="$out"
-  fi
+  out="$(command lvm shell-hook bash 2>/dev/null)" || return 0
+  [ -n "$out" ] && eval "$out"
+  return 0
 }
 case ";${PROMPT_COMMAND:-};" in
   *";_lvm_hook;"*) ;;
@@ -79,29 +78,27 @@ esac
 "#
         }
         ShellKind::Zsh => {
-            r#"# lvm: activate the nearest environment on cd. Add to ~/.zshrc:  eval "$(lvm shell-init zsh)"
+            r#"# lvm: activate the nearest environment, and leave it on the way out. Add to ~/.zshrc:
+#   eval "$(lvm shell-init zsh)"
 _lvm_hook() {
   local out
-  out="$(lvm path 2>/dev/null)" || return 0
-  if [[ "$out" != "${_LVM_LAST:-}" ]]; then
-    eval "$out"
-    _LVM_LAST="$out"
-  fi
+  out="$(command lvm shell-hook zsh 2>/dev/null)" || return 0
+  [[ -n "$out" ]] && eval "$out"
+  return 0
 }
 autoload -Uz add-zsh-hook
+add-zsh-hook precmd _lvm_hook
 add-zsh-hook chpwd _lvm_hook
 _lvm_hook
 "#
         }
         ShellKind::Fish => {
-            r#"# lvm: activate the nearest environment on cd. Add to config.fish:  lvm shell-init fish | source
-function _lvm_hook --on-variable PWD
-    set -l out (lvm path --shell fish 2>/dev/null | string collect)
+            r#"# lvm: activate the nearest environment, and leave it on the way out. Add to config.fish:
+#   lvm shell-init fish | source
+function _lvm_hook --on-variable PWD --on-event fish_prompt
+    set -l out (command lvm shell-hook fish 2>/dev/null | string collect)
     or return 0
-    if test "$out" != "$_LVM_LAST"
-        echo $out | source
-        set -g _LVM_LAST $out
-    end
+    test -n "$out"; and echo $out | source
 end
 _lvm_hook
 "#

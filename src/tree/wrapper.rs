@@ -12,7 +12,7 @@ pub fn sh_quote(s: &str) -> String {
 }
 
 /// Quotes `s` for fish, whose single quotes treat `\'` and `\\` as escapes.
-fn fish_quote(s: &str) -> String {
+pub fn fish_quote(s: &str) -> String {
     format!("'{}'", s.replace('\\', r"\\").replace('\'', r"\'"))
 }
 

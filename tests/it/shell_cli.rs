@@ -109,3 +109,135 @@ fn bash_hook_activates_the_nearest_local_environment() {
         "{lua_path}"
     );
 }
+
+/// Two projects, each with its own `.lvm/`, and a folder outside both.
+struct HookProjects {
+    lvm: Lvm,
+    a: std::path::PathBuf,
+    b: std::path::PathBuf,
+    outside: std::path::PathBuf,
+}
+
+fn hook_projects() -> HookProjects {
+    let lvm = Lvm::new();
+    let server = lvm.root.path().join("empty-server");
+    std::fs::create_dir_all(&server).unwrap();
+    let make = |name: &str| {
+        let project = lvm.root.path().join(name);
+        std::fs::create_dir_all(project.join("src")).unwrap();
+        let out = lvm
+            .command()
+            .env_remove("LVM_ENV")
+            .args(["init", "--server"])
+            .arg(&server)
+            .arg(project.join(".lvm"))
+            .output()
+            .unwrap();
+        stdout_ok(&out);
+        project
+    };
+    let (a, b) = (make("a"), make("b"));
+    let outside = lvm.root.path().join("elsewhere");
+    std::fs::create_dir_all(&outside).unwrap();
+    HookProjects { lvm, a, b, outside }
+}
+
+/// Runs `script` in a real `shell` that starts with PATH = lvm's folder and the system's, and
+/// no LUA_PATH; returns its stdout lines.
+fn run_hooked(projects: &HookProjects, shell: &str, script: &str) -> Vec<String> {
+    let lvm_dir = std::path::Path::new(env!("CARGO_BIN_EXE_lvm"))
+        .parent()
+        .unwrap();
+    let out = Command::new(shell)
+        .args(["-c", script])
+        .current_dir(projects.lvm.root.path())
+        .env("PATH", format!("{}:/usr/bin:/bin", lvm_dir.display()))
+        .env("LVM_HOME", projects.lvm.home())
+        .env("LVM_CONFIG", projects.lvm.user_config())
+        .env_remove("LVM_ENV")
+        .env_remove("LUA_PATH")
+        .env_remove("LUA_CPATH")
+        .env_remove("_LVM_ACTIVE")
+        .output()
+        .unwrap();
+    stdout_ok(&out).lines().map(str::to_string).collect()
+}
+
+/// After entering a, then b, then leaving both: each step's LUA_PATH and PATH as printed by
+/// the shell (`-` for an unset LUA_PATH).
+fn assert_enter_switch_leave(projects: &HookProjects, lines: &[String]) {
+    let lvm_dir = std::path::Path::new(env!("CARGO_BIN_EXE_lvm"))
+        .parent()
+        .unwrap()
+        .display()
+        .to_string();
+    let start_path = format!("{lvm_dir}:/usr/bin:/bin");
+    let tree = |p: &std::path::Path| p.join(".lvm/tree").display().to_string();
+    assert_eq!(lines.len(), 6, "{lines:?}");
+    assert!(
+        lines[0].starts_with(&format!("{}/share/lua/5.4/?.lua", tree(&projects.a))),
+        "in a: {lines:?}"
+    );
+    assert_eq!(lines[1], format!("{}/bin:{start_path}", tree(&projects.a)));
+    assert!(
+        lines[2].starts_with(&format!("{}/share/lua/5.4/?.lua", tree(&projects.b))),
+        "in b: {lines:?}"
+    );
+    assert!(
+        !lines[2].contains(&tree(&projects.a)),
+        "a left in b: {lines:?}"
+    );
+    assert_eq!(lines[3], format!("{}/bin:{start_path}", tree(&projects.b)));
+    assert_eq!(lines[4], "-", "LUA_PATH outside both: {lines:?}");
+    assert_eq!(lines[5], start_path, "PATH outside both");
+}
+
+#[test]
+fn bash_hook_enters_switches_and_leaves_environments() {
+    let p = hook_projects();
+    // PROMPT_COMMAND runs only at an interactive prompt: the script calls the hook itself.
+    let script = format!(
+        "eval \"$(lvm shell-init bash)\"
+show() {{ _lvm_hook; printf '%s\\n' \"${{LUA_PATH--}}\" \"$PATH\"; }}
+cd '{a}/src' && show; cd '{b}' && show; cd '{out}' && show",
+        a = p.a.display(),
+        b = p.b.display(),
+        out = p.outside.display()
+    );
+    assert_enter_switch_leave(&p, &run_hooked(&p, "bash", &script));
+}
+
+#[test]
+#[cfg_attr(not(lvm_has_zsh), ignore = "needs zsh")]
+fn zsh_hook_enters_switches_and_leaves_environments_on_cd() {
+    let p = hook_projects();
+    // The chpwd hook fires on `cd` by itself.
+    let script = format!(
+        "eval \"$(lvm shell-init zsh)\"
+show() {{ printf '%s\\n' \"${{LUA_PATH--}}\" \"$PATH\"; }}
+cd '{a}/src' && show; cd '{b}' && show; cd '{out}' && show",
+        a = p.a.display(),
+        b = p.b.display(),
+        out = p.outside.display()
+    );
+    assert_enter_switch_leave(&p, &run_hooked(&p, "zsh", &script));
+}
+
+#[test]
+#[cfg_attr(not(lvm_has_fish), ignore = "needs fish")]
+fn fish_hook_enters_switches_and_leaves_environments_on_cd() {
+    let p = hook_projects();
+    // The PWD watcher fires on `cd` by itself.
+    let script = format!(
+        "lvm shell-init fish | source
+function show
+    if set -q LUA_PATH; echo $LUA_PATH; else; echo -; end
+    string join : $PATH
+end
+cd '{a}/src'; and show; cd '{b}'; and show; cd '{out}'; and show",
+        a = p.a.display(),
+        b = p.b.display(),
+        out = p.outside.display()
+    );
+    assert_enter_switch_leave(&p, &run_hooked(&p, "fish", &script));
+}
