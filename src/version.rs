@@ -393,9 +393,14 @@ impl Constraint {
 }
 
 impl fmt::Display for Constraint {
+    /// `>= 1.5`; a pin is written as LuaRocks users write it: `@1.0` (`@` with `==` implied),
+    /// or `@>= 1.5` with another operator. Each form parses back to the same constraint.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let at = if self.no_upgrade { "@" } else { "" };
-        write!(f, "{at}{} {}", self.op.as_str(), self.version)
+        match (self.no_upgrade, self.op) {
+            (true, Op::Eq) => write!(f, "@{}", self.version),
+            (true, op) => write!(f, "@{} {}", op.as_str(), self.version),
+            (false, op) => write!(f, "{} {}", op.as_str(), self.version),
+        }
     }
 }
 

@@ -188,6 +188,18 @@ fn impossible_constraint_names_the_newest_version() {
     assert_eq!(lvm.snapshot(), before);
 }
 
+/// `name@version` is LuaRocks' pin syntax; the error shows it as written, not `@== 9`.
+#[test]
+fn a_pinned_version_that_does_not_exist_is_shown_as_written() {
+    let (lvm, _, _) = setup(|n| n.starts_with("strutil"));
+    let before = lvm.snapshot();
+    let err = lvm.fails(&["install", "strutil@9.0"]);
+    assert!(err.contains("strutil @9.0"), "{err}");
+    assert!(!err.contains("@=="), "{err}");
+    assert!(err.contains("1.1-1"), "{err}");
+    assert_eq!(lvm.snapshot(), before);
+}
+
 #[test]
 fn missing_c_compiler_is_reported() {
     let (lvm, _, _) = setup(|n| n.starts_with("cmath"));

@@ -125,7 +125,7 @@ fn operators_and_no_upgrade_flag() {
     );
     assert_eq!(
         parsed.to_string(),
-        "@== 1.0, == 2, ~= 3, ~= 4, > 5, <= 6, ~> 7"
+        "@1.0, == 2, ~= 3, ~= 4, > 5, <= 6, ~> 7"
     );
     assert!(Constraints::parse("").expect("parses").is_any());
 }
