@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 use lvm::config::{Key, Layer, Origin, Settings, Value};
 use lvm::env::{Environment, Home, OpenOptions};
@@ -17,6 +17,7 @@ use lvm::envrepo::EnvRepo;
 // One module per command (or tight group of commands), named after it.
 mod clone;
 mod collections;
+mod complete;
 mod config;
 mod diff;
 mod doctor;
@@ -499,6 +500,11 @@ impl Context {
 
 /// Runs the CLI and returns the process exit code.
 pub fn main() -> i32 {
+    // A shell asking for completions (LVM_COMPLETE=SHELL, set by `lvm completions`' script) is
+    // answered here and exits.
+    clap_complete::CompleteEnv::with_factory(Cli::command)
+        .var(shell::COMPLETE_VAR)
+        .complete();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

@@ -4,7 +4,7 @@
 use anyhow::Result;
 use clap::Subcommand;
 
-use super::{Context, exit, print_json};
+use super::{Context, complete, exit, print_json};
 use lvm::ops::profile;
 
 #[derive(Debug, Subcommand)]
@@ -26,7 +26,7 @@ Examples:
   lvm profile create ci --from dev  a copy of profile 'dev'")]
     Create {
         name: String,
-        #[arg(long)]
+        #[arg(long, add = complete::profiles())]
         from: Option<String>,
     },
     /// Switch the environment to another profile (already on it: says so, exit 0, no event).
@@ -34,12 +34,18 @@ Examples:
 Examples:
   lvm profile switch dev  the tree gets dev's packages
   lvm profile switch default")]
-    Switch { name: String },
+    Switch {
+        #[arg(add = complete::profiles())]
+        name: String,
+    },
     /// Delete a profile (not the current one).
     #[command(after_help = "\
 Examples:
   lvm profile delete dev")]
-    Delete { name: String },
+    Delete {
+        #[arg(add = complete::profiles())]
+        name: String,
+    },
     /// Bring another profile's requested packages into the current one, through the resolver
     /// (the current profile itself is refused).
     #[command(after_help = "\
@@ -47,6 +53,7 @@ Examples:
   lvm profile merge dev         dev's requested packages into the current profile
   lvm profile merge dev --json  the outcome as JSON")]
     Merge {
+        #[arg(add = complete::profiles())]
         other: String,
         /// Print the outcome as JSON (the commit, the changes and the statistics).
         #[arg(long)]

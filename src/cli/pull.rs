@@ -4,8 +4,8 @@
 use anyhow::Result;
 use clap::Args;
 
-use super::Context;
 use super::sync::print_sync;
+use super::{Context, complete};
 use lvm::envrepo::remotes::Relation;
 use lvm::ops::pull;
 
@@ -16,6 +16,7 @@ Examples:
   lvm pull backup  from remote 'backup'")]
 pub struct PullArgs {
     /// The remote (default: 'origin', or the only one).
+    #[arg(add = complete::remotes())]
     pub remote: Option<String>,
 }
 

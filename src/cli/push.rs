@@ -4,7 +4,7 @@
 use anyhow::Result;
 use clap::Args;
 
-use super::{Context, exit};
+use super::{Context, complete, exit};
 use lvm::ops::push::{self, PushWhich};
 
 #[derive(Debug, Args)]
@@ -15,9 +15,10 @@ Examples:
   lvm push origin --profile dev  profile 'dev', without switching to it")]
 pub struct PushArgs {
     /// The remote (default: 'origin', or the only one).
+    #[arg(add = complete::remotes())]
     pub remote: Option<String>,
     /// Push this profile instead of the current one.
-    #[arg(long, conflicts_with = "all")]
+    #[arg(long, conflicts_with = "all", add = complete::profiles())]
     pub profile: Option<String>,
     /// Push every profile.
     #[arg(long)]

@@ -4,7 +4,7 @@
 use anyhow::Result;
 use clap::Subcommand;
 
-use super::{Context, exit, print_json};
+use super::{Context, complete, exit, print_json};
 
 #[derive(Debug, Subcommand)]
 pub enum RemoteCommand {
@@ -29,7 +29,10 @@ Examples:
     #[command(after_help = "\
 Examples:
   lvm remote remove backup")]
-    Remove { name: String },
+    Remove {
+        #[arg(add = complete::remotes())]
+        name: String,
+    },
 }
 
 pub fn exec(ctx: &Context, command: RemoteCommand) -> Result<i32> {

@@ -4,7 +4,7 @@
 use anyhow::Result;
 use clap::Args;
 
-use super::{Context, exit, outcome};
+use super::{Context, complete, exit, outcome};
 use lvm::ops::remove;
 
 #[derive(Debug, Args)]
@@ -17,7 +17,7 @@ pub struct RemoveArgs {
     /// Print the outcome as JSON (the commit, the changes and the statistics).
     #[arg(long)]
     pub json: bool,
-    #[arg(required = true)]
+    #[arg(required = true, add = complete::packages())]
     pub names: Vec<String>,
     /// Remove even if other installed packages depend on it (they are removed too).
     #[arg(long)]

@@ -6,6 +6,9 @@ use clap::{Args, CommandFactory, ValueEnum};
 
 use super::{Cli, exit};
 
+/// The variable that tells lvm a shell is asking for completions, and which shell.
+pub const COMPLETE_VAR: &str = "LVM_COMPLETE";
+
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum ShellKind {
     Bash,
@@ -23,15 +26,18 @@ pub struct CompletionsArgs {
     pub shell: ShellKind,
 }
 
-/// Prints a completion script generated from the CLI definition.
+/// Prints the shell's completion script: it calls `lvm` back with `LVM_COMPLETE=SHELL` at each
+/// Tab, so subcommands and flags come from the CLI definition and profile, package and remote
+/// names from the environment that applies where the shell is (`complete.rs`).
 pub fn completions(args: CompletionsArgs) -> Result<i32> {
-    let shell = match args.shell {
-        ShellKind::Bash => clap_complete::Shell::Bash,
-        ShellKind::Zsh => clap_complete::Shell::Zsh,
-        ShellKind::Fish => clap_complete::Shell::Fish,
+    use clap_complete::env::{Bash, EnvCompleter, Fish, Zsh};
+    let shell: &dyn EnvCompleter = match args.shell {
+        ShellKind::Bash => &Bash,
+        ShellKind::Zsh => &Zsh,
+        ShellKind::Fish => &Fish,
     };
-    let mut command = Cli::command();
-    clap_complete::generate(shell, &mut command, "lvm", &mut std::io::stdout());
+    let name = Cli::command().get_name().to_string();
+    shell.write_registration(COMPLETE_VAR, &name, &name, &name, &mut std::io::stdout())?;
     Ok(exit::OK)
 }
 

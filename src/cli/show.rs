@@ -4,7 +4,7 @@
 use anyhow::{Result, bail};
 use clap::Args;
 
-use super::{Context, exit, print_json};
+use super::{Context, complete, exit, print_json};
 
 #[derive(Debug, Args)]
 #[command(after_help = "\
@@ -12,6 +12,7 @@ Examples:
   lvm show penlight         version, source, why installed, modules and commands
   lvm show penlight --json  the same as JSON")]
 pub struct ShowArgs {
+    #[arg(add = complete::packages())]
     pub name: String,
     /// Print the package as a JSON object: name, package (its manifest.json entry), summary,
     /// modules, commands and rock_dir.

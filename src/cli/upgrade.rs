@@ -5,7 +5,7 @@ use anyhow::Result;
 use clap::Args;
 
 use super::servers::ServerArgs;
-use super::{Context, exit, outcome};
+use super::{Context, complete, exit, outcome};
 use lvm::ops::upgrade;
 
 #[derive(Debug, Args)]
@@ -18,6 +18,7 @@ pub struct UpgradeArgs {
     #[arg(long)]
     pub json: bool,
     /// Packages to upgrade (default: all). Packages requested with an exact version stay.
+    #[arg(add = complete::packages())]
     pub names: Vec<String>,
     #[command(flatten)]
     pub servers: ServerArgs,

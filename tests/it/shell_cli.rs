@@ -3,19 +3,143 @@
 use crate::common::rocks::{Lvm, stdout_ok};
 use std::process::Command;
 
-#[test]
-fn completions_are_generated_for_each_shell_and_parse() {
-    let lvm = Lvm::new();
-    for shell in ["bash", "zsh", "fish"] {
-        let script = lvm.ok(&["completions", shell]);
-        assert!(
-            script.contains("install") && script.contains("rollback"),
-            "{shell}"
-        );
+/// Runs `script` in a real `shell` with the environment variables `lvm.command()` sets and lvm
+/// on PATH; returns its stdout.
+fn in_shell(lvm: &Lvm, shell: &str, script: &str) -> String {
+    let probe = lvm.command();
+    let mut cmd = Command::new(shell);
+    for (key, value) in probe.get_envs() {
+        match value {
+            Some(v) => cmd.env(key, v),
+            None => cmd.env_remove(key),
+        };
     }
-    let bash = lvm.root.path().join("lvm.bash");
-    std::fs::write(&bash, lvm.ok(&["completions", "bash"])).unwrap();
-    stdout_ok(&Command::new("bash").arg("-n").arg(&bash).output().unwrap());
+    let lvm_dir = std::path::Path::new(env!("CARGO_BIN_EXE_lvm"))
+        .parent()
+        .unwrap();
+    cmd.env("PATH", format!("{}:/usr/bin:/bin", lvm_dir.display()))
+        .current_dir(lvm.root.path())
+        .args(["-c", script]);
+    stdout_ok(&cmd.output().unwrap())
+}
+
+/// An environment with profiles `dev` and `devel` and remotes `origin` and `backup`.
+fn completion_env() -> Lvm {
+    let lvm = Lvm::new();
+    let server = lvm.root.path().join("empty-server");
+    std::fs::create_dir_all(&server).unwrap();
+    lvm.init(&[server.to_str().unwrap()]);
+    lvm.ok(&["profile", "create", "dev"]);
+    lvm.ok(&["profile", "create", "devel"]);
+    for remote in ["origin", "backup"] {
+        let url = lvm.root.path().join(remote);
+        lvm.ok(&["remote", "add", remote, url.to_str().unwrap()]);
+    }
+    lvm
+}
+
+/// The first column of each line (fish prints `value<TAB>description`).
+fn values(out: &str) -> Vec<&str> {
+    out.lines()
+        .map(|l| l.split('\t').next().unwrap_or(""))
+        .collect()
+}
+
+#[test]
+#[cfg_attr(not(lvm_has_zsh), ignore = "needs zsh")]
+fn zsh_completion_script_parses_and_zsh_gets_environment_names() {
+    let lvm = completion_env();
+    let script = lvm.ok(&["completions", "zsh"]);
+    assert!(script.contains("LVM_COMPLETE"), "{script}");
+    let file = lvm.root.path().join("lvm.zsh");
+    std::fs::write(&file, &script).unwrap();
+    stdout_ok(&Command::new("zsh").arg("-n").arg(&file).output().unwrap());
+    // What the script's completion function asks lvm, as zsh would.
+    let out = lvm
+        .command()
+        .env("LVM_COMPLETE", "zsh")
+        .env("_CLAP_COMPLETE_INDEX", "3")
+        .args(["--", "lvm", "profile", "switch", "dev"])
+        .output()
+        .unwrap();
+    let out = stdout_ok(&out);
+    assert!(out.contains("dev") && out.contains("devel"), "{out}");
+}
+
+#[test]
+fn bash_completes_profiles_and_remotes_from_the_environment() {
+    let lvm = completion_env();
+    let script = lvm.root.path().join("lvm.bash");
+    std::fs::write(&script, lvm.ok(&["completions", "bash"])).unwrap();
+    stdout_ok(
+        &Command::new("bash")
+            .arg("-n")
+            .arg(&script)
+            .output()
+            .unwrap(),
+    );
+    let out = in_shell(
+        &lvm,
+        "bash",
+        r#"source <(lvm completions bash)
+complete_words() { COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); COMP_TYPE=9;
+  _clap_complete_lvm lvm "${COMP_WORDS[COMP_CWORD]}" "${COMP_WORDS[COMP_CWORD-1]}";
+  printf '%s\n' "${COMPREPLY[@]}"; echo --; }
+complete_words lvm profile switch dev
+complete_words lvm push b
+complete_words lvm prof"#,
+    );
+    let parts: Vec<Vec<&str>> = out
+        .split("--\n")
+        .map(|p| p.lines().map(str::trim).collect())
+        .collect();
+    assert_eq!(parts[0], ["dev", "devel"], "{out}");
+    assert_eq!(parts[1], ["backup"], "{out}");
+    assert!(
+        parts[2].contains(&"profile") && parts[2].contains(&"profiles"),
+        "{out}"
+    );
+}
+
+#[test]
+#[cfg_attr(not(lvm_has_fish), ignore = "needs fish")]
+fn fish_completes_profiles_remotes_and_packages_from_the_environment() {
+    let lvm = completion_env();
+    let out = in_shell(
+        &lvm,
+        "fish",
+        "lvm completions fish | source
+complete -C 'lvm profile merge dev'; echo ==
+complete -C 'lvm remote remove o'; echo ==
+complete -C 'lvm push origin --profile dev'",
+    );
+    let parts: Vec<&str> = out.split("==\n").collect();
+    assert_eq!(values(parts[0]), ["dev", "devel"], "{out}");
+    assert_eq!(values(parts[1]), ["origin"], "{out}");
+    assert_eq!(values(parts[2]), ["dev", "devel"], "{out}");
+}
+
+#[test]
+fn installed_packages_complete_for_remove_show_and_upgrade() {
+    let lvm = Lvm::new();
+    let dir = lvm.root.path().join("server");
+    let url = format!("file://{}", dir.display());
+    crate::common::rocks::publish_fixtures_matching(&dir, &url, |n| {
+        n.starts_with("chain-c-1") || n.starts_with("strutil")
+    });
+    lvm.init(&[&url]);
+    lvm.ok(&["install", "chain-c", "strutil"]);
+    for command in ["remove", "show", "upgrade"] {
+        for (prefix, expected) in [("chain", "chain-c"), ("str", "strutil")] {
+            let out = lvm
+                .command()
+                .env("LVM_COMPLETE", "fish")
+                .args(["--", "lvm", command, prefix])
+                .output()
+                .unwrap();
+            assert_eq!(values(&stdout_ok(&out)), [expected], "{command} {prefix}");
+        }
+    }
 }
 
 #[test]
