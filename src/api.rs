@@ -45,122 +45,19 @@
 use std::ffi::OsStr;
 use std::time::Duration;
 
-use anyhow::{Context as _, Result};
-
 use crate::env::Environment;
 use crate::manifest::{self, Change};
 use crate::ops::install::{self, Outcome, ServerChoice};
 use crate::ops::remove;
 use crate::ops::rollback::{self, RollbackOutcome, RollbackSpec};
 use crate::ops::verify::{self, VerifyReport};
+use crate::ops::{Error, Result};
 use crate::tree::{self, LuaPaths};
 use crate::vm::{LuaProcess, Vm};
 
-/// What kind of failure an error is, for callers that react to each differently (retry later,
-/// ask the user, report a bug). Read from the typed errors in its chain by [`error_kind`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorKind {
-    /// Another process is changing the environment; retrying later may work.
-    LockBusy,
-    /// What was asked cannot be had together: no set of versions satisfies every constraint,
-    /// histories diverged, a profile or remote already exists.
-    Conflict,
-    /// A rocks server, download or git remote could not be reached or read.
-    Network,
-    /// The request itself is wrong: an unknown package, a malformed version, rockspec, setting
-    /// or name.
-    BadInput,
-    /// The environment's recorded state is unreadable or inconsistent; `lvm verify --repair`
-    /// or the history may help.
-    Damaged,
-    /// Anything else (an I/O failure, a failed build, ...).
-    Other,
-}
-
-/// Classifies an error by the first typed error in its chain that says what kind it is.
-pub fn error_kind(err: &anyhow::Error) -> ErrorKind {
-    use crate::envrepo::RepoError;
-    use crate::envrepo::remotes::SharingError;
-    use crate::resolve::ResolveError;
-    for cause in err.chain() {
-        if cause.is::<crate::env::LockBusy>() {
-            return ErrorKind::LockBusy;
-        }
-        if let Some(e) = cause.downcast_ref::<ResolveError>() {
-            return resolution_kind(e);
-        }
-        if let Some(e) = cause.downcast_ref::<crate::ops::install::ResolutionFailed>() {
-            return resolution_kind(&e.cause);
-        }
-        if let Some(e) = cause.downcast_ref::<SharingError>() {
-            return match e {
-                SharingError::Transfer { .. } => ErrorKind::Network,
-                SharingError::Diverged { .. }
-                | SharingError::PushBehind { .. }
-                | SharingError::PushRejected { .. }
-                | SharingError::RemoteExists { .. }
-                | SharingError::BuriedHandCommit { .. } => ErrorKind::Conflict,
-                SharingError::BadHead { .. } => ErrorKind::Damaged,
-                SharingError::Git { .. } => ErrorKind::Other,
-                _ => ErrorKind::BadInput,
-            };
-        }
-        if let Some(e) = cause.downcast_ref::<RepoError>() {
-            return match e {
-                RepoError::Concurrent { .. } | RepoError::ProfileExists { .. } => {
-                    ErrorKind::Conflict
-                }
-                RepoError::UnknownRevision { .. }
-                | RepoError::UnknownProfile { .. }
-                | RepoError::NotAnEnvironment { .. }
-                | RepoError::BadTime { .. } => ErrorKind::BadInput,
-                _ => ErrorKind::Damaged,
-            };
-        }
-        if let Some(e) = cause.downcast_ref::<crate::fetch::FetchError>() {
-            use crate::fetch::FetchError;
-            return match e {
-                FetchError::HttpStatus { .. }
-                | FetchError::Transport { .. }
-                | FetchError::FileNotFound { .. }
-                | FetchError::Git { .. } => ErrorKind::Network,
-                FetchError::UnsupportedUrl { .. } | FetchError::InvalidGitSpec { .. } => {
-                    ErrorKind::BadInput
-                }
-                _ => ErrorKind::Other,
-            };
-        }
-        if let Some(e) = cause.downcast_ref::<crate::server::ServerError>() {
-            use crate::server::ServerError;
-            return match e {
-                ServerError::InvalidUrl { .. } | ServerError::InvalidFileName { .. } => {
-                    ErrorKind::BadInput
-                }
-                _ => ErrorKind::Network,
-            };
-        }
-        if cause.is::<crate::events::EventError>() || cause.is::<crate::manifest::ManifestError>() {
-            return ErrorKind::Damaged;
-        }
-        if cause.is::<crate::version::VersionError>()
-            || cause.is::<crate::rockspec::RockspecError>()
-            || cause.is::<crate::config::ConfigError>()
-            || cause.is::<crate::fetch::project::ProjectError>()
-            || cause.is::<crate::ops::develop::DevelopError>()
-        {
-            return ErrorKind::BadInput;
-        }
-    }
-    ErrorKind::Other
-}
-
-/// An unknown package is bad input; anything else the resolver refuses is a conflict.
-fn resolution_kind(e: &crate::resolve::ResolveError) -> ErrorKind {
-    match e {
-        crate::resolve::ResolveError::UnknownPackage { .. } => ErrorKind::BadInput,
-        _ => ErrorKind::Conflict,
-    }
-}
+/// What kind of failure an error is: every error these methods return says it
+/// ([`Error::kind`]), so a caller can retry a busy lock, ask about a conflict, report bad input.
+pub use crate::errors::ErrorKind;
 
 /// How long library writers wait for another process changing the same environment (the
 /// `lvm` default of `--lock-timeout`).
@@ -218,8 +115,10 @@ impl Environment {
     /// An embedded Lua 5.4 state that finds the environment's modules, C modules included
     /// when the running executable exports the Lua C API (the `lvm` binary does).
     pub fn vm(&self) -> Result<Vm> {
-        Vm::new(&self.tree_path())
-            .with_context(|| format!("starting Lua in the environment {}", self.root().display()))
+        Vm::new(&self.tree_path()).map_err(|source| Error::StartLua {
+            root: self.root().to_path_buf(),
+            source,
+        })
     }
 
     /// An external interpreter (`"lua5.4"`, `"luajit"`, a path, or a command of the tree's
@@ -233,31 +132,49 @@ impl Environment {
 mod tests {
     use super::*;
 
-    fn kind(err: impl Into<anyhow::Error>) -> ErrorKind {
-        // Context on top must not hide the typed cause.
-        error_kind(&err.into().context("while doing something"))
-    }
-
     #[test]
-    fn errors_are_classified_by_their_typed_cause() {
+    fn errors_say_their_kind_through_the_layers() {
         let busy = crate::env::LockBusy {
             root: "/envs/x".into(),
             waited: Duration::from_secs(1),
         };
-        assert_eq!(kind(busy), ErrorKind::LockBusy);
-        assert_eq!(
-            kind(crate::version::Version::parse("").unwrap_err()),
-            ErrorKind::BadInput
-        );
+        let busy = Error::Env(crate::env::EnvError::from(busy));
+        assert_eq!(busy.kind(), ErrorKind::LockBusy);
+        let version = crate::version::Version::parse("").unwrap_err();
+        assert_eq!(Error::from(version).kind(), ErrorKind::BadInput);
         let unreadable = crate::events::EventError::Missing {
             commit: "abc".into(),
         };
-        assert_eq!(kind(unreadable), ErrorKind::Damaged);
+        assert_eq!(Error::from(unreadable).kind(), ErrorKind::Damaged);
         let status = crate::fetch::FetchError::HttpStatus {
             url: "http://127.0.0.1:1/x".into(),
             status: 503,
         };
-        assert_eq!(kind(status), ErrorKind::Network);
-        assert_eq!(kind(std::io::Error::other("disk")), ErrorKind::Other);
+        // Wrapped as the source of a failed download, the network stays the network.
+        let wrapped = Error::Sources {
+            url: "http://127.0.0.1:1/x".into(),
+            source: Box::new(status.into()),
+        };
+        assert_eq!(wrapped.kind(), ErrorKind::Network);
+        let io = crate::tree::files::FsError {
+            action: "write",
+            path: "/x".into(),
+            cause: std::io::Error::other("disk"),
+        };
+        assert_eq!(Error::from(io).kind(), ErrorKind::Other);
+    }
+
+    #[test]
+    fn a_failing_candidate_source_gives_the_resolution_its_kind() {
+        let unreachable = Error::from(crate::server::ServerError::NoManifest {
+            server: "http://127.0.0.1:1".into(),
+            tried: "manifest".into(),
+        });
+        let failed = crate::resolve::ResolveError::Dependencies {
+            package: "x".into(),
+            version: crate::version::Version::parse("1.0-1").unwrap(),
+            cause: Box::new(unreachable),
+        };
+        assert_eq!(Error::from(failed).kind(), ErrorKind::Network);
     }
 }

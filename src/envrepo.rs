@@ -72,6 +72,26 @@ pub enum RepoError {
     Io { path: String, cause: std::io::Error },
 }
 
+impl RepoError {
+    /// An unknown name or revision is bad input, a race or an existing profile a conflict;
+    /// anything else means the repository or its records are damaged.
+    pub fn kind(&self) -> crate::errors::ErrorKind {
+        use crate::errors::ErrorKind;
+        match self {
+            RepoError::Concurrent { .. } | RepoError::ProfileExists { .. } => ErrorKind::Conflict,
+            RepoError::UnknownRevision { .. }
+            | RepoError::UnknownProfile { .. }
+            | RepoError::NotAnEnvironment { .. }
+            | RepoError::BadTime { .. } => ErrorKind::BadInput,
+            RepoError::Io { .. } => ErrorKind::Other,
+            RepoError::Git { .. }
+            | RepoError::MissingFile { .. }
+            | RepoError::Event(_)
+            | RepoError::Manifest(_) => ErrorKind::Damaged,
+        }
+    }
+}
+
 /// One entry of the history.
 #[derive(Debug, Clone)]
 pub struct LoggedEvent {

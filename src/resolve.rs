@@ -85,23 +85,47 @@ pub enum ResolveError {
     )]
     NoSolution { report: String },
     #[error(
-        "could not list the versions of '{package}' (wanted by {wanted_by}): {source}; check \
+        "could not list the versions of '{package}' (wanted by {wanted_by}): {cause}; check \
          that the configured rocks servers are reachable and their manifests valid"
     )]
     Versions {
         package: String,
         wanted_by: String,
-        source: SourceError,
+        cause: SourceError,
     },
     #[error(
-        "could not read the dependencies of {package} {version}: {source}; check that its \
+        "could not read the dependencies of {package} {version}: {cause}; check that its \
          rockspec can be fetched and is valid"
     )]
     Dependencies {
         package: String,
         version: Version,
-        source: SourceError,
+        cause: SourceError,
     },
+}
+
+impl ResolveError {
+    /// An unknown package is bad input and no solution a conflict; a source that failed to
+    /// list versions or dependencies says its own kind, which only the source's owner can read
+    /// (see `ops::Error::kind`), so here it is [`ErrorKind::Other`](crate::errors::ErrorKind).
+    pub fn kind(&self) -> crate::errors::ErrorKind {
+        use crate::errors::ErrorKind;
+        match self {
+            ResolveError::UnknownPackage { .. } => ErrorKind::BadInput,
+            ResolveError::NoSolution { .. } => ErrorKind::Conflict,
+            ResolveError::Versions { .. } | ResolveError::Dependencies { .. } => ErrorKind::Other,
+        }
+    }
+
+    /// The source's own error when listing versions or dependencies failed.
+    pub fn source_failure(&self) -> Option<&(dyn std::error::Error + Send + Sync + 'static)> {
+        match self {
+            ResolveError::Versions { cause, .. } | ResolveError::Dependencies { cause, .. } => {
+                Some(cause.as_ref())
+            }
+            _ => None,
+        }
+    }
 }
 
 fn indent(text: &str) -> String {
@@ -494,10 +518,10 @@ impl<'a> Provider<'a> {
         } else {
             self.source
                 .versions(name)
-                .map_err(|source| ResolveError::Versions {
+                .map_err(|cause| ResolveError::Versions {
                     package: name.to_string(),
                     wanted_by: wanted_by(),
-                    source,
+                    cause,
                 })?
         };
         versions.sort();
@@ -546,10 +570,10 @@ impl<'a> Provider<'a> {
             };
             self.source
                 .dependencies(name, version)
-                .map_err(|source| ResolveError::Dependencies {
+                .map_err(|cause| ResolveError::Dependencies {
                     package: name.to_string(),
                     version: (**version).clone(),
-                    source,
+                    cause,
                 })?
                 .into()
         };

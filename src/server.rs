@@ -59,6 +59,28 @@ pub enum ServerError {
     Cache { path: PathBuf, cause: io::Error },
 }
 
+impl ServerError {
+    /// A malformed server URL or file name is bad input, a full or unwritable cache a local
+    /// failure; everything else means the server could not be reached or read.
+    pub fn kind(&self) -> crate::errors::ErrorKind {
+        use crate::errors::ErrorKind;
+        match self {
+            ServerError::InvalidUrl { .. } | ServerError::InvalidFileName { .. } => {
+                ErrorKind::BadInput
+            }
+            ServerError::Cache { .. } => ErrorKind::Other,
+            ServerError::Fetch { cause, .. } if cause.kind() != ErrorKind::Network => cause.kind(),
+            ServerError::NoManifest { .. }
+            | ServerError::NotFound { .. }
+            | ServerError::Fetch { .. }
+            | ServerError::NotCached { .. }
+            | ServerError::BadManifestZip { .. }
+            | ServerError::NotText { .. }
+            | ServerError::Manifest { .. } => ErrorKind::Network,
+        }
+    }
+}
+
 /// The manifest files LuaRocks looks for, in order, for Lua `lua_version`.
 pub fn manifest_candidates(lua_version: &str) -> [String; 3] {
     [

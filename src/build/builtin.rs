@@ -202,7 +202,7 @@ impl Builtin<'_> {
     ) -> Result<(), BuildError> {
         let compiler_missing = |e| BuildError::CompilerNotFound {
             compiler: self.ctx.cc.clone(),
-            source: e,
+            cause: e,
         };
         let mut objects = Vec::new();
         let mut compiles = Vec::new();

@@ -9,12 +9,11 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub enum BuildError {
     #[error(
-        "C compiler `{compiler}` not found or not runnable ({source}); install gcc (e.g. `apt-get install gcc`) or set CC to a working C compiler"
+        "C compiler `{compiler}` not found or not runnable ({cause}); install gcc (e.g. `apt-get install gcc`) or set CC to a working C compiler"
     )]
     CompilerNotFound {
         compiler: String,
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
 
     #[error("`{tool}` not found or not runnable ({reason}); it is needed for {purpose}; {hint}")]

@@ -60,15 +60,18 @@ pub fn exec(ctx: &Context, args: InitArgs) -> Result<i32> {
         );
     }
     if let Some(profile) = &args.profile {
-        let set_up = env.lock(ctx.lock_timeout).and_then(|env| {
-            super::setup::setup_profile(
-                ctx,
-                &env,
-                profile,
-                args.prod,
-                &lvm::ops::install::ServerChoice::default(),
-            )
-        });
+        let set_up = env
+            .lock(ctx.lock_timeout)
+            .map_err(anyhow::Error::from)
+            .and_then(|env| {
+                super::setup::setup_profile(
+                    ctx,
+                    &env,
+                    profile,
+                    args.prod,
+                    &lvm::ops::install::ServerChoice::default(),
+                )
+            });
         if let Err(e) = set_up {
             drop(env);
             // Undo: the environment this command made goes with the failed setup.
@@ -133,5 +136,10 @@ pub(super) fn create(
         servers: None,
         ..ctx.open_options()
     };
-    Environment::init_with(path, config, ctx.home.clone(), options)
+    Ok(Environment::init_with(
+        path,
+        config,
+        ctx.home.clone(),
+        options,
+    )?)
 }

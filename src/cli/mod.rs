@@ -13,6 +13,7 @@ use clap::{CommandFactory, Parser, Subcommand};
 use lvm::config::{Key, Layer, Origin, Settings, Value};
 use lvm::env::{Environment, Home, OpenOptions};
 use lvm::envrepo::EnvRepo;
+use lvm::errors::ErrorKind;
 
 // One module per command (or tight group of commands), named after it.
 mod clone;
@@ -478,7 +479,7 @@ impl Context {
                     lvm::config::named_env(&self.home.root, name).display()
                 )
             }),
-            _ => opened,
+            _ => Ok(opened?),
         }
     }
 
@@ -569,13 +570,30 @@ pub fn main() -> i32 {
     match run(&ctx, cli.command) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {}", lvm::errors::error_text(&e));
-            match lvm::api::error_kind(&e) {
-                lvm::api::ErrorKind::LockBusy => exit::LOCKED,
+            eprintln!("error: {}", lvm::errors::error_text(e.as_ref()));
+            match error_kind(&e) {
+                ErrorKind::LockBusy => exit::LOCKED,
                 _ => exit::FAILURE,
             }
         }
     }
+}
+
+/// The kind of a command's failure: the library's typed error under the command's context
+/// (the outermost one; a command adds context only around it, never inside).
+fn error_kind(err: &anyhow::Error) -> ErrorKind {
+    for cause in err.chain() {
+        if let Some(e) = cause.downcast_ref::<lvm::ops::Error>() {
+            return e.kind();
+        }
+        if let Some(e) = cause.downcast_ref::<lvm::env::EnvError>() {
+            return e.kind();
+        }
+        if let Some(e) = cause.downcast_ref::<lvm::curator::CuratorError>() {
+            return e.kind();
+        }
+    }
+    ErrorKind::Other
 }
 
 fn run(ctx: &Context, command: Command) -> Result<i32> {

@@ -264,7 +264,7 @@ fn same_state(state: &Manifest, recorded: &[u8]) -> bool {
             .is_ok_and(|m| m.to_bytes() == state.to_bytes())
 }
 
-fn scan_log(env: &Environment) -> anyhow::Result<Scan> {
+fn scan_log(env: &Environment) -> Result<Scan, crate::env::EnvError> {
     let oids = env.repo().first_parent_chain(env.head()?)?;
     let mut state = Manifest::empty(&env.config().lua);
     let mut scan = Scan {
@@ -320,7 +320,10 @@ fn check_history(env: &Environment, f: &mut Findings) -> History {
                 Severity::Error,
                 "history",
                 None,
-                format!("cannot read the event log: {e:#}"),
+                format!(
+                    "cannot read the event log: {}",
+                    crate::errors::error_text(&e)
+                ),
                 Some(format!(
                     "git -C {} fsck",
                     super::shell_word(&env.root().display().to_string())
@@ -415,7 +418,7 @@ fn check_files(env: &Environment, manifest: &Manifest, f: &mut Findings) {
             Severity::Error,
             "files",
             None,
-            format!("cannot verify the tree: {e:#}"),
+            format!("cannot verify the tree: {}", crate::errors::error_text(&e)),
             Some("lvm verify --repair".into()),
         ),
     }

@@ -5,6 +5,7 @@
 
 pub mod data;
 pub mod doctor;
+mod error;
 pub mod loadcheck;
 pub mod recommend;
 pub mod setup;
@@ -17,6 +18,7 @@ use crate::version::Version;
 
 pub use data::{Catalog, CatalogError, Collection, Group, PlannedPackage, Profile};
 pub use doctor::{DoctorOptions, DoctorReport, Finding, Severity, doctor};
+pub use error::CuratorError;
 pub use recommend::{RecommendOptions, Recommendation, recommend};
 pub use setup::{SetupOutcome, setup};
 
@@ -43,7 +45,7 @@ impl Available {
         for url in &env.config().servers {
             let manifest = RocksServer::new(url, &env.home().cache_dir())
                 .map_err(|e| e.to_string())
-                .and_then(|s| s.manifest().map_err(|e| format!("{e:#}")));
+                .and_then(|s| s.manifest().map_err(|e| e.to_string()));
             match manifest {
                 Ok(m) => {
                     for (name, versions) in m.packages {

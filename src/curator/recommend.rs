@@ -8,11 +8,10 @@
 
 use std::collections::BTreeSet;
 
-use anyhow::Result;
 use serde::Serialize;
 
 use super::data::{Catalog, PlannedPackage, dependency_text};
-use super::{Available, install_command, remove_command};
+use super::{Available, CuratorError, install_command, remove_command};
 use crate::env::Environment;
 use crate::manifest::{Manifest, PackageSource};
 use crate::version::{Constraints, Dependency, Version};
@@ -76,7 +75,7 @@ pub fn recommend(
     env: &Environment,
     catalog: &Catalog,
     options: &RecommendOptions,
-) -> Result<(Option<ActiveProfile>, Vec<Recommendation>)> {
+) -> Result<(Option<ActiveProfile>, Vec<Recommendation>), CuratorError> {
     let manifest = env.manifest()?;
     let mut active = match &options.profile {
         Some(name) => {

@@ -3,10 +3,10 @@
 //! is created (from the current profile) and switched to when needed. Conflicts go through the
 //! resolver and fail the setup with its explanation; nothing is picked silently.
 
-use anyhow::{Context as _, Result, bail};
-
+use super::CuratorError;
 use super::data::{Catalog, PlannedPackage, dependency_text};
 use crate::env::WriteLock;
+use crate::errors::error_text;
 use crate::events::EventKind;
 use crate::ops::install::{self, Outcome, ServerChoice, Target};
 
@@ -57,15 +57,15 @@ pub fn setup(
     profile: &str,
     prod: bool,
     choice: &ServerChoice,
-) -> Result<SetupOutcome> {
+) -> Result<SetupOutcome, CuratorError> {
     let everything = catalog.plan(profile, false)?;
     let (planned, left_out): (Vec<PlannedPackage>, Vec<PlannedPackage>) =
         everything.into_iter().partition(|p| !(prod && p.dev));
     if planned.is_empty() {
-        bail!(
-            "profile '{profile}' has no packages to install{}",
-            if prod { " with --prod" } else { "" }
-        );
+        return Err(CuratorError::EmptyProfile {
+            profile: profile.to_string(),
+            prod,
+        });
     }
     let previous = env.profile()?;
     // Where the profile branch stood, so a failed setup can put it back without an event.
@@ -73,19 +73,28 @@ pub fn setup(
     let mut created_branch = false;
     let mut switched_from = None;
     if previous != profile {
-        if !env.repo().profiles()?.iter().any(|p| p == profile) {
-            crate::ops::profile::create(env, profile, None)
-                .with_context(|| format!("creating the profile branch '{profile}'"))?;
+        let profiles = env.repo().profiles().map_err(crate::env::EnvError::from)?;
+        if !profiles.iter().any(|p| p == profile) {
+            crate::ops::profile::create(env, profile, None).map_err(|source| {
+                CuratorError::Setup {
+                    step: format!("creating the profile branch '{profile}'"),
+                    source: Box::new(source),
+                }
+            })?;
             created_branch = true;
         }
         if let Err(e) = crate::ops::profile::switch(env, profile, vec![profile.to_string()]) {
             let mut message = format!("switching to profile '{profile}'");
             if created_branch && let Err(undo) = env.take_back_switch(&previous, profile, None) {
                 message.push_str(&format!(
-                    "; deleting the profile it created failed too ({undo:#}): run `lvm profile delete {profile}`"
+                    "; deleting the profile it created failed too ({}): run `lvm profile delete {profile}`",
+                    error_text(&undo)
                 ));
             }
-            return Err(e.context(message));
+            return Err(CuratorError::Setup {
+                step: message,
+                source: Box::new(e),
+            });
         }
         switched_from = Some(previous.clone());
     }
@@ -114,11 +123,15 @@ pub fn setup(
                 match env.take_back_switch(from, profile, head_before) {
                     Ok(()) => message.push_str(&format!("; back on profile '{from}'")),
                     Err(undo) => message.push_str(&format!(
-                        "; going back to profile '{from}' failed too ({undo:#}): run `lvm profile switch {from}`"
+                        "; going back to profile '{from}' failed too ({}): run `lvm profile switch {from}`",
+                        error_text(&undo)
                     )),
                 }
             }
-            return Err(e.context(message));
+            return Err(CuratorError::Setup {
+                step: message,
+                source: Box::new(e),
+            });
         }
     };
     let installed = env.manifest()?;

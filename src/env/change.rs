@@ -6,11 +6,11 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::{Context, Result};
 use git2::Oid;
 
+use super::error::io;
 use super::trees::tree_dir_matches;
-use super::{Environment, PHASES, WriteLock, fault_point, pack_every};
+use super::{EnvError, Environment, PHASES, Result, WriteLock, fault_point, pack_every};
 use crate::config::EnvConfig;
 use crate::events::{Event, EventKind};
 use crate::layout::{JOURNAL_FILE, TREES_DIR};
@@ -78,7 +78,7 @@ impl Environment {
         let text = match fs::read_to_string(&path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-            Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+            Err(e) => return Err(io("read", &path)(e)),
         };
         let journal: Journal = match serde_json::from_str(&text) {
             Ok(j) => j,
@@ -214,8 +214,7 @@ impl WriteLock<'_> {
             switch_to: false,
             delete: None,
         };
-        crate::fsutil::write_atomic(&self.journal_path(), &serde_json::to_vec(&journal)?)
-            .context("writing the change journal")?;
+        write_journal(&self.journal_path(), &journal)?;
         self.exclusively(|| {
             if let Err(e) = self.repo.publish(profile, Some(from), to, summary) {
                 let _ = fs::remove_file(self.journal_path());
@@ -250,8 +249,7 @@ impl WriteLock<'_> {
                 .is_none()
                 .then(|| (to.to_string(), to_head.to_string())),
         };
-        crate::fsutil::write_atomic(&self.journal_path(), &serde_json::to_vec(&journal)?)
-            .context("writing the change journal")?;
+        write_journal(&self.journal_path(), &journal)?;
         self.exclusively(|| self.finish(&journal, false))?;
         if let Some(old) = head_before.filter(|old| *old != to_head) {
             self.repo
@@ -374,10 +372,9 @@ impl WriteLock<'_> {
             switch_to,
             delete: delete.map(|(n, o)| (n, o.to_string())),
         };
-        let journal_text = serde_json::to_vec(&journal)?;
-        if let Err(e) = crate::fsutil::write_atomic(&self.journal_path(), &journal_text) {
+        if let Err(e) = write_journal(&self.journal_path(), &journal) {
             discard(&new_tree);
-            return Err(e).context("writing the change journal");
+            return Err(e);
         }
         self.exclusively(|| {
             if let Err(e) = self
@@ -461,15 +458,19 @@ pub(super) fn fill_phases(event: &mut Event) {
     }
 }
 
+/// Writes the journal of a change (atomically: a torn journal is never read as one).
+fn write_journal(path: &Path, journal: &Journal) -> Result<()> {
+    let text = serde_json::to_vec(journal).map_err(|e| EnvError::Journal(e.into()))?;
+    crate::fsutil::write_atomic(path, &text).map_err(EnvError::Journal)
+}
+
 /// Removes the journal of a finished or dropped change. The removal is not flushed: a crash can
 /// only bring back the journal of a change that was already finished or dropped, and finishing
 /// or dropping it again changes nothing (every step checks before it acts), so an fsync here
 /// would buy nothing.
 fn remove_journal(path: &Path) -> Result<()> {
     match fs::remove_file(path) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-            Err(e).with_context(|| format!("removing {}", path.display()))
-        }
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io("remove", path)(e)),
         _ => Ok(()),
     }
 }

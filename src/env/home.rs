@@ -4,8 +4,8 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
-
+use super::error::io;
+use super::{EnvError, Result};
 use crate::layout::ENV_REGISTRY_FILE;
 use crate::store::Store;
 
@@ -26,8 +26,10 @@ impl Home {
         self.root.join(crate::layout::CACHE_DIR)
     }
     pub fn store(&self) -> Result<Store> {
-        Store::open(&self.store_dir())
-            .with_context(|| format!("opening the store at {}", self.store_dir().display()))
+        Store::open(&self.store_dir()).map_err(|source| EnvError::Store {
+            path: self.store_dir(),
+            source,
+        })
     }
 
     /// The list of environments that share this home's store, wherever they live (named ones,
@@ -44,8 +46,7 @@ impl Home {
         if self.registered().contains(&root) {
             return Ok(());
         }
-        fs::create_dir_all(&self.root)
-            .with_context(|| format!("creating {}", self.root.display()))?;
+        fs::create_dir_all(&self.root).map_err(io("create", &self.root))?;
         let file = self.registry_file();
         let mut line = root.as_os_str().as_encoded_bytes().to_vec();
         line.push(b'\n');
@@ -54,7 +55,7 @@ impl Home {
             .append(true)
             .open(&file)
             .and_then(|mut f| f.write_all(&line))
-            .with_context(|| format!("recording the environment in {}", file.display()))
+            .map_err(io("record the environment in", &file))
     }
 
     /// The registered environments, in the order they were first used, without duplicates.

@@ -5,9 +5,8 @@ use std::fs;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
-
-use super::{Environment, pause_point};
+use super::error::io;
+use super::{EnvError, Environment, Result, pause_point};
 use crate::layout::{LOCK_FILE, STATE_LOCK_FILE};
 
 /// Another process held an environment's writer lock for longer than the caller would wait.
@@ -80,11 +79,9 @@ impl Environment {
     /// Runs `f` holding the state lock exclusively: readers wait until it returns.
     pub(super) fn exclusively<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<T> {
         self.release_read_guard();
-        let file = self
-            .state_lock_file()
-            .with_context(|| format!("opening {}", self.state_lock_path().display()))?;
-        fs4::FileExt::lock(&file)
-            .with_context(|| format!("locking {}", self.state_lock_path().display()))?;
+        let path = self.state_lock_path();
+        let file = self.state_lock_file().map_err(io("open", &path))?;
+        fs4::FileExt::lock(&file).map_err(io("lock", &path))?;
         let result = f();
         drop(file);
         result
@@ -97,7 +94,7 @@ impl Environment {
             .truncate(false)
             .write(true)
             .open(&path)
-            .with_context(|| format!("opening the lock file {}", path.display()))
+            .map_err(io("open the lock file", &path))
     }
 
     /// The writer lock if no other process holds it.
@@ -159,11 +156,10 @@ impl WriteLock<'_> {
     pub fn for_reopened<'b>(self, other: &'b Environment) -> Result<WriteLock<'b>> {
         let same = |e: &Environment| fs::canonicalize(&e.root).unwrap_or_else(|_| e.root.clone());
         if same(self.env) != same(other) {
-            bail!(
-                "the writer lock of {} cannot change {}",
-                self.env.root.display(),
-                other.root.display()
-            );
+            return Err(EnvError::OtherEnvironment {
+                held: self.env.root.clone(),
+                other: other.root.clone(),
+            });
         }
         other.release_read_guard();
         Ok(WriteLock {

@@ -15,11 +15,13 @@
 //! switch) is one symlink rename instead of a new tree.
 
 mod change;
+mod error;
 mod home;
 mod lock;
 mod trees;
 
 pub use self::change::ChangePlan;
+pub use self::error::EnvError;
 pub use self::home::Home;
 pub use self::lock::{LockBusy, WriteLock};
 pub use self::trees::{KEPT_TREES, KeptTree};
@@ -30,15 +32,18 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
 use git2::Oid;
 
 use self::change::fill_phases;
+use self::error::io;
 use crate::config::{EnvConfig, HttpTimeout, Jobs};
 use crate::envrepo::{CONFIG_FILE, EnvRepo, LoggedEvent};
 use crate::events::{Event, EventKind};
 use crate::manifest::Manifest;
 use crate::report::{Reporter, Silent};
+
+/// The result of the environment layer's functions.
+pub type Result<T, E = EnvError> = std::result::Result<T, E>;
 
 /// An open environment.
 pub struct Environment {
@@ -154,12 +159,11 @@ impl Environment {
         options: OpenOptions,
     ) -> Result<Environment> {
         if root.join(".git").exists() {
-            bail!(
-                "{} is already an environment; use it with --env, or remove it first",
-                root.display()
-            );
+            return Err(EnvError::AlreadyAnEnvironment {
+                root: root.to_path_buf(),
+            });
         }
-        fs::create_dir_all(root).with_context(|| format!("creating {}", root.display()))?;
+        fs::create_dir_all(root).map_err(io("create", root))?;
         let manifest = Manifest::empty(&config.lua);
         let mut event = Event::new(EventKind::Init, vec![], vec![]);
         event
@@ -198,7 +202,8 @@ impl Environment {
     /// environment works, `lvm gc` just cannot see it.
     fn register_in_home(&self) {
         if let Err(e) = self.home.register(&self.root) {
-            tracing::warn!("{e:#}; `lvm gc` from other environments will not see this one");
+            let e = crate::errors::error_text(&e);
+            tracing::warn!("{e}; `lvm gc` from other environments will not see this one");
         }
     }
 
@@ -231,7 +236,8 @@ impl Environment {
             env.release_read_guard();
             if let Ok(Some(_lock)) = env.try_lock() {
                 if let Err(e) = env.recover_interrupted(false) {
-                    tracing::warn!("could not finish an interrupted change: {e:#}");
+                    let e = crate::errors::error_text(&e);
+                    tracing::warn!("could not finish an interrupted change: {e}");
                 }
             }
             env.hold_for_reading();

@@ -5,9 +5,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use anyhow::{Context, Result, anyhow};
-
-use super::{Environment, fault_point, manifest_digest};
+use super::error::io;
+use super::{EnvError, Environment, Result, fault_point, manifest_digest};
 use crate::layout::{TREE_STATE_FILE, TREES_DIR};
 use crate::manifest::Manifest;
 use crate::store::StoreKey;
@@ -47,10 +46,11 @@ impl Environment {
     /// Builds the tree for `manifest` from the store into a fresh `.trees/` directory.
     pub fn materialize(&self, manifest: &Manifest) -> Result<PathBuf> {
         let trees = self.root.join(TREES_DIR);
-        fs::create_dir_all(&trees)?;
+        fs::create_dir_all(&trees).map_err(io("create", &trees))?;
         let dir = tempfile::Builder::new()
             .prefix("t-")
-            .tempdir_in(&trees)?
+            .tempdir_in(&trees)
+            .map_err(io("make a new tree in", &trees))?
             .keep();
         if let Err(e) = self.materialize_into(manifest, &dir) {
             let _ = crate::tree::files::remove_tree(&dir);
@@ -127,14 +127,15 @@ impl Environment {
         let store = self.home.store()?;
         let mut rocks = Vec::new();
         for (name, package) in &manifest.packages {
-            let key = StoreKey::parse(&package.store_key)
-                .with_context(|| format!("{name}: malformed store key in manifest.json"))?;
-            let stored = store.get(&key)?.ok_or_else(|| {
-                anyhow!(
-                    "{name} {} is not in the store (key {}); run `lvm sync` to fetch and build it",
-                    package.version,
-                    &package.store_key
-                )
+            let key =
+                StoreKey::parse(&package.store_key).map_err(|source| EnvError::BadStoreKey {
+                    name: name.clone(),
+                    source,
+                })?;
+            let stored = store.get(&key)?.ok_or_else(|| EnvError::NotInStore {
+                name: name.clone(),
+                version: package.version.to_string(),
+                key: package.store_key.clone(),
             })?;
             rocks.push(tree::TreeRock {
                 name: name.clone(),
@@ -160,8 +161,7 @@ impl Environment {
         // its change time is at least the tree root's (see `tree_unchanged`).
         tree::sync_tree(dir)?;
         let mark = dir.join(TREE_STATE_FILE);
-        fs::write(&mark, manifest_digest(manifest).as_bytes())
-            .with_context(|| format!("writing {}", mark.display()))?;
+        fs::write(&mark, manifest_digest(manifest).as_bytes()).map_err(io("write", &mark))?;
         Ok(())
     }
 

@@ -107,6 +107,35 @@ pub enum SharingError {
     BuriedHandCommit { commit: String },
 }
 
+impl SharingError {
+    /// A failed transfer is the network; diverged or refused histories a conflict; a bad head
+    /// commit damage; a wrong name, URL or destination bad input.
+    pub fn kind(&self) -> crate::errors::ErrorKind {
+        use crate::errors::ErrorKind;
+        match self {
+            SharingError::Transfer { .. } => ErrorKind::Network,
+            SharingError::Diverged { .. }
+            | SharingError::PushBehind { .. }
+            | SharingError::PushRejected { .. }
+            | SharingError::RemoteExists { .. }
+            | SharingError::BuriedHandCommit { .. } => ErrorKind::Conflict,
+            SharingError::BadHead { .. } => ErrorKind::Damaged,
+            SharingError::Git { .. } => ErrorKind::Other,
+            SharingError::InvalidRemoteName { .. }
+            | SharingError::UnknownRemote { .. }
+            | SharingError::NoRemote
+            | SharingError::AmbiguousRemote { .. }
+            | SharingError::UnsupportedUrl { .. }
+            | SharingError::InvalidUrl { .. }
+            | SharingError::RemoteLacksProfile { .. }
+            | SharingError::UnknownProfile { .. }
+            | SharingError::DestinationNotEmpty { .. }
+            | SharingError::EmptyRemote { .. }
+            | SharingError::NotAnEnvironment { .. } => ErrorKind::BadInput,
+        }
+    }
+}
+
 /// How a remote URL is reached.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Transport {

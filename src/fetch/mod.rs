@@ -86,6 +86,31 @@ pub enum FetchError {
     SrcRock { rock: PathBuf, reason: String },
 }
 
+impl FetchError {
+    /// Reaching a server or remote is the network; a malformed URL, git spec or source field
+    /// bad input; a digest mismatch or a bad archive damaged data; local I/O anything else.
+    pub fn kind(&self) -> crate::errors::ErrorKind {
+        use crate::errors::ErrorKind;
+        match self {
+            FetchError::HttpStatus { .. }
+            | FetchError::Transport { .. }
+            | FetchError::FileNotFound { .. }
+            | FetchError::Git { .. } => ErrorKind::Network,
+            FetchError::UnsupportedUrl { .. }
+            | FetchError::InvalidGitSpec { .. }
+            | FetchError::SourceDir { .. }
+            | FetchError::SourceFileName { .. } => ErrorKind::BadInput,
+            FetchError::Io { .. }
+            | FetchError::TooLarge { .. }
+            | FetchError::Md5Mismatch { .. }
+            | FetchError::Sha256Mismatch { .. }
+            | FetchError::Archive { .. }
+            | FetchError::ArchiveEntry { .. }
+            | FetchError::SrcRock { .. } => ErrorKind::Other,
+        }
+    }
+}
+
 fn status_hint(status: u16) -> &'static str {
     match status {
         404 | 410 => " (not found: check the URL, package name and version)",

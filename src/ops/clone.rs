@@ -4,12 +4,12 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{Context as _, Result};
-
 use crate::env::{Environment, Home, OpenOptions};
 use crate::envrepo::remotes::{SharingError, clone_repository, normalize_url};
+use crate::errors::error_text;
 use crate::manifest::Manifest;
 use crate::ops::sync::{SyncReport, check_commit, sync};
+use crate::ops::{Error, Result, fs_error};
 
 /// The folder `lvm clone URL` makes when no path is given: the repository's name without
 /// `.git`. Pure.
@@ -59,19 +59,16 @@ pub fn clone(
             crate::fsutil::undo_fill(path, created);
             return Err(SharingError::NotAnEnvironment {
                 url,
-                reason: format!("{e:#}"),
+                reason: error_text(&e),
             }
             .into());
         }
     };
     let sync = first_tree(&env, &manifest)
         .and_then(|()| sync(&env, lock_timeout))
-        .with_context(|| {
-            format!(
-                "the repository was cloned into {}, but its tree could not be made; fix the cause and run `lvm sync --env {}`",
-                path.display(),
-                path.display()
-            )
+        .map_err(|source| Error::ClonedWithoutTree {
+            path: path.to_path_buf(),
+            source: Box::new(source),
         })?;
     Ok(CloneReport {
         path: env.root().to_path_buf(),
@@ -96,12 +93,12 @@ pub(super) fn clone_repo(
     home: &Home,
     options: OpenOptions,
 ) -> Result<Environment> {
-    std::fs::create_dir_all(path).with_context(|| format!("creating {}", path.display()))?;
+    std::fs::create_dir_all(path).map_err(fs_error("create", path))?;
     clone_repository(url, path)?;
     Environment::open_with(path, home.clone(), options).map_err(|e| {
         SharingError::NotAnEnvironment {
             url: url.into(),
-            reason: format!("{e:#}"),
+            reason: error_text(&e),
         }
         .into()
     })

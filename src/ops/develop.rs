@@ -8,7 +8,6 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context as _, Result};
 use thiserror::Error;
 
 use crate::env::WriteLock;
@@ -17,6 +16,7 @@ use crate::fetch::project::{DevMode, GitState, LocalTarget, link_target, target}
 use crate::manifest::{self, Package};
 use crate::ops::install::{self, Outcome, ServerChoice, Target};
 use crate::ops::remove::removal_plan;
+use crate::ops::{Error, Result};
 use crate::store::{Store, StoreKey};
 use crate::version::Version;
 
@@ -172,6 +172,9 @@ pub fn unlink(env: &WriteLock<'_>, name: &str, force: bool) -> Result<Outcome> {
             BTreeMap::new(),
             (0, 0),
         )
-        .with_context(|| format!("unlinking {name}"))?;
+        .map_err(|source| Error::Unlink {
+            name: name.clone(),
+            source: Box::new(source),
+        })?;
     Ok(Outcome::removal(commit, vec![name], changes))
 }

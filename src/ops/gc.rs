@@ -4,9 +4,8 @@
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-use anyhow::{Context as _, Result};
-
 use crate::env::{Environment, WriteLock};
+use crate::ops::{Error, Result, fs_error};
 use crate::store::{GcOptions, StoreKey};
 
 /// What `lvm gc` removed (or would remove, with `dry_run`) and what it kept.
@@ -36,11 +35,11 @@ pub fn gc(env: &WriteLock<'_>, older_than_days: Option<u32>, dry_run: bool) -> R
         }
         // An unreadable environment might need anything: collecting without it could delete
         // what it uses, so stop.
-        let other = Environment::open(&root, env.home().clone()).with_context(|| {
-            format!(
-                "cannot read the environment {} to see which store entries it needs; repair or remove it, then run gc again",
-                root.display()
-            )
+        let other = Environment::open(&root, env.home().clone()).map_err(|source| {
+            Error::OtherEnvironment {
+                root: root.clone(),
+                source: Box::new(source),
+            }
         })?;
         keep.extend(needed_store_keys(&other, cutoff)?);
         others += 1;
@@ -87,9 +86,9 @@ fn home_environments(home: &crate::env::Home) -> Result<Vec<PathBuf>> {
         Ok(entries) => entries
             .map(|entry| entry.map(|e| e.path()))
             .collect::<std::io::Result<Vec<_>>>()
-            .with_context(|| format!("listing {}", dir.display()))?,
+            .map_err(fs_error("list", &dir))?,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => vec![],
-        Err(e) => return Err(e).with_context(|| format!("listing {}", dir.display())),
+        Err(e) => return Err(fs_error("list", &dir)(e)),
     };
     roots.extend(home.registered());
     // A registered environment that was deleted needs nothing from the store.

@@ -8,6 +8,7 @@
 pub mod clone;
 pub mod develop;
 pub mod diff;
+mod error;
 pub mod gc;
 pub mod install;
 pub mod profile;
@@ -21,3 +22,6 @@ pub mod stats;
 pub mod sync;
 pub mod upgrade;
 pub mod verify;
+
+pub(crate) use error::fs_error;
+pub use error::{Error, PackageFailure, Result};

@@ -3,7 +3,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use anyhow::{Result, anyhow, bail};
 use git2::Oid;
 
 use crate::env::{ChangePlan, WriteLock};
@@ -13,15 +12,16 @@ use crate::ops::install::Outcome;
 use crate::ops::install::prepare::build_target_state;
 use crate::ops::install::resolution::preferred_versions;
 use crate::ops::install::session::{ServerChoice, Session};
+use crate::ops::{Error, Result};
 use crate::resolve::{self, Request};
 use crate::version::{Constraints, Dependency, Version};
 
 /// Profile names double as branch names, so keep them to what git and shells take plainly.
 pub fn check_name(name: &str) -> Result<()> {
     if !crate::envrepo::is_plain_ref_name(name) {
-        bail!(
-            "profile name '{name}': use letters, digits, '-', '_' and '.', not starting with '.' or '-'"
-        );
+        return Err(Error::BadProfileName {
+            name: name.to_string(),
+        });
     }
     Ok(())
 }
@@ -31,7 +31,9 @@ pub fn check_name(name: &str) -> Result<()> {
 pub fn create(env: &WriteLock<'_>, name: &str, from: Option<&str>) -> Result<Oid> {
     check_name(name)?;
     if env.repo().try_profile_head(name).is_some() {
-        bail!("profile '{name}' already exists (see `lvm profile list`)");
+        return Err(Error::ProfileExists {
+            name: name.to_string(),
+        });
     }
     let source = match from {
         Some(p) => p.to_string(),
@@ -51,7 +53,7 @@ pub fn create(env: &WriteLock<'_>, name: &str, from: Option<&str>) -> Result<Oid
         switch_to: false,
         delete: None,
     };
-    env.apply(plan, &mut BTreeMap::new())
+    Ok(env.apply(plan, &mut BTreeMap::new())?)
 }
 
 /// Switches to another profile: its state becomes the tree (made from the store), recorded as
@@ -65,7 +67,9 @@ pub fn switch(env: &WriteLock<'_>, name: &str, args: Vec<String>) -> Result<Oid>
 pub fn switch_with(env: &WriteLock<'_>, name: &str, mut event: Event) -> Result<Oid> {
     let previous = env.profile()?;
     if previous == name {
-        bail!("already on profile '{name}'");
+        return Err(Error::AlreadyOnProfile {
+            name: name.to_string(),
+        });
     }
     let head = env.repo().profile_head(name)?;
     let manifest = env.repo().manifest_at(head)?;
@@ -80,7 +84,7 @@ pub fn switch_with(env: &WriteLock<'_>, name: &str, mut event: Event) -> Result<
         switch_to: true,
         delete: None,
     };
-    env.apply(plan, &mut BTreeMap::new())
+    Ok(env.apply(plan, &mut BTreeMap::new())?)
 }
 
 /// Deletes a profile other than the current one: a `profile-delete` event on the current
@@ -88,7 +92,9 @@ pub fn switch_with(env: &WriteLock<'_>, name: &str, mut event: Event) -> Result<
 /// goes.
 pub fn delete(env: &WriteLock<'_>, name: &str) -> Result<Oid> {
     if env.profile()? == name {
-        bail!("cannot delete the current profile '{name}'; switch to another first");
+        return Err(Error::DeleteCurrentProfile {
+            name: name.to_string(),
+        });
     }
     let deleted_head = env.repo().profile_head(name)?;
     let head = env.head()?;
@@ -107,7 +113,7 @@ pub fn delete(env: &WriteLock<'_>, name: &str) -> Result<Oid> {
         switch_to: false,
         delete: Some((name.to_string(), deleted_head)),
     };
-    env.apply(plan, &mut BTreeMap::new())
+    Ok(env.apply(plan, &mut BTreeMap::new())?)
 }
 
 /// What `lvm profile merge` did: the merge event's outcome, which profile was merged into
@@ -123,11 +129,9 @@ pub struct MergeOutcome {
 pub fn merge_profile(env: &WriteLock<'_>, other: &str) -> Result<MergeOutcome> {
     let current = env.profile()?;
     if current == other {
-        bail!(
-            "cannot merge profile '{other}' into itself: it is the current profile; name another \
-             profile (see `lvm profile list`), or switch to the one to merge into first \
-             (`lvm profile switch NAME`)"
-        );
+        return Err(Error::MergeIntoItself {
+            name: other.to_string(),
+        });
     }
     let other_head = env.repo().profile_head(other)?;
     let theirs = env.repo().manifest_at(other_head)?;
@@ -152,12 +156,12 @@ pub fn merge_profile(env: &WriteLock<'_>, other: &str) -> Result<MergeOutcome> {
         preferred: preferred_versions(&current, &BTreeSet::new()),
         allow_development: false,
     };
-    let resolution = resolve::resolve(&candidates, &request).map_err(|e| {
-        anyhow!(
-            "profiles '{}' and '{other}' cannot be merged:\n{e}",
-            env.profile().unwrap_or_default()
-        )
-    })?;
+    let resolution =
+        resolve::resolve(&candidates, &request).map_err(|cause| Error::MergeConflict {
+            current: env.profile().unwrap_or_default(),
+            other: other.to_string(),
+            cause: Box::new(cause),
+        })?;
     let mut timings = BTreeMap::new();
     let (target, hits, builds) = build_target_state(
         &session,

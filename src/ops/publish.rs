@@ -8,8 +8,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context as _, Result, bail};
-
+use crate::ops::{Error, Result, fs_error};
 use crate::registry::ServerManifest;
 use crate::rockspec::Rockspec;
 use crate::tree::persist::{Key, Table, Value, save_from_table};
@@ -42,10 +41,9 @@ pub fn split_rock_file_name(file: &str) -> Option<(String, Version, String)> {
 /// Scans a folder for rockspecs and rocks.
 pub fn scan_server_dir(dir: &Path) -> Result<ServerManifest> {
     let mut manifest = ServerManifest::default();
-    let entries = std::fs::read_dir(dir)
-        .with_context(|| format!("reading server folder {}", dir.display()))?;
+    let entries = std::fs::read_dir(dir).map_err(fs_error("read the server folder", dir))?;
     for entry in entries {
-        let entry = entry?;
+        let entry = entry.map_err(fs_error("read the server folder", dir))?;
         let file = entry.file_name().to_string_lossy().into_owned();
         if let Some((name, version, arch)) = split_rock_file_name(&file) {
             let arches = manifest
@@ -98,43 +96,55 @@ pub fn make_manifest(dir: &Path) -> Result<ServerManifest> {
 /// `source_dir` (under a top-level `<name>-<version>/` folder), named after `source.url`'s last
 /// segment as LuaRocks expects when it unpacks a source rock.
 pub fn pack_src_rock(rockspec_path: &Path, source_dir: &Path, out_dir: &Path) -> Result<PathBuf> {
-    let text = std::fs::read_to_string(rockspec_path)
-        .with_context(|| format!("reading {}", rockspec_path.display()))?;
+    let text = std::fs::read_to_string(rockspec_path).map_err(fs_error("read", rockspec_path))?;
     let rockspec = Rockspec::from_lua(&text, &rockspec_path.display().to_string())?;
     let archive_name = archive_name(&rockspec)?;
     let top = format!("{}-{}", rockspec.package, rockspec.version.upstream());
     let tarball = deterministic_tar_gz(source_dir, &top)?;
     let rock_name = format!("{}-{}.src.rock", rockspec.package, rockspec.version);
-    let mut zip_bytes = std::io::Cursor::new(Vec::new());
-    {
-        let mut zip = zip::ZipWriter::new(&mut zip_bytes);
-        let options = zip::write::SimpleFileOptions::default()
-            .compression_method(zip::CompressionMethod::Deflated)
-            .last_modified_time(zip::DateTime::default())
-            .unix_permissions(0o644);
-        zip.start_file(archive_name.as_str(), options)?;
-        zip.write_all(&tarball)?;
-        zip.start_file(rockspec.file_name().as_str(), options)?;
-        zip.write_all(text.as_bytes())?;
-        zip.finish()?;
-    }
-    std::fs::create_dir_all(out_dir)
-        .with_context(|| format!("creating the output folder {}", out_dir.display()))?;
+    let rock =
+        src_rock_zip(&archive_name, &tarball, &rockspec.file_name(), &text).map_err(|source| {
+            Error::Pack {
+                path: source_dir.to_path_buf(),
+                source,
+            }
+        })?;
+    std::fs::create_dir_all(out_dir).map_err(fs_error("create the output folder", out_dir))?;
     let out = out_dir.join(rock_name);
-    write_published(&out, zip_bytes.get_ref())?;
+    write_published(&out, &rock)?;
     Ok(out)
+}
+
+/// The zip of a source rock: the source archive and the rockspec, with fixed times.
+fn src_rock_zip(
+    archive_name: &str,
+    tarball: &[u8],
+    rockspec_name: &str,
+    rockspec_text: &str,
+) -> std::io::Result<Vec<u8>> {
+    let mut zip_bytes = std::io::Cursor::new(Vec::new());
+    let mut zip = zip::ZipWriter::new(&mut zip_bytes);
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated)
+        .last_modified_time(zip::DateTime::default())
+        .unix_permissions(0o644);
+    zip.start_file(archive_name, options)?;
+    zip.write_all(tarball)?;
+    zip.start_file(rockspec_name, options)?;
+    zip.write_all(rockspec_text.as_bytes())?;
+    zip.finish()?;
+    Ok(zip_bytes.into_inner())
 }
 
 /// Writes a server file atomically and makes it world-readable: a server folder is there to be
 /// read by others (a web server, other users), while atomic writes start from a private file.
 fn write_published(path: &Path, bytes: &[u8]) -> Result<()> {
-    crate::fsutil::write_atomic(path, bytes)
-        .with_context(|| format!("writing {}", path.display()))?;
+    crate::fsutil::write_atomic(path, bytes).map_err(fs_error("write", path))?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644))
-            .with_context(|| format!("making {} readable", path.display()))?;
+            .map_err(fs_error("make readable", path))?;
     }
     Ok(())
 }
@@ -151,11 +161,10 @@ fn archive_name(rockspec: &Rockspec) -> Result<String> {
         .unwrap_or_default()
         .to_string();
     if !(last.ends_with(".tar.gz") || last.ends_with(".tgz")) {
-        bail!(
-            "{}: source.url must end in .tar.gz or .tgz to pack a source rock (found '{}')",
-            rockspec.file_name(),
-            rockspec.source.url
-        );
+        return Err(Error::NotPackable {
+            rockspec: rockspec.file_name(),
+            url: rockspec.source.url.clone(),
+        });
     }
     Ok(last)
 }
@@ -163,6 +172,13 @@ fn archive_name(rockspec: &Rockspec) -> Result<String> {
 /// A `.tar.gz` of `dir` with every entry under `top/`, sorted, with fixed mtime and owner, so the
 /// bytes depend only on the files' names, contents and executable bits.
 pub fn deterministic_tar_gz(dir: &Path, top: &str) -> Result<Vec<u8>> {
+    tar_gz(dir, top).map_err(|source| Error::Pack {
+        path: dir.to_path_buf(),
+        source,
+    })
+}
+
+fn tar_gz(dir: &Path, top: &str) -> std::io::Result<Vec<u8>> {
     let mut files: BTreeMap<String, (Vec<u8>, bool)> = BTreeMap::new();
     for entry in walkdir::WalkDir::new(dir).sort_by_file_name() {
         let entry = entry?;
@@ -171,7 +187,8 @@ pub fn deterministic_tar_gz(dir: &Path, top: &str) -> Result<Vec<u8>> {
         }
         let rel = entry
             .path()
-            .strip_prefix(dir)?
+            .strip_prefix(dir)
+            .map_err(std::io::Error::other)?
             .to_string_lossy()
             .replace('\\', "/");
         if rel.ends_with(".rockspec") {
@@ -197,7 +214,7 @@ pub fn deterministic_tar_gz(dir: &Path, top: &str) -> Result<Vec<u8>> {
         builder.append_data(&mut header, format!("{top}/{rel}"), bytes.as_slice())?;
     }
     let encoder = builder.into_inner()?;
-    Ok(encoder.finish()?)
+    encoder.finish()
 }
 
 #[cfg(unix)]

@@ -3,12 +3,11 @@
 
 use std::time::Duration;
 
-use anyhow::{Context as _, Result};
-
 use crate::env::Environment;
 use crate::envrepo::remotes::{Relation, SharingError, remote_copy_profile};
 use crate::manifest::{self, Change};
 use crate::ops::sync::{SyncReport, check_commit, finish_sync};
+use crate::ops::{Error, Result};
 
 /// What `lvm pull` did.
 #[derive(Debug, Clone)]
@@ -58,7 +57,10 @@ pub fn pull(env: &Environment, remote: Option<&str>, lock_timeout: Duration) -> 
             let copy = remote_copy_profile(&remote_name, &profile);
             env.repo()
                 .force_profile(&copy, theirs)
-                .with_context(|| format!("creating profile '{copy}'"))?;
+                .map_err(|source| Error::CreatingProfile {
+                    name: copy.clone(),
+                    source: Box::new(source.into()),
+                })?;
             return Err(SharingError::Diverged {
                 profile,
                 remote: remote_name,

@@ -1,10 +1,9 @@
 //! `lvm push`: the current profile (or every profile) sent to a remote; refused when the
 //! remote has events this environment lacks.
 
-use anyhow::Result;
-
 use crate::env::Environment;
 use crate::envrepo::remotes::{Relation, SharingError};
+use crate::ops::Result;
 
 /// What to push.
 #[derive(Debug, Clone)]

@@ -3,12 +3,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use anyhow::{Result, bail};
-
 use crate::env::WriteLock;
 use crate::events::EventKind;
 use crate::manifest::{self, Manifest};
 use crate::ops::install::Outcome;
+use crate::ops::{Error, Result};
 use crate::version::Dependency;
 
 /// Removes packages (and the dependencies nothing else needs) as one event.
@@ -17,7 +16,7 @@ pub fn remove(env: &WriteLock<'_>, names: &[String], force: bool) -> Result<Outc
     let names: Vec<String> = names.iter().map(|n| n.to_ascii_lowercase()).collect();
     for name in &names {
         if !current.packages.contains_key(name) {
-            bail!("{name} is not installed (see `lvm list`)");
+            return Err(Error::NotInstalled { name: name.clone() });
         }
     }
     let plan = removal_plan(&current, &names, force)?;
@@ -52,14 +51,11 @@ pub fn removal_plan(current: &Manifest, names: &[String], force: bool) -> Result
     }
     let mut plan = current.clone();
     if !dependents.is_empty() && !force {
-        let detail: Vec<String> = dependents
+        let needed_by = dependents
             .iter()
             .map(|(n, by)| format!("{n} is needed by {}", by.join(", ")))
             .collect();
-        bail!(
-            "refusing to break dependencies: {}; remove those too, or pass --force to remove them along",
-            detail.join("; ")
-        );
+        return Err(Error::WouldBreakDependencies { needed_by });
     }
     // With --force, everything that depends (transitively) on a removed package goes too.
     let mut doomed: BTreeSet<String> = names.iter().cloned().collect();

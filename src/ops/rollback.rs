@@ -3,7 +3,6 @@
 
 use std::collections::BTreeMap;
 
-use anyhow::{Result, anyhow, bail};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use git2::Oid;
 
@@ -11,6 +10,7 @@ use crate::env::{Environment, WriteLock};
 use crate::envrepo::short;
 use crate::events::{Event, EventKind};
 use crate::manifest::{self, Change};
+use crate::ops::{Error, Result};
 
 /// What `lvm rollback` was asked to return to.
 #[derive(Debug, Clone)]
@@ -50,7 +50,9 @@ pub fn parse_date(text: &str) -> Result<DateTime<Utc>> {
         // A bare date means the end of that day.
         return Ok(d.and_hms_opt(23, 59, 59).expect("valid time").and_utc());
     }
-    bail!("cannot read date '{text}': use YYYY-MM-DD, 'YYYY-MM-DD HH:MM[:SS]' or RFC 3339 (UTC)")
+    Err(Error::BadDate {
+        text: text.to_string(),
+    })
 }
 
 impl RollbackSpec {
@@ -59,10 +61,11 @@ impl RollbackSpec {
     /// commit id).
     pub fn from_args(target: Option<&str>, to: Option<&str>) -> Result<RollbackSpec> {
         Ok(match (target, to) {
-            (Some(_), Some(_)) => bail!("give either a target or --to DATE, not both"),
+            (Some(_), Some(_)) => return Err(Error::TargetAndDate),
             (_, Some(date)) => RollbackSpec::Date(parse_date(date)?),
             (Some(t), None) if t.len() <= 6 && t.bytes().all(|b| b.is_ascii_digit()) => {
-                RollbackSpec::Steps(t.parse()?)
+                // Six digits always fit.
+                RollbackSpec::Steps(t.parse().unwrap_or(usize::MAX))
             }
             (Some(t), None) => RollbackSpec::Rev(t.to_string()),
             (None, None) => RollbackSpec::Last,
@@ -89,23 +92,24 @@ fn target_commit(env: &Environment, spec: &RollbackSpec) -> Result<Oid> {
         RollbackSpec::Last => target_commit(env, &RollbackSpec::Steps(1)),
         RollbackSpec::Steps(n) => {
             if *n == 0 {
-                bail!("rollback 0 would change nothing; give a number of events >= 1");
+                return Err(Error::RollbackZero);
             }
-            events.get(*n).map(|e| e.commit).ok_or_else(|| {
-                anyhow!(
-                    "cannot undo {n} events: the history of profile '{}' has {} events after its first (see `lvm log`)",
-                    env.profile().unwrap_or_default(),
-                    events.len().saturating_sub(1)
-                )
-            })
+            events
+                .get(*n)
+                .map(|e| e.commit)
+                .ok_or_else(|| Error::NotThatManyEvents {
+                    steps: *n,
+                    profile: env.profile().unwrap_or_default(),
+                    events: events.len().saturating_sub(1),
+                })
         }
         RollbackSpec::Rev(rev) => {
             let commit = env.repo().resolve_rev(rev)?;
             if !events.iter().any(|e| e.commit == commit) {
-                bail!(
-                    "revision '{rev}' is not in the history of profile '{}' (see `lvm log`; to take packages from another profile use `lvm profile merge`)",
-                    env.profile().unwrap_or_default()
-                );
+                return Err(Error::RevisionNotInProfile {
+                    rev: rev.clone(),
+                    profile: env.profile().unwrap_or_default(),
+                });
             }
             Ok(commit)
         }
@@ -113,14 +117,12 @@ fn target_commit(env: &Environment, spec: &RollbackSpec) -> Result<Oid> {
             .iter()
             .find(|e| e.event.timestamp <= *date)
             .map(|e| e.commit)
-            .ok_or_else(|| {
-                anyhow!(
-                    "the environment has no state as old as {date} (its first event is from {})",
-                    events
-                        .last()
-                        .map(|e| e.event.timestamp.to_rfc3339())
-                        .unwrap_or_default()
-                )
+            .ok_or_else(|| Error::NothingThatOld {
+                date: date.to_string(),
+                first: events
+                    .last()
+                    .map(|e| e.event.timestamp.to_rfc3339())
+                    .unwrap_or_default(),
             }),
     }
 }
@@ -143,11 +145,13 @@ pub fn rollback(env: &WriteLock<'_>, spec: &RollbackSpec) -> Result<RollbackOutc
         let last = env.history(Some(1))?;
         if let Some(from) = last.first().and_then(|l| switched_from(&l.event)) {
             let from = from.clone();
-            let target = env.repo().profile_head(&from).map_err(|e| {
-                anyhow!(
-                    "the last event switched from profile '{from}', which cannot be restored: {e}"
-                )
-            })?;
+            let target =
+                env.repo()
+                    .profile_head(&from)
+                    .map_err(|source| Error::CannotSwitchBack {
+                        profile: from.clone(),
+                        source: Box::new(source),
+                    })?;
             let mut event = Event::new(EventKind::Rollback, args, vec![]);
             event.details.insert("target".into(), target.to_string());
             crate::ops::profile::switch_with(env, &from, event)?;

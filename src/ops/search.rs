@@ -7,7 +7,6 @@ use std::path::Path;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use anyhow::{Result, bail};
 use serde::Serialize;
 
 use crate::env::Environment;
@@ -15,6 +14,7 @@ use crate::errors::error_text;
 use crate::fetch;
 use crate::ops::install::candidates::{fetch_rockspec_text, usable_arches};
 use crate::ops::install::session::ServerChoice;
+use crate::ops::{Error, Result};
 use crate::rockspec::Rockspec;
 use crate::server::RocksServer;
 use crate::version::Version;
@@ -112,7 +112,7 @@ pub fn search(
             Ok(Some(read)) => read,
             Ok(None) => continue,
             Err(e) => {
-                let e = error_text(&e.into());
+                let e = error_text(&e);
                 tracing::warn!("rocks server {url} unavailable: {e}");
                 failures.push(format!("{url}: {e}"));
                 continue;
@@ -125,10 +125,7 @@ pub fn search(
         servers.push(server);
     }
     if !failures.is_empty() && failures.len() == urls.len() {
-        bail!(
-            "no rocks server could be read:\n  {}\ncheck the URLs (lvm.toml, --server) and the network",
-            failures.join("\n  ")
-        );
+        return Err(Error::NoServerReadable { failures });
     }
     let mut hits = Vec::with_capacity(found.len());
     let mut newest = Vec::with_capacity(found.len());

@@ -3,10 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use anyhow::{Result, anyhow};
-
 use crate::env::Environment;
 use crate::envrepo::short;
+use crate::ops::{Error, Result};
 
 /// What `lvm stats` reports: where time went, per command kind and phase, and how often the
 /// store saved a build.
@@ -91,7 +90,10 @@ pub fn environment_stats(env: &Environment) -> Result<Stats> {
     for entry in &logged {
         // Counting through the changes avoids reading one manifest per event.
         crate::events::apply(&mut state, &entry.event.changes).map_err(|message| {
-            anyhow!("event {} does not apply: {message}", short(entry.commit))
+            Error::EventDoesNotApply {
+                commit: short(entry.commit),
+                message,
+            }
         })?;
         rows.push((entry.commit.to_string(), &entry.event, state.packages.len()));
     }

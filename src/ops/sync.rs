@@ -4,7 +4,6 @@
 use std::fs;
 use std::time::Duration;
 
-use anyhow::Result;
 use git2::Oid;
 
 use crate::config::EnvConfig;
@@ -13,6 +12,7 @@ use crate::envrepo::remotes::SharingError;
 use crate::envrepo::{CONFIG_FILE, EnvRepo, MANIFEST_FILE, short};
 use crate::events::{Event, EventError, EventKind};
 use crate::manifest::{self, Change, Manifest};
+use crate::ops::Result;
 use crate::ops::install::rebuild::ensure_in_store;
 
 /// `lvm sync`: make the store hold every package the head commit's manifest needs (rebuilding
@@ -26,7 +26,7 @@ pub fn sync_store_and_tree(env: &Environment, lock_timeout: Duration) -> Result<
         Err(e) => {
             // Another process may have moved the head meanwhile: fetch what that state needs.
             if ensure_in_store(env, &env.manifest()?)? == 0 {
-                return Err(e);
+                return Err(e.into());
             }
             env.lock(lock_timeout)
         }
@@ -81,7 +81,7 @@ pub fn check_commit(env: &Environment, commit: Oid) -> Result<Manifest> {
     let manifest = env
         .repo()
         .manifest_at(commit)
-        .map_err(|e| bad(format!("{e:#}")))?;
+        .map_err(|e| bad(crate::errors::error_text(&e)))?;
     if manifest.lua != config.lua {
         return Err(bad(format!(
             "{MANIFEST_FILE} is for Lua {} but {CONFIG_FILE} says {}",
@@ -98,7 +98,7 @@ pub(super) fn finish_sync(env: &WriteLock<'_>) -> Result<SyncReport> {
     let manifest = env.manifest()?;
     let problems = match crate::ops::verify::verify(env) {
         Ok(report) => report.problems,
-        Err(e) => vec![format!("{e:#}")],
+        Err(e) => vec![crate::errors::error_text(&e)],
     };
     Ok(SyncReport {
         profile: env.profile()?,

@@ -4,13 +4,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
-use anyhow::{Result, bail};
-
 use crate::env::WriteLock;
 use crate::events::EventKind;
 use crate::ops::install::resolution::{preferred_versions, request_for};
 use crate::ops::install::session::{ServerChoice, Session};
 use crate::ops::install::{Outcome, apply_resolution};
+use crate::ops::{Error, Result};
 use crate::resolve;
 
 /// Upgrades `names` (every installed package when empty) to the newest versions every
@@ -23,7 +22,7 @@ pub fn upgrade(env: &WriteLock<'_>, names: &[String], choice: &ServerChoice) -> 
     let names: Vec<String> = names.iter().map(|n| n.to_ascii_lowercase()).collect();
     for name in &names {
         if !current.packages.contains_key(name) {
-            bail!("{name} is not installed (see `lvm list`); install it with `lvm install {name}`");
+            return Err(Error::NotInstalledToUpgrade { name: name.clone() });
         }
     }
     let upgrading: BTreeSet<String> = if names.is_empty() {

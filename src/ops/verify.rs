@@ -5,11 +5,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::Path;
 
-use anyhow::{Result, anyhow};
-
 use crate::env::{Environment, WriteLock};
 use crate::envrepo::{CONFIG_FILE, MANIFEST_FILE, short};
 use crate::manifest::{self, Change, Manifest};
+use crate::ops::{Error, Result, fs_error};
 use crate::store::{Store, StoreKey};
 
 /// The result of `lvm verify`.
@@ -57,7 +56,8 @@ pub fn verify(env: &Environment) -> Result<VerifyReport> {
         Ok((h.len(), replayed))
     }) {
         Err(e) => report.problems.push(format!(
-            "the event log of profile '{profile}' does not replay: {e:#}; the history was changed by hand"
+            "the event log of profile '{profile}' does not replay: {}; the history was changed by hand",
+            crate::errors::error_text(&e)
         )),
         Ok((events, replayed)) => {
             report.events = events;
@@ -168,10 +168,11 @@ pub fn verify(env: &Environment) -> Result<VerifyReport> {
 fn compare_tree(env: &Environment, manifest: &manifest::Manifest) -> Result<Vec<String>> {
     use std::os::unix::fs::MetadataExt;
     let scratch = env.root().join(crate::layout::SCRATCH_DIR);
-    std::fs::create_dir_all(&scratch)?;
+    std::fs::create_dir_all(&scratch).map_err(fs_error("create", &scratch))?;
     let expected_dir = tempfile::Builder::new()
         .prefix("verify-")
-        .tempdir_in(&scratch)?;
+        .tempdir_in(&scratch)
+        .map_err(fs_error("make a folder in", &scratch))?;
     let expected_root = expected_dir.path().join("tree");
     env.materialize_into(manifest, &expected_root)?;
     let live_root = match crate::tree::current(&env.tree_path()) {
@@ -199,7 +200,10 @@ fn compare_tree(env: &Environment, manifest: &manifest::Manifest) -> Result<Vec<
             ));
             continue;
         };
-        let (a, b) = (std::fs::metadata(want)?, std::fs::metadata(have)?);
+        let (a, b) = (
+            std::fs::metadata(want).map_err(fs_error("read", want))?,
+            std::fs::metadata(have).map_err(fs_error("read", have))?,
+        );
         let same_file = a.dev() == b.dev() && a.ino() == b.ino();
         let same = same_file
             || (a.mode() & 0o111 == b.mode() & 0o111
@@ -239,9 +243,8 @@ pub fn repair(env: &WriteLock<'_>, report: &VerifyReport) -> Result<RepairOutcom
         store.remove(key)?;
         outcome.rebuilt.push(name.clone());
     }
-    crate::ops::install::rebuild::ensure_in_store(env, &manifest).map_err(|e| {
-        anyhow!("cannot rebuild the missing store entries from their recorded sources: {e:#}")
-    })?;
+    crate::ops::install::rebuild::ensure_in_store(env, &manifest)
+        .map_err(|e| Error::Repair(Box::new(e)))?;
     let dir = env.materialize(&manifest)?;
     env.install_tree(&dir)?;
     Ok(outcome)

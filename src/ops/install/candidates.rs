@@ -5,11 +5,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use anyhow::{Context as _, Result, anyhow, bail};
-
-use crate::errors::error_text;
 use crate::fetch::{self, ExtractLimits};
 use crate::manifest::Package;
+use crate::ops::{Error, Result, fs_error};
 use crate::registry::ServerManifest;
 use crate::resolve;
 use crate::rockspec::Rockspec;
@@ -113,7 +111,10 @@ impl Candidates<'_> {
             return Ok(hit.clone());
         }
         let Some(Origin::Server { server, arches }) = self.origin(name, version) else {
-            bail!("{name} {version} is not on any configured rocks server");
+            return Err(Error::NotOnAnyServer {
+                name: name.to_string(),
+                version: version.clone(),
+            });
         };
         let server = &self.servers[server].0;
         let text = fetch_rockspec_text(server, name, version, &arches, self.scratch)?;
@@ -145,17 +146,24 @@ pub(in crate::ops) fn fetch_rockspec_text(
     let file = format!("{name}-{version}.rockspec");
     if arches.iter().any(|a| a == "rockspec") {
         let path = server.fetch_file(&file)?;
-        return std::fs::read_to_string(&path)
-            .with_context(|| format!("{}/{file}: cannot read it as UTF-8 text", server.url()));
+        return std::fs::read_to_string(&path).map_err(|source| Error::RockspecNotText {
+            file: format!("{}/{file}", server.url()),
+            source,
+        });
     }
     let (rock, _) = published_rock(name, version, arches);
-    let dir = tempfile::tempdir_in(scratch)?;
+    let dir = tempfile::tempdir_in(scratch).map_err(fs_error("make a folder in", scratch))?;
     let path = dir.path().join(&rock);
     server.download_to(&rock, &path)?;
     let unpacked = dir.path().join("unpacked");
     fetch::extract(&path, &unpacked, &ExtractLimits::default())?;
-    let text = std::fs::read_to_string(unpacked.join(&file))
-        .with_context(|| format!("{}/{rock} holds no {file}", server.url()))?;
+    let text = std::fs::read_to_string(unpacked.join(&file)).map_err(|source| {
+        Error::RockLacksRockspec {
+            rock: format!("{}/{rock}", server.url()),
+            file: file.clone(),
+            source,
+        }
+    })?;
     Ok(text)
 }
 
@@ -208,7 +216,7 @@ impl resolve::PackageSource for Candidates<'_> {
         }
         let (_, rockspec) = self
             .server_rockspec(name, version)
-            .map_err(|e| -> resolve::SourceError { error_text(&e).into() })?;
+            .map_err(|e| -> resolve::SourceError { Box::new(e) })?;
         Ok(rockspec.dependencies)
     }
 }
@@ -244,12 +252,12 @@ pub(in crate::ops) fn find_rockspec_in(checkout: &Path) -> Result<String> {
         }
     }
     found.sort();
-    found.pop().map(|(_, rel)| rel).ok_or_else(|| {
-        anyhow!(
-            "no .rockspec file at the root or in rockspecs/ of {}",
-            checkout.display()
-        )
-    })
+    found
+        .pop()
+        .map(|(_, rel)| rel)
+        .ok_or_else(|| Error::NoRockspecInCheckout {
+            checkout: checkout.to_path_buf(),
+        })
 }
 
 #[cfg(test)]

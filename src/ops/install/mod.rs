@@ -9,12 +9,12 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use anyhow::Result;
 use git2::Oid;
 
 use crate::env::WriteLock;
 use crate::events::EventKind;
 use crate::manifest::{self, Change, Manifest};
+use crate::ops::Result;
 use crate::ops::install::candidates::Candidates;
 use crate::ops::install::prepare::build_target_state;
 use crate::ops::install::resolution::resolve_requested;
@@ -29,7 +29,7 @@ pub(in crate::ops) mod resolution;
 pub(in crate::ops) mod session;
 pub(in crate::ops) mod targets;
 
-pub use session::{ResolutionFailed, ServerChoice};
+pub use session::ServerChoice;
 pub use targets::{Target, parse_targets};
 
 /// What a change to the packages did: the event's commit (none when the state did not change

@@ -6,14 +6,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Instant;
 
-use anyhow::{Context as _, Result, anyhow, bail};
-
 use crate::build::{self, BuildContext};
 use crate::errors::error_text;
 use crate::fetch::{self, ExtractLimits, SourceOptions};
 use crate::manifest::{self, Manifest, Package, PackageSource, Reason};
 use crate::ops::install::candidates::{Candidates, Origin, published_rock};
 use crate::ops::install::session::Session;
+use crate::ops::{Error, PackageFailure, Result, fs_error};
 use crate::report::Readiness;
 use crate::resolve;
 use crate::rockspec::Rockspec;
@@ -42,7 +41,10 @@ pub(in crate::ops) fn build_target_state(
     for (name, version) in &resolution.packages {
         let origin = candidates
             .origin(name, version)
-            .ok_or_else(|| anyhow!("{name} {version}: resolved but no longer available"))?;
+            .ok_or_else(|| Error::NoLongerAvailable {
+                name: name.clone(),
+                version: version.clone(),
+            })?;
         match origin {
             Origin::Installed(p) => {
                 packages.insert(name.clone(), *p);
@@ -119,12 +121,11 @@ pub(in crate::ops) fn run_jobs(
                         }
                         Err(e) => {
                             reporter.package_failed(&job.name, &job.version);
-                            errors.lock().expect("not poisoned").push(format!(
-                                "{} {}: {}",
-                                job.name,
-                                job.version,
-                                error_text(&e)
-                            ));
+                            errors.lock().expect("not poisoned").push(PackageFailure {
+                                name: job.name,
+                                version: job.version,
+                                error: e,
+                            });
                         }
                     }
                 }
@@ -132,9 +133,9 @@ pub(in crate::ops) fn run_jobs(
         }
     });
     reporter.prepared();
-    let errors = errors.into_inner().expect("not poisoned");
-    if !errors.is_empty() {
-        bail!("{}", errors.join("\n"));
+    let failures = errors.into_inner().expect("not poisoned");
+    if !failures.is_empty() {
+        return Err(Error::Packages { failures });
     }
     Ok(results.into_inner().expect("not poisoned"))
 }
@@ -184,8 +185,7 @@ pub(in crate::ops) fn ensure_package(
             (text, rockspec, source, hint)
         }
         Origin::LocalRockspec { path } => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("reading {}", path.display()))?;
+            let text = std::fs::read_to_string(path).map_err(fs_error("read", path))?;
             let rockspec = Rockspec::from_lua(&text, &path.display().to_string())?;
             let source = PackageSource::Rockspec {
                 path: path.display().to_string(),
@@ -202,7 +202,8 @@ pub(in crate::ops) fn ensure_package(
             checkout,
             rockspec: rel,
         } => {
-            let text = std::fs::read_to_string(checkout.join(rel))?;
+            let file = checkout.join(rel);
+            let text = std::fs::read_to_string(&file).map_err(fs_error("read", &file))?;
             let rockspec = Rockspec::from_lua(&text, rel)?;
             let source = PackageSource::Git {
                 url: url.clone(),
@@ -327,9 +328,10 @@ pub(in crate::ops) fn build_into_store(
     key: &StoreKey,
     expected: &Expected,
 ) -> Result<(PathBuf, PackageSource)> {
-    let work = tempfile::tempdir_in(session.scratch.path())?;
+    let scratch = session.scratch.path();
+    let work = tempfile::tempdir_in(scratch).map_err(fs_error("make a folder in", scratch))?;
     let prefix = work.path().join("prefix");
-    std::fs::create_dir_all(&prefix)?;
+    std::fs::create_dir_all(&prefix).map_err(fs_error("create", &prefix))?;
     let (mut sha, mut commit) = (None, None);
     let mut prebuilt = false;
     let mut links = None;
@@ -393,9 +395,15 @@ pub(in crate::ops) fn build_into_store(
         }
     };
     if !prebuilt {
-        build::build_rock(rockspec, &source_dir, &prefix, &session.build_ctx)
-            .with_context(|| format!("building {name} {}", rockspec.version))?;
-        crate::fsutil::write_atomic(&prefix.join(rockspec.file_name()), text.as_bytes())?;
+        build::build_rock(rockspec, &source_dir, &prefix, &session.build_ctx).map_err(
+            |source| Error::Build {
+                name: name.to_string(),
+                version: rockspec.version.clone(),
+                source,
+            },
+        )?;
+        let copy = prefix.join(rockspec.file_name());
+        crate::fsutil::write_atomic(&copy, text.as_bytes()).map_err(fs_error("write", &copy))?;
         crate::tree::write_rock_manifest(&prefix, &rockspec.file_name())?;
     }
     let mut extra = BTreeMap::new();
@@ -427,11 +435,14 @@ pub(in crate::ops) fn build_into_store(
 
 /// Adds the source URL to an error that does not name it already (archive errors name the
 /// downloaded file's temporary path).
-pub(in crate::ops) fn naming_url(err: anyhow::Error, url: &str) -> anyhow::Error {
+pub(in crate::ops) fn naming_url(err: Error, url: &str) -> Error {
     if error_text(&err).contains(url) {
         err
     } else {
-        err.context(format!("sources from {url}"))
+        Error::Sources {
+            url: url.to_string(),
+            source: Box::new(err),
+        }
     }
 }
 

@@ -1,14 +1,13 @@
 //! Rebuilding recorded packages: a state's packages that the store lacks, built again from
 //! the sources its manifest records, with the recorded hashes and commits checked.
 
-use anyhow::{Context as _, Result, bail};
-
 use crate::env::Environment;
 use crate::fetch;
 use crate::manifest::{Manifest, Package, PackageSource};
 use crate::ops::install::candidates::fetch_rockspec_text;
 use crate::ops::install::prepare::{Expected, SourceHint, build_into_store, server_hint};
 use crate::ops::install::session::{ServerChoice, Session, fresh_dir};
+use crate::ops::{Error, Result};
 use crate::report::Readiness;
 use crate::rockspec::Rockspec;
 use crate::store::StoreKey;
@@ -30,8 +29,11 @@ pub fn ensure_in_store(env: &Environment, manifest: &Manifest) -> Result<usize> 
     }
     let session = Session::open(env, &ServerChoice::default())?;
     for (name, package) in &missing {
-        rebuild_recorded(&session, name, package)
-            .with_context(|| format!("cannot rebuild {name} {}", package.version))?;
+        rebuild_recorded(&session, name, package).map_err(|source| Error::Rebuild {
+            name: name.to_string(),
+            version: package.version.clone(),
+            source: Box::new(source),
+        })?;
         env.reporter()
             .package_ready(name, &package.version, Readiness::Rebuilt);
     }
@@ -44,8 +46,12 @@ pub(in crate::ops) fn rebuild_recorded(
     name: &str,
     package: &Package,
 ) -> Result<()> {
-    let key = StoreKey::parse(&package.store_key)
-        .with_context(|| format!("{name}: malformed store key in manifest.json"))?;
+    let key = StoreKey::parse(&package.store_key).map_err(|source| {
+        crate::env::EnvError::BadStoreKey {
+            name: name.to_string(),
+            source,
+        }
+    })?;
     let (text, hint, expected) = match &package.source {
         PackageSource::Server {
             server,
@@ -76,8 +82,11 @@ pub(in crate::ops) fn rebuild_recorded(
             commit,
             ..
         } => {
-            let text = std::fs::read_to_string(path).with_context(|| {
-                format!("the rockspec {path} it was installed from cannot be read")
+            let text = std::fs::read_to_string(path).map_err(|source| {
+                Error::RecordedRockspecUnreadable {
+                    path: path.clone(),
+                    source,
+                }
             })?;
             check_sha(name, "rockspec", rockspec_sha256, &text)?;
             let expected = Expected {
@@ -94,8 +103,14 @@ pub(in crate::ops) fn rebuild_recorded(
         } => {
             let checkout = fresh_dir(session, "git-")?;
             fetch::git::fetch_git(url, fetch::git::GitRef::Commit(commit), &checkout)?;
-            let text = std::fs::read_to_string(checkout.join(rockspec))
-                .with_context(|| format!("{url} at {commit} has no {rockspec}"))?;
+            let text = std::fs::read_to_string(checkout.join(rockspec)).map_err(|source| {
+                Error::GitSourceLacksRockspec {
+                    url: url.clone(),
+                    commit: commit.clone(),
+                    rockspec: rockspec.clone(),
+                    source,
+                }
+            })?;
             check_sha(name, "rockspec", rockspec_sha256, &text)?;
             (text, SourceHint::Dir(checkout), Expected::default())
         }
@@ -126,9 +141,12 @@ pub(in crate::ops) fn rebuild_recorded(
 pub(in crate::ops) fn check_sha(name: &str, what: &str, expected: &str, text: &str) -> Result<()> {
     let actual = crate::digest::sha256_bytes(text.as_bytes());
     if actual != expected {
-        bail!(
-            "{name}: {what} sha256 mismatch: manifest.json records {expected}, the server now has {actual} (the package was republished; reinstall it to accept the new one)"
-        );
+        return Err(Error::Republished {
+            name: name.to_string(),
+            what: what.to_string(),
+            recorded: expected.to_string(),
+            actual,
+        });
     }
     Ok(())
 }

@@ -3,10 +3,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use anyhow::Result;
-
 use crate::env::Environment;
 use crate::manifest::Manifest;
+use crate::ops::Result;
 use crate::ops::install::candidates::Candidates;
 use crate::resolve::{self, Request};
 use crate::version::{Constraints, Dependency, Version};

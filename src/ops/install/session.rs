@@ -5,8 +5,6 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use anyhow::{Context as _, Result, anyhow};
-
 use crate::build::{self, BuildContext};
 use crate::env::Environment;
 use crate::errors::error_text;
@@ -14,6 +12,7 @@ use crate::fetch::{self, FetchOptions};
 use crate::manifest::Manifest;
 use crate::ops::install::candidates::{Candidates, Origin, Pinned, find_rockspec_in};
 use crate::ops::install::targets::Target;
+use crate::ops::{Error, Result, fs_error};
 use crate::registry::ServerManifest;
 use crate::report::Reporter;
 use crate::resolve::ResolveError;
@@ -45,15 +44,6 @@ impl ServerChoice {
             ServerChoice::Extra(list) => list.iter().chain(configured).cloned().collect(),
         }
     }
-}
-
-/// A resolution that failed, with what the session adds to it: the closest published name
-/// for an unknown package, and the servers that could not be read (the package may be there).
-#[derive(Debug, thiserror::Error)]
-#[error("{cause}{hint}")]
-pub struct ResolutionFailed {
-    pub cause: ResolveError,
-    pub hint: String,
 }
 
 /// Everything a change needs: servers with their manifests, the store, build settings.
@@ -90,7 +80,7 @@ impl Session {
             match server.manifest() {
                 Ok(m) => servers.push((server, m)),
                 Err(e) => {
-                    let e = error_text(&e.into());
+                    let e = error_text(&e);
                     tracing::warn!("rocks server {url} unavailable: {e}");
                     failures.push(format!("{url}: {e}"));
                 }
@@ -100,8 +90,9 @@ impl Session {
             tracing::warn!("no rocks server reachable; only installed packages are available");
         }
         let scratch_root = env.root().join(crate::layout::SCRATCH_DIR);
-        std::fs::create_dir_all(&scratch_root)?;
-        let scratch = tempfile::tempdir_in(&scratch_root)?;
+        std::fs::create_dir_all(&scratch_root).map_err(fs_error("create", &scratch_root))?;
+        let scratch = tempfile::tempdir_in(&scratch_root)
+            .map_err(fs_error("make a folder in", &scratch_root))?;
         let headers = env
             .home()
             .root
@@ -126,7 +117,7 @@ impl Session {
 
     /// Adds to a resolution failure which servers could not be read, since the package may
     /// be on one of them.
-    pub(in crate::ops) fn explain_failure(&self, err: anyhow::Error) -> anyhow::Error {
+    pub(in crate::ops) fn explain_failure(&self, err: Error) -> Error {
         let unreachable = match self.unreachable.is_empty() {
             true => String::new(),
             false => format!(
@@ -134,10 +125,15 @@ impl Session {
                 self.unreachable.join("\n  ")
             ),
         };
-        let cause = match err.downcast::<ResolveError>() {
-            Ok(cause) => cause,
-            Err(other) if unreachable.is_empty() => return other,
-            Err(other) => return anyhow!("{}{unreachable}", error_text(&other)),
+        let cause = match err {
+            Error::Resolve(cause) => cause,
+            other if unreachable.is_empty() => return other,
+            other => {
+                return Error::WithUnreadableServers {
+                    cause: Box::new(other),
+                    unreachable: self.unreachable.clone(),
+                };
+            }
         };
         let mut hint = String::new();
         if let ResolveError::UnknownPackage { name, .. } = &cause {
@@ -149,7 +145,11 @@ impl Session {
             hint.push_str(&crate::suggest::did_you_mean(name, &known));
         }
         hint.push_str(&unreachable);
-        ResolutionFailed { cause, hint }.into()
+        Error::Resolution {
+            cause: Box::new(cause),
+            hint,
+            servers_unread: !self.unreachable.is_empty(),
+        }
     }
 
     /// The rocks server at `url` and the files it publishes for `name` `version` (from this
@@ -176,8 +176,10 @@ impl Session {
             .get(name)
             .and_then(|versions| versions.get(version))
             .cloned()
-            .ok_or_else(|| {
-                anyhow!("rocks server {url} no longer lists {name} {version} (it was removed from the server)")
+            .ok_or_else(|| Error::NoLongerListed {
+                url: url.to_string(),
+                name: name.to_string(),
+                version: version.clone(),
             })?;
         Ok((server.clone(), arches))
     }
@@ -206,8 +208,8 @@ impl Session {
             Target::Package(dep) => return Ok(dep.clone()),
             Target::Rockspec(path) => {
                 let rockspec = Rockspec::from_file(path)?;
-                let path = std::fs::canonicalize(path)
-                    .with_context(|| format!("rockspec {}", path.display()))?;
+                let path =
+                    std::fs::canonicalize(path).map_err(fs_error("read the rockspec", path))?;
                 (rockspec, Origin::LocalRockspec { path })
             }
             Target::Local(local) => {
@@ -253,8 +255,10 @@ impl Session {
 
 /// Makes a fresh, empty directory under the session's scratch space.
 pub(in crate::ops) fn fresh_dir(session: &Session, prefix: &str) -> Result<PathBuf> {
+    let scratch = session.scratch.path();
     Ok(tempfile::Builder::new()
         .prefix(prefix)
-        .tempdir_in(session.scratch.path())?
+        .tempdir_in(scratch)
+        .map_err(fs_error("make a folder in", scratch))?
         .keep())
 }

@@ -3,9 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context as _, Result, bail};
-
 use crate::fetch;
+use crate::ops::{Error, Result};
 use crate::version::{Constraints, Dependency};
 
 /// One thing the user asked to install.
@@ -31,13 +30,18 @@ pub fn parse_targets(args: &[String]) -> Result<Vec<Target>> {
         if starts_like_constraint {
             match targets.last_mut() {
                 Some(Target::Package(dep)) if dep.constraints.is_any() => {
-                    dep.constraints = Constraints::parse(trimmed)
-                        .with_context(|| format!("version or constraint '{trimmed}'"))?;
+                    dep.constraints =
+                        Constraints::parse(trimmed).map_err(|source| Error::BadConstraint {
+                            text: trimmed.to_string(),
+                            source,
+                        })?;
                     continue;
                 }
-                _ => bail!(
-                    "'{trimmed}' looks like a version or constraint, but no package name comes before it (write e.g. `lvm install penlight {trimmed}`)"
-                ),
+                _ => {
+                    return Err(Error::ConstraintWithoutName {
+                        text: trimmed.to_string(),
+                    });
+                }
             }
         }
         if trimmed.ends_with(".rockspec") {
@@ -47,9 +51,9 @@ pub fn parse_targets(args: &[String]) -> Result<Vec<Target>> {
         } else if looks_like_path(trimmed) && is_git_checkout(trimmed) {
             targets.push(Target::Git(local_git_spec(trimmed)?));
         } else if trimmed.contains('/') && Path::new(trimmed).exists() {
-            bail!(
-                "'{trimmed}' is a path but neither a .rockspec file nor a git repository; to install from a folder, point at its rockspec"
-            );
+            return Err(Error::NotInstallablePath {
+                text: trimmed.to_string(),
+            });
         } else {
             targets.push(Target::Package(Dependency::parse(trimmed)?));
         }
@@ -61,8 +65,11 @@ pub fn parse_targets(args: &[String]) -> Result<Vec<Target>> {
 /// can be fetched again from any directory.
 pub(in crate::ops) fn local_git_spec(arg: &str) -> Result<fetch::git::GitSpec> {
     let (path, reference) = split_path_ref(arg);
-    let absolute = std::fs::canonicalize(path)
-        .with_context(|| format!("git repository '{path}' cannot be read"))?;
+    let absolute =
+        std::fs::canonicalize(path).map_err(|source| Error::UnreadableGitRepository {
+            path: path.to_string(),
+            source,
+        })?;
     let spec = match reference {
         Some(r) => format!("{}@{r}", absolute.display()),
         None => absolute.display().to_string(),

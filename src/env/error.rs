@@ -1,0 +1,102 @@
+//! The errors of the environment layer: opening, locking, recording a change, recovering and
+//! making trees, each naming one cause and classified by [`EnvError::kind`].
+
+use std::path::PathBuf;
+
+use thiserror::Error;
+
+use super::LockBusy;
+use crate::config::ConfigError;
+use crate::envrepo::RepoError;
+use crate::errors::ErrorKind;
+use crate::events::EventError;
+use crate::manifest::ManifestError;
+use crate::store::StoreError;
+use crate::tree::TreeError;
+use crate::tree::files::FsError;
+use crate::tree::links::LinkError;
+
+/// Why an environment could not be opened, locked, changed or repaired.
+#[derive(Debug, Error)]
+pub enum EnvError {
+    #[error("{} is already an environment; use it with --env, or remove it first", root.display())]
+    AlreadyAnEnvironment { root: PathBuf },
+    #[error(transparent)]
+    LockBusy(#[from] LockBusy),
+    #[error("the writer lock of {} cannot change {}", held.display(), other.display())]
+    OtherEnvironment { held: PathBuf, other: PathBuf },
+    #[error("opening the store at {}", path.display())]
+    Store {
+        path: PathBuf,
+        #[source]
+        source: StoreError,
+    },
+    #[error("{name}: malformed store key in manifest.json")]
+    BadStoreKey {
+        name: String,
+        #[source]
+        source: StoreError,
+    },
+    #[error(
+        "{name} {version} is not in the store (key {key}); run `lvm sync` to fetch and build it"
+    )]
+    NotInStore {
+        name: String,
+        version: String,
+        key: String,
+    },
+    #[error("writing the change journal")]
+    Journal(#[source] std::io::Error),
+    #[error(transparent)]
+    Fs(#[from] FsError),
+    #[error(transparent)]
+    StoreEntry(#[from] StoreError),
+    #[error(transparent)]
+    Tree(#[from] TreeError),
+    #[error(transparent)]
+    Link(#[from] LinkError),
+    #[error(transparent)]
+    Repo(#[from] RepoError),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Event(#[from] EventError),
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+}
+
+impl EnvError {
+    /// What kind of failure this is, for callers that react to each differently.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            EnvError::LockBusy(_) => ErrorKind::LockBusy,
+            EnvError::AlreadyAnEnvironment { .. } | EnvError::Config(_) => ErrorKind::BadInput,
+            EnvError::Repo(e) => e.kind(),
+            EnvError::BadStoreKey { .. }
+            | EnvError::NotInStore { .. }
+            | EnvError::Event(_)
+            | EnvError::Manifest(_) => ErrorKind::Damaged,
+            EnvError::OtherEnvironment { .. }
+            | EnvError::Store { .. }
+            | EnvError::Journal(_)
+            | EnvError::Fs(_)
+            | EnvError::StoreEntry(_)
+            | EnvError::Tree(_)
+            | EnvError::Link(_) => ErrorKind::Other,
+        }
+    }
+}
+
+/// `map_err` for an I/O step on `path`: `cannot <action> <path>: <cause>`.
+pub(super) fn io<'a>(
+    action: &'static str,
+    path: &'a std::path::Path,
+) -> impl FnOnce(std::io::Error) -> EnvError + 'a {
+    move |cause| {
+        EnvError::Fs(FsError {
+            action,
+            path: path.to_path_buf(),
+            cause,
+        })
+    }
+}

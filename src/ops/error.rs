@@ -1,0 +1,430 @@
+//! The error every operation returns: one enum whose variants each name one cause, the lower
+//! modules' typed errors as sources, and [`Error::kind`] to tell a caller what to do about it.
+
+use std::path::PathBuf;
+
+use thiserror::Error;
+
+use crate::build::BuildError;
+use crate::config::ConfigError;
+use crate::env::EnvError;
+use crate::envrepo::RepoError;
+use crate::envrepo::remotes::SharingError;
+use crate::errors::{ErrorKind, error_text};
+use crate::events::EventError;
+use crate::fetch::FetchError;
+use crate::fetch::project::ProjectError;
+use crate::manifest::ManifestError;
+use crate::ops::develop::DevelopError;
+use crate::resolve::ResolveError;
+use crate::rockspec::RockspecError;
+use crate::server::ServerError;
+use crate::store::StoreError;
+use crate::tree::TreeError;
+use crate::tree::files::FsError;
+use crate::tree::links::LinkError;
+use crate::version::{Version, VersionError};
+
+/// The result of an operation.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Why an operation failed.
+#[derive(Debug, Error)]
+pub enum Error {
+    // What the user asked for does not fit the environment.
+    #[error("{name} is not installed (see `lvm list`)")]
+    NotInstalled { name: String },
+    #[error("{name} is not installed (see `lvm list`); install it with `lvm install {name}`")]
+    NotInstalledToUpgrade { name: String },
+    #[error(
+        "refusing to break dependencies: {}; remove those too, or pass --force to remove them along",
+        needed_by.join("; ")
+    )]
+    WouldBreakDependencies {
+        /// `NAME is needed by A, B`, one entry per package being removed.
+        needed_by: Vec<String>,
+    },
+    #[error("version or constraint '{text}'")]
+    BadConstraint {
+        text: String,
+        #[source]
+        source: VersionError,
+    },
+    #[error(
+        "'{text}' looks like a version or constraint, but no package name comes before it (write e.g. `lvm install penlight {text}`)"
+    )]
+    ConstraintWithoutName { text: String },
+    #[error(
+        "'{text}' is a path but neither a .rockspec file nor a git repository; to install from a folder, point at its rockspec"
+    )]
+    NotInstallablePath { text: String },
+    #[error("git repository '{path}' cannot be read")]
+    UnreadableGitRepository {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("no .rockspec file at the root or in rockspecs/ of {}", checkout.display())]
+    NoRockspecInCheckout { checkout: PathBuf },
+
+    // Profiles.
+    #[error(
+        "profile name '{name}': use letters, digits, '-', '_' and '.', not starting with '.' or '-'"
+    )]
+    BadProfileName { name: String },
+    #[error("profile '{name}' already exists (see `lvm profile list`)")]
+    ProfileExists { name: String },
+    #[error("already on profile '{name}'")]
+    AlreadyOnProfile { name: String },
+    #[error("cannot delete the current profile '{name}'; switch to another first")]
+    DeleteCurrentProfile { name: String },
+    #[error(
+        "cannot merge profile '{name}' into itself: it is the current profile; name another \
+         profile (see `lvm profile list`), or switch to the one to merge into first \
+         (`lvm profile switch NAME`)"
+    )]
+    MergeIntoItself { name: String },
+    #[error(
+        "profiles '{current}' and '{other}' cannot be merged:\n{}",
+        error_text(cause)
+    )]
+    MergeConflict {
+        current: String,
+        other: String,
+        cause: Box<ResolveError>,
+    },
+
+    // Rollback.
+    #[error("cannot read date '{text}': use YYYY-MM-DD, 'YYYY-MM-DD HH:MM[:SS]' or RFC 3339 (UTC)")]
+    BadDate { text: String },
+    #[error("give either a target or --to DATE, not both")]
+    TargetAndDate,
+    #[error("rollback 0 would change nothing; give a number of events >= 1")]
+    RollbackZero,
+    #[error(
+        "cannot undo {steps} events: the history of profile '{profile}' has {events} events after its first (see `lvm log`)"
+    )]
+    NotThatManyEvents {
+        steps: usize,
+        profile: String,
+        events: usize,
+    },
+    #[error(
+        "revision '{rev}' is not in the history of profile '{profile}' (see `lvm log`; to take packages from another profile use `lvm profile merge`)"
+    )]
+    RevisionNotInProfile { rev: String, profile: String },
+    #[error("the environment has no state as old as {date} (its first event is from {first})")]
+    NothingThatOld { date: String, first: String },
+    #[error("the last event switched from profile '{profile}', which cannot be restored")]
+    CannotSwitchBack {
+        profile: String,
+        #[source]
+        source: Box<RepoError>,
+    },
+
+    // Servers, sources and builds.
+    #[error("{cause}{hint}")]
+    Resolution {
+        cause: Box<ResolveError>,
+        /// The closest published name of an unknown package, and the servers that could not
+        /// be read (the package may be there).
+        hint: String,
+        /// Some rocks servers could not be read, so an unknown package may be on one of them.
+        servers_unread: bool,
+    },
+    #[error("{}{}", error_text(cause.as_ref()), unreachable_list(unreachable))]
+    WithUnreadableServers {
+        cause: Box<Error>,
+        /// `URL: why` for each rocks server that could not be read.
+        unreachable: Vec<String>,
+    },
+    #[error(
+        "no rocks server could be read:\n  {}\ncheck the URLs (lvm.toml, --server) and the network",
+        failures.join("\n  ")
+    )]
+    NoServerReadable { failures: Vec<String> },
+    #[error("rocks server {url} no longer lists {name} {version} (it was removed from the server)")]
+    NoLongerListed {
+        url: String,
+        name: String,
+        version: Version,
+    },
+    #[error("{name} {version} is not on any configured rocks server")]
+    NotOnAnyServer { name: String, version: Version },
+    #[error("{name} {version}: resolved but no longer available")]
+    NoLongerAvailable { name: String, version: Version },
+    #[error("{file}: cannot read it as UTF-8 text")]
+    RockspecNotText {
+        file: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{rock} holds no {file}")]
+    RockLacksRockspec {
+        rock: String,
+        file: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the rockspec {path} it was installed from cannot be read")]
+    RecordedRockspecUnreadable {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{url} at {commit} has no {rockspec}")]
+    GitSourceLacksRockspec {
+        url: String,
+        commit: String,
+        rockspec: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "{name}: {what} sha256 mismatch: manifest.json records {recorded}, the server now has {actual} (the package was republished; reinstall it to accept the new one)"
+    )]
+    Republished {
+        name: String,
+        what: String,
+        recorded: String,
+        actual: String,
+    },
+    #[error("sources from {url}")]
+    Sources {
+        url: String,
+        #[source]
+        source: Box<Error>,
+    },
+    #[error("building {name} {version}")]
+    Build {
+        name: String,
+        version: Version,
+        #[source]
+        source: BuildError,
+    },
+    #[error("{}", failures.iter().map(|f| format!("{} {}: {}", f.name, f.version, error_text(&f.error))).collect::<Vec<_>>().join("\n"))]
+    Packages { failures: Vec<PackageFailure> },
+    #[error("cannot rebuild {name} {version}")]
+    Rebuild {
+        name: String,
+        version: Version,
+        #[source]
+        source: Box<Error>,
+    },
+    #[error("cannot rebuild the missing store entries from their recorded sources")]
+    Repair(#[source] Box<Error>),
+    #[error(
+        "{}: source.url must end in .tar.gz or .tgz to pack a source rock (found '{url}')",
+        rockspec
+    )]
+    NotPackable { rockspec: String, url: String },
+    #[error("packing {}", path.display())]
+    Pack {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    // Environments as a whole.
+    #[error(
+        "cannot read the environment {} to see which store entries it needs; repair or remove it, then run gc again",
+        root.display()
+    )]
+    OtherEnvironment {
+        root: PathBuf,
+        #[source]
+        source: Box<EnvError>,
+    },
+    #[error(
+        "the repository was cloned into {}, but its tree could not be made; fix the cause and run `lvm sync --env {}`",
+        path.display(), path.display()
+    )]
+    ClonedWithoutTree {
+        path: PathBuf,
+        #[source]
+        source: Box<Error>,
+    },
+    #[error("event {commit} does not apply: {message}")]
+    EventDoesNotApply { commit: String, message: String },
+    #[error("creating profile '{name}'")]
+    CreatingProfile {
+        name: String,
+        #[source]
+        source: Box<Error>,
+    },
+    #[error("unlinking {name}")]
+    Unlink {
+        name: String,
+        #[source]
+        source: Box<EnvError>,
+    },
+
+    // The lower modules' errors, as they are.
+    #[error(transparent)]
+    Env(#[from] EnvError),
+    #[error(transparent)]
+    Repo(#[from] RepoError),
+    #[error(transparent)]
+    Sharing(#[from] SharingError),
+    #[error(transparent)]
+    Fetch(#[from] FetchError),
+    #[error(transparent)]
+    Server(#[from] ServerError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Tree(#[from] TreeError),
+    #[error(transparent)]
+    Link(#[from] LinkError),
+    #[error(transparent)]
+    Fs(#[from] FsError),
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    #[error(transparent)]
+    Event(#[from] EventError),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Version(#[from] VersionError),
+    #[error(transparent)]
+    Rockspec(#[from] RockspecError),
+    #[error(transparent)]
+    Resolve(#[from] ResolveError),
+    #[error(transparent)]
+    BuildTool(#[from] BuildError),
+    #[error(transparent)]
+    Project(#[from] ProjectError),
+    #[error(transparent)]
+    Develop(#[from] DevelopError),
+    #[error("starting Lua in the environment {}", root.display())]
+    StartLua {
+        root: PathBuf,
+        #[source]
+        source: crate::vm::VmError,
+    },
+}
+
+/// One package that could not be prepared, among others prepared in parallel.
+#[derive(Debug)]
+pub struct PackageFailure {
+    pub name: String,
+    pub version: Version,
+    pub error: Error,
+}
+
+/// The list of rocks servers that could not be read, added to a failure they may explain.
+fn unreachable_list(servers: &[String]) -> String {
+    format!(
+        "\nthese rocks servers could not be read:\n  {}",
+        servers.join("\n  ")
+    )
+}
+
+impl Error {
+    /// What kind of failure this is, for callers that react to each differently.
+    pub fn kind(&self) -> ErrorKind {
+        use Error as E;
+        match self {
+            E::NotInstalled { .. }
+            | E::NotInstalledToUpgrade { .. }
+            | E::BadConstraint { .. }
+            | E::ConstraintWithoutName { .. }
+            | E::NotInstallablePath { .. }
+            | E::UnreadableGitRepository { .. }
+            | E::NoRockspecInCheckout { .. }
+            | E::BadProfileName { .. }
+            | E::AlreadyOnProfile { .. }
+            | E::DeleteCurrentProfile { .. }
+            | E::MergeIntoItself { .. }
+            | E::BadDate { .. }
+            | E::TargetAndDate
+            | E::RollbackZero
+            | E::NotThatManyEvents { .. }
+            | E::RevisionNotInProfile { .. }
+            | E::NothingThatOld { .. }
+            | E::NotOnAnyServer { .. }
+            | E::NotPackable { .. } => ErrorKind::BadInput,
+            E::WouldBreakDependencies { .. }
+            | E::ProfileExists { .. }
+            | E::MergeConflict { .. } => ErrorKind::Conflict,
+            E::NoServerReadable { .. }
+            | E::NoLongerListed { .. }
+            | E::RockspecNotText { .. }
+            | E::RockLacksRockspec { .. } => ErrorKind::Network,
+            E::CannotSwitchBack { .. }
+            | E::RecordedRockspecUnreadable { .. }
+            | E::GitSourceLacksRockspec { .. }
+            | E::EventDoesNotApply { .. } => ErrorKind::Damaged,
+            E::Republished { .. } | E::NoLongerAvailable { .. } | E::Pack { .. } => {
+                ErrorKind::Other
+            }
+            // A package no server lists while some could not be read is the network's doing.
+            E::Resolution {
+                cause,
+                servers_unread: true,
+                ..
+            } if matches!(**cause, ResolveError::UnknownPackage { .. }) => ErrorKind::Network,
+            E::Resolution { cause, .. } => resolution_kind(cause),
+            E::Resolve(cause) => resolution_kind(cause),
+            E::WithUnreadableServers { cause, .. } => cause.kind(),
+            E::Sources { source, .. }
+            | E::Rebuild { source, .. }
+            | E::Repair(source)
+            | E::CreatingProfile { source, .. }
+            | E::ClonedWithoutTree { source, .. } => source.kind(),
+            E::Build { .. } | E::BuildTool(_) => ErrorKind::Other,
+            E::Packages { failures } => packages_kind(failures),
+            E::OtherEnvironment { source, .. } | E::Unlink { source, .. } => source.kind(),
+            E::Env(e) => e.kind(),
+            E::Repo(e) => e.kind(),
+            E::Sharing(e) => e.kind(),
+            E::Fetch(e) => e.kind(),
+            E::Server(e) => e.kind(),
+            E::Manifest(_) | E::Event(_) => ErrorKind::Damaged,
+            E::Config(_) | E::Version(_) | E::Rockspec(_) | E::Project(_) | E::Develop(_) => {
+                ErrorKind::BadInput
+            }
+            E::Store(_) | E::Tree(_) | E::Link(_) | E::Fs(_) | E::StartLua { .. } => {
+                ErrorKind::Other
+            }
+        }
+    }
+}
+
+/// A resolver's own failures say their kind; when the candidates could not list versions or
+/// dependencies, the operation's error behind it does (a server that cannot be reached is the
+/// network, a broken rockspec bad input).
+fn resolution_kind(cause: &ResolveError) -> ErrorKind {
+    match cause.source_failure() {
+        Some(failure) => match failure.downcast_ref::<Error>() {
+            Some(e) => e.kind(),
+            None => ErrorKind::Other,
+        },
+        None => cause.kind(),
+    }
+}
+
+/// The kind all the failed packages share, else [`ErrorKind::Other`].
+fn packages_kind(failures: &[PackageFailure]) -> ErrorKind {
+    let mut kinds = failures.iter().map(|f| f.error.kind());
+    let first = kinds.next().unwrap_or(ErrorKind::Other);
+    if kinds.all(|k| k == first) {
+        first
+    } else {
+        ErrorKind::Other
+    }
+}
+
+/// `map_err` for an I/O step on `path`: `cannot <action> <path>: <cause>`.
+pub(crate) fn fs_error<'a>(
+    action: &'static str,
+    path: &'a std::path::Path,
+) -> impl FnOnce(std::io::Error) -> Error + 'a {
+    move |cause| {
+        Error::Fs(FsError {
+            action,
+            path: path.to_path_buf(),
+            cause,
+        })
+    }
+}
