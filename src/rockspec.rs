@@ -14,7 +14,7 @@ use thiserror::Error;
 
 use crate::platform::platform_names;
 use crate::sandbox::{Data, DataTable, Limits, Sandbox, SandboxError, field_path, index_path};
-use crate::version::{Dependency, Version};
+use crate::version::{Dependency, Version, check_package_name};
 
 /// `rockspec_format`: absent means 1.0.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -189,10 +189,19 @@ impl Rockspec {
     /// Evaluates rockspec source text. `file` names it in errors. Warning-level problems (such
     /// as unknown fields in format 1.0) are logged, not returned.
     pub fn from_lua(source: &str, file: &str) -> Result<Rockspec, RockspecError> {
-        let checked = evaluate(source, file).map_err(|e| RockspecError::Eval {
+        let mut checked = evaluate(source, file).map_err(|e| RockspecError::Eval {
             file: file.to_string(),
             message: e.detail_with_line(),
         })?;
+        // LuaRocks refuses a rockspec whose file name disagrees with its contents when it
+        // installs, not only when it lints (`fetch.load_local_rockspec`).
+        // Only for an otherwise valid rockspec: a bad version is reported once, as itself.
+        if let (Some(_), Some(package), Some(version)) =
+            (&checked.rockspec, &checked.package, &checked.version)
+        {
+            let mismatches = lint_file_name(file, package, version);
+            checked.problems.extend(mismatches);
+        }
         let (errors, warnings): (Vec<Problem>, Vec<Problem>) = checked
             .problems
             .into_iter()
@@ -371,7 +380,15 @@ fn check_globals(mut globals: DataTable) -> Checked {
         }
     }
 
-    let package = c.required_string(&globals, "", "package");
+    let package =
+        c.required_string(&globals, "", "package")
+            .filter(|name| match check_package_name(name) {
+                Ok(()) => true,
+                Err(e) => {
+                    c.error("package", e.to_string());
+                    false
+                }
+            });
     let version_text = c.required_string(&globals, "", "version");
     let version = version_text.as_deref().and_then(|v| c.version(v));
     let description = c.description(&globals);
@@ -727,6 +744,17 @@ impl Checker {
 
     fn version(&mut self, text: &str) -> Option<Version> {
         match Version::parse(text) {
+            Ok(v) if v.revision().is_some() && !is_rockspec_version(text) => {
+                self.error(
+                    "version",
+                    format!(
+                        "invalid version {text:?}: a rockspec version is letters, digits and \
+                         dots, then '-' and the rockspec revision, e.g. \"1.2.0-1\" (LuaRocks' \
+                         rule)"
+                    ),
+                );
+                None
+            }
             Ok(v) if v.revision().is_none() => {
                 self.error(
                     "version",
@@ -1186,6 +1214,19 @@ fn lint_file_name(file: &str, package: &str, version: &str) -> Vec<Problem> {
         });
     }
     problems
+}
+
+/// LuaRocks' rule for the `version` field, `^[%w.]+-%d+$`: what may appear in file names and
+/// paths built from it.
+fn is_rockspec_version(text: &str) -> bool {
+    text.rsplit_once('-').is_some_and(|(upstream, revision)| {
+        !upstream.is_empty()
+            && upstream
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'.')
+            && !revision.is_empty()
+            && revision.bytes().all(|b| b.is_ascii_digit())
+    })
 }
 
 /// Splits `lua-cjson-2.1.0-1.rockspec` into (`lua-cjson`, `2.1.0-1`).

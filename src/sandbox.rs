@@ -4,13 +4,16 @@
 //! only the safe base functions and copies of the `string`, `table` and `math` libraries (no
 //! `io`, `os`, `require`, `load`, `debug`, `package`, metatables or `string.dump`), only text
 //! chunks are accepted (crafted bytecode can crash the VM), and every evaluation is bounded in
-//! instructions and memory. The globals a chunk defines are then copied out of the VM as
-//! [`Data`], a plain tree the format modules type-check with field paths.
+//! instructions, wall-clock time and memory; pattern matching (one C call that the instruction
+//! hook cannot interrupt) is charged its worst case up front. The globals a chunk defines are
+//! then copied out of the VM as [`Data`], a plain tree the format modules type-check with field
+//! paths, within a budget of values and bytes. `docs/security.md` explains every limit.
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use mlua::chunk::ChunkMode;
 use mlua::{HookTriggers, Lua, LuaOptions, StdLib, Value, VmState};
@@ -18,20 +21,31 @@ use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use thiserror::Error;
 
-/// How many VM instructions run between two checks of the instruction budget.
+/// How many VM instructions run between two checks of the instruction budget and the clock.
 const HOOK_INTERVAL: u32 = 1_000;
+
+/// The name Lua knows every chunk by. Lua cuts chunk names to 60 bytes in its messages, so the
+/// real file name (often a long path) is never given to Lua: errors strip this short name and
+/// put the file name in front once.
+const CHUNK_ID: &str = "lvm-chunk";
 
 /// Resource bounds for one evaluation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
-    /// VM instructions a chunk may execute (checked every thousand instructions).
+    /// VM instructions a chunk may execute (checked every thousand instructions); pattern
+    /// matching is charged against the same budget, one instruction per worst-case step.
     pub instructions: u64,
+    /// Wall-clock time one evaluation may take, checked with the instruction budget.
+    pub wall_time: Duration,
     /// Bytes the whole Lua state may allocate.
     pub memory: usize,
     /// Deepest table nesting [`Sandbox::to_data`] copies out (a cycle would be infinite).
     pub max_depth: usize,
     /// Most values [`Sandbox::to_data`] copies out (shared sub-tables are copied each time).
     pub max_values: usize,
+    /// Most string bytes (keys and values) copied out of the VM: a string referenced from many
+    /// places is counted at each place, as each place gets its own copy.
+    pub max_bytes: usize,
 }
 
 impl Limits {
@@ -39,22 +53,32 @@ impl Limits {
     /// enough that a hostile one fails in well under a second.
     pub const ROCKSPEC: Limits = Limits {
         instructions: 2_000_000,
+        wall_time: Duration::from_secs(5),
         memory: 64 * 1024 * 1024,
         max_depth: 32,
         max_values: 100_000,
+        max_bytes: 16 * 1024 * 1024,
     };
+
+    /// The largest server manifest (Lua or JSON text, after decompression) lvm reads. The full
+    /// manifest of the biggest public server is a few tens of megabytes.
+    pub const MAX_MANIFEST_BYTES: usize = 64 * 1024 * 1024;
 
     /// Limits for a server manifest of `len` bytes. A manifest is one big table constructor,
     /// which runs a bounded number of instructions and allocates a bounded multiple of memory
-    /// per byte of source, so the limits grow with the size (the full manifest of a big server
-    /// is tens of megabytes) while a small file with a loop still stops quickly.
+    /// per byte of source, so the limits grow with the size while a small file with a loop
+    /// still stops quickly. `len` counts up to [`Limits::MAX_MANIFEST_BYTES`] (bigger manifests
+    /// are refused before evaluation), so no manifest gets more than 1 GiB of memory.
     pub fn manifest(len: usize) -> Limits {
-        let len64 = u64::try_from(len).unwrap_or(u64::MAX);
+        let len = len.min(Limits::MAX_MANIFEST_BYTES);
+        let len64 = len as u64;
         Limits {
             instructions: 2_000_000u64.saturating_add(len64.saturating_mul(4)),
-            memory: (256 * 1024 * 1024usize).saturating_add(len.saturating_mul(32)),
+            wall_time: Duration::from_secs(60),
+            memory: (256 * 1024 * 1024usize).saturating_add(len.saturating_mul(12)),
             max_depth: 32,
             max_values: 1_000_000usize.saturating_add(len),
+            max_bytes: (16 * 1024 * 1024usize).saturating_add(len.saturating_mul(2)),
         }
     }
 }
@@ -70,6 +94,16 @@ pub enum SandboxError {
     InstructionLimit {
         chunk: String,
         limit: u64,
+    },
+    /// The wall-clock deadline passed.
+    TimeLimit {
+        chunk: String,
+        limit: Duration,
+    },
+    /// A pattern-matching call whose worst case does not fit in what is left of the budget.
+    PatternLimit {
+        chunk: String,
+        message: String,
     },
     MemoryLimit {
         chunk: String,
@@ -116,6 +150,12 @@ impl SandboxError {
                 "instruction limit exceeded ({limit} instructions): the file does not finish \
                  evaluating (an endless loop?); data files must be plain tables"
             ),
+            SandboxError::TimeLimit { limit, .. } => format!(
+                "time limit exceeded ({} s): the file does not finish evaluating; data files \
+                 must be plain tables",
+                limit.as_secs_f64()
+            ),
+            SandboxError::PatternLimit { message, .. } => message.clone(),
             SandboxError::MemoryLimit { limit, .. } => format!(
                 "memory limit exceeded ({} MiB): the file builds values too large for a data file",
                 limit / (1024 * 1024)
@@ -136,6 +176,8 @@ impl fmt::Display for SandboxError {
         let chunk = match self {
             SandboxError::Syntax { chunk, .. }
             | SandboxError::InstructionLimit { chunk, .. }
+            | SandboxError::TimeLimit { chunk, .. }
+            | SandboxError::PatternLimit { chunk, .. }
             | SandboxError::MemoryLimit { chunk, .. }
             | SandboxError::Runtime { chunk, .. }
             | SandboxError::Convert { chunk, .. } => chunk.as_str(),
@@ -349,11 +391,15 @@ const LUA_KEYWORDS: &[&str] = &[
 
 /// Builds a fresh environment per evaluation. Library tables are copied so that one chunk
 /// cannot change what the next one sees. `pcall`/`xpcall` re-check the limits after the call,
-/// so a chunk cannot swallow the instruction-limit error and keep running.
+/// and an `xpcall` message handler checks them before it runs, so a chunk can neither swallow
+/// a limit error nor keep running in a handler (Lua runs a handler with hooks off when the
+/// error came from the hook). The pattern functions are replaced once, in the shared `string`
+/// table that is also every string's metatable index (`s:find(p)`): each call is charged its
+/// worst case before the C matcher runs, because the instruction hook cannot interrupt it.
 const PRELUDE: &str = r#"
-local check, raw = ...
+local check, charge, raw = ...
 local raw_pcall, raw_xpcall, raw_pairs, raw_ipairs = raw.pcall, raw.xpcall, raw.pairs, raw.ipairs
-local raw_setmetatable = raw.setmetatable
+local raw_setmetatable, raw_type = raw.setmetatable, raw.type
 local base_names = {
   "assert", "error", "ipairs", "next", "pairs", "rawequal", "rawget", "rawlen", "rawset",
   "select", "tonumber", "tostring", "type", "_VERSION",
@@ -367,11 +413,40 @@ local function pass(...)
   check()
   return ...
 end
+-- Not tail calls, so that argument errors still name the function ("bad argument #1 to 'find'").
+local function results(...) return ... end
+local string = raw.string
+local find, match, gmatch, gsub = string.find, string.match, string.gmatch, string.gsub
+string.find = function(s, p, init, plain)
+  charge("find", s, p, plain)
+  return results(find(s, p, init, plain))
+end
+string.match = function(s, p, init)
+  charge("match", s, p)
+  return results(match(s, p, init))
+end
+string.gmatch = function(s, p, init)
+  charge("gmatch", s, p)
+  return results(gmatch(s, p, init))
+end
+string.gsub = function(s, p, repl, n)
+  charge("gsub", s, p)
+  return results(gsub(s, p, repl, n))
+end
 return function()
   local base = {}
   for _, name in raw_ipairs(base_names) do base[name] = raw[name] end
   base.pcall = function(f, ...) return pass(raw_pcall(f, ...)) end
-  base.xpcall = function(f, handler, ...) return pass(raw_xpcall(f, handler, ...)) end
+  base.xpcall = function(f, handler, ...)
+    local guarded = handler
+    if raw_type(handler) == "function" then
+      guarded = function(...)
+        check()
+        return handler(...)
+      end
+    end
+    return pass(raw_xpcall(f, guarded, ...))
+  end
   base.string = copy(raw.string)
   base.table = copy(raw.table)
   base.math = copy(raw.math)
@@ -379,14 +454,250 @@ return function()
 end
 "#;
 
+/// Which limit stopped the current evaluation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fired {
+    Nothing = 0,
+    Instructions = 1,
+    Time = 2,
+    Pattern = 3,
+}
+
+/// The budget of one evaluation, shared by the instruction hook, the pattern functions and
+/// the `pcall` checks. Once a limit fired it stays fired until the next evaluation, so every
+/// later hook call and check fails too.
+struct Meter {
+    limits: Limits,
+    spent: AtomicU64,
+    deadline: Mutex<Instant>,
+    fired: AtomicU8,
+    pattern_message: Mutex<String>,
+}
+
+impl Meter {
+    fn new(limits: Limits) -> Meter {
+        Meter {
+            limits,
+            spent: AtomicU64::new(0),
+            deadline: Mutex::new(Instant::now() + limits.wall_time),
+            fired: AtomicU8::new(Fired::Nothing as u8),
+            pattern_message: Mutex::new(String::new()),
+        }
+    }
+
+    fn reset(&self) {
+        self.spent.store(0, Ordering::Relaxed);
+        *lock(&self.deadline) = Instant::now() + self.limits.wall_time;
+        self.fired.store(Fired::Nothing as u8, Ordering::Relaxed);
+    }
+
+    fn fired(&self) -> Fired {
+        match self.fired.load(Ordering::Relaxed) {
+            1 => Fired::Instructions,
+            2 => Fired::Time,
+            3 => Fired::Pattern,
+            _ => Fired::Nothing,
+        }
+    }
+
+    fn fire(&self, what: Fired) -> mlua::Error {
+        let _ = self.fired.compare_exchange(
+            Fired::Nothing as u8,
+            what as u8,
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        );
+        // The message is replaced by the classified error; Lua code that catches it still
+        // cannot continue, as every later check fails.
+        mlua::Error::runtime("evaluation limit exceeded")
+    }
+
+    /// Counts `amount` instructions and checks both limits.
+    fn spend(&self, amount: u64) -> Result<(), mlua::Error> {
+        let fired = self.fired();
+        if fired != Fired::Nothing {
+            return Err(self.fire(fired));
+        }
+        let spent = self
+            .spent
+            .fetch_add(amount, Ordering::Relaxed)
+            .saturating_add(amount);
+        if spent > self.limits.instructions {
+            return Err(self.fire(Fired::Instructions));
+        }
+        if Instant::now() > *lock(&self.deadline) {
+            return Err(self.fire(Fired::Time));
+        }
+        Ok(())
+    }
+
+    /// Charges a pattern-matching call its worst case, refusing it when that does not fit in
+    /// what is left of the instruction budget.
+    fn charge_pattern(
+        &self,
+        function: &str,
+        subject_len: usize,
+        pattern: &[u8],
+        plain: bool,
+    ) -> Result<(), mlua::Error> {
+        self.spend(0)?;
+        let cost = pattern_cost(function, subject_len, pattern, plain);
+        let left = self
+            .limits
+            .instructions
+            .saturating_sub(self.spent.load(Ordering::Relaxed));
+        if cost > left as f64 {
+            let shown: String = String::from_utf8_lossy(pattern).chars().take(40).collect();
+            *lock(&self.pattern_message) = format!(
+                "string.{function} with the pattern {shown:?}{} on a {subject_len}-byte string \
+                 may take about {cost:.1e} matching steps, more than the {left} instructions \
+                 left of the limit of {}: data files must not do heavy pattern matching",
+                if pattern.len() > 40 { "..." } else { "" },
+                self.limits.instructions
+            );
+            return Err(self.fire(Fired::Pattern));
+        }
+        self.spend(cost as u64)
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// An upper bound on the steps Lua's backtracking matcher (`lstrlib.c`) takes for one call of
+/// `string.<function>` on a subject of `n` bytes. Each start position (`n + 1`, one for an
+/// anchored `find`/`match`/`gsub`) walks the pattern once (`m` items, plus a scan of the subject
+/// for each `%b` and back-reference), and each `*`, `+` or `-` item may retry the rest of the
+/// pattern at every remaining position (a factor of `n + 1`), each `?` twice. `gmatch` and
+/// `gsub` restart after each match, which the start positions already count. A plain `find`
+/// compares the pattern at each start.
+pub fn pattern_cost(function: &str, n: usize, pattern: &[u8], plain: bool) -> f64 {
+    let n1 = n as f64 + 1.0;
+    let m = pattern.len() as f64 + 1.0;
+    if plain {
+        return n1 * m;
+    }
+    let shape = PatternShape::of(pattern);
+    let anchored = pattern.first() == Some(&b'^') && function != "gmatch";
+    let starts = if anchored { 1.0 } else { n1 };
+    let per_walk = m + n1 * f64::from(shape.scans);
+    let cost = starts
+        * per_walk
+        * n1.powi(i32::try_from(shape.repeats).unwrap_or(i32::MAX))
+        * 2f64.powi(i32::try_from(shape.optionals).unwrap_or(i32::MAX));
+    if cost.is_finite() { cost } else { f64::MAX }
+}
+
+/// What in a Lua pattern makes matching cost more than one pass.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct PatternShape {
+    /// Single-character items followed by `*`, `+` or `-`.
+    repeats: u32,
+    /// Single-character items followed by `?`.
+    optionals: u32,
+    /// `%bxy` and back-references (`%1`), which scan the subject.
+    scans: u32,
+}
+
+impl PatternShape {
+    /// Walks the items the way `lstrlib.c` does (`class_end`); a malformed pattern just stops
+    /// the walk (the matcher itself reports it).
+    fn of(p: &[u8]) -> PatternShape {
+        let mut shape = PatternShape::default();
+        let mut i = usize::from(p.first() == Some(&b'^'));
+        while i < p.len() {
+            match p[i] {
+                b'(' | b')' => {
+                    i += 1;
+                    continue;
+                }
+                b'%' => match p.get(i + 1) {
+                    Some(b'b') => {
+                        shape.scans += 1;
+                        i += 4;
+                        continue;
+                    }
+                    Some(b'f') => {
+                        i = set_end(p, i + 2);
+                        continue;
+                    }
+                    Some(d) if d.is_ascii_digit() => {
+                        shape.scans += 1;
+                        i += 2;
+                        continue;
+                    }
+                    Some(_) => i += 2,
+                    None => break,
+                },
+                b'[' => i = set_end(p, i),
+                _ => i += 1,
+            }
+            match p.get(i) {
+                Some(b'*' | b'+' | b'-') => {
+                    shape.repeats += 1;
+                    i += 1;
+                }
+                Some(b'?') => {
+                    shape.optionals += 1;
+                    i += 1;
+                }
+                _ => {}
+            }
+        }
+        shape
+    }
+}
+
+/// The index after the set (`[...]`) starting at `i`, or the pattern's end when it is not one.
+fn set_end(p: &[u8], mut i: usize) -> usize {
+    if p.get(i) != Some(&b'[') {
+        return p.len();
+    }
+    i += 1;
+    if p.get(i) == Some(&b'^') {
+        i += 1;
+    }
+    loop {
+        let Some(&c) = p.get(i) else {
+            return p.len();
+        };
+        i += 1;
+        if c == b'%' {
+            i += 1;
+        }
+        if p.get(i) == Some(&b']') {
+            return i + 1;
+        }
+    }
+}
+
+/// The length Lua gives a pattern-function argument: strings as they are, numbers as they
+/// print (at most a few dozen bytes); `None` for anything the function itself will refuse.
+fn text_len(value: &Value) -> Option<usize> {
+    match value {
+        Value::String(s) => Some(s.as_bytes().len()),
+        Value::Integer(_) | Value::Number(_) => Some(48),
+        _ => None,
+    }
+}
+
+fn text_bytes(value: &Value) -> Option<Vec<u8>> {
+    match value {
+        Value::String(s) => Some(s.as_bytes().to_vec()),
+        Value::Integer(i) => Some(i.to_string().into_bytes()),
+        Value::Number(n) => Some(n.to_string().into_bytes()),
+        _ => None,
+    }
+}
+
 /// A Lua state locked down for evaluating data files. Reusable: each evaluation gets a fresh
-/// environment and a fresh instruction budget.
+/// environment and a fresh budget.
 pub struct Sandbox {
     lua: Lua,
     limits: Limits,
     make_env: mlua::Function,
-    /// Hook calls so far in the current evaluation (each is [`HOOK_INTERVAL`] instructions).
-    ticks: Arc<AtomicU64>,
+    meter: Arc<Meter>,
 }
 
 impl fmt::Debug for Sandbox {
@@ -411,35 +722,42 @@ impl Sandbox {
             .raw_set("dump", Value::Nil)
             .map_err(SandboxError::Setup)?;
 
-        let ticks = Arc::new(AtomicU64::new(0));
-        let max_ticks = max_ticks(&limits);
+        let meter = Arc::new(Meter::new(limits));
         let check = {
-            let ticks = Arc::clone(&ticks);
-            lua.create_function(move |_, ()| {
-                if ticks.load(Ordering::Relaxed) > max_ticks {
-                    Err(mlua::Error::runtime("instruction limit exceeded"))
-                } else {
-                    Ok(())
-                }
-            })
+            let meter = Arc::clone(&meter);
+            lua.create_function(move |_, ()| meter.spend(0))
+                .map_err(SandboxError::Setup)?
+        };
+        let charge = {
+            let meter = Arc::clone(&meter);
+            lua.create_function(
+                move |_, (function, subject, pattern, plain): (String, Value, Value, Value)| {
+                    match (text_len(&subject), text_bytes(&pattern)) {
+                        (Some(n), Some(p)) => {
+                            let plain = !matches!(plain, Value::Nil | Value::Boolean(false));
+                            meter.charge_pattern(&function, n, &p, plain)
+                        }
+                        // The function itself reports the wrong argument.
+                        _ => meter.spend(0),
+                    }
+                },
+            )
             .map_err(SandboxError::Setup)?
         };
         let make_env: mlua::Function = lua
             .load(PRELUDE)
             .set_name("=lvm sandbox prelude")
             .set_mode(ChunkMode::Text)
-            .call((check, lua.globals()))
+            .call((check, charge, lua.globals()))
             .map_err(SandboxError::Setup)?;
         {
-            let ticks = Arc::clone(&ticks);
+            let meter = Arc::clone(&meter);
             lua.set_hook(
                 HookTriggers::new().every_nth_instruction(HOOK_INTERVAL),
                 move |_, _| {
-                    if ticks.fetch_add(1, Ordering::Relaxed) + 1 > max_ticks {
-                        Err(mlua::Error::runtime("instruction limit exceeded"))
-                    } else {
-                        Ok(VmState::Continue)
-                    }
+                    meter
+                        .spend(u64::from(HOOK_INTERVAL))
+                        .map(|()| VmState::Continue)
                 },
             )
             .map_err(SandboxError::Setup)?;
@@ -450,7 +768,7 @@ impl Sandbox {
             lua,
             limits,
             make_env,
-            ticks,
+            meter,
         })
     }
 
@@ -468,19 +786,27 @@ impl Sandbox {
     ) -> Result<mlua::Table, SandboxError> {
         // Garbage from an earlier evaluation must not count against this one.
         let _ = self.lua.gc_collect();
-        self.ticks.store(0, Ordering::Relaxed);
+        self.meter.reset();
         let env: mlua::Table = self
             .make_env
             .call(())
             .map_err(|e| self.classify(e, chunk_name))?;
         self.lua
             .load(source)
-            .set_name(format!("={chunk_name}"))
+            .set_name(format!("={CHUNK_ID}"))
             .set_mode(ChunkMode::Text)
             .set_environment(env.clone())
             .exec()
             .map_err(|e| self.classify(e, chunk_name))?;
         Ok(env)
+    }
+
+    /// A fresh budget for copying values out by hand (as the server-manifest reader does).
+    pub fn copy_budget(&self) -> CopyBudget {
+        CopyBudget {
+            values: self.limits.max_values,
+            bytes: self.limits.max_bytes,
+        }
     }
 
     /// Copies a value out of the VM. `path` names the value in errors (e.g. `repository`).
@@ -492,7 +818,7 @@ impl Sandbox {
     ) -> Result<Option<Data>, SandboxError> {
         let mut copier = Copier {
             max_depth: self.limits.max_depth,
-            budget: self.limits.max_values,
+            budget: self.copy_budget(),
         };
         copier
             .value(value, Seg::Root(path), 0)
@@ -517,11 +843,26 @@ impl Sandbox {
 
     fn classify(&self, error: mlua::Error, chunk: &str) -> SandboxError {
         let chunk = chunk.to_string();
-        if self.ticks.load(Ordering::Relaxed) > max_ticks(&self.limits) {
-            return SandboxError::InstructionLimit {
-                chunk,
-                limit: self.limits.instructions,
-            };
+        match self.meter.fired() {
+            Fired::Nothing => {}
+            Fired::Instructions => {
+                return SandboxError::InstructionLimit {
+                    chunk,
+                    limit: self.limits.instructions,
+                };
+            }
+            Fired::Time => {
+                return SandboxError::TimeLimit {
+                    chunk,
+                    limit: self.limits.wall_time,
+                };
+            }
+            Fired::Pattern => {
+                return SandboxError::PatternLimit {
+                    chunk,
+                    message: lock(&self.meter.pattern_message).clone(),
+                };
+            }
         }
         let root = root_cause(&error);
         match root {
@@ -530,7 +871,7 @@ impl Sandbox {
                 limit: self.limits.memory,
             },
             mlua::Error::SyntaxError { message, .. } => {
-                let (line, message) = split_location(message, &chunk);
+                let (line, message) = split_location(message, CHUNK_ID);
                 SandboxError::Syntax {
                     chunk,
                     line,
@@ -539,7 +880,7 @@ impl Sandbox {
             }
             mlua::Error::RuntimeError(message) => {
                 let first = message.lines().next().unwrap_or_default();
-                let (line, message) = split_location(first, &chunk);
+                let (line, message) = split_location(first, CHUNK_ID);
                 SandboxError::Runtime {
                     chunk,
                     line,
@@ -553,10 +894,6 @@ impl Sandbox {
             },
         }
     }
-}
-
-fn max_ticks(limits: &Limits) -> u64 {
-    limits.instructions.div_ceil(u64::from(HOOK_INTERVAL))
 }
 
 fn root_cause(error: &mlua::Error) -> &mlua::Error {
@@ -608,9 +945,53 @@ impl Seg<'_> {
 
 type CopyError = (String, String);
 
+/// What is left of the values and string bytes one copy out of the VM may produce. Strings are
+/// charged before they are copied, so a string shared by thousands of places stops the copy
+/// at the limit instead of after filling memory.
+#[derive(Debug, Clone)]
+pub struct CopyBudget {
+    values: usize,
+    bytes: usize,
+}
+
+impl CopyBudget {
+    /// Takes one value from the budget.
+    fn value(&mut self) -> Result<(), String> {
+        match self.values.checked_sub(1) {
+            Some(left) => {
+                self.values = left;
+                Ok(())
+            }
+            None => Err(
+                "too many values to copy out (shared sub-tables repeated too often?)".to_string(),
+            ),
+        }
+    }
+
+    /// Copies a string out if its bytes fit in the budget.
+    fn string(&mut self, s: &mlua::LuaString) -> Result<String, String> {
+        let len = s.as_bytes().len();
+        match self.bytes.checked_sub(len) {
+            Some(left) => {
+                self.bytes = left;
+                Ok(lua_string(s))
+            }
+            None => Err(format!(
+                "too much text to copy out (a {len}-byte string with less than that left of \
+                 the limit; one big string referenced many times?)"
+            )),
+        }
+    }
+
+    /// [`CopyBudget::string`] for readers that only need to know it did not fit.
+    pub fn take_string(&mut self, s: &mlua::LuaString) -> Option<String> {
+        self.string(s).ok()
+    }
+}
+
 struct Copier {
     max_depth: usize,
-    budget: usize,
+    budget: CopyBudget,
 }
 
 impl Copier {
@@ -620,19 +1001,13 @@ impl Copier {
         at: Seg<'_>,
         depth: usize,
     ) -> Result<Option<Data>, CopyError> {
-        if self.budget == 0 {
-            return Err((
-                at.render(),
-                "too many values to copy out (shared sub-tables repeated too often?)".to_string(),
-            ));
-        }
-        self.budget -= 1;
+        self.budget.value().map_err(|m| (at.render(), m))?;
         Ok(Some(match value {
             Value::Nil => return Ok(None),
             Value::Boolean(b) => Data::Boolean(b),
             Value::Integer(i) => Data::Integer(i),
             Value::Number(n) => Data::Number(n),
-            Value::String(s) => Data::String(lua_string(&s)),
+            Value::String(s) => Data::String(self.budget.string(&s).map_err(|m| (at.render(), m))?),
             Value::Table(t) => {
                 if depth >= self.max_depth {
                     return Err((
@@ -660,7 +1035,7 @@ impl Copier {
             let (key, value) = pair.map_err(|e| (at.render(), e.to_string()))?;
             match key {
                 Value::String(s) => {
-                    let key = lua_string(&s);
+                    let key = self.budget.string(&s).map_err(|m| (at.render(), m))?;
                     if let Some(v) = self.value(value, Seg::Field(&at, &key), depth)? {
                         out.fields.insert(key, v);
                     }
@@ -779,6 +1154,121 @@ mod tests {
         let sandbox = Sandbox::new(Limits::ROCKSPEC).unwrap();
         assert!(sandbox.eval_globals("while true do end", "a").is_err());
         assert!(sandbox.eval_globals("x = 1", "b").is_ok());
+    }
+
+    #[test]
+    fn pathological_patterns_are_refused_before_they_run() {
+        for source in [
+            r#"x = ("a"):rep(30):find(("a*"):rep(30).."b")"#,
+            r#"x = string.match(("a"):rep(40), ("a?"):rep(40)..("a"):rep(40))"#,
+            r#"for w in (("a"):rep(5000)):gmatch("a-a-a-b") do end"#,
+            r#"x = pcall(string.gsub, ("a"):rep(30), ("a*"):rep(30).."b", "")"#,
+        ] {
+            let err = eval(source).unwrap_err();
+            assert!(
+                matches!(err, SandboxError::PatternLimit { .. }),
+                "{source}: {err}"
+            );
+            assert!(err.to_string().contains("matching steps"), "{err}");
+        }
+        // Ordinary rockspec uses pass, and argument errors still name the function.
+        let data = eval(
+            r#"a = ("lvmx.json.util"):gsub("%.", "/")
+               b, c = ("1.13.1-3"):match("^(.-)%-(%d+)$")
+               d = select(2, pcall(string.find))"#,
+        )
+        .unwrap();
+        assert_eq!(data.get("a"), Some(&Data::String("lvmx/json/util".into())));
+        assert_eq!(data.get("b"), Some(&Data::String("1.13.1".into())));
+        assert_eq!(data.get("c"), Some(&Data::String("3".into())));
+        let d = data.get("d").and_then(Data::as_str).unwrap();
+        assert!(d.contains("bad argument #1 to 'find'"), "{d}");
+    }
+
+    #[test]
+    fn pattern_costs_bound_backtracking() {
+        assert_eq!(
+            PatternShape::of(b"^(%d+)%.(%d-)x?[%]a]*%b()%1%f[%w]"),
+            PatternShape {
+                repeats: 3,
+                optionals: 1,
+                scans: 2,
+            }
+        );
+        assert!(pattern_cost("find", 30, &b"a*".repeat(30), false) > 1e40);
+        assert_eq!(pattern_cost("find", 9, b"a*", true), 30.0);
+        // Anchored: one start, two repeats (`.-`, `%d+`) over 101 positions, 14 pattern bytes.
+        assert_eq!(
+            pattern_cost("match", 100, b"^(.-)%-(%d+)$", false),
+            14.0 * 101.0 * 101.0
+        );
+        assert!(
+            pattern_cost("gmatch", 100, b"^a", false) > pattern_cost("match", 100, b"^a", false)
+        );
+    }
+
+    #[test]
+    fn error_handlers_cannot_outrun_the_limits() {
+        for source in [
+            "xpcall(error, function() while true do end end)",
+            "while true do xpcall(function() while true do end end, function() while true do end end) end",
+            "xpcall(error, function() pcall(function() while true do end end) while true do end end)",
+        ] {
+            let err = eval(source).unwrap_err();
+            assert!(
+                matches!(err, SandboxError::InstructionLimit { .. }),
+                "{source}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_wall_clock_stops_what_the_instruction_count_allows() {
+        let limits = Limits {
+            instructions: u64::MAX,
+            wall_time: Duration::ZERO,
+            ..Limits::ROCKSPEC
+        };
+        let sandbox = Sandbox::new(limits).unwrap();
+        let err = sandbox
+            .eval_globals("while true do end", "slow.lua")
+            .unwrap_err();
+        assert!(matches!(err, SandboxError::TimeLimit { .. }), "{err}");
+        assert!(
+            err.to_string().starts_with("slow.lua: time limit exceeded"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn copies_out_are_bounded_in_bytes() {
+        let err =
+            eval("local s = ('x'):rep(1e6) t = {} for i = 1, 5e4 do t[i] = s end").unwrap_err();
+        assert!(
+            err.to_string().contains("too much text to copy out"),
+            "{err}"
+        );
+        let err = eval("local s = ('x'):rep(1e6) t = {} for i = 1, 5e4 do t[s .. i] = 1 end")
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                SandboxError::MemoryLimit { .. } | SandboxError::Convert { .. }
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn long_file_names_appear_once() {
+        let name = format!("/{}/foo-1.0-1.rockspec", "very-long-directory".repeat(8));
+        let sandbox = Sandbox::new(Limits::ROCKSPEC).unwrap();
+        for source in ["x = = 1", "error('boom')", "x = nil + 1"] {
+            let err = sandbox.eval_globals(source, &name).unwrap_err().to_string();
+            assert_eq!(err.matches("very-long-directory").count(), 8, "{err}");
+            assert!(err.starts_with(&format!("{name}:1: ")), "{err}");
+            assert!(!err.contains(CHUNK_ID), "{err}");
+        }
     }
 
     #[test]

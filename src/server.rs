@@ -46,6 +46,15 @@ pub enum ServerError {
         file: String,
         reason: String,
     },
+    #[error(
+        "rocks server {server}: {file} is bigger than {limit_mib} MiB, the most lvm reads for a \
+         manifest; this is not a rocks server lvm can use"
+    )]
+    ManifestTooBig {
+        server: String,
+        file: String,
+        limit_mib: u64,
+    },
     #[error("rocks server {server}: {file} is not UTF-8 text")]
     NotText { server: String, file: String },
     #[error("rocks server {server}: invalid manifest: {cause}")]
@@ -75,10 +84,16 @@ impl ServerError {
             | ServerError::Fetch { .. }
             | ServerError::NotCached { .. }
             | ServerError::BadManifestZip { .. }
+            | ServerError::ManifestTooBig { .. }
             | ServerError::NotText { .. }
             | ServerError::Manifest { .. } => ErrorKind::Network,
         }
     }
+}
+
+/// The most manifest bytes lvm reads, decompressed.
+fn manifest_cap() -> u64 {
+    crate::sandbox::Limits::MAX_MANIFEST_BYTES as u64
 }
 
 /// The manifest files LuaRocks looks for, in order, for Lua `lua_version`.
@@ -286,7 +301,13 @@ impl RocksServer {
                 }
                 None => {
                     let path = self.cache.join(candidate);
-                    download(&self.file_url(candidate), &path, &self.options).map(|_| path)
+                    // A manifest never needs more than the largest one lvm reads (zipped, it is
+                    // smaller still).
+                    let options = FetchOptions {
+                        max_download_bytes: self.options.max_download_bytes.min(manifest_cap()),
+                        ..self.options.clone()
+                    };
+                    download(&self.file_url(candidate), &path, &options).map(|_| path)
                 }
             };
             match fetched {
@@ -388,18 +409,28 @@ impl RocksServer {
 
     /// Reads a manifest file, unzipping `*.zip` forms (which hold the manifest under the same
     /// name without `.zip`).
+    /// Reads at most [`Limits::MAX_MANIFEST_BYTES`] (decompressed), stopping as soon as a
+    /// manifest turns out bigger, so that a small zip that inflates enormously is refused
+    /// without inflating it.
     fn read_manifest(&self, file: &str, path: &Path) -> Result<String, ServerError> {
-        let cap = self.options.max_download_bytes;
+        let cap = manifest_cap();
         let bytes = match file.strip_suffix(".zip") {
             Some(inner) => self.unzip_manifest(file, inner, path, cap)?,
             None => {
                 let mut bytes = Vec::new();
                 fs::File::open(path)
-                    .and_then(|f| f.take(cap).read_to_end(&mut bytes))
+                    .and_then(|f| f.take(cap.saturating_add(1)).read_to_end(&mut bytes))
                     .map_err(|source| ServerError::Cache {
                         path: path.to_path_buf(),
                         cause: source,
                     })?;
+                if bytes.len() as u64 > cap {
+                    return Err(ServerError::ManifestTooBig {
+                        server: self.url.clone(),
+                        file: file.to_string(),
+                        limit_mib: cap / (1024 * 1024),
+                    });
+                }
                 bytes
             }
         };
@@ -436,7 +467,11 @@ impl RocksServer {
             .read_to_end(&mut bytes)
             .map_err(|e| bad(e.to_string()))?;
         if bytes.len() as u64 > cap {
-            return Err(bad(format!("`{inner}` unpacks to more than {cap} bytes")));
+            return Err(ServerError::ManifestTooBig {
+                server: self.url.clone(),
+                file: format!("{file} ({inner} inside)"),
+                limit_mib: cap / (1024 * 1024),
+            });
         }
         Ok(bytes)
     }

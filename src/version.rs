@@ -66,6 +66,11 @@ pub enum VersionError {
          e.g. 'penlight >= 1.5, < 2.0'"
     )]
     BadDependency(String),
+    #[error(
+        "invalid package name {0:?}: LuaRocks package names are letters, digits, '.', '-' and \
+         '_', with at least one letter or digit (as in a dependency string)"
+    )]
+    BadName(String),
 }
 
 /// Weights LuaRocks gives to known words inside a version (`core/vers.lua`, `deltas`).
@@ -530,6 +535,22 @@ impl Dependency {
     /// Whether `version` of this package satisfies the dependency.
     pub fn matches(&self, version: &Version) -> bool {
         self.constraints.matches(version)
+    }
+}
+
+/// Checks a package name (from a rockspec or a server manifest) against LuaRocks' rule for the
+/// names a dependency string can name: letters, digits, `.`, `-` and `_`, at least one letter
+/// or digit. Such a name is one plain path segment (never `.`, `..` or containing `/`) and
+/// holds no space, quote, bracket or line break, so it is safe in file names, commit messages
+/// and generated Lua.
+pub fn check_package_name(name: &str) -> Result<(), VersionError> {
+    let valid = !name.is_empty()
+        && name_run(name) == name.len()
+        && name.bytes().any(|b| b.is_ascii_alphanumeric());
+    if valid {
+        Ok(())
+    } else {
+        Err(VersionError::BadName(name.to_string()))
     }
 }
 
