@@ -1053,9 +1053,10 @@ mod tests {
             assert_eq!(walk(&repo, from, true), direct);
             assert_eq!(walk(&repo, from, true), direct);
         }
+        // A subject is one line: the break is written as an escape.
         assert_eq!(
             walk(&repo, head, true)[0].summary,
-            "install with\nline break"
+            "install with\\nline break"
         );
         assert_eq!(walk(&repo, other, true).len(), 4);
 

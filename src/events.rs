@@ -149,6 +149,8 @@ impl Event {
     }
 
     /// The commit subject: `install penlight 1.14.0-1 (+luafilesystem 1.8.0-1)`.
+    /// The commit subject: one line, whatever the arguments and names hold (control
+    /// characters are written as escapes).
     pub fn summary(&self) -> String {
         let kind = self.kind.as_str();
         let requested: Vec<&str> = self.args.iter().map(String::as_str).collect();
@@ -199,7 +201,7 @@ impl Event {
             }
             subject.push(')');
         }
-        subject
+        one_line(&subject)
     }
 
     /// Whether a change is the package a `make` or `link` event built from a directory (its
@@ -219,7 +221,9 @@ impl Event {
         }
     }
 
-    /// The full commit message: subject, blank line, marker, compact JSON.
+    /// The full commit message: subject, blank line, marker, compact JSON. The event is the
+    /// message's last line, and the only line that can be: the subject is one line (see
+    /// [`Event::summary`]) and compact JSON escapes every line break inside strings.
     pub fn to_commit_message(&self) -> String {
         let json = serde_json::to_string(self).expect("events always serialize");
         format!("{}\n\n{BODY_MARKER}{json}\n", self.summary())
@@ -249,17 +253,33 @@ impl Event {
     }
 }
 
+/// `text` on one line: control characters (line breaks included) become Rust-style escapes,
+/// so no name or argument can start a line of its own in a commit message.
+fn one_line(text: &str) -> String {
+    if !text.chars().any(char::is_control) {
+        return text.to_string();
+    }
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
 /// Splits a commit message lvm wrote into its subject (the event's [`Event::summary`]) and the
-/// event JSON; `None` when it holds no event. The JSON is the first line starting with the
-/// marker (compact JSON has no line breaks); the subject is everything before it.
+/// event JSON; `None` when it holds no event. The JSON is the message's last line, after the
+/// marker (compact JSON has no line breaks); the subject is everything before it. Only the last
+/// line counts, so text earlier in the message (a crafted name in an older subject, a
+/// hand-written body) can never be read as an event.
 pub fn split_commit_message(message: &str) -> Option<(&str, &str)> {
-    let (start, _) = message
-        .match_indices(BODY_MARKER)
-        .find(|(i, _)| *i == 0 || message.as_bytes()[i - 1] == b'\n')?;
-    let line = &message[start..];
-    let line = line.split_once('\n').map_or(line, |(first, _)| first);
-    let json = line.strip_prefix(BODY_MARKER)?;
-    let subject = message[..start].trim_end_matches('\n');
+    let body = message.trim_end_matches('\n');
+    let start = body.rfind('\n').map_or(0, |i| i + 1);
+    let json = body[start..].strip_prefix(BODY_MARKER)?;
+    let subject = body[..start].trim_end_matches('\n');
     Some((subject, json))
 }
 
@@ -595,6 +615,75 @@ mod tests {
                 .to_commit_message()
                 .contains(r#"lvm-event:{"schema":1,"#)
         );
+    }
+
+    /// Text a hostile name or argument might hold: line breaks, markers, JSON and Lua syntax.
+    fn hostile_text() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        prop_oneof![
+            any::<String>(),
+            proptest::collection::vec(
+                prop_oneof![
+                    Just("\n".to_string()),
+                    Just("\r".to_string()),
+                    Just(BODY_MARKER.to_string()),
+                    Just(r#"{"schema":1,"kind":"install"}"#.to_string()),
+                    Just("\u{2028}".to_string()),
+                    "[a-z \\\"{}]{0,4}",
+                ],
+                0..8,
+            )
+            .prop_map(|parts| parts.concat()),
+        ]
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        /// Whatever the names and arguments hold, the message reads back as exactly the event
+        /// that wrote it, and holds exactly one line that could be read as an event.
+        #[test]
+        fn any_text_round_trips_as_exactly_one_event(
+            name in hostile_text(),
+            arg in hostile_text(),
+            version in "[0-9]{1,3}(\\.[0-9]{1,3}){0,2}-[0-9]",
+        ) {
+            let mut after = Manifest::empty("5.4");
+            after.packages.insert(name.clone(), package(&version));
+            let event = Event::new(
+                EventKind::Install,
+                vec![arg.clone(), name.clone()],
+                manifest::diff(&Manifest::empty("5.4"), &after),
+            );
+            let message = event.to_commit_message();
+            proptest::prop_assert_eq!(Event::from_commit_message(&message, "c").unwrap(), event.clone());
+            let marked = message.lines().filter(|l| l.starts_with(BODY_MARKER)).count();
+            proptest::prop_assert_eq!(marked, 1, "{}", message);
+            let (subject, _) = split_commit_message(&message).unwrap();
+            proptest::prop_assert!(!subject.contains(['\n', '\r']), "{}", subject);
+            proptest::prop_assert_eq!(subject, event.summary());
+        }
+    }
+
+    #[test]
+    fn a_name_cannot_plant_a_second_event() {
+        let forged = r#"x
+lvm-event:{"schema":1,"kind":"remove","args":[],"changes":[]}"#;
+        let event = Event::new(EventKind::Install, vec![forged.into()], vec![]);
+        let message = event.to_commit_message();
+        assert_eq!(
+            message
+                .lines()
+                .filter(|l| l.starts_with(BODY_MARKER))
+                .count(),
+            1
+        );
+        assert_eq!(Event::from_commit_message(&message, "c").unwrap(), event);
+        // A message planted by an older lvm (the subject carried the line break) still reads
+        // as the event lvm appended last, not the planted one.
+        let real = serde_json::to_string(&event).unwrap();
+        let old = format!("install {forged}\n\n{BODY_MARKER}{real}\n");
+        assert_eq!(Event::from_commit_message(&old, "c").unwrap(), event);
     }
 
     #[test]
