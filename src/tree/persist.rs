@@ -5,7 +5,10 @@
 //! LuaRocks' rules (`persist.lua`, `util.sortedpairs`): keys sorted with numbers first, then
 //! strings bytewise; array items `1..n` written without keys; three-space indentation; a
 //! number value is followed by `, ` on the same line, anything else by `,\n`; identifiers are
-//! bare keys, other keys `["..."]`; strings with newlines use long brackets, others `%q`.
+//! bare keys, other keys `["..."]`; strings are written as `%q` writes them. One deliberate
+//! difference: LuaRocks writes strings with line breaks in long brackets, which a key cannot
+//! use (`[[[` opens a long string) and a crafted string can break out of; lvm writes every
+//! string as a quoted literal with escapes, which no string content can end early.
 
 use std::fmt::Write;
 
@@ -176,39 +179,29 @@ fn is_plain_key(name: &str) -> bool {
     starts_ok && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_') && !KEYWORDS.contains(&name)
 }
 
+/// A double-quoted Lua literal that reads back as exactly `s` in every Lua from 5.1 on: quotes,
+/// backslashes and control characters are escaped (decimal escapes, three digits when a digit
+/// follows, as `%q` does); everything else, UTF-8 included, is written as it is.
 fn write_string(out: &mut String, s: &str) {
-    if s.contains(['\r', '\n']) {
-        // Long brackets with enough `=` that the closing bracket cannot occur inside.
-        let mut equals = 0;
-        loop {
-            let close = format!("]{}]", "=".repeat(equals));
-            if !format!("{s}]").contains(&close) {
-                break;
-            }
-            equals += 1;
-        }
-        let eqs = "=".repeat(equals);
-        let _ = write!(out, "[{eqs}[\n{s}]{eqs}]");
-    } else {
-        out.push('"');
-        let bytes: Vec<char> = s.chars().collect();
-        for (i, c) in bytes.iter().enumerate() {
-            match c {
-                '"' => out.push_str("\\\""),
-                '\\' => out.push_str("\\\\"),
-                c if (*c as u32) < 0x20 || *c as u32 == 0x7f => {
-                    let next_is_digit = bytes.get(i + 1).is_some_and(char::is_ascii_digit);
-                    if next_is_digit {
-                        let _ = write!(out, "\\{:03}", *c as u32);
-                    } else {
-                        let _ = write!(out, "\\{}", *c as u32);
-                    }
+    out.push('"');
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                if chars.peek().is_some_and(char::is_ascii_digit) {
+                    let _ = write!(out, "\\{:03}", c as u32);
+                } else {
+                    let _ = write!(out, "\\{}", c as u32);
                 }
-                c => out.push(*c),
             }
+            c => out.push(c),
         }
-        out.push('"');
     }
+    out.push('"');
 }
 
 /// Numbers as Lua's `tostring` prints them: integers without a fraction, others with up to 14
@@ -286,13 +279,80 @@ mod tests {
         assert_eq!(format_number(1.0 / 3.0), "0.33333333333333");
     }
 
+    /// Loads `text` in a fresh Lua 5.4 (the interpreter lvm embeds) and returns the global
+    /// table `t` as (key, value) byte strings, checking that nothing else was defined.
+    fn load_in_lua(text: &str) -> Vec<(Vec<u8>, Vec<u8>)> {
+        let lua = mlua::Lua::new();
+        let env = lua.create_table().unwrap();
+        lua.load(text)
+            .set_environment(env.clone())
+            .exec()
+            .unwrap_or_else(|e| panic!("{e}\n{text}"));
+        let names: Vec<String> = env
+            .pairs::<String, mlua::Value>()
+            .map(|p| p.unwrap().0)
+            .collect();
+        assert_eq!(names, ["t"], "{text}");
+        let t: mlua::Table = env.get("t").unwrap();
+        t.pairs::<mlua::LuaString, mlua::LuaString>()
+            .map(|p| {
+                let (k, v) = p.unwrap();
+                (k.as_bytes().to_vec(), v.as_bytes().to_vec())
+            })
+            .collect()
+    }
+
+    /// Strings built from the pieces that end or open Lua literals and comments.
+    fn hostile_string() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        prop_oneof![
+            any::<String>(),
+            proptest::collection::vec(
+                prop_oneof![
+                    Just("]]".to_string()),
+                    Just("]=]".to_string()),
+                    Just("[[".to_string()),
+                    Just("[==[".to_string()),
+                    Just("\"".to_string()),
+                    Just("\\".to_string()),
+                    Just("\n".to_string()),
+                    Just("\r\n".to_string()),
+                    Just("\r".to_string()),
+                    Just("\0".to_string()),
+                    Just("--".to_string()),
+                    Just(" os.exit(3) ".to_string()),
+                    "[0-9a-z=]{0,3}",
+                ],
+                0..10,
+            )
+            .prop_map(|parts| parts.concat()),
+        ]
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        /// Any key and value, written and loaded by a real Lua, read back byte for byte and
+        /// define nothing else: no string can end its literal early.
+        #[test]
+        fn any_string_reads_back_exactly(key in hostile_string(), value in hostile_string()) {
+            let mut t = Table::new();
+            t.set_str(&key, value.clone());
+            let mut fields = Table::new();
+            fields.set_table("t", t);
+            let text = save_from_table(&fields);
+            let read = load_in_lua(&text);
+            proptest::prop_assert_eq!(read, vec![(key.into_bytes(), value.into_bytes())]);
+        }
+    }
+
     #[test]
     fn keywords_and_odd_keys_are_bracketed() {
         assert!(!is_plain_key("end"));
         assert!(!is_plain_key("a-b"));
         assert!(is_plain_key("_a1"));
         let mut s = String::new();
-        write_string(&mut s, "a\nb]]");
-        assert_eq!(s, "[=[\na\nb]]]=]");
+        write_string(&mut s, "a\nb]]\r\t1");
+        assert_eq!(s, r#""a\nb]]\r\0091""#);
     }
 }
