@@ -312,11 +312,8 @@ impl<'a> Unpacker<'a> {
     fn symlink(&mut self, name: &str, rel: &Path, target: &str) -> Result<(), FetchError> {
         let full = self.prepare(name, rel, false)?;
         let parent = full.parent().unwrap_or(&self.root).to_path_buf();
-        if resolve_inside(&self.root, &parent, Path::new(target), 0).is_none() {
-            return Err(self.entry_error(
-                name,
-                format!("is a symlink to `{target}`, which points outside the destination"),
-            ));
+        if let Err(unresolved) = resolve_inside(&self.root, &parent, Path::new(target), 0) {
+            return Err(self.entry_error(name, unresolved.describe(Path::new(target))));
         }
         make_symlink(target, &full)
             .map_err(|e| FetchError::io("cannot create symlink", &full, e))?;
@@ -487,33 +484,57 @@ impl<'a> Unpacker<'a> {
                 continue;
             };
             let parent = link.parent().unwrap_or(&self.root);
-            if resolve_inside(&self.root, parent, &target, 0).is_none() {
+            if let Err(unresolved) = resolve_inside(&self.root, parent, &target, 0) {
                 let _ = fs::remove_file(link);
                 let entry = link
                     .strip_prefix(&self.root)
                     .unwrap_or(link)
                     .display()
                     .to_string();
-                return Err(self.entry_error(
-                    &entry,
-                    format!(
-                        "is a symlink to `{}`, which resolves outside the destination",
-                        target.display()
-                    ),
-                ));
+                return Err(self.entry_error(&entry, unresolved.describe(&target)));
             }
         }
         Ok(())
     }
 }
 
+/// Why a symlink target was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Unresolved {
+    /// Absolute, or a step leaves the destination.
+    Outside,
+    /// Following links goes round in a circle (or deeper than any real tree needs).
+    Loop,
+}
+
+impl Unresolved {
+    fn describe(self, target: &Path) -> String {
+        match self {
+            Unresolved::Outside => format!(
+                "is a symlink to `{}`, which resolves outside the destination",
+                target.display()
+            ),
+            Unresolved::Loop => format!(
+                "is a symlink to `{}`, which never resolves: the links form a loop",
+                target.display()
+            ),
+        }
+    }
+}
+
 /// Resolves `target` (a symlink's contents) from the symlink-free directory `from`, following
 /// symlinks that already exist, and returns where it leads if every step stays inside `root`.
 /// Absolute targets and any step outside `root` (even one that comes back) are refused.
-fn resolve_inside(root: &Path, from: &Path, target: &Path, depth: u32) -> Option<PathBuf> {
+fn resolve_inside(
+    root: &Path,
+    from: &Path,
+    target: &Path,
+    depth: u32,
+) -> Result<PathBuf, Unresolved> {
+    // Linux's own limit on links followed in one lookup.
     const MAX_LINK_DEPTH: u32 = 40;
     if depth > MAX_LINK_DEPTH {
-        return None;
+        return Err(Unresolved::Loop);
     }
     let mut cur = from.to_path_buf();
     for comp in target.components() {
@@ -526,19 +547,19 @@ fn resolve_inside(root: &Path, from: &Path, target: &Path, depth: u32) -> Option
                 let next = cur.join(part);
                 match fs::symlink_metadata(&next) {
                     Ok(m) if m.file_type().is_symlink() => {
-                        let inner = fs::read_link(&next).ok()?;
+                        let inner = fs::read_link(&next).map_err(|_| Unresolved::Outside)?;
                         cur = resolve_inside(root, &cur, &inner, depth + 1)?;
                     }
                     _ => cur = next,
                 }
             }
-            Component::RootDir | Component::Prefix(_) => return None,
+            Component::RootDir | Component::Prefix(_) => return Err(Unresolved::Outside),
         }
         if !cur.starts_with(root) {
-            return None;
+            return Err(Unresolved::Outside);
         }
     }
-    Some(cur)
+    Ok(cur)
 }
 
 /// Keeps the executable bits of an entry and normalizes the rest, so unpacked trees do not
@@ -655,15 +676,22 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let root = fs::canonicalize(dir.path()).unwrap();
         fs::create_dir(root.join("sub")).unwrap();
-        assert!(resolve_inside(&root, &root.join("sub"), Path::new("../x"), 0).is_some());
-        assert!(resolve_inside(&root, &root, Path::new("../x"), 0).is_none());
-        assert!(resolve_inside(&root, &root, Path::new("/etc"), 0).is_none());
+        assert!(resolve_inside(&root, &root.join("sub"), Path::new("../x"), 0).is_ok());
+        let outside = Err(Unresolved::Outside);
+        assert_eq!(resolve_inside(&root, &root, Path::new("../x"), 0), outside);
+        assert_eq!(resolve_inside(&root, &root, Path::new("/etc"), 0), outside);
         // sub/up -> .. is fine on its own, but following it and then `..` leaves the root.
         std::os::unix::fs::symlink("..", root.join("sub/up")).unwrap();
-        assert!(resolve_inside(&root, &root, Path::new("sub/up"), 0).is_some());
-        assert!(resolve_inside(&root, &root, Path::new("sub/up/.."), 0).is_none());
-        // A link loop is refused rather than followed forever.
+        assert!(resolve_inside(&root, &root, Path::new("sub/up"), 0).is_ok());
+        assert_eq!(
+            resolve_inside(&root, &root, Path::new("sub/up/.."), 0),
+            outside
+        );
+        // A link loop is refused, and called a loop, rather than followed forever.
         std::os::unix::fs::symlink("loop", root.join("loop")).unwrap();
-        assert!(resolve_inside(&root, &root, Path::new("loop/x"), 0).is_none());
+        assert_eq!(
+            resolve_inside(&root, &root, Path::new("loop/x"), 0),
+            Err(Unresolved::Loop)
+        );
     }
 }
