@@ -28,6 +28,7 @@ mod example;
 mod fetch;
 mod git_http;
 mod history_pack;
+mod hostile_input;
 mod install;
 mod install_errors;
 mod install_sources;
