@@ -100,8 +100,9 @@ pub enum SandboxError {
         chunk: String,
         limit: Duration,
     },
-    /// A pattern-matching call whose worst case does not fit in what is left of the budget.
-    PatternLimit {
+    /// A C call (pattern matching, `string.rep`, `table.move`) whose worst case does not fit in
+    /// what is left of the budget.
+    CallLimit {
         chunk: String,
         message: String,
     },
@@ -155,7 +156,7 @@ impl SandboxError {
                  must be plain tables",
                 limit.as_secs_f64()
             ),
-            SandboxError::PatternLimit { message, .. } => message.clone(),
+            SandboxError::CallLimit { message, .. } => message.clone(),
             SandboxError::MemoryLimit { limit, .. } => format!(
                 "memory limit exceeded ({} MiB): the file builds values too large for a data file",
                 limit / (1024 * 1024)
@@ -177,7 +178,7 @@ impl fmt::Display for SandboxError {
             SandboxError::Syntax { chunk, .. }
             | SandboxError::InstructionLimit { chunk, .. }
             | SandboxError::TimeLimit { chunk, .. }
-            | SandboxError::PatternLimit { chunk, .. }
+            | SandboxError::CallLimit { chunk, .. }
             | SandboxError::MemoryLimit { chunk, .. }
             | SandboxError::Runtime { chunk, .. }
             | SandboxError::Convert { chunk, .. } => chunk.as_str(),
@@ -393,9 +394,10 @@ const LUA_KEYWORDS: &[&str] = &[
 /// cannot change what the next one sees. `pcall`/`xpcall` re-check the limits after the call,
 /// and an `xpcall` message handler checks them before it runs, so a chunk can neither swallow
 /// a limit error nor keep running in a handler (Lua runs a handler with hooks off when the
-/// error came from the hook). The pattern functions are replaced once, in the shared `string`
-/// table that is also every string's metatable index (`s:find(p)`): each call is charged its
-/// worst case before the C matcher runs, because the instruction hook cannot interrupt it.
+/// error came from the hook). The pattern functions, `string.rep` and `table.move` are replaced
+/// once, in the shared library tables (`string` is also every string's metatable index, as in
+/// `s:find(p)`): each call is charged its worst case before the C function runs, because the
+/// instruction hook cannot interrupt a C call.
 const PRELUDE: &str = r#"
 local check, charge, raw = ...
 local raw_pcall, raw_xpcall, raw_pairs, raw_ipairs = raw.pcall, raw.xpcall, raw.pairs, raw.ipairs
@@ -433,6 +435,17 @@ string.gsub = function(s, p, repl, n)
   charge("gsub", s, p)
   return results(gsub(s, p, repl, n))
 end
+-- Two more C loops whose length no allocation bounds: an empty string repeated, and moving
+-- a range of nils.
+local rep, move = string.rep, raw.table.move
+string.rep = function(s, n, sep)
+  charge("rep", s, n, sep)
+  return results(rep(s, n, sep))
+end
+raw.table.move = function(a1, f, e, t, a2)
+  charge("move", f, e)
+  return results(move(a1, f, e, t, a2))
+end
 return function()
   local base = {}
   for _, name in raw_ipairs(base_names) do base[name] = raw[name] end
@@ -460,7 +473,7 @@ enum Fired {
     Nothing = 0,
     Instructions = 1,
     Time = 2,
-    Pattern = 3,
+    Expensive = 3,
 }
 
 /// The budget of one evaluation, shared by the instruction hook, the pattern functions and
@@ -471,7 +484,7 @@ struct Meter {
     spent: AtomicU64,
     deadline: Mutex<Instant>,
     fired: AtomicU8,
-    pattern_message: Mutex<String>,
+    call_message: Mutex<String>,
 }
 
 impl Meter {
@@ -481,7 +494,7 @@ impl Meter {
             spent: AtomicU64::new(0),
             deadline: Mutex::new(Instant::now() + limits.wall_time),
             fired: AtomicU8::new(Fired::Nothing as u8),
-            pattern_message: Mutex::new(String::new()),
+            call_message: Mutex::new(String::new()),
         }
     }
 
@@ -495,7 +508,7 @@ impl Meter {
         match self.fired.load(Ordering::Relaxed) {
             1 => Fired::Instructions,
             2 => Fired::Time,
-            3 => Fired::Pattern,
+            3 => Fired::Expensive,
             _ => Fired::Nothing,
         }
     }
@@ -531,33 +544,80 @@ impl Meter {
         Ok(())
     }
 
-    /// Charges a pattern-matching call its worst case, refusing it when that does not fit in
-    /// what is left of the instruction budget.
-    fn charge_pattern(
-        &self,
-        function: &str,
-        subject_len: usize,
-        pattern: &[u8],
-        plain: bool,
-    ) -> Result<(), mlua::Error> {
+    /// Charges a C call its worst case (`cost` steps), refusing it when that does not fit in
+    /// what is left of the instruction budget. `what` describes the call for the error.
+    fn charge(&self, cost: f64, what: impl FnOnce() -> String) -> Result<(), mlua::Error> {
         self.spend(0)?;
-        let cost = pattern_cost(function, subject_len, pattern, plain);
         let left = self
             .limits
             .instructions
             .saturating_sub(self.spent.load(Ordering::Relaxed));
         if cost > left as f64 {
-            let shown: String = String::from_utf8_lossy(pattern).chars().take(40).collect();
-            *lock(&self.pattern_message) = format!(
-                "string.{function} with the pattern {shown:?}{} on a {subject_len}-byte string \
-                 may take about {cost:.1e} matching steps, more than the {left} instructions \
-                 left of the limit of {}: data files must not do heavy pattern matching",
-                if pattern.len() > 40 { "..." } else { "" },
+            *lock(&self.call_message) = format!(
+                "{} may take about {cost:.1e} steps, more than the {left} instructions left of \
+                 the limit of {}: data files must not do heavy work in one call",
+                what(),
                 self.limits.instructions
             );
-            return Err(self.fire(Fired::Pattern));
+            return Err(self.fire(Fired::Expensive));
         }
         self.spend(cost as u64)
+    }
+
+    /// The charge for one call of a wrapped C function (see [`PRELUDE`]), from its arguments.
+    fn charge_call(
+        &self,
+        function: &str,
+        a: &Value,
+        b: &Value,
+        c: &Value,
+    ) -> Result<(), mlua::Error> {
+        match function {
+            "rep" => {
+                // Only an empty result can repeat unboundedly: anything longer is bounded by
+                // the memory limit.
+                let empty = |v: &Value| matches!(v, Value::String(s) if s.as_bytes().is_empty());
+                match (empty(a) && (matches!(c, Value::Nil) || empty(c)), number(b)) {
+                    (true, Some(n)) if n > 0.0 => {
+                        self.charge(n, || format!("string.rep of an empty string {n:.0} times"))
+                    }
+                    _ => self.spend(0),
+                }
+            }
+            "move" => match (number(a), number(b)) {
+                (Some(f), Some(e)) if e >= f => {
+                    let count = e - f + 1.0;
+                    self.charge(count, || format!("table.move of {count:.0} elements"))
+                }
+                _ => self.spend(0),
+            },
+            _ => match (text_len(a), text_bytes(b)) {
+                (Some(n), Some(p)) => {
+                    let plain = !matches!(c, Value::Nil | Value::Boolean(false));
+                    let cost = pattern_cost(function, n, &p, plain);
+                    self.charge(cost, || {
+                        let shown: String = String::from_utf8_lossy(&p).chars().take(40).collect();
+                        format!(
+                            "string.{function} with the pattern {shown:?}{} on a {n}-byte \
+                             string",
+                            if p.len() > 40 { "..." } else { "" }
+                        )
+                    })
+                }
+                // The function itself reports the wrong argument.
+                _ => self.spend(0),
+            },
+        }
+    }
+}
+
+/// A number argument as Lua would read it, when it is one.
+fn number(value: &Value) -> Option<f64> {
+    match value {
+        Value::Integer(i) => Some(*i as f64),
+        Value::Number(n) => Some(*n),
+        Value::String(s) => std::str::from_utf8(&s.as_bytes()).ok()?.trim().parse().ok(),
+        _ => None,
     }
 }
 
@@ -572,7 +632,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// pattern at every remaining position (a factor of `n + 1`), each `?` twice. `gmatch` and
 /// `gsub` restart after each match, which the start positions already count. A plain `find`
 /// compares the pattern at each start.
-pub fn pattern_cost(function: &str, n: usize, pattern: &[u8], plain: bool) -> f64 {
+fn pattern_cost(function: &str, n: usize, pattern: &[u8], plain: bool) -> f64 {
     let n1 = n as f64 + 1.0;
     let m = pattern.len() as f64 + 1.0;
     if plain {
@@ -731,15 +791,8 @@ impl Sandbox {
         let charge = {
             let meter = Arc::clone(&meter);
             lua.create_function(
-                move |_, (function, subject, pattern, plain): (String, Value, Value, Value)| {
-                    match (text_len(&subject), text_bytes(&pattern)) {
-                        (Some(n), Some(p)) => {
-                            let plain = !matches!(plain, Value::Nil | Value::Boolean(false));
-                            meter.charge_pattern(&function, n, &p, plain)
-                        }
-                        // The function itself reports the wrong argument.
-                        _ => meter.spend(0),
-                    }
+                move |_, (function, a, b, c): (String, Value, Value, Value)| {
+                    meter.charge_call(&function, &a, &b, &c)
                 },
             )
             .map_err(SandboxError::Setup)?
@@ -857,10 +910,10 @@ impl Sandbox {
                     limit: self.limits.wall_time,
                 };
             }
-            Fired::Pattern => {
-                return SandboxError::PatternLimit {
+            Fired::Expensive => {
+                return SandboxError::CallLimit {
                     chunk,
-                    message: lock(&self.meter.pattern_message).clone(),
+                    message: lock(&self.meter.call_message).clone(),
                 };
             }
         }
@@ -1166,10 +1219,10 @@ mod tests {
         ] {
             let err = eval(source).unwrap_err();
             assert!(
-                matches!(err, SandboxError::PatternLimit { .. }),
+                matches!(err, SandboxError::CallLimit { .. }),
                 "{source}: {err}"
             );
-            assert!(err.to_string().contains("matching steps"), "{err}");
+            assert!(err.to_string().contains("may take about"), "{err}");
         }
         // Ordinary rockspec uses pass, and argument errors still name the function.
         let data = eval(
@@ -1183,6 +1236,24 @@ mod tests {
         assert_eq!(data.get("c"), Some(&Data::String("3".into())));
         let d = data.get("d").and_then(Data::as_str).unwrap();
         assert!(d.contains("bad argument #1 to 'find'"), "{d}");
+    }
+
+    #[test]
+    fn unbounded_c_loops_are_refused() {
+        for source in [
+            "x = (''):rep(1e18)",
+            "x = string.rep('', math.maxinteger, '')",
+            "table.move({}, 1, 1e15, 2)",
+        ] {
+            let err = eval(source).unwrap_err();
+            assert!(
+                matches!(err, SandboxError::CallLimit { .. }),
+                "{source}: {err}"
+            );
+        }
+        let data = eval("a = ('ab'):rep(3, ',') b = table.move({1, 2, 3}, 1, 3, 2)[4]").unwrap();
+        assert_eq!(data.get("a"), Some(&Data::String("ab,ab,ab".into())));
+        assert_eq!(data.get("b"), Some(&Data::Integer(3)));
     }
 
     #[test]
