@@ -525,6 +525,15 @@ impl EnvRepo {
     /// Removes lock files a killed git operation left in the repository. Only call this while
     /// holding the environment's writer lock: lvm is then the only writer.
     pub fn remove_stale_git_locks(&self) {
+        for path in self.git_lock_files() {
+            tracing::warn!("removing {} left by an interrupted change", path.display());
+            let _ = std::fs::remove_file(&path);
+        }
+    }
+
+    /// The lock files of git operations in the repository (the index's, `HEAD`'s, a ref's).
+    /// Without a live writer they were left by a killed one.
+    pub fn git_lock_files(&self) -> Vec<PathBuf> {
         let git_dir = self.repo.path().to_path_buf();
         let mut candidates = vec![
             git_dir.join("index.lock"),
@@ -540,12 +549,8 @@ impl EnvRepo {
                 candidates.push(entry.path().to_path_buf());
             }
         }
-        for path in candidates {
-            if path.is_file() {
-                tracing::warn!("removing {} left by an interrupted change", path.display());
-                let _ = std::fs::remove_file(&path);
-            }
-        }
+        candidates.retain(|path| path.is_file());
+        candidates
     }
 
     /// Makes the files of the working directory (and the index) match a commit, so `git status`

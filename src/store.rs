@@ -41,8 +41,8 @@ pub enum StoreError {
     #[error("invalid store key '{0}': a store key is 64 lower-case hexadecimal digits (a sha256)")]
     BadKey(String),
     #[error(
-        "{}: unreadable metadata of store entry {key} ({message}); remove that entry's folder \
-         so it is rebuilt (`lvm sync` rebuilds what the environment needs)", path.display()
+        "{}: unreadable metadata of store entry {key} ({message}); `lvm verify --repair` in an \
+         environment that uses it rebuilds the entry, `lvm gc` drops it when none does", path.display()
     )]
     BadMeta {
         key: String,

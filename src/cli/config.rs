@@ -110,7 +110,7 @@ pub fn exec(ctx: &Context, command: ConfigCommand) -> Result<i32> {
 fn check_environment(ctx: &Context) -> Result<()> {
     let path = ctx.env_path()?;
     if path.join(".git").is_dir() {
-        Environment::open(&path, ctx.home.clone())?;
+        Environment::open_with(&path, ctx.home.clone(), ctx.open_options())?;
     }
     Ok(())
 }

@@ -93,7 +93,7 @@ pub fn exec(ctx: &Context, command: EnvCommand) -> Result<i32> {
                 bail!("no environment named '{name}' (see `lvm env list`)");
             }
             // Wait for any writer to finish, so nothing is half-removed under it.
-            let env = Environment::open(&path, ctx.home.clone())?;
+            let env = Environment::open_with(&path, ctx.home.clone(), ctx.open_options())?;
             let lock = env.lock_only(ctx.lock_timeout)?;
             lvm::tree::files::remove_tree(&path)
                 .with_context(|| format!("removing {}", path.display()))?;

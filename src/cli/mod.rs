@@ -263,6 +263,89 @@ Examples:
     Recommend(recommend::RecommendArgs),
 }
 
+impl Command {
+    /// Whether the command only reads (prints what is there, or runs a program): such a
+    /// command stops quietly when the reader of its output goes away (`lvm log | head`), as
+    /// other Unix tools do. Every other command may change something, and a change must
+    /// finish whatever happens to its output.
+    fn only_reads(&self) -> bool {
+        matches!(
+            self,
+            Command::Lint(_)
+                | Command::List(_)
+                | Command::Show(_)
+                | Command::Search(_)
+                | Command::Path(_)
+                | Command::Log(_)
+                | Command::Stats(_)
+                | Command::ShowEvent(_)
+                | Command::Diff(_)
+                | Command::Completions(_)
+                | Command::Man
+                | Command::ShellInit(_)
+                | Command::Run(_)
+                | Command::Lua(_)
+                | Command::Exec(_)
+                | Command::Collections(_)
+                | Command::Profiles(_)
+                | Command::Doctor(_)
+                | Command::Recommend(_)
+        )
+    }
+}
+
+/// The exit code of a command whose output was closed before it finished printing (as for a
+/// process killed by SIGPIPE, 128 + 13); its change, if any, is complete.
+const CLOSED_OUTPUT: i32 = 141;
+
+/// A closed pipe kills a reading command quietly (the Unix default); for any other command it
+/// only makes the write fail, so the command goes on and its change completes.
+fn set_closed_pipe_behavior(only_reads: bool) {
+    #[cfg(unix)]
+    // SAFETY: setting a signal's disposition, before this process starts any thread.
+    unsafe {
+        let action = if only_reads {
+            libc::SIG_DFL
+        } else {
+            libc::SIG_IGN
+        };
+        libc::signal(libc::SIGPIPE, action);
+    }
+}
+
+/// Whether a panic is a print macro failing on a closed stdout or stderr.
+fn is_closed_output_panic(payload: &(dyn std::any::Any + Send)) -> bool {
+    let text = payload
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| payload.downcast_ref::<&str>().copied())
+        .unwrap_or_default();
+    text.starts_with("failed printing to std") && text.contains("Broken pipe")
+}
+
+/// Runs the command; a print that fails because its reader went away ends it with
+/// [`CLOSED_OUTPUT`] instead of a crash report. The library prints nothing, so by then the
+/// command's change (if any) is complete: commands print their outcome after it.
+fn run_guarded(ctx: &Context, command: Command) -> Result<i32> {
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if !is_closed_output_panic(info.payload()) {
+            default_hook(info);
+        }
+    }));
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(ctx, command))) {
+        Ok(result) => result,
+        Err(payload) if is_closed_output_panic(payload.as_ref()) => Ok(CLOSED_OUTPUT),
+        Err(payload) => std::panic::resume_unwind(payload),
+    }
+}
+
+/// Writes an error line on stderr; a closed stderr loses it rather than ending lvm.
+fn error_line(text: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "error: {text}");
+}
+
 /// Log files kept per environment (one per day).
 const LOG_FILES_KEPT: usize = 14;
 
@@ -494,6 +577,7 @@ impl Context {
             servers,
             jobs: Some(self.settings.jobs),
             http_timeout: Some(self.settings.http_timeout),
+            lock_timeout: Some(self.lock_timeout),
             reporter: Arc::new(progress::Terminal::new()),
         }
     }
@@ -518,12 +602,13 @@ pub fn main() -> i32 {
             return code;
         }
     };
+    set_closed_pipe_behavior(cli.command.only_reads());
     let plain_stderr = !std::io::stderr().is_terminal();
     let home = match lvm::config::home() {
         Ok(h) => Home::new(h),
         Err(e) => {
             init_tracing(cli.verbose, cli.quiet, None, !plain_stderr);
-            eprintln!("error: {e}");
+            error_line(format_args!("{e}"));
             return exit::FAILURE;
         }
     };
@@ -550,7 +635,7 @@ pub fn main() -> i32 {
     }
     if let Err(e) = ctx.configure(flags) {
         init_tracing(cli.verbose, cli.quiet, None, !plain_stderr);
-        eprintln!("error: {e:#}");
+        error_line(format_args!("{e:#}"));
         return exit::FAILURE;
     }
     let env_logs = ctx
@@ -567,10 +652,10 @@ pub fn main() -> i32 {
         "lvm {}",
         std::env::args().skip(1).collect::<Vec<_>>().join(" ")
     );
-    match run(&ctx, cli.command) {
+    match run_guarded(&ctx, cli.command) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {}", lvm::errors::error_text(e.as_ref()));
+            error_line(format_args!("{}", lvm::errors::error_text(e.as_ref())));
             match error_kind(&e) {
                 ErrorKind::LockBusy => exit::LOCKED,
                 _ => exit::FAILURE,

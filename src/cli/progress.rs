@@ -31,7 +31,11 @@ impl Terminal {
     fn line(&self, text: &str) {
         match self.bar.lock().ok().as_ref().and_then(|b| b.as_ref()) {
             Some(bar) => bar.println(text),
-            None => eprintln!("{text}"),
+            // A closed stderr must not stop a change: the line is lost, the change goes on.
+            None => {
+                use std::io::Write;
+                let _ = writeln!(std::io::stderr(), "{text}");
+            }
         }
     }
 }

@@ -194,20 +194,7 @@ pub fn interpreter_args(argv: &[OsString], script: &OsStr, args: &[OsString]) ->
 /// when the run ends.
 struct RunTree {
     root: PathBuf,
-    scratch: Option<Scratch>,
-}
-
-/// A directory removed on drop (its contents may be read-only, as trees are).
-struct Scratch {
-    dir: PathBuf,
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        if let Err(e) = tree::files::remove_tree(&self.dir) {
-            eprintln!("lvm: could not remove the scratch tree: {e}");
-        }
-    }
+    scratch: Option<lvm::env::Scratch>,
 }
 
 impl RunTree {
@@ -236,16 +223,8 @@ impl RunTree {
     fn of_profile(ctx: &Context, env: &Environment, profile: &str) -> Result<RunTree> {
         let head = env.repo().profile_head(profile)?;
         let manifest = env.repo().manifest_at(head)?;
-        let scratch_root = env.root().join(lvm::layout::SCRATCH_DIR);
-        std::fs::create_dir_all(&scratch_root)
-            .with_context(|| format!("creating {}", scratch_root.display()))?;
-        let dir = tempfile::Builder::new()
-            .prefix("run-")
-            .tempdir_in(&scratch_root)
-            .with_context(|| format!("creating a scratch directory in {}", scratch_root.display()))?
-            .keep();
-        let scratch = Scratch { dir };
-        let root = scratch.dir.join("tree");
+        let scratch = env.scratch("run-")?;
+        let root = scratch.path().join("tree");
         {
             let env = env.lock(ctx.lock_timeout)?;
             let built = env.materialize(&manifest).with_context(|| {
@@ -268,7 +247,7 @@ impl RunTree {
     fn vm(&self) -> Result<Vm> {
         let vm = Vm::new(&self.root)?;
         if let Some(scratch) = &self.scratch {
-            let dir = scratch.dir.clone();
+            let dir = scratch.path().to_path_buf();
             let wrap = || -> mlua::Result<()> {
                 let lua = vm.lua();
                 let os: mlua::Table = lua.globals().get("os")?;

@@ -9,11 +9,12 @@ use std::time::Instant;
 use git2::Oid;
 
 use super::error::io;
+use super::scratch;
 use super::trees::tree_dir_matches;
 use super::{EnvError, Environment, PHASES, Result, WriteLock, fault_point, pack_every};
 use crate::config::EnvConfig;
 use crate::events::{Event, EventKind};
-use crate::layout::{JOURNAL_FILE, TREES_DIR};
+use crate::layout::{JOURNAL_FILE, SCRATCH_DIR, TREES_DIR};
 use crate::manifest::{self, Manifest};
 
 /// What a change left to do once its commit exists, written to `.git/lvm-journal` before the
@@ -74,17 +75,21 @@ impl Environment {
         // With the writer lock held no other lvm process is writing git files, so any git lock
         // file (the index's, a ref's) was left by a killed one, journal or not.
         self.repo.remove_stale_git_locks();
+        scratch::sweep(&self.root.join(SCRATCH_DIR));
         let path = self.journal_path();
-        let text = match fs::read_to_string(&path) {
-            Ok(t) => t,
+        // Bytes, not text: a damaged journal (not UTF-8, not JSON) is dropped like any
+        // unreadable one rather than blocking every writer.
+        let bytes = match fs::read(&path) {
+            Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
             Err(e) => return Err(io("read", &path)(e)),
         };
-        let journal: Journal = match serde_json::from_str(&text) {
+        let journal: Journal = match serde_json::from_slice(&bytes) {
             Ok(j) => j,
             Err(e) => {
-                // Only a crash while writing it makes it unreadable, and that is before the
-                // commit: nothing happened.
+                // It is written atomically, so only damage makes it unreadable. Whatever change
+                // it named, the recovery that follows makes the working files and the tree
+                // agree with the head commit, so dropping it loses nothing.
                 tracing::warn!(
                     "dropping the unreadable change journal {}: {e}",
                     path.display()

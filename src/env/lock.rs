@@ -48,26 +48,36 @@ impl Environment {
             .open(self.state_lock_path())
     }
 
-    /// Takes the state lock shared, waiting while a writer finishes a change (at most a
-    /// minute; a reader that cannot lock, e.g. in a read-only directory, reads unlocked).
-    pub(super) fn hold_for_reading(&self) {
-        let Ok(file) = self.state_lock_file() else {
-            return;
-        };
+    /// Takes the state lock shared, waiting while a writer finishes a change (until
+    /// `deadline`; then, like a reader that cannot lock, e.g. in a read-only directory, it
+    /// reads unlocked). Returns how long it waited.
+    pub(super) fn hold_for_reading(&self, deadline: Instant) -> Duration {
         let start = Instant::now();
+        let Ok(file) = self.state_lock_file() else {
+            return Duration::ZERO;
+        };
         while fs4::FileExt::try_lock_shared(&file).is_err() {
-            if start.elapsed() > Duration::from_secs(60) {
+            if Instant::now() >= deadline {
                 tracing::warn!(
                     "a change to {} takes long to finish; reading anyway",
                     self.root.display()
                 );
-                return;
+                return start.elapsed();
             }
             std::thread::sleep(Duration::from_millis(10));
         }
         if let Ok(mut guard) = self.read_guard.lock() {
             *guard = Some(file);
         }
+        start.elapsed()
+    }
+
+    /// What opening waited, once: the first writer-lock wait counts it against its timeout.
+    fn take_waited_at_open(&self) -> Duration {
+        self.waited_at_open
+            .lock()
+            .map(|mut w| std::mem::take(&mut *w))
+            .unwrap_or_default()
     }
 
     pub(super) fn release_read_guard(&self) {
@@ -110,16 +120,19 @@ impl Environment {
     }
 
     /// Takes the writer lock, waiting up to `timeout` (with a message after a moment), without
-    /// any recovery beyond finishing an interrupted change.
+    /// any recovery beyond finishing an interrupted change. The first lock after opening
+    /// counts what the open waited for a change in progress, so a command waits at most
+    /// `timeout` in total.
     pub fn lock_only(&self, timeout: Duration) -> Result<WriteLock<'_>> {
         self.release_read_guard();
         let start = Instant::now();
+        let budget = timeout.saturating_sub(self.take_waited_at_open());
         let mut told = false;
         let lock = loop {
             if let Some(lock) = self.try_lock()? {
                 break lock;
             }
-            if start.elapsed() >= timeout {
+            if start.elapsed() >= budget {
                 return Err(LockBusy {
                     root: self.root.clone(),
                     waited: timeout,

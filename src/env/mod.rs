@@ -18,12 +18,14 @@ mod change;
 mod error;
 mod home;
 mod lock;
+mod scratch;
 mod trees;
 
 pub use self::change::ChangePlan;
 pub use self::error::EnvError;
 pub use self::home::Home;
 pub use self::lock::{LockBusy, WriteLock};
+pub use self::scratch::{Scratch, ScratchError};
 pub use self::trees::{KEPT_TREES, KeptTree};
 pub use crate::layout::TREE_LINK;
 
@@ -54,6 +56,9 @@ pub struct Environment {
     /// A reader's shared hold on the state lock (see [`crate::layout::STATE_LOCK_FILE`]), taken by
     /// [`Environment::open`] and given up when this process becomes the writer.
     read_guard: std::sync::Mutex<Option<fs::File>>,
+    /// How long opening waited for a change in progress; the first writer-lock wait counts it
+    /// against its timeout, so one command waits at most the lock timeout in total.
+    waited_at_open: std::sync::Mutex<Duration>,
     /// What the caller opened it with (overrides and reporter), kept for [`Environment::reopen`].
     options: OpenOptions,
 }
@@ -68,6 +73,9 @@ pub struct OpenOptions {
     pub jobs: Option<Jobs>,
     /// The network timeout, when not the recorded setting.
     pub http_timeout: Option<HttpTimeout>,
+    /// How long opening may wait for another process's change to finish (the lock timeout);
+    /// `None`: [`crate::config::DEFAULT_LOCK_TIMEOUT`].
+    pub lock_timeout: Option<Duration>,
     /// Receives progress and notices; [`Silent`] by default.
     pub reporter: Arc<dyn Reporter>,
 }
@@ -78,12 +86,19 @@ impl Default for OpenOptions {
             servers: None,
             jobs: None,
             http_timeout: None,
+            lock_timeout: None,
             reporter: Arc::new(Silent),
         }
     }
 }
 
 impl OpenOptions {
+    /// How long opening may wait for a change in progress.
+    fn lock_timeout(&self) -> Duration {
+        self.lock_timeout
+            .unwrap_or(Duration::from_secs_f64(crate::config::DEFAULT_LOCK_TIMEOUT))
+    }
+
     /// Applies the overrides to the recorded settings; returns the reporter.
     fn apply(&self, config: &mut EnvConfig) {
         if let Some(servers) = &self.servers {
@@ -194,6 +209,7 @@ impl Environment {
             config,
             home,
             read_guard: std::sync::Mutex::new(None),
+            waited_at_open: std::sync::Mutex::new(Duration::ZERO),
             options,
         }
     }
@@ -230,9 +246,14 @@ impl Environment {
             &format!("{}", root.join(CONFIG_FILE).display()),
         )?;
         let env = Environment::assemble(root, repo, config, home, options);
-        env.hold_for_reading();
-        if env.journal_path().exists() {
-            // The writer that left it is gone if its lock is free: finish its change first.
+        // Every wait of the open shares one deadline: a stalled writer costs a reader the lock
+        // timeout once, not once per wait.
+        let deadline = Instant::now() + env.options.lock_timeout();
+        let mut waited = env.hold_for_reading(deadline);
+        if env.journal_path().exists() || !env.repo.git_lock_files().is_empty() {
+            // The writer that left them is gone if its lock is free: finish its change (and
+            // remove git's lock files it left) first. A live writer holds the lock, so its
+            // files are never touched.
             env.release_read_guard();
             if let Ok(Some(_lock)) = env.try_lock() {
                 if let Err(e) = env.recover_interrupted(false) {
@@ -240,7 +261,10 @@ impl Environment {
                     tracing::warn!("could not finish an interrupted change: {e}");
                 }
             }
-            env.hold_for_reading();
+            waited += env.hold_for_reading(deadline);
+        }
+        if let Ok(mut slot) = env.waited_at_open.lock() {
+            *slot = waited;
         }
         env.register_in_home();
         Ok(env)
@@ -271,9 +295,21 @@ impl Environment {
         self.options.reporter.as_ref()
     }
 
+    /// How long opening waits for a change in progress (what it was opened with), for
+    /// opening other environments alike.
+    pub fn open_timeout(&self) -> Duration {
+        self.options.lock_timeout()
+    }
+
     /// A shared handle on the reporter, for work that outlives a borrow of the environment.
     pub fn reporter_handle(&self) -> Arc<dyn Reporter> {
         Arc::clone(&self.options.reporter)
+    }
+
+    /// A new scratch directory in `.lvm-tmp` for this command, removed when dropped; scratch
+    /// that killed commands left behind is removed first.
+    pub fn scratch(&self, prefix: &str) -> Result<Scratch, ScratchError> {
+        Scratch::create(&self.root.join(crate::layout::SCRATCH_DIR), prefix)
     }
 
     /// The environment opened again with the same overrides and reporter, to see what changed

@@ -7,7 +7,7 @@ use thiserror::Error;
 
 use crate::build::BuildError;
 use crate::config::ConfigError;
-use crate::env::EnvError;
+use crate::env::{EnvError, ScratchError};
 use crate::envrepo::RepoError;
 use crate::envrepo::remotes::SharingError;
 use crate::errors::{ErrorKind, error_text};
@@ -263,6 +263,8 @@ pub enum Error {
     #[error(transparent)]
     Env(#[from] EnvError),
     #[error(transparent)]
+    Scratch(#[from] ScratchError),
+    #[error(transparent)]
     Repo(#[from] RepoError),
     #[error(transparent)]
     Sharing(#[from] SharingError),
@@ -376,6 +378,7 @@ impl Error {
             E::Packages { failures } => packages_kind(failures),
             E::OtherEnvironment { source, .. } | E::Unlink { source, .. } => source.kind(),
             E::Env(e) => e.kind(),
+            E::Scratch(e) => e.kind(),
             E::Repo(e) => e.kind(),
             E::Sharing(e) => e.kind(),
             E::Fetch(e) => e.kind(),

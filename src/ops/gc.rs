@@ -35,12 +35,17 @@ pub fn gc(env: &WriteLock<'_>, older_than_days: Option<u32>, dry_run: bool) -> R
         }
         // An unreadable environment might need anything: collecting without it could delete
         // what it uses, so stop.
-        let other = Environment::open(&root, env.home().clone()).map_err(|source| {
-            Error::OtherEnvironment {
-                root: root.clone(),
-                source: Box::new(source),
-            }
-        })?;
+        let options = crate::env::OpenOptions {
+            lock_timeout: Some(env.open_timeout()),
+            ..Default::default()
+        };
+        let other =
+            Environment::open_with(&root, env.home().clone(), options).map_err(|source| {
+                Error::OtherEnvironment {
+                    root: root.clone(),
+                    source: Box::new(source),
+                }
+            })?;
         keep.extend(needed_store_keys(&other, cutoff)?);
         others += 1;
     }

@@ -155,13 +155,7 @@ pub fn search(
         let in_rock = chosen
             .iter()
             .any(|(_, n)| !n.arches.iter().any(|a| a == "rockspec"));
-        let scratch = in_rock
-            .then(|| {
-                std::fs::create_dir_all(&scratch_root)
-                    .and_then(|()| tempfile::tempdir_in(&scratch_root))
-                    .ok()
-            })
-            .flatten();
+        let scratch = in_rock.then(|| env.scratch("search-").ok()).flatten();
         let scratch_path = scratch
             .as_ref()
             .map_or(scratch_root.as_path(), |d| d.path());

@@ -119,6 +119,15 @@ pub fn verify(env: &Environment) -> Result<VerifyReport> {
                 continue;
             }
         };
+        if let Err(e @ crate::store::StoreError::BadMeta { .. }) = store.get(&key) {
+            report.problems.push(format!(
+                "{name} {}: the store entry is damaged ({e}); `lvm verify --repair` rebuilds it",
+                package.version,
+            ));
+            report.corrupt_store.push((name.clone(), key));
+            store_complete = false;
+            continue;
+        }
         if !matches!(store.get(&key), Ok(Some(_))) {
             report.problems.push(format!(
                 "{name} {}: missing from the store ({}); `lvm verify --repair` rebuilds it",
@@ -167,12 +176,7 @@ pub fn verify(env: &Environment) -> Result<VerifyReport> {
 /// Differences between the live tree and a tree freshly made from the store for `manifest`.
 fn compare_tree(env: &Environment, manifest: &manifest::Manifest) -> Result<Vec<String>> {
     use std::os::unix::fs::MetadataExt;
-    let scratch = env.root().join(crate::layout::SCRATCH_DIR);
-    std::fs::create_dir_all(&scratch).map_err(fs_error("create", &scratch))?;
-    let expected_dir = tempfile::Builder::new()
-        .prefix("verify-")
-        .tempdir_in(&scratch)
-        .map_err(fs_error("make a folder in", &scratch))?;
+    let expected_dir = env.scratch("verify-")?;
     let expected_root = expected_dir.path().join("tree");
     env.materialize_into(manifest, &expected_root)?;
     let live_root = match crate::tree::current(&env.tree_path()) {

@@ -52,7 +52,7 @@ pub struct Session {
     pub(in crate::ops) cache_dir: PathBuf,
     pub(in crate::ops) servers: Vec<(RocksServer, ServerManifest)>,
     pub(in crate::ops) store: Store,
-    pub(in crate::ops) scratch: tempfile::TempDir,
+    pub(in crate::ops) scratch: crate::env::Scratch,
     pub(in crate::ops) build_ctx: BuildContext,
     pub(in crate::ops) fetch_opts: FetchOptions,
     /// Servers that could not be read, with why; named when a package cannot be found.
@@ -89,10 +89,7 @@ impl Session {
         if servers.is_empty() && !failures.is_empty() {
             tracing::warn!("no rocks server reachable; only installed packages are available");
         }
-        let scratch_root = env.root().join(crate::layout::SCRATCH_DIR);
-        std::fs::create_dir_all(&scratch_root).map_err(fs_error("create", &scratch_root))?;
-        let scratch = tempfile::tempdir_in(&scratch_root)
-            .map_err(fs_error("make a folder in", &scratch_root))?;
+        let scratch = env.scratch("session-")?;
         let headers = env
             .home()
             .root
