@@ -562,6 +562,16 @@ impl Layer {
     /// A config file's level: every key validated, unknown keys rejected with a suggestion.
     /// `origin` is what each value reports (the file's level and path).
     pub fn parse_toml(text: &str, origin: &Origin) -> Result<Layer, ConfigError> {
+        Layer::parse_toml_without(text, origin, None)
+    }
+
+    /// [`Layer::parse_toml`] leaving out `skip`, whatever its value (the key `lvm config`
+    /// is about to replace or remove).
+    pub fn parse_toml_without(
+        text: &str,
+        origin: &Origin,
+        skip: Option<Key>,
+    ) -> Result<Layer, ConfigError> {
         let file = origin.source().unwrap_or_default();
         let table: toml::Table = toml::from_str(text).map_err(|e| ConfigError::Invalid {
             file: file.clone(),
@@ -569,6 +579,9 @@ impl Layer {
         })?;
         let mut layer = Layer::new();
         for (name, raw) in &table {
+            if skip.is_some_and(|k| k.name() == name) {
+                continue;
+            }
             let key = Key::parse(name, &file)?;
             layer.set(Value::from_toml(key, raw, &file)?, origin.clone());
         }
@@ -692,8 +705,14 @@ fn user_config_path_from(
 
 /// The user level from `path`; empty when the file does not exist.
 pub fn load_user_config(path: &Path) -> Result<Layer, ConfigError> {
+    load_user_config_without(path, None)
+}
+
+/// [`load_user_config`] leaving out `skip`, whatever its value (see
+/// [`Layer::parse_toml_without`]).
+pub fn load_user_config_without(path: &Path, skip: Option<Key>) -> Result<Layer, ConfigError> {
     match std::fs::read_to_string(path) {
-        Ok(text) => Layer::parse_toml(&text, &Origin::User(path.to_path_buf())),
+        Ok(text) => Layer::parse_toml_without(&text, &Origin::User(path.to_path_buf()), skip),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Layer::new()),
         Err(source) => Err(ConfigError::Io {
             file: path.display().to_string(),
@@ -828,6 +847,24 @@ impl EnvConfig {
     /// Parses and validates `lvm.toml` text; `file` names it in errors.
     pub fn parse(text: &str, file: &str) -> Result<EnvConfig, ConfigError> {
         let layer = Layer::parse_toml(text, &Origin::Environment(PathBuf::from(file)))?;
+        EnvConfig::from_layer(&layer, file)
+    }
+
+    /// [`EnvConfig::parse`] with the value of `key` left out, whatever it is: what `lvm config
+    /// set` and `unset` replace, so a bad recorded value never keeps them from fixing it.
+    pub fn parse_without(text: &str, file: &str, key: Key) -> Result<EnvConfig, ConfigError> {
+        let layer =
+            Layer::parse_toml_without(text, &Origin::Environment(PathBuf::from(file)), Some(key))?;
+        let mut layer = layer;
+        // A required key being replaced gets a stand-in, so the rest can be read.
+        match key {
+            Key::Lua => layer.set(
+                Value::Lua(crate::platform::LUA_VERSION.to_string()),
+                Origin::Default,
+            ),
+            Key::Servers => layer.set(Value::Servers(Vec::new()), Origin::Default),
+            _ => {}
+        }
         EnvConfig::from_layer(&layer, file)
     }
 

@@ -194,7 +194,10 @@ fn set_user(ctx: &Context, key: Key, value: Option<Value>) -> Result<i32> {
             config::USER_CONFIG_VAR
         );
     };
-    let mut layer = config::load_user_config(path)?;
+    // The key's current value is left out: a bad one must not keep set or unset from
+    // replacing it.
+    let recorded = config::load_user_config(path).ok();
+    let mut layer = config::load_user_config_without(path, Some(key))?;
     let message = match value {
         Some(value) => {
             let message = format!("Set {key} = {value} in {}", path.display());
@@ -202,7 +205,7 @@ fn set_user(ctx: &Context, key: Key, value: Option<Value>) -> Result<i32> {
             message
         }
         None => {
-            if layer.remove(key).is_none() {
+            if recorded.is_some_and(|r| r.get(key).is_none()) {
                 if !ctx.quiet {
                     println!("{key} is not set in {}", path.display());
                 }
@@ -231,10 +234,14 @@ fn set_environment(ctx: &Context, key: Key, value: Option<Value>) -> Result<i32>
                 .unwrap_or_default()
         );
     }
-    let env = Environment::open(&path, ctx.home.clone())?;
+    let options = lvm::env::OpenOptions {
+        setting_replaced: Some(key),
+        ..ctx.open_options()
+    };
+    let env = Environment::open_with(&path, ctx.home.clone(), options)?;
     let env = env.lock(ctx.lock_timeout)?;
     let file = env.root().join(lvm::envrepo::CONFIG_FILE);
-    let current = env.recorded_config()?;
+    let current = env.recorded_config_without(key)?;
     let (updated, args) = match &value {
         Some(v) => (
             current.with(v.clone()),

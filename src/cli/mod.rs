@@ -480,11 +480,23 @@ pub struct Context {
 impl Context {
     /// Reads the levels (flags given, environment variables, the environment's and the user's
     /// settings) and resolves them.
-    fn configure(&mut self, flags: Layer) -> Result<()> {
+    /// With `replacing`, a broken user file is left out instead of stopping the command:
+    /// `lvm config set`/`unset` must be able to fix it.
+    fn configure(&mut self, flags: Layer, replacing: bool) -> Result<()> {
         let env_vars = Layer::from_env_vars(|name| std::env::var(name).ok())?;
         let user_path = lvm::config::user_config_path();
-        let user = match &user_path {
-            Some(path) => lvm::config::load_user_config(path)?,
+        let user = match user_path.as_deref().map(lvm::config::load_user_config) {
+            Some(Ok(layer)) => layer,
+            Some(Err(e)) if replacing => {
+                tracing::debug!("user settings not used: {e}");
+                Layer::new()
+            }
+            Some(Err(e @ lvm::config::ConfigError::Invalid { .. })) => {
+                return Err(anyhow::Error::new(e).context(
+                    "your user settings are invalid; `lvm config set --user KEY VALUE` or `lvm config unset --user KEY` replaces a bad value",
+                ));
+            }
+            Some(Err(e)) => return Err(e.into()),
             None => Layer::new(),
         };
         let (environment, opened) = match self.env_path().ok().and_then(|p| environment_level(&p)) {
@@ -577,6 +589,7 @@ impl Context {
             servers,
             jobs: Some(self.settings.jobs),
             http_timeout: Some(self.settings.http_timeout),
+            setting_replaced: None,
             lock_timeout: Some(self.lock_timeout),
             reporter: Arc::new(progress::Terminal::new()),
         }
@@ -633,7 +646,11 @@ pub fn main() -> i32 {
             flags.set(value, Origin::Flag(flag));
         }
     }
-    if let Err(e) = ctx.configure(flags) {
+    let replacing = matches!(
+        cli.command,
+        Command::Config(config::ConfigCommand::Set { .. } | config::ConfigCommand::Unset { .. })
+    );
+    if let Err(e) = ctx.configure(flags, replacing) {
         init_tracing(cli.verbose, cli.quiet, None, !plain_stderr);
         error_line(format_args!("{e:#}"));
         return exit::FAILURE;

@@ -431,7 +431,8 @@ impl WriteLock<'_> {
         let current = self.repo.manifest_at(head)?;
         let changes = manifest::diff(&current, &target);
         let config = match config {
-            Some(c) if *c != self.config_at(head)? => Some(c),
+            // A recorded value that no longer reads is replaced too.
+            Some(c) if self.config_at(head).map_or(true, |old| old != *c) => Some(c),
             _ => None,
         };
         if changes.is_empty() && config.is_none() {

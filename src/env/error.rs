@@ -45,6 +45,10 @@ pub enum EnvError {
         version: String,
         key: String,
     },
+    #[error(
+        "the environment's settings are invalid; `lvm config set KEY VALUE` or `lvm config unset KEY` replaces a bad value"
+    )]
+    BadSettings(#[source] ConfigError),
     #[error("writing the change journal")]
     Journal(#[source] std::io::Error),
     #[error(transparent)]
@@ -70,7 +74,9 @@ impl EnvError {
     pub fn kind(&self) -> ErrorKind {
         match self {
             EnvError::LockBusy(_) => ErrorKind::LockBusy,
-            EnvError::AlreadyAnEnvironment { .. } | EnvError::Config(_) => ErrorKind::BadInput,
+            EnvError::AlreadyAnEnvironment { .. }
+            | EnvError::BadSettings(_)
+            | EnvError::Config(_) => ErrorKind::BadInput,
             EnvError::Repo(e) => e.kind(),
             EnvError::BadStoreKey { .. }
             | EnvError::NotInStore { .. }

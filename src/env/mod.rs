@@ -73,6 +73,9 @@ pub struct OpenOptions {
     pub jobs: Option<Jobs>,
     /// The network timeout, when not the recorded setting.
     pub http_timeout: Option<HttpTimeout>,
+    /// A setting whose recorded value is not read: the one `lvm config set`/`unset` replaces,
+    /// so a bad recorded value cannot keep them from fixing it.
+    pub setting_replaced: Option<crate::config::Key>,
     /// How long opening may wait for another process's change to finish (the lock timeout);
     /// `None`: [`crate::config::DEFAULT_LOCK_TIMEOUT`].
     pub lock_timeout: Option<Duration>,
@@ -86,6 +89,7 @@ impl Default for OpenOptions {
             servers: None,
             jobs: None,
             http_timeout: None,
+            setting_replaced: None,
             lock_timeout: None,
             reporter: Arc::new(Silent),
         }
@@ -241,10 +245,13 @@ impl Environment {
         let root = &repo.root().to_path_buf();
         let head = repo.head()?;
         let config_text = repo.read_file(head, CONFIG_FILE)?;
-        let config = EnvConfig::parse(
-            &String::from_utf8_lossy(&config_text),
-            &format!("{}", root.join(CONFIG_FILE).display()),
-        )?;
+        let config_text = String::from_utf8_lossy(&config_text);
+        let file = root.join(CONFIG_FILE).display().to_string();
+        let config = match options.setting_replaced {
+            Some(key) => EnvConfig::parse_without(&config_text, &file, key),
+            None => EnvConfig::parse(&config_text, &file),
+        }
+        .map_err(EnvError::BadSettings)?;
         let env = Environment::assemble(root, repo, config, home, options);
         // Every wait of the open shares one deadline: a stalled writer costs a reader the lock
         // timeout once, not once per wait.
@@ -342,6 +349,17 @@ impl Environment {
     /// The settings recorded at the head commit (`self.config` is what was read at open).
     pub fn recorded_config(&self) -> Result<EnvConfig> {
         self.config_at(self.head()?)
+    }
+
+    /// The settings recorded at the head commit, leaving out `key` whatever its value (see
+    /// [`EnvConfig::parse_without`]).
+    pub fn recorded_config_without(&self, key: crate::config::Key) -> Result<EnvConfig> {
+        let text = self.repo.read_file(self.head()?, CONFIG_FILE)?;
+        Ok(EnvConfig::parse_without(
+            &String::from_utf8_lossy(&text),
+            &self.root.join(CONFIG_FILE).display().to_string(),
+            key,
+        )?)
     }
 
     /// The settings recorded at `commit`.

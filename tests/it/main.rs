@@ -38,6 +38,7 @@ mod manifest_parse;
 mod outcome_json;
 mod packages_cli;
 mod resolve;
+mod robustness;
 mod rockspec;
 mod server;
 mod sharing;
