@@ -379,3 +379,134 @@ fn a_closed_output_pipe_never_stops_a_change() {
         .unwrap();
     assert_eq!(out.signal(), Some(libc::SIGPIPE), "{out:?}");
 }
+
+// Crashes in every command that changes an environment.
+
+/// Installed packages and current profile: what "the old or the new state" compares.
+fn state(lvm: &Lvm) -> (String, Vec<String>) {
+    let json: serde_json::Value =
+        serde_json::from_str(&lvm.ok(&["profile", "list", "--json"])).unwrap();
+    (
+        json["current"].as_str().unwrap().to_string(),
+        lvm.installed(),
+    )
+}
+
+/// After a crash, `lvm verify` accepts the environment, or `verify --repair` repairs it.
+fn assert_verifies(lvm: &Lvm, context: &str) {
+    if !lvm.run(&["verify"]).status.success() {
+        let repaired = lvm.run(&["verify", "--repair"]);
+        assert!(
+            repaired.status.success(),
+            "{context}: not repaired: {}",
+            String::from_utf8_lossy(&repaired.stdout)
+        );
+        lvm.ok(&["verify"]);
+    }
+    assert!(
+        !lvm.env_dir().join(".git/lvm-journal").exists(),
+        "{context}"
+    );
+}
+
+#[test]
+fn a_crash_at_any_fault_point_of_any_changing_command_leaves_the_old_or_the_new_state() {
+    let lvm = Lvm::new();
+    let (_dir, url) = file_server(lvm.root.path());
+    lvm.init(&[&url]);
+    lvm.ok(&["install", "strutil", "1.0-1"]);
+    lvm.ok(&["profile", "create", "dev"]);
+    lvm.ok(&["install", "cmath"]);
+    let project = lvm.root.path().join("linked");
+    crate::common::rocks::copy_dir(
+        &crate::common::rocks::fixtures_dir().join("strutil-1.1-1"),
+        &project,
+    );
+    let project = project.display().to_string();
+    // Each command with the command that undoes it, so every fault point starts from the
+    // same state.
+    let commands: &[(&[&str], &[&str])] = &[
+        (&["upgrade"], &["install", "strutil", "1.0-1"]),
+        (&["remove", "cmath"], &["install", "cmath"]),
+        (&["rollback"], &["rollback"]),
+        (
+            &["profile", "switch", "dev"],
+            &["profile", "switch", "default"],
+        ),
+        (&["profile", "merge", "dev"], &["rollback"]),
+        (
+            &["config", "set", "jobs", "3"],
+            &["config", "unset", "jobs"],
+        ),
+        (&["link", &project], &["unlink", "strutil"]),
+    ];
+    for (command, undo) in commands {
+        for point in [
+            "mid-materialize",
+            "before-commit",
+            "after-commit",
+            "after-switch",
+        ] {
+            let before = state(&lvm);
+            let out = lvm
+                .command()
+                .env("LVM_FAULT", point)
+                .args(*command)
+                .output()
+                .unwrap();
+            let context = format!("{command:?} with LVM_FAULT={point}");
+            assert_verifies(&lvm, &context);
+            let after = state(&lvm);
+            if !out.status.success() && after != before {
+                // The change landed before the crash: undo it for the next point.
+                assert!(
+                    String::from_utf8_lossy(&out.stderr).contains("fault injected"),
+                    "{context}: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+            if after != before || out.status.success() {
+                lvm.run(undo);
+            }
+            assert_verifies(&lvm, &format!("{context}, undone"));
+        }
+    }
+}
+
+#[test]
+fn sigkill_during_any_changing_command_leaves_a_verifiable_environment() {
+    let lvm = Lvm::new();
+    let (_dir, url) = file_server(lvm.root.path());
+    lvm.init(&[&url]);
+    lvm.ok(&["install", "strutil", "1.0-1"]);
+    lvm.ok(&["profile", "create", "dev"]);
+    let commands: &[&[&str]] = &[
+        &["install", "chain-a"],
+        &["upgrade"],
+        &["remove", "--force", "chain-a"],
+        &["rollback"],
+        &["profile", "switch", "dev"],
+        &["profile", "switch", "default"],
+        &["config", "set", "jobs", "2"],
+        &["sync"],
+        &["install", "makerock"],
+        &["profile", "merge", "dev"],
+    ];
+    // Spread over the first few hundred milliseconds, where the builds and the change are.
+    for (i, command) in commands.iter().cycle().take(20).enumerate() {
+        let delay = Duration::from_millis((i as u64 * 37) % 400);
+        let mut child = lvm
+            .command()
+            .args(*command)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(delay);
+        let _ = child.kill();
+        child.wait().unwrap();
+        assert_verifies(&lvm, &format!("{command:?} killed after {delay:?}"));
+    }
+    lvm.ok(&["install", "strutil"]);
+    lvm.ok(&["verify"]);
+}
