@@ -291,7 +291,10 @@ fn bad_input_gives_typed_errors() {
     fs::write(&meta_file, "{ not json").unwrap();
     let err = store.get(&k).unwrap_err();
     assert!(matches!(err, StoreError::BadMeta { .. }), "{err}");
-    assert!(err.to_string().contains("meta.json") && err.to_string().contains("remove"));
+    assert!(
+        err.to_string().contains("meta.json") && err.to_string().contains("lvm verify --repair"),
+        "{err}"
+    );
     // Garbage collection still removes a corrupt entry.
     let report = store.gc(&BTreeSet::new(), GcOptions::default()).unwrap();
     assert_eq!(report.removed.len(), 1);
