@@ -14,8 +14,6 @@ use lvm::env::Environment;
 use lvm::tree;
 use lvm::vm::{self, Interactive, Vm, VmError};
 
-/// Where scratch trees of other profiles are made (ignored by the environment's git).
-
 #[derive(Debug, Args)]
 #[command(after_help = "\
 Examples:
@@ -194,6 +192,8 @@ pub fn interpreter_args(argv: &[OsString], script: &OsStr, args: &[OsString]) ->
 /// when the run ends.
 struct RunTree {
     root: PathBuf,
+    /// Where the scratch tree of another profile is made (in `.lvm-tmp`, ignored by the
+    /// environment's git); `None` for the live tree.
     scratch: Option<lvm::env::Scratch>,
 }
 

@@ -143,3 +143,36 @@ fn an_unreadable_recorded_state_is_damage() {
     let err = env.install_package("chain-c").unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Damaged, "{err}");
 }
+
+#[test]
+fn a_bad_recorded_setting_is_bad_input_and_a_file_for_the_scratch_folder_damage() {
+    let lvm = Lvm::new();
+    let (_dir, url) = file_server(lvm.root.path());
+    lvm.init(&[&url]);
+    let dir = lvm.env_dir();
+
+    // A plain file where lvm keeps its scratch folder: the environment's layout is broken.
+    let scratch = dir.join(".lvm-tmp");
+    let _ = std::fs::remove_dir_all(&scratch);
+    std::fs::write(&scratch, b"").unwrap();
+    let err = open(&lvm).install_package("chain-c").unwrap_err();
+    assert!(matches!(err, lvm::ops::Error::Scratch(_)), "{err:?}");
+    assert_eq!(err.kind(), ErrorKind::Damaged, "{err}");
+    std::fs::remove_file(&scratch).unwrap();
+
+    // An out-of-range value committed by hand: opening names the commands that replace it.
+    let toml = dir.join("lvm.toml");
+    let text = std::fs::read_to_string(&toml).unwrap();
+    std::fs::write(&toml, format!("{text}lock_timeout = 1e300\n")).unwrap();
+    git(&dir, &["commit", "-qam", "by hand"]);
+    let Err(err) = Environment::open(&dir, Home::new(lvm.home())) else {
+        panic!("an environment with lock_timeout = 1e300 opened");
+    };
+    assert!(matches!(err, lvm::env::EnvError::BadSettings(_)), "{err:?}");
+    assert_eq!(err.kind(), ErrorKind::BadInput, "{err}");
+    let text = lvm::errors::error_text(&err);
+    assert!(
+        text.contains("lvm config unset KEY") && text.contains("lock_timeout"),
+        "{text}"
+    );
+}
