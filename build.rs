@@ -1,6 +1,7 @@
 //! Build script: bundles the Lua 5.4 C headers into the library, so lvm can compile C modules
 //! on machines without a system Lua, exports the `lvm` binary's symbols for C modules, and tells
-//! the integration tests which optional tools are installed ([`test_tool_cfgs`]).
+//! the integration tests which optional tools are installed ([`test_tool_cfgs`]), and packs the
+//! sources of every Lua interpreter lvm can provision ([`pack_runtime_sources`]).
 
 use std::env;
 use std::fmt::Write as _;
@@ -62,7 +63,152 @@ fn main() {
         println!("cargo:rustc-link-arg-tests=-Wl,--export-dynamic");
     }
 
+    pack_runtime_sources(&out_dir);
     test_tool_cfgs();
+}
+
+/// The PUC-Rio releases `lua-src` carries, as (lvm's id, the crate's folder).
+const PUC_SOURCES: [(&str, &str); 5] = [
+    ("5.1", "lua-5.1.5"),
+    ("5.2", "lua-5.2.4"),
+    ("5.3", "lua-5.3.6"),
+    ("5.4", "lua-5.4.9"),
+    ("5.5", "lua-5.5.1"),
+];
+
+/// Packs the sources of Lua 5.1 to 5.5 (from `lua-src`) and LuaJIT 2.1 (from `luajit-src`) as
+/// gzipped tarballs in OUT_DIR, and writes `runtime_sources.rs`, which `runtime::sources`
+/// includes: lvm builds an interpreter from them on first use, without any network.
+fn pack_runtime_sources(out_dir: &std::path::Path) {
+    use std::path::Path;
+
+    println!("cargo:rerun-if-changed=Cargo.lock");
+    let lua_src = crate_dir("lua-src");
+    let luajit_src = crate_dir("luajit-src");
+
+    let mut generated = String::from(
+        "/// (id, release, gzipped tar of the source folder), one per interpreter.\n\
+         pub(crate) static SOURCES: &[(&str, &str, &[u8])] = &[\n",
+    );
+    let mut add = |id: &str, release: &str, tarball: &Path| {
+        writeln!(
+            generated,
+            "    ({id:?}, {release:?}, include_bytes!({:?})),",
+            tarball.display().to_string()
+        )
+        .expect("write to String");
+    };
+    for (id, folder) in PUC_SOURCES {
+        let dir = lua_src.join(folder);
+        let tarball = out_dir.join(format!("{folder}.tar.gz"));
+        pack_dir(&dir, &[], &tarball);
+        add(id, folder.trim_start_matches("lua-"), &tarball);
+    }
+    // LuaJIT's makefile reads its release number from `.relver` outside a git checkout.
+    let relver = fs::read_to_string(luajit_src.join("luajit_relver.txt"))
+        .expect("luajit-src carries luajit_relver.txt");
+    let relver = relver.trim();
+    let tarball = out_dir.join("luajit-2.1.tar.gz");
+    pack_dir(
+        &luajit_src.join("luajit2"),
+        &[(".relver", format!("{relver}\n").into_bytes())],
+        &tarball,
+    );
+    add("luajit", &format!("2.1.{relver}"), &tarball);
+    generated.push_str("];\n");
+    fs::write(out_dir.join("runtime_sources.rs"), generated).expect("write runtime_sources.rs");
+}
+
+/// The source folder of a (build-)dependency, as `cargo metadata` knows it: the registry copy,
+/// a vendored copy or a path override alike.
+fn crate_dir(name: &str) -> PathBuf {
+    let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let manifest = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets it"))
+        .join("Cargo.toml");
+    let host = env::var("HOST").expect("cargo sets HOST");
+    // `--frozen`: the build already resolved and downloaded everything; never touch the lock
+    // or the network from here. `--filter-platform`: only what this machine's build needs.
+    let output = std::process::Command::new(cargo)
+        .args(["metadata", "--format-version", "1", "--frozen"])
+        .args(["--filter-platform", &host, "--manifest-path"])
+        .arg(&manifest)
+        .output()
+        .expect("run cargo metadata");
+    assert!(
+        output.status.success(),
+        "cargo metadata failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let metadata: serde_json::Value =
+        serde_json::from_slice(&output.stdout).expect("cargo metadata prints JSON");
+    let package = metadata["packages"]
+        .as_array()
+        .and_then(|packages| packages.iter().find(|p| p["name"] == name))
+        .unwrap_or_else(|| panic!("{name} is a build-dependency"));
+    let manifest_path = package["manifest_path"].as_str().expect("manifest_path");
+    PathBuf::from(manifest_path)
+        .parent()
+        .expect("a manifest is in a folder")
+        .to_path_buf()
+}
+
+/// Writes `dir` (and the `extra` files at its top) as a gzipped tar at `to`, with sorted
+/// entries, zero times and owners, so the bytes (and the interpreters' hashes) depend on the
+/// sources only.
+fn pack_dir(dir: &std::path::Path, extra: &[(&str, Vec<u8>)], to: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt;
+    use std::path::Path;
+
+    fn files(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) {
+        let mut entries: Vec<_> = fs::read_dir(dir)
+            .unwrap_or_else(|e| panic!("read {}: {e}", dir.display()))
+            .map(|e| e.expect("directory entry").path())
+            .collect();
+        entries.sort();
+        for path in entries {
+            if path.is_dir() {
+                files(root, &path, out);
+            } else {
+                out.push(path.strip_prefix(root).expect("under root").to_path_buf());
+            }
+        }
+    }
+    fn header(size: usize, mode: u32) -> tar::Header {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(size as u64);
+        header.set_mode(mode);
+        header.set_mtime(0);
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_entry_type(tar::EntryType::Regular);
+        header
+    }
+
+    let mut paths = Vec::new();
+    files(dir, dir, &mut paths);
+    let file = fs::File::create(to).unwrap_or_else(|e| panic!("create {}: {e}", to.display()));
+    let gz = flate2::write::GzEncoder::new(file, flate2::Compression::best());
+    let mut archive = tar::Builder::new(gz);
+    for path in &paths {
+        let full = dir.join(path);
+        let data = fs::read(&full).unwrap_or_else(|e| panic!("read {}: {e}", full.display()));
+        let executable = full.metadata().map(|m| m.permissions().mode() & 0o111 != 0);
+        let mode = if executable.unwrap_or(false) { 0o755 } else { 0o644 };
+        let mut header = header(data.len(), mode);
+        archive
+            .append_data(&mut header, path, data.as_slice())
+            .expect("append to tar");
+    }
+    for (name, data) in extra {
+        let mut header = header(data.len(), 0o644);
+        archive
+            .append_data(&mut header, name, data.as_slice())
+            .expect("append to tar");
+    }
+    archive
+        .into_inner()
+        .and_then(|gz| gz.finish())
+        .expect("finish the tarball");
 }
 
 /// Tells the integration tests (`tests/it`) which of the tools and files some of them need (and
@@ -72,10 +218,12 @@ fn main() {
 fn test_tool_cfgs() {
     use std::path::{Path, PathBuf};
 
-    const TOOLS: [(&str, &str); 7] = [
+    const TOOLS: [(&str, &str); 9] = [
         ("lvm_has_cmake", "cmake"),
         ("lvm_has_fish", "fish"),
         ("lvm_has_zsh", "zsh"),
+        ("lvm_has_lua51", "lua5.1"),
+        ("lvm_has_lua53", "lua5.3"),
         ("lvm_has_lua54", "lua5.4"),
         ("lvm_has_luarocks", "luarocks"),
         ("lvm_has_luarocks_admin", "luarocks-admin"),

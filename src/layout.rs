@@ -41,3 +41,15 @@ pub const ENVS_DIR: &str = "envs";
 pub const ENV_REGISTRY_FILE: &str = "environments";
 /// The Lua C headers C modules compile against, per Lua version.
 pub const LUA_HEADERS_DIR: &str = "lua-headers";
+/// The Lua interpreters lvm built (`lvm runtime`), one folder each, named after the hash of
+/// their inputs.
+pub const RUNTIMES_DIR: &str = "runtimes";
+/// In a runtime's folder: what it is and how it was built; written last, so a folder without
+/// it is not a runtime.
+pub const RUNTIME_META_FILE: &str = "runtime.json";
+/// In the runtimes folder: `<prefix><id>`, the lock serializing builds of one interpreter.
+pub const RUNTIME_LOCK_PREFIX: &str = ".lock-";
+/// In the runtimes folder: `<prefix><id>-<pid>`, a build in progress.
+pub const RUNTIME_SCRATCH_PREFIX: &str = ".build-";
+/// In the runtimes folder: a runtime being deleted.
+pub const RUNTIME_TRASH_PREFIX: &str = ".trash-";

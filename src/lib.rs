@@ -34,6 +34,7 @@ pub mod registry;
 pub mod report;
 pub mod resolve;
 pub mod rockspec;
+pub mod runtime;
 pub mod sandbox;
 pub mod server;
 pub mod store;

@@ -44,6 +44,15 @@ pub trait Reporter: Send + Sync {
     fn prepared(&self) {}
     /// Another process holds the writer lock of the environment at `root`; the caller waits.
     fn waiting_for_lock(&self, _root: &Path) {}
+    /// A Lua interpreter (`name`: `Lua 5.1.5`, `LuaJIT 2.1...`) starts building from the
+    /// sources lvm carries, once per machine: about `steps` steps (one per compiled file).
+    fn runtime_build_started(&self, _name: &str, _steps: usize) {}
+    /// One step of that build is done; `what` names it (a source file, `bin/lua`).
+    fn runtime_build_step(&self, _name: &str, _what: &str) {}
+    /// The build ended, finished or failed (the operation's result says which).
+    fn runtime_build_finished(&self, _name: &str) {}
+    /// Another process is building the same interpreter; the caller waits and then uses it.
+    fn runtime_build_waiting(&self, _name: &str) {}
 }
 
 /// Reports nothing: the default for library callers that do not pass a reporter.

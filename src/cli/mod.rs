@@ -42,6 +42,7 @@ mod remote;
 mod remove;
 mod rollback;
 mod run;
+mod runtime;
 mod search;
 mod setup;
 mod shell;
@@ -231,6 +232,15 @@ Examples:
     Lua(run::LuaArgs),
     /// Run a program with LUA_PATH, LUA_CPATH and PATH set for the environment.
     Exec(run::ExecArgs),
+    /// Lua interpreters lvm builds itself (5.1, 5.2, 5.3, 5.4, 5.5, luajit), offline, once per
+    /// machine, shared by every environment.
+    #[command(after_help = "\
+Examples:
+  lvm runtime install 5.1 luajit  build them now instead of on first use
+  lvm runtime list                what is built, and where
+  lvm runtime remove luajit")]
+    #[command(subcommand)]
+    Runtime(runtime::RuntimeCommand),
     /// Read and change settings (servers, lua, lock_timeout, jobs, color, http_timeout) of the
     /// environment or, with --user, of your user config file.
     #[command(after_help = "\
@@ -735,6 +745,7 @@ fn run(ctx: &Context, command: Command) -> Result<i32> {
         Command::Run(args) => run::run(ctx, args),
         Command::Lua(args) => run::lua(ctx, args),
         Command::Exec(args) => run::exec(ctx, args),
+        Command::Runtime(cmd) => runtime::exec(ctx, cmd),
         Command::Config(cmd) => config::exec(ctx, cmd),
         Command::Collections(args) => collections::collections(ctx, args),
         Command::Profiles(args) => collections::profiles(ctx, args),

@@ -17,6 +17,8 @@ pub struct Terminal {
     tty: bool,
     /// The bar of the change in progress, on a terminal.
     bar: Mutex<Option<ProgressBar>>,
+    /// The bar of an interpreter build, on a terminal (it may happen inside a change).
+    build_bar: Mutex<Option<ProgressBar>>,
 }
 
 impl Terminal {
@@ -24,6 +26,7 @@ impl Terminal {
         Terminal {
             tty: std::io::stderr().is_terminal(),
             bar: Mutex::new(None),
+            build_bar: Mutex::new(None),
         }
     }
 
@@ -77,6 +80,45 @@ impl Reporter for Terminal {
         if let Some(bar) = self.bar.lock().ok().and_then(|mut b| b.take()) {
             bar.finish_and_clear();
         }
+    }
+
+    fn runtime_build_started(&self, name: &str, steps: usize) {
+        self.line(&format!(
+            "lvm: building {name} from source (once for this machine)"
+        ));
+        if !self.tty {
+            return;
+        }
+        let bar = ProgressBar::new(steps as u64);
+        bar.set_style(
+            ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}").expect("valid template"),
+        );
+        bar.enable_steady_tick(Duration::from_millis(120));
+        if let Ok(mut slot) = self.build_bar.lock() {
+            *slot = Some(bar);
+        }
+    }
+
+    fn runtime_build_step(&self, name: &str, what: &str) {
+        if let Some(bar) = self.build_bar.lock().ok().as_ref().and_then(|b| b.as_ref()) {
+            // The makefile of LuaJIT may do a few more steps than counted ahead.
+            if bar.position() < bar.length().unwrap_or(0) {
+                bar.inc(1);
+            }
+            bar.set_message(format!("{name}: {what}"));
+        }
+    }
+
+    fn runtime_build_finished(&self, _name: &str) {
+        if let Some(bar) = self.build_bar.lock().ok().and_then(|mut b| b.take()) {
+            bar.finish_and_clear();
+        }
+    }
+
+    fn runtime_build_waiting(&self, name: &str) {
+        self.line(&format!(
+            "lvm: waiting for another lvm process building {name}"
+        ));
     }
 
     fn waiting_for_lock(&self, root: &Path) {

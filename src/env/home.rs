@@ -25,6 +25,10 @@ impl Home {
     pub fn cache_dir(&self) -> PathBuf {
         self.root.join(crate::layout::CACHE_DIR)
     }
+    /// The Lua interpreters lvm built, shared by every environment (`lvm runtime`).
+    pub fn runtimes_dir(&self) -> PathBuf {
+        self.root.join(crate::layout::RUNTIMES_DIR)
+    }
     pub fn store(&self) -> Result<Store> {
         Store::open(&self.store_dir()).map_err(|source| EnvError::Store {
             path: self.store_dir(),

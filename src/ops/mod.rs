@@ -17,6 +17,7 @@ pub mod pull;
 pub mod push;
 pub mod remove;
 pub mod rollback;
+pub mod runtime;
 pub mod search;
 pub mod stats;
 pub mod sync;

@@ -40,6 +40,7 @@ mod packages_cli;
 mod resolve;
 mod robustness;
 mod rockspec;
+mod runtime;
 mod server;
 mod sharing;
 mod shell_cli;
