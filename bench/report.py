@@ -176,6 +176,11 @@ def rows(results):
               "search-luarocks", None,
               "lvm parses the Lua manifest and caches the result, as for the first search after "
               "the manifest changed")
+    for rid, name in [("5.1", "Lua 5.1.5"), ("5.2", "Lua 5.2.4"), ("5.3", "Lua 5.3.6"),
+                      ("5.4", "Lua 5.4"), ("5.5", "Lua 5.5"), ("luajit", "LuaJIT 2.1")]:
+        absolute_row(f"one-time build of {name}: `lvm runtime install {rid}`",
+                     f"runtime-{rid}-lvm", None, None,
+                     "wall time from an empty runtimes folder, one run (once per machine)")
     na = read(results, "startup-lvm.na")
     if na:
         lua = timing(results, "startup-lua")

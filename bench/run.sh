@@ -19,8 +19,9 @@
 #   --debug-benches     run the cargo benches unoptimised (cargo test --bench), for debugging
 #   --keep              keep the work directory
 #   --only LIST         run only these workloads (comma-separated: install, memory, rollback,
-#                       switch, history, search, startup); rollback and switch fill the store
-#                       themselves, startup needs rollback
+#                       switch, history, search, startup, runtimes); rollback and switch fill
+#                       the store themselves, startup needs rollback; runtimes times the
+#                       one-time interpreter builds (`lvm runtime install`; 5.1 only in --smoke)
 set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -37,7 +38,7 @@ DOC="$REPO/docs/benchmarks.md"
 SETUP=1
 DEBUG_BENCHES=0
 KEEP=0
-ONLY="install,memory,rollback,switch,history,search,startup"
+ONLY="install,memory,rollback,switch,history,search,startup,runtimes"
 
 die() {
     echo "bench: $*" >&2
@@ -74,7 +75,7 @@ fi
 IFS=: read -r MIDS LEAVES CMODS <<<"$SIZE"
 for workload in ${ONLY//,/ }; do
     case "$workload" in
-    install | memory | rollback | switch | history | search | startup) ;;
+    install | memory | rollback | switch | history | search | startup | runtimes) ;;
     *) die "unknown workload '$workload' in --only (see --help)" ;;
     esac
 done
@@ -316,7 +317,21 @@ if wanted install; then
     check_tree "$W/lr-tree-file"
 fi
 
+# 7. One-time interpreter builds (run last, or right after the install in --smoke): each from an
+#    empty runtimes folder, wall time, one run each since a build happens once per machine.
+runtime_builds() {
+    wanted runtimes || return 0
+    say "7. interpreter builds"
+    local ids="5.1 5.2 5.3 5.4 5.5 luajit" id
+    [ "$SMOKE" = 1 ] && ids="5.1"
+    for id in $ids; do
+        timed "runtime-$id-lvm" 1 0 "rm -rf $W/rt-home" \
+            "env LVM_HOME=$W/rt-home $LVM -q runtime install $id"
+    done
+}
+
 if [ "$SMOKE" = 1 ]; then
+    runtime_builds
     echo "load_end=$(cut -d' ' -f1-3 </proc/loadavg)" >>"$R/machine.txt"
     python3 "$BENCH_DIR/report.py" "$R" "$DOC"
     exit 0
@@ -447,6 +462,11 @@ if wanted startup; then
         echo "lvm run is not available in this build" >"$R/startup-lvm.na"
     fi
 fi
+
+# ---------------------------------------------------------------------------------------------
+# 7. One-time interpreter builds
+
+runtime_builds
 
 echo "load_end=$(cut -d' ' -f1-3 </proc/loadavg)" >>"$R/machine.txt"
 python3 "$BENCH_DIR/report.py" "$R" "$DOC"
