@@ -558,3 +558,40 @@ fn lua_init_variables_run_first_unless_dash_big_e() {
         assert_eq!(run(&ours), run(system), "{vars:?} lua {args:?}");
     }
 }
+
+#[test]
+fn a_killed_build_leaves_nothing_used_and_the_next_one_cleans_up() {
+    let lvm = Lvm::new();
+    let runtimes = lvm.home().join("runtimes");
+    let mut child = lvm_command(&lvm)
+        .args(["runtime", "install", "5.1"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until the build has its scratch folder (or, on a very fast machine, is done).
+    let scratch = loop {
+        let found = std::fs::read_dir(&runtimes).ok().and_then(|entries| {
+            entries
+                .map(|e| e.unwrap().path())
+                .find(|p| p.file_name().unwrap().to_string_lossy().starts_with(".build-"))
+        });
+        if found.is_some() || child.try_wait().unwrap().is_some() {
+            break found;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let Some(scratch) = scratch else {
+        return; // finished before it could be killed: nothing to check
+    };
+    if listed(&lvm).is_empty() {
+        // Killed mid-build: its scratch folder is not a runtime, and the next build removes it.
+        let mut cmd = lvm_command(&lvm);
+        cmd.args(["runtime", "install", "5.1"]);
+        run_ok(cmd);
+        assert!(!scratch.exists(), "{} left behind", scratch.display());
+    }
+    assert_eq!(listed(&lvm)["5.1"].len(), 1);
+}
