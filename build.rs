@@ -123,8 +123,8 @@ fn pack_runtime_sources(out_dir: &std::path::Path) {
 /// a vendored copy or a path override alike.
 fn crate_dir(name: &str) -> PathBuf {
     let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let manifest = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets it"))
-        .join("Cargo.toml");
+    let manifest =
+        PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets it")).join("Cargo.toml");
     let host = env::var("HOST").expect("cargo sets HOST");
     // `--frozen`: the build already resolved and downloaded everything; never touch the lock
     // or the network from here. `--filter-platform`: only what this machine's build needs.
@@ -193,7 +193,11 @@ fn pack_dir(dir: &std::path::Path, extra: &[(&str, Vec<u8>)], to: &std::path::Pa
         let full = dir.join(path);
         let data = fs::read(&full).unwrap_or_else(|e| panic!("read {}: {e}", full.display()));
         let executable = full.metadata().map(|m| m.permissions().mode() & 0o111 != 0);
-        let mode = if executable.unwrap_or(false) { 0o755 } else { 0o644 };
+        let mode = if executable.unwrap_or(false) {
+            0o755
+        } else {
+            0o644
+        };
         let mut header = header(data.len(), mode);
         archive
             .append_data(&mut header, path, data.as_slice())

@@ -453,7 +453,10 @@ exit 1
     .unwrap();
     std::fs::set_permissions(&cc, std::fs::Permissions::from_mode(0o755)).unwrap();
     let err = install_fails_with(&lvm, &cc);
-    assert!(err.contains("building Lua 5.1.5: linking bin/lua failed"), "{err}");
+    assert!(
+        err.contains("building Lua 5.1.5: linking bin/lua failed"),
+        "{err}"
+    );
     assert!(err.contains("No space left on device"), "{err}");
     only_locks_left(&lvm);
 }
@@ -537,19 +540,35 @@ fn lua_init_variables_run_first_unless_dash_big_e() {
     let system = Path::new("/usr/bin/lua5.4");
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("init.lua"), "from_file = 'file'\n").unwrap();
-    let cases: &[(&[(&str, &str)], &[&str])] = &[
-        (&[("LUA_INIT", "from_init = 'plain'")], &["-e", "print(from_init)"]),
+    // (environment variables, command line)
+    type Case<'a> = (&'a [(&'a str, &'a str)], &'a [&'a str]);
+    let cases: &[Case] = &[
         (
-            &[("LUA_INIT", "from_init = 'plain'"), ("LUA_INIT_5_4", "@init.lua")],
+            &[("LUA_INIT", "from_init = 'plain'")],
+            &["-e", "print(from_init)"],
+        ),
+        (
+            &[
+                ("LUA_INIT", "from_init = 'plain'"),
+                ("LUA_INIT_5_4", "@init.lua"),
+            ],
             &["-e", "print(from_init, from_file)"],
         ),
-        (&[("LUA_INIT", "from_init = 'plain'")], &["-E", "-e", "print(from_init)"]),
-        (&[("LUA_INIT", "error('in init')")], &["-e", "print('not reached')"]),
+        (
+            &[("LUA_INIT", "from_init = 'plain'")],
+            &["-E", "-e", "print(from_init)"],
+        ),
+        (
+            &[("LUA_INIT", "error('in init')")],
+            &["-e", "print('not reached')"],
+        ),
     ];
     for (vars, args) in cases {
         let run = |program: &Path| {
             let mut cmd = Command::new(program);
-            cmd.args(*args).current_dir(dir.path()).env_remove("LUA_INIT_5_4");
+            cmd.args(*args)
+                .current_dir(dir.path())
+                .env_remove("LUA_INIT_5_4");
             for (name, value) in *vars {
                 cmd.env(name, value);
             }
@@ -572,9 +591,12 @@ fn a_killed_build_leaves_nothing_used_and_the_next_one_cleans_up() {
     // Wait until the build has its scratch folder (or, on a very fast machine, is done).
     let scratch = loop {
         let found = std::fs::read_dir(&runtimes).ok().and_then(|entries| {
-            entries
-                .map(|e| e.unwrap().path())
-                .find(|p| p.file_name().unwrap().to_string_lossy().starts_with(".build-"))
+            entries.map(|e| e.unwrap().path()).find(|p| {
+                p.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with(".build-")
+            })
         });
         if found.is_some() || child.try_wait().unwrap().is_some() {
             break found;
