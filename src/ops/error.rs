@@ -18,6 +18,7 @@ use crate::manifest::ManifestError;
 use crate::ops::develop::DevelopError;
 use crate::resolve::ResolveError;
 use crate::rockspec::RockspecError;
+use crate::runtime::RuntimeError;
 use crate::server::ServerError;
 use crate::store::StoreError;
 use crate::tree::TreeError;
@@ -298,6 +299,15 @@ pub enum Error {
     Project(#[from] ProjectError),
     #[error(transparent)]
     Develop(#[from] DevelopError),
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    #[error("providing {interpreter}")]
+    ProvideRuntime {
+        /// `Lua 5.1.5`, `LuaJIT 2.1...`.
+        interpreter: String,
+        #[source]
+        source: RuntimeError,
+    },
     #[error("starting Lua in the environment {}", root.display())]
     StartLua {
         root: PathBuf,
@@ -377,6 +387,7 @@ impl Error {
             E::Build { .. } | E::BuildTool(_) => ErrorKind::Other,
             E::Packages { failures } => packages_kind(failures),
             E::OtherEnvironment { source, .. } | E::Unlink { source, .. } => source.kind(),
+            E::Runtime(e) | E::ProvideRuntime { source: e, .. } => e.kind(),
             E::Env(e) => e.kind(),
             E::Scratch(e) => e.kind(),
             E::Repo(e) => e.kind(),

@@ -1,9 +1,8 @@
 //! `lvm runtime`: the Lua interpreters lvm builds and shares between environments — make sure
 //! one exists (building it on first use), list them, build some ahead of time, remove them.
 
-use anyhow::{Context, Result};
-
 use crate::env::Home;
+use crate::ops::{Error, Result};
 use crate::report::{Readiness, Reporter};
 pub use crate::runtime::{ACCEPTED_IDS, Interpreter, Runtime};
 use crate::runtime::{BuildEnv, Runtimes};
@@ -26,9 +25,21 @@ pub fn ensure_with(
     reporter: &dyn Reporter,
 ) -> Result<(Runtime, Readiness)> {
     let interpreter = Interpreter::parse(version)?;
+    provide(home, interpreter, env, reporter)
+}
+
+fn provide(
+    home: &Home,
+    interpreter: Interpreter,
+    env: &BuildEnv,
+    reporter: &dyn Reporter,
+) -> Result<(Runtime, Readiness)> {
     runtimes(home)
         .ensure(interpreter, env, reporter)
-        .with_context(|| format!("providing {}", interpreter.display_name()))
+        .map_err(|source| Error::ProvideRuntime {
+            interpreter: interpreter.display_name(),
+            source,
+        })
 }
 
 /// Every runtime built in this lvm home.
@@ -47,11 +58,7 @@ pub fn install(
     let env = BuildEnv::from_process();
     interpreters
         .into_iter()
-        .map(|interpreter| {
-            runtimes(home)
-                .ensure(interpreter, &env, reporter)
-                .with_context(|| format!("providing {}", interpreter.display_name()))
-        })
+        .map(|interpreter| provide(home, interpreter, &env, reporter))
         .collect()
 }
 
@@ -88,5 +95,27 @@ mod tests {
         assert!(err.to_string().contains("`6.0`"), "{err}");
         let ids = parse_all(&["luajit".into(), "5.1".into(), "luajit".into()]).unwrap();
         assert_eq!(ids, [Interpreter::LuaJit, Interpreter::Lua51]);
+    }
+
+    #[test]
+    fn a_bad_id_is_bad_input_and_a_missing_compiler_is_not() {
+        use crate::errors::{ErrorKind, error_text};
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home::new(dir.path().to_path_buf());
+        let silent = crate::report::Silent;
+        let err = ensure_with(&home, "6.0", &BuildEnv::default(), &silent).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::BadInput);
+        let no_tools = BuildEnv {
+            path: Some(dir.path().as_os_str().to_owned()),
+            ..BuildEnv::default()
+        };
+        let err = ensure_with(&home, "5.2", &no_tools, &silent).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Other);
+        let text = error_text(&err);
+        assert!(
+            text.starts_with("providing Lua 5.2.4: no C compiler found"),
+            "{text}"
+        );
+        assert!(!home.runtimes_dir().exists());
     }
 }

@@ -195,6 +195,14 @@ pub enum RuntimeError {
 }
 
 impl RuntimeError {
+    /// An unknown version is bad input; a missing tool, a failed build or I/O is not.
+    pub fn kind(&self) -> crate::errors::ErrorKind {
+        match self {
+            RuntimeError::UnknownVersion { .. } => crate::errors::ErrorKind::BadInput,
+            _ => crate::errors::ErrorKind::Other,
+        }
+    }
+
     fn io(action: &'static str, path: &Path, cause: io::Error) -> RuntimeError {
         RuntimeError::Io {
             action,
