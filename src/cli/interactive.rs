@@ -22,7 +22,7 @@ use lvm::curator::{self, Catalog};
 use lvm::events::EventKind;
 use lvm::manifest::Manifest;
 use lvm::ops::install::{self, ServerChoice, Target};
-use lvm::ops::search::{self, SearchHit, Summaries};
+use lvm::ops::search::{self, SearchHit, SearchScope, Summaries};
 use lvm::version::{Constraints, Dependency};
 
 /// The event argument that marks a change made through the checklist.
@@ -285,7 +285,7 @@ pub fn setup(ctx: &Context, choice: &ServerChoice) -> Result<i32> {
         limit: SUMMARY_FETCH_LIMIT,
         wanted: &wanted,
     };
-    let hits = search::search(&env, "", choice, summaries)?;
+    let hits = search::search(&SearchScope::of(&env), "", choice, summaries)?;
     let title = format!("Curated packages for profile '{}'", env.profile()?);
     let shown = Shown {
         facts: &facts,
@@ -330,7 +330,7 @@ pub fn install(ctx: &Context, term: &str, choice: &ServerChoice) -> Result<i32> 
         limit: SUMMARY_FETCH_LIMIT,
         wanted: &wanted,
     };
-    let hits = search::search(&env, term, choice, summaries)?;
+    let hits = search::search(&SearchScope::of(&env), term, choice, summaries)?;
     if hits.is_empty() {
         eprintln!("No package matches '{term}' (see `lvm search`)");
         return Ok(exit::FAILURE);

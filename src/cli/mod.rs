@@ -588,6 +588,16 @@ impl Context {
         }
     }
 
+    /// The environment, or `None` when none was named and the default one does not exist (for
+    /// commands that also work outside every environment).
+    pub fn open_if_any(&self) -> Result<Option<Environment>> {
+        let (path, origin) = self.env_location()?;
+        if origin == lvm::config::EnvOrigin::Default && !path.join(".git").exists() {
+            return Ok(None);
+        }
+        self.open().map(Some)
+    }
+
     /// The settings and reporter an environment is opened (or created) with.
     pub fn open_options(&self) -> OpenOptions {
         let servers = matches!(

@@ -8,7 +8,7 @@ use clap::Args;
 
 use super::servers::{ServerArgs, fetch_environment};
 use super::{Context, exit, print_json};
-use lvm::ops::search::{self, SearchHit, Summaries};
+use lvm::ops::search::{self, SearchHit, SearchScope, Summaries};
 
 /// How many versions a line shows; `--json` has them all.
 const SHOWN_VERSIONS: usize = 3;
@@ -35,9 +35,17 @@ pub struct SearchArgs {
 }
 
 pub fn exec(ctx: &Context, args: SearchArgs) -> Result<i32> {
-    let env = ctx.open()?;
+    // Outside every environment the user's settings name the servers.
+    let scope = match ctx.open_if_any()? {
+        Some(env) => SearchScope::of(&env),
+        None => SearchScope::outside(
+            &ctx.home,
+            ctx.settings.servers.clone(),
+            ctx.settings.http_timeout(),
+        ),
+    };
     let hits = search::search(
-        &env,
+        &scope,
         &args.term,
         &args.servers.choice()?,
         Summaries::first(search::SUMMARY_LIMIT),

@@ -144,6 +144,10 @@ pub enum Error {
         failures.join("\n  ")
     )]
     NoServerReadable { failures: Vec<String> },
+    #[error(
+        "no rocks server to search: pass --server URL, or set one for every command with `lvm config set --user servers URL`"
+    )]
+    NoServerConfigured,
     #[error("rocks server {url} no longer lists {name} {version} (it was removed from the server)")]
     NoLongerListed {
         url: String,
@@ -355,7 +359,8 @@ impl Error {
             | E::RevisionNotInProfile { .. }
             | E::NothingThatOld { .. }
             | E::NotOnAnyServer { .. }
-            | E::NotPackable { .. } => ErrorKind::BadInput,
+            | E::NotPackable { .. }
+            | E::NoServerConfigured => ErrorKind::BadInput,
             E::WouldBreakDependencies { .. }
             | E::ProfileExists { .. }
             | E::MergeConflict { .. } => ErrorKind::Conflict,

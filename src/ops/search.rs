@@ -3,13 +3,14 @@
 //! bounded number of them, the summary of its newest rockspec.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::env::Environment;
+use crate::env::{Environment, Home, Scratch};
 use crate::errors::error_text;
 use crate::fetch;
 use crate::ops::install::candidates::{fetch_rockspec_text, usable_arches};
@@ -25,6 +26,44 @@ pub const SUMMARY_LIMIT: usize = 20;
 
 /// At most this many summaries are downloaded at once.
 const SUMMARY_THREADS: usize = 8;
+
+/// Where a search reads from: the servers, the download cache and the scratch folder of an
+/// environment ([`SearchScope::of`]), or of the user's settings and the lvm home when no
+/// environment applies ([`SearchScope::outside`]).
+#[derive(Debug, Clone)]
+pub struct SearchScope {
+    servers: Vec<String>,
+    cache_dir: PathBuf,
+    http_timeout: Option<Duration>,
+    scratch_dir: PathBuf,
+}
+
+impl SearchScope {
+    /// An environment's servers (with the overrides it was opened with), caches and scratch.
+    pub fn of(env: &Environment) -> SearchScope {
+        SearchScope {
+            servers: env.config().servers.clone(),
+            cache_dir: env.home().cache_dir(),
+            http_timeout: env.config().http_timeout(),
+            scratch_dir: env.root().join(crate::layout::SCRATCH_DIR),
+        }
+    }
+
+    /// Servers from settings (flags, `LVM_SERVERS`, the user file) with the home's caches, for
+    /// a search where no environment exists.
+    pub fn outside(
+        home: &Home,
+        servers: Vec<String>,
+        http_timeout: Option<Duration>,
+    ) -> SearchScope {
+        SearchScope {
+            servers,
+            cache_dir: home.cache_dir(),
+            http_timeout,
+            scratch_dir: home.root.join(crate::layout::SCRATCH_DIR),
+        }
+    }
+}
 
 /// One `lvm search` result: a package, once, whichever servers publish it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -87,21 +126,24 @@ struct Newest {
 /// once, where it comes first. Unreadable servers are skipped with a warning; an error when
 /// none could be read. A summary that cannot be read is left out, never an error.
 pub fn search(
-    env: &Environment,
+    scope: &SearchScope,
     term: &str,
     choice: &ServerChoice,
     summaries: Summaries<'_>,
 ) -> Result<Vec<SearchHit>> {
     let term = term.to_ascii_lowercase();
     let keep = |name: &str| name.contains(&term);
-    let cache = env.home().cache_dir();
-    let fetch_opts = fetch::fetch_options(env.config().http_timeout());
-    let urls = choice.urls(&env.config().servers);
+    let cache = &scope.cache_dir;
+    let fetch_opts = fetch::fetch_options(scope.http_timeout);
+    let urls = choice.urls(&scope.servers);
+    if urls.is_empty() {
+        return Err(Error::NoServerConfigured);
+    }
     let mut servers: Vec<RocksServer> = Vec::new();
     let mut found: BTreeMap<String, PerServer> = BTreeMap::new();
     let mut failures = Vec::new();
     for url in &urls {
-        let read = RocksServer::new(url, &cache).and_then(|server| {
+        let read = RocksServer::new(url, cache).and_then(|server| {
             if servers.iter().any(|done| done.url() == server.url()) {
                 return Ok(None);
             }
@@ -151,14 +193,15 @@ pub fn search(
     if !chosen.is_empty() {
         // Only a rockspec inside a rock needs scratch space: made when one is chosen, and when
         // it cannot be made, the others can still be read.
-        let scratch_root = env.root().join(crate::layout::SCRATCH_DIR);
         let in_rock = chosen
             .iter()
             .any(|(_, n)| !n.arches.iter().any(|a| a == "rockspec"));
-        let scratch = in_rock.then(|| env.scratch("search-").ok()).flatten();
+        let scratch = in_rock
+            .then(|| Scratch::create(&scope.scratch_dir, "search-").ok())
+            .flatten();
         let scratch_path = scratch
             .as_ref()
-            .map_or(scratch_root.as_path(), |d| d.path());
+            .map_or(scope.scratch_dir.as_path(), |d| d.path());
         for (i, summary) in read_summaries(&servers, &hits, &chosen, scratch_path) {
             hits[i].summary = Some(summary);
         }

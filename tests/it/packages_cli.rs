@@ -215,6 +215,48 @@ fn search_lists_each_package_once_with_its_versions_across_servers_in_priority_o
 }
 
 /// A rockspec for a package with nothing to build, with `summary`.
+/// Outside every environment (none named, no `.lvm/` above, no default one), `lvm search`
+/// reads the servers the settings name and creates nothing; with none it says how to name one.
+#[test]
+fn search_works_outside_every_environment_with_the_servers_of_the_settings() {
+    let lvm = Lvm::new();
+    let (_dir, url) = file_server(lvm.root.path());
+    let elsewhere = lvm.root.path().join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    let outside = |configure: &dyn Fn(&mut std::process::Command)| {
+        let mut cmd = lvm.command();
+        cmd.env_remove("LVM_ENV")
+            .current_dir(&elsewhere)
+            .args(["search", "dia-"]);
+        configure(&mut cmd);
+        cmd.output().unwrap()
+    };
+    let by_variable = stdout_ok(&outside(&|c| {
+        c.env("LVM_SERVERS", &url);
+    }));
+    assert!(by_variable.contains("dia-base 2.0-1"), "{by_variable}");
+    let by_flag = stdout_ok(&outside(&|c| {
+        c.args(["--server", &url]);
+    }));
+    assert_eq!(by_flag, by_variable);
+    lvm.ok(&["config", "set", "--user", "servers", &url]);
+    let by_user_file = stdout_ok(&outside(&|_| {}));
+    assert_eq!(by_user_file, by_variable);
+    assert!(
+        !lvm.home().join("envs/default").exists(),
+        "a search outside must not create the default environment"
+    );
+
+    lvm.ok(&["config", "unset", "--user", "servers"]);
+    let none = outside(&|_| {});
+    assert_eq!(none.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&none.stderr);
+    assert!(
+        err.contains("no rocks server to search") && err.contains("--server URL"),
+        "{err}"
+    );
+}
+
 fn summary_rockspec(name: &str, summary: &str) -> String {
     format!(
         "package = \"{name}\"\nversion = \"1.0-1\"\nsource = {{ url = \"http://example.invalid/{name}.tar.gz\" }}\n\
