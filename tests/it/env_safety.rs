@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::rocks::{Lvm, file_server, stdout_ok};
+use crate::common::rocks::{Lvm, file_server, spawn_paused, stdout_ok};
 
 fn installed(lvm: &Lvm) -> Vec<String> {
     lvm.installed()
@@ -38,28 +38,6 @@ fn git_dirty(env: &Path) -> Vec<String> {
         .iter()
         .map(|s| format!("{:?} {}", s.status(), s.path().unwrap_or("?")))
         .collect()
-}
-
-/// Starts lvm paused at `point` (the test hook); returns the child once it is there.
-fn spawn_paused(lvm: &Lvm, point: &str, args: &[&str]) -> (Child, PathBuf) {
-    let marker = lvm.root.path().join(format!("pause-{point}"));
-    let child = lvm
-        .command()
-        .env("LVM_TEST_PAUSE_AT", format!("{point}:{}", marker.display()))
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let start = Instant::now();
-    while !marker.exists() {
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "lvm never reached {point}"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    (child, marker)
 }
 
 fn finish(child: Child) -> String {

@@ -8,24 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::rocks::{Lvm, file_server, git};
-
-/// Starts lvm paused at `point` (the test hook); returns the child and the marker that holds it.
-fn spawn_paused(lvm: &Lvm, point: &str, args: &[&str]) -> (Child, PathBuf) {
-    let marker = lvm.root.path().join(format!("pause-{point}"));
-    let child = lvm
-        .command()
-        .env("LVM_TEST_PAUSE_AT", format!("{point}:{}", marker.display()))
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    while !marker.exists() {
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    (child, marker)
-}
+use crate::common::rocks::{Lvm, file_server, git, spawn_paused};
 
 /// Waits for `child`, giving up (and killing it) after `bound`: a bound far above what the
 /// command should take, so only a command that waits for the wrong thing reaches it.

@@ -2,7 +2,8 @@
 //! real `lvm` binary against them with an isolated lvm home.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 pub fn fixtures_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/rocks")
@@ -307,4 +308,27 @@ pub fn stdout_ok(out: &Output) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Starts lvm paused at `point` (its `LVM_TEST_PAUSE_AT` hook); returns the child once it is
+/// there, and the marker file whose removal lets it go on.
+pub fn spawn_paused(lvm: &Lvm, point: &str, args: &[&str]) -> (Child, PathBuf) {
+    let marker = lvm.root.path().join(format!("pause-{point}"));
+    let child = lvm
+        .command()
+        .env("LVM_TEST_PAUSE_AT", format!("{point}:{}", marker.display()))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while !marker.exists() {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "lvm never reached {point}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    (child, marker)
 }
