@@ -28,6 +28,42 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     Ok(())
 }
 
+/// Whether a symbolic link at `link` (relative to some root directory, `lua/a/b`) whose target
+/// is `target` leads to a path inside that root, worked out from the names alone (no file is
+/// read, so nothing outside the root is ever touched): absolute targets and `..` steps above
+/// the root lead outside. Pure.
+pub fn link_stays_inside(link: &Path, target: &Path) -> bool {
+    use std::path::Component;
+    let mut at: Vec<&std::ffi::OsStr> = Vec::new();
+    for part in link.parent().into_iter().flat_map(Path::components) {
+        match part {
+            Component::Normal(name) => at.push(name),
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if at.pop().is_none() {
+                    return false;
+                }
+            }
+            Component::RootDir | Component::Prefix(_) => return false,
+        }
+    }
+    for part in target.components() {
+        match part {
+            Component::Normal(name) => at.push(name),
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if at.pop().is_none() {
+                    return false;
+                }
+            }
+            Component::RootDir | Component::Prefix(_) => return false,
+        }
+    }
+    // A link to the root itself is as dangerous as one above it: writing through it lands
+    // beside the rock's own files, and listing it loops.
+    !at.is_empty()
+}
+
 /// Best-effort fsync of a directory, so a rename in it survives a crash.
 pub fn sync_dir(dir: &Path) {
     if let Ok(d) = File::open(dir) {
@@ -78,5 +114,26 @@ pub fn undo_fill(path: &Path, created: bool) {
         for entry in entries.flatten() {
             let _ = fs::remove_dir_all(entry.path()).or_else(|_| fs::remove_file(entry.path()));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn links_inside_and_outside_a_root() {
+        let inside =
+            |link: &str, target: &str| link_stays_inside(Path::new(link), Path::new(target));
+        assert!(inside("lua/a.lua", "b.lua"));
+        assert!(inside("lua/x/a.lua", "../b.lua"));
+        assert!(inside("lib/libx.so", "./libx.so.1"));
+        assert!(inside("lua/a", "../doc/readme"));
+        assert!(!inside("lua/a", "../.."), "above the root");
+        assert!(!inside("lua/a", ".."), "the root itself");
+        assert!(!inside("lua/a", "/etc/passwd"));
+        assert!(!inside("lua/deep/a", "../../../../../home/u/.ssh/id_rsa"));
+        assert!(!inside("a", "x/../../y"));
+        assert!(!inside("../a", "b"));
     }
 }

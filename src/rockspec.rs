@@ -1112,16 +1112,16 @@ fn format_name(format: RockspecFormat) -> &'static str {
 }
 
 /// Source-tree paths in `build.modules` and `build.install` must stay inside the unpacked
-/// sources.
+/// sources: an error, since the build refuses them too (it would read host files otherwise).
 fn lint_paths(build: &Build) -> Vec<Problem> {
     let mut problems = Vec::new();
     let mut check = |path: String, file: &str| {
-        if let Some(why) = non_relative(file) {
+        if let Some(why) = source_path_problem(file) {
             problems.push(Problem {
                 path,
                 line: None,
                 message: format!("\"{file}\" {why}; paths are relative to the source directory"),
-                severity: Severity::Warning,
+                severity: Severity::Error,
             });
         }
     };
@@ -1161,7 +1161,10 @@ fn lint_paths(build: &Build) -> Vec<Problem> {
     problems
 }
 
-fn non_relative(file: &str) -> Option<&'static str> {
+/// Why a source file named in a rockspec (`build.modules`, `build.install`) would be read from
+/// outside the unpacked sources, or `None` when it stays inside. The one check behind `lvm lint`
+/// and the build back-ends.
+pub fn source_path_problem(file: &str) -> Option<&'static str> {
     let bytes = file.as_bytes();
     if file.starts_with('/') || file.starts_with('\\') {
         Some("is an absolute path")

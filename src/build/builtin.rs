@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::install::{Perms, copy_file, copy_tree, is_contained, module_basename, module_dir};
+use super::install::{Perms, copy_file, copy_tree, module_basename, module_dir, source_file};
 use super::process::{Invocation, run, run_all, words};
 use super::vars::{Variables, substitute};
 use super::{BuildContext, BuildError, CommandRun};
@@ -170,14 +170,7 @@ impl Builtin<'_> {
         for (name, plan) in plans {
             match plan {
                 Plan::Lua { source, dest } => {
-                    let from = self.source_dir.join(&source);
-                    if !from.is_file() {
-                        return Err(BuildError::MissingFile {
-                            field: field(name),
-                            path: source,
-                            source_dir: self.source_dir.to_path_buf(),
-                        });
-                    }
+                    let from = source_file(self.source_dir, &field(name), &source)?;
                     copy_file(&from, &self.prefix.join(&dest), Perms::Read)?;
                 }
                 Plan::C { module, dest } => {
@@ -187,7 +180,7 @@ impl Builtin<'_> {
         }
         let lua_dir = self.source_dir.join("lua");
         if lua_dir.is_dir() {
-            copy_tree(&lua_dir, &self.prefix.join("lua"))?;
+            copy_tree(&lua_dir, self.prefix, Path::new("lua"))?;
         }
         Ok(())
     }
@@ -209,19 +202,7 @@ impl Builtin<'_> {
         for source in &module.sources {
             // The object file is written next to the source, which must therefore be inside
             // the source directory.
-            if !is_contained(source) {
-                return Err(BuildError::UnsafePath {
-                    field: format!("{}.sources", field(name)),
-                    value: source.clone(),
-                });
-            }
-            if !self.source_dir.join(source).is_file() {
-                return Err(BuildError::MissingFile {
-                    field: format!("{}.sources", field(name)),
-                    path: source.clone(),
-                    source_dir: self.source_dir.to_path_buf(),
-                });
-            }
+            source_file(self.source_dir, &format!("{}.sources", field(name)), source)?;
             let object = object_path(source);
             let argv = compile_command(self.ctx, source, &object, module, self.vars, unmatched);
             compiles.push(Invocation {

@@ -72,6 +72,27 @@ pub enum BuildError {
     )]
     UnsafePath { field: String, value: String },
 
+    #[error(
+        "{field}: `{value}` {why}, outside the unpacked sources ({}); a source file must be inside them, fix the path in the rockspec",
+        source_dir.display()
+    )]
+    SourceOutside {
+        field: String,
+        value: String,
+        why: String,
+        source_dir: PathBuf,
+    },
+
+    #[error(
+        "{}: symbolic link to `{}` {why}; a rock may only hold links that stay inside it",
+        link.display(), target.display()
+    )]
+    UnsafeLink {
+        link: PathBuf,
+        target: PathBuf,
+        why: &'static str,
+    },
+
     #[error("{field}: {problem}; fix the rockspec")]
     InvalidRockspec { field: String, problem: String },
 

@@ -39,14 +39,58 @@ pub fn is_contained(path: &str) -> bool {
             .all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
 }
 
+/// The path of the source file `rel` that the rockspec field `field` names, refused when it
+/// lies outside the unpacked sources `source_dir`: by its name (absolute, `..`; the same check
+/// as `lvm lint`, [`crate::rockspec::source_path_problem`]) or through a symbolic link in the
+/// sources (a git checkout may hold links to anywhere). Missing files are an error too.
+pub fn source_file(source_dir: &Path, field: &str, rel: &str) -> Result<PathBuf, BuildError> {
+    let outside = |why: &str| BuildError::SourceOutside {
+        field: field.to_string(),
+        value: rel.to_string(),
+        why: why.to_string(),
+        source_dir: source_dir.to_path_buf(),
+    };
+    if let Some(why) = crate::rockspec::source_path_problem(rel) {
+        return Err(outside(why));
+    }
+    let path = source_dir.join(rel);
+    if !path.is_file() {
+        return Err(BuildError::MissingFile {
+            field: field.to_string(),
+            path: rel.to_string(),
+            source_dir: source_dir.to_path_buf(),
+        });
+    }
+    let real = fs::canonicalize(&path).map_err(|e| BuildError::io("resolve", &path, e))?;
+    let root =
+        fs::canonicalize(source_dir).map_err(|e| BuildError::io("resolve", source_dir, e))?;
+    if !real.starts_with(&root) {
+        return Err(outside(&format!(
+            "is a symbolic link to {}",
+            real.display()
+        )));
+    }
+    Ok(path)
+}
+
 /// Copies one file, creating the destination's parent directories and setting LuaRocks'
-/// permissions.
+/// permissions. A symbolic link already at the destination is replaced, never written through.
 pub fn copy_file(from: &Path, to: &Path, perms: Perms) -> Result<(), BuildError> {
     if let Some(parent) = to.parent() {
         fs::create_dir_all(parent).map_err(|e| BuildError::io("create directory", parent, e))?;
     }
+    remove_link(to)?;
     fs::copy(from, to).map_err(|e| BuildError::io(format!("copy {} to", from.display()), to, e))?;
     set_perms(to, perms)
+}
+
+/// Removes `path` when it is a symbolic link, so what is written there next lands in a new
+/// file instead of the link's target.
+fn remove_link(path: &Path) -> Result<(), BuildError> {
+    if fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+        fs::remove_file(path).map_err(|e| BuildError::io("replace the link", path, e))?;
+    }
+    Ok(())
 }
 
 #[cfg(unix)]
@@ -119,14 +163,7 @@ pub fn install_entries(
                 None => format!("build.install.{kind}[{}]", i + 1),
             };
             let dest = install_destination(kind, entry, &field)?;
-            let from = source_dir.join(&entry.path);
-            if !from.is_file() {
-                return Err(BuildError::MissingFile {
-                    field,
-                    path: entry.path.clone(),
-                    source_dir: source_dir.to_path_buf(),
-                });
-            }
+            let from = source_file(source_dir, &field, &entry.path)?;
             copy_file(&from, &prefix.join(&dest), perms)?;
         }
     }
@@ -157,7 +194,7 @@ pub fn copy_directories(
         }
         let from = source_dir.join(dir);
         if from.is_dir() {
-            copy_tree(&from, &prefix.join(dir))?;
+            copy_tree(&from, prefix, Path::new(dir))?;
             any = true;
         } else if !defaults {
             return Err(BuildError::MissingDirectory {
@@ -185,16 +222,23 @@ fn install_default_docs(source_dir: &Path, dest: &Path) -> Result<(), BuildError
         .map_err(|e| BuildError::io("list the sources in", source_dir, e))?;
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        if is_default_doc(&name) && entry.path().is_file() {
+        let is_file = entry.file_type().is_ok_and(|t| t.is_file());
+        if is_default_doc(&name) && is_file {
             copy_file(&entry.path(), &dest.join(&name), Perms::Read)?;
         }
     }
     Ok(())
 }
 
-/// Copies a directory tree, keeping files' permissions and recreating symbolic links as links.
-pub fn copy_tree(from: &Path, to: &Path) -> Result<(), BuildError> {
-    for entry in walkdir::WalkDir::new(from) {
+/// Copies the directory `from` to `under` (relative) inside the rock directory `prefix`,
+/// keeping files' permissions. Symbolic links are recreated as links only when they stay inside
+/// `prefix` ([`crate::fsutil::link_stays_inside`]); any other link is an error, so nothing can
+/// later write through one, or copy what it points to, outside the rock.
+pub fn copy_tree(from: &Path, prefix: &Path, under: &Path) -> Result<(), BuildError> {
+    let to = prefix.join(under);
+    // `from` itself may be a link too (a git checkout's `lua -> /somewhere`): copied as a link,
+    // so it is checked like the others.
+    for entry in walkdir::WalkDir::new(from).follow_root_links(false) {
         let entry = entry.map_err(|e| {
             let path = e.path().unwrap_or(from).to_path_buf();
             BuildError::io("read", path, e.into())
@@ -203,10 +247,12 @@ pub fn copy_tree(from: &Path, to: &Path) -> Result<(), BuildError> {
         let dest = to.join(rel);
         let kind = entry.file_type();
         if kind.is_dir() {
+            remove_link(&dest)?;
             fs::create_dir_all(&dest).map_err(|e| BuildError::io("create directory", &dest, e))?;
         } else if kind.is_symlink() {
-            copy_symlink(entry.path(), &dest)?;
+            copy_symlink(entry.path(), &dest, &under.join(rel))?;
         } else {
+            remove_link(&dest)?;
             fs::copy(entry.path(), &dest).map_err(|e| {
                 BuildError::io(format!("copy {} to", entry.path().display()), &dest, e)
             })?;
@@ -215,20 +261,20 @@ pub fn copy_tree(from: &Path, to: &Path) -> Result<(), BuildError> {
     Ok(())
 }
 
-#[cfg(unix)]
-fn copy_symlink(from: &Path, to: &Path) -> Result<(), BuildError> {
+/// Recreates the link `from` at `to`, whose path inside the rock is `rel`.
+fn copy_symlink(from: &Path, to: &Path, rel: &Path) -> Result<(), BuildError> {
     let target = fs::read_link(from).map_err(|e| BuildError::io("read link", from, e))?;
+    if !crate::fsutil::link_stays_inside(rel, &target) {
+        return Err(BuildError::UnsafeLink {
+            link: from.to_path_buf(),
+            target,
+            why: "would lead outside the rock once installed",
+        });
+    }
     if fs::symlink_metadata(to).is_ok() {
         fs::remove_file(to).map_err(|e| BuildError::io("replace", to, e))?;
     }
     std::os::unix::fs::symlink(&target, to).map_err(|e| BuildError::io("create link", to, e))
-}
-
-#[cfg(not(unix))]
-fn copy_symlink(from: &Path, to: &Path) -> Result<(), BuildError> {
-    fs::copy(from, to)
-        .map(|_| ())
-        .map_err(|e| BuildError::io(format!("copy {} to", from.display()), to, e))
 }
 
 #[cfg(test)]

@@ -64,38 +64,51 @@ pub fn walk_error(e: walkdir::Error, root: &Path) -> FsError {
 }
 
 /// Lists every file and directory under `root` (not `root` itself), sorted by relative path
-/// bytewise. Symlinks are followed, so a stored copy holds real files; entries that are neither
-/// files nor directories (sockets, fifos, devices) and non-UTF-8 names are errors, since rock
+/// bytewise. Symbolic links are never followed while walking: a link to a file that stays
+/// inside `root` ([`crate::fsutil::link_stays_inside`]) is listed as that file, so a stored copy
+/// holds real files; a link leading outside `root`, or to a directory, is an error, so nothing
+/// outside a rock prefix is ever read into the store. Entries that are neither files nor
+/// directories (sockets, fifos, devices) and non-UTF-8 names are errors too, since rock
 /// manifests cannot express them.
 pub fn list(root: &Path) -> Result<Vec<Entry>, FsError> {
     let mut out = Vec::new();
-    for item in walkdir::WalkDir::new(root).min_depth(1).follow_links(true) {
+    for item in walkdir::WalkDir::new(root).min_depth(1).follow_links(false) {
         let item = item.map_err(|e| walk_error(e, root))?;
         let path = item.path().to_path_buf();
         let rel = relative_name(root, &path)?;
-        let meta = item.metadata().map_err(|e| FsError {
-            action: "read metadata of",
+        let unsupported = |why: String| FsError {
+            action: "store",
             path: path.clone(),
-            cause: e
-                .into_io_error()
-                .unwrap_or_else(|| io::Error::other("symbolic link loop")),
-        })?;
-        let kind = if meta.is_dir() {
+            cause: io::Error::new(io::ErrorKind::Unsupported, why),
+        };
+        if item.path_is_symlink() {
+            let target = fs::read_link(&path).map_err(ctx("read link", &path))?;
+            if !crate::fsutil::link_stays_inside(Path::new(&rel), &target) {
+                return Err(unsupported(format!(
+                    "symbolic link to {} leads outside {}; a rock may only hold links that stay inside it",
+                    target.display(),
+                    root.display()
+                )));
+            }
+        }
+        // Links were checked above to stay inside `root`, so following one here reads only
+        // what the walk would list anyway.
+        let meta = fs::metadata(&path).map_err(ctx("read metadata of", &path))?;
+        let kind = if meta.is_dir() && !item.path_is_symlink() {
             EntryKind::Dir
         } else if meta.is_file() {
             EntryKind::File {
                 executable: meta.permissions().mode() & 0o111 != 0,
                 size: meta.len(),
             }
+        } else if meta.is_dir() {
+            return Err(unsupported(
+                "symbolic link to a directory; a rock may only hold links to files".to_string(),
+            ));
         } else {
-            return Err(FsError {
-                action: "store",
-                path,
-                cause: io::Error::new(
-                    io::ErrorKind::Unsupported,
-                    "not a regular file or directory; remove it from the rock prefix",
-                ),
-            });
+            return Err(unsupported(
+                "not a regular file or directory; remove it from the rock prefix".to_string(),
+            ));
         };
         out.push(Entry { rel, path, kind });
     }

@@ -49,7 +49,7 @@ fn a_broken_rockspec_lists_every_problem_and_fails() {
             "{f}: error: build.modules[\"broken.core\"].sources: expected string or list of strings, found number"
         ),
         format!(
-            "{f}: warning: build.modules.broken: \"/usr/share/lua/broken.lua\" is an absolute path; paths are relative to the source directory"
+            "{f}: error: build.modules.broken: \"/usr/share/lua/broken.lua\" is an absolute path; paths are relative to the source directory"
         ),
     ];
     let stdout = text(&out.stdout);
