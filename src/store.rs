@@ -6,6 +6,14 @@
 //! of every file, total size). Entries are assembled in `<root>/tmp/` and renamed into place,
 //! so an entry is either complete or absent. Inserts hold a shared lock on `<root>/lock` and
 //! [`Store::gc`] an exclusive one, so collection never removes an insert's work in progress.
+//! A change pins the entries it uses ([`Pins`], one file per entry under `<root>/pins/`, named
+//! after the entry and the process) from before it looks them up or inserts them until it has
+//! committed, so [`Store::gc`] in another environment cannot remove them in between; pins of
+//! processes that are gone are ignored and cleared.
+//!
+//! Keys made since store metadata format 1.1 cover the exact source bytes of the build; entries
+//! of format 1.0 (whose keys did not) are not trusted: [`Store::get`] refuses them
+//! ([`StoreError::Unbound`]) and an insert under their key replaces them.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -25,9 +33,12 @@ use crate::tree::files::{self, EntryKind, FsError, ctx};
 /// The `meta.json` layouts this lvm writes and reads.
 pub const META_FORMAT: Format = Format {
     name: "store metadata format",
-    writes: FormatVersion::new(1, 0, 0),
+    writes: FormatVersion::new(1, 1, 0),
     reads: "^1",
 };
+/// The first metadata format whose entries' keys cover the source bytes they were built from.
+const SOURCE_BOUND: FormatVersion = FormatVersion::new(1, 1, 0);
+const PINS_DIR: &str = "pins";
 const META_FILE: &str = "meta.json";
 const PREFIX_DIR: &str = "prefix";
 
@@ -49,6 +60,12 @@ pub enum StoreError {
         path: PathBuf,
         message: String,
     },
+    #[error(
+        "{}: store entry {key} was made by an earlier lvm, whose store keys did not cover the \
+         downloaded sources, so it is not trusted; `lvm sync` (or `lvm verify --repair`) builds \
+         it again from the sources the environment records", path.display()
+    )]
+    Unbound { key: String, path: PathBuf },
     #[error("{}: {unsupported}", path.display())]
     MetaFormat {
         key: String,
@@ -298,6 +315,12 @@ impl Store {
             }
         })?;
         META_FORMAT.check(&meta.format).map_err(unsupported)?;
+        if meta.format < SOURCE_BOUND {
+            return Err(StoreError::Unbound {
+                key: key.to_string(),
+                path: meta_path,
+            });
+        }
         if meta.key != *key {
             return Err(StoreError::BadMeta {
                 key: key.to_string(),
@@ -321,8 +344,14 @@ impl Store {
         staged_prefix: &Path,
         meta: RockMeta,
     ) -> Result<StoredRock, StoreError> {
-        if let Some(existing) = self.get(key)? {
-            return Ok(existing);
+        match self.get(key) {
+            Ok(Some(existing)) => return Ok(existing),
+            Ok(None) => {}
+            // An untrusted entry of an earlier lvm under the same key gives way to this build.
+            Err(StoreError::Unbound { .. }) => {
+                self.remove(key)?;
+            }
+            Err(e) => return Err(e),
         }
         if !staged_prefix.is_dir() {
             return Err(StoreError::NotADirectory {
@@ -431,8 +460,9 @@ impl Store {
     ) -> Result<GcReport, StoreError> {
         let _lock = self.lock(true)?;
         let mut report = GcReport::default();
+        let pinned = self.live_pins(!options.dry_run)?;
         for key in self.keys()? {
-            if keep.contains(&key) {
+            if keep.contains(&key) || pinned.contains(&key) {
                 continue;
             }
             // Unreadable metadata does not protect an entry from collection.
@@ -459,6 +489,43 @@ impl Store {
             report.tmp_removed.push(path);
         }
         Ok(report)
+    }
+
+    /// A set of pins held by this process; dropping it releases them.
+    pub fn pins(&self) -> Pins {
+        Pins {
+            store: self.clone(),
+            files: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
+    fn pins_dir(&self) -> PathBuf {
+        self.root.join(PINS_DIR)
+    }
+
+    /// The keys pinned by processes that still run; with `clear_stale`, the pin files of
+    /// processes that are gone are removed. Call with the exclusive lock held.
+    fn live_pins(&self, clear_stale: bool) -> Result<BTreeSet<StoreKey>, StoreError> {
+        let dir = self.pins_dir();
+        let items = match fs::read_dir(&dir) {
+            Ok(items) => items,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(BTreeSet::new()),
+            Err(e) => return Err(ctx("read", &dir)(e).into()),
+        };
+        let mut live = BTreeSet::new();
+        for item in items {
+            let item = item.map_err(ctx("read", &dir))?;
+            let name = item.file_name();
+            let Some((key, pid)) = name.to_str().and_then(parse_pin_name) else {
+                continue;
+            };
+            if process_is_running(pid) {
+                live.insert(key);
+            } else if clear_stale {
+                let _ = fs::remove_file(item.path());
+            }
+        }
+        Ok(live)
     }
 
     /// Compares the files of the entry for `key` with its recorded hashes. An absent entry is an
@@ -502,6 +569,53 @@ impl Store {
             .collect();
         Ok(report)
     }
+}
+
+/// Pins on store entries that a change in flight uses (see the module documentation). A pin is
+/// taken before the entry is looked up or inserted, and all are released when this is
+/// dropped, after the change committed (or failed).
+#[derive(Debug)]
+pub struct Pins {
+    store: Store,
+    files: std::sync::Mutex<Vec<PathBuf>>,
+}
+
+impl Pins {
+    /// Pins `key` for as long as this set lives. Waits while a collection runs, so a
+    /// collection either sees the pin or finished before the caller looks the entry up.
+    pub fn pin(&self, key: &StoreKey) -> Result<(), StoreError> {
+        let dir = self.store.pins_dir();
+        fs::create_dir_all(&dir).map_err(ctx("create", &dir))?;
+        let _lock = self.store.lock(false)?;
+        let file = tempfile::Builder::new()
+            .prefix(&format!("{key}.{}.", std::process::id()))
+            .tempfile_in(&dir)
+            .map_err(ctx("create a pin in", &dir))?;
+        let (_, path) = file.keep().map_err(|e| ctx("keep", &dir)(e.error))?;
+        self.files.lock().expect("not poisoned").push(path);
+        Ok(())
+    }
+}
+
+impl Drop for Pins {
+    fn drop(&mut self) {
+        for path in self.files.get_mut().expect("not poisoned").drain(..) {
+            let _ = fs::remove_file(path);
+        }
+    }
+}
+
+/// The key and process id a pin file is named after (`<key>.<pid>.<random>`). Pure.
+fn parse_pin_name(name: &str) -> Option<(StoreKey, u32)> {
+    let mut parts = name.splitn(3, '.');
+    let key = StoreKey::parse(parts.next()?).ok()?;
+    let pid = parts.next()?.parse().ok()?;
+    Some((key, pid))
+}
+
+/// Whether a process with this id exists (its pins then still count).
+fn process_is_running(pid: u32) -> bool {
+    Path::new("/proc").join(pid.to_string()).exists()
 }
 
 /// Copies `src` into the new directory `dst` (symlinks resolved), returning the sha256 of every
@@ -571,6 +685,16 @@ mod tests {
             StoreKey::compute(&[("lua", "5.4")]).as_str(),
             "dbf887695fec48575f3b95db3855297b3cb195275aea41cb461c14982091f160"
         );
+    }
+
+    #[test]
+    fn pin_names_carry_key_and_process() {
+        let key = StoreKey::compute(&[("lua", "5.4")]);
+        let (k, pid) = parse_pin_name(&format!("{key}.4242.Xy1z")).expect("pin name");
+        assert_eq!((k, pid), (key.clone(), 4242));
+        assert!(parse_pin_name(&format!("{key}.x.y")).is_none());
+        assert!(parse_pin_name("not-a-key.1.y").is_none());
+        assert!(process_is_running(std::process::id()));
     }
 
     #[test]

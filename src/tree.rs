@@ -255,6 +255,18 @@ fn write_tree(
         }
         report.deployed.push(rel.clone());
     }
+    let manifest_file = manifest_path(target);
+    fs::create_dir_all(rocks_dir(target)).map_err(ctx("create", &rocks_dir(target)))?;
+    files::write_file(
+        &manifest_file,
+        tree_manifest_text(planned).as_bytes(),
+        0o644,
+    )?;
+    Ok(report)
+}
+
+/// The tree manifest of the planned rocks.
+fn tree_manifest_text(planned: &[PlannedRock<'_>]) -> String {
     let contents: Vec<RockContents> = planned
         .iter()
         .map(|p| RockContents {
@@ -269,14 +281,53 @@ fn write_tree(
                 .collect(),
         })
         .collect();
-    let manifest_file = manifest_path(target);
-    fs::create_dir_all(rocks_dir(target)).map_err(ctx("create", &rocks_dir(target)))?;
-    files::write_file(
-        &manifest_file,
-        manifest::tree_manifest(&contents).as_bytes(),
-        0o644,
-    )?;
-    Ok(report)
+    manifest::tree_manifest(&contents)
+}
+
+/// What one file of a tree [`materialize`] would make is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExpectedFile {
+    /// A link to (or copy of) this rock prefix file.
+    Stored(PathBuf),
+    /// A file lvm writes (a command wrapper, the tree manifest) with this content.
+    Written(Vec<u8>),
+}
+
+/// Every file (tree-relative path) that [`materialize`] would make from `rocks`, without
+/// writing anything: how `lvm verify` checks a live tree on a read-only disk.
+pub fn expected_files(rocks: &[TreeRock]) -> Result<BTreeMap<String, ExpectedFile>, TreeError> {
+    let mut sorted: Vec<&TreeRock> = rocks.iter().collect();
+    sorted.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.version.cmp(&b.version)));
+    let planned = sorted
+        .into_iter()
+        .map(plan_rock)
+        .collect::<Result<Vec<_>, _>>()?;
+    let deploys = plan_deploys(&planned)?;
+    let mut out = BTreeMap::new();
+    for p in &planned {
+        let rock_rel = format!("{}/{}/{}", rocks_subdir(), p.rock.name, p.rock.version);
+        for entry in p.entries.iter().filter(|e| e.is_file()) {
+            out.insert(
+                format!("{rock_rel}/{}", entry.rel),
+                ExpectedFile::Stored(entry.path.clone()),
+            );
+        }
+    }
+    for (rel, (rock, deploy)) in deploys {
+        let file = match deploy {
+            Deploy::Link(src) => ExpectedFile::Stored(src),
+            Deploy::Wrapper { command, script } => ExpectedFile::Written(
+                wrapper::bin_wrapper(&command, &rock.name, rock.version.as_str(), &script)
+                    .into_bytes(),
+            ),
+        };
+        out.insert(rel, file);
+    }
+    out.insert(
+        format!("{}/manifest", rocks_subdir()),
+        ExpectedFile::Written(tree_manifest_text(&planned).into_bytes()),
+    );
+    Ok(out)
 }
 
 fn check_component(what: &'static str, value: &str) -> Result<(), TreeError> {
@@ -562,6 +613,60 @@ pub fn switch_link(new_tree: &Path, live: &Path) -> Result<SwitchReport, TreeErr
         current: trees.join(name),
         previous,
     })
+}
+
+/// What is wrong with a rock prefix against its own `rock_manifest` (a downloaded binary rock
+/// must be whole before it is stored): the manifest unreadable, a listed file missing or with
+/// another md5. Empty when everything matches.
+pub fn check_rock_manifest(prefix: &Path) -> Result<Vec<String>, TreeError> {
+    use crate::sandbox::{Data, Limits, Sandbox};
+    let path = prefix.join(ROCK_MANIFEST);
+    let text = match fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) => return Ok(vec![format!("{ROCK_MANIFEST} unreadable: {e}")]),
+    };
+    let parsed = Sandbox::new(Limits::ROCKSPEC).and_then(|sandbox| {
+        let globals = sandbox.eval_globals(&text, ROCK_MANIFEST)?;
+        let value = globals
+            .get::<mlua::Value>(ROCK_MANIFEST)
+            .unwrap_or(mlua::Value::Nil);
+        sandbox.to_data(value, ROCK_MANIFEST, ROCK_MANIFEST)
+    });
+    let table = match parsed {
+        Ok(Some(Data::Table(table))) => table,
+        Ok(_) => return Ok(vec![format!("{ROCK_MANIFEST} has no rock_manifest table")]),
+        Err(e) => return Ok(vec![format!("{ROCK_MANIFEST} unreadable: {e}")]),
+    };
+    let mut problems = Vec::new();
+    let mut pending = vec![(String::new(), table)];
+    while let Some((dir, table)) = pending.pop() {
+        for (name, value) in table.fields {
+            let rel = if dir.is_empty() {
+                name
+            } else {
+                format!("{dir}/{name}")
+            };
+            if !links::is_contained(&rel) {
+                problems.push(format!("{rel}: not a path inside the rock"));
+                continue;
+            }
+            match value {
+                Data::Table(sub) => pending.push((rel, sub)),
+                Data::String(md5) => {
+                    let file = prefix.join(&rel);
+                    let is_file = fs::symlink_metadata(&file).is_ok_and(|m| m.is_file());
+                    if !is_file {
+                        problems.push(format!("{rel} is missing"));
+                    } else if files::md5_file(&file)? != md5 {
+                        problems.push(format!("{rel} has another md5"));
+                    }
+                }
+                other => problems.push(format!("{rel}: a {} instead of an md5", other.type_name())),
+            }
+        }
+    }
+    problems.sort();
+    Ok(problems)
 }
 
 /// A stable hash (sha256 hex) of a rock's installed files: over the sorted relative paths,

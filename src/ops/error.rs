@@ -200,6 +200,11 @@ pub enum Error {
         #[source]
         source: Box<Error>,
     },
+    #[error(
+        "{url}: the binary rock is broken, it does not match its rock_manifest ({}); it does not enter the store, ask the server's maintainer to publish it again",
+        problems.join("; ")
+    )]
+    BrokenBinaryRock { url: String, problems: Vec<String> },
     #[error("building {name} {version}")]
     Build {
         name: String,
@@ -367,7 +372,8 @@ impl Error {
             E::NoServerReadable { .. }
             | E::NoLongerListed { .. }
             | E::RockspecNotText { .. }
-            | E::RockLacksRockspec { .. } => ErrorKind::Network,
+            | E::RockLacksRockspec { .. }
+            | E::BrokenBinaryRock { .. } => ErrorKind::Network,
             E::CannotSwitchBack { .. }
             | E::RecordedRockspecUnreadable { .. }
             | E::GitSourceLacksRockspec { .. }

@@ -317,16 +317,28 @@ fn metadata_format_versions_old_compatible_and_incompatible() {
         .join(k.as_str())
         .join("meta.json");
     let written = fs::read_to_string(&meta_file).unwrap();
-    // Written as every lvm wrote it before minor versions existed: a whole number.
-    assert!(written.contains("\"format\": 1,"), "{written}");
+    // 1.1: the key covers the source bytes the build was made from.
+    assert!(written.contains("\"format\": \"1.1.0\","), "{written}");
     fs::set_permissions(&meta_file, fs::Permissions::from_mode(0o644)).unwrap();
     let with_format = |format: &str| {
         fs::write(
             &meta_file,
-            written.replace("\"format\": 1,", &format!("\"format\": {format},")),
+            written.replace("\"format\": \"1.1.0\",", &format!("\"format\": {format},")),
         )
         .unwrap();
     };
+    // An entry of an lvm whose keys did not cover the sources (format 1, a whole number) is
+    // not trusted, and an insert under its key replaces it.
+    with_format("1");
+    let err = store.get(&k).unwrap_err();
+    assert!(matches!(err, StoreError::Unbound { .. }), "{err}");
+    assert!(err.to_string().contains("lvm sync"), "{err}");
+    let rock = store
+        .insert(&k, &staged(dir.path(), "v"), meta("pkg"))
+        .unwrap();
+    assert_eq!(rock.meta.format.to_string(), "1.1.0");
+    assert!(store.get(&k).unwrap().is_some());
+    fs::set_permissions(&meta_file, fs::Permissions::from_mode(0o644)).unwrap();
     // A newer lvm that only added what this one may ignore.
     with_format("\"1.2.0\", \"added_later\": [1, 2]");
     let rock = store.get(&k).unwrap().unwrap();

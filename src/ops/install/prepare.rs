@@ -140,11 +140,16 @@ pub(in crate::ops) fn run_jobs(
     Ok(results.into_inner().expect("not poisoned"))
 }
 
-/// The inputs of a build, which make its store key.
+/// The inputs of a build, which make its store key: the rockspec, the exact source bytes
+/// (`source`, [`Sources::identity`]: the downloaded archive's or rock's sha256, or the commit),
+/// the Lua version, the platform and the build settings. Keying by the source bytes means a
+/// build from one server's files is never taken for a build of another's, even when both
+/// publish the same rockspec.
 pub(in crate::ops) fn store_key(
     rockspec_text: &str,
     rockspec: &Rockspec,
     commit: Option<&str>,
+    source: &str,
     local_inputs: Option<&str>,
     ctx: &BuildContext,
 ) -> StoreKey {
@@ -154,6 +159,7 @@ pub(in crate::ops) fn store_key(
     let mut inputs = vec![
         ("rockspec", rockspec_sha.as_str()),
         ("git_commit", commit.unwrap_or("")),
+        ("source", source),
         ("lua", crate::platform::LUA_VERSION),
         ("platform", platform.as_str()),
         ("build", build.as_str()),
@@ -228,14 +234,23 @@ pub(in crate::ops) fn ensure_package(
         PackageSource::Git { commit, .. } => Some(commit.clone()),
         _ => None,
     };
+    // The sources come first: the store key names their exact bytes.
+    let sources = fetch_sources(
+        session,
+        &job.name,
+        &rockspec,
+        source_dir_hint,
+        &Expected::default(),
+    )?;
     let key = store_key(
         &text,
         &rockspec,
         commit.as_deref(),
+        &sources.identity(),
         local_inputs.as_deref(),
         &session.build_ctx,
     );
-    if let Some(stored) = session.store.get(&key)? {
+    if let Some(stored) = intact_entry(session, &key)? {
         let source = with_source_record(
             source,
             stored.meta.extra.get("source_sha256"),
@@ -246,20 +261,33 @@ pub(in crate::ops) fn ensure_package(
             true,
         ));
     }
-    let (stored_path, source) = build_into_store(
-        session,
-        &job.name,
-        &text,
-        &rockspec,
-        source,
-        source_dir_hint,
-        &key,
-        &Expected::default(),
-    )?;
+    let (stored_path, source) =
+        build_sources(session, &job.name, &text, &rockspec, source, sources, &key)?;
     Ok((
         package_record(&rockspec, source, &key, &stored_path)?,
         false,
     ))
+}
+
+/// The store entry for `key` when it is present and its files still match the hashes it
+/// recorded; a damaged entry is removed, so the caller builds it again.
+fn intact_entry(session: &Session, key: &StoreKey) -> Result<Option<crate::store::StoredRock>> {
+    session.pins.pin(key)?;
+    let Some(stored) = session.store.get(key)? else {
+        return Ok(None);
+    };
+    let check = session.store.verify(key)?;
+    if check.is_clean() {
+        return Ok(Some(stored));
+    }
+    tracing::warn!(
+        "store entry {key} no longer matches its recorded hashes ({} modified, {} missing, {} added); building it again",
+        check.modified.len(),
+        check.missing.len(),
+        check.extra.len()
+    );
+    session.store.remove(key)?;
+    Ok(None)
 }
 
 /// Where a package's sources are, beyond what `source.url` says.
@@ -316,35 +344,67 @@ pub(in crate::ops) fn with_source_record(
     source
 }
 
-/// Fetches sources, builds into a temp prefix, and inserts the result into the store.
-#[allow(clippy::too_many_arguments)]
-pub(in crate::ops) fn build_into_store(
+/// The fetched sources of one package, ready to build (or, for a binary rock, already built).
+pub(in crate::ops) struct Sources {
+    /// Holds the download, the unpacked sources and the build prefix.
+    work: tempfile::TempDir,
+    /// The directory to build in; `None` for a binary rock, unpacked into the prefix already.
+    dir: Option<PathBuf>,
+    /// sha256 of the downloaded archive or rock.
+    sha256: Option<String>,
+    /// The commit a git `source.url` was checked out at.
+    commit: Option<String>,
+    /// A project directory's files that a linked package's tree links to.
+    links: Option<Vec<crate::fetch::project::LinkCandidate>>,
+}
+
+impl Sources {
+    fn prefix(&self) -> PathBuf {
+        self.work.path().join("prefix")
+    }
+
+    /// The exact bytes the build is made from, as a store key input: the downloaded file's
+    /// sha256 or the checked-out commit. Empty for sources already on disk, whose identity
+    /// the key holds otherwise (a git origin's commit, a project directory's input digest).
+    pub(in crate::ops) fn identity(&self) -> String {
+        match (&self.sha256, &self.commit) {
+            (Some(sha), _) => format!("sha256:{sha}"),
+            (None, Some(commit)) => format!("git:{commit}"),
+            (None, None) => String::new(),
+        }
+    }
+}
+
+/// Fetches a package's sources into a fresh scratch directory, checking what `expected`
+/// records (a rebuild must find the same bytes again).
+pub(in crate::ops) fn fetch_sources(
     session: &Session,
     name: &str,
-    text: &str,
     rockspec: &Rockspec,
-    source: PackageSource,
     hint: SourceHint,
-    key: &StoreKey,
     expected: &Expected,
-) -> Result<(PathBuf, PackageSource)> {
+) -> Result<Sources> {
     let scratch = session.scratch.path();
     let work = tempfile::tempdir_in(scratch).map_err(fs_error("make a folder in", scratch))?;
     let prefix = work.path().join("prefix");
     std::fs::create_dir_all(&prefix).map_err(fs_error("create", &prefix))?;
-    let (mut sha, mut commit) = (None, None);
-    let mut prebuilt = false;
-    let mut links = None;
-    let source_dir = match hint {
+    let mut sources = Sources {
+        dir: None,
+        sha256: None,
+        commit: None,
+        links: None,
+        work,
+    };
+    let dir = match hint {
         SourceHint::Dir(dir) => dir,
-        SourceHint::Local { dir, links: found } => {
-            links = Some(found);
+        SourceHint::Local { dir, links } => {
+            sources.links = Some(links);
             dir
         }
         SourceHint::Remote => {
             let fetched = fetch::fetch_source(
                 &rockspec.source,
-                &work.path().join("src"),
+                &sources.work.path().join("src"),
                 &SourceOptions {
                     fetch: session.fetch_opts.clone(),
                     expected_sha256: expected.sha256.clone(),
@@ -352,13 +412,13 @@ pub(in crate::ops) fn build_into_store(
                 },
             )
             .map_err(|e| naming_url(e.into(), &rockspec.source.url))?;
-            sha = fetched.archive_sha256;
-            commit = fetched.git_commit;
+            sources.sha256 = fetched.archive_sha256;
+            sources.commit = fetched.git_commit;
             fetched.dir
         }
         SourceHint::Rock { server, arches } => {
             let (file, binary) = published_rock(name, &rockspec.version, &arches);
-            let path = work.path().join(&file);
+            let path = sources.work.path().join(&file);
             server.download_to(&file, &path)?;
             let actual = fetch::sha256_file(&path)?;
             if let Some(recorded) = &expected.sha256
@@ -371,43 +431,94 @@ pub(in crate::ops) fn build_into_store(
                 }
                 .into());
             }
-            sha = Some(actual);
+            sources.sha256 = Some(actual);
             if binary {
                 fetch::extract(&path, &prefix, &ExtractLimits::default())?;
-                prebuilt = true;
-                prefix.clone()
-            } else {
-                let unpacked = fetch::unpack_src_rock(
-                    &path,
-                    &work.path().join("src-rock"),
-                    &ExtractLimits::default(),
-                )?;
-                let fetched = fetch::src_rock_source(
-                    &rockspec.source,
-                    &unpacked,
-                    &SourceOptions {
-                        fetch: session.fetch_opts.clone(),
-                        ..SourceOptions::default()
-                    },
-                )?;
-                fetched.dir
+                check_binary_rock(&format!("{}/{file}", server.url()), rockspec, &prefix)?;
+                return Ok(sources);
             }
+            let unpacked = fetch::unpack_src_rock(
+                &path,
+                &sources.work.path().join("src-rock"),
+                &ExtractLimits::default(),
+            )?;
+            let fetched = fetch::src_rock_source(
+                &rockspec.source,
+                &unpacked,
+                &SourceOptions {
+                    fetch: session.fetch_opts.clone(),
+                    ..SourceOptions::default()
+                },
+            )?;
+            fetched.dir
         }
     };
-    if !prebuilt {
-        build::build_rock(rockspec, &source_dir, &prefix, &session.build_ctx).map_err(
-            |source| Error::Build {
+    sources.dir = Some(dir);
+    Ok(sources)
+}
+
+/// A binary rock must be whole before it enters the store: its rockspec and `rock_manifest`
+/// present, and every file `rock_manifest` lists there with the md5 it records. A broken rock
+/// in the store would otherwise stand in for the package until `lvm gc`.
+fn check_binary_rock(url: &str, rockspec: &Rockspec, prefix: &Path) -> Result<()> {
+    let rockspec_file = rockspec.file_name();
+    let mut problems = crate::tree::check_rock_manifest(prefix)?;
+    if !prefix.join(&rockspec_file).is_file() {
+        problems.insert(0, format!("{rockspec_file} is missing"));
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::BrokenBinaryRock {
+            url: url.to_string(),
+            problems,
+        })
+    }
+}
+
+/// Fetches sources, builds into a temp prefix, and inserts the result into the store under
+/// `key` (a rebuild of a recorded package: `expected` holds its recorded source digest).
+#[allow(clippy::too_many_arguments)]
+pub(in crate::ops) fn build_into_store(
+    session: &Session,
+    name: &str,
+    text: &str,
+    rockspec: &Rockspec,
+    source: PackageSource,
+    hint: SourceHint,
+    key: &StoreKey,
+    expected: &Expected,
+) -> Result<(PathBuf, PackageSource)> {
+    let sources = fetch_sources(session, name, rockspec, hint, expected)?;
+    build_sources(session, name, text, rockspec, source, sources, key)
+}
+
+/// Builds fetched sources into their prefix and inserts the result into the store under `key`.
+fn build_sources(
+    session: &Session,
+    name: &str,
+    text: &str,
+    rockspec: &Rockspec,
+    source: PackageSource,
+    sources: Sources,
+    key: &StoreKey,
+) -> Result<(PathBuf, PackageSource)> {
+    let prefix = sources.prefix();
+    if let Some(source_dir) = &sources.dir {
+        build::build_rock(rockspec, source_dir, &prefix, &session.build_ctx).map_err(|source| {
+            Error::Build {
                 name: name.to_string(),
                 version: rockspec.version.clone(),
                 source,
-            },
-        )?;
+            }
+        })?;
         let copy = prefix.join(rockspec.file_name());
         crate::fsutil::write_atomic(&copy, text.as_bytes()).map_err(fs_error("write", &copy))?;
         crate::tree::write_rock_manifest(&prefix, &rockspec.file_name())?;
     }
+    let (sha, commit) = (sources.sha256.clone(), sources.commit.clone());
     let mut extra = BTreeMap::new();
-    if let Some(links) = &links {
+    if let Some(links) = &sources.links {
         extra.insert(
             crate::tree::links::LINKED_FILES_KEY.to_string(),
             crate::fetch::project::linked_files_record(links, &prefix)?,
@@ -418,6 +529,7 @@ pub(in crate::ops) fn build_into_store(
         "source_commit".to_string(),
         commit.clone().unwrap_or_default(),
     );
+    session.pins.pin(key)?;
     let stored = session.store.insert(
         key,
         &prefix,

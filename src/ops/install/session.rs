@@ -52,6 +52,9 @@ pub struct Session {
     pub(in crate::ops) cache_dir: PathBuf,
     pub(in crate::ops) servers: Vec<(RocksServer, ServerManifest)>,
     pub(in crate::ops) store: Store,
+    /// The store entries this change uses, kept from `lvm gc` until the session ends (after
+    /// the change committed).
+    pub(in crate::ops) pins: crate::store::Pins,
     pub(in crate::ops) scratch: crate::env::Scratch,
     pub(in crate::ops) build_ctx: BuildContext,
     pub(in crate::ops) fetch_opts: FetchOptions,
@@ -96,11 +99,13 @@ impl Session {
             .join(crate::layout::LUA_HEADERS_DIR)
             .join(crate::platform::LUA_VERSION);
         build::write_lua_headers(&headers)?;
+        let store = env.home().store()?;
         Ok(Session {
             lua: env.config().lua.clone(),
             cache_dir: cache.clone(),
             servers,
-            store: env.home().store()?,
+            pins: store.pins(),
+            store,
             scratch,
             build_ctx: BuildContext {
                 jobs: env.config().jobs.unwrap_or_default().count(),
