@@ -264,6 +264,19 @@ impl WriteLock<'_> {
         Ok(())
     }
 
+    /// Deletes every kept tree (all but the live one); returns how many. After damage was
+    /// repaired: kept trees hard-link the same files as the store and the live tree did, so
+    /// any of them may hold the damaged copy, and a rollback would make it live again.
+    pub fn drop_kept_trees(&self) -> usize {
+        let dropped = self
+            .kept_trees()
+            .iter()
+            .filter(|kept| self.trash_tree(&kept.path).is_some())
+            .count();
+        self.prune_trees();
+        dropped
+    }
+
     /// Makes `dir` (a finished tree in `.trees/`) the live tree and the working files those of
     /// the head commit, as one step for readers.
     pub fn install_tree(&self, dir: &Path) -> Result<()> {

@@ -125,6 +125,28 @@ impl Environment {
     /// finished one.
     pub fn materialize_into(&self, manifest: &Manifest, dir: &Path) -> Result<()> {
         let store = self.home.store()?;
+        let rocks = self.tree_rocks(manifest)?;
+        tree::materialize(dir, &rocks)?;
+        for (name, package) in &manifest.packages {
+            tree::links::replace_with_links(dir, &store.linked_files(name, package)?)?;
+        }
+        fault_point("mid-materialize");
+        // One flush of the whole tree, then the mark. The tree is not live before the switch,
+        // so nothing needs it durable earlier; and the mark is written only once the rest is on
+        // disk, so a crash can lose the mark (the tree is then rebuilt or pruned) but never
+        // leave it on a tree whose files are lost. The mark itself needs no flush for the same
+        // reason: missing or torn, it does not match. It is written in place, not renamed, so
+        // its change time is at least the tree root's (see `tree_unchanged`).
+        tree::sync_tree(dir)?;
+        let mark = dir.join(TREE_STATE_FILE);
+        fs::write(&mark, manifest_digest(manifest).as_bytes()).map_err(io("write", &mark))?;
+        Ok(())
+    }
+
+    /// The rocks of `manifest` as the store holds them, ready for [`tree::materialize`]; a
+    /// package the store lacks is an error saying how to get it back.
+    pub fn tree_rocks(&self, manifest: &Manifest) -> Result<Vec<tree::TreeRock>> {
+        let store = self.home.store()?;
         let mut rocks = Vec::new();
         for (name, package) in &manifest.packages {
             let key =
@@ -148,21 +170,7 @@ impl Environment {
                     .collect(),
             });
         }
-        tree::materialize(dir, &rocks)?;
-        for (name, package) in &manifest.packages {
-            tree::links::replace_with_links(dir, &store.linked_files(name, package)?)?;
-        }
-        fault_point("mid-materialize");
-        // One flush of the whole tree, then the mark. The tree is not live before the switch,
-        // so nothing needs it durable earlier; and the mark is written only once the rest is on
-        // disk, so a crash can lose the mark (the tree is then rebuilt or pruned) but never
-        // leave it on a tree whose files are lost. The mark itself needs no flush for the same
-        // reason: missing or torn, it does not match. It is written in place, not renamed, so
-        // its change time is at least the tree root's (see `tree_unchanged`).
-        tree::sync_tree(dir)?;
-        let mark = dir.join(TREE_STATE_FILE);
-        fs::write(&mark, manifest_digest(manifest).as_bytes()).map_err(io("write", &mark))?;
-        Ok(())
+        Ok(rocks)
     }
 
     pub(super) fn switch_tree(&self, new_tree: &Path) -> Result<()> {

@@ -1,7 +1,7 @@
 //! `lvm verify`: the log replayed against the manifest, the store and the tree, and the
 //! repair that rebuilds what is missing or damaged.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::fs;
 use std::path::Path;
 
@@ -10,6 +10,10 @@ use crate::envrepo::{CONFIG_FILE, MANIFEST_FILE, short};
 use crate::manifest::{self, Change, Manifest};
 use crate::ops::{Error, Result, fs_error};
 use crate::store::{Store, StoreKey};
+
+/// Why a store entry changes: tree files are hard links to the store's, so editing one in place
+/// edits the shared copy, in every environment and kept tree that uses it.
+const EDITED_IN_PLACE: &str = "a tree file was probably edited in place: tree files are hard links to the store's files, so that edits the store's copy too, and every tree that uses it";
 
 /// The result of `lvm verify`.
 #[derive(Debug, Clone, Default)]
@@ -119,26 +123,53 @@ pub fn verify(env: &Environment) -> Result<VerifyReport> {
                 continue;
             }
         };
-        if let Err(e @ crate::store::StoreError::BadMeta { .. }) = store.get(&key) {
-            report.problems.push(format!(
-                "{name} {}: the store entry is damaged ({e}); `lvm verify --repair` rebuilds it",
-                package.version,
-            ));
-            report.corrupt_store.push((name.clone(), key));
-            store_complete = false;
-            continue;
-        }
-        if !matches!(store.get(&key), Ok(Some(_))) {
-            report.problems.push(format!(
-                "{name} {}: missing from the store ({}); `lvm verify --repair` rebuilds it",
-                package.version,
-                store.root().join("rocks").join(key.as_str()).display()
-            ));
-            store_complete = false;
-            continue;
-        }
+        let stored = match store.get(&key) {
+            Ok(Some(stored)) => stored,
+            Ok(None) => {
+                report.problems.push(format!(
+                    "{name} {}: missing from the store ({}); `lvm verify --repair` rebuilds it",
+                    package.version,
+                    store.root().join("rocks").join(key.as_str()).display()
+                ));
+                store_complete = false;
+                continue;
+            }
+            // Garbage metadata, or an entry of an lvm whose keys did not cover the sources:
+            // repair rebuilds it.
+            Err(
+                e @ (crate::store::StoreError::BadMeta { .. }
+                | crate::store::StoreError::Unbound { .. }),
+            ) => {
+                report.problems.push(format!(
+                    "{name} {}: the store entry is damaged ({e}); `lvm verify --repair` rebuilds it",
+                    package.version,
+                ));
+                report.corrupt_store.push((name.clone(), key));
+                store_complete = false;
+                continue;
+            }
+            Err(e) => {
+                report
+                    .problems
+                    .push(format!("{name} {}: {e}", package.version));
+                store_complete = false;
+                continue;
+            }
+        };
+        // The manifest's own digest of the files, recorded in the history: an entry edited
+        // together with its meta.json still differs from it.
+        let recorded_digest = crate::tree::hash_tree_files(&stored.prefix)
+            .is_ok_and(|digest| digest == package.files_sha256);
         match store.verify(&key) {
-            Ok(v) if v.is_clean() => {}
+            Ok(v) if v.is_clean() && recorded_digest => {}
+            Ok(v) if v.is_clean() => {
+                report.problems.push(format!(
+                    "{name} {}: the files of the store entry {} differ from the digest manifest.json records (files_sha256), although they match the entry's meta.json: the entry was changed; {EDITED_IN_PLACE}; `lvm verify --repair` rebuilds the entry",
+                    package.version,
+                    store.root().join("rocks").join(key.as_str()).display(),
+                ));
+                report.corrupt_store.push((name.clone(), key));
+            }
             Ok(v) => {
                 let mut what = Vec::new();
                 for (label, list) in [
@@ -151,7 +182,7 @@ pub fn verify(env: &Environment) -> Result<VerifyReport> {
                     }
                 }
                 report.problems.push(format!(
-                    "{name} {}: the store entry {} is corrupted ({}); a tree file was probably edited in place, which changes the store's hard-linked copy too; `lvm verify --repair` rebuilds the entry",
+                    "{name} {}: the store entry {} is corrupted ({}); {EDITED_IN_PLACE}; `lvm verify --repair` rebuilds the entry",
                     package.version,
                     store.root().join("rocks").join(key.as_str()).display(),
                     what.join("; ")
@@ -173,12 +204,11 @@ pub fn verify(env: &Environment) -> Result<VerifyReport> {
     Ok(report)
 }
 
-/// Differences between the live tree and a tree freshly made from the store for `manifest`.
+/// Differences between the live tree and the tree the store would make for `manifest`
+/// ([`crate::tree::expected_files`]), found without writing anything.
 fn compare_tree(env: &Environment, manifest: &manifest::Manifest) -> Result<Vec<String>> {
+    use crate::tree::ExpectedFile;
     use std::os::unix::fs::MetadataExt;
-    let expected_dir = env.scratch("verify-")?;
-    let expected_root = expected_dir.path().join("tree");
-    env.materialize_into(manifest, &expected_root)?;
     let live_root = match crate::tree::current(&env.tree_path()) {
         Ok(Some(p)) => p,
         _ => {
@@ -191,11 +221,13 @@ fn compare_tree(env: &Environment, manifest: &manifest::Manifest) -> Result<Vec<
     // Symlinks of linked packages lead to working files that are meant to change (and may be
     // gone); `check_links` checks them instead.
     let linked = linked_tree_paths(&env.home().store()?, manifest)?;
-    let listing = |root: &std::path::Path| -> Result<BTreeMap<String, std::path::PathBuf>> {
-        Ok(crate::tree::links::tree_files_except(root, &linked)?)
-    };
-    let expected = listing(&expected_root)?;
-    let live = listing(&live_root)?;
+    let mut expected = crate::tree::expected_files(&env.tree_rocks(manifest)?)?;
+    expected.retain(|rel, _| {
+        !linked
+            .iter()
+            .any(|l| rel == l || rel.starts_with(&format!("{l}/")))
+    });
+    let live = crate::tree::links::tree_files_except(&live_root, &linked)?;
     let mut problems = Vec::new();
     for (rel, want) in &expected {
         let Some(have) = live.get(rel) else {
@@ -204,15 +236,23 @@ fn compare_tree(env: &Environment, manifest: &manifest::Manifest) -> Result<Vec<
             ));
             continue;
         };
-        let (a, b) = (
-            std::fs::metadata(want).map_err(fs_error("read", want))?,
-            std::fs::metadata(have).map_err(fs_error("read", have))?,
-        );
-        let same_file = a.dev() == b.dev() && a.ino() == b.ino();
-        let same = same_file
-            || (a.mode() & 0o111 == b.mode() & 0o111
-                && crate::tree::files::sha256_file(want)?.0
-                    == crate::tree::files::sha256_file(have)?.0);
+        let same = match want {
+            ExpectedFile::Stored(want) => {
+                let (a, b) = (
+                    fs::metadata(want).map_err(fs_error("read", want))?,
+                    fs::symlink_metadata(have).map_err(fs_error("read", have))?,
+                );
+                (a.dev() == b.dev() && a.ino() == b.ino())
+                    || (b.is_file()
+                        && a.mode() & 0o111 == b.mode() & 0o111
+                        && crate::tree::files::sha256_file(want)?.0
+                            == crate::tree::files::sha256_file(have)?.0)
+            }
+            ExpectedFile::Written(bytes) => {
+                fs::symlink_metadata(have).is_ok_and(|m| m.is_file())
+                    && fs::read(have).is_ok_and(|b| b == *bytes)
+            }
+        };
         if !same {
             problems.push(format!(
                 "tree file {rel} differs from the store's build; `lvm verify --repair` restores it"
@@ -232,6 +272,9 @@ fn compare_tree(env: &Environment, manifest: &manifest::Manifest) -> Result<Vec<
 pub struct RepairOutcome {
     /// Packages whose corrupted store entries were rebuilt.
     pub rebuilt: Vec<String>,
+    /// Kept trees deleted because they may share a damaged file (the next rollback or
+    /// switch makes its tree again from the repaired store).
+    pub dropped_kept_trees: usize,
 }
 
 /// Rebuilds the working files, the corrupted or missing store entries (from the recorded
@@ -251,6 +294,7 @@ pub fn repair(env: &WriteLock<'_>, report: &VerifyReport) -> Result<RepairOutcom
         .map_err(|e| Error::Repair(Box::new(e)))?;
     let dir = env.materialize(&manifest)?;
     env.install_tree(&dir)?;
+    outcome.dropped_kept_trees = env.drop_kept_trees();
     Ok(outcome)
 }
 
