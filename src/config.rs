@@ -27,6 +27,8 @@ pub const JOBS_VAR: &str = "LVM_JOBS";
 pub const COLOR_VAR: &str = "LVM_COLOR";
 /// Seconds a server may take to connect or to send more data, or `default`.
 pub const HTTP_TIMEOUT_VAR: &str = "LVM_HTTP_TIMEOUT";
+/// Environment variable overriding the `download_timeout` setting.
+pub const DOWNLOAD_TIMEOUT_VAR: &str = "LVM_DOWNLOAD_TIMEOUT";
 /// The informal standard (any non-empty value means no color); below [`COLOR_VAR`].
 pub const NO_COLOR_VAR: &str = "NO_COLOR";
 /// The user config file, replacing the XDG location.
@@ -64,17 +66,19 @@ pub enum Key {
     Jobs,
     Color,
     HttpTimeout,
+    DownloadTimeout,
 }
 
 impl Key {
     /// Every key, in the order `lvm config list` shows them.
-    pub const ALL: [Key; 6] = [
+    pub const ALL: [Key; 7] = [
         Key::Lua,
         Key::Servers,
         Key::LockTimeout,
         Key::Jobs,
         Key::Color,
         Key::HttpTimeout,
+        Key::DownloadTimeout,
     ];
 
     pub fn name(self) -> &'static str {
@@ -85,6 +89,7 @@ impl Key {
             Key::Jobs => "jobs",
             Key::Color => "color",
             Key::HttpTimeout => "http_timeout",
+            Key::DownloadTimeout => "download_timeout",
         }
     }
 
@@ -102,6 +107,10 @@ impl Key {
             Key::HttpTimeout => format!(
                 "a number of seconds > 0 (e.g. 30, 2.5), or 'default' ({})",
                 HttpTimeout::default_text()
+            ),
+            Key::DownloadTimeout => format!(
+                "a number of seconds > 0 for one whole download (default {})",
+                crate::fetch::DEFAULT_DOWNLOAD_TIMEOUT.as_secs()
             ),
         }
     }
@@ -261,6 +270,8 @@ pub enum Value {
     Jobs(Jobs),
     Color(Color),
     HttpTimeout(HttpTimeout),
+    /// Seconds one whole download may take.
+    DownloadTimeout(f64),
 }
 
 impl Value {
@@ -272,6 +283,7 @@ impl Value {
             Value::Jobs(_) => Key::Jobs,
             Value::Color(_) => Key::Color,
             Value::HttpTimeout(_) => Key::HttpTimeout,
+            Value::DownloadTimeout(_) => Key::DownloadTimeout,
         }
     }
 
@@ -302,6 +314,9 @@ impl Value {
             Key::HttpTimeout => Value::HttpTimeout(HttpTimeout::Seconds(
                 trimmed.parse::<f64>().map_err(|_| bad("not a number"))?,
             )),
+            Key::DownloadTimeout => {
+                Value::DownloadTimeout(trimmed.parse::<f64>().map_err(|_| bad("not a number"))?)
+            }
         };
         value.checked(text, source)
     }
@@ -335,6 +350,8 @@ impl Value {
             (Key::HttpTimeout, toml::Value::Float(f)) => {
                 Value::HttpTimeout(HttpTimeout::Seconds(*f))
             }
+            (Key::DownloadTimeout, toml::Value::Integer(i)) => Value::DownloadTimeout(*i as f64),
+            (Key::DownloadTimeout, toml::Value::Float(f)) => Value::DownloadTimeout(*f),
             (Key::Jobs | Key::Color | Key::HttpTimeout, toml::Value::String(s)) => {
                 return Value::parse(key, s, source);
             }
@@ -364,10 +381,14 @@ impl Value {
                 return bad("must be a finite number >= 0".to_string());
             }
             Value::Jobs(Jobs::Count(0)) => return bad("must be at least 1".to_string()),
-            Value::HttpTimeout(HttpTimeout::Seconds(s)) if !s.is_finite() || *s <= 0.0 => {
+            Value::HttpTimeout(HttpTimeout::Seconds(s)) | Value::DownloadTimeout(s)
+                if !s.is_finite() || *s <= 0.0 =>
+            {
                 return bad("must be a finite number of seconds > 0".to_string());
             }
-            Value::LockTimeout(s) | Value::HttpTimeout(HttpTimeout::Seconds(s))
+            Value::LockTimeout(s)
+            | Value::HttpTimeout(HttpTimeout::Seconds(s))
+            | Value::DownloadTimeout(s)
                 if *s > MAX_SECONDS =>
             {
                 return bad(format!("must be at most {MAX_SECONDS} seconds (a year)"));
@@ -390,6 +411,7 @@ impl Value {
             Value::Color(c) => toml::Value::String(c.as_str().into()),
             Value::HttpTimeout(HttpTimeout::Default) => toml::Value::String("default".into()),
             Value::HttpTimeout(HttpTimeout::Seconds(s)) => toml::Value::Float(*s),
+            Value::DownloadTimeout(s) => toml::Value::Float(*s),
         }
     }
 
@@ -402,6 +424,7 @@ impl Value {
             Value::Jobs(j) => serde_json::to_value(j).unwrap_or_default(),
             Value::Color(c) => serde_json::json!(c.as_str()),
             Value::HttpTimeout(t) => serde_json::to_value(t).unwrap_or_default(),
+            Value::DownloadTimeout(s) => serde_json::json!(s),
         }
     }
 }
@@ -415,6 +438,7 @@ impl fmt::Display for Value {
             Value::Jobs(j) => write!(f, "{j}"),
             Value::Color(c) => f.write_str(c.as_str()),
             Value::HttpTimeout(t) => write!(f, "{t}"),
+            Value::DownloadTimeout(s) => write!(f, "{s}"),
         }
     }
 }
@@ -547,6 +571,7 @@ impl Layer {
             (JOBS_VAR, Key::Jobs),
             (COLOR_VAR, Key::Color),
             (HTTP_TIMEOUT_VAR, Key::HttpTimeout),
+            (DOWNLOAD_TIMEOUT_VAR, Key::DownloadTimeout),
         ];
         for (name, key) in vars {
             if let Some(text) = var(name).filter(|v| !v.trim().is_empty()) {
@@ -610,6 +635,8 @@ pub struct Settings {
     pub jobs: Jobs,
     pub color: Color,
     pub http_timeout: HttpTimeout,
+    /// Seconds one whole download may take.
+    pub download_timeout: f64,
     origins: BTreeMap<Key, Origin>,
 }
 
@@ -622,6 +649,7 @@ impl Default for Settings {
             jobs: Jobs::Auto,
             color: Color::Auto,
             http_timeout: HttpTimeout::Default,
+            download_timeout: crate::fetch::DEFAULT_DOWNLOAD_TIMEOUT.as_secs_f64(),
             origins: Key::ALL.iter().map(|k| (*k, Origin::Default)).collect(),
         }
     }
@@ -636,6 +664,7 @@ impl Settings {
             Value::Jobs(v) => self.jobs = *v,
             Value::Color(v) => self.color = *v,
             Value::HttpTimeout(v) => self.http_timeout = *v,
+            Value::DownloadTimeout(v) => self.download_timeout = *v,
         }
         self.origins.insert(value.key(), origin.clone());
     }
@@ -649,6 +678,7 @@ impl Settings {
             Key::Jobs => Value::Jobs(self.jobs),
             Key::Color => Value::Color(self.color),
             Key::HttpTimeout => Value::HttpTimeout(self.http_timeout),
+            Key::DownloadTimeout => Value::DownloadTimeout(self.download_timeout),
         }
     }
 
@@ -663,6 +693,11 @@ impl Settings {
     /// The one network limit, or `None` for the built-in ones.
     pub fn http_timeout(&self) -> Option<Duration> {
         self.http_timeout.duration()
+    }
+
+    /// The limit on one whole download.
+    pub fn download_timeout(&self) -> Duration {
+        Duration::from_secs_f64(self.download_timeout)
     }
 }
 
@@ -749,6 +784,9 @@ pub struct EnvConfig {
     /// How long a server may take to connect or to send more data.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub http_timeout: Option<HttpTimeout>,
+    /// Seconds one whole download may take.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub download_timeout: Option<f64>,
 }
 
 impl EnvConfig {
@@ -760,6 +798,7 @@ impl EnvConfig {
             jobs: None,
             color: None,
             http_timeout: None,
+            download_timeout: None,
         }
     }
 
@@ -767,6 +806,11 @@ impl EnvConfig {
     /// built-in ones.
     pub fn http_timeout(&self) -> Option<Duration> {
         self.http_timeout.and_then(HttpTimeout::duration)
+    }
+
+    /// The limit on one whole download, or `None` for the built-in one.
+    pub fn download_timeout(&self) -> Option<Duration> {
+        self.download_timeout.map(Duration::from_secs_f64)
     }
 
     pub fn to_toml(&self) -> String {
@@ -785,6 +829,7 @@ impl EnvConfig {
             self.jobs.map(Value::Jobs),
             self.color.map(Value::Color),
             self.http_timeout.map(Value::HttpTimeout),
+            self.download_timeout.map(Value::DownloadTimeout),
         ];
         for value in optional.into_iter().flatten() {
             layer.set(value, origin.clone());
@@ -807,6 +852,7 @@ impl EnvConfig {
                 Some(Value::Jobs(v)) => config.jobs = Some(*v),
                 Some(Value::Color(v)) => config.color = Some(*v),
                 Some(Value::HttpTimeout(v)) => config.http_timeout = Some(*v),
+                Some(Value::DownloadTimeout(v)) => config.download_timeout = Some(*v),
                 None if key == Key::Lua => {
                     return Err(missing(
                         key,

@@ -611,6 +611,7 @@ impl Context {
             http_timeout: Some(self.settings.http_timeout),
             setting_replaced: None,
             lock_timeout: Some(self.lock_timeout),
+            download_timeout: Some(self.settings.download_timeout),
             reporter: Arc::new(progress::Terminal::new()),
         }
     }

@@ -42,6 +42,7 @@ pub fn exec(ctx: &Context, args: SearchArgs) -> Result<i32> {
             &ctx.home,
             ctx.settings.servers.clone(),
             ctx.settings.http_timeout(),
+            Some(ctx.settings.download_timeout()),
         ),
     };
     let hits = search::search(

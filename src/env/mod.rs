@@ -79,6 +79,8 @@ pub struct OpenOptions {
     /// How long opening may wait for another process's change to finish (the lock timeout);
     /// `None`: [`crate::config::DEFAULT_LOCK_TIMEOUT`].
     pub lock_timeout: Option<Duration>,
+    /// The limit in seconds on one whole download, when not the recorded setting.
+    pub download_timeout: Option<f64>,
     /// Receives progress and notices; [`Silent`] by default.
     pub reporter: Arc<dyn Reporter>,
 }
@@ -91,6 +93,7 @@ impl Default for OpenOptions {
             http_timeout: None,
             setting_replaced: None,
             lock_timeout: None,
+            download_timeout: None,
             reporter: Arc::new(Silent),
         }
     }
@@ -113,6 +116,9 @@ impl OpenOptions {
         }
         if let Some(timeout) = self.http_timeout {
             config.http_timeout = Some(timeout);
+        }
+        if let Some(limit) = self.download_timeout {
+            config.download_timeout = Some(limit);
         }
     }
 }

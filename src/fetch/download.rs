@@ -98,7 +98,19 @@ pub fn download(url: &str, dest: &Path, opts: &FetchOptions) -> Result<String, F
             copy_into(url, &mut file, &mut writer, dest, opts.max_download_bytes)?;
         }
         Location::Http(url) => {
-            let response = http_get(&url, opts)?;
+            let started = std::time::Instant::now();
+            // However the transfer failed, past the deadline the deadline is the reason.
+            let past_deadline = |e: FetchError| {
+                if started.elapsed() >= opts.download_timeout {
+                    FetchError::DeadlineExceeded {
+                        url: url.clone(),
+                        limit: opts.download_timeout,
+                    }
+                } else {
+                    e
+                }
+            };
+            let response = http_get(&url, opts).map_err(past_deadline)?;
             if let Some(len) = response.body().content_length()
                 && len > opts.max_download_bytes
             {
@@ -114,7 +126,8 @@ pub fn download(url: &str, dest: &Path, opts: &FetchOptions) -> Result<String, F
                 &mut writer,
                 dest,
                 opts.max_download_bytes,
-            )?;
+            )
+            .map_err(past_deadline)?;
         }
     }
 
@@ -163,6 +176,8 @@ pub(crate) fn http_agent(opts: &FetchOptions) -> ureq::Agent {
         .http_status_as_error(false)
         .timeout_connect(Some(opts.connect_timeout))
         .timeout_per_read(Some(opts.read_timeout))
+        // One request with its whole body; `download` names the limit when it trips.
+        .timeout_global(Some(opts.download_timeout))
         .user_agent(concat!("lvm/", env!("CARGO_PKG_VERSION")))
         .build()
         .new_agent()

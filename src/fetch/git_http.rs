@@ -198,7 +198,7 @@ impl HttpSubtransport {
     /// operation, with the timeout in force when the operation started talking to the server.
     fn agent(&self) -> ureq::Agent {
         let mut slot = self.agent.lock().unwrap_or_else(|e| e.into_inner());
-        slot.get_or_insert_with(|| http_agent(&crate::fetch::fetch_options(http_timeout())))
+        slot.get_or_insert_with(|| http_agent(&crate::fetch::fetch_options(http_timeout(), None)))
             .clone()
     }
 }

@@ -44,6 +44,13 @@ pub enum FetchError {
     )]
     TooLarge { url: String, limit: u64 },
     #[error(
+        "cannot download {url}: not finished within the download_timeout of {} s (the server \
+         sends too slowly); retry later, or raise download_timeout (`lvm config set \
+         download_timeout SECONDS`, LVM_DOWNLOAD_TIMEOUT)",
+        limit.as_secs_f64()
+    )]
+    DeadlineExceeded { url: String, limit: Duration },
+    #[error(
         "cannot download {url}: unsupported URL scheme (use http://, https://, file:// or a local path)"
     )]
     UnsupportedUrl { url: String },
@@ -94,6 +101,7 @@ impl FetchError {
         match self {
             FetchError::HttpStatus { .. }
             | FetchError::Transport { .. }
+            | FetchError::DeadlineExceeded { .. }
             | FetchError::FileNotFound { .. }
             | FetchError::Git { .. } => ErrorKind::Network,
             FetchError::UnsupportedUrl { .. }
@@ -165,6 +173,9 @@ pub struct FetchOptions {
     pub connect_timeout: Duration,
     /// Time allowed for each read from the connection (headers or body) to make progress.
     pub read_timeout: Duration,
+    /// Time allowed for one whole download, however steadily the server sends: a server
+    /// trickling a byte now and then never trips `read_timeout`.
+    pub download_timeout: Duration,
     /// Largest download accepted, in bytes.
     pub max_download_bytes: u64,
     /// Limits applied when unpacking archives.
@@ -176,19 +187,30 @@ impl Default for FetchOptions {
         FetchOptions {
             connect_timeout: Duration::from_secs(30),
             read_timeout: Duration::from_secs(60),
+            download_timeout: DEFAULT_DOWNLOAD_TIMEOUT,
             max_download_bytes: 1 << 30,
             limits: ExtractLimits::default(),
         }
     }
 }
 
+/// The built-in limit on one whole download (the `download_timeout` setting's default).
+pub const DEFAULT_DOWNLOAD_TIMEOUT: Duration = Duration::from_secs(600);
+
 /// Download settings whose connect and read timeouts are both `http_timeout` (the
-/// `http_timeout` setting, see `config`), or the built-in ones without it. Pure.
-pub fn fetch_options(http_timeout: Option<Duration>) -> FetchOptions {
+/// `http_timeout` setting, see `config`), or the built-in ones without it, and whose whole
+/// downloads end after `download_timeout` (the built-in limit without it). Pure.
+pub fn fetch_options(
+    http_timeout: Option<Duration>,
+    download_timeout: Option<Duration>,
+) -> FetchOptions {
     let mut opts = FetchOptions::default();
     if let Some(timeout) = http_timeout {
         opts.connect_timeout = timeout;
         opts.read_timeout = timeout;
+    }
+    if let Some(limit) = download_timeout {
+        opts.download_timeout = limit;
     }
     opts
 }
@@ -526,10 +548,10 @@ mod tests {
     #[test]
     fn http_timeout_setting() {
         let built_in = FetchOptions::default();
-        assert_eq!(fetch_options(None), built_in);
+        assert_eq!(fetch_options(None, None), built_in);
         assert_eq!(built_in.connect_timeout, Duration::from_secs(30));
         assert_eq!(built_in.read_timeout, Duration::from_secs(60));
-        let opts = fetch_options(Some(Duration::from_millis(1500)));
+        let opts = fetch_options(Some(Duration::from_millis(1500)), None);
         assert_eq!(opts.connect_timeout, Duration::from_millis(1500));
         assert_eq!(opts.read_timeout, Duration::from_millis(1500));
         assert_eq!(opts.max_download_bytes, built_in.max_download_bytes);

@@ -35,6 +35,7 @@ pub struct SearchScope {
     servers: Vec<String>,
     cache_dir: PathBuf,
     http_timeout: Option<Duration>,
+    download_timeout: Option<Duration>,
     scratch_dir: PathBuf,
 }
 
@@ -45,6 +46,7 @@ impl SearchScope {
             servers: env.config().servers.clone(),
             cache_dir: env.home().cache_dir(),
             http_timeout: env.config().http_timeout(),
+            download_timeout: env.config().download_timeout(),
             scratch_dir: env.root().join(crate::layout::SCRATCH_DIR),
         }
     }
@@ -55,11 +57,13 @@ impl SearchScope {
         home: &Home,
         servers: Vec<String>,
         http_timeout: Option<Duration>,
+        download_timeout: Option<Duration>,
     ) -> SearchScope {
         SearchScope {
             servers,
             cache_dir: home.cache_dir(),
             http_timeout,
+            download_timeout,
             scratch_dir: home.root.join(crate::layout::SCRATCH_DIR),
         }
     }
@@ -134,7 +138,7 @@ pub fn search(
     let term = term.to_ascii_lowercase();
     let keep = |name: &str| name.contains(&term);
     let cache = &scope.cache_dir;
-    let fetch_opts = fetch::fetch_options(scope.http_timeout);
+    let fetch_opts = fetch::fetch_options(scope.http_timeout, scope.download_timeout);
     let urls = choice.urls(&scope.servers);
     if urls.is_empty() {
         return Err(Error::NoServerConfigured);

@@ -356,7 +356,8 @@ fn list_json_has_every_key_with_its_value_and_origin() {
             "lock_timeout",
             "jobs",
             "color",
-            "http_timeout"
+            "http_timeout",
+            "download_timeout"
         ]
     );
     let env_file = lvm.env_dir().join("lvm.toml").display().to_string();
@@ -371,6 +372,7 @@ fn list_json_has_every_key_with_its_value_and_origin() {
              "source": lvm.user_config().display().to_string()},
             {"key": "color", "value": "never", "origin": "env-var", "source": "NO_COLOR"},
             {"key": "http_timeout", "value": "default", "origin": "default", "source": null},
+            {"key": "download_timeout", "value": 600.0, "origin": "default", "source": null},
         ])
     );
     let text = lvm.ok(&["config", "list"]);

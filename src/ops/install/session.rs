@@ -69,7 +69,8 @@ impl Session {
     pub fn open(env: &Environment, choice: &ServerChoice) -> Result<Session> {
         let urls = choice.urls(&env.config().servers);
         let cache = env.home().cache_dir();
-        let fetch_opts = fetch::fetch_options(env.config().http_timeout());
+        let fetch_opts =
+            fetch::fetch_options(env.config().http_timeout(), env.config().download_timeout());
         let mut servers = Vec::new();
         let mut failures = Vec::new();
         for url in urls {

@@ -23,6 +23,9 @@ pub enum Rule {
     Status(u16),
     /// Accept the request and never answer (until the server is dropped).
     Stall,
+    /// Serve the file, one byte at a time with this pause in milliseconds between bytes (a
+    /// server that stays just under every per-read timeout).
+    Trickle(u64),
 }
 
 struct Shared {
@@ -89,6 +92,11 @@ impl TestServer {
     /// Never answers requests for `path`.
     pub fn stall(&self, path: &str) {
         self.set_rule(path, Rule::Stall);
+    }
+
+    /// Serves `path` one byte at a time, pausing `pause` between bytes.
+    pub fn trickle(&self, path: &str, pause: Duration) {
+        self.set_rule(path, Rule::Trickle(pause.as_millis() as u64));
     }
 
     /// Requests received for `path` so far.
@@ -175,6 +183,24 @@ fn handle(mut stream: TcpStream, shared: &Shared) {
         Some(Rule::Stall) => {
             while !shared.shutdown.load(Ordering::SeqCst) {
                 thread::sleep(Duration::from_millis(10));
+            }
+        }
+        Some(Rule::Trickle(pause)) => {
+            let body = resolve(&shared.root, &path)
+                .and_then(|p| std::fs::read(p).ok())
+                .unwrap_or_default();
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            if stream.write_all(head.as_bytes()).is_err() {
+                return;
+            }
+            for byte in body {
+                if shared.shutdown.load(Ordering::SeqCst) || stream.write_all(&[byte]).is_err() {
+                    return;
+                }
+                thread::sleep(Duration::from_millis(pause));
             }
         }
         Some(Rule::Status(status)) => {
