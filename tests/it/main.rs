@@ -29,6 +29,7 @@ mod fetch;
 mod git_http;
 mod history_pack;
 mod hostile_input;
+mod hostile_store;
 mod install;
 mod install_errors;
 mod install_sources;
