@@ -172,6 +172,13 @@ impl WriteLock<'_> {
         self.match_head(true)
     }
 
+    /// Whether `commit` carries an lvm event (it was not made by hand).
+    fn is_recorded(&self, commit: Oid) -> bool {
+        self.repo.commit_summary(commit).is_ok_and(|(message, _)| {
+            Event::from_commit_message(&message, &commit.to_string()).is_ok()
+        })
+    }
+
     fn match_head(&self, head_moved_here: bool) -> Result<()> {
         self.recover_interrupted(false)?;
         let head = self.head()?;
@@ -184,7 +191,25 @@ impl WriteLock<'_> {
             } else {
                 tracing::warn!("the rocks tree does not match the recorded state; rebuilding it");
             }
-            Some(self.tree_for(&manifest)?.0)
+            match self.tree_for(&manifest) {
+                Ok((dir, _)) => Some(dir),
+                // A recorded head names builds the store lacks (its entries were removed, or
+                // the head came from a `git pull` made outside lvm). Failing here would block
+                // every writer, including the ones that get out of it (`remove`, `install`,
+                // `rollback`, `sync`, which make their own tree or say what cannot be
+                // rebuilt), so the live tree stays. A head made by hand still fails: a change
+                // on top would bury it under an event, so `lvm sync` must record or refuse it.
+                Err(e @ (EnvError::NotInStore { .. } | EnvError::BadStoreKey { .. }))
+                    if self.is_recorded(head) =>
+                {
+                    tracing::warn!(
+                        "keeping the current rocks tree: the recorded state cannot be made from the store ({}); `lvm sync` rebuilds what it lacks",
+                        crate::errors::error_text(&e)
+                    );
+                    None
+                }
+                Err(e) => return Err(e),
+            }
         };
         self.exclusively(|| {
             self.repo.sync_worktree(head)?;

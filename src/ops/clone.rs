@@ -80,7 +80,10 @@ pub fn clone(
 /// A fresh clone has no tree yet: build what the store lacks and make the first one, so the
 /// sync that follows finds the tree in place rather than "repairing" it.
 pub(super) fn first_tree(env: &Environment, manifest: &Manifest) -> Result<()> {
-    crate::ops::install::rebuild::ensure_in_store(env, manifest)?;
+    let state = crate::ops::MissingIn::Fetched {
+        commit: crate::envrepo::short(env.head()?),
+    };
+    crate::ops::install::rebuild::ensure_in_store(env, manifest, state)?;
     let dir = env.materialize(manifest)?;
     crate::tree::switch_into_place(&dir, &env.tree_path())?;
     Ok(())

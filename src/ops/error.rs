@@ -214,15 +214,18 @@ pub enum Error {
     },
     #[error("{}", failures.iter().map(|f| format!("{} {}: {}", f.name, f.version, error_text(&f.error))).collect::<Vec<_>>().join("\n"))]
     Packages { failures: Vec<PackageFailure> },
-    #[error("cannot rebuild {name} {version}")]
-    Rebuild {
-        name: String,
-        version: Version,
-        #[source]
-        source: Box<Error>,
-    },
     #[error("cannot rebuild the missing store entries from their recorded sources")]
     Repair(#[source] Box<Error>),
+    #[error(
+        "{state} names builds the store lacks, and they cannot be rebuilt from their recorded sources:\n{}\n{}",
+        missing_list(missing),
+        state.way_out()
+    )]
+    MissingBuilds {
+        state: MissingIn,
+        /// Each package whose build is missing, with why it cannot be rebuilt.
+        missing: Vec<MissingBuild>,
+    },
     #[error(
         "{}: source.url must end in .tar.gz or .tgz to pack a source rock (found '{url}')",
         rockspec
@@ -333,6 +336,97 @@ pub struct PackageFailure {
     pub error: Error,
 }
 
+/// The recorded state whose builds the store lacks, which says what the user can do instead.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MissingIn {
+    /// The head of the current profile (`lvm sync`, `lvm verify --repair`).
+    Head { profile: String, commit: String },
+    /// A head made by hand (`git commit` in the environment): its commits name the builds.
+    HandMadeHead {
+        commit: String,
+        /// The newest commit lvm recorded, below the hand-made ones.
+        base: String,
+        root: String,
+    },
+    /// The state a rollback returns to.
+    RollbackTarget { commit: String },
+    /// The head of a pulled or cloned repository.
+    Fetched { commit: String },
+}
+
+impl MissingIn {
+    /// The commands that get the user out, for this state.
+    fn way_out(&self) -> String {
+        match self {
+            MissingIn::HandMadeHead { base, root, .. } => format!(
+                "the environment was not changed; the commits made by hand above {base} name \
+                 them: fix manifest.json and commit again, or drop them with `git -C {root} \
+                 reset --hard {base}` (the last state lvm recorded), then run `lvm sync`"
+            ),
+            MissingIn::Head { .. } => {
+                "the environment was not changed; to go on without them, `lvm remove NAME` or `lvm install NAME VERSION` (a version \
+                 that can be built) records a state that does not need them, and `lvm rollback` \
+                 returns to an earlier one (`lvm log` lists them); once their sources are \
+                 available again, `lvm sync` or `lvm verify --repair` builds them"
+                    .to_string()
+            }
+            MissingIn::RollbackTarget { .. } => {
+                "the environment was not changed; roll back to another state instead (`lvm log` lists them), or run this rollback \
+                 again once their sources are available"
+                    .to_string()
+            }
+            MissingIn::Fetched { .. } => {
+                "make their sources reachable (the rocks servers in lvm.toml, --server) and try \
+                 again"
+                    .to_string()
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for MissingIn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MissingIn::Head { profile, commit } => {
+                write!(f, "the head of profile '{profile}' ({commit})")
+            }
+            MissingIn::HandMadeHead { commit, .. } => {
+                write!(f, "the head {commit}, made by hand,")
+            }
+            MissingIn::RollbackTarget { commit } => write!(f, "the state at {commit}"),
+            MissingIn::Fetched { commit } => write!(f, "the fetched state at {commit}"),
+        }
+    }
+}
+
+/// One package of a recorded state whose build the store lacks and could not be rebuilt.
+#[derive(Debug)]
+pub struct MissingBuild {
+    pub name: String,
+    pub version: Version,
+    /// The store key the state records.
+    pub key: String,
+    /// Why it could not be rebuilt.
+    pub error: Error,
+}
+
+/// One line per missing build: the package, its store key and why it cannot be rebuilt.
+fn missing_list(missing: &[MissingBuild]) -> String {
+    missing
+        .iter()
+        .map(|m| {
+            format!(
+                "  {} {} (store key {}): {}",
+                m.name,
+                m.version,
+                m.key,
+                error_text(&m.error)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// The list of rocks servers that could not be read, added to a failure they may explain.
 fn unreachable_list(servers: &[String]) -> String {
     format!(
@@ -391,12 +485,20 @@ impl Error {
             E::Resolve(cause) => resolution_kind(cause),
             E::WithUnreadableServers { cause, .. } => cause.kind(),
             E::Sources { source, .. }
-            | E::Rebuild { source, .. }
             | E::Repair(source)
             | E::CreatingProfile { source, .. }
             | E::ClonedWithoutTree { source, .. } => source.kind(),
             E::Build { .. } | E::BuildTool(_) => ErrorKind::Other,
             E::Packages { failures } => packages_kind(failures),
+            // Sources out of reach are the network's doing; anything else (a version no longer
+            // published, changed bytes, an entry that names nothing buildable) is damage.
+            E::MissingBuilds { missing, .. } => {
+                if missing.iter().all(|m| m.error.kind() == ErrorKind::Network) {
+                    ErrorKind::Network
+                } else {
+                    ErrorKind::Damaged
+                }
+            }
             E::OtherEnvironment { source, .. } | E::Unlink { source, .. } => source.kind(),
             E::Runtime(e) | E::ProvideRuntime { source: e, .. } => e.kind(),
             E::Env(e) => e.kind(),

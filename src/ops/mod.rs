@@ -25,4 +25,4 @@ pub mod upgrade;
 pub mod verify;
 
 pub(crate) use error::fs_error;
-pub use error::{Error, PackageFailure, Result};
+pub use error::{Error, MissingBuild, MissingIn, PackageFailure, Result};

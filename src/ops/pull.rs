@@ -41,7 +41,13 @@ pub fn pull(env: &Environment, remote: Option<&str>, lock_timeout: Duration) -> 
         Relation::Same | Relation::Ahead(_) => {}
         Relation::Behind(_) => {
             let target = check_commit(env, theirs)?;
-            crate::ops::install::rebuild::ensure_in_store(env, &target)?;
+            crate::ops::install::rebuild::ensure_in_store(
+                env,
+                &target,
+                crate::ops::MissingIn::Fetched {
+                    commit: crate::envrepo::short(theirs),
+                },
+            )?;
             changes = manifest::diff(&env.manifest()?, &target);
             lock.fast_forward(
                 &profile,
@@ -53,7 +59,13 @@ pub fn pull(env: &Environment, remote: Option<&str>, lock_timeout: Duration) -> 
         Relation::Diverged { ahead, behind } => {
             // Ready for `lvm profile merge`: its state checked and its rocks in the store.
             let target = check_commit(env, theirs)?;
-            crate::ops::install::rebuild::ensure_in_store(env, &target)?;
+            crate::ops::install::rebuild::ensure_in_store(
+                env,
+                &target,
+                crate::ops::MissingIn::Fetched {
+                    commit: crate::envrepo::short(theirs),
+                },
+            )?;
             let copy = remote_copy_profile(&remote_name, &profile);
             env.repo()
                 .force_profile(&copy, theirs)

@@ -10,7 +10,7 @@ use crate::env::{Environment, WriteLock};
 use crate::envrepo::short;
 use crate::events::{Event, EventKind};
 use crate::manifest::{self, Change};
-use crate::ops::{Error, Result};
+use crate::ops::{Error, MissingIn, Result};
 
 /// What `lvm rollback` was asked to return to.
 #[derive(Debug, Clone)]
@@ -137,7 +137,8 @@ fn switched_from(event: &crate::events::Event) -> Option<&String> {
 }
 
 /// Returns the environment to an earlier state as a new `rollback` event, built from the store
-/// only (no server, no compiler). Right after a profile switch, undoing one event switches back
+/// (no server, no compiler) when it holds every build the state names; builds it lacks are
+/// rebuilt from their recorded sources first, and when one cannot be, nothing changes. Right after a profile switch, undoing one event switches back
 /// to the previous profile (one `rollback` event on that profile).
 pub fn rollback(env: &WriteLock<'_>, spec: &RollbackSpec) -> Result<RollbackOutcome> {
     let args = spec.event_args();
@@ -165,6 +166,16 @@ pub fn rollback(env: &WriteLock<'_>, spec: &RollbackSpec) -> Result<RollbackOutc
     }
     let target = target_commit(env, spec)?;
     let state = env.repo().manifest_at(target)?;
+    // The target may name builds the store lacks (`lvm gc` dropped them, or a commit made by
+    // hand names them): rebuild them from their recorded sources before anything changes, or
+    // refuse with each package named.
+    crate::ops::install::rebuild::ensure_in_store(
+        env,
+        &state,
+        MissingIn::RollbackTarget {
+            commit: short(target),
+        },
+    )?;
     let current = env.manifest()?;
     let changes = manifest::diff(&current, &state);
     // The settings are part of the recorded state: a rollback returns to the target's too.

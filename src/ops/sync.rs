@@ -12,20 +12,20 @@ use crate::envrepo::remotes::SharingError;
 use crate::envrepo::{CONFIG_FILE, EnvRepo, MANIFEST_FILE, short};
 use crate::events::{Event, EventError, EventKind};
 use crate::manifest::{self, Change, Manifest};
-use crate::ops::Result;
 use crate::ops::install::rebuild::ensure_in_store;
+use crate::ops::{MissingIn, Result};
 
 /// `lvm sync`: make the store hold every package the head commit's manifest needs (rebuilding
 /// what is missing from the recorded sources), then the tree exactly what the manifest says.
 pub fn sync_store_and_tree(env: &Environment, lock_timeout: Duration) -> Result<WriteLock<'_>> {
     // Store entries are content-addressed and inserted atomically, so filling the store needs
     // no lock; the lock's recovery then rebuilds the tree from it.
-    ensure_in_store(env, &env.manifest()?)?;
+    ensure_in_store(env, &env.manifest()?, head_state(env)?)?;
     let locked = match env.lock(lock_timeout) {
         Ok(lock) => Ok(lock),
         Err(e) => {
             // Another process may have moved the head meanwhile: fetch what that state needs.
-            if ensure_in_store(env, &env.manifest()?)? == 0 {
+            if ensure_in_store(env, &env.manifest()?, head_state(env)?)? == 0 {
                 return Err(e.into());
             }
             env.lock(lock_timeout)
@@ -39,6 +39,26 @@ pub fn sync_store_and_tree(env: &Environment, lock_timeout: Duration) -> Result<
         locked.install_tree(&dir)?;
     }
     Ok(locked)
+}
+
+/// The head of the current profile, as the state whose missing builds `lvm sync` (or
+/// `lvm verify --repair`) rebuilds: made by hand or recorded by lvm, which decides the way out.
+pub(crate) fn head_state(env: &Environment) -> Result<MissingIn> {
+    let head = env.head()?;
+    // A history that does not read is reported by the steps that need it.
+    if let Ok((hand, base)) = hand_commits(env.repo(), head)
+        && !hand.is_empty()
+    {
+        return Ok(MissingIn::HandMadeHead {
+            commit: short(head),
+            base: short(base),
+            root: env.root().display().to_string(),
+        });
+    }
+    Ok(MissingIn::Head {
+        profile: env.profile()?,
+        commit: short(head),
+    })
 }
 
 /// What `lvm sync` did.

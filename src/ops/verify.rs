@@ -290,7 +290,8 @@ pub fn repair(env: &WriteLock<'_>, report: &VerifyReport) -> Result<RepairOutcom
         store.remove(key)?;
         outcome.rebuilt.push(name.clone());
     }
-    crate::ops::install::rebuild::ensure_in_store(env, &manifest)
+    let state = crate::ops::sync::head_state(env)?;
+    crate::ops::install::rebuild::ensure_in_store(env, &manifest, state)
         .map_err(|e| Error::Repair(Box::new(e)))?;
     let dir = env.materialize(&manifest)?;
     env.install_tree(&dir)?;

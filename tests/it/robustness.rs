@@ -493,3 +493,133 @@ fn sigkill_during_any_changing_command_leaves_a_verifiable_environment() {
     lvm.ok(&["install", "strutil"]);
     lvm.ok(&["verify"]);
 }
+
+// Item 14: recorded states that name builds the store lacks.
+
+/// strutil 1.0-1 installed, then upgraded to 1.1-1, then `lvm gc --older-than 0`: the first
+/// state's build is gone from the store.
+fn env_with_a_collected_build() -> (Lvm, PathBuf) {
+    let lvm = Lvm::new();
+    let (dir, url) = file_server(lvm.root.path());
+    lvm.init(&[&url]);
+    lvm.ok(&["install", "strutil", "1.0"]);
+    lvm.ok(&["install", "strutil", "1.1"]);
+    let gc = lvm.ok(&["gc", "--older-than", "0"]);
+    assert!(gc.contains("strutil 1.0-1"), "{gc}");
+    (lvm, dir)
+}
+
+#[test]
+fn a_rollback_to_a_state_whose_build_was_collected_rebuilds_it() {
+    let (lvm, _dir) = env_with_a_collected_build();
+    let out = lvm.ok(&["rollback"]);
+    assert!(out.contains("strutil 1.1-1 → 1.0-1"), "{out}");
+    assert_eq!(lvm.installed(), ["strutil 1.0-1"]);
+    let run = lvm.lua("print(require('strutil') ~= nil)");
+    assert!(run.status.success(), "{run:?}");
+    lvm.ok(&["verify"]);
+}
+
+#[test]
+fn a_rollback_to_a_state_whose_build_cannot_be_rebuilt_changes_nothing() {
+    let (lvm, dir) = env_with_a_collected_build();
+    // The version is no longer published.
+    std::fs::remove_file(dir.join("strutil-1.0-1.rockspec")).unwrap();
+    std::fs::remove_file(dir.join("strutil-1.0-1.tar.gz")).unwrap();
+    lvm::ops::publish::make_manifest(&dir).unwrap();
+    let before = lvm.snapshot();
+    let err = lvm.fails(&["rollback"]);
+    assert!(
+        err.contains("names builds the store lacks")
+            && err.contains("strutil 1.0-1 (store key ")
+            && err.contains("no longer lists strutil 1.0-1")
+            && err.contains("the environment was not changed")
+            && err.contains("roll back to another state"),
+        "{err}"
+    );
+    assert_eq!(lvm.snapshot(), before);
+    assert!(!lvm.env_dir().join(".git/lvm-journal").exists());
+    lvm.ok(&["verify"]);
+    // The way out: another state.
+    lvm.ok(&["rollback", "2"]);
+    assert!(lvm.installed().is_empty());
+    lvm.ok(&["verify"]);
+}
+
+/// A commit made by hand in the environment whose `manifest.json` names strutil 9.9-1 under a
+/// store key no build has: a version no server publishes.
+fn hand_commit_naming_an_unbuildable_version(lvm: &Lvm) {
+    let path = lvm.env_dir().join("manifest.json");
+    let mut manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let strutil = &mut manifest["packages"]["strutil"];
+    strutil["version"] = "9.9-1".into();
+    strutil["store_key"] = "0".repeat(64).into();
+    std::fs::write(&path, serde_json::to_string_pretty(&manifest).unwrap()).unwrap();
+    git(
+        &lvm.env_dir(),
+        &["commit", "-q", "-am", "strutil 9.9 by hand"],
+    );
+}
+
+#[test]
+fn sync_refuses_a_hand_made_commit_naming_an_unbuildable_version_and_names_the_way_out() {
+    let (lvm, _dir) = env_with_strutil();
+    let base = git(&lvm.env_dir(), &["rev-parse", "--short=10", "HEAD"]);
+    hand_commit_naming_an_unbuildable_version(&lvm);
+    let before = lvm.snapshot();
+    let err = lvm.fails(&["sync"]);
+    let reset = format!(
+        "git -C {} reset --hard {}",
+        lvm.env_dir().display(),
+        base.trim()
+    );
+    assert!(
+        err.contains("made by hand")
+            && err.contains(&format!("strutil 9.9-1 (store key {})", "0".repeat(64)))
+            && err.contains("no longer lists strutil 9.9-1")
+            && err.contains("the environment was not changed")
+            && err.contains(&reset),
+        "{err}"
+    );
+    assert_eq!(lvm.snapshot(), before);
+    // `verify --repair` says the same and changes nothing either.
+    let err = lvm.fails(&["verify", "--repair"]);
+    assert!(err.contains(&reset), "{err}");
+    assert_eq!(lvm.snapshot(), before);
+    // The way out it names works.
+    git(&lvm.env_dir(), &["reset", "-q", "--hard", base.trim()]);
+    lvm.ok(&["sync"]);
+    assert_eq!(lvm.installed(), ["strutil 1.1-1"]);
+    lvm.ok(&["verify"]);
+}
+
+#[test]
+fn a_recorded_head_lacking_its_builds_blocks_no_writer() {
+    let (lvm, _dir) = env_with_strutil();
+    lvm.ok(&["install", "chain-c"]);
+    // The head's strutil build is gone (removed by hand); its source is gone too.
+    let entry = store_entry(&lvm, "strutil");
+    make_writable(&entry);
+    for e in walkdir::WalkDir::new(&entry).into_iter().flatten() {
+        if e.file_type().is_dir() {
+            make_writable(e.path());
+        }
+    }
+    std::fs::remove_dir_all(&entry).unwrap();
+    let server = lvm.root.path().join("server");
+    std::fs::remove_file(server.join("strutil-1.1-1.tar.gz")).unwrap();
+    let before = lvm.snapshot();
+    let err = lvm.fails(&["sync"]);
+    assert!(
+        err.contains("the head of profile 'default'")
+            && err.contains("strutil 1.1-1 (store key ")
+            && err.contains("`lvm remove NAME`"),
+        "{err}"
+    );
+    assert_eq!(lvm.snapshot(), before);
+    // The ways out it names: a rollback to an earlier state, or a new state without it.
+    lvm.ok(&["rollback", "2"]);
+    assert!(lvm.installed().is_empty());
+    lvm.ok(&["verify"]);
+}

@@ -7,15 +7,18 @@ use crate::manifest::{Manifest, Package, PackageSource};
 use crate::ops::install::candidates::fetch_rockspec_text;
 use crate::ops::install::prepare::{Expected, SourceHint, build_into_store, server_hint};
 use crate::ops::install::session::{ServerChoice, Session, fresh_dir};
-use crate::ops::{Error, Result};
+use crate::ops::{Error, MissingBuild, MissingIn, Result};
 use crate::report::Readiness;
 use crate::rockspec::Rockspec;
 use crate::store::StoreKey;
 
-/// Rebuilds into the store every package of `manifest` that the store lacks, from the sources
-/// recorded in the manifest, verifying the recorded hashes and commits. Returns how many it
-/// rebuilt.
-pub fn ensure_in_store(env: &Environment, manifest: &Manifest) -> Result<usize> {
+/// Rebuilds into the store every package of `manifest` (the state `state` names) that the
+/// store lacks, from the sources recorded in the manifest, verifying the recorded hashes and
+/// commits. Returns how many it rebuilt. Every missing package is tried; those that cannot be
+/// rebuilt (source gone, version no longer published, bytes changed, an entry that names
+/// nothing buildable) are reported together in one [`Error::MissingBuilds`], and the store
+/// keeps what could be built (entries are content-addressed, so that changes no state).
+pub fn ensure_in_store(env: &Environment, manifest: &Manifest, state: MissingIn) -> Result<usize> {
     let store = env.home().store()?;
     let missing: Vec<(&String, &Package)> = manifest
         .packages
@@ -28,14 +31,25 @@ pub fn ensure_in_store(env: &Environment, manifest: &Manifest) -> Result<usize> 
         return Ok(0);
     }
     let session = Session::open(env, &ServerChoice::default())?;
+    let mut failed = Vec::new();
     for (name, package) in &missing {
-        rebuild_recorded(&session, name, package).map_err(|source| Error::Rebuild {
-            name: name.to_string(),
-            version: package.version.clone(),
-            source: Box::new(source),
-        })?;
-        env.reporter()
-            .package_ready(name, &package.version, Readiness::Rebuilt);
+        match rebuild_recorded(&session, name, package) {
+            Ok(()) => env
+                .reporter()
+                .package_ready(name, &package.version, Readiness::Rebuilt),
+            Err(error) => failed.push(MissingBuild {
+                name: name.to_string(),
+                version: package.version.clone(),
+                key: package.store_key.clone(),
+                error,
+            }),
+        }
+    }
+    if !failed.is_empty() {
+        return Err(Error::MissingBuilds {
+            state,
+            missing: failed,
+        });
     }
     Ok(missing.len())
 }
