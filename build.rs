@@ -222,13 +222,15 @@ fn pack_dir(dir: &std::path::Path, extra: &[(&str, Vec<u8>)], to: &std::path::Pa
 fn test_tool_cfgs() {
     use std::path::{Path, PathBuf};
 
-    const TOOLS: [(&str, &str); 9] = [
+    const TOOLS: [(&str, &str); 11] = [
         ("lvm_has_cmake", "cmake"),
         ("lvm_has_fish", "fish"),
         ("lvm_has_zsh", "zsh"),
         ("lvm_has_lua51", "lua5.1"),
+        ("lvm_has_lua52", "lua5.2"),
         ("lvm_has_lua53", "lua5.3"),
         ("lvm_has_lua54", "lua5.4"),
+        ("lvm_has_luajit", "luajit"),
         ("lvm_has_luarocks", "luarocks"),
         ("lvm_has_luarocks_admin", "luarocks-admin"),
         ("lvm_has_python3", "python3"),

@@ -188,10 +188,10 @@ fn generate(root: &Path, events: usize, pack_every: usize) -> Result<(), String>
     let fail = |e: &dyn std::fmt::Display| format!("{}: {e}", root.display());
     let started = Instant::now();
     let config = EnvConfig::new(
-        lvm::platform::LUA_VERSION,
+        lvm::luaversion::LuaVersion::Lua54,
         vec!["https://rocks.example.org".into()],
     );
-    let mut state = Manifest::empty(&config.lua);
+    let mut state = Manifest::empty(config.lua);
     let init = Event::new(EventKind::Init, vec![], vec![]);
     let repo = EnvRepo::init(root, &config.to_toml(), &state, &init).map_err(|e| fail(&e))?;
     let mut head = repo.head().map_err(|e| fail(&e))?;

@@ -139,6 +139,7 @@ fn main() {
                 .map(|r| parse(Dependency::parse(r), "request"))
                 .collect(),
             lua_version: parse(Version::parse("5.4"), "lua version"),
+            provided: BTreeMap::new(),
             preferred: BTreeMap::new(),
             allow_development: false,
         };

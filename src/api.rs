@@ -109,7 +109,7 @@ impl Environment {
     /// The module paths and `bin` directory of the live tree, through the stable `tree`
     /// symlink (so they stay right across installs and rollbacks).
     pub fn lua_paths(&self) -> Result<LuaPaths> {
-        Ok(tree::lua_path_strings(&self.tree_path())?)
+        Ok(tree::lua_path_strings(&self.tree_path(), self.lua())?)
     }
 
     /// An embedded Lua 5.4 state that finds the environment's modules, C modules included
@@ -124,7 +124,7 @@ impl Environment {
     /// An external interpreter (`"lua5.4"`, `"luajit"`, a path, or a command of the tree's
     /// `bin`) set up with the environment's paths.
     pub fn lua_process(&self, program: impl AsRef<OsStr>) -> Result<LuaProcess> {
-        Ok(LuaProcess::new(program, &self.lua_paths()?))
+        Ok(LuaProcess::new(program, &self.lua_paths()?, self.lua()))
     }
 }
 

@@ -17,6 +17,8 @@ use std::time::Duration;
 use serde::{Serialize, Serializer};
 use thiserror::Error;
 
+use crate::luaversion::LuaVersion;
+
 /// Rocks servers (space-separated); above the environment's and the user's.
 pub const SERVERS_VAR: &str = "LVM_SERVERS";
 /// Seconds to wait for the writer lock.
@@ -25,6 +27,8 @@ pub const LOCK_TIMEOUT_VAR: &str = "LVM_LOCK_TIMEOUT";
 pub const JOBS_VAR: &str = "LVM_JOBS";
 /// `auto`, `always` or `never`.
 pub const COLOR_VAR: &str = "LVM_COLOR";
+/// The Lua interpreter an environment runs and builds for, replacing the system one.
+pub const LUA_BIN_VAR: &str = "LVM_LUA_BIN";
 /// Seconds a server may take to connect or to send more data, or `default`.
 pub const HTTP_TIMEOUT_VAR: &str = "LVM_HTTP_TIMEOUT";
 /// Environment variable overriding the `download_timeout` setting.
@@ -61,6 +65,7 @@ pub enum ConfigError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Key {
     Lua,
+    LuaBin,
     Servers,
     LockTimeout,
     Jobs,
@@ -71,8 +76,9 @@ pub enum Key {
 
 impl Key {
     /// Every key, in the order `lvm config list` shows them.
-    pub const ALL: [Key; 7] = [
+    pub const ALL: [Key; 8] = [
         Key::Lua,
+        Key::LuaBin,
         Key::Servers,
         Key::LockTimeout,
         Key::Jobs,
@@ -85,6 +91,7 @@ impl Key {
         match self {
             Key::Servers => "servers",
             Key::Lua => "lua",
+            Key::LuaBin => "lua_bin",
             Key::LockTimeout => "lock_timeout",
             Key::Jobs => "jobs",
             Key::Color => "color",
@@ -100,7 +107,10 @@ impl Key {
                 "rocks server URLs (file://, http://, https://) or folders, space-separated"
                     .to_string()
             }
-            Key::Lua => crate::platform::LUA_VERSION.to_string(),
+            Key::Lua => LuaVersion::accepted(),
+            Key::LuaBin => {
+                "the path of a Lua interpreter of the environment's Lua version".to_string()
+            }
             Key::LockTimeout => "a number of seconds >= 0 (e.g. 60, 2.5)".to_string(),
             Key::Jobs => "a positive integer or 'auto' (the number of CPUs)".to_string(),
             Key::Color => "auto, always, never".to_string(),
@@ -265,7 +275,8 @@ impl Serialize for HttpTimeout {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
     Servers(Vec<String>),
-    Lua(String),
+    Lua(LuaVersion),
+    LuaBin(PathBuf),
     LockTimeout(f64),
     Jobs(Jobs),
     Color(Color),
@@ -279,6 +290,7 @@ impl Value {
         match self {
             Value::Servers(_) => Key::Servers,
             Value::Lua(_) => Key::Lua,
+            Value::LuaBin(_) => Key::LuaBin,
             Value::LockTimeout(_) => Key::LockTimeout,
             Value::Jobs(_) => Key::Jobs,
             Value::Color(_) => Key::Color,
@@ -294,7 +306,11 @@ impl Value {
         let trimmed = text.trim();
         let value = match key {
             Key::Servers => Value::Servers(trimmed.split_whitespace().map(String::from).collect()),
-            Key::Lua => Value::Lua(trimmed.to_string()),
+            Key::Lua => {
+                Value::Lua(LuaVersion::parse(trimmed).map_err(|_| bad("not a Lua version"))?)
+            }
+            Key::LuaBin if trimmed.is_empty() => return Err(bad("empty path")),
+            Key::LuaBin => Value::LuaBin(PathBuf::from(trimmed)),
             Key::LockTimeout => {
                 Value::LockTimeout(trimmed.parse::<f64>().map_err(|_| bad("not a number"))?)
             }
@@ -338,7 +354,9 @@ impl Value {
                     "not a list; write servers = [\"https://...\", \"file:///srv/rocks\"]",
                 ));
             }
-            (Key::Lua, toml::Value::String(s)) => Value::Lua(s.clone()),
+            (Key::Lua | Key::LuaBin, toml::Value::String(s)) => {
+                return Value::parse(key, s, source);
+            }
             (Key::LockTimeout, toml::Value::Integer(i)) => Value::LockTimeout(*i as f64),
             (Key::LockTimeout, toml::Value::Float(f)) => Value::LockTimeout(*f),
             (Key::Jobs, toml::Value::Integer(i)) => Value::Jobs(Jobs::Count(
@@ -371,12 +389,6 @@ impl Value {
                     }
                 }
             }
-            Value::Lua(v) if v != crate::platform::LUA_VERSION => {
-                return bad(format!(
-                    "this lvm supports Lua {} only",
-                    crate::platform::LUA_VERSION
-                ));
-            }
             Value::LockTimeout(s) if !s.is_finite() || *s < 0.0 => {
                 return bad("must be a finite number >= 0".to_string());
             }
@@ -404,7 +416,8 @@ impl Value {
             Value::Servers(list) => {
                 toml::Value::Array(list.iter().cloned().map(toml::Value::String).collect())
             }
-            Value::Lua(v) => toml::Value::String(v.clone()),
+            Value::Lua(v) => toml::Value::String(v.to_string()),
+            Value::LuaBin(p) => toml::Value::String(p.display().to_string()),
             Value::LockTimeout(s) => toml::Value::Float(*s),
             Value::Jobs(Jobs::Auto) => toml::Value::String("auto".into()),
             Value::Jobs(Jobs::Count(n)) => toml::Value::Integer(i64::from(*n)),
@@ -419,7 +432,9 @@ impl Value {
     pub fn to_json(&self) -> serde_json::Value {
         match self {
             Value::Servers(list) => serde_json::json!(list),
-            Value::Lua(v) => serde_json::json!(v),
+            Value::Lua(v) => serde_json::json!(v.as_str()),
+            Value::LuaBin(p) if p.as_os_str().is_empty() => serde_json::Value::Null,
+            Value::LuaBin(p) => serde_json::json!(p.display().to_string()),
             Value::LockTimeout(s) => serde_json::json!(s),
             Value::Jobs(j) => serde_json::to_value(j).unwrap_or_default(),
             Value::Color(c) => serde_json::json!(c.as_str()),
@@ -433,7 +448,8 @@ impl fmt::Display for Value {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Value::Servers(list) => f.write_str(&list.join(" ")),
-            Value::Lua(v) => f.write_str(v),
+            Value::Lua(v) => f.write_str(v.as_str()),
+            Value::LuaBin(p) => write!(f, "{}", p.display()),
             Value::LockTimeout(s) => write!(f, "{s}"),
             Value::Jobs(j) => write!(f, "{j}"),
             Value::Color(c) => f.write_str(c.as_str()),
@@ -567,6 +583,7 @@ impl Layer {
         let mut layer = Layer::new();
         let vars = [
             (SERVERS_VAR, Key::Servers),
+            (LUA_BIN_VAR, Key::LuaBin),
             (LOCK_TIMEOUT_VAR, Key::LockTimeout),
             (JOBS_VAR, Key::Jobs),
             (COLOR_VAR, Key::Color),
@@ -629,7 +646,9 @@ impl Layer {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
     pub servers: Vec<String>,
-    pub lua: String,
+    pub lua: LuaVersion,
+    /// The interpreter chosen instead of the system's (`lua_bin`).
+    pub lua_bin: Option<PathBuf>,
     /// Seconds.
     pub lock_timeout: f64,
     pub jobs: Jobs,
@@ -644,7 +663,8 @@ impl Default for Settings {
     fn default() -> Settings {
         Settings {
             servers: Vec::new(),
-            lua: crate::platform::LUA_VERSION.to_string(),
+            lua: LuaVersion::default(),
+            lua_bin: None,
             lock_timeout: DEFAULT_LOCK_TIMEOUT,
             jobs: Jobs::Auto,
             color: Color::Auto,
@@ -659,7 +679,8 @@ impl Settings {
     fn apply(&mut self, value: &Value, origin: &Origin) {
         match value {
             Value::Servers(v) => self.servers = v.clone(),
-            Value::Lua(v) => self.lua = v.clone(),
+            Value::Lua(v) => self.lua = *v,
+            Value::LuaBin(v) => self.lua_bin = Some(v.clone()),
             Value::LockTimeout(v) => self.lock_timeout = *v,
             Value::Jobs(v) => self.jobs = *v,
             Value::Color(v) => self.color = *v,
@@ -673,7 +694,8 @@ impl Settings {
     pub fn value(&self, key: Key) -> Value {
         match key {
             Key::Servers => Value::Servers(self.servers.clone()),
-            Key::Lua => Value::Lua(self.lua.clone()),
+            Key::Lua => Value::Lua(self.lua),
+            Key::LuaBin => Value::LuaBin(self.lua_bin.clone().unwrap_or_default()),
             Key::LockTimeout => Value::LockTimeout(self.lock_timeout),
             Key::Jobs => Value::Jobs(self.jobs),
             Key::Color => Value::Color(self.color),
@@ -770,9 +792,12 @@ pub fn write_user_config(path: &Path, layer: &Layer) -> Result<(), ConfigError> 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct EnvConfig {
     /// The Lua version the environment targets.
-    pub lua: String,
+    pub lua: LuaVersion,
     /// Rocks servers in priority order.
     pub servers: Vec<String>,
+    /// The interpreter to run and build with instead of the system's one for `lua`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lua_bin: Option<PathBuf>,
     /// Seconds to wait for the writer lock.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lock_timeout: Option<f64>,
@@ -790,10 +815,11 @@ pub struct EnvConfig {
 }
 
 impl EnvConfig {
-    pub fn new(lua: &str, servers: Vec<String>) -> EnvConfig {
+    pub fn new(lua: LuaVersion, servers: Vec<String>) -> EnvConfig {
         EnvConfig {
-            lua: lua.to_string(),
+            lua,
             servers,
+            lua_bin: None,
             lock_timeout: None,
             jobs: None,
             color: None,
@@ -823,8 +849,9 @@ impl EnvConfig {
         let origin = Origin::Environment(path.to_path_buf());
         let mut layer = Layer::new();
         layer.set(Value::Servers(self.servers.clone()), origin.clone());
-        layer.set(Value::Lua(self.lua.clone()), origin.clone());
+        layer.set(Value::Lua(self.lua), origin.clone());
         let optional = [
+            self.lua_bin.clone().map(Value::LuaBin),
             self.lock_timeout.map(Value::LockTimeout),
             self.jobs.map(Value::Jobs),
             self.color.map(Value::Color),
@@ -843,21 +870,19 @@ impl EnvConfig {
             file: file.to_string(),
             message: format!("missing key '{key}' (e.g. {key} = {example})"),
         };
-        let mut config = EnvConfig::new("", Vec::new());
+        let mut config = EnvConfig::new(LuaVersion::default(), Vec::new());
         for key in Key::ALL {
             match layer.get(key) {
                 Some(Value::Servers(v)) => config.servers = v.clone(),
-                Some(Value::Lua(v)) => config.lua = v.clone(),
+                Some(Value::Lua(v)) => config.lua = *v,
+                Some(Value::LuaBin(v)) => config.lua_bin = Some(v.clone()),
                 Some(Value::LockTimeout(v)) => config.lock_timeout = Some(*v),
                 Some(Value::Jobs(v)) => config.jobs = Some(*v),
                 Some(Value::Color(v)) => config.color = Some(*v),
                 Some(Value::HttpTimeout(v)) => config.http_timeout = Some(*v),
                 Some(Value::DownloadTimeout(v)) => config.download_timeout = Some(*v),
                 None if key == Key::Lua => {
-                    return Err(missing(
-                        key,
-                        &format!("\"{}\"", crate::platform::LUA_VERSION),
-                    ));
+                    return Err(missing(key, &format!("\"{}\"", LuaVersion::default())));
                 }
                 None if key == Key::Servers => {
                     return Err(missing(key, "[\"https://rocks.example.org\"]"));
@@ -904,10 +929,7 @@ impl EnvConfig {
         let mut layer = layer;
         // A required key being replaced gets a stand-in, so the rest can be read.
         match key {
-            Key::Lua => layer.set(
-                Value::Lua(crate::platform::LUA_VERSION.to_string()),
-                Origin::Default,
-            ),
+            Key::Lua => layer.set(Value::Lua(LuaVersion::default()), Origin::Default),
             Key::Servers => layer.set(Value::Servers(Vec::new()), Origin::Default),
             _ => {}
         }
@@ -1023,7 +1045,7 @@ mod tests {
         assert!(err.to_string().contains("did you mean 'color'"), "{err}");
         assert!(
             err.to_string()
-                .contains("known keys: lua, servers, lock_timeout, jobs, color"),
+                .contains("known keys: lua, lua_bin, servers, lock_timeout, jobs, color"),
             "{err}"
         );
     }
@@ -1032,18 +1054,24 @@ mod tests {
     fn config_values_are_validated() {
         let ok =
             EnvConfig::parse("lua = \"5.4\"\nservers = [\"file:///srv\"]\n", "lvm.toml").unwrap();
-        assert_eq!(ok, EnvConfig::new("5.4", vec!["file:///srv".into()]));
+        assert_eq!(
+            ok,
+            EnvConfig::new(LuaVersion::Lua54, vec!["file:///srv".into()])
+        );
         assert_eq!(EnvConfig::parse(&ok.to_toml(), "lvm.toml").unwrap(), ok);
-        let err = EnvConfig::parse("lua = \"5.1\"\nservers = []\n", "e/lvm.toml").unwrap_err();
+        let err = EnvConfig::parse("lua = \"6.0\"\nservers = []\n", "e/lvm.toml").unwrap_err();
         assert!(
-            err.to_string().starts_with("e/lvm.toml: lua = '5.1'"),
+            err.to_string().starts_with("e/lvm.toml: lua = '6.0'"),
             "{err}"
         );
-        assert!(err.to_string().contains("Lua 5.4 only"), "{err}");
+        assert!(err.to_string().contains("not a Lua version"), "{err}");
         assert!(
-            err.to_string().contains("allowed values for lua: 5.4"),
+            err.to_string()
+                .contains("allowed values for lua: 5.1, 5.2, 5.3, 5.4, 5.5, luajit"),
             "{err}"
         );
+        let jit = EnvConfig::parse("lua = \"luajit\"\nservers = []\n", "lvm.toml").unwrap();
+        assert_eq!(jit.lua, LuaVersion::LuaJit);
         let err = EnvConfig::parse("lua = \"5.4\"\nservers = [\" \"]\n", "lvm.toml").unwrap_err();
         assert!(err.to_string().contains("empty server URL"), "{err}");
         let err = EnvConfig::parse("lua = \"5.4\"\n", "lvm.toml").unwrap_err();
@@ -1055,7 +1083,10 @@ mod tests {
     #[test]
     fn the_file_format_is_unchanged_for_the_required_keys() {
         // Environments made before the optional keys existed must read and write the same bytes.
-        let config = EnvConfig::new("5.4", vec!["file:///a".into(), "https://b/x".into()]);
+        let config = EnvConfig::new(
+            LuaVersion::Lua54,
+            vec!["file:///a".into(), "https://b/x".into()],
+        );
         assert_eq!(
             config.to_toml(),
             "# lvm environment settings (see `lvm config`)\nlua = \"5.4\"\nservers = [\"file:///a\", \"https://b/x\"]\n"
@@ -1076,7 +1107,10 @@ mod tests {
         let err = full.without(Key::Servers, "lvm.toml").unwrap_err();
         assert!(err.to_string().contains("'servers' is required"), "{err}");
         let err = full.without(Key::Lua, "lvm.toml").unwrap_err();
-        assert!(err.to_string().contains("allowed values: 5.4"), "{err}");
+        assert!(
+            err.to_string().contains("allowed values: 5.1, 5.2"),
+            "{err}"
+        );
     }
 
     fn parse(key: Key, text: &str) -> Result<Value, String> {
@@ -1090,7 +1124,7 @@ mod tests {
         assert_eq!(parse(Key::LockTimeout, "2.5"), Ok(Value::LockTimeout(2.5)));
         assert_eq!(parse(Key::LockTimeout, "0"), Ok(Value::LockTimeout(0.0)));
         assert_eq!(parse(Key::Color, "always"), Ok(Value::Color(Color::Always)));
-        assert_eq!(parse(Key::Lua, "5.4"), Ok(Value::Lua("5.4".into())));
+        assert_eq!(parse(Key::Lua, "5.4"), Ok(Value::Lua(LuaVersion::Lua54)));
         assert_eq!(
             parse(Key::Servers, "file:///a  https://b"),
             Ok(Value::Servers(vec!["file:///a".into(), "https://b".into()]))
@@ -1116,7 +1150,11 @@ mod tests {
                 "blue",
                 "allowed values for color: auto, always, never",
             ),
-            (Key::Lua, "5.1", "allowed values for lua: 5.4"),
+            (
+                Key::Lua,
+                "jit2",
+                "allowed values for lua: 5.1, 5.2, 5.3, 5.4, 5.5, luajit",
+            ),
             (Key::Servers, "ftp://x", "unsupported scheme 'ftp://'"),
             (Key::Servers, "https://", "names no host or path"),
         ];
@@ -1186,7 +1224,7 @@ mod tests {
 
     #[test]
     fn http_timeout_reaches_downloads_as_one_limit_or_none() {
-        let config = EnvConfig::new("5.4", vec!["file:///a".into()]);
+        let config = EnvConfig::new(LuaVersion::Lua54, vec!["file:///a".into()]);
         assert_eq!(config.http_timeout(), None);
         let set = config.with(Value::HttpTimeout(HttpTimeout::Seconds(2.5)));
         assert_eq!(set.http_timeout(), Some(Duration::from_millis(2500)));

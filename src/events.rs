@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::format_version::{Format, FormatVersion, Unsupported};
+use crate::luaversion::LuaVersion;
 use crate::manifest::{self, Change, Manifest, Package};
 use crate::version::Version;
 
@@ -108,6 +109,11 @@ pub struct Event {
     /// Free-form details (e.g. the target of a rollback, the profile switched from).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub details: BTreeMap<String, String>,
+    /// The Lua version the state moved to, when the event changed it (`lvm init --lua 5.1`,
+    /// `lvm config set lua luajit`, a rollback across versions); absent otherwise. Before the
+    /// first event the state is for [`LuaVersion::default`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lua: Option<LuaVersion>,
 }
 
 #[derive(Debug, Error)]
@@ -145,6 +151,7 @@ impl Event {
             details: run_id()
                 .map(|id| BTreeMap::from([("run".to_string(), id.to_string())]))
                 .unwrap_or_default(),
+            lua: None,
         }
     }
 
@@ -322,6 +329,14 @@ impl EventChange {
     }
 }
 
+/// Applies one whole event to `state`: its Lua change, then its package changes.
+pub fn apply_event(state: &mut Manifest, event: &Event) -> Result<(), String> {
+    if let Some(lua) = event.lua {
+        state.lua = lua.to_string();
+    }
+    apply(state, &event.changes)
+}
+
 /// Applies an event's changes to the state before it (see [`manifest::apply`]); a removal
 /// recorded by version must find that version installed.
 pub fn apply(state: &mut Manifest, changes: &[EventChange]) -> Result<(), String> {
@@ -426,14 +441,15 @@ impl<'de> Deserialize<'de> for EventChange {
     }
 }
 
-/// Folds events (oldest first, each with its commit id for errors) into the state they produce.
+/// Folds events (oldest first, each with its commit id for errors) into the state they produce,
+/// starting from an empty state for Lua `lua` (an event that changed the Lua says so).
 pub fn replay<'a>(
     lua: &str,
     events: impl IntoIterator<Item = (&'a str, &'a Event)>,
 ) -> Result<Manifest, EventError> {
     let mut state = Manifest::empty(lua);
     for (commit, event) in events {
-        apply(&mut state, &event.changes).map_err(|message| EventError::Replay {
+        apply_event(&mut state, event).map_err(|message| EventError::Replay {
             commit: commit.into(),
             message,
         })?;

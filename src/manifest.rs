@@ -6,11 +6,13 @@
 //! log ([`crate::events`]); [`diff`] computes the changes between two states.
 
 use std::collections::BTreeMap;
+use std::fmt;
 
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::format_version::{Format, FormatVersion, Unsupported};
+use crate::luaversion::{LuaVersion, UnknownLuaVersion};
 use crate::version::Version;
 
 /// The manifest format this lvm writes.
@@ -178,15 +180,22 @@ pub enum ManifestError {
     },
     #[error("{file}: {message}")]
     Inconsistent { file: String, message: String },
+    #[error("manifest.json: the Lua of the state")]
+    UnknownLua(#[source] UnknownLuaVersion),
 }
 
 impl Manifest {
-    pub fn empty(lua: &str) -> Manifest {
+    pub fn empty(lua: impl fmt::Display) -> Manifest {
         Manifest {
             format: FORMAT,
             lua: lua.to_string(),
             packages: BTreeMap::new(),
         }
+    }
+
+    /// The Lua the state is for.
+    pub fn lua_version(&self) -> Result<LuaVersion, ManifestError> {
+        LuaVersion::parse(&self.lua).map_err(ManifestError::UnknownLua)
     }
 
     /// The canonical bytes: pretty JSON with sorted keys and a final newline.
@@ -227,10 +236,15 @@ impl Manifest {
     /// Every dependency of every package must be installed at a matching version (the virtual
     /// `lua` against the manifest's Lua version).
     fn check_consistency(&self, file: &str) -> Result<(), ManifestError> {
-        let lua = Version::parse(&self.lua).map_err(|e| ManifestError::Inconsistent {
+        // The virtual `lua` has the version rockspecs compare against (LuaJIT counts as 5.1).
+        let lua_text = LuaVersion::parse(&self.lua)
+            .map(|v| v.lua_dependency_version().to_string())
+            .unwrap_or_else(|_| self.lua.clone());
+        let lua = Version::parse(&lua_text).map_err(|e| ManifestError::Inconsistent {
             file: file.into(),
             message: format!("lua version '{}': {e}", self.lua),
         })?;
+        let provided = LuaVersion::parse(&self.lua).ok();
         for (name, package) in &self.packages {
             for text in &package.dependencies {
                 let dep = crate::version::Dependency::parse(text).map_err(|e| {
@@ -241,6 +255,8 @@ impl Manifest {
                 })?;
                 let installed = if dep.name == "lua" {
                     Some(&lua)
+                } else if provided.is_some_and(|v| v.provides(&dep.name)) {
+                    continue;
                 } else {
                     self.packages.get(&dep.name).map(|p| &p.version)
                 };

@@ -1,9 +1,6 @@
 //! The platform lvm runs on, in LuaRocks' words: the platform names a rockspec's `platforms`
-//! overrides and `supported_platforms` use, the arch suffix of binary rocks, and the Lua version
-//! lvm targets.
-
-/// The Lua version lvm builds for and embeds (the vendored Lua of the `mlua` crate).
-pub const LUA_VERSION: &str = "5.4";
+//! overrides and `supported_platforms` use, and the arch suffix of binary rocks. (The Lua an
+//! environment targets is [`crate::luaversion::LuaVersion`].)
 
 /// LuaRocks' platform names for the running system, most specific first (`linux` before
 /// `unix`). Rockspec `platforms` overrides are merged in reverse of this order, so the most

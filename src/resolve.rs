@@ -24,6 +24,7 @@ use pubgrub::{
 };
 use thiserror::Error;
 
+use crate::luaversion::LuaVersion;
 use crate::version::{Dependency, Version};
 
 /// The virtual package standing for the Lua interpreter itself.
@@ -46,13 +47,44 @@ pub trait PackageSource {
 pub struct Request {
     /// What the user asked for, plus what the environment already requires.
     pub requirements: Vec<Dependency>,
-    /// The environment's Lua version (e.g. `5.4`): the only version of the virtual `lua`.
+    /// The environment's Lua version (e.g. `5.4`, `5.1` for LuaJIT): the only version of the
+    /// virtual `lua`.
     pub lua_version: Version,
+    /// Other rocks the interpreter provides (`bit32` in 5.2, `utf8` from 5.3, `luajit`), each
+    /// with its one version: never installed, like `lua`.
+    pub provided: BTreeMap<String, Version>,
     /// Installed versions, kept whenever they satisfy every constraint. A preferred version
     /// only counts when the source lists it among the package's versions.
     pub preferred: BTreeMap<String, Version>,
     /// Whether development versions (`scm`, `dev`) may be picked when not asked for.
     pub allow_development: bool,
+}
+
+impl Request {
+    /// A request for an environment of Lua `lua`: its `lua` version and provided rocks.
+    pub fn for_lua(
+        lua: LuaVersion,
+        requirements: Vec<Dependency>,
+        preferred: BTreeMap<String, Version>,
+    ) -> Result<Request, crate::version::VersionError> {
+        let provided = lua
+            .provided_rocks()
+            .iter()
+            .map(|(name, version)| Ok((name.to_string(), Version::parse(version)?)))
+            .collect::<Result<_, crate::version::VersionError>>()?;
+        Ok(Request {
+            requirements,
+            lua_version: Version::parse(lua.lua_dependency_version())?,
+            provided,
+            preferred,
+            allow_development: false,
+        })
+    }
+
+    /// Whether `name` is `lua` or a rock the interpreter provides.
+    pub fn is_provided(&self, name: &str) -> bool {
+        name == LUA || self.provided.contains_key(name)
+    }
 }
 
 /// A successful resolution.
@@ -164,7 +196,7 @@ pub fn resolve(source: &dyn PackageSource, request: &Request) -> Result<Resoluti
                 let (Pkg::Named(name), Some(version)) = (&pkg, &candidate.version) else {
                     continue;
                 };
-                if &**name == LUA {
+                if provider.request.is_provided(name) {
                     continue;
                 }
                 let deps = provider.read_dependencies(name, candidate.index)?;
@@ -515,6 +547,8 @@ impl<'a> Provider<'a> {
         }
         let mut versions = if name == LUA {
             vec![self.request.lua_version.clone()]
+        } else if let Some(version) = self.request.provided.get(name) {
+            vec![version.clone()]
         } else {
             self.source
                 .versions(name)
@@ -558,7 +592,7 @@ impl<'a> Provider<'a> {
         if let Some(deps) = self.read.borrow().get(&(pkg.clone(), index)) {
             return Ok(deps.clone());
         }
-        let deps: Rc<[Dependency]> = if &**name == LUA {
+        let deps: Rc<[Dependency]> = if self.request.is_provided(name) {
             Rc::from(Vec::new())
         } else {
             let candidates = self.cached(name);
@@ -703,7 +737,7 @@ impl DependencyProvider for Provider<'_> {
                 self.read.borrow_mut().insert((Pkg::Root, 0), deps.clone());
                 self.constraints(package, None, &deps)
             }
-            Pkg::Named(name) if &**name == LUA => {
+            Pkg::Named(name) if self.request.is_provided(name) => {
                 Ok(Dependencies::Available(DependencyConstraints::default()))
             }
             Pkg::Named(name) => {

@@ -13,7 +13,7 @@ use thiserror::Error;
 use crate::fetch::download::{Location, location_of};
 use crate::fetch::{FetchError, FetchOptions, download, sha256_bytes};
 use crate::fsutil::write_atomic;
-use crate::platform::LUA_VERSION;
+use crate::luaversion::LuaVersion;
 use crate::registry::{ManifestError, ServerManifest};
 use crate::version::Version;
 
@@ -189,6 +189,8 @@ pub struct RocksServer {
     cache: PathBuf,
     options: FetchOptions,
     offline: bool,
+    /// Whose manifest to read (`manifest-5.1`, ...).
+    lua: LuaVersion,
 }
 
 impl RocksServer {
@@ -219,12 +221,19 @@ impl RocksServer {
             cache,
             options: FetchOptions::default(),
             offline: false,
+            lua: LuaVersion::default(),
         })
     }
 
     /// Uses `options` for downloads (timeouts, size cap).
     pub fn with_options(mut self, options: FetchOptions) -> RocksServer {
         self.options = options;
+        self
+    }
+
+    /// Reads the manifest for Lua `lua` (LuaJIT reads 5.1's), as LuaRocks does.
+    pub fn for_lua(mut self, lua: LuaVersion) -> RocksServer {
+        self.lua = lua;
         self
     }
 
@@ -275,12 +284,12 @@ impl RocksServer {
         }
     }
 
-    /// Fetches the server's manifest text for Lua 5.4, trying `manifest-5.4.zip`, then
-    /// `manifest-5.4`, then `manifest`. A remote server's answer is cached; when the server is
+    /// Fetches the server's manifest text for its Lua (see [`RocksServer::for_lua`]), trying
+    /// `manifest-5.4.zip`, then `manifest-5.4`, then `manifest` (for 5.4). A remote server's answer is cached; when the server is
     /// unreachable or failing (anything but "not found"), the cached copy is used with a
     /// warning.
     pub fn manifest_text(&self) -> Result<ManifestText, ServerError> {
-        let candidates = manifest_candidates(LUA_VERSION);
+        let candidates = manifest_candidates(self.lua.abi());
         let server_dir = match &self.location {
             ServerLocation::Local(dir) => Some(dir.clone()),
             ServerLocation::Http(_) => None,

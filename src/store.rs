@@ -149,6 +149,17 @@ pub struct RockMeta {
     pub extra: BTreeMap<String, String>,
 }
 
+/// The [`StoredMeta::extra`] entry naming the Lua a rock was built for (`5.1`, `luajit`);
+/// entries made before lvm knew several Luas have none and are for 5.4.
+pub const LUA_KEY: &str = "lua";
+
+impl StoredMeta {
+    /// The Lua the entry was built for, as its name is recorded (`5.4` when not recorded).
+    pub fn lua(&self) -> &str {
+        self.extra.get(LUA_KEY).map(String::as_str).unwrap_or("5.4")
+    }
+}
+
 /// The recorded metadata of an entry (`meta.json`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoredMeta {
@@ -270,6 +281,7 @@ impl Store {
     /// as its store entry records them; none for a package that is not linked or not stored.
     pub fn linked_files(
         &self,
+        lua: crate::luaversion::LuaVersion,
         name: &str,
         package: &crate::manifest::Package,
     ) -> Result<Vec<crate::tree::links::LinkedFile>, StoreError> {
@@ -282,6 +294,7 @@ impl Store {
         };
         let record = stored.meta.extra.get(crate::tree::links::LINKED_FILES_KEY);
         Ok(crate::tree::links::linked_files(
+            lua,
             name,
             package,
             key.as_str(),

@@ -1,12 +1,12 @@
-//! LuaRocks-compatible rocks trees (Lua 5.4 layout): writing a rock prefix's `rock_manifest`,
+//! LuaRocks-compatible rocks trees (the layout of the environment's Lua): writing a rock prefix's `rock_manifest`,
 //! materializing a whole tree from rock prefixes (hard links into the store, `bin/` wrappers,
 //! the tree `manifest`), switching a live tree atomically through a symlink, hashing a rock's
 //! installed files, and the `LUA_PATH`/`LUA_CPATH`/`PATH` values that put a tree in use.
 //!
-//! Layout (what Debian's `luarocks --lua-version 5.4 --tree T` reads):
-//! `share/lua/5.4` (Lua modules), `lib/lua/5.4` (C modules), `bin` (commands),
-//! `lib/luarocks/rocks-5.4/<name>/<version>/` (the whole rock prefix) and
-//! `lib/luarocks/rocks-5.4/manifest`.
+//! Layout (what Debian's `luarocks --lua-version 5.4 --tree T` reads; `V` is the Lua ABI version,
+//! 5.1 for LuaJIT): `share/lua/V` (Lua modules), `lib/lua/V` (C modules), `bin` (commands),
+//! `lib/luarocks/rocks-V/<name>/<version>/` (the whole rock prefix) and
+//! `lib/luarocks/rocks-V/manifest`.
 
 pub mod files;
 pub mod links;
@@ -27,25 +27,35 @@ pub use self::files::FsError;
 use self::files::{Entry, EntryKind, Placed, ctx};
 pub use self::manifest::{RockContents, path_to_module};
 pub use self::wrapper::{LuaPaths, Shell};
-use crate::platform::LUA_VERSION;
+use crate::luaversion::LuaVersion;
 use crate::version::{Dependency, Version};
 
 /// The name of a rock's manifest file inside its prefix.
 pub const ROCK_MANIFEST: &str = "rock_manifest";
 
 /// Where a tree's directory for installed rocks is, relative to the tree root.
-pub fn rocks_subdir() -> String {
-    format!("lib/luarocks/rocks-{LUA_VERSION}")
+pub fn rocks_subdir(lua: LuaVersion) -> String {
+    format!("lib/luarocks/rocks-{}", lua.abi())
+}
+
+/// `share/lua/5.4`: where Lua modules are deployed, relative to the tree root.
+pub fn lua_subdir(lua: LuaVersion) -> String {
+    format!("share/lua/{}", lua.abi())
+}
+
+/// `lib/lua/5.4`: where C modules are deployed, relative to the tree root.
+pub fn lib_subdir(lua: LuaVersion) -> String {
+    format!("lib/lua/{}", lua.abi())
 }
 
 /// `<tree>/share/lua/5.4`: deployed Lua modules.
-pub fn lua_dir(tree: &Path) -> PathBuf {
-    tree.join("share/lua").join(LUA_VERSION)
+pub fn lua_dir(tree: &Path, lua: LuaVersion) -> PathBuf {
+    tree.join(lua_subdir(lua))
 }
 
 /// `<tree>/lib/lua/5.4`: deployed C modules.
-pub fn lib_dir(tree: &Path) -> PathBuf {
-    tree.join("lib/lua").join(LUA_VERSION)
+pub fn lib_dir(tree: &Path, lua: LuaVersion) -> PathBuf {
+    tree.join(lib_subdir(lua))
 }
 
 /// `<tree>/bin`: commands.
@@ -54,18 +64,18 @@ pub fn bin_dir(tree: &Path) -> PathBuf {
 }
 
 /// `<tree>/lib/luarocks/rocks-5.4`.
-pub fn rocks_dir(tree: &Path) -> PathBuf {
-    tree.join(rocks_subdir())
+pub fn rocks_dir(tree: &Path, lua: LuaVersion) -> PathBuf {
+    tree.join(rocks_subdir(lua))
 }
 
 /// `<tree>/lib/luarocks/rocks-5.4/<name>/<version>`.
-pub fn rock_dir(tree: &Path, name: &str, version: &str) -> PathBuf {
-    rocks_dir(tree).join(name).join(version)
+pub fn rock_dir(tree: &Path, lua: LuaVersion, name: &str, version: &str) -> PathBuf {
+    rocks_dir(tree, lua).join(name).join(version)
 }
 
 /// `<tree>/lib/luarocks/rocks-5.4/manifest`.
-pub fn manifest_path(tree: &Path) -> PathBuf {
-    rocks_dir(tree).join("manifest")
+pub fn manifest_path(tree: &Path, lua: LuaVersion) -> PathBuf {
+    rocks_dir(tree, lua).join("manifest")
 }
 
 /// Errors building, switching or reading a tree.
@@ -191,7 +201,11 @@ struct PlannedRock<'a> {
 /// Nothing is flushed to disk file by file: a new tree is not live yet, so one [`sync_tree`]
 /// before it is used (or marked finished) makes it durable at a fraction of the cost of an
 /// fsync per file and directory.
-pub fn materialize(target: &Path, rocks: &[TreeRock]) -> Result<TreeReport, TreeError> {
+pub fn materialize(
+    target: &Path,
+    lua: LuaVersion,
+    rocks: &[TreeRock],
+) -> Result<TreeReport, TreeError> {
     let mut sorted: Vec<&TreeRock> = rocks.iter().collect();
     sorted.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.version.cmp(&b.version)));
     let mut planned = Vec::new();
@@ -209,10 +223,10 @@ pub fn materialize(target: &Path, rocks: &[TreeRock]) -> Result<TreeReport, Tree
         }
         planned.push(plan_rock(rock)?);
     }
-    let deploys = plan_deploys(&planned)?;
+    let deploys = plan_deploys(lua, &planned)?;
 
     prepare_target(target)?;
-    let written = write_tree(target, &planned, &deploys);
+    let written = write_tree(target, lua, &planned, &deploys);
     if written.is_err() {
         // The directory was fresh and is useless half-made; leave nothing behind.
         let _ = files::remove_tree(target);
@@ -222,6 +236,7 @@ pub fn materialize(target: &Path, rocks: &[TreeRock]) -> Result<TreeReport, Tree
 
 fn write_tree(
     target: &Path,
+    lua: LuaVersion,
     planned: &[PlannedRock<'_>],
     deploys: &BTreeMap<String, (&TreeRock, Deploy)>,
 ) -> Result<TreeReport, TreeError> {
@@ -230,7 +245,7 @@ fn write_tree(
         ..TreeReport::default()
     };
     for p in planned {
-        let dir = rock_dir(target, &p.rock.name, p.rock.version.as_str());
+        let dir = rock_dir(target, lua, &p.rock.name, p.rock.version.as_str());
         fs::create_dir_all(&dir).map_err(ctx("create", &dir))?;
         for entry in &p.entries {
             let dst = dir.join(&entry.rel);
@@ -248,15 +263,16 @@ fn write_tree(
         match deploy {
             Deploy::Link(src) => place(src, &dst, &mut report)?,
             Deploy::Wrapper { command, script } => {
-                let text = wrapper::bin_wrapper(command, &rock.name, rock.version.as_str(), script);
+                let text =
+                    wrapper::bin_wrapper(lua, command, &rock.name, rock.version.as_str(), script);
                 files::write_file(&dst, text.as_bytes(), 0o755)?;
                 report.wrappers.push(command.clone());
             }
         }
         report.deployed.push(rel.clone());
     }
-    let manifest_file = manifest_path(target);
-    fs::create_dir_all(rocks_dir(target)).map_err(ctx("create", &rocks_dir(target)))?;
+    let manifest_file = manifest_path(target, lua);
+    fs::create_dir_all(rocks_dir(target, lua)).map_err(ctx("create", &rocks_dir(target, lua)))?;
     files::write_file(
         &manifest_file,
         tree_manifest_text(planned).as_bytes(),
@@ -293,19 +309,22 @@ pub enum ExpectedFile {
     Written(Vec<u8>),
 }
 
-/// Every file (tree-relative path) that [`materialize`] would make from `rocks`, without
-/// writing anything: how `lvm verify` checks a live tree on a read-only disk.
-pub fn expected_files(rocks: &[TreeRock]) -> Result<BTreeMap<String, ExpectedFile>, TreeError> {
+/// Every file (tree-relative path) that [`materialize`] would make from `rocks` for Lua `lua`,
+/// without writing anything: how `lvm verify` checks a live tree on a read-only disk.
+pub fn expected_files(
+    lua: LuaVersion,
+    rocks: &[TreeRock],
+) -> Result<BTreeMap<String, ExpectedFile>, TreeError> {
     let mut sorted: Vec<&TreeRock> = rocks.iter().collect();
     sorted.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.version.cmp(&b.version)));
     let planned = sorted
         .into_iter()
         .map(plan_rock)
         .collect::<Result<Vec<_>, _>>()?;
-    let deploys = plan_deploys(&planned)?;
+    let deploys = plan_deploys(lua, &planned)?;
     let mut out = BTreeMap::new();
     for p in &planned {
-        let rock_rel = format!("{}/{}/{}", rocks_subdir(), p.rock.name, p.rock.version);
+        let rock_rel = format!("{}/{}/{}", rocks_subdir(lua), p.rock.name, p.rock.version);
         for entry in p.entries.iter().filter(|e| e.is_file()) {
             out.insert(
                 format!("{rock_rel}/{}", entry.rel),
@@ -317,14 +336,14 @@ pub fn expected_files(rocks: &[TreeRock]) -> Result<BTreeMap<String, ExpectedFil
         let file = match deploy {
             Deploy::Link(src) => ExpectedFile::Stored(src),
             Deploy::Wrapper { command, script } => ExpectedFile::Written(
-                wrapper::bin_wrapper(&command, &rock.name, rock.version.as_str(), &script)
+                wrapper::bin_wrapper(lua, &command, &rock.name, rock.version.as_str(), &script)
                     .into_bytes(),
             ),
         };
         out.insert(rel, file);
     }
     out.insert(
-        format!("{}/manifest", rocks_subdir()),
+        format!("{}/manifest", rocks_subdir(lua)),
         ExpectedFile::Written(tree_manifest_text(&planned).into_bytes()),
     );
     Ok(out)
@@ -366,13 +385,14 @@ fn plan_rock(rock: &TreeRock) -> Result<PlannedRock<'_>, TreeError> {
 
 /// Every deployed file (tree-relative path) with the rock that provides it and how it is made.
 fn plan_deploys<'a>(
+    lua: LuaVersion,
     planned: &[PlannedRock<'a>],
 ) -> Result<BTreeMap<String, (&'a TreeRock, Deploy)>, TreeError> {
-    let lua_dest = format!("share/lua/{LUA_VERSION}");
-    let lib_dest = format!("lib/lua/{LUA_VERSION}");
+    let lua_dest = lua_subdir(lua);
+    let lib_dest = lib_subdir(lua);
     let mut out: BTreeMap<String, (&'a TreeRock, Deploy)> = BTreeMap::new();
     for p in planned {
-        let rock_rel = format!("{}/{}/{}", rocks_subdir(), p.rock.name, p.rock.version);
+        let rock_rel = format!("{}/{}/{}", rocks_subdir(lua), p.rock.name, p.rock.version);
         for entry in p.entries.iter().filter(|e| e.is_file()) {
             let Some((top, rest)) = entry.rel.split_once('/') else {
                 continue;
@@ -694,26 +714,36 @@ fn utf8(path: &Path) -> Result<&str, TreeError> {
 }
 
 /// `LUA_PATH`, `LUA_CPATH` and the `PATH` entry for the tree at `tree_root`.
-pub fn lua_path_strings(tree_root: &Path) -> Result<LuaPaths, TreeError> {
-    Ok(wrapper::lua_paths(utf8(tree_root)?))
+pub fn lua_path_strings(tree_root: &Path, lua: LuaVersion) -> Result<LuaPaths, TreeError> {
+    Ok(wrapper::lua_paths(utf8(tree_root)?, lua))
 }
 
 /// Shell commands that put the tree at `tree_root` in use, like `luarocks path` prints.
-pub fn path_script(tree_root: &Path, shell: Shell) -> Result<String, TreeError> {
-    Ok(wrapper::path_script(&lua_path_strings(tree_root)?, shell))
+pub fn path_script(tree_root: &Path, lua: LuaVersion, shell: Shell) -> Result<String, TreeError> {
+    Ok(wrapper::path_script(
+        &lua_path_strings(tree_root, lua)?,
+        shell,
+    ))
 }
 
 /// Like [`path_script`], with the tree after the existing paths (`luarocks path --append`).
-pub fn append_path_script(tree_root: &Path, shell: Shell) -> Result<String, TreeError> {
+pub fn append_path_script(
+    tree_root: &Path,
+    lua: LuaVersion,
+    shell: Shell,
+) -> Result<String, TreeError> {
     Ok(wrapper::append_path_script(
-        &lua_path_strings(tree_root)?,
+        &lua_path_strings(tree_root, lua)?,
         shell,
     ))
 }
 
 /// Names of the rocks and versions found in a tree's rocks directory (for checks and listings).
-pub fn installed_rocks(tree: &Path) -> Result<BTreeSet<(String, String)>, TreeError> {
-    let dir = rocks_dir(tree);
+pub fn installed_rocks(
+    tree: &Path,
+    lua: LuaVersion,
+) -> Result<BTreeSet<(String, String)>, TreeError> {
+    let dir = rocks_dir(tree, lua);
     let mut out = BTreeSet::new();
     let names = match fs::read_dir(&dir) {
         Ok(n) => n,

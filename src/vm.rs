@@ -18,7 +18,7 @@ use std::sync::mpsc;
 use mlua::{FromLua, FromLuaMulti, Function, Lua, LuaOptions, MultiValue, StdLib, Value};
 use thiserror::Error;
 
-use crate::platform::LUA_VERSION;
+use crate::luaversion::LuaVersion;
 use crate::tree::{self, LuaPaths, TreeError};
 
 /// Interpreters [`LuaProcess::find_system`] looks for on `PATH`, in order.
@@ -179,7 +179,7 @@ impl Vm {
     /// A Lua state for the rocks tree at `tree_root` (use the environment's stable `tree`
     /// symlink, so modules are found in whatever tree is live when they are required).
     pub fn new(tree_root: &Path) -> Result<Vm, VmError> {
-        Vm::with_paths(&tree::lua_path_strings(tree_root)?)
+        Vm::with_paths(&tree::lua_path_strings(tree_root, LuaVersion::EMBEDDED)?)
     }
 
     /// A Lua state searching `paths` (`;;` stands for Lua's default path, as in `LUA_PATH`).
@@ -429,17 +429,19 @@ fn os_bytes(s: &OsStr) -> Cow<'_, [u8]> {
     }
 }
 
-/// Puts a tree on a command's module paths and `PATH`: `LUA_PATH`, `LUA_CPATH` and their
-/// versioned forms (`LUA_PATH_5_4`, which Lua 5.4 prefers, so an inherited one cannot hide the
-/// tree), and the tree's `bin` in front of `PATH`.
-pub fn apply_paths(command: &mut Command, paths: &LuaPaths) {
-    let v = LUA_VERSION.replace('.', "_");
+/// Puts a tree of Lua `lua` on a command's module paths and `PATH`: `LUA_PATH`, `LUA_CPATH`
+/// and, for the versions that read them, their versioned forms (`LUA_PATH_5_4`, which Lua 5.4
+/// prefers, so an inherited one cannot hide the tree), and the tree's `bin` in front of `PATH`.
+pub fn apply_paths(command: &mut Command, paths: &LuaPaths, lua: LuaVersion) {
     command
         .env("LUA_PATH", &paths.lua_path)
         .env("LUA_CPATH", &paths.lua_cpath)
-        .env(format!("LUA_PATH_{v}"), &paths.lua_path)
-        .env(format!("LUA_CPATH_{v}"), &paths.lua_cpath)
         .env("PATH", prepend_path(&paths.path, std::env::var_os("PATH")));
+    if let Some(v) = lua.path_var_suffix() {
+        command
+            .env(format!("LUA_PATH_{v}"), &paths.lua_path)
+            .env(format!("LUA_CPATH_{v}"), &paths.lua_cpath);
+    }
 }
 
 /// `dir` followed by the entries of `path` (which may be absent or empty).
@@ -483,10 +485,11 @@ pub enum Stream {
 /// # let share = dir.path().join("share/lua/5.4");
 /// # std::fs::create_dir_all(&share)?;
 /// # std::fs::write(share.join("greet.lua"), "return { hi = function(n) return 'hi ' .. n end }")?;
-/// let paths = lvm::tree::lua_path_strings(dir.path())?;
+/// let v54 = lvm::luaversion::LuaVersion::Lua54;
+/// let paths = lvm::tree::lua_path_strings(dir.path(), v54)?;
 /// if let Some(lua) = lvm::vm::LuaProcess::find_system() {
 ///     let mut lines = Vec::new();
-///     let status = lvm::vm::LuaProcess::new(&lua, &paths)
+///     let status = lvm::vm::LuaProcess::new(&lua, &paths, v54)
 ///         .args(["-e", "print(require('greet').hi('there'))"])
 ///         .stream(|_, line| lines.push(line.to_string()))?;
 ///     assert!(status.success());
@@ -502,9 +505,9 @@ pub struct LuaProcess {
 impl LuaProcess {
     /// `program` (a name looked up on `PATH`, which starts with the tree's `bin`, or a path)
     /// with the module paths of `paths`.
-    pub fn new(program: impl AsRef<OsStr>, paths: &LuaPaths) -> LuaProcess {
+    pub fn new(program: impl AsRef<OsStr>, paths: &LuaPaths, lua: LuaVersion) -> LuaProcess {
         let mut command = Command::new(program.as_ref());
-        apply_paths(&mut command, paths);
+        apply_paths(&mut command, paths, lua);
         LuaProcess {
             program: program.as_ref().to_string_lossy().into_owned(),
             command,
@@ -798,16 +801,17 @@ mod tests {
 
     #[test]
     fn streamed_process_reports_lines_and_status() {
-        let paths = tree::lua_path_strings(Path::new("/nonexistent-tree")).unwrap();
+        let paths =
+            tree::lua_path_strings(Path::new("/nonexistent-tree"), LuaVersion::Lua54).unwrap();
         let mut lines = Vec::new();
-        let status = LuaProcess::new("sh", &paths)
+        let status = LuaProcess::new("sh", &paths, LuaVersion::Lua54)
             .args(["-c", "echo \"$LUA_PATH_5_4\"; echo err >&2; exit 3"])
             .stream(|stream, line| lines.push((stream, line.to_string())))
             .unwrap();
         assert_eq!(exit_code(status), 3);
         assert!(lines.contains(&(Stream::Stdout, paths.lua_path.clone())));
         assert!(lines.contains(&(Stream::Stderr, "err".to_string())));
-        let err = LuaProcess::new("/nonexistent/lua", &paths)
+        let err = LuaProcess::new("/nonexistent/lua", &paths, LuaVersion::Lua54)
             .status()
             .unwrap_err();
         assert!(err.to_string().contains("/nonexistent/lua"), "{err}");

@@ -164,7 +164,7 @@ impl Builtin<'_> {
         {
             return Err(BuildError::LuaHeadersMissing {
                 dir: self.ctx.lua_incdir.clone(),
-                lua_version: self.ctx.lua_version.clone(),
+                lua_version: self.ctx.lua_version,
             });
         }
         for (name, plan) in plans {
@@ -300,10 +300,15 @@ mod tests {
 
     #[test]
     fn commands_carry_flags_defines_and_substituted_dirs() {
-        let ctx = BuildContext::from_vars(Path::new("/inc"), |k| match k {
-            "CC" => Some("ccache gcc".into()),
-            _ => None,
-        });
+        let ctx = BuildContext::from_vars(
+            crate::luaversion::LuaVersion::Lua54,
+            Path::new("/inc"),
+            None,
+            |k| match k {
+                "CC" => Some("ccache gcc".into()),
+                _ => None,
+            },
+        );
         let module = CModule {
             sources: vec!["x.c".into()],
             defines: vec!["A=1".into()],

@@ -49,10 +49,15 @@ pub enum BuildError {
     },
 
     #[error(
-        "Lua header lua.h not found in {} (the Lua include directory); write the bundled headers there with `build::write_lua_headers` or point lua_incdir at Lua {lua_version} headers",
+        "Lua {lua_version} header lua.h not found in {} (the Lua include directory), and C modules \
+         compile against it: install the development headers of Lua {lua_version} (Debian: the \
+         -dev package of the interpreter), or choose an interpreter that has them with --lua-bin",
         dir.display()
     )]
-    LuaHeadersMissing { dir: PathBuf, lua_version: String },
+    LuaHeadersMissing {
+        dir: PathBuf,
+        lua_version: crate::luaversion::LuaVersion,
+    },
 
     #[error("{field}: file `{path}` not found in the sources ({}); fix the path in the rockspec", source_dir.display())]
     MissingFile {

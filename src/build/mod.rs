@@ -3,8 +3,9 @@
 //! [`build_rock`] runs one of the build back-ends LuaRocks defines (`builtin`, `none`, `make`,
 //! `cmake`, `command`) and lays the result out like LuaRocks' per-version rock directory: `lua/`
 //! (Lua modules), `lib/` (C modules), `bin/` (scripts), `conf/`, `doc/` and the rockspec's
-//! `copy_directories`. External dependencies are checked first. C code compiles against the Lua
-//! headers bundled in lvm ([`lua_headers`], [`write_lua_headers`]), so no system Lua is needed.
+//! `copy_directories`. External dependencies are checked first. C code for Lua 5.4 compiles
+//! against the Lua headers bundled in lvm ([`lua_headers`], [`write_lua_headers`]), so no system
+//! Lua is needed; other versions compile against their interpreter's headers.
 //! Writing the rockspec and `rock_manifest` next to the result is the caller's job.
 
 mod autodetect;
@@ -29,13 +30,14 @@ pub use install::install_destination;
 pub use tools::make_arguments;
 pub use vars::{Variables, rock_variables, substitute};
 
+use crate::luaversion::LuaVersion;
 use crate::rockspec::{BuildType, Install, Rockspec, RockspecFormat};
 
 /// The tools and settings a build uses, LuaRocks' configuration variables in typed form.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BuildContext {
-    /// `5.4`.
-    pub lua_version: String,
+    /// The Lua the rock is built for (`LUA_VERSION` is its ABI version: `5.1` for LuaJIT).
+    pub lua_version: LuaVersion,
     /// Where the Lua headers are (`LUA_INCDIR`).
     pub lua_incdir: PathBuf,
     /// `LUA_LIBDIR`. C modules do not link a Lua library on Unix; kept for Makefiles that pass
@@ -65,25 +67,31 @@ pub struct BuildContext {
 }
 
 impl BuildContext {
-    /// The context from the process environment, with the Lua headers in `headers_dir`
-    /// (see [`write_lua_headers`]).
-    pub fn from_env(headers_dir: &Path) -> BuildContext {
-        BuildContext::from_vars(headers_dir, |name| std::env::var(name).ok())
+    /// The context for Lua `lua` from the process environment, with the Lua headers in
+    /// `headers_dir` and `lua_bin` the interpreter (else the version's command on `PATH`).
+    pub fn from_env(lua: LuaVersion, headers_dir: &Path, lua_bin: Option<&Path>) -> BuildContext {
+        BuildContext::from_vars(lua, headers_dir, lua_bin, |name| std::env::var(name).ok())
     }
 
     /// The context with environment variables read through `env` (`CC`, `CFLAGS`, `LIBFLAG`,
     /// `MAKE`, `CMAKE`, `PATH`).
-    pub fn from_vars(headers_dir: &Path, env: impl Fn(&str) -> Option<String>) -> BuildContext {
+    pub fn from_vars(
+        lua_version: LuaVersion,
+        headers_dir: &Path,
+        lua_bin: Option<&Path>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> BuildContext {
         let non_empty = |name: &str| env(name).filter(|v| !v.trim().is_empty());
         let path_var = env("PATH").unwrap_or_default();
-        let lua_version = crate::platform::LUA_VERSION.to_string();
-        let lua_path = [
-            format!("lua{lua_version}"),
-            format!("lua{}", lua_version.replace('.', "")),
-            "lua".into(),
-        ]
-        .iter()
-        .find_map(|name| find_in_path(name, &path_var));
+        let mut commands = lua_version.system_commands();
+        if !lua_version.is_luajit() {
+            commands.push("lua".into());
+        }
+        let lua_path = lua_bin.map(Path::to_path_buf).or_else(|| {
+            commands
+                .iter()
+                .find_map(|name| find_in_path(name, &path_var))
+        });
         let mut cflags = non_empty("CFLAGS").unwrap_or_else(|| "-O2 -fPIC".to_string());
         // A C module is a shared object: without position-independent code it fails to link
         // on most architectures, so a user's CFLAGS gets -fPIC as LuaRocks' defaults do.

@@ -297,7 +297,12 @@ mod tests {
         };
         let ctx = BuildContext {
             jobs: 3,
-            ..BuildContext::from_vars(dir.path(), |k| std::env::var(k).ok())
+            ..BuildContext::from_vars(
+                crate::luaversion::LuaVersion::Lua54,
+                dir.path(),
+                None,
+                |k| std::env::var(k).ok(),
+            )
         };
         let tool = Tool {
             build: &build,

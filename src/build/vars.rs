@@ -91,7 +91,7 @@ pub fn rock_variables(ctx: &BuildContext, prefix: &Path) -> Variables {
     );
     set("AR", "ar".to_string());
     set("RANLIB", "ranlib".to_string());
-    set("LUA_VERSION", ctx.lua_version.clone());
+    set("LUA_VERSION", ctx.lua_version.abi().to_string());
     set("LUA_INCDIR", path(&ctx.lua_incdir));
     set("LUA_LIBDIR", path(&ctx.lua_libdir));
     set("LUA_BINDIR", path(&ctx.lua_bindir));
@@ -100,7 +100,7 @@ pub fn rock_variables(ctx: &BuildContext, prefix: &Path) -> Variables {
         ctx.lua_incdir.parent().map(path).unwrap_or_default(),
     );
     set("LUA", ctx.lua.clone());
-    set("LUALIB", format!("liblua{}.so", ctx.lua_version));
+    set("LUALIB", ctx.lua_version.library_name());
     set("LUAROCKS_UNAME_S", uname_s().to_string());
     set("LUAROCKS_UNAME_M", std::env::consts::ARCH.to_string());
     vars.extend(ctx.variables.iter().map(|(k, v)| (k.clone(), v.clone())));

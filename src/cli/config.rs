@@ -221,6 +221,38 @@ fn set_user(ctx: &Context, key: Key, value: Option<Value>) -> Result<i32> {
     Ok(exit::OK)
 }
 
+/// `lvm config set lua VERSION`: the packages are rebuilt for the new Lua in the same event,
+/// with the interpreter of `--lua-bin` when given.
+fn set_lua(ctx: &Context, path: &std::path::Path, lua: lvm::luaversion::LuaVersion) -> Result<i32> {
+    // A bad recorded `lua` must not keep this command from replacing it.
+    let options = lvm::env::OpenOptions {
+        setting_replaced: Some(Key::Lua),
+        ..ctx.open_options()
+    };
+    let env = Environment::open_with(path, ctx.home.clone(), options)?;
+    let env = env.lock(ctx.lock_timeout)?;
+    let lua_bin = ctx.settings.lua_bin.clone().filter(|_| {
+        matches!(
+            ctx.settings.origin(Key::LuaBin),
+            config::Origin::Flag(_) | config::Origin::EnvVar(_)
+        )
+    });
+    let changed = lvm::ops::lua::change(&env, lua, lua_bin.as_deref())?;
+    if !ctx.quiet {
+        match changed.commit {
+            None => println!("lua is already {lua} in {}", env.root().display()),
+            Some(_) => println!(
+                "Set lua = {lua} in {} (from {}; {} packages rebuilt for it, {} from the store)",
+                env.root().display(),
+                changed.from,
+                changed.builds,
+                changed.store_hits
+            ),
+        }
+    }
+    Ok(exit::OK)
+}
+
 fn set_environment(ctx: &Context, key: Key, value: Option<Value>) -> Result<i32> {
     let path = ctx.env_path()?;
     if !path.join(".git").is_dir() {
@@ -233,6 +265,9 @@ fn set_environment(ctx: &Context, key: Key, value: Option<Value>) -> Result<i32>
                 .map(|p| format!(" ({})", p.display()))
                 .unwrap_or_default()
         );
+    }
+    if let Some(Value::Lua(lua)) = &value {
+        return set_lua(ctx, &path, *lua);
     }
     let options = lvm::env::OpenOptions {
         setting_replaced: Some(key),

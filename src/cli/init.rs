@@ -18,11 +18,15 @@ Examples:
   lvm init .lvm                           a project environment, used in this folder and below
   lvm init --server https://rocks.example.org  with a rocks server
   lvm init --server file:///srv/rocks --server https://rocks.example.org
+  lvm init --lua luajit                   an environment for LuaJIT (5.1 paths and rocks)
+  lvm init --lua 5.1 --lua-bin /opt/lua51/bin/lua   with a chosen interpreter
   lvm init --profile standard --prod      and set up a curated profile without dev-only packages")]
 pub struct InitArgs {
     /// Where to create it (default: the environment lvm would use here).
     pub path: Option<PathBuf>,
-    /// The Lua version (default: the lua setting of your user config; 5.4).
+    /// The Lua version: 5.1, 5.2, 5.3, 5.4, 5.5 or luajit (default: the lua setting of your
+    /// user config; 5.4). Other than 5.4, lvm runs and builds with that Lua's interpreter
+    /// (`lua5.1`, `luajit`, ... on PATH, or --lua-bin PATH).
     #[arg(long)]
     pub lua: Option<String>,
     /// A rocks server (file://, http://, https:// or a folder); repeat for several, in priority
@@ -129,7 +133,8 @@ pub(super) fn create(
         .iter()
         .map(|s| normalize_server(s))
         .collect::<Result<Vec<_>>>()?;
-    let config = EnvConfig::new(&settings.lua, servers);
+    let mut config = EnvConfig::new(settings.lua, servers);
+    config.lua_bin = settings.lua_bin.clone();
     // Validate exactly as a later read would.
     EnvConfig::parse(&config.to_toml(), "lvm.toml")?;
     let options = OpenOptions {

@@ -32,6 +32,7 @@ pub fn exec(ctx: &Context, args: ListArgs) -> Result<i32> {
                     "requested": p.reason.requested, "required_by": p.reason.required_by,
                     "source": p.source.describe(),
                     "linked": p.source.linked_path(),
+                    "lua": manifest.lua,
                 })
             })
             .collect();
@@ -40,9 +41,10 @@ pub fn exec(ctx: &Context, args: ListArgs) -> Result<i32> {
     }
     if manifest.packages.is_empty() {
         println!(
-            "No packages installed in {} (profile '{}')",
+            "No packages installed in {} (profile '{}', Lua {})",
             env.root().display(),
-            env.profile()?
+            env.profile()?,
+            manifest.lua
         );
     }
     for (name, p) in &manifest.packages {

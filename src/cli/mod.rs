@@ -117,6 +117,10 @@ pub struct Cli {
     /// http_timeout setting; 30 s to connect, 60 s per read).
     #[arg(long, global = true, value_name = "SECONDS", value_parser = http_timeout_flag)]
     pub http_timeout: Option<Value>,
+    /// The Lua interpreter to run and build with, instead of the system's one for the
+    /// environment's Lua (default: the lua_bin setting, LVM_LUA_BIN); it must report that version.
+    #[arg(long, global = true, value_name = "PATH", value_parser = lua_bin_flag)]
+    pub lua_bin: Option<Value>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -226,7 +230,7 @@ Examples:
     Pack(pack::PackArgs),
     /// Write the manifest files of a rocks server folder (like `luarocks-admin make-manifest`).
     MakeManifest(make_manifest::MakeManifestArgs),
-    /// Run a Lua script (or -e code) in the embedded Lua 5.4 with the environment's packages.
+    /// Run a Lua script (or -e code) in the environment's Lua (embedded for 5.4) with its packages.
     Run(run::RunArgs),
     /// An interactive Lua prompt with the environment's packages (piped input runs as a script).
     Lua(run::LuaArgs),
@@ -412,6 +416,10 @@ fn flag_value(key: Key, text: &str) -> std::result::Result<Value, String> {
         lvm::config::ConfigError::Invalid { message, .. } => message,
         other => other.to_string(),
     })
+}
+
+fn lua_bin_flag(text: &str) -> std::result::Result<Value, String> {
+    flag_value(Key::LuaBin, text)
 }
 
 fn lock_timeout_flag(text: &str) -> std::result::Result<Value, String> {
@@ -605,8 +613,15 @@ impl Context {
             Origin::Flag(_) | Origin::EnvVar(_)
         )
         .then(|| self.settings.servers.clone());
+        let lua_bin = matches!(
+            self.settings.origin(Key::LuaBin),
+            Origin::Flag(_) | Origin::EnvVar(_)
+        )
+        .then(|| self.settings.lua_bin.clone())
+        .flatten();
         OpenOptions {
             servers,
+            lua_bin,
             jobs: Some(self.settings.jobs),
             http_timeout: Some(self.settings.http_timeout),
             setting_replaced: None,
@@ -661,6 +676,7 @@ pub fn main() -> i32 {
         (cli.jobs, "--jobs"),
         (cli.color, "--color"),
         (cli.http_timeout, "--http-timeout"),
+        (cli.lua_bin, "--lua-bin"),
     ];
     for (value, flag) in given {
         if let Some(value) = value {

@@ -54,7 +54,7 @@ pub struct PathArgs {
 pub fn exec(ctx: &Context, args: PathArgs) -> Result<i32> {
     let env = ctx.open()?;
     let tree = env.tree_path();
-    let paths = lvm::tree::lua_path_strings(&tree)?;
+    let paths = lvm::tree::lua_path_strings(&tree, env.lua())?;
     let var = |name: &str| std::env::var(name).ok();
     let values = if args.append {
         paths.appended_to(
@@ -81,9 +81,12 @@ pub fn exec(ctx: &Context, args: PathArgs) -> Result<i32> {
             Shell::Fish => lvm::tree::Shell::Fish,
         };
         if args.append {
-            print!("{}", lvm::tree::append_path_script(&tree, shell)?);
+            print!(
+                "{}",
+                lvm::tree::append_path_script(&tree, env.lua(), shell)?
+            );
         } else {
-            print!("{}", lvm::tree::path_script(&tree, shell)?);
+            print!("{}", lvm::tree::path_script(&tree, env.lua(), shell)?);
         }
     }
     Ok(exit::OK)

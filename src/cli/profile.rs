@@ -23,11 +23,16 @@ Examples:
     #[command(after_help = "\
 Examples:
   lvm profile create dev            a copy of the current profile
-  lvm profile create ci --from dev  a copy of profile 'dev'")]
+  lvm profile create ci --from dev  a copy of profile 'dev'
+  lvm profile create jit --lua luajit  the same packages, built for LuaJIT")]
     Create {
         name: String,
         #[arg(long, add = complete::profiles())]
         from: Option<String>,
+        /// The profile's Lua (5.1, 5.2, 5.3, 5.4, 5.5, luajit): its packages are re-resolved
+        /// and rebuilt for it; `lvm profile switch` then switches packages and interpreter.
+        #[arg(long, value_name = "VERSION")]
+        lua: Option<String>,
     },
     /// Switch the environment to another profile (already on it: says so, exit 0, no event).
     #[command(after_help = "\
@@ -76,10 +81,30 @@ pub fn exec(ctx: &Context, command: ProfileCommand) -> Result<i32> {
                 }
             }
         }
-        ProfileCommand::Create { name, from } => {
+        ProfileCommand::Create { name, from, lua } => {
+            let lua = lua
+                .map(|v| {
+                    lvm::luaversion::LuaVersion::parse(&v)
+                        .map_err(|e| anyhow::anyhow!("--lua: {e}"))
+                })
+                .transpose()?;
             let env = env.lock(ctx.lock_timeout)?;
-            profile::create(&env, &name, from.as_deref())?;
-            println!("Created profile '{name}'");
+            let lua_bin = ctx.settings.lua_bin.clone().filter(|_| {
+                matches!(
+                    ctx.settings.origin(lvm::config::Key::LuaBin),
+                    lvm::config::Origin::Flag(_) | lvm::config::Origin::EnvVar(_)
+                )
+            });
+            profile::create(
+                &env,
+                &name,
+                from.as_deref(),
+                lua.map(|l| (l, lua_bin.as_deref())),
+            )?;
+            match lua {
+                Some(lua) => println!("Created profile '{name}' (Lua {lua})"),
+                None => println!("Created profile '{name}'"),
+            }
         }
         ProfileCommand::Switch { name } => {
             let env = env.lock(ctx.lock_timeout)?;

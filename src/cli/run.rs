@@ -11,6 +11,8 @@ use clap::Args;
 
 use super::{Context, exit};
 use lvm::env::Environment;
+use lvm::interpreter::Interpreter;
+use lvm::luaversion::LuaVersion;
 use lvm::tree;
 use lvm::vm::{self, Interactive, Vm, VmError};
 
@@ -74,6 +76,22 @@ pub struct ExecArgs {
 pub fn run(ctx: &Context, args: RunArgs) -> Result<i32> {
     let env = ctx.open()?;
     let tree = RunTree::open(ctx, &env, args.profile.as_deref())?;
+    let interpreter = tree.interpreter(&env)?;
+    if !interpreter.is_embedded() {
+        let mut words: Vec<OsString> = Vec::new();
+        match &args.code {
+            Some(code) => {
+                // `lua -e CODE ARGS` would take ARGS[1] for a script: the arguments reach the
+                // code through `arg`, as they do in the embedded Lua.
+                words.push("-e".into());
+                words.push(lua_arg_table(&args.rest).into());
+                words.push("-e".into());
+                words.push(code.into());
+            }
+            None => words.extend(args.rest.iter().cloned()),
+        }
+        return tree.run_external(&interpreter, &words);
+    }
     let vm = tree.vm()?;
     let (script, script_args, source, chunk_name) = match (&args.code, args.rest.split_first()) {
         (Some(code), _) => (
@@ -110,6 +128,15 @@ pub fn run(ctx: &Context, args: RunArgs) -> Result<i32> {
 pub fn lua(ctx: &Context, args: LuaArgs) -> Result<i32> {
     let env = ctx.open()?;
     let tree = RunTree::open(ctx, &env, args.profile.as_deref())?;
+    let interpreter = tree.interpreter(&env)?;
+    if !interpreter.is_embedded() {
+        // The interpreter's own prompt on a terminal; piped input runs as a script.
+        let words: Vec<OsString> = match std::io::stdin().is_terminal() {
+            true => vec!["-i".into()],
+            false => vec!["-".into()],
+        };
+        return tree.run_external(&interpreter, &words);
+    }
     let vm = tree.vm()?;
     let argv: Vec<OsString> = std::env::args_os().collect();
     vm.set_arg::<OsString, OsString>(&argv, None, &[])?;
@@ -139,7 +166,7 @@ pub fn exec(ctx: &Context, args: ExecArgs) -> Result<i32> {
     };
     let mut command = Command::new(program);
     command.args(program_args);
-    vm::apply_paths(&mut command, &tree::lua_path_strings(&tree.root)?);
+    tree.prepare(&mut command, &tree.interpreter(&env)?)?;
     match command.status() {
         Ok(status) => Ok(vm::exit_code(status)),
         Err(e) => {
@@ -152,6 +179,22 @@ pub fn exec(ctx: &Context, args: ExecArgs) -> Result<i32> {
             Ok(127)
         }
     }
+}
+
+/// Lua code that sets `arg` to `-e` and `args` (what the standalone interpreter gives a
+/// script), every byte written as a decimal escape so any argument survives quoting.
+fn lua_arg_table(args: &[OsString]) -> String {
+    let quote = |s: &OsStr| -> String {
+        let bytes = s.as_encoded_bytes();
+        let mut out = String::from("\"");
+        for b in bytes {
+            out.push_str(&format!("\\{b:03}"));
+        }
+        out.push('"');
+        out
+    };
+    let items: Vec<String> = args.iter().map(|a| quote(a)).collect();
+    format!("arg = {{ [0] = \"-e\", {} }}", items.join(", "))
 }
 
 /// Prints a Lua failure like the standalone interpreter and returns the exit code.
@@ -192,6 +235,8 @@ pub fn interpreter_args(argv: &[OsString], script: &OsStr, args: &[OsString]) ->
 /// when the run ends.
 struct RunTree {
     root: PathBuf,
+    /// The Lua the tree is for (another profile's may differ from the environment's).
+    lua: LuaVersion,
     /// Where the scratch tree of another profile is made (in `.lvm-tmp`, ignored by the
     /// environment's git); `None` for the live tree.
     scratch: Option<lvm::env::Scratch>,
@@ -211,6 +256,7 @@ impl RunTree {
                 }
                 Ok(RunTree {
                     root: env.tree_path(),
+                    lua: env.lua(),
                     scratch: None,
                 })
             }
@@ -238,8 +284,42 @@ impl RunTree {
         }
         Ok(RunTree {
             root,
+            lua: manifest.lua_version()?,
             scratch: Some(scratch),
         })
+    }
+
+    /// The interpreter for this tree's Lua: the environment's, or for another profile of
+    /// another Lua, the one lvm finds for that Lua.
+    fn interpreter(&self, env: &Environment) -> Result<Interpreter> {
+        Ok(env.interpreter_for(self.lua)?)
+    }
+
+    /// Puts the tree on `command`'s paths; scripts of the tree's `bin` run with `interpreter`.
+    fn prepare(&self, command: &mut Command, interpreter: &Interpreter) -> Result<()> {
+        vm::apply_paths(
+            command,
+            &tree::lua_path_strings(&self.root, self.lua)?,
+            self.lua,
+        );
+        if let Some(bin) = &interpreter.bin {
+            command.env("LVM_LUA", bin);
+        }
+        Ok(())
+    }
+
+    /// Runs the external `interpreter` with `args` on this tree; its exit code.
+    fn run_external(&self, interpreter: &Interpreter, args: &[OsString]) -> Result<i32> {
+        let Some(bin) = &interpreter.bin else {
+            bail!("no Lua {} interpreter to run", self.lua);
+        };
+        let mut command = Command::new(bin);
+        command.args(args);
+        self.prepare(&mut command, interpreter)?;
+        let status = command
+            .status()
+            .with_context(|| format!("starting {}", bin.display()))?;
+        Ok(vm::exit_code(status))
     }
 
     /// The embedded Lua for this tree. With a scratch tree, `os.exit` removes it first, since

@@ -43,6 +43,7 @@ pub fn exec(ctx: &Context, args: SearchArgs) -> Result<i32> {
             ctx.settings.servers.clone(),
             ctx.settings.http_timeout(),
             Some(ctx.settings.download_timeout()),
+            ctx.settings.lua,
         ),
     };
     let hits = search::search(

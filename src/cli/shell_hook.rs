@@ -233,7 +233,7 @@ pub fn exec(ctx: &Context, args: ShellHookArgs) -> Result<i32> {
 }
 
 fn target_for(env: &lvm::env::Environment) -> Result<Target> {
-    let paths = lvm::tree::lua_path_strings(&env.tree_path())?;
+    let paths = lvm::tree::lua_path_strings(&env.tree_path(), env.lua())?;
     Ok(Target {
         root: env.root().display().to_string(),
         vars: vec![

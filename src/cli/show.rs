@@ -31,12 +31,14 @@ pub fn exec(ctx: &Context, args: ShowArgs) -> Result<i32> {
             args.name
         );
     };
-    let rock_dir = lvm::tree::rock_dir(&env.tree_path(), &name, package.version.as_str());
+    let rock_dir =
+        lvm::tree::rock_dir(&env.tree_path(), env.lua(), &name, package.version.as_str());
     let info = lvm::tree::rockfiles::installed_info(&rock_dir, &name, &package.version);
     if args.json {
         print_json(&serde_json::json!({
             "name": name, "package": package, "summary": info.summary,
             "modules": info.modules, "commands": info.commands, "rock_dir": rock_dir,
+            "lua": manifest.lua,
         }))?;
         return Ok(exit::OK);
     }
@@ -45,6 +47,7 @@ pub fn exec(ctx: &Context, args: ShowArgs) -> Result<i32> {
         println!("  {s}");
     }
     println!("  source:       {}", package.source.describe());
+    println!("  lua:          {}", manifest.lua);
     match &package.reason.requested {
         Some(c) if c.is_empty() => println!("  requested:    yes"),
         Some(c) => println!("  requested:    {c}"),

@@ -15,6 +15,8 @@ use serde::Serialize;
 use crate::env::Environment;
 use crate::envrepo::{CONFIG_FILE, MANIFEST_FILE, short};
 use crate::events::Event;
+use crate::interpreter::Interpreter;
+use crate::luaversion::LuaVersion;
 use crate::manifest::{self, Manifest, PackageSource};
 use crate::tree::rockfiles::FileKind;
 use crate::version::{Dependency, Version};
@@ -143,7 +145,9 @@ pub fn doctor(env: &Environment, options: &DoctorOptions) -> DoctorReport {
         check_dependencies(&manifest, &history, &mut f);
         check_tree(env, &manifest, &mut f);
         check_libraries(env, &manifest, &mut f);
-        report.modules_loaded = check_requires(env, &manifest, &mut f);
+        if let Some(interpreter) = check_interpreter(env, &mut f) {
+            report.modules_loaded = check_requires(env, &interpreter, &manifest, &mut f);
+        }
         check_orphans(&manifest, &mut f);
         if options.offline {
             f.add(
@@ -161,6 +165,62 @@ pub fn doctor(env: &Environment, options: &DoctorOptions) -> DoctorReport {
     findings.sort_by_key(|f| f.severity);
     report.findings = findings;
     report
+}
+
+/// The environment's interpreter: found, and a Lua of the environment's version.
+fn check_interpreter(env: &Environment, f: &mut Findings) -> Option<Interpreter> {
+    let interpreter = match env.interpreter() {
+        Ok(i) => i,
+        Err(e) => {
+            f.add(
+                Severity::Error,
+                "interpreter",
+                None,
+                format!("{e:#}"),
+                Some(format!(
+                    "lvm config set lua_bin PATH   # a Lua {} interpreter",
+                    env.lua()
+                )),
+            );
+            return None;
+        }
+    };
+    if let (false, Some(bin)) = (interpreter.is_embedded(), &interpreter.bin) {
+        match crate::interpreter::probe(bin) {
+            Ok((found, _)) if found == env.lua() => {}
+            Ok((found, said)) => {
+                f.add(
+                    Severity::Error,
+                    "interpreter",
+                    None,
+                    format!(
+                        "{} reports {said} (Lua {found}), but the environment's Lua is {}",
+                        bin.display(),
+                        env.lua()
+                    ),
+                    Some(format!(
+                        "lvm config set lua_bin PATH   # a Lua {} interpreter",
+                        env.lua()
+                    )),
+                );
+                return None;
+            }
+            Err(why) => {
+                f.add(
+                    Severity::Error,
+                    "interpreter",
+                    None,
+                    format!("{}: not a working Lua interpreter ({why})", bin.display()),
+                    Some(format!(
+                        "lvm config set lua_bin PATH   # a Lua {} interpreter",
+                        env.lua()
+                    )),
+                );
+                return None;
+            }
+        }
+    }
+    Some(interpreter)
 }
 
 fn check_config(env: &Environment, f: &mut Findings) {
@@ -266,7 +326,7 @@ fn same_state(state: &Manifest, recorded: &[u8]) -> bool {
 
 fn scan_log(env: &Environment) -> Result<Scan, crate::env::EnvError> {
     let oids = env.repo().first_parent_chain(env.head()?)?;
-    let mut state = Manifest::empty(&env.config().lua);
+    let mut state = Manifest::empty(crate::luaversion::LuaVersion::default());
     let mut scan = Scan {
         last_good: None,
         first_bad: None,
@@ -280,7 +340,7 @@ fn scan_log(env: &Environment) -> Result<Scan, crate::env::EnvError> {
             .unwrap_or_default();
         let problem = match Event::from_commit_message(&message, &short(*oid)) {
             Err(e) => Some(e.to_string()),
-            Ok(event) => match crate::events::apply(&mut state, &event.changes) {
+            Ok(event) => match crate::events::apply_event(&mut state, &event) {
                 Err(m) => Some(format!(
                     "commit {}: its event does not apply to the state before it: {m}",
                     short(*oid)
@@ -438,13 +498,15 @@ fn installed_version<'a>(
 }
 
 fn check_dependencies(manifest: &Manifest, history: &History, f: &mut Findings) {
-    let Ok(lua) = Version::parse(&manifest.lua) else {
+    let lua_version = manifest.lua_version().ok();
+    let dependency_version = lua_version.map(|v| v.lua_dependency_version().to_string());
+    let Some(Ok(lua)) = dependency_version.as_deref().map(Version::parse) else {
         f.add(
             Severity::Error,
             "dependencies",
             None,
             format!(
-                "manifest.json: lua version '{}' is not a version",
+                "manifest.json: lua version '{}' is not a Lua lvm knows",
                 manifest.lua
             ),
             history.reset.clone(),
@@ -466,6 +528,9 @@ fn check_dependencies(manifest: &Manifest, history: &History, f: &mut Findings) 
                 );
                 continue;
             };
+            if lua_version.is_some_and(|v| dep.name != "lua" && v.provides(&dep.name)) {
+                continue;
+            }
             let fix = history
                 .reset
                 .clone()
@@ -513,7 +578,7 @@ fn check_tree(env: &Environment, manifest: &Manifest, f: &mut Findings) {
         return;
     }
     let present: BTreeSet<(String, String)> =
-        crate::tree::installed_rocks(&tree).unwrap_or_default();
+        crate::tree::installed_rocks(&tree, env.lua()).unwrap_or_default();
     let has =
         |name: &str, version: &Version| present.contains(&(name.to_string(), version.to_string()));
     for (name, package) in &manifest.packages {
@@ -533,8 +598,8 @@ fn check_tree(env: &Environment, manifest: &Manifest, f: &mut Findings) {
             }
             continue;
         }
-        let rock_dir = crate::tree::rock_dir(&tree, name, package.version.as_str());
-        for (rel, problem) in deployed_problems(&tree, &rock_dir) {
+        let rock_dir = crate::tree::rock_dir(&tree, env.lua(), name, package.version.as_str());
+        for (rel, problem) in deployed_problems(&tree, env.lua(), &rock_dir) {
             f.add(
                 Severity::Error,
                 "tree",
@@ -563,13 +628,13 @@ fn check_tree(env: &Environment, manifest: &Manifest, f: &mut Findings) {
 
 /// Deployed files (`share/lua/5.4/...`, `lib/lua/5.4/...`) of one rock that are missing or
 /// differ from the rock's own copy.
-fn deployed_problems(tree: &Path, rock_dir: &Path) -> Vec<(String, &'static str)> {
+fn deployed_problems(tree: &Path, lua: LuaVersion, rock_dir: &Path) -> Vec<(String, &'static str)> {
     crate::tree::rockfiles::deployable_files(rock_dir)
         .into_iter()
         .filter_map(|file| {
             let dest = match file.kind {
-                FileKind::Lua => crate::tree::lua_dir(tree),
-                FileKind::Lib => crate::tree::lib_dir(tree),
+                FileKind::Lua => crate::tree::lua_dir(tree, lua),
+                FileKind::Lib => crate::tree::lib_dir(tree, lua),
             };
             let deployed = dest.join(&file.rel);
             let shown = deployed
@@ -607,7 +672,7 @@ fn same_file_contents(a: &Path, b: &Path) -> bool {
 fn check_libraries(env: &Environment, manifest: &Manifest, f: &mut Findings) {
     let tree = env.tree_path();
     for (name, package) in &manifest.packages {
-        let rock_dir = crate::tree::rock_dir(&tree, name, package.version.as_str());
+        let rock_dir = crate::tree::rock_dir(&tree, env.lua(), name, package.version.as_str());
         for object in loadcheck::shared_objects(&rock_dir) {
             let Some(missing) = loadcheck::missing_libraries(&object) else {
                 f.add(
@@ -643,25 +708,32 @@ fn check_libraries(env: &Environment, manifest: &Manifest, f: &mut Findings) {
 }
 
 /// Requires every module of every installed rock; returns how many loaded.
-fn check_requires(env: &Environment, manifest: &Manifest, f: &mut Findings) -> usize {
+fn check_requires(
+    env: &Environment,
+    interpreter: &Interpreter,
+    manifest: &Manifest,
+    f: &mut Findings,
+) -> usize {
     let tree = env.tree_path();
     let mut loaded = 0;
     for (name, package) in &manifest.packages {
-        let rock_dir = crate::tree::rock_dir(&tree, name, package.version.as_str());
+        let rock_dir = crate::tree::rock_dir(&tree, env.lua(), name, package.version.as_str());
         if !rock_dir.is_dir() {
             continue;
         }
         let modules = loadcheck::modules_of(&rock_dir);
-        for check in loadcheck::check_modules(&tree, &modules) {
+        for check in loadcheck::check_modules(&tree, interpreter, &modules) {
             let Some(error) = check.error else {
                 loaded += 1;
                 continue;
             };
             let how = match check.loader {
-                Loader::Embedded => "",
-                Loader::External => {
-                    " (checked with lua5.4, because lvm's embedded Lua could not link this C module)"
-                }
+                Loader::Embedded => String::new(),
+                Loader::External if interpreter.is_embedded() => format!(
+                    " (checked with lua{}, because lvm's embedded Lua could not link this C module)",
+                    interpreter.lua
+                ),
+                Loader::External => format!(" (checked with {})", interpreter.describe()),
             };
             let fix = match flagged_in_closure(manifest, name, f) {
                 Some(earlier) => earlier.fix.clone(),

@@ -1,14 +1,15 @@
-//! Loading checks for `lvm doctor`: `require` of every installed module in an embedded Lua 5.4
-//! (C modules included; the `lvm` binary exports the Lua C API for them), with Debian's
-//! `lua5.4` as a fallback for C modules the embedded VM cannot link, and the shared libraries
-//! C modules need (`ldd`).
+//! Loading checks for `lvm doctor`: `require` of every installed module in the environment's
+//! interpreter: for Lua 5.4 the embedded one (C modules included; the `lvm` binary exports the
+//! Lua C API for them) with the system's `lua5.4` as a fallback for C modules it cannot link,
+//! for other versions their interpreter; and the shared libraries C modules need (`ldd`).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::platform::LUA_VERSION;
+use crate::interpreter::Interpreter;
+use crate::luaversion::LuaVersion;
 
 /// VM instructions one `require` may run before it counts as hanging.
 const INSTRUCTION_BUDGET: u64 = 50_000_000;
@@ -19,7 +20,8 @@ const HOOK_EVERY: u32 = 10_000;
 pub enum Loader {
     /// lvm's own Lua VM.
     Embedded,
-    /// Debian's `lua5.4`, for a C module the embedded VM could not link.
+    /// An interpreter program: the environment's, or for 5.4 the system's `lua5.4` when the
+    /// embedded VM could not link a C module.
     External,
 }
 
@@ -40,21 +42,41 @@ pub fn modules_of(rock_dir: &Path) -> Vec<String> {
 
 /// `package.path` and `package.cpath` limited to the tree, so a module found only elsewhere on
 /// the machine counts as missing.
-pub fn search_paths(tree: &Path) -> (String, String) {
-    let t = tree.display();
+pub fn search_paths(tree: &Path, lua: LuaVersion) -> (String, String) {
+    let (share, lib) = (
+        crate::tree::lua_dir(tree, lua),
+        crate::tree::lib_dir(tree, lua),
+    );
+    let (s, l) = (share.display(), lib.display());
     (
-        format!("{t}/share/lua/{LUA_VERSION}/?.lua;{t}/share/lua/{LUA_VERSION}/?/init.lua"),
-        format!(
-            "{t}/lib/lua/{LUA_VERSION}/?.{}",
-            std::env::consts::DLL_EXTENSION
-        ),
+        format!("{s}/?.lua;{s}/?/init.lua"),
+        format!("{l}/?.{}", std::env::consts::DLL_EXTENSION),
     )
 }
 
-/// Requires each module in a fresh embedded VM; C modules that fail to link there are retried
-/// with `lua5.4` when it is installed.
-pub fn check_modules(tree: &Path, modules: &[String]) -> Vec<ModuleCheck> {
-    let external = find_lua54();
+/// Requires each module in `interpreter`: a fresh embedded VM for each when it is the
+/// embedded Lua (C modules that fail to link there are retried with the system's `lua5.4`
+/// when it is installed), else its program.
+pub fn check_modules(
+    tree: &Path,
+    interpreter: &Interpreter,
+    modules: &[String],
+) -> Vec<ModuleCheck> {
+    let lua = interpreter.lua;
+    let external = interpreter.bin.clone();
+    if !interpreter.is_embedded() {
+        return modules
+            .iter()
+            .map(|module| ModuleCheck {
+                module: module.clone(),
+                error: match &external {
+                    Some(bin) => require_external(bin, tree, lua, module).err(),
+                    None => Some(format!("no Lua {lua} interpreter to load it in")),
+                },
+                loader: Loader::External,
+            })
+            .collect();
+    }
     modules
         .iter()
         .map(|module| {
@@ -62,7 +84,7 @@ pub fn check_modules(tree: &Path, modules: &[String]) -> Vec<ModuleCheck> {
             match (&error, &external) {
                 (Some(e), Some(lua)) if e.contains("undefined symbol") => ModuleCheck {
                     module: module.clone(),
-                    error: require_external(lua, tree, module).err(),
+                    error: require_external(lua, tree, LuaVersion::EMBEDDED, module).err(),
                     loader: Loader::External,
                 },
                 _ => ModuleCheck {
@@ -93,7 +115,7 @@ fn require_embedded(tree: &Path, module: &str) -> Result<(), String> {
     // SAFETY: loading C modules is the point of this check. They are the environment's own
     // modules, built against the same Lua headers as this VM.
     let lua = unsafe { mlua::Lua::unsafe_new() };
-    let (path, cpath) = search_paths(tree);
+    let (path, cpath) = search_paths(tree, LuaVersion::EMBEDDED);
     let steps = Arc::new(AtomicU64::new(0));
     let counter = Arc::clone(&steps);
     lua.set_hook(
@@ -125,15 +147,14 @@ fn require_embedded(tree: &Path, module: &str) -> Result<(), String> {
         .map_err(|e| first_lines(&e.to_string()))
 }
 
-fn find_lua54() -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|d| d.join(format!("lua{LUA_VERSION}")))
-        .find(|p| p.is_file())
-}
-
-fn require_external(lua: &Path, tree: &Path, module: &str) -> Result<(), String> {
-    let (path, cpath) = search_paths(tree);
+fn require_external(
+    bin: &Path,
+    tree: &Path,
+    version: LuaVersion,
+    module: &str,
+) -> Result<(), String> {
+    let lua = bin;
+    let (path, cpath) = search_paths(tree, version);
     let script = "local path, cpath, name = ...\n\
                   package.path = path; package.cpath = cpath\n\
                   local ok, err = pcall(require, name)\n\
@@ -206,7 +227,8 @@ mod tests {
             .iter()
             .map(|s| s.to_string())
             .collect();
-        let checks = check_modules(dir.path(), &modules);
+        let embedded = Interpreter::resolve(LuaVersion::Lua54, None).unwrap();
+        let checks = check_modules(dir.path(), &embedded, &modules);
         assert_eq!(checks[0].error, None);
         assert_eq!(checks[1].error, None);
         let bad = checks[2].error.as_deref().unwrap();

@@ -75,7 +75,7 @@ pub fn setup(
     if previous != profile {
         let profiles = env.repo().profiles().map_err(crate::env::EnvError::from)?;
         if !profiles.iter().any(|p| p == profile) {
-            crate::ops::profile::create(env, profile, None).map_err(|source| {
+            crate::ops::profile::create(env, profile, None, None).map_err(|source| {
                 CuratorError::Setup {
                     step: format!("creating the profile branch '{profile}'"),
                     source: Box::new(source),

@@ -345,7 +345,7 @@ impl WriteLock<'_> {
     }
 
     /// [`Environment::apply`], also replacing `lvm.toml` with `config` when given.
-    fn apply_with_config(
+    pub fn apply_with_config(
         &self,
         plan: ChangePlan<'_>,
         config: Option<&EnvConfig>,
@@ -473,10 +473,14 @@ impl WriteLock<'_> {
             Some(c) if self.config_at(head).map_or(true, |old| old != *c) => Some(c),
             _ => None,
         };
-        if changes.is_empty() && config.is_none() {
+        let lua_changed = current.lua != target.lua;
+        if changes.is_empty() && config.is_none() && !lua_changed {
             return Ok(None);
         }
         let mut event = Event::new(kind, args, changes);
+        if lua_changed {
+            event.lua = Some(target.lua_version()?);
+        }
         event.details.extend(details);
         event.store_hits = counts.0;
         event.builds = counts.1;

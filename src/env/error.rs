@@ -10,6 +10,7 @@ use crate::config::ConfigError;
 use crate::envrepo::RepoError;
 use crate::errors::ErrorKind;
 use crate::events::EventError;
+use crate::interpreter::InterpreterError;
 use crate::manifest::ManifestError;
 use crate::store::StoreError;
 use crate::tree::TreeError;
@@ -49,6 +50,18 @@ pub enum EnvError {
         "the environment's settings are invalid; `lvm config set KEY VALUE` or `lvm config unset KEY` replaces a bad value"
     )]
     BadSettings(#[source] ConfigError),
+    #[error(
+        "{name} {version}: the store entry {key} was built for Lua {built}, but this state is for \
+         Lua {lua}; a C module of one Lua cannot load in another, so it is not linked: rebuild it \
+         for Lua {lua} (`lvm sync`, or reinstall it)"
+    )]
+    BuiltForOtherLua {
+        name: String,
+        version: String,
+        key: String,
+        built: String,
+        lua: String,
+    },
     #[error("writing the change journal")]
     Journal(#[source] std::io::Error),
     #[error(transparent)]
@@ -67,6 +80,8 @@ pub enum EnvError {
     Event(#[from] EventError),
     #[error(transparent)]
     Manifest(#[from] ManifestError),
+    #[error(transparent)]
+    Interpreter(#[from] InterpreterError),
 }
 
 impl EnvError {
@@ -78,8 +93,10 @@ impl EnvError {
             | EnvError::BadSettings(_)
             | EnvError::Config(_) => ErrorKind::BadInput,
             EnvError::Repo(e) => e.kind(),
+            EnvError::Interpreter(e) => e.kind(),
             EnvError::BadStoreKey { .. }
             | EnvError::NotInStore { .. }
+            | EnvError::BuiltForOtherLua { .. }
             | EnvError::Event(_)
             | EnvError::Manifest(_) => ErrorKind::Damaged,
             EnvError::OtherEnvironment { .. }

@@ -41,6 +41,7 @@ use self::error::io;
 use crate::config::{EnvConfig, HttpTimeout, Jobs};
 use crate::envrepo::{CONFIG_FILE, EnvRepo, LoggedEvent};
 use crate::events::{Event, EventKind};
+use crate::luaversion::LuaVersion;
 use crate::manifest::Manifest;
 use crate::report::{Reporter, Silent};
 
@@ -69,6 +70,8 @@ pub struct Environment {
 pub struct OpenOptions {
     /// Rocks servers to use instead of the recorded ones.
     pub servers: Option<Vec<String>>,
+    /// The interpreter to use instead of the recorded `lua_bin` or the system's.
+    pub lua_bin: Option<PathBuf>,
     /// Parallel build jobs, when not the recorded setting.
     pub jobs: Option<Jobs>,
     /// The network timeout, when not the recorded setting.
@@ -89,6 +92,7 @@ impl Default for OpenOptions {
     fn default() -> Self {
         OpenOptions {
             servers: None,
+            lua_bin: None,
             jobs: None,
             http_timeout: None,
             setting_replaced: None,
@@ -110,6 +114,9 @@ impl OpenOptions {
     fn apply(&self, config: &mut EnvConfig) {
         if let Some(servers) = &self.servers {
             config.servers = servers.clone();
+        }
+        if let Some(bin) = &self.lua_bin {
+            config.lua_bin = Some(bin.clone());
         }
         if let Some(jobs) = self.jobs {
             config.jobs = Some(jobs);
@@ -188,9 +195,17 @@ impl Environment {
                 root: root.to_path_buf(),
             });
         }
+        if let Some(bin) = &config.lua_bin {
+            // A chosen interpreter must be a Lua of the environment's version before anything
+            // is created.
+            crate::interpreter::Interpreter::chosen(config.lua, bin)?;
+        }
         fs::create_dir_all(root).map_err(io("create", root))?;
-        let manifest = Manifest::empty(&config.lua);
+        let manifest = Manifest::empty(config.lua);
         let mut event = Event::new(EventKind::Init, vec![], vec![]);
+        if config.lua != LuaVersion::default() {
+            event.lua = Some(config.lua);
+        }
         event
             .details
             .insert("servers".into(), config.servers.join(" "));
@@ -298,6 +313,29 @@ impl Environment {
         &self.config
     }
 
+    /// The interpreter this environment runs and builds with (see
+    /// [`crate::interpreter::Interpreter::resolve`]).
+    pub fn interpreter(&self) -> Result<crate::interpreter::Interpreter> {
+        Ok(crate::interpreter::Interpreter::resolve(
+            self.config.lua,
+            self.config.lua_bin.as_deref(),
+        )?)
+    }
+
+    /// The interpreter for a state of Lua `lua`: the environment's own for its Lua, else (a
+    /// state of another profile or from before a Lua change) the one lvm finds for `lua`.
+    pub fn interpreter_for(&self, lua: LuaVersion) -> Result<crate::interpreter::Interpreter> {
+        if lua == self.config.lua {
+            return self.interpreter();
+        }
+        Ok(crate::interpreter::Interpreter::resolve(lua, None)?)
+    }
+
+    /// The environment's Lua version.
+    pub fn lua(&self) -> LuaVersion {
+        self.config.lua
+    }
+
     /// The lvm home it shares the store and cache of.
     pub fn home(&self) -> &Home {
         &self.home
@@ -385,7 +423,7 @@ impl Environment {
         events.reverse();
         let ids: Vec<String> = events.iter().map(|e| e.commit.to_string()).collect();
         let replayed = crate::events::replay(
-            &self.config.lua,
+            LuaVersion::default().as_str(),
             ids.iter()
                 .map(String::as_str)
                 .zip(events.iter().map(|e| &e.event)),

@@ -126,9 +126,10 @@ impl Environment {
     pub fn materialize_into(&self, manifest: &Manifest, dir: &Path) -> Result<()> {
         let store = self.home.store()?;
         let rocks = self.tree_rocks(manifest)?;
-        tree::materialize(dir, &rocks)?;
+        let lua = manifest.lua_version()?;
+        tree::materialize(dir, lua, &rocks)?;
         for (name, package) in &manifest.packages {
-            tree::links::replace_with_links(dir, &store.linked_files(name, package)?)?;
+            tree::links::replace_with_links(dir, &store.linked_files(lua, name, package)?)?;
         }
         fault_point("mid-materialize");
         // One flush of the whole tree, then the mark. The tree is not live before the switch,
@@ -144,7 +145,8 @@ impl Environment {
     }
 
     /// The rocks of `manifest` as the store holds them, ready for [`tree::materialize`]; a
-    /// package the store lacks is an error saying how to get it back.
+    /// package the store lacks is an error saying how to get it back, one built for another
+    /// Lua an error too.
     pub fn tree_rocks(&self, manifest: &Manifest) -> Result<Vec<tree::TreeRock>> {
         let store = self.home.store()?;
         let mut rocks = Vec::new();
@@ -159,6 +161,15 @@ impl Environment {
                 version: package.version.to_string(),
                 key: package.store_key.clone(),
             })?;
+            if stored.meta.lua() != manifest.lua {
+                return Err(EnvError::BuiltForOtherLua {
+                    name: name.clone(),
+                    version: package.version.to_string(),
+                    key: package.store_key.clone(),
+                    built: stored.meta.lua().to_string(),
+                    lua: manifest.lua.clone(),
+                });
+            }
             rocks.push(tree::TreeRock {
                 name: name.clone(),
                 version: package.version.clone(),

@@ -14,6 +14,8 @@ use crate::errors::{ErrorKind, error_text};
 use crate::events::EventError;
 use crate::fetch::FetchError;
 use crate::fetch::project::ProjectError;
+use crate::interpreter::InterpreterError;
+use crate::luaversion::LuaVersion;
 use crate::manifest::ManifestError;
 use crate::ops::develop::DevelopError;
 use crate::resolve::ResolveError;
@@ -93,6 +95,22 @@ pub enum Error {
         current: String,
         other: String,
         cause: Box<ResolveError>,
+    },
+
+    // The environment's Lua.
+    #[error(
+        "cannot move the environment to Lua {lua}: {}remove them first (`lvm remove NAME`), or \
+         keep Lua {from}; nothing was changed\n{}",
+        no_version_list(*lua, blocked), error_text(cause.as_ref())
+    )]
+    NoVersionForLua {
+        lua: LuaVersion,
+        /// The Lua the packages were resolved for.
+        from: String,
+        /// `NAME CONSTRAINT` of each requested package that has no version for `lua` alone.
+        blocked: Vec<String>,
+        /// Why the requested packages together cannot be had for `lua`.
+        cause: Box<Error>,
     },
 
     // Rollback.
@@ -320,6 +338,8 @@ pub enum Error {
         #[source]
         source: RuntimeError,
     },
+    #[error(transparent)]
+    Interpreter(#[from] InterpreterError),
     #[error("starting Lua in the environment {}", root.display())]
     StartLua {
         root: PathBuf,
@@ -427,6 +447,17 @@ fn missing_list(missing: &[MissingBuild]) -> String {
         .join("\n")
 }
 
+/// `these packages have no version for Lua 5.1: a, b; ` or nothing when none is alone to blame.
+fn no_version_list(lua: LuaVersion, blocked: &[String]) -> String {
+    match blocked.is_empty() {
+        true => String::new(),
+        false => format!(
+            "these packages have no version for Lua {lua}: {}; ",
+            blocked.join(", ")
+        ),
+    }
+}
+
 /// The list of rocks servers that could not be read, added to a failure they may explain.
 fn unreachable_list(servers: &[String]) -> String {
     format!(
@@ -484,6 +515,13 @@ impl Error {
             E::Resolution { cause, .. } => resolution_kind(cause),
             E::Resolve(cause) => resolution_kind(cause),
             E::WithUnreadableServers { cause, .. } => cause.kind(),
+            // The packages asked for cannot be had with the Lua asked for, unless the servers
+            // that would say so could not be read.
+            E::NoVersionForLua { cause, .. } => match cause.kind() {
+                ErrorKind::Network => ErrorKind::Network,
+                _ => ErrorKind::Conflict,
+            },
+            E::Interpreter(e) => e.kind(),
             E::Sources { source, .. }
             | E::Repair(source)
             | E::CreatingProfile { source, .. }

@@ -11,6 +11,7 @@ pub mod diff;
 mod error;
 pub mod gc;
 pub mod install;
+pub mod lua;
 pub mod profile;
 pub mod publish;
 pub mod pull;

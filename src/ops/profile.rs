@@ -14,7 +14,7 @@ use crate::ops::install::resolution::preferred_versions;
 use crate::ops::install::session::{ServerChoice, Session};
 use crate::ops::{Error, Result};
 use crate::resolve::{self, Request};
-use crate::version::{Constraints, Dependency, Version};
+use crate::version::{Constraints, Dependency};
 
 /// Profile names double as branch names, so keep them to what git and shells take plainly.
 pub fn check_name(name: &str) -> Result<()> {
@@ -27,8 +27,14 @@ pub fn check_name(name: &str) -> Result<()> {
 }
 
 /// Creates a profile from the current one (or `from`): one `profile-create` event, the new
-/// branch's first commit. The current profile and the tree stay as they are.
-pub fn create(env: &WriteLock<'_>, name: &str, from: Option<&str>) -> Result<Oid> {
+/// branch's first commit. The current profile and the tree stay as they are. With `lua`, the
+/// profile is for that Lua: its packages are rebuilt for it (see [`crate::ops::lua`]).
+pub fn create(
+    env: &WriteLock<'_>,
+    name: &str,
+    from: Option<&str>,
+    lua: Option<(crate::luaversion::LuaVersion, Option<&std::path::Path>)>,
+) -> Result<Oid> {
     check_name(name)?;
     if env.repo().try_profile_head(name).is_some() {
         return Err(Error::ProfileExists {
@@ -40,6 +46,9 @@ pub fn create(env: &WriteLock<'_>, name: &str, from: Option<&str>) -> Result<Oid
         None => env.profile()?,
     };
     let at = env.repo().profile_head(&source)?;
+    if let Some((lua, lua_bin)) = lua {
+        return crate::ops::lua::create_profile(env, name, &source, at, lua, lua_bin);
+    }
     let manifest = env.repo().manifest_at(at)?;
     let mut event = Event::new(EventKind::ProfileCreate, vec![name.to_string()], vec![]);
     event.details.insert("from".into(), source);
@@ -150,12 +159,11 @@ pub fn merge_profile(env: &WriteLock<'_>, other: &str) -> Result<MergeOutcome> {
         });
         requested.entry(name).or_insert(constraint);
     }
-    let request = Request {
+    let request = Request::for_lua(
+        env.lua(),
         requirements,
-        lua_version: Version::parse(&env.config().lua)?,
-        preferred: preferred_versions(&current, &BTreeSet::new()),
-        allow_development: false,
-    };
+        preferred_versions(&current, &BTreeSet::new()),
+    )?;
     let resolution =
         resolve::resolve(&candidates, &request).map_err(|cause| Error::MergeConflict {
             current: env.profile().unwrap_or_default(),

@@ -13,6 +13,7 @@ use serde::Serialize;
 use crate::env::{Environment, Home, Scratch};
 use crate::errors::error_text;
 use crate::fetch;
+use crate::luaversion::LuaVersion;
 use crate::ops::install::candidates::{fetch_rockspec_text, usable_arches};
 use crate::ops::install::session::ServerChoice;
 use crate::ops::{Error, Result};
@@ -37,6 +38,8 @@ pub struct SearchScope {
     http_timeout: Option<Duration>,
     download_timeout: Option<Duration>,
     scratch_dir: PathBuf,
+    /// Whose server manifests are read (`manifest-5.1` for Lua 5.1 and LuaJIT).
+    lua: LuaVersion,
 }
 
 impl SearchScope {
@@ -48,16 +51,18 @@ impl SearchScope {
             http_timeout: env.config().http_timeout(),
             download_timeout: env.config().download_timeout(),
             scratch_dir: env.root().join(crate::layout::SCRATCH_DIR),
+            lua: env.lua(),
         }
     }
 
     /// Servers from settings (flags, `LVM_SERVERS`, the user file) with the home's caches, for
-    /// a search where no environment exists.
+    /// a search where no environment exists, for the Lua the settings name.
     pub fn outside(
         home: &Home,
         servers: Vec<String>,
         http_timeout: Option<Duration>,
         download_timeout: Option<Duration>,
+        lua: LuaVersion,
     ) -> SearchScope {
         SearchScope {
             servers,
@@ -65,6 +70,7 @@ impl SearchScope {
             http_timeout,
             download_timeout,
             scratch_dir: home.root.join(crate::layout::SCRATCH_DIR),
+            lua,
         }
     }
 }
@@ -151,7 +157,7 @@ pub fn search(
             if servers.iter().any(|done| done.url() == server.url()) {
                 return Ok(None);
             }
-            let server = server.with_options(fetch_opts.clone());
+            let server = server.with_options(fetch_opts.clone()).for_lua(scope.lua);
             Ok(Some((server.manifest_matching(&keep)?, server)))
         });
         let (manifest, server) = match read {

@@ -85,11 +85,11 @@ pub fn stats(events: &[(String, &crate::events::Event, usize)]) -> Stats {
 pub fn environment_stats(env: &Environment) -> Result<Stats> {
     let mut logged = env.history(None)?;
     logged.reverse();
-    let mut state = crate::manifest::Manifest::empty(&env.config().lua);
+    let mut state = crate::manifest::Manifest::empty(crate::luaversion::LuaVersion::default());
     let mut rows = Vec::new();
     for entry in &logged {
         // Counting through the changes avoids reading one manifest per event.
-        crate::events::apply(&mut state, &entry.event.changes).map_err(|message| {
+        crate::events::apply_event(&mut state, &entry.event).map_err(|message| {
             Error::EventDoesNotApply {
                 commit: short(entry.commit),
                 message,

@@ -102,7 +102,7 @@ pub fn check_commit(env: &Environment, commit: Oid) -> Result<Manifest> {
         .repo()
         .manifest_at(commit)
         .map_err(|e| bad(crate::errors::error_text(&e)))?;
-    if manifest.lua != config.lua {
+    if manifest.lua != config.lua.as_str() {
         return Err(bad(format!(
             "{MANIFEST_FILE} is for Lua {} but {CONFIG_FILE} says {}",
             manifest.lua, config.lua
@@ -198,8 +198,9 @@ pub(super) fn close_hand_commits(env: &WriteLock<'_>) -> Result<Option<(Oid, Vec
 pub fn links_intact(env: &Environment, manifest: &Manifest) -> Result<bool> {
     let store = env.home().store()?;
     let tree = env.tree_path();
+    let lua = manifest.lua_version()?;
     for (name, package) in &manifest.packages {
-        for file in store.linked_files(name, package)? {
+        for file in store.linked_files(lua, name, package)? {
             let Some(rock_file) = file.tree_paths.first() else {
                 continue;
             };

@@ -221,7 +221,8 @@ fn compare_tree(env: &Environment, manifest: &manifest::Manifest) -> Result<Vec<
     // Symlinks of linked packages lead to working files that are meant to change (and may be
     // gone); `check_links` checks them instead.
     let linked = linked_tree_paths(&env.home().store()?, manifest)?;
-    let mut expected = crate::tree::expected_files(&env.tree_rocks(manifest)?)?;
+    let mut expected =
+        crate::tree::expected_files(manifest.lua_version()?, &env.tree_rocks(manifest)?)?;
     expected.retain(|rel, _| {
         !linked
             .iter()
@@ -313,6 +314,7 @@ pub struct LinkReport {
 pub fn check_links(store: &Store, manifest: &Manifest, tree: Option<&Path>) -> Result<LinkReport> {
     let mut linked = Vec::new();
     let mut problems = Vec::new();
+    let lua = manifest.lua_version()?;
     for (name, package) in &manifest.packages {
         let Some(path) = package.source.linked_path() else {
             continue;
@@ -325,7 +327,7 @@ pub fn check_links(store: &Store, manifest: &Manifest, tree: Option<&Path>) -> R
             ));
             continue;
         }
-        for file in store.linked_files(name, package)? {
+        for file in store.linked_files(lua, name, package)? {
             if !file.target.is_file() {
                 problems.push(format!(
                     "{name} {}: the linked file {} is gone; restore it, or run `lvm link {path}` again (or `lvm unlink {name}`)",
@@ -362,8 +364,9 @@ pub fn check_links(store: &Store, manifest: &Manifest, tree: Option<&Path>) -> R
 /// must not follow them.
 pub fn linked_tree_paths(store: &Store, manifest: &Manifest) -> Result<BTreeSet<String>> {
     let mut out = BTreeSet::new();
+    let lua = manifest.lua_version()?;
     for (name, package) in &manifest.packages {
-        for file in store.linked_files(name, package)? {
+        for file in store.linked_files(lua, name, package)? {
             out.extend(file.tree_paths);
         }
     }

@@ -10,8 +10,8 @@ use std::{fs, io};
 
 use thiserror::Error;
 
+use crate::luaversion::LuaVersion;
 use crate::manifest::Package;
-use crate::platform::LUA_VERSION;
 use crate::tree::files::FsError;
 
 /// The store metadata entry of a local build listing its files that are copies of project
@@ -71,10 +71,10 @@ pub struct LinkedFile {
 }
 
 /// Where a rock prefix path is deployed in a tree, if it is.
-fn deployed_path(prefix_rel: &str) -> Option<String> {
+fn deployed_path(lua: LuaVersion, prefix_rel: &str) -> Option<String> {
     let (top, rest) = prefix_rel.split_once('/')?;
     match top {
-        "lua" => Some(format!("share/lua/{LUA_VERSION}/{rest}")),
+        "lua" => Some(format!("{}/{rest}", crate::tree::lua_subdir(lua))),
         "bin" => Some(format!("bin/{rest}")),
         _ => None,
     }
@@ -84,6 +84,7 @@ fn deployed_path(prefix_rel: &str) -> Option<String> {
 /// from `record`, the [`LINKED_FILES_KEY`] entry of its store entry `key` (none for a package
 /// that is not linked).
 pub fn linked_files(
+    lua: LuaVersion,
     name: &str,
     package: &Package,
     key: &str,
@@ -100,13 +101,17 @@ pub fn linked_files(
         })?,
         None => BTreeMap::new(),
     };
-    let rock_rel = format!("{}/{name}/{}", crate::tree::rocks_subdir(), package.version);
+    let rock_rel = format!(
+        "{}/{name}/{}",
+        crate::tree::rocks_subdir(lua),
+        package.version
+    );
     Ok(map
         .into_iter()
         .filter(|(p, s)| is_contained(p) && is_contained(s))
         .map(|(prefix_rel, source_rel)| {
             let mut tree_paths = vec![format!("{rock_rel}/{prefix_rel}")];
-            tree_paths.extend(deployed_path(&prefix_rel));
+            tree_paths.extend(deployed_path(lua, &prefix_rel));
             LinkedFile {
                 tree_paths,
                 target: Path::new(path).join(source_rel),
@@ -202,10 +207,15 @@ mod tests {
     #[test]
     fn deployed_paths() {
         assert_eq!(
-            deployed_path("lua/a/b.lua").as_deref(),
-            Some(format!("share/lua/{LUA_VERSION}/a/b.lua").as_str())
+            deployed_path(LuaVersion::Lua54, "lua/a/b.lua").as_deref(),
+            Some("share/lua/5.4/a/b.lua")
         );
-        assert_eq!(deployed_path("bin/tool").as_deref(), Some("bin/tool"));
-        assert_eq!(deployed_path("doc/README"), None);
+        assert_eq!(
+            deployed_path(LuaVersion::LuaJit, "lua/a/b.lua").as_deref(),
+            Some("share/lua/5.1/a/b.lua")
+        );
+        let bin = deployed_path(LuaVersion::Lua54, "bin/tool");
+        assert_eq!(bin.as_deref(), Some("bin/tool"));
+        assert_eq!(deployed_path(LuaVersion::Lua54, "doc/README"), None);
     }
 }

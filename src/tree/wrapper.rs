@@ -4,7 +4,7 @@
 //! their own location at run time: trees are built in a fresh directory and switched into place
 //! through a symlink, so the final path is not known when the wrapper is written.
 
-use crate::platform::LUA_VERSION;
+use crate::luaversion::LuaVersion;
 
 /// Quotes `s` for POSIX sh (and fish) as a single-quoted word.
 pub fn sh_quote(s: &str) -> String {
@@ -17,14 +17,22 @@ pub fn fish_quote(s: &str) -> String {
 }
 
 /// The wrapper installed as `bin/<command>` for a Lua script kept at `script_rel` (relative to
-/// the tree root). It prepends the tree to Lua 5.4's module paths and runs the script with the
-/// interpreter named by `LVM_LUA`, else `lua5.4`, else `lua`.
+/// the tree root). It prepends the tree to the module paths of the tree's Lua and runs the
+/// script with the interpreter named by `LVM_LUA`, else the system's command for that Lua
+/// (`lua5.4`, `luajit`), else `lua` (PUC Lua only: a LuaJIT tree needs LuaJIT).
 ///
-/// The versioned variables (`LUA_PATH_5_4`) are set rather than `LUA_PATH`: Lua 5.4 prefers
-/// them, so an inherited `LUA_PATH_5_4` cannot hide the tree, and interpreters of other Lua
-/// versions started by the script are not handed 5.4 modules. An inherited path is kept after
-/// the tree's entries; with none, `;;` keeps Lua's default path.
-pub fn bin_wrapper(command: &str, rock: &str, version: &str, script_rel: &str) -> String {
+/// Lua 5.2 and later read the versioned variables (`LUA_PATH_5_4`) first, so those are set
+/// rather than `LUA_PATH`: an inherited `LUA_PATH_5_4` cannot hide the tree, and interpreters
+/// of other Lua versions started by the script are not handed this tree's modules. Lua 5.1 and
+/// LuaJIT read only `LUA_PATH`/`LUA_CPATH`. An inherited path is kept after the tree's
+/// entries; with none, `;;` keeps Lua's default path.
+pub fn bin_wrapper(
+    lua: LuaVersion,
+    command: &str,
+    rock: &str,
+    version: &str,
+    script_rel: &str,
+) -> String {
     // Names only appear in a comment line; control characters must not end it early.
     let printable = |s: &str| -> String {
         s.chars()
@@ -32,7 +40,28 @@ pub fn bin_wrapper(command: &str, rock: &str, version: &str, script_rel: &str) -
             .collect()
     };
     let (command_text, rock, version) = (printable(command), printable(rock), printable(version));
-    let v = LUA_VERSION.replace('.', "_");
+    let (path_var, cpath_var, inherited_path, inherited_cpath) = match lua.path_var_suffix() {
+        Some(v) => (
+            format!("LUA_PATH_{v}"),
+            format!("LUA_CPATH_{v}"),
+            format!("${{LUA_PATH_{v}-${{LUA_PATH-;}}}}"),
+            format!("${{LUA_CPATH_{v}-${{LUA_CPATH-;}}}}"),
+        ),
+        None => (
+            "LUA_PATH".to_string(),
+            "LUA_CPATH".to_string(),
+            "${LUA_PATH-;}".to_string(),
+            "${LUA_CPATH-;}".to_string(),
+        ),
+    };
+    let mut candidates = lua.system_commands();
+    if !lua.is_luajit() {
+        candidates.push("lua".to_string());
+    }
+    let pick: String = candidates
+        .iter()
+        .map(|c| format!("elif command -v {c} >/dev/null 2>&1; then\n    lua={c}\n"))
+        .collect();
     let lib_ext = crate::platform::shared_library_extension();
     format!(
         r#"#!/bin/sh
@@ -47,25 +76,23 @@ while [ -h "$self" ]; do
     esac
 done
 tree=$(CDPATH= cd -- "$(dirname -- "$self")/.." && pwd -P) || exit 1
-LUA_PATH_{v}="$tree/share/lua/{lv}/?.lua;$tree/share/lua/{lv}/?/init.lua;${{LUA_PATH_{v}-${{LUA_PATH-;}}}}"
-LUA_CPATH_{v}="$tree/lib/lua/{lv}/?.{lib_ext};${{LUA_CPATH_{v}-${{LUA_CPATH-;}}}}"
-export LUA_PATH_{v} LUA_CPATH_{v}
+{path_var}="$tree/{lua_dir}/?.lua;$tree/{lua_dir}/?/init.lua;{inherited_path}"
+{cpath_var}="$tree/{lib_dir}/?.{lib_ext};{inherited_cpath}"
+export {path_var} {cpath_var}
 if [ -n "${{LVM_LUA-}}" ]; then
     lua=$LVM_LUA
-elif command -v lua{lv} >/dev/null 2>&1; then
-    lua=lua{lv}
-elif command -v lua >/dev/null 2>&1; then
-    lua=lua
-else
+{pick}else
     echo {no_lua} >&2
     exit 127
 fi
 exec "$lua" "$tree"/{script} "$@"
 "#,
-        lv = LUA_VERSION,
+        lua_dir = crate::tree::lua_subdir(lua),
+        lib_dir = crate::tree::lib_subdir(lua),
         script = sh_quote(script_rel),
         no_lua = sh_quote(&format!(
-            "{command}: no Lua {LUA_VERSION} interpreter found: install lua{LUA_VERSION} or set LVM_LUA to its path"
+            "{command}: no Lua {lua} interpreter found: install {} or set LVM_LUA to its path",
+            candidates[0]
         )),
     )
 }
@@ -82,7 +109,7 @@ pub struct LuaPaths {
 }
 
 /// [`LuaPaths`] for a tree rooted at `root` (written as given; pass an absolute path).
-pub fn lua_paths(root: &str) -> LuaPaths {
+pub fn lua_paths(root: &str, lua: LuaVersion) -> LuaPaths {
     let root = root.trim_end_matches('/');
     let root = if root.is_empty() { "/" } else { root };
     let join = |rest: &str| {
@@ -92,8 +119,8 @@ pub fn lua_paths(root: &str) -> LuaPaths {
             format!("{root}/{rest}")
         }
     };
-    let lua_dir = join(&format!("share/lua/{LUA_VERSION}"));
-    let lib_dir = join(&format!("lib/lua/{LUA_VERSION}"));
+    let lua_dir = join(&crate::tree::lua_subdir(lua));
+    let lib_dir = join(&crate::tree::lib_subdir(lua));
     LuaPaths {
         lua_path: format!("{lua_dir}/?.lua;{lua_dir}/?/init.lua;;"),
         lua_cpath: format!(
@@ -210,7 +237,7 @@ mod tests {
 
     #[test]
     fn appending_keeps_the_existing_values_first() {
-        let p = lua_paths("/t");
+        let p = lua_paths("/t", LuaVersion::Lua54);
         let a = p.appended_to(Some("/x/?.lua"), None, Some("/usr/bin"));
         assert_eq!(
             a.lua_path,
@@ -225,7 +252,7 @@ mod tests {
 
     #[test]
     fn paths_use_luarocks_patterns_and_default_suffix() {
-        let p = lua_paths("/t/");
+        let p = lua_paths("/t/", LuaVersion::Lua54);
         assert_eq!(
             p.lua_path,
             "/t/share/lua/5.4/?.lua;/t/share/lua/5.4/?/init.lua;;"
@@ -236,7 +263,13 @@ mod tests {
 
     #[test]
     fn wrapper_names_cannot_break_out_of_the_comment() {
-        let text = bin_wrapper("a\nrm -rf x", "r", "1-1", "lib/x/bin/a\nrm -rf x");
+        let text = bin_wrapper(
+            LuaVersion::Lua54,
+            "a\nrm -rf x",
+            "r",
+            "1-1",
+            "lib/x/bin/a\nrm -rf x",
+        );
         let comment = text.lines().nth(1).unwrap_or_default();
         assert_eq!(
             comment,
@@ -246,10 +279,36 @@ mod tests {
     }
 
     #[test]
+    fn wrappers_set_the_path_variables_their_lua_reads() {
+        let v54 = bin_wrapper(LuaVersion::Lua54, "t", "r", "1-1", "s");
+        assert!(
+            v54.contains("LUA_PATH_5_4=\"$tree/share/lua/5.4/?.lua;"),
+            "{v54}"
+        );
+        assert!(v54.contains("command -v lua5.4 "), "{v54}");
+        let v51 = bin_wrapper(LuaVersion::Lua51, "t", "r", "1-1", "s");
+        assert!(
+            v51.contains("\nLUA_PATH=\"$tree/share/lua/5.1/?.lua;"),
+            "{v51}"
+        );
+        assert!(v51.contains("export LUA_PATH LUA_CPATH"), "{v51}");
+        let jit = bin_wrapper(LuaVersion::LuaJit, "t", "r", "1-1", "s");
+        assert!(
+            jit.contains("$tree/lib/lua/5.1/?.so;${LUA_CPATH-;}"),
+            "{jit}"
+        );
+        assert!(jit.contains("command -v luajit "), "{jit}");
+        assert!(
+            !jit.contains("command -v lua "),
+            "LuaJIT trees need LuaJIT: {jit}"
+        );
+    }
+
+    #[test]
     fn quoting_survives_single_quotes() {
         assert_eq!(sh_quote("a'b"), r"'a'\''b'");
         assert_eq!(fish_quote(r"a'b\c"), r"'a\'b\\c'");
-        let script = path_script(&lua_paths("/it's"), Shell::Posix);
+        let script = path_script(&lua_paths("/it's", LuaVersion::Lua54), Shell::Posix);
         assert!(script.starts_with("export LUA_PATH='/it'\\''s/share/lua/5.4/?.lua;"));
         assert!(script.contains("export PATH='/it'\\''s/bin'\"${PATH:+:$PATH}\"\n"));
     }

@@ -43,7 +43,7 @@ fn scratch(fixture_name: Option<&str>) -> Scratch {
     let inc = tmp.path().join("lua-include");
     write_lua_headers(&inc).expect("headers");
     // Only PATH from the environment, so a developer's CC/CFLAGS do not change the results.
-    let ctx = BuildContext::from_vars(&inc, |k| {
+    let ctx = BuildContext::from_vars(lvm::luaversion::LuaVersion::Lua54, &inc, None, |k| {
         if k == "PATH" {
             std::env::var(k).ok()
         } else {
@@ -556,11 +556,16 @@ fn missing_define_fails_the_compile() {
 #[test]
 fn nonexistent_compiler_is_a_clear_error() {
     let s = scratch(Some("cmod"));
-    let ctx = BuildContext::from_vars(&s.ctx.lua_incdir, |k| match k {
-        "CC" => Some("/nonexistent".to_string()),
-        "PATH" => std::env::var("PATH").ok(),
-        _ => None,
-    });
+    let ctx = BuildContext::from_vars(
+        lvm::luaversion::LuaVersion::Lua54,
+        &s.ctx.lua_incdir,
+        None,
+        |k| match k {
+            "CC" => Some("/nonexistent".to_string()),
+            "PATH" => std::env::var("PATH").ok(),
+            _ => None,
+        },
+    );
     let mut build = Build::default();
     build
         .modules

@@ -35,6 +35,7 @@ mod install_errors;
 mod install_sources;
 mod interactive;
 mod lint_cli;
+mod lua_versions;
 mod manifest_parse;
 mod outcome_json;
 mod packages_cli;

@@ -79,6 +79,7 @@ fn request(requirements: &[&str]) -> Request {
     Request {
         requirements: requirements.iter().map(|d| dep(d)).collect(),
         lua_version: v("5.4"),
+        provided: BTreeMap::new(),
         preferred: BTreeMap::new(),
         allow_development: false,
     }
@@ -549,6 +550,7 @@ proptest! {
         let req = Request {
             requirements: wanted.iter().map(|(t, c)| dependency(*t, *c)).collect(),
             lua_version: v("5.4"),
+            provided: BTreeMap::new(),
             preferred: preferred
                 .iter()
                 .map(|(n, ver)| (NAMES[*n].to_string(), v(VERSIONS[*ver])))

@@ -190,7 +190,7 @@ fn stored_tree() -> Env {
     let live = root.join("env/live");
     fs::create_dir_all(live.parent().unwrap()).unwrap();
     let new = tree::new_tree_dir(&live).unwrap();
-    let report = tree::materialize(
+    let report = materialize54(
         &new,
         &[
             tree_rock(
@@ -220,7 +220,7 @@ fn stored_tree() -> Env {
 #[test]
 fn lua_requires_every_module_of_the_tree_including_c() {
     let env = stored_tree();
-    let paths = tree::lua_path_strings(&env.live).unwrap();
+    let paths = tree::lua_path_strings(&env.live, V54).unwrap();
     let script = r#"
         local alpha = require("alpha")
         local beta = require("beta")
@@ -238,7 +238,7 @@ fn lua_requires_every_module_of_the_tree_including_c() {
 #[test]
 fn path_script_puts_the_tree_in_use_in_sh() {
     let env = stored_tree();
-    let script = tree::path_script(&env.live, Shell::Posix).unwrap();
+    let script = tree::path_script(&env.live, V54, Shell::Posix).unwrap();
     let file = env.root.join("paths.sh");
     fs::write(&file, &script).unwrap();
     let elsewhere = tempfile::tempdir().unwrap();
@@ -343,14 +343,14 @@ fn debian_luarocks_lists_and_shows_the_rocks() {
 fn tree_files_are_hard_links_into_the_store() {
     let env = stored_tree();
     let ino = |p: &Path| fs::metadata(p).unwrap().ino();
-    let rock_dir = tree::rock_dir(&env.live, "alpha", "1.0-1");
+    let rock_dir = tree::rock_dir(&env.live, V54, "alpha", "1.0-1");
     for (in_tree, in_store) in [
         (
-            tree::lua_dir(&env.live).join("alpha/util.lua"),
+            tree::lua_dir(&env.live, V54).join("alpha/util.lua"),
             env.alpha.join("lua/alpha/util.lua"),
         ),
         (
-            tree::lib_dir(&env.live).join("beta/core.so"),
+            tree::lib_dir(&env.live, V54).join("beta/core.so"),
             env.beta.join("lib/beta/core.so"),
         ),
         (
@@ -384,7 +384,7 @@ fn tree_files_are_hard_links_into_the_store() {
             .is_clean()
     );
     assert_eq!(
-        tree::installed_rocks(&env.live)
+        tree::installed_rocks(&env.live, V54)
             .unwrap()
             .into_iter()
             .collect::<Vec<_>>(),
@@ -407,8 +407,8 @@ fn materialize_is_deterministic() {
     let reversed = [rocks[1].clone(), rocks[0].clone()];
     let t1 = dir.path().join("t1");
     let t2 = dir.path().join("t2");
-    tree::materialize(&t1, &rocks).unwrap();
-    tree::materialize(&t2, &reversed).unwrap();
+    materialize54(&t1, &rocks).unwrap();
+    materialize54(&t2, &reversed).unwrap();
     for rel in ["lib/luarocks/rocks-5.4/manifest", "bin/alpha-tool"] {
         assert_eq!(
             fs::read(t1.join(rel)).unwrap(),
@@ -457,7 +457,7 @@ fn rock_manifest_is_what_luarocks_writes() {
 
     // LuaRocks reads back a tree lvm builds from that prefix.
     let ours = dir.path().join("ours");
-    tree::materialize(&ours, &[tree_rock("foo", "1.0-1", &p, &[])]).unwrap();
+    materialize54(&ours, &[tree_rock("foo", "1.0-1", &p, &[])]).unwrap();
     let out = run(clean(Command::new("luarocks"), dir.path())
         .args(["--lua-version", "5.4", "--tree"])
         .arg(&ours)
@@ -483,7 +483,7 @@ fn two_rocks_deploying_the_same_module_conflict() {
         &[("lua/shared/mod.lua", "return 2\n")],
     );
     let target = dir.path().join("tree");
-    let err = tree::materialize(
+    let err = materialize54(
         &target,
         &[
             tree_rock("two", "3.1-1", &two, &[]),
@@ -516,7 +516,7 @@ fn two_rocks_deploying_the_same_module_conflict() {
 
     // A module file where another rock needs a directory, and the same command twice.
     let three = prefix(dir.path(), "three", "1-1", &[], &[("lua/shared", "x\n")]);
-    let err = tree::materialize(
+    let err = materialize54(
         &target,
         &[
             tree_rock("one", "1.0-1", &one, &[]),
@@ -536,7 +536,7 @@ fn two_rocks_deploying_the_same_module_conflict() {
         &[],
         &[("bin/tool", "#!/bin/sh\necho 2\n")],
     );
-    let err = tree::materialize(
+    let err = materialize54(
         &target,
         &[
             tree_rock("c1", "1-1", &c1, &[]),
@@ -561,7 +561,7 @@ fn non_lua_commands_are_linked_not_wrapped() {
         &[("bin/hello", "#!/bin/sh\necho \"hello $1\"\n")],
     );
     let t = dir.path().join("tree");
-    let report = tree::materialize(&t, &[tree_rock("shtool", "1-1", &p, &[])]).unwrap();
+    let report = materialize54(&t, &[tree_rock("shtool", "1-1", &p, &[])]).unwrap();
     assert!(report.wrappers.is_empty());
     assert_eq!(
         fs::metadata(t.join("bin/hello")).unwrap().ino(),
@@ -584,7 +584,7 @@ fn materialize_rejects_bad_input() {
     let busy = dir.path().join("busy");
     write(&busy.join("x"), "x");
     assert!(matches!(
-        tree::materialize(&busy, &[tree_rock("ok", "1-1", &p, &[])]),
+        materialize54(&busy, &[tree_rock("ok", "1-1", &p, &[])]),
         Err(TreeError::TargetNotEmpty { .. })
     ));
     let dup = [
@@ -592,12 +592,11 @@ fn materialize_rejects_bad_input() {
         tree_rock("ok", "1-1", &p, &[]),
     ];
     assert!(matches!(
-        tree::materialize(&dir.path().join("d"), &dup),
+        materialize54(&dir.path().join("d"), &dup),
         Err(TreeError::DuplicateRock { .. })
     ));
     fs::remove_file(p.join("rock_manifest")).unwrap();
-    let err =
-        tree::materialize(&dir.path().join("m"), &[tree_rock("ok", "1-1", &p, &[])]).unwrap_err();
+    let err = materialize54(&dir.path().join("m"), &[tree_rock("ok", "1-1", &p, &[])]).unwrap_err();
     assert!(
         matches!(err, TreeError::MissingRockManifest { .. }),
         "{err}"
@@ -609,7 +608,7 @@ fn materialize_rejects_bad_input() {
     let mut evil = tree_rock("ok", "1-1", &p, &[]);
     evil.name = "../x".into();
     assert!(matches!(
-        tree::materialize(&dir.path().join("e"), &[evil]),
+        materialize54(&dir.path().join("e"), &[evil]),
         Err(TreeError::BadRockName { .. })
     ));
 }
@@ -636,7 +635,7 @@ fn switch_into_place_replaces_the_live_tree_atomically() {
     assert_eq!(tree::current(&live).unwrap(), None);
 
     let first = tree::new_tree_dir(&live).unwrap();
-    tree::materialize(&first, &[tree_rock("r", "1.0-1", &v1, &[])]).unwrap();
+    materialize54(&first, &[tree_rock("r", "1.0-1", &v1, &[])]).unwrap();
     let report = tree::switch_into_place(&first, &live).unwrap();
     assert_eq!(report.previous, None);
     assert!(fs::read_link(&live).unwrap().is_relative());
@@ -647,9 +646,9 @@ fn switch_into_place_replaces_the_live_tree_atomically() {
     );
 
     let second = tree::new_tree_dir(&live).unwrap();
-    tree::materialize(&second, &[tree_rock("r", "2.0-1", &v2, &[])]).unwrap();
+    materialize54(&second, &[tree_rock("r", "2.0-1", &v2, &[])]).unwrap();
     // Until the switch, readers of the live path see the old tree, complete.
-    let module = tree::lua_dir(&live).join("r.lua");
+    let module = tree::lua_dir(&live, V54).join("r.lua");
     assert_eq!(fs::read_to_string(&module).unwrap(), "return 'v1'\n");
     let held = fs::File::open(&module).unwrap();
 
@@ -680,7 +679,7 @@ fn switch_into_place_replaces_the_live_tree_atomically() {
 
     // A tree built elsewhere is moved under .trees first.
     let outside = dir.path().join("outside");
-    tree::materialize(&outside, &[tree_rock("r", "1.0-1", &v1, &[])]).unwrap();
+    materialize54(&outside, &[tree_rock("r", "1.0-1", &v1, &[])]).unwrap();
     let report = tree::switch_into_place(&outside, &live).unwrap();
     assert!(!outside.exists() && !second.exists());
     assert!(
@@ -704,11 +703,11 @@ fn switch_refuses_a_real_directory_and_keeps_the_new_tree() {
         &[("lua/r.lua", "return 1\n")],
     );
     let new = tree::new_tree_dir(&live).unwrap();
-    tree::materialize(&new, &[tree_rock("r", "1.0-1", &v1, &[])]).unwrap();
+    materialize54(&new, &[tree_rock("r", "1.0-1", &v1, &[])]).unwrap();
     let err = tree::switch_into_place(&new, &live).unwrap_err();
     assert!(matches!(err, TreeError::LiveNotSymlink { .. }), "{err}");
     assert!(live.join("precious").is_file());
-    assert!(tree::lua_dir(&new).join("r.lua").is_file());
+    assert!(tree::lua_dir(&new, V54).join("r.lua").is_file());
 }
 
 #[test]
@@ -754,4 +753,14 @@ fn walk(root: &Path) -> Vec<PathBuf> {
         }
     }
     out
+}
+
+const V54: lvm::luaversion::LuaVersion = lvm::luaversion::LuaVersion::Lua54;
+
+/// A tree of Lua 5.4, the layout these tests check.
+fn materialize54(
+    target: &Path,
+    rocks: &[tree::TreeRock],
+) -> Result<tree::TreeReport, tree::TreeError> {
+    tree::materialize(target, V54, rocks)
 }

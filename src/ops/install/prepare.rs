@@ -77,7 +77,7 @@ pub(in crate::ops) fn build_target_state(
     }
     let mut target = Manifest {
         format: manifest::FORMAT,
-        lua: session.lua.clone(),
+        lua: session.lua.to_string(),
         packages,
     };
     target.recompute_reasons();
@@ -160,7 +160,7 @@ pub(in crate::ops) fn store_key(
         ("rockspec", rockspec_sha.as_str()),
         ("git_commit", commit.unwrap_or("")),
         ("source", source),
-        ("lua", crate::platform::LUA_VERSION),
+        ("lua", ctx.lua_version.as_str()),
         ("platform", platform.as_str()),
         ("build", build.as_str()),
     ];
@@ -525,6 +525,9 @@ fn build_sources(
         );
     }
     extra.insert("source_sha256".to_string(), sha.clone().unwrap_or_default());
+    // Which Lua the build is for, so a tree of another Lua never links it (see
+    // `Environment::materialize_into`).
+    extra.insert(crate::store::LUA_KEY.to_string(), session.lua.to_string());
     extra.insert(
         "source_commit".to_string(),
         commit.clone().unwrap_or_default(),

@@ -30,7 +30,9 @@ pub fn ensure_in_store(env: &Environment, manifest: &Manifest, state: MissingIn)
     if missing.is_empty() {
         return Ok(0);
     }
-    let session = Session::open(env, &ServerChoice::default())?;
+    // The builds are for the state's Lua, which a rollback target may not share with the head.
+    let interpreter = env.interpreter_for(manifest.lua_version()?)?;
+    let session = Session::open_for(env, &ServerChoice::default(), &interpreter)?;
     let mut failed = Vec::new();
     for (name, package) in &missing {
         match rebuild_recorded(&session, name, package) {

@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::env::Environment;
+use crate::luaversion::LuaVersion;
 use crate::manifest::Manifest;
 use crate::ops::Result;
 use crate::ops::install::candidates::Candidates;
@@ -43,6 +44,15 @@ pub(in crate::ops) fn request_for(
     preferred: BTreeMap<String, Version>,
     env: &Environment,
 ) -> Result<Request> {
+    request_for_lua(requested, preferred, env.lua())
+}
+
+/// [`request_for`] in an environment of Lua `lua`.
+pub(in crate::ops) fn request_for_lua(
+    requested: &BTreeMap<String, String>,
+    preferred: BTreeMap<String, Version>,
+    lua: LuaVersion,
+) -> Result<Request> {
     let mut requirements = Vec::new();
     for (name, constraint) in requested {
         requirements.push(Dependency {
@@ -50,10 +60,5 @@ pub(in crate::ops) fn request_for(
             constraints: Constraints::parse(constraint)?,
         });
     }
-    Ok(Request {
-        requirements,
-        lua_version: Version::parse(&env.config().lua)?,
-        preferred,
-        allow_development: false,
-    })
+    Ok(Request::for_lua(lua, requirements, preferred)?)
 }

@@ -9,6 +9,8 @@ use crate::build::{self, BuildContext};
 use crate::env::Environment;
 use crate::errors::error_text;
 use crate::fetch::{self, FetchOptions};
+use crate::interpreter::Interpreter;
+use crate::luaversion::LuaVersion;
 use crate::manifest::Manifest;
 use crate::ops::install::candidates::{Candidates, Origin, Pinned, find_rockspec_in};
 use crate::ops::install::targets::Target;
@@ -48,7 +50,7 @@ impl ServerChoice {
 
 /// Everything a change needs: servers with their manifests, the store, build settings.
 pub struct Session {
-    pub(in crate::ops) lua: String,
+    pub(in crate::ops) lua: LuaVersion,
     pub(in crate::ops) cache_dir: PathBuf,
     pub(in crate::ops) servers: Vec<(RocksServer, ServerManifest)>,
     pub(in crate::ops) store: Store,
@@ -67,6 +69,18 @@ pub struct Session {
 impl Session {
     /// Opens the servers (fetching or reusing their manifests) and the store.
     pub fn open(env: &Environment, choice: &ServerChoice) -> Result<Session> {
+        Session::open_for(env, choice, &env.interpreter()?)
+    }
+
+    /// [`Session::open`] for the Lua of `interpreter`, which may not be the environment's yet
+    /// (changing an environment's Lua, a profile of another Lua): its server manifests,
+    /// headers and build variables.
+    pub fn open_for(
+        env: &Environment,
+        choice: &ServerChoice,
+        interpreter: &Interpreter,
+    ) -> Result<Session> {
+        let lua = interpreter.lua;
         let urls = choice.urls(&env.config().servers);
         let cache = env.home().cache_dir();
         let fetch_opts =
@@ -75,7 +89,7 @@ impl Session {
         let mut failures = Vec::new();
         for url in urls {
             let server = match RocksServer::new(&url, &cache) {
-                Ok(s) => s.with_options(fetch_opts.clone()),
+                Ok(s) => s.with_options(fetch_opts.clone()).for_lua(lua),
                 Err(e) => {
                     failures.push(format!("{url}: {e}"));
                     continue;
@@ -94,15 +108,27 @@ impl Session {
             tracing::warn!("no rocks server reachable; only installed packages are available");
         }
         let scratch = env.scratch("session-")?;
-        let headers = env
-            .home()
-            .root
-            .join(crate::layout::LUA_HEADERS_DIR)
-            .join(crate::platform::LUA_VERSION);
-        build::write_lua_headers(&headers)?;
+        let headers = match &interpreter.include_dir {
+            Some(dir) => dir.clone(),
+            None if lua.is_embedded() => {
+                let bundled = env
+                    .home()
+                    .root
+                    .join(crate::layout::LUA_HEADERS_DIR)
+                    .join(lua.as_str());
+                build::write_lua_headers(&bundled)?;
+                bundled
+            }
+            // No headers for this Lua: builds that compile C say so, pure Lua ones go on.
+            None => lua
+                .system_include_dirs()
+                .first()
+                .map(PathBuf::from)
+                .unwrap_or_default(),
+        };
         let store = env.home().store()?;
         Ok(Session {
-            lua: env.config().lua.clone(),
+            lua,
             cache_dir: cache.clone(),
             servers,
             pins: store.pins(),
@@ -110,7 +136,7 @@ impl Session {
             scratch,
             build_ctx: BuildContext {
                 jobs: env.config().jobs.unwrap_or_default().count(),
-                ..BuildContext::from_env(&headers)
+                ..BuildContext::from_env(lua, &headers, interpreter.bin.as_deref())
             },
             fetch_opts,
             unreachable: failures,
@@ -167,8 +193,9 @@ impl Session {
         let (server, manifest) = match self.servers.iter().find(|(s, _)| s.url() == url) {
             Some((s, m)) => (s, m),
             None => {
-                let server =
-                    RocksServer::new(url, &self.cache_dir)?.with_options(self.fetch_opts.clone());
+                let server = RocksServer::new(url, &self.cache_dir)?
+                    .with_options(self.fetch_opts.clone())
+                    .for_lua(self.lua);
                 let manifest = server.manifest()?;
                 opened = (server, manifest);
                 (&opened.0, &opened.1)
