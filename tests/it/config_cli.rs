@@ -201,8 +201,12 @@ fn invalid_values_name_the_key_and_allowed_values_and_write_nothing() {
             ],
         ),
         (
-            &["lua", "5.1"],
-            &["lua = '5.1'", "Lua 5.4 only", "allowed values for lua: 5.4"],
+            &["lua", "6.0"],
+            &[
+                "lua = '6.0'",
+                "not a Lua version",
+                "allowed values for lua: 5.1, 5.2, 5.3, 5.4, 5.5, luajit",
+            ],
         ),
         (
             &["servers", "ftp://host/rocks"],
@@ -352,6 +356,7 @@ fn list_json_has_every_key_with_its_value_and_origin() {
         keys,
         [
             "lua",
+            "lua_bin",
             "servers",
             "lock_timeout",
             "jobs",
@@ -366,6 +371,7 @@ fn list_json_has_every_key_with_its_value_and_origin() {
         rows,
         serde_json::json!([
             {"key": "lua", "value": "5.4", "origin": "environment", "source": env_file},
+            {"key": "lua_bin", "value": null, "origin": "default", "source": null},
             {"key": "servers", "value": [url], "origin": "environment", "source": env_file},
             {"key": "lock_timeout", "value": 7.5, "origin": "env-var", "source": "LVM_LOCK_TIMEOUT"},
             {"key": "jobs", "value": 2, "origin": "user",

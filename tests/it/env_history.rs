@@ -103,8 +103,11 @@ fn init_makes_a_git_repo_whose_status_stays_clean() {
 fn unsupported_lua_version_is_refused_at_init() {
     let lvm = Lvm::new();
     let (_dir, url) = file_server(lvm.root.path());
-    let err = lvm.fails(&["init", "--lua", "5.1", "--server", &url]);
-    assert!(err.contains("--lua 5.1") && err.contains("5.4"), "{err}");
+    let err = lvm.fails(&["init", "--lua", "6.0", "--server", &url]);
+    assert!(
+        err.contains("--lua 6.0") && err.contains("5.4, 5.5, luajit"),
+        "{err}"
+    );
     assert!(!lvm.env_dir().exists(), "nothing is created");
 }
 
