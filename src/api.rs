@@ -27,7 +27,8 @@
 //! lvm::ops::publish::make_manifest(&server)?;
 //!
 //! let home = Home::new(tmp.path().join("home"));
-//! let env = Environment::init(&tmp.path().join("env"), EnvConfig::new("5.4", vec![url]), home)?;
+//! let config = EnvConfig::new(lvm::luaversion::LuaVersion::Lua54, vec![url]);
+//! let env = Environment::init(&tmp.path().join("env"), config, home)?;
 //! let outcome = env.install_package("greet >= 1.0")?;
 //! assert_eq!(outcome.changes.len(), 1);
 //!
