@@ -339,9 +339,52 @@ fn a_build_for_lua_5_1_is_never_linked_into_a_5_4_tree() {
     let config = lvm::config::EnvConfig::new(lvm::luaversion::LuaVersion::Lua54, vec![url]);
     let env54 = lvm::env::Environment::init(&other, config, home).unwrap();
     state.lua = "5.4".into();
-    let err = format!("{:#}", env54.materialize(&state).unwrap_err());
+    let err = env54.materialize(&state).unwrap_err();
+    // A state naming builds of another Lua is an inconsistent record, not a request to fix.
+    assert_eq!(err.kind(), lvm::api::ErrorKind::Damaged, "{err}");
+    let text = lvm::errors::error_text(&err);
     assert!(
-        err.contains("was built for Lua 5.1, but this state is for Lua 5.4"),
-        "{err}"
+        text.contains("was built for Lua 5.1, but this state is for Lua 5.4"),
+        "{text}"
     );
+}
+
+#[test]
+fn a_chosen_program_that_is_no_lua_is_bad_input_and_creates_nothing() {
+    let lvm = Lvm::new();
+    let (_, url) = file_server(lvm.root.path());
+    let mut config = lvm::config::EnvConfig::new(lvm::luaversion::LuaVersion::Lua51, vec![url]);
+    config.lua_bin = Some("/bin/true".into());
+    let Err(err) =
+        lvm::env::Environment::init(&lvm.env_dir(), config, lvm::env::Home::new(lvm.home()))
+    else {
+        panic!("/bin/true was taken for Lua 5.1");
+    };
+    assert_eq!(err.kind(), lvm::api::ErrorKind::BadInput, "{err}");
+    let text = lvm::errors::error_text(&err);
+    assert_eq!(text.matches("not a Lua interpreter").count(), 1, "{text}");
+    assert!(!lvm.env_dir().exists());
+}
+
+#[test]
+#[cfg_attr(not(lvm_has_lua51), ignore = "needs lua5.1")]
+fn a_lua_change_some_packages_lack_is_a_conflict_naming_them_once() {
+    let lvm = Lvm::new();
+    let url = server_with_version_bound_rocks(lvm.root.path());
+    lvm.ok(&["init", "--server", &url]);
+    lvm.ok(&["install", "needs53", "strutil"]);
+    let before = lvm.snapshot();
+    let env = lvm::env::Environment::open(&lvm.env_dir(), lvm::env::Home::new(lvm.home())).unwrap();
+    let lock = env.lock(std::time::Duration::from_secs(5)).unwrap();
+    let err = lvm::ops::lua::change(&lock, lvm::luaversion::LuaVersion::Lua51, None).unwrap_err();
+    assert_eq!(err.kind(), lvm::api::ErrorKind::Conflict, "{err}");
+    let text = lvm::errors::error_text(&err);
+    assert_eq!(
+        text.matches("no version for Lua 5.1: needs53").count(),
+        1,
+        "{text}"
+    );
+    assert_eq!(text.matches("lua >= 5.3").count(), 1, "{text}");
+    drop(lock);
+    assert_eq!(lvm.snapshot(), before);
 }
