@@ -112,10 +112,11 @@ pub struct LuaChange {
 /// rebuilt for it and the setting changed, as one `config` event.
 pub fn change(env: &WriteLock<'_>, lua: LuaVersion, lua_bin: Option<&Path>) -> Result<LuaChange> {
     let current = env.manifest()?;
-    // The recorded `lua` is being replaced, so a bad value there does not stop the change;
-    // the state says which Lua the packages are built for.
+    // The recorded `lua` is being replaced, so a bad value there does not stop the change (the
+    // state says which Lua the packages are built for), nor counts as already `lua`.
     let recorded = env.recorded_config_without(crate::config::Key::Lua)?;
-    if current.lua == lua.as_str() && lua_bin.is_none() {
+    let already = env.recorded_config().is_ok_and(|c| c.lua == lua);
+    if already && lua_bin.is_none() {
         return Ok(LuaChange {
             commit: None,
             from: current.lua.clone(),

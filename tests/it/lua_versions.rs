@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::common::rocks::{Lvm, file_server, publish_dir_matching};
+use crate::common::rocks::{Lvm, file_server, git, publish_dir_matching};
 
 /// The fixture closure with its C module and a command: what every Lua must install.
 const CLOSURE: [&str; 4] = ["cmath", "hello-cli", "chain-a", "dia-top"];
@@ -387,4 +387,25 @@ fn a_lua_change_some_packages_lack_is_a_conflict_naming_them_once() {
     assert_eq!(text.matches("lua >= 5.3").count(), 1, "{text}");
     drop(lock);
     assert_eq!(lvm.snapshot(), before);
+}
+
+#[test]
+fn a_bad_recorded_lua_is_replaced_by_config_set_lua() {
+    let lvm = Lvm::new();
+    let (_, url) = file_server(lvm.root.path());
+    lvm.ok(&["init", "--server", &url]);
+    lvm.ok(&["install", "strutil"]);
+    // A hand-made commit names a Lua lvm does not know.
+    let toml = lvm.env_dir().join("lvm.toml");
+    let text = std::fs::read_to_string(&toml).unwrap();
+    assert!(text.contains("lua = \"5.4\""), "{text}");
+    std::fs::write(&toml, text.replace("lua = \"5.4\"", "lua = \"6.0\"")).unwrap();
+    git(&lvm.env_dir(), &["commit", "-qam", "by hand"]);
+    let err = lvm.fails(&["list"]);
+    assert!(err.contains("lvm.toml") && err.contains("'6.0'"), "{err}");
+    lvm.ok(&["config", "set", "lua", "5.4"]);
+    let fixed = std::fs::read_to_string(&toml).unwrap();
+    assert!(fixed.contains("lua = \"5.4\""), "{fixed}");
+    assert_eq!(lvm.installed(), ["strutil 1.1-1"]);
+    lvm.ok(&["run", "-e", "require('strutil')"]);
 }
