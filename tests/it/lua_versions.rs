@@ -409,3 +409,20 @@ fn a_bad_recorded_lua_is_replaced_by_config_set_lua() {
     assert_eq!(lvm.installed(), ["strutil 1.1-1"]);
     lvm.ok(&["run", "-e", "require('strutil')"]);
 }
+
+#[test]
+#[cfg_attr(not(lvm_has_lua51), ignore = "needs lua5.1")]
+fn a_rollback_across_a_lua_change_rebuilds_collected_builds_for_the_old_lua() {
+    let lvm = Lvm::new();
+    let (_, url) = file_server(lvm.root.path());
+    lvm.ok(&["init", "--lua", "5.1", "--server", &url]);
+    lvm.ok(&["install", "strutil"]);
+    lvm.ok(&["config", "set", "lua", "5.4"]);
+    let gc = lvm.ok(&["gc", "--older-than", "0"]);
+    assert!(gc.contains("strutil 1.1-1"), "{gc}");
+    lvm.ok(&["rollback"]);
+    let run = lvm.ok(&["run", "-e", "print(_VERSION, require('strutil') ~= nil)"]);
+    assert_eq!(run.trim(), "Lua 5.1\ttrue");
+    assert!(lvm.tree().join("share/lua/5.1/strutil.lua").is_file());
+    lvm.ok(&["verify"]);
+}
