@@ -27,6 +27,9 @@ pub enum Source {
     Chosen,
     /// The system's command for the version, found on `PATH`.
     System,
+    /// A runtime lvm built from the sources it carries (`lvm runtime`), when the system has no
+    /// interpreter for the version.
+    Provisioned,
 }
 
 /// The interpreter an environment runs and builds with.
@@ -153,6 +156,16 @@ impl Interpreter {
                 .flatten(),
             bin: Some(bin.to_path_buf()),
         })
+    }
+
+    /// A runtime lvm provisioned: its program and headers.
+    pub fn provisioned(lua: LuaVersion, bin: PathBuf, include_dir: PathBuf) -> Interpreter {
+        Interpreter {
+            lua,
+            source: Source::Provisioned,
+            bin: Some(bin),
+            include_dir: Some(include_dir),
+        }
     }
 
     /// Whether Lua runs in lvm's own process (`lvm run`, `lvm lua`).

@@ -82,6 +82,12 @@ pub enum EnvError {
     Manifest(#[from] ManifestError),
     #[error(transparent)]
     Interpreter(#[from] InterpreterError),
+    #[error("no interpreter for Lua {lua} on this system, and lvm could not build one")]
+    ProvideRuntime {
+        lua: crate::luaversion::LuaVersion,
+        #[source]
+        source: crate::runtime::RuntimeError,
+    },
 }
 
 impl EnvError {
@@ -94,6 +100,7 @@ impl EnvError {
             | EnvError::Config(_) => ErrorKind::BadInput,
             EnvError::Repo(e) => e.kind(),
             EnvError::Interpreter(e) => e.kind(),
+            EnvError::ProvideRuntime { source, .. } => source.kind(),
             EnvError::BadStoreKey { .. }
             | EnvError::NotInStore { .. }
             | EnvError::BuiltForOtherLua { .. }

@@ -316,10 +316,34 @@ impl Environment {
     /// The interpreter this environment runs and builds with (see
     /// [`crate::interpreter::Interpreter::resolve`]).
     pub fn interpreter(&self) -> Result<crate::interpreter::Interpreter> {
-        Ok(crate::interpreter::Interpreter::resolve(
-            self.config.lua,
-            self.config.lua_bin.as_deref(),
-        )?)
+        self.resolve_interpreter(self.config.lua, self.config.lua_bin.as_deref())
+    }
+
+    /// The interpreter for Lua `lua`: `chosen` (checked), the embedded VM for 5.4, the system's
+    /// command, and else a runtime lvm builds from the sources it carries, once per machine,
+    /// into the home (`lvm runtime`), reporting the build's progress.
+    pub fn resolve_interpreter(
+        &self,
+        lua: LuaVersion,
+        chosen: Option<&Path>,
+    ) -> Result<crate::interpreter::Interpreter> {
+        use crate::interpreter::{Interpreter, InterpreterError};
+        use crate::runtime::{BuildEnv, Runtimes};
+        match Interpreter::resolve(lua, chosen) {
+            Err(InterpreterError::NotFound { .. }) => {
+                let provide = |source| EnvError::ProvideRuntime { lua, source };
+                let wanted = crate::runtime::Interpreter::parse(lua.as_str()).map_err(provide)?;
+                let (runtime, _) = Runtimes::new(self.home.runtimes_dir())
+                    .ensure(wanted, &BuildEnv::from_process(), self.reporter())
+                    .map_err(provide)?;
+                Ok(Interpreter::provisioned(
+                    lua,
+                    runtime.bin,
+                    runtime.include_dir,
+                ))
+            }
+            found => Ok(found?),
+        }
     }
 
     /// The interpreter for a state of Lua `lua`: the environment's own for its Lua, else (a
@@ -328,7 +352,7 @@ impl Environment {
         if lua == self.config.lua {
             return self.interpreter();
         }
-        Ok(crate::interpreter::Interpreter::resolve(lua, None)?)
+        self.resolve_interpreter(lua, None)
     }
 
     /// The environment's Lua version.

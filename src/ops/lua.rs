@@ -11,7 +11,6 @@ use git2::Oid;
 use crate::config::EnvConfig;
 use crate::env::{ChangePlan, Environment, WriteLock};
 use crate::events::{Event, EventKind};
-use crate::interpreter::Interpreter;
 use crate::luaversion::LuaVersion;
 use crate::manifest::{self, Change, Manifest};
 use crate::ops::install::prepare::build_target_state;
@@ -42,7 +41,7 @@ pub fn state_for(
 ) -> Result<Relua> {
     let mut timings = BTreeMap::new();
     let started = Instant::now();
-    let interpreter = Interpreter::resolve(lua, lua_bin)?;
+    let interpreter = env.resolve_interpreter(lua, lua_bin)?;
     let session = Session::open_for(env, &ServerChoice::default(), &interpreter)?;
     // Nothing installed is kept as built: every build is for the old Lua.
     let empty = Manifest::empty(lua);
