@@ -34,34 +34,44 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
 /// the root lead outside. Pure.
 pub fn link_stays_inside(link: &Path, target: &Path) -> bool {
     use std::path::Component;
-    let mut at: Vec<&std::ffi::OsStr> = Vec::new();
-    for part in link.parent().into_iter().flat_map(Path::components) {
-        match part {
-            Component::Normal(name) => at.push(name),
-            Component::CurDir => {}
-            Component::ParentDir => {
-                if at.pop().is_none() {
-                    return false;
+    /// Walks `at` (the folders below the root) along `path`; false once it leaves the root.
+    fn walk<'p>(at: &mut Vec<&'p std::ffi::OsStr>, path: &'p Path) -> bool {
+        for part in path.components() {
+            match part {
+                Component::Normal(name) => at.push(name),
+                Component::CurDir => {}
+                Component::ParentDir => {
+                    if at.pop().is_none() {
+                        return false;
+                    }
                 }
+                Component::RootDir | Component::Prefix(_) => return false,
             }
-            Component::RootDir | Component::Prefix(_) => return false,
         }
+        true
     }
-    for part in target.components() {
-        match part {
-            Component::Normal(name) => at.push(name),
-            Component::CurDir => {}
-            Component::ParentDir => {
-                if at.pop().is_none() {
-                    return false;
-                }
-            }
-            Component::RootDir | Component::Prefix(_) => return false,
-        }
+    let mut at = Vec::new();
+    let folder = link.parent().unwrap_or(Path::new(""));
+    if !walk(&mut at, folder) || !walk(&mut at, target) {
+        return false;
     }
     // A link to the root itself is as dangerous as one above it: writing through it lands
     // beside the rock's own files, and listing it loops.
     !at.is_empty()
+}
+
+/// Whether `path` is a file its owner, group or others may run (on other systems: a file).
+pub fn is_executable(path: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        path.metadata()
+            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    }
+    #[cfg(not(unix))]
+    {
+        path.is_file()
+    }
 }
 
 /// Best-effort fsync of a directory, so a rename in it survives a crash.

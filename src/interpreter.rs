@@ -213,7 +213,7 @@ pub fn find_command(lua: LuaVersion, path: Option<OsString>) -> Option<PathBuf> 
     lua.system_commands().iter().find_map(|name| {
         std::env::split_paths(&path)
             .map(|dir| dir.join(name))
-            .find(|candidate| is_executable(candidate))
+            .find(|candidate| crate::fsutil::is_executable(candidate))
     })
 }
 
@@ -253,18 +253,6 @@ fn headers_match(lua: LuaVersion, lua_h: &Path) -> bool {
     });
     let jit = lua_h.with_file_name("luajit.h").is_file();
     num.as_deref() == Some(wanted.as_str()) && jit == lua.is_luajit()
-}
-
-#[cfg(unix)]
-fn is_executable(path: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    path.metadata()
-        .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-}
-
-#[cfg(not(unix))]
-fn is_executable(path: &Path) -> bool {
-    path.is_file()
 }
 
 #[cfg(test)]

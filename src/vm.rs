@@ -524,7 +524,7 @@ impl LuaProcess {
         SYSTEM_INTERPRETERS.iter().find_map(|name| {
             std::env::split_paths(&path)
                 .map(|dir| dir.join(name))
-                .find(|candidate| is_executable(candidate))
+                .find(|candidate| crate::fsutil::is_executable(candidate))
         })
     }
 
@@ -622,19 +622,6 @@ impl LuaProcess {
             }),
             None => Ok(status),
         }
-    }
-}
-
-fn is_executable(path: &Path) -> bool {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        path.metadata()
-            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-    }
-    #[cfg(not(unix))]
-    {
-        path.is_file()
     }
 }
 

@@ -97,17 +97,11 @@ pub fn find_program(name: &str, path: Option<&std::ffi::OsStr>) -> Option<PathBu
     }
     if name.contains('/') {
         let candidate = PathBuf::from(name);
-        return is_executable(&candidate).then_some(candidate);
+        return crate::fsutil::is_executable(&candidate).then_some(candidate);
     }
     std::env::split_paths(path?)
         .map(|dir| dir.join(name))
-        .find(|candidate| is_executable(candidate))
-}
-
-fn is_executable(path: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    path.metadata()
-        .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        .find(|candidate| crate::fsutil::is_executable(candidate))
 }
 
 /// Another tool a build needs (`ar`, `make`), from its variable (`$AR`) or PATH, or an error
