@@ -182,6 +182,16 @@ impl Vm {
         Vm::with_paths(&tree::lua_path_strings(tree_root, LuaVersion::EMBEDDED)?)
     }
 
+    /// A Lua state with Lua's default search paths and no environment's packages (for Lua run
+    /// outside every environment).
+    pub fn plain() -> Result<Vm, VmError> {
+        Vm::with_paths(&LuaPaths {
+            lua_path: ";;".into(),
+            lua_cpath: ";;".into(),
+            path: String::new(),
+        })
+    }
+
     /// A Lua state searching `paths` (`;;` stands for Lua's default path, as in `LUA_PATH`).
     pub fn with_paths(paths: &LuaPaths) -> Result<Vm, VmError> {
         // SAFETY: mlua's "unsafe" means the state may load C code (C modules, `debug`), which

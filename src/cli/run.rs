@@ -74,7 +74,13 @@ pub struct ExecArgs {
 }
 
 pub fn run(ctx: &Context, args: RunArgs) -> Result<i32> {
-    let env = ctx.open()?;
+    let Some(env) = ctx.open_if_any()? else {
+        // Outside every environment: the embedded Lua with no packages.
+        if args.profile.is_some() {
+            bail!("--profile needs an environment: none here (see `lvm env list`, `lvm init`)");
+        }
+        return run_embedded(&Vm::plain()?, &args);
+    };
     let tree = RunTree::open(ctx, &env, args.profile.as_deref())?;
     let interpreter = tree.interpreter(&env)?;
     if !interpreter.is_embedded() {
@@ -92,7 +98,12 @@ pub fn run(ctx: &Context, args: RunArgs) -> Result<i32> {
         }
         return tree.run_external(&interpreter, &words);
     }
-    let vm = tree.vm()?;
+    run_embedded(&tree.vm()?, &args)
+}
+
+/// `lvm run` in the embedded Lua: `-e CODE`, a script or `-` (stdin), with `arg` as `lua` sets
+/// it, and the exit code a `lua` would give.
+fn run_embedded(vm: &Vm, args: &RunArgs) -> Result<i32> {
     let (script, script_args, source, chunk_name) = match (&args.code, args.rest.split_first()) {
         (Some(code), _) => (
             OsString::from(code),

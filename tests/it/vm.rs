@@ -66,6 +66,47 @@ fn code_with_e_and_its_arguments() {
     assert_eq!(out, "Lua 5.4\tx\tx\n");
 }
 
+/// Outside every environment (none named, no `.lvm/` above, no default one), `lvm run` is
+/// plain embedded Lua: code, scripts and stdin run with `arg` and exit codes, no package is
+/// found, and no environment is created.
+#[test]
+fn run_outside_every_environment_is_plain_embedded_lua() {
+    let lvm = Lvm::new();
+    let elsewhere = lvm.root.path().join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    std::fs::write(elsewhere.join("s.lua"), "print(arg[0], arg[1]) os.exit(4)").unwrap();
+    let outside = || {
+        let mut cmd = lvm.command();
+        cmd.env_remove("LVM_ENV").current_dir(&elsewhere);
+        cmd
+    };
+    let out = outside()
+        .args(["run", "-e", "print(_VERSION, arg[1], ...)", "x"])
+        .output()
+        .unwrap();
+    assert_eq!(stdout_ok(&out), "Lua 5.4\tx\tx\n");
+    let out = outside().args(["run", "s.lua", "y"]).output().unwrap();
+    assert_eq!(
+        (out.status.code(), stdout(&out)),
+        (Some(4), "s.lua\ty\n".into())
+    );
+    let mut piped = outside();
+    piped.args(["run", "-"]);
+    let out = with_stdin(piped, "print(1 + 1)");
+    assert_eq!(stdout_ok(&out), "2\n");
+    let out = outside()
+        .args(["run", "-e", "require('strutil')"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("module 'strutil' not found"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!lvm.home().join("envs/default").exists());
+}
+
 #[test]
 fn os_exit_gives_the_exit_code_and_flushes_output() {
     let lvm = env_with(&[]);
