@@ -618,13 +618,19 @@ fn a_killed_build_leaves_nothing_used_and_the_next_one_cleans_up() {
     assert_eq!(listed(&lvm)["5.1"].len(), 1);
 }
 
-/// With no Lua on PATH, an environment for any version installs the fixture closure (its C
-/// module compiled against the provisioned headers) and runs it: lvm uses the runtime it built
-/// from its own sources. 5.4 is left out: it runs in the embedded VM.
+/// With no Lua on PATH, an environment for every version but 5.4 (which runs in the embedded VM)
+/// installs the fixture closure (its C module compiled against the provisioned headers) and
+/// runs it: lvm uses the runtime it built from its own sources, LuaJIT's included.
 #[test]
 fn environments_without_a_system_lua_run_on_provisioned_runtimes() {
     let shared = shared();
-    for (id, version) in [("5.1", "Lua 5.1"), ("5.3", "Lua 5.3"), ("5.5", "Lua 5.5")] {
+    for (id, version) in [
+        ("5.1", "Lua 5.1"),
+        ("5.2", "Lua 5.2"),
+        ("5.3", "Lua 5.3"),
+        ("5.5", "Lua 5.5"),
+        ("luajit", "Lua 5.1"),
+    ] {
         let lvm = Lvm::new();
         let (_, url) = crate::common::rocks::file_server(lvm.root.path());
         let env = |args: &[&str]| {
@@ -640,6 +646,10 @@ fn environments_without_a_system_lua_run_on_provisioned_runtimes() {
             "print(_VERSION, require('cmath').gcd(12, 18), require('chain_a') ~= nil)",
         ]);
         assert_eq!(out.trim(), format!("{version}\t6\ttrue"), "{id}");
+        if id == "luajit" {
+            let jit = env(&["run", "-e", "print(jit.version)"]);
+            assert!(jit.starts_with("LuaJIT 2.1"), "{jit}");
+        }
         // doctor loads every module, the C one too, in the same interpreter.
         let doctor = env(&["doctor"]);
         assert!(
