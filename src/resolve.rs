@@ -81,6 +81,16 @@ impl Request {
         })
     }
 
+    /// The environment's Lua as messages name it: `5.4`, or for LuaJIT (the interpreter that
+    /// provides the `luajit` rock) `LuaJIT, which counts as 5.1`.
+    pub fn lua_described(&self) -> String {
+        if self.provided.contains_key("luajit") {
+            format!("LuaJIT, which counts as {}", self.lua_version)
+        } else {
+            self.lua_version.to_string()
+        }
+    }
+
     /// Whether `name` is `lua` or a rock the interpreter provides.
     pub fn is_provided(&self, name: &str) -> bool {
         name == LUA || self.provided.contains_key(name)
@@ -866,7 +876,7 @@ impl Formatter<'_, '_> {
             if &**name == LUA {
                 text += &format!(
                     " (the environment's Lua is {})",
-                    self.provider.request.lua_version
+                    self.provider.request.lua_described()
                 );
             } else if let Some(c) = candidates.filter(|c| !c.versions.is_empty()) {
                 let newest: Vec<String> = c

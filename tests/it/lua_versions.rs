@@ -260,6 +260,22 @@ fn a_rock_that_needs_lua_5_3_is_refused_in_a_5_1_environment() {
 }
 
 #[test]
+#[cfg_attr(not(lvm_has_luajit), ignore = "needs luajit")]
+fn a_refusal_in_a_luajit_environment_names_luajit() {
+    let lvm = Lvm::new();
+    let url = server_with_version_bound_rocks(lvm.root.path());
+    lvm.ok(&["init", "--lua", "luajit", "--server", &url]);
+    let before = lvm.snapshot();
+    let err = lvm.fails(&["install", "needs53"]);
+    assert!(err.contains("lua >= 5.3"), "{err}");
+    assert!(
+        err.contains("the environment's Lua is LuaJIT, which counts as 5.1"),
+        "{err}"
+    );
+    assert_eq!(lvm.snapshot(), before);
+}
+
+#[test]
 #[cfg_attr(not(lvm_has_lua51), ignore = "needs lua5.1")]
 fn moving_to_a_lua_some_packages_lack_is_refused_by_name() {
     let lvm = Lvm::new();
