@@ -85,7 +85,24 @@ pub fn transition(
             Some(without_entry(&path, &active.path_entry)),
         );
     }
+    let mut state = None;
     if let Some(target) = target {
+        // What each variable holds once the last activation is undone is what this one
+        // replaces.
+        let set = target
+            .vars
+            .iter()
+            .map(|(name, value)| SetVar {
+                name: name.clone(),
+                before: get(&vars, name),
+                value: value.clone(),
+            })
+            .collect();
+        state = Some(Activation {
+            root: target.root.clone(),
+            vars: set,
+            path_entry: target.path_entry.clone(),
+        });
         for (name, value) in &target.vars {
             vars.insert(name.clone(), Some(value.clone()));
         }
@@ -97,7 +114,6 @@ pub fn transition(
         };
         vars.insert("PATH".into(), Some(path));
     }
-    let state = target.map(|t| record(current, active, t));
     vars.insert(
         STATE_VAR.into(),
         state.map(|s| serde_json::to_string(&s).expect("an activation serializes")),
@@ -129,39 +145,6 @@ fn still_in_place(
             .vars
             .iter()
             .all(|set| current.get(&set.name) == Some(&set.value))
-}
-
-/// The activation `target` makes: what each variable held before it, once `active` (if any)
-/// was undone.
-fn record(
-    current: &BTreeMap<String, String>,
-    active: Option<&Activation>,
-    target: &Target,
-) -> Activation {
-    let before = |name: &str| -> Option<String> {
-        let restored = active.and_then(|a| {
-            a.vars
-                .iter()
-                .find(|s| s.name == name && current.get(name) == Some(&s.value))
-        });
-        match restored {
-            Some(set) => set.before.clone(),
-            None => current.get(name).cloned(),
-        }
-    };
-    Activation {
-        root: target.root.clone(),
-        vars: target
-            .vars
-            .iter()
-            .map(|(name, value)| SetVar {
-                name: name.clone(),
-                before: before(name),
-                value: value.clone(),
-            })
-            .collect(),
-        path_entry: target.path_entry.clone(),
-    }
 }
 
 /// `path` (a `:`-separated list) without the first occurrence of `entry`.
