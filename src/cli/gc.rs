@@ -16,12 +16,16 @@ Examples:
   lvm gc --json           what was removed and kept, as JSON
 
 Every state in the history of every profile is kept (so rollback works offline), for this
-environment and for every environment under the lvm home, which share the store. Environments
-elsewhere (LVM_ENV, a project's .lvm folder) are not seen: after a gc, `lvm sync` there rebuilds
-whatever they miss.")]
+environment and for every environment sharing the lvm home: the named ones and those lvm
+registered when it created or opened them (LVM_ENV paths, a project's .lvm folder). An
+environment it never saw may miss something after a gc: `lvm sync` there rebuilds it.
+
+Lua runtimes (`lvm runtime list`) are removed when no profile of those environments targets
+their Lua, or when a newer build replaced them (another compiler, another lvm).")]
 pub struct GcArgs {
     /// Print what was removed and kept as a JSON object: dry_run, removed (each store entry's
-    /// key, name and version), freed_bytes, kept and other_environments.
+    /// key, name and version), freed_bytes, kept, other_environments and runtimes_removed
+    /// (as `lvm runtime list --json` shows them).
     #[arg(long)]
     pub json: bool,
     /// Also drop store entries only needed by states older than this many days.
@@ -61,6 +65,15 @@ fn gc_text(report: &gc::GcOutcome) -> String {
             None => out.push_str(&format!("\n  {} (unreadable metadata)", entry.key)),
         }
     }
+    if !report.runtimes.is_empty() {
+        out.push_str(&format!(
+            "\n{verb} {} Lua runtime(s) no environment needs:",
+            report.runtimes.len()
+        ));
+        for runtime in &report.runtimes {
+            out.push_str(&format!("\n  {}", runtime.name));
+        }
+    }
     out
 }
 
@@ -83,5 +96,6 @@ fn gc_json(report: &gc::GcOutcome) -> serde_json::Value {
         "freed_bytes": report.store.freed_bytes,
         "kept": report.kept,
         "other_environments": report.other_environments,
+        "runtimes_removed": report.runtimes,
     })
 }

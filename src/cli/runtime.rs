@@ -36,15 +36,20 @@ Examples:
         #[arg(long)]
         json: bool,
     },
-    /// Remove the interpreters of these versions; an environment that needs one builds it
-    /// again on its next use.
+    /// Remove the interpreters of these versions. A version some environment of the lvm home
+    /// targets is refused, naming them (`--force` removes it anyway: they build it again on
+    /// their next use). `lvm gc` removes the runtimes nothing needs.
     #[command(after_help = "\
 Examples:
   lvm runtime remove luajit
-  lvm runtime remove 5.1 5.2")]
+  lvm runtime remove 5.1 5.2
+  lvm runtime remove 5.1 --force   even though an environment targets Lua 5.1")]
     Remove {
         #[arg(required = true, value_name = "VERSION")]
         versions: Vec<String>,
+        /// Remove runtimes that environments of the lvm home use.
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -56,7 +61,7 @@ pub fn exec(ctx: &Context, command: RuntimeCommand) -> Result<i32> {
             let text = if runtimes.is_empty() {
                 format!(
                     "No interpreters built yet (lvm provides {}: `lvm runtime install VERSION`)",
-                    runtime::ACCEPTED_IDS
+                    lvm::luaversion::LuaVersion::accepted()
                 )
             } else {
                 runtimes
@@ -78,7 +83,7 @@ pub fn exec(ctx: &Context, command: RuntimeCommand) -> Result<i32> {
                     };
                     format!(
                         "{} {verb}: {}",
-                        runtime.interpreter.display_name(),
+                        runtime::display_name(runtime.interpreter),
                         runtime.bin.display()
                     )
                 })
@@ -90,14 +95,20 @@ pub fn exec(ctx: &Context, command: RuntimeCommand) -> Result<i32> {
                 .collect();
             outcome::print(ctx, json, serde_json::Value::Array(value), text)?;
         }
-        RuntimeCommand::Remove { versions } => {
-            let removed = runtime::remove(&ctx.home, &versions, &reporter)?;
+        RuntimeCommand::Remove { versions, force } => {
+            let removed = runtime::remove(&ctx.home, &versions, force, &reporter)?;
             let text = if removed.is_empty() {
                 "Nothing to remove".to_owned()
             } else {
                 removed
                     .iter()
-                    .map(|r| format!("Removed {} ({})", r.interpreter.display_name(), r.name))
+                    .map(|r| {
+                        format!(
+                            "Removed {} ({})",
+                            runtime::display_name(r.interpreter),
+                            r.name
+                        )
+                    })
                     .collect::<Vec<_>>()
                     .join("\n")
             };
@@ -110,8 +121,8 @@ pub fn exec(ctx: &Context, command: RuntimeCommand) -> Result<i32> {
 fn list_line(runtime: &Runtime) -> String {
     format!(
         "{:<8} {:<24} {}",
-        runtime.interpreter.id(),
-        runtime.interpreter.display_name(),
+        runtime.interpreter.as_str(),
+        runtime::display_name(runtime.interpreter),
         runtime.dir.display()
     )
 }

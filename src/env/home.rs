@@ -67,6 +67,30 @@ impl Home {
         let text = fs::read(self.registry_file()).unwrap_or_default();
         parse_registry(&text)
     }
+
+    /// The environments sharing this home's store and runtimes: the named ones under
+    /// `<home>/envs/` and every registered one (project `.lvm/` folders, `LVM_ENV` paths) that
+    /// still exists, each once, sorted.
+    pub fn environments(&self) -> Result<Vec<PathBuf>> {
+        let dir = self.root.join(crate::layout::ENVS_DIR);
+        let mut roots = match fs::read_dir(&dir) {
+            Ok(entries) => entries
+                .map(|entry| entry.map(|e| e.path()))
+                .collect::<std::io::Result<Vec<_>>>()
+                .map_err(io("list", &dir))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => vec![],
+            Err(e) => return Err(io("list", &dir)(e)),
+        };
+        roots.extend(self.registered());
+        // A registered environment that was deleted needs nothing from the home.
+        let mut seen = std::collections::BTreeSet::new();
+        roots.retain(|root| {
+            root.join(".git").is_dir()
+                && seen.insert(fs::canonicalize(root).unwrap_or_else(|_| root.clone()))
+        });
+        roots.sort();
+        Ok(roots)
+    }
 }
 
 /// The paths of a registry file, first occurrence kept; blank lines are skipped.

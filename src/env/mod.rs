@@ -332,9 +332,8 @@ impl Environment {
         match Interpreter::resolve(lua, chosen) {
             Err(InterpreterError::NotFound { .. }) => {
                 let provide = |source| EnvError::ProvideRuntime { lua, source };
-                let wanted = crate::runtime::Interpreter::parse(lua.as_str()).map_err(provide)?;
                 let (runtime, _) = Runtimes::new(self.home.runtimes_dir())
-                    .ensure(wanted, &BuildEnv::from_process(), self.reporter())
+                    .ensure(lua, &BuildEnv::from_process(), self.reporter())
                     .map_err(provide)?;
                 Ok(Interpreter::provisioned(
                     lua,

@@ -258,7 +258,7 @@ pub enum Error {
 
     // Environments as a whole.
     #[error(
-        "cannot read the environment {} to see which store entries it needs; repair or remove it, then run gc again",
+        "cannot read the environment {}, which shares this lvm home (its store and runtimes); repair or remove it, then run the command again",
         root.display()
     )]
     OtherEnvironment {
@@ -331,6 +331,15 @@ pub enum Error {
     Develop(#[from] DevelopError),
     #[error(transparent)]
     Runtime(#[from] RuntimeError),
+    #[error(
+        "{interpreter} is in use by {}: they would build it again on their next command; \
+         pass --force to remove it anyway",
+        users.join(", ")
+    )]
+    RuntimeInUse {
+        interpreter: String,
+        users: Vec<String>,
+    },
     #[error("providing {interpreter}")]
     ProvideRuntime {
         /// `Lua 5.1.5`, `LuaJIT 2.1...`.
@@ -493,7 +502,8 @@ impl Error {
             | E::NoServerConfigured => ErrorKind::BadInput,
             E::WouldBreakDependencies { .. }
             | E::ProfileExists { .. }
-            | E::MergeConflict { .. } => ErrorKind::Conflict,
+            | E::MergeConflict { .. }
+            | E::RuntimeInUse { .. } => ErrorKind::Conflict,
             E::NoServerReadable { .. }
             | E::NoLongerListed { .. }
             | E::RockspecNotText { .. }

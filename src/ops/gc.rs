@@ -1,11 +1,11 @@
 //! `lvm gc`: store entries that no state of any environment sharing the lvm home needs are
-//! removed.
+//! removed, and so are the Lua runtimes none of them targets.
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use crate::env::{Environment, WriteLock};
-use crate::ops::{Error, Result, fs_error};
+use crate::ops::{Error, Result};
 use crate::store::{GcOptions, StoreKey};
 
 /// What `lvm gc` removed (or would remove, with `dry_run`) and what it kept.
@@ -19,6 +19,8 @@ pub struct GcOutcome {
     pub other_environments: usize,
     /// The lvm home whose store was collected.
     pub home: PathBuf,
+    /// Lua runtimes removed: built for a Lua no environment targets, or superseded.
+    pub runtimes: Vec<crate::runtime::Runtime>,
 }
 
 /// `lvm gc`: drop store entries that no state in the history of any profile needs, in this
@@ -29,7 +31,7 @@ pub fn gc(env: &WriteLock<'_>, older_than_days: Option<u32>, dry_run: bool) -> R
     let mut keep = needed_store_keys(env, cutoff)?;
     let mut others = 0;
     let this = std::fs::canonicalize(env.root()).unwrap_or_else(|_| env.root().to_path_buf());
-    for root in home_environments(env.home())? {
+    for root in env.home().environments()? {
         if std::fs::canonicalize(&root).is_ok_and(|r| r == this) {
             continue;
         }
@@ -51,12 +53,14 @@ pub fn gc(env: &WriteLock<'_>, older_than_days: Option<u32>, dry_run: bool) -> R
     }
     let store = env.home().store()?;
     let report = store.gc(&keep, GcOptions { dry_run })?;
+    let runtimes = crate::ops::runtime::collect_garbage(env.home(), dry_run, env.reporter())?;
     Ok(GcOutcome {
         dry_run,
         store: report,
         kept: keep.len(),
         other_environments: others,
         home: env.home().root.clone(),
+        runtimes,
     })
 }
 
@@ -81,27 +85,4 @@ fn needed_store_keys(
         }
     }
     Ok(keep)
-}
-
-/// The environments sharing the lvm home's store: the named ones under `<home>/envs/` and
-/// every registered one (project `.lvm/` folders, `LVM_ENV` paths) that still exists.
-fn home_environments(home: &crate::env::Home) -> Result<Vec<PathBuf>> {
-    let dir = home.root.join(crate::layout::ENVS_DIR);
-    let mut roots = match std::fs::read_dir(&dir) {
-        Ok(entries) => entries
-            .map(|entry| entry.map(|e| e.path()))
-            .collect::<std::io::Result<Vec<_>>>()
-            .map_err(fs_error("list", &dir))?,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => vec![],
-        Err(e) => return Err(fs_error("list", &dir)(e)),
-    };
-    roots.extend(home.registered());
-    // A registered environment that was deleted needs nothing from the store.
-    let mut seen = BTreeSet::new();
-    roots.retain(|root| {
-        root.join(".git").is_dir()
-            && seen.insert(std::fs::canonicalize(root).unwrap_or_else(|_| root.clone()))
-    });
-    roots.sort();
-    Ok(roots)
 }

@@ -1,11 +1,16 @@
 //! `lvm runtime`: the Lua interpreters lvm builds and shares between environments — make sure
 //! one exists (building it on first use), list them, build some ahead of time, remove them.
 
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
 use crate::env::Home;
+use crate::envrepo::EnvRepo;
+use crate::luaversion::LuaVersion;
 use crate::ops::{Error, Result};
 use crate::report::{Readiness, Reporter};
-pub use crate::runtime::{ACCEPTED_IDS, Interpreter, Runtime};
 use crate::runtime::{BuildEnv, Runtimes};
+pub use crate::runtime::{Runtime, display_name};
 
 fn runtimes(home: &Home) -> Runtimes {
     Runtimes::new(home.runtimes_dir())
@@ -24,20 +29,20 @@ pub fn ensure_with(
     env: &BuildEnv,
     reporter: &dyn Reporter,
 ) -> Result<(Runtime, Readiness)> {
-    let interpreter = Interpreter::parse(version)?;
+    let interpreter = LuaVersion::parse(version).map_err(crate::runtime::RuntimeError::from)?;
     provide(home, interpreter, env, reporter)
 }
 
 fn provide(
     home: &Home,
-    interpreter: Interpreter,
+    interpreter: LuaVersion,
     env: &BuildEnv,
     reporter: &dyn Reporter,
 ) -> Result<(Runtime, Readiness)> {
     runtimes(home)
         .ensure(interpreter, env, reporter)
         .map_err(|source| Error::ProvideRuntime {
-            interpreter: interpreter.display_name(),
+            interpreter: crate::runtime::display_name(interpreter),
             source,
         })
 }
@@ -62,22 +67,106 @@ pub fn install(
         .collect()
 }
 
+/// A profile of an environment of the home whose current state targets a Lua.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+pub struct LuaUser {
+    pub environment: PathBuf,
+    pub profile: String,
+}
+
+impl std::fmt::Display for LuaUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} (profile {})",
+            self.environment.display(),
+            self.profile
+        )
+    }
+}
+
+/// Which Lua each profile of each environment sharing the home targets at its head. Read from
+/// their repositories without locking them: a profile head is only ever replaced whole.
+pub fn lua_users(home: &Home) -> Result<BTreeMap<LuaVersion, Vec<LuaUser>>> {
+    let mut users: BTreeMap<LuaVersion, Vec<LuaUser>> = BTreeMap::new();
+    for root in home.environments()? {
+        let unreadable = |source| Error::OtherEnvironment {
+            root: root.clone(),
+            source: Box::new(crate::env::EnvError::Repo(source)),
+        };
+        let repo = EnvRepo::open(&root).map_err(unreadable)?;
+        for profile in repo.profiles().map_err(unreadable)? {
+            let head = repo.profile_head(&profile).map_err(unreadable)?;
+            let lua = repo.manifest_at(head).map_err(unreadable)?.lua_version()?;
+            users.entry(lua).or_default().push(LuaUser {
+                environment: root.clone(),
+                profile,
+            });
+        }
+    }
+    Ok(users)
+}
+
 /// Removes every runtime of `versions`; returns what was removed (nothing for a version with
-/// no runtime). Environments that use one build it again on their next use.
-pub fn remove(home: &Home, versions: &[String], reporter: &dyn Reporter) -> Result<Vec<Runtime>> {
+/// no runtime). A version some environment of the home targets is refused, naming them, unless
+/// `force` (they then build it again on their next use).
+pub fn remove(
+    home: &Home,
+    versions: &[String],
+    force: bool,
+    reporter: &dyn Reporter,
+) -> Result<Vec<Runtime>> {
     let interpreters = parse_all(versions)?;
+    let runtimes = runtimes(home);
+    if !force {
+        let users = lua_users(home)?;
+        for interpreter in &interpreters {
+            let in_use = users
+                .get(interpreter)
+                .filter(|_| runtimes.newest(*interpreter).is_some());
+            if let Some(users) = in_use {
+                return Err(Error::RuntimeInUse {
+                    interpreter: crate::runtime::display_name(*interpreter),
+                    users: users.iter().map(ToString::to_string).collect(),
+                });
+            }
+        }
+    }
     let mut removed = Vec::new();
     for interpreter in interpreters {
-        removed.extend(runtimes(home).remove(interpreter, reporter)?);
+        removed.extend(runtimes.remove(interpreter, reporter)?);
     }
     Ok(removed)
 }
 
+/// The runtimes nothing needs: those built for a Lua no environment of the home targets, and
+/// those [`crate::runtime::Runtimes::superseded`] by a newer build. Removed unless `dry_run`.
+pub fn collect_garbage(
+    home: &Home,
+    dry_run: bool,
+    reporter: &dyn Reporter,
+) -> Result<Vec<Runtime>> {
+    let runtimes = runtimes(home);
+    let users = lua_users(home)?;
+    let superseded = runtimes.superseded(&BuildEnv::from_process());
+    let doomed: Vec<Runtime> = runtimes
+        .installed()
+        .into_iter()
+        .filter(|r| {
+            !users.contains_key(&r.interpreter) || superseded.iter().any(|s| s.name == r.name)
+        })
+        .collect();
+    if !dry_run {
+        runtimes.remove_runtimes(&doomed, reporter)?;
+    }
+    Ok(doomed)
+}
+
 /// The interpreters named by `versions`, each once, in the order given.
-fn parse_all(versions: &[String]) -> Result<Vec<Interpreter>> {
-    let mut out: Vec<Interpreter> = Vec::new();
+fn parse_all(versions: &[String]) -> Result<Vec<LuaVersion>> {
+    let mut out: Vec<LuaVersion> = Vec::new();
     for version in versions {
-        let interpreter = Interpreter::parse(version)?;
+        let interpreter = LuaVersion::parse(version).map_err(crate::runtime::RuntimeError::from)?;
         if !out.contains(&interpreter) {
             out.push(interpreter);
         }
@@ -92,9 +181,9 @@ mod tests {
     #[test]
     fn a_bad_id_among_good_ones_is_refused_before_anything() {
         let err = parse_all(&["5.1".into(), "6.0".into()]).unwrap_err();
-        assert!(err.to_string().contains("`6.0`"), "{err}");
+        assert!(err.to_string().contains("'6.0'"), "{err}");
         let ids = parse_all(&["luajit".into(), "5.1".into(), "luajit".into()]).unwrap();
-        assert_eq!(ids, [Interpreter::LuaJit, Interpreter::Lua51]);
+        assert_eq!(ids, [LuaVersion::LuaJit, LuaVersion::Lua51]);
     }
 
     #[test]

@@ -9,9 +9,10 @@ use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use super::RuntimeError;
 use super::compiler::{Compiler, require_tool};
 use super::sources::FRONT_END_NAME;
-use super::{Interpreter, RuntimeError};
+use crate::luaversion::LuaVersion;
 use crate::report::Reporter;
 
 /// The headers C modules compile against, copied into `include/`.
@@ -36,12 +37,12 @@ pub(super) struct Toolchain {
 
 /// The compiler flags of a PUC release, as its own makefile sets them for this platform: the
 /// compatibility switch of the release and the platform's `LUA_USE_*`.
-pub(super) fn puc_cflags(interpreter: Interpreter) -> Vec<&'static str> {
+pub(super) fn puc_cflags(interpreter: LuaVersion) -> Vec<&'static str> {
     let mut flags = vec!["-std=gnu99", "-O2", "-Wall"];
     flags.extend(match interpreter {
-        Interpreter::Lua52 => Some("-DLUA_COMPAT_ALL"),
-        Interpreter::Lua53 => Some("-DLUA_COMPAT_5_2"),
-        Interpreter::Lua54 => Some("-DLUA_COMPAT_5_3"),
+        LuaVersion::Lua52 => Some("-DLUA_COMPAT_ALL"),
+        LuaVersion::Lua53 => Some("-DLUA_COMPAT_5_2"),
+        LuaVersion::Lua54 => Some("-DLUA_COMPAT_5_3"),
         _ => None,
     });
     if cfg!(target_os = "linux") {
@@ -70,12 +71,18 @@ pub(super) fn link_flags() -> Vec<&'static str> {
 /// makefile then links with `-Wl,-E` (exported API) on Linux.
 pub(super) const LUAJIT_MAKE_ARGS: [&str; 2] = ["BUILDMODE=static", "Q="];
 
-/// Builds `interpreter` from the sources in `src` into `prefix`.
+/// Where LuaJIT's own Lua modules (`jit.v`, `jit.bcsave`, ... behind `-jv` and `-b`) go in a
+/// runtime, as LuaJIT's `make install` puts them.
+pub(super) const LUAJIT_LIB_DIR: &str = "share/luajit-2.1";
+
+/// Builds `interpreter` from the sources in `src` into `prefix`, for a runtime that will live
+/// in `home` (LuaJIT compiles that folder in, to find its `jit.*` modules).
 pub(super) fn build(
-    interpreter: Interpreter,
+    interpreter: LuaVersion,
     tools: &Toolchain,
     src: &Path,
     prefix: &Path,
+    home: &Path,
     reporter: &dyn Reporter,
 ) -> Result<(), RuntimeError> {
     for sub in ["bin", "include", "lib"] {
@@ -83,14 +90,14 @@ pub(super) fn build(
         fs::create_dir_all(&dir).map_err(|e| RuntimeError::io("create", &dir, e))?;
     }
     if interpreter.is_luajit() {
-        build_luajit(interpreter, tools, src, prefix, reporter)
+        build_luajit(interpreter, tools, src, prefix, home, reporter)
     } else {
         build_puc(interpreter, tools, src, prefix, reporter)
     }
 }
 
 fn build_puc(
-    interpreter: Interpreter,
+    interpreter: LuaVersion,
     tools: &Toolchain,
     src: &Path,
     prefix: &Path,
@@ -103,7 +110,7 @@ fn build_puc(
         .filter(|p| p.extension().is_some_and(|x| x == "c"))
         .collect();
     sources.sort();
-    let name = interpreter.display_name();
+    let name = super::display_name(interpreter);
     reporter.runtime_build_started(&name, sources.len() + 2);
 
     let cflags = puc_cflags(interpreter);
@@ -135,14 +142,14 @@ fn build_puc(
 /// Compiles every source to an object beside it, on up to `jobs` threads; the first failure
 /// stops the others from starting new files.
 fn compile_all(
-    interpreter: Interpreter,
+    interpreter: LuaVersion,
     sources: &[PathBuf],
     tools: &Toolchain,
     cflags: &[&str],
     include: &Path,
     reporter: &dyn Reporter,
 ) -> Result<Vec<PathBuf>, RuntimeError> {
-    let name = interpreter.display_name();
+    let name = super::display_name(interpreter);
     let next = AtomicUsize::new(0);
     let failure: Mutex<Option<RuntimeError>> = Mutex::new(None);
     let failed = || failure.lock().map(|f| f.is_some()).unwrap_or(true);
@@ -182,16 +189,17 @@ fn compile_all(
 }
 
 fn build_luajit(
-    interpreter: Interpreter,
+    interpreter: LuaVersion,
     tools: &Toolchain,
     src: &Path,
     prefix: &Path,
+    home: &Path,
     reporter: &dyn Reporter,
 ) -> Result<(), RuntimeError> {
     let make = require_tool("make", tools.make_var.clone(), tools.path.clone(), "make")?;
     let ar = require_tool("ar", tools.ar_var.clone(), tools.path.clone(), "binutils")?;
     let src_dir = src.join("src");
-    let name = interpreter.display_name();
+    let name = super::display_name(interpreter);
     // One progress step per C file its makefile compiles, for the target and the host tools.
     let steps = count_c_files(&src_dir) + count_c_files(&src_dir.join("host"));
     reporter.runtime_build_started(&name, steps);
@@ -206,6 +214,11 @@ fn build_luajit(
         // The makefile's own progress lines (`CC  lj_api.o`) come on stdout.
         .env_remove("MAKEFLAGS")
         .env_remove("MFLAGS");
+    if let Some(root) = luajit_root(home) {
+        // The default `package.path` then has `<home>/share/luajit-2.1/?.lua`, so `-jv` and
+        // `-b` find their modules without any LUA_PATH.
+        command.arg(format!("PREFIX={root}"));
+    }
     run_with_lines(command, "building LuaJIT with make", interpreter, |line| {
         let mut words = line.split_whitespace();
         if let (Some("CC" | "HOSTCC"), Some(file)) = (words.next(), words.next()) {
@@ -222,9 +235,35 @@ fn build_luajit(
         &src_dir.join("libluajit.a"),
         &prefix
             .join("lib")
-            .join(format!("lib{}.a", interpreter.lib_name())),
+            .join(format!("lib{}.a", super::lib_name(interpreter))),
     )?;
-    copy_headers(&LUAJIT_HEADERS, &src_dir, &prefix.join("include"))
+    copy_headers(&LUAJIT_HEADERS, &src_dir, &prefix.join("include"))?;
+    copy_lua_files(
+        &src_dir.join("jit"),
+        &prefix.join(LUAJIT_LIB_DIR).join("jit"),
+    )
+}
+
+/// `home` as LuaJIT's makefile can compile it in: it lands in a C string through the shell
+/// unquoted, so a folder with blanks, quotes or other shell characters is left out (the
+/// `jit.*` modules are then found only through LUA_PATH).
+fn luajit_root(home: &Path) -> Option<&str> {
+    let text = home.to_str()?;
+    let plain = |c: char| c.is_ascii_alphanumeric() || "/._-+".contains(c);
+    text.chars().all(plain).then_some(text)
+}
+
+/// Copies the `.lua` files of `from` (not its subfolders) into `to`.
+fn copy_lua_files(from: &Path, to: &Path) -> Result<(), RuntimeError> {
+    fs::create_dir_all(to).map_err(|e| RuntimeError::io("create", to, e))?;
+    let entries = fs::read_dir(from).map_err(|e| RuntimeError::io("read", from, e))?;
+    for entry in entries {
+        let path = entry.map_err(|e| RuntimeError::io("read", from, e))?.path();
+        if path.extension().is_some_and(|x| x == "lua") {
+            copy_file(&path, &to.join(path.file_name().unwrap_or_default()))?;
+        }
+    }
+    Ok(())
 }
 
 fn count_c_files(dir: &Path) -> usize {
@@ -260,7 +299,7 @@ fn copy_file(from: &Path, to: &Path) -> Result<(), RuntimeError> {
 }
 
 /// Runs a build step, its output captured for the error when it fails.
-fn run(command: Command, what: &str, interpreter: Interpreter) -> Result<(), RuntimeError> {
+fn run(command: Command, what: &str, interpreter: LuaVersion) -> Result<(), RuntimeError> {
     run_with_lines(command, what, interpreter, |_| {})
 }
 
@@ -269,7 +308,7 @@ fn run(command: Command, what: &str, interpreter: Interpreter) -> Result<(), Run
 fn run_with_lines(
     mut command: Command,
     what: &str,
-    interpreter: Interpreter,
+    interpreter: LuaVersion,
     mut on_line: impl FnMut(&str),
 ) -> Result<(), RuntimeError> {
     let program = command.get_program().to_string_lossy().into_owned();
@@ -279,7 +318,7 @@ fn run_with_lines(
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| RuntimeError::Step {
-            interpreter: interpreter.display_name(),
+            interpreter: super::display_name(interpreter),
             what: what.to_owned(),
             detail: format!("cannot run `{program}`: {e}"),
         })?;
@@ -303,7 +342,7 @@ fn run_with_lines(
         }
     }
     let status = child.wait().map_err(|e| RuntimeError::Step {
-        interpreter: interpreter.display_name(),
+        interpreter: super::display_name(interpreter),
         what: what.to_owned(),
         detail: format!("waiting for `{program}`: {e}"),
     })?;
@@ -315,7 +354,7 @@ fn run_with_lines(
     output.extend(tail.iter().map(String::as_str));
     let start = output.len().saturating_sub(15);
     Err(RuntimeError::Step {
-        interpreter: interpreter.display_name(),
+        interpreter: super::display_name(interpreter),
         what: what.to_owned(),
         detail: format!(
             "`{program}` failed ({status}){}{}",
@@ -331,11 +370,11 @@ mod tests {
 
     #[test]
     fn each_release_gets_its_makefile_compat_switch() {
-        assert!(puc_cflags(Interpreter::Lua52).contains(&"-DLUA_COMPAT_ALL"));
-        assert!(puc_cflags(Interpreter::Lua53).contains(&"-DLUA_COMPAT_5_2"));
-        assert!(puc_cflags(Interpreter::Lua54).contains(&"-DLUA_COMPAT_5_3"));
+        assert!(puc_cflags(LuaVersion::Lua52).contains(&"-DLUA_COMPAT_ALL"));
+        assert!(puc_cflags(LuaVersion::Lua53).contains(&"-DLUA_COMPAT_5_2"));
+        assert!(puc_cflags(LuaVersion::Lua54).contains(&"-DLUA_COMPAT_5_3"));
         assert!(
-            !puc_cflags(Interpreter::Lua51)
+            !puc_cflags(LuaVersion::Lua51)
                 .iter()
                 .any(|f| f.contains("COMPAT"))
         );

@@ -4,7 +4,8 @@
 use std::fs;
 use std::path::Path;
 
-use super::{Interpreter, RuntimeError};
+use super::RuntimeError;
+use crate::luaversion::LuaVersion;
 
 include!(concat!(env!("OUT_DIR"), "/runtime_sources.rs"));
 
@@ -14,26 +15,26 @@ pub(super) const FRONT_END: &[u8] = include_bytes!("lua_main.c");
 pub(super) const FRONT_END_NAME: &str = "lvm_lua.c";
 
 /// (id, release, gzipped tar) of one interpreter.
-fn entry(interpreter: Interpreter) -> &'static (&'static str, &'static str, &'static [u8]) {
+fn entry(interpreter: LuaVersion) -> &'static (&'static str, &'static str, &'static [u8]) {
     SOURCES
         .iter()
-        .find(|(id, _, _)| *id == interpreter.id())
+        .find(|(id, _, _)| *id == interpreter.as_str())
         .expect("build.rs packs every interpreter")
 }
 
 /// The release the carried sources are: `5.1.5`, `2.1.1788856981`.
-pub(super) fn release(interpreter: Interpreter) -> &'static str {
+pub(super) fn release(interpreter: LuaVersion) -> &'static str {
     entry(interpreter).1
 }
 
 /// The packed sources' bytes, compressed.
-pub(super) fn tarball(interpreter: Interpreter) -> &'static [u8] {
+pub(super) fn tarball(interpreter: LuaVersion) -> &'static [u8] {
     entry(interpreter).2
 }
 
 /// Unpacks the sources of `interpreter` into `dir` (made by the caller, empty), and for the PUC
 /// releases our front-end beside them.
-pub(super) fn unpack(interpreter: Interpreter, dir: &Path) -> Result<(), RuntimeError> {
+pub(super) fn unpack(interpreter: LuaVersion, dir: &Path) -> Result<(), RuntimeError> {
     let gz = flate2::read::GzDecoder::new(tarball(interpreter));
     tar::Archive::new(gz)
         .unpack(dir)
@@ -51,7 +52,7 @@ mod tests {
 
     #[test]
     fn every_interpreter_unpacks_with_its_front_end() {
-        for interpreter in Interpreter::ALL {
+        for interpreter in LuaVersion::ALL {
             let dir = tempfile::tempdir().unwrap();
             unpack(interpreter, dir.path()).unwrap();
             let expected: &[&str] = if interpreter.is_luajit() {
@@ -67,8 +68,8 @@ mod tests {
 
     #[test]
     fn releases_are_the_carried_ones() {
-        assert_eq!(release(Interpreter::Lua51), "5.1.5");
-        assert_eq!(release(Interpreter::Lua53), "5.3.6");
-        assert!(release(Interpreter::LuaJit).starts_with("2.1."));
+        assert_eq!(release(LuaVersion::Lua51), "5.1.5");
+        assert_eq!(release(LuaVersion::Lua53), "5.3.6");
+        assert!(release(LuaVersion::LuaJit).starts_with("2.1."));
     }
 }

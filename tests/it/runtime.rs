@@ -378,6 +378,25 @@ fn luajit_builds_runs_jit_and_loads_c_modules() {
         dir.path(),
     );
     assert_eq!(text(&out.stdout), "Lua 5.1 table");
+    // LuaJIT's own modules are installed and on its default path: `-jv` traces and `-b`
+    // writes bytecode, with no LUA_PATH set.
+    let out = lua(
+        &bin,
+        &["-jv", "-e", "local s = 0 for i = 1, 1000 do s = s + i end"],
+        "",
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("[TRACE"), "{out:?}");
+    let out = lua(
+        &bin,
+        &["-b", "-e", "return 42", "chunk.out"],
+        "",
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let bytecode = std::fs::read(dir.path().join("chunk.out")).unwrap();
+    assert!(bytecode.starts_with(b"\x1bLJ"), "{bytecode:?}");
     let include = PathBuf::from(runtime["include_dir"].as_str().unwrap());
     assert!(include.join("luajit.h").is_file());
     let lib = PathBuf::from(runtime["lib_dir"].as_str().unwrap());
@@ -489,7 +508,7 @@ fn unknown_versions_are_refused_before_anything_is_built() {
         assert_eq!(out.status.code(), Some(1));
         let err = text(&out.stderr);
         assert!(
-            err.contains(&format!("unknown Lua version `{bad}`")),
+            err.contains(&format!("unknown Lua version '{bad}'")),
             "{err}"
         );
         assert!(err.contains("5.1, 5.2, 5.3, 5.4, 5.5, luajit"), "{err}");
@@ -657,4 +676,92 @@ fn environments_without_a_system_lua_run_on_provisioned_runtimes() {
             "{id}: {doctor}"
         );
     }
+}
+
+/// Copies the shared home's runtime of `id` into `lvm`'s home, as `name` when given (a name
+/// this lvm would not build: a superseded runtime).
+fn copy_runtime(lvm: &Lvm, id: &str, name: Option<&str>) -> String {
+    let from = PathBuf::from(shared().runtime(id)["dir"].as_str().unwrap());
+    let name = name.map_or_else(
+        || from.file_name().unwrap().to_string_lossy().into_owned(),
+        str::to_owned,
+    );
+    let to = lvm.home().join("runtimes").join(&name);
+    std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+    let status = Command::new("cp")
+        .arg("-a")
+        .arg(&from)
+        .arg(&to)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    name
+}
+
+fn runtime_names(json: &serde_json::Value) -> Vec<String> {
+    let mut names: Vec<String> = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap().to_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// `runtime remove` refuses a runtime an environment of the home targets (naming it) unless
+/// `--force`; `gc` removes the runtimes of Luas no environment targets and superseded builds,
+/// and keeps the one in use.
+#[test]
+fn runtimes_in_use_are_kept_and_the_rest_collected() {
+    let lvm = Lvm::new();
+    let in_use = copy_runtime(&lvm, "5.1", None);
+    let unused = copy_runtime(&lvm, "5.2", None);
+    let stale = copy_runtime(&lvm, "5.1", Some("lua-5.1.5-000000000000"));
+    let (_, url) = crate::common::rocks::file_server(lvm.root.path());
+    let lvm_ok = |args: &[&str]| {
+        let mut cmd = lvm_command(&lvm);
+        cmd.args(args);
+        run_ok(cmd)
+    };
+    lvm_ok(&["init", "--lua", "5.1", "--server", &url]);
+    lvm_ok(&["install", "cmath"]);
+
+    let out = lvm_command(&lvm)
+        .args(["runtime", "remove", "5.1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.contains("Lua 5.1.5 is in use by"), "{err}");
+    assert!(err.contains(&lvm.env_dir().display().to_string()), "{err}");
+    assert!(
+        err.contains("(profile default)") && err.contains("--force"),
+        "{err}"
+    );
+    assert_eq!(listed(&lvm)["5.1"].len(), 2, "nothing removed");
+
+    let dry: serde_json::Value =
+        serde_json::from_str(&lvm_ok(&["gc", "--dry-run", "--json"])).unwrap();
+    let mut expected = vec![stale, unused];
+    expected.sort();
+    assert_eq!(runtime_names(&dry["runtimes_removed"]), expected);
+    assert_eq!(listed(&lvm).values().map(Vec::len).sum::<usize>(), 3);
+
+    let done: serde_json::Value = serde_json::from_str(&lvm_ok(&["gc", "--json"])).unwrap();
+    assert_eq!(runtime_names(&done["runtimes_removed"]), expected);
+    let mut cmd = lvm_command(&lvm);
+    cmd.args(["runtime", "list", "--json"]);
+    let left: serde_json::Value = serde_json::from_str(&run_ok(cmd)).unwrap();
+    assert_eq!(runtime_names(&left), std::slice::from_ref(&in_use));
+    // The environment still runs on the runtime gc kept.
+    let out = lvm_ok(&["run", "-e", "print(_VERSION, require('cmath').gcd(12, 18))"]);
+    assert_eq!(out.trim(), "Lua 5.1\t6");
+
+    let out = lvm_ok(&["runtime", "remove", "5.1", "--force"]);
+    assert!(
+        out.contains(&format!("Removed Lua 5.1.5 ({in_use})")),
+        "{out}"
+    );
+    assert!(listed(&lvm).is_empty());
 }
