@@ -81,7 +81,12 @@ int luaopen_{mod}(lua_State *L) {{
         {{"add", add}},
         {{NULL, NULL}},
     }};
+#if LUA_VERSION_NUM >= 502
     luaL_newlib(L, functions);
+#else
+    lua_newtable(L);
+    luaL_register(L, NULL, functions);
+#endif
     lua_pushliteral(L, "{package}");
     lua_setfield(L, -2, "name");
     return 1;

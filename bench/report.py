@@ -157,6 +157,13 @@ def rows(results):
               "install-cold-http-luarocks", 1 / 3, "")
     ratio_row(f"warm install, {rocks} rocks, http://127.0.0.1", "install-warm-http-lvm",
               "install-warm-http-luarocks", 1 / 20, "")
+    for lua, name in [("5.1", "Lua 5.1"), ("luajit", "LuaJIT")]:
+        ratio_row(f"cold install, {rocks} rocks, file://, {name} environment",
+                  f"install-cold-lua{lua}-lvm", f"install-cold-lua{lua}-luarocks", 1 / 3,
+                  "Debian's interpreter and headers; luarocks --lua-version 5.1"
+                  if lua == "5.1" else "Debian's luajit and headers; no LuaRocks column")
+        ratio_row(f"warm install, {rocks} rocks, file://, {name} environment",
+                  f"install-warm-lua{lua}-lvm", f"install-warm-lua{lua}-luarocks", 1 / 20, "")
     absolute_row(f"undo: `lvm rollback` vs `luarocks purge`, {rocks} rocks",
                  "rollback-undo-lvm", "rollback-undo-luarocks", 0.1)
     absolute_row(f"redo: `lvm rollback` (store hit) vs reinstall, {rocks} rocks",

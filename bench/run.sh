@@ -18,8 +18,10 @@
 #   --no-setup          do not apt-get install anything
 #   --debug-benches     run the cargo benches unoptimised (cargo test --bench), for debugging
 #   --keep              keep the work directory
-#   --only LIST         run only these workloads (comma-separated: install, memory, rollback,
-#                       switch, history, search, startup, runtimes); rollback and switch fill
+#   --only LIST         run only these workloads (comma-separated: install, luaversions,
+#                       memory, rollback, switch, history, search, startup, runtimes);
+#                       luaversions installs the closure in Lua 5.1 and LuaJIT environments
+#                       (Debian's lua5.1 and luajit, with headers); rollback and switch fill
 #                       the store themselves, startup needs rollback; runtimes times the
 #                       one-time interpreter builds (`lvm runtime install`; 5.1 only in --smoke)
 set -euo pipefail
@@ -38,7 +40,7 @@ DOC="$REPO/docs/benchmarks.md"
 SETUP=1
 DEBUG_BENCHES=0
 KEEP=0
-ONLY="install,memory,rollback,switch,history,search,startup,runtimes"
+ONLY="install,luaversions,memory,rollback,switch,history,search,startup,runtimes"
 
 die() {
     echo "bench: $*" >&2
@@ -75,7 +77,7 @@ fi
 IFS=: read -r MIDS LEAVES CMODS <<<"$SIZE"
 for workload in ${ONLY//,/ }; do
     case "$workload" in
-    install | memory | rollback | switch | history | search | startup | runtimes) ;;
+    install | luaversions | memory | rollback | switch | history | search | startup | runtimes) ;;
     *) die "unknown workload '$workload' in --only (see --help)" ;;
     esac
 done
@@ -93,6 +95,12 @@ if [ "$SETUP" = 1 ]; then
     missing=()
     have lua5.4 || missing+=(lua5.4)
     [ -f /usr/include/lua5.4/lua.h ] || missing+=(liblua5.4-dev)
+    if wanted luaversions; then
+        have lua5.1 || missing+=(lua5.1)
+        [ -f /usr/include/lua5.1/lua.h ] || missing+=(liblua5.1-0-dev)
+        have luajit || missing+=(luajit)
+        [ -f /usr/include/luajit-2.1/lua.h ] || missing+=(libluajit-5.1-dev)
+    fi
     have luarocks || missing+=(luarocks)
     have hyperfine || missing+=(hyperfine)
     [ -x /usr/bin/time ] || missing+=(time)
@@ -293,6 +301,36 @@ if wanted install; then
     say "1. install"
     install_pair file "$FILE_URL"
     [ "$SMOKE" = 1 ] || install_pair http "$HTTP_URL"
+fi
+
+# The same closure in Lua 5.1 and LuaJIT environments (file://), on Debian's interpreters and
+# headers; LuaRocks beside them for 5.1 (Debian's luarocks has no LuaJIT configuration).
+install_lua() {
+    local lua=$1 H="$W/lvm-home-$1" E="$W/lvm-env-$1" lvm
+    lvm=$(lvm_in "$H" "$E")
+    timed "install-cold-lua$lua-lvm" "$RUNS" "$WARMUP" \
+        "rm -rf $H $E && $lvm init --lua $lua --server $FILE_URL" "$lvm install bench-root"
+    timed "install-warm-lua$lua-lvm" "$RUNS" "$WARMUP" \
+        "rm -rf $E && $lvm init --lua $lua --server $FILE_URL" "$lvm install bench-root"
+    local interpreter=lua5.1 dir=5.1
+    [ "$lua" = luajit ] && interpreter=luajit
+    LUA_PATH="$E/tree/share/lua/$dir/?.lua;$E/tree/share/lua/$dir/?/init.lua" \
+        LUA_CPATH="$E/tree/lib/lua/$dir/?.so" \
+        $interpreter -e 'local m = require "bench_root"; assert(m.weight() > 1)' >>"$LOG" 2>&1 ||
+        die "require 'bench_root' failed with $interpreter in $E/tree"
+    [ "$lua" = 5.1 ] || return 0
+    local LH="$W/lr-home-5.1" T="$W/lr-tree-5.1" lr
+    lr="env HOME=$LH luarocks --lua-version 5.1 --tree $T"
+    timed "install-cold-lua5.1-luarocks" "$SLOW_RUNS" 0 \
+        "rm -rf $T $LH && mkdir -p $LH" "$lr install --only-server $FILE_URL bench-root"
+    timed "install-warm-lua5.1-luarocks" "$SLOW_RUNS" "$WARMUP" \
+        "rm -rf $T" "$lr install --only-server $FILE_URL bench-root"
+}
+
+if wanted luaversions && [ "$SMOKE" = 0 ]; then
+    say "1b. install in Lua 5.1 and LuaJIT environments"
+    install_lua 5.1
+    install_lua luajit
 fi
 
 # Peak memory of the cold 50-rock install (file://), both tools, children included.
