@@ -201,6 +201,46 @@ def rows(results):
     return out
 
 
+SHAPES = [
+    ("shape-penlight", "penlight-like: 60 pure-Lua modules + 1 C rock (1 file)"),
+    ("shape-busted", "busted-like: 10 rocks, 2 with C (4 files)"),
+    ("shape-socket", "luasocket-like: 1 rock, 12 C files in 4 modules"),
+    ("shape-lpeg", "lpeg-like: 1 C module of 6 files"),
+]
+
+
+def ratio(a, b):
+    return a[0] / b[0] if a and b else None
+
+
+def fmt_ratio(r, limit):
+    if r is None:
+        return "—"
+    mark = "" if limit is None else (" ✓" if r <= limit else " ✗")
+    return f"{r:.2f}{mark}"
+
+
+def shape_rows(results):
+    """One row per real-rock shape and install kind: lvm, Lux and LuaRocks side by side, and the
+    bare compiles of its C files (the compile limit)."""
+    out = []
+    for root, label in SHAPES:
+        cold = timing(results, f"shape-{root}-cold-lvm")
+        if cold is None:
+            continue
+        lux = timing(results, f"shape-{root}-cold-lux")
+        lr = timing(results, f"shape-{root}-cold-luarocks")
+        bare = timing(results, f"shape-{root}-compile")
+        out.append((f"{label}, cold", fmt_timing(cold), fmt_timing(lux), fmt_timing(lr),
+                    fmt_ratio(ratio(cold, lux), 2 / 3), fmt_ratio(ratio(cold, lr), 1 / 10),
+                    fmt_timing(bare), fmt_ratio(ratio(cold, bare), 1.15)))
+        warm = timing(results, f"shape-{root}-warm-lvm")
+        warm_lux = timing(results, f"shape-{root}-warm-lux")
+        out.append((f"{label}, warm", fmt_timing(warm), fmt_timing(warm_lux), "—",
+                    fmt_ratio(ratio(warm, warm_lux), 1 / 20), "—", "—", "—"))
+    return out
+
+
 def table(header, lines):
     out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     out += ["| " + " | ".join(str(c) for c in line) + " |" for line in lines]
@@ -235,6 +275,18 @@ def render(results):
 
     parts.append(table(["workload", "lvm", "luarocks", "lvm / luarocks", "target", "", "notes"],
                        rows(results)))
+
+    shapes = shape_rows(results)
+    if shapes:
+        parts.append(
+            "Rocks in real rocks' shapes (`bench/gen.py shapes`, file://; cold: empty home, "
+            "cache and tree; warm: lvm's store filled, Lux's cache kept, fresh environment). "
+            "*Bare compile* runs the same compiler, flags and files as lvm's builtin build, as "
+            "many at a time as the machine has cores (`bench/bare_compile.sh`). Targets: cold ≤ "
+            "2/3 of Lux and ≤ 1/10 of LuaRocks, cold ≤ 1.15 × the bare compile, warm ≤ 1/20 of "
+            "Lux (✓ met, ✗ missed).")
+        parts.append(table(["workload", "lvm", "Lux", "LuaRocks", "lvm / Lux", "lvm / LuaRocks",
+                            "bare compile", "lvm / compile"], shapes))
 
     mem_rows = []
     limit = 64 * MIB

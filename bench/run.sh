@@ -21,7 +21,9 @@
 #   --only LIST         run only these workloads (comma-separated: install, luaversions,
 #                       memory, rollback, switch, history, search, startup, runtimes);
 #                       luaversions installs the closure in Lua 5.1 and LuaJIT environments
-#                       (Debian's lua5.1 and luajit, with headers); rollback and switch fill
+#                       (Debian's lua5.1 and luajit, with headers); shapes installs rocks in
+#                       the shapes of penlight, busted, luasocket and lpeg and times their
+#                       bare compiles (bench/bare_compile.sh); rollback and switch fill
 #                       the store themselves, startup needs rollback; runtimes times the
 #                       one-time interpreter builds (`lvm runtime install`; 5.1 only in --smoke)
 set -euo pipefail
@@ -40,7 +42,7 @@ DOC="$REPO/docs/benchmarks.md"
 SETUP=1
 DEBUG_BENCHES=0
 KEEP=0
-ONLY="install,luaversions,memory,rollback,switch,history,search,startup,runtimes"
+ONLY="install,luaversions,shapes,memory,rollback,switch,history,search,startup,runtimes"
 
 die() {
     echo "bench: $*" >&2
@@ -77,7 +79,7 @@ fi
 IFS=: read -r MIDS LEAVES CMODS <<<"$SIZE"
 for workload in ${ONLY//,/ }; do
     case "$workload" in
-    install | luaversions | memory | rollback | switch | history | search | startup | runtimes) ;;
+    install | luaversions | shapes | memory | rollback | switch | history | search | startup | runtimes) ;;
     *) die "unknown workload '$workload' in --only (see --help)" ;;
     esac
 done
@@ -331,6 +333,53 @@ if wanted luaversions && [ "$SMOKE" = 0 ]; then
     say "1b. install in Lua 5.1 and LuaJIT environments"
     install_lua 5.1
     install_lua luajit
+fi
+
+# Rocks in real rocks' shapes (bench/gen.py shapes): cold and warm installs, and for those with C
+# files the bare compiles alone (the compile limit), as lvm runs them: same compiler, flags,
+# files and number of parallel jobs.
+install_shape() {
+    local root=$1 c_files=$2 c_rocks=$3 url=$4 srv=$5
+    local H="$W/lvm-home-$root" E="$W/lvm-env-$root" LH="$W/lr-home-$root" T="$W/lr-tree-$root"
+    local lvm lr
+    lvm=$(lvm_in "$H" "$E")
+    lr=$(lr_in "$LH" "$T")
+    timed "shape-$root-cold-lvm" "$RUNS" "$WARMUP" \
+        "rm -rf $H $E && $lvm init --server $url" "$lvm install $root"
+    timed "shape-$root-warm-lvm" "$RUNS" "$WARMUP" \
+        "rm -rf $E && $lvm init --server $url" "$lvm install $root"
+    timed "shape-$root-cold-luarocks" "$SLOW_RUNS" 0 \
+        "rm -rf $T $LH && mkdir -p $LH" "$lr install --only-server $url $root"
+    local module=${root//-/_}
+    [ "$root" = shape-penlight ] && module=shape_pl
+    [ "$root" = shape-lpeg ] && module=shape_re
+    $lvm run -e "assert(require('$module').name)" >>"$LOG" 2>&1 ||
+        die "require '$module' failed in lvm's $root environment"
+    LUA_PATH="$T/share/lua/5.4/?.lua;$T/share/lua/5.4/?/init.lua" LUA_CPATH="$T/lib/lua/5.4/?.so" \
+        lua5.4 -e "assert(require('$module').name)" >>"$LOG" 2>&1 ||
+        die "require '$module' failed in LuaRocks' $root tree"
+    [ "$c_files" -gt 0 ] || return 0
+    local B="$W/bare-$root" unpack="" rock
+    for rock in ${c_rocks//,/ }; do
+        unpack="$unpack && tar xzf $srv/$rock-1.0-1.tar.gz -C $B"
+    done
+    timed "shape-$root-compile" "$RUNS" "$WARMUP" "rm -rf $B && mkdir -p $B$unpack" \
+        "bash $BENCH_DIR/bare_compile.sh $B /usr/include/lua5.4 $(nproc)"
+}
+
+if wanted shapes; then
+    say "1c. rocks in real rocks' shapes"
+    SHAPE_SRV="$W/srv-shapes"
+    # Smoke runs: the lpeg shape alone, its C files a twentieth of their size.
+    SHAPE_SCALE=1
+    [ "$SMOKE" = 0 ] || SHAPE_SCALE=0.05
+    python3 "$BENCH_DIR/gen.py" shapes "$SHAPE_SRV" "file://$SHAPE_SRV" "$SHAPE_SCALE" \
+        >"$R/shapes.txt"
+    luarocks-admin make-manifest --lua-version 5.4 "$SHAPE_SRV" >>"$LOG" 2>&1
+    while read -r root c_files c_rocks; do
+        [ "$SMOKE" = 0 ] || [ "$root" = shape-lpeg ] || continue
+        install_shape "$root" "$c_files" "$c_rocks" "file://$SHAPE_SRV" "$SHAPE_SRV"
+    done <"$R/shapes.txt"
 fi
 
 # Peak memory of the cold 50-rock install (file://), both tools, children included.

@@ -87,6 +87,20 @@ fn smoke_run_installs_with_both_tools_and_reports() {
         assert!(ratio > 0.0, "{cells:?}");
         assert!(cells[5] == "met" || cells[5] == "**missed**", "{cells:?}");
     }
+    // The real-rock shape generator and the compile limit, on the smallest shape: lvm, LuaRocks
+    // and the bare compiles all timed, and the ratios computed from them.
+    let cells = row(&text, "lpeg-like: 1 C module of 6 files, cold");
+    assert!(
+        is_time(cells[1]) && is_time(cells[3]) && is_time(cells[6]),
+        "lpeg shape: lvm, LuaRocks and the bare compile timed: {cells:?}"
+    );
+    for ratio in [cells[5], cells[7]] {
+        let value: f64 = ratio
+            .trim_end_matches([' ', '✓', '✗'])
+            .parse()
+            .unwrap_or_else(|_| panic!("{cells:?}"));
+        assert!(value > 0.0, "{cells:?}");
+    }
     // The script cleans up its work directory (and the HTTP server, not started in smoke mode).
     let left: Vec<_> = std::fs::read_dir(dir.path())
         .unwrap()
