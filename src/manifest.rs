@@ -317,6 +317,22 @@ impl Manifest {
             .collect()
     }
 
+    /// The installed packages that need `name`, directly or indirectly, sorted.
+    pub fn dependents_closure(&self, name: &str) -> Vec<String> {
+        let mut found = std::collections::BTreeSet::new();
+        let mut stack = vec![name.to_string()];
+        while let Some(next) = stack.pop() {
+            if let Some(p) = self.packages.get(&next) {
+                for by in &p.reason.required_by {
+                    if by != name && found.insert(by.clone()) {
+                        stack.push(by.clone());
+                    }
+                }
+            }
+        }
+        found.into_iter().collect()
+    }
+
     /// Recomputes every package's `required_by` from the dependencies.
     pub fn recompute_reasons(&mut self) {
         let mut required_by: BTreeMap<String, Vec<String>> = BTreeMap::new();

@@ -707,7 +707,9 @@ fn check_libraries(env: &Environment, manifest: &Manifest, f: &mut Findings) {
     }
 }
 
-/// Requires every module of every installed rock; returns how many loaded.
+/// Requires every module of every installed rock; returns how many loaded. A module that fails
+/// is retried the ways that tell a rock that cannot be used (an error) from a module that only
+/// fails when required on its own (a note): as a script, after its parents.
 fn check_requires(
     env: &Environment,
     interpreter: &Interpreter,
@@ -715,16 +717,34 @@ fn check_requires(
     f: &mut Findings,
 ) -> usize {
     let tree = env.tree_path();
+    let rocks: BTreeMap<&String, (std::path::PathBuf, Vec<String>)> = manifest
+        .packages
+        .iter()
+        .map(|(name, p)| {
+            let dir = crate::tree::rock_dir(&tree, env.lua(), name, p.version.as_str());
+            let modules = loadcheck::modules_of(&dir);
+            (name, (dir, modules))
+        })
+        .filter(|(_, (dir, _))| dir.is_dir())
+        .collect();
+    let provided: BTreeMap<&str, &str> = rocks
+        .iter()
+        .flat_map(|(name, (_, modules))| modules.iter().map(|m| (m.as_str(), name.as_str())))
+        .collect();
+    let required_by_rocks = modules_required_by_rocks(&rocks);
     let mut loaded = 0;
-    for (name, package) in &manifest.packages {
-        let rock_dir = crate::tree::rock_dir(&tree, env.lua(), name, package.version.as_str());
-        if !rock_dir.is_dir() {
+    for name in dependencies_first(manifest) {
+        let Some((rock_dir, modules)) = rocks.get(&name) else {
             continue;
-        }
-        let modules = loadcheck::modules_of(&rock_dir);
-        for check in loadcheck::check_modules(&tree, interpreter, &modules) {
+        };
+        let name = &name;
+        let package = &manifest.packages[name];
+        let checks = loadcheck::check_modules(&tree, interpreter, modules);
+        let failed = checks.iter().filter(|c| c.error.is_some()).count();
+        loaded += checks.len() - failed;
+        let nothing_loads = failed == checks.len();
+        for check in checks {
             let Some(error) = check.error else {
-                loaded += 1;
                 continue;
             };
             let how = match check.loader {
@@ -735,32 +755,256 @@ fn check_requires(
                 ),
                 Loader::External => format!(" (checked with {})", interpreter.describe()),
             };
-            let fix = match flagged_in_closure(manifest, name, f) {
-                Some(earlier) => earlier.fix.clone(),
-                None => Some(format!(
-                    "{}   # the rock as built does not load; report it to its authors",
-                    super::remove_command(std::slice::from_ref(name))
-                )),
+            let subject = format!("{name} {}", package.version);
+            let module = check.module.as_str();
+            let failure = format!("require('{module}') fails: {error}{how}");
+            let retry = |how: &loadcheck::Retry| loadcheck::retry(&tree, interpreter, module, how);
+            let main = is_main_module(name, module, required_by_rocks.get(module));
+            let c_module = is_c_module(rock_dir, module);
+            let failure_kind = classify(module, &error, c_module, &provided, retry);
+            let earlier_fix = match failure_kind {
+                Failure::Script { .. } | Failure::NeedsParents(_) => None,
+                _ => flagged_in_closure(manifest, name, f).map(|e| e.fix.clone()),
             };
-            f.add(
-                Severity::Error,
-                "require",
-                Some(name),
-                format!(
-                    "{name} {}: require('{}') fails: {error}{how}",
-                    package.version, check.module
+            if let Some(fix) = earlier_fix {
+                f.add(Severity::Error, "require", Some(name), format!("{subject}: {failure}"), fix);
+                continue;
+            }
+            match failure_kind {
+                Failure::Script { retried } => f.add(
+                    Severity::Note,
+                    "require",
+                    Some(name),
+                    format!(
+                        "{subject}: '{module}' is a command-line script installed as a module: required on its own it fails ({error}) because it reads the command line (the global `arg`); {}, so this is not a defect of the rock",
+                        match retried {
+                            None => "with `arg` set it loads".to_string(),
+                            Some(e) => format!("with `arg` set it gets past that (then: {e})"),
+                        }
+                    ),
+                    None,
                 ),
-                fix,
-            );
+                Failure::NeedsParents(parents) => f.add(
+                    Severity::Note,
+                    "require",
+                    Some(name),
+                    format!(
+                        "{subject}: '{module}' loads only after {} (required on its own: {error}); code that uses it requires that first",
+                        parents
+                            .iter()
+                            .map(|p| format!("'{p}'"))
+                            .collect::<Vec<_>>()
+                            .join(" and ")
+                    ),
+                    None,
+                ),
+                Failure::Optional(missing) if !main && !nothing_loads => f.add(
+                    Severity::Note,
+                    "require",
+                    Some(name),
+                    format!(
+                        "{subject}: '{module}' needs module '{missing}', which {name} does not depend on and no installed rock provides: an optional part of {name}, usable once a rock providing '{missing}' is installed"
+                    ),
+                    None,
+                ),
+                Failure::Optional(_) | Failure::Broken if main || c_module || nothing_loads => {
+                    f.add(
+                        Severity::Error,
+                        "require",
+                        Some(name),
+                        format!(
+                            "{subject}: {failure}{}",
+                            if main {
+                                format!(" ('{module}' is a main module of {name})")
+                            } else {
+                                String::new()
+                            }
+                        ),
+                        Some(unusable_rock_fix(manifest, name)),
+                    )
+                }
+                Failure::Optional(_) | Failure::Broken => f.add(
+                    Severity::Warning,
+                    "require",
+                    Some(name),
+                    format!(
+                        "{subject}: {failure}; {name}'s main modules load, so only this module is unusable"
+                    ),
+                    Some(format!("report it to the authors of {name}")),
+                ),
+            }
         }
     }
     loaded
 }
 
+/// The installed packages, each after the ones it depends on (so a dependency's findings are
+/// known when its dependents are checked); a cycle is broken in name order.
+fn dependencies_first(manifest: &Manifest) -> Vec<String> {
+    let deps = |name: &str| -> Vec<String> {
+        manifest.packages[name]
+            .dependencies
+            .iter()
+            .filter_map(|d| Dependency::parse(d).ok())
+            .map(|d| d.name)
+            .filter(|d| d != name && manifest.packages.contains_key(d))
+            .collect()
+    };
+    let mut done: Vec<String> = Vec::new();
+    let mut left: Vec<&String> = manifest.packages.keys().collect();
+    while !left.is_empty() {
+        let ready = left
+            .iter()
+            .position(|n| deps(n).iter().all(|d| done.contains(d)))
+            .unwrap_or(0);
+        done.push(left.remove(ready).clone());
+    }
+    done
+}
+
+/// Why a module failed to load, as far as retrying it tells.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Failure {
+    /// A command-line script: it reads the global `arg`. With `arg` set it loads (`None`) or
+    /// fails later for another reason (reading empty input, say).
+    Script { retried: Option<String> },
+    /// It loads once these parent modules are loaded.
+    NeedsParents(Vec<String>),
+    /// It needs this module, which no installed rock provides.
+    Optional(String),
+    /// None of the above: the module does not load.
+    Broken,
+}
+
+/// Classifies a failed `require`: `retry` requires the module again the way it is given.
+fn classify(
+    module: &str,
+    error: &str,
+    c_module: bool,
+    provided: &BTreeMap<&str, &str>,
+    retry: impl Fn(&loadcheck::Retry) -> Option<String>,
+) -> Failure {
+    if c_module {
+        return Failure::Broken;
+    }
+    if reads_arg(error) {
+        let retried = retry(&loadcheck::Retry::AsScript);
+        if !retried.as_deref().is_some_and(reads_arg) {
+            return Failure::Script { retried };
+        }
+    }
+    let parents = parent_modules(module, provided);
+    if !parents.is_empty() && retry(&loadcheck::Retry::AfterParents(parents.clone())).is_none() {
+        return Failure::NeedsParents(parents);
+    }
+    match missing_module(error) {
+        Some(missing) if !provided.contains_key(missing) => Failure::Optional(missing.to_string()),
+        _ => Failure::Broken,
+    }
+}
+
+/// The error is about the global `arg`, which only a script run has.
+fn reads_arg(error: &str) -> bool {
+    error.contains("global 'arg'")
+}
+
+/// The module a `module 'x' not found` error names.
+fn missing_module(error: &str) -> Option<&str> {
+    let rest = error.split("module '").nth(1)?;
+    let (name, after) = rest.split_once('\'')?;
+    after.starts_with(" not found").then_some(name)
+}
+
+/// The installed modules above `module` in its dotted name (`a` and `a.b` for `a.b.c`),
+/// outermost first.
+fn parent_modules(module: &str, provided: &BTreeMap<&str, &str>) -> Vec<String> {
+    let parts: Vec<&str> = module.split('.').collect();
+    (1..parts.len())
+        .map(|n| parts[..n].join("."))
+        .filter(|p| provided.contains_key(p.as_str()))
+        .collect()
+}
+
+/// Whether `module` is one of the rock's own C modules.
+fn is_c_module(rock_dir: &Path, module: &str) -> bool {
+    let rel = format!(
+        "{}.{}",
+        module.replace('.', "/"),
+        std::env::consts::DLL_EXTENSION
+    );
+    rock_dir.join("lib").join(rel).is_file()
+}
+
+/// A main module of `package`: one that other rocks require, or one named like the package
+/// (`cjson` of lua-cjson, `busted` of busted).
+fn is_main_module(
+    package: &str,
+    module: &str,
+    required_by: Option<&BTreeSet<String>>,
+) -> bool {
+    required_by.is_some_and(|by| by.iter().any(|p| p != package)) || named_like(package, module)
+}
+
+/// Whether a module is named like its package, the way rocks name their main module.
+fn named_like(package: &str, module: &str) -> bool {
+    let bare = package
+        .strip_prefix("lua-")
+        .or_else(|| package.strip_suffix("-lua"))
+        .unwrap_or(package);
+    [package, bare]
+        .iter()
+        .any(|n| module == *n || module == n.replace('-', "_") || module == n.replace('-', "."))
+}
+
+/// Module → the installed rocks whose Lua files require it (statically).
+fn modules_required_by_rocks(
+    rocks: &BTreeMap<&String, (std::path::PathBuf, Vec<String>)>,
+) -> BTreeMap<String, BTreeSet<String>> {
+    let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (name, (dir, _)) in rocks {
+        for file in super::requires::lua_files(&dir.join("lua")) {
+            let Ok(source) = std::fs::read_to_string(&file) else {
+                continue;
+            };
+            for call in super::requires::require_calls(&source) {
+                if let Some(module) = call.module {
+                    out.entry(module).or_default().insert(name.to_string());
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The fix for a rock that cannot be used: removing it, and saying which packages go with it
+/// when others need it.
+fn unusable_rock_fix(manifest: &Manifest, name: &str) -> String {
+    let needing = manifest.dependents_closure(name);
+    if needing.is_empty() {
+        return format!(
+            "{}   # the rock as built does not load; report it to its authors",
+            super::remove_command(&[name.to_string()])
+        );
+    }
+    let mut remove: Vec<String> = needing
+        .iter()
+        .chain(std::iter::once(&name.to_string()))
+        .filter(|n| manifest.packages.get(*n).is_some_and(|p| p.is_requested()))
+        .cloned()
+        .collect();
+    remove.sort();
+    remove.dedup();
+    format!(
+        "{}   # {name} does not load as built, and {} need it, so they go with it; or keep them and report it to the authors of {name}",
+        super::remove_command(&remove),
+        needing.join(", ")
+    )
+}
+
 /// An earlier error on `name` or on a package it depends on (directly or not): a module that
 /// fails to load because of it is fixed by fixing that.
 fn flagged_in_closure<'a>(manifest: &Manifest, name: &str, f: &'a Findings) -> Option<&'a Finding> {
-    const CAUSES: &[&str] = &["tree", "files", "libraries", "dependencies"];
+    const CAUSES: &[&str] = &["tree", "files", "libraries", "dependencies", "require"];
     let mut seen = BTreeSet::new();
     let mut stack = vec![name.to_string()];
     while let Some(next) = stack.pop() {
@@ -830,5 +1074,76 @@ fn check_updates(env: &Environment, manifest: &Manifest, f: &mut Findings) {
             format!("{name} {version} is available on {url} (installed: {installed})"),
             Some(super::install_command(&[format!("{name} >= {version}")])),
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use loadcheck::Retry;
+
+    fn provided<'a>(modules: &[&'a str]) -> BTreeMap<&'a str, &'a str> {
+        modules.iter().map(|m| (*m, "pkg")).collect()
+    }
+
+    #[test]
+    fn failures_are_classified_by_what_the_retries_show() {
+        let none = provided(&["a", "a.b"]);
+        let arg_error = "x.lua:3: attempt to index a nil value (global 'arg')";
+        // A script: with `arg` set it loads, or fails for another reason.
+        assert_eq!(
+            classify("s", arg_error, false, &none, |_| None),
+            Failure::Script { retried: None }
+        );
+        assert_eq!(
+            classify("s", arg_error, false, &none, |_| Some("bad input".into())),
+            Failure::Script {
+                retried: Some("bad input".into())
+            }
+        );
+        // Still failing on `arg`: not explained by being a script.
+        assert_eq!(
+            classify("s", arg_error, false, &none, |_| Some(arg_error.into())),
+            Failure::Broken
+        );
+        // Loads after its parents, which are retried outermost first.
+        let seen = std::cell::RefCell::new(Vec::new());
+        let failure = classify("a.b.c", "attempt to index a nil value", false, &none, |r| {
+            seen.borrow_mut().push(r.clone());
+            None
+        });
+        assert_eq!(failure, Failure::NeedsParents(vec!["a".into(), "a.b".into()]));
+        assert_eq!(
+            seen.into_inner(),
+            vec![Retry::AfterParents(vec!["a".into(), "a.b".into()])]
+        );
+        // A module nothing provides; one that is provided but fails is broken.
+        let missing = "module 'zlib' not found:\n\tno field package.preload['zlib']";
+        assert_eq!(
+            classify("h.zlib", missing, false, &none, |_| Some("x".into())),
+            Failure::Optional("zlib".into())
+        );
+        let present = "module 'a' not found: ...";
+        assert_eq!(classify("q", present, false, &none, |_| None), Failure::Broken);
+        // A C module is never retried.
+        assert_eq!(
+            classify("c", arg_error, true, &none, |_| panic!("retried")),
+            Failure::Broken
+        );
+    }
+
+    #[test]
+    fn main_modules_are_named_like_the_package_or_required_by_others() {
+        assert!(named_like("lua-cjson", "cjson"));
+        assert!(named_like("busted", "busted"));
+        assert!(named_like("lpeg_patterns", "lpeg_patterns"));
+        assert!(named_like("lua-term", "term"));
+        assert!(!named_like("lua-cjson", "json2lua"));
+        let by: BTreeSet<String> = ["other".to_string()].into();
+        assert!(is_main_module("luafilesystem", "lfs", Some(&by)));
+        let only_self: BTreeSet<String> = ["luafilesystem".to_string()].into();
+        assert!(!is_main_module("luafilesystem", "lfs", Some(&only_self)));
+        assert_eq!(missing_module("module 'x.y' not found: no file"), Some("x.y"));
+        assert_eq!(missing_module("error loading module 'x' from file"), None);
     }
 }

@@ -54,6 +54,16 @@ pub fn search_paths(tree: &Path, lua: LuaVersion) -> (String, String) {
     )
 }
 
+/// How a module that failed bare is required again, to tell a module that only fails when
+/// required on its own from one that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Retry {
+    /// As a script run: the global `arg` set, standard input empty and output discarded.
+    AsScript,
+    /// After requiring these modules (its parents), in order.
+    AfterParents(Vec<String>),
+}
+
 /// Requires each module in `interpreter`: a fresh embedded VM for each when it is the
 /// embedded Lua (C modules that fail to link there are retried with the system's `lua5.4`
 /// when it is installed), else its program.
@@ -62,39 +72,85 @@ pub fn check_modules(
     interpreter: &Interpreter,
     modules: &[String],
 ) -> Vec<ModuleCheck> {
-    let lua = interpreter.lua;
-    let external = interpreter.bin.clone();
-    if !interpreter.is_embedded() {
-        return modules
-            .iter()
-            .map(|module| ModuleCheck {
-                module: module.clone(),
-                error: match &external {
-                    Some(bin) => require_external(bin, tree, lua, module).err(),
-                    None => Some(format!("no Lua {lua} interpreter to load it in")),
-                },
-                loader: Loader::External,
-            })
-            .collect();
-    }
     modules
         .iter()
-        .map(|module| {
-            let error = require_embedded(tree, module).err();
-            match (&error, &external) {
-                (Some(e), Some(lua)) if e.contains("undefined symbol") => ModuleCheck {
-                    module: module.clone(),
-                    error: require_external(lua, tree, LuaVersion::EMBEDDED, module).err(),
-                    loader: Loader::External,
-                },
-                _ => ModuleCheck {
-                    module: module.clone(),
-                    error,
-                    loader: Loader::Embedded,
-                },
-            }
-        })
+        .map(|module| require_in(tree, interpreter, module, None))
         .collect()
+}
+
+/// Requires `module` again the way `retry` says, in a fresh interpreter; `None` when it loads.
+pub fn retry(
+    tree: &Path,
+    interpreter: &Interpreter,
+    module: &str,
+    retry: &Retry,
+) -> Option<String> {
+    require_in(tree, interpreter, module, Some(retry)).error
+}
+
+fn require_in(
+    tree: &Path,
+    interpreter: &Interpreter,
+    module: &str,
+    retry: Option<&Retry>,
+) -> ModuleCheck {
+    let lua = interpreter.lua;
+    let external = interpreter.bin.as_deref();
+    let check = |error, loader| ModuleCheck {
+        module: module.to_string(),
+        error,
+        loader,
+    };
+    if !interpreter.is_embedded() {
+        let error = match external {
+            Some(bin) => require_external(bin, tree, lua, module, retry).err(),
+            None => Some(format!("no Lua {lua} interpreter to load it in")),
+        };
+        return check(error, Loader::External);
+    }
+    match (require_embedded(tree, module, retry), external) {
+        (Err(e), Some(bin)) if e.contains("undefined symbol") => check(
+            require_external(bin, tree, LuaVersion::EMBEDDED, module, retry).err(),
+            Loader::External,
+        ),
+        (result, _) => check(result.err(), Loader::Embedded),
+    }
+}
+
+/// The Lua that requires a module, for both the embedded VM and an interpreter program:
+/// arguments are the search paths, the module, the parents to require first (comma-separated)
+/// and `"script"` to run it as a script would be.
+const REQUIRE_CHUNK: &str = r#"
+    local path, cpath, name, parents, mode = ...
+    package.path = path
+    package.cpath = cpath
+    -- A module calling os.exit while loading must not end the check.
+    os.exit = function() error("the module called os.exit while loading", 2) end
+    -- Required as a library, a module sees no command line (the interpreter program sets one).
+    arg = nil
+    if mode == "script" then
+        arg = { [0] = name }
+        local null = io.open("/dev/null", "r")
+        if null then io.stdin = null; io.input(null) end
+        local sink = io.open("/dev/null", "w")
+        if sink then io.stdout = sink; io.output(sink) end
+        print = function() end
+    end
+    for parent in string.gmatch(parents, "[^,]+") do
+        local ok, err = pcall(require, parent)
+        if not ok then error("its parent " .. parent .. " does not load: " .. tostring(err), 0) end
+    end
+    local ok, err = pcall(require, name)
+    if not ok then error(err, 0) end
+"#;
+
+/// The chunk's arguments after the search paths.
+fn retry_args(retry: Option<&Retry>) -> (String, &'static str) {
+    match retry {
+        None => (String::new(), ""),
+        Some(Retry::AsScript) => (String::new(), "script"),
+        Some(Retry::AfterParents(parents)) => (parents.join(","), ""),
+    }
 }
 
 /// The first line of a Lua error, without mlua's wrapping and the traceback.
@@ -111,7 +167,7 @@ fn first_lines(message: &str) -> String {
         .join(" ")
 }
 
-fn require_embedded(tree: &Path, module: &str) -> Result<(), String> {
+fn require_embedded(tree: &Path, module: &str, retry: Option<&Retry>) -> Result<(), String> {
     // SAFETY: loading C modules is the point of this check. They are the environment's own
     // modules, built against the same Lua headers as this VM.
     let lua = unsafe { mlua::Lua::unsafe_new() };
@@ -132,18 +188,10 @@ fn require_embedded(tree: &Path, module: &str) -> Result<(), String> {
         },
     )
     .map_err(|e| e.to_string())?;
-    // A module calling os.exit while loading must not end lvm.
-    let prelude = r#"
-        local path, cpath, name = ...
-        package.path = path
-        package.cpath = cpath
-        os.exit = function() error("the module called os.exit while loading", 2) end
-        local ok, err = pcall(require, name)
-        if not ok then error(err, 0) end
-    "#;
-    lua.load(prelude)
+    let (parents, mode) = retry_args(retry);
+    lua.load(REQUIRE_CHUNK)
         .set_name("=lvm doctor")
-        .call::<()>((path, cpath, module.to_string()))
+        .call::<()>((path, cpath, module.to_string(), parents, mode))
         .map_err(|e| first_lines(&e.to_string()))
 }
 
@@ -152,18 +200,24 @@ fn require_external(
     tree: &Path,
     version: LuaVersion,
     module: &str,
+    retry: Option<&Retry>,
 ) -> Result<(), String> {
     let lua = bin;
     let (path, cpath) = search_paths(tree, version);
-    let script = "local path, cpath, name = ...\n\
-                  package.path = path; package.cpath = cpath\n\
-                  local ok, err = pcall(require, name)\n\
-                  if not ok then io.stderr:write(tostring(err)); os.exit(1) end";
+    let (parents, mode) = retry_args(retry);
+    // The chunk replaces os.exit and io.stderr may be the only output left: keep both.
+    let script = format!(
+        "local exit, stderr = os.exit, io.stderr\n\
+         local ok, err = pcall((loadstring or load)({REQUIRE_CHUNK:?}), ...)\n\
+         if not ok then stderr:write(tostring(err)); exit(1) end"
+    );
     let out = Command::new(lua)
         .arg("-")
         .arg(&path)
         .arg(&cpath)
         .arg(module)
+        .arg(&parents)
+        .arg(mode)
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())

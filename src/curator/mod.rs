@@ -7,6 +7,7 @@ pub mod data;
 pub mod doctor;
 mod error;
 pub mod loadcheck;
+pub mod requires;
 pub mod recommend;
 pub mod setup;
 
