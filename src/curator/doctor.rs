@@ -767,7 +767,13 @@ fn check_requires(
                 _ => flagged_in_closure(manifest, name, f).map(|e| e.fix.clone()),
             };
             if let Some(fix) = earlier_fix {
-                f.add(Severity::Error, "require", Some(name), format!("{subject}: {failure}"), fix);
+                f.add(
+                    Severity::Error,
+                    "require",
+                    Some(name),
+                    format!("{subject}: {failure}"),
+                    fix,
+                );
                 continue;
             }
             match failure_kind {
@@ -937,11 +943,7 @@ fn is_c_module(rock_dir: &Path, module: &str) -> bool {
 
 /// A main module of `package`: one that other rocks require, or one named like the package
 /// (`cjson` of lua-cjson, `busted` of busted).
-fn is_main_module(
-    package: &str,
-    module: &str,
-    required_by: Option<&BTreeSet<String>>,
-) -> bool {
+fn is_main_module(package: &str, module: &str, required_by: Option<&BTreeSet<String>>) -> bool {
     required_by.is_some_and(|by| by.iter().any(|p| p != package)) || named_like(package, module)
 }
 
@@ -1043,6 +1045,54 @@ fn check_orphans(manifest: &Manifest, f: &mut Findings) {
     );
 }
 
+/// The packages of the profile the environment follows that the servers cannot satisfy: a
+/// curated name no server publishes (misspelt, or a server missing), or a version floor above
+/// every published version. Only asked when every server could be read.
+fn check_curated_constraints(env: &Environment, available: &super::Available, f: &mut Findings) {
+    let Ok(catalog) = super::load_catalog(env) else {
+        return;
+    };
+    let Some(active) = super::recommend::active_profile(env, &catalog) else {
+        return;
+    };
+    let Ok(plan) = catalog.plan(&active.name, false) else {
+        return;
+    };
+    for planned in plan {
+        let wanted = super::data::dependency_text(&planned.dependency());
+        let via = planned.via.join(", ");
+        match available.versions.get(&planned.name) {
+            None => f.add(
+                Severity::Note,
+                "curated",
+                Some(&planned.name),
+                format!(
+                    "profile {} asks for {wanted} ({via}), but no configured server publishes {}: a misspelt name in the curated data, or a server missing",
+                    active.name, planned.name
+                ),
+                Some("lvm profiles   # shows where the profile's packages come from; fix the data file or add a server with `lvm config set servers ...`".into()),
+            ),
+            Some(published) if !published.iter().any(|(v, _)| planned.version.matches(v)) => {
+                let mut versions: Vec<&Version> = published.iter().map(|(v, _)| v).collect();
+                versions.sort();
+                let listed: Vec<String> = versions.iter().map(|v| v.to_string()).collect();
+                f.add(
+                    Severity::Note,
+                    "curated",
+                    Some(&planned.name),
+                    format!(
+                        "profile {} asks for {wanted} ({via}), but no published version satisfies it (the servers have {})",
+                        active.name,
+                        listed.join(", ")
+                    ),
+                    Some("lvm profiles   # shows where the constraint comes from; lower it in that data file".into()),
+                )
+            }
+            Some(_) => {}
+        }
+    }
+}
+
 fn check_updates(env: &Environment, manifest: &Manifest, f: &mut Findings) {
     let available = super::Available::from_servers(env);
     for (url, why) in &available.unreachable {
@@ -1055,6 +1105,9 @@ fn check_updates(env: &Environment, manifest: &Manifest, f: &mut Findings) {
             ),
             None,
         );
+    }
+    if available.unreachable.is_empty() {
+        check_curated_constraints(env, &available, f);
     }
     let mut newer: BTreeMap<&String, (&Version, &String)> = BTreeMap::new();
     for (name, package) in &manifest.packages {
@@ -1112,7 +1165,10 @@ mod tests {
             seen.borrow_mut().push(r.clone());
             None
         });
-        assert_eq!(failure, Failure::NeedsParents(vec!["a".into(), "a.b".into()]));
+        assert_eq!(
+            failure,
+            Failure::NeedsParents(vec!["a".into(), "a.b".into()])
+        );
         assert_eq!(
             seen.into_inner(),
             vec![Retry::AfterParents(vec!["a".into(), "a.b".into()])]
@@ -1124,7 +1180,10 @@ mod tests {
             Failure::Optional("zlib".into())
         );
         let present = "module 'a' not found: ...";
-        assert_eq!(classify("q", present, false, &none, |_| None), Failure::Broken);
+        assert_eq!(
+            classify("q", present, false, &none, |_| None),
+            Failure::Broken
+        );
         // A C module is never retried.
         assert_eq!(
             classify("c", arg_error, true, &none, |_| panic!("retried")),
@@ -1143,7 +1202,10 @@ mod tests {
         assert!(is_main_module("luafilesystem", "lfs", Some(&by)));
         let only_self: BTreeSet<String> = ["luafilesystem".to_string()].into();
         assert!(!is_main_module("luafilesystem", "lfs", Some(&only_self)));
-        assert_eq!(missing_module("module 'x.y' not found: no file"), Some("x.y"));
+        assert_eq!(
+            missing_module("module 'x.y' not found: no file"),
+            Some("x.y")
+        );
         assert_eq!(missing_module("error loading module 'x' from file"), None);
     }
 }

@@ -7,8 +7,8 @@ pub mod data;
 pub mod doctor;
 mod error;
 pub mod loadcheck;
-pub mod requires;
 pub mod recommend;
+pub mod requires;
 pub mod setup;
 
 use std::collections::BTreeMap;

@@ -228,7 +228,10 @@ mod tests {
     use super::*;
 
     fn modules(source: &str) -> Vec<Option<String>> {
-        require_calls(source).into_iter().map(|r| r.module).collect()
+        require_calls(source)
+            .into_iter()
+            .map(|r| r.module)
+            .collect()
     }
 
     fn m(name: &str) -> Option<String> {
@@ -276,7 +279,16 @@ mod tests {
     #[test]
     fn shebang_and_unfinished_input_do_not_panic() {
         assert_eq!(modules("#!/usr/bin/env lua\nrequire 'x'"), vec![m("x")]);
-        for src in ["require '", "require [[", "--[[", "require(", "require", "'\\", "[=", "x = \"a\\"] {
+        for src in [
+            "require '",
+            "require [[",
+            "--[[",
+            "require(",
+            "require",
+            "'\\",
+            "[=",
+            "x = \"a\\",
+        ] {
             let _ = require_calls(src);
         }
     }

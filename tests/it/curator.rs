@@ -346,8 +346,55 @@ fn setup_of_each_shipped_profile() {
         for name in &planned {
             assert!(have.iter().any(|h| h == name), "{profile}: {name} missing");
         }
-        assert_healthy(&lvm);
+        // Healthy, with no warning: the closure's C modules (OpenSSL linked) all load.
+        let report = assert_healthy(&lvm);
+        let worse_than_notes: Vec<&Value> = report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["severity"] != "note")
+            .collect();
+        assert!(worse_than_notes.is_empty(), "{profile}: {report:#}");
+        if profile != "minimal" {
+            // lua-http's closure, as the real rock's dependencies bring it.
+            let have = installed(&lvm);
+            for name in [
+                "cqueues",
+                "luaossl",
+                "compat53",
+                "bit32",
+                "basexx",
+                "lpeg",
+                "lpeg_patterns",
+                "binaryheap",
+                "fifo",
+                "lpeglabel",
+            ] {
+                assert!(
+                    have.iter().any(|h| h == name),
+                    "{profile}: {name} missing: {have:?}"
+                );
+            }
+            assert_eq!(version_of(&lvm, "cqueues").unwrap(), "20200726.54-0");
+            // http.zlib needs a zlib module no dependency brings: a note, not an error.
+            let zlib = findings(&report, "require")
+                .into_iter()
+                .find(|f| {
+                    f["reason"]
+                        .as_str()
+                        .unwrap()
+                        .contains("'http.zlib' needs module 'zlib'")
+                })
+                .unwrap_or_else(|| panic!("{report:#}"));
+            assert_eq!(zlib["severity"], "note");
+        }
     }
+    // The C modules linked against OpenSSL work in Debian's Lua.
+    let out = stdout_ok(&lvm.lua(
+        "local tls = require('http.tls'); print(tls.openssl_version:match('^OpenSSL') ~= nil, \
+         #require('openssl.rand').bytes(16), require('bit32').bxor(5, 3))",
+    ));
+    assert_eq!(out.trim(), "true\t16\t6");
     // The curated modules work in Debian's Lua, C modules included.
     let out = stdout_ok(&lvm.lua(
         "local cjson = require('cjson'); local path = require('pl.path'); \
@@ -489,7 +536,10 @@ fn doctor_notes_command_line_scripts_installed_as_modules() {
         assert_eq!(finding["package"], "lua-cjson");
         assert!(finding.get("fix").is_none(), "{finding}");
         let reason = finding["reason"].as_str().unwrap();
-        assert!(reason.contains("command-line script installed as a module"), "{reason}");
+        assert!(
+            reason.contains("command-line script installed as a module"),
+            "{reason}"
+        );
         assert!(reason.contains("global 'arg'"), "{reason}");
     }
     // lua2json loads once `arg` is set; json2lua then reads the (empty) input and says so.
@@ -513,7 +563,10 @@ fn doctor_notes_command_line_scripts_installed_as_modules() {
     let out = std::process::Command::new("lua5.4")
         .arg(&script)
         .args(["1", "2"])
-        .env("LUA_CPATH", format!("{}/lib/lua/5.4/?.so", lvm.tree().display()))
+        .env(
+            "LUA_CPATH",
+            format!("{}/lib/lua/5.4/?.so", lvm.tree().display()),
+        )
         .output()
         .unwrap();
     assert_eq!(stdout_ok(&out).trim(), "[1,2]");
@@ -780,10 +833,7 @@ fn doctor_tells_a_broken_rock_from_modules_that_load_only_in_context() {
                 "usesbroken",
                 "dependencies = { \"lua >= 5.1\", \"brokenlib\" }\n\
                  build = { type = \"builtin\", modules = { usesbroken = \"usesbroken.lua\" } }\n",
-                &[(
-                    "usesbroken.lua",
-                    "return { lib = require('brokenlib') }\n",
-                )],
+                &[("usesbroken.lua", "return { lib = require('brokenlib') }\n")],
             ),
         ],
     );
@@ -822,7 +872,9 @@ fn doctor_tells_a_broken_rock_from_modules_that_load_only_in_context() {
     assert_eq!(broken["package"], "brokenlib");
     let fix = broken["fix"].as_str().unwrap();
     assert!(
-        fix.starts_with("lvm remove usesbroken   # brokenlib does not load as built, and usesbroken need it"),
+        fix.starts_with(
+            "lvm remove usesbroken   # brokenlib does not load as built, and usesbroken need it"
+        ),
         "{fix}"
     );
     let uses = about("require('usesbroken') fails");
@@ -932,6 +984,52 @@ fn doctor_reports_modules_that_need_symbols_nobody_has() {
         "lvm remove unlinked   # the rock as built does not load; report it to its authors"
     );
     apply_fix(&lvm, require[0]);
+}
+
+#[test]
+fn doctor_notes_curated_constraints_no_published_version_satisfies() {
+    let (lvm, _dir) = minimal_env();
+    // Healthy against the servers: every curated name and floor of minimal is published.
+    let out = lvm.ok(&["doctor", "--json"]);
+    let report: Value = serde_json::from_str(&out).unwrap();
+    assert!(findings(&report, "curated").is_empty(), "{report:#}");
+    // The user's data raises a floor above every release and names a package nobody publishes.
+    let user = lvm.home().join("envs");
+    std::fs::create_dir_all(&user).unwrap();
+    std::fs::write(
+        user.join("core.toml"),
+        "[collection.core]\ncategory = \"core\"\npriority = 1\nsummary = \"mine\"\n\
+         [[collection.core.packages]]\nname = \"inspect\"\nversion = \">= 4.0\"\nrationale = \"r\"\n\
+         [[collection.core.packages]]\nname = \"lua-cjsonn\"\nrationale = \"r\"\n",
+    )
+    .unwrap();
+    let out = lvm.run(&["doctor", "--json"]);
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(out.status.success(), "notes only: {report:#}");
+    let curated = findings(&report, "curated");
+    assert_eq!(curated.len(), 2, "{report:#}");
+    assert!(curated.iter().all(|f| f["severity"] == "note"));
+    let reason = |name: &str| {
+        curated
+            .iter()
+            .find(|f| f["package"] == name)
+            .unwrap_or_else(|| panic!("{name}: {report:#}"))["reason"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert!(
+        reason("inspect").contains(
+            "profile minimal asks for inspect >= 4.0 (collection core), but no published version satisfies it (the servers have 3.1.2-1, 3.1.3-1)"
+        ),
+        "{}",
+        reason("inspect")
+    );
+    assert!(
+        reason("lua-cjsonn").contains("no configured server publishes lua-cjsonn"),
+        "{}",
+        reason("lua-cjsonn")
+    );
 }
 
 #[test]

@@ -403,19 +403,28 @@ fn install_checklist_lists_each_package_once_and_draws_its_header_once_at_80_col
     // page) still drawn once as the pages turn. penlight comes once, its newest version.
     let header = "Packages matching ''";
     let mut term = Terminal::spawn_sized(&lvm, &["install", "--interactive"], 10, 80);
-    let screen = term.wait_for("the checklist", |s| s.contains("busted"));
+    let screen = term.wait_for("the checklist", |s| s.contains("basexx"));
     assert_eq!(screen.matches(header).count(), 1, "{screen}");
-    assert!(screen.contains("[Page 1/2]"), "{screen}");
+    assert!(screen.contains("[Page 1/3]"), "{screen}");
     let names = [
+        "basexx",
+        "binaryheap",
+        "bit32",
         "busted",
+        "compat53",
+        "cqueues",
         "dkjson",
+        "fifo",
         "http",
         "inspect",
         "legacy-tool",
         "lpeg",
+        "lpeg_patterns",
+        "lpeglabel",
         "lua-cjson",
         "lua-parser",
         "luafilesystem",
+        "luaossl",
         "luasocket",
         "luassert",
         "penlight",
@@ -427,7 +436,7 @@ fn install_checklist_lists_each_package_once_and_draws_its_header_once_at_80_col
         assert_eq!(Terminal::lines_of(&screen, name), 1, "{name}:\n{screen}");
     }
     let screen = term.contents();
-    assert!(screen.contains("[Page 2/2]"), "{screen}");
+    assert!(screen.contains("[Page 3/3]"), "{screen}");
     let penlight = Terminal::line_of(&screen, "penlight");
     assert!(penlight.contains("(1.14.0-1)"), "{penlight}");
     let (code, screen) = term.finish(ESCAPE);
