@@ -270,15 +270,34 @@ pub fn require_terminal(instead: &str) -> Option<i32> {
     Some(exit::USAGE)
 }
 
-/// `lvm setup --interactive`: the curated collections' packages.
-pub fn setup(ctx: &Context, choice: &ServerChoice) -> Result<i32> {
+/// A profile `lvm setup PROFILE --interactive` sets up: its name, and whether for production.
+pub struct ProfileSetup<'a> {
+    pub name: &'a str,
+    pub prod: bool,
+}
+
+/// `lvm setup [PROFILE] --interactive`: the curated collections' packages. With a profile, its
+/// packages are ticked too, and the picks are applied on its profile branch as a setup of it.
+pub fn setup(ctx: &Context, choice: &ServerChoice, profile: Option<ProfileSetup>) -> Result<i32> {
     let env = ctx.open()?;
     let catalog = curator::load_catalog(&env)?;
-    let facts = curated_facts(&catalog);
+    let plan = match &profile {
+        Some(p) => catalog
+            .plan(p.name, false)?
+            .into_iter()
+            .filter(|planned| !(p.prod && planned.dev))
+            .collect(),
+        None => Vec::new(),
+    };
+    let facts = with_planned(curated_facts(&catalog), &plan);
     if facts.is_empty() {
         anyhow::bail!("the curated collections list no packages (see `lvm collections`)");
     }
-    let installed = env.manifest()?;
+    // A profile branch that exists is what the picks change; a new one starts from the current.
+    let installed = match &profile {
+        Some(p) => profile_manifest(&env, p.name)?,
+        None => env.manifest()?,
+    };
     let wanted =
         |name: &str| !installed.packages.contains_key(name) && facts.iter().any(|f| f.name == name);
     let summaries = Summaries {
@@ -286,14 +305,71 @@ pub fn setup(ctx: &Context, choice: &ServerChoice) -> Result<i32> {
         wanted: &wanted,
     };
     let hits = search::search(&SearchScope::of(&env), "", choice, summaries)?;
-    let title = format!("Curated packages for profile '{}'", env.profile()?);
+    let title = match &profile {
+        Some(p) => format!(
+            "Profile '{}'{}: its packages ticked",
+            p.name,
+            if p.prod { " (production)" } else { "" }
+        ),
+        None => format!("Curated packages for profile '{}'", env.profile()?),
+    };
+    let pretick: Vec<String> = plan.iter().map(|p| p.name.clone()).collect();
     let shown = Shown {
         facts: &facts,
         hits: &hits,
         installed: &installed,
         title: &title,
+        pretick: &pretick,
     };
-    run(ctx, &env, &shown, choice, EventKind::Setup)
+    let apply = match &profile {
+        Some(p) => Apply::OnProfile {
+            name: p.name,
+            prod: p.prod,
+        },
+        None => Apply::Here(EventKind::Setup),
+    };
+    run(ctx, &env, &shown, choice, apply)
+}
+
+/// The curated facts with the profile's packages added (those outside every collection) and
+/// each planned package installing with the profile's constraint.
+pub fn with_planned(
+    mut facts: Vec<PackageFacts>,
+    plan: &[curator::PlannedPackage],
+) -> Vec<PackageFacts> {
+    for planned in plan {
+        match facts.iter_mut().find(|f| f.name == planned.name) {
+            Some(f) => f.constraint = planned.version.clone(),
+            None => facts.push(PackageFacts {
+                name: planned.name.clone(),
+                rationale: Some(format!("in {}", planned.via.join(", "))),
+                constraint: planned.version.clone(),
+                ..PackageFacts::default()
+            }),
+        }
+    }
+    facts
+}
+
+/// Ticks the items named in `names` (a profile's packages), beside the installed ones.
+pub fn pretick(items: &mut [Item], names: &[String]) {
+    for item in items.iter_mut() {
+        if names.contains(&item.name) {
+            item.ticked = true;
+        }
+    }
+}
+
+/// The state of the profile branch `profile`, or the current one when the branch does not
+/// exist yet (setting it up creates it from the current profile).
+fn profile_manifest(env: &lvm::env::Environment, profile: &str) -> Result<Manifest> {
+    match env.repo().try_profile_head(profile) {
+        Some(head) => {
+            let bytes = env.repo().read_file(head, lvm::envrepo::MANIFEST_FILE)?;
+            Ok(Manifest::from_bytes(&bytes, lvm::envrepo::MANIFEST_FILE)?)
+        }
+        None => Ok(env.manifest()?),
+    }
 }
 
 /// `lvm install --interactive [TERM]`: checks the terminal first, then the arguments (at most
@@ -342,8 +418,9 @@ pub fn install(ctx: &Context, term: &str, choice: &ServerChoice) -> Result<i32> 
         hits: &hits,
         installed: &installed,
         title: &title,
+        pretick: &[],
     };
-    run(ctx, &env, &shown, choice, EventKind::Install)
+    run(ctx, &env, &shown, choice, Apply::Here(EventKind::Install))
 }
 
 /// What the checklist shows.
@@ -355,6 +432,16 @@ struct Shown<'a> {
     installed: &'a Manifest,
     /// The header, before the key hint.
     title: &'a str,
+    /// Packages ticked when the checklist opens even if not installed (a profile's).
+    pretick: &'a [String],
+}
+
+/// Where the picks go.
+enum Apply<'a> {
+    /// One event of this kind on the current profile.
+    Here(EventKind),
+    /// A setup of this profile, on its profile branch.
+    OnProfile { name: &'a str, prod: bool },
 }
 
 fn run(
@@ -362,14 +449,15 @@ fn run(
     env: &lvm::env::Environment,
     shown: &Shown,
     choice: &ServerChoice,
-    kind: EventKind,
+    apply: Apply,
 ) -> Result<i32> {
     let term = Term::stderr();
     let (rows, columns) = term.size();
     // "> [x] " comes before each label; one column is left so the line never wraps.
     let width = usize::from(columns).saturating_sub(7).max(20);
     let summaries = summaries(env, shown);
-    let list = items(shown.facts, shown.installed, &summaries, width);
+    let mut list = items(shown.facts, shown.installed, &summaries, width);
+    pretick(&mut list, shown.pretick);
     let defaults: Vec<bool> = list.iter().map(|i| i.ticked).collect();
     let rows = usize::from(rows).saturating_sub(3).max(3);
     // dialoguer adds a colon to the header, and the page when the list does not fit.
@@ -401,36 +489,86 @@ fn run(
     // The lock is taken only now, so a checklist left open does not block other lvm commands;
     // the picks are compared with the state as it is once the lock is held.
     let env = env.lock(ctx.lock_timeout)?;
-    let current = env.manifest()?;
-    let picks = picks(&list, &picked, &current);
-    if picks.is_empty() {
-        if !ctx.quiet {
-            println!("Nothing to do: the checklist matches what is installed");
+    let (kind, prefix) = match apply {
+        Apply::Here(kind) => (kind, Vec::new()),
+        Apply::OnProfile { name, prod } => {
+            let (moved, done) =
+                curator::setup::on_profile_branch(&env, name, "the checklist's picks", |env| {
+                    apply_picks(
+                        env,
+                        &list,
+                        &picked,
+                        choice,
+                        &curator::setup::event_args(name, prod),
+                        EventKind::Setup,
+                    )
+                })?;
+            if !ctx.quiet {
+                if moved.created_branch {
+                    println!("Created profile '{name}'");
+                }
+                if let Some(from) = &moved.switched_from {
+                    println!("Switched from profile '{from}' to '{name}'");
+                }
+            }
+            report_applied(ctx, &done);
+            return Ok(exit::OK);
         }
-        report_kept(ctx, &picks);
-        return Ok(exit::OK);
+    };
+    let done = apply_picks(&env, &list, &picked, choice, &prefix, kind)?;
+    report_applied(ctx, &done);
+    Ok(exit::OK)
+}
+
+/// Compares the picks with the state once the lock is held and applies the difference as one
+/// event (`prefix` first among its arguments); the picks and what the change did, if anything.
+fn apply_picks(
+    env: &lvm::env::WriteLock<'_>,
+    list: &[Item],
+    picked: &[usize],
+    choice: &ServerChoice,
+    prefix: &[String],
+    kind: EventKind,
+) -> Result<(Picks, Option<install::Outcome>), lvm::ops::Error> {
+    let current = env.manifest()?;
+    let picks = picks(list, picked, &current);
+    if picks.is_empty() {
+        return Ok((picks, None));
     }
+    let args: Vec<String> = prefix.iter().cloned().chain(event_args(&picks)).collect();
     let outcome = install::install_with(
-        &env,
+        env,
         &targets(&picks),
         &picks.release,
         choice,
-        &event_args(&picks),
+        &args,
         kind,
         Default::default(),
     )?;
+    Ok((picks, Some(outcome)))
+}
+
+/// What applying the picks did.
+fn report_applied(ctx: &Context, (picks, outcome): &(Picks, Option<install::Outcome>)) {
     if !ctx.quiet {
-        let done = if picks.release.is_empty() {
-            "Installed"
-        } else {
-            "Changed"
-        };
-        let headline =
-            super::outcome::headline(&outcome, done, &super::outcome::nothing_installed(&outcome));
-        println!("{}", super::outcome::text(&outcome, &headline));
+        match outcome {
+            None => println!("Nothing to do: the checklist matches what is installed"),
+            Some(outcome) => {
+                let done = if picks.release.is_empty() {
+                    "Installed"
+                } else {
+                    "Changed"
+                };
+                let headline = super::outcome::headline(
+                    outcome,
+                    done,
+                    &super::outcome::nothing_installed(outcome),
+                );
+                println!("{}", super::outcome::text(outcome, &headline));
+            }
+        }
     }
-    report_kept(ctx, &picks);
-    Ok(exit::OK)
+    report_kept(ctx, picks);
 }
 
 fn report_kept(ctx: &Context, picks: &Picks) {

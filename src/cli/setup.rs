@@ -16,20 +16,20 @@ Examples:
   lvm setup standard --prod   the same without dev-only packages
   lvm profiles                what each profile installs
   lvm setup --interactive     tick curated packages in a checklist (current profile)
+  lvm setup standard --interactive   the same with standard's packages ticked, on its branch
 
 With --interactive, the checklist lists every package of the curated collections, the installed
 ones ticked; on enter, ticked packages that are missing are installed and unticked ones that were
 requested are no longer requested (they go unless another package needs them), all as one event
-on the current profile. It needs a terminal.")]
+on the current profile. With a PROFILE, its packages (without dev-only ones with --prod) are
+ticked too, and the picks are applied on the profile branch PROFILE (created and switched to as
+`lvm setup PROFILE` does) as a setup of it. It needs a terminal.")]
 pub struct SetupArgs {
     /// A curated profile (see `lvm profiles`).
-    #[arg(
-        required_unless_present = "interactive",
-        conflicts_with = "interactive"
-    )]
+    #[arg(required_unless_present = "interactive")]
     pub profile: Option<String>,
     /// Production: leave out dev-only packages (test tools).
-    #[arg(long, conflicts_with = "interactive")]
+    #[arg(long, requires = "profile")]
     pub prod: bool,
     /// Pick curated packages in a terminal checklist instead of installing a profile.
     #[arg(long)]
@@ -51,8 +51,18 @@ pub fn exec(ctx: &Context, args: SetupArgs) -> Result<i32> {
         .map(|s| normalize_server(s))
         .collect::<Result<Vec<_>>>()?;
     let choice = ServerChoice::Extra(servers);
-    let Some(profile) = args.profile.filter(|_| !args.interactive) else {
-        return super::interactive::setup(ctx, &choice);
+    if args.interactive {
+        let profile = args
+            .profile
+            .as_deref()
+            .map(|name| super::interactive::ProfileSetup {
+                name,
+                prod: args.prod,
+            });
+        return super::interactive::setup(ctx, &choice, profile);
+    }
+    let Some(profile) = args.profile else {
+        anyhow::bail!("name a profile to set up (see `lvm profiles`), or pass --interactive");
     };
     let env = ctx.open()?;
     let env = env.lock(ctx.lock_timeout)?;

@@ -67,73 +67,24 @@ pub fn setup(
             prod,
         });
     }
-    let previous = env.profile()?;
-    // Where the profile branch stood, so a failed setup can put it back without an event.
-    let head_before = env.repo().try_profile_head(profile);
-    let mut created_branch = false;
-    let mut switched_from = None;
-    if previous != profile {
-        let profiles = env.repo().profiles().map_err(crate::env::EnvError::from)?;
-        if !profiles.iter().any(|p| p == profile) {
-            crate::ops::profile::create(env, profile, None, None).map_err(|source| {
-                CuratorError::Setup {
-                    step: format!("creating the profile branch '{profile}'"),
-                    source: Box::new(source),
-                }
-            })?;
-            created_branch = true;
-        }
-        if let Err(e) = crate::ops::profile::switch(env, profile, vec![profile.to_string()]) {
-            let mut message = format!("switching to profile '{profile}'");
-            if created_branch && let Err(undo) = env.take_back_switch(&previous, profile, None) {
-                message.push_str(&format!(
-                    "; deleting the profile it created failed too ({}): run `lvm profile delete {profile}`",
-                    error_text(&undo)
-                ));
-            }
-            return Err(CuratorError::Setup {
-                step: message,
-                source: Box::new(e),
-            });
-        }
-        switched_from = Some(previous.clone());
-    }
     let targets: Vec<Target> = planned
         .iter()
         .map(|p| Target::Package(p.dependency()))
         .collect();
-    let install = match install::install_as(
-        env,
-        &targets,
-        choice,
-        &event_args(profile, prod),
-        EventKind::Setup,
-    ) {
-        Ok(o) => o,
-        Err(e) => {
-            let wanted: Vec<String> = planned
-                .iter()
-                .map(|p| dependency_text(&p.dependency()))
-                .collect();
-            let mut message = format!(
-                "setting up profile '{profile}' ({}) failed",
-                wanted.join(", ")
-            );
-            if let Some(from) = &switched_from {
-                match env.take_back_switch(from, profile, head_before) {
-                    Ok(()) => message.push_str(&format!("; back on profile '{from}'")),
-                    Err(undo) => message.push_str(&format!(
-                        "; going back to profile '{from}' failed too ({}): run `lvm profile switch {from}`",
-                        error_text(&undo)
-                    )),
-                }
-            }
-            return Err(CuratorError::Setup {
-                step: message,
-                source: Box::new(e),
-            });
-        }
-    };
+    let wanted: Vec<String> = planned
+        .iter()
+        .map(|p| dependency_text(&p.dependency()))
+        .collect();
+    let (moved, install) = on_profile_branch(env, profile, &wanted.join(", "), |env| {
+        install::install_as(
+            env,
+            &targets,
+            choice,
+            &event_args(profile, prod),
+            EventKind::Setup,
+        )
+    })?;
+    let (created_branch, switched_from) = (moved.created_branch, moved.switched_from);
     let installed = env.manifest()?;
     let left_out_installed = left_out
         .iter()
@@ -149,6 +100,81 @@ pub fn setup(
         left_out_installed,
         install,
     })
+}
+
+/// How a setup got onto its profile branch.
+#[derive(Debug, Clone)]
+pub struct BranchMove {
+    /// The profile branch was created (from the current profile).
+    pub created_branch: bool,
+    /// The profile the environment was on, when it was another.
+    pub switched_from: Option<String>,
+}
+
+/// Runs `change` (one event) on the profile branch `profile`, creating it from the current
+/// profile and switching to it first when needed. When `change` fails after a switch, the
+/// environment goes back to the profile it was on (and a branch created here is deleted), so
+/// the user is left where they were; `what` names the change in the error.
+pub fn on_profile_branch<T>(
+    env: &WriteLock<'_>,
+    profile: &str,
+    what: &str,
+    change: impl FnOnce(&WriteLock<'_>) -> Result<T, crate::ops::Error>,
+) -> Result<(BranchMove, T), CuratorError> {
+    let previous = env.profile()?;
+    // Where the profile branch stood, so a failed change can put it back without an event.
+    let head_before = env.repo().try_profile_head(profile);
+    let mut moved = BranchMove {
+        created_branch: false,
+        switched_from: None,
+    };
+    if previous != profile {
+        let profiles = env.repo().profiles().map_err(crate::env::EnvError::from)?;
+        if !profiles.iter().any(|p| p == profile) {
+            crate::ops::profile::create(env, profile, None, None).map_err(|source| {
+                CuratorError::Setup {
+                    step: format!("creating the profile branch '{profile}'"),
+                    source: Box::new(source),
+                }
+            })?;
+            moved.created_branch = true;
+        }
+        if let Err(e) = crate::ops::profile::switch(env, profile, vec![profile.to_string()]) {
+            let mut message = format!("switching to profile '{profile}'");
+            if moved.created_branch
+                && let Err(undo) = env.take_back_switch(&previous, profile, None)
+            {
+                message.push_str(&format!(
+                    "; deleting the profile it created failed too ({}): run `lvm profile delete {profile}`",
+                    error_text(&undo)
+                ));
+            }
+            return Err(CuratorError::Setup {
+                step: message,
+                source: Box::new(e),
+            });
+        }
+        moved.switched_from = Some(previous.clone());
+    }
+    match change(env) {
+        Ok(done) => Ok((moved, done)),
+        Err(e) => {
+            let mut message = format!("setting up profile '{profile}' ({what}) failed");
+            if let Some(from) = &moved.switched_from {
+                match env.take_back_switch(from, profile, head_before) {
+                    Ok(()) => message.push_str(&format!("; back on profile '{from}'")),
+                    Err(undo) => message.push_str(&format!(
+                        "; going back to profile '{from}' failed too ({}): run `lvm profile switch {from}`",
+                        error_text(&undo)
+                    )),
+                }
+            }
+            Err(CuratorError::Setup {
+                step: message,
+                source: Box::new(e),
+            })
+        }
+    }
 }
 
 #[cfg(test)]

@@ -310,6 +310,61 @@ fn setup_checklist_shows_curated_facts_and_applies_the_picks_as_one_event() {
 }
 
 #[test]
+fn setup_checklist_for_a_profile_ticks_its_packages_and_sets_it_up_on_its_branch() {
+    let lvm = env_with_curated();
+    lvm.ok(&["install", "penlight"]);
+    let mut term = Terminal::spawn(&lvm, &["setup", "minimal", "--interactive"]);
+    let screen = term.wait_for("the checklist", |s| s.contains("luassert"));
+    assert!(
+        screen.contains("Profile 'minimal': its packages ticked"),
+        "{screen}"
+    );
+    // The profile's packages are ticked, installed or not; the others are not.
+    for name in ["lua-cjson", "luafilesystem", "penlight", "inspect"] {
+        assert!(
+            ticked(&Terminal::line_of(&screen, name)),
+            "{name}:\n{screen}"
+        );
+    }
+    for name in ["busted", "http", "lpeg"] {
+        assert!(
+            !ticked(&Terminal::line_of(&screen, name)),
+            "{name}:\n{screen}"
+        );
+    }
+    // Untick inspect; take the rest as the profile has it.
+    term.key(DOWN, "luafilesystem", active);
+    term.key(DOWN, "penlight", active);
+    term.key(DOWN, "inspect", active);
+    term.key(SPACE, "inspect", |l| !ticked(l));
+    let (code, screen) = term.finish(ENTER);
+    assert_eq!(code, 0, "{screen}");
+    assert!(screen.contains("Created profile 'minimal'"), "{screen}");
+
+    // On the profile's own branch, one setup event recording the profile and the picks.
+    let repo = git2::Repository::open(lvm.env_dir()).unwrap();
+    assert_eq!(repo.head().unwrap().shorthand().unwrap(), "minimal");
+    let event = &events(&lvm)[0]["event"];
+    assert_eq!(event["kind"], "setup");
+    assert_eq!(
+        event["args"],
+        serde_json::json!(["minimal", "--interactive", "lua-cjson >= 2.1"])
+    );
+    assert_eq!(
+        state(&lvm),
+        [
+            "lua-cjson 2.1.0-1 requested",
+            "luafilesystem 1.8.0-1 dependency",
+            "penlight 1.14.0-1 requested"
+        ]
+    );
+    // recommend knows the profile it follows.
+    let recs: Value = serde_json::from_str(&lvm.ok(&["recommend", "--json", "--offline"])).unwrap();
+    assert_eq!(recs["profile"]["name"], "minimal", "{recs:#}");
+    lvm.ok(&["verify"]);
+}
+
+#[test]
 fn install_checklist_lists_search_results_and_escape_changes_nothing() {
     let lvm = env_with_curated();
     lvm.ok(&["install", "lua-cjson"]);
@@ -450,6 +505,7 @@ fn without_a_terminal_the_flag_fails_at_once() {
     let snapshot = lvm.snapshot();
     for args in [
         &["setup", "--interactive"][..],
+        &["setup", "standard", "--interactive"][..],
         &["install", "--interactive", "json"][..],
         &["install", "--interactive"][..],
     ] {
@@ -465,7 +521,7 @@ fn without_a_terminal_the_flag_fails_at_once() {
         );
     }
     assert_eq!(lvm.snapshot(), snapshot);
-    // The flag does not mix with a profile or package list meant for the plain commands.
-    let err = lvm.fails(&["setup", "standard", "--interactive"]);
-    assert!(err.contains("cannot be used with"), "{err}");
+    // --prod belongs to a profile.
+    let err = lvm.fails(&["setup", "--interactive", "--prod"]);
+    assert!(err.contains("--prod") && err.contains("<PROFILE>"), "{err}");
 }
