@@ -515,7 +515,7 @@ fn run(
             return Ok(exit::OK);
         }
     };
-    let done = apply_picks(&env, &list, &picked, choice, &prefix, kind)?;
+    let done = apply_picks(&env, &list, &picked, choice, &prefix, kind).map_err(|e| *e)?;
     report_applied(ctx, &done);
     Ok(exit::OK)
 }
@@ -529,8 +529,8 @@ fn apply_picks(
     choice: &ServerChoice,
     prefix: &[String],
     kind: EventKind,
-) -> Result<(Picks, Option<install::Outcome>), lvm::ops::Error> {
-    let current = env.manifest()?;
+) -> Result<(Picks, Option<install::Outcome>), Box<lvm::ops::Error>> {
+    let current = env.manifest().map_err(|e| Box::new(e.into()))?;
     let picks = picks(list, picked, &current);
     if picks.is_empty() {
         return Ok((picks, None));
@@ -544,7 +544,8 @@ fn apply_picks(
         &args,
         kind,
         Default::default(),
-    )?;
+    )
+    .map_err(Box::new)?;
     Ok((picks, Some(outcome)))
 }
 

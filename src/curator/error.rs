@@ -21,6 +21,14 @@ pub enum CuratorError {
     },
     #[error(transparent)]
     Op(Box<crate::ops::Error>),
+    /// `lvm recommend --scan` without a folder, for an environment that belongs to no project.
+    #[error(
+        "the environment {env} belongs to no project (it is not a project's .lvm folder), so there is no default folder to scan: name one, e.g. `lvm recommend --scan path/to/project`"
+    )]
+    NoProjectToScan { env: String },
+    /// The folder to scan cannot be read.
+    #[error("cannot scan {dir}: {cause}; name a project folder holding Lua files")]
+    Scan { dir: String, cause: String },
     #[error(transparent)]
     Env(#[from] crate::env::EnvError),
 }
@@ -35,7 +43,10 @@ impl CuratorError {
     /// What kind of failure this is, for callers that react to each differently.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            CuratorError::Catalog(_) | CuratorError::EmptyProfile { .. } => ErrorKind::BadInput,
+            CuratorError::Catalog(_)
+            | CuratorError::EmptyProfile { .. }
+            | CuratorError::NoProjectToScan { .. }
+            | CuratorError::Scan { .. } => ErrorKind::BadInput,
             CuratorError::Setup { source, .. } | CuratorError::Op(source) => source.kind(),
             CuratorError::Env(e) => e.kind(),
         }

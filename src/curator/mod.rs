@@ -10,6 +10,7 @@ pub mod loadcheck;
 pub mod recommend;
 pub mod requires;
 pub mod setup;
+pub mod usage;
 
 use std::collections::BTreeMap;
 
@@ -20,7 +21,7 @@ use crate::version::Version;
 pub use data::{Catalog, CatalogError, Collection, Group, PlannedPackage, Profile};
 pub use doctor::{DoctorOptions, DoctorReport, Finding, Severity, doctor};
 pub use error::CuratorError;
-pub use recommend::{RecommendOptions, Recommendation, recommend};
+pub use recommend::{RecommendOptions, Recommendation, Recommendations, recommend};
 pub use setup::{SetupOutcome, setup};
 
 /// Loads the catalog in force for `env`: shipped data, the user's, then the environment's.

@@ -25,6 +25,30 @@ pub struct RecommendOptions {
     pub prod: Option<bool>,
     /// Do not read the rocks servers (no update suggestions).
     pub offline: bool,
+    /// Scan this project folder's Lua code (`Some(None)`: the project the environment belongs
+    /// to) for the `missing-module`, `unused` and `test-only` rules.
+    pub scan: Option<Option<std::path::PathBuf>>,
+}
+
+/// Everything `lvm recommend` found.
+#[derive(Debug, Clone, Serialize)]
+pub struct Recommendations {
+    /// The curated profile compared with.
+    pub profile: Option<ActiveProfile>,
+    pub recommendations: Vec<Recommendation>,
+    /// What `--scan` read, when it was asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scan: Option<ScanSummary>,
+}
+
+/// What a `--scan` read: the folder, how many Lua files and `require` calls, and the calls
+/// whose module is computed (unknown).
+#[derive(Debug, Clone, Serialize)]
+pub struct ScanSummary {
+    pub dir: String,
+    pub files: usize,
+    pub requires: usize,
+    pub unknown: Vec<super::usage::Use>,
 }
 
 /// One suggestion.
@@ -75,7 +99,7 @@ pub fn recommend(
     env: &Environment,
     catalog: &Catalog,
     options: &RecommendOptions,
-) -> Result<(Option<ActiveProfile>, Vec<Recommendation>), CuratorError> {
+) -> Result<Recommendations, CuratorError> {
     let manifest = env.manifest()?;
     let mut active = match &options.profile {
         Some(name) => {
@@ -104,7 +128,48 @@ pub fn recommend(
     }
     out.extend(duplicates(catalog, &manifest));
     out.extend(orphans(&manifest));
-    Ok((active, out))
+    let scan = match &options.scan {
+        None => None,
+        Some(dir) => {
+            let dir = match dir {
+                Some(d) => d.clone(),
+                None => project_of(env).ok_or_else(|| CuratorError::NoProjectToScan {
+                    env: env.root().display().to_string(),
+                })?,
+            };
+            let scan = super::usage::scan(&dir).map_err(|e| CuratorError::Scan {
+                dir: dir.display().to_string(),
+                cause: e.to_string(),
+            })?;
+            let installed = super::usage::Installed::read(env, &manifest);
+            out.extend(super::usage::scan_recommendations(
+                &scan,
+                &installed,
+                &super::usage::known_providers(env),
+                &super::usage::test_tools(catalog, active.as_ref()),
+                &super::usage::DevProfile::for_env(env, active.as_ref()),
+            ));
+            Some(ScanSummary {
+                dir: scan.dir.display().to_string(),
+                files: scan.files,
+                requires: scan.uses.len(),
+                unknown: scan.dynamic().cloned().collect(),
+            })
+        }
+    };
+    Ok(Recommendations {
+        profile: active,
+        recommendations: out,
+        scan,
+    })
+}
+
+/// The project a project-local environment (`PROJECT/.lvm`) belongs to.
+pub fn project_of(env: &Environment) -> Option<std::path::PathBuf> {
+    let root = env.root();
+    (root.file_name()? == crate::config::LOCAL_ENV_DIR)
+        .then(|| root.parent().map(|p| p.to_path_buf()))
+        .flatten()
 }
 
 fn install_args(deps: impl IntoIterator<Item = Dependency>) -> Vec<String> {

@@ -83,6 +83,7 @@ pub fn setup(
             &event_args(profile, prod),
             EventKind::Setup,
         )
+        .map_err(Box::new)
     })?;
     let (created_branch, switched_from) = (moved.created_branch, moved.switched_from);
     let installed = env.manifest()?;
@@ -119,7 +120,7 @@ pub fn on_profile_branch<T>(
     env: &WriteLock<'_>,
     profile: &str,
     what: &str,
-    change: impl FnOnce(&WriteLock<'_>) -> Result<T, crate::ops::Error>,
+    change: impl FnOnce(&WriteLock<'_>) -> Result<T, Box<crate::ops::Error>>,
 ) -> Result<(BranchMove, T), CuratorError> {
     let previous = env.profile()?;
     // Where the profile branch stood, so a failed change can put it back without an event.
@@ -171,7 +172,7 @@ pub fn on_profile_branch<T>(
             }
             Err(CuratorError::Setup {
                 step: message,
-                source: Box::new(e),
+                source: e,
             })
         }
     }

@@ -20,7 +20,7 @@ use crate::tree::links::{is_contained, rel_string};
 
 /// Folders of a project that are never part of its build: version control, environments and
 /// rocks trees kept inside it.
-const SKIPPED_DIRS: [&str; 4] = [".git", ".lvm", "lua_modules", ".luarocks"];
+pub const SKIPPED_DIRS: [&str; 4] = [".git", ".lvm", "lua_modules", ".luarocks"];
 
 /// Where rockspecs are looked for, after the project's top folder.
 const ROCKSPEC_DIRS: [&str; 2] = ["rockspec", "rockspecs"];

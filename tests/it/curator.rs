@@ -33,6 +33,11 @@ fn env_with_all() -> (Lvm, PathBuf) {
 /// Runs a printed command (`lvm ...`, `rm ... && lvm sync`, `git -C ...`) with `sh`, the test's
 /// lvm first on PATH.
 fn sh(lvm: &Lvm, command: &str) -> Output {
+    sh_with(lvm, command, &[])
+}
+
+/// [`sh`] with more environment variables (`LVM_ENV` for another environment, say).
+fn sh_with(lvm: &Lvm, command: &str, vars: &[(&str, &str)]) -> Output {
     let bin_dir = Path::new(env!("CARGO_BIN_EXE_lvm")).parent().unwrap();
     let path = format!(
         "{}:{}",
@@ -48,6 +53,9 @@ fn sh(lvm: &Lvm, command: &str) -> Output {
             Some(v) => sh.env(k, v),
             None => sh.env_remove(k),
         };
+    }
+    for (k, v) in vars {
+        sh.env(k, v);
     }
     sh.current_dir(lvm.root.path()).output().unwrap()
 }
@@ -762,10 +770,13 @@ fn publish_generated(lvm: &Lvm, name: &str, rockspec_body: &str, files: &[(&str,
     publish_rocks(lvm, name, &[(name, rockspec_body, files)])
 }
 
+/// A generated rock: its name, its rockspec lines after the common ones, its files.
+type GeneratedRock<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)]);
+
 /// Rock source folders `root/<name>-1.0-1/` (name, rockspec lines after the common ones, files)
 /// published together on the server `server-<server>`; returns its URL. A `dependencies` line in
 /// the body replaces the common one.
-fn publish_rocks(lvm: &Lvm, server: &str, rocks: &[(&str, &str, &[(&str, &str)])]) -> String {
+fn publish_rocks(lvm: &Lvm, server: &str, rocks: &[GeneratedRock]) -> String {
     let src_root = lvm.root.path().join(format!("src-{server}"));
     for (name, rockspec_body, files) in rocks {
         let rock = src_root.join(format!("{name}-1.0-1"));
@@ -1269,4 +1280,164 @@ fn a_failed_setup_on_an_existing_profile_branch_leaves_it_where_it_was() {
     // Its switch event is taken back: every branch head, the manifest and the tree as before.
     assert_eq!(lvm.snapshot(), before);
     lvm.ok(&["verify"]);
+}
+
+// ---------------------------------------------------------------- recommend --scan
+
+#[test]
+fn recommend_scan_reads_the_projects_requires() {
+    let lvm = Lvm::new();
+    let (_dir, url) = server(&lvm, |_| true);
+    // A project with its own environment in .lvm, the default folder to scan.
+    let project = lvm.root.path().join("project");
+    let env = project.join(".lvm");
+    let env_arg = env.display().to_string();
+    let run = |args: &[&str]| {
+        let mut all = vec!["--env", env_arg.as_str()];
+        all.extend_from_slice(args);
+        lvm.ok(&all)
+    };
+    run(&["init", "--server", &url]);
+    run(&[
+        "install",
+        "lua-cjson",
+        "penlight",
+        "dkjson",
+        "inspect",
+        "luassert",
+    ]);
+    let write = |rel: &str, text: &str| {
+        let path = project.join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    };
+    write(
+        "src/app.lua",
+        "local cjson = require \"cjson\"\n\
+         local path = require(\"pl.path\")\n\
+         local util = require \"app.util\" -- the project's own module\n\
+         local parser = require(\"lua-parser.parser\")\n\
+         local x = require(\"lvm_fixture_nobody_provides\")\n\
+         local plugin = require(\"plugins.\" .. name)\n\
+         -- require \"dkjson\" is only mentioned in a comment\n\
+         local s = \"require 'dkjson'\"\n\
+         local ok = pcall(require, \"luacov\") -- optional\n",
+    );
+    write("src/app/util.lua", "return {}\n");
+    write(
+        "spec/app_spec.lua",
+        "local inspect = require \"inspect\"\nlocal assert = require \"luassert\"\n",
+    );
+    // Inside the environment: never scanned.
+    write(".lvm/stray.lua", "require 'stray_module'\n");
+
+    let json: Value =
+        serde_json::from_str(&run(&["recommend", "--json", "--offline", "--scan"])).unwrap();
+    let scan = &json["scan"];
+    assert_eq!(scan["dir"], project.display().to_string());
+    assert_eq!(scan["files"], 3, "{json:#}");
+    assert_eq!(scan["requires"], 9, "{json:#}");
+    assert_eq!(
+        scan["unknown"],
+        serde_json::json!([{"file": "src/app.lua", "line": 6, "module": null, "optional": false, "test": false}])
+    );
+    let recs = json["recommendations"].as_array().unwrap();
+    let missing: Vec<&Value> = recs
+        .iter()
+        .filter(|r| r["rule"] == "missing-module")
+        .collect();
+    assert_eq!(missing.len(), 2, "{json:#}");
+    // Known from the server's rockspecs.
+    assert_eq!(missing[0]["command"], "lvm install lua-parser");
+    assert!(
+        missing[0]["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("src/app.lua:4 requires 'lua-parser.parser', which no installed package provides; lua-parser provides it"),
+        "{json:#}"
+    );
+    // Known nowhere: said so, with the search to run.
+    assert_eq!(missing[1]["packages"], serde_json::json!([]));
+    assert!(
+        missing[1]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("lvm does not know which rock to install"),
+        "{json:#}"
+    );
+    assert_eq!(
+        missing[1]["command"],
+        "lvm search lvm_fixture_nobody_provides"
+    );
+    // dkjson is requested and no code requires it (the comment and the string do not count);
+    // luassert is a test tool, kept whatever the code says.
+    let unused = rule(recs, "unused").unwrap_or_else(|| panic!("{json:#}"));
+    assert_eq!(unused["packages"], serde_json::json!(["dkjson"]));
+    assert_eq!(unused["command"], "lvm remove dkjson");
+    assert!(
+        unused["reason"]
+            .as_str()
+            .unwrap()
+            .contains("1 require call(s) with a computed name")
+    );
+    // inspect is required by a spec only.
+    let test_only = rule(recs, "test-only").unwrap_or_else(|| panic!("{json:#}"));
+    assert_eq!(test_only["packages"], serde_json::json!(["inspect"]));
+
+    // The text form says what was scanned and lists the unknown require.
+    let text = run(&[
+        "recommend",
+        "--offline",
+        "--scan",
+        &project.display().to_string(),
+    ]);
+    assert!(text.contains("Scanned 3 Lua files under"), "{text}");
+    assert!(text.contains("unknown: src/app.lua:6"), "{text}");
+
+    // Each command applies its recommendation.
+    let vars = [("LVM_ENV", env_arg.as_str())];
+    for r in [missing[0], unused, test_only] {
+        stdout_ok(&sh_with(&lvm, r["command"].as_str().unwrap(), &vars));
+    }
+    let json: Value =
+        serde_json::from_str(&run(&["recommend", "--json", "--offline", "--scan"])).unwrap();
+    let rules: Vec<&str> = json["recommendations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["rule"].as_str().unwrap())
+        .collect();
+    assert_eq!(rules, ["missing-module"], "{json:#}");
+    // inspect is now dev-only in the project's profile, which the environment follows: a
+    // production comparison recommends leaving it out.
+    assert_eq!(json["profile"]["name"], "default", "{json:#}");
+    let json: Value =
+        serde_json::from_str(&run(&["recommend", "--json", "--offline", "--prod"])).unwrap();
+    let extras = rule(json["recommendations"].as_array().unwrap(), "prod-extras")
+        .unwrap_or_else(|| panic!("{json:#}"));
+    assert_eq!(extras["packages"], serde_json::json!(["inspect"]));
+}
+
+#[test]
+fn recommend_scan_needs_a_folder_outside_a_project() {
+    let (lvm, _dir) = env_with_all();
+    let before = lvm.snapshot();
+    let err = lvm.fails(&["recommend", "--offline", "--scan"]);
+    assert!(
+        err.contains("belongs to no project")
+            && err.contains("lvm recommend --scan path/to/project"),
+        "{err}"
+    );
+    let missing = lvm.root.path().join("no-such-project");
+    let err = lvm.fails(&[
+        "recommend",
+        "--offline",
+        "--scan",
+        &missing.display().to_string(),
+    ]);
+    assert!(
+        err.contains("cannot scan") && err.contains("is not a folder"),
+        "{err}"
+    );
+    assert_eq!(lvm.snapshot(), before);
 }
