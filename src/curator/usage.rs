@@ -364,7 +364,7 @@ pub fn scan_recommendations(
                 dev_profile.name,
                 if test_only.len() == 1 { "it" } else { "them" },
             ),
-            command: dev_profile.command(installed.manifest, &test_only),
+            command: dev_profile.command(installed.manifest, &test_only, test_tools),
             packages: test_only,
         });
     }
@@ -418,8 +418,13 @@ impl DevProfile {
     }
 
     /// A command writing the profile: the requested packages with their constraints, the
-    /// `dev` ones as dev-only. When the file exists, what to change in it.
-    fn command(&self, manifest: &Manifest, dev: &[String]) -> String {
+    /// `dev` ones and the test tools as dev-only. When the file exists, what to change in it.
+    fn command(
+        &self,
+        manifest: &Manifest,
+        dev: &[String],
+        test_tools: &BTreeSet<String>,
+    ) -> String {
         let path = shell_word(&self.file.display().to_string());
         if self.exists {
             return format!(
@@ -446,7 +451,7 @@ impl DevProfile {
             .iter()
             .filter(|(_, p)| p.is_requested())
             .map(|(n, _)| n)
-            .partition(|n| dev.contains(n));
+            .partition(|n| dev.contains(n) || test_tools.contains(*n));
         let list = |names: &[&String]| {
             names
                 .iter()

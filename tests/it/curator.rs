@@ -1408,14 +1408,23 @@ fn recommend_scan_reads_the_projects_requires() {
         .map(|r| r["rule"].as_str().unwrap())
         .collect();
     assert_eq!(rules, ["missing-module"], "{json:#}");
-    // inspect is now dev-only in the project's profile, which the environment follows: a
-    // production comparison recommends leaving it out.
+    // The written profile keeps the test tool dev-only beside the package only tests use.
+    let written = std::fs::read_to_string(env.join("envs/default.toml")).unwrap();
+    assert!(
+        written.contains("dev_packages = [\"inspect\", \"luassert\"]"),
+        "{written}"
+    );
+    // inspect (and the test tool) are now dev-only in the project's profile, which the
+    // environment follows: a production comparison recommends leaving them out.
     assert_eq!(json["profile"]["name"], "default", "{json:#}");
     let json: Value =
         serde_json::from_str(&run(&["recommend", "--json", "--offline", "--prod"])).unwrap();
     let extras = rule(json["recommendations"].as_array().unwrap(), "prod-extras")
         .unwrap_or_else(|| panic!("{json:#}"));
-    assert_eq!(extras["packages"], serde_json::json!(["inspect"]));
+    assert_eq!(
+        extras["packages"],
+        serde_json::json!(["inspect", "luassert"])
+    );
 }
 
 #[test]
