@@ -64,6 +64,16 @@ pub enum PackageSource {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         commit: Option<String>,
     },
+    /// A rock file on disk (`lvm install ./foo-1.0-1.src.rock`, or a binary rock such as
+    /// `foo-1.0-1.all.rock`): a source rock is built, a binary rock installed as it is.
+    Rock {
+        /// The rock file (absolute).
+        path: String,
+        /// sha256 of the rock file.
+        sha256: String,
+        /// sha256 of the rockspec inside it.
+        rockspec_sha256: String,
+    },
     /// A project directory built as it was (`lvm make`).
     Local {
         /// The project directory (absolute).
@@ -99,7 +109,7 @@ impl PackageSource {
             PackageSource::Git { url, commit, .. } => {
                 format!("{url}@{}", &commit[..commit.len().min(10)])
             }
-            PackageSource::Rockspec { path, .. } => path.clone(),
+            PackageSource::Rockspec { path, .. } | PackageSource::Rock { path, .. } => path.clone(),
             PackageSource::Local {
                 path,
                 commit,

@@ -22,6 +22,7 @@ mod complete;
 mod config;
 mod diff;
 mod doctor;
+mod download;
 mod env;
 mod gc;
 mod init;
@@ -53,6 +54,7 @@ mod sync;
 mod unlink;
 mod upgrade;
 mod verify;
+mod which;
 
 // Helpers shared by several commands.
 mod interactive;
@@ -145,8 +147,15 @@ pub enum Command {
     Unlink(unlink::UnlinkArgs),
     /// List installed packages.
     List(list::ListArgs),
-    /// Show one installed package.
+    /// Show a package: the installed one in full, else what the rocks servers publish.
     Show(show::ShowArgs),
+    /// Which installed package and file provide a Lua module (like `luarocks which`).
+    Which(which::WhichArgs),
+    /// Fetch a package's .src.rock or rockspec from the rocks servers (like `luarocks download`).
+    Download(download::DownloadArgs),
+    /// Unpack a package or a rock/rockspec file with its sources into NAME-VERSION/ (like
+    /// `luarocks unpack`).
+    Unpack(download::UnpackArgs),
     /// Search the configured rocks servers.
     ///
     /// Lists each package whose name contains TERM once: its newest versions across the
@@ -288,6 +297,7 @@ impl Command {
             Command::Lint(_)
                 | Command::List(_)
                 | Command::Show(_)
+                | Command::Which(_)
                 | Command::Search(_)
                 | Command::Path(_)
                 | Command::Log(_)
@@ -747,6 +757,9 @@ fn run(ctx: &Context, command: Command) -> Result<i32> {
         Command::Unlink(args) => unlink::exec(ctx, args),
         Command::List(args) => list::exec(ctx, args),
         Command::Show(args) => show::exec(ctx, args),
+        Command::Which(args) => which::exec(ctx, args),
+        Command::Download(args) => download::exec_download(ctx, args),
+        Command::Unpack(args) => download::exec_unpack(ctx, args),
         Command::Search(args) => search::exec(ctx, args),
         Command::Path(args) => path::exec(ctx, args),
         Command::Gc(args) => gc::exec(ctx, args),

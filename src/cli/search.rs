@@ -6,9 +6,9 @@
 use anyhow::Result;
 use clap::Args;
 
-use super::servers::{ServerArgs, fetch_environment};
+use super::servers::{ServerArgs, fetch_environment, read_scope};
 use super::{Context, exit, print_json};
-use lvm::ops::search::{self, SearchHit, SearchScope, Summaries};
+use lvm::ops::search::{self, SearchHit, Summaries};
 
 /// How many versions a line shows; `--json` has them all.
 const SHOWN_VERSIONS: usize = 3;
@@ -35,17 +35,7 @@ pub struct SearchArgs {
 }
 
 pub fn exec(ctx: &Context, args: SearchArgs) -> Result<i32> {
-    // Outside every environment the user's settings name the servers.
-    let scope = match ctx.open_if_any()? {
-        Some(env) => SearchScope::of(&env),
-        None => SearchScope::outside(
-            &ctx.home,
-            ctx.settings.servers.clone(),
-            ctx.settings.http_timeout(),
-            Some(ctx.settings.download_timeout()),
-            ctx.settings.lua,
-        ),
-    };
+    let (_, scope) = read_scope(ctx)?;
     let hits = search::search(
         &scope,
         &args.term,

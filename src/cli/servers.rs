@@ -46,3 +46,27 @@ pub(super) use fetch_environment;
 pub fn normalize_server(server: &str) -> Result<String> {
     Ok(config::normalize_server(server)?)
 }
+
+/// The environment (when one applies) and where to read rocks servers from: its servers and
+/// caches, or outside every environment those of the user's settings and the lvm home.
+pub(super) fn read_scope(
+    ctx: &super::Context,
+) -> Result<(Option<lvm::env::Environment>, lvm::ops::search::SearchScope)> {
+    use lvm::ops::search::SearchScope;
+    Ok(match ctx.open_if_any()? {
+        Some(env) => {
+            let scope = SearchScope::of(&env);
+            (Some(env), scope)
+        }
+        None => (
+            None,
+            SearchScope::outside(
+                &ctx.home,
+                ctx.settings.servers.clone(),
+                ctx.settings.http_timeout(),
+                Some(ctx.settings.download_timeout()),
+                ctx.settings.lua,
+            ),
+        ),
+    })
+}

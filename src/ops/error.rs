@@ -70,6 +70,56 @@ pub enum Error {
     #[error("no .rockspec file at the root or in rockspecs/ of {}", checkout.display())]
     NoRockspecInCheckout { checkout: PathBuf },
 
+    // The commands LuaRocks users reach for (which, show, download, unpack, test, pack).
+    #[error(
+        "no installed package provides module '{module}' (see `lvm list`; `lvm search` finds packages by name)"
+    )]
+    ModuleNotInstalled { module: String },
+    #[error(
+        "{name} is neither installed nor on any configured rocks server ({}); check the name, or try `lvm search {name}`",
+        servers.join(", ")
+    )]
+    PackageNotFound { name: String, servers: Vec<String> },
+    #[error(
+        "{name} {wanted} is not on the rocks servers; they have {}",
+        available.join(", ")
+    )]
+    NoMatchingVersion {
+        name: String,
+        wanted: String,
+        available: Vec<String>,
+    },
+    #[error(
+        "'{file}' is not a rock file name: expected NAME-VERSION-REVISION.ARCH.rock (src, all or a platform such as linux-x86_64)"
+    )]
+    BadRockFileName { file: String },
+    #[error(
+        "{rock} is a binary rock for {arch}; this machine installs src, all and {platform} rocks (use the .src.rock or the rockspec)"
+    )]
+    RockForOtherPlatform {
+        rock: String,
+        arch: String,
+        platform: String,
+    },
+    #[error("{} exists already; remove it or unpack elsewhere (--to DIR)", dir.display())]
+    UnpackFolderExists { dir: PathBuf },
+    #[error(
+        "{rockspec} has no test section and its folder no .busted file: nothing to run (add `test = {{ type = \"busted\" }}` or `test = {{ type = \"command\", command = \"...\" }}`)"
+    )]
+    NoTestSuite { rockspec: String },
+    #[error("{rockspec}: test type '{kind}' is not supported (supported: busted, command)")]
+    UnsupportedTestType { rockspec: String, kind: String },
+    #[error("{rockspec}: the command test needs `test.command` or `test.script`")]
+    TestWithoutCommand { rockspec: String },
+    #[error("the tests of {rockspec} failed ({status})")]
+    TestsFailed { rockspec: String, status: String },
+    #[error("cannot run {program}")]
+    RunTests {
+        program: String,
+        #[source]
+        source: std::io::Error,
+    },
+
     // Profiles.
     #[error(
         "profile name '{name}': use letters, digits, '-', '_' and '.', not starting with '.' or '-'"
@@ -499,7 +549,17 @@ impl Error {
             | E::NothingThatOld { .. }
             | E::NotOnAnyServer { .. }
             | E::NotPackable { .. }
-            | E::NoServerConfigured => ErrorKind::BadInput,
+            | E::NoServerConfigured
+            | E::ModuleNotInstalled { .. }
+            | E::PackageNotFound { .. }
+            | E::NoMatchingVersion { .. }
+            | E::BadRockFileName { .. }
+            | E::UnpackFolderExists { .. }
+            | E::RockForOtherPlatform { .. }
+            | E::NoTestSuite { .. }
+            | E::UnsupportedTestType { .. }
+            | E::TestWithoutCommand { .. } => ErrorKind::BadInput,
+            E::TestsFailed { .. } | E::RunTests { .. } => ErrorKind::Other,
             E::WouldBreakDependencies { .. }
             | E::ProfileExists { .. }
             | E::MergeConflict { .. }

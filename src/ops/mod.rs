@@ -8,10 +8,12 @@
 pub mod clone;
 pub mod develop;
 pub mod diff;
+pub mod download;
 mod error;
 pub mod gc;
 pub mod install;
 pub mod lua;
+pub mod outdated;
 pub mod profile;
 pub mod publish;
 pub mod pull;
@@ -20,10 +22,13 @@ pub mod remove;
 pub mod rollback;
 pub mod runtime;
 pub mod search;
+pub mod show;
 pub mod stats;
 pub mod sync;
+pub mod unpack;
 pub mod upgrade;
 pub mod verify;
+pub mod which;
 
 pub(crate) use error::fs_error;
 pub use error::{Error, MissingBuild, MissingIn, PackageFailure, Result};

@@ -37,7 +37,7 @@ pub struct SearchScope {
     cache_dir: PathBuf,
     http_timeout: Option<Duration>,
     download_timeout: Option<Duration>,
-    scratch_dir: PathBuf,
+    pub(in crate::ops) scratch_dir: PathBuf,
     /// Whose server manifests are read (`manifest-5.1` for Lua 5.1 and LuaJIT).
     lua: LuaVersion,
 }
@@ -53,6 +53,11 @@ impl SearchScope {
             scratch_dir: env.root().join(crate::layout::SCRATCH_DIR),
             lua: env.lua(),
         }
+    }
+
+    /// How downloads from these servers are made (timeouts, size limit).
+    pub fn fetch_options(&self) -> fetch::FetchOptions {
+        fetch::fetch_options(self.http_timeout, self.download_timeout)
     }
 
     /// Servers from settings (flags, `LVM_SERVERS`, the user file) with the home's caches, for
@@ -117,7 +122,7 @@ impl Summaries<'_> {
 }
 
 /// A package's versions on each server that publishes it: (server index, version → arches).
-type PerServer = Vec<(usize, BTreeMap<Version, Vec<String>>)>;
+pub(in crate::ops) type PerServer = Vec<(usize, BTreeMap<Version, Vec<String>>)>;
 
 /// Where a package's newest usable version is published: the first server (in priority order)
 /// with it, and its arches there.
@@ -143,42 +148,10 @@ pub fn search(
 ) -> Result<Vec<SearchHit>> {
     let term = term.to_ascii_lowercase();
     let keep = |name: &str| name.contains(&term);
-    let cache = &scope.cache_dir;
-    let fetch_opts = fetch::fetch_options(scope.http_timeout, scope.download_timeout);
-    let urls = choice.urls(&scope.servers);
-    if urls.is_empty() {
-        return Err(Error::NoServerConfigured);
-    }
-    let mut servers: Vec<RocksServer> = Vec::new();
-    let mut found: BTreeMap<String, PerServer> = BTreeMap::new();
-    let mut failures = Vec::new();
-    for url in &urls {
-        let read = RocksServer::new(url, cache).and_then(|server| {
-            if servers.iter().any(|done| done.url() == server.url()) {
-                return Ok(None);
-            }
-            let server = server.with_options(fetch_opts.clone()).for_lua(scope.lua);
-            Ok(Some((server.manifest_matching(&keep)?, server)))
-        });
-        let (manifest, server) = match read {
-            Ok(Some(read)) => read,
-            Ok(None) => continue,
-            Err(e) => {
-                let e = error_text(&e);
-                tracing::warn!("rocks server {url} unavailable: {e}");
-                failures.push(format!("{url}: {e}"));
-                continue;
-            }
-        };
-        let index = servers.len();
-        for (name, versions) in manifest.packages {
-            found.entry(name).or_default().push((index, versions));
-        }
-        servers.push(server);
-    }
-    if !failures.is_empty() && failures.len() == urls.len() {
-        return Err(Error::NoServerReadable { failures });
-    }
+    let Published {
+        servers,
+        packages: found,
+    } = read_published(scope, choice, &keep)?;
     let mut hits = Vec::with_capacity(found.len());
     let mut newest = Vec::with_capacity(found.len());
     for (name, per_server) in found {
@@ -219,12 +192,105 @@ pub fn search(
     Ok(hits)
 }
 
+/// What the servers publish for the packages a filter keeps: the servers read (each once, in
+/// priority order) and, per package, its versions on each server that has it.
+pub(in crate::ops) struct Published {
+    pub(in crate::ops) servers: Vec<RocksServer>,
+    pub(in crate::ops) packages: BTreeMap<String, PerServer>,
+}
+
+impl Published {
+    /// A package's versions across the servers, newest first, each once.
+    pub(in crate::ops) fn versions(&self, name: &str) -> Vec<Version> {
+        let mut versions: Vec<Version> = self
+            .packages
+            .get(name)
+            .into_iter()
+            .flatten()
+            .flat_map(|(_, v)| v.keys().cloned())
+            .collect();
+        versions.sort_by(|a, b| b.cmp(a));
+        versions.dedup();
+        versions
+    }
+
+    /// The newest version of `name` this platform can use that `accept` takes, with the server
+    /// that publishes it (the first in priority order) and its arches there.
+    pub(in crate::ops) fn newest(
+        &self,
+        name: &str,
+        accept: &dyn Fn(&Version) -> bool,
+    ) -> Option<(Version, &RocksServer, Vec<String>)> {
+        let newest = newest_accepted(self.packages.get(name)?, accept)?;
+        Some((newest.version, &self.servers[newest.server], newest.arches))
+    }
+}
+
+/// Reads the manifests of the scope's servers (from their parsed caches when fresh), keeping
+/// the packages `keep` accepts. A server listed twice counts once, where it comes first.
+/// Unreadable servers are skipped with a warning; an error when none could be read.
+pub(in crate::ops) fn read_published(
+    scope: &SearchScope,
+    choice: &ServerChoice,
+    keep: &dyn Fn(&str) -> bool,
+) -> Result<Published> {
+    let cache = &scope.cache_dir;
+    let fetch_opts = scope.fetch_options();
+    let urls = choice.urls(&scope.servers);
+    if urls.is_empty() {
+        return Err(Error::NoServerConfigured);
+    }
+    let mut servers: Vec<RocksServer> = Vec::new();
+    let mut found: BTreeMap<String, PerServer> = BTreeMap::new();
+    let mut failures = Vec::new();
+    for url in &urls {
+        let read = RocksServer::new(url, cache).and_then(|server| {
+            if servers.iter().any(|done| done.url() == server.url()) {
+                return Ok(None);
+            }
+            let server = server.with_options(fetch_opts.clone()).for_lua(scope.lua);
+            Ok(Some((server.manifest_matching(keep)?, server)))
+        });
+        let (manifest, server) = match read {
+            Ok(Some(read)) => read,
+            Ok(None) => continue,
+            Err(e) => {
+                let e = error_text(&e);
+                tracing::warn!("rocks server {url} unavailable: {e}");
+                failures.push(format!("{url}: {e}"));
+                continue;
+            }
+        };
+        let index = servers.len();
+        for (name, versions) in manifest.packages {
+            found.entry(name).or_default().push((index, versions));
+        }
+        servers.push(server);
+    }
+    if !failures.is_empty() && failures.len() == urls.len() {
+        return Err(Error::NoServerReadable { failures });
+    }
+    Ok(Published {
+        servers,
+        packages: found,
+    })
+}
+
 /// The newest version of a package that this platform can use, on the first server that
 /// publishes it.
 fn newest_usable(per_server: &PerServer) -> Option<Newest> {
+    newest_accepted(per_server, &|_| true)
+}
+
+/// [`newest_usable`] among the versions `accept` takes.
+fn newest_accepted(per_server: &PerServer, accept: &dyn Fn(&Version) -> bool) -> Option<Newest> {
     let mut best: Option<Newest> = None;
     for (server, versions) in per_server {
-        let Some((version, arches)) = versions.iter().rev().find(|(_, a)| usable_arches(a)) else {
+        let Some((version, arches)) = versions
+            .iter()
+            .rev()
+            .find(|(v, a)| usable_arches(a) && accept(v))
+        else {
             continue;
         };
         if best.as_ref().is_none_or(|b| *version > b.version) {
@@ -291,11 +357,7 @@ fn summary_of(
 ) -> Result<Option<String>> {
     let text = fetch_rockspec_text(server, name, &newest.version, &newest.arches, scratch)?;
     let rockspec = Rockspec::from_lua(&text, &format!("{name}-{}.rockspec", newest.version))?;
-    Ok(rockspec
-        .description
-        .summary
-        .map(|s| s.split_whitespace().collect::<Vec<_>>().join(" "))
-        .filter(|s| !s.is_empty()))
+    Ok(crate::ops::show::one_line(rockspec.description.summary))
 }
 
 #[cfg(test)]

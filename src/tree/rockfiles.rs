@@ -87,6 +87,8 @@ pub fn module_names(rock_dir: &Path) -> Vec<String> {
 /// Details of an installed rock read from its directory in the tree.
 pub struct InstalledInfo {
     pub summary: Option<String>,
+    pub license: Option<String>,
+    pub homepage: Option<String>,
     pub modules: Vec<String>,
     pub commands: Vec<String>,
 }
@@ -102,8 +104,11 @@ pub fn installed_info(rock_dir: &Path, name: &str, version: &Version) -> Install
         })
         .unwrap_or_default();
     commands.sort();
+    let description = rockspec.map(|r| r.description).unwrap_or_default();
     InstalledInfo {
-        summary: rockspec.and_then(|r| r.description.summary),
+        summary: description.summary,
+        license: description.license,
+        homepage: description.homepage,
         modules,
         commands,
     }

@@ -36,6 +36,7 @@ mod install_sources;
 mod interactive;
 mod lint_cli;
 mod lua_versions;
+mod luarocks_cmds;
 mod manifest_parse;
 mod outcome_json;
 mod packages_cli;

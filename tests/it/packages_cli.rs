@@ -105,8 +105,11 @@ fn list_show_and_search_as_text_and_json() {
     assert_eq!(show["package"]["source"]["kind"], "server");
     assert_eq!(show["modules"], serde_json::json!(["strutil"]));
     assert_eq!(show["summary"], "String helpers (test fixture)");
-    let err = lvm.fails(&["show", "chain-a"]);
-    assert!(err.contains("chain-a is not installed"), "{err}");
+    let err = lvm.fails(&["show", "chain-z"]);
+    assert!(
+        err.contains("chain-z is neither installed nor on any configured rocks server"),
+        "{err}"
+    );
 
     let hits: serde_json::Value =
         serde_json::from_str(&lvm.ok(&["search", "chain", "--json"])).unwrap();

@@ -21,6 +21,10 @@ pub(in crate::ops) enum Origin {
     Server { server: usize, arches: Vec<String> },
     /// A rockspec file on disk.
     LocalRockspec { path: PathBuf },
+    /// A rockspec downloaded from `url` into `path` (recorded as the URL).
+    RockspecUrl { url: String, path: PathBuf },
+    /// A rock file on disk (source or binary) with the text of the rockspec inside it.
+    LocalRock { path: PathBuf, text: String },
     /// A git checkout at a commit, with the rockspec's path inside.
     Git {
         url: String,
@@ -165,6 +169,41 @@ pub(in crate::ops) fn fetch_rockspec_text(
         }
     })?;
     Ok(text)
+}
+
+/// The rockspec inside a rock file (`name-version.arch.rock`, source or binary), unpacked into
+/// `scratch`. The file's name must say which package, version and arch it is, and the arch must
+/// be one this platform installs (`src`, `all` or its own).
+pub(in crate::ops) fn rock_rockspec_text(rock: &Path, scratch: &Path) -> Result<String> {
+    let shown = rock.display().to_string();
+    let file_name = rock
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let (name, version, arch) = crate::ops::publish::split_rock_file_name(&file_name)
+        .filter(|(_, _, arch)| arch != "rockspec")
+        .ok_or_else(|| Error::BadRockFileName {
+            file: shown.clone(),
+        })?;
+    if !usable_arches(std::slice::from_ref(&arch)) {
+        return Err(Error::RockForOtherPlatform {
+            rock: shown,
+            arch,
+            platform: crate::platform::rock_arch(),
+        });
+    }
+    fetch::extract(rock, scratch, &ExtractLimits::default())?;
+    let file = crate::server::rockspec_file_name(&name, &version);
+    std::fs::read_to_string(scratch.join(&file)).map_err(|source| Error::RockLacksRockspec {
+        rock: shown,
+        file,
+        source,
+    })
+}
+
+/// Whether a rock file is a binary rock (installed as it is) rather than a `.src.rock`. Pure.
+pub(in crate::ops) fn is_binary_rock(rock: &Path) -> bool {
+    !rock.to_string_lossy().ends_with(".src.rock")
 }
 
 /// The rock file to use among the published `arches` (`.src.rock` first, then `.all.rock`, then

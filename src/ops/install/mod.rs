@@ -30,7 +30,7 @@ pub(in crate::ops) mod session;
 pub(in crate::ops) mod targets;
 
 pub use session::ServerChoice;
-pub use targets::{Target, parse_targets};
+pub use targets::{Target, dependency_targets, parse_targets, project_rockspec};
 
 /// What a change to the packages did: the event's commit (none when the state did not change
 /// and nothing was recorded), what the user named, the package changes and the statistics.

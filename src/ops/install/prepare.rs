@@ -10,7 +10,7 @@ use crate::build::{self, BuildContext};
 use crate::errors::error_text;
 use crate::fetch::{self, ExtractLimits, SourceOptions};
 use crate::manifest::{self, Manifest, Package, PackageSource, Reason};
-use crate::ops::install::candidates::{Candidates, Origin, published_rock};
+use crate::ops::install::candidates::{Candidates, Origin, is_binary_rock, published_rock};
 use crate::ops::install::session::Session;
 use crate::ops::{Error, PackageFailure, Result, fs_error};
 use crate::report::Readiness;
@@ -190,17 +190,32 @@ pub(in crate::ops) fn ensure_package(
             let hint = server_hint(&session.servers[*server].0, arches);
             (text, rockspec, source, hint)
         }
-        Origin::LocalRockspec { path } => {
+        Origin::LocalRockspec { path } | Origin::RockspecUrl { path, .. } => {
             let text = std::fs::read_to_string(path).map_err(fs_error("read", path))?;
             let rockspec = Rockspec::from_lua(&text, &path.display().to_string())?;
+            // A downloaded rockspec is recorded by its URL, where a rebuild fetches it again.
+            let recorded = match &job.origin {
+                Origin::RockspecUrl { url, .. } => url.clone(),
+                _ => path.display().to_string(),
+            };
             let source = PackageSource::Rockspec {
-                path: path.display().to_string(),
+                path: recorded,
                 rockspec_sha256: crate::digest::sha256_bytes(text.as_bytes()),
                 url: rockspec.source.url.clone(),
                 sha256: None,
                 commit: None,
             };
             (text, rockspec, source, SourceHint::Remote)
+        }
+        Origin::LocalRock { path, text } => {
+            let rockspec = Rockspec::from_lua(text, &path.display().to_string())?;
+            let source = PackageSource::Rock {
+                path: path.display().to_string(),
+                sha256: fetch::sha256_file(path)?,
+                rockspec_sha256: crate::digest::sha256_bytes(text.as_bytes()),
+            };
+            let hint = SourceHint::LocalRock { path: path.clone() };
+            (text.clone(), rockspec, source, hint)
         }
         Origin::Git {
             url,
@@ -301,6 +316,8 @@ pub(in crate::ops) enum SourceHint {
         server: Box<RocksServer>,
         arches: Vec<String>,
     },
+    /// Inside a rock file on disk (source or binary).
+    LocalRock { path: PathBuf },
     /// A snapshot of a project directory; the build records which of its files it copied.
     Local {
         dir: PathBuf,
@@ -339,7 +356,10 @@ pub(in crate::ops) fn with_source_record(
             *sha256 = sha.filter(|s| !s.is_empty()).cloned();
             *commit = commit_value.filter(|s| !s.is_empty()).cloned();
         }
-        PackageSource::Git { .. } | PackageSource::Local { .. } | PackageSource::Linked { .. } => {}
+        PackageSource::Git { .. }
+        | PackageSource::Rock { .. }
+        | PackageSource::Local { .. }
+        | PackageSource::Linked { .. } => {}
     }
     source
 }
@@ -420,41 +440,79 @@ pub(in crate::ops) fn fetch_sources(
             let (file, binary) = published_rock(name, &rockspec.version, &arches);
             let path = sources.work.path().join(&file);
             server.download_to(&file, &path)?;
-            let actual = fetch::sha256_file(&path)?;
-            if let Some(recorded) = &expected.sha256
-                && !crate::digest::same_digest(recorded, &actual)
-            {
-                return Err(fetch::FetchError::Sha256Mismatch {
-                    url: format!("{}/{file}", server.url()),
-                    expected: recorded.clone(),
-                    actual,
-                }
-                .into());
+            let shown = format!("{}/{file}", server.url());
+            match rock_sources(
+                session,
+                &mut sources,
+                (&path, &shown, binary),
+                rockspec,
+                expected,
+            )? {
+                Some(dir) => dir,
+                None => return Ok(sources),
             }
-            sources.sha256 = Some(actual);
-            if binary {
-                fetch::extract(&path, &prefix, &ExtractLimits::default())?;
-                check_binary_rock(&format!("{}/{file}", server.url()), rockspec, &prefix)?;
-                return Ok(sources);
+        }
+        SourceHint::LocalRock { path } => {
+            let shown = path.display().to_string();
+            let binary = is_binary_rock(&path);
+            match rock_sources(
+                session,
+                &mut sources,
+                (&path, &shown, binary),
+                rockspec,
+                expected,
+            )? {
+                Some(dir) => dir,
+                None => return Ok(sources),
             }
-            let unpacked = fetch::unpack_src_rock(
-                &path,
-                &sources.work.path().join("src-rock"),
-                &ExtractLimits::default(),
-            )?;
-            let fetched = fetch::src_rock_source(
-                &rockspec.source,
-                &unpacked,
-                &SourceOptions {
-                    fetch: session.fetch_opts.clone(),
-                    ..SourceOptions::default()
-                },
-            )?;
-            fetched.dir
         }
     };
     sources.dir = Some(dir);
     Ok(sources)
+}
+
+/// The sources inside a rock file (`shown` names it in errors): checked against the recorded
+/// digest, a binary rock unpacked into the prefix as built (`None`), a source rock's sources
+/// located for the build.
+fn rock_sources(
+    session: &Session,
+    sources: &mut Sources,
+    (rock, shown, binary): (&Path, &str, bool),
+    rockspec: &Rockspec,
+    expected: &Expected,
+) -> Result<Option<PathBuf>> {
+    let actual = fetch::sha256_file(rock)?;
+    if let Some(recorded) = &expected.sha256
+        && !crate::digest::same_digest(recorded, &actual)
+    {
+        return Err(fetch::FetchError::Sha256Mismatch {
+            url: shown.to_string(),
+            expected: recorded.clone(),
+            actual,
+        }
+        .into());
+    }
+    sources.sha256 = Some(actual);
+    if binary {
+        let prefix = sources.prefix();
+        fetch::extract(rock, &prefix, &ExtractLimits::default())?;
+        check_binary_rock(shown, rockspec, &prefix)?;
+        return Ok(None);
+    }
+    let unpacked = fetch::unpack_src_rock(
+        rock,
+        &sources.work.path().join("src-rock"),
+        &ExtractLimits::default(),
+    )?;
+    let fetched = fetch::src_rock_source(
+        &rockspec.source,
+        &unpacked,
+        &SourceOptions {
+            fetch: session.fetch_opts.clone(),
+            ..SourceOptions::default()
+        },
+    )?;
+    Ok(Some(fetched.dir))
 }
 
 /// A binary rock must be whole before it enters the store: its rockspec and `rock_manifest`

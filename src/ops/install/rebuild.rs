@@ -4,7 +4,9 @@
 use crate::env::Environment;
 use crate::fetch;
 use crate::manifest::{Manifest, Package, PackageSource};
-use crate::ops::install::candidates::fetch_rockspec_text;
+use std::path::PathBuf;
+
+use crate::ops::install::candidates::{fetch_rockspec_text, rock_rockspec_text};
 use crate::ops::install::prepare::{Expected, SourceHint, build_into_store, server_hint};
 use crate::ops::install::session::{ServerChoice, Session, fresh_dir};
 use crate::ops::{Error, MissingBuild, MissingIn, Result};
@@ -98,18 +100,27 @@ pub(in crate::ops) fn rebuild_recorded(
             commit,
             ..
         } => {
-            let text = std::fs::read_to_string(path).map_err(|source| {
-                Error::RecordedRockspecUnreadable {
-                    path: path.clone(),
-                    source,
-                }
-            })?;
+            let text = recorded_rockspec_text(session, path)?;
             check_sha(name, "rockspec", rockspec_sha256, &text)?;
             let expected = Expected {
                 sha256: sha256.clone(),
                 commit: commit.clone(),
             };
             (text, SourceHint::Remote, expected)
+        }
+        PackageSource::Rock {
+            path,
+            sha256,
+            rockspec_sha256,
+        } => {
+            let rock = PathBuf::from(path);
+            let text = rock_rockspec_text(&rock, &fresh_dir(session, "rock-")?)?;
+            check_sha(name, "rockspec", rockspec_sha256, &text)?;
+            let expected = Expected {
+                sha256: Some(sha256.clone()),
+                commit: None,
+            };
+            (text, SourceHint::LocalRock { path: rock }, expected)
         }
         PackageSource::Git {
             url,
@@ -165,4 +176,18 @@ pub(in crate::ops) fn check_sha(name: &str, what: &str, expected: &str, text: &s
         });
     }
     Ok(())
+}
+
+/// The text of a rockspec a package was installed from: a file, or a URL fetched again.
+fn recorded_rockspec_text(session: &Session, path: &str) -> Result<String> {
+    let unreadable = |source| Error::RecordedRockspecUnreadable {
+        path: path.to_string(),
+        source,
+    };
+    if !path.contains("://") {
+        return std::fs::read_to_string(path).map_err(unreadable);
+    }
+    let file = fresh_dir(session, "rockspec-")?.join("recorded.rockspec");
+    fetch::download(path, &file, &session.fetch_opts)?;
+    std::fs::read_to_string(&file).map_err(unreadable)
 }

@@ -12,7 +12,9 @@ use crate::fetch::{self, FetchOptions};
 use crate::interpreter::Interpreter;
 use crate::luaversion::LuaVersion;
 use crate::manifest::Manifest;
-use crate::ops::install::candidates::{Candidates, Origin, Pinned, find_rockspec_in};
+use crate::ops::install::candidates::{
+    Candidates, Origin, Pinned, find_rockspec_in, rock_rockspec_text,
+};
 use crate::ops::install::targets::Target;
 use crate::ops::{Error, Result, fs_error};
 use crate::registry::ServerManifest;
@@ -241,6 +243,27 @@ impl Session {
                 let path =
                     std::fs::canonicalize(path).map_err(fs_error("read the rockspec", path))?;
                 (rockspec, Origin::LocalRockspec { path })
+            }
+            Target::RockspecUrl(url) => {
+                let dir = fresh_dir(self, "rockspec-")?;
+                let file = dir.join(
+                    fetch::url_file_name(url).unwrap_or_else(|| "download.rockspec".to_string()),
+                );
+                fetch::download(url, &file, &self.fetch_opts)?;
+                let rockspec = Rockspec::from_file(&file)?;
+                (
+                    rockspec,
+                    Origin::RockspecUrl {
+                        url: url.clone(),
+                        path: file,
+                    },
+                )
+            }
+            Target::Rock(path) => {
+                let path = std::fs::canonicalize(path).map_err(fs_error("read the rock", path))?;
+                let text = rock_rockspec_text(&path, &fresh_dir(self, "rock-")?)?;
+                let rockspec = Rockspec::from_lua(&text, &path.display().to_string())?;
+                (rockspec, Origin::LocalRock { path, text })
             }
             Target::Local(local) => {
                 let (_, rockspec) = crate::fetch::project::read_rockspec(local)?;

@@ -12,13 +12,18 @@ use crate::version::{Constraints, Dependency};
 pub enum Target {
     Package(Dependency),
     Rockspec(PathBuf),
+    /// A rockspec to download (`https://host/foo-1.0-1.rockspec`).
+    RockspecUrl(String),
+    /// A rock file: a `.src.rock`, or a binary rock (`.all.rock`, `.linux-x86_64.rock`).
+    Rock(PathBuf),
     Git(fetch::git::GitSpec),
     /// A project directory built from its files as they are (`lvm make`, `lvm link`).
     Local(crate::fetch::project::LocalTarget),
 }
 
-/// Reads install arguments: `name`, `name version`, `'name >= 1.0'`, `x.rockspec`,
-/// `git+https://...@ref`, or a path to a git repository.
+/// Reads install arguments: `name`, `name version`, `'name >= 1.0'`, `x.rockspec` (a file or
+/// a URL), `x-1.0-1.src.rock` or a binary rock file, `git+https://...@ref`, or a path to a git
+/// repository.
 pub fn parse_targets(args: &[String]) -> Result<Vec<Target>> {
     let mut targets: Vec<Target> = Vec::new();
     for arg in args {
@@ -44,8 +49,12 @@ pub fn parse_targets(args: &[String]) -> Result<Vec<Target>> {
                 }
             }
         }
-        if trimmed.ends_with(".rockspec") {
+        if trimmed.ends_with(".rockspec") && trimmed.contains("://") {
+            targets.push(Target::RockspecUrl(trimmed.to_string()));
+        } else if trimmed.ends_with(".rockspec") {
             targets.push(Target::Rockspec(PathBuf::from(trimmed)));
+        } else if trimmed.ends_with(".rock") && !trimmed.contains("://") {
+            targets.push(Target::Rock(PathBuf::from(trimmed)));
         } else if fetch::git::is_git_url(trimmed) {
             targets.push(Target::Git(fetch::git::parse_git_spec(trimmed)?));
         } else if looks_like_path(trimmed) && is_git_checkout(trimmed) {
@@ -59,6 +68,29 @@ pub fn parse_targets(args: &[String]) -> Result<Vec<Target>> {
         }
     }
     Ok(targets)
+}
+
+/// A project's rockspec: `path` itself, or the one a project folder holds (at the top, else in
+/// `rockspec/` or `rockspecs/`).
+pub fn project_rockspec(path: &Path) -> Result<PathBuf> {
+    if !path.is_dir() {
+        return Ok(path.to_path_buf());
+    }
+    let rel = fetch::project::find_rockspec(path, fetch::project::DevMode::Make)?;
+    Ok(path.join(rel))
+}
+
+/// `lvm install --deps-only ROCKSPEC|DIR`: the rockspec's dependencies as targets (without
+/// `lua`, which the environment provides), for installing what a project needs but not the
+/// project.
+pub fn dependency_targets(path: &Path) -> Result<Vec<Target>> {
+    let rockspec = crate::rockspec::Rockspec::from_file(&project_rockspec(path)?)?;
+    Ok(rockspec
+        .dependencies
+        .into_iter()
+        .filter(|d| d.name != "lua")
+        .map(Target::Package)
+        .collect())
 }
 
 /// A git target given as a local path, with the path made absolute so the recorded source

@@ -1,0 +1,278 @@
+//! The commands LuaRocks users reach for, through the `lvm` binary: `which`, `show` of a
+//! package that is not installed, `list --outdated`, `download`, `unpack`, installs from rock
+//! files and rockspec URLs, `install --deps-only`, `test` and `pack` (git-tracked files, git
+//! sources, binary rocks that Debian's `luarocks` installs).
+
+use crate::common::rocks::{Lvm, file_server};
+
+fn json(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).unwrap()
+}
+
+#[test]
+fn which_names_the_package_and_file_of_a_module() {
+    let lvm = Lvm::new();
+    let (_dir, url) = file_server(lvm.root.path());
+    lvm.init(&[&url]);
+    lvm.ok(&["install", "hello-cli", "cmath"]);
+    let out = lvm.ok(&["which", "strutil"]);
+    let file = lvm.tree().join("share/lua/5.4/strutil.lua");
+    assert_eq!(
+        out.trim(),
+        format!("{} (provided by strutil 1.1-1)", file.display())
+    );
+    let answer = json(&lvm.ok(&["which", "cmath", "--json"]));
+    assert_eq!(answer["package"], "cmath");
+    assert_eq!(answer["version"], "1.0-1");
+    let so = std::path::PathBuf::from(answer["file"].as_str().unwrap());
+    assert!(
+        so.ends_with("lib/lua/5.4/cmath.so") && so.is_file(),
+        "{so:?}"
+    );
+    let err = lvm.fails(&["which", "no.such.module"]);
+    assert!(
+        err.contains("no installed package provides module 'no.such.module'"),
+        "{err}"
+    );
+}
+
+#[test]
+fn show_reads_a_package_that_is_not_installed_from_the_servers() {
+    let lvm = Lvm::new();
+    let (_dir, url) = file_server(lvm.root.path());
+    lvm.init(&[&url]);
+    let out = lvm.ok(&["show", "chain-c"]);
+    assert!(out.starts_with("chain-c 2.0-1  (not installed)\n"), "{out}");
+    assert!(out.contains("versions:     2.0-1, 1.0-1"), "{out}");
+    let remote = json(&lvm.ok(&["show", "strutil", "--json"]));
+    assert_eq!(remote["installed"], false);
+    assert_eq!(remote["version"], "1.1-1");
+    assert_eq!(remote["versions"], serde_json::json!(["1.1-1", "1.0-1"]));
+    assert_eq!(remote["license"], "MIT");
+    assert_eq!(remote["summary"], "String helpers (test fixture)");
+    assert_eq!(remote["dependencies"], serde_json::json!(["lua >= 5.1"]));
+    assert_eq!(remote["servers"], serde_json::json!([url]));
+    // Installed, it shows the license too, without asking any server.
+    lvm.ok(&["install", "strutil"]);
+    let out = lvm.ok(&["show", "strutil"]);
+    assert!(out.contains("license:      MIT"), "{out}");
+    let local = json(&lvm.ok(&["show", "strutil", "--json"]));
+    assert_eq!(
+        (local["installed"].clone(), local["license"].clone()),
+        (true.into(), "MIT".into())
+    );
+}
+
+#[test]
+fn list_outdated_shows_the_latest_and_what_the_constraints_allow() {
+    let lvm = Lvm::new();
+    let (_dir, url) = file_server(lvm.root.path());
+    lvm.init(&[&url]);
+    assert_eq!(
+        lvm.ok(&["list", "--outdated", "--json"]).trim(),
+        "[]",
+        "nothing installed, nothing outdated"
+    );
+    // chain-b needs chain-c ~> 1.0, so 2.0-1 is out of its reach; strutil was asked at 1.0-1.
+    lvm.ok(&["install", "chain-a", "strutil == 1.0-1", "dia-base < 2.0"]);
+    let found = json(&lvm.ok(&["list", "--outdated", "--json"]));
+    let by_name = |name: &str| {
+        found
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("{name} missing in {found}"))
+    };
+    let chain_c = by_name("chain-c");
+    assert_eq!(
+        (
+            &chain_c["installed"],
+            &chain_c["latest"],
+            &chain_c["allowed"]
+        ),
+        (&"1.0-1".into(), &"2.0-1".into(), &"1.0-1".into())
+    );
+    assert_eq!(chain_c["constraints"], "~> 1.0");
+    let dia = by_name("dia-base");
+    assert_eq!(
+        (&dia["installed"], &dia["latest"], &dia["allowed"]),
+        (&"1.5-1".into(), &"2.0-1".into(), &"1.5-1".into())
+    );
+    assert_eq!(by_name("strutil")["latest"], "1.1-1");
+    assert_eq!(found.as_array().unwrap().len(), 3, "{found}");
+    let text = lvm.ok(&["list", "--outdated"]);
+    assert!(
+        text.contains("chain-c 1.0-1 → 2.0-1  (held at 1.0-1 by ~> 1.0)"),
+        "{text}"
+    );
+    lvm.ok(&["install", "strutil >= 1.0"]);
+    let text = lvm.ok(&["list", "--outdated"]);
+    assert!(text.contains("strutil 1.0-1 → 1.1-1  ("), "{text}");
+}
+
+/// Adds `strutil-1.1-1.src.rock` (packed by `lvm pack` from the fixture's sources) to a server
+/// folder and indexes it again.
+fn publish_src_rock(lvm: &Lvm, server: &std::path::Path) -> std::path::PathBuf {
+    let sources = crate::common::rocks::fixtures_dir().join("strutil-1.1-1");
+    let spec = server.join("strutil-1.1-1.rockspec");
+    lvm.ok(&[
+        "pack",
+        spec.to_str().unwrap(),
+        "--source-dir",
+        sources.to_str().unwrap(),
+        "--to",
+        server.to_str().unwrap(),
+    ]);
+    lvm.ok(&["make-manifest", server.to_str().unwrap()]);
+    server.join("strutil-1.1-1.src.rock")
+}
+
+#[test]
+fn download_fetches_the_source_rock_or_the_rockspec_as_asked() {
+    let lvm = Lvm::new();
+    let (server, url) = file_server(lvm.root.path());
+    lvm.init(&[&url]);
+    let to = lvm.root.path().join("downloads");
+    let to_arg = to.to_str().unwrap();
+    // Only rockspecs on the server: the rockspec it is.
+    let got = json(&lvm.ok(&["download", "strutil", "--to", to_arg, "--json"]));
+    assert_eq!(
+        (&got["version"], &got["arch"]),
+        (&"1.1-1".into(), &"rockspec".into())
+    );
+    assert!(to.join("strutil-1.1-1.rockspec").is_file());
+    let err = lvm.fails(&["download", "strutil", "--source", "--to", to_arg]);
+    assert!(
+        err.contains("strutil (any version) as a .src.rock is not on the rocks servers; they have 1.1-1, 1.0-1"),
+        "{err}"
+    );
+    publish_src_rock(&lvm, &server);
+    let out = lvm.ok(&["download", "strutil", "--to", to_arg]);
+    assert!(out.contains("strutil-1.1-1.src.rock"), "{out}");
+    let published = std::fs::read(server.join("strutil-1.1-1.src.rock")).unwrap();
+    assert_eq!(
+        std::fs::read(to.join("strutil-1.1-1.src.rock")).unwrap(),
+        published
+    );
+    // A version or constraint picks among the versions; --rockspec only the rockspec.
+    lvm.ok(&["download", "strutil", "< 1.1", "--rockspec", "--to", to_arg]);
+    assert!(to.join("strutil-1.0-1.rockspec").is_file());
+    let err = lvm.fails(&["download", "no-such-rock", "--to", to_arg]);
+    assert!(
+        err.contains("no-such-rock is neither installed nor on any configured rocks server"),
+        "{err}"
+    );
+}
+
+#[test]
+fn unpack_puts_the_rockspec_and_its_sources_in_a_folder() {
+    let lvm = Lvm::new();
+    let (server, url) = file_server(lvm.root.path());
+    lvm.init(&[&url]);
+    let rock = publish_src_rock(&lvm, &server);
+    let to = lvm.root.path().join("work");
+    let to_arg = to.to_str().unwrap();
+    let got = json(&lvm.ok(&["unpack", "strutil", "--to", to_arg, "--json"]));
+    let dir = to.join("strutil-1.1-1");
+    assert_eq!(got["dir"], dir.to_str().unwrap());
+    assert!(dir.join("strutil-1.1-1.rockspec").is_file());
+    let sources = std::path::PathBuf::from(got["sources"].as_str().unwrap());
+    assert!(sources.join("src/strutil.lua").is_file(), "{got}");
+    // Again into the same place: refused, nothing changed.
+    let err = lvm.fails(&["unpack", rock.to_str().unwrap(), "--to", to_arg]);
+    assert!(err.contains("exists already"), "{err}");
+    // A rockspec file: its source.url is fetched and unpacked beside it.
+    let spec = server.join("strutil-1.0-1.rockspec");
+    let got = json(&lvm.ok(&["unpack", spec.to_str().unwrap(), "--to", to_arg, "--json"]));
+    let sources = std::path::PathBuf::from(got["sources"].as_str().unwrap());
+    assert!(sources.join("src/strutil.lua").is_file(), "{got}");
+    assert!(to.join("strutil-1.0-1/strutil-1.0-1.rockspec").is_file());
+}
+
+#[test]
+fn install_from_a_source_rock_and_a_rockspec_url_records_where_from() {
+    let lvm = Lvm::new();
+    let (server, url) = file_server(lvm.root.path());
+    lvm.init(&[&url]);
+    let rock = publish_src_rock(&lvm, &server);
+    let copy = lvm.root.path().join("strutil-1.1-1.src.rock");
+    std::fs::copy(&rock, &copy).unwrap();
+    lvm.ok(&["install", "./strutil-1.1-1.src.rock"]);
+    assert_eq!(lvm.installed(), ["strutil 1.1-1"]);
+    let manifest = json(&std::fs::read_to_string(lvm.env_dir().join("manifest.json")).unwrap());
+    let source = &manifest["packages"]["strutil"]["source"];
+    assert_eq!(source["kind"], "rock");
+    assert_eq!(
+        source["path"],
+        copy.canonicalize().unwrap().to_str().unwrap()
+    );
+    let out = lvm.lua("print(require('strutil') ~= nil)");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("true"));
+
+    let http = crate::common::http_server::TestServer::serve(&server);
+    let spec_url = http.url_for("strutil-1.0-1.rockspec");
+    lvm.ok(&["install", &spec_url]);
+    assert_eq!(lvm.installed(), ["strutil 1.0-1"]);
+    let log = json(&lvm.ok(&["log", "-n", "1", "--json"]));
+    let text = log.to_string();
+    assert!(text.contains(&spec_url), "{text}");
+    let manifest = json(&std::fs::read_to_string(lvm.env_dir().join("manifest.json")).unwrap());
+    assert_eq!(
+        manifest["packages"]["strutil"]["source"]["path"],
+        spec_url.as_str()
+    );
+    // Both rebuild from what they recorded once the store forgot them.
+    lvm.ok(&["gc", "--older-than", "0"]);
+    lvm.ok(&["rollback"]);
+    assert_eq!(lvm.installed(), ["strutil 1.1-1"]);
+
+    let bad = lvm.root.path().join("strutil-1.1-1.some-other-os.rock");
+    std::fs::copy(&rock, &bad).unwrap();
+    let before = lvm.snapshot();
+    let err = lvm.fails(&["install", bad.to_str().unwrap()]);
+    assert!(err.contains("is a binary rock for some-other-os"), "{err}");
+    assert_eq!(lvm.snapshot(), before);
+}
+
+#[test]
+fn install_deps_only_installs_what_a_project_needs_but_not_the_project() {
+    let lvm = Lvm::new();
+    let (_dir, url) = file_server(lvm.root.path());
+    lvm.init(&[&url]);
+    let project = lvm.root.path().join("app");
+    std::fs::create_dir_all(&project).unwrap();
+    std::fs::write(
+        project.join("app-1.0-1.rockspec"),
+        r#"package = "app"
+version = "1.0-1"
+source = { url = "https://rocks.example.org/app-1.0.tar.gz" }
+dependencies = { "lua >= 5.1", "chain-b", "strutil < 1.1" }
+build = { type = "builtin", modules = { app = "app.lua" } }
+"#,
+    )
+    .unwrap();
+    let out = lvm
+        .command()
+        .current_dir(&project)
+        .args(["install", "--deps-only"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        lvm.installed(),
+        ["chain-b 1.0-1", "chain-c 1.0-1", "strutil 1.0-1"]
+    );
+    let log = lvm.ok(&["log", "-n", "1", "--json"]);
+    assert!(log.contains("--deps-only"), "{log}");
+    let err = lvm.fails(&["install", "--deps-only", "a", "b"]);
+    assert!(
+        err.contains("--deps-only takes one rockspec or project folder"),
+        "{err}"
+    );
+}
