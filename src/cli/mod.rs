@@ -780,7 +780,7 @@ fn run(ctx: &Context, command: Command) -> Result<i32> {
         Command::Man => shell::man(),
         Command::ShellInit(args) => shell::shell_init(args),
         Command::ShellHook(args) => shell_hook::exec(ctx, args),
-        Command::Pack(args) => pack::exec(ctx.quiet, args),
+        Command::Pack(args) => pack::exec(ctx, args),
         Command::MakeManifest(args) => make_manifest::exec(ctx.quiet, args),
         Command::Run(args) => run::run(ctx, args),
         Command::Lua(args) => run::lua(ctx, args),

@@ -101,6 +101,8 @@ pub enum Error {
         arch: String,
         platform: String,
     },
+    #[error("the build of {name} is not in the store; `lvm verify --repair` brings it back")]
+    NotInStore { name: String },
     #[error("{} exists already; remove it or unpack elsewhere (--to DIR)", dir.display())]
     UnpackFolderExists { dir: PathBuf },
     #[error(
@@ -570,6 +572,7 @@ impl Error {
             | E::RockLacksRockspec { .. }
             | E::BrokenBinaryRock { .. } => ErrorKind::Network,
             E::CannotSwitchBack { .. }
+            | E::NotInStore { .. }
             | E::RecordedRockspecUnreadable { .. }
             | E::GitSourceLacksRockspec { .. }
             | E::EventDoesNotApply { .. } => ErrorKind::Damaged,

@@ -115,6 +115,124 @@ pub fn pack_src_rock(rockspec_path: &Path, source_dir: &Path, out_dir: &Path) ->
     Ok(out)
 }
 
+/// Packs `<name>-<version>.src.rock` for a rockspec whose `source.url` is a git repository, as
+/// `luarocks pack` does: the repository cloned at `source.tag` (else `source.branch`, else its
+/// default branch) into `scratch`, its files (without `.git/`) under the folder named after the
+/// repository, beside the rockspec.
+pub fn pack_git_src_rock(rockspec_path: &Path, out_dir: &Path, scratch: &Path) -> Result<PathBuf> {
+    let text = std::fs::read_to_string(rockspec_path).map_err(fs_error("read", rockspec_path))?;
+    let rockspec = Rockspec::from_lua(&text, &rockspec_path.display().to_string())?;
+    let reference = match (&rockspec.source.tag, &rockspec.source.branch) {
+        (Some(r), _) | (None, Some(r)) => crate::fetch::GitRef::Named(r),
+        (None, None) => crate::fetch::GitRef::Default,
+    };
+    let checkout = crate::fetch::git::clone_dir(scratch, &rockspec.source.url);
+    crate::fetch::fetch_git(&rockspec.source.url, reference, &checkout)?;
+    let folder = crate::fetch::git::repo_dir_name(&rockspec.source.url);
+    let mut entries: Vec<(String, Vec<u8>, bool)> = Vec::new();
+    for rel in packable_files(&checkout).map_err(|source| Error::Pack {
+        path: checkout.clone(),
+        source,
+    })? {
+        let path = checkout.join(&rel);
+        let bytes = std::fs::read(&path).map_err(fs_error("read", &path))?;
+        entries.push((format!("{folder}/{rel}"), bytes, is_executable(&path)));
+    }
+    entries.push((rockspec.file_name(), text.into_bytes(), false));
+    let rock = deterministic_zip(&entries).map_err(|source| Error::Pack {
+        path: checkout.clone(),
+        source,
+    })?;
+    let out = out_dir.join(format!(
+        "{}-{}.src.rock",
+        rockspec.package, rockspec.version
+    ));
+    std::fs::create_dir_all(out_dir).map_err(fs_error("create the output folder", out_dir))?;
+    write_published(&out, &rock)?;
+    Ok(out)
+}
+
+/// The arch of a binary rock made of a built prefix: this platform's when it holds compiled
+/// files (under `lib/`), else `all`. Pure over the file list.
+pub fn binary_rock_arch(files: &[String]) -> String {
+    if files.iter().any(|f| f.starts_with("lib/")) {
+        crate::platform::rock_arch()
+    } else {
+        "all".to_string()
+    }
+}
+
+/// Packs a built rock prefix (a store entry: the rockspec, `rock_manifest`, `lua/`, `lib/`,
+/// `bin/`, `doc/`) into `<out_dir>/<name>-<version>.<arch>.rock`, the binary rock layout
+/// `luarocks install` reads.
+pub fn pack_binary_rock(
+    prefix: &Path,
+    name: &str,
+    version: &Version,
+    out_dir: &Path,
+) -> Result<PathBuf> {
+    let pack_error = |source| Error::Pack {
+        path: prefix.to_path_buf(),
+        source,
+    };
+    let files = packable_files(prefix).map_err(pack_error)?;
+    let mut entries = Vec::with_capacity(files.len());
+    for rel in &files {
+        let path = prefix.join(rel);
+        let bytes = std::fs::read(&path).map_err(fs_error("read", &path))?;
+        entries.push((rel.clone(), bytes, is_executable(&path)));
+    }
+    let rock = deterministic_zip(&entries).map_err(pack_error)?;
+    let arch = binary_rock_arch(&files);
+    std::fs::create_dir_all(out_dir).map_err(fs_error("create the output folder", out_dir))?;
+    let out = out_dir.join(crate::server::rock_file_name(name, version, &arch));
+    write_published(&out, &rock)?;
+    Ok(out)
+}
+
+/// `lvm pack --binary NAME`: the installed package's build (its store entry) packed as a
+/// binary rock into `out_dir`.
+pub fn pack_installed(
+    env: &crate::env::Environment,
+    name: &str,
+    out_dir: &Path,
+) -> Result<PathBuf> {
+    let name = name.to_ascii_lowercase();
+    let manifest = env.manifest()?;
+    let package = manifest
+        .packages
+        .get(&name)
+        .ok_or_else(|| Error::NotInstalled { name: name.clone() })?;
+    let key = crate::store::StoreKey::parse(&package.store_key).map_err(|source| {
+        crate::env::EnvError::BadStoreKey {
+            name: name.clone(),
+            source,
+        }
+    })?;
+    let stored = env
+        .home()
+        .store()?
+        .get(&key)?
+        .ok_or_else(|| Error::NotInStore { name: name.clone() })?;
+    pack_binary_rock(&stored.prefix, &name, &package.version, out_dir)
+}
+
+/// A zip of `(path, bytes, executable)` entries in the given order, with fixed times and modes.
+fn deterministic_zip(entries: &[(String, Vec<u8>, bool)]) -> std::io::Result<Vec<u8>> {
+    let mut zip_bytes = std::io::Cursor::new(Vec::new());
+    let mut zip = zip::ZipWriter::new(&mut zip_bytes);
+    for (path, bytes, executable) in entries {
+        let options = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated)
+            .last_modified_time(zip::DateTime::default())
+            .unix_permissions(if *executable { 0o755 } else { 0o644 });
+        zip.start_file(path.as_str(), options)?;
+        zip.write_all(bytes)?;
+    }
+    zip.finish()?;
+    Ok(zip_bytes.into_inner())
+}
+
 /// The zip of a source rock: the source archive and the rockspec, with fixed times.
 fn src_rock_zip(
     archive_name: &str,
@@ -122,18 +240,14 @@ fn src_rock_zip(
     rockspec_name: &str,
     rockspec_text: &str,
 ) -> std::io::Result<Vec<u8>> {
-    let mut zip_bytes = std::io::Cursor::new(Vec::new());
-    let mut zip = zip::ZipWriter::new(&mut zip_bytes);
-    let options = zip::write::SimpleFileOptions::default()
-        .compression_method(zip::CompressionMethod::Deflated)
-        .last_modified_time(zip::DateTime::default())
-        .unix_permissions(0o644);
-    zip.start_file(archive_name, options)?;
-    zip.write_all(tarball)?;
-    zip.start_file(rockspec_name, options)?;
-    zip.write_all(rockspec_text.as_bytes())?;
-    zip.finish()?;
-    Ok(zip_bytes.into_inner())
+    deterministic_zip(&[
+        (archive_name.to_string(), tarball.to_vec(), false),
+        (
+            rockspec_name.to_string(),
+            rockspec_text.as_bytes().to_vec(),
+            false,
+        ),
+    ])
 }
 
 /// Writes a server file atomically and makes it world-readable: a server folder is there to be
@@ -180,23 +294,13 @@ pub fn deterministic_tar_gz(dir: &Path, top: &str) -> Result<Vec<u8>> {
 
 fn tar_gz(dir: &Path, top: &str) -> std::io::Result<Vec<u8>> {
     let mut files: BTreeMap<String, (Vec<u8>, bool)> = BTreeMap::new();
-    for entry in walkdir::WalkDir::new(dir).sort_by_file_name() {
-        let entry = entry?;
-        if !entry.file_type().is_file() {
-            continue;
-        }
-        let rel = entry
-            .path()
-            .strip_prefix(dir)
-            .map_err(std::io::Error::other)?
-            .to_string_lossy()
-            .replace('\\', "/");
+    for rel in packable_files(dir)? {
         if rel.ends_with(".rockspec") {
             continue;
         }
-        let bytes = std::fs::read(entry.path())?;
-        let executable = is_executable(entry.path());
-        files.insert(rel, (bytes, executable));
+        let path = dir.join(&rel);
+        let bytes = std::fs::read(&path)?;
+        files.insert(rel, (bytes, is_executable(&path)));
     }
     let encoder = flate2::GzBuilder::new()
         .mtime(0)
@@ -215,6 +319,60 @@ fn tar_gz(dir: &Path, top: &str) -> std::io::Result<Vec<u8>> {
     }
     let encoder = builder.into_inner()?;
     encoder.finish()
+}
+
+/// The files of `dir` that belong in a published rock, relative and `/`-separated: in a git
+/// checkout the files git tracks under `dir` (so `.git/` and ignored files, such as a secret
+/// listed in `.gitignore`, stay out), elsewhere every regular file outside `.git/` folders.
+pub fn packable_files(dir: &Path) -> std::io::Result<Vec<String>> {
+    if let Some(tracked) = git_tracked_files(dir)? {
+        return Ok(tracked);
+    }
+    let mut out = Vec::new();
+    let walk = walkdir::WalkDir::new(dir)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_entry(|e| e.depth() == 0 || e.file_name() != ".git");
+    for entry in walk {
+        let entry = entry?;
+        if entry.file_type().is_file() {
+            let rel = entry
+                .path()
+                .strip_prefix(dir)
+                .map_err(std::io::Error::other)?;
+            out.push(rel.to_string_lossy().replace('\\', "/"));
+        }
+    }
+    Ok(out)
+}
+
+/// The files git tracks under `dir` that are on disk, when `dir` is in a git work tree.
+fn git_tracked_files(dir: &Path) -> std::io::Result<Option<Vec<String>>> {
+    let Ok(repo) = git2::Repository::discover(dir) else {
+        return Ok(None);
+    };
+    let Some(workdir) = repo.workdir() else {
+        return Ok(None);
+    };
+    let (workdir, dir) = (workdir.canonicalize()?, dir.canonicalize()?);
+    let Ok(below) = dir.strip_prefix(&workdir) else {
+        return Ok(None);
+    };
+    let prefix = match below.as_os_str().is_empty() {
+        true => String::new(),
+        false => format!("{}/", below.to_string_lossy().replace('\\', "/")),
+    };
+    let index = repo.index().map_err(std::io::Error::other)?;
+    let mut out: Vec<String> = index
+        .iter()
+        .filter_map(|entry| {
+            let path = String::from_utf8_lossy(&entry.path).into_owned();
+            let rel = path.strip_prefix(&prefix)?.to_string();
+            dir.join(&rel).is_file().then_some(rel)
+        })
+        .collect();
+    out.sort();
+    Ok(Some(out))
 }
 
 #[cfg(unix)]

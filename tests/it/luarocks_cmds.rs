@@ -276,3 +276,146 @@ build = { type = "builtin", modules = { app = "app.lua" } }
         "{err}"
     );
 }
+
+/// The entry names of a zip file (a rock).
+fn zip_names(path: &std::path::Path) -> Vec<String> {
+    let mut zip = zip::ZipArchive::new(std::fs::File::open(path).unwrap()).unwrap();
+    (0..zip.len())
+        .map(|i| zip.by_index(i).unwrap().name().unwrap().to_string())
+        .collect()
+}
+
+/// The entry names of the `.tar.gz` named `archive` inside a source rock.
+fn archive_names(rock: &std::path::Path, archive: &str) -> Vec<String> {
+    let mut zip = zip::ZipArchive::new(std::fs::File::open(rock).unwrap()).unwrap();
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut zip.by_name(archive).unwrap(), &mut bytes).unwrap();
+    let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(bytes.as_slice()));
+    tar.entries()
+        .unwrap()
+        .map(|e| e.unwrap().path().unwrap().display().to_string())
+        .collect()
+}
+
+#[test]
+fn pack_leaves_out_git_internals_and_ignored_files() {
+    let lvm = Lvm::new();
+    let project = lvm.root.path().join("app");
+    let repo = crate::common::GitRepo::init(&project);
+    repo.commit(
+        &[
+            (
+                "app-1.0-1.rockspec",
+                "package = \"app\"\nversion = \"1.0-1\"\nsource = { url = \"https://rocks.example.org/app-1.0.tar.gz\" }\nbuild = { type = \"builtin\", modules = { app = \"app.lua\" } }\n",
+            ),
+            ("app.lua", "return {}\n"),
+            (".gitignore", "secret.env\nbuild/\n"),
+        ],
+        "app",
+    );
+    std::fs::write(project.join("secret.env"), "TOKEN=hunter2\n").unwrap();
+    std::fs::create_dir_all(project.join("build")).unwrap();
+    std::fs::write(project.join("build/app.o"), "object").unwrap();
+    let out = lvm.root.path().join("out");
+    lvm.ok(&[
+        "pack",
+        project.join("app-1.0-1.rockspec").to_str().unwrap(),
+        "--to",
+        out.to_str().unwrap(),
+    ]);
+    let names = archive_names(&out.join("app-1.0-1.src.rock"), "app-1.0.tar.gz");
+    assert_eq!(names, ["app-1.0/.gitignore", "app-1.0/app.lua"]);
+}
+
+#[test]
+fn pack_clones_a_git_source_and_the_rock_installs() {
+    let lvm = Lvm::new();
+    let (_dir, url) = file_server(lvm.root.path());
+    lvm.init(&[&url]);
+    let repo = lvm.root.path().join("gitrock");
+    crate::common::rocks::git_fixture(&repo, "packed");
+    let out = lvm.root.path().join("out");
+    lvm.ok(&[
+        "pack",
+        repo.join("gitrock-1.0-1.rockspec").to_str().unwrap(),
+        "--to",
+        out.to_str().unwrap(),
+    ]);
+    let rock = out.join("gitrock-1.0-1.src.rock");
+    let names = zip_names(&rock);
+    assert!(
+        names.contains(&"gitrock/src/gitrock.lua".to_string()),
+        "{names:?}"
+    );
+    assert!(
+        names.contains(&"gitrock-1.0-1.rockspec".to_string()),
+        "{names:?}"
+    );
+    assert!(!names.iter().any(|n| n.contains(".git/")), "{names:?}");
+    lvm.ok(&["install", rock.to_str().unwrap()]);
+    let out = lvm.lua("print(require('gitrock').revision)");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "packed");
+}
+
+#[test]
+#[cfg_attr(not(lvm_has_luarocks), ignore = "needs Debian's luarocks")]
+fn pack_binary_writes_rocks_that_luarocks_installs() {
+    let lvm = Lvm::new();
+    let (_dir, url) = file_server(lvm.root.path());
+    lvm.init(&[&url]);
+    lvm.ok(&["install", "strutil", "cmath"]);
+    let out = lvm.root.path().join("out");
+    let to = out.to_str().unwrap();
+    lvm.ok(&["pack", "--binary", "strutil", "--to", to]);
+    lvm.ok(&["pack", "--binary", "cmath", "--to", to]);
+    let platform = lvm::platform::rock_arch();
+    let all = out.join("strutil-1.1-1.all.rock");
+    let native = out.join(format!("cmath-1.0-1.{platform}.rock"));
+    let names = zip_names(&all);
+    for expected in ["rock_manifest", "strutil-1.1-1.rockspec", "lua/strutil.lua"] {
+        assert!(names.contains(&expected.to_string()), "{names:?}");
+    }
+    let tree = lvm.root.path().join("luarocks-tree");
+    for rock in [&all, &native] {
+        let run = std::process::Command::new("luarocks")
+            .args(["--lua-version", "5.4", "--tree"])
+            .arg(&tree)
+            .args(["install", "--deps-mode", "none"])
+            .arg(rock)
+            .env("HOME", lvm.root.path())
+            .output()
+            .unwrap();
+        assert!(
+            run.status.success(),
+            "luarocks install {}: {}",
+            rock.display(),
+            String::from_utf8_lossy(&run.stderr)
+        );
+    }
+    let lua = std::process::Command::new("lua5.4")
+        .env(
+            "LUA_PATH",
+            format!("{}/share/lua/5.4/?.lua;;", tree.display()),
+        )
+        .env(
+            "LUA_CPATH",
+            format!("{}/lib/lua/5.4/?.so;;", tree.display()),
+        )
+        .args([
+            "-e",
+            "print(type(require('strutil')), require('cmath').gcd(12, 18))",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&lua.stdout).trim(), "table\t6");
+    // lvm installs them too, in another environment, as they are.
+    let other = Lvm::new();
+    other.init(&[&url]);
+    other.ok(&["install", all.to_str().unwrap(), native.to_str().unwrap()]);
+    let manifest = json(&std::fs::read_to_string(other.env_dir().join("manifest.json")).unwrap());
+    assert_eq!(manifest["packages"]["cmath"]["source"]["kind"], "rock");
+    let out = other.lua("print(require('cmath').gcd(12, 18))");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "6");
+    let err = lvm.fails(&["pack", "--binary", "not-installed", "--to", to]);
+    assert!(err.contains("not-installed is not installed"), "{err}");
+}
