@@ -44,6 +44,22 @@ pub struct Rockspec {
     /// As written, e.g. `["unix", "!windows"]`; empty means every platform.
     pub supported_platforms: Vec<String>,
     pub build: Build,
+    /// The `test` table (rockspec format 3.0), as written; `lvm test` runs it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test: Option<TestSpec>,
+}
+
+/// A rockspec's `test` table: how `luarocks test` (and `lvm test`) runs the package's tests.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TestSpec {
+    /// `busted` or `command`; none to detect it (busted when a `.busted` file exists).
+    pub kind: Option<String>,
+    /// A shell command (type `command`).
+    pub command: Option<String>,
+    /// A Lua script run with the environment's interpreter (type `command`).
+    pub script: Option<String>,
+    /// Arguments passed to busted, the command or the script.
+    pub flags: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -414,6 +430,10 @@ fn check_globals(mut globals: DataTable) -> Checked {
             .map(|t| c.external_dependencies(t, "external_dependencies"))
             .unwrap_or_default(),
     };
+    let test = match globals.get("test") {
+        None => None,
+        Some(value) => c.table(value, "test").map(|t| c.test(t, "test")),
+    };
     let supported_platforms = match globals.get("supported_platforms") {
         None => Vec::new(),
         Some(value) => c.string_list(value, "supported_platforms"),
@@ -453,6 +473,7 @@ fn check_globals(mut globals: DataTable) -> Checked {
             external_dependencies,
             supported_platforms,
             build,
+            test,
         }),
         _ => None,
     };
@@ -917,7 +938,21 @@ impl Checker {
             "source" => {
                 let _ = self.source(t, path, true);
             }
+            "test" => {
+                let _ = self.test(t, path);
+            }
             _ => {}
+        }
+    }
+
+    /// Reads `test`: its type, command or script, and flags. Other keys are the test type's
+    /// own (LuaRocks lets them through).
+    fn test(&mut self, t: &DataTable, path: &str) -> TestSpec {
+        TestSpec {
+            kind: self.opt_string(t, path, "type"),
+            command: self.opt_string(t, path, "command"),
+            script: self.opt_string(t, path, "script"),
+            flags: self.opt_string_list(t, path, "flags"),
         }
     }
 

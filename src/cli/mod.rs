@@ -51,6 +51,7 @@ mod shell_hook;
 mod show;
 mod stats;
 mod sync;
+mod test;
 mod unlink;
 mod upgrade;
 mod verify;
@@ -153,6 +154,8 @@ pub enum Command {
     Which(which::WhichArgs),
     /// Fetch a package's .src.rock or rockspec from the rocks servers (like `luarocks download`).
     Download(download::DownloadArgs),
+    /// Run the project's tests as its rockspec's test section says (like `luarocks test`).
+    Test(test::TestArgs),
     /// Unpack a package or a rock/rockspec file with its sources into NAME-VERSION/ (like
     /// `luarocks unpack`).
     Unpack(download::UnpackArgs),
@@ -760,6 +763,7 @@ fn run(ctx: &Context, command: Command) -> Result<i32> {
         Command::Which(args) => which::exec(ctx, args),
         Command::Download(args) => download::exec_download(ctx, args),
         Command::Unpack(args) => download::exec_unpack(ctx, args),
+        Command::Test(args) => test::exec(ctx, args),
         Command::Search(args) => search::exec(ctx, args),
         Command::Path(args) => path::exec(ctx, args),
         Command::Gc(args) => gc::exec(ctx, args),

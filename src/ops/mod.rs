@@ -25,6 +25,7 @@ pub mod search;
 pub mod show;
 pub mod stats;
 pub mod sync;
+pub mod test;
 pub mod unpack;
 pub mod upgrade;
 pub mod verify;

@@ -86,6 +86,7 @@ fn rockspec(name: &str, build: Build) -> Rockspec {
         external_dependencies: BTreeMap::new(),
         supported_platforms: Vec::new(),
         build,
+        test: None,
     }
 }
 

@@ -419,3 +419,153 @@ fn pack_binary_writes_rocks_that_luarocks_installs() {
     let err = lvm.fails(&["pack", "--binary", "not-installed", "--to", to]);
     assert!(err.contains("not-installed is not installed"), "{err}");
 }
+
+/// A server with the fixture rocks and the busted-shaped runner of `tests/fixtures/testing`.
+fn server_with_busted(lvm: &Lvm) -> String {
+    let (server, url) = file_server(lvm.root.path());
+    let testing = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/testing");
+    crate::common::rocks::publish_dir(&testing, &server, &url);
+    url
+}
+
+/// A project folder with a rockspec (with `test` as given) and a module of its own.
+fn test_project(lvm: &Lvm, test: &str) -> std::path::PathBuf {
+    let project = lvm.root.path().join("app");
+    std::fs::create_dir_all(project.join("src")).unwrap();
+    std::fs::create_dir_all(project.join("spec")).unwrap();
+    std::fs::write(
+        project.join("app-1.0-1.rockspec"),
+        format!(
+            r#"rockspec_format = "3.0"
+package = "app"
+version = "1.0-1"
+source = {{ url = "https://rocks.example.org/app-1.0.tar.gz" }}
+dependencies = {{ "lua >= 5.1" }}
+test_dependencies = {{ "strutil >= 1.1" }}
+build = {{ type = "builtin", modules = {{ app = "src/app.lua" }} }}
+{test}
+"#
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        project.join("src/app.lua"),
+        "local strutil = require('strutil')\nreturn { words = function(s) return #strutil.split(s, ' ') end }\n",
+    )
+    .unwrap();
+    project
+}
+
+fn lvm_test(lvm: &Lvm, dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    lvm.command()
+        .current_dir(dir)
+        .arg("test")
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn test_runs_busted_found_by_its_config_file_with_the_test_dependencies() {
+    let lvm = Lvm::new();
+    let url = server_with_busted(&lvm);
+    lvm.init(&[&url]);
+    let project = test_project(&lvm, "");
+    std::fs::write(project.join(".busted"), "return {}\n").unwrap();
+    std::fs::write(
+        project.join("spec/app_spec.lua"),
+        "local app = dofile('src/app.lua')\ndescribe('app', function()\n  it('counts words', function() assert.equals(3, app.words('a b c')) end)\nend)\n",
+    )
+    .unwrap();
+    let out = lvm_test(&lvm, &project, &[]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("ok - app counts words"), "{stdout}");
+    assert!(stdout.contains("1 successes / 0 failures"), "{stdout}");
+    assert_eq!(lvm.installed(), ["busted 0.1-1", "strutil 1.1-1"]);
+    let log = lvm.ok(&["log", "-n", "1", "--json"]);
+    assert!(log.contains("--test-dependencies"), "{log}");
+    // A failing test fails the command; nothing more to install, so nothing is recorded.
+    std::fs::write(
+        project.join("spec/broken_spec.lua"),
+        "describe('broken', function() it('fails', function() assert.equals(1, 2) end) end)\n",
+    )
+    .unwrap();
+    let before = lvm.snapshot();
+    let out = lvm_test(&lvm, &project, &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("not ok - broken fails: spec/broken_spec.lua:1: expected 1, got 2"),
+        "{stdout}"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("the tests of ./app-1.0-1.rockspec failed"),
+        "{stderr}"
+    );
+    assert_eq!(lvm.snapshot(), before);
+    // Arguments after `--` reach the runner: only the passing spec runs.
+    let out = lvm_test(&lvm, &project, &["--", "spec/app_spec.lua"]);
+    assert!(out.status.success());
+}
+
+#[test]
+fn test_runs_a_command_or_a_script_and_says_when_there_is_nothing_to_run() {
+    let lvm = Lvm::new();
+    let url = server_with_busted(&lvm);
+    lvm.init(&[&url]);
+    let project = test_project(
+        &lvm,
+        r#"test = { type = "command", command = "printf 'command:%s\n'", flags = { "from-rockspec" } }"#,
+    );
+    let out = lvm_test(&lvm, &project, &["--", "from-user"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| l.starts_with("command:"))
+            .collect::<Vec<_>>(),
+        ["command:from-rockspec", "command:from-user"]
+    );
+    assert_eq!(lvm.installed(), ["strutil 1.1-1"]);
+    std::fs::write(
+        project.join("check.lua"),
+        "local app = dofile('src/app.lua')\nprint('script:' .. app.words('x y') .. ':' .. arg[1])\nos.exit(app.words('x y') == 2 and 0 or 1)\n",
+    )
+    .unwrap();
+    let spec = project.join("app-1.0-1.rockspec");
+    let text = std::fs::read_to_string(&spec).unwrap();
+    let start = text.find("test = ").unwrap();
+    std::fs::write(
+        &spec,
+        format!(
+            "{}test = {{ type = \"command\", script = \"check.lua\", flags = {{ \"f\" }} }}\n",
+            &text[..start]
+        ),
+    )
+    .unwrap();
+    let out = lvm_test(&lvm, &project, &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("script:2:f"));
+    std::fs::write(&spec, &text[..start]).unwrap();
+    let out = lvm_test(&lvm, &project, &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("has no test section and its folder no .busted file"),
+        "{stderr}"
+    );
+}
