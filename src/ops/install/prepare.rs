@@ -441,27 +441,16 @@ pub(in crate::ops) fn fetch_sources(
             let path = sources.work.path().join(&file);
             server.download_to(&file, &path)?;
             let shown = format!("{}/{file}", server.url());
-            match rock_sources(
-                session,
-                &mut sources,
-                (&path, &shown, binary),
-                rockspec,
-                expected,
-            )? {
+            let rock = (path.as_path(), shown.as_str(), binary);
+            match rock_sources(session, &mut sources, rock, rockspec, expected)? {
                 Some(dir) => dir,
                 None => return Ok(sources),
             }
         }
         SourceHint::LocalRock { path } => {
             let shown = path.display().to_string();
-            let binary = is_binary_rock(&path);
-            match rock_sources(
-                session,
-                &mut sources,
-                (&path, &shown, binary),
-                rockspec,
-                expected,
-            )? {
+            let rock = (path.as_path(), shown.as_str(), is_binary_rock(&path));
+            match rock_sources(session, &mut sources, rock, rockspec, expected)? {
                 Some(dir) => dir,
                 None => return Ok(sources),
             }
