@@ -359,6 +359,45 @@ fn pack_clones_a_git_source_and_the_rock_installs() {
 
 #[test]
 #[cfg_attr(not(lvm_has_luarocks), ignore = "needs Debian's luarocks")]
+fn a_packed_git_source_rock_builds_with_luarocks() {
+    let lvm = Lvm::new();
+    let repo = lvm.root.path().join("gitrock");
+    crate::common::rocks::git_fixture(&repo, "packed");
+    let out = lvm.root.path().join("out");
+    let spec = repo.join("gitrock-1.0-1.rockspec");
+    lvm.ok(&[
+        "pack",
+        spec.to_str().unwrap(),
+        "--to",
+        out.to_str().unwrap(),
+    ]);
+    // Debian's LuaRocks builds it from the repository folder inside the rock.
+    let tree = lvm.root.path().join("luarocks-tree");
+    luarocks_install(&lvm, &tree, &out.join("gitrock-1.0-1.src.rock"));
+    let module = std::fs::read_to_string(tree.join("share/lua/5.4/gitrock.lua")).unwrap();
+    assert!(module.contains("revision = \"packed\""), "{module}");
+}
+
+/// `luarocks --lua-version 5.4 --tree TREE install ROCK`, dependencies left alone.
+fn luarocks_install(lvm: &Lvm, tree: &std::path::Path, rock: &std::path::Path) {
+    let run = std::process::Command::new("luarocks")
+        .args(["--lua-version", "5.4", "--tree"])
+        .arg(tree)
+        .args(["install", "--deps-mode", "none"])
+        .arg(rock)
+        .env("HOME", lvm.root.path())
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "luarocks install {}: {}",
+        rock.display(),
+        String::from_utf8_lossy(&run.stderr)
+    );
+}
+
+#[test]
+#[cfg_attr(not(lvm_has_luarocks), ignore = "needs Debian's luarocks")]
 fn pack_binary_writes_rocks_that_luarocks_installs() {
     let lvm = Lvm::new();
     let (_dir, url) = file_server(lvm.root.path());
@@ -377,20 +416,7 @@ fn pack_binary_writes_rocks_that_luarocks_installs() {
     }
     let tree = lvm.root.path().join("luarocks-tree");
     for rock in [&all, &native] {
-        let run = std::process::Command::new("luarocks")
-            .args(["--lua-version", "5.4", "--tree"])
-            .arg(&tree)
-            .args(["install", "--deps-mode", "none"])
-            .arg(rock)
-            .env("HOME", lvm.root.path())
-            .output()
-            .unwrap();
-        assert!(
-            run.status.success(),
-            "luarocks install {}: {}",
-            rock.display(),
-            String::from_utf8_lossy(&run.stderr)
-        );
+        luarocks_install(&lvm, &tree, rock);
     }
     let lua = std::process::Command::new("lua5.4")
         .env(
