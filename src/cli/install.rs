@@ -33,7 +33,7 @@ pub struct InstallArgs {
     #[arg(long)]
     pub json: bool,
     /// Package names (optionally followed by a version or constraint), rockspec files or URLs,
-    /// rock files (.src.rock, .all.rock, .linux-x86_64.rock), git URLs
+    /// rock files or URLs (.src.rock, .all.rock, .linux-x86_64.rock), git URLs
     /// (git+https://..., git+file://...[@ref]) or paths to git repositories. With
     /// --interactive: one search term (default: every package). With --deps-only: one rockspec
     /// or project folder.

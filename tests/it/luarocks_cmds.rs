@@ -192,7 +192,7 @@ fn unpack_puts_the_rockspec_and_its_sources_in_a_folder() {
 }
 
 #[test]
-fn install_from_a_source_rock_and_a_rockspec_url_records_where_from() {
+fn install_from_rock_files_and_urls_records_where_from() {
     let lvm = Lvm::new();
     let (server, url) = file_server(lvm.root.path());
     lvm.init(&[&url]);
@@ -223,10 +223,23 @@ fn install_from_a_source_rock_and_a_rockspec_url_records_where_from() {
         manifest["packages"]["strutil"]["source"]["path"],
         spec_url.as_str()
     );
-    // Both rebuild from what they recorded once the store forgot them.
+    let rock_url = http.url_for("strutil-1.1-1.src.rock");
+    lvm.ok(&["install", &rock_url]);
+    assert_eq!(lvm.installed(), ["strutil 1.1-1"]);
+    let manifest = json(&std::fs::read_to_string(lvm.env_dir().join("manifest.json")).unwrap());
+    let source = &manifest["packages"]["strutil"]["source"];
+    assert_eq!(
+        (&source["kind"], &source["path"]),
+        (&"rock".into(), &rock_url.as_str().into())
+    );
+    // Each rebuilds from the URL it recorded once the store forgot it.
+    lvm.ok(&["gc", "--older-than", "0"]);
+    lvm.ok(&["rollback"]);
+    assert_eq!(lvm.installed(), ["strutil 1.0-1"]);
     lvm.ok(&["gc", "--older-than", "0"]);
     lvm.ok(&["rollback"]);
     assert_eq!(lvm.installed(), ["strutil 1.1-1"]);
+    assert!(http.requests("strutil-1.1-1.src.rock") >= 2);
 
     let bad = lvm.root.path().join("strutil-1.1-1.some-other-os.rock");
     std::fs::copy(&rock, &bad).unwrap();

@@ -23,8 +23,13 @@ pub(in crate::ops) enum Origin {
     LocalRockspec { path: PathBuf },
     /// A rockspec downloaded from `url` into `path` (recorded as the URL).
     RockspecUrl { url: String, path: PathBuf },
-    /// A rock file on disk (source or binary) with the text of the rockspec inside it.
-    LocalRock { path: PathBuf, text: String },
+    /// A rock file on disk (source or binary) with the text of the rockspec inside it, and
+    /// where it is recorded as coming from (its path, or the URL it was downloaded from).
+    LocalRock {
+        path: PathBuf,
+        text: String,
+        recorded: String,
+    },
     /// A git checkout at a commit, with the rockspec's path inside.
     Git {
         url: String,

@@ -207,10 +207,14 @@ pub(in crate::ops) fn ensure_package(
             };
             (text, rockspec, source, SourceHint::Remote)
         }
-        Origin::LocalRock { path, text } => {
-            let rockspec = Rockspec::from_lua(text, &path.display().to_string())?;
+        Origin::LocalRock {
+            path,
+            text,
+            recorded,
+        } => {
+            let rockspec = Rockspec::from_lua(text, recorded)?;
             let source = PackageSource::Rock {
-                path: path.display().to_string(),
+                path: recorded.clone(),
                 sha256: fetch::sha256_file(path)?,
                 rockspec_sha256: crate::digest::sha256_bytes(text.as_bytes()),
             };

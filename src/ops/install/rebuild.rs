@@ -113,7 +113,11 @@ pub(in crate::ops) fn rebuild_recorded(
             sha256,
             rockspec_sha256,
         } => {
-            let rock = PathBuf::from(path);
+            // A rock downloaded from a URL is fetched again (and checked against its sha256).
+            let rock = match path.contains("://") {
+                true => session.download_to_scratch(path)?,
+                false => PathBuf::from(path),
+            };
             let text = rock_rockspec_text(&rock, &fresh_dir(session, "rock-")?)?;
             check_sha(name, "rockspec", rockspec_sha256, &text)?;
             let expected = Expected {
@@ -187,7 +191,6 @@ fn recorded_rockspec_text(session: &Session, path: &str) -> Result<String> {
     if !path.contains("://") {
         return std::fs::read_to_string(path).map_err(unreadable);
     }
-    let file = fresh_dir(session, "rockspec-")?.join("recorded.rockspec");
-    fetch::download(path, &file, &session.fetch_opts)?;
+    let file = session.download_to_scratch(path)?;
     std::fs::read_to_string(&file).map_err(unreadable)
 }

@@ -245,25 +245,22 @@ impl Session {
                 (rockspec, Origin::LocalRockspec { path })
             }
             Target::RockspecUrl(url) => {
-                let dir = fresh_dir(self, "rockspec-")?;
-                let file = dir.join(
-                    fetch::url_file_name(url).unwrap_or_else(|| "download.rockspec".to_string()),
-                );
-                fetch::download(url, &file, &self.fetch_opts)?;
+                let file = self.download_to_scratch(url)?;
                 let rockspec = Rockspec::from_file(&file)?;
-                (
-                    rockspec,
-                    Origin::RockspecUrl {
-                        url: url.clone(),
-                        path: file,
-                    },
-                )
+                let origin = Origin::RockspecUrl {
+                    url: url.clone(),
+                    path: file,
+                };
+                (rockspec, origin)
             }
             Target::Rock(path) => {
                 let path = std::fs::canonicalize(path).map_err(fs_error("read the rock", path))?;
-                let text = rock_rockspec_text(&path, &fresh_dir(self, "rock-")?)?;
-                let rockspec = Rockspec::from_lua(&text, &path.display().to_string())?;
-                (rockspec, Origin::LocalRock { path, text })
+                let recorded = path.display().to_string();
+                self.rock_origin(path, recorded)?
+            }
+            Target::RockUrl(url) => {
+                let path = self.download_to_scratch(url)?;
+                self.rock_origin(path, url.clone())?
             }
             Target::Local(local) => {
                 let (_, rockspec) = crate::fetch::project::read_rockspec(local)?;
@@ -303,6 +300,29 @@ impl Session {
             name,
             constraints: Constraints::parse(&format!("== {version}"))?,
         })
+    }
+}
+
+impl Session {
+    /// Downloads `url` into a fresh scratch folder, under the URL's file name (which says what
+    /// a rock file is); returns the file.
+    pub(in crate::ops) fn download_to_scratch(&self, url: &str) -> Result<PathBuf> {
+        let name = fetch::url_file_name(url).unwrap_or_else(|| "download".to_string());
+        let file = fresh_dir(self, "download-")?.join(name);
+        fetch::download(url, &file, &self.fetch_opts)?;
+        Ok(file)
+    }
+
+    /// A rock file on disk as a candidate, with the rockspec it holds.
+    fn rock_origin(&self, path: PathBuf, recorded: String) -> Result<(Rockspec, Origin)> {
+        let text = rock_rockspec_text(&path, &fresh_dir(self, "rock-")?)?;
+        let rockspec = Rockspec::from_lua(&text, &recorded)?;
+        let origin = Origin::LocalRock {
+            path,
+            text,
+            recorded,
+        };
+        Ok((rockspec, origin))
     }
 }
 

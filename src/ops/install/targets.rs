@@ -16,13 +16,15 @@ pub enum Target {
     RockspecUrl(String),
     /// A rock file: a `.src.rock`, or a binary rock (`.all.rock`, `.linux-x86_64.rock`).
     Rock(PathBuf),
+    /// A rock file to download (`https://host/foo-1.0-1.src.rock`).
+    RockUrl(String),
     Git(fetch::git::GitSpec),
     /// A project directory built from its files as they are (`lvm make`, `lvm link`).
     Local(crate::fetch::project::LocalTarget),
 }
 
 /// Reads install arguments: `name`, `name version`, `'name >= 1.0'`, `x.rockspec` (a file or
-/// a URL), `x-1.0-1.src.rock` or a binary rock file, `git+https://...@ref`, or a path to a git
+/// a URL), `x-1.0-1.src.rock` or a binary rock (a file or a URL), `git+https://...@ref`, or a path to a git
 /// repository.
 pub fn parse_targets(args: &[String]) -> Result<Vec<Target>> {
     let mut targets: Vec<Target> = Vec::new();
@@ -53,7 +55,9 @@ pub fn parse_targets(args: &[String]) -> Result<Vec<Target>> {
             targets.push(Target::RockspecUrl(trimmed.to_string()));
         } else if trimmed.ends_with(".rockspec") {
             targets.push(Target::Rockspec(PathBuf::from(trimmed)));
-        } else if trimmed.ends_with(".rock") && !trimmed.contains("://") {
+        } else if trimmed.ends_with(".rock") && trimmed.contains("://") {
+            targets.push(Target::RockUrl(trimmed.to_string()));
+        } else if trimmed.ends_with(".rock") {
             targets.push(Target::Rock(PathBuf::from(trimmed)));
         } else if fetch::git::is_git_url(trimmed) {
             targets.push(Target::Git(fetch::git::parse_git_spec(trimmed)?));
