@@ -99,7 +99,7 @@ pub fn pack_src_rock(rockspec_path: &Path, source_dir: &Path, out_dir: &Path) ->
     let text = std::fs::read_to_string(rockspec_path).map_err(fs_error("read", rockspec_path))?;
     let rockspec = Rockspec::from_lua(&text, &rockspec_path.display().to_string())?;
     let archive_name = archive_name(&rockspec)?;
-    let top = format!("{}-{}", rockspec.package, rockspec.version.upstream());
+    let top = archive_top_dir(&rockspec, &archive_name);
     let tarball = deterministic_tar_gz(source_dir, &top)?;
     let rock_name = format!("{}-{}.src.rock", rockspec.package, rockspec.version);
     let rock =
@@ -261,6 +261,26 @@ fn write_published(path: &Path, bytes: &[u8]) -> Result<()> {
             .map_err(fs_error("make readable", path))?;
     }
     Ok(())
+}
+
+/// The folder the packed archive holds the sources in: where LuaRocks looks for them when it
+/// builds the rock, `source.dir` when the rockspec gives one, else the archive's name without
+/// `.tar.gz`/`.tgz` (LuaRocks' `dir.deduce_base_dir`; `foo-1.0.tar.gz` holds `foo-1.0/`). Pure.
+pub fn archive_top_dir(rockspec: &Rockspec, archive_name: &str) -> String {
+    if let Some(dir) = rockspec
+        .source
+        .dir
+        .as_deref()
+        .map(|d| d.trim_matches('/'))
+        .filter(|d| !d.is_empty() && !d.split('/').any(|part| part == ".." || part == "."))
+    {
+        return dir.to_string();
+    }
+    archive_name
+        .strip_suffix(".tar.gz")
+        .or_else(|| archive_name.strip_suffix(".tgz"))
+        .unwrap_or(archive_name)
+        .to_string()
 }
 
 fn archive_name(rockspec: &Rockspec) -> Result<String> {
@@ -476,6 +496,17 @@ build = { type = "builtin", modules = { demo = "demo.lua" } }
             let mode = std::fs::metadata(&rock).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o644);
         }
+    }
+
+    #[test]
+    fn the_archive_folder_is_where_luarocks_looks_for_the_sources() {
+        let mut rockspec = Rockspec::from_lua(ROCKSPEC, "demo-1.0-1.rockspec").unwrap();
+        assert_eq!(archive_top_dir(&rockspec, "demo-1.0.tar.gz"), "demo-1.0");
+        assert_eq!(archive_top_dir(&rockspec, "demo-1.0-1.tgz"), "demo-1.0-1");
+        rockspec.source.dir = Some("demo-src/".into());
+        assert_eq!(archive_top_dir(&rockspec, "demo-1.0.tar.gz"), "demo-src");
+        rockspec.source.dir = Some("../out".into());
+        assert_eq!(archive_top_dir(&rockspec, "demo-1.0.tar.gz"), "demo-1.0");
     }
 
     #[test]

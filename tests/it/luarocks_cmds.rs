@@ -372,8 +372,14 @@ fn pack_clones_a_git_source_and_the_rock_installs() {
 
 #[test]
 #[cfg_attr(not(lvm_has_luarocks), ignore = "needs Debian's luarocks")]
-fn a_packed_git_source_rock_builds_with_luarocks() {
+fn packed_source_rocks_build_with_luarocks() {
     let lvm = Lvm::new();
+    // An archive named otherwise than NAME-VERSION holds its files where LuaRocks looks.
+    let (server, _url) = file_server(lvm.root.path());
+    let rock = publish_src_rock(&lvm, &server);
+    let tree = lvm.root.path().join("luarocks-tree");
+    luarocks_install(&lvm, &tree, &rock);
+    assert!(tree.join("share/lua/5.4/strutil.lua").is_file());
     let repo = lvm.root.path().join("gitrock");
     crate::common::rocks::git_fixture(&repo, "packed");
     let out = lvm.root.path().join("out");
@@ -385,7 +391,6 @@ fn a_packed_git_source_rock_builds_with_luarocks() {
         out.to_str().unwrap(),
     ]);
     // Debian's LuaRocks builds it from the repository folder inside the rock.
-    let tree = lvm.root.path().join("luarocks-tree");
     luarocks_install(&lvm, &tree, &out.join("gitrock-1.0-1.src.rock"));
     let module = std::fs::read_to_string(tree.join("share/lua/5.4/gitrock.lua")).unwrap();
     assert!(module.contains("revision = \"packed\""), "{module}");
