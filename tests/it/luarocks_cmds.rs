@@ -613,3 +613,48 @@ fn test_runs_a_command_or_a_script_and_says_when_there_is_nothing_to_run() {
         "{stderr}"
     );
 }
+
+#[test]
+#[cfg_attr(not(lvm_has_luarocks), ignore = "needs Debian's luarocks")]
+fn list_outdated_agrees_with_luarocks_on_the_same_tree_and_server() {
+    let lvm = Lvm::new();
+    let (server, url) = file_server(lvm.root.path());
+    lvm.init(&[&url]);
+    lvm.ok(&["install", "chain-a", "strutil == 1.0-1", "dia-top"]);
+    let ours = json(&lvm.ok(&["list", "--outdated", "--json"]));
+    let mut ours: Vec<String> = ours
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            format!(
+                "{} {} {}",
+                p["name"].as_str().unwrap(),
+                p["installed"].as_str().unwrap(),
+                p["latest"].as_str().unwrap()
+            )
+        })
+        .collect();
+    ours.sort();
+    let run = std::process::Command::new("luarocks")
+        .args(["--lua-version", "5.4", "--tree"])
+        .arg(lvm.tree())
+        .arg("--only-server")
+        .arg(&server)
+        .args(["list", "--outdated", "--porcelain"])
+        .env("HOME", lvm.root.path())
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let mut theirs: Vec<String> = String::from_utf8_lossy(&run.stdout)
+        .lines()
+        .map(|line| line.split('\t').take(3).collect::<Vec<_>>().join(" "))
+        .collect();
+    theirs.sort();
+    assert_eq!(ours, theirs);
+    assert!(ours.len() >= 2, "{ours:?}");
+}
