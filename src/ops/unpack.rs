@@ -73,6 +73,10 @@ pub fn unpack_file(file: &Path, dest: &Path, fetch_opts: &FetchOptions) -> Resul
             (dir.join(format!("{name}-{version}.rockspec")), None)
         }
     };
+    let sources = match sources {
+        Some(found) => Some(beside_the_rockspec(&dir, found)?),
+        None => None,
+    };
     Ok(Unpacked {
         name,
         version: version.to_string(),
@@ -80,6 +84,23 @@ pub fn unpack_file(file: &Path, dest: &Path, fetch_opts: &FetchOptions) -> Resul
         rockspec,
         sources,
     })
+}
+
+/// Moves a source folder that fetching left one level down (`<dir>/unpacked/foo-1.0`) up beside
+/// the rockspec (`<dir>/foo-1.0`), where `luarocks unpack` puts it; a folder already there, or
+/// one whose name is taken, stays where it is.
+fn beside_the_rockspec(dir: &Path, found: PathBuf) -> Result<PathBuf> {
+    let (Some(parent), Some(name)) = (found.parent(), found.file_name()) else {
+        return Ok(found);
+    };
+    let target = dir.join(name);
+    if parent == dir || parent.parent() != Some(dir) || target.exists() {
+        return Ok(found);
+    }
+    std::fs::rename(&found, &target).map_err(fs_error("move", &found))?;
+    // The folder it came from is left empty (the archive was unpacked into it).
+    let _ = std::fs::remove_dir(parent);
+    Ok(target)
 }
 
 /// Fetches `name` (the newest version `version` allows: its `.src.rock`, else its rockspec, else

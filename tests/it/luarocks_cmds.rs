@@ -179,6 +179,8 @@ fn unpack_puts_the_rockspec_and_its_sources_in_a_folder() {
     assert_eq!(got["dir"], dir.to_str().unwrap());
     assert!(dir.join("strutil-1.1-1.rockspec").is_file());
     let sources = std::path::PathBuf::from(got["sources"].as_str().unwrap());
+    // Where `luarocks unpack` puts them: beside the rockspec, in the archive's folder.
+    assert_eq!(sources, dir.join("strutil-1.1-1"));
     assert!(sources.join("src/strutil.lua").is_file(), "{got}");
     // Again into the same place: refused, nothing changed.
     let err = lvm.fails(&["unpack", rock.to_str().unwrap(), "--to", to_arg]);
