@@ -30,6 +30,7 @@ pub mod layout;
 pub mod logfile;
 pub mod luaversion;
 pub mod manifest;
+pub mod merge;
 pub mod ops;
 pub mod platform;
 pub mod registry;
