@@ -31,6 +31,19 @@ pub const GITIGNORE: &str =
     "/tree\n/.trees/\n/logs/\n/.lvm-lock\n/.lvm-tmp/\n/.tmp*\n/.tree.switch-*\n";
 pub const DEFAULT_PROFILE: &str = "default";
 
+/// The name of lvm's git merge driver for `manifest.json` (`merge.lvm-manifest.driver`).
+pub const MERGE_DRIVER: &str = "lvm-manifest";
+/// What `git config merge.lvm-manifest.name` says the driver is.
+const MERGE_DRIVER_NAME: &str = "lvm: three-way merge of the packages in manifest.json";
+/// The placeholders git fills in for the driver: base, ours (the result goes there), theirs,
+/// and the path in the repository.
+pub const MERGE_DRIVER_ARGS: &str = "%O %A %B %P";
+
+/// The attribute line that routes `manifest.json` to lvm's merge driver.
+pub fn merge_attribute() -> String {
+    format!("/{MANIFEST_FILE} merge={MERGE_DRIVER}")
+}
+
 /// How many unpacked events of the current profile make [`EnvRepo::pack_if_due`] pack the
 /// repository. Loose, each event costs about 14 KiB (its own zlib-compressed copy of the whole
 /// `manifest.json`) and `lvm log` opens one file per event; packed, under 2 KiB. Packing 256
@@ -816,6 +829,78 @@ impl EnvRepo {
                 }
                 _ => {}
             }
+        }
+        Ok(())
+    }
+
+    /// The best common ancestor of two commits (the base of a three-way merge), or `None`
+    /// when their histories share no commit.
+    pub fn merge_base(&self, a: Oid, b: Oid) -> Result<Option<Oid>, RepoError> {
+        match self.repo.merge_base(a, b) {
+            Ok(base) => Ok(Some(base)),
+            Err(e) if e.code() == git2::ErrorCode::NotFound => Ok(None),
+            Err(e) => Err(self.git_err(e)),
+        }
+    }
+
+    /// The events of the commits `head` reaches and `base` does not (one side of a merge),
+    /// newest first. Commits without an event (made with plain git) are left out.
+    pub fn events_since(&self, head: Oid, base: Oid) -> Result<Vec<LoggedEvent>, RepoError> {
+        let mut walk = self.repo.revwalk().map_err(|e| self.git_err(e))?;
+        walk.set_sorting(git2::Sort::TOPOLOGICAL)
+            .and_then(|()| walk.push(head))
+            .and_then(|()| walk.hide(base))
+            .map_err(|e| self.git_err(e))?;
+        let mut events = Vec::new();
+        for oid in walk {
+            let oid = oid.map_err(|e| self.git_err(e))?;
+            let (message, _) = self.commit_summary(oid)?;
+            match Event::from_commit_message(&message, &oid.to_string()) {
+                Ok(event) => events.push(LoggedEvent { commit: oid, event }),
+                Err(EventError::Missing { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(events)
+    }
+
+    /// Makes plain git merge `manifest.json` with lvm's three-way package merge: the
+    /// attribute in `.git/info/attributes` and the driver `command` (run by git's shell with
+    /// `%O %A %B %P` appended) in the repository's config. Both stay in `.git/`, which git
+    /// never shares, so they are made for each repository lvm creates, clones or changes.
+    /// Writes nothing when both are there already.
+    pub fn register_merge_driver(&self, command: &str) -> Result<(), RepoError> {
+        let driver = format!("{command} {MERGE_DRIVER_ARGS}");
+        let mut config = self.repo.config().map_err(|e| self.git_err(e))?;
+        let key = format!("merge.{MERGE_DRIVER}.driver");
+        let name_key = format!("merge.{MERGE_DRIVER}.name");
+        let local = config
+            .open_level(git2::ConfigLevel::Local)
+            .map_err(|e| self.git_err(e))?;
+        if local.get_string(&key).ok().as_deref() != Some(driver.as_str()) {
+            config
+                .set_str(&name_key, MERGE_DRIVER_NAME)
+                .and_then(|()| config.set_str(&key, &driver))
+                .map_err(|e| self.git_err(e))?;
+        }
+        let path = self.repo.path().join("info").join("attributes");
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        let line = merge_attribute();
+        if !text.lines().any(|l| l == line) {
+            let mut new = text;
+            if !new.is_empty() && !new.ends_with('\n') {
+                new.push('\n');
+            }
+            new.push_str(&line);
+            new.push('\n');
+            let io_err = |cause| RepoError::Io {
+                path: path.display().to_string(),
+                cause,
+            };
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir).map_err(io_err)?;
+            }
+            crate::fsutil::write_atomic(&path, new.as_bytes()).map_err(io_err)?;
         }
         Ok(())
     }

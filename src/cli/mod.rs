@@ -33,6 +33,7 @@ mod list;
 mod log;
 mod make;
 mod make_manifest;
+mod merge_driver;
 mod pack;
 mod path;
 mod profile;
@@ -229,6 +230,9 @@ Examples:
     /// the `shell-init` hooks).
     #[command(hide = true)]
     ShellHook(shell_hook::ShellHookArgs),
+    /// Merge manifest.json three-way, package by package (run by git in an environment).
+    #[command(hide = true)]
+    MergeDriver(merge_driver::MergeDriverArgs),
     /// Named environments under the lvm home.
     #[command(after_help = "\
 Examples:
@@ -641,6 +645,7 @@ impl Context {
             lock_timeout: Some(self.lock_timeout),
             download_timeout: Some(self.settings.download_timeout),
             reporter: Arc::new(progress::Terminal::new()),
+            merge_driver: merge_driver::driver_command(),
         }
     }
 }
@@ -666,6 +671,18 @@ pub fn main() -> i32 {
     };
     set_closed_pipe_behavior(cli.command.only_reads());
     let plain_stderr = !std::io::stderr().is_terminal();
+    // git runs the merge driver inside an environment repository: it needs no lvm home, no
+    // settings and no environment, and logs nowhere but to git's stderr.
+    if let Command::MergeDriver(args) = cli.command {
+        init_tracing(cli.verbose, cli.quiet, None, false);
+        return match merge_driver::exec(args) {
+            Ok(code) => code,
+            Err(e) => {
+                error_line(format_args!("{}", lvm::errors::error_text(e.as_ref())));
+                exit::FAILURE
+            }
+        };
+    }
     let home = match lvm::config::home() {
         Ok(h) => Home::new(h),
         Err(e) => {
@@ -784,6 +801,8 @@ fn run(ctx: &Context, command: Command) -> Result<i32> {
         Command::Man => shell::man(),
         Command::ShellInit(args) => shell::shell_init(args),
         Command::ShellHook(args) => shell_hook::exec(ctx, args),
+        // Run before any setting is read (see `main`).
+        Command::MergeDriver(args) => merge_driver::exec(args),
         Command::Pack(args) => pack::exec(ctx, args),
         Command::MakeManifest(args) => make_manifest::exec(ctx.quiet, args),
         Command::Run(args) => run::run(ctx, args),

@@ -5,7 +5,8 @@ use anyhow::Result;
 use clap::Subcommand;
 
 use super::{Context, complete, exit, print_json};
-use lvm::ops::profile;
+use lvm::merge::{Choices, Side};
+use lvm::ops::profile::{self, MergeOutcome};
 
 #[derive(Debug, Subcommand)]
 pub enum ProfileCommand {
@@ -51,15 +52,30 @@ Examples:
         #[arg(add = complete::profiles())]
         name: String,
     },
-    /// Bring another profile's requested packages into the current one, through the resolver
-    /// (the current profile itself is refused).
+    /// Merge another profile into the current one, three-way like `git merge`: from their
+    /// common state, a package changed on one side takes that change; changed differently on
+    /// both is a conflict, refused unless --ours, --theirs or --prefer settles it. Recorded as
+    /// a merge commit with both profiles' heads as parents; a profile merged already records
+    /// nothing (the current profile itself is refused).
     #[command(after_help = "\
 Examples:
-  lvm profile merge dev         dev's requested packages into the current profile
-  lvm profile merge dev --json  the outcome as JSON")]
+  lvm profile merge dev                     dev's changes into the current profile
+  lvm profile merge dev --theirs            dev's side wherever both changed a package
+  lvm profile merge dev --prefer lpeg=ours  our lpeg, the rest merged as usual
+  lvm profile merge origin/default          after `lvm pull` reported divergence
+  lvm profile merge dev --json              the outcome as JSON")]
     Merge {
         #[arg(add = complete::profiles())]
         other: String,
+        /// Take our side (the current profile's) of every conflict.
+        #[arg(long, conflicts_with = "theirs")]
+        ours: bool,
+        /// Take their side (OTHER's) of every conflict.
+        #[arg(long)]
+        theirs: bool,
+        /// Take one side of one package's conflict (repeatable; wins over --ours/--theirs).
+        #[arg(long, value_name = "NAME=ours|theirs", value_parser = preference)]
+        prefer: Vec<(String, Side)>,
         /// Print the outcome as JSON (the commit, the changes and the statistics).
         #[arg(long)]
         json: bool,
@@ -121,22 +137,88 @@ pub fn exec(ctx: &Context, command: ProfileCommand) -> Result<i32> {
             profile::delete(&env, &name)?;
             println!("Deleted profile '{name}'");
         }
-        ProfileCommand::Merge { other, json } => {
+        ProfileCommand::Merge {
+            other,
+            ours,
+            theirs,
+            prefer,
+            json,
+        } => {
             let env = env.lock(ctx.lock_timeout)?;
-            let merge = profile::merge_profile(&env, &other)?;
-            let mut text = format!("Merged profile '{}' into '{}'", merge.merged, merge.into);
-            for c in &merge.outcome.changes {
-                text.push_str(&format!("\n  {}", c.summary()));
+            let mut args = vec![other.clone()];
+            args.extend(ours.then(|| "--ours".to_string()));
+            args.extend(theirs.then(|| "--theirs".to_string()));
+            for (name, side) in &prefer {
+                args.extend(["--prefer".to_string(), format!("{name}={side}")]);
             }
-            let mut data = super::outcome::json(&merge.outcome);
-            data["merged"] = serde_json::json!(merge.merged);
-            data["into"] = serde_json::json!(merge.into);
-            if json {
-                super::print_json(&data)?;
-            } else {
-                println!("{text}");
-            }
+            let choices = Choices {
+                all: match (ours, theirs) {
+                    (true, _) => Some(Side::Ours),
+                    (_, true) => Some(Side::Theirs),
+                    _ => None,
+                },
+                packages: prefer.into_iter().collect(),
+            };
+            let merge = profile::merge_profile(&env, &other, &choices, args)?;
+            print_merge(&merge, json)?;
         }
     }
     Ok(exit::OK)
+}
+
+/// Reads `--prefer NAME=ours|theirs`.
+fn preference(text: &str) -> std::result::Result<(String, Side), String> {
+    let (name, side) = text
+        .split_once('=')
+        .ok_or_else(|| format!("'{text}': write NAME=ours or NAME=theirs"))?;
+    let side = Side::parse(side)
+        .ok_or_else(|| format!("'{text}': the side is 'ours' or 'theirs', not '{side}'"))?;
+    if name.is_empty() {
+        return Err(format!("'{text}': name the package before '='"));
+    }
+    Ok((name.to_string(), side))
+}
+
+/// What a merge did, as text or JSON (`commit` null when nothing was recorded).
+fn print_merge(merge: &MergeOutcome, json: bool) -> Result<()> {
+    if json {
+        let mut data = match &merge.outcome {
+            Some(outcome) => super::outcome::json(outcome),
+            None => {
+                serde_json::json!({"commit": null, "changes": [], "builds": 0, "store_hits": 0})
+            }
+        };
+        data["merged"] = serde_json::json!(merge.merged);
+        data["into"] = serde_json::json!(merge.into);
+        data["base"] = serde_json::json!(merge.base.to_string());
+        let chosen: serde_json::Map<String, serde_json::Value> = merge
+            .chosen
+            .iter()
+            .map(|(c, side)| (c.name.clone(), serde_json::json!(side.as_str())))
+            .collect();
+        data["chosen"] = serde_json::Value::Object(chosen);
+        return print_json(&data);
+    }
+    let Some(outcome) = &merge.outcome else {
+        println!(
+            "Already up to date: profile '{}' is already merged into '{}'; nothing recorded",
+            merge.merged, merge.into
+        );
+        return Ok(());
+    };
+    let headline = super::outcome::headline(
+        outcome,
+        &format!("Merged profile '{}' into '{}'", merge.merged, merge.into),
+        "",
+    );
+    let mut text = super::outcome::text(outcome, &headline);
+    for (c, side) in &merge.chosen {
+        let what = match side {
+            Side::Ours => &c.ours,
+            Side::Theirs => &c.theirs,
+        };
+        text.push_str(&format!("\n  {}: took {side} ({what})", c.name));
+    }
+    println!("{text}");
+    Ok(())
 }

@@ -147,6 +147,7 @@ impl Environment {
         };
         pause_point("locked");
         self.recover_interrupted(false)?;
+        self.register_merge_driver();
         Ok(lock)
     }
 

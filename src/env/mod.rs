@@ -86,6 +86,11 @@ pub struct OpenOptions {
     pub download_timeout: Option<f64>,
     /// Receives progress and notices; [`Silent`] by default.
     pub reporter: Arc<dyn Reporter>,
+    /// The shell command of lvm's git merge driver for `manifest.json` (the `lvm` binary,
+    /// quoted for the shell, and `merge-driver`), registered in the repository whenever it is
+    /// created or opened for writing; `None` registers nothing (a library caller has no lvm
+    /// binary to offer git).
+    pub merge_driver: Option<String>,
 }
 
 impl Default for OpenOptions {
@@ -99,6 +104,7 @@ impl Default for OpenOptions {
             lock_timeout: None,
             download_timeout: None,
             reporter: Arc::new(Silent),
+            merge_driver: None,
         }
     }
 }
@@ -215,6 +221,7 @@ impl Environment {
         let tree_dir = env.materialize(&manifest)?;
         env.switch_tree(&tree_dir)?;
         env.register_in_home();
+        env.register_merge_driver();
         Ok(env)
     }
 
@@ -245,6 +252,19 @@ impl Environment {
         if let Err(e) = self.home.register(&self.root) {
             let e = crate::errors::error_text(&e);
             tracing::warn!("{e}; `lvm gc` from other environments will not see this one");
+        }
+    }
+
+    /// Registers lvm's merge driver for `manifest.json` in the repository when the caller
+    /// offers one (see [`OpenOptions::merge_driver`]). Failing to is only a warning: lvm works
+    /// without it, only a plain `git merge` falls back to git's text merge.
+    pub fn register_merge_driver(&self) {
+        let Some(command) = &self.options.merge_driver else {
+            return;
+        };
+        if let Err(e) = self.repo.register_merge_driver(command) {
+            let e = crate::errors::error_text(&e);
+            tracing::warn!("{e}; `git merge` will merge manifest.json as text");
         }
     }
 

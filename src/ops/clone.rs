@@ -98,13 +98,14 @@ pub(super) fn clone_repo(
 ) -> Result<Environment> {
     std::fs::create_dir_all(path).map_err(fs_error("create", path))?;
     clone_repository(url, path)?;
-    Environment::open_with(path, home.clone(), options).map_err(|e| {
+    let env = Environment::open_with(path, home.clone(), options).map_err(|e| {
         SharingError::NotAnEnvironment {
             url: url.into(),
             reason: error_text(&e),
         }
-        .into()
-    })
+    })?;
+    env.register_merge_driver();
+    Ok(env)
 }
 
 #[cfg(test)]

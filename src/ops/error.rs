@@ -148,6 +148,63 @@ pub enum Error {
         other: String,
         cause: Box<ResolveError>,
     },
+    #[error(
+        "profiles '{current}' and '{other}' changed {} package(s) differently since their \
+         common state {base}:\n{}\nchoose a side for every conflict with --ours or --theirs, \
+         or for one package with --prefer NAME=ours|theirs; nothing was changed",
+        conflicts.len(), conflict_list(conflicts)
+    )]
+    MergeConflicts {
+        current: String,
+        other: String,
+        /// The merge base (short commit id).
+        base: String,
+        conflicts: Vec<PackageConflict>,
+    },
+    #[error(
+        "profiles '{current}' and '{other}' cannot be merged: '{current}' is for Lua {ours} and \
+         '{other}' for Lua {theirs}; make them the same Lua first (`lvm config set lua V` on \
+         one of them)"
+    )]
+    MergeAcrossLua {
+        current: String,
+        other: String,
+        ours: String,
+        theirs: String,
+    },
+    #[error(
+        "profiles '{current}' and '{other}' share no history, so there is no common state to \
+         merge from"
+    )]
+    NoCommonHistory { current: String, other: String },
+    #[error("--prefer {name}: no package '{name}' on either side or in their common state{hint}")]
+    PreferUnknownPackage {
+        name: String,
+        /// `; did you mean 'NAME'?` or nothing.
+        hint: String,
+    },
+    #[error(
+        "{path}: {} package(s) changed differently on both sides:\n{}\nthe file holds both \
+         sides of each between conflict markers: keep one of each (or take a whole side with \
+         `git checkout --ours {path}` or `--theirs`), then `git add {path}`, `git commit` and \
+         `lvm sync`; or `git merge --abort` and merge with `lvm profile merge`, which takes \
+         --ours, --theirs and --prefer NAME=ours|theirs",
+        conflicts.len(), conflict_list(conflicts)
+    )]
+    DriverConflicts {
+        path: String,
+        conflicts: Vec<PackageConflict>,
+    },
+    #[error(
+        "{path}: the merged packages do not fit together with the builds either side \
+         recorded; the file is left as on our side: `git merge --abort`, then merge with \
+         `lvm profile merge`, which also looks for other versions on the rocks servers"
+    )]
+    DriverUnsettled {
+        path: String,
+        #[source]
+        source: crate::merge::SettleError,
+    },
 
     // The environment's Lua.
     #[error(
@@ -491,6 +548,37 @@ pub struct MissingBuild {
     pub error: Error,
 }
 
+/// A package both sides of a merge changed differently, with the events that changed it.
+#[derive(Debug, Clone)]
+pub struct PackageConflict {
+    pub conflict: crate::merge::Conflict,
+    /// The newest event on our side that changed it (`3f2a9c01d4 install foo 1.1-1`), when
+    /// known.
+    pub ours_event: Option<String>,
+    /// The same on their side.
+    pub theirs_event: Option<String>,
+}
+
+/// One line per conflict: the package, what each side did, and in which event.
+fn conflict_list(conflicts: &[PackageConflict]) -> String {
+    let side = |what: &str, event: &Option<String>| match event {
+        Some(e) => format!("{what} in {e}"),
+        None => what.to_string(),
+    };
+    conflicts
+        .iter()
+        .map(|c| {
+            format!(
+                "  {}: ours {}; theirs {}",
+                c.conflict.name,
+                side(&c.conflict.ours, &c.ours_event),
+                side(&c.conflict.theirs, &c.theirs_event)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// One line per missing build: the package, its store key and why it cannot be rebuilt.
 fn missing_list(missing: &[MissingBuild]) -> String {
     missing
@@ -543,6 +631,8 @@ impl Error {
             | E::AlreadyOnProfile { .. }
             | E::DeleteCurrentProfile { .. }
             | E::MergeIntoItself { .. }
+            | E::NoCommonHistory { .. }
+            | E::PreferUnknownPackage { .. }
             | E::BadDate { .. }
             | E::TargetAndDate
             | E::RollbackZero
@@ -565,7 +655,11 @@ impl Error {
             E::WouldBreakDependencies { .. }
             | E::ProfileExists { .. }
             | E::MergeConflict { .. }
-            | E::RuntimeInUse { .. } => ErrorKind::Conflict,
+            | E::RuntimeInUse { .. }
+            | E::MergeConflicts { .. }
+            | E::MergeAcrossLua { .. }
+            | E::DriverConflicts { .. }
+            | E::DriverUnsettled { .. } => ErrorKind::Conflict,
             E::NoServerReadable { .. }
             | E::NoLongerListed { .. }
             | E::RockspecNotText { .. }

@@ -13,6 +13,7 @@ mod error;
 pub mod gc;
 pub mod install;
 pub mod lua;
+pub mod merge_driver;
 pub mod outdated;
 pub mod profile;
 pub mod publish;
@@ -32,4 +33,4 @@ pub mod verify;
 pub mod which;
 
 pub(crate) use error::fs_error;
-pub use error::{Error, MissingBuild, MissingIn, PackageFailure, Result};
+pub use error::{Error, MissingBuild, MissingIn, PackageConflict, PackageFailure, Result};

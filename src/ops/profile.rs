@@ -2,19 +2,20 @@
 //! delete and merge are each recorded as one event.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::Instant;
 
 use git2::Oid;
 
 use crate::env::{ChangePlan, WriteLock};
 use crate::events::{Event, EventKind};
-use crate::manifest;
+use crate::manifest::{self, Manifest};
+use crate::merge::{self, Choices, Conflict, MergeError, Side};
 use crate::ops::install::Outcome;
 use crate::ops::install::prepare::build_target_state;
-use crate::ops::install::resolution::preferred_versions;
+use crate::ops::install::resolution::{preferred_versions, request_for};
 use crate::ops::install::session::{ServerChoice, Session};
-use crate::ops::{Error, Result};
-use crate::resolve::{self, Request};
-use crate::version::{Constraints, Dependency};
+use crate::ops::{Error, PackageConflict, Result};
+use crate::resolve;
 
 /// Profile names double as branch names, so keep them to what git and shells take plainly.
 pub fn check_name(name: &str) -> Result<()> {
@@ -125,44 +126,196 @@ pub fn delete(env: &WriteLock<'_>, name: &str) -> Result<Oid> {
     Ok(env.apply(plan, &mut BTreeMap::new())?)
 }
 
-/// What `lvm profile merge` did: the merge event's outcome, which profile was merged into
-/// which.
+/// What `lvm profile merge` did: which profile was merged into which, from which common
+/// state, the merge event's outcome (`None` when the other profile was merged already, and
+/// nothing was recorded) and the conflicts a choice settled.
 #[derive(Debug, Clone)]
 pub struct MergeOutcome {
     pub merged: String,
     pub into: String,
-    pub outcome: Outcome,
+    /// The merge base: the newest state both profiles share.
+    pub base: Oid,
+    pub outcome: Option<Outcome>,
+    pub chosen: Vec<(Conflict, Side)>,
 }
 
-/// Merges another profile's requested packages into the current profile, through the resolver.
-pub fn merge_profile(env: &WriteLock<'_>, other: &str) -> Result<MergeOutcome> {
-    let current = env.profile()?;
-    if current == other {
+/// Merges another profile into the current one like git merges branches: from their merge
+/// base, each package changed on one side takes that side's change; one changed differently on
+/// both sides is a conflict, settled by `choices` or refused (naming the package, each side's
+/// change and the event that made it). The merged packages are resolved again (among the
+/// recorded builds first, then with the rocks servers) and recorded as a `profile-merge` event
+/// whose commit has both heads as parents. A profile merged already records nothing.
+pub fn merge_profile(
+    env: &WriteLock<'_>,
+    other: &str,
+    choices: &Choices,
+    args: Vec<String>,
+) -> Result<MergeOutcome> {
+    let into = env.profile()?;
+    if into == other {
         return Err(Error::MergeIntoItself {
             name: other.to_string(),
         });
     }
     let other_head = env.repo().profile_head(other)?;
+    let head = env.head()?;
+    let base = env
+        .repo()
+        .merge_base(head, other_head)?
+        .ok_or_else(|| Error::NoCommonHistory {
+            current: into.clone(),
+            other: other.to_string(),
+        })?;
+    let mut done = MergeOutcome {
+        merged: other.to_string(),
+        into: into.clone(),
+        base,
+        outcome: None,
+        chosen: vec![],
+    };
+    if base == other_head {
+        return Ok(done);
+    }
+    let ours = env.repo().manifest_at(head)?;
     let theirs = env.repo().manifest_at(other_head)?;
-    let current = env.manifest()?;
-    let session = Session::open(env, &ServerChoice::default())?;
-    let mut candidates = session.candidates(&current);
-    for (name, package) in &theirs.packages {
-        candidates.pin_installed(name, package);
+    let common = env.repo().manifest_at(base)?;
+    check_preferences(choices, &[&common, &ours, &theirs])?;
+    let started = Instant::now();
+    let merged = match merge::merge_states(&common, &ours, &theirs, choices) {
+        Ok(merged) => merged,
+        Err(MergeError::DifferentLua {
+            ours: ours_lua,
+            theirs: theirs_lua,
+        }) => {
+            return Err(Error::MergeAcrossLua {
+                current: into,
+                other: other.to_string(),
+                ours: ours_lua,
+                theirs: theirs_lua,
+            });
+        }
+        Err(MergeError::Conflicts(conflicts)) => {
+            return Err(Error::MergeConflicts {
+                current: into,
+                other: other.to_string(),
+                base: crate::envrepo::short(base),
+                conflicts: with_events(env, [head, other_head], base, conflicts)?,
+            });
+        }
+    };
+    let mut timings = BTreeMap::new();
+    let (target, hits, builds) = match merge::settle(&merged.state, &[&ours, &theirs]) {
+        Ok(target) => {
+            timings.insert("resolve".into(), started.elapsed().as_millis() as u64);
+            (target, 0, 0)
+        }
+        // Among the recorded builds nothing fits: the servers may have a version that does.
+        Err(_) => resolve_with_servers(env, other, &merged.state, [&ours, &theirs], &mut timings)?,
+    };
+    let changes = manifest::diff(&ours, &target);
+    let mut event = Event::new(EventKind::ProfileMerge, args, changes.clone());
+    event.store_hits = hits;
+    event.builds = builds;
+    event
+        .details
+        .insert("merged".into(), other_head.to_string());
+    event.details.insert("base".into(), base.to_string());
+    if !merged.chosen.is_empty() {
+        let chosen: Vec<String> = merged
+            .chosen
+            .iter()
+            .map(|(c, side)| format!("{}={side}", c.name))
+            .collect();
+        event.details.insert("chosen".into(), chosen.join(" "));
     }
-    let mut requested = current.requested();
-    let mut requirements: Vec<Dependency> = Vec::new();
-    for (name, constraint) in current.requested().into_iter().chain(theirs.requested()) {
-        requirements.push(Dependency {
+    let commit = env.commit_change(head, event, &target, Some(other_head), &mut timings)?;
+    done.outcome = Some(Outcome {
+        commit: Some(commit),
+        named: vec![],
+        changes,
+        store_hits: hits,
+        builds,
+    });
+    done.chosen = merged.chosen;
+    Ok(done)
+}
+
+/// A `--prefer NAME=SIDE` must name a package of one of the states: anything else is a typo.
+fn check_preferences(choices: &Choices, states: &[&Manifest]) -> Result<()> {
+    for name in choices.packages.keys() {
+        if states.iter().any(|s| s.packages.contains_key(name)) {
+            continue;
+        }
+        let known: BTreeSet<&str> = states
+            .iter()
+            .flat_map(|s| s.packages.keys().map(String::as_str))
+            .collect();
+        let known: Vec<&str> = known.into_iter().collect();
+        return Err(Error::PreferUnknownPackage {
             name: name.clone(),
-            constraints: Constraints::parse(&constraint)?,
+            hint: crate::suggest::did_you_mean(name, &known),
         });
-        requested.entry(name).or_insert(constraint);
     }
-    let request = Request::for_lua(
-        env.lua(),
-        requirements,
-        preferred_versions(&current, &BTreeSet::new()),
+    Ok(())
+}
+
+/// The conflicts with, for each side, the newest event since the merge base that changed the
+/// package.
+fn with_events(
+    env: &WriteLock<'_>,
+    heads: [Oid; 2],
+    base: Oid,
+    conflicts: Vec<Conflict>,
+) -> Result<Vec<PackageConflict>> {
+    let [ours, theirs] = heads.map(|head| -> Result<BTreeMap<String, String>> {
+        let mut by_package = BTreeMap::new();
+        for logged in env.repo().events_since(head, base)? {
+            let line = format!(
+                "{} '{}'",
+                crate::envrepo::short(logged.commit),
+                logged.event.summary()
+            );
+            for change in &logged.event.changes {
+                by_package
+                    .entry(change.name().to_string())
+                    .or_insert_with(|| line.clone());
+            }
+        }
+        Ok(by_package)
+    });
+    let (ours, theirs) = (ours?, theirs?);
+    Ok(conflicts
+        .into_iter()
+        .map(|conflict| PackageConflict {
+            ours_event: ours.get(&conflict.name).cloned(),
+            theirs_event: theirs.get(&conflict.name).cloned(),
+            conflict,
+        })
+        .collect())
+}
+
+/// The merged packages resolved with the rocks servers too, the recorded builds of both sides
+/// pinned and the merged versions preferred; what no store holds is built.
+fn resolve_with_servers(
+    env: &WriteLock<'_>,
+    other: &str,
+    merged: &Manifest,
+    sides: [&Manifest; 2],
+    timings: &mut BTreeMap<String, u64>,
+) -> Result<(Manifest, u32, u32)> {
+    let started = Instant::now();
+    let session = Session::open(env, &ServerChoice::default())?;
+    let mut candidates = session.candidates(sides[0]);
+    for state in [merged, sides[0], sides[1]] {
+        for (name, package) in &state.packages {
+            candidates.pin_installed(name, package);
+        }
+    }
+    let requested = merged.requested();
+    let request = request_for(
+        &requested,
+        preferred_versions(merged, &BTreeSet::new()),
+        env,
     )?;
     let resolution =
         resolve::resolve(&candidates, &request).map_err(|cause| Error::MergeConflict {
@@ -170,37 +323,13 @@ pub fn merge_profile(env: &WriteLock<'_>, other: &str) -> Result<MergeOutcome> {
             other: other.to_string(),
             cause: Box::new(cause),
         })?;
-    let mut timings = BTreeMap::new();
-    let (target, hits, builds) = build_target_state(
+    timings.insert("resolve".into(), started.elapsed().as_millis() as u64);
+    build_target_state(
         &session,
         &candidates,
-        &current,
+        sides[0],
         &resolution,
         &requested,
-        &mut timings,
-    )?;
-    let changes = manifest::diff(&current, &target);
-    let mut event = crate::events::Event::new(
-        EventKind::ProfileMerge,
-        vec![other.to_string()],
-        changes.clone(),
-    );
-    event.store_hits = hits;
-    event.builds = builds;
-    event
-        .details
-        .insert("merged".into(), other_head.to_string());
-    let head = env.head()?;
-    let commit = env.commit_change(head, event, &target, Some(other_head), &mut timings)?;
-    Ok(MergeOutcome {
-        merged: other.to_string(),
-        into: env.profile()?,
-        outcome: Outcome {
-            commit: Some(commit),
-            named: vec![],
-            changes,
-            store_hits: hits,
-            builds,
-        },
-    })
+        timings,
+    )
 }

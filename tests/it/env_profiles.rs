@@ -271,16 +271,15 @@ fn merging_the_current_profile_is_refused_and_changes_nothing() {
 }
 
 #[test]
-fn conflicting_merge_names_the_package_and_both_constraints_and_changes_nothing() {
+fn a_merge_whose_packages_do_not_resolve_names_the_package_and_both_constraints() {
     let lvm = Lvm::new();
     let (_dir, url) = file_server(lvm.root.path());
     lvm.init(&[&url]);
-    lvm.ok(&["install", "clash-x"]);
     lvm.ok(&["profile", "create", "other"]);
     lvm.ok(&["profile", "switch", "other"]);
-    lvm.ok(&["remove", "clash-x"]);
     lvm.ok(&["install", "clash-y"]);
     lvm.ok(&["profile", "switch", "default"]);
+    lvm.ok(&["install", "clash-x"]);
     let before = lvm.snapshot();
     let err = lvm.fails(&["profile", "merge", "other"]);
     assert!(err.contains("cannot be merged"), "{err}");

@@ -216,6 +216,32 @@ fn divergence_is_refused_then_merged_and_shared() {
     assert!(a.ok(&["verify"]).starts_with("ok:"));
 }
 
+#[test]
+fn diverged_clones_that_each_removed_a_package_keep_both_removals_after_the_merge() {
+    let a = Lvm::new();
+    let (_dir, url) = file_server(a.root.path());
+    let bare = shared_source(&a, &url, &["strutil", "chain-c", "dia-base"]);
+    let b = Lvm::new();
+    clone_into(&b, &file_url(&bare));
+    a.ok(&["remove", "chain-c"]);
+    a.ok(&["push"]);
+    b.ok(&["remove", "dia-base"]);
+    let err = b.fails(&["pull"]);
+    assert!(err.contains("lvm profile merge origin/default"), "{err}");
+    let out = b.ok(&["profile", "merge", "origin/default"]);
+    assert!(out.contains("- chain-c 2.0-1"), "{out}");
+    assert_eq!(b.installed(), ["strutil 1.1-1"], "both removals stay");
+    assert!(b.ok(&["verify"]).starts_with("ok:"));
+    b.ok(&["push"]);
+    let out = a.ok(&["pull"]);
+    assert!(
+        out.contains("Fast-forwarded") && out.contains("- dia-base"),
+        "{out}"
+    );
+    assert_eq!(a.installed(), ["strutil 1.1-1"]);
+    assert!(a.ok(&["verify"]).starts_with("ok:"));
+}
+
 /// `git daemon` on 127.0.0.1, killed on drop.
 struct GitDaemon {
     child: Child,
