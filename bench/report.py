@@ -171,6 +171,9 @@ def rows(results):
                  "luarocks column: the warm file:// install above (same command, same state)")
     absolute_row(f"profile switch, {rocks} ↔ {rocks} rocks", "switch-lvm", "switch-luarocks", 0.1,
                  "luarocks: purge, then install the other closure")
+    absolute_row(f"three-way `lvm profile merge`, {rocks} + {rocks} rocks", "merge-lvm", None,
+                 None, "from a common empty state; the merged tree of both closures made "
+                 "from the store")
     events = f'{int(machine(results).get("events", "10000")):,}'
     absolute_row(f"`lvm log`, {events} events", "log-lvm", None, 0.05, "as lvm leaves it: packed every 256 events, plain log from a checked cache")
     absolute_row(f"`lvm log` after `git gc`, {events} events", "log-gc-lvm", None, 0.05)

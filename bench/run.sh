@@ -19,11 +19,11 @@
 #   --debug-benches     run the cargo benches unoptimised (cargo test --bench), for debugging
 #   --keep              keep the work directory
 #   --only LIST         run only these workloads (comma-separated: install, luaversions,
-#                       memory, rollback, switch, history, search, startup, runtimes);
+#                       memory, rollback, switch, merge, history, search, startup, runtimes);
 #                       luaversions installs the closure in Lua 5.1 and LuaJIT environments
 #                       (Debian's lua5.1 and luajit, with headers); shapes installs rocks in
 #                       the shapes of penlight, busted, luasocket and lpeg and times their
-#                       bare compiles (bench/bare_compile.sh); rollback and switch fill
+#                       bare compiles (bench/bare_compile.sh); rollback, switch and merge fill
 #                       the store themselves, startup needs rollback; runtimes times the
 #                       one-time interpreter builds (`lvm runtime install`; 5.1 only in --smoke)
 set -euo pipefail
@@ -42,7 +42,7 @@ DOC="$REPO/docs/benchmarks.md"
 SETUP=1
 DEBUG_BENCHES=0
 KEEP=0
-ONLY="install,luaversions,shapes,memory,rollback,switch,history,search,startup,runtimes"
+ONLY="install,luaversions,shapes,memory,rollback,switch,merge,history,search,startup,runtimes"
 
 die() {
     echo "bench: $*" >&2
@@ -63,7 +63,7 @@ while [ $# -gt 0 ]; do
     --debug-benches) DEBUG_BENCHES=1 ;;
     --keep) KEEP=1 ;;
     --only) ONLY=$2; shift ;;
-    -h | --help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown option '$1' (see --help)" ;;
     esac
     shift
@@ -79,7 +79,7 @@ fi
 IFS=: read -r MIDS LEAVES CMODS <<<"$SIZE"
 for workload in ${ONLY//,/ }; do
     case "$workload" in
-    install | luaversions | shapes | memory | rollback | switch | history | search | startup | runtimes) ;;
+    install | luaversions | shapes | memory | rollback | switch | merge | history | search | startup | runtimes) ;;
     *) die "unknown workload '$workload' in --only (see --help)" ;;
     esac
 done
@@ -468,6 +468,25 @@ if wanted switch; then
     cp -a "$T" "$T.a"
     timed "switch-luarocks" "$SLOW_RUNS" "$WARMUP" "rm -rf $T && cp -a $T.a $T" \
         "$LRS purge && $LRS install --only-server $FILE_URL bench-b"
+fi
+
+# ---------------------------------------------------------------------------------------------
+# 3b. Three-way merge of two 51-rock profiles
+
+if wanted merge; then
+    say "3b. profile merge"
+    H="$W/lvm-home-file" E="$W/lvm-env-merge"
+    LVMM=$(lvm_in "$H" "$E")
+    rm -rf "$E"
+    # From a common empty state, profile 'ours' gets bench-a and 'theirs' bench-b.
+    sh -c "$LVMM init --server $FILE_URL && $LVMM profile create theirs && $LVMM install bench-a \
+        && $LVMM profile create ours && $LVMM profile switch theirs && $LVMM install bench-b \
+        && $LVMM profile switch ours" >>"$LOG" 2>&1
+    # A profile merged once is merged already, so each run merges into a fresh copy of 'ours'.
+    timed "merge-lvm" "$RUNS" "$WARMUP" \
+        "$LVMM profile switch ours && ($LVMM profile delete try || true) && $LVMM profile create try --from ours && $LVMM profile switch try" \
+        "$LVMM profile merge theirs"
+    [ "$($LVMM list | wc -l)" -eq "$((2 * (1 + MIDS * (1 + LEAVES))))" ] || die "the merge should hold both closures"
 fi
 
 # ---------------------------------------------------------------------------------------------
