@@ -499,6 +499,16 @@ mod tests {
         }
     }
 
+    /// From a and b at 1.0-1: ours upgrades a to 1.5-1 and removes b; theirs upgrades a to
+    /// 2.0-1 and b to 1.1-1.
+    fn two_conflicts() -> (Manifest, Manifest, Manifest) {
+        (
+            state(&[("a", asked("1.0-1")), ("b", asked("1.0-1"))]),
+            state(&[("a", asked("1.5-1"))]),
+            state(&[("a", asked("2.0-1")), ("b", asked("1.1-1"))]),
+        )
+    }
+
     #[test]
     fn a_change_on_one_side_takes_that_side() {
         let base = state(&[("a", asked("1.0-1")), ("b", asked("1.0-1"))]);
@@ -524,9 +534,7 @@ mod tests {
 
     #[test]
     fn different_changes_are_conflicts_that_say_what_each_side_did() {
-        let base = state(&[("a", asked("1.0-1")), ("b", asked("1.0-1"))]);
-        let ours = state(&[("a", asked("1.5-1"))]);
-        let theirs = state(&[("a", asked("2.0-1")), ("b", asked("1.1-1"))]);
+        let (base, ours, theirs) = two_conflicts();
         let c = conflicts(&base, &ours, &theirs);
         assert_eq!(
             c,
@@ -553,9 +561,7 @@ mod tests {
 
     #[test]
     fn choices_settle_conflicts_globally_and_per_package() {
-        let base = state(&[("a", asked("1.0-1")), ("b", asked("1.0-1"))]);
-        let ours = state(&[("a", asked("1.5-1"))]);
-        let theirs = state(&[("a", asked("2.0-1")), ("b", asked("1.1-1"))]);
+        let (base, ours, theirs) = two_conflicts();
         let all_ours = Choices {
             all: Some(Side::Ours),
             packages: BTreeMap::new(),

@@ -8,7 +8,8 @@
 use std::path::Path;
 
 use crate::manifest::Manifest;
-use crate::merge::{self, Choices, MergeError, Side};
+use crate::merge::{self, Choices, Side};
+use crate::ops::profile::conflicts_of;
 use crate::ops::{Error, PackageConflict, Result, fs_error};
 
 /// Merges the `manifest.json` of `ours` (also where the result goes) and `theirs` from `base`,
@@ -32,18 +33,8 @@ pub fn merge_files(base: &Path, ours: &Path, theirs: &Path, path: &str) -> Resul
     let common = read(base, "merge base")?.unwrap_or_else(|| Manifest::empty(&our_state.lua));
     let merged = match merge::merge_states(&common, &our_state, &their_state, &Choices::default()) {
         Ok(merged) => merged,
-        Err(MergeError::DifferentLua {
-            ours: ours_lua,
-            theirs: theirs_lua,
-        }) => {
-            return Err(Error::MergeAcrossLua {
-                current: "ours".into(),
-                other: "theirs".into(),
-                ours: ours_lua,
-                theirs: theirs_lua,
-            });
-        }
-        Err(MergeError::Conflicts(conflicts)) => {
+        Err(e) => {
+            let conflicts = conflicts_of(e, "ours", "theirs")?;
             // Every conflict on our side, so the text around the marked blocks is merged.
             let partial = merge::merge_states(
                 &common,

@@ -183,23 +183,17 @@ pub fn merge_profile(
     let started = Instant::now();
     let merged = match merge::merge_states(&common, &ours, &theirs, choices) {
         Ok(merged) => merged,
-        Err(MergeError::DifferentLua {
-            ours: ours_lua,
-            theirs: theirs_lua,
-        }) => {
-            return Err(Error::MergeAcrossLua {
-                current: into,
-                other: other.to_string(),
-                ours: ours_lua,
-                theirs: theirs_lua,
-            });
-        }
-        Err(MergeError::Conflicts(conflicts)) => {
+        Err(e) => {
             return Err(Error::MergeConflicts {
+                conflicts: with_events(
+                    env,
+                    [head, other_head],
+                    base,
+                    conflicts_of(e, &into, other)?,
+                )?,
                 current: into,
                 other: other.to_string(),
                 base: crate::envrepo::short(base),
-                conflicts: with_events(env, [head, other_head], base, conflicts)?,
             });
         }
     };
@@ -238,6 +232,24 @@ pub fn merge_profile(
     });
     done.chosen = merged.chosen;
     Ok(done)
+}
+
+/// The conflicts of a merge that stopped on them; states of different Lua versions, which
+/// merge not at all, are an error naming the two sides.
+pub(in crate::ops) fn conflicts_of(
+    e: MergeError,
+    current: &str,
+    other: &str,
+) -> Result<Vec<Conflict>> {
+    match e {
+        MergeError::Conflicts(conflicts) => Ok(conflicts),
+        MergeError::DifferentLua { ours, theirs } => Err(Error::MergeAcrossLua {
+            current: current.to_string(),
+            other: other.to_string(),
+            ours,
+            theirs,
+        }),
+    }
 }
 
 /// A `--prefer NAME=SIDE` must name a package of one of the states: anything else is a typo.

@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use crate::common::rocks::{Lvm, event_json, file_server, git, stdout_ok};
+use crate::common::rocks::{Lvm, event_json, file_server, git, git_output, stdout_ok};
 
 /// The git CLI's view of a commit's parents.
 fn parents(env: &Path, rev: &str) -> Vec<String> {
@@ -309,13 +309,7 @@ fn a_git_merge_with_conflicting_package_changes_stops_with_the_file_conflicted()
     let (_dir, url) = file_server(lvm.root.path());
     conflicting(&lvm, &url);
     let env = lvm.env_dir();
-    let out = std::process::Command::new("git")
-        .args(["-c", "user.name=Test", "-c", "user.email=test@localhost"])
-        .args(["merge", "--no-edit", "dev"])
-        .current_dir(&env)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .output()
-        .unwrap();
+    let out = git_output(&env, &["merge", "--no-edit", "dev"]);
     assert!(!out.status.success());
     let all = format!(
         "{}{}",

@@ -276,13 +276,7 @@ impl Lvm {
 /// Asserts success and returns stdout.
 /// Runs the git CLI in `dir` with a fixed identity; asserts success and returns stdout.
 pub fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args(["-c", "user.name=Test", "-c", "user.email=test@localhost"])
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .output()
-        .unwrap();
+    let out = git_output(dir, args);
     assert!(
         out.status.success(),
         "git {args:?} failed:\n{}\n{}",
@@ -290,6 +284,17 @@ pub fn git(dir: &Path, args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Runs the git CLI in `dir` with a fixed identity, whatever its exit code.
+pub fn git_output(dir: &Path, args: &[&str]) -> Output {
+    Command::new("git")
+        .args(["-c", "user.name=Test", "-c", "user.email=test@localhost"])
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .output()
+        .unwrap()
 }
 
 /// The event JSON an lvm commit message carries after its `lvm-event:` marker.
