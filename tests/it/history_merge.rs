@@ -278,8 +278,29 @@ fn the_merge_driver_is_registered_and_git_merge_merges_packages_three_way() {
     assert!(git(&env, &["status", "--porcelain"]).is_empty());
     // Registering again changes nothing.
     let config = std::fs::read(env.join(".git/config")).unwrap();
+    let attributes = std::fs::read(env.join(".git/info/attributes")).unwrap();
     lvm.ok(&["install", "makerock"]);
     assert_eq!(std::fs::read(env.join(".git/config")).unwrap(), config);
+    assert_eq!(
+        std::fs::read(env.join(".git/info/attributes")).unwrap(),
+        attributes
+    );
+    // An environment without it (made by an earlier lvm) gets it at its next change, beside
+    // attributes of its own.
+    git(&env, &["config", "--remove-section", "merge.lvm-manifest"]);
+    std::fs::write(env.join(".git/info/attributes"), "*.txt text\n").unwrap();
+    lvm.ok(&["list"]);
+    assert!(
+        git_output(&env, &["config", "merge.lvm-manifest.driver"])
+            .stdout
+            .is_empty()
+    );
+    lvm.ok(&["sync"]);
+    assert_eq!(git(&env, &["config", "merge.lvm-manifest.driver"]), driver);
+    assert_eq!(
+        std::fs::read_to_string(env.join(".git/info/attributes")).unwrap(),
+        "*.txt text\n/manifest.json merge=lvm-manifest\n"
+    );
 
     on(
         &lvm,

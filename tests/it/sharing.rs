@@ -223,6 +223,9 @@ fn diverged_clones_that_each_removed_a_package_keep_both_removals_after_the_merg
     let bare = shared_source(&a, &url, &["strutil", "chain-c", "dia-base"]);
     let b = Lvm::new();
     clone_into(&b, &file_url(&bare));
+    // The clone merges manifest.json with lvm's driver when plain git merges it.
+    let attr = git(&b.env_dir(), &["check-attr", "merge", "manifest.json"]);
+    assert_eq!(attr.trim(), "manifest.json: merge: lvm-manifest");
     a.ok(&["remove", "chain-c"]);
     a.ok(&["push"]);
     b.ok(&["remove", "dia-base"]);
