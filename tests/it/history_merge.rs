@@ -360,3 +360,24 @@ fn a_git_merge_with_conflicting_package_changes_stops_with_the_file_conflicted()
     git(&env, &["merge", "--abort"]);
     assert!(lvm.ok(&["verify"]).starts_with("ok:"));
 }
+
+#[test]
+fn profiles_without_common_history_are_refused_and_nothing_changes() {
+    let lvm = Lvm::new();
+    let (_dir, url) = file_server(lvm.root.path());
+    lvm.init(&[&url]);
+    lvm.ok(&["install", "strutil"]);
+    // Another environment's history, fetched as a profile: no commit in common.
+    let stranger = Lvm::new();
+    stranger.init(&[&url]);
+    let env = lvm.env_dir();
+    let source = stranger.env_dir().display().to_string();
+    git(&env, &["fetch", "--quiet", &source, "default:stranger"]);
+    let before = lvm.snapshot();
+    let err = lvm.fails(&["profile", "merge", "stranger"]);
+    assert!(
+        err.contains("profiles 'default' and 'stranger' share no history"),
+        "{err}"
+    );
+    assert_eq!(lvm.snapshot(), before);
+}
