@@ -211,7 +211,7 @@ Examples:
   lvm profile list        the current one marked with '*'
   lvm profile create dev  a copy of the current profile
   lvm profile switch dev
-  lvm profile merge dev   bring dev's requested packages into the current one
+  lvm profile merge dev   dev's changes into the current one, three-way
   lvm profile delete dev")]
     #[command(subcommand)]
     Profile(profile::ProfileCommand),
