@@ -52,11 +52,12 @@ Examples:
         #[arg(add = complete::profiles())]
         name: String,
     },
-    /// Merge another profile into the current one, three-way like `git merge`: from their
-    /// common state, a package changed on one side takes that change; changed differently on
-    /// both is a conflict, refused unless --ours, --theirs or --prefer settles it. Recorded as
-    /// a merge commit with both profiles' heads as parents; a profile merged already records
-    /// nothing (the current profile itself is refused).
+    /// Merge another profile into the current one, three-way like `git merge`.
+    ///
+    /// From their common state, a package changed on one side takes that change; changed
+    /// differently on both is a conflict, refused unless --ours, --theirs or --prefer settles
+    /// it. Recorded as a merge commit with both profiles' heads as parents; a profile merged
+    /// already records nothing (the current profile itself is refused).
     #[command(after_help = "\
 Examples:
   lvm profile merge dev                     dev's changes into the current profile
@@ -65,6 +66,7 @@ Examples:
   lvm profile merge origin/default          after `lvm pull` reported divergence
   lvm profile merge dev --json              the outcome as JSON")]
     Merge {
+        /// The profile to merge (`origin/default` after a diverged `lvm pull`).
         #[arg(add = complete::profiles())]
         other: String,
         /// Take our side (the current profile's) of every conflict.
