@@ -416,7 +416,6 @@ fn a_crash_at_any_fault_point_of_any_changing_command_leaves_the_old_or_the_new_
             &["profile", "switch", "dev"],
             &["profile", "switch", "default"],
         ),
-        (&["profile", "merge", "dev"], &["rollback"]),
         (
             &["config", "set", "jobs", "3"],
             &["config", "unset", "jobs"],
@@ -424,12 +423,7 @@ fn a_crash_at_any_fault_point_of_any_changing_command_leaves_the_old_or_the_new_
         (&["link", &project], &["unlink", "strutil"]),
     ];
     for (command, undo) in commands {
-        for point in [
-            "mid-materialize",
-            "before-commit",
-            "after-commit",
-            "after-switch",
-        ] {
+        for point in FAULT_POINTS {
             let before = state(&lvm);
             let out = lvm
                 .command()
@@ -454,7 +448,46 @@ fn a_crash_at_any_fault_point_of_any_changing_command_leaves_the_old_or_the_new_
             assert_verifies(&lvm, &format!("{context}, undone"));
         }
     }
+    // A three-way merge of a profile already merged records nothing, so every fault point gets
+    // a fresh profile with a change of its own to merge.
+    for point in FAULT_POINTS {
+        let side = format!("side-{point}");
+        lvm.ok(&["profile", "create", &side]);
+        lvm.ok(&["profile", "switch", &side]);
+        lvm.ok(&["install", "chain-a"]);
+        lvm.ok(&["profile", "switch", "default"]);
+        let before = state(&lvm);
+        let out = lvm
+            .command()
+            .env("LVM_FAULT", point)
+            .args(["profile", "merge", &side])
+            .output()
+            .unwrap();
+        let context = format!("profile merge with LVM_FAULT={point}");
+        // A merge whose tree is kept from before (the side profile's own) never reaches
+        // mid-materialize; it must then have merged.
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("fault injected")
+                || (out.status.success() && state(&lvm) != before),
+            "{context}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_verifies(&lvm, &context);
+        if state(&lvm) != before {
+            lvm.ok(&["rollback"]);
+        }
+        assert_eq!(state(&lvm), before, "{context}, undone");
+    }
 }
+
+/// Where `LVM_FAULT` crashes a change: while the tree is made, before and after the commit,
+/// after the live tree is switched.
+const FAULT_POINTS: [&str; 4] = [
+    "mid-materialize",
+    "before-commit",
+    "after-commit",
+    "after-switch",
+];
 
 #[test]
 fn sigkill_during_any_changing_command_leaves_a_verifiable_environment() {
