@@ -23,6 +23,13 @@ pub const STATE_LOCK_FILE: &str = "lvm-state.lock";
 pub const JOURNAL_FILE: &str = "lvm-journal";
 /// The checked cache of the plain log.
 pub const LOG_INDEX_FILE: &str = "lvm-log-index";
+/// A manual bisection in progress (`lvm bisect start` to `lvm bisect reset`): its state file
+/// [`BISECT_STATE_FILE`] and the tree of the state under test, [`BISECT_TREE`].
+pub const BISECT_DIR: &str = "lvm-bisect";
+/// In [`BISECT_DIR`]: the states searched and the verdicts given, as JSON.
+pub const BISECT_STATE_FILE: &str = "state.json";
+/// In [`BISECT_DIR`]: the rocks tree of the state under test.
+pub const BISECT_TREE: &str = "tree";
 
 // In a rocks tree.
 

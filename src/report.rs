@@ -53,6 +53,11 @@ pub trait Reporter: Send + Sync {
     fn runtime_build_finished(&self, _name: &str) {}
     /// Another process is building the same interpreter; the caller waits and then uses it.
     fn runtime_build_waiting(&self, _name: &str) {}
+    /// A bisection starts testing the state after event `commit` (`summary`, its subject);
+    /// about `steps_left` more tests follow this one.
+    fn bisect_testing(&self, _commit: &str, _summary: &str, _steps_left: usize) {}
+    /// That state was tested: `verdict` is `good`, `bad` or `skip`.
+    fn bisect_tested(&self, _commit: &str, _verdict: &str) {}
 }
 
 /// Reports nothing: the default for library callers that do not pass a reporter.

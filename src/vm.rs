@@ -454,6 +454,22 @@ pub fn apply_paths(command: &mut Command, paths: &LuaPaths, lua: LuaVersion) {
     }
 }
 
+/// Makes `command` run on the tree at `tree_root` of Lua `lua`, as `lvm exec` runs programs:
+/// the tree on its module paths and `PATH` (see [`apply_paths`]), and `LVM_LUA` naming the
+/// interpreter the scripts of the tree's `bin` run with, when there is one.
+pub fn in_tree(
+    command: &mut Command,
+    tree_root: &Path,
+    lua: LuaVersion,
+    interpreter: Option<&Path>,
+) -> Result<(), TreeError> {
+    apply_paths(command, &tree::lua_path_strings(tree_root, lua)?, lua);
+    if let Some(bin) = interpreter {
+        command.env("LVM_LUA", bin);
+    }
+    Ok(())
+}
+
 /// `dir` followed by the entries of `path` (which may be absent or empty).
 pub fn prepend_path(dir: &str, path: Option<OsString>) -> OsString {
     let mut out = OsString::from(dir);

@@ -16,6 +16,7 @@ use lvm::envrepo::EnvRepo;
 use lvm::errors::ErrorKind;
 
 // One module per command (or tight group of commands), named after it.
+mod bisect;
 mod clone;
 mod collections;
 mod complete;
@@ -183,6 +184,18 @@ pub enum Command {
     Rollback(rollback::RollbackArgs),
     /// Package differences between two revisions or profiles.
     Diff(diff::DiffArgs),
+    /// Find the first event after which a test command fails (a binary search over the
+    /// profile's states, each made from the store in a scratch tree; nothing is recorded).
+    #[command(after_help = "\
+Examples:
+  lvm bisect run -- lua5.4 test.lua      search automatically
+  lvm bisect run --good HEAD~16 --json -- make test
+  lvm bisect start --good HEAD~8         or step by step:
+  lvm bisect exec -- lua5.4 test.lua     test the state under test
+  lvm bisect good                        (or bad, skip) until the first bad event shows
+  lvm bisect reset")]
+    #[command(subcommand)]
+    Bisect(bisect::BisectCommand),
     /// Check that the log, manifest.json and the tree agree.
     Verify(verify::VerifyArgs),
     /// Make the tree match manifest.json (after a clone, pull or manual git change).
@@ -789,6 +802,7 @@ fn run(ctx: &Context, command: Command) -> Result<i32> {
         Command::ShowEvent(args) => log::show_event(ctx, args),
         Command::Rollback(args) => rollback::exec(ctx, args),
         Command::Diff(args) => diff::exec(ctx, args),
+        Command::Bisect(cmd) => bisect::exec(ctx, cmd),
         Command::Verify(args) => verify::exec(ctx, args),
         Command::Sync => sync::exec(ctx),
         Command::Remote(cmd) => remote::exec(ctx, cmd),

@@ -121,6 +121,16 @@ impl Reporter for Terminal {
         ));
     }
 
+    fn bisect_testing(&self, commit: &str, summary: &str, steps_left: usize) {
+        self.line(&format!(
+            "lvm bisect: testing {commit} ({summary}); about {steps_left} more after this one"
+        ));
+    }
+
+    fn bisect_tested(&self, commit: &str, verdict: &str) {
+        self.line(&format!("lvm bisect: {commit} is {verdict}"));
+    }
+
     fn waiting_for_lock(&self, root: &Path) {
         self.line(&format!(
             "lvm: waiting for another lvm process to finish with {}",

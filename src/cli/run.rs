@@ -172,12 +172,18 @@ pub fn lua(ctx: &Context, args: LuaArgs) -> Result<i32> {
 pub fn exec(ctx: &Context, args: ExecArgs) -> Result<i32> {
     let env = ctx.open()?;
     let tree = RunTree::open(ctx, &env, args.profile.as_deref())?;
-    let Some((program, program_args)) = args.command.split_first() else {
+    exec_on(&env, &tree, &args.command)
+}
+
+/// Runs `command` (a program and its arguments) on `tree`, as `lvm exec` does; its exit code,
+/// 127 when it cannot be run.
+pub(super) fn exec_on(env: &Environment, tree: &RunTree, command: &[OsString]) -> Result<i32> {
+    let Some((program, program_args)) = command.split_first() else {
         bail!("give the command to run after `--` (see `lvm exec --help`)");
     };
     let mut command = Command::new(program);
     command.args(program_args);
-    tree.prepare(&mut command, &tree.interpreter(&env)?)?;
+    tree.prepare(&mut command, &tree.interpreter(env)?)?;
     match command.status() {
         Ok(status) => Ok(vm::exit_code(status)),
         Err(e) => {
@@ -242,9 +248,9 @@ pub fn interpreter_args(argv: &[OsString], script: &OsStr, args: &[OsString]) ->
     argv.first().cloned().into_iter().collect()
 }
 
-/// The tree a run uses: the live one, or a scratch tree of another profile that is removed
-/// when the run ends.
-struct RunTree {
+/// The tree a run uses: the live one, a scratch tree of another profile that is removed
+/// when the run ends, or the tree of the state a bisection tests.
+pub(super) struct RunTree {
     root: PathBuf,
     /// The Lua the tree is for (another profile's may differ from the environment's).
     lua: LuaVersion,
@@ -254,6 +260,15 @@ struct RunTree {
 }
 
 impl RunTree {
+    /// A tree that exists already at `root`, for Lua `lua`, that the run leaves in place.
+    pub(super) fn at(root: PathBuf, lua: LuaVersion) -> RunTree {
+        RunTree {
+            root,
+            lua,
+            scratch: None,
+        }
+    }
+
     fn open(ctx: &Context, env: &Environment, profile: Option<&str>) -> Result<RunTree> {
         let current = env.profile()?;
         match profile {
@@ -308,14 +323,7 @@ impl RunTree {
 
     /// Puts the tree on `command`'s paths; scripts of the tree's `bin` run with `interpreter`.
     fn prepare(&self, command: &mut Command, interpreter: &Interpreter) -> Result<()> {
-        vm::apply_paths(
-            command,
-            &tree::lua_path_strings(&self.root, self.lua)?,
-            self.lua,
-        );
-        if let Some(bin) = &interpreter.bin {
-            command.env("LVM_LUA", bin);
-        }
+        vm::in_tree(command, &self.root, self.lua, interpreter.bin.as_deref())?;
         Ok(())
     }
 

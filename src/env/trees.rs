@@ -124,13 +124,7 @@ impl Environment {
     /// is marked with the manifest's digest last, so a half-made tree is never taken for a
     /// finished one.
     pub fn materialize_into(&self, manifest: &Manifest, dir: &Path) -> Result<()> {
-        let store = self.home.store()?;
-        let rocks = self.tree_rocks(manifest)?;
-        let lua = manifest.lua_version()?;
-        tree::materialize(dir, lua, &rocks)?;
-        for (name, package) in &manifest.packages {
-            tree::links::replace_with_links(dir, &store.linked_files(lua, name, package)?)?;
-        }
+        self.materialize_throwaway(manifest, dir)?;
         fault_point("mid-materialize");
         // One flush of the whole tree, then the mark. The tree is not live before the switch,
         // so nothing needs it durable earlier; and the mark is written only once the rest is on
@@ -141,6 +135,20 @@ impl Environment {
         tree::sync_tree(dir)?;
         let mark = dir.join(TREE_STATE_FILE);
         fs::write(&mark, manifest_digest(manifest).as_bytes()).map_err(io("write", &mark))?;
+        Ok(())
+    }
+
+    /// Builds the tree for `manifest` in `dir` (absent or empty) from the store only, neither
+    /// flushed nor marked: for a tree that is thrown away after use and never made live (a
+    /// state `lvm bisect` tests), so it costs links and directories only.
+    pub fn materialize_throwaway(&self, manifest: &Manifest, dir: &Path) -> Result<()> {
+        let store = self.home.store()?;
+        let rocks = self.tree_rocks(manifest)?;
+        let lua = manifest.lua_version()?;
+        tree::materialize(dir, lua, &rocks)?;
+        for (name, package) in &manifest.packages {
+            tree::links::replace_with_links(dir, &store.linked_files(lua, name, package)?)?;
+        }
         Ok(())
     }
 

@@ -241,6 +241,53 @@ pub enum Error {
         "revision '{rev}' is not in the history of profile '{profile}' (see `lvm log`; to take packages from another profile use `lvm profile merge`)"
     )]
     RevisionNotInProfile { rev: String, profile: String },
+    #[error(
+        "--good and --bad both name {commit}: a bisection needs a good state before the bad one (`lvm log` lists the states)"
+    )]
+    BisectGoodIsBad { commit: String },
+    #[error(
+        "the good state {good} comes after the bad state {bad} in profile '{profile}': give --good an earlier state than --bad (`lvm log` lists them)"
+    )]
+    BisectGoodAfterBad {
+        good: String,
+        bad: String,
+        profile: String,
+    },
+    #[error(
+        "the test command {command} ended with exit code {code} at {commit}: codes above 127 (a signal) stop a bisection; exit 0 for good, 125 to skip a state, 1-127 (but 125) for bad"
+    )]
+    BisectAborted {
+        command: String,
+        code: i32,
+        commit: String,
+    },
+    #[error("cannot run the test command {command} (looked in the tested state's bin, then PATH)")]
+    BisectCannotRun {
+        command: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "no bisection in progress in this environment; start one with `lvm bisect start` (or use `lvm bisect run CMD`)"
+    )]
+    NoBisection,
+    #[error(
+        "the bisection is over (it printed its answer): `lvm bisect reset` ends it; `lvm bisect good|bad|skip REV` changes the verdict on one of its states"
+    )]
+    BisectOver,
+    #[error(
+        "the bisection was started on profile '{started}' but the current profile is '{current}': switch back (`lvm profile switch {started}`) or end it with `lvm bisect reset`"
+    )]
+    BisectOtherProfile { started: String, current: String },
+    #[error(
+        "the bisection state {} is unreadable; end it with `lvm bisect reset` and start again",
+        path.display()
+    )]
+    BisectStateUnreadable {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
     #[error("the environment has no state as old as {date} (its first event is from {first})")]
     NothingThatOld { date: String, first: String },
     #[error("the last event switched from profile '{profile}', which cannot be restored")]
@@ -490,6 +537,8 @@ pub enum MissingIn {
     RollbackTarget { commit: String },
     /// The head of a pulled or cloned repository.
     Fetched { commit: String },
+    /// A state `lvm bisect` tests.
+    BisectState { commit: String },
 }
 
 impl MissingIn {
@@ -513,6 +562,12 @@ impl MissingIn {
                  again once their sources are available"
                     .to_string()
             }
+            MissingIn::BisectState { .. } => {
+                "the environment was not changed; mark this state with `lvm bisect skip`, or \
+                 make their sources reachable (the rocks servers in lvm.toml, --server) and try \
+                 again"
+                    .to_string()
+            }
             MissingIn::Fetched { .. } => {
                 "make their sources reachable (the rocks servers in lvm.toml, --server) and try \
                  again"
@@ -533,6 +588,7 @@ impl std::fmt::Display for MissingIn {
             }
             MissingIn::RollbackTarget { commit } => write!(f, "the state at {commit}"),
             MissingIn::Fetched { commit } => write!(f, "the fetched state at {commit}"),
+            MissingIn::BisectState { commit } => write!(f, "the bisected state at {commit}"),
         }
     }
 }
@@ -639,6 +695,13 @@ impl Error {
             | E::NotThatManyEvents { .. }
             | E::RevisionNotInProfile { .. }
             | E::NothingThatOld { .. }
+            | E::BisectGoodIsBad { .. }
+            | E::BisectGoodAfterBad { .. }
+            | E::BisectAborted { .. }
+            | E::BisectCannotRun { .. }
+            | E::NoBisection
+            | E::BisectOver
+            | E::BisectOtherProfile { .. }
             | E::NotOnAnyServer { .. }
             | E::NotPackable { .. }
             | E::NoServerConfigured
@@ -669,7 +732,8 @@ impl Error {
             | E::NotInStore { .. }
             | E::RecordedRockspecUnreadable { .. }
             | E::GitSourceLacksRockspec { .. }
-            | E::EventDoesNotApply { .. } => ErrorKind::Damaged,
+            | E::EventDoesNotApply { .. }
+            | E::BisectStateUnreadable { .. } => ErrorKind::Damaged,
             E::Republished { .. } | E::NoLongerAvailable { .. } | E::Pack { .. } => {
                 ErrorKind::Other
             }

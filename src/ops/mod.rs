@@ -5,6 +5,7 @@
 //! stages of an install live in [`install`]. Operations sit above every other library module
 //! (`env`, `store`, `tree`, `fetch`, `build`, …) and below the CLI and the library API.
 
+pub mod bisect;
 pub mod clone;
 pub mod develop;
 pub mod diff;

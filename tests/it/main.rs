@@ -27,6 +27,7 @@ mod env_trees;
 mod example;
 mod fetch;
 mod git_http;
+mod history_bisect;
 mod history_merge;
 mod history_pack;
 mod hostile_input;
