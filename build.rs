@@ -222,10 +222,11 @@ fn pack_dir(dir: &std::path::Path, extra: &[(&str, Vec<u8>)], to: &std::path::Pa
 fn test_tool_cfgs() {
     use std::path::{Path, PathBuf};
 
-    const TOOLS: [(&str, &str); 11] = [
+    const TOOLS: [(&str, &str); 12] = [
         ("lvm_has_cmake", "cmake"),
         ("lvm_has_fish", "fish"),
         ("lvm_has_zsh", "zsh"),
+        ("lvm_has_ssh_keygen", "ssh-keygen"),
         ("lvm_has_lua51", "lua5.1"),
         ("lvm_has_lua52", "lua5.2"),
         ("lvm_has_lua53", "lua5.3"),

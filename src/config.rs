@@ -33,6 +33,8 @@ pub const LUA_BIN_VAR: &str = "LVM_LUA_BIN";
 pub const HTTP_TIMEOUT_VAR: &str = "LVM_HTTP_TIMEOUT";
 /// Environment variable overriding the `download_timeout` setting.
 pub const DOWNLOAD_TIMEOUT_VAR: &str = "LVM_DOWNLOAD_TIMEOUT";
+/// `true` or `false`: sign the event commits lvm records (the `sign` setting).
+pub const SIGN_VAR: &str = "LVM_SIGN";
 /// The informal standard (any non-empty value means no color); below [`COLOR_VAR`].
 pub const NO_COLOR_VAR: &str = "NO_COLOR";
 /// The user config file, replacing the XDG location.
@@ -72,11 +74,12 @@ pub enum Key {
     Color,
     HttpTimeout,
     DownloadTimeout,
+    Sign,
 }
 
 impl Key {
     /// Every key, in the order `lvm config list` shows them.
-    pub const ALL: [Key; 8] = [
+    pub const ALL: [Key; 9] = [
         Key::Lua,
         Key::LuaBin,
         Key::Servers,
@@ -85,6 +88,7 @@ impl Key {
         Key::Color,
         Key::HttpTimeout,
         Key::DownloadTimeout,
+        Key::Sign,
     ];
 
     pub fn name(self) -> &'static str {
@@ -97,6 +101,7 @@ impl Key {
             Key::Color => "color",
             Key::HttpTimeout => "http_timeout",
             Key::DownloadTimeout => "download_timeout",
+            Key::Sign => "sign",
         }
     }
 
@@ -122,6 +127,9 @@ impl Key {
                 "a number of seconds > 0 for one whole download (default {})",
                 crate::fetch::DEFAULT_DOWNLOAD_TIMEOUT.as_secs()
             ),
+            Key::Sign => "true or false: sign event commits as git does (gpg.format, \
+                          user.signingkey)"
+                .to_string(),
         }
     }
 
@@ -283,6 +291,8 @@ pub enum Value {
     HttpTimeout(HttpTimeout),
     /// Seconds one whole download may take.
     DownloadTimeout(f64),
+    /// Whether event commits are signed.
+    Sign(bool),
 }
 
 impl Value {
@@ -296,6 +306,7 @@ impl Value {
             Value::Color(_) => Key::Color,
             Value::HttpTimeout(_) => Key::HttpTimeout,
             Value::DownloadTimeout(_) => Key::DownloadTimeout,
+            Value::Sign(_) => Key::Sign,
         }
     }
 
@@ -333,6 +344,11 @@ impl Value {
             Key::DownloadTimeout => {
                 Value::DownloadTimeout(trimmed.parse::<f64>().map_err(|_| bad("not a number"))?)
             }
+            Key::Sign => Value::Sign(match trimmed {
+                "true" => true,
+                "false" => false,
+                _ => return Err(bad("not true or false")),
+            }),
         };
         value.checked(text, source)
     }
@@ -370,6 +386,7 @@ impl Value {
             }
             (Key::DownloadTimeout, toml::Value::Integer(i)) => Value::DownloadTimeout(*i as f64),
             (Key::DownloadTimeout, toml::Value::Float(f)) => Value::DownloadTimeout(*f),
+            (Key::Sign, toml::Value::Boolean(b)) => Value::Sign(*b),
             (Key::Jobs | Key::Color | Key::HttpTimeout, toml::Value::String(s)) => {
                 return Value::parse(key, s, source);
             }
@@ -425,6 +442,7 @@ impl Value {
             Value::HttpTimeout(HttpTimeout::Default) => toml::Value::String("default".into()),
             Value::HttpTimeout(HttpTimeout::Seconds(s)) => toml::Value::Float(*s),
             Value::DownloadTimeout(s) => toml::Value::Float(*s),
+            Value::Sign(b) => toml::Value::Boolean(*b),
         }
     }
 
@@ -440,6 +458,7 @@ impl Value {
             Value::Color(c) => serde_json::json!(c.as_str()),
             Value::HttpTimeout(t) => serde_json::to_value(t).unwrap_or_default(),
             Value::DownloadTimeout(s) => serde_json::json!(s),
+            Value::Sign(b) => serde_json::json!(b),
         }
     }
 }
@@ -455,6 +474,7 @@ impl fmt::Display for Value {
             Value::Color(c) => f.write_str(c.as_str()),
             Value::HttpTimeout(t) => write!(f, "{t}"),
             Value::DownloadTimeout(s) => write!(f, "{s}"),
+            Value::Sign(b) => write!(f, "{b}"),
         }
     }
 }
@@ -589,6 +609,7 @@ impl Layer {
             (COLOR_VAR, Key::Color),
             (HTTP_TIMEOUT_VAR, Key::HttpTimeout),
             (DOWNLOAD_TIMEOUT_VAR, Key::DownloadTimeout),
+            (SIGN_VAR, Key::Sign),
         ];
         for (name, key) in vars {
             if let Some(text) = var(name).filter(|v| !v.trim().is_empty()) {
@@ -656,6 +677,8 @@ pub struct Settings {
     pub http_timeout: HttpTimeout,
     /// Seconds one whole download may take.
     pub download_timeout: f64,
+    /// Whether event commits are signed.
+    pub sign: bool,
     origins: BTreeMap<Key, Origin>,
 }
 
@@ -670,6 +693,7 @@ impl Default for Settings {
             color: Color::Auto,
             http_timeout: HttpTimeout::Default,
             download_timeout: crate::fetch::DEFAULT_DOWNLOAD_TIMEOUT.as_secs_f64(),
+            sign: false,
             origins: Key::ALL.iter().map(|k| (*k, Origin::Default)).collect(),
         }
     }
@@ -686,6 +710,7 @@ impl Settings {
             Value::Color(v) => self.color = *v,
             Value::HttpTimeout(v) => self.http_timeout = *v,
             Value::DownloadTimeout(v) => self.download_timeout = *v,
+            Value::Sign(v) => self.sign = *v,
         }
         self.origins.insert(value.key(), origin.clone());
     }
@@ -701,6 +726,7 @@ impl Settings {
             Key::Color => Value::Color(self.color),
             Key::HttpTimeout => Value::HttpTimeout(self.http_timeout),
             Key::DownloadTimeout => Value::DownloadTimeout(self.download_timeout),
+            Key::Sign => Value::Sign(self.sign),
         }
     }
 
@@ -812,6 +838,9 @@ pub struct EnvConfig {
     /// Seconds one whole download may take.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub download_timeout: Option<f64>,
+    /// Whether event commits are signed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sign: Option<bool>,
 }
 
 impl EnvConfig {
@@ -825,6 +854,7 @@ impl EnvConfig {
             color: None,
             http_timeout: None,
             download_timeout: None,
+            sign: None,
         }
     }
 
@@ -857,6 +887,7 @@ impl EnvConfig {
             self.color.map(Value::Color),
             self.http_timeout.map(Value::HttpTimeout),
             self.download_timeout.map(Value::DownloadTimeout),
+            self.sign.map(Value::Sign),
         ];
         for value in optional.into_iter().flatten() {
             layer.set(value, origin.clone());
@@ -881,6 +912,7 @@ impl EnvConfig {
                 Some(Value::Color(v)) => config.color = Some(*v),
                 Some(Value::HttpTimeout(v)) => config.http_timeout = Some(*v),
                 Some(Value::DownloadTimeout(v)) => config.download_timeout = Some(*v),
+                Some(Value::Sign(v)) => config.sign = Some(*v),
                 None if key == Key::Lua => {
                     return Err(missing(key, &format!("\"{}\"", LuaVersion::default())));
                 }

@@ -21,6 +21,7 @@ use crate::manifest::{Manifest, ManifestError};
 
 mod log_index;
 pub mod remotes;
+pub mod signing;
 
 pub const MANIFEST_FILE: &str = "manifest.json";
 pub const CONFIG_FILE: &str = "lvm.toml";
@@ -83,6 +84,8 @@ pub enum RepoError {
     Manifest(#[from] ManifestError),
     #[error("{path}: {cause}")]
     Io { path: String, cause: std::io::Error },
+    #[error("cannot sign the event commit")]
+    Sign(#[from] signing::SignError),
 }
 
 impl RepoError {
@@ -97,6 +100,8 @@ impl RepoError {
             | RepoError::NotAnEnvironment { .. }
             | RepoError::BadTime { .. } => ErrorKind::BadInput,
             RepoError::Io { .. } => ErrorKind::Other,
+            // The signing key or tool git's config names is missing or refuses.
+            RepoError::Sign(_) => ErrorKind::BadInput,
             RepoError::Git { .. }
             | RepoError::MissingFile { .. }
             | RepoError::Event(_)
@@ -231,6 +236,8 @@ fn log_line(commit: &Commit<'_>) -> Result<LogLine, RepoError> {
 pub struct EnvRepo {
     repo: Repository,
     root: PathBuf,
+    /// Whether event commits are signed (the `sign` setting), with git's signing settings.
+    signing: bool,
 }
 
 impl EnvRepo {
@@ -259,7 +266,14 @@ impl EnvRepo {
         Ok(EnvRepo {
             repo,
             root: root.to_path_buf(),
+            signing: false,
         })
+    }
+
+    /// Signs the event commits made from now on (or stops signing them), as git signs
+    /// commits (see [`signing`]).
+    pub fn set_signing(&mut self, on: bool) {
+        self.signing = on;
     }
 
     /// Creates the repository with its first commit (an `init` event).
@@ -268,6 +282,17 @@ impl EnvRepo {
         config_text: &str,
         manifest: &Manifest,
         event: &Event,
+    ) -> Result<EnvRepo, RepoError> {
+        Self::init_signing(root, config_text, manifest, event, false)
+    }
+
+    /// [`EnvRepo::init`], signing the first commit and those after it when `sign`.
+    pub fn init_signing(
+        root: &Path,
+        config_text: &str,
+        manifest: &Manifest,
+        event: &Event,
+        sign: bool,
     ) -> Result<EnvRepo, RepoError> {
         let git_err = |source| RepoError::Git {
             path: root.display().to_string(),
@@ -279,6 +304,7 @@ impl EnvRepo {
         let env = EnvRepo {
             repo,
             root: root.to_path_buf(),
+            signing: sign,
         };
         let files: [(&str, &[u8]); 3] = [
             (".gitignore", GITIGNORE.as_bytes()),
@@ -650,16 +676,47 @@ impl EnvRepo {
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| self.git_err(e))?;
         let parent_refs: Vec<&git2::Commit> = parent_commits.iter().collect();
+        let message = event.to_commit_message();
+        if !self.signing {
+            return self
+                .repo
+                .commit(None, &signature, &signature, &message, &tree, &parent_refs)
+                .map_err(|e| self.git_err(e));
+        }
+        // As git does: the commit's bytes are signed by the external tool, and the signature
+        // goes into the commit's `gpgsig` header.
+        let buffer = self
+            .repo
+            .commit_create_buffer(&signature, &signature, &message, &tree, &parent_refs)
+            .map_err(|e| self.git_err(e))?;
+        let config = self
+            .repo
+            .config()
+            .map_err(|e| RepoError::Sign(signing::SignError::Config(e)))?;
+        let committer = format!(
+            "{} <{}>",
+            String::from_utf8_lossy(signature.name_bytes()),
+            String::from_utf8_lossy(signature.email_bytes())
+        );
+        let signed = signing::Signer::from_config(&config, &committer)?.sign(&buffer)?;
+        // Built from UTF-8 names and message, so the buffer is UTF-8.
+        let content = String::from_utf8_lossy(&buffer);
         self.repo
-            .commit(
-                None,
-                &signature,
-                &signature,
-                &event.to_commit_message(),
-                &tree,
-                &parent_refs,
-            )
+            .commit_signed(&content, &signed, None)
             .map_err(|e| self.git_err(e))
+    }
+
+    /// Checks the signature of `commit` as `git verify-commit` does, with git's config.
+    pub fn check_signature(&self, commit: Oid) -> Result<signing::SignatureCheck, RepoError> {
+        let (signature, payload) = match self.repo.extract_signature(&commit, None) {
+            Ok(found) => found,
+            Err(e) if e.code() == git2::ErrorCode::NotFound => {
+                return Ok(signing::SignatureCheck::Unsigned);
+            }
+            Err(e) => return Err(self.git_err(e)),
+        };
+        let config = self.repo.config().map_err(|e| self.git_err(e))?;
+        Ok(signing::check(&config, &signature, &payload))
     }
 
     /// Where the loose copy of an object is (or would be).

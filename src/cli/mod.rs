@@ -126,6 +126,10 @@ pub struct Cli {
     /// environment's Lua (default: the lua_bin setting, LVM_LUA_BIN); it must report that version.
     #[arg(long, global = true, value_name = "PATH", value_parser = lua_bin_flag)]
     pub lua_bin: Option<Value>,
+    /// Sign the event commits this command records, as git signs commits (gpg.format openpgp
+    /// or ssh, user.signingkey from git's config; default: the sign setting).
+    #[arg(long, global = true)]
+    pub sign: bool,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -657,6 +661,7 @@ impl Context {
             setting_replaced: None,
             lock_timeout: Some(self.lock_timeout),
             download_timeout: Some(self.settings.download_timeout),
+            sign: Some(self.settings.sign),
             reporter: Arc::new(progress::Terminal::new()),
             merge_driver: merge_driver::driver_command(),
         }
@@ -725,6 +730,9 @@ pub fn main() -> i32 {
         if let Some(value) = value {
             flags.set(value, Origin::Flag(flag));
         }
+    }
+    if cli.sign {
+        flags.set(Value::Sign(true), Origin::Flag("--sign"));
     }
     let replacing = matches!(
         cli.command,

@@ -84,6 +84,8 @@ pub struct OpenOptions {
     pub lock_timeout: Option<Duration>,
     /// The limit in seconds on one whole download, when not the recorded setting.
     pub download_timeout: Option<f64>,
+    /// Whether to sign event commits, when not the recorded setting (`--sign`, the user's).
+    pub sign: Option<bool>,
     /// Receives progress and notices; [`Silent`] by default.
     pub reporter: Arc<dyn Reporter>,
     /// The shell command of lvm's git merge driver for `manifest.json` (the `lvm` binary,
@@ -103,6 +105,7 @@ impl Default for OpenOptions {
             setting_replaced: None,
             lock_timeout: None,
             download_timeout: None,
+            sign: None,
             reporter: Arc::new(Silent),
             merge_driver: None,
         }
@@ -132,6 +135,9 @@ impl OpenOptions {
         }
         if let Some(limit) = self.download_timeout {
             config.download_timeout = Some(limit);
+        }
+        if let Some(sign) = self.sign {
+            config.sign = Some(sign);
         }
     }
 }
@@ -216,7 +222,11 @@ impl Environment {
             .details
             .insert("servers".into(), config.servers.join(" "));
         fill_phases(&mut event);
-        let repo = EnvRepo::init(root, &config.to_toml(), &manifest, &event)?;
+        // The overrides (`--sign`) decide whether this first event is signed too.
+        let mut effective = config.clone();
+        options.apply(&mut effective);
+        let sign = effective.sign.unwrap_or(false);
+        let repo = EnvRepo::init_signing(root, &config.to_toml(), &manifest, &event, sign)?;
         let env = Environment::assemble(root, repo, config, home, options);
         let tree_dir = env.materialize(&manifest)?;
         env.switch_tree(&tree_dir)?;
@@ -229,12 +239,13 @@ impl Environment {
     /// caller's overrides applied, and the caller's reporter.
     fn assemble(
         root: &Path,
-        repo: EnvRepo,
+        mut repo: EnvRepo,
         mut config: EnvConfig,
         home: Home,
         options: OpenOptions,
     ) -> Environment {
         options.apply(&mut config);
+        repo.set_signing(config.sign.unwrap_or(false));
         Environment {
             root: root.to_path_buf(),
             repo,

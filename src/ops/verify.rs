@@ -6,6 +6,7 @@ use std::fs;
 use std::path::Path;
 
 use crate::env::{Environment, WriteLock};
+use crate::envrepo::signing::SignatureCheck;
 use crate::envrepo::{CONFIG_FILE, MANIFEST_FILE, short};
 use crate::manifest::{self, Change, Manifest};
 use crate::ops::{Error, Result, fs_error};
@@ -371,4 +372,50 @@ pub fn linked_tree_paths(store: &Store, manifest: &Manifest) -> Result<BTreeSet<
         }
     }
     Ok(out)
+}
+/// One event's signature, as `lvm verify --signatures` reports it.
+#[derive(Debug, Clone)]
+pub struct SignedEvent {
+    pub commit: git2::Oid,
+    /// The subject of the event's commit.
+    pub summary: String,
+    pub check: SignatureCheck,
+}
+
+/// The signatures of every event of the current profile, newest first.
+#[derive(Debug, Clone)]
+pub struct SignatureReport {
+    pub events: Vec<SignedEvent>,
+    /// Whether the environment signs its events (the `sign` setting, or `--sign`).
+    pub signing: bool,
+}
+
+impl SignatureReport {
+    /// Whether every event carries a good signature by an allowed signer.
+    pub fn is_ok(&self) -> bool {
+        self.events
+            .iter()
+            .all(|e| matches!(e.check, SignatureCheck::Good { .. }))
+    }
+}
+
+/// Checks the signature of every event of the current profile as `git verify-commit` does
+/// (git's config: `gpg.ssh.allowedSignersFile` for ssh signatures, gpg's keyring for openpgp
+/// ones). Read-only.
+pub fn signatures(env: &Environment) -> Result<SignatureReport> {
+    let events = env
+        .history(None)?
+        .into_iter()
+        .map(|logged| {
+            Ok(SignedEvent {
+                commit: logged.commit,
+                summary: logged.event.summary(),
+                check: env.repo().check_signature(logged.commit)?,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(SignatureReport {
+        events,
+        signing: env.config().sign.unwrap_or(false),
+    })
 }

@@ -362,7 +362,8 @@ fn list_json_has_every_key_with_its_value_and_origin() {
             "jobs",
             "color",
             "http_timeout",
-            "download_timeout"
+            "download_timeout",
+            "sign"
         ]
     );
     let env_file = lvm.env_dir().join("lvm.toml").display().to_string();
@@ -379,6 +380,7 @@ fn list_json_has_every_key_with_its_value_and_origin() {
             {"key": "color", "value": "never", "origin": "env-var", "source": "NO_COLOR"},
             {"key": "http_timeout", "value": "default", "origin": "default", "source": null},
             {"key": "download_timeout", "value": 600.0, "origin": "default", "source": null},
+            {"key": "sign", "value": false, "origin": "default", "source": null},
         ])
     );
     let text = lvm.ok(&["config", "list"]);

@@ -30,6 +30,7 @@ mod git_http;
 mod history_bisect;
 mod history_merge;
 mod history_pack;
+mod history_signing;
 mod hostile_input;
 mod hostile_store;
 mod install;
