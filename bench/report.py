@@ -191,6 +191,19 @@ def rows(results):
         absolute_row(f"one-time build of {name}: `lvm runtime install {rid}`",
                      f"runtime-{rid}-lvm", None, None,
                      "wall time from an empty runtimes folder, one run (once per machine)")
+    bisect = timing(results, "bisect-lvm")
+    steps = number(results, "bisect-steps")
+    test = timing(results, "bisect-test-lua")
+    if bisect and steps:
+        absolute_row(f"`lvm bisect run`, 64 states of {rocks} rocks ({steps} tests)", "bisect-lvm",
+                     None, None, "a trivial lua5.4 test; every state made from the store")
+        per_step = bisect[0] / steps
+        beyond = per_step - test[0] if test else None
+        out.append((f"`lvm bisect run`, one step beyond the test command ({rocks} rocks)",
+                    fmt_time(beyond), "—", "—", f"lvm ≤ {fmt_time(0.1)}",
+                    verdict(beyond <= 0.1 if beyond is not None else None),
+                    f"total / {steps} tests ({fmt_time(per_step)}) minus the test alone on a "
+                    f"tree ({fmt_time(test[0]) if test else '—'})"))
     na = read(results, "startup-lvm.na")
     if na:
         lua = timing(results, "startup-lua")

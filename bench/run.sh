@@ -19,11 +19,12 @@
 #   --debug-benches     run the cargo benches unoptimised (cargo test --bench), for debugging
 #   --keep              keep the work directory
 #   --only LIST         run only these workloads (comma-separated: install, luaversions,
-#                       memory, rollback, switch, merge, history, search, startup, runtimes);
-#                       luaversions installs the closure in Lua 5.1 and LuaJIT environments
-#                       (Debian's lua5.1 and luajit, with headers); shapes installs rocks in
-#                       the shapes of penlight, busted, luasocket and lpeg and times their
-#                       bare compiles (bench/bare_compile.sh); rollback, switch and merge fill
+#                       memory, rollback, switch, merge, history, search, startup, runtimes,
+#                       bisect); luaversions installs the closure in Lua 5.1 and LuaJIT
+#                       environments (Debian's lua5.1 and luajit, with headers); shapes installs
+#                       rocks in the shapes of penlight, busted, luasocket and lpeg and times
+#                       their bare compiles (bench/bare_compile.sh); bisect runs `lvm bisect
+#                       run` over 64 states of the closure; rollback, switch and merge fill
 #                       the store themselves, startup needs rollback; runtimes times the
 #                       one-time interpreter builds (`lvm runtime install`; 5.1 only in --smoke)
 set -euo pipefail
@@ -42,7 +43,7 @@ DOC="$REPO/docs/benchmarks.md"
 SETUP=1
 DEBUG_BENCHES=0
 KEEP=0
-ONLY="install,luaversions,shapes,memory,rollback,switch,merge,history,search,startup,runtimes"
+ONLY="install,luaversions,shapes,memory,rollback,switch,merge,history,search,startup,runtimes,bisect"
 
 die() {
     echo "bench: $*" >&2
@@ -79,7 +80,7 @@ fi
 IFS=: read -r MIDS LEAVES CMODS <<<"$SIZE"
 for workload in ${ONLY//,/ }; do
     case "$workload" in
-    install | luaversions | shapes | memory | rollback | switch | merge | history | search | startup | runtimes) ;;
+    install | luaversions | shapes | memory | rollback | switch | merge | history | search | startup | runtimes | bisect) ;;
     *) die "unknown workload '$workload' in --only (see --help)" ;;
     esac
 done
@@ -567,6 +568,46 @@ if wanted startup; then
     else
         echo "lvm run is not available in this build" >"$R/startup-lvm.na"
     fi
+fi
+
+# ---------------------------------------------------------------------------------------------
+# 8. Bisect: 64 states of the 51-rock closure
+#
+# init, install bench-root, then 62 events that keep its 51 rocks (settings changes), the 31st
+# of them installing one more pure-Lua leaf (from bench-a's closure). The test fails when that
+# leaf loads, so `lvm bisect run` looks for that event among 64 states: the bad state first,
+# then about log2(64) = 6 halvings, each state made from the store. The test command alone on
+# the live tree is timed too: a step's cost beyond it is (total / steps - test alone).
+
+if wanted bisect; then
+    say "8. bisect (64 states)"
+    H="$W/lvm-home-file" E="$W/lvm-env-bisect"
+    LVMB=$(lvm_in "$H" "$E")
+    rm -rf "$E"
+    sh -c "$LVMB init --server $FILE_URL && $LVMB install bench-root" >>"$LOG" 2>&1
+    for i in $(seq 1 62); do
+        if [ "$i" = 31 ]; then
+            $LVMB install bench-a-l01-2
+        else
+            $LVMB config set jobs "$i"
+        fi
+    done >>"$LOG" 2>&1
+    [ "$($LVMB log | wc -l)" -eq 64 ] || die "the bisect history should have 64 events"
+    $LVMB bisect run --json -- lua5.4 -e 'if pcall(require, "bench_a_l01_2") then os.exit(1) end' \
+        >"$R/bisect.json" 2>>"$LOG" || die "lvm bisect run failed (see $R/bisect.json)"
+    python3 - "$R/bisect.json" "$R/bisect-steps" <<'EOF' || die "lvm bisect run did not find the leaf's install"
+import json, sys
+out = json.load(open(sys.argv[1]))
+assert out["result"] == "first_bad" and "bench-a-l01-2" in out["first_bad"]["summary"], out
+assert out["states"] == 64, out
+assert all(s["rebuilt"] == 0 for s in out["steps"]), out
+open(sys.argv[2], "w").write(str(len(out["steps"])))
+EOF
+    BISECT_LUA="'if pcall(require, \"bench_a_l01_2\") then os.exit(1) end'"
+    timed "bisect-lvm" "$RUNS" "$WARMUP" "" "$LVMB bisect run -- lua5.4 -e $BISECT_LUA"
+    TREE="$E/tree"
+    timed "bisect-test-lua" "$RUNS" "$WARMUP" "" \
+        "env LUA_PATH=$TREE/share/lua/5.4/?.lua LUA_CPATH=$TREE/lib/lua/5.4/?.so lua5.4 -e 'pcall(require, \"bench_a_l01_2\")'"
 fi
 
 # ---------------------------------------------------------------------------------------------
