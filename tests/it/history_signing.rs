@@ -189,6 +189,28 @@ fn signed_events_are_verified_as_git_verifies_them() {
 
 #[test]
 #[cfg_attr(not(lvm_has_ssh_keygen), ignore = "needs ssh-keygen (openssh-client)")]
+fn an_environment_signed_from_its_first_event_verifies_clean() {
+    let lvm = Lvm::new();
+    let home = signing_home(&lvm);
+    let (_dir, url) = file_server(lvm.root.path());
+    // The user's setting signs every event, the first one included.
+    ok(lvm_in(
+        &lvm,
+        &home,
+        &["config", "set", "--user", "sign", "true"],
+    ));
+    ok(lvm_in(&lvm, &home, &["init", "--server", &url]));
+    ok(lvm_in(&lvm, &home, &["install", "strutil"]));
+    ok(lvm_in(&lvm, &home, &["remove", "strutil"]));
+    let (report, code) = signatures(&lvm, &home);
+    assert_eq!(statuses(&report), ["good", "good", "good"], "{report}");
+    assert_eq!(code, Some(0));
+    assert_eq!(report["ok"], true);
+    assert_git_agrees(&home, &lvm.env_dir(), &report);
+}
+
+#[test]
+#[cfg_attr(not(lvm_has_ssh_keygen), ignore = "needs ssh-keygen (openssh-client)")]
 fn a_signing_key_that_cannot_sign_changes_nothing() {
     let lvm = Lvm::new();
     let home = signing_home(&lvm);
