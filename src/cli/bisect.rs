@@ -1,13 +1,11 @@
 //! `lvm bisect`: the first event after which a test command fails, found by a binary search over
 //! the profile's states (`run`), or step by step like `git bisect` (`start`, `good`, `bad`, ...).
 
-use std::ffi::OsString;
-
 use anyhow::Result;
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 
-use super::run::{RunTree, exec_on};
+use super::run::{ProgramArgs, RunTree, exec_on};
 use super::{Context, exit};
 use lvm::envrepo::short;
 use lvm::ops::bisect::{self, BisectOutcome, Finding, FoundEvent, ManualStep, Verdict};
@@ -28,7 +26,13 @@ pub enum BisectCommand {
     /// The state under test (or REV) cannot be tested; makes another one.
     Skip(MarkArgs),
     /// Run a program on the tree of the state under test, as `lvm exec` does.
-    Exec(ExecArgs),
+    #[command(after_help = "\
+Examples:
+  lvm bisect start --good HEAD~8
+  lvm bisect exec -- lua5.4 test.lua
+  lvm bisect bad                        then good/bad/skip until the first bad event shows
+  lvm bisect reset")]
+    Exec(ProgramArgs),
     /// End a manual bisection, removing its state and tree.
     Reset,
 }
@@ -58,15 +62,9 @@ the live tree and the history are not touched. Exit 125 from CMD skips a state."
 pub struct RunArgs {
     #[command(flatten)]
     pub range: RangeArgs,
-    /// The test command and its arguments (after `--`), run with the tested state's paths.
-    #[arg(
-        value_name = "CMD [ARGS]",
-        required = true,
-        trailing_var_arg = true,
-        allow_hyphen_values = true,
-        value_parser = clap::value_parser!(OsString)
-    )]
-    pub command: Vec<OsString>,
+    /// The test: run with the tested state's paths.
+    #[command(flatten)]
+    pub test: ProgramArgs,
 }
 
 #[derive(Debug, Args)]
@@ -79,31 +77,12 @@ pub struct MarkArgs {
     pub json: bool,
 }
 
-#[derive(Debug, Args)]
-#[command(after_help = "\
-Examples:
-  lvm bisect start --good HEAD~8
-  lvm bisect exec -- lua5.4 test.lua
-  lvm bisect bad                        then good/bad/skip until the first bad event shows
-  lvm bisect reset")]
-pub struct ExecArgs {
-    /// The program and its arguments (after `--`).
-    #[arg(
-        value_name = "COMMAND [ARGS]",
-        required = true,
-        trailing_var_arg = true,
-        allow_hyphen_values = true,
-        value_parser = clap::value_parser!(OsString)
-    )]
-    pub command: Vec<OsString>,
-}
-
 pub fn exec(ctx: &Context, command: BisectCommand) -> Result<i32> {
     let env = ctx.open()?;
     match command {
         BisectCommand::Run(args) => {
             let search = bisect::plan(&env, args.range.good.as_deref(), args.range.bad.as_deref())?;
-            let outcome = bisect::run(&env, search, &args.command)?;
+            let outcome = bisect::run(&env, search, &args.test.command)?;
             super::outcome::print(ctx, args.range.json, run_json(&outcome), run_text(&outcome))?;
             Ok(finding_code(&outcome.finding))
         }

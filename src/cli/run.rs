@@ -62,6 +62,13 @@ pub struct ExecArgs {
     /// Use the packages of this profile without switching to it.
     #[arg(long, value_name = "NAME")]
     pub profile: Option<String>,
+    #[command(flatten)]
+    pub program: ProgramArgs,
+}
+
+/// A program to run and its arguments, after `--` (`lvm exec`, `lvm bisect`).
+#[derive(Debug, Args)]
+pub struct ProgramArgs {
     /// The program and its arguments (after `--`).
     #[arg(
         value_name = "COMMAND [ARGS]",
@@ -172,7 +179,7 @@ pub fn lua(ctx: &Context, args: LuaArgs) -> Result<i32> {
 pub fn exec(ctx: &Context, args: ExecArgs) -> Result<i32> {
     let env = ctx.open()?;
     let tree = RunTree::open(ctx, &env, args.profile.as_deref())?;
-    exec_on(&env, &tree, &args.command)
+    exec_on(&env, &tree, &args.program.command)
 }
 
 /// Runs `command` (a program and its arguments) on `tree`, as `lvm exec` does; its exit code,

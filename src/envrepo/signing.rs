@@ -261,9 +261,7 @@ fn check_ssh(
                 .to_string(),
         });
     };
-    let dir = tempfile::tempdir().map_err(SignError::Scratch)?;
-    let sig_file = dir.path().join("signature");
-    std::fs::write(&sig_file, signature).map_err(SignError::Scratch)?;
+    let (_dir, sig_file) = signature_file(signature)?;
     let mut find = Command::new(&program);
     find.args(["-Y", "find-principals", "-f"])
         .arg(&allowed)
@@ -318,6 +316,15 @@ fn check_ssh(
     })
 }
 
+/// `signature` in a file of a new temporary folder (removed when the folder is dropped), for
+/// the tools that read a signature from a file.
+fn signature_file(signature: &[u8]) -> Result<(tempfile::TempDir, PathBuf), SignError> {
+    let dir = tempfile::tempdir().map_err(SignError::Scratch)?;
+    let path = dir.path().join("signature");
+    std::fs::write(&path, signature).map_err(SignError::Scratch)?;
+    Ok((dir, path))
+}
+
 /// The key `ssh-keygen` names in `Good "git" signature ... with ED25519 key SHA256:...`.
 fn key_in(said: &str) -> String {
     said.split_once(" with ")
@@ -332,9 +339,7 @@ fn check_openpgp(
     payload: &[u8],
 ) -> Result<SignatureCheck, SignError> {
     let program = Format::OpenPgp.program(config);
-    let dir = tempfile::tempdir().map_err(SignError::Scratch)?;
-    let sig_file = dir.path().join("signature");
-    std::fs::write(&sig_file, signature).map_err(SignError::Scratch)?;
+    let (_dir, sig_file) = signature_file(signature)?;
     let mut verify = Command::new(&program);
     verify
         .args(["--keyid-format=long", "--status-fd=1", "--verify"])

@@ -5,6 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::common::make_writable;
 use crate::common::rocks::{Lvm, file_server};
 
 /// A test that passes while strutil is 1.0 and fails from its upgrade to 1.1 on; it skips
@@ -228,16 +229,6 @@ fn manual_bisection_steps_through_states_and_exec_runs_on_each() {
     assert!(!lvm.env_dir().join(".git/lvm-bisect").exists());
     let err = lvm.fails(&["bisect", "exec", "--", "true"]);
     assert!(err.contains("no bisection in progress"), "{err}");
-}
-
-/// Makes every folder of `dir` writable, so a test can delete store entries.
-fn make_writable(dir: &Path) {
-    use std::os::unix::fs::PermissionsExt;
-    for entry in walkdir::WalkDir::new(dir).into_iter().flatten() {
-        if entry.file_type().is_dir() {
-            let _ = std::fs::set_permissions(entry.path(), std::fs::Permissions::from_mode(0o755));
-        }
-    }
 }
 
 #[test]

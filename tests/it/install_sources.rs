@@ -30,17 +30,8 @@ fn source_of(lvm: &Lvm, name: &str) -> serde_json::Value {
 /// Deletes the whole store, so the next `lvm sync` must fetch and build everything again.
 fn wipe_store(lvm: &Lvm) {
     let store = lvm.home().join("store");
-    make_writable(&store);
+    common::make_writable(&store);
     std::fs::remove_dir_all(&store).unwrap();
-}
-
-fn make_writable(dir: &Path) {
-    use std::os::unix::fs::PermissionsExt;
-    for entry in walkdir::WalkDir::new(dir).into_iter().flatten() {
-        if entry.file_type().is_dir() {
-            let _ = std::fs::set_permissions(entry.path(), std::fs::Permissions::from_mode(0o755));
-        }
-    }
 }
 
 #[test]

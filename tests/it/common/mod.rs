@@ -318,3 +318,14 @@ impl GitRepo {
         self.repo.set_head(&refname).unwrap();
     }
 }
+
+/// Makes every folder under `dir` writable (the store makes its entries read-only), so a test
+/// can delete what is below.
+pub fn make_writable(dir: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    for entry in walkdir::WalkDir::new(dir).into_iter().flatten() {
+        if entry.file_type().is_dir() {
+            let _ = std::fs::set_permissions(entry.path(), std::fs::Permissions::from_mode(0o755));
+        }
+    }
+}
