@@ -18,12 +18,28 @@ pub enum BisectCommand {
     Run(RunArgs),
     /// Start a manual bisection: the tree of the first state to test is made, `lvm bisect exec`
     /// runs a command on it.
+    #[command(after_help = "\
+Examples:
+  lvm bisect start                       from the first event to the current state
+  lvm bisect start --good HEAD~8 --json  the state to test, its tree and Lua as JSON")]
     Start(RangeArgs),
     /// The state under test (or REV) is good; makes the next one.
+    #[command(after_help = "\
+Examples:
+  lvm bisect good          the state under test passes
+  lvm bisect good a1b2c3d  that state of the bisection passes")]
     Good(MarkArgs),
     /// The state under test (or REV) is bad; makes the next one.
+    #[command(after_help = "\
+Examples:
+  lvm bisect bad           the state under test fails
+  lvm bisect bad --json    the next state (or the answer) as JSON")]
     Bad(MarkArgs),
     /// The state under test (or REV) cannot be tested; makes another one.
+    #[command(after_help = "\
+Examples:
+  lvm bisect skip          the state under test cannot be judged
+  lvm bisect skip HEAD~3   nor can that one")]
     Skip(MarkArgs),
     /// Run a program on the tree of the state under test, as `lvm exec` does.
     #[command(after_help = "\
@@ -34,6 +50,9 @@ Examples:
   lvm bisect reset")]
     Exec(ProgramArgs),
     /// End a manual bisection, removing its state and tree.
+    #[command(after_help = "\
+Examples:
+  lvm bisect reset         the environment is as before `lvm bisect start`")]
     Reset,
 }
 
