@@ -195,11 +195,12 @@ def rows(results):
     steps = number(results, "bisect-steps")
     test = timing(results, "bisect-test-lua")
     if bisect and steps:
-        absolute_row(f"`lvm bisect run`, 64 states of {rocks} rocks ({steps} tests)", "bisect-lvm",
-                     None, None, "a trivial lua5.4 test; every state made from the store")
+        absolute_row(f"`lvm bisect run`, 64 states of {rocks} to {rocks + 62} rocks ({steps} tests)",
+                     "bisect-lvm", None, None,
+                     "a trivial lua5.4 test; every state's tree made from the store")
         per_step = bisect[0] / steps
         beyond = per_step - test[0] if test else None
-        out.append((f"`lvm bisect run`, one step beyond the test command ({rocks} rocks)",
+        out.append((f"`lvm bisect run`, one step beyond the test command",
                     fmt_time(beyond), "—", "—", f"lvm ≤ {fmt_time(0.1)}",
                     verdict(beyond <= 0.1 if beyond is not None else None),
                     f"total / {steps} tests ({fmt_time(per_step)}) minus the test alone on a "

@@ -573,11 +573,12 @@ fi
 # ---------------------------------------------------------------------------------------------
 # 8. Bisect: 64 states of the 51-rock closure
 #
-# init, install bench-root, then 62 events that keep its 51 rocks (settings changes), the 31st
-# of them installing one more pure-Lua leaf (from bench-a's closure). The test fails when that
-# leaf loads, so `lvm bisect run` looks for that event among 64 states: the bad state first,
-# then about log2(64) = 6 halvings, each state made from the store. The test command alone on
-# the live tree is timed too: a step's cost beyond it is (total / steps - test alone).
+# init, install bench-root, then 62 events that each install one more pure-Lua leaf of the
+# bench-a and bench-b closures (no dependencies), so every state has its own package set
+# (51 to 113 rocks) and its own tree. The test fails once the 31st of those leaves loads, so
+# `lvm bisect run` looks for that event among 64 states: the bad state first, then about
+# log2(64) = 6 halvings, each state made from the store. The test command alone on the live
+# tree is timed too: a step's cost beyond it is (total / tests - test alone).
 
 if wanted bisect; then
     say "8. bisect (64 states)"
@@ -585,29 +586,31 @@ if wanted bisect; then
     LVMB=$(lvm_in "$H" "$E")
     rm -rf "$E"
     sh -c "$LVMB init --server $FILE_URL && $LVMB install bench-root" >>"$LOG" 2>&1
-    for i in $(seq 1 62); do
-        if [ "$i" = 31 ]; then
-            $LVMB install bench-a-l01-2
-        else
-            $LVMB config set jobs "$i"
-        fi
-    done >>"$LOG" 2>&1
+    # The leaves whose rockspec builds no C source, 62 of them.
+    mapfile -t LEAVES < <(cd "$FILE_SRV" && grep -L 'sources' bench-[ab]-l*.rockspec |
+        sed 's/-1\.0-1\.rockspec$//' | sort | head -62)
+    [ "${#LEAVES[@]}" -eq 62 ] || die "bisect needs 62 pure-Lua leaves in bench-a and bench-b"
+    for leaf in "${LEAVES[@]}"; do
+        $LVMB install "$leaf" >>"$LOG" 2>&1 || die "installing $leaf failed"
+    done
     [ "$($LVMB log | wc -l)" -eq 64 ] || die "the bisect history should have 64 events"
-    $LVMB bisect run --json -- lua5.4 -e 'if pcall(require, "bench_a_l01_2") then os.exit(1) end' \
+    BAD_LEAF=${LEAVES[30]}
+    BAD_MODULE=${BAD_LEAF//-/_}
+    $LVMB bisect run --json -- lua5.4 -e "if pcall(require, '$BAD_MODULE') then os.exit(1) end" \
         >"$R/bisect.json" 2>>"$LOG" || die "lvm bisect run failed (see $R/bisect.json)"
-    python3 - "$R/bisect.json" "$R/bisect-steps" <<'EOF' || die "lvm bisect run did not find the leaf's install"
+    python3 - "$R/bisect.json" "$R/bisect-steps" "$BAD_LEAF" <<'EOF' || die "lvm bisect run did not find the install of $BAD_LEAF"
 import json, sys
 out = json.load(open(sys.argv[1]))
-assert out["result"] == "first_bad" and "bench-a-l01-2" in out["first_bad"]["summary"], out
+assert out["result"] == "first_bad" and sys.argv[3] in out["first_bad"]["summary"], out
 assert out["states"] == 64, out
 assert all(s["rebuilt"] == 0 for s in out["steps"]), out
 open(sys.argv[2], "w").write(str(len(out["steps"])))
 EOF
-    BISECT_LUA="'if pcall(require, \"bench_a_l01_2\") then os.exit(1) end'"
+    BISECT_LUA="'if pcall(require, \"$BAD_MODULE\") then os.exit(1) end'"
     timed "bisect-lvm" "$RUNS" "$WARMUP" "" "$LVMB bisect run -- lua5.4 -e $BISECT_LUA"
     TREE="$E/tree"
     timed "bisect-test-lua" "$RUNS" "$WARMUP" "" \
-        "env LUA_PATH=$TREE/share/lua/5.4/?.lua LUA_CPATH=$TREE/lib/lua/5.4/?.so lua5.4 -e 'pcall(require, \"bench_a_l01_2\")'"
+        "env LUA_PATH=$TREE/share/lua/5.4/?.lua LUA_CPATH=$TREE/lib/lua/5.4/?.so lua5.4 -e 'pcall(require, \"$BAD_MODULE\")'"
 fi
 
 # ---------------------------------------------------------------------------------------------

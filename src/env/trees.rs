@@ -152,6 +152,26 @@ impl Environment {
         Ok(())
     }
 
+    /// Gets rid of a tree made by [`Environment::materialize_throwaway`] without waiting for
+    /// its unlinking: it is renamed into the trash of `.trees/` (on the same file system as the
+    /// scratch space) and deleted in the background, as old trees are; a writer deletes what
+    /// is left there later. Where the rename fails, it is deleted here.
+    pub fn discard_throwaway(&self, dir: &Path) {
+        let name = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let trees = self.root.join(TREES_DIR);
+        let trash = trees.join(format!(
+            "{TRASH_PREFIX}throwaway-{}-{name}",
+            std::process::id()
+        ));
+        match fs::create_dir_all(&trees).and_then(|()| fs::rename(dir, &trash)) {
+            Ok(()) => delete_in_background(vec![trash]),
+            Err(_) => remove_or_warn(dir),
+        }
+    }
+
     /// The rocks of `manifest` as the store holds them, ready for [`tree::materialize`]; a
     /// package the store lacks is an error saying how to get it back, one built for another
     /// Lua an error too.

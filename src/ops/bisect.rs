@@ -349,7 +349,8 @@ fn command_text(command: &[OsString]) -> String {
     format!("`{}`", words.join(" "))
 }
 
-/// Tests the state at `index` in a fresh tree at `dir`, removed afterwards.
+/// Tests the state at `index` in a fresh tree at `dir`, discarded afterwards (deleted in the
+/// background, so the next step does not wait for the unlinking).
 fn test_state(
     env: &Environment,
     search: &Search,
@@ -370,8 +371,8 @@ fn test_state(
         Err(e) => (Err(e), 0),
     };
     let test_ms = started.elapsed().as_millis() as u64;
-    if let Err(e) = crate::tree::files::remove_tree(dir) {
-        tracing::warn!("cannot remove the tested tree {}: {e}", dir.display());
+    if dir.exists() {
+        env.discard_throwaway(dir);
     }
     let code = code?;
     let verdict = Verdict::from_exit_code(code).ok_or_else(|| Error::BisectAborted {
