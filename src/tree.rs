@@ -255,10 +255,14 @@ fn write_tree(
             }
         }
     }
+    // Most deployed files share a few folders (`share/lua/5.4`, `bin`): each is made once,
+    // not tried again per file (a failing mkdir and a stat each).
+    let mut made: std::collections::HashSet<PathBuf> = std::collections::HashSet::new();
     for (rel, (rock, deploy)) in deploys {
         let dst = target.join(rel);
-        if let Some(parent) = dst.parent() {
+        if let Some(parent) = dst.parent().filter(|p| !made.contains(*p)) {
             fs::create_dir_all(parent).map_err(ctx("create", parent))?;
+            made.insert(parent.to_path_buf());
         }
         match deploy {
             Deploy::Link(src) => place(src, &dst, &mut report)?,

@@ -304,14 +304,24 @@ fn step(env: &Environment, search: &Search) -> Result<std::result::Result<usize,
 /// rebuilding any build of it the store lacks; returns its Lua and how many were rebuilt.
 fn make_state_tree(env: &Environment, commit: Oid, dir: &Path) -> Result<(LuaVersion, usize)> {
     let state = env.repo().manifest_at(commit)?;
-    let rebuilt = ensure_in_store(
-        env,
-        &state,
-        MissingIn::BisectState {
-            commit: short(commit),
-        },
-    )?;
-    env.materialize_throwaway(&state, dir)?;
+    // Straight from the store, which mostly has every build; looking each one up beforehand
+    // would read every entry's record twice per state.
+    let rebuilt = match env.materialize_throwaway(&state, dir) {
+        Ok(()) => 0,
+        // Found before anything is written: rebuild what is missing, then make the tree.
+        Err(crate::env::EnvError::NotInStore { .. }) => {
+            let rebuilt = ensure_in_store(
+                env,
+                &state,
+                MissingIn::BisectState {
+                    commit: short(commit),
+                },
+            )?;
+            env.materialize_throwaway(&state, dir)?;
+            rebuilt
+        }
+        Err(e) => return Err(e.into()),
+    };
     Ok((state.lua_version()?, rebuilt))
 }
 
