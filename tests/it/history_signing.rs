@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::common::rocks::{Lvm, file_server, stdout_ok};
+use crate::common::rocks::{Lvm, file_server, git, stdout_ok};
 
 /// A home folder with a git config that signs with a new ed25519 key of alice@example.org,
 /// and trusts it in the allowed signers file.
@@ -202,17 +202,6 @@ fn an_environment_signed_from_its_first_event_verifies_clean() {
     assert_git_agrees(&home, &lvm.env_dir(), &report);
 }
 
-/// Sets `key` in the git config of the repository at `repo`.
-fn git_config(repo: &Path, key: &str, value: &str) {
-    let set = Command::new("git")
-        .arg("-C")
-        .arg(repo)
-        .args(["config", key, value])
-        .status()
-        .unwrap();
-    assert!(set.success(), "git config {key}");
-}
-
 #[test]
 #[cfg_attr(not(lvm_has_ssh_keygen), ignore = "needs ssh-keygen (openssh-client)")]
 fn a_signing_key_that_cannot_sign_changes_nothing() {
@@ -221,7 +210,7 @@ fn a_signing_key_that_cannot_sign_changes_nothing() {
     let (_dir, url) = file_server(lvm.root.path());
     ok(lvm_in(&lvm, &home, &["init", "--server", &url]));
     let env = lvm.env_dir();
-    git_config(&env, "user.signingkey", "/nonexistent/key.pub");
+    git(&env, &["config", "user.signingkey", "/nonexistent/key.pub"]);
     let before = lvm.snapshot();
     let out = lvm_in(&lvm, &home, &["--sign", "install", "strutil"]);
     assert!(!out.status.success());
@@ -233,7 +222,7 @@ fn a_signing_key_that_cannot_sign_changes_nothing() {
     assert_eq!(lvm.snapshot(), before, "a failed signing changes nothing");
 
     // Without any key, the error says how to set one.
-    git_config(&env, "user.signingkey", "");
+    git(&env, &["config", "user.signingkey", ""]);
     let out = lvm_in(&lvm, &home, &["--sign", "install", "strutil"]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("git config --global user.signingkey"), "{err}");
