@@ -732,6 +732,7 @@ fn check_requires(
         .flat_map(|(name, (_, modules))| modules.iter().map(|m| (m.as_str(), name.as_str())))
         .collect();
     let required_by_rocks = modules_required_by_rocks(&rocks);
+    let required_by_project = modules_required_by_project(env);
     let mut loaded = 0;
     for name in dependencies_first(manifest) {
         let Some((rock_dir, modules)) = rocks.get(&name) else {
@@ -759,7 +760,9 @@ fn check_requires(
             let module = check.module.as_str();
             let failure = format!("require('{module}') fails: {error}{how}");
             let retry = |how: &loadcheck::Retry| loadcheck::retry(&tree, interpreter, module, how);
-            let main = is_main_module(name, module, required_by_rocks.get(module));
+            let project_sites = required_by_project.get(module);
+            let main = is_main_module(name, module, required_by_rocks.get(module))
+                || project_sites.is_some();
             let c_module = is_c_module(rock_dir, module);
             let failure_kind = classify(module, &error, c_module, &provided, retry);
             let earlier_fix = match failure_kind {
@@ -820,13 +823,19 @@ fn check_requires(
                         Some(name),
                         format!(
                             "{subject}: {failure}{}",
-                            if main {
-                                format!(" ('{module}' is a main module of {name})")
-                            } else {
-                                String::new()
+                            match project_sites {
+                                Some(sites) => format!(
+                                    " ('{module}' is a main module of {name}: the project requires it at {})",
+                                    sites.join(", ")
+                                ),
+                                None if main => format!(" ('{module}' is a main module of {name})"),
+                                None => String::new(),
                             }
                         ),
-                        Some(unusable_rock_fix(manifest, name)),
+                        Some(match project_sites {
+                            Some(sites) => project_require_fix(name, module, &sites[0], &failure_kind),
+                            None => unusable_rock_fix(manifest, name),
+                        }),
                     )
                 }
                 Failure::Optional(_) | Failure::Broken => f.add(
@@ -978,6 +987,39 @@ fn modules_required_by_rocks(
     out
 }
 
+/// Module → where the project the environment belongs to requires it (`src/app.lua:3`), from
+/// the same scan as `lvm recommend --scan`. Optional requires (`pcall(require, ...)`) are left
+/// out: the project copes without them.
+fn modules_required_by_project(env: &Environment) -> BTreeMap<String, Vec<String>> {
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let Some(scan) = super::recommend::project_of(env).and_then(|d| super::usage::scan(&d).ok())
+    else {
+        return out;
+    };
+    for site in scan.uses.iter().filter(|u| !u.optional) {
+        if let Some(module) = &site.module {
+            out.entry(module.clone())
+                .or_default()
+                .push(format!("{}:{}", site.file, site.line));
+        }
+    }
+    out
+}
+
+/// The fix for a module the project requires that does not load, `site` the first `require`
+/// of it (`src/app.lua:3`): never `lvm remove`, which would break the project.
+fn project_require_fix(package: &str, module: &str, site: &str, failure: &Failure) -> String {
+    match failure {
+        Failure::Optional(missing) => format!(
+            "lvm search {}   # '{module}', required at {site}, needs '{missing}', which no installed rock provides: install the rock that provides it",
+            super::shell_word(missing)
+        ),
+        _ => format!(
+            "report it to the authors of {package}, or change the require of '{module}' at {site}: it does not load as {package} is built"
+        ),
+    }
+}
+
 /// The fix for a rock that cannot be used: removing it, and saying which packages go with it
 /// when others need it.
 fn unusable_rock_fix(manifest: &Manifest, name: &str) -> String {
@@ -1004,7 +1046,8 @@ fn unusable_rock_fix(manifest: &Manifest, name: &str) -> String {
 }
 
 /// An earlier error on `name` or on a package it depends on (directly or not): a module that
-/// fails to load because of it is fixed by fixing that.
+/// fails to load because of it is fixed by fixing that. Another module of `name` failing is no
+/// cause: each module's own failure says what fixes it.
 fn flagged_in_closure<'a>(manifest: &Manifest, name: &str, f: &'a Findings) -> Option<&'a Finding> {
     const CAUSES: &[&str] = &["tree", "files", "libraries", "dependencies", "require"];
     let mut seen = BTreeSet::new();
@@ -1013,7 +1056,12 @@ fn flagged_in_closure<'a>(manifest: &Manifest, name: &str, f: &'a Findings) -> O
         if !seen.insert(next.clone()) {
             continue;
         }
-        if let Some(found) = f.flagged(&next, CAUSES) {
+        let causes = if next == name {
+            &CAUSES[..CAUSES.len() - 1]
+        } else {
+            CAUSES
+        };
+        if let Some(found) = f.flagged(&next, causes) {
             return Some(found);
         }
         if let Some(p) = manifest.packages.get(&next) {

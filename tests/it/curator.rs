@@ -3,6 +3,7 @@
 //! doctor` finding made real (and fixed with the command it prints), and every `lvm recommend`
 //! rule.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
@@ -415,6 +416,188 @@ fn setup_of_each_shipped_profile() {
     let out = lvm.ok(&["setup", "full"]);
     assert!(!out.contains("Created profile"), "{out}");
     assert!(out.contains("Nothing to do"), "{out}");
+}
+
+/// The Lua modules (`share/lua/5.4`) and C modules (`lib/lua/5.4`) of a rocks tree, by name.
+fn tree_modules(tree: &Path) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for (dir, ext) in [("share/lua/5.4", "lua"), ("lib/lua/5.4", "so")] {
+        let root = tree.join(dir);
+        for entry in walkdir::WalkDir::new(&root).into_iter().flatten() {
+            let rel = entry.path().strip_prefix(&root).unwrap().to_string_lossy();
+            let Some(stem) = rel.strip_suffix(&format!(".{ext}")) else {
+                continue;
+            };
+            let stem = stem.strip_suffix("/init").unwrap_or(stem);
+            out.insert(stem.replace('/', "."));
+        }
+    }
+    out
+}
+
+/// Requires `module` on its own with Debian's `lua5.4`, on `tree` only: `None` when it loads,
+/// else the error's first line.
+fn bare_require(tree: &Path, module: &str) -> Option<String> {
+    let share = tree.join("share/lua/5.4");
+    let lib = tree.join("lib/lua/5.4");
+    let mut cmd = std::process::Command::new("lua5.4");
+    for var in ["LUA_INIT", "LUA_INIT_5_4", "LUA_PATH_5_4", "LUA_CPATH_5_4"] {
+        cmd.env_remove(var);
+    }
+    let out = cmd
+        .env(
+            "LUA_PATH",
+            format!("{0}/?.lua;{0}/?/init.lua", share.display()),
+        )
+        .env("LUA_CPATH", format!("{}/?.so", lib.display()))
+        .args(["-e", &format!("require('{module}')")])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    (!out.status.success()).then(|| {
+        let err = String::from_utf8_lossy(&out.stderr);
+        err.lines().next().unwrap_or("").to_string()
+    })
+}
+
+/// A LuaRocks tree (Debian's `luarocks`, Lua 5.4) with `packages` installed from `server`, one
+/// `luarocks install` each as a user would.
+fn luarocks_tree(lvm: &Lvm, tree: &Path, server: &str, packages: &[String]) {
+    for package in packages {
+        let mut cmd = std::process::Command::new("luarocks");
+        for var in ["LUA_PATH", "LUA_CPATH", "LUA_INIT", "LUAROCKS_CONFIG"] {
+            cmd.env_remove(var);
+        }
+        let out = cmd
+            .env("HOME", lvm.root.path().join("luarocks-home"))
+            .args(["--lua-version", "5.4", "--tree"])
+            .arg(tree)
+            .args(["install", "--only-server", server, package])
+            .output()
+            .unwrap();
+        stdout_ok(&out);
+    }
+}
+
+/// `name version` of every rock `luarocks list` finds in `tree`.
+fn luarocks_list(lvm: &Lvm, tree: &Path) -> BTreeSet<String> {
+    let out = std::process::Command::new("luarocks")
+        .env("HOME", lvm.root.path().join("luarocks-home"))
+        .args(["--lua-version", "5.4", "--tree"])
+        .arg(tree)
+        .args(["list", "--porcelain"])
+        .output()
+        .unwrap();
+    stdout_ok(&out)
+        .lines()
+        .map(|l| l.split('\t').take(2).collect::<Vec<_>>().join(" "))
+        .collect()
+}
+
+/// The modules of the `require` findings of these severities (`require('m') fails` in the reason).
+fn modules_in_findings(report: &Value, severities: &[&str]) -> BTreeSet<String> {
+    findings(report, "require")
+        .into_iter()
+        .filter(|f| severities.contains(&f["severity"].as_str().unwrap()))
+        .filter_map(|f| {
+            let reason = f["reason"].as_str().unwrap();
+            let (_, rest) = reason.split_once("require('")?;
+            Some(rest.split_once("') fails")?.0.to_string())
+        })
+        .collect()
+}
+
+/// The rule "a module that fails the same way in a tree LuaRocks built is never an lvm error",
+/// on every shipped profile: the same packages installed by Debian's luarocks from the same
+/// server, each module of that tree required on its own by Debian's lua5.4.
+#[test]
+#[cfg_attr(
+    not(all(lvm_has_luarocks, lvm_has_lua54)),
+    ignore = "needs Debian's luarocks and lua5.4"
+)]
+fn a_module_that_fails_in_a_luarocks_tree_is_never_a_doctor_error() {
+    let lvm = Lvm::new();
+    let (_dir, url) = server(&lvm, |_| true);
+    lvm.init(&[&url]);
+    let catalog: Value = serde_json::from_str(&lvm.ok(&["profiles", "--json"])).unwrap();
+    // Profiles with the same packages share one LuaRocks tree.
+    let mut trees: BTreeMap<Vec<String>, PathBuf> = BTreeMap::new();
+    let mut failing_somewhere = BTreeSet::new();
+    for profile in ["minimal", "standard", "full"] {
+        if current_branch(&lvm) != "default" {
+            lvm.ok(&["profile", "switch", "default"]);
+        }
+        lvm.ok(&["setup", profile]);
+        let mut packages: Vec<String> = catalog
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == profile)
+            .unwrap()["packages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["name"].as_str().unwrap().to_string())
+            .collect();
+        packages.sort();
+        let next = lvm.root.path().join(format!("luarocks-{}", trees.len()));
+        let theirs = trees
+            .entry(packages.clone())
+            .or_insert_with(|| {
+                luarocks_tree(&lvm, &next, &url, &packages);
+                next
+            })
+            .clone();
+        // The same rocks at the same versions, deploying the same modules.
+        let listed: Value = serde_json::from_str(&lvm.ok(&["list", "--json"])).unwrap();
+        let ours: BTreeSet<String> = listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                format!(
+                    "{} {}",
+                    p["name"].as_str().unwrap(),
+                    p["version"].as_str().unwrap()
+                )
+            })
+            .collect();
+        assert_eq!(ours, luarocks_list(&lvm, &theirs), "{profile}");
+        let modules = tree_modules(&theirs);
+        assert_eq!(modules, tree_modules(&lvm.tree()), "{profile}");
+
+        let (_, report) = doctor(&lvm);
+        let errors = modules_in_findings(&report, &["error"]);
+        let flagged = modules_in_findings(&report, &["error", "warning"]);
+        for module in &modules {
+            match bare_require(&theirs, module) {
+                Some(why) => {
+                    failing_somewhere.insert(module.clone());
+                    assert!(
+                        !errors.contains(module),
+                        "{profile}: '{module}' fails in LuaRocks' tree too ({why}), so it is no lvm error: {report:#}"
+                    );
+                }
+                None => {
+                    assert_eq!(
+                        bare_require(&lvm.tree(), module),
+                        None,
+                        "{profile}: '{module}' loads in LuaRocks' tree"
+                    );
+                    assert!(
+                        !flagged.contains(module),
+                        "{profile}: '{module}' loads in LuaRocks' tree: {report:#}"
+                    );
+                }
+            }
+        }
+    }
+    // The rule was put to the test: a command-line script and a module needing a library
+    // nothing provides fail in LuaRocks' tree.
+    assert!(
+        failing_somewhere.contains("json2lua") && failing_somewhere.contains("http.zlib"),
+        "{failing_somewhere:?}"
+    );
 }
 
 #[test]
@@ -903,6 +1086,136 @@ fn doctor_tells_a_broken_rock_from_modules_that_load_only_in_context() {
     );
     apply_fix(&lvm, broken);
     assert_eq!(installed(&lvm), vec!["plugged"]);
+}
+
+/// A module the project's own code requires is a main module: when it does not load, the rock
+/// is unusable for the project (an error whose fix names the require), while the same module
+/// no code requires is a note or a warning.
+#[test]
+fn doctor_treats_modules_the_project_requires_as_main_modules() {
+    let lvm = Lvm::new();
+    let url = publish_rocks(
+        &lvm,
+        "project",
+        &[(
+            "plugged",
+            "build = { type = \"builtin\", modules = { plugged = \"plugged.lua\", \
+             [\"plugged.extra\"] = \"extra.lua\", [\"plugged.fast\"] = \"fast.lua\", \
+             [\"plugged.legacy\"] = \"legacy.lua\" } }\n",
+            &[
+                (
+                    "plugged.lua",
+                    "local plugged = { parts = {} }\npackage.loaded['plugged'] = plugged\nreturn plugged\n",
+                ),
+                (
+                    "extra.lua",
+                    "local parent = package.loaded['plugged']\nparent.parts.extra = true\nreturn parent.parts\n",
+                ),
+                ("fast.lua", "return require('lvm_fixture_fastlib')\n"),
+                ("legacy.lua", "return function(\n"),
+            ],
+        )],
+    );
+    let project = lvm.root.path().join("project");
+    let env = project.join(".lvm");
+    let env_arg = env.display().to_string();
+    let run = |args: &[&str]| {
+        let mut all = vec!["--env", env_arg.as_str()];
+        all.extend_from_slice(args);
+        lvm.run(&all)
+    };
+    stdout_ok(&run(&["init", "--server", &url]));
+    stdout_ok(&run(&["install", "plugged"]));
+    let doctor = || -> (bool, Value) {
+        let out = run(&["doctor", "--json", "--offline"]);
+        (
+            out.status.success(),
+            serde_json::from_slice(&out.stdout).unwrap(),
+        )
+    };
+    let severity_of = |report: &Value, text: &str| -> (String, Value) {
+        let found = findings(report, "require")
+            .into_iter()
+            .find(|f| f["reason"].as_str().unwrap().contains(text))
+            .unwrap_or_else(|| panic!("{text}: {report:#}"));
+        (
+            found["severity"].as_str().unwrap().to_string(),
+            found.clone(),
+        )
+    };
+    let write = |rel: &str, text: &str| {
+        let path = project.join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    };
+    // No project code yet: the optional part is a note, the broken side module a warning.
+    let (ok, report) = doctor();
+    assert!(ok, "{report:#}");
+    assert_eq!(
+        severity_of(&report, "'plugged.fast' needs module").0,
+        "note"
+    );
+    assert_eq!(
+        severity_of(&report, "require('plugged.legacy') fails").0,
+        "warning"
+    );
+
+    write(
+        "src/app.lua",
+        "local plugged = require(\"plugged\")\n\
+         local fast = require \"plugged.fast\"\n\
+         local ok, legacy = pcall(require, \"plugged.legacy\") -- optional: not a main module\n\
+         local extra = require(\"plugged.extra\") -- after its parent, as it needs\n",
+    );
+    write(
+        "src/cli.lua",
+        "-- the command line\n\nlocal app = require('app')\nlocal legacy = require('plugged.legacy')\n",
+    );
+    let (ok, report) = doctor();
+    assert!(!ok, "{report:#}");
+    let (severity, fast) = severity_of(&report, "require('plugged.fast') fails");
+    assert_eq!(severity, "error");
+    assert!(
+        fast["reason"]
+            .as_str()
+            .unwrap()
+            .contains("the project requires it at src/app.lua:2"),
+        "{fast}"
+    );
+    let fix = fast["fix"].as_str().unwrap();
+    assert!(
+        fix.starts_with("lvm search lvm_fixture_fastlib   # 'plugged.fast', required at src/app.lua:2, needs 'lvm_fixture_fastlib'"),
+        "{fix}"
+    );
+    let (severity, legacy) = severity_of(&report, "require('plugged.legacy') fails");
+    assert_eq!(severity, "error");
+    let fix = legacy["fix"].as_str().unwrap();
+    assert!(
+        fix.contains("change the require of 'plugged.legacy' at src/cli.lua:4"),
+        "{fix}"
+    );
+    assert!(!fix.contains("lvm remove"), "{fix}");
+    // Needing its parent is not a defect: the project requires the parent first.
+    assert_eq!(
+        severity_of(&report, "'plugged.extra' loads only after").0,
+        "note"
+    );
+    let errors = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["severity"] == "error")
+        .count();
+    assert_eq!(errors, 2, "{report:#}");
+
+    // Changing the requires the fixes name makes the environment healthy again.
+    write(
+        "src/app.lua",
+        "local plugged = require(\"plugged\")\nlocal ok, fast = pcall(require, \"plugged.fast\")\n",
+    );
+    write("src/cli.lua", "local app = require('app')\n");
+    let (ok, report) = doctor();
+    assert!(ok, "{report:#}");
 }
 
 #[test]
