@@ -320,6 +320,23 @@ fn environment_data_overrides_the_users() {
 
 // ---------------------------------------------------------------- setup
 
+/// The names of the packages `profile` installs, from `lvm profiles --json`, sorted.
+fn profile_packages(catalog: &Value, profile: &str) -> Vec<String> {
+    let mut names: Vec<String> = catalog
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == profile)
+        .unwrap()["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap().to_string())
+        .collect();
+    names.sort();
+    names
+}
+
 #[test]
 fn setup_of_each_shipped_profile() {
     let (lvm, _dir) = env_with_all();
@@ -340,17 +357,7 @@ fn setup_of_each_shipped_profile() {
         assert_eq!(event["kind"], "setup");
         assert_eq!(event["args"], serde_json::json!([profile]));
         assert_eq!(parent["kind"], "profile-switch");
-        let planned: Vec<&str> = catalog
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|p| p["name"] == profile)
-            .unwrap()["packages"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|p| p["name"].as_str().unwrap())
-            .collect();
+        let planned = profile_packages(&catalog, profile);
         let have = installed(&lvm);
         for name in &planned {
             assert!(have.iter().any(|h| h == name), "{profile}: {name} missing");
@@ -528,18 +535,7 @@ fn a_module_that_fails_in_a_luarocks_tree_is_never_a_doctor_error() {
             lvm.ok(&["profile", "switch", "default"]);
         }
         lvm.ok(&["setup", profile]);
-        let mut packages: Vec<String> = catalog
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|p| p["name"] == profile)
-            .unwrap()["packages"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|p| p["name"].as_str().unwrap().to_string())
-            .collect();
-        packages.sort();
+        let packages = profile_packages(&catalog, profile);
         let next = lvm.root.path().join(format!("luarocks-{}", trees.len()));
         let theirs = trees
             .entry(packages.clone())
@@ -549,19 +545,7 @@ fn a_module_that_fails_in_a_luarocks_tree_is_never_a_doctor_error() {
             })
             .clone();
         // The same rocks at the same versions, deploying the same modules.
-        let listed: Value = serde_json::from_str(&lvm.ok(&["list", "--json"])).unwrap();
-        let ours: BTreeSet<String> = listed
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|p| {
-                format!(
-                    "{} {}",
-                    p["name"].as_str().unwrap(),
-                    p["version"].as_str().unwrap()
-                )
-            })
-            .collect();
+        let ours: BTreeSet<String> = lvm.installed().into_iter().collect();
         assert_eq!(ours, luarocks_list(&lvm, &theirs), "{profile}");
         let modules = tree_modules(&theirs);
         assert_eq!(modules, tree_modules(&lvm.tree()), "{profile}");
@@ -984,6 +968,28 @@ fn publish_rocks(lvm: &Lvm, server: &str, rocks: &[GeneratedRock]) -> String {
     url
 }
 
+/// A rock in the shapes doctor must tell apart: `plugged` loads, `plugged.extra` extends the
+/// table its parent registered (loads only after it), `plugged.fast` is an optional accelerator
+/// needing a module nothing provides, `plugged.legacy` does not compile.
+const PLUGGED: GeneratedRock = (
+    "plugged",
+    "build = { type = \"builtin\", modules = { plugged = \"plugged.lua\", \
+     [\"plugged.extra\"] = \"extra.lua\", [\"plugged.fast\"] = \"fast.lua\", \
+     [\"plugged.legacy\"] = \"legacy.lua\" } }\n",
+    &[
+        (
+            "plugged.lua",
+            "local plugged = { parts = {} }\npackage.loaded['plugged'] = plugged\nreturn plugged\n",
+        ),
+        (
+            "extra.lua",
+            "local parent = package.loaded['plugged']\nparent.parts.extra = true\nreturn parent.parts\n",
+        ),
+        ("fast.lua", "return require('lvm_fixture_fastlib')\n"),
+        ("legacy.lua", "return function(\n"),
+    ],
+);
+
 #[test]
 fn doctor_tells_a_broken_rock_from_modules_that_load_only_in_context() {
     let lvm = Lvm::new();
@@ -991,26 +997,7 @@ fn doctor_tells_a_broken_rock_from_modules_that_load_only_in_context() {
         &lvm,
         "shapes",
         &[
-            (
-                "plugged",
-                "build = { type = \"builtin\", modules = { plugged = \"plugged.lua\", \
-                 [\"plugged.extra\"] = \"extra.lua\", [\"plugged.fast\"] = \"fast.lua\", \
-                 [\"plugged.legacy\"] = \"legacy.lua\" } }\n",
-                &[
-                    (
-                        "plugged.lua",
-                        "local plugged = { parts = {} }\npackage.loaded['plugged'] = plugged\nreturn plugged\n",
-                    ),
-                    // Extends the table its parent registered: loads only after it.
-                    (
-                        "extra.lua",
-                        "local parent = package.loaded['plugged']\nparent.parts.extra = true\nreturn parent.parts\n",
-                    ),
-                    // An optional accelerator the rock does not depend on.
-                    ("fast.lua", "return require('lvm_fixture_fastlib')\n"),
-                    ("legacy.lua", "return function(\n"),
-                ],
-            ),
+            PLUGGED,
             (
                 "brokenlib",
                 "build = { type = \"builtin\", modules = { brokenlib = \"brokenlib.lua\", \
@@ -1088,46 +1075,53 @@ fn doctor_tells_a_broken_rock_from_modules_that_load_only_in_context() {
     assert_eq!(installed(&lvm), vec!["plugged"]);
 }
 
+/// A project folder `ROOT/project` with its own environment in `.lvm`: the folder
+/// `lvm recommend --scan` and `lvm doctor` read the project's code from.
+struct Project<'a> {
+    lvm: &'a Lvm,
+    dir: PathBuf,
+    env: PathBuf,
+}
+
+impl<'a> Project<'a> {
+    fn new(lvm: &'a Lvm) -> Project<'a> {
+        let dir = lvm.root.path().join("project");
+        let env = dir.join(".lvm");
+        Project { lvm, dir, env }
+    }
+
+    /// Runs lvm on the project's environment.
+    fn run(&self, args: &[&str]) -> Output {
+        let env = self.env.display().to_string();
+        let mut all = vec!["--env", env.as_str()];
+        all.extend_from_slice(args);
+        self.lvm.run(&all)
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        stdout_ok(&self.run(args))
+    }
+
+    /// Writes a file of the project (`rel` relative to its folder).
+    fn write(&self, rel: &str, text: &str) {
+        let path = self.dir.join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+}
+
 /// A module the project's own code requires is a main module: when it does not load, the rock
 /// is unusable for the project (an error whose fix names the require), while the same module
 /// no code requires is a note or a warning.
 #[test]
 fn doctor_treats_modules_the_project_requires_as_main_modules() {
     let lvm = Lvm::new();
-    let url = publish_rocks(
-        &lvm,
-        "project",
-        &[(
-            "plugged",
-            "build = { type = \"builtin\", modules = { plugged = \"plugged.lua\", \
-             [\"plugged.extra\"] = \"extra.lua\", [\"plugged.fast\"] = \"fast.lua\", \
-             [\"plugged.legacy\"] = \"legacy.lua\" } }\n",
-            &[
-                (
-                    "plugged.lua",
-                    "local plugged = { parts = {} }\npackage.loaded['plugged'] = plugged\nreturn plugged\n",
-                ),
-                (
-                    "extra.lua",
-                    "local parent = package.loaded['plugged']\nparent.parts.extra = true\nreturn parent.parts\n",
-                ),
-                ("fast.lua", "return require('lvm_fixture_fastlib')\n"),
-                ("legacy.lua", "return function(\n"),
-            ],
-        )],
-    );
-    let project = lvm.root.path().join("project");
-    let env = project.join(".lvm");
-    let env_arg = env.display().to_string();
-    let run = |args: &[&str]| {
-        let mut all = vec!["--env", env_arg.as_str()];
-        all.extend_from_slice(args);
-        lvm.run(&all)
-    };
-    stdout_ok(&run(&["init", "--server", &url]));
-    stdout_ok(&run(&["install", "plugged"]));
+    let url = publish_rocks(&lvm, "project", &[PLUGGED]);
+    let project = Project::new(&lvm);
+    project.ok(&["init", "--server", &url]);
+    project.ok(&["install", "plugged"]);
     let doctor = || -> (bool, Value) {
-        let out = run(&["doctor", "--json", "--offline"]);
+        let out = project.run(&["doctor", "--json", "--offline"]);
         (
             out.status.success(),
             serde_json::from_slice(&out.stdout).unwrap(),
@@ -1143,11 +1137,6 @@ fn doctor_treats_modules_the_project_requires_as_main_modules() {
             found.clone(),
         )
     };
-    let write = |rel: &str, text: &str| {
-        let path = project.join(rel);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, text).unwrap();
-    };
     // No project code yet: the optional part is a note, the broken side module a warning.
     let (ok, report) = doctor();
     assert!(ok, "{report:#}");
@@ -1160,14 +1149,14 @@ fn doctor_treats_modules_the_project_requires_as_main_modules() {
         "warning"
     );
 
-    write(
+    project.write(
         "src/app.lua",
         "local plugged = require(\"plugged\")\n\
          local fast = require \"plugged.fast\"\n\
          local ok, legacy = pcall(require, \"plugged.legacy\") -- optional: not a main module\n\
          local extra = require(\"plugged.extra\") -- after its parent, as it needs\n",
     );
-    write(
+    project.write(
         "src/cli.lua",
         "-- the command line\n\nlocal app = require('app')\nlocal legacy = require('plugged.legacy')\n",
     );
@@ -1209,11 +1198,11 @@ fn doctor_treats_modules_the_project_requires_as_main_modules() {
     assert_eq!(errors, 2, "{report:#}");
 
     // Changing the requires the fixes name makes the environment healthy again.
-    write(
+    project.write(
         "src/app.lua",
         "local plugged = require(\"plugged\")\nlocal ok, fast = pcall(require, \"plugged.fast\")\n",
     );
-    write("src/cli.lua", "local app = require('app')\n");
+    project.write("src/cli.lua", "local app = require('app')\n");
     let (ok, report) = doctor();
     assert!(ok, "{report:#}");
 }
@@ -1602,14 +1591,10 @@ fn recommend_scan_reads_the_projects_requires() {
     let lvm = Lvm::new();
     let (_dir, url) = server(&lvm, |_| true);
     // A project with its own environment in .lvm, the default folder to scan.
-    let project = lvm.root.path().join("project");
-    let env = project.join(".lvm");
+    let project = Project::new(&lvm);
+    let env = &project.env;
     let env_arg = env.display().to_string();
-    let run = |args: &[&str]| {
-        let mut all = vec!["--env", env_arg.as_str()];
-        all.extend_from_slice(args);
-        lvm.ok(&all)
-    };
+    let run = |args: &[&str]| project.ok(args);
     run(&["init", "--server", &url]);
     run(&[
         "install",
@@ -1619,12 +1604,7 @@ fn recommend_scan_reads_the_projects_requires() {
         "inspect",
         "luassert",
     ]);
-    let write = |rel: &str, text: &str| {
-        let path = project.join(rel);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, text).unwrap();
-    };
-    write(
+    project.write(
         "src/app.lua",
         "local cjson = require \"cjson\"\n\
          local path = require(\"pl.path\")\n\
@@ -1636,18 +1616,18 @@ fn recommend_scan_reads_the_projects_requires() {
          local s = \"require 'dkjson'\"\n\
          local ok = pcall(require, \"luacov\") -- optional\n",
     );
-    write("src/app/util.lua", "return {}\n");
-    write(
+    project.write("src/app/util.lua", "return {}\n");
+    project.write(
         "spec/app_spec.lua",
         "local inspect = require \"inspect\"\nlocal assert = require \"luassert\"\n",
     );
     // Inside the environment: never scanned.
-    write(".lvm/stray.lua", "require 'stray_module'\n");
+    project.write(".lvm/stray.lua", "require 'stray_module'\n");
 
     let json: Value =
         serde_json::from_str(&run(&["recommend", "--json", "--offline", "--scan"])).unwrap();
     let scan = &json["scan"];
-    assert_eq!(scan["dir"], project.display().to_string());
+    assert_eq!(scan["dir"], project.dir.display().to_string());
     assert_eq!(scan["files"], 3, "{json:#}");
     assert_eq!(scan["requires"], 9, "{json:#}");
     assert_eq!(
@@ -1702,7 +1682,7 @@ fn recommend_scan_reads_the_projects_requires() {
         "recommend",
         "--offline",
         "--scan",
-        &project.display().to_string(),
+        &project.dir.display().to_string(),
     ]);
     assert!(text.contains("Scanned 3 Lua files under"), "{text}");
     assert!(text.contains("unknown: src/app.lua:6"), "{text}");
