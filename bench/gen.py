@@ -139,12 +139,19 @@ def tar_gz(top, files):
     return gzip.compress(raw.getvalue(), mtime=0)
 
 
+def readme(package):
+    """The README every generated archive has beside its sources, as real ones do (a source
+    folder holding only one folder is taken for a wrapper by some tools and descended into)."""
+    return f"# {package}\n\nGenerated benchmark rock.\n"
+
+
 def write_rock(out_dir, base_url, package, deps, is_c):
     mod = module_name(package)
     if is_c:
         files = {f"src/{mod}.c": c_source(package)}
     else:
         files = {f"src/{mod}.lua": lua_source(package, deps)}
+    files["README.md"] = readme(package)
     top = f"{package}-{VERSION}"
     with open(os.path.join(out_dir, f"{top}.rockspec"), "w") as f:
         f.write(rockspec(package, base_url, deps, is_c))
@@ -272,7 +279,9 @@ end""")
 def write_shaped_rock(out_dir, base_url, package, deps, lua_mods, c_mods, scale):
     """A rock with Lua modules `lua_mods` ({module: [required modules]}) and C modules `c_mods`
     ({module: (parts, functions)}); returns its number of C files."""
-    files, modules = {}, []
+    # A test folder beside the sources, as real rocks have (nobody installs it).
+    files = {"README.md": readme(package), "spec/smoke_spec.lua": f"-- tests of {package}\n"}
+    modules = []
     for mod, requires in lua_mods.items():
         path = "lua/" + mod.replace(".", "/") + ".lua"
         files[path] = lua_module(mod, requires)

@@ -219,6 +219,7 @@ def rows(results):
 
 
 SHAPES = [
+    ("bench-root", "the closure of workload 1 (51 rocks, 5 C)"),
     ("shape-penlight", "penlight-like: 60 pure-Lua modules + 1 C rock (1 file)"),
     ("shape-busted", "busted-like: 10 rocks, 2 with C (4 files)"),
     ("shape-socket", "luasocket-like: 1 rock, 12 C files in 4 modules"),
@@ -295,9 +296,13 @@ def render(results):
 
     shapes = shape_rows(results)
     if shapes:
+        lux = info.get("lux", "not measured")
         parts.append(
-            "Rocks in real rocks' shapes (`bench/gen.py shapes`, file://; cold: empty home, "
-            "cache and tree; warm: lvm's store filled, Lux's cache kept, fresh environment). "
+            "Rocks in real rocks' shapes (`bench/gen.py shapes`) and the closure of workload 1, "
+            "all three tools on one HTTPS rocks server on 127.0.0.1 (Lux fetches over HTTPS "
+            f"only; a throwaway CA trusted through SSL_CERT_FILE); Lux: {lux}. Cold: empty "
+            "home, cache and tree; warm: lvm's store filled and Lux's cache kept, fresh "
+            "environment or tree. "
             "*Bare compile* runs the same compiler, flags and files as lvm's builtin build, as "
             "many at a time as the machine has cores (`bench/bare_compile.sh`). Targets: cold ≤ "
             "2/3 of Lux and ≤ 1/10 of LuaRocks, cold ≤ 1.15 × the bare compile, warm ≤ 1/20 of "

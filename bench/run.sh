@@ -9,6 +9,10 @@
 #
 # Options:
 #   --lvm PATH          use this lvm binary instead of building one
+#   --lux PATH          use this Lux (`lx`) for the Lux column of the shapes workload; by
+#                       default the one in ~/.cache/lvm-bench/lux (XDG_CACHE_HOME), built
+#                       there once with `cargo install lux-cli` when missing (long)
+#   --no-lux            leave the Lux column out (the report says so)
 #   --runs N            timed runs per fast command (default 5)
 #   --slow-runs N       timed runs per LuaRocks 50-rock install (default 3)
 #   --warmup N          warm-up runs (default 1)
@@ -34,6 +38,10 @@ BENCH_DIR="$REPO/bench"
 
 SMOKE=0
 LVM=""
+LUX=""
+NO_LUX=0
+LUX_VERSION="0.53.1"
+LUX_CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/lvm-bench/lux"
 RUNS=5
 SLOW_RUNS=3
 WARMUP=1
@@ -54,6 +62,8 @@ while [ $# -gt 0 ]; do
     case "$1" in
     --smoke) SMOKE=1 ;;
     --lvm) LVM=$2; shift ;;
+    --lux) LUX=$2; shift ;;
+    --no-lux) NO_LUX=1 ;;
     --runs) RUNS=$2; shift ;;
     --slow-runs) SLOW_RUNS=$2; shift ;;
     --warmup) WARMUP=$2; shift ;;
@@ -108,6 +118,12 @@ if [ "$SETUP" = 1 ]; then
     have hyperfine || missing+=(hyperfine)
     [ -x /usr/bin/time ] || missing+=(time)
     have python3 || missing+=(python3)
+    have openssl || missing+=(openssl)
+    if wanted shapes && [ "$NO_LUX" = 0 ] && [ -z "$LUX" ] && [ ! -x "$LUX_CACHE/bin/lx" ]; then
+        # What building lux-cli needs besides Rust: gpgme and pkg-config.
+        [ -f /usr/include/gpgme.h ] || missing+=(libgpgme-dev)
+        have pkg-config || missing+=(pkg-config)
+    fi
     if [ ${#missing[@]} -gt 0 ]; then
         SUDO=""
         [ "$(id -u)" -eq 0 ] || SUDO="sudo"
@@ -137,6 +153,22 @@ fi
 LVM=$(cd "$(dirname "$LVM")" && pwd)/$(basename "$LVM")
 [ -x "$LVM" ] || die "lvm binary $LVM is not executable"
 
+# Lux, the Rust LuaRocks-compatible manager, for the shapes workload: built once into a cache
+# folder this script reuses (lux-cli $LUX_VERSION from the crates registry).
+if wanted shapes && [ "$NO_LUX" = 0 ] && [ "$SMOKE" = 0 ]; then
+    if [ -z "$LUX" ]; then
+        LUX="$LUX_CACHE/bin/lx"
+        if [ ! -x "$LUX" ]; then
+            echo "bench: building lux-cli $LUX_VERSION into $LUX_CACHE (once; pass --no-lux to skip)"
+            cargo install --locked --quiet lux-cli --version "$LUX_VERSION" --root "$LUX_CACHE" ||
+                die "building lux-cli failed; install its build dependencies or pass --no-lux"
+        fi
+    fi
+    [ -x "$LUX" ] || die "Lux binary $LUX is not executable (pass --no-lux to leave Lux out)"
+else
+    LUX=""
+fi
+
 # ---------------------------------------------------------------------------------------------
 # Work directory, HTTP server, cleanup
 
@@ -144,11 +176,13 @@ W=$(mktemp -d "${TMPDIR:-/tmp}/lvm-bench.XXXXXX")
 R="$W/results"
 mkdir -p "$R"
 HTTP_PID=""
+HTTPS_PID=""
 cleanup() {
-    if [ -n "$HTTP_PID" ]; then
-        kill "$HTTP_PID" 2>/dev/null || true
-        wait "$HTTP_PID" 2>/dev/null || true
-    fi
+    local pid
+    for pid in $HTTP_PID $HTTPS_PID; do
+        kill "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
     if [ "$KEEP" = 1 ]; then
         echo "bench: kept $W"
     else
@@ -232,6 +266,7 @@ peak() {
     echo "lvm=$("$LVM" --version) ($LVM_BUILD)"
     echo "luarocks=$(luarocks --version | head -1)"
     echo "lua=$(lua5.4 -v 2>&1 | head -1 | cut -d' ' -f1-2)"
+    echo "lux=$(if [ -n "$LUX" ]; then "$LUX" --version; elif [ "$NO_LUX" = 1 ]; then echo "not measured (--no-lux)"; else echo "not measured"; fi)"
     echo "hyperfine=$(if [ "$HYPERFINE" = 1 ]; then hyperfine --version; else echo absent; fi)"
     echo "workdir_fs=$(df -T "$W" | awk 'NR == 2 {print $2 ", " $6 " full"}')"
     echo "load_start=$(cut -d' ' -f1-3 </proc/loadavg)"
@@ -339,10 +374,16 @@ fi
 # Rocks in real rocks' shapes (bench/gen.py shapes): cold and warm installs, and for those with C
 # files the bare compiles alone (the compile limit), as lvm runs them: same compiler, flags,
 # files and number of parallel jobs.
+lux_in() {
+    echo "env HOME=$1 XDG_CONFIG_HOME=$1/config XDG_DATA_HOME=$1/data XDG_CACHE_HOME=$1/cache \
+$LUX --allow-root --lua-version 5.4 --tree $2 --cache-dir $1/cache --data-dir $1/data --no-progress"
+}
+
 install_shape() {
     local root=$1 c_files=$2 c_rocks=$3 url=$4 srv=$5
     local H="$W/lvm-home-$root" E="$W/lvm-env-$root" LH="$W/lr-home-$root" T="$W/lr-tree-$root"
-    local lvm lr
+    local XH="$W/lux-home-$root" XT="$W/lux-tree-$root"
+    local lvm lr module
     lvm=$(lvm_in "$H" "$E")
     lr=$(lr_in "$LH" "$T")
     timed "shape-$root-cold-lvm" "$RUNS" "$WARMUP" \
@@ -351,14 +392,29 @@ install_shape() {
         "rm -rf $E && $lvm init --server $url" "$lvm install $root"
     timed "shape-$root-cold-luarocks" "$SLOW_RUNS" 0 \
         "rm -rf $T $LH && mkdir -p $LH" "$lr install --only-server $url $root"
-    local module=${root//-/_}
-    [ "$root" = shape-penlight ] && module=shape_pl
-    [ "$root" = shape-lpeg ] && module=shape_re
-    $lvm run -e "assert(require('$module').name)" >>"$LOG" 2>&1 ||
+    case "$root" in
+    shape-penlight) module=shape_pl ;;
+    shape-lpeg) module=shape_re ;;
+    *) module=${root//-/_} ;;
+    esac
+    local check="assert(require('$module').name or require('$module').weight)"
+    $lvm run -e "$check" >>"$LOG" 2>&1 ||
         die "require '$module' failed in lvm's $root environment"
     LUA_PATH="$T/share/lua/5.4/?.lua;$T/share/lua/5.4/?/init.lua" LUA_CPATH="$T/lib/lua/5.4/?.so" \
-        lua5.4 -e "assert(require('$module').name)" >>"$LOG" 2>&1 ||
+        lua5.4 -e "$check" >>"$LOG" 2>&1 ||
         die "require '$module' failed in LuaRocks' $root tree"
+    if [ -n "$LUX" ]; then
+        local lux
+        lux=$(lux_in "$XH" "$XT")
+        timed "shape-$root-cold-lux" "$RUNS" "$WARMUP" "rm -rf $XH $XT" \
+            "$lux --server $url install $root"
+        # Warm: the tree goes, Lux's cache (downloads, manifests) stays.
+        timed "shape-$root-warm-lux" "$RUNS" "$WARMUP" "rm -rf $XT" \
+            "$lux --server $url install $root"
+        LUA_PATH="$($lux path lua 2>/dev/null)" LUA_CPATH="$($lux path c 2>/dev/null)" \
+            lua5.4 -e "$check" >>"$LOG" 2>&1 ||
+            die "require '$module' failed in Lux's $root tree"
+    fi
     [ "$c_files" -gt 0 ] || return 0
     local B="$W/bare-$root" unpack="" rock
     for rock in ${c_rocks//,/ }; do
@@ -368,19 +424,68 @@ install_shape() {
         "bash $BENCH_DIR/bare_compile.sh $B /usr/include/lua5.4 $(nproc)"
 }
 
+# An HTTPS rocks server on 127.0.0.1 for the shapes workload (Lux fetches over HTTPS only):
+# a throwaway CA made here, trusted through SSL_CERT_FILE by all three tools (OpenSSL, which
+# lvm, LuaRocks' downloader and Lux use, reads it).
+start_https() {
+    local dir=$1 port=$2 tls="$W/tls"
+    mkdir -p "$tls"
+    openssl req -x509 -newkey rsa:2048 -nodes -keyout "$tls/ca.key" -out "$tls/ca.pem" -days 2 \
+        -subj "/CN=lvm bench CA" -addext "basicConstraints=critical,CA:TRUE" \
+        -addext "keyUsage=critical,keyCertSign" >>"$LOG" 2>&1
+    openssl req -newkey rsa:2048 -nodes -keyout "$tls/srv.key" -out "$tls/srv.csr" \
+        -subj "/CN=127.0.0.1" >>"$LOG" 2>&1
+    printf 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' \
+        >"$tls/ext.cnf"
+    openssl x509 -req -in "$tls/srv.csr" -CA "$tls/ca.pem" -CAkey "$tls/ca.key" -CAcreateserial \
+        -out "$tls/srv.pem" -days 2 -extfile "$tls/ext.cnf" >>"$LOG" 2>&1
+    python3 - "$port" "$dir" "$tls/srv.pem" "$tls/srv.key" >"$W/https.log" 2>&1 <<'PY' &
+import functools, http.server, ssl, sys
+port, directory, cert, key = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=directory)
+server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
+context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+context.load_cert_chain(cert, key)
+server.socket = context.wrap_socket(server.socket, server_side=True)
+server.serve_forever()
+PY
+    HTTPS_PID=$!
+    export SSL_CERT_FILE="$tls/ca.pem"
+    python3 - "https://127.0.0.1:$port/manifest" <<'PY' || die "the HTTPS rocks server did not start (see $W/https.log)"
+import ssl, sys, time, urllib.request
+context = ssl.create_default_context(cafile=__import__("os").environ["SSL_CERT_FILE"])
+for _ in range(50):
+    try:
+        urllib.request.urlopen(sys.argv[1], timeout=1, context=context).read()
+        sys.exit(0)
+    except OSError:
+        time.sleep(0.1)
+sys.exit(1)
+PY
+}
+
 if wanted shapes; then
     say "1c. rocks in real rocks' shapes"
     SHAPE_SRV="$W/srv-shapes"
-    # Smoke runs: the lpeg shape alone, its C files a twentieth of their size.
-    SHAPE_SCALE=1
-    [ "$SMOKE" = 0 ] || SHAPE_SCALE=0.05
-    python3 "$BENCH_DIR/gen.py" shapes "$SHAPE_SRV" "file://$SHAPE_SRV" "$SHAPE_SCALE" \
-        >"$R/shapes.txt"
+    if [ "$SMOKE" = 1 ]; then
+        # The lpeg shape alone, its C files a twentieth of their size, over file://.
+        python3 "$BENCH_DIR/gen.py" shapes "$SHAPE_SRV" "file://$SHAPE_SRV" 0.05 >"$R/shapes.txt"
+        SHAPE_URL="file://$SHAPE_SRV"
+    else
+        SHAPE_PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+        SHAPE_URL="https://127.0.0.1:$SHAPE_PORT"
+        python3 "$BENCH_DIR/gen.py" shapes "$SHAPE_SRV" "$SHAPE_URL" >"$R/shapes.txt"
+        # The 51-rock closure of workload 1 beside them, so Lux runs it too.
+        python3 "$BENCH_DIR/gen.py" rocks "$SHAPE_SRV" "$SHAPE_URL" "bench-root:$SIZE" >>"$LOG"
+        echo "bench-root 0 -" >>"$R/shapes.txt"
+    fi
     luarocks-admin make-manifest --lua-version 5.4 "$SHAPE_SRV" >>"$LOG" 2>&1
+    [ "$SMOKE" = 1 ] || start_https "$SHAPE_SRV" "$SHAPE_PORT"
     while read -r root c_files c_rocks; do
         [ "$SMOKE" = 0 ] || [ "$root" = shape-lpeg ] || continue
-        install_shape "$root" "$c_files" "$c_rocks" "file://$SHAPE_SRV" "$SHAPE_SRV"
+        install_shape "$root" "$c_files" "$c_rocks" "$SHAPE_URL" "$SHAPE_SRV"
     done <"$R/shapes.txt"
+    unset SSL_CERT_FILE
 fi
 
 # Peak memory of the cold 50-rock install (file://), both tools, children included.
