@@ -22,6 +22,7 @@ use crate::manifest::{Manifest, ManifestError};
 mod log_index;
 pub mod remotes;
 pub mod signing;
+pub mod tags;
 
 pub const MANIFEST_FILE: &str = "manifest.json";
 pub const CONFIG_FILE: &str = "lvm.toml";
@@ -69,6 +70,24 @@ pub enum RepoError {
     #[error("profile '{name}' already exists")]
     ProfileExists { name: String },
     #[error(
+        "tag '{name}' already exists (at {commit}); delete it first with `lvm tag --delete {name}`, or choose another name"
+    )]
+    TagExists { name: String, commit: String },
+    #[error("tag '{name}' does not exist{hint} (see `lvm tag --list`)")]
+    UnknownTag {
+        name: String,
+        /// `; did you mean 'NAME'?` for a close existing tag, or nothing.
+        hint: String,
+    },
+    #[error(
+        "tag name '{name}': use letters, digits, '-', '_' and '.', not starting with '.' or '-', not all digits (a number counts events in `lvm rollback N`)"
+    )]
+    BadTagName { name: String },
+    #[error(
+        "'{name}' is a profile; a tag of the same name would never be used as a revision (choose another name)"
+    )]
+    TagIsProfile { name: String },
+    #[error(
         "the environment changed while this command ran (profile '{profile}' moved); run it again"
     )]
     Concurrent { profile: String },
@@ -94,8 +113,13 @@ impl RepoError {
     pub fn kind(&self) -> crate::errors::ErrorKind {
         use crate::errors::ErrorKind;
         match self {
-            RepoError::Concurrent { .. } | RepoError::ProfileExists { .. } => ErrorKind::Conflict,
+            RepoError::Concurrent { .. }
+            | RepoError::ProfileExists { .. }
+            | RepoError::TagExists { .. } => ErrorKind::Conflict,
             RepoError::UnknownRevision { .. }
+            | RepoError::UnknownTag { .. }
+            | RepoError::BadTagName { .. }
+            | RepoError::TagIsProfile { .. }
             | RepoError::UnknownProfile { .. }
             | RepoError::NotAnEnvironment { .. }
             | RepoError::BadTime { .. } => ErrorKind::BadInput,
@@ -428,16 +452,62 @@ impl EnvRepo {
 
     /// The events of the current profile, newest first, following first parents.
     pub fn log(&self, from: Oid, limit: Option<usize>) -> Result<Vec<LoggedEvent>, RepoError> {
-        self.first_parents(from)
+        self.events_from(from)
             .take(limit.unwrap_or(usize::MAX))
-            .map(|commit| {
-                let commit = commit?;
-                let oid = commit.id();
-                let message = String::from_utf8_lossy(commit.message_bytes());
-                let event = Event::from_commit_message(&message, &oid.to_string())?;
-                Ok(LoggedEvent { commit: oid, event })
-            })
             .collect()
+    }
+
+    /// The events from `from` back along first parents, newest first, parsed one at a time as
+    /// the walk reaches them (a reader that stops early reads no further).
+    pub fn events_from(
+        &self,
+        from: Oid,
+    ) -> impl Iterator<Item = Result<LoggedEvent, RepoError>> + '_ {
+        self.first_parents(from).map(|commit| {
+            let commit = commit?;
+            let oid = commit.id();
+            let message = String::from_utf8_lossy(commit.message_bytes());
+            let event = Event::from_commit_message(&message, &oid.to_string())?;
+            Ok(LoggedEvent { commit: oid, event })
+        })
+    }
+
+    /// A commit's author as git shows it: `Name <email>`.
+    pub fn commit_author(&self, commit: Oid) -> Result<String, RepoError> {
+        let c = self.repo.find_commit(commit).map_err(|e| self.git_err(e))?;
+        let author = c.author();
+        Ok(format!(
+            "{} <{}>",
+            String::from_utf8_lossy(author.name_bytes()),
+            String::from_utf8_lossy(author.email_bytes())
+        ))
+    }
+
+    /// The plain log's line of one commit; a commit made by hand shows its own subject.
+    pub fn log_line(&self, commit: Oid) -> Result<LogLine, RepoError> {
+        let c = self.repo.find_commit(commit).map_err(|e| self.git_err(e))?;
+        match log_line(&c) {
+            Err(RepoError::Event(EventError::Missing { .. })) => {
+                let seconds = c.author().when().seconds();
+                Ok(LogLine {
+                    commit,
+                    time: DateTime::from_timestamp(seconds, 0).unwrap_or_default(),
+                    summary: String::from_utf8_lossy(c.summary_bytes().unwrap_or_default())
+                        .into_owned(),
+                })
+            }
+            other => other,
+        }
+    }
+
+    /// Whether `ancestor` is `commit` or one of its ancestors.
+    pub fn is_ancestor(&self, ancestor: Oid, commit: Oid) -> Result<bool, RepoError> {
+        if ancestor == commit {
+            return Ok(true);
+        }
+        self.repo
+            .graph_descendant_of(commit, ancestor)
+            .map_err(|e| self.git_err(e))
     }
 
     /// The plain log from `from` back along first parents, newest first, one commit at a time

@@ -63,6 +63,10 @@ pub enum EventKind {
     Unlink,
     /// A change of the environment's settings (`lvm.toml`); packages stay.
     Config,
+    /// The package changes of one earlier event undone (`lvm revert`).
+    Revert,
+    /// The package changes of an event of another profile taken (`lvm cherry-pick`).
+    CherryPick,
 }
 
 impl EventKind {
@@ -83,6 +87,8 @@ impl EventKind {
             EventKind::Link => "link",
             EventKind::Unlink => "unlink",
             EventKind::Config => "config",
+            EventKind::Revert => "revert",
+            EventKind::CherryPick => "cherry-pick",
         }
     }
 }

@@ -17,6 +17,8 @@ use lvm::errors::ErrorKind;
 
 // One module per command (or tight group of commands), named after it.
 mod bisect;
+mod blame;
+mod cherry_pick;
 mod clone;
 mod collections;
 mod complete;
@@ -43,6 +45,7 @@ mod push;
 mod recommend;
 mod remote;
 mod remove;
+mod revert;
 mod rollback;
 mod run;
 mod runtime;
@@ -53,11 +56,13 @@ mod shell_hook;
 mod show;
 mod stats;
 mod sync;
+mod tag;
 mod test;
 mod unlink;
 mod upgrade;
 mod verify;
 mod which;
+mod why;
 
 // Helpers shared by several commands.
 mod interactive;
@@ -200,6 +205,16 @@ Examples:
   lvm bisect reset")]
     #[command(subcommand)]
     Bisect(bisect::BisectCommand),
+    /// Undo the package changes of one earlier event, keeping everything since (a new event).
+    Revert(revert::RevertArgs),
+    /// Take the package changes of an event of another profile into this one (a new event).
+    CherryPick(cherry_pick::CherryPickArgs),
+    /// For each installed package: the event that brought its version, when, by whom, and why.
+    Blame(blame::BlameArgs),
+    /// The dependency paths from the packages you asked for down to one package.
+    Why(why::WhyArgs),
+    /// Name an event (a git tag), list or delete tags; a tag works wherever a revision does.
+    Tag(tag::TagArgs),
     /// Check that the log, manifest.json and the tree agree.
     Verify(verify::VerifyArgs),
     /// Make the tree match manifest.json (after a clone, pull or manual git change).
@@ -328,6 +343,8 @@ impl Command {
                 | Command::Stats(_)
                 | Command::ShowEvent(_)
                 | Command::Diff(_)
+                | Command::Blame(_)
+                | Command::Why(_)
                 | Command::Completions(_)
                 | Command::Man
                 | Command::ShellInit(_)
@@ -811,6 +828,11 @@ fn run(ctx: &Context, command: Command) -> Result<i32> {
         Command::Rollback(args) => rollback::exec(ctx, args),
         Command::Diff(args) => diff::exec(ctx, args),
         Command::Bisect(cmd) => bisect::exec(ctx, cmd),
+        Command::Revert(args) => revert::exec(ctx, args),
+        Command::CherryPick(args) => cherry_pick::exec(ctx, args),
+        Command::Blame(args) => blame::exec(ctx, args),
+        Command::Why(args) => why::exec(ctx, args),
+        Command::Tag(args) => tag::exec(ctx, args),
         Command::Verify(args) => verify::exec(ctx, args),
         Command::Sync => sync::exec(ctx),
         Command::Remote(cmd) => remote::exec(ctx, cmd),

@@ -41,6 +41,16 @@ pub fn exec(ctx: &Context, args: PullArgs) -> Result<i32> {
             }
             Relation::Diverged { .. } => {}
         }
+        if !report.new_tags.is_empty() {
+            println!("New tags from '{}': {}", report.remote, report.new_tags.join(", "));
+        }
+        if !report.kept_tags.is_empty() {
+            println!(
+                "Kept the local tags {} ('{}' has them at other events)",
+                report.kept_tags.join(", "),
+                report.remote
+            );
+        }
     }
     Ok(print_sync(ctx, &report.sync))
 }

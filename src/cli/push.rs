@@ -37,12 +37,15 @@ pub fn exec(ctx: &Context, args: PushArgs) -> Result<i32> {
         if pushed.is_empty() {
             println!("Everything up to date");
         }
-        for p in pushed {
+        for p in &pushed.profiles {
             let from = p
                 .from
                 .as_deref()
                 .map_or("(new)".to_string(), |f| f[..10.min(f.len())].to_string());
             println!("Pushed profile '{}': {from} -> {}", p.profile, &p.to[..10]);
+        }
+        if !pushed.tags.is_empty() {
+            println!("Pushed tags: {}", pushed.tags.join(", "));
         }
     }
     Ok(exit::OK)

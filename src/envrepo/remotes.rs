@@ -82,6 +82,8 @@ pub enum SharingError {
         reference: String,
         message: String,
     },
+    #[error("copying the remote's tags")]
+    Tags(#[source] Box<super::RepoError>),
     #[error("no profile '{name}' to push (see `lvm profile list`)")]
     UnknownProfile { name: String },
     #[error("{path} already exists and is not empty; clone into a new or empty folder")]
@@ -120,6 +122,7 @@ impl SharingError {
             | SharingError::RemoteExists { .. }
             | SharingError::BuriedHandCommit { .. } => ErrorKind::Conflict,
             SharingError::BadHead { .. } => ErrorKind::Damaged,
+            SharingError::Tags(e) => e.kind(),
             SharingError::Git { .. } => ErrorKind::Other,
             SharingError::InvalidRemoteName { .. }
             | SharingError::UnknownRemote { .. }
@@ -266,6 +269,16 @@ fn remote_remove(repo: &Repository, name: &str) -> Result<(), SharingError> {
     drop(remote);
     repo.remote_delete(name)
         .map_err(|cause| git_error(format!("removing remote '{name}'"), cause))?;
+    let removing = || format!("removing the tags fetched from '{name}'");
+    let namespace = super::tags::remote_tags_namespace(name);
+    for reference in repo
+        .references_glob(&format!("{namespace}*"))
+        .map_err(|cause| git_error(removing(), cause))?
+    {
+        reference
+            .and_then(|mut r| r.delete())
+            .map_err(|cause| git_error(removing(), cause))?;
+    }
     Ok(())
 }
 
@@ -406,8 +419,17 @@ fn fetch_all(repo: &Repository, remote_name: &str) -> Result<Option<String>, Sha
     opts.download_tags(AutotagOption::None);
     opts.prune(git2::FetchPrune::On);
     let refspec = format!("+refs/heads/*:refs/remotes/{remote_name}/*");
+    // The remote's tags go beside its profiles, not over the local tags (see `tags`).
+    let tags = format!(
+        "+refs/tags/*:{}*",
+        super::tags::remote_tags_namespace(remote_name)
+    );
     remote
-        .fetch(&[refspec.as_str()], Some(&mut opts), Some("lvm fetch"))
+        .fetch(
+            &[refspec.as_str(), tags.as_str()],
+            Some(&mut opts),
+            Some("lvm fetch"),
+        )
         .map_err(|e| transfer_error("fetching from", &url, &e))?;
     let default = remote.default_branch().ok().and_then(|b| {
         b.as_str()
@@ -497,12 +519,14 @@ impl EnvRepo {
         relation(&self.repo, local, remote)
     }
 
-    /// Pushes the branches of `profiles` to `remote`. An update the remote refuses is an
-    /// error naming the reference and the remote's reason.
+    /// Pushes the branches of `profiles` and the tags `tags` to `remote`. An update the remote
+    /// refuses (a tag it has at another commit) is an error naming the reference and the
+    /// remote's reason.
     pub fn push_profiles(
         &self,
         remote_name: &str,
         profiles: &[String],
+        tags: &[String],
     ) -> Result<(), SharingError> {
         let mut remote = find_remote(&self.repo, remote_name)?;
         let url = remote.url().unwrap_or("").to_string();
@@ -524,6 +548,7 @@ impl EnvRepo {
             let refspecs: Vec<String> = profiles
                 .iter()
                 .map(|p| format!("refs/heads/{p}:refs/heads/{p}"))
+                .chain(tags.iter().map(|t| format!("refs/tags/{t}:refs/tags/{t}")))
                 .collect();
             remote
                 .push(&refspecs, Some(&mut opts))
@@ -580,6 +605,14 @@ pub fn clone_repository(url: &str, path: &Path) -> Result<(), SharingError> {
             .set_upstream(Some(&format!("{ORIGIN}/{profile}")))
             .map_err(git(making()))?;
     }
+    let cloned = EnvRepo {
+        repo,
+        root: path.to_path_buf(),
+    };
+    cloned
+        .adopt_remote_tags(ORIGIN)
+        .map_err(|e| SharingError::Tags(Box::new(e)))?;
+    let repo = cloned.repo;
     let current = initial_profile(advertised.as_deref(), &profiles);
     repo.set_head(&format!("refs/heads/{current}"))
         .map_err(git(format!("making '{current}' the current profile")))?;

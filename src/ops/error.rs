@@ -287,6 +287,53 @@ pub enum Error {
         path: PathBuf,
         #[source]
         source: serde_json::Error,
+    // Revert and cherry-pick.
+    #[error(
+        "{event} is not an event of profile '{profile}' (see `lvm log`); to take its package changes into this profile use `lvm cherry-pick {rev}`"
+    )]
+    RevertOutsideProfile {
+        rev: String,
+        event: String,
+        profile: String,
+    },
+    #[error(
+        "{event} is in the history of profile '{profile}' already; to undo it use `lvm revert {rev}`"
+    )]
+    PickFromOwnHistory {
+        rev: String,
+        event: String,
+        profile: String,
+    },
+    #[error("{event} is the first event of the environment; there is nothing before it to go back to")]
+    FirstEvent { event: String },
+    #[error("{event} changed no packages; there is nothing to {action} (for settings, see `lvm config`)")]
+    NoPackageChanges { event: String, action: &'static str },
+    #[error(
+        "{event} changed the environment's Lua; use `lvm rollback` to return to a state before it, or `lvm config set lua` to change it again"
+    )]
+    DeltaChangesLua { event: String },
+    #[error(
+        "cannot revert {event}: {name} was changed again by the later event {later} (now {found}, where {event} left {expected}); revert {later_short} first, or use `lvm install {name} VERSION`"
+    )]
+    ChangedSince {
+        event: String,
+        name: String,
+        later: String,
+        later_short: String,
+        expected: String,
+        found: String,
+    },
+    #[error(
+        "cannot {action} {event}: {dependent}, installed by {by}, depends on {dependency}, which {what}; {hint}"
+    )]
+    NeededByOther {
+        action: &'static str,
+        event: String,
+        dependent: String,
+        by: String,
+        dependency: String,
+        what: String,
+        hint: String,
     },
     #[error("the environment has no state as old as {date} (its first event is from {first})")]
     NothingThatOld { date: String, first: String },
@@ -539,6 +586,8 @@ pub enum MissingIn {
     Fetched { commit: String },
     /// A state `lvm bisect` tests.
     BisectState { commit: String },
+    /// The state a revert or cherry-pick makes from the packages of an event.
+    Picked { commit: String },
 }
 
 impl MissingIn {
@@ -566,6 +615,9 @@ impl MissingIn {
                 "the environment was not changed; mark this state with `lvm bisect skip`, or \
                  make their sources reachable (the rocks servers in lvm.toml, --server) and try \
                  again"
+            MissingIn::Picked { .. } => {
+                "the environment was not changed; run it again once their sources are available \
+                 (the rocks servers in lvm.toml, --server)"
                     .to_string()
             }
             MissingIn::Fetched { .. } => {
@@ -589,6 +641,9 @@ impl std::fmt::Display for MissingIn {
             MissingIn::RollbackTarget { commit } => write!(f, "the state at {commit}"),
             MissingIn::Fetched { commit } => write!(f, "the fetched state at {commit}"),
             MissingIn::BisectState { commit } => write!(f, "the bisected state at {commit}"),
+            MissingIn::Picked { commit } => {
+                write!(f, "the state made from the packages of {commit}")
+            }
         }
     }
 }
@@ -694,6 +749,11 @@ impl Error {
             | E::RollbackZero
             | E::NotThatManyEvents { .. }
             | E::RevisionNotInProfile { .. }
+            | E::RevertOutsideProfile { .. }
+            | E::PickFromOwnHistory { .. }
+            | E::FirstEvent { .. }
+            | E::NoPackageChanges { .. }
+            | E::DeltaChangesLua { .. }
             | E::NothingThatOld { .. }
             | E::BisectGoodIsBad { .. }
             | E::BisectGoodAfterBad { .. }
@@ -716,6 +776,8 @@ impl Error {
             | E::TestWithoutCommand { .. } => ErrorKind::BadInput,
             E::TestsFailed { .. } | E::RunTests { .. } => ErrorKind::Other,
             E::WouldBreakDependencies { .. }
+            | E::ChangedSince { .. }
+            | E::NeededByOther { .. }
             | E::ProfileExists { .. }
             | E::MergeConflict { .. }
             | E::RuntimeInUse { .. }

@@ -17,6 +17,10 @@ pub struct PullReport {
     /// The package changes the fast-forward brought.
     pub changes: Vec<Change>,
     pub sync: SyncReport,
+    /// Tags of the remote this environment did not have, now made here.
+    pub new_tags: Vec<String>,
+    /// Tags the remote has at another commit than here: the local ones stay.
+    pub kept_tags: Vec<String>,
 }
 
 /// `lvm pull`: fetches the remote and fast-forwards the current profile when it can. When the
@@ -27,6 +31,7 @@ pub fn pull(env: &Environment, remote: Option<&str>, lock_timeout: Duration) -> 
     let remote_name = repo.resolve_remote(remote, "pull")?;
     let lock = env.lock(lock_timeout)?;
     repo.fetch_remote(&remote_name)?;
+    let (new_tags, kept_tags) = repo.adopt_remote_tags(&remote_name)?;
     let profile = env.profile()?;
     let local = env.head()?;
     let theirs = repo.tracking_head(&remote_name, &profile).ok_or_else(|| {
@@ -93,5 +98,7 @@ pub fn pull(env: &Environment, remote: Option<&str>, lock_timeout: Duration) -> 
         relation: rel,
         changes,
         sync,
+        new_tags,
+        kept_tags,
     })
 }

@@ -23,9 +23,25 @@ pub struct Pushed {
     pub to: String,
 }
 
-/// Pushes profiles to a remote. Refuses, before sending anything, when the remote has events
-/// the local profile lacks (pull and merge first): pushes never overwrite history.
-pub fn push(env: &Environment, remote: Option<&str>, which: &PushWhich) -> Result<Vec<Pushed>> {
+/// What a push sent: the profiles that moved and the tags the remote lacked.
+#[derive(Debug, Clone, Default)]
+pub struct PushOutcome {
+    pub profiles: Vec<Pushed>,
+    /// Tags sent (the remote had none of that name, or one naming another commit, which it
+    /// refuses: tags never move).
+    pub tags: Vec<String>,
+}
+
+impl PushOutcome {
+    pub fn is_empty(&self) -> bool {
+        self.profiles.is_empty() && self.tags.is_empty()
+    }
+}
+
+/// Pushes profiles, and every tag the remote lacks, to a remote. Refuses, before sending
+/// anything, when the remote has events the local profile lacks (pull and merge first): pushes
+/// never overwrite history.
+pub fn push(env: &Environment, remote: Option<&str>, which: &PushWhich) -> Result<PushOutcome> {
     let repo = env.repo();
     let remote_name = repo.resolve_remote(remote, "push")?;
     let profiles = match which {
@@ -65,10 +81,20 @@ pub fn push(env: &Environment, remote: Option<&str>, which: &PushWhich) -> Resul
             }),
         }
     }
-    if plan.is_empty() {
-        return Ok(plan);
+    let theirs = repo.remote_tags(&remote_name)?;
+    let tags: Vec<String> = repo
+        .tags()?
+        .into_iter()
+        .filter(|t| theirs.get(&t.name) != Some(&t.commit))
+        .map(|t| t.name)
+        .collect();
+    if plan.is_empty() && tags.is_empty() {
+        return Ok(PushOutcome::default());
     }
     let profiles: Vec<String> = plan.iter().map(|p| p.profile.clone()).collect();
-    repo.push_profiles(&remote_name, &profiles)?;
-    Ok(plan)
+    repo.push_profiles(&remote_name, &profiles, &tags)?;
+    Ok(PushOutcome {
+        profiles: plan,
+        tags,
+    })
 }
