@@ -34,10 +34,13 @@ pub fn exec(ctx: &Context, args: BlameArgs) -> Result<i32> {
     }
     let mut out = String::new();
     for b in &blamed {
-        let when = b
-            .when()
-            .map_or("-".to_string(), |t| t.format("%Y-%m-%d %H:%M:%S").to_string());
-        let commit = b.event.as_ref().map_or("(no event)".into(), |e| short(e.commit));
+        let when = b.when().map_or("-".to_string(), |t| {
+            t.format("%Y-%m-%d %H:%M:%S").to_string()
+        });
+        let commit = b
+            .event
+            .as_ref()
+            .map_or("(no event)".into(), |e| short(e.commit));
         out.push_str(&format!(
             "{} {} {commit} {when} {}\n",
             b.name,
@@ -77,7 +80,8 @@ fn blame_json(b: &Blame) -> serde_json::Value {
         "commit": b.event.as_ref().map(|e| e.commit.to_string()),
         "kind": b.event.as_ref().map(|e| e.kind.as_str()),
         "summary": b.event.as_ref().map(|e| e.summary.clone()),
-        "time": b.when().map(|t| t.to_rfc3339()),
+        // As the event JSON writes its timestamp.
+        "time": b.when(),
         "author": b.author,
         "requested": b.requested,
         "required_by": b.required_by.iter().map(|d| serde_json::json!({

@@ -29,7 +29,10 @@ pub fn exec(ctx: &Context, args: CherryPickArgs) -> Result<i32> {
     let env = ctx.open()?;
     let env = env.lock(ctx.lock_timeout)?;
     let outcome = cherry_pick::cherry_pick(&env, &args.rev, &args.servers.choice()?)?;
-    let nothing = format!("Nothing to do: the changes of {} are here already", args.rev);
+    let nothing = format!(
+        "Nothing to do: the changes of {} are here already",
+        args.rev
+    );
     outcome::report(ctx, args.json, &outcome, "Picked", &nothing)?;
     Ok(exit::OK)
 }

@@ -1,6 +1,7 @@
 //! `lvm log` (the environment's history of events) and `lvm show-event` (one event in full, as
 //! JSON), with the switch every command that only reads the history uses.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 
 use anyhow::{Result, bail};
@@ -43,10 +44,18 @@ pub fn log(ctx: &Context, args: LogArgs) -> Result<i32> {
         return plain_log(&env, args.max_count);
     }
     let events = env.history(args.max_count)?;
+    let tags = env.repo().tags_by_commit()?;
     if args.json {
         let out: Vec<_> = events
             .iter()
-            .map(|e| serde_json::json!({"commit": e.commit.to_string(), "event": e.event}))
+            .map(|e| {
+                let mut entry =
+                    serde_json::json!({"commit": e.commit.to_string(), "event": e.event});
+                if let Some(names) = tags.get(&e.commit) {
+                    entry["tags"] = serde_json::json!(names);
+                }
+                entry
+            })
             .collect();
         print_json(&out)?;
         return Ok(exit::OK);
@@ -55,10 +64,11 @@ pub fn log(ctx: &Context, args: LogArgs) -> Result<i32> {
     for logged in &events {
         let e = &logged.event;
         out.push_str(&format!(
-            "{} {} {}\n",
+            "{} {} {}{}\n",
             short(logged.commit),
             e.timestamp.format(TIME_FORMAT),
-            e.summary()
+            e.summary(),
+            tag_suffix(&tags, logged.commit)
         ));
         for change in &e.changes {
             out.push_str(&format!("    {}\n", change.summary()));
@@ -77,20 +87,33 @@ fn plain_log(env: &Environment, max_count: Option<usize>) -> Result<i32> {
         chrono::format::StrftimeItems::new(TIME_FORMAT).collect();
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let cached = max_count.is_none_or(|n| n > SHORT_LOG);
+    let tags = env.repo().tags_by_commit()?;
     let mut lines = env.repo().log_lines(env.head()?, cached);
     for line in lines.by_ref().take(max_count.unwrap_or(usize::MAX)) {
         let line = line?;
         writeln!(
             out,
-            "{} {} {}",
+            "{} {} {}{}",
             short(line.commit),
             line.time.format_with_items(format.iter()),
-            line.summary
+            line.summary,
+            tag_suffix(&tags, line.commit)
         )?;
     }
     lines.finish();
     out.flush()?;
     Ok(exit::OK)
+}
+
+/// ` (tag: v1, tag: v2)` after an event that has tags, like `git log --decorate`.
+fn tag_suffix(tags: &BTreeMap<git2::Oid, Vec<String>>, commit: git2::Oid) -> String {
+    match tags.get(&commit) {
+        Some(names) => {
+            let shown: Vec<String> = names.iter().map(|n| format!("tag: {n}")).collect();
+            format!(" ({})", shown.join(", "))
+        }
+        None => String::new(),
+    }
 }
 
 /// Up to this many events, `lvm log -n N` reads the commits rather than the log cache.

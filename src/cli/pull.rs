@@ -42,7 +42,11 @@ pub fn exec(ctx: &Context, args: PullArgs) -> Result<i32> {
             Relation::Diverged { .. } => {}
         }
         if !report.new_tags.is_empty() {
-            println!("New tags from '{}': {}", report.remote, report.new_tags.join(", "));
+            println!(
+                "New tags from '{}': {}",
+                report.remote,
+                report.new_tags.join(", ")
+            );
         }
         if !report.kept_tags.is_empty() {
             println!(

@@ -29,7 +29,10 @@ pub fn exec(ctx: &Context, args: RevertArgs) -> Result<i32> {
     let env = ctx.open()?;
     let env = env.lock(ctx.lock_timeout)?;
     let outcome = revert::revert(&env, &args.rev, &args.servers.choice()?)?;
-    let nothing = format!("Nothing to do: the changes of {} are undone already", args.rev);
+    let nothing = format!(
+        "Nothing to do: the changes of {} are undone already",
+        args.rev
+    );
     outcome::report(ctx, args.json, &outcome, "Reverted", &nothing)?;
     Ok(exit::OK)
 }

@@ -31,7 +31,11 @@ impl EnvRepo {
             .map_err(|e| self.git_err(e))?;
         for reference in refs {
             let reference = reference.map_err(|e| self.git_err(e))?;
-            let Some(name) = reference.name().ok().and_then(|n| n.strip_prefix(namespace)) else {
+            let Some(name) = reference
+                .name()
+                .ok()
+                .and_then(|n| n.strip_prefix(namespace))
+            else {
                 continue;
             };
             let name = name.to_string();
@@ -140,7 +144,11 @@ impl EnvRepo {
 /// or a revision expression.
 pub fn check_tag_name(name: &str) -> Result<(), RepoError> {
     let all_digits = !name.is_empty() && name.bytes().all(|b| b.is_ascii_digit());
-    if !is_plain_ref_name(name) || name.contains("..") || all_digits || name.eq_ignore_ascii_case("HEAD") {
+    if !is_plain_ref_name(name)
+        || name.contains("..")
+        || all_digits
+        || name.eq_ignore_ascii_case("HEAD")
+    {
         return Err(RepoError::BadTagName { name: name.into() });
     }
     Ok(())
@@ -155,7 +163,9 @@ mod tests {
         for good in ["v1", "before-upgrade", "release_2.0", "x"] {
             assert!(check_tag_name(good).is_ok(), "{good}");
         }
-        for bad in ["", "12", "HEAD", "-x", ".x", "a/b", "a b", "x.lock", "a~1", "a..b"] {
+        for bad in [
+            "", "12", "HEAD", "-x", ".x", "a/b", "a b", "x.lock", "a~1", "a..b",
+        ] {
             assert!(
                 matches!(check_tag_name(bad), Err(RepoError::BadTagName { .. })),
                 "{bad}"

@@ -30,7 +30,10 @@ pub fn cherry_pick(env: &WriteLock<'_>, rev: &str, choice: &ServerChoice) -> Res
         .ok_or_else(|| Error::FirstEvent {
             event: event.describe(),
         })?;
-    let (before, after) = (env.repo().manifest_at(parent)?, env.repo().manifest_at(commit)?);
+    let (before, after) = (
+        env.repo().manifest_at(parent)?,
+        env.repo().manifest_at(commit)?,
+    );
     take_delta(
         env,
         choice,

@@ -304,9 +304,13 @@ pub enum Error {
         event: String,
         profile: String,
     },
-    #[error("{event} is the first event of the environment; there is nothing before it to go back to")]
+    #[error(
+        "{event} is the first event of the environment; there is nothing before it to go back to"
+    )]
     FirstEvent { event: String },
-    #[error("{event} changed no packages; there is nothing to {action} (for settings, see `lvm config`)")]
+    #[error(
+        "{event} changed no packages; there is nothing to {action} (for settings, see `lvm config`)"
+    )]
     NoPackageChanges { event: String, action: &'static str },
     #[error(
         "{event} changed the environment's Lua; use `lvm rollback` to return to a state before it, or `lvm config set lua` to change it again"
@@ -334,6 +338,15 @@ pub enum Error {
         dependency: String,
         what: String,
         hint: String,
+    },
+    #[error(
+        "tag '{tag}' names {here} here but {there} on '{remote}', and tags never move; nothing was pushed: rename yours (`lvm tag NEW {here}`, then `lvm tag --delete {tag}`) and push again"
+    )]
+    TagElsewhereOnRemote {
+        tag: String,
+        remote: String,
+        here: String,
+        there: String,
     },
     #[error("the environment has no state as old as {date} (its first event is from {first})")]
     NothingThatOld { date: String, first: String },
@@ -777,6 +790,7 @@ impl Error {
             E::TestsFailed { .. } | E::RunTests { .. } => ErrorKind::Other,
             E::WouldBreakDependencies { .. }
             | E::ChangedSince { .. }
+            | E::TagElsewhereOnRemote { .. }
             | E::NeededByOther { .. }
             | E::ProfileExists { .. }
             | E::MergeConflict { .. }

@@ -38,11 +38,7 @@ impl EventRef {
 
     /// `3f2a9c01d4 (install chain-a 1.0-1 (+chain-b 1.0-1))`, for messages.
     pub fn describe(&self) -> String {
-        format!(
-            "{} ({})",
-            crate::envrepo::short(self.commit),
-            self.summary
-        )
+        format!("{} ({})", crate::envrepo::short(self.commit), self.summary)
     }
 }
 
@@ -278,7 +274,11 @@ impl DeltaPlan {
             .iter()
             .filter(|(n, _)| !self.takes.contains(*n) && !self.brings.contains_key(*n))
             .map(|(n, p)| (n.clone(), p.version.clone()))
-            .chain(self.brings.iter().map(|(n, p)| (n.clone(), p.version.clone())))
+            .chain(
+                self.brings
+                    .iter()
+                    .map(|(n, p)| (n.clone(), p.version.clone())),
+            )
             .collect()
     }
 }
@@ -317,7 +317,11 @@ pub fn plan_delta(
         brings: BTreeMap::new(),
         takes: BTreeSet::new(),
     };
-    let names: BTreeSet<&String> = before.packages.keys().chain(after.packages.keys()).collect();
+    let names: BTreeSet<&String> = before
+        .packages
+        .keys()
+        .chain(after.packages.keys())
+        .collect();
     for name in names {
         let (b, a) = (before.packages.get(name), after.packages.get(name));
         let c = current.packages.get(name);
@@ -365,7 +369,10 @@ pub fn plan_delta(
 
 /// Refuses a plan that takes away (or moves out of range) what a package it leaves alone
 /// needs.
-fn check_dependents(current: &Manifest, plan: &DeltaPlan) -> std::result::Result<(), DeltaConflict> {
+fn check_dependents(
+    current: &Manifest,
+    plan: &DeltaPlan,
+) -> std::result::Result<(), DeltaConflict> {
     for (dependent, package) in &current.packages {
         if plan.takes.contains(dependent) || plan.brings.contains_key(dependent) {
             continue;
@@ -470,7 +477,10 @@ mod tests {
     fn paths_lead_from_requested_packages_down() {
         // app -> mid -> leaf, app -> leaf, tool (requested) -> leaf; leaf requested too.
         let s = state(&[
-            ("app", package("1.0-1", Some(">= 1.0"), &["mid >= 1.0", "leaf"])),
+            (
+                "app",
+                package("1.0-1", Some(">= 1.0"), &["mid >= 1.0", "leaf"]),
+            ),
             ("mid", package("1.0-1", None, &["leaf ~> 2.0"])),
             ("leaf", package("2.0-1", Some(""), &[])),
             ("other", package("1.0-1", Some(""), &[])),
@@ -566,9 +576,11 @@ mod tests {
             Err(DeltaConflict::Needed { dependent, .. }) if dependent == "d"
         ));
         // Already undone: nothing to do.
-        assert!(plan_delta(&before, &after, &before, true)
-            .unwrap()
-            .is_empty(&before));
+        assert!(
+            plan_delta(&before, &after, &before, true)
+                .unwrap()
+                .is_empty(&before)
+        );
     }
 
     #[test]

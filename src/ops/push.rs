@@ -3,7 +3,8 @@
 
 use crate::env::Environment;
 use crate::envrepo::remotes::{Relation, SharingError};
-use crate::ops::Result;
+use crate::envrepo::short;
+use crate::ops::{Error, Result};
 
 /// What to push.
 #[derive(Debug, Clone)]
@@ -82,12 +83,22 @@ pub fn push(env: &Environment, remote: Option<&str>, which: &PushWhich) -> Resul
         }
     }
     let theirs = repo.remote_tags(&remote_name)?;
-    let tags: Vec<String> = repo
-        .tags()?
-        .into_iter()
-        .filter(|t| theirs.get(&t.name) != Some(&t.commit))
-        .map(|t| t.name)
-        .collect();
+    let mut tags = Vec::new();
+    for tag in repo.tags()? {
+        match theirs.get(&tag.name) {
+            Some(there) if *there == tag.commit => {}
+            // Tags never move: refused before anything is sent.
+            Some(there) => {
+                return Err(Error::TagElsewhereOnRemote {
+                    tag: tag.name,
+                    remote: remote_name,
+                    here: short(tag.commit),
+                    there: short(*there),
+                });
+            }
+            None => tags.push(tag.name),
+        }
+    }
     if plan.is_empty() && tags.is_empty() {
         return Ok(PushOutcome::default());
     }

@@ -41,7 +41,10 @@ pub fn revert(env: &WriteLock<'_>, rev: &str, choice: &ServerChoice) -> Result<O
             event: event.describe(),
         })?;
     // Undoing the event is taking the changes from its state back to its parent's.
-    let (before, after) = (env.repo().manifest_at(commit)?, env.repo().manifest_at(parent)?);
+    let (before, after) = (
+        env.repo().manifest_at(commit)?,
+        env.repo().manifest_at(parent)?,
+    );
     take_delta(
         env,
         choice,

@@ -31,6 +31,7 @@ mod history_bisect;
 mod history_merge;
 mod history_pack;
 mod history_signing;
+mod history_tools;
 mod hostile_input;
 mod hostile_store;
 mod install;
