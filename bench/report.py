@@ -179,6 +179,9 @@ def rows(results):
     absolute_row(f"`lvm log` after `git gc`, {events} events", "log-gc-lvm", None, 0.05)
     absolute_row(f"`lvm log -n 20`, {events} events", "log-n20-lvm", None, None)
     absolute_row(f"`lvm list`, {events} events", "list-lvm", None, None)
+    absolute_row(f"`lvm blame` (every package), {events} events", "blame-lvm", None, 0.1,
+                 "reads the log back to the oldest event that brought an installed version")
+    absolute_row(f"`lvm why NAME`, {events} events", "why-lvm", None, 0.1, "reads the state only")
     ratio_row("search one package, 5,000-package manifest", "search-lvm", "search-luarocks", None,
               "`lvm search` vs `luarocks search --only-server DIR`: both read the whole manifest; "
               "lvm finds its parse cached under the manifest's sha256")

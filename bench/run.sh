@@ -612,6 +612,12 @@ if wanted history; then
     timed "log-lvm" "$RUNS" "$WARMUP" "" "$LVMH log"
     timed "log-n20-lvm" "$RUNS" "$WARMUP" "" "$LVMH log -n 20"
     timed "list-lvm" "$RUNS" "$WARMUP" "" "$LVMH list"
+    # History tools: blame walks the log back to the oldest event that brought an installed
+    # version; why reads the state only.
+    timed "blame-lvm" "$RUNS" "$WARMUP" "" "$LVMH blame"
+    WHY_NAME=$($LVMH list | head -1 | cut -d' ' -f1)
+    [ -n "$WHY_NAME" ] || die "the history environment has no package for lvm why"
+    timed "why-lvm" "$RUNS" "$WARMUP" "" "$LVMH why $WHY_NAME"
     git -C "$HIST" gc --quiet
     du -sb "$HIST/.git" | cut -f1 >"$R/history-git-bytes-gc"
     timed "log-gc-lvm" "$RUNS" "$WARMUP" "" "$LVMH log"
