@@ -5,7 +5,7 @@ use crate::env::WriteLock;
 use crate::events::EventKind;
 use crate::ops::install::Outcome;
 use crate::ops::install::session::ServerChoice;
-use crate::ops::revert::{Delta, event_ref, take_delta};
+use crate::ops::revert::{Delta, event_ref, states_around, take_delta};
 use crate::ops::{Error, Result};
 
 /// Takes the package changes of the event at `rev` (a commit of another profile, a tag, or
@@ -23,17 +23,7 @@ pub fn cherry_pick(env: &WriteLock<'_>, rev: &str, choice: &ServerChoice) -> Res
             profile: env.profile()?,
         });
     }
-    let parent = env
-        .repo()
-        .commit_summary(commit)?
-        .1
-        .ok_or_else(|| Error::FirstEvent {
-            event: event.describe(),
-        })?;
-    let (before, after) = (
-        env.repo().manifest_at(parent)?,
-        env.repo().manifest_at(commit)?,
-    );
+    let (before, after) = states_around(env, &event)?;
     take_delta(
         env,
         choice,

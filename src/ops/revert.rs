@@ -33,18 +33,8 @@ pub fn revert(env: &WriteLock<'_>, rev: &str, choice: &ServerChoice) -> Result<O
             profile,
         });
     }
-    let parent = env
-        .repo()
-        .commit_summary(commit)?
-        .1
-        .ok_or_else(|| Error::FirstEvent {
-            event: event.describe(),
-        })?;
     // Undoing the event is taking the changes from its state back to its parent's.
-    let (before, after) = (
-        env.repo().manifest_at(commit)?,
-        env.repo().manifest_at(parent)?,
-    );
+    let (after, before) = states_around(env, &event)?;
     take_delta(
         env,
         choice,
@@ -72,6 +62,24 @@ pub(in crate::ops) fn event_ref(env: &WriteLock<'_>, commit: Oid) -> Result<Even
         .first()
         .map(EventRef::of)
         .expect("a commit's log holds the commit"))
+}
+
+/// The states before and after an event: its first parent's and its own.
+pub(in crate::ops) fn states_around(
+    env: &WriteLock<'_>,
+    event: &EventRef,
+) -> Result<(Manifest, Manifest)> {
+    let parent = env
+        .repo()
+        .commit_summary(event.commit)?
+        .1
+        .ok_or_else(|| Error::FirstEvent {
+            event: event.describe(),
+        })?;
+    Ok((
+        env.repo().manifest_at(parent)?,
+        env.repo().manifest_at(event.commit)?,
+    ))
 }
 
 /// One event's package changes, to take into the current state: from `before` to `after`

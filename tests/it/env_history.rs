@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use crate::common::rocks::{Lvm, event_json, file_server, publish_fixtures, stdout_ok};
+use crate::common::rocks::{Lvm, event_at, event_json, file_server, publish_fixtures, stdout_ok};
 
 /// Paths `git status` would show (ignored files excluded).
 fn git_dirty(env: &Path) -> Vec<String> {
@@ -29,21 +29,6 @@ fn commit_count(env: &Path) -> usize {
     let mut walk = repo.revwalk().unwrap();
     walk.push_head().unwrap();
     walk.count()
-}
-
-/// The subject and event JSON of a revision of the current profile.
-fn event_at(env: &Path, rev: &str) -> (String, serde_json::Value) {
-    let repo = git2::Repository::open(env).unwrap();
-    let commit = repo.revparse_single(rev).unwrap().peel_to_commit().unwrap();
-    let message = commit.message().unwrap().to_string();
-    let json = message
-        .lines()
-        .find_map(|l| l.strip_prefix("lvm-event:"))
-        .expect("an lvm-event line");
-    (
-        commit.summary().unwrap().unwrap().to_string(),
-        serde_json::from_str(json).unwrap(),
-    )
 }
 
 fn installed(lvm: &Lvm) -> Vec<String> {

@@ -5,23 +5,18 @@
 
 use std::path::Path;
 
-use crate::common::file_url;
-use crate::common::rocks::{Lvm, file_server, git, publish_fixtures, publish_fixtures_matching};
+/// `chain-a` with its dependencies, and `strutil`, as `lvm list` names them.
+const CHAIN_AND_STRUTIL: [&str; 4] = [
+    "chain-a 1.0-1",
+    "chain-b 1.0-1",
+    "chain-c 1.0-1",
+    "strutil 1.1-1",
+];
 
-/// The subject and event JSON of a revision of the environment.
-fn event_at(env: &Path, rev: &str) -> (String, serde_json::Value) {
-    let repo = git2::Repository::open(env).unwrap();
-    let commit = repo.revparse_single(rev).unwrap().peel_to_commit().unwrap();
-    let message = commit.message().unwrap().to_string();
-    let json = message
-        .lines()
-        .find_map(|l| l.strip_prefix("lvm-event:"))
-        .expect("an lvm-event line");
-    (
-        commit.summary().unwrap().unwrap().to_string(),
-        serde_json::from_str(json).unwrap(),
-    )
-}
+use crate::common::file_url;
+use crate::common::rocks::{
+    Lvm, event_at, file_server, git, publish_fixtures, publish_fixtures_matching,
+};
 
 fn commit_of(env: &Path, rev: &str) -> String {
     let repo = git2::Repository::open(env).unwrap();
@@ -116,15 +111,7 @@ fn revert_of_a_remove_brings_the_package_back_from_the_store() {
     lvm.ok(&["install", "strutil"]);
     let out = json(&lvm.ok(&["revert", "HEAD~1", "--json"]));
     assert_eq!(out["builds"], 0, "{out}");
-    assert_eq!(
-        lvm.installed(),
-        [
-            "chain-a 1.0-1",
-            "chain-b 1.0-1",
-            "chain-c 1.0-1",
-            "strutil 1.1-1"
-        ]
-    );
+    assert_eq!(lvm.installed(), CHAIN_AND_STRUTIL);
     let manifest = json(&std::fs::read_to_string(lvm.env_dir().join("manifest.json")).unwrap());
     assert_eq!(
         manifest["packages"]["chain-a"]["reason"]["requested"],
@@ -179,15 +166,7 @@ fn cherry_pick_takes_one_event_of_another_profile() {
     let picked = commit_of(&lvm.env_dir(), "dev~1");
     let out = lvm.ok(&["cherry-pick", "dev~1"]);
     assert!(out.contains("+ chain-a 1.0-1"), "{out}");
-    assert_eq!(
-        lvm.installed(),
-        [
-            "chain-a 1.0-1",
-            "chain-b 1.0-1",
-            "chain-c 1.0-1",
-            "strutil 1.1-1"
-        ]
-    );
+    assert_eq!(lvm.installed(), CHAIN_AND_STRUTIL);
     let (subject, event) = event_at(&lvm.env_dir(), "HEAD");
     assert_eq!(event["kind"], "cherry-pick");
     assert_eq!(event["args"], serde_json::json!([picked]));

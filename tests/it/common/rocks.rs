@@ -298,6 +298,17 @@ pub fn git_output(dir: &Path, args: &[&str]) -> Output {
 }
 
 /// The event JSON an lvm commit message carries after its `lvm-event:` marker.
+/// The subject and event JSON of a revision of the environment at `env`.
+pub fn event_at(env: &Path, rev: &str) -> (String, serde_json::Value) {
+    let repo = git2::Repository::open(env).unwrap();
+    let commit = repo.revparse_single(rev).unwrap().peel_to_commit().unwrap();
+    let message = commit.message().unwrap().to_string();
+    (
+        commit.summary().unwrap().unwrap().to_string(),
+        event_json(&message),
+    )
+}
+
 pub fn event_json(message: &str) -> serde_json::Value {
     let json = message
         .lines()
