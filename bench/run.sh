@@ -615,7 +615,8 @@ if wanted history; then
     # History tools: blame walks the log back to the oldest event that brought an installed
     # version; why reads the state only.
     timed "blame-lvm" "$RUNS" "$WARMUP" "" "$LVMH blame"
-    WHY_NAME=$($LVMH list | head -1 | cut -d' ' -f1)
+    # awk reads the whole list: `head` would close the pipe and lvm would stop with SIGPIPE.
+    WHY_NAME=$($LVMH list | awk 'NR == 1 {print $1}')
     [ -n "$WHY_NAME" ] || die "the history environment has no package for lvm why"
     timed "why-lvm" "$RUNS" "$WARMUP" "" "$LVMH why $WHY_NAME"
     git -C "$HIST" gc --quiet
