@@ -608,6 +608,8 @@ pub fn clone_repository(url: &str, path: &Path) -> Result<(), SharingError> {
     let cloned = EnvRepo {
         repo,
         root: path.to_path_buf(),
+        // Adopting tags records no event, so nothing is signed here.
+        signing: false,
     };
     cloned
         .adopt_remote_tags(ORIGIN)

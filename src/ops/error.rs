@@ -287,6 +287,7 @@ pub enum Error {
         path: PathBuf,
         #[source]
         source: serde_json::Error,
+    },
     // Revert and cherry-pick.
     #[error(
         "{event} is not an event of profile '{profile}' (see `lvm log`); to take its package changes into this profile use `lvm cherry-pick {rev}`"
@@ -628,6 +629,8 @@ impl MissingIn {
                 "the environment was not changed; mark this state with `lvm bisect skip`, or \
                  make their sources reachable (the rocks servers in lvm.toml, --server) and try \
                  again"
+                    .to_string()
+            }
             MissingIn::Picked { .. } => {
                 "the environment was not changed; run it again once their sources are available \
                  (the rocks servers in lvm.toml, --server)"
