@@ -75,11 +75,13 @@ pub enum Key {
     HttpTimeout,
     DownloadTimeout,
     Sign,
+    Variables,
+    Dev,
 }
 
 impl Key {
     /// Every key, in the order `lvm config list` shows them.
-    pub const ALL: [Key; 9] = [
+    pub const ALL: [Key; 11] = [
         Key::Lua,
         Key::LuaBin,
         Key::Servers,
@@ -89,6 +91,8 @@ impl Key {
         Key::HttpTimeout,
         Key::DownloadTimeout,
         Key::Sign,
+        Key::Variables,
+        Key::Dev,
     ];
 
     pub fn name(self) -> &'static str {
@@ -102,6 +106,8 @@ impl Key {
             Key::HttpTimeout => "http_timeout",
             Key::DownloadTimeout => "download_timeout",
             Key::Sign => "sign",
+            Key::Variables => "variables",
+            Key::Dev => "dev",
         }
     }
 
@@ -127,6 +133,10 @@ impl Key {
                 "a number of seconds > 0 for one whole download (default {})",
                 crate::fetch::DEFAULT_DOWNLOAD_TIMEOUT.as_secs()
             ),
+            Key::Variables => "build variables as NAME=VALUE words (e.g. OPENSSL_DIR=/opt/ssl); \
+                 in a file, a table: variables = { OPENSSL_DIR = \"/opt/ssl\" }"
+                .to_string(),
+            Key::Dev => "true or false".to_string(),
             Key::Sign => "true or false: sign event commits as git does (gpg.format, \
                           user.signingkey)"
                 .to_string(),
@@ -293,6 +303,10 @@ pub enum Value {
     DownloadTimeout(f64),
     /// Whether event commits are signed.
     Sign(bool),
+    /// Build variables every build gets (`OPENSSL_DIR` → `/opt/ssl`), as in LuaRocks' config.
+    Variables(BTreeMap<String, String>),
+    /// Whether the servers' `dev` sub-servers are used and development versions may win.
+    Dev(bool),
 }
 
 impl Value {
@@ -307,6 +321,8 @@ impl Value {
             Value::HttpTimeout(_) => Key::HttpTimeout,
             Value::DownloadTimeout(_) => Key::DownloadTimeout,
             Value::Sign(_) => Key::Sign,
+            Value::Variables(_) => Key::Variables,
+            Value::Dev(_) => Key::Dev,
         }
     }
 
@@ -349,6 +365,21 @@ impl Value {
                 "false" => false,
                 _ => return Err(bad("not true or false")),
             }),
+            Key::Variables => Value::Variables(
+                trimmed
+                    .split_whitespace()
+                    .map(|word| {
+                        word.split_once('=')
+                            .map(|(k, v)| (k.to_string(), v.to_string()))
+                            .ok_or_else(|| bad(&format!("`{word}` is not NAME=VALUE")))
+                    })
+                    .collect::<Result<_, _>>()?,
+            ),
+            Key::Dev => Value::Dev(match trimmed {
+                "true" => true,
+                "false" => false,
+                _ => return Err(bad("not true or false")),
+            }),
         };
         value.checked(text, source)
     }
@@ -387,9 +418,20 @@ impl Value {
             (Key::DownloadTimeout, toml::Value::Integer(i)) => Value::DownloadTimeout(*i as f64),
             (Key::DownloadTimeout, toml::Value::Float(f)) => Value::DownloadTimeout(*f),
             (Key::Sign, toml::Value::Boolean(b)) => Value::Sign(*b),
-            (Key::Jobs | Key::Color | Key::HttpTimeout, toml::Value::String(s)) => {
+            (Key::Jobs | Key::Color | Key::HttpTimeout | Key::Dev, toml::Value::String(s)) => {
                 return Value::parse(key, s, source);
             }
+            (Key::Dev, toml::Value::Boolean(b)) => Value::Dev(*b),
+            (Key::Variables, toml::Value::Table(table)) => Value::Variables(
+                table
+                    .iter()
+                    .map(|(k, v)| match v {
+                        toml::Value::String(s) => Ok((k.clone(), s.clone())),
+                        toml::Value::Integer(i) => Ok((k.clone(), i.to_string())),
+                        _ => Err(bad(&format!("the value of {k} is not a string"))),
+                    })
+                    .collect::<Result<_, _>>()?,
+            ),
             _ => return Err(bad("wrong type")),
         };
         parsed.checked(&shown, source)
@@ -410,6 +452,13 @@ impl Value {
                 return bad("must be a finite number >= 0".to_string());
             }
             Value::Jobs(Jobs::Count(0)) => return bad("must be at least 1".to_string()),
+            Value::Variables(vars) => {
+                if let Some(name) = vars.keys().find(|k| !is_variable_name(k)) {
+                    return bad(format!(
+                        "`{name}` is not a variable name (a letter or _, then letters, digits or _)"
+                    ));
+                }
+            }
             Value::HttpTimeout(HttpTimeout::Seconds(s)) | Value::DownloadTimeout(s)
                 if !s.is_finite() || *s <= 0.0 =>
             {
@@ -443,6 +492,12 @@ impl Value {
             Value::HttpTimeout(HttpTimeout::Seconds(s)) => toml::Value::Float(*s),
             Value::DownloadTimeout(s) => toml::Value::Float(*s),
             Value::Sign(b) => toml::Value::Boolean(*b),
+            Value::Variables(vars) => toml::Value::Table(
+                vars.iter()
+                    .map(|(k, v)| (k.clone(), toml::Value::String(v.clone())))
+                    .collect(),
+            ),
+            Value::Dev(b) => toml::Value::Boolean(*b),
         }
     }
 
@@ -459,6 +514,8 @@ impl Value {
             Value::HttpTimeout(t) => serde_json::to_value(t).unwrap_or_default(),
             Value::DownloadTimeout(s) => serde_json::json!(s),
             Value::Sign(b) => serde_json::json!(b),
+            Value::Variables(vars) => serde_json::json!(vars),
+            Value::Dev(b) => serde_json::json!(b),
         }
     }
 }
@@ -475,8 +532,23 @@ impl fmt::Display for Value {
             Value::HttpTimeout(t) => write!(f, "{t}"),
             Value::DownloadTimeout(s) => write!(f, "{s}"),
             Value::Sign(b) => write!(f, "{b}"),
+            Value::Variables(vars) => {
+                let words: Vec<String> = vars.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                f.write_str(&words.join(" "))
+            }
+            Value::Dev(b) => write!(f, "{b}"),
         }
     }
+}
+
+/// Whether `name` can name a build variable: what LuaRocks' `$(NAME)` and a shell variable
+/// both accept (a letter or `_`, then letters, digits and `_`).
+pub fn is_variable_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 fn bad_value(source: &str, key: Key, value: &str, problem: &str) -> ConfigError {
@@ -679,6 +751,10 @@ pub struct Settings {
     pub download_timeout: f64,
     /// Whether event commits are signed.
     pub sign: bool,
+    /// Build variables every build gets.
+    pub variables: BTreeMap<String, String>,
+    /// Use the servers' `dev` sub-servers and let development versions win.
+    pub dev: bool,
     origins: BTreeMap<Key, Origin>,
 }
 
@@ -694,6 +770,8 @@ impl Default for Settings {
             http_timeout: HttpTimeout::Default,
             download_timeout: crate::fetch::DEFAULT_DOWNLOAD_TIMEOUT.as_secs_f64(),
             sign: false,
+            variables: BTreeMap::new(),
+            dev: false,
             origins: Key::ALL.iter().map(|k| (*k, Origin::Default)).collect(),
         }
     }
@@ -711,6 +789,8 @@ impl Settings {
             Value::HttpTimeout(v) => self.http_timeout = *v,
             Value::DownloadTimeout(v) => self.download_timeout = *v,
             Value::Sign(v) => self.sign = *v,
+            Value::Variables(v) => self.variables = v.clone(),
+            Value::Dev(v) => self.dev = *v,
         }
         self.origins.insert(value.key(), origin.clone());
     }
@@ -727,6 +807,8 @@ impl Settings {
             Key::HttpTimeout => Value::HttpTimeout(self.http_timeout),
             Key::DownloadTimeout => Value::DownloadTimeout(self.download_timeout),
             Key::Sign => Value::Sign(self.sign),
+            Key::Variables => Value::Variables(self.variables.clone()),
+            Key::Dev => Value::Dev(self.dev),
         }
     }
 
@@ -841,6 +923,12 @@ pub struct EnvConfig {
     /// Whether event commits are signed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sign: Option<bool>,
+    /// Build variables every build gets (`OPENSSL_DIR = "/opt/ssl"`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub variables: Option<BTreeMap<String, String>>,
+    /// Use the servers' `dev` sub-servers and let development versions win.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dev: Option<bool>,
 }
 
 impl EnvConfig {
@@ -855,6 +943,8 @@ impl EnvConfig {
             http_timeout: None,
             download_timeout: None,
             sign: None,
+            variables: None,
+            dev: None,
         }
     }
 
@@ -888,6 +978,8 @@ impl EnvConfig {
             self.http_timeout.map(Value::HttpTimeout),
             self.download_timeout.map(Value::DownloadTimeout),
             self.sign.map(Value::Sign),
+            self.variables.clone().map(Value::Variables),
+            self.dev.map(Value::Dev),
         ];
         for value in optional.into_iter().flatten() {
             layer.set(value, origin.clone());
@@ -913,6 +1005,8 @@ impl EnvConfig {
                 Some(Value::HttpTimeout(v)) => config.http_timeout = Some(*v),
                 Some(Value::DownloadTimeout(v)) => config.download_timeout = Some(*v),
                 Some(Value::Sign(v)) => config.sign = Some(*v),
+                Some(Value::Variables(v)) => config.variables = Some(v.clone()),
+                Some(Value::Dev(v)) => config.dev = Some(*v),
                 None if key == Key::Lua => {
                     return Err(missing(key, &format!("\"{}\"", LuaVersion::default())));
                 }

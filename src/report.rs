@@ -58,6 +58,9 @@ pub trait Reporter: Send + Sync {
     fn bisect_testing(&self, _commit: &str, _summary: &str, _steps_left: usize) {}
     /// That state was tested: `verdict` is `good`, `bad` or `skip`.
     fn bisect_tested(&self, _commit: &str, _verdict: &str) {}
+    /// Something worked but deserves the user's attention (a rockspec's `$(VAR)` that names no
+    /// build variable, as LuaRocks warns). `message` is one sentence naming what it is about.
+    fn warning(&self, _message: &str) {}
 }
 
 /// Reports nothing: the default for library callers that do not pass a reporter.

@@ -113,7 +113,9 @@ pub struct Build {
     /// `build.modules` for `builtin` (module name → what builds it).
     pub modules: BTreeMap<String, Module>,
     pub install: Install,
-    pub copy_directories: Vec<String>,
+    /// `build.copy_directories`; `None` when the rockspec leaves it out (LuaRocks then copies
+    /// `doc`), which differs from an explicit empty list.
+    pub copy_directories: Option<Vec<String>>,
     /// `build.variables` (make/cmake).
     pub variables: BTreeMap<String, String>,
     /// `make`: `makefile`, `build_target`, `build_pass`, `install_target`, `install_pass`,
@@ -138,7 +140,7 @@ impl Default for Build {
             kind: BuildType::Builtin,
             modules: BTreeMap::new(),
             install: Install::default(),
-            copy_directories: Vec::new(),
+            copy_directories: None,
             variables: BTreeMap::new(),
             makefile: None,
             build_target: None,
@@ -997,7 +999,9 @@ impl Checker {
                 build.install = self.install(install, &p);
             }
         }
-        build.copy_directories = self.opt_string_list(t, path, "copy_directories");
+        build.copy_directories = t
+            .get("copy_directories")
+            .map(|value| self.string_list(value, &field_path(path, "copy_directories")));
         build.variables = self.string_map(t, path, "variables");
         build.makefile = self.opt_string(t, path, "makefile");
         build.build_target = self.opt_string(t, path, "build_target");

@@ -223,11 +223,10 @@ impl Builtin<'_> {
             1
         };
         run_all(compiles, jobs, log, compiler_missing)?;
-        let library = self.prefix.join(dest);
-        if let Some(parent) = library.parent() {
-            std::fs::create_dir_all(parent)
-                .map_err(|e| BuildError::io("create directory", parent, e))?;
-        }
+        // As in LuaRocks, the library is linked in the build directory first (`a/core.so` for
+        // `a.core`) and then installed, so `build.install` entries can name it.
+        let built = dest.strip_prefix("lib").unwrap_or(dest);
+        let library = self.build_output(built)?;
         let argv = link_command(self.ctx, &library, &objects, module, self.vars, unmatched);
         run(
             Invocation {
@@ -238,7 +237,34 @@ impl Builtin<'_> {
             },
             log,
             compiler_missing,
-        )
+        )?;
+        copy_file(&library, &self.prefix.join(dest), Perms::Exec)
+    }
+
+    /// The path `rel` (a module's library) inside the build directory, with its folder made.
+    /// The folder must resolve inside the sources, so a symbolic link shipped in them cannot
+    /// send the linker's output elsewhere, and a link at the file itself is removed first.
+    fn build_output(&self, rel: &Path) -> Result<PathBuf, BuildError> {
+        let path = self.source_dir.join(rel);
+        let parent = path.parent().unwrap_or(self.source_dir);
+        std::fs::create_dir_all(parent)
+            .map_err(|e| BuildError::io("create directory", parent, e))?;
+        let real_parent =
+            std::fs::canonicalize(parent).map_err(|e| BuildError::io("resolve", parent, e))?;
+        let root = std::fs::canonicalize(self.source_dir)
+            .map_err(|e| BuildError::io("resolve", self.source_dir, e))?;
+        if !real_parent.starts_with(&root) {
+            return Err(BuildError::UnsafeLink {
+                link: parent.to_path_buf(),
+                target: real_parent,
+                why: "would receive a module built from the sources",
+            });
+        }
+        if std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink()) {
+            std::fs::remove_file(&path)
+                .map_err(|e| BuildError::io("replace the link", &path, e))?;
+        }
+        Ok(path)
     }
 }
 

@@ -35,17 +35,21 @@ pub enum BuildError {
     },
 
     #[error(
-        "external dependency {name}: {kind} `{file}` not found (looked in {}); install the system package that provides it (usually a -dev package), or set the variable {name}_DIR or {name}_{dir_var} to where it is installed",
-        display_paths(searched)
+        "external dependency {name}: {kind} `{file}` not found (looked for {}); install the system package that provides it (usually a -dev package), or say where it is: `lvm install {} {name}_DIR=/usr/local` for this install (or {name}_{dir_var}=DIR for that one folder), or `lvm config set variables {name}_DIR=/usr/local` for every build",
+        display_paths(searched),
+        package_or_name(package)
     )]
     ExternalDependency {
         name: String,
         /// `header` or `library`.
         kind: &'static str,
         file: String,
+        /// Every file path tried.
         searched: Vec<PathBuf>,
         /// `INCDIR` or `LIBDIR`: the variable that points the search elsewhere.
         dir_var: &'static str,
+        /// The rock being built, for the example command (filled in by `build_rock`).
+        package: String,
     },
 
     #[error(
@@ -121,6 +125,10 @@ impl BuildError {
             cause: source,
         }
     }
+}
+
+fn package_or_name(package: &str) -> &str {
+    if package.is_empty() { "NAME" } else { package }
 }
 
 fn display_paths(paths: &[PathBuf]) -> String {

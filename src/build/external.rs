@@ -10,28 +10,31 @@ use super::BuildError;
 use super::vars::Variables;
 use crate::rockspec::{Build, ExternalDependency, Module};
 
-/// Where headers and libraries are looked for, in order.
+/// Where external dependencies are looked for: LuaRocks' `external_deps_dirs` (prefixes, in
+/// order) and the subdirectories of each that hold headers and libraries.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SearchDirs {
-    pub include: Vec<PathBuf>,
-    pub lib: Vec<PathBuf>,
+    pub prefixes: Vec<PathBuf>,
+    /// Below each prefix: `include`.
+    pub include_subdirs: Vec<String>,
+    /// Below each prefix: `lib`, the multiarch `lib/x86_64-linux-gnu`, `lib64`.
+    pub lib_subdirs: Vec<String>,
 }
 
 impl SearchDirs {
-    /// The system's default directories: `/usr/local` before `/usr`, with the Debian multiarch
-    /// subdirectories (`/usr/include/x86_64-linux-gnu`, `/usr/lib/x86_64-linux-gnu`).
+    /// LuaRocks' Unix defaults: `/usr/local`, `/usr`, `/`, with Debian's multiarch library
+    /// directory (what `gcc -print-multiarch` names) between `lib` and `lib64`.
     pub fn system() -> SearchDirs {
-        let mut include = Vec::new();
-        let mut lib = Vec::new();
-        for prefix in ["/usr/local", "/usr", "/"] {
-            let prefix = Path::new(prefix);
-            include.push(prefix.join("include"));
-            lib.extend(lib_subdirs().iter().map(|sub| prefix.join(sub)));
+        SearchDirs::under(vec!["/usr/local".into(), "/usr".into(), "/".into()])
+    }
+
+    /// LuaRocks' subdirectories below other prefixes.
+    pub fn under(prefixes: Vec<PathBuf>) -> SearchDirs {
+        SearchDirs {
+            prefixes,
+            include_subdirs: vec!["include".to_string()],
+            lib_subdirs: lib_subdirs(),
         }
-        if let Some(triple) = multiarch_triple() {
-            include.push(Path::new("/usr/include").join(triple));
-        }
-        SearchDirs { include, lib }
     }
 }
 
@@ -95,10 +98,124 @@ pub fn dependencies_to_check(
     found
 }
 
-/// Looks for one external dependency and returns the variables to add (`NAME_DIR`,
-/// `NAME_BINDIR`, `NAME_INCDIR`, `NAME_LIBDIR`). Variables already in `vars` (given by the user)
-/// are kept and restrict the search: `NAME_INCDIR`/`NAME_LIBDIR` name the one directory to look
-/// in, `NAME_DIR` a prefix with `include` and `lib` below it.
+/// The file names LuaRocks tries for a library (`external_deps_patterns.lib`): `foo` is
+/// `libfoo.a`, `libfoo.so`, then any `libfoo.so.*`; a name with an extension is also taken
+/// literally. Wildcard names come last. Pure.
+pub fn library_file_candidates(library: &str) -> Vec<String> {
+    const PATTERNS: [&str; 3] = ["lib?.a", "lib?.so", "lib?.so.*"];
+    let all = |stem: &str| PATTERNS.map(|p| p.replace('?', stem));
+    let mut files = Vec::new();
+    if has_extension(library) {
+        // LuaRocks' convenience: `foo.so` means the platform's shared library extension.
+        for pattern in PATTERNS {
+            if let Some(stem) = deconstruct(library, pattern) {
+                files.extend(all(&stem));
+            }
+        }
+        files.push(library.to_string());
+    } else {
+        files.extend(all(library));
+    }
+    let (mut exact, wild): (Vec<String>, Vec<String>) =
+        files.into_iter().partition(|f| !f.contains('*'));
+    exact.extend(wild);
+    exact
+}
+
+/// Whether a name looks like it has a file extension, as LuaRocks judges it
+/// (`%.[a-z]+$` or `%.[a-z]+%.`).
+fn has_extension(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    bytes.iter().enumerate().any(|(i, b)| {
+        if *b != b'.' {
+            return false;
+        }
+        let letters = bytes[i + 1..]
+            .iter()
+            .take_while(|c| c.is_ascii_lowercase())
+            .count();
+        letters > 0 && matches!(bytes.get(i + 1 + letters), None | Some(b'.'))
+    })
+}
+
+/// The part of `file` that stands for `?` in `pattern` (`lib?.so` on `libz.so` → `z`).
+fn deconstruct(file: &str, pattern: &str) -> Option<String> {
+    let (before, after) = pattern.split_once('?')?;
+    if after.contains('*') {
+        return None;
+    }
+    let stem = file.strip_prefix(before)?.strip_suffix(after)?;
+    (!stem.is_empty()).then(|| stem.to_string())
+}
+
+/// The header file names LuaRocks tries (`?.h`): `foo` is `foo.h`; a name with an extension
+/// is taken as written.
+fn header_file_candidates(header: &str) -> Vec<String> {
+    if has_extension(header) {
+        vec![header.to_string()]
+    } else {
+        vec![format!("{header}.h")]
+    }
+}
+
+/// Whether `dir` holds `file`, where `*` in `file` matches anything.
+fn file_in_dir(dir: &Path, file: &str) -> bool {
+    let Some((before, after)) = file.split_once('*') else {
+        return dir.join(file).is_file();
+    };
+    fs::read_dir(dir).is_ok_and(|entries| {
+        entries.flatten().any(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            name.len() >= before.len() + after.len()
+                && name.starts_with(before)
+                && name.ends_with(after)
+        })
+    })
+}
+
+/// One kind of file a dependency names, and where it was looked for.
+struct Probe<'a> {
+    /// `INCDIR` or `LIBDIR`.
+    dir_var: &'static str,
+    /// `header` or `library`.
+    kind: &'static str,
+    /// What the rockspec wrote.
+    wanted: Option<&'a str>,
+    candidates: Vec<String>,
+}
+
+/// LuaRocks' `autodetect_external_dependencies` also points the C modules that link libraries
+/// without naming `incdirs` / `libdirs` at the detected dependencies' directories
+/// (`$(Z_INCDIR)`, `$(Z_LIBDIR)`), when the rockspec declares no external dependencies.
+pub fn add_autodetected_dirs(
+    declared: &BTreeMap<String, ExternalDependency>,
+    modules: &mut BTreeMap<String, Module>,
+) {
+    if !declared.is_empty() {
+        return;
+    }
+    for module in modules.values_mut() {
+        let Module::C(c) = module else { continue };
+        let names: Vec<String> = c
+            .libraries
+            .iter()
+            .map(|l| library_variable_name(l))
+            .collect();
+        if c.incdirs.is_empty() {
+            c.incdirs = names.iter().map(|n| format!("$({n}_INCDIR)")).collect();
+        }
+        if c.libdirs.is_empty() {
+            c.libdirs = names.iter().map(|n| format!("$({n}_LIBDIR)")).collect();
+        }
+    }
+}
+
+/// Looks for one external dependency as LuaRocks' `deps.check_external_deps` does and
+/// returns its variables: `NAME_DIR` (the prefix it was found under), `NAME_BINDIR`,
+/// `NAME_INCDIR`, `NAME_LIBDIR` and `NAME_INCDIR_FILE` / `NAME_LIBDIR_FILE` for the file that
+/// was found. Prefixes are tried in order (`NAME_DIR` or `DEPS_DIR` from `vars` replaces them);
+/// under one prefix, the header and the library must both be found. `NAME_INCDIR` /
+/// `NAME_LIBDIR` in `vars` name the one directory to look in.
 pub fn find_external_dependency(
     name: &str,
     dep: &ExternalDependency,
@@ -106,119 +223,112 @@ pub fn find_external_dependency(
     vars: &Variables,
 ) -> Result<Variables, BuildError> {
     let user = |suffix: &str| vars.get(&format!("{name}_{suffix}")).map(PathBuf::from);
-    let user_prefix = user("DIR");
-    let include_dirs = match (user("INCDIR"), &user_prefix) {
-        (Some(d), _) => vec![d],
-        (None, Some(p)) => vec![p.join("include")],
-        (None, None) => dirs.include.clone(),
+    let prefixes = match user("DIR").or_else(|| vars.get("DEPS_DIR").map(PathBuf::from)) {
+        Some(prefix) => vec![prefix],
+        None => dirs.prefixes.clone(),
     };
-    let lib_dirs = match (user("LIBDIR"), &user_prefix) {
-        (Some(d), _) => vec![d],
-        (None, Some(p)) => lib_subdirs().iter().map(|s| p.join(s)).collect(),
-        (None, None) => dirs.lib.clone(),
-    };
-
-    let incdir = match &dep.header {
-        Some(header) => Some(
-            include_dirs
-                .iter()
-                .find(|d| d.join(header).is_file())
-                .cloned()
-                .ok_or_else(|| BuildError::ExternalDependency {
-                    name: name.to_string(),
-                    kind: "header",
-                    file: header.clone(),
-                    searched: include_dirs.clone(),
-                    dir_var: "INCDIR",
-                })?,
-        ),
-        None => None,
-    };
-    let libdir = match &dep.library {
-        Some(library) => Some(
-            lib_dirs
-                .iter()
-                .find(|d| library_in_dir(d, library))
-                .cloned()
-                .ok_or_else(|| BuildError::ExternalDependency {
-                    name: name.to_string(),
-                    kind: "library",
-                    file: library_display(library),
-                    searched: lib_dirs.clone(),
-                    dir_var: "LIBDIR",
-                })?,
-        ),
-        None => None,
-    };
-
-    let incdir = incdir
-        .or_else(|| include_dirs.first().cloned())
-        .unwrap_or_default();
-    let libdir = libdir
-        .or_else(|| lib_dirs.first().cloned())
-        .unwrap_or_default();
-    let prefix = user_prefix
-        .or_else(|| prefix_of(&incdir, &["include"]))
-        .or_else(|| prefix_of(&libdir, &["lib", "lib64"]))
-        .unwrap_or_else(|| PathBuf::from("/usr"));
-    let mut out = Variables::new();
-    for (suffix, value) in [
-        ("DIR", prefix.clone()),
-        ("BINDIR", prefix.join("bin")),
-        ("INCDIR", incdir),
-        ("LIBDIR", libdir),
-    ] {
-        let key = format!("{name}_{suffix}");
-        if !vars.contains_key(&key) {
-            out.insert(key, value.display().to_string());
+    let probes = [
+        Probe {
+            dir_var: "INCDIR",
+            kind: "header",
+            wanted: dep.header.as_deref(),
+            candidates: dep
+                .header
+                .as_deref()
+                .map(header_file_candidates)
+                .unwrap_or_default(),
+        },
+        Probe {
+            dir_var: "LIBDIR",
+            kind: "library",
+            wanted: dep.library.as_deref(),
+            candidates: dep
+                .library
+                .as_deref()
+                .map(library_file_candidates)
+                .unwrap_or_default(),
+        },
+    ];
+    let mut failure = None;
+    'prefixes: for prefix in &prefixes {
+        let mut out = Variables::new();
+        for probe in &probes {
+            let subdirs = match probe.dir_var {
+                "INCDIR" => &dirs.include_subdirs,
+                _ => &dirs.lib_subdirs,
+            };
+            let paths: Vec<PathBuf> = match user(probe.dir_var) {
+                Some(dir) => vec![dir],
+                None => subdirs.iter().map(|s| prefix.join(s)).collect(),
+            };
+            let mut found = (paths.first().cloned().unwrap_or_default(), None);
+            if probe.wanted.is_some() {
+                let hit = probe.candidates.iter().find_map(|file| {
+                    paths
+                        .iter()
+                        .find(|d| file_in_dir(d, file))
+                        .map(|d| (d.clone(), Some(file.clone())))
+                });
+                match hit {
+                    Some(hit) => found = hit,
+                    None => {
+                        failure = Some((probe, paths));
+                        continue 'prefixes;
+                    }
+                }
+            }
+            out.insert(
+                format!("{name}_{}", probe.dir_var),
+                found.0.display().to_string(),
+            );
+            if let Some(file) = found.1 {
+                out.insert(format!("{name}_{}_FILE", probe.dir_var), file);
+            }
         }
+        let bindir = user("BINDIR").unwrap_or_else(|| prefix.join("bin"));
+        out.insert(format!("{name}_BINDIR"), bindir.display().to_string());
+        out.insert(format!("{name}_DIR"), prefix.display().to_string());
+        return Ok(out);
     }
-    Ok(out)
-}
-
-/// The file names a `library` entry may be installed as: `foo` is `libfoo.a`, `libfoo.so` or
-/// `libfoo.so.<version>`; a name with an extension is taken literally.
-fn library_in_dir(dir: &Path, library: &str) -> bool {
-    if has_library_extension(library) {
-        return dir.join(library).is_file();
-    }
-    let exact = [format!("lib{library}.a"), format!("lib{library}.so")];
-    if exact.iter().any(|f| dir.join(f).is_file()) {
-        return true;
-    }
-    let versioned = format!("lib{library}.so.");
-    fs::read_dir(dir).is_ok_and(|entries| {
-        entries
-            .flatten()
-            .any(|e| e.file_name().to_string_lossy().starts_with(&versioned))
+    let Some((probe, paths)) = failure else {
+        // No prefix to look under (an empty search list): nothing can be found.
+        return Err(BuildError::ExternalDependency {
+            name: name.to_string(),
+            kind: "header or library",
+            file: dep
+                .header
+                .clone()
+                .or_else(|| dep.library.clone())
+                .unwrap_or_default(),
+            searched: Vec::new(),
+            dir_var: "DIR",
+            package: String::new(),
+        });
+    };
+    let searched = probe
+        .candidates
+        .iter()
+        .flat_map(|file| paths.iter().map(move |d| d.join(file)))
+        .collect();
+    Err(BuildError::ExternalDependency {
+        name: name.to_string(),
+        kind: probe.kind,
+        file: match probe.kind {
+            "library" => library_display(probe.wanted.unwrap_or_default()),
+            _ => probe.wanted.unwrap_or_default().to_string(),
+        },
+        searched,
+        dir_var: probe.dir_var,
+        package: String::new(),
     })
 }
 
-fn has_library_extension(library: &str) -> bool {
-    library.ends_with(".a")
-        || library.ends_with(".so")
-        || library.contains(".so.")
-        || library.ends_with(".dylib")
-}
-
 fn library_display(library: &str) -> String {
-    if has_library_extension(library) {
+    if has_extension(library) {
         library.to_string()
     } else {
         format!("lib{library}.so or lib{library}.a")
     }
-}
-
-/// The install prefix of a directory found by the search: `/usr` for `/usr/include` and
-/// `/usr/lib/x86_64-linux-gnu`.
-fn prefix_of(dir: &Path, markers: &[&str]) -> Option<PathBuf> {
-    dir.ancestors()
-        .find(|a| {
-            a.file_name()
-                .is_some_and(|n| markers.iter().any(|m| n == *m))
-        })
-        .and_then(Path::parent)
-        .map(Path::to_path_buf)
 }
 
 #[cfg(test)]
@@ -238,63 +348,107 @@ mod tests {
         }
     }
 
+    /// LuaRocks' layout below fake prefixes `r/usr/local` and `r/usr`.
+    fn dirs_under(r: &Path) -> SearchDirs {
+        SearchDirs {
+            prefixes: vec![r.join("usr/local"), r.join("usr")],
+            include_subdirs: vec!["include".into()],
+            lib_subdirs: vec!["lib".into(), "lib/x86_64-linux-gnu".into(), "lib64".into()],
+        }
+    }
+
     #[test]
-    fn finds_header_and_library_and_sets_variables() {
+    fn a_library_in_the_multiarch_dir_gives_the_prefix_it_is_under() {
         let root = tempfile::tempdir().expect("tempdir");
         let r = root.path();
         touch(&r.join("usr/include/foo/foo.h"));
         touch(&r.join("usr/lib/x86_64-linux-gnu/libfoo.so.3"));
-        let dirs = SearchDirs {
-            include: vec![r.join("usr/local/include"), r.join("usr/include")],
-            lib: vec![r.join("usr/local/lib"), r.join("usr/lib/x86_64-linux-gnu")],
-        };
         let vars = find_external_dependency(
             "FOO",
             &dep(Some("foo/foo.h"), Some("foo")),
-            &dirs,
+            &dirs_under(r),
             &Variables::new(),
         )
         .expect("found");
-        assert_eq!(
-            vars["FOO_INCDIR"],
-            r.join("usr/include").display().to_string()
-        );
-        assert_eq!(
-            vars["FOO_LIBDIR"],
-            r.join("usr/lib/x86_64-linux-gnu").display().to_string()
-        );
-        assert_eq!(vars["FOO_DIR"], r.join("usr").display().to_string());
-        assert_eq!(vars["FOO_BINDIR"], r.join("usr/bin").display().to_string());
+        let at = |p: &str| r.join(p).display().to_string();
+        assert_eq!(vars["FOO_DIR"], at("usr"));
+        assert_eq!(vars["FOO_INCDIR"], at("usr/include"));
+        assert_eq!(vars["FOO_LIBDIR"], at("usr/lib/x86_64-linux-gnu"));
+        assert_eq!(vars["FOO_BINDIR"], at("usr/bin"));
+        assert_eq!(vars["FOO_INCDIR_FILE"], "foo/foo.h");
+        assert_eq!(vars["FOO_LIBDIR_FILE"], "libfoo.so.*");
     }
 
     #[test]
-    fn static_library_counts() {
+    fn header_and_library_must_be_under_one_prefix() {
         let root = tempfile::tempdir().expect("tempdir");
-        touch(&root.path().join("lib/libbar.a"));
-        let dirs = SearchDirs {
-            include: vec![],
-            lib: vec![root.path().join("lib")],
-        };
-        assert!(
-            find_external_dependency("BAR", &dep(None, Some("bar")), &dirs, &Variables::new())
-                .is_ok()
+        let r = root.path();
+        // The header alone under /usr/local does not make /usr/local the prefix.
+        touch(&r.join("usr/local/include/bar.h"));
+        touch(&r.join("usr/include/bar.h"));
+        touch(&r.join("usr/lib64/libbar.a"));
+        let vars = find_external_dependency(
+            "BAR",
+            &dep(Some("bar.h"), Some("bar")),
+            &dirs_under(r),
+            &Variables::new(),
+        )
+        .expect("found");
+        assert_eq!(vars["BAR_DIR"], r.join("usr").display().to_string());
+        assert_eq!(
+            vars["BAR_LIBDIR"],
+            r.join("usr/lib64").display().to_string()
         );
+        assert_eq!(vars["BAR_LIBDIR_FILE"], "libbar.a");
+    }
+
+    #[test]
+    fn a_header_only_dependency_gets_the_lib_dir_of_its_prefix() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let r = root.path();
+        touch(&r.join("usr/include/h.h"));
+        let vars = find_external_dependency(
+            "H",
+            &dep(Some("h.h"), None),
+            &dirs_under(r),
+            &Variables::new(),
+        )
+        .expect("found");
+        assert_eq!(vars["H_LIBDIR"], r.join("usr/lib").display().to_string());
+        assert!(!vars.contains_key("H_LIBDIR_FILE"));
+    }
+
+    #[test]
+    fn library_candidates_follow_luarocks_patterns() {
+        assert_eq!(
+            library_file_candidates("ssl"),
+            ["libssl.a", "libssl.so", "libssl.so.*"]
+        );
+        assert_eq!(
+            library_file_candidates("libz.so"),
+            ["libz.a", "libz.so", "libz.so", "libz.so.*"]
+        );
+        assert_eq!(
+            library_file_candidates("stdc++"),
+            ["libstdc++.a", "libstdc++.so", "libstdc++.so.*"]
+        );
+        assert!(has_extension("x.so.1") && has_extension("a.h") && !has_extension("lua5.4"));
     }
 
     #[test]
     fn missing_header_names_dependency_file_and_dirs() {
         let root = tempfile::tempdir().expect("tempdir");
-        let dirs = SearchDirs {
-            include: vec![root.path().join("a"), root.path().join("b")],
-            lib: vec![],
-        };
-        let err =
-            find_external_dependency("ZZ", &dep(Some("zz.h"), None), &dirs, &Variables::new())
-                .expect_err("must be missing");
+        let err = find_external_dependency(
+            "ZZ",
+            &dep(Some("zz.h"), None),
+            &dirs_under(root.path()),
+            &Variables::new(),
+        )
+        .expect_err("must be missing");
         let msg = err.to_string();
         assert!(msg.contains("ZZ") && msg.contains("header `zz.h`"), "{msg}");
         assert!(
-            msg.contains(&root.path().join("b").display().to_string()),
+            msg.contains(&root.path().join("usr/include/zz.h").display().to_string()),
             "{msg}"
         );
         assert!(msg.contains("ZZ_INCDIR"), "{msg}");
@@ -303,12 +457,13 @@ mod tests {
     #[test]
     fn missing_library_is_reported_as_library() {
         let root = tempfile::tempdir().expect("tempdir");
-        let dirs = SearchDirs {
-            include: vec![],
-            lib: vec![root.path().to_path_buf()],
-        };
-        let err = find_external_dependency("Q", &dep(None, Some("q")), &dirs, &Variables::new())
-            .expect_err("missing");
+        let err = find_external_dependency(
+            "Q",
+            &dep(None, Some("q")),
+            &dirs_under(root.path()),
+            &Variables::new(),
+        )
+        .expect_err("missing");
         assert!(
             matches!(
                 err,
@@ -323,28 +478,40 @@ mod tests {
     }
 
     #[test]
-    fn user_dir_variables_redirect_the_search_and_are_kept() {
+    fn user_dir_variables_redirect_the_search() {
         let root = tempfile::tempdir().expect("tempdir");
         let opt = root.path().join("opt/foo");
         touch(&opt.join("include/foo.h"));
         touch(&opt.join("lib/libfoo.so"));
-        let empty = SearchDirs {
-            include: vec![],
-            lib: vec![],
-        };
         let mut user = Variables::new();
         user.insert("FOO_DIR".into(), opt.display().to_string());
-        let vars = find_external_dependency("FOO", &dep(Some("foo.h"), Some("foo")), &empty, &user)
-            .expect("found");
-        assert!(
-            !vars.contains_key("FOO_DIR"),
-            "user value is kept, not overwritten"
-        );
+        let vars = find_external_dependency(
+            "FOO",
+            &dep(Some("foo.h"), Some("foo")),
+            &SearchDirs::system(),
+            &user,
+        )
+        .expect("found");
+        assert_eq!(vars["FOO_DIR"], opt.display().to_string());
         assert_eq!(
             vars["FOO_INCDIR"],
             opt.join("include").display().to_string()
         );
         assert_eq!(vars["FOO_LIBDIR"], opt.join("lib").display().to_string());
+        // FOO_LIBDIR alone narrows the library search to that one directory.
+        let mut narrowed = user.clone();
+        narrowed.insert(
+            "FOO_LIBDIR".into(),
+            root.path().join("elsewhere").display().to_string(),
+        );
+        let err = find_external_dependency(
+            "FOO",
+            &dep(Some("foo.h"), Some("foo")),
+            &SearchDirs::system(),
+            &narrowed,
+        )
+        .expect_err("not in the named libdir");
+        assert!(err.to_string().contains("elsewhere"), "{err}");
     }
 
     #[test]
@@ -366,18 +533,14 @@ mod tests {
     }
 
     #[test]
-    fn system_dirs_include_multiarch_on_linux() {
+    fn system_dirs_are_luarocks_prefixes_with_multiarch() {
         let dirs = SearchDirs::system();
-        assert!(dirs.include.contains(&PathBuf::from("/usr/include")));
+        assert_eq!(
+            dirs.prefixes,
+            [Path::new("/usr/local"), Path::new("/usr"), Path::new("/")]
+        );
         if cfg!(all(target_os = "linux", target_arch = "x86_64")) {
-            assert!(
-                dirs.include
-                    .contains(&PathBuf::from("/usr/include/x86_64-linux-gnu"))
-            );
-            assert!(
-                dirs.lib
-                    .contains(&PathBuf::from("/usr/lib/x86_64-linux-gnu"))
-            );
+            assert_eq!(dirs.lib_subdirs, ["lib", "lib/x86_64-linux-gnu", "lib64"]);
         }
     }
 }

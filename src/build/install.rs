@@ -170,22 +170,18 @@ pub fn install_entries(
     Ok(())
 }
 
-/// Copies `copy_directories` into `prefix`. Without any, copies `doc` and `docs` when present,
-/// and when nothing was copied, the top-level README, LICENSE, COPYING and `*.md` files into
-/// `doc/` (LuaRocks' default documentation).
+/// Copies `copy_directories` into `prefix` as LuaRocks' `install_files` does: without the
+/// field, `doc` when present; when nothing was copied, the top-level README, LICENSE, COPYING
+/// and Markdown files into `doc/` (LuaRocks' default documentation).
 pub fn copy_directories(
-    dirs: &[String],
+    dirs: Option<&[String]>,
     source_dir: &Path,
     prefix: &Path,
 ) -> Result<(), BuildError> {
-    let defaults = dirs.is_empty();
-    let wanted: Vec<String> = if defaults {
-        vec!["doc".to_string(), "docs".to_string()]
-    } else {
-        dirs.to_vec()
-    };
+    let default = ["doc".to_string()];
+    let wanted = dirs.unwrap_or(&default);
     let mut any = false;
-    for dir in &wanted {
+    for dir in wanted {
         if !is_contained(dir) {
             return Err(BuildError::UnsafePath {
                 field: "build.copy_directories".to_string(),
@@ -196,7 +192,7 @@ pub fn copy_directories(
         if from.is_dir() {
             copy_tree(&from, prefix, Path::new(dir))?;
             any = true;
-        } else if !defaults {
+        } else if dirs.is_some() {
             return Err(BuildError::MissingDirectory {
                 dir: dir.clone(),
                 source_dir: source_dir.to_path_buf(),
@@ -209,12 +205,14 @@ pub fn copy_directories(
     Ok(())
 }
 
+/// LuaRocks' default documentation patterns, matched against the lower-cased name from its
+/// start: `readme`, `license`, `copying` and `.*%.md` (so any name holding `.md`).
 fn is_default_doc(file_name: &str) -> bool {
     let lower = file_name.to_lowercase();
     ["readme", "license", "copying"]
         .iter()
         .any(|p| lower.starts_with(p))
-        || lower.ends_with(".md")
+        || lower.contains(".md")
 }
 
 fn install_default_docs(source_dir: &Path, dest: &Path) -> Result<(), BuildError> {
@@ -347,7 +345,14 @@ mod tests {
 
     #[test]
     fn default_docs_are_readme_license_and_markdown() {
-        for yes in ["README", "readme.txt", "LICENSE", "COPYING", "CHANGES.md"] {
+        for yes in [
+            "README",
+            "readme.txt",
+            "LICENSE",
+            "COPYING",
+            "CHANGES.md",
+            "x.mdown",
+        ] {
             assert!(is_default_doc(yes), "{yes}");
         }
         for no in ["Makefile", "src", "x.lua"] {
@@ -360,29 +365,43 @@ mod tests {
         let src = tempfile::tempdir().expect("tempdir");
         fs::write(src.path().join("README.md"), "hi").expect("write");
         let out = tempfile::tempdir().expect("tempdir");
-        copy_directories(&[], src.path(), out.path()).expect("copy");
+        copy_directories(None, src.path(), out.path()).expect("copy");
         assert!(out.path().join("doc/README.md").is_file());
 
+        // `docs/` is not a default, as in LuaRocks: the README still goes to `doc/`.
         fs::create_dir_all(src.path().join("docs/api")).expect("mkdir");
         fs::write(src.path().join("docs/api/index.html"), "x").expect("write");
         let out2 = tempfile::tempdir().expect("tempdir");
-        copy_directories(&[], src.path(), out2.path()).expect("copy");
-        assert!(out2.path().join("docs/api/index.html").is_file());
+        copy_directories(None, src.path(), out2.path()).expect("copy");
+        assert!(!out2.path().join("docs").exists());
+        assert!(out2.path().join("doc/README.md").is_file());
+
+        fs::create_dir_all(src.path().join("doc")).expect("mkdir");
+        fs::write(src.path().join("doc/manual.txt"), "x").expect("write");
+        let out3 = tempfile::tempdir().expect("tempdir");
+        copy_directories(None, src.path(), out3.path()).expect("copy");
+        assert!(out3.path().join("doc/manual.txt").is_file());
         assert!(
-            !out2.path().join("doc").exists(),
-            "docs were copied, so no default docs"
+            !out3.path().join("doc/README.md").exists(),
+            "doc/ was copied, so no default docs"
         );
+
+        // An explicit empty list copies no directory, but the default docs all the same.
+        let out4 = tempfile::tempdir().expect("tempdir");
+        copy_directories(Some(&[]), src.path(), out4.path()).expect("copy");
+        assert!(!out4.path().join("doc/manual.txt").exists());
+        assert!(out4.path().join("doc/README.md").is_file());
     }
 
     #[test]
     fn explicit_missing_directory_is_an_error() {
         let src = tempfile::tempdir().expect("tempdir");
         let out = tempfile::tempdir().expect("tempdir");
-        let err = copy_directories(&["samples".to_string()], src.path(), out.path())
+        let err = copy_directories(Some(&["samples".to_string()]), src.path(), out.path())
             .expect_err("missing");
         assert!(err.to_string().contains("`samples` not found"), "{err}");
-        let err =
-            copy_directories(&["../x".to_string()], src.path(), out.path()).expect_err("unsafe");
+        let err = copy_directories(Some(&["../x".to_string()]), src.path(), out.path())
+            .expect_err("unsafe");
         assert!(matches!(err, BuildError::UnsafePath { .. }));
     }
 }

@@ -14,6 +14,7 @@ mod error;
 mod external;
 mod headers;
 mod install;
+mod lint;
 mod process;
 mod tools;
 mod vars;
@@ -27,6 +28,7 @@ pub use error::BuildError;
 pub use external::{SearchDirs, dependencies_to_check, find_external_dependency};
 pub use headers::{lua_headers, write_lua_headers};
 pub use install::install_destination;
+pub use lint::lint_destinations;
 pub use tools::make_arguments;
 pub use vars::{Variables, rock_variables, substitute};
 
@@ -191,7 +193,25 @@ pub fn build_rock(
 
     let mut vars = rock_variables(&ctx, &prefix);
     for (name, dep) in dependencies_to_check(&rockspec.external_dependencies, &rockspec.build) {
-        let found = find_external_dependency(&name, &dep, &ctx.search, &vars)?;
+        let found =
+            find_external_dependency(&name, &dep, &ctx.search, &vars).map_err(|e| match e {
+                BuildError::ExternalDependency {
+                    name,
+                    kind,
+                    file,
+                    searched,
+                    dir_var,
+                    ..
+                } => BuildError::ExternalDependency {
+                    name,
+                    kind,
+                    file,
+                    searched,
+                    dir_var,
+                    package: rockspec.package.clone(),
+                },
+                other => other,
+            })?;
         vars.extend(found);
     }
 
@@ -204,6 +224,7 @@ pub fn build_rock(
     let mut unmatched = Vec::new();
     let build = &rockspec.build;
     let mut modules = build.modules.clone();
+    external::add_autodetected_dirs(&rockspec.external_dependencies, &mut modules);
     let mut install = build.install.clone();
     let mut copy_directories = build.copy_directories.clone();
     if build.kind == BuildType::Builtin
@@ -215,8 +236,8 @@ pub fn build_rock(
         if install == Install::default() {
             install.bin = detected.bin;
         }
-        if copy_directories.is_empty() {
-            copy_directories = detected.copy_directories;
+        if copy_directories.is_none() {
+            copy_directories = Some(detected.copy_directories);
         }
     }
     let tool = tools::Tool {
@@ -244,7 +265,7 @@ pub fn build_rock(
     }
 
     install::install_entries(&install, &source_dir, &prefix)?;
-    install::copy_directories(&copy_directories, &source_dir, &prefix)?;
+    install::copy_directories(copy_directories.as_deref(), &source_dir, &prefix)?;
 
     for sub in ROCK_SUBDIRS {
         // Fails, as intended, when the directory is not empty.
@@ -257,7 +278,7 @@ pub fn build_rock(
         .into_iter()
         .map(|name| {
             format!(
-                "unmatched variable $({name}) in the rockspec's build table was replaced by nothing"
+                "unmatched variable $({name}) in the rockspec's build table was replaced by nothing, as LuaRocks does (to give it a value: `lvm install NAME {name}=VALUE`, or `lvm config set variables {name}=VALUE`)"
             )
         })
         .collect();

@@ -71,12 +71,65 @@ fn find_ref(text: &str, from: usize) -> Option<(usize, usize)> {
     None
 }
 
-/// The variables LuaRocks defines for building a rock installed at `prefix`: the tool and Lua
-/// settings of `ctx`, then the user's own variables (which may override them), then the rock's
-/// install directories (which always point into `prefix`).
+/// The tool names LuaRocks' configuration defines on Unix (`core/cfg.lua`'s `variables`), with
+/// its values. Rockspecs seldom use them, but a `$(VAR)` naming one must not vanish.
+const LUAROCKS_TOOLS: &[(&str, &str)] = &[
+    ("AR", "ar"),
+    ("BUNZIP2", "bunzip2"),
+    ("CHMOD", "chmod"),
+    ("CP", "cp"),
+    ("CURL", "curl"),
+    // LuaRocks' defaults, as its own `config variables` shows them (certificate checks off).
+    ("CURLNOCERTFLAG", "-k"),
+    ("CVS", "cvs"),
+    ("FIND", "find"),
+    ("GIT", "git"),
+    ("GPG", "gpg"),
+    ("GUNZIP", "gunzip"),
+    ("HG", "hg"),
+    ("ICACLS", "icacls"),
+    ("LS", "ls"),
+    ("MD5", "md5"),
+    ("MD5SUM", "md5sum"),
+    ("MKDIR", "mkdir"),
+    ("MKTEMP", "mktemp"),
+    ("OPENSSL", "openssl"),
+    ("PWD", "pwd"),
+    ("RANLIB", "ranlib"),
+    ("RM", "rm"),
+    ("RMDIR", "rmdir"),
+    ("RSYNC", "rsync"),
+    ("RSYNCFLAGS", "--exclude=.git -Oavz"),
+    ("SCP", "scp"),
+    ("SEVENZ", "7z"),
+    ("SSCM", "sscm"),
+    ("SVN", "svn"),
+    ("TAR", "tar"),
+    ("TEST", "test"),
+    ("TOUCH", "touch"),
+    ("UNZIP", "unzip -n"),
+    ("WGET", "wget"),
+    ("WGETNOCERTFLAG", "--no-check-certificate"),
+    ("ZIP", "zip"),
+];
+
+/// The extension of object files (`OBJ_EXTENSION`).
+pub fn object_extension() -> &'static str {
+    if cfg!(windows) { "obj" } else { "o" }
+}
+
+/// The variables LuaRocks defines for building a rock installed at `prefix` (its
+/// `cfg.variables` plus `rockspecs.configure_paths`): the tool and Lua settings of `ctx`, then
+/// the user's own variables (which may override them), then the rock's install directories
+/// (which always point into `prefix`). `ROCKS_TREE` and `SCRIPTS_DIR`, which LuaRocks sets to
+/// the tree it installs into, are left out: a build here is shared by every environment's
+/// tree, so it must not depend on one.
 pub fn rock_variables(ctx: &BuildContext, prefix: &Path) -> Variables {
     let path = |p: &Path| p.display().to_string();
-    let mut vars = Variables::new();
+    let mut vars: Variables = LUAROCKS_TOOLS
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
     let mut set = |k: &str, v: String| {
         vars.insert(k.to_string(), v);
     };
@@ -89,15 +142,18 @@ pub fn rock_variables(ctx: &BuildContext, prefix: &Path) -> Variables {
         "CMAKE",
         ctx.cmake.clone().unwrap_or_else(|| "cmake".to_string()),
     );
-    set("AR", "ar".to_string());
-    set("RANLIB", "ranlib".to_string());
+    set(
+        "LIB_EXTENSION",
+        crate::platform::shared_library_extension().to_string(),
+    );
+    set("OBJ_EXTENSION", object_extension().to_string());
     set("LUA_VERSION", ctx.lua_version.abi().to_string());
     set("LUA_INCDIR", path(&ctx.lua_incdir));
     set("LUA_LIBDIR", path(&ctx.lua_libdir));
     set("LUA_BINDIR", path(&ctx.lua_bindir));
     set(
         "LUA_DIR",
-        ctx.lua_incdir.parent().map(path).unwrap_or_default(),
+        ctx.lua_bindir.parent().map(path).unwrap_or_default(),
     );
     set("LUA", ctx.lua.clone());
     set("LUALIB", ctx.lua_version.library_name());

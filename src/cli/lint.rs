@@ -35,7 +35,11 @@ pub fn exec(args: LintArgs) -> anyhow::Result<i32> {
     let file = args.file.display().to_string();
     let source = std::fs::read_to_string(&args.file)
         .with_context(|| format!("cannot read {file} (check that the path names a rockspec)"))?;
-    let problems = rockspec::lint(&source, &file);
+    let mut problems = rockspec::lint(&source, &file);
+    // Where the build would put files needs the typed rockspec, which a broken one lacks.
+    if let Ok(parsed) = rockspec::Rockspec::from_lua(&source, &file) {
+        problems.extend(lvm::build::lint_destinations(&parsed.build));
+    }
     let ok = problems.is_empty();
     if args.json {
         let report = Report {

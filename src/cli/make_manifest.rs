@@ -33,7 +33,7 @@ pub fn exec(quiet: bool, args: MakeManifestArgs) -> Result<i32> {
         let versions: usize = manifest.packages.values().map(|v| v.len()).sum();
         println!(
             "Wrote {} in {}: {} packages, {} versions",
-            publish::MANIFEST_FILES.join(" and "),
+            publish::MANIFEST_FILES.join(", "),
             args.dir.display(),
             manifest.packages.len(),
             versions

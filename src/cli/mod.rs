@@ -135,6 +135,10 @@ pub struct Cli {
     /// or ssh, user.signingkey from git's config; default: the sign setting).
     #[arg(long, global = true)]
     pub sign: bool,
+    /// Also use each rocks server's `dev` sub-server (URL/dev), and let development versions
+    /// (scm, dev) win, like `luarocks --dev` (default: the dev setting; false).
+    #[arg(long, global = true)]
+    pub dev: bool,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -679,6 +683,8 @@ impl Context {
             lock_timeout: Some(self.lock_timeout),
             download_timeout: Some(self.settings.download_timeout),
             sign: Some(self.settings.sign),
+            variables: Some(self.settings.variables.clone()),
+            dev: Some(self.settings.dev),
             reporter: Arc::new(progress::Terminal::new()),
             merge_driver: merge_driver::driver_command(),
         }
@@ -742,6 +748,7 @@ pub fn main() -> i32 {
         (cli.color, "--color"),
         (cli.http_timeout, "--http-timeout"),
         (cli.lua_bin, "--lua-bin"),
+        (cli.dev.then_some(Value::Dev(true)), "--dev"),
     ];
     for (value, flag) in given {
         if let Some(value) = value {

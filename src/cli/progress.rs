@@ -121,6 +121,10 @@ impl Reporter for Terminal {
         ));
     }
 
+    fn warning(&self, message: &str) {
+        self.line(&format!("lvm: warning: {message}"));
+    }
+
     fn bisect_testing(&self, commit: &str, summary: &str, steps_left: usize) {
         self.line(&format!(
             "lvm bisect: testing {commit} ({summary}); about {steps_left} more after this one"

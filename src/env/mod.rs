@@ -86,6 +86,10 @@ pub struct OpenOptions {
     pub download_timeout: Option<f64>,
     /// Whether to sign event commits, when not the recorded setting (`--sign`, the user's).
     pub sign: Option<bool>,
+    /// Build variables, when not the recorded setting.
+    pub variables: Option<std::collections::BTreeMap<String, String>>,
+    /// Whether dev sub-servers are used, when not the recorded setting.
+    pub dev: Option<bool>,
     /// Receives progress and notices; [`Silent`] by default.
     pub reporter: Arc<dyn Reporter>,
     /// The shell command of lvm's git merge driver for `manifest.json` (the `lvm` binary,
@@ -101,11 +105,13 @@ impl Default for OpenOptions {
             servers: None,
             lua_bin: None,
             jobs: None,
+            sign: None,
             http_timeout: None,
             setting_replaced: None,
             lock_timeout: None,
             download_timeout: None,
-            sign: None,
+            variables: None,
+            dev: None,
             reporter: Arc::new(Silent),
             merge_driver: None,
         }
@@ -135,6 +141,12 @@ impl OpenOptions {
         }
         if let Some(limit) = self.download_timeout {
             config.download_timeout = Some(limit);
+        }
+        if let Some(variables) = &self.variables {
+            config.variables = Some(variables.clone());
+        }
+        if let Some(dev) = self.dev {
+            config.dev = Some(dev);
         }
         if let Some(sign) = self.sign {
             config.sign = Some(sign);

@@ -58,6 +58,11 @@ pub enum Error {
     )]
     ConstraintWithoutName { text: String },
     #[error(
+        "only build variables were given ({}), no package: name what to install before them, e.g. `lvm install luasec OPENSSL_DIR=/opt/ssl`",
+        names.join(", ")
+    )]
+    OnlyVariables { names: Vec<String> },
+    #[error(
         "'{text}' is a path but neither a .rockspec file nor a git repository; to install from a folder, point at its rockspec"
     )]
     NotInstallablePath { text: String },
@@ -751,6 +756,7 @@ impl Error {
             | E::NotInstalledToUpgrade { .. }
             | E::BadConstraint { .. }
             | E::ConstraintWithoutName { .. }
+            | E::OnlyVariables { .. }
             | E::NotInstallablePath { .. }
             | E::UnreadableGitRepository { .. }
             | E::NoRockspecInCheckout { .. }

@@ -14,8 +14,20 @@ use crate::rockspec::Rockspec;
 use crate::tree::persist::{Key, Table, Value, save_from_table};
 use crate::version::Version;
 
-/// The server files lvm writes, in the order LuaRocks looks for them.
-pub const MANIFEST_FILES: &[&str] = &["manifest-5.4", "manifest"];
+/// The Lua versions a server folder gets a `manifest-<version>` for, each listing only the
+/// rocks whose `lua` dependency accepts that version (LuaRocks' `luarocks-admin make-manifest`
+/// writes 5.1 to 5.4; 5.5 is added for lvm's 5.5 environments).
+pub const MANIFEST_LUA_VERSIONS: [&str; 5] = ["5.1", "5.2", "5.3", "5.4", "5.5"];
+
+/// The server files lvm writes: `manifest` (every rock) and one per Lua version.
+pub const MANIFEST_FILES: &[&str] = &[
+    "manifest",
+    "manifest-5.1",
+    "manifest-5.2",
+    "manifest-5.3",
+    "manifest-5.4",
+    "manifest-5.5",
+];
 
 /// Splits `name-1.0-1.rockspec`, `name-1.0-1.src.rock`, `name-1.0-1.linux-x86_64.rock` into
 /// name, version and arch. Pure.
@@ -82,14 +94,73 @@ pub fn server_manifest_lua(manifest: &ServerManifest) -> String {
     save_from_table(&top)
 }
 
-/// Writes the manifest files of a server folder; returns what they list.
+/// Writes the manifest files of a server folder; returns what `manifest` lists.
 pub fn make_manifest(dir: &Path) -> Result<ServerManifest> {
     let manifest = scan_server_dir(dir)?;
-    let text = server_manifest_lua(&manifest);
-    for file in MANIFEST_FILES {
-        write_published(&dir.join(file), text.as_bytes())?;
+    write_published(
+        &dir.join("manifest"),
+        server_manifest_lua(&manifest).as_bytes(),
+    )?;
+    let lua_dependencies = lua_dependencies(dir, &manifest);
+    for lua in MANIFEST_LUA_VERSIONS {
+        let version = Version::parse(lua)?;
+        let filtered = for_lua(&manifest, &lua_dependencies, &version);
+        write_published(
+            &dir.join(format!("manifest-{lua}")),
+            server_manifest_lua(&filtered).as_bytes(),
+        )?;
     }
     Ok(manifest)
+}
+
+/// The `lua` dependency of every published rockspec (by name and version), read from the
+/// folder. Rockspecs that do not load are left out, so their rocks stay listed, as LuaRocks
+/// keeps them (it prints an error and goes on).
+fn lua_dependencies(
+    dir: &Path,
+    manifest: &ServerManifest,
+) -> BTreeMap<(String, Version), crate::version::Constraints> {
+    let mut found = BTreeMap::new();
+    for (name, versions) in &manifest.packages {
+        for (version, arches) in versions {
+            if !arches.iter().any(|a| a == "rockspec") {
+                continue;
+            }
+            let path = dir.join(crate::server::rockspec_file_name(name, version));
+            let Ok(rockspec) = Rockspec::from_file(&path) else {
+                continue;
+            };
+            if let Some(lua) = rockspec.dependencies.iter().find(|d| d.name == "lua") {
+                found.insert((name.clone(), version.clone()), lua.constraints.clone());
+            }
+        }
+    }
+    found
+}
+
+/// `manifest` without the versions whose `lua` dependency excludes `lua`; a package left with
+/// no version goes too. Pure.
+pub fn for_lua(
+    manifest: &ServerManifest,
+    lua_dependencies: &BTreeMap<(String, Version), crate::version::Constraints>,
+    lua: &Version,
+) -> ServerManifest {
+    let mut filtered = ServerManifest::default();
+    for (name, versions) in &manifest.packages {
+        let kept: BTreeMap<Version, Vec<String>> = versions
+            .iter()
+            .filter(|(version, _)| {
+                lua_dependencies
+                    .get(&(name.clone(), (*version).clone()))
+                    .is_none_or(|constraints| constraints.matches(lua))
+            })
+            .map(|(v, a)| (v.clone(), a.clone()))
+            .collect();
+        if !kept.is_empty() {
+            filtered.packages.insert(name.clone(), kept);
+        }
+    }
+    filtered
 }
 
 /// Packs `<name>-<version>.src.rock` into `out_dir`: the rockspec plus a `.tar.gz` of

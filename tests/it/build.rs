@@ -173,7 +173,7 @@ fn pure_lua_builtin_with_install_and_copy_directories() {
         .bin
         .push(entry(Some("pure-tool"), "bin/pure-tool"));
     build.install.conf.push(entry(None, "etc/pure.conf"));
-    build.copy_directories.push("samples".into());
+    build.copy_directories = Some(vec!["samples".into()]);
     let report = build_rock(&rockspec("pure", build), &s.src, &s.prefix, &s.ctx).expect("build");
 
     assert_eq!(

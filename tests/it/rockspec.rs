@@ -63,7 +63,7 @@ fn format_1_0_with_platform_function_and_c_modules() {
     assert_eq!(r.build.kind, BuildType::Builtin);
     assert_eq!(
         r.build.copy_directories,
-        strings(&["doc", "samples", "etc", "test"])
+        Some(strings(&["doc", "samples", "etc", "test"]))
     );
     // Only the unix table applies on Linux: unix-only modules are present, win32's are not.
     let core = c_module(&r, "socket.core");
@@ -152,7 +152,7 @@ fn format_3_0_with_nested_platform_overrides_and_install_tables() {
         }]
     );
     assert!(install.lib.is_empty());
-    assert_eq!(r.build.copy_directories, strings(&["doc", "test"]));
+    assert_eq!(r.build.copy_directories, Some(strings(&["doc", "test"])));
 }
 
 #[cfg(target_os = "linux")]

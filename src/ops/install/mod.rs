@@ -93,7 +93,24 @@ pub fn install_with(
 ) -> Result<Outcome> {
     let mut timings = BTreeMap::new();
     let started = Instant::now();
-    let session = Session::open(env, choice)?;
+    let variables = targets::variables_of(targets);
+    let targets: Vec<&Target> = targets
+        .iter()
+        .filter(|t| !matches!(t, Target::Variable { .. }))
+        .collect();
+    if targets.is_empty() && !variables.is_empty() {
+        return Err(crate::ops::Error::OnlyVariables {
+            names: variables.into_keys().collect(),
+        });
+    }
+    let mut session = Session::open(env, choice)?;
+    // Variables given on the command line win over the settings' (LuaRocks' order); the
+    // event records every variable the builds saw, as they are part of each build's store key.
+    session.build_ctx.variables.extend(variables);
+    let mut details = details;
+    for (name, value) in &session.build_ctx.variables {
+        details.insert(format!("variables.{name}"), value.clone());
+    }
     let current = env.manifest()?;
     let mut candidates = session.candidates(&current);
     let mut requested: BTreeMap<String, String> = current.requested();

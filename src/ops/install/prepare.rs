@@ -329,10 +329,12 @@ pub(in crate::ops) enum SourceHint {
     },
 }
 
-/// Where the sources of a server package are: its rockspec's `source.url` when the rockspec is
-/// published, else inside the published rock.
+/// Where the sources of a server package are, as LuaRocks picks them: the server's `.src.rock`
+/// when it publishes one (so a rock whose upstream host is gone still installs), else its
+/// rockspec's `source.url`, else the published binary rock.
 pub(in crate::ops) fn server_hint(server: &RocksServer, arches: &[String]) -> SourceHint {
-    if arches.iter().any(|a| a == "rockspec") {
+    let src_rock = arches.iter().any(|a| a == "src");
+    if !src_rock && arches.iter().any(|a| a == "rockspec") {
         SourceHint::Remote
     } else {
         SourceHint::Rock {
@@ -556,13 +558,18 @@ fn build_sources(
 ) -> Result<(PathBuf, PackageSource)> {
     let prefix = sources.prefix();
     if let Some(source_dir) = &sources.dir {
-        build::build_rock(rockspec, source_dir, &prefix, &session.build_ctx).map_err(|source| {
-            Error::Build {
+        let report = build::build_rock(rockspec, source_dir, &prefix, &session.build_ctx).map_err(
+            |source| Error::Build {
                 name: name.to_string(),
                 version: rockspec.version.clone(),
                 source,
-            }
-        })?;
+            },
+        )?;
+        for warning in &report.warnings {
+            session
+                .reporter
+                .warning(&format!("{name} {}: {warning}", rockspec.version));
+        }
         let copy = prefix.join(rockspec.file_name());
         crate::fsutil::write_atomic(&copy, text.as_bytes()).map_err(fs_error("write", &copy))?;
         crate::tree::write_rock_manifest(&prefix, &rockspec.file_name())?;

@@ -156,7 +156,11 @@ pub(in crate::ops) fn rebuild_recorded(
         }
     };
     let rockspec = Rockspec::from_lua(&text, &format!("{name}-{}.rockspec", package.version))?;
-    build_into_store(
+    let retry_from_source_url = matches!(
+        (&package.source, &hint),
+        (PackageSource::Server { .. }, SourceHint::Rock { .. })
+    );
+    let built = build_into_store(
         session,
         name,
         &text,
@@ -165,7 +169,26 @@ pub(in crate::ops) fn rebuild_recorded(
         hint,
         &key,
         &expected,
-    )?;
+    );
+    match built {
+        // Installed from `source.url` before the server published a `.src.rock` (or by an lvm
+        // that preferred the rockspec): the recorded digest is the archive's, so fetch that.
+        Err(Error::Fetch(fetch::FetchError::Sha256Mismatch { .. })) if retry_from_source_url => {
+            build_into_store(
+                session,
+                name,
+                &text,
+                &rockspec,
+                package.source.clone(),
+                SourceHint::Remote,
+                &key,
+                &expected,
+            )?;
+        }
+        other => {
+            other?;
+        }
+    }
     Ok(())
 }
 

@@ -44,7 +44,11 @@ pub(in crate::ops) fn request_for(
     preferred: BTreeMap<String, Version>,
     env: &Environment,
 ) -> Result<Request> {
-    request_for_lua(requested, preferred, env.lua())
+    let mut request = request_for_lua(requested, preferred, env.lua())?;
+    // `--dev` (the dev setting) lets development versions win, as with `luarocks --dev`;
+    // without it they are picked only when asked for or when nothing else fits.
+    request.allow_development = env.config().dev.unwrap_or(false);
+    Ok(request)
 }
 
 /// [`request_for`] in an environment of Lua `lua`.

@@ -83,7 +83,10 @@ impl Session {
         interpreter: &Interpreter,
     ) -> Result<Session> {
         let lua = interpreter.lua;
-        let urls = choice.urls(&env.config().servers);
+        let urls = with_dev_servers(
+            choice.urls(&env.config().servers),
+            env.config().dev.unwrap_or(false),
+        );
         let cache = env.home().cache_dir();
         let fetch_opts =
             fetch::fetch_options(env.config().http_timeout(), env.config().download_timeout());
@@ -138,6 +141,7 @@ impl Session {
             scratch,
             build_ctx: BuildContext {
                 jobs: env.config().jobs.unwrap_or_default().count(),
+                variables: env.config().variables.clone().unwrap_or_default(),
                 ..BuildContext::from_env(lua, &headers, interpreter.bin.as_deref())
             },
             fetch_opts,
@@ -238,6 +242,11 @@ impl Session {
     ) -> Result<Dependency> {
         let (rockspec, origin) = match target {
             Target::Package(dep) => return Ok(dep.clone()),
+            Target::Variable { name, .. } => {
+                return Err(Error::OnlyVariables {
+                    names: vec![name.clone()],
+                });
+            }
             Target::Rockspec(path) => {
                 let rockspec = Rockspec::from_file(path)?;
                 let path =
@@ -324,6 +333,18 @@ impl Session {
         };
         Ok((rockspec, origin))
     }
+}
+
+/// The servers to read: with `dev`, each server's `dev` sub-server first (`URL/dev`), then the
+/// servers themselves, as `luarocks --dev` orders them. Pure.
+pub(in crate::ops) fn with_dev_servers(urls: Vec<String>, dev: bool) -> Vec<String> {
+    if !dev {
+        return urls;
+    }
+    urls.iter()
+        .map(|url| format!("{}/dev", url.trim_end_matches('/')))
+        .chain(urls.iter().cloned())
+        .collect()
 }
 
 /// Makes a fresh, empty directory under the session's scratch space.

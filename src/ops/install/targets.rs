@@ -21,6 +21,48 @@ pub enum Target {
     Git(fetch::git::GitSpec),
     /// A project directory built from its files as they are (`lvm make`, `lvm link`).
     Local(crate::fetch::project::LocalTarget),
+    /// A build variable given as `NAME=VALUE` (`OPENSSL_DIR=/opt/ssl`), LuaRocks' syntax: it
+    /// applies to every build of the command.
+    Variable {
+        name: String,
+        value: String,
+    },
+}
+
+/// The build variables among `targets`, by name (a later one wins).
+pub fn variables_of(targets: &[Target]) -> std::collections::BTreeMap<String, String> {
+    targets
+        .iter()
+        .filter_map(|t| match t {
+            Target::Variable { name, value } => Some((name.clone(), value.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// `NAME=VALUE` with NAME a build variable name, as LuaRocks reads trailing arguments.
+fn as_variable(arg: &str) -> Option<(String, String)> {
+    let (name, value) = arg.split_once('=')?;
+    crate::config::is_variable_name(name).then(|| (name.to_string(), value.to_string()))
+}
+
+/// Whether `arg` is a LuaRocks version with its revision written as a word first
+/// (`scm-1`, `dev-2`, `cvs-1`): after a package name, it is the version asked for, as in
+/// `luarocks install NAME scm-1`. Numeric versions are read as constraints already.
+fn is_word_version(arg: &str) -> bool {
+    let Some((version, revision)) = arg.rsplit_once('-') else {
+        return false;
+    };
+    !revision.is_empty()
+        && revision.bytes().all(|b| b.is_ascii_digit())
+        && version
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_alphabetic())
+        && version
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.')
+        && crate::version::Version::parse(arg).is_ok_and(|v| v.is_development())
 }
 
 /// Reads install arguments: `name`, `name version`, `'name >= 1.0'`, `x.rockspec` (a file or
@@ -30,10 +72,17 @@ pub fn parse_targets(args: &[String]) -> Result<Vec<Target>> {
     let mut targets: Vec<Target> = Vec::new();
     for arg in args {
         let trimmed = arg.trim();
+        if let Some((name, value)) = as_variable(trimmed).filter(|_| !Path::new(trimmed).exists()) {
+            targets.push(Target::Variable { name, value });
+            continue;
+        }
+        let follows_name =
+            matches!(targets.last(), Some(Target::Package(dep)) if dep.constraints.is_any());
         let starts_like_constraint = trimmed
             .chars()
             .next()
-            .is_some_and(|c| c.is_ascii_digit() || "<>=~!@".contains(c));
+            .is_some_and(|c| c.is_ascii_digit() || "<>=~!@".contains(c))
+            || (follows_name && is_word_version(trimmed));
         if starts_like_constraint {
             match targets.last_mut() {
                 Some(Target::Package(dep)) if dep.constraints.is_any() => {
@@ -216,6 +265,42 @@ mod tests {
             err.contains("neither a .rockspec file nor a git repository"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn word_versions_follow_names_and_variables_are_luarocks_assignments() {
+        let targets = parse_targets(&args(&[
+            "lvmx-json",
+            "scm-1",
+            "luasec",
+            "OPENSSL_DIR=/opt/ssl",
+            "dev-1",
+        ]))
+        .unwrap();
+        let Target::Package(dep) = &targets[0] else {
+            panic!("{targets:?}")
+        };
+        assert_eq!(dep.to_string(), "lvmx-json == scm-1");
+        assert_eq!(
+            targets[2],
+            Target::Variable {
+                name: "OPENSSL_DIR".into(),
+                value: "/opt/ssl".into()
+            }
+        );
+        // Not after a name: a package called `dev-1`.
+        let Target::Package(dep) = &targets[3] else {
+            panic!("{targets:?}")
+        };
+        assert_eq!(dep.name, "dev-1");
+        assert_eq!(
+            variables_of(&targets).into_iter().collect::<Vec<_>>(),
+            [("OPENSSL_DIR".to_string(), "/opt/ssl".to_string())]
+        );
+        for not_a_word_version in ["lua-cjson", "1.0-1", "beta-1x", "base-64"] {
+            assert!(!is_word_version(not_a_word_version), "{not_a_word_version}");
+        }
+        assert!(is_word_version("scm-1") && is_word_version("dev-12"));
     }
 
     #[test]
