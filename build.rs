@@ -278,6 +278,27 @@ fn test_tool_cfgs() {
             .flat_map(|root| ["5.4", "5.3", "5.2", "5.1"].map(|v| Path::new(root).join(v)))
             .any(|dir| dir.join("luarocks/core/vers.lua").is_file()),
     );
+    // OpenSSL's headers and library (Debian's libssl-dev), which the LuaRocks-shaped fixtures
+    // that mirror luasec link against.
+    let openssl_files = [
+        "/usr/include/openssl/ssl.h",
+        "/usr/lib/x86_64-linux-gnu/libssl.so",
+    ];
+    for file in openssl_files {
+        println!("cargo::rerun-if-changed={file}");
+    }
+    let openssl_lib = [
+        "/usr/lib",
+        "/usr/lib64",
+        "/usr/lib/x86_64-linux-gnu",
+        "/usr/lib/aarch64-linux-gnu",
+    ]
+    .iter()
+    .any(|dir| Path::new(dir).join("libssl.so").exists());
+    all_installed &= found(
+        "lvm_has_openssl_dev",
+        Path::new("/usr/include/openssl/ssl.h").is_file() && openssl_lib,
+    );
     // Something missing: look again when a program is installed into a PATH folder (installing
     // LuaRocks also adds `luarocks` there), not only when PATH itself changes.
     if !all_installed {

@@ -249,7 +249,9 @@ pub fn find_external_dependency(
                 .unwrap_or_default(),
         },
     ];
-    let mut failure = None;
+    // LuaRocks names every file it tried, under every prefix, for the probe that failed last.
+    let mut failure: Option<(&Probe, Vec<PathBuf>)> = None;
+    let mut tried: Vec<PathBuf> = Vec::new();
     'prefixes: for prefix in &prefixes {
         let mut out = Variables::new();
         for probe in &probes {
@@ -272,6 +274,15 @@ pub fn find_external_dependency(
                 match hit {
                     Some(hit) => found = hit,
                     None => {
+                        if failure.as_ref().is_some_and(|(p, _)| p.kind != probe.kind) {
+                            tried.clear();
+                        }
+                        tried.extend(
+                            probe
+                                .candidates
+                                .iter()
+                                .flat_map(|file| paths.iter().map(move |d| d.join(file))),
+                        );
                         failure = Some((probe, paths));
                         continue 'prefixes;
                     }
@@ -290,7 +301,7 @@ pub fn find_external_dependency(
         out.insert(format!("{name}_DIR"), prefix.display().to_string());
         return Ok(out);
     }
-    let Some((probe, paths)) = failure else {
+    let Some((probe, _)) = failure else {
         // No prefix to look under (an empty search list): nothing can be found.
         return Err(BuildError::ExternalDependency {
             name: name.to_string(),
@@ -305,11 +316,12 @@ pub fn find_external_dependency(
             package: String::new(),
         });
     };
-    let searched = probe
-        .candidates
-        .iter()
-        .flat_map(|file| paths.iter().map(move |d| d.join(file)))
-        .collect();
+    let mut searched = Vec::new();
+    for path in tried {
+        if !searched.contains(&path) {
+            searched.push(path);
+        }
+    }
     Err(BuildError::ExternalDependency {
         name: name.to_string(),
         kind: probe.kind,

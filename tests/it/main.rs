@@ -44,6 +44,7 @@ mod luarocks_cmds;
 mod manifest_parse;
 mod outcome_json;
 mod packages_cli;
+mod parity;
 mod resolve;
 mod robustness;
 mod rockspec;
