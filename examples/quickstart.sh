@@ -42,7 +42,7 @@ lvm() { "$lvm_bin" "$@"; }
 
 if $regenerate; then
     step "Regenerating examples/server from examples/rocks"
-    rm -f examples/server/*.src.rock examples/server/manifest examples/server/manifest-5.4
+    rm -f examples/server/*.src.rock examples/server/manifest examples/server/manifest-5.*
     for spec in examples/rocks/*/*.rockspec; do
         show lvm pack "$spec" --to examples/server
     done
