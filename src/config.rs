@@ -1591,4 +1591,37 @@ mod tests {
         let (p, _) = locate_env(Some(Path::new("nope")), None, &project, &home);
         assert_eq!(p, PathBuf::from("nope"));
     }
+
+    #[test]
+    fn variables_and_dev_read_from_words_and_tables_and_write_back() {
+        let words = Value::parse(Key::Variables, "OPENSSL_DIR=/opt/ssl  X_1=a=b", "t").unwrap();
+        let Value::Variables(vars) = &words else {
+            panic!("{words:?}")
+        };
+        assert_eq!(vars["OPENSSL_DIR"], "/opt/ssl");
+        assert_eq!(vars["X_1"], "a=b");
+        assert_eq!(words.to_string(), "OPENSSL_DIR=/opt/ssl X_1=a=b");
+        let config = EnvConfig::parse(
+            "lua = \"5.4\"\nservers = []\nvariables = { FOO_DIR = \"/opt/a b\" }\ndev = true\n",
+            "lvm.toml",
+        )
+        .unwrap();
+        assert_eq!(config.dev, Some(true));
+        assert_eq!(config.variables.as_ref().unwrap()["FOO_DIR"], "/opt/a b");
+        assert_eq!(
+            EnvConfig::parse(&config.to_toml(), "lvm.toml").unwrap(),
+            config
+        );
+        for (text, problem) in [
+            ("NOEQUALS", "`NOEQUALS` is not NAME=VALUE"),
+            ("1X=2", "`1X` is not a variable name"),
+        ] {
+            let err = Value::parse(Key::Variables, text, "t")
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(problem), "{err}");
+        }
+        let err = Value::parse(Key::Dev, "yes", "t").unwrap_err().to_string();
+        assert!(err.contains("not true or false"), "{err}");
+    }
 }

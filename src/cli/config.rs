@@ -31,7 +31,8 @@ Examples:
   lvm config get jobs --show-origin  and where it comes from
   lvm config get servers --json")]
     Get {
-        /// servers, lua, lock_timeout, jobs, color or http_timeout.
+        /// servers, lua, lua_bin, lock_timeout, jobs, color, http_timeout, download_timeout,
+        /// variables or dev.
         key: String,
         /// Also print where the value comes from (flag, env-var, environment, user, default).
         #[arg(long)]
@@ -47,11 +48,13 @@ Examples:
 Examples:
   lvm config set jobs 4              in the environment's lvm.toml
   lvm config set servers file:///srv/rocks https://rocks.example.org
-  lvm config set --user color never  in your user config file")]
+  lvm config set --user color never  in your user config file
+  lvm config set variables OPENSSL_DIR=/opt/ssl  build variables (NAME=VALUE words)")]
     Set {
-        /// servers, lua, lock_timeout, jobs, color or http_timeout.
+        /// servers, lua, lua_bin, lock_timeout, jobs, color, http_timeout, download_timeout,
+        /// variables or dev.
         key: String,
-        /// The value (servers: one or more URLs or folders).
+        /// The value (servers: one or more URLs or folders; variables: NAME=VALUE words).
         #[arg(required = true, num_args = 1.., allow_negative_numbers = true)]
         values: Vec<String>,
         #[command(flatten)]
@@ -169,7 +172,7 @@ fn get(ctx: &Context, key: &str, show_origin: bool, json: bool) -> Result<i32> {
 /// The value `lvm config set KEY VALUE...` asks for, validated; server folders become
 /// `file://` URLs.
 fn parse_for_set(key: Key, values: &[String]) -> Result<Value> {
-    if key != Key::Servers && values.len() > 1 {
+    if !matches!(key, Key::Servers | Key::Variables) && values.len() > 1 {
         bail!(
             "{key} takes one value, got {} ({}); allowed values for {key}: {}",
             values.len(),

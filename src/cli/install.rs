@@ -13,6 +13,9 @@ use lvm::ops::install;
 Examples:
   lvm install penlight                 newest version
   lvm install penlight 1.13.1-3        an exact version
+  lvm install penlight scm-1           a development version (without --dev)
+  lvm --dev install penlight           also read each server's dev sub-server; scm/dev win
+  lvm install luasec OPENSSL_DIR=/opt/ssl   a build variable, as with luarocks install
   lvm install 'penlight >= 1.13, < 2'  a constraint
   lvm install ./foo-1.0-1.rockspec     a local rockspec
   lvm install https://rocks.example.org/foo-1.0-1.rockspec
@@ -34,9 +37,9 @@ pub struct InstallArgs {
     pub json: bool,
     /// Package names (optionally followed by a version or constraint), rockspec files or URLs,
     /// rock files or URLs (.src.rock, .all.rock, .linux-x86_64.rock), git URLs
-    /// (git+https://..., git+file://...[@ref]) or paths to git repositories. With
-    /// --interactive: one search term (default: every package). With --deps-only: one rockspec
-    /// or project folder.
+    /// (git+https://..., git+file://...[@ref]) or paths to git repositories, and build
+    /// variables as NAME=VALUE for every build of the command. With --interactive: one search
+    /// term (default: every package). With --deps-only: one rockspec or project folder.
     #[arg(required_unless_present_any = ["interactive", "deps_only"])]
     pub targets: Vec<String>,
     /// Install the dependencies of a rockspec or project folder (the only argument, default:

@@ -363,7 +363,9 @@ fn list_json_has_every_key_with_its_value_and_origin() {
             "color",
             "http_timeout",
             "download_timeout",
-            "sign"
+            "sign",
+            "variables",
+            "dev"
         ]
     );
     let env_file = lvm.env_dir().join("lvm.toml").display().to_string();
@@ -381,6 +383,8 @@ fn list_json_has_every_key_with_its_value_and_origin() {
             {"key": "http_timeout", "value": "default", "origin": "default", "source": null},
             {"key": "download_timeout", "value": 600.0, "origin": "default", "source": null},
             {"key": "sign", "value": false, "origin": "default", "source": null},
+            {"key": "variables", "value": {}, "origin": "default", "source": null},
+            {"key": "dev", "value": false, "origin": "default", "source": null},
         ])
     );
     let text = lvm.ok(&["config", "list"]);

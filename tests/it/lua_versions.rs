@@ -211,7 +211,9 @@ fn unknown_lua_versions_are_refused_and_nothing_is_created() {
     }
 }
 
-/// A server with the fixtures and two rocks bound to Lua versions.
+/// A server with the fixtures and two rocks bound to Lua versions, publishing only the
+/// unfiltered `manifest` (as hand-made servers do): the per-Lua manifests `make-manifest` writes
+/// would hide the rocks, and these tests are about the resolver refusing them.
 fn server_with_version_bound_rocks(root: &Path) -> String {
     let (dir, url) = file_server(root);
     let src = root.join("bound");
@@ -231,6 +233,9 @@ fn server_with_version_bound_rocks(root: &Path) -> String {
         .unwrap();
     }
     publish_dir_matching(&src, &dir, &url, |_| true);
+    for lua in lvm::ops::publish::MANIFEST_LUA_VERSIONS {
+        std::fs::remove_file(dir.join(format!("manifest-{lua}"))).unwrap();
+    }
     url
 }
 

@@ -643,7 +643,9 @@ pub(in crate::ops) fn package_record(
 }
 
 /// The build settings that can change what this rockspec's build produces: none for pure Lua,
-/// the C compiler and flags for C modules, plus the tool for make/cmake builds.
+/// the C compiler and flags for C modules, plus the tool for make/cmake builds, and the build
+/// variables (the `variables` setting and `NAME=VALUE` arguments) for every build that runs
+/// a compiler or a tool.
 pub(in crate::ops) fn build_fingerprint(ctx: &BuildContext, rockspec: &Rockspec) -> String {
     use crate::rockspec::{BuildType, Module};
     let compiles_c = rockspec.build.modules.values().any(|m| match m {
@@ -657,7 +659,9 @@ pub(in crate::ops) fn build_fingerprint(ctx: &BuildContext, rockspec: &Rockspec)
     );
     match rockspec.build.kind {
         BuildType::Builtin if compiles_c => parts.push(compiler),
-        BuildType::Builtin | BuildType::None => {}
+        // Nothing of a pure Lua build reads the settings, build variables included: the same
+        // files whatever they are.
+        BuildType::Builtin | BuildType::None => return String::new(),
         BuildType::Make => parts.extend([compiler, format!("make={}", ctx.make)]),
         BuildType::Command => parts.push(compiler),
         BuildType::Cmake => parts.extend([
