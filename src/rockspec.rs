@@ -192,6 +192,18 @@ pub struct Install {
     pub conf: Vec<InstallEntry>,
 }
 
+impl Install {
+    /// The four groups with their key (`lua`, `lib`, `bin`, `conf`), in LuaRocks' order.
+    pub fn groups(&self) -> [(&'static str, &[InstallEntry]); 4] {
+        [
+            ("lua", &self.lua),
+            ("lib", &self.lib),
+            ("bin", &self.bin),
+            ("conf", &self.conf),
+        ]
+    }
+}
+
 /// An error reading or evaluating a rockspec.
 #[derive(Debug, Error)]
 pub enum RockspecError {
@@ -1181,13 +1193,7 @@ fn lint_paths(build: &Build) -> Vec<Problem> {
             }
         }
     }
-    let install = &build.install;
-    for (kind, entries) in [
-        ("lua", &install.lua),
-        ("lib", &install.lib),
-        ("bin", &install.bin),
-        ("conf", &install.conf),
-    ] {
+    for (kind, entries) in build.install.groups() {
         let base = field_path("build.install", kind);
         for (i, entry) in entries.iter().enumerate() {
             let p = match &entry.name {

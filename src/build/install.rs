@@ -144,24 +144,29 @@ pub fn install_destination(
     }
 }
 
+/// The field path of the `index`th (from 0) entry of `build.install.<kind>`:
+/// `build.install.lua["a.b"]` for a keyed one, `build.install.lib[1]` otherwise.
+pub fn install_field(kind: &str, entry: &InstallEntry, index: usize) -> String {
+    match &entry.name {
+        Some(key) => format!("build.install.{kind}[{key:?}]"),
+        None => format!("build.install.{kind}[{}]", index + 1),
+    }
+}
+
 /// Installs `build.install` (`lua`, `lib`, `bin`, `conf`) into `prefix`.
 pub fn install_entries(
     install: &Install,
     source_dir: &Path,
     prefix: &Path,
 ) -> Result<(), BuildError> {
-    let groups = [
-        ("lua", &install.lua, Perms::Read),
-        ("lib", &install.lib, Perms::Exec),
-        ("bin", &install.bin, Perms::Exec),
-        ("conf", &install.conf, Perms::Read),
-    ];
-    for (kind, entries, perms) in groups {
+    for (kind, entries) in install.groups() {
+        // LuaRocks' permissions: modules and scripts executable, Lua files and config read.
+        let perms = match kind {
+            "lib" | "bin" => Perms::Exec,
+            _ => Perms::Read,
+        };
         for (i, entry) in entries.iter().enumerate() {
-            let field = match &entry.name {
-                Some(key) => format!("build.install.{kind}[{key:?}]"),
-                None => format!("build.install.{kind}[{}]", i + 1),
-            };
+            let field = install_field(kind, entry, i);
             let dest = install_destination(kind, entry, &field)?;
             let from = source_file(source_dir, &field, &entry.path)?;
             copy_file(&from, &prefix.join(&dest), perms)?;

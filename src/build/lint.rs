@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::builtin::{Plan, plan_module};
-use super::install::install_destination;
+use super::install::{install_destination, install_field};
 use crate::rockspec::{Build, BuildType, Problem, Severity};
 
 /// The problems with where `build`'s files would go. A `build.install` entry may name a file
@@ -48,18 +48,9 @@ pub fn lint_destinations(build: &Build) -> Vec<Problem> {
             }
         }
     }
-    let install = &build.install;
-    for (kind, entries) in [
-        ("lua", &install.lua),
-        ("lib", &install.lib),
-        ("bin", &install.bin),
-        ("conf", &install.conf),
-    ] {
+    for (kind, entries) in build.install.groups() {
         for (i, entry) in entries.iter().enumerate() {
-            let field = match &entry.name {
-                Some(key) => format!("build.install.{kind}[{key:?}]"),
-                None => format!("build.install.{kind}[{}]", i + 1),
-            };
+            let field = install_field(kind, entry, i);
             match install_destination(kind, entry, &field) {
                 Ok(dest) => {
                     let from = normalized(&entry.path);
@@ -96,10 +87,12 @@ mod tests {
     use super::*;
     use crate::rockspec::{CModule, InstallEntry, Module};
 
-    fn entry(name: Option<&str>, path: &str) -> InstallEntry {
+    /// An entry `key = path` (`None`: a list item).
+    fn entry(key: Option<&str>, path: &str) -> InstallEntry {
+        let name = key.map(String::from);
         InstallEntry {
-            name: name.map(str::to_string),
-            path: path.to_string(),
+            path: path.into(),
+            name,
         }
     }
 

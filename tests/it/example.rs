@@ -67,16 +67,7 @@ fn at_root(lvm: &Lvm, args: &[&str]) -> String {
 
 /// Runs a Lua file with Debian's lua5.4 and the environment's tree on the module paths.
 fn lua_file(lvm: &Lvm, file: &Path, args: &[&str]) -> Output {
-    let tree = lvm.tree();
-    Command::new("lua5.4")
-        .env(
-            "LUA_PATH",
-            format!(
-                "{0}/share/lua/5.4/?.lua;{0}/share/lua/5.4/?/init.lua",
-                tree.display()
-            ),
-        )
-        .env("LUA_CPATH", format!("{}/lib/lua/5.4/?.so", tree.display()))
+    common::rocks::lua54_in_tree(&lvm.tree())
         .env_remove("LUA_INIT")
         .env_remove("LUA_INIT_5_4")
         .current_dir(repo_root())

@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use crate::common::http_server::TestServer;
-use crate::common::rocks::{Lvm, event_json, git, publish_dir, publish_dir_matching, stdout_ok};
+use crate::common::rocks::{
+    Lvm, event_json, git, lua54_in_tree, publish_dir, publish_dir_matching, stdout_ok,
+};
 
 fn parity_fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/parity")
@@ -122,18 +124,7 @@ fn assert_same_files(lvm_tree: &Path, luarocks_tree: &Path) {
 
 /// Runs `code` with lua5.4 on the modules of the rocks tree `tree`.
 fn lua_in(tree: &Path, code: &str) -> Output {
-    Command::new("lua5.4")
-        .env(
-            "LUA_PATH",
-            format!(
-                "{0}/share/lua/5.4/?.lua;{0}/share/lua/5.4/?/init.lua",
-                tree.display()
-            ),
-        )
-        .env("LUA_CPATH", format!("{}/lib/lua/5.4/?.so", tree.display()))
-        .args(["-e", code])
-        .output()
-        .unwrap()
+    lua54_in_tree(tree).args(["-e", code]).output().unwrap()
 }
 
 fn read(tree: &Path, rel: &str) -> String {

@@ -273,6 +273,20 @@ impl Lvm {
     }
 }
 
+/// Debian's `lua5.4` with only the rocks tree `tree` on its module paths (no default paths).
+pub fn lua54_in_tree(tree: &Path) -> Command {
+    let mut cmd = Command::new("lua5.4");
+    cmd.env(
+        "LUA_PATH",
+        format!(
+            "{0}/share/lua/5.4/?.lua;{0}/share/lua/5.4/?/init.lua",
+            tree.display()
+        ),
+    )
+    .env("LUA_CPATH", format!("{}/lib/lua/5.4/?.so", tree.display()));
+    cmd
+}
+
 /// Asserts success and returns stdout.
 /// Runs the git CLI in `dir` with a fixed identity; asserts success and returns stdout.
 pub fn git(dir: &Path, args: &[&str]) -> String {
