@@ -96,6 +96,36 @@ fn installs_and_rebuilds_a_package_published_only_as_a_src_rock() {
     assert_eq!(out.trim(), "b");
 }
 
+#[test]
+fn a_package_recorded_from_source_url_rebuilds_from_it_after_the_server_adds_a_src_rock() {
+    let lvm = Lvm::new();
+    let (dir, url) = server_with(lvm.root.path(), "server", |f| f == "strutil-1.1-1");
+    lvm.init(&[&url]);
+    lvm.ok(&["install", "strutil"]);
+    let tarball_sha = lvm::fetch::sha256_file(&dir.join("strutil-1.1-1.tar.gz")).unwrap();
+    assert_eq!(source_of(&lvm, "strutil")["sha256"], tarball_sha.as_str());
+
+    // The server now publishes a .src.rock too, which new installs prefer; the recorded digest
+    // is the tarball's, so the rebuild goes back to source.url instead of failing on the rock.
+    let rock = publish_src_rock(&dir, "strutil-1.1-1", &url);
+    lvm::ops::publish::make_manifest(&dir).unwrap();
+    wipe_store(&lvm);
+    std::fs::remove_dir_all(std::fs::canonicalize(lvm.tree()).unwrap()).unwrap();
+    lvm.ok(&["sync"]);
+    assert_eq!(
+        stdout_ok(&lvm.lua("print(require('strutil').version)")).trim(),
+        "1.1"
+    );
+    assert_eq!(source_of(&lvm, "strutil")["sha256"], tarball_sha.as_str());
+
+    // A fresh environment takes the .src.rock.
+    let fresh = Lvm::new();
+    fresh.init(&[&url]);
+    fresh.ok(&["install", "strutil"]);
+    let rock_sha = lvm::fetch::sha256_file(&rock).unwrap();
+    assert_eq!(source_of(&fresh, "strutil")["sha256"], rock_sha.as_str());
+}
+
 /// A binary rock for a pure-Lua fixture: a zip of its rock prefix (`lua/`, the rockspec and
 /// `rock_manifest`), as `luarocks pack` makes of an installed rock.
 fn publish_all_rock(dir: &Path, fixture: &str, base_url: &str) -> PathBuf {
