@@ -239,6 +239,52 @@ mod tests {
     }
 
     #[test]
+    fn rock_variables_follow_luarocks_and_the_environments_lua() {
+        use crate::luaversion::LuaVersion;
+        let ctx = |lua| {
+            BuildContext::from_vars(
+                lua,
+                Path::new("/inc/lua"),
+                Some(Path::new("/opt/lj/bin/luajit")),
+                |k| (k == "PATH").then(String::new),
+            )
+        };
+        let jit = rock_variables(&ctx(LuaVersion::LuaJit), Path::new("/rock"));
+        assert_eq!(jit["LUA_VERSION"], "5.1");
+        assert_eq!(jit["LUALIB"], "libluajit-5.1.so");
+        assert_eq!(jit["LUA"], "/opt/lj/bin/luajit");
+        assert_eq!(jit["LUA_BINDIR"], "/opt/lj/bin");
+        assert_eq!(jit["LUA_DIR"], "/opt/lj");
+        assert_eq!(jit["LUA_INCDIR"], "/inc/lua");
+        let v51 = rock_variables(&ctx(LuaVersion::Lua51), Path::new("/rock"));
+        assert_eq!(v51["LUALIB"], "liblua5.1.so");
+        for (name, value) in [
+            ("LIB_EXTENSION", "so"),
+            ("OBJ_EXTENSION", "o"),
+            ("CFLAGS", "-O2 -fPIC"),
+            ("LIBFLAG", "-shared"),
+            ("MAKE", "make"),
+            ("UNZIP", "unzip -n"),
+            ("TEST", "test"),
+            ("PREFIX", "/rock"),
+            ("LIBDIR", "/rock/lib"),
+            ("LUADIR", "/rock/lua"),
+            ("BINDIR", "/rock/bin"),
+            ("CONFDIR", "/rock/conf"),
+            ("DOCDIR", "/rock/doc"),
+        ] {
+            assert_eq!(v51[name], value, "{name}");
+        }
+        // A user's variable overrides a default, never the rock's own directories.
+        let mut user = ctx(LuaVersion::Lua54);
+        user.variables.insert("CFLAGS".into(), "-O0".into());
+        user.variables.insert("LIBDIR".into(), "/elsewhere".into());
+        let vars = rock_variables(&user, Path::new("/rock"));
+        assert_eq!(vars["CFLAGS"], "-O0");
+        assert_eq!(vars["LIBDIR"], "/rock/lib");
+    }
+
+    #[test]
     fn non_ascii_text_is_preserved() {
         let v = vars(&[("AB", "é")]);
         let mut unmatched = Vec::new();
