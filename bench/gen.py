@@ -65,6 +65,27 @@ return M
 """
 
 
+def luaopen(symbol, entries, name):
+    """`luaopen_<symbol>`: a table of the C functions `entries` (`{"name", function}`), with
+    `name` in its field `name`; for every Lua (`luaL_register` before 5.2)."""
+    regs = "".join(f"        {entry},\n" for entry in entries)
+    return f"""int luaopen_{symbol}(lua_State *L) {{
+    static const luaL_Reg functions[] = {{
+{regs}        {{NULL, NULL}},
+    }};
+#if LUA_VERSION_NUM >= 502
+    luaL_newlib(L, functions);
+#else
+    lua_newtable(L);
+    luaL_register(L, NULL, functions);
+#endif
+    lua_pushliteral(L, "{name}");
+    lua_setfield(L, -2, "name");
+    return 1;
+}}
+"""
+
+
 def c_source(package):
     mod = module_name(package)
     return f"""/* {package}: generated benchmark C module. */
@@ -83,23 +104,7 @@ static int add(lua_State *L) {{
     return 1;
 }}
 
-int luaopen_{mod}(lua_State *L) {{
-    static const luaL_Reg functions[] = {{
-        {{"weight", weight}},
-        {{"add", add}},
-        {{NULL, NULL}},
-    }};
-#if LUA_VERSION_NUM >= 502
-    luaL_newlib(L, functions);
-#else
-    lua_newtable(L);
-    luaL_register(L, NULL, functions);
-#endif
-    lua_pushliteral(L, "{package}");
-    lua_setfield(L, -2, "name");
-    return 1;
-}}
-"""
+""" + luaopen(mod, ['{"weight", weight}', '{"add", add}'], package)
 
 
 def rockspec(package, base_url, deps, is_c):
@@ -236,26 +241,8 @@ def c_module_files(mod, parts, functions):
     for k in range(parts):
         files[f"csrc/{symbol}_{k}.c"] = c_unit(f"{symbol}_{k}", functions)
     decls = "\n".join(f"int {symbol}_{k}_entry(lua_State *L);" for k in range(parts))
-    regs = "\n".join(f'        {{"part{k}", {symbol}_{k}_entry}},' for k in range(parts))
-    files[f"csrc/{symbol}_0.c"] += f"""
-{decls}
-
-int luaopen_{symbol}(lua_State *L) {{
-    static const luaL_Reg functions[] = {{
-{regs}
-        {{NULL, NULL}},
-    }};
-#if LUA_VERSION_NUM >= 502
-    luaL_newlib(L, functions);
-#else
-    lua_newtable(L);
-    luaL_register(L, NULL, functions);
-#endif
-    lua_pushliteral(L, "{mod}");
-    lua_setfield(L, -2, "name");
-    return 1;
-}}
-"""
+    entries = [f'{{"part{k}", {symbol}_{k}_entry}}' for k in range(parts)]
+    files[f"csrc/{symbol}_0.c"] += f"\n{decls}\n\n" + luaopen(symbol, entries, mod)
     return files
 
 
