@@ -72,6 +72,16 @@ pub struct Description {
     pub labels: Vec<String>,
 }
 
+impl Description {
+    /// The summary on one line (runs of blanks and line breaks made one space), or none when
+    /// it is blank: how `show` and `search` print it.
+    pub fn summary_line(&self) -> Option<String> {
+        let summary = self.summary.as_deref()?;
+        let line = summary.split_whitespace().collect::<Vec<_>>().join(" ");
+        (!line.is_empty()).then_some(line)
+    }
+}
+
 /// Where the package's sources come from.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Source {
@@ -1289,4 +1299,25 @@ fn split_rockspec_file_name(name: &str) -> Option<(String, String)> {
         return None;
     }
     Some((package.to_lowercase(), format!("{upstream}-{revision}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Description;
+
+    #[test]
+    fn the_summary_line_joins_blanks_and_drops_an_empty_summary() {
+        let with = |summary: Option<&str>| Description {
+            summary: summary.map(str::to_owned),
+            ..Description::default()
+        };
+        assert_eq!(
+            with(Some("  A JSON\n   library\t"))
+                .summary_line()
+                .as_deref(),
+            Some("A JSON library")
+        );
+        assert_eq!(with(Some(" \n ")).summary_line(), None);
+        assert_eq!(with(None).summary_line(), None);
+    }
 }

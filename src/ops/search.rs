@@ -357,7 +357,7 @@ fn summary_of(
 ) -> Result<Option<String>> {
     let text = fetch_rockspec_text(server, name, &newest.version, &newest.arches, scratch)?;
     let rockspec = Rockspec::from_lua(&text, &format!("{name}-{}.rockspec", newest.version))?;
-    Ok(crate::ops::show::one_line(rockspec.description.summary))
+    Ok(rockspec.description.summary_line())
 }
 
 #[cfg(test)]

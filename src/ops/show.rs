@@ -61,7 +61,7 @@ pub fn remote_package(
             .collect(),
         servers,
         server: server.url().to_string(),
-        summary: one_line(rockspec.description.summary),
+        summary: rockspec.description.summary_line(),
         license: rockspec.description.license,
         homepage: rockspec.description.homepage,
         dependencies: rockspec
@@ -72,10 +72,4 @@ pub fn remote_package(
         version: version.to_string(),
         name,
     })
-}
-
-/// A rockspec text field on one line, or none when it is blank.
-pub fn one_line(text: Option<String>) -> Option<String> {
-    text.map(|s| s.split_whitespace().collect::<Vec<_>>().join(" "))
-        .filter(|s| !s.is_empty())
 }
