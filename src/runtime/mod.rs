@@ -304,17 +304,15 @@ impl Runtimes {
                 .into_iter()
                 .filter(|r| r.name != dir_name(r.interpreter, &input_key(r.interpreter, &compiler)))
                 .collect(),
-            Err(_) => {
-                let newest: Vec<String> = LuaVersion::ALL
-                    .into_iter()
-                    .filter_map(|lua| self.newest(lua))
-                    .map(|r| r.name)
-                    .collect();
-                installed
-                    .into_iter()
-                    .filter(|r| !newest.contains(&r.name))
-                    .collect()
-            }
+            // `installed` is sorted by interpreter, then build time: every runtime followed by
+            // one of the same interpreter is an older build (one read of the folder, not one
+            // per interpreter).
+            Err(_) => installed
+                .iter()
+                .zip(installed.iter().skip(1))
+                .filter(|(older, next)| older.interpreter == next.interpreter)
+                .map(|(older, _)| older.clone())
+                .collect(),
         }
     }
 
@@ -553,6 +551,41 @@ mod tests {
             LuaVersion::LuaJit,
             "LuaJIT 2.1.1788856981 -- Copyright (C) 2005-2025 Mike Pall."
         ));
+    }
+
+    #[test]
+    fn without_a_compiler_all_but_the_newest_build_of_each_interpreter_are_superseded() {
+        let dir = tempfile::tempdir().unwrap();
+        let runtimes = Runtimes::new(dir.path().to_path_buf());
+        let fake = |name: &str, lua: LuaVersion, built_at: &str| {
+            let runtime = dir.path().join(name);
+            fs::create_dir_all(runtime.join("bin")).unwrap();
+            fs::write(runtime.join("bin").join(program(lua)), "").unwrap();
+            let meta = Metadata {
+                format: META_FORMAT,
+                interpreter: lua.as_str().to_owned(),
+                release: release(lua).to_owned(),
+                version: String::new(),
+                compiler: "cc".into(),
+                key: name.into(),
+                built_at: built_at.into(),
+            };
+            let text = serde_json::to_string(&meta).unwrap();
+            fs::write(runtime.join(layout::RUNTIME_META_FILE), text).unwrap();
+        };
+        fake("lua-5.1-old", LuaVersion::Lua51, "2026-01-01T00:00:00Z");
+        fake("lua-5.1-new", LuaVersion::Lua51, "2026-02-01T00:00:00Z");
+        fake("lua-5.4-only", LuaVersion::Lua54, "2026-01-15T00:00:00Z");
+        let no_compiler = BuildEnv {
+            path: Some(dir.path().join("no-tools").into_os_string()),
+            ..BuildEnv::default()
+        };
+        let names: Vec<String> = runtimes
+            .superseded(&no_compiler)
+            .into_iter()
+            .map(|r| r.name)
+            .collect();
+        assert_eq!(names, ["lua-5.1-old"]);
     }
 
     #[test]
