@@ -3,6 +3,7 @@
 //! ([`recommend`]). Nothing here sends usage data anywhere: every check reads the environment,
 //! the store and the configured rocks servers' manifests.
 
+pub mod advice;
 pub mod data;
 pub mod doctor;
 mod error;

@@ -10,6 +10,7 @@ use std::collections::BTreeSet;
 
 use serde::Serialize;
 
+pub use super::advice::{ActiveProfile, Recommendation};
 use super::data::{Catalog, PlannedPackage, dependency_text};
 use super::{Available, CuratorError, install_command, remove_command};
 use crate::env::Environment;
@@ -49,25 +50,6 @@ pub struct ScanSummary {
     pub files: usize,
     pub requires: usize,
     pub unknown: Vec<super::usage::Use>,
-}
-
-/// One suggestion.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Recommendation {
-    /// `collection`, `dev-tools`, `prod-extras`, `update`, `duplicate`, `orphans`,
-    /// `profile-conflict`.
-    pub rule: &'static str,
-    pub packages: Vec<String>,
-    pub reason: String,
-    /// The one command that applies it.
-    pub command: String,
-}
-
-/// The curated profile an environment follows, and whether it was set up for production.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ActiveProfile {
-    pub name: String,
-    pub prod: bool,
 }
 
 /// The newest setup on the current profile branch; else the curated profile the branch is

@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use super::advice::{ActiveProfile, Recommendation};
 use super::data::Catalog;
-use super::recommend::{ActiveProfile, Recommendation};
 use super::requires::{self, RequireCall};
 use super::{install_command, remove_command, shell_word};
 use crate::env::Environment;
