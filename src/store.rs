@@ -597,15 +597,22 @@ impl Pins {
     /// Pins `key` for as long as this set lives. Waits while a collection runs, so a
     /// collection either sees the pin or finished before the caller looks the entry up.
     pub fn pin(&self, key: &StoreKey) -> Result<(), StoreError> {
+        self.pin_all(std::slice::from_ref(key))
+    }
+
+    /// Pins every key of `keys` under one wait for the store lock (see [`Pins::pin`]).
+    pub fn pin_all(&self, keys: &[StoreKey]) -> Result<(), StoreError> {
         let dir = self.store.pins_dir();
         fs::create_dir_all(&dir).map_err(ctx("create", &dir))?;
         let _lock = self.store.lock(false)?;
-        let file = tempfile::Builder::new()
-            .prefix(&format!("{key}.{}.", std::process::id()))
-            .tempfile_in(&dir)
-            .map_err(ctx("create a pin in", &dir))?;
-        let (_, path) = file.keep().map_err(|e| ctx("keep", &dir)(e.error))?;
-        self.files.lock().expect("not poisoned").push(path);
+        for key in keys {
+            let file = tempfile::Builder::new()
+                .prefix(&format!("{key}.{}.", std::process::id()))
+                .tempfile_in(&dir)
+                .map_err(ctx("create a pin in", &dir))?;
+            let (_, path) = file.keep().map_err(|e| ctx("keep", &dir)(e.error))?;
+            self.files.lock().expect("not poisoned").push(path);
+        }
         Ok(())
     }
 }

@@ -143,6 +143,12 @@ impl Environment {
     /// state `lvm bisect` tests), so it costs links and directories only.
     pub fn materialize_throwaway(&self, manifest: &Manifest, dir: &Path) -> Result<()> {
         let store = self.home.store()?;
+        // A state of the history (a rollback's, a profile's, a bisect step's) may be in no
+        // environment's head, so `lvm gc` elsewhere could collect its entries while they are
+        // linked; pinned, they stay until the tree holds its own links to every file.
+        let pins = store.pins();
+        pins.pin_all(&store_keys(manifest)?)?;
+        super::pause_point("pinned");
         let rocks = self.tree_rocks(manifest)?;
         let lua = manifest.lua_version()?;
         tree::materialize(dir, lua, &rocks)?;
@@ -179,11 +185,7 @@ impl Environment {
         let store = self.home.store()?;
         let mut rocks = Vec::new();
         for (name, package) in &manifest.packages {
-            let key =
-                StoreKey::parse(&package.store_key).map_err(|source| EnvError::BadStoreKey {
-                    name: name.clone(),
-                    source,
-                })?;
+            let key = package_store_key(name, &package.store_key)?;
             let stored = store.get(&key)?.ok_or_else(|| EnvError::NotInStore {
                 name: name.clone(),
                 version: package.version.to_string(),
@@ -281,6 +283,23 @@ impl Environment {
 pub(super) fn tree_dir_matches(dir: &Path, manifest: &Manifest) -> bool {
     fs::read_to_string(dir.join(TREE_STATE_FILE))
         .is_ok_and(|s| s.trim() == manifest_digest(manifest))
+}
+
+/// The store keys of every package of `manifest`.
+fn store_keys(manifest: &Manifest) -> Result<Vec<StoreKey>> {
+    manifest
+        .packages
+        .iter()
+        .map(|(name, package)| package_store_key(name, &package.store_key))
+        .collect()
+}
+
+/// A package's recorded store key, parsed; the error names the package.
+fn package_store_key(name: &str, key: &str) -> Result<StoreKey> {
+    StoreKey::parse(key).map_err(|source| EnvError::BadStoreKey {
+        name: name.to_string(),
+        source,
+    })
 }
 
 /// A tree's mark (the digest in `.lvm-state`) with the mark file's metadata; `None` for a tree

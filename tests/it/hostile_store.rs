@@ -431,6 +431,41 @@ fn gc_in_another_environment_keeps_the_builds_of_an_install_in_flight() {
 }
 
 #[test]
+fn gc_in_another_environment_keeps_the_builds_of_a_rollback_in_flight() {
+    let lvm = Lvm::new();
+    let (_dir, url) = file_server(lvm.root.path());
+    lvm.init(&[&url]);
+    let other = lvm.root.path().join("other-env");
+    ok(in_env(&lvm, &other, &["init", "--server", &url]));
+    lvm.ok(&["install", "strutil"]);
+    lvm.ok(&["remove", "strutil"]);
+    let built = store_entries(&lvm);
+    assert_eq!(built.len(), 1);
+    // Without a kept tree of the old state, the rollback makes its tree from the store.
+    let live = std::fs::read_link(lvm.tree()).unwrap();
+    for kept in std::fs::read_dir(lvm.env_dir().join(".trees")).unwrap() {
+        let kept = kept.unwrap().path();
+        if kept.file_name() != live.file_name() {
+            std::fs::remove_dir_all(&kept).unwrap();
+        }
+    }
+
+    // Paused with the old state's entries pinned, before it links them: no head needs
+    // strutil's build, so `gc --older-than 0` elsewhere would collect it.
+    let (rolling, marker) = spawn_paused(&lvm, "pinned", &["rollback", "1"]);
+    ok(in_env(&lvm, &other, &["gc", "--older-than", "0"]));
+    assert_eq!(
+        store_entries(&lvm),
+        built,
+        "gc removed a build of the rollback in flight"
+    );
+    std::fs::remove_file(&marker).unwrap();
+    stdout_ok(&rolling.wait_with_output().unwrap());
+    assert_eq!(lvm.installed(), ["strutil 1.1-1"]);
+    lvm.ok(&["verify"]);
+}
+
+#[test]
 fn pins_of_processes_that_are_gone_do_not_keep_entries() {
     let lvm = Lvm::new();
     let (_dir, url) = file_server(lvm.root.path());
