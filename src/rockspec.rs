@@ -95,9 +95,12 @@ pub struct Source {
     pub dir: Option<String>,
 }
 
-/// What an external dependency needs: a header and/or a library (either may be given).
+/// What an external dependency needs: a program, a header and/or a library (any may be
+/// given; LuaRocks' rockspec formats take one name of each, not lists).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExternalDependency {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub program: Option<String>,
     pub header: Option<String>,
     pub library: Option<String>,
 }
@@ -935,10 +938,10 @@ impl Checker {
                 continue;
             };
             self.unknown_keys(entry, &p, &["header", "library", "program"]);
-            let _ = self.opt_string(entry, &p, "program");
             out.insert(
                 name.clone(),
                 ExternalDependency {
+                    program: self.opt_string(entry, &p, "program"),
                     header: self.opt_string(entry, &p, "header"),
                     library: self.opt_string(entry, &p, "library"),
                 },

@@ -41,12 +41,12 @@ pub enum BuildError {
     )]
     ExternalDependency {
         name: String,
-        /// `header` or `library`.
+        /// `program`, `header` or `library`.
         kind: &'static str,
         file: String,
         /// Every file path tried.
         searched: Vec<PathBuf>,
-        /// `INCDIR` or `LIBDIR`: the variable that points the search elsewhere.
+        /// `BINDIR`, `INCDIR` or `LIBDIR`: the variable that points the search elsewhere.
         dir_var: &'static str,
         /// The rock being built, for the example command (filled in by `build_rock`).
         package: String,

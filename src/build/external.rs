@@ -10,6 +10,9 @@ use super::BuildError;
 use super::vars::Variables;
 use crate::rockspec::{Build, ExternalDependency, Module};
 
+/// The folder below a prefix that holds programs (LuaRocks' `external_deps_subdirs.bin`).
+const BIN_SUBDIR: &str = "bin";
+
 /// Where external dependencies are looked for: LuaRocks' `external_deps_dirs` (prefixes, in
 /// order) and the subdirectories of each that hold headers and libraries.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,8 +91,8 @@ pub fn dependencies_to_check(
                 found.insert(
                     library_variable_name(library),
                     ExternalDependency {
-                        header: None,
                         library: Some(library.clone()),
+                        ..ExternalDependency::default()
                     },
                 );
             }
@@ -175,13 +178,61 @@ fn file_in_dir(dir: &Path, file: &str) -> bool {
 
 /// One kind of file a dependency names, and where it was looked for.
 struct Probe<'a> {
-    /// `INCDIR` or `LIBDIR`.
+    /// `BINDIR`, `INCDIR` or `LIBDIR`.
     dir_var: &'static str,
-    /// `header` or `library`.
+    /// `program`, `header` or `library`.
     kind: &'static str,
     /// What the rockspec wrote.
     wanted: Option<&'a str>,
+    /// The file names tried, in LuaRocks' order.
     candidates: Vec<String>,
+    /// The folders below a prefix that hold this kind of file.
+    subdirs: &'a [String],
+}
+
+/// The three probes of LuaRocks' `check_external_dependency_at`, in its (sorted) order:
+/// programs in `bin`, headers in the include folders, libraries in the library folders.
+fn probes<'a>(
+    dep: &'a ExternalDependency,
+    dirs: &'a SearchDirs,
+    bin: &'a [String],
+) -> [Probe<'a>; 3] {
+    let probe = |dir_var,
+                 kind,
+                 wanted: &'a Option<String>,
+                 candidates: fn(&str) -> Vec<String>,
+                 subdirs| {
+        Probe {
+            dir_var,
+            kind,
+            wanted: wanted.as_deref(),
+            candidates: wanted.as_deref().map(candidates).unwrap_or_default(),
+            subdirs,
+        }
+    };
+    [
+        probe(
+            "BINDIR",
+            "program",
+            &dep.program,
+            |p| vec![p.to_string()],
+            bin,
+        ),
+        probe(
+            "INCDIR",
+            "header",
+            &dep.header,
+            header_file_candidates,
+            &dirs.include_subdirs,
+        ),
+        probe(
+            "LIBDIR",
+            "library",
+            &dep.library,
+            library_file_candidates,
+            &dirs.lib_subdirs,
+        ),
+    ]
 }
 
 /// LuaRocks' `autodetect_external_dependencies` also points the C modules that link libraries
@@ -212,10 +263,11 @@ pub fn add_autodetected_dirs(
 
 /// Looks for one external dependency as LuaRocks' `deps.check_external_deps` does and
 /// returns its variables: `NAME_DIR` (the prefix it was found under), `NAME_BINDIR`,
-/// `NAME_INCDIR`, `NAME_LIBDIR` and `NAME_INCDIR_FILE` / `NAME_LIBDIR_FILE` for the file that
-/// was found. Prefixes are tried in order (`NAME_DIR` or `DEPS_DIR` from `vars` replaces them);
-/// under one prefix, the header and the library must both be found. `NAME_INCDIR` /
-/// `NAME_LIBDIR` in `vars` name the one directory to look in.
+/// `NAME_INCDIR`, `NAME_LIBDIR` and `NAME_BINDIR_FILE` / `NAME_INCDIR_FILE` /
+/// `NAME_LIBDIR_FILE` for the file that was found. Prefixes are tried in order (`NAME_DIR` or
+/// `DEPS_DIR` from `vars` replaces them); under one prefix, the program, the header and the
+/// library the rockspec names must all be found (of a list, any one). `NAME_BINDIR` /
+/// `NAME_INCDIR` / `NAME_LIBDIR` in `vars` name the one directory to look in.
 pub fn find_external_dependency(
     name: &str,
     dep: &ExternalDependency,
@@ -227,41 +279,17 @@ pub fn find_external_dependency(
         Some(prefix) => vec![prefix],
         None => dirs.prefixes.clone(),
     };
-    let probes = [
-        Probe {
-            dir_var: "INCDIR",
-            kind: "header",
-            wanted: dep.header.as_deref(),
-            candidates: dep
-                .header
-                .as_deref()
-                .map(header_file_candidates)
-                .unwrap_or_default(),
-        },
-        Probe {
-            dir_var: "LIBDIR",
-            kind: "library",
-            wanted: dep.library.as_deref(),
-            candidates: dep
-                .library
-                .as_deref()
-                .map(library_file_candidates)
-                .unwrap_or_default(),
-        },
-    ];
+    let bin = [BIN_SUBDIR.to_string()];
+    let probes = probes(dep, dirs, &bin);
     // LuaRocks names every file it tried, under every prefix, for the probe that failed last.
-    let mut failure: Option<(&Probe, Vec<PathBuf>)> = None;
+    let mut failure: Option<&Probe> = None;
     let mut tried: Vec<PathBuf> = Vec::new();
     'prefixes: for prefix in &prefixes {
         let mut out = Variables::new();
         for probe in &probes {
-            let subdirs = match probe.dir_var {
-                "INCDIR" => &dirs.include_subdirs,
-                _ => &dirs.lib_subdirs,
-            };
             let paths: Vec<PathBuf> = match user(probe.dir_var) {
                 Some(dir) => vec![dir],
-                None => subdirs.iter().map(|s| prefix.join(s)).collect(),
+                None => probe.subdirs.iter().map(|s| prefix.join(s)).collect(),
             };
             let mut found = (paths.first().cloned().unwrap_or_default(), None);
             if probe.wanted.is_some() {
@@ -274,7 +302,7 @@ pub fn find_external_dependency(
                 match hit {
                     Some(hit) => found = hit,
                     None => {
-                        if failure.as_ref().is_some_and(|(p, _)| p.kind != probe.kind) {
+                        if failure.is_some_and(|p| p.kind != probe.kind) {
                             tried.clear();
                         }
                         tried.extend(
@@ -283,7 +311,7 @@ pub fn find_external_dependency(
                                 .iter()
                                 .flat_map(|file| paths.iter().map(move |d| d.join(file))),
                         );
-                        failure = Some((probe, paths));
+                        failure = Some(probe);
                         continue 'prefixes;
                     }
                 }
@@ -296,21 +324,18 @@ pub fn find_external_dependency(
                 out.insert(format!("{name}_{}_FILE", probe.dir_var), file);
             }
         }
-        let bindir = user("BINDIR").unwrap_or_else(|| prefix.join("bin"));
-        out.insert(format!("{name}_BINDIR"), bindir.display().to_string());
         out.insert(format!("{name}_DIR"), prefix.display().to_string());
         return Ok(out);
     }
-    let Some((probe, _)) = failure else {
+    let Some(probe) = failure else {
         // No prefix to look under (an empty search list): nothing can be found.
+        let first = [&dep.program, &dep.header, &dep.library]
+            .into_iter()
+            .find_map(|wanted| wanted.clone());
         return Err(BuildError::ExternalDependency {
             name: name.to_string(),
-            kind: "header or library",
-            file: dep
-                .header
-                .clone()
-                .or_else(|| dep.library.clone())
-                .unwrap_or_default(),
+            kind: "program, header or library",
+            file: first.unwrap_or_default(),
             searched: Vec::new(),
             dir_var: "DIR",
             package: String::new(),
@@ -357,6 +382,7 @@ mod tests {
         ExternalDependency {
             header: header.map(str::to_string),
             library: library.map(str::to_string),
+            ..ExternalDependency::default()
         }
     }
 
@@ -428,6 +454,38 @@ mod tests {
         .expect("found");
         assert_eq!(vars["H_LIBDIR"], r.join("usr/lib").display().to_string());
         assert!(!vars.contains_key("H_LIBDIR_FILE"));
+    }
+
+    #[test]
+    fn a_program_is_looked_for_in_the_bin_folder_of_the_prefix() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let r = root.path();
+        touch(&r.join("usr/bin/pkgtool"));
+        touch(&r.join("usr/local/include/p.h"));
+        let dep = ExternalDependency {
+            program: Some("pkgtool".into()),
+            ..ExternalDependency::default()
+        };
+        let vars =
+            find_external_dependency("P", &dep, &dirs_under(r), &Variables::new()).expect("found");
+        // /usr/local has no program: the prefix is /usr.
+        assert_eq!(vars["P_DIR"], r.join("usr").display().to_string());
+        assert_eq!(vars["P_BINDIR"], r.join("usr/bin").display().to_string());
+        assert_eq!(vars["P_BINDIR_FILE"], "pkgtool");
+
+        let missing = ExternalDependency {
+            program: Some("nope".into()),
+            ..ExternalDependency::default()
+        };
+        let err = find_external_dependency("P", &missing, &dirs_under(r), &Variables::new())
+            .expect_err("missing");
+        let msg = err.to_string();
+        assert!(msg.contains("program `nope`"), "{msg}");
+        assert!(msg.contains("P_BINDIR"), "{msg}");
+        assert!(
+            msg.contains(&r.join("usr/bin/nope").display().to_string()),
+            "{msg}"
+        );
     }
 
     #[test]

@@ -260,6 +260,7 @@ fn c_module_builtin_compiles_and_loads_in_lua() {
         ExternalDependency {
             header: Some("math.h".into()),
             library: Some("m".into()),
+            ..ExternalDependency::default()
         },
     );
     let report = build_rock(&spec, &s.src, &s.prefix, &s.ctx).expect("build");
@@ -476,7 +477,7 @@ fn missing_external_header_fails_before_building() {
         "NOPELIB".into(),
         ExternalDependency {
             header: Some("nopelib/nope.h".into()),
-            library: None,
+            ..ExternalDependency::default()
         },
     );
     let err = build_rock(&spec, &s.src, &s.prefix, &s.ctx).expect_err("missing header");

@@ -235,6 +235,36 @@ fn external_dependencies_are_found_where_luarocks_finds_them() {
 }
 
 #[test]
+#[cfg_attr(
+    not(all(lvm_has_luarocks, lvm_has_openssl_dev)),
+    ignore = "needs luarocks and OpenSSL's headers (libssl-dev)"
+)]
+fn external_programs_are_found_where_luarocks_finds_them() {
+    let lvm = Lvm::new();
+    let url = parity_server(lvm.root.path());
+    lvm.init(&[&url]);
+    lvm.ok(&["install", "extprog"]);
+    let probe = "share/lua/5.4/extprog.lua";
+    let ours = read(&lvm.tree(), probe);
+    let theirs = luarocks_install(lvm.root.path(), &[&url], &["extprog"]);
+    assert_eq!(ours, read(&theirs, probe));
+    assert!(ours.contains("header = \"openssl/ssl.h\""), "{ours}");
+    assert!(ours.contains("shell = \"sh\""), "{ours}");
+
+    // Pointed at a folder without the program, the install fails naming it, changing nothing.
+    lvm.ok(&["remove", "extprog"]);
+    let before = lvm.snapshot();
+    let err = lvm.fails(&["install", "extprog", "SHELL_BINDIR=/lvm-no-such-dir"]);
+    assert!(
+        err.contains("SHELL")
+            && err.contains("program `sh`")
+            && err.contains("/lvm-no-such-dir/sh"),
+        "{err}"
+    );
+    assert_eq!(lvm.snapshot(), before);
+}
+
+#[test]
 #[cfg_attr(not(lvm_has_luarocks), ignore = "needs luarocks")]
 fn variables_given_as_arguments_or_settings_reach_the_build_the_event_and_the_store_key() {
     let lvm = Lvm::new();
