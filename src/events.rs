@@ -67,6 +67,10 @@ pub enum EventKind {
     Revert,
     /// The package changes of an event of another profile taken (`lvm cherry-pick`).
     CherryPick,
+    /// A kind a newer lvm wrote (a compatible minor schema may add kinds): read, shown and
+    /// replayed by its changes like any other; never written.
+    #[serde(other)]
+    Unknown,
 }
 
 impl EventKind {
@@ -89,6 +93,7 @@ impl EventKind {
             EventKind::Config => "config",
             EventKind::Revert => "revert",
             EventKind::CherryPick => "cherry-pick",
+            EventKind::Unknown => "unknown",
         }
     }
 }
@@ -613,12 +618,35 @@ mod tests {
         assert_eq!(refused_schema(&e), Some(FormatVersion::new(2, 0, 0)));
         e["schema"] = "2.1.0".into();
         assert_eq!(refused_schema(&e), Some(FormatVersion::new(2, 1, 0)));
+        // Schema 1 with a kind this lvm does not know reads (see the next test).
         e["schema"] = 1.into();
         let msg = format!("x\n\nlvm-event:{e}\n");
-        assert!(matches!(
-            Event::from_commit_message(&msg, "c"),
-            Err(EventError::Malformed { .. })
-        ));
+        assert_eq!(
+            Event::from_commit_message(&msg, "c").unwrap().kind,
+            EventKind::Unknown
+        );
+    }
+
+    #[test]
+    fn a_kind_from_a_newer_lvm_reads_as_unknown_and_replays() {
+        let removed = Change::Removed {
+            name: "a".into(),
+            package: Box::new(package("1.0-1")),
+        };
+        let mut e = serde_json::to_value(Event::new(
+            EventKind::Remove,
+            vec!["x".into()],
+            vec![removed],
+        ))
+        .unwrap();
+        e["schema"] = "1.1.0".into();
+        e["kind"] = "frobnicate".into();
+        let message = format!("Frobnicated\n\nlvm-event:{e}\n");
+        let event = Event::from_commit_message(&message, "c0ffee").expect("reads");
+        assert_eq!(event.kind, EventKind::Unknown);
+        assert_eq!(event.kind.as_str(), "unknown");
+        assert_eq!(event.args, ["x"]);
+        assert_eq!(event.changes.len(), 1);
     }
 
     #[test]
