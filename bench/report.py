@@ -330,6 +330,21 @@ def render(results):
                      "largest single process of the command, compilers included):")
         parts.append(table(["command", "peak RSS", "target", ""], mem_rows))
 
+    lux_mem_rows = []
+    for kind in ("cold", "warm"):
+        ours = number(results, f"memory-shape-{kind}-lvm.rss")
+        theirs = number(results, f"memory-shape-{kind}-lux.rss")
+        if ours is None or theirs is None:
+            continue
+        lux_mem_rows.append((f"the closure of workload 1 (51 rocks, 5 C), {kind}",
+                             fmt_bytes(ours * KIB), fmt_bytes(theirs * KIB),
+                             f"{ours / theirs:.2f}", "≤ Lux", verdict(ours <= theirs)))
+    if lux_mem_rows:
+        parts.append("Peak memory beside Lux, on the HTTPS rocks server of the shapes (GNU time's "
+                     "maximum resident set size: the largest single process of the command, "
+                     "compilers included):")
+        parts.append(table(["workload", "lvm", "Lux", "lvm / Lux", "target", ""], lux_mem_rows))
+
     events = int(info.get("events", "10000"))
     loose = number(results, "history-git-bytes-loose")
     packed = number(results, "history-git-bytes-gc")

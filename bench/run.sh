@@ -415,6 +415,16 @@ install_shape() {
             lua5.4 -e "$check" >>"$LOG" 2>&1 ||
             die "require '$module' failed in Lux's $root tree"
     fi
+    if [ "$root" = bench-root ] && [ -n "$LUX" ]; then
+        # Peak memory of the closure's installs, lvm beside Lux (compilers included: the
+        # largest single process of the command).
+        peak "memory-shape-cold-lvm" "rm -rf $H $E && $lvm init --server $url" "$lvm install $root"
+        peak "memory-shape-warm-lvm" "rm -rf $E && $lvm init --server $url" "$lvm install $root"
+        local lux
+        lux=$(lux_in "$XH" "$XT")
+        peak "memory-shape-cold-lux" "rm -rf $XH $XT" "$lux --server $url install $root"
+        peak "memory-shape-warm-lux" "rm -rf $XT" "$lux --server $url install $root"
+    fi
     [ "$c_files" -gt 0 ] || return 0
     local B="$W/bare-$root" unpack="" rock
     for rock in ${c_rocks//,/ }; do
