@@ -75,8 +75,13 @@ impl Environment {
     pub fn install_packages(&self, specs: &[&str]) -> Result<Outcome> {
         let args: Vec<String> = specs.iter().map(|s| s.to_string()).collect();
         let targets = install::parse_targets(&args)?;
-        let env = self.lock(DEFAULT_LOCK_TIMEOUT)?;
-        install::install(&env, &targets, &ServerChoice::default(), &args)
+        install::install(
+            self,
+            DEFAULT_LOCK_TIMEOUT,
+            &targets,
+            &ServerChoice::default(),
+            &args,
+        )
     }
 
     /// Removes a package and the dependencies nothing else needs; refuses when installed

@@ -58,7 +58,6 @@ pub fn exec(ctx: &Context, args: InstallArgs) -> Result<i32> {
         return super::interactive::install_command(ctx, &args.targets, || args.servers.choice());
     }
     let env = ctx.open()?;
-    let env = env.lock(ctx.lock_timeout)?;
     let (targets, event_args) = if args.deps_only {
         let project = match args.targets.as_slice() {
             [] => ".".to_string(),
@@ -78,7 +77,8 @@ pub fn exec(ctx: &Context, args: InstallArgs) -> Result<i32> {
     } else {
         (install::parse_targets(&args.targets)?, args.targets.clone())
     };
-    let outcome = install::install(&env, &targets, &args.servers.choice()?, &event_args)?;
+    let choice = args.servers.choice()?;
+    let outcome = install::install(&env, ctx.lock_timeout, &targets, &choice, &event_args)?;
     outcome::report(
         ctx,
         args.json,

@@ -26,8 +26,8 @@ pub struct UpgradeArgs {
 
 pub fn exec(ctx: &Context, args: UpgradeArgs) -> Result<i32> {
     let env = ctx.open()?;
-    let env = env.lock(ctx.lock_timeout)?;
-    let outcome = upgrade::upgrade(&env, &args.names, &args.servers.choice()?)?;
+    let choice = args.servers.choice()?;
+    let outcome = upgrade::upgrade(&env, ctx.lock_timeout, &args.names, &choice)?;
     let nothing = "Nothing to upgrade: every package is at the newest version allowed";
     outcome::report(ctx, args.json, &outcome, "Upgraded", nothing)?;
     Ok(exit::OK)

@@ -166,8 +166,11 @@ pub fn fault_point(point: &str) {
 
 /// A test hook: with `LVM_TEST_PAUSE_AT=<point>:<file>`, lvm writes its process id to `<file>`
 /// when it reaches `<point>` and waits until the file is deleted (at most two minutes), so a test
-/// can act while lvm is stopped there (e.g. holding the writer lock at `locked`).
+/// can act while lvm is stopped there (e.g. holding the writer lock at `locked`). It pauses the
+/// first time only: a point that parallel builds reach (`build`) would otherwise pause again
+/// after the test let it go, with nobody left to delete the file.
 pub fn pause_point(point: &str) {
+    static PAUSED: std::sync::Mutex<bool> = std::sync::Mutex::new(false);
     let Ok(spec) = std::env::var("LVM_TEST_PAUSE_AT") else {
         return;
     };
@@ -175,6 +178,13 @@ pub fn pause_point(point: &str) {
         return;
     };
     if at != point {
+        return;
+    }
+    // Held while paused, so a second thread reaching the point waits here and then goes on.
+    let Ok(mut paused) = PAUSED.lock() else {
+        return;
+    };
+    if std::mem::replace(&mut *paused, true) {
         return;
     }
     let file = Path::new(file);
@@ -195,6 +205,15 @@ fn pack_every() -> usize {
         .ok()
         .and_then(|n| n.parse().ok())
         .unwrap_or(crate::envrepo::PACK_EVERY)
+}
+
+/// The state at one head commit, read without the writer lock: a change is computed from it
+/// (resolved, its builds made), then recorded under the lock if the head is still `head`, or
+/// computed again from the new head if another writer moved it meanwhile.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    pub head: Oid,
+    pub manifest: Manifest,
 }
 
 /// The phases every event reports in `durations_ms` (0 when a change has no such phase).
@@ -307,15 +326,7 @@ impl Environment {
     /// the environment's settings before it opens the environment), so it is opened once.
     pub fn open_repo(repo: EnvRepo, home: Home, options: OpenOptions) -> Result<Environment> {
         let root = &repo.root().to_path_buf();
-        let head = repo.head()?;
-        let config_text = repo.read_file(head, CONFIG_FILE)?;
-        let config_text = String::from_utf8_lossy(&config_text);
-        let file = root.join(CONFIG_FILE).display().to_string();
-        let config = match options.setting_replaced {
-            Some(key) => EnvConfig::parse_without(&config_text, &file, key),
-            None => EnvConfig::parse(&config_text, &file),
-        }
-        .map_err(EnvError::BadSettings)?;
+        let config = recorded_settings(&repo, repo.head()?, &options)?;
         let env = Environment::assemble(root, repo, config, home, options);
         // Every wait of the open shares one deadline: a stalled writer costs a reader the lock
         // timeout once, not once per wait.
@@ -439,6 +450,28 @@ impl Environment {
         Ok(self.repo.head()?)
     }
 
+    /// The head commit and its state, to compute a change from without the writer lock (see
+    /// [`Snapshot`]). This handle stops holding the state lock as a reader: the snapshot reads
+    /// only commits, which never change, and a command that computes a change for minutes
+    /// (downloads, builds) must not keep other writers from finishing theirs.
+    pub fn snapshot(&self) -> Result<Snapshot> {
+        self.release_read_guard();
+        let head = self.head()?;
+        Ok(Snapshot {
+            head,
+            manifest: self.repo.manifest_at(head)?,
+        })
+    }
+
+    /// Whether the settings recorded at the head, with this handle's overrides, differ from the
+    /// ones it was opened with: another process changed them since (`lvm config set`, a Lua
+    /// change), so a change computed with this handle's settings is stale.
+    pub fn settings_moved(&self) -> Result<bool> {
+        let mut recorded = recorded_settings(&self.repo, self.head()?, &self.options)?;
+        self.options.apply(&mut recorded);
+        Ok(recorded != self.config)
+    }
+
     /// The current state (the head commit's manifest).
     pub fn manifest(&self) -> Result<Manifest> {
         Ok(self.repo.manifest_at(self.head()?)?)
@@ -504,6 +537,19 @@ impl Environment {
         let same = replayed.to_bytes() == recorded.to_bytes();
         Ok((recorded, same))
     }
+}
+
+/// The settings recorded at `commit` as a handle opened with `options` reads them (leaving
+/// out the setting it replaces), before its overrides apply.
+fn recorded_settings(repo: &EnvRepo, commit: Oid, options: &OpenOptions) -> Result<EnvConfig> {
+    let text = repo.read_file(commit, CONFIG_FILE)?;
+    let text = String::from_utf8_lossy(&text);
+    let file = repo.root().join(CONFIG_FILE).display().to_string();
+    match options.setting_replaced {
+        Some(key) => EnvConfig::parse_without(&text, &file, key),
+        None => EnvConfig::parse(&text, &file),
+    }
+    .map_err(EnvError::BadSettings)
 }
 
 /// The sha256 of a manifest's canonical bytes.

@@ -2,55 +2,86 @@
 //! every constraint allows, as one event.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use crate::env::WriteLock;
+use crate::env::Environment;
 use crate::events::EventKind;
+use crate::ops::install::Outcome;
+use crate::ops::install::planned::{Base, Planned, Planner, plan_then_lock};
+use crate::ops::install::prepare::build_target_state;
 use crate::ops::install::resolution::{preferred_versions, request_for};
 use crate::ops::install::session::{ServerChoice, Session};
-use crate::ops::install::{Outcome, apply_resolution};
 use crate::ops::{Error, Result};
 use crate::resolve;
 
 /// Upgrades `names` (every installed package when empty) to the newest versions every
 /// constraint allows, as one `upgrade` event. Packages the user pinned with an exact
-/// constraint stay as they are.
-pub fn upgrade(env: &WriteLock<'_>, names: &[String], choice: &ServerChoice) -> Result<Outcome> {
-    let mut timings = BTreeMap::new();
-    let started = Instant::now();
-    let current = env.manifest()?;
+/// constraint stay as they are. Resolved, downloaded and built without the writer lock, then
+/// recorded under it (waiting up to `lock_timeout`), planned again if another writer changed
+/// the environment meanwhile.
+pub fn upgrade(
+    env: &Environment,
+    lock_timeout: Duration,
+    names: &[String],
+    choice: &ServerChoice,
+) -> Result<Outcome> {
     let names: Vec<String> = names.iter().map(|n| n.to_ascii_lowercase()).collect();
-    for name in &names {
-        if !current.packages.contains_key(name) {
-            return Err(Error::NotInstalledToUpgrade { name: name.clone() });
-        }
+    plan_then_lock(env, lock_timeout, &Upgrading { names, choice })
+}
+
+/// An upgrade as a [`Planner`].
+struct Upgrading<'a> {
+    /// The packages named (lower-cased); none: every installed one.
+    names: Vec<String>,
+    choice: &'a ServerChoice,
+}
+
+impl Planner for Upgrading<'_> {
+    type Session = Session;
+
+    fn open(&self, env: &Environment) -> Result<Session> {
+        Session::open(env, self.choice)
     }
-    let upgrading: BTreeSet<String> = if names.is_empty() {
-        current.packages.keys().cloned().collect()
-    } else {
-        names.iter().cloned().collect()
-    };
-    let session = Session::open(env, choice)?;
-    let candidates = session.candidates(&current);
-    let requested = current.requested();
-    let request = request_for(&requested, preferred_versions(&current, &upgrading), env)?;
-    let resolution =
-        resolve::resolve(&candidates, &request).map_err(|e| session.explain_failure(e.into()))?;
-    timings.insert("resolve".into(), started.elapsed().as_millis() as u64);
-    let (commit, changes, hits, builds) = apply_resolution(
-        env,
-        (&session, &candidates),
-        &current,
-        &resolution,
-        &requested,
-        (EventKind::Upgrade, names.clone(), BTreeMap::new()),
-        timings,
-    )?;
-    Ok(Outcome {
-        commit,
-        named: names,
-        changes,
-        store_hits: hits,
-        builds,
-    })
+
+    fn plan(&self, env: &Environment, session: &Session, base: &Base<'_>) -> Result<Planned> {
+        let started = Instant::now();
+        let mut timings = BTreeMap::new();
+        let current = base.current;
+        for name in &self.names {
+            if !current.packages.contains_key(name) {
+                return Err(Error::NotInstalledToUpgrade { name: name.clone() });
+            }
+        }
+        let upgrading: BTreeSet<String> = if self.names.is_empty() {
+            current.packages.keys().cloned().collect()
+        } else {
+            self.names.iter().cloned().collect()
+        };
+        let mut candidates = session.candidates(current);
+        candidates.reuse_prepared(base.prepared);
+        let requested = current.requested();
+        let request = request_for(&requested, preferred_versions(current, &upgrading), env)?;
+        let resolution = resolve::resolve(&candidates, &request)
+            .map_err(|e| session.explain_failure(e.into()))?;
+        timings.insert("resolve".into(), started.elapsed().as_millis() as u64);
+        let (target, hits, builds) = build_target_state(
+            session,
+            &candidates,
+            current,
+            &resolution,
+            &requested,
+            &mut timings,
+        )?;
+        Ok(Planned {
+            current: current.clone(),
+            target,
+            kind: EventKind::Upgrade,
+            args: self.names.clone(),
+            details: BTreeMap::new(),
+            timings,
+            named: self.names.clone(),
+            hits,
+            builds,
+        })
+    }
 }

@@ -39,6 +39,7 @@ mod install_errors;
 mod install_sources;
 mod interactive;
 mod lint_cli;
+mod lock_scope;
 mod lua_versions;
 mod luarocks_cmds;
 mod manifest_parse;

@@ -7,6 +7,7 @@ use std::sync::Mutex;
 
 use crate::fetch::{self, ExtractLimits};
 use crate::manifest::Package;
+use crate::ops::install::session::TargetPin;
 use crate::ops::{Error, Result, fs_error};
 use crate::registry::ServerManifest;
 use crate::resolve;
@@ -62,6 +63,21 @@ pub(in crate::ops) struct Candidates<'a> {
     pub(in crate::ops) scratch: &'a Path,
 }
 
+impl Pinned {
+    /// A package record as a candidate reused as it is, with the dependencies it lists.
+    fn of_record(package: &Package) -> Pinned {
+        Pinned {
+            version: package.version.clone(),
+            dependencies: package
+                .dependencies
+                .iter()
+                .filter_map(|d| Dependency::parse(d).ok())
+                .collect(),
+            origin: Origin::Installed(Box::new(package.clone())),
+        }
+    }
+}
+
 impl Candidates<'_> {
     /// Makes an installed (or another profile's) package a candidate, with the dependencies
     /// its record lists, so it resolves without any server.
@@ -70,15 +86,32 @@ impl Candidates<'_> {
         if list.iter().any(|p| p.version == package.version) {
             return;
         }
-        list.push(Pinned {
-            version: package.version.clone(),
-            dependencies: package
-                .dependencies
-                .iter()
-                .filter_map(|d| Dependency::parse(d).ok())
-                .collect(),
-            origin: Origin::Installed(Box::new(package.clone())),
-        });
+        list.push(Pinned::of_record(package));
+    }
+
+    /// Applies a target: its candidate (a rockspec, rock, git source or project) becomes the
+    /// only one of its version and of its package.
+    pub(in crate::ops) fn pin_target(&mut self, target: &TargetPin) {
+        let Some(pinned) = &target.pinned else {
+            return;
+        };
+        let name = &target.requirement.name;
+        let list = self.pinned.entry(name.clone()).or_default();
+        list.retain(|p| p.version != pinned.version);
+        list.push(pinned.clone());
+        self.exclusive.insert(name.clone());
+    }
+
+    /// Offers the records an earlier plan of the same change prepared (their store entries
+    /// pinned by its session) as they are, in place of any other candidate of the same
+    /// version, so planning again after another writer moved the head fetches and builds
+    /// nothing for them.
+    pub(in crate::ops) fn reuse_prepared(&mut self, prepared: &BTreeMap<String, Package>) {
+        for (name, package) in prepared {
+            let list = self.pinned.entry(name.clone()).or_default();
+            list.retain(|p| p.version != package.version);
+            list.push(Pinned::of_record(package));
+        }
     }
 
     pub(in crate::ops) fn server_versions(&self, name: &str) -> Vec<(Version, usize, Vec<String>)> {

@@ -3,26 +3,29 @@
 //!
 //! Each stage is its own file: [`targets`] reads what the user typed, [`session`] opens the
 //! servers and the store, [`candidates`] offers versions to the resolver, [`resolution`] makes
-//! the request, [`prepare`] fills the store, and the environment records the state
+//! the request, [`prepare`] fills the store, [`planned`] runs those stages without the writer
+//! lock and records the result under it, and the environment records the state
 //! ([`crate::env`]). [`rebuild`] makes recorded states whole again (sync, pull, clone).
 
 use std::collections::BTreeMap;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use git2::Oid;
 
-use crate::env::WriteLock;
+use crate::env::{Environment, WriteLock};
 use crate::events::EventKind;
 use crate::manifest::{self, Change, Manifest};
 use crate::ops::Result;
 use crate::ops::install::candidates::Candidates;
+use crate::ops::install::planned::{Base, Planned, Planner, plan_locked, plan_then_lock};
 use crate::ops::install::prepare::build_target_state;
 use crate::ops::install::resolution::resolve_requested;
-use crate::ops::install::session::Session;
+use crate::ops::install::session::{Session, TargetPin};
 use crate::ops::install::targets::event_args;
 use crate::resolve;
 
 pub(in crate::ops) mod candidates;
+pub(in crate::ops) mod planned;
 pub(in crate::ops) mod prepare;
 pub(in crate::ops) mod rebuild;
 pub(in crate::ops) mod resolution;
@@ -57,17 +60,23 @@ impl Outcome {
     }
 }
 
-/// Installs targets into the environment as one event.
+/// Installs targets into the environment as one event, as `lvm install` does: resolved,
+/// downloaded and built without the writer lock, then recorded under it (waiting up to
+/// `lock_timeout`), planned again if another writer changed the environment meanwhile (see
+/// [`planned`]).
 pub fn install(
-    env: &WriteLock<'_>,
+    env: &Environment,
+    lock_timeout: Duration,
     targets: &[Target],
     choice: &ServerChoice,
     args: &[String],
 ) -> Result<Outcome> {
-    install_as(env, targets, choice, args, EventKind::Install)
+    let installing = Installing::new(targets, &[], choice, args, EventKind::Install)?;
+    plan_then_lock(env, lock_timeout, &installing)
 }
 
-/// Installs targets as one event of the given kind (`setup` installs a profile's packages).
+/// Installs targets as one event of the given kind (`setup` installs a profile's packages),
+/// under the writer lock the caller holds.
 pub fn install_as(
     env: &WriteLock<'_>,
     targets: &[Target],
@@ -78,10 +87,10 @@ pub fn install_as(
     install_with(env, targets, &[], choice, args, kind, BTreeMap::new())
 }
 
-/// The general install: installs targets and stops requesting `release` in the same event (a
-/// checklist applied as a whole), with event details (`make` records the project's path and
-/// git state). A released package goes unless another package still needs it, in which case
-/// it stays as a dependency.
+/// The general install, under the writer lock the caller holds: installs targets and stops
+/// requesting `release` in the same event (a checklist applied as a whole), with event
+/// details (`make` records the project's path and git state). A released package goes unless
+/// another package still needs it, in which case it stays as a dependency.
 pub fn install_with(
     env: &WriteLock<'_>,
     targets: &[Target],
@@ -91,65 +100,126 @@ pub fn install_with(
     kind: EventKind,
     details: BTreeMap<String, String>,
 ) -> Result<Outcome> {
-    let mut timings = BTreeMap::new();
-    let started = Instant::now();
-    let variables = targets::variables_of(targets);
-    let targets: Vec<&Target> = targets
-        .iter()
-        .filter(|t| !matches!(t, Target::Variable { .. }))
-        .collect();
-    if targets.is_empty() && !variables.is_empty() {
-        return Err(crate::ops::Error::OnlyVariables {
-            names: variables.into_keys().collect(),
-        });
-    }
-    let mut session = Session::open(env, choice)?;
-    // Variables given on the command line win over the settings' (LuaRocks' order); the
-    // event records every variable the builds saw, as they are part of each build's store key.
-    session.build_ctx.variables.extend(variables);
-    let mut details = details;
-    for (name, value) in &session.build_ctx.variables {
-        details.insert(format!("variables.{name}"), value.clone());
-    }
-    let current = env.manifest()?;
-    let mut candidates = session.candidates(&current);
-    let mut requested: BTreeMap<String, String> = current.requested();
-    for name in release {
-        requested.remove(&name.to_ascii_lowercase());
-    }
-    let mut new_requirements = Vec::new();
-    for target in targets {
-        let dep = session.pin_target(&mut candidates, target)?;
-        // `lvm install NAME` again keeps the constraint NAME was requested with; only a new
-        // constraint (or a rockspec, git source or project) replaces it.
-        let keeps_constraint = matches!(target, Target::Package(d) if d.constraints.is_any())
-            && requested.contains_key(&dep.name);
-        if !keeps_constraint {
-            requested.insert(dep.name.clone(), dep.constraints.to_string());
+    let mut installing = Installing::new(targets, release, choice, args, kind)?;
+    installing.details = details;
+    plan_locked(env, &installing)
+}
+
+/// An install as a [`Planner`]: what the user asked, planned from any state.
+struct Installing<'a> {
+    /// The targets without the build variables.
+    targets: Vec<&'a Target>,
+    /// Build variables given as arguments.
+    variables: BTreeMap<String, String>,
+    release: &'a [String],
+    choice: &'a ServerChoice,
+    args: &'a [String],
+    kind: EventKind,
+    details: BTreeMap<String, String>,
+}
+
+impl<'a> Installing<'a> {
+    /// Refuses arguments that are only build variables before anything is opened.
+    fn new(
+        targets: &'a [Target],
+        release: &'a [String],
+        choice: &'a ServerChoice,
+        args: &'a [String],
+        kind: EventKind,
+    ) -> Result<Installing<'a>> {
+        let variables = targets::variables_of(targets);
+        let targets: Vec<&Target> = targets
+            .iter()
+            .filter(|t| !matches!(t, Target::Variable { .. }))
+            .collect();
+        if targets.is_empty() && !variables.is_empty() {
+            return Err(crate::ops::Error::OnlyVariables {
+                names: variables.into_keys().collect(),
+            });
         }
-        new_requirements.push(dep);
+        Ok(Installing {
+            targets,
+            variables,
+            release,
+            choice,
+            args,
+            kind,
+            details: BTreeMap::new(),
+        })
     }
-    let resolution = resolve_requested(&candidates, &current, &requested, env)
-        .map_err(|e| session.explain_failure(e))?;
-    timings.insert("resolve".into(), started.elapsed().as_millis() as u64);
-    let names: Vec<String> = new_requirements.iter().map(|d| d.name.clone()).collect();
-    let applied = apply_resolution(
-        env,
-        (&session, &candidates),
-        &current,
-        &resolution,
-        &requested,
-        (kind, event_args(args, &names), details),
-        timings,
-    )?;
-    let (commit, changes, store_hits, builds) = applied;
-    Ok(Outcome {
-        commit,
-        named: names,
-        changes,
-        store_hits,
-        builds,
-    })
+}
+
+impl Planner for Installing<'_> {
+    /// The session and the targets, fetched once.
+    type Session = (Session, Vec<TargetPin>);
+
+    fn open(&self, env: &Environment) -> Result<Self::Session> {
+        let mut session = Session::open(env, self.choice)?;
+        // Variables given on the command line win over the settings' (LuaRocks' order).
+        session.build_ctx.variables.extend(self.variables.clone());
+        let pins = self
+            .targets
+            .iter()
+            .map(|target| session.fetch_target(target))
+            .collect::<Result<Vec<_>>>()?;
+        Ok((session, pins))
+    }
+
+    fn plan(
+        &self,
+        env: &Environment,
+        (session, pins): &Self::Session,
+        base: &Base<'_>,
+    ) -> Result<Planned> {
+        let started = Instant::now();
+        let mut timings = BTreeMap::new();
+        // The event records every variable the builds saw, as they are part of each build's
+        // store key.
+        let mut details = self.details.clone();
+        for (name, value) in &session.build_ctx.variables {
+            details.insert(format!("variables.{name}"), value.clone());
+        }
+        let current = base.current;
+        let mut candidates = session.candidates(current);
+        let mut requested: BTreeMap<String, String> = current.requested();
+        for name in self.release {
+            requested.remove(&name.to_ascii_lowercase());
+        }
+        let mut names = Vec::new();
+        for pin in pins {
+            candidates.pin_target(pin);
+            let dep = &pin.requirement;
+            // `lvm install NAME` again keeps the constraint NAME was requested with; only a
+            // new constraint (or a rockspec, git source or project) replaces it.
+            if !(pin.bare && requested.contains_key(&dep.name)) {
+                requested.insert(dep.name.clone(), dep.constraints.to_string());
+            }
+            names.push(dep.name.clone());
+        }
+        candidates.reuse_prepared(base.prepared);
+        let resolution = resolve_requested(&candidates, current, &requested, env)
+            .map_err(|e| session.explain_failure(e))?;
+        timings.insert("resolve".into(), started.elapsed().as_millis() as u64);
+        let (target, hits, builds) = build_target_state(
+            session,
+            &candidates,
+            current,
+            &resolution,
+            &requested,
+            &mut timings,
+        )?;
+        Ok(Planned {
+            current: current.clone(),
+            target,
+            kind: self.kind,
+            args: event_args(self.args, &names),
+            details,
+            timings,
+            named: names,
+            hits,
+            builds,
+        })
+    }
 }
 
 /// Builds the state a resolution describes (whatever the store lacks gets built) and records

@@ -558,6 +558,7 @@ fn build_sources(
 ) -> Result<(PathBuf, PackageSource)> {
     let prefix = sources.prefix();
     if let Some(source_dir) = &sources.dir {
+        crate::env::pause_point("build");
         let report = build::build_rock(rockspec, source_dir, &prefix, &session.build_ctx).map_err(
             |source| Error::Build {
                 name: name.to_string(),

@@ -234,14 +234,18 @@ impl Session {
         candidates
     }
 
-    /// Pins a local rockspec or git target; returns its name and the requirement it adds.
-    pub(in crate::ops) fn pin_target(
-        &self,
-        candidates: &mut Candidates<'_>,
-        target: &Target,
-    ) -> Result<Dependency> {
+    /// Makes a target ready for resolution: the requirement it adds and, for a rockspec, rock,
+    /// git source or project, the candidate it pins (downloaded or checked out here, once per
+    /// session however often the change is planned).
+    pub(in crate::ops) fn fetch_target(&self, target: &Target) -> Result<TargetPin> {
         let (rockspec, origin) = match target {
-            Target::Package(dep) => return Ok(dep.clone()),
+            Target::Package(dep) => {
+                return Ok(TargetPin {
+                    requirement: dep.clone(),
+                    pinned: None,
+                    bare: dep.constraints.is_any(),
+                });
+            }
             Target::Variable { name, .. } => {
                 return Err(Error::OnlyVariables {
                     names: vec![name.clone()],
@@ -295,21 +299,34 @@ impl Session {
                 )
             }
         };
-        let name = rockspec.package.clone();
         let version = rockspec.version.clone();
-        let list = candidates.pinned.entry(name.clone()).or_default();
-        list.retain(|p| p.version != version);
-        list.push(Pinned {
-            version: version.clone(),
-            dependencies: rockspec.dependencies.clone(),
-            origin,
-        });
-        candidates.exclusive.insert(name.clone());
-        Ok(Dependency {
-            name,
-            constraints: Constraints::parse(&format!("== {version}"))?,
+        Ok(TargetPin {
+            requirement: Dependency {
+                name: rockspec.package.clone(),
+                constraints: Constraints::parse(&format!("== {version}"))?,
+            },
+            pinned: Some(Pinned {
+                version,
+                dependencies: rockspec.dependencies.clone(),
+                origin,
+            }),
+            bare: false,
         })
     }
+}
+
+/// A target ready for resolution ([`Session::fetch_target`]), applied to the candidates of
+/// every plan of the change with [`Candidates::pin_target`].
+#[derive(Debug, Clone)]
+pub(in crate::ops) struct TargetPin {
+    /// What the target requires: the package with the user's constraint, or the exact version
+    /// of a rockspec, rock, git source or project.
+    pub(in crate::ops) requirement: Dependency,
+    /// The only candidate for the package, when the target is not a package name.
+    pub(in crate::ops) pinned: Option<Pinned>,
+    /// A package name without a constraint: installing it again keeps the constraint it was
+    /// requested with.
+    pub(in crate::ops) bare: bool,
 }
 
 impl Session {

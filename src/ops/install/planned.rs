@@ -1,0 +1,184 @@
+//! A change computed from one state and recorded as one event: planned from a snapshot of the
+//! head without the writer lock (resolution, downloads, builds into the store), then, under the
+//! lock, recorded if the head did not move, or planned again from the new head if it did.
+//!
+//! Planning again is quick: what the first plan prepared is in the store, pinned by its session,
+//! and reused as it is ([`crate::ops::install::candidates::Candidates::reuse_prepared`]). A
+//! package the new plan needs that the first did not prepare (another writer removed a
+//! dependency, or changed its version) is fetched and built while the lock is held: that is
+//! rare, and bounded by one plan, where retrying without the lock could race another writer
+//! again and again.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use crate::env::{Environment, WriteLock, pause_point};
+use crate::events::EventKind;
+use crate::manifest::{self, Manifest, Package};
+use crate::ops::Result;
+use crate::ops::install::Outcome;
+
+/// The state a plan starts from.
+pub(in crate::ops) struct Base<'a> {
+    /// The current state (the head's manifest).
+    pub(in crate::ops) current: &'a Manifest,
+    /// Records an earlier plan of the same change prepared, to reuse rather than fetch again.
+    pub(in crate::ops) prepared: &'a BTreeMap<String, Package>,
+}
+
+/// A change computed from a [`Base`], ready to record.
+pub(in crate::ops) struct Planned {
+    /// The state it was computed from.
+    pub(in crate::ops) current: Manifest,
+    pub(in crate::ops) target: Manifest,
+    pub(in crate::ops) kind: EventKind,
+    pub(in crate::ops) args: Vec<String>,
+    pub(in crate::ops) details: BTreeMap<String, String>,
+    pub(in crate::ops) timings: BTreeMap<String, u64>,
+    /// The packages the command named.
+    pub(in crate::ops) named: Vec<String>,
+    pub(in crate::ops) hits: u32,
+    pub(in crate::ops) builds: u32,
+}
+
+impl Planned {
+    /// This plan, made after `earlier` (a plan of the same change from an older head): the
+    /// event counts the store hits, builds and time of both, as the command did both.
+    fn after(mut self, earlier: Planned) -> Planned {
+        self.hits += earlier.hits;
+        self.builds += earlier.builds;
+        add_timings(&mut self.timings, &earlier.timings);
+        self
+    }
+}
+
+/// How an operation computes its change: `open` what does not depend on the state (servers,
+/// store, fetched targets), once per environment handle; `plan` the change from a state.
+pub(in crate::ops) trait Planner {
+    type Session;
+
+    fn open(&self, env: &Environment) -> Result<Self::Session>;
+
+    fn plan(&self, env: &Environment, session: &Self::Session, base: &Base<'_>) -> Result<Planned>;
+}
+
+/// Plans the change with the writer lock held already (the command changes more under the
+/// same lock) and records it.
+pub(in crate::ops) fn plan_locked(env: &WriteLock<'_>, planner: &impl Planner) -> Result<Outcome> {
+    let started = Instant::now();
+    let session = planner.open(env)?;
+    let opened = started.elapsed();
+    let current = env.manifest()?;
+    let planned = planner.plan(env, &session, &fresh(&current))?;
+    record(env, with_open_time(planned, opened))
+}
+
+/// Plans the change from a snapshot of the head without the writer lock, so downloads and
+/// builds never keep other writers waiting; then takes the lock (waiting up to
+/// `lock_timeout`) and records it, planned again from the new head when another writer moved
+/// it meanwhile, and with a fresh session when that writer changed the settings.
+pub(in crate::ops) fn plan_then_lock(
+    env: &Environment,
+    lock_timeout: Duration,
+    planner: &impl Planner,
+) -> Result<Outcome> {
+    let snapshot = env.snapshot()?;
+    let started = Instant::now();
+    let session = planner.open(env)?;
+    let opened = started.elapsed();
+    let none = BTreeMap::new();
+    let base = Base {
+        current: &snapshot.manifest,
+        prepared: &none,
+    };
+    let first = with_open_time(planner.plan(env, &session, &base)?, opened);
+    pause_point("planned");
+    let lock = env.lock(lock_timeout)?;
+    if lock.settings_moved()? {
+        // Servers, Lua or build settings of the first plan are no longer the environment's:
+        // plan with the new ones, all under the lock.
+        tracing::info!("the settings changed while the change was planned; planning again");
+        let reopened = env.reopen()?;
+        let lock = lock.for_reopened(&reopened)?;
+        let session = planner.open(&reopened)?;
+        let current = lock.manifest()?;
+        let again = planner.plan(&reopened, &session, &fresh(&current))?;
+        return record(&lock, again.after(first));
+    }
+    let head = lock.head()?;
+    if head == snapshot.head {
+        return record(&lock, first);
+    }
+    tracing::info!(
+        "another change was recorded while this one was planned; planning again from {}",
+        crate::envrepo::short(head)
+    );
+    let current = lock.repo().manifest_at(head)?;
+    let prepared = prepared_records(&snapshot.manifest, &first.target);
+    let base = Base {
+        current: &current,
+        prepared: &prepared,
+    };
+    let again = planner.plan(&lock, &session, &base)?;
+    record(&lock, again.after(first))
+}
+
+fn fresh(current: &Manifest) -> Base<'_> {
+    static NONE: BTreeMap<String, Package> = BTreeMap::new();
+    Base {
+        current,
+        prepared: &NONE,
+    }
+}
+
+/// Counts opening the session (the servers' manifests) as part of resolving.
+fn with_open_time(mut planned: Planned, opened: Duration) -> Planned {
+    *planned.timings.entry("resolve".into()).or_default() += opened.as_millis() as u64;
+    planned
+}
+
+/// Records a plan made from the head the lock holds.
+fn record(env: &WriteLock<'_>, planned: Planned) -> Result<Outcome> {
+    let changes = manifest::diff(&planned.current, &planned.target);
+    let commit = env.record(
+        planned.kind,
+        planned.args,
+        planned.target,
+        planned.details,
+        planned.timings,
+        (planned.hits, planned.builds),
+    )?;
+    Ok(Outcome {
+        commit,
+        named: planned.named,
+        changes,
+        store_hits: planned.hits,
+        builds: planned.builds,
+    })
+}
+
+/// The packages of `target` that a plan from `before` prepared itself (not kept from
+/// `before`): found in the store or built, and pinned by the plan's session. Pure.
+pub(in crate::ops) fn prepared_records(
+    before: &Manifest,
+    target: &Manifest,
+) -> BTreeMap<String, Package> {
+    target
+        .packages
+        .iter()
+        .filter(|(name, package)| {
+            before
+                .packages
+                .get(*name)
+                .is_none_or(|kept| kept.store_key != package.store_key)
+        })
+        .map(|(name, package)| (name.clone(), package.clone()))
+        .collect()
+}
+
+/// Adds the phase times of `more` to `timings`. Pure.
+fn add_timings(timings: &mut BTreeMap<String, u64>, more: &BTreeMap<String, u64>) {
+    for (phase, ms) in more {
+        *timings.entry(phase.clone()).or_default() += ms;
+    }
+}
