@@ -36,9 +36,13 @@ pub struct LinkArgs {
 
 pub fn exec(ctx: &Context, args: LinkArgs) -> Result<i32> {
     let env = ctx.open()?;
-    let env = env.lock(ctx.lock_timeout)?;
     let given = vec![args.path.display().to_string()];
-    let linked = develop::link(&env, &args.path, &args.servers.choice()?, &given)?;
+    let linked = develop::link(
+        (&env, ctx.lock_timeout),
+        &args.path,
+        &args.servers.choice()?,
+        &given,
+    )?;
     let nothing = outcome::nothing_installed(&linked.outcome);
     let dir = &linked.dir;
     let mut headline = match &linked.linked {

@@ -36,7 +36,6 @@ pub struct MakeArgs {
 
 pub fn exec(ctx: &Context, args: MakeArgs) -> Result<i32> {
     let env = ctx.open()?;
-    let env = env.lock(ctx.lock_timeout)?;
     let cwd = std::env::current_dir()?;
     let given: Vec<String> = args
         .rockspec
@@ -44,7 +43,7 @@ pub fn exec(ctx: &Context, args: MakeArgs) -> Result<i32> {
         .map(|p| p.display().to_string())
         .collect();
     let outcome = develop::make(
-        &env,
+        (&env, ctx.lock_timeout),
         &cwd,
         args.rockspec.as_deref(),
         &args.servers.choice()?,

@@ -7,10 +7,11 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use thiserror::Error;
 
-use crate::env::WriteLock;
+use crate::env::{Environment, WriteLock};
 use crate::events::EventKind;
 use crate::fetch::project::{DevMode, GitState, LocalTarget, link_target, target};
 use crate::manifest::{self, Package};
@@ -62,24 +63,19 @@ fn details(target: &LocalTarget) -> BTreeMap<String, String> {
     details
 }
 
-/// Installs a project directory as one `make` or `link` event, with its details.
+/// Installs a project directory as one `make` or `link` event, with its details: built (with
+/// its dependencies) without the writer lock, recorded under it (waiting up to
+/// `lock_timeout`).
 fn install_project(
-    env: &WriteLock<'_>,
+    (env, lock_timeout): (&Environment, Duration),
     target: LocalTarget,
     choice: &ServerChoice,
     args: &[String],
     kind: EventKind,
 ) -> Result<Outcome> {
     let details = details(&target);
-    install::install_with(
-        env,
-        &[Target::Local(target)],
-        &[],
-        choice,
-        args,
-        kind,
-        details,
-    )
+    let targets = [Target::Local(target)];
+    install::install_planned_first(env, lock_timeout, &targets, choice, args, kind, details)
 }
 
 /// What `lvm make` did: the install's outcome and the project it built (its directory, and
@@ -94,7 +90,7 @@ pub struct MakeOutcome {
 /// `lvm make [ROCKSPEC]`: builds the project in `dir` from its files as they are and installs
 /// it (with its dependencies from the rocks servers) as one `make` event.
 pub fn make(
-    env: &WriteLock<'_>,
+    (env, lock_timeout): (&Environment, Duration),
     dir: &Path,
     rockspec: Option<&Path>,
     choice: &ServerChoice,
@@ -102,7 +98,7 @@ pub fn make(
 ) -> Result<MakeOutcome> {
     let target = target(dir, rockspec, DevMode::Make)?;
     let (dir, git) = (target.dir.clone(), target.git.clone());
-    let outcome = install_project(env, target, choice, args, EventKind::Make)?;
+    let outcome = install_project((env, lock_timeout), target, choice, args, EventKind::Make)?;
     Ok(MakeOutcome { outcome, dir, git })
 }
 
@@ -119,15 +115,19 @@ pub struct LinkOutcome {
 /// `lvm link PATH`: installs the project in `path` so that its Lua files in the tree are
 /// symlinks to the working files, as one `link` event.
 pub fn link(
-    env: &WriteLock<'_>,
+    (env, lock_timeout): (&Environment, Duration),
     path: &Path,
     choice: &ServerChoice,
     args: &[String],
 ) -> Result<LinkOutcome> {
     let target = link_target(path)?;
     let dir = target.dir.display().to_string();
-    let outcome = install_project(env, target, choice, args, EventKind::Link)?;
-    let manifest = env.manifest()?;
+    let outcome = install_project((env, lock_timeout), target, choice, args, EventKind::Link)?;
+    // The state the event made, whatever another writer recorded since.
+    let manifest = match outcome.commit {
+        Some(commit) => env.repo().manifest_at(commit)?,
+        None => env.manifest()?,
+    };
     let store = env.home().store()?;
     let linked = manifest
         .packages

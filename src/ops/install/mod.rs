@@ -71,7 +71,31 @@ pub fn install(
     choice: &ServerChoice,
     args: &[String],
 ) -> Result<Outcome> {
-    let installing = Installing::new(targets, &[], choice, args, EventKind::Install)?;
+    let kind = EventKind::Install;
+    install_planned_first(
+        env,
+        lock_timeout,
+        targets,
+        choice,
+        args,
+        kind,
+        BTreeMap::new(),
+    )
+}
+
+/// Installs targets as one event of the given kind with event details, planned and built
+/// without the writer lock and recorded under it, as [`install`] does (`make` and `link`).
+pub(in crate::ops) fn install_planned_first(
+    env: &Environment,
+    lock_timeout: Duration,
+    targets: &[Target],
+    choice: &ServerChoice,
+    args: &[String],
+    kind: EventKind,
+    details: BTreeMap<String, String>,
+) -> Result<Outcome> {
+    let mut installing = Installing::new(targets, &[], choice, args, kind)?;
+    installing.details = details;
     plan_then_lock(env, lock_timeout, &installing)
 }
 

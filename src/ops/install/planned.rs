@@ -182,3 +182,83 @@ fn add_timings(timings: &mut BTreeMap<String, u64>, more: &BTreeMap<String, u64>
         *timings.entry(phase.clone()).or_default() += ms;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::{PackageSource, Reason};
+    use crate::version::Version;
+
+    fn package(version: &str, store_key: &str, requested: Option<&str>) -> Package {
+        Package {
+            version: Version::parse(version).unwrap(),
+            reason: Reason {
+                requested: requested.map(str::to_string),
+                required_by: vec![],
+            },
+            source: PackageSource::Server {
+                server: "file:///srv".into(),
+                rockspec_sha256: "ab".into(),
+                url: String::new(),
+                sha256: None,
+                commit: None,
+            },
+            dependencies: vec![],
+            store_key: store_key.into(),
+            files_sha256: "f".into(),
+        }
+    }
+
+    fn state(packages: &[(&str, Package)]) -> Manifest {
+        let mut manifest = Manifest::empty("5.4");
+        for (name, package) in packages {
+            manifest.packages.insert(name.to_string(), package.clone());
+        }
+        manifest
+    }
+
+    #[test]
+    fn prepared_records_are_the_new_builds_not_what_was_kept() {
+        let before = state(&[
+            ("kept", package("1.0-1", "k1", Some(""))),
+            ("upgraded", package("1.0-1", "u1", Some(""))),
+            ("gone", package("1.0-1", "g1", Some(""))),
+        ]);
+        // A kept package whose reason changed is still the same build.
+        let target = state(&[
+            ("kept", package("1.0-1", "k1", None)),
+            ("upgraded", package("2.0-1", "u2", Some(""))),
+            ("new", package("0.1-1", "n1", Some(""))),
+        ]);
+        let prepared = prepared_records(&before, &target);
+        assert_eq!(
+            prepared.keys().map(String::as_str).collect::<Vec<_>>(),
+            ["new", "upgraded"]
+        );
+        assert_eq!(prepared["upgraded"].store_key, "u2");
+        assert!(prepared_records(&target, &target).is_empty());
+    }
+
+    #[test]
+    fn a_plan_made_again_counts_the_work_of_both() {
+        let plan = |hits, builds, resolve| Planned {
+            current: Manifest::empty("5.4"),
+            target: Manifest::empty("5.4"),
+            kind: EventKind::Install,
+            args: vec![],
+            details: BTreeMap::new(),
+            timings: BTreeMap::from([("resolve".to_string(), resolve)]),
+            named: vec![],
+            hits,
+            builds,
+        };
+        let mut earlier = plan(1, 3, 10);
+        earlier.timings.insert("build".into(), 500);
+        let both = plan(0, 1, 4).after(earlier);
+        assert_eq!((both.hits, both.builds), (1, 4));
+        assert_eq!(
+            both.timings,
+            BTreeMap::from([("build".to_string(), 500), ("resolve".to_string(), 14)])
+        );
+    }
+}
