@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::common::rocks::{Lvm, commit_all, file_server, stdout_ok};
+use crate::common::rocks::{Lvm, commit_all, file_server, spawn_paused, stdout_ok};
 
 fn write(path: &Path, text: &str) {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -299,6 +299,28 @@ fn make_compiles_a_c_module_that_debian_lua_loads() {
         !dir.join("csrc/core.o").exists(),
         "objects stay out of the project"
     );
+}
+
+#[test]
+fn link_builds_without_the_writer_lock_and_keeps_what_another_writer_installed() {
+    let (lvm, projects) = setup();
+    let dir = projects.join("devrock");
+    lua_project(&dir, "linked meanwhile");
+    let path = dir.to_str().unwrap();
+    let (linking, marker) = spawn_paused(&lvm, "build", &["link", path]);
+    // With no wait allowed, this fails if the link holds the writer lock.
+    lvm.ok(&["--lock-timeout", "0", "install", "chain-c"]);
+    std::fs::remove_file(&marker).unwrap();
+    let out = stdout_ok(&linking.wait_with_output().unwrap());
+    assert!(out.contains("devrock 1.0-1 is linked to"), "{out}");
+    assert_eq!(
+        lvm.installed(),
+        ["chain-c 2.0-1", "devrock 1.0-1", "strutil 1.1-1"]
+    );
+    assert_eq!(head_event(&lvm)["kind"], "link");
+    lvm.ok(&["verify"]);
+    let lua = stdout_ok(&lvm.lua("print(require('devrock').message())"));
+    assert_eq!(lua.trim(), "linked meanwhile");
 }
 
 #[test]
