@@ -101,6 +101,13 @@ fn writers_go_on_while_an_install_builds_and_its_event_lands_on_top() {
     lvm.ok(&["install", "chain-c"]);
     // Stopped with its sources unpacked, about to compile the C module.
     let (mut installing, marker) = spawn_paused(&lvm, "build", &["install", "cmath"]);
+    // It holds neither the writer lock nor the readers' state lock, which a writer takes
+    // exclusively to finish its change.
+    for lock in [".lvm-lock", ".git/lvm-state.lock"] {
+        let path = lvm.env_dir().join(lock);
+        let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        fs4::FileExt::try_lock(&file).unwrap_or_else(|e| panic!("{lock} is held: {e}"));
+    }
 
     assert!(at_once(&lvm, &["install", "strutil"]).contains("+ strutil"));
     assert!(at_once(&lvm, &["remove", "chain-c"]).contains("- chain-c"));
