@@ -11,9 +11,10 @@ use crate::envrepo::short;
 use crate::events::EventKind;
 use crate::manifest::Manifest;
 use crate::ops::history::{self, DeltaConflict, EventRef, Looking};
+use crate::ops::install::Outcome;
+use crate::ops::install::planned::{EventOf, prepared_plan, record};
 use crate::ops::install::resolution::request_for;
 use crate::ops::install::session::{ServerChoice, Session};
-use crate::ops::install::{Outcome, apply_resolution};
 use crate::ops::{Error, MissingIn, Result};
 use crate::resolve;
 
@@ -146,23 +147,15 @@ pub(in crate::ops) fn take_delta(
             commit: short(delta.event.commit),
         },
     )?;
-    let details = BTreeMap::from([(detail.to_string(), commit_text.clone())]);
-    let (commit, changes, store_hits, builds) = apply_resolution(
-        env,
-        (&session, &candidates),
-        &current,
-        &resolution,
-        &plan.requested,
-        (kind, vec![commit_text], details),
-        timings,
-    )?;
-    Ok(Outcome {
-        commit,
+    let event = EventOf {
+        kind,
+        args: vec![commit_text.clone()],
+        details: BTreeMap::from([(detail.to_string(), commit_text)]),
         named: vec![],
-        changes,
-        store_hits,
-        builds,
-    })
+    };
+    let resolved = (&resolution, &plan.requested);
+    let planned = prepared_plan((&session, &candidates), &current, resolved, timings, event)?;
+    record(env, planned)
 }
 
 /// The error for a delta that cannot be taken, naming the event behind the obstacle.

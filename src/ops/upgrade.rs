@@ -7,8 +7,9 @@ use std::time::{Duration, Instant};
 use crate::env::Environment;
 use crate::events::EventKind;
 use crate::ops::install::Outcome;
-use crate::ops::install::planned::{Base, Planned, Planner, plan_then_lock};
-use crate::ops::install::prepare::build_target_state;
+use crate::ops::install::planned::{
+    Base, EventOf, Planned, Planner, plan_then_lock, prepared_plan, resolved_since,
+};
 use crate::ops::install::resolution::{preferred_versions, request_for};
 use crate::ops::install::session::{ServerChoice, Session};
 use crate::ops::{Error, Result};
@@ -45,7 +46,6 @@ impl Planner for Upgrading<'_> {
 
     fn plan(&self, env: &Environment, session: &Session, base: &Base<'_>) -> Result<Planned> {
         let started = Instant::now();
-        let mut timings = BTreeMap::new();
         let current = base.current;
         for name in &self.names {
             if !current.packages.contains_key(name) {
@@ -63,25 +63,14 @@ impl Planner for Upgrading<'_> {
         let request = request_for(&requested, preferred_versions(current, &upgrading), env)?;
         let resolution = resolve::resolve(&candidates, &request)
             .map_err(|e| session.explain_failure(e.into()))?;
-        timings.insert("resolve".into(), started.elapsed().as_millis() as u64);
-        let (target, hits, builds) = build_target_state(
-            session,
-            &candidates,
-            current,
-            &resolution,
-            &requested,
-            &mut timings,
-        )?;
-        Ok(Planned {
-            current: current.clone(),
-            target,
+        let event = EventOf {
             kind: EventKind::Upgrade,
             args: self.names.clone(),
             details: BTreeMap::new(),
-            timings,
             named: self.names.clone(),
-            hits,
-            builds,
-        })
+        };
+        let resolved = (&resolution, &requested);
+        let timings = resolved_since(started);
+        prepared_plan((session, &candidates), current, resolved, timings, event)
     }
 }

@@ -139,6 +139,14 @@ fn writers_go_on_while_an_install_builds_and_its_event_lands_on_top() {
     assert_eq!(lua.trim(), "6\t1.1");
 }
 
+/// The diamond with the newest dia-base both sides allow.
+const DIAMOND: [&str; 4] = [
+    "dia-base 1.5-1",
+    "dia-left 1.0-1",
+    "dia-right 1.0-1",
+    "dia-top 1.0-1",
+];
+
 #[test]
 fn an_install_planned_again_keeps_what_another_writer_changed_meanwhile() {
     let lvm = Lvm::new();
@@ -152,15 +160,7 @@ fn an_install_planned_again_keeps_what_another_writer_changed_meanwhile() {
     let out = resume(installing, &marker);
     stdout_ok(&out);
     // Recording the first plan would have taken dia-base back to 1.0-1.
-    assert_eq!(
-        lvm.installed(),
-        [
-            "dia-base 1.5-1",
-            "dia-left 1.0-1",
-            "dia-right 1.0-1",
-            "dia-top 1.0-1"
-        ]
-    );
+    assert_eq!(lvm.installed(), DIAMOND);
     assert_eq!(requested(&lvm, "dia-base").as_deref(), Some("== 1.5-1"));
     let head = event(&lvm, "HEAD");
     // dia-base only gains its dependents (its reason): its version stays.
@@ -205,15 +205,7 @@ fn a_dependency_removed_meanwhile_comes_back_as_the_new_plan_picks_it() {
     // Planned again: dia-base is no longer requested nor installed, so the resolver picks the
     // newest version both dependents allow, which the first plan did not build; it is built
     // under the lock.
-    assert_eq!(
-        lvm.installed(),
-        [
-            "dia-base 1.5-1",
-            "dia-left 1.0-1",
-            "dia-right 1.0-1",
-            "dia-top 1.0-1"
-        ]
-    );
+    assert_eq!(lvm.installed(), DIAMOND);
     assert_eq!(requested(&lvm, "dia-base"), None);
     let head = event(&lvm, "HEAD");
     assert_eq!(

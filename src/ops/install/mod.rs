@@ -14,15 +14,14 @@ use git2::Oid;
 
 use crate::env::{Environment, WriteLock};
 use crate::events::EventKind;
-use crate::manifest::{self, Change, Manifest};
+use crate::manifest::Change;
 use crate::ops::Result;
-use crate::ops::install::candidates::Candidates;
-use crate::ops::install::planned::{Base, Planned, Planner, plan_locked, plan_then_lock};
-use crate::ops::install::prepare::build_target_state;
+use crate::ops::install::planned::{
+    Base, EventOf, Planned, Planner, plan_locked, plan_then_lock, prepared_plan, resolved_since,
+};
 use crate::ops::install::resolution::resolve_requested;
 use crate::ops::install::session::{Session, TargetPin};
 use crate::ops::install::targets::event_args;
-use crate::resolve;
 
 pub(in crate::ops) mod candidates;
 pub(in crate::ops) mod planned;
@@ -113,7 +112,7 @@ pub fn install_as(
 
 /// The general install, under the writer lock the caller holds: installs targets and stops
 /// requesting `release` in the same event (a checklist applied as a whole), with event
-/// details (`make` records the project's path and git state). A released package goes unless
+/// details. A released package goes unless
 /// another package still needs it, in which case it stays as a dependency.
 pub fn install_with(
     env: &WriteLock<'_>,
@@ -196,7 +195,6 @@ impl Planner for Installing<'_> {
         base: &Base<'_>,
     ) -> Result<Planned> {
         let started = Instant::now();
-        let mut timings = BTreeMap::new();
         // The event records every variable the builds saw, as they are part of each build's
         // store key.
         let mut details = self.details.clone();
@@ -223,50 +221,14 @@ impl Planner for Installing<'_> {
         candidates.reuse_prepared(base.prepared);
         let resolution = resolve_requested(&candidates, current, &requested, env)
             .map_err(|e| session.explain_failure(e))?;
-        timings.insert("resolve".into(), started.elapsed().as_millis() as u64);
-        let (target, hits, builds) = build_target_state(
-            session,
-            &candidates,
-            current,
-            &resolution,
-            &requested,
-            &mut timings,
-        )?;
-        Ok(Planned {
-            current: current.clone(),
-            target,
+        let event = EventOf {
             kind: self.kind,
             args: event_args(self.args, &names),
             details,
-            timings,
             named: names,
-            hits,
-            builds,
-        })
+        };
+        let resolved = (&resolution, &requested);
+        let timings = resolved_since(started);
+        prepared_plan((session, &candidates), current, resolved, timings, event)
     }
-}
-
-/// Builds the state a resolution describes (whatever the store lacks gets built) and records
-/// it as one event; returns the commit (none when nothing changed), the changes, and the store
-/// hits and builds.
-pub(in crate::ops) fn apply_resolution(
-    env: &WriteLock<'_>,
-    (session, candidates): (&Session, &Candidates<'_>),
-    current: &Manifest,
-    resolution: &resolve::Resolution,
-    requested: &BTreeMap<String, String>,
-    (kind, args, details): (EventKind, Vec<String>, BTreeMap<String, String>),
-    mut timings: BTreeMap<String, u64>,
-) -> Result<(Option<Oid>, Vec<Change>, u32, u32)> {
-    let (target, hits, builds) = build_target_state(
-        session,
-        candidates,
-        current,
-        resolution,
-        requested,
-        &mut timings,
-    )?;
-    let changes = manifest::diff(current, &target);
-    let commit = env.record(kind, args, target, details, timings, (hits, builds))?;
-    Ok((commit, changes, hits, builds))
 }

@@ -17,6 +17,10 @@ use crate::events::EventKind;
 use crate::manifest::{self, Manifest, Package};
 use crate::ops::Result;
 use crate::ops::install::Outcome;
+use crate::ops::install::candidates::Candidates;
+use crate::ops::install::prepare::build_target_state;
+use crate::ops::install::session::Session;
+use crate::resolve;
 
 /// The state a plan starts from.
 pub(in crate::ops) struct Base<'a> {
@@ -26,19 +30,51 @@ pub(in crate::ops) struct Base<'a> {
     pub(in crate::ops) prepared: &'a BTreeMap<String, Package>,
 }
 
+/// What the event of a change says besides its package changes.
+pub(in crate::ops) struct EventOf {
+    pub(in crate::ops) kind: EventKind,
+    pub(in crate::ops) args: Vec<String>,
+    pub(in crate::ops) details: BTreeMap<String, String>,
+    /// The packages the command named.
+    pub(in crate::ops) named: Vec<String>,
+}
+
 /// A change computed from a [`Base`], ready to record.
 pub(in crate::ops) struct Planned {
     /// The state it was computed from.
     pub(in crate::ops) current: Manifest,
     pub(in crate::ops) target: Manifest,
-    pub(in crate::ops) kind: EventKind,
-    pub(in crate::ops) args: Vec<String>,
-    pub(in crate::ops) details: BTreeMap<String, String>,
+    pub(in crate::ops) event: EventOf,
     pub(in crate::ops) timings: BTreeMap<String, u64>,
-    /// The packages the command named.
-    pub(in crate::ops) named: Vec<String>,
     pub(in crate::ops) hits: u32,
     pub(in crate::ops) builds: u32,
+}
+
+/// The plan a resolution makes from `current`: its packages found in the store or built
+/// (whatever the store lacks), for the event `event`, with the phase times measured so far.
+pub(in crate::ops) fn prepared_plan(
+    (session, candidates): (&Session, &Candidates<'_>),
+    current: &Manifest,
+    (resolution, requested): (&resolve::Resolution, &BTreeMap<String, String>),
+    mut timings: BTreeMap<String, u64>,
+    event: EventOf,
+) -> Result<Planned> {
+    let (target, hits, builds) = build_target_state(
+        session,
+        candidates,
+        current,
+        resolution,
+        requested,
+        &mut timings,
+    )?;
+    Ok(Planned {
+        current: current.clone(),
+        target,
+        event,
+        timings,
+        hits,
+        builds,
+    })
 }
 
 impl Planned {
@@ -131,6 +167,11 @@ fn fresh(current: &Manifest) -> Base<'_> {
     }
 }
 
+/// The phase times of a plan that resolved from `started` until now.
+pub(in crate::ops) fn resolved_since(started: Instant) -> BTreeMap<String, u64> {
+    BTreeMap::from([("resolve".into(), started.elapsed().as_millis() as u64)])
+}
+
 /// Counts opening the session (the servers' manifests) as part of resolving.
 fn with_open_time(mut planned: Planned, opened: Duration) -> Planned {
     *planned.timings.entry("resolve".into()).or_default() += opened.as_millis() as u64;
@@ -138,19 +179,25 @@ fn with_open_time(mut planned: Planned, opened: Duration) -> Planned {
 }
 
 /// Records a plan made from the head the lock holds.
-fn record(env: &WriteLock<'_>, planned: Planned) -> Result<Outcome> {
+pub(in crate::ops) fn record(env: &WriteLock<'_>, planned: Planned) -> Result<Outcome> {
     let changes = manifest::diff(&planned.current, &planned.target);
+    let EventOf {
+        kind,
+        args,
+        details,
+        named,
+    } = planned.event;
     let commit = env.record(
-        planned.kind,
-        planned.args,
+        kind,
+        args,
         planned.target,
-        planned.details,
+        details,
         planned.timings,
         (planned.hits, planned.builds),
     )?;
     Ok(Outcome {
         commit,
-        named: planned.named,
+        named,
         changes,
         store_hits: planned.hits,
         builds: planned.builds,
@@ -186,27 +233,18 @@ fn add_timings(timings: &mut BTreeMap<String, u64>, more: &BTreeMap<String, u64>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::manifest::{PackageSource, Reason};
-    use crate::version::Version;
 
+    /// A package record as `manifest.json` holds it.
     fn package(version: &str, store_key: &str, requested: Option<&str>) -> Package {
-        Package {
-            version: Version::parse(version).unwrap(),
-            reason: Reason {
-                requested: requested.map(str::to_string),
-                required_by: vec![],
-            },
-            source: PackageSource::Server {
-                server: "file:///srv".into(),
-                rockspec_sha256: "ab".into(),
-                url: String::new(),
-                sha256: None,
-                commit: None,
-            },
-            dependencies: vec![],
-            store_key: store_key.into(),
-            files_sha256: "f".into(),
-        }
+        serde_json::from_value(serde_json::json!({
+            "version": version,
+            "reason": { "requested": requested },
+            "source": { "kind": "server", "server": "file:///srv", "rockspec_sha256": "ab" },
+            "dependencies": [],
+            "store_key": store_key,
+            "files_sha256": "f",
+        }))
+        .unwrap()
     }
 
     fn state(packages: &[(&str, Package)]) -> Manifest {
@@ -244,11 +282,13 @@ mod tests {
         let plan = |hits, builds, resolve| Planned {
             current: Manifest::empty("5.4"),
             target: Manifest::empty("5.4"),
-            kind: EventKind::Install,
-            args: vec![],
-            details: BTreeMap::new(),
+            event: EventOf {
+                kind: EventKind::Install,
+                args: vec![],
+                details: BTreeMap::new(),
+                named: vec![],
+            },
             timings: BTreeMap::from([("resolve".to_string(), resolve)]),
-            named: vec![],
             hits,
             builds,
         };
