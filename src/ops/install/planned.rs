@@ -122,12 +122,8 @@ pub(in crate::ops) fn plan_then_lock(
     let started = Instant::now();
     let session = planner.open(env)?;
     let opened = started.elapsed();
-    let none = BTreeMap::new();
-    let base = Base {
-        current: &snapshot.manifest,
-        prepared: &none,
-    };
-    let first = with_open_time(planner.plan(env, &session, &base)?, opened);
+    let first = planner.plan(env, &session, &fresh(&snapshot.manifest))?;
+    let first = with_open_time(first, opened);
     pause_point("planned");
     let lock = env.lock(lock_timeout)?;
     if lock.settings_moved()? {
@@ -159,6 +155,7 @@ pub(in crate::ops) fn plan_then_lock(
     record(&lock, again.after(first))
 }
 
+/// A first plan's base: nothing prepared yet.
 fn fresh(current: &Manifest) -> Base<'_> {
     static NONE: BTreeMap<String, Package> = BTreeMap::new();
     Base {
