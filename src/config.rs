@@ -1125,11 +1125,20 @@ pub fn locate_env(
     }
     for dir in cwd.ancestors() {
         let candidate = dir.join(LOCAL_ENV_DIR);
-        if candidate.join(".git").is_dir() {
+        if is_environment(&candidate) {
             return (candidate, EnvOrigin::Local);
         }
     }
     (named_env(home, "default"), EnvOrigin::Default)
+}
+
+/// Whether `path` holds an environment: its own repository (`.git`), or a project
+/// environment's `.lvm/` folder with its committed `lvm.toml` (the events are in the project's
+/// repository, see `docs/projects.md`).
+pub fn is_environment(path: &Path) -> bool {
+    path.join(".git").is_dir()
+        || (path.file_name().is_some_and(|n| n == LOCAL_ENV_DIR)
+            && path.join(crate::envrepo::CONFIG_FILE).is_file())
 }
 
 /// The name in `--env NAME` (or `LVM_ENV=NAME`) when it is a plain name: one component, no

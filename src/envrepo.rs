@@ -19,7 +19,10 @@ use thiserror::Error;
 use crate::events::{Event, EventError};
 use crate::manifest::{Manifest, ManifestError};
 
+pub use self::place::{PROJECT_ENV_DIR, Place};
+
 mod log_index;
+pub mod place;
 pub mod remotes;
 pub mod signing;
 pub mod tags;
@@ -41,11 +44,6 @@ const MERGE_DRIVER_NAME: &str = "lvm: three-way merge of the packages in manifes
 /// and the path in the repository.
 pub const MERGE_DRIVER_ARGS: &str = "%O %A %B %P";
 
-/// The attribute line that routes `manifest.json` to lvm's merge driver.
-pub fn merge_attribute() -> String {
-    format!("/{MANIFEST_FILE} merge={MERGE_DRIVER}")
-}
-
 /// How many unpacked events of the current profile make [`EnvRepo::pack_if_due`] pack the
 /// repository. Loose, each event costs about 14 KiB (its own zlib-compressed copy of the whole
 /// `manifest.json`) and `lvm log` opens one file per event; packed, under 2 KiB. Packing 256
@@ -59,6 +57,14 @@ pub enum RepoError {
     Git { path: String, cause: git2::Error },
     #[error("{path} is not an lvm environment (no git repository); create one with `lvm init`")]
     NotAnEnvironment { path: String },
+    #[error(
+        "{path} is not at the top of a git work tree: a project environment is the `{PROJECT_ENV_DIR}` folder at the top of the project (run `lvm init` there), or make a standalone one with `lvm init --standalone`"
+    )]
+    NotAProjectTop { path: String },
+    #[error(
+        "the project's repository already holds lvm history ({reference}); `lvm sync` starts the environment from it and the committed `{PROJECT_ENV_DIR}/` files, or delete it first with `git update-ref -d {reference}`"
+    )]
+    ProjectHistoryExists { reference: String },
     #[error("revision '{rev}' not found in the environment's history (see `lvm log`)")]
     UnknownRevision { rev: String },
     #[error("profile '{name}' does not exist{hint} (see `lvm profile list`)")]
@@ -122,6 +128,8 @@ impl RepoError {
             | RepoError::TagIsProfile { .. }
             | RepoError::UnknownProfile { .. }
             | RepoError::NotAnEnvironment { .. }
+            | RepoError::NotAProjectTop { .. }
+            | RepoError::ProjectHistoryExists { .. }
             | RepoError::BadTime { .. } => ErrorKind::BadInput,
             RepoError::Io { .. } => ErrorKind::Other,
             // The signing key or tool git's config names is missing or refuses.
@@ -232,7 +240,7 @@ impl LogWalk<'_> {
     /// Caches what the walk read from git (best effort: the cache is only ever a shortcut).
     pub fn finish(self) {
         if let Some(index) = &self.index {
-            index.save(self.repo.repo.path());
+            index.save(&self.repo.private);
         }
     }
 }
@@ -262,6 +270,10 @@ pub struct EnvRepo {
     root: PathBuf,
     /// Whether event commits are signed (the `sign` setting), with git's signing settings.
     signing: bool,
+    /// Where the events live: this repository is the environment's own, or its project's.
+    place: Place,
+    /// lvm's private folder (see [`Place::private_dir`]).
+    private: PathBuf,
 }
 
 impl EnvRepo {
@@ -282,15 +294,43 @@ impl EnvRepo {
         }
     }
 
-    /// Opens the repository at `root` (the environment directory itself).
+    /// Opens the environment at `root`: its own repository when `root` holds one, else (a
+    /// project environment) the repository of the work tree whose top holds `root` as
+    /// [`PROJECT_ENV_DIR`] with its `lvm.toml`.
     pub fn open(root: &Path) -> Result<EnvRepo, RepoError> {
-        let repo = Repository::open(root).map_err(|_| RepoError::NotAnEnvironment {
+        let not_one = || RepoError::NotAnEnvironment {
             path: root.display().to_string(),
-        })?;
+        };
+        if root.join(".git").exists() {
+            let repo = Repository::open(root).map_err(|_| not_one())?;
+            return Self::assemble(repo, root, Place::Standalone, false);
+        }
+        if !root.join(CONFIG_FILE).is_file() {
+            return Err(not_one());
+        }
+        let repo = project_repository(root)?.ok_or_else(not_one)?;
+        Self::assemble(repo, root, Place::Project, false)
+    }
+
+    fn assemble(
+        repo: Repository,
+        root: &Path,
+        place: Place,
+        signing: bool,
+    ) -> Result<EnvRepo, RepoError> {
+        let private = place.private_dir(repo.path());
+        if place == Place::Project {
+            std::fs::create_dir_all(&private).map_err(|cause| RepoError::Io {
+                path: private.display().to_string(),
+                cause,
+            })?;
+        }
         Ok(EnvRepo {
             repo,
             root: root.to_path_buf(),
-            signing: false,
+            signing,
+            place,
+            private,
         })
     }
 
@@ -325,32 +365,92 @@ impl EnvRepo {
         let mut opts = git2::RepositoryInitOptions::new();
         opts.initial_head(DEFAULT_PROFILE);
         let repo = Repository::init_opts(root, &opts).map_err(git_err)?;
-        let env = EnvRepo {
-            repo,
-            root: root.to_path_buf(),
-            signing: sign,
-        };
-        let files: [(&str, &[u8]); 3] = [
+        let env = Self::assemble(repo, root, Place::Standalone, sign)?;
+        env.start_history(DEFAULT_PROFILE, config_text, manifest, event)?;
+        env.write_worktree(&[
             (".gitignore", GITIGNORE.as_bytes()),
             (CONFIG_FILE, config_text.as_bytes()),
             (MANIFEST_FILE, &manifest.to_bytes()),
-        ];
-        let tree = env.tree_with(None, &files)?;
-        let commit = env.commit(&tree, &[], event)?;
-        env.repo
-            .reference(
-                &format!("refs/heads/{DEFAULT_PROFILE}"),
-                commit,
-                false,
-                "lvm init",
-            )
-            .map_err(git_err)?;
-        env.write_worktree(&files)?;
+        ])?;
         Ok(env)
+    }
+
+    /// Creates a project environment at `root` (`<work tree>/.lvm`): the first event on
+    /// profile `default` under `refs/lvm/`, the project's `lvm.toml` and `manifest.json`, and
+    /// the `.gitignore` that keeps everything else there out of the project.
+    pub fn init_project(
+        root: &Path,
+        config_text: &str,
+        manifest: &Manifest,
+        event: &Event,
+        sign: bool,
+    ) -> Result<EnvRepo, RepoError> {
+        let repo = project_repository(root)?.ok_or_else(|| RepoError::NotAProjectTop {
+            path: root.display().to_string(),
+        })?;
+        let env = Self::assemble(repo, root, Place::Project, sign)?;
+        let reference = Place::Project.profile_ref(DEFAULT_PROFILE);
+        if env.try_profile_head(DEFAULT_PROFILE).is_some() {
+            return Err(RepoError::ProjectHistoryExists { reference });
+        }
+        env.start_history(DEFAULT_PROFILE, config_text, manifest, event)?;
+        env.write_worktree(&[
+            (CONFIG_FILE, config_text.as_bytes()),
+            (MANIFEST_FILE, &manifest.to_bytes()),
+        ])?;
+        Ok(env)
+    }
+
+    /// Starts the history of `profile` with a first commit (no parent) holding `event` and
+    /// the state, and makes it the current profile. Writes no working file: a project whose
+    /// clone lacks lvm's refs starts its history this way under its committed files.
+    pub fn start_history(
+        &self,
+        profile: &str,
+        config_text: &str,
+        manifest: &Manifest,
+        event: &Event,
+    ) -> Result<Oid, RepoError> {
+        let mut files: Vec<(&str, &[u8])> = Vec::new();
+        if self.place == Place::Standalone {
+            files.push((".gitignore", GITIGNORE.as_bytes()));
+        }
+        let manifest_bytes = manifest.to_bytes();
+        files.push((CONFIG_FILE, config_text.as_bytes()));
+        files.push((MANIFEST_FILE, &manifest_bytes));
+        let tree = self.tree_with(None, &files)?;
+        let commit = self.commit(&tree, &[], event)?;
+        self.publish(profile, None, commit, "lvm init")?;
+        if self.place == Place::Project {
+            self.set_current_profile(profile)?;
+        }
+        Ok(commit)
     }
 
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// Where this environment's events live.
+    pub fn place(&self) -> Place {
+        self.place
+    }
+
+    /// The top of the project's work tree (`None` for a standalone environment).
+    pub fn project_dir(&self) -> Option<&Path> {
+        match self.place {
+            Place::Standalone => None,
+            Place::Project => self.repo.workdir(),
+        }
+    }
+
+    /// The commit the project's `HEAD` is at (detached or on a branch); `None` for a standalone
+    /// environment or a project without commits.
+    pub fn project_head(&self) -> Option<Oid> {
+        match self.place {
+            Place::Standalone => None,
+            Place::Project => self.repo.head().ok()?.peel_to_commit().ok().map(|c| c.id()),
+        }
     }
 
     /// The underlying git repository. Only this module works with git directly; everything
@@ -360,13 +460,28 @@ impl EnvRepo {
         &self.repo
     }
 
-    /// The repository's `.git` folder, where lvm keeps its journal and state lock.
-    pub fn git_dir(&self) -> &Path {
-        self.repo.path()
+    /// lvm's private folder (the repository's `.git`, or `<git dir>/lvm` in a project), where
+    /// it keeps its journal, state lock, log cache and bisection.
+    pub fn private_dir(&self) -> &Path {
+        &self.private
     }
 
-    /// The current profile (the branch HEAD points at).
+    /// The file naming the current profile of a project environment.
+    fn profile_file(&self) -> PathBuf {
+        self.private.join(crate::layout::PROJECT_PROFILE_FILE)
+    }
+
+    /// The current profile (the branch HEAD points at; in a project, the one lvm's private
+    /// folder names).
     pub fn current_profile(&self) -> Result<String, RepoError> {
+        if self.place == Place::Project {
+            let name = std::fs::read_to_string(self.profile_file()).unwrap_or_default();
+            let name = name.trim();
+            return Ok(match name.is_empty() {
+                true => DEFAULT_PROFILE.to_string(),
+                false => name.to_string(),
+            });
+        }
         let head = self
             .repo
             .find_reference("HEAD")
@@ -387,25 +502,35 @@ impl EnvRepo {
         self.profile_head(&profile)
     }
 
+    /// Whether the current profile has any history yet (a project's fresh clone has none).
+    pub fn has_history(&self) -> bool {
+        self.current_profile()
+            .is_ok_and(|p| self.try_profile_head(&p).is_some())
+    }
+
     pub fn profile_head(&self, profile: &str) -> Result<Oid, RepoError> {
-        let reference = self
-            .repo
-            .find_reference(&format!("refs/heads/{profile}"))
-            .map_err(|_| self.unknown_profile(profile))?;
-        reference
-            .target()
+        self.try_profile_head(profile)
             .ok_or_else(|| self.unknown_profile(profile))
     }
 
-    /// Reads a file of a commit's tree.
+    /// Reads a file of a commit's state: the commit's own file for an event commit; in a
+    /// project, `.lvm/FILE` of a project commit (one whose tree holds that folder).
     pub fn read_file(&self, commit: Oid, file: &str) -> Result<Vec<u8>, RepoError> {
         let commit_obj = self.repo.find_commit(commit).map_err(|e| self.git_err(e))?;
         let tree = commit_obj.tree().map_err(|e| self.git_err(e))?;
+        let in_project = self.place == Place::Project
+            && tree
+                .get_name(PROJECT_ENV_DIR)
+                .is_some_and(|e| e.kind() == Some(git2::ObjectType::Tree));
+        let path = match in_project {
+            true => format!("{PROJECT_ENV_DIR}/{file}"),
+            false => file.to_string(),
+        };
         let entry = tree
-            .get_path(Path::new(file))
+            .get_path(Path::new(&path))
             .map_err(|_| RepoError::MissingFile {
                 commit: commit.to_string(),
-                file: file.into(),
+                file: path.clone(),
             })?;
         let blob = self
             .repo
@@ -423,23 +548,46 @@ impl EnvRepo {
         )?)
     }
 
-    /// Resolves a revision: a commit id (or prefix), `HEAD~N`, a profile name, or any git rev.
+    /// Resolves a revision: a profile name, a tag, a commit id (or prefix), `HEAD~N`, a fetched
+    /// remote profile (`origin/dev`), or any git rev. In a project the first four are lvm's
+    /// (`HEAD` is lvm's head) and anything else is a project revision (`main`,
+    /// `origin/main`, `@~1`), whose state is its `.lvm/manifest.json`; see `docs/projects.md`.
     pub fn resolve_rev(&self, rev: &str) -> Result<Oid, RepoError> {
-        if self
-            .repo
-            .find_reference(&format!("refs/heads/{rev}"))
-            .is_ok()
-        {
-            return self.profile_head(rev);
+        if let Some(head) = self.try_profile_head(rev) {
+            return Ok(head);
         }
-        let object = self
-            .repo
-            .revparse_single(rev)
-            .map_err(|_| RepoError::UnknownRevision { rev: rev.into() })?;
+        let unknown = || RepoError::UnknownRevision { rev: rev.into() };
+        let spelled = match self.place {
+            Place::Standalone => rev.to_string(),
+            Place::Project => self.lvm_spelling(rev)?,
+        };
+        let object = self.repo.revparse_single(&spelled).map_err(|_| unknown())?;
         object
             .peel_to_commit()
             .map(|c| c.id())
-            .map_err(|_| RepoError::UnknownRevision { rev: rev.into() })
+            .map_err(|_| unknown())
+    }
+
+    /// A project revision spelled so git reads lvm's names first: a tag, `HEAD…` (lvm's head),
+    /// a fetched remote profile; anything else as given.
+    fn lvm_spelling(&self, rev: &str) -> Result<String, RepoError> {
+        let tags = self.place.tags_prefix();
+        if self.repo.find_reference(&format!("{tags}{rev}")).is_ok() {
+            return Ok(format!("{tags}{rev}"));
+        }
+        if let Some(rest) = rev.strip_prefix("HEAD")
+            && (rest.is_empty() || rest.starts_with(['~', '^']))
+        {
+            let profile = self.current_profile()?;
+            return Ok(format!("{}{rest}", self.place.profile_ref(&profile)));
+        }
+        if let Some((remote, profile)) = rev.split_once('/') {
+            let copy = format!("{}{profile}", self.place.remote_profiles_prefix(remote));
+            if self.repo.find_reference(&copy).is_ok() {
+                return Ok(copy);
+            }
+        }
+        Ok(rev.to_string())
     }
 
     /// The commits from `from` back along first parents (the events of a profile), newest first.
@@ -559,7 +707,7 @@ impl EnvRepo {
         commit: Oid,
         summary: &str,
     ) -> Result<(), RepoError> {
-        let name = format!("refs/heads/{profile}");
+        let name = self.place.profile_ref(profile);
         let result = match expected {
             Some(old) => self
                 .repo
@@ -616,17 +764,20 @@ impl EnvRepo {
     /// Points profile `name` at `commit`, creating it or moving it wherever it was (the local
     /// copy of a remote profile).
     pub fn force_profile(&self, name: &str, commit: Oid) -> Result<(), RepoError> {
-        let c = self.repo.find_commit(commit).map_err(|e| self.git_err(e))?;
         self.repo
-            .branch(name, &c, true)
+            .reference(&self.place.profile_ref(name), commit, true, "lvm")
             .map(|_| ())
             .map_err(|e| self.git_err(e))
     }
 
     /// The commit a profile points at, or `None` when there is no such profile.
     pub fn try_profile_head(&self, profile: &str) -> Option<Oid> {
+        let name = self.place.profile_ref(profile);
+        if !git2::Reference::is_valid_name(&name) {
+            return None;
+        }
         self.repo
-            .find_reference(&format!("refs/heads/{profile}"))
+            .find_reference(&name)
             .ok()
             .and_then(|r| r.target())
     }
@@ -641,19 +792,24 @@ impl EnvRepo {
     }
 
     /// The lock files of git operations in the repository (the index's, `HEAD`'s, a ref's).
-    /// Without a live writer they were left by a killed one.
+    /// Without a live writer they were left by a killed one. In a project only lvm's own refs
+    /// count: the project's index, `HEAD` and branches belong to git commands lvm knows nothing
+    /// of.
     pub fn git_lock_files(&self) -> Vec<PathBuf> {
         let git_dir = self.repo.path().to_path_buf();
-        let mut candidates = vec![
-            git_dir.join("index.lock"),
-            git_dir.join("HEAD.lock"),
-            git_dir.join("packed-refs.lock"),
-            git_dir.join("config.lock"),
-        ];
-        for entry in walkdir::WalkDir::new(git_dir.join("refs"))
-            .into_iter()
-            .flatten()
-        {
+        let (mut candidates, refs) = match self.place {
+            Place::Standalone => (
+                vec![
+                    git_dir.join("index.lock"),
+                    git_dir.join("HEAD.lock"),
+                    git_dir.join("packed-refs.lock"),
+                    git_dir.join("config.lock"),
+                ],
+                git_dir.join("refs"),
+            ),
+            Place::Project => (Vec::new(), self.repo.commondir().join("refs").join("lvm")),
+        };
+        for entry in walkdir::WalkDir::new(refs).into_iter().flatten() {
             if entry.path().extension().is_some_and(|e| e == "lock") {
                 candidates.push(entry.path().to_path_buf());
             }
@@ -662,20 +818,36 @@ impl EnvRepo {
         candidates
     }
 
-    /// Makes the files of the working directory (and the index) match a commit, so `git status`
-    /// is clean. Only lvm's own tracked files are written; the rocks tree is never checked out.
+    /// Makes lvm's working files match a commit after a change: in a standalone environment
+    /// with the index, so `git status` is clean; in a project `lvm.toml` and `manifest.json`
+    /// only (the user commits them). The rocks tree is never checked out.
     pub fn sync_worktree(&self, commit: Oid) -> Result<(), RepoError> {
         let mut files = Vec::new();
-        for name in [".gitignore", CONFIG_FILE, MANIFEST_FILE] {
+        for name in self.place.work_files() {
             if let Ok(bytes) = self.read_file(commit, name) {
-                files.push((name, bytes));
+                files.push((*name, bytes));
             }
         }
         let borrowed: Vec<(&str, &[u8])> = files.iter().map(|(n, b)| (*n, b.as_slice())).collect();
         self.write_worktree(&borrowed)
     }
 
-    fn write_worktree(&self, files: &[(&str, &[u8])]) -> Result<(), RepoError> {
+    /// What recovery does to the working files: a standalone environment's follow the head
+    /// commit ([`EnvRepo::sync_worktree`]); a project's are the project's desired state and
+    /// stay as git left them (`lvm sync` records them).
+    pub fn restore_worktree(&self, commit: Oid) -> Result<(), RepoError> {
+        match self.place {
+            Place::Standalone => self.sync_worktree(commit),
+            Place::Project => self.write_project_gitignore(),
+        }
+    }
+
+    /// Writes `.lvm/.gitignore` of a project when it is missing or different.
+    pub fn write_project_gitignore(&self) -> Result<(), RepoError> {
+        self.write_files(&[(".gitignore", place::PROJECT_GITIGNORE.as_bytes())])
+    }
+
+    fn write_files(&self, files: &[(&str, &[u8])]) -> Result<(), RepoError> {
         for (name, bytes) in files {
             let path = self.root.join(name);
             if std::fs::read(&path).ok().as_deref() == Some(*bytes) {
@@ -685,6 +857,14 @@ impl EnvRepo {
                 path: path.display().to_string(),
                 cause: source,
             })?;
+        }
+        Ok(())
+    }
+
+    fn write_worktree(&self, files: &[(&str, &[u8])]) -> Result<(), RepoError> {
+        self.write_files(files)?;
+        if self.place == Place::Project {
+            return self.write_project_gitignore();
         }
         let mut index = self.repo.index().map_err(|e| self.git_err(e))?;
         let head = self.head()?;
@@ -1010,9 +1190,9 @@ impl EnvRepo {
                 .and_then(|()| config.set_str(&key, &driver))
                 .map_err(|e| self.git_err(e))?;
         }
-        let path = self.repo.path().join("info").join("attributes");
+        let path = self.repo.commondir().join("info").join("attributes");
         let text = std::fs::read_to_string(&path).unwrap_or_default();
-        let line = merge_attribute();
+        let line = format!("/{} merge={MERGE_DRIVER}", self.place.manifest_path());
         if !text.lines().any(|l| l == line) {
             let mut new = text;
             if !new.is_empty() && !new.ends_with('\n') {
@@ -1032,16 +1212,17 @@ impl EnvRepo {
         Ok(())
     }
 
-    /// Profiles (branches), sorted.
+    /// Profiles (branches; refs under `refs/lvm/profiles/` in a project), sorted.
     pub fn profiles(&self) -> Result<Vec<String>, RepoError> {
+        let prefix = self.place.profiles_prefix();
         let mut names = Vec::new();
-        let branches = self
+        let refs = self
             .repo
-            .branches(Some(git2::BranchType::Local))
+            .references_glob(&format!("{prefix}*"))
             .map_err(|e| self.git_err(e))?;
-        for branch in branches {
-            let (branch, _) = branch.map_err(|e| self.git_err(e))?;
-            if let Some(name) = branch.name().map_err(|e| self.git_err(e))? {
+        for reference in refs {
+            let reference = reference.map_err(|e| self.git_err(e))?;
+            if let Some(name) = reference.name().ok().and_then(|n| n.strip_prefix(prefix)) {
                 names.push(name.to_string());
             }
         }
@@ -1049,38 +1230,86 @@ impl EnvRepo {
         Ok(names)
     }
 
-    /// Creates a profile branch at `at`.
+    /// Creates a profile at `at`.
     pub fn create_profile(&self, name: &str, at: Oid) -> Result<(), RepoError> {
-        if self
-            .repo
-            .find_reference(&format!("refs/heads/{name}"))
-            .is_ok()
-        {
+        let reference = self.place.profile_ref(name);
+        if self.repo.find_reference(&reference).is_ok() {
             return Err(RepoError::ProfileExists { name: name.into() });
         }
-        let commit = self.repo.find_commit(at).map_err(|e| self.git_err(e))?;
         self.repo
-            .branch(name, &commit, false)
+            .reference(&reference, at, false, "lvm profile create")
             .map_err(|e| self.git_err(e))?;
         Ok(())
     }
 
-    /// Deletes a profile branch.
+    /// Deletes a profile.
     pub fn delete_profile(&self, name: &str) -> Result<(), RepoError> {
-        let mut branch = self
+        let mut reference = self
             .repo
-            .find_branch(name, git2::BranchType::Local)
+            .find_reference(&self.place.profile_ref(name))
             .map_err(|_| self.unknown_profile(name))?;
-        branch.delete().map_err(|e| self.git_err(e))
+        reference.delete().map_err(|e| self.git_err(e))
     }
 
-    /// Points HEAD at another profile (does not touch the rocks tree).
+    /// Makes another profile the current one (does not touch the rocks tree).
     pub fn set_current_profile(&self, name: &str) -> Result<(), RepoError> {
         self.profile_head(name)?;
-        self.repo
-            .set_head(&format!("refs/heads/{name}"))
-            .map_err(|e| self.git_err(e))
+        match self.place {
+            Place::Standalone => self
+                .repo
+                .set_head(&format!("refs/heads/{name}"))
+                .map_err(|e| self.git_err(e)),
+            Place::Project => {
+                let path = self.profile_file();
+                crate::fsutil::write_atomic(&path, format!("{name}\n").as_bytes()).map_err(
+                    |cause| RepoError::Io {
+                        path: path.display().to_string(),
+                        cause,
+                    },
+                )
+            }
+        }
     }
+}
+
+/// The repository of the project whose work tree has `root` as its [`PROJECT_ENV_DIR`] at the
+/// top, found as git finds it (`GIT_DIR` honoured, linked worktrees too); `None` when `root`
+/// is not that folder of a work tree.
+fn project_repository(root: &Path) -> Result<Option<Repository>, RepoError> {
+    if root.file_name().is_none_or(|n| n != PROJECT_ENV_DIR) {
+        return Ok(None);
+    }
+    let Some(top) = work_tree_top(root.parent().unwrap_or(Path::new("."))) else {
+        return Ok(None);
+    };
+    let parent = root
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    if std::fs::canonicalize(parent).ok() != Some(top.clone()) {
+        return Ok(None);
+    }
+    Ok(open_work_tree(&top))
+}
+
+/// The git repository of the work tree holding `dir` (the nearest existing ancestor of it), as
+/// git finds it: `GIT_DIR` and `GIT_CEILING_DIRECTORIES` honoured; bare repositories have none.
+fn open_work_tree(dir: &Path) -> Option<Repository> {
+    let start = dir.ancestors().find(|d| d.is_dir())?;
+    let repo = Repository::open_ext(
+        start,
+        git2::RepositoryOpenFlags::FROM_ENV,
+        &[] as &[&std::ffi::OsStr],
+    )
+    .ok()?;
+    repo.workdir()?;
+    Some(repo)
+}
+
+/// The top of the git work tree holding `dir` (canonical), or `None` outside every work tree.
+pub fn work_tree_top(dir: &Path) -> Option<PathBuf> {
+    let repo = open_work_tree(dir)?;
+    std::fs::canonicalize(repo.workdir()?).ok()
 }
 
 /// Whether `name` is a plain git ref component that shells also take as it is: letters, digits,

@@ -14,7 +14,11 @@ pub const LOCK_FILE: &str = ".lvm-lock";
 /// The environment's daily log files.
 pub const LOGS_DIR: &str = "logs";
 
-// In the environment's `.git/` directory, so `git status` never shows them.
+// In lvm's private folder: the environment's `.git/` directory, or `<git dir>/lvm/` of a project
+// environment (see `envrepo::Place`), so `git status` never shows them.
+
+/// In a project environment's private folder: the name of the current profile.
+pub const PROJECT_PROFILE_FILE: &str = "profile";
 
 /// Readers hold it shared while they read; a writer holds it exclusively only from the moment
 /// its commit lands until its tree is switched, so no reader sees the new log with the old tree.

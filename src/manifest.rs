@@ -190,8 +190,27 @@ pub enum ManifestError {
     },
     #[error("{file}: {message}")]
     Inconsistent { file: String, message: String },
+    #[error(
+        "{file}: line {line} is a merge conflict marker ({marker}); settle the conflict (keep one side of each package, or take a whole side with `git checkout --ours` or `--theirs` of the file), `git add` it, then run `lvm sync`"
+    )]
+    ConflictMarkers {
+        file: String,
+        line: usize,
+        marker: String,
+    },
     #[error("manifest.json: the Lua of the state")]
     UnknownLua(#[source] UnknownLuaVersion),
+}
+
+/// The first line (1-based) that is one of git's conflict markers, with the marker.
+fn conflict_marker(bytes: &[u8]) -> Option<(usize, String)> {
+    let text = String::from_utf8_lossy(bytes);
+    text.lines().enumerate().find_map(|(i, line)| {
+        let marker = ["<<<<<<<", "=======", ">>>>>>>", "|||||||"]
+            .into_iter()
+            .find(|m| line.starts_with(m) && !line[m.len()..].starts_with(['<', '=', '>', '|']))?;
+        Some((i + 1, marker.to_string()))
+    })
 }
 
 impl Manifest {
@@ -225,7 +244,14 @@ impl Manifest {
             unsupported,
         };
         let mut manifest: Manifest = serde_json::from_slice(bytes).map_err(|source| {
-            // A newer lvm may write a shape this one cannot read: say so rather than "invalid".
+            // A merge left half-done, or a newer lvm's shape: say so rather than "invalid".
+            if let Some((line, marker)) = conflict_marker(bytes) {
+                return ManifestError::ConflictMarkers {
+                    file: file.to_string(),
+                    line,
+                    marker,
+                };
+            }
             match FORMAT_SPEC.unsupported_in_json(bytes, "format") {
                 Some(e) => unsupported(e),
                 None => ManifestError::Parse {
@@ -492,6 +518,19 @@ pub fn apply(state: &mut Manifest, changes: &[Change]) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn conflict_markers_are_named_by_line() {
+        let text = "{\n  \"format\": \"1\",\n<<<<<<< ours: upgraded\n=======\n>>>>>>> theirs\n}\n";
+        let err = Manifest::from_bytes(text.as_bytes(), ".lvm/manifest.json").unwrap_err();
+        assert!(
+            matches!(&err, ManifestError::ConflictMarkers { line: 3, marker, .. } if marker == "<<<<<<<"),
+            "{err}"
+        );
+        // A JSON string that happens to hold a marker is not one.
+        assert_eq!(conflict_marker(b"{\"a\": \"<<<<<<<\"}"), None);
+        assert_eq!(conflict_marker(b"========\n"), None);
+    }
 
     fn package(version: &str, deps: &[&str]) -> Package {
         Package {

@@ -19,7 +19,7 @@ pub struct ListArgs {
 /// The catalog for the current environment, or the shipped and user data when there is none.
 fn catalog(ctx: &Context) -> Result<Catalog> {
     let env_path = ctx.env_path()?;
-    let env_root = env_path.join(".git").is_dir().then_some(env_path);
+    let env_root = lvm::config::is_environment(&env_path).then_some(env_path);
     Ok(Catalog::load(&ctx.home.root, env_root.as_deref())?)
 }
 

@@ -112,7 +112,7 @@ pub fn exec(ctx: &Context, command: ConfigCommand) -> Result<i32> {
 /// Reading settings reports a broken environment instead of silently leaving its level out.
 fn check_environment(ctx: &Context) -> Result<()> {
     let path = ctx.env_path()?;
-    if path.join(".git").is_dir() {
+    if lvm::config::is_environment(&path) {
         Environment::open_with(&path, ctx.home.clone(), ctx.open_options())?;
     }
     Ok(())
@@ -258,7 +258,7 @@ fn set_lua(ctx: &Context, path: &std::path::Path, lua: lvm::luaversion::LuaVersi
 
 fn set_environment(ctx: &Context, key: Key, value: Option<Value>) -> Result<i32> {
     let path = ctx.env_path()?;
-    if !path.join(".git").is_dir() {
+    if !lvm::config::is_environment(&path) {
         bail!(
             "no environment at {}: create one with `lvm init`, or pass --user to change your own settings{}",
             path.display(),

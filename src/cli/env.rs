@@ -83,7 +83,7 @@ pub fn exec(ctx: &Context, command: EnvCommand) -> Result<i32> {
                     path.display()
                 );
             }
-            create(ctx, &path, None, servers)?;
+            create(ctx, &path, lvm::envrepo::Place::Standalone, None, servers)?;
             println!("Created environment '{name}' in {}", path.display());
         }
         EnvCommand::Remove { name } => {

@@ -1,21 +1,25 @@
-//! `lvm init`: creates an environment (a git repository of events plus a rocks tree), and with
-//! `--profile` sets up a curated profile in it; `lvm env create` creates environments alike.
+//! `lvm init`: creates an environment (a git repository of events plus a rocks tree; inside a
+//! git work tree, a project environment whose events live in the project's repository), and
+//! with `--profile` sets up a curated profile in it; `lvm env create` creates environments alike.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
 use clap::Args;
 
 use super::servers::normalize_server;
 use super::{Context, exit};
-use lvm::config::{self, EnvConfig, Key, Layer, Origin, Value};
+use lvm::config::{self, EnvConfig, EnvOrigin, Key, Layer, Origin, Value};
 use lvm::env::{Environment, OpenOptions};
+use lvm::envrepo::{PROJECT_ENV_DIR, Place, work_tree_top};
 
 #[derive(Debug, Args)]
 #[command(after_help = "\
 Examples:
-  lvm init                                where lvm looks (LVM_ENV, the nearest .lvm/, the default one)
-  lvm init .lvm                           a project environment, used in this folder and below
+  lvm init                                in a git work tree: a project environment in <top>/.lvm
+                                          (commit .lvm/manifest.json and .lvm/lvm.toml); elsewhere
+                                          where lvm looks (LVM_ENV, the nearest .lvm/, the default one)
+  lvm init --standalone .lvm              an environment with its own repository, even in a project
   lvm init --server https://rocks.example.org  with a rocks server
   lvm init --server file:///srv/rocks --server https://rocks.example.org
   lvm init --lua luajit                   an environment for LuaJIT (5.1 paths and rocks)
@@ -40,13 +44,18 @@ pub struct InitArgs {
     /// With --profile: leave out dev-only packages.
     #[arg(long, requires = "profile")]
     pub prod: bool,
+    /// Make a project environment: `.lvm/` at the top of the git work tree here (or at PATH),
+    /// its events in the project's repository (the default inside a work tree; see
+    /// docs/projects.md).
+    #[arg(long, conflicts_with = "standalone")]
+    pub project: bool,
+    /// Make an environment with its own git repository, even inside a project's work tree.
+    #[arg(long)]
+    pub standalone: bool,
 }
 
 pub fn exec(ctx: &Context, args: InitArgs) -> Result<i32> {
-    let path = match args.path {
-        Some(p) => p,
-        None => ctx.env_path()?,
-    };
+    let (path, place) = target(ctx, &args)?;
     // Check first: a profile that does not exist must not leave an environment behind.
     if let Some(profile) = &args.profile {
         lvm::curator::Catalog::load(&ctx.home.root, None)?.plan(profile, args.prod)?;
@@ -54,14 +63,23 @@ pub fn exec(ctx: &Context, args: InitArgs) -> Result<i32> {
     // A failed setup takes back what init made, in a folder that was missing or empty.
     let created_folder = !path.exists();
     let undoable = lvm::fsutil::is_empty_dir(&path);
-    let env = create(ctx, &path, args.lua.as_deref(), args.servers)?;
+    let env = create(ctx, &path, place, args.lua.as_deref(), args.servers)?;
     if !ctx.quiet {
+        let what = match place {
+            Place::Standalone => "environment",
+            Place::Project => "project environment",
+        };
         println!(
-            "Initialized lvm environment in {} (Lua {}, profile '{}')",
+            "Initialized lvm {what} in {} (Lua {}, profile '{}')",
             env.root().display(),
             env.config().lua,
             env.profile()?
         );
+        if place == Place::Project {
+            println!(
+                "Commit {PROJECT_ENV_DIR}/manifest.json and {PROJECT_ENV_DIR}/lvm.toml with your code; lvm keeps its history under refs/lvm/ (see `lvm log`)"
+            );
+        }
     }
     if let Some(profile) = &args.profile {
         let set_up = env
@@ -96,12 +114,78 @@ pub fn exec(ctx: &Context, args: InitArgs) -> Result<i32> {
     Ok(exit::OK)
 }
 
+/// Where `lvm init` makes the environment, and of which kind: PATH (else `--env`/`LVM_ENV`, else
+/// here) at the top of a git work tree, or its `.lvm/`, is a project environment in `.lvm/`;
+/// another folder inside a work tree is refused (one project environment per repository, at
+/// its top) unless `--standalone`; outside every work tree it is standalone.
+fn target(ctx: &Context, args: &InitArgs) -> Result<(PathBuf, Place)> {
+    let (located, origin) = ctx.env_location()?;
+    let given = match (&args.path, origin) {
+        (Some(p), _) => Some(absolute(p)?),
+        (None, EnvOrigin::Flag | EnvOrigin::EnvVar) => Some(absolute(&located)?),
+        (None, EnvOrigin::Local | EnvOrigin::Default) => None,
+    };
+    if args.standalone {
+        return Ok((given.unwrap_or(located), Place::Standalone));
+    }
+    let start = match &given {
+        Some(p) => p.clone(),
+        None => std::env::current_dir()?,
+    };
+    let Some(top) = work_tree_top(&start) else {
+        if args.project {
+            bail!(
+                "{} is not in a git work tree; a project environment lives in a project's repository (`git init` it first), or drop --project",
+                start.display()
+            );
+        }
+        return Ok((given.unwrap_or(located), Place::Standalone));
+    };
+    if top.join(lvm::envrepo::CONFIG_FILE).is_file() && top.join(".git").is_dir() {
+        bail!(
+            "{} is a standalone lvm environment already; use it with --env, or pass a PATH outside it",
+            top.display()
+        );
+    }
+    let env = top.join(PROJECT_ENV_DIR);
+    match given {
+        None => Ok((env, Place::Project)),
+        Some(p) if same_place(&p, &top) || same_place(&p, &env) => Ok((env, Place::Project)),
+        Some(p) => bail!(
+            "{} is inside the git work tree {}: a project environment is {} (run `lvm init` there), or make an environment with its own repository here with `lvm init --standalone {}`",
+            p.display(),
+            top.display(),
+            env.display(),
+            p.display()
+        ),
+    }
+}
+
+/// `path` made absolute against the current directory.
+fn absolute(path: &Path) -> Result<PathBuf> {
+    Ok(std::env::current_dir()?.join(path))
+}
+
+/// Whether `path` (which may not exist yet) is `place` (canonical).
+fn same_place(path: &Path, place: &Path) -> bool {
+    let canonical = match (std::fs::canonicalize(path), path.parent(), path.file_name()) {
+        (Ok(p), _, _) => p,
+        (Err(_), Some(parent), Some(name)) => match std::fs::canonicalize(parent) {
+            Ok(parent) => parent.join(name),
+            Err(_) => return false,
+        },
+        _ => return false,
+    };
+    canonical == place
+}
+
 /// Creates an environment. Its servers and Lua version resolve like any setting, without an
 /// environment level (there is none yet): `--server`/`--lua`, then LVM_SERVERS, then the user's
 /// config.
 pub(super) fn create(
     ctx: &Context,
     path: &std::path::Path,
+    place: Place,
     lua: Option<&str>,
     servers: Vec<String>,
 ) -> Result<Environment> {
@@ -141,8 +225,9 @@ pub(super) fn create(
         servers: None,
         ..ctx.open_options()
     };
-    Ok(Environment::init_with(
+    Ok(Environment::init_in(
         path,
+        place,
         config,
         ctx.home.clone(),
         options,

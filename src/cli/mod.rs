@@ -221,12 +221,9 @@ Examples:
     Tag(tag::TagArgs),
     /// Check that the log, manifest.json and the tree agree.
     Verify(verify::VerifyArgs),
-    /// Make the tree match manifest.json (after a clone, pull or manual git change).
-    #[command(after_help = "\
-Examples:
-  lvm sync                     rebuild the tree from manifest.json
-  lvm sync --env ./shared-env  the same for another environment")]
-    Sync,
+    /// Make the tree match manifest.json (after a clone, pull or manual git change); in a
+    /// project, record the committed .lvm/manifest.json as the environment's state.
+    Sync(sync::SyncArgs),
     /// Remotes the environment is shared through.
     #[command(after_help = "\
 Examples:
@@ -514,7 +511,7 @@ impl Levels {
 /// The environment level: the settings recorded at the head of the environment at `path`, if
 /// there is one there. A broken one is reported by the command that opens it.
 fn environment_level(path: &std::path::Path) -> Option<(Layer, EnvRepo)> {
-    if !path.join(".git").is_dir() {
+    if !lvm::config::is_environment(path) {
         return None;
     }
     let file = path.join(lvm::envrepo::CONFIG_FILE);
@@ -630,6 +627,18 @@ impl Context {
     /// effective values, and progress drawn on stderr. Nothing writes these back: `lvm config`
     /// reads the recorded settings.
     pub fn open(&self) -> Result<Environment> {
+        let env = self.open_without_note()?;
+        if !self.quiet {
+            if let Some(note) = work_files_note(&env) {
+                eprintln!("note: {note}");
+            }
+        }
+        Ok(env)
+    }
+
+    /// [`Context::open`] without the note about a project's changed files (the shell hook
+    /// gives it once, on entering).
+    pub fn open_without_note(&self) -> Result<Environment> {
         let path = self.env_path()?;
         let opened = match self.opened.take() {
             Some(repo) if repo.root() == path => {
@@ -655,7 +664,7 @@ impl Context {
     /// commands that also work outside every environment).
     pub fn open_if_any(&self) -> Result<Option<Environment>> {
         let (path, origin) = self.env_location()?;
-        if origin == lvm::config::EnvOrigin::Default && !path.join(".git").exists() {
+        if origin == lvm::config::EnvOrigin::Default && !lvm::config::is_environment(&path) {
             return Ok(None);
         }
         self.open().map(Some)
@@ -688,6 +697,18 @@ impl Context {
             reporter: Arc::new(progress::Terminal::new()),
             merge_driver: merge_driver::driver_command(),
         }
+    }
+}
+
+/// What to tell the user when a project's committed files ask for another state than the
+/// environment's (git changed them), or `None`.
+pub(crate) fn work_files_note(env: &Environment) -> Option<String> {
+    match env.work_files() {
+        Ok(lvm::env::WorkFiles::Changed) => Some(format!(
+            "{} differs from the environment's state (git changed it: a pull, checkout or merge); run `lvm sync` to make the tree match it",
+            env.root().join(lvm::envrepo::MANIFEST_FILE).display()
+        )),
+        _ => None,
     }
 }
 
@@ -770,7 +791,7 @@ pub fn main() -> i32 {
     let env_logs = ctx
         .env_path()
         .ok()
-        .filter(|p| p.join(".git").is_dir())
+        .filter(|p| lvm::config::is_environment(p))
         .map(|p| p.join(lvm::layout::LOGS_DIR));
     let run_id = new_run_id();
     lvm::events::set_run_id(run_id.clone());
@@ -841,7 +862,7 @@ fn run(ctx: &Context, command: Command) -> Result<i32> {
         Command::Why(args) => why::exec(ctx, args),
         Command::Tag(args) => tag::exec(ctx, args),
         Command::Verify(args) => verify::exec(ctx, args),
-        Command::Sync => sync::exec(ctx),
+        Command::Sync(args) => sync::exec(ctx, args),
         Command::Remote(cmd) => remote::exec(ctx, cmd),
         Command::Push(args) => push::exec(ctx, args),
         Command::Pull(args) => pull::exec(ctx, args),

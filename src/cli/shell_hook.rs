@@ -199,18 +199,23 @@ pub fn exec(ctx: &Context, args: ShellHookArgs) -> Result<i32> {
         .get(STATE_VAR)
         .and_then(|s| serde_json::from_str::<Activation>(s).ok());
     let (path, origin) = ctx.env_location()?;
-    let target = if origin == EnvOrigin::Default || !path.join(".git").is_dir() {
+    let target = if origin == EnvOrigin::Default || !lvm::config::is_environment(&path) {
         None
     } else {
-        match ctx.open() {
-            Ok(env) => Some(target_for(&env)?),
+        match ctx.open_without_note() {
+            Ok(env) => Some((target_for(&env)?, super::work_files_note(&env))),
             Err(err) => {
                 tracing::debug!("shell hook leaves the shell as it is: {err:#}");
                 return Ok(exit::OK);
             }
         }
     };
+    let (target, note) = target.unzip();
     let changes = transition(&current, active.as_ref(), target.as_ref());
+    // Said once, on entering: the hook runs at every prompt.
+    if let Some(note) = note.flatten().filter(|_| !changes.is_empty()) {
+        eprintln!("lvm: {note}");
+    }
     print!("{}", script(&changes, args.shell));
     Ok(exit::OK)
 }

@@ -2,14 +2,33 @@
 //! `lvm pull` and `lvm clone`, which end with one).
 
 use anyhow::Result;
+use clap::Args;
 
 use super::{Context, exit};
 use lvm::envrepo::short;
-use lvm::ops::sync::{self, SyncReport};
+use lvm::ops::sync::{self, SyncOptions, SyncReport};
 
-pub fn exec(ctx: &Context) -> Result<i32> {
-    let env = ctx.open()?;
-    let report = sync::sync(&env, ctx.lock_timeout)?;
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  lvm sync                     rebuild the tree from manifest.json
+  lvm sync --env ./shared-env  the same for another environment
+  lvm sync --frozen            in CI: exactly the project's committed .lvm/manifest.json, or fail")]
+pub struct SyncArgs {
+    /// In a project: build exactly the committed .lvm/manifest.json and fail, changing
+    /// nothing, when it is missing, unreadable, conflicted, from a newer lvm or does not
+    /// satisfy the project's rockspec (see docs/projects.md).
+    #[arg(long)]
+    pub frozen: bool,
+}
+
+pub fn exec(ctx: &Context, args: SyncArgs) -> Result<i32> {
+    // Syncing is the answer to the note about changed project files: no note here.
+    let env = ctx.open_without_note()?;
+    let options = SyncOptions {
+        frozen: args.frozen,
+    };
+    let report = sync::sync_with(&env, ctx.lock_timeout, options)?;
     Ok(print_sync(ctx, &report))
 }
 

@@ -61,7 +61,7 @@ pub struct ChangePlan<'a> {
 
 impl Environment {
     pub(super) fn journal_path(&self) -> PathBuf {
-        self.repo.git_dir().join(JOURNAL_FILE)
+        self.repo.private_dir().join(JOURNAL_FILE)
     }
 
     /// Whether a change was left unfinished (its journal is still there).
@@ -108,7 +108,7 @@ impl Environment {
             // Its tree, if finished, is a tree like any kept one (its mark says which state it
             // holds); pruning drops it when it is half-made or beyond the bound.
             tracing::warn!("dropping an interrupted change that was never recorded");
-            self.repo.sync_worktree(self.head()?)?;
+            self.repo.restore_worktree(self.head()?)?;
             remove_journal(&path)?;
         }
         self.prune_trees();
@@ -212,7 +212,7 @@ impl WriteLock<'_> {
             }
         };
         self.exclusively(|| {
-            self.repo.sync_worktree(head)?;
+            self.repo.restore_worktree(head)?;
             if let Some(dir) = &dir {
                 self.switch_tree(dir)?;
             }
@@ -306,7 +306,7 @@ impl WriteLock<'_> {
     /// the head commit, as one step for readers.
     pub fn install_tree(&self, dir: &Path) -> Result<()> {
         self.exclusively(|| {
-            self.repo.sync_worktree(self.head()?)?;
+            self.repo.restore_worktree(self.head()?)?;
             self.switch_tree(dir)
         })?;
         self.prune_trees();

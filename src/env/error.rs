@@ -24,6 +24,37 @@ pub enum EnvError {
     AlreadyAnEnvironment { root: PathBuf },
     #[error(transparent)]
     LockBusy(#[from] LockBusy),
+    #[error(
+        "{} differs from the environment's state (git changed it: a pull, checkout or merge); run `lvm sync` to make it the environment's state, then run this command again",
+        file.display()
+    )]
+    WorkFilesChanged { file: PathBuf },
+    #[error(
+        "cannot read {}: commit the project's .lvm/manifest.json and .lvm/lvm.toml (`lvm sync` without --frozen writes them from the environment's state)",
+        file.display()
+    )]
+    MissingWorkFile {
+        file: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "the project's manifest cannot be used; fix it, or take it from a good commit (`git checkout COMMIT -- .lvm/manifest.json`), then run `lvm sync`"
+    )]
+    BadWorkManifest(#[source] ManifestError),
+    #[error(
+        "the project's settings cannot be used; fix .lvm/lvm.toml or take it from a good commit (`git checkout COMMIT -- .lvm/lvm.toml`), then run `lvm sync`"
+    )]
+    BadWorkSettings(#[source] ConfigError),
+    #[error(
+        "{}: manifest.json is for Lua {manifest_lua} but lvm.toml says {config_lua}; commit files of one state (`git checkout COMMIT -- .lvm/`)",
+        root.display()
+    )]
+    WorkFilesDisagree {
+        root: PathBuf,
+        manifest_lua: String,
+        config_lua: String,
+    },
     #[error("the writer lock of {} cannot change {}", held.display(), other.display())]
     OtherEnvironment { held: PathBuf, other: PathBuf },
     #[error("opening the store at {}", path.display())]
@@ -95,6 +126,11 @@ impl EnvError {
     pub fn kind(&self) -> ErrorKind {
         match self {
             EnvError::LockBusy(_) => ErrorKind::LockBusy,
+            EnvError::WorkFilesChanged { .. } => ErrorKind::Conflict,
+            EnvError::MissingWorkFile { .. }
+            | EnvError::BadWorkManifest(_)
+            | EnvError::BadWorkSettings(_)
+            | EnvError::WorkFilesDisagree { .. } => ErrorKind::BadInput,
             EnvError::AlreadyAnEnvironment { .. }
             | EnvError::BadSettings(_)
             | EnvError::Config(_) => ErrorKind::BadInput,

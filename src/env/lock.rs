@@ -152,15 +152,23 @@ impl Environment {
     }
 
     /// Takes the writer lock (see [`Environment::lock_only`]), then recovers: the working files
-    /// and the tree are made to agree with the head commit.
+    /// and the tree are made to agree with the head commit. In a project whose committed files
+    /// ask for another state (git changed them), refuses: `lvm sync` records them first.
     pub fn lock(&self, timeout: Duration) -> Result<WriteLock<'_>> {
+        let lock = self.lock_keeping_work_files(timeout)?;
+        lock.refuse_if_work_files_changed()?;
+        Ok(lock)
+    }
+
+    /// [`Environment::lock`] for `lvm sync`, which makes a project's changed files the state.
+    pub fn lock_keeping_work_files(&self, timeout: Duration) -> Result<WriteLock<'_>> {
         let lock = self.lock_only(timeout)?;
         lock.recover()?;
         Ok(lock)
     }
 
     pub(super) fn state_lock_path(&self) -> PathBuf {
-        self.repo.git_dir().join(STATE_LOCK_FILE)
+        self.repo.private_dir().join(STATE_LOCK_FILE)
     }
 }
 

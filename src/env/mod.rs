@@ -18,6 +18,7 @@ mod change;
 mod error;
 mod home;
 mod lock;
+mod project;
 mod scratch;
 mod trees;
 
@@ -25,6 +26,7 @@ pub use self::change::ChangePlan;
 pub use self::error::EnvError;
 pub use self::home::Home;
 pub use self::lock::{LockBusy, WriteLock};
+pub use self::project::{Desired, WorkFiles};
 pub use self::scratch::{Scratch, ScratchError};
 pub use self::trees::{KEPT_TREES, KeptTree};
 pub use crate::layout::TREE_LINK;
@@ -39,7 +41,7 @@ use git2::Oid;
 use self::change::fill_phases;
 use self::error::io;
 use crate::config::{EnvConfig, HttpTimeout, Jobs};
-use crate::envrepo::{CONFIG_FILE, EnvRepo, LoggedEvent};
+use crate::envrepo::{CONFIG_FILE, EnvRepo, LoggedEvent, Place};
 use crate::events::{Event, EventKind};
 use crate::luaversion::LuaVersion;
 use crate::manifest::Manifest;
@@ -233,7 +235,24 @@ impl Environment {
         home: Home,
         options: OpenOptions,
     ) -> Result<Environment> {
-        if root.join(".git").exists() {
+        Self::init_in(root, Place::Standalone, config, home, options)
+    }
+
+    /// [`Environment::init_with`] where the events live at `place`: a standalone environment
+    /// gets its own repository at `root`; a project one (`root` is `<work tree>/.lvm`) keeps
+    /// them in the project's repository (see `docs/projects.md`).
+    pub fn init_in(
+        root: &Path,
+        place: Place,
+        config: EnvConfig,
+        home: Home,
+        options: OpenOptions,
+    ) -> Result<Environment> {
+        let exists = match place {
+            Place::Standalone => root.join(".git").exists(),
+            Place::Project => root.join(".git").exists() || root.join(CONFIG_FILE).exists(),
+        };
+        if exists {
             return Err(EnvError::AlreadyAnEnvironment {
                 root: root.to_path_buf(),
             });
@@ -245,19 +264,19 @@ impl Environment {
         }
         fs::create_dir_all(root).map_err(io("create", root))?;
         let manifest = Manifest::empty(config.lua);
-        let mut event = Event::new(EventKind::Init, vec![], vec![]);
-        if config.lua != LuaVersion::default() {
-            event.lua = Some(config.lua);
-        }
-        event
-            .details
-            .insert("servers".into(), config.servers.join(" "));
-        fill_phases(&mut event);
+        let event = init_event(&config);
         // The overrides (`--sign`) decide whether this first event is signed too.
         let mut effective = config.clone();
         options.apply(&mut effective);
         let sign = effective.sign.unwrap_or(false);
-        let repo = EnvRepo::init_signing(root, &config.to_toml(), &manifest, &event, sign)?;
+        let repo = match place {
+            Place::Standalone => {
+                EnvRepo::init_signing(root, &config.to_toml(), &manifest, &event, sign)?
+            }
+            Place::Project => {
+                EnvRepo::init_project(root, &config.to_toml(), &manifest, &event, sign)?
+            }
+        };
         let env = Environment::assemble(root, repo, config, home, options);
         let tree_dir = env.materialize(&manifest)?;
         env.switch_tree(&tree_dir)?;
@@ -323,8 +342,12 @@ impl Environment {
     }
 
     /// [`Environment::open_with`] for a repository the caller has open already (the CLI reads
-    /// the environment's settings before it opens the environment), so it is opened once.
-    pub fn open_repo(repo: EnvRepo, home: Home, options: OpenOptions) -> Result<Environment> {
+    /// the environment's settings before it opens the environment), so it is opened once. A
+    /// project whose repository has no lvm history yet starts one from its committed files.
+    pub fn open_repo(mut repo: EnvRepo, home: Home, options: OpenOptions) -> Result<Environment> {
+        if !repo.has_history() && repo.place() == Place::Project {
+            project::start_history(&mut repo, &options)?;
+        }
         let root = &repo.root().to_path_buf();
         let config = recorded_settings(&repo, repo.head()?, &options)?;
         let env = Environment::assemble(root, repo, config, home, options);
@@ -550,6 +573,19 @@ fn recorded_settings(repo: &EnvRepo, commit: Oid, options: &OpenOptions) -> Resu
         None => EnvConfig::parse(&text, &file),
     }
     .map_err(EnvError::BadSettings)
+}
+
+/// The first event of an environment with settings `config`.
+fn init_event(config: &EnvConfig) -> Event {
+    let mut event = Event::new(EventKind::Init, vec![], vec![]);
+    if config.lua != LuaVersion::default() {
+        event.lua = Some(config.lua);
+    }
+    event
+        .details
+        .insert("servers".into(), config.servers.join(" "));
+    fill_phases(&mut event);
+    event
 }
 
 /// The sha256 of a manifest's canonical bytes.

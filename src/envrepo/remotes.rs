@@ -10,7 +10,7 @@ use git2::{
 };
 use thiserror::Error;
 
-use super::EnvRepo;
+use super::{EnvRepo, Place};
 
 /// The remote a clone fetches from.
 pub const ORIGIN: &str = "origin";
@@ -264,20 +264,25 @@ fn remote_list(repo: &Repository) -> Result<Vec<RemoteInfo>, SharingError> {
 }
 
 /// Removes a remote (and its remote-tracking refs).
-fn remote_remove(repo: &Repository, name: &str) -> Result<(), SharingError> {
+fn remote_remove(repo: &Repository, place: Place, name: &str) -> Result<(), SharingError> {
     let remote = find_remote(repo, name)?;
     drop(remote);
     repo.remote_delete(name)
         .map_err(|cause| git_error(format!("removing remote '{name}'"), cause))?;
-    let removing = || format!("removing the tags fetched from '{name}'");
-    let namespace = super::tags::remote_tags_namespace(name);
-    for reference in repo
-        .references_glob(&format!("{namespace}*"))
-        .map_err(|cause| git_error(removing(), cause))?
-    {
-        reference
-            .and_then(|mut r| r.delete())
-            .map_err(|cause| git_error(removing(), cause))?;
+    let removing = || format!("removing what was fetched from '{name}'");
+    let mut namespaces = vec![place.remote_tags_prefix(name)];
+    if place == Place::Project {
+        namespaces.push(place.remote_profiles_prefix(name));
+    }
+    for namespace in namespaces {
+        for reference in repo
+            .references_glob(&format!("{namespace}*"))
+            .map_err(|cause| git_error(removing(), cause))?
+        {
+            reference
+                .and_then(|mut r| r.delete())
+                .map_err(|cause| git_error(removing(), cause))?;
+        }
     }
     Ok(())
 }
@@ -407,9 +412,13 @@ fn transfer_error(action: &'static str, url: &str, e: &git2::Error) -> SharingEr
     }
 }
 
-/// Fetches every profile of `remote` into `refs/remotes/<remote>/*`; returns the remote's
-/// default branch when it advertises one.
-fn fetch_all(repo: &Repository, remote_name: &str) -> Result<Option<String>, SharingError> {
+/// Fetches every profile of `remote` into `refs/remotes/<remote>/*` (lvm's remote copies in a
+/// project, see [`Place`]); returns the remote's default branch when it advertises one.
+fn fetch_all(
+    repo: &Repository,
+    place: Place,
+    remote_name: &str,
+) -> Result<Option<String>, SharingError> {
     let mut remote = find_remote(repo, remote_name)?;
     let url = remote.url().unwrap_or("").to_string();
     crate::fetch::git_http::ensure_registered()
@@ -418,11 +427,16 @@ fn fetch_all(repo: &Repository, remote_name: &str) -> Result<Option<String>, Sha
     opts.remote_callbacks(callbacks());
     opts.download_tags(AutotagOption::None);
     opts.prune(git2::FetchPrune::On);
-    let refspec = format!("+refs/heads/*:refs/remotes/{remote_name}/*");
+    let refspec = format!(
+        "+{}*:{}*",
+        place.profiles_prefix(),
+        place.remote_profiles_prefix(remote_name)
+    );
     // The remote's tags go beside its profiles, not over the local tags (see `tags`).
     let tags = format!(
-        "+refs/tags/*:{}*",
-        super::tags::remote_tags_namespace(remote_name)
+        "+{}*:{}*",
+        place.tags_prefix(),
+        place.remote_tags_prefix(remote_name)
     );
     remote
         .fetch(
@@ -439,10 +453,13 @@ fn fetch_all(repo: &Repository, remote_name: &str) -> Result<Option<String>, Sha
     Ok(default)
 }
 
-fn tracking_head(repo: &Repository, remote: &str, profile: &str) -> Option<Oid> {
-    repo.find_reference(&format!("refs/remotes/{remote}/{profile}"))
-        .ok()
-        .and_then(|r| r.target())
+fn tracking_head(repo: &Repository, place: Place, remote: &str, profile: &str) -> Option<Oid> {
+    repo.find_reference(&format!(
+        "{}{profile}",
+        place.remote_profiles_prefix(remote)
+    ))
+    .ok()
+    .and_then(|r| r.target())
 }
 
 /// Where a local profile stands relative to its copy on a remote.
@@ -491,7 +508,7 @@ impl EnvRepo {
 
     /// Removes a remote and what was fetched from it.
     pub fn remote_remove(&self, name: &str) -> Result<(), SharingError> {
-        remote_remove(&self.repo, name)
+        remote_remove(&self.repo, self.place, name)
     }
 
     /// The remote a command uses: the one named, else `origin`, else the only one.
@@ -506,12 +523,12 @@ impl EnvRepo {
     /// Fetches every profile of `remote` into `refs/remotes/<remote>/*`; returns the remote's
     /// default branch when it advertises one.
     pub fn fetch_remote(&self, remote: &str) -> Result<Option<String>, SharingError> {
-        fetch_all(&self.repo, remote)
+        fetch_all(&self.repo, self.place, remote)
     }
 
     /// Where `profile` stood on `remote` at the last fetch.
     pub fn tracking_head(&self, remote: &str, profile: &str) -> Option<Oid> {
-        tracking_head(&self.repo, remote, profile)
+        tracking_head(&self.repo, self.place, remote, profile)
     }
 
     /// Relates a local commit to a remote one by ancestry.
@@ -547,8 +564,12 @@ impl EnvRepo {
             opts.remote_callbacks(cb);
             let refspecs: Vec<String> = profiles
                 .iter()
-                .map(|p| format!("refs/heads/{p}:refs/heads/{p}"))
-                .chain(tags.iter().map(|t| format!("refs/tags/{t}:refs/tags/{t}")))
+                .map(|p| self.place.profile_ref(p))
+                .chain(
+                    tags.iter()
+                        .map(|t| format!("{}{t}", self.place.tags_prefix())),
+                )
+                .map(|name| format!("{name}:{name}"))
                 .collect();
             remote
                 .push(&refspecs, Some(&mut opts))
@@ -578,7 +599,7 @@ pub fn clone_repository(url: &str, path: &Path) -> Result<(), SharingError> {
     )))?;
     repo.remote(ORIGIN, url)
         .map_err(git(format!("adding remote '{ORIGIN}' ({url})")))?;
-    let advertised = fetch_all(&repo, ORIGIN)?;
+    let advertised = fetch_all(&repo, Place::Standalone, ORIGIN)?;
     let mut profiles: BTreeMap<String, Oid> = BTreeMap::new();
     let reading = || format!("reading the profiles fetched from {url}");
     for reference in repo
@@ -605,12 +626,9 @@ pub fn clone_repository(url: &str, path: &Path) -> Result<(), SharingError> {
             .set_upstream(Some(&format!("{ORIGIN}/{profile}")))
             .map_err(git(making()))?;
     }
-    let cloned = EnvRepo {
-        repo,
-        root: path.to_path_buf(),
-        // Adopting tags records no event, so nothing is signed here.
-        signing: false,
-    };
+    // Adopting tags records no event, so nothing is signed here.
+    let cloned = EnvRepo::assemble(repo, path, Place::Standalone, false)
+        .map_err(|e| SharingError::Tags(Box::new(e)))?;
     cloned
         .adopt_remote_tags(ORIGIN)
         .map_err(|e| SharingError::Tags(Box::new(e)))?;

@@ -1,4 +1,5 @@
-//! Tags of an environment's repository: plain git tags (`refs/tags/NAME`) naming an event, so
+//! Tags of an environment's repository: plain git tags (`refs/tags/NAME`; `refs/lvm/tags/NAME` in a
+//! project, see [`super::Place`]) naming an event, so
 //! a state can be named once and used wherever a revision is; shared through remotes.
 
 use std::collections::BTreeMap;
@@ -6,13 +7,6 @@ use std::collections::BTreeMap;
 use git2::Oid;
 
 use super::{EnvRepo, RepoError, is_plain_ref_name};
-
-/// Where the tags a remote had at the last fetch are kept (`refs/remote-tags/<remote>/NAME`):
-/// beside the remote's profiles, so a push knows which tags the remote lacks and a pull which
-/// ones this environment lacks, without touching the local tags.
-pub fn remote_tags_namespace(remote: &str) -> String {
-    format!("refs/remote-tags/{remote}/")
-}
 
 /// One tag: its name and the commit it names (an annotated tag made by git is peeled).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,7 +44,7 @@ impl EnvRepo {
     /// The environment's tags, sorted by name.
     pub fn tags(&self) -> Result<Vec<Tag>, RepoError> {
         Ok(self
-            .tags_in("refs/tags/")?
+            .tags_in(self.place.tags_prefix())?
             .into_iter()
             .map(|(name, commit)| Tag { name, commit })
             .collect())
@@ -58,7 +52,7 @@ impl EnvRepo {
 
     /// The tags a remote had at the last fetch, by name.
     pub fn remote_tags(&self, remote: &str) -> Result<BTreeMap<String, Oid>, RepoError> {
-        self.tags_in(&remote_tags_namespace(remote))
+        self.tags_in(&self.place.remote_tags_prefix(remote))
     }
 
     /// Tags `commit` as `name`; an existing tag of that name is an error, never moved.
@@ -67,7 +61,7 @@ impl EnvRepo {
         if self.try_profile_head(name).is_some() {
             return Err(RepoError::TagIsProfile { name: name.into() });
         }
-        if let Some(existing) = self.tags_in("refs/tags/")?.get(name) {
+        if let Some(existing) = self.tags_in(self.place.tags_prefix())?.get(name) {
             return Err(RepoError::TagExists {
                 name: name.into(),
                 commit: super::short(*existing),
@@ -75,7 +69,7 @@ impl EnvRepo {
         }
         self.repo
             .reference(
-                &format!("refs/tags/{name}"),
+                &format!("{}{name}", self.place.tags_prefix()),
                 commit,
                 false,
                 &format!("lvm tag {name}"),
@@ -86,7 +80,7 @@ impl EnvRepo {
 
     /// Deletes tag `name`; returns the commit it named.
     pub fn delete_tag(&self, name: &str) -> Result<Oid, RepoError> {
-        let tags = self.tags_in("refs/tags/")?;
+        let tags = self.tags_in(self.place.tags_prefix())?;
         let Some(commit) = tags.get(name).copied() else {
             let known: Vec<&str> = tags.keys().map(String::as_str).collect();
             return Err(RepoError::UnknownTag {
@@ -96,7 +90,7 @@ impl EnvRepo {
         };
         let mut reference = self
             .repo
-            .find_reference(&format!("refs/tags/{name}"))
+            .find_reference(&format!("{}{name}", self.place.tags_prefix()))
             .map_err(|e| self.git_err(e))?;
         reference.delete().map_err(|e| self.git_err(e))?;
         Ok(commit)
@@ -106,7 +100,7 @@ impl EnvRepo {
     /// lacks; returns their names. A local tag of the same name that names another commit is
     /// kept as it is (tags never move), and returned in the second list.
     pub fn adopt_remote_tags(&self, remote: &str) -> Result<(Vec<String>, Vec<String>), RepoError> {
-        let local = self.tags_in("refs/tags/")?;
+        let local = self.tags_in(self.place.tags_prefix())?;
         let (mut adopted, mut kept) = (Vec::new(), Vec::new());
         for (name, commit) in self.remote_tags(remote)? {
             match local.get(&name) {
@@ -115,7 +109,7 @@ impl EnvRepo {
                 None if is_plain_ref_name(&name) => {
                     self.repo
                         .reference(
-                            &format!("refs/tags/{name}"),
+                            &format!("{}{name}", self.place.tags_prefix()),
                             commit,
                             false,
                             &format!("lvm: tag {name} from {remote}"),

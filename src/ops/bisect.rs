@@ -470,7 +470,7 @@ pub enum ManualStep {
 }
 
 fn bisect_dir(env: &Environment) -> PathBuf {
-    env.repo().git_dir().join(BISECT_DIR)
+    env.repo().private_dir().join(BISECT_DIR)
 }
 
 fn load(env: &Environment) -> Result<Bisection> {

@@ -75,6 +75,22 @@ pub enum Error {
     #[error("no .rockspec file at the root or in rockspecs/ of {}", checkout.display())]
     NoRockspecInCheckout { checkout: PathBuf },
 
+    // A project environment's committed files (`lvm sync --frozen`, docs/projects.md).
+    #[error(
+        "{manifest} does not satisfy the dependencies of {rockspec}: {}; update it with `lvm install --deps-only` and commit it",
+        unmet.join("; ")
+    )]
+    FrozenUnsatisfied {
+        manifest: String,
+        rockspec: String,
+        /// `NAME CONSTRAINT (not installed)` or `NAME CONSTRAINT (VERSION installed)`.
+        unmet: Vec<String>,
+    },
+    #[error(
+        "--frozen is for a project environment (a .lvm/ folder of a git work tree); a standalone environment syncs from its head commit with `lvm sync`"
+    )]
+    FrozenOutsideProject,
+
     // The commands LuaRocks users reach for (which, show, download, unpack, test, pack).
     #[error(
         "no installed package provides module '{module}' (see `lvm list`; `lvm search` finds packages by name)"
@@ -607,6 +623,8 @@ pub enum MissingIn {
     BisectState { commit: String },
     /// The state a revert or cherry-pick makes from the packages of an event.
     Picked { commit: String },
+    /// The state a project's committed `manifest.json` asks for (`lvm sync` in a project).
+    ProjectFiles { file: String },
 }
 
 impl MissingIn {
@@ -641,6 +659,12 @@ impl MissingIn {
                  (the rocks servers in lvm.toml, --server)"
                     .to_string()
             }
+            MissingIn::ProjectFiles { .. } => {
+                "the environment was not changed; make their sources reachable (the rocks \
+                 servers in lvm.toml, --server) and run `lvm sync` again, or commit a manifest \
+                 whose packages can be built"
+                    .to_string()
+            }
             MissingIn::Fetched { .. } => {
                 "make their sources reachable (the rocks servers in lvm.toml, --server) and try \
                  again"
@@ -661,6 +685,7 @@ impl std::fmt::Display for MissingIn {
             }
             MissingIn::RollbackTarget { commit } => write!(f, "the state at {commit}"),
             MissingIn::Fetched { commit } => write!(f, "the fetched state at {commit}"),
+            MissingIn::ProjectFiles { file } => write!(f, "the state {file} asks for"),
             MissingIn::BisectState { commit } => write!(f, "the bisected state at {commit}"),
             MissingIn::Picked { commit } => {
                 write!(f, "the state made from the packages of {commit}")
@@ -760,6 +785,8 @@ impl Error {
             | E::NotInstallablePath { .. }
             | E::UnreadableGitRepository { .. }
             | E::NoRockspecInCheckout { .. }
+            | E::FrozenUnsatisfied { .. }
+            | E::FrozenOutsideProject
             | E::BadProfileName { .. }
             | E::AlreadyOnProfile { .. }
             | E::DeleteCurrentProfile { .. }

@@ -1,5 +1,7 @@
 //! `lvm sync`: the store and tree made to match the head commit after git changes made
-//! outside lvm, and commits made by hand closed with a `sync` event.
+//! outside lvm, and commits made by hand closed with a `sync` event. In a project, the state the
+//! committed `.lvm/manifest.json` asks for is recorded as a `sync` event naming the project
+//! commit it came from; `--frozen` first checks it against the project's rockspec.
 
 use std::fs;
 use std::time::Duration;
@@ -7,13 +9,14 @@ use std::time::Duration;
 use git2::Oid;
 
 use crate::config::EnvConfig;
-use crate::env::{Environment, WriteLock};
+use crate::env::{Desired, EnvError, Environment, WriteLock};
 use crate::envrepo::remotes::SharingError;
-use crate::envrepo::{CONFIG_FILE, EnvRepo, MANIFEST_FILE, short};
+use crate::envrepo::{CONFIG_FILE, EnvRepo, MANIFEST_FILE, Place, short};
 use crate::events::{Event, EventError, EventKind};
 use crate::manifest::{self, Change, Manifest};
 use crate::ops::install::rebuild::ensure_in_store;
-use crate::ops::{MissingIn, Result};
+use crate::ops::{Error, MissingIn, Result};
+use crate::version::Dependency;
 
 /// `lvm sync`: make the store hold every package the head commit's manifest needs (rebuilding
 /// what is missing from the recorded sources), then the tree exactly what the manifest says.
@@ -72,13 +75,140 @@ pub struct SyncReport {
     pub problems: Vec<String>,
 }
 
+/// How `lvm sync` runs.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SyncOptions {
+    /// A project's committed files exactly, or fail changing nothing: they must be there,
+    /// readable and satisfy the project's rockspec (CI, like `cargo --locked`).
+    pub frozen: bool,
+}
+
 /// `lvm sync`: makes the tree exactly what the head's `manifest.json` says (building what the
 /// store lacks from the recorded sources), closes commits made by hand with a `sync` event, and
 /// verifies the result. A malformed or inconsistent head is refused before anything changes.
 pub fn sync(env: &Environment, lock_timeout: Duration) -> Result<SyncReport> {
-    check_commit(env, env.head()?)?;
-    let env = sync_store_and_tree(env, lock_timeout)?;
-    finish_sync(&env)
+    sync_with(env, lock_timeout, SyncOptions::default())
+}
+
+/// [`sync`] with options; in a project, the committed files are the state to sync to.
+pub fn sync_with(
+    env: &Environment,
+    lock_timeout: Duration,
+    options: SyncOptions,
+) -> Result<SyncReport> {
+    match env.repo().place() {
+        Place::Project => sync_project(env, lock_timeout, options),
+        Place::Standalone if options.frozen => Err(Error::FrozenOutsideProject),
+        Place::Standalone => {
+            check_commit(env, env.head()?)?;
+            let env = sync_store_and_tree(env, lock_timeout)?;
+            finish_sync(&env)
+        }
+    }
+}
+
+/// `lvm sync` in a project: the state `.lvm/manifest.json` and `.lvm/lvm.toml` ask for becomes
+/// the environment's, recorded as a `sync` event; no resolution, only builds of the recorded
+/// sources. Missing files are written from the head (refused with `--frozen`).
+fn sync_project(
+    env: &Environment,
+    lock_timeout: Duration,
+    options: SyncOptions,
+) -> Result<SyncReport> {
+    let desired = match env.read_work_files() {
+        Ok(desired) => desired,
+        Err(EnvError::MissingWorkFile { .. }) if !options.frozen => {
+            let locked = sync_store_and_tree(env, lock_timeout)?;
+            locked.repo().sync_worktree(locked.head()?)?;
+            return finish_sync(&locked);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if options.frozen {
+        check_rockspec(env, &desired.manifest)?;
+    }
+    let file = env.root().join(MANIFEST_FILE).display().to_string();
+    let rebuilt = ensure_in_store(env, &desired.manifest, MissingIn::ProjectFiles { file })?;
+    let locked = env.lock_keeping_work_files(lock_timeout)?;
+    let mut details = std::collections::BTreeMap::new();
+    match project_commit(&locked, &desired) {
+        Some(commit) => details.insert("project_commit".into(), commit.to_string()),
+        None => details.insert("project_files".into(), "uncommitted".into()),
+    };
+    let args = match options.frozen {
+        true => vec!["--frozen".to_string()],
+        false => vec![],
+    };
+    let before = locked.manifest()?;
+    let packages = desired.manifest.packages.len() as u32;
+    let recorded = locked.record_with_config(
+        EventKind::Sync,
+        args,
+        desired.manifest.clone(),
+        Some(&desired.config),
+        details,
+        Default::default(),
+        (packages.saturating_sub(rebuilt as u32), rebuilt as u32),
+    )?;
+    let manifest = locked.manifest()?;
+    if !links_intact(&locked, &manifest)? {
+        let dir = locked.materialize(&manifest)?;
+        locked.install_tree(&dir)?;
+    }
+    let mut report = finish_sync(&locked)?;
+    report.recorded = recorded.map(|commit| (commit, manifest::diff(&before, &manifest)));
+    Ok(report)
+}
+
+/// The project commit the synced files come from: `HEAD`, when its `.lvm/` files are the ones
+/// synced (not when they were changed since, or the project has no commit yet).
+fn project_commit(env: &Environment, desired: &Desired) -> Option<Oid> {
+    let repo = env.repo();
+    let head = repo.project_head()?;
+    let manifest = repo.read_file(head, MANIFEST_FILE).ok()?;
+    let config = repo.read_file(head, CONFIG_FILE).ok()?;
+    let committed = Manifest::from_bytes(&manifest, MANIFEST_FILE).ok()?;
+    let settings = EnvConfig::parse(&String::from_utf8_lossy(&config), CONFIG_FILE).ok()?;
+    (committed == desired.manifest && settings == desired.config).then_some(head)
+}
+
+/// `--frozen`: every dependency of the project's rockspec (but `lua`) must be in the manifest
+/// at a version it allows. A project without a rockspec has nothing to check.
+fn check_rockspec(env: &Environment, manifest: &Manifest) -> Result<()> {
+    let Some(dir) = env.repo().project_dir() else {
+        return Ok(());
+    };
+    use crate::fetch::project::{DevMode, ProjectError, find_rockspec};
+    let rel = match find_rockspec(dir, DevMode::Make) {
+        Ok(rel) => rel,
+        Err(ProjectError::NoRockspec { .. }) => return Ok(()),
+        Err(e) => return Err(e.into()),
+    };
+    let rockspec = crate::rockspec::Rockspec::from_file(&dir.join(&rel))?;
+    let unmet = unmet_dependencies(&rockspec.dependencies, manifest);
+    if unmet.is_empty() {
+        return Ok(());
+    }
+    Err(Error::FrozenUnsatisfied {
+        manifest: env.root().join(MANIFEST_FILE).display().to_string(),
+        rockspec: rel,
+        unmet,
+    })
+}
+
+/// The dependencies a state does not satisfy, each with why. Pure.
+fn unmet_dependencies(dependencies: &[Dependency], manifest: &Manifest) -> Vec<String> {
+    dependencies
+        .iter()
+        .filter(|d| d.name != "lua")
+        .filter_map(|d| match manifest.packages.get(&d.name) {
+            None => Some(format!("{d} (not in the manifest)")),
+            Some(p) if !d.matches(&p.version) => {
+                Some(format!("{d} ({} in the manifest)", p.version))
+            }
+            Some(_) => None,
+        })
+        .collect()
 }
 
 /// Checks the head commit's `manifest.json` and `lvm.toml` before anything acts on them.
@@ -210,4 +340,29 @@ pub fn links_intact(env: &Environment, manifest: &Manifest) -> Result<bool> {
         }
     }
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unmet_dependencies_name_the_missing_and_the_wrong_versions() {
+        let mut manifest: Manifest =
+            Manifest::from_bytes(br#"{"format": "1", "lua": "5.4", "packages": {}}"#, "m").unwrap();
+        let deps: Vec<Dependency> = ["lua >= 5.1", "strutil >= 1.1", "chain-a"]
+            .iter()
+            .map(|d| Dependency::parse(d).unwrap())
+            .collect();
+        let unmet = unmet_dependencies(&deps, &manifest);
+        assert_eq!(unmet.len(), 2, "{unmet:?}");
+        assert!(
+            unmet[0].starts_with("strutil >= 1.1") && unmet[0].ends_with("(not in the manifest)")
+        );
+        manifest.packages.clear();
+        assert!(
+            unmet_dependencies(&deps[..1], &manifest).is_empty(),
+            "lua is the environment's"
+        );
+    }
 }

@@ -284,7 +284,7 @@ pub struct RepairOutcome {
 /// (see [`Environment::lock_only`]). A history that does not replay cannot be repaired here.
 pub fn repair(env: &WriteLock<'_>, report: &VerifyReport) -> Result<RepairOutcome> {
     let head = env.head()?;
-    env.repo().sync_worktree(head)?;
+    env.repo().restore_worktree(head)?;
     let manifest = env.repo().manifest_at(head)?;
     let store = env.home().store()?;
     let mut outcome = RepairOutcome::default();

@@ -46,6 +46,7 @@ mod manifest_parse;
 mod outcome_json;
 mod packages_cli;
 mod parity;
+mod project;
 mod resolve;
 mod robustness;
 mod rockspec;
