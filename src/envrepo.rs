@@ -836,9 +836,9 @@ impl EnvRepo {
     /// commit ([`EnvRepo::sync_worktree`]); a project's are the project's desired state and
     /// stay as git left them (`lvm sync` records them).
     pub fn restore_worktree(&self, commit: Oid) -> Result<(), RepoError> {
-        match self.place {
-            Place::Standalone => self.sync_worktree(commit),
-            Place::Project => self.write_project_gitignore(),
+        match self.place.keeps_work_files() {
+            false => self.sync_worktree(commit),
+            true => self.write_project_gitignore(),
         }
     }
 

@@ -38,6 +38,10 @@ struct Journal {
     /// A profile to delete, with the commit it must still point at.
     #[serde(default)]
     delete: Option<(String, String)>,
+    /// Leave the working files as they are: a project's committed files, under which a pull
+    /// moves lvm's history (see [`crate::envrepo::Place::keeps_work_files`]).
+    #[serde(default)]
+    keep_work_files: bool,
 }
 
 /// One change to apply with [`Environment::apply`].
@@ -136,7 +140,9 @@ impl Environment {
             }
         }
         let head = self.head()?;
-        self.repo.sync_worktree(head)?;
+        if !journal.keep_work_files {
+            self.repo.sync_worktree(head)?;
+        }
         if journal.profile == self.profile()? {
             let manifest = self.repo.manifest_at(head)?;
             if !self.tree_matches(&manifest) {
@@ -243,6 +249,7 @@ impl WriteLock<'_> {
                 .map(|n| n.to_string_lossy().into_owned()),
             switch_to: false,
             delete: None,
+            keep_work_files: self.repo.place().keeps_work_files(),
         };
         write_journal(&self.journal_path(), &journal)?;
         self.exclusively(|| {
@@ -278,6 +285,7 @@ impl WriteLock<'_> {
             delete: head_before
                 .is_none()
                 .then(|| (to.to_string(), to_head.to_string())),
+            keep_work_files: false,
         };
         write_journal(&self.journal_path(), &journal)?;
         self.exclusively(|| self.finish(&journal, false))?;
@@ -414,6 +422,7 @@ impl WriteLock<'_> {
                 .map(|n| n.to_string_lossy().into_owned()),
             switch_to,
             delete: delete.map(|(n, o)| (n, o.to_string())),
+            keep_work_files: false,
         };
         if let Err(e) = write_journal(&self.journal_path(), &journal) {
             discard(&new_tree);

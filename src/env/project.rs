@@ -13,6 +13,9 @@ use crate::envrepo::{CONFIG_FILE, EnvRepo, MANIFEST_FILE, Place};
 use crate::layout::LOCK_FILE;
 use crate::manifest::Manifest;
 
+/// The detail of the `init` event that started a project's history from its committed files.
+pub const STARTED_FROM_DETAIL: &str = "started_from";
+
 /// How a project's files stand against the head of the current profile.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WorkFiles {
@@ -125,7 +128,7 @@ pub(super) fn start_history(repo: &mut EnvRepo, options: &OpenOptions) -> Result
     let mut event = super::init_event(&config);
     event
         .details
-        .insert("started_from".into(), "project files".into());
+        .insert(STARTED_FROM_DETAIL.into(), "project files".into());
     let manifest = Manifest::empty(config.lua);
     let mut effective = config.clone();
     options.apply(&mut effective);

@@ -78,6 +78,13 @@ impl Place {
         }
     }
 
+    /// Whether the working files are the user's desired state, which only a change the user
+    /// asks for rewrites: a project's committed files stay as git left them through recovery
+    /// and through a pull that moves lvm's history under them.
+    pub fn keeps_work_files(self) -> bool {
+        self == Place::Project
+    }
+
     /// The path, from the top of the repository, of the `manifest.json` git merges.
     pub fn manifest_path(self) -> String {
         match self {

@@ -1,12 +1,14 @@
 //! `lvm pull`: a remote's events for the current profile fetched and fast-forwarded, the
-//! store filled from their recorded sources, and the tree made to match.
+//! store filled from their recorded sources, and the tree made to match. In a project the
+//! committed files stay the desired state: the pulled history goes under them, and when they
+//! ask for another state it is recorded on top as a `sync` event.
 
 use std::time::Duration;
 
-use crate::env::Environment;
+use crate::env::{Environment, WorkFiles};
 use crate::envrepo::remotes::{Relation, SharingError, remote_copy_profile};
 use crate::manifest::{self, Change};
-use crate::ops::sync::{SyncReport, check_commit, finish_sync};
+use crate::ops::sync::{SyncReport, check_commit, finish_sync, record_work_files};
 use crate::ops::{Error, Result};
 
 /// What `lvm pull` did.
@@ -29,7 +31,8 @@ pub struct PullReport {
 pub fn pull(env: &Environment, remote: Option<&str>, lock_timeout: Duration) -> Result<PullReport> {
     let repo = env.repo();
     let remote_name = repo.resolve_remote(remote, "pull")?;
-    let lock = env.lock(lock_timeout)?;
+    // A project's changed files are recorded at the end, on top of what was pulled.
+    let lock = env.lock_keeping_work_files(lock_timeout)?;
     repo.fetch_remote(&remote_name)?;
     let (new_tags, kept_tags) = repo.adopt_remote_tags(&remote_name)?;
     let profile = env.profile()?;
@@ -40,7 +43,12 @@ pub fn pull(env: &Environment, remote: Option<&str>, lock_timeout: Duration) -> 
             profile: profile.clone(),
         }
     })?;
-    let rel = repo.relation(local, theirs)?;
+    let rel = match repo.relation(local, theirs)? {
+        Relation::Diverged { behind, .. } if started_here_alone(env, local, theirs)? => {
+            Relation::Behind(behind)
+        }
+        rel => rel,
+    };
     let mut changes = Vec::new();
     match rel {
         Relation::Same | Relation::Ahead(_) => {}
@@ -92,6 +100,11 @@ pub fn pull(env: &Environment, remote: Option<&str>, lock_timeout: Duration) -> 
     let fresh = env.reopen()?;
     let fresh = lock.for_reopened(&fresh)?;
     fresh.follow_head()?;
+    if fresh.work_files()? == WorkFiles::Changed {
+        let before = fresh.manifest()?;
+        record_work_files(&fresh, false, 0)?;
+        changes = manifest::diff(&before, &fresh.manifest()?);
+    }
     let sync = finish_sync(&fresh)?;
     Ok(PullReport {
         remote: remote_name,
@@ -101,4 +114,24 @@ pub fn pull(env: &Environment, remote: Option<&str>, lock_timeout: Duration) -> 
         new_tags,
         kept_tags,
     })
+}
+
+/// Whether the local history shares nothing with the remote's and was started here from a
+/// project's committed files (a clone's first lvm command, before any pull): then the remote's
+/// history replaces it, as if the clone had fetched it first, and the committed files are
+/// recorded on top.
+fn started_here_alone(env: &Environment, local: git2::Oid, theirs: git2::Oid) -> Result<bool> {
+    let repo = env.repo();
+    if repo.merge_base(local, theirs)?.is_some() {
+        return Ok(false);
+    }
+    let Some(first) = repo.first_parent_chain(local)?.first().copied() else {
+        return Ok(false);
+    };
+    let event = repo.log(first, Some(1))?;
+    Ok(event.first().is_some_and(|e| {
+        e.event
+            .details
+            .contains_key(crate::env::STARTED_FROM_DETAIL)
+    }))
 }

@@ -128,20 +128,39 @@ fn sync_project(
         check_rockspec(env, &desired.manifest)?;
     }
     let file = env.root().join(MANIFEST_FILE).display().to_string();
+    // The store needs no lock; builds made here count in the event.
     let rebuilt = ensure_in_store(env, &desired.manifest, MissingIn::ProjectFiles { file })?;
     let locked = env.lock_keeping_work_files(lock_timeout)?;
+    let before = locked.manifest()?;
+    let recorded = record_work_files(&locked, options.frozen, rebuilt)?;
+    let mut report = finish_sync(&locked)?;
+    report.recorded = recorded.map(|commit| (commit, manifest::diff(&before, &desired.manifest)));
+    Ok(report)
+}
+
+/// Records the state a project's committed files ask for as a `sync` event (none when it is
+/// the head's already) and makes its tree; the writer lock must be held. `rebuilt`: builds the
+/// caller made for it already.
+pub(crate) fn record_work_files(
+    env: &WriteLock<'_>,
+    frozen: bool,
+    rebuilt: usize,
+) -> Result<Option<Oid>> {
+    let desired = env.read_work_files()?;
+    let file = env.root().join(MANIFEST_FILE).display().to_string();
+    let rebuilt =
+        rebuilt + ensure_in_store(env, &desired.manifest, MissingIn::ProjectFiles { file })?;
     let mut details = std::collections::BTreeMap::new();
-    match project_commit(&locked, &desired) {
+    match project_commit(env, &desired) {
         Some(commit) => details.insert("project_commit".into(), commit.to_string()),
         None => details.insert("project_files".into(), "uncommitted".into()),
     };
-    let args = match options.frozen {
+    let args = match frozen {
         true => vec!["--frozen".to_string()],
         false => vec![],
     };
-    let before = locked.manifest()?;
     let packages = desired.manifest.packages.len() as u32;
-    let recorded = locked.record_with_config(
+    let recorded = env.record_with_config(
         EventKind::Sync,
         args,
         desired.manifest.clone(),
@@ -150,14 +169,12 @@ fn sync_project(
         Default::default(),
         (packages.saturating_sub(rebuilt as u32), rebuilt as u32),
     )?;
-    let manifest = locked.manifest()?;
-    if !links_intact(&locked, &manifest)? {
-        let dir = locked.materialize(&manifest)?;
-        locked.install_tree(&dir)?;
+    let manifest = env.manifest()?;
+    if !links_intact(env, &manifest)? {
+        let dir = env.materialize(&manifest)?;
+        env.install_tree(&dir)?;
     }
-    let mut report = finish_sync(&locked)?;
-    report.recorded = recorded.map(|commit| (commit, manifest::diff(&before, &manifest)));
-    Ok(report)
+    Ok(recorded)
 }
 
 /// The project commit the synced files come from: `HEAD`, when its `.lvm/` files are the ones

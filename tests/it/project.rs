@@ -496,3 +496,63 @@ fn init_elsewhere_in_a_work_tree_is_refused_and_standalone_still_works() {
     assert!(project.dir.join("sub/env/.git").is_dir());
     assert_eq!(project.lvm_refs(), "");
 }
+
+#[test]
+fn push_and_pull_carry_lvm_s_refs_through_the_project_s_remote() {
+    let lvm = Lvm::new();
+    let (alice, _url) = project_with(&lvm, "alice", &["strutil"]);
+    let bare = lvm.root.path().join("shared.git");
+    git(
+        lvm.root.path(),
+        &["init", "-q", "--bare", "-b", "main", bare.to_str().unwrap()],
+    );
+    alice.git(&["remote", "add", "origin", bare.to_str().unwrap()]);
+    alice.git(&["push", "-q", "origin", "main"]);
+    let remote_refs = || git(&bare, &["for-each-ref", "--format=%(refname)"]);
+    assert!(
+        !remote_refs().contains("refs/lvm/"),
+        "plain git push carried lvm's refs"
+    );
+    alice.ok(&["push"]);
+    assert!(
+        remote_refs().contains("refs/lvm/profiles/default"),
+        "{}",
+        remote_refs()
+    );
+    assert!(!remote_refs().contains("lvm-remotes"));
+
+    // Bob synced before pulling lvm's history: his own start gives way to the team's.
+    let bob_home = Lvm::new();
+    let bob = Project::clone(&bob_home, &bare, "bob", &[]);
+    bob.ok(&["sync"]);
+    let before = bob.user_state();
+    bob.ok(&["pull"]);
+    assert_eq!(
+        bob.user_state(),
+        before,
+        "lvm pull changed the user's git state"
+    );
+    let alice_head = alice.git(&["rev-parse", "refs/lvm/profiles/default"]);
+    assert_eq!(
+        bob.git(&["rev-parse", "refs/lvm/profiles/default"]),
+        alice_head
+    );
+    assert!(bob.ok(&["log"]).contains("install strutil"));
+
+    // A change travels by git for the files and by lvm for the history.
+    alice.ok(&["install", "chain-a"]);
+    alice.commit_all("chain-a");
+    alice.git(&["push", "-q", "origin", "main"]);
+    alice.ok(&["push"]);
+    bob.git(&["pull", "-q", "origin", "main"]);
+    let before = bob.user_state();
+    bob.ok(&["pull"]);
+    assert_eq!(bob.user_state(), before);
+    assert_eq!(
+        bob.git(&["rev-parse", "refs/lvm/profiles/default"]),
+        alice.git(&["rev-parse", "refs/lvm/profiles/default"]),
+        "the committed files matched the pulled head: nothing more to record"
+    );
+    assert!(bob.installed().iter().any(|p| p.starts_with("chain-a ")));
+    bob.ok(&["verify"]);
+}
