@@ -125,7 +125,8 @@ fn target(ctx: &Context, args: &InitArgs) -> Result<(PathBuf, Place)> {
         (None, EnvOrigin::Flag | EnvOrigin::EnvVar) => Some(absolute(&located)?),
         (None, EnvOrigin::Local | EnvOrigin::Default) => None,
     };
-    if args.standalone {
+    // An existing environment there is refused by the init itself, whatever kind it is.
+    if args.standalone || given.as_deref().is_some_and(config::is_environment) {
         return Ok((given.unwrap_or(located), Place::Standalone));
     }
     let start = match &given {
@@ -143,7 +144,7 @@ fn target(ctx: &Context, args: &InitArgs) -> Result<(PathBuf, Place)> {
     };
     if top.join(lvm::envrepo::CONFIG_FILE).is_file() && top.join(".git").is_dir() {
         bail!(
-            "{} is a standalone lvm environment already; use it with --env, or pass a PATH outside it",
+            "{} is already an environment (a standalone one); use it with --env, or pass a PATH outside it",
             top.display()
         );
     }
