@@ -6,8 +6,8 @@ use std::fs;
 use std::path::Path;
 
 use crate::env::{Environment, WriteLock};
+use crate::envrepo::short;
 use crate::envrepo::signing::SignatureCheck;
-use crate::envrepo::{CONFIG_FILE, MANIFEST_FILE, short};
 use crate::manifest::{self, Change, Manifest};
 use crate::ops::{Error, Result, fs_error};
 use crate::store::{Store, StoreKey};
@@ -88,7 +88,12 @@ pub fn verify(env: &Environment) -> Result<VerifyReport> {
             "a change is in progress or was interrupted (.git/lvm-journal exists); run any lvm command that changes the environment to finish it".into(),
         );
     }
-    for file in [MANIFEST_FILE, CONFIG_FILE, ".gitignore"] {
+    // A project's files are its desired state: `lvm sync` records them, nothing restores them.
+    let way_out = match env.repo().place().keeps_work_files() {
+        true => "`lvm sync` makes it the environment's state",
+        false => "`lvm verify --repair` restores it",
+    };
+    for file in env.repo().place().work_files() {
         let recorded_bytes = env.repo().read_file(head, file).ok();
         let working = std::fs::read(env.root().join(file)).ok();
         if recorded_bytes.is_some() && working != recorded_bytes {
@@ -98,7 +103,7 @@ pub fn verify(env: &Environment) -> Result<VerifyReport> {
                 "differs from the recorded state"
             };
             report.problems.push(format!(
-                "{file} in {} {how} at {} (profile '{profile}'); `lvm verify --repair` restores it",
+                "{file} in {} {how} at {} (profile '{profile}'); {way_out}",
                 env.root().display(),
                 short(head)
             ));

@@ -374,6 +374,30 @@ fn a_teammate_s_pull_is_noted_refused_for_changes_and_synced_naming_the_commit()
         "{note}"
     );
     assert!(note.contains("lvm sync"), "{note}");
+    // The shell hook says it once, on entering the project.
+    let hook = bob
+        .lvm
+        .command()
+        .env_remove("LVM_ENV")
+        .env_remove("_LVM_ACTIVE")
+        .current_dir(&bob.dir)
+        .args(["shell-hook", "bash"])
+        .output()
+        .unwrap();
+    assert!(hook.status.success());
+    assert!(String::from_utf8_lossy(&hook.stdout).contains("LUA_PATH"));
+    let said = String::from_utf8_lossy(&hook.stderr);
+    assert!(
+        said.contains("differs from the environment's state"),
+        "{said}"
+    );
+    let verify = bob.run(&["verify"]);
+    assert!(!verify.status.success());
+    let problems = String::from_utf8_lossy(&verify.stdout);
+    assert!(
+        problems.contains("`lvm sync` makes it the environment's state"),
+        "{problems}"
+    );
     let err = bob.fails(&["install", "dia-base"]);
     assert!(err.contains("run `lvm sync`"), "{err}");
     assert_eq!(bob.lvm_refs(), refs, "a refused change moved lvm's refs");
