@@ -62,7 +62,7 @@ pub enum RepoError {
     )]
     NotAProjectTop { path: String },
     #[error(
-        "the project's repository already holds lvm history ({reference}); `lvm sync` starts the environment from it and the committed `{PROJECT_ENV_DIR}/` files, or delete it first with `git update-ref -d {reference}`"
+        "the project's repository already holds lvm history ({reference}); bring back its `{PROJECT_ENV_DIR}/` files (`git checkout -- {PROJECT_ENV_DIR}`) and run `lvm sync`, or delete that history first with `git update-ref -d {reference}`"
     )]
     ProjectHistoryExists { reference: String },
     #[error("revision '{rev}' not found in the environment's history (see `lvm log`)")]
@@ -358,46 +358,51 @@ impl EnvRepo {
         event: &Event,
         sign: bool,
     ) -> Result<EnvRepo, RepoError> {
-        let git_err = |source| RepoError::Git {
-            path: root.display().to_string(),
-            cause: source,
-        };
-        let mut opts = git2::RepositoryInitOptions::new();
-        opts.initial_head(DEFAULT_PROFILE);
-        let repo = Repository::init_opts(root, &opts).map_err(git_err)?;
-        let env = Self::assemble(repo, root, Place::Standalone, sign)?;
-        env.start_history(DEFAULT_PROFILE, config_text, manifest, event)?;
-        env.write_worktree(&[
-            (".gitignore", GITIGNORE.as_bytes()),
-            (CONFIG_FILE, config_text.as_bytes()),
-            (MANIFEST_FILE, &manifest.to_bytes()),
-        ])?;
-        Ok(env)
+        Self::create(root, Place::Standalone, config_text, manifest, event, sign)
     }
 
-    /// Creates a project environment at `root` (`<work tree>/.lvm`): the first event on
-    /// profile `default` under `refs/lvm/`, the project's `lvm.toml` and `manifest.json`, and
-    /// the `.gitignore` that keeps everything else there out of the project.
-    pub fn init_project(
+    /// Creates an environment's history where its events live: a new repository at `root`,
+    /// or (a project environment, `root` being `<work tree>/.lvm`) profile `default` under
+    /// `refs/lvm/` of the project's repository. Its first commit holds `event`; the working
+    /// files are written (in a project with the `.gitignore` that keeps the rest out).
+    pub fn create(
         root: &Path,
+        place: Place,
         config_text: &str,
         manifest: &Manifest,
         event: &Event,
         sign: bool,
     ) -> Result<EnvRepo, RepoError> {
-        let repo = project_repository(root)?.ok_or_else(|| RepoError::NotAProjectTop {
-            path: root.display().to_string(),
-        })?;
-        let env = Self::assemble(repo, root, Place::Project, sign)?;
-        let reference = Place::Project.profile_ref(DEFAULT_PROFILE);
+        let repo = match place {
+            Place::Standalone => {
+                let mut opts = git2::RepositoryInitOptions::new();
+                opts.initial_head(DEFAULT_PROFILE);
+                Repository::init_opts(root, &opts).map_err(|source| RepoError::Git {
+                    path: root.display().to_string(),
+                    cause: source,
+                })?
+            }
+            Place::Project => {
+                project_repository(root)?.ok_or_else(|| RepoError::NotAProjectTop {
+                    path: root.display().to_string(),
+                })?
+            }
+        };
+        let env = Self::assemble(repo, root, place, sign)?;
         if env.try_profile_head(DEFAULT_PROFILE).is_some() {
-            return Err(RepoError::ProjectHistoryExists { reference });
+            return Err(RepoError::ProjectHistoryExists {
+                reference: place.profile_ref(DEFAULT_PROFILE),
+            });
         }
         env.start_history(DEFAULT_PROFILE, config_text, manifest, event)?;
-        env.write_worktree(&[
-            (CONFIG_FILE, config_text.as_bytes()),
-            (MANIFEST_FILE, &manifest.to_bytes()),
-        ])?;
+        let manifest_bytes = manifest.to_bytes();
+        let mut files: Vec<(&str, &[u8])> = Vec::new();
+        if place == Place::Standalone {
+            files.push((".gitignore", GITIGNORE.as_bytes()));
+        }
+        files.push((CONFIG_FILE, config_text.as_bytes()));
+        files.push((MANIFEST_FILE, &manifest_bytes));
+        env.write_worktree(&files)?;
         Ok(env)
     }
 

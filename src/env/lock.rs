@@ -98,13 +98,7 @@ impl Environment {
     }
 
     pub(super) fn lock_file(&self) -> Result<fs::File> {
-        let path = self.root.join(LOCK_FILE);
-        fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(io("open the lock file", &path))
+        open_lock_file(&self.root)
     }
 
     /// The writer lock if no other process holds it.
@@ -170,6 +164,17 @@ impl Environment {
     pub(super) fn state_lock_path(&self) -> PathBuf {
         self.repo.private_dir().join(STATE_LOCK_FILE)
     }
+}
+
+/// Opens (creating it) the writer lock file of the environment at `root`, unlocked.
+pub(super) fn open_lock_file(root: &std::path::Path) -> Result<fs::File> {
+    let path = root.join(LOCK_FILE);
+    fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(io("open the lock file", &path))
 }
 
 impl WriteLock<'_> {

@@ -269,14 +269,7 @@ impl Environment {
         let mut effective = config.clone();
         options.apply(&mut effective);
         let sign = effective.sign.unwrap_or(false);
-        let repo = match place {
-            Place::Standalone => {
-                EnvRepo::init_signing(root, &config.to_toml(), &manifest, &event, sign)?
-            }
-            Place::Project => {
-                EnvRepo::init_project(root, &config.to_toml(), &manifest, &event, sign)?
-            }
-        };
+        let repo = EnvRepo::create(root, place, &config.to_toml(), &manifest, &event, sign)?;
         let env = Environment::assemble(root, repo, config, home, options);
         let tree_dir = env.materialize(&manifest)?;
         env.switch_tree(&tree_dir)?;

@@ -3,14 +3,12 @@
 //! checkout, a merge); and the history a fresh clone starts from them (`docs/projects.md`).
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use super::error::io;
 use super::{EnvError, Environment, OpenOptions, Result};
 use crate::config::EnvConfig;
 use crate::envrepo::{CONFIG_FILE, EnvRepo, MANIFEST_FILE, Place};
-use crate::layout::LOCK_FILE;
 use crate::manifest::Manifest;
 
 /// The detail of the `init` event that started a project's history from its committed files.
@@ -141,13 +139,7 @@ pub(super) fn start_history(repo: &mut EnvRepo, options: &OpenOptions) -> Result
 /// The writer lock file of `root`, held (waiting up to `timeout`), before any `Environment`
 /// exists to hand out a [`super::WriteLock`].
 fn hold_writer_lock(root: &Path, timeout: Duration) -> Result<fs::File> {
-    let path: PathBuf = root.join(LOCK_FILE);
-    let file = fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(io("open the lock file", &path))?;
+    let file = super::lock::open_lock_file(root)?;
     let start = Instant::now();
     while fs4::FileExt::try_lock(&file).is_err() {
         if start.elapsed() >= timeout {

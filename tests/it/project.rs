@@ -8,7 +8,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use crate::common::rocks::{Lvm, event_json, file_server, git, git_output};
+use crate::common::rocks::{
+    Lvm, event_json, failed, file_server, git, git_output, installed_in, succeeded,
+};
 
 /// A project folder (a real git work tree) driven by the lvm home of `lvm`.
 struct Project<'l> {
@@ -51,24 +53,11 @@ impl<'l> Project<'l> {
     }
 
     fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "lvm {args:?} failed:\n{}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        succeeded(args, &self.run(args))
     }
 
     fn fails(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            !out.status.success(),
-            "lvm {args:?} unexpectedly succeeded:\n{}",
-            String::from_utf8_lossy(&out.stdout)
-        );
-        String::from_utf8_lossy(&out.stderr).into_owned()
+        failed(args, &self.run(args))
     }
 
     fn git(&self, args: &[&str]) -> String {
@@ -96,18 +85,7 @@ impl<'l> Project<'l> {
 
     /// Installed packages as `name version`.
     fn installed(&self) -> Vec<String> {
-        let json: serde_json::Value = serde_json::from_str(&self.ok(&["list", "--json"])).unwrap();
-        json.as_array()
-            .unwrap()
-            .iter()
-            .map(|p| {
-                format!(
-                    "{} {}",
-                    p["name"].as_str().unwrap(),
-                    p["version"].as_str().unwrap()
-                )
-            })
-            .collect()
+        installed_in(&self.ok(&["list", "--json"]))
     }
 
     /// The event of lvm's head (or another lvm revision).

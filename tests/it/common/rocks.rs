@@ -121,6 +121,44 @@ pub fn copy_dir(src: &Path, dest: &Path) {
     }
 }
 
+/// Asserts that `lvm ARGS` succeeded; returns its stdout.
+pub fn succeeded(args: &[&str], out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "lvm {args:?} failed ({}):\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Asserts that `lvm ARGS` failed; returns its stderr.
+pub fn failed(args: &[&str], out: &Output) -> String {
+    assert!(
+        !out.status.success(),
+        "lvm {args:?} unexpectedly succeeded:\n{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// The packages of `lvm list --json` output as `name version`, in its order (sorted by name).
+pub fn installed_in(list_json: &str) -> Vec<String> {
+    let json: serde_json::Value = serde_json::from_str(list_json).unwrap();
+    json.as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            format!(
+                "{} {}",
+                p["name"].as_str().unwrap(),
+                p["version"].as_str().unwrap()
+            )
+        })
+        .collect()
+}
+
 /// An lvm home and environment in a temp dir, driving the real binary.
 pub struct Lvm {
     pub root: tempfile::TempDir,
@@ -177,42 +215,17 @@ impl Lvm {
 
     /// Runs lvm and asserts success; returns stdout.
     pub fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "lvm {args:?} failed ({}):\nstdout:\n{}\nstderr:\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        succeeded(args, &self.run(args))
     }
 
     /// Runs lvm and asserts failure; returns stderr.
     pub fn fails(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            !out.status.success(),
-            "lvm {args:?} unexpectedly succeeded:\n{}",
-            String::from_utf8_lossy(&out.stdout)
-        );
-        String::from_utf8_lossy(&out.stderr).into_owned()
+        failed(args, &self.run(args))
     }
 
     /// Installed packages as `name version`, in `lvm list --json` order (sorted by name).
     pub fn installed(&self) -> Vec<String> {
-        let json: serde_json::Value = serde_json::from_str(&self.ok(&["list", "--json"])).unwrap();
-        json.as_array()
-            .unwrap()
-            .iter()
-            .map(|p| {
-                format!(
-                    "{} {}",
-                    p["name"].as_str().unwrap(),
-                    p["version"].as_str().unwrap()
-                )
-            })
-            .collect()
+        installed_in(&self.ok(&["list", "--json"]))
     }
 
     /// `lvm init` against the given servers.
