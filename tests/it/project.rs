@@ -558,3 +558,49 @@ fn push_and_pull_carry_lvm_s_refs_through_the_project_s_remote() {
     assert!(bob.installed().iter().any(|p| p.starts_with("chain-a ")));
     bob.ok(&["verify"]);
 }
+
+#[test]
+fn a_project_without_commits_and_a_linked_worktree_work_with_their_own_private_folders() {
+    let lvm = Lvm::new();
+    let (_dir, url) = file_server(lvm.root.path());
+    // No commit yet: HEAD is unborn, so a sync names no project commit.
+    let dir = lvm.root.path().join("fresh");
+    std::fs::create_dir_all(&dir).unwrap();
+    git(&dir, &["init", "-q", "-b", "main"]);
+    let fresh = Project { lvm: &lvm, dir };
+    fresh.ok(&["init", "--server", &url]);
+    fresh.ok(&["install", "strutil"]);
+    assert_eq!(
+        fresh.git(&["status", "--porcelain", "--untracked-files=all"]),
+        "?? .lvm/lvm.toml\n?? .lvm/manifest.json\n"
+    );
+    assert!(fresh.dir.join(".git/lvm/profile").is_file());
+    fresh.commit_all("first");
+
+    // A linked worktree has its own tree, current profile and journal; the events are shared.
+    let linked = lvm.root.path().join("linked");
+    fresh.git(&[
+        "worktree",
+        "add",
+        "-q",
+        "-b",
+        "other",
+        linked.to_str().unwrap(),
+    ]);
+    let other = Project {
+        lvm: &lvm,
+        dir: linked,
+    };
+    other.ok(&["sync", "--frozen"]);
+    assert!(other.env().join("tree/share/lua/5.4/strutil.lua").exists());
+    assert!(fresh.dir.join(".git/worktrees/linked/lvm").is_dir());
+    assert_eq!(other.installed(), ["strutil 1.1-1"]);
+    other.ok(&["install", "chain-a"]);
+    other.commit_all("chain-a on the other branch");
+    // The first work tree's files still ask for strutil alone: noted there, and synced back.
+    let out = fresh.run(&["list"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("differs"));
+    fresh.ok(&["sync"]);
+    assert_eq!(fresh.installed(), ["strutil 1.1-1"]);
+    assert_eq!(fresh.git(&["status", "--porcelain"]), "");
+}
