@@ -853,17 +853,7 @@ impl EnvRepo {
     }
 
     fn write_files(&self, files: &[(&str, &[u8])]) -> Result<(), RepoError> {
-        for (name, bytes) in files {
-            let path = self.root.join(name);
-            if std::fs::read(&path).ok().as_deref() == Some(*bytes) {
-                continue;
-            }
-            crate::fsutil::write_atomic(&path, bytes).map_err(|source| RepoError::Io {
-                path: path.display().to_string(),
-                cause: source,
-            })?;
-        }
-        Ok(())
+        write_files_in(&self.root, files)
     }
 
     fn write_worktree(&self, files: &[(&str, &[u8])]) -> Result<(), RepoError> {
@@ -1275,6 +1265,32 @@ impl EnvRepo {
             }
         }
     }
+}
+
+/// Writes each file into `dir` when it is missing or different (atomically).
+fn write_files_in(dir: &Path, files: &[(&str, &[u8])]) -> Result<(), RepoError> {
+    for (name, bytes) in files {
+        let path = dir.join(name);
+        if std::fs::read(&path).ok().as_deref() == Some(*bytes) {
+            continue;
+        }
+        crate::fsutil::write_atomic(&path, bytes).map_err(|source| RepoError::Io {
+            path: path.display().to_string(),
+            cause: source,
+        })?;
+    }
+    Ok(())
+}
+
+/// Makes sure a project environment's folder ignores what lvm writes there before lvm writes
+/// anything (its logs come first): writes `.gitignore` into `root` when `root` is a project
+/// environment's folder (its `lvm.toml`, no repository of its own) lacking it.
+pub fn ignore_in_project(root: &Path) -> Result<(), RepoError> {
+    let is_project = !root.join(".git").exists() && root.join(CONFIG_FILE).is_file();
+    if !is_project || root.join(".gitignore").exists() {
+        return Ok(());
+    }
+    write_files_in(root, &[(".gitignore", place::PROJECT_GITIGNORE.as_bytes())])
 }
 
 /// The repository of the project whose work tree has `root` as its [`PROJECT_ENV_DIR`] at the

@@ -792,6 +792,8 @@ pub fn main() -> i32 {
         .env_path()
         .ok()
         .filter(|p| lvm::config::is_environment(p))
+        // A project's clone has no .gitignore yet to keep the logs out of `git status`.
+        .filter(|p| lvm::envrepo::ignore_in_project(p).is_ok())
         .map(|p| p.join(lvm::layout::LOGS_DIR));
     let run_id = new_run_id();
     lvm::events::set_run_id(run_id.clone());

@@ -23,6 +23,10 @@ pub struct SyncArgs {
 }
 
 pub fn exec(ctx: &Context, args: SyncArgs) -> Result<i32> {
+    if args.frozen {
+        // Before opening: in a fresh clone, opening starts lvm's history.
+        sync::check_frozen(&ctx.env_path()?)?;
+    }
     // Syncing is the answer to the note about changed project files: no note here.
     let env = ctx.open_without_note()?;
     let options = SyncOptions {

@@ -26,7 +26,7 @@ pub use self::change::ChangePlan;
 pub use self::error::EnvError;
 pub use self::home::Home;
 pub use self::lock::{LockBusy, WriteLock};
-pub use self::project::{Desired, STARTED_FROM_DETAIL, WorkFiles};
+pub use self::project::{Desired, STARTED_FROM_DETAIL, WorkFiles, read_work_files_at};
 pub use self::scratch::{Scratch, ScratchError};
 pub use self::trees::{KEPT_TREES, KeptTree};
 pub use crate::layout::TREE_LINK;

@@ -60,34 +60,9 @@ impl Environment {
         })
     }
 
-    /// Reads and checks the state the project's files ask for: both present, readable, no
-    /// conflict markers, a format this lvm reads, consistent, and of one Lua.
+    /// Reads and checks the state the project's files ask for (see [`read_work_files_at`]).
     pub fn read_work_files(&self) -> Result<Desired> {
-        let path = |name: &str| self.root.join(name);
-        let read = |name: &str| {
-            fs::read(path(name)).map_err(|source| EnvError::MissingWorkFile {
-                file: path(name),
-                source,
-            })
-        };
-        let manifest_bytes = read(MANIFEST_FILE)?;
-        let config_bytes = read(CONFIG_FILE)?;
-        let manifest =
-            Manifest::from_bytes(&manifest_bytes, &path(MANIFEST_FILE).display().to_string())
-                .map_err(EnvError::BadWorkManifest)?;
-        let config = EnvConfig::parse(
-            &String::from_utf8_lossy(&config_bytes),
-            &path(CONFIG_FILE).display().to_string(),
-        )
-        .map_err(EnvError::BadWorkSettings)?;
-        if manifest.lua != config.lua.as_str() {
-            return Err(EnvError::WorkFilesDisagree {
-                root: self.root.clone(),
-                manifest_lua: manifest.lua.clone(),
-                config_lua: config.lua.to_string(),
-            });
-        }
-        Ok(Desired { manifest, config })
+        read_work_files_at(&self.root)
     }
 
     /// Refuses a change while the project's files ask for another state than the head's, so a
@@ -100,6 +75,36 @@ impl Environment {
             WorkFiles::InStep | WorkFiles::Missing => Ok(()),
         }
     }
+}
+
+/// Reads and checks the state the files of the project environment at `root` ask for: both
+/// present, readable, no conflict markers, a format this lvm reads, consistent, and of one Lua.
+pub fn read_work_files_at(root: &Path) -> Result<Desired> {
+    let path = |name: &str| root.join(name);
+    let read = |name: &str| {
+        fs::read(path(name)).map_err(|source| EnvError::MissingWorkFile {
+            file: path(name),
+            source,
+        })
+    };
+    let manifest_bytes = read(MANIFEST_FILE)?;
+    let config_bytes = read(CONFIG_FILE)?;
+    let manifest =
+        Manifest::from_bytes(&manifest_bytes, &path(MANIFEST_FILE).display().to_string())
+            .map_err(EnvError::BadWorkManifest)?;
+    let config = EnvConfig::parse(
+        &String::from_utf8_lossy(&config_bytes),
+        &path(CONFIG_FILE).display().to_string(),
+    )
+    .map_err(EnvError::BadWorkSettings)?;
+    if manifest.lua != config.lua.as_str() {
+        return Err(EnvError::WorkFilesDisagree {
+            root: root.to_path_buf(),
+            manifest_lua: manifest.lua.clone(),
+            config_lua: config.lua.to_string(),
+        });
+    }
+    Ok(Desired { manifest, config })
 }
 
 /// Starts the history of a project environment whose repository has none for the current

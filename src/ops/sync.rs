@@ -4,6 +4,7 @@
 //! commit it came from; `--frozen` first checks it against the project's rockspec.
 
 use std::fs;
+use std::path::Path;
 use std::time::Duration;
 
 use git2::Oid;
@@ -115,18 +116,18 @@ fn sync_project(
     lock_timeout: Duration,
     options: SyncOptions,
 ) -> Result<SyncReport> {
-    let desired = match env.read_work_files() {
-        Ok(desired) => desired,
-        Err(EnvError::MissingWorkFile { .. }) if !options.frozen => {
-            let locked = sync_store_and_tree(env, lock_timeout)?;
-            locked.repo().sync_worktree(locked.head()?)?;
-            return finish_sync(&locked);
-        }
-        Err(e) => return Err(e.into()),
+    let desired = match options.frozen {
+        true => check_frozen(env.root())?,
+        false => match env.read_work_files() {
+            Ok(desired) => desired,
+            Err(EnvError::MissingWorkFile { .. }) => {
+                let locked = sync_store_and_tree(env, lock_timeout)?;
+                locked.repo().sync_worktree(locked.head()?)?;
+                return finish_sync(&locked);
+            }
+            Err(e) => return Err(e.into()),
+        },
     };
-    if options.frozen {
-        check_rockspec(env, &desired.manifest)?;
-    }
     let file = env.root().join(MANIFEST_FILE).display().to_string();
     // The store needs no lock; builds made here count in the event.
     let rebuilt = ensure_in_store(env, &desired.manifest, MissingIn::ProjectFiles { file })?;
@@ -189,25 +190,30 @@ fn project_commit(env: &Environment, desired: &Desired) -> Option<Oid> {
     (committed == desired.manifest && settings == desired.config).then_some(head)
 }
 
-/// `--frozen`: every dependency of the project's rockspec (but `lua`) must be in the manifest
-/// at a version it allows. A project without a rockspec has nothing to check.
-fn check_rockspec(env: &Environment, manifest: &Manifest) -> Result<()> {
-    let Some(dir) = env.repo().project_dir() else {
-        return Ok(());
-    };
+/// What `lvm sync --frozen` checks before anything happens, from the files alone (so it can
+/// run before the environment is opened, which in a fresh clone starts lvm's history): the
+/// environment at `root` is a project's, its committed files read and agree, and every
+/// dependency of the project's rockspec (but `lua`) is in the manifest at a version it allows.
+/// A project without a rockspec has no dependencies to check.
+pub fn check_frozen(root: &Path) -> Result<Desired> {
+    if root.join(".git").exists() {
+        return Err(Error::FrozenOutsideProject);
+    }
+    let desired = crate::env::read_work_files_at(root)?;
+    let dir = root.parent().unwrap_or(Path::new("."));
     use crate::fetch::project::{DevMode, ProjectError, find_rockspec};
     let rel = match find_rockspec(dir, DevMode::Make) {
         Ok(rel) => rel,
-        Err(ProjectError::NoRockspec { .. }) => return Ok(()),
+        Err(ProjectError::NoRockspec { .. }) => return Ok(desired),
         Err(e) => return Err(e.into()),
     };
     let rockspec = crate::rockspec::Rockspec::from_file(&dir.join(&rel))?;
-    let unmet = unmet_dependencies(&rockspec.dependencies, manifest);
+    let unmet = unmet_dependencies(&rockspec.dependencies, &desired.manifest);
     if unmet.is_empty() {
-        return Ok(());
+        return Ok(desired);
     }
     Err(Error::FrozenUnsatisfied {
-        manifest: env.root().join(MANIFEST_FILE).display().to_string(),
+        manifest: root.join(MANIFEST_FILE).display().to_string(),
         rockspec: rel,
         unmet,
     })

@@ -279,6 +279,7 @@ fn frozen_refuses_bad_committed_files_and_changes_nothing_of_the_user() {
         assert!(err.contains(expected), "expected '{expected}' in:\n{err}");
         assert_eq!(clone.user_state(), before);
         assert!(!clone.env().join("tree").exists(), "a tree was made");
+        assert_eq!(clone.lvm_refs(), "", "lvm's history was started");
         std::fs::write(&manifest, &good).unwrap();
     };
     refuse(Some("{ this is not json"), "not a valid lvm manifest");
