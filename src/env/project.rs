@@ -66,8 +66,9 @@ impl Environment {
     }
 
     /// Refuses a change while the project's files ask for another state than the head's, so a
-    /// pulled change is never silently overwritten.
-    pub(super) fn refuse_if_work_files_changed(&self) -> Result<()> {
+    /// pulled change is never silently overwritten. [`Environment::lock`] checks it; a change
+    /// planned before it takes the lock checks it first too, so it downloads and builds nothing.
+    pub fn refuse_if_work_files_changed(&self) -> Result<()> {
         match self.work_files()? {
             WorkFiles::Changed => Err(EnvError::WorkFilesChanged {
                 file: self.root.join(MANIFEST_FILE),

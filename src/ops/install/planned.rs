@@ -118,6 +118,8 @@ pub(in crate::ops) fn plan_then_lock(
     lock_timeout: Duration,
     planner: &impl Planner,
 ) -> Result<Outcome> {
+    // The lock refuses it anyway; refused now, nothing is downloaded or built first.
+    env.refuse_if_work_files_changed()?;
     let snapshot = env.snapshot()?;
     let started = Instant::now();
     let session = planner.open(env)?;
