@@ -105,3 +105,12 @@ fn requested_text(requested: &Option<String>) -> String {
         Some(constraint) => format!("'{constraint}'"),
     }
 }
+
+/// `n` and the noun, singular for one: `1 package`, `3 packages`.
+pub fn counted(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}

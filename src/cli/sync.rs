@@ -52,8 +52,9 @@ pub(super) fn print_sync(ctx: &Context, report: &SyncReport) -> i32 {
     if report.problems.is_empty() {
         if !ctx.quiet {
             println!(
-                "In sync: the tree matches manifest.json ({} packages, profile '{}')",
-                report.packages, report.profile
+                "In sync: the tree matches manifest.json ({}, profile '{}')",
+                super::outcome::counted(report.packages, "package"),
+                report.profile
             );
         }
         exit::OK

@@ -78,8 +78,9 @@ pub fn exec(ctx: &Context, args: VerifyArgs) -> Result<i32> {
             }
         } else if report.is_ok() {
             println!(
-                "ok: {} events replay to manifest.json; {} packages, every tree file matches the store",
-                report.events, report.packages
+                "ok: {} replay to manifest.json; {}, every tree file matches the store",
+                super::outcome::counted(report.events, "event"),
+                super::outcome::counted(report.packages, "package")
             );
         }
     }
