@@ -33,6 +33,11 @@ pub const LUA_BIN_VAR: &str = "LVM_LUA_BIN";
 pub const HTTP_TIMEOUT_VAR: &str = "LVM_HTTP_TIMEOUT";
 /// Environment variable overriding the `download_timeout` setting.
 pub const DOWNLOAD_TIMEOUT_VAR: &str = "LVM_DOWNLOAD_TIMEOUT";
+/// Environment variable overriding the `manifest_max_age` setting.
+pub const MANIFEST_MAX_AGE_VAR: &str = "LVM_MANIFEST_MAX_AGE";
+/// How long a rocks server's manifest, once fetched, is used without asking the server again
+/// (LuaRocks' `cache_timeout` has the same default).
+pub const DEFAULT_MANIFEST_MAX_AGE: f64 = 60.0;
 /// `true` or `false`: sign the event commits lvm records (the `sign` setting).
 pub const SIGN_VAR: &str = "LVM_SIGN";
 /// The informal standard (any non-empty value means no color); below [`COLOR_VAR`].
@@ -74,6 +79,7 @@ pub enum Key {
     Color,
     HttpTimeout,
     DownloadTimeout,
+    ManifestMaxAge,
     Sign,
     Variables,
     Dev,
@@ -81,7 +87,7 @@ pub enum Key {
 
 impl Key {
     /// Every key, in the order `lvm config list` shows them.
-    pub const ALL: [Key; 11] = [
+    pub const ALL: [Key; 12] = [
         Key::Lua,
         Key::LuaBin,
         Key::Servers,
@@ -90,6 +96,7 @@ impl Key {
         Key::Color,
         Key::HttpTimeout,
         Key::DownloadTimeout,
+        Key::ManifestMaxAge,
         Key::Sign,
         Key::Variables,
         Key::Dev,
@@ -105,6 +112,7 @@ impl Key {
             Key::Color => "color",
             Key::HttpTimeout => "http_timeout",
             Key::DownloadTimeout => "download_timeout",
+            Key::ManifestMaxAge => "manifest_max_age",
             Key::Sign => "sign",
             Key::Variables => "variables",
             Key::Dev => "dev",
@@ -132,6 +140,10 @@ impl Key {
             Key::DownloadTimeout => format!(
                 "a number of seconds > 0 for one whole download (default {})",
                 crate::fetch::DEFAULT_DOWNLOAD_TIMEOUT.as_secs()
+            ),
+            Key::ManifestMaxAge => format!(
+                "a number of seconds >= 0 a fetched server manifest is used without asking the \
+                 server again; 0 asks every time (default {DEFAULT_MANIFEST_MAX_AGE})"
             ),
             Key::Variables => "build variables as NAME=VALUE words (e.g. OPENSSL_DIR=/opt/ssl); \
                  in a file, a table: variables = { OPENSSL_DIR = \"/opt/ssl\" }"
@@ -301,6 +313,8 @@ pub enum Value {
     HttpTimeout(HttpTimeout),
     /// Seconds one whole download may take.
     DownloadTimeout(f64),
+    /// Seconds a fetched server manifest is used without asking the server again.
+    ManifestMaxAge(f64),
     /// Whether event commits are signed.
     Sign(bool),
     /// Build variables every build gets (`OPENSSL_DIR` → `/opt/ssl`), as in LuaRocks' config.
@@ -320,6 +334,7 @@ impl Value {
             Value::Color(_) => Key::Color,
             Value::HttpTimeout(_) => Key::HttpTimeout,
             Value::DownloadTimeout(_) => Key::DownloadTimeout,
+            Value::ManifestMaxAge(_) => Key::ManifestMaxAge,
             Value::Sign(_) => Key::Sign,
             Value::Variables(_) => Key::Variables,
             Value::Dev(_) => Key::Dev,
@@ -359,6 +374,9 @@ impl Value {
             )),
             Key::DownloadTimeout => {
                 Value::DownloadTimeout(trimmed.parse::<f64>().map_err(|_| bad("not a number"))?)
+            }
+            Key::ManifestMaxAge => {
+                Value::ManifestMaxAge(trimmed.parse::<f64>().map_err(|_| bad("not a number"))?)
             }
             Key::Sign => Value::Sign(match trimmed {
                 "true" => true,
@@ -417,6 +435,8 @@ impl Value {
             }
             (Key::DownloadTimeout, toml::Value::Integer(i)) => Value::DownloadTimeout(*i as f64),
             (Key::DownloadTimeout, toml::Value::Float(f)) => Value::DownloadTimeout(*f),
+            (Key::ManifestMaxAge, toml::Value::Integer(i)) => Value::ManifestMaxAge(*i as f64),
+            (Key::ManifestMaxAge, toml::Value::Float(f)) => Value::ManifestMaxAge(*f),
             (Key::Sign, toml::Value::Boolean(b)) => Value::Sign(*b),
             (Key::Jobs | Key::Color | Key::HttpTimeout | Key::Dev, toml::Value::String(s)) => {
                 return Value::parse(key, s, source);
@@ -448,7 +468,7 @@ impl Value {
                     }
                 }
             }
-            Value::LockTimeout(s) if !s.is_finite() || *s < 0.0 => {
+            Value::LockTimeout(s) | Value::ManifestMaxAge(s) if !s.is_finite() || *s < 0.0 => {
                 return bad("must be a finite number >= 0".to_string());
             }
             Value::Jobs(Jobs::Count(0)) => return bad("must be at least 1".to_string()),
@@ -467,6 +487,7 @@ impl Value {
             Value::LockTimeout(s)
             | Value::HttpTimeout(HttpTimeout::Seconds(s))
             | Value::DownloadTimeout(s)
+            | Value::ManifestMaxAge(s)
                 if *s > MAX_SECONDS =>
             {
                 return bad(format!("must be at most {MAX_SECONDS} seconds (a year)"));
@@ -491,6 +512,7 @@ impl Value {
             Value::HttpTimeout(HttpTimeout::Default) => toml::Value::String("default".into()),
             Value::HttpTimeout(HttpTimeout::Seconds(s)) => toml::Value::Float(*s),
             Value::DownloadTimeout(s) => toml::Value::Float(*s),
+            Value::ManifestMaxAge(s) => toml::Value::Float(*s),
             Value::Sign(b) => toml::Value::Boolean(*b),
             Value::Variables(vars) => toml::Value::Table(
                 vars.iter()
@@ -513,6 +535,7 @@ impl Value {
             Value::Color(c) => serde_json::json!(c.as_str()),
             Value::HttpTimeout(t) => serde_json::to_value(t).unwrap_or_default(),
             Value::DownloadTimeout(s) => serde_json::json!(s),
+            Value::ManifestMaxAge(s) => serde_json::json!(s),
             Value::Sign(b) => serde_json::json!(b),
             Value::Variables(vars) => serde_json::json!(vars),
             Value::Dev(b) => serde_json::json!(b),
@@ -531,6 +554,7 @@ impl fmt::Display for Value {
             Value::Color(c) => f.write_str(c.as_str()),
             Value::HttpTimeout(t) => write!(f, "{t}"),
             Value::DownloadTimeout(s) => write!(f, "{s}"),
+            Value::ManifestMaxAge(s) => write!(f, "{s}"),
             Value::Sign(b) => write!(f, "{b}"),
             Value::Variables(vars) => {
                 let words: Vec<String> = vars.iter().map(|(k, v)| format!("{k}={v}")).collect();
@@ -681,6 +705,7 @@ impl Layer {
             (COLOR_VAR, Key::Color),
             (HTTP_TIMEOUT_VAR, Key::HttpTimeout),
             (DOWNLOAD_TIMEOUT_VAR, Key::DownloadTimeout),
+            (MANIFEST_MAX_AGE_VAR, Key::ManifestMaxAge),
             (SIGN_VAR, Key::Sign),
         ];
         for (name, key) in vars {
@@ -749,6 +774,8 @@ pub struct Settings {
     pub http_timeout: HttpTimeout,
     /// Seconds one whole download may take.
     pub download_timeout: f64,
+    /// Seconds a fetched server manifest is used without asking the server again.
+    pub manifest_max_age: f64,
     /// Whether event commits are signed.
     pub sign: bool,
     /// Build variables every build gets.
@@ -769,6 +796,7 @@ impl Default for Settings {
             color: Color::Auto,
             http_timeout: HttpTimeout::Default,
             download_timeout: crate::fetch::DEFAULT_DOWNLOAD_TIMEOUT.as_secs_f64(),
+            manifest_max_age: DEFAULT_MANIFEST_MAX_AGE,
             sign: false,
             variables: BTreeMap::new(),
             dev: false,
@@ -788,6 +816,7 @@ impl Settings {
             Value::Color(v) => self.color = *v,
             Value::HttpTimeout(v) => self.http_timeout = *v,
             Value::DownloadTimeout(v) => self.download_timeout = *v,
+            Value::ManifestMaxAge(v) => self.manifest_max_age = *v,
             Value::Sign(v) => self.sign = *v,
             Value::Variables(v) => self.variables = v.clone(),
             Value::Dev(v) => self.dev = *v,
@@ -806,6 +835,7 @@ impl Settings {
             Key::Color => Value::Color(self.color),
             Key::HttpTimeout => Value::HttpTimeout(self.http_timeout),
             Key::DownloadTimeout => Value::DownloadTimeout(self.download_timeout),
+            Key::ManifestMaxAge => Value::ManifestMaxAge(self.manifest_max_age),
             Key::Sign => Value::Sign(self.sign),
             Key::Variables => Value::Variables(self.variables.clone()),
             Key::Dev => Value::Dev(self.dev),
@@ -828,6 +858,11 @@ impl Settings {
     /// The limit on one whole download.
     pub fn download_timeout(&self) -> Duration {
         Duration::from_secs_f64(self.download_timeout)
+    }
+
+    /// How long a fetched server manifest is used without asking the server again.
+    pub fn manifest_max_age(&self) -> Duration {
+        Duration::from_secs_f64(self.manifest_max_age)
     }
 }
 
@@ -920,6 +955,9 @@ pub struct EnvConfig {
     /// Seconds one whole download may take.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub download_timeout: Option<f64>,
+    /// Seconds a fetched server manifest is used without asking the server again.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub manifest_max_age: Option<f64>,
     /// Whether event commits are signed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sign: Option<bool>,
@@ -942,6 +980,7 @@ impl EnvConfig {
             color: None,
             http_timeout: None,
             download_timeout: None,
+            manifest_max_age: None,
             sign: None,
             variables: None,
             dev: None,
@@ -957,6 +996,11 @@ impl EnvConfig {
     /// The limit on one whole download, or `None` for the built-in one.
     pub fn download_timeout(&self) -> Option<Duration> {
         self.download_timeout.map(Duration::from_secs_f64)
+    }
+
+    /// How long a fetched server manifest is used without asking the server again.
+    pub fn manifest_max_age(&self) -> Duration {
+        Duration::from_secs_f64(self.manifest_max_age.unwrap_or(DEFAULT_MANIFEST_MAX_AGE))
     }
 
     pub fn to_toml(&self) -> String {
@@ -977,6 +1021,7 @@ impl EnvConfig {
             self.color.map(Value::Color),
             self.http_timeout.map(Value::HttpTimeout),
             self.download_timeout.map(Value::DownloadTimeout),
+            self.manifest_max_age.map(Value::ManifestMaxAge),
             self.sign.map(Value::Sign),
             self.variables.clone().map(Value::Variables),
             self.dev.map(Value::Dev),
@@ -1004,6 +1049,7 @@ impl EnvConfig {
                 Some(Value::Color(v)) => config.color = Some(*v),
                 Some(Value::HttpTimeout(v)) => config.http_timeout = Some(*v),
                 Some(Value::DownloadTimeout(v)) => config.download_timeout = Some(*v),
+                Some(Value::ManifestMaxAge(v)) => config.manifest_max_age = Some(*v),
                 Some(Value::Sign(v)) => config.sign = Some(*v),
                 Some(Value::Variables(v)) => config.variables = Some(v.clone()),
                 Some(Value::Dev(v)) => config.dev = Some(*v),

@@ -46,6 +46,9 @@ pub const TREE_STATE_FILE: &str = ".lvm-state";
 pub const STORE_DIR: &str = "store";
 /// Downloads and parsed server manifests.
 pub const CACHE_DIR: &str = "cache";
+/// In [`CACHE_DIR`]: source archives downloaded over HTTP(S), one folder per URL (named by the
+/// start of the URL's sha256), so a store hit does not download them again.
+pub const SOURCES_CACHE_DIR: &str = "sources";
 /// Named environments (`lvm env create NAME`).
 pub const ENVS_DIR: &str = "envs";
 /// One absolute environment path per line: every environment sharing the store.

@@ -7,10 +7,11 @@
 use std::fs;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
 
 use thiserror::Error;
 
-use crate::fetch::download::{Location, location_of};
+use crate::fetch::download::{Conditional, Location, Validators, download_if_changed, location_of};
 use crate::fetch::{FetchError, FetchOptions, download, sha256_bytes};
 use crate::fsutil::write_atomic;
 use crate::luaversion::LuaVersion;
@@ -142,6 +143,25 @@ pub fn cache_key(url: &str) -> String {
 /// rockspec or manifest candidate can have.
 pub const PARSED_MANIFEST_FILE: &str = "manifest.lvm-parsed";
 
+/// The file in a server's cache directory holding what the server said identifies the cached
+/// manifest (its ETag and Last-Modified), for asking whether it changed. Not a name a rock,
+/// rockspec or manifest candidate can have.
+pub const MANIFEST_VALIDATORS_FILE: &str = "manifest.lvm-validators";
+
+/// [`MANIFEST_VALIDATORS_FILE`]'s contents: the cached candidate they describe, and them.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+struct CachedValidators {
+    file: String,
+    #[serde(flatten)]
+    validators: Validators,
+}
+
+/// Whether a copy last confirmed with its server at `checked` is still within `max_age`
+/// at `now`. A time in the future (a clock set back) is not trusted. Pure.
+fn is_fresh(checked: SystemTime, now: SystemTime, max_age: Duration) -> bool {
+    !max_age.is_zero() && now.duration_since(checked).is_ok_and(|age| age <= max_age)
+}
+
 /// Caches a parsed manifest. The cache only saves time, so failing to write it (a read-only
 /// lvm home, a full disk) is not an error.
 fn save_parsed_manifest(path: &Path, key: &str, manifest: &ServerManifest) {
@@ -189,6 +209,8 @@ pub struct RocksServer {
     cache: PathBuf,
     options: FetchOptions,
     offline: bool,
+    /// How long a fetched manifest is used without asking the server again.
+    manifest_max_age: Duration,
     /// Whose manifest to read (`manifest-5.1`, ...).
     lua: LuaVersion,
 }
@@ -221,6 +243,7 @@ impl RocksServer {
             cache,
             options: FetchOptions::default(),
             offline: false,
+            manifest_max_age: Duration::ZERO,
             lua: LuaVersion::default(),
         })
     }
@@ -234,6 +257,13 @@ impl RocksServer {
     /// Reads the manifest for Lua `lua` (LuaJIT reads 5.1's), as LuaRocks does.
     pub fn for_lua(mut self, lua: LuaVersion) -> RocksServer {
         self.lua = lua;
+        self
+    }
+
+    /// Uses a manifest fetched less than `age` ago without asking the server (the
+    /// `manifest_max_age` setting); zero, the default, asks every time.
+    pub fn manifest_max_age(mut self, age: Duration) -> RocksServer {
+        self.manifest_max_age = age;
         self
     }
 
@@ -302,6 +332,11 @@ impl RocksServer {
                 })
             });
         }
+        if server_dir.is_none()
+            && let Some(fresh) = self.fresh_cached_manifest(&candidates)
+        {
+            return fresh;
+        }
         for candidate in &candidates {
             let fetched = match &server_dir {
                 Some(dir) => {
@@ -316,7 +351,8 @@ impl RocksServer {
                         max_download_bytes: self.options.max_download_bytes.min(manifest_cap()),
                         ..self.options.clone()
                     };
-                    download(&self.file_url(candidate), &path, &options).map(|_| path)
+                    self.refresh_cached(candidate, &path, &options)
+                        .map(|_| path)
                 }
             };
             match fetched {
@@ -391,6 +427,69 @@ impl RocksServer {
     /// [`ServerManifest::to_compact`]), for local servers too.
     pub fn parsed_manifest_path(&self) -> PathBuf {
         self.cache.join(PARSED_MANIFEST_FILE)
+    }
+
+    /// The cached manifest, when one was fetched or confirmed within the freshness window.
+    fn fresh_cached_manifest(
+        &self,
+        candidates: &[String],
+    ) -> Option<Result<ManifestText, ServerError>> {
+        let candidate = candidates.iter().find(|c| self.cache.join(c).is_file())?;
+        let checked = fs::metadata(self.cache.join(candidate))
+            .and_then(|m| m.modified())
+            .ok()?;
+        if !is_fresh(checked, SystemTime::now(), self.manifest_max_age) {
+            return None;
+        }
+        tracing::debug!(
+            "rocks server {}: using its manifest fetched within {:?}",
+            self.url,
+            self.manifest_max_age
+        );
+        self.cached_manifest(candidates)
+    }
+
+    /// Brings the cached `candidate` at `path` up to date: asks the server whether it changed
+    /// since the copy cached there (ETag, Last-Modified) and downloads it only if so. A copy
+    /// the server confirms gets the current time, which starts its freshness window again.
+    fn refresh_cached(
+        &self,
+        candidate: &str,
+        path: &Path,
+        options: &FetchOptions,
+    ) -> Result<(), FetchError> {
+        let record = self.cache.join(MANIFEST_VALIDATORS_FILE);
+        let known = fs::read(&record)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice::<CachedValidators>(&bytes).ok())
+            .filter(|cached| cached.file == candidate && path.is_file())
+            .map(|cached| cached.validators)
+            .unwrap_or_default();
+        match download_if_changed(&self.file_url(candidate), path, &known, options)? {
+            Conditional::NotModified => {
+                let touched = fs::File::options()
+                    .write(true)
+                    .open(path)
+                    .and_then(|f| f.set_modified(SystemTime::now()));
+                if let Err(e) = touched {
+                    tracing::debug!("cannot mark {} as checked: {e}", path.display());
+                }
+            }
+            Conditional::Downloaded { validators, .. } => {
+                let cached = CachedValidators {
+                    file: candidate.to_string(),
+                    validators,
+                };
+                // Only saves a request next time: failing to write it is not an error.
+                let written = serde_json::to_vec(&cached)
+                    .map_err(io::Error::other)
+                    .and_then(|bytes| write_atomic(&record, &bytes));
+                if let Err(e) = written {
+                    tracing::debug!("cannot write {}: {e}", record.display());
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The first cached manifest candidate, if any.
@@ -598,6 +697,21 @@ mod tests {
         assert!(is_mutable_file("foo-scm-1.rockspec"));
         assert!(is_mutable_file("foo-dev-1.src.rock"));
         assert!(!is_mutable_file("foo-1.0-1.rockspec"));
+    }
+
+    #[test]
+    fn a_copy_is_fresh_only_within_its_window_and_never_from_the_future() {
+        let checked = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let minute = Duration::from_secs(60);
+        assert!(is_fresh(checked, checked + Duration::from_secs(59), minute));
+        assert!(is_fresh(checked, checked + minute, minute));
+        assert!(!is_fresh(
+            checked,
+            checked + Duration::from_secs(61),
+            minute
+        ));
+        assert!(!is_fresh(checked, checked, Duration::ZERO));
+        assert!(!is_fresh(checked, checked - Duration::from_secs(1), minute));
     }
 
     #[test]

@@ -135,6 +135,10 @@ pub struct Cli {
     /// or ssh, user.signingkey from git's config; default: the sign setting).
     #[arg(long, global = true)]
     pub sign: bool,
+    /// Ask every rocks server for its manifest now, however recently it was fetched (the
+    /// manifest_max_age setting, 60 s by default; sets it to 0 for this command).
+    #[arg(long, global = true)]
+    pub refresh: bool,
     /// Also use each rocks server's `dev` sub-server (URL/dev), and let development versions
     /// (scm, dev) win, like `luarocks --dev` (default: the dev setting; false).
     #[arg(long, global = true)]
@@ -691,6 +695,7 @@ impl Context {
             setting_replaced: None,
             lock_timeout: Some(self.lock_timeout),
             download_timeout: Some(self.settings.download_timeout),
+            manifest_max_age: Some(self.settings.manifest_max_age),
             sign: Some(self.settings.sign),
             variables: Some(self.settings.variables.clone()),
             dev: Some(self.settings.dev),
@@ -770,6 +775,10 @@ pub fn main() -> i32 {
         (cli.http_timeout, "--http-timeout"),
         (cli.lua_bin, "--lua-bin"),
         (cli.dev.then_some(Value::Dev(true)), "--dev"),
+        (
+            cli.refresh.then_some(Value::ManifestMaxAge(0.0)),
+            "--refresh",
+        ),
     ];
     for (value, flag) in given {
         if let Some(value) = value {

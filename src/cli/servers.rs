@@ -65,6 +65,7 @@ pub(super) fn read_scope(
                 ctx.settings.servers.clone(),
                 ctx.settings.http_timeout(),
                 Some(ctx.settings.download_timeout()),
+                ctx.settings.manifest_max_age(),
                 ctx.settings.lua,
             ),
         ),

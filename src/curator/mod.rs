@@ -47,7 +47,10 @@ impl Available {
         let mut out = Available::default();
         for url in &env.config().servers {
             let manifest = RocksServer::new(url, &env.home().cache_dir())
-                .map(|s| s.for_lua(env.lua()))
+                .map(|s| {
+                    s.for_lua(env.lua())
+                        .manifest_max_age(env.config().manifest_max_age())
+                })
                 .map_err(|e| e.to_string())
                 .and_then(|s| s.manifest().map_err(|e| e.to_string()));
             match manifest {

@@ -86,6 +86,9 @@ pub struct OpenOptions {
     pub lock_timeout: Option<Duration>,
     /// The limit in seconds on one whole download, when not the recorded setting.
     pub download_timeout: Option<f64>,
+    /// Seconds a fetched server manifest is used without asking the server again, when not
+    /// the recorded setting (`--refresh` makes it 0).
+    pub manifest_max_age: Option<f64>,
     /// Whether to sign event commits, when not the recorded setting (`--sign`, the user's).
     pub sign: Option<bool>,
     /// Build variables, when not the recorded setting.
@@ -112,6 +115,7 @@ impl Default for OpenOptions {
             setting_replaced: None,
             lock_timeout: None,
             download_timeout: None,
+            manifest_max_age: None,
             variables: None,
             dev: None,
             reporter: Arc::new(Silent),
@@ -143,6 +147,9 @@ impl OpenOptions {
         }
         if let Some(limit) = self.download_timeout {
             config.download_timeout = Some(limit);
+        }
+        if let Some(age) = self.manifest_max_age {
+            config.manifest_max_age = Some(age);
         }
         if let Some(variables) = &self.variables {
             config.variables = Some(variables.clone());

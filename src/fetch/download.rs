@@ -5,6 +5,8 @@
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
 
 use ureq::tls::{RootCerts, TlsConfig, TlsProvider};
 
@@ -65,11 +67,86 @@ pub fn url_file_name(url: &str) -> Option<String> {
     Some(percent_decode(name))
 }
 
+/// What an HTTP server said identifies the copy it sent (its `ETag` and `Last-Modified`), kept
+/// beside a cached file so the next request can ask whether it changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Validators {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub etag: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_modified: Option<String>,
+}
+
+impl Validators {
+    /// Whether there is anything to ask a server with.
+    pub fn is_empty(&self) -> bool {
+        self.etag.is_none() && self.last_modified.is_none()
+    }
+
+    /// The conditional request headers these validators make. Pure.
+    fn request_headers(&self) -> Vec<(&'static str, &str)> {
+        let mut headers = Vec::new();
+        if let Some(etag) = &self.etag {
+            headers.push(("If-None-Match", etag.as_str()));
+        }
+        if let Some(date) = &self.last_modified {
+            headers.push(("If-Modified-Since", date.as_str()));
+        }
+        headers
+    }
+
+    /// The validators of a response's headers. Pure.
+    fn of_response<B>(response: &ureq::http::Response<B>) -> Validators {
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        Validators {
+            etag: header("etag"),
+            last_modified: header("last-modified"),
+        }
+    }
+}
+
+/// The outcome of [`download_if_changed`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Conditional {
+    /// The server answered 304: the copy the validators describe is current; `dest` is as it was.
+    NotModified,
+    /// A new copy is at `dest`.
+    Downloaded {
+        sha256: String,
+        /// What the server said identifies this copy (empty for local files).
+        validators: Validators,
+    },
+}
+
 /// Downloads `url` into `dest` and returns the sha256 (hex) of what was stored.
 ///
 /// `dest`'s directory is created if needed. Nothing appears at `dest` unless the whole
 /// download succeeded and fit within `opts.max_download_bytes`.
 pub fn download(url: &str, dest: &Path, opts: &FetchOptions) -> Result<String, FetchError> {
+    match download_if_changed(url, dest, &Validators::default(), opts)? {
+        Conditional::Downloaded { sha256, .. } => Ok(sha256),
+        // Only asked with validators; without them a 304 is an error status.
+        Conditional::NotModified => Err(FetchError::HttpStatus {
+            url: url.to_string(),
+            status: 304,
+        }),
+    }
+}
+
+/// [`download`], asking an HTTP server with `known` (the validators of the copy at `dest`)
+/// whether its file changed: a 304 answer downloads nothing. Local files are always copied.
+pub fn download_if_changed(
+    url: &str,
+    dest: &Path,
+    known: &Validators,
+    opts: &FetchOptions,
+) -> Result<Conditional, FetchError> {
     let location = location_of(url)?;
     let parent = match dest.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
@@ -83,6 +160,7 @@ pub fn download(url: &str, dest: &Path, opts: &FetchOptions) -> Result<String, F
         .map_err(|e| FetchError::io("cannot create a temporary file in", &parent, e))?;
     let mut writer = HashingWriter::new(BufWriter::new(temp));
 
+    let mut validators = Validators::default();
     match location {
         Location::Local(path) => {
             let mut file = File::open(&path).map_err(|e| match e.kind() {
@@ -110,7 +188,11 @@ pub fn download(url: &str, dest: &Path, opts: &FetchOptions) -> Result<String, F
                     e
                 }
             };
-            let response = http_get(&url, opts).map_err(past_deadline)?;
+            let Some(response) = http_get_if_changed(&url, known, opts).map_err(past_deadline)?
+            else {
+                return Ok(Conditional::NotModified);
+            };
+            validators = Validators::of_response(&response);
             if let Some(len) = response.body().content_length()
                 && len > opts.max_download_bytes
             {
@@ -140,7 +222,7 @@ pub fn download(url: &str, dest: &Path, opts: &FetchOptions) -> Result<String, F
         .map_err(|e| FetchError::io("cannot write", dest, e))?;
     temp.persist(dest)
         .map_err(|e| FetchError::io("cannot rename download to", dest, e.error))?;
-    Ok(sha256)
+    Ok(Conditional::Downloaded { sha256, validators })
 }
 
 fn copy_into<R: Read, W: Write>(
@@ -164,9 +246,30 @@ fn copy_into<R: Read, W: Write>(
     }
 }
 
-/// An HTTP agent configured from `opts`: native TLS with the system's roots, timeouts, and
-/// statuses handled by the caller so errors can name them.
+/// The HTTP agent for `opts`' timeouts: one per process and set of timeouts, so every request
+/// of a command shares its connection pool (a server is connected to, and TLS set up with it,
+/// once rather than for every file) and the TLS configuration, whose system roots cost a read
+/// and parse of the whole CA bundle each time one is made.
 pub(crate) fn http_agent(opts: &FetchOptions) -> ureq::Agent {
+    type Timeouts = (Duration, Duration, Duration);
+    static AGENTS: Mutex<Vec<(Timeouts, ureq::Agent)>> = Mutex::new(Vec::new());
+    let key = (
+        opts.connect_timeout,
+        opts.read_timeout,
+        opts.download_timeout,
+    );
+    let mut agents = AGENTS.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, agent)) = agents.iter().find(|(k, _)| *k == key) {
+        return agent.clone();
+    }
+    let agent = new_http_agent(opts);
+    agents.push((key, agent.clone()));
+    agent
+}
+
+/// A new HTTP agent configured from `opts`: native TLS with the system's roots, timeouts, and
+/// statuses handled by the caller so errors can name them.
+fn new_http_agent(opts: &FetchOptions) -> ureq::Agent {
     let tls = TlsConfig::builder()
         .provider(TlsProvider::NativeTls)
         .root_certs(RootCerts::PlatformVerifier)
@@ -183,26 +286,33 @@ pub(crate) fn http_agent(opts: &FetchOptions) -> ureq::Agent {
         .new_agent()
 }
 
-/// GETs `url`, turning transport failures and non-2xx statuses into errors naming the URL.
-pub(crate) fn http_get(
+/// GETs `url`, asking with `known`'s validators, turning transport failures and non-2xx
+/// statuses into errors naming the URL; `None` when the server answers 304 Not Modified to
+/// the validators.
+fn http_get_if_changed(
     url: &str,
+    known: &Validators,
     opts: &FetchOptions,
-) -> Result<ureq::http::Response<ureq::Body>, FetchError> {
-    let response = http_agent(opts)
-        .get(url)
-        .call()
-        .map_err(|e| FetchError::Transport {
-            url: url.to_string(),
-            reason: describe_ureq_error(&e),
-        })?;
+) -> Result<Option<ureq::http::Response<ureq::Body>>, FetchError> {
+    let mut request = http_agent(opts).get(url);
+    for (name, value) in known.request_headers() {
+        request = request.header(name, value);
+    }
+    let response = request.call().map_err(|e| FetchError::Transport {
+        url: url.to_string(),
+        reason: describe_ureq_error(&e),
+    })?;
     let status = response.status();
+    if status == ureq::http::StatusCode::NOT_MODIFIED && !known.is_empty() {
+        return Ok(None);
+    }
     if !status.is_success() {
         return Err(FetchError::HttpStatus {
             url: url.to_string(),
             status: status.as_u16(),
         });
     }
-    Ok(response)
+    Ok(Some(response))
 }
 
 pub(crate) fn describe_ureq_error(e: &ureq::Error) -> String {

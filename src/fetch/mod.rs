@@ -19,6 +19,7 @@ use thiserror::Error;
 use crate::rockspec::Source;
 
 pub use archive::{ArchiveKind, extract};
+use download::{Location, location_of};
 pub use download::{download, url_file_name};
 pub use git::{GitRef, GitSpec, fetch_git, is_git_url, parse_git_spec};
 pub use hash::{md5_bytes, md5_file, sha256_bytes, sha256_file, verify_md5};
@@ -223,6 +224,10 @@ pub struct SourceOptions {
     pub expected_sha256: Option<String>,
     /// The exact commit to check out for git sources, overriding `source.tag`/`source.branch`.
     pub git_commit: Option<String>,
+    /// Where archives downloaded over HTTP(S) are kept and reused, one folder per URL (a copy
+    /// whose digests no longer fit is fetched again); `None` downloads every time. Only for sources whose URL names
+    /// the same bytes for good: not development versions (`scm`, `dev`), whose archives move.
+    pub archive_cache: Option<PathBuf>,
 }
 
 /// A fetched source tree.
@@ -258,8 +263,69 @@ pub fn fetch_source(
     }
     let file_name = source_file_name(source)?;
     let archive = work_dir.join(&file_name);
-    let sha256 = download(&source.url, &archive, &opts.fetch)?;
+    let sha256 = match &opts.archive_cache {
+        Some(cache) if matches!(location_of(&source.url)?, Location::Http(_)) => {
+            let expected = CachedBytes {
+                sha256: opts.expected_sha256.as_deref(),
+                md5: source.md5.as_deref(),
+            };
+            cached_download(&source.url, &archive, cache, &expected, &opts.fetch)?
+        }
+        _ => download(&source.url, &archive, &opts.fetch)?,
+    };
     unpack_and_locate(source, &source.url, &archive, &sha256, work_dir, opts)
+}
+
+/// The digests a cached archive must have to stand in for a download.
+struct CachedBytes<'a> {
+    sha256: Option<&'a str>,
+    md5: Option<&'a str>,
+}
+
+/// Puts the archive at `url` at `dest` (a hard link, or a copy) from `cache`, downloading it
+/// into `cache` first when it is not there, and returns its sha256. A copy whose digests
+/// differ from `expected` (the server replaced the file) is dropped and downloaded again, so
+/// the checks after this see what the server serves now.
+fn cached_download(
+    url: &str,
+    dest: &Path,
+    cache: &Path,
+    expected: &CachedBytes<'_>,
+    opts: &FetchOptions,
+) -> Result<String, FetchError> {
+    let Some(name) = dest.file_name() else {
+        return download(url, dest, opts);
+    };
+    let cached = cache.join(&sha256_bytes(url.as_bytes())[..16]).join(name);
+    if cached.is_file() {
+        let sha256 = sha256_file(&cached)?;
+        let fits = expected
+            .sha256
+            .is_none_or(|want| hash::same_digest(want, &sha256))
+            && expected.md5.is_none_or(|want| {
+                md5_file(&cached).is_ok_and(|md5| hash::same_digest(want, &md5))
+            });
+        if fits {
+            place_cached(&cached, dest)?;
+            return Ok(sha256);
+        }
+        let _ = fs::remove_file(&cached);
+    }
+    let sha256 = download(url, &cached, opts)?;
+    place_cached(&cached, dest)?;
+    Ok(sha256)
+}
+
+/// A hard link to a cached file at `dest` (the archive is only read from there), or a copy
+/// where the two are on different file systems.
+fn place_cached(cached: &Path, dest: &Path) -> Result<(), FetchError> {
+    let _ = fs::remove_file(dest);
+    if fs::hard_link(cached, dest).is_ok() {
+        return Ok(());
+    }
+    fs::copy(cached, dest)
+        .map(|_| ())
+        .map_err(|e| FetchError::io("cannot copy", cached, e))
 }
 
 /// The file name a source archive is saved under: `source.file`, else the URL's last segment.

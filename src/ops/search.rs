@@ -37,6 +37,8 @@ pub struct SearchScope {
     cache_dir: PathBuf,
     http_timeout: Option<Duration>,
     download_timeout: Option<Duration>,
+    /// How long a fetched server manifest is used without asking the server again.
+    manifest_max_age: Duration,
     pub(in crate::ops) scratch_dir: PathBuf,
     /// Whose server manifests are read (`manifest-5.1` for Lua 5.1 and LuaJIT).
     lua: LuaVersion,
@@ -50,6 +52,7 @@ impl SearchScope {
             cache_dir: env.home().cache_dir(),
             http_timeout: env.config().http_timeout(),
             download_timeout: env.config().download_timeout(),
+            manifest_max_age: env.config().manifest_max_age(),
             scratch_dir: env.root().join(crate::layout::SCRATCH_DIR),
             lua: env.lua(),
         }
@@ -67,6 +70,7 @@ impl SearchScope {
         servers: Vec<String>,
         http_timeout: Option<Duration>,
         download_timeout: Option<Duration>,
+        manifest_max_age: Duration,
         lua: LuaVersion,
     ) -> SearchScope {
         SearchScope {
@@ -74,6 +78,7 @@ impl SearchScope {
             cache_dir: home.cache_dir(),
             http_timeout,
             download_timeout,
+            manifest_max_age,
             scratch_dir: home.root.join(crate::layout::SCRATCH_DIR),
             lua,
         }
@@ -248,7 +253,10 @@ pub(in crate::ops) fn read_published(
             if servers.iter().any(|done| done.url() == server.url()) {
                 return Ok(None);
             }
-            let server = server.with_options(fetch_opts.clone()).for_lua(scope.lua);
+            let server = server
+                .with_options(fetch_opts.clone())
+                .manifest_max_age(scope.manifest_max_age)
+                .for_lua(scope.lua);
             Ok(Some((server.manifest_matching(keep)?, server)))
         });
         let (manifest, server) = match read {

@@ -363,6 +363,7 @@ fn list_json_has_every_key_with_its_value_and_origin() {
             "color",
             "http_timeout",
             "download_timeout",
+            "manifest_max_age",
             "sign",
             "variables",
             "dev"
@@ -382,6 +383,7 @@ fn list_json_has_every_key_with_its_value_and_origin() {
             {"key": "color", "value": "never", "origin": "env-var", "source": "NO_COLOR"},
             {"key": "http_timeout", "value": "default", "origin": "default", "source": null},
             {"key": "download_timeout", "value": 600.0, "origin": "default", "source": null},
+            {"key": "manifest_max_age", "value": 60.0, "origin": "default", "source": null},
             {"key": "sign", "value": false, "origin": "default", "source": null},
             {"key": "variables", "value": {}, "origin": "default", "source": null},
             {"key": "dev", "value": false, "origin": "default", "source": null},

@@ -3,7 +3,9 @@
 //! `lua5.4` and `luarocks` understand.
 
 use crate::common::http_server::TestServer;
-use crate::common::rocks::{Lvm, file_server, publish_fixtures, stdout_ok};
+use crate::common::rocks::{
+    Lvm, file_server, publish_fixtures, publish_fixtures_matching, stdout_ok,
+};
 
 #[test]
 fn installs_a_dependency_chain_from_a_file_server() {
@@ -281,4 +283,76 @@ fn verbose_shows_lvms_own_log_and_the_resolvers_only_at_three_vs() {
         three.contains("pubgrub"),
         "-vvv shows the resolver's lines too:\n{three}"
     );
+}
+
+/// An HTTP rocks server on 127.0.0.1 publishing the fixture rocks `keep` accepts, from a folder
+/// under the test's root.
+fn http_server(lvm: &Lvm, keep: impl Fn(&str) -> bool) -> (std::path::PathBuf, TestServer) {
+    let dir = lvm.root.path().join("http-server");
+    std::fs::create_dir_all(&dir).unwrap();
+    let server = TestServer::serve(&dir);
+    publish_fixtures_matching(&dir, &server.url(), keep);
+    (dir, server)
+}
+
+#[test]
+fn a_manifest_fetched_within_manifest_max_age_is_used_without_asking_the_server() {
+    let lvm = Lvm::new();
+    let (dir, server) = http_server(&lvm, |n| n == "strutil-1.0-1" || n == "hello-cli-1.0-1");
+    lvm.init(&[&server.url()]);
+    // A window no slow test run outlasts.
+    lvm.ok(&["config", "set", "manifest_max_age", "3600"]);
+    lvm.ok(&["install", "hello-cli"]);
+    let asked = server.requests("/manifest-5.4");
+    assert!(asked >= 1, "the manifest was never fetched");
+
+    // The server publishes a newer strutil; within the window lvm does not ask.
+    publish_fixtures_matching(&dir, &server.url(), |n| n == "strutil-1.1-1");
+    lvm.ok(&["install", "strutil"]);
+    assert_eq!(
+        server.requests("/manifest-5.4"),
+        asked,
+        "asked within the window"
+    );
+    assert!(lvm.installed().contains(&"strutil 1.0-1".to_string()));
+
+    // --refresh asks now: the changed manifest is downloaded whole and its version is seen.
+    lvm.ok(&["--refresh", "upgrade", "strutil"]);
+    assert_eq!(server.requests("/manifest-5.4"), asked + 1);
+    assert_eq!(server.not_modified("/manifest-5.4"), 0);
+    assert!(lvm.installed().contains(&"strutil 1.1-1".to_string()));
+}
+
+#[test]
+fn an_unchanged_manifest_is_confirmed_by_a_304_and_used_from_the_cache() {
+    let lvm = Lvm::new();
+    let (_dir, server) = http_server(&lvm, |n| n.starts_with("chain-"));
+    lvm.init(&[&server.url()]);
+    // Every command asks the server.
+    lvm.ok(&["config", "set", "manifest_max_age", "0"]);
+    lvm.ok(&["install", "chain-c"]);
+    let (asked, confirmed) = (
+        server.requests("/manifest-5.4"),
+        server.not_modified("/manifest-5.4"),
+    );
+    lvm.ok(&["install", "chain-a"]);
+    assert_eq!(server.requests("/manifest-5.4"), asked + 1);
+    assert_eq!(server.not_modified("/manifest-5.4"), confirmed + 1);
+    let out = stdout_ok(&lvm.lua("print(require('chain_a').chain())"));
+    assert_eq!(out.trim(), "chain-a>chain-b>chain-c");
+}
+
+#[test]
+fn source_archives_are_downloaded_once_per_lvm_home() {
+    let lvm = Lvm::new();
+    let (_dir, server) = http_server(&lvm, |n| n == "hello-cli-1.0-1" || n == "strutil-1.0-1");
+    lvm.init(&[&server.url()]);
+    lvm.ok(&["install", "hello-cli"]);
+    lvm.ok(&["remove", "hello-cli"]);
+    let out = lvm.ok(&["install", "hello-cli"]);
+    assert!(out.contains("(0 built, 2 from the store)"), "{out}");
+    assert_eq!(server.requests("/hello-cli-1.0-1.tar.gz"), 1);
+    assert_eq!(server.requests("/strutil-1.0-1.tar.gz"), 1);
+    let out = stdout_ok(&lvm.lua("print(require('hello').greet('  again  '))"));
+    assert_eq!(out.trim(), "hello, again");
 }

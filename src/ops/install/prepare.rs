@@ -435,6 +435,8 @@ pub(in crate::ops) fn fetch_sources(
                     fetch: session.fetch_opts.clone(),
                     expected_sha256: expected.sha256.clone(),
                     git_commit: expected.commit.clone(),
+                    archive_cache: (!rockspec.version.is_development())
+                        .then(|| session.cache_dir.join(crate::layout::SOURCES_CACHE_DIR)),
                 },
             )
             .map_err(|e| naming_url(e.into(), &rockspec.source.url))?;

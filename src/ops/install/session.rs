@@ -94,7 +94,10 @@ impl Session {
         let mut failures = Vec::new();
         for url in urls {
             let server = match RocksServer::new(&url, &cache) {
-                Ok(s) => s.with_options(fetch_opts.clone()).for_lua(lua),
+                Ok(s) => s
+                    .with_options(fetch_opts.clone())
+                    .manifest_max_age(env.config().manifest_max_age())
+                    .for_lua(lua),
                 Err(e) => {
                     failures.push(format!("{url}: {e}"));
                     continue;

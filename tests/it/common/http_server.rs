@@ -1,6 +1,7 @@
-//! A small real HTTP/1.1 server on 127.0.0.1 for tests: serves a directory, can be told to
-//! answer a given status or to stall on chosen paths, counts requests per path, and shuts down
-//! (joining its threads) when dropped.
+//! A small real HTTP/1.1 server on 127.0.0.1 for tests: serves a directory (with an ETag per
+//! file, answering 304 to a matching If-None-Match), can be told to answer a given status or to
+//! stall on chosen paths, counts requests per path, and shuts down (joining its threads) when
+//! dropped.
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -32,6 +33,8 @@ struct Shared {
     root: PathBuf,
     rules: Mutex<HashMap<String, Rule>>,
     counts: Mutex<HashMap<String, usize>>,
+    /// Requests per path answered 304 Not Modified.
+    not_modified: Mutex<HashMap<String, usize>>,
     shutdown: AtomicBool,
     active: AtomicUsize,
 }
@@ -52,6 +55,7 @@ impl TestServer {
             root: root.to_path_buf(),
             rules: Mutex::new(HashMap::new()),
             counts: Mutex::new(HashMap::new()),
+            not_modified: Mutex::new(HashMap::new()),
             shutdown: AtomicBool::new(false),
             active: AtomicUsize::new(0),
         });
@@ -103,6 +107,18 @@ impl TestServer {
     pub fn requests(&self, path: &str) -> usize {
         self.shared
             .counts
+            .lock()
+            .unwrap()
+            .get(&normalize(path))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Requests for `path` answered 304 Not Modified so far (the client's If-None-Match named
+    /// the file's current ETag).
+    pub fn not_modified(&self, path: &str) -> usize {
+        self.shared
+            .not_modified
             .lock()
             .unwrap()
             .get(&normalize(path))
@@ -167,7 +183,7 @@ fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
 
 fn handle(mut stream: TcpStream, shared: &Shared) {
     let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-    let Some((method, path)) = read_request_head(&mut stream) else {
+    let Some((method, path, if_none_match)) = read_request_head(&mut stream) else {
         return;
     };
     let path = normalize(&percent_decode(&path));
@@ -208,8 +224,21 @@ fn handle(mut stream: TcpStream, shared: &Shared) {
             let _ = write_response(&mut stream, status, body.as_bytes(), head_only);
         }
         None => match resolve(&shared.root, &path).and_then(|p| std::fs::read(p).ok()) {
+            Some(body) if if_none_match.as_deref() == Some(etag(&body).as_str()) => {
+                *shared
+                    .not_modified
+                    .lock()
+                    .unwrap()
+                    .entry(path.clone())
+                    .or_insert(0) += 1;
+                let head = format!(
+                    "HTTP/1.1 304 Not Modified\r\nETag: {}\r\nConnection: close\r\n\r\n",
+                    etag(&body)
+                );
+                let _ = stream.write_all(head.as_bytes());
+            }
             Some(body) => {
-                let _ = write_response(&mut stream, 200, &body, head_only);
+                let _ = write_file_response(&mut stream, &body, head_only);
             }
             None => {
                 let _ = write_response(&mut stream, 404, b"not found\n", head_only);
@@ -218,8 +247,16 @@ fn handle(mut stream: TcpStream, shared: &Shared) {
     }
 }
 
-/// Reads up to the blank line; returns (method, target).
-fn read_request_head(stream: &mut TcpStream) -> Option<(String, String)> {
+/// A file's ETag: its length and a 64-bit FNV-1a hash of its bytes, quoted.
+fn etag(body: &[u8]) -> String {
+    let hash = body.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    format!("\"{:x}-{hash:016x}\"", body.len())
+}
+
+/// Reads up to the blank line; returns (method, target, the If-None-Match header).
+fn read_request_head(stream: &mut TcpStream) -> Option<(String, String, Option<String>)> {
     let mut head = Vec::new();
     let mut buf = [0u8; 1024];
     while !head.windows(4).any(|w| w == b"\r\n\r\n") {
@@ -230,8 +267,18 @@ fn read_request_head(stream: &mut TcpStream) -> Option<(String, String)> {
         head.extend_from_slice(&buf[..n]);
     }
     let text = String::from_utf8_lossy(&head);
-    let mut parts = text.lines().next()?.split_whitespace();
-    Some((parts.next()?.to_string(), parts.next()?.to_string()))
+    let mut lines = text.lines();
+    let mut parts = lines.next()?.split_whitespace();
+    let if_none_match = lines.find_map(|line| {
+        let (name, value) = line.split_once(':')?;
+        name.eq_ignore_ascii_case("if-none-match")
+            .then(|| value.trim().to_string())
+    });
+    Some((
+        parts.next()?.to_string(),
+        parts.next()?.to_string(),
+        if_none_match,
+    ))
 }
 
 /// Maps a URL path to a file under `root`, refusing anything that is not a plain relative path.
@@ -261,6 +308,24 @@ fn percent_decode(s: &str) -> String {
         i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A 200 answer with a file and its ETag.
+fn write_file_response(
+    stream: &mut TcpStream,
+    body: &[u8],
+    head_only: bool,
+) -> std::io::Result<()> {
+    let head = format!(
+        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nContent-Type: application/octet-stream\r\nETag: {}\r\nConnection: close\r\n\r\n",
+        body.len(),
+        etag(body)
+    );
+    stream.write_all(head.as_bytes())?;
+    if !head_only {
+        stream.write_all(body)?;
+    }
+    stream.flush()
 }
 
 fn write_response(

@@ -202,6 +202,7 @@ impl Lvm {
             .env_remove("LVM_COLOR")
             .env_remove("LVM_HTTP_TIMEOUT")
             .env_remove("LVM_DOWNLOAD_TIMEOUT")
+            .env_remove("LVM_MANIFEST_MAX_AGE")
             .env_remove("LVM_LUA_BIN")
             .env("NO_COLOR", "1")
             .current_dir(self.root.path());
