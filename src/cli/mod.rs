@@ -788,6 +788,14 @@ pub fn main() -> i32 {
     if cli.sign {
         flags.set(Value::Sign(true), Origin::Flag("--sign"));
     }
+    if matches!(
+        cli.command,
+        Command::Run(_) | Command::Lua(_) | Command::Exec(_)
+    ) {
+        // Before the settings are read: they are the first objects these commands read from
+        // the environment's repository.
+        log::reading_only();
+    }
     let replacing = matches!(
         cli.command,
         Command::Config(config::ConfigCommand::Set { .. } | config::ConfigCommand::Unset { .. })

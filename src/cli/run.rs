@@ -281,7 +281,7 @@ impl RunTree {
         match profile {
             Some(p) if p != current => RunTree::of_profile(ctx, env, p),
             _ => {
-                if !env.tree_matches(&env.manifest()?) {
+                if !env.tree_matches_head()? {
                     eprintln!(
                         "lvm: the rocks tree of {} does not match its recorded state; run `lvm sync`",
                         env.root().display()

@@ -43,6 +43,25 @@ impl Environment {
         tree_dir_matches(&self.tree_path(), manifest)
     }
 
+    /// [`Environment::tree_matches`] for the head's state, for a command that needs nothing
+    /// else of the manifest (`lvm run` on every start): the digest of the recorded bytes is the
+    /// tree's mark whenever they are in the canonical form lvm writes, so the manifest is
+    /// parsed and serialized again only when they are not (a hand-made commit, say).
+    pub fn tree_matches_head(&self) -> Result<bool> {
+        let Ok(mark) = fs::read_to_string(self.tree_path().join(TREE_STATE_FILE)) else {
+            return Ok(false);
+        };
+        let mark = mark.trim();
+        let bytes = self
+            .repo
+            .read_file(self.head()?, crate::envrepo::MANIFEST_FILE)?;
+        if mark == crate::digest::sha256_bytes(&bytes) {
+            return Ok(true);
+        }
+        let manifest = Manifest::from_bytes(&bytes, crate::envrepo::MANIFEST_FILE)?;
+        Ok(mark == manifest_digest(&manifest))
+    }
+
     /// Builds the tree for `manifest` from the store into a fresh `.trees/` directory.
     pub fn materialize(&self, manifest: &Manifest) -> Result<PathBuf> {
         let trees = self.root.join(TREES_DIR);

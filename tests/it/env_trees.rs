@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use crate::common::rocks::{Lvm, file_server, stdout_ok};
+use crate::common::rocks::{Lvm, file_server, git, stdout_ok};
 use lvm::env::KEPT_TREES;
 
 /// The tree directory names in `.trees/` (not the trash, which is deleted in the background).
@@ -245,4 +245,39 @@ fn verify_accepts_kept_trees_and_names_them_when_verbose() {
     assert!(tree_dirs(&lvm).len() <= KEPT_TREES + 1);
     verify_ok(&lvm);
     assert_eq!(lua_prints(&lvm, "print(require('strutil').version)"), "1.0");
+}
+
+#[test]
+fn lvm_run_warns_only_when_the_live_tree_is_not_of_the_recorded_state() {
+    const WARNING: &str = "does not match its recorded state";
+    let lvm = Lvm::new();
+    let (_dir, url) = file_server(lvm.root.path());
+    lvm.init(&[&url]);
+    lvm.ok(&["install", "strutil"]);
+    let run = |lvm: &Lvm| lvm.run(&["run", "-e", "print(require('strutil') ~= nil)"]);
+    let out = run(&lvm);
+    assert_eq!(stdout_ok(&out).trim(), "true");
+    assert!(!String::from_utf8_lossy(&out.stderr).contains(WARNING));
+
+    // The same state committed by hand in another JSON layout: still the tree's state.
+    let manifest_path = lvm.env_dir().join("manifest.json");
+    let recorded: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&manifest_path).unwrap()).unwrap();
+    std::fs::write(&manifest_path, serde_json::to_vec(&recorded).unwrap()).unwrap();
+    git(
+        &lvm.env_dir(),
+        &["commit", "-qam", "the same state, compact"],
+    );
+    let out = run(&lvm);
+    assert_eq!(stdout_ok(&out).trim(), "true");
+    assert!(!String::from_utf8_lossy(&out.stderr).contains(WARNING));
+
+    // A tree whose mark names another state.
+    let mark = live_dir(&lvm).join(".lvm-state");
+    std::fs::write(&mark, format!("{}\n", "0".repeat(64))).unwrap();
+    let out = run(&lvm);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(WARNING),
+        "{out:?}"
+    );
 }
