@@ -790,10 +790,17 @@ pub fn main() -> i32 {
     }
     if matches!(
         cli.command,
-        Command::Run(_) | Command::Lua(_) | Command::Exec(_)
+        Command::Run(_)
+            | Command::Lua(_)
+            | Command::Exec(_)
+            | Command::List(_)
+            | Command::Show(_)
+            | Command::Which(_)
+            | Command::Path(_)
     ) {
-        // Before the settings are read: they are the first objects these commands read from
-        // the environment's repository.
+        // Commands that only read an environment, and often run (`eval "$(lvm path)"`, a
+        // script started through lvm): from before the settings are read, the first objects
+        // they read from the environment's repository.
         log::reading_only();
     }
     let replacing = matches!(
