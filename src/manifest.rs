@@ -102,6 +102,17 @@ pub enum PackageSource {
 }
 
 impl PackageSource {
+    /// The sha256 of the source archive it was built from, when it was downloaded from the
+    /// rockspec's `source.url` (a server's or a local rockspec's).
+    pub fn archive_sha256(&self) -> Option<&str> {
+        match self {
+            PackageSource::Server { sha256, .. } | PackageSource::Rockspec { sha256, .. } => {
+                sha256.as_deref()
+            }
+            _ => None,
+        }
+    }
+
     /// A short human description (`file:///srv/rocks`, `git+https://host/repo@abc1234`).
     pub fn describe(&self) -> String {
         match self {

@@ -21,11 +21,14 @@ registered when it created or opened them (LVM_ENV paths, a project's .lvm folde
 environment it never saw may miss something after a gc: `lvm sync` there rebuilds it.
 
 Lua runtimes (`lvm runtime list`) are removed when no profile of those environments targets
-their Lua, or when a newer build replaced them (another compiler, another lvm).")]
+their Lua, or when a newer build replaced them (another compiler, another lvm). Cached source
+archives (downloaded over HTTP(S), kept in the lvm home's cache/sources) go when no kept
+state was built from them.")]
 pub struct GcArgs {
     /// Print what was removed and kept as a JSON object: dry_run, removed (each store entry's
-    /// key, name and version), freed_bytes, kept, other_environments and runtimes_removed
-    /// (as `lvm runtime list --json` shows them).
+    /// key, name and version), freed_bytes, kept, other_environments, runtimes_removed (as
+    /// `lvm runtime list --json` shows them), archives_removed (the cached source archives'
+    /// paths) and archives_freed_bytes.
     #[arg(long)]
     pub json: bool,
     /// Also drop store entries only needed by states older than this many days.
@@ -65,6 +68,13 @@ fn gc_text(report: &gc::GcOutcome) -> String {
             None => out.push_str(&format!("\n  {} (unreadable metadata)", entry.key)),
         }
     }
+    if !report.archives.removed.is_empty() {
+        out.push_str(&format!(
+            "\n{verb} {} cached source archive(s) no kept state was built from ({} bytes)",
+            report.archives.removed.len(),
+            report.archives.freed_bytes
+        ));
+    }
     if !report.runtimes.is_empty() {
         out.push_str(&format!(
             "\n{verb} {} Lua runtime(s) no environment needs:",
@@ -97,5 +107,7 @@ fn gc_json(report: &gc::GcOutcome) -> serde_json::Value {
         "kept": report.kept,
         "other_environments": report.other_environments,
         "runtimes_removed": report.runtimes,
+        "archives_removed": report.archives.removed,
+        "archives_freed_bytes": report.archives.freed_bytes,
     })
 }

@@ -316,6 +316,61 @@ fn cached_download(
     Ok(sha256)
 }
 
+/// What [`trim_archive_cache`] removed (or would remove).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrimmedArchives {
+    /// The cached archives removed, by path.
+    pub removed: Vec<PathBuf>,
+    pub freed_bytes: u64,
+}
+
+/// How long a cached archive is left alone after it was downloaded, whatever `keep` says: an
+/// install in flight downloads it before any state records its digest.
+const ARCHIVE_CACHE_GRACE: Duration = Duration::from_secs(600);
+
+/// Removes the source archives in `cache` (the folder `fetch_source` keeps them in) whose sha256
+/// is not in `keep`, unless downloaded within the last ten minutes; with `dry_run`, only says
+/// which. Empty folders left behind go too. A missing cache is empty.
+pub fn trim_archive_cache(
+    cache: &Path,
+    keep: &std::collections::BTreeSet<String>,
+    dry_run: bool,
+) -> Result<TrimmedArchives, FetchError> {
+    let mut trimmed = TrimmedArchives::default();
+    let Ok(folders) = fs::read_dir(cache) else {
+        return Ok(trimmed);
+    };
+    let now = std::time::SystemTime::now();
+    for folder in folders.flatten().map(|e| e.path()) {
+        let Ok(files) = fs::read_dir(&folder) else {
+            continue;
+        };
+        for entry in files.flatten() {
+            let path = entry.path();
+            let Ok(meta) = entry.metadata() else { continue };
+            let recent = meta
+                .modified()
+                .ok()
+                .and_then(|m| now.duration_since(m).ok())
+                .is_none_or(|age| age < ARCHIVE_CACHE_GRACE);
+            if !meta.is_file() || recent || keep.contains(&sha256_file(&path)?) {
+                continue;
+            }
+            if !dry_run {
+                fs::remove_file(&path).map_err(|e| FetchError::io("cannot remove", &path, e))?;
+            }
+            trimmed.freed_bytes += meta.len();
+            trimmed.removed.push(path);
+        }
+        if !dry_run {
+            // Only succeeds when the folder is empty.
+            let _ = fs::remove_dir(&folder);
+        }
+    }
+    trimmed.removed.sort();
+    Ok(trimmed)
+}
+
 /// A hard link to a cached file at `dest` (the archive is only read from there), or a copy
 /// where the two are on different file systems.
 fn place_cached(cached: &Path, dest: &Path) -> Result<(), FetchError> {

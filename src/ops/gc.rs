@@ -21,6 +21,8 @@ pub struct GcOutcome {
     pub home: PathBuf,
     /// Lua runtimes removed: built for a Lua no environment targets, or superseded.
     pub runtimes: Vec<crate::runtime::Runtime>,
+    /// Cached source archives (`<home>/cache/sources`) no kept state was built from.
+    pub archives: crate::fetch::TrimmedArchives,
 }
 
 /// `lvm gc`: drop store entries that no state in the history of any profile needs, in this
@@ -28,7 +30,8 @@ pub struct GcOutcome {
 /// `older_than_days`, states older than that are not kept alive (profile heads always are).
 pub fn gc(env: &WriteLock<'_>, older_than_days: Option<u32>, dry_run: bool) -> Result<GcOutcome> {
     let cutoff = older_than_days.map(|d| chrono::Utc::now() - chrono::Duration::days(i64::from(d)));
-    let mut keep = needed_store_keys(env, cutoff)?;
+    let mut keep = Needed::default();
+    keep.add_states_of(env, cutoff)?;
     let mut others = 0;
     let this = std::fs::canonicalize(env.root()).unwrap_or_else(|_| env.root().to_path_buf());
     for root in env.home().environments()? {
@@ -48,41 +51,62 @@ pub fn gc(env: &WriteLock<'_>, older_than_days: Option<u32>, dry_run: bool) -> R
                     source: Box::new(source),
                 }
             })?;
-        keep.extend(needed_store_keys(&other, cutoff)?);
+        keep.add_states_of(&other, cutoff)?;
         others += 1;
     }
     let store = env.home().store()?;
-    let report = store.gc(&keep, GcOptions { dry_run })?;
+    let report = store.gc(&keep.store_keys, GcOptions { dry_run })?;
+    let archives = crate::fetch::trim_archive_cache(
+        &env.home()
+            .cache_dir()
+            .join(crate::layout::SOURCES_CACHE_DIR),
+        &keep.archives,
+        dry_run,
+    )?;
     let runtimes = crate::ops::runtime::collect_garbage(env.home(), dry_run, env.reporter())?;
     Ok(GcOutcome {
         dry_run,
         store: report,
-        kept: keep.len(),
+        kept: keep.store_keys.len(),
+        archives,
         other_environments: others,
         home: env.home().root.clone(),
         runtimes,
     })
 }
 
-/// The store keys the states of every profile of `env` use: each profile's head, and every
-/// earlier state unless it is older than `cutoff`.
-fn needed_store_keys(
-    env: &Environment,
-    cutoff: Option<chrono::DateTime<chrono::Utc>>,
-) -> Result<BTreeSet<StoreKey>> {
-    let mut keep = BTreeSet::new();
-    for profile in env.repo().profiles()? {
-        let head = env.repo().profile_head(&profile)?;
-        for (i, logged) in env.repo().log(head, None)?.iter().enumerate() {
-            let recent = cutoff.is_none_or(|c| logged.event.timestamp >= c);
-            if i == 0 || recent {
-                for p in env.repo().manifest_at(logged.commit)?.packages.values() {
-                    if let Ok(k) = StoreKey::parse(&p.store_key) {
-                        keep.insert(k);
+/// What the kept states use: their store entries, and the sha256 of the source archives they
+/// were built from (cached downloads a rebuild would fetch again).
+#[derive(Debug, Default)]
+struct Needed {
+    store_keys: BTreeSet<StoreKey>,
+    archives: BTreeSet<String>,
+}
+
+impl Needed {
+    /// Adds what the states of every profile of `env` use: each profile's head, and every
+    /// earlier state unless it is older than `cutoff`.
+    fn add_states_of(
+        &mut self,
+        env: &Environment,
+        cutoff: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Result<()> {
+        for profile in env.repo().profiles()? {
+            let head = env.repo().profile_head(&profile)?;
+            for (i, logged) in env.repo().log(head, None)?.iter().enumerate() {
+                let recent = cutoff.is_none_or(|c| logged.event.timestamp >= c);
+                if i == 0 || recent {
+                    for p in env.repo().manifest_at(logged.commit)?.packages.values() {
+                        if let Ok(k) = StoreKey::parse(&p.store_key) {
+                            self.store_keys.insert(k);
+                        }
+                        if let Some(sha256) = p.source.archive_sha256() {
+                            self.archives.insert(sha256.to_string());
+                        }
                     }
                 }
             }
         }
+        Ok(())
     }
-    Ok(keep)
 }

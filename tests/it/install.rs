@@ -356,3 +356,49 @@ fn source_archives_are_downloaded_once_per_lvm_home() {
     let out = stdout_ok(&lvm.lua("print(require('hello').greet('  again  '))"));
     assert_eq!(out.trim(), "hello, again");
 }
+
+#[test]
+fn gc_removes_cached_source_archives_no_kept_state_was_built_from() {
+    let lvm = Lvm::new();
+    let (_dir, server) = http_server(&lvm, |n| n == "hello-cli-1.0-1" || n == "strutil-1.0-1");
+    lvm.init(&[&server.url()]);
+    lvm.ok(&["install", "hello-cli"]);
+    let cache = lvm.home().join("cache/sources");
+    let cached = |name: &str| {
+        walkdir::WalkDir::new(&cache)
+            .into_iter()
+            .flatten()
+            .find(|e| e.file_name().to_string_lossy() == name)
+            .map(|e| e.into_path())
+    };
+    let hello = cached("hello-cli-1.0-1.tar.gz").expect("cached");
+    let strutil = cached("strutil-1.0-1.tar.gz").expect("cached");
+    // Downloaded long ago, out of the grace an install in flight gets.
+    let an_hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    for file in [&hello, &strutil] {
+        let f = std::fs::File::options().write(true).open(file).unwrap();
+        f.set_modified(an_hour_ago).unwrap();
+    }
+    lvm.ok(&["remove", "hello-cli"]);
+    lvm.ok(&["install", "strutil"]);
+
+    // Every state still needs both while the history keeps them.
+    lvm.ok(&["gc"]);
+    assert!(hello.exists() && strutil.exists());
+    // Only the head counts with --older-than 0: hello-cli's archive goes, strutil's stays.
+    let json: serde_json::Value =
+        serde_json::from_str(&lvm.ok(&["gc", "--older-than", "0", "--dry-run", "--json"])).unwrap();
+    assert_eq!(
+        json["archives_removed"],
+        serde_json::json!([hello.display().to_string()])
+    );
+    assert!(hello.exists(), "a dry run removed it");
+    let out = lvm.ok(&["gc", "--older-than", "0"]);
+    assert!(out.contains("Removed 1 cached source archive(s)"), "{out}");
+    assert!(!hello.exists() && strutil.exists());
+    assert!(!hello.parent().unwrap().exists(), "its empty folder stays");
+
+    // Needed again, it is downloaded again.
+    lvm.ok(&["install", "hello-cli"]);
+    assert_eq!(server.requests("/hello-cli-1.0-1.tar.gz"), 2);
+}
