@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use super::install::{Perms, copy_file, copy_tree, module_basename, module_dir, source_file};
-use super::process::{Invocation, run, run_all, words};
+use super::process::{Invocation, run_all, words};
 use super::vars::{Variables, substitute};
 use super::{BuildContext, BuildError, CommandRun};
 use crate::rockspec::{CModule, Module};
@@ -138,6 +138,41 @@ pub fn link_command(
     argv
 }
 
+/// C modules whose sources compile side by side, then link.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Batch {
+    /// Indexes into the modules, in rockspec order.
+    pub modules: Vec<usize>,
+    /// A module that names one object file twice compiles one file after another.
+    pub serial: bool,
+}
+
+/// Groups consecutive C modules (given by their object files) so that no object file is
+/// written twice within a group: modules sharing a source (luasocket's `socket.core` and
+/// `socket.unix` both compile `buffer.c`, maybe with other defines) stay in order, each
+/// linking its own objects before the next one compiles them again. Pure.
+pub fn compile_batches(objects: &[Vec<String>]) -> Vec<Batch> {
+    let mut batches: Vec<Batch> = Vec::new();
+    let mut written = std::collections::BTreeSet::new();
+    for (i, own) in objects.iter().enumerate() {
+        let unique: std::collections::BTreeSet<&String> = own.iter().collect();
+        let serial = unique.len() != own.len();
+        let clashes = own.iter().any(|o| written.contains(o));
+        match batches.last_mut() {
+            Some(batch) if !serial && !batch.serial && !clashes => batch.modules.push(i),
+            _ => {
+                written.clear();
+                batches.push(Batch {
+                    modules: vec![i],
+                    serial,
+                });
+            }
+        }
+        written.extend(own.iter().cloned());
+    }
+    batches
+}
+
 pub struct Builtin<'a> {
     pub modules: &'a std::collections::BTreeMap<String, Module>,
     pub ctx: &'a BuildContext,
@@ -167,17 +202,17 @@ impl Builtin<'_> {
                 lua_version: self.ctx.lua_version,
             });
         }
+        let mut c_modules = Vec::new();
         for (name, plan) in plans {
             match plan {
                 Plan::Lua { source, dest } => {
                     let from = source_file(self.source_dir, &field(name), &source)?;
                     copy_file(&from, &self.prefix.join(&dest), Perms::Read)?;
                 }
-                Plan::C { module, dest } => {
-                    self.build_c_module(name, &module, &dest, log, unmatched)?;
-                }
+                Plan::C { module, dest } => c_modules.push((name.as_str(), module, dest)),
             }
         }
+        self.build_c_modules(&c_modules, log, unmatched)?;
         let lua_dir = self.source_dir.join("lua");
         if lua_dir.is_dir() {
             copy_tree(&lua_dir, self.prefix, Path::new("lua"))?;
@@ -185,11 +220,12 @@ impl Builtin<'_> {
         Ok(())
     }
 
-    fn build_c_module(
+    /// Compiles and links the C modules: the sources of every module of a batch compile side
+    /// by side (a rock's modules are not one after another, so no core waits for one small
+    /// module's single file), then the batch's modules link.
+    fn build_c_modules(
         &self,
-        name: &str,
-        module: &CModule,
-        dest: &Path,
+        modules: &[(&str, CModule, PathBuf)],
         log: &mut Vec<CommandRun>,
         unmatched: &mut Vec<String>,
     ) -> Result<(), BuildError> {
@@ -197,48 +233,65 @@ impl Builtin<'_> {
             compiler: self.ctx.cc.clone(),
             cause: e,
         };
+        let slots = Some((&self.ctx.slots, self.ctx.jobs));
         let mut objects = Vec::new();
-        let mut compiles = Vec::new();
-        for source in &module.sources {
-            // The object file is written next to the source, which must therefore be inside
-            // the source directory.
-            source_file(self.source_dir, &format!("{}.sources", field(name)), source)?;
-            let object = object_path(source);
-            let argv = compile_command(self.ctx, source, &object, module, self.vars, unmatched);
-            compiles.push(Invocation {
-                step: format!("compiling {source} for module {name}"),
-                argv,
-                cwd: self.source_dir,
-                env: None,
-            });
-            objects.push(object);
+        for (name, module, _) in modules {
+            for source in &module.sources {
+                // The object file is written next to the source, which must therefore be
+                // inside the source directory.
+                source_file(self.source_dir, &format!("{}.sources", field(name)), source)?;
+            }
+            objects.push(module.sources.iter().map(|s| object_path(s)).collect());
         }
-        // Two sources writing the same object file must not compile side by side.
-        let mut unique = objects.clone();
-        unique.sort();
-        unique.dedup();
-        let jobs = if unique.len() == objects.len() {
-            self.ctx.jobs
-        } else {
-            1
-        };
-        run_all(compiles, jobs, log, compiler_missing)?;
-        // As in LuaRocks, the library is linked in the build directory first (`a/core.so` for
-        // `a.core`) and then installed, so `build.install` entries can name it.
-        let built = dest.strip_prefix("lib").unwrap_or(dest);
-        let library = self.build_output(built)?;
-        let argv = link_command(self.ctx, &library, &objects, module, self.vars, unmatched);
-        run(
-            Invocation {
-                step: format!("linking module {name}"),
-                argv,
-                cwd: self.source_dir,
-                env: None,
-            },
-            log,
-            compiler_missing,
-        )?;
-        copy_file(&library, &self.prefix.join(dest), Perms::Exec)
+        for batch in compile_batches(&objects) {
+            let mut compiles = Vec::new();
+            for &i in &batch.modules {
+                let (name, module, _) = &modules[i];
+                for (source, object) in module.sources.iter().zip(&objects[i]) {
+                    let argv =
+                        compile_command(self.ctx, source, object, module, self.vars, unmatched);
+                    compiles.push(Invocation {
+                        step: format!("compiling {source} for module {name}"),
+                        argv,
+                        cwd: self.source_dir,
+                        env: None,
+                        slots,
+                    });
+                }
+            }
+            let jobs = if batch.serial { 1 } else { self.ctx.jobs };
+            run_all(compiles, jobs, log, compiler_missing)?;
+            // As in LuaRocks, a library is linked in the build directory first (`a/core.so`
+            // for `a.core`) and then installed, so `build.install` entries can name it.
+            let mut links = Vec::new();
+            let mut libraries = Vec::new();
+            for &i in &batch.modules {
+                let (name, module, dest) = &modules[i];
+                let built = dest.strip_prefix("lib").unwrap_or(dest);
+                let library = self.build_output(built)?;
+                let argv = link_command(
+                    self.ctx,
+                    &library,
+                    &objects[i],
+                    module,
+                    self.vars,
+                    unmatched,
+                );
+                links.push(Invocation {
+                    step: format!("linking module {name}"),
+                    argv,
+                    cwd: self.source_dir,
+                    env: None,
+                    slots,
+                });
+                libraries.push((library, dest));
+            }
+            run_all(links, self.ctx.jobs, log, compiler_missing)?;
+            for (library, dest) in libraries {
+                copy_file(&library, &self.prefix.join(dest), Perms::Exec)?;
+            }
+        }
+        Ok(())
     }
 
     /// The path `rel` (a module's library) inside the build directory, with its folder made.
@@ -309,6 +362,42 @@ mod tests {
             }
             other => panic!("expected C, got {other:?}"),
         }
+    }
+
+    fn batches(objects: &[&[&str]]) -> Vec<(Vec<usize>, bool)> {
+        let objects: Vec<Vec<String>> = objects
+            .iter()
+            .map(|o| o.iter().map(|s| s.to_string()).collect())
+            .collect();
+        compile_batches(&objects)
+            .into_iter()
+            .map(|b| (b.modules, b.serial))
+            .collect()
+    }
+
+    #[test]
+    fn modules_with_distinct_objects_compile_as_one_batch() {
+        assert_eq!(
+            batches(&[&["a.o", "b.o"], &["c.o"], &["d.o", "e.o"]]),
+            [(vec![0, 1, 2], false)]
+        );
+        assert_eq!(batches(&[]), []);
+    }
+
+    #[test]
+    fn a_shared_object_starts_a_new_batch_in_rockspec_order() {
+        assert_eq!(
+            batches(&[&["buffer.o", "tcp.o"], &["unix.o", "buffer.o"], &["mime.o"]]),
+            [(vec![0], false), (vec![1, 2], false)]
+        );
+    }
+
+    #[test]
+    fn a_module_naming_an_object_twice_compiles_alone_and_serially() {
+        assert_eq!(
+            batches(&[&["a.o"], &["x.o", "x.o"], &["b.o"]]),
+            [(vec![0], false), (vec![1], true), (vec![2], false)]
+        );
     }
 
     #[test]

@@ -29,6 +29,7 @@ pub use external::{SearchDirs, dependencies_to_check, find_external_dependency};
 pub use headers::{lua_headers, write_lua_headers};
 pub use install::install_destination;
 pub use lint::lint_destinations;
+pub use process::ProcessSlots;
 pub use tools::make_arguments;
 pub use vars::{Variables, rock_variables, substitute};
 
@@ -66,6 +67,9 @@ pub struct BuildContext {
     /// How many processes a build runs at once: C sources compiled side by side, `make -jN`,
     /// `cmake --build --parallel N` (1: one after another).
     pub jobs: usize,
+    /// The process slots this build shares with the builds running beside it (clones of a
+    /// context share them): at most `jobs` compilers and tools run at once across all of them.
+    pub slots: ProcessSlots,
 }
 
 impl BuildContext {
@@ -127,6 +131,7 @@ impl BuildContext {
             variables: BTreeMap::new(),
             search: SearchDirs::system(),
             jobs: 1,
+            slots: ProcessSlots::default(),
             lua_version,
         }
     }

@@ -4,8 +4,8 @@
 use std::io::ErrorKind;
 use std::path::Path;
 use std::process::Command;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 
 use super::vars::Variables;
 use super::{BuildError, CommandRun};
@@ -23,6 +23,64 @@ pub struct Invocation<'a> {
     pub cwd: &'a Path,
     /// Added to the inherited environment.
     pub env: Option<&'a Variables>,
+    /// The slots the process takes one of while it runs, and how many may run at once.
+    pub slots: Option<(&'a ProcessSlots, usize)>,
+}
+
+/// The build processes (compilers, linkers, tools) running at once, counted across every
+/// build that shares this value: each rock's build may run beside others, but together they
+/// start no more processes than the limit each one asks with. Clones share the count.
+#[derive(Clone, Default)]
+pub struct ProcessSlots {
+    running: Arc<(Mutex<usize>, Condvar)>,
+}
+
+impl ProcessSlots {
+    /// Waits until fewer than `limit` processes hold a slot, then holds one until the guard
+    /// is dropped.
+    pub fn acquire(&self, limit: usize) -> SlotGuard<'_> {
+        let (count, freed) = &*self.running;
+        let mut running = count.lock().unwrap_or_else(|p| p.into_inner());
+        while *running >= limit.max(1) {
+            running = freed.wait(running).unwrap_or_else(|p| p.into_inner());
+        }
+        *running += 1;
+        SlotGuard { slots: self }
+    }
+
+    /// How many slots are held now.
+    pub fn held(&self) -> usize {
+        *self.running.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl std::fmt::Debug for ProcessSlots {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ProcessSlots({} held)", self.held())
+    }
+}
+
+/// Slots are how builds share the machine, not a setting of any build: every two are equal.
+impl PartialEq for ProcessSlots {
+    fn eq(&self, _: &ProcessSlots) -> bool {
+        true
+    }
+}
+
+impl Eq for ProcessSlots {}
+
+/// One held slot, given back when dropped.
+pub struct SlotGuard<'a> {
+    slots: &'a ProcessSlots,
+}
+
+impl Drop for SlotGuard<'_> {
+    fn drop(&mut self) {
+        let (count, freed) = &*self.slots.running;
+        let mut running = count.lock().unwrap_or_else(|p| p.into_inner());
+        *running = running.saturating_sub(1);
+        freed.notify_all();
+    }
 }
 
 /// Runs `inv`, appends it to `log`, and fails with its output tail if it does not succeed.
@@ -45,7 +103,10 @@ pub fn run(
     if let Some(env) = inv.env {
         cmd.envs(env);
     }
-    let output = match cmd.output() {
+    let slot = inv.slots.map(|(slots, limit)| slots.acquire(limit));
+    let output = cmd.output();
+    drop(slot);
+    let output = match output {
         Ok(output) => output,
         Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::PermissionDenied) => {
             return Err(not_found(e));
@@ -215,6 +276,7 @@ mod tests {
                 argv,
                 cwd: dir.path(),
                 env: None,
+                slots: None,
             },
             &mut log,
             |e| BuildError::io("start", "sh", e),
@@ -236,6 +298,7 @@ mod tests {
                 .to_vec(),
             cwd: dir,
             env: None,
+            slots: None,
         }
     }
 
@@ -287,6 +350,7 @@ mod tests {
                 argv,
                 cwd: dir.path(),
                 env: None,
+                slots: None,
             },
             &mut Vec::new(),
             |e| BuildError::ToolNotFound {

@@ -71,6 +71,7 @@ impl Tool<'_> {
                 argv,
                 cwd: self.source_dir,
                 env: Some(self.vars),
+                slots: Some((&self.ctx.slots, self.ctx.jobs)),
             },
             log,
             missing,
