@@ -1,7 +1,7 @@
 //! Preparing a resolution: every package of the target state found in the store or fetched
 //! and built into it, in parallel, with its manifest record.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Instant;
@@ -84,6 +84,10 @@ pub(in crate::ops) fn build_target_state(
     Ok((target, hits, builds))
 }
 
+/// Prepares every job: up to [`prepare_workers`] packages at once, so downloads, unpacking
+/// and store inserts go on while compilers run; the compilers and tools of all of them share
+/// `jobs` process slots ([`crate::build::ProcessSlots`]), and the packages that compile the
+/// most start first ([`schedule`]), so the compiles, the longest part, begin at once.
 pub(in crate::ops) fn run_jobs(
     session: &Session,
     candidates: &Candidates<'_>,
@@ -94,15 +98,28 @@ pub(in crate::ops) fn run_jobs(
     }
     let reporter = session.reporter.as_ref();
     reporter.preparing(jobs.len());
-    let queue = Mutex::new(jobs);
+    let workers = prepare_workers(session.build_ctx.jobs, jobs.len());
+    let weighed = jobs
+        .into_iter()
+        .map(|job| {
+            let weight = match &job.origin {
+                // Known since resolution: the rockspec is cached, no request is made.
+                Origin::Server { .. } => candidates
+                    .server_rockspec(&job.name, &job.version)
+                    .map_or(0, |(_, rockspec)| compile_weight(&rockspec)),
+                _ => 0,
+            };
+            (job, weight)
+        })
+        .collect();
+    let queue = Mutex::new(schedule(weighed));
     let results = Mutex::new(Vec::new());
     let errors = Mutex::new(Vec::new());
-    let workers = session.build_ctx.jobs.clamp(1, 4);
     std::thread::scope(|scope| {
         for _ in 0..workers {
             scope.spawn(|| {
                 loop {
-                    let Some(job) = queue.lock().expect("not poisoned").pop() else {
+                    let Some(job) = queue.lock().expect("not poisoned").pop_front() else {
                         break;
                     };
                     reporter.package_started(&job.name, &job.version);
@@ -133,11 +150,51 @@ pub(in crate::ops) fn run_jobs(
         }
     });
     reporter.prepared();
-    let failures = errors.into_inner().expect("not poisoned");
+    let mut failures = errors.into_inner().expect("not poisoned");
     if !failures.is_empty() {
+        // The same failures in the same order whichever worker met them first.
+        failures.sort_by(|a, b| (&a.name, &a.version).cmp(&(&b.name, &b.version)));
         return Err(Error::Packages { failures });
     }
     Ok(results.into_inner().expect("not poisoned"))
+}
+
+/// How many packages are prepared at once: beyond the `jobs` that may compile, a few more
+/// that download, unpack and fill the store meanwhile (work that waits on the network and
+/// the disk, not on the processor), and never more than there are packages. Pure.
+pub(in crate::ops) fn prepare_workers(jobs: usize, packages: usize) -> usize {
+    const BESIDE_COMPILES: usize = 6;
+    (jobs.max(1) + BESIDE_COMPILES).min(packages).max(1)
+}
+
+/// How much compiling a rockspec's build does, to start the longest first: its C source files
+/// for a builtin build, more than any of those for a make, cmake or command build (whose
+/// work is unknown until it runs), none for pure Lua. Pure.
+pub(in crate::ops) fn compile_weight(rockspec: &Rockspec) -> usize {
+    use crate::rockspec::{BuildType, Module};
+    const TOOL_BUILD: usize = 1000;
+    match rockspec.build.kind {
+        BuildType::None => 0,
+        BuildType::Make | BuildType::Cmake | BuildType::Command => TOOL_BUILD,
+        BuildType::Builtin => rockspec
+            .build
+            .modules
+            .values()
+            .map(|m| match m {
+                Module::C(c) => c.sources.len(),
+                Module::Lua(path) if !path.ends_with(".lua") => 1,
+                Module::Lua(_) => 0,
+            })
+            .sum(),
+    }
+}
+
+/// The order packages are prepared in: the heaviest compile first, ties by name (the
+/// resolution's order). Pure.
+pub(in crate::ops) fn schedule<T>(mut weighed: Vec<(T, usize)>) -> VecDeque<T> {
+    // Stable: packages of equal weight keep their order.
+    weighed.sort_by_key(|(_, weight)| std::cmp::Reverse(*weight));
+    weighed.into_iter().map(|(job, _)| job).collect()
 }
 
 /// The inputs of a build, which make its store key: the rockspec, the exact source bytes
@@ -573,8 +630,9 @@ fn build_sources(
                 .reporter
                 .warning(&format!("{name} {}: {warning}", rockspec.version));
         }
+        // Staged for the store, which flushes what it keeps: a plain write.
         let copy = prefix.join(rockspec.file_name());
-        crate::fsutil::write_atomic(&copy, text.as_bytes()).map_err(fs_error("write", &copy))?;
+        std::fs::write(&copy, text.as_bytes()).map_err(fs_error("write", &copy))?;
         crate::tree::write_rock_manifest(&prefix, &rockspec.file_name())?;
     }
     let (sha, commit) = (sources.sha256.clone(), sources.commit.clone());
@@ -674,4 +732,45 @@ pub(in crate::ops) fn build_fingerprint(ctx: &BuildContext, rockspec: &Rockspec)
     }
     parts.extend(ctx.variables.iter().map(|(k, v)| format!("{k}={v}")));
     parts.join("|")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rockspec(build: &str) -> Rockspec {
+        let text = format!(
+            "package = 'x'\nversion = '1.0-1'\nsource = {{ url = 'https://rocks.example.org/x-1.0.tar.gz' }}\nbuild = {build}\n"
+        );
+        Rockspec::from_lua(&text, "x-1.0-1.rockspec").expect("valid rockspec")
+    }
+
+    #[test]
+    fn compile_weight_counts_c_sources_and_puts_tools_above_them() {
+        let pure = rockspec("{ type = 'builtin', modules = { x = 'x.lua' } }");
+        let one =
+            rockspec("{ type = 'builtin', modules = { x = 'x.lua', ['x.core'] = 'core.c' } }");
+        let three = rockspec(
+            "{ type = 'builtin', modules = { a = { sources = { 'a.c', 'b.c' } }, c = 'c.c' } }",
+        );
+        let make = rockspec("{ type = 'make' }");
+        let weights = [&pure, &one, &three, &make].map(compile_weight);
+        assert_eq!(weights[..3], [0, 1, 3]);
+        assert!(weights[3] > 100, "{weights:?}");
+        assert_eq!(compile_weight(&rockspec("{ type = 'none' }")), 0);
+    }
+
+    #[test]
+    fn heaviest_compiles_come_first_and_ties_keep_their_order() {
+        let order = schedule(vec![("a", 0), ("b", 3), ("c", 0), ("d", 1), ("e", 3)]);
+        assert_eq!(Vec::from(order), ["b", "e", "d", "a", "c"]);
+    }
+
+    #[test]
+    fn workers_go_beyond_the_compile_jobs_but_not_beyond_the_packages() {
+        assert_eq!(prepare_workers(2, 51), 8);
+        assert_eq!(prepare_workers(2, 3), 3);
+        assert_eq!(prepare_workers(0, 5), 5);
+        assert_eq!(prepare_workers(4, 0), 1);
+    }
 }
