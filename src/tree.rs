@@ -121,6 +121,8 @@ pub enum TreeError {
 
 /// Writes LuaRocks' `rock_manifest` into `prefix` (md5 of every file, nested by directory),
 /// after checking that the rockspec `rockspec_file_name` is in the prefix. Returns its path.
+/// Not flushed to disk: a prefix is staged to be copied into the store, which flushes what
+/// it keeps.
 pub fn write_rock_manifest(prefix: &Path, rockspec_file_name: &str) -> Result<PathBuf, TreeError> {
     if !prefix.join(rockspec_file_name).is_file() {
         return Err(TreeError::MissingRockspec {
@@ -143,7 +145,7 @@ pub fn write_rock_manifest(prefix: &Path, rockspec_file_name: &str) -> Result<Pa
     if path.exists() {
         fs::remove_file(&path).map_err(ctx("replace", &path))?;
     }
-    files::write_synced(&path, manifest::rock_manifest(&entries).as_bytes(), 0o644)?;
+    files::write_file(&path, manifest::rock_manifest(&entries).as_bytes(), 0o644)?;
     Ok(path)
 }
 

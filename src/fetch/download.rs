@@ -127,11 +127,34 @@ pub enum Conditional {
 /// Downloads `url` into `dest` and returns the sha256 (hex) of what was stored.
 ///
 /// `dest`'s directory is created if needed. Nothing appears at `dest` unless the whole
-/// download succeeded and fit within `opts.max_download_bytes`.
+/// download succeeded and fit within `opts.max_download_bytes`. The file is flushed to disk
+/// before it takes its name, so after a crash a file at `dest` is whole.
 pub fn download(url: &str, dest: &Path, opts: &FetchOptions) -> Result<String, FetchError> {
-    match download_if_changed(url, dest, &Validators::default(), opts)? {
+    only_downloaded(
+        url,
+        download_if_changed(url, dest, &Validators::default(), opts)?,
+    )
+}
+
+/// [`download`] without flushing the file to disk: for a file read right away and not trusted
+/// after a crash (a source archive unpacked into a build's scratch folder), where waiting for
+/// the disk is time lost.
+pub fn download_unflushed(
+    url: &str,
+    dest: &Path,
+    opts: &FetchOptions,
+) -> Result<String, FetchError> {
+    only_downloaded(
+        url,
+        fetch_into(url, dest, &Validators::default(), opts, false)?,
+    )
+}
+
+/// The digest of an unconditional download: asked without validators, a 304 is an error
+/// status.
+fn only_downloaded(url: &str, outcome: Conditional) -> Result<String, FetchError> {
+    match outcome {
         Conditional::Downloaded { sha256, .. } => Ok(sha256),
-        // Only asked with validators; without them a 304 is an error status.
         Conditional::NotModified => Err(FetchError::HttpStatus {
             url: url.to_string(),
             status: 304,
@@ -146,6 +169,18 @@ pub fn download_if_changed(
     dest: &Path,
     known: &Validators,
     opts: &FetchOptions,
+) -> Result<Conditional, FetchError> {
+    fetch_into(url, dest, known, opts, true)
+}
+
+/// [`download_if_changed`], flushing the new copy to disk before it takes its name when
+/// `flush` is set.
+fn fetch_into(
+    url: &str,
+    dest: &Path,
+    known: &Validators,
+    opts: &FetchOptions,
+    flush: bool,
 ) -> Result<Conditional, FetchError> {
     let location = location_of(url)?;
     let parent = match dest.parent() {
@@ -217,9 +252,11 @@ pub fn download_if_changed(
     let temp = buffered
         .into_inner()
         .map_err(|e| FetchError::io("cannot write", dest, e.into_error()))?;
-    temp.as_file()
-        .sync_all()
-        .map_err(|e| FetchError::io("cannot write", dest, e))?;
+    if flush {
+        temp.as_file()
+            .sync_all()
+            .map_err(|e| FetchError::io("cannot write", dest, e))?;
+    }
     temp.persist(dest)
         .map_err(|e| FetchError::io("cannot rename download to", dest, e.error))?;
     Ok(Conditional::Downloaded { sha256, validators })

@@ -20,7 +20,7 @@ use crate::rockspec::Source;
 
 pub use archive::{ArchiveKind, extract};
 use download::{Location, location_of};
-pub use download::{download, url_file_name};
+pub use download::{download, download_unflushed, url_file_name};
 pub use git::{GitRef, GitSpec, fetch_git, is_git_url, parse_git_spec};
 pub use hash::{md5_bytes, md5_file, sha256_bytes, sha256_file, verify_md5};
 
@@ -271,7 +271,10 @@ pub fn fetch_source(
             };
             cached_download(&source.url, &archive, cache, &expected, &opts.fetch)?
         }
-        _ => download(&source.url, &archive, &opts.fetch)?,
+        // Unpacked right away and checked by its digest: nothing to gain from waiting for the
+        // disk (a crash leaves only a scratch folder). The archive cache keeps its copies
+        // flushed, since a later install trusts them.
+        _ => download_unflushed(&source.url, &archive, &opts.fetch)?,
     };
     unpack_and_locate(source, &source.url, &archive, &sha256, work_dir, opts)
 }
