@@ -169,6 +169,87 @@ impl Candidates<'_> {
     }
 }
 
+impl Candidates<'_> {
+    /// Fetches side by side the server rockspecs the resolver is about to ask for one at a
+    /// time: from `roots`, level by level, the version each dependency most likely resolves to
+    /// ([`likely_version`]); pinned packages are not fetched (their dependencies are known) and
+    /// `skip` (the Lua and what it provides) is left out. A wrong guess costs one request;
+    /// failures are left for the resolver to meet and report.
+    pub(in crate::ops) fn prefetch_rockspecs(
+        &self,
+        roots: &[Dependency],
+        skip: &BTreeSet<String>,
+        allow_development: bool,
+    ) {
+        let mut seen: BTreeSet<String> = skip.clone();
+        let mut level: Vec<Dependency> = roots.to_vec();
+        while !level.is_empty() {
+            let mut fetch = Vec::new();
+            let mut next = Vec::new();
+            for dep in level {
+                if !seen.insert(dep.name.clone()) {
+                    continue;
+                }
+                if let Some(pinned) = self.pinned.get(&dep.name) {
+                    next.extend(pinned.iter().flat_map(|p| p.dependencies.iter().cloned()));
+                    if self.exclusive.contains(&dep.name) {
+                        continue;
+                    }
+                }
+                let versions: Vec<Version> = self
+                    .server_versions(&dep.name)
+                    .into_iter()
+                    .map(|(v, _, _)| v)
+                    .collect();
+                if let Some(version) = likely_version(&versions, &dep, allow_development) {
+                    fetch.push((dep.name, version));
+                }
+            }
+            let fetched = self.fetch_rockspecs_side_by_side(fetch);
+            next.extend(fetched.into_iter().flat_map(|r| r.dependencies));
+            level = next;
+        }
+    }
+
+    /// The rockspecs of `wanted` (cached as [`Candidates::server_rockspec`] caches them),
+    /// fetched by a few threads at once; those that fail are left out.
+    fn fetch_rockspecs_side_by_side(&self, wanted: Vec<(String, Version)>) -> Vec<Rockspec> {
+        const AT_ONCE: usize = 8;
+        let queue = Mutex::new(wanted);
+        let fetched = Mutex::new(Vec::new());
+        let threads = AT_ONCE.min(queue.lock().map_or(0, |q| q.len()));
+        std::thread::scope(|scope| {
+            for _ in 0..threads {
+                scope.spawn(|| {
+                    while let Some((name, version)) = queue.lock().ok().and_then(|mut q| q.pop()) {
+                        if let Ok((_, rockspec)) = self.server_rockspec(&name, &version)
+                            && let Ok(mut fetched) = fetched.lock()
+                        {
+                            fetched.push(rockspec);
+                        }
+                    }
+                });
+            }
+        });
+        fetched.into_inner().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// The version a dependency most likely resolves to among a server's `versions`: the newest
+/// that fits its constraints, a development version (`scm`, `dev`) only when allowed or when
+/// nothing else fits, as the resolver picks. Pure.
+pub(in crate::ops) fn likely_version(
+    versions: &[Version],
+    dep: &Dependency,
+    allow_development: bool,
+) -> Option<Version> {
+    let fitting = || versions.iter().filter(|v| dep.constraints.matches(v));
+    let released = fitting()
+        .filter(|v| allow_development || !v.is_development())
+        .max();
+    released.or_else(|| fitting().max()).cloned()
+}
+
 pub(in crate::ops) fn usable_arches(arches: &[String]) -> bool {
     let platform = crate::platform::rock_arch();
     arches
@@ -340,6 +421,24 @@ pub(in crate::ops) fn find_rockspec_in(checkout: &Path) -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn likely_version_is_the_newest_fitting_release() {
+        let versions: Vec<Version> = ["1.0-1", "2.1-1", "3.0-1", "scm-1"]
+            .iter()
+            .map(|v| Version::parse(v).unwrap())
+            .collect();
+        let pick = |dep: &str, dev: bool| {
+            likely_version(&versions, &Dependency::parse(dep).unwrap(), dev).map(|v| v.to_string())
+        };
+        assert_eq!(pick("x", false).as_deref(), Some("3.0-1"));
+        assert_eq!(pick("x < 3", false).as_deref(), Some("2.1-1"));
+        assert_eq!(pick("x", true).as_deref(), Some("scm-1"));
+        assert_eq!(pick("x == scm", false).as_deref(), Some("scm-1"));
+        // Nothing released fits: LuaRocks orders `scm` above every number.
+        assert_eq!(pick("x > 4", false).as_deref(), Some("scm-1"));
+        assert_eq!(pick("x < 1", false), None);
+    }
 
     #[test]
     fn published_rock_prefers_sources_then_portable_binaries() {

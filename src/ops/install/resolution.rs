@@ -22,6 +22,11 @@ pub(in crate::ops) fn resolve_requested(
         preferred_versions(current, &BTreeSet::new()),
         env,
     )?;
+    // The resolver asks for rockspecs one by one; fetching the likely ones side by side first
+    // turns a request per package into one round of requests per level of the closure.
+    let mut skip: BTreeSet<String> = request.provided.keys().cloned().collect();
+    skip.insert("lua".to_string());
+    candidates.prefetch_rockspecs(&request.requirements, &skip, request.allow_development);
     Ok(resolve::resolve(candidates, &request)?)
 }
 
