@@ -326,6 +326,33 @@ mod tests {
     }
 
     #[test]
+    fn shared_slots_bound_the_processes_of_builds_running_side_by_side() {
+        // Two builds of 3 commands, each allowed 3 at once, share one slot: no two commands
+        // ever overlap (each holds the `busy` folder while it runs and fails if it finds it).
+        let dir = tempfile::tempdir().expect("tempdir");
+        let slots = ProcessSlots::default();
+        let exclusive = "mkdir busy || { echo overlap; exit 1; }; sleep 0.05; rmdir busy";
+        let build = || {
+            let all: Vec<Invocation<'_>> = (0..3)
+                .map(|i| Invocation {
+                    step: format!("step {i}"),
+                    argv: ["sh", "-c", exclusive].map(String::from).to_vec(),
+                    cwd: dir.path(),
+                    env: None,
+                    slots: Some((&slots, 1)),
+                })
+                .collect();
+            run_all(all, 3, &mut Vec::new(), |e| BuildError::io("start", "sh", e))
+        };
+        std::thread::scope(|scope| {
+            let other = scope.spawn(build);
+            build().expect("never overlapped");
+            other.join().expect("joined").expect("never overlapped");
+        });
+        assert_eq!(slots.held(), 0);
+    }
+
+    #[test]
     fn run_all_reports_the_first_failure_in_order() {
         let dir = tempfile::tempdir().expect("tempdir");
         let all = vec![
