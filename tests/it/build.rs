@@ -298,6 +298,93 @@ fn c_module_builtin_compiles_and_loads_in_lua() {
     assert_eq!(out, "geo");
 }
 
+/// A module `name` built from `src/shared.c` (compiled with `-DWHO=who`) and its own
+/// `src/<name>.c`, whose `luaopen` returns `{ who = shared_who() }`.
+fn shared_source_module(src: &Path, name: &str, who: u32) -> Module {
+    fs::write(
+        src.join(format!("src/{name}.c")),
+        format!(
+            "#include <lua.h>\nint shared_who(void);\nint luaopen_{name}(lua_State *L) {{\n  lua_newtable(L);\n  lua_pushinteger(L, shared_who());\n  lua_setfield(L, -2, \"who\");\n  return 1;\n}}\n"
+        ),
+    )
+    .expect("write module source");
+    Module::C(CModule {
+        sources: vec!["src/shared.c".into(), format!("src/{name}.c")],
+        defines: vec![format!("WHO={who}")],
+        ..CModule::default()
+    })
+}
+
+#[test]
+fn c_modules_compile_side_by_side_and_a_shared_source_keeps_each_modules_flags() {
+    let s = scratch(None);
+    fs::create_dir_all(s.src.join("src")).expect("mkdir");
+    fs::write(
+        s.src.join("src/shared.c"),
+        "int shared_who(void) { return WHO; }\n",
+    )
+    .expect("write shared source");
+    let mut build = Build::default();
+    // `one` and `two` both compile src/shared.c into src/shared.o with their own WHO; `three`
+    // and `four` have no file in common with `two` and compile beside it.
+    build
+        .modules
+        .insert("one".into(), shared_source_module(&s.src, "one", 1));
+    build
+        .modules
+        .insert("two".into(), shared_source_module(&s.src, "two", 2));
+    for (name, who) in [("three", 3), ("four", 4)] {
+        let source = format!("src/{name}.c");
+        shared_source_module(&s.src, name, who);
+        fs::write(
+            s.src.join(format!("src/{name}_who.c")),
+            format!("int shared_who(void) {{ return {who}; }}\n"),
+        )
+        .expect("write own source");
+        build.modules.insert(
+            name.into(),
+            Module::C(CModule {
+                sources: vec![source, format!("src/{name}_who.c")],
+                ..CModule::default()
+            }),
+        );
+    }
+    let ctx = BuildContext {
+        jobs: 4,
+        ..s.ctx.clone()
+    };
+    let report = build_rock(&rockspec("who", build), &s.src, &s.prefix, &ctx).expect("build");
+    assert_eq!(
+        files(&report),
+        ["lib/four.so", "lib/one.so", "lib/three.so", "lib/two.so"]
+    );
+    // Modules in name order (four, one, three, two): the first three compile as one batch,
+    // then link; `two`, compiling shared.c again with its own flags, follows alone.
+    let steps: Vec<&str> = report.commands.iter().map(|c| c.step.as_str()).collect();
+    assert_eq!(
+        steps,
+        [
+            "compiling src/four.c for module four",
+            "compiling src/four_who.c for module four",
+            "compiling src/shared.c for module one",
+            "compiling src/one.c for module one",
+            "compiling src/three.c for module three",
+            "compiling src/three_who.c for module three",
+            "linking module four",
+            "linking module one",
+            "linking module three",
+            "compiling src/shared.c for module two",
+            "compiling src/two.c for module two",
+            "linking module two",
+        ]
+    );
+    let out = run_lua(
+        &s.prefix,
+        "print(require('one').who, require('two').who, require('three').who, require('four').who)",
+    );
+    assert_eq!(out, "1\t2\t3\t4");
+}
+
 #[test]
 fn c_module_from_a_single_source_string() {
     let s = scratch(Some("makerock"));
