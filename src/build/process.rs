@@ -342,7 +342,9 @@ mod tests {
                     slots: Some((&slots, 1)),
                 })
                 .collect();
-            run_all(all, 3, &mut Vec::new(), |e| BuildError::io("start", "sh", e))
+            run_all(all, 3, &mut Vec::new(), |e| {
+                BuildError::io("start", "sh", e)
+            })
         };
         std::thread::scope(|scope| {
             let other = scope.spawn(build);

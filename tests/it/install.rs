@@ -402,3 +402,54 @@ fn gc_removes_cached_source_archives_no_kept_state_was_built_from() {
     lvm.ok(&["install", "hello-cli"]);
     assert_eq!(server.requests("/hello-cli-1.0-1.tar.gz"), 2);
 }
+
+/// A closure of 6 pure-Lua rocks and 3 two-file C rocks under `par`, served over HTTP.
+fn side_by_side_server(root: &std::path::Path) -> TestServer {
+    let src = root.join("rocks-src");
+    let dir = root.join("http-server");
+    std::fs::create_dir_all(&dir).unwrap();
+    crate::common::rocks::write_side_by_side_closure(
+        &src,
+        "par",
+        6,
+        &["par-c1", "par-c2", "par-c3"],
+        &[],
+    );
+    let server = TestServer::serve(&dir);
+    crate::common::rocks::publish_dir(&src, &dir, &server.url());
+    server
+}
+
+#[test]
+fn packages_prepared_side_by_side_give_the_state_of_one_compile_at_a_time() {
+    let root = tempfile::tempdir().unwrap();
+    let server = side_by_side_server(root.path());
+    let mut manifests = Vec::new();
+    for jobs in ["1", "4"] {
+        let lvm = Lvm::new();
+        lvm.init(&[&server.url()]);
+        let out = lvm
+            .command()
+            .env("LVM_JOBS", jobs)
+            .args(["install", "par"])
+            .output()
+            .unwrap();
+        let text = stdout_ok(&out);
+        assert!(text.contains("+ par-c3 1.0-1"), "{text}");
+        let lua = stdout_ok(&lvm.lua(
+            "local c1, c3 = require('par_c1'), require('par_c3'); print(require('par').name, c1.name, c1.length, c3.length)",
+        ));
+        assert_eq!(lua.trim(), "par\tpar-c1\t6\t6");
+        manifests.push(std::fs::read_to_string(lvm.env_dir().join("manifest.json")).unwrap());
+    }
+    assert_eq!(manifests[0], manifests[1]);
+    // Each install fetched every rockspec and archive once, the rockspecs fetched ahead of
+    // the resolver included.
+    for file in [
+        "par-1.0-1.rockspec",
+        "par-lua4-1.0-1.rockspec",
+        "par-c2-1.0-1.tar.gz",
+    ] {
+        assert_eq!(server.requests(&format!("/{file}")), 2, "{file}");
+    }
+}

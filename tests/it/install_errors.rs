@@ -260,3 +260,33 @@ fn a_mistyped_package_name_gets_the_closest_published_one() {
     assert!(!err.contains("did you mean"), "{err}");
     assert_eq!(lvm.installed(), before);
 }
+
+#[test]
+fn a_failing_c_build_among_packages_prepared_side_by_side_changes_nothing() {
+    let lvm = Lvm::new();
+    let src = lvm.root.path().join("rocks-src");
+    let dir = lvm.root.path().join("http-server");
+    std::fs::create_dir_all(&dir).unwrap();
+    common::rocks::write_side_by_side_closure(
+        &src,
+        "pbad",
+        6,
+        &["pbad-c1", "pbad-c2"],
+        &["pbad-c2"],
+    );
+    let server = TestServer::serve(&dir);
+    common::rocks::publish_dir(&src, &dir, &server.url());
+    lvm.init(&[&server.url()]);
+    lvm.ok(&["install", "pbad-lua1"]);
+    let before = lvm.snapshot();
+    let err = lvm.fails(&["install", "pbad"]);
+    assert!(
+        err.contains("pbad-c2 1.0-1") && err.contains("csrc/pbad_c2_len.c"),
+        "{err}"
+    );
+    // The progress lines show every package; the error names the one that failed.
+    let error = &err[err.find("error:").expect("an error line")..];
+    assert!(!error.contains("pbad-c1"), "{err}");
+    assert_eq!(lvm.snapshot(), before);
+    assert_eq!(lvm.installed(), ["pbad-lua1 1.0-1"]);
+}

@@ -378,3 +378,81 @@ pub fn spawn_paused(lvm: &Lvm, point: &str, args: &[&str]) -> (Child, PathBuf) {
     }
     (child, marker)
 }
+
+/// Writes a closure of rocks as fixture folders into `src_root` (publish them with
+/// [`publish_dir`]): `<root>` requires `<root>-lua1` .. `<root>-lua<lua_rocks>` (pure Lua, a
+/// module each) and the C rocks `c_rocks` names, each a C module `<name>` of two files; a C
+/// rock named in `broken` has a syntax error in its second file. Every module, Lua or C,
+/// answers `name` with its rock's name.
+pub fn write_side_by_side_closure(
+    src_root: &Path,
+    root: &str,
+    lua_rocks: usize,
+    c_rocks: &[&str],
+    broken: &[&str],
+) {
+    let module = |name: &str| name.replace('-', "_");
+    let lua_names: Vec<String> = (1..=lua_rocks).map(|i| format!("{root}-lua{i}")).collect();
+    let write = |name: &str, deps: &[String], modules: &str, files: &[(String, String)]| {
+        let dir = src_root.join(format!("{name}-1.0-1"));
+        for (path, text) in files {
+            let file = dir.join(path);
+            std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+            std::fs::write(file, text).unwrap();
+        }
+        let deps: Vec<String> = std::iter::once("\"lua >= 5.1\"".to_string())
+            .chain(deps.iter().map(|d| format!("\"{d}\"")))
+            .collect();
+        std::fs::write(
+            dir.join(format!("{name}-1.0-1.rockspec")),
+            format!(
+                "package = \"{name}\"\nversion = \"1.0-1\"\nsource = {{ url = \"@SERVER@/{name}-1.0-1.tar.gz\" }}\ndependencies = {{ {} }}\nbuild = {{ type = \"builtin\", modules = {{ {modules} }} }}\n",
+                deps.join(", ")
+            ),
+        )
+        .unwrap();
+    };
+    let lua_rock = |name: &str, deps: &[String]| {
+        let m = module(name);
+        let requires: String = deps
+            .iter()
+            .map(|d| format!("require(\"{}\")\n", module(d)))
+            .collect();
+        let text = format!("{requires}return {{ name = \"{name}\" }}\n");
+        write(
+            name,
+            deps,
+            &format!("{m} = \"{m}.lua\""),
+            &[(format!("{m}.lua"), text)],
+        );
+    };
+    for name in &lua_names {
+        lua_rock(name, &[]);
+    }
+    for name in c_rocks {
+        let m = module(name);
+        let second = if broken.contains(name) {
+            "int rock_name_length(void) { return 1 +; }\n".to_string()
+        } else {
+            format!("int rock_name_length(void) {{ return {}; }}\n", name.len())
+        };
+        let first = format!(
+            "#include <lua.h>\nint rock_name_length(void);\nint luaopen_{m}(lua_State *L) {{\n  lua_newtable(L);\n  lua_pushstring(L, \"{name}\");\n  lua_setfield(L, -2, \"name\");\n  lua_pushinteger(L, rock_name_length());\n  lua_setfield(L, -2, \"length\");\n  return 1;\n}}\n"
+        );
+        write(
+            name,
+            &[],
+            &format!("{m} = {{ sources = {{ \"csrc/{m}.c\", \"csrc/{m}_len.c\" }} }}"),
+            &[
+                (format!("csrc/{m}.c"), first),
+                (format!("csrc/{m}_len.c"), second),
+            ],
+        );
+    }
+    let all: Vec<String> = lua_names
+        .iter()
+        .cloned()
+        .chain(c_rocks.iter().map(|c| c.to_string()))
+        .collect();
+    lua_rock(root, &all);
+}
