@@ -214,7 +214,9 @@ impl Candidates<'_> {
     /// The rockspecs of `wanted` (cached as [`Candidates::server_rockspec`] caches them),
     /// fetched by a few threads at once; those that fail are left out.
     fn fetch_rockspecs_side_by_side(&self, wanted: Vec<(String, Version)>) -> Vec<Rockspec> {
-        const AT_ONCE: usize = 8;
+        // Few enough that a small server's connection queue (5 in Python's `http.server`)
+        // takes them all: a dropped connection is retried only after a second.
+        const AT_ONCE: usize = 4;
         let queue = Mutex::new(wanted);
         let fetched = Mutex::new(Vec::new());
         let threads = AT_ONCE.min(queue.lock().map_or(0, |q| q.len()));

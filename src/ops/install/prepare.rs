@@ -159,13 +159,22 @@ pub(in crate::ops) fn run_jobs(
     Ok(results.into_inner().expect("not poisoned"))
 }
 
-/// How many packages are prepared at once: beyond the `jobs` that may compile, a few more
-/// that download, unpack and fill the store meanwhile (work that waits on the network and
-/// the disk, not on the processor), and never more than there are packages. Pure.
+/// How many packages are prepared at once: beyond the `jobs` that may compile, two more that
+/// download, unpack and fill the store meanwhile (work that waits on the network and the
+/// disk, not on the processor), at most [`MAX_PREPARING`], and never more than there are
+/// packages. Pure.
 pub(in crate::ops) fn prepare_workers(jobs: usize, packages: usize) -> usize {
-    const BESIDE_COMPILES: usize = 6;
-    (jobs.max(1) + BESIDE_COMPILES).min(packages).max(1)
+    const BESIDE_COMPILES: usize = 2;
+    (jobs.max(1) + BESIDE_COMPILES)
+        .min(MAX_PREPARING)
+        .min(packages)
+        .max(1)
 }
+
+/// The most packages prepared at once, which is also the most downloads from one rocks
+/// server at once: a small server (Python's `http.server` queues 5 connections) drops the
+/// connections beyond its queue, and the client retries them only after a second.
+const MAX_PREPARING: usize = 8;
 
 /// How much compiling a rockspec's build does, to start the longest first: its C source files
 /// for a builtin build, more than any of those for a make, cmake or command build (whose
@@ -768,9 +777,10 @@ mod tests {
 
     #[test]
     fn workers_go_beyond_the_compile_jobs_but_not_beyond_the_packages() {
-        assert_eq!(prepare_workers(2, 51), 8);
+        assert_eq!(prepare_workers(2, 51), 4);
         assert_eq!(prepare_workers(2, 3), 3);
-        assert_eq!(prepare_workers(0, 5), 5);
+        assert_eq!(prepare_workers(0, 5), 3);
+        assert_eq!(prepare_workers(16, 51), 8);
         assert_eq!(prepare_workers(4, 0), 1);
     }
 }
