@@ -403,27 +403,17 @@ fn gc_removes_cached_source_archives_no_kept_state_was_built_from() {
     assert_eq!(server.requests("/hello-cli-1.0-1.tar.gz"), 2);
 }
 
-/// A closure of 6 pure-Lua rocks and 3 two-file C rocks under `par`, served over HTTP.
-fn side_by_side_server(root: &std::path::Path) -> TestServer {
-    let src = root.join("rocks-src");
-    let dir = root.join("http-server");
-    std::fs::create_dir_all(&dir).unwrap();
-    crate::common::rocks::write_side_by_side_closure(
-        &src,
+#[test]
+fn packages_prepared_side_by_side_give_the_state_of_one_compile_at_a_time() {
+    // 6 pure-Lua rocks and 3 two-file C rocks under `par`.
+    let root = tempfile::tempdir().unwrap();
+    let server = crate::common::rocks::serve_side_by_side_closure(
+        root.path(),
         "par",
         6,
         &["par-c1", "par-c2", "par-c3"],
         &[],
     );
-    let server = TestServer::serve(&dir);
-    crate::common::rocks::publish_dir(&src, &dir, &server.url());
-    server
-}
-
-#[test]
-fn packages_prepared_side_by_side_give_the_state_of_one_compile_at_a_time() {
-    let root = tempfile::tempdir().unwrap();
-    let server = side_by_side_server(root.path());
     let mut manifests = Vec::new();
     for jobs in ["1", "4"] {
         let lvm = Lvm::new();

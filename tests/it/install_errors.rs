@@ -264,18 +264,13 @@ fn a_mistyped_package_name_gets_the_closest_published_one() {
 #[test]
 fn a_failing_c_build_among_packages_prepared_side_by_side_changes_nothing() {
     let lvm = Lvm::new();
-    let src = lvm.root.path().join("rocks-src");
-    let dir = lvm.root.path().join("http-server");
-    std::fs::create_dir_all(&dir).unwrap();
-    common::rocks::write_side_by_side_closure(
-        &src,
+    let server = common::rocks::serve_side_by_side_closure(
+        lvm.root.path(),
         "pbad",
         6,
         &["pbad-c1", "pbad-c2"],
         &["pbad-c2"],
     );
-    let server = TestServer::serve(&dir);
-    common::rocks::publish_dir(&src, &dir, &server.url());
     lvm.init(&[&server.url()]);
     lvm.ok(&["install", "pbad-lua1"]);
     let before = lvm.snapshot();

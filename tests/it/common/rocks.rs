@@ -456,3 +456,21 @@ pub fn write_side_by_side_closure(
         .collect();
     lua_rock(root, &all);
 }
+
+/// [`write_side_by_side_closure`] published on a real HTTP server on 127.0.0.1, serving a
+/// folder below `root`.
+pub fn serve_side_by_side_closure(
+    root: &Path,
+    name: &str,
+    lua_rocks: usize,
+    c_rocks: &[&str],
+    broken: &[&str],
+) -> crate::common::http_server::TestServer {
+    let src = root.join("rocks-src");
+    let dir = root.join("http-server");
+    std::fs::create_dir_all(&dir).unwrap();
+    write_side_by_side_closure(&src, name, lua_rocks, c_rocks, broken);
+    let server = crate::common::http_server::TestServer::serve(&dir);
+    publish_dir(&src, &dir, &server.url());
+    server
+}
