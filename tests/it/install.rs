@@ -443,3 +443,21 @@ fn packages_prepared_side_by_side_give_the_state_of_one_compile_at_a_time() {
         assert_eq!(server.requests(&format!("/{file}")), 2, "{file}");
     }
 }
+
+#[test]
+fn rockspecs_fetched_ahead_of_the_resolver_skip_newer_versions_of_installed_packages() {
+    let lvm = Lvm::new();
+    let (dir, server) = http_server(&lvm, |n| n == "dia-left-1.0-1" || n == "dia-base-1.0-1");
+    lvm.init(&[&server.url()]);
+    lvm.ok(&["config", "set", "manifest_max_age", "0"]);
+    lvm.ok(&["install", "dia-left"]);
+    // The server gains dia-base 2.0-1; dia-left (dia-base >= 1.0) keeps the installed 1.0-1
+    // when another package is installed, so the newer rockspec is never read.
+    publish_fixtures_matching(&dir, &server.url(), |n| {
+        n == "dia-base-2.0-1" || n == "strutil-1.0-1"
+    });
+    lvm.ok(&["install", "strutil"]);
+    assert!(lvm.installed().contains(&"dia-base 1.0-1".to_string()));
+    assert_eq!(server.requests("/strutil-1.0-1.rockspec"), 1);
+    assert_eq!(server.requests("/dia-base-2.0-1.rockspec"), 0);
+}

@@ -172,9 +172,9 @@ impl Candidates<'_> {
 impl Candidates<'_> {
     /// Fetches side by side the server rockspecs the resolver is about to ask for one at a
     /// time: from `roots`, level by level, the version each dependency most likely resolves to
-    /// ([`likely_version`]); pinned packages are not fetched (their dependencies are known) and
-    /// `skip` (the Lua and what it provides) is left out. A wrong guess costs one request;
-    /// failures are left for the resolver to meet and report.
+    /// ([`likely_version`]). A pinned version that fits (an installed one) is not fetched, its
+    /// dependencies being known, and `skip` (the Lua and what it provides) is left out. A wrong
+    /// guess costs one request; failures are left for the resolver to meet and report.
     pub(in crate::ops) fn prefetch_rockspecs(
         &self,
         roots: &[Dependency],
@@ -190,11 +190,17 @@ impl Candidates<'_> {
                 if !seen.insert(dep.name.clone()) {
                     continue;
                 }
-                if let Some(pinned) = self.pinned.get(&dep.name) {
-                    next.extend(pinned.iter().flat_map(|p| p.dependencies.iter().cloned()));
-                    if self.exclusive.contains(&dep.name) {
-                        continue;
-                    }
+                // An installed (or otherwise pinned) version that fits is what the resolver
+                // keeps: its dependencies are known, and the server's newer rockspecs are
+                // never asked for.
+                let pinned: Vec<&Pinned> = self
+                    .pinned
+                    .get(&dep.name)
+                    .map(|ps| ps.iter().filter(|p| dep.matches(&p.version)).collect())
+                    .unwrap_or_default();
+                next.extend(pinned.iter().flat_map(|p| p.dependencies.iter().cloned()));
+                if !pinned.is_empty() || self.exclusive.contains(&dep.name) {
+                    continue;
                 }
                 let versions: Vec<Version> = self
                     .server_versions(&dep.name)
