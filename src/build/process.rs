@@ -302,27 +302,53 @@ mod tests {
         }
     }
 
+    /// A command that marks itself started in `dir`, then waits (at most 20 s) until `others`
+    /// commands have started too, and fails if they never do: it succeeds only when that many
+    /// run at the same time.
+    fn rendezvous<'a>(dir: &'a Path, name: &str, together: usize) -> Invocation<'a> {
+        let script = format!(
+            "touch started-{name}; i=0; \
+             while [ \"$(ls started-* | wc -l)\" -lt {together} ]; do \
+               i=$((i+1)); [ $i -gt 400 ] && {{ echo alone; exit 1; }}; sleep 0.05; \
+             done; echo {name}"
+        );
+        Invocation {
+            step: name.to_string(),
+            argv: ["sh", "-c", &script].map(String::from).to_vec(),
+            cwd: dir,
+            env: None,
+            slots: None,
+        }
+    }
+
     #[test]
     fn run_all_runs_up_to_jobs_at_once_and_logs_in_order() {
-        let dir = tempfile::tempdir().expect("tempdir");
         let names = ["a", "b", "c", "d"];
-        let started = std::time::Instant::now();
+        // With 4 jobs, the four commands meet: each waits until all four have started.
+        let dir = tempfile::tempdir().expect("tempdir");
         let mut log = Vec::new();
-        let all = names.iter().map(|n| sleeper(dir.path(), n, 0)).collect();
-        run_all(all, 4, &mut log, |e| BuildError::io("start", "sh", e)).expect("all succeed");
-        let parallel = started.elapsed();
+        let all = names.iter().map(|n| rendezvous(dir.path(), n, 4)).collect();
+        run_all(all, 4, &mut log, |e| BuildError::io("start", "sh", e)).expect("all meet");
         let steps: Vec<&str> = log.iter().map(|c| c.step.as_str()).collect();
         assert_eq!(steps, names);
         assert_eq!(log[2].output, "c\n");
-        // Four 0.4 s commands side by side take about 0.4 s, one after another 1.6 s.
-        assert!(parallel.as_secs_f64() < 1.2, "{parallel:?}");
-        let started = std::time::Instant::now();
-        let all = names.iter().map(|n| sleeper(dir.path(), n, 0)).collect();
+        // With 1 job, no two ever overlap (each holds the `busy` folder while it runs).
+        let dir = tempfile::tempdir().expect("tempdir");
+        let exclusive = "mkdir busy || { echo overlap; exit 1; }; sleep 0.05; rmdir busy";
+        let all = names
+            .iter()
+            .map(|n| Invocation {
+                step: n.to_string(),
+                argv: ["sh", "-c", exclusive].map(String::from).to_vec(),
+                cwd: dir.path(),
+                env: None,
+                slots: None,
+            })
+            .collect();
         run_all(all, 1, &mut Vec::new(), |e| {
             BuildError::io("start", "sh", e)
         })
-        .expect("all succeed");
-        assert!(started.elapsed().as_secs_f64() >= 1.6);
+        .expect("one at a time");
     }
 
     #[test]
