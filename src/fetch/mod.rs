@@ -246,20 +246,74 @@ pub struct FetchedSource {
 const UNPACK_DIR: &str = "unpacked";
 
 /// Fetches the sources a rockspec's `source` table describes into `work_dir` and returns the
-/// directory to build in.
-///
-/// Archives are downloaded (saved as `source.file` if given), checked against `source.md5` and
-/// `opts.expected_sha256`, and unpacked. Git URLs are cloned at `opts.git_commit`, else
-/// `source.tag`, else `source.branch`, else the default branch.
+/// directory to build in: [`fetch_source_bytes`], then [`FetchedBytes::unpack`].
 pub fn fetch_source(
     source: &Source,
     work_dir: &Path,
     opts: &SourceOptions,
 ) -> Result<FetchedSource, FetchError> {
+    fetch_source_bytes(source, work_dir, opts)?.unpack(source, work_dir, opts)
+}
+
+/// A source whose bytes are fetched and checked but not yet unpacked: what a store key needs
+/// (the archive's sha256, or the commit), without unpacking an archive whose build the store
+/// may already have.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FetchedBytes {
+    /// A downloaded archive, checked against `source.md5` and the expected sha256.
+    Archive { path: PathBuf, sha256: String },
+    /// A git checkout: the tree to build already.
+    Checkout(FetchedSource),
+}
+
+impl FetchedBytes {
+    /// sha256 of the downloaded archive (archive sources only).
+    pub fn archive_sha256(&self) -> Option<&str> {
+        match self {
+            FetchedBytes::Archive { sha256, .. } => Some(sha256),
+            FetchedBytes::Checkout(fetched) => fetched.archive_sha256.as_deref(),
+        }
+    }
+
+    /// The commit checked out (git sources only).
+    pub fn git_commit(&self) -> Option<&str> {
+        match self {
+            FetchedBytes::Archive { .. } => None,
+            FetchedBytes::Checkout(fetched) => fetched.git_commit.as_deref(),
+        }
+    }
+
+    /// The directory to build in: an archive unpacked (safely, within `opts`' limits) into
+    /// `work_dir`, and `source.dir` (or the archive's single top folder) found in it.
+    pub fn unpack(
+        self,
+        source: &Source,
+        work_dir: &Path,
+        opts: &SourceOptions,
+    ) -> Result<FetchedSource, FetchError> {
+        match self {
+            FetchedBytes::Archive { path, sha256 } => {
+                unpack_and_locate(source, &path, &sha256, work_dir, opts)
+            }
+            FetchedBytes::Checkout(fetched) => Ok(fetched),
+        }
+    }
+}
+
+/// Fetches the bytes of the sources a rockspec's `source` table describes into `work_dir`.
+///
+/// Archives are downloaded (saved as `source.file` if given) and checked against `source.md5`
+/// and `opts.expected_sha256`. Git URLs are cloned at `opts.git_commit`, else `source.tag`,
+/// else `source.branch`, else the default branch.
+pub fn fetch_source_bytes(
+    source: &Source,
+    work_dir: &Path,
+    opts: &SourceOptions,
+) -> Result<FetchedBytes, FetchError> {
     fs::create_dir_all(work_dir)
         .map_err(|e| FetchError::io("cannot create directory", work_dir, e))?;
     if is_git_url(&source.url) {
-        return fetch_git_source(source, work_dir, opts);
+        return fetch_git_source(source, work_dir, opts).map(FetchedBytes::Checkout);
     }
     let file_name = source_file_name(source)?;
     let archive = work_dir.join(&file_name);
@@ -276,7 +330,11 @@ pub fn fetch_source(
         // flushed, since a later install trusts them.
         _ => download_unflushed(&source.url, &archive, &opts.fetch)?,
     };
-    unpack_and_locate(source, &source.url, &archive, &sha256, work_dir, opts)
+    check_archive(source, &source.url, &archive, &sha256, opts)?;
+    Ok(FetchedBytes::Archive {
+        path: archive,
+        sha256,
+    })
 }
 
 /// The digests a cached archive must have to stand in for a download.
@@ -409,14 +467,15 @@ pub fn source_file_name(source: &Source) -> Result<String, FetchError> {
 
 /// Verifies a source archive already on disk, unpacks it under `work_dir` and picks the
 /// source directory. `origin` names the archive in digest errors (its URL, or its path).
-fn unpack_and_locate(
+/// Checks a fetched archive (`origin` names it in errors) against `source.md5` and the
+/// expected sha256.
+fn check_archive(
     source: &Source,
     origin: &str,
     archive: &Path,
     sha256: &str,
-    work_dir: &Path,
     opts: &SourceOptions,
-) -> Result<FetchedSource, FetchError> {
+) -> Result<(), FetchError> {
     if let Some(md5) = &source.md5 {
         verify_md5(archive, md5)?;
     }
@@ -429,6 +488,17 @@ fn unpack_and_locate(
             actual: sha256.to_string(),
         });
     }
+    Ok(())
+}
+
+/// Unpacks a checked archive into `work_dir` and finds the directory to build in.
+fn unpack_and_locate(
+    source: &Source,
+    archive: &Path,
+    sha256: &str,
+    work_dir: &Path,
+    opts: &SourceOptions,
+) -> Result<FetchedSource, FetchError> {
     let root = work_dir.join(UNPACK_DIR);
     clear_dir(&root)?;
     unpack_source_file(archive, &root, &opts.fetch.limits)?;
@@ -655,14 +725,14 @@ pub fn src_rock_source(
         });
     }
     let sha256 = sha256_file(&archive)?;
-    unpack_and_locate(
+    check_archive(
         source,
         &archive.display().to_string(),
         &archive,
         &sha256,
-        root,
         opts,
-    )
+    )?;
+    unpack_and_locate(source, &archive, &sha256, root, opts)
 }
 
 #[cfg(test)]
@@ -694,6 +764,54 @@ mod tests {
         assert_eq!(single_top_dir(&entries(&[("foo.lua", false)])), None);
         assert_eq!(single_top_dir(&entries(&[("a", true), ("b", true)])), None);
         assert_eq!(single_top_dir(&entries(&[])), None);
+    }
+
+    /// A `.tar.gz` holding `top/hello.lua`.
+    fn tar_gz(top: &str) -> Vec<u8> {
+        let mut builder = tar::Builder::new(flate2::write::GzEncoder::new(
+            Vec::new(),
+            flate2::Compression::fast(),
+        ));
+        let body = b"return 1\n";
+        let mut header = tar::Header::new_gnu();
+        header.set_size(body.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        builder
+            .append_data(&mut header, format!("{top}/hello.lua"), &body[..])
+            .expect("append");
+        builder.into_inner().expect("tar").finish().expect("gzip")
+    }
+
+    #[test]
+    fn source_bytes_are_checked_when_fetched_and_unpacked_only_when_asked() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let archive = dir.path().join("pkg-1.0.tar.gz");
+        fs::write(&archive, tar_gz("pkg-1.0")).expect("write");
+        let mut source = Source {
+            url: format!("file://{}", archive.display()),
+            md5: Some(md5_file(&archive).expect("md5")),
+            ..Source::default()
+        };
+        let opts = SourceOptions::default();
+        let work = dir.path().join("work");
+        let fetched = fetch_source_bytes(&source, &work, &opts).expect("fetched");
+        assert_eq!(
+            fetched.archive_sha256(),
+            Some(sha256_file(&archive).expect("sha256").as_str())
+        );
+        assert!(
+            !work.join(UNPACK_DIR).exists(),
+            "unpacked before it was asked"
+        );
+        let unpacked = fetched.unpack(&source, &work, &opts).expect("unpacked");
+        assert!(unpacked.dir.join("hello.lua").is_file());
+
+        // A wrong digest fails the fetch itself, before anything is unpacked.
+        source.md5 = Some("0".repeat(32));
+        let other = dir.path().join("other");
+        assert!(fetch_source_bytes(&source, &other, &opts).is_err());
+        assert!(!other.join(UNPACK_DIR).exists());
     }
 
     #[test]

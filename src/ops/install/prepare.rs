@@ -448,6 +448,9 @@ pub(in crate::ops) struct Sources {
     commit: Option<String>,
     /// A project directory's files that a linked package's tree links to.
     links: Option<Vec<crate::fetch::project::LinkCandidate>>,
+    /// A downloaded archive not unpacked yet: only a build needs its files, and a package
+    /// found in the store needs none.
+    packed: Option<fetch::FetchedBytes>,
 }
 
 impl Sources {
@@ -458,12 +461,42 @@ impl Sources {
     /// The exact bytes the build is made from, as a store key input: the downloaded file's
     /// sha256 or the checked-out commit. Empty for sources already on disk, whose identity
     /// the key holds otherwise (a git origin's commit, a project directory's input digest).
+    /// Unpacks the archive [`fetch_sources`] left packed, if any, so `dir` is where to build.
+    fn unpack(&mut self, session: &Session, rockspec: &Rockspec) -> Result<()> {
+        let Some(packed) = self.packed.take() else {
+            return Ok(());
+        };
+        let fetched = packed
+            .unpack(
+                &rockspec.source,
+                &self.work.path().join("src"),
+                // Its digests were checked when it was fetched.
+                &source_options(session, rockspec, &Expected::default()),
+            )
+            .map_err(|e| naming_url(e.into(), &rockspec.source.url))?;
+        self.dir = Some(fetched.dir);
+        Ok(())
+    }
+
     pub(in crate::ops) fn identity(&self) -> String {
         match (&self.sha256, &self.commit) {
             (Some(sha), _) => format!("sha256:{sha}"),
             (None, Some(commit)) => format!("git:{commit}"),
             (None, None) => String::new(),
         }
+    }
+}
+
+/// How a package's `source.url` is fetched: the session's limits and timeouts, the recorded
+/// digest or commit a rebuild must find again, and the archive cache (not for development
+/// versions, whose archive changes under one URL).
+fn source_options(session: &Session, rockspec: &Rockspec, expected: &Expected) -> SourceOptions {
+    SourceOptions {
+        fetch: session.fetch_opts.clone(),
+        expected_sha256: expected.sha256.clone(),
+        git_commit: expected.commit.clone(),
+        archive_cache: (!rockspec.version.is_development())
+            .then(|| session.cache_dir.join(crate::layout::SOURCES_CACHE_DIR)),
     }
 }
 
@@ -485,6 +518,7 @@ pub(in crate::ops) fn fetch_sources(
         sha256: None,
         commit: None,
         links: None,
+        packed: None,
         work,
     };
     let dir = match hint {
@@ -494,21 +528,21 @@ pub(in crate::ops) fn fetch_sources(
             dir
         }
         SourceHint::Remote => {
-            let fetched = fetch::fetch_source(
+            let fetched = fetch::fetch_source_bytes(
                 &rockspec.source,
                 &sources.work.path().join("src"),
-                &SourceOptions {
-                    fetch: session.fetch_opts.clone(),
-                    expected_sha256: expected.sha256.clone(),
-                    git_commit: expected.commit.clone(),
-                    archive_cache: (!rockspec.version.is_development())
-                        .then(|| session.cache_dir.join(crate::layout::SOURCES_CACHE_DIR)),
-                },
+                &source_options(session, rockspec, expected),
             )
             .map_err(|e| naming_url(e.into(), &rockspec.source.url))?;
-            sources.sha256 = fetched.archive_sha256;
-            sources.commit = fetched.git_commit;
-            fetched.dir
+            sources.sha256 = fetched.archive_sha256().map(str::to_string);
+            sources.commit = fetched.git_commit().map(str::to_string);
+            match fetched {
+                fetch::FetchedBytes::Checkout(checkout) => checkout.dir,
+                packed @ fetch::FetchedBytes::Archive { .. } => {
+                    sources.packed = Some(packed);
+                    return Ok(sources);
+                }
+            }
         }
         SourceHint::Rock { server, arches } => {
             let (file, binary) = published_rock(name, &rockspec.version, &arches);
@@ -621,9 +655,10 @@ fn build_sources(
     text: &str,
     rockspec: &Rockspec,
     source: PackageSource,
-    sources: Sources,
+    mut sources: Sources,
     key: &StoreKey,
 ) -> Result<(PathBuf, PackageSource)> {
+    sources.unpack(session, rockspec)?;
     let prefix = sources.prefix();
     if let Some(source_dir) = &sources.dir {
         crate::env::pause_point("build");
