@@ -42,6 +42,12 @@ pub const DEFAULT_MANIFEST_MAX_AGE: f64 = 60.0;
 pub const SIGN_VAR: &str = "LVM_SIGN";
 /// The informal standard (any non-empty value means no color); below [`COLOR_VAR`].
 pub const NO_COLOR_VAR: &str = "NO_COLOR";
+/// Build caches to read, in order (space-separated URLs).
+pub const CACHES_VAR: &str = "LVM_CACHES";
+/// The build cache `lvm cache push` writes to.
+pub const CACHE_PUSH_VAR: &str = "LVM_CACHE_PUSH";
+/// Public keys whose signatures on cache entries are trusted (space-separated `NAME:KEY`).
+pub const TRUSTED_KEYS_VAR: &str = "LVM_TRUSTED_KEYS";
 /// The user config file, replacing the XDG location.
 pub const USER_CONFIG_VAR: &str = "LVM_CONFIG";
 
@@ -83,11 +89,14 @@ pub enum Key {
     Sign,
     Variables,
     Dev,
+    Caches,
+    CachePush,
+    TrustedKeys,
 }
 
 impl Key {
     /// Every key, in the order `lvm config list` shows them.
-    pub const ALL: [Key; 12] = [
+    pub const ALL: [Key; 15] = [
         Key::Lua,
         Key::LuaBin,
         Key::Servers,
@@ -100,6 +109,9 @@ impl Key {
         Key::Sign,
         Key::Variables,
         Key::Dev,
+        Key::Caches,
+        Key::CachePush,
+        Key::TrustedKeys,
     ];
 
     pub fn name(self) -> &'static str {
@@ -116,6 +128,9 @@ impl Key {
             Key::Sign => "sign",
             Key::Variables => "variables",
             Key::Dev => "dev",
+            Key::Caches => "caches",
+            Key::CachePush => "cache_push",
+            Key::TrustedKeys => "trusted_keys",
         }
     }
 
@@ -149,6 +164,15 @@ impl Key {
                  in a file, a table: variables = { OPENSSL_DIR = \"/opt/ssl\" }"
                 .to_string(),
             Key::Dev => "true or false".to_string(),
+            Key::Caches => "build cache URLs (file://, http://, https://, s3://bucket/prefix), \
+                            space-separated, read in order"
+                .to_string(),
+            Key::CachePush => "the build cache URL `lvm cache push` writes to (file://, \
+                               http://, https://, s3://bucket/prefix)"
+                .to_string(),
+            Key::TrustedKeys => "public keys as NAME:BASE64 (`lvm cache key generate` prints \
+                                 one), space-separated"
+                .to_string(),
             Key::Sign => "true or false: sign event commits as git does (gpg.format, \
                           user.signingkey)"
                 .to_string(),
@@ -321,6 +345,12 @@ pub enum Value {
     Variables(BTreeMap<String, String>),
     /// Whether the servers' `dev` sub-servers are used and development versions may win.
     Dev(bool),
+    /// Build caches read before building, in order.
+    Caches(Vec<String>),
+    /// The build cache pushes go to (empty: none).
+    CachePush(String),
+    /// Public keys (`NAME:BASE64`) whose signed cache entries are installed.
+    TrustedKeys(Vec<String>),
 }
 
 impl Value {
@@ -338,6 +368,9 @@ impl Value {
             Value::Sign(_) => Key::Sign,
             Value::Variables(_) => Key::Variables,
             Value::Dev(_) => Key::Dev,
+            Value::Caches(_) => Key::Caches,
+            Value::CachePush(_) => Key::CachePush,
+            Value::TrustedKeys(_) => Key::TrustedKeys,
         }
     }
 
@@ -398,6 +431,9 @@ impl Value {
                 "false" => false,
                 _ => return Err(bad("not true or false")),
             }),
+            Key::Caches => Value::Caches(words(trimmed)),
+            Key::CachePush => Value::CachePush(trimmed.trim_end_matches('/').to_string()),
+            Key::TrustedKeys => Value::TrustedKeys(words(trimmed)),
         };
         value.checked(text, source)
     }
@@ -442,6 +478,23 @@ impl Value {
                 return Value::parse(key, s, source);
             }
             (Key::Dev, toml::Value::Boolean(b)) => Value::Dev(*b),
+            (Key::Caches | Key::TrustedKeys, toml::Value::Array(items)) => {
+                let list = items
+                    .iter()
+                    .map(|i| i.as_str().map(String::from))
+                    .collect::<Option<Vec<_>>>()
+                    .ok_or_else(|| bad("every entry must be a string"))?;
+                match key {
+                    Key::Caches => Value::Caches(list),
+                    _ => Value::TrustedKeys(list),
+                }
+            }
+            (Key::Caches | Key::TrustedKeys, _) => {
+                return Err(bad(
+                    "not a list; write caches = [\"s3://bucket/lvm\"] or trusted_keys = [\"team-1:BASE64\"]",
+                ));
+            }
+            (Key::CachePush, toml::Value::String(s)) => return Value::parse(key, s, source),
             (Key::Variables, toml::Value::Table(table)) => Value::Variables(
                 table
                     .iter()
@@ -472,6 +525,23 @@ impl Value {
                 return bad("must be a finite number >= 0".to_string());
             }
             Value::Jobs(Jobs::Count(0)) => return bad("must be at least 1".to_string()),
+            Value::Caches(list) => {
+                if let Some(problem) = list.iter().find_map(|url| cache_url_problem(url)) {
+                    return bad(problem);
+                }
+            }
+            Value::CachePush(url) if !url.is_empty() => {
+                if let Some(problem) = cache_url_problem(url) {
+                    return bad(problem);
+                }
+            }
+            Value::TrustedKeys(list) => {
+                for key in list {
+                    if let Err(e) = crate::cache::keys::PublicKey::parse(key) {
+                        return bad(e.to_string());
+                    }
+                }
+            }
             Value::Variables(vars) => {
                 if let Some(name) = vars.keys().find(|k| !is_variable_name(k)) {
                     return bad(format!(
@@ -520,6 +590,10 @@ impl Value {
                     .collect(),
             ),
             Value::Dev(b) => toml::Value::Boolean(*b),
+            Value::Caches(list) | Value::TrustedKeys(list) => {
+                toml::Value::Array(list.iter().cloned().map(toml::Value::String).collect())
+            }
+            Value::CachePush(url) => toml::Value::String(url.clone()),
         }
     }
 
@@ -539,6 +613,9 @@ impl Value {
             Value::Sign(b) => serde_json::json!(b),
             Value::Variables(vars) => serde_json::json!(vars),
             Value::Dev(b) => serde_json::json!(b),
+            Value::Caches(list) | Value::TrustedKeys(list) => serde_json::json!(list),
+            Value::CachePush(url) if url.is_empty() => serde_json::Value::Null,
+            Value::CachePush(url) => serde_json::json!(url),
         }
     }
 }
@@ -561,6 +638,8 @@ impl fmt::Display for Value {
                 f.write_str(&words.join(" "))
             }
             Value::Dev(b) => write!(f, "{b}"),
+            Value::Caches(list) | Value::TrustedKeys(list) => f.write_str(&list.join(" ")),
+            Value::CachePush(url) => f.write_str(url),
         }
     }
 }
@@ -573,6 +652,18 @@ pub fn is_variable_name(name: &str) -> bool {
         .next()
         .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// Space-separated words of a setting written as text. Pure.
+fn words(text: &str) -> Vec<String> {
+    text.split_whitespace().map(String::from).collect()
+}
+
+/// Why a build cache URL is unusable, if it is: the schemes `cache::CacheUrl` reads. Pure.
+fn cache_url_problem(url: &str) -> Option<String> {
+    crate::cache::CacheUrl::parse(url)
+        .err()
+        .map(|e| e.to_string())
 }
 
 fn bad_value(source: &str, key: Key, value: &str, problem: &str) -> ConfigError {
@@ -707,6 +798,9 @@ impl Layer {
             (DOWNLOAD_TIMEOUT_VAR, Key::DownloadTimeout),
             (MANIFEST_MAX_AGE_VAR, Key::ManifestMaxAge),
             (SIGN_VAR, Key::Sign),
+            (CACHES_VAR, Key::Caches),
+            (CACHE_PUSH_VAR, Key::CachePush),
+            (TRUSTED_KEYS_VAR, Key::TrustedKeys),
         ];
         for (name, key) in vars {
             if let Some(text) = var(name).filter(|v| !v.trim().is_empty()) {
@@ -782,6 +876,12 @@ pub struct Settings {
     pub variables: BTreeMap<String, String>,
     /// Use the servers' `dev` sub-servers and let development versions win.
     pub dev: bool,
+    /// Build caches read before building, in order.
+    pub caches: Vec<String>,
+    /// The build cache `lvm cache push` writes to (empty: none).
+    pub cache_push: String,
+    /// Public keys whose signed cache entries are installed.
+    pub trusted_keys: Vec<String>,
     origins: BTreeMap<Key, Origin>,
 }
 
@@ -800,6 +900,9 @@ impl Default for Settings {
             sign: false,
             variables: BTreeMap::new(),
             dev: false,
+            caches: Vec::new(),
+            cache_push: String::new(),
+            trusted_keys: Vec::new(),
             origins: Key::ALL.iter().map(|k| (*k, Origin::Default)).collect(),
         }
     }
@@ -820,6 +923,9 @@ impl Settings {
             Value::Sign(v) => self.sign = *v,
             Value::Variables(v) => self.variables = v.clone(),
             Value::Dev(v) => self.dev = *v,
+            Value::Caches(v) => self.caches = v.clone(),
+            Value::CachePush(v) => self.cache_push = v.clone(),
+            Value::TrustedKeys(v) => self.trusted_keys = v.clone(),
         }
         self.origins.insert(value.key(), origin.clone());
     }
@@ -839,6 +945,9 @@ impl Settings {
             Key::Sign => Value::Sign(self.sign),
             Key::Variables => Value::Variables(self.variables.clone()),
             Key::Dev => Value::Dev(self.dev),
+            Key::Caches => Value::Caches(self.caches.clone()),
+            Key::CachePush => Value::CachePush(self.cache_push.clone()),
+            Key::TrustedKeys => Value::TrustedKeys(self.trusted_keys.clone()),
         }
     }
 
@@ -967,6 +1076,15 @@ pub struct EnvConfig {
     /// Use the servers' `dev` sub-servers and let development versions win.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dev: Option<bool>,
+    /// Build caches read before building, in order.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub caches: Option<Vec<String>>,
+    /// The build cache `lvm cache push` writes to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cache_push: Option<String>,
+    /// Public keys whose signed cache entries are installed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trusted_keys: Option<Vec<String>>,
 }
 
 impl EnvConfig {
@@ -984,6 +1102,9 @@ impl EnvConfig {
             sign: None,
             variables: None,
             dev: None,
+            caches: None,
+            cache_push: None,
+            trusted_keys: None,
         }
     }
 
@@ -1025,6 +1146,9 @@ impl EnvConfig {
             self.sign.map(Value::Sign),
             self.variables.clone().map(Value::Variables),
             self.dev.map(Value::Dev),
+            self.caches.clone().map(Value::Caches),
+            self.cache_push.clone().map(Value::CachePush),
+            self.trusted_keys.clone().map(Value::TrustedKeys),
         ];
         for value in optional.into_iter().flatten() {
             layer.set(value, origin.clone());
@@ -1053,6 +1177,9 @@ impl EnvConfig {
                 Some(Value::Sign(v)) => config.sign = Some(*v),
                 Some(Value::Variables(v)) => config.variables = Some(v.clone()),
                 Some(Value::Dev(v)) => config.dev = Some(*v),
+                Some(Value::Caches(v)) => config.caches = Some(v.clone()),
+                Some(Value::CachePush(v)) => config.cache_push = Some(v.clone()),
+                Some(Value::TrustedKeys(v)) => config.trusted_keys = Some(v.clone()),
                 None if key == Key::Lua => {
                     return Err(missing(key, &format!("\"{}\"", LuaVersion::default())));
                 }

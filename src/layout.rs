@@ -49,6 +49,8 @@ pub const CACHE_DIR: &str = "cache";
 /// In [`CACHE_DIR`]: source archives downloaded over HTTP(S), one folder per URL (named by the
 /// start of the URL's sha256), so a store hit does not download them again.
 pub const SOURCES_CACHE_DIR: &str = "sources";
+/// The secret key that signs build cache entries (`lvm cache key generate`; owner-only).
+pub const CACHE_SIGNING_KEY_FILE: &str = "cache-signing.key";
 /// Named environments (`lvm env create NAME`).
 pub const ENVS_DIR: &str = "envs";
 /// One absolute environment path per line: every environment sharing the store.

@@ -15,6 +15,7 @@
 
 pub mod api;
 pub mod build;
+pub mod cache;
 pub mod config;
 pub mod curator;
 pub mod digest;

@@ -19,7 +19,9 @@ pub struct BlameArgs {
     #[arg(add = complete::packages())]
     pub names: Vec<String>,
     /// Print a JSON array: name, version, commit, event (kind, summary), time, author,
-    /// requested and required_by (each dependent with its dependency as written).
+    /// requested, from_cache (the build cache its event fetched it from: cache, signed_by,
+    /// bytes, ms; null when built or in the store) and required_by (each dependent with its
+    /// dependency as written).
     #[arg(long)]
     pub json: bool,
 }
@@ -49,6 +51,12 @@ pub fn exec(ctx: &Context, args: BlameArgs) -> Result<i32> {
         ));
         if let Some(e) = &b.event {
             out.push_str(&format!("    by:  {}\n", e.summary));
+        }
+        if let Some(hit) = b.from_cache() {
+            out.push_str(&format!(
+                "    build: from cache {} (signed by {})\n",
+                hit.cache, hit.signed_by
+            ));
         }
         out.push_str(&format!("    why: {}\n", reason_text(b)));
     }
@@ -84,6 +92,7 @@ fn blame_json(b: &Blame) -> serde_json::Value {
         "time": b.when(),
         "author": b.author,
         "requested": b.requested,
+        "from_cache": b.from_cache(),
         "required_by": b.required_by.iter().map(|d| serde_json::json!({
             "name": d.dependent, "dependency": d.dependency,
         })).collect::<Vec<_>>(),

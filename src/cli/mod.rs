@@ -18,6 +18,7 @@ use lvm::errors::ErrorKind;
 // One module per command (or tight group of commands), named after it.
 mod bisect;
 mod blame;
+mod cache;
 mod cherry_pick;
 mod clone;
 mod collections;
@@ -298,6 +299,16 @@ Examples:
   lvm runtime remove luajit")]
     #[command(subcommand)]
     Runtime(runtime::RuntimeCommand),
+    /// Shared, signed build caches on a folder, HTTP(S) or S3-compatible storage: push builds,
+    /// and installs fetch them instead of compiling (docs/cache.md).
+    #[command(after_help = "\
+Examples:
+  lvm cache key generate --name ci-1      a signing key; prints the public key to trust
+  lvm cache push --to s3://team-builds/lvm
+  lvm config set caches s3://team-builds/lvm   installs read it before building
+  lvm cache list                          what the caches hold of this environment")]
+    #[command(subcommand)]
+    Cache(cache::CacheCommand),
     /// Read and change settings (servers, lua, lock_timeout, jobs, color, http_timeout) of the
     /// environment or, with --user, of your user config file.
     #[command(after_help = "\
@@ -699,6 +710,9 @@ impl Context {
             sign: Some(self.settings.sign),
             variables: Some(self.settings.variables.clone()),
             dev: Some(self.settings.dev),
+            caches: Some(self.settings.caches.clone()),
+            cache_push: Some(self.settings.cache_push.clone()),
+            trusted_keys: Some(self.settings.trusted_keys.clone()),
             reporter: Arc::new(progress::Terminal::new()),
             merge_driver: merge_driver::driver_command(),
         }
@@ -907,6 +921,7 @@ fn run(ctx: &Context, command: Command) -> Result<i32> {
         Command::Lua(args) => run::lua(ctx, args),
         Command::Exec(args) => run::exec(ctx, args),
         Command::Runtime(cmd) => runtime::exec(ctx, cmd),
+        Command::Cache(cmd) => cache::exec(ctx, cmd),
         Command::Config(cmd) => config::exec(ctx, cmd),
         Command::Collections(args) => collections::collections(ctx, args),
         Command::Profiles(args) => collections::profiles(ctx, args),

@@ -57,12 +57,13 @@ pub fn exec(ctx: &Context, args: ShowArgs) -> Result<i32> {
     let rock_dir =
         lvm::tree::rock_dir(&env.tree_path(), env.lua(), &name, package.version.as_str());
     let info = lvm::tree::rockfiles::installed_info(&rock_dir, &name, &package.version);
+    let build = lvm::ops::cache::build_origin(env, &package)?;
     if args.json {
         print_json(&serde_json::json!({
             "name": name, "installed": true, "package": package, "summary": info.summary,
             "license": info.license, "homepage": info.homepage,
             "modules": info.modules, "commands": info.commands, "rock_dir": rock_dir,
-            "lua": lua,
+            "lua": lua, "build": build,
         }))?;
         return Ok(exit::OK);
     }
@@ -93,6 +94,13 @@ pub fn exec(ctx: &Context, args: ShowArgs) -> Result<i32> {
         println!("  commands:     {}", info.commands.join(", "));
     }
     println!("  installed in: {}", rock_dir.display());
+    match build {
+        Some(lvm::ops::cache::BuildOrigin::Cache { cache, signed_by }) => {
+            println!("  build:        from cache {cache} (signed by {signed_by})")
+        }
+        Some(lvm::ops::cache::BuildOrigin::Built) => println!("  build:        built here"),
+        None => println!("  build:        not in the store (`lvm sync` builds it)"),
+    }
     Ok(exit::OK)
 }
 

@@ -15,8 +15,9 @@ Examples:
   lvm stats --json  the same as JSON")]
 pub struct StatsArgs {
     /// Print the statistics as a JSON object: events, by_kind (count and total_ms per command
-    /// kind), by_phase (milliseconds), store_hits, builds, hit_rate_percent, slowest_builds and
-    /// packages_over_time.
+    /// kind), by_phase (milliseconds), store_hits, builds, hit_rate_percent, cache_hits (per
+    /// cache URL), cache_bytes, cache_ms, cache_hit_rate_percent, cache_saved_ms_estimate,
+    /// slowest_builds and packages_over_time.
     #[arg(long)]
     pub json: bool,
 }
@@ -45,6 +46,20 @@ pub fn exec(ctx: &Context, args: StatsArgs) -> Result<i32> {
             stats.store_hits, stats.builds
         ),
         None => println!("store: nothing installed yet"),
+    }
+    if let Some(rate) = stats.cache_hit_rate_percent {
+        let hits: u64 = stats.cache_hits.values().sum();
+        let saved = stats
+            .cache_saved_ms_estimate
+            .map(|ms| format!(", about {ms} ms of building saved"))
+            .unwrap_or_default();
+        println!(
+            "build caches: {hits} packages ({rate}% of what the store lacked), {} bytes in {} ms{saved}",
+            stats.cache_bytes, stats.cache_ms
+        );
+        for (cache, n) in &stats.cache_hits {
+            println!("  {cache}: {n}");
+        }
     }
     if !stats.slowest_builds.is_empty() {
         println!("slowest builds:");

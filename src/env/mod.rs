@@ -95,6 +95,12 @@ pub struct OpenOptions {
     pub variables: Option<std::collections::BTreeMap<String, String>>,
     /// Whether dev sub-servers are used, when not the recorded setting.
     pub dev: Option<bool>,
+    /// Build caches to read, when not the recorded setting.
+    pub caches: Option<Vec<String>>,
+    /// The build cache pushes go to, when not the recorded setting.
+    pub cache_push: Option<String>,
+    /// Trusted cache signing keys, when not the recorded setting.
+    pub trusted_keys: Option<Vec<String>>,
     /// Receives progress and notices; [`Silent`] by default.
     pub reporter: Arc<dyn Reporter>,
     /// The shell command of lvm's git merge driver for `manifest.json` (the `lvm` binary,
@@ -118,6 +124,9 @@ impl Default for OpenOptions {
             manifest_max_age: None,
             variables: None,
             dev: None,
+            caches: None,
+            cache_push: None,
+            trusted_keys: None,
             reporter: Arc::new(Silent),
             merge_driver: None,
         }
@@ -159,6 +168,15 @@ impl OpenOptions {
         }
         if let Some(sign) = self.sign {
             config.sign = Some(sign);
+        }
+        if let Some(caches) = &self.caches {
+            config.caches = Some(caches.clone());
+        }
+        if let Some(url) = &self.cache_push {
+            config.cache_push = Some(url.clone());
+        }
+        if let Some(keys) = &self.trusted_keys {
+            config.trusted_keys = Some(keys.clone());
         }
     }
 }

@@ -30,6 +30,12 @@ impl Blame {
     pub fn when(&self) -> Option<DateTime<Utc>> {
         self.event.as_ref().map(|e| e.timestamp)
     }
+
+    /// The build cache its event fetched its build from, when one did (else it was built
+    /// there, or was in the store).
+    pub fn from_cache(&self) -> Option<&crate::ops::cache::CacheHit> {
+        self.event.as_ref()?.from_cache.get(&self.name)
+    }
 }
 
 /// Blames `names` (every installed package when empty), sorted by name. The log is read from

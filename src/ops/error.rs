@@ -544,6 +544,20 @@ pub enum Error {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
+    Cache(#[from] crate::cache::CacheError),
+    #[error(transparent)]
+    CacheKey(#[from] crate::cache::keys::KeyError),
+    #[error(
+        "no build cache to push to: pass --to URL, or set cache_push (`lvm config set \
+         cache_push s3://bucket/lvm`)"
+    )]
+    NoCachePushTarget,
+    #[error(
+        "no build cache configured: pass --from URL, or set caches (`lvm config set caches \
+         file:///srv/lvm-cache`)"
+    )]
+    NoCaches,
+    #[error(transparent)]
     Tree(#[from] TreeError),
     #[error(transparent)]
     Link(#[from] LinkError),
@@ -888,6 +902,9 @@ impl Error {
             E::Sharing(e) => e.kind(),
             E::Fetch(e) => e.kind(),
             E::Server(e) => e.kind(),
+            E::Cache(e) => e.kind(),
+            E::CacheKey(crate::cache::keys::KeyError::Io { .. }) => ErrorKind::Other,
+            E::CacheKey(_) | E::NoCachePushTarget | E::NoCaches => ErrorKind::BadInput,
             E::Manifest(_) | E::Event(_) => ErrorKind::Damaged,
             E::Config(_) | E::Version(_) | E::Rockspec(_) | E::Project(_) | E::Develop(_) => {
                 ErrorKind::BadInput

@@ -24,6 +24,8 @@ pub struct EventRef {
     pub kind: EventKind,
     pub summary: String,
     pub timestamp: DateTime<Utc>,
+    /// The packages a build cache supplied in that event, by name (none in older events).
+    pub from_cache: std::collections::BTreeMap<String, crate::ops::cache::CacheHit>,
 }
 
 impl EventRef {
@@ -33,6 +35,7 @@ impl EventRef {
             kind: logged.event.kind,
             summary: logged.event.summary(),
             timestamp: logged.event.timestamp,
+            from_cache: crate::ops::cache::all_supplied(&logged.event.details),
         }
     }
 

@@ -7,6 +7,7 @@
 
 pub mod bisect;
 pub mod blame;
+pub mod cache;
 pub mod cherry_pick;
 pub mod clone;
 pub mod develop;

@@ -233,31 +233,51 @@ pub fn binary_rock_arch(files: &[String]) -> String {
     }
 }
 
+/// A binary rock made of a built prefix, in memory.
+pub struct BinaryRock {
+    /// `<name>-<version>.<arch>.rock`.
+    pub file: String,
+    pub bytes: Vec<u8>,
+    /// The sha256 of every file it holds, by `/`-separated path.
+    pub files: BTreeMap<String, String>,
+}
+
 /// Packs a built rock prefix (a store entry: the rockspec, `rock_manifest`, `lua/`, `lib/`,
-/// `bin/`, `doc/`) into `<out_dir>/<name>-<version>.<arch>.rock`, the binary rock layout
-/// `luarocks install` reads.
-pub fn pack_binary_rock(
-    prefix: &Path,
-    name: &str,
-    version: &Version,
-    out_dir: &Path,
-) -> Result<PathBuf> {
+/// `bin/`, `doc/`) as the binary rock layout `luarocks install` reads.
+pub fn binary_rock(prefix: &Path, name: &str, version: &Version) -> Result<BinaryRock> {
     let pack_error = |source| Error::Pack {
         path: prefix.to_path_buf(),
         source,
     };
     let files = packable_files(prefix).map_err(pack_error)?;
     let mut entries = Vec::with_capacity(files.len());
+    let mut hashes = BTreeMap::new();
     for rel in &files {
         let path = prefix.join(rel);
         let bytes = std::fs::read(&path).map_err(fs_error("read", &path))?;
+        hashes.insert(rel.clone(), crate::digest::sha256_bytes(&bytes));
         entries.push((rel.clone(), bytes, is_executable(&path)));
     }
-    let rock = deterministic_zip(&entries).map_err(pack_error)?;
+    let bytes = deterministic_zip(&entries).map_err(pack_error)?;
     let arch = binary_rock_arch(&files);
+    Ok(BinaryRock {
+        file: crate::server::rock_file_name(name, version, &arch),
+        bytes,
+        files: hashes,
+    })
+}
+
+/// [`binary_rock`] written into `out_dir` as `<name>-<version>.<arch>.rock`.
+pub fn pack_binary_rock(
+    prefix: &Path,
+    name: &str,
+    version: &Version,
+    out_dir: &Path,
+) -> Result<PathBuf> {
+    let rock = binary_rock(prefix, name, version)?;
     std::fs::create_dir_all(out_dir).map_err(fs_error("create the output folder", out_dir))?;
-    let out = out_dir.join(crate::server::rock_file_name(name, version, &arch));
-    write_published(&out, &rock)?;
+    let out = out_dir.join(&rock.file);
+    write_published(&out, &rock.bytes)?;
     Ok(out)
 }
 

@@ -20,6 +20,17 @@ pub struct Stats {
     pub builds: u64,
     /// Store hits / (hits + builds), in percent; none before anything was installed.
     pub hit_rate_percent: Option<u64>,
+    /// Packages a build cache supplied (they count among `store_hits`), per cache URL.
+    pub cache_hits: BTreeMap<String, u64>,
+    /// Rock bytes downloaded from caches, and milliseconds spent fetching them.
+    pub cache_bytes: u64,
+    pub cache_ms: u64,
+    /// Cache hits / (cache hits + builds), in percent: how often a package the store lacked
+    /// came from a cache instead of a compiler; none before either happened.
+    pub cache_hit_rate_percent: Option<u64>,
+    /// The time caches saved, estimated: the cache hits times this history's average
+    /// milliseconds per build, less the time spent fetching; none without a build to average.
+    pub cache_saved_ms_estimate: Option<u64>,
     /// The events whose build phase took longest, newest first among equals.
     pub slowest_builds: Vec<SlowEvent>,
     /// Installed packages after each event, oldest first (the tree's growth).
@@ -60,6 +71,11 @@ pub fn stats(events: &[(String, &crate::events::Event, usize)]) -> Stats {
             *out.by_phase.entry(phase.clone()).or_default() += ms;
         }
         out.store_hits += u64::from(event.store_hits);
+        for hit in crate::ops::cache::all_supplied(&event.details).into_values() {
+            *out.cache_hits.entry(hit.cache).or_default() += 1;
+            out.cache_bytes += hit.bytes;
+            out.cache_ms += hit.ms;
+        }
         out.builds += u64::from(event.builds);
         let build_ms = event.durations_ms.get("build").copied().unwrap_or(0);
         if event.builds > 0 {
@@ -74,6 +90,12 @@ pub fn stats(events: &[(String, &crate::events::Event, usize)]) -> Stats {
     }
     let seen = out.store_hits + out.builds;
     out.hit_rate_percent = (seen > 0).then(|| out.store_hits * 100 / seen);
+    let cache_hits: u64 = out.cache_hits.values().sum();
+    let missed = cache_hits + out.builds;
+    out.cache_hit_rate_percent = (missed > 0).then(|| cache_hits * 100 / missed);
+    let build_ms: u64 = slow.iter().map(|s| s.build_ms).sum();
+    out.cache_saved_ms_estimate = (out.builds > 0 && cache_hits > 0)
+        .then(|| (cache_hits * build_ms / out.builds).saturating_sub(out.cache_ms));
     slow.reverse();
     slow.sort_by_key(|s| std::cmp::Reverse(s.build_ms));
     slow.truncate(5);

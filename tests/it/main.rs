@@ -17,6 +17,7 @@ mod common;
 mod api_errors;
 mod bench_smoke;
 mod build;
+mod cache;
 mod config_cli;
 mod curator;
 mod develop;

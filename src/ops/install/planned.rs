@@ -67,6 +67,8 @@ pub(in crate::ops) fn prepared_plan(
         requested,
         &mut timings,
     )?;
+    let mut event = event;
+    event.details.extend(session.caches.event_details(&target));
     Ok(Planned {
         current: current.clone(),
         target,

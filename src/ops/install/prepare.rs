@@ -335,7 +335,16 @@ pub(in crate::ops) fn ensure_package(
         local_inputs.as_deref(),
         &session.build_ctx,
     );
-    if let Some(stored) = intact_entry(session, &key)? {
+    let ready = match intact_entry(session, &key)? {
+        Some(stored) => Some(stored),
+        None => session.caches.fetch_into_store(
+            &session.store,
+            &session.pins,
+            &key,
+            session.scratch.path(),
+        )?,
+    };
+    if let Some(stored) = ready {
         let source = with_source_record(
             source,
             stored.meta.extra.get("source_sha256"),

@@ -70,6 +70,16 @@ pub(in crate::ops) fn rebuild_recorded(
             source,
         }
     })?;
+    // The recorded key is all a cache needs: no sources are fetched for a cache hit.
+    let cached = session.caches.fetch_into_store(
+        &session.store,
+        &session.pins,
+        &key,
+        session.scratch.path(),
+    )?;
+    if cached.is_some() {
+        return Ok(());
+    }
     let (text, hint, expected) = match &package.source {
         PackageSource::Server {
             server,

@@ -66,6 +66,8 @@ pub struct Session {
     pub(in crate::ops) unreachable: Vec<String>,
     /// Where progress goes (the environment's reporter).
     pub(in crate::ops) reporter: Arc<dyn Reporter>,
+    /// The build caches read before building what the store lacks.
+    pub(in crate::ops) caches: crate::ops::cache::Caches,
 }
 
 impl Session {
@@ -147,6 +149,11 @@ impl Session {
                 variables: env.config().variables.clone().unwrap_or_default(),
                 ..BuildContext::from_env(lua, &headers, interpreter.bin.as_deref())
             },
+            caches: crate::ops::cache::Caches::open(
+                env.config(),
+                &fetch_opts,
+                env.reporter_handle(),
+            ),
             fetch_opts,
             unreachable: failures,
             reporter: env.reporter_handle(),

@@ -1,7 +1,7 @@
 //! A small real HTTP/1.1 server on 127.0.0.1 for tests: serves a directory (with an ETag per
 //! file, answering 304 to a matching If-None-Match), can be told to answer a given status or to
-//! stall on chosen paths, counts requests per path, and shuts down (joining its threads) when
-//! dropped.
+//! stall on chosen paths, to store PUT bodies (as WebDAV servers and upload endpoints do),
+//! counts requests per path, and shuts down (joining its threads) when dropped.
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -16,6 +16,8 @@ use std::time::Duration;
 const MAX_CONNECTIONS: usize = 32;
 /// Largest request head accepted.
 const MAX_HEAD: usize = 16 * 1024;
+/// Largest PUT body accepted.
+const MAX_BODY: usize = 64 << 20;
 
 /// How the server answers a path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,6 +39,8 @@ struct Shared {
     not_modified: Mutex<HashMap<String, usize>>,
     shutdown: AtomicBool,
     active: AtomicUsize,
+    /// Whether PUT stores its body under the root (else 405).
+    puts: AtomicBool,
 }
 
 /// The server. `url()` is its base URL, e.g. `http://127.0.0.1:40123`.
@@ -58,6 +62,7 @@ impl TestServer {
             not_modified: Mutex::new(HashMap::new()),
             shutdown: AtomicBool::new(false),
             active: AtomicUsize::new(0),
+            puts: AtomicBool::new(false),
         });
         let acceptor = {
             let shared = Arc::clone(&shared);
@@ -91,6 +96,12 @@ impl TestServer {
 
     pub fn respond_500(&self, path: &str) {
         self.respond_status(path, 500);
+    }
+
+    /// Stores the body of each PUT under the root from now on (written to a temporary file and
+    /// renamed, so a concurrent GET sees the old file or the new one), answering 201.
+    pub fn accept_puts(&self) {
+        self.shared.puts.store(true, Ordering::SeqCst);
     }
 
     /// Never answers requests for `path`.
@@ -183,7 +194,14 @@ fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
 
 fn handle(mut stream: TcpStream, shared: &Shared) {
     let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-    let Some((method, path, if_none_match)) = read_request_head(&mut stream) else {
+    let Some(Request {
+        method,
+        path,
+        if_none_match,
+        length,
+        leftover,
+    }) = read_request_head(&mut stream)
+    else {
         return;
     };
     let path = normalize(&percent_decode(&path));
@@ -223,6 +241,14 @@ fn handle(mut stream: TcpStream, shared: &Shared) {
             let body = format!("status {status} for {path}\n");
             let _ = write_response(&mut stream, status, body.as_bytes(), head_only);
         }
+        None if method == "PUT" => {
+            let status = if shared.puts.load(Ordering::SeqCst) {
+                store_put(&mut stream, &shared.root, &path, length, leftover)
+            } else {
+                405
+            };
+            let _ = write_response(&mut stream, status, b"", false);
+        }
         None => match resolve(&shared.root, &path).and_then(|p| std::fs::read(p).ok()) {
             Some(body) if if_none_match.as_deref() == Some(etag(&body).as_str()) => {
                 *shared
@@ -255,30 +281,82 @@ fn etag(body: &[u8]) -> String {
     format!("\"{:x}-{hash:016x}\"", body.len())
 }
 
-/// Reads up to the blank line; returns (method, target, the If-None-Match header).
-fn read_request_head(stream: &mut TcpStream) -> Option<(String, String, Option<String>)> {
+/// What the server reads of a request before answering it.
+struct Request {
+    method: String,
+    path: String,
+    if_none_match: Option<String>,
+    /// Content-Length (0 without one).
+    length: usize,
+    /// The body bytes read along with the head.
+    leftover: Vec<u8>,
+}
+
+/// Reads up to the blank line.
+fn read_request_head(stream: &mut TcpStream) -> Option<Request> {
     let mut head = Vec::new();
     let mut buf = [0u8; 1024];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+    let end = loop {
+        if let Some(at) = head.windows(4).position(|w| w == b"\r\n\r\n") {
+            break at + 4;
+        }
         let n = stream.read(&mut buf).ok()?;
         if n == 0 || head.len() + n > MAX_HEAD {
             return None;
         }
         head.extend_from_slice(&buf[..n]);
-    }
+    };
+    let leftover = head.split_off(end);
     let text = String::from_utf8_lossy(&head);
-    let mut lines = text.lines();
-    let mut parts = lines.next()?.split_whitespace();
-    let if_none_match = lines.find_map(|line| {
-        let (name, value) = line.split_once(':')?;
-        name.eq_ignore_ascii_case("if-none-match")
-            .then(|| value.trim().to_string())
+    let header = |wanted: &str| {
+        text.lines().skip(1).find_map(|line| {
+            let (name, value) = line.split_once(':')?;
+            name.trim()
+                .eq_ignore_ascii_case(wanted)
+                .then(|| value.trim().to_string())
+        })
+    };
+    let mut parts = text.lines().next()?.split_whitespace();
+    Some(Request {
+        method: parts.next()?.to_string(),
+        path: parts.next()?.to_string(),
+        if_none_match: header("if-none-match"),
+        length: header("content-length")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0),
+        leftover,
+    })
+}
+
+/// Reads a PUT body of `length` bytes (`leftover` came with the head) and stores it at `path`
+/// under `root`; returns the status to answer.
+fn store_put(
+    stream: &mut TcpStream,
+    root: &Path,
+    path: &str,
+    length: usize,
+    mut body: Vec<u8>,
+) -> u16 {
+    let rel = Path::new(path.trim_start_matches('/'));
+    if length > MAX_BODY || rel.components().any(|c| !matches!(c, Component::Normal(_))) {
+        return 400;
+    }
+    let mut buf = [0u8; 64 * 1024];
+    while body.len() < length {
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => return 400,
+            Ok(n) => body.extend_from_slice(&buf[..n]),
+        }
+    }
+    body.truncate(length);
+    let full = root.join(rel);
+    let dir = full.parent().unwrap_or(root);
+    let stored = std::fs::create_dir_all(dir).and_then(|()| {
+        let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+        tmp.write_all(&body)?;
+        tmp.persist(&full).map(|_| ()).map_err(|e| e.error)
     });
-    Some((
-        parts.next()?.to_string(),
-        parts.next()?.to_string(),
-        if_none_match,
-    ))
+    if stored.is_ok() { 201 } else { 500 }
 }
 
 /// Maps a URL path to a file under `root`, refusing anything that is not a plain relative path.
@@ -336,6 +414,9 @@ fn write_response(
 ) -> std::io::Result<()> {
     let reason = match status {
         200 => "OK",
+        201 => "Created",
+        400 => "Bad Request",
+        405 => "Method Not Allowed",
         404 => "Not Found",
         500 => "Internal Server Error",
         503 => "Service Unavailable",

@@ -6,6 +6,7 @@
 pub mod git_http;
 pub mod http_server;
 pub mod rocks;
+pub mod s3_server;
 pub mod versions;
 
 use std::io::Write;

@@ -204,6 +204,22 @@ impl Lvm {
             .env_remove("LVM_DOWNLOAD_TIMEOUT")
             .env_remove("LVM_MANIFEST_MAX_AGE")
             .env_remove("LVM_LUA_BIN")
+            .env_remove("LVM_CACHES")
+            .env_remove("LVM_CACHE_PUSH")
+            .env_remove("LVM_TRUSTED_KEYS")
+            .env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY")
+            .env_remove("AWS_SESSION_TOKEN")
+            .env_remove("AWS_PROFILE")
+            .env_remove("AWS_ENDPOINT_URL")
+            .env_remove("AWS_REGION")
+            .env_remove("AWS_DEFAULT_REGION")
+            // Never the developer's own AWS files.
+            .env(
+                "AWS_SHARED_CREDENTIALS_FILE",
+                self.root.path().join("aws/credentials"),
+            )
+            .env("AWS_CONFIG_FILE", self.root.path().join("aws/config"))
             .env("NO_COLOR", "1")
             .current_dir(self.root.path());
         cmd

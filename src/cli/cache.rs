@@ -1,0 +1,167 @@
+//! `lvm cache push | pull | list | verify | key generate`: the shared, signed build caches
+//! (folders, HTTP(S), S3-compatible storage) an environment's builds travel through.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::Subcommand;
+
+use super::{Context, outcome};
+use lvm::ops::cache::{self, CacheReport};
+
+#[derive(Debug, Subcommand)]
+pub enum CacheCommand {
+    /// Upload the builds of the environment's packages (or the named ones) to a cache, signed
+    /// with your key (`lvm cache key generate`).
+    #[command(after_help = "\
+Examples:
+  lvm cache push                          every package, to the cache_push setting's cache
+  lvm cache push --to s3://team-builds/lvm luasocket
+  lvm cache push --to file:///srv/lvm-cache --json")]
+    Push {
+        /// Package names; all the environment's packages when none is given.
+        names: Vec<String>,
+        /// The cache to write to (file://, http(s)://, s3://bucket/prefix) instead of cache_push.
+        #[arg(long, value_name = "URL")]
+        to: Option<String>,
+        /// The signing key file (default: cache-signing.key in the lvm home).
+        #[arg(long, value_name = "FILE")]
+        key: Option<PathBuf>,
+        /// Print what was uploaded as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Fetch the builds the store lacks from the caches (checked as an install checks them),
+    /// so the next change needs no compiler for them.
+    #[command(after_help = "\
+Examples:
+  lvm cache pull                           from the caches setting, in order
+  lvm cache pull --from https://cache.example.org/lvm")]
+    Pull {
+        names: Vec<String>,
+        /// Read this cache instead of the caches setting.
+        #[arg(long, value_name = "URL")]
+        from: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Which of the environment's packages each cache holds, signed by a trusted key.
+    #[command(after_help = "\
+Examples:
+  lvm cache list
+  lvm cache list --from s3://team-builds/lvm --json")]
+    List {
+        names: Vec<String>,
+        #[arg(long, value_name = "URL")]
+        from: Option<String>,
+        /// Print a JSON array: per cache, each package's name, version, store_key, status
+        /// (present, missing, refused) and detail.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Download the environment's entries from each cache and check their signature and every
+    /// file hash.
+    #[command(after_help = "\
+Examples:
+  lvm cache verify
+  lvm cache verify --from file:///srv/lvm-cache luasocket")]
+    Verify {
+        names: Vec<String>,
+        #[arg(long, value_name = "URL")]
+        from: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Signing keys.
+    #[command(subcommand)]
+    Key(KeyCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Make a new ed25519 signing key and print its public key, for the trusted_keys setting.
+    #[command(after_help = "\
+Examples:
+  lvm cache key generate --name ci-builds-1
+  lvm config set --user trusted_keys \"$(lvm cache key generate --name me-1)\"")]
+    Generate {
+        /// The key's name, shown when an entry it signed is checked.
+        #[arg(long, default_value = "lvm-cache-1")]
+        name: String,
+        /// Where to write the secret key (default: cache-signing.key in the lvm home).
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+}
+
+pub fn exec(ctx: &Context, command: CacheCommand) -> Result<i32> {
+    match command {
+        CacheCommand::Push {
+            names,
+            to,
+            key,
+            json,
+        } => {
+            let env = ctx.open()?;
+            let key = key.unwrap_or_else(|| cache::default_key_file(env.home()));
+            let report = cache::push(&env, &names, to.as_deref(), &key)?;
+            let failed = report.packages.iter().any(|p| p.status == "skipped");
+            print_reports(ctx, json, &[report])?;
+            Ok(if failed { 1 } else { 0 })
+        }
+        CacheCommand::Pull { names, from, json } => {
+            let env = ctx.open()?;
+            let reports = cache::pull(&env, &names, from.as_deref())?;
+            print_reports(ctx, json, &reports)?;
+            Ok(0)
+        }
+        CacheCommand::List { names, from, json } => {
+            let env = ctx.open()?;
+            let reports = cache::list(&env, &names, from.as_deref())?;
+            print_reports(ctx, json, &reports)?;
+            Ok(0)
+        }
+        CacheCommand::Verify { names, from, json } => {
+            let env = ctx.open()?;
+            let reports = cache::verify(&env, &names, from.as_deref())?;
+            let refused = reports
+                .iter()
+                .flat_map(|r| &r.packages)
+                .any(|p| p.status == "refused");
+            print_reports(ctx, json, &reports)?;
+            Ok(if refused { 1 } else { 0 })
+        }
+        CacheCommand::Key(KeyCommand::Generate { name, out }) => {
+            let file = out.unwrap_or_else(|| cache::default_key_file(&ctx.home));
+            let public = cache::generate_key(&name, &file)?;
+            eprintln!(
+                "secret key written to {} (keep it private; CI needs a copy to push)",
+                file.display()
+            );
+            println!("{public}");
+            Ok(0)
+        }
+    }
+}
+
+/// One block per cache: its URL, then a line per package.
+fn print_reports(ctx: &Context, json: bool, reports: &[CacheReport]) -> Result<()> {
+    let mut text = Vec::new();
+    for report in reports {
+        text.push(format!("{}:", report.cache));
+        if report.packages.is_empty() {
+            text.push("  nothing to do".to_string());
+        }
+        for p in &report.packages {
+            let mut line = format!("  {} {}: {}", p.name, p.version, p.status);
+            if let Some(bytes) = p.bytes {
+                line.push_str(&format!(" ({bytes} bytes)"));
+            }
+            if let Some(detail) = &p.detail {
+                line.push_str(&format!(" ({detail})"));
+            }
+            text.push(line);
+        }
+    }
+    outcome::print(ctx, json, serde_json::to_value(reports)?, text.join("\n"))
+}

@@ -1,0 +1,578 @@
+//! Build caches seen from an environment: store entries read from the configured caches before
+//! a build ([`Caches::fetch_into_store`], the install's one hook), and `lvm cache push`, `pull`,
+//! `list`, `verify` and `key generate` over the environment's packages.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::cache::keys::{PublicKey, SecretKey};
+use crate::cache::s3::S3Settings;
+use crate::cache::{Cache, CacheError, Pushed};
+use crate::config::EnvConfig;
+use crate::env::{Environment, Home};
+use crate::errors::error_text;
+use crate::fetch::FetchOptions;
+use crate::manifest::Package;
+use crate::ops::{Error, Result};
+use crate::report::Reporter;
+use crate::store::{Pins, RockMeta, Store, StoreKey, StoredRock};
+
+/// The store metadata entries that record where a build came from when a cache supplied it.
+pub const FROM_CACHE_KEY: &str = "from_cache";
+pub const SIGNED_BY_KEY: &str = "cache_signed_by";
+
+/// One package a cache supplied during a change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CacheHit {
+    /// The cache's URL.
+    pub cache: String,
+    /// The name of the key that signed the entry.
+    pub signed_by: String,
+    /// Bytes of the rock downloaded.
+    pub bytes: u64,
+    /// Milliseconds from asking the cache to the entry being in the store.
+    pub ms: u64,
+}
+
+/// The caches a change reads, with the keys it trusts.
+pub struct Caches {
+    caches: Vec<Cache>,
+    trusted: Vec<PublicKey>,
+    /// Caches that failed once in this change: skipped from then on, so a cache that is down
+    /// costs one timeout, not one per package.
+    down: Mutex<BTreeSet<String>>,
+    hits: Mutex<BTreeMap<StoreKey, CacheHit>>,
+    reporter: Arc<dyn Reporter>,
+}
+
+impl Caches {
+    /// The caches the settings list, opened with `opts` as their limits; one that cannot be
+    /// opened is noted through `reporter` and left out.
+    pub fn open(config: &EnvConfig, opts: &FetchOptions, reporter: Arc<dyn Reporter>) -> Caches {
+        let urls = config.caches.clone().unwrap_or_default();
+        let s3 = s3_settings();
+        let mut caches = Vec::new();
+        for url in urls {
+            match Cache::open(&url, opts, &s3) {
+                Ok(cache) => caches.push(cache),
+                Err(e) => reporter.warning(&format!("{}; not used", error_text(&e))),
+            }
+        }
+        let trusted = trusted_keys(config);
+        if !caches.is_empty() && trusted.is_empty() {
+            reporter.warning(
+                "build caches are set but trusted_keys is empty: no cache entry can be trusted, \
+                 so lvm builds instead (trust the public key that signs your team's entries: \
+                 `lvm config set trusted_keys NAME:KEY`)",
+            );
+        }
+        Caches {
+            caches,
+            trusted,
+            down: Mutex::new(BTreeSet::new()),
+            hits: Mutex::new(BTreeMap::new()),
+            reporter,
+        }
+    }
+
+    /// Looks `key` up in each cache in turn and inserts the first entry that checks out into
+    /// the store. A cache that fails (down, slow, refused entry) is a note and lvm goes on to
+    /// the next one, then builds: only the store can fail this.
+    pub(in crate::ops) fn fetch_into_store(
+        &self,
+        store: &Store,
+        pins: &Pins,
+        key: &StoreKey,
+        scratch: &Path,
+    ) -> Result<Option<StoredRock>> {
+        if self.trusted.is_empty() {
+            return Ok(None);
+        }
+        for cache in &self.caches {
+            if self
+                .down
+                .lock()
+                .expect("not poisoned")
+                .contains(cache.url())
+            {
+                continue;
+            }
+            let started = Instant::now();
+            let fetched = match cache.fetch(key, &self.trusted, scratch) {
+                Ok(Some(fetched)) => fetched,
+                Ok(None) => continue,
+                Err(e @ CacheError::Refused { .. }) | Err(e @ CacheError::Unpack { .. }) => {
+                    self.reporter
+                        .warning(&format!("{}; building it instead", error_text(&e)));
+                    continue;
+                }
+                Err(e) => {
+                    self.down
+                        .lock()
+                        .expect("not poisoned")
+                        .insert(cache.url().to_string());
+                    self.reporter.warning(&format!(
+                        "{}; not used for the rest of this command",
+                        error_text(&e)
+                    ));
+                    continue;
+                }
+            };
+            pins.pin(key)?;
+            let mut extra = fetched.meta.extra.clone();
+            extra.insert(FROM_CACHE_KEY.to_string(), cache.url().to_string());
+            extra.insert(SIGNED_BY_KEY.to_string(), fetched.signed_by.clone());
+            let stored = store.insert(
+                key,
+                &fetched.prefix,
+                RockMeta {
+                    name: fetched.meta.name.clone(),
+                    version: fetched.meta.version.clone(),
+                    extra,
+                },
+            )?;
+            self.hits.lock().expect("not poisoned").insert(
+                key.clone(),
+                CacheHit {
+                    cache: cache.url().to_string(),
+                    signed_by: fetched.signed_by,
+                    bytes: fetched.bytes,
+                    ms: started.elapsed().as_millis() as u64,
+                },
+            );
+            return Ok(Some(stored));
+        }
+        Ok(None)
+    }
+
+    /// The packages caches supplied so far, by store key.
+    pub fn hits(&self) -> BTreeMap<StoreKey, CacheHit> {
+        self.hits.lock().expect("not poisoned").clone()
+    }
+
+    /// The event details recording which packages of `target` a cache supplied (see
+    /// [`provenance_details`]).
+    pub(in crate::ops) fn event_details(
+        &self,
+        target: &crate::manifest::Manifest,
+    ) -> BTreeMap<String, String> {
+        let hits = self.hits();
+        let supplied = target.packages.iter().filter_map(|(name, package)| {
+            let key = StoreKey::parse(&package.store_key).ok()?;
+            hits.get(&key).map(|hit| (name.as_str(), hit))
+        });
+        provenance_details(supplied)
+    }
+}
+
+/// The event details prefix of a package a cache supplied: `cache.<name>.url`, `.signed_by`,
+/// `.bytes` and `.ms` (docs/events.md).
+pub const DETAILS_PREFIX: &str = "cache.";
+
+/// Event details for packages a cache supplied, four entries each. Pure.
+pub fn provenance_details<'a>(
+    supplied: impl Iterator<Item = (&'a str, &'a CacheHit)>,
+) -> BTreeMap<String, String> {
+    let mut details = BTreeMap::new();
+    for (name, hit) in supplied {
+        let key = |field: &str| format!("{DETAILS_PREFIX}{name}.{field}");
+        details.insert(key("url"), hit.cache.clone());
+        details.insert(key("signed_by"), hit.signed_by.clone());
+        details.insert(key("bytes"), hit.bytes.to_string());
+        details.insert(key("ms"), hit.ms.to_string());
+    }
+    details
+}
+
+/// The cache that supplied `name` in an event with these details, if one did. Pure.
+pub fn supplied_by(details: &BTreeMap<String, String>, name: &str) -> Option<CacheHit> {
+    let get = |field: &str| details.get(&format!("{DETAILS_PREFIX}{name}.{field}"));
+    Some(CacheHit {
+        cache: get("url")?.clone(),
+        signed_by: get("signed_by").cloned().unwrap_or_default(),
+        bytes: get("bytes").and_then(|b| b.parse().ok()).unwrap_or(0),
+        ms: get("ms").and_then(|b| b.parse().ok()).unwrap_or(0),
+    })
+}
+
+/// Every package an event's details say a cache supplied, by name. Pure.
+pub fn all_supplied(details: &BTreeMap<String, String>) -> BTreeMap<String, CacheHit> {
+    details
+        .keys()
+        .filter_map(|k| k.strip_prefix(DETAILS_PREFIX)?.strip_suffix(".url"))
+        .filter_map(|name| Some((name.to_string(), supplied_by(details, name)?)))
+        .collect()
+}
+
+/// Where this machine's build of a package came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "from", rename_all = "snake_case")]
+pub enum BuildOrigin {
+    /// Fetched from a build cache, signed by the named key.
+    Cache { cache: String, signed_by: String },
+    /// Built on this machine.
+    Built,
+}
+
+/// Where the store's build of `package` came from; `None` when the store lacks it.
+pub fn build_origin(env: &Environment, package: &Package) -> Result<Option<BuildOrigin>> {
+    let Ok(key) = StoreKey::parse(&package.store_key) else {
+        return Ok(None);
+    };
+    let Some(stored) = env.home().store()?.get(&key)? else {
+        return Ok(None);
+    };
+    let extra = &stored.meta.extra;
+    Ok(Some(match extra.get(FROM_CACHE_KEY) {
+        Some(cache) => BuildOrigin::Cache {
+            cache: cache.clone(),
+            signed_by: extra.get(SIGNED_BY_KEY).cloned().unwrap_or_default(),
+        },
+        None => BuildOrigin::Built,
+    }))
+}
+
+/// Where S3 requests go and as whom: the AWS variables and files of this process.
+fn s3_settings() -> S3Settings {
+    S3Settings::from_env(|name| std::env::var(name).ok())
+}
+
+/// The trusted keys of the settings (validated when they were read).
+fn trusted_keys(config: &EnvConfig) -> Vec<PublicKey> {
+    config
+        .trusted_keys
+        .iter()
+        .flatten()
+        .filter_map(|k| PublicKey::parse(k).ok())
+        .collect()
+}
+
+/// Where `lvm cache key generate` puts the signing key, and `push` looks for it.
+pub fn default_key_file(home: &Home) -> PathBuf {
+    home.root.join(crate::layout::CACHE_SIGNING_KEY_FILE)
+}
+
+/// `lvm cache key generate`: a new signing key named `name`, written to `file` (never over an
+/// existing one). Returns the public key to list in `trusted_keys`.
+pub fn generate_key(name: &str, file: &Path) -> Result<PublicKey> {
+    let key = SecretKey::generate(name)?;
+    key.write_new(file)?;
+    Ok(key.public())
+}
+
+/// What happened to one package.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PackageRow {
+    pub name: String,
+    pub version: String,
+    pub store_key: String,
+    /// `uploaded`, `present`, `fetched`, `in-store`, `ok`, `missing`, `refused`, `skipped`.
+    pub status: String,
+    /// Why, for `refused` and `skipped`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// Bytes moved (uploads, downloads).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bytes: Option<u64>,
+}
+
+/// What one command did with one cache.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CacheReport {
+    pub cache: String,
+    pub packages: Vec<PackageRow>,
+}
+
+/// The environment's packages named in `names` (all when empty), by name.
+fn chosen_packages(env: &Environment, names: &[String]) -> Result<BTreeMap<String, Package>> {
+    let manifest = env.manifest()?;
+    if names.is_empty() {
+        return Ok(manifest.packages);
+    }
+    let mut chosen = BTreeMap::new();
+    for name in names {
+        let name = name.to_ascii_lowercase();
+        let package = manifest
+            .packages
+            .get(&name)
+            .ok_or_else(|| Error::NotInstalled { name: name.clone() })?;
+        chosen.insert(name, package.clone());
+    }
+    Ok(chosen)
+}
+
+fn row(name: &str, package: &Package, status: &str, detail: Option<String>) -> PackageRow {
+    PackageRow {
+        name: name.to_string(),
+        version: package.version.to_string(),
+        store_key: package.store_key.clone(),
+        status: status.to_string(),
+        detail,
+        bytes: None,
+    }
+}
+
+/// The caches a read command uses: `from`, else the configured ones.
+fn read_caches(env: &Environment, from: Option<&str>) -> Result<Vec<Cache>> {
+    let urls = match from {
+        Some(url) => vec![url.to_string()],
+        None => env.config().caches.clone().unwrap_or_default(),
+    };
+    if urls.is_empty() {
+        return Err(Error::NoCaches);
+    }
+    let opts = fetch_options(env);
+    let s3 = s3_settings();
+    urls.iter()
+        .map(|url| Cache::open(url, &opts, &s3).map_err(Error::from))
+        .collect()
+}
+
+fn fetch_options(env: &Environment) -> FetchOptions {
+    crate::fetch::fetch_options(env.config().http_timeout(), env.config().download_timeout())
+}
+
+/// `lvm cache push [--to URL] [NAME...]`: uploads the store entries of the environment's
+/// packages (or the named ones), signed with the key in `key_file`, to `to` or the `cache_push`
+/// setting. Linked packages (symlinks into a working copy) are skipped.
+pub fn push(
+    env: &Environment,
+    names: &[String],
+    to: Option<&str>,
+    key_file: &Path,
+) -> Result<CacheReport> {
+    let url = match to {
+        Some(url) => url.to_string(),
+        None => env
+            .config()
+            .cache_push
+            .clone()
+            .filter(|u| !u.is_empty())
+            .ok_or(Error::NoCachePushTarget)?,
+    };
+    let signer = SecretKey::load(key_file)?;
+    let cache = Cache::open(&url, &fetch_options(env), &s3_settings())?;
+    let packages = chosen_packages(env, names)?;
+    let store = env.home().store()?;
+    let scratch = env.scratch("cache-push-")?;
+    let lua = env.config().lua.to_string();
+    let mut rows = Vec::new();
+    for (name, package) in &packages {
+        if package.source.linked_path().is_some() {
+            let why = "a linked package: its files are a working copy".to_string();
+            rows.push(row(name, package, "skipped", Some(why)));
+            continue;
+        }
+        let Some(stored) = intact_store_entry(&store, package)? else {
+            let why = "its build is not in the store, or was changed there; `lvm sync` builds it \
+                       again"
+                .to_string();
+            rows.push(row(name, package, "skipped", Some(why)));
+            continue;
+        };
+        let rock = crate::ops::publish::binary_rock(&stored.prefix, name, &package.version)?;
+        let meta = crate::cache::entry::EntryMeta {
+            format: crate::cache::entry::ENTRY_FORMAT.writes,
+            key: stored.key.clone(),
+            name: name.clone(),
+            version: package.version.to_string(),
+            lua: stored
+                .meta
+                .extra
+                .get(crate::store::LUA_KEY)
+                .cloned()
+                .unwrap_or(lua.clone()),
+            platform: crate::platform::rock_arch(),
+            rock: crate::cache::entry::RockFile {
+                file: rock.file.clone(),
+                sha256: crate::digest::sha256_bytes(&rock.bytes),
+                size: rock.bytes.len() as u64,
+            },
+            files: rock.files,
+            extra: provenance_free(&stored.meta.extra),
+        };
+        let mut done = row(name, package, "uploaded", None);
+        match cache.push(&meta, &rock.bytes, &signer, scratch.path())? {
+            Pushed::Uploaded { bytes } => done.bytes = Some(bytes),
+            Pushed::AlreadyThere => done.status = "present".to_string(),
+        }
+        rows.push(done);
+    }
+    Ok(CacheReport {
+        cache: cache.url().to_string(),
+        packages: rows,
+    })
+}
+
+/// What a store entry records about its build, without where this machine got it from (which
+/// cache, signed by whom): that is not part of the build another machine receives.
+fn provenance_free(extra: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    extra
+        .iter()
+        .filter(|(k, _)| !matches!(k.as_str(), FROM_CACHE_KEY | SIGNED_BY_KEY))
+        .filter(|(k, _)| k.as_str() != crate::tree::links::LINKED_FILES_KEY)
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+/// The store entry of `package` when it is there and its files match their recorded hashes.
+fn intact_store_entry(store: &Store, package: &Package) -> Result<Option<StoredRock>> {
+    let Ok(key) = StoreKey::parse(&package.store_key) else {
+        return Ok(None);
+    };
+    let Some(stored) = store.get(&key)? else {
+        return Ok(None);
+    };
+    Ok(store.verify(&key)?.is_clean().then_some(stored))
+}
+
+/// `lvm cache pull [--from URL] [NAME...]`: fetches the builds the store lacks from the caches
+/// (checked as an install checks them), so the next change that needs them builds nothing.
+pub fn pull(env: &Environment, names: &[String], from: Option<&str>) -> Result<Vec<CacheReport>> {
+    let caches = read_caches(env, from)?;
+    let trusted = trusted_keys(env.config());
+    let packages = chosen_packages(env, names)?;
+    let store = env.home().store()?;
+    let pins = store.pins();
+    let scratch = env.scratch("cache-pull-")?;
+    let mut reports: Vec<CacheReport> = caches
+        .iter()
+        .map(|c| CacheReport {
+            cache: c.url().to_string(),
+            packages: vec![],
+        })
+        .collect();
+    for (name, package) in &packages {
+        if intact_store_entry(&store, package)?.is_some() || package.source.linked_path().is_some()
+        {
+            continue;
+        }
+        let Ok(key) = StoreKey::parse(&package.store_key) else {
+            continue;
+        };
+        for (cache, report) in caches.iter().zip(reports.iter_mut()) {
+            let mut done = row(name, package, "fetched", None);
+            match cache.fetch(&key, &trusted, scratch.path()) {
+                Ok(Some(fetched)) => {
+                    pins.pin(&key)?;
+                    let mut extra = fetched.meta.extra.clone();
+                    extra.insert(FROM_CACHE_KEY.to_string(), cache.url().to_string());
+                    extra.insert(SIGNED_BY_KEY.to_string(), fetched.signed_by.clone());
+                    store.insert(
+                        &key,
+                        &fetched.prefix,
+                        RockMeta {
+                            name: fetched.meta.name.clone(),
+                            version: fetched.meta.version.clone(),
+                            extra,
+                        },
+                    )?;
+                    done.bytes = Some(fetched.bytes);
+                    report.packages.push(done);
+                    break;
+                }
+                Ok(None) => done.status = "missing".to_string(),
+                Err(e) => {
+                    done.status = "refused".to_string();
+                    done.detail = Some(error_text(&e));
+                }
+            }
+            report.packages.push(done);
+        }
+    }
+    Ok(reports)
+}
+
+/// `lvm cache list [--from URL] [NAME...]`: which of the environment's packages each cache holds
+/// (`present`: an entry signed by a trusted key for the package's store key; `refused`: an
+/// entry that does not check out, with why; `missing`).
+pub fn list(env: &Environment, names: &[String], from: Option<&str>) -> Result<Vec<CacheReport>> {
+    check_each(env, names, from, false)
+}
+
+/// `lvm cache verify [--from URL] [NAME...]`: like `list`, and downloads each present entry's
+/// rock to check its hash and every file's (`ok` or `refused`).
+pub fn verify(env: &Environment, names: &[String], from: Option<&str>) -> Result<Vec<CacheReport>> {
+    check_each(env, names, from, true)
+}
+
+fn check_each(
+    env: &Environment,
+    names: &[String],
+    from: Option<&str>,
+    whole: bool,
+) -> Result<Vec<CacheReport>> {
+    let caches = read_caches(env, from)?;
+    let trusted = trusted_keys(env.config());
+    let packages = chosen_packages(env, names)?;
+    let scratch = env.scratch("cache-check-")?;
+    let mut reports = Vec::new();
+    for cache in &caches {
+        let mut rows = Vec::new();
+        for (name, package) in &packages {
+            let Ok(key) = StoreKey::parse(&package.store_key) else {
+                continue;
+            };
+            let result = if whole {
+                cache
+                    .fetch(&key, &trusted, scratch.path())
+                    .map(|f| f.map(|f| ("ok", Some(f.bytes))))
+            } else {
+                cache
+                    .entry(&key, &trusted, scratch.path())
+                    .map(|m| m.map(|_| ("present", None)))
+            };
+            let mut done = row(name, package, "missing", None);
+            match result {
+                Ok(Some((status, bytes))) => {
+                    done.status = status.to_string();
+                    done.bytes = bytes;
+                }
+                Ok(None) => {}
+                Err(e @ (CacheError::Refused { .. } | CacheError::Unpack { .. })) => {
+                    done.status = "refused".to_string();
+                    done.detail = Some(error_text(&e));
+                }
+                // The cache itself fails: no use asking it about the other packages.
+                Err(e) => return Err(e.into()),
+            }
+            rows.push(done);
+        }
+        reports.push(CacheReport {
+            cache: cache.url().to_string(),
+            packages: rows,
+        });
+    }
+    Ok(reports)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn provenance_round_trips_through_event_details() {
+        let hit = CacheHit {
+            cache: "s3://team-builds/lvm".into(),
+            signed_by: "ci-1".into(),
+            bytes: 1234,
+            ms: 56,
+        };
+        let mut details = provenance_details([("luasocket", &hit)].into_iter());
+        details.insert("run".into(), "abc".into());
+        details.insert("variables.X".into(), "1".into());
+        assert_eq!(details["cache.luasocket.url"], "s3://team-builds/lvm");
+        assert_eq!(supplied_by(&details, "luasocket"), Some(hit.clone()));
+        assert_eq!(supplied_by(&details, "other"), None);
+        assert_eq!(
+            all_supplied(&details),
+            BTreeMap::from([("luasocket".to_string(), hit)])
+        );
+        // Older events have no such details.
+        assert!(all_supplied(&BTreeMap::new()).is_empty());
+    }
+}
