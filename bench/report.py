@@ -162,6 +162,14 @@ def rows(results):
               "install-cold-http-luarocks", 1 / 3, "")
     ratio_row(f"warm install, {rocks} rocks, http://127.0.0.1", "install-warm-http-lvm",
               "install-warm-http-luarocks", 1 / 20, "")
+    for kind, where in [("folder", "a folder (file://)"), ("s3", "S3 on 127.0.0.1 (s3s-fs)")]:
+        ratio_row(f"cold install from a build cache, {rocks} rocks, {where}",
+                  f"install-cold-cache-{kind}-lvm", "install-cold-file-lvm", 1 / 5,
+                  "second column: lvm's cold install that builds (first row); a fresh home "
+                  "fetches every build from the warm cache, signatures and hashes checked")
+        ratio_row(f"cold install from a build cache vs LuaRocks, {rocks} rocks, {where}",
+                  f"install-cold-cache-{kind}-lvm", "install-cold-file-luarocks", 1 / 20,
+                  "second column: LuaRocks' cold file:// install (first row)")
     for lua, name in [("5.1", "Lua 5.1"), ("luajit", "LuaJIT")]:
         ratio_row(f"cold install, {rocks} rocks, file://, {name} environment",
                   f"install-cold-lua{lua}-lvm", f"install-cold-lua{lua}-luarocks", 1 / 3,

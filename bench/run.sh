@@ -30,7 +30,9 @@
 #                       their bare compiles (bench/bare_compile.sh); bisect runs `lvm bisect
 #                       run` over 64 states of the closure; rollback, switch and merge fill
 #                       the store themselves, startup needs rollback; runtimes times the
-#                       one-time interpreter builds (`lvm runtime install`; 5.1 only in --smoke)
+#                       one-time interpreter builds (`lvm runtime install`; 5.1 only in --smoke);
+#                       cache installs the closure in fresh homes from a warm build cache (a
+#                       folder, and S3 on 127.0.0.1 when s3s-fs is on PATH, as .ci/run leaves it)
 set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -51,7 +53,7 @@ DOC="$REPO/docs/benchmarks.md"
 SETUP=1
 DEBUG_BENCHES=0
 KEEP=0
-ONLY="install,luaversions,shapes,memory,rollback,switch,merge,history,search,startup,runtimes,bisect"
+ONLY="install,luaversions,shapes,cache,memory,rollback,switch,merge,history,search,startup,runtimes,bisect"
 
 die() {
     echo "bench: $*" >&2
@@ -90,7 +92,7 @@ fi
 IFS=: read -r MIDS LEAVES CMODS <<<"$SIZE"
 for workload in ${ONLY//,/ }; do
     case "$workload" in
-    install | luaversions | shapes | memory | rollback | switch | merge | history | search | startup | runtimes | bisect) ;;
+    install | luaversions | shapes | cache | memory | rollback | switch | merge | history | search | startup | runtimes | bisect) ;;
     *) die "unknown workload '$workload' in --only (see --help)" ;;
     esac
 done
@@ -177,9 +179,10 @@ R="$W/results"
 mkdir -p "$R"
 HTTP_PID=""
 HTTPS_PID=""
+S3_PID=""
 cleanup() {
     local pid
-    for pid in $HTTP_PID $HTTPS_PID; do
+    for pid in $HTTP_PID $HTTPS_PID $S3_PID; do
         kill "$pid" 2>/dev/null || true
         wait "$pid" 2>/dev/null || true
     done
@@ -532,6 +535,54 @@ runtime_builds() {
             "env LVM_HOME=$W/rt-home $LVM -q runtime install $id"
     done
 }
+
+# ---------------------------------------------------------------------------------------------
+# 1c. Build cache: the closure installed cold (a fresh lvm home) from a warm cache, against the
+# cold install that builds (workload 1). One home fills the cache with `lvm cache push`; each
+# timed run starts from an empty home that trusts the pushing key.
+
+cache_install() {
+    local kind=$1 url=$2 vars=$3
+    local H="$W/lvm-home-cache-$kind" E="$W/lvm-env-cache-$kind" lvm
+    lvm="env $vars LVM_CACHES=$url LVM_TRUSTED_KEYS=$CACHE_PUB $(lvm_in "$H" "$E")"
+    timed "install-cold-cache-$kind-lvm" "$RUNS" "$WARMUP" \
+        "rm -rf $H $E && $lvm init --server $FILE_URL" "$lvm install bench-root"
+    sh -c "$lvm stats --json" >"$R/cache-$kind-stats.json" 2>>"$LOG"
+    python3 - "$R/cache-$kind-stats.json" <<'EOF' || die "the $kind cache install built something (see $LOG)"
+import json, sys
+stats = json.load(open(sys.argv[1]))
+assert stats["builds"] == 0 and sum(stats["cache_hits"].values()) > 0, stats
+EOF
+}
+
+if [ "$SMOKE" = 0 ] && wanted cache; then
+    say "1c. build cache"
+    H="$W/lvm-home-cache-fill" E="$W/lvm-env-cache-fill"
+    LVMC=$(lvm_in "$H" "$E")
+    rm -rf "$H" "$E" "$W/cache.key"
+    sh -c "$LVMC init --server $FILE_URL && $LVMC install bench-root" >>"$LOG" 2>&1
+    CACHE_PUB=$($LVM cache key generate --name bench-1 --out "$W/cache.key" 2>>"$LOG")
+    CACHE_DIR="$W/cache-folder"
+    $LVMC cache push --key "$W/cache.key" --to "file://$CACHE_DIR" >>"$LOG" 2>&1 ||
+        die "lvm cache push to a folder failed (see $LOG)"
+    cache_install folder "file://$CACHE_DIR" ""
+    if have s3s-fs; then
+        S3_ROOT="$W/s3-root"
+        mkdir -p "$S3_ROOT/bench"
+        RUST_LOG=info s3s-fs --host 127.0.0.1 --port 0 --access-key bench --secret-key bench-secret \
+            "$S3_ROOT" >"$W/s3.log" 2>&1 &
+        S3_PID=$!
+        for _ in $(seq 100); do grep -q 'server is running at' "$W/s3.log" && break; sleep 0.1; done
+        S3_URL=$(sed -n 's/.*server is running at //p' "$W/s3.log" | head -1)
+        [ -n "$S3_URL" ] || die "s3s-fs did not start (see $W/s3.log)"
+        S3_VARS="AWS_ENDPOINT_URL=$S3_URL AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench-secret AWS_REGION=us-east-1"
+        env $S3_VARS $LVMC cache push --key "$W/cache.key" --to s3://bench/lvm >>"$LOG" 2>&1 ||
+            die "lvm cache push to S3 failed (see $LOG)"
+        cache_install s3 s3://bench/lvm "$S3_VARS"
+    else
+        echo "s3s-fs is not on PATH (.ci/run installs it)" >"$R/install-cold-cache-s3-lvm.na"
+    fi
+fi
 
 if [ "$SMOKE" = 1 ]; then
     runtime_builds

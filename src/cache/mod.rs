@@ -281,6 +281,14 @@ impl Cache {
         signer: &SecretKey,
         scratch: &Path,
     ) -> Result<Pushed, CacheError> {
+        // Said before anything is sent, rather than after a read that may fail otherwise.
+        if let Backend::S3(s3) = &self.backend
+            && !s3.has_credentials()
+        {
+            return Err(CacheError::NoCredentials {
+                cache: self.url.clone(),
+            });
+        }
         match self.entry(&meta.key, &[signer.public()], scratch) {
             Ok(Some(_)) => return Ok(Pushed::AlreadyThere),
             // Missing, or an entry this key did not sign (or a damaged one): replaced.

@@ -142,6 +142,10 @@ impl S3Cache {
         })
     }
 
+    pub(super) fn has_credentials(&self) -> bool {
+        self.credentials.is_some()
+    }
+
     fn object(&self, name: &str) -> String {
         if self.prefix.is_empty() {
             name.to_string()

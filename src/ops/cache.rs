@@ -111,14 +111,18 @@ impl Caches {
                     continue;
                 }
                 Err(e) => {
-                    self.down
+                    // Builds running side by side may each have asked it: one note is enough.
+                    let first = self
+                        .down
                         .lock()
                         .expect("not poisoned")
                         .insert(cache.url().to_string());
-                    self.reporter.warning(&format!(
-                        "{}; not used for the rest of this command",
-                        error_text(&e)
-                    ));
+                    if first {
+                        self.reporter.warning(&format!(
+                            "{}; not used for the rest of this command",
+                            error_text(&e)
+                        ));
+                    }
                     continue;
                 }
             };

@@ -381,7 +381,7 @@ fn s3_cache_push_then_install_and_anonymous_reads_are_a_note() {
 fn cache_settings_are_validated_and_shown() {
     let lvm = Lvm::new();
     lvm.init(&["file:///nonexistent"]);
-    let err = lvm.fails(&["config", "set", "trusted_keys", "team-1:short"]);
+    let err = lvm.fails(&["config", "set", "trusted_keys", "team-1:AAAA"]);
     assert!(err.contains("an ed25519 key 32"), "{err}");
     let err = lvm.fails(&["config", "set", "caches", "ftp://host/cache"]);
     assert!(err.contains("unsupported scheme 'ftp://'"), "{err}");
