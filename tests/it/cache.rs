@@ -93,6 +93,23 @@ fn install_from_cache(server: &str, cache: &str, public: &str, extra: &[(&str, &
     assert_eq!(outcome["builds"], 0, "{outcome}");
     let lua = stdout_ok(&consumer.lua("print(require('cmath').gcd(12, 18))"));
     assert_eq!(lua.trim(), "6");
+    // The event says where the build came from; blame, show and stats read it.
+    let blame: serde_json::Value =
+        serde_json::from_str(&consumer.ok(&["blame", "cmath", "--json"])).unwrap();
+    assert_eq!(blame[0]["from_cache"]["cache"], cache, "{blame}");
+    assert_eq!(blame[0]["from_cache"]["signed_by"], "team-1", "{blame}");
+    let show = consumer.ok(&["show", "cmath"]);
+    assert!(
+        show.contains(&format!(
+            "build:        from cache {cache} (signed by team-1)"
+        )),
+        "{show}"
+    );
+    let stats: serde_json::Value =
+        serde_json::from_str(&consumer.ok(&["stats", "--json"])).unwrap();
+    assert_eq!(stats["cache_hits"][cache], 1, "{stats}");
+    assert_eq!(stats["builds"], 0, "{stats}");
+    assert!(stats["cache_bytes"].as_u64().unwrap() > 0, "{stats}");
     // Without the cache the same install needs the compiler this PATH lacks.
     let control = fresh(server);
     let out = run_with(
@@ -133,6 +150,36 @@ fn folder_cache_push_then_fresh_home_installs_without_compiler() {
     );
     let json: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(statuses(&json[0]), ["cmath ok", "strutil ok"]);
+    let (out, _) = ok_with(
+        &lvm,
+        &[("LVM_TRUSTED_KEYS", &public)],
+        &["cache", "list", "--from", &cache, "--json"],
+    );
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(statuses(&json[0]), ["cmath present", "strutil present"]);
+    // pull fills an empty store (another lvm home on the same environment) from the cache.
+    let other_home = lvm.root.path().join("other-home");
+    let vars = [
+        ("LVM_HOME", other_home.to_str().unwrap()),
+        ("LVM_CACHES", cache.as_str()),
+        ("LVM_TRUSTED_KEYS", public.as_str()),
+    ];
+    let (out, _) = ok_with(&lvm, &vars, &["cache", "pull", "--json"]);
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(statuses(&json[0]), ["cmath fetched", "strutil fetched"]);
+    assert_eq!(
+        std::fs::read_dir(other_home.join("store/rocks"))
+            .unwrap()
+            .count(),
+        2
+    );
+    let (out, _) = ok_with(&lvm, &vars, &["cache", "pull", "--json"]);
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        statuses(&json[0]),
+        Vec::<String>::new(),
+        "nothing left to pull"
+    );
 }
 
 #[test]
@@ -316,6 +363,38 @@ fn concurrent_pushes_of_the_same_entries_leave_whole_entries() {
         (server, cache, dir, public, ())
     };
     install_from_cache(&server, &cache, &public, &[]);
+}
+
+#[test]
+fn a_clone_without_sources_or_compiler_takes_every_build_from_the_cache() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (server_dir, server) = file_server(tmp.path());
+    let (lvm, public) = builder(&server, "team-1");
+    let cache = format!("file://{}", tmp.path().join("cache").display());
+    push_json(&lvm, &[], &cache);
+    let bare = tmp.path().join("env.git");
+    git2::Repository::init_bare(&bare).unwrap();
+    let remote = format!("file://{}", bare.display());
+    lvm.ok(&["remote", "add", "origin", &remote]);
+    lvm.ok(&["push"]);
+    // The rocks server is gone: the recorded sources cannot be fetched.
+    std::fs::remove_dir_all(&server_dir).unwrap();
+    let consumer = Lvm::new();
+    let path = empty_path(&consumer);
+    let vars = [
+        ("LVM_CACHES", cache.as_str()),
+        ("LVM_TRUSTED_KEYS", public.as_str()),
+        ("PATH", path.to_str().unwrap()),
+    ];
+    let target = consumer.env_dir();
+    ok_with(
+        &consumer,
+        &vars,
+        &["clone", &remote, target.to_str().unwrap()],
+    );
+    let lua = stdout_ok(&consumer.lua("print(require('cmath').gcd(12, 18))"));
+    assert_eq!(lua.trim(), "6");
+    assert_eq!(consumer.installed(), ["cmath 1.0-1", "strutil 1.1-1"]);
 }
 
 #[test]
