@@ -140,7 +140,7 @@ impl CacheUrl {
 enum Backend {
     Folder(PathBuf),
     Http(String),
-    S3(s3::S3Cache),
+    S3(Box<s3::S3Cache>),
 }
 
 /// An opened cache.
@@ -158,7 +158,7 @@ impl Cache {
             CacheUrl::Folder(path) => Backend::Folder(path),
             CacheUrl::Http(base) => Backend::Http(base),
             CacheUrl::S3 { bucket, prefix } => {
-                Backend::S3(s3::S3Cache::open(url, &bucket, &prefix, s3)?)
+                Backend::S3(Box::new(s3::S3Cache::open(url, &bucket, &prefix, s3)?))
             }
         };
         let mut opts = opts.clone();
