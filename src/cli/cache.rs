@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
-use clap::Subcommand;
+use clap::{Args, Subcommand};
 
 use super::{Context, outcome};
 use lvm::ops::cache::{self, CacheReport};
@@ -37,44 +37,37 @@ Examples:
 Examples:
   lvm cache pull                           from the caches setting, in order
   lvm cache pull --from https://cache.example.org/lvm")]
-    Pull {
-        names: Vec<String>,
-        /// Read this cache instead of the caches setting.
-        #[arg(long, value_name = "URL")]
-        from: Option<String>,
-        #[arg(long)]
-        json: bool,
-    },
+    Pull(ReadArgs),
     /// Which of the environment's packages each cache holds, signed by a trusted key.
     #[command(after_help = "\
 Examples:
   lvm cache list
   lvm cache list --from s3://team-builds/lvm --json")]
-    List {
-        names: Vec<String>,
-        #[arg(long, value_name = "URL")]
-        from: Option<String>,
-        /// Print a JSON array: per cache, each package's name, version, store_key, status
-        /// (present, missing, refused) and detail.
-        #[arg(long)]
-        json: bool,
-    },
+    List(ReadArgs),
     /// Download the environment's entries from each cache and check their signature and every
     /// file hash.
     #[command(after_help = "\
 Examples:
   lvm cache verify
   lvm cache verify --from file:///srv/lvm-cache luasocket")]
-    Verify {
-        names: Vec<String>,
-        #[arg(long, value_name = "URL")]
-        from: Option<String>,
-        #[arg(long)]
-        json: bool,
-    },
+    Verify(ReadArgs),
     /// Signing keys.
     #[command(subcommand)]
     Key(KeyCommand),
+}
+
+/// The arguments of the commands that read caches.
+#[derive(Debug, Args)]
+pub struct ReadArgs {
+    /// Package names; all the environment's packages when none is given.
+    names: Vec<String>,
+    /// Read this cache (file://, http(s)://, s3://bucket/prefix) instead of the caches setting.
+    #[arg(long, value_name = "URL")]
+    from: Option<String>,
+    /// Print a JSON array: per cache (cache), each package's name, version, store_key, status
+    /// (fetched, present, ok, missing, refused), detail and bytes.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -109,28 +102,9 @@ pub fn exec(ctx: &Context, command: CacheCommand) -> Result<i32> {
             print_reports(ctx, json, &[report])?;
             Ok(if failed { 1 } else { 0 })
         }
-        CacheCommand::Pull { names, from, json } => {
-            let env = ctx.open()?;
-            let reports = cache::pull(&env, &names, from.as_deref())?;
-            print_reports(ctx, json, &reports)?;
-            Ok(0)
-        }
-        CacheCommand::List { names, from, json } => {
-            let env = ctx.open()?;
-            let reports = cache::list(&env, &names, from.as_deref())?;
-            print_reports(ctx, json, &reports)?;
-            Ok(0)
-        }
-        CacheCommand::Verify { names, from, json } => {
-            let env = ctx.open()?;
-            let reports = cache::verify(&env, &names, from.as_deref())?;
-            let refused = reports
-                .iter()
-                .flat_map(|r| &r.packages)
-                .any(|p| p.status == "refused");
-            print_reports(ctx, json, &reports)?;
-            Ok(if refused { 1 } else { 0 })
-        }
+        CacheCommand::Pull(args) => read_command(ctx, args, cache::pull),
+        CacheCommand::List(args) => read_command(ctx, args, cache::list),
+        CacheCommand::Verify(args) => read_command(ctx, args, cache::verify),
         CacheCommand::Key(KeyCommand::Generate { name, out }) => {
             let file = out.unwrap_or_else(|| cache::default_key_file(&ctx.home));
             let public = cache::generate_key(&name, &file)?;
@@ -142,6 +116,21 @@ pub fn exec(ctx: &Context, command: CacheCommand) -> Result<i32> {
             Ok(0)
         }
     }
+}
+
+type ReadOperation =
+    fn(&lvm::env::Environment, &[String], Option<&str>) -> lvm::ops::Result<Vec<CacheReport>>;
+
+/// Runs pull, list or verify and prints its reports; exits 1 when an entry was refused.
+fn read_command(ctx: &Context, args: ReadArgs, operation: ReadOperation) -> Result<i32> {
+    let env = ctx.open()?;
+    let reports = operation(&env, &args.names, args.from.as_deref())?;
+    let refused = reports
+        .iter()
+        .flat_map(|r| &r.packages)
+        .any(|p| p.status == "refused");
+    print_reports(ctx, args.json, &reports)?;
+    Ok(if refused { 1 } else { 0 })
 }
 
 /// One block per cache: its URL, then a line per package.

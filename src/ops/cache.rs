@@ -126,19 +126,7 @@ impl Caches {
                     continue;
                 }
             };
-            pins.pin(key)?;
-            let mut extra = fetched.meta.extra.clone();
-            extra.insert(FROM_CACHE_KEY.to_string(), cache.url().to_string());
-            extra.insert(SIGNED_BY_KEY.to_string(), fetched.signed_by.clone());
-            let stored = store.insert(
-                key,
-                &fetched.prefix,
-                RockMeta {
-                    name: fetched.meta.name.clone(),
-                    version: fetched.meta.version.clone(),
-                    extra,
-                },
-            )?;
+            let stored = insert_fetched(store, pins, key, cache, &fetched)?;
             self.hits.lock().expect("not poisoned").insert(
                 key.clone(),
                 CacheHit {
@@ -210,6 +198,27 @@ pub fn all_supplied(details: &BTreeMap<String, String>) -> BTreeMap<String, Cach
         .filter_map(|k| k.strip_prefix(DETAILS_PREFIX)?.strip_suffix(".url"))
         .filter_map(|name| Some((name.to_string(), supplied_by(details, name)?)))
         .collect()
+}
+
+/// Inserts an entry fetched (and checked) from `cache` into the store under `key`, pinned for
+/// the change, recording which cache supplied it and which key signed it.
+fn insert_fetched(
+    store: &Store,
+    pins: &Pins,
+    key: &StoreKey,
+    cache: &Cache,
+    fetched: &crate::cache::Fetched,
+) -> Result<StoredRock> {
+    pins.pin(key)?;
+    let mut extra = fetched.meta.extra.clone();
+    extra.insert(FROM_CACHE_KEY.to_string(), cache.url().to_string());
+    extra.insert(SIGNED_BY_KEY.to_string(), fetched.signed_by.clone());
+    let meta = RockMeta {
+        name: fetched.meta.name.clone(),
+        version: fetched.meta.version.clone(),
+        extra,
+    };
+    Ok(store.insert(key, &fetched.prefix, meta)?)
 }
 
 /// Where this machine's build of a package came from.
@@ -462,19 +471,7 @@ pub fn pull(env: &Environment, names: &[String], from: Option<&str>) -> Result<V
             let mut done = row(name, package, "fetched", None);
             match cache.fetch(&key, &trusted, scratch.path()) {
                 Ok(Some(fetched)) => {
-                    pins.pin(&key)?;
-                    let mut extra = fetched.meta.extra.clone();
-                    extra.insert(FROM_CACHE_KEY.to_string(), cache.url().to_string());
-                    extra.insert(SIGNED_BY_KEY.to_string(), fetched.signed_by.clone());
-                    store.insert(
-                        &key,
-                        &fetched.prefix,
-                        RockMeta {
-                            name: fetched.meta.name.clone(),
-                            version: fetched.meta.version.clone(),
-                            extra,
-                        },
-                    )?;
+                    insert_fetched(&store, &pins, &key, cache, &fetched)?;
                     done.bytes = Some(fetched.bytes);
                     report.packages.push(done);
                     break;
