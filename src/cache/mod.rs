@@ -14,6 +14,7 @@ pub mod keys;
 pub mod s3;
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use thiserror::Error;
 
@@ -28,7 +29,9 @@ const MAX_ENTRY_BYTES: u64 = 16 << 20;
 const MAX_ROCK_BYTES: u64 = 512 << 20;
 /// The longest a cache may take to connect or to send more data: a slow cache costs less than
 /// this before lvm builds instead.
-const MAX_CACHE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+const MAX_CACHE_WAIT: Duration = Duration::from_secs(10);
+/// The longest one `entry.json` may take in all, however steadily a cache trickles it.
+const MAX_ENTRY_TIME: Duration = Duration::from_secs(30);
 
 /// What can go wrong with a cache.
 #[derive(Debug, Error)]
@@ -175,10 +178,20 @@ impl Cache {
         &self.url
     }
 
-    /// Downloads object `name` to `dest`, at most `max` bytes; `Ok(false)` when there is none.
-    fn get(&self, name: &str, dest: &Path, max: u64) -> Result<bool, CacheError> {
+    /// Downloads object `name` to `dest`, at most `max` bytes in at most `within` (capped by
+    /// the download_timeout setting); `Ok(false)` when there is none.
+    fn get(
+        &self,
+        name: &str,
+        dest: &Path,
+        max: u64,
+        within: Option<Duration>,
+    ) -> Result<bool, CacheError> {
         let mut opts = self.opts.clone();
         opts.max_download_bytes = max;
+        if let Some(within) = within {
+            opts.download_timeout = opts.download_timeout.min(within);
+        }
         match &self.backend {
             Backend::Folder(root) => folder::get(&self.url, root, name, dest, &opts),
             Backend::Http(base) => http::get(base, name, dest, &opts),
@@ -205,7 +218,7 @@ impl Cache {
         let work = tempdir(scratch)?;
         let object = entry::entry_object(key);
         let file = work.path().join(entry::ENTRY_FILE);
-        if !self.get(&object, &file, MAX_ENTRY_BYTES)? {
+        if !self.get(&object, &file, MAX_ENTRY_BYTES, Some(MAX_ENTRY_TIME))? {
             return Ok(None);
         }
         let bytes = std::fs::read(&file).map_err(|cause| CacheError::Local {
@@ -234,7 +247,7 @@ impl Cache {
         let object = entry::rock_object(key, &meta.rock.file);
         let rock = work.path().join(&meta.rock.file);
         let limit = meta.rock.size.min(MAX_ROCK_BYTES);
-        if !self.get(&object, &rock, limit)? {
+        if !self.get(&object, &rock, limit, None)? {
             return Err(self.refused(EntryError::Tampered {
                 entry: format!("{}/{}", self.url, entry::entry_object(key)),
                 file: meta.rock.file.clone(),

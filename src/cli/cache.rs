@@ -52,6 +52,9 @@ Examples:
   lvm cache verify --from file:///srv/lvm-cache luasocket")]
     Verify(ReadArgs),
     /// Signing keys.
+    #[command(after_help = "\
+Examples:
+  lvm cache key generate --name ci-1   a new key; its public half goes into trusted_keys")]
     #[command(subcommand)]
     Key(KeyCommand),
 }

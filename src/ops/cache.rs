@@ -210,7 +210,9 @@ fn insert_fetched(
     fetched: &crate::cache::Fetched,
 ) -> Result<StoredRock> {
     pins.pin(key)?;
-    let mut extra = fetched.meta.extra.clone();
+    // Only what describes the build: a signer cannot make the store claim another origin or
+    // linked files.
+    let mut extra = provenance_free(&fetched.meta.extra);
     extra.insert(FROM_CACHE_KEY.to_string(), cache.url().to_string());
     extra.insert(SIGNED_BY_KEY.to_string(), fetched.signed_by.clone());
     let meta = RockMeta {
@@ -422,7 +424,8 @@ pub fn push(
 }
 
 /// What a store entry records about its build, without where this machine got it from (which
-/// cache, signed by whom): that is not part of the build another machine receives.
+/// cache, signed by whom) or a linked package's working-copy files: neither is part of the
+/// build another machine receives. Pure.
 fn provenance_free(extra: &BTreeMap<String, String>) -> BTreeMap<String, String> {
     extra
         .iter()

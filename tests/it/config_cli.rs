@@ -366,7 +366,10 @@ fn list_json_has_every_key_with_its_value_and_origin() {
             "manifest_max_age",
             "sign",
             "variables",
-            "dev"
+            "dev",
+            "caches",
+            "cache_push",
+            "trusted_keys"
         ]
     );
     let env_file = lvm.env_dir().join("lvm.toml").display().to_string();
@@ -387,6 +390,9 @@ fn list_json_has_every_key_with_its_value_and_origin() {
             {"key": "sign", "value": false, "origin": "default", "source": null},
             {"key": "variables", "value": {}, "origin": "default", "source": null},
             {"key": "dev", "value": false, "origin": "default", "source": null},
+            {"key": "caches", "value": [], "origin": "default", "source": null},
+            {"key": "cache_push", "value": null, "origin": "default", "source": null},
+            {"key": "trusted_keys", "value": [], "origin": "default", "source": null},
         ])
     );
     let text = lvm.ok(&["config", "list"]);
