@@ -1,20 +1,25 @@
 //! History analysis the history tools share: which event brought each package's version and
 //! which event last changed it (`lvm blame`, the refusals of `lvm revert`), who depends on a
 //! package through what constraint (`lvm blame`, `lvm why`), and one event's package changes
-//! as a delta another state can take or give back (`lvm cherry-pick`, `lvm revert`).
+//! as a delta another state can take or give back (`lvm cherry-pick`, `lvm revert`), and the
+//! commits made by hand at the top of a profile (`lvm sync` closes them, `lvm verify --repair`
+//! and `lvm sync` name them when a build is missing).
 //!
 //! Everything here is pure over states and events except [`newest_events`], which walks the
-//! log from a commit back, newest first, and stops as soon as it has found what it looks for.
+//! log from a commit back, newest first, and stops as soon as it has found what it looks for,
+//! and [`hand_commits`] / [`head_state`], which walk the first-parent chain from the head.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 use git2::Oid;
 
-use crate::envrepo::{EnvRepo, LoggedEvent};
-use crate::events::{EventChange, EventKind};
+use crate::env::Environment;
+use crate::envrepo::remotes::SharingError;
+use crate::envrepo::{EnvRepo, LoggedEvent, short};
+use crate::events::{Event, EventChange, EventError, EventKind};
 use crate::manifest::{Change, Manifest, Package};
-use crate::ops::Result;
+use crate::ops::{MissingIn, Result};
 use crate::version::{Dependency, Version};
 
 /// One event as the history tools name it: its commit, kind, summary and time.
@@ -401,6 +406,63 @@ fn check_dependents(
         }
     }
     Ok(())
+}
+
+/// The head of the current profile, as the state whose missing builds `lvm sync` (or
+/// `lvm verify --repair`) rebuilds: made by hand or recorded by lvm, which decides the way out.
+pub(in crate::ops) fn head_state(env: &Environment) -> Result<MissingIn> {
+    let head = env.head()?;
+    // A history that does not read is reported by the steps that need it.
+    if let Ok((hand, base)) = hand_commits(env.repo(), head)
+        && !hand.is_empty()
+    {
+        return Ok(MissingIn::HandMadeHead {
+            commit: short(head),
+            base: short(base),
+            root: env.root().display().to_string(),
+        });
+    }
+    Ok(MissingIn::Head {
+        profile: env.profile()?,
+        commit: short(head),
+    })
+}
+
+/// Whether a commit's message carries an lvm event; a malformed or too new event is an error,
+/// not a hand-made commit.
+fn has_event(message: &str, commit: Oid) -> Result<bool> {
+    match Event::from_commit_message(message, &commit.to_string()) {
+        Ok(_) => Ok(true),
+        Err(EventError::Missing { .. }) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The commits at the top of the first-parent chain that lack an lvm event (newest first) and
+/// the newest commit below them that has one. Refuses when an event-less commit is buried
+/// under lvm events, which no new commit on top can make replayable.
+pub(in crate::ops) fn hand_commits(repo: &EnvRepo, head: Oid) -> Result<(Vec<Oid>, Oid)> {
+    let mut hand = Vec::new();
+    let mut base = None;
+    let mut current = Some(head);
+    while let Some(oid) = current {
+        let (message, parent) = repo.commit_summary(oid)?;
+        let evented = has_event(&message, oid)?;
+        match (evented, base) {
+            (false, None) => hand.push(oid),
+            (true, None) => base = Some(oid),
+            (false, Some(_)) => {
+                return Err(SharingError::BuriedHandCommit { commit: short(oid) }.into());
+            }
+            (true, Some(_)) => {}
+        }
+        current = parent;
+    }
+    let base = base.ok_or_else(|| SharingError::NotAnEnvironment {
+        url: repo.root().display().to_string(),
+        reason: "no commit of the current profile carries an lvm event".into(),
+    })?;
+    Ok((hand, base))
 }
 
 #[cfg(test)]

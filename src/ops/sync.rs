@@ -12,9 +12,10 @@ use git2::Oid;
 use crate::config::EnvConfig;
 use crate::env::{Desired, EnvError, Environment, WriteLock};
 use crate::envrepo::remotes::SharingError;
-use crate::envrepo::{CONFIG_FILE, EnvRepo, MANIFEST_FILE, Place, short};
-use crate::events::{Event, EventError, EventKind};
+use crate::envrepo::{CONFIG_FILE, MANIFEST_FILE, Place, short};
+use crate::events::{Event, EventKind};
 use crate::manifest::{self, Change, Manifest};
+use crate::ops::history::{hand_commits, head_state};
 use crate::ops::install::rebuild::ensure_in_store;
 use crate::ops::{Error, MissingIn, Result};
 use crate::version::Dependency;
@@ -43,26 +44,6 @@ pub fn sync_store_and_tree(env: &Environment, lock_timeout: Duration) -> Result<
         locked.install_tree(&dir)?;
     }
     Ok(locked)
-}
-
-/// The head of the current profile, as the state whose missing builds `lvm sync` (or
-/// `lvm verify --repair`) rebuilds: made by hand or recorded by lvm, which decides the way out.
-pub(crate) fn head_state(env: &Environment) -> Result<MissingIn> {
-    let head = env.head()?;
-    // A history that does not read is reported by the steps that need it.
-    if let Ok((hand, base)) = hand_commits(env.repo(), head)
-        && !hand.is_empty()
-    {
-        return Ok(MissingIn::HandMadeHead {
-            commit: short(head),
-            base: short(base),
-            root: env.root().display().to_string(),
-        });
-    }
-    Ok(MissingIn::Head {
-        profile: env.profile()?,
-        commit: short(head),
-    })
 }
 
 /// What `lvm sync` did.
@@ -279,43 +260,6 @@ pub(super) fn finish_sync(env: &WriteLock<'_>) -> Result<SyncReport> {
         recorded,
         problems,
     })
-}
-
-/// Whether a commit's message carries an lvm event; a malformed or too new event is an error,
-/// not a hand-made commit.
-fn has_event(message: &str, commit: Oid) -> Result<bool> {
-    match Event::from_commit_message(message, &commit.to_string()) {
-        Ok(_) => Ok(true),
-        Err(EventError::Missing { .. }) => Ok(false),
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// The commits at the top of the first-parent chain that lack an lvm event (newest first) and
-/// the newest commit below them that has one. Refuses when an event-less commit is buried
-/// under lvm events, which no new commit on top can make replayable.
-pub(super) fn hand_commits(repo: &EnvRepo, head: Oid) -> Result<(Vec<Oid>, Oid)> {
-    let mut hand = Vec::new();
-    let mut base = None;
-    let mut current = Some(head);
-    while let Some(oid) = current {
-        let (message, parent) = repo.commit_summary(oid)?;
-        let evented = has_event(&message, oid)?;
-        match (evented, base) {
-            (false, None) => hand.push(oid),
-            (true, None) => base = Some(oid),
-            (false, Some(_)) => {
-                return Err(SharingError::BuriedHandCommit { commit: short(oid) }.into());
-            }
-            (true, Some(_)) => {}
-        }
-        current = parent;
-    }
-    let base = base.ok_or_else(|| SharingError::NotAnEnvironment {
-        url: repo.root().display().to_string(),
-        reason: "no commit of the current profile carries an lvm event".into(),
-    })?;
-    Ok((hand, base))
 }
 
 /// Records a `sync` event on top of commits made by hand. Its first parent is the newest lvm

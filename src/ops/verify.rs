@@ -297,7 +297,7 @@ pub fn repair(env: &WriteLock<'_>, report: &VerifyReport) -> Result<RepairOutcom
         store.remove(key)?;
         outcome.rebuilt.push(name.clone());
     }
-    let state = crate::ops::sync::head_state(env)?;
+    let state = crate::ops::history::head_state(env)?;
     crate::ops::install::rebuild::ensure_in_store(env, &manifest, state)
         .map_err(|e| Error::Repair(Box::new(e)))?;
     let dir = env.materialize(&manifest)?;

@@ -7,13 +7,26 @@ use std::sync::Mutex;
 
 use crate::fetch::{self, ExtractLimits};
 use crate::manifest::Package;
-use crate::ops::install::session::TargetPin;
 use crate::ops::{Error, Result, fs_error};
 use crate::registry::ServerManifest;
 use crate::resolve;
 use crate::rockspec::Rockspec;
 use crate::server::RocksServer;
 use crate::version::{Dependency, Version};
+
+/// A target ready for resolution (`Session::fetch_target`), applied to the candidates of every
+/// plan of the change with [`Candidates::pin_target`].
+#[derive(Debug, Clone)]
+pub(in crate::ops) struct TargetPin {
+    /// What the target requires: the package with the user's constraint, or the exact version
+    /// of a rockspec, rock, git source or project.
+    pub(in crate::ops) requirement: Dependency,
+    /// The only candidate for the package, when the target is not a package name.
+    pub(in crate::ops) pinned: Option<Pinned>,
+    /// A package name without a constraint: installing it again keeps the constraint it was
+    /// requested with.
+    pub(in crate::ops) bare: bool,
+}
 
 /// Where the build of one exact package comes from.
 #[derive(Debug, Clone)]

@@ -16,11 +16,12 @@ use crate::env::{Environment, WriteLock};
 use crate::events::EventKind;
 use crate::manifest::Change;
 use crate::ops::Result;
+use crate::ops::install::candidates::TargetPin;
 use crate::ops::install::planned::{
     Base, EventOf, Planned, Planner, plan_locked, plan_then_lock, prepared_plan, resolved_since,
 };
 use crate::ops::install::resolution::resolve_requested;
-use crate::ops::install::session::{Session, TargetPin};
+use crate::ops::install::session::Session;
 use crate::ops::install::targets::event_args;
 
 pub(in crate::ops) mod candidates;

@@ -13,7 +13,7 @@ use crate::interpreter::Interpreter;
 use crate::luaversion::LuaVersion;
 use crate::manifest::Manifest;
 use crate::ops::install::candidates::{
-    Candidates, Origin, Pinned, find_rockspec_in, rock_rockspec_text,
+    Candidates, Origin, Pinned, TargetPin, find_rockspec_in, rock_rockspec_text,
 };
 use crate::ops::install::targets::Target;
 use crate::ops::{Error, Result, fs_error};
@@ -323,20 +323,6 @@ impl Session {
             bare: false,
         })
     }
-}
-
-/// A target ready for resolution ([`Session::fetch_target`]), applied to the candidates of
-/// every plan of the change with [`Candidates::pin_target`].
-#[derive(Debug, Clone)]
-pub(in crate::ops) struct TargetPin {
-    /// What the target requires: the package with the user's constraint, or the exact version
-    /// of a rockspec, rock, git source or project.
-    pub(in crate::ops) requirement: Dependency,
-    /// The only candidate for the package, when the target is not a package name.
-    pub(in crate::ops) pinned: Option<Pinned>,
-    /// A package name without a constraint: installing it again keeps the constraint it was
-    /// requested with.
-    pub(in crate::ops) bare: bool,
 }
 
 impl Session {
