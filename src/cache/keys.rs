@@ -54,6 +54,47 @@ fn valid_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
+/// The name a key gets when none is given: `USER-HOST` (each builder of a team distinct),
+/// with any character a name cannot hold replaced by `-`; `lvm-cache` when both are unknown.
+/// Pure.
+pub fn default_name(user: Option<&str>, host: Option<&str>) -> String {
+    let clean = |part: &str| -> String {
+        part.chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                    c
+                } else {
+                    '-'
+                }
+            })
+            .take(48)
+            .collect()
+    };
+    let parts: Vec<String> = [user, host]
+        .into_iter()
+        .flatten()
+        .map(clean)
+        .filter(|p| !p.is_empty())
+        .collect();
+    if parts.is_empty() {
+        "lvm-cache".to_string()
+    } else {
+        parts.join("-")
+    }
+}
+
+/// [`default_name`] for this process: `USER` (or `LOGNAME`) and the host name.
+pub fn default_name_here() -> String {
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .ok();
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .ok()
+        .map(|h| h.trim().to_string());
+    default_name(user.as_deref(), host.as_deref())
+}
+
 /// Splits `NAME:BASE64` into the name and 32 decoded bytes. Pure.
 fn split_key(text: &str) -> Result<(String, [u8; 32]), String> {
     let (name, data) = text
@@ -207,6 +248,19 @@ fn io(path: &Path, cause: std::io::Error) -> KeyError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn default_names_are_user_and_host_made_valid() {
+        assert_eq!(
+            default_name(Some("alice"), Some("build-7")),
+            "alice-build-7"
+        );
+        assert_eq!(default_name(Some("a b"), Some("h:1")), "a-b-h-1");
+        assert_eq!(default_name(None, Some("ci.example")), "ci.example");
+        assert_eq!(default_name(None, None), "lvm-cache");
+        assert_eq!(default_name(Some(""), Some("")), "lvm-cache");
+        assert!(valid_name(&default_name(Some(&"x".repeat(300)), Some("é"))));
+    }
 
     #[test]
     fn a_signature_verifies_with_its_public_key_only() {

@@ -81,9 +81,10 @@ Examples:
   lvm cache key generate --name ci-builds-1
   lvm config set --user trusted_keys \"$(lvm cache key generate --name me-1)\"")]
     Generate {
-        /// The key's name, shown when an entry it signed is checked.
-        #[arg(long, default_value = "lvm-cache-1")]
-        name: String,
+        /// The key's name, shown when an entry it signed is checked (default: USER-HOST, so
+        /// each builder's key is told apart).
+        #[arg(long)]
+        name: Option<String>,
         /// Where to write the secret key (default: cache-signing.key in the lvm home).
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
@@ -110,6 +111,7 @@ pub fn exec(ctx: &Context, command: CacheCommand) -> Result<i32> {
         CacheCommand::Verify(args) => read_command(ctx, args, cache::verify),
         CacheCommand::Key(KeyCommand::Generate { name, out }) => {
             let file = out.unwrap_or_else(|| cache::default_key_file(&ctx.home));
+            let name = name.unwrap_or_else(lvm::cache::keys::default_name_here);
             let public = cache::generate_key(&name, &file)?;
             eprintln!(
                 "secret key written to {} (keep it private; CI needs a copy to push)",

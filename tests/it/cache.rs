@@ -480,6 +480,17 @@ fn cache_settings_are_validated_and_shown() {
     // A key file is never overwritten.
     let err = lvm.fails(&["cache", "key", "generate"]);
     assert!(err.contains("already there"), "{err}");
+    // Unnamed, a key is named after its user and host, so a team's builders differ.
+    let out = lvm
+        .command()
+        .env("USER", "alice smith")
+        .args(["cache", "key", "generate", "--out"])
+        .arg(lvm.root.path().join("alice.key"))
+        .output()
+        .unwrap();
+    let public = stdout_ok(&out);
+    assert!(public.starts_with("alice-smith-"), "{public}");
+    lvm.ok(&["config", "set", "trusted_keys", public.trim()]);
     let err = lvm.fails(&["cache", "push"]);
     assert!(err.contains("no build cache to push to"), "{err}");
 }
