@@ -252,7 +252,7 @@ pub fn fetch_source(
     work_dir: &Path,
     opts: &SourceOptions,
 ) -> Result<FetchedSource, FetchError> {
-    fetch_source_bytes(source, work_dir, opts)?.unpack(source, work_dir, opts)
+    fetch_source_bytes(source, work_dir, opts)?.unpack(source, work_dir, &opts.fetch.limits)
 }
 
 /// A source whose bytes are fetched and checked but not yet unpacked: what a store key needs
@@ -283,17 +283,17 @@ impl FetchedBytes {
         }
     }
 
-    /// The directory to build in: an archive unpacked (safely, within `opts`' limits) into
+    /// The directory to build in: an archive unpacked (safely, within `limits`) into
     /// `work_dir`, and `source.dir` (or the archive's single top folder) found in it.
     pub fn unpack(
         self,
         source: &Source,
         work_dir: &Path,
-        opts: &SourceOptions,
+        limits: &ExtractLimits,
     ) -> Result<FetchedSource, FetchError> {
         match self {
             FetchedBytes::Archive { path, sha256 } => {
-                unpack_and_locate(source, &path, &sha256, work_dir, opts)
+                unpack_and_locate(source, &path, &sha256, work_dir, limits)
             }
             FetchedBytes::Checkout(fetched) => Ok(fetched),
         }
@@ -497,11 +497,11 @@ fn unpack_and_locate(
     archive: &Path,
     sha256: &str,
     work_dir: &Path,
-    opts: &SourceOptions,
+    limits: &ExtractLimits,
 ) -> Result<FetchedSource, FetchError> {
     let root = work_dir.join(UNPACK_DIR);
     clear_dir(&root)?;
-    unpack_source_file(archive, &root, &opts.fetch.limits)?;
+    unpack_source_file(archive, &root, limits)?;
     let dir = locate_source_dir(&root, source.dir.as_deref(), archive)?;
     Ok(FetchedSource {
         dir,
@@ -732,7 +732,7 @@ pub fn src_rock_source(
         &sha256,
         opts,
     )?;
-    unpack_and_locate(source, &archive, &sha256, root, opts)
+    unpack_and_locate(source, &archive, &sha256, root, &opts.fetch.limits)
 }
 
 #[cfg(test)]
@@ -804,7 +804,9 @@ mod tests {
             !work.join(UNPACK_DIR).exists(),
             "unpacked before it was asked"
         );
-        let unpacked = fetched.unpack(&source, &work, &opts).expect("unpacked");
+        let unpacked = fetched
+            .unpack(&source, &work, &opts.fetch.limits)
+            .expect("unpacked");
         assert!(unpacked.dir.join("hello.lua").is_file());
 
         // A wrong digest fails the fetch itself, before anything is unpacked.

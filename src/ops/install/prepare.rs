@@ -467,9 +467,6 @@ impl Sources {
         self.work.path().join("prefix")
     }
 
-    /// The exact bytes the build is made from, as a store key input: the downloaded file's
-    /// sha256 or the checked-out commit. Empty for sources already on disk, whose identity
-    /// the key holds otherwise (a git origin's commit, a project directory's input digest).
     /// Unpacks the archive [`fetch_sources`] left packed, if any, so `dir` is where to build.
     fn unpack(&mut self, session: &Session, rockspec: &Rockspec) -> Result<()> {
         let Some(packed) = self.packed.take() else {
@@ -479,14 +476,16 @@ impl Sources {
             .unpack(
                 &rockspec.source,
                 &self.work.path().join("src"),
-                // Its digests were checked when it was fetched.
-                &source_options(session, rockspec, &Expected::default()),
+                &session.fetch_opts.limits,
             )
             .map_err(|e| naming_url(e.into(), &rockspec.source.url))?;
         self.dir = Some(fetched.dir);
         Ok(())
     }
 
+    /// The exact bytes the build is made from, as a store key input: the downloaded file's
+    /// sha256 or the checked-out commit. Empty for sources already on disk, whose identity
+    /// the key holds otherwise (a git origin's commit, a project directory's input digest).
     pub(in crate::ops) fn identity(&self) -> String {
         match (&self.sha256, &self.commit) {
             (Some(sha), _) => format!("sha256:{sha}"),
