@@ -19,8 +19,10 @@ use thiserror::Error;
 use crate::events::{Event, EventError};
 use crate::manifest::{Manifest, ManifestError};
 
+pub use self::head_memo::HeadFiles;
 pub use self::place::{PROJECT_ENV_DIR, Place};
 
+mod head_memo;
 mod log_index;
 pub mod place;
 pub mod remotes;
@@ -723,6 +725,10 @@ impl EnvRepo {
                 .reference(&name, commit, false, summary)
                 .map(|_| ()),
         };
+        if result.is_ok() && self.current_profile().is_ok_and(|p| p == profile) {
+            // The readers that come next find the new head's settings without a git read.
+            self.remember_head_files(commit);
+        }
         result.map_err(|e| {
             if expected.is_none() && e.code() == git2::ErrorCode::Exists {
                 RepoError::ProfileExists {

@@ -25,6 +25,8 @@ pub const PROJECT_PROFILE_FILE: &str = "profile";
 pub const STATE_LOCK_FILE: &str = "lvm-state.lock";
 /// The journal of a change in progress.
 pub const JOURNAL_FILE: &str = "lvm-journal";
+/// What readers need of the head commit (its settings, its manifest's digest), for one commit.
+pub const HEAD_MEMO_FILE: &str = "lvm-head-memo";
 /// The checked cache of the plain log.
 pub const LOG_INDEX_FILE: &str = "lvm-log-index";
 /// A manual bisection in progress (`lvm bisect start` to `lvm bisect reset`): its state file

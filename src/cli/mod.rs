@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
-use clap::{CommandFactory, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 
 use lvm::config::{Key, Layer, Origin, Settings, Value};
 use lvm::env::{Environment, Home, OpenOptions};
@@ -68,6 +68,7 @@ mod why;
 // Helpers shared by several commands.
 mod interactive;
 mod outcome;
+mod parse;
 mod progress;
 mod servers;
 
@@ -104,6 +105,15 @@ Examples:
     after_help = EXAMPLES
 )]
 pub struct Cli {
+    #[command(flatten)]
+    pub globals: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The options every command takes, before or after its name.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
     /// More output: -v lvm's debug log, -vv its trace, -vvv every crate's. RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
@@ -144,8 +154,6 @@ pub struct Cli {
     /// (scm, dev) win, like `luarocks --dev` (default: the dev setting; false).
     #[arg(long, global = true)]
     pub dev: bool,
-    #[command(subcommand)]
-    pub command: Command,
 }
 
 #[derive(Debug, Subcommand)]
@@ -532,11 +540,8 @@ fn environment_level(path: &std::path::Path) -> Option<(Layer, EnvRepo)> {
     let file = path.join(lvm::envrepo::CONFIG_FILE);
     let read = || -> Result<(Layer, EnvRepo)> {
         let repo = EnvRepo::open(path)?;
-        let text = repo.read_file(repo.head()?, lvm::envrepo::CONFIG_FILE)?;
-        let config = lvm::config::EnvConfig::parse(
-            &String::from_utf8_lossy(&text),
-            &file.display().to_string(),
-        )?;
+        let head = repo.head_files(repo.head()?)?;
+        let config = lvm::config::EnvConfig::parse(&head.settings, &file.display().to_string())?;
         Ok((config.layer(&file), repo))
     };
     match read() {
@@ -738,7 +743,7 @@ pub fn main() -> i32 {
     clap_complete::CompleteEnv::with_factory(Cli::command)
         .var(shell::COMPLETE_VAR)
         .complete();
-    let cli = match Cli::try_parse() {
+    let cli = match parse::parse_args(std::env::args_os().collect()) {
         Ok(cli) => cli,
         Err(e) => {
             let code = if e.use_stderr() {
@@ -755,7 +760,7 @@ pub fn main() -> i32 {
     // git runs the merge driver inside an environment repository: it needs no lvm home, no
     // settings and no environment, and logs nowhere but to git's stderr.
     if let Command::MergeDriver(args) = cli.command {
-        init_tracing(cli.verbose, cli.quiet, None, false);
+        init_tracing(cli.globals.verbose, cli.globals.quiet, None, false);
         return match merge_driver::exec(args) {
             Ok(code) => code,
             Err(e) => {
@@ -767,30 +772,30 @@ pub fn main() -> i32 {
     let home = match lvm::config::home() {
         Ok(h) => Home::new(h),
         Err(e) => {
-            init_tracing(cli.verbose, cli.quiet, None, !plain_stderr);
+            init_tracing(cli.globals.verbose, cli.globals.quiet, None, !plain_stderr);
             error_line(format_args!("{e}"));
             return exit::FAILURE;
         }
     };
     let mut ctx = Context {
         home,
-        env_flag: cli.env,
+        env_flag: cli.globals.env,
         lock_timeout: Duration::from_secs_f64(lvm::config::DEFAULT_LOCK_TIMEOUT),
-        quiet: cli.quiet,
+        quiet: cli.globals.quiet,
         settings: Settings::default(),
         levels: Levels::default(),
         opened: RefCell::new(None),
     };
     let mut flags = Layer::new();
     let given = [
-        (cli.lock_timeout, "--lock-timeout"),
-        (cli.jobs, "--jobs"),
-        (cli.color, "--color"),
-        (cli.http_timeout, "--http-timeout"),
-        (cli.lua_bin, "--lua-bin"),
-        (cli.dev.then_some(Value::Dev(true)), "--dev"),
+        (cli.globals.lock_timeout, "--lock-timeout"),
+        (cli.globals.jobs, "--jobs"),
+        (cli.globals.color, "--color"),
+        (cli.globals.http_timeout, "--http-timeout"),
+        (cli.globals.lua_bin, "--lua-bin"),
+        (cli.globals.dev.then_some(Value::Dev(true)), "--dev"),
         (
-            cli.refresh.then_some(Value::ManifestMaxAge(0.0)),
+            cli.globals.refresh.then_some(Value::ManifestMaxAge(0.0)),
             "--refresh",
         ),
     ];
@@ -799,7 +804,7 @@ pub fn main() -> i32 {
             flags.set(value, Origin::Flag(flag));
         }
     }
-    if cli.sign {
+    if cli.globals.sign {
         flags.set(Value::Sign(true), Origin::Flag("--sign"));
     }
     if matches!(
@@ -822,7 +827,7 @@ pub fn main() -> i32 {
         Command::Config(config::ConfigCommand::Set { .. } | config::ConfigCommand::Unset { .. })
     );
     if let Err(e) = ctx.configure(flags, replacing) {
-        init_tracing(cli.verbose, cli.quiet, None, !plain_stderr);
+        init_tracing(cli.globals.verbose, cli.globals.quiet, None, !plain_stderr);
         error_line(format_args!("{e:#}"));
         return exit::FAILURE;
     }
@@ -835,7 +840,12 @@ pub fn main() -> i32 {
         .map(|p| p.join(lvm::layout::LOGS_DIR));
     let run_id = new_run_id();
     lvm::events::set_run_id(run_id.clone());
-    init_tracing(cli.verbose, cli.quiet, env_logs, ctx.color(!plain_stderr));
+    init_tracing(
+        cli.globals.verbose,
+        cli.globals.quiet,
+        env_logs,
+        ctx.color(!plain_stderr),
+    );
     let span = tracing::info_span!("run", id = %run_id);
     let _entered = span.enter();
     tracing::info!(

@@ -583,8 +583,7 @@ impl Environment {
 /// The settings recorded at `commit` as a handle opened with `options` reads them (leaving
 /// out the setting it replaces), before its overrides apply.
 fn recorded_settings(repo: &EnvRepo, commit: Oid, options: &OpenOptions) -> Result<EnvConfig> {
-    let text = repo.read_file(commit, CONFIG_FILE)?;
-    let text = String::from_utf8_lossy(&text);
+    let text = repo.head_files(commit)?.settings;
     let file = repo.root().join(CONFIG_FILE).display().to_string();
     match options.setting_replaced {
         Some(key) => EnvConfig::parse_without(&text, &file, key),

@@ -44,20 +44,20 @@ impl Environment {
     }
 
     /// [`Environment::tree_matches`] for the head's state, for a command that needs nothing
-    /// else of the manifest (`lvm run` on every start): the digest of the recorded bytes is the
-    /// tree's mark whenever they are in the canonical form lvm writes, so the manifest is
-    /// parsed and serialized again only when they are not (a hand-made commit, say).
+    /// else of the manifest (`lvm run` on every start): the digest of the recorded bytes (from
+    /// the head memo, so no git object is read while the head stays) is the tree's mark
+    /// whenever they are in the canonical form lvm writes, so the manifest is parsed and
+    /// serialized again only when they are not (a hand-made commit, say).
     pub fn tree_matches_head(&self) -> Result<bool> {
         let Ok(mark) = fs::read_to_string(self.tree_path().join(TREE_STATE_FILE)) else {
             return Ok(false);
         };
         let mark = mark.trim();
-        let bytes = self
-            .repo
-            .read_file(self.head()?, crate::envrepo::MANIFEST_FILE)?;
-        if mark == crate::digest::sha256_bytes(&bytes) {
+        let head = self.head()?;
+        if self.repo.head_files(head)?.manifest_sha256.as_deref() == Some(mark) {
             return Ok(true);
         }
+        let bytes = self.repo.read_file(head, crate::envrepo::MANIFEST_FILE)?;
         let manifest = Manifest::from_bytes(&bytes, crate::envrepo::MANIFEST_FILE)?;
         Ok(mark == manifest_digest(&manifest))
     }

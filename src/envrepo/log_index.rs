@@ -11,7 +11,7 @@
 //! rebuilt like a damaged one, since nothing in it is needed.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use git2::Oid;
 use sha2::{Digest, Sha256};
@@ -78,18 +78,10 @@ impl LogIndex {
             return;
         }
         let path = git_dir.join(FILE);
-        if let Err(e) = write(&path, &render(&self.entries)) {
+        if let Err(e) = crate::fsutil::write_cache(&path, &render(&self.entries)) {
             tracing::debug!("could not write {}: {e}", path.display());
         }
     }
-}
-
-fn write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    std::io::Write::write_all(&mut tmp, bytes)?;
-    tmp.persist(PathBuf::from(path)).map_err(|e| e.error)?;
-    Ok(())
 }
 
 /// The first line of the file this lvm writes.

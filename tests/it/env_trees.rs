@@ -281,3 +281,51 @@ fn lvm_run_warns_only_when_the_live_tree_is_not_of_the_recorded_state() {
         "{out:?}"
     );
 }
+
+#[test]
+fn the_head_memo_answers_only_for_the_commit_it_was_made_for() {
+    const WARNING: &str = "does not match its recorded state";
+    let lvm = Lvm::new();
+    let (_dir, url) = file_server(lvm.root.path());
+    lvm.init(&[&url]);
+    lvm.ok(&["install", "strutil"]);
+    let run = |lvm: &Lvm| lvm.run(&["run", "-e", "print(require('strutil') ~= nil)"]);
+    let memo = lvm.env_dir().join(".git/lvm-head-memo");
+    let head = || {
+        git(&lvm.env_dir(), &["rev-parse", "HEAD"])
+            .trim()
+            .to_string()
+    };
+    // The install left the memo of its own commit, so the first reader writes nothing.
+    let written = std::fs::read_to_string(&memo).unwrap();
+    assert!(written.contains(&head()), "{written}");
+    assert!(!String::from_utf8_lossy(&run(&lvm).stderr).contains(WARNING));
+
+    // A hand-made commit of another state, then the memo of the old head put back: the memo
+    // is not of the head, so the head's manifest is read and the tree is found out of date.
+    let manifest_path = lvm.env_dir().join("manifest.json");
+    let mut recorded: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&manifest_path).unwrap()).unwrap();
+    recorded["packages"] = serde_json::json!({});
+    std::fs::write(
+        &manifest_path,
+        serde_json::to_vec_pretty(&recorded).unwrap(),
+    )
+    .unwrap();
+    git(&lvm.env_dir(), &["commit", "-qam", "no packages, by hand"]);
+    std::fs::write(&memo, &written).unwrap();
+    let out = run(&lvm);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(WARNING),
+        "{out:?}"
+    );
+    assert!(std::fs::read_to_string(&memo).unwrap().contains(&head()));
+
+    // A damaged memo is not used either, and the next reader makes it again.
+    lvm.ok(&["sync"]);
+    std::fs::write(&memo, b"{\"commit\": ").unwrap();
+    let out = lvm.run(&["run", "-e", "print((pcall(require, 'strutil')))"]);
+    assert_eq!(stdout_ok(&out).trim(), "false");
+    assert!(!String::from_utf8_lossy(&out.stderr).contains(WARNING));
+    assert!(std::fs::read_to_string(&memo).unwrap().contains(&head()));
+}
