@@ -247,6 +247,29 @@ impl LogWalk<'_> {
     }
 }
 
+/// Lets libgit2 keep lvm's commits and state files in its object cache. A commit lvm makes
+/// carries its event (tens of KB after a large install) and `manifest.json` is as large, while
+/// libgit2 caches commits only up to 4 KiB and blobs not at all by default: a command that reads
+/// the head's files several times (settings, manifest, the head memo) inflated and hashed the
+/// same commit each time. The cache's total stays bounded (32 MiB; a long `lvm log` evicts).
+/// libgit2 reads these settings without synchronization: call this once, before any thread
+/// starts.
+pub fn tune_object_cache() {
+    const LARGEST_CACHED_OBJECT: usize = 4 << 20;
+    const CACHE_SIZE: isize = 32 << 20;
+    // SAFETY: called from the CLI's start, before it starts any thread.
+    let tuned = unsafe {
+        git2::opts::set_cache_object_limit(git2::ObjectType::Commit, LARGEST_CACHED_OBJECT)
+            .and_then(|()| {
+                git2::opts::set_cache_object_limit(git2::ObjectType::Blob, LARGEST_CACHED_OBJECT)
+            })
+            .and_then(|()| git2::opts::set_cache_max_size(CACHE_SIZE))
+    };
+    if let Err(e) = tuned {
+        tracing::debug!("libgit2's object cache keeps its defaults: {e}");
+    }
+}
+
 /// The plain log's line for a commit lvm made.
 fn log_line(commit: &Commit<'_>) -> Result<LogLine, RepoError> {
     let oid = commit.id();

@@ -195,6 +195,9 @@ pub struct VerifyReport {
     pub missing: Vec<String>,
     /// Files that were not recorded.
     pub extra: Vec<String>,
+    /// When the entry is intact: the digest of its files as [`crate::tree::hash_tree_files`]
+    /// computes it, from the same reads.
+    pub files_sha256: Option<String>,
 }
 
 impl VerifyReport {
@@ -553,22 +556,24 @@ impl Store {
         })?;
         let mut report = VerifyReport::default();
         let mut seen = BTreeSet::new();
+        let mut digest = crate::tree::FilesDigest::default();
         let entries = match files::list(&rock.prefix) {
             Ok(entries) => entries,
             Err(e) if e.cause.kind() == io::ErrorKind::NotFound => Vec::new(),
             Err(e) => return Err(e.into()),
         };
         for entry in entries {
-            if !entry.is_file() {
+            let files::EntryKind::File { executable, .. } = entry.kind else {
                 continue;
-            }
+            };
             match rock.meta.files.get(&entry.rel) {
                 None => report.extra.push(entry.rel.clone()),
                 Some(expected) => {
-                    let (actual, _) = files::sha256_file(&entry.path)?;
+                    let (actual, size) = files::sha256_file(&entry.path)?;
                     if actual != *expected {
                         report.modified.push(entry.rel.clone());
                     }
+                    digest.add(&entry.rel, executable, size, &actual);
                 }
             }
             seen.insert(entry.rel);
@@ -580,6 +585,7 @@ impl Store {
             .filter(|k| !seen.contains(*k))
             .cloned()
             .collect();
+        report.files_sha256 = report.is_clean().then(|| digest.finish());
         Ok(report)
     }
 }

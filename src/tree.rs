@@ -698,19 +698,34 @@ pub fn check_rock_manifest(prefix: &Path) -> Result<Vec<String>, TreeError> {
 /// A stable hash (sha256 hex) of a rock's installed files: over the sorted relative paths,
 /// executable bits and contents of every file under `prefix`.
 pub fn hash_tree_files(prefix: &Path) -> Result<String, TreeError> {
-    let mut hasher = Sha256::new();
+    let mut digest = FilesDigest::default();
     for entry in files::list(prefix)? {
         let EntryKind::File { executable, .. } = entry.kind else {
             continue;
         };
         let (content_hash, size) = files::sha256_file(&entry.path)?;
-        hasher.update((entry.rel.len() as u64).to_le_bytes());
-        hasher.update(entry.rel.as_bytes());
-        hasher.update([u8::from(executable)]);
-        hasher.update(size.to_le_bytes());
-        hasher.update(content_hash.as_bytes());
+        digest.add(&entry.rel, executable, size, &content_hash);
     }
-    Ok(hex::encode(hasher.finalize()))
+    Ok(digest.finish())
+}
+
+/// [`hash_tree_files`] fed one file at a time, in the order [`files::list`] gives them, for a
+/// walk that reads the files for another reason too (the store's check of an entry).
+#[derive(Default)]
+pub struct FilesDigest(Sha256);
+
+impl FilesDigest {
+    pub fn add(&mut self, rel: &str, executable: bool, size: u64, content_sha256: &str) {
+        self.0.update((rel.len() as u64).to_le_bytes());
+        self.0.update(rel.as_bytes());
+        self.0.update([u8::from(executable)]);
+        self.0.update(size.to_le_bytes());
+        self.0.update(content_sha256.as_bytes());
+    }
+
+    pub fn finish(self) -> String {
+        hex::encode(self.0.finalize())
+    }
 }
 
 fn utf8(path: &Path) -> Result<&str, TreeError> {

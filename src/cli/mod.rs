@@ -756,6 +756,7 @@ pub fn main() -> i32 {
         }
     };
     set_closed_pipe_behavior(cli.command.only_reads());
+    lvm::envrepo::tune_object_cache();
     let plain_stderr = !std::io::stderr().is_terminal();
     // git runs the merge driver inside an environment repository: it needs no lvm home, no
     // settings and no environment, and logs nowhere but to git's stderr.

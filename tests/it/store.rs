@@ -101,7 +101,14 @@ fn insert_records_metadata_and_seals_the_entry() {
     let reopened = Store::open(store.root()).unwrap();
     assert_eq!(reopened.get(&k).unwrap().unwrap(), rock);
     assert_eq!(tmp_entries(&store), 0);
-    assert!(store.verify(&k).unwrap().is_clean());
+    let report = store.verify(&k).unwrap();
+    assert!(report.is_clean());
+    // The check reads every file once, and gives the digest a manifest records from the
+    // same reads (the executable `bin/tool` included).
+    assert_eq!(
+        report.files_sha256.unwrap(),
+        lvm::tree::hash_tree_files(&rock.prefix).unwrap()
+    );
 }
 
 #[test]
@@ -237,6 +244,7 @@ fn verify_reports_modified_missing_and_extra_files() {
     let report = store.verify(&k).unwrap();
     assert_eq!(report.modified, ["lua/pkg/init.lua"]);
     assert!(report.missing.is_empty() && report.extra.is_empty());
+    assert_eq!(report.files_sha256, None, "a damaged entry has no digest");
 
     let bin = rock.prefix.join("bin");
     fs::set_permissions(&bin, fs::Permissions::from_mode(0o755)).unwrap();

@@ -336,43 +336,44 @@ pub(in crate::ops) fn ensure_package(
         &session.build_ctx,
     );
     let ready = match intact_entry(session, &key)? {
-        Some(stored) => Some(stored),
-        None => session.caches.fetch_into_store(
-            &session.store,
-            &session.pins,
-            &key,
-            session.scratch.path(),
-        )?,
+        Some((stored, files_sha256)) => Some((stored, files_sha256)),
+        None => session
+            .caches
+            .fetch_into_store(&session.store, &session.pins, &key, session.scratch.path())?
+            .map(|stored| {
+                let files_sha256 = crate::tree::hash_tree_files(&stored.prefix)?;
+                Ok::<_, crate::tree::TreeError>((stored, files_sha256))
+            })
+            .transpose()?,
     };
-    if let Some(stored) = ready {
+    if let Some((stored, files_sha256)) = ready {
         let source = with_source_record(
             source,
             stored.meta.extra.get("source_sha256"),
             stored.meta.extra.get("source_commit"),
         );
-        return Ok((
-            package_record(&rockspec, source, &key, &stored.prefix)?,
-            true,
-        ));
+        return Ok((package_record(&rockspec, source, &key, files_sha256), true));
     }
     let (stored_path, source) =
         build_sources(session, &job.name, &text, &rockspec, source, sources, &key)?;
-    Ok((
-        package_record(&rockspec, source, &key, &stored_path)?,
-        false,
-    ))
+    let files_sha256 = crate::tree::hash_tree_files(&stored_path)?;
+    Ok((package_record(&rockspec, source, &key, files_sha256), false))
 }
 
-/// The store entry for `key` when it is present and its files still match the hashes it
-/// recorded; a damaged entry is removed, so the caller builds it again.
-fn intact_entry(session: &Session, key: &StoreKey) -> Result<Option<crate::store::StoredRock>> {
+/// The store entry for `key` with the digest of its files, when it is present and its files
+/// still match the hashes it recorded; a damaged entry is removed, so the caller builds it
+/// again.
+fn intact_entry(
+    session: &Session,
+    key: &StoreKey,
+) -> Result<Option<(crate::store::StoredRock, String)>> {
     session.pins.pin(key)?;
     let Some(stored) = session.store.get(key)? else {
         return Ok(None);
     };
     let check = session.store.verify(key)?;
-    if check.is_clean() {
-        return Ok(Some(stored));
+    if let Some(files_sha256) = check.files_sha256 {
+        return Ok(Some((stored, files_sha256)));
     }
     tracing::warn!(
         "store entry {key} no longer matches its recorded hashes ({} modified, {} missing, {} added); building it again",
@@ -732,13 +733,15 @@ pub(in crate::ops) fn naming_url(err: Error, url: &str) -> Error {
     }
 }
 
+/// The manifest's record of a package built from `rockspec` and stored under `key`, whose
+/// files have the digest `files_sha256` ([`crate::tree::hash_tree_files`]).
 pub(in crate::ops) fn package_record(
     rockspec: &Rockspec,
     source: PackageSource,
     key: &StoreKey,
-    stored: &Path,
-) -> Result<Package> {
-    Ok(Package {
+    files_sha256: String,
+) -> Package {
+    Package {
         version: rockspec.version.clone(),
         reason: Reason {
             requested: None,
@@ -751,8 +754,8 @@ pub(in crate::ops) fn package_record(
             .map(|d| d.to_string())
             .collect(),
         store_key: key.to_string(),
-        files_sha256: crate::tree::hash_tree_files(stored)?,
-    })
+        files_sha256,
+    }
 }
 
 /// The build settings that can change what this rockspec's build produces: none for pure Lua,
