@@ -58,6 +58,12 @@ pub trait Reporter: Send + Sync {
     fn bisect_testing(&self, _commit: &str, _summary: &str, _steps_left: usize) {}
     /// That state was tested: `verdict` is `good`, `bad` or `skip`.
     fn bisect_tested(&self, _commit: &str, _verdict: &str) {}
+    /// Every entry of the build cache `cache` is read or checked: `total` of them.
+    fn cache_checking(&self, _cache: &str, _total: usize) {}
+    /// One entry of that cache (its store key) is done.
+    fn cache_entry_checked(&self, _cache: &str, _key: &str) {}
+    /// Every entry of that cache is done.
+    fn cache_checked(&self, _cache: &str) {}
     /// Something worked but deserves the user's attention (a rockspec's `$(VAR)` that names no
     /// build variable, as LuaRocks warns). `message` is one sentence naming what it is about.
     fn warning(&self, _message: &str) {}

@@ -142,21 +142,7 @@ pub fn open(
     };
     let signed: SignedEntry =
         serde_json::from_slice(bytes).map_err(|e| malformed(e.to_string()))?;
-    let key = trusted
-        .iter()
-        .find(|k| k.name == signed.signed_by)
-        .ok_or_else(|| EntryError::Untrusted {
-            entry: shown.to_string(),
-            key: signed.signed_by.clone(),
-        })?;
-    let mut message = SIGNED_PREFIX.to_vec();
-    message.extend_from_slice(signed.meta.as_bytes());
-    if !key.verifies(&message, &signed.signature) {
-        return Err(EntryError::BadSignature {
-            entry: shown.to_string(),
-            key: key.name.clone(),
-        });
-    }
+    verify_signature(&signed, shown, trusted)?;
     if let Some(unsupported) = ENTRY_FORMAT.unsupported_in_json(signed.meta.as_bytes(), "format") {
         return Err(EntryError::Format {
             entry: shown.to_string(),
@@ -182,6 +168,59 @@ pub fn open(
         meta,
         signed_by: signed.signed_by,
     })
+}
+
+/// Checks that `signed` is signed by one of `trusted` (by name) and that the signature over
+/// its exact metadata text verifies with that key.
+fn verify_signature(
+    signed: &SignedEntry,
+    shown: &str,
+    trusted: &[PublicKey],
+) -> Result<(), EntryError> {
+    let key = trusted
+        .iter()
+        .find(|k| k.name == signed.signed_by)
+        .ok_or_else(|| EntryError::Untrusted {
+            entry: shown.to_string(),
+            key: signed.signed_by.clone(),
+        })?;
+    let mut message = SIGNED_PREFIX.to_vec();
+    message.extend_from_slice(signed.meta.as_bytes());
+    if !key.verifies(&message, &signed.signature) {
+        return Err(EntryError::BadSignature {
+            entry: shown.to_string(),
+            key: key.name.clone(),
+        });
+    }
+    Ok(())
+}
+
+/// An `entry.json` read without trusting it, to list a cache: what it claims, who it says
+/// signed it, whether that signature is a trusted key's, and what [`open`] concludes.
+#[derive(Debug)]
+pub struct Inspected {
+    /// The metadata it carries; `None` when it is not an entry at all. Unchecked unless
+    /// `verdict` is `Ok`.
+    pub meta: Option<EntryMeta>,
+    pub signed_by: Option<String>,
+    /// Signed by a key of `trusted_keys`, and the signature verifies.
+    pub trusted: bool,
+    pub verdict: Result<(), EntryError>,
+}
+
+/// Reads `entry.json` as [`open`] does, keeping what it claims even when it is refused. Pure.
+pub fn inspect(bytes: &[u8], shown: &str, wanted: &StoreKey, trusted: &[PublicKey]) -> Inspected {
+    let signed: Option<SignedEntry> = serde_json::from_slice(bytes).ok();
+    Inspected {
+        meta: signed
+            .as_ref()
+            .and_then(|s| serde_json::from_str(&s.meta).ok()),
+        trusted: signed
+            .as_ref()
+            .is_some_and(|s| verify_signature(s, shown, trusted).is_ok()),
+        signed_by: signed.map(|s| s.signed_by),
+        verdict: open(bytes, shown, wanted, trusted).map(|_| ()),
+    }
 }
 
 /// Whether a rock file name stays in its folder and looks like one. Pure.
@@ -281,6 +320,30 @@ mod tests {
             open(b"{}", "e", &key, &[signer.public()]),
             Err(EntryError::Malformed { .. })
         ));
+    }
+
+    #[test]
+    fn inspecting_keeps_the_claims_of_a_refused_entry() {
+        let key = StoreKey::compute(&[("lua", "5.4")]);
+        let signer = SecretKey::generate("team").unwrap();
+        let bytes = seal(&meta(&key), &signer);
+        let seen = inspect(&bytes, "e", &key, &[signer.public()]);
+        assert!(seen.trusted && seen.verdict.is_ok());
+        assert_eq!(seen.meta, Some(meta(&key)));
+        let stranger = SecretKey::generate("other").unwrap();
+        let seen = inspect(&bytes, "e", &key, &[stranger.public()]);
+        assert!(!seen.trusted);
+        assert_eq!(seen.signed_by.as_deref(), Some("team"));
+        assert_eq!(seen.meta.map(|m| m.name), Some("foo".to_string()));
+        assert!(matches!(seen.verdict, Err(EntryError::Untrusted { .. })));
+        // Trusted signature, but the entry of another store key: trusted, still refused.
+        let other_key = StoreKey::compute(&[("lua", "5.1")]);
+        let seen = inspect(&bytes, "e", &other_key, &[signer.public()]);
+        assert!(seen.trusted);
+        assert!(matches!(seen.verdict, Err(EntryError::WrongKey { .. })));
+        let seen = inspect(b"not json", "e", &key, &[signer.public()]);
+        assert!(seen.meta.is_none() && seen.signed_by.is_none() && !seen.trusted);
+        assert!(matches!(seen.verdict, Err(EntryError::Malformed { .. })));
     }
 
     #[test]

@@ -5,12 +5,14 @@
 //! `<key>/<name>-<version>.<arch>.rock` (a binary rock LuaRocks installs too). Everything read
 //! from a cache is hostile until checked: sizes and time are bounded, the signature must be by
 //! a trusted key ([`keys`]), the rock must have the signed sha256 and unpack (with `fetch`'s
-//! safe extraction) to exactly the signed files. Backends: [`folder`], [`http`], [`s3`].
+//! safe extraction) to exactly the signed files. Backends: [`folder`], [`http`], [`s3`]; every
+//! entry of a cache: [`listing`].
 
 pub mod entry;
 mod folder;
 mod http;
 pub mod keys;
+pub mod listing;
 pub mod s3;
 
 use std::path::{Path, PathBuf};
@@ -64,6 +66,12 @@ pub enum CacheError {
         #[source]
         source: FetchError,
     },
+    #[error(
+        "build cache {cache} cannot be listed: {reason}; serve its folder with a directory \
+         index (nginx `autoindex on`, Apache `Options +Indexes`, `python3 -m http.server`), or \
+         list the folder or S3 bucket behind it (--from file:///... or s3://bucket/prefix)"
+    )]
+    NotListable { cache: String, reason: String },
     #[error("{}: {cause}", path.display())]
     Local {
         path: PathBuf,
@@ -78,7 +86,9 @@ impl CacheError {
         use crate::errors::ErrorKind;
         match self {
             CacheError::Read { .. } | CacheError::Write { .. } => ErrorKind::Network,
-            CacheError::BadUrl { .. } | CacheError::NoCredentials { .. } => ErrorKind::BadInput,
+            CacheError::BadUrl { .. }
+            | CacheError::NoCredentials { .. }
+            | CacheError::NotListable { .. } => ErrorKind::BadInput,
             CacheError::Refused { .. } | CacheError::Unpack { .. } => ErrorKind::Damaged,
             CacheError::Local { .. } => ErrorKind::Other,
         }
@@ -215,6 +225,21 @@ impl Cache {
         trusted: &[PublicKey],
         scratch: &Path,
     ) -> Result<Option<Opened>, CacheError> {
+        let Some((bytes, shown)) = self.entry_bytes(key, scratch)? else {
+            return Ok(None);
+        };
+        entry::open(&bytes, &shown, key, trusted)
+            .map(Some)
+            .map_err(|source| self.refused(source))
+    }
+
+    /// The bytes of the `entry.json` for `key` (read with its size and time limits) and its
+    /// URL for messages; `None` when the cache has none.
+    fn entry_bytes(
+        &self,
+        key: &StoreKey,
+        scratch: &Path,
+    ) -> Result<Option<(Vec<u8>, String)>, CacheError> {
         let work = tempdir(scratch)?;
         let object = entry::entry_object(key);
         let file = work.path().join(entry::ENTRY_FILE);
@@ -225,10 +250,7 @@ impl Cache {
             path: file.clone(),
             cause,
         })?;
-        let shown = format!("{}/{object}", self.url);
-        entry::open(&bytes, &shown, key, trusted)
-            .map(Some)
-            .map_err(|source| self.refused(source))
+        Ok(Some((bytes, format!("{}/{object}", self.url))))
     }
 
     /// Fetches the entry for `key` into a new folder in `scratch`: `None` when the cache has

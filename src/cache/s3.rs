@@ -7,9 +7,12 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use percent_encoding::percent_decode_str;
 use rusty_s3::{Bucket, Credentials, S3Action as _, UrlStyle};
+use serde::Deserialize;
 
 use super::CacheError;
+use super::listing::{Listing, MAX_LISTED_ENTRIES, MAX_LISTING_PAGES, entry_key_of_object};
 use crate::fetch::FetchOptions;
 
 /// How long a presigned request stays valid: long enough for a slow upload to start.
@@ -168,13 +171,74 @@ impl S3Cache {
             .bucket
             .get_object(self.credentials.as_ref(), &object)
             .sign(PRESIGNED_FOR);
-        super::download(url, signed.as_str(), dest, opts).map_err(|e| match e {
+        super::download(url, signed.as_str(), dest, opts).map_err(|e| self.anonymous_note(e))
+    }
+
+    /// A read error, saying that the request was anonymous when it was.
+    fn anonymous_note(&self, error: CacheError) -> CacheError {
+        match error {
             CacheError::Read { cache, reason } if self.credentials.is_none() => CacheError::Read {
                 cache,
                 reason: format!("{reason}; {}", NO_CREDENTIALS),
             },
             other => other,
-        })
+        }
+    }
+
+    /// The store keys with an `entry.json` under the prefix: ListObjectsV2, page by page with
+    /// its continuation tokens, each page read with `opts`' limits into `work`; at most
+    /// [`MAX_LISTING_PAGES`] pages and [`MAX_LISTED_ENTRIES`] keys.
+    pub(super) fn list(
+        &self,
+        url: &str,
+        work: &Path,
+        opts: &FetchOptions,
+    ) -> Result<Listing, CacheError> {
+        let dir = self.object("");
+        let page_file = work.join("list.xml");
+        let mut keys = Vec::new();
+        let mut token: Option<String> = None;
+        for _ in 0..MAX_LISTING_PAGES {
+            let mut action = self.bucket.list_objects_v2(self.credentials.as_ref());
+            if !dir.is_empty() {
+                action.with_prefix(dir.as_str());
+            }
+            if let Some(token) = &token {
+                action.with_continuation_token(token.as_str());
+            }
+            let signed = action.sign(PRESIGNED_FOR);
+            let found = super::download(url, signed.as_str(), &page_file, opts)
+                .map_err(|e| self.anonymous_note(e))?;
+            if !found {
+                return Err(CacheError::Read {
+                    cache: url.to_string(),
+                    reason: format!("the bucket '{}' does not exist", self.bucket.name()),
+                });
+            }
+            let xml = std::fs::read(&page_file).map_err(|cause| CacheError::Local {
+                path: page_file.clone(),
+                cause,
+            })?;
+            let page = parse_listing(&xml).map_err(|e| CacheError::Read {
+                cache: url.to_string(),
+                reason: format!("the bucket listing is not an S3 ListObjectsV2 answer ({e})"),
+            })?;
+            keys.extend(page.contents.iter().filter_map(|object| {
+                let name = percent_decode_str(&object.key).decode_utf8().ok()?;
+                entry_key_of_object(&name, &dir)
+            }));
+            match page.next_continuation_token {
+                // A server that hands back the token it was given would never end.
+                Some(next) if !next.is_empty() && token.as_ref() != Some(&next) => {
+                    token = Some(next);
+                }
+                _ => return Ok(Listing::of(keys, false)),
+            }
+            if keys.len() > MAX_LISTED_ENTRIES {
+                break;
+            }
+        }
+        Ok(Listing::of(keys, true))
     }
 
     /// Uploads object `name`; needs credentials.
@@ -197,6 +261,27 @@ impl S3Cache {
             .sign(PRESIGNED_FOR);
         super::http::put_url(url, name, signed.as_str(), bytes, opts)
     }
+}
+
+/// The part of a ListObjectsV2 answer a listing needs. rusty-s3's own parser requires every
+/// object's `ETag`, `LastModified` and `Size`, which some S3-compatible servers leave out.
+#[derive(Debug, Default, Deserialize)]
+struct ListingPage {
+    #[serde(rename = "Contents", default)]
+    contents: Vec<ListedObject>,
+    #[serde(rename = "NextContinuationToken")]
+    next_continuation_token: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ListedObject {
+    #[serde(rename = "Key")]
+    key: String,
+}
+
+/// Reads one ListObjectsV2 answer. Pure.
+fn parse_listing(xml: &[u8]) -> Result<ListingPage, quick_xml::DeError> {
+    quick_xml::de::from_reader(xml)
 }
 
 /// What a read without credentials adds to its error.
@@ -267,6 +352,26 @@ mod tests {
             (nothing.credentials, nothing.region.as_str()),
             (None, "us-east-1")
         );
+    }
+
+    #[test]
+    fn listing_pages_need_only_keys() {
+        let xml = br#"<?xml version="1.0" encoding="UTF-8"?>
+<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">
+  <Name>team-builds</Name><Prefix>lvm/</Prefix><KeyCount>2</KeyCount>
+  <IsTruncated>true</IsTruncated>
+  <Contents><Key>lvm/a%2Fb/entry.json</Key><Size>10</Size><ETag>"x"</ETag></Contents>
+  <Contents><Key>lvm/c/x.rock</Key></Contents>
+  <NextContinuationToken>tok+/=&amp;1</NextContinuationToken>
+</ListBucketResult>"#;
+        let page = parse_listing(xml).unwrap();
+        let keys: Vec<&str> = page.contents.iter().map(|o| o.key.as_str()).collect();
+        assert_eq!(keys, ["lvm/a%2Fb/entry.json", "lvm/c/x.rock"]);
+        assert_eq!(page.next_continuation_token.as_deref(), Some("tok+/=&1"));
+        let empty =
+            parse_listing(b"<ListBucketResult><KeyCount>0</KeyCount></ListBucketResult>").unwrap();
+        assert!(empty.contents.is_empty() && empty.next_continuation_token.is_none());
+        assert!(parse_listing(b"<html>not xml").is_err());
     }
 
     #[test]

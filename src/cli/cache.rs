@@ -8,6 +8,7 @@ use clap::{Args, Subcommand};
 
 use super::{Context, outcome};
 use lvm::ops::cache::{self, CacheReport};
+use lvm::ops::cache_entries::{self, CacheEntries};
 
 #[derive(Debug, Subcommand)]
 pub enum CacheCommand {
@@ -38,19 +39,23 @@ Examples:
   lvm cache pull                           from the caches setting, in order
   lvm cache pull --from https://cache.example.org/lvm")]
     Pull(ReadArgs),
-    /// Which of the environment's packages each cache holds, signed by a trusted key.
+    /// Which of the environment's packages each cache holds, signed by a trusted key; with
+    /// --all (or outside every environment), every entry of the cache.
     #[command(after_help = "\
 Examples:
   lvm cache list
-  lvm cache list --from s3://team-builds/lvm --json")]
-    List(ReadArgs),
+  lvm cache list --from s3://team-builds/lvm --json
+  lvm cache list --all --from file:///srv/lvm-cache   every entry, whoever pushed it")]
+    List(CheckArgs),
     /// Download the environment's entries from each cache and check their signature and every
-    /// file hash.
+    /// file hash; with --all (or outside every environment), every entry of the cache. Exits 1
+    /// when an entry does not check out.
     #[command(after_help = "\
 Examples:
   lvm cache verify
-  lvm cache verify --from file:///srv/lvm-cache luasocket")]
-    Verify(ReadArgs),
+  lvm cache verify --from file:///srv/lvm-cache luasocket
+  lvm cache verify --all --from s3://team-builds/lvm --json")]
+    Verify(CheckArgs),
     /// Signing keys.
     #[command(after_help = "\
 Examples:
@@ -65,12 +70,25 @@ pub struct ReadArgs {
     /// Package names; all the environment's packages when none is given.
     names: Vec<String>,
     /// Read this cache (file://, http(s)://, s3://bucket/prefix) instead of the caches setting.
-    #[arg(long, value_name = "URL")]
+    #[arg(long, visible_alias = "cache", value_name = "URL")]
     from: Option<String>,
     /// Print a JSON array: per cache (cache), each package's name, version, store_key, status
     /// (fetched, present, ok, missing, refused), detail and bytes.
     #[arg(long)]
     json: bool,
+}
+
+/// The arguments of `list` and `verify`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    read: ReadArgs,
+    /// Every entry of the cache, whoever pushed it, not only the environment's packages. With
+    /// --json: per cache (cache, truncated), each entry's store_key, name, version, lua,
+    /// platform, signed_by, bytes, trusted, status (list: trusted, untrusted, refused,
+    /// unreadable; verify: ok, refused, unreadable) and detail.
+    #[arg(long, conflicts_with = "names")]
+    all: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -107,8 +125,10 @@ pub fn exec(ctx: &Context, command: CacheCommand) -> Result<i32> {
             Ok(if failed { 1 } else { 0 })
         }
         CacheCommand::Pull(args) => read_command(ctx, args, cache::pull),
-        CacheCommand::List(args) => read_command(ctx, args, cache::list),
-        CacheCommand::Verify(args) => read_command(ctx, args, cache::verify),
+        CacheCommand::List(args) => check_command(ctx, args, cache::list, cache_entries::list_all),
+        CacheCommand::Verify(args) => {
+            check_command(ctx, args, cache::verify, cache_entries::verify_all)
+        }
         CacheCommand::Key(KeyCommand::Generate { name, out }) => {
             let file = out.unwrap_or_else(|| cache::default_key_file(&ctx.home));
             let name = name.unwrap_or_else(lvm::cache::keys::default_name_here);
@@ -128,14 +148,106 @@ type ReadOperation =
 
 /// Runs pull, list or verify and prints its reports; exits 1 when an entry was refused.
 fn read_command(ctx: &Context, args: ReadArgs, operation: ReadOperation) -> Result<i32> {
-    let env = ctx.open()?;
-    let reports = operation(&env, &args.names, args.from.as_deref())?;
+    read_command_in(ctx, &ctx.open()?, args, operation)
+}
+
+/// [`read_command`] in an environment already opened.
+fn read_command_in(
+    ctx: &Context,
+    env: &lvm::env::Environment,
+    args: ReadArgs,
+    operation: ReadOperation,
+) -> Result<i32> {
+    let reports = operation(env, &args.names, args.from.as_deref())?;
     let refused = reports
         .iter()
         .flat_map(|r| &r.packages)
         .any(|p| p.status == "refused");
     print_reports(ctx, args.json, &reports)?;
     Ok(if refused { 1 } else { 0 })
+}
+
+type AllOperation =
+    fn(&cache_entries::CacheScope, Option<&str>) -> lvm::ops::Result<Vec<CacheEntries>>;
+
+/// Runs list or verify: over the environment's packages, or with --all (and outside every
+/// environment, which has no packages) over every entry of the caches; exits 1 when an entry
+/// does not check out.
+fn check_command(
+    ctx: &Context,
+    args: CheckArgs,
+    of_env: ReadOperation,
+    of_all: AllOperation,
+) -> Result<i32> {
+    let env = if args.all || args.read.names.is_empty() {
+        ctx.open_if_any()?
+    } else {
+        Some(ctx.open()?)
+    };
+    let scope = match env {
+        Some(env) if !args.all => return read_command_in(ctx, &env, args.read, of_env),
+        Some(env) => cache_entries::CacheScope::of(&env),
+        None => cache_entries::CacheScope::outside(
+            &ctx.home,
+            ctx.settings.caches.clone(),
+            &ctx.settings.trusted_keys,
+            ctx.settings.http_timeout(),
+            Some(ctx.settings.download_timeout()),
+            ctx.open_options().reporter,
+        ),
+    };
+    let caches = of_all(&scope, args.read.from.as_deref())?;
+    let bad = caches.iter().flat_map(|c| &c.entries).any(|e| e.is_bad());
+    print_entries(ctx, args.read.json, &caches)?;
+    Ok(if bad { 1 } else { 0 })
+}
+
+/// One block per cache: its URL and count, then a line per entry (and what failed under it).
+fn print_entries(ctx: &Context, json: bool, caches: &[CacheEntries]) -> Result<()> {
+    let mut text = Vec::new();
+    for cache in caches {
+        let count = cache.entries.len();
+        let more = if cache.truncated {
+            ", more not listed"
+        } else {
+            ""
+        };
+        text.push(format!(
+            "{}: {count} entr{}{more}",
+            cache.cache,
+            if count == 1 { "y" } else { "ies" }
+        ));
+        for entry in &cache.entries {
+            text.push(format!("  {}", entry_line(entry)));
+            if let Some(detail) = &entry.detail {
+                text.push(format!("    {detail}"));
+            }
+        }
+    }
+    outcome::print(ctx, json, serde_json::to_value(caches)?, text.join("\n"))
+}
+
+/// `cmath 1.0-1 (Lua 5.4, linux-x86_64): trusted, signed by ci-1, 5123 bytes, key 0c1f2e3d4a5b`.
+fn entry_line(entry: &cache_entries::EntryRow) -> String {
+    let unknown = || "?".to_string();
+    let mut line = format!(
+        "{} {}",
+        entry.name.clone().unwrap_or_else(unknown),
+        entry.version.clone().unwrap_or_else(unknown)
+    );
+    if let (Some(lua), Some(platform)) = (&entry.lua, &entry.platform) {
+        line.push_str(&format!(" (Lua {lua}, {platform})"));
+    }
+    line.push_str(&format!(": {}", entry.status));
+    if let Some(signer) = &entry.signed_by {
+        line.push_str(&format!(", signed by {signer}"));
+    }
+    if let Some(bytes) = entry.bytes {
+        line.push_str(&format!(", {bytes} bytes"));
+    }
+    let short_key: String = entry.store_key.chars().take(12).collect();
+    line.push_str(&format!(", key {short_key}"));
+    line
 }
 
 /// One block per cache: its URL, then a line per package.

@@ -11,6 +11,10 @@ use indicatif::{ProgressBar, ProgressStyle};
 use lvm::report::{Readiness, Reporter};
 use lvm::version::Version;
 
+/// Entries of a cache from which `lvm cache list --all`/`verify --all` say in a log that they
+/// are at work.
+const LONG_CACHE_RUN: usize = 100;
+
 /// Draws progress on stderr.
 pub struct Terminal {
     /// Whether stderr is a terminal (bars) or not (plain lines).
@@ -119,6 +123,37 @@ impl Reporter for Terminal {
         self.line(&format!(
             "lvm: waiting for another lvm process building {name}"
         ));
+    }
+
+    fn cache_checking(&self, cache: &str, total: usize) {
+        if !self.tty {
+            // A log gets one line for a run long enough to wonder about.
+            if total >= LONG_CACHE_RUN {
+                self.line(&format!(
+                    "lvm: reading {total} entries of build cache {cache}"
+                ));
+            }
+            return;
+        }
+        let bar = ProgressBar::new(total as u64);
+        bar.set_style(
+            ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}").expect("valid template"),
+        );
+        bar.set_message(cache.to_string());
+        bar.enable_steady_tick(Duration::from_millis(120));
+        if let Ok(mut slot) = self.bar.lock() {
+            *slot = Some(bar);
+        }
+    }
+
+    fn cache_entry_checked(&self, _cache: &str, _key: &str) {
+        if let Some(bar) = self.bar.lock().ok().as_ref().and_then(|b| b.as_ref()) {
+            bar.inc(1);
+        }
+    }
+
+    fn cache_checked(&self, _cache: &str) {
+        self.prepared();
     }
 
     fn warning(&self, message: &str) {

@@ -258,10 +258,12 @@ fn s3_settings() -> S3Settings {
 
 /// The trusted keys of the settings (validated when they were read).
 fn trusted_keys(config: &EnvConfig) -> Vec<PublicKey> {
-    config
-        .trusted_keys
-        .iter()
-        .flatten()
+    parse_trusted(config.trusted_keys.as_deref().unwrap_or_default())
+}
+
+/// The public keys of a `trusted_keys` setting (validated when it was read).
+pub(in crate::ops) fn parse_trusted(keys: &[String]) -> Vec<PublicKey> {
+    keys.iter()
         .filter_map(|k| PublicKey::parse(k).ok())
         .collect()
 }
@@ -337,13 +339,17 @@ fn read_caches(env: &Environment, from: Option<&str>) -> Result<Vec<Cache>> {
         Some(url) => vec![url.to_string()],
         None => env.config().caches.clone().unwrap_or_default(),
     };
+    open_caches(&urls, &fetch_options(env))
+}
+
+/// Opens each of `urls` with the limits `opts`; none is [`Error::NoCaches`].
+pub(in crate::ops) fn open_caches(urls: &[String], opts: &FetchOptions) -> Result<Vec<Cache>> {
     if urls.is_empty() {
         return Err(Error::NoCaches);
     }
-    let opts = fetch_options(env);
     let s3 = s3_settings();
     urls.iter()
-        .map(|url| Cache::open(url, &opts, &s3).map_err(Error::from))
+        .map(|url| Cache::open(url, opts, &s3).map_err(Error::from))
         .collect()
 }
 

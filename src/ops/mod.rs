@@ -8,6 +8,7 @@
 pub mod bisect;
 pub mod blame;
 pub mod cache;
+pub mod cache_entries;
 pub mod cherry_pick;
 pub mod clone;
 pub mod develop;

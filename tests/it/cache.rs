@@ -494,3 +494,374 @@ fn cache_settings_are_validated_and_shown() {
     let err = lvm.fails(&["cache", "push"]);
     assert!(err.contains("no build cache to push to"), "{err}");
 }
+
+/// The entries `cache list|verify --all --json` printed for its first cache, as
+/// `name version status` lines.
+fn entry_statuses(json: &serde_json::Value) -> Vec<String> {
+    json[0]["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            format!(
+                "{} {} {}",
+                e["name"].as_str().unwrap_or("?"),
+                e["version"].as_str().unwrap_or("?"),
+                e["status"].as_str().unwrap()
+            )
+        })
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect()
+}
+
+/// Runs `lvm cache ARGS --all --json`: the exit code and the printed JSON.
+fn all_json(lvm: &Lvm, vars: &[(&str, &str)], args: &[&str]) -> (Option<i32>, serde_json::Value) {
+    let mut full = vec!["cache"];
+    full.extend_from_slice(args);
+    full.extend(["--all", "--json"]);
+    let out = run_with(lvm, vars, &full);
+    let json = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "lvm {full:?}: {e}\nstdout:\n{}\nstderr:\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out.status.code(), json)
+}
+
+/// Two environments push to `cache`: `team-1`'s has cmath and strutil, `team-2`'s chain-a
+/// (with chain-b and chain-c). Returns the first environment and both public keys.
+fn pushed_from_two(server: &str, cache: &str, vars: &[(&str, &str)]) -> (Lvm, String, String) {
+    let (first, key1) = builder(server, "team-1");
+    push_json(&first, vars, cache);
+    let second = fresh(server);
+    second.ok(&["install", "chain-a"]);
+    let key2 = second.ok(&["cache", "key", "generate", "--name", "team-2"]);
+    push_json(&second, vars, cache);
+    (first, key1, key2.trim().to_string())
+}
+
+const EVERY_ENTRY_TRUSTED: [&str; 5] = [
+    "chain-a 1.0-1 trusted",
+    "chain-b 1.0-1 trusted",
+    "chain-c 1.0-1 trusted",
+    "cmath 1.0-1 trusted",
+    "strutil 1.1-1 trusted",
+];
+const EVERY_ENTRY_OK: [&str; 5] = [
+    "chain-a 1.0-1 ok",
+    "chain-b 1.0-1 ok",
+    "chain-c 1.0-1 ok",
+    "cmath 1.0-1 ok",
+    "strutil 1.1-1 ok",
+];
+
+#[test]
+fn list_and_verify_all_cover_every_entry_of_a_folder_cache() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_, server) = file_server(tmp.path());
+    let dir = tmp.path().join("cache");
+    let cache = format!("file://{}", dir.display());
+    let (lvm, key1, key2) = pushed_from_two(&server, &cache, &[]);
+    let both = format!("{key1} {key2}");
+    let trust_both = [("LVM_TRUSTED_KEYS", both.as_str())];
+
+    // Without --all: the environment's two packages; with it, the other environment's too.
+    let (out, _) = ok_with(
+        &lvm,
+        &trust_both,
+        &["cache", "list", "--from", &cache, "--json"],
+    );
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(statuses(&json[0]), ["cmath present", "strutil present"]);
+    let (code, json) = all_json(&lvm, &trust_both, &["list", "--from", &cache]);
+    assert_eq!(code, Some(0), "{json}");
+    assert_eq!(entry_statuses(&json), EVERY_ENTRY_TRUSTED);
+    assert_eq!(json[0]["cache"], cache.as_str());
+    assert_eq!(json[0]["truncated"], false);
+    let cmath = json[0]["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "cmath")
+        .unwrap();
+    let arch = lvm::platform::rock_arch();
+    assert_eq!(cmath["lua"], "5.4", "{cmath}");
+    assert_eq!(cmath["platform"], arch.as_str(), "{cmath}");
+    assert_eq!(cmath["signed_by"], "team-1", "{cmath}");
+    assert_eq!(cmath["trusted"], true, "{cmath}");
+    let key = cmath["store_key"].as_str().unwrap();
+    let rock = dir.join(key).join(format!("cmath-1.0-1.{arch}.rock"));
+    assert_eq!(
+        cmath["bytes"].as_u64(),
+        Some(std::fs::metadata(&rock).unwrap().len())
+    );
+    assert!(cmath.get("detail").is_none(), "{cmath}");
+    let (code, json) = all_json(&lvm, &trust_both, &["verify", "--from", &cache]);
+    assert_eq!(code, Some(0), "{json}");
+    assert_eq!(entry_statuses(&json), EVERY_ENTRY_OK);
+    // A push under way (a rock without its entry.json yet) and stray files are not entries.
+    std::fs::create_dir_all(dir.join("f".repeat(64))).unwrap();
+    std::fs::write(dir.join("f".repeat(64)).join("x-1.0-1.all.rock"), "half").unwrap();
+    std::fs::write(dir.join("README"), "team cache").unwrap();
+
+    // Trusting team-1 only: list says which are untrusted and succeeds; verify refuses them,
+    // naming the key, and fails.
+    let trust_one = [("LVM_TRUSTED_KEYS", key1.as_str())];
+    let (code, json) = all_json(&lvm, &trust_one, &["list", "--from", &cache]);
+    assert_eq!(code, Some(0), "{json}");
+    assert_eq!(
+        entry_statuses(&json),
+        [
+            "chain-a 1.0-1 untrusted",
+            "chain-b 1.0-1 untrusted",
+            "chain-c 1.0-1 untrusted",
+            "cmath 1.0-1 trusted",
+            "strutil 1.1-1 trusted",
+        ]
+    );
+    let out = run_with(
+        &lvm,
+        &trust_one,
+        &["cache", "verify", "--all", "--from", &cache],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains(&format!("{cache}: 5 entries")), "{text}");
+    assert!(
+        text.contains(&format!(
+            "chain-b 1.0-1 (Lua 5.4, {arch}): refused, signed by team-2, "
+        )),
+        "{text}"
+    );
+    assert_eq!(
+        text.matches("signed by key 'team-2', which is not in trusted_keys")
+            .count(),
+        3,
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "cmath 1.0-1 (Lua 5.4, {arch}): ok, signed by team-1"
+        )),
+        "{text}"
+    );
+
+    // A tampered rock: list (which reads entry.json only) still shows the signed claims;
+    // verify names the rock file and fails.
+    let evil = crate::common::zip(&[crate::common::Entry::file("lua/cmath.lua", "os.exit(1)")]);
+    std::fs::write(&rock, evil).unwrap();
+    let (code, json) = all_json(&lvm, &trust_both, &["verify", "--from", &cache]);
+    assert_eq!(code, Some(1), "{json}");
+    let mut expected = EVERY_ENTRY_OK.to_vec();
+    expected[3] = "cmath 1.0-1 refused";
+    assert_eq!(entry_statuses(&json), expected);
+    let bad = json[0]["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["status"] == "refused")
+        .unwrap();
+    let detail = bad["detail"].as_str().unwrap();
+    assert!(
+        detail.contains(&format!(
+            "file cmath-1.0-1.{arch}.rock does not have the sha256"
+        )),
+        "{detail}"
+    );
+    // An entry.json changed after signing: the signature fails, naming the key.
+    let other = json[0]["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "strutil")
+        .unwrap()["store_key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let entry_file = dir.join(&other).join("entry.json");
+    let text = std::fs::read_to_string(&entry_file).unwrap();
+    std::fs::write(&entry_file, text.replacen("strutil", "strutiI", 1)).unwrap();
+    let (code, json) = all_json(&lvm, &trust_both, &["list", "--from", &cache]);
+    assert_eq!(code, Some(1), "{json}");
+    let changed = json[0]["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["store_key"] == other.as_str())
+        .unwrap();
+    assert_eq!(changed["status"], "refused", "{changed}");
+    assert_eq!(changed["trusted"], false, "{changed}");
+    assert!(
+        changed["detail"]
+            .as_str()
+            .unwrap()
+            .contains("the signature does not verify with the trusted key 'team-1'"),
+        "{changed}"
+    );
+
+    // Outside every environment, list covers the cache of the user's settings: every entry.
+    let mut outside = lvm.command();
+    outside
+        .env_remove("LVM_ENV")
+        .env("LVM_CACHES", &cache)
+        .env("LVM_TRUSTED_KEYS", &both)
+        .args(["cache", "list", "--json"]);
+    let out = outside.output().unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json[0]["entries"].as_array().unwrap().len(), 5, "{json}");
+    // --all takes no package names.
+    let err = lvm.fails(&["cache", "list", "--all", "cmath"]);
+    assert!(err.contains("cannot be used with"), "{err}");
+}
+
+/// `python3 -m http.server` on a folder: a static host with a directory index, stopped when
+/// dropped.
+#[cfg(lvm_has_python3)]
+struct StaticHost {
+    child: std::process::Child,
+    url: String,
+}
+
+#[cfg(lvm_has_python3)]
+impl StaticHost {
+    fn serve(root: &Path) -> StaticHost {
+        use std::io::{BufRead, BufReader};
+        let mut child = std::process::Command::new("python3")
+            .args([
+                "-u",
+                "-m",
+                "http.server",
+                "0",
+                "--bind",
+                "127.0.0.1",
+                "--directory",
+            ])
+            .arg(root)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        // "Serving HTTP on 127.0.0.1 port 40123 (http://127.0.0.1:40123/) ..."
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let port = loop {
+            let Some(Ok(line)) = lines.next() else {
+                let _ = child.kill();
+                panic!("python3 -m http.server exited before it listened");
+            };
+            if let Some(rest) = line.split(" port ").nth(1) {
+                break rest.split_whitespace().next().unwrap().to_string();
+            }
+        };
+        std::thread::spawn(move || for _ in lines {});
+        StaticHost {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        }
+    }
+}
+
+#[cfg(lvm_has_python3)]
+impl Drop for StaticHost {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+#[cfg_attr(not(lvm_has_python3), ignore = "needs python3 (its http.server)")]
+fn an_http_cache_is_listed_through_its_directory_index_or_says_it_cannot_be() {
+    #[cfg(lvm_has_python3)]
+    {
+        let tmp = tempfile::tempdir().unwrap();
+        let (_, server) = file_server(tmp.path());
+        let root = tmp.path().join("http-cache");
+        std::fs::create_dir_all(&root).unwrap();
+        // A WebDAV-like server that takes PUT but serves no index.
+        let dav = TestServer::serve(&root);
+        dav.accept_puts();
+        let (lvm, key1, key2) = pushed_from_two(&server, &dav.url(), &[]);
+        let both = format!("{key1} {key2}");
+        let trust = [("LVM_TRUSTED_KEYS", both.as_str())];
+        let out = run_with(
+            &lvm,
+            &trust,
+            &["cache", "list", "--all", "--from", &dav.url()],
+        );
+        assert_eq!(out.status.code(), Some(1));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains(&format!("build cache {} cannot be listed", dav.url()))
+                && err.contains("HTTP 404")
+                && err.contains("autoindex")
+                && err.contains("--from file:///"),
+            "{err}"
+        );
+        // The same folder on a static host with a directory index lists and verifies.
+        let host = StaticHost::serve(&root);
+        let base = format!("{}/", host.url);
+        let (code, json) = all_json(&lvm, &trust, &["list", "--from", &base]);
+        assert_eq!(code, Some(0), "{json}");
+        assert_eq!(entry_statuses(&json), EVERY_ENTRY_TRUSTED);
+        let (code, json) = all_json(&lvm, &trust, &["verify", "--cache", &host.url]);
+        assert_eq!(code, Some(0), "{json}");
+        assert_eq!(entry_statuses(&json), EVERY_ENTRY_OK);
+    }
+}
+
+#[test]
+#[cfg_attr(not(lvm_has_s3s_fs), ignore = "needs s3s-fs (.ci/run installs it)")]
+fn list_and_verify_all_on_s3_page_through_the_prefix() {
+    use crate::common::s3_server::{ACCESS_KEY, S3Server, SECRET_KEY};
+    let tmp = tempfile::tempdir().unwrap();
+    let s3 = S3Server::start(&tmp.path().join("s3"), &["team-builds"]);
+    let (_, server) = file_server(tmp.path());
+    let creds = [
+        ("AWS_ENDPOINT_URL", s3.url()),
+        ("AWS_ACCESS_KEY_ID", ACCESS_KEY),
+        ("AWS_SECRET_ACCESS_KEY", SECRET_KEY),
+        ("AWS_REGION", "us-east-1"),
+    ];
+    let cache = "s3://team-builds/lvm";
+    let (lvm, key1, key2) = pushed_from_two(&server, cache, &creds);
+    // Another prefix of the bucket is another cache.
+    push_json(&lvm, &creds, "s3://team-builds/elsewhere");
+    let both = format!("{key1} {key2}");
+    let mut vars = creds.to_vec();
+    vars.push(("LVM_TRUSTED_KEYS", both.as_str()));
+    let (code, json) = all_json(&lvm, &vars, &["list", "--from", cache]);
+    assert_eq!(code, Some(0), "{json}");
+    assert_eq!(entry_statuses(&json), EVERY_ENTRY_TRUSTED);
+    let (code, json) = all_json(&lvm, &vars, &["verify", "--from", cache]);
+    assert_eq!(code, Some(0), "{json}");
+    assert_eq!(entry_statuses(&json), EVERY_ENTRY_OK);
+
+    // More objects than one ListObjectsV2 page (1,000 keys): junk entries written straight
+    // into the server's folder. Every one is listed, and refused as not an entry.
+    let prefix_dir = tmp.path().join("s3/team-builds/lvm");
+    for i in 0..1100 {
+        let key = format!("{:064x}", 0xdead_0000_u64 + i);
+        std::fs::create_dir_all(prefix_dir.join(&key)).unwrap();
+        std::fs::write(prefix_dir.join(&key).join("entry.json"), "{}").unwrap();
+    }
+    let (code, json) = all_json(&lvm, &vars, &["list", "--from", cache]);
+    assert_eq!(code, Some(1), "refused junk fails the listing");
+    let entries = json[0]["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 1105);
+    assert_eq!(
+        entries.iter().filter(|e| e["status"] == "refused").count(),
+        1100
+    );
+    let junk = entries.iter().find(|e| e["name"].is_null()).unwrap();
+    assert!(
+        junk["detail"]
+            .as_str()
+            .unwrap()
+            .contains("not a cache entry"),
+        "{junk}"
+    );
+    assert_eq!(json[0]["truncated"], false);
+}
