@@ -865,3 +865,73 @@ fn list_and_verify_all_on_s3_page_through_the_prefix() {
     );
     assert_eq!(json[0]["truncated"], false);
 }
+
+#[test]
+fn verify_all_checks_a_trusted_rock_against_its_rock_manifest() {
+    use lvm::cache::entry::{ENTRY_FORMAT, EntryMeta, RockFile, seal};
+    let tmp = tempfile::tempdir().unwrap();
+    let lvm = Lvm::new();
+    lvm.init(&["file:///nonexistent"]);
+    let public = lvm.ok(&["cache", "key", "generate", "--name", "team-1"]);
+    let signer = lvm::cache::keys::SecretKey::load(&lvm.home().join("cache-signing.key")).unwrap();
+    // A rock whose rock_manifest records another md5 for its module, signed by the trusted
+    // key with the true sha256 of every file: only the rock_manifest check can tell.
+    let files = [
+        (
+            "foo-1.0-1.rockspec",
+            "package = 'foo'\nversion = '1.0-1'\n".to_string(),
+        ),
+        ("lua/foo.lua", "return {}\n".to_string()),
+        (
+            "rock_manifest",
+            "rock_manifest = {\n   [\"foo-1.0-1.rockspec\"] = \"x\",\n   lua = {\n      \
+             [\"foo.lua\"] = \"00000000000000000000000000000000\"\n   },\n}\n"
+                .to_string(),
+        ),
+    ];
+    let rock = crate::common::zip(
+        &files
+            .iter()
+            .map(|(path, text)| crate::common::Entry::file(path, text))
+            .collect::<Vec<_>>(),
+    );
+    let key = lvm::store::StoreKey::parse(&"e".repeat(64)).unwrap();
+    let meta = EntryMeta {
+        format: ENTRY_FORMAT.writes,
+        key: key.clone(),
+        name: "foo".into(),
+        version: "1.0-1".into(),
+        lua: "5.4".into(),
+        platform: "all".into(),
+        rock: RockFile {
+            file: "foo-1.0-1.all.rock".into(),
+            sha256: lvm::digest::sha256_bytes(&rock),
+            size: rock.len() as u64,
+        },
+        files: files
+            .iter()
+            .map(|(path, text)| (path.to_string(), lvm::digest::sha256_bytes(text.as_bytes())))
+            .collect(),
+        extra: Default::default(),
+    };
+    let entry = tmp.path().join("cache").join(key.as_str());
+    std::fs::create_dir_all(&entry).unwrap();
+    std::fs::write(entry.join("foo-1.0-1.all.rock"), &rock).unwrap();
+    std::fs::write(entry.join("entry.json"), seal(&meta, &signer)).unwrap();
+    let cache = format!("file://{}", tmp.path().join("cache").display());
+    let vars = [("LVM_TRUSTED_KEYS", public.trim())];
+    let (code, json) = all_json(&lvm, &vars, &["list", "--from", &cache]);
+    assert_eq!(
+        (code, entry_statuses(&json)),
+        (Some(0), vec!["foo 1.0-1 trusted".to_string()])
+    );
+    let (code, json) = all_json(&lvm, &vars, &["verify", "--from", &cache]);
+    assert_eq!(code, Some(1), "{json}");
+    assert_eq!(entry_statuses(&json), ["foo 1.0-1 refused"]);
+    let detail = json[0]["entries"][0]["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("does not match its rock_manifest")
+            && detail.contains("lua/foo.lua has another md5"),
+        "{detail}"
+    );
+}
