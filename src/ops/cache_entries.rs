@@ -125,7 +125,14 @@ pub fn verify_all(scope: &CacheScope, from: Option<&str>) -> Result<Vec<CacheEnt
 }
 
 /// How one entry is looked at: `None` when the cache no longer has it.
-type Check = fn(&Cache, &StoreKey, &[PublicKey], &Path) -> Option<EntryRow>;
+type Check = fn(&Reading, &StoreKey) -> Option<EntryRow>;
+
+/// What looking at an entry reads with: its cache, the keys to trust, a scratch folder.
+struct Reading<'a> {
+    cache: &'a Cache,
+    trusted: &'a [PublicKey],
+    scratch: &'a Path,
+}
 
 /// Lists each cache and applies `check` to every entry, [`ENTRY_WORKERS`] at a time,
 /// reporting progress. A cache that cannot be listed fails the command.
@@ -150,7 +157,12 @@ fn each_entry(scope: &CacheScope, from: Option<&str>, check: Check) -> Result<Ve
             .reporter
             .cache_checking(cache.url(), listing.keys.len());
         let rows = on_threads(&listing.keys, ENTRY_WORKERS, |key| {
-            let row = check(cache, key, &scope.trusted, scratch.path());
+            let reading = Reading {
+                cache,
+                trusted: &scope.trusted,
+                scratch: scratch.path(),
+            };
+            let row = check(&reading, key);
             scope
                 .reporter
                 .cache_entry_checked(cache.url(), key.as_str());
@@ -192,42 +204,30 @@ fn on_threads<R: Send>(
 }
 
 /// `list --all` of one entry: its `entry.json` inspected.
-fn listed(
-    cache: &Cache,
-    key: &StoreKey,
-    trusted: &[PublicKey],
-    scratch: &Path,
-) -> Option<EntryRow> {
-    let seen = match cache.inspect(key, trusted, scratch) {
-        Ok(seen) => seen?,
-        Err(e) => return Some(unreadable(key, &e)),
+fn listed(reading: &Reading, key: &StoreKey) -> Option<EntryRow> {
+    let (mut row, seen) = match started(reading, key) {
+        Ok(started) => started?,
+        Err(row) => return Some(row),
     };
-    let mut row = row_of(key, &seen);
     match &seen.verdict {
         Ok(()) => row.status = "trusted".to_string(),
         Err(EntryError::Untrusted { .. }) => row.status = "untrusted".to_string(),
-        Err(_) => refuse(&mut row, cache, seen.verdict),
+        Err(_) => refuse(&mut row, reading.cache, seen.verdict),
     }
     Some(row)
 }
 
 /// `verify --all` of one entry: fetched and checked in full when a trusted key signed it.
-fn verified(
-    cache: &Cache,
-    key: &StoreKey,
-    trusted: &[PublicKey],
-    scratch: &Path,
-) -> Option<EntryRow> {
-    let seen = match cache.inspect(key, trusted, scratch) {
-        Ok(seen) => seen?,
-        Err(e) => return Some(unreadable(key, &e)),
+fn verified(reading: &Reading, key: &StoreKey) -> Option<EntryRow> {
+    let (mut row, seen) = match started(reading, key) {
+        Ok(started) => started?,
+        Err(row) => return Some(row),
     };
-    let mut row = row_of(key, &seen);
     if seen.verdict.is_err() {
-        refuse(&mut row, cache, seen.verdict);
+        refuse(&mut row, reading.cache, seen.verdict);
         return Some(row);
     }
-    let fetched = match cache.fetch(key, trusted, scratch) {
+    let fetched = match reading.cache.fetch(key, reading.trusted, reading.scratch) {
         Ok(fetched) => fetched?,
         Err(e @ (CacheError::Refused { .. } | CacheError::Unpack { .. })) => {
             row.status = "refused".to_string();
@@ -243,7 +243,7 @@ fn verified(
             row.detail = detail(&format!(
                 "build cache {}: entry {key}: its rock does not match its rock_manifest, so \
                  LuaRocks would refuse it ({})",
-                cache.url(),
+                reading.cache.url(),
                 problems.join("; ")
             ));
         }
@@ -253,6 +253,20 @@ fn verified(
         }
     }
     Some(row)
+}
+
+/// The entry's `entry.json` inspected, with the row of what it claims (status still to be
+/// set); `Ok(None)` when the cache no longer has it, `Err` the row of an entry the cache
+/// failed to send.
+fn started(
+    reading: &Reading,
+    key: &StoreKey,
+) -> std::result::Result<Option<(EntryRow, Inspected)>, EntryRow> {
+    match reading.cache.inspect(key, reading.trusted, reading.scratch) {
+        Ok(Some(seen)) => Ok(Some((row_of(key, &seen), seen))),
+        Ok(None) => Ok(None),
+        Err(e) => Err(unreadable(key, &e)),
+    }
 }
 
 /// A row with what `entry.json` claims (status still to be set).

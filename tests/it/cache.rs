@@ -415,20 +415,26 @@ fn s3_push_needs_credentials_and_says_so() {
     );
 }
 
-#[test]
-#[cfg_attr(not(lvm_has_s3s_fs), ignore = "needs s3s-fs (.ci/run installs it)")]
-fn s3_cache_push_then_install_and_anonymous_reads_are_a_note() {
-    use crate::common::s3_server::{ACCESS_KEY, S3Server, SECRET_KEY};
-    let tmp = tempfile::tempdir().unwrap();
-    let s3 = S3Server::start(&tmp.path().join("s3"), &["team-builds"]);
-    let (_, server) = file_server(tmp.path());
-    let (lvm, public) = builder(&server, "team-1");
-    let creds = [
+/// The variables that point lvm at the test S3 server, with its credentials.
+fn s3_credentials(s3: &crate::common::s3_server::S3Server) -> [(&'static str, &str); 4] {
+    use crate::common::s3_server::{ACCESS_KEY, SECRET_KEY};
+    [
         ("AWS_ENDPOINT_URL", s3.url()),
         ("AWS_ACCESS_KEY_ID", ACCESS_KEY),
         ("AWS_SECRET_ACCESS_KEY", SECRET_KEY),
         ("AWS_REGION", "us-east-1"),
-    ];
+    ]
+}
+
+#[test]
+#[cfg_attr(not(lvm_has_s3s_fs), ignore = "needs s3s-fs (.ci/run installs it)")]
+fn s3_cache_push_then_install_and_anonymous_reads_are_a_note() {
+    use crate::common::s3_server::S3Server;
+    let tmp = tempfile::tempdir().unwrap();
+    let s3 = S3Server::start(&tmp.path().join("s3"), &["team-builds"]);
+    let (_, server) = file_server(tmp.path());
+    let (lvm, public) = builder(&server, "team-1");
+    let creds = s3_credentials(&s3);
     let cache = "s3://team-builds/lvm";
     let report = push_json(&lvm, &creds, cache);
     assert_eq!(statuses(&report), ["cmath uploaded", "strutil uploaded"]);
@@ -815,16 +821,11 @@ fn an_http_cache_is_listed_through_its_directory_index_or_says_it_cannot_be() {
 #[test]
 #[cfg_attr(not(lvm_has_s3s_fs), ignore = "needs s3s-fs (.ci/run installs it)")]
 fn list_and_verify_all_on_s3_page_through_the_prefix() {
-    use crate::common::s3_server::{ACCESS_KEY, S3Server, SECRET_KEY};
+    use crate::common::s3_server::S3Server;
     let tmp = tempfile::tempdir().unwrap();
     let s3 = S3Server::start(&tmp.path().join("s3"), &["team-builds"]);
     let (_, server) = file_server(tmp.path());
-    let creds = [
-        ("AWS_ENDPOINT_URL", s3.url()),
-        ("AWS_ACCESS_KEY_ID", ACCESS_KEY),
-        ("AWS_SECRET_ACCESS_KEY", SECRET_KEY),
-        ("AWS_REGION", "us-east-1"),
-    ];
+    let creds = s3_credentials(&s3);
     let cache = "s3://team-builds/lvm";
     let (lvm, key1, key2) = pushed_from_two(&server, cache, &creds);
     // Another prefix of the bucket is another cache.
