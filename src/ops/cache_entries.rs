@@ -23,6 +23,10 @@ use crate::store::StoreKey;
 /// Entries read or checked at once per cache: enough to hide a remote cache's latency,
 /// few enough to stay polite to it and to this machine's disk.
 const ENTRY_WORKERS: usize = 4;
+/// Entries of one cache that may fail to be read before the rest are not asked: a cache that
+/// went down costs a few timeouts, not one per entry. Those not asked are reported unreadable,
+/// so a verify that did not check everything never succeeds.
+const MAX_UNREADABLE: usize = 8;
 /// The longest text of a cache's shown as it is (names, versions, key names): longer is cut.
 const MAX_SHOWN_CHARS: usize = 200;
 /// The longest message about an entry (it quotes URLs and what the entry says).
@@ -156,13 +160,21 @@ fn each_entry(scope: &CacheScope, from: Option<&str>, check: Check) -> Result<Ve
         scope
             .reporter
             .cache_checking(cache.url(), listing.keys.len());
+        let unreadable_count = AtomicUsize::new(0);
         let rows = on_threads(&listing.keys, ENTRY_WORKERS, |key| {
-            let reading = Reading {
-                cache,
-                trusted: &scope.trusted,
-                scratch: scratch.path(),
+            let row = if unreadable_count.load(Ordering::Relaxed) >= MAX_UNREADABLE {
+                Some(not_asked(key, cache))
+            } else {
+                let reading = Reading {
+                    cache,
+                    trusted: &scope.trusted,
+                    scratch: scratch.path(),
+                };
+                check(&reading, key)
             };
-            let row = check(&reading, key);
+            if row.as_ref().is_some_and(|r| r.status == "unreadable") {
+                unreadable_count.fetch_add(1, Ordering::Relaxed);
+            }
             scope
                 .reporter
                 .cache_entry_checked(cache.url(), key.as_str());
@@ -302,6 +314,13 @@ fn refuse(row: &mut EntryRow, cache: &Cache, verdict: std::result::Result<(), En
 
 /// The row of an entry the cache failed to send.
 fn unreadable(key: &StoreKey, error: &CacheError) -> EntryRow {
+    let mut row = unreadable_row(key);
+    row.detail = detail(&error_text(error));
+    row
+}
+
+/// An `unreadable` row, without its detail.
+fn unreadable_row(key: &StoreKey) -> EntryRow {
     EntryRow {
         store_key: key.to_string(),
         name: None,
@@ -312,8 +331,19 @@ fn unreadable(key: &StoreKey, error: &CacheError) -> EntryRow {
         bytes: None,
         trusted: false,
         status: "unreadable".to_string(),
-        detail: detail(&error_text(error)),
+        detail: None,
     }
+}
+
+/// The row of an entry not asked for, after [`MAX_UNREADABLE`] others could not be read.
+fn not_asked(key: &StoreKey, cache: &Cache) -> EntryRow {
+    let mut row = unreadable_row(key);
+    row.detail = detail(&format!(
+        "not asked: {MAX_UNREADABLE} entries of build cache {} could not be read, so the \
+         rest were left alone",
+        cache.url()
+    ));
+    row
 }
 
 /// Text a cache sent, safe to print: control characters (a terminal's escape sequences) shown

@@ -936,3 +936,41 @@ fn verify_all_checks_a_trusted_rock_against_its_rock_manifest() {
         "{detail}"
     );
 }
+
+#[test]
+fn entries_a_cache_cannot_send_are_unreadable_and_after_a_few_the_rest_are_not_asked() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lvm = Lvm::new();
+    lvm.init(&["file:///nonexistent"]);
+    let public = lvm.ok(&["cache", "key", "generate", "--name", "team-1"]);
+    let dir = tmp.path().join("cache");
+    // entry.json files past the 16 MiB limit (sparse: no disk used).
+    for i in 0..20 {
+        let entry = dir.join(format!("{i:064x}"));
+        std::fs::create_dir_all(&entry).unwrap();
+        let file = std::fs::File::create(entry.join("entry.json")).unwrap();
+        file.set_len(17 << 20).unwrap();
+    }
+    let cache = format!("file://{}", dir.display());
+    let vars = [("LVM_TRUSTED_KEYS", public.trim())];
+    let (code, json) = all_json(&lvm, &vars, &["verify", "--from", &cache]);
+    assert_eq!(code, Some(1), "{json}");
+    let entries = json[0]["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 20, "{json}");
+    assert!(
+        entries.iter().all(|e| e["status"] == "unreadable"),
+        "{json}"
+    );
+    let detail = |e: &serde_json::Value| e["detail"].as_str().unwrap().to_string();
+    let too_large = entries
+        .iter()
+        .filter(|e| detail(e).contains("limit"))
+        .count();
+    let not_asked = entries
+        .iter()
+        .filter(|e| detail(e).starts_with("not asked: 8 entries of build cache"))
+        .count();
+    // Eight failures, and at most the three other readers already at work, were read.
+    assert!((8..=11).contains(&too_large), "{json}");
+    assert_eq!(too_large + not_asked, 20, "{json}");
+}
