@@ -100,7 +100,8 @@ pub struct EntryRow {
 }
 
 impl EntryRow {
-    /// Whether the entry is one `verify` fails on (`list` too, but for `untrusted`).
+    /// Whether the entry does not check out or could not be read (`refused`, `unreadable`):
+    /// `lvm cache list|verify --all` exit 1 when one does. `untrusted` is not bad in itself.
     pub fn is_bad(&self) -> bool {
         matches!(self.status.as_str(), "refused" | "unreadable")
     }
