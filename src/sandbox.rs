@@ -12,7 +12,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use mlua::chunk::ChunkMode;
@@ -768,8 +768,29 @@ impl fmt::Debug for Sandbox {
     }
 }
 
+const PRELUDE_NAME: &str = "=lvm sandbox prelude";
+
+/// The prelude compiled once per process. Each sandbox loads this bytecode instead of parsing
+/// the source again; it is made here from [`PRELUDE`], never read from anywhere, and the code a
+/// sandbox runs for a rockspec is still only ever loaded as text.
+fn prelude_bytecode() -> Result<&'static [u8], SandboxError> {
+    static BYTECODE: OnceLock<Vec<u8>> = OnceLock::new();
+    if let Some(bytecode) = BYTECODE.get() {
+        return Ok(bytecode);
+    }
+    let lua = Lua::new_with(StdLib::NONE, LuaOptions::default()).map_err(SandboxError::Setup)?;
+    let prelude = lua
+        .load(PRELUDE)
+        .set_name(PRELUDE_NAME)
+        .set_mode(ChunkMode::Text)
+        .into_function()
+        .map_err(SandboxError::Setup)?;
+    Ok(BYTECODE.get_or_init(|| prelude.dump(false)))
+}
+
 impl Sandbox {
     pub fn new(limits: Limits) -> Result<Sandbox, SandboxError> {
+        // Most of a sandbox's set-up was parsing the prelude, once per rockspec evaluated.
         let lua = Lua::new_with(
             StdLib::STRING | StdLib::TABLE | StdLib::MATH,
             LuaOptions::default(),
@@ -798,9 +819,9 @@ impl Sandbox {
             .map_err(SandboxError::Setup)?
         };
         let make_env: mlua::Function = lua
-            .load(PRELUDE)
-            .set_name("=lvm sandbox prelude")
-            .set_mode(ChunkMode::Text)
+            .load(prelude_bytecode()?)
+            .set_name(PRELUDE_NAME)
+            .set_mode(ChunkMode::Binary)
             .call((check, charge, lua.globals()))
             .map_err(SandboxError::Setup)?;
         {
