@@ -10,7 +10,6 @@ use git2::Oid;
 
 use super::error::io;
 use super::scratch;
-use super::trees::tree_dir_matches;
 use super::{EnvError, Environment, PHASES, Result, WriteLock, fault_point, pack_every};
 use crate::config::EnvConfig;
 use crate::events::{Event, EventKind};
@@ -145,16 +144,11 @@ impl Environment {
         }
         if journal.profile == self.profile()? {
             let manifest = self.repo.manifest_at(head)?;
-            if !self.tree_matches(&manifest) {
-                let made = journal
-                    .tree
-                    .as_ref()
-                    .map(|t| self.root.join(TREES_DIR).join(t))
-                    .filter(|dir| tree_dir_matches(dir, &manifest));
-                let dir = match made {
-                    Some(dir) => dir,
-                    None => self.tree_for(&manifest)?.0,
-                };
+            let made = journal
+                .tree
+                .as_ref()
+                .map(|t| self.root.join(TREES_DIR).join(t));
+            if let Some((dir, _)) = self.tree_to_switch_to(&manifest, made.as_deref())? {
                 self.switch_tree(&dir)?;
             }
             fault("after-switch");
@@ -234,10 +228,9 @@ impl WriteLock<'_> {
     /// log with the old tree and a crash is finished by the next lvm.
     pub fn fast_forward(&self, profile: &str, from: Oid, to: Oid, summary: &str) -> Result<()> {
         let target = self.repo.manifest_at(to)?;
-        let new_tree = if profile == self.profile()? && !self.tree_matches(&target) {
-            Some(self.tree_for(&target)?.0)
-        } else {
-            None
+        let new_tree = match profile == self.profile()? {
+            true => self.tree_to_switch_to(&target, None)?.map(|(dir, _)| dir),
+            false => None,
         };
         let journal = Journal {
             profile: profile.to_string(),
@@ -371,11 +364,12 @@ impl WriteLock<'_> {
         } = plan;
         let affects_live = switch_to || profile == self.profile()?;
         let started = Instant::now();
-        let (new_tree, reused) = if affects_live && !self.tree_matches(target) {
-            let (dir, reused) = self.tree_for(target)?;
-            (Some(dir), reused)
-        } else {
-            (None, false)
+        let (new_tree, reused) = match affects_live {
+            true => match self.tree_to_switch_to(target, None)? {
+                Some((dir, reused)) => (Some(dir), reused),
+                None => (None, false),
+            },
+            false => (None, false),
         };
         timings.insert("materialize".into(), started.elapsed().as_millis() as u64);
         // A kept tree stays kept when the change fails; a new one is of no use.

@@ -40,7 +40,7 @@ pub struct KeptTree {
 impl Environment {
     /// Whether the live tree was made from exactly this manifest.
     pub fn tree_matches(&self, manifest: &Manifest) -> bool {
-        tree_dir_matches(&self.tree_path(), manifest)
+        tree_dir_matches(&self.tree_path(), &manifest_digest(manifest))
     }
 
     /// [`Environment::tree_matches`] for the head's state, for a command that needs nothing
@@ -64,6 +64,11 @@ impl Environment {
 
     /// Builds the tree for `manifest` from the store into a fresh `.trees/` directory.
     pub fn materialize(&self, manifest: &Manifest) -> Result<PathBuf> {
+        self.materialize_with_digest(manifest, &manifest_digest(manifest))
+    }
+
+    /// [`Environment::materialize`] of a manifest whose digest the caller has.
+    fn materialize_with_digest(&self, manifest: &Manifest, digest: &str) -> Result<PathBuf> {
         let trees = self.root.join(TREES_DIR);
         fs::create_dir_all(&trees).map_err(io("create", &trees))?;
         let dir = tempfile::Builder::new()
@@ -71,7 +76,7 @@ impl Environment {
             .tempdir_in(&trees)
             .map_err(io("make a new tree in", &trees))?
             .keep();
-        if let Err(e) = self.materialize_into(manifest, &dir) {
+        if let Err(e) = self.materialize_marked(manifest, &dir, digest) {
             let _ = crate::tree::files::remove_tree(&dir);
             return Err(e);
         }
@@ -81,10 +86,33 @@ impl Environment {
     /// A tree for `manifest` in `.trees/`: a kept one made from the same state when there is
     /// one that nobody changed (then `true`), else a new one from the store.
     pub(super) fn tree_for(&self, manifest: &Manifest) -> Result<(PathBuf, bool)> {
-        match self.reusable_tree(&manifest_digest(manifest)) {
+        self.tree_for_digest(manifest, &manifest_digest(manifest))
+    }
+
+    fn tree_for_digest(&self, manifest: &Manifest, digest: &str) -> Result<(PathBuf, bool)> {
+        match self.reusable_tree(digest) {
             Some(dir) => Ok((dir, true)),
-            None => Ok((self.materialize(manifest)?, false)),
+            None => Ok((self.materialize_with_digest(manifest, digest)?, false)),
         }
+    }
+
+    /// The tree to make live for `manifest`: `None` when the live tree is of that state
+    /// already, else `made` when it is a tree of that state (one a crashed change finished
+    /// making), else as [`Environment::tree_for`]. The manifest's digest, which every check
+    /// compares, is computed once.
+    pub(super) fn tree_to_switch_to(
+        &self,
+        manifest: &Manifest,
+        made: Option<&Path>,
+    ) -> Result<Option<(PathBuf, bool)>> {
+        let digest = manifest_digest(manifest);
+        if tree_dir_matches(&self.tree_path(), &digest) {
+            return Ok(None);
+        }
+        if let Some(dir) = made.filter(|dir| tree_dir_matches(dir, &digest)) {
+            return Ok(Some((dir.to_path_buf(), false)));
+        }
+        self.tree_for_digest(manifest, &digest).map(Some)
     }
 
     /// The finished trees in `.trees/` other than the live one, most recently used first.
@@ -143,6 +171,11 @@ impl Environment {
     /// is marked with the manifest's digest last, so a half-made tree is never taken for a
     /// finished one.
     pub fn materialize_into(&self, manifest: &Manifest, dir: &Path) -> Result<()> {
+        self.materialize_marked(manifest, dir, &manifest_digest(manifest))
+    }
+
+    /// [`Environment::materialize_into`], marking the tree with `digest`, the manifest's.
+    fn materialize_marked(&self, manifest: &Manifest, dir: &Path, digest: &str) -> Result<()> {
         self.materialize_throwaway(manifest, dir)?;
         fault_point("mid-materialize");
         // One flush of the whole tree, then the mark. The tree is not live before the switch,
@@ -153,7 +186,7 @@ impl Environment {
         // its change time is at least the tree root's (see `tree_unchanged`).
         tree::sync_tree(dir)?;
         let mark = dir.join(TREE_STATE_FILE);
-        fs::write(&mark, manifest_digest(manifest).as_bytes()).map_err(io("write", &mark))?;
+        fs::write(&mark, digest.as_bytes()).map_err(io("write", &mark))?;
         Ok(())
     }
 
@@ -299,9 +332,9 @@ impl Environment {
     }
 }
 
-pub(super) fn tree_dir_matches(dir: &Path, manifest: &Manifest) -> bool {
-    fs::read_to_string(dir.join(TREE_STATE_FILE))
-        .is_ok_and(|s| s.trim() == manifest_digest(manifest))
+/// Whether the tree in `dir` is marked as made from the state with this digest.
+fn tree_dir_matches(dir: &Path, digest: &str) -> bool {
+    fs::read_to_string(dir.join(TREE_STATE_FILE)).is_ok_and(|s| s.trim() == digest)
 }
 
 /// The store keys of every package of `manifest`.
