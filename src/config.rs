@@ -48,6 +48,9 @@ pub const CACHES_VAR: &str = "LVM_CACHES";
 pub const CACHE_PUSH_VAR: &str = "LVM_CACHE_PUSH";
 /// Public keys whose signatures on cache entries are trusted (space-separated `NAME:KEY`).
 pub const TRUSTED_KEYS_VAR: &str = "LVM_TRUSTED_KEYS";
+/// `true` or `false`: take a source digest from a trusted signer's recipe record instead of
+/// downloading the source (the `cache_trust_sources` setting).
+pub const CACHE_TRUST_SOURCES_VAR: &str = "LVM_CACHE_TRUST_SOURCES";
 /// The user config file, replacing the XDG location.
 pub const USER_CONFIG_VAR: &str = "LVM_CONFIG";
 
@@ -92,11 +95,12 @@ pub enum Key {
     Caches,
     CachePush,
     TrustedKeys,
+    CacheTrustSources,
 }
 
 impl Key {
     /// Every key, in the order `lvm config list` shows them.
-    pub const ALL: [Key; 15] = [
+    pub const ALL: [Key; 16] = [
         Key::Lua,
         Key::LuaBin,
         Key::Servers,
@@ -112,6 +116,7 @@ impl Key {
         Key::Caches,
         Key::CachePush,
         Key::TrustedKeys,
+        Key::CacheTrustSources,
     ];
 
     pub fn name(self) -> &'static str {
@@ -131,6 +136,7 @@ impl Key {
             Key::Caches => "caches",
             Key::CachePush => "cache_push",
             Key::TrustedKeys => "trusted_keys",
+            Key::CacheTrustSources => "cache_trust_sources",
         }
     }
 
@@ -164,6 +170,10 @@ impl Key {
                  in a file, a table: variables = { OPENSSL_DIR = \"/opt/ssl\" }"
                 .to_string(),
             Key::Dev => "true or false".to_string(),
+            Key::CacheTrustSources => "true or false: take a package's source digest from a \
+                                       recipe record a trusted key signed instead of \
+                                       downloading the source (default true)"
+                .to_string(),
             Key::Caches => "build cache URLs (file://, http://, https://, s3://bucket/prefix), \
                             space-separated, read in order"
                 .to_string(),
@@ -351,6 +361,8 @@ pub enum Value {
     CachePush(String),
     /// Public keys (`NAME:BASE64`) whose signed cache entries are installed.
     TrustedKeys(Vec<String>),
+    /// Whether a trusted recipe record's source digest stands in for downloading the source.
+    CacheTrustSources(bool),
 }
 
 impl Value {
@@ -371,6 +383,7 @@ impl Value {
             Value::Caches(_) => Key::Caches,
             Value::CachePush(_) => Key::CachePush,
             Value::TrustedKeys(_) => Key::TrustedKeys,
+            Value::CacheTrustSources(_) => Key::CacheTrustSources,
         }
     }
 
@@ -412,6 +425,11 @@ impl Value {
                 Value::ManifestMaxAge(trimmed.parse::<f64>().map_err(|_| bad("not a number"))?)
             }
             Key::Sign => Value::Sign(match trimmed {
+                "true" => true,
+                "false" => false,
+                _ => return Err(bad("not true or false")),
+            }),
+            Key::CacheTrustSources => Value::CacheTrustSources(match trimmed {
                 "true" => true,
                 "false" => false,
                 _ => return Err(bad("not true or false")),
@@ -474,6 +492,7 @@ impl Value {
             (Key::ManifestMaxAge, toml::Value::Integer(i)) => Value::ManifestMaxAge(*i as f64),
             (Key::ManifestMaxAge, toml::Value::Float(f)) => Value::ManifestMaxAge(*f),
             (Key::Sign, toml::Value::Boolean(b)) => Value::Sign(*b),
+            (Key::CacheTrustSources, toml::Value::Boolean(b)) => Value::CacheTrustSources(*b),
             (Key::Jobs | Key::Color | Key::HttpTimeout | Key::Dev, toml::Value::String(s)) => {
                 return Value::parse(key, s, source);
             }
@@ -589,7 +608,7 @@ impl Value {
                     .map(|(k, v)| (k.clone(), toml::Value::String(v.clone())))
                     .collect(),
             ),
-            Value::Dev(b) => toml::Value::Boolean(*b),
+            Value::Dev(b) | Value::CacheTrustSources(b) => toml::Value::Boolean(*b),
             Value::Caches(list) | Value::TrustedKeys(list) => {
                 toml::Value::Array(list.iter().cloned().map(toml::Value::String).collect())
             }
@@ -612,7 +631,7 @@ impl Value {
             Value::ManifestMaxAge(s) => serde_json::json!(s),
             Value::Sign(b) => serde_json::json!(b),
             Value::Variables(vars) => serde_json::json!(vars),
-            Value::Dev(b) => serde_json::json!(b),
+            Value::Dev(b) | Value::CacheTrustSources(b) => serde_json::json!(b),
             Value::Caches(list) | Value::TrustedKeys(list) => serde_json::json!(list),
             Value::CachePush(url) if url.is_empty() => serde_json::Value::Null,
             Value::CachePush(url) => serde_json::json!(url),
@@ -637,7 +656,7 @@ impl fmt::Display for Value {
                 let words: Vec<String> = vars.iter().map(|(k, v)| format!("{k}={v}")).collect();
                 f.write_str(&words.join(" "))
             }
-            Value::Dev(b) => write!(f, "{b}"),
+            Value::Dev(b) | Value::CacheTrustSources(b) => write!(f, "{b}"),
             Value::Caches(list) | Value::TrustedKeys(list) => f.write_str(&list.join(" ")),
             Value::CachePush(url) => f.write_str(url),
         }
@@ -801,6 +820,7 @@ impl Layer {
             (CACHES_VAR, Key::Caches),
             (CACHE_PUSH_VAR, Key::CachePush),
             (TRUSTED_KEYS_VAR, Key::TrustedKeys),
+            (CACHE_TRUST_SOURCES_VAR, Key::CacheTrustSources),
         ];
         for (name, key) in vars {
             if let Some(text) = var(name).filter(|v| !v.trim().is_empty()) {
@@ -882,6 +902,8 @@ pub struct Settings {
     pub cache_push: String,
     /// Public keys whose signed cache entries are installed.
     pub trusted_keys: Vec<String>,
+    /// Whether a trusted recipe record's source digest stands in for downloading the source.
+    pub cache_trust_sources: bool,
     origins: BTreeMap<Key, Origin>,
 }
 
@@ -903,6 +925,7 @@ impl Default for Settings {
             caches: Vec::new(),
             cache_push: String::new(),
             trusted_keys: Vec::new(),
+            cache_trust_sources: true,
             origins: Key::ALL.iter().map(|k| (*k, Origin::Default)).collect(),
         }
     }
@@ -926,6 +949,7 @@ impl Settings {
             Value::Caches(v) => self.caches = v.clone(),
             Value::CachePush(v) => self.cache_push = v.clone(),
             Value::TrustedKeys(v) => self.trusted_keys = v.clone(),
+            Value::CacheTrustSources(v) => self.cache_trust_sources = *v,
         }
         self.origins.insert(value.key(), origin.clone());
     }
@@ -948,6 +972,7 @@ impl Settings {
             Key::Caches => Value::Caches(self.caches.clone()),
             Key::CachePush => Value::CachePush(self.cache_push.clone()),
             Key::TrustedKeys => Value::TrustedKeys(self.trusted_keys.clone()),
+            Key::CacheTrustSources => Value::CacheTrustSources(self.cache_trust_sources),
         }
     }
 
@@ -1085,6 +1110,10 @@ pub struct EnvConfig {
     /// Public keys whose signed cache entries are installed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub trusted_keys: Option<Vec<String>>,
+    /// Whether a trusted recipe record's source digest stands in for downloading the source
+    /// (default true).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cache_trust_sources: Option<bool>,
 }
 
 impl EnvConfig {
@@ -1105,6 +1134,7 @@ impl EnvConfig {
             caches: None,
             cache_push: None,
             trusted_keys: None,
+            cache_trust_sources: None,
         }
     }
 
@@ -1149,6 +1179,7 @@ impl EnvConfig {
             self.caches.clone().map(Value::Caches),
             self.cache_push.clone().map(Value::CachePush),
             self.trusted_keys.clone().map(Value::TrustedKeys),
+            self.cache_trust_sources.map(Value::CacheTrustSources),
         ];
         for value in optional.into_iter().flatten() {
             layer.set(value, origin.clone());
@@ -1180,6 +1211,7 @@ impl EnvConfig {
                 Some(Value::Caches(v)) => config.caches = Some(v.clone()),
                 Some(Value::CachePush(v)) => config.cache_push = Some(v.clone()),
                 Some(Value::TrustedKeys(v)) => config.trusted_keys = Some(v.clone()),
+                Some(Value::CacheTrustSources(v)) => config.cache_trust_sources = Some(*v),
                 None if key == Key::Lua => {
                     return Err(missing(key, &format!("\"{}\"", LuaVersion::default())));
                 }

@@ -44,7 +44,7 @@ pub enum EntryError {
          changed after it was signed"
     )]
     BadSignature { entry: String, key: String },
-    #[error("{entry}: it is the entry of store key {found}, not of {wanted}")]
+    #[error("{entry}: it is the entry of {found}, not of {wanted}")]
     WrongKey {
         entry: String,
         found: String,
@@ -95,7 +95,8 @@ pub struct Opened {
     pub signed_by: String,
 }
 
-/// `entry.json`: the metadata as the exact text that was signed, and the signature.
+/// A signed cache object (`entry.json`, a recipe record): the metadata as the exact text that
+/// was signed, the name of the key that signed it, and the signature.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct SignedEntry {
     meta: String,
@@ -114,8 +115,14 @@ pub fn rock_object(key: &StoreKey, rock_file: &str) -> String {
 
 /// `entry.json` for `meta`, signed with `key`. Deterministic: ed25519 signatures are.
 pub fn seal(meta: &EntryMeta, key: &SecretKey) -> Vec<u8> {
+    seal_json(SIGNED_PREFIX, meta, key)
+}
+
+/// A signed cache object for `meta` (an entry's or a recipe record's metadata): its pretty JSON
+/// as the signed text, signed with `key` after the domain tag `prefix`.
+pub(super) fn seal_json(prefix: &[u8], meta: &impl Serialize, key: &SecretKey) -> Vec<u8> {
     let text = serde_json::to_string_pretty(meta).unwrap_or_default();
-    let mut message = SIGNED_PREFIX.to_vec();
+    let mut message = prefix.to_vec();
     message.extend_from_slice(text.as_bytes());
     let signed = SignedEntry {
         signature: key.sign(&message),
@@ -127,6 +134,33 @@ pub fn seal(meta: &EntryMeta, key: &SecretKey) -> Vec<u8> {
     bytes
 }
 
+/// The metadata of a signed cache object (`shown` names it in errors) once its signature by one
+/// of `trusted` verifies over the domain tag `prefix` and the exact text, and it is of a
+/// `format` this lvm reads; with the name of the key that signed it.
+pub(super) fn open_json<T: serde::de::DeserializeOwned>(
+    bytes: &[u8],
+    shown: &str,
+    prefix: &[u8],
+    format: &Format,
+    trusted: &[PublicKey],
+) -> Result<(T, String), EntryError> {
+    let malformed = |problem: String| EntryError::Malformed {
+        entry: shown.to_string(),
+        problem,
+    };
+    let signed: SignedEntry =
+        serde_json::from_slice(bytes).map_err(|e| malformed(e.to_string()))?;
+    verify_signature(&signed, shown, prefix, trusted)?;
+    if let Some(unsupported) = format.unsupported_in_json(signed.meta.as_bytes(), "format") {
+        return Err(EntryError::Format {
+            entry: shown.to_string(),
+            unsupported: Box::new(unsupported),
+        });
+    }
+    let meta = serde_json::from_str(&signed.meta).map_err(|e| malformed(e.to_string()))?;
+    Ok((meta, signed.signed_by))
+}
+
 /// The metadata of `entry.json` (`shown` names it in errors) once its signature by one of
 /// `trusted` verifies, it is of a format this lvm reads, stands for `wanted` and names a rock
 /// file that cannot step out of its folder.
@@ -136,45 +170,33 @@ pub fn open(
     wanted: &StoreKey,
     trusted: &[PublicKey],
 ) -> Result<Opened, EntryError> {
-    let malformed = |problem: String| EntryError::Malformed {
-        entry: shown.to_string(),
-        problem,
-    };
-    let signed: SignedEntry =
-        serde_json::from_slice(bytes).map_err(|e| malformed(e.to_string()))?;
-    verify_signature(&signed, shown, trusted)?;
-    if let Some(unsupported) = ENTRY_FORMAT.unsupported_in_json(signed.meta.as_bytes(), "format") {
-        return Err(EntryError::Format {
-            entry: shown.to_string(),
-            unsupported: Box::new(unsupported),
-        });
-    }
-    let meta: EntryMeta =
-        serde_json::from_str(&signed.meta).map_err(|e| malformed(e.to_string()))?;
+    let (meta, signed_by): (EntryMeta, String) =
+        open_json(bytes, shown, SIGNED_PREFIX, &ENTRY_FORMAT, trusted)?;
     if meta.key != *wanted {
         return Err(EntryError::WrongKey {
             entry: shown.to_string(),
-            found: meta.key.to_string(),
-            wanted: wanted.to_string(),
+            found: format!("store key {}", meta.key),
+            wanted: format!("store key {wanted}"),
         });
     }
     if !safe_rock_name(&meta.rock.file) {
-        return Err(malformed(format!(
-            "the rock file name '{}' is not NAME-VERSION.ARCH.rock",
-            meta.rock.file
-        )));
+        return Err(EntryError::Malformed {
+            entry: shown.to_string(),
+            problem: format!(
+                "the rock file name '{}' is not NAME-VERSION.ARCH.rock",
+                meta.rock.file
+            ),
+        });
     }
-    Ok(Opened {
-        meta,
-        signed_by: signed.signed_by,
-    })
+    Ok(Opened { meta, signed_by })
 }
 
 /// Checks that `signed` is signed by one of `trusted` (by name) and that the signature over
-/// its exact metadata text verifies with that key.
+/// the domain tag `prefix` and its exact metadata text verifies with that key.
 fn verify_signature(
     signed: &SignedEntry,
     shown: &str,
+    prefix: &[u8],
     trusted: &[PublicKey],
 ) -> Result<(), EntryError> {
     let key = trusted
@@ -184,7 +206,7 @@ fn verify_signature(
             entry: shown.to_string(),
             key: signed.signed_by.clone(),
         })?;
-    let mut message = SIGNED_PREFIX.to_vec();
+    let mut message = prefix.to_vec();
     message.extend_from_slice(signed.meta.as_bytes());
     if !key.verifies(&message, &signed.signature) {
         return Err(EntryError::BadSignature {
@@ -217,7 +239,7 @@ pub fn inspect(bytes: &[u8], shown: &str, wanted: &StoreKey, trusted: &[PublicKe
             .and_then(|s| serde_json::from_str(&s.meta).ok()),
         trusted: signed
             .as_ref()
-            .is_some_and(|s| verify_signature(s, shown, trusted).is_ok()),
+            .is_some_and(|s| verify_signature(s, shown, SIGNED_PREFIX, trusted).is_ok()),
         signed_by: signed.map(|s| s.signed_by),
         verdict: open(bytes, shown, wanted, trusted).map(|_| ()),
     }

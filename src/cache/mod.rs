@@ -5,14 +5,17 @@
 //! `<key>/<name>-<version>.<arch>.rock` (a binary rock LuaRocks installs too). Everything read
 //! from a cache is hostile until checked: sizes and time are bounded, the signature must be by
 //! a trusted key ([`keys`]), the rock must have the signed sha256 and unpack (with `fetch`'s
-//! safe extraction) to exactly the signed files. Backends: [`folder`], [`http`], [`s3`]; every
-//! entry of a cache: [`listing`].
+//! safe extraction) to exactly the signed files. Beside the entries, `recipes/<recipe>.json`
+//! ([`recipe`]) name the source digest a build was made from, so an install can find the entry
+//! without downloading the source. Backends: [`folder`], [`http`], [`s3`]; every entry of a
+//! cache: [`listing`].
 
 pub mod entry;
 mod folder;
 mod http;
 pub mod keys;
 pub mod listing;
+pub mod recipe;
 pub mod s3;
 
 use std::path::{Path, PathBuf};
@@ -22,6 +25,7 @@ use thiserror::Error;
 
 use self::entry::{EntryError, EntryMeta, Opened};
 use self::keys::{PublicKey, SecretKey};
+use self::recipe::{OpenedRecipe, RecipeKey, RecipeMeta};
 use crate::fetch::{ExtractLimits, FetchError, FetchOptions};
 use crate::store::StoreKey;
 
@@ -59,6 +63,12 @@ pub enum CacheError {
         #[source]
         source: EntryError,
     },
+    #[error("build cache {cache}: recipe record refused")]
+    RecipeRefused {
+        cache: String,
+        #[source]
+        source: EntryError,
+    },
     #[error("build cache {cache}: the rock of entry {key} cannot be unpacked")]
     Unpack {
         cache: String,
@@ -89,7 +99,9 @@ impl CacheError {
             CacheError::BadUrl { .. }
             | CacheError::NoCredentials { .. }
             | CacheError::NotListable { .. } => ErrorKind::BadInput,
-            CacheError::Refused { .. } | CacheError::Unpack { .. } => ErrorKind::Damaged,
+            CacheError::Refused { .. }
+            | CacheError::RecipeRefused { .. }
+            | CacheError::Unpack { .. } => ErrorKind::Damaged,
             CacheError::Local { .. } => ErrorKind::Other,
         }
     }
@@ -240,17 +252,67 @@ impl Cache {
         key: &StoreKey,
         scratch: &Path,
     ) -> Result<Option<(Vec<u8>, String)>, CacheError> {
-        let work = tempdir(scratch)?;
         let object = entry::entry_object(key);
-        let file = work.path().join(entry::ENTRY_FILE);
-        if !self.get(&object, &file, MAX_ENTRY_BYTES, Some(MAX_ENTRY_TIME))? {
+        let Some(bytes) = self.read_metadata(&object, scratch)? else {
+            return Ok(None);
+        };
+        Ok(Some((bytes, format!("{}/{object}", self.url))))
+    }
+
+    /// The recipe record for `recipe`, checked (see [`recipe::open`]); `None` when the cache
+    /// has none (as caches pushed to by older lvm versions have not).
+    pub fn recipe(
+        &self,
+        recipe: &RecipeKey,
+        trusted: &[PublicKey],
+        scratch: &Path,
+    ) -> Result<Option<OpenedRecipe>, CacheError> {
+        let object = recipe::recipe_object(recipe);
+        let Some(bytes) = self.read_metadata(&object, scratch)? else {
+            return Ok(None);
+        };
+        let shown = format!("{}/{object}", self.url);
+        recipe::open(&bytes, &shown, recipe, trusted)
+            .map(Some)
+            .map_err(|source| CacheError::RecipeRefused {
+                cache: self.url.clone(),
+                source,
+            })
+    }
+
+    /// The bytes of a metadata object (an `entry.json`, a recipe record), read within the
+    /// metadata size and time limits; `None` when the cache has no such object.
+    fn read_metadata(&self, object: &str, scratch: &Path) -> Result<Option<Vec<u8>>, CacheError> {
+        let work = tempdir(scratch)?;
+        let file = work.path().join("metadata.json");
+        if !self.get(object, &file, MAX_ENTRY_BYTES, Some(MAX_ENTRY_TIME))? {
             return Ok(None);
         }
-        let bytes = std::fs::read(&file).map_err(|cause| CacheError::Local {
-            path: file.clone(),
-            cause,
-        })?;
-        Ok(Some((bytes, format!("{}/{object}", self.url))))
+        std::fs::read(&file)
+            .map(Some)
+            .map_err(|cause| CacheError::Local { path: file, cause })
+    }
+
+    /// Writes the recipe record `meta` unless the cache already has it signed by `signer`.
+    /// Called after the entry it names is uploaded, so a reader never finds a record whose
+    /// entry is not there yet.
+    pub fn push_recipe(
+        &self,
+        meta: &RecipeMeta,
+        signer: &SecretKey,
+        scratch: &Path,
+    ) -> Result<Pushed, CacheError> {
+        match self.recipe(&meta.recipe, &[signer.public()], scratch) {
+            Ok(Some(found)) if found.meta == *meta => return Ok(Pushed::AlreadyThere),
+            // Missing, another signer's, damaged or naming another build: replaced.
+            Ok(_) | Err(CacheError::RecipeRefused { .. }) => {}
+            Err(e) => return Err(e),
+        }
+        let bytes = recipe::seal(meta, signer);
+        self.put(&recipe::recipe_object(&meta.recipe), &bytes)?;
+        Ok(Pushed::Uploaded {
+            bytes: bytes.len() as u64,
+        })
     }
 
     /// Fetches the entry for `key` into a new folder in `scratch`: `None` when the cache has
@@ -377,7 +439,8 @@ fn tempdir(scratch: &Path) -> Result<tempfile::TempDir, CacheError> {
 /// Downloads `url` (object of cache `cache`) to `dest`: `Ok(false)` when it does not exist
 /// there, a [`CacheError::Read`] naming the cache for any other failure.
 fn download(cache: &str, url: &str, dest: &Path, opts: &FetchOptions) -> Result<bool, CacheError> {
-    match crate::fetch::download(url, dest, opts) {
+    // Checked right away and dropped after: a crash loses nothing, so no flush to wait for.
+    match crate::fetch::download_unflushed(url, dest, opts) {
         Ok(_) => Ok(true),
         Err(e) if e.is_not_found() => Ok(false),
         Err(e) => Err(CacheError::Read {

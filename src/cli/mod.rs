@@ -718,6 +718,7 @@ impl Context {
             caches: Some(self.settings.caches.clone()),
             cache_push: Some(self.settings.cache_push.clone()),
             trusted_keys: Some(self.settings.trusted_keys.clone()),
+            cache_trust_sources: Some(self.settings.cache_trust_sources),
             reporter: Arc::new(progress::Terminal::new()),
             merge_driver: merge_driver::driver_command(),
         }

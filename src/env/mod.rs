@@ -101,6 +101,9 @@ pub struct OpenOptions {
     pub cache_push: Option<String>,
     /// Trusted cache signing keys, when not the recorded setting.
     pub trusted_keys: Option<Vec<String>>,
+    /// Whether a trusted recipe record stands in for downloading a source, when not the
+    /// recorded setting.
+    pub cache_trust_sources: Option<bool>,
     /// Receives progress and notices; [`Silent`] by default.
     pub reporter: Arc<dyn Reporter>,
     /// The shell command of lvm's git merge driver for `manifest.json` (the `lvm` binary,
@@ -127,6 +130,7 @@ impl Default for OpenOptions {
             caches: None,
             cache_push: None,
             trusted_keys: None,
+            cache_trust_sources: None,
             reporter: Arc::new(Silent),
             merge_driver: None,
         }
@@ -177,6 +181,9 @@ impl OpenOptions {
         }
         if let Some(keys) = &self.trusted_keys {
             config.trusted_keys = Some(keys.clone());
+        }
+        if let Some(trust) = self.cache_trust_sources {
+            config.cache_trust_sources = Some(trust);
         }
     }
 }

@@ -10,6 +10,7 @@ use std::time::Instant;
 use serde::Serialize;
 
 use crate::cache::keys::{PublicKey, SecretKey};
+use crate::cache::recipe::{RECIPE_FORMAT, RecipeKey, RecipeMeta};
 use crate::cache::s3::S3Settings;
 use crate::cache::{Cache, CacheError, Pushed};
 use crate::config::EnvConfig;
@@ -24,6 +25,9 @@ use crate::store::{Pins, RockMeta, Store, StoreKey, StoredRock};
 /// The store metadata entries that record where a build came from when a cache supplied it.
 pub const FROM_CACHE_KEY: &str = "from_cache";
 pub const SIGNED_BY_KEY: &str = "cache_signed_by";
+/// The store metadata entry naming a build's recipe (see [`crate::cache::recipe`]), written
+/// when its source may be vouched for by a recipe record; `lvm cache push` writes the record.
+pub const RECIPE_KEY: &str = "recipe";
 
 /// One package a cache supplied during a change.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -38,10 +42,28 @@ pub struct CacheHit {
     pub ms: u64,
 }
 
+/// A trusted recipe record found in a cache: the source digest it vouches for and who said so.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FoundRecipe {
+    pub meta: RecipeMeta,
+    /// The cache's URL.
+    pub cache: String,
+    /// The name of the key that signed the record.
+    pub signed_by: String,
+}
+
 /// The caches a change reads, with the keys it trusts.
 pub struct Caches {
     caches: Vec<Cache>,
     trusted: Vec<PublicKey>,
+    /// Whether a trusted recipe record may stand in for downloading a source
+    /// (`cache_trust_sources`).
+    trust_sources: bool,
+    /// Every recipe looked up so far and what was found: packages are looked up all at once
+    /// before they are prepared, and not again.
+    recipes: Mutex<BTreeMap<RecipeKey, Option<FoundRecipe>>>,
+    /// The packages whose source digest a recipe record supplied, by store key.
+    recipe_uses: Mutex<BTreeMap<StoreKey, FoundRecipe>>,
     /// Caches that failed once in this change: skipped from then on, so a cache that is down
     /// costs one timeout, not one per package.
     down: Mutex<BTreeSet<String>>,
@@ -73,6 +95,9 @@ impl Caches {
         Caches {
             caches,
             trusted,
+            trust_sources: config.cache_trust_sources.unwrap_or(true),
+            recipes: Mutex::new(BTreeMap::new()),
+            recipe_uses: Mutex::new(BTreeMap::new()),
             down: Mutex::new(BTreeSet::new()),
             hits: Mutex::new(BTreeMap::new()),
             reporter,
@@ -92,37 +117,13 @@ impl Caches {
         if self.trusted.is_empty() {
             return Ok(None);
         }
-        for cache in &self.caches {
-            if self
-                .down
-                .lock()
-                .expect("not poisoned")
-                .contains(cache.url())
-            {
-                continue;
-            }
+        for cache in self.up() {
             let started = Instant::now();
             let fetched = match cache.fetch(key, &self.trusted, scratch) {
                 Ok(Some(fetched)) => fetched,
                 Ok(None) => continue,
-                Err(e @ CacheError::Refused { .. }) | Err(e @ CacheError::Unpack { .. }) => {
-                    self.reporter
-                        .warning(&format!("{}; building it instead", error_text(&e)));
-                    continue;
-                }
                 Err(e) => {
-                    // Builds running side by side may each have asked it: one note is enough.
-                    let first = self
-                        .down
-                        .lock()
-                        .expect("not poisoned")
-                        .insert(cache.url().to_string());
-                    if first {
-                        self.reporter.warning(&format!(
-                            "{}; not used for the rest of this command",
-                            error_text(&e)
-                        ));
-                    }
+                    self.failed(cache, &e, "building it instead");
                     continue;
                 }
             };
@@ -141,6 +142,89 @@ impl Caches {
         Ok(None)
     }
 
+    /// The caches not found down so far in this command, in order.
+    fn up(&self) -> impl Iterator<Item = &Cache> {
+        self.caches.iter().filter(|cache| {
+            !self
+                .down
+                .lock()
+                .expect("not poisoned")
+                .contains(cache.url())
+        })
+    }
+
+    /// Notes a cache's failure: a refused entry or record is said with `instead` (what lvm
+    /// does now); any other failure marks the cache down for the rest of the command, said once.
+    fn failed(&self, cache: &Cache, e: &CacheError, instead: &str) {
+        if let CacheError::Refused { .. }
+        | CacheError::RecipeRefused { .. }
+        | CacheError::Unpack { .. } = e
+        {
+            self.reporter
+                .warning(&format!("{}; {instead}", error_text(e)));
+            return;
+        }
+        // Packages prepared side by side may each have asked it: one note is enough.
+        let first = self
+            .down
+            .lock()
+            .expect("not poisoned")
+            .insert(cache.url().to_string());
+        if first {
+            self.reporter.warning(&format!(
+                "{}; not used for the rest of this command",
+                error_text(e)
+            ));
+        }
+    }
+
+    /// Whether recipe records are read at all: some key is trusted and `cache_trust_sources`
+    /// is on.
+    pub(in crate::ops) fn reads_recipes(&self) -> bool {
+        self.trust_sources && !self.trusted.is_empty() && !self.caches.is_empty()
+    }
+
+    /// The first recipe record for `recipe` that a trusted key signed, asked of each cache in
+    /// turn (once per command: the answer is kept). A refused record is a note, and lvm
+    /// fetches the source as without one.
+    pub(in crate::ops) fn recipe(&self, recipe: &RecipeKey, scratch: &Path) -> Option<FoundRecipe> {
+        if !self.reads_recipes() {
+            return None;
+        }
+        if let Some(known) = self.recipes.lock().expect("not poisoned").get(recipe) {
+            return known.clone();
+        }
+        let mut found = None;
+        for cache in self.up() {
+            match cache.recipe(recipe, &self.trusted, scratch) {
+                Ok(Some(opened)) => {
+                    found = Some(FoundRecipe {
+                        meta: opened.meta,
+                        cache: cache.url().to_string(),
+                        signed_by: opened.signed_by,
+                    });
+                    break;
+                }
+                Ok(None) => {}
+                Err(e) => self.failed(cache, &e, "fetching the source instead"),
+            }
+        }
+        self.recipes
+            .lock()
+            .expect("not poisoned")
+            .insert(recipe.clone(), found.clone());
+        found
+    }
+
+    /// Records that `found` supplied the source digest of the build under `key`, for the
+    /// event's details.
+    pub(in crate::ops) fn used_recipe(&self, key: &StoreKey, found: &FoundRecipe) {
+        self.recipe_uses
+            .lock()
+            .expect("not poisoned")
+            .insert(key.clone(), found.clone());
+    }
+
     /// The packages caches supplied so far, by store key.
     pub fn hits(&self) -> BTreeMap<StoreKey, CacheHit> {
         self.hits.lock().expect("not poisoned").clone()
@@ -157,7 +241,20 @@ impl Caches {
             let key = StoreKey::parse(&package.store_key).ok()?;
             hits.get(&key).map(|hit| (name.as_str(), hit))
         });
-        provenance_details(supplied)
+        let mut details = provenance_details(supplied);
+        let uses = self.recipe_uses.lock().expect("not poisoned");
+        for (name, package) in &target.packages {
+            let Some(found) = StoreKey::parse(&package.store_key)
+                .ok()
+                .and_then(|key| uses.get(&key))
+            else {
+                continue;
+            };
+            let key = |field: &str| format!("{DETAILS_PREFIX}{name}.{field}");
+            details.insert(key("source_from"), found.cache.clone());
+            details.insert(key("source_signed_by"), found.signed_by.clone());
+        }
+        details
     }
 }
 
@@ -421,11 +518,36 @@ pub fn push(
             Pushed::Uploaded { bytes } => done.bytes = Some(bytes),
             Pushed::AlreadyThere => done.status = "present".to_string(),
         }
+        // After the entry, so a reader never finds a record whose entry is missing; an entry
+        // already there gets the record an older lvm did not write.
+        if let Some(recipe) = recipe_record(&meta) {
+            cache.push_recipe(&recipe, &signer, scratch.path())?;
+        }
         rows.push(done);
     }
     Ok(CacheReport {
         cache: cache.url().to_string(),
         packages: rows,
+    })
+}
+
+/// The recipe record for an entry, when its build recorded a recipe (a source a record may
+/// vouch for) and the source digest it was built from. Pure.
+fn recipe_record(entry: &crate::cache::entry::EntryMeta) -> Option<RecipeMeta> {
+    let recipe = RecipeKey::parse(entry.extra.get(RECIPE_KEY)?)?;
+    let field = |name: &str| entry.extra.get(name).cloned().unwrap_or_default();
+    let (source_sha256, source_commit) = (field("source_sha256"), field("source_commit"));
+    if source_sha256.is_empty() && source_commit.is_empty() {
+        return None;
+    }
+    Some(RecipeMeta {
+        format: RECIPE_FORMAT.writes,
+        recipe,
+        key: entry.key.clone(),
+        name: entry.name.clone(),
+        version: entry.version.clone(),
+        source_sha256,
+        source_commit,
     })
 }
 

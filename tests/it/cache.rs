@@ -974,3 +974,224 @@ fn entries_a_cache_cannot_send_are_unreadable_and_after_a_few_the_rest_are_not_a
     assert!((8..=11).contains(&too_large), "{json}");
     assert_eq!(too_large + not_asked, 20, "{json}");
 }
+
+/// A builder whose rocks server is HTTP (sources at `http://` URLs, which recipe records may
+/// vouch for), its entries and recipe records pushed to a folder cache.
+struct HttpPushed {
+    rocks: TestServer,
+    server: String,
+    cache: String,
+    dir: PathBuf,
+    public: String,
+    /// cmath's store key.
+    key: String,
+    builder: Lvm,
+    _tmp: tempfile::TempDir,
+}
+
+const CMATH_SOURCE: &str = "/cmath-1.0-1.tar.gz";
+
+fn http_pushed() -> HttpPushed {
+    let tmp = tempfile::tempdir().unwrap();
+    let server_dir = tmp.path().join("server");
+    std::fs::create_dir_all(&server_dir).unwrap();
+    let rocks = TestServer::serve(&server_dir);
+    crate::common::rocks::publish_fixtures(&server_dir, &rocks.url());
+    let server = rocks.url();
+    let (lvm, public) = builder(&server, "team-1");
+    let dir = tmp.path().join("cache");
+    let cache = format!("file://{}", dir.display());
+    let report = push_json(&lvm, &[], &cache);
+    let key = report["packages"][0]["store_key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    HttpPushed {
+        rocks,
+        server,
+        cache,
+        dir,
+        public,
+        key,
+        builder: lvm,
+        _tmp: tmp,
+    }
+}
+
+/// The recipe records of a folder cache.
+fn recipe_records(dir: &Path) -> Vec<PathBuf> {
+    let mut records: Vec<PathBuf> = std::fs::read_dir(dir.join("recipes"))
+        .map(|d| d.map(|e| e.unwrap().path()).collect())
+        .unwrap_or_default();
+    records.sort();
+    records
+}
+
+/// cmath's recipe record in a folder cache (the one whose signed text names it).
+fn cmath_record(dir: &Path) -> PathBuf {
+    recipe_records(dir)
+        .into_iter()
+        .find(|p| std::fs::read_to_string(p).unwrap().contains("cmath"))
+        .expect("a recipe record for cmath")
+}
+
+/// Installs cmath in a fresh home reading the pushed cache; returns the outcome and stderr.
+fn install_cmath(pushed: &HttpPushed, extra: &[(&str, &str)]) -> (Lvm, serde_json::Value, String) {
+    let consumer = fresh(&pushed.server);
+    let mut vars = vec![
+        ("LVM_CACHES", pushed.cache.as_str()),
+        ("LVM_TRUSTED_KEYS", pushed.public.as_str()),
+    ];
+    vars.extend_from_slice(extra);
+    let (out, err) = ok_with(&consumer, &vars, &["install", "cmath", "--json"]);
+    let outcome: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let lua = stdout_ok(&consumer.lua("print(require('cmath').gcd(12, 18))"));
+    assert_eq!(lua.trim(), "6");
+    (consumer, outcome, err)
+}
+
+#[test]
+fn a_recipe_record_installs_from_the_cache_without_the_source() {
+    let pushed = http_pushed();
+    // One record per package, written beside the entries.
+    assert_eq!(recipe_records(&pushed.dir).len(), 2);
+    // The source is gone from the rocks server, and no compiler is on PATH.
+    pushed.rocks.respond_404(CMATH_SOURCE);
+    let before = pushed.rocks.requests(CMATH_SOURCE);
+    let consumer = fresh(&pushed.server);
+    let path = empty_path(&consumer);
+    let vars = [
+        ("LVM_CACHES", pushed.cache.as_str()),
+        ("LVM_TRUSTED_KEYS", pushed.public.as_str()),
+        ("PATH", path.to_str().unwrap()),
+    ];
+    let (out, err) = ok_with(&consumer, &vars, &["install", "cmath", "--json"]);
+    assert!(!err.contains("warning"), "{err}");
+    let outcome: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(outcome["builds"], 0, "{outcome}");
+    assert_eq!(
+        pushed.rocks.requests(CMATH_SOURCE),
+        before,
+        "the source was asked for"
+    );
+    let lua = stdout_ok(&consumer.lua("print(require('cmath').gcd(12, 18))"));
+    assert_eq!(lua.trim(), "6");
+    // The manifest records the digest the signer built from, the event who vouched for it.
+    let manifest: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(consumer.env_dir().join("manifest.json")).unwrap(),
+    )
+    .unwrap();
+    let record = std::fs::read_to_string(cmath_record(&pushed.dir)).unwrap();
+    let sha = manifest["packages"]["cmath"]["source"]["sha256"]
+        .as_str()
+        .unwrap();
+    assert!(record.contains(sha), "{record}");
+    assert_eq!(
+        manifest["packages"]["cmath"]["store_key"],
+        pushed.key.as_str()
+    );
+    let (_, event) = crate::common::rocks::event_at(&consumer.env_dir(), "HEAD");
+    let details = &event["details"];
+    assert_eq!(details["cache.cmath.url"], pushed.cache.as_str(), "{event}");
+    assert_eq!(
+        details["cache.cmath.source_from"],
+        pushed.cache.as_str(),
+        "{event}"
+    );
+    assert_eq!(details["cache.cmath.source_signed_by"], "team-1", "{event}");
+}
+
+#[test]
+fn the_opt_out_setting_downloads_and_checks_the_source() {
+    let pushed = http_pushed();
+    let before = pushed.rocks.requests(CMATH_SOURCE);
+    let (consumer, outcome, err) = install_cmath(&pushed, &[("LVM_CACHE_TRUST_SOURCES", "false")]);
+    assert!(!err.contains("warning"), "{err}");
+    // The entry still comes from the cache, found by the downloaded source's digest.
+    assert_eq!(outcome["builds"], 0, "{outcome}");
+    assert_eq!(pushed.rocks.requests(CMATH_SOURCE), before + 1);
+    let (_, event) = crate::common::rocks::event_at(&consumer.env_dir(), "HEAD");
+    assert_eq!(event["details"]["cache.cmath.url"], pushed.cache.as_str());
+    assert!(
+        event["details"]
+            .get("cache.cmath.source_signed_by")
+            .is_none(),
+        "{event}"
+    );
+}
+
+#[test]
+fn a_recipe_record_signed_by_an_untrusted_key_is_ignored() {
+    let pushed = http_pushed();
+    // The record re-signed by a key nobody trusts; the entry keeps its trusted signature.
+    let record = cmath_record(&pushed.dir);
+    let signed: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&record).unwrap()).unwrap();
+    let meta: lvm::cache::recipe::RecipeMeta =
+        serde_json::from_str(signed["meta"].as_str().unwrap()).unwrap();
+    let intruder = lvm::cache::keys::SecretKey::generate("intruder").unwrap();
+    std::fs::write(&record, lvm::cache::recipe::seal(&meta, &intruder)).unwrap();
+    let before = pushed.rocks.requests(CMATH_SOURCE);
+    let (_, outcome, err) = install_cmath(&pushed, &[]);
+    assert!(err.contains("recipe record refused"), "{err}");
+    assert!(
+        err.contains("signed by key 'intruder', which is not in trusted_keys"),
+        "{err}"
+    );
+    assert!(err.contains("fetching the source instead"), "{err}");
+    assert_eq!(pushed.rocks.requests(CMATH_SOURCE), before + 1);
+    assert_eq!(outcome["builds"], 0, "{outcome}");
+}
+
+#[test]
+fn a_tampered_recipe_record_is_refused_and_the_source_fetched() {
+    let pushed = http_pushed();
+    let record = cmath_record(&pushed.dir);
+    let text = std::fs::read_to_string(&record).unwrap();
+    let signed: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let meta = signed["meta"].as_str().unwrap();
+    let sha = serde_json::from_str::<serde_json::Value>(meta).unwrap()["source_sha256"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Another digest under the signature: the record would name another build.
+    let tampered = text.replace(&sha, &"0".repeat(64));
+    assert_ne!(tampered, text);
+    std::fs::write(&record, tampered).unwrap();
+    let before = pushed.rocks.requests(CMATH_SOURCE);
+    let (_, outcome, err) = install_cmath(&pushed, &[]);
+    assert!(err.contains("recipe record refused"), "{err}");
+    assert!(err.contains("the signature does not verify"), "{err}");
+    assert_eq!(pushed.rocks.requests(CMATH_SOURCE), before + 1);
+    assert_eq!(outcome["builds"], 0, "{outcome}");
+}
+
+#[test]
+fn a_recipe_record_whose_entry_is_gone_means_a_build() {
+    let pushed = http_pushed();
+    std::fs::remove_dir_all(pushed.dir.join(&pushed.key)).unwrap();
+    assert_eq!(recipe_records(&pushed.dir).len(), 2);
+    let before = pushed.rocks.requests(CMATH_SOURCE);
+    let (_, outcome, err) = install_cmath(&pushed, &[]);
+    assert!(!err.contains("warning"), "{err}");
+    assert_eq!(outcome["builds"], 1, "{outcome}");
+    assert_eq!(pushed.rocks.requests(CMATH_SOURCE), before + 1);
+}
+
+#[test]
+fn a_push_adds_recipe_records_to_entries_already_there() {
+    let pushed = http_pushed();
+    // A cache filled before recipe records existed: entries only. It keeps working.
+    std::fs::remove_dir_all(pushed.dir.join("recipes")).unwrap();
+    let before = pushed.rocks.requests(CMATH_SOURCE);
+    let (_, outcome, _) = install_cmath(&pushed, &[]);
+    assert_eq!(outcome["builds"], 0, "{outcome}");
+    assert_eq!(pushed.rocks.requests(CMATH_SOURCE), before + 1);
+    // Pushing again leaves the entries and adds their records.
+    let report = push_json(&pushed.builder, &[], &pushed.cache);
+    assert_eq!(statuses(&report), ["cmath present", "strutil present"]);
+    assert_eq!(recipe_records(&pushed.dir).len(), 2);
+    pushed.rocks.respond_404(CMATH_SOURCE);
+    let (_, outcome, _) = install_cmath(&pushed, &[]);
+    assert_eq!(outcome["builds"], 0, "{outcome}");
+}

@@ -369,7 +369,8 @@ fn list_json_has_every_key_with_its_value_and_origin() {
             "dev",
             "caches",
             "cache_push",
-            "trusted_keys"
+            "trusted_keys",
+            "cache_trust_sources"
         ]
     );
     let env_file = lvm.env_dir().join("lvm.toml").display().to_string();
@@ -393,6 +394,7 @@ fn list_json_has_every_key_with_its_value_and_origin() {
             {"key": "caches", "value": [], "origin": "default", "source": null},
             {"key": "cache_push", "value": null, "origin": "default", "source": null},
             {"key": "trusted_keys", "value": [], "origin": "default", "source": null},
+            {"key": "cache_trust_sources", "value": true, "origin": "default", "source": null},
         ])
     );
     let text = lvm.ok(&["config", "list"]);

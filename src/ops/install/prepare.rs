@@ -7,6 +7,7 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use crate::build::{self, BuildContext};
+use crate::cache::recipe::RecipeKey;
 use crate::errors::error_text;
 use crate::fetch::{self, ExtractLimits, SourceOptions};
 use crate::manifest::{self, Manifest, Package, PackageSource, Reason};
@@ -113,6 +114,11 @@ pub(in crate::ops) fn run_jobs(
         })
         .collect();
     let queue = Mutex::new(schedule(weighed));
+    let prefetched = Mutex::new(prefetch_from_caches(
+        session,
+        candidates,
+        queue.lock().expect("not poisoned").iter(),
+    ));
     let results = Mutex::new(Vec::new());
     let errors = Mutex::new(Vec::new());
     std::thread::scope(|scope| {
@@ -123,7 +129,12 @@ pub(in crate::ops) fn run_jobs(
                         break;
                     };
                     reporter.package_started(&job.name, &job.version);
-                    match ensure_package(session, candidates, &job) {
+                    let ready = prefetched.lock().expect("not poisoned").remove(&job.name);
+                    let outcome = match ready {
+                        Some(package) => Ok((package, true)),
+                        None => ensure_package(session, candidates, &job),
+                    };
+                    match outcome {
                         Ok((package, hit)) => {
                             let how = if hit {
                                 Readiness::FromStore
@@ -157,6 +168,52 @@ pub(in crate::ops) fn run_jobs(
         return Err(Error::Packages { failures });
     }
     Ok(results.into_inner().expect("not poisoned"))
+}
+
+/// Finds the server packages among `jobs` whose builds a cache holds under a trusted recipe
+/// record, and puts those builds into the store, before any package is prepared: up to
+/// [`MAX_PREPARING`] packages at once, since over a network cache each lookup waits on round
+/// trips, not on this machine. Returns their manifest records by name; a package not found
+/// here (no record, no entry, any failure) is prepared as usual.
+fn prefetch_from_caches<'a>(
+    session: &Session,
+    candidates: &Candidates<'_>,
+    jobs: impl Iterator<Item = &'a Job>,
+) -> BTreeMap<String, Package> {
+    if !session.caches.reads_recipes() {
+        return BTreeMap::new();
+    }
+    let pending: Mutex<Vec<&Job>> = Mutex::new(
+        jobs.filter(|job| matches!(job.origin, Origin::Server { .. }))
+            .collect(),
+    );
+    let found = Mutex::new(BTreeMap::new());
+    let workers = pending
+        .lock()
+        .expect("not poisoned")
+        .len()
+        .min(MAX_PREPARING);
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| {
+                while let Some(job) = pending.lock().expect("not poisoned").pop() {
+                    let Ok(Some(inputs)) = job_inputs(session, candidates, job) else {
+                        continue;
+                    };
+                    let Some(recipe) = recipe_for(session, &job.name, &inputs) else {
+                        continue;
+                    };
+                    if let Ok(Some(package)) = via_recipe(session, &inputs, &recipe) {
+                        found
+                            .lock()
+                            .expect("not poisoned")
+                            .insert(job.name.clone(), package);
+                    }
+                }
+            });
+        }
+    });
+    found.into_inner().expect("not poisoned")
 }
 
 /// How many packages are prepared at once: beyond the `jobs` that may compile, two more that
@@ -219,9 +276,7 @@ pub(in crate::ops) fn store_key(
     local_inputs: Option<&str>,
     ctx: &BuildContext,
 ) -> StoreKey {
-    let rockspec_sha = crate::digest::sha256_bytes(rockspec_text.as_bytes());
-    let platform = crate::platform::rock_arch();
-    let build = build_fingerprint(ctx, rockspec);
+    let [rockspec_sha, platform, build] = recipe_inputs(rockspec_text, rockspec, ctx);
     let mut inputs = vec![
         ("rockspec", rockspec_sha.as_str()),
         ("git_commit", commit.unwrap_or("")),
@@ -235,13 +290,139 @@ pub(in crate::ops) fn store_key(
     StoreKey::compute(&inputs)
 }
 
-/// Makes sure one package is in the store; returns its manifest record and whether it was
-/// already there.
-pub(in crate::ops) fn ensure_package(
+/// The store key's inputs besides the sources: the rockspec's sha256, the platform and the
+/// build settings that matter to this rockspec (the Lua version is `ctx`'s). Pure.
+fn recipe_inputs(rockspec_text: &str, rockspec: &Rockspec, ctx: &BuildContext) -> [String; 3] {
+    [
+        crate::digest::sha256_bytes(rockspec_text.as_bytes()),
+        crate::platform::rock_arch(),
+        build_fingerprint(ctx, rockspec),
+    ]
+}
+
+/// The address of a recipe record: everything [`store_key`] covers except the source bytes,
+/// with where those bytes are downloaded from (`source_from`, see [`recipe_source`]) instead.
+/// Pure.
+pub(in crate::ops) fn recipe_key(
+    rockspec_text: &str,
+    rockspec: &Rockspec,
+    source_from: &str,
+    ctx: &BuildContext,
+) -> RecipeKey {
+    let [rockspec_sha, platform, build] = recipe_inputs(rockspec_text, rockspec, ctx);
+    RecipeKey::compute(&[
+        ("recipe", "1"),
+        ("rockspec", rockspec_sha.as_str()),
+        ("source_from", source_from),
+        ("lua", ctx.lua_version.as_str()),
+        ("platform", platform.as_str()),
+        ("build", build.as_str()),
+    ])
+}
+
+/// Where a package's source bytes are downloaded from, when a signed recipe record may vouch
+/// for them instead: a fixed, published file. `None` for development versions (their archive
+/// changes under one URL), git sources without a tag (a branch moves), `file://` and plain
+/// paths (they name a file on each machine, not one published file, and reading one costs no
+/// network wait), and sources already on disk. Pure.
+pub(in crate::ops) fn recipe_source(
+    hint: &SourceHint,
+    name: &str,
+    rockspec: &Rockspec,
+) -> Option<String> {
+    if rockspec.version.is_development() {
+        return None;
+    }
+    let remote = |url: &str| url.starts_with("https://") || url.starts_with("http://");
+    match hint {
+        SourceHint::Remote => {
+            let url = &rockspec.source.url;
+            let fixed = if fetch::is_git_url(url) {
+                rockspec.source.tag.is_some()
+                    && (url.starts_with("git+http") || url.starts_with("git://"))
+            } else {
+                remote(url)
+            };
+            fixed.then(|| url.clone())
+        }
+        SourceHint::Rock { server, arches } => {
+            let (file, _) = published_rock(name, &rockspec.version, arches);
+            remote(server.url()).then(|| format!("{}/{file}", server.url()))
+        }
+        SourceHint::Dir(_) | SourceHint::LocalRock { .. } | SourceHint::Local { .. } => None,
+    }
+}
+
+/// The recipe of a job whose source a record may vouch for (see [`recipe_source`]).
+fn recipe_for(session: &Session, name: &str, inputs: &JobInputs) -> Option<RecipeKey> {
+    recipe_source(&inputs.hint, name, &inputs.rockspec)
+        .map(|from| recipe_key(&inputs.text, &inputs.rockspec, &from, &session.build_ctx))
+}
+
+/// The package from the build a trusted recipe record names, without fetching its source: the
+/// record's source digest forms the store key, whose entry comes from the store or a cache
+/// (checked as always). `None` when there is no record, the record does not make the key it
+/// names, or neither the store nor a cache has that entry; the caller then fetches the source.
+fn via_recipe(
+    session: &Session,
+    inputs: &JobInputs,
+    recipe: &RecipeKey,
+) -> Result<Option<Package>> {
+    let scratch = session.scratch.path();
+    let Some(found) = session.caches.recipe(recipe, scratch) else {
+        return Ok(None);
+    };
+    let (sha, commit) = (&found.meta.source_sha256, &found.meta.source_commit);
+    let identity = source_identity(
+        Some(sha.as_str()).filter(|s| !s.is_empty()),
+        Some(commit.as_str()).filter(|s| !s.is_empty()),
+    );
+    let key = store_key(
+        &inputs.text,
+        &inputs.rockspec,
+        None,
+        &identity,
+        None,
+        &session.build_ctx,
+    );
+    if key != found.meta.key {
+        session.reporter.warning(&format!(
+            "build cache {}: the recipe record {recipe} signed by '{}' names store key {}, but \
+             its source digest makes {key} here; fetching the source instead",
+            found.cache, found.signed_by, found.meta.key
+        ));
+        return Ok(None);
+    }
+    let Some((_, files_sha256)) = stored_or_cached(session, &key)? else {
+        return Ok(None);
+    };
+    session.caches.used_recipe(&key, &found);
+    let source = with_source_record(inputs.source.clone(), Some(sha), Some(commit));
+    Ok(Some(package_record(
+        &inputs.rockspec,
+        source,
+        &key,
+        files_sha256,
+    )))
+}
+
+/// What preparing a job starts from.
+struct JobInputs {
+    text: String,
+    rockspec: Rockspec,
+    /// The manifest record of the source, without the digest fetching it will give.
+    source: PackageSource,
+    hint: SourceHint,
+    /// A project directory's input digest (see [`store_key`]).
+    local_inputs: Option<String>,
+}
+
+/// The rockspec, source record and source location of a job; `None` for an installed package.
+fn job_inputs(
     session: &Session,
     candidates: &Candidates<'_>,
     job: &Job,
-) -> Result<(Package, bool)> {
+) -> Result<Option<JobInputs>> {
     let mut local_inputs = None;
     let (text, rockspec, source, source_dir_hint) = match &job.origin {
         Origin::Server { server, arches } => {
@@ -304,7 +485,8 @@ pub(in crate::ops) fn ensure_package(
             };
             (text, rockspec, source, SourceHint::Dir(checkout.clone()))
         }
-        Origin::Installed(p) => return Ok(((**p).clone(), true)),
+        // In the store already: nothing to prepare.
+        Origin::Installed(_) => return Ok(None),
         Origin::Local(target) => {
             let prepared = crate::fetch::project::prepare(target, session.scratch.path())?;
             local_inputs = Some(prepared.inputs_sha256);
@@ -315,6 +497,44 @@ pub(in crate::ops) fn ensure_package(
             (prepared.text, prepared.rockspec, prepared.source, hint)
         }
     };
+    Ok(Some(JobInputs {
+        text,
+        rockspec,
+        source,
+        hint: source_dir_hint,
+        local_inputs,
+    }))
+}
+
+/// Makes sure one package is in the store; returns its manifest record and whether it was
+/// already there.
+pub(in crate::ops) fn ensure_package(
+    session: &Session,
+    candidates: &Candidates<'_>,
+    job: &Job,
+) -> Result<(Package, bool)> {
+    if let Origin::Installed(p) = &job.origin {
+        return Ok(((**p).clone(), true));
+    }
+    let Some(inputs) = job_inputs(session, candidates, job)? else {
+        return Err(Error::NoLongerAvailable {
+            name: job.name.clone(),
+            version: job.version.clone(),
+        });
+    };
+    let recipe = recipe_for(session, &job.name, &inputs);
+    if let Some(recipe) = &recipe
+        && let Some(package) = via_recipe(session, &inputs, recipe)?
+    {
+        return Ok((package, true));
+    }
+    let JobInputs {
+        text,
+        rockspec,
+        source,
+        hint: source_dir_hint,
+        local_inputs,
+    } = inputs;
     let commit = match &source {
         PackageSource::Git { commit, .. } => Some(commit.clone()),
         _ => None,
@@ -335,18 +555,7 @@ pub(in crate::ops) fn ensure_package(
         local_inputs.as_deref(),
         &session.build_ctx,
     );
-    let ready = match intact_entry(session, &key)? {
-        Some((stored, files_sha256)) => Some((stored, files_sha256)),
-        None => session
-            .caches
-            .fetch_into_store(&session.store, &session.pins, &key, session.scratch.path())?
-            .map(|stored| {
-                let files_sha256 = crate::tree::hash_tree_files(&stored.prefix)?;
-                Ok::<_, crate::tree::TreeError>((stored, files_sha256))
-            })
-            .transpose()?,
-    };
-    if let Some((stored, files_sha256)) = ready {
+    if let Some((stored, files_sha256)) = stored_or_cached(session, &key)? {
         let source = with_source_record(
             source,
             stored.meta.extra.get("source_sha256"),
@@ -354,10 +563,35 @@ pub(in crate::ops) fn ensure_package(
         );
         return Ok((package_record(&rockspec, source, &key, files_sha256), true));
     }
+    let built = Built {
+        key: &key,
+        recipe: recipe.as_ref(),
+    };
     let (stored_path, source) =
-        build_sources(session, &job.name, &text, &rockspec, source, sources, &key)?;
+        build_sources(session, &job.name, &text, &rockspec, source, sources, built)?;
     let files_sha256 = crate::tree::hash_tree_files(&stored_path)?;
     Ok((package_record(&rockspec, source, &key, files_sha256), false))
+}
+
+/// The store entry for `key` with the digest of its files: the intact one in the store, else
+/// one a cache supplies; `None` when neither has it.
+fn stored_or_cached(
+    session: &Session,
+    key: &StoreKey,
+) -> Result<Option<(crate::store::StoredRock, String)>> {
+    if let Some(ready) = intact_entry(session, key)? {
+        return Ok(Some(ready));
+    }
+    let scratch = session.scratch.path();
+    let Some(stored) =
+        session
+            .caches
+            .fetch_into_store(&session.store, &session.pins, key, scratch)?
+    else {
+        return Ok(None);
+    };
+    let files_sha256 = crate::tree::hash_tree_files(&stored.prefix)?;
+    Ok(Some((stored, files_sha256)))
 }
 
 /// The store entry for `key` with the digest of its files, when it is present and its files
@@ -488,11 +722,16 @@ impl Sources {
     /// sha256 or the checked-out commit. Empty for sources already on disk, whose identity
     /// the key holds otherwise (a git origin's commit, a project directory's input digest).
     pub(in crate::ops) fn identity(&self) -> String {
-        match (&self.sha256, &self.commit) {
-            (Some(sha), _) => format!("sha256:{sha}"),
-            (None, Some(commit)) => format!("git:{commit}"),
-            (None, None) => String::new(),
-        }
+        source_identity(self.sha256.as_deref(), self.commit.as_deref())
+    }
+}
+
+/// The store key's `source` input for a downloaded file's sha256 or a checked-out commit. Pure.
+fn source_identity(sha256: Option<&str>, commit: Option<&str>) -> String {
+    match (sha256, commit) {
+        (Some(sha), _) => format!("sha256:{sha}"),
+        (None, Some(commit)) => format!("git:{commit}"),
+        (None, None) => String::new(),
     }
 }
 
@@ -653,11 +892,24 @@ pub(in crate::ops) fn build_into_store(
     key: &StoreKey,
     expected: &Expected,
 ) -> Result<(PathBuf, PackageSource)> {
+    let recipe = recipe_source(&hint, name, rockspec)
+        .map(|from| recipe_key(text, rockspec, &from, &session.build_ctx));
     let sources = fetch_sources(session, name, rockspec, hint, expected)?;
-    build_sources(session, name, text, rockspec, source, sources, key)
+    let built = Built {
+        key,
+        recipe: recipe.as_ref(),
+    };
+    build_sources(session, name, text, rockspec, source, sources, built)
 }
 
-/// Builds fetched sources into their prefix and inserts the result into the store under `key`.
+/// Where a build goes: its store key, and the recipe a record may name it by (kept in the
+/// store's metadata, for `lvm cache push`).
+struct Built<'a> {
+    key: &'a StoreKey,
+    recipe: Option<&'a RecipeKey>,
+}
+
+/// Builds fetched sources into their prefix and inserts the result into the store under its key.
 fn build_sources(
     session: &Session,
     name: &str,
@@ -665,7 +917,7 @@ fn build_sources(
     rockspec: &Rockspec,
     source: PackageSource,
     mut sources: Sources,
-    key: &StoreKey,
+    Built { key, recipe }: Built<'_>,
 ) -> Result<(PathBuf, PackageSource)> {
     sources.unpack(session, rockspec)?;
     let prefix = sources.prefix();
@@ -704,6 +956,12 @@ fn build_sources(
         "source_commit".to_string(),
         commit.clone().unwrap_or_default(),
     );
+    if let Some(recipe) = recipe {
+        extra.insert(
+            crate::ops::cache::RECIPE_KEY.to_string(),
+            recipe.to_string(),
+        );
+    }
     session.pins.pin(key)?;
     let stored = session.store.insert(
         key,
@@ -813,6 +1071,88 @@ mod tests {
         assert_eq!(weights[..3], [0, 1, 3]);
         assert!(weights[3] > 100, "{weights:?}");
         assert_eq!(compile_weight(&rockspec("{ type = 'none' }")), 0);
+    }
+
+    fn with_source(version: &str, source: &str) -> Rockspec {
+        let text = format!(
+            "package = 'x'\nversion = '{version}'\nsource = {source}\nbuild = {{ type = 'builtin', modules = {{ x = 'x.lua' }} }}\n"
+        );
+        Rockspec::from_lua(&text, "x.rockspec").expect("valid rockspec")
+    }
+
+    #[test]
+    fn only_fixed_published_sources_take_a_recipe_record() {
+        let source = |version: &str, table: &str| {
+            recipe_source(&SourceHint::Remote, "x", &with_source(version, table))
+        };
+        let archive = "{ url = 'https://rocks.example.org/x-1.0.tar.gz' }";
+        assert_eq!(
+            source("1.0-1", archive).as_deref(),
+            Some("https://rocks.example.org/x-1.0.tar.gz")
+        );
+        // Development versions: the archive behind the URL changes.
+        assert_eq!(source("scm-1", archive), None);
+        assert_eq!(source("dev-1", archive), None);
+        // git: a tag pins the commit the record names; a branch or no reference moves.
+        let tagged = "{ url = 'git+https://rocks.example.org/x.git', tag = 'v1.0' }";
+        assert!(source("1.0-1", tagged).is_some());
+        let branch = "{ url = 'git+https://rocks.example.org/x.git', branch = 'main' }";
+        assert_eq!(source("1.0-1", branch), None);
+        assert_eq!(
+            source("1.0-1", "{ url = 'git+file:///srv/x.git', tag = 'v1' }"),
+            None
+        );
+        // A file on each machine, not one published file.
+        assert_eq!(
+            source("1.0-1", "{ url = 'file:///srv/x-1.0.tar.gz' }"),
+            None
+        );
+        assert_eq!(source("1.0-1", "{ url = 'x-1.0.tar.gz' }"), None);
+        // Sources already on disk are never downloaded.
+        let rockspec = with_source("1.0-1", archive);
+        assert_eq!(
+            recipe_source(&SourceHint::Dir("/tmp".into()), "x", &rockspec),
+            None
+        );
+    }
+
+    #[test]
+    fn a_recipe_covers_the_store_key_inputs_but_the_source_bytes() {
+        let ctx = BuildContext::from_vars(
+            crate::luaversion::LuaVersion::default(),
+            Path::new("/usr/include/lua5.4"),
+            None,
+            |_| None,
+        );
+        let text = "package = 'x'";
+        let rockspec = with_source("1.0-1", "{ url = 'https://rocks.example.org/x.tar.gz' }");
+        let from = "https://rocks.example.org/x.tar.gz";
+        let recipe = recipe_key(text, &rockspec, from, &ctx);
+        assert_eq!(recipe, recipe_key(text, &rockspec, from, &ctx));
+        assert_ne!(recipe, recipe_key("package = 'y'", &rockspec, from, &ctx));
+        assert_ne!(
+            recipe,
+            recipe_key(text, &rockspec, "https://mirror.example.org/x", &ctx)
+        );
+        // The store key adds the source bytes: two digests, two keys.
+        let a = store_key(
+            text,
+            &rockspec,
+            None,
+            &source_identity(Some("aa"), None),
+            None,
+            &ctx,
+        );
+        let b = store_key(
+            text,
+            &rockspec,
+            None,
+            &source_identity(Some("bb"), None),
+            None,
+            &ctx,
+        );
+        assert_ne!(a, b);
+        assert_eq!(source_identity(None, Some("c0ffee")), "git:c0ffee");
     }
 
     #[test]
