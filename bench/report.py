@@ -162,14 +162,19 @@ def rows(results):
               "install-cold-http-luarocks", 1 / 3, "")
     ratio_row(f"warm install, {rocks} rocks, http://127.0.0.1", "install-warm-http-lvm",
               "install-warm-http-luarocks", 1 / 20, "")
-    for kind, where in [("folder", "a folder (file://)"), ("s3", "S3 on 127.0.0.1 (s3s-fs)")]:
+    caches = [("folder", "a folder (file://)", "file"), ("s3", "S3 on 127.0.0.1 (s3s-fs)", "file"),
+              ("folder-http", "a folder (file://), rocks over http://127.0.0.1", "http"),
+              ("s3-http", "S3 on 127.0.0.1 (s3s-fs), rocks over http://127.0.0.1", "http")]
+    for kind, where, server in caches:
         ratio_row(f"cold install from a build cache, {rocks} rocks, {where}",
-                  f"install-cold-cache-{kind}-lvm", "install-cold-file-lvm", 1 / 5,
-                  "second column: lvm's cold install that builds (first row); a fresh home "
-                  "fetches every build from the warm cache, signatures and hashes checked")
+                  f"install-cold-cache-{kind}-lvm", f"install-cold-{server}-lvm", 1 / 5,
+                  f"second column: lvm's cold {server}:// install that builds; a fresh home "
+                  "fetches every build from the warm cache, signatures and hashes checked"
+                  + ("; http:// sources: recipe records stand in for downloading them"
+                     if server == "http" else "; file:// sources are read and hashed"))
         ratio_row(f"cold install from a build cache vs LuaRocks, {rocks} rocks, {where}",
-                  f"install-cold-cache-{kind}-lvm", "install-cold-file-luarocks", 1 / 20,
-                  "second column: LuaRocks' cold file:// install (first row)")
+                  f"install-cold-cache-{kind}-lvm", f"install-cold-{server}-luarocks", 1 / 20,
+                  f"second column: LuaRocks' cold {server}:// install")
     for lua, name in [("5.1", "Lua 5.1"), ("luajit", "LuaJIT")]:
         ratio_row(f"cold install, {rocks} rocks, file://, {name} environment",
                   f"install-cold-lua{lua}-lvm", f"install-cold-lua{lua}-luarocks", 1 / 3,

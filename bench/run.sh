@@ -32,7 +32,8 @@
 #                       the store themselves, startup needs rollback; runtimes times the
 #                       one-time interpreter builds (`lvm runtime install`; 5.1 only in --smoke);
 #                       cache installs the closure in fresh homes from a warm build cache (a
-#                       folder, and S3 on 127.0.0.1 when s3s-fs is on PATH, as .ci/run leaves it)
+#                       folder, and S3 on 127.0.0.1 when s3s-fs is on PATH, as .ci/run leaves it),
+#                       with the rocks server on file:// and on http://127.0.0.1
 set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -294,7 +295,7 @@ say "generating rocks servers"
 python3 "$BENCH_DIR/gen.py" rocks "$FILE_SRV" "$FILE_URL" "${CLOSURES[@]}" | tee -a "$LOG"
 luarocks-admin make-manifest --lua-version 5.4 "$FILE_SRV" >>"$LOG" 2>&1
 
-if [ "$SMOKE" = 0 ] && wanted install; then
+if [ "$SMOKE" = 0 ] && { wanted install || wanted cache; }; then
     PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
     HTTP_SRV="$W/srv-http"
     HTTP_URL="http://127.0.0.1:$PORT"
@@ -542,11 +543,11 @@ runtime_builds() {
 # timed run starts from an empty home that trusts the pushing key.
 
 cache_install() {
-    local kind=$1 url=$2 vars=$3
+    local kind=$1 url=$2 vars=$3 server=$4
     local H="$W/lvm-home-cache-$kind" E="$W/lvm-env-cache-$kind" lvm
     lvm="env $vars LVM_CACHES=$url LVM_TRUSTED_KEYS=$CACHE_PUB $(lvm_in "$H" "$E")"
     timed "install-cold-cache-$kind-lvm" "$RUNS" "$WARMUP" \
-        "rm -rf $H $E && $lvm init --server $FILE_URL" "$lvm install bench-root"
+        "rm -rf $H $E && $lvm init --server $server" "$lvm install bench-root"
     sh -c "$lvm stats --json" >"$R/cache-$kind-stats.json" 2>>"$LOG"
     python3 - "$R/cache-$kind-stats.json" <<'EOF' || die "the $kind cache install built something (see $LOG)"
 import json, sys
@@ -562,10 +563,19 @@ if [ "$SMOKE" = 0 ] && wanted cache; then
     rm -rf "$H" "$E" "$W/cache.key"
     sh -c "$LVMC init --server $FILE_URL && $LVMC install bench-root" >>"$LOG" 2>&1
     CACHE_PUB=$($LVM cache key generate --name bench-1 --out "$W/cache.key" 2>>"$LOG")
+    # The same closure from the HTTP server: its sources are http:// archives, which recipe
+    # records vouch for (file:// sources are always read, see docs/cache.md).
+    H="$W/lvm-home-cache-fill-http" E="$W/lvm-env-cache-fill-http"
+    LVMH=$(lvm_in "$H" "$E")
+    rm -rf "$H" "$E"
+    sh -c "$LVMH init --server $HTTP_URL && $LVMH install bench-root" >>"$LOG" 2>&1
     CACHE_DIR="$W/cache-folder"
-    $LVMC cache push --key "$W/cache.key" --to "file://$CACHE_DIR" >>"$LOG" 2>&1 ||
-        die "lvm cache push to a folder failed (see $LOG)"
-    cache_install folder "file://$CACHE_DIR" ""
+    for fill in "$LVMC" "$LVMH"; do
+        $fill cache push --key "$W/cache.key" --to "file://$CACHE_DIR" >>"$LOG" 2>&1 ||
+            die "lvm cache push to a folder failed (see $LOG)"
+    done
+    cache_install folder "file://$CACHE_DIR" "" "$FILE_URL"
+    cache_install folder-http "file://$CACHE_DIR" "" "$HTTP_URL"
     if have s3s-fs; then
         S3_ROOT="$W/s3-root"
         mkdir -p "$S3_ROOT/bench"
@@ -576,11 +586,15 @@ if [ "$SMOKE" = 0 ] && wanted cache; then
         S3_URL=$(sed -n 's/.*server is running at //p' "$W/s3.log" | head -1)
         [ -n "$S3_URL" ] || die "s3s-fs did not start (see $W/s3.log)"
         S3_VARS="AWS_ENDPOINT_URL=$S3_URL AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench-secret AWS_REGION=us-east-1"
-        env $S3_VARS $LVMC cache push --key "$W/cache.key" --to s3://bench/lvm >>"$LOG" 2>&1 ||
-            die "lvm cache push to S3 failed (see $LOG)"
-        cache_install s3 s3://bench/lvm "$S3_VARS"
+        for fill in "$LVMC" "$LVMH"; do
+            env $S3_VARS $fill cache push --key "$W/cache.key" --to s3://bench/lvm >>"$LOG" 2>&1 ||
+                die "lvm cache push to S3 failed (see $LOG)"
+        done
+        cache_install s3 s3://bench/lvm "$S3_VARS" "$FILE_URL"
+        cache_install s3-http s3://bench/lvm "$S3_VARS" "$HTTP_URL"
     else
         echo "s3s-fs is not on PATH (.ci/run installs it)" >"$R/install-cold-cache-s3-lvm.na"
+        echo "s3s-fs is not on PATH (.ci/run installs it)" >"$R/install-cold-cache-s3-http-lvm.na"
     fi
 fi
 
