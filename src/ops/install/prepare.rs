@@ -196,7 +196,12 @@ fn prefetch_from_caches<'a>(
     std::thread::scope(|scope| {
         for _ in 0..workers {
             scope.spawn(|| {
-                while let Some(job) = pending.lock().expect("not poisoned").pop() {
+                loop {
+                    // Its own statement: the lock is released before the lookup, not after.
+                    let next = pending.lock().expect("not poisoned").pop();
+                    let Some(job) = next else {
+                        break;
+                    };
                     let Ok(Some(inputs)) = job_inputs(session, candidates, job) else {
                         continue;
                     };
