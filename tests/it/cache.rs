@@ -208,11 +208,10 @@ fn a_cache_entry_rock_installs_with_luarocks() {
     assert!(tree.join("share/lua/5.4/strutil.lua").is_file());
 }
 
-/// Pushes the builder's packages to a folder cache; returns (server, cache URL, folder, public
-/// key, cmath's store key).
-fn pushed_folder(tmp: &Path) -> (String, String, PathBuf, String, String) {
-    let (_, server) = file_server(tmp);
-    let (lvm, public) = builder(&server, "team-1");
+/// A builder on `server` that pushed its packages to the folder cache `tmp/cache`: the
+/// builder, its public key, the cache URL, the folder and cmath's store key.
+fn builder_pushed_to_folder(server: &str, tmp: &Path) -> (Lvm, String, String, PathBuf, String) {
+    let (lvm, public) = builder(server, "team-1");
     let dir = tmp.join("cache");
     let cache = format!("file://{}", dir.display());
     let report = push_json(&lvm, &[], &cache);
@@ -220,6 +219,14 @@ fn pushed_folder(tmp: &Path) -> (String, String, PathBuf, String, String) {
         .as_str()
         .unwrap()
         .to_string();
+    (lvm, public, cache, dir, key)
+}
+
+/// Pushes the builder's packages to a folder cache; returns (server, cache URL, folder, public
+/// key, cmath's store key).
+fn pushed_folder(tmp: &Path) -> (String, String, PathBuf, String, String) {
+    let (_, server) = file_server(tmp);
+    let (_, public, cache, dir, key) = builder_pushed_to_folder(&server, tmp);
     (server, cache, dir, public, key)
 }
 
@@ -998,14 +1005,7 @@ fn http_pushed() -> HttpPushed {
     let rocks = TestServer::serve(&server_dir);
     crate::common::rocks::publish_fixtures(&server_dir, &rocks.url());
     let server = rocks.url();
-    let (lvm, public) = builder(&server, "team-1");
-    let dir = tmp.path().join("cache");
-    let cache = format!("file://{}", dir.display());
-    let report = push_json(&lvm, &[], &cache);
-    let key = report["packages"][0]["store_key"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let (lvm, public, cache, dir, key) = builder_pushed_to_folder(&server, tmp.path());
     HttpPushed {
         rocks,
         server,
