@@ -396,9 +396,13 @@ impl Store {
             path: meta_path.clone(),
             message: e.to_string(),
         })?;
-        files::write_synced(&meta_path, &json, 0o444)?;
+        files::write_file(&meta_path, &json, 0o444)?;
         seal(&prefix)?;
-        files::sync_dir(tmp.path())?;
+        // Everything of the entry is on disk before the rename makes it visible: one flush of
+        // the file system rather than one per file and folder (a dozen for a small rock, each
+        // a journal commit).
+        crate::fsutil::sync_filesystem(tmp.path())
+            .map_err(ctx("flush the store of", tmp.path()))?;
 
         let dest = self.entry_dir(key);
         match fs::rename(tmp.path(), &dest) {
@@ -645,7 +649,7 @@ fn process_is_running(pid: u32) -> bool {
 }
 
 /// Copies `src` into the new directory `dst` (symlinks resolved), returning the sha256 of every
-/// file and the total size. Copies are flushed to disk.
+/// file and the total size. Copies are not flushed: the insert flushes the whole entry once.
 fn copy_prefix(src: &Path, dst: &Path) -> Result<(BTreeMap<String, String>, u64), StoreError> {
     fs::create_dir(dst).map_err(ctx("create", dst))?;
     let mut hashes = BTreeMap::new();
@@ -659,7 +663,6 @@ fn copy_prefix(src: &Path, dst: &Path) -> Result<(BTreeMap<String, String>, u64)
                 let mode = if executable { 0o755 } else { 0o644 };
                 fs::set_permissions(&target, fs::Permissions::from_mode(mode))
                     .map_err(ctx("set permissions of", &target))?;
-                files::sync_file(&target)?;
                 let (hash, size) = files::sha256_file(&target)?;
                 total += size;
                 hashes.insert(entry.rel, hash);
@@ -669,17 +672,13 @@ fn copy_prefix(src: &Path, dst: &Path) -> Result<(BTreeMap<String, String>, u64)
     Ok((hashes, total))
 }
 
-/// Makes every file and directory of a stored prefix read-only and flushes its directories.
+/// Makes every file and directory of a stored prefix read-only.
 fn seal(prefix: &Path) -> Result<(), StoreError> {
     let entries = files::list(prefix)?;
     // Deepest first: a directory is sealed after its contents.
     for entry in entries.iter().rev() {
-        if entry.kind == EntryKind::Dir {
-            files::sync_dir(&entry.path)?;
-        }
         files::make_read_only(&entry.path)?;
     }
-    files::sync_dir(prefix)?;
     files::make_read_only(prefix)?;
     Ok(())
 }

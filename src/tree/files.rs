@@ -172,13 +172,6 @@ pub fn link_or_copy(src: &Path, dst: &Path) -> Result<Placed, FsError> {
     }
 }
 
-/// Writes a file and flushes it to disk.
-pub fn write_synced(path: &Path, contents: &[u8], mode: u32) -> Result<(), FsError> {
-    write_file(path, contents, mode)?
-        .sync_all()
-        .map_err(ctx("flush", path))
-}
-
 /// Writes a file with `mode` without flushing it (for files whose directory is flushed as a
 /// whole later, see [`crate::fsutil::sync_filesystem`]); returns the open file.
 pub fn write_file(path: &Path, contents: &[u8], mode: u32) -> Result<fs::File, FsError> {
@@ -188,13 +181,6 @@ pub fn write_file(path: &Path, contents: &[u8], mode: u32) -> Result<fs::File, F
     file.set_permissions(fs::Permissions::from_mode(mode))
         .map_err(ctx("set permissions of", path))?;
     Ok(file)
-}
-
-/// Flushes a file's data to disk.
-pub fn sync_file(path: &Path) -> Result<(), FsError> {
-    fs::File::open(path)
-        .and_then(|f| f.sync_all())
-        .map_err(ctx("flush", path))
 }
 
 /// Flushes a directory's entries (new names, renames) to disk.
