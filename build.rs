@@ -280,6 +280,12 @@ fn test_tool_cfgs() {
             .flat_map(|root| ["5.4", "5.3", "5.2", "5.1"].map(|v| Path::new(root).join(v)))
             .any(|dir| dir.join("luarocks/core/vers.lua").is_file()),
     );
+    // OpenSSH's server (Debian's openssh-server), which the ssh transport tests start on
+    // 127.0.0.1. It is looked for where Debian puts it, since sbin folders are often not on
+    // PATH, and tests run it by that absolute path (sshd re-executes itself).
+    const SSHD: &str = "/usr/sbin/sshd";
+    println!("cargo::rerun-if-changed={SSHD}");
+    all_installed &= found("lvm_has_sshd", executable(Path::new(SSHD)));
     // OpenSSL's headers and library (Debian's libssl-dev), which the LuaRocks-shaped fixtures
     // that mirror luasec link against.
     let openssl_files = [

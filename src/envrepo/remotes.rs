@@ -1,13 +1,10 @@
-//! Remotes of an environment's repository: names, URLs and transports, credentials, fetching,
+//! Remotes of an environment's repository: names, URLs and transports, fetching,
 //! pushing profiles, cloning, and how a local profile relates to its remote copy.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use git2::{
-    AutotagOption, Cred, CredentialType, FetchOptions, Oid, PushOptions, RemoteCallbacks,
-    Repository,
-};
+use git2::{AutotagOption, FetchOptions, Oid, PushOptions, RemoteCallbacks, Repository};
 use thiserror::Error;
 
 use super::{EnvRepo, Place};
@@ -335,52 +332,6 @@ fn resolve_remote(
     Ok(name)
 }
 
-/// Credentials for git2's ssh transport: ssh-agent, then unencrypted default keys, then git's
-/// credential helpers. Each way is tried once, since libgit2 asks again after a refusal.
-/// http(s) remotes take their credentials from the URL instead (`fetch::git_http`).
-fn callbacks<'a>() -> RemoteCallbacks<'a> {
-    let mut tried: Vec<&'static str> = Vec::new();
-    let mut cb = RemoteCallbacks::new();
-    cb.credentials(move |url, username, allowed| {
-        let user = username.unwrap_or("git");
-        if allowed.contains(CredentialType::USERNAME) && !tried.contains(&"username") {
-            tried.push("username");
-            return Cred::username(user);
-        }
-        if allowed.contains(CredentialType::SSH_KEY) {
-            if !tried.contains(&"agent") {
-                tried.push("agent");
-                return Cred::ssh_key_from_agent(user);
-            }
-            if !tried.contains(&"keyfile") {
-                tried.push("keyfile");
-                let home = std::env::var_os("HOME").map(PathBuf::from);
-                let key = home.iter().flat_map(|h| {
-                    ["id_ed25519", "id_ecdsa", "id_rsa"]
-                        .map(|k| h.join(".ssh").join(k))
-                        .into_iter()
-                        .filter(|p| p.exists())
-                });
-                if let Some(key) = key.into_iter().next() {
-                    return Cred::ssh_key(user, None, &key, None);
-                }
-            }
-        }
-        if allowed.contains(CredentialType::USER_PASS_PLAINTEXT) && !tried.contains(&"helper") {
-            tried.push("helper");
-            if let Ok(config) = git2::Config::open_default() {
-                return Cred::credential_helper(&config, url, username);
-            }
-        }
-        if allowed.contains(CredentialType::DEFAULT) && !tried.contains(&"default") {
-            tried.push("default");
-            return Cred::default();
-        }
-        Err(git2::Error::from_str("no credentials accepted"))
-    });
-    cb
-}
-
 fn transfer_error(action: &'static str, url: &str, e: &git2::Error) -> SharingError {
     // libgit2 calls a local path that does not exist an "unsupported URL protocol".
     if transport(url).is_ok_and(|t| t == Transport::Local) {
@@ -421,10 +372,9 @@ fn fetch_all(
 ) -> Result<Option<String>, SharingError> {
     let mut remote = find_remote(repo, remote_name)?;
     let url = remote.url().unwrap_or("").to_string();
-    crate::fetch::git_http::ensure_registered()
+    crate::fetch::git::ensure_transports()
         .map_err(|e| transfer_error("fetching from", &url, &e))?;
     let mut opts = FetchOptions::new();
-    opts.remote_callbacks(callbacks());
     opts.download_tags(AutotagOption::None);
     opts.prune(git2::FetchPrune::On);
     let refspec = format!(
@@ -547,11 +497,11 @@ impl EnvRepo {
     ) -> Result<(), SharingError> {
         let mut remote = find_remote(&self.repo, remote_name)?;
         let url = remote.url().unwrap_or("").to_string();
-        crate::fetch::git_http::ensure_registered()
+        crate::fetch::git::ensure_transports()
             .map_err(|e| transfer_error("pushing to", &url, &e))?;
         let rejections = std::cell::RefCell::new(Vec::new());
         {
-            let mut cb = callbacks();
+            let mut cb = RemoteCallbacks::new();
             cb.push_update_reference(|reference, status| {
                 if let Some(message) = status {
                     rejections

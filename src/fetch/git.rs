@@ -4,6 +4,7 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use git2::build::{CheckoutBuilder, RepoBuilder};
 use git2::{Oid, Repository};
@@ -115,6 +116,40 @@ pub fn repo_dir_name(url: &str) -> String {
     }
 }
 
+/// Registers lvm's own git transports with libgit2, once per process: git's smart HTTP
+/// protocol for `http`/`https` ([`super::git_http`]) and the ssh program for the ssh schemes
+/// ([`super::git_ssh`]). Every git operation that may reach a remote calls this first.
+pub fn ensure_transports() -> Result<(), git2::Error> {
+    type Make = fn(&git2::Remote<'_>) -> Result<git2::transport::Transport, git2::Error>;
+    static REGISTERED: OnceLock<Result<(), String>> = OnceLock::new();
+    let transports: [(&[&str], Make); 2] = [
+        (&super::git_http::SCHEMES, super::git_http::transport),
+        (&super::git_ssh::SCHEMES, super::git_ssh::transport),
+    ];
+    REGISTERED
+        .get_or_init(|| {
+            for (schemes, make) in transports {
+                for &scheme in schemes {
+                    // SAFETY: libgit2 keeps custom transports in a global list that transport
+                    // lookups read without locking, and refuses a second registration of a
+                    // scheme. The `OnceLock` runs this exactly once per process, and every git
+                    // network operation in lvm calls `ensure_transports` before it starts, so
+                    // any other thread about to look up a transport blocks in `get_or_init`
+                    // until the list is complete; nothing ever unregisters.
+                    unsafe { git2::transport::register(scheme, make) }.map_err(|e| {
+                        format!(
+                            "cannot register the {scheme}:// git transport: {}",
+                            e.message()
+                        )
+                    })?;
+                }
+            }
+            Ok(())
+        })
+        .clone()
+        .map_err(|message| git2::Error::from_str(&message))
+}
+
 /// Clones `url` into `dest` (which must not exist yet or be empty), checks out `reference`,
 /// initializes submodules, and removes the `.git` directory as LuaRocks does. Returns the
 /// full id of the commit checked out.
@@ -126,7 +161,7 @@ pub fn fetch_git(url: &str, reference: GitRef<'_>, dest: &Path) -> Result<String
         reason: format!("{what}: {}", e.message()),
     };
     let location = clone_location(url);
-    super::git_http::ensure_registered().map_err(|e| git_error("clone failed", e))?;
+    ensure_transports().map_err(|e| git_error("clone failed", e))?;
     let repo = RepoBuilder::new()
         .clone(&location, dest)
         .map_err(|e| git_error("clone failed", e))?;

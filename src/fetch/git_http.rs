@@ -13,7 +13,7 @@
 //! resolved settings before any git operation ([`set_http_timeout`]).
 
 use std::io::{self, Read, Write};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -39,35 +39,13 @@ fn http_timeout() -> Option<Duration> {
     *HTTP_TIMEOUT.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Registers the smart HTTP transport for `http` and `https` with libgit2, once per process.
-/// Every git operation that may reach a remote calls this first.
-pub fn ensure_registered() -> Result<(), git2::Error> {
-    static REGISTERED: OnceLock<Result<(), String>> = OnceLock::new();
-    REGISTERED
-        .get_or_init(|| {
-            for scheme in ["http", "https"] {
-                // SAFETY: libgit2 keeps custom transports in a global list that transport
-                // lookups read without locking, and refuses a second registration of a scheme.
-                // The `OnceLock` runs this exactly once per process, and every git network
-                // operation in lvm calls `ensure_registered` before it starts, so any other
-                // thread about to look up a transport blocks in `get_or_init` until the list is
-                // complete; nothing ever unregisters.
-                unsafe {
-                    git2::transport::register(scheme, |remote| {
-                        Transport::smart(remote, true, HttpSubtransport::default())
-                    })
-                }
-                .map_err(|e| {
-                    format!(
-                        "cannot register the {scheme}:// git transport: {}",
-                        e.message()
-                    )
-                })?;
-            }
-            Ok(())
-        })
-        .clone()
-        .map_err(|message| git2::Error::from_str(&message))
+/// The URL schemes this transport serves.
+pub const SCHEMES: [&str; 2] = ["http", "https"];
+
+/// The transport libgit2 asks for when it talks to an http(s) remote: stateless, one HTTP
+/// request per exchange.
+pub(super) fn transport(remote: &git2::Remote<'_>) -> Result<Transport, git2::Error> {
+    Transport::smart(remote, true, HttpSubtransport::default())
 }
 
 /// One HTTP exchange of the smart protocol.

@@ -6,6 +6,7 @@ pub mod archive;
 pub mod download;
 pub mod git;
 pub mod git_http;
+pub mod git_ssh;
 pub mod hash;
 pub mod project;
 

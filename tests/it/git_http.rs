@@ -14,7 +14,7 @@ use crate::common::rocks::{
 /// An lvm environment whose server has `strutil` (gitrock's dependency), and under
 /// `root/served/gitrock.git` a bare copy of the gitrock fixture repository (tag `v1.0`).
 /// Returns (served dir, tagged commit).
-fn gitrock_setup(lvm: &Lvm) -> (PathBuf, String) {
+pub(crate) fn gitrock_setup(lvm: &Lvm) -> (PathBuf, String) {
     let server = lvm.root.path().join("server");
     let url = format!("file://{}", server.display());
     publish_fixtures_matching(&server, &url, |n| n.starts_with("strutil"));
@@ -36,7 +36,7 @@ fn gitrock_setup(lvm: &Lvm) -> (PathBuf, String) {
     (served, tagged)
 }
 
-fn revision(lvm: &Lvm) -> String {
+pub(crate) fn revision(lvm: &Lvm) -> String {
     stdout_ok(&lvm.lua("print(require('gitrock').revision)"))
         .trim()
         .to_string()

@@ -28,6 +28,7 @@ mod env_trees;
 mod example;
 mod fetch;
 mod git_http;
+mod git_ssh;
 mod history_bisect;
 mod history_merge;
 mod history_pack;

@@ -1,4 +1,5 @@
-//! Helpers shared by the integration tests: a real HTTP server ([`http_server`]), archive
+//! Helpers shared by the integration tests: a real HTTP server ([`http_server`]), a real
+//! OpenSSH server ([`ssh_server`]), archive
 //! builders (including hostile archives that a safe extractor must refuse), git
 //! repositories made with git2, lvm runs against fixture rocks servers ([`rocks`]), and the
 //! version suites' fixtures, generators and LuaRocks oracle ([`versions`]).
@@ -7,6 +8,7 @@ pub mod git_http;
 pub mod http_server;
 pub mod rocks;
 pub mod s3_server;
+pub mod ssh_server;
 pub mod versions;
 
 use std::io::Write;
