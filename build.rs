@@ -222,7 +222,7 @@ fn pack_dir(dir: &std::path::Path, extra: &[(&str, Vec<u8>)], to: &std::path::Pa
 fn test_tool_cfgs() {
     use std::path::{Path, PathBuf};
 
-    const TOOLS: [(&str, &str); 13] = [
+    const TOOLS: [(&str, &str); 14] = [
         ("lvm_has_cmake", "cmake"),
         ("lvm_has_fish", "fish"),
         ("lvm_has_zsh", "zsh"),
@@ -235,6 +235,8 @@ fn test_tool_cfgs() {
         ("lvm_has_luarocks", "luarocks"),
         ("lvm_has_luarocks_admin", "luarocks-admin"),
         ("lvm_has_python3", "python3"),
+        // Makes the throwaway certificate authority of the HTTPS tests.
+        ("lvm_has_openssl", "openssl"),
         // An S3-compatible server on a folder, for the build cache tests (`.ci/run` builds it).
         ("lvm_has_s3s_fs", "s3s-fs"),
     ];

@@ -5,7 +5,7 @@
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use ureq::tls::{RootCerts, TlsConfig, TlsProvider};
@@ -304,12 +304,12 @@ pub(crate) fn http_agent(opts: &FetchOptions) -> ureq::Agent {
     agent
 }
 
-/// A new HTTP agent configured from `opts`: native TLS with the system's roots, timeouts, and
-/// statuses handled by the caller so errors can name them.
+/// A new HTTP agent configured from `opts`: rustls with the trusted roots of [`root_certs`],
+/// timeouts, and statuses handled by the caller so errors can name them.
 fn new_http_agent(opts: &FetchOptions) -> ureq::Agent {
     let tls = TlsConfig::builder()
-        .provider(TlsProvider::NativeTls)
-        .root_certs(RootCerts::PlatformVerifier)
+        .provider(TlsProvider::Rustls)
+        .root_certs(RootCerts::Specific(root_certs()))
         .build();
     ureq::Agent::config_builder()
         .tls_config(tls)
@@ -321,6 +321,30 @@ fn new_http_agent(opts: &FetchOptions) -> ureq::Agent {
         .user_agent(concat!("lvm/", env!("CARGO_PKG_VERSION")))
         .build()
         .new_agent()
+}
+
+/// The certificates TLS connections trust, read once per process when the first HTTP agent is
+/// made: those of `SSL_CERT_FILE` and `SSL_CERT_DIR` when either is set (they replace the
+/// system's, as with OpenSSL), else the system's store. Unreadable entries are skipped; with
+/// none at all, a TLS connection fails naming an unknown issuer and [`describe_ureq_error`]
+/// says where roots come from.
+fn root_certs() -> Arc<Vec<ureq::tls::Certificate<'static>>> {
+    static ROOTS: OnceLock<Arc<Vec<ureq::tls::Certificate<'static>>>> = OnceLock::new();
+    ROOTS
+        .get_or_init(|| {
+            let found = rustls_native_certs::load_native_certs();
+            for error in &found.errors {
+                tracing::debug!("skipped a trusted certificate source: {error}");
+            }
+            Arc::new(
+                found
+                    .certs
+                    .iter()
+                    .map(|der| ureq::tls::Certificate::from_der(der.as_ref()).to_owned())
+                    .collect(),
+            )
+        })
+        .clone()
 }
 
 /// GETs `url`, asking with `known`'s validators, turning transport failures and non-2xx
@@ -352,6 +376,11 @@ fn http_get_if_changed(
     Ok(Some(response))
 }
 
+/// What a TLS error over the server's certificate adds: where trusted certificates come from.
+const UNTRUSTED_HINT: &str = " (the server's certificate is not signed by a trusted authority: \
+     lvm trusts the system's certificates, or only those of SSL_CERT_FILE and SSL_CERT_DIR when \
+     either is set; add the authority there, or check the URL)";
+
 pub(crate) fn describe_ureq_error(e: &ureq::Error) -> String {
     match e {
         ureq::Error::Timeout(which) => {
@@ -359,7 +388,19 @@ pub(crate) fn describe_ureq_error(e: &ureq::Error) -> String {
                 "timed out ({which}); the server did not answer in time, retry or raise the timeout"
             )
         }
-        ureq::Error::Io(io) => format!("connection failed: {io}"),
+        ureq::Error::Io(io) => {
+            let certificate = io
+                .get_ref()
+                .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+                .is_some_and(|e| matches!(e, rustls::Error::InvalidCertificate(_)));
+            format!(
+                "connection failed: {io}{}",
+                if certificate { UNTRUSTED_HINT } else { "" }
+            )
+        }
+        ureq::Error::Rustls(e @ rustls::Error::InvalidCertificate(_)) => {
+            format!("TLS failed: {e}{UNTRUSTED_HINT}")
+        }
         ureq::Error::HostNotFound => "host not found; check the URL and your network".to_string(),
         ureq::Error::ConnectionFailed => "connection failed; is the server up?".to_string(),
         other => other.to_string(),

@@ -36,6 +36,7 @@ mod history_signing;
 mod history_tools;
 mod hostile_input;
 mod hostile_store;
+mod https;
 mod install;
 mod install_errors;
 mod install_sources;

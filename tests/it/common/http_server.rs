@@ -1,7 +1,8 @@
 //! A small real HTTP/1.1 server on 127.0.0.1 for tests: serves a directory (with an ETag per
 //! file, answering 304 to a matching If-None-Match), can be told to answer a given status or to
 //! stall on chosen paths, to store PUT bodies (as WebDAV servers and upload endpoints do),
-//! counts requests per path, and shuts down (joining its threads) when dropped.
+//! counts requests per path, and shuts down (joining its threads) when dropped. Over HTTPS too
+//! ([`TestServer::serve_tls`]), with a certificate from a throwaway authority ([`TestTls`]).
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -41,6 +42,95 @@ struct Shared {
     active: AtomicUsize,
     /// Whether PUT stores its body under the root (else 405).
     puts: AtomicBool,
+    /// Set for HTTPS: every connection is TLS with this configuration.
+    tls: Option<Arc<rustls::ServerConfig>>,
+}
+
+/// A throwaway certificate authority and a certificate it signed for `127.0.0.1`, made with
+/// the `openssl` program, for HTTPS test servers. Clients trust it through the file
+/// [`TestTls::ca_file`] (given to lvm as `SSL_CERT_FILE`, or its folder as `SSL_CERT_DIR`).
+pub struct TestTls {
+    dir: tempfile::TempDir,
+    config: Arc<rustls::ServerConfig>,
+}
+
+impl TestTls {
+    pub fn new() -> TestTls {
+        use rustls::pki_types::pem::PemObject as _;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+        let dir = tempfile::tempdir().expect("temp dir");
+        let ca = dir.path().join("ca");
+        std::fs::create_dir(&ca).expect("create the CA folder");
+        let at = |name: &str| dir.path().join(name);
+        let ec = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ];
+        std::fs::write(
+            at("server.ext"),
+            "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+        )
+        .expect("write server.ext");
+        let steps: [Vec<&str>; 3] = [
+            [
+                &["req", "-x509"][..],
+                &ec,
+                &["-days", "2", "-subj", "/CN=lvm test CA"],
+            ]
+            .concat(),
+            [&["req"][..], &ec, &["-subj", "/CN=127.0.0.1"]].concat(),
+            vec!["x509", "-req", "-days", "2", "-CAcreateserial"],
+        ];
+        let files: [Vec<(&str, PathBuf)>; 3] = [
+            vec![("-keyout", at("ca.key")), ("-out", ca.join("ca.pem"))],
+            vec![("-keyout", at("server.key")), ("-out", at("server.csr"))],
+            vec![
+                ("-in", at("server.csr")),
+                ("-CA", ca.join("ca.pem")),
+                ("-CAkey", at("ca.key")),
+                ("-extfile", at("server.ext")),
+                ("-out", at("server.pem")),
+            ],
+        ];
+        for (args, files) in steps.iter().zip(files) {
+            let mut cmd = std::process::Command::new("openssl");
+            cmd.args(args);
+            for (flag, path) in files {
+                cmd.arg(flag).arg(path);
+            }
+            let out = cmd.output().expect("run openssl");
+            assert!(
+                out.status.success(),
+                "openssl {args:?} failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let cert = CertificateDer::from_pem_file(at("server.pem")).expect("server.pem");
+        let key = PrivateKeyDer::from_pem_file(at("server.key")).expect("server.key");
+        // ring, the provider of lvm's own client; rustls deprecates it for lacking
+        // post-quantum key exchange, which a loopback test has no use for.
+        #[allow(deprecated)]
+        let provider = rustls::crypto::ring::default_provider();
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(provider))
+            .with_safe_default_protocol_versions()
+            .expect("TLS versions")
+            .with_no_client_auth()
+            .with_single_cert(vec![cert], key)
+            .expect("server certificate");
+        TestTls {
+            dir,
+            config: Arc::new(config),
+        }
+    }
+
+    /// The authority's certificate (PEM), alone in its folder.
+    pub fn ca_file(&self) -> PathBuf {
+        self.dir.path().join("ca/ca.pem")
+    }
 }
 
 /// The server. `url()` is its base URL, e.g. `http://127.0.0.1:40123`.
@@ -53,6 +143,15 @@ pub struct TestServer {
 impl TestServer {
     /// Starts serving the files under `root`.
     pub fn serve(root: &Path) -> TestServer {
+        TestServer::start(root, None)
+    }
+
+    /// Starts serving the files under `root` over HTTPS with `tls`'s certificate.
+    pub fn serve_tls(root: &Path, tls: &TestTls) -> TestServer {
+        TestServer::start(root, Some(Arc::clone(&tls.config)))
+    }
+
+    fn start(root: &Path, tls: Option<Arc<rustls::ServerConfig>>) -> TestServer {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
         let addr = listener.local_addr().expect("local address");
         let shared = Arc::new(Shared {
@@ -63,6 +162,7 @@ impl TestServer {
             shutdown: AtomicBool::new(false),
             active: AtomicUsize::new(0),
             puts: AtomicBool::new(false),
+            tls,
         });
         let acceptor = {
             let shared = Arc::clone(&shared);
@@ -77,7 +177,12 @@ impl TestServer {
 
     /// The base URL, without a trailing slash.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.shared.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{}", self.addr)
     }
 
     /// The URL of `path` (with or without a leading slash).
@@ -162,6 +267,10 @@ impl Drop for TestServer {
     }
 }
 
+/// A connection, plain or TLS.
+trait ReadWrite: Read + Write {}
+impl<T: Read + Write> ReadWrite for T {}
+
 /// Paths are keyed with exactly one leading slash and no query.
 fn normalize(path: &str) -> String {
     let path = path.split(['?', '#']).next().unwrap_or("");
@@ -183,7 +292,19 @@ fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
         shared.active.fetch_add(1, Ordering::SeqCst);
         let shared = Arc::clone(&shared);
         workers.push(thread::spawn(move || {
-            handle(stream, &shared);
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+            match &shared.tls {
+                Some(config) => {
+                    let Ok(connection) = rustls::ServerConnection::new(Arc::clone(config)) else {
+                        return;
+                    };
+                    let mut tls = rustls::StreamOwned::new(connection, stream);
+                    handle(&mut tls, &shared);
+                    tls.conn.send_close_notify();
+                    let _ = tls.flush();
+                }
+                None => handle(&mut stream, &shared),
+            }
             shared.active.fetch_sub(1, Ordering::SeqCst);
         }));
     }
@@ -192,15 +313,14 @@ fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
     }
 }
 
-fn handle(mut stream: TcpStream, shared: &Shared) {
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+fn handle(stream: &mut impl ReadWrite, shared: &Shared) {
     let Some(Request {
         method,
         path,
         if_none_match,
         length,
         leftover,
-    }) = read_request_head(&mut stream)
+    }) = read_request_head(stream)
     else {
         return;
     };
@@ -239,15 +359,15 @@ fn handle(mut stream: TcpStream, shared: &Shared) {
         }
         Some(Rule::Status(status)) => {
             let body = format!("status {status} for {path}\n");
-            let _ = write_response(&mut stream, status, body.as_bytes(), head_only);
+            let _ = write_response(stream, status, body.as_bytes(), head_only);
         }
         None if method == "PUT" => {
             let status = if shared.puts.load(Ordering::SeqCst) {
-                store_put(&mut stream, &shared.root, &path, length, leftover)
+                store_put(stream, &shared.root, &path, length, leftover)
             } else {
                 405
             };
-            let _ = write_response(&mut stream, status, b"", false);
+            let _ = write_response(stream, status, b"", false);
         }
         None => match resolve(&shared.root, &path).and_then(|p| std::fs::read(p).ok()) {
             Some(body) if if_none_match.as_deref() == Some(etag(&body).as_str()) => {
@@ -264,10 +384,10 @@ fn handle(mut stream: TcpStream, shared: &Shared) {
                 let _ = stream.write_all(head.as_bytes());
             }
             Some(body) => {
-                let _ = write_file_response(&mut stream, &body, head_only);
+                let _ = write_file_response(stream, &body, head_only);
             }
             None => {
-                let _ = write_response(&mut stream, 404, b"not found\n", head_only);
+                let _ = write_response(stream, 404, b"not found\n", head_only);
             }
         },
     }
@@ -293,7 +413,7 @@ struct Request {
 }
 
 /// Reads up to the blank line.
-fn read_request_head(stream: &mut TcpStream) -> Option<Request> {
+fn read_request_head(stream: &mut impl ReadWrite) -> Option<Request> {
     let mut head = Vec::new();
     let mut buf = [0u8; 1024];
     let end = loop {
@@ -331,7 +451,7 @@ fn read_request_head(stream: &mut TcpStream) -> Option<Request> {
 /// Reads a PUT body of `length` bytes (`leftover` came with the head) and stores it at `path`
 /// under `root`; returns the status to answer.
 fn store_put(
-    stream: &mut TcpStream,
+    stream: &mut impl ReadWrite,
     root: &Path,
     path: &str,
     length: usize,
@@ -390,7 +510,7 @@ fn percent_decode(s: &str) -> String {
 
 /// A 200 answer with a file and its ETag.
 fn write_file_response(
-    stream: &mut TcpStream,
+    stream: &mut impl ReadWrite,
     body: &[u8],
     head_only: bool,
 ) -> std::io::Result<()> {
@@ -407,7 +527,7 @@ fn write_file_response(
 }
 
 fn write_response(
-    stream: &mut TcpStream,
+    stream: &mut impl ReadWrite,
     status: u16,
     body: &[u8],
     head_only: bool,
