@@ -9,7 +9,8 @@
 
 use std::io::{self, Read, Write};
 use std::process::{Child, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
-use std::thread::JoinHandle;
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::Duration;
 
 use git2::transport::{Service, SmartSubtransport, SmartSubtransportStream, Transport};
 
@@ -20,6 +21,9 @@ pub const SCHEMES: [&str; 3] = ["ssh", "ssh+git", "git+ssh"];
 
 /// How much of ssh's standard error is kept for a failure's message.
 const STDERR_LIMIT: usize = 8 * 1024;
+
+/// How long the end of ssh's standard error is awaited once ssh has exited.
+const STDERR_GRACE: Duration = Duration::from_secs(2);
 
 /// How many lines of ssh's standard error go into a failure's message.
 const STDERR_LINES: usize = 4;
@@ -318,13 +322,30 @@ impl SmartSubtransport for SshSubtransport {
     }
 }
 
+/// What ssh writes to its standard error, read by a thread of its own.
+struct StderrReader {
+    kept: Arc<Mutex<Vec<u8>>>,
+    /// Signalled when the pipe reached its end.
+    finished: mpsc::Receiver<()>,
+}
+
+impl StderrReader {
+    /// What was kept, once the pipe has ended. Called after ssh has exited, when the end comes
+    /// at once, unless a process ssh started (a `ProxyCommand`) still holds the pipe: that one
+    /// is not waited for beyond a moment, and the thread goes on draining it.
+    fn collect(self) -> Vec<u8> {
+        let _ = self.finished.recv_timeout(STDERR_GRACE);
+        self.kept.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
 /// A running ssh program: its standard input and output carry the protocol, and a thread
 /// keeps the first part of its standard error (reading the rest, so ssh never blocks on it).
 struct SshStream {
     child: Child,
     stdin: Option<ChildStdin>,
     stdout: Option<ChildStdout>,
-    stderr: Option<JoinHandle<Vec<u8>>>,
+    stderr: Option<StderrReader>,
     program: String,
     /// Set once the process has been waited for.
     status: Option<ExitStatus>,
@@ -346,18 +367,22 @@ impl SshStream {
                 ))
             })?;
         let stderr = child.stderr.take().map(|mut pipe| {
+            let (done, finished) = mpsc::channel();
+            let kept = Arc::new(Mutex::new(Vec::new()));
+            let filling = Arc::clone(&kept);
             std::thread::spawn(move || {
-                let mut kept = Vec::new();
                 let mut buf = [0u8; 4096];
                 while let Ok(n) = pipe.read(&mut buf) {
                     if n == 0 {
                         break;
                     }
+                    let mut kept = filling.lock().unwrap_or_else(|e| e.into_inner());
                     let room = STDERR_LIMIT.saturating_sub(kept.len());
                     kept.extend_from_slice(&buf[..n.min(room)]);
                 }
-                kept
-            })
+                let _ = done.send(());
+            });
+            StderrReader { kept, finished }
         });
         Ok(SshStream {
             stdin: child.stdin.take(),
@@ -383,7 +408,7 @@ impl SshStream {
         }
         self.stderr
             .take()
-            .and_then(|reader| reader.join().ok())
+            .map(StderrReader::collect)
             .unwrap_or_default()
     }
 
@@ -607,6 +632,18 @@ mod tests {
         assert!(err.contains("exited with status 255"), "{err}");
         assert!(err.contains("Host key verification failed."), "{err}");
         assert!(err.contains("(GIT_SSH_COMMAND)"), "{err}");
+    }
+
+    #[test]
+    fn a_process_left_holding_stderr_does_not_hold_up_the_error() {
+        // As a ProxyCommand that outlives ssh would: the pipe stays open after the exit.
+        let program = SshProgram::Shell {
+            command: "sleep 5 >&2 & echo 'Connection closed by proxy' >&2; exit 255; :".into(),
+            from: "GIT_SSH_COMMAND",
+        };
+        let mut stream = SshStream::spawn(&program, &["h".into()]).unwrap();
+        let err = stream.read(&mut [0u8; 16]).unwrap_err().to_string();
+        assert!(err.contains("Connection closed by proxy"), "{err}");
     }
 
     #[test]
