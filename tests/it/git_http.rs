@@ -36,10 +36,24 @@ pub(crate) fn gitrock_setup(lvm: &Lvm) -> (PathBuf, String) {
     (served, tagged)
 }
 
-pub(crate) fn revision(lvm: &Lvm) -> String {
+fn revision(lvm: &Lvm) -> String {
     stdout_ok(&lvm.lua("print(require('gitrock').revision)"))
         .trim()
         .to_string()
+}
+
+/// Asserts that gitrock's tagged revision is installed and recorded as a git source of `url`
+/// at commit `tagged`.
+pub(crate) fn assert_gitrock_installed_from(lvm: &Lvm, url: &str, tagged: &str) {
+    assert_eq!(revision(lvm), "over-http");
+    let manifest: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(lvm.env_dir().join("manifest.json")).unwrap(),
+    )
+    .unwrap();
+    let source = &manifest["packages"]["gitrock"]["source"];
+    assert_eq!(source["kind"], "git");
+    assert_eq!(source["url"], url);
+    assert_eq!(source["commit"], tagged);
 }
 
 #[test]
@@ -50,15 +64,7 @@ fn installs_a_git_source_over_smart_http() {
     let url = format!("git+{}", server.url_for("gitrock.git"));
 
     lvm.ok(&["install", &format!("{url}@v1.0")]);
-    assert_eq!(revision(&lvm), "over-http");
-    let manifest: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(lvm.env_dir().join("manifest.json")).unwrap(),
-    )
-    .unwrap();
-    let source = &manifest["packages"]["gitrock"]["source"];
-    assert_eq!(source["kind"], "git");
-    assert_eq!(source["url"], url.as_str());
-    assert_eq!(source["commit"], tagged.as_str());
+    assert_gitrock_installed_from(&lvm, &url, &tagged);
     let log = server.log();
     assert!(
         log.iter()

@@ -8,7 +8,7 @@ use std::process::Output;
 
 use crate::common::rocks::{Lvm, failed, file_server, stdout_ok, succeeded};
 use crate::common::ssh_server::{SshServer, keygen};
-use crate::git_http::{gitrock_setup, revision};
+use crate::git_http::{assert_gitrock_installed_from, gitrock_setup};
 
 /// Runs `lvm ARGS` with `GIT_SSH_COMMAND` set to `ssh`.
 fn run_with(lvm: &Lvm, ssh: &str, args: &[&str]) -> Output {
@@ -102,15 +102,7 @@ fn installs_a_git_ssh_source() {
         &sshd.ssh_command(),
         &["install", &format!("{url}@v1.0")],
     );
-    assert_eq!(revision(&lvm), "over-http");
-    let manifest: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(lvm.env_dir().join("manifest.json")).unwrap(),
-    )
-    .unwrap();
-    let source = &manifest["packages"]["gitrock"]["source"];
-    assert_eq!(source["kind"], "git");
-    assert_eq!(source["url"], url.as_str());
-    assert_eq!(source["commit"], tagged.as_str());
+    assert_gitrock_installed_from(&lvm, &url, &tagged);
 }
 
 #[test]
