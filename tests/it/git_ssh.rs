@@ -138,3 +138,43 @@ fn a_refused_key_or_an_unknown_host_fails_with_sshs_words_and_changes_nothing() 
     assert_eq!(lvm.snapshot(), before);
     assert!(branches(&bare).is_empty());
 }
+
+#[test]
+#[cfg_attr(not(lvm_has_sshd), ignore = "needs sshd (openssh-server)")]
+fn gits_core_ssh_command_is_used_without_git_ssh_command() {
+    let sshd = SshServer::start();
+    let lvm = Lvm::new();
+    let (_dir, url) = file_server(lvm.root.path());
+    lvm.init(&[&url]);
+    let bare = lvm.root.path().join("shared/env.git");
+    git2::Repository::init_bare(&bare).unwrap();
+    lvm.ok(&["remote", "add", "origin", &sshd.url_for(&bare)]);
+    // git's global config, found through HOME as git finds it.
+    let home = lvm.root.path().join("user-home");
+    std::fs::create_dir_all(&home).unwrap();
+    std::fs::write(
+        home.join(".gitconfig"),
+        format!("[core]\n\tsshCommand = {}\n", sshd.ssh_command()),
+    )
+    .unwrap();
+
+    let args = ["push"];
+    let out = lvm
+        .command()
+        .env("HOME", &home)
+        .env_remove("GIT_SSH_COMMAND")
+        .env_remove("GIT_SSH")
+        .env_remove("GIT_CONFIG_GLOBAL")
+        .args(args)
+        .output()
+        .unwrap();
+    let pushed = succeeded(&args, &out);
+    assert!(pushed.contains("Pushed profile 'default'"), "{pushed}");
+    assert!(
+        branches(&bare)
+            .iter()
+            .any(|b| b.starts_with("refs/heads/default ")),
+        "{:?}",
+        branches(&bare)
+    );
+}
