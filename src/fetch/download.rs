@@ -306,6 +306,11 @@ pub(crate) fn http_agent(opts: &FetchOptions) -> ureq::Agent {
 
 /// A new HTTP agent configured from `opts`: rustls with the trusted roots of [`root_certs`],
 /// timeouts, and statuses handled by the caller so errors can name them.
+/// Connections kept open to one host between requests: as many as lvm sends at once to a host
+/// (the 8 packages prepared, or looked up in a cache, side by side), where ureq keeps 3, so the
+/// others connected (and shook hands) again for every request.
+const IDLE_CONNECTIONS_PER_HOST: usize = 8;
+
 fn new_http_agent(opts: &FetchOptions) -> ureq::Agent {
     let tls = TlsConfig::builder()
         .provider(TlsProvider::Rustls)
@@ -314,6 +319,8 @@ fn new_http_agent(opts: &FetchOptions) -> ureq::Agent {
     ureq::Agent::config_builder()
         .tls_config(tls)
         .http_status_as_error(false)
+        .max_idle_connections_per_host(IDLE_CONNECTIONS_PER_HOST)
+        .max_idle_connections(2 * IDLE_CONNECTIONS_PER_HOST)
         .timeout_connect(Some(opts.connect_timeout))
         .timeout_per_read(Some(opts.read_timeout))
         // One request with its whole body; `download` names the limit when it trips.
