@@ -247,14 +247,26 @@ fn verify_accepts_kept_trees_and_names_them_when_verbose() {
     assert_eq!(lua_prints(&lvm, "print(require('strutil').version)"), "1.0");
 }
 
-#[test]
-fn lvm_run_warns_only_when_the_live_tree_is_not_of_the_recorded_state() {
-    const WARNING: &str = "does not match its recorded state";
+/// What `lvm run` says when the live tree is not of the head's state.
+const WARNING: &str = "does not match its recorded state";
+
+/// An environment with `strutil` installed.
+fn env_with_strutil() -> Lvm {
     let lvm = Lvm::new();
-    let (_dir, url) = file_server(lvm.root.path());
+    let (_, url) = file_server(lvm.root.path());
     lvm.init(&[&url]);
     lvm.ok(&["install", "strutil"]);
-    let run = |lvm: &Lvm| lvm.run(&["run", "-e", "print(require('strutil') ~= nil)"]);
+    lvm
+}
+
+/// `lvm run` of code that finds `strutil`.
+fn run(lvm: &Lvm) -> std::process::Output {
+    lvm.run(&["run", "-e", "print(require('strutil') ~= nil)"])
+}
+
+#[test]
+fn lvm_run_warns_only_when_the_live_tree_is_not_of_the_recorded_state() {
+    let lvm = env_with_strutil();
     let out = run(&lvm);
     assert_eq!(stdout_ok(&out).trim(), "true");
     assert!(!String::from_utf8_lossy(&out.stderr).contains(WARNING));
@@ -284,12 +296,7 @@ fn lvm_run_warns_only_when_the_live_tree_is_not_of_the_recorded_state() {
 
 #[test]
 fn the_head_memo_answers_only_for_the_commit_it_was_made_for() {
-    const WARNING: &str = "does not match its recorded state";
-    let lvm = Lvm::new();
-    let (_dir, url) = file_server(lvm.root.path());
-    lvm.init(&[&url]);
-    lvm.ok(&["install", "strutil"]);
-    let run = |lvm: &Lvm| lvm.run(&["run", "-e", "print(require('strutil') ~= nil)"]);
+    let lvm = env_with_strutil();
     let memo = lvm.env_dir().join(".git/lvm-head-memo");
     let head = || {
         git(&lvm.env_dir(), &["rev-parse", "HEAD"])
