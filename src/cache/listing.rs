@@ -1,25 +1,21 @@
-//! Every entry of a cache, for `lvm cache list --all` and `verify --all`: the store keys a
-//! folder, an S3 prefix or an HTTP directory index holds, read with caps on entries, bytes and
-//! time, and each `entry.json` inspected without trusting it.
+//! What the backends share to list every entry of a cache (`lvm cache list --all`, `verify
+//! --all`, through `Cache::list`): the caps on entries, bytes, pages and time, the listing they
+//! return, and reading store keys out of object names and HTML directory indexes.
 
-use std::path::Path;
 use std::time::Duration;
 
-use super::entry::{self, Inspected};
-use super::keys::PublicKey;
-use super::{Backend, Cache, CacheError};
-use crate::fetch::FetchOptions;
+use super::entry;
 use crate::store::StoreKey;
 
 /// The most entries one listing returns; past it the listing says it was cut short.
 pub const MAX_LISTED_ENTRIES: usize = 100_000;
 /// The largest single listing response read (an HTML index, one S3 page of 1,000 keys).
-const MAX_LISTING_PAGE_BYTES: u64 = 16 << 20;
+pub(super) const MAX_LISTING_PAGE_BYTES: u64 = 16 << 20;
 /// The most S3 pages read for one listing: two objects per entry, 1,000 keys per page, with
 /// room for a bucket prefix shared with other objects.
 pub(super) const MAX_LISTING_PAGES: usize = 4 * MAX_LISTED_ENTRIES / 1000;
 /// The longest one listing response may take in all.
-const MAX_LISTING_PAGE_TIME: Duration = Duration::from_secs(60);
+pub(super) const MAX_LISTING_PAGE_TIME: Duration = Duration::from_secs(60);
 
 /// The store keys a cache holds an `entry.json` for, sorted.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -37,45 +33,6 @@ impl Listing {
         let truncated = more || keys.len() > MAX_LISTED_ENTRIES;
         keys.truncate(MAX_LISTED_ENTRIES);
         Listing { keys, truncated }
-    }
-}
-
-impl Cache {
-    /// Every store key the cache holds an entry for. A folder is read directly, an S3 prefix
-    /// with ListObjectsV2, an HTTP(S) cache through its HTML directory index (as nginx
-    /// `autoindex`, Apache `Indexes` and `python3 -m http.server` serve it); a server with no
-    /// index is [`CacheError::NotListable`].
-    pub fn list(&self, scratch: &Path) -> Result<Listing, CacheError> {
-        let work = super::tempdir(scratch)?;
-        let opts = self.listing_opts();
-        match &self.backend {
-            Backend::Folder(root) => super::folder::list(&self.url, root),
-            Backend::Http(base) => super::http::list(base, work.path(), &opts),
-            Backend::S3(s3) => s3.list(&self.url, work.path(), &opts),
-        }
-    }
-
-    /// What the cache's `entry.json` for `key` says, read (bounded, as for an install) but not
-    /// trusted: its claims, its signer, and whether [`entry::open`] accepts it. `None` when the
-    /// cache has no such entry (any more).
-    pub fn inspect(
-        &self,
-        key: &StoreKey,
-        trusted: &[PublicKey],
-        scratch: &Path,
-    ) -> Result<Option<Inspected>, CacheError> {
-        let Some((bytes, shown)) = self.entry_bytes(key, scratch)? else {
-            return Ok(None);
-        };
-        Ok(Some(entry::inspect(&bytes, &shown, key, trusted)))
-    }
-
-    /// The request limits of one listing response.
-    fn listing_opts(&self) -> FetchOptions {
-        let mut opts = self.opts.clone();
-        opts.max_download_bytes = MAX_LISTING_PAGE_BYTES;
-        opts.download_timeout = opts.download_timeout.min(MAX_LISTING_PAGE_TIME);
-        opts
     }
 }
 

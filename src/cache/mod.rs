@@ -23,8 +23,9 @@ use std::time::Duration;
 
 use thiserror::Error;
 
-use self::entry::{EntryError, EntryMeta, Opened};
+use self::entry::{EntryError, EntryMeta, Inspected, Opened};
 use self::keys::{PublicKey, SecretKey};
+use self::listing::Listing;
 use self::recipe::{OpenedRecipe, RecipeKey, RecipeMeta};
 use crate::fetch::{ExtractLimits, FetchError, FetchOptions};
 use crate::store::StoreKey;
@@ -449,6 +450,47 @@ fn download(cache: &str, url: &str, dest: &Path, opts: &FetchOptions) -> Result<
             reason: crate::errors::error_text(&e)
                 .replace(url, url.split('?').next().unwrap_or(url)),
         }),
+    }
+}
+
+/// Listing a whole cache (`lvm cache list --all`, `verify --all`): the backends list, and
+/// [`listing`] holds the caps and the parsing they share.
+impl Cache {
+    /// Every store key the cache holds an entry for. A folder is read directly, an S3 prefix
+    /// with ListObjectsV2, an HTTP(S) cache through its HTML directory index (as nginx
+    /// `autoindex`, Apache `Indexes` and `python3 -m http.server` serve it); a server with no
+    /// index is [`CacheError::NotListable`].
+    pub fn list(&self, scratch: &Path) -> Result<Listing, CacheError> {
+        let work = tempdir(scratch)?;
+        let opts = self.listing_opts();
+        match &self.backend {
+            Backend::Folder(root) => folder::list(&self.url, root),
+            Backend::Http(base) => http::list(base, work.path(), &opts),
+            Backend::S3(s3) => s3.list(&self.url, work.path(), &opts),
+        }
+    }
+
+    /// What the cache's `entry.json` for `key` says, read (bounded, as for an install) but not
+    /// trusted: its claims, its signer, and whether [`entry::open`] accepts it. `None` when the
+    /// cache has no such entry (any more).
+    pub fn inspect(
+        &self,
+        key: &StoreKey,
+        trusted: &[PublicKey],
+        scratch: &Path,
+    ) -> Result<Option<Inspected>, CacheError> {
+        let Some((bytes, shown)) = self.entry_bytes(key, scratch)? else {
+            return Ok(None);
+        };
+        Ok(Some(entry::inspect(&bytes, &shown, key, trusted)))
+    }
+
+    /// The request limits of one listing response.
+    fn listing_opts(&self) -> FetchOptions {
+        let mut opts = self.opts.clone();
+        opts.max_download_bytes = listing::MAX_LISTING_PAGE_BYTES;
+        opts.download_timeout = opts.download_timeout.min(listing::MAX_LISTING_PAGE_TIME);
+        opts
     }
 }
 
