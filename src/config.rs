@@ -1355,15 +1355,27 @@ pub fn plain_env_name(given: &Path) -> Option<&str> {
 }
 
 /// `--env` or `LVM_ENV` as a path: an existing path wins; otherwise a plain name that names an
-/// environment under the lvm home is that environment.
+/// environment under the lvm home is that environment. The path is made absolute: it ends up
+/// in `package.path`, `lvm path`'s exports and error messages, which must not depend on the
+/// folder a script later changes to.
 fn env_path_or_name(given: &Path, cwd: &Path, home: &Path) -> PathBuf {
+    let path = absolute_from(cwd, given);
     if let Some(name) = plain_env_name(given) {
         let named = named_env(home, name);
-        if !cwd.join(given).exists() && named.exists() {
+        if !path.exists() && named.exists() {
             return named;
         }
     }
-    given.to_path_buf()
+    path
+}
+
+/// `path` made absolute against `cwd`, without `.` components. `..` stays: removing it by
+/// text would be wrong when the component before it is a symbolic link.
+fn absolute_from(cwd: &Path, path: &Path) -> PathBuf {
+    cwd.join(path)
+        .components()
+        .filter(|c| *c != std::path::Component::CurDir)
+        .collect()
 }
 
 /// The path of a named environment under the lvm home.
@@ -1799,11 +1811,14 @@ mod tests {
         assert_eq!(p, named);
         std::fs::create_dir_all(project.join("proj2")).unwrap();
         let (p, _) = locate_env(Some(Path::new("proj2")), None, &project, &home);
-        assert_eq!(p, PathBuf::from("proj2"));
+        assert_eq!(p, project.join("proj2"));
+        // Relative paths are made absolute against the current folder.
         let (p, _) = locate_env(Some(Path::new("./other")), None, &project, &home);
-        assert_eq!(p, PathBuf::from("./other"));
+        assert_eq!(p, project.join("other"));
+        let (p, _) = locate_env(None, Some(Path::new("../up/./e")), &project, &home);
+        assert_eq!(p, project.join("../up/e"));
         let (p, _) = locate_env(Some(Path::new("nope")), None, &project, &home);
-        assert_eq!(p, PathBuf::from("nope"));
+        assert_eq!(p, project.join("nope"));
     }
 
     #[test]

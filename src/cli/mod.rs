@@ -669,7 +669,7 @@ impl Context {
         // `--env NAME` that is neither a folder nor a named environment: say both were tried.
         let given = self.env_given();
         match given.as_deref().and_then(lvm::config::plain_env_name) {
-            Some(name) if path.as_os_str() == name && !path.exists() => opened.with_context(|| {
+            Some(name) if !path.exists() => opened.with_context(|| {
                 format!(
                     "no environment '{name}': no folder {name} here and no named environment \
                          {} (see `lvm env list`; make one with `lvm env create {name}`)",

@@ -276,6 +276,59 @@ fn runs_without_any_lua_on_path() {
 }
 
 #[test]
+fn a_relative_env_path_gives_absolute_module_paths() {
+    // A script that changes folder must still find its modules, and `eval "$(lvm path)"` must
+    // work from anywhere: the tree's paths are absolute whatever form `--env` had.
+    let lvm = env_with(&["cmath"]);
+    let sub = lvm.root.path().join("sub");
+    std::fs::create_dir(&sub).unwrap();
+    for given in ["env", "./env", "sub/../env"] {
+        // `..` stays as given: only the kernel knows what it leads to through a link.
+        let tree = lvm
+            .root
+            .path()
+            .join(given.trim_start_matches("./"))
+            .join("tree");
+        let tree = tree.display();
+        let out = lvm
+            .command()
+            .env("LVM_ENV", given)
+            .args(["run", "-e", "print(package.path) print(package.cpath)"])
+            .output()
+            .unwrap();
+        let paths = stdout_ok(&out);
+        assert!(
+            paths.starts_with(&format!("{tree}/share/lua/5.4/?.lua;")),
+            "LVM_ENV={given}: {paths}"
+        );
+        let exports = lvm.ok(&["--env", given, "path"]);
+        assert!(
+            exports.contains(&format!("export LUA_CPATH='{tree}/lib/lua/5.4/?.so;")),
+            "--env {given}: {exports}"
+        );
+    }
+    let mut shell = Command::new("sh");
+    for (key, value) in lvm.command().get_envs() {
+        match value {
+            Some(value) => shell.env(key, value),
+            None => shell.env_remove(key),
+        };
+    }
+    let out = shell
+        .env_remove("LVM_ENV")
+        .arg("-c")
+        .arg(format!(
+            "cd sub && eval \"$({lvm} --env ../env path)\" && cd / && \
+             lua5.4 -e 'print(require(\"cmath\").gcd(21, 14))'",
+            lvm = env!("CARGO_BIN_EXE_lvm"),
+        ))
+        .current_dir(lvm.root.path())
+        .output()
+        .unwrap();
+    assert_eq!(stdout_ok(&out), "7\n");
+}
+
+#[test]
 fn exec_runs_debian_lua_with_the_environment() {
     let lvm = env_with(&["cmath", "strutil"]);
     let out = lvm
