@@ -483,7 +483,7 @@ pub enum Error {
         missing: Vec<MissingBuild>,
     },
     #[error(
-        "{}: source.url must end in .tar.gz or .tgz to pack a source rock (found '{url}')",
+        "{}: source.url must end in .tar.gz, .tgz or .zip to pack a source rock (found '{url}')",
         rockspec
     )]
     NotPackable { rockspec: String, url: String },

@@ -171,15 +171,21 @@ pub fn pack_src_rock(rockspec_path: &Path, source_dir: &Path, out_dir: &Path) ->
     let rockspec = Rockspec::from_lua(&text, &rockspec_path.display().to_string())?;
     let archive_name = archive_name(&rockspec)?;
     let top = archive_top_dir(&rockspec, &archive_name);
-    let tarball = deterministic_tar_gz(source_dir, &top)?;
+    let pack_error = |source| Error::Pack {
+        path: source_dir.to_path_buf(),
+        source,
+    };
+    // The archive has the kind `source.url` names: LuaRocks picks the unpacker by its name.
+    let archive = if archive_name.ends_with(".zip") {
+        source_entries(source_dir, &top)
+            .and_then(|entries| deterministic_zip(&entries))
+            .map_err(pack_error)?
+    } else {
+        deterministic_tar_gz(source_dir, &top)?
+    };
     let rock_name = format!("{}-{}.src.rock", rockspec.package, rockspec.version);
     let rock =
-        src_rock_zip(&archive_name, &tarball, &rockspec.file_name(), &text).map_err(|source| {
-            Error::Pack {
-                path: source_dir.to_path_buf(),
-                source,
-            }
-        })?;
+        src_rock_zip(&archive_name, &archive, &rockspec.file_name(), &text).map_err(pack_error)?;
     std::fs::create_dir_all(out_dir).map_err(fs_error("create the output folder", out_dir))?;
     let out = out_dir.join(rock_name);
     write_published(&out, &rock)?;
@@ -367,12 +373,15 @@ pub fn archive_top_dir(rockspec: &Rockspec, archive_name: &str) -> String {
     {
         return dir.to_string();
     }
-    archive_name
-        .strip_suffix(".tar.gz")
-        .or_else(|| archive_name.strip_suffix(".tgz"))
+    PACKABLE_ARCHIVES
+        .iter()
+        .find_map(|suffix| archive_name.strip_suffix(suffix))
         .unwrap_or(archive_name)
         .to_string()
 }
+
+/// The source archive kinds `lvm pack` writes, by the end of `source.url`.
+const PACKABLE_ARCHIVES: [&str; 3] = [".tar.gz", ".tgz", ".zip"];
 
 fn archive_name(rockspec: &Rockspec) -> Result<String> {
     if let Some(file) = &rockspec.source.file {
@@ -385,7 +394,10 @@ fn archive_name(rockspec: &Rockspec) -> Result<String> {
         .next()
         .unwrap_or_default()
         .to_string();
-    if !(last.ends_with(".tar.gz") || last.ends_with(".tgz")) {
+    if !PACKABLE_ARCHIVES
+        .iter()
+        .any(|suffix| last.ends_with(suffix))
+    {
         return Err(Error::NotPackable {
             rockspec: rockspec.file_name(),
             url: rockspec.source.url.clone(),
@@ -404,32 +416,39 @@ pub fn deterministic_tar_gz(dir: &Path, top: &str) -> Result<Vec<u8>> {
 }
 
 fn tar_gz(dir: &Path, top: &str) -> std::io::Result<Vec<u8>> {
-    let mut files: BTreeMap<String, (Vec<u8>, bool)> = BTreeMap::new();
-    for rel in packable_files(dir)? {
-        if rel.ends_with(".rockspec") {
-            continue;
-        }
-        let path = dir.join(&rel);
-        let bytes = std::fs::read(&path)?;
-        files.insert(rel, (bytes, is_executable(&path)));
-    }
     let encoder = flate2::GzBuilder::new()
         .mtime(0)
         .write(Vec::new(), flate2::Compression::default());
     let mut builder = tar::Builder::new(encoder);
     builder.mode(tar::HeaderMode::Deterministic);
-    for (rel, (bytes, executable)) in &files {
+    for (path, bytes, executable) in source_entries(dir, top)? {
         let mut header = tar::Header::new_gnu();
         header.set_size(bytes.len() as u64);
-        header.set_mode(if *executable { 0o755 } else { 0o644 });
+        header.set_mode(if executable { 0o755 } else { 0o644 });
         header.set_mtime(0);
         header.set_uid(0);
         header.set_gid(0);
         header.set_entry_type(tar::EntryType::Regular);
-        builder.append_data(&mut header, format!("{top}/{rel}"), bytes.as_slice())?;
+        builder.append_data(&mut header, path, bytes.as_slice())?;
     }
     let encoder = builder.into_inner()?;
     encoder.finish()
+}
+
+/// The packable files of `dir` but its rockspecs, as `(top/path, bytes, executable)` sorted by
+/// path: the contents of a source archive.
+fn source_entries(dir: &Path, top: &str) -> std::io::Result<Vec<(String, Vec<u8>, bool)>> {
+    let mut files = packable_files(dir)?;
+    files.retain(|rel| !rel.ends_with(".rockspec"));
+    files.sort();
+    files
+        .into_iter()
+        .map(|rel| {
+            let path = dir.join(&rel);
+            let bytes = std::fs::read(&path)?;
+            Ok((format!("{top}/{rel}"), bytes, is_executable(&path)))
+        })
+        .collect()
 }
 
 /// The files of `dir` that belong in a published rock, relative and `/`-separated: in a git
@@ -601,15 +620,33 @@ build = { type = "builtin", modules = { demo = "demo.lua" } }
     }
 
     #[test]
-    fn packing_needs_a_tarball_url() {
+    fn packing_needs_an_archive_kind_it_can_write() {
         let tmp = tempfile::tempdir().unwrap();
         let src = rock_source(tmp.path());
         let spec = src.join("demo-1.0-1.rockspec");
-        std::fs::write(&spec, ROCKSPEC.replace("demo-1.0.tar.gz", "demo.zip")).unwrap();
+        std::fs::write(&spec, ROCKSPEC.replace("demo-1.0.tar.gz", "demo.tar.bz2")).unwrap();
         let err = pack_src_rock(&spec, &src, tmp.path()).unwrap_err();
         assert!(
-            err.to_string().contains("must end in .tar.gz or .tgz"),
+            err.to_string()
+                .contains("must end in .tar.gz, .tgz or .zip to pack a source rock (found 'https://host.invalid/demo.tar.bz2')"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_zip_source_url_gets_a_zip_archive_with_the_same_files() {
+        let tmp = tempfile::tempdir().unwrap();
+        let src = rock_source(tmp.path());
+        let spec = src.join("demo-1.0-1.rockspec");
+        std::fs::write(&spec, ROCKSPEC.replace("demo-1.0.tar.gz", "demo-1.0.zip")).unwrap();
+        let rock = pack_src_rock(&spec, &src, &tmp.path().join("out")).unwrap();
+        let mut zip = zip::ZipArchive::new(std::fs::File::open(&rock).unwrap()).unwrap();
+        let mut inner = Vec::new();
+        std::io::Read::read_to_end(&mut zip.by_name("demo-1.0.zip").unwrap(), &mut inner).unwrap();
+        let mut archive = zip::ZipArchive::new(std::io::Cursor::new(inner)).unwrap();
+        let names: Vec<String> = (0..archive.len())
+            .map(|i| archive.by_index(i).unwrap().name().unwrap().to_string())
+            .collect();
+        assert_eq!(names, ["demo-1.0/demo.lua", "demo-1.0/sub/notes.txt"]);
     }
 }

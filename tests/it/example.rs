@@ -171,12 +171,12 @@ fn pack_and_make_manifest_explain_bad_input() {
     let spec = lvm.root.path().join("zipped-1.0-1.rockspec");
     std::fs::write(
         &spec,
-        "package = 'zipped'\nversion = '1.0-1'\nsource = { url = 'https://host.invalid/zipped.zip' }\n\
+        "package = 'zipped'\nversion = '1.0-1'\nsource = { url = 'https://host.invalid/zipped.7z' }\n\
          build = { type = 'builtin', modules = {} }\n",
     )
     .unwrap();
     let err = lvm.fails(&["pack", &spec.display().to_string()]);
-    assert!(err.contains("must end in .tar.gz or .tgz"), "{err}");
+    assert!(err.contains("must end in .tar.gz, .tgz or .zip"), "{err}");
     let err = lvm.fails(&[
         "pack",
         &spec.display().to_string(),

@@ -381,6 +381,18 @@ fn a_build_type_from_a_backend_rock_is_refused_naming_the_rock() {
 #[test]
 #[cfg_attr(not(lvm_has_luarocks), ignore = "needs luarocks")]
 fn a_published_src_rock_is_preferred_so_a_dead_source_url_still_installs() {
+    dead_source_url_installs_from_its_src_rock("tar.gz");
+}
+
+#[test]
+#[cfg_attr(not(lvm_has_luarocks), ignore = "needs luarocks")]
+fn a_src_rock_packed_for_a_zip_source_url_holds_a_zip_both_tools_install() {
+    dead_source_url_installs_from_its_src_rock("zip");
+}
+
+/// A rockspec whose `source.url` (ending in `.extension`) is dead, packed by `lvm pack` and
+/// installed by lvm and by LuaRocks from the source rock alone, with the same files.
+fn dead_source_url_installs_from_its_src_rock(extension: &str) {
     let lvm = Lvm::new();
     let root = lvm.root.path();
     let sources = root.join("sources");
@@ -396,11 +408,22 @@ fn a_published_src_rock_is_preferred_so_a_dead_source_url_still_installs() {
         &rockspec,
         text.replace(
             "@SERVER@/deadsrc-1.0-1.tar.gz",
-            "file:///nonexistent/gone/deadsrc-1.0.tar.gz",
+            &format!("file:///nonexistent/gone/deadsrc-1.0.{extension}"),
         ),
     )
     .unwrap();
-    lvm::ops::publish::pack_src_rock(&rockspec, &source_dir, &server).unwrap();
+    let rock = lvm::ops::publish::pack_src_rock(&rockspec, &source_dir, &server).unwrap();
+    let mut zip = zip::ZipArchive::new(std::fs::File::open(&rock).unwrap()).unwrap();
+    let mut archive = zip.by_name(&format!("deadsrc-1.0.{extension}")).unwrap();
+    let mut magic = [0u8; 2];
+    std::io::Read::read_exact(&mut archive, &mut magic).unwrap();
+    let expected: &[u8] = if extension == "zip" {
+        b"PK"
+    } else {
+        b"\x1f\x8b"
+    };
+    assert_eq!(magic, expected, "the archive's kind follows its name");
+    drop(archive);
     lvm::ops::publish::make_manifest(&server).unwrap();
 
     lvm.init(&[&url]);
