@@ -25,8 +25,9 @@ In a git checkout only the files git tracks are packed: .git/ and ignored files 
 #[derive(Debug, Args)]
 #[command(after_help = PACK_EXAMPLES)]
 pub struct PackArgs {
-    /// The rockspec to pack. Its `source.url` must end in `.tar.gz` or `.tgz` (the archive
-    /// inside the rock gets that name) or be a git URL (the repository is cloned and packed).
+    /// The rockspec to pack. Its `source.url` must end in `.tar.gz`, `.tgz` or `.zip` (the
+    /// archive inside the rock gets that name and kind) or be a git URL (the repository is
+    /// cloned and packed).
     /// With --binary: the name of an installed package.
     #[arg(value_name = "ROCKSPEC|NAME")]
     pub rockspec: PathBuf,

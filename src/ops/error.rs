@@ -487,6 +487,12 @@ pub enum Error {
         rockspec
     )]
     NotPackable { rockspec: String, url: String },
+    #[error(
+        "nothing to pack in {}: it holds no files but rockspecs (or git tracks none there); \
+         pass the rock's sources with --source-dir DIR",
+        dir.display()
+    )]
+    NothingToPack { dir: PathBuf },
     #[error("packing {}", path.display())]
     Pack {
         path: PathBuf,
@@ -827,6 +833,7 @@ impl Error {
             | E::BisectOtherProfile { .. }
             | E::NotOnAnyServer { .. }
             | E::NotPackable { .. }
+            | E::NothingToPack { .. }
             | E::NoServerConfigured
             | E::ModuleNotInstalled { .. }
             | E::PackageNotFound { .. }

@@ -175,14 +175,19 @@ pub fn pack_src_rock(rockspec_path: &Path, source_dir: &Path, out_dir: &Path) ->
         path: source_dir.to_path_buf(),
         source,
     };
+    let entries = source_entries(source_dir, &top).map_err(pack_error)?;
+    if entries.is_empty() {
+        return Err(Error::NothingToPack {
+            dir: source_dir.to_path_buf(),
+        });
+    }
     // The archive has the kind `source.url` names: LuaRocks picks the unpacker by its name.
     let archive = if archive_name.ends_with(".zip") {
-        source_entries(source_dir, &top)
-            .and_then(|entries| deterministic_zip(&entries))
-            .map_err(pack_error)?
+        deterministic_zip(&entries)
     } else {
-        deterministic_tar_gz(source_dir, &top)?
-    };
+        tar_gz(&entries)
+    }
+    .map_err(pack_error)?;
     let rock_name = format!("{}-{}.src.rock", rockspec.package, rockspec.version);
     let rock =
         src_rock_zip(&archive_name, &archive, &rockspec.file_name(), &text).map_err(pack_error)?;
@@ -409,22 +414,26 @@ fn archive_name(rockspec: &Rockspec) -> Result<String> {
 /// A `.tar.gz` of `dir` with every entry under `top/`, sorted, with fixed mtime and owner, so the
 /// bytes depend only on the files' names, contents and executable bits.
 pub fn deterministic_tar_gz(dir: &Path, top: &str) -> Result<Vec<u8>> {
-    tar_gz(dir, top).map_err(|source| Error::Pack {
-        path: dir.to_path_buf(),
-        source,
-    })
+    source_entries(dir, top)
+        .and_then(|entries| tar_gz(&entries))
+        .map_err(|source| Error::Pack {
+            path: dir.to_path_buf(),
+            source,
+        })
 }
 
-fn tar_gz(dir: &Path, top: &str) -> std::io::Result<Vec<u8>> {
+/// A `.tar.gz` of `(path, bytes, executable)` entries in the given order, with fixed times,
+/// owners and modes.
+fn tar_gz(entries: &[(String, Vec<u8>, bool)]) -> std::io::Result<Vec<u8>> {
     let encoder = flate2::GzBuilder::new()
         .mtime(0)
         .write(Vec::new(), flate2::Compression::default());
     let mut builder = tar::Builder::new(encoder);
     builder.mode(tar::HeaderMode::Deterministic);
-    for (path, bytes, executable) in source_entries(dir, top)? {
+    for (path, bytes, executable) in entries {
         let mut header = tar::Header::new_gnu();
         header.set_size(bytes.len() as u64);
-        header.set_mode(if executable { 0o755 } else { 0o644 });
+        header.set_mode(if *executable { 0o755 } else { 0o644 });
         header.set_mtime(0);
         header.set_uid(0);
         header.set_gid(0);
@@ -631,6 +640,25 @@ build = { type = "builtin", modules = { demo = "demo.lua" } }
                 .contains("must end in .tar.gz, .tgz or .zip to pack a source rock (found 'https://host.invalid/demo.tar.bz2')"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_folder_with_nothing_but_rockspecs_is_not_packed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let src = tmp.path().join("rockspecs");
+        std::fs::create_dir(&src).unwrap();
+        let spec = src.join("demo-1.0-1.rockspec");
+        std::fs::write(&spec, ROCKSPEC).unwrap();
+        let out = tmp.path().join("out");
+        let err = pack_src_rock(&spec, &src, &out).unwrap_err();
+        assert!(
+            err.to_string().starts_with(&format!(
+                "nothing to pack in {}: it holds no files but rockspecs",
+                src.display()
+            )),
+            "{err}"
+        );
+        assert!(!out.exists(), "a failed pack writes nothing");
     }
 
     #[test]
