@@ -35,7 +35,7 @@ pub enum BuildError {
     },
 
     #[error(
-        "external dependency {name}: {kind} `{file}` not found (looked for {}); install the system package that provides it (usually a -dev package), or say where it is: `lvm install {} {name}_DIR=/usr/local` for this install (or {name}_{dir_var}=DIR for that one folder), or `lvm config set variables {name}_DIR=/usr/local` for every build",
+        "external dependency {name}: {kind} `{file}` not found (looked for {}); install the system package that provides it (usually a -dev package), or say where it is: `lvm install {} {name}_DIR=/usr/local` (in a project folder `lvm make {name}_DIR=/usr/local`) for this command (or {name}_{dir_var}=DIR for that one folder), or `lvm config set variables {name}_DIR=/usr/local` for every build",
         display_paths(searched),
         package_or_name(package)
     )]

@@ -30,19 +30,29 @@ pub struct LinkArgs {
     pub json: bool,
     /// The project directory, or one of its rockspecs.
     pub path: PathBuf,
+    /// Build variables as NAME=VALUE for every build of the command (`OPENSSL_DIR=/opt/ssl`).
+    #[arg(value_name = "NAME=VALUE")]
+    pub variables: Vec<String>,
     #[command(flatten)]
     pub servers: ServerArgs,
 }
 
 pub fn exec(ctx: &Context, args: LinkArgs) -> Result<i32> {
+    let (variables, rest) = lvm::ops::install::split_variables(&args.variables);
+    if let Some(extra) = rest.first() {
+        anyhow::bail!(
+            "lvm link links one project; '{extra}' is not a build variable (written NAME=VALUE)"
+        );
+    }
     let env = ctx.open()?;
-    let given = vec![args.path.display().to_string()];
-    let linked = develop::link(
-        (&env, ctx.lock_timeout),
-        &args.path,
-        &args.servers.choice()?,
-        &given,
-    )?;
+    let mut given = vec![args.path.display().to_string()];
+    given.extend(args.variables.iter().cloned());
+    let request = develop::ProjectRequest {
+        choice: &args.servers.choice()?,
+        variables: &variables,
+        args: &given,
+    };
+    let linked = develop::link((&env, ctx.lock_timeout), &args.path, &request)?;
     let nothing = outcome::nothing_installed(&linked.outcome);
     let dir = &linked.dir;
     let mut headline = match &linked.linked {

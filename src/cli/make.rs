@@ -8,7 +8,7 @@ use clap::Args;
 
 use super::servers::ServerArgs;
 use super::{Context, exit, outcome};
-use lvm::ops::develop;
+use lvm::ops::{develop, install};
 
 #[derive(Debug, Args)]
 #[command(after_help = "\
@@ -23,31 +23,42 @@ changes; `lvm sync` elsewhere rebuilds from that directory if it holds the same 
 
 Examples:
   lvm make                         the rockspec of the current directory
-  lvm make rockspecs/foo-1.0-1.rockspec")]
+  lvm make rockspecs/foo-1.0-1.rockspec
+  lvm make CURL_DIR=/opt/curl      a build variable, as with `luarocks make`")]
 pub struct MakeArgs {
     /// Print the outcome as JSON (the commit, the changes and the statistics).
     #[arg(long)]
     pub json: bool,
-    /// The rockspec to build (inside the current directory).
-    pub rockspec: Option<PathBuf>,
+    /// The rockspec to build (inside the current directory), and build variables as
+    /// NAME=VALUE for every build of the command (`OPENSSL_DIR=/opt/ssl`).
+    #[arg(value_name = "ROCKSPEC|NAME=VALUE")]
+    pub args: Vec<String>,
     #[command(flatten)]
     pub servers: ServerArgs,
 }
 
 pub fn exec(ctx: &Context, args: MakeArgs) -> Result<i32> {
+    let (variables, rest) = install::split_variables(&args.args);
+    let rockspec = match rest.as_slice() {
+        [] => None,
+        [one] => Some(PathBuf::from(one)),
+        [_, second, ..] => anyhow::bail!(
+            "lvm make builds one rockspec; '{second}' is a second one (build variables are \
+             written NAME=VALUE)"
+        ),
+    };
     let env = ctx.open()?;
     let cwd = std::env::current_dir()?;
-    let given: Vec<String> = args
-        .rockspec
-        .iter()
-        .map(|p| p.display().to_string())
-        .collect();
+    let request = develop::ProjectRequest {
+        choice: &args.servers.choice()?,
+        variables: &variables,
+        args: &args.args,
+    };
     let outcome = develop::make(
         (&env, ctx.lock_timeout),
         &cwd,
-        args.rockspec.as_deref(),
-        &args.servers.choice()?,
-        &given,
+        rockspec.as_deref(),
+        &request,
     )?;
     let project = made_from(&outcome);
     let headline = match outcome.outcome.changes.is_empty() {

@@ -69,13 +69,22 @@ fn details(target: &LocalTarget) -> BTreeMap<String, String> {
 fn install_project(
     (env, lock_timeout): (&Environment, Duration),
     target: LocalTarget,
-    choice: &ServerChoice,
-    args: &[String],
+    request: &ProjectRequest<'_>,
     kind: EventKind,
 ) -> Result<Outcome> {
     let details = details(&target);
-    let targets = [Target::Local(target)];
+    let mut targets = vec![Target::Local(target)];
+    targets.extend(request.variables.iter().cloned());
+    let (choice, args) = (request.choice, request.args);
     install::install_planned_first(env, lock_timeout, &targets, choice, args, kind, details)
+}
+
+/// What comes with a project to install: the servers for its dependencies, build variables
+/// for every build of the command (`Target::Variable`), and the arguments the event records.
+pub struct ProjectRequest<'a> {
+    pub choice: &'a ServerChoice,
+    pub variables: &'a [Target],
+    pub args: &'a [String],
 }
 
 /// What `lvm make` did: the install's outcome and the project it built (its directory, and
@@ -93,12 +102,11 @@ pub fn make(
     (env, lock_timeout): (&Environment, Duration),
     dir: &Path,
     rockspec: Option<&Path>,
-    choice: &ServerChoice,
-    args: &[String],
+    request: &ProjectRequest<'_>,
 ) -> Result<MakeOutcome> {
     let target = target(dir, rockspec, DevMode::Make)?;
     let (dir, git) = (target.dir.clone(), target.git.clone());
-    let outcome = install_project((env, lock_timeout), target, choice, args, EventKind::Make)?;
+    let outcome = install_project((env, lock_timeout), target, request, EventKind::Make)?;
     Ok(MakeOutcome { outcome, dir, git })
 }
 
@@ -117,12 +125,11 @@ pub struct LinkOutcome {
 pub fn link(
     (env, lock_timeout): (&Environment, Duration),
     path: &Path,
-    choice: &ServerChoice,
-    args: &[String],
+    request: &ProjectRequest<'_>,
 ) -> Result<LinkOutcome> {
     let target = link_target(path)?;
     let dir = target.dir.display().to_string();
-    let outcome = install_project((env, lock_timeout), target, choice, args, EventKind::Link)?;
+    let outcome = install_project((env, lock_timeout), target, request, EventKind::Link)?;
     // The state the event made, whatever another writer recorded since.
     let manifest = match outcome.commit {
         Some(commit) => env.repo().manifest_at(commit)?,

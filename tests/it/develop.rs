@@ -181,6 +181,49 @@ fn make_in_a_git_checkout_records_path_commit_and_dirtiness() {
 }
 
 #[test]
+fn make_and_link_take_build_variables_like_luarocks_make() {
+    let (lvm, projects) = setup();
+    let dir = projects.join("extdep");
+    crate::common::rocks::copy_dir(
+        &crate::common::rocks::fixtures_dir().join("extdep-1.0-1"),
+        &dir,
+    );
+    let before = lvm.snapshot();
+    let err = crate::common::rocks::failed(&["make"], &lvm_in(&lvm, &dir, &["make"]));
+    assert!(
+        err.contains("`lvm make FOO_DIR=/usr/local`"),
+        "the hint names the command that was run: {err}"
+    );
+    assert_eq!(lvm.snapshot(), before);
+    let prefix = lvm.root.path().join("opt/foo");
+    write(
+        &prefix.join("include/lvm-no-such-header.h"),
+        "#define LVM_NO_SUCH_VALUE 7\n",
+    );
+    let foo_dir = format!("FOO_DIR={}", prefix.display());
+    let out = stdout_ok(&lvm_in(&lvm, &dir, &["make", &foo_dir]));
+    assert!(out.contains("+ extdep 1.0-1"), "{out}");
+    assert_eq!(head_event(&lvm)["args"], serde_json::json!([foo_dir]));
+    assert_eq!(
+        stdout_ok(&lvm.lua("print((require('extdep')))")).trim(),
+        "7"
+    );
+    // The rockspec and the variable in either order; a second rockspec is refused.
+    let spec = "extdep-1.0-1.rockspec";
+    lvm.ok(&["remove", "extdep"]);
+    stdout_ok(&lvm_in(&lvm, &dir, &["make", &foo_dir, spec]));
+    let err = crate::common::rocks::failed(&["make"], &lvm_in(&lvm, &dir, &["make", spec, spec]));
+    assert!(err.contains("lvm make builds one rockspec"), "{err}");
+    lvm.ok(&["remove", "extdep"]);
+    let linked = lvm.ok(&["link", dir.to_str().unwrap(), &foo_dir]);
+    assert!(linked.contains("extdep"), "{linked}");
+    assert_eq!(
+        stdout_ok(&lvm.lua("print((require('extdep')))")).trim(),
+        "7"
+    );
+}
+
+#[test]
 fn make_with_two_rockspecs_lists_both_and_changes_nothing() {
     let (lvm, projects) = setup();
     let dir = projects.join("devrock");

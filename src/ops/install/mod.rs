@@ -33,7 +33,7 @@ pub(in crate::ops) mod session;
 pub(in crate::ops) mod targets;
 
 pub use session::ServerChoice;
-pub use targets::{Target, dependency_targets, parse_targets, project_rockspec};
+pub use targets::{Target, dependency_targets, parse_targets, project_rockspec, split_variables};
 
 /// What a change to the packages did: the event's commit (none when the state did not change
 /// and nothing was recorded), what the user named, the package changes and the statistics.

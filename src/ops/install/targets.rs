@@ -40,6 +40,20 @@ pub fn variables_of(targets: &[Target]) -> std::collections::BTreeMap<String, St
         .collect()
 }
 
+/// Splits command arguments into build variables (`NAME=VALUE` that is not an existing path)
+/// and the rest, each in the order given.
+pub fn split_variables(args: &[String]) -> (Vec<Target>, Vec<String>) {
+    let mut variables = Vec::new();
+    let mut rest = Vec::new();
+    for arg in args {
+        match as_variable(arg.trim()).filter(|_| !Path::new(arg.trim()).exists()) {
+            Some((name, value)) => variables.push(Target::Variable { name, value }),
+            None => rest.push(arg.clone()),
+        }
+    }
+    (variables, rest)
+}
+
 /// `NAME=VALUE` with NAME a build variable name, as LuaRocks reads trailing arguments.
 fn as_variable(arg: &str) -> Option<(String, String)> {
     let (name, value) = arg.split_once('=')?;
@@ -72,8 +86,10 @@ pub fn parse_targets(args: &[String]) -> Result<Vec<Target>> {
     let mut targets: Vec<Target> = Vec::new();
     for arg in args {
         let trimmed = arg.trim();
-        if let Some((name, value)) = as_variable(trimmed).filter(|_| !Path::new(trimmed).exists()) {
-            targets.push(Target::Variable { name, value });
+        if let (mut variable, rest) = split_variables(std::slice::from_ref(arg))
+            && rest.is_empty()
+        {
+            targets.append(&mut variable);
             continue;
         }
         let follows_name =
