@@ -198,16 +198,7 @@ fn fetch_into(
     let mut validators = Validators::default();
     match location {
         Location::Local(path) => {
-            let mut file = File::open(&path).map_err(|e| match e.kind() {
-                io::ErrorKind::NotFound => FetchError::FileNotFound {
-                    url: url.to_string(),
-                    path: path.clone(),
-                },
-                _ => FetchError::Transport {
-                    url: url.to_string(),
-                    reason: format!("cannot open {}: {e}", path.display()),
-                },
-            })?;
+            let mut file = open_local(url, &path)?;
             copy_into(url, &mut file, &mut writer, dest, opts.max_download_bytes)?;
         }
         Location::Http(url) => {
@@ -260,6 +251,35 @@ fn fetch_into(
     temp.persist(dest)
         .map_err(|e| FetchError::io("cannot rename download to", dest, e.error))?;
     Ok(Conditional::Downloaded { sha256, validators })
+}
+
+/// Opens the file a local URL names, saying which URL a failure is about.
+fn open_local(url: &str, path: &Path) -> Result<File, FetchError> {
+    File::open(path).map_err(|e| match e.kind() {
+        io::ErrorKind::NotFound => FetchError::FileNotFound {
+            url: url.to_string(),
+            path: path.to_path_buf(),
+        },
+        _ => FetchError::Transport {
+            url: url.to_string(),
+            reason: format!("cannot open {}: {e}", path.display()),
+        },
+    })
+}
+
+/// The sha256 of the local file `url` names (a `file://` URL or a path), read where it is,
+/// within the download size limit.
+pub(super) fn sha256_local(url: &str, opts: &FetchOptions) -> Result<String, FetchError> {
+    let Location::Local(path) = location_of(url)? else {
+        return Err(FetchError::Transport {
+            url: url.to_string(),
+            reason: "not a local file".to_string(),
+        });
+    };
+    let mut file = open_local(url, &path)?;
+    let mut writer = HashingWriter::new(io::sink());
+    copy_into(url, &mut file, &mut writer, &path, opts.max_download_bytes)?;
+    Ok(writer.finish().1)
 }
 
 fn copy_into<R: Read, W: Write>(

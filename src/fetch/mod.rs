@@ -20,7 +20,7 @@ use thiserror::Error;
 use crate::rockspec::Source;
 
 pub use archive::{ArchiveKind, extract};
-use download::{Location, location_of};
+use download::{Location, location_of, sha256_local};
 pub use download::{download, download_unflushed, url_file_name};
 pub use git::{GitRef, GitSpec, fetch_git, is_git_url, parse_git_spec};
 pub use hash::{md5_bytes, md5_file, sha256_bytes, sha256_file, verify_md5};
@@ -261,8 +261,13 @@ pub fn fetch_source(
 /// may already have.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FetchedBytes {
-    /// A downloaded archive, checked against `source.md5` and the expected sha256.
-    Archive { path: PathBuf, sha256: String },
+    /// An archive checked against `source.md5` and the expected sha256, at `path`; or, for a
+    /// local archive read where it is (`copy_from`), to be copied to `path` when unpacked.
+    Archive {
+        path: PathBuf,
+        sha256: String,
+        copy_from: Option<LocalArchive>,
+    },
     /// A git checkout: the tree to build already.
     Checkout(FetchedSource),
 }
@@ -293,7 +298,14 @@ impl FetchedBytes {
         limits: &ExtractLimits,
     ) -> Result<FetchedSource, FetchError> {
         match self {
-            FetchedBytes::Archive { path, sha256 } => {
+            FetchedBytes::Archive {
+                path,
+                sha256,
+                copy_from,
+            } => {
+                if let Some(local) = copy_from {
+                    copy_unchanged(&local, &path, &sha256)?;
+                }
                 unpack_and_locate(source, &path, &sha256, work_dir, limits)
             }
             FetchedBytes::Checkout(fetched) => Ok(fetched),
@@ -311,31 +323,81 @@ pub fn fetch_source_bytes(
     work_dir: &Path,
     opts: &SourceOptions,
 ) -> Result<FetchedBytes, FetchError> {
-    fs::create_dir_all(work_dir)
-        .map_err(|e| FetchError::io("cannot create directory", work_dir, e))?;
+    let location = location_of(&source.url);
+    if !matches!(location, Ok(Location::Local(_))) || is_git_url(&source.url) {
+        fs::create_dir_all(work_dir)
+            .map_err(|e| FetchError::io("cannot create directory", work_dir, e))?;
+    }
     if is_git_url(&source.url) {
         return fetch_git_source(source, work_dir, opts).map(FetchedBytes::Checkout);
     }
     let file_name = source_file_name(source)?;
     let archive = work_dir.join(&file_name);
-    let sha256 = match &opts.archive_cache {
-        Some(cache) if matches!(location_of(&source.url)?, Location::Http(_)) => {
+    let (sha256, copy_from) = match (&opts.archive_cache, location?) {
+        (Some(cache), Location::Http(_)) => {
             let expected = CachedBytes {
                 sha256: opts.expected_sha256.as_deref(),
                 md5: source.md5.as_deref(),
             };
-            cached_download(&source.url, &archive, cache, &expected, &opts.fetch)?
+            let sha256 = cached_download(&source.url, &archive, cache, &expected, &opts.fetch)?;
+            (sha256, None)
+        }
+        // Read where it is: a build found in the store needs only the digest, and a build
+        // copies the file first (`FetchedBytes::unpack`), checking it is still these bytes.
+        (_, Location::Local(path)) => {
+            let sha256 = sha256_local(&source.url, &opts.fetch)?;
+            let local = LocalArchive {
+                url: source.url.clone(),
+                path,
+                max_bytes: opts.fetch.max_download_bytes,
+            };
+            check_archive(source, &source.url, &local.path, &sha256, opts)?;
+            return Ok(FetchedBytes::Archive {
+                path: archive,
+                sha256,
+                copy_from: Some(local),
+            });
         }
         // Unpacked right away and checked by its digest: nothing to gain from waiting for the
         // disk (a crash leaves only a scratch folder). The archive cache keeps its copies
         // flushed, since a later install trusts them.
-        _ => download_unflushed(&source.url, &archive, &opts.fetch)?,
+        _ => (
+            download_unflushed(&source.url, &archive, &opts.fetch)?,
+            None,
+        ),
     };
     check_archive(source, &source.url, &archive, &sha256, opts)?;
     Ok(FetchedBytes::Archive {
         path: archive,
         sha256,
+        copy_from,
     })
+}
+
+/// A local source archive (a `file://` URL or a path) that was hashed where it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalArchive {
+    url: String,
+    path: PathBuf,
+    max_bytes: u64,
+}
+
+/// Copies a local archive to `dest` for unpacking, and fails unless the copy still has the
+/// digest the store key was made from: what is built must be the bytes that were hashed.
+fn copy_unchanged(local: &LocalArchive, dest: &Path, sha256: &str) -> Result<(), FetchError> {
+    let opts = FetchOptions {
+        max_download_bytes: local.max_bytes,
+        ..FetchOptions::default()
+    };
+    let copied = download_unflushed(&local.url, dest, &opts)?;
+    if !hash::same_digest(sha256, &copied) {
+        return Err(FetchError::Sha256Mismatch {
+            url: local.url.clone(),
+            expected: sha256.to_string(),
+            actual: copied,
+        });
+    }
+    Ok(())
 }
 
 /// The digests a cached archive must have to stand in for a download.
@@ -814,6 +876,40 @@ mod tests {
         source.md5 = Some("0".repeat(32));
         let other = dir.path().join("other");
         assert!(fetch_source_bytes(&source, &other, &opts).is_err());
+        assert!(!other.join(UNPACK_DIR).exists());
+    }
+
+    #[test]
+    fn a_local_archive_is_hashed_in_place_and_must_not_change_before_it_is_built() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let archive = dir.path().join("pkg-1.0.tar.gz");
+        fs::write(&archive, tar_gz("pkg-1.0")).expect("write");
+        let source = Source {
+            url: format!("file://{}", archive.display()),
+            ..Source::default()
+        };
+        let opts = SourceOptions::default();
+        let work = dir.path().join("work");
+        let fetched = fetch_source_bytes(&source, &work, &opts).expect("fetched");
+        assert_eq!(
+            fetched.archive_sha256(),
+            Some(sha256_file(&archive).expect("sha256").as_str())
+        );
+        assert!(!work.exists(), "a store hit needs no copy: {work:?}");
+        let again = fetch_source_bytes(&source, &work, &opts).expect("fetched");
+        let unpacked = fetched
+            .unpack(&source, &work, &opts.fetch.limits)
+            .expect("unpacked");
+        assert!(unpacked.dir.join("hello.lua").is_file());
+
+        // Replaced between the digest and the build: the build would not be of the bytes
+        // its store key names, so it is refused.
+        fs::write(&archive, tar_gz("pkg-1.1")).expect("write");
+        let other = dir.path().join("other");
+        let err = again
+            .unpack(&source, &other, &opts.fetch.limits)
+            .expect_err("changed bytes");
+        assert!(matches!(err, FetchError::Sha256Mismatch { .. }), "{err:?}");
         assert!(!other.join(UNPACK_DIR).exists());
     }
 

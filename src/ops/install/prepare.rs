@@ -703,8 +703,12 @@ pub(in crate::ops) struct Sources {
 }
 
 impl Sources {
-    fn prefix(&self) -> PathBuf {
-        self.work.path().join("prefix")
+    /// The folder a build installs into, made on first use: a package found in the store
+    /// never needs one.
+    fn prefix(&self) -> Result<PathBuf> {
+        let prefix = self.work.path().join("prefix");
+        std::fs::create_dir_all(&prefix).map_err(fs_error("create", &prefix))?;
+        Ok(prefix)
     }
 
     /// Unpacks the archive [`fetch_sources`] left packed, if any, so `dir` is where to build.
@@ -764,8 +768,6 @@ pub(in crate::ops) fn fetch_sources(
 ) -> Result<Sources> {
     let scratch = session.scratch.path();
     let work = tempfile::tempdir_in(scratch).map_err(fs_error("make a folder in", scratch))?;
-    let prefix = work.path().join("prefix");
-    std::fs::create_dir_all(&prefix).map_err(fs_error("create", &prefix))?;
     let mut sources = Sources {
         dir: None,
         sha256: None,
@@ -844,7 +846,7 @@ fn rock_sources(
     }
     sources.sha256 = Some(actual);
     if binary {
-        let prefix = sources.prefix();
+        let prefix = sources.prefix()?;
         fetch::extract(rock, &prefix, &ExtractLimits::default())?;
         check_binary_rock(shown, rockspec, &prefix)?;
         return Ok(None);
@@ -925,7 +927,7 @@ fn build_sources(
     Built { key, recipe }: Built<'_>,
 ) -> Result<(PathBuf, PackageSource)> {
     sources.unpack(session, rockspec)?;
-    let prefix = sources.prefix();
+    let prefix = sources.prefix()?;
     if let Some(source_dir) = &sources.dir {
         crate::env::pause_point("build");
         let report = build::build_rock(rockspec, source_dir, &prefix, &session.build_ctx).map_err(
