@@ -863,53 +863,28 @@ mod tests {
             fetched.archive_sha256(),
             Some(sha256_file(&archive).expect("sha256").as_str())
         );
-        assert!(
-            !work.join(UNPACK_DIR).exists(),
-            "unpacked before it was asked"
-        );
-        let unpacked = fetched
-            .unpack(&source, &work, &opts.fetch.limits)
-            .expect("unpacked");
-        assert!(unpacked.dir.join("hello.lua").is_file());
-
-        // A wrong digest fails the fetch itself, before anything is unpacked.
-        source.md5 = Some("0".repeat(32));
-        let other = dir.path().join("other");
-        assert!(fetch_source_bytes(&source, &other, &opts).is_err());
-        assert!(!other.join(UNPACK_DIR).exists());
-    }
-
-    #[test]
-    fn a_local_archive_is_hashed_in_place_and_must_not_change_before_it_is_built() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let archive = dir.path().join("pkg-1.0.tar.gz");
-        fs::write(&archive, tar_gz("pkg-1.0")).expect("write");
-        let source = Source {
-            url: format!("file://{}", archive.display()),
-            ..Source::default()
-        };
-        let opts = SourceOptions::default();
-        let work = dir.path().join("work");
-        let fetched = fetch_source_bytes(&source, &work, &opts).expect("fetched");
-        assert_eq!(
-            fetched.archive_sha256(),
-            Some(sha256_file(&archive).expect("sha256").as_str())
-        );
-        assert!(!work.exists(), "a store hit needs no copy: {work:?}");
+        // A local archive is read where it is: a store hit needs no copy.
+        assert!(!work.exists(), "copied or unpacked before it was asked");
         let again = fetch_source_bytes(&source, &work, &opts).expect("fetched");
         let unpacked = fetched
             .unpack(&source, &work, &opts.fetch.limits)
             .expect("unpacked");
         assert!(unpacked.dir.join("hello.lua").is_file());
 
-        // Replaced between the digest and the build: the build would not be of the bytes
-        // its store key names, so it is refused.
+        // Replaced between the digest and the build: the build would not be of the bytes its
+        // store key names, so it is refused.
         fs::write(&archive, tar_gz("pkg-1.1")).expect("write");
-        let other = dir.path().join("other");
+        let replaced = dir.path().join("replaced");
         let err = again
-            .unpack(&source, &other, &opts.fetch.limits)
+            .unpack(&source, &replaced, &opts.fetch.limits)
             .expect_err("changed bytes");
         assert!(matches!(err, FetchError::Sha256Mismatch { .. }), "{err:?}");
+        assert!(!replaced.join(UNPACK_DIR).exists());
+
+        // A wrong digest fails the fetch itself, before anything is unpacked.
+        source.md5 = Some("0".repeat(32));
+        let other = dir.path().join("other");
+        assert!(fetch_source_bytes(&source, &other, &opts).is_err());
         assert!(!other.join(UNPACK_DIR).exists());
     }
 
