@@ -51,6 +51,9 @@ pub const CACHE_DIR: &str = "cache";
 /// In [`CACHE_DIR`]: source archives downloaded over HTTP(S), one folder per URL (named by the
 /// start of the URL's sha256), so a store hit does not download them again.
 pub const SOURCES_CACHE_DIR: &str = "sources";
+/// In [`CACHE_DIR`]: evaluated rockspecs by the sha256 of their text, one folder per lvm
+/// build (`rockspec::RockspecMemo`).
+pub const ROCKSPEC_MEMO_DIR: &str = "rockspecs";
 /// The secret key that signs build cache entries (`lvm cache key generate`; owner-only).
 pub const CACHE_SIGNING_KEY_FILE: &str = "cache-signing.key";
 /// Named environments (`lvm env create NAME`).

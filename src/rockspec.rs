@@ -16,6 +16,9 @@ use crate::platform::platform_names;
 use crate::sandbox::{Data, DataTable, Limits, Sandbox, SandboxError, field_path, index_path};
 use crate::version::{Dependency, Version, check_package_name};
 
+mod memo;
+pub use memo::{ForgottenMemos, RockspecMemo};
+
 /// `rockspec_format`: absent means 1.0.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum RockspecFormat {
@@ -232,6 +235,11 @@ impl Rockspec {
     /// Evaluates rockspec source text. `file` names it in errors. Warning-level problems (such
     /// as unknown fields in format 1.0) are logged, not returned.
     pub fn from_lua(source: &str, file: &str) -> Result<Rockspec, RockspecError> {
+        Rockspec::evaluate_logged(source, file).map(|(rockspec, _)| rockspec)
+    }
+
+    /// [`Rockspec::from_lua`], also returning the warnings it logged.
+    fn evaluate_logged(source: &str, file: &str) -> Result<(Rockspec, Vec<String>), RockspecError> {
         let mut checked = evaluate(source, file).map_err(|e| RockspecError::Eval {
             file: file.to_string(),
             message: e.detail_with_line(),
@@ -249,11 +257,12 @@ impl Rockspec {
             .problems
             .into_iter()
             .partition(|p| p.severity == Severity::Error);
+        let warnings: Vec<String> = warnings.iter().map(Problem::to_string).collect();
         for warning in &warnings {
             tracing::warn!("{file}: {warning}");
         }
         match checked.rockspec {
-            Some(rockspec) if errors.is_empty() => Ok(rockspec),
+            Some(rockspec) if errors.is_empty() => Ok((rockspec, warnings)),
             _ => Err(RockspecError::Invalid {
                 file: file.to_string(),
                 problems: errors.iter().map(Problem::to_string).collect(),

@@ -23,12 +23,13 @@ environment it never saw may miss something after a gc: `lvm sync` there rebuild
 Lua runtimes (`lvm runtime list`) are removed when no profile of those environments targets
 their Lua, or when a newer build replaced them (another compiler, another lvm). Cached source
 archives (downloaded over HTTP(S), kept in the lvm home's cache/sources) go when no kept
-state was built from them.")]
+state was built from them, and rockspec evaluations remembered by older lvm builds (in
+cache/rockspecs) go too.")]
 pub struct GcArgs {
     /// Print what was removed and kept as a JSON object: dry_run, removed (each store entry's
     /// key, name and version), freed_bytes, kept, other_environments, runtimes_removed (as
     /// `lvm runtime list --json` shows them), archives_removed (the cached source archives'
-    /// paths) and archives_freed_bytes.
+    /// paths), archives_freed_bytes, rockspec_memos_removed and rockspec_memos_freed_bytes.
     #[arg(long)]
     pub json: bool,
     /// Also drop store entries only needed by states older than this many days.
@@ -75,6 +76,12 @@ fn gc_text(report: &gc::GcOutcome) -> String {
             report.archives.freed_bytes
         ));
     }
+    if report.rockspec_memos.files > 0 {
+        out.push_str(&format!(
+            "\n{verb} {} rockspec evaluation(s) older lvm builds remembered ({} bytes)",
+            report.rockspec_memos.files, report.rockspec_memos.freed_bytes
+        ));
+    }
     if !report.runtimes.is_empty() {
         out.push_str(&format!(
             "\n{verb} {} Lua runtime(s) no environment needs:",
@@ -109,5 +116,7 @@ fn gc_json(report: &gc::GcOutcome) -> serde_json::Value {
         "runtimes_removed": report.runtimes,
         "archives_removed": report.archives.removed,
         "archives_freed_bytes": report.archives.freed_bytes,
+        "rockspec_memos_removed": report.rockspec_memos.files,
+        "rockspec_memos_freed_bytes": report.rockspec_memos.freed_bytes,
     })
 }

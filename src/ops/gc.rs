@@ -23,6 +23,8 @@ pub struct GcOutcome {
     pub runtimes: Vec<crate::runtime::Runtime>,
     /// Cached source archives (`<home>/cache/sources`) no kept state was built from.
     pub archives: crate::fetch::TrimmedArchives,
+    /// Rockspec evaluations other lvm builds remembered (`<home>/cache/rockspecs`).
+    pub rockspec_memos: crate::rockspec::ForgottenMemos,
 }
 
 /// `lvm gc`: drop store entries that no state in the history of any profile needs, in this
@@ -63,8 +65,15 @@ pub fn gc(env: &WriteLock<'_>, older_than_days: Option<u32>, dry_run: bool) -> R
         &keep.archives,
         dry_run,
     )?;
+    let memos = env
+        .home()
+        .cache_dir()
+        .join(crate::layout::ROCKSPEC_MEMO_DIR);
+    let rockspec_memos = crate::rockspec::RockspecMemo::forget_other_builds(&memos, dry_run)
+        .map_err(crate::ops::fs_error("remove old rockspec memos in", &memos))?;
     let runtimes = crate::ops::runtime::collect_garbage(env.home(), dry_run, env.reporter())?;
     Ok(GcOutcome {
+        rockspec_memos,
         dry_run,
         store: report,
         kept: keep.store_keys.len(),

@@ -461,3 +461,48 @@ fn rockspecs_fetched_ahead_of_the_resolver_skip_newer_versions_of_installed_pack
     assert_eq!(server.requests("/strutil-1.0-1.rockspec"), 1);
     assert_eq!(server.requests("/dia-base-2.0-1.rockspec"), 0);
 }
+
+#[test]
+fn server_rockspecs_are_remembered_evaluated_and_gc_forgets_older_builds_memos() {
+    let lvm = Lvm::new();
+    let (_dir, url) = file_server(lvm.root.path());
+    lvm.init(&[&url]);
+    lvm.ok(&["install", "chain-a"]);
+    let base = lvm.home().join("cache/rockspecs");
+    let builds: Vec<std::path::PathBuf> = std::fs::read_dir(&base)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(builds.len(), 1, "one folder for this lvm build: {builds:?}");
+    let remembered = || std::fs::read_dir(&builds[0]).unwrap().count();
+    assert_eq!(remembered(), 3, "chain-a, chain-b and chain-c");
+
+    // What the memo says is what an install uses: here chain-c's module goes elsewhere.
+    let chain_c = std::fs::read_dir(&builds[0])
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| std::fs::read_to_string(p).unwrap().contains("\"chain-c\""))
+        .expect("chain-c's memo");
+    let text = std::fs::read_to_string(&chain_c).unwrap();
+    assert!(text.contains("\"chain_c\":"), "{text}");
+    std::fs::write(
+        &chain_c,
+        text.replace("\"chain_c\":", "\"chain_c_remembered\":"),
+    )
+    .unwrap();
+    lvm.ok(&["remove", "chain-a", "chain-b", "chain-c"]);
+    // The builds go too, so the next install builds from what the memo says.
+    lvm.ok(&["gc", "--older-than", "0"]);
+    lvm.ok(&["install", "chain-a"]);
+    let tree = lvm.tree().join("share/lua/5.4");
+    assert!(tree.join("chain_c_remembered.lua").is_file());
+    assert_eq!(remembered(), 3);
+
+    let older = base.join("0123456789abcdef");
+    std::fs::create_dir_all(&older).unwrap();
+    std::fs::write(older.join("old.json"), "{}").unwrap();
+    let json: serde_json::Value = serde_json::from_str(&lvm.ok(&["gc", "--json"])).unwrap();
+    assert_eq!(json["rockspec_memos_removed"], 1, "{json}");
+    assert!(!older.exists());
+    assert_eq!(remembered(), 3, "this build's memo stays");
+}

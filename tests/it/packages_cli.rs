@@ -284,6 +284,7 @@ fn search_reads_summaries_for_a_bounded_number_of_matches_through_the_download_c
         if name == "many-00" {
             let work = lvm.root.path().join("many-00");
             std::fs::create_dir_all(work.join("src")).unwrap();
+            std::fs::write(work.join("src/many.lua"), "return {}\n").unwrap();
             std::fs::write(work.join(&file), text).unwrap();
             lvm::ops::publish::pack_src_rock(&work.join(&file), &work.join("src"), &dir).unwrap();
         } else {

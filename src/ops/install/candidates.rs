@@ -10,7 +10,7 @@ use crate::manifest::Package;
 use crate::ops::{Error, Result, fs_error};
 use crate::registry::ServerManifest;
 use crate::resolve;
-use crate::rockspec::Rockspec;
+use crate::rockspec::{Rockspec, RockspecMemo};
 use crate::server::RocksServer;
 use crate::version::{Dependency, Version};
 
@@ -73,6 +73,8 @@ pub(in crate::ops) struct Candidates<'a> {
     /// pinned version is a candidate.
     pub(in crate::ops) exclusive: BTreeSet<String>,
     pub(in crate::ops) rockspecs: Mutex<HashMap<(String, String), (String, Rockspec)>>,
+    /// Server rockspecs evaluated by earlier commands.
+    pub(in crate::ops) memo: RockspecMemo,
     pub(in crate::ops) scratch: &'a Path,
 }
 
@@ -173,7 +175,9 @@ impl Candidates<'_> {
         };
         let server = &self.servers[server].0;
         let text = fetch_rockspec_text(server, name, version, &arches, self.scratch)?;
-        let rockspec = Rockspec::from_lua(&text, &format!("{name}-{version}.rockspec"))?;
+        let rockspec = self
+            .memo
+            .from_lua(&text, &format!("{name}-{version}.rockspec"))?;
         self.rockspecs
             .lock()
             .expect("not poisoned")

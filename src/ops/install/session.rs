@@ -20,7 +20,7 @@ use crate::ops::{Error, Result, fs_error};
 use crate::registry::ServerManifest;
 use crate::report::Reporter;
 use crate::resolve::ResolveError;
-use crate::rockspec::Rockspec;
+use crate::rockspec::{Rockspec, RockspecMemo};
 use crate::server::RocksServer;
 use crate::store::Store;
 use crate::version::{Constraints, Dependency, Version};
@@ -236,6 +236,7 @@ impl Session {
             pinned: BTreeMap::new(),
             exclusive: BTreeSet::new(),
             rockspecs: Mutex::new(HashMap::new()),
+            memo: RockspecMemo::new(&self.cache_dir.join(crate::layout::ROCKSPEC_MEMO_DIR)),
             scratch: self.scratch.path(),
         };
         for (name, package) in &current.packages {
