@@ -712,8 +712,18 @@ impl EnvRepo {
         manifest: &Manifest,
         config: Option<&str>,
     ) -> Result<Oid, RepoError> {
-        let bytes = manifest.to_bytes();
-        let mut files: Vec<(&str, &[u8])> = vec![(MANIFEST_FILE, &bytes)];
+        self.state_tree_of_bytes(base, &manifest.to_bytes(), config)
+    }
+
+    /// [`EnvRepo::state_tree_with_config`] from the manifest's bytes, for a writer that has
+    /// them already.
+    pub fn state_tree_of_bytes(
+        &self,
+        base: Oid,
+        manifest: &[u8],
+        config: Option<&str>,
+    ) -> Result<Oid, RepoError> {
+        let mut files: Vec<(&str, &[u8])> = vec![(MANIFEST_FILE, manifest)];
         files.extend(config.map(|text| (CONFIG_FILE, text.as_bytes())));
         self.tree_with(Some(base), &files)
     }
@@ -737,6 +747,19 @@ impl EnvRepo {
         commit: Oid,
         summary: &str,
     ) -> Result<(), RepoError> {
+        self.publish_state(profile, expected, commit, summary, None)
+    }
+
+    /// [`EnvRepo::publish`], for a writer that knows the sha256 of the commit's
+    /// `manifest.json`: the head memo takes it rather than reading the manifest back from git.
+    pub fn publish_state(
+        &self,
+        profile: &str,
+        expected: Option<Oid>,
+        commit: Oid,
+        summary: &str,
+        manifest_sha256: Option<&str>,
+    ) -> Result<(), RepoError> {
         let name = self.place.profile_ref(profile);
         let result = match expected {
             Some(old) => self
@@ -750,7 +773,7 @@ impl EnvRepo {
         };
         if result.is_ok() && self.current_profile().is_ok_and(|p| p == profile) {
             // The readers that come next find the new head's settings without a git read.
-            self.remember_head_files(commit);
+            self.remember_head_files(commit, manifest_sha256);
         }
         result.map_err(|e| {
             if expected.is_none() && e.code() == git2::ErrorCode::Exists {

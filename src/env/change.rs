@@ -10,7 +10,9 @@ use git2::Oid;
 
 use super::error::io;
 use super::scratch;
-use super::{EnvError, Environment, PHASES, Result, WriteLock, fault_point, pack_every};
+use super::{
+    EnvError, Environment, PHASES, Result, WriteLock, fault_point, manifest_digest, pack_every,
+};
 use crate::config::EnvConfig;
 use crate::events::{Event, EventKind};
 use crate::layout::{JOURNAL_FILE, SCRATCH_DIR, TREES_DIR};
@@ -148,7 +150,8 @@ impl Environment {
                 .tree
                 .as_ref()
                 .map(|t| self.root.join(TREES_DIR).join(t));
-            if let Some((dir, _)) = self.tree_to_switch_to(&manifest, made.as_deref())? {
+            let digest = manifest_digest(&manifest);
+            if let Some((dir, _)) = self.tree_to_switch_to(&manifest, &digest, made.as_deref())? {
                 self.switch_tree(&dir)?;
             }
             fault("after-switch");
@@ -229,7 +232,9 @@ impl WriteLock<'_> {
     pub fn fast_forward(&self, profile: &str, from: Oid, to: Oid, summary: &str) -> Result<()> {
         let target = self.repo.manifest_at(to)?;
         let new_tree = match profile == self.profile()? {
-            true => self.tree_to_switch_to(&target, None)?.map(|(dir, _)| dir),
+            true => self
+                .tree_to_switch_to(&target, &manifest_digest(&target), None)?
+                .map(|(dir, _)| dir),
             false => None,
         };
         let journal = Journal {
@@ -364,8 +369,11 @@ impl WriteLock<'_> {
         } = plan;
         let affects_live = switch_to || profile == self.profile()?;
         let started = Instant::now();
+        // Serialized and hashed once: the tree's mark, the commit and the head memo use both.
+        let manifest_bytes = target.to_bytes();
+        let digest = crate::digest::sha256_bytes(&manifest_bytes);
         let (new_tree, reused) = match affects_live {
-            true => match self.tree_to_switch_to(target, None)? {
+            true => match self.tree_to_switch_to(target, &digest, None)? {
                 Some((dir, reused)) => (Some(dir), reused),
                 None => (None, false),
             },
@@ -384,7 +392,7 @@ impl WriteLock<'_> {
         let state_tree =
             match self
                 .repo
-                .state_tree_with_config(parent, target, config_text.as_deref())
+                .state_tree_of_bytes(parent, &manifest_bytes, config_text.as_deref())
             {
                 Ok(t) => t,
                 Err(e) => {
@@ -423,9 +431,9 @@ impl WriteLock<'_> {
             return Err(e);
         }
         self.exclusively(|| {
-            if let Err(e) = self
-                .repo
-                .publish(&profile, expected, commit, &event.summary())
+            if let Err(e) =
+                self.repo
+                    .publish_state(&profile, expected, commit, &event.summary(), Some(&digest))
             {
                 discard(&new_tree);
                 let _ = fs::remove_file(self.journal_path());

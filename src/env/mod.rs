@@ -614,6 +614,5 @@ fn init_event(config: &EnvConfig) -> Event {
 
 /// The sha256 of a manifest's canonical bytes.
 pub fn manifest_digest(manifest: &Manifest) -> String {
-    use sha2::{Digest, Sha256};
-    hex::encode(Sha256::digest(manifest.to_bytes()))
+    crate::digest::sha256_bytes(&manifest.to_bytes())
 }

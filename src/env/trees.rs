@@ -103,16 +103,16 @@ impl Environment {
     pub(super) fn tree_to_switch_to(
         &self,
         manifest: &Manifest,
+        digest: &str,
         made: Option<&Path>,
     ) -> Result<Option<(PathBuf, bool)>> {
-        let digest = manifest_digest(manifest);
-        if tree_dir_matches(&self.tree_path(), &digest) {
+        if tree_dir_matches(&self.tree_path(), digest) {
             return Ok(None);
         }
-        if let Some(dir) = made.filter(|dir| tree_dir_matches(dir, &digest)) {
+        if let Some(dir) = made.filter(|dir| tree_dir_matches(dir, digest)) {
             return Ok(Some((dir.to_path_buf(), false)));
         }
-        self.tree_for_digest(manifest, &digest).map(Some)
+        self.tree_for_digest(manifest, digest).map(Some)
     }
 
     /// The finished trees in `.trees/` other than the live one, most recently used first.

@@ -45,20 +45,33 @@ impl EnvRepo {
         self.read_and_remember(&path, commit)
     }
 
-    /// Makes the memo of `commit`, which a writer has just made the head (best effort).
-    pub(super) fn remember_head_files(&self, commit: Oid) {
+    /// Makes the memo of `commit`, which a writer has just made the head, with the digest of
+    /// its manifest when the writer knows it (best effort).
+    pub(super) fn remember_head_files(&self, commit: Oid, manifest_sha256: Option<&str>) {
         let path = self.private_dir().join(HEAD_MEMO_FILE);
-        if let Err(e) = self.read_and_remember(&path, commit) {
+        if let Err(e) = self.remember(&path, commit, manifest_sha256) {
             tracing::debug!("no head memo for {commit}: {e}");
         }
     }
 
     fn read_and_remember(&self, path: &Path, commit: Oid) -> Result<HeadFiles, RepoError> {
+        self.remember(path, commit, None)
+    }
+
+    fn remember(
+        &self,
+        path: &Path,
+        commit: Oid,
+        manifest_sha256: Option<&str>,
+    ) -> Result<HeadFiles, RepoError> {
         let settings = self.read_file(commit, super::CONFIG_FILE)?;
-        let manifest_sha256 = match self.read_file(commit, MANIFEST_FILE) {
-            Ok(bytes) => Some(crate::digest::sha256_bytes(&bytes)),
-            Err(RepoError::MissingFile { .. }) => None,
-            Err(e) => return Err(e),
+        let manifest_sha256 = match manifest_sha256 {
+            Some(known) => Some(known.to_string()),
+            None => match self.read_file(commit, MANIFEST_FILE) {
+                Ok(bytes) => Some(crate::digest::sha256_bytes(&bytes)),
+                Err(RepoError::MissingFile { .. }) => None,
+                Err(e) => return Err(e),
+            },
         };
         let files = HeadFiles {
             settings: String::from_utf8_lossy(&settings).into_owned(),

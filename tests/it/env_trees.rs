@@ -303,9 +303,13 @@ fn the_head_memo_answers_only_for_the_commit_it_was_made_for() {
             .trim()
             .to_string()
     };
-    // The install left the memo of its own commit, so the first reader writes nothing.
+    // The install left the memo of its own commit, so the first reader writes nothing. The
+    // writer gave the digest of the manifest it committed.
     let written = std::fs::read_to_string(&memo).unwrap();
     assert!(written.contains(&head()), "{written}");
+    let committed = std::fs::read(lvm.env_dir().join("manifest.json")).unwrap();
+    let digest = lvm::digest::sha256_bytes(&committed);
+    assert!(written.contains(&digest), "{written} lacks {digest}");
     assert!(!String::from_utf8_lossy(&run(&lvm).stderr).contains(WARNING));
 
     // A hand-made commit of another state, then the memo of the old head put back: the memo
