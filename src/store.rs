@@ -186,6 +186,15 @@ pub struct StoredRock {
     pub meta: StoredMeta,
 }
 
+/// An entry [`Store::insert`] stored (or found there already, intact).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Inserted {
+    pub rock: StoredRock,
+    /// The digest of its files as [`crate::tree::hash_tree_files`] computes it, from the reads
+    /// the insert made anyway.
+    pub files_sha256: String,
+}
+
 /// Differences between an entry's files and its recorded hashes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct VerifyReport {
@@ -351,17 +360,24 @@ impl Store {
         }))
     }
 
-    /// Stores a copy of `staged_prefix` under `key`. Idempotent: when `key` is already stored
-    /// (also by a concurrent insert that finished first) the existing entry is returned and the
-    /// staged files are not used.
+    /// Stores a copy of `staged_prefix` under `key`, and gives the digest of its files from the
+    /// hashes the copy computed, so a caller needs no second read of them. Idempotent: when
+    /// `key` is already stored (also by a concurrent insert that finished first) and intact,
+    /// the existing entry is returned and the staged files are not used; one whose files no
+    /// longer match their hashes gives way to the staged files.
     pub fn insert(
         &self,
         key: &StoreKey,
         staged_prefix: &Path,
         meta: RockMeta,
-    ) -> Result<StoredRock, StoreError> {
+    ) -> Result<Inserted, StoreError> {
         match self.get(key) {
-            Ok(Some(existing)) => return Ok(existing),
+            Ok(Some(_)) => match self.intact(key)? {
+                Some(existing) => return Ok(existing),
+                None => {
+                    self.remove(key)?;
+                }
+            },
             Ok(None) => {}
             // An untrusted entry of an earlier lvm under the same key gives way to this build.
             Err(StoreError::Unbound { .. }) => {
@@ -380,15 +396,15 @@ impl Store {
             .tempdir_in(self.tmp_dir())
             .map_err(ctx("create a temporary directory in", &self.tmp_dir()))?;
         let prefix = tmp.path().join(PREFIX_DIR);
-        let (hashes, total_size) = copy_prefix(staged_prefix, &prefix)?;
+        let copied = copy_prefix(staged_prefix, &prefix)?;
         let stored_meta = StoredMeta {
             format: META_FORMAT.writes,
             key: key.clone(),
             name: meta.name,
             version: meta.version,
             created: Utc::now(),
-            files: hashes,
-            total_size,
+            files: copied.hashes,
+            total_size: copied.total_size,
             extra: meta.extra,
         };
         let meta_path = tmp.path().join(META_FILE);
@@ -408,21 +424,37 @@ impl Store {
         match fs::rename(tmp.path(), &dest) {
             Ok(()) => {
                 files::sync_dir(&self.root.join("rocks"))?;
-                Ok(StoredRock {
-                    key: key.clone(),
-                    prefix: dest.join(PREFIX_DIR),
-                    meta: stored_meta,
+                Ok(Inserted {
+                    rock: StoredRock {
+                        key: key.clone(),
+                        prefix: dest.join(PREFIX_DIR),
+                        meta: stored_meta,
+                    },
+                    files_sha256: copied.digest.finish(),
                 })
             }
             // Someone else stored the same key first: theirs wins, ours is discarded.
             Err(_) if dest.join(META_FILE).is_file() => {
                 files::remove_tree(tmp.path())?;
-                self.get(key)?.ok_or_else(|| {
-                    ctx("read", &dest)(io::Error::other("entry vanished during insert")).into()
+                self.intact(key)?.ok_or_else(|| {
+                    ctx("read", &dest)(io::Error::other("entry vanished or changed during insert"))
+                        .into()
                 })
             }
             Err(e) => Err(ctx("move the new entry into", &dest)(e).into()),
         }
+    }
+
+    /// The entry for `key` with the digest of its files, when it is present and its files
+    /// match their recorded hashes.
+    fn intact(&self, key: &StoreKey) -> Result<Option<Inserted>, StoreError> {
+        let Some(rock) = self.get(key)? else {
+            return Ok(None);
+        };
+        Ok(self
+            .verify(key)?
+            .files_sha256
+            .map(|files_sha256| Inserted { rock, files_sha256 }))
     }
 
     /// The keys of all entries, sorted. Names under `rocks/` that are not keys are ignored.
@@ -650,10 +682,20 @@ fn process_is_running(pid: u32) -> bool {
 
 /// Copies `src` into the new directory `dst` (symlinks resolved), returning the sha256 of every
 /// file and the total size. Copies are not flushed: the insert flushes the whole entry once.
-fn copy_prefix(src: &Path, dst: &Path) -> Result<(BTreeMap<String, String>, u64), StoreError> {
+/// What [`copy_prefix`] learnt of the files it copied.
+struct Copied {
+    /// sha256 of every file, by relative path.
+    hashes: BTreeMap<String, String>,
+    total_size: u64,
+    /// The digest [`crate::tree::hash_tree_files`] gives the copy, from the same reads.
+    digest: crate::tree::FilesDigest,
+}
+
+fn copy_prefix(src: &Path, dst: &Path) -> Result<Copied, StoreError> {
     fs::create_dir(dst).map_err(ctx("create", dst))?;
     let mut hashes = BTreeMap::new();
     let mut total = 0;
+    let mut digest = crate::tree::FilesDigest::default();
     for entry in files::list(src)? {
         let target = dst.join(&entry.rel);
         match entry.kind {
@@ -665,11 +707,16 @@ fn copy_prefix(src: &Path, dst: &Path) -> Result<(BTreeMap<String, String>, u64)
                     .map_err(ctx("set permissions of", &target))?;
                 let (hash, size) = files::sha256_file(&target)?;
                 total += size;
+                digest.add(&entry.rel, executable, size, &hash);
                 hashes.insert(entry.rel, hash);
             }
         }
     }
-    Ok((hashes, total))
+    Ok(Copied {
+        hashes,
+        total_size: total,
+        digest,
+    })
 }
 
 /// Makes every file and directory of a stored prefix read-only.

@@ -172,6 +172,24 @@ pub fn open(
 ) -> Result<Opened, EntryError> {
     let (meta, signed_by): (EntryMeta, String) =
         open_json(bytes, shown, SIGNED_PREFIX, &ENTRY_FORMAT, trusted)?;
+    check_meta(&meta, shown, wanted)?;
+    Ok(Opened { meta, signed_by })
+}
+
+/// Checks what an entry's metadata must be besides signed, wherever it was read (`entry.json`,
+/// or folded into a recipe record, `shown` names which): of a format this lvm reads, for the
+/// store key `wanted`, naming a rock file that cannot step out of its folder.
+pub(super) fn check_meta(
+    meta: &EntryMeta,
+    shown: &str,
+    wanted: &StoreKey,
+) -> Result<(), EntryError> {
+    ENTRY_FORMAT
+        .check(&meta.format)
+        .map_err(|unsupported| EntryError::Format {
+            entry: shown.to_string(),
+            unsupported: Box::new(unsupported),
+        })?;
     if meta.key != *wanted {
         return Err(EntryError::WrongKey {
             entry: shown.to_string(),
@@ -188,7 +206,7 @@ pub fn open(
             ),
         });
     }
-    Ok(Opened { meta, signed_by })
+    Ok(())
 }
 
 /// Checks that `signed` is signed by one of `trusted` (by name) and that the signature over
@@ -227,7 +245,8 @@ pub struct Inspected {
     pub signed_by: Option<String>,
     /// Signed by a key of `trusted_keys`, and the signature verifies.
     pub trusted: bool,
-    pub verdict: Result<(), EntryError>,
+    /// What [`open`] gives: the checked metadata, ready to fetch the rock with, or why not.
+    pub verdict: Result<Opened, EntryError>,
 }
 
 /// Reads `entry.json` as [`open`] does, keeping what it claims even when it is refused. Pure.
@@ -241,7 +260,7 @@ pub fn inspect(bytes: &[u8], shown: &str, wanted: &StoreKey, trusted: &[PublicKe
             .as_ref()
             .is_some_and(|s| verify_signature(s, shown, SIGNED_PREFIX, trusted).is_ok()),
         signed_by: signed.map(|s| s.signed_by),
-        verdict: open(bytes, shown, wanted, trusted).map(|_| ()),
+        verdict: open(bytes, shown, wanted, trusted),
     }
 }
 

@@ -294,26 +294,27 @@ impl Cache {
             .map_err(|cause| CacheError::Local { path: file, cause })
     }
 
-    /// Writes the recipe record `meta` unless the cache already has it signed by `signer`.
-    /// Called after the entry it names is uploaded, so a reader never finds a record whose
-    /// entry is not there yet.
+    /// Writes the recipe record `meta` unless the cache already has it signed by `signer`;
+    /// whether it wrote it. Called after the entry it names is uploaded, so a reader never
+    /// finds a record whose entry is not there yet.
     pub fn push_recipe(
         &self,
         meta: &RecipeMeta,
         signer: &SecretKey,
         scratch: &Path,
-    ) -> Result<Pushed, CacheError> {
+    ) -> Result<bool, CacheError> {
         match self.recipe(&meta.recipe, &[signer.public()], scratch) {
-            Ok(Some(found)) if found.meta == *meta => return Ok(Pushed::AlreadyThere),
-            // Missing, another signer's, damaged or naming another build: replaced.
+            Ok(Some(found)) if found.meta == *meta => return Ok(false),
+            // Missing, another signer's, damaged, naming another build or of an older format
+            // (without the entry's metadata folded in): replaced.
             Ok(_) | Err(CacheError::RecipeRefused { .. }) => {}
             Err(e) => return Err(e),
         }
-        let bytes = recipe::seal(meta, signer);
-        self.put(&recipe::recipe_object(&meta.recipe), &bytes)?;
-        Ok(Pushed::Uploaded {
-            bytes: bytes.len() as u64,
-        })
+        self.put(
+            &recipe::recipe_object(&meta.recipe),
+            &recipe::seal(meta, signer),
+        )?;
+        Ok(true)
     }
 
     /// Fetches the entry for `key` into a new folder in `scratch`: `None` when the cache has
@@ -325,19 +326,43 @@ impl Cache {
         trusted: &[PublicKey],
         scratch: &Path,
     ) -> Result<Option<Fetched>, CacheError> {
-        let Some(Opened { meta, signed_by }) = self.entry(key, trusted, scratch)? else {
+        let Some(opened) = self.entry(key, trusted, scratch)? else {
             return Ok(None);
         };
+        self.fetch_opened(opened, scratch).map(Some)
+    }
+
+    /// The rock of an entry whose `entry.json` checked out (see [`Cache::entry`]), fetched and
+    /// checked as [`Cache::fetch_rock`] does; a rock the cache lacks is refused, since its own
+    /// metadata says it is there.
+    pub fn fetch_opened(&self, opened: Opened, scratch: &Path) -> Result<Fetched, CacheError> {
+        let entry = format!("{}/{}", self.url, entry::entry_object(&opened.meta.key));
+        let file = opened.meta.rock.file.clone();
+        self.fetch_rock(opened, scratch)?.ok_or_else(|| {
+            self.refused(EntryError::Tampered {
+                entry,
+                file,
+                problem: "is missing from the cache".to_string(),
+            })
+        })
+    }
+
+    /// Downloads the rock that checked, signed entry metadata names (from `entry.json`, or
+    /// folded into a recipe record) into a new folder in `scratch`, with the signed size as its
+    /// limit, and checks its sha256 and every unpacked file's hash against that metadata.
+    /// `None` when the cache has no such rock.
+    pub fn fetch_rock(
+        &self,
+        Opened { meta, signed_by }: Opened,
+        scratch: &Path,
+    ) -> Result<Option<Fetched>, CacheError> {
+        let key = &meta.key;
         let work = tempdir(scratch)?;
         let object = entry::rock_object(key, &meta.rock.file);
         let rock = work.path().join(&meta.rock.file);
         let limit = meta.rock.size.min(MAX_ROCK_BYTES);
         if !self.get(&object, &rock, limit, None)? {
-            return Err(self.refused(EntryError::Tampered {
-                entry: format!("{}/{}", self.url, entry::entry_object(key)),
-                file: meta.rock.file.clone(),
-                problem: "is missing from the cache".to_string(),
-            }));
+            return Ok(None);
         }
         let shown = format!("{}/{object}", self.url);
         let (sha, size) =
@@ -371,7 +396,8 @@ impl Cache {
 
     /// Uploads an entry: the rock first, then the signed metadata that makes it visible, so a
     /// reader never finds metadata without its rock. `Pushed::AlreadyThere` when the cache
-    /// already has an entry for the key that `signer` signed.
+    /// already has an entry for the key that `signer` signed, with that entry's metadata (its
+    /// rock may be another build of the same inputs), which is what a recipe record folds in.
     pub fn push(
         &self,
         meta: &EntryMeta,
@@ -388,7 +414,7 @@ impl Cache {
             });
         }
         match self.entry(&meta.key, &[signer.public()], scratch) {
-            Ok(Some(_)) => return Ok(Pushed::AlreadyThere),
+            Ok(Some(there)) => return Ok(Pushed::AlreadyThere(Box::new(there.meta))),
             // Missing, or an entry this key did not sign (or a damaged one): replaced.
             Ok(None) | Err(CacheError::Refused { .. }) => {}
             Err(e) => return Err(e),
@@ -421,10 +447,13 @@ pub struct Fetched {
 }
 
 /// What a push did with one entry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Pushed {
-    Uploaded { bytes: u64 },
-    AlreadyThere,
+    Uploaded {
+        bytes: u64,
+    },
+    /// The cache had it, signed by the same key: the metadata it holds.
+    AlreadyThere(Box<EntryMeta>),
 }
 
 fn tempdir(scratch: &Path) -> Result<tempfile::TempDir, CacheError> {

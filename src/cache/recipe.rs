@@ -1,18 +1,21 @@
 //! A recipe record: a signed note in a cache, addressed by everything a store key covers except
-//! the source bytes, that names the source digest its signer built from and the store key it got.
-//! It lets an install form the store key without downloading the source (`docs/cache.md`).
+//! the source bytes, that names the source digest its signer built from, the store key it got and
+//! (format 1.1 on) that entry's metadata. It lets an install form the store key without
+//! downloading the source, and fetch the entry's rock without reading its `entry.json`
+//! (`docs/cache.md`).
 
 use serde::{Deserialize, Serialize};
 
-use super::entry::{self, EntryError};
+use super::entry::{self, EntryError, EntryMeta};
 use super::keys::{PublicKey, SecretKey};
 use crate::format_version::{Format, FormatVersion};
 use crate::store::StoreKey;
 
-/// The recipe record layouts this lvm writes and reads.
+/// The recipe record layouts this lvm writes and reads: 1.1 folds in the entry's metadata
+/// (`entry`), which readers of 1.0 ignore.
 pub const RECIPE_FORMAT: Format = Format {
     name: "cache recipe record format",
-    writes: FormatVersion::new(1, 0, 0),
+    writes: FormatVersion::new(1, 1, 0),
     reads: "^1",
 };
 /// What a recipe record's signature covers: this domain tag, then the metadata's exact JSON,
@@ -63,6 +66,11 @@ pub struct RecipeMeta {
     /// The commit the signer's git source was checked out at; empty for an archive.
     #[serde(default)]
     pub source_commit: String,
+    /// The metadata of the entry under `key`, the same the signer put in its `entry.json`:
+    /// with it an install downloads the rock right away, one request fewer per package.
+    /// Absent from records written before format 1.1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entry: Option<EntryMeta>,
 }
 
 /// A recipe record whose signature checked out, with the name of the key that signed it.
@@ -83,8 +91,9 @@ pub fn seal(meta: &RecipeMeta, key: &SecretKey) -> Vec<u8> {
 }
 
 /// The metadata of a recipe record (`shown` names it in errors) once its signature by one of
-/// `trusted` verifies, it is of a format this lvm reads, stands for `wanted` and names a
-/// source digest.
+/// `trusted` verifies, it is of a format this lvm reads, stands for `wanted`, names a source
+/// digest and, when it folds in an entry's metadata, that metadata passes the checks of an
+/// `entry.json` for the store key the record names.
 pub fn open(
     bytes: &[u8],
     shown: &str,
@@ -106,6 +115,9 @@ pub fn open(
             problem: "it names neither a source sha256 nor a commit".to_string(),
         });
     }
+    if let Some(folded) = &meta.entry {
+        entry::check_meta(folded, shown, &meta.key)?;
+    }
     Ok(OpenedRecipe { meta, signed_by })
 }
 
@@ -122,7 +134,72 @@ mod tests {
             version: "1.0-1".into(),
             source_sha256: crate::digest::sha256_bytes(b"archive"),
             source_commit: String::new(),
+            entry: None,
         }
+    }
+
+    /// [`meta`] with the metadata of its entry folded in.
+    fn folded(recipe: &RecipeKey) -> RecipeMeta {
+        let mut meta = meta(recipe);
+        meta.entry = Some(EntryMeta {
+            format: entry::ENTRY_FORMAT.writes,
+            key: meta.key.clone(),
+            name: "foo".into(),
+            version: "1.0-1".into(),
+            lua: "5.4".into(),
+            platform: "linux-x86_64".into(),
+            rock: entry::RockFile {
+                file: "foo-1.0-1.linux-x86_64.rock".into(),
+                sha256: crate::digest::sha256_bytes(b"rock"),
+                size: 4,
+            },
+            files: [("lua/foo.lua".to_string(), crate::digest::sha256_bytes(b"x"))].into(),
+            extra: Default::default(),
+        });
+        meta
+    }
+
+    #[test]
+    fn a_folded_entry_is_signed_with_the_record_and_checked_as_an_entry() {
+        let recipe = RecipeKey::compute(&[("rockspec", "a")]);
+        let signer = SecretKey::generate("team").unwrap();
+        let bytes = seal(&folded(&recipe), &signer);
+        let opened = open(&bytes, "r", &recipe, &[signer.public()]).unwrap();
+        assert_eq!(opened.meta, folded(&recipe));
+        // A folded rock hash changed under the signature: the record no longer verifies.
+        let text = String::from_utf8(bytes).unwrap();
+        let rock_sha = crate::digest::sha256_bytes(b"rock");
+        let changed = text.replace(&rock_sha, &crate::digest::sha256_bytes(b"evil"));
+        assert_ne!(changed, text);
+        let err = open(changed.as_bytes(), "r", &recipe, &[signer.public()]).unwrap_err();
+        assert!(matches!(err, EntryError::BadSignature { .. }), "{err}");
+        // Signed, but the folded entry is of another store key than the record names.
+        let mut other = folded(&recipe);
+        other.entry.as_mut().unwrap().key = StoreKey::compute(&[("lua", "5.1")]);
+        let err = open(&seal(&other, &signer), "r", &recipe, &[signer.public()]).unwrap_err();
+        assert!(matches!(err, EntryError::WrongKey { .. }), "{err}");
+        // Signed, but its rock file would step out of the entry's folder.
+        let mut escaping = folded(&recipe);
+        escaping.entry.as_mut().unwrap().rock.file = "../x.rock".into();
+        let err = open(&seal(&escaping, &signer), "r", &recipe, &[signer.public()]).unwrap_err();
+        assert!(
+            err.to_string().contains("is not NAME-VERSION.ARCH.rock"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn records_of_format_1_0_still_open_without_a_folded_entry() {
+        // The exact text an lvm of format 1.0 signed: no `entry`.
+        let recipe = RecipeKey::compute(&[("rockspec", "a")]);
+        let signer = SecretKey::generate("team").unwrap();
+        let mut old = serde_json::to_value(meta(&recipe)).unwrap();
+        old["format"] = "1.0.0".into();
+        assert!(old.get("entry").is_none());
+        let bytes = entry::seal_json(SIGNED_PREFIX, &old, &signer);
+        let opened = open(&bytes, "r", &recipe, &[signer.public()]).unwrap();
+        assert_eq!(opened.meta.entry, None);
+        assert_eq!(opened.meta.source_sha256, meta(&recipe).source_sha256);
     }
 
     #[test]

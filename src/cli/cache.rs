@@ -37,7 +37,11 @@ Examples:
     #[command(after_help = "\
 Examples:
   lvm cache pull                           from the caches setting, in order
-  lvm cache pull --from https://cache.example.org/lvm")]
+  lvm cache pull --from https://cache.example.org/lvm
+
+Exit status: 0 when every build the store lacked was fetched or is missing from the caches;
+1 when a cache holds an entry that was refused (an untrusted key, a signature or file that
+does not check out), or a cache cannot be read.")]
     Pull(ReadArgs),
     /// Which of the environment's packages each cache holds, signed by a trusted key; with
     /// --all (or outside every environment), every entry of the cache.
@@ -45,16 +49,24 @@ Examples:
 Examples:
   lvm cache list
   lvm cache list --from s3://team-builds/lvm --json
-  lvm cache list --all --from file:///srv/lvm-cache   every entry, whoever pushed it")]
+  lvm cache list --all --from file:///srv/lvm-cache   every entry, whoever pushed it
+
+Exit status: 0 when the caches could be listed, also when an entry is signed by a key that is
+not in trusted_keys (shown as untrusted, with the key: an install ignores it); 1 when an entry
+does not check out (refused: a signature that fails, an entry of another build; with --all
+also unreadable), or a cache cannot be read. `lvm cache verify` fails on untrusted entries.")]
     List(CheckArgs),
     /// Download the environment's entries from each cache and check their signature and every
-    /// file hash; with --all (or outside every environment), every entry of the cache. Exits 1
-    /// when an entry does not check out.
+    /// file hash; with --all (or outside every environment), every entry of the cache.
     #[command(after_help = "\
 Examples:
   lvm cache verify
   lvm cache verify --from file:///srv/lvm-cache luasocket
-  lvm cache verify --all --from s3://team-builds/lvm --json")]
+  lvm cache verify --all --from s3://team-builds/lvm --json
+
+Exit status: 0 when every entry checked out (ok) or is missing; 1 when one does not (refused:
+signed by a key not in trusted_keys, a signature, the rock or a file that does not match;
+with --all also unreadable), or a cache cannot be read.")]
     Verify(CheckArgs),
     /// Signing keys.
     #[command(after_help = "\
@@ -73,7 +85,7 @@ pub struct ReadArgs {
     #[arg(long, visible_alias = "cache", value_name = "URL")]
     from: Option<String>,
     /// Print a JSON array: per cache (cache), each package's name, version, store_key, status
-    /// (fetched, present, ok, missing, refused), detail and bytes.
+    /// (fetched, present, ok, missing, untrusted, refused), detail and bytes.
     #[arg(long)]
     json: bool,
 }
@@ -146,7 +158,8 @@ pub fn exec(ctx: &Context, command: CacheCommand) -> Result<i32> {
 type ReadOperation =
     fn(&lvm::env::Environment, &[String], Option<&str>) -> lvm::ops::Result<Vec<CacheReport>>;
 
-/// Runs pull, list or verify and prints its reports; exits 1 when an entry was refused.
+/// Runs pull, list or verify and prints its reports; exits 1 when an entry was refused (an
+/// `untrusted` one in a listing is not refused).
 fn read_command(ctx: &Context, args: ReadArgs, operation: ReadOperation) -> Result<i32> {
     read_command_in(ctx, &ctx.open()?, args, operation)
 }

@@ -9,10 +9,11 @@ use std::time::Instant;
 
 use serde::Serialize;
 
+use crate::cache::entry::{EntryError, EntryMeta, Opened};
 use crate::cache::keys::{PublicKey, SecretKey};
 use crate::cache::recipe::{RECIPE_FORMAT, RecipeKey, RecipeMeta};
 use crate::cache::s3::S3Settings;
-use crate::cache::{Cache, CacheError, Pushed};
+use crate::cache::{Cache, CacheError, Fetched, Pushed};
 use crate::config::EnvConfig;
 use crate::env::{Environment, Home};
 use crate::errors::error_text;
@@ -20,7 +21,7 @@ use crate::fetch::FetchOptions;
 use crate::manifest::Package;
 use crate::ops::{Error, Result};
 use crate::report::Reporter;
-use crate::store::{Pins, RockMeta, Store, StoreKey, StoredRock};
+use crate::store::{Inserted, Pins, RockMeta, Store, StoreKey, StoredRock};
 
 /// The store metadata entries that record where a build came from when a cache supplied it.
 pub const FROM_CACHE_KEY: &str = "from_cache";
@@ -105,41 +106,85 @@ impl Caches {
     }
 
     /// Looks `key` up in each cache in turn and inserts the first entry that checks out into
-    /// the store. A cache that fails (down, slow, refused entry) is a note and lvm goes on to
-    /// the next one, then builds: only the store can fail this.
+    /// the store, with the digest of its files. A cache that fails (down, slow, refused entry)
+    /// is a note and lvm goes on to the next one, then builds: only the store can fail this.
     pub(in crate::ops) fn fetch_into_store(
         &self,
         store: &Store,
         pins: &Pins,
         key: &StoreKey,
         scratch: &Path,
-    ) -> Result<Option<StoredRock>> {
+    ) -> Result<Option<Inserted>> {
+        self.fetch_vouched_into_store(store, pins, key, None, scratch)
+    }
+
+    /// [`Caches::fetch_into_store`], where `vouched` is the trusted recipe record that named
+    /// `key`, if one did: when it folds in the entry's metadata, the rock is asked of the
+    /// record's cache right away, without its `entry.json` (two requests a package with the
+    /// record's, not three). A rock that cache
+    /// lacks sends lvm to the other caches; one that does not match the record (say, pushed
+    /// since by another builder) is a note, and the entries' own metadata is read.
+    pub(in crate::ops) fn fetch_vouched_into_store(
+        &self,
+        store: &Store,
+        pins: &Pins,
+        key: &StoreKey,
+        vouched: Option<&FoundRecipe>,
+        scratch: &Path,
+    ) -> Result<Option<Inserted>> {
         if self.trusted.is_empty() {
             return Ok(None);
         }
-        for cache in self.up() {
+        let mut lacking = None;
+        if let Some(found) = vouched
+            && let Some(entry) = found.meta.entry.as_ref().filter(|e| e.key == *key)
+            && let Some(cache) = self.up().find(|c| c.url() == found.cache)
+        {
             let started = Instant::now();
-            let fetched = match cache.fetch(key, &self.trusted, scratch) {
-                Ok(Some(fetched)) => fetched,
-                Ok(None) => continue,
-                Err(e) => {
-                    self.failed(cache, &e, "building it instead");
-                    continue;
-                }
+            let opened = Opened {
+                meta: entry.clone(),
+                signed_by: found.signed_by.clone(),
             };
-            let stored = insert_fetched(store, pins, key, cache, &fetched)?;
-            self.hits.lock().expect("not poisoned").insert(
-                key.clone(),
-                CacheHit {
-                    cache: cache.url().to_string(),
-                    signed_by: fetched.signed_by,
-                    bytes: fetched.bytes,
-                    ms: started.elapsed().as_millis() as u64,
-                },
-            );
-            return Ok(Some(stored));
+            match cache.fetch_rock(opened, scratch) {
+                Ok(Some(fetched)) => return self.take(store, pins, cache, fetched, started),
+                // The record outlived its entry there: its `entry.json` is gone too.
+                Ok(None) => lacking = Some(cache.url()),
+                Err(e) => self.failed(cache, &e, "reading its entry.json instead"),
+            }
+        }
+        for cache in self.up().filter(|c| Some(c.url()) != lacking) {
+            let started = Instant::now();
+            match cache.fetch(key, &self.trusted, scratch) {
+                Ok(Some(fetched)) => return self.take(store, pins, cache, fetched, started),
+                Ok(None) => {}
+                Err(e) => self.failed(cache, &e, "building it instead"),
+            }
         }
         Ok(None)
+    }
+
+    /// Inserts an entry fetched from `cache` (asked at `started`) into the store and counts it
+    /// as a hit of that cache.
+    fn take(
+        &self,
+        store: &Store,
+        pins: &Pins,
+        cache: &Cache,
+        fetched: Fetched,
+        started: Instant,
+    ) -> Result<Option<Inserted>> {
+        let key = fetched.meta.key.clone();
+        let inserted = insert_fetched(store, pins, &key, cache, &fetched)?;
+        self.hits.lock().expect("not poisoned").insert(
+            key,
+            CacheHit {
+                cache: cache.url().to_string(),
+                signed_by: fetched.signed_by,
+                bytes: fetched.bytes,
+                ms: started.elapsed().as_millis() as u64,
+            },
+        );
+        Ok(Some(inserted))
     }
 
     /// The caches not found down so far in this command, in order.
@@ -304,8 +349,8 @@ fn insert_fetched(
     pins: &Pins,
     key: &StoreKey,
     cache: &Cache,
-    fetched: &crate::cache::Fetched,
-) -> Result<StoredRock> {
+    fetched: &Fetched,
+) -> Result<Inserted> {
     pins.pin(key)?;
     // Only what describes the build: a signer cannot make the store claim another origin or
     // linked files.
@@ -384,7 +429,8 @@ pub struct PackageRow {
     pub name: String,
     pub version: String,
     pub store_key: String,
-    /// `uploaded`, `present`, `fetched`, `in-store`, `ok`, `missing`, `refused`, `skipped`.
+    /// `uploaded`, `present`, `fetched`, `in-store`, `ok`, `missing`, `untrusted`, `refused`,
+    /// `skipped`.
     pub status: String,
     /// Why, for `refused` and `skipped`.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -493,7 +539,7 @@ pub fn push(
             continue;
         };
         let rock = crate::ops::publish::binary_rock(&stored.prefix, name, &package.version)?;
-        let meta = crate::cache::entry::EntryMeta {
+        let meta = EntryMeta {
             format: crate::cache::entry::ENTRY_FORMAT.writes,
             key: stored.key.clone(),
             name: name.clone(),
@@ -514,13 +560,20 @@ pub fn push(
             extra: provenance_free(&stored.meta.extra),
         };
         let mut done = row(name, package, "uploaded", None);
-        match cache.push(&meta, &rock.bytes, &signer, scratch.path())? {
-            Pushed::Uploaded { bytes } => done.bytes = Some(bytes),
-            Pushed::AlreadyThere => done.status = "present".to_string(),
-        }
+        let there = match cache.push(&meta, &rock.bytes, &signer, scratch.path())? {
+            Pushed::Uploaded { bytes } => {
+                done.bytes = Some(bytes);
+                meta
+            }
+            Pushed::AlreadyThere(there) => {
+                done.status = "present".to_string();
+                *there
+            }
+        };
         // After the entry, so a reader never finds a record whose entry is missing; an entry
-        // already there gets the record an older lvm did not write.
-        if let Some(recipe) = recipe_record(&meta) {
+        // already there gets the record an older lvm did not write (or one without the
+        // entry's metadata folded in). The record folds in what the cache holds.
+        if let Some(recipe) = recipe_record(&there) {
             cache.push_recipe(&recipe, &signer, scratch.path())?;
         }
         rows.push(done);
@@ -531,9 +584,10 @@ pub fn push(
     })
 }
 
-/// The recipe record for an entry, when its build recorded a recipe (a source a record may
-/// vouch for) and the source digest it was built from. Pure.
-fn recipe_record(entry: &crate::cache::entry::EntryMeta) -> Option<RecipeMeta> {
+/// The recipe record for an entry, with the entry's metadata folded in, when its build
+/// recorded a recipe (a source a record may vouch for) and the source digest it was built
+/// from. Pure.
+fn recipe_record(entry: &EntryMeta) -> Option<RecipeMeta> {
     let recipe = RecipeKey::parse(entry.extra.get(RECIPE_KEY)?)?;
     let field = |name: &str| entry.extra.get(name).cloned().unwrap_or_default();
     let (source_sha256, source_commit) = (field("source_sha256"), field("source_commit"));
@@ -548,6 +602,7 @@ fn recipe_record(entry: &crate::cache::entry::EntryMeta) -> Option<RecipeMeta> {
         version: entry.version.clone(),
         source_sha256,
         source_commit,
+        entry: Some(entry.clone()),
     })
 }
 
@@ -620,8 +675,9 @@ pub fn pull(env: &Environment, names: &[String], from: Option<&str>) -> Result<V
 }
 
 /// `lvm cache list [--from URL] [NAME...]`: which of the environment's packages each cache holds
-/// (`present`: an entry signed by a trusted key for the package's store key; `refused`: an
-/// entry that does not check out, with why; `missing`).
+/// (`present`: an entry signed by a trusted key for the package's store key; `untrusted`: one
+/// signed by a key not in `trusted_keys`, naming it; `refused`: an entry that does not check
+/// out, with why; `missing`).
 pub fn list(env: &Environment, names: &[String], from: Option<&str>) -> Result<Vec<CacheReport>> {
     check_each(env, names, from, false)
 }
@@ -665,6 +721,15 @@ fn check_each(
                     done.bytes = bytes;
                 }
                 Ok(None) => {}
+                // Listing, another builder's entry is a fact about the cache, not a fault:
+                // shown with its key; `verify` and an install refuse it.
+                Err(CacheError::Refused {
+                    source: untrusted @ EntryError::Untrusted { .. },
+                    ..
+                }) if !whole => {
+                    done.status = "untrusted".to_string();
+                    done.detail = Some(error_text(&untrusted));
+                }
                 Err(e @ (CacheError::Refused { .. } | CacheError::Unpack { .. })) => {
                     done.status = "refused".to_string();
                     done.detail = Some(error_text(&e));

@@ -222,26 +222,30 @@ fn listed(reading: &Reading, key: &StoreKey) -> Option<EntryRow> {
         Ok(started) => started?,
         Err(row) => return Some(row),
     };
-    match &seen.verdict {
-        Ok(()) => row.status = "trusted".to_string(),
+    match seen.verdict {
+        Ok(_) => row.status = "trusted".to_string(),
         Err(EntryError::Untrusted { .. }) => row.status = "untrusted".to_string(),
-        Err(_) => refuse(&mut row, reading.cache, seen.verdict),
+        Err(source) => refuse(&mut row, reading.cache, source),
     }
     Some(row)
 }
 
-/// `verify --all` of one entry: fetched and checked in full when a trusted key signed it.
+/// `verify --all` of one entry: fetched and checked in full when a trusted key signed it. Its
+/// `entry.json` is read once: the inspection's checked metadata names the rock to fetch.
 fn verified(reading: &Reading, key: &StoreKey) -> Option<EntryRow> {
     let (mut row, seen) = match started(reading, key) {
         Ok(started) => started?,
         Err(row) => return Some(row),
     };
-    if seen.verdict.is_err() {
-        refuse(&mut row, reading.cache, seen.verdict);
-        return Some(row);
-    }
-    let fetched = match reading.cache.fetch(key, reading.trusted, reading.scratch) {
-        Ok(fetched) => fetched?,
+    let opened = match seen.verdict {
+        Ok(opened) => opened,
+        Err(source) => {
+            refuse(&mut row, reading.cache, source);
+            return Some(row);
+        }
+    };
+    let fetched = match reading.cache.fetch_opened(opened, reading.scratch) {
+        Ok(fetched) => fetched,
         Err(e @ (CacheError::Refused { .. } | CacheError::Unpack { .. })) => {
             row.status = "refused".to_string();
             row.detail = detail(&error_text(&e));
@@ -301,16 +305,14 @@ fn row_of(key: &StoreKey, seen: &Inspected) -> EntryRow {
     }
 }
 
-/// Marks `row` refused with the reason `verdict` gives.
-fn refuse(row: &mut EntryRow, cache: &Cache, verdict: std::result::Result<(), EntryError>) {
+/// Marks `row` refused for the reason `source`.
+fn refuse(row: &mut EntryRow, cache: &Cache, source: EntryError) {
     row.status = "refused".to_string();
-    if let Err(source) = verdict {
-        let error = CacheError::Refused {
-            cache: cache.url().to_string(),
-            source,
-        };
-        row.detail = detail(&error_text(&error));
-    }
+    let error = CacheError::Refused {
+        cache: cache.url().to_string(),
+        source,
+    };
+    row.detail = detail(&error_text(&error));
 }
 
 /// The row of an entry the cache failed to send.

@@ -264,7 +264,7 @@ fn a_tampered_rock_is_refused_naming_it_and_lvm_builds_instead() {
 #[test]
 fn an_entry_signed_by_an_untrusted_key_is_refused() {
     let tmp = tempfile::tempdir().unwrap();
-    let (server, cache, _, _, _) = pushed_folder(tmp.path());
+    let (server, cache, dir, public, key) = pushed_folder(tmp.path());
     let stranger = Lvm::new();
     let other_key = stranger.ok(&["cache", "key", "generate", "--name", "someone-else"]);
     let consumer = fresh(&server);
@@ -279,6 +279,30 @@ fn an_entry_signed_by_an_untrusted_key_is_refused() {
     );
     let outcome: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(outcome["builds"], 1, "{outcome}");
+    // A listing shows the entry as another key's and succeeds; verify refuses it and fails.
+    let out = run_with(&consumer, &vars, &["cache", "list", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(statuses(&json[0]), ["cmath untrusted"]);
+    let detail = json[0]["packages"][0]["detail"].as_str().unwrap();
+    assert!(detail.contains("signed by key 'team-1'"), "{detail}");
+    let out = run_with(&consumer, &vars, &["cache", "verify"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("cmath 1.0-1: refused"));
+    // An entry whose signature fails under a trusted key: the listing fails too.
+    let entry = dir.join(&key).join("entry.json");
+    let text = std::fs::read_to_string(&entry).unwrap();
+    std::fs::write(&entry, text.replace("\\\"1.0-1\\\"", "\\\"1.0-2\\\"")).unwrap();
+    assert_ne!(std::fs::read_to_string(&entry).unwrap(), text);
+    let trusting = [
+        ("LVM_CACHES", cache.as_str()),
+        ("LVM_TRUSTED_KEYS", public.as_str()),
+    ];
+    let out = run_with(&consumer, &trusting, &["cache", "list"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let listed = String::from_utf8_lossy(&out.stdout);
+    assert!(listed.contains("cmath 1.0-1: refused"), "{listed}");
+    assert!(listed.contains("the signature does not verify"), "{listed}");
     // No trusted key at all: the caches are not read, and lvm says why once.
     let consumer = fresh(&server);
     let (_, err) = ok_with(
@@ -1195,4 +1219,166 @@ fn a_push_adds_recipe_records_to_entries_already_there() {
     pushed.rocks.respond_404(CMATH_SOURCE);
     let (_, outcome, _) = install_cmath(&pushed, &[]);
     assert_eq!(outcome["builds"], 0, "{outcome}");
+}
+
+/// The HTTP cache serving a pushed folder: its server, which counts requests per path.
+fn served_cache(pushed: &HttpPushed) -> TestServer {
+    TestServer::serve(&pushed.dir)
+}
+
+/// The path of `file` in a served folder cache.
+fn cache_path(dir: &Path, file: &Path) -> String {
+    format!("/{}", file.strip_prefix(dir).unwrap().display())
+}
+
+/// Installs cmath in a fresh home from the pushed folder served over HTTP, with no compiler
+/// on PATH; returns the outcome, stderr, and what the cache server was asked: the recipe
+/// record, `entry.json`, the rock, and every request.
+fn install_cmath_over_http(pushed: &HttpPushed) -> (serde_json::Value, String, [usize; 4]) {
+    let cache = served_cache(pushed);
+    let record = cache_path(&pushed.dir, &cmath_record(&pushed.dir));
+    let entry = format!("/{}/entry.json", pushed.key);
+    let rock = format!(
+        "/{}/cmath-1.0-1.{}.rock",
+        pushed.key,
+        lvm::platform::rock_arch()
+    );
+    let consumer = fresh(&pushed.server);
+    let path = empty_path(&consumer);
+    let vars = [
+        ("LVM_CACHES", cache.url()),
+        ("LVM_TRUSTED_KEYS", pushed.public.clone()),
+        ("PATH", path.to_str().unwrap().to_string()),
+    ];
+    let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (out, err) = ok_with(&consumer, &vars, &["install", "cmath", "--json"]);
+    let outcome: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let lua = stdout_ok(&consumer.lua("print(require('cmath').gcd(12, 18))"));
+    assert_eq!(lua.trim(), "6");
+    let asked = [
+        cache.requests(&record),
+        cache.requests(&entry),
+        cache.requests(&rock),
+        cache.total_requests(),
+    ];
+    (outcome, err, asked)
+}
+
+#[test]
+fn a_hit_through_a_recipe_record_costs_two_requests() {
+    let pushed = http_pushed();
+    // The record carries the entry's metadata, signed with it.
+    let record = std::fs::read_to_string(cmath_record(&pushed.dir)).unwrap();
+    let signed: serde_json::Value = serde_json::from_str(&record).unwrap();
+    let meta: lvm::cache::recipe::RecipeMeta =
+        serde_json::from_str(signed["meta"].as_str().unwrap()).unwrap();
+    let folded = meta.entry.expect("the entry's metadata folded in");
+    assert_eq!(folded.key.as_str(), pushed.key);
+    pushed.rocks.respond_404(CMATH_SOURCE);
+    let (outcome, err, asked) = install_cmath_over_http(&pushed);
+    assert!(!err.contains("warning"), "{err}");
+    assert_eq!(outcome["builds"], 0, "{outcome}");
+    // The record and the rock: `entry.json` is not read.
+    assert_eq!(asked, [1, 0, 1, 2], "record, entry.json, rock, all");
+}
+
+/// Re-signs cmath's recipe record with the builder's key as an lvm of format 1.0 wrote it:
+/// without the entry's metadata.
+fn write_record_of_format_1_0(pushed: &HttpPushed) {
+    let record = cmath_record(&pushed.dir);
+    let signed: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&record).unwrap()).unwrap();
+    let mut meta: serde_json::Value =
+        serde_json::from_str(signed["meta"].as_str().unwrap()).unwrap();
+    meta.as_object_mut().unwrap().remove("entry");
+    meta["format"] = "1.0.0".into();
+    let meta: lvm::cache::recipe::RecipeMeta = serde_json::from_value(meta).unwrap();
+    let key_file = pushed.builder.home().join("cache-signing.key");
+    let signer = lvm::cache::keys::SecretKey::load(&key_file).unwrap();
+    let bytes = lvm::cache::recipe::seal(&meta, &signer);
+    assert!(!String::from_utf8_lossy(&bytes).contains("\\\"entry\\\""));
+    std::fs::write(&record, bytes).unwrap();
+}
+
+#[test]
+fn an_older_record_without_the_entry_folded_in_still_installs() {
+    let pushed = http_pushed();
+    write_record_of_format_1_0(&pushed);
+    pushed.rocks.respond_404(CMATH_SOURCE);
+    let (outcome, err, asked) = install_cmath_over_http(&pushed);
+    assert!(!err.contains("warning"), "{err}");
+    assert_eq!(outcome["builds"], 0, "{outcome}");
+    // The record names the store key; `entry.json` gives the rock, as before.
+    assert_eq!(asked, [1, 1, 1, 3], "record, entry.json, rock, all");
+    // Pushing again folds the entry in, and the next install is two requests again.
+    let report = push_json(&pushed.builder, &[], &pushed.cache);
+    assert_eq!(statuses(&report), ["cmath present", "strutil present"]);
+    let (outcome, _, asked) = install_cmath_over_http(&pushed);
+    assert_eq!(outcome["builds"], 0, "{outcome}");
+    assert_eq!(asked, [1, 0, 1, 2], "record, entry.json, rock, all");
+}
+
+#[test]
+fn a_rock_swapped_under_rewritten_metadata_is_refused_and_built() {
+    let pushed = http_pushed();
+    let rock_name = format!("cmath-1.0-1.{}.rock", lvm::platform::rock_arch());
+    let rock = pushed.dir.join(&pushed.key).join(&rock_name);
+    let real = std::fs::read(&rock).unwrap();
+    // A hostile cache: other code in the rock, and the folded data of the record (and the
+    // entry's metadata) rewritten to its sha256 and size, under the old signatures.
+    let evil = crate::common::zip(&[crate::common::Entry::file("lua/cmath.lua", "os.exit(1)")]);
+    std::fs::write(&rock, &evil).unwrap();
+    let sha = |bytes: &[u8]| lvm::digest::sha256_bytes(bytes);
+    for file in [
+        cmath_record(&pushed.dir),
+        pushed.dir.join(&pushed.key).join("entry.json"),
+    ] {
+        let text = std::fs::read_to_string(&file).unwrap();
+        let changed = text.replace(&sha(&real), &sha(&evil)).replace(
+            &format!("\\\"size\\\": {}", real.len()),
+            &format!("\\\"size\\\": {}", evil.len()),
+        );
+        assert!(changed.contains(&sha(&evil)), "{text}");
+        assert!(
+            changed.contains(&format!("\\\"size\\\": {}", evil.len())),
+            "{text}"
+        );
+        std::fs::write(&file, changed).unwrap();
+    }
+    let before = pushed.rocks.requests(CMATH_SOURCE);
+    let (_, outcome, err) = install_cmath(&pushed, &[]);
+    assert!(err.contains("recipe record refused"), "{err}");
+    assert!(err.contains("the signature does not verify"), "{err}");
+    assert!(err.contains("fetching the source instead"), "{err}");
+    assert!(err.contains("entry refused"), "{err}");
+    assert!(err.contains("building it instead"), "{err}");
+    assert_eq!(pushed.rocks.requests(CMATH_SOURCE), before + 1);
+    assert_eq!(outcome["builds"], 1, "{outcome}");
+}
+
+#[test]
+fn a_rock_that_does_not_match_its_record_sends_lvm_to_the_entry() {
+    let pushed = http_pushed();
+    // A trusted record whose folded rock hash is not the rock's: what a reader sees while
+    // another builder replaces an entry, between its rock and its record.
+    let record = cmath_record(&pushed.dir);
+    let signed: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&record).unwrap()).unwrap();
+    let mut meta: lvm::cache::recipe::RecipeMeta =
+        serde_json::from_str(signed["meta"].as_str().unwrap()).unwrap();
+    meta.entry.as_mut().unwrap().rock.sha256 = lvm::digest::sha256_bytes(b"another build");
+    let key_file = pushed.builder.home().join("cache-signing.key");
+    let signer = lvm::cache::keys::SecretKey::load(&key_file).unwrap();
+    std::fs::write(&record, lvm::cache::recipe::seal(&meta, &signer)).unwrap();
+    pushed.rocks.respond_404(CMATH_SOURCE);
+    let (outcome, err, asked) = install_cmath_over_http(&pushed);
+    let rock_name = format!("cmath-1.0-1.{}.rock", lvm::platform::rock_arch());
+    assert!(
+        err.contains(&format!("file {rock_name} does not have the sha256")),
+        "{err}"
+    );
+    assert!(err.contains("reading its entry.json instead"), "{err}");
+    // Still no source and no build: the entry's own metadata gives the rock.
+    assert_eq!(outcome["builds"], 0, "{outcome}");
+    assert_eq!(asked, [1, 1, 2, 4], "record, entry.json, rock, all");
 }

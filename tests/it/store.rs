@@ -50,7 +50,8 @@ fn insert_records_metadata_and_seals_the_entry() {
     let k = key("a");
     assert_eq!(store.get(&k).unwrap(), None);
 
-    let rock = store.insert(&k, &src, meta("pkg")).unwrap();
+    let inserted = store.insert(&k, &src, meta("pkg")).unwrap();
+    let rock = inserted.rock.clone();
     assert_eq!(
         rock.prefix,
         store.root().join("rocks").join(k.as_str()).join("prefix")
@@ -105,10 +106,10 @@ fn insert_records_metadata_and_seals_the_entry() {
     assert!(report.is_clean());
     // The check reads every file once, and gives the digest a manifest records from the
     // same reads (the executable `bin/tool` included).
-    assert_eq!(
-        report.files_sha256.unwrap(),
-        lvm::tree::hash_tree_files(&rock.prefix).unwrap()
-    );
+    let files_sha256 = lvm::tree::hash_tree_files(&rock.prefix).unwrap();
+    assert_eq!(report.files_sha256.unwrap(), files_sha256);
+    // The insert gives the same digest from the hashes it computed while copying.
+    assert_eq!(inserted.files_sha256, files_sha256);
 }
 
 #[test]
@@ -123,10 +124,26 @@ fn insert_is_idempotent() {
     let second = store.insert(&k, &src, meta("pkg")).unwrap();
     assert_eq!(first, second);
     assert_eq!(
-        fs::read_to_string(second.prefix.join("lua/pkg/init.lua")).unwrap(),
+        fs::read_to_string(second.rock.prefix.join("lua/pkg/init.lua")).unwrap(),
         "return 'a'\n"
     );
     assert_eq!(store.list().unwrap().len(), 1);
+    // An entry changed in place gives way to the next insert of its key, and the digest is
+    // that of the staged files.
+    let file = first.rock.prefix.join("lua/pkg/init.lua");
+    fs::set_permissions(&file, fs::Permissions::from_mode(0o644)).unwrap();
+    fs::write(&file, "return 'tampered'\n").unwrap();
+    let third = store.insert(&k, &src, meta("pkg")).unwrap();
+    assert_eq!(
+        fs::read_to_string(third.rock.prefix.join("lua/pkg/init.lua")).unwrap(),
+        "return 'changed'\n"
+    );
+    assert!(store.verify(&k).unwrap().is_clean());
+    assert_eq!(
+        third.files_sha256,
+        lvm::tree::hash_tree_files(&third.rock.prefix).unwrap()
+    );
+    assert_ne!(third.files_sha256, first.files_sha256);
 }
 
 #[test]
@@ -150,9 +167,12 @@ fn concurrent_inserts_of_one_key_agree() {
         .collect();
     let results: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
     let stored = store.get(&k).unwrap().unwrap();
+    let files_sha256 = lvm::tree::hash_tree_files(&stored.prefix).unwrap();
     for r in &results {
-        assert_eq!(r.prefix, stored.prefix);
-        assert_eq!(r.meta.files, stored.meta.files);
+        assert_eq!(r.rock.prefix, stored.prefix);
+        assert_eq!(r.rock.meta.files, stored.meta.files);
+        // Winners and losers alike get the digest of the entry that stands.
+        assert_eq!(r.files_sha256, files_sha256);
     }
     assert_eq!(store.list().unwrap().len(), 1);
     assert_eq!(tmp_entries(&store), 0, "losers clean up after themselves");
@@ -237,7 +257,8 @@ fn verify_reports_modified_missing_and_extra_files() {
     let k = key("v");
     let rock = store
         .insert(&k, &staged(dir.path(), "v"), meta("pkg"))
-        .unwrap();
+        .unwrap()
+        .rock;
     let file = rock.prefix.join("lua/pkg/init.lua");
     fs::set_permissions(&file, fs::Permissions::from_mode(0o644)).unwrap();
     fs::write(&file, "return 'tampered'\n").unwrap();
@@ -264,7 +285,7 @@ fn symlinks_in_the_staged_prefix_are_stored_as_files() {
     let store = Store::open(&dir.path().join("store")).unwrap();
     let src = staged(dir.path(), "s");
     std::os::unix::fs::symlink("init.lua", src.join("lua/pkg/alias.lua")).unwrap();
-    let rock = store.insert(&key("s"), &src, meta("pkg")).unwrap();
+    let rock = store.insert(&key("s"), &src, meta("pkg")).unwrap().rock;
     let stored = rock.prefix.join("lua/pkg/alias.lua");
     assert!(
         !fs::symlink_metadata(&stored)
@@ -343,7 +364,8 @@ fn metadata_format_versions_old_compatible_and_incompatible() {
     assert!(err.to_string().contains("lvm sync"), "{err}");
     let rock = store
         .insert(&k, &staged(dir.path(), "v"), meta("pkg"))
-        .unwrap();
+        .unwrap()
+        .rock;
     assert_eq!(rock.meta.format.to_string(), "1.1.0");
     assert!(store.get(&k).unwrap().is_some());
     fs::set_permissions(&meta_file, fs::Permissions::from_mode(0o644)).unwrap();

@@ -196,10 +196,10 @@ fn stored_tree() -> Env {
             tree_rock(
                 "alpha",
                 "1.0-1",
-                &alpha.prefix,
+                &alpha.rock.prefix,
                 &["lua >= 5.1", "beta >= 2.0"],
             ),
-            tree_rock("beta", "2.0-1", &beta.prefix, &["lua >= 5.1"]),
+            tree_rock("beta", "2.0-1", &beta.rock.prefix, &["lua >= 5.1"]),
         ],
     )
     .unwrap();
@@ -212,8 +212,8 @@ fn stored_tree() -> Env {
         root,
         live,
         store,
-        alpha: alpha.prefix,
-        beta: beta.prefix,
+        alpha: alpha.rock.prefix,
+        beta: beta.rock.prefix,
     }
 }
 

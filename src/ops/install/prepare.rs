@@ -398,7 +398,7 @@ fn via_recipe(
         ));
         return Ok(None);
     }
-    let Some((_, files_sha256)) = stored_or_cached(session, &key)? else {
+    let Some((_, files_sha256)) = stored_or_vouched(session, &key, Some(&found))? else {
         return Ok(None);
     };
     session.caches.used_recipe(&key, &found);
@@ -584,19 +584,28 @@ fn stored_or_cached(
     session: &Session,
     key: &StoreKey,
 ) -> Result<Option<(crate::store::StoredRock, String)>> {
+    stored_or_vouched(session, key, None)
+}
+
+/// [`stored_or_cached`], where `vouched` is the recipe record that named `key`, if one did:
+/// when it folds in the entry's metadata, the cache is asked for the rock straight away.
+fn stored_or_vouched(
+    session: &Session,
+    key: &StoreKey,
+    vouched: Option<&crate::ops::cache::FoundRecipe>,
+) -> Result<Option<(crate::store::StoredRock, String)>> {
     if let Some(ready) = intact_entry(session, key)? {
         return Ok(Some(ready));
     }
     let scratch = session.scratch.path();
-    let Some(stored) =
-        session
-            .caches
-            .fetch_into_store(&session.store, &session.pins, key, scratch)?
-    else {
-        return Ok(None);
-    };
-    let files_sha256 = crate::tree::hash_tree_files(&stored.prefix)?;
-    Ok(Some((stored, files_sha256)))
+    let fetched = session.caches.fetch_vouched_into_store(
+        &session.store,
+        &session.pins,
+        key,
+        vouched,
+        scratch,
+    )?;
+    Ok(fetched.map(|inserted| (inserted.rock, inserted.files_sha256)))
 }
 
 /// The store entry for `key` with the digest of its files, when it is present and its files
@@ -980,7 +989,7 @@ fn build_sources(
         },
     )?;
     Ok((
-        stored.prefix,
+        stored.rock.prefix,
         with_source_record(source, sha.as_ref(), commit.as_ref()),
     ))
 }
