@@ -175,6 +175,13 @@ def rows(results):
         ratio_row(f"cold install from a build cache vs LuaRocks, {rocks} rocks, {where}",
                   f"install-cold-cache-{kind}-lvm", f"install-cold-{server}-luarocks", 1 / 20,
                   f"second column: LuaRocks' cold {server}:// install")
+    # Where a build costs seconds: the C-heavy shapes, rocks over http://127.0.0.1.
+    for root, label in SHAPES:
+        for kind, where in [("folder", "a folder (file://)"), ("s3", "S3 on 127.0.0.1 (s3s-fs)")]:
+            ratio_row(f"cold install from a build cache, {label}, {where}",
+                      f"install-cold-cache-{root}-{kind}-lvm", f"cache-{root}-build-lvm", 1 / 5,
+                      "second column: lvm's cold install that compiles it, rocks over "
+                      "http://127.0.0.1; recipe records stand in for the sources")
     for lua, name in [("5.1", "Lua 5.1"), ("luajit", "LuaJIT")]:
         ratio_row(f"cold install, {rocks} rocks, file://, {name} environment",
                   f"install-cold-lua{lua}-lvm", f"install-cold-lua{lua}-luarocks", 1 / 3,

@@ -33,7 +33,8 @@
 #                       one-time interpreter builds (`lvm runtime install`; 5.1 only in --smoke);
 #                       cache installs the closure in fresh homes from a warm build cache (a
 #                       folder, and S3 on 127.0.0.1 when s3s-fs is on PATH, as .ci/run leaves it),
-#                       with the rocks server on file:// and on http://127.0.0.1
+#                       with the rocks server on file:// and on http://127.0.0.1, and the C-heavy
+#                       shapes (busted-, luasocket- and lpeg-like) built and from the caches
 set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -181,9 +182,10 @@ mkdir -p "$R"
 HTTP_PID=""
 HTTPS_PID=""
 S3_PID=""
+SHAPES_HTTP_PID=""
 cleanup() {
     local pid
-    for pid in $HTTP_PID $HTTPS_PID $S3_PID; do
+    for pid in $HTTP_PID $HTTPS_PID $S3_PID $SHAPES_HTTP_PID; do
         kill "$pid" 2>/dev/null || true
         wait "$pid" 2>/dev/null || true
     done
@@ -295,15 +297,13 @@ say "generating rocks servers"
 python3 "$BENCH_DIR/gen.py" rocks "$FILE_SRV" "$FILE_URL" "${CLOSURES[@]}" | tee -a "$LOG"
 luarocks-admin make-manifest --lua-version 5.4 "$FILE_SRV" >>"$LOG" 2>&1
 
-if [ "$SMOKE" = 0 ] && { wanted install || wanted cache; }; then
-    PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-    HTTP_SRV="$W/srv-http"
-    HTTP_URL="http://127.0.0.1:$PORT"
-    python3 "$BENCH_DIR/gen.py" rocks "$HTTP_SRV" "$HTTP_URL" "${CLOSURES[@]}" >>"$LOG"
-    luarocks-admin make-manifest --lua-version 5.4 "$HTTP_SRV" >>"$LOG" 2>&1
-    python3 -m http.server --bind 127.0.0.1 "$PORT" --directory "$HTTP_SRV" >"$W/http.log" 2>&1 &
-    HTTP_PID=$!
-    python3 - "$HTTP_URL/manifest" <<'EOF' || die "the HTTP server on 127.0.0.1 did not start (see $W/http.log)"
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# wait_for_url URL: until URL answers (10 s at most).
+wait_for_url() {
+    python3 - "$1" <<'EOF'
 import sys, time, urllib.request
 for _ in range(100):
     try:
@@ -313,6 +313,17 @@ for _ in range(100):
         time.sleep(0.1)
 sys.exit(1)
 EOF
+}
+
+if [ "$SMOKE" = 0 ] && { wanted install || wanted cache; }; then
+    PORT=$(free_port)
+    HTTP_SRV="$W/srv-http"
+    HTTP_URL="http://127.0.0.1:$PORT"
+    python3 "$BENCH_DIR/gen.py" rocks "$HTTP_SRV" "$HTTP_URL" "${CLOSURES[@]}" >>"$LOG"
+    luarocks-admin make-manifest --lua-version 5.4 "$HTTP_SRV" >>"$LOG" 2>&1
+    python3 -m http.server --bind 127.0.0.1 "$PORT" --directory "$HTTP_SRV" >"$W/http.log" 2>&1 &
+    HTTP_PID=$!
+    wait_for_url "$HTTP_URL/manifest" || die "the HTTP server on 127.0.0.1 did not start (see $W/http.log)"
 fi
 
 # lvm with its own home (store + cache) and environment; luarocks with its own HOME (its
@@ -486,7 +497,7 @@ if wanted shapes; then
         python3 "$BENCH_DIR/gen.py" shapes "$SHAPE_SRV" "file://$SHAPE_SRV" 0.05 >"$R/shapes.txt"
         SHAPE_URL="file://$SHAPE_SRV"
     else
-        SHAPE_PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+        SHAPE_PORT=$(free_port)
         SHAPE_URL="https://127.0.0.1:$SHAPE_PORT"
         python3 "$BENCH_DIR/gen.py" shapes "$SHAPE_SRV" "$SHAPE_URL" >"$R/shapes.txt"
         # The 51-rock closure of workload 1 beside them, so Lux runs it too.
@@ -540,14 +551,18 @@ runtime_builds() {
 # ---------------------------------------------------------------------------------------------
 # 1c. Build cache: the closure installed cold (a fresh lvm home) from a warm cache, against the
 # cold install that builds (workload 1). One home fills the cache with `lvm cache push`; each
-# timed run starts from an empty home that trusts the pushing key.
+# timed run starts from an empty home that trusts the pushing key. Then the same for the C-heavy
+# shapes of bench/gen.py, where a build costs seconds: the closure is nearly all pure Lua, so
+# its building install is little more than a store hit.
 
+# cache_install KIND CACHE_URL VARS SERVER [ROOT]: ROOT (default bench-root) installed cold
+# from the warm cache CACHE_URL, timed as install-cold-cache-KIND-lvm; nothing may be built.
 cache_install() {
-    local kind=$1 url=$2 vars=$3 server=$4
+    local kind=$1 url=$2 vars=$3 server=$4 root=${5:-bench-root}
     local H="$W/lvm-home-cache-$kind" E="$W/lvm-env-cache-$kind" lvm
     lvm="env $vars LVM_CACHES=$url LVM_TRUSTED_KEYS=$CACHE_PUB $(lvm_in "$H" "$E")"
     timed "install-cold-cache-$kind-lvm" "$RUNS" "$WARMUP" \
-        "rm -rf $H $E && $lvm init --server $server" "$lvm install bench-root"
+        "rm -rf $H $E && $lvm init --server $server" "$lvm install $root"
     sh -c "$lvm stats --json" >"$R/cache-$kind-stats.json" 2>>"$LOG"
     python3 - "$R/cache-$kind-stats.json" <<'EOF' || die "the $kind cache install built something (see $LOG)"
 import json, sys
@@ -556,8 +571,51 @@ assert stats["builds"] == 0 and sum(stats["cache_hits"].values()) > 0, stats
 EOF
 }
 
+# start_s3: s3s-fs on 127.0.0.1 with a bucket `bench`; sets S3_VARS (the AWS variables lvm reads).
+start_s3() {
+    local root="$W/s3-root" url
+    mkdir -p "$root/bench"
+    RUST_LOG=info s3s-fs --host 127.0.0.1 --port 0 --access-key bench --secret-key bench-secret \
+        "$root" >"$W/s3.log" 2>&1 &
+    S3_PID=$!
+    for _ in $(seq 100); do grep -q 'server is running at' "$W/s3.log" && break; sleep 0.1; done
+    url=$(sed -n 's/.*server is running at //p' "$W/s3.log" | head -1)
+    [ -n "$url" ] || die "s3s-fs did not start (see $W/s3.log)"
+    S3_VARS="AWS_ENDPOINT_URL=$url AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench-secret AWS_REGION=us-east-1"
+}
+
+# push_everywhere LVM PREFIX: the builds of LVM's environment to the folder cache
+# $W/cache-PREFIX and, with s3s-fs, to s3://bench/PREFIX.
+push_everywhere() {
+    local lvm=$1 prefix=$2
+    $lvm cache push --key "$W/cache.key" --to "file://$W/cache-$prefix" >>"$LOG" 2>&1 ||
+        die "lvm cache push to a folder failed (see $LOG)"
+    [ -n "$S3_VARS" ] || return 0
+    env $S3_VARS $lvm cache push --key "$W/cache.key" --to "s3://bench/$prefix" >>"$LOG" 2>&1 ||
+        die "lvm cache push to S3 failed (see $LOG)"
+}
+
+# cache_shape ROOT URL: ROOT's cold install that builds (cache-ROOT-build-lvm), then cold
+# installs from the folder cache and from S3 that its last build filled.
+cache_shape() {
+    local root=$1 url=$2
+    local H="$W/lvm-home-cache-build-$root" E="$W/lvm-env-cache-build-$root" lvm
+    lvm=$(lvm_in "$H" "$E")
+    timed "cache-$root-build-lvm" "$RUNS" "$WARMUP" \
+        "rm -rf $H $E && $lvm init --server $url" "$lvm install $root"
+    push_everywhere "$lvm" "$root"
+    cache_install "$root-folder" "file://$W/cache-$root" "" "$url" "$root"
+    if [ -n "$S3_VARS" ]; then
+        cache_install "$root-s3" "s3://bench/$root" "$S3_VARS" "$url" "$root"
+    else
+        echo "s3s-fs is not on PATH (.ci/run installs it)" >"$R/install-cold-cache-$root-s3-lvm.na"
+    fi
+}
+
 if [ "$SMOKE" = 0 ] && wanted cache; then
     say "1c. build cache"
+    S3_VARS=""
+    if have s3s-fs; then start_s3; fi
     H="$W/lvm-home-cache-fill" E="$W/lvm-env-cache-fill"
     LVMC=$(lvm_in "$H" "$E")
     rm -rf "$H" "$E" "$W/cache.key"
@@ -569,33 +627,28 @@ if [ "$SMOKE" = 0 ] && wanted cache; then
     LVMH=$(lvm_in "$H" "$E")
     rm -rf "$H" "$E"
     sh -c "$LVMH init --server $HTTP_URL && $LVMH install bench-root" >>"$LOG" 2>&1
-    CACHE_DIR="$W/cache-folder"
-    for fill in "$LVMC" "$LVMH"; do
-        $fill cache push --key "$W/cache.key" --to "file://$CACHE_DIR" >>"$LOG" 2>&1 ||
-            die "lvm cache push to a folder failed (see $LOG)"
-    done
-    cache_install folder "file://$CACHE_DIR" "" "$FILE_URL"
-    cache_install folder-http "file://$CACHE_DIR" "" "$HTTP_URL"
-    if have s3s-fs; then
-        S3_ROOT="$W/s3-root"
-        mkdir -p "$S3_ROOT/bench"
-        RUST_LOG=info s3s-fs --host 127.0.0.1 --port 0 --access-key bench --secret-key bench-secret \
-            "$S3_ROOT" >"$W/s3.log" 2>&1 &
-        S3_PID=$!
-        for _ in $(seq 100); do grep -q 'server is running at' "$W/s3.log" && break; sleep 0.1; done
-        S3_URL=$(sed -n 's/.*server is running at //p' "$W/s3.log" | head -1)
-        [ -n "$S3_URL" ] || die "s3s-fs did not start (see $W/s3.log)"
-        S3_VARS="AWS_ENDPOINT_URL=$S3_URL AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench-secret AWS_REGION=us-east-1"
-        for fill in "$LVMC" "$LVMH"; do
-            env $S3_VARS $fill cache push --key "$W/cache.key" --to s3://bench/lvm >>"$LOG" 2>&1 ||
-                die "lvm cache push to S3 failed (see $LOG)"
-        done
-        cache_install s3 s3://bench/lvm "$S3_VARS" "$FILE_URL"
-        cache_install s3-http s3://bench/lvm "$S3_VARS" "$HTTP_URL"
+    for fill in "$LVMC" "$LVMH"; do push_everywhere "$fill" closure; done
+    cache_install folder "file://$W/cache-closure" "" "$FILE_URL"
+    cache_install folder-http "file://$W/cache-closure" "" "$HTTP_URL"
+    if [ -n "$S3_VARS" ]; then
+        cache_install s3 s3://bench/closure "$S3_VARS" "$FILE_URL"
+        cache_install s3-http s3://bench/closure "$S3_VARS" "$HTTP_URL"
     else
         echo "s3s-fs is not on PATH (.ci/run installs it)" >"$R/install-cold-cache-s3-lvm.na"
         echo "s3s-fs is not on PATH (.ci/run installs it)" >"$R/install-cold-cache-s3-http-lvm.na"
     fi
+    # The C-heavy shapes on their own HTTP server, so their published sources take the recipe
+    # records' path, as from a team's rocks server.
+    SHAPES_PORT=$(free_port)
+    SHAPES_URL="http://127.0.0.1:$SHAPES_PORT"
+    python3 "$BENCH_DIR/gen.py" shapes "$W/srv-cache-shapes" "$SHAPES_URL" >"$R/cache-shapes.txt"
+    luarocks-admin make-manifest --lua-version 5.4 "$W/srv-cache-shapes" >>"$LOG" 2>&1
+    python3 -m http.server --bind 127.0.0.1 "$SHAPES_PORT" --directory "$W/srv-cache-shapes" \
+        >"$W/http-shapes.log" 2>&1 &
+    SHAPES_HTTP_PID=$!
+    wait_for_url "$SHAPES_URL/manifest" ||
+        die "the shapes' HTTP server on 127.0.0.1 did not start (see $W/http-shapes.log)"
+    for root in shape-busted shape-socket shape-lpeg; do cache_shape "$root" "$SHAPES_URL"; done
 fi
 
 if [ "$SMOKE" = 1 ]; then
