@@ -595,13 +595,20 @@ const EVERY_ENTRY_OK: [&str; 5] = [
     "strutil 1.1-1 ok",
 ];
 
+/// Two builders' packages pushed to the folder `tmp/cache`: the first builder, the folder,
+/// its URL and the two public keys.
+fn pushed_from_two_to_folder(tmp: &Path) -> (Lvm, PathBuf, String, [String; 2]) {
+    let (_, server) = file_server(tmp);
+    let dir = tmp.join("cache");
+    let cache = format!("file://{}", dir.display());
+    let (lvm, key1, key2) = pushed_from_two(&server, &cache, &[]);
+    (lvm, dir, cache, [key1, key2])
+}
+
 #[test]
 fn list_and_verify_all_cover_every_entry_of_a_folder_cache() {
     let tmp = tempfile::tempdir().unwrap();
-    let (_, server) = file_server(tmp.path());
-    let dir = tmp.path().join("cache");
-    let cache = format!("file://{}", dir.display());
-    let (lvm, key1, key2) = pushed_from_two(&server, &cache, &[]);
+    let (lvm, dir, cache, [key1, key2]) = pushed_from_two_to_folder(tmp.path());
     let both = format!("{key1} {key2}");
     let trust_both = [("LVM_TRUSTED_KEYS", both.as_str())];
 
@@ -1382,4 +1389,38 @@ fn a_rock_that_does_not_match_its_record_sends_lvm_to_the_entry() {
     // Still no source and no build: the entry's own metadata gives the rock.
     assert_eq!(outcome["builds"], 0, "{outcome}");
     assert_eq!(asked, [1, 1, 2, 4], "record, entry.json, rock, all");
+}
+
+#[test]
+fn verify_all_reads_each_entry_json_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (lvm, dir, _, signers) = pushed_from_two_to_folder(tmp.path());
+    let both = signers.join(" ");
+    // The folder on an HTTP host whose directory index links every entry.
+    let keys: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.len() == 64)
+        .collect();
+    let links: String = keys
+        .iter()
+        .map(|key| format!("<a href=\"{key}/\">{key}/</a>\n"))
+        .collect();
+    std::fs::write(
+        dir.join("index.html"),
+        format!("<html><body>{links}</body></html>"),
+    )
+    .unwrap();
+    let host = TestServer::serve(&dir);
+    let (code, json) = all_json(
+        &lvm,
+        &[("LVM_TRUSTED_KEYS", both.as_str())],
+        &["verify", "--from", &host.url()],
+    );
+    assert_eq!(code, Some(0), "{json}");
+    assert_eq!(entry_statuses(&json), EVERY_ENTRY_OK);
+    assert_eq!(keys.len(), EVERY_ENTRY_OK.len());
+    for key in &keys {
+        assert_eq!(host.requests(&format!("/{key}/entry.json")), 1, "{key}");
+    }
 }

@@ -486,6 +486,12 @@ fn resolve(root: &Path, path: &str) -> Option<PathBuf> {
         return None;
     }
     let full = root.join(rel);
+    // A folder answers with its index.html when it has one, as static hosts do.
+    let full = if full.is_dir() {
+        full.join("index.html")
+    } else {
+        full
+    };
     full.is_file().then_some(full)
 }
 
