@@ -121,9 +121,9 @@ impl Caches {
     /// [`Caches::fetch_into_store`], where `vouched` is the trusted recipe record that named
     /// `key`, if one did: when it folds in the entry's metadata, the rock is asked of the
     /// record's cache right away, without its `entry.json` (two requests a package with the
-    /// record's, not three). A rock that cache
-    /// lacks sends lvm to the other caches; one that does not match the record (say, pushed
-    /// since by another builder) is a note, and the entries' own metadata is read.
+    /// record's, not three). A rock that cache lacks sends lvm to the other caches; one that
+    /// does not match the record (say, pushed since by another builder) is a note, and the
+    /// entries' own metadata is read.
     pub(in crate::ops) fn fetch_vouched_into_store(
         &self,
         store: &Store,
@@ -432,7 +432,7 @@ pub struct PackageRow {
     /// `uploaded`, `present`, `fetched`, `in-store`, `ok`, `missing`, `untrusted`, `refused`,
     /// `skipped`.
     pub status: String,
-    /// Why, for `refused` and `skipped`.
+    /// Why, for `untrusted`, `refused` and `skipped`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
     /// Bytes moved (uploads, downloads).
@@ -560,20 +560,20 @@ pub fn push(
             extra: provenance_free(&stored.meta.extra),
         };
         let mut done = row(name, package, "uploaded", None);
-        let there = match cache.push(&meta, &rock.bytes, &signer, scratch.path())? {
+        let held = match cache.push(&meta, &rock.bytes, &signer, scratch.path())? {
             Pushed::Uploaded { bytes } => {
                 done.bytes = Some(bytes);
-                meta
+                meta.clone()
             }
-            Pushed::AlreadyThere(there) => {
+            Pushed::AlreadyThere(held) => {
                 done.status = "present".to_string();
-                *there
+                *held
             }
         };
         // After the entry, so a reader never finds a record whose entry is missing; an entry
         // already there gets the record an older lvm did not write (or one without the
         // entry's metadata folded in). The record folds in what the cache holds.
-        if let Some(recipe) = recipe_record(&there) {
+        if let Some(recipe) = recipe_record(&meta, held) {
             cache.push_recipe(&recipe, &signer, scratch.path())?;
         }
         rows.push(done);
@@ -584,10 +584,11 @@ pub fn push(
     })
 }
 
-/// The recipe record for an entry, with the entry's metadata folded in, when its build
-/// recorded a recipe (a source a record may vouch for) and the source digest it was built
-/// from. Pure.
-fn recipe_record(entry: &EntryMeta) -> Option<RecipeMeta> {
+/// The recipe record for the entry `entry` of this machine's build, when that build recorded
+/// a recipe (a source a record may vouch for) and the source digest it was built from, with
+/// `held` folded in: the metadata of the entry the cache holds under the same store key (this
+/// one, or the same key's signature over an earlier push of it). Pure.
+fn recipe_record(entry: &EntryMeta, held: EntryMeta) -> Option<RecipeMeta> {
     let recipe = RecipeKey::parse(entry.extra.get(RECIPE_KEY)?)?;
     let field = |name: &str| entry.extra.get(name).cloned().unwrap_or_default();
     let (source_sha256, source_commit) = (field("source_sha256"), field("source_commit"));
@@ -602,7 +603,7 @@ fn recipe_record(entry: &EntryMeta) -> Option<RecipeMeta> {
         version: entry.version.clone(),
         source_sha256,
         source_commit,
-        entry: Some(entry.clone()),
+        entry: Some(held),
     })
 }
 
@@ -750,6 +751,48 @@ fn check_each(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn built(extra: &[(&str, &str)]) -> EntryMeta {
+        EntryMeta {
+            format: crate::cache::entry::ENTRY_FORMAT.writes,
+            key: StoreKey::compute(&[("lua", "5.4")]),
+            name: "cmath".into(),
+            version: "1.0-1".into(),
+            lua: "5.4".into(),
+            platform: "linux-x86_64".into(),
+            rock: crate::cache::entry::RockFile {
+                file: "cmath-1.0-1.linux-x86_64.rock".into(),
+                sha256: crate::digest::sha256_bytes(b"rock"),
+                size: 4,
+            },
+            files: BTreeMap::new(),
+            extra: extra
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn a_record_folds_in_the_entry_the_cache_holds() {
+        let recipe = RecipeKey::compute(&[("rockspec", "x")]);
+        let sha = crate::digest::sha256_bytes(b"source");
+        let entry = built(&[(RECIPE_KEY, recipe.as_str()), ("source_sha256", &sha)]);
+        // An earlier push of the same key: another rock of the same build.
+        let mut held = entry.clone();
+        held.rock.sha256 = crate::digest::sha256_bytes(b"earlier rock");
+        let record = recipe_record(&entry, held.clone()).unwrap();
+        assert_eq!(
+            (&record.recipe, &record.key, &record.source_sha256),
+            (&recipe, &entry.key, &sha)
+        );
+        assert_eq!(record.entry, Some(held));
+        assert_eq!(record.format, RECIPE_FORMAT.writes);
+        // A build without a recipe, or without a source digest, gets no record.
+        assert_eq!(recipe_record(&built(&[]), built(&[])), None);
+        let no_digest = built(&[(RECIPE_KEY, recipe.as_str())]);
+        assert_eq!(recipe_record(&no_digest, no_digest.clone()), None);
+    }
 
     #[test]
     fn provenance_round_trips_through_event_details() {
