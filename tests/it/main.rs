@@ -21,6 +21,7 @@ mod cache;
 mod config_cli;
 mod curator;
 mod develop;
+mod early_builds;
 mod env_history;
 mod env_profiles;
 mod env_safety;

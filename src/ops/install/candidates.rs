@@ -7,6 +7,7 @@ use std::sync::Mutex;
 
 use crate::fetch::{self, ExtractLimits};
 use crate::manifest::Package;
+use crate::ops::install::early::EarlyBuilds;
 use crate::ops::{Error, Result, fs_error};
 use crate::registry::ServerManifest;
 use crate::resolve;
@@ -76,6 +77,8 @@ pub(in crate::ops) struct Candidates<'a> {
     /// Server rockspecs evaluated by earlier commands.
     pub(in crate::ops) memo: RockspecMemo,
     pub(in crate::ops) scratch: &'a Path,
+    /// Builds started before the resolution ended, for the preparation to adopt.
+    pub(in crate::ops) early: EarlyBuilds,
 }
 
 impl Pinned {
@@ -191,12 +194,15 @@ impl Candidates<'_> {
     /// time: from `roots`, level by level, the version each dependency most likely resolves to
     /// ([`likely_version`]). A pinned version that fits (an installed one) is not fetched, its
     /// dependencies being known, and `skip` (the Lua and what it provides) is left out. A wrong
-    /// guess costs one request; failures are left for the resolver to meet and report.
+    /// guess costs one request; failures are left for the resolver to meet and report. Each
+    /// rockspec is handed to `fetched` as soon as it arrives (to start its build early,
+    /// [`crate::ops::install::early`]).
     pub(in crate::ops) fn prefetch_rockspecs(
         &self,
         roots: &[Dependency],
         skip: &BTreeSet<String>,
         allow_development: bool,
+        fetched: &(dyn Fn(&str, &Version) + Sync),
     ) {
         let mut seen: BTreeSet<String> = skip.clone();
         let mut level: Vec<Dependency> = roots.to_vec();
@@ -228,15 +234,20 @@ impl Candidates<'_> {
                     fetch.push((dep.name, version));
                 }
             }
-            let fetched = self.fetch_rockspecs_side_by_side(fetch);
-            next.extend(fetched.into_iter().flat_map(|r| r.dependencies));
+            let rockspecs = self.fetch_rockspecs_side_by_side(fetch, fetched);
+            next.extend(rockspecs.into_iter().flat_map(|r| r.dependencies));
             level = next;
         }
     }
 
     /// The rockspecs of `wanted` (cached as [`Candidates::server_rockspec`] caches them),
-    /// fetched by a few threads at once; those that fail are left out.
-    fn fetch_rockspecs_side_by_side(&self, wanted: Vec<(String, Version)>) -> Vec<Rockspec> {
+    /// fetched by a few threads at once, each handed to `arrived` as it comes; those that
+    /// fail are left out.
+    fn fetch_rockspecs_side_by_side(
+        &self,
+        wanted: Vec<(String, Version)>,
+        arrived: &(dyn Fn(&str, &Version) + Sync),
+    ) -> Vec<Rockspec> {
         // Few enough that a small server's connection queue (5 in Python's `http.server`)
         // takes them all: a dropped connection is retried only after a second.
         const AT_ONCE: usize = 4;
@@ -247,9 +258,11 @@ impl Candidates<'_> {
             for _ in 0..threads {
                 scope.spawn(|| {
                     while let Some((name, version)) = queue.lock().ok().and_then(|mut q| q.pop()) {
-                        if let Ok((_, rockspec)) = self.server_rockspec(&name, &version)
-                            && let Ok(mut fetched) = fetched.lock()
-                        {
+                        let Ok((_, rockspec)) = self.server_rockspec(&name, &version) else {
+                            continue;
+                        };
+                        arrived(&name, &version);
+                        if let Ok(mut fetched) = fetched.lock() {
                             fetched.push(rockspec);
                         }
                     }

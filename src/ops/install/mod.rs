@@ -3,9 +3,9 @@
 //!
 //! Each stage is its own file: [`targets`] reads what the user typed, [`session`] opens the
 //! servers and the store, [`candidates`] offers versions to the resolver, [`resolution`] makes
-//! the request, [`prepare`] fills the store, [`planned`] runs those stages without the writer
-//! lock and records the result under it, and the environment records the state
-//! ([`crate::env`]). [`rebuild`] makes recorded states whole again (sync, pull, clone).
+//! the request, [`early`] starts C builds while it runs, [`prepare`] fills the store,
+//! [`planned`] runs those stages without the writer lock and records the result under it,
+//! and the environment records the state ([`crate::env`]). [`rebuild`] makes recorded states whole again (sync, pull, clone).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -17,6 +17,7 @@ use crate::events::EventKind;
 use crate::manifest::Change;
 use crate::ops::Result;
 use crate::ops::install::candidates::TargetPin;
+use crate::ops::install::early::with_early_builds;
 use crate::ops::install::planned::{
     Base, EventOf, Planned, Planner, plan_locked, plan_then_lock, prepared_plan, resolved_since,
 };
@@ -25,6 +26,7 @@ use crate::ops::install::session::Session;
 use crate::ops::install::targets::event_args;
 
 pub(in crate::ops) mod candidates;
+pub(in crate::ops) mod early;
 pub(in crate::ops) mod planned;
 pub(in crate::ops) mod prepare;
 pub(in crate::ops) mod rebuild;
@@ -220,16 +222,20 @@ impl Planner for Installing<'_> {
             names.push(dep.name.clone());
         }
         candidates.reuse_prepared(base.prepared);
-        let resolution = resolve_requested(&candidates, current, &requested, env)
-            .map_err(|e| session.explain_failure(e))?;
         let event = EventOf {
             kind: self.kind,
             args: event_args(self.args, &names),
             details,
             named: names,
         };
-        let resolved = (&resolution, &requested);
-        let timings = resolved_since(started);
-        prepared_plan((session, &candidates), current, resolved, timings, event)
+        // The C rocks whose rockspecs arrive first compile while the resolver still waits
+        // for the others.
+        with_early_builds(session, &candidates, |fetched| {
+            let resolution = resolve_requested(&candidates, current, &requested, env, fetched)
+                .map_err(|e| session.explain_failure(e))?;
+            let resolved = (&resolution, &requested);
+            let timings = resolved_since(started);
+            prepared_plan((session, &candidates), current, resolved, timings, event)
+        })
     }
 }

@@ -88,7 +88,9 @@ pub(in crate::ops) fn build_target_state(
 /// Prepares every job: up to [`prepare_workers`] packages at once, so downloads, unpacking
 /// and store inserts go on while compilers run; the compilers and tools of all of them share
 /// `jobs` process slots ([`crate::build::ProcessSlots`]), and the packages that compile the
-/// most start first ([`schedule`]), so the compiles, the longest part, begin at once.
+/// most start first ([`schedule`]), so the compiles, the longest part, begin at once. A
+/// package whose build started before resolution ended ([`crate::ops::install::early`]) is
+/// adopted: its worker waits for that build instead of starting another.
 pub(in crate::ops) fn run_jobs(
     session: &Session,
     candidates: &Candidates<'_>,
@@ -114,10 +116,15 @@ pub(in crate::ops) fn run_jobs(
         })
         .collect();
     let queue = Mutex::new(schedule(weighed));
+    // A package built early looked its caches up itself.
     let prefetched = Mutex::new(prefetch_from_caches(
         session,
         candidates,
-        queue.lock().expect("not poisoned").iter(),
+        queue
+            .lock()
+            .expect("not poisoned")
+            .iter()
+            .filter(|job| !candidates.early.started(job)),
     ));
     let results = Mutex::new(Vec::new());
     let errors = Mutex::new(Vec::new());
@@ -131,11 +138,21 @@ pub(in crate::ops) fn run_jobs(
                     reporter.package_started(&job.name, &job.version);
                     let ready = prefetched.lock().expect("not poisoned").remove(&job.name);
                     let outcome = match ready {
-                        Some(package) => Ok((package, true)),
-                        None => ensure_package(session, candidates, &job),
+                        Some(package) => Ok(Prepared::found(package)),
+                        None => candidates
+                            .early
+                            .adopt(&job)
+                            .unwrap_or_else(|| ensure_package(session, candidates, &job)),
                     };
                     match outcome {
-                        Ok((package, hit)) => {
+                        Ok(Prepared {
+                            package,
+                            hit,
+                            warnings,
+                        }) => {
+                            for warning in &warnings {
+                                reporter.warning(warning);
+                            }
                             let how = if hit {
                                 Readiness::FromStore
                             } else {
@@ -511,15 +528,36 @@ fn job_inputs(
     }))
 }
 
-/// Makes sure one package is in the store; returns its manifest record and whether it was
-/// already there.
+/// One package made sure of in the store.
+pub(in crate::ops) struct Prepared {
+    /// Its manifest record.
+    pub(in crate::ops) package: Package,
+    /// Whether it was there already (the store or a build cache had it).
+    pub(in crate::ops) hit: bool,
+    /// What its build warned about, for the caller to report.
+    pub(in crate::ops) warnings: Vec<String>,
+}
+
+impl Prepared {
+    /// A package found ready, without a build.
+    fn found(package: Package) -> Prepared {
+        Prepared {
+            package,
+            hit: true,
+            warnings: vec![],
+        }
+    }
+}
+
+/// Makes sure one package is in the store; returns its manifest record, whether it was
+/// already there and what its build warned about.
 pub(in crate::ops) fn ensure_package(
     session: &Session,
     candidates: &Candidates<'_>,
     job: &Job,
-) -> Result<(Package, bool)> {
+) -> Result<Prepared> {
     if let Origin::Installed(p) = &job.origin {
-        return Ok(((**p).clone(), true));
+        return Ok(Prepared::found((**p).clone()));
     }
     let Some(inputs) = job_inputs(session, candidates, job)? else {
         return Err(Error::NoLongerAvailable {
@@ -531,7 +569,7 @@ pub(in crate::ops) fn ensure_package(
     if let Some(recipe) = &recipe
         && let Some(package) = via_recipe(session, &inputs, recipe)?
     {
-        return Ok((package, true));
+        return Ok(Prepared::found(package));
     }
     let JobInputs {
         text,
@@ -566,16 +604,24 @@ pub(in crate::ops) fn ensure_package(
             stored.meta.extra.get("source_sha256"),
             stored.meta.extra.get("source_commit"),
         );
-        return Ok((package_record(&rockspec, source, &key, files_sha256), true));
+        return Ok(Prepared::found(package_record(
+            &rockspec,
+            source,
+            &key,
+            files_sha256,
+        )));
     }
     let built = Built {
         key: &key,
         recipe: recipe.as_ref(),
     };
-    let (stored_path, source) =
-        build_sources(session, &job.name, &text, &rockspec, source, sources, built)?;
-    let files_sha256 = crate::tree::hash_tree_files(&stored_path)?;
-    Ok((package_record(&rockspec, source, &key, files_sha256), false))
+    let built = build_sources(session, &job.name, &text, &rockspec, source, sources, built)?;
+    let files_sha256 = crate::tree::hash_tree_files(&built.prefix)?;
+    Ok(Prepared {
+        package: package_record(&rockspec, built.source, &key, files_sha256),
+        hit: false,
+        warnings: built.warnings,
+    })
 }
 
 /// The store entry for `key` with the digest of its files: the intact one in the store, else
@@ -915,7 +961,11 @@ pub(in crate::ops) fn build_into_store(
         key,
         recipe: recipe.as_ref(),
     };
-    build_sources(session, name, text, rockspec, source, sources, built)
+    let built = build_sources(session, name, text, rockspec, source, sources, built)?;
+    for warning in &built.warnings {
+        session.reporter.warning(warning);
+    }
+    Ok((built.prefix, built.source))
 }
 
 /// Where a build goes: its store key, and the recipe a record may name it by (kept in the
@@ -934,9 +984,10 @@ fn build_sources(
     source: PackageSource,
     mut sources: Sources,
     Built { key, recipe }: Built<'_>,
-) -> Result<(PathBuf, PackageSource)> {
+) -> Result<BuiltRock> {
     sources.unpack(session, rockspec)?;
     let prefix = sources.prefix()?;
+    let mut warnings = Vec::new();
     if let Some(source_dir) = &sources.dir {
         crate::env::pause_point("build");
         let report = build::build_rock(rockspec, source_dir, &prefix, &session.build_ctx).map_err(
@@ -946,11 +997,12 @@ fn build_sources(
                 source,
             },
         )?;
-        for warning in &report.warnings {
-            session
-                .reporter
-                .warning(&format!("{name} {}: {warning}", rockspec.version));
-        }
+        warnings.extend(
+            report
+                .warnings
+                .iter()
+                .map(|warning| format!("{name} {}: {warning}", rockspec.version)),
+        );
         // Staged for the store, which flushes what it keeps: a plain write.
         let copy = prefix.join(rockspec.file_name());
         std::fs::write(&copy, text.as_bytes()).map_err(fs_error("write", &copy))?;
@@ -988,10 +1040,19 @@ fn build_sources(
             extra,
         },
     )?;
-    Ok((
-        stored.rock.prefix,
-        with_source_record(source, sha.as_ref(), commit.as_ref()),
-    ))
+    Ok(BuiltRock {
+        prefix: stored.rock.prefix,
+        source: with_source_record(source, sha.as_ref(), commit.as_ref()),
+        warnings,
+    })
+}
+
+/// A build in the store: where its files are, its source record, and what the build warned
+/// about (reported by the caller, once the package is known to be used).
+struct BuiltRock {
+    prefix: PathBuf,
+    source: PackageSource,
+    warnings: Vec<String>,
 }
 
 /// Adds the source URL to an error that does not name it already (archive errors name the

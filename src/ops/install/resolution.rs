@@ -11,11 +11,14 @@ use crate::ops::install::candidates::Candidates;
 use crate::resolve::{self, Request};
 use crate::version::{Constraints, Dependency, Version};
 
+/// Resolves `requested` from `current`; each rockspec fetched ahead of the resolver is
+/// handed to `fetched` as it arrives (see [`Candidates::prefetch_rockspecs`]).
 pub(in crate::ops) fn resolve_requested(
     candidates: &Candidates<'_>,
     current: &Manifest,
     requested: &BTreeMap<String, String>,
     env: &Environment,
+    fetched: &(dyn Fn(&str, &Version) + Sync),
 ) -> Result<resolve::Resolution> {
     let request = request_for(
         requested,
@@ -26,7 +29,12 @@ pub(in crate::ops) fn resolve_requested(
     // turns a request per package into one round of requests per level of the closure.
     let mut skip: BTreeSet<String> = request.provided.keys().cloned().collect();
     skip.insert("lua".to_string());
-    candidates.prefetch_rockspecs(&request.requirements, &skip, request.allow_development);
+    candidates.prefetch_rockspecs(
+        &request.requirements,
+        &skip,
+        request.allow_development,
+        fetched,
+    );
     Ok(resolve::resolve(candidates, &request)?)
 }
 

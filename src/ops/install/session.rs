@@ -15,6 +15,7 @@ use crate::manifest::Manifest;
 use crate::ops::install::candidates::{
     Candidates, Origin, Pinned, TargetPin, find_rockspec_in, rock_rockspec_text,
 };
+use crate::ops::install::early::EarlyBuilds;
 use crate::ops::install::targets::Target;
 use crate::ops::{Error, Result, fs_error};
 use crate::registry::ServerManifest;
@@ -238,6 +239,7 @@ impl Session {
             rockspecs: Mutex::new(HashMap::new()),
             memo: RockspecMemo::new(&self.cache_dir.join(crate::layout::ROCKSPEC_MEMO_DIR)),
             scratch: self.scratch.path(),
+            early: EarlyBuilds::default(),
         };
         for (name, package) in &current.packages {
             candidates.pin_installed(name, package);
