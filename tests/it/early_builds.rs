@@ -9,7 +9,9 @@ use std::process::Output;
 
 use crate::common::http_server::TestServer;
 use crate::common::list_tree;
-use crate::common::rocks::{Lvm, event_at, publish_dir, serve_side_by_side_closure, stdout_ok};
+use crate::common::rocks::{
+    Lvm, event_at, publish_dir, serve_side_by_side_closure, stdout_ok, write_builtin_rockspec,
+};
 
 /// What lvm's debug log says of a package built before the resolution ended.
 fn built_early(stderr: &str, package: &str) -> bool {
@@ -79,18 +81,7 @@ fn write_rock(src_root: &Path, name: &str, version: &str, deps: &[&str], c: Opti
             format!("{module} = \"{module}.lua\"")
         }
     };
-    let deps: Vec<String> = std::iter::once("lua >= 5.1")
-        .chain(deps.iter().copied())
-        .map(|d| format!("\"{d}\""))
-        .collect();
-    std::fs::write(
-        dir.join(format!("{name}-{version}.rockspec")),
-        format!(
-            "package = \"{name}\"\nversion = \"{version}\"\nsource = {{ url = \"@SERVER@/{name}-{version}.tar.gz\" }}\ndependencies = {{ {} }}\nbuild = {{ type = \"builtin\", modules = {{ {modules} }} }}\n",
-            deps.join(", ")
-        ),
-    )
-    .unwrap();
+    write_builtin_rockspec(&dir, name, version, deps, &modules);
 }
 
 /// A C module `name` answering `version`.

@@ -165,13 +165,7 @@ fn enabled(value: Option<&str>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn rockspec(build: &str) -> Rockspec {
-        let text = format!(
-            "package = 'x'\nversion = '1.0-1'\nsource = {{ url = 'https://rocks.example.org/x-1.0.tar.gz' }}\nbuild = {build}\n"
-        );
-        Rockspec::from_lua(&text, "x-1.0-1.rockspec").expect("valid rockspec")
-    }
+    use crate::ops::install::prepare::tests::rockspec;
 
     #[test]
     fn only_builtin_c_builds_start_early() {

@@ -1125,10 +1125,11 @@ pub(in crate::ops) fn build_fingerprint(ctx: &BuildContext, rockspec: &Rockspec)
 }
 
 #[cfg(test)]
-mod tests {
+pub(in crate::ops) mod tests {
     use super::*;
 
-    fn rockspec(build: &str) -> Rockspec {
+    /// A rockspec of package `x` with this `build` table.
+    pub(in crate::ops) fn rockspec(build: &str) -> Rockspec {
         let text = format!(
             "package = 'x'\nversion = '1.0-1'\nsource = {{ url = 'https://rocks.example.org/x-1.0.tar.gz' }}\nbuild = {build}\n"
         );

@@ -416,17 +416,8 @@ pub fn write_side_by_side_closure(
             std::fs::create_dir_all(file.parent().unwrap()).unwrap();
             std::fs::write(file, text).unwrap();
         }
-        let deps: Vec<String> = std::iter::once("\"lua >= 5.1\"".to_string())
-            .chain(deps.iter().map(|d| format!("\"{d}\"")))
-            .collect();
-        std::fs::write(
-            dir.join(format!("{name}-1.0-1.rockspec")),
-            format!(
-                "package = \"{name}\"\nversion = \"1.0-1\"\nsource = {{ url = \"@SERVER@/{name}-1.0-1.tar.gz\" }}\ndependencies = {{ {} }}\nbuild = {{ type = \"builtin\", modules = {{ {modules} }} }}\n",
-                deps.join(", ")
-            ),
-        )
-        .unwrap();
+        let deps: Vec<&str> = deps.iter().map(String::as_str).collect();
+        write_builtin_rockspec(&dir, name, "1.0-1", &deps, modules);
     };
     let lua_rock = |name: &str, deps: &[String]| {
         let m = module(name);
@@ -471,6 +462,24 @@ pub fn write_side_by_side_closure(
         .chain(c_rocks.iter().map(|c| c.to_string()))
         .collect();
     lua_rock(root, &all);
+}
+
+/// Writes `<dir>/<name>-<version>.rockspec` for a fixture folder: sources at
+/// `@SERVER@/<name>-<version>.tar.gz`, `lua >= 5.1` and `deps` as dependencies, a builtin
+/// build of `modules` (the text inside its `modules` table).
+pub fn write_builtin_rockspec(dir: &Path, name: &str, version: &str, deps: &[&str], modules: &str) {
+    let deps: Vec<String> = std::iter::once("lua >= 5.1")
+        .chain(deps.iter().copied())
+        .map(|d| format!("\"{d}\""))
+        .collect();
+    std::fs::write(
+        dir.join(format!("{name}-{version}.rockspec")),
+        format!(
+            "package = \"{name}\"\nversion = \"{version}\"\nsource = {{ url = \"@SERVER@/{name}-{version}.tar.gz\" }}\ndependencies = {{ {} }}\nbuild = {{ type = \"builtin\", modules = {{ {modules} }} }}\n",
+            deps.join(", ")
+        ),
+    )
+    .unwrap();
 }
 
 /// [`write_side_by_side_closure`] published on a real HTTP server on 127.0.0.1, serving a
