@@ -31,31 +31,45 @@ pub(in crate::ops) struct EarlyBuilds {
 /// One early build: its result once it is over.
 #[derive(Default)]
 struct Pending {
-    result: Mutex<Option<Result<Prepared>>>,
+    state: Mutex<State>,
     over: Condvar,
 }
 
+#[derive(Default)]
+struct State {
+    over: bool,
+    /// The build's result; none once it is over when its thread ended without one (it
+    /// panicked), so the package is prepared again rather than waited for forever.
+    result: Option<Result<Prepared>>,
+}
+
 impl Pending {
-    fn finish(&self, result: Result<Prepared>) {
-        *self.result.lock().unwrap_or_else(|p| p.into_inner()) = Some(result);
+    fn finish(&self, result: Option<Result<Prepared>>) {
+        *self.state.lock().unwrap_or_else(|p| p.into_inner()) = State { over: true, result };
         self.over.notify_all();
     }
 
     fn is_over(&self) -> bool {
-        self.result
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .is_some()
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).over
     }
 
-    /// Waits for the result and takes it.
-    fn take(&self) -> Result<Prepared> {
-        let mut result = self.result.lock().unwrap_or_else(|p| p.into_inner());
-        loop {
-            if let Some(done) = result.take() {
-                return done;
-            }
-            result = self.over.wait(result).unwrap_or_else(|p| p.into_inner());
+    /// Waits for the build to end and takes its result.
+    fn take(&self) -> Option<Result<Prepared>> {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        while !state.over {
+            state = self.over.wait(state).unwrap_or_else(|p| p.into_inner());
+        }
+        state.result.take()
+    }
+}
+
+/// Ends a [`Pending`] without a result if its thread unwinds before finishing it.
+struct Finishing(Arc<Pending>);
+
+impl Drop for Finishing {
+    fn drop(&mut self) {
+        if !self.0.is_over() {
+            self.0.finish(None);
         }
     }
 }
@@ -67,7 +81,7 @@ impl EarlyBuilds {
     }
 
     /// The result of the early build of this job's package and version, once it is over;
-    /// `None` when none was started. Each is adopted once.
+    /// `None` when none was started (or it ended without a result). Each is adopted once.
     pub(in crate::ops) fn adopt(&self, job: &Job) -> Option<Result<Prepared>> {
         // Early builds are of server packages only: a pinned candidate of the same version
         // (a local rockspec, an installed record) is another package.
@@ -79,7 +93,7 @@ impl EarlyBuilds {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(&(job.name.clone(), job.version.clone()))?;
-        Some(pending.take())
+        pending.take()
     }
 
     fn pending(&self, job: &Job) -> Option<Arc<Pending>> {
@@ -127,7 +141,12 @@ pub(in crate::ops) fn with_early_builds<T>(
                 return;
             };
             tracing::debug!("building {name} {version} before the resolution ends");
-            scope.spawn(move || pending.finish(ensure_package(session, candidates, &job)));
+            scope.spawn(move || {
+                let finishing = Finishing(pending);
+                finishing
+                    .0
+                    .finish(Some(ensure_package(session, candidates, &job)));
+            });
         };
         work(&offer)
     })
@@ -204,14 +223,18 @@ mod tests {
         assert!(early.claim(&job("a"), 2).is_none(), "claimed twice");
         assert!(early.claim(&job("b"), 2).is_some());
         assert!(early.claim(&job("c"), 2).is_none(), "beyond the limit");
-        a.finish(Err(crate::ops::Error::NoLongerAvailable {
+        a.finish(Some(Err(crate::ops::Error::NoLongerAvailable {
             name: "a".into(),
             version: Version::parse("1.0-1").unwrap(),
-        }));
-        assert!(early.claim(&job("c"), 2).is_some(), "a is over");
+        })));
+        let c = early.claim(&job("c"), 2).expect("a is over");
         assert!(early.started(&job("a")));
         assert!(early.adopt(&job("a")).expect("started").is_err());
         assert!(early.adopt(&job("a")).is_none(), "adopted once");
         assert!(early.adopt(&job("z")).is_none());
+        // A build whose thread unwinds ends without a result: its package is prepared again.
+        drop(Finishing(c));
+        assert!(early.started(&job("c")));
+        assert!(early.adopt(&job("c")).is_none());
     }
 }

@@ -5,7 +5,8 @@
 //! servers and the store, [`candidates`] offers versions to the resolver, [`resolution`] makes
 //! the request, [`early`] starts C builds while it runs, [`prepare`] fills the store,
 //! [`planned`] runs those stages without the writer lock and records the result under it,
-//! and the environment records the state ([`crate::env`]). [`rebuild`] makes recorded states whole again (sync, pull, clone).
+//! and the environment records the state ([`crate::env`]). [`rebuild`] makes recorded states
+//! whole again (sync, pull, clone).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
