@@ -616,9 +616,8 @@ pub(in crate::ops) fn ensure_package(
         recipe: recipe.as_ref(),
     };
     let built = build_sources(session, &job.name, &text, &rockspec, source, sources, built)?;
-    let files_sha256 = crate::tree::hash_tree_files(&built.prefix)?;
     Ok(Prepared {
-        package: package_record(&rockspec, built.source, &key, files_sha256),
+        package: package_record(&rockspec, built.source, &key, built.files_sha256),
         hit: false,
         warnings: built.warnings,
     })
@@ -1042,15 +1041,18 @@ fn build_sources(
     )?;
     Ok(BuiltRock {
         prefix: stored.rock.prefix,
+        files_sha256: stored.files_sha256,
         source: with_source_record(source, sha.as_ref(), commit.as_ref()),
         warnings,
     })
 }
 
-/// A build in the store: where its files are, its source record, and what the build warned
-/// about (reported by the caller, once the package is known to be used).
+/// A build in the store: where its files are and their digest (which the insert computed from
+/// the reads it made anyway), its source record, and what the build warned about (reported by
+/// the caller, once the package is known to be used).
 struct BuiltRock {
     prefix: PathBuf,
+    files_sha256: String,
     source: PackageSource,
     warnings: Vec<String>,
 }
