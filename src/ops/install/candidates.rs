@@ -7,7 +7,7 @@ use std::sync::Mutex;
 
 use crate::fetch::{self, ExtractLimits};
 use crate::manifest::Package;
-use crate::ops::install::early::EarlyBuilds;
+use crate::ops::install::prepared::EarlyBuilds;
 use crate::ops::{Error, Result, fs_error};
 use crate::registry::ServerManifest;
 use crate::resolve;

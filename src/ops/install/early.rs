@@ -11,112 +11,12 @@
 //! lvm) start early; make, cmake and command builds wait for the resolution to pick them.
 //! `LVM_EARLY_BUILDS=0` turns early builds off, to compare.
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, Condvar, Mutex};
-
-use crate::ops::Result;
 use crate::ops::install::candidates::{Candidates, Origin};
-use crate::ops::install::prepare::{Job, Prepared, compile_weight, ensure_package};
+use crate::ops::install::prepare::{Job, compile_weight, ensure_package};
+use crate::ops::install::prepared::Finishing;
 use crate::ops::install::session::Session;
 use crate::rockspec::{BuildType, Rockspec};
 use crate::version::Version;
-
-/// The early builds of one plan: started by the rockspec prefetch, adopted by
-/// [`crate::ops::install::prepare::run_jobs`].
-#[derive(Default)]
-pub(in crate::ops) struct EarlyBuilds {
-    started: Mutex<BTreeMap<(String, Version), Arc<Pending>>>,
-}
-
-/// One early build: its result once it is over.
-#[derive(Default)]
-struct Pending {
-    state: Mutex<State>,
-    over: Condvar,
-}
-
-#[derive(Default)]
-struct State {
-    over: bool,
-    /// The build's result; none once it is over when its thread ended without one (it
-    /// panicked), so the package is prepared again rather than waited for forever.
-    result: Option<Result<Prepared>>,
-}
-
-impl Pending {
-    fn finish(&self, result: Option<Result<Prepared>>) {
-        *self.state.lock().unwrap_or_else(|p| p.into_inner()) = State { over: true, result };
-        self.over.notify_all();
-    }
-
-    fn is_over(&self) -> bool {
-        self.state.lock().unwrap_or_else(|p| p.into_inner()).over
-    }
-
-    /// Waits for the build to end and takes its result.
-    fn take(&self) -> Option<Result<Prepared>> {
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        while !state.over {
-            state = self.over.wait(state).unwrap_or_else(|p| p.into_inner());
-        }
-        state.result.take()
-    }
-}
-
-/// Ends a [`Pending`] without a result if its thread unwinds before finishing it.
-struct Finishing(Arc<Pending>);
-
-impl Drop for Finishing {
-    fn drop(&mut self) {
-        if !self.0.is_over() {
-            self.0.finish(None);
-        }
-    }
-}
-
-impl EarlyBuilds {
-    /// Whether an early build of this job's package and version was started.
-    pub(in crate::ops) fn started(&self, job: &Job) -> bool {
-        matches!(job.origin, Origin::Server { .. }) && self.pending(job).is_some()
-    }
-
-    /// The result of the early build of this job's package and version, once it is over;
-    /// `None` when none was started (or it ended without a result). Each is adopted once.
-    pub(in crate::ops) fn adopt(&self, job: &Job) -> Option<Result<Prepared>> {
-        // Early builds are of server packages only: a pinned candidate of the same version
-        // (a local rockspec, an installed record) is another package.
-        if !matches!(job.origin, Origin::Server { .. }) {
-            return None;
-        }
-        let pending = self
-            .started
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&(job.name.clone(), job.version.clone()))?;
-        pending.take()
-    }
-
-    fn pending(&self, job: &Job) -> Option<Arc<Pending>> {
-        self.started
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&(job.name.clone(), job.version.clone()))
-            .cloned()
-    }
-
-    /// Records a build of `job` as started, unless one is already, or `limit` are running.
-    fn claim(&self, job: &Job, limit: usize) -> Option<Arc<Pending>> {
-        let mut started = self.started.lock().unwrap_or_else(|p| p.into_inner());
-        let key = (job.name.clone(), job.version.clone());
-        let running = started.values().filter(|p| !p.is_over()).count();
-        if started.contains_key(&key) || running >= limit {
-            return None;
-        }
-        let pending = Arc::new(Pending::default());
-        started.insert(key, pending.clone());
-        Some(pending)
-    }
-}
 
 /// Runs `work` (resolving, then preparing the resolution) with early builds: `work` gets the
 /// function that offers a fetched rockspec's package for an early build. Returns once every
@@ -137,7 +37,7 @@ pub(in crate::ops) fn with_early_builds<T>(
             let Some(job) = early_job(candidates, name, version) else {
                 return;
             };
-            let Some(pending) = candidates.early.claim(&job, limit) else {
+            let Some(pending) = candidates.early.claim(name, version, limit) else {
                 return;
             };
             tracing::debug!("building {name} {version} before the resolution ends");
@@ -206,35 +106,5 @@ mod tests {
         for off in ["0", "false", "No", " off "] {
             assert!(!enabled(Some(off)), "{off}");
         }
-    }
-
-    #[test]
-    fn a_build_is_claimed_once_and_no_more_than_the_limit_run() {
-        let early = EarlyBuilds::default();
-        let job = |name: &str| Job {
-            name: name.to_string(),
-            version: Version::parse("1.0-1").unwrap(),
-            origin: Origin::Server {
-                server: 0,
-                arches: vec!["rockspec".into()],
-            },
-        };
-        let a = early.claim(&job("a"), 2).expect("first claim");
-        assert!(early.claim(&job("a"), 2).is_none(), "claimed twice");
-        assert!(early.claim(&job("b"), 2).is_some());
-        assert!(early.claim(&job("c"), 2).is_none(), "beyond the limit");
-        a.finish(Some(Err(crate::ops::Error::NoLongerAvailable {
-            name: "a".into(),
-            version: Version::parse("1.0-1").unwrap(),
-        })));
-        let c = early.claim(&job("c"), 2).expect("a is over");
-        assert!(early.started(&job("a")));
-        assert!(early.adopt(&job("a")).expect("started").is_err());
-        assert!(early.adopt(&job("a")).is_none(), "adopted once");
-        assert!(early.adopt(&job("z")).is_none());
-        // A build whose thread unwinds ends without a result: its package is prepared again.
-        drop(Finishing(c));
-        assert!(early.started(&job("c")));
-        assert!(early.adopt(&job("c")).is_none());
     }
 }

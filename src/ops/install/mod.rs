@@ -30,6 +30,7 @@ pub(in crate::ops) mod candidates;
 pub(in crate::ops) mod early;
 pub(in crate::ops) mod planned;
 pub(in crate::ops) mod prepare;
+pub(in crate::ops) mod prepared;
 pub(in crate::ops) mod rebuild;
 pub(in crate::ops) mod resolution;
 pub(in crate::ops) mod session;

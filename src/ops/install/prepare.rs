@@ -12,6 +12,7 @@ use crate::errors::error_text;
 use crate::fetch::{self, ExtractLimits, SourceOptions};
 use crate::manifest::{self, Manifest, Package, PackageSource, Reason};
 use crate::ops::install::candidates::{Candidates, Origin, is_binary_rock, published_rock};
+use crate::ops::install::prepared::Prepared;
 use crate::ops::install::session::Session;
 use crate::ops::{Error, PackageFailure, Result, fs_error};
 use crate::report::Readiness;
@@ -124,7 +125,7 @@ pub(in crate::ops) fn run_jobs(
             .lock()
             .expect("not poisoned")
             .iter()
-            .filter(|job| !candidates.early.started(job)),
+            .filter(|job| !built_early(candidates, job)),
     ));
     let results = Mutex::new(Vec::new());
     let errors = Mutex::new(Vec::new());
@@ -139,9 +140,9 @@ pub(in crate::ops) fn run_jobs(
                     let ready = prefetched.lock().expect("not poisoned").remove(&job.name);
                     let outcome = match ready {
                         Some(package) => Ok(Prepared::found(package)),
-                        None => candidates
-                            .early
-                            .adopt(&job)
+                        None => built_early(candidates, &job)
+                            .then(|| candidates.early.adopt(&job.name, &job.version))
+                            .flatten()
                             .unwrap_or_else(|| ensure_package(session, candidates, &job)),
                     };
                     match outcome {
@@ -528,25 +529,11 @@ fn job_inputs(
     }))
 }
 
-/// One package made sure of in the store.
-pub(in crate::ops) struct Prepared {
-    /// Its manifest record.
-    pub(in crate::ops) package: Package,
-    /// Whether it was there already (the store or a build cache had it).
-    pub(in crate::ops) hit: bool,
-    /// What its build warned about, for the caller to report.
-    pub(in crate::ops) warnings: Vec<String>,
-}
-
-impl Prepared {
-    /// A package found ready, without a build.
-    fn found(package: Package) -> Prepared {
-        Prepared {
-            package,
-            hit: true,
-            warnings: vec![],
-        }
-    }
+/// Whether `job`'s package is being (or was) built early. Early builds are of server packages
+/// only: a pinned candidate of the same version (a local rockspec, an installed record) is
+/// another package.
+fn built_early(candidates: &Candidates<'_>, job: &Job) -> bool {
+    matches!(job.origin, Origin::Server { .. }) && candidates.early.started(&job.name, &job.version)
 }
 
 /// Makes sure one package is in the store; returns its manifest record, whether it was

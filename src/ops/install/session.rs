@@ -15,7 +15,7 @@ use crate::manifest::Manifest;
 use crate::ops::install::candidates::{
     Candidates, Origin, Pinned, TargetPin, find_rockspec_in, rock_rockspec_text,
 };
-use crate::ops::install::early::EarlyBuilds;
+use crate::ops::install::prepared::EarlyBuilds;
 use crate::ops::install::targets::Target;
 use crate::ops::{Error, Result, fs_error};
 use crate::registry::ServerManifest;
