@@ -324,23 +324,24 @@ pub fn fetch_source_bytes(
     opts: &SourceOptions,
 ) -> Result<FetchedBytes, FetchError> {
     let location = location_of(&source.url);
-    if !matches!(location, Ok(Location::Local(_))) || is_git_url(&source.url) {
+    // Everything but a local archive lands in `work_dir`.
+    let git = is_git_url(&source.url);
+    if git || !matches!(location, Ok(Location::Local(_))) {
         fs::create_dir_all(work_dir)
             .map_err(|e| FetchError::io("cannot create directory", work_dir, e))?;
     }
-    if is_git_url(&source.url) {
+    if git {
         return fetch_git_source(source, work_dir, opts).map(FetchedBytes::Checkout);
     }
     let file_name = source_file_name(source)?;
     let archive = work_dir.join(&file_name);
-    let (sha256, copy_from) = match (&opts.archive_cache, location?) {
+    let sha256 = match (&opts.archive_cache, location?) {
         (Some(cache), Location::Http(_)) => {
             let expected = CachedBytes {
                 sha256: opts.expected_sha256.as_deref(),
                 md5: source.md5.as_deref(),
             };
-            let sha256 = cached_download(&source.url, &archive, cache, &expected, &opts.fetch)?;
-            (sha256, None)
+            cached_download(&source.url, &archive, cache, &expected, &opts.fetch)?
         }
         // Read where it is: a build found in the store needs only the digest, and a build
         // copies the file first (`FetchedBytes::unpack`), checking it is still these bytes.
@@ -361,16 +362,13 @@ pub fn fetch_source_bytes(
         // Unpacked right away and checked by its digest: nothing to gain from waiting for the
         // disk (a crash leaves only a scratch folder). The archive cache keeps its copies
         // flushed, since a later install trusts them.
-        _ => (
-            download_unflushed(&source.url, &archive, &opts.fetch)?,
-            None,
-        ),
+        _ => download_unflushed(&source.url, &archive, &opts.fetch)?,
     };
     check_archive(source, &source.url, &archive, &sha256, opts)?;
     Ok(FetchedBytes::Archive {
         path: archive,
         sha256,
-        copy_from,
+        copy_from: None,
     })
 }
 
