@@ -46,12 +46,18 @@ pub fn split_variables(args: &[String]) -> (Vec<Target>, Vec<String>) {
     let mut variables = Vec::new();
     let mut rest = Vec::new();
     for arg in args {
-        match as_variable(arg.trim()).filter(|_| !Path::new(arg.trim()).exists()) {
-            Some((name, value)) => variables.push(Target::Variable { name, value }),
+        match variable_target(arg.trim()) {
+            Some(variable) => variables.push(variable),
             None => rest.push(arg.clone()),
         }
     }
     (variables, rest)
+}
+
+/// `arg` as a build variable, unless it is an existing path (`a=b.rockspec` on disk).
+fn variable_target(arg: &str) -> Option<Target> {
+    let (name, value) = as_variable(arg).filter(|_| !Path::new(arg).exists())?;
+    Some(Target::Variable { name, value })
 }
 
 /// `NAME=VALUE` with NAME a build variable name, as LuaRocks reads trailing arguments.
@@ -86,10 +92,8 @@ pub fn parse_targets(args: &[String]) -> Result<Vec<Target>> {
     let mut targets: Vec<Target> = Vec::new();
     for arg in args {
         let trimmed = arg.trim();
-        if let (mut variable, rest) = split_variables(std::slice::from_ref(arg))
-            && rest.is_empty()
-        {
-            targets.append(&mut variable);
+        if let Some(variable) = variable_target(trimmed) {
+            targets.push(variable);
             continue;
         }
         let follows_name =
