@@ -42,7 +42,7 @@ impl EnvRepo {
         if let Some(files) = read_memo(&path, commit) {
             return Ok(files);
         }
-        self.read_and_remember(&path, commit)
+        self.remember(&path, commit, None)
     }
 
     /// Makes the memo of `commit`, which a writer has just made the head, with the digest of
@@ -54,10 +54,8 @@ impl EnvRepo {
         }
     }
 
-    fn read_and_remember(&self, path: &Path, commit: Oid) -> Result<HeadFiles, RepoError> {
-        self.remember(path, commit, None)
-    }
-
+    /// The settings text and manifest digest of `commit` (the digest read from git unless
+    /// given), written to the memo at `path`.
     fn remember(
         &self,
         path: &Path,
