@@ -132,14 +132,23 @@ fn crate_dir(name: &str) -> PathBuf {
     let manifest =
         PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets it")).join("Cargo.toml");
     let host = env::var("HOST").expect("cargo sets HOST");
-    // `--frozen`: the build already resolved and downloaded everything; never touch the lock
-    // or the network from here. `--filter-platform`: only what this machine's build needs.
-    let output = std::process::Command::new(cargo)
-        .args(["metadata", "--format-version", "1", "--frozen"])
-        .args(["--filter-platform", &host, "--manifest-path"])
-        .arg(&manifest)
-        .output()
-        .expect("run cargo metadata");
+    // First `--frozen`: never touch the lock or the network when the build already has every
+    // package. `cargo metadata` lists dev-dependencies too, which `cargo build` and
+    // `cargo install` do not download, so a fresh machine needs the second try, `--locked`:
+    // it may download them but never changes the lock. `--filter-platform`: only what this
+    // machine's build needs.
+    let metadata = |lock_flag: &str| {
+        std::process::Command::new(&cargo)
+            .args(["metadata", "--format-version", "1", lock_flag])
+            .args(["--filter-platform", &host, "--manifest-path"])
+            .arg(&manifest)
+            .output()
+            .expect("run cargo metadata")
+    };
+    let mut output = metadata("--frozen");
+    if !output.status.success() {
+        output = metadata("--locked");
+    }
     assert!(
         output.status.success(),
         "cargo metadata failed: {}",
