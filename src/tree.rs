@@ -5,8 +5,8 @@
 //!
 //! Layout (what Debian's `luarocks --lua-version 5.4 --tree T` reads; `V` is the Lua ABI version,
 //! 5.1 for LuaJIT): `share/lua/V` (Lua modules), `lib/lua/V` (C modules), `bin` (commands),
-//! `lib/luarocks/rocks-V/<name>/<version>/` (the whole rock prefix) and
-//! `lib/luarocks/rocks-V/manifest`.
+//! `lib/luarocks/rocks-V/<name>/<version>/` (the rock prefix without the `lua/` and `lib/`
+//! files deployed from it, as LuaRocks leaves it) and `lib/luarocks/rocks-V/manifest`.
 
 pub mod files;
 pub mod links;
@@ -194,8 +194,8 @@ struct PlannedRock<'a> {
     entries: Vec<Entry>,
 }
 
-/// Builds a new tree in `target` (absent or empty) from `rocks`: each prefix is linked whole
-/// into `lib/luarocks/rocks-5.4/<name>/<version>/`, `lua/**` and `lib/**` are deployed to
+/// Builds a new tree in `target` (absent or empty) from `rocks`: each prefix is linked into
+/// `lib/luarocks/rocks-5.4/<name>/<version>/` but for `lua/**` and `lib/**`, which are deployed to
 /// `share/lua/5.4` and `lib/lua/5.4`, `bin/*` Lua scripts get wrappers (other executables are
 /// linked), and the tree manifest is written. Two rocks deploying the same file is an error
 /// that names both, detected before anything is written.
@@ -249,7 +249,7 @@ fn write_tree(
     for p in planned {
         let dir = rock_dir(target, lua, &p.rock.name, p.rock.version.as_str());
         fs::create_dir_all(&dir).map_err(ctx("create", &dir))?;
-        for entry in &p.entries {
+        for entry in p.entries.iter().filter(|e| stays_in_rock_dir(e)) {
             let dst = dir.join(&entry.rel);
             match entry.kind {
                 EntryKind::Dir => fs::create_dir_all(&dst).map_err(ctx("create", &dst))?,
@@ -331,7 +331,11 @@ pub fn expected_files(
     let mut out = BTreeMap::new();
     for p in &planned {
         let rock_rel = format!("{}/{}/{}", rocks_subdir(lua), p.rock.name, p.rock.version);
-        for entry in p.entries.iter().filter(|e| e.is_file()) {
+        for entry in p
+            .entries
+            .iter()
+            .filter(|e| e.is_file() && stays_in_rock_dir(e))
+        {
             out.insert(
                 format!("{rock_rel}/{}", entry.rel),
                 ExpectedFile::Stored(entry.path.clone()),
@@ -353,6 +357,20 @@ pub fn expected_files(
         ExpectedFile::Written(tree_manifest_text(&planned).into_bytes()),
     );
     Ok(out)
+}
+
+/// Whether a rock prefix file leaves the tree's rock dir when the rock is deployed. LuaRocks
+/// moves a rock's `lua/` and `lib/` files out to `share/lua/V` and `lib/lua/V`, so a tree holds
+/// each module once; everything else stays (`rock_manifest`, the rockspec, `doc/`, and the
+/// `bin/` scripts the command wrappers run).
+pub fn moved_out_of_rock_dir(prefix_rel: &str) -> bool {
+    prefix_rel.starts_with("lua/") || prefix_rel.starts_with("lib/")
+}
+
+/// Whether a rock prefix entry (a file, or a folder made in the rock dir) stays there.
+fn stays_in_rock_dir(entry: &Entry) -> bool {
+    let emptied_folder = !entry.is_file() && matches!(entry.rel.as_str(), "lua" | "lib");
+    !moved_out_of_rock_dir(&entry.rel) && !emptied_folder
 }
 
 fn check_component(what: &'static str, value: &str) -> Result<(), TreeError> {
@@ -641,15 +659,28 @@ pub fn switch_link(new_tree: &Path, live: &Path) -> Result<SwitchReport, TreeErr
     })
 }
 
-/// What is wrong with a rock prefix against its own `rock_manifest` (a downloaded binary rock
-/// must be whole before it is stored): the manifest unreadable, a listed file missing or with
-/// another md5. Empty when everything matches.
-pub fn check_rock_manifest(prefix: &Path) -> Result<Vec<String>, TreeError> {
+/// The files a `rock_manifest` lists, as (prefix-relative path, md5), and what is wrong with
+/// it: unreadable, no table, an entry outside the rock or not an md5.
+#[derive(Debug, Default)]
+pub struct RockManifestListing {
+    pub files: Vec<(String, String)>,
+    pub problems: Vec<String>,
+}
+
+/// Reads the `rock_manifest` of `prefix` (a rock prefix or a tree's rock dir) in the sandbox:
+/// LuaRocks writes it as Lua, and a rock's own copy is as hostile as the rest of the rock.
+pub fn read_rock_manifest(prefix: &Path) -> RockManifestListing {
     use crate::sandbox::{Data, Limits, Sandbox};
+    let mut listing = RockManifestListing::default();
     let path = prefix.join(ROCK_MANIFEST);
     let text = match fs::read_to_string(&path) {
         Ok(text) => text,
-        Err(e) => return Ok(vec![format!("{ROCK_MANIFEST} unreadable: {e}")]),
+        Err(e) => {
+            listing
+                .problems
+                .push(format!("{ROCK_MANIFEST} unreadable: {e}"));
+            return listing;
+        }
     };
     let parsed = Sandbox::new(Limits::ROCKSPEC).and_then(|sandbox| {
         let globals = sandbox.eval_globals(&text, ROCK_MANIFEST)?;
@@ -660,10 +691,17 @@ pub fn check_rock_manifest(prefix: &Path) -> Result<Vec<String>, TreeError> {
     });
     let table = match parsed {
         Ok(Some(Data::Table(table))) => table,
-        Ok(_) => return Ok(vec![format!("{ROCK_MANIFEST} has no rock_manifest table")]),
-        Err(e) => return Ok(vec![format!("{ROCK_MANIFEST} unreadable: {e}")]),
+        Ok(_) => {
+            let problem = format!("{ROCK_MANIFEST} has no rock_manifest table");
+            listing.problems.push(problem);
+            return listing;
+        }
+        Err(e) => {
+            let problem = format!("{ROCK_MANIFEST} unreadable: {e}");
+            listing.problems.push(problem);
+            return listing;
+        }
     };
-    let mut problems = Vec::new();
     let mut pending = vec![(String::new(), table)];
     while let Some((dir, table)) = pending.pop() {
         for (name, value) in table.fields {
@@ -673,22 +711,39 @@ pub fn check_rock_manifest(prefix: &Path) -> Result<Vec<String>, TreeError> {
                 format!("{dir}/{name}")
             };
             if !links::is_contained(&rel) {
-                problems.push(format!("{rel}: not a path inside the rock"));
+                listing
+                    .problems
+                    .push(format!("{rel}: not a path inside the rock"));
                 continue;
             }
             match value {
                 Data::Table(sub) => pending.push((rel, sub)),
-                Data::String(md5) => {
-                    let file = prefix.join(&rel);
-                    let is_file = fs::symlink_metadata(&file).is_ok_and(|m| m.is_file());
-                    if !is_file {
-                        problems.push(format!("{rel} is missing"));
-                    } else if files::md5_file(&file)? != md5 {
-                        problems.push(format!("{rel} has another md5"));
-                    }
-                }
-                other => problems.push(format!("{rel}: a {} instead of an md5", other.type_name())),
+                Data::String(md5) => listing.files.push((rel, md5)),
+                other => listing
+                    .problems
+                    .push(format!("{rel}: a {} instead of an md5", other.type_name())),
             }
+        }
+    }
+    listing.files.sort();
+    listing
+}
+
+/// What is wrong with a rock prefix against its own `rock_manifest` (a downloaded binary rock
+/// must be whole before it is stored): the manifest unreadable, a listed file missing or with
+/// another md5. Empty when everything matches.
+pub fn check_rock_manifest(prefix: &Path) -> Result<Vec<String>, TreeError> {
+    let RockManifestListing {
+        files: listed,
+        mut problems,
+    } = read_rock_manifest(prefix);
+    for (rel, md5) in listed {
+        let file = prefix.join(&rel);
+        let is_file = fs::symlink_metadata(&file).is_ok_and(|m| m.is_file());
+        if !is_file {
+            problems.push(format!("{rel} is missing"));
+        } else if files::md5_file(&file)? != md5 {
+            problems.push(format!("{rel} has another md5"));
         }
     }
     problems.sort();

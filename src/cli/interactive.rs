@@ -592,9 +592,8 @@ fn summaries(env: &lvm::env::Environment, shown: &Shown) -> BTreeMap<String, Str
     for f in shown.facts {
         let summary = match shown.installed.packages.get(&f.name) {
             Some(p) => {
-                let dir =
-                    lvm::tree::rock_dir(&env.tree_path(), env.lua(), &f.name, p.version.as_str());
-                lvm::tree::rockfiles::installed_info(&dir, &f.name, &p.version).summary
+                let tree = env.tree_path();
+                lvm::tree::rockfiles::installed_info(&tree, env.lua(), &f.name, &p.version).summary
             }
             None => shown
                 .hits

@@ -56,7 +56,8 @@ pub fn exec(ctx: &Context, args: ShowArgs) -> Result<i32> {
     };
     let rock_dir =
         lvm::tree::rock_dir(&env.tree_path(), env.lua(), &name, package.version.as_str());
-    let info = lvm::tree::rockfiles::installed_info(&rock_dir, &name, &package.version);
+    let info =
+        lvm::tree::rockfiles::installed_info(&env.tree_path(), env.lua(), &name, &package.version);
     let build = lvm::ops::cache::build_origin(env, &package)?;
     if args.json {
         print_json(&serde_json::json!({

@@ -16,9 +16,8 @@ use crate::env::Environment;
 use crate::envrepo::{CONFIG_FILE, MANIFEST_FILE, short};
 use crate::events::Event;
 use crate::interpreter::Interpreter;
-use crate::luaversion::LuaVersion;
 use crate::manifest::{self, Manifest, PackageSource};
-use crate::tree::rockfiles::FileKind;
+use crate::tree::rockfiles::{FileKind, RockFile};
 use crate::version::{Dependency, Version};
 
 use super::loadcheck::{self, Loader};
@@ -599,7 +598,10 @@ fn check_tree(env: &Environment, manifest: &Manifest, f: &mut Findings) {
             continue;
         }
         let rock_dir = crate::tree::rock_dir(&tree, env.lua(), name, package.version.as_str());
-        for (rel, problem) in deployed_problems(&tree, env.lua(), &rock_dir) {
+        let files = crate::tree::rockfiles::installed_files(&tree, env.lua(), &rock_dir);
+        // A linked package's Lua files are the project's working files, meant to change.
+        let linked = package.source.linked_path().is_some();
+        for (rel, problem) in deployed_problems(&tree, &files, linked) {
             f.add(
                 Severity::Error,
                 "tree",
@@ -628,23 +630,19 @@ fn check_tree(env: &Environment, manifest: &Manifest, f: &mut Findings) {
 
 /// Deployed files (`share/lua/5.4/...`, `lib/lua/5.4/...`) of one rock that are missing or
 /// differ from the rock's own copy.
-fn deployed_problems(tree: &Path, lua: LuaVersion, rock_dir: &Path) -> Vec<(String, &'static str)> {
-    crate::tree::rockfiles::deployable_files(rock_dir)
-        .into_iter()
+fn deployed_problems(tree: &Path, files: &[RockFile], linked: bool) -> Vec<(String, &'static str)> {
+    files
+        .iter()
         .filter_map(|file| {
-            let dest = match file.kind {
-                FileKind::Lua => crate::tree::lua_dir(tree, lua),
-                FileKind::Lib => crate::tree::lib_dir(tree, lua),
-            };
-            let deployed = dest.join(&file.rel);
-            let shown = deployed
+            let shown = file
+                .path
                 .strip_prefix(tree)
-                .unwrap_or(&deployed)
+                .unwrap_or(&file.path)
                 .display()
                 .to_string();
-            if !deployed.is_file() {
+            if !file.path.is_file() {
                 Some((shown, "is missing"))
-            } else if !same_file_contents(&file.path, &deployed) {
+            } else if !linked && !matches_recorded_md5(file) {
                 Some((shown, "differs from the rock's recorded file"))
             } else {
                 None
@@ -653,27 +651,18 @@ fn deployed_problems(tree: &Path, lua: LuaVersion, rock_dir: &Path) -> Vec<(Stri
         .collect()
 }
 
-fn same_file_contents(a: &Path, b: &Path) -> bool {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::MetadataExt;
-        if let (Ok(ma), Ok(mb)) = (a.metadata(), b.metadata()) {
-            if ma.dev() == mb.dev() && ma.ino() == mb.ino() {
-                return true;
-            }
-        }
-    }
-    match (std::fs::read(a), std::fs::read(b)) {
-        (Ok(x), Ok(y)) => x == y,
-        _ => false,
-    }
+/// Whether a deployed file still has the md5 its rock's `rock_manifest` records.
+fn matches_recorded_md5(file: &RockFile) -> bool {
+    let md5 = crate::tree::files::md5_file(&file.path).ok();
+    md5.is_some() && md5.as_deref() == file.md5.as_deref()
 }
 
 fn check_libraries(env: &Environment, manifest: &Manifest, f: &mut Findings) {
     let tree = env.tree_path();
     for (name, package) in &manifest.packages {
         let rock_dir = crate::tree::rock_dir(&tree, env.lua(), name, package.version.as_str());
-        for object in loadcheck::shared_objects(&rock_dir) {
+        let files = crate::tree::rockfiles::installed_files(&tree, env.lua(), &rock_dir);
+        for object in loadcheck::shared_objects(&files) {
             let Some(missing) = loadcheck::missing_libraries(&object) else {
                 f.add(
                     Severity::Note,
@@ -685,7 +674,7 @@ fn check_libraries(env: &Environment, manifest: &Manifest, f: &mut Findings) {
                 return;
             };
             let rel = object
-                .strip_prefix(&rock_dir)
+                .strip_prefix(&tree)
                 .unwrap_or(&object)
                 .display()
                 .to_string();
@@ -717,15 +706,19 @@ fn check_requires(
     f: &mut Findings,
 ) -> usize {
     let tree = env.tree_path();
-    let rocks: BTreeMap<&String, (std::path::PathBuf, Vec<String>)> = manifest
+    let rocks: BTreeMap<&String, (Vec<RockFile>, Vec<String>)> = manifest
         .packages
         .iter()
         .map(|(name, p)| {
             let dir = crate::tree::rock_dir(&tree, env.lua(), name, p.version.as_str());
-            let modules = loadcheck::modules_of(&dir);
-            (name, (dir, modules))
+            (name, dir)
         })
-        .filter(|(_, (dir, _))| dir.is_dir())
+        .filter(|(_, dir)| dir.is_dir())
+        .map(|(name, dir)| {
+            let files = crate::tree::rockfiles::installed_files(&tree, env.lua(), &dir);
+            let modules = crate::tree::rockfiles::module_names(&files);
+            (name, (files, modules))
+        })
         .collect();
     let provided: BTreeMap<&str, &str> = rocks
         .iter()
@@ -735,7 +728,7 @@ fn check_requires(
     let required_by_project = modules_required_by_project(env);
     let mut loaded = 0;
     for name in dependencies_first(manifest) {
-        let Some((rock_dir, modules)) = rocks.get(&name) else {
+        let Some((files, modules)) = rocks.get(&name) else {
             continue;
         };
         let name = &name;
@@ -763,7 +756,7 @@ fn check_requires(
             let project_sites = required_by_project.get(module);
             let main = is_main_module(name, module, required_by_rocks.get(module))
                 || project_sites.is_some();
-            let c_module = is_c_module(rock_dir, module);
+            let c_module = is_c_module(files, module);
             let failure_kind = classify(module, &error, c_module, &provided, retry);
             let earlier_fix = match failure_kind {
                 Failure::Script { .. } | Failure::NeedsParents(_) => None,
@@ -941,13 +934,15 @@ fn parent_modules(module: &str, provided: &BTreeMap<&str, &str>) -> Vec<String> 
 }
 
 /// Whether `module` is one of the rock's own C modules.
-fn is_c_module(rock_dir: &Path, module: &str) -> bool {
+fn is_c_module(files: &[RockFile], module: &str) -> bool {
     let rel = format!(
         "{}.{}",
         module.replace('.', "/"),
         std::env::consts::DLL_EXTENSION
     );
-    rock_dir.join("lib").join(rel).is_file()
+    files
+        .iter()
+        .any(|f| f.kind == FileKind::Lib && f.rel == rel)
 }
 
 /// A main module of `package`: one that other rocks require, or one named like the package
@@ -969,12 +964,18 @@ fn named_like(package: &str, module: &str) -> bool {
 
 /// Module → the installed rocks whose Lua files require it (statically).
 fn modules_required_by_rocks(
-    rocks: &BTreeMap<&String, (std::path::PathBuf, Vec<String>)>,
+    rocks: &BTreeMap<&String, (Vec<RockFile>, Vec<String>)>,
 ) -> BTreeMap<String, BTreeSet<String>> {
     let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for (name, (dir, _)) in rocks {
-        for file in super::requires::lua_files(&dir.join("lua")) {
-            let Ok(source) = std::fs::read_to_string(&file) else {
+    for (name, (files, _)) in rocks {
+        // A linked package's files are symbolic links into its project, not followed here.
+        let lua_files = files.iter().filter(|f| {
+            f.kind == FileKind::Lua
+                && f.rel.ends_with(".lua")
+                && std::fs::symlink_metadata(&f.path).is_ok_and(|m| m.is_file())
+        });
+        for file in lua_files {
+            let Ok(source) = std::fs::read_to_string(&file.path) else {
                 continue;
             };
             for call in super::requires::require_calls(&source) {

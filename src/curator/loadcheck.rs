@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::interpreter::Interpreter;
 use crate::luaversion::LuaVersion;
+use crate::tree::rockfiles::{FileKind, RockFile};
 
 /// VM instructions one `require` may run before it counts as hanging.
 const INSTRUCTION_BUDGET: u64 = 50_000_000;
@@ -32,12 +33,6 @@ pub struct ModuleCheck {
     /// `None` when the module loaded.
     pub error: Option<String>,
     pub loader: Loader,
-}
-
-/// The modules a rock provides: Lua files under `lua/` and C modules under `lib/` of its
-/// prefix (the rock dir of a tree).
-pub fn modules_of(rock_dir: &Path) -> Vec<String> {
-    crate::tree::rockfiles::module_names(rock_dir)
 }
 
 /// `package.path` and `package.cpath` limited to the tree, so a module found only elsewhere on
@@ -251,14 +246,13 @@ pub fn missing_libraries(shared_object: &Path) -> Option<Vec<String>> {
     )
 }
 
-/// Every shared object a rock installs (under `lib/` of its rock dir).
-pub fn shared_objects(rock_dir: &Path) -> Vec<PathBuf> {
+/// Every shared object among a rock's deployed files.
+pub fn shared_objects(files: &[RockFile]) -> Vec<PathBuf> {
     let lib_ext = std::env::consts::DLL_EXTENSION;
-    walkdir::WalkDir::new(rock_dir.join("lib"))
-        .into_iter()
-        .flatten()
-        .filter(|e| e.file_type().is_file())
-        .map(|e| e.path().to_path_buf())
+    files
+        .iter()
+        .filter(|f| f.kind == FileKind::Lib)
+        .map(|f| f.path.clone())
         .filter(|p| p.extension().is_some_and(|x| x == lib_ext))
         .collect()
 }

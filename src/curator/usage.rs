@@ -168,7 +168,8 @@ pub fn known_providers(env: &Environment) -> BTreeMap<String, BTreeSet<String>> 
     let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     if let Ok(store) = env.home().store() {
         for rock in store.list().unwrap_or_default() {
-            for module in super::loadcheck::modules_of(&rock.prefix) {
+            let files = crate::tree::rockfiles::prefix_files(&rock.prefix);
+            for module in crate::tree::rockfiles::module_names(&files) {
                 out.entry(module)
                     .or_default()
                     .insert(rock.meta.name.clone());
@@ -225,7 +226,8 @@ impl<'a> Installed<'a> {
         let mut with_commands = BTreeSet::new();
         for (name, p) in &manifest.packages {
             let dir = crate::tree::rock_dir(&tree, env.lua(), name, p.version.as_str());
-            for module in super::loadcheck::modules_of(&dir) {
+            let files = crate::tree::rockfiles::installed_files(&tree, env.lua(), &dir);
+            for module in crate::tree::rockfiles::module_names(&files) {
                 modules.insert(module, name.clone());
             }
             if std::fs::read_dir(dir.join("bin")).is_ok_and(|mut d| d.next().is_some()) {

@@ -265,12 +265,31 @@ fn compare_tree(env: &Environment, manifest: &manifest::Manifest) -> Result<Vec<
             ));
         }
     }
-    for rel in live.keys().filter(|r| !expected.contains_key(*r)) {
+    let lua = manifest.lua_version()?;
+    let unexpected = live
+        .keys()
+        .filter(|r| !expected.contains_key(*r) && !older_rock_dir_copy(lua, r));
+    for rel in unexpected {
         problems.push(format!(
             "tree file {rel} does not belong to any installed package; `lvm verify --repair` removes it"
         ));
     }
     Ok(problems)
+}
+
+/// Whether a tree file is the second link of a deployed module that earlier lvm builds kept
+/// in the rock dir (`rocks-5.4/NAME/VER/lua/...`): harmless, and gone from the tree the next
+/// change makes, so not a problem to report.
+fn older_rock_dir_copy(lua: crate::luaversion::LuaVersion, rel: &str) -> bool {
+    let Some(in_rock_dirs) = rel
+        .strip_prefix(&crate::tree::rocks_subdir(lua))
+        .and_then(|r| r.strip_prefix('/'))
+    else {
+        return false;
+    };
+    let mut parts = in_rock_dirs.splitn(3, '/');
+    let (_name, _version) = (parts.next(), parts.next());
+    parts.next().is_some_and(crate::tree::moved_out_of_rock_dir)
 }
 
 /// What `lvm verify --repair` did.
@@ -422,4 +441,26 @@ pub fn signatures(env: &Environment) -> Result<SignatureReport> {
         events,
         signing: env.config().sign.unwrap_or(false),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::luaversion::LuaVersion;
+
+    #[test]
+    fn only_deployed_modules_in_rock_dirs_count_as_an_older_trees_copies() {
+        let older = |rel| older_rock_dir_copy(LuaVersion::Lua54, rel);
+        assert!(older("lib/luarocks/rocks-5.4/pl/1.0-1/lua/pl/init.lua"));
+        assert!(older("lib/luarocks/rocks-5.4/sock/1.0-1/lib/sock/core.so"));
+        assert!(!older("lib/luarocks/rocks-5.4/pl/1.0-1/bin/tool"));
+        assert!(!older("lib/luarocks/rocks-5.4/pl/1.0-1/doc/README"));
+        assert!(!older("lib/luarocks/rocks-5.4/pl/1.0-1/lua"));
+        assert!(!older("lib/luarocks/rocks-5.1/pl/1.0-1/lua/pl/init.lua"));
+        assert!(!older("share/lua/5.4/pl/init.lua"));
+        assert!(older_rock_dir_copy(
+            LuaVersion::LuaJit,
+            "lib/luarocks/rocks-5.1/pl/1.0-1/lua/pl/init.lua"
+        ));
+    }
 }

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::env::Environment;
 use crate::ops::{Error, Result};
-use crate::tree::rockfiles::{FileKind, RockFile, deployable_files};
+use crate::tree::rockfiles::{FileKind, RockFile, installed_files};
 
 /// Where a module comes from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -48,21 +48,21 @@ pub fn which(env: &Environment, module: &str) -> Result<Provider> {
         .map(|(name, package)| {
             let version = package.version.to_string();
             let rock_dir = crate::tree::rock_dir(&tree, lua, name, &version);
-            (name.clone(), version, deployable_files(&rock_dir))
+            (
+                name.clone(),
+                version,
+                installed_files(&tree, lua, &rock_dir),
+            )
         })
         .collect();
     for (kind, rel) in module_paths(module) {
         for (name, version, files) in &shipped {
-            if files.iter().any(|f| f.kind == kind && f.rel == rel) {
-                let base = match kind {
-                    FileKind::Lua => crate::tree::lua_dir(&tree, lua),
-                    FileKind::Lib => crate::tree::lib_dir(&tree, lua),
-                };
+            if let Some(file) = files.iter().find(|f| f.kind == kind && f.rel == rel) {
                 return Ok(Provider {
                     module: module.to_string(),
                     package: name.clone(),
                     version: version.clone(),
-                    file: base.join(&rel),
+                    file: file.path.clone(),
                 });
             }
         }

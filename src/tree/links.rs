@@ -63,8 +63,8 @@ pub fn rel_string(path: &Path) -> String {
 /// One file of a linked package: the tree paths that are symlinks to a project file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LinkedFile {
-    /// Tree-relative paths: the copy in the rock directory, and where it is deployed
-    /// (`share/lua/5.4/...`, `bin/...`), when it is.
+    /// Tree-relative paths: the file in the rock directory when it stays there (a `bin/`
+    /// script), and where it is deployed (`share/lua/5.4/...`, `bin/...`), when it is.
     pub tree_paths: Vec<String>,
     /// The project file (absolute).
     pub target: PathBuf,
@@ -110,8 +110,14 @@ pub fn linked_files(
         .into_iter()
         .filter(|(p, s)| is_contained(p) && is_contained(s))
         .map(|(prefix_rel, source_rel)| {
-            let mut tree_paths = vec![format!("{rock_rel}/{prefix_rel}")];
-            tree_paths.extend(deployed_path(lua, &prefix_rel));
+            // The rock dir keeps a file only when it is not deployed as itself (a `bin/`
+            // script, which a wrapper runs); a deployed module is the one copy in the tree.
+            let deployed = deployed_path(lua, &prefix_rel);
+            let mut tree_paths = Vec::new();
+            if !crate::tree::moved_out_of_rock_dir(&prefix_rel) {
+                tree_paths.push(format!("{rock_rel}/{prefix_rel}"));
+            }
+            tree_paths.extend(deployed);
             LinkedFile {
                 tree_paths,
                 target: Path::new(path).join(source_rel),

@@ -86,24 +86,16 @@ fn luarocks_install(root: &Path, servers: &[&str], args: &[&str]) -> PathBuf {
     tree
 }
 
-/// The files (and links) of a rocks tree, relative, without what only lvm writes: the mark
-/// of its trees (`.lvm-state`) and the copies of deployed modules and scripts its rock
-/// directories keep (`rocks-5.4/NAME/VERSION/{lua,lib,bin}/`: the store's layout, where
-/// LuaRocks moves those files out when it deploys them).
+/// The files (and links) of a rocks tree, relative, without the mark of lvm's trees
+/// (`.lvm-state`): everything else must be what LuaRocks makes, rock dirs included.
 fn tree_files(tree: &Path) -> BTreeSet<String> {
     let tree = std::fs::canonicalize(tree).unwrap();
-    let deployed_copy = |rel: &str| {
-        let parts: Vec<&str> = rel.split('/').collect();
-        parts.len() > 6
-            && parts[..3] == ["lib", "luarocks", "rocks-5.4"]
-            && ["lua", "lib", "bin"].contains(&parts[5])
-    };
     walkdir::WalkDir::new(&tree)
         .into_iter()
         .map(|e| e.unwrap())
         .filter(|e| !e.file_type().is_dir())
         .map(|e| e.path().strip_prefix(&tree).unwrap().display().to_string())
-        .filter(|p| p != ".lvm-state" && !deployed_copy(p))
+        .filter(|p| p != ".lvm-state")
         .collect()
 }
 
@@ -361,6 +353,31 @@ fn docs_are_copied_from_doc_only_like_luarocks() {
     assert!(!rock.join("docs").exists() && !rock.join("doc/README.md").exists());
     let theirs = luarocks_install(lvm.root.path(), &[&url], &["docrock"]);
     assert_same_files(&lvm.tree(), &theirs);
+}
+
+#[test]
+#[cfg_attr(not(lvm_has_luarocks), ignore = "needs luarocks")]
+fn rock_dirs_keep_what_luarocks_keeps_and_no_second_copy_of_deployed_modules() {
+    let lvm = Lvm::new();
+    let (_, url) = crate::common::rocks::file_server(lvm.root.path());
+    lvm.init(&[&url]);
+    lvm.ok(&["install", "hello-cli", "cmath"]);
+    // `luarocks install` takes one rock (a second argument is a version).
+    luarocks_install(lvm.root.path(), &[&url], &["hello-cli"]);
+    let theirs = luarocks_install(lvm.root.path(), &[&url], &["cmath"]);
+    assert_same_files(&lvm.tree(), &theirs);
+    // The command's script stays in its rock dir (its wrapper runs it there); the modules are
+    // in share/ and lib/ only.
+    let rocks = lvm.tree().join("lib/luarocks/rocks-5.4");
+    assert!(rocks.join("hello-cli/1.0-1/bin/hello-cli").is_file());
+    assert!(!rocks.join("hello-cli/1.0-1/lua").exists());
+    assert!(!rocks.join("cmath/1.0-1/lib").exists());
+    let which = lvm.ok(&["which", "cmath"]);
+    assert!(which.contains("lib/lua/5.4/cmath.so"), "{which}");
+    assert_eq!(
+        stdout_ok(&lvm.lua("print(require('cmath').gcd(12, 18))")).trim(),
+        "6"
+    );
 }
 
 #[test]
