@@ -6,8 +6,8 @@
 //! of every file, total size). Entries are assembled in `<root>/tmp/` and renamed into place,
 //! so an entry is either complete or absent. Inserts hold a shared lock on `<root>/lock` and
 //! [`Store::gc`] an exclusive one, so collection never removes an insert's work in progress.
-//! A change pins the entries it uses ([`Pins`], one file per entry under `<root>/pins/`, named
-//! after the entry and the process) from before it looks them up or inserts them until it has
+//! A change pins the entries it uses ([`Pins`], a file under `<root>/pins/` named after the
+//! process, listing the entries) from before it looks them up or inserts them until it has
 //! committed, so [`Store::gc`] in another environment cannot remove them in between; pins of
 //! processes that are gone are ignored and cleared.
 //!
@@ -547,7 +547,7 @@ impl Store {
     pub fn pins(&self) -> Pins {
         Pins {
             store: self.clone(),
-            files: std::sync::Mutex::new(Vec::new()),
+            file: std::sync::Mutex::new(None),
         }
     }
 
@@ -568,13 +568,28 @@ impl Store {
         for item in items {
             let item = item.map_err(ctx("read", &dir))?;
             let name = item.file_name();
-            let Some((key, pid)) = name.to_str().and_then(parse_pin_name) else {
+            let Some(pin_file) = name.to_str().and_then(parse_pin_name) else {
                 continue;
             };
-            if process_is_running(pid) {
-                live.insert(key);
-            } else if clear_stale {
-                let _ = fs::remove_file(item.path());
+            let pid = match pin_file {
+                PinFile::Keys { pid } | PinFile::Named { pid, .. } => pid,
+            };
+            if !process_is_running(pid) {
+                if clear_stale {
+                    let _ = fs::remove_file(item.path());
+                }
+                continue;
+            }
+            match pin_file {
+                PinFile::Named { key, .. } => {
+                    live.insert(key);
+                }
+                PinFile::Keys { .. } => {
+                    // Written under the shared lock, so whole lines; a file gone meanwhile
+                    // (its process just ended) pins nothing.
+                    let text = fs::read_to_string(item.path()).unwrap_or_default();
+                    live.extend(text.lines().filter_map(|l| StoreKey::parse(l).ok()));
+                }
             }
         }
         Ok(live)
@@ -590,6 +605,11 @@ impl Store {
                 "no such store entry",
             )))
         })?;
+        Self::verify_stored(&rock)
+    }
+
+    /// [`Store::verify`] for an entry [`Store::get`] already read.
+    pub fn verify_stored(rock: &StoredRock) -> Result<VerifyReport, StoreError> {
         let mut report = VerifyReport::default();
         let mut seen = BTreeSet::new();
         let mut digest = crate::tree::FilesDigest::default();
@@ -632,7 +652,10 @@ impl Store {
 #[derive(Debug)]
 pub struct Pins {
     store: Store,
-    files: std::sync::Mutex<Vec<PathBuf>>,
+    /// This set's pin file, made on the first pin: `<pid>.<random>` under `<root>/pins/`, one
+    /// key per line. One file for all of a change's pins, not one per entry: a warm install of
+    /// 50 rocks spent more time creating and removing pin files than making its tree.
+    file: std::sync::Mutex<Option<(PathBuf, fs::File)>>,
 }
 
 impl Pins {
@@ -644,35 +667,57 @@ impl Pins {
 
     /// Pins every key of `keys` under one wait for the store lock (see [`Pins::pin`]).
     pub fn pin_all(&self, keys: &[StoreKey]) -> Result<(), StoreError> {
-        let dir = self.store.pins_dir();
-        fs::create_dir_all(&dir).map_err(ctx("create", &dir))?;
+        use std::io::Write as _;
+        let mut file = self.file.lock().expect("not poisoned");
         let _lock = self.store.lock(false)?;
-        for key in keys {
-            let file = tempfile::Builder::new()
-                .prefix(&format!("{key}.{}.", std::process::id()))
-                .tempfile_in(&dir)
-                .map_err(ctx("create a pin in", &dir))?;
-            let (_, path) = file.keep().map_err(|e| ctx("keep", &dir)(e.error))?;
-            self.files.lock().expect("not poisoned").push(path);
-        }
+        let (path, handle) = match &mut *file {
+            Some(made) => made,
+            None => {
+                let dir = self.store.pins_dir();
+                fs::create_dir_all(&dir).map_err(ctx("create", &dir))?;
+                let made = tempfile::Builder::new()
+                    .prefix(&format!("{}.", std::process::id()))
+                    .tempfile_in(&dir)
+                    .map_err(ctx("create a pin in", &dir))?;
+                let (handle, path) = made.keep().map_err(|e| ctx("keep", &dir)(e.error))?;
+                file.insert((path, handle))
+            }
+        };
+        let lines: String = keys.iter().map(|key| format!("{key}\n")).collect();
+        handle
+            .write_all(lines.as_bytes())
+            .map_err(ctx("write a pin to", path))?;
         Ok(())
     }
 }
 
 impl Drop for Pins {
     fn drop(&mut self) {
-        for path in self.files.get_mut().expect("not poisoned").drain(..) {
+        if let Some((path, _)) = self.file.get_mut().expect("not poisoned").take() {
             let _ = fs::remove_file(path);
         }
     }
 }
 
-/// The key and process id a pin file is named after (`<key>.<pid>.<random>`). Pure.
-fn parse_pin_name(name: &str) -> Option<(StoreKey, u32)> {
+/// What a pin file's name says ([`parse_pin_name`]).
+#[derive(Debug, PartialEq, Eq)]
+enum PinFile {
+    /// `<pid>.<random>`: the keys are its lines.
+    Keys { pid: u32 },
+    /// `<key>.<pid>.<random>`, as earlier lvm builds pinned: one key, in the name.
+    Named { key: StoreKey, pid: u32 },
+}
+
+/// The process and, for an older pin file, the key a pin file is named after. Pure.
+fn parse_pin_name(name: &str) -> Option<PinFile> {
     let mut parts = name.splitn(3, '.');
-    let key = StoreKey::parse(parts.next()?).ok()?;
+    let first = parts.next()?;
+    if let Ok(pid) = first.parse() {
+        return Some(PinFile::Keys { pid });
+    }
+    let key = StoreKey::parse(first).ok()?;
     let pid = parts.next()?.parse().ok()?;
-    Some((key, pid))
+    Some(PinFile::Named { key, pid })
 }
 
 /// Whether a process with this id exists (its pins then still count).
@@ -762,8 +807,17 @@ mod tests {
     #[test]
     fn pin_names_carry_key_and_process() {
         let key = StoreKey::compute(&[("lua", "5.4")]);
-        let (k, pid) = parse_pin_name(&format!("{key}.4242.Xy1z")).expect("pin name");
-        assert_eq!((k, pid), (key.clone(), 4242));
+        assert_eq!(
+            parse_pin_name(&format!("{key}.4242.Xy1z")),
+            Some(PinFile::Named {
+                key: key.clone(),
+                pid: 4242
+            })
+        );
+        assert_eq!(
+            parse_pin_name("4242.Xy1z"),
+            Some(PinFile::Keys { pid: 4242 })
+        );
         assert!(parse_pin_name(&format!("{key}.x.y")).is_none());
         assert!(parse_pin_name("not-a-key.1.y").is_none());
         assert!(process_is_running(std::process::id()));

@@ -627,7 +627,7 @@ fn intact_store_entry(store: &Store, package: &Package) -> Result<Option<StoredR
     let Some(stored) = store.get(&key)? else {
         return Ok(None);
     };
-    Ok(store.verify(&key)?.is_clean().then_some(stored))
+    Ok(Store::verify_stored(&stored)?.is_clean().then_some(stored))
 }
 
 /// `lvm cache pull [--from URL] [NAME...]`: fetches the builds the store lacks from the caches

@@ -480,11 +480,28 @@ fn pins_of_processes_that_are_gone_do_not_keep_entries() {
     dead.wait().unwrap();
     let pins = lvm.home().join("store/pins");
     std::fs::create_dir_all(&pins).unwrap();
-    let stale = pins.join(format!("{key}.{pid}.stale"));
-    std::fs::write(&stale, "").unwrap();
+    // A running process's pin file (this test's own id) lists the keys it pins.
+    let live = pins.join(format!("{}.live", std::process::id()));
+    std::fs::write(&live, format!("not-a-key\n{key}\n")).unwrap();
+    lvm.ok(&["gc", "--older-than", "0"]);
+    assert!(
+        entry.exists(),
+        "gc removed an entry a running process pinned"
+    );
+    std::fs::remove_file(&live).unwrap();
+    // The same from the dead process, and a pin named after its key, as earlier builds wrote.
+    let stale = [
+        (pins.join(format!("{pid}.stale")), format!("{key}\n")),
+        (pins.join(format!("{key}.{pid}.stale")), String::new()),
+    ];
+    for (file, keys) in &stale {
+        std::fs::write(file, keys).unwrap();
+    }
     lvm.ok(&["gc", "--older-than", "0"]);
     assert!(!entry.exists(), "a stale pin kept the entry");
-    assert!(!stale.exists(), "gc leaves stale pins behind");
+    for (file, _) in &stale {
+        assert!(!file.exists(), "gc leaves stale pins behind");
+    }
 }
 
 #[test]

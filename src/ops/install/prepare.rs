@@ -651,7 +651,7 @@ fn intact_entry(
     let Some(stored) = session.store.get(key)? else {
         return Ok(None);
     };
-    let check = session.store.verify(key)?;
+    let check = crate::store::Store::verify_stored(&stored)?;
     if let Some(files_sha256) = check.files_sha256 {
         return Ok(Some((stored, files_sha256)));
     }
@@ -726,10 +726,35 @@ pub(in crate::ops) fn with_source_record(
     source
 }
 
+/// One package's scratch folder inside the session's: made only when something is written
+/// into it (a package found in the store writes nothing), removed with the package's
+/// [`Sources`].
+struct JobDir(PathBuf);
+
+impl JobDir {
+    /// The folder, which may not exist yet: for callers that make what they write into.
+    fn path(&self) -> &Path {
+        &self.0
+    }
+
+    /// The folder, made if it is not there yet.
+    fn made(&self) -> Result<&Path> {
+        std::fs::create_dir_all(&self.0).map_err(fs_error("create", &self.0))?;
+        Ok(&self.0)
+    }
+}
+
+impl Drop for JobDir {
+    fn drop(&mut self) {
+        // Like a temporary directory: best effort, and the session's scratch space goes too.
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// The fetched sources of one package, ready to build (or, for a binary rock, already built).
 pub(in crate::ops) struct Sources {
     /// Holds the download, the unpacked sources and the build prefix.
-    work: tempfile::TempDir,
+    work: JobDir,
     /// The directory to build in; `None` for a binary rock, unpacked into the prefix already.
     dir: Option<PathBuf>,
     /// sha256 of the downloaded archive or rock.
@@ -747,7 +772,7 @@ impl Sources {
     /// The folder a build installs into, made on first use: a package found in the store
     /// never needs one.
     fn prefix(&self) -> Result<PathBuf> {
-        let prefix = self.work.path().join("prefix");
+        let prefix = self.work.made()?.join("prefix");
         std::fs::create_dir_all(&prefix).map_err(fs_error("create", &prefix))?;
         Ok(prefix)
     }
@@ -760,7 +785,7 @@ impl Sources {
         let fetched = packed
             .unpack(
                 &rockspec.source,
-                &self.work.path().join("src"),
+                &self.work.made()?.join("src"),
                 &session.fetch_opts.limits,
             )
             .map_err(|e| naming_url(e.into(), &rockspec.source.url))?;
@@ -807,8 +832,7 @@ pub(in crate::ops) fn fetch_sources(
     hint: SourceHint,
     expected: &Expected,
 ) -> Result<Sources> {
-    let scratch = session.scratch.path();
-    let work = tempfile::tempdir_in(scratch).map_err(fs_error("make a folder in", scratch))?;
+    let work = JobDir(session.job_dir_path());
     let mut sources = Sources {
         dir: None,
         sha256: None,
@@ -842,7 +866,7 @@ pub(in crate::ops) fn fetch_sources(
         }
         SourceHint::Rock { server, arches } => {
             let (file, binary) = published_rock(name, &rockspec.version, &arches);
-            let path = sources.work.path().join(&file);
+            let path = sources.work.made()?.join(&file);
             server.download_to(&file, &path)?;
             let shown = format!("{}/{file}", server.url());
             let rock = (path.as_path(), shown.as_str(), binary);
@@ -894,7 +918,7 @@ fn rock_sources(
     }
     let unpacked = fetch::unpack_src_rock(
         rock,
-        &sources.work.path().join("src-rock"),
+        &sources.work.made()?.join("src-rock"),
         &ExtractLimits::default(),
     )?;
     let fetched = fetch::src_rock_source(

@@ -69,6 +69,8 @@ pub struct Session {
     pub(in crate::ops) reporter: Arc<dyn Reporter>,
     /// The build caches read before building what the store lacks.
     pub(in crate::ops) caches: crate::ops::cache::Caches,
+    /// How many package scratch folders were named ([`Session::job_dir_path`]).
+    job_dirs: std::sync::atomic::AtomicUsize,
 }
 
 impl Session {
@@ -156,6 +158,7 @@ impl Session {
                 env.reporter_handle(),
             ),
             fetch_opts,
+            job_dirs: Default::default(),
             unreachable: failures,
             reporter: env.reporter_handle(),
         })
@@ -329,6 +332,15 @@ impl Session {
 }
 
 impl Session {
+    /// A new path for one package's scratch folder, not made yet: the session's scratch space
+    /// is this process's own, so a counter names it uniquely without touching the disk.
+    pub(in crate::ops) fn job_dir_path(&self) -> PathBuf {
+        let n = self
+            .job_dirs
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.scratch.path().join(format!("job-{n}"))
+    }
+
     /// Downloads `url` into a fresh scratch folder, under the URL's file name (which says what
     /// a rock file is); returns the file.
     pub(in crate::ops) fn download_to_scratch(&self, url: &str) -> Result<PathBuf> {
