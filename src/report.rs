@@ -11,6 +11,8 @@ use crate::version::Version;
 pub enum Readiness {
     /// Its build was already in the store.
     FromStore,
+    /// Its build came from a build cache (signed by a trusted key) into the store.
+    FromCache,
     /// Fetched and built now.
     Built,
     /// Built again from the sources an environment's manifest records (sync, pull, clone).
@@ -18,10 +20,11 @@ pub enum Readiness {
 }
 
 impl Readiness {
-    /// A few words for people: `from the store`, `built`, `rebuilt`.
+    /// A few words for people: `from the store`, `from a build cache`, `built`, `rebuilt`.
     pub fn describe(self) -> &'static str {
         match self {
             Readiness::FromStore => "from the store",
+            Readiness::FromCache => "from a build cache",
             Readiness::Built => "built",
             Readiness::Rebuilt => "rebuilt",
         }

@@ -40,11 +40,21 @@ pub fn text(outcome: &Outcome, headline: &str) -> String {
             out.push_str(&format!("      requested: {constraint}\n"));
         }
     }
-    out.push_str(&format!(
-        "({} built, {} from the store)",
-        outcome.builds, outcome.store_hits
-    ));
+    out.push_str(&build_counts(outcome));
     out
+}
+
+/// `(2 built, 49 from the store)`, with `, N from build caches` when caches supplied any
+/// (those are not counted as from the store). Pure.
+fn build_counts(outcome: &Outcome) -> String {
+    let from_store = outcome.store_hits.saturating_sub(outcome.cache_hits);
+    match outcome.cache_hits {
+        0 => format!("({} built, {from_store} from the store)", outcome.builds),
+        cached => format!(
+            "({} built, {from_store} from the store, {cached} from build caches)",
+            outcome.builds
+        ),
+    }
 }
 
 /// The outcome as JSON: the commit (null when nothing was recorded), the changes as `lvm diff
@@ -55,6 +65,7 @@ pub fn json(outcome: &Outcome) -> Value {
         "changes": outcome.changes.iter().map(change_json).collect::<Vec<_>>(),
         "builds": outcome.builds,
         "store_hits": outcome.store_hits,
+        "cache_hits": outcome.cache_hits,
     })
 }
 
@@ -112,5 +123,27 @@ pub fn counted(n: usize, noun: &str) -> String {
         format!("1 {noun}")
     } else {
         format!("{n} {noun}s")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builds_from_caches_are_counted_apart_from_the_store() {
+        let outcome = |store_hits, cache_hits| Outcome {
+            commit: None,
+            named: vec![],
+            changes: vec![],
+            store_hits,
+            cache_hits,
+            builds: 2,
+        };
+        assert_eq!(build_counts(&outcome(3, 0)), "(2 built, 3 from the store)");
+        assert_eq!(
+            build_counts(&outcome(3, 3)),
+            "(2 built, 0 from the store, 3 from build caches)"
+        );
     }
 }

@@ -270,6 +270,12 @@ impl Caches {
             .insert(key.clone(), found.clone());
     }
 
+    /// Whether a cache supplied the build under `key` in this command.
+    pub(in crate::ops) fn supplied(&self, key: &str) -> bool {
+        StoreKey::parse(key)
+            .is_ok_and(|key| self.hits.lock().expect("not poisoned").contains_key(&key))
+    }
+
     /// The packages caches supplied so far, by store key.
     pub fn hits(&self) -> BTreeMap<StoreKey, CacheHit> {
         self.hits.lock().expect("not poisoned").clone()

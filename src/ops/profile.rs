@@ -222,12 +222,14 @@ pub fn merge_profile(
             .collect();
         event.details.insert("chosen".into(), chosen.join(" "));
     }
+    let cache_hits = crate::ops::cache::all_supplied(&event.details).len() as u32;
     let commit = env.commit_change(head, event, &target, Some(other_head), &mut timings)?;
     done.outcome = Some(Outcome {
         commit: Some(commit),
         named: vec![],
         changes,
         store_hits: hits,
+        cache_hits,
         builds,
     });
     done.chosen = merged.chosen;

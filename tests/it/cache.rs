@@ -89,8 +89,14 @@ fn install_from_cache(server: &str, cache: &str, public: &str, extra: &[(&str, &
     vars.extend_from_slice(extra);
     let (out, err) = ok_with(&consumer, &vars, &["install", "cmath", "--json"]);
     assert!(!err.contains("warning"), "{err}");
+    assert!(err.contains("cmath 1.0-1 (from a build cache)"), "{err}");
     let outcome: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(outcome["builds"], 0, "{outcome}");
+    assert_eq!(
+        (&outcome["store_hits"], &outcome["cache_hits"]),
+        (&1.into(), &1.into()),
+        "{outcome}"
+    );
     let lua = stdout_ok(&consumer.lua("print(require('cmath').gcd(12, 18))"));
     assert_eq!(lua.trim(), "6");
     // The event says where the build came from; blame, show and stats read it.
@@ -1098,8 +1104,14 @@ fn a_recipe_record_installs_from_the_cache_without_the_source() {
     ];
     let (out, err) = ok_with(&consumer, &vars, &["install", "cmath", "--json"]);
     assert!(!err.contains("warning"), "{err}");
+    assert!(err.contains("cmath 1.0-1 (from a build cache)"), "{err}");
     let outcome: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(outcome["builds"], 0, "{outcome}");
+    assert_eq!(
+        (&outcome["store_hits"], &outcome["cache_hits"]),
+        (&1.into(), &1.into()),
+        "{outcome}"
+    );
     assert_eq!(
         pushed.rocks.requests(CMATH_SOURCE),
         before,

@@ -47,7 +47,10 @@ pub struct Outcome {
     /// The packages the command named (lower-cased), when it named any.
     pub named: Vec<String>,
     pub changes: Vec<Change>,
+    /// Packages not built: found in the store, or put there from a build cache.
     pub store_hits: u32,
+    /// Of `store_hits`, the packages a build cache supplied.
+    pub cache_hits: u32,
     pub builds: u32,
 }
 
@@ -59,6 +62,7 @@ impl Outcome {
             named,
             changes,
             store_hits: 0,
+            cache_hits: 0,
             builds: 0,
         }
     }

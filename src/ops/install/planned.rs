@@ -188,6 +188,7 @@ pub(in crate::ops) fn record(env: &WriteLock<'_>, planned: Planned) -> Result<Ou
         details,
         named,
     } = planned.event;
+    let cache_hits = crate::ops::cache::all_supplied(&details).len() as u32;
     let commit = env.record(
         kind,
         args,
@@ -201,6 +202,7 @@ pub(in crate::ops) fn record(env: &WriteLock<'_>, planned: Planned) -> Result<Ou
         named,
         changes,
         store_hits: planned.hits,
+        cache_hits,
         builds: planned.builds,
     })
 }

@@ -154,10 +154,12 @@ pub(in crate::ops) fn run_jobs(
                             for warning in &warnings {
                                 reporter.warning(warning);
                             }
-                            let how = if hit {
-                                Readiness::FromStore
-                            } else {
-                                Readiness::Built
+                            let how = match hit {
+                                true if session.caches.supplied(&package.store_key) => {
+                                    Readiness::FromCache
+                                }
+                                true => Readiness::FromStore,
+                                false => Readiness::Built,
                             };
                             reporter.package_ready(&job.name, &job.version, how);
                             results
