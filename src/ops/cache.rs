@@ -223,10 +223,15 @@ impl Caches {
         }
     }
 
+    /// Whether any cache is asked for builds: some are configured and some key is trusted.
+    pub(in crate::ops) fn asks_any(&self) -> bool {
+        !self.trusted.is_empty() && !self.caches.is_empty()
+    }
+
     /// Whether recipe records are read at all: some key is trusted and `cache_trust_sources`
     /// is on.
     pub(in crate::ops) fn reads_recipes(&self) -> bool {
-        self.trust_sources && !self.trusted.is_empty() && !self.caches.is_empty()
+        self.trust_sources && self.asks_any()
     }
 
     /// The first recipe record for `recipe` that a trusted key signed, asked of each cache in

@@ -102,7 +102,11 @@ pub(in crate::ops) fn run_jobs(
     }
     let reporter = session.reporter.as_ref();
     reporter.preparing(jobs.len());
-    let workers = prepare_workers(session.build_ctx.jobs, jobs.len());
+    let workers = prepare_workers(
+        session.build_ctx.jobs,
+        jobs.len(),
+        session.caches.asks_any(),
+    );
     let weighed = jobs
         .into_iter()
         .map(|job| {
@@ -244,10 +248,16 @@ fn prefetch_from_caches<'a>(
 /// How many packages are prepared at once: beyond the `jobs` that may compile, two more that
 /// download, unpack and fill the store meanwhile (work that waits on the network and the
 /// disk, not on the processor), at most [`MAX_PREPARING`], and never more than there are
-/// packages. Pure.
-pub(in crate::ops) fn prepare_workers(jobs: usize, packages: usize) -> usize {
+/// packages. With build caches to ask, [`MAX_PREPARING`]: each lookup waits on a cache's
+/// round trips, and the builds of packages no cache has still share the `jobs` process
+/// slots. Pure.
+pub(in crate::ops) fn prepare_workers(jobs: usize, packages: usize, asks_caches: bool) -> usize {
     const BESIDE_COMPILES: usize = 2;
-    (jobs.max(1) + BESIDE_COMPILES)
+    let wanted = match asks_caches {
+        true => MAX_PREPARING,
+        false => jobs.max(1) + BESIDE_COMPILES,
+    };
+    wanted
         .min(MAX_PREPARING)
         .min(packages)
         .max(1)
@@ -1256,10 +1266,12 @@ pub(in crate::ops) mod tests {
 
     #[test]
     fn workers_go_beyond_the_compile_jobs_but_not_beyond_the_packages() {
-        assert_eq!(prepare_workers(2, 51), 4);
-        assert_eq!(prepare_workers(2, 3), 3);
-        assert_eq!(prepare_workers(0, 5), 3);
-        assert_eq!(prepare_workers(16, 51), 8);
-        assert_eq!(prepare_workers(4, 0), 1);
+        assert_eq!(prepare_workers(2, 51, false), 4);
+        assert_eq!(prepare_workers(2, 3, false), 3);
+        assert_eq!(prepare_workers(0, 5, false), 3);
+        assert_eq!(prepare_workers(16, 51, false), 8);
+        assert_eq!(prepare_workers(4, 0, false), 1);
+        assert_eq!(prepare_workers(2, 51, true), 8);
+        assert_eq!(prepare_workers(2, 3, true), 3);
     }
 }
