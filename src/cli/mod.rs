@@ -833,9 +833,17 @@ pub fn main() -> i32 {
         error_line(format_args!("{e:#}"));
         return exit::FAILURE;
     }
+    // Starting Lua (`run`, `lua`, `exec`) and printing its paths are what scripts and shells
+    // call over and over; a log line per call would grow the log and cost every start a file
+    // append. Their failures still reach the terminal.
+    let runs_lua = matches!(
+        cli.command,
+        Command::Run(_) | Command::Lua(_) | Command::Exec(_) | Command::Path(_)
+    );
     let env_logs = ctx
         .env_path()
         .ok()
+        .filter(|_| !runs_lua)
         .filter(|p| lvm::config::is_environment(p))
         // A project's clone has no .gitignore yet to keep the logs out of `git status`.
         .filter(|p| lvm::envrepo::ignore_in_project(p).is_ok())
