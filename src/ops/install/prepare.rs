@@ -257,10 +257,7 @@ pub(in crate::ops) fn prepare_workers(jobs: usize, packages: usize, asks_caches:
         true => MAX_PREPARING,
         false => jobs.max(1) + BESIDE_COMPILES,
     };
-    wanted
-        .min(MAX_PREPARING)
-        .min(packages)
-        .max(1)
+    wanted.min(MAX_PREPARING).min(packages).max(1)
 }
 
 /// The most packages prepared at once, which is also the most downloads from one rocks
