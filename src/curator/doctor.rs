@@ -142,10 +142,12 @@ pub fn doctor(env: &Environment, options: &DoctorOptions) -> DoctorReport {
             check_files(env, &manifest, &mut f);
         }
         check_dependencies(&manifest, &history, &mut f);
-        check_tree(env, &manifest, &mut f);
-        check_libraries(env, &manifest, &mut f);
+        let installed = installed_rock_files(env, &manifest);
+        check_tree(env, &manifest, &installed, &mut f);
+        check_libraries(env, &manifest, &installed, &mut f);
         if let Some(interpreter) = check_interpreter(env, &mut f) {
-            report.modules_loaded = check_requires(env, &interpreter, &manifest, &mut f);
+            report.modules_loaded =
+                check_requires(env, &interpreter, &manifest, &installed, &mut f);
         }
         check_orphans(&manifest, &mut f);
         if options.offline {
@@ -563,7 +565,29 @@ fn check_dependencies(manifest: &Manifest, history: &History, f: &mut Findings) 
 
 /// The live tree against the recorded state: rocks present, their dependencies present, every
 /// deployed module file the rock's own, and no rock the state does not list.
-fn check_tree(env: &Environment, manifest: &Manifest, f: &mut Findings) {
+/// Each package's deployed files, read once from its rock dir's `rock_manifest` for the tree,
+/// library and require checks; a package without a rock dir in the tree is left out.
+fn installed_rock_files(env: &Environment, manifest: &Manifest) -> BTreeMap<String, Vec<RockFile>> {
+    let tree = env.tree_path();
+    manifest
+        .packages
+        .iter()
+        .filter_map(|(name, p)| {
+            let dir = crate::tree::rock_dir(&tree, env.lua(), name, p.version.as_str());
+            let files = dir
+                .is_dir()
+                .then(|| crate::tree::rockfiles::installed_files(&tree, env.lua(), &dir))?;
+            Some((name.clone(), files))
+        })
+        .collect()
+}
+
+fn check_tree(
+    env: &Environment,
+    manifest: &Manifest,
+    installed: &BTreeMap<String, Vec<RockFile>>,
+    f: &mut Findings,
+) {
     let tree = env.tree_path();
     let fix = REBUILD_TREE_COMMAND.to_string();
     if !tree.is_dir() {
@@ -597,11 +621,10 @@ fn check_tree(env: &Environment, manifest: &Manifest, f: &mut Findings) {
             }
             continue;
         }
-        let rock_dir = crate::tree::rock_dir(&tree, env.lua(), name, package.version.as_str());
-        let files = crate::tree::rockfiles::installed_files(&tree, env.lua(), &rock_dir);
+        let files = installed.get(name).map(Vec::as_slice).unwrap_or_default();
         // A linked package's Lua files are the project's working files, meant to change.
         let linked = package.source.linked_path().is_some();
-        for (rel, problem) in deployed_problems(&tree, &files, linked) {
+        for (rel, problem) in deployed_problems(&tree, files, linked) {
             f.add(
                 Severity::Error,
                 "tree",
@@ -657,12 +680,18 @@ fn matches_recorded_md5(file: &RockFile) -> bool {
     md5.is_some() && md5.as_deref() == file.md5.as_deref()
 }
 
-fn check_libraries(env: &Environment, manifest: &Manifest, f: &mut Findings) {
+fn check_libraries(
+    env: &Environment,
+    manifest: &Manifest,
+    installed: &BTreeMap<String, Vec<RockFile>>,
+    f: &mut Findings,
+) {
     let tree = env.tree_path();
-    for (name, package) in &manifest.packages {
-        let rock_dir = crate::tree::rock_dir(&tree, env.lua(), name, package.version.as_str());
-        let files = crate::tree::rockfiles::installed_files(&tree, env.lua(), &rock_dir);
-        for object in loadcheck::shared_objects(&files) {
+    for (name, files) in installed {
+        let Some(package) = manifest.packages.get(name) else {
+            continue;
+        };
+        for object in loadcheck::shared_objects(files) {
             let Some(missing) = loadcheck::missing_libraries(&object) else {
                 f.add(
                     Severity::Note,
@@ -703,21 +732,20 @@ fn check_requires(
     env: &Environment,
     interpreter: &Interpreter,
     manifest: &Manifest,
+    installed: &BTreeMap<String, Vec<RockFile>>,
     f: &mut Findings,
 ) -> usize {
     let tree = env.tree_path();
-    let rocks: BTreeMap<&String, (Vec<RockFile>, Vec<String>)> = manifest
-        .packages
+    let rocks: BTreeMap<&String, (&[RockFile], Vec<String>)> = installed
         .iter()
-        .map(|(name, p)| {
-            let dir = crate::tree::rock_dir(&tree, env.lua(), name, p.version.as_str());
-            (name, dir)
-        })
-        .filter(|(_, dir)| dir.is_dir())
-        .map(|(name, dir)| {
-            let files = crate::tree::rockfiles::installed_files(&tree, env.lua(), &dir);
-            let modules = crate::tree::rockfiles::module_names(&files);
-            (name, (files, modules))
+        .map(|(name, files)| {
+            (
+                name,
+                (
+                    files.as_slice(),
+                    crate::tree::rockfiles::module_names(files),
+                ),
+            )
         })
         .collect();
     let provided: BTreeMap<&str, &str> = rocks
@@ -964,7 +992,7 @@ fn named_like(package: &str, module: &str) -> bool {
 
 /// Module → the installed rocks whose Lua files require it (statically).
 fn modules_required_by_rocks(
-    rocks: &BTreeMap<&String, (Vec<RockFile>, Vec<String>)>,
+    rocks: &BTreeMap<&String, (&[RockFile], Vec<String>)>,
 ) -> BTreeMap<String, BTreeSet<String>> {
     let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for (name, (files, _)) in rocks {
