@@ -781,7 +781,8 @@ impl Sources {
     /// The folder a build installs into, made on first use: a package found in the store
     /// never needs one.
     fn prefix(&self) -> Result<PathBuf> {
-        let prefix = self.work.made()?.join("prefix");
+        // `create_dir_all` makes the job's folder too.
+        let prefix = self.work.path().join("prefix");
         std::fs::create_dir_all(&prefix).map_err(fs_error("create", &prefix))?;
         Ok(prefix)
     }
@@ -875,7 +876,8 @@ pub(in crate::ops) fn fetch_sources(
         }
         SourceHint::Rock { server, arches } => {
             let (file, binary) = published_rock(name, &rockspec.version, &arches);
-            let path = sources.work.made()?.join(&file);
+            // `download_to` makes the job's folder.
+            let path = sources.work.path().join(&file);
             server.download_to(&file, &path)?;
             let shown = format!("{}/{file}", server.url());
             let rock = (path.as_path(), shown.as_str(), binary);
