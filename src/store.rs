@@ -371,6 +371,43 @@ impl Store {
         staged_prefix: &Path,
         meta: RockMeta,
     ) -> Result<Inserted, StoreError> {
+        self.insert_filled(key, staged_prefix, meta, Fill::Copy)
+    }
+
+    /// [`Store::insert`] for a prefix made in this store's own temporary space
+    /// ([`Store::staging`]): its files are moved into the entry rather than copied, when it
+    /// holds only plain folders and files of one link each (otherwise they are copied). A
+    /// fetched build is then written once, not twice.
+    pub fn insert_staged(
+        &self,
+        key: &StoreKey,
+        staged_prefix: &Path,
+        meta: RockMeta,
+    ) -> Result<Inserted, StoreError> {
+        let movable = staged_prefix.starts_with(self.tmp_dir()) && only_plain_files(staged_prefix)?;
+        let fill = if movable { Fill::Move } else { Fill::Copy };
+        self.insert_filled(key, staged_prefix, meta, fill)
+    }
+
+    /// A folder in this store's temporary space to make a prefix in for
+    /// [`Store::insert_staged`], removed when dropped. It holds the store's shared lock, so a
+    /// collection, which clears that space, waits until the prefix is in the store.
+    pub fn staging(&self) -> Result<Staging, StoreError> {
+        let lock = self.lock(false)?;
+        let dir = tempfile::Builder::new()
+            .prefix("stage-")
+            .tempdir_in(self.tmp_dir())
+            .map_err(ctx("create a temporary directory in", &self.tmp_dir()))?;
+        Ok(Staging { dir, _lock: lock })
+    }
+
+    fn insert_filled(
+        &self,
+        key: &StoreKey,
+        staged_prefix: &Path,
+        meta: RockMeta,
+        fill: Fill,
+    ) -> Result<Inserted, StoreError> {
         match self.get(key) {
             Ok(Some(_)) => match self.intact(key)? {
                 Some(existing) => return Ok(existing),
@@ -396,7 +433,10 @@ impl Store {
             .tempdir_in(self.tmp_dir())
             .map_err(ctx("create a temporary directory in", &self.tmp_dir()))?;
         let prefix = tmp.path().join(PREFIX_DIR);
-        let copied = copy_prefix(staged_prefix, &prefix)?;
+        let copied = match fill {
+            Fill::Copy => copy_prefix(staged_prefix, &prefix)?,
+            Fill::Move => move_prefix(staged_prefix, &prefix)?,
+        };
         let stored_meta = StoredMeta {
             format: META_FORMAT.writes,
             key: key.clone(),
@@ -756,6 +796,67 @@ fn copy_prefix(src: &Path, dst: &Path) -> Result<Copied, StoreError> {
                 hashes.insert(entry.rel, hash);
             }
         }
+    }
+    Ok(Copied {
+        hashes,
+        total_size: total,
+        digest,
+    })
+}
+
+/// How [`Store::insert_filled`] fills a new entry's prefix.
+enum Fill {
+    Copy,
+    Move,
+}
+
+/// A folder in the store's temporary space ([`Store::staging`]).
+pub struct Staging {
+    dir: tempfile::TempDir,
+    _lock: fs::File,
+}
+
+impl Staging {
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+/// Whether `dir` holds only folders and regular files with one link each: what can be moved
+/// into an entry as it is (a symbolic link is resolved, and a file linked elsewhere copied,
+/// by [`copy_prefix`]).
+fn only_plain_files(dir: &Path) -> Result<bool, StoreError> {
+    use std::os::unix::fs::MetadataExt;
+    for item in walkdir::WalkDir::new(dir).min_depth(1).follow_links(false) {
+        let item = item.map_err(|e| files::walk_error(e, dir))?;
+        let meta =
+            fs::symlink_metadata(item.path()).map_err(ctx("read metadata of", item.path()))?;
+        let plain = meta.is_dir() || (meta.is_file() && meta.nlink() == 1);
+        if !plain {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// Moves the staged prefix `src` to `dst` (one rename, in the same file system) and gives
+/// each file the mode [`copy_prefix`] would, with the same hashes as it computes.
+fn move_prefix(src: &Path, dst: &Path) -> Result<Copied, StoreError> {
+    fs::rename(src, dst).map_err(ctx("move into the store", dst))?;
+    let mut hashes = BTreeMap::new();
+    let mut total = 0;
+    let mut digest = crate::tree::FilesDigest::default();
+    for entry in files::list(dst)? {
+        let EntryKind::File { executable, .. } = entry.kind else {
+            continue;
+        };
+        let mode = if executable { 0o755 } else { 0o644 };
+        fs::set_permissions(&entry.path, fs::Permissions::from_mode(mode))
+            .map_err(ctx("set permissions of", &entry.path))?;
+        let (hash, size) = files::sha256_file(&entry.path)?;
+        total += size;
+        digest.add(&entry.rel, executable, size, &hash);
+        hashes.insert(entry.rel, hash);
     }
     Ok(Copied {
         hashes,

@@ -113,9 +113,8 @@ impl Caches {
         store: &Store,
         pins: &Pins,
         key: &StoreKey,
-        scratch: &Path,
     ) -> Result<Option<Inserted>> {
-        self.fetch_vouched_into_store(store, pins, key, None, scratch)
+        self.fetch_vouched_into_store(store, pins, key, None)
     }
 
     /// [`Caches::fetch_into_store`], where `vouched` is the trusted recipe record that named
@@ -130,11 +129,14 @@ impl Caches {
         pins: &Pins,
         key: &StoreKey,
         vouched: Option<&FoundRecipe>,
-        scratch: &Path,
     ) -> Result<Option<Inserted>> {
         if self.trusted.is_empty() {
             return Ok(None);
         }
+        // Fetched straight into the store's own temporary space, the rock's files are moved
+        // into the entry rather than written a second time.
+        let staging = store.staging()?;
+        let scratch = staging.path();
         let mut lacking = None;
         if let Some(found) = vouched
             && let Some(entry) = found.meta.entry.as_ref().filter(|e| e.key == *key)
@@ -373,7 +375,7 @@ fn insert_fetched(
         version: fetched.meta.version.clone(),
         extra,
     };
-    Ok(store.insert(key, &fetched.prefix, meta)?)
+    Ok(store.insert_staged(key, &fetched.prefix, meta)?)
 }
 
 /// Where this machine's build of a package came from.
@@ -649,7 +651,6 @@ pub fn pull(env: &Environment, names: &[String], from: Option<&str>) -> Result<V
     let packages = chosen_packages(env, names)?;
     let store = env.home().store()?;
     let pins = store.pins();
-    let scratch = env.scratch("cache-pull-")?;
     let mut reports: Vec<CacheReport> = caches
         .iter()
         .map(|c| CacheReport {
@@ -667,7 +668,8 @@ pub fn pull(env: &Environment, names: &[String], from: Option<&str>) -> Result<V
         };
         for (cache, report) in caches.iter().zip(reports.iter_mut()) {
             let mut done = row(name, package, "fetched", None);
-            match cache.fetch(&key, &trusted, scratch.path()) {
+            let staging = store.staging()?;
+            match cache.fetch(&key, &trusted, staging.path()) {
                 Ok(Some(fetched)) => {
                     insert_fetched(&store, &pins, &key, cache, &fetched)?;
                     done.bytes = Some(fetched.bytes);

@@ -390,3 +390,86 @@ fn metadata_format_versions_old_compatible_and_incompatible() {
         );
     }
 }
+
+#[test]
+fn a_prefix_staged_in_the_store_is_moved_in_and_recorded_as_a_copy_would_be() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("store")).unwrap();
+    // The same files inserted by copy and by move give the same hashes and digest.
+    let copied = store
+        .insert(&key("copy"), &staged(dir.path(), "m"), meta("pkg"))
+        .unwrap();
+    let staging = store.staging().unwrap();
+    let src = staged(staging.path(), "m");
+    let inode = fs::metadata(src.join("lua/pkg/init.lua")).unwrap().ino();
+    let moved = store
+        .insert_staged(&key("move"), &src, meta("pkg"))
+        .unwrap();
+    assert!(!src.exists(), "a staged prefix is moved, not copied");
+    let file = moved.rock.prefix.join("lua/pkg/init.lua");
+    assert_eq!(fs::metadata(&file).unwrap().ino(), inode);
+    assert_eq!(moved.rock.meta.files, copied.rock.meta.files);
+    assert_eq!(moved.files_sha256, copied.files_sha256);
+    assert_eq!(
+        fs::metadata(moved.rock.prefix.join("bin/tool"))
+            .unwrap()
+            .mode()
+            & 0o777,
+        0o555,
+        "sealed read-only, executable kept"
+    );
+    assert!(store.verify(&key("move")).unwrap().is_clean());
+    drop(staging);
+    assert_eq!(tmp_entries(&store), 0);
+
+    // A file with a second link (or a prefix outside the store's space) is copied instead.
+    let staging = store.staging().unwrap();
+    let src = staged(staging.path(), "l");
+    fs::hard_link(src.join("lua/pkg/init.lua"), staging.path().join("outside")).unwrap();
+    let linked = store
+        .insert_staged(&key("linked"), &src, meta("pkg"))
+        .unwrap();
+    assert!(src.join("lua/pkg/init.lua").is_file(), "copied, not moved");
+    assert!(store.verify(&key("linked")).unwrap().is_clean());
+    let outside = staged(dir.path(), "o");
+    store
+        .insert_staged(&key("outside"), &outside, meta("pkg"))
+        .unwrap();
+    assert!(outside.join("lua/pkg/init.lua").is_file());
+    assert_ne!(
+        fs::metadata(linked.rock.prefix.join("lua/pkg/init.lua"))
+            .unwrap()
+            .ino(),
+        fs::metadata(staging.path().join("outside")).unwrap().ino()
+    );
+}
+
+#[test]
+fn a_collection_waits_for_a_staged_prefix_to_be_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("store")).unwrap();
+    let staging = store.staging().unwrap();
+    let src = staged(staging.path(), "g");
+    let (done, finished) = std::sync::mpsc::channel();
+    let collector = {
+        let store = store.clone();
+        std::thread::spawn(move || {
+            let report = store.gc(&BTreeSet::new(), GcOptions::default()).unwrap();
+            done.send(()).unwrap();
+            report
+        })
+    };
+    // However long it is given, the collection does not clear the staging space under it.
+    assert!(
+        finished
+            .recv_timeout(std::time::Duration::from_millis(300))
+            .is_err(),
+        "gc ran while a prefix was staged"
+    );
+    assert!(src.join("lua/pkg/init.lua").is_file());
+    store.insert_staged(&key("g"), &src, meta("pkg")).unwrap();
+    drop(staging);
+    collector.join().unwrap();
+    assert!(store.get(&key("g")).unwrap().is_none(), "no head keeps it");
+}

@@ -638,14 +638,10 @@ fn stored_or_vouched(
     if let Some(ready) = intact_entry(session, key)? {
         return Ok(Some(ready));
     }
-    let scratch = session.scratch.path();
-    let fetched = session.caches.fetch_vouched_into_store(
-        &session.store,
-        &session.pins,
-        key,
-        vouched,
-        scratch,
-    )?;
+    let fetched =
+        session
+            .caches
+            .fetch_vouched_into_store(&session.store, &session.pins, key, vouched)?;
     Ok(fetched.map(|inserted| (inserted.rock, inserted.files_sha256)))
 }
 

@@ -71,12 +71,9 @@ pub(in crate::ops) fn rebuild_recorded(
         }
     })?;
     // The recorded key is all a cache needs: no sources are fetched for a cache hit.
-    let cached = session.caches.fetch_into_store(
-        &session.store,
-        &session.pins,
-        &key,
-        session.scratch.path(),
-    )?;
+    let cached = session
+        .caches
+        .fetch_into_store(&session.store, &session.pins, &key)?;
     if cached.is_some() {
         return Ok(());
     }
