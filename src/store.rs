@@ -767,7 +767,8 @@ fn process_is_running(pid: u32) -> bool {
 
 /// Copies `src` into the new directory `dst` (symlinks resolved), returning the sha256 of every
 /// file and the total size. Copies are not flushed: the insert flushes the whole entry once.
-/// What [`copy_prefix`] learnt of the files it copied.
+/// What [`copy_prefix`] learnt of the files it copied ([`move_prefix`], of those it moved).
+#[derive(Default)]
 struct Copied {
     /// sha256 of every file, by relative path.
     hashes: BTreeMap<String, String>,
@@ -778,30 +779,33 @@ struct Copied {
 
 fn copy_prefix(src: &Path, dst: &Path) -> Result<Copied, StoreError> {
     fs::create_dir(dst).map_err(ctx("create", dst))?;
-    let mut hashes = BTreeMap::new();
-    let mut total = 0;
-    let mut digest = crate::tree::FilesDigest::default();
+    let mut copied = Copied::default();
     for entry in files::list(src)? {
         let target = dst.join(&entry.rel);
         match entry.kind {
             EntryKind::Dir => fs::create_dir_all(&target).map_err(ctx("create", &target))?,
             EntryKind::File { executable, .. } => {
                 fs::copy(&entry.path, &target).map_err(ctx("copy into the store", &target))?;
-                let mode = if executable { 0o755 } else { 0o644 };
-                fs::set_permissions(&target, fs::Permissions::from_mode(mode))
-                    .map_err(ctx("set permissions of", &target))?;
-                let (hash, size) = files::sha256_file(&target)?;
-                total += size;
-                digest.add(&entry.rel, executable, size, &hash);
-                hashes.insert(entry.rel, hash);
+                copied.add(&target, entry.rel, executable)?;
             }
         }
     }
-    Ok(Copied {
-        hashes,
-        total_size: total,
-        digest,
-    })
+    Ok(copied)
+}
+
+impl Copied {
+    /// Gives the entry's file `file` (at `rel`) the mode the store keeps, and records its
+    /// hash and size.
+    fn add(&mut self, file: &Path, rel: String, executable: bool) -> Result<(), StoreError> {
+        let mode = if executable { 0o755 } else { 0o644 };
+        fs::set_permissions(file, fs::Permissions::from_mode(mode))
+            .map_err(ctx("set permissions of", file))?;
+        let (hash, size) = files::sha256_file(file)?;
+        self.total_size += size;
+        self.digest.add(&rel, executable, size, &hash);
+        self.hashes.insert(rel, hash);
+        Ok(())
+    }
 }
 
 /// How [`Store::insert_filled`] fills a new entry's prefix.
@@ -843,26 +847,13 @@ fn only_plain_files(dir: &Path) -> Result<bool, StoreError> {
 /// each file the mode [`copy_prefix`] would, with the same hashes as it computes.
 fn move_prefix(src: &Path, dst: &Path) -> Result<Copied, StoreError> {
     fs::rename(src, dst).map_err(ctx("move into the store", dst))?;
-    let mut hashes = BTreeMap::new();
-    let mut total = 0;
-    let mut digest = crate::tree::FilesDigest::default();
+    let mut moved = Copied::default();
     for entry in files::list(dst)? {
-        let EntryKind::File { executable, .. } = entry.kind else {
-            continue;
-        };
-        let mode = if executable { 0o755 } else { 0o644 };
-        fs::set_permissions(&entry.path, fs::Permissions::from_mode(mode))
-            .map_err(ctx("set permissions of", &entry.path))?;
-        let (hash, size) = files::sha256_file(&entry.path)?;
-        total += size;
-        digest.add(&entry.rel, executable, size, &hash);
-        hashes.insert(entry.rel, hash);
+        if let EntryKind::File { executable, .. } = entry.kind {
+            moved.add(&entry.path, entry.rel, executable)?;
+        }
     }
-    Ok(Copied {
-        hashes,
-        total_size: total,
-        digest,
-    })
+    Ok(moved)
 }
 
 /// Makes every file and directory of a stored prefix read-only.
