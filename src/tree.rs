@@ -671,16 +671,14 @@ pub struct RockManifestListing {
 /// LuaRocks writes it as Lua, and a rock's own copy is as hostile as the rest of the rock.
 pub fn read_rock_manifest(prefix: &Path) -> RockManifestListing {
     use crate::sandbox::{Data, Limits, Sandbox};
-    let mut listing = RockManifestListing::default();
+    let unreadable = |problem: String| RockManifestListing {
+        files: vec![],
+        problems: vec![problem],
+    };
     let path = prefix.join(ROCK_MANIFEST);
     let text = match fs::read_to_string(&path) {
         Ok(text) => text,
-        Err(e) => {
-            listing
-                .problems
-                .push(format!("{ROCK_MANIFEST} unreadable: {e}"));
-            return listing;
-        }
+        Err(e) => return unreadable(format!("{ROCK_MANIFEST} unreadable: {e}")),
     };
     let parsed = Sandbox::new(Limits::ROCKSPEC).and_then(|sandbox| {
         let globals = sandbox.eval_globals(&text, ROCK_MANIFEST)?;
@@ -691,17 +689,10 @@ pub fn read_rock_manifest(prefix: &Path) -> RockManifestListing {
     });
     let table = match parsed {
         Ok(Some(Data::Table(table))) => table,
-        Ok(_) => {
-            let problem = format!("{ROCK_MANIFEST} has no rock_manifest table");
-            listing.problems.push(problem);
-            return listing;
-        }
-        Err(e) => {
-            let problem = format!("{ROCK_MANIFEST} unreadable: {e}");
-            listing.problems.push(problem);
-            return listing;
-        }
+        Ok(_) => return unreadable(format!("{ROCK_MANIFEST} has no rock_manifest table")),
+        Err(e) => return unreadable(format!("{ROCK_MANIFEST} unreadable: {e}")),
     };
+    let mut listing = RockManifestListing::default();
     let mut pending = vec![(String::new(), table)];
     while let Some((dir, table)) = pending.pop() {
         for (name, value) in table.fields {
