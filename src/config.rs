@@ -1292,15 +1292,14 @@ fn home_from(
     home: Option<std::ffi::OsString>,
 ) -> Result<PathBuf, ConfigError> {
     let non_empty = |v: Option<std::ffi::OsString>| v.filter(|s| !s.is_empty()).map(PathBuf::from);
-    if let Some(p) = non_empty(lvm_home) {
-        return Ok(p);
-    }
-    if let Some(p) = non_empty(xdg) {
-        return Ok(p.join("lvm"));
-    }
-    non_empty(home)
-        .map(|h| h.join(".local/share/lvm"))
-        .ok_or(ConfigError::NoHome)
+    let found = non_empty(lvm_home)
+        .or_else(|| non_empty(xdg).map(|p| p.join("lvm")))
+        .or_else(|| non_empty(home).map(|h| h.join(".local/share/lvm")))
+        .ok_or(ConfigError::NoHome)?;
+    // A relative `LVM_HOME=h` is fixed against the current folder once: every path made from
+    // the home then has one spelling, so the store can tell that a folder staged in its own
+    // temporary space is its own (and move it in rather than copy it).
+    Ok(std::path::absolute(&found).unwrap_or(found))
 }
 
 /// How an environment was found, for messages.
@@ -1789,6 +1788,12 @@ mod tests {
         assert_eq!(h, PathBuf::from("/l"));
         let h = home_from(None, None, Some("/h".into())).unwrap();
         assert_eq!(h, PathBuf::from("/h/.local/share/lvm"));
+        let h = home_from(Some("rel/home".into()), None, None).unwrap();
+        assert_eq!(h, std::env::current_dir().unwrap().join("rel/home"));
+        assert!(matches!(
+            home_from(Some("".into()), None, None),
+            Err(ConfigError::NoHome)
+        ));
     }
 
     #[test]
