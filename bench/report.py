@@ -314,7 +314,8 @@ def render(results):
         f"{info.get('luarocks', '?')}, {info.get('lua', '?')}, {info.get('hyperfine', '?')}. "
         f"Medians of {info.get('runs', '?')} runs after {info.get('warmup', '?')} warm-up "
         f"({info.get('slow_runs', '?')} runs for LuaRocks' 50-rock installs and switches), "
-        f"min–max in small print.{loaded}"
+        f"min–max in small print. Before each timed run the previous run's folders are moved "
+        f"aside, not deleted (`bench/retire.sh`).{loaded}"
     )
     if info.get("smoke") == "1":
         parts[-1] = "Smoke run (3 rocks, 1 run): not a measurement. " + parts[-1]

@@ -179,6 +179,9 @@ fi
 W=$(mktemp -d "${TMPDIR:-/tmp}/lvm-bench.XXXXXX")
 R="$W/results"
 mkdir -p "$R"
+# Prepare steps move the previous run's folders aside rather than delete them (see retire.sh).
+RETIRE="sh $BENCH_DIR/retire.sh $W/retired"
+retire() { sh "$BENCH_DIR/retire.sh" "$W/retired" "$@"; }
 HTTP_PID=""
 HTTPS_PID=""
 S3_PID=""
@@ -190,6 +193,7 @@ cleanup() {
         wait "$pid" 2>/dev/null || true
     done
     if [ "$KEEP" = 1 ]; then
+        rm -rf "$W/retired"
         echo "bench: kept $W"
     else
         rm -rf "$W"
@@ -341,13 +345,13 @@ install_pair() {
     lvm=$(lvm_in "$H" "$E")
     lr=$(lr_in "$LH" "$T")
     timed "install-cold-$kind-lvm" "$RUNS" "$WARMUP" \
-        "rm -rf $H $E && $lvm init --server $url" "$lvm install bench-root"
+        "$RETIRE $H $E && $lvm init --server $url" "$lvm install bench-root"
     timed "install-warm-$kind-lvm" "$RUNS" "$WARMUP" \
-        "rm -rf $E && $lvm init --server $url" "$lvm install bench-root"
+        "$RETIRE $E && $lvm init --server $url" "$lvm install bench-root"
     timed "install-cold-$kind-luarocks" "$SLOW_RUNS" 0 \
-        "rm -rf $T $LH && mkdir -p $LH" "$lr install --only-server $url bench-root"
+        "$RETIRE $T $LH && mkdir -p $LH" "$lr install --only-server $url bench-root"
     timed "install-warm-$kind-luarocks" "$SLOW_RUNS" "$WARMUP" \
-        "rm -rf $T" "$lr install --only-server $url bench-root"
+        "$RETIRE $T" "$lr install --only-server $url bench-root"
 }
 
 if wanted install; then
@@ -362,9 +366,9 @@ install_lua() {
     local lua=$1 H="$W/lvm-home-$1" E="$W/lvm-env-$1" lvm
     lvm=$(lvm_in "$H" "$E")
     timed "install-cold-lua$lua-lvm" "$RUNS" "$WARMUP" \
-        "rm -rf $H $E && $lvm init --lua $lua --server $FILE_URL" "$lvm install bench-root"
+        "$RETIRE $H $E && $lvm init --lua $lua --server $FILE_URL" "$lvm install bench-root"
     timed "install-warm-lua$lua-lvm" "$RUNS" "$WARMUP" \
-        "rm -rf $E && $lvm init --lua $lua --server $FILE_URL" "$lvm install bench-root"
+        "$RETIRE $E && $lvm init --lua $lua --server $FILE_URL" "$lvm install bench-root"
     local interpreter=lua5.1 dir=5.1
     [ "$lua" = luajit ] && interpreter=luajit
     LUA_PATH="$E/tree/share/lua/$dir/?.lua;$E/tree/share/lua/$dir/?/init.lua" \
@@ -375,9 +379,9 @@ install_lua() {
     local LH="$W/lr-home-5.1" T="$W/lr-tree-5.1" lr
     lr="env HOME=$LH luarocks --lua-version 5.1 --tree $T"
     timed "install-cold-lua5.1-luarocks" "$SLOW_RUNS" 0 \
-        "rm -rf $T $LH && mkdir -p $LH" "$lr install --only-server $FILE_URL bench-root"
+        "$RETIRE $T $LH && mkdir -p $LH" "$lr install --only-server $FILE_URL bench-root"
     timed "install-warm-lua5.1-luarocks" "$SLOW_RUNS" "$WARMUP" \
-        "rm -rf $T" "$lr install --only-server $FILE_URL bench-root"
+        "$RETIRE $T" "$lr install --only-server $FILE_URL bench-root"
 }
 
 if wanted luaversions && [ "$SMOKE" = 0 ]; then
@@ -402,11 +406,11 @@ install_shape() {
     lvm=$(lvm_in "$H" "$E")
     lr=$(lr_in "$LH" "$T")
     timed "shape-$root-cold-lvm" "$RUNS" "$WARMUP" \
-        "rm -rf $H $E && $lvm init --server $url" "$lvm install $root"
+        "$RETIRE $H $E && $lvm init --server $url" "$lvm install $root"
     timed "shape-$root-warm-lvm" "$RUNS" "$WARMUP" \
-        "rm -rf $E && $lvm init --server $url" "$lvm install $root"
+        "$RETIRE $E && $lvm init --server $url" "$lvm install $root"
     timed "shape-$root-cold-luarocks" "$SLOW_RUNS" 0 \
-        "rm -rf $T $LH && mkdir -p $LH" "$lr install --only-server $url $root"
+        "$RETIRE $T $LH && mkdir -p $LH" "$lr install --only-server $url $root"
     case "$root" in
     shape-penlight) module=shape_pl ;;
     shape-lpeg) module=shape_re ;;
@@ -421,10 +425,10 @@ install_shape() {
     if [ -n "$LUX" ]; then
         local lux
         lux=$(lux_in "$XH" "$XT")
-        timed "shape-$root-cold-lux" "$RUNS" "$WARMUP" "rm -rf $XH $XT" \
+        timed "shape-$root-cold-lux" "$RUNS" "$WARMUP" "$RETIRE $XH $XT" \
             "$lux --server $url install $root"
         # Warm: the tree goes, Lux's cache (downloads, manifests) stays.
-        timed "shape-$root-warm-lux" "$RUNS" "$WARMUP" "rm -rf $XT" \
+        timed "shape-$root-warm-lux" "$RUNS" "$WARMUP" "$RETIRE $XT" \
             "$lux --server $url install $root"
         LUA_PATH="$($lux path lua 2>/dev/null)" LUA_CPATH="$($lux path c 2>/dev/null)" \
             lua5.4 -e "$check" >>"$LOG" 2>&1 ||
@@ -433,19 +437,19 @@ install_shape() {
     if [ "$root" = bench-root ] && [ -n "$LUX" ]; then
         # Peak memory of the closure's installs, lvm beside Lux (compilers included: the
         # largest single process of the command).
-        peak "memory-shape-cold-lvm" "rm -rf $H $E && $lvm init --server $url" "$lvm install $root"
-        peak "memory-shape-warm-lvm" "rm -rf $E && $lvm init --server $url" "$lvm install $root"
+        peak "memory-shape-cold-lvm" "$RETIRE $H $E && $lvm init --server $url" "$lvm install $root"
+        peak "memory-shape-warm-lvm" "$RETIRE $E && $lvm init --server $url" "$lvm install $root"
         local lux
         lux=$(lux_in "$XH" "$XT")
-        peak "memory-shape-cold-lux" "rm -rf $XH $XT" "$lux --server $url install $root"
-        peak "memory-shape-warm-lux" "rm -rf $XT" "$lux --server $url install $root"
+        peak "memory-shape-cold-lux" "$RETIRE $XH $XT" "$lux --server $url install $root"
+        peak "memory-shape-warm-lux" "$RETIRE $XT" "$lux --server $url install $root"
     fi
     [ "$c_files" -gt 0 ] || return 0
     local B="$W/bare-$root" unpack="" rock
     for rock in ${c_rocks//,/ }; do
         unpack="$unpack && tar xzf $srv/$rock-1.0-1.tar.gz -C $B"
     done
-    timed "shape-$root-compile" "$RUNS" "$WARMUP" "rm -rf $B && mkdir -p $B$unpack" \
+    timed "shape-$root-compile" "$RUNS" "$WARMUP" "$RETIRE $B && mkdir -p $B$unpack" \
         "bash $BENCH_DIR/bare_compile.sh $B /usr/include/lua5.4 $(nproc)"
 }
 
@@ -516,11 +520,11 @@ fi
 # Peak memory of the cold 50-rock install (file://), both tools, children included.
 if wanted memory; then
     H="$W/lvm-home-mem" E="$W/lvm-env-mem" LH="$W/lr-home-mem" T="$W/lr-tree-mem"
-    peak "memory-cold-lvm" "rm -rf $H $E && $(lvm_in "$H" "$E") init --server $FILE_URL" \
+    peak "memory-cold-lvm" "$RETIRE $H $E && $(lvm_in "$H" "$E") init --server $FILE_URL" \
         "$(lvm_in "$H" "$E") install bench-root"
-    peak "memory-warm-lvm" "rm -rf $E && $(lvm_in "$H" "$E") init --server $FILE_URL" \
+    peak "memory-warm-lvm" "$RETIRE $E && $(lvm_in "$H" "$E") init --server $FILE_URL" \
         "$(lvm_in "$H" "$E") install bench-root"
-    peak "memory-cold-luarocks" "rm -rf $T $LH && mkdir -p $LH" \
+    peak "memory-cold-luarocks" "$RETIRE $T $LH && mkdir -p $LH" \
         "$(lr_in "$LH" "$T") install --only-server $FILE_URL bench-root"
 fi
 
@@ -543,7 +547,7 @@ runtime_builds() {
     local ids="5.1 5.2 5.3 5.4 5.5 luajit" id
     [ "$SMOKE" = 1 ] && ids="5.1"
     for id in $ids; do
-        timed "runtime-$id-lvm" 1 0 "rm -rf $W/rt-home" \
+        timed "runtime-$id-lvm" 1 0 "$RETIRE $W/rt-home" \
             "env LVM_HOME=$W/rt-home $LVM -q runtime install $id"
     done
 }
@@ -562,7 +566,7 @@ cache_install() {
     local H="$W/lvm-home-cache-$kind" E="$W/lvm-env-cache-$kind" lvm
     lvm="env $vars LVM_CACHES=$url LVM_TRUSTED_KEYS=$CACHE_PUB $(lvm_in "$H" "$E")"
     timed "install-cold-cache-$kind-lvm" "$RUNS" "$WARMUP" \
-        "rm -rf $H $E && $lvm init --server $server" "$lvm install $root"
+        "$RETIRE $H $E && $lvm init --server $server" "$lvm install $root"
     sh -c "$lvm stats --json" >"$R/cache-$kind-stats.json" 2>>"$LOG"
     python3 - "$R/cache-$kind-stats.json" <<'EOF' || die "the $kind cache install built something (see $LOG)"
 import json, sys
@@ -602,7 +606,7 @@ cache_shape() {
     local H="$W/lvm-home-cache-build-$root" E="$W/lvm-env-cache-build-$root" lvm
     lvm=$(lvm_in "$H" "$E")
     timed "cache-$root-build-lvm" "$RUNS" "$WARMUP" \
-        "rm -rf $H $E && $lvm init --server $url" "$lvm install $root"
+        "$RETIRE $H $E && $lvm init --server $url" "$lvm install $root"
     push_everywhere "$lvm" "$root"
     cache_install "$root-folder" "file://$W/cache-$root" "" "$url" "$root"
     if [ -n "$S3_VARS" ]; then
@@ -618,14 +622,14 @@ if [ "$SMOKE" = 0 ] && wanted cache; then
     if have s3s-fs; then start_s3; fi
     H="$W/lvm-home-cache-fill" E="$W/lvm-env-cache-fill"
     LVMC=$(lvm_in "$H" "$E")
-    rm -rf "$H" "$E" "$W/cache.key"
+    retire "$H" "$E" "$W/cache.key"
     sh -c "$LVMC init --server $FILE_URL && $LVMC install bench-root" >>"$LOG" 2>&1
     CACHE_PUB=$($LVM cache key generate --name bench-1 --out "$W/cache.key" 2>>"$LOG")
     # The same closure from the HTTP server: its sources are http:// archives, which recipe
     # records vouch for (file:// sources are always read, see docs/cache.md).
     H="$W/lvm-home-cache-fill-http" E="$W/lvm-env-cache-fill-http"
     LVMH=$(lvm_in "$H" "$E")
-    rm -rf "$H" "$E"
+    retire "$H" "$E"
     sh -c "$LVMH init --server $HTTP_URL && $LVMH install bench-root" >>"$LOG" 2>&1
     for fill in "$LVMC" "$LVMH"; do push_everywhere "$fill" closure; done
     cache_install folder "file://$W/cache-closure" "" "$FILE_URL"
@@ -665,7 +669,7 @@ if wanted rollback; then
     say "2. rollback"
     H="$W/lvm-home-file" E="$W/lvm-env-undo"
     LVMU=$(lvm_in "$H" "$E")
-    rm -rf "$E"
+    retire "$E"
     sh -c "$LVMU init --server $FILE_URL && $LVMU install bench-root && $LVMU rollback" >>"$LOG" 2>&1
     # Each rollback undoes the event before it, so rollbacks toggle between the installed state and
     # the empty one: the prepare step makes the state the timed command starts from.
@@ -681,7 +685,7 @@ if wanted rollback; then
     LRU=$(lr_in "$LH" "$T")
     sh -c "$LRU install --only-server $FILE_URL bench-root" >>"$LOG" 2>&1
     cp -a "$T" "$T.installed"
-    timed "rollback-undo-luarocks" "$RUNS" "$WARMUP" "rm -rf $T && cp -a $T.installed $T" "$LRU purge"
+    timed "rollback-undo-luarocks" "$RUNS" "$WARMUP" "$RETIRE $T && cp -a $T.installed $T" "$LRU purge"
 fi
 
 # ---------------------------------------------------------------------------------------------
@@ -700,7 +704,7 @@ if wanted switch; then
     LRS=$(lr_in "$LH" "$T")
     sh -c "$LRS install --only-server $FILE_URL bench-a" >>"$LOG" 2>&1
     cp -a "$T" "$T.a"
-    timed "switch-luarocks" "$SLOW_RUNS" "$WARMUP" "rm -rf $T && cp -a $T.a $T" \
+    timed "switch-luarocks" "$SLOW_RUNS" "$WARMUP" "$RETIRE $T && cp -a $T.a $T" \
         "$LRS purge && $LRS install --only-server $FILE_URL bench-b"
 fi
 
@@ -711,7 +715,7 @@ if wanted merge; then
     say "3b. profile merge"
     H="$W/lvm-home-file" E="$W/lvm-env-merge"
     LVMM=$(lvm_in "$H" "$E")
-    rm -rf "$E"
+    retire "$E"
     # From a common empty state, profile 'ours' gets bench-a and 'theirs' bench-b.
     sh -c "$LVMM init --server $FILE_URL && $LVMM profile create theirs && $LVMM install bench-a \
         && $LVMM profile create ours && $LVMM profile switch theirs && $LVMM install bench-b \
@@ -824,7 +828,7 @@ if wanted bisect; then
     say "8. bisect (64 states)"
     H="$W/lvm-home-file" E="$W/lvm-env-bisect"
     LVMB=$(lvm_in "$H" "$E")
-    rm -rf "$E"
+    retire "$E"
     sh -c "$LVMB init --server $FILE_URL && $LVMB install bench-root" >>"$LOG" 2>&1
     # The leaves whose rockspec builds no C source, 62 of them.
     mapfile -t LEAVES < <(cd "$FILE_SRV" && grep -L 'sources' bench-[ab]-l*.rockspec |
