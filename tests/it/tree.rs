@@ -422,6 +422,76 @@ fn materialize_is_deterministic() {
     );
 }
 
+/// A tree of enough rocks to be written by several threads (16 rocks or deployed files a
+/// thread, up to four) holds every rock and module, reports them in name order, gives the same
+/// files from any order of the rocks, and lets `lua5.4` require each module.
+#[test]
+fn a_large_tree_written_in_parallel_is_whole_and_ordered() {
+    let dir = tempfile::tempdir().unwrap();
+    let names: Vec<String> = (0..70).map(|i| format!("many{i:02}")).collect();
+    let rocks: Vec<TreeRock> = names
+        .iter()
+        .map(|name| {
+            let module = format!("return {{ name = {name:?} }}\n");
+            let files = [
+                (format!("lua/{name}.lua"), module),
+                (format!("lua/{name}/sub.lua"), "return 1\n".to_string()),
+                ("doc/README.md".to_string(), format!("# {name}\n")),
+            ];
+            let files: Vec<(&str, &str)> = files
+                .iter()
+                .map(|(r, t)| (r.as_str(), t.as_str()))
+                .collect();
+            let p = prefix(dir.path(), name, "1.0-1", &[], &files);
+            tree_rock(name, "1.0-1", &p, &[])
+        })
+        .collect();
+    let forward = dir.path().join("forward");
+    let report = materialize54(&forward, &rocks).unwrap();
+    assert_eq!(report.rocks, 70);
+    let mut expected: Vec<String> = names
+        .iter()
+        .flat_map(|n| {
+            [
+                format!("share/lua/5.4/{n}.lua"),
+                format!("share/lua/5.4/{n}/sub.lua"),
+            ]
+        })
+        .collect();
+    expected.sort();
+    assert_eq!(report.deployed, expected);
+    // Per rock: the rockspec, rock_manifest and README in its rock dir, two deployed modules.
+    assert_eq!(report.linked + report.copied, 70 * 5);
+    for name in &names {
+        let rock_dir = forward.join(format!("lib/luarocks/rocks-5.4/{name}/1.0-1"));
+        assert!(rock_dir.join("doc/README.md").is_file(), "{name}");
+        assert!(rock_dir.join("rock_manifest").is_file(), "{name}");
+    }
+    let mut reversed = rocks.clone();
+    reversed.reverse();
+    let backward = dir.path().join("backward");
+    let again = materialize54(&backward, &reversed).unwrap();
+    assert_eq!(again.deployed, report.deployed);
+    assert_eq!(
+        tree::hash_tree_files(&forward).unwrap(),
+        tree::hash_tree_files(&backward).unwrap()
+    );
+    let requires: String = names
+        .iter()
+        .map(|n| format!("assert(require({n:?}).name == {n:?}); assert(require('{n}.sub') == 1)\n"))
+        .collect();
+    let out = Command::new("lua5.4")
+        .env("LUA_PATH", forward.join("share/lua/5.4/?.lua"))
+        .args(["-e", &requires])
+        .output()
+        .expect("lua5.4 is needed for this test");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 #[test]
 fn rock_manifest_is_what_luarocks_writes() {
     let dir = tempfile::tempdir().unwrap();
