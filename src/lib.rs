@@ -33,6 +33,7 @@ pub mod luaversion;
 pub mod manifest;
 pub mod merge;
 pub mod ops;
+pub mod parallel;
 pub mod platform;
 pub mod registry;
 pub mod report;

@@ -210,7 +210,6 @@ pub fn materialize(
 ) -> Result<TreeReport, TreeError> {
     let mut sorted: Vec<&TreeRock> = rocks.iter().collect();
     sorted.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.version.cmp(&b.version)));
-    let mut planned = Vec::new();
     for (i, rock) in sorted.iter().enumerate() {
         check_component("name", &rock.name)?;
         check_component("version", rock.version.as_str())?;
@@ -223,8 +222,9 @@ pub fn materialize(
                 version: rock.version.to_string(),
             });
         }
-        planned.push(plan_rock(rock)?);
     }
+    // Listing each prefix is a few reads of folders: done side by side too.
+    let planned = crate::parallel::map(&sorted, |rock| plan_rock(rock))?;
     let deploys = plan_deploys(lua, &planned)?;
 
     prepare_target(target)?;
@@ -246,18 +246,23 @@ fn write_tree(
         rocks: planned.len(),
         ..TreeReport::default()
     };
-    report.add(in_parallel(planned, |p, report| {
+    // A tree is hundreds of independent links and folders, mostly in folders of their own:
+    // the file system makes them side by side (see `parallel::map`); the reports are joined in
+    // the order of the rocks and files, so the tree and its report do not depend on threads.
+    let rock_dirs = crate::parallel::map(planned, |p| {
+        let mut report = TreeReport::default();
         let dir = rock_dir(target, lua, &p.rock.name, p.rock.version.as_str());
         fs::create_dir_all(&dir).map_err(ctx("create", &dir))?;
         for entry in p.entries.iter().filter(|e| stays_in_rock_dir(e)) {
             let dst = dir.join(&entry.rel);
             match entry.kind {
                 EntryKind::Dir => fs::create_dir_all(&dst).map_err(ctx("create", &dst))?,
-                EntryKind::File { .. } => place(&entry.path, &dst, report)?,
+                EntryKind::File { .. } => place(&entry.path, &dst, &mut report)?,
             }
         }
-        Ok(())
-    })?);
+        Ok::<_, TreeError>(report)
+    })?;
+    rock_dirs.into_iter().for_each(|part| report.add(part));
     // Most deployed files share a few folders (`share/lua/5.4`, `bin`): each is made once,
     // before the files, not tried again per file (a failing mkdir and a stat each).
     let mut made: std::collections::HashSet<&Path> = std::collections::HashSet::new();
@@ -271,27 +276,21 @@ fn write_tree(
             made.insert(parent);
         }
     }
-    report.add(in_parallel(
-        &deploys,
-        |(dst, rel, (rock, deploy)), report| {
-            match deploy {
-                Deploy::Link(src) => place(src, dst, report)?,
-                Deploy::Wrapper { command, script } => {
-                    let text = wrapper::bin_wrapper(
-                        lua,
-                        command,
-                        &rock.name,
-                        rock.version.as_str(),
-                        script,
-                    );
-                    files::write_file(dst, text.as_bytes(), 0o755)?;
-                    report.wrappers.push(command.clone());
-                }
+    let deployed = crate::parallel::map(&deploys, |(dst, rel, (rock, deploy))| {
+        let mut report = TreeReport::default();
+        match deploy {
+            Deploy::Link(src) => place(src, dst, &mut report)?,
+            Deploy::Wrapper { command, script } => {
+                let text =
+                    wrapper::bin_wrapper(lua, command, &rock.name, rock.version.as_str(), script);
+                files::write_file(dst, text.as_bytes(), 0o755)?;
+                report.wrappers.push(command.clone());
             }
-            report.deployed.push((*rel).clone());
-            Ok(())
-        },
-    )?);
+        }
+        report.deployed.push((*rel).clone());
+        Ok::<_, TreeError>(report)
+    })?;
+    deployed.into_iter().for_each(|part| report.add(part));
     let manifest_file = manifest_path(target, lua);
     fs::create_dir_all(rocks_dir(target, lua)).map_err(ctx("create", &rocks_dir(target, lua)))?;
     files::write_file(
@@ -300,49 +299,6 @@ fn write_tree(
         0o644,
     )?;
     Ok(report)
-}
-
-/// Items each thread writing a tree takes at least: a link or a folder costs a few
-/// microseconds, a thread about as much as ten of them.
-const ITEMS_PER_WRITER: usize = 16;
-
-/// Runs `write` on every item in up to four threads, each taking a run of consecutive items,
-/// and gives what they report in the order of the items (so a tree's report does not depend on
-/// the threads). A tree is hundreds of independent links and folders, mostly in folders of
-/// their own, and the file system makes them side by side: a warm install of the 51-rock
-/// closure spends about half its time here. The first error stops its thread's run; the
-/// first in item order is returned.
-fn in_parallel<T: Sync>(
-    items: &[T],
-    write: impl Fn(&T, &mut TreeReport) -> Result<(), TreeError> + Sync,
-) -> Result<TreeReport, TreeError> {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let writers = cores.min(4).min(items.len() / ITEMS_PER_WRITER).max(1);
-    let run = |part: &[T]| -> Result<TreeReport, TreeError> {
-        let mut report = TreeReport::default();
-        for item in part {
-            write(item, &mut report)?;
-        }
-        Ok(report)
-    };
-    if writers == 1 {
-        return run(items);
-    }
-    std::thread::scope(|scope| {
-        let threads: Vec<_> = items
-            .chunks(items.len().div_ceil(writers))
-            .map(|part| scope.spawn(move || run(part)))
-            .collect();
-        let mut total = TreeReport::default();
-        for thread in threads {
-            // A panic in a writer is a bug of lvm's, not an error of the input: passed on.
-            let part = thread
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
-            total.add(part);
-        }
-        Ok(total)
-    })
 }
 
 impl TreeReport {

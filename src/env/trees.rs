@@ -235,25 +235,26 @@ impl Environment {
     /// Lua an error too.
     pub fn tree_rocks(&self, manifest: &Manifest) -> Result<Vec<tree::TreeRock>> {
         let store = self.home.store()?;
-        let mut rocks = Vec::new();
-        for (name, package) in &manifest.packages {
+        let packages: Vec<_> = manifest.packages.iter().collect();
+        // One small read of each entry's metadata: side by side for a large closure.
+        crate::parallel::map(&packages, |(name, package)| {
             let key = package_store_key(name, &package.store_key)?;
             let stored = store.get(&key)?.ok_or_else(|| EnvError::NotInStore {
-                name: name.clone(),
+                name: (*name).clone(),
                 version: package.version.to_string(),
                 key: package.store_key.clone(),
             })?;
             if stored.meta.lua() != manifest.lua {
                 return Err(EnvError::BuiltForOtherLua {
-                    name: name.clone(),
+                    name: (*name).clone(),
                     version: package.version.to_string(),
                     key: package.store_key.clone(),
                     built: stored.meta.lua().to_string(),
                     lua: manifest.lua.clone(),
                 });
             }
-            rocks.push(tree::TreeRock {
-                name: name.clone(),
+            Ok(tree::TreeRock {
+                name: (*name).clone(),
                 version: package.version.clone(),
                 prefix: stored.prefix.clone(),
                 dependencies: package
@@ -261,9 +262,8 @@ impl Environment {
                     .iter()
                     .filter_map(|d| crate::version::Dependency::parse(d).ok())
                     .collect(),
-            });
-        }
-        Ok(rocks)
+            })
+        })
     }
 
     pub(super) fn switch_tree(&self, new_tree: &Path) -> Result<()> {
