@@ -261,12 +261,12 @@ pub fn fetch_source(
 /// may already have.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FetchedBytes {
-    /// An archive checked against `source.md5` and the expected sha256, at `path`; or, for a
-    /// local archive read where it is (`copy_from`), to be copied to `path` when unpacked.
+    /// An archive checked against `source.md5` and the expected sha256, at `path`; or, for
+    /// one checked where it is (`in_place`), to be put at `path` when unpacked.
     Archive {
         path: PathBuf,
         sha256: String,
-        copy_from: Option<LocalArchive>,
+        in_place: Option<InPlace>,
     },
     /// A git checkout: the tree to build already.
     Checkout(FetchedSource),
@@ -301,10 +301,12 @@ impl FetchedBytes {
             FetchedBytes::Archive {
                 path,
                 sha256,
-                copy_from,
+                in_place,
             } => {
-                if let Some(local) = copy_from {
-                    copy_unchanged(&local, &path, &sha256)?;
+                match in_place {
+                    Some(InPlace::Local(local)) => copy_unchanged(&local, &path, &sha256)?,
+                    Some(InPlace::Cached(cached)) => place_unchanged(&cached, &path, &sha256)?,
+                    None => {}
                 }
                 unpack_and_locate(source, &path, &sha256, work_dir, limits)
             }
@@ -324,27 +326,26 @@ pub fn fetch_source_bytes(
     opts: &SourceOptions,
 ) -> Result<FetchedBytes, FetchError> {
     let location = location_of(&source.url);
-    // Everything but a local archive lands in `work_dir`.
-    let git = is_git_url(&source.url);
-    if git || !matches!(location, Ok(Location::Local(_))) {
+    if is_git_url(&source.url) {
         fs::create_dir_all(work_dir)
             .map_err(|e| FetchError::io("cannot create directory", work_dir, e))?;
-    }
-    if git {
         return fetch_git_source(source, work_dir, opts).map(FetchedBytes::Checkout);
     }
     let file_name = source_file_name(source)?;
     let archive = work_dir.join(&file_name);
-    let sha256 = match (&opts.archive_cache, location?) {
+    // An archive already on this machine (a local one, or the archive cache's copy) is hashed
+    // and checked where it is, and put in `work_dir` only when a build unpacks it: a build
+    // found in the store needs only the digest, and then nothing is written for it.
+    let (sha256, in_place) = match (&opts.archive_cache, location?) {
         (Some(cache), Location::Http(_)) => {
             let expected = CachedBytes {
                 sha256: opts.expected_sha256.as_deref(),
                 md5: source.md5.as_deref(),
             };
-            cached_download(&source.url, &archive, cache, &expected, &opts.fetch)?
+            let (cached, sha256) =
+                cached_download(&source.url, &file_name, cache, &expected, &opts.fetch)?;
+            (sha256, Some(InPlace::Cached(cached)))
         }
-        // Read where it is: a build found in the store needs only the digest, and a build
-        // copies the file first (`FetchedBytes::unpack`), checking it is still these bytes.
         (_, Location::Local(path)) => {
             let sha256 = sha256_local(&source.url, &opts.fetch)?;
             let local = LocalArchive {
@@ -352,24 +353,36 @@ pub fn fetch_source_bytes(
                 path,
                 max_bytes: opts.fetch.max_download_bytes,
             };
-            check_archive(source, &source.url, &local.path, &sha256, opts)?;
-            return Ok(FetchedBytes::Archive {
-                path: archive,
-                sha256,
-                copy_from: Some(local),
-            });
+            (sha256, Some(InPlace::Local(local)))
         }
         // Unpacked right away and checked by its digest: nothing to gain from waiting for the
         // disk (a crash leaves only a scratch folder). The archive cache keeps its copies
         // flushed, since a later install trusts them.
-        _ => download_unflushed(&source.url, &archive, &opts.fetch)?,
+        _ => (
+            download_unflushed(&source.url, &archive, &opts.fetch)?,
+            None,
+        ),
     };
-    check_archive(source, &source.url, &archive, &sha256, opts)?;
+    let checked = match &in_place {
+        Some(InPlace::Local(local)) => &local.path,
+        Some(InPlace::Cached(cached)) => cached,
+        None => &archive,
+    };
+    check_archive(source, &source.url, checked, &sha256, opts)?;
     Ok(FetchedBytes::Archive {
         path: archive,
         sha256,
-        copy_from: None,
+        in_place,
     })
+}
+
+/// An archive that was hashed and checked where it is, not yet in the work folder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InPlace {
+    /// A local archive (a `file://` URL or a path).
+    Local(LocalArchive),
+    /// The archive cache's copy of a download.
+    Cached(PathBuf),
 }
 
 /// A local source archive (a `file://` URL or a path) that was hashed where it is.
@@ -404,20 +417,17 @@ struct CachedBytes<'a> {
     md5: Option<&'a str>,
 }
 
-/// Puts the archive at `url` at `dest` (a hard link, or a copy) from `cache`, downloading it
-/// into `cache` first when it is not there, and returns its sha256. A copy whose digests
-/// differ from `expected` (the server replaced the file) is dropped and downloaded again, so
-/// the checks after this see what the server serves now.
+/// The archive cache's copy of the archive at `url`, saved as `name`, and its sha256,
+/// downloading it into `cache` first when it is not there. A copy whose digests differ from
+/// `expected` (the server replaced the file) is dropped and downloaded again, so the checks
+/// after this see what the server serves now.
 fn cached_download(
     url: &str,
-    dest: &Path,
+    name: &str,
     cache: &Path,
     expected: &CachedBytes<'_>,
     opts: &FetchOptions,
-) -> Result<String, FetchError> {
-    let Some(name) = dest.file_name() else {
-        return download(url, dest, opts);
-    };
+) -> Result<(PathBuf, String), FetchError> {
     let cached = cache.join(&sha256_bytes(url.as_bytes())[..16]).join(name);
     if cached.is_file() {
         let sha256 = sha256_file(&cached)?;
@@ -428,14 +438,31 @@ fn cached_download(
                 md5_file(&cached).is_ok_and(|md5| hash::same_digest(want, &md5))
             });
         if fits {
-            place_cached(&cached, dest)?;
-            return Ok(sha256);
+            return Ok((cached, sha256));
         }
         let _ = fs::remove_file(&cached);
     }
     let sha256 = download(url, &cached, opts)?;
-    place_cached(&cached, dest)?;
-    Ok(sha256)
+    Ok((cached, sha256))
+}
+
+/// Puts the archive cache's copy `cached` at `dest` for unpacking (a hard link, or a copy),
+/// and fails unless it still has the digest the store key was made from.
+fn place_unchanged(cached: &Path, dest: &Path, sha256: &str) -> Result<(), FetchError> {
+    if let Some(parent) = dest.parent() {
+        fs::create_dir_all(parent)
+            .map_err(|e| FetchError::io("cannot create directory", parent, e))?;
+    }
+    place_cached(cached, dest)?;
+    let placed = sha256_file(dest)?;
+    if !hash::same_digest(sha256, &placed) {
+        return Err(FetchError::Sha256Mismatch {
+            url: cached.display().to_string(),
+            expected: sha256.to_string(),
+            actual: placed,
+        });
+    }
+    Ok(())
 }
 
 /// What [`trim_archive_cache`] removed (or would remove).

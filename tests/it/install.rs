@@ -355,6 +355,26 @@ fn source_archives_are_downloaded_once_per_lvm_home() {
     assert_eq!(server.requests("/strutil-1.0-1.tar.gz"), 1);
     let out = stdout_ok(&lvm.lua("print(require('hello').greet('  again  '))"));
     assert_eq!(out.trim(), "hello, again");
+
+    // A store entry that no longer matches its hashes is built again, from the cached archive
+    // (put in the build's folder only then), not from a new download.
+    let entry = walkdir::WalkDir::new(lvm.home().join("store/rocks"))
+        .into_iter()
+        .flatten()
+        .find(|e| e.file_name() == "strutil.lua")
+        .expect("strutil's module in the store")
+        .into_path();
+    let mut perms = std::fs::metadata(&entry).unwrap().permissions();
+    #[allow(clippy::permissions_set_readonly_false)]
+    perms.set_readonly(false);
+    std::fs::set_permissions(&entry, perms).unwrap();
+    std::fs::write(&entry, "return 'damaged'\n").unwrap();
+    lvm.ok(&["remove", "hello-cli"]);
+    let out = lvm.ok(&["install", "hello-cli"]);
+    assert!(out.contains("(1 built, 1 from the store)"), "{out}");
+    assert_eq!(server.requests("/strutil-1.0-1.tar.gz"), 1);
+    let out = stdout_ok(&lvm.lua("print(require('hello').greet('  built  '))"));
+    assert_eq!(out.trim(), "hello, built");
 }
 
 #[test]
