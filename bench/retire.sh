@@ -10,6 +10,6 @@ grave=$1
 shift
 mkdir -p "$grave"
 for path in "$@"; do
-    [ -e "$path" ] || continue
+    [ -e "$path" ] || [ -L "$path" ] || continue
     mv "$path" "$(mktemp -d "$grave/r.XXXXXX")/"
 done

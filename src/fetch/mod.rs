@@ -13,6 +13,7 @@ pub mod project;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use thiserror::Error;
@@ -259,7 +260,7 @@ pub fn fetch_source(
 /// A source whose bytes are fetched and checked but not yet unpacked: what a store key needs
 /// (the archive's sha256, or the commit), without unpacking an archive whose build the store
 /// may already have.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum FetchedBytes {
     /// An archive checked against `source.md5` and the expected sha256, at `path`; or, for
     /// one checked where it is (`in_place`), to be put at `path` when unpacked.
@@ -305,7 +306,9 @@ impl FetchedBytes {
             } => {
                 match in_place {
                     Some(InPlace::Local(local)) => copy_unchanged(&local, &path, &sha256)?,
-                    Some(InPlace::Cached(cached)) => place_unchanged(&cached, &path, &sha256)?,
+                    Some(InPlace::Cached { url, file, .. }) => {
+                        place_unchanged(&url, &file, &path, &sha256)?
+                    }
                     None => {}
                 }
                 unpack_and_locate(source, &path, &sha256, work_dir, limits)
@@ -342,9 +345,14 @@ pub fn fetch_source_bytes(
                 sha256: opts.expected_sha256.as_deref(),
                 md5: source.md5.as_deref(),
             };
-            let (cached, sha256) =
+            let (path, file, sha256) =
                 cached_download(&source.url, &file_name, cache, &expected, &opts.fetch)?;
-            (sha256, Some(InPlace::Cached(cached)))
+            let cached = InPlace::Cached {
+                url: source.url.clone(),
+                path,
+                file: Arc::new(file),
+            };
+            (sha256, Some(cached))
         }
         (_, Location::Local(path)) => {
             let sha256 = sha256_local(&source.url, &opts.fetch)?;
@@ -365,7 +373,7 @@ pub fn fetch_source_bytes(
     };
     let checked = match &in_place {
         Some(InPlace::Local(local)) => &local.path,
-        Some(InPlace::Cached(cached)) => cached,
+        Some(InPlace::Cached { path, .. }) => path,
         None => &archive,
     };
     check_archive(source, &source.url, checked, &sha256, opts)?;
@@ -377,12 +385,18 @@ pub fn fetch_source_bytes(
 }
 
 /// An archive that was hashed and checked where it is, not yet in the work folder.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum InPlace {
     /// A local archive (a `file://` URL or a path).
     Local(LocalArchive),
-    /// The archive cache's copy of a download.
-    Cached(PathBuf),
+    /// The archive cache's copy of the download of `url`, at `path`, held open since it was
+    /// hashed: a collection of the cache, or another install replacing the copy, cannot take
+    /// away the bytes the digest is of before a build needs them.
+    Cached {
+        url: String,
+        path: PathBuf,
+        file: Arc<fs::File>,
+    },
 }
 
 /// A local source archive (a `file://` URL or a path) that was hashed where it is.
@@ -417,20 +431,21 @@ struct CachedBytes<'a> {
     md5: Option<&'a str>,
 }
 
-/// The archive cache's copy of the archive at `url`, saved as `name`, and its sha256,
-/// downloading it into `cache` first when it is not there. A copy whose digests differ from
-/// `expected` (the server replaced the file) is dropped and downloaded again, so the checks
-/// after this see what the server serves now.
+/// The archive cache's copy of the archive at `url`, saved as `name`: its path, the file open
+/// for reading, and its sha256 (of the bytes of that open file), downloading it into `cache`
+/// first when it is not there. A copy whose digests differ from `expected` (the server
+/// replaced the file) is dropped and downloaded again, so the checks after this see what the
+/// server serves now.
 fn cached_download(
     url: &str,
     name: &str,
     cache: &Path,
     expected: &CachedBytes<'_>,
     opts: &FetchOptions,
-) -> Result<(PathBuf, String), FetchError> {
+) -> Result<(PathBuf, fs::File, String), FetchError> {
     let cached = cache.join(&sha256_bytes(url.as_bytes())[..16]).join(name);
-    if cached.is_file() {
-        let sha256 = sha256_file(&cached)?;
+    if let Ok(file) = fs::File::open(&cached) {
+        let sha256 = sha256_of_open(&cached, &file)?;
         let fits = expected
             .sha256
             .is_none_or(|want| hash::same_digest(want, &sha256))
@@ -438,26 +453,68 @@ fn cached_download(
                 md5_file(&cached).is_ok_and(|md5| hash::same_digest(want, &md5))
             });
         if fits {
-            return Ok((cached, sha256));
+            return Ok((cached, file, sha256));
         }
         let _ = fs::remove_file(&cached);
     }
-    let sha256 = download(url, &cached, opts)?;
-    Ok((cached, sha256))
+    download(url, &cached, opts)?;
+    let file = fs::File::open(&cached).map_err(|e| FetchError::io("cannot open", &cached, e))?;
+    let sha256 = sha256_of_open(&cached, &file)?;
+    Ok((cached, file, sha256))
 }
 
-/// Puts the archive cache's copy `cached` at `dest` for unpacking (a hard link, or a copy),
-/// and fails unless it still has the digest the store key was made from.
-fn place_unchanged(cached: &Path, dest: &Path, sha256: &str) -> Result<(), FetchError> {
+/// The sha256 of the whole of `file` (opened from `path`), read from its start whatever its
+/// position.
+fn sha256_of_open(path: &Path, file: &fs::File) -> Result<String, FetchError> {
+    hash::digest_reader::<sha2::Sha256>(OpenReader { file, at: 0 })
+        .map(|(digest, _)| digest)
+        .map_err(|e| FetchError::io("cannot read", path, e))
+}
+
+/// Reads an open file from a position of its own (`pread`), so two readers of one shared
+/// handle do not move each other.
+struct OpenReader<'a> {
+    file: &'a fs::File,
+    at: u64,
+}
+
+impl io::Read for OpenReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        use std::os::unix::fs::FileExt;
+        let n = self.file.read_at(buf, self.at)?;
+        self.at += n as u64;
+        Ok(n)
+    }
+}
+
+/// Copies the archive cache's copy `cached` (the download of `url`, open since it was hashed)
+/// to `dest` for unpacking, and fails unless the copy has the digest the store key was made
+/// from.
+fn place_unchanged(
+    url: &str,
+    cached: &fs::File,
+    dest: &Path,
+    sha256: &str,
+) -> Result<(), FetchError> {
     if let Some(parent) = dest.parent() {
         fs::create_dir_all(parent)
             .map_err(|e| FetchError::io("cannot create directory", parent, e))?;
     }
-    place_cached(cached, dest)?;
-    let placed = sha256_file(dest)?;
+    let out = fs::File::create(dest).map_err(|e| FetchError::io("cannot create", dest, e))?;
+    let mut writer = hash::HashingWriter::new(io::BufWriter::new(out));
+    io::copy(
+        &mut OpenReader {
+            file: cached,
+            at: 0,
+        },
+        &mut writer,
+    )
+    .map_err(|e| FetchError::io("cannot copy the cached archive to", dest, e))?;
+    let (mut out, placed) = writer.finish();
+    io::Write::flush(&mut out).map_err(|e| FetchError::io("cannot write", dest, e))?;
     if !hash::same_digest(sha256, &placed) {
         return Err(FetchError::Sha256Mismatch {
-            url: cached.display().to_string(),
+            url: format!("{url} (its copy in the archive cache)"),
             expected: sha256.to_string(),
             actual: placed,
         });
@@ -518,18 +575,6 @@ pub fn trim_archive_cache(
     }
     trimmed.removed.sort();
     Ok(trimmed)
-}
-
-/// A hard link to a cached file at `dest` (the archive is only read from there), or a copy
-/// where the two are on different file systems.
-fn place_cached(cached: &Path, dest: &Path) -> Result<(), FetchError> {
-    let _ = fs::remove_file(dest);
-    if fs::hard_link(cached, dest).is_ok() {
-        return Ok(());
-    }
-    fs::copy(cached, dest)
-        .map(|_| ())
-        .map_err(|e| FetchError::io("cannot copy", cached, e))
 }
 
 /// The file name a source archive is saved under: `source.file`, else the URL's last segment.

@@ -468,6 +468,83 @@ fn fetches_an_archive_source_over_http_with_md5() {
     assert!(!work.path().join("unpacked/stale.txt").exists());
 }
 
+/// An archive from the archive cache is hashed where it is: nothing is written for a store
+/// hit, and the bytes hashed are the bytes a later build unpacks, even when the cached copy is
+/// replaced or collected in between; a copy changed in place is refused when unpacked.
+#[test]
+fn a_cached_archive_is_read_in_place_and_built_from_the_bytes_hashed() {
+    let served = tempfile::tempdir().unwrap();
+    let bytes = tar_gz(&sample_archive_entries());
+    write_file(served.path(), "dist/foo-1.0.tar.gz", &bytes);
+    let server = TestServer::serve(served.path());
+    let root = tempfile::tempdir().unwrap();
+    let cache = root.path().join("archives");
+    let src = source(&server.url_for("dist/foo-1.0.tar.gz"));
+    let opts = SourceOptions {
+        fetch: quick(),
+        archive_cache: Some(cache.clone()),
+        ..SourceOptions::default()
+    };
+    let cached_copy = || {
+        walkdir::WalkDir::new(&cache)
+            .into_iter()
+            .flatten()
+            .find(|e| e.file_type().is_file())
+            .map(|e| e.into_path())
+            .expect("a cached copy")
+    };
+
+    // Downloaded once into the cache; the work folder is not made.
+    let first = root.path().join("first");
+    let fetched = fetch::fetch_source_bytes(&src, &first, &opts).unwrap();
+    assert_eq!(
+        fetched.archive_sha256(),
+        Some(sha256_bytes(&bytes).as_str())
+    );
+    assert!(!first.exists(), "written before a build asked");
+    assert_eq!(server.requests("/dist/foo-1.0.tar.gz"), 1);
+
+    // A second fetch reads the cache: no request, nothing written.
+    let second = root.path().join("second");
+    let again = fetch::fetch_source_bytes(&src, &second, &opts).unwrap();
+    assert_eq!(server.requests("/dist/foo-1.0.tar.gz"), 1);
+    assert!(!second.exists(), "written before a build asked");
+
+    // The cached copy is replaced (another install, a collection) before the build: the build
+    // still unpacks the bytes that were hashed.
+    let copy = cached_copy();
+    fs::remove_file(&copy).unwrap();
+    write_file(copy.parent().unwrap(), "foo-1.0.tar.gz", b"something else");
+    let unpacked = fetched
+        .unpack(&src, &first, &ExtractLimits::default())
+        .unwrap();
+    assert!(unpacked.dir.join("src/foo.lua").is_file());
+    assert_eq!(
+        fs::read(first.join("foo-1.0.tar.gz")).unwrap(),
+        bytes,
+        "the archive put in the work folder"
+    );
+
+    // Changed in place (the same file written over): refused, naming the URL.
+    let third = root.path().join("third");
+    fs::write(cached_copy(), &bytes).unwrap();
+    let held = fetch::fetch_source_bytes(&src, &third, &opts).unwrap();
+    let mut changed = bytes.clone();
+    let last = changed.len() - 1;
+    changed[last] ^= 0xff;
+    fs::write(cached_copy(), &changed).unwrap();
+    let err = held
+        .unpack(&src, &third, &ExtractLimits::default())
+        .unwrap_err();
+    assert!(matches!(err, FetchError::Sha256Mismatch { .. }), "{err:?}");
+    assert!(err.to_string().contains("foo-1.0.tar.gz"), "{err}");
+    assert!(
+        !third.join("unpacked").exists(),
+        "unpacked after a mismatch"
+    );
+    drop(again);
+}
+
 #[test]
 fn md5_mismatch_names_file_expected_and_actual() {
     let dir = tempfile::tempdir().unwrap();
