@@ -247,22 +247,23 @@ fn write_tree(
         ..TreeReport::default()
     };
     // A tree is hundreds of independent links and folders, mostly in folders of their own:
-    // the file system makes them side by side (see `parallel::map`); the reports are joined in
-    // the order of the rocks and files, so the tree and its report do not depend on threads.
+    // the file system makes them side by side (see `parallel::map`). What each file became (a
+    // link or a copy) comes back in the order of the rocks and files; the rest of the report
+    // is the plan's, so neither the tree nor its report depends on the threads.
     let rock_dirs = crate::parallel::map(planned, |p| {
-        let mut report = TreeReport::default();
         let dir = rock_dir(target, lua, &p.rock.name, p.rock.version.as_str());
         fs::create_dir_all(&dir).map_err(ctx("create", &dir))?;
+        let mut placed = Vec::new();
         for entry in p.entries.iter().filter(|e| stays_in_rock_dir(e)) {
             let dst = dir.join(&entry.rel);
             match entry.kind {
                 EntryKind::Dir => fs::create_dir_all(&dst).map_err(ctx("create", &dst))?,
-                EntryKind::File { .. } => place(&entry.path, &dst, &mut report)?,
+                EntryKind::File { .. } => placed.push(files::link_or_copy(&entry.path, &dst)?),
             }
         }
-        Ok::<_, TreeError>(report)
+        Ok::<_, TreeError>(placed)
     })?;
-    rock_dirs.into_iter().for_each(|part| report.add(part));
+    rock_dirs.iter().flatten().for_each(|p| report.count(*p));
     // Most deployed files share a few folders (`share/lua/5.4`, `bin`): each is made once,
     // before the files, not tried again per file (a failing mkdir and a stat each).
     let mut made: std::collections::HashSet<&Path> = std::collections::HashSet::new();
@@ -276,21 +277,22 @@ fn write_tree(
             made.insert(parent);
         }
     }
-    let deployed = crate::parallel::map(&deploys, |(dst, rel, (rock, deploy))| {
-        let mut report = TreeReport::default();
-        match deploy {
-            Deploy::Link(src) => place(src, dst, &mut report)?,
-            Deploy::Wrapper { command, script } => {
-                let text =
-                    wrapper::bin_wrapper(lua, command, &rock.name, rock.version.as_str(), script);
-                files::write_file(dst, text.as_bytes(), 0o755)?;
-                report.wrappers.push(command.clone());
-            }
+    let deployed = crate::parallel::map(&deploys, |(dst, _, (rock, deploy))| match deploy {
+        Deploy::Link(src) => Ok::<_, TreeError>(Some(files::link_or_copy(src, dst)?)),
+        Deploy::Wrapper { command, script } => {
+            let text =
+                wrapper::bin_wrapper(lua, command, &rock.name, rock.version.as_str(), script);
+            files::write_file(dst, text.as_bytes(), 0o755)?;
+            Ok(None)
+        }
+    })?;
+    deployed.iter().flatten().for_each(|p| report.count(*p));
+    for (_, rel, (_, deploy)) in &deploys {
+        if let Deploy::Wrapper { command, .. } = deploy {
+            report.wrappers.push(command.clone());
         }
         report.deployed.push((*rel).clone());
-        Ok::<_, TreeError>(report)
-    })?;
-    deployed.into_iter().for_each(|part| report.add(part));
+    }
     let manifest_file = manifest_path(target, lua);
     fs::create_dir_all(rocks_dir(target, lua)).map_err(ctx("create", &rocks_dir(target, lua)))?;
     files::write_file(
@@ -302,12 +304,12 @@ fn write_tree(
 }
 
 impl TreeReport {
-    /// Adds what another part of the same tree's writing reported.
-    fn add(&mut self, other: TreeReport) {
-        self.linked += other.linked;
-        self.copied += other.copied;
-        self.wrappers.extend(other.wrappers);
-        self.deployed.extend(other.deployed);
+    /// Counts a file of the tree as linked or copied.
+    fn count(&mut self, placed: Placed) {
+        match placed {
+            Placed::Linked => self.linked += 1,
+            Placed::Copied => self.copied += 1,
+        }
     }
 }
 
@@ -541,14 +543,6 @@ fn prepare_target(target: &Path) -> Result<(), TreeError> {
         }
         Err(e) => Err(ctx("read", target)(e).into()),
     }
-}
-
-fn place(src: &Path, dst: &Path, report: &mut TreeReport) -> Result<(), TreeError> {
-    match files::link_or_copy(src, dst)? {
-        Placed::Linked => report.linked += 1,
-        Placed::Copied => report.copied += 1,
-    }
-    Ok(())
 }
 
 /// Makes a tree [`materialize`] wrote durable: one `syncfs(2)` of its file system rather than
