@@ -611,10 +611,7 @@ impl Store {
             let Some(pin_file) = name.to_str().and_then(parse_pin_name) else {
                 continue;
             };
-            let pid = match pin_file {
-                PinFile::Keys { pid } | PinFile::Named { pid, .. } => pid,
-            };
-            if !process_is_running(pid) {
+            if !process_is_running(pin_file.pid()) {
                 if clear_stale {
                     let _ = fs::remove_file(item.path());
                 }
@@ -748,6 +745,15 @@ enum PinFile {
     Named { key: StoreKey, pid: u32 },
 }
 
+impl PinFile {
+    /// The process that wrote the pin file.
+    fn pid(&self) -> u32 {
+        match self {
+            PinFile::Keys { pid } | PinFile::Named { pid, .. } => *pid,
+        }
+    }
+}
+
 /// The process and, for an older pin file, the key a pin file is named after. Pure.
 fn parse_pin_name(name: &str) -> Option<PinFile> {
     let mut parts = name.splitn(3, '.');
@@ -765,8 +771,6 @@ fn process_is_running(pid: u32) -> bool {
     Path::new("/proc").join(pid.to_string()).exists()
 }
 
-/// Copies `src` into the new directory `dst` (symlinks resolved), returning the sha256 of every
-/// file and the total size. Copies are not flushed: the insert flushes the whole entry once.
 /// What [`copy_prefix`] learnt of the files it copied ([`move_prefix`], of those it moved).
 #[derive(Default)]
 struct Copied {
@@ -777,6 +781,8 @@ struct Copied {
     digest: crate::tree::FilesDigest,
 }
 
+/// Copies `src` into the new directory `dst` (symlinks resolved), with the sha256 of every
+/// file and the total size. Copies are not flushed: the insert flushes the whole entry once.
 fn copy_prefix(src: &Path, dst: &Path) -> Result<Copied, StoreError> {
     fs::create_dir(dst).map_err(ctx("create", dst))?;
     let mut copied = Copied::default();
