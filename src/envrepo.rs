@@ -9,6 +9,7 @@
 //! [`PACK_EVERY`] events: the new objects go into one pack, where each `manifest.json` is a delta
 //! against another, and their loose copies are deleted.
 
+use std::cell::OnceCell;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
@@ -25,6 +26,7 @@ pub use self::place::{PROJECT_ENV_DIR, Place};
 mod head_memo;
 mod log_index;
 pub mod place;
+mod refs;
 pub mod remotes;
 pub mod signing;
 pub mod tags;
@@ -181,13 +183,11 @@ impl<'r> Iterator for FirstParents<'r> {
 
     fn next(&mut self) -> Option<Self::Item> {
         let oid = self.next.take()?;
-        Some(match self.repo.repo.find_commit(oid) {
-            Ok(commit) => {
-                self.next = commit.parent_id(0).ok();
-                Ok(commit)
-            }
-            Err(e) => Err(self.repo.git_err(e)),
-        })
+        let commit = self.repo.find_commit(oid);
+        if let Ok(commit) = &commit {
+            self.next = commit.parent_id(0).ok();
+        }
+        Some(commit)
     }
 }
 
@@ -215,9 +215,9 @@ impl Iterator for LogWalk<'_> {
                 }));
             }
         }
-        let commit = match self.repo.repo.find_commit(oid) {
+        let commit = match self.repo.find_commit(oid) {
             Ok(c) => c,
-            Err(e) => return Some(Err(self.repo.git_err(e))),
+            Err(e) => return Some(Err(e)),
         };
         let line = match log_line(&commit) {
             Ok(line) => line,
@@ -291,7 +291,12 @@ fn log_line(commit: &Commit<'_>) -> Result<LogLine, RepoError> {
 }
 
 pub struct EnvRepo {
-    repo: Repository,
+    /// The repository once libgit2 has opened it (see [`EnvRepo::git`]).
+    repo: OnceCell<Repository>,
+    /// Its git folder: `.git` of a standalone environment, the project's otherwise.
+    git_dir: PathBuf,
+    /// Where its refs and shared files are: the git folder, or a linked work tree's main one.
+    common_dir: PathBuf,
     root: PathBuf,
     /// Whether event commits are signed (the `sign` setting), with git's signing settings.
     signing: bool,
@@ -299,6 +304,8 @@ pub struct EnvRepo {
     place: Place,
     /// lvm's private folder (see [`Place::private_dir`]).
     private: PathBuf,
+    /// The head files of the last commit [`EnvRepo::head_files`] was asked about.
+    head_files_read: std::cell::RefCell<Option<(Oid, HeadFiles)>>,
 }
 
 impl EnvRepo {
@@ -321,42 +328,87 @@ impl EnvRepo {
 
     /// Opens the environment at `root`: its own repository when `root` holds one, else (a
     /// project environment) the repository of the work tree whose top holds `root` as
-    /// [`PROJECT_ENV_DIR`] with its `lvm.toml`.
+    /// [`PROJECT_ENV_DIR`] with its `lvm.toml`. An environment's own repository in the layout
+    /// `lvm init` makes is opened with libgit2 only when a git object is first read (see
+    /// [`EnvRepo::git`]).
     pub fn open(root: &Path) -> Result<EnvRepo, RepoError> {
         let not_one = || RepoError::NotAnEnvironment {
             path: root.display().to_string(),
         };
-        if root.join(".git").exists() {
+        let git_dir = root.join(".git");
+        if refs::is_plain_git_dir(&git_dir) {
+            let dirs = (git_dir.clone(), git_dir);
+            return Ok(Self::assemble(
+                OnceCell::new(),
+                dirs,
+                root,
+                Place::Standalone,
+                false,
+            ));
+        }
+        if git_dir.exists() {
             let repo = Repository::open(root).map_err(|_| not_one())?;
-            return Self::assemble(repo, root, Place::Standalone, false);
+            return Self::assemble_opened(repo, root, Place::Standalone, false);
         }
         if !root.join(CONFIG_FILE).is_file() {
             return Err(not_one());
         }
         let repo = project_repository(root)?.ok_or_else(not_one)?;
-        Self::assemble(repo, root, Place::Project, false)
+        Self::assemble_opened(repo, root, Place::Project, false)
     }
 
-    fn assemble(
+    /// An `EnvRepo` on `repo`, open already; in a project, lvm's private folder is made.
+    fn assemble_opened(
         repo: Repository,
         root: &Path,
         place: Place,
         signing: bool,
     ) -> Result<EnvRepo, RepoError> {
-        let private = place.private_dir(repo.path());
+        let dirs = (repo.path().to_path_buf(), repo.commondir().to_path_buf());
+        let env = Self::assemble(OnceCell::from(repo), dirs, root, place, signing);
         if place == Place::Project {
-            std::fs::create_dir_all(&private).map_err(|cause| RepoError::Io {
-                path: private.display().to_string(),
+            std::fs::create_dir_all(&env.private).map_err(|cause| RepoError::Io {
+                path: env.private.display().to_string(),
                 cause,
             })?;
         }
-        Ok(EnvRepo {
+        Ok(env)
+    }
+
+    /// An `EnvRepo` of the repository whose git folder and common folder are `dirs`.
+    fn assemble(
+        repo: OnceCell<Repository>,
+        (git_dir, common_dir): (PathBuf, PathBuf),
+        root: &Path,
+        place: Place,
+        signing: bool,
+    ) -> EnvRepo {
+        EnvRepo {
+            private: place.private_dir(&git_dir),
             repo,
+            git_dir,
+            common_dir,
             root: root.to_path_buf(),
             signing,
             place,
-            private,
-        })
+            head_files_read: Default::default(),
+        }
+    }
+
+    /// The git repository, opened on first use. Reading the head and its memo needs no git
+    /// object, and the commands that only do that (`lvm run` on every start) skip libgit2's
+    /// open: its three config files and repository checks.
+    fn git(&self) -> Result<&Repository, RepoError> {
+        if let Some(repo) = self.repo.get() {
+            return Ok(repo);
+        }
+        let repo = Repository::open(&self.git_dir).map_err(|e| self.git_err(e))?;
+        Ok(self.repo.get_or_init(|| repo))
+    }
+
+    /// The commit `oid`.
+    fn find_commit(&self, oid: Oid) -> Result<Commit<'_>, RepoError> {
+        self.git()?.find_commit(oid).map_err(|e| self.git_err(e))
     }
 
     /// Signs the event commits made from now on (or stops signing them), as git signs
@@ -413,7 +465,7 @@ impl EnvRepo {
                 })?
             }
         };
-        let env = Self::assemble(repo, root, place, sign)?;
+        let env = Self::assemble_opened(repo, root, place, sign)?;
         if env.try_profile_head(DEFAULT_PROFILE).is_some() {
             return Err(RepoError::ProjectHistoryExists {
                 reference: place.profile_ref(DEFAULT_PROFILE),
@@ -470,7 +522,7 @@ impl EnvRepo {
     pub fn project_dir(&self) -> Option<&Path> {
         match self.place {
             Place::Standalone => None,
-            Place::Project => self.repo.workdir(),
+            Place::Project => self.git().ok()?.workdir(),
         }
     }
 
@@ -479,15 +531,15 @@ impl EnvRepo {
     pub fn project_head(&self) -> Option<Oid> {
         match self.place {
             Place::Standalone => None,
-            Place::Project => self.repo.head().ok()?.peel_to_commit().ok().map(|c| c.id()),
+            Place::Project => self
+                .git()
+                .ok()?
+                .head()
+                .ok()?
+                .peel_to_commit()
+                .ok()
+                .map(|c| c.id()),
         }
-    }
-
-    /// The underlying git repository. Only this module works with git directly; everything
-    /// else goes through `EnvRepo`'s methods.
-    #[cfg(test)]
-    fn git(&self) -> &Repository {
-        &self.repo
     }
 
     /// lvm's private folder (the repository's `.git`, or `<git dir>/lvm` in a project), where
@@ -512,14 +564,19 @@ impl EnvRepo {
                 false => name.to_string(),
             });
         }
-        let head = self
-            .repo
-            .find_reference("HEAD")
-            .map_err(|e| self.git_err(e))?;
-        let target = head
-            .symbolic_target_bytes()
-            .map(|b| String::from_utf8_lossy(b).into_owned())
-            .unwrap_or_else(|| format!("refs/heads/{DEFAULT_PROFILE}"));
+        let target = match refs::head(&self.git_dir) {
+            Some(refs::Head::Branch(target)) => Some(target),
+            Some(refs::Head::Detached) => None,
+            None => {
+                let head = self
+                    .git()?
+                    .find_reference("HEAD")
+                    .map_err(|e| self.git_err(e))?;
+                head.symbolic_target_bytes()
+                    .map(|b| String::from_utf8_lossy(b).into_owned())
+            }
+        };
+        let target = target.unwrap_or_else(|| format!("refs/heads/{DEFAULT_PROFILE}"));
         Ok(target
             .strip_prefix("refs/heads/")
             .unwrap_or(&target)
@@ -546,7 +603,7 @@ impl EnvRepo {
     /// Reads a file of a commit's state: the commit's own file for an event commit; in a
     /// project, `.lvm/FILE` of a project commit (one whose tree holds that folder).
     pub fn read_file(&self, commit: Oid, file: &str) -> Result<Vec<u8>, RepoError> {
-        let commit_obj = self.repo.find_commit(commit).map_err(|e| self.git_err(e))?;
+        let commit_obj = self.find_commit(commit)?;
         let tree = commit_obj.tree().map_err(|e| self.git_err(e))?;
         let in_project = self.place == Place::Project
             && tree
@@ -563,7 +620,7 @@ impl EnvRepo {
                 file: path.clone(),
             })?;
         let blob = self
-            .repo
+            .git()?
             .find_blob(entry.id())
             .map_err(|e| self.git_err(e))?;
         Ok(blob.content().to_vec())
@@ -591,7 +648,10 @@ impl EnvRepo {
             Place::Standalone => rev.to_string(),
             Place::Project => self.lvm_spelling(rev)?,
         };
-        let object = self.repo.revparse_single(&spelled).map_err(|_| unknown())?;
+        let object = self
+            .git()?
+            .revparse_single(&spelled)
+            .map_err(|_| unknown())?;
         object
             .peel_to_commit()
             .map(|c| c.id())
@@ -602,7 +662,7 @@ impl EnvRepo {
     /// a fetched remote profile; anything else as given.
     fn lvm_spelling(&self, rev: &str) -> Result<String, RepoError> {
         let tags = self.place.tags_prefix();
-        if self.repo.find_reference(&format!("{tags}{rev}")).is_ok() {
+        if self.git()?.find_reference(&format!("{tags}{rev}")).is_ok() {
             return Ok(format!("{tags}{rev}"));
         }
         if let Some(rest) = rev.strip_prefix("HEAD")
@@ -613,7 +673,7 @@ impl EnvRepo {
         }
         if let Some((remote, profile)) = rev.split_once('/') {
             let copy = format!("{}{profile}", self.place.remote_profiles_prefix(remote));
-            if self.repo.find_reference(&copy).is_ok() {
+            if self.git()?.find_reference(&copy).is_ok() {
                 return Ok(copy);
             }
         }
@@ -652,7 +712,7 @@ impl EnvRepo {
 
     /// A commit's author as git shows it: `Name <email>`.
     pub fn commit_author(&self, commit: Oid) -> Result<String, RepoError> {
-        let c = self.repo.find_commit(commit).map_err(|e| self.git_err(e))?;
+        let c = self.find_commit(commit)?;
         let author = c.author();
         Ok(format!(
             "{} <{}>",
@@ -663,7 +723,7 @@ impl EnvRepo {
 
     /// The plain log's line of one commit; a commit made by hand shows its own subject.
     pub fn log_line(&self, commit: Oid) -> Result<LogLine, RepoError> {
-        let c = self.repo.find_commit(commit).map_err(|e| self.git_err(e))?;
+        let c = self.find_commit(commit)?;
         match log_line(&c) {
             Err(RepoError::Event(EventError::Missing { .. })) => {
                 let seconds = c.author().when().seconds();
@@ -683,7 +743,7 @@ impl EnvRepo {
         if ancestor == commit {
             return Ok(true);
         }
-        self.repo
+        self.git()?
             .graph_descendant_of(commit, ancestor)
             .map_err(|e| self.git_err(e))
     }
@@ -695,7 +755,7 @@ impl EnvRepo {
     pub fn log_lines(&self, from: Oid, cached: bool) -> LogWalk<'_> {
         LogWalk {
             repo: self,
-            index: cached.then(|| log_index::LogIndex::read(self.repo.path())),
+            index: cached.then(|| log_index::LogIndex::read(&self.git_dir)),
             next: Some(from),
         }
     }
@@ -763,11 +823,11 @@ impl EnvRepo {
         let name = self.place.profile_ref(profile);
         let result = match expected {
             Some(old) => self
-                .repo
+                .git()?
                 .reference_matching(&name, commit, true, old, summary)
                 .map(|_| ()),
             None => self
-                .repo
+                .git()?
                 .reference(&name, commit, false, summary)
                 .map(|_| ()),
         };
@@ -807,21 +867,21 @@ impl EnvRepo {
 
     /// A commit's message (lossy UTF-8) and its first parent.
     pub fn commit_summary(&self, commit: Oid) -> Result<(String, Option<Oid>), RepoError> {
-        let c = self.repo.find_commit(commit).map_err(|e| self.git_err(e))?;
+        let c = self.find_commit(commit)?;
         let message = String::from_utf8_lossy(c.message_bytes()).into_owned();
         Ok((message, c.parent_id(0).ok()))
     }
 
     /// The tree a commit records (its `manifest.json`, `lvm.toml` and the rest).
     pub fn commit_tree(&self, commit: Oid) -> Result<Oid, RepoError> {
-        let c = self.repo.find_commit(commit).map_err(|e| self.git_err(e))?;
+        let c = self.find_commit(commit)?;
         Ok(c.tree_id())
     }
 
     /// Points profile `name` at `commit`, creating it or moving it wherever it was (the local
     /// copy of a remote profile).
     pub fn force_profile(&self, name: &str, commit: Oid) -> Result<(), RepoError> {
-        self.repo
+        self.git()?
             .reference(&self.place.profile_ref(name), commit, true, "lvm")
             .map(|_| ())
             .map_err(|e| self.git_err(e))
@@ -833,7 +893,11 @@ impl EnvRepo {
         if !git2::Reference::is_valid_name(&name) {
             return None;
         }
-        self.repo
+        if let Some(commit) = refs::loose(&self.common_dir, &name) {
+            return Some(commit);
+        }
+        self.git()
+            .ok()?
             .find_reference(&name)
             .ok()
             .and_then(|r| r.target())
@@ -853,7 +917,7 @@ impl EnvRepo {
     /// count: the project's index, `HEAD` and branches belong to git commands lvm knows nothing
     /// of.
     pub fn git_lock_files(&self) -> Vec<PathBuf> {
-        let git_dir = self.repo.path().to_path_buf();
+        let git_dir = &self.git_dir;
         let (mut candidates, refs) = match self.place {
             Place::Standalone => (
                 vec![
@@ -864,7 +928,7 @@ impl EnvRepo {
                 ],
                 git_dir.join("refs"),
             ),
-            Place::Project => (Vec::new(), self.repo.commondir().join("refs").join("lvm")),
+            Place::Project => (Vec::new(), self.common_dir.join("refs").join("lvm")),
         };
         for entry in walkdir::WalkDir::new(refs).into_iter().flatten() {
             if entry.path().extension().is_some_and(|e| e == "lock") {
@@ -913,10 +977,10 @@ impl EnvRepo {
         if self.place == Place::Project {
             return self.write_project_gitignore();
         }
-        let mut index = self.repo.index().map_err(|e| self.git_err(e))?;
+        let mut index = self.git()?.index().map_err(|e| self.git_err(e))?;
         let head = self.head()?;
         let tree = self
-            .repo
+            .git()?
             .find_commit(head)
             .and_then(|c| c.tree())
             .map_err(|e| self.git_err(e))?;
@@ -928,7 +992,7 @@ impl EnvRepo {
     fn tree_with(&self, base: Option<Oid>, files: &[(&str, &[u8])]) -> Result<Oid, RepoError> {
         let base_tree = match base {
             Some(c) => Some(
-                self.repo
+                self.git()?
                     .find_commit(c)
                     .and_then(|c| c.tree())
                     .map_err(|e| self.git_err(e))?,
@@ -936,11 +1000,11 @@ impl EnvRepo {
             None => None,
         };
         let mut builder = self
-            .repo
+            .git()?
             .treebuilder(base_tree.as_ref())
             .map_err(|e| self.git_err(e))?;
         for (name, bytes) in files {
-            let blob = self.repo.blob(bytes).map_err(|e| self.git_err(e))?;
+            let blob = self.git()?.blob(bytes).map_err(|e| self.git_err(e))?;
             builder
                 .insert(name, blob, 0o100644)
                 .map_err(|e| self.git_err(e))?;
@@ -951,9 +1015,9 @@ impl EnvRepo {
     /// Writes an event's commit. Its author and committer time is the event's timestamp, so
     /// the plain log can print the time without reading the event.
     fn commit(&self, tree: &Oid, parents: &[Oid], event: &Event) -> Result<Oid, RepoError> {
-        let tree = self.repo.find_tree(*tree).map_err(|e| self.git_err(e))?;
+        let tree = self.git()?.find_tree(*tree).map_err(|e| self.git_err(e))?;
         let identity = self
-            .repo
+            .git()?
             .signature()
             .or_else(|_| Signature::now("lvm", "lvm@localhost"))
             .map_err(|e| self.git_err(e))?;
@@ -967,27 +1031,28 @@ impl EnvRepo {
             &when,
         )
         .map_err(|e| self.git_err(e))?;
+        let repo = self.git()?;
         let parent_commits = parents
             .iter()
-            .map(|p| self.repo.find_commit(*p))
+            .map(|p| repo.find_commit(*p))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| self.git_err(e))?;
         let parent_refs: Vec<&git2::Commit> = parent_commits.iter().collect();
         let message = event.to_commit_message();
         if !self.signing {
             return self
-                .repo
+                .git()?
                 .commit(None, &signature, &signature, &message, &tree, &parent_refs)
                 .map_err(|e| self.git_err(e));
         }
         // As git does: the commit's bytes are signed by the external tool, and the signature
         // goes into the commit's `gpgsig` header.
         let buffer = self
-            .repo
+            .git()?
             .commit_create_buffer(&signature, &signature, &message, &tree, &parent_refs)
             .map_err(|e| self.git_err(e))?;
         let config = self
-            .repo
+            .git()?
             .config()
             .map_err(|e| RepoError::Sign(signing::SignError::Config(e)))?;
         let committer = format!(
@@ -998,32 +1063,28 @@ impl EnvRepo {
         let signed = signing::Signer::from_config(&config, &committer)?.sign(&buffer)?;
         // Built from UTF-8 names and message, so the buffer is UTF-8.
         let content = String::from_utf8_lossy(&buffer);
-        self.repo
+        self.git()?
             .commit_signed(&content, &signed, None)
             .map_err(|e| self.git_err(e))
     }
 
     /// Checks the signature of `commit` as `git verify-commit` does, with git's config.
     pub fn check_signature(&self, commit: Oid) -> Result<signing::SignatureCheck, RepoError> {
-        let (signature, payload) = match self.repo.extract_signature(&commit, None) {
+        let (signature, payload) = match self.git()?.extract_signature(&commit, None) {
             Ok(found) => found,
             Err(e) if e.code() == git2::ErrorCode::NotFound => {
                 return Ok(signing::SignatureCheck::Unsigned);
             }
             Err(e) => return Err(self.git_err(e)),
         };
-        let config = self.repo.config().map_err(|e| self.git_err(e))?;
+        let config = self.git()?.config().map_err(|e| self.git_err(e))?;
         Ok(signing::check(&config, &signature, &payload))
     }
 
     /// Where the loose copy of an object is (or would be).
     fn loose_path(&self, oid: Oid) -> PathBuf {
         let hex = oid.to_string();
-        self.repo
-            .path()
-            .join("objects")
-            .join(&hex[..2])
-            .join(&hex[2..])
+        self.git_dir.join("objects").join(&hex[..2]).join(&hex[2..])
     }
 
     fn is_loose(&self, oid: Oid) -> bool {
@@ -1073,13 +1134,13 @@ impl EnvRepo {
         if objects.is_empty() {
             return Ok(None);
         }
-        let mut builder = self.repo.packbuilder().map_err(|e| self.git_err(e))?;
+        let mut builder = self.git()?.packbuilder().map_err(|e| self.git_err(e))?;
         for (oid, name) in &objects {
             builder
                 .insert_object(*oid, name.as_deref())
                 .map_err(|e| self.git_err(e))?;
         }
-        let pack_dir = self.repo.path().join("objects").join("pack");
+        let pack_dir = self.git()?.path().join("objects").join("pack");
         let io_err = |path: &Path| {
             let path = path.display().to_string();
             move |source| RepoError::Io {
@@ -1143,7 +1204,7 @@ impl EnvRepo {
             if !seen.insert(oid) || !self.is_loose(oid) {
                 continue;
             }
-            let commit = self.repo.find_commit(oid).map_err(|e| self.git_err(e))?;
+            let commit = self.find_commit(oid)?;
             commits.push((oid, None));
             self.loose_tree(commit.tree_id(), String::new(), &mut seen, &mut others)?;
             pending.extend(commit.parent_ids());
@@ -1164,7 +1225,7 @@ impl EnvRepo {
             return Ok(());
         }
         out.push((tree, (!path.is_empty()).then(|| path.clone())));
-        let tree = self.repo.find_tree(tree).map_err(|e| self.git_err(e))?;
+        let tree = self.git()?.find_tree(tree).map_err(|e| self.git_err(e))?;
         for entry in tree.iter() {
             let name = String::from_utf8_lossy(entry.name_bytes());
             let entry_path = if path.is_empty() {
@@ -1190,7 +1251,7 @@ impl EnvRepo {
     /// The best common ancestor of two commits (the base of a three-way merge), or `None`
     /// when their histories share no commit.
     pub fn merge_base(&self, a: Oid, b: Oid) -> Result<Option<Oid>, RepoError> {
-        match self.repo.merge_base(a, b) {
+        match self.git()?.merge_base(a, b) {
             Ok(base) => Ok(Some(base)),
             Err(e) if e.code() == git2::ErrorCode::NotFound => Ok(None),
             Err(e) => Err(self.git_err(e)),
@@ -1200,7 +1261,7 @@ impl EnvRepo {
     /// The events of the commits `head` reaches and `base` does not (one side of a merge),
     /// newest first. Commits without an event (made with plain git) are left out.
     pub fn events_since(&self, head: Oid, base: Oid) -> Result<Vec<LoggedEvent>, RepoError> {
-        let mut walk = self.repo.revwalk().map_err(|e| self.git_err(e))?;
+        let mut walk = self.git()?.revwalk().map_err(|e| self.git_err(e))?;
         walk.set_sorting(git2::Sort::TOPOLOGICAL)
             .and_then(|()| walk.push(head))
             .and_then(|()| walk.hide(base))
@@ -1225,7 +1286,7 @@ impl EnvRepo {
     /// Writes nothing when both are there already.
     pub fn register_merge_driver(&self, command: &str) -> Result<(), RepoError> {
         let driver = format!("{command} {MERGE_DRIVER_ARGS}");
-        let mut config = self.repo.config().map_err(|e| self.git_err(e))?;
+        let mut config = self.git()?.config().map_err(|e| self.git_err(e))?;
         let key = format!("merge.{MERGE_DRIVER}.driver");
         let name_key = format!("merge.{MERGE_DRIVER}.name");
         let local = config
@@ -1237,7 +1298,7 @@ impl EnvRepo {
                 .and_then(|()| config.set_str(&key, &driver))
                 .map_err(|e| self.git_err(e))?;
         }
-        let path = self.repo.commondir().join("info").join("attributes");
+        let path = self.common_dir.join("info").join("attributes");
         let text = std::fs::read_to_string(&path).unwrap_or_default();
         let line = format!("/{} merge={MERGE_DRIVER}", self.place.manifest_path());
         if !text.lines().any(|l| l == line) {
@@ -1264,7 +1325,7 @@ impl EnvRepo {
         let prefix = self.place.profiles_prefix();
         let mut names = Vec::new();
         let refs = self
-            .repo
+            .git()?
             .references_glob(&format!("{prefix}*"))
             .map_err(|e| self.git_err(e))?;
         for reference in refs {
@@ -1280,10 +1341,10 @@ impl EnvRepo {
     /// Creates a profile at `at`.
     pub fn create_profile(&self, name: &str, at: Oid) -> Result<(), RepoError> {
         let reference = self.place.profile_ref(name);
-        if self.repo.find_reference(&reference).is_ok() {
+        if self.git()?.find_reference(&reference).is_ok() {
             return Err(RepoError::ProfileExists { name: name.into() });
         }
-        self.repo
+        self.git()?
             .reference(&reference, at, false, "lvm profile create")
             .map_err(|e| self.git_err(e))?;
         Ok(())
@@ -1292,7 +1353,7 @@ impl EnvRepo {
     /// Deletes a profile.
     pub fn delete_profile(&self, name: &str) -> Result<(), RepoError> {
         let mut reference = self
-            .repo
+            .git()?
             .find_reference(&self.place.profile_ref(name))
             .map_err(|_| self.unknown_profile(name))?;
         reference.delete().map_err(|e| self.git_err(e))
@@ -1303,7 +1364,7 @@ impl EnvRepo {
         self.profile_head(name)?;
         match self.place {
             Place::Standalone => self
-                .repo
+                .git()?
                 .set_head(&format!("refs/heads/{name}"))
                 .map_err(|e| self.git_err(e)),
             Place::Project => {
@@ -1506,7 +1567,7 @@ mod tests {
         assert_eq!(lines[0].summary, "install e3");
         assert_eq!(lines[4].summary, "init");
         assert_eq!(reopened.manifest_at(head).unwrap(), manifest);
-        assert!(reopened.git().find_commit(orphan).is_ok());
+        assert!(reopened.git().unwrap().find_commit(orphan).is_ok());
 
         // The next run packs only what is new, on top of the first pack.
         let before = repo.log(head, None).unwrap();
@@ -1599,7 +1660,7 @@ mod tests {
         let line = repo.log_lines(head, false).next().unwrap().unwrap();
         assert_eq!(line.time.to_rfc3339(), "2024-02-03T04:05:06+00:00");
         assert_eq!(line.summary, "init");
-        let commit = repo.git().find_commit(head).unwrap();
+        let commit = repo.git().unwrap().find_commit(head).unwrap();
         assert_eq!(commit.time().seconds(), line.time.timestamp());
     }
 }

@@ -2,8 +2,22 @@
 //! renames and flushing a whole file system at once.
 
 use std::fs::{self, File};
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::path::Path;
+
+/// The bytes of the file at `path` when it holds at most `max` bytes, else `None`. The buffer
+/// is sized from the file's length, so a small file is one read, not one read per doubling
+/// of a growing buffer; the bound still holds if the file grows meanwhile.
+pub fn read_bounded(path: &Path, max: u64) -> io::Result<Option<Vec<u8>>> {
+    let file = File::open(path)?;
+    let len = file.metadata()?.len();
+    if len > max {
+        return Ok(None);
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0).saturating_add(1));
+    file.take(max.saturating_add(1)).read_to_end(&mut bytes)?;
+    Ok((bytes.len() as u64 <= max).then_some(bytes))
+}
 
 /// Replaces a cache file: a temp file in the same directory renamed over `path`, not flushed.
 /// Readers see the old or the new content; after a crash the file may be empty or lost, which a
@@ -141,6 +155,24 @@ pub fn undo_fill(path: &Path, created: bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bounded_read_gives_files_up_to_the_bound_whole_and_none_above() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        for (len, max, whole) in [
+            (0, 4, true),
+            (4, 4, true),
+            (5, 4, false),
+            (3000, 8192, true),
+        ] {
+            let bytes: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+            fs::write(&path, &bytes).unwrap();
+            let read = read_bounded(&path, max).unwrap();
+            assert_eq!(read, whole.then_some(bytes), "{len} bytes, at most {max}");
+        }
+        assert!(read_bounded(&dir.path().join("missing"), 4).is_err());
+    }
 
     #[test]
     fn links_inside_and_outside_a_root() {

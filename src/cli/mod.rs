@@ -720,7 +720,7 @@ impl Context {
             trusted_keys: Some(self.settings.trusted_keys.clone()),
             cache_trust_sources: Some(self.settings.cache_trust_sources),
             reporter: Arc::new(progress::Terminal::new()),
-            merge_driver: merge_driver::driver_command(),
+            merge_driver: Some(merge_driver::driver_command),
         }
     }
 }

@@ -277,9 +277,8 @@ impl RunTree {
     }
 
     fn open(ctx: &Context, env: &Environment, profile: Option<&str>) -> Result<RunTree> {
-        let current = env.profile()?;
         match profile {
-            Some(p) if p != current => RunTree::of_profile(ctx, env, p),
+            Some(p) if p != env.profile()? => RunTree::of_profile(ctx, env, p),
             _ => {
                 if !env.tree_matches_head()? {
                     eprintln!(

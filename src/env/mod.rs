@@ -106,11 +106,12 @@ pub struct OpenOptions {
     pub cache_trust_sources: Option<bool>,
     /// Receives progress and notices; [`Silent`] by default.
     pub reporter: Arc<dyn Reporter>,
-    /// The shell command of lvm's git merge driver for `manifest.json` (the `lvm` binary,
-    /// quoted for the shell, and `merge-driver`), registered in the repository whenever it is
-    /// created or opened for writing; `None` registers nothing (a library caller has no lvm
-    /// binary to offer git).
-    pub merge_driver: Option<String>,
+    /// Gives the shell command of lvm's git merge driver for `manifest.json` (the `lvm`
+    /// binary, quoted for the shell, and `merge-driver`), registered in the repository whenever
+    /// it is created or opened for writing; `None` registers nothing (a library caller has no
+    /// lvm binary to offer git). A function, so that the commands that only read never look
+    /// for their own binary.
+    pub merge_driver: Option<fn() -> Option<String>>,
 }
 
 impl Default for OpenOptions {
@@ -345,10 +346,10 @@ impl Environment {
     /// offers one (see [`OpenOptions::merge_driver`]). Failing to is only a warning: lvm works
     /// without it, only a plain `git merge` falls back to git's text merge.
     pub fn register_merge_driver(&self) {
-        let Some(command) = &self.options.merge_driver else {
+        let Some(command) = self.options.merge_driver.and_then(|command| command()) else {
             return;
         };
-        if let Err(e) = self.repo.register_merge_driver(command) {
+        if let Err(e) = self.repo.register_merge_driver(&command) {
             let e = crate::errors::error_text(&e);
             tracing::warn!("{e}; `git merge` will merge manifest.json as text");
         }
@@ -370,7 +371,7 @@ impl Environment {
     /// the environment's settings before it opens the environment), so it is opened once. A
     /// project whose repository has no lvm history yet starts one from its committed files.
     pub fn open_repo(mut repo: EnvRepo, home: Home, options: OpenOptions) -> Result<Environment> {
-        if !repo.has_history() && repo.place() == Place::Project {
+        if repo.place() == Place::Project && !repo.has_history() {
             project::start_history(&mut repo, &options)?;
         }
         let root = &repo.root().to_path_buf();

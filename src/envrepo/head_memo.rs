@@ -6,7 +6,6 @@
 //! moved) is replaced by the next reader. It is written atomically and never flushed: a memo
 //! lost in a crash is made again, and one that does not parse is not used.
 
-use std::io::Read;
 use std::path::Path;
 
 use git2::Oid;
@@ -38,11 +37,20 @@ impl EnvRepo {
     /// The settings text and manifest digest of `commit`: from the memo when it is of that
     /// commit, else read from git (and remembered).
     pub fn head_files(&self, commit: Oid) -> Result<HeadFiles, RepoError> {
-        let path = self.private_dir().join(HEAD_MEMO_FILE);
-        if let Some(files) = read_memo(&path, commit) {
-            return Ok(files);
+        // What a commit holds never changes, so the answer for one commit is kept for the
+        // life of this handle: an open reads the head's settings, then its manifest digest.
+        if let Some((known, files)) = &*self.head_files_read.borrow() {
+            if *known == commit {
+                return Ok(files.clone());
+            }
         }
-        self.remember(&path, commit, None)
+        let path = self.private_dir().join(HEAD_MEMO_FILE);
+        let files = match read_memo(&path, commit) {
+            Some(files) => files,
+            None => self.remember(&path, commit, None)?,
+        };
+        *self.head_files_read.borrow_mut() = Some((commit, files.clone()));
+        Ok(files)
     }
 
     /// Makes the memo of `commit`, which a writer has just made the head, with the digest of
@@ -82,9 +90,7 @@ impl EnvRepo {
 
 /// The memo at `path` if it is a memo of `commit`.
 fn read_memo(path: &Path, commit: Oid) -> Option<HeadFiles> {
-    let file = std::fs::File::open(path).ok()?;
-    let mut bytes = Vec::new();
-    file.take(MAX_MEMO_BYTES).read_to_end(&mut bytes).ok()?;
+    let bytes = crate::fsutil::read_bounded(path, MAX_MEMO_BYTES).ok()??;
     parse_memo(&bytes, commit)
 }
 

@@ -81,6 +81,9 @@ pub enum SharingError {
     },
     #[error("copying the remote's tags")]
     Tags(#[source] Box<super::RepoError>),
+    /// The environment's own repository could not be opened.
+    #[error(transparent)]
+    Repo(Box<super::RepoError>),
     #[error("no profile '{name}' to push (see `lvm profile list`)")]
     UnknownProfile { name: String },
     #[error("{path} already exists and is not empty; clone into a new or empty folder")]
@@ -119,7 +122,7 @@ impl SharingError {
             | SharingError::RemoteExists { .. }
             | SharingError::BuriedHandCommit { .. } => ErrorKind::Conflict,
             SharingError::BadHead { .. } => ErrorKind::Damaged,
-            SharingError::Tags(e) => e.kind(),
+            SharingError::Tags(e) | SharingError::Repo(e) => e.kind(),
             SharingError::Git { .. } => ErrorKind::Other,
             SharingError::InvalidRemoteName { .. }
             | SharingError::UnknownRemote { .. }
@@ -446,19 +449,24 @@ fn relation(repo: &Repository, local: Oid, remote: Oid) -> Result<Relation, Shar
 }
 
 impl EnvRepo {
+    /// [`EnvRepo::git`] for the sharing operations.
+    fn shared_git(&self) -> Result<&Repository, SharingError> {
+        self.git().map_err(|e| SharingError::Repo(Box::new(e)))
+    }
+
     /// Adds a remote (its name checked, a path made absolute).
     pub fn remote_add(&self, name: &str, url: &str) -> Result<RemoteInfo, SharingError> {
-        remote_add(&self.repo, name, url)
+        remote_add(self.shared_git()?, name, url)
     }
 
     /// The configured remotes, sorted by name.
     pub fn remote_list(&self) -> Result<Vec<RemoteInfo>, SharingError> {
-        remote_list(&self.repo)
+        remote_list(self.shared_git()?)
     }
 
     /// Removes a remote and what was fetched from it.
     pub fn remote_remove(&self, name: &str) -> Result<(), SharingError> {
-        remote_remove(&self.repo, self.place, name)
+        remote_remove(self.shared_git()?, self.place, name)
     }
 
     /// The remote a command uses: the one named, else `origin`, else the only one.
@@ -467,23 +475,23 @@ impl EnvRepo {
         given: Option<&str>,
         command: &'static str,
     ) -> Result<String, SharingError> {
-        resolve_remote(&self.repo, given, command)
+        resolve_remote(self.shared_git()?, given, command)
     }
 
     /// Fetches every profile of `remote` into `refs/remotes/<remote>/*`; returns the remote's
     /// default branch when it advertises one.
     pub fn fetch_remote(&self, remote: &str) -> Result<Option<String>, SharingError> {
-        fetch_all(&self.repo, self.place, remote)
+        fetch_all(self.shared_git()?, self.place, remote)
     }
 
     /// Where `profile` stood on `remote` at the last fetch.
     pub fn tracking_head(&self, remote: &str, profile: &str) -> Option<Oid> {
-        tracking_head(&self.repo, self.place, remote, profile)
+        tracking_head(self.git().ok()?, self.place, remote, profile)
     }
 
     /// Relates a local commit to a remote one by ancestry.
     pub fn relation(&self, local: Oid, remote: Oid) -> Result<Relation, SharingError> {
-        relation(&self.repo, local, remote)
+        relation(self.shared_git()?, local, remote)
     }
 
     /// Pushes the branches of `profiles` and the tags `tags` to `remote`. An update the remote
@@ -495,7 +503,7 @@ impl EnvRepo {
         profiles: &[String],
         tags: &[String],
     ) -> Result<(), SharingError> {
-        let mut remote = find_remote(&self.repo, remote_name)?;
+        let mut remote = find_remote(self.shared_git()?, remote_name)?;
         let url = remote.url().unwrap_or("").to_string();
         crate::fetch::git::ensure_transports()
             .map_err(|e| transfer_error("pushing to", &url, &e))?;
@@ -577,12 +585,12 @@ pub fn clone_repository(url: &str, path: &Path) -> Result<(), SharingError> {
             .map_err(git(making()))?;
     }
     // Adopting tags records no event, so nothing is signed here.
-    let cloned = EnvRepo::assemble(repo, path, Place::Standalone, false)
+    let cloned = EnvRepo::assemble_opened(repo, path, Place::Standalone, false)
         .map_err(|e| SharingError::Tags(Box::new(e)))?;
     cloned
         .adopt_remote_tags(ORIGIN)
         .map_err(|e| SharingError::Tags(Box::new(e)))?;
-    let repo = cloned.repo;
+    let repo = cloned.shared_git()?;
     let current = initial_profile(advertised.as_deref(), &profiles);
     repo.set_head(&format!("refs/heads/{current}"))
         .map_err(git(format!("making '{current}' the current profile")))?;

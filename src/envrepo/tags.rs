@@ -20,7 +20,7 @@ impl EnvRepo {
     fn tags_in(&self, namespace: &str) -> Result<BTreeMap<String, Oid>, RepoError> {
         let mut out = BTreeMap::new();
         let refs = self
-            .repo
+            .git()?
             .references_glob(&format!("{namespace}*"))
             .map_err(|e| self.git_err(e))?;
         for reference in refs {
@@ -67,7 +67,7 @@ impl EnvRepo {
                 commit: super::short(*existing),
             });
         }
-        self.repo
+        self.git()?
             .reference(
                 &format!("{}{name}", self.place.tags_prefix()),
                 commit,
@@ -89,7 +89,7 @@ impl EnvRepo {
             });
         };
         let mut reference = self
-            .repo
+            .git()?
             .find_reference(&format!("{}{name}", self.place.tags_prefix()))
             .map_err(|e| self.git_err(e))?;
         reference.delete().map_err(|e| self.git_err(e))?;
@@ -107,7 +107,7 @@ impl EnvRepo {
                 Some(mine) if *mine == commit => {}
                 Some(_) => kept.push(name),
                 None if is_plain_ref_name(&name) => {
-                    self.repo
+                    self.git()?
                         .reference(
                             &format!("{}{name}", self.place.tags_prefix()),
                             commit,

@@ -105,10 +105,7 @@ impl RockspecMemo {
 }
 
 fn read_memo(path: &Path, key: &str) -> Option<Remembered> {
-    use std::io::Read;
-    let file = std::fs::File::open(path).ok()?;
-    let mut bytes = Vec::new();
-    file.take(MAX_MEMO_BYTES).read_to_end(&mut bytes).ok()?;
+    let bytes = crate::fsutil::read_bounded(path, MAX_MEMO_BYTES).ok()??;
     let remembered: Remembered = serde_json::from_slice(&bytes).ok()?;
     (remembered.key == key).then_some(remembered)
 }

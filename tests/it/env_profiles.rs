@@ -289,3 +289,38 @@ fn a_merge_whose_packages_do_not_resolve_names_the_package_and_both_constraints(
     assert_eq!(lvm.snapshot(), before);
     lvm.ok(&["verify"]);
 }
+
+/// lvm reads the head and the branches from their files when git wrote them loose; after
+/// `git pack-refs` (what `git gc` does) they are in `packed-refs`, which libgit2 reads.
+#[test]
+fn profiles_whose_refs_git_packed_are_read_switched_and_moved() {
+    let lvm = Lvm::new();
+    let (_dir, url) = file_server(lvm.root.path());
+    lvm.init(&[&url]);
+    let env = lvm.env_dir();
+    lvm.ok(&["install", "strutil"]);
+    lvm.ok(&["profile", "create", "dev"]);
+    let default_head = branch_head(&env, "default").unwrap();
+    let packed = std::process::Command::new("git")
+        .args(["pack-refs", "--all"])
+        .current_dir(&env)
+        .status()
+        .expect("git runs");
+    assert!(packed.success());
+    assert!(!env.join(".git/refs/heads/default").exists());
+    assert!(!env.join(".git/refs/heads/dev").exists());
+
+    assert_eq!(lvm.ok(&["profile", "list"]), "* default\n  dev\n");
+    assert_eq!(names(&lvm), ["strutil"]);
+    assert_eq!(
+        lvm.ok(&["run", "-e", "print(package.path ~= nil)"]),
+        "true\n"
+    );
+    lvm.ok(&["profile", "switch", "dev"]);
+    assert_eq!(current(&lvm), "dev");
+    lvm.ok(&["install", "chain-a"]);
+    assert_eq!(names(&lvm), ["chain-a", "chain-b", "chain-c", "strutil"]);
+    assert_eq!(branch_head(&env, "default"), Some(default_head));
+    lvm.ok(&["profile", "switch", "default"]);
+    assert_eq!(names(&lvm), ["strutil"]);
+}
