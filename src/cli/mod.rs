@@ -442,18 +442,18 @@ const LOG_FILES_KEPT: usize = 14;
 /// persistent debug log in `<env>/logs/lvm.YYYY-MM-DD.log`, rotated daily.
 fn init_tracing(verbose: u8, quiet: bool, env_logs: Option<PathBuf>, ansi: bool) {
     use lvm::logfile::{RollingLog, SystemClock};
+    use tracing_subscriber::layer::Filter;
     use tracing_subscriber::prelude::*;
-    use tracing_subscriber::{EnvFilter, fmt};
-    // -v and -vv open lvm's own logs; the crates below it (the resolver, git, HTTP) stay at
-    // warnings unless -vvv or RUST_LOG asks for them.
-    let default = match (quiet, verbose) {
-        (true, _) => "error",
-        (false, 0) => "warn",
-        (false, 1) => "warn,lvm=debug",
-        (false, 2) => "warn,lvm=trace",
-        (false, _) => "trace",
+    use tracing_subscriber::{EnvFilter, Registry, filter::Targets, fmt};
+    type BoxedFilter = Box<dyn Filter<Registry> + Send + Sync>;
+    // RUST_LOG may use any of EnvFilter's directives (span and field filters); lvm's own
+    // levels are plain targets, which the much smaller `Targets` filter reads, so a start
+    // without RUST_LOG does not build an EnvFilter.
+    let targets = |directives: &str| directives.parse::<Targets>().unwrap_or_default();
+    let filter: BoxedFilter = match EnvFilter::try_from_default_env() {
+        Ok(filter) => Box::new(filter),
+        Err(_) => Box::new(targets(log_levels(quiet, verbose))),
     };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     let terminal = fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(ansi)
@@ -465,13 +465,28 @@ fn init_tracing(verbose: u8, quiet: bool, env_logs: Option<PathBuf>, ansi: bool)
             fmt::layer()
                 .with_writer(log)
                 .with_ansi(false)
-                .with_filter(EnvFilter::new("lvm=debug,info")),
+                .with_filter(targets(ENV_LOG_LEVELS)),
         )
     });
     let _ = tracing_subscriber::registry()
         .with(terminal)
         .with(file)
         .try_init();
+}
+
+/// What the environment's log file keeps: lvm's debug lines, other crates' information.
+const ENV_LOG_LEVELS: &str = "lvm=debug,info";
+
+/// What the terminal shows without RUST_LOG: -v and -vv open lvm's own logs; the crates below
+/// it (the resolver, git, HTTP) stay at warnings unless -vvv asks for them.
+fn log_levels(quiet: bool, verbose: u8) -> &'static str {
+    match (quiet, verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "warn,lvm=debug",
+        (false, 2) => "warn,lvm=trace",
+        (false, _) => "trace",
+    }
 }
 
 /// A short id for this process's run.
@@ -955,4 +970,32 @@ fn run(ctx: &Context, command: Command) -> Result<i32> {
 pub(crate) fn print_json<T: serde::Serialize>(value: &T) -> Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tracing::Level;
+    use tracing_subscriber::filter::Targets;
+
+    #[test]
+    fn log_levels_are_plain_targets_that_parse() {
+        let parse = |directives: &str| directives.parse::<Targets>().unwrap();
+        let quiet = parse(log_levels(true, 3));
+        assert!(quiet.would_enable("lvm::install", &Level::ERROR));
+        assert!(!quiet.would_enable("lvm::install", &Level::WARN));
+        let plain = parse(log_levels(false, 0));
+        assert!(plain.would_enable("git2", &Level::WARN));
+        assert!(!plain.would_enable("lvm::install", &Level::INFO));
+        let verbose = parse(log_levels(false, 1));
+        assert!(verbose.would_enable("lvm::install", &Level::DEBUG));
+        assert!(!verbose.would_enable("lvm::install", &Level::TRACE));
+        assert!(!verbose.would_enable("ureq", &Level::INFO));
+        assert!(parse(log_levels(false, 2)).would_enable("lvm", &Level::TRACE));
+        assert!(parse(log_levels(false, 3)).would_enable("ureq", &Level::TRACE));
+        let file = parse(ENV_LOG_LEVELS);
+        assert!(file.would_enable("lvm::env", &Level::DEBUG));
+        assert!(file.would_enable("ureq", &Level::INFO));
+        assert!(!file.would_enable("ureq", &Level::DEBUG));
+    }
 }
