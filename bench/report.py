@@ -242,7 +242,8 @@ def rows(results):
     else:
         ratio_row("start-up: `lvm run -e 'require\"bench_root\"'` vs `lua5.4 -e`", "startup-lvm",
                   "startup-lua", 1.3,
-                  "second column: plain lua5.4 with LUA_PATH/LUA_CPATH on the same tree")
+                  "second column: plain lua5.4 with LUA_PATH/LUA_CPATH on the same tree; "
+                  "both timed in alternating rounds (8 of 25 runs each), medians of all runs")
     return out
 
 

@@ -253,6 +253,43 @@ EOF
     fi
 }
 
+# timed_pair NAME_A COMMAND_A NAME_B COMMAND_B: two quick commands whose ratio is the result,
+# timed in alternating rounds (each round runs both), so that a machine whose speed drifts
+# during the run (a shared host) slows both alike. NAME.json holds every run of every round.
+PAIR_ROUNDS=8
+PAIR_RUNS=25
+timed_pair() {
+    local name_a=$1 command_a=$2 name_b=$3 command_b=$4 round
+    if [ "$HYPERFINE" != 1 ]; then
+        timed "$name_a" "$RUNS" "$WARMUP" "" "$command_a"
+        timed "$name_b" "$RUNS" "$WARMUP" "" "$command_b"
+        return
+    fi
+    say "$name_a / $name_b, $PAIR_ROUNDS alternating rounds of $PAIR_RUNS runs each"
+    for ((round = 1; round <= PAIR_ROUNDS; round++)); do
+        if ! hyperfine -N --runs "$PAIR_RUNS" --warmup 3 --style basic \
+            --export-json "$R/pair-$round.json" "$command_a" "$command_b" >>"$LOG" 2>&1; then
+            tail -20 "$LOG" >&2
+            die "$name_a / $name_b failed; rerun the commands above by hand to see why"
+        fi
+    done
+    python3 - "$R" "$PAIR_ROUNDS" "$name_a" "$name_b" <<'EOF'
+import json, statistics, sys
+results, rounds, *names = sys.argv[1:]
+times = [[], []]
+for r in range(1, int(rounds) + 1):
+    exported = json.load(open(f"{results}/pair-{r}.json"))["results"]
+    for i in (0, 1):
+        times[i] += exported[i]["times"]
+for name, t in zip(names, times):
+    result = {"command": name, "mean": statistics.mean(t), "median": statistics.median(t),
+              "min": min(t), "max": max(t), "times": t}
+    json.dump({"results": [result]}, open(f"{results}/{name}.json", "w"))
+    print(f"   {name}: median {statistics.median(t) * 1000:.2f} ms of {len(t)} runs")
+EOF
+    rm -f "$R"/pair-*.json
+}
+
 # peak NAME PREPARE COMMAND: the largest resident set of COMMAND and its children (GNU time).
 peak() {
     local name=$1 prepare=$2 command=$3
@@ -801,16 +838,17 @@ if wanted startup; then
     E="$W/lvm-env-undo"
     TREE="$E/tree"
     LUA_ENV="env 'LUA_PATH=$TREE/share/lua/5.4/?.lua;$TREE/share/lua/5.4/?/init.lua' 'LUA_CPATH=$TREE/lib/lua/5.4/?.so'"
-    timed "startup-lua" "$RUNS" "$WARMUP" "" "$LUA_ENV lua5.4 -e 'require\"bench_root\"'"
+    LUA_CMD="$LUA_ENV lua5.4 -e 'require\"bench_root\"'"
     RUN_CMD="$LVMU run -e 'require\"bench_root\"'"
-    if $LVMU run --help >/dev/null 2>&1; then
-        if sh -c "$RUN_CMD" >"$R/run-check.txt" 2>&1; then
-            timed "startup-lvm" "$RUNS" "$WARMUP" "" "$RUN_CMD"
-        else
-            echo "lvm run failed: $(head -1 "$R/run-check.txt")" >"$R/startup-lvm.na"
-        fi
-    else
+    if ! $LVMU run --help >/dev/null 2>&1; then
         echo "lvm run is not available in this build" >"$R/startup-lvm.na"
+    elif ! sh -c "$RUN_CMD" >"$R/run-check.txt" 2>&1; then
+        echo "lvm run failed: $(head -1 "$R/run-check.txt")" >"$R/startup-lvm.na"
+    fi
+    if [ -e "$R/startup-lvm.na" ]; then
+        timed "startup-lua" "$RUNS" "$WARMUP" "" "$LUA_CMD"
+    else
+        timed_pair "startup-lvm" "$RUN_CMD" "startup-lua" "$LUA_CMD"
     fi
 fi
 
