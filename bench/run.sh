@@ -49,6 +49,9 @@ LUX_CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/lvm-bench/lux"
 RUNS=5
 SLOW_RUNS=3
 WARMUP=1
+# The start-up pair: alternating rounds, runs of each command per round (see timed_pair).
+PAIR_ROUNDS=8
+PAIR_RUNS=25
 SIZE="10:4:5"
 EVENTS=10000
 DOC="$REPO/docs/benchmarks.md"
@@ -88,6 +91,8 @@ if [ "$SMOKE" = 1 ]; then
     RUNS=1
     SLOW_RUNS=1
     WARMUP=0
+    PAIR_ROUNDS=1
+    PAIR_RUNS=1
     SIZE="1:1:1"
     SETUP=0
 fi
@@ -256,8 +261,6 @@ EOF
 # timed_pair NAME_A COMMAND_A NAME_B COMMAND_B: two quick commands whose ratio is the result,
 # timed in alternating rounds (each round runs both), so that a machine whose speed drifts
 # during the run (a shared host) slows both alike. NAME.json holds every run of every round.
-PAIR_ROUNDS=8
-PAIR_RUNS=25
 timed_pair() {
     local name_a=$1 command_a=$2 name_b=$3 command_b=$4 round
     if [ "$HYPERFINE" != 1 ]; then
@@ -267,7 +270,7 @@ timed_pair() {
     fi
     say "$name_a / $name_b, $PAIR_ROUNDS alternating rounds of $PAIR_RUNS runs each"
     for ((round = 1; round <= PAIR_ROUNDS; round++)); do
-        if ! hyperfine -N --runs "$PAIR_RUNS" --warmup 3 --style basic \
+        if ! hyperfine -N --runs "$PAIR_RUNS" --warmup "$((WARMUP * 3))" --style basic \
             --export-json "$R/pair-$round.json" "$command_a" "$command_b" >>"$LOG" 2>&1; then
             tail -20 "$LOG" >&2
             die "$name_a / $name_b failed; rerun the commands above by hand to see why"
