@@ -330,9 +330,9 @@ def render(results):
         parts.append(
             "Rocks in real rocks' shapes (`bench/gen.py shapes`) and the closure of workload 1, "
             "all three tools on one HTTPS rocks server on 127.0.0.1 (Lux fetches over HTTPS "
-            f"only; a throwaway CA trusted through SSL_CERT_FILE); Lux: {lux}. Cold: empty "
-            "home, cache and tree; warm: lvm's store filled and Lux's cache kept, fresh "
-            "environment or tree. "
+            "only; a throwaway CA trusted through SSL_CERT_FILE, SSL_CERT_DIR unset); "
+            f"Lux: {lux}. Cold: empty home, cache and tree; warm: lvm's store filled and "
+            "Lux's cache kept, fresh environment or tree. "
             "*Bare compile* runs the same compiler, flags and files as lvm's builtin build, as "
             "many at a time as the machine has cores (`bench/bare_compile.sh`). Targets: cold ≤ "
             "2/3 of Lux and ≤ 1/10 of LuaRocks, cold ≤ 1.15 × the bare compile, warm ≤ 1/20 of "

@@ -520,6 +520,11 @@ server.serve_forever()
 PY
     HTTPS_PID=$!
     export SSL_CERT_FILE="$tls/ca.pem"
+    # Only the throwaway CA is needed. A certificate folder set in the caller's environment
+    # (some CI images set SSL_CERT_DIR) would have every tool that loads its roots up front
+    # read and parse the whole folder on each run, which a user's machine does not do.
+    CALLER_CERT_DIR=${SSL_CERT_DIR-}
+    unset SSL_CERT_DIR
     python3 - "https://127.0.0.1:$port/manifest" <<'PY' || die "the HTTPS rocks server did not start (see $W/https.log)"
 import ssl, sys, time, urllib.request
 context = ssl.create_default_context(cafile=__import__("os").environ["SSL_CERT_FILE"])
@@ -555,6 +560,7 @@ if wanted shapes; then
         install_shape "$root" "$c_files" "$c_rocks" "$SHAPE_URL" "$SHAPE_SRV"
     done <"$R/shapes.txt"
     unset SSL_CERT_FILE
+    [ -z "${CALLER_CERT_DIR-}" ] || export SSL_CERT_DIR="$CALLER_CERT_DIR"
 fi
 
 # Peak memory of the cold 50-rock install (file://), both tools, children included.
