@@ -89,8 +89,8 @@ pub fn run(ctx: &Context, args: RunArgs) -> Result<i32> {
         return run_embedded(&Vm::plain()?, &args);
     };
     let tree = RunTree::open(ctx, &env, args.profile.as_deref())?;
-    let interpreter = tree.interpreter(&env)?;
-    if !interpreter.is_embedded() {
+    if !env.runs_embedded(tree.lua) {
+        let interpreter = tree.interpreter(&env)?;
         let mut words: Vec<OsString> = Vec::new();
         match &args.code {
             Some(code) => {

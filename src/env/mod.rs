@@ -457,6 +457,13 @@ impl Environment {
         self.resolve_interpreter(lua, None)
     }
 
+    /// Whether Lua `lua` runs in the embedded VM here: the embedded Lua with no `lua_bin`
+    /// chosen for it, as [`Environment::interpreter_for`] resolves it. `lvm run` asks this
+    /// first, so that starting a script never looks for the system's interpreter on `PATH`.
+    pub fn runs_embedded(&self, lua: LuaVersion) -> bool {
+        lua.is_embedded() && (lua != self.config.lua || self.config.lua_bin.is_none())
+    }
+
     /// The environment's Lua version.
     pub fn lua(&self) -> LuaVersion {
         self.config.lua

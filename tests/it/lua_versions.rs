@@ -447,3 +447,20 @@ fn a_rollback_across_a_lua_change_rebuilds_collected_builds_for_the_old_lua() {
     assert!(lvm.tree().join("share/lua/5.1/strutil.lua").is_file());
     lvm.ok(&["verify"]);
 }
+
+/// Lua 5.4 runs in the embedded VM unless `lua_bin` names an interpreter for it, which then
+/// runs `lvm run` (it sees the tree's paths in its environment; the embedded VM sets them
+/// itself and leaves the process environment alone).
+#[test]
+#[cfg_attr(not(lvm_has_lua54), ignore = "needs lua5.4")]
+fn lua_5_4_runs_embedded_unless_an_interpreter_is_chosen_for_it() {
+    let lvm = Lvm::new();
+    let (_, url) = file_server(lvm.root.path());
+    lvm.init(&[&url]);
+    let probe = "print(os.getenv('LVM_LUA') and 'external' or 'embedded')";
+    assert_eq!(lvm.ok(&["run", "-e", probe]).trim(), "embedded");
+    lvm.ok(&["config", "set", "lua_bin", "/usr/bin/lua5.4"]);
+    assert_eq!(lvm.ok(&["run", "-e", probe]).trim(), "external");
+    lvm.ok(&["config", "unset", "lua_bin"]);
+    assert_eq!(lvm.ok(&["run", "-e", probe]).trim(), "embedded");
+}
