@@ -39,6 +39,17 @@ fn names(lvm: &Lvm) -> Vec<String> {
         .collect()
 }
 
+/// An environment with strutil installed and a profile `dev` made from `default`, which
+/// stays current.
+fn strutil_and_a_dev_profile() -> Lvm {
+    let lvm = Lvm::new();
+    let (_dir, url) = file_server(lvm.root.path());
+    lvm.init(&[&url]);
+    lvm.ok(&["install", "strutil"]);
+    lvm.ok(&["profile", "create", "dev"]);
+    lvm
+}
+
 #[test]
 fn create_switch_delete_are_one_commit_each() {
     let lvm = Lvm::new();
@@ -164,12 +175,8 @@ fn switch_rematerializes_from_the_store_only() {
 
 #[test]
 fn rollback_right_after_a_switch_returns_to_the_previous_profile() {
-    let lvm = Lvm::new();
-    let (_dir, url) = file_server(lvm.root.path());
-    lvm.init(&[&url]);
+    let lvm = strutil_and_a_dev_profile();
     let env = lvm.env_dir();
-    lvm.ok(&["install", "strutil"]);
-    lvm.ok(&["profile", "create", "dev"]);
     lvm.ok(&["profile", "switch", "dev"]);
     lvm.ok(&["install", "chain-a"]);
     lvm.ok(&["profile", "switch", "default"]);
@@ -200,12 +207,8 @@ fn rollback_right_after_a_switch_returns_to_the_previous_profile() {
 
 #[test]
 fn merge_brings_the_other_profiles_packages_through_the_resolver() {
-    let lvm = Lvm::new();
-    let (_dir, url) = file_server(lvm.root.path());
-    lvm.init(&[&url]);
+    let lvm = strutil_and_a_dev_profile();
     let env = lvm.env_dir();
-    lvm.ok(&["install", "strutil"]);
-    lvm.ok(&["profile", "create", "dev"]);
     lvm.ok(&["profile", "switch", "dev"]);
     lvm.ok(&["install", "dia-top"]);
     lvm.ok(&["profile", "switch", "default"]);
@@ -238,12 +241,8 @@ fn merge_brings_the_other_profiles_packages_through_the_resolver() {
 
 #[test]
 fn merging_the_current_profile_is_refused_and_changes_nothing() {
-    let lvm = Lvm::new();
-    let (_dir, url) = file_server(lvm.root.path());
-    lvm.init(&[&url]);
+    let lvm = strutil_and_a_dev_profile();
     let env = lvm.env_dir();
-    lvm.ok(&["install", "strutil"]);
-    lvm.ok(&["profile", "create", "dev"]);
     let before = lvm.snapshot();
     let head = branch_head(&env, "default").unwrap();
     for json in [false, true] {
@@ -294,12 +293,8 @@ fn a_merge_whose_packages_do_not_resolve_names_the_package_and_both_constraints(
 /// `git pack-refs` (what `git gc` does) they are in `packed-refs`, which libgit2 reads.
 #[test]
 fn profiles_whose_refs_git_packed_are_read_switched_and_moved() {
-    let lvm = Lvm::new();
-    let (_dir, url) = file_server(lvm.root.path());
-    lvm.init(&[&url]);
+    let lvm = strutil_and_a_dev_profile();
     let env = lvm.env_dir();
-    lvm.ok(&["install", "strutil"]);
-    lvm.ok(&["profile", "create", "dev"]);
     let default_head = branch_head(&env, "default").unwrap();
     let packed = std::process::Command::new("git")
         .args(["pack-refs", "--all"])
