@@ -833,10 +833,11 @@ pub fn main() -> i32 {
             | Command::Show(_)
             | Command::Which(_)
             | Command::Path(_)
+            | Command::ShellHook(_)
     ) {
         // Commands that only read an environment, and often run (`eval "$(lvm path)"`, a
-        // script started through lvm): from before the settings are read, the first objects
-        // they read from the environment's repository.
+        // script started through lvm, the shell hook at every prompt): from before the
+        // settings are read, the first objects they read from the environment's repository.
         log::reading_only();
     }
     let replacing = matches!(
@@ -848,17 +849,21 @@ pub fn main() -> i32 {
         error_line(format_args!("{e:#}"));
         return exit::FAILURE;
     }
-    // Starting Lua (`run`, `lua`, `exec`) and printing its paths are what scripts and shells
-    // call over and over; a log line per call would grow the log and cost every start a file
-    // append. Their failures still reach the terminal.
-    let runs_lua = matches!(
+    // Starting Lua (`run`, `lua`, `exec`), printing its paths and the shell hook (run at every
+    // prompt) are what scripts and shells call over and over; a log line per call would grow
+    // the log and cost every start a file append. Their failures still reach the terminal.
+    let called_over_and_over = matches!(
         cli.command,
-        Command::Run(_) | Command::Lua(_) | Command::Exec(_) | Command::Path(_)
+        Command::Run(_)
+            | Command::Lua(_)
+            | Command::Exec(_)
+            | Command::Path(_)
+            | Command::ShellHook(_)
     );
     let env_logs = ctx
         .env_path()
         .ok()
-        .filter(|_| !runs_lua)
+        .filter(|_| !called_over_and_over)
         .filter(|p| lvm::config::is_environment(p))
         // A project's clone has no .gitignore yet to keep the logs out of `git status`.
         .filter(|p| lvm::envrepo::ignore_in_project(p).is_ok())

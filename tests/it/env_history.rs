@@ -763,14 +763,18 @@ fn each_command_logs_to_the_environment_with_the_event_it_made() {
         "{text}"
     );
     assert!(lines.iter().any(|l| l.contains(&commit)), "{text}");
-    // Starting Lua and printing paths, which scripts do over and over, log nothing.
+    // Starting Lua, printing paths and the shell hook, which scripts and shells run over and
+    // over (the hook at every prompt), log nothing.
     lvm.ok(&["run", "-e", "print(1)"]);
     lvm.ok(&["path"]);
+    lvm.ok(&["shell-hook", "bash"]);
     lvm.ok(&["list"]);
     let after = std::fs::read_to_string(files[0].path()).unwrap();
     assert!(after.contains("lvm list"), "{after}");
     assert!(
-        !after.contains("lvm run") && !after.contains("lvm path"),
+        !after.contains("lvm run")
+            && !after.contains("lvm path")
+            && !after.contains("lvm shell-hook"),
         "{after}"
     );
     // The log folder is ignored by git: the environment stays clean.
