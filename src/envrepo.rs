@@ -917,34 +917,26 @@ impl EnvRepo {
     /// count: the project's index, `HEAD` and branches belong to git commands lvm knows nothing
     /// of.
     pub fn git_lock_files(&self) -> Vec<PathBuf> {
-        let refs = match self.place {
-            Place::Standalone => self.git_dir.join("refs"),
-            Place::Project => self.common_dir.join("refs").join("lvm"),
+        let git_dir = &self.git_dir;
+        let (mut candidates, refs) = match self.place {
+            Place::Standalone => (
+                vec![
+                    git_dir.join("index.lock"),
+                    git_dir.join("HEAD.lock"),
+                    git_dir.join("packed-refs.lock"),
+                    git_dir.join("config.lock"),
+                ],
+                git_dir.join("refs"),
+            ),
+            Place::Project => (Vec::new(), self.common_dir.join("refs").join("lvm")),
         };
-        let mut found = self.top_lock_files();
         for entry in walkdir::WalkDir::new(refs).into_iter().flatten() {
-            if entry.path().extension().is_some_and(|e| e == "lock") && entry.file_type().is_file()
-            {
-                found.push(entry.path().to_path_buf());
+            if entry.path().extension().is_some_and(|e| e == "lock") {
+                candidates.push(entry.path().to_path_buf());
             }
         }
-        found
-    }
-
-    /// The lock files of the git folder's own files (the index, `HEAD`, the packed refs, the
-    /// config) in an environment's own repository: the ones a killed git operation leaves in
-    /// the way of the user's `git` commands there. Every open looks for these few; the refs'
-    /// lock files, which only writers meet, are swept by the next writer
-    /// ([`EnvRepo::remove_stale_git_locks`]).
-    pub fn top_lock_files(&self) -> Vec<PathBuf> {
-        if self.place == Place::Project {
-            return Vec::new();
-        }
-        ["index.lock", "HEAD.lock", "packed-refs.lock", "config.lock"]
-            .iter()
-            .map(|name| self.git_dir.join(name))
-            .filter(|path| path.is_file())
-            .collect()
+        candidates.retain(|path| path.is_file());
+        candidates
     }
 
     /// Makes lvm's working files match a commit after a change: in a standalone environment

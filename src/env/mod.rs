@@ -381,7 +381,7 @@ impl Environment {
         // timeout once, not once per wait.
         let deadline = Instant::now() + env.options.lock_timeout();
         let mut waited = env.hold_for_reading(deadline);
-        if env.journal_path().exists() || !env.repo.top_lock_files().is_empty() {
+        if env.journal_path().exists() || !env.repo.git_lock_files().is_empty() {
             // The writer that left them is gone if its lock is free: finish its change (and
             // remove git's lock files it left) first. A live writer holds the lock, so its
             // files are never touched.
