@@ -324,6 +324,18 @@ fn test_tool_cfgs() {
         "lvm_has_openssl_dev",
         Path::new("/usr/include/openssl/ssl.h").is_file() && openssl_lib,
     );
+    // Running as root, which can give a folder to another user: the test of an environment
+    // owned by someone else needs it. What the build makes is owned by whoever builds, so
+    // the owner of OUT_DIR says who that is (tests run as the user who builds them).
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let out = env::var_os("OUT_DIR").map(PathBuf::from);
+        let root = out.is_some_and(|dir| dir.metadata().is_ok_and(|m| m.uid() == 0));
+        found("lvm_runs_as_root", root);
+    }
+    #[cfg(not(unix))]
+    found("lvm_runs_as_root", false);
     // Something missing: look again when a program is installed into a PATH folder (installing
     // LuaRocks also adds `luarocks` there), not only when PATH itself changes.
     if !all_installed {

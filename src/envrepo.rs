@@ -596,8 +596,12 @@ impl EnvRepo {
     }
 
     pub fn profile_head(&self, profile: &str) -> Result<Oid, RepoError> {
-        self.try_profile_head(profile)
-            .ok_or_else(|| self.unknown_profile(profile))
+        if let Some(head) = self.try_profile_head(profile) {
+            return Ok(head);
+        }
+        // A repository libgit2 cannot open is that error, not a missing profile.
+        self.git()?;
+        Err(self.unknown_profile(profile))
     }
 
     /// Reads a file of a commit's state: the commit's own file for an event commit; in a

@@ -22,10 +22,18 @@ pub(super) enum Head {
 }
 
 /// Whether `git_dir` is a repository's own git folder in the layout `git init` makes, with
-/// nothing that sends git elsewhere: a `HEAD` file, `objects/` and `refs/` folders, and no
-/// `commondir` (a linked work tree's folder).
+/// nothing that sends git elsewhere (a `HEAD` file, `objects/` and `refs/` folders, no
+/// `commondir` of a linked work tree), and whether it and the folder holding it belong to
+/// the user lvm runs as. A repository of another user is left to libgit2, which refuses it
+/// unless git's `safe.directory` names it, as git does.
 pub(super) fn is_plain_git_dir(git_dir: &Path) -> bool {
-    git_dir.join("HEAD").is_file()
+    use std::os::unix::fs::MetadataExt;
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    let owned = |path: &Path| std::fs::metadata(path).is_ok_and(|m| m.is_dir() && m.uid() == me);
+    owned(git_dir)
+        && git_dir.parent().is_some_and(owned)
+        && git_dir.join("HEAD").is_file()
         && git_dir.join("objects").is_dir()
         && git_dir.join("refs").is_dir()
         && !git_dir.join("commondir").exists()
@@ -50,8 +58,11 @@ fn read_small(path: &Path) -> Option<String> {
 fn parse_head(text: &str) -> Option<Head> {
     if let Some(target) = text.strip_prefix("ref: ") {
         let target = target.strip_suffix('\n').unwrap_or(target);
-        return (!target.is_empty() && !target.contains(['\n', '\0']))
-            .then(|| Head::Branch(target.to_string()));
+        // Only the form git writes; spaces, a `\r` or other control characters (which git
+        // trims or refuses) are left to libgit2.
+        let plain =
+            !target.is_empty() && !target.chars().any(|c| c.is_whitespace() || c.is_control());
+        return plain.then(|| Head::Branch(target.to_string()));
     }
     parse_oid_line(text).map(|_| Head::Detached)
 }
@@ -80,7 +91,16 @@ mod tests {
             Some(Head::Branch("refs/heads/dev".into()))
         );
         assert_eq!(parse_head(&format!("{ID}\n")), Some(Head::Detached));
-        for odd in ["", "ref: \n", "ref: a\nb\n", "refs/heads/dev\n", "0123\n"] {
+        for odd in [
+            "",
+            "ref: \n",
+            "ref: a\nb\n",
+            "refs/heads/dev\n",
+            "0123\n",
+            "ref: refs/heads/dev\r\n",
+            "ref: refs/heads/dev \n",
+            "ref: refs/heads/d\tev\n",
+        ] {
             assert_eq!(parse_head(odd), None, "{odd:?}");
         }
     }

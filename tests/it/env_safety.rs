@@ -463,3 +463,55 @@ fn git_lock_files_left_by_a_killed_process_do_not_block_the_next_writer() {
     assert_eq!(installed(&lvm), ["strutil 1.1-1"]);
     lvm.ok(&["verify"]);
 }
+
+/// An environment another user owns is refused, as git refuses a repository of another user
+/// (unless git's `safe.directory` names it): lvm reads the head from files without libgit2,
+/// but only in a repository of its own user.
+#[test]
+#[cfg_attr(
+    not(lvm_runs_as_root),
+    ignore = "needs root to give the environment to another user"
+)]
+fn an_environment_of_another_user_is_refused() {
+    let lvm = Lvm::new();
+    let (_dir, url) = file_server(lvm.root.path());
+    lvm.init(&[&url]);
+    lvm.ok(&["run", "-e", "print(1)"]);
+    let given = std::process::Command::new("chown")
+        .args(["-R", "65534:65534"])
+        .arg(lvm.env_dir())
+        .status()
+        .expect("chown runs");
+    assert!(given.success());
+    for words in [&["run", "-e", "print(1)"][..], &["path"], &["list"]] {
+        let out = lvm.run(words);
+        assert!(
+            !out.status.success(),
+            "{words:?} ran in another user's environment"
+        );
+        assert!(out.stdout.is_empty(), "{words:?}");
+    }
+}
+
+/// A repository libgit2 cannot open says so, even when the head's branch is packed (not a
+/// file lvm reads itself): not "profile 'default' does not exist".
+#[test]
+fn a_repository_git_cannot_open_is_named_not_taken_for_a_missing_profile() {
+    let lvm = Lvm::new();
+    let (_dir, url) = file_server(lvm.root.path());
+    lvm.init(&[&url]);
+    let env = lvm.env_dir();
+    let packed = std::process::Command::new("git")
+        .args(["pack-refs", "--all"])
+        .current_dir(&env)
+        .status()
+        .expect("git runs");
+    assert!(packed.success());
+    let config = env.join(".git/config");
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str("[remote \"x\"\n");
+    std::fs::write(&config, text).unwrap();
+    let err = lvm.fails(&["list"]);
+    assert!(!err.contains("does not exist"), "{err}");
+    assert!(err.contains("config"), "{err}");
+}
