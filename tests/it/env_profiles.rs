@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use crate::common::rocks::{Lvm, event_json, file_server, stdout_ok};
+use crate::common::rocks::{Lvm, event_json, file_server, git, stdout_ok};
 
 fn branch_head(env: &Path, name: &str) -> Option<git2::Oid> {
     let repo = git2::Repository::open(env).unwrap();
@@ -296,12 +296,7 @@ fn profiles_whose_refs_git_packed_are_read_switched_and_moved() {
     let lvm = strutil_and_a_dev_profile();
     let env = lvm.env_dir();
     let default_head = branch_head(&env, "default").unwrap();
-    let packed = std::process::Command::new("git")
-        .args(["pack-refs", "--all"])
-        .current_dir(&env)
-        .status()
-        .expect("git runs");
-    assert!(packed.success());
+    git(&env, &["pack-refs", "--all"]);
     assert!(!env.join(".git/refs/heads/default").exists());
     assert!(!env.join(".git/refs/heads/dev").exists());
 

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::rocks::{Lvm, file_server, spawn_paused, stdout_ok};
+use crate::common::rocks::{Lvm, file_server, git, spawn_paused, stdout_ok};
 
 fn installed(lvm: &Lvm) -> Vec<String> {
     lvm.installed()
@@ -501,12 +501,7 @@ fn a_repository_git_cannot_open_is_named_not_taken_for_a_missing_profile() {
     let (_dir, url) = file_server(lvm.root.path());
     lvm.init(&[&url]);
     let env = lvm.env_dir();
-    let packed = std::process::Command::new("git")
-        .args(["pack-refs", "--all"])
-        .current_dir(&env)
-        .status()
-        .expect("git runs");
-    assert!(packed.success());
+    git(&env, &["pack-refs", "--all"]);
     let config = env.join(".git/config");
     let mut text = std::fs::read_to_string(&config).unwrap();
     text.push_str("[remote \"x\"\n");

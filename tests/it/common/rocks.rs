@@ -317,7 +317,6 @@ pub fn lua54_in_tree(tree: &Path) -> Command {
     cmd
 }
 
-/// Asserts success and returns stdout.
 /// Runs the git CLI in `dir` with a fixed identity; asserts success and returns stdout.
 pub fn git(dir: &Path, args: &[&str]) -> String {
     let out = git_output(dir, args);
