@@ -1,5 +1,5 @@
-//! Small filesystem primitives shared by the modules that write state: atomic writes, durable
-//! renames and flushing a whole file system at once.
+//! Small filesystem primitives shared by the modules that read and write state: bounded reads
+//! of small files, atomic writes, durable renames and flushing a whole file system at once.
 
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
