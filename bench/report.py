@@ -233,6 +233,7 @@ def rows(results):
                     verdict(beyond <= 0.1 if beyond is not None else None),
                     f"total / {steps} tests ({fmt_time(per_step)}) minus the test alone on a "
                     f"tree ({fmt_time(test[0]) if test else '—'})"))
+    pair_rounds, pair_runs = machine(results).get("pair", "8:25").split(":")
     na = read(results, "startup-lvm.na")
     if na:
         lua = timing(results, "startup-lua")
@@ -243,7 +244,8 @@ def rows(results):
         ratio_row("start-up: `lvm run -e 'require\"bench_root\"'` vs `lua5.4 -e`", "startup-lvm",
                   "startup-lua", 1.3,
                   "second column: plain lua5.4 with LUA_PATH/LUA_CPATH on the same tree; "
-                  "both timed in alternating rounds (8 of 25 runs each), medians of all runs")
+                  f"both timed in alternating rounds ({pair_rounds} of {pair_runs} runs each), "
+                  "medians of all runs")
     return out
 
 

@@ -325,6 +325,7 @@ peak() {
     echo "warmup=$WARMUP"
     echo "size=$SIZE"
     echo "events=$EVENTS"
+    echo "pair=$PAIR_ROUNDS:$PAIR_RUNS"
     echo "smoke=$SMOKE"
     echo "only=$ONLY"
 } >"$R/machine.txt"
